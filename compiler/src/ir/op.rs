@@ -1,0 +1,272 @@
+//! The op set and its schema: the one table that the parser, printer, verifier, importer and the
+//! rule checker all read (operands, which are optional, attributes with their kinds and defaults).
+
+use crate::ir::attr::{Attr, AttrKind, Attrs};
+
+/// Every op of the IR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OpKind {
+    Conv2d,
+    ConvTranspose2d,
+    BatchNorm,
+    Relu,
+    Clip,
+    LeakyRelu,
+    Sigmoid,
+    HardSigmoid,
+    HardSwish,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    MaxPool,
+    AvgPool,
+    GlobalAvgPool,
+    ReduceMean,
+    Flatten,
+    Reshape,
+    Squeeze,
+    Unsqueeze,
+    Transpose,
+    Concat,
+    Pad,
+    Gemm,
+    MatMul,
+    Softmax,
+    Quantize,
+    Dequantize,
+}
+
+/// How an attribute is declared: its kind and, when it may be left out, the default the printer
+/// writes anyway (`None` marks an attribute that is simply absent when not given).
+#[derive(Clone, Debug)]
+pub struct AttrSpec {
+    pub name: &'static str,
+    pub kind: AttrKind,
+    /// `Some(v)`: always present, `v` when not written. `None`: optional, absent when not written.
+    pub default: Option<fn() -> Attr>,
+    pub doc: &'static str,
+}
+
+/// The operand list of an op.
+#[derive(Clone, Debug)]
+pub struct OperandSpec {
+    /// Names of the operands in order.
+    pub names: &'static [&'static str],
+    /// How many of the trailing operands may be left out.
+    pub optional: usize,
+    /// The last operand repeats (concat): at least one is required.
+    pub variadic: bool,
+}
+
+/// The schema of one op.
+#[derive(Clone, Debug)]
+pub struct OpSchema {
+    pub kind: OpKind,
+    pub name: &'static str,
+    pub operands: OperandSpec,
+    pub attrs: &'static [AttrSpec],
+    pub doc: &'static str,
+}
+
+macro_rules! a {
+    ($name:literal, $kind:ident, $doc:literal) => {
+        AttrSpec { name: $name, kind: AttrKind::$kind, default: None, doc: $doc }
+    };
+    ($name:literal, $kind:ident = $def:expr, $doc:literal) => {
+        AttrSpec { name: $name, kind: AttrKind::$kind, default: Some(|| $def), doc: $doc }
+    };
+}
+
+const fn ops(names: &'static [&'static str], optional: usize) -> OperandSpec {
+    OperandSpec { names, optional, variadic: false }
+}
+
+const CONV_ATTRS: &[AttrSpec] = &[
+    a!("strides", Ints = Attr::Ints(vec![1, 1]), "[sh, sw]"),
+    a!("pads", Ints = Attr::Ints(vec![0, 0, 0, 0]), "[top, left, bottom, right]"),
+    a!("dilations", Ints = Attr::Ints(vec![1, 1]), "[dh, dw]"),
+    a!("groups", Int = Attr::Int(1), "channel groups; groups == channels is depthwise"),
+    a!("bn_gamma", Floats, "per output channel: the γ of a BatchNorm folded into this op"),
+    a!("bn_beta", Floats, "per output channel: the β of a BatchNorm folded into this op"),
+];
+
+const CONV_T_ATTRS: &[AttrSpec] = &[
+    a!("strides", Ints = Attr::Ints(vec![1, 1]), "[sh, sw]"),
+    a!("pads", Ints = Attr::Ints(vec![0, 0, 0, 0]), "[top, left, bottom, right], cropped from the full output"),
+    a!("dilations", Ints = Attr::Ints(vec![1, 1]), "[dh, dw]"),
+    a!("groups", Int = Attr::Int(1), "channel groups"),
+    a!("output_padding", Ints = Attr::Ints(vec![0, 0]), "extra rows/columns at the bottom/right"),
+    a!("bn_gamma", Floats, "per output channel: the γ of a BatchNorm folded into this op"),
+    a!("bn_beta", Floats, "per output channel: the β of a BatchNorm folded into this op"),
+];
+
+const POOL_ATTRS: &[AttrSpec] = &[
+    a!("kernel_shape", Ints, "[kh, kw] (required)"),
+    a!("strides", Ints = Attr::Ints(vec![1, 1]), "[sh, sw]"),
+    a!("pads", Ints = Attr::Ints(vec![0, 0, 0, 0]), "[top, left, bottom, right]"),
+    a!("dilations", Ints = Attr::Ints(vec![1, 1]), "[dh, dw]"),
+    a!("ceil_mode", Bool = Attr::Bool(false), "round the output size up"),
+];
+
+const AVG_POOL_ATTRS: &[AttrSpec] = &[
+    a!("kernel_shape", Ints, "[kh, kw] (required)"),
+    a!("strides", Ints = Attr::Ints(vec![1, 1]), "[sh, sw]"),
+    a!("pads", Ints = Attr::Ints(vec![0, 0, 0, 0]), "[top, left, bottom, right]"),
+    a!("ceil_mode", Bool = Attr::Bool(false), "round the output size up"),
+    a!("count_include_pad", Bool = Attr::Bool(false), "padding counts in the divisor (ONNX semantics)"),
+];
+
+/// The full op table, in a fixed order.
+pub static SCHEMAS: &[OpSchema] = &[
+    OpSchema { kind: OpKind::Conv2d, name: "conv2d", operands: ops(&["x", "w", "b"], 1), attrs: CONV_ATTRS,
+        doc: "2-D convolution, NCHW input, weight [O, I/groups, kh, kw], optional bias [O]" },
+    OpSchema { kind: OpKind::ConvTranspose2d, name: "conv_transpose2d", operands: ops(&["x", "w", "b"], 1), attrs: CONV_T_ATTRS,
+        doc: "2-D transposed convolution, weight [I, O/groups, kh, kw], optional bias [O]" },
+    OpSchema { kind: OpKind::BatchNorm, name: "batch_norm", operands: ops(&["x", "gamma", "beta", "mean", "var"], 0),
+        attrs: &[a!("epsilon", Float = Attr::Float(1e-5), "added to the variance")],
+        doc: "inference batch normalization over axis 1: (x − mean)·gamma/√(var + ε) + beta" },
+    OpSchema { kind: OpKind::Relu, name: "relu", operands: ops(&["x"], 0), attrs: &[], doc: "max(x, 0)" },
+    OpSchema { kind: OpKind::Clip, name: "clip", operands: ops(&["x"], 0),
+        attrs: &[a!("min", Float, "lower bound (absent: none)"), a!("max", Float, "upper bound (absent: none)")],
+        doc: "min(max(x, min), max); ReLU6 is clip {min = 0.0, max = 6.0}" },
+    OpSchema { kind: OpKind::LeakyRelu, name: "leaky_relu", operands: ops(&["x"], 0),
+        attrs: &[a!("alpha", Float = Attr::Float(0.01), "slope for x < 0")], doc: "x ≥ 0 ? x : alpha·x" },
+    OpSchema { kind: OpKind::Sigmoid, name: "sigmoid", operands: ops(&["x"], 0), attrs: &[], doc: "1 / (1 + e^−x)" },
+    OpSchema { kind: OpKind::HardSigmoid, name: "hard_sigmoid", operands: ops(&["x"], 0),
+        attrs: &[a!("alpha", Float = Attr::Float(0.2), "slope"), a!("beta", Float = Attr::Float(0.5), "offset")],
+        doc: "max(0, min(1, alpha·x + beta))" },
+    OpSchema { kind: OpKind::HardSwish, name: "hard_swish", operands: ops(&["x"], 0), attrs: &[],
+        doc: "x · max(0, min(1, x/6 + 1/2))" },
+    OpSchema { kind: OpKind::Add, name: "add", operands: ops(&["a", "b"], 0), attrs: &[], doc: "a + b, broadcasting" },
+    OpSchema { kind: OpKind::Sub, name: "sub", operands: ops(&["a", "b"], 0), attrs: &[], doc: "a − b, broadcasting" },
+    OpSchema { kind: OpKind::Mul, name: "mul", operands: ops(&["a", "b"], 0), attrs: &[], doc: "a · b, broadcasting" },
+    OpSchema { kind: OpKind::Div, name: "div", operands: ops(&["a", "b"], 0), attrs: &[], doc: "a / b, broadcasting" },
+    OpSchema { kind: OpKind::MaxPool, name: "max_pool", operands: ops(&["x"], 0), attrs: POOL_ATTRS,
+        doc: "2-D max pooling; padding never wins" },
+    OpSchema { kind: OpKind::AvgPool, name: "avg_pool", operands: ops(&["x"], 0), attrs: AVG_POOL_ATTRS,
+        doc: "2-D average pooling" },
+    OpSchema { kind: OpKind::GlobalAvgPool, name: "global_avg_pool", operands: ops(&["x"], 0), attrs: &[],
+        doc: "mean over every axis after the first two, kept as size 1" },
+    OpSchema { kind: OpKind::ReduceMean, name: "reduce_mean", operands: ops(&["x"], 0),
+        attrs: &[a!("axes", Ints, "axes to reduce (required)"), a!("keepdims", Bool = Attr::Bool(true), "keep reduced axes as size 1")],
+        doc: "mean over the given axes" },
+    OpSchema { kind: OpKind::Flatten, name: "flatten", operands: ops(&["x"], 0),
+        attrs: &[a!("axis", Int = Attr::Int(1), "axes before it form the first dimension")], doc: "to 2-D" },
+    OpSchema { kind: OpKind::Reshape, name: "reshape", operands: ops(&["x"], 0),
+        attrs: &[a!("shape", Ints, "the new shape, fully resolved (required)")], doc: "same elements, new shape" },
+    OpSchema { kind: OpKind::Squeeze, name: "squeeze", operands: ops(&["x"], 0),
+        attrs: &[a!("axes", Ints, "size-1 axes to drop (required)")], doc: "drop size-1 axes" },
+    OpSchema { kind: OpKind::Unsqueeze, name: "unsqueeze", operands: ops(&["x"], 0),
+        attrs: &[a!("axes", Ints, "positions of new size-1 axes in the output (required)")], doc: "insert size-1 axes" },
+    OpSchema { kind: OpKind::Transpose, name: "transpose", operands: ops(&["x"], 0),
+        attrs: &[a!("perm", Ints, "output axis i is input axis perm[i] (required)")], doc: "permute axes" },
+    OpSchema { kind: OpKind::Concat, name: "concat", operands: OperandSpec { names: &["xs"], optional: 0, variadic: true },
+        attrs: &[a!("axis", Int, "the axis to join along (required)")], doc: "join along an axis" },
+    OpSchema { kind: OpKind::Pad, name: "pad", operands: ops(&["x"], 0),
+        attrs: &[a!("pads", Ints, "[begin_0, …, begin_n, end_0, …, end_n] (required)"), a!("value", Float = Attr::Float(0.0), "fill value")],
+        doc: "constant padding" },
+    OpSchema { kind: OpKind::Gemm, name: "gemm", operands: ops(&["a", "b", "c"], 1),
+        attrs: &[
+            a!("alpha", Float = Attr::Float(1.0), "scales a·b"),
+            a!("beta", Float = Attr::Float(1.0), "scales c"),
+            a!("trans_a", Bool = Attr::Bool(false), "use aᵀ"),
+            a!("trans_b", Bool = Attr::Bool(false), "use bᵀ"),
+            a!("bn_gamma", Floats, "per output column: the γ of a BatchNorm folded into this op"),
+            a!("bn_beta", Floats, "per output column: the β of a BatchNorm folded into this op"),
+        ],
+        doc: "alpha·op(a)·op(b) + beta·c, c broadcast to [M, N]" },
+    OpSchema { kind: OpKind::MatMul, name: "matmul", operands: ops(&["a", "b"], 0), attrs: &[],
+        doc: "numpy matmul with batch broadcasting" },
+    OpSchema { kind: OpKind::Softmax, name: "softmax", operands: ops(&["x"], 0),
+        attrs: &[a!("axis", Int, "the axis to normalize (required)")], doc: "e^x / Σ e^x along one axis" },
+    OpSchema { kind: OpKind::Quantize, name: "quantize", operands: ops(&["x"], 0), attrs: &[],
+        doc: "f32 → the result's quantized type: clamp(round_half_even(x/scale) + zp)" },
+    OpSchema { kind: OpKind::Dequantize, name: "dequantize", operands: ops(&["q"], 0), attrs: &[],
+        doc: "the operand's quantized type → f32: scale·(q − zp)" },
+];
+
+impl OpKind {
+    pub fn schema(self) -> &'static OpSchema {
+        SCHEMAS.iter().find(|s| s.kind == self).expect("every OpKind has a schema")
+    }
+    pub fn name(self) -> &'static str {
+        self.schema().name
+    }
+    pub fn from_name(name: &str) -> Option<OpKind> {
+        SCHEMAS.iter().find(|s| s.name == name).map(|s| s.kind)
+    }
+}
+
+impl OpSchema {
+    pub fn attr(&self, name: &str) -> Option<&AttrSpec> {
+        self.attrs.iter().find(|a| a.name == name)
+    }
+    /// The smallest and largest operand count (`usize::MAX` for variadic).
+    pub fn arity(&self) -> (usize, usize) {
+        let n = self.operands.names.len();
+        if self.operands.variadic {
+            (n, usize::MAX)
+        } else {
+            (n - self.operands.optional, n)
+        }
+    }
+    /// Attributes with their defaults filled in, in schema order.
+    pub fn with_defaults(&self, attrs: &Attrs) -> Attrs {
+        let mut out = attrs.clone();
+        for spec in self.attrs {
+            if let (Some(def), false) = (spec.default, attrs.contains_key(spec.name)) {
+                out.insert(spec.name.to_string(), def());
+            }
+        }
+        out
+    }
+}
+
+/// An op instance: its kind and its attributes (defaults filled in).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Op {
+    pub kind: OpKind,
+    pub attrs: Attrs,
+}
+
+impl Op {
+    /// An op with the schema's defaults filled in.
+    pub fn new(kind: OpKind, attrs: Attrs) -> Op {
+        let attrs = kind.schema().with_defaults(&attrs);
+        Op { kind, attrs }
+    }
+    pub fn attr(&self, name: &str) -> Option<&Attr> {
+        self.attrs.get(name)
+    }
+    pub fn int(&self, name: &str) -> Option<i64> {
+        self.attr(name).and_then(Attr::as_int)
+    }
+    pub fn float(&self, name: &str) -> Option<f32> {
+        self.attr(name).and_then(Attr::as_float)
+    }
+    pub fn bool(&self, name: &str) -> Option<bool> {
+        self.attr(name).and_then(Attr::as_bool)
+    }
+    pub fn ints(&self, name: &str) -> Option<&[i64]> {
+        self.attr(name).and_then(Attr::as_ints)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_resolve() {
+        for s in SCHEMAS {
+            assert_eq!(OpKind::from_name(s.name), Some(s.kind));
+            assert_eq!(s.kind.schema().name, s.name);
+            for a in s.attrs {
+                if let Some(d) = a.default {
+                    assert_eq!(d().kind(), a.kind, "{}.{}", s.name, a.name);
+                }
+            }
+        }
+    }
+}
