@@ -1,9 +1,11 @@
 //! The IR: types, attributes, the op schema, the graph that holds a model, and its text form.
 
 pub mod attr;
+pub mod infer;
 pub mod model;
 pub mod op;
 pub mod types;
+pub mod verify;
 
 pub use attr::{Attr, AttrKind, Attrs};
 pub use model::{Model, Node, NodeId, NodeKind, WeightData};

@@ -43,8 +43,10 @@ pub enum OpKind {
 pub struct AttrSpec {
     pub name: &'static str,
     pub kind: AttrKind,
-    /// `Some(v)`: always present, `v` when not written. `None`: optional, absent when not written.
+    /// `Some(v)`: always present, `v` when not written. `None`: absent when not written.
     pub default: Option<fn() -> Attr>,
+    /// Must be written (has no default and no meaning when absent).
+    pub required: bool,
     pub doc: &'static str,
 }
 
@@ -70,11 +72,14 @@ pub struct OpSchema {
 }
 
 macro_rules! a {
+    ($name:literal, $kind:ident, required, $doc:literal) => {
+        AttrSpec { name: $name, kind: AttrKind::$kind, default: None, required: true, doc: $doc }
+    };
     ($name:literal, $kind:ident, $doc:literal) => {
-        AttrSpec { name: $name, kind: AttrKind::$kind, default: None, doc: $doc }
+        AttrSpec { name: $name, kind: AttrKind::$kind, default: None, required: false, doc: $doc }
     };
     ($name:literal, $kind:ident = $def:expr, $doc:literal) => {
-        AttrSpec { name: $name, kind: AttrKind::$kind, default: Some(|| $def), doc: $doc }
+        AttrSpec { name: $name, kind: AttrKind::$kind, default: Some(|| $def), required: false, doc: $doc }
     };
 }
 
@@ -102,7 +107,7 @@ const CONV_T_ATTRS: &[AttrSpec] = &[
 ];
 
 const POOL_ATTRS: &[AttrSpec] = &[
-    a!("kernel_shape", Ints, "[kh, kw] (required)"),
+    a!("kernel_shape", Ints, required, "[kh, kw]"),
     a!("strides", Ints = Attr::Ints(vec![1, 1]), "[sh, sw]"),
     a!("pads", Ints = Attr::Ints(vec![0, 0, 0, 0]), "[top, left, bottom, right]"),
     a!("dilations", Ints = Attr::Ints(vec![1, 1]), "[dh, dw]"),
@@ -110,7 +115,7 @@ const POOL_ATTRS: &[AttrSpec] = &[
 ];
 
 const AVG_POOL_ATTRS: &[AttrSpec] = &[
-    a!("kernel_shape", Ints, "[kh, kw] (required)"),
+    a!("kernel_shape", Ints, required, "[kh, kw]"),
     a!("strides", Ints = Attr::Ints(vec![1, 1]), "[sh, sw]"),
     a!("pads", Ints = Attr::Ints(vec![0, 0, 0, 0]), "[top, left, bottom, right]"),
     a!("ceil_mode", Bool = Attr::Bool(false), "round the output size up"),
@@ -149,22 +154,22 @@ pub static SCHEMAS: &[OpSchema] = &[
     OpSchema { kind: OpKind::GlobalAvgPool, name: "global_avg_pool", operands: ops(&["x"], 0), attrs: &[],
         doc: "mean over every axis after the first two, kept as size 1" },
     OpSchema { kind: OpKind::ReduceMean, name: "reduce_mean", operands: ops(&["x"], 0),
-        attrs: &[a!("axes", Ints, "axes to reduce (required)"), a!("keepdims", Bool = Attr::Bool(true), "keep reduced axes as size 1")],
+        attrs: &[a!("axes", Ints, required, "axes to reduce"), a!("keepdims", Bool = Attr::Bool(true), "keep reduced axes as size 1")],
         doc: "mean over the given axes" },
     OpSchema { kind: OpKind::Flatten, name: "flatten", operands: ops(&["x"], 0),
         attrs: &[a!("axis", Int = Attr::Int(1), "axes before it form the first dimension")], doc: "to 2-D" },
     OpSchema { kind: OpKind::Reshape, name: "reshape", operands: ops(&["x"], 0),
-        attrs: &[a!("shape", Ints, "the new shape, fully resolved (required)")], doc: "same elements, new shape" },
+        attrs: &[a!("shape", Ints, required, "the new shape, fully resolved")], doc: "same elements, new shape" },
     OpSchema { kind: OpKind::Squeeze, name: "squeeze", operands: ops(&["x"], 0),
-        attrs: &[a!("axes", Ints, "size-1 axes to drop (required)")], doc: "drop size-1 axes" },
+        attrs: &[a!("axes", Ints, required, "size-1 axes to drop")], doc: "drop size-1 axes" },
     OpSchema { kind: OpKind::Unsqueeze, name: "unsqueeze", operands: ops(&["x"], 0),
-        attrs: &[a!("axes", Ints, "positions of new size-1 axes in the output (required)")], doc: "insert size-1 axes" },
+        attrs: &[a!("axes", Ints, required, "positions of new size-1 axes in the output")], doc: "insert size-1 axes" },
     OpSchema { kind: OpKind::Transpose, name: "transpose", operands: ops(&["x"], 0),
-        attrs: &[a!("perm", Ints, "output axis i is input axis perm[i] (required)")], doc: "permute axes" },
+        attrs: &[a!("perm", Ints, required, "output axis i is input axis perm[i]")], doc: "permute axes" },
     OpSchema { kind: OpKind::Concat, name: "concat", operands: OperandSpec { names: &["xs"], optional: 0, variadic: true },
-        attrs: &[a!("axis", Int, "the axis to join along (required)")], doc: "join along an axis" },
+        attrs: &[a!("axis", Int, required, "the axis to join along")], doc: "join along an axis" },
     OpSchema { kind: OpKind::Pad, name: "pad", operands: ops(&["x"], 0),
-        attrs: &[a!("pads", Ints, "[begin_0, …, begin_n, end_0, …, end_n] (required)"), a!("value", Float = Attr::Float(0.0), "fill value")],
+        attrs: &[a!("pads", Ints, required, "[begin_0, …, begin_n, end_0, …, end_n]"), a!("value", Float = Attr::Float(0.0), "fill value")],
         doc: "constant padding" },
     OpSchema { kind: OpKind::Gemm, name: "gemm", operands: ops(&["a", "b", "c"], 1),
         attrs: &[
@@ -179,7 +184,7 @@ pub static SCHEMAS: &[OpSchema] = &[
     OpSchema { kind: OpKind::MatMul, name: "matmul", operands: ops(&["a", "b"], 0), attrs: &[],
         doc: "numpy matmul with batch broadcasting" },
     OpSchema { kind: OpKind::Softmax, name: "softmax", operands: ops(&["x"], 0),
-        attrs: &[a!("axis", Int, "the axis to normalize (required)")], doc: "e^x / Σ e^x along one axis" },
+        attrs: &[a!("axis", Int, required, "the axis to normalize")], doc: "e^x / Σ e^x along one axis" },
     OpSchema { kind: OpKind::Quantize, name: "quantize", operands: ops(&["x"], 0), attrs: &[],
         doc: "f32 → the result's quantized type: clamp(round_half_even(x/scale) + zp)" },
     OpSchema { kind: OpKind::Dequantize, name: "dequantize", operands: ops(&["q"], 0), attrs: &[],
