@@ -293,7 +293,8 @@ fn expr(out: &mut String, e: &Expr) {
         }
         ExprKind::Unary { op, operand } => {
             out.push_str(op.symbol());
-            expr_in(out, operand, precedence(operand) < 6);
+            // `-(-x)` rather than `--x`, which reads like a decrement.
+            expr_in(out, operand, precedence(operand) <= 6);
         }
         ExprKind::Binary { op, lhs, rhs } => {
             let p = op.precedence();

@@ -11,19 +11,60 @@ pub(crate) fn convert(text: &str, e: &Error<Rule>) -> Diagnostic {
     let pos = match e.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
-    };
+    }
+    .min(text.len());
     let (found, span) = found_at(text, pos);
-    if text[pos.min(text.len())..].starts_with("///") {
-        return Diagnostic::new("a doc comment can only stand right before a `rule`", span, "doc comment here")
+    if text[pos..].starts_with("///") {
+        return Diagnostic::new("a doc comment can only stand right before a `rule`", Span::new(pos, pos + 3), "doc comment")
             .with_note("use `//` for other comments");
     }
-    match &e.variant {
-        ErrorVariant::ParsingError { positives, .. } => {
-            let expected = expected(positives);
-            Diagnostic::new(format!("expected {expected}, found {found}"), span, format!("unexpected {found}"))
-        }
-        ErrorVariant::CustomError { message } => Diagnostic::new(message.clone(), span, "here"),
+    let positives = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives,
+        ErrorVariant::CustomError { message } => return Diagnostic::new(message.clone(), span, "here"),
+    };
+    let mut d = Diagnostic::new(format!("expected {}, found {found}", expected(positives)), span, format!("unexpected {found}"));
+    let before = text[..pos].trim_end();
+    if positives.contains(&Rule::kw_rule) && before.lines().last().is_some_and(|l| l.trim_start().starts_with("///")) {
+        d.message = format!("expected `rule` after the doc comment, found {found}");
     }
+    if positives.contains(&Rule::cmp_op) || positives.contains(&Rule::or_op) {
+        if ["==", "!=", "<", ">"].iter().any(|op| text[pos..].starts_with(op)) {
+            d = d.with_note("comparisons do not chain: write `a < b && b < c`");
+        }
+    }
+    if positives.len() == 2 && positives.contains(&Rule::lparen) && positives.contains(&Rule::assign) {
+        d = d.with_note("a pattern matches op applications: `relu(x)`, or `r = relu(x)` to name the result");
+    }
+    for (close, open) in [(Rule::rparen, '('), (Rule::rbracket, '['), (Rule::rbrace, '{')] {
+        if positives.contains(&close) {
+            // Only worth pointing at when it is on an earlier line than the error.
+            if let Some(at) = unclosed(before, open).filter(|at| text[*at..pos].contains('\n')) {
+                d = d.with_secondary(Span::new(at, at + 1), format!("this `{open}` is not closed"));
+            }
+        }
+    }
+    d
+}
+
+/// The innermost bracket still open at the end of `text`, if it is an `open` one.
+fn unclosed(text: &str, open: char) -> Option<usize> {
+    let mut stack = vec![];
+    let mut in_comment = false;
+    let mut prev = '\0';
+    for (i, c) in text.char_indices() {
+        match c {
+            '\n' => in_comment = false,
+            _ if in_comment => {}
+            '/' if prev == '/' => in_comment = true,
+            '(' | '[' | '{' => stack.push((c, i)),
+            ')' | ']' | '}' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+        prev = c;
+    }
+    stack.last().filter(|(c, _)| *c == open).map(|(_, i)| *i)
 }
 
 /// What stands at `pos`: a word, a number, an operator or the end of the file.
@@ -92,8 +133,9 @@ fn expected(positives: &[Rule]) -> String {
     items.retain(|(_, d)| {
         // Where an expression may start, its first tokens are just "an expression".
         let expression_start = matches!(*d, "a name" | "a number" | "a type" | "a literal" | "`(`" | "`[`");
-        // After an expression, `[` (a subscript) goes with the operators.
-        let subscript = *d == "`[`";
+        // After an expression, `[` (a subscript) goes with the operators, and `(` (a call) only
+        // continues a name: neither helps the reader.
+        let subscript = matches!(*d, "`[`" | "`(`");
         !(at_expression_start && expression_start || after_expression && subscript)
     });
     items.sort();
