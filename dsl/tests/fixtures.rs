@@ -1,6 +1,7 @@
 //! Every fixture through one `check`: `ok/` files pass the checker and print back unchanged,
 //! `fmt/` files print to a canonical form that is a fixed point, `err/` files fail with the
-//! diagnostics in their snapshot. Adding a test is adding a file.
+//! diagnostics in their snapshot, `ast/` files show the tree the compiler lowers. Adding a test
+//! is adding a file.
 
 mod common;
 
@@ -68,5 +69,13 @@ fn err_fixtures_report_their_diagnostics() {
     check("err", |name, text| match dsl::parse_and_check(name, text, &TestVocab) {
         Ok(_) => panic!("{name} was accepted"),
         Err(d) => d.render(),
+    });
+}
+
+#[test]
+fn ast_fixtures_show_the_tree() {
+    check("ast", |name, text| {
+        let file = dsl::parse_and_check(name, text, &TestVocab).unwrap_or_else(|d| panic!("{name}:\n{}", d.render()));
+        format!("{:#?}", file.rules)
     });
 }
