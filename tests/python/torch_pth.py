@@ -20,7 +20,6 @@ import collections
 import io
 import pickle
 import struct
-import zipfile
 
 import numpy as np
 
@@ -120,7 +119,9 @@ def load(path):
     """Returns the checkpoint's object (usually an OrderedDict state dict) with numpy arrays."""
     with open(path, "rb") as f:
         blob = f.read()
-    if zipfile.is_zipfile(io.BytesIO(blob)):
+    # Checked by the local-header signature: the legacy format's trailing raw floats could by
+    # chance contain the end-of-archive record that zipfile.is_zipfile looks for.
+    if blob[:4] == b"PK\x03\x04":
         raise ValueError(f"{path}: zip-format checkpoint; only the legacy format is supported")
     f = io.BytesIO(blob)
     storages = {}
