@@ -7,6 +7,7 @@
 
 mod constant;
 mod context;
+mod framing;
 mod names;
 mod node;
 mod ops;
@@ -46,7 +47,11 @@ pub fn import_bytes(bytes: &[u8], origin: &str) -> Result<Model> {
 
 fn import(bytes: &[u8], origin: &str, base_dir: Option<&Path>) -> Result<Model> {
     let not_onnx = |why: String| Error::msg(format!("{origin} is not an ONNX model: {why}"));
-    let proto = ModelProto::parse_from_bytes(bytes).map_err(|e| not_onnx(e.to_string()))?;
+    if bytes.is_empty() {
+        return Err(not_onnx("it is empty".into()));
+    }
+    framing::check(bytes).map_err(not_onnx)?;
+    let proto = ModelProto::parse_from_bytes(bytes).map_err(|e| not_onnx(format!("it does not parse as a protobuf ({e})")))?;
     if proto.ir_version <= 0 {
         return Err(not_onnx("it has no IR version".into()));
     }
