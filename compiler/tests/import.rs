@@ -105,10 +105,10 @@ mod models {
 mod errors {
     use super::error;
     tests!(error:
-        truncated, png, empty, no_graph, opset_22, unsupported_op, custom_domain, dynamic_height, int64_input,
+        truncated, png, empty, no_graph, opset_23, unsupported_op, custom_domain, dynamic_height, int64_input,
         reshape_runtime_shape, float16_weight, int64_at_run_time, pad_reflect, batchnorm_training_output,
         maxpool_indices_used, dequantize_other_params, gather_at_run_time, conv1d, undefined_value, shape_mismatch,
-        clip_runtime_bound,
+        clip_runtime_bound, auto_pad_unknown, conv_transpose_output_too_large, squeeze_not_one,
     );
 }
 

@@ -190,8 +190,8 @@ pub fn opset10() -> G {
     g
 }
 
-/// Layout ops with negative axes, MatMul with broadcasting, ReduceMean with attribute axes,
-/// Pad with constant inputs (opset 13).
+/// Layout ops with negative axes, Concat with an empty part (exporters emit them), MatMul with
+/// broadcasting, ReduceMean with attribute axes, Pad with constant inputs (opset 13).
 pub fn shapes() -> G {
     let mut g = G::new(13);
     g.input("x", &[2, 3, 4])
@@ -205,6 +205,8 @@ pub fn shapes() -> G {
         .node("Unsqueeze", &["x", "axis0"], &["u0"], vec![])
         .node("Squeeze", &["u0"], &["sq_all"], vec![])
         .node("Concat", &["x", "sq", "sq_all"], &["cat"], vec![int("axis", -1)])
+        .init(f32s("nothing", &[2, 3, 0], vec![]))
+        .node("Concat", &["nothing", "cat"], &["cat_empty"], vec![int("axis", 2)])
         .node("Flatten", &["x"], &["flat0"], vec![int("axis", 0)])
         .node("Flatten", &["x"], &["flat_last"], vec![int("axis", -1)])
         .init(i64s("shape_0_m1", &[2], vec![0, -1]))
@@ -220,7 +222,7 @@ pub fn shapes() -> G {
         .node("Add", &["mm", "mm.b"], &["mm_bias"], vec![])
         .output("t")
         .output("t2")
-        .output("cat")
+        .output("cat_empty")
         .output("flat0")
         .output("flat_last")
         .output("r")
@@ -370,7 +372,7 @@ pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
             m.graph.clear();
             protobuf::Message::write_to_bytes(&m).expect("serializes")
         }),
-        ("opset_22", one(22, &|g| {
+        ("opset_23", one(23, &|g| {
             g.input("x", &[1]).node("Relu", &["x"], &["y"], vec![]).output("y");
         })),
         ("unsupported_op", one(13, &|g| {
@@ -449,6 +451,18 @@ pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
         })),
         ("shape_mismatch", one(13, &|g| {
             g.input("x", &[1, 3]).weight("w", &[4]).named("add_bias", "Add", &["x", "w"], &["y"], vec![]).output("y");
+        })),
+        ("auto_pad_unknown", one(13, &|g| {
+            g.input("x", &[1, 1, 4, 4]).weight("w", &[1, 1, 3, 3]).node("Conv", &["x", "w"], &["y"], vec![string("auto_pad", "SAME")]).output("y");
+        })),
+        ("conv_transpose_output_too_large", one(13, &|g| {
+            g.input("x", &[1, 1, 4, 4])
+                .weight("w", &[1, 1, 3, 3])
+                .node("ConvTranspose", &["x", "w"], &["y"], vec![ints("output_shape", &[9, 9])])
+                .output("y");
+        })),
+        ("squeeze_not_one", one(13, &|g| {
+            g.input("x", &[1, 3]).init(i64s("axes", &[1], vec![-1])).node("Squeeze", &["x", "axes"], &["y"], vec![]).output("y");
         })),
         ("clip_runtime_bound", one(13, &|g| {
             g.input("x", &[1, 3]).input_with("hi", FLOAT, &[]).node("Clip", &["x", "", "hi"], &["y"], vec![]).output("y");

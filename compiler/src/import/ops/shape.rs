@@ -168,7 +168,11 @@ pub fn concat(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         }
         ops.push(cx.operand(n, *i, "a part")?);
     }
-    let id = cx.emit(n, out, OpKind::Concat, attrs([("axis", Attr::Int(axis as i64))]), &ops)?;
+    // A concat of one part is that part.
+    let id = match ops[..] {
+        [only] => only,
+        _ => cx.emit(n, out, OpKind::Concat, attrs([("axis", Attr::Int(axis as i64))]), &ops)?,
+    };
     cx.define(out, Val::Node(id));
     Ok(())
 }
