@@ -339,7 +339,10 @@ pub fn opset9() -> G {
     g
 }
 
-pub const MODELS: &[(&str, fn() -> G)] = &[
+/// Builds one fixture model.
+pub type Fixture = fn() -> G;
+
+pub const MODELS: &[(&str, Fixture)] = &[
     ("tiny_cnn", tiny_cnn),
     ("pytorch_style", pytorch_style),
     ("conv_variants", conv_variants),

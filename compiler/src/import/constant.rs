@@ -263,7 +263,7 @@ impl Const {
         if self.len() != 1 {
             return Err(format!("the fill value has {} elements, not 1", self.len()));
         }
-        Ok(same!(self, a => Ok::<_, String>(ArrayD::from_elem(IxDyn(shape), a.iter().next().expect("one element").clone()))))
+        Ok(same!(self, a => Ok::<_, String>(ArrayD::from_elem(IxDyn(shape), *a.iter().next().expect("one element")))))
     }
 
     /// Elementwise arithmetic with numpy broadcasting; integers wrap and divide toward zero.

@@ -4,6 +4,26 @@
 //! Before: any bytes. After: either a model that passes the verifier, whose shapes are all
 //! static, whose axes are non-negative and whose pads are explicit; or an error sentence naming
 //! the node, tensor or input at fault. Nothing in between panics.
+//!
+//! How it works: ONNX value names map to graph nodes or to constants (`context.rs`). Constants
+//! (initializers, `Constant`, and whatever the folding ops compute from them) stay out of the
+//! graph until an IR op uses one, when it becomes a weight named after its ONNX value: so int64
+//! shape arithmetic folds away and never reaches the IR, which cannot hold it.
+//!
+//! Opset notes (opsets 7 to 22 of the default domain):
+//! - Clip: `min`/`max` attributes before 11, constant inputs from 11; a missing bound is none.
+//! - Pad: `pads`/`value` attributes before 11, constant inputs from 11, `axes` input from 18;
+//!   constant mode only, no negative pads.
+//! - Squeeze/Unsqueeze: `axes` attribute before 13, constant input from 13.
+//! - ReduceMean: `axes` attribute before 18, constant input and `noop_with_empty_axes` from 18.
+//! - Softmax: before 13 it coerces to 2-D at `axis` (default 1): flatten → softmax → reshape
+//!   unless `axis` is the last; from 13 one axis (default −1).
+//! - Slice: attributes before 10, constant inputs from 10. Shape: `start`/`end` from 15.
+//! - QuantizeLinear/DequantizeLinear: per tensor or per axis (`axis` from 13), u8/i8/i32,
+//!   constant scale and zero point; `block_size` (21) must be 0.
+//! - Folded on constants only: Shape, Size, Gather, Cast, Slice, ConstantOfShape, and Add, Sub,
+//!   Mul, Div, Concat, Reshape, Flatten, Squeeze, Unsqueeze, Transpose when every input is constant.
+//! - Vanish: Identity, Dropout (its mask output cannot be used).
 
 mod constant;
 mod context;
