@@ -3,6 +3,7 @@
 //! Data flows one way: text or ONNX → [`ir::Model`] (a petgraph) → passes → interpreter or backend.
 
 pub mod diag;
+pub mod import;
 pub mod ir;
 
 pub use diag::{Error, Result};

@@ -1,0 +1,191 @@
+//! ONNX import: an `.onnx` protobuf becomes an [`ir::Model`](crate::ir::Model) with weights
+//! loaded, every node typed, names made IR identifiers, and shape subgraphs folded away.
+//!
+//! Before: any bytes. After: either a model that passes the verifier, whose shapes are all
+//! static, whose axes are non-negative and whose pads are explicit; or an error sentence naming
+//! the node, tensor or input at fault. Nothing in between panics.
+//!
+//! How it works: ONNX value names map to graph nodes or to constants (`context.rs`). Constants
+//! (initializers, `Constant`, and whatever the folding ops compute from them) stay out of the
+//! graph until an IR op uses one, when it becomes a weight named after its ONNX value: so int64
+//! shape arithmetic folds away and never reaches the IR, which cannot hold it.
+//!
+//! Opset notes (opsets 7 to 22 of the default domain):
+//! - Clip: `min`/`max` attributes before 11, constant inputs from 11; a missing bound is none.
+//! - Pad: `pads`/`value` attributes before 11, constant inputs from 11, `axes` input from 18;
+//!   constant mode only, no negative pads.
+//! - Squeeze/Unsqueeze: `axes` attribute before 13, constant input from 13.
+//! - ReduceMean: `axes` attribute before 18, constant input and `noop_with_empty_axes` from 18.
+//! - Softmax: before 13 it coerces to 2-D at `axis` (default 1): flatten → softmax → reshape
+//!   unless `axis` is the last; from 13 one axis (default −1).
+//! - Slice: attributes before 10, constant inputs from 10. Shape: `start`/`end` from 15.
+//! - QuantizeLinear/DequantizeLinear: per tensor or per axis (`axis` from 13), u8/i8/i32,
+//!   constant scale and zero point; `block_size` (21) must be 0.
+//! - Folded on constants only: Shape, Size, Gather, Cast, Slice, ConstantOfShape, and Add, Sub,
+//!   Mul, Div, Concat, Reshape, Flatten, Squeeze, Unsqueeze, Transpose when every input is constant.
+//! - Vanish: Identity, Dropout (its mask output cannot be used).
+
+mod constant;
+mod context;
+mod framing;
+mod names;
+mod node;
+mod ops;
+mod tensor;
+
+pub use names::sanitize;
+
+use crate::diag::{Error, IoContext, Result};
+use crate::ir::verify::verify_or_error;
+use crate::ir::{ElemType, Model, NodeKind, TensorType, WeightData};
+use context::{check_shape, Importer, Val};
+use node::OnnxNode;
+use onnx_protobuf::tensor_shape_proto::dimension::Value as Dim;
+use onnx_protobuf::type_proto::Value as TypeValue;
+use onnx_protobuf::{Message, ModelProto, ValueInfoProto};
+use std::path::Path;
+
+/// The default-domain opsets qcc reads. Older ones predate the forms the converters know; opset 22
+/// only widened the element types of ops qcc imports, and later ones are not known to qcc yet.
+pub const OPSETS: std::ops::RangeInclusive<i64> = 7..=22;
+
+/// The ONNX ops qcc imports, in alphabetical order.
+pub fn supported_ops() -> impl Iterator<Item = &'static str> {
+    ops::SUPPORTED.iter().map(|(name, _)| *name)
+}
+
+/// Imports the ONNX model in `path`; external tensor data is read from beside it.
+pub fn import_file(path: &Path) -> Result<Model> {
+    let bytes = std::fs::read(path).at(path)?;
+    import(&bytes, &path.display().to_string(), path.parent())
+}
+
+/// Imports an ONNX model from memory; `origin` names it in messages and gives the model its name
+/// (its file stem).
+pub fn import_bytes(bytes: &[u8], origin: &str) -> Result<Model> {
+    import(bytes, origin, None)
+}
+
+fn import(bytes: &[u8], origin: &str, base_dir: Option<&Path>) -> Result<Model> {
+    let not_onnx = |why: String| Error::msg(format!("{origin} is not an ONNX model: {why}"));
+    if bytes.is_empty() {
+        return Err(not_onnx("it is empty".into()));
+    }
+    framing::check(bytes).map_err(not_onnx)?;
+    let proto = ModelProto::parse_from_bytes(bytes).map_err(|e| not_onnx(format!("it does not parse as a protobuf ({e})")))?;
+    if proto.ir_version <= 0 {
+        return Err(not_onnx("it has no IR version".into()));
+    }
+    let graph = proto.graph.as_ref().ok_or_else(|| not_onnx("it has no graph".into()))?;
+    let opset = proto
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map(|o| o.version)
+        .ok_or_else(|| Error::msg(format!("{origin} does not say which version of the ONNX operator set it uses")))?;
+    if !OPSETS.contains(&opset) {
+        return Err(Error::msg(format!(
+            "{origin} uses ONNX opset {opset}; qcc imports opsets {} to {}",
+            OPSETS.start(),
+            OPSETS.end()
+        )));
+    }
+
+    let stem = Path::new(origin).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut cx = Importer::new(Model::new(sanitize(&stem)), base_dir);
+    for t in &graph.initializer {
+        cx.add_initializer(t);
+    }
+    for s in &graph.sparse_initializer {
+        let name = s.values.as_ref().map(|v| v.name.as_str()).unwrap_or_default();
+        cx.define(name, Val::Unusable(format!("`{name}` is a sparse initializer, which qcc does not import")));
+    }
+    // Before IR version 4 initializers were listed among the inputs too; they stay constants.
+    for vi in &graph.input {
+        if cx.is_initializer(&vi.name) {
+            continue;
+        }
+        let ty = input_type(vi)?;
+        let name = cx.fresh_name(&vi.name);
+        let id = cx.model.add_input(name, ty);
+        cx.define(&vi.name, Val::Node(id));
+    }
+    for p in &graph.node {
+        ops::convert(&mut cx, &OnnxNode::new(p, opset))?;
+    }
+    if graph.output.is_empty() {
+        return Err(Error::msg(format!("{origin} has a graph without outputs")));
+    }
+    for vi in &graph.output {
+        let name = vi.name.as_str();
+        let id = match cx.lookup(name) {
+            Some(Val::Node(id)) => id,
+            Some(Val::Const(c)) => {
+                let elem = c.to_tensor().map(|t| ElemType::from_storage(t.dtype())).ok_or_else(|| {
+                    Error::msg(format!("graph output `{name}` is an int64 constant, which the IR cannot hold"))
+                })?;
+                cx.weight(name, &c, elem).map_err(|m| Error::msg(format!("graph output `{name}` cannot be returned: {m}")))?
+            }
+            Some(Val::Unusable(why)) => return Err(Error::msg(format!("graph output `{name}` cannot be returned: {why}"))),
+            None => return Err(Error::msg(format!("graph output `{name}` is not defined by any node, input or initializer"))),
+        };
+        cx.model.outputs.push(id);
+    }
+
+    let mut model = cx.model;
+    model.remove_dead();
+    let loaded = model.graph.node_weights().any(|n| matches!(n.kind, NodeKind::Weight(WeightData::Loaded(_))));
+    if loaded {
+        model.weights_file = Some(format!("{}.safetensors", model.name));
+    }
+    verify_or_error(&model, None)?;
+    Ok(model)
+}
+
+/// The static type of a graph input. Only the batch dimension (axis 0) may be symbolic; it
+/// imports as 1.
+fn input_type(vi: &ValueInfoProto) -> Result<TensorType> {
+    let name = &vi.name;
+    let Some(TypeValue::TensorType(t)) = vi.type_.as_ref().and_then(|t| t.value.as_ref()) else {
+        return Err(Error::msg(format!("input `{name}` is not a tensor; qcc imports tensor inputs only")));
+    };
+    let elem = match t.elem_type {
+        tensor::dtype::FLOAT => ElemType::F32,
+        tensor::dtype::UINT8 => ElemType::U8,
+        tensor::dtype::INT8 => ElemType::I8,
+        tensor::dtype::INT32 => ElemType::I32,
+        other => {
+            return Err(Error::msg(format!(
+                "input `{name}` has element type {}; qcc imports f32, u8, i8 and i32 inputs",
+                tensor::dtype_name(other)
+            )))
+        }
+    };
+    let shape_proto = t.shape.as_ref().ok_or_else(|| Error::msg(format!("input `{name}` has no shape; qcc needs static shapes")))?;
+    let mut shape = Vec::with_capacity(shape_proto.dim.len());
+    for (axis, d) in shape_proto.dim.iter().enumerate() {
+        let size = match &d.value {
+            Some(Dim::DimValue(v)) if *v > 0 => usize::try_from(*v).unwrap_or(usize::MAX),
+            _ if axis == 0 => 1,
+            Some(Dim::DimValue(v)) => {
+                return Err(Error::msg(format!("input `{name}` has size {v} at axis {axis}; qcc needs positive static sizes")))
+            }
+            Some(Dim::DimParam(p)) => {
+                return Err(Error::msg(format!(
+                    "input `{name}` has a symbolic dimension `{p}` at axis {axis}; qcc needs static shapes \
+                     (only the batch dimension, axis 0, may be symbolic: it imports as 1)"
+                )))
+            }
+            // Value is non-exhaustive: a future kind of dimension is as unknown as a missing one.
+            _ => {
+                return Err(Error::msg(format!(
+                    "input `{name}` has an unknown dimension at axis {axis}; qcc needs static shapes \
+                     (only the batch dimension, axis 0, may be unknown: it imports as 1)"
+                )))
+            }
+        };
+        shape.push(size);
+    }
+    check_shape(&shape).map_err(|m| Error::msg(format!("input `{name}` {m}")))?;
+    Ok(TensorType::new(shape, elem))
+}

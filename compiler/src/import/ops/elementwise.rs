@@ -1,0 +1,100 @@
+//! Elementwise ops: activations, Clip, the four arithmetic ops (folded when both sides are
+//! constant, which is how shape arithmetic disappears) and inference-mode BatchNormalization.
+
+use super::{attrs, unary};
+use crate::diag::Result;
+use crate::import::constant::{Arith, Const};
+use crate::import::context::{Importer, Val};
+use crate::import::node::OnnxNode;
+use crate::ir::{Attr, OpKind};
+use std::sync::Arc;
+
+pub fn relu(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    unary(cx, n, OpKind::Relu, attrs([]))
+}
+
+pub fn sigmoid(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    unary(cx, n, OpKind::Sigmoid, attrs([]))
+}
+
+pub fn hard_swish(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    unary(cx, n, OpKind::HardSwish, attrs([]))
+}
+
+pub fn leaky_relu(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let alpha = n.float_or("alpha", 0.01)?;
+    unary(cx, n, OpKind::LeakyRelu, attrs([("alpha", Attr::Float(alpha))]))
+}
+
+pub fn hard_sigmoid(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let alpha = n.float_or("alpha", 0.2)?;
+    let beta = n.float_or("beta", 0.5)?;
+    unary(cx, n, OpKind::HardSigmoid, attrs([("alpha", Attr::Float(alpha)), ("beta", Attr::Float(beta))]))
+}
+
+/// Before opset 11 the bounds are attributes; from 11 they are optional inputs, which qcc needs
+/// constant. A missing or infinite bound is no bound.
+pub fn clip(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let (min, max) = if n.opset < 11 {
+        (n.float("min")?, n.float("max")?)
+    } else {
+        (bound(cx, n, 1, "minimum")?, bound(cx, n, 2, "maximum")?)
+    };
+    let mut a = attrs([]);
+    for (name, v) in [("min", min), ("max", max)] {
+        if let Some(v) = v.filter(|v| !v.is_infinite()) {
+            a.insert(name.into(), Attr::Float(v));
+        }
+    }
+    unary(cx, n, OpKind::Clip, a)
+}
+
+fn bound(cx: &mut Importer, n: &OnnxNode, i: usize, what: &str) -> Result<Option<f32>> {
+    match cx.constant(n, i, what)? {
+        None => Ok(None),
+        Some(c) if c.len() == 1 => Ok(c.floats().first().copied()),
+        Some(c) => Err(n.fail(format!("has a {what} of shape {:?}; Clip takes a single value", c.shape()))),
+    }
+}
+
+pub fn arith(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let (op, kind) = match n.op_type() {
+        "Add" => (Arith::Add, OpKind::Add),
+        "Sub" => (Arith::Sub, OpKind::Sub),
+        "Mul" => (Arith::Mul, OpKind::Mul),
+        _ => (Arith::Div, OpKind::Div),
+    };
+    let out = n.output()?;
+    let a = cx.required(n, 0, "the left operand")?;
+    let b = cx.required(n, 1, "the right operand")?;
+    if let (Val::Const(x), Val::Const(y)) = (&a, &b) {
+        let c = Const::arith(op, x, y).map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
+        cx.define(out, Val::Const(Arc::new(c)));
+        return Ok(());
+    }
+    let x = cx.operand(n, 0, "the left operand")?;
+    let y = cx.operand(n, 1, "the right operand")?;
+    let id = cx.emit(n, out, kind, attrs([]), &[x, y])?;
+    cx.define(out, Val::Node(id));
+    Ok(())
+}
+
+pub fn batch_norm(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    n.expect_int("training_mode", 0, "qcc imports inference graphs only")?;
+    n.expect_int("spatial", 1, "qcc supports per-channel statistics only")?;
+    let mut ops = Vec::with_capacity(5);
+    for (i, what) in ["the input", "the scale", "the bias", "the mean", "the variance"].into_iter().enumerate() {
+        ops.push(cx.operand(n, i, what)?);
+    }
+    let epsilon = n.float_or("epsilon", 1e-5)?;
+    let out = n.output()?;
+    let id = cx.emit(n, out, OpKind::BatchNorm, attrs([("epsilon", Attr::Float(epsilon))]), &ops)?;
+    cx.define(out, Val::Node(id));
+    for i in 1..n.proto.output.len() {
+        if let Some(extra) = n.output_name(i) {
+            let why = format!("`{extra}` is a training-mode output of BatchNormalization, which qcc does not compute");
+            cx.define(extra, Val::Unusable(why));
+        }
+    }
+    Ok(())
+}

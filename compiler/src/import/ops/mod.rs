@@ -1,0 +1,87 @@
+//! One converter per ONNX op (grouped by theme, one file per group) and the table that picks it.
+
+mod conv;
+mod elementwise;
+mod fold;
+mod linear;
+mod pool;
+mod quant;
+mod reduce;
+mod shape;
+mod window;
+
+use crate::diag::{Error, Result};
+use crate::import::context::{Importer, Val};
+use crate::import::node::OnnxNode;
+use crate::ir::{Attr, Attrs, OpKind};
+
+type Converter = fn(&mut Importer, &OnnxNode) -> Result<()>;
+
+/// Every ONNX op qcc imports (default domain), with its converter.
+pub const SUPPORTED: &[(&str, Converter)] = &[
+    ("Add", elementwise::arith),
+    ("AveragePool", pool::average_pool),
+    ("BatchNormalization", elementwise::batch_norm),
+    ("Cast", fold::cast),
+    ("Clip", elementwise::clip),
+    ("Concat", shape::concat),
+    ("Constant", fold::constant),
+    ("ConstantOfShape", fold::constant_of_shape),
+    ("Conv", conv::conv),
+    ("ConvTranspose", conv::conv_transpose),
+    ("DequantizeLinear", quant::dequantize),
+    ("Div", elementwise::arith),
+    ("Dropout", fold::dropout),
+    ("Flatten", shape::flatten),
+    ("Gather", fold::gather),
+    ("Gemm", linear::gemm),
+    ("GlobalAveragePool", pool::global_average_pool),
+    ("HardSigmoid", elementwise::hard_sigmoid),
+    ("HardSwish", elementwise::hard_swish),
+    ("Identity", fold::identity),
+    ("LeakyRelu", elementwise::leaky_relu),
+    ("MatMul", linear::matmul),
+    ("MaxPool", pool::max_pool),
+    ("Mul", elementwise::arith),
+    ("Pad", shape::pad),
+    ("QuantizeLinear", quant::quantize),
+    ("ReduceMean", reduce::reduce_mean),
+    ("Relu", elementwise::relu),
+    ("Reshape", shape::reshape),
+    ("Shape", fold::shape),
+    ("Sigmoid", elementwise::sigmoid),
+    ("Size", fold::size),
+    ("Slice", fold::slice),
+    ("Softmax", reduce::softmax),
+    ("Squeeze", shape::squeeze),
+    ("Sub", elementwise::arith),
+    ("Transpose", shape::transpose),
+    ("Unsqueeze", shape::unsqueeze),
+];
+
+/// Converts one node, binding its outputs in `cx`.
+pub fn convert(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let domain = n.proto.domain.as_str();
+    let name = if n.proto.name.is_empty() { n.output_name(0).unwrap_or_default() } else { n.proto.name.as_str() };
+    if !(domain.is_empty() || domain == "ai.onnx") {
+        return Err(Error::msg(format!("unsupported ONNX op `{}` from domain `{domain}` (node `{name}`)", n.op_type())));
+    }
+    match SUPPORTED.iter().find(|(op, _)| *op == n.op_type()) {
+        Some((_, f)) => f(cx, n),
+        None => Err(Error::msg(format!("unsupported ONNX op `{}` (node `{name}`, opset {})", n.op_type(), n.opset))),
+    }
+}
+
+/// An attribute dictionary from pairs.
+fn attrs<const N: usize>(pairs: [(&str, Attr); N]) -> Attrs {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// A one-operand op on input 0.
+fn unary(cx: &mut Importer, n: &OnnxNode, kind: OpKind, a: Attrs) -> Result<()> {
+    let x = cx.operand(n, 0, "the input")?;
+    let out = n.output()?;
+    let id = cx.emit(n, out, kind, a, &[x])?;
+    cx.define(out, Val::Node(id));
+    Ok(())
+}

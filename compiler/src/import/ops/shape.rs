@@ -1,0 +1,238 @@
+//! Ops that move elements around: Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Concat, Pad.
+//! On constants they fold (this is where shape subgraphs end); on graph values they become IR ops
+//! with every shape and axis resolved.
+
+use super::attrs;
+use crate::diag::Result;
+use crate::import::constant::{checked_numel, Const};
+use crate::import::context::{Importer, Val, MAX_DIM};
+use crate::import::node::OnnxNode;
+use crate::ir::{Attr, Attrs, OpKind};
+use std::sync::Arc;
+
+/// Folds `f` over a constant input, or emits `kind` with `a` on a graph input.
+fn fold_or_emit(
+    cx: &mut Importer,
+    n: &OnnxNode,
+    x: &Val,
+    kind: OpKind,
+    a: Attrs,
+    f: impl FnOnce(&Const) -> Result<Const, String>,
+) -> Result<()> {
+    let out = n.output()?;
+    if let Val::Const(c) = x {
+        let folded = f(c).map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
+        cx.define(out, Val::Const(Arc::new(folded)));
+        return Ok(());
+    }
+    let id = cx.operand(n, 0, "the input")?;
+    let id = cx.emit(n, out, kind, a, &[id])?;
+    cx.define(out, Val::Node(id));
+    Ok(())
+}
+
+fn input_shape(cx: &Importer, n: &OnnxNode, x: &Val) -> Result<Vec<usize>> {
+    cx.shape(x).ok_or_else(|| n.fail("reads a value that cannot be used"))
+}
+
+fn ints(v: &[usize]) -> Vec<i64> {
+    v.iter().map(|&d| d as i64).collect()
+}
+
+pub fn flatten(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let x = cx.required(n, 0, "the input")?;
+    let shape = input_shape(cx, n, &x)?;
+    let axis = n.int_or("axis", 1)?;
+    // Flatten's axis may equal the rank (everything goes to the first dimension).
+    let axis = n.axis(axis, shape.len() + 1, "axis").map_err(|_| {
+        n.fail(format!("has axis {axis}, out of range for an input of shape {shape:?}"))
+    })?;
+    let outer: usize = shape[..axis].iter().product();
+    let inner: usize = shape[axis..].iter().product();
+    fold_or_emit(cx, n, &x, OpKind::Flatten, attrs([("axis", Attr::Int(axis as i64))]), |c| c.reshape(&[outer, inner]))
+}
+
+/// Resolves a Reshape target: `0` copies the input's dimension (unless `allowzero`), `-1` takes
+/// whatever is left.
+pub fn resolve_reshape(target: &[i64], input: &[usize], allowzero: bool) -> Result<Vec<usize>, String> {
+    let numel = checked_numel(input).ok_or("the input is too large")?;
+    let mut out = Vec::with_capacity(target.len());
+    let mut infer_at = None;
+    for (i, &d) in target.iter().enumerate() {
+        out.push(match d {
+            0 if !allowzero => *input.get(i).ok_or_else(|| {
+                format!("the target shape {target:?} copies dimension {i} of the input, which has only {}", input.len())
+            })?,
+            -1 if infer_at.is_none() => {
+                infer_at = Some(i);
+                1
+            }
+            -1 => return Err(format!("the target shape {target:?} has more than one -1")),
+            d if d >= 0 && d <= MAX_DIM as i64 => d as usize,
+            d => return Err(format!("the target shape {target:?} has an invalid dimension {d}")),
+        });
+    }
+    let known = checked_numel(&out).ok_or("the target shape is too large")?;
+    if let Some(i) = infer_at {
+        if known == 0 || numel % known != 0 {
+            return Err(format!("the target shape {target:?} does not divide the {numel} elements of the input {input:?}"));
+        }
+        out[i] = numel / known;
+    } else if known != numel {
+        return Err(format!("the target shape {target:?} has {known} elements, the input {input:?} has {numel}"));
+    }
+    Ok(out)
+}
+
+pub fn reshape(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let x = cx.required(n, 0, "the input")?;
+    let shape = input_shape(cx, n, &x)?;
+    let target = cx.constant_ints(n, 1, "shape")?.ok_or_else(|| n.fail("lacks its input 1 (the shape)"))?;
+    let allowzero = n.int_or("allowzero", 0)? != 0;
+    let new = resolve_reshape(&target, &shape, allowzero).map_err(|m| n.fail(format!("cannot reshape: {m}")))?;
+    fold_or_emit(cx, n, &x, OpKind::Reshape, attrs([("shape", Attr::Ints(ints(&new)))]), |c| c.reshape(&new))
+}
+
+/// Squeeze and Unsqueeze take their axes as an attribute before opset 13, as an input after.
+fn axes_arg(cx: &mut Importer, n: &OnnxNode) -> Result<Option<Vec<i64>>> {
+    if n.opset < 13 {
+        n.ints("axes")
+    } else {
+        cx.constant_ints(n, 1, "axes")
+    }
+}
+
+pub fn squeeze(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let x = cx.required(n, 0, "the input")?;
+    let shape = input_shape(cx, n, &x)?;
+    let mut axes = match axes_arg(cx, n)? {
+        Some(a) => n.axes(&a, shape.len(), "axes")?,
+        None => (0..shape.len()).filter(|&i| shape[i] == 1).collect(),
+    };
+    axes.sort_unstable();
+    if let Some(&a) = axes.iter().find(|&&a| shape[a] != 1) {
+        return Err(n.fail(format!("squeezes axis {a} of shape {shape:?}, which is not of size 1")));
+    }
+    let new: Vec<usize> = (0..shape.len()).filter(|i| !axes.contains(i)).map(|i| shape[i]).collect();
+    fold_or_emit(cx, n, &x, OpKind::Squeeze, attrs([("axes", Attr::Ints(ints(&axes)))]), |c| c.reshape(&new))
+}
+
+pub fn unsqueeze(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let x = cx.required(n, 0, "the input")?;
+    let shape = input_shape(cx, n, &x)?;
+    let raw = axes_arg(cx, n)?.ok_or_else(|| n.fail("has no axes"))?;
+    let rank = shape.len() + raw.len();
+    let mut axes = n.axes(&raw, rank, "axes")?;
+    axes.sort_unstable();
+    let mut dims = shape.iter();
+    let new: Vec<usize> = (0..rank).map(|i| if axes.contains(&i) { 1 } else { dims.next().copied().unwrap_or(1) }).collect();
+    fold_or_emit(cx, n, &x, OpKind::Unsqueeze, attrs([("axes", Attr::Ints(ints(&axes)))]), |c| c.reshape(&new))
+}
+
+pub fn transpose(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let x = cx.required(n, 0, "the input")?;
+    let rank = input_shape(cx, n, &x)?.len();
+    let perm: Vec<usize> = match n.ints("perm")? {
+        None => (0..rank).rev().collect(),
+        Some(p) => {
+            let perm = n.axes(&p, rank, "perm")?;
+            if perm.len() != rank {
+                return Err(n.fail(format!("has perm {p:?}, not a permutation of the {rank} axes of its input")));
+            }
+            perm
+        }
+    };
+    fold_or_emit(cx, n, &x, OpKind::Transpose, attrs([("perm", Attr::Ints(ints(&perm)))]), |c| c.transpose(&perm))
+}
+
+pub fn concat(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let out = n.output()?;
+    let mut vals = Vec::with_capacity(n.proto.input.len());
+    for i in 0..n.proto.input.len() {
+        vals.push((i, cx.required(n, i, "a part")?));
+    }
+    let first = vals.first().ok_or_else(|| n.fail("has no inputs"))?;
+    let rank = input_shape(cx, n, &first.1)?.len();
+    let axis = n.axis(n.int("axis")?.ok_or_else(|| n.fail("has no axis"))?, rank, "axis")?;
+    let consts: Vec<&Const> = vals.iter().filter_map(|(_, v)| if let Val::Const(c) = v { Some(&**c) } else { None }).collect();
+    if consts.len() == vals.len() {
+        let c = Const::concat(&consts, axis).map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
+        cx.define(out, Val::Const(Arc::new(c)));
+        return Ok(());
+    }
+    let mut ops = Vec::with_capacity(vals.len());
+    for (i, v) in &vals {
+        // Empty constants (exporters emit them) add nothing, and the IR holds no empty tensors.
+        if matches!(v, Val::Const(c) if c.is_empty()) {
+            continue;
+        }
+        ops.push(cx.operand(n, *i, "a part")?);
+    }
+    // A concat of one part is that part.
+    let id = match ops[..] {
+        [only] => only,
+        _ => cx.emit(n, out, OpKind::Concat, attrs([("axis", Attr::Int(axis as i64))]), &ops)?,
+    };
+    cx.define(out, Val::Node(id));
+    Ok(())
+}
+
+/// Constant padding only. Before opset 11 `pads` and `value` are attributes; from 11 they are
+/// inputs (which qcc needs constant), and from 18 an `axes` input may name the padded axes.
+pub fn pad(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let mode = n.string("mode")?.unwrap_or_else(|| "constant".into());
+    if mode != "constant" {
+        return Err(n.fail(format!("has mode `{mode}`; qcc supports constant padding only")));
+    }
+    let x = cx.required(n, 0, "the input")?;
+    let rank = input_shape(cx, n, &x)?.len();
+    let (pads, value, axes) = if n.opset < 11 {
+        let pads = n.ints("pads")?.ok_or_else(|| n.fail("has no pads"))?;
+        (pads, n.float_or("value", 0.0)?, None)
+    } else {
+        let pads = cx.constant_ints(n, 1, "pads")?.ok_or_else(|| n.fail("lacks its input 1 (the pads)"))?;
+        let value = match cx.constant(n, 2, "padding value")? {
+            None => 0.0,
+            Some(c) if c.len() == 1 => c.floats()[0],
+            Some(c) => return Err(n.fail(format!("has a padding value of shape {:?}; Pad takes a single value", c.shape()))),
+        };
+        (pads, value, cx.constant_ints(n, 3, "axes")?)
+    };
+    let axes = match axes {
+        Some(a) => n.axes(&a, rank, "axes")?,
+        None => (0..rank).collect(),
+    };
+    if pads.len() != 2 * axes.len() {
+        return Err(n.fail(format!("has {} pads for {} axes; it needs a begin and an end for each", pads.len(), axes.len())));
+    }
+    if let Some(p) = pads.iter().find(|&&p| p < 0) {
+        return Err(n.fail(format!("has a negative pad {p} (cropping), which qcc does not support")));
+    }
+    let mut full = vec![0i64; 2 * rank];
+    for (k, &a) in axes.iter().enumerate() {
+        full[a] = pads[k];
+        full[rank + a] = pads[axes.len() + k];
+    }
+    let out = n.output()?;
+    let id = cx.operand(n, 0, "the input")?;
+    let id = cx.emit(n, out, OpKind::Pad, attrs([("pads", Attr::Ints(full)), ("value", Attr::Float(value))]), &[id])?;
+    cx.define(out, Val::Node(id));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_reshape;
+
+    #[test]
+    fn reshape_targets_resolve_like_onnx() {
+        assert_eq!(resolve_reshape(&[0, -1], &[2, 3, 4], false).unwrap(), vec![2, 12]);
+        assert_eq!(resolve_reshape(&[-1], &[2, 3], false).unwrap(), vec![6]);
+        assert_eq!(resolve_reshape(&[1, 0, -1], &[2, 3, 4], false).unwrap(), vec![1, 3, 8]);
+        assert!(resolve_reshape(&[-1, -1], &[4], false).is_err());
+        assert!(resolve_reshape(&[5, -1], &[4], false).is_err());
+        assert!(resolve_reshape(&[0, 0, 0], &[4], false).is_err());
+        assert!(resolve_reshape(&[3], &[4], false).is_err());
+        assert!(resolve_reshape(&[2, 0], &[4], true).unwrap_err().contains("elements"));
+    }
+}

@@ -1,0 +1,173 @@
+//! ONNX import snapshots: each fixture of `tests/onnx/fixtures.rs` imported and printed, each
+//! error fixture's message; one `check` function for both.
+
+#[path = "../../tests/onnx/build.rs"]
+mod build;
+#[path = "../../tests/onnx/fixtures.rs"]
+mod fixtures;
+
+use qcc::import::{import_bytes, import_file};
+use qcc::ir::{Model, NodeKind, WeightData};
+use qcc::Result;
+use std::path::PathBuf;
+
+/// The model as text, one node per line in the canonical order (weights by name, inputs,
+/// ops in topological order); inline weights with their values.
+fn render(model: &Model) -> String {
+    let mut out = format!("model @{}", model.name);
+    if let Some(w) = &model.weights_file {
+        out.push_str(&format!(" weights {w:?}"));
+    }
+    out.push_str(" {\n");
+    for id in model.weights() {
+        let n = model.node(id);
+        out.push_str(&format!("  weight @{} : {}", n.name, n.ty));
+        if let NodeKind::Weight(WeightData::Inline(t)) = &n.kind {
+            let v: Vec<String> = t.to_f64_vec().iter().map(|x| format!("{x}")).collect();
+            out.push_str(&format!(" = dense<[{}]>", v.join(", ")));
+        }
+        out.push('\n');
+    }
+    for &id in &model.inputs {
+        let n = model.node(id);
+        out.push_str(&format!("  %{} = input : {}\n", n.name, n.ty));
+    }
+    let sigil = |id| {
+        let n = model.node(id);
+        if n.is_weight() {
+            format!("@{}", n.name)
+        } else {
+            format!("%{}", n.name)
+        }
+    };
+    for id in model.ops_in_order() {
+        let n = model.node(id);
+        let op = n.op().expect("ops_in_order yields ops");
+        let args: Vec<String> = model.operands(id).into_iter().map(sigil).collect();
+        let attrs: Vec<String> =
+            op.kind.schema().attrs.iter().filter_map(|s| op.attr(s.name).map(|a| format!("{} = {a}", s.name))).collect();
+        let attrs = if attrs.is_empty() { String::new() } else { format!(" {{{}}}", attrs.join(", ")) };
+        out.push_str(&format!("  %{} = {}({}){attrs} : {}\n", n.name, op.kind.name(), args.join(", "), n.ty));
+    }
+    let rets: Vec<String> = model.outputs.iter().map(|&o| sigil(o)).collect();
+    out.push_str(&format!("  return {}\n}}\n", rets.join(", ")));
+    out
+}
+
+fn check(name: &str, result: Result<Model>) {
+    let text = match result {
+        Ok(model) => render(&model),
+        Err(e) => e.to_string(),
+    };
+    insta::assert_snapshot!(name, text);
+}
+
+fn fixture_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/onnx").join(format!("{name}.onnx"))
+}
+
+/// The committed `.onnx` file must be what the builder makes (`UPDATE_FIXTURES=1` rewrites it).
+fn committed(name: &str, bytes: &[u8]) -> PathBuf {
+    let path = fixture_path(name);
+    let on_disk = std::fs::read(&path).ok();
+    if on_disk.as_deref() != Some(bytes) {
+        if std::env::var_os("UPDATE_FIXTURES").is_some() {
+            std::fs::write(&path, bytes).expect("fixture written");
+        } else {
+            panic!("{} is missing or out of date; rerun with UPDATE_FIXTURES=1", path.display());
+        }
+    }
+    path
+}
+
+fn model(name: &str) {
+    let (_, build) = fixtures::MODELS.iter().find(|(n, _)| *n == name).expect("fixture exists");
+    let path = committed(name, &build().bytes());
+    check(name, import_file(&path));
+}
+
+fn error(name: &str) {
+    let (_, bytes) = fixtures::errors().into_iter().find(|(n, _)| *n == name).expect("error fixture exists");
+    check(&format!("error_{name}"), import_bytes(&bytes, &format!("{name}.onnx")));
+}
+
+macro_rules! tests {
+    ($f:ident: $($name:ident),* $(,)?) => {
+        $( #[test] fn $name() { $f(stringify!($name)); } )*
+    };
+}
+
+mod models {
+    use super::model;
+    tests!(model: tiny_cnn, pytorch_style, conv_variants, pools, activations, opset10, shapes, opset18, qdq, shape_folding, opset9);
+}
+
+mod errors {
+    use super::error;
+    tests!(error:
+        truncated, png, empty, no_graph, opset_23, unsupported_op, custom_domain, dynamic_height, int64_input,
+        reshape_runtime_shape, float16_weight, int64_at_run_time, pad_reflect, batchnorm_training_output,
+        maxpool_indices_used, dequantize_other_params, gather_at_run_time, conv1d, undefined_value, shape_mismatch,
+        clip_runtime_bound, auto_pad_unknown, conv_transpose_output_too_large, squeeze_not_one,
+    );
+}
+
+#[test]
+fn every_fixture_has_a_test() {
+    let src = include_str!("import.rs");
+    for (name, _) in fixtures::MODELS {
+        assert!(src.contains(&format!(" {name},")) || src.contains(&format!(" {name})")), "model fixture {name} has no test");
+    }
+    for (name, _) in fixtures::errors() {
+        assert!(src.contains(&format!(" {name},")), "error fixture {name} has no test");
+    }
+}
+
+#[test]
+fn the_model_is_named_after_the_file_and_weights_are_loaded() {
+    let m = import_bytes(&fixtures::tiny_cnn().bytes(), "some/dir/My Net.v2.onnx").expect("imports");
+    assert_eq!(m.name, "My_Net.v2");
+    assert_eq!(m.weights_file.as_deref(), Some("My_Net.v2.safetensors"));
+    let w = m.find("conv1.weight").expect("weight kept its name");
+    let t = m.node(w).weight().expect("loaded");
+    assert_eq!(t.shape(), &[4, 3, 3, 3]);
+    let expected: Vec<f64> = (0..108).map(|i| (((i * 37 % 101) as f32 - 50.0) / 64.0) as f64).collect();
+    assert_eq!(t.to_f64_vec(), expected);
+}
+
+#[test]
+fn raw_and_typed_initializers_import_alike() {
+    let with = |t| {
+        let mut g = build::G::new(13);
+        g.input("x", &[1, 20]).init(t).node("Add", &["x", "w"], &["y"], vec![]).output("y");
+        import_bytes(&g.bytes(), "m.onnx").expect("imports")
+    };
+    let v: Vec<f32> = (0..20).map(|i| i as f32 * 0.5).collect();
+    let a = with(build::f32s("w", &[20], v.clone()));
+    let b = with(build::f32s_raw("w", &[20], &v));
+    let data = |m: &Model| m.node(m.find("w").expect("w")).weight().expect("data").to_f64_vec();
+    assert_eq!(data(&a), data(&b));
+}
+
+#[test]
+fn external_data_is_read_from_beside_the_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let v: Vec<f32> = (0..20).map(|i| i as f32).collect();
+    let mut bytes = vec![0u8; 8];
+    bytes.extend(v.iter().flat_map(|x| x.to_le_bytes()));
+    std::fs::write(dir.path().join("weights.bin"), &bytes).expect("write");
+    let mut t = build::f32s("w", &[20], vec![]);
+    t.data_location = protobuf::EnumOrUnknown::from_i32(1);
+    for (k, val) in [("location", "weights.bin"), ("offset", "8"), ("length", "80")] {
+        t.external_data.push(onnx_protobuf::StringStringEntryProto { key: k.into(), value: val.into(), ..Default::default() });
+    }
+    let mut g = build::G::new(13);
+    g.input("x", &[1, 20]).init(t).node("Add", &["x", "w"], &["y"], vec![]).output("y");
+    let path = dir.path().join("ext.onnx");
+    std::fs::write(&path, g.bytes()).expect("write");
+    let m = import_file(&path).expect("imports");
+    let w = m.node(m.find("w").expect("w")).weight().expect("data").to_f64_vec();
+    assert_eq!(w, v.iter().map(|&x| x as f64).collect::<Vec<_>>());
+    let err = import_bytes(&g.bytes(), "ext.onnx").expect_err("no directory to read from");
+    assert!(err.to_string().contains("external file"), "{err}");
+}
