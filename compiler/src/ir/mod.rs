@@ -2,10 +2,16 @@
 
 pub mod attr;
 pub mod infer;
+pub mod literal;
 pub mod model;
 pub mod op;
+pub mod parse;
+pub mod print;
+pub mod suggest;
+pub mod syntax;
 pub mod types;
 pub mod verify;
+pub mod weights;
 
 pub use attr::{Attr, AttrKind, Attrs};
 pub use model::{Model, Node, NodeId, NodeKind, WeightData};

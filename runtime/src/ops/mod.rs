@@ -1,1 +1,33 @@
-pub mod params; pub use params::*;
+//! The float reference semantics of every op (and the shape ops the integer interpreter shares):
+//! plain functions over `ndarray` arrays and the parameter structs of [`params`].
+//!
+//! Callers (the compiler's interpreter) verify shapes first; a kernel handed inconsistent shapes
+//! panics with a message naming the op and the shapes. Every result is in standard layout.
+
+mod batch_norm;
+mod binary;
+mod conv;
+mod conv_transpose;
+mod elementwise;
+mod gemm;
+mod geometry;
+pub mod params;
+mod pool;
+mod quant;
+mod reduce;
+mod sgemm;
+mod shape;
+mod softmax;
+
+pub use self::batch_norm::batch_norm;
+pub use self::binary::{binary, broadcast_shapes};
+pub use self::conv::conv2d;
+pub use self::conv_transpose::conv_transpose2d;
+pub use self::elementwise::{clip, hard_sigmoid, hard_swish, leaky_relu, relu, sigmoid};
+pub use self::gemm::{gemm, matmul};
+pub use self::params::*;
+pub use self::pool::{avg_pool, global_avg_pool, max_pool};
+pub use self::quant::{dequantize, quantize};
+pub use self::reduce::reduce_mean;
+pub use self::shape::{concat, pad, reshape, transpose};
+pub use self::softmax::softmax;

@@ -1,0 +1,79 @@
+//! The canonical text of a model: weights sorted by name, inputs in signature order, ops in
+//! `Model::topo_order`, attributes in schema order, floats that read back to the same bits.
+//! `parse(print(m))` rebuilds `m`, and printing that gives the same text again.
+
+use crate::ir::attr::Attr;
+use crate::ir::model::{Model, NodeId, NodeKind, WeightData};
+use crate::ir::types::fmt_f32;
+use runtime::Tensor;
+use std::fmt::Write;
+
+/// The model as canonical text.
+pub fn print(model: &Model) -> String {
+    print_with_weights_file(model, model.weights_file.as_deref())
+}
+
+/// The model's text with another `weights "…"` clause (or none): what `save_model` writes.
+pub(crate) fn print_with_weights_file(model: &Model, weights_file: Option<&str>) -> String {
+    let mut out = format!("model @{}", model.name);
+    if let Some(f) = weights_file {
+        // `{:?}` escapes exactly what the grammar's string literal unescapes.
+        let _ = write!(out, " weights {f:?}");
+    }
+    out.push_str(" {\n");
+    for id in model.weights() {
+        let n = model.node(id);
+        let _ = write!(out, "  weight @{} : {}", n.name, n.ty);
+        if let NodeKind::Weight(WeightData::Inline(t)) = &n.kind {
+            let _ = write!(out, " = dense<[{}]>", elements(t));
+        }
+        out.push('\n');
+    }
+    for &id in &model.inputs {
+        if let Some(n) = model.graph.node_weight(id) {
+            let _ = writeln!(out, "  %{} = input : {}", n.name, n.ty);
+        }
+    }
+    for id in model.ops_in_order() {
+        let n = model.node(id);
+        let NodeKind::Op(op) = &n.kind else { continue };
+        let operands: Vec<String> = model.operands(id).into_iter().map(|o| value_ref(model, o)).collect();
+        let _ = write!(out, "  %{} = {}({})", n.name, op.kind.name(), operands.join(", "));
+        // Schema order first; attributes the schema does not know (a pass's bug, which the
+        // verifier reports) are still printed, by name, so that nothing is silently lost.
+        let schema = op.kind.schema();
+        let mut attrs: Vec<(&str, &Attr)> =
+            schema.attrs.iter().filter_map(|s| op.attrs.get(s.name).map(|v| (s.name, v))).collect();
+        attrs.extend(op.attrs.iter().filter(|(k, _)| schema.attr(k).is_none()).map(|(k, v)| (k.as_str(), v)));
+        if !attrs.is_empty() {
+            let list: Vec<String> = attrs.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            let _ = write!(out, " {{{}}}", list.join(", "));
+        }
+        let _ = writeln!(out, " : {}", n.ty);
+    }
+    let outputs: Vec<String> = model.outputs.iter().map(|&o| value_ref(model, o)).collect();
+    let _ = writeln!(out, "  return {}", outputs.join(", "));
+    out.push_str("}\n");
+    out
+}
+
+/// `%x` for inputs and op results, `@w` for weights. A pass that leaves a dangling reference
+/// still gets its model printed (the verifier says what is wrong).
+fn value_ref(model: &Model, id: NodeId) -> String {
+    match model.graph.node_weight(id) {
+        Some(n) if n.is_weight() => format!("@{}", n.name),
+        Some(n) => format!("%{}", n.name),
+        None => "%<removed>".to_string(),
+    }
+}
+
+/// The elements of a tensor, flat in row-major order.
+fn elements(t: &Tensor) -> String {
+    let items: Vec<String> = match t {
+        Tensor::F32(a) => a.iter().map(|&v| fmt_f32(v)).collect(),
+        Tensor::I8(a) => a.iter().map(|v| v.to_string()).collect(),
+        Tensor::U8(a) => a.iter().map(|v| v.to_string()).collect(),
+        Tensor::I32(a) => a.iter().map(|v| v.to_string()).collect(),
+    };
+    items.join(", ")
+}

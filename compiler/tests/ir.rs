@@ -1,0 +1,11 @@
+//! Tests of the text IR: fixtures in `tests/ir/` (parsed, printed, loaded with their weights),
+//! snapshots of every diagnostic, a fuzz test, and the checks that keep docs/ir.md honest.
+
+mod ir {
+
+    pub mod errors;
+
+    pub mod support;
+    pub mod text;
+    pub mod weights;
+}

@@ -1,0 +1,66 @@
+//! The builtin functions of the rule language: the one table the checker, the docs and the
+//! compiler's evaluator agree on. Ops are not here: they come from the compiler's vocabulary.
+
+/// How a builtin reads its arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgKind {
+    /// Values: a pattern operand given here must be declared `const(…)`.
+    Value,
+    /// Facts about a value's type (shape, rank, dtype, quantization): any operand may be given,
+    /// constant or not.
+    Meta,
+    /// Names of pattern operands, nothing else (`const`, `single_use`).
+    Operand,
+}
+
+/// One builtin function.
+#[derive(Clone, Copy, Debug)]
+pub struct Builtin {
+    pub name: &'static str,
+    pub min_args: usize,
+    /// `usize::MAX`: any number.
+    pub max_args: usize,
+    pub args: ArgKind,
+    /// A predicate that only makes sense in a `where` guard.
+    pub guard_only: bool,
+    pub doc: &'static str,
+}
+
+const fn b(name: &'static str, n: usize, args: ArgKind, doc: &'static str) -> Builtin {
+    Builtin { name, min_args: n, max_args: n, args, guard_only: false, doc }
+}
+
+/// Every builtin, in the order the docs list them.
+pub static BUILTINS: &[Builtin] = &[
+    Builtin { name: "const", min_args: 1, max_args: usize::MAX, args: ArgKind::Operand, guard_only: true,
+        doc: "every operand named is a constant (a weight or a folded expression)" },
+    Builtin { name: "single_use", min_args: 1, max_args: 1, args: ArgKind::Operand, guard_only: true,
+        doc: "the value has exactly one user (so rewriting it does not duplicate work)" },
+    b("rank", 1, ArgKind::Meta, "number of dimensions"),
+    b("shape", 1, ArgKind::Meta, "the dimensions, as a list of integers"),
+    b("dtype", 1, ArgKind::Meta, "the element type: f32, i8, u8 or i32 (a quantized type's storage type)"),
+    b("scale", 1, ArgKind::Meta, "quantization scale: a number, or a vector along `axis` when per axis"),
+    b("zero_point", 1, ArgKind::Meta, "quantization zero point: an integer, or a vector along `axis`"),
+    b("axis", 1, ArgKind::Meta, "quantization axis, -1 when per tensor"),
+    b("qmin", 1, ArgKind::Meta, "smallest value of the storage type (0 for u8, -128 for i8)"),
+    b("qmax", 1, ArgKind::Meta, "largest value of the storage type (255 for u8, 127 for i8)"),
+    b("len", 1, ArgKind::Value, "number of elements of a list or vector"),
+    b("all", 1, ArgKind::Value, "every element is true"),
+    b("any", 1, ArgKind::Value, "some element is true"),
+    b("round", 1, ArgKind::Value, "round to nearest, ties to even (as `quantize` rounds)"),
+    b("floor", 1, ArgKind::Value, "round down"),
+    b("abs", 1, ArgKind::Value, "absolute value"),
+    b("sqrt", 1, ArgKind::Value, "square root"),
+    b("exp", 1, ArgKind::Value, "e to the power"),
+    b("min", 2, ArgKind::Value, "element-wise minimum"),
+    b("max", 2, ArgKind::Value, "element-wise maximum"),
+    b("clamp", 3, ArgKind::Value, "clamp(v, lo, hi) = min(max(v, lo), hi)"),
+    b("fixed_point_multiplier", 1, ArgKind::Value,
+        "for a real m > 0 written m = M0·2^shift with M0 in [0.5, 1): round(M0·2^31) as i32"),
+    b("fixed_point_shift", 1, ArgKind::Value, "the `shift` of that decomposition (positive: shift left)"),
+];
+
+/// The builtin of that name.
+pub fn builtin(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.name == name)
+}

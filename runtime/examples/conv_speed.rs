@@ -1,0 +1,60 @@
+//! Times `conv2d` on the convolutions of ResNet-18 at 224×224 (batch 1, single thread) and prints
+//! GFLOP/s per layer and for the whole set: `cargo run --release -p qcc-runtime --example conv_speed`.
+
+use ndarray::{ArrayD, IxDyn};
+use runtime::ops::{conv2d, ConvParams};
+use std::time::Instant;
+
+/// (name, C, H=W, O, k, stride, pad, groups, how many times the layer occurs)
+const LAYERS: &[(&str, usize, usize, usize, usize, usize, usize, usize, usize)] = &[
+    ("conv1 7x7/2", 3, 224, 64, 7, 2, 3, 1, 1),
+    ("layer1 3x3", 64, 56, 64, 3, 1, 1, 1, 4),
+    ("layer2 3x3/2", 64, 56, 128, 3, 2, 1, 1, 1),
+    ("layer2 3x3", 128, 28, 128, 3, 1, 1, 1, 3),
+    ("layer2 1x1/2", 64, 56, 128, 1, 2, 0, 1, 1),
+    ("layer3 3x3/2", 128, 28, 256, 3, 2, 1, 1, 1),
+    ("layer3 3x3", 256, 14, 256, 3, 1, 1, 1, 3),
+    ("layer3 1x1/2", 128, 28, 256, 1, 2, 0, 1, 1),
+    ("layer4 3x3/2", 256, 14, 512, 3, 2, 1, 1, 1),
+    ("layer4 3x3", 512, 7, 512, 3, 1, 1, 1, 3),
+    ("layer4 1x1/2", 256, 14, 512, 1, 2, 0, 1, 1),
+    // Not in ResNet-18: a pointwise and a depthwise layer as MobileNetV2 has them.
+    ("mbv2 1x1", 96, 56, 24, 1, 1, 0, 1, 0),
+    ("mbv2 dw 3x3", 144, 56, 144, 3, 1, 1, 144, 0),
+];
+
+/// Deterministic values in [-1, 1) without a random-number crate.
+fn filled(shape: &[usize], seed: u32) -> ArrayD<f32> {
+    let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
+    ArrayD::from_shape_fn(IxDyn(shape), |_| {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        (s as f32 / u32::MAX as f32) * 2.0 - 1.0
+    })
+}
+
+fn main() {
+    let reps = 5;
+    let (mut total_s, mut total_flop) = (0.0f64, 0.0f64);
+    for &(name, c, hw, o, k, s, pad, groups, times) in LAYERS {
+        let x = filled(&[1, c, hw, hw], 1);
+        let w = filled(&[o, c / groups, k, k], 2);
+        let b = filled(&[o], 3);
+        let p = ConvParams { strides: [s, s], pads: [pad; 4], dilations: [1, 1], groups };
+        let y = conv2d(&x, &w, Some(&b), &p);
+        let best = (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(conv2d(&x, &w, Some(&b), &p));
+                t.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min);
+        let out = y.shape();
+        let flop = 2.0 * (out[1] * out[2] * out[3] * (c / groups) * k * k) as f64;
+        println!("{name:>14}: {:>7.3} ms  {:>6.1} GFLOP/s  ({:?} -> {:?})", best * 1e3, flop / best / 1e9, x.shape(), out);
+        total_s += best * times as f64;
+        total_flop += flop * times as f64;
+    }
+    println!("ResNet-18 convolutions: {:.1} ms, {:.2} GMAC, {:.1} GFLOP/s", total_s * 1e3, total_flop / 2e9, total_flop / total_s / 1e9);
+}

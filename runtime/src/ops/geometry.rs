@@ -1,0 +1,78 @@
+//! Sliding-window arithmetic shared by convolution, transposed convolution and pooling.
+
+use std::ops::Range;
+
+/// Output length of a convolution along one axis:
+/// `⌊(len + pad_begin + pad_end − dil·(k−1) − 1) / stride⌋ + 1`.
+pub(crate) fn conv_out_len(op: &str, len: usize, k: usize, stride: usize, pads: (usize, usize), dil: usize) -> usize {
+    assert!(stride > 0 && dil > 0 && k > 0, "{op}: kernel {k}, stride {stride} and dilation {dil} must be positive");
+    let span = dil * (k - 1) + 1;
+    let padded = len + pads.0 + pads.1;
+    assert!(padded >= span, "{op}: padded input length {padded} is shorter than the dilated kernel {span}");
+    (padded - span) / stride + 1
+}
+
+/// Output length of a pooling window along one axis, ONNX/PyTorch rules: with `ceil_mode` the
+/// division rounds up, but a window that would start beyond the input and its begin padding
+/// (it would see only end padding) is dropped.
+pub(crate) fn pool_out_len(op: &str, len: usize, k: usize, stride: usize, pads: (usize, usize), dil: usize, ceil_mode: bool) -> usize {
+    assert!(stride > 0 && dil > 0 && k > 0, "{op}: kernel {k}, stride {stride} and dilation {dil} must be positive");
+    let span = dil * (k - 1) + 1;
+    let padded = len + pads.0 + pads.1;
+    assert!(padded >= span, "{op}: padded input length {padded} is shorter than the dilated kernel {span}");
+    let mut out = if ceil_mode { (padded - span).div_ceil(stride) + 1 } else { (padded - span) / stride + 1 };
+    if ceil_mode && (out - 1) * stride >= len + pads.0 {
+        out -= 1;
+    }
+    out
+}
+
+/// The positions `o` in `0..count` whose tap `o·stride + offset − pad` falls inside `0..len`.
+///
+/// For a convolution `o` is an output position and `len` the input length; for a transposed
+/// convolution the roles swap (`o` runs over input positions, `len` is the output length).
+pub(crate) fn valid_range(count: usize, len: usize, stride: usize, pad: usize, offset: usize) -> Range<usize> {
+    // o·stride + offset ≥ pad
+    let lo = if pad > offset { (pad - offset).div_ceil(stride) } else { 0 };
+    // o·stride + offset − pad ≤ len − 1
+    let hi = if len + pad > offset { ((len - 1 + pad - offset) / stride + 1).min(count) } else { 0 };
+    lo.min(hi)..hi
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_range_matches_brute_force() {
+        for count in 0..7 {
+            for len in 1..6 {
+                for stride in 1..4 {
+                    for pad in 0..4 {
+                        for offset in 0..6 {
+                            let want: Vec<usize> = (0..count)
+                                .filter(|&o| {
+                                    let t = (o * stride + offset) as isize - pad as isize;
+                                    t >= 0 && t < len as isize
+                                })
+                                .collect();
+                            let got: Vec<usize> = valid_range(count, len, stride, pad, offset).collect();
+                            assert_eq!(got, want, "count {count} len {len} stride {stride} pad {pad} offset {offset}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ceil_mode_keeps_partial_windows_but_not_ones_in_end_padding() {
+        // len 5, k 2, stride 2: the ceil-mode third window starts at 4 and sees the last cell.
+        assert_eq!(pool_out_len("t", 5, 2, 2, (0, 0), 1, false), 2);
+        assert_eq!(pool_out_len("t", 5, 2, 2, (0, 0), 1, true), 3);
+        // len 4, k 2, stride 2, end pad 1: a third window would start at 4, in the end padding.
+        assert_eq!(pool_out_len("t", 4, 2, 2, (0, 1), 1, true), 2);
+        // Begin padding shifts the limit: len 4, pads (1, 1): the third window starts at 3 (input).
+        assert_eq!(pool_out_len("t", 4, 2, 2, (1, 1), 1, true), 3);
+    }
+}

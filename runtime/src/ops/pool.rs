@@ -1,0 +1,90 @@
+//! 2-D pooling (ONNX MaxPool, AveragePool, GlobalAveragePool; NCHW).
+
+use super::geometry::pool_out_len;
+use super::reduce::reduce_mean;
+use super::PoolParams;
+use ndarray::{ArrayD, IxDyn};
+
+/// Maximum over each window's taps that fall inside the input: padding never wins, NaN does. A
+/// window that sees only padding yields `f32::MIN`, as ONNX Runtime does.
+pub fn max_pool(x: &ArrayD<f32>, p: &PoolParams) -> ArrayD<f32> {
+    pool("max_pool", x, p, |taps, _| taps.iter().fold(f32::MIN, |m, &v| if v > m || v.is_nan() { v } else { m }))
+}
+
+/// Mean of each window. The divisor counts the taps inside the input, or with
+/// `count_include_pad` also those in the explicit padding — but never those that `ceil_mode`
+/// pushes beyond the padded input. A window with nothing to count yields 0.
+pub fn avg_pool(x: &ArrayD<f32>, p: &PoolParams, count_include_pad: bool) -> ArrayD<f32> {
+    pool("avg_pool", x, p, |taps, w| {
+        let sum: f32 = taps.iter().sum();
+        let count = if count_include_pad { w.padded } else { w.inside };
+        if count == 0 {
+            0.0
+        } else {
+            sum / count as f32
+        }
+    })
+}
+
+/// Mean over every axis after the first two, kept as length-1 axes.
+pub fn global_avg_pool(x: &ArrayD<f32>) -> ArrayD<f32> {
+    assert!(x.ndim() >= 2, "global_avg_pool: input {:?} needs at least 2 axes", x.shape());
+    let axes: Vec<usize> = (2..x.ndim()).collect();
+    reduce_mean(x, &axes, true)
+}
+
+/// How many of a window's taps lie inside the input and inside the explicitly padded input.
+struct WindowCounts {
+    inside: usize,
+    padded: usize,
+}
+
+/// The taps of one window along one axis: those inside the input (as input indices) and how many
+/// lie inside the padded input.
+#[derive(Clone)]
+struct AxisWindow {
+    inside: Vec<usize>,
+    padded: usize,
+}
+
+fn axis_windows(op: &str, len: usize, k: usize, stride: usize, pads: (usize, usize), dil: usize, ceil_mode: bool) -> Vec<AxisWindow> {
+    let out = pool_out_len(op, len, k, stride, pads, dil, ceil_mode);
+    (0..out)
+        .map(|o| {
+            // Positions are shifted by the begin padding so they stay non-negative.
+            let taps = (0..k).map(|t| o * stride + t * dil);
+            let inside = taps.clone().filter(|&q| q >= pads.0 && q < pads.0 + len).map(|q| q - pads.0).collect();
+            let padded = taps.filter(|&q| q < pads.0 + len + pads.1).count();
+            AxisWindow { inside, padded }
+        })
+        .collect()
+}
+
+fn pool<F>(op: &str, x: &ArrayD<f32>, p: &PoolParams, reduce: F) -> ArrayD<f32>
+where
+    F: Fn(&[f32], WindowCounts) -> f32,
+{
+    let xs = x.shape();
+    assert_eq!(xs.len(), 4, "{op}: input {xs:?} must be 4-D [N, C, H, W]");
+    let (h, w) = (xs[2], xs[3]);
+    assert!(h > 0 && w > 0, "{op}: input {xs:?} has an empty spatial axis");
+    let rows = axis_windows(op, h, p.kernel[0], p.strides[0], (p.pads[0], p.pads[2]), p.dilations[0], p.ceil_mode);
+    let cols = axis_windows(op, w, p.kernel[1], p.strides[1], (p.pads[1], p.pads[3]), p.dilations[1], p.ceil_mode);
+    let x = x.as_standard_layout();
+    let xd = x.as_slice().expect("standard layout");
+    let mut out = Vec::with_capacity(xs[0] * xs[1] * rows.len() * cols.len());
+    let mut taps = Vec::with_capacity(p.kernel[0] * p.kernel[1]);
+    for plane in xd.chunks_exact(h * w) {
+        for r in &rows {
+            for c in &cols {
+                taps.clear();
+                for &i in &r.inside {
+                    taps.extend(c.inside.iter().map(|&j| plane[i * w + j]));
+                }
+                let counts = WindowCounts { inside: r.inside.len() * c.inside.len(), padded: r.padded * c.padded };
+                out.push(reduce(&taps, counts));
+            }
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(&[xs[0], xs[1], rows.len(), cols.len()]), out).expect("pool: output size")
+}

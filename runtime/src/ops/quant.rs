@@ -1,0 +1,78 @@
+//! Affine quantization `r = scale·(q − zero_point)` (ONNX QuantizeLinear / DequantizeLinear),
+//! per tensor or per slice along one axis.
+
+use super::QuantParams;
+use crate::{DType, Tensor};
+use ndarray::{ArrayD, IxDyn};
+
+/// `clamp(round_half_to_even(x / scale) + zero_point, type range)`, the division in f32 as ONNX
+/// QuantizeLinear computes it. NaN quantizes to the zero point; ±∞ saturate.
+pub fn quantize(x: &ArrayD<f32>, q: &QuantParams, dtype: DType) -> Tensor {
+    let (lo, hi): (i64, i64) = match dtype {
+        DType::I8 => (i8::MIN.into(), i8::MAX.into()),
+        DType::U8 => (u8::MIN.into(), u8::MAX.into()),
+        DType::I32 => (i32::MIN.into(), i32::MAX.into()),
+        DType::F32 => panic!("quantize: target type must be i8, u8 or i32, not f32"),
+    };
+    let x = x.as_standard_layout();
+    let xd = x.as_slice().expect("standard layout");
+    let mut codes = Vec::with_capacity(xd.len());
+    for_each_slice("quantize", x.shape(), q, |range, scale, zp| {
+        codes.extend(xd[range].iter().map(|&v| {
+            // `as` maps NaN to 0 and saturates ±∞, so the i64 sum below cannot overflow.
+            let r = (v / scale).round_ties_even() as i64;
+            (r.saturating_add(zp.into())).clamp(lo, hi)
+        }));
+    });
+    // Every code is already clamped to the target range, so the narrowing casts are exact.
+    let shape = IxDyn(x.shape());
+    let codes = codes.into_iter();
+    let built = match dtype {
+        DType::I8 => ArrayD::from_shape_vec(shape, codes.map(|c| c as i8).collect()).map(Tensor::I8),
+        DType::U8 => ArrayD::from_shape_vec(shape, codes.map(|c| c as u8).collect()).map(Tensor::U8),
+        DType::I32 => ArrayD::from_shape_vec(shape, codes.map(|c| c as i32).collect()).map(Tensor::I32),
+        DType::F32 => unreachable!("rejected above"),
+    };
+    built.expect("quantize: output size")
+}
+
+/// `(q − zero_point) as f32 · scale`, the difference taken exactly in integers.
+pub fn dequantize(x: &Tensor, q: &QuantParams) -> ArrayD<f32> {
+    let codes: Vec<i64> = match x {
+        Tensor::I8(a) => a.as_standard_layout().iter().map(|&v| v.into()).collect(),
+        Tensor::U8(a) => a.as_standard_layout().iter().map(|&v| v.into()).collect(),
+        Tensor::I32(a) => a.as_standard_layout().iter().map(|&v| v.into()).collect(),
+        Tensor::F32(_) => panic!("dequantize: input {:?} must be i8, u8 or i32, not f32", x.shape()),
+    };
+    let mut out = Vec::with_capacity(codes.len());
+    for_each_slice("dequantize", x.shape(), q, |range, scale, zp| {
+        out.extend(codes[range].iter().map(|&c| (c - i64::from(zp)) as f32 * scale));
+    });
+    ArrayD::from_shape_vec(IxDyn(x.shape()), out).expect("dequantize: output size")
+}
+
+/// Calls `f(range, scale, zero_point)` for consecutive runs of the row-major elements of a
+/// tensor of `shape` that share one quantization parameter pair, in order.
+fn for_each_slice(op: &str, shape: &[usize], q: &QuantParams, mut f: impl FnMut(std::ops::Range<usize>, f32, i32)) {
+    assert_eq!(q.scales.len(), q.zero_points.len(), "{op}: {} scales but {} zero points", q.scales.len(), q.zero_points.len());
+    let total: usize = shape.iter().product();
+    match q.axis {
+        None => {
+            assert_eq!(q.scales.len(), 1, "{op}: per-tensor parameters need one scale, got {}", q.scales.len());
+            f(0..total, q.scales[0], q.zero_points[0]);
+        }
+        Some(axis) => {
+            assert!(axis < shape.len(), "{op}: axis {axis} out of range for {shape:?}");
+            let channels = shape[axis];
+            assert_eq!(q.scales.len(), channels, "{op}: {} scales for axis {axis} of {shape:?}", q.scales.len());
+            // Row-major: a run of `inner` elements shares one index along `axis`, and the index
+            // cycles through the channels.
+            let inner: usize = shape[axis + 1..].iter().product();
+            let runs = if inner == 0 { 0 } else { total / inner };
+            for run in 0..runs {
+                let ch = run % channels;
+                f(run * inner..(run + 1) * inner, q.scales[ch], q.zero_points[ch]);
+            }
+        }
+    }
+}
