@@ -145,7 +145,16 @@ fn depthwise(g: &Geometry, xd: &[f32], wd: &[f32], out: &mut [f32]) {
     let (pt, pl) = (g.p.pads[0], g.p.pads[1]);
     let (plane_in, plane_out, taps) = (g.h * g.w, g.ho * g.wo, g.kh * g.kw);
     let row_ranges: Vec<_> = (0..g.kh).map(|ki| valid_range(g.ho, g.h, sh, pt, ki * dh)).collect();
-    let col_ranges: Vec<_> = (0..g.kw).map(|kj| valid_range(g.wo, g.w, sw, pl, kj * dw)).collect();
+    let mut phased = Phased::new(g.w, sw);
+    // Per kernel column: the output columns it reaches and where its first input sits in the
+    // regrouped row.
+    let col_taps: Vec<_> = (0..g.kw)
+        .map(|kj| {
+            let span = valid_range(g.wo, g.w, sw, pl, kj * dw);
+            let first = if span.is_empty() { 0 } else { phased.offset(span.start * sw + kj * dw - pl) };
+            (span, first)
+        })
+        .collect();
     for img in 0..g.n {
         for oc in 0..g.o {
             // With one input channel per group, output channel `oc` belongs to group oc / og.
@@ -153,31 +162,55 @@ fn depthwise(g: &Geometry, xd: &[f32], wd: &[f32], out: &mut [f32]) {
             let kernel = &wd[oc * taps..][..taps];
             let dst = &mut out[(img * g.o + oc) * plane_out..][..plane_out];
             for (oh, orow) in dst.chunks_exact_mut(g.wo).enumerate() {
-                for ki in 0..g.kh {
-                    if !row_ranges[ki].contains(&oh) {
+                for (ki, rows) in row_ranges.iter().enumerate() {
+                    if !rows.contains(&oh) {
                         continue;
                     }
-                    let src = &plane[(oh * sh + ki * dh - pt) * g.w..][..g.w];
-                    for kj in 0..g.kw {
-                        let span = col_ranges[kj].clone();
-                        if span.is_empty() {
-                            continue;
-                        }
+                    let src = phased.load(&plane[(oh * sh + ki * dh - pt) * g.w..][..g.w]);
+                    for (kj, (span, first)) in col_taps.iter().enumerate() {
                         let wv = kernel[ki * g.kw + kj];
-                        let iw0 = span.start * sw + kj * dw - pl;
                         let o = &mut orow[span.clone()];
-                        if sw == 1 {
-                            for (d, s) in o.iter_mut().zip(&src[iw0..iw0 + span.len()]) {
-                                *d += wv * s;
-                            }
-                        } else {
-                            for (d, s) in o.iter_mut().zip(src[iw0..].iter().step_by(sw)) {
-                                *d += wv * s;
-                            }
+                        let s = &src[*first..][..o.len()];
+                        for (d, s) in o.iter_mut().zip(s) {
+                            *d += wv * s;
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// An input row regrouped by stride phase (`row[p], row[p + s], row[p + 2s], …` for p = 0..s), so
+/// a strided tap reads a contiguous, vectorizable run.
+struct Phased {
+    stride: usize,
+    buf: Vec<f32>,
+    /// Where each phase starts in `buf`.
+    starts: Vec<usize>,
+}
+
+impl Phased {
+    fn new(len: usize, stride: usize) -> Self {
+        let starts = (0..stride).map(|p| (0..p).map(|q| (len + stride - 1 - q) / stride).sum()).collect();
+        Phased { stride, buf: vec![0.0; if stride > 1 { len } else { 0 }], starts }
+    }
+
+    /// The regrouped row (the row itself when the stride is 1).
+    fn load<'a>(&'a mut self, row: &'a [f32]) -> &'a [f32] {
+        if self.stride == 1 {
+            return row;
+        }
+        for (p, &start) in self.starts.iter().enumerate() {
+            for (d, s) in self.buf[start..].iter_mut().zip(row.iter().skip(p).step_by(self.stride)) {
+                *d = *s;
+            }
+        }
+        &self.buf
+    }
+
+    /// Where element `i` of the original row sits in the regrouped one.
+    fn offset(&self, i: usize) -> usize {
+        self.starts[i % self.stride] + i / self.stride
     }
 }

@@ -70,7 +70,7 @@ fn naive(c: &Case) -> ArrayD<Want> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn matches_onnx_definition(c in case()) {

@@ -116,7 +116,7 @@ fn naive_matmul(a: &ArrayD<f32>, b: &ArrayD<f32>) -> ArrayD<Want> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn gemm_matches_onnx_definition(g in gemm_case()) {

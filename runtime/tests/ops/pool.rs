@@ -79,7 +79,7 @@ fn naive_avg(x: &ArrayD<f32>, p: &PoolParams, count_include_pad: bool) -> ArrayD
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(250))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn max_pool_matches_onnx_definition((x, p) in case()) {
