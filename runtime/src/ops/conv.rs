@@ -5,6 +5,7 @@ use super::geometry::{conv_out_len, valid_range};
 use super::sgemm::{sgemm, Mat, Store};
 use super::ConvParams;
 use ndarray::{ArrayD, IxDyn};
+use std::ops::Range;
 
 /// `y[n, o, i, j] = b[o] + Σ_{c, ki, kj} x[n, g·C/G + c, i·sh + ki·dh − pt, j·sw + kj·dw − pl] · w[o, c, ki, kj]`
 /// with `g = o / (O/G)`; taps that fall in the padding read zero.
@@ -83,13 +84,15 @@ fn by_matrix_product(g: &Geometry, xd: &[f32], wd: &[f32], out: &mut [f32], has_
     let k = g.cg * g.kh * g.kw;
     let store = if has_bias { Store::Accumulate { dst_scale: 1.0, prod_scale: 1.0 } } else { Store::Overwrite };
     let mut cols = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; k * plane_out] };
+    let taps = ColumnTaps::new(g);
+    let mut regrouped = Vec::new();
     for img in 0..g.n {
         for grp in 0..g.groups {
             let x_group = &xd[(img * g.c + grp * g.cg) * plane_in..][..g.cg * plane_in];
             let rhs = if g.is_pointwise() {
                 x_group
             } else {
-                im2col(g, x_group, &mut cols);
+                im2col(g, &taps, x_group, &mut regrouped, &mut cols);
                 &cols[..]
             };
             let lhs = &wd[grp * g.og * k..][..g.og * k];
@@ -101,36 +104,26 @@ fn by_matrix_product(g: &Geometry, xd: &[f32], wd: &[f32], out: &mut [f32], has_
 
 /// Row `(c·kh + ki)·kw + kj` of `cols` holds, for every output position, the input value its tap
 /// `(ki, kj)` of channel `c` reads (zero in the padding).
-fn im2col(g: &Geometry, x_group: &[f32], cols: &mut [f32]) {
-    let [sh, sw] = g.p.strides;
-    let [dh, dw] = g.p.dilations;
-    let (pt, pl) = (g.p.pads[0], g.p.pads[1]);
-    let plane_out = g.ho * g.wo;
-    let mut rows_of_cols = cols.chunks_exact_mut(plane_out);
+fn im2col(g: &Geometry, taps: &ColumnTaps, x_group: &[f32], regrouped: &mut Vec<f32>, cols: &mut [f32]) {
+    let [sh, _] = g.p.strides;
+    let [dh, _] = g.p.dilations;
+    let pt = g.p.pads[0];
+    let mut rows_of_cols = cols.chunks_exact_mut(g.ho * g.wo);
     for plane in x_group.chunks_exact(g.h * g.w) {
+        let plane = taps.layout.regroup(plane, regrouped);
         for ki in 0..g.kh {
             let rows = valid_range(g.ho, g.h, sh, pt, ki * dh);
-            for kj in 0..g.kw {
-                let span = valid_range(g.wo, g.w, sw, pl, kj * dw);
+            for (span, first) in &taps.cols {
                 let dst = rows_of_cols.next().expect("im2col: buffer has one row per tap");
                 for (oh, drow) in dst.chunks_exact_mut(g.wo).enumerate() {
                     if !rows.contains(&oh) || span.is_empty() {
                         drow.fill(0.0);
                         continue;
                     }
-                    let ih = oh * sh + ki * dh - pt;
-                    let src = &plane[ih * g.w..][..g.w];
-                    let iw0 = span.start * sw + kj * dw - pl;
+                    let src = &plane[(oh * sh + ki * dh - pt) * g.w..][..g.w];
                     drow[..span.start].fill(0.0);
                     drow[span.end..].fill(0.0);
-                    let inside = &mut drow[span.clone()];
-                    if sw == 1 {
-                        inside.copy_from_slice(&src[iw0..iw0 + inside.len()]);
-                    } else {
-                        for (d, s) in inside.iter_mut().zip(src[iw0..].iter().step_by(sw)) {
-                            *d = *s;
-                        }
-                    }
+                    drow[span.clone()].copy_from_slice(&src[*first..][..span.len()]);
                 }
             }
         }
@@ -140,40 +133,28 @@ fn im2col(g: &Geometry, x_group: &[f32], cols: &mut [f32]) {
 /// One input channel per group: each output plane is a weighted sum of shifted copies of its
 /// input plane, accumulated row by row so the output row stays in L1.
 fn depthwise(g: &Geometry, xd: &[f32], wd: &[f32], out: &mut [f32]) {
-    let [sh, sw] = g.p.strides;
-    let [dh, dw] = g.p.dilations;
-    let (pt, pl) = (g.p.pads[0], g.p.pads[1]);
-    let (plane_in, plane_out, taps) = (g.h * g.w, g.ho * g.wo, g.kh * g.kw);
+    let [sh, _] = g.p.strides;
+    let [dh, _] = g.p.dilations;
+    let pt = g.p.pads[0];
+    let (plane_in, plane_out, kernel_len) = (g.h * g.w, g.ho * g.wo, g.kh * g.kw);
     let row_ranges: Vec<_> = (0..g.kh).map(|ki| valid_range(g.ho, g.h, sh, pt, ki * dh)).collect();
-    let mut phased = Phased::new(g.w, sw);
-    // Per kernel column: the output columns it reaches and where its first input sits in the
-    // regrouped row.
-    let col_taps: Vec<_> = (0..g.kw)
-        .map(|kj| {
-            let span = valid_range(g.wo, g.w, sw, pl, kj * dw);
-            let first = if span.is_empty() { 0 } else { phased.offset(span.start * sw + kj * dw - pl) };
-            (span, first)
-        })
-        .collect();
+    let taps = ColumnTaps::new(g);
+    let mut regrouped = Vec::new();
     for img in 0..g.n {
         for oc in 0..g.o {
             // With one input channel per group, output channel `oc` belongs to group oc / og.
             let plane = &xd[(img * g.c + oc / g.og) * plane_in..][..plane_in];
-            let kernel = &wd[oc * taps..][..taps];
+            let plane = taps.layout.regroup(plane, &mut regrouped);
+            let kernel = &wd[oc * kernel_len..][..kernel_len];
             let dst = &mut out[(img * g.o + oc) * plane_out..][..plane_out];
             for (oh, orow) in dst.chunks_exact_mut(g.wo).enumerate() {
                 for (ki, rows) in row_ranges.iter().enumerate() {
                     if !rows.contains(&oh) {
                         continue;
                     }
-                    let src = phased.load(&plane[(oh * sh + ki * dh - pt) * g.w..][..g.w]);
-                    for (kj, (span, first)) in col_taps.iter().enumerate() {
-                        let wv = kernel[ki * g.kw + kj];
-                        let o = &mut orow[span.clone()];
-                        let s = &src[*first..][..o.len()];
-                        for (d, s) in o.iter_mut().zip(s) {
-                            *d += wv * s;
-                        }
+                    let src = &plane[(oh * sh + ki * dh - pt) * g.w..][..g.w];
+                    for (kj, (span, first)) in taps.cols.iter().enumerate() {
+                        axpy(&mut orow[span.clone()], &src[*first..][..span.len()], kernel[ki * g.kw + kj]);
                     }
                 }
             }
@@ -181,35 +162,85 @@ fn depthwise(g: &Geometry, xd: &[f32], wd: &[f32], out: &mut [f32]) {
     }
 }
 
-/// An input row regrouped by stride phase (`row[p], row[p + s], row[p + 2s], …` for p = 0..s), so
-/// a strided tap reads a contiguous, vectorizable run.
-struct Phased {
+/// `y += a·x` over equal-length slices (a separate function so the two are known not to alias).
+fn axpy(y: &mut [f32], x: &[f32], a: f32) {
+    for (d, s) in y.iter_mut().zip(x) {
+        *d += a * s;
+    }
+}
+
+/// For each kernel column `kj`: the output columns whose tap lands inside the input row, and where
+/// the first of those taps sits in a row regrouped by `layout`. Consecutive output columns then
+/// read consecutive elements, whatever the stride.
+struct ColumnTaps {
+    layout: PhaseLayout,
+    cols: Vec<(Range<usize>, usize)>,
+}
+
+impl ColumnTaps {
+    fn new(g: &Geometry) -> Self {
+        let (sw, dw, pl) = (g.p.strides[1], g.p.dilations[1], g.p.pads[1]);
+        let layout = PhaseLayout::new(g.w, sw);
+        let cols = (0..g.kw)
+            .map(|kj| {
+                let span = valid_range(g.wo, g.w, sw, pl, kj * dw);
+                let first = if span.is_empty() { 0 } else { layout.offset(span.start * sw + kj * dw - pl) };
+                (span, first)
+            })
+            .collect();
+        ColumnTaps { layout, cols }
+    }
+}
+
+/// Rows regrouped by stride phase: `row[p], row[p + s], row[p + 2s], …` for p = 0..s, so a strided
+/// tap reads a contiguous run (copyable, vectorizable). With stride 1 rows stay as they are.
+struct PhaseLayout {
+    width: usize,
     stride: usize,
-    buf: Vec<f32>,
-    /// Where each phase starts in `buf`.
+    /// Where each phase starts within a regrouped row.
     starts: Vec<usize>,
 }
 
-impl Phased {
-    fn new(len: usize, stride: usize) -> Self {
-        let starts = (0..stride).map(|p| (0..p).map(|q| (len + stride - 1 - q) / stride).sum()).collect();
-        Phased { stride, buf: vec![0.0; if stride > 1 { len } else { 0 }], starts }
+impl PhaseLayout {
+    fn new(width: usize, stride: usize) -> Self {
+        let mut starts = Vec::with_capacity(stride);
+        let mut at = 0;
+        for p in 0..stride {
+            starts.push(at);
+            at += (width + stride - 1 - p.min(width)) / stride;
+        }
+        PhaseLayout { width, stride, starts }
     }
 
-    /// The regrouped row (the row itself when the stride is 1).
-    fn load<'a>(&'a mut self, row: &'a [f32]) -> &'a [f32] {
+    /// Every row of `plane` regrouped (into `buf`), or `plane` itself with stride 1.
+    fn regroup<'a>(&self, plane: &'a [f32], buf: &'a mut Vec<f32>) -> &'a [f32] {
         if self.stride == 1 {
-            return row;
+            return plane;
         }
-        for (p, &start) in self.starts.iter().enumerate() {
-            for (d, s) in self.buf[start..].iter_mut().zip(row.iter().skip(p).step_by(self.stride)) {
-                *d = *s;
+        buf.resize(plane.len(), 0.0);
+        for (src, dst) in plane.chunks_exact(self.width).zip(buf.chunks_exact_mut(self.width)) {
+            if self.stride == 2 {
+                // The common case, written as pairs so it compiles to shuffles.
+                let (even, odd) = dst.split_at_mut(self.starts[1]);
+                for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(src.chunks_exact(2)) {
+                    *e = pair[0];
+                    *o = pair[1];
+                }
+                if self.width % 2 == 1 {
+                    even[even.len() - 1] = src[self.width - 1];
+                }
+                continue;
+            }
+            for (p, &start) in self.starts.iter().enumerate() {
+                for (d, s) in dst[start..].iter_mut().zip(src.iter().skip(p).step_by(self.stride)) {
+                    *d = *s;
+                }
             }
         }
-        &self.buf
+        buf
     }
 
-    /// Where element `i` of the original row sits in the regrouped one.
+    /// Where element `i` of a row sits once the row is regrouped.
     fn offset(&self, i: usize) -> usize {
         self.starts[i % self.stride] + i / self.stride
     }
