@@ -12,6 +12,12 @@ use std::ops::Range;
 ///
 /// `x` is `[N, C, H, W]`, `w` is `[O, C/G, kh, kw]`, `b` is `[O]`.
 pub fn conv2d(x: &ArrayD<f32>, w: &ArrayD<f32>, b: Option<&ArrayD<f32>>, p: &ConvParams) -> ArrayD<f32> {
+    conv2d_banded(x, w, b, p, COLS_BUDGET)
+}
+
+/// [`conv2d`] with an im2col buffer of at most `cols_budget` floats (tests shrink it to exercise
+/// the banding).
+fn conv2d_banded(x: &ArrayD<f32>, w: &ArrayD<f32>, b: Option<&ArrayD<f32>>, p: &ConvParams, cols_budget: usize) -> ArrayD<f32> {
     let g = Geometry::new(x.shape(), w.shape(), p);
     let x = x.as_standard_layout();
     let w = w.as_standard_layout();
@@ -31,7 +37,7 @@ pub fn conv2d(x: &ArrayD<f32>, w: &ArrayD<f32>, b: Option<&ArrayD<f32>>, p: &Con
     if g.cg == 1 && g.groups > 1 {
         depthwise(&g, xd, wd, &mut out);
     } else {
-        by_matrix_product(&g, xd, wd, &mut out, has_bias);
+        by_matrix_product(&g, xd, wd, &mut out, has_bias, cols_budget);
     }
     ArrayD::from_shape_vec(IxDyn(&[g.n, g.o, g.ho, g.wo]), out).expect("conv2d: output size")
 }
@@ -76,47 +82,57 @@ impl Geometry {
     }
 }
 
+/// The im2col buffer holds at most this many floats (unless one output row needs more): a band
+/// of output rows at a time keeps it in cache and bounds memory for large images.
+const COLS_BUDGET: usize = 1 << 18;
+
 /// `out[o-block of group] (+)= W_g · cols`, where `cols` is the im2col matrix of the group's input
-/// channels (`[cg·kh·kw, ho·wo]`), or the input itself for pointwise kernels.
-fn by_matrix_product(g: &Geometry, xd: &[f32], wd: &[f32], out: &mut [f32], has_bias: bool) {
+/// channels (`[cg·kh·kw, positions]`) for a band of output rows, or, for pointwise kernels, the
+/// input itself.
+fn by_matrix_product(g: &Geometry, xd: &[f32], wd: &[f32], out: &mut [f32], has_bias: bool, cols_budget: usize) {
     let plane_in = g.h * g.w;
     let plane_out = g.ho * g.wo;
     let k = g.cg * g.kh * g.kw;
     let store = if has_bias { Store::Accumulate { dst_scale: 1.0, prod_scale: 1.0 } } else { Store::Overwrite };
-    let mut cols = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; k * plane_out] };
+    let band = if g.is_pointwise() { g.ho } else { (cols_budget / (k * g.wo).max(1)).clamp(1, g.ho) };
+    let mut cols = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; k * band * g.wo] };
     let taps = ColumnTaps::new(g);
     let mut regrouped = Vec::new();
     for img in 0..g.n {
         for grp in 0..g.groups {
             let x_group = &xd[(img * g.c + grp * g.cg) * plane_in..][..g.cg * plane_in];
-            let rhs = if g.is_pointwise() {
-                x_group
-            } else {
-                im2col(g, &taps, x_group, &mut regrouped, &mut cols);
-                &cols[..]
-            };
-            let lhs = &wd[grp * g.og * k..][..g.og * k];
+            let lhs = Mat::rows(&wd[grp * g.og * k..][..g.og * k], k);
             let dst = &mut out[(img * g.o + grp * g.og) * plane_out..][..g.og * plane_out];
-            sgemm(g.og, plane_out, k, Mat::rows(lhs, k), Mat::rows(rhs, plane_out), dst, plane_out, store);
+            if g.is_pointwise() {
+                sgemm(g.og, plane_out, k, lhs, Mat::rows(x_group, plane_out), dst, plane_out, store);
+                continue;
+            }
+            let x_group = taps.layout.regroup(x_group, &mut regrouped);
+            for first_row in (0..g.ho).step_by(band) {
+                let rows = first_row..(first_row + band).min(g.ho);
+                let n = rows.len() * g.wo;
+                im2col(g, &taps, x_group, rows, &mut cols[..k * n]);
+                sgemm(g.og, n, k, lhs, Mat::rows(&cols, n), &mut dst[first_row * g.wo..], plane_out, store);
+            }
         }
     }
 }
 
-/// Row `(c·kh + ki)·kw + kj` of `cols` holds, for every output position, the input value its tap
-/// `(ki, kj)` of channel `c` reads (zero in the padding).
-fn im2col(g: &Geometry, taps: &ColumnTaps, x_group: &[f32], regrouped: &mut Vec<f32>, cols: &mut [f32]) {
+/// For the output rows `out_rows`, row `(c·kh + ki)·kw + kj` of `cols` holds, at every output
+/// position, the input value that tap `(ki, kj)` of channel `c` reads there (zero in the padding).
+/// `x_group` is the group's input, its rows regrouped by `taps.layout`.
+fn im2col(g: &Geometry, taps: &ColumnTaps, x_group: &[f32], out_rows: Range<usize>, cols: &mut [f32]) {
     let [sh, _] = g.p.strides;
     let [dh, _] = g.p.dilations;
     let pt = g.p.pads[0];
-    let mut rows_of_cols = cols.chunks_exact_mut(g.ho * g.wo);
+    let mut rows_of_cols = cols.chunks_exact_mut(out_rows.len() * g.wo);
     for plane in x_group.chunks_exact(g.h * g.w) {
-        let plane = taps.layout.regroup(plane, regrouped);
         for ki in 0..g.kh {
-            let rows = valid_range(g.ho, g.h, sh, pt, ki * dh);
+            let inside = valid_range(g.ho, g.h, sh, pt, ki * dh);
             for (span, first) in &taps.cols {
                 let dst = rows_of_cols.next().expect("im2col: buffer has one row per tap");
-                for (oh, drow) in dst.chunks_exact_mut(g.wo).enumerate() {
-                    if !rows.contains(&oh) || span.is_empty() {
+                for (oh, drow) in out_rows.clone().zip(dst.chunks_exact_mut(g.wo)) {
+                    if !inside.contains(&oh) || span.is_empty() {
                         drow.fill(0.0);
                         continue;
                     }
@@ -243,5 +259,43 @@ impl PhaseLayout {
     /// Where element `i` of a row sits once the row is regrouped.
     fn offset(&self, i: usize) -> usize {
         self.starts[i % self.stride] + i / self.stride
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic values in [-1, 1).
+    fn filled(shape: &[usize], seed: u32) -> ArrayD<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(7);
+        ArrayD::from_shape_fn(IxDyn(shape), |_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        })
+    }
+
+    /// Banding only changes which output rows one matrix product covers, never the sums: bands of
+    /// one row, of a few rows with a shorter last band, and a single band agree.
+    #[test]
+    fn im2col_bands_agree_with_one_band() {
+        let cases = [
+            ([2, 4, 9, 7], [6, 2, 3, 3], ConvParams { strides: [1, 1], pads: [1, 2, 0, 1], dilations: [1, 1], groups: 2 }),
+            ([1, 3, 11, 8], [4, 3, 2, 3], ConvParams { strides: [2, 3], pads: [0, 1, 2, 0], dilations: [2, 1], groups: 1 }),
+        ];
+        for (xs, ws, p) in cases {
+            let (x, w, b) = (filled(&xs, 1), filled(&ws, 2), filled(&[ws[0]], 3));
+            let whole = conv2d_banded(&x, &w, Some(&b), &p, usize::MAX);
+            let k = ws[1] * ws[2] * ws[3];
+            for budget in [1, 3 * k * whole.shape()[3]] {
+                let banded = conv2d_banded(&x, &w, Some(&b), &p, budget);
+                assert_eq!(banded.shape(), whole.shape());
+                for (a, e) in banded.iter().zip(whole.iter()) {
+                    assert!((a - e).abs() <= 1e-5 * (k as f32), "budget {budget}: {a} vs {e}");
+                }
+            }
+        }
     }
 }
