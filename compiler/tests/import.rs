@@ -1,5 +1,5 @@
-//! ONNX import snapshots: each fixture of `tests/onnx/fixtures.rs` imported and printed, each
-//! error fixture's message; one `check` function for both.
+//! ONNX import snapshots: each fixture of `tests/onnx/fixtures.rs` imported and printed as text
+//! IR, each error fixture's message; one `check` function for both.
 
 #[path = "../../tests/onnx/build.rs"]
 mod build;
@@ -7,56 +7,14 @@ mod build;
 mod fixtures;
 
 use qcc::import::{import_bytes, import_file};
-use qcc::ir::{Model, NodeKind, WeightData};
+use qcc::ir::print::print;
+use qcc::ir::Model;
 use qcc::Result;
 use std::path::PathBuf;
 
-/// The model as text, one node per line in the canonical order (weights by name, inputs,
-/// ops in topological order); inline weights with their values.
-fn render(model: &Model) -> String {
-    let mut out = format!("model @{}", model.name);
-    if let Some(w) = &model.weights_file {
-        out.push_str(&format!(" weights {w:?}"));
-    }
-    out.push_str(" {\n");
-    for id in model.weights() {
-        let n = model.node(id);
-        out.push_str(&format!("  weight @{} : {}", n.name, n.ty));
-        if let NodeKind::Weight(WeightData::Inline(t)) = &n.kind {
-            let v: Vec<String> = t.to_f64_vec().iter().map(|x| format!("{x}")).collect();
-            out.push_str(&format!(" = dense<[{}]>", v.join(", ")));
-        }
-        out.push('\n');
-    }
-    for &id in &model.inputs {
-        let n = model.node(id);
-        out.push_str(&format!("  %{} = input : {}\n", n.name, n.ty));
-    }
-    let sigil = |id| {
-        let n = model.node(id);
-        if n.is_weight() {
-            format!("@{}", n.name)
-        } else {
-            format!("%{}", n.name)
-        }
-    };
-    for id in model.ops_in_order() {
-        let n = model.node(id);
-        let op = n.op().expect("ops_in_order yields ops");
-        let args: Vec<String> = model.operands(id).into_iter().map(sigil).collect();
-        let attrs: Vec<String> =
-            op.kind.schema().attrs.iter().filter_map(|s| op.attr(s.name).map(|a| format!("{} = {a}", s.name))).collect();
-        let attrs = if attrs.is_empty() { String::new() } else { format!(" {{{}}}", attrs.join(", ")) };
-        out.push_str(&format!("  %{} = {}({}){attrs} : {}\n", n.name, op.kind.name(), args.join(", "), n.ty));
-    }
-    let rets: Vec<String> = model.outputs.iter().map(|&o| sigil(o)).collect();
-    out.push_str(&format!("  return {}\n}}\n", rets.join(", ")));
-    out
-}
-
 fn check(name: &str, result: Result<Model>) {
     let text = match result {
-        Ok(model) => render(&model),
+        Ok(model) => print(&model),
         Err(e) => e.to_string(),
     };
     insta::assert_snapshot!(name, text);
@@ -99,7 +57,7 @@ macro_rules! tests {
 
 mod models {
     use super::model;
-    tests!(model: tiny_cnn, pytorch_style, conv_variants, pools, activations, opset10, shapes, opset18, qdq, shape_folding, opset9);
+    tests!(model: tiny_cnn, pytorch_style, conv_variants, pools, activations, opset10, shapes, opset18, qdq, shape_folding, opset9, opset6);
 }
 
 mod errors {
@@ -170,4 +128,21 @@ fn external_data_is_read_from_beside_the_model() {
     assert_eq!(w, v.iter().map(|&x| x as f64).collect::<Vec<_>>());
     let err = import_bytes(&g.bytes(), "ext.onnx").expect_err("no directory to read from");
     assert!(err.to_string().contains("external file"), "{err}");
+}
+
+#[test]
+fn imported_models_save_and_read_back_unchanged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, build) in fixtures::MODELS {
+        let model = import_bytes(&build().bytes(), &format!("{name}.onnx")).expect("imports");
+        let path = dir.path().join(format!("{name}.ir"));
+        qcc::ir::weights::save_model(&model, &path).expect("saves");
+        let back = qcc::ir::weights::read_model(&path).expect("reads back");
+        assert_eq!(print(&back), print(&model), "{name}");
+        for id in model.weights() {
+            let n = model.node(id);
+            let m = back.node(back.find(&n.name).expect("weight kept"));
+            assert_eq!(m.weight(), n.weight(), "{name}: @{}", n.name);
+        }
+    }
 }

@@ -342,6 +342,28 @@ pub fn opset9() -> G {
 /// Builds one fixture model.
 pub type Fixture = fn() -> G;
 
+/// Opset 6: Clip's attributes, arithmetic with the legacy `broadcast`/`axis` alignment (a
+/// per-channel constant, a run-time value, a folded constant pair), Gemm's `broadcast`.
+pub fn opset6() -> G {
+    let mut g = G::new(6);
+    g.input("x", &[1, 3, 2, 2])
+        .input("scale", &[3, 2])
+        .weight("bias", &[3])
+        .node("Add", &["x", "bias"], &["biased"], vec![int("broadcast", 1), int("axis", 1)])
+        .node("Mul", &["biased", "scale"], &["scaled"], vec![int("broadcast", 1), int("axis", 1)])
+        .node("Clip", &["scaled"], &["clipped"], vec![float("min", -1.0), float("max", 1.5)])
+        .init(f32s("k", &[2, 2], vec![1.0, 2.0, 3.0, 4.0]))
+        .init(f32s("col", &[2], vec![10.0, 20.0]))
+        .node("Add", &["k", "col"], &["k_col"], vec![int("broadcast", 1), int("axis", 0)])
+        .node("Sub", &["clipped", "k_col"], &["shifted"], vec![int("broadcast", 1)])
+        .node("Flatten", &["shifted"], &["flat"], vec![])
+        .weight("fc.w", &[12, 2])
+        .weight("fc.b", &[2])
+        .node("Gemm", &["flat", "fc.w", "fc.b"], &["y"], vec![int("broadcast", 1)])
+        .output("y");
+    g
+}
+
 pub const MODELS: &[(&str, Fixture)] = &[
     ("tiny_cnn", tiny_cnn),
     ("pytorch_style", pytorch_style),
@@ -354,6 +376,7 @@ pub const MODELS: &[(&str, Fixture)] = &[
     ("qdq", qdq),
     ("shape_folding", shape_folding),
     ("opset9", opset9),
+    ("opset6", opset6),
 ];
 
 /// Inputs that must be refused: a name and the bytes.

@@ -10,7 +10,8 @@
 //! graph until an IR op uses one, when it becomes a weight named after its ONNX value: so int64
 //! shape arithmetic folds away and never reaches the IR, which cannot hold it.
 //!
-//! Opset notes (opsets 7 to 22 of the default domain):
+//! Opset notes (opsets 6 to 22 of the default domain):
+//! - Add/Sub/Mul/Div before 7: `broadcast`/`axis` alignment becomes numpy's by unsqueezing.
 //! - Clip: `min`/`max` attributes before 11, constant inputs from 11; a missing bound is none.
 //! - Pad: `pads`/`value` attributes before 11, constant inputs from 11, `axes` input from 18;
 //!   constant mode only, no negative pads.
@@ -47,7 +48,7 @@ use std::path::Path;
 
 /// The default-domain opsets qcc reads. Older ones predate the forms the converters know; opset 22
 /// only widened the element types of ops qcc imports, and later ones are not known to qcc yet.
-pub const OPSETS: std::ops::RangeInclusive<i64> = 7..=22;
+pub const OPSETS: std::ops::RangeInclusive<i64> = 6..=22;
 
 /// The ONNX ops qcc imports, in alphabetical order.
 pub fn supported_ops() -> impl Iterator<Item = &'static str> {

@@ -6,7 +6,8 @@ use crate::diag::Result;
 use crate::import::constant::{Arith, Const};
 use crate::import::context::{Importer, Val};
 use crate::import::node::OnnxNode;
-use crate::ir::{Attr, OpKind};
+use crate::ir::{Attr, ElemType, OpKind};
+use runtime::DType;
 use std::sync::Arc;
 
 pub fn relu(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
@@ -67,16 +68,55 @@ pub fn arith(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let out = n.output()?;
     let a = cx.required(n, 0, "the left operand")?;
     let b = cx.required(n, 1, "the right operand")?;
+    let (sa, sb) = (cx.shape(&a).unwrap_or_default(), cx.shape(&b).unwrap_or_default());
+    let extra = if n.opset < 7 { legacy_broadcast(n, &sa, &sb)? } else { 0 };
     if let (Val::Const(x), Val::Const(y)) = (&a, &b) {
-        let c = Const::arith(op, x, y).map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
+        let fold = |y: &Const| Const::arith(op, x, y);
+        let c = if extra == 0 { fold(y) } else { y.reshape(&[&sb[..], &vec![1; extra]].concat()).and_then(|y| fold(&y)) };
+        let c = c.map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
         cx.define(out, Val::Const(Arc::new(c)));
         return Ok(());
     }
     let x = cx.operand(n, 0, "the left operand")?;
-    let y = cx.operand(n, 1, "the right operand")?;
+    let y = if extra == 0 {
+        cx.operand(n, 1, "the right operand")?
+    } else {
+        // The right operand gets its trailing size-1 axes: folded into a constant, else unsqueezed.
+        let name = format!("{}.broadcast", n.input_name(1).unwrap_or_default());
+        let shape = [&sb[..], &vec![1; extra]].concat();
+        match &b {
+            Val::Const(c) => {
+                let c = c.reshape(&shape).map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
+                let elem = ElemType::from_storage(c.to_tensor().map(|t| t.dtype()).unwrap_or(DType::F32));
+                cx.weight(&name, &c, elem).map_err(|m| n.fail(format!("reads `{name}`, but {m}")))?
+            }
+            _ => {
+                let y = cx.operand(n, 1, "the right operand")?;
+                let axes = (sb.len()..shape.len()).map(|a| a as i64).collect();
+                cx.emit(n, &name, OpKind::Unsqueeze, attrs([("axes", Attr::Ints(axes))]), &[y])?
+            }
+        }
+    };
     let id = cx.emit(n, out, kind, attrs([]), &[x, y])?;
     cx.define(out, Val::Node(id));
     Ok(())
+}
+
+/// Before opset 7 arithmetic broadcast only with `broadcast = 1`, aligning the right operand at
+/// `axis` of the left one (trailing when absent). numpy aligns trailing dimensions, so the right
+/// operand needs this many size-1 axes appended.
+fn legacy_broadcast(n: &OnnxNode, xs: &[usize], ys: &[usize]) -> Result<usize> {
+    if n.int_or("broadcast", 0)? == 0 {
+        if xs != ys {
+            return Err(n.fail(format!("combines shapes {xs:?} and {ys:?} without broadcast = 1")));
+        }
+        return Ok(0);
+    }
+    let Some(axis) = n.int("axis")? else { return Ok(0) };
+    let axis = n.axis(axis, xs.len(), "axis")?;
+    xs.len().checked_sub(axis + ys.len()).ok_or_else(|| {
+        n.fail(format!("aligns a value of shape {ys:?} at axis {axis} of one of shape {xs:?}, which does not fit"))
+    })
 }
 
 pub fn batch_norm(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
