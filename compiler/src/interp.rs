@@ -3,6 +3,7 @@
 
 use crate::diag::{Error, Result};
 use crate::ir::model::{Model, NodeId, NodeKind};
+use crate::ir::attr::Attr;
 use crate::ir::op::{Op, OpKind};
 use crate::ir::types::{fmt_shape, ElemType, TensorType};
 use ndarray::ArrayD;
@@ -129,6 +130,9 @@ pub fn eval_op(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Tensor> {
         Pad => {
             let pads = uvec(op.ints("pads").unwrap_or(&[]));
             let v = op.float("value").unwrap_or(0.0);
+            if let (Some(Attr::Floats(cv)), Tensor::F32(a)) = (op.attr("channel_values"), args[0]) {
+                return Ok(pad_per_channel(a, &pads, cv, &ty.shape).into());
+            }
             match args[0] {
                 Tensor::F32(a) => ops::pad(a, &pads, v).into(),
                 // A padded quantized tensor is filled with the code that represents `value`.
@@ -158,6 +162,20 @@ pub fn eval_op(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Tensor> {
         }
     };
     Ok(out)
+}
+
+/// Constant padding whose fill value depends on the channel (axis 1).
+fn pad_per_channel(x: &ArrayD<f32>, pads: &[usize], values: &[f32], out_shape: &[usize]) -> ArrayD<f32> {
+    let mut out = ArrayD::<f32>::zeros(ndarray::IxDyn(out_shape));
+    for (c, mut plane) in out.axis_iter_mut(ndarray::Axis(1)).enumerate() {
+        plane.fill(values.get(c).copied().unwrap_or(0.0));
+    }
+    out.slice_each_axis_mut(|ax| {
+        let i = ax.axis.index();
+        ndarray::Slice::from(pads[i]..pads[i] + x.shape()[i])
+    })
+    .assign(x);
+    out
 }
 
 /// The stored code of the real value `v` in a (per-tensor) quantized type; `v` itself otherwise.

@@ -6,11 +6,13 @@ pub mod batch;
 pub mod cli;
 pub mod diag;
 pub mod egraph;
+pub mod explain;
 pub mod fsio;
 pub mod import;
 pub mod interp;
 pub mod ir;
 pub mod npy;
+pub mod pipeline;
 pub mod rules;
 
 pub use diag::{Error, Result};

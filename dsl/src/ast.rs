@@ -194,9 +194,11 @@ pub struct AttrPattern {
     pub span: Span,
 }
 
-/// What a pattern says about one attribute. Any of them requires the attribute to be present.
+/// What a pattern says about one attribute. Every one but `Absent` requires it to be present.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AttrPatternValue {
+    /// `none`: the attribute is absent (an optional attribute without a default).
+    Absent(Span),
     /// Binds the attribute's value to a variable.
     Bind(Ident),
     /// `_`: the attribute is present, with any value.

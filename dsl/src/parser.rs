@@ -281,6 +281,7 @@ impl Builder {
                     let v = it.next()?;
                     let value = match v.as_rule() {
                         Rule::wildcard => AttrPatternValue::Wildcard(span(&v)),
+                        Rule::kw_none => AttrPatternValue::Absent(span(&v)),
                         Rule::ident => AttrPatternValue::Bind(ident(v)),
                         _ => AttrPatternValue::Literal(self.literal(v)?),
                     };

@@ -165,6 +165,7 @@ fn op_pattern(out: &mut String, p: &OpPattern) {
             match &e.value {
                 AttrPatternValue::Bind(v) => out.push_str(&v.name),
                 AttrPatternValue::Wildcard(_) => out.push('_'),
+                AttrPatternValue::Absent(_) => out.push_str("none"),
                 AttrPatternValue::Literal(l) => literal(out, l),
             }
         }

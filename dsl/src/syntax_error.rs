@@ -95,6 +95,7 @@ fn describe(rule: Rule) -> Option<(u8, &'static str)> {
         op_pattern => (4, "an op"),
         ident => (5, "a name"),
         wildcard => (6, "`_`"),
+        kw_none => (6, "`none`"),
         prefix_op | expr | conj | cmp | sum | product | unary | postfix | call | paren | list => (7, "an expression"),
         number | signed_number => (8, "a number"),
         literal | lit_list | bool_lit => (9, "a literal"),

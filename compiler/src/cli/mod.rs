@@ -1,7 +1,9 @@
 //! The command-line interface: argument definitions and one function per subcommand.
 
 mod bench;
+mod compile;
 mod import;
+mod rules;
 mod run;
 
 use crate::diag::Result;
@@ -9,11 +11,52 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 /// qcc compiles trained float neural networks into dependency-free int8 shared libraries.
+///
+/// `qcc MODEL.ir -o OUT.ir --emit float` optimizes a model; the subcommands below do the rest.
 #[derive(Parser, Debug)]
-#[command(name = "qcc", version, about, long_about = None)]
+#[command(name = "qcc", version, about, long_about = None, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub compile: CompileArgs,
+}
+
+/// What to emit.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emit {
+    /// The optimized float IR (BatchNorms folded, cleanup applied), with its weights beside it.
+    Float,
+}
+
+/// Compiling a model.
+#[derive(clap::Args, Debug)]
+pub struct CompileArgs {
+    /// The model: a .ir file (or .onnx, imported on the fly).
+    #[arg(required = true)]
+    pub model: Option<PathBuf>,
+    /// Where to write the result.
+    #[arg(short, long, required = true)]
+    pub output: Option<PathBuf>,
+    /// The stage to emit.
+    #[arg(long, value_enum, default_value_t = Emit::Float)]
+    pub emit: Emit,
+    /// A rules file to add to the built-in rules (repeatable).
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
+    /// Use only the rules of the given files, not the built-in ones.
+    #[arg(long)]
+    pub no_builtin_rules: bool,
+    /// Print which rules fired, the e-graph size, why saturation stopped, the cost before and
+    /// after, and every BatchNorm left unfolded with the reason.
+    #[arg(long)]
+    pub explain: bool,
+    /// Saturation limit: iterations.
+    #[arg(long, default_value_t = 64)]
+    pub iter_limit: usize,
+    /// Saturation limit: e-nodes.
+    #[arg(long, default_value_t = 200_000)]
+    pub node_limit: usize,
 }
 
 #[derive(Subcommand, Debug)]
@@ -56,14 +99,44 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Work with rule files.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// Check rules on random instances: both sides of every rule are evaluated in the reference
+    /// interpreter and must agree within the rule's tolerance. Without files: the built-in rules.
+    Check {
+        /// Rule files (default: the built-in rules).
+        files: Vec<PathBuf>,
+        /// Random instances per rule.
+        #[arg(long, default_value_t = 24)]
+        instances: usize,
+        /// Seed of the instance generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Print rule files in canonical form (the built-in rules without files).
+    Print {
+        files: Vec<PathBuf>,
+    },
 }
 
 /// Runs a parsed command line.
 pub fn main(cli: Cli) -> Result<()> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        return compile::compile(&cli.compile);
+    };
+    match command {
         Command::Import { model, output } => import::import(&model, output),
         Command::Run { model, inputs, outputs } => run::run(&model, &inputs, &outputs),
         Command::Check { model } => run::check(&model),
         Command::Bench { model, inputs, runs, json } => bench::bench(&model, &inputs, runs, json),
+        Command::Rules { command: RulesCommand::Check { files, instances, seed } } => rules::check(&files, instances, seed),
+        Command::Rules { command: RulesCommand::Print { files } } => rules::print(&files),
     }
 }

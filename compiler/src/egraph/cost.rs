@@ -46,7 +46,8 @@ pub fn node_cost(egraph: &QGraph, node: &ENode) -> f64 {
                 OpKind::GlobalAvgPool | OpKind::ReduceMean => ty(0).map(|t| t.numel() as f64).unwrap_or(out_n),
                 OpKind::BatchNorm => 2.0 * out_n,
                 OpKind::Softmax => 3.0 * out_n,
-                OpKind::Flatten | OpKind::Reshape | OpKind::Squeeze | OpKind::Unsqueeze => 0.0,
+                // Pure data movement: only the bytes written count.
+                OpKind::Flatten | OpKind::Reshape | OpKind::Squeeze | OpKind::Unsqueeze | OpKind::Pad | OpKind::Transpose | OpKind::Concat => 0.0,
                 _ => out_n,
             };
             macs + out.size_bytes() as f64

@@ -37,6 +37,8 @@ pub struct Report {
     pub fired: BTreeMap<String, usize>,
     pub cost_before: f64,
     pub cost_after: f64,
+    /// Replacements refused because they were ill-typed: rule name and reason.
+    pub refused: Vec<(String, String)>,
 }
 
 impl Report {
@@ -97,6 +99,7 @@ pub fn simplify(model: &Model, rules: &[QRewrite], limits: &Limits) -> Result<(M
         fired,
         cost_before,
         cost_after,
+        refused: vec![],
     };
     Ok((out, report))
 }

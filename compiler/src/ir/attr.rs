@@ -39,6 +39,18 @@ pub enum Attr {
     Floats(Vec<f32>),
 }
 
+impl AttrKind {
+    /// The name with its article, for sentences.
+    pub fn a_name(self) -> String {
+        let n = self.name();
+        if n.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            format!("an {n}")
+        } else {
+            format!("a {n}")
+        }
+    }
+}
+
 impl Attr {
     pub fn kind(&self) -> AttrKind {
         match self {

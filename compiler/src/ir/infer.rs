@@ -152,6 +152,9 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
                     fmt_shape(&w.shape), show(x)
                 ));
             }
+            if x.shape[2..].contains(&0) {
+                return Err(format!("operand `x` ({}) has an empty spatial axis", show(x)));
+            }
             let o = w.shape[1] * groups;
             if let Some(b) = operands.get(2) {
                 if b.shape != [o] {
@@ -308,6 +311,11 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
         }
         Pad => {
             let pads = usizes(op, "pads", 2 * x.rank())?;
+            if let Some(Attr::Floats(v)) = op.attr("channel_values") {
+                if x.rank() < 2 || v.len() != x.shape[1] || !x.elem.is_float() {
+                    return Err(format!("attribute `channel_values` needs one value per channel (axis 1) of an f32 {}, got {}", show(x), v.len()));
+                }
+            }
             let shape = (0..x.rank()).map(|i| x.shape[i] + pads[i] + pads[i + x.rank()]).collect::<Vec<_>>();
             Ok(TensorType::new(shape, x.elem.clone()))
         }

@@ -169,7 +169,8 @@ pub static SCHEMAS: &[OpSchema] = &[
     OpSchema { kind: OpKind::Concat, name: "concat", operands: OperandSpec { names: &["xs"], optional: 0, variadic: true },
         attrs: &[a!("axis", Int, required, "the axis to join along")], doc: "join along an axis" },
     OpSchema { kind: OpKind::Pad, name: "pad", operands: ops(&["x"], 0),
-        attrs: &[a!("pads", Ints, required, "[begin_0, …, begin_n, end_0, …, end_n]"), a!("value", Float = Attr::Float(0.0), "fill value")],
+        attrs: &[a!("pads", Ints, required, "[begin_0, …, begin_n, end_0, …, end_n]"), a!("value", Float = Attr::Float(0.0), "fill value"),
+            a!("channel_values", Floats, "per-channel fill values along axis 1 (replace `value`): a BatchNorm moved across padding leaves these")],
         doc: "constant padding" },
     OpSchema { kind: OpKind::Gemm, name: "gemm", operands: ops(&["a", "b", "c"], 1),
         attrs: &[

@@ -144,7 +144,7 @@ pub fn verify(model: &Model) -> Vec<Problem> {
                         }
                         Some(spec) if spec.kind != value.kind() => {
                             attrs_ok = false;
-                            bad(Some(id), format!("attribute `{name}` of {} must be a {}, got {value}", schema.name, spec.kind.name()));
+                            bad(Some(id), format!("attribute `{name}` of {} must be {}, got {value}", schema.name, spec.kind.a_name()));
                         }
                         _ => {}
                     }

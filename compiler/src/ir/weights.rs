@@ -35,6 +35,7 @@ pub fn read_model(ir_path: &Path) -> Result<Model> {
             return Err(Error::source(source, diags));
         }
     }
+    crate::ir::verify::verify_or_error(&model, Some(&source))?;
     Ok(model)
 }
 

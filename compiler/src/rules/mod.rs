@@ -2,8 +2,10 @@
 //! expressions, and `qcc rules check`.
 
 pub mod apply;
+pub mod check;
 pub mod compile;
 pub mod eval;
+pub mod sample;
 pub mod search;
 pub mod value;
 

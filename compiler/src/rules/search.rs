@@ -59,6 +59,7 @@ fn match_op(egraph: &QGraph, p: &OpPattern, kind: OpKind, class: Id, partial: Ra
         let Some(attrs) = meta_attrs(egraph, meta) else { continue };
         if let Some(a) = &p.attrs {
             let ok = a.entries.iter().all(|e| match (&e.value, attrs.get(&e.name.name)) {
+                (AttrPatternValue::Absent(_), found) => found.is_none(),
                 (_, None) => false,
                 (AttrPatternValue::Literal(l), Some(v)) => literal_matches(&l.kind, v),
                 _ => true,

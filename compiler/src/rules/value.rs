@@ -99,7 +99,7 @@ impl Value {
             (AttrKind::Float, v @ Value::Num { .. }) => Ok(Attr::Float(v.scalar()? as f32)),
             (AttrKind::Ints, Value::Num { a, .. }) if a.ndim() <= 1 => Ok(Attr::Ints(a.iter().map(|&x| as_int(x)).collect::<VResult<_>>()?)),
             (AttrKind::Floats, Value::Num { a, .. }) if a.ndim() <= 1 => Ok(Attr::Floats(a.iter().map(|&x| x as f32).collect())),
-            (k, v) => Err(format!("cannot use {} as a {}", v.describe(), k.name())),
+            (k, v) => Err(format!("cannot use {} as {}", v.describe(), k.a_name())),
         }
     }
 

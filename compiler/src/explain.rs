@@ -1,0 +1,82 @@
+//! `--explain`: what the optimizer did (rules fired, e-graph size, why it stopped, cost) and,
+//! for every BatchNorm or per-channel affine left in the model, why it could not be folded.
+
+use crate::egraph::saturate::Report;
+use crate::ir::model::{Model, NodeId, NodeKind};
+use crate::ir::op::OpKind;
+use std::fmt::Write;
+
+/// Why the BatchNorm at `id` is still there.
+fn why_unfolded(model: &Model, id: NodeId) -> String {
+    let operands = model.operands(id);
+    if operands[1..].iter().any(|&o| !model.node(o).is_weight()) {
+        return "its statistics are not constants".into();
+    }
+    let input = operands[0];
+    let producer = model.node(input);
+    let users: Vec<String> = model.users(id).iter().map(|&(u, _)| model.node(u).op().map(|o| o.kind.name()).unwrap_or("?").to_string()).collect();
+    let before = match &producer.kind {
+        NodeKind::Input => "it reads the model input directly".to_string(),
+        NodeKind::Weight(_) => "it reads a weight".to_string(),
+        NodeKind::Op(op) => match op.kind {
+            OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul if model.use_count(input) > 1 => {
+                format!("%{} ({}) has {} users: folding would keep the unfolded layer alive", producer.name, op.kind.name(), model.use_count(input))
+            }
+            OpKind::ConvTranspose2d if op.int("groups").unwrap_or(1) != 1 => {
+                format!("%{} is a grouped conv_transpose2d (groups = {}): no rule scales its weight per group", producer.name, op.int("groups").unwrap_or(1))
+            }
+            OpKind::Gemm if op.float("alpha") != Some(1.0) || op.float("beta") != Some(1.0) => {
+                format!("%{} is a gemm with alpha/beta ≠ 1", producer.name)
+            }
+            k @ (OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul) => {
+                format!("%{} ({}) has weights that are not constants", producer.name, k.name())
+            }
+            k => format!("it follows %{} ({}), which is not linear", producer.name, k.name()),
+        },
+    };
+    let after = if users.is_empty() {
+        "and the model returns it".to_string()
+    } else if users.iter().all(|u| u == "conv2d") {
+        "and the conv after it pads or is grouped with a zero scale".to_string()
+    } else {
+        format!("and it feeds {}", users.join(", "))
+    };
+    format!("{before}, {after}")
+}
+
+/// The explanation, as printed by `--explain`.
+pub fn explain(report: &Report, out: &Model) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "saturation: {} after {} iterations; e-graph {} nodes in {} classes", report.stop, report.iterations, report.nodes, report.classes);
+    let _ = writeln!(
+        s,
+        "cost (MACs + bytes written): {:.4e} → {:.4e} ({:+.1}%)",
+        report.cost_before,
+        report.cost_after,
+        if report.cost_before > 0.0 { 100.0 * (report.cost_after / report.cost_before - 1.0) } else { 0.0 }
+    );
+    let width = report.fired.keys().map(|k| k.len()).max().unwrap_or(0);
+    let _ = writeln!(s, "rules fired:");
+    for (name, n) in &report.fired {
+        let _ = writeln!(s, "  {name:<width$}  {n}");
+    }
+    for (name, why) in &report.refused {
+        let _ = writeln!(s, "  refused {name}: {why}");
+    }
+    let mut left = vec![];
+    for id in out.ops_in_order() {
+        let node = out.node(id);
+        if node.op().map(|o| o.kind) == Some(OpKind::BatchNorm) {
+            left.push(format!("  batch_norm %{}: {}", node.name, why_unfolded(out, id)));
+        }
+    }
+    if left.is_empty() {
+        let _ = writeln!(s, "every BatchNorm is folded");
+    } else {
+        let _ = writeln!(s, "BatchNorms left unfolded ({}):", left.len());
+        for l in left {
+            let _ = writeln!(s, "{l}");
+        }
+    }
+    s
+}

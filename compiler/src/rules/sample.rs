@@ -1,0 +1,420 @@
+//! Random instances of a rule's pattern for `qcc rules check`: a small model whose output is the
+//! pattern's root, with operand shapes, attributes and constants sampled so that every op is
+//! well-typed (channel counts that groups divide, windows that fit, …).
+
+use crate::ir::attr::{Attr, Attrs};
+use crate::ir::model::{Model, NodeId, WeightData};
+use crate::ir::op::{Op, OpKind};
+use crate::ir::types::{ElemType, QuantType, TensorType};
+use dsl::ast::{AttrPatternValue, Clause, Expr, ExprKind, LiteralKind, OpPattern, Pattern, Rule};
+use ndarray::{ArrayD, IxDyn};
+use runtime::{DType, Tensor};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// SplitMix64: a tiny, portable, seedable generator, so that an instance is reproducible from
+/// its seed on any machine.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next() % (hi - lo + 1) as u64) as usize
+    }
+    pub fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.range(0, xs.len() - 1)]
+    }
+    pub fn coin(&mut self) -> bool {
+        self.next() & 1 == 1
+    }
+    /// Uniform in [-1, 1).
+    pub fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
+/// Names the pattern declares constant in a top-level `const(…)` guard.
+pub fn const_names(rule: &Rule) -> HashSet<String> {
+    fn walk(e: &Expr, out: &mut HashSet<String>) {
+        match &e.kind {
+            ExprKind::Call { func, args } if func.name == "const" => {
+                for a in args {
+                    if let ExprKind::Var(v) = &a.kind {
+                        out.insert(v.clone());
+                    }
+                }
+            }
+            ExprKind::Binary { op: dsl::ast::BinaryOp::And, lhs, rhs } => {
+                walk(lhs, out);
+                walk(rhs, out);
+            }
+            _ => {}
+        }
+    }
+    let mut out = HashSet::new();
+    for c in &rule.clauses {
+        if let Clause::Where { guards, .. } = c {
+            for g in guards {
+                walk(g, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// Builds one instance; `Err` says why this pattern cannot be instantiated.
+pub struct Sampler<'a> {
+    pub rng: &'a mut Rng,
+    pub consts: &'a HashSet<String>,
+    pub model: Model,
+    /// Leaves created so far, by pattern name (a name is bound once, but may be read in guards).
+    pub leaves: HashMap<String, NodeId>,
+    counter: usize,
+}
+
+const SCALES: &[f32] = &[0.5, 0.25, 0.125, 0.05];
+const ZPS_U8: &[i32] = &[0, 3, 128];
+const ZPS_I8: &[i32] = &[0, -5, 7];
+
+impl<'a> Sampler<'a> {
+    pub fn new(rng: &'a mut Rng, consts: &'a HashSet<String>) -> Sampler<'a> {
+        Sampler { rng, consts, model: Model::new("instance"), leaves: HashMap::new(), counter: 0 }
+    }
+
+    fn fresh(&mut self, base: &str) -> String {
+        self.counter += 1;
+        format!("{base}{}", self.counter)
+    }
+
+    /// A quantized element type from a small pool, so that rules comparing parameters see both
+    /// equal and different ones.
+    fn quant_elem(&mut self) -> ElemType {
+        let storage = if self.rng.coin() { DType::U8 } else { DType::I8 };
+        let zp = self.rng.pick(if storage == DType::U8 { ZPS_U8 } else { ZPS_I8 });
+        ElemType::Quant(QuantType { storage, scales: vec![self.rng.pick(SCALES)], zero_points: vec![zp], axis: None })
+    }
+
+    /// Random data for a constant of this type; `role` tunes it (variances are positive; a
+    /// quarter of plain constants are all ones or all zeros so identity rules get to fire).
+    fn data(&mut self, ty: &TensorType, role: &str) -> Tensor {
+        let n = ty.numel();
+        let shape = IxDyn(&ty.shape);
+        match ty.elem.storage() {
+            DType::F32 => {
+                let special = self.rng.range(0, 7);
+                let positive = role == "var" || (role == "gamma" && self.rng.coin());
+                let v: Vec<f32> = (0..n)
+                    .map(|_| match special {
+                        0 if !positive => 1.0,
+                        1 if !positive && role != "gamma" => 0.0,
+                        _ => {
+                            let u = self.rng.unit() * 2.0;
+                            if positive {
+                                u.abs() + 0.1
+                            } else {
+                                u
+                            }
+                        }
+                    })
+                    .collect();
+                Tensor::F32(ArrayD::from_shape_vec(shape, v).expect("n elements"))
+            }
+            DType::U8 => Tensor::U8(ArrayD::from_shape_vec(shape, (0..n).map(|_| self.rng.range(0, 255) as u8).collect()).expect("n")),
+            DType::I8 => Tensor::I8(ArrayD::from_shape_vec(shape, (0..n).map(|_| self.rng.range(0, 254) as i32 as i8).map(|v| v.wrapping_sub(127)).collect()).expect("n")),
+            DType::I32 => Tensor::I32(ArrayD::from_shape_vec(shape, (0..n).map(|_| self.rng.range(0, 2000) as i32 - 1000).collect()).expect("n")),
+        }
+    }
+
+    fn leaf(&mut self, name: Option<&str>, ty: TensorType, role: &str) -> NodeId {
+        let is_const = name.is_some_and(|n| self.consts.contains(n));
+        let id = if is_const {
+            let t = self.data(&ty, role);
+            let wname = self.fresh("w");
+            self.model.add_weight(wname, ty, WeightData::Loaded(Arc::new(t)))
+        } else {
+            let iname = self.fresh("x");
+            self.model.add_input(iname, ty)
+        };
+        if let Some(n) = name {
+            self.leaves.insert(n.to_string(), id);
+        }
+        id
+    }
+
+    /// A data tensor suited to be operand 0 of `kind`.
+    fn data_type(&mut self, kind: OpKind) -> TensorType {
+        let c = self.rng.pick(&[1, 2, 3, 4, 6]);
+        let h = self.rng.range(4, 9);
+        let w = self.rng.range(4, 9);
+        match kind {
+            OpKind::Gemm | OpKind::MatMul | OpKind::Softmax => TensorType::f32(vec![self.rng.range(1, 4), self.rng.range(1, 6)]),
+            OpKind::Dequantize => TensorType::new(vec![1, c, h, w], self.quant_elem()),
+            OpKind::Flatten | OpKind::Reshape | OpKind::Squeeze | OpKind::Unsqueeze | OpKind::Transpose => {
+                let dims = [1, c, h, w];
+                TensorType::f32(dims[self.rng.range(0, 2)..].to_vec())
+            }
+            _ => TensorType::f32(vec![1, c, h, w]),
+        }
+    }
+
+    /// Builds the pattern's operand `p` (slot `slot` of `parent`); `want` is the type it must
+    /// have when the parent decided it already.
+    fn operand(&mut self, p: &Pattern, parent: OpKind, slot: usize, want: Option<TensorType>) -> Result<NodeId, String> {
+        let role = parent.schema().operands.names.get(slot).copied().unwrap_or("x");
+        match p {
+            Pattern::Op(o) => self.op(o, want),
+            Pattern::Var(v) => {
+                let ty = match want {
+                    Some(t) => t,
+                    None => self.data_type(parent),
+                };
+                Ok(self.leaf(Some(&v.name), ty, role))
+            }
+            Pattern::Wildcard(_) => {
+                let ty = match want {
+                    Some(t) => t,
+                    None => self.data_type(parent),
+                };
+                Ok(self.leaf(None, ty, role))
+            }
+        }
+    }
+
+    fn literal(l: &LiteralKind) -> Option<Attr> {
+        match l {
+            LiteralKind::Int(i) => Some(Attr::Int(*i)),
+            LiteralKind::Float(f) => Some(Attr::Float(*f as f32)),
+            LiteralKind::Bool(b) => Some(Attr::Bool(*b)),
+            LiteralKind::List(items) => {
+                if items.iter().all(|i| matches!(i.kind, LiteralKind::Int(_))) {
+                    Some(Attr::Ints(items.iter().filter_map(|i| if let LiteralKind::Int(v) = i.kind { Some(v) } else { None }).collect()))
+                } else {
+                    Some(Attr::Floats(items.iter().filter_map(|i| match i.kind {
+                        LiteralKind::Int(v) => Some(v as f32),
+                        LiteralKind::Float(v) => Some(v as f32),
+                        _ => None,
+                    }).collect()))
+                }
+            }
+        }
+    }
+
+    /// Attributes for `kind` given operand 0's type, honouring the pattern's literals.
+    fn attrs(&mut self, o: &OpPattern, kind: OpKind, x: &TensorType) -> Attrs {
+        let mut a = Attrs::new();
+        let r = &mut *self.rng;
+        let ints = |v: Vec<i64>| Attr::Ints(v);
+        let c = x.shape.get(1).copied().unwrap_or(1) as i64;
+        match kind {
+            OpKind::Conv2d | OpKind::ConvTranspose2d => {
+                let mut divs: Vec<i64> = (1..=c).filter(|g| c % g == 0).collect();
+                divs.push(1);
+                a.insert("groups".into(), Attr::Int(r.pick(&divs)));
+                a.insert("strides".into(), ints(vec![r.range(1, 2) as i64, r.range(1, 2) as i64]));
+                a.insert("dilations".into(), ints(vec![r.range(1, 2) as i64, r.range(1, 2) as i64]));
+                let pads = if r.coin() { vec![0; 4] } else { (0..4).map(|_| r.range(0, 1) as i64).collect() };
+                a.insert("pads".into(), ints(pads));
+                if kind == OpKind::ConvTranspose2d {
+                    a.insert("output_padding".into(), ints(vec![0, 0]));
+                }
+            }
+            OpKind::MaxPool | OpKind::AvgPool => {
+                let k = r.range(1, 3) as i64;
+                a.insert("kernel_shape".into(), ints(vec![k, k]));
+                a.insert("strides".into(), ints(vec![r.range(1, 2) as i64; 2]));
+                a.insert("pads".into(), ints((0..4).map(|_| r.range(0, (k - 1) as usize) as i64).collect()));
+                a.insert("ceil_mode".into(), Attr::Bool(r.coin()));
+                if kind == OpKind::AvgPool {
+                    a.insert("count_include_pad".into(), Attr::Bool(r.coin()));
+                }
+            }
+            OpKind::BatchNorm => {
+                a.insert("epsilon".into(), Attr::Float(r.pick(&[1e-5, 1e-3])));
+            }
+            OpKind::Clip => {
+                a.insert("min".into(), Attr::Float(r.pick(&[0.0, -1.0])));
+                a.insert("max".into(), Attr::Float(r.pick(&[6.0, 1.0])));
+            }
+            OpKind::LeakyRelu => {
+                a.insert("alpha".into(), Attr::Float(r.pick(&[0.0, 0.1])));
+            }
+            OpKind::Reshape => {
+                let n = x.numel() as i64;
+                a.insert("shape".into(), ints(if r.coin() { x.shape.iter().map(|&d| d as i64).collect() } else { vec![1, n] }));
+            }
+            OpKind::Flatten => {
+                a.insert("axis".into(), Attr::Int(r.range(0, x.rank()) as i64));
+            }
+            OpKind::Squeeze => {
+                let ones: Vec<i64> = (0..x.rank()).filter(|&i| x.shape[i] == 1).map(|i| i as i64).collect();
+                let axes = if ones.is_empty() || r.coin() { ones } else { vec![r.pick(&ones)] };
+                a.insert("axes".into(), ints(axes));
+            }
+            OpKind::Unsqueeze => {
+                a.insert("axes".into(), ints(vec![if r.coin() { 0 } else { x.rank() as i64 }]));
+            }
+            OpKind::Transpose => {
+                let mut p: Vec<i64> = (0..x.rank() as i64).collect();
+                if r.coin() {
+                    for i in (1..p.len()).rev() {
+                        let j = r.range(0, i);
+                        p.swap(i, j);
+                    }
+                }
+                a.insert("perm".into(), ints(p));
+            }
+            OpKind::Concat | OpKind::Softmax => {
+                a.insert("axis".into(), Attr::Int((x.rank() as i64 - 1).max(0)));
+            }
+            OpKind::Pad => {
+                let rank = x.rank();
+                let mut p = vec![0i64; 2 * rank];
+                for d in rank.saturating_sub(2)..rank {
+                    p[d] = r.range(0, 2) as i64;
+                    p[d + rank] = r.range(0, 2) as i64;
+                }
+                a.insert("pads".into(), ints(p));
+                a.insert("value".into(), Attr::Float(if r.range(0, 2) > 0 { 0.0 } else { 0.5 }));
+                if rank >= 2 && r.range(0, 2) == 0 {
+                    let c = x.shape[1];
+                    a.insert("channel_values".into(), Attr::Floats((0..c).map(|_| r.unit()).collect()));
+                }
+            }
+            OpKind::ReduceMean => {
+                a.insert("axes".into(), ints(vec![(x.rank() as i64 - 1).max(0)]));
+            }
+            OpKind::Gemm => {
+                a.insert("trans_b".into(), Attr::Bool(r.coin()));
+                a.insert("alpha".into(), Attr::Float(r.pick(&[1.0, 1.0, 0.5])));
+                a.insert("beta".into(), Attr::Float(r.pick(&[1.0, 1.0, 0.5])));
+            }
+            _ => {}
+        }
+        if let Some(ap) = &o.attrs {
+            for e in &ap.entries {
+                match &e.value {
+                    AttrPatternValue::Literal(l) => {
+                        if let Some(v) = Self::literal(&l.kind) {
+                            let kind = kind.schema().attr(&e.name.name).map(|s| s.kind);
+                            let v = match kind {
+                                Some(k) => v.coerce(k).unwrap_or_else(|v| v),
+                                None => v,
+                            };
+                            a.insert(e.name.name.clone(), v);
+                        }
+                    }
+                    AttrPatternValue::Absent(_) => {
+                        a.remove(&e.name.name);
+                    }
+                    _ if !a.contains_key(&e.name.name) => {
+                        // A bound optional attribute (bn_gamma, …) must exist: one value per channel.
+                        if let Some(spec) = kind.schema().attr(&e.name.name) {
+                            let v = match spec.kind {
+                                crate::ir::attr::AttrKind::Floats => Attr::Floats((0..c).map(|_| self.rng.unit()).collect()),
+                                crate::ir::attr::AttrKind::Float => Attr::Float(self.rng.unit()),
+                                crate::ir::attr::AttrKind::Int => Attr::Int(1),
+                                crate::ir::attr::AttrKind::Bool => Attr::Bool(false),
+                                _ => continue,
+                            };
+                            a.insert(e.name.name.clone(), v);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        a
+    }
+
+    /// The type of operand `slot` of `kind`, given operand 0 and the attributes.
+    fn slot_type(&mut self, kind: OpKind, slot: usize, x: &TensorType, attrs: &Attrs, prev: &[TensorType]) -> Result<TensorType, String> {
+        let int = |n: &str| attrs.get(n).and_then(|a| a.as_int()).unwrap_or(1) as usize;
+        let c = x.shape.get(1).copied().unwrap_or(1);
+        let k = self.rng.pick(&[1, 3]);
+        Ok(match (kind, slot) {
+            (OpKind::Conv2d, 1) => {
+                let g = int("groups");
+                TensorType::f32(vec![g * self.rng.range(1, 3), c / g.max(1), k, k])
+            }
+            (OpKind::Conv2d, 2) => TensorType::f32(vec![prev[1].shape[0]]),
+            (OpKind::ConvTranspose2d, 1) => TensorType::f32(vec![c, self.rng.range(1, 3), k, k]),
+            (OpKind::ConvTranspose2d, 2) => TensorType::f32(vec![prev[1].shape[1] * int("groups")]),
+            (OpKind::BatchNorm, _) => TensorType::f32(vec![c]),
+            (OpKind::Gemm, 1) => {
+                let kk = x.shape[1];
+                let n = self.rng.range(1, 5);
+                let tb = attrs.get("trans_b").and_then(|a| a.as_bool()).unwrap_or(false);
+                TensorType::f32(if tb { vec![n, kk] } else { vec![kk, n] })
+            }
+            (OpKind::Gemm, 2) => {
+                let tb = attrs.get("trans_b").and_then(|a| a.as_bool()).unwrap_or(false);
+                TensorType::f32(vec![if tb { prev[1].shape[0] } else { prev[1].shape[1] }])
+            }
+            (OpKind::MatMul, 1) => TensorType::f32(vec![*x.shape.last().unwrap_or(&1), self.rng.range(1, 5)]),
+            (OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div, 1) => match self.rng.range(0, 2) {
+                0 => TensorType::f32(x.shape.clone()),
+                1 if x.rank() == 4 => TensorType::f32(vec![1, c, 1, 1]),
+                _ => TensorType::f32(vec![]),
+            },
+            (OpKind::Concat, _) => x.clone(),
+            _ => return Err(format!("cannot sample operand {slot} of {}", kind.name())),
+        })
+    }
+
+    /// Builds an op of the pattern and returns its node.
+    pub fn op(&mut self, o: &OpPattern, want: Option<TensorType>) -> Result<NodeId, String> {
+        let kind = OpKind::from_name(&o.op.name).ok_or_else(|| format!("unknown op `{}`", o.op.name))?;
+        // Shape-preserving ops pass a wanted type down to their data operand.
+        let passes = matches!(
+            kind,
+            OpKind::Relu | OpKind::Clip | OpKind::LeakyRelu | OpKind::Sigmoid | OpKind::HardSigmoid | OpKind::HardSwish | OpKind::BatchNorm
+        );
+        let want0 = match (&want, kind) {
+            (Some(t), _) if passes => Some(t.clone()),
+            (Some(t), OpKind::Quantize) => Some(TensorType::f32(t.shape.clone())),
+            (Some(t), OpKind::Dequantize) => Some(TensorType::new(t.shape.clone(), self.quant_elem())),
+            (Some(t), _) => return Err(format!("cannot make {} produce a wanted {t}", kind.name())),
+            (None, _) => None,
+        };
+        let first = o.operands.first().ok_or("an op pattern without operands")?;
+        let x_id = self.operand(first, kind, 0, want0)?;
+        let x_ty = self.model.node(x_id).ty.clone();
+        let attrs = self.attrs(o, kind, &x_ty);
+        let mut ids = vec![x_id];
+        let mut tys = vec![x_ty.clone()];
+        for (slot, p) in o.operands.iter().enumerate().skip(1) {
+            let want = Some(self.slot_type(kind, slot, &x_ty, &attrs, &tys)?);
+            let id = self.operand(p, kind, slot, want)?;
+            tys.push(self.model.node(id).ty.clone());
+            ids.push(id);
+        }
+        let op = Op::new(kind, attrs);
+        let ty = match kind {
+            OpKind::Quantize => TensorType::new(x_ty.shape.clone(), self.quant_elem()),
+            OpKind::Dequantize => TensorType::f32(x_ty.shape.clone()),
+            _ => {
+                let refs: Vec<&TensorType> = tys.iter().collect();
+                crate::ir::infer::infer(&op, &refs)?
+            }
+        };
+        let name = match &o.name {
+            Some(n) => n.name.clone(),
+            None => self.fresh(kind.name()),
+        };
+        let id = self.model.add_op(name.clone(), op, &ids, ty);
+        if let Some(n) = &o.name {
+            self.leaves.insert(n.name.clone(), id);
+        }
+        Ok(id)
+    }
+}
