@@ -140,7 +140,7 @@ pub fn pools() -> G {
 }
 
 /// Activations and broadcasting arithmetic; constant-only arithmetic folds into one weight, which
-/// two ops share.
+/// two ops share; a three-term Sum becomes two adds.
 pub fn activations() -> G {
     let mut g = G::new(14);
     g.input("x", &[1, 4, 2, 2])
@@ -163,11 +163,13 @@ pub fn activations() -> G {
         .node("Add", &["c_a", "c_b"], &["folded"], vec![])
         .node("Mul", &["relu", "folded"], &["scaled"], vec![])
         .node("Sub", &["div", "folded"], &["shifted"], vec![])
+        .node("Sum", &["relu", "sig", "bias4"], &["total"], vec![])
         .output("add")
         .output("sub")
         .output("mul")
         .output("scaled")
-        .output("shifted");
+        .output("shifted")
+        .output("total");
     g
 }
 
