@@ -2,8 +2,15 @@
 //!
 //! Data flows one way: text or ONNX → [`ir::Model`] (a petgraph) → passes → interpreter or backend.
 
+pub mod batch;
+pub mod cli;
 pub mod diag;
+pub mod egraph;
+pub mod fsio;
 pub mod import;
+pub mod interp;
 pub mod ir;
+pub mod npy;
+pub mod rules;
 
 pub use diag::{Error, Result};

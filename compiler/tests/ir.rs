@@ -2,9 +2,9 @@
 //! snapshots of every diagnostic, a fuzz test, and the checks that keep docs/ir.md honest.
 
 mod ir {
-
+    pub mod docs;
     pub mod errors;
-
+    pub mod fuzz;
     pub mod support;
     pub mod text;
     pub mod weights;

@@ -52,6 +52,7 @@ pub static BUILTINS: &[Builtin] = &[
     b("abs", 1, ArgKind::Value, "absolute value"),
     b("sqrt", 1, ArgKind::Value, "square root"),
     b("exp", 1, ArgKind::Value, "e to the power"),
+    b("sum", 2, ArgKind::Value, "sum(v, axes): the sum over the listed axes, which disappear (`sum(w, [1, 2, 3])` of a conv weight is one number per output channel)"),
     b("min", 2, ArgKind::Value, "element-wise minimum"),
     b("max", 2, ArgKind::Value, "element-wise maximum"),
     b("clamp", 3, ArgKind::Value, "clamp(v, lo, hi) = min(max(v, lo), hi)"),

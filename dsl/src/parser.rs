@@ -493,11 +493,20 @@ impl Builder {
         Some((e, depth))
     }
 
+    /// Builds every expression (so that the errors of each are reported), then fails if any did.
+    fn exprs<'i>(&mut self, pairs: impl Iterator<Item = Pair<'i, Rule>>) -> Option<Vec<(Expr, usize)>> {
+        let built: Vec<Option<(Expr, usize)>> = pairs.map(|p| self.expr(p)).collect();
+        built.into_iter().collect()
+    }
+
     /// `a op b op c …`, folded to the left.
     fn binary_chain(&mut self, p: Pair<Rule>) -> Option<(Expr, usize)> {
-        let mut it = p.into_inner();
-        let (mut lhs, mut depth) = self.expr(it.next()?)?;
-        while let Some(op_pair) = it.next() {
+        let (operands, ops): (Vec<Pair<Rule>>, Vec<Pair<Rule>>) = p.into_inner().partition(|x| {
+            !matches!(x.as_rule(), Rule::or_op | Rule::and_op | Rule::cmp_op | Rule::add_op | Rule::mul_op)
+        });
+        let mut operands = self.exprs(operands.into_iter())?.into_iter();
+        let (mut lhs, mut depth) = operands.next()?;
+        for (op_pair, (rhs, d)) in ops.iter().zip(operands) {
             let op = match op_pair.as_str() {
                 "||" => BinaryOp::Or,
                 "&&" => BinaryOp::And,
@@ -513,7 +522,6 @@ impl Builder {
                 "/" => BinaryOp::Div,
                 _ => return None,
             };
-            let (rhs, d) = self.expr(it.next()?)?;
             let s = lhs.span.to(rhs.span);
             let e = Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span: s };
             (lhs, depth) = self.deep(e, depth.max(d) + 1)?;
@@ -602,25 +610,17 @@ impl Builder {
             Rule::ident => leaf(ExprKind::Var(p.as_str().to_string())),
             Rule::paren => self.expr(p.into_inner().find(|x| x.as_rule() == Rule::expr)?),
             Rule::list => {
-                let mut items = vec![];
-                let mut depth = 0;
-                for c in p.into_inner().filter(|x| x.as_rule() == Rule::expr) {
-                    let (e, d) = self.expr(c)?;
-                    depth = depth.max(d);
-                    items.push(e);
-                }
+                let items = self.exprs(p.into_inner().filter(|x| x.as_rule() == Rule::expr))?;
+                let depth = items.iter().map(|(_, d)| *d).max().unwrap_or(0);
+                let items = items.into_iter().map(|(e, _)| e).collect();
                 self.deep(Expr { kind: ExprKind::List(items), span: s }, depth + 1)
             }
             Rule::call => {
                 let mut it = p.into_inner();
                 let func = ident(it.next()?);
-                let mut args = vec![];
-                let mut depth = 0;
-                for c in it.filter(|x| x.as_rule() == Rule::expr) {
-                    let (e, d) = self.expr(c)?;
-                    depth = depth.max(d);
-                    args.push(e);
-                }
+                let args = self.exprs(it.filter(|x| x.as_rule() == Rule::expr))?;
+                let depth = args.iter().map(|(_, d)| *d).max().unwrap_or(0);
+                let args = args.into_iter().map(|(e, _)| e).collect();
                 self.deep(Expr { kind: ExprKind::Call { func, args }, span: s }, depth + 1)
             }
             _ => None,

@@ -27,10 +27,9 @@ pub(crate) fn convert(text: &str, e: &Error<Rule>) -> Diagnostic {
     if positives.contains(&Rule::kw_rule) && before.lines().last().is_some_and(|l| l.trim_start().starts_with("///")) {
         d.message = format!("expected `rule` after the doc comment, found {found}");
     }
-    if positives.contains(&Rule::cmp_op) || positives.contains(&Rule::or_op) {
-        if ["==", "!=", "<", ">"].iter().any(|op| text[pos..].starts_with(op)) {
-            d = d.with_note("comparisons do not chain: write `a < b && b < c`");
-        }
+    let after_comparison = positives.contains(&Rule::or_op) && !positives.contains(&Rule::cmp_op);
+    if after_comparison && ["==", "!=", "<", ">"].iter().any(|op| text[pos..].starts_with(op)) {
+        d = d.with_note("comparisons do not chain: write `a < b && b < c`");
     }
     if positives.len() == 2 && positives.contains(&Rule::lparen) && positives.contains(&Rule::assign) {
         d = d.with_note("a pattern matches op applications: `relu(x)`, or `r = relu(x)` to name the result");

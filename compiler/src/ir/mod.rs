@@ -2,13 +2,13 @@
 
 pub mod attr;
 pub mod infer;
-pub mod literal;
+mod literal;
 pub mod model;
 pub mod op;
 pub mod parse;
 pub mod print;
 pub mod suggest;
-pub mod syntax;
+mod syntax;
 pub mod types;
 pub mod verify;
 pub mod weights;

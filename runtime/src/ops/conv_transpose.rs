@@ -56,10 +56,10 @@ pub fn conv_transpose2d(x: &ArrayD<f32>, w: &ArrayD<f32>, b: Option<&ArrayD<f32>
             let out_group = &mut out[(img * o + grp * og) * plane_out..][..og * plane_out];
             let mut col_rows = cols.chunks_exact(plane_in);
             for dst in out_group.chunks_exact_mut(plane_out) {
-                for ki in 0..kh {
-                    for kj in 0..kw {
+                for (ki, rows) in row_ranges.iter().enumerate() {
+                    for (kj, span) in col_ranges.iter().enumerate() {
                         let col = col_rows.next().expect("col2im: one column row per output channel and tap");
-                        scatter_tap(col, dst, (wd, wo), &row_ranges[ki], &col_ranges[kj], (ki, kj), p);
+                        scatter_tap(col, dst, (wd, wo), rows, span, (ki, kj), p);
                     }
                 }
             }

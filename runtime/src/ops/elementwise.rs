@@ -39,15 +39,8 @@ pub fn sigmoid(x: &ArrayD<f32>) -> ArrayD<f32> {
 }
 
 fn hard_sigmoid_scalar(v: f32, alpha: f32, beta: f32) -> f32 {
-    let y = alpha * v + beta;
-    // Written so that NaN falls through both comparisons unchanged.
-    if y < 0.0 {
-        0.0
-    } else if y > 1.0 {
-        1.0
-    } else {
-        y
-    }
+    // `clamp` keeps NaN.
+    (alpha * v + beta).clamp(0.0, 1.0)
 }
 
 /// `max(0, min(1, alpha·x + beta))`.

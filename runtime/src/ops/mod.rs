@@ -10,6 +10,7 @@ mod conv;
 mod conv_transpose;
 mod elementwise;
 mod gemm;
+pub mod fixed_point;
 mod geometry;
 pub mod params;
 mod pool;

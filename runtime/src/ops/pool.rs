@@ -29,6 +29,10 @@ pub fn avg_pool(x: &ArrayD<f32>, p: &PoolParams, count_include_pad: bool) -> Arr
 /// Mean over every axis after the first two, kept as length-1 axes.
 pub fn global_avg_pool(x: &ArrayD<f32>) -> ArrayD<f32> {
     assert!(x.ndim() >= 2, "global_avg_pool: input {:?} needs at least 2 axes", x.shape());
+    if x.ndim() == 2 {
+        // No spatial axes: each mean is over one element. (Empty axes would mean "all" to reduce_mean.)
+        return x.as_standard_layout().into_owned();
+    }
     let axes: Vec<usize> = (2..x.ndim()).collect();
     reduce_mean(x, &axes, true)
 }

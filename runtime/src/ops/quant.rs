@@ -68,7 +68,7 @@ fn for_each_slice(op: &str, shape: &[usize], q: &QuantParams, mut f: impl FnMut(
             // Row-major: a run of `inner` elements shares one index along `axis`, and the index
             // cycles through the channels.
             let inner: usize = shape[axis + 1..].iter().product();
-            let runs = if inner == 0 { 0 } else { total / inner };
+            let runs = total.checked_div(inner).unwrap_or(0);
             for run in 0..runs {
                 let ch = run % channels;
                 f(run * inner..(run + 1) * inner, q.scales[ch], q.zero_points[ch]);

@@ -1,0 +1,101 @@
+//! Running a model over many samples: an `.npy` file's leading axis counts samples. A model whose
+//! input is `1x3x224x224` takes `Nx3x224x224` (batches concatenated along axis 0) or
+//! `Nx1x3x224x224` (whole inputs stacked on a new axis); outputs come back the same way.
+
+use crate::diag::{Error, Result};
+use crate::interp;
+use crate::ir::model::Model;
+use crate::ir::types::fmt_shape;
+use ndarray::{ArrayD, Axis, IxDyn, Slice};
+use runtime::Tensor;
+
+/// How the samples of a file are laid out against the model's input shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `[k·B, rest…]` for an input `[B, rest…]`: batches concatenated on axis 0.
+    Concatenated,
+    /// `[k, B, rest…]`: whole inputs stacked on a new leading axis.
+    Stacked,
+}
+
+/// How many model runs the array holds for an input of shape `shape`, and how they are laid out.
+pub fn count_batches(name: &str, shape: &[usize], a: &ArrayD<f32>) -> Result<(usize, Layout)> {
+    let given = a.shape();
+    let wrong = || {
+        Error::msg(format!(
+            "input %{name} expects {} (N×{} or N×{} for N samples), but the file holds {}",
+            fmt_shape(shape),
+            fmt_shape(shape.get(1..).unwrap_or(&[])),
+            fmt_shape(shape),
+            fmt_shape(given)
+        ))
+    };
+    if given.len() == shape.len() + 1 && given[1..] == *shape && given[0] > 0 {
+        return Ok((given[0], Layout::Stacked));
+    }
+    if given == shape {
+        return Ok((1, Layout::Stacked));
+    }
+    if shape.is_empty() || given.len() != shape.len() || given[1..] != shape[1..] || shape[0] == 0 || given[0] == 0 || given[0] % shape[0] != 0 {
+        return Err(wrong());
+    }
+    Ok((given[0] / shape[0], Layout::Concatenated))
+}
+
+/// The `b`-th model input held by `a`.
+pub fn batch_of(a: &ArrayD<f32>, shape: &[usize], layout: Layout, b: usize) -> Tensor {
+    let slice = if a.shape() == shape {
+        a.clone()
+    } else {
+        match layout {
+            Layout::Stacked => a.index_axis(Axis(0), b).to_owned(),
+            Layout::Concatenated => a.slice_axis(Axis(0), Slice::from(b * shape[0]..(b + 1) * shape[0])).to_owned(),
+        }
+    };
+    Tensor::F32(slice.into_shape_with_order(IxDyn(shape)).expect("count_batches checked the shape"))
+}
+
+/// Runs the interpreter over every batch of the given inputs (in signature order) and returns each
+/// output laid out as the inputs were. `progress` is told after every batch.
+pub fn run_batches(model: &Model, inputs: &[ArrayD<f32>], mut progress: impl FnMut(usize, usize)) -> Result<Vec<ArrayD<f32>>> {
+    let mut plan: Option<(usize, Layout)> = None;
+    for (&id, a) in model.inputs.iter().zip(inputs) {
+        let node = model.node(id);
+        let k = count_batches(&node.name, &node.ty.shape, a)?;
+        match plan {
+            Some(p) if p.0 != k.0 => {
+                return Err(Error::msg(format!("the inputs hold different sample counts ({} and {})", p.0, k.0)))
+            }
+            _ => plan = Some(k),
+        }
+    }
+    let (batches, layout) = plan.unwrap_or((1, Layout::Stacked));
+    let single = inputs.iter().zip(&model.inputs).all(|(a, &id)| a.shape() == model.node(id).ty.shape.as_slice());
+    let mut outs: Vec<Vec<ArrayD<f32>>> = vec![vec![]; model.outputs.len()];
+    for b in 0..batches {
+        let feed: Vec<Tensor> = model
+            .inputs
+            .iter()
+            .zip(inputs)
+            .map(|(&id, a)| batch_of(a, &model.node(id).ty.shape, layout, b))
+            .collect();
+        for (i, t) in interp::run(model, &feed)?.into_iter().enumerate() {
+            let dt = t.dtype();
+            outs[i].push(t.into_f32().ok_or_else(|| Error::msg(format!("output {i} is {dt}, not f32")))?);
+        }
+        progress(b + 1, batches);
+    }
+    outs.into_iter()
+        .map(|parts| {
+            if single {
+                return Ok(parts.into_iter().next().expect("one batch"));
+            }
+            let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+            match layout {
+                Layout::Stacked => ndarray::stack(Axis(0), &views),
+                Layout::Concatenated => ndarray::concatenate(Axis(0), &views),
+            }
+            .map_err(|e| Error::msg(format!("cannot assemble the outputs: {e}")))
+        })
+        .collect()
+}

@@ -1,0 +1,97 @@
+//! `qcc run` and `qcc check`: the reference interpreter from the command line.
+
+use crate::batch::run_batches;
+use crate::diag::{Error, Result};
+use crate::ir::model::Model;
+use crate::ir::weights::read_model;
+use crate::npy;
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::ArrayD;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// Splits `name=path` or `path` arguments and orders them by the given names.
+pub fn assign(kind: &str, args: &[String], names: &[String]) -> Result<Vec<PathBuf>> {
+    let mut out: Vec<Option<PathBuf>> = vec![None; names.len()];
+    for a in args {
+        let (name, path) = match a.split_once('=') {
+            Some((n, p)) if !n.is_empty() => (Some(n.trim_start_matches('%')), p),
+            _ => (None, a.as_str()),
+        };
+        let idx = match name {
+            Some(n) => names.iter().position(|m| m == n).ok_or_else(|| {
+                Error::msg(format!("the model has no {kind} named `{n}`; its {kind}s are: {}", names.join(", ")))
+            })?,
+            None if names.len() == 1 => 0,
+            None => {
+                return Err(Error::msg(format!(
+                    "the model has {} {kind}s ({}): name each one as `name=file.npy`",
+                    names.len(),
+                    names.join(", ")
+                )))
+            }
+        };
+        if out[idx].replace(PathBuf::from(path)).is_some() {
+            return Err(Error::msg(format!("{kind} `{}` is given twice", names[idx])));
+        }
+    }
+    names
+        .iter()
+        .zip(out)
+        .map(|(n, p)| p.ok_or_else(|| Error::msg(format!("no file given for {kind} `{n}`"))))
+        .collect()
+}
+
+pub fn io_names(model: &Model) -> (Vec<String>, Vec<String>) {
+    let ins = model.inputs.iter().map(|&i| model.node(i).name.clone()).collect();
+    let outs = model.outputs.iter().map(|&o| model.node(o).name.clone()).collect();
+    (ins, outs)
+}
+
+pub fn read_inputs(model: &Model, args: &[String]) -> Result<Vec<ArrayD<f32>>> {
+    let (ins, _) = io_names(model);
+    assign("input", args, &ins)?.iter().map(|p| npy::read_f32(p)).collect()
+}
+
+pub fn run(model_path: &Path, inputs: &[String], outputs: &[String]) -> Result<()> {
+    let model = read_model(model_path)?;
+    let (_, outs) = io_names(&model);
+    let out_paths = assign("output", outputs, &outs)?;
+    let data = read_inputs(&model, inputs)?;
+    let bar = if std::io::stderr().is_terminal() {
+        let b = ProgressBar::new(0);
+        b.set_style(ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} batches, {eta} left").expect("valid template"));
+        b.set_message(format!("running @{}", model.name));
+        Some(b)
+    } else {
+        None
+    };
+    let results = run_batches(&model, &data, |done, total| {
+        if let Some(b) = &bar {
+            b.set_length(total as u64);
+            b.set_position(done as u64);
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    for (path, a) in out_paths.iter().zip(&results) {
+        npy::write_f32(path, a)?;
+    }
+    Ok(())
+}
+
+pub fn check(model_path: &Path) -> Result<()> {
+    let model = read_model(model_path)?;
+    let ops = model.ops_in_order().len();
+    let weights = model.weights();
+    let bytes: usize = weights.iter().map(|&w| model.node(w).ty.size_bytes()).sum();
+    println!("@{}: {ops} ops, {} weights ({bytes} bytes), valid", model.name, weights.len());
+    for &i in &model.inputs {
+        println!("  input  %{} : {}", model.node(i).name, model.node(i).ty);
+    }
+    for &o in &model.outputs {
+        println!("  output %{} : {}", model.node(o).name, model.node(o).ty);
+    }
+    Ok(())
+}

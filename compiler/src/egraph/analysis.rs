@@ -1,0 +1,146 @@
+//! The e-class analysis: every class knows its tensor type, and whether it is a constant (with
+//! its value). Ops whose operands are all constant fold to a new constant leaf in the same class.
+
+use crate::egraph::lang::{Const, ENode};
+use crate::interp::eval_op;
+use crate::ir::infer::infer;
+use crate::ir::op::{Op, OpKind};
+use crate::ir::types::TensorType;
+use egg::{DidMerge, EGraph, Id};
+use runtime::Tensor;
+use std::sync::Arc;
+
+/// Constants larger than this (elements) are not folded by the analysis: folding them costs time
+/// and memory for little gain, and rules that need them fold explicitly.
+pub const FOLD_LIMIT: usize = 1 << 22;
+
+#[derive(Debug, Clone, Default)]
+pub struct Data {
+    /// `None` for meta leaves (attributes), which are not tensors.
+    pub ty: Option<TensorType>,
+    pub constant: Option<Arc<Tensor>>,
+}
+
+/// The analysis. It also remembers which classes the model returns, since a returned value has a
+/// use that no e-node shows (rules guarded by `single_use` must see it).
+#[derive(Default, Clone)]
+pub struct TensorAnalysis {
+    pub roots: Vec<Id>,
+}
+
+/// How many users a class has: distinct classes holding an e-node that reads it (attribute
+/// leaves aside), plus one per time the model returns it.
+pub fn use_count(egraph: &QGraph, id: Id) -> usize {
+    let id = egraph.find(id);
+    let mut users: Vec<Id> = egraph[id]
+        .parents()
+        .filter(|&p| egraph.id_to_node(p).operands().iter().any(|&c| egraph.find(c) == id))
+        .map(|p| egraph.find(p))
+        .collect();
+    users.sort();
+    users.dedup();
+    users.len() + egraph.analysis.roots.iter().filter(|&&r| egraph.find(r) == id).count()
+}
+
+pub type QGraph = EGraph<ENode, TensorAnalysis>;
+
+/// The op (kind and attributes) an op e-node stands for.
+pub fn op_of(egraph: &QGraph, node: &ENode) -> Option<Op> {
+    let (kind, meta) = match node {
+        ENode::Op(k, c) => (*k, c[0]),
+        _ => return None,
+    };
+    egraph[meta].nodes.iter().find_map(|n| match n {
+        ENode::Meta(m) => Some(Op { kind, attrs: m.attrs.clone() }),
+        _ => None,
+    })
+}
+
+/// The declared result type of a quantize e-node.
+pub fn declared_type(egraph: &QGraph, node: &ENode) -> Option<TensorType> {
+    let meta = node.meta_id()?;
+    egraph[meta].nodes.iter().find_map(|n| match n {
+        ENode::Meta(m) => m.ty.clone(),
+        _ => None,
+    })
+}
+
+/// The type an op e-node produces, or why it has none.
+pub fn node_type(egraph: &QGraph, node: &ENode) -> Result<TensorType, String> {
+    match node {
+        ENode::Meta(_) => Err("attributes are not a tensor".into()),
+        ENode::Const(c) => Ok(c.ty.clone()),
+        ENode::Input(i) => Ok(i.ty.clone()),
+        ENode::Op(kind, _) => {
+            if matches!(kind, OpKind::Quantize | OpKind::Dequantize) {
+                if let Some(t) = declared_type(egraph, node) {
+                    return Ok(t);
+                }
+            }
+            let op = op_of(egraph, node).ok_or("an op without attributes")?;
+            let tys: Option<Vec<&TensorType>> = node.operands().iter().map(|&c| egraph[c].data.ty.as_ref()).collect();
+            infer(&op, &tys.ok_or("an operand is not a tensor")?)
+        }
+    }
+}
+
+impl egg::Analysis<ENode> for TensorAnalysis {
+    type Data = Data;
+
+    fn make(egraph: &mut QGraph, node: &ENode, _id: Id) -> Data {
+        match node {
+            ENode::Meta(_) => Data::default(),
+            ENode::Const(c) => Data { ty: Some(c.ty.clone()), constant: Some(c.tensor.clone()) },
+            ENode::Input(i) => Data { ty: Some(i.ty.clone()), constant: None },
+            ENode::Op(kind, _) => {
+                let ty = node_type(egraph, node).ok();
+                let mut constant = None;
+                // Quantize/dequantize stay: the integer lowering wants to see them.
+                let foldable = !matches!(kind, OpKind::Quantize | OpKind::Dequantize);
+                if let (Some(t), true) = (&ty, foldable) {
+                    let args: Option<Vec<Arc<Tensor>>> =
+                        node.operands().iter().map(|&c| egraph[c].data.constant.clone()).collect();
+                    if let (Some(args), Some(op)) = (args, op_of(egraph, node)) {
+                        if t.numel() <= FOLD_LIMIT && t.elem.is_float() {
+                            let refs: Vec<&Tensor> = args.iter().map(|a| a.as_ref()).collect();
+                            constant = eval_op(&op, &refs, t).ok().map(Arc::new);
+                        }
+                    }
+                }
+                Data { ty, constant }
+            }
+        }
+    }
+
+    fn merge(&mut self, a: &mut Data, b: Data) -> DidMerge {
+        let mut changed_a = false;
+        let mut b_has_more = false;
+        match (&a.ty, b.ty) {
+            (None, Some(t)) => {
+                a.ty = Some(t);
+                changed_a = true;
+            }
+            (Some(_), None) => b_has_more = true,
+            _ => {}
+        }
+        match (&a.constant, b.constant) {
+            (None, Some(c)) => {
+                a.constant = Some(c);
+                changed_a = true;
+            }
+            (Some(_), None) => b_has_more = true,
+            _ => {}
+        }
+        DidMerge(changed_a, b_has_more)
+    }
+
+    fn modify(egraph: &mut QGraph, id: Id) {
+        let data = &egraph[id].data;
+        let (Some(c), Some(ty)) = (data.constant.clone(), data.ty.clone()) else { return };
+        if egraph[id].nodes.iter().any(|n| matches!(n, ENode::Const(_))) {
+            return;
+        }
+        let leaf = egraph.add(ENode::Const(Const::new(c, ty, None)));
+        egraph.union(id, leaf);
+    }
+}

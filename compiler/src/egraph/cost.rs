@@ -1,0 +1,55 @@
+//! The cost model extraction minimises: multiply-accumulates plus bytes written, per e-node, so
+//! that a fold that removes a pass over an activation wins even when the MACs are unchanged.
+
+use crate::egraph::analysis::{op_of, QGraph};
+use crate::egraph::lang::ENode;
+use crate::ir::op::OpKind;
+
+/// The cost of one e-node on its own (its operands are paid for separately, once each).
+pub fn node_cost(egraph: &QGraph, node: &ENode) -> f64 {
+    match node {
+        ENode::Meta(_) | ENode::Input(_) => 0.0,
+        ENode::Const(c) => c.ty.size_bytes() as f64,
+        ENode::Op(kind, _) => {
+            let out = match egraph.lookup(node.clone()).and_then(|id| egraph[id].data.ty.clone()) {
+                Some(t) => t,
+                // Not (yet) in the graph or untyped: never preferable.
+                None => return f64::INFINITY,
+            };
+            let ty = |i: usize| node.operands().get(i).and_then(|&c| egraph[c].data.ty.clone());
+            let out_n = out.numel() as f64;
+            let macs = match kind {
+                OpKind::Conv2d => {
+                    let (Some(w), groups) = (ty(1), op_of(egraph, node).and_then(|o| o.int("groups")).unwrap_or(1)) else {
+                        return f64::INFINITY;
+                    };
+                    let _ = groups;
+                    // out[N, O, OH, OW] each sums C/g · kh · kw products.
+                    out_n * (w.shape[1] * w.shape[2] * w.shape[3]) as f64
+                }
+                OpKind::ConvTranspose2d => match (ty(0), ty(1)) {
+                    (Some(x), Some(w)) => x.numel() as f64 * (w.shape[1] * w.shape[2] * w.shape[3]) as f64,
+                    _ => return f64::INFINITY,
+                },
+                OpKind::Gemm | OpKind::MatMul => match ty(0) {
+                    Some(a) => {
+                        let trans_a = op_of(egraph, node).and_then(|o| o.bool("trans_a")).unwrap_or(false);
+                        let k = if *kind == OpKind::Gemm && trans_a { a.shape[0] } else { *a.shape.last().unwrap_or(&1) };
+                        out_n * k as f64
+                    }
+                    None => return f64::INFINITY,
+                },
+                OpKind::MaxPool | OpKind::AvgPool => {
+                    let k = op_of(egraph, node).and_then(|o| o.ints("kernel_shape").map(|v| v.iter().product::<i64>())).unwrap_or(1);
+                    out_n * k as f64
+                }
+                OpKind::GlobalAvgPool | OpKind::ReduceMean => ty(0).map(|t| t.numel() as f64).unwrap_or(out_n),
+                OpKind::BatchNorm => 2.0 * out_n,
+                OpKind::Softmax => 3.0 * out_n,
+                OpKind::Flatten | OpKind::Reshape | OpKind::Squeeze | OpKind::Unsqueeze => 0.0,
+                _ => out_n,
+            };
+            macs + out.size_bytes() as f64
+        }
+    }
+}

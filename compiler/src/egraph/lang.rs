@@ -1,0 +1,243 @@
+//! The e-graph language: ops whose first child is a leaf carrying their attributes (so rules can
+//! bind and test them), constants as content-hashed leaves, model inputs as leaves.
+
+use crate::ir::attr::Attrs;
+use crate::ir::op::OpKind;
+use crate::ir::types::TensorType;
+use egg::{Id, Language};
+use runtime::Tensor;
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// An op's attributes and, for quantize, its declared result type, as one leaf. Compared through
+/// its canonical text so that it can be hashed (attributes hold floats).
+#[derive(Clone, Debug)]
+pub struct Meta {
+    pub attrs: Attrs,
+    /// Only ops whose result type is declared rather than inferred (quantize) carry one.
+    pub ty: Option<TensorType>,
+    key: Arc<str>,
+}
+
+impl Meta {
+    pub fn new(attrs: Attrs, ty: Option<TensorType>) -> Meta {
+        let mut key = String::new();
+        for (k, v) in &attrs {
+            key.push_str(&format!("{k}={v};"));
+        }
+        if let Some(t) = &ty {
+            key.push_str(&format!(":{t}"));
+        }
+        Meta { attrs, ty, key: key.into() }
+    }
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl PartialEq for Meta {
+    fn eq(&self, o: &Self) -> bool {
+        self.key == o.key
+    }
+}
+impl Eq for Meta {}
+impl Hash for Meta {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.key.hash(h)
+    }
+}
+impl PartialOrd for Meta {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Meta {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.key.cmp(&o.key)
+    }
+}
+
+/// A constant tensor, shared by reference and compared by content: two weights with the same bytes
+/// are one e-class. The name is a hint for printing and takes no part in equality.
+#[derive(Clone, Debug)]
+pub struct Const {
+    pub tensor: Arc<Tensor>,
+    /// The declared type (quantized weights carry their parameters here).
+    pub ty: TensorType,
+    pub name: Option<Arc<str>>,
+    hash: u64,
+    key: Arc<str>,
+}
+
+impl Const {
+    pub fn new(tensor: Arc<Tensor>, ty: TensorType, name: Option<&str>) -> Const {
+        let bytes = tensor.to_le_bytes();
+        // FNV-1a: stable across runs and platforms, unlike std's randomly keyed hasher.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in &bytes {
+            hash ^= *b as u64;
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        let key = ty.to_string().into();
+        Const { tensor, ty, name: name.map(Into::into), hash, key }
+    }
+    pub fn content_hash(&self) -> u64 {
+        self.hash
+    }
+}
+
+impl PartialEq for Const {
+    fn eq(&self, o: &Self) -> bool {
+        self.hash == o.hash && self.key == o.key && (Arc::ptr_eq(&self.tensor, &o.tensor) || self.tensor == o.tensor)
+    }
+}
+impl Eq for Const {}
+impl Hash for Const {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.hash.hash(h);
+        self.key.hash(h);
+    }
+}
+impl PartialOrd for Const {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Const {
+    fn cmp(&self, o: &Self) -> Ordering {
+        (self.hash, &self.key).cmp(&(o.hash, &o.key)).then_with(|| {
+            if self == o {
+                Ordering::Equal
+            } else {
+                self.tensor.to_le_bytes().cmp(&o.tensor.to_le_bytes())
+            }
+        })
+    }
+}
+
+/// A model input, by its position in the signature, with its type.
+#[derive(Clone, Debug)]
+pub struct InputLeaf {
+    pub index: usize,
+    pub ty: TensorType,
+    key: Arc<str>,
+}
+
+impl InputLeaf {
+    pub fn new(index: usize, ty: TensorType) -> InputLeaf {
+        let key = format!("{index}:{ty}").into();
+        InputLeaf { index, ty, key }
+    }
+}
+impl PartialEq for InputLeaf {
+    fn eq(&self, o: &Self) -> bool {
+        self.key == o.key
+    }
+}
+impl Eq for InputLeaf {}
+impl Hash for InputLeaf {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.key.hash(h)
+    }
+}
+impl PartialOrd for InputLeaf {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for InputLeaf {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.key.cmp(&o.key)
+    }
+}
+
+/// An e-node.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ENode {
+    /// `children[0]` is the op's [`ENode::Meta`] leaf; the rest are its operands in order.
+    Op(OpKind, Box<[Id]>),
+    Meta(Meta),
+    Const(Const),
+    Input(InputLeaf),
+}
+
+/// What distinguishes e-nodes before their children are looked at.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Discriminant {
+    Op(OpKind, usize),
+    Meta(Arc<str>),
+    Const(u64),
+    Input(usize),
+}
+
+impl ENode {
+    pub fn op_kind(&self) -> Option<OpKind> {
+        match self {
+            ENode::Op(k, _) => Some(*k),
+            _ => None,
+        }
+    }
+    /// The operands of an op (its children after the meta leaf).
+    pub fn operands(&self) -> &[Id] {
+        match self {
+            ENode::Op(_, c) => &c[1..],
+            _ => &[],
+        }
+    }
+    pub fn meta_id(&self) -> Option<Id> {
+        match self {
+            ENode::Op(_, c) => Some(c[0]),
+            _ => None,
+        }
+    }
+}
+
+impl Language for ENode {
+    type Discriminant = Discriminant;
+
+    fn discriminant(&self) -> Discriminant {
+        match self {
+            ENode::Op(k, c) => Discriminant::Op(*k, c.len()),
+            ENode::Meta(m) => Discriminant::Meta(m.key.clone()),
+            ENode::Const(c) => Discriminant::Const(c.hash),
+            ENode::Input(i) => Discriminant::Input(i.index),
+        }
+    }
+
+    fn matches(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ENode::Op(a, x), ENode::Op(b, y)) => a == b && x.len() == y.len(),
+            (a, b) => a == b,
+        }
+    }
+
+    fn children(&self) -> &[Id] {
+        match self {
+            ENode::Op(_, c) => c,
+            _ => &[],
+        }
+    }
+
+    fn children_mut(&mut self) -> &mut [Id] {
+        match self {
+            ENode::Op(_, c) => c,
+            _ => &mut [],
+        }
+    }
+}
+
+impl fmt::Display for ENode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ENode::Op(k, _) => f.write_str(k.name()),
+            ENode::Meta(m) => write!(f, "{{{}}}", m.key),
+            ENode::Const(c) => match &c.name {
+                Some(n) => write!(f, "@{n}"),
+                None => write!(f, "const<{}>", c.ty),
+            },
+            ENode::Input(i) => write!(f, "input{}", i.index),
+        }
+    }
+}

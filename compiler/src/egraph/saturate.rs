@@ -1,0 +1,102 @@
+//! The bounded optimizer: load the model into an e-graph, run the rewrites to saturation or a
+//! limit, extract the cheapest equivalent model, and say what happened.
+
+use crate::egraph::analysis::{QGraph, TensorAnalysis};
+use crate::egraph::convert::{to_egraph, to_model};
+use crate::egraph::extract::extract;
+use crate::egraph::lang::ENode;
+use crate::ir::model::Model;
+use egg::{Rewrite, Runner, SimpleScheduler, StopReason};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Saturation limits. Iterations and e-nodes bound the work deterministically; the time limit is
+/// only a safety net (the built-in rules saturate far inside the others).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub iterations: usize,
+    pub nodes: usize,
+    pub time: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { iterations: 64, nodes: 200_000, time: Duration::from_secs(120) }
+    }
+}
+
+/// What saturation did.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// `saturated`, or the limit that stopped it.
+    pub stop: String,
+    pub iterations: usize,
+    pub nodes: usize,
+    pub classes: usize,
+    /// How often each rule fired, by name (rules that never fired included, with 0).
+    pub fired: BTreeMap<String, usize>,
+    pub cost_before: f64,
+    pub cost_after: f64,
+}
+
+impl Report {
+    pub fn saturated(&self) -> bool {
+        self.stop == "saturated"
+    }
+}
+
+fn describe(stop: &Option<StopReason>) -> String {
+    match stop {
+        None | Some(StopReason::Saturated) => "saturated".into(),
+        Some(StopReason::IterationLimit(n)) => format!("iteration limit ({n} iterations)"),
+        Some(StopReason::NodeLimit(n)) => format!("e-node limit ({n} nodes)"),
+        Some(StopReason::TimeLimit(s)) => format!("time limit ({s:.0} s)"),
+        Some(StopReason::Other(s)) => s.clone(),
+    }
+}
+
+pub type QRewrite = Rewrite<ENode, TensorAnalysis>;
+
+/// Optimizes a verified model (weights loaded) with the given rewrites.
+pub fn simplify(model: &Model, rules: &[QRewrite], limits: &Limits) -> Result<(Model, Report), String> {
+    let mut loaded = to_egraph(model)?;
+    let (_, cost_before) = extract(&loaded.egraph, &loaded.roots).ok_or("the input model has no finite cost")?;
+    let egraph: QGraph = std::mem::replace(&mut loaded.egraph, QGraph::new(TensorAnalysis::default()));
+    let runner = Runner::default()
+        .with_egraph(egraph)
+        .with_iter_limit(limits.iterations)
+        .with_node_limit(limits.nodes)
+        .with_time_limit(limits.time)
+        .with_scheduler(SimpleScheduler)
+        .run(rules);
+    let mut fired: BTreeMap<String, usize> = rules.iter().map(|r| (r.name.to_string(), 0)).collect();
+    for it in &runner.iterations {
+        for (name, n) in &it.applied {
+            *fired.entry(name.to_string()).or_default() += n;
+        }
+    }
+    let stop = describe(&runner.stop_reason);
+    loaded.egraph = runner.egraph;
+    loaded.roots = loaded.roots.iter().map(|&r| loaded.egraph.find(r)).collect();
+    loaded.names = loaded.names.drain().fold(std::collections::HashMap::new(), |mut m, (k, v)| {
+        let k = loaded.egraph.find(k);
+        m.entry(k).and_modify(|old: &mut String| {
+            if v < *old {
+                *old = v.clone()
+            }
+        }).or_insert(v);
+        m
+    });
+    let (choice, cost_after) = extract(&loaded.egraph, &loaded.roots).ok_or("no finite extraction after saturation")?;
+    let out = to_model(&loaded, &choice, model.weights_file.clone())?;
+    let report = Report {
+        stop,
+        iterations: runner.iterations.len(),
+        nodes: loaded.egraph.total_number_of_nodes(),
+        classes: loaded.egraph.number_of_classes(),
+        fired,
+        cost_before,
+        cost_after,
+    };
+    Ok((out, report))
+}

@@ -1,0 +1,253 @@
+//! The interpreter: runs a model node by node through the reference kernels of `runtime::ops`.
+//! It is the calibration engine and the oracle every compiled library is compared against.
+
+use crate::diag::{Error, Result};
+use crate::ir::model::{Model, NodeId, NodeKind};
+use crate::ir::op::{Op, OpKind};
+use crate::ir::types::{fmt_shape, ElemType, TensorType};
+use ndarray::ArrayD;
+use runtime::ops::{self, BinaryOp, ConvParams, ConvTransposeParams, PoolParams, QuantParams};
+use runtime::Tensor;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+fn arr2(v: &[i64]) -> [usize; 2] {
+    [v[0] as usize, v[1] as usize]
+}
+fn arr4(v: &[i64]) -> [usize; 4] {
+    [v[0] as usize, v[1] as usize, v[2] as usize, v[3] as usize]
+}
+fn uvec(v: &[i64]) -> Vec<usize> {
+    v.iter().map(|&x| x as usize).collect()
+}
+
+fn conv_params(op: &Op) -> ConvParams {
+    ConvParams {
+        strides: arr2(op.ints("strides").unwrap_or(&[1, 1])),
+        pads: arr4(op.ints("pads").unwrap_or(&[0, 0, 0, 0])),
+        dilations: arr2(op.ints("dilations").unwrap_or(&[1, 1])),
+        groups: op.int("groups").unwrap_or(1) as usize,
+    }
+}
+
+fn pool_params(op: &Op) -> PoolParams {
+    PoolParams {
+        kernel: arr2(op.ints("kernel_shape").unwrap_or(&[1, 1])),
+        strides: arr2(op.ints("strides").unwrap_or(&[1, 1])),
+        pads: arr4(op.ints("pads").unwrap_or(&[0, 0, 0, 0])),
+        dilations: arr2(op.ints("dilations").unwrap_or(&[1, 1])),
+        ceil_mode: op.bool("ceil_mode").unwrap_or(false),
+    }
+}
+
+/// The quantization parameters of a quantized type.
+pub fn quant_params(t: &TensorType) -> Option<QuantParams> {
+    let q = t.elem.quant()?;
+    Some(QuantParams { scales: q.scales.clone(), zero_points: q.zero_points.clone(), axis: q.axis })
+}
+
+/// Applies a shape-only op to a tensor of any element type.
+fn reshape_any(x: &Tensor, shape: &[usize]) -> Tensor {
+    match x {
+        Tensor::F32(a) => Tensor::F32(ops::reshape(a, shape)),
+        Tensor::I8(a) => Tensor::I8(ops::reshape(a, shape)),
+        Tensor::U8(a) => Tensor::U8(ops::reshape(a, shape)),
+        Tensor::I32(a) => Tensor::I32(ops::reshape(a, shape)),
+    }
+}
+
+fn f32_of<'a>(op: &Op, t: &'a Tensor) -> Result<&'a ArrayD<f32>> {
+    t.as_f32().ok_or_else(|| Error::msg(format!("{}: expected an f32 operand, got {}", op.kind.name(), t.dtype())))
+}
+
+/// Evaluates one op on its operand values. `ty` is the node's (verified) result type.
+pub fn eval_op(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Tensor> {
+    use OpKind::*;
+    let f = |i: usize| f32_of(op, args[i]);
+    let out: Tensor = match op.kind {
+        Conv2d => ops::conv2d(f(0)?, f(1)?, args.get(2).map(|t| f32_of(op, t)).transpose()?, &conv_params(op)).into(),
+        ConvTranspose2d => {
+            let c = conv_params(op);
+            let p = ConvTransposeParams {
+                strides: c.strides,
+                pads: c.pads,
+                dilations: c.dilations,
+                groups: c.groups,
+                output_padding: arr2(op.ints("output_padding").unwrap_or(&[0, 0])),
+            };
+            ops::conv_transpose2d(f(0)?, f(1)?, args.get(2).map(|t| f32_of(op, t)).transpose()?, &p).into()
+        }
+        BatchNorm => ops::batch_norm(f(0)?, f(1)?, f(2)?, f(3)?, f(4)?, op.float("epsilon").unwrap_or(1e-5)).into(),
+        Relu => match args[0] {
+            Tensor::F32(a) => ops::relu(a).into(),
+            other => other.clone(),
+        },
+        Clip => ops::clip(f(0)?, op.float("min"), op.float("max")).into(),
+        LeakyRelu => ops::leaky_relu(f(0)?, op.float("alpha").unwrap_or(0.01)).into(),
+        Sigmoid => ops::sigmoid(f(0)?).into(),
+        HardSigmoid => ops::hard_sigmoid(f(0)?, op.float("alpha").unwrap_or(0.2), op.float("beta").unwrap_or(0.5)).into(),
+        HardSwish => ops::hard_swish(f(0)?).into(),
+        Add | Sub | Mul | Div => {
+            let b = match op.kind {
+                Add => BinaryOp::Add,
+                Sub => BinaryOp::Sub,
+                Mul => BinaryOp::Mul,
+                _ => BinaryOp::Div,
+            };
+            ops::binary(f(0)?, f(1)?, b).into()
+        }
+        MaxPool => ops::max_pool(f(0)?, &pool_params(op)).into(),
+        AvgPool => ops::avg_pool(f(0)?, &pool_params(op), op.bool("count_include_pad").unwrap_or(false)).into(),
+        GlobalAvgPool => ops::global_avg_pool(f(0)?).into(),
+        ReduceMean => ops::reduce_mean(f(0)?, &uvec(op.ints("axes").unwrap_or(&[])), op.bool("keepdims").unwrap_or(true)).into(),
+        Flatten | Reshape | Squeeze | Unsqueeze => reshape_any(args[0], &ty.shape),
+        Transpose => {
+            let perm = uvec(op.ints("perm").unwrap_or(&[]));
+            match args[0] {
+                Tensor::F32(a) => ops::transpose(a, &perm).into(),
+                Tensor::I8(a) => ops::transpose(a, &perm).into(),
+                Tensor::U8(a) => ops::transpose(a, &perm).into(),
+                Tensor::I32(a) => ops::transpose(a, &perm).into(),
+            }
+        }
+        Concat => {
+            let axis = op.int("axis").unwrap_or(0) as usize;
+            macro_rules! cat {
+                ($v:ident) => {{
+                    let xs: Option<Vec<_>> = args.iter().map(|t| if let Tensor::$v(a) = t { Some(a) } else { None }).collect();
+                    let xs = xs.ok_or_else(|| Error::msg("concat: operands of different element types"))?;
+                    Tensor::$v(ops::concat(&xs, axis))
+                }};
+            }
+            match args[0] {
+                Tensor::F32(_) => cat!(F32),
+                Tensor::I8(_) => cat!(I8),
+                Tensor::U8(_) => cat!(U8),
+                Tensor::I32(_) => cat!(I32),
+            }
+        }
+        Pad => {
+            let pads = uvec(op.ints("pads").unwrap_or(&[]));
+            let v = op.float("value").unwrap_or(0.0);
+            match args[0] {
+                Tensor::F32(a) => ops::pad(a, &pads, v).into(),
+                // A padded quantized tensor is filled with the code that represents `value`.
+                Tensor::I8(a) => ops::pad(a, &pads, fill_code(ty, v) as i8).into(),
+                Tensor::U8(a) => ops::pad(a, &pads, fill_code(ty, v) as u8).into(),
+                Tensor::I32(a) => ops::pad(a, &pads, fill_code(ty, v) as i32).into(),
+            }
+        }
+        Gemm => ops::gemm(
+            f(0)?,
+            f(1)?,
+            args.get(2).map(|t| f32_of(op, t)).transpose()?,
+            op.float("alpha").unwrap_or(1.0),
+            op.float("beta").unwrap_or(1.0),
+            op.bool("trans_a").unwrap_or(false),
+            op.bool("trans_b").unwrap_or(false),
+        )
+        .into(),
+        MatMul => ops::matmul(f(0)?, f(1)?).into(),
+        Softmax => ops::softmax(f(0)?, op.int("axis").unwrap_or(0) as usize).into(),
+        Quantize => {
+            let q = quant_params(ty).ok_or_else(|| Error::msg("quantize: the result type is not quantized"))?;
+            ops::quantize(f(0)?, &q, ty.elem.storage())
+        }
+        Dequantize => {
+            return Err(Error::msg("dequantize is evaluated by the interpreter, which knows its operand's type"));
+        }
+    };
+    Ok(out)
+}
+
+/// The stored code of the real value `v` in a (per-tensor) quantized type; `v` itself otherwise.
+fn fill_code(ty: &TensorType, v: f32) -> i64 {
+    match &ty.elem {
+        ElemType::Quant(q) if q.axis.is_none() => (v / q.scales[0]).round_ties_even() as i64 + q.zero_points[0] as i64,
+        _ => v as i64,
+    }
+}
+
+/// Options of a run.
+#[derive(Default)]
+pub struct Hooks<'a> {
+    /// Called with every op node's value as soon as it is computed (calibration observes here).
+    pub observe: Option<&'a mut dyn FnMut(NodeId, &Tensor)>,
+}
+
+/// Checks that `t` may be fed to the model input of type `ty`.
+pub fn check_input(name: &str, ty: &TensorType, t: &Tensor) -> Result<()> {
+    if t.shape() != ty.shape.as_slice() || t.dtype() != ty.elem.storage() {
+        return Err(Error::msg(format!(
+            "input %{name} expects {ty} but was given {} {}",
+            fmt_shape(t.shape()),
+            t.dtype()
+        )));
+    }
+    Ok(())
+}
+
+/// Runs the model on one set of inputs (in signature order) and returns its outputs in order.
+pub fn run(model: &Model, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    run_with(model, inputs, Hooks::default())
+}
+
+/// [`run`], with hooks.
+pub fn run_with(model: &Model, inputs: &[Tensor], mut hooks: Hooks) -> Result<Vec<Tensor>> {
+    if inputs.len() != model.inputs.len() {
+        return Err(Error::msg(format!("model @{} takes {} inputs, got {}", model.name, model.inputs.len(), inputs.len())));
+    }
+    let order = model.topo_order().ok_or_else(|| Error::msg("the graph has a cycle"))?;
+    // Values are dropped after their last use so that big models run in bounded memory.
+    let mut remaining: HashMap<NodeId, usize> = order.iter().map(|&n| (n, model.use_count(n))).collect();
+    let mut values: HashMap<NodeId, Arc<Tensor>> = HashMap::new();
+    for (&id, t) in model.inputs.iter().zip(inputs) {
+        let n = model.node(id);
+        check_input(&n.name, &n.ty, t)?;
+        values.insert(id, Arc::new(t.clone()));
+    }
+    for &id in &order {
+        let node = model.node(id);
+        let value: Arc<Tensor> = match &node.kind {
+            NodeKind::Input => continue,
+            NodeKind::Weight(data) => data
+                .tensor()
+                .cloned()
+                .ok_or_else(|| Error::msg(format!("weight @{} has not been loaded", node.name)))?,
+            NodeKind::Op(op) => {
+                let operands = model.operands(id);
+                let args: Vec<Arc<Tensor>> = operands.iter().map(|o| values[o].clone()).collect();
+                let refs: Vec<&Tensor> = args.iter().map(|a| a.as_ref()).collect();
+                let t = if op.kind == OpKind::Dequantize {
+                    let q = quant_params(&model.node(operands[0]).ty)
+                        .ok_or_else(|| Error::msg(format!("%{}: dequantize of a value that is not quantized", node.name)))?;
+                    Tensor::F32(ops::dequantize(refs[0], &q))
+                } else {
+                    eval_op(op, &refs, &node.ty).map_err(|e| match e {
+                        Error::Msg(m) => Error::msg(format!("at %{}: {m}", node.name)),
+                        e => e,
+                    })?
+                };
+                drop(args);
+                for o in operands {
+                    if let Some(r) = remaining.get_mut(&o) {
+                        *r = r.saturating_sub(1);
+                        if *r == 0 && !model.node(o).is_weight() {
+                            values.remove(&o);
+                        }
+                    }
+                }
+                if let Some(obs) = hooks.observe.as_mut() {
+                    obs(id, &t);
+                }
+                Arc::new(t)
+            }
+        };
+        values.insert(id, value);
+    }
+    model
+        .outputs
+        .iter()
+        .map(|o| values.get(o).map(|v| v.as_ref().clone()).ok_or_else(|| Error::msg("an output was not computed")))
+        .collect()
+}

@@ -1,0 +1,138 @@
+//! Firing a rule: compute its lets, build the replacement in the e-graph (constants folded into
+//! new content-hashed leaves), check that it has the matched value's type, and union the two.
+
+use crate::egraph::analysis::{node_type, QGraph, TensorAnalysis};
+use crate::egraph::lang::{Const, ENode, Meta};
+use crate::ir::attr::Attrs;
+use crate::ir::op::{OpKind, SCHEMAS};
+use crate::ir::types::TensorType;
+use crate::rules::compile::CompiledRule;
+use crate::rules::eval::Bindings;
+use crate::rules::search::{bindings, raw_of, run_clauses};
+use dsl::ast::{ExprKind, Term};
+use egg::{Applier, Id, PatternAst, Subst, Symbol, Var};
+use std::sync::Arc;
+
+/// Builds a replacement term; returns its class. Nothing is added when the term is ill-typed.
+pub fn build(egraph: &mut QGraph, b: &Bindings, t: &Term) -> Result<Id, String> {
+    match t {
+        Term::Expr(e) => {
+            if let ExprKind::Var(v) = &e.kind {
+                if let Some(o) = b.operands.get(v) {
+                    return Ok(o.id);
+                }
+            }
+            let tensor = b.eval(e)?.to_tensor()?;
+            let ty = TensorType::new(tensor.shape().to_vec(), crate::ir::types::ElemType::from_storage(tensor.dtype()));
+            Ok(egraph.add(ENode::Const(Const::new(Arc::new(tensor), ty, None))))
+        }
+        Term::Op(o) => {
+            let kind = OpKind::from_name(&o.op.name).ok_or_else(|| format!("unknown op `{}`", o.op.name))?;
+            let schema = kind.schema();
+            let mut attrs = Attrs::new();
+            if let Some(a) = &o.attrs {
+                if let Some(s) = &a.splice {
+                    attrs = b.dicts.get(&s.name).cloned().ok_or_else(|| format!("`{}` is not a dictionary", s.name))?;
+                }
+                for e in &a.entries {
+                    let spec = schema.attr(&e.name.name).ok_or_else(|| format!("{} has no attribute `{}`", schema.name, e.name.name))?;
+                    attrs.insert(e.name.name.clone(), b.eval(&e.value)?.to_attr(spec.kind)?);
+                }
+            }
+            let attrs = schema.with_defaults(&attrs);
+            let declared = match &o.ty {
+                Some(ann) => Some(b.elem_type(ann)?),
+                None => None,
+            };
+            let mut children = vec![];
+            for op in &o.operands {
+                children.push(build(egraph, b, op)?);
+            }
+            // The declared result type of quantize/dequantize: the annotation's element type on
+            // the operand's shape.
+            let decl_ty = match (kind, declared.clone()) {
+                (OpKind::Quantize | OpKind::Dequantize, Some(elem)) => {
+                    let shape = egraph[children[0]].data.ty.as_ref().ok_or("operand has no type")?.shape.clone();
+                    Some(TensorType::new(shape, elem))
+                }
+                (OpKind::Dequantize, None) => {
+                    let shape = egraph[children[0]].data.ty.as_ref().ok_or("operand has no type")?.shape.clone();
+                    Some(TensorType::f32(shape))
+                }
+                _ => None,
+            };
+            let meta = egraph.add(ENode::Meta(Meta::new(attrs, decl_ty)));
+            let mut all = vec![meta];
+            all.extend(children);
+            let node = ENode::Op(kind, all.into_boxed_slice());
+            let ty = node_type(egraph, &node)?;
+            if let Some(elem) = declared {
+                if ty.elem != elem {
+                    return Err(format!("{} produces {} but the rule declares {}", schema.name, ty.elem, elem));
+                }
+            }
+            Ok(egraph.add(node))
+        }
+    }
+}
+
+/// Applies the rule to one match: `Ok(Some(id))` for the replacement's class, `Ok(None)` when a
+/// guard no longer holds, `Err` when the replacement cannot be built or has the wrong type.
+pub fn instantiate(egraph: &mut QGraph, rule: &CompiledRule, subst: &Subst) -> Result<Option<Id>, String> {
+    let Some(raw) = raw_of(rule, subst) else { return Ok(None) };
+    let Some(mut b) = bindings(egraph, rule, &raw) else { return Ok(None) };
+    if run_clauses(&mut b, rule).is_none() {
+        return Ok(None);
+    }
+    build(egraph, &b, &rule.ast.replacement).map(Some)
+}
+
+impl Applier<ENode, TensorAnalysis> for Arc<CompiledRule> {
+    fn apply_one(&self, egraph: &mut QGraph, eclass: Id, subst: &Subst, _ast: Option<&PatternAst<ENode>>, _name: Symbol) -> Vec<Id> {
+        // The same match is found again in every iteration: build its replacement once.
+        let Some(raw) = raw_of(self, subst) else { return vec![] };
+        let key: Vec<Id> =
+            raw.operands.iter().map(|(_, id)| egraph.find(*id)).chain(raw.metas.iter().map(|&m| egraph.find(m))).chain([egraph.find(eclass)]).collect();
+        if self.applied.lock().map(|s| s.contains(&key)).unwrap_or(false) {
+            return vec![];
+        }
+        let new = match instantiate(egraph, self, subst) {
+            Ok(Some(id)) => id,
+            Ok(None) => return vec![],
+            Err(e) => {
+                if let Ok(mut r) = self.refused.lock() {
+                    r.push(e);
+                }
+                return vec![];
+            }
+        };
+        if let Ok(mut s) = self.applied.lock() {
+            s.insert(key);
+        }
+        let (have, want) = (egraph[new].data.ty.clone(), egraph[eclass].data.ty.clone());
+        if have != want {
+            if let Ok(mut r) = self.refused.lock() {
+                r.push(format!(
+                    "the replacement has type {} but the matched value has type {}",
+                    have.map(|t| t.to_string()).unwrap_or("none".into()),
+                    want.map(|t| t.to_string()).unwrap_or("none".into())
+                ));
+            }
+            return vec![];
+        }
+        if egraph.union(eclass, new) {
+            vec![eclass]
+        } else {
+            vec![]
+        }
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        vec![]
+    }
+}
+
+/// Every op name, for suggestions.
+pub fn op_names() -> Vec<&'static str> {
+    SCHEMAS.iter().map(|s| s.name).collect()
+}

@@ -1,0 +1,158 @@
+//! From checked rule files to egg rewrites: the vocabulary the `dsl` checker sees (our op table),
+//! the built-in rule files embedded in the binary, and one searcher/applier pair per rule.
+
+use crate::diag::{Diagnostic, Error, Source, Span};
+use crate::egraph::saturate::QRewrite;
+use crate::ir::op::OpKind;
+use dsl::ast::{Pattern, Rule, Tolerance};
+use egg::{Id, Rewrite};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+/// The rule files built into qcc, by file name.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("rules/bn.rules", include_str!("../../../rules/bn.rules")),
+    ("rules/pad.rules", include_str!("../../../rules/pad.rules")),
+    ("rules/cleanup.rules", include_str!("../../../rules/cleanup.rules")),
+    ("rules/quant.rules", include_str!("../../../rules/quant.rules")),
+];
+
+/// The op table, as the rule checker sees it.
+pub struct Vocab;
+
+impl dsl::Vocabulary for Vocab {
+    fn op_arity(&self, op: &str) -> Option<(usize, usize)> {
+        OpKind::from_name(op).map(|k| k.schema().arity())
+    }
+    fn has_attr(&self, op: &str, attr: &str) -> bool {
+        OpKind::from_name(op).map(|k| k.schema().attr(attr).is_some()).unwrap_or(false)
+    }
+}
+
+/// A rule ready to run.
+pub struct CompiledRule {
+    pub ast: Rule,
+    pub file: String,
+    pub root_kind: OpKind,
+    /// Pattern names bound to values (operand variables and named op results), in pattern order.
+    pub operand_names: Vec<String>,
+    /// Number of ops in the pattern.
+    pub op_count: usize,
+    /// Matches already rewritten (canonical ids), so each fires once.
+    pub applied: Mutex<HashSet<Vec<Id>>>,
+    /// Why replacements were refused (ill-typed), for `--explain` and `rules check`.
+    pub refused: Mutex<Vec<String>>,
+}
+
+impl CompiledRule {
+    pub fn name(&self) -> &str {
+        &self.ast.name.name
+    }
+    pub fn tolerance(&self) -> Tolerance {
+        self.ast.tolerance()
+    }
+    pub fn doc(&self) -> String {
+        self.ast.doc.as_ref().map(|d| d.lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join("\n")).unwrap_or_default()
+    }
+}
+
+fn collect(p: &Pattern, names: &mut Vec<String>, ops: &mut usize) {
+    if let Pattern::Var(v) = p {
+        names.push(v.name.clone());
+    }
+    if let Pattern::Op(o) = p {
+        *ops += 1;
+        if let Some(n) = &o.name {
+            names.push(n.name.clone());
+        }
+        for c in &o.operands {
+            collect(c, names, ops);
+        }
+    }
+}
+
+fn compile_rule(ast: Rule, file: &str) -> Option<CompiledRule> {
+    let root_kind = OpKind::from_name(&ast.pattern.op.name)?;
+    let mut operand_names = vec![];
+    let mut op_count = 0;
+    collect(&Pattern::Op(ast.pattern.clone()), &mut operand_names, &mut op_count);
+    Some(CompiledRule {
+        ast,
+        file: file.to_string(),
+        root_kind,
+        operand_names,
+        op_count,
+        applied: Mutex::new(HashSet::new()),
+        refused: Mutex::new(vec![]),
+    })
+}
+
+fn convert(d: &dsl::Diagnostics) -> Error {
+    let diags = d
+        .iter()
+        .map(|x| Diagnostic {
+            message: x.message.clone(),
+            span: Span::new(x.span.start, x.span.end),
+            label: x.label.clone(),
+            secondary: x.secondary.iter().map(|(s, m)| (Span::new(s.start, s.end), m.clone())).collect(),
+            notes: x.notes.clone(),
+        })
+        .collect();
+    Error::source(Source { name: d.file_name.clone(), text: d.source.clone() }, diags)
+}
+
+/// A set of rules from one or more files, checked and compiled.
+pub struct RuleSet {
+    pub rules: Vec<Arc<CompiledRule>>,
+}
+
+impl RuleSet {
+    /// Parses and checks every file, reporting every error of every file; refuses a rule name
+    /// defined in two files.
+    pub fn load(files: &[(String, String)]) -> Result<RuleSet, Error> {
+        let mut rules: Vec<Arc<CompiledRule>> = vec![];
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        let mut errors: Vec<String> = vec![];
+        for (name, text) in files {
+            match dsl::parse_and_check(name, text, &Vocab) {
+                Err(d) => errors.push(convert(&d).to_string()),
+                Ok(file) => {
+                    for r in file.rules {
+                        let rname = r.name.name.clone();
+                        if let Some(prev) = seen.insert(rname.clone(), name.clone()) {
+                            errors.push(format!("error: rule `{rname}` is defined in both {prev} and {name}"));
+                            continue;
+                        }
+                        match compile_rule(r, name) {
+                            Some(c) => rules.push(Arc::new(c)),
+                            None => errors.push(format!("error: rule `{rname}` in {name} does not start with a known op")),
+                        }
+                    }
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::msg(errors.join("\n").trim_start_matches("error: ").to_string()));
+        }
+        Ok(RuleSet { rules })
+    }
+
+    /// The built-in rules plus the given user files.
+    pub fn builtin_and(user: &[(String, String)]) -> Result<RuleSet, Error> {
+        let mut files: Vec<(String, String)> = BUILTIN.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+        files.extend(user.iter().cloned());
+        RuleSet::load(&files)
+    }
+
+    /// Only the rules whose file name satisfies `keep`.
+    pub fn filter(&self, keep: impl Fn(&CompiledRule) -> bool) -> RuleSet {
+        RuleSet { rules: self.rules.iter().filter(|r| keep(r)).cloned().collect() }
+    }
+
+    pub fn rewrites(&self) -> Vec<QRewrite> {
+        self.rules
+            .iter()
+            .map(|r| Rewrite::new(r.name().to_string(), r.clone(), r.clone()).expect("the applier binds no variables"))
+            .collect()
+    }
+}

@@ -1,0 +1,10 @@
+//! Rules: the `dsl` crate's checked rule files turned into e-graph rewrites, the evaluator of their
+//! expressions, and `qcc rules check`.
+
+pub mod apply;
+pub mod compile;
+pub mod eval;
+pub mod search;
+pub mod value;
+
+pub use compile::{CompiledRule, RuleSet};

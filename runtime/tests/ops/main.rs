@@ -1,0 +1,16 @@
+//! Every op of `runtime::ops` against a naive formula written independently, straight from the
+//! ONNX definition (nested loops, f64 accumulation), over proptest-generated shapes and values.
+
+mod common;
+
+mod batch_norm;
+mod binary;
+mod conv;
+mod conv_transpose;
+mod elementwise;
+mod gemm;
+mod pool;
+mod quant;
+mod reduce;
+mod shape;
+mod softmax;
