@@ -140,7 +140,7 @@ pub fn pools() -> G {
 }
 
 /// Activations and broadcasting arithmetic; constant-only arithmetic folds into one weight, which
-/// two ops share.
+/// two ops share; a three-term Sum becomes two adds.
 pub fn activations() -> G {
     let mut g = G::new(14);
     g.input("x", &[1, 4, 2, 2])
@@ -163,11 +163,13 @@ pub fn activations() -> G {
         .node("Add", &["c_a", "c_b"], &["folded"], vec![])
         .node("Mul", &["relu", "folded"], &["scaled"], vec![])
         .node("Sub", &["div", "folded"], &["shifted"], vec![])
+        .node("Sum", &["relu", "sig", "bias4"], &["total"], vec![])
         .output("add")
         .output("sub")
         .output("mul")
         .output("scaled")
-        .output("shifted");
+        .output("shifted")
+        .output("total");
     g
 }
 
@@ -196,7 +198,7 @@ pub fn shapes() -> G {
     let mut g = G::new(13);
     g.input("x", &[2, 3, 4])
         .node("Transpose", &["x"], &["t"], vec![])
-        .node("Transpose", &["x"], &["t2"], vec![ints("perm", &[0, -1, 1])])
+        .node("Transpose", &["x"], &["t2"], vec![ints("perm", &[0, 2, 1])])
         .init(i64s("axis_last", &[1], vec![-1]))
         .node("Unsqueeze", &["x", "axis_last"], &["u"], vec![])
         .init(i64s("axis3", &[1], vec![3]))
@@ -326,7 +328,8 @@ pub fn opset9() -> G {
     g.input("x", &[1, 4])
         .input("W", &[4, 3])
         .weight("W", &[4, 3])
-        .node("Gemm", &["x", "W"], &["y"], vec![float("alpha", 0.5)])
+        .weight("C", &[3])
+        .node("Gemm", &["x", "W", "C"], &["y"], vec![float("alpha", 0.5), float("beta", 2.0)])
         .init(i64s("shape3", &[3], vec![1, 3, 1]))
         .node("Slice", &["shape3"], &["shape2"], vec![ints("starts", &[0]), ints("ends", &[2])])
         .node("Reshape", &["y", "shape2"], &["r"], vec![])

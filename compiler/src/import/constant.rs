@@ -256,9 +256,8 @@ impl Const {
 
     /// A tensor of `shape` filled with the single element of `self`.
     pub fn filled(&self, shape: &[usize]) -> Result<Const, String> {
-        let n = checked_numel(shape).filter(|&n| n <= MAX_FOLDED_ELEMENTS);
-        if n.is_none() {
-            return Err(format!("a constant of shape {shape:?} is too large to fold"));
+        if checked_numel(shape).is_none_or(|n| n > MAX_FOLDED_ELEMENTS) {
+            return Err(too_large(shape));
         }
         if self.len() != 1 {
             return Err(format!("the fill value has {} elements, not 1", self.len()));
@@ -271,7 +270,7 @@ impl Const {
         let shape = broadcast_shapes(a.shape(), b.shape())
             .ok_or_else(|| format!("shapes {:?} and {:?} do not broadcast", a.shape(), b.shape()))?;
         if checked_numel(&shape).is_none_or(|n| n > MAX_FOLDED_ELEMENTS) {
-            return Err(format!("a constant of shape {shape:?} is too large to fold"));
+            return Err(too_large(&shape));
         }
         macro_rules! int {
             ($x:expr, $y:expr) => {
@@ -300,6 +299,10 @@ impl Const {
             _ => return Err(format!("operands of different element types ({} and {})", a.ty().name(), b.ty().name())),
         })
     }
+}
+
+fn too_large(shape: &[usize]) -> String {
+    format!("a constant of shape {shape:?} would have more than the {MAX_FOLDED_ELEMENTS} elements qcc folds at most")
 }
 
 /// The product of the dimensions, `None` on overflow.

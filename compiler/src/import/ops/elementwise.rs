@@ -102,6 +102,41 @@ pub fn arith(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     Ok(())
 }
 
+/// Sum of any number of inputs: a chain of adds (folded when every input is constant).
+pub fn sum(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let out = n.output()?;
+    let count = n.proto.input.len();
+    let mut vals = Vec::with_capacity(count);
+    for i in 0..count {
+        vals.push(cx.required(n, i, "a term")?);
+    }
+    if vals.is_empty() {
+        return Err(n.fail("has no inputs"));
+    }
+    if vals.iter().all(|v| matches!(v, Val::Const(_))) {
+        let mut acc: Option<Const> = None;
+        for v in &vals {
+            let Val::Const(c) = v else { continue };
+            acc = Some(match acc {
+                None => (**c).clone(),
+                Some(a) => Const::arith(Arith::Add, &a, c).map_err(|m| n.fail(format!("cannot be folded: {m}")))?,
+            });
+        }
+        if let Some(c) = acc {
+            cx.define(out, Val::Const(Arc::new(c)));
+        }
+        return Ok(());
+    }
+    let mut acc = cx.operand(n, 0, "a term")?;
+    for i in 1..count {
+        let term = cx.operand(n, i, "a term")?;
+        let name = if i + 1 == count { out.to_string() } else { format!("{out}.{i}") };
+        acc = cx.emit(n, &name, OpKind::Add, attrs([]), &[acc, term])?;
+    }
+    cx.define(out, Val::Node(acc));
+    Ok(())
+}
+
 /// Before opset 7 arithmetic broadcast only with `broadcast = 1`, aligning the right operand at
 /// `axis` of the left one (trailing when absent). numpy aligns trailing dimensions, so the right
 /// operand needs this many size-1 axes appended.

@@ -55,6 +55,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Softmax", reduce::softmax),
     ("Squeeze", shape::squeeze),
     ("Sub", elementwise::arith),
+    ("Sum", elementwise::sum),
     ("Transpose", shape::transpose),
     ("Unsqueeze", shape::unsqueeze),
 ];

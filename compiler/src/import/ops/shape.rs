@@ -42,11 +42,15 @@ fn ints(v: &[usize]) -> Vec<i64> {
 pub fn flatten(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let x = cx.required(n, 0, "the input")?;
     let shape = input_shape(cx, n, &x)?;
-    let axis = n.int_or("axis", 1)?;
-    // Flatten's axis may equal the rank (everything goes to the first dimension).
-    let axis = n.axis(axis, shape.len() + 1, "axis").map_err(|_| {
-        n.fail(format!("has axis {axis}, out of range for an input of shape {shape:?}"))
-    })?;
+    // Flatten's axis lies in [-rank, rank]: rank puts everything in the first dimension, and a
+    // negative axis counts from the rank (so -1 keeps the last axis apart).
+    let raw = n.int_or("axis", 1)?;
+    let rank = shape.len() as i64;
+    let axis = if raw < 0 { raw + rank } else { raw };
+    if !(0..=rank).contains(&axis) {
+        return Err(n.fail(format!("has axis {raw}, out of range for an input of shape {shape:?}")));
+    }
+    let axis = axis as usize;
     let outer: usize = shape[..axis].iter().product();
     let inner: usize = shape[axis..].iter().product();
     fold_or_emit(cx, n, &x, OpKind::Flatten, attrs([("axis", Attr::Int(axis as i64))]), |c| c.reshape(&[outer, inner]))
