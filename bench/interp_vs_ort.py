@@ -68,7 +68,9 @@ def time_ort(path, x, runs, warmup):
 
 
 def time_qcc(qcc, onnx_path, input_path, ir_path, runs):
-    subprocess.run([qcc, "import", onnx_path, "-o", ir_path], check=True)
+    imported = subprocess.run([qcc, "import", onnx_path, "-o", ir_path], capture_output=True, text=True)
+    if imported.returncode != 0:
+        raise SystemExit(f"qcc import {onnx_path} failed:\n{imported.stderr}")
     out = subprocess.run([qcc, "bench", ir_path, "--input", input_path, "--runs", str(runs), "--json"],
                          check=True, capture_output=True, text=True).stdout
     lines = [line for line in out.splitlines() if line.strip()]
