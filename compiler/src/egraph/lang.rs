@@ -73,13 +73,7 @@ pub struct Const {
 
 impl Const {
     pub fn new(tensor: Arc<Tensor>, ty: TensorType, name: Option<&str>) -> Const {
-        let bytes = tensor.to_le_bytes();
-        // FNV-1a: stable across runs and platforms, unlike std's randomly keyed hasher.
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in &bytes {
-            hash ^= *b as u64;
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        let hash = content_hash(&tensor);
         let key = ty.to_string().into();
         Const { tensor, ty, name: name.map(Into::into), hash, key }
     }
@@ -150,6 +144,22 @@ impl PartialOrd for InputLeaf {
 impl Ord for InputLeaf {
     fn cmp(&self, o: &Self) -> Ordering {
         self.key.cmp(&o.key)
+    }
+}
+
+/// A hash of a tensor's contents that is the same on every run and machine (std's hasher is
+/// randomly keyed): a multiply-xorshift mix over the element bits, one word at a time.
+fn content_hash(t: &Tensor) -> u64 {
+    fn mix(h: u64, v: u64) -> u64 {
+        let x = (h ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        x ^ (x >> 29)
+    }
+    let seed = 0xcbf2_9ce4_8422_2325 ^ t.len() as u64;
+    match t {
+        Tensor::F32(a) => a.iter().fold(seed, |h, v| mix(h, v.to_bits() as u64)),
+        Tensor::I32(a) => a.iter().fold(seed ^ 1, |h, v| mix(h, *v as u32 as u64)),
+        Tensor::I8(a) => a.iter().fold(seed ^ 2, |h, v| mix(h, *v as u8 as u64)),
+        Tensor::U8(a) => a.iter().fold(seed ^ 3, |h, v| mix(h, *v as u64)),
     }
 }
 
