@@ -3,8 +3,8 @@
 
 use crate::egraph::lang::{Const, ENode};
 use crate::interp::eval_op;
-use crate::ir::infer::infer;
-use crate::ir::op::{Op, OpKind};
+use crate::ir::infer::{expected_type, infer};
+use crate::ir::op::Op;
 use crate::ir::types::TensorType;
 use egg::{DidMerge, EGraph, Id};
 use runtime::Tensor;
@@ -72,14 +72,14 @@ pub fn node_type(egraph: &QGraph, node: &ENode) -> Result<TensorType, String> {
         ENode::Const(c) => Ok(c.ty.clone()),
         ENode::Input(i) => Ok(i.ty.clone()),
         ENode::Op(kind, _) => {
-            if matches!(kind, OpKind::Quantize | OpKind::Dequantize) {
-                if let Some(t) = declared_type(egraph, node) {
-                    return Ok(t);
-                }
-            }
             let op = op_of(egraph, node).ok_or("an op without attributes")?;
             let tys: Option<Vec<&TensorType>> = node.operands().iter().map(|&c| egraph[c].data.ty.as_ref()).collect();
-            infer(&op, &tys.ok_or("an operand is not a tensor")?)
+            let tys = tys.ok_or("an operand is not a tensor")?;
+            if kind.declares_result() {
+                let declared = declared_type(egraph, node).ok_or_else(|| format!("{} needs a declared result type", kind.name()))?;
+                return expected_type(&op, &tys, &declared);
+            }
+            infer(&op, &tys)
         }
     }
 }
@@ -95,8 +95,9 @@ impl egg::Analysis<ENode> for TensorAnalysis {
             ENode::Op(kind, _) => {
                 let ty = node_type(egraph, node).ok();
                 let mut constant = None;
-                // Quantize/dequantize stay: the integer lowering wants to see them.
-                let foldable = !matches!(kind, OpKind::Quantize | OpKind::Dequantize);
+                // Quantize/dequantize stay (the integer lowering wants to see them), and integer
+                // ops are never applied to constants alone.
+                let foldable = !kind.declares_result();
                 if let (Some(t), true) = (&ty, foldable) {
                     let args: Option<Vec<Arc<Tensor>>> =
                         node.operands().iter().map(|&c| egraph[c].data.constant.clone()).collect();

@@ -5,7 +5,7 @@ use crate::egraph::analysis::{node_type, op_of, QGraph, TensorAnalysis};
 use crate::egraph::extract::Choice;
 use crate::egraph::lang::{Const, ENode, InputLeaf, Meta};
 use crate::ir::model::{Model, NodeId, NodeKind, WeightData};
-use crate::ir::op::{Op, OpKind};
+use crate::ir::op::Op;
 use crate::ir::types::TensorType;
 use egg::Id;
 use std::collections::HashMap;
@@ -26,7 +26,7 @@ pub struct Loaded {
 }
 
 fn meta_for(op: &Op, ty: &TensorType) -> Meta {
-    let declared = matches!(op.kind, OpKind::Quantize | OpKind::Dequantize).then(|| ty.clone());
+    let declared = op.kind.declares_result().then(|| ty.clone());
     Meta::new(op.attrs.clone(), declared)
 }
 

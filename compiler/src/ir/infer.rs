@@ -362,7 +362,9 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             }
             Ok(TensorType::f32(shape))
         }
-        Quantize | Dequantize => Err("the result type of quantize/dequantize is declared, not inferred".into()),
+        Quantize | Dequantize | Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul | QAvgPool | QGlobalAvgPool | Lut => {
+            Err(format!("the result type of {} is declared, not inferred", op.kind.name()))
+        }
     }
 }
 
@@ -390,8 +392,8 @@ pub fn check_quant(op: &Op, operand: &TensorType, declared: &TensorType) -> R<()
     Ok(())
 }
 
-/// The type the verifier expects for a node: inferred, except for quantize/dequantize whose
-/// declared type carries the quantization parameters.
+/// The type the verifier expects for a node: inferred, except for the ops that declare their
+/// result (its quantization parameters); those are checked against their float analog's shape.
 pub fn expected_type(op: &Op, operands: &[&TensorType], declared: &TensorType) -> R<TensorType> {
     match op.kind {
         OpKind::Quantize | OpKind::Dequantize => {
@@ -399,6 +401,44 @@ pub fn expected_type(op: &Op, operands: &[&TensorType], declared: &TensorType) -
             check_quant(op, x, declared)?;
             Ok(declared.clone())
         }
+        k if k.declares_result() => {
+            if let Some((i, t)) = operands.iter().enumerate().find(|(_, t)| t.elem.quant().is_none()) {
+                return Err(format!("{} takes quantized operands, operand {i} is {t}", k.name()));
+            }
+            if declared.elem.is_float() {
+                return Err(format!("{} produces a quantized type, not {declared}", k.name()));
+            }
+            let shape = result_shape(op, operands)?;
+            if shape != declared.shape {
+                return Err(format!("{} produces shape {} but {declared} is declared", k.name(), fmt_shape(&shape)));
+            }
+            if k == OpKind::Lut {
+                let n = op.ints("table").map(|t| t.len()).unwrap_or(0);
+                if n != 256 {
+                    return Err(format!("a lookup table has 256 entries, this one {n}"));
+                }
+            }
+            Ok(declared.clone())
+        }
         _ => infer(op, operands),
     }
+}
+
+/// The shape an op that declares its result produces: its float analog's, or its operand's.
+pub fn result_shape(op: &Op, operands: &[&TensorType]) -> R<Vec<usize>> {
+    match op.kind.float_analog() {
+        Some(f) => {
+            let as_float: Vec<TensorType> = operands.iter().map(|t| TensorType::f32(t.shape.clone())).collect();
+            let refs: Vec<&TensorType> = as_float.iter().collect();
+            let analog = Op { kind: f, attrs: f.schema().with_defaults(&float_attrs(op, f)) };
+            Ok(infer(&analog, &refs)?.shape)
+        }
+        None => Ok(operands.first().ok_or("missing operand")?.shape.clone()),
+    }
+}
+
+/// The attributes of an integer op that its float analog understands.
+fn float_attrs(op: &Op, analog: OpKind) -> crate::ir::attr::Attrs {
+    let schema = analog.schema();
+    op.attrs.iter().filter(|(k, _)| schema.attr(k).is_some()).map(|(k, v)| (k.clone(), v.clone())).collect()
 }

@@ -35,6 +35,17 @@ pub enum OpKind {
     Softmax,
     Quantize,
     Dequantize,
+    // The integer dialect: quantized operands, a declared quantized result (docs/ir.md,
+    // "Integer semantics").
+    Requantize,
+    QConv2d,
+    QConvTranspose2d,
+    QGemm,
+    QAdd,
+    QMul,
+    QAvgPool,
+    QGlobalAvgPool,
+    Lut,
 }
 
 /// How an attribute is declared: its kind and, when it may be left out, the default the printer
@@ -69,6 +80,30 @@ pub struct OpSchema {
     pub operands: OperandSpec,
     pub attrs: &'static [AttrSpec],
     pub doc: &'static str,
+}
+
+impl OpKind {
+    /// Ops whose result type is written, not inferred: it carries quantization parameters that no
+    /// operand determines. Their shape is still checked against the float analog's.
+    pub fn declares_result(self) -> bool {
+        use OpKind::*;
+        matches!(self, Quantize | Dequantize | Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul | QAvgPool | QGlobalAvgPool | Lut)
+    }
+
+    /// The float op with the same shape behaviour (and the same meaning, up to quantization).
+    pub fn float_analog(self) -> Option<OpKind> {
+        use OpKind::*;
+        Some(match self {
+            QConv2d => Conv2d,
+            QConvTranspose2d => ConvTranspose2d,
+            QGemm => Gemm,
+            QAdd => Add,
+            QMul => Mul,
+            QAvgPool => AvgPool,
+            QGlobalAvgPool => GlobalAvgPool,
+            _ => return None,
+        })
+    }
 }
 
 macro_rules! a {
@@ -120,6 +155,57 @@ const AVG_POOL_ATTRS: &[AttrSpec] = &[
     a!("pads", Ints = Attr::Ints(vec![0, 0, 0, 0]), "[top, left, bottom, right]"),
     a!("ceil_mode", Bool = Attr::Bool(false), "round the output size up"),
     a!("count_include_pad", Bool = Attr::Bool(false), "padding counts in the divisor (ONNX semantics)"),
+];
+
+const REQUANT_ATTRS: &[AttrSpec] = &[
+    a!("multiplier", Ints, required, "fixed-point multipliers M₀ in [2^30, 2^31), one per tensor or per channel"),
+    a!("shift", Ints, required, "their exponents: M = M₀·2^(shift − 31)"),
+    a!("lo", Int, required, "the clamp's lower bound (a ReLU sets it to the zero point)"),
+    a!("hi", Int, required, "the clamp's upper bound"),
+];
+
+const QCONV_ATTRS: &[AttrSpec] = &[
+    a!("strides", Ints = Attr::Ints(vec![1, 1]), "[sh, sw]"),
+    a!("pads", Ints = Attr::Ints(vec![0, 0, 0, 0]), "[top, left, bottom, right], filled with the input's zero point"),
+    a!("dilations", Ints = Attr::Ints(vec![1, 1]), "[dh, dw]"),
+    a!("groups", Int = Attr::Int(1), "channel groups"),
+    a!("multiplier", Ints, required, "per output channel: M₀ of S_x·S_w/S_y"),
+    a!("shift", Ints, required, "per output channel: the exponent"),
+    a!("lo", Int, required, "clamp lower bound"),
+    a!("hi", Int, required, "clamp upper bound"),
+    a!("bn_gamma", Floats, "per output channel: the γ of a BatchNorm folded into this op"),
+    a!("bn_beta", Floats, "per output channel: the β of a BatchNorm folded into this op"),
+];
+
+const QCONV_T_ATTRS: &[AttrSpec] = &[
+    a!("strides", Ints = Attr::Ints(vec![1, 1]), "[sh, sw]"),
+    a!("pads", Ints = Attr::Ints(vec![0, 0, 0, 0]), "[top, left, bottom, right], cropped from the full output"),
+    a!("dilations", Ints = Attr::Ints(vec![1, 1]), "[dh, dw]"),
+    a!("groups", Int = Attr::Int(1), "channel groups"),
+    a!("output_padding", Ints = Attr::Ints(vec![0, 0]), "extra rows/columns at the bottom/right"),
+    a!("multiplier", Ints, required, "per output channel: M₀ of S_x·S_w/S_y"),
+    a!("shift", Ints, required, "per output channel: the exponent"),
+    a!("lo", Int, required, "clamp lower bound"),
+    a!("hi", Int, required, "clamp upper bound"),
+];
+
+const QGEMM_ATTRS: &[AttrSpec] = &[
+    a!("trans_b", Bool = Attr::Bool(false), "b is stored [N, K]"),
+    a!("multiplier", Ints, required, "per output column: M₀ of S_a·S_b/S_y"),
+    a!("shift", Ints, required, "per output column: the exponent"),
+    a!("lo", Int, required, "clamp lower bound"),
+    a!("hi", Int, required, "clamp upper bound"),
+];
+
+const QADD_ATTRS: &[AttrSpec] = &[
+    a!("a_multiplier", Int, required, "M₀ of S_a/(2·max(S_a, S_b))"),
+    a!("a_shift", Int, required, "its exponent"),
+    a!("b_multiplier", Int, required, "M₀ of S_b/(2·max(S_a, S_b))"),
+    a!("b_shift", Int, required, "its exponent"),
+    a!("multiplier", Int, required, "M₀ of 2·max(S_a, S_b)/(2^20·S_y)"),
+    a!("shift", Int, required, "its exponent"),
+    a!("lo", Int, required, "clamp lower bound"),
+    a!("hi", Int, required, "clamp upper bound"),
 ];
 
 /// The full op table, in a fixed order.
@@ -190,6 +276,25 @@ pub static SCHEMAS: &[OpSchema] = &[
         doc: "f32 → the result's quantized type: clamp(round_half_even(x/scale) + zp)" },
     OpSchema { kind: OpKind::Dequantize, name: "dequantize", operands: ops(&["q"], 0), attrs: &[],
         doc: "the operand's quantized type → f32: scale·(q − zp)" },
+    OpSchema { kind: OpKind::Requantize, name: "requantize", operands: ops(&["x"], 0), attrs: REQUANT_ATTRS,
+        doc: "clamp(Z_y + M·(q − Z_x), lo, hi), M = S_x/S_y as fixed point, per tensor or per channel" },
+    OpSchema { kind: OpKind::QConv2d, name: "qconv2d", operands: ops(&["x", "w", "b"], 1), attrs: QCONV_ATTRS,
+        doc: "integer conv2d: u8 x, i8 per-channel w, i32 b; i32 accumulation, requantized per channel" },
+    OpSchema { kind: OpKind::QConvTranspose2d, name: "qconv_transpose2d", operands: ops(&["x", "w", "b"], 1), attrs: QCONV_T_ATTRS,
+        doc: "integer conv_transpose2d, requantized per output channel" },
+    OpSchema { kind: OpKind::QGemm, name: "qgemm", operands: ops(&["a", "b", "c"], 1), attrs: QGEMM_ATTRS,
+        doc: "integer gemm: u8 a, i8 b (per output column), i32 c; requantized per column" },
+    OpSchema { kind: OpKind::QAdd, name: "qadd", operands: ops(&["a", "b"], 0), attrs: QADD_ATTRS,
+        doc: "integer add: both inputs rescaled to a common fixed-point scale, summed, requantized" },
+    OpSchema { kind: OpKind::QMul, name: "qmul", operands: ops(&["a", "b"], 0), attrs: REQUANT_ATTRS,
+        doc: "integer mul: (a − Z_a)·(b − Z_b) requantized by S_a·S_b/S_y" },
+    OpSchema { kind: OpKind::QAvgPool, name: "qavg_pool", operands: ops(&["x"], 0), attrs: AVG_POOL_ATTRS,
+        doc: "integer average pool, rounding once per output with its own divisor" },
+    OpSchema { kind: OpKind::QGlobalAvgPool, name: "qglobal_avg_pool", operands: ops(&["x"], 0), attrs: &[],
+        doc: "integer global average pool, rounding once" },
+    OpSchema { kind: OpKind::Lut, name: "lut", operands: ops(&["x"], 0),
+        attrs: &[a!("table", Ints, required, "256 output codes, indexed by the input code (u8) or code + 128 (i8)")],
+        doc: "a single-input elementwise float op as a 256-entry table, exact by construction" },
 ];
 
 impl OpKind {

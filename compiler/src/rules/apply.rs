@@ -48,18 +48,21 @@ pub fn build(egraph: &mut QGraph, b: &Bindings, t: &Term) -> Result<Id, String> 
             for op in &o.operands {
                 children.push(build(egraph, b, op)?);
             }
-            // The declared result type of quantize/dequantize: the annotation's element type on
-            // the operand's shape.
-            let decl_ty = match (kind, declared.clone()) {
-                (OpKind::Quantize | OpKind::Dequantize, Some(elem)) => {
-                    let shape = egraph[children[0]].data.ty.as_ref().ok_or("operand has no type")?.shape.clone();
-                    Some(TensorType::new(shape, elem))
-                }
-                (OpKind::Dequantize, None) => {
-                    let shape = egraph[children[0]].data.ty.as_ref().ok_or("operand has no type")?.shape.clone();
-                    Some(TensorType::f32(shape))
-                }
-                _ => None,
+            // Ops that declare their result: the annotation's element type (f32 for a
+            // dequantize without one) on the shape the op produces.
+            let decl_ty = if kind.declares_result() {
+                let elem = match (kind, declared.clone()) {
+                    (_, Some(e)) => e,
+                    (OpKind::Dequantize, None) => crate::ir::types::ElemType::F32,
+                    _ => return Err(format!("{} needs a result type annotation (`: quant(…)` or `: type(…)`)", schema.name)),
+                };
+                let tys: Option<Vec<TensorType>> = children.iter().map(|&c| egraph[c].data.ty.clone()).collect();
+                let tys = tys.ok_or("an operand has no type")?;
+                let refs: Vec<&TensorType> = tys.iter().collect();
+                let shape = crate::ir::infer::result_shape(&crate::ir::op::Op { kind, attrs: attrs.clone() }, &refs)?;
+                Some(TensorType::new(shape, elem))
+            } else {
+                None
             };
             let meta = egraph.add(ENode::Meta(Meta::new(attrs, decl_ty)));
             let mut all = vec![meta];
