@@ -44,6 +44,7 @@ pub static BUILTINS: &[Builtin] = &[
     b("axis", 1, ArgKind::Meta, "quantization axis, -1 when per tensor"),
     b("qmin", 1, ArgKind::Meta, "smallest value of the storage type (0 for u8, -128 for i8)"),
     b("qmax", 1, ArgKind::Meta, "largest value of the storage type (255 for u8, 127 for i8)"),
+    b("codes", 1, ArgKind::Meta, "every code of the value's storage type, in order: [0, 1, …, 255] for u8, [-128, …, 127] for i8 (the index of a lookup table)"),
     b("len", 1, ArgKind::Value, "number of elements of a list or vector"),
     b("all", 1, ArgKind::Value, "every element is true"),
     b("any", 1, ArgKind::Value, "some element is true"),

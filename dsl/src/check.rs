@@ -352,7 +352,11 @@ impl<'a> RuleChecker<'a> {
                 self.use_var(&splice.name, splice.span, Use::Splice);
                 let from = self.bindings.iter().find(|b| b.name == splice.name && b.kind == Kind::Dict);
                 if let Some((Some(from_op), at)) = from.map(|b| (b.op.clone(), b.span)) {
-                    if from_op != o.op.name {
+                    let superset = match (self.vocab.attrs_of(&from_op), self.vocab.attrs_of(&o.op.name)) {
+                        (Some(a), Some(b)) => a.iter().all(|x| b.contains(x)),
+                        _ => false,
+                    };
+                    if from_op != o.op.name && !superset {
                         self.error(
                             Diagnostic::new(
                                 format!("the attributes of `{from_op}` cannot be given to `{}`", o.op.name),
@@ -360,7 +364,7 @@ impl<'a> RuleChecker<'a> {
                                 format!("attributes of a `{from_op}`"),
                             )
                             .with_secondary(at, format!("bound on a `{from_op}` here"))
-                            .with_note("a dictionary can only be handed on to an op of the same kind"),
+                            .with_note("a dictionary can only be handed on to an op of the same kind, or one that has every attribute it has"),
                         );
                     }
                 }

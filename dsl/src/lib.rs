@@ -39,6 +39,12 @@ pub trait Vocabulary {
     fn op_arity(&self, op: &str) -> Option<(usize, usize)>;
     /// Whether `attr` is an attribute of `op`.
     fn has_attr(&self, op: &str, attr: &str) -> bool;
+    /// Every attribute of `op`, when the vocabulary can list them. A dictionary bound on one op
+    /// may be spliced onto another kind whose attributes include all of the first's (`{conv}` from
+    /// a `conv2d` onto the `qconv2d` that replaces it).
+    fn attrs_of(&self, _op: &str) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// Parses and checks a rules file: syntax errors, or else every semantic error at once.

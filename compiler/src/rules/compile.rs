@@ -27,6 +27,9 @@ impl dsl::Vocabulary for Vocab {
     fn has_attr(&self, op: &str, attr: &str) -> bool {
         OpKind::from_name(op).map(|k| k.schema().attr(attr).is_some()).unwrap_or(false)
     }
+    fn attrs_of(&self, op: &str) -> Option<Vec<String>> {
+        OpKind::from_name(op).map(|k| k.schema().attrs.iter().map(|a| a.name.to_string()).collect())
+    }
 }
 
 /// A rule ready to run.

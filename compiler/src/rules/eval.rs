@@ -183,6 +183,13 @@ impl Bindings {
                 let (lo, hi) = storage_range(self.operand(&args[0])?.ty.elem.storage());
                 Ok(Value::int(if f == "qmin" { lo } else { hi }))
             }
+            "codes" => {
+                let (lo, hi) = storage_range(self.operand(&args[0])?.ty.elem.storage());
+                if hi - lo > 65535 {
+                    return Err("only 8-bit (and 16-bit) types have a table of codes".into());
+                }
+                Ok(Value::ints(&(lo..=hi).collect::<Vec<_>>()))
+            }
             "len" => {
                 let v = arg(0)?;
                 Ok(Value::int(match &v {
