@@ -370,22 +370,26 @@ checked against finite differences by `--gradcheck`), Adam with learning rate {l
 {batch}, {epochs} epochs, seed {seed}, BatchNorm running statistics with momentum {momentum}.
 No augmentation, no weight decay. Training takes about ten seconds on one core.
 
-Float accuracy on the test images (numpy and ONNX Runtime agree):
+Float accuracy on the test images (numpy and ONNX Runtime agree; so does `qcc run`, before and
+after BatchNorm folding, which `compiler/tests/example.rs` checks against this line):
 
     top-1: {accuracy}
 
 ## Regenerating
 
+From the repository root, with the Python of `scripts/test.sh`'s venv (numpy, scikit-learn, onnx
+and onnxruntime as pinned in `tests/python/requirements.txt`):
+
 ```sh
-python tests/python/train_digits.py --gradcheck          # check the backward pass
-python tests/python/train_digits.py                      # train, write digits.onnx, test_*, README.md
+.venv/bin/python tests/python/train_digits.py --gradcheck   # check the backward pass
+.venv/bin/python tests/python/train_digits.py               # train; write digits.onnx, test_*, README.md
 cargo build --release -p qcc
 target/release/qcc import examples/digits/digits.onnx -o examples/digits/digits.ir
 ```
 
-(Python: numpy, scikit-learn, onnx and onnxruntime, as pinned in `tests/python/requirements.txt`.)
-The training is deterministic: on the same machine the same files come out, bit for bit. On
-another CPU the BLAS kernels may differ and with them the last bits of the weights.
+The training is deterministic (fixed seeds, one BLAS thread): on the same machine the same files
+come out, bit for bit. On another CPU the BLAS kernels may differ, and with them the last bits of
+the weights.
 """
 
 
