@@ -133,6 +133,9 @@ enum Attempt {
     Other(String),
 }
 
+/// Reads an `.npy` file's bytes as one integer type.
+type Reader = fn(&[u8]) -> Result<Attempt, ReadNpyError>;
+
 fn attempt<T: ReadableElement + Copy>(bytes: &[u8], to_i64: impl Fn(T) -> i64) -> Result<Attempt, ReadNpyError> {
     match ArrayD::<T>::read_npy(bytes) {
         Ok(a) => Ok(Attempt::Read(a.shape().to_vec(), a.iter().map(|&v| to_i64(v)).collect())),
@@ -146,7 +149,7 @@ fn read_npy(path: &Path) -> Result<Labels> {
     let fail = |why: String| Error::msg(format!("cannot read labels from {}: {why}", path.display()));
     // The header names the element type; every integer type is a fine label. A u64 beyond i64
     // saturates, and the range check then reports it.
-    let readers: [fn(&[u8]) -> Result<Attempt, ReadNpyError>; 8] = [
+    let readers: [Reader; 8] = [
         |b| attempt::<i64>(b, |v| v),
         |b| attempt::<i32>(b, i64::from),
         |b| attempt::<i16>(b, i64::from),
