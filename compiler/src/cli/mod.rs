@@ -1,5 +1,6 @@
 //! The command-line interface: argument definitions and one function per subcommand.
 
+mod accuracy;
 mod bench;
 mod compile;
 mod import;
@@ -79,6 +80,11 @@ pub enum Command {
         /// Where to write outputs: `y.npy` for a single-output model, `name=y.npy` for any; repeatable.
         #[arg(short, long = "output", required = true)]
         outputs: Vec<String>,
+        /// Class labels, one per sample: a text file with one integer per line, or an .npy array
+        /// of integers. Prints the top-1 accuracy of the output (`name=FILE` picks the output of
+        /// a model with several).
+        #[arg(long, value_name = "FILE")]
+        labels: Option<String>,
     },
     /// Verify a model: parse it, load its weights, check every type; prints a summary.
     Check {
@@ -133,7 +139,7 @@ pub fn main(cli: Cli) -> Result<()> {
     };
     match command {
         Command::Import { model, output } => import::import(&model, output),
-        Command::Run { model, inputs, outputs } => run::run(&model, &inputs, &outputs),
+        Command::Run { model, inputs, outputs, labels } => run::run(&model, &inputs, &outputs, labels.as_deref()),
         Command::Check { model } => run::check(&model),
         Command::Bench { model, inputs, runs, json } => bench::bench(&model, &inputs, runs, json),
         Command::Rules { command: RulesCommand::Check { files, instances, seed } } => rules::check(&files, instances, seed),

@@ -1,6 +1,7 @@
 //! `qcc run` and `qcc check`: the reference interpreter from the command line.
 
 use crate::batch::run_batches;
+use crate::cli::accuracy::{labelled_output, read_labels, top1};
 use crate::diag::{Error, Result};
 use crate::ir::model::Model;
 use crate::ir::weights::read_model;
@@ -53,10 +54,18 @@ pub fn read_inputs(model: &Model, args: &[String]) -> Result<Vec<ArrayD<f32>>> {
     assign("input", args, &ins)?.iter().map(|p| npy::read_f32(p)).collect()
 }
 
-pub fn run(model_path: &Path, inputs: &[String], outputs: &[String]) -> Result<()> {
+pub fn run(model_path: &Path, inputs: &[String], outputs: &[String], labels: Option<&str>) -> Result<()> {
     let model = read_model(model_path)?;
     let (_, outs) = io_names(&model);
     let out_paths = assign("output", outputs, &outs)?;
+    // The labels are read before the run so that a broken file costs no interpreter time.
+    let labels = match labels {
+        Some(arg) => {
+            let (index, path) = labelled_output(arg, &outs)?;
+            Some((index, read_labels(&path)?))
+        }
+        None => None,
+    };
     let data = read_inputs(&model, inputs)?;
     let bar = if std::io::stderr().is_terminal() {
         let b = ProgressBar::new(0);
@@ -75,8 +84,19 @@ pub fn run(model_path: &Path, inputs: &[String], outputs: &[String]) -> Result<(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    // Scored before anything is written: a run that fails leaves no outputs behind.
+    let score = match &labels {
+        Some((index, labels)) => Some(top1(&outs[*index], &results[*index], labels)?),
+        None => None,
+    };
     for (path, a) in out_paths.iter().zip(&results) {
         npy::write_f32(path, a)?;
+    }
+    if let Some(score) = score {
+        println!("{score}");
+        if score.nan > 0 {
+            eprintln!("warning: {} of {} outputs hold NaN; they count as wrong", score.nan, score.total);
+        }
     }
     Ok(())
 }

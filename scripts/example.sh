@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The bundled example end to end (needs only cargo): builds qcc, then checks, optimizes and runs
+# the digits model of examples/digits (a small CNN with BatchNorm trained on scikit-learn's
+# handwritten digits) on its 450 test images, showing each command, what it printed and how long
+# it took. Every stage is one `step` line below; the int8 backend will be one more.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+EX=examples/digits
+QCC=target/release/qcc
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/qcc-example.XXXXXX")
+STEP=0
+_on_exit() {
+  local rc=$?
+  rm -rf "$TMP"
+  if ((rc != 0)); then
+    echo "scripts/example.sh: step $STEP failed (exit $rc)" >&2
+  fi
+}
+trap _on_exit EXIT
+
+_now_us() { echo "${EPOCHREALTIME/./}"; }
+_took() { awk -v us="$1" 'BEGIN { if (us < 1e6) printf "%.0f ms", us / 1e3; else printf "%.1f s", us / 1e6 }'; }
+T0=$(_now_us)
+
+# `--explain` lists every rule qcc knows; the example shows only those that fired.
+fired_only() { grep -vE '^ +[a-z0-9-]+ +0$' || true; }
+
+# step [--fired-only] TITLE CMD ARGS...: prints the title and the command line, runs it (its
+# stdout and stderr go to the terminal and to $TMP/last.out), then the time it took.
+step() {
+  local filter=cat title t0
+  if [[ $1 == --fired-only ]]; then
+    filter=fired_only
+    shift
+  fi
+  title=$1
+  shift
+  STEP=$((STEP + 1))
+  local shown="$*"
+  shown=${shown//$QCC/qcc}
+  printf '\n== %d. %s\n$ %s\n' "$STEP" "$title" "${shown//$TMP/\$TMP}"
+  t0=$(_now_us)
+  "$@" 2>&1 | "$filter" | tee "$TMP/last.out"
+  printf '   [%s]\n' "$(_took $(( $(_now_us) - t0 )))"
+}
+
+echo "qcc example: $EX/digits.onnx (conv-BN-ReLU ×2, max-pool, gemm), 450 test images of 8×8 digits"
+echo "(qcc is $QCC; \$TMP is $TMP, removed at exit)"
+
+step "build qcc" cargo build --release -p qcc
+step "check the imported model (qcc import $EX/digits.onnx wrote it)" \
+  "$QCC" check "$EX/digits.ir"
+step "run it on the test images: float, BatchNorm unfolded" \
+  "$QCC" run "$EX/digits.ir" --input "$EX/test_images.npy" -o "$TMP/logits.npy" --labels "$EX/test_labels.txt"
+before=$(grep '^top-1:' "$TMP/last.out")
+step --fired-only "optimize: fold the BatchNorms into the convolutions (rules that did not fire left out)" \
+  "$QCC" "$EX/digits.ir" -o "$TMP/digits.opt.ir" --emit float --explain
+step "check the optimized model" \
+  "$QCC" check "$TMP/digits.opt.ir"
+step "run the optimized model on the test images" \
+  "$QCC" run "$TMP/digits.opt.ir" --input "$EX/test_images.npy" -o "$TMP/logits.opt.npy" --labels "$EX/test_labels.txt"
+after=$(grep '^top-1:' "$TMP/last.out")
+
+printf '\n== summary\n'
+printf '  imported  (BatchNorm unfolded): %s\n' "$before"
+printf '  optimized (BatchNorm folded):   %s\n' "$after"
+if [[ "$before" == "$after" ]]; then
+  echo "  the accuracy is unchanged by folding"
+else
+  echo "  warning: folding changed the accuracy (float rounding reordered near a tie)"
+fi
+printf '  total %s\n' "$(_took $(( $(_now_us) - T0 )))"
