@@ -55,9 +55,15 @@ pub fn explain(report: &Report, out: &Model) -> String {
         report.cost_after,
         if report.cost_before > 0.0 { 100.0 * (report.cost_after / report.cost_before - 1.0) } else { 0.0 }
     );
-    let width = report.fired.keys().map(|k| k.len()).max().unwrap_or(0);
-    let _ = writeln!(s, "rules fired:");
-    for (name, n) in &report.fired {
+    let fired: Vec<(&String, &usize)> = report.fired.iter().filter(|(_, &n)| n > 0).collect();
+    let width = fired.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let idle = report.fired.len() - fired.len();
+    if fired.is_empty() {
+        let _ = writeln!(s, "no rule fired ({idle} rules tried)");
+    } else {
+        let _ = writeln!(s, "rules fired ({idle} others did not):");
+    }
+    for (name, n) in fired {
         let _ = writeln!(s, "  {name:<width$}  {n}");
     }
     for (name, why) in &report.refused {

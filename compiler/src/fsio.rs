@@ -20,6 +20,12 @@ pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut std::fs::File) -> std::i
         .tempfile_in(dir)
         .map_err(|e| Error::io(path, e))?;
     fill(tmp.as_file_mut()).and_then(|_| tmp.as_file_mut().flush()).map_err(|e| Error::io(path, e))?;
+    // Temporary files are created private (0600); what qcc writes is an ordinary output.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(path, e))?;
+    }
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }
