@@ -6,8 +6,8 @@ use crate::ir::model::{Model, NodeId, NodeKind};
 use crate::ir::op::OpKind;
 use std::fmt::Write;
 
-/// Why the BatchNorm at `id` is still there.
-fn why_unfolded(model: &Model, id: NodeId) -> String {
+/// Why the BatchNorm at `id` is still there; `stop` is why saturation stopped.
+fn why_unfolded(model: &Model, id: NodeId, stop: &str) -> String {
     let operands = model.operands(id);
     if operands[1..].iter().any(|&o| !model.node(o).is_weight()) {
         return "its statistics are not constants".into();
@@ -28,8 +28,18 @@ fn why_unfolded(model: &Model, id: NodeId) -> String {
             OpKind::Gemm if op.float("alpha") != Some(1.0) || op.float("beta") != Some(1.0) => {
                 format!("%{} is a gemm with alpha/beta ≠ 1", producer.name)
             }
-            k @ (OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul) => {
+            k @ (OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul)
+                if model.operands(input)[1..].iter().any(|&o| !model.node(o).is_weight()) =>
+            {
                 format!("%{} ({}) has weights that are not constants", producer.name, k.name())
+            }
+            // Constant weights and one user: only a stopped saturation or a guard of the fold
+            // (a 2-D gemm bias, a matmul that is not 2-D) can have kept it.
+            k @ (OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul) if stop != "saturated" => {
+                format!("saturation stopped at the {stop} before a fold into %{} ({}) fired", producer.name, k.name())
+            }
+            k @ (OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul) => {
+                format!("no fold rule's guards hold for %{} ({})", producer.name, k.name())
             }
             k => format!("it follows %{} ({}), which is not linear", producer.name, k.name()),
         },
@@ -37,7 +47,17 @@ fn why_unfolded(model: &Model, id: NodeId) -> String {
     let after = if users.is_empty() {
         "and the model returns it".to_string()
     } else if users.iter().all(|u| u == "conv2d") {
-        "and the conv after it pads or is grouped with a zero scale".to_string()
+        // The forward fold needs one group and, when the conv pads, a nonzero scale everywhere.
+        let convs: Vec<NodeId> = model.users(id).iter().map(|&(u, _)| u).collect();
+        let grouped = convs.iter().find(|&&c| model.node(c).op().and_then(|o| o.int("groups")).unwrap_or(1) != 1);
+        match grouped {
+            Some(&c) => format!(
+                "and the conv after it, %{}, has {} groups",
+                model.node(c).name,
+                model.node(c).op().and_then(|o| o.int("groups")).unwrap_or(1)
+            ),
+            None => "and the conv after it pads while some scale γ/√(σ² + ε) is 0".to_string(),
+        }
     } else {
         format!("and it feeds {}", users.join(", "))
     };
@@ -67,7 +87,7 @@ pub fn explain(report: &Report, out: &Model) -> String {
     for id in out.ops_in_order() {
         let node = out.node(id);
         if node.op().map(|o| o.kind) == Some(OpKind::BatchNorm) {
-            left.push(format!("  batch_norm %{}: {}", node.name, why_unfolded(out, id)));
+            left.push(format!("  batch_norm %{}: {}", node.name, why_unfolded(out, id, &report.stop)));
         }
     }
     if left.is_empty() {
