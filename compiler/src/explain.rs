@@ -47,16 +47,24 @@ fn why_unfolded(model: &Model, id: NodeId, stop: &str) -> String {
     let after = if users.is_empty() {
         "and the model returns it".to_string()
     } else if users.iter().all(|u| u == "conv2d") {
-        // The forward fold needs one group and, when the conv pads, a nonzero scale everywhere.
+        // The forward fold needs the BatchNorm to feed one conv with one group; when that conv
+        // pads, the padding must move before the BatchNorm first, which needs every γ ≠ 0 and
+        // an explicit pad that the cost model finds cheaper than the BatchNorm.
         let convs: Vec<NodeId> = model.users(id).iter().map(|&(u, _)| u).collect();
-        let grouped = convs.iter().find(|&&c| model.node(c).op().and_then(|o| o.int("groups")).unwrap_or(1) != 1);
-        match grouped {
-            Some(&c) => format!(
-                "and the conv after it, %{}, has {} groups",
-                model.node(c).name,
-                model.node(c).op().and_then(|o| o.int("groups")).unwrap_or(1)
-            ),
-            None => "and the conv after it pads while some scale γ/√(σ² + ε) is 0".to_string(),
+        let groups = |c: NodeId| model.node(c).op().and_then(|o| o.int("groups")).unwrap_or(1);
+        let zero_gamma = model.node(operands[1]).weight().is_some_and(|g| g.to_f64_vec().contains(&0.0));
+        if convs.len() > 1 {
+            format!("and it feeds {} convs", convs.len())
+        } else if groups(convs[0]) != 1 {
+            format!("and the conv after it, %{}, has {} groups", model.node(convs[0]).name, groups(convs[0]))
+        } else if stop != "saturated" {
+            format!("and saturation stopped at the {stop} before it folded into %{}", model.node(convs[0]).name)
+        } else if model.node(convs[0]).op().and_then(|o| o.ints("pads")).is_some_and(|p| p.iter().all(|&v| v == 0)) {
+            format!("and the conv after it, %{}, has weights that are not constants", model.node(convs[0]).name)
+        } else if zero_gamma {
+            "and the conv after it pads while some γ is 0".to_string()
+        } else {
+            "and the conv after it pads: an explicit pad before the BatchNorm would cost more than the BatchNorm".to_string()
         }
     } else {
         format!("and it feeds {}", users.join(", "))
