@@ -6,8 +6,8 @@ use crate::ir::model::{Model, NodeId, NodeKind};
 use crate::ir::op::OpKind;
 use std::fmt::Write;
 
-/// Why the BatchNorm at `id` is still there.
-fn why_unfolded(model: &Model, id: NodeId) -> String {
+/// Why the BatchNorm at `id` is still there; `stop` is why saturation stopped.
+fn why_unfolded(model: &Model, id: NodeId, stop: &str) -> String {
     let operands = model.operands(id);
     if operands[1..].iter().any(|&o| !model.node(o).is_weight()) {
         return "its statistics are not constants".into();
@@ -28,8 +28,18 @@ fn why_unfolded(model: &Model, id: NodeId) -> String {
             OpKind::Gemm if op.float("alpha") != Some(1.0) || op.float("beta") != Some(1.0) => {
                 format!("%{} is a gemm with alpha/beta ≠ 1", producer.name)
             }
-            k @ (OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul) => {
+            k @ (OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul)
+                if model.operands(input)[1..].iter().any(|&o| !model.node(o).is_weight()) =>
+            {
                 format!("%{} ({}) has weights that are not constants", producer.name, k.name())
+            }
+            // Constant weights and one user: only a stopped saturation or a guard of the fold
+            // (a 2-D gemm bias, a matmul that is not 2-D) can have kept it.
+            k @ (OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul) if stop != "saturated" => {
+                format!("saturation stopped at the {stop} before a fold into %{} ({}) fired", producer.name, k.name())
+            }
+            k @ (OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul) => {
+                format!("no fold rule's guards hold for %{} ({})", producer.name, k.name())
             }
             k => format!("it follows %{} ({}), which is not linear", producer.name, k.name()),
         },
@@ -37,7 +47,25 @@ fn why_unfolded(model: &Model, id: NodeId) -> String {
     let after = if users.is_empty() {
         "and the model returns it".to_string()
     } else if users.iter().all(|u| u == "conv2d") {
-        "and the conv after it pads or is grouped with a zero scale".to_string()
+        // The forward fold needs the BatchNorm to feed one conv with one group; when that conv
+        // pads, the padding must move before the BatchNorm first, which needs every γ ≠ 0 and
+        // an explicit pad that the cost model finds cheaper than the BatchNorm.
+        let convs: Vec<NodeId> = model.users(id).iter().map(|&(u, _)| u).collect();
+        let groups = |c: NodeId| model.node(c).op().and_then(|o| o.int("groups")).unwrap_or(1);
+        let zero_gamma = model.node(operands[1]).weight().is_some_and(|g| g.to_f64_vec().contains(&0.0));
+        if convs.len() > 1 {
+            format!("and it feeds {} convs", convs.len())
+        } else if groups(convs[0]) != 1 {
+            format!("and the conv after it, %{}, has {} groups", model.node(convs[0]).name, groups(convs[0]))
+        } else if stop != "saturated" {
+            format!("and saturation stopped at the {stop} before it folded into %{}", model.node(convs[0]).name)
+        } else if model.node(convs[0]).op().and_then(|o| o.ints("pads")).is_some_and(|p| p.iter().all(|&v| v == 0)) {
+            format!("and the conv after it, %{}, has weights that are not constants", model.node(convs[0]).name)
+        } else if zero_gamma {
+            "and the conv after it pads while some γ is 0".to_string()
+        } else {
+            "and the conv after it pads: an explicit pad before the BatchNorm would cost more than the BatchNorm".to_string()
+        }
     } else {
         format!("and it feeds {}", users.join(", "))
     };
@@ -73,7 +101,7 @@ pub fn explain(report: &Report, out: &Model) -> String {
     for id in out.ops_in_order() {
         let node = out.node(id);
         if node.op().map(|o| o.kind) == Some(OpKind::BatchNorm) {
-            left.push(format!("  batch_norm %{}: {}", node.name, why_unfolded(out, id)));
+            left.push(format!("  batch_norm %{}: {}", node.name, why_unfolded(out, id, &report.stop)));
         }
     }
     if left.is_empty() {

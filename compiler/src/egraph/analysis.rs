@@ -28,18 +28,49 @@ pub struct TensorAnalysis {
     pub roots: Vec<Id>,
 }
 
-/// How many users a class has: distinct classes holding an e-node that reads it (attribute
-/// leaves aside), plus one per time the model returns it.
+/// How many users a class has: the classes holding an e-node that reads it (attribute leaves
+/// aside), plus one per time the model returns it. Two things make a reader less than a use:
+/// - the class itself: an identity rule (`x · 1 = x`) leaves `mul(x, 1)` inside x's class, a
+///   cycle that extraction never takes, so it is no reader;
+/// - alternatives: after `bn(max_pool(c)) = max_pool(bn(c))` both `max_pool(c)` and `bn(c)`
+///   read c, but the one class reading them holds both forms and extraction keeps only one. A
+///   reader that is not returned and whose every reader holds an e-node not reading it is
+///   replaceable; replaceable readers read by the same classes count once together. Counting
+///   them apart would block the very fold the move was made for.
 pub fn use_count(egraph: &QGraph, id: Id) -> usize {
     let id = egraph.find(id);
+    let mut groups: Vec<Vec<Id>> = vec![];
+    let mut needed = 0;
+    for u in readers(egraph, id) {
+        let theirs = readers(egraph, u);
+        let replaceable = returned(egraph, u) == 0
+            && !theirs.is_empty()
+            && theirs.iter().all(|&q| egraph[q].nodes.iter().any(|n| !n.operands().iter().any(|&c| egraph.find(c) == u)));
+        if !replaceable {
+            needed += 1;
+        } else if !groups.contains(&theirs) {
+            groups.push(theirs);
+        }
+    }
+    needed + groups.len() + returned(egraph, id)
+}
+
+/// The classes other than `id` holding an e-node that has `id` as an operand, sorted.
+fn readers(egraph: &QGraph, id: Id) -> Vec<Id> {
     let mut users: Vec<Id> = egraph[id]
         .parents()
         .filter(|&p| egraph.id_to_node(p).operands().iter().any(|&c| egraph.find(c) == id))
         .map(|p| egraph.find(p))
+        .filter(|&p| p != id)
         .collect();
     users.sort();
     users.dedup();
-    users.len() + egraph.analysis.roots.iter().filter(|&&r| egraph.find(r) == id).count()
+    users
+}
+
+/// How often the model returns the class.
+fn returned(egraph: &QGraph, id: Id) -> usize {
+    egraph.analysis.roots.iter().filter(|&&r| egraph.find(r) == id).count()
 }
 
 pub type QGraph = EGraph<ENode, TensorAnalysis>;
