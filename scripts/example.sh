@@ -23,17 +23,10 @@ _now_us() { echo "${EPOCHREALTIME/./}"; }
 _took() { awk -v us="$1" 'BEGIN { if (us < 1e6) printf "%.0f ms", us / 1e3; else printf "%.1f s", us / 1e6 }'; }
 T0=$(_now_us)
 
-# `--explain` lists every rule qcc knows; the example shows only those that fired.
-fired_only() { grep -vE '^ +[a-z0-9-]+ +0$' || true; }
-
-# step [--fired-only] TITLE CMD ARGS...: prints the title and the command line, runs it (its
-# stdout and stderr go to the terminal and to $TMP/last.out), then the time it took.
+# step TITLE CMD ARGS...: prints the title and the command line, runs it (its stdout and
+# stderr go to the terminal and to $TMP/last.out), then the time it took.
 step() {
-  local filter=cat title t0
-  if [[ $1 == --fired-only ]]; then
-    filter=fired_only
-    shift
-  fi
+  local title t0
   title=$1
   shift
   STEP=$((STEP + 1))
@@ -41,7 +34,7 @@ step() {
   shown=${shown//$QCC/qcc}
   printf '\n== %d. %s\n$ %s\n' "$STEP" "$title" "${shown//$TMP/\$TMP}"
   t0=$(_now_us)
-  "$@" 2>&1 | "$filter" | tee "$TMP/last.out"
+  "$@" 2>&1 | tee "$TMP/last.out"
   printf '   [%s]\n' "$(_took $(( $(_now_us) - t0 )))"
 }
 
@@ -54,7 +47,7 @@ step "check the imported model (qcc import $EX/digits.onnx wrote it)" \
 step "run it on the test images: float, BatchNorm unfolded" \
   "$QCC" run "$EX/digits.ir" --input "$EX/test_images.npy" -o "$TMP/logits.npy" --labels "$EX/test_labels.txt"
 before=$(grep '^top-1:' "$TMP/last.out")
-step --fired-only "optimize: fold the BatchNorms into the convolutions (rules that did not fire left out)" \
+step "optimize: fold the BatchNorms into the convolutions" \
   "$QCC" "$EX/digits.ir" -o "$TMP/digits.opt.ir" --emit float --explain
 step "check the optimized model" \
   "$QCC" check "$TMP/digits.opt.ir"
