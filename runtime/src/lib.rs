@@ -5,6 +5,7 @@
 //! and the compiler's interpreter maps IR nodes onto them.
 
 pub mod ops;
+pub mod qops;
 pub mod tensor;
 
 pub use tensor::{DType, Tensor};

@@ -11,7 +11,7 @@ mod conv_transpose;
 mod elementwise;
 mod gemm;
 pub mod fixed_point;
-mod geometry;
+pub(crate) mod geometry;
 pub mod params;
 mod pool;
 mod quant;
