@@ -97,7 +97,10 @@ pub fn eval_op(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Tensor> {
             };
             ops::binary(f(0)?, f(1)?, b).into()
         }
-        MaxPool => ops::max_pool(f(0)?, &pool_params(op)).into(),
+        MaxPool => match args[0] {
+            Tensor::F32(a) => ops::max_pool(a, &pool_params(op)).into(),
+            codes => runtime::qops::qmax_pool(codes, &pool_params(op)),
+        },
         AvgPool => ops::avg_pool(f(0)?, &pool_params(op), op.bool("count_include_pad").unwrap_or(false)).into(),
         GlobalAvgPool => ops::global_avg_pool(f(0)?).into(),
         ReduceMean => ops::reduce_mean(f(0)?, &uvec(op.ints("axes").unwrap_or(&[])), op.bool("keepdims").unwrap_or(true)).into(),
@@ -161,7 +164,7 @@ pub fn eval_op(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Tensor> {
             return Err(Error::msg("dequantize is evaluated by the interpreter, which knows its operand's type"));
         }
         Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul | QAvgPool | QGlobalAvgPool | Lut => {
-            return Err(Error::msg(format!("{} has no reference kernel yet", op.kind.name())));
+            return Err(Error::msg(format!("{} is evaluated by the interpreter, which knows its operands' types", op.kind.name())));
         }
     };
     Ok(out)
@@ -239,7 +242,13 @@ pub fn run_with(model: &Model, inputs: &[Tensor], mut hooks: Hooks) -> Result<Ve
                 let operands = model.operands(id);
                 let args: Vec<Arc<Tensor>> = operands.iter().map(|o| values[o].clone()).collect();
                 let refs: Vec<&Tensor> = args.iter().map(|a| a.as_ref()).collect();
-                let t = if op.kind == OpKind::Dequantize {
+                let t = if op.kind.declares_result() && !matches!(op.kind, OpKind::Quantize | OpKind::Dequantize) {
+                    let tys: Vec<&TensorType> = operands.iter().map(|&o| &model.node(o).ty).collect();
+                    crate::interp_int::eval_int_op(op, &refs, &tys, &node.ty).map_err(|e| match e {
+                        Error::Msg(m) => Error::msg(format!("at %{}: {m}", node.name)),
+                        e => e,
+                    })?
+                } else if op.kind == OpKind::Dequantize {
                     let q = quant_params(&model.node(operands[0]).ty)
                         .ok_or_else(|| Error::msg(format!("%{}: dequantize of a value that is not quantized", node.name)))?;
                     Tensor::F32(ops::dequantize(refs[0], &q))

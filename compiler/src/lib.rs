@@ -10,6 +10,7 @@ pub mod explain;
 pub mod fsio;
 pub mod import;
 pub mod interp;
+pub mod interp_int;
 pub mod ir;
 pub mod npy;
 pub mod pipeline;

@@ -9,13 +9,24 @@ use egg::{Id, Rewrite};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-/// The rule files built into qcc, by file name.
+/// The rule files built into qcc, by file name: the simplify stage's, then the lowering's.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("rules/bn.rules", include_str!("../../../rules/bn.rules")),
     ("rules/pad.rules", include_str!("../../../rules/pad.rules")),
     ("rules/cleanup.rules", include_str!("../../../rules/cleanup.rules")),
     ("rules/quant.rules", include_str!("../../../rules/quant.rules")),
+    ("rules/lower.rules", include_str!("../../../rules/lower.rules")),
 ];
+
+/// The files of the lowering stage (QDQ → integer ops); every other built-in file simplifies.
+pub const LOWERING: &[&str] = &["rules/quant.rules", "rules/lower.rules"];
+
+/// The files of the simplify stage (float → float).
+pub const SIMPLIFY: &[&str] = &["rules/bn.rules", "rules/pad.rules", "rules/cleanup.rules", "rules/quant.rules"];
+
+fn builtin_files(names: &[&str]) -> Vec<(String, String)> {
+    BUILTIN.iter().filter(|(n, _)| names.contains(n)).map(|(n, t)| (n.to_string(), t.to_string())).collect()
+}
 
 /// The op table, as the rule checker sees it.
 pub struct Vocab;
@@ -140,11 +151,23 @@ impl RuleSet {
         Ok(RuleSet { rules })
     }
 
-    /// The built-in rules plus the given user files.
+    /// The built-in simplify rules plus the given user files: what `--emit float` runs.
     pub fn builtin_and(user: &[(String, String)]) -> Result<RuleSet, Error> {
-        let mut files: Vec<(String, String)> = BUILTIN.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+        let mut files = builtin_files(SIMPLIFY);
         files.extend(user.iter().cloned());
         RuleSet::load(&files)
+    }
+
+    /// The lowering rules (QDQ sandwiches → integer ops) plus the given user files.
+    pub fn lowering_and(user: &[(String, String)]) -> Result<RuleSet, Error> {
+        let mut files = builtin_files(LOWERING);
+        files.extend(user.iter().cloned());
+        RuleSet::load(&files)
+    }
+
+    /// Every built-in rule, of both stages.
+    pub fn all_builtin() -> Result<RuleSet, Error> {
+        RuleSet::load(&BUILTIN.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect::<Vec<_>>())
     }
 
     /// Only the rules whose file name satisfies `keep`.

@@ -80,6 +80,10 @@ pub struct Sampler<'a> {
     /// Leaves created so far, by pattern name (a name is bound once, but may be read in guards).
     pub leaves: HashMap<String, NodeId>,
     counter: usize,
+    /// The op whose operands are being built, its attributes, and the quantized types behind the
+    /// operands built so far (a dequantize's input): weights and biases of a quantized layer
+    /// are sampled to fit them (i8 per output channel; i32 bias with scale S_x·S_w).
+    ctx: Vec<(OpKind, Attrs, Vec<Option<QuantType>>)>,
 }
 
 const SCALES: &[f32] = &[0.5, 0.25, 0.125, 0.05];
@@ -88,7 +92,7 @@ const ZPS_I8: &[i32] = &[0, -5, 7];
 
 impl<'a> Sampler<'a> {
     pub fn new(rng: &'a mut Rng, consts: &'a HashSet<String>) -> Sampler<'a> {
-        Sampler { rng, consts, model: Model::new("instance"), leaves: HashMap::new(), counter: 0 }
+        Sampler { rng, consts, model: Model::new("instance"), leaves: HashMap::new(), counter: 0, ctx: vec![] }
     }
 
     fn fresh(&mut self, base: &str) -> String {
@@ -102,6 +106,38 @@ impl<'a> Sampler<'a> {
         let storage = if self.rng.coin() { DType::U8 } else { DType::I8 };
         let zp = self.rng.pick(if storage == DType::U8 { ZPS_U8 } else { ZPS_I8 });
         ElemType::Quant(QuantType { storage, scales: vec![self.rng.pick(SCALES)], zero_points: vec![zp], axis: None })
+    }
+
+    /// The quantized type a dequantize operand should have where it stands: the weight or bias
+    /// of a linear layer, or an activation.
+    fn role_quant(&mut self, shape: &[usize]) -> ElemType {
+        let Some((parent, attrs, quants)) = self.ctx.last().cloned() else { return self.quant_elem() };
+        let slot = quants.len();
+        let trans_b = attrs.get("trans_b").and_then(|a| a.as_bool()).unwrap_or(false);
+        let weight_axis = match parent {
+            OpKind::Conv2d | OpKind::Gemm if trans_b || parent == OpKind::Conv2d => Some(0),
+            OpKind::Gemm => Some(1),
+            OpKind::ConvTranspose2d => Some(1),
+            _ => None,
+        };
+        match (slot, weight_axis) {
+            (1, Some(axis)) => {
+                let n = shape[axis];
+                let scales = (0..n).map(|_| self.rng.pick(SCALES)).collect();
+                ElemType::Quant(QuantType { storage: DType::I8, scales, zero_points: vec![0; n], axis: Some(axis) })
+            }
+            (2, Some(_)) => {
+                let (Some(x), Some(w)) = (quants[0].clone(), quants[1].clone()) else { return self.quant_elem() };
+                let scales: Vec<f32> = w.scales.iter().map(|s| s * x.scales[0]).collect();
+                let n = scales.len();
+                ElemType::Quant(QuantType { storage: DType::I32, scales, zero_points: vec![0; n], axis: Some(0) })
+            }
+            _ => {
+                // Activations of quantized layers are u8.
+                let zp = self.rng.pick(ZPS_U8);
+                ElemType::Quant(QuantType { storage: DType::U8, scales: vec![self.rng.pick(SCALES)], zero_points: vec![zp], axis: None })
+            }
+        }
     }
 
     /// Random data for a constant of this type; `role` tunes it (variances are positive; a
@@ -158,7 +194,16 @@ impl<'a> Sampler<'a> {
         let w = self.rng.range(4, 9);
         match kind {
             OpKind::Gemm | OpKind::MatMul | OpKind::Softmax => TensorType::f32(vec![self.rng.range(1, 4), self.rng.range(1, 6)]),
-            OpKind::Dequantize => TensorType::new(vec![1, c, h, w], self.quant_elem()),
+            OpKind::Dequantize => {
+                // A dequantize feeding a gemm or matmul carries a matrix.
+                let grandparent = self.ctx.len().checked_sub(2).map(|i| self.ctx[i].0);
+                let shape = match grandparent {
+                    Some(OpKind::Gemm | OpKind::MatMul) => vec![self.rng.range(1, 4), self.rng.range(1, 6)],
+                    _ => vec![1, c, h, w],
+                };
+                let elem = self.role_quant(&shape);
+                TensorType::new(shape, elem)
+            }
             OpKind::Flatten | OpKind::Reshape | OpKind::Squeeze | OpKind::Unsqueeze | OpKind::Transpose => {
                 let dims = [1, c, h, w];
                 TensorType::f32(dims[self.rng.range(0, 2)..].to_vec())
@@ -371,6 +416,43 @@ impl<'a> Sampler<'a> {
         })
     }
 
+    /// The quantized type behind a built operand: its own, or its dequantize input's.
+    fn quant_behind(&self, id: NodeId) -> Option<QuantType> {
+        let n = self.model.node(id);
+        if let Some(q) = n.ty.elem.quant() {
+            return Some(q.clone());
+        }
+        match n.op().map(|o| o.kind) {
+            Some(OpKind::Dequantize) => self.model.operands(id).first().and_then(|&i| self.model.node(i).ty.elem.quant().cloned()),
+            _ => None,
+        }
+    }
+
+    /// Builds every operand of `o` (operand 0 first, then the attributes, then the rest).
+    fn operands_of(&mut self, o: &OpPattern, kind: OpKind, want0: Option<TensorType>) -> Result<(Vec<NodeId>, Vec<TensorType>, Attrs), String> {
+        let x_id = self.operand(&o.operands[0], kind, 0, want0)?;
+        let x_ty = self.model.node(x_id).ty.clone();
+        let attrs = self.attrs(o, kind, &x_ty);
+        let q = self.quant_behind(x_id);
+        if let Some(c) = self.ctx.last_mut() {
+            c.1 = attrs.clone();
+            c.2.push(q);
+        }
+        let mut ids = vec![x_id];
+        let mut tys = vec![x_ty.clone()];
+        for (slot, p) in o.operands.iter().enumerate().skip(1) {
+            let want = Some(self.slot_type(kind, slot, &x_ty, &attrs, &tys)?);
+            let id = self.operand(p, kind, slot, want)?;
+            tys.push(self.model.node(id).ty.clone());
+            let q = self.quant_behind(id);
+            if let Some(c) = self.ctx.last_mut() {
+                c.2.push(q);
+            }
+            ids.push(id);
+        }
+        Ok((ids, tys, attrs))
+    }
+
     /// Builds an op of the pattern and returns its node.
     pub fn op(&mut self, o: &OpPattern, want: Option<TensorType>) -> Result<NodeId, String> {
         let kind = OpKind::from_name(&o.op.name).ok_or_else(|| format!("unknown op `{}`", o.op.name))?;
@@ -382,22 +464,17 @@ impl<'a> Sampler<'a> {
         let want0 = match (&want, kind) {
             (Some(t), _) if passes => Some(t.clone()),
             (Some(t), OpKind::Quantize) => Some(TensorType::f32(t.shape.clone())),
-            (Some(t), OpKind::Dequantize) => Some(TensorType::new(t.shape.clone(), self.quant_elem())),
+            (Some(t), OpKind::Dequantize) => Some(TensorType::new(t.shape.clone(), self.role_quant(&t.shape))),
             (Some(t), _) => return Err(format!("cannot make {} produce a wanted {t}", kind.name())),
             (None, _) => None,
         };
         let first = o.operands.first().ok_or("an op pattern without operands")?;
-        let x_id = self.operand(first, kind, 0, want0)?;
-        let x_ty = self.model.node(x_id).ty.clone();
-        let attrs = self.attrs(o, kind, &x_ty);
-        let mut ids = vec![x_id];
-        let mut tys = vec![x_ty.clone()];
-        for (slot, p) in o.operands.iter().enumerate().skip(1) {
-            let want = Some(self.slot_type(kind, slot, &x_ty, &attrs, &tys)?);
-            let id = self.operand(p, kind, slot, want)?;
-            tys.push(self.model.node(id).ty.clone());
-            ids.push(id);
-        }
+        self.ctx.push((kind, Attrs::new(), vec![]));
+        let built = self.operands_of(o, kind, want0);
+        self.ctx.pop();
+        let (ids, tys, attrs) = built?;
+        let _ = first;
+        let x_ty = tys[0].clone();
         let op = Op::new(kind, attrs);
         let ty = match kind {
             OpKind::Quantize => TensorType::new(x_ty.shape.clone(), self.quant_elem()),
