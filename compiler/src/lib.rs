@@ -13,6 +13,7 @@ pub mod interp;
 pub mod ir;
 pub mod npy;
 pub mod pipeline;
+pub mod quant;
 pub mod rules;
 
 pub use diag::{Error, Result};
