@@ -197,6 +197,11 @@ fn fill_code(ty: &TensorType, v: f32) -> i64 {
 pub struct Hooks<'a> {
     /// Called with every op node's value as soon as it is computed (calibration observes here).
     pub observe: Option<&'a mut dyn FnMut(NodeId, &Tensor)>,
+    /// Called after `observe` with every op node's value; what it returns is what the node's
+    /// users (and the outputs) read instead. Simulating quantization replaces each activation by
+    /// its quantize→dequantize image here without building a QDQ model. The value must keep its
+    /// shape and element type (the run fails otherwise).
+    pub transform: Option<&'a mut dyn FnMut(NodeId, Tensor) -> Tensor>,
 }
 
 /// Checks that `t` may be fed to the model input of type `ty`.
@@ -270,6 +275,23 @@ pub fn run_with(model: &Model, inputs: &[Tensor], mut hooks: Hooks) -> Result<Ve
                 if let Some(obs) = hooks.observe.as_mut() {
                     obs(id, &t);
                 }
+                let t = match hooks.transform.as_mut() {
+                    Some(f) => {
+                        let (shape, dtype) = (t.shape().to_vec(), t.dtype());
+                        let u = f(id, t);
+                        if u.shape() != shape.as_slice() || u.dtype() != dtype {
+                            return Err(Error::msg(format!(
+                                "at %{}: the transform hook turned {} {dtype} into {} {}",
+                                node.name,
+                                fmt_shape(&shape),
+                                fmt_shape(u.shape()),
+                                u.dtype()
+                            )));
+                        }
+                        u
+                    }
+                    None => t,
+                };
                 Arc::new(t)
             }
         };

@@ -14,6 +14,7 @@ pub mod interp_int;
 pub mod ir;
 pub mod npy;
 pub mod pipeline;
+pub mod quant;
 pub mod rules;
 
 pub use diag::{Error, Result};

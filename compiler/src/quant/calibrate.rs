@@ -1,0 +1,111 @@
+//! Calibration: run the float model over sample inputs in the interpreter and observe the range
+//! of every input and every f32 op result with one observer each.
+
+use crate::batch::{batch_of, count_batches, Layout};
+use crate::diag::{Error, Result};
+use crate::interp::{run_with, Hooks};
+use crate::ir::model::{Model, NodeId};
+use crate::ir::types::{fmt_f32, fmt_shape};
+use crate::quant::observe::{Method, Observer};
+use crate::quant::params::{first_non_finite, fmt_index};
+use crate::quant::ranges::{observed_tensors, Ranges};
+use ndarray::ArrayD;
+use runtime::Tensor;
+use std::collections::{BTreeMap, HashMap};
+
+/// Refuses a sample file holding NaN or ±∞, naming the sample (by the layout of `batch.rs`), the
+/// input and the element within the sample.
+fn check_finite(name: &str, shape: &[usize], a: &ArrayD<f32>, layout: Layout) -> Result<()> {
+    let Some((idx, v)) = first_non_finite(a) else { return Ok(()) };
+    let (sample, within) = if a.shape() == shape {
+        (0, idx)
+    } else {
+        match layout {
+            Layout::Stacked => (idx[0], idx[1..].to_vec()),
+            Layout::Concatenated => {
+                let mut w = idx.clone();
+                w[0] = idx[0] % shape[0];
+                (idx[0] / shape[0], w)
+            }
+        }
+    };
+    Err(Error::msg(format!(
+        "calibration sample {sample} of input %{name} holds {} at {} (of {}): calibration samples must be finite",
+        fmt_f32(v),
+        fmt_index(&within),
+        fmt_shape(shape)
+    )))
+}
+
+/// Feeds a tensor's values to an observer (any memory order: only the values matter).
+fn feed(obs: &mut dyn Observer, t: &ArrayD<f32>) {
+    match t.as_slice_memory_order() {
+        Some(s) => obs.observe(s),
+        None => obs.observe(&t.iter().copied().collect::<Vec<_>>()),
+    }
+}
+
+/// Runs `model` over every sample and returns the range `method` chooses for every input and f32
+/// op result. `samples` holds one array per model input, in signature order, whose leading axis
+/// counts samples as [`crate::batch`] reads them (shape errors are that module's). A sample with
+/// NaN or ±∞ is refused before anything runs; an op that computes one is an error naming it and
+/// the sample. `progress(done, total)` is told after every sample.
+pub fn calibrate(model: &Model, samples: &[ArrayD<f32>], method: Method, mut progress: impl FnMut(usize, usize)) -> Result<Ranges> {
+    if samples.len() != model.inputs.len() {
+        return Err(Error::msg(format!(
+            "model @{} takes {} input{}, but calibration samples were given for {}",
+            model.name,
+            model.inputs.len(),
+            if model.inputs.len() == 1 { "" } else { "s" },
+            samples.len()
+        )));
+    }
+    let mut plan: Option<(usize, Layout)> = None;
+    for (&id, a) in model.inputs.iter().zip(samples) {
+        let node = model.node(id);
+        let k = count_batches(&node.name, &node.ty.shape, a)?;
+        if let Some(p) = plan {
+            if p.0 != k.0 {
+                return Err(Error::msg(format!("the calibration inputs hold different sample counts ({} and {})", p.0, k.0)));
+            }
+        }
+        plan = Some(k);
+        check_finite(&node.name, &node.ty.shape, a, k.1)?;
+    }
+    let (count, layout) = plan.unwrap_or((1, Layout::Stacked));
+
+    let tensors = observed_tensors(model);
+    let mut observers: HashMap<NodeId, Box<dyn Observer + Send>> = tensors.iter().map(|&n| (n, method.observer())).collect();
+    for b in 0..count {
+        let inputs: Vec<Tensor> =
+            model.inputs.iter().zip(samples).map(|(&id, a)| batch_of(a, &model.node(id).ty.shape, layout, b)).collect();
+        for (id, t) in model.inputs.iter().zip(&inputs) {
+            if let (Some(obs), Some(a)) = (observers.get_mut(id), t.as_f32()) {
+                feed(obs.as_mut(), a);
+            }
+        }
+        let mut bad: Option<(NodeId, Vec<usize>, f32)> = None;
+        let mut observe = |id: NodeId, t: &Tensor| {
+            let (Some(obs), Some(a)) = (observers.get_mut(&id), t.as_f32()) else { return };
+            if bad.is_none() {
+                if let Some((i, v)) = first_non_finite(a) {
+                    bad = Some((id, i, v));
+                }
+            }
+            feed(obs.as_mut(), a);
+        };
+        run_with(model, &inputs, Hooks { observe: Some(&mut observe), transform: None })?;
+        if let Some((id, i, v)) = bad {
+            return Err(Error::msg(format!(
+                "%{} computes {} at {} on calibration sample {b}: the float model does not stay finite there",
+                model.node(id).name,
+                fmt_f32(v),
+                fmt_index(&i)
+            )));
+        }
+        progress(b + 1, count);
+    }
+    let ranges: BTreeMap<String, (f32, f32)> =
+        tensors.iter().map(|&n| (model.node(n).name.clone(), observers[&n].range())).collect();
+    Ok(Ranges { model: model.name.clone(), method: method.to_string(), ranges })
+}

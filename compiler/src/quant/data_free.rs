@@ -1,0 +1,375 @@
+//! Ranges without calibration data: from the BatchNorm statistics folded into the layers, and
+//! interval arithmetic everywhere else.
+//!
+//! - A layer that carries `bn_gamma`/`bn_beta` (a folded BatchNorm), and an unfolded
+//!   `batch_norm`, outputs per channel roughly `N(β, γ²)` on the data the network was trained
+//!   on: its range is the union over channels of `β ± 3·|γ|`. This is a statistical estimate,
+//!   not a bound (three standard deviations hold 99.7% of a Gaussian).
+//! - Everything else propagates intervals soundly: elementwise functions map the interval
+//!   through their extremes (ReLU clips, so a ReLU after a folded BN gets `[max(0, lo), max(0, hi)]`),
+//!   arithmetic is interval arithmetic (constants contribute their own min and max), pooling,
+//!   reshaping and transposing keep the interval, concat and padding take unions, softmax is
+//!   `[0, 1]`, dequantize spans its codes. A convolution or matrix product without BN statistics
+//!   gets, per output channel, the exact interval of `Σ w·x + b` over `x` in its input interval
+//!   (with 0 added where padding or cropping feeds zeros): sound but loose, widening with the
+//!   fan-in; calibrating with data is better wherever that matters.
+//! - A division by an interval containing 0 has no bound: that is an error naming the op.
+//!
+//! The model's inputs get the range the caller states; [`DEFAULT_INPUT_RANGE`] says why its
+//! default is what it is.
+
+use crate::diag::{Error, Result};
+use crate::ir::attr::Attr;
+use crate::ir::model::{Model, NodeId, NodeKind};
+use crate::ir::op::{Op, OpKind};
+use crate::ir::types::fmt_f32;
+use crate::quant::ranges::{observed_tensors, Ranges};
+use ndarray::{Array2, ArrayD, Axis};
+use runtime::DType;
+use std::collections::{BTreeMap, HashMap};
+
+/// The input range assumed when the caller gives none: `[-2.2, 2.7]`, ImageNet normalisation
+/// (`(x − mean)/std` of `x` in [0, 1] spans about `[-2.12, 2.64]`) rounded outward. It also
+/// contains the two other usual conventions, `[0, 1]` and `[-1, 1]`: a default that is too wide
+/// costs the first layer's input some resolution (≈ 2.3 bits for `[0, 1]` data), one that is
+/// too narrow clips the input, which is far worse.
+pub const DEFAULT_INPUT_RANGE: (f32, f32) = (-2.2, 2.7);
+
+/// How many standard deviations around β a BatchNorm's output is taken to span.
+pub const BN_SIGMAS: f32 = 3.0;
+
+type Interval = (f64, f64);
+
+fn union(a: Interval, b: Interval) -> Interval {
+    (a.0.min(b.0), a.1.max(b.1))
+}
+
+fn with_zero(a: Interval) -> Interval {
+    union(a, (0.0, 0.0))
+}
+
+/// The smallest interval holding `f` at each point.
+fn hull(points: impl IntoIterator<Item = f64>) -> Interval {
+    points.into_iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
+}
+
+fn mul(a: Interval, b: Interval) -> Interval {
+    hull([a.0 * b.0, a.0 * b.1, a.1 * b.0, a.1 * b.1])
+}
+
+/// Per output channel `c`: `Σ w·x` over `x ∈ x_range` is within `[lo·P + hi·N, hi·P + lo·N]`,
+/// `P` and `N` the sums of the channel's positive and negative weights; then `+ bias[c]`.
+fn linear(x: Interval, lanes: impl Iterator<Item = (f64, f64)>, bias: impl Fn(usize) -> Interval) -> Interval {
+    lanes
+        .enumerate()
+        .map(|(c, (p, n))| {
+            let b = bias(c);
+            (x.0 * p + x.1 * n + b.0, x.1 * p + x.0 * n + b.1)
+        })
+        .fold((f64::INFINITY, f64::NEG_INFINITY), union)
+}
+
+/// Sums of the positive and of the negative entries.
+fn pos_neg<'a>(values: impl Iterator<Item = &'a f32>) -> (f64, f64) {
+    values.fold((0.0, 0.0), |(p, n), &v| if v > 0.0 { (p + v as f64, n) } else { (p, n + v as f64) })
+}
+
+/// The union over channels of `β ± k·|γ|`.
+fn bn_range(gamma: &[f32], beta: &[f32]) -> Interval {
+    let k = BN_SIGMAS as f64;
+    gamma
+        .iter()
+        .zip(beta)
+        .map(|(&g, &b)| (b as f64 - k * (g as f64).abs(), b as f64 + k * (g as f64).abs()))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), union)
+}
+
+struct Walk<'m> {
+    model: &'m Model,
+    known: HashMap<NodeId, Interval>,
+}
+
+impl Walk<'_> {
+    /// `%x` or `@w`, as the text writes it.
+    fn name(&self, id: NodeId) -> String {
+        let n = self.model.node(id);
+        format!("{}{}", if n.is_weight() { "@" } else { "%" }, n.name)
+    }
+
+    fn weight(&self, id: NodeId) -> Option<&ArrayD<f32>> {
+        self.model.node(id).weight().and_then(|t| t.as_f32())
+    }
+
+    /// The interval of an operand: computed before, or a constant's own extremes.
+    fn of(&self, id: NodeId) -> Result<Interval> {
+        if let Some(&r) = self.known.get(&id) {
+            return Ok(r);
+        }
+        let node = self.model.node(id);
+        match &node.kind {
+            NodeKind::Weight(_) => {
+                let w = self.weight(id).ok_or_else(|| Error::msg(format!("@{}: weight not loaded or not f32", node.name)))?;
+                if w.is_empty() {
+                    return Ok((0.0, 0.0));
+                }
+                Ok(hull(w.iter().map(|&v| v as f64)))
+            }
+            _ => Err(Error::msg(format!("%{}: no range (its element type is {})", node.name, node.ty.elem))),
+        }
+    }
+
+    fn const_operand(&self, op: &Op, id: NodeId, what: &str) -> Result<&ArrayD<f32>> {
+        self.weight(id).ok_or_else(|| {
+            Error::msg(format!("{}: the {what} {} is not a constant, so no data-free range can be derived", op.kind.name(), self.name(id)))
+        })
+    }
+
+    fn op(&self, id: NodeId, op: &Op) -> Result<Interval> {
+        use OpKind::*;
+        let args = self.model.operands(id);
+        let x = || self.of(args[0]);
+        let floats = |name: &str| op.attr(name).and_then(Attr::as_floats);
+        if let (Some(g), Some(b)) = (floats("bn_gamma"), floats("bn_beta")) {
+            return Ok(bn_range(g, b));
+        }
+        let pads = op.ints("pads").unwrap_or(&[]).iter().any(|&p| p != 0);
+        Ok(match op.kind {
+            BatchNorm => {
+                let g = self.const_operand(op, args[1], "gamma")?;
+                let b = self.const_operand(op, args[2], "beta")?;
+                bn_range(g.as_slice_memory_order().unwrap_or(&[]), b.as_slice_memory_order().unwrap_or(&[]))
+            }
+            Conv2d | ConvTranspose2d => {
+                let w = self.const_operand(op, args[1], "weight")?;
+                let xr = if pads || op.kind == ConvTranspose2d { with_zero(x()?) } else { x()? };
+                let bias = match args.get(2) {
+                    Some(&b) => Some(self.const_operand(op, b, "bias")?),
+                    None => None,
+                };
+                let bias_of = |c: usize| bias.and_then(|b| b.iter().nth(c)).map_or((0.0, 0.0), |&v| (v as f64, v as f64));
+                if op.kind == Conv2d {
+                    linear(xr, w.axis_iter(Axis(0)).map(|lane| pos_neg(lane.iter())), bias_of)
+                } else {
+                    // [I, O/g, kh, kw]: output channel g·(O/g) + o reads input channels of group g.
+                    let groups = op.int("groups").unwrap_or(1).max(1) as usize;
+                    let (cin, og) = (w.shape()[0], w.shape()[1]);
+                    let ig = cin / groups;
+                    let lanes = (0..groups * og).map(|c| {
+                        let (g, o) = (c / og, c % og);
+                        let sl = w.slice_axis(Axis(0), (g * ig..(g + 1) * ig).into());
+                        pos_neg(sl.index_axis(Axis(1), o).iter())
+                    });
+                    linear(xr, lanes, bias_of)
+                }
+            }
+            Gemm | MatMul => self.product(op, &args)?,
+            Relu => {
+                let r = x()?;
+                (r.0.max(0.0), r.1.max(0.0))
+            }
+            Clip => {
+                let r = x()?;
+                let lo = op.float("min").map_or(f64::NEG_INFINITY, f64::from);
+                let hi = op.float("max").map_or(f64::INFINITY, f64::from);
+                (r.0.clamp(lo, hi.max(lo)), r.1.clamp(lo, hi.max(lo)))
+            }
+            LeakyRelu => {
+                let a = op.float("alpha").unwrap_or(0.01) as f64;
+                let f = |v: f64| if v >= 0.0 { v } else { a * v };
+                let r = x()?;
+                hull([f(r.0), f(r.1)].into_iter().chain((r.0 < 0.0 && r.1 > 0.0).then_some(0.0)))
+            }
+            Sigmoid => {
+                let r = x()?;
+                let s = |v: f64| 1.0 / (1.0 + (-v).exp());
+                (s(r.0), s(r.1))
+            }
+            HardSigmoid => {
+                let (a, b) = (op.float("alpha").unwrap_or(0.2) as f64, op.float("beta").unwrap_or(0.5) as f64);
+                let r = x()?;
+                hull([r.0, r.1].map(|v| (a * v + b).clamp(0.0, 1.0)))
+            }
+            HardSwish => {
+                let f = |v: f64| v * (v / 6.0 + 0.5).clamp(0.0, 1.0);
+                let r = x()?;
+                // The only interior extremum is the minimum at −1.5.
+                hull([f(r.0), f(r.1)].into_iter().chain((r.0 < -1.5 && r.1 > -1.5).then_some(f(-1.5))))
+            }
+            Add => {
+                let (a, b) = (x()?, self.of(args[1])?);
+                (a.0 + b.0, a.1 + b.1)
+            }
+            Sub => {
+                let (a, b) = (x()?, self.of(args[1])?);
+                (a.0 - b.1, a.1 - b.0)
+            }
+            Mul => mul(x()?, self.of(args[1])?),
+            Div => {
+                let (a, b) = (x()?, self.of(args[1])?);
+                if b.0 <= 0.0 && b.1 >= 0.0 {
+                    return Err(Error::msg(format!(
+                        "div: the divisor {} may be 0 (its range is [{}, {}]), so the quotient has no data-free bound",
+                        self.name(args[1]),
+                        fmt_f32(b.0 as f32),
+                        fmt_f32(b.1 as f32)
+                    )));
+                }
+                mul(a, (1.0 / b.1, 1.0 / b.0))
+            }
+            MaxPool | GlobalAvgPool | ReduceMean | Flatten | Reshape | Squeeze | Unsqueeze | Transpose => x()?,
+            AvgPool => {
+                if op.bool("count_include_pad").unwrap_or(false) && pads {
+                    with_zero(x()?)
+                } else {
+                    x()?
+                }
+            }
+            Pad => {
+                let fill = match floats("channel_values") {
+                    Some(cv) => hull(cv.iter().map(|&v| v as f64)),
+                    None => {
+                        let v = op.float("value").unwrap_or(0.0) as f64;
+                        (v, v)
+                    }
+                };
+                union(x()?, fill)
+            }
+            Concat => {
+                let mut r = (f64::INFINITY, f64::NEG_INFINITY);
+                for &a in &args {
+                    r = union(r, self.of(a)?);
+                }
+                r
+            }
+            Softmax => (0.0, 1.0),
+            Dequantize => {
+                let q = self.model.node(args[0]).ty.elem.quant().cloned().ok_or_else(|| Error::msg("dequantize of a value that is not quantized"))?;
+                let (qmin, qmax): (f64, f64) = match q.storage {
+                    DType::I8 => (-128.0, 127.0),
+                    DType::U8 => (0.0, 255.0),
+                    _ => (i32::MIN as f64, i32::MAX as f64),
+                };
+                q.scales
+                    .iter()
+                    .zip(&q.zero_points)
+                    .map(|(&s, &z)| hull([(qmin - z as f64) * s as f64, (qmax - z as f64) * s as f64]))
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), union)
+            }
+            Quantize => return Err(Error::msg("quantize has no f32 result")),
+        })
+    }
+
+    /// Gemm and matmul: per output column when the right operand is constant (per row when the
+    /// left one is), otherwise `K` times the interval product; then `α` and `β·C` for gemm.
+    fn product(&self, op: &Op, args: &[NodeId]) -> Result<Interval> {
+        let is_gemm = op.kind == OpKind::Gemm;
+        let flag = |n: &str| is_gemm && op.bool(n).unwrap_or(false);
+        let (a, b) = (args[0], args[1]);
+        let c = if is_gemm { args.get(2).copied() } else { None };
+        let beta = if is_gemm { op.float("beta").unwrap_or(1.0) as f64 } else { 1.0 };
+        // β·C per output column when C is one value per column, else C's extremes.
+        let c_const = c.and_then(|c| self.weight(c));
+        let bias_of = |col: usize, n: usize| -> Result<Interval> {
+            match (c, c_const) {
+                (None, _) => Ok((0.0, 0.0)),
+                (Some(_), Some(w)) if w.len() == n && n > 1 => {
+                    let v = w.iter().nth(col).copied().unwrap_or(0.0) as f64;
+                    Ok(mul((v, v), (beta, beta)))
+                }
+                (Some(c), _) => Ok(mul(self.of(c)?, (beta, beta))),
+            }
+        };
+        // A constant operand as its 2-D matrices: `[K, N]` slices (right) or `[M, K]` (left).
+        let slices = |w: &ArrayD<f32>, transposed: bool| -> Vec<Array2<f32>> {
+            let w = w.as_standard_layout().into_owned();
+            let shape = w.shape().to_vec();
+            let (r, cols) = match shape.len() {
+                0 => (1, 1),
+                1 => (shape[0], 1),
+                n => (shape[n - 2], shape[n - 1]),
+            };
+            let count = w.len() / (r * cols).max(1);
+            let m = w.into_shape_with_order((count, r, cols)).expect("same element count");
+            m.outer_iter().map(|s| if transposed { s.t().to_owned() } else { s.to_owned() }).collect()
+        };
+        let alpha = if is_gemm { op.float("alpha").unwrap_or(1.0) as f64 } else { 1.0 };
+        let mut out = (f64::INFINITY, f64::NEG_INFINITY);
+        if let Some(w) = self.weight(b) {
+            let xr = self.of(a)?;
+            for m in slices(w, flag("trans_b")) {
+                let n = m.ncols();
+                let lanes: Vec<(f64, f64)> = m.axis_iter(Axis(1)).map(|col| pos_neg(col.iter())).collect();
+                for (col, &(p, q)) in lanes.iter().enumerate() {
+                    let y = mul(linear(xr, std::iter::once((p, q)), |_| (0.0, 0.0)), (alpha, alpha));
+                    let bc = bias_of(col, n)?;
+                    out = union(out, (y.0 + bc.0, y.1 + bc.1));
+                }
+            }
+            return Ok(out);
+        }
+        let y = if let Some(w) = self.weight(a) {
+            let xr = self.of(b)?;
+            let lanes = slices(w, flag("trans_a")).into_iter().flat_map(|m| {
+                m.axis_iter(Axis(0)).map(|row| pos_neg(row.iter())).collect::<Vec<_>>()
+            });
+            linear(xr, lanes, |_| (0.0, 0.0))
+        } else {
+            let ta = &self.model.node(a).ty.shape;
+            let k = match ta.len() {
+                0 => 1,
+                1 => ta[0],
+                n if flag("trans_a") => ta[n - 2],
+                n => ta[n - 1],
+            };
+            let p = mul(self.of(a)?, self.of(b)?);
+            (p.0 * k as f64, p.1 * k as f64)
+        };
+        let y = mul(y, (alpha, alpha));
+        let bc = match c {
+            Some(c) => mul(self.of(c)?, (beta, beta)),
+            None => (0.0, 0.0),
+        };
+        Ok((y.0 + bc.0, y.1 + bc.1))
+    }
+}
+
+/// Ranges for every input and f32 op result of `model` without data: inputs get `input_range`,
+/// the rest follows the module documentation. Weights must be loaded.
+pub fn data_free_ranges(model: &Model, input_range: (f32, f32)) -> Result<Ranges> {
+    let (lo, hi) = input_range;
+    if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+        return Err(Error::msg(format!("the input range [{}, {}] must be finite with min ≤ max", fmt_f32(lo), fmt_f32(hi))));
+    }
+    let mut walk = Walk { model, known: HashMap::new() };
+    for &i in &model.inputs {
+        walk.known.insert(i, (lo as f64, hi as f64));
+    }
+    let tensors = observed_tensors(model);
+    let mut ranges = BTreeMap::new();
+    for &id in &tensors {
+        let node = model.node(id);
+        if let NodeKind::Op(op) = &node.kind {
+            let r = walk.op(id, op).map_err(|e| match e {
+                Error::Msg(m) => Error::msg(format!("data-free range of %{}: {m}", node.name)),
+                e => e,
+            })?;
+            walk.known.insert(id, r);
+        }
+        let (a, b) = walk.known[&id];
+        let (a, b) = (a as f32, b as f32);
+        if !(a.is_finite() && b.is_finite() && a <= b) {
+            return Err(Error::msg(format!(
+                "data-free range of %{}: [{}, {}] is not a finite interval (calibrate with samples instead)",
+                node.name,
+                fmt_f32(a),
+                fmt_f32(b)
+            )));
+        }
+        ranges.insert(node.name.clone(), (a, b));
+    }
+    Ok(Ranges {
+        model: model.name.clone(),
+        method: format!("data-free, inputs in [{}, {}]", fmt_f32(lo), fmt_f32(hi)),
+        ranges,
+    })
+}

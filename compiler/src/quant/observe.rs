@@ -1,0 +1,148 @@
+//! Observers: each watches one tensor's values over the calibration samples and proposes the
+//! range its u8 parameters should cover. Min/max, percentile, entropy (KL) and MSE-optimal
+//! clipping; the last three read a [`Histogram`] and choose with [`crate::quant::window`].
+//!
+//! Observers are deterministic: the same values in the same order give the same range. NaN and
+//! ±∞ are skipped (calibration refuses them before they get here).
+
+use crate::diag::{Error, Result};
+use crate::quant::histogram::Histogram;
+use crate::quant::window::{entropy_range, mse_range, percentile_range};
+use std::fmt;
+use std::str::FromStr;
+
+/// Watches a tensor's values and proposes a range.
+pub trait Observer {
+    fn observe(&mut self, values: &[f32]);
+    /// The proposed `(min, max)`; `(0, 0)` before any value. Not yet widened to contain 0:
+    /// [`crate::quant::params::activation`] does that.
+    fn range(&self) -> (f32, f32);
+}
+
+/// The smallest and largest value seen.
+#[derive(Clone, Debug, Default)]
+pub struct MinMax {
+    seen: Option<(f32, f32)>,
+}
+
+impl Observer for MinMax {
+    fn observe(&mut self, values: &[f32]) {
+        for &v in values.iter().filter(|v| v.is_finite()) {
+            let (lo, hi) = self.seen.unwrap_or((v, v));
+            self.seen = Some((lo.min(v), hi.max(v)));
+        }
+    }
+    fn range(&self) -> (f32, f32) {
+        self.seen.unwrap_or((0.0, 0.0))
+    }
+}
+
+/// The `(100 − p)`-th and `p`-th percentiles (`p` in percent) on the histogram.
+#[derive(Clone, Debug)]
+pub struct Percentile {
+    pub p: f64,
+    pub hist: Histogram,
+}
+
+impl Percentile {
+    pub fn new(p: f64) -> Percentile {
+        Percentile { p, hist: Histogram::default() }
+    }
+}
+
+impl Observer for Percentile {
+    fn observe(&mut self, values: &[f32]) {
+        self.hist.add(values);
+    }
+    fn range(&self) -> (f32, f32) {
+        percentile_range(&self.hist, self.p)
+    }
+}
+
+/// The window minimising the KL divergence between the values and their u8 image.
+#[derive(Clone, Debug, Default)]
+pub struct Entropy {
+    pub hist: Histogram,
+}
+
+impl Observer for Entropy {
+    fn observe(&mut self, values: &[f32]) {
+        self.hist.add(values);
+    }
+    fn range(&self) -> (f32, f32) {
+        entropy_range(&self.hist)
+    }
+}
+
+/// The window minimising the expected squared quantization error.
+#[derive(Clone, Debug, Default)]
+pub struct Mse {
+    pub hist: Histogram,
+}
+
+impl Observer for Mse {
+    fn observe(&mut self, values: &[f32]) {
+        self.hist.add(values);
+    }
+    fn range(&self) -> (f32, f32) {
+        mse_range(&self.hist)
+    }
+}
+
+/// A calibration method: which observer watches every activation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Method {
+    MinMax,
+    /// The percentile in percent, in `(50, 100]`.
+    Percentile(f64),
+    Entropy,
+    Mse,
+}
+
+/// The percentile `percentile` means without a number.
+pub const DEFAULT_PERCENTILE: f64 = 99.99;
+
+impl Method {
+    /// A fresh observer for one tensor.
+    pub fn observer(self) -> Box<dyn Observer + Send> {
+        match self {
+            Method::MinMax => Box::new(MinMax::default()),
+            Method::Percentile(p) => Box::new(Percentile::new(p)),
+            Method::Entropy => Box::new(Entropy::default()),
+            Method::Mse => Box::new(Mse::default()),
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    /// `minmax`, `percentile:99.99`, `entropy`, `mse`: what [`Method::from_str`] reads.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Method::MinMax => f.write_str("minmax"),
+            Method::Percentile(p) => write!(f, "percentile:{p}"),
+            Method::Entropy => f.write_str("entropy"),
+            Method::Mse => f.write_str("mse"),
+        }
+    }
+}
+
+impl FromStr for Method {
+    type Err = Error;
+    /// `minmax`, `percentile` (99.99) or `percentile:P`, `entropy`, `mse`.
+    fn from_str(s: &str) -> Result<Method> {
+        let bad = || Error::msg(format!("unknown calibration method `{s}`: expected minmax, percentile, percentile:P (P in (50, 100]), entropy or mse"));
+        Ok(match s {
+            "minmax" => Method::MinMax,
+            "percentile" => Method::Percentile(DEFAULT_PERCENTILE),
+            "entropy" => Method::Entropy,
+            "mse" => Method::Mse,
+            _ => {
+                let p: f64 = s.strip_prefix("percentile:").and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+                if !(p > 50.0 && p <= 100.0) {
+                    return Err(bad());
+                }
+                Method::Percentile(p)
+            }
+        })
+    }
+}
