@@ -5,6 +5,8 @@ use crate::diag::{Error, Result};
 use crate::egraph::saturate::Limits;
 use crate::ir::weights::{read_model, save_model};
 use crate::pipeline::optimize;
+use crate::quant::qdq::default_weight_bits;
+use crate::quant::{calibrate, data_free_ranges, Method, Ranges, WeightBits, DEFAULT_INPUT_RANGE};
 use crate::rules::RuleSet;
 use std::path::Path;
 use std::time::Instant;
@@ -36,24 +38,93 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
     let user = read_rule_files(&args.rules)?;
     let rules = if args.no_builtin_rules { RuleSet::load(&user)? } else { RuleSet::builtin_and(&user)? };
     let model = read_any(model_path)?;
-    match args.emit {
-        Emit::Float => {
-            if output.extension().is_some_and(|e| e == "so") {
-                return Err(Error::msg("--emit float writes IR: name the output `something.ir`"));
-            }
-            let limits = Limits { iterations: args.iter_limit, nodes: args.node_limit, ..Limits::default() };
-            let t = Instant::now();
-            let (out, report) = optimize(&model, &rules, &limits)?;
-            let elapsed = t.elapsed();
-            save_model(&out, output)?;
-            if args.explain {
-                eprint!("{}", crate::explain::explain(&report, &out));
-                eprintln!("simplify took {:.0} ms", elapsed.as_secs_f64() * 1e3);
-            }
-            if !report.saturated() {
-                eprintln!("warning: saturation stopped at the {}; the result is correct but may miss rewrites", report.stop);
-            }
+    if output.extension().is_some_and(|e| e == "so") {
+        return Err(Error::msg("this qcc writes IR (--emit float|qdq|int): name the output `something.ir`"));
+    }
+    let limits = Limits { iterations: args.iter_limit, nodes: args.node_limit, ..Limits::default() };
+    let t = Instant::now();
+    let (float, report) = optimize(&model, &rules, &limits)?;
+    let elapsed = t.elapsed();
+    if args.explain {
+        eprint!("{}", crate::explain::explain(&report, &float));
+        eprintln!("simplify took {:.0} ms", elapsed.as_secs_f64() * 1e3);
+    }
+    if !report.saturated() {
+        eprintln!("warning: saturation stopped at the {}; the result is correct but may miss rewrites", report.stop);
+    }
+    if args.emit == Emit::Float {
+        return save_model(&float, output);
+    }
+    let ranges = ranges_for(args, &float)?;
+    let bits = match args.weight_bits.as_deref() {
+        Some("8") => WeightBits::Eight,
+        Some(_) => WeightBits::Seven,
+        None => default_weight_bits(),
+    };
+    let q = crate::quant::qdq::quantize(&float, &ranges, bits)?;
+    for w in &q.warnings {
+        eprintln!("warning: {w}");
+    }
+    if args.explain {
+        let bits_n = if bits == WeightBits::Eight { 8 } else { 7 };
+        eprintln!("quantized with {bits_n}-bit weights, ranges from {}", ranges.method);
+        for (name, kind) in &q.float_ops {
+            eprintln!("  stays float: %{name} ({kind})");
         }
     }
-    Ok(())
+    if args.emit == Emit::Qdq {
+        return save_model(&q.model, output);
+    }
+    let lowering = RuleSet::lowering_and(&[])?;
+    let (int, report) = optimize(&q.model, &lowering, &limits)?;
+    if args.explain {
+        eprint!("lowering: {}", crate::explain::explain(&report, &int));
+    }
+    save_model(&int, output)
+}
+
+/// The activation ranges: from a file, from calibration data, or data-free with a warning.
+fn ranges_for(args: &CompileArgs, model: &crate::ir::Model) -> Result<Ranges> {
+    if let Some(path) = &args.ranges {
+        return Ranges::load(path, model);
+    }
+    let ranges = if args.calib.is_empty() {
+        let input_range = match &args.input_range {
+            Some(s) => parse_range(s)?,
+            None => DEFAULT_INPUT_RANGE,
+        };
+        eprintln!(
+            "warning: no --calib data: activation ranges are derived from the folded BatchNorm statistics and an input range of [{}, {}]; calibrating on real samples does better",
+            input_range.0, input_range.1
+        );
+        data_free_ranges(model, input_range)?
+    } else {
+        let method: Method = args.calibration.parse()?;
+        let samples = crate::cli::run::read_inputs(model, &args.calib)?;
+        let bar = indicatif::ProgressBar::new(0);
+        if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        bar.set_style(indicatif::ProgressStyle::with_template("calibrating [{bar:30}] {pos}/{len} samples, {eta} left").expect("valid template"));
+        let r = calibrate(model, &samples, method, |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })?;
+        bar.finish_and_clear();
+        r
+    };
+    if let Some(path) = &args.save_ranges {
+        ranges.save(path)?;
+    }
+    Ok(ranges)
+}
+
+fn parse_range(s: &str) -> Result<(f32, f32)> {
+    let bad = || Error::msg(format!("--input-range takes `LO,HI` with LO < HI, not `{s}`"));
+    let (a, b) = s.split_once(',').ok_or_else(bad)?;
+    let (lo, hi): (f32, f32) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+    if !(lo < hi && lo.is_finite() && hi.is_finite()) {
+        return Err(bad());
+    }
+    Ok((lo, hi))
 }

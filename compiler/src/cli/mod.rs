@@ -28,6 +28,10 @@ pub struct Cli {
 pub enum Emit {
     /// The optimized float IR (BatchNorms folded, cleanup applied), with its weights beside it.
     Float,
+    /// Float ops between quantize and dequantize: the quantizer's output.
+    Qdq,
+    /// The integer IR: every op with an integer form lowered to it.
+    Int,
 }
 
 /// Compiling a model.
@@ -52,6 +56,25 @@ pub struct CompileArgs {
     /// after, and every BatchNorm left unfolded with the reason.
     #[arg(long)]
     pub explain: bool,
+    /// Calibration samples (.npy, leading axis = samples; `name=FILE` for several inputs).
+    #[arg(long = "calib", value_name = "FILE")]
+    pub calib: Vec<String>,
+    /// How calibration turns observations into ranges: minmax, percentile[:P], entropy, mse.
+    #[arg(long, default_value = "minmax")]
+    pub calibration: String,
+    /// Reuse the ranges of an earlier calibration (a JSON file written by --save-ranges).
+    #[arg(long, value_name = "FILE", conflicts_with = "calib")]
+    pub ranges: Option<PathBuf>,
+    /// Write the calibrated ranges for reuse.
+    #[arg(long, value_name = "FILE")]
+    pub save_ranges: Option<PathBuf>,
+    /// Without --calib: the range assumed for every input, `LO,HI` (data-free quantization).
+    #[arg(long, value_name = "LO,HI")]
+    pub input_range: Option<String>,
+    /// Weight bits: 8, or 7 so that AVX2's pmaddubsw cannot saturate (the default on x86
+    /// without VNNI).
+    #[arg(long, value_parser = ["7", "8"])]
+    pub weight_bits: Option<String>,
     /// Saturation limit: iterations.
     #[arg(long, default_value_t = 64)]
     pub iter_limit: usize,

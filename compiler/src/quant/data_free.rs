@@ -255,7 +255,9 @@ impl Walk<'_> {
                     .map(|(&s, &z)| hull([(qmin - z as f64) * s as f64, (qmax - z as f64) * s as f64]))
                     .fold((f64::INFINITY, f64::NEG_INFINITY), union)
             }
-            Quantize => return Err(Error::msg("quantize has no f32 result")),
+            Quantize | Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul | QAvgPool | QGlobalAvgPool | Lut => {
+                return Err(Error::msg(format!("{} has no f32 result", op.kind.name())))
+            }
         })
     }
 

@@ -6,6 +6,7 @@ pub mod data_free;
 pub mod histogram;
 pub mod observe;
 pub mod params;
+pub mod qdq;
 pub mod ranges;
 pub mod window;
 

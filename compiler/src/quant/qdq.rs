@@ -1,0 +1,273 @@
+//! The quantizer: float IR + calibrated ranges → QDQ IR. Every op that has an integer form gets
+//! its activations as `dequantize(quantize(x))`, its weights as `dequantize` of i8 per-channel
+//! constants and its bias as `dequantize` of an i32 constant with scale `S_x·S_w`; its result is
+//! quantized where a consumer needs it. The lowering rules (rules/lower.rules) then turn each
+//! `quantize(op(dequantize(…)))` sandwich into one integer op.
+//!
+//! Before: a verified float model with weights loaded and a range for every observed tensor.
+//! After: a verified model computing the same function up to quantization error.
+
+use crate::diag::{Error, Result};
+use crate::ir::model::{Model, NodeId, NodeKind, WeightData};
+use crate::ir::op::{Op, OpKind};
+use crate::ir::types::{ElemType, TensorType};
+use crate::quant::params::{activation, bias, quantize_weights, weights, Params, Warning, WeightBits};
+use crate::quant::ranges::Ranges;
+use ndarray::{ArrayD, IxDyn};
+use runtime::Tensor;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What the quantizer decided and what the user should hear about.
+#[derive(Debug, Default)]
+pub struct Quantized {
+    pub model: Model,
+    pub warnings: Vec<Warning>,
+    /// Ops left in float (name, op kind) because they have no integer form.
+    pub float_ops: Vec<(String, String)>,
+}
+
+/// How an op takes part in quantization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// Has an integer kernel with constant weights (conv, conv_transpose, gemm).
+    Linear,
+    /// Has an integer kernel on activations only (add, pools, lookup tables).
+    Integer,
+    /// Moves codes without changing them: the result keeps its input's parameters.
+    PassThrough,
+    /// ReLU and Clip: absorbed into the producer's clamp, or a requantize.
+    Activation,
+    /// Stays float.
+    Float,
+}
+
+fn role(model: &Model, n: NodeId, op: &Op) -> Role {
+    let operands = model.operands(n);
+    let is_const = |i: usize| operands.get(i).is_some_and(|&o| model.node(o).weight().is_some_and(|w| w.dtype() == runtime::DType::F32));
+    match op.kind {
+        OpKind::Conv2d if is_const(1) && operands.get(2).is_none_or(|_| is_const(2)) => Role::Linear,
+        OpKind::Gemm
+            if is_const(1)
+                && operands.get(2).is_none_or(|_| is_const(2) && model.node(operands[2]).ty.rank() == 1)
+                && op.float("alpha") == Some(1.0)
+                && op.float("beta") == Some(1.0)
+                && op.bool("trans_a") == Some(false) =>
+        {
+            Role::Linear
+        }
+        OpKind::Add if operands.iter().all(|&o| !model.node(o).is_weight()) && model.node(operands[0]).ty.shape == model.node(operands[1]).ty.shape => {
+            Role::Integer
+        }
+        OpKind::GlobalAvgPool | OpKind::Sigmoid | OpKind::HardSwish | OpKind::HardSigmoid | OpKind::LeakyRelu => Role::Integer,
+        OpKind::AvgPool => Role::Integer,
+        OpKind::MaxPool | OpKind::Reshape | OpKind::Flatten => Role::PassThrough,
+        OpKind::Relu => Role::Activation,
+        OpKind::Clip if op.float("min").is_some() && op.float("max").is_some() => Role::Activation,
+        _ => Role::Float,
+    }
+}
+
+struct Builder<'a> {
+    src: &'a Model,
+    ranges: &'a Ranges,
+    bits: WeightBits,
+    out: Model,
+    /// The f32 value of each source node in the new model.
+    float_of: HashMap<NodeId, NodeId>,
+    /// The quantized value of each source node, once some consumer asked for it.
+    quant_of: HashMap<NodeId, NodeId>,
+    /// `dequantize(quant_of[n])`, shared by every consumer.
+    deq_of: HashMap<NodeId, NodeId>,
+    /// Parameters a node's result must take (pass-through ops keep their input's).
+    forced: HashMap<NodeId, Params>,
+    params_of: HashMap<NodeId, Params>,
+    warnings: Vec<Warning>,
+}
+
+impl Builder<'_> {
+    fn name(&self, base: &str) -> String {
+        self.out.fresh_name(base)
+    }
+
+    /// The quantization parameters of a source tensor.
+    fn params(&mut self, n: NodeId) -> Result<Params> {
+        if let Some(p) = self.forced.get(&n).or_else(|| self.params_of.get(&n)) {
+            return Ok(p.clone());
+        }
+        let name = &self.src.node(n).name;
+        let range = self.ranges.get(name).ok_or_else(|| {
+            Error::msg(format!("no calibrated range for %{name}: calibrate this model (or give --ranges for it)"))
+        })?;
+        let chosen = activation(name, range)?;
+        self.warnings.extend(chosen.warnings);
+        self.params_of.insert(n, chosen.params.clone());
+        Ok(chosen.params)
+    }
+
+    /// `quantize(x)` of a source tensor, created once.
+    fn quantized(&mut self, n: NodeId) -> Result<NodeId> {
+        if let Some(&q) = self.quant_of.get(&n) {
+            return Ok(q);
+        }
+        let p = self.params(n)?;
+        let f = self.float_of[&n];
+        let shape = self.out.node(f).ty.shape.clone();
+        let name = self.name(&format!("{}.q", self.src.node(n).name));
+        let q = self.out.add_op(name, Op::new(OpKind::Quantize, Default::default()), &[f], TensorType::new(shape, ElemType::Quant(p.quant_type())));
+        self.quant_of.insert(n, q);
+        Ok(q)
+    }
+
+    /// `dequantize(quantize(x))` of a source tensor, created once.
+    fn dequantized(&mut self, n: NodeId) -> Result<NodeId> {
+        if let Some(&d) = self.deq_of.get(&n) {
+            return Ok(d);
+        }
+        let q = self.quantized(n)?;
+        let shape = self.out.node(q).ty.shape.clone();
+        let name = self.name(&format!("{}.dq", self.src.node(n).name));
+        let d = self.out.add_op(name, Op::new(OpKind::Dequantize, Default::default()), &[q], TensorType::f32(shape));
+        self.deq_of.insert(n, d);
+        Ok(d)
+    }
+
+    /// A constant of a quantized type and its dequantize.
+    fn const_dequantized(&mut self, name: &str, t: Tensor, params: &Params) -> NodeId {
+        let shape = t.shape().to_vec();
+        let ty = TensorType::new(shape.clone(), ElemType::Quant(params.quant_type()));
+        let data = if t.len() <= crate::egraph::convert::INLINE_LIMIT { WeightData::Inline(Arc::new(t)) } else { WeightData::Loaded(Arc::new(t)) };
+        let wname = self.name(name);
+        let w = self.out.add_weight(wname, ty, data);
+        let dname = self.name(&format!("{name}.dq"));
+        self.out.add_op(dname, Op::new(OpKind::Dequantize, Default::default()), &[w], TensorType::f32(shape))
+    }
+
+    /// Weights (i8 per output channel) and bias (i32, `S_x·S_w`) of a linear op.
+    fn linear_operands(&mut self, n: NodeId, op: &Op) -> Result<Vec<NodeId>> {
+        let operands = self.src.operands(n);
+        let x = operands[0];
+        let x_params = self.params(x)?;
+        let dx = self.dequantized(x)?;
+        let wnode = self.src.node(operands[1]);
+        let w = wnode.weight().and_then(|t| t.as_f32()).ok_or_else(|| Error::msg(format!("@{} is not an f32 constant", wnode.name)))?;
+        let axis = match op.kind {
+            OpKind::Gemm if !op.bool("trans_b").unwrap_or(false) => 1,
+            OpKind::ConvTranspose2d => 1,
+            _ => 0,
+        };
+        let chosen = weights(&wnode.name, w, axis, self.bits)?;
+        self.warnings.extend(chosen.warnings);
+        let wq = quantize_weights(w, &chosen.params, self.bits);
+        let channels = chosen.params.scales.len();
+        let dw = self.const_dequantized(&format!("{}.q", wnode.name), Tensor::I8(wq), &chosen.params);
+        let b: Vec<f32> = match operands.get(2) {
+            Some(&b) => self.src.node(b).weight().and_then(|t| t.as_f32()).map(|a| a.iter().copied().collect()).unwrap_or_default(),
+            None => vec![0.0; channels],
+        };
+        let bname = match operands.get(2) {
+            Some(&b) => self.src.node(b).name.clone(),
+            None => format!("{}.bias", self.src.node(n).name),
+        };
+        let qb = bias(&bname, &b, &chosen.params.scales, x_params.scales[0])?;
+        self.warnings.extend(qb.warnings);
+        let bt = Tensor::I32(ArrayD::from_shape_vec(IxDyn(&[qb.values.len()]), qb.values).expect("one per channel"));
+        let db = self.const_dequantized(&format!("{bname}.q"), bt, &qb.params);
+        Ok(vec![dx, dw, db])
+    }
+}
+
+/// The weight bits to use on this machine when the user does not say: 7 on x86 without VNNI
+/// (so `pmaddubsw` cannot saturate), 8 elsewhere.
+pub fn default_weight_bits() -> WeightBits {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512vnni") {
+            return WeightBits::Eight;
+        }
+        WeightBits::Seven
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    WeightBits::Eight
+}
+
+/// Inserts quantize/dequantize around every op with an integer form.
+pub fn quantize(src: &Model, ranges: &Ranges, bits: WeightBits) -> Result<Quantized> {
+    let mut b = Builder {
+        src,
+        ranges,
+        bits,
+        out: Model::new(src.name.clone()),
+        float_of: HashMap::new(),
+        quant_of: HashMap::new(),
+        deq_of: HashMap::new(),
+        forced: HashMap::new(),
+        params_of: HashMap::new(),
+        warnings: vec![],
+    };
+    b.out.weights_file = src.weights_file.clone();
+    let order = src.topo_order().ok_or_else(|| Error::msg("the graph has a cycle"))?;
+    let mut float_ops = vec![];
+    // Whether a source tensor lives in the integer world (so float consumers read it through
+    // dequantize and the integer producer is not kept alive in float).
+    let mut integer: HashMap<NodeId, bool> = HashMap::new();
+    for &n in &order {
+        let node = src.node(n);
+        match &node.kind {
+            NodeKind::Input => {
+                let id = b.out.add_input(node.name.clone(), node.ty.clone());
+                b.float_of.insert(n, id);
+                integer.insert(n, true);
+            }
+            NodeKind::Weight(w) => {
+                let id = b.out.add_weight(node.name.clone(), node.ty.clone(), w.clone());
+                b.float_of.insert(n, id);
+                integer.insert(n, false);
+            }
+            NodeKind::Op(op) => {
+                let r = role(src, n, op);
+                let operands = src.operands(n);
+                let args: Vec<NodeId> = match r {
+                    Role::Linear => b.linear_operands(n, op)?,
+                    Role::Integer | Role::PassThrough => operands.iter().map(|&o| b.dequantized(o)).collect::<Result<_>>()?,
+                    // An activation reads its producer's float result: the consumer quantizes
+                    // after it, so the producer is requantized straight to the post-ReLU range.
+                    Role::Activation => {
+                        let o = operands[0];
+                        let absorbs = src.node(o).op().is_some_and(|p| role(src, o, p) == Role::Linear) && src.use_count(o) == 1;
+                        vec![if absorbs { b.float_of[&o] } else { b.dequantized(o)? }]
+                    }
+                    Role::Float => operands
+                        .iter()
+                        .map(|&o| if integer[&o] && !src.node(o).is_weight() { b.dequantized(o) } else { Ok(b.float_of[&o]) })
+                        .collect::<Result<_>>()?,
+                };
+                if r == Role::PassThrough {
+                    let p = b.params(operands[0])?;
+                    b.forced.insert(n, p);
+                }
+                if r == Role::Float {
+                    float_ops.push((node.name.clone(), op.kind.name().to_string()));
+                }
+                let mut op = op.clone();
+                if r == Role::Linear {
+                    // Folded-BatchNorm records are not needed past this point.
+                    op.attrs.remove("bn_gamma");
+                    op.attrs.remove("bn_beta");
+                }
+                let name = b.name(&node.name);
+                let id = b.out.add_op(name, op, &args, node.ty.clone());
+                b.float_of.insert(n, id);
+                integer.insert(n, r != Role::Float);
+            }
+        }
+    }
+    b.out.outputs = src
+        .outputs
+        .iter()
+        .map(|&o| if integer[&o] && src.node(o).op().is_some() { b.dequantized(o) } else { Ok(b.float_of[&o]) })
+        .collect::<Result<_>>()?;
+    b.out.remove_dead();
+    crate::ir::verify::verify_or_error(&b.out, None)?;
+    Ok(Quantized { model: b.out, warnings: b.warnings, float_ops })
+}
