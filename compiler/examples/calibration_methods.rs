@@ -1,14 +1,19 @@
 //! Which calibration method should be qcc's default: measures each method's activation ranges
 //! on real networks by simulated (fake) quantization and prints a table.
 //!
-//! `QCC_TEST_MODELS=tests/.work/models cargo run --release -p qcc --example calibration_methods [MODEL…]`
+//! ```text
+//! .venv/bin/python compiler/examples/calibration_photos.py /tmp/photos     # optional: 16 photos
+//! QCC_TEST_MODELS=tests/.work/models QCC_CALIB_PHOTOS=/tmp/photos \
+//!     cargo run --release -p qcc --example calibration_methods [MODEL…]
+//! ```
 //!
-//! For each model of `$QCC_TEST_MODELS` (tiny_cnn, resnet18, mobilenetv2, efficientnet_lite0 by
-//! default): import, fold BatchNorms with the built-in rules, split the photos of
-//! `NAME.input.npy` into calibration photos and held-out photos (the last third), and make
-//! `AUG` random crops (scale 0.5–1, random position, bilinear resize, random flip) of each photo
-//! of both sets. Calibration observes every tensor once; each method then picks u8 parameters
-//! from the same observations. On the held-out crops it reports:
+//! For each model (tiny_cnn, resnet18, mobilenetv2, efficientnet_lite0 by default): import from
+//! `$QCC_TEST_MODELS`, fold BatchNorms with the built-in rules, take the photos of
+//! `$QCC_CALIB_PHOTOS/NAME.photos.npy` (or the model's own `NAME.input.npy`), make about
+//! `CROPS` random crops in all (scale 0.5–1, random position, bilinear resize, random flip), and
+//! cross-validate over `FOLDS` folds: photo `p` is held out in fold `p % FOLDS` while the crops
+//! of the other photos calibrate. Calibration observes every tensor once; each method then picks
+//! u8 parameters from the same observations. Summed over the held-out crops of every fold:
 //!
 //! - **layer mean / worst**: SQNR (dB) of each quantized activation against its float value, with
 //!   the float network's inputs (errors do not accumulate), averaged over layers / the worst one;
@@ -34,12 +39,15 @@ use qcc::quant::{data_free_ranges, DEFAULT_INPUT_RANGE};
 use qcc::Result;
 use runtime::Tensor;
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Crops per photo.
-const AUG: usize = 8;
+/// About this many crops in all (at least two per photo).
+const CROPS: usize = 24;
+
+/// Photo `p` is held out in fold `p % FOLDS`.
+const FOLDS: usize = 4;
 
 /// A small deterministic generator (splitmix64): the same crops on every run.
 struct Rng(u64);
@@ -176,34 +184,29 @@ struct Row {
     top1: (usize, usize),
 }
 
-fn measure(dir: &std::path::Path, name: &str) -> Result<Vec<Row>> {
-    let t0 = Instant::now();
-    let model = qcc::import::import_file(&dir.join(format!("{name}.onnx")))?;
-    let rules = qcc::rules::RuleSet::builtin_and(&[])?;
-    let (model, _) = qcc::pipeline::optimize(&model, &rules, &Default::default())?;
-    let photos = qcc::npy::read_f32(&dir.join(format!("{name}.input.npy")))?;
-    let n = photos.shape()[0];
-    let held = (n / 3).max(1);
-    let mut rng = Rng(0x5eed ^ n as u64);
-    let crops = |range: std::ops::Range<usize>, rng: &mut Rng| -> Vec<ArrayD<f32>> {
-        range.flat_map(|p| {
-            let img = photos.index_axis(Axis(0), p).to_owned();
-            (0..AUG).map(|_| augment(&img, rng)).collect::<Vec<_>>()
-        }).collect()
-    };
-    let calib = crops(0..n - held, &mut rng);
-    let test = crops(n - held..n, &mut rng);
-    eprintln!("{name}: {} ops, {} calibration crops of {} photos, {} held-out crops of {held}", model.ops_in_order().len(), calib.len(), n - held, test.len());
+/// What one method accumulates over the folds.
+#[derive(Default)]
+struct Tally {
+    layers: HashMap<NodeId, Power>,
+    e2e: Power,
+    e2e_w8: Power,
+    agree: usize,
+    total: usize,
+}
 
+const METHODS: [&str; 7] = ["minmax", "percentile:99.9", "percentile:99.99", "percentile:99.999", "entropy", "mse", "data-free"];
+
+/// Calibrates on `calib`, evaluates on `test`, adds to each method's tally.
+fn fold(model: &Model, wq: &Model, calib: &[ArrayD<f32>], test: &[ArrayD<f32>], tallies: &mut [Tally]) -> Result<()> {
     // One pass over the calibration crops feeds every method.
-    let tensors = observed_tensors(&model);
+    let tensors = observed_tensors(model);
     let x = model.inputs[0];
     let mut minmax: HashMap<NodeId, MinMax> = tensors.iter().map(|&n| (n, MinMax::default())).collect();
     let mut hists: HashMap<NodeId, Histogram> = tensors.iter().map(|&n| (n, Histogram::default())).collect();
-    for s in &calib {
+    for s in calib {
         let slice = s.as_slice().expect("standard layout");
-        minmax.get_mut(&x).unwrap().observe(slice);
-        hists.get_mut(&x).unwrap().add(slice);
+        minmax.get_mut(&x).expect("input observed").observe(slice);
+        hists.get_mut(&x).expect("input observed").add(slice);
         let mut observe = |id: NodeId, t: &Tensor| {
             if let (Some(m), Some(h), Some(a)) = (minmax.get_mut(&id), hists.get_mut(&id), t.as_f32()) {
                 let v = a.as_slice_memory_order().expect("contiguous");
@@ -211,81 +214,113 @@ fn measure(dir: &std::path::Path, name: &str) -> Result<Vec<Row>> {
                 h.add(v);
             }
         };
-        run_with(&model, &[Tensor::F32(s.clone())], Hooks { observe: Some(&mut observe), transform: None })?;
+        run_with(model, &[Tensor::F32(s.clone())], Hooks { observe: Some(&mut observe), transform: None })?;
     }
-    let t_cal = t0.elapsed().as_secs_f64();
-    let free = data_free_ranges(&model, DEFAULT_INPUT_RANGE)?;
-    type Pick<'a> = Box<dyn Fn(NodeId) -> (f32, f32) + 'a>;
-    let methods: Vec<(&str, Pick)> = vec![
-        ("minmax", Box::new(|n| minmax[&n].range())),
-        ("percentile:99.9", Box::new(|n| percentile_range(&hists[&n], 99.9))),
-        ("percentile:99.99", Box::new(|n| percentile_range(&hists[&n], 99.99))),
-        ("percentile:99.999", Box::new(|n| percentile_range(&hists[&n], 99.999))),
-        ("entropy", Box::new(|n| entropy_range(&hists[&n]))),
-        ("mse", Box::new(|n| mse_range(&hists[&n]))),
-        ("data-free", Box::new(|n| free.get(&model.node(n).name).expect("every tensor"))),
-    ];
-    let quantized = materialized(&model);
+    let free = data_free_ranges(model, DEFAULT_INPUT_RANGE)?;
+    let pick = |method: &str, n: NodeId| -> (f32, f32) {
+        match method {
+            "minmax" => minmax[&n].range(),
+            "entropy" => entropy_range(&hists[&n]),
+            "mse" => mse_range(&hists[&n]),
+            "data-free" => free.get(&model.node(n).name).expect("every tensor"),
+            p => percentile_range(&hists[&n], p.trim_start_matches("percentile:").parse().expect("a percentile")),
+        }
+    };
+    let quantized = materialized(model);
     let mut chosen: Vec<HashMap<NodeId, Params>> = vec![];
-    for (_, pick) in &methods {
+    for method in METHODS {
         let mut m = HashMap::new();
         for &n in &quantized {
-            m.insert(n, params::activation(&model.node(n).name, pick(n))?.params);
+            m.insert(n, params::activation(&model.node(n).name, pick(method, n))?.params);
         }
         chosen.push(m);
     }
-    let t_ranges = t0.elapsed().as_secs_f64() - t_cal;
 
     // Per layer: float inputs, each layer's value against its fake-quantized image.
-    let mut layer: Vec<HashMap<NodeId, Power>> = vec![HashMap::new(); methods.len()];
     let mut float_out = vec![];
-    for s in &test {
+    for s in test {
         for (mi, params) in chosen.iter().enumerate() {
-            layer[mi].entry(x).or_default().add(s, &params[&x].fake_quantize(s));
+            tallies[mi].layers.entry(x).or_default().add(s, &params[&x].fake_quantize(s));
         }
         let mut observe = |id: NodeId, t: &Tensor| {
             if let Some(a) = t.as_f32() {
                 for (mi, params) in chosen.iter().enumerate() {
                     if let Some(p) = params.get(&id) {
-                        layer[mi].entry(id).or_default().add(a, &p.fake_quantize(a));
+                        tallies[mi].layers.entry(id).or_default().add(a, &p.fake_quantize(a));
                     }
                 }
             }
         };
-        let out = run_with(&model, &[Tensor::F32(s.clone())], Hooks { observe: Some(&mut observe), transform: None })?;
+        let out = run_with(model, &[Tensor::F32(s.clone())], Hooks { observe: Some(&mut observe), transform: None })?;
         float_out.push(out.into_iter().next().and_then(|t| t.into_f32()).expect("an f32 output"));
     }
-    let wq = quantize_weights(&model)?;
-    let mut rows = vec![];
-    for (mi, (mname, _)) in methods.iter().enumerate() {
-        let (mut e2e, mut e2e_w8, mut agree) = (Power::default(), Power::default(), 0);
+    for (mi, t) in tallies.iter_mut().enumerate() {
         for (s, f) in test.iter().zip(&float_out) {
-            e2e.add(f, &run_fake(&model, s, &chosen[mi])?);
-            let y = run_fake(&wq, s, &chosen[mi])?;
-            e2e_w8.add(f, &y);
-            agree += usize::from(argmax(&y) == argmax(f));
+            t.e2e.add(f, &run_fake(model, s, &chosen[mi])?);
+            let y = run_fake(wq, s, &chosen[mi])?;
+            t.e2e_w8.add(f, &y);
+            t.agree += usize::from(argmax(&y) == argmax(f));
+            t.total += 1;
         }
-        let dbs: Vec<(f64, NodeId)> = quantized.iter().map(|&n| (layer[mi][&n].db(), n)).collect();
-        let mean = dbs.iter().map(|d| d.0).sum::<f64>() / dbs.len() as f64;
-        let worst = dbs.iter().fold((f64::INFINITY, x), |w, &(d, n)| if d < w.0 { (d, n) } else { w });
-        rows.push(Row {
-            method: mname.to_string(),
-            layer_mean: mean,
-            layer_worst: (worst.0, model.node(worst.1).name.clone()),
-            e2e: e2e.db(),
-            e2e_w8: e2e_w8.db(),
-            top1: (agree, test.len()),
-        });
     }
+    Ok(())
+}
+
+fn measure(dir: &Path, photos_dir: Option<&Path>, name: &str) -> Result<Vec<Row>> {
+    let t0 = Instant::now();
+    let model = qcc::import::import_file(&dir.join(format!("{name}.onnx")))?;
+    let rules = qcc::rules::RuleSet::builtin_and(&[])?;
+    let (model, _) = qcc::pipeline::optimize(&model, &rules, &Default::default())?;
+    let wq = quantize_weights(&model)?;
+    let more = photos_dir.map(|d| d.join(format!("{name}.photos.npy"))).filter(|p| p.is_file());
+    let source = more.unwrap_or_else(|| dir.join(format!("{name}.input.npy")));
+    let photos = qcc::npy::read_f32(&source)?;
+    let n = photos.shape()[0];
+    let folds = n.min(FOLDS);
+    let per_photo = (CROPS / n).max(2);
+    let mut rng = Rng(0x5eed ^ n as u64);
+    let crops: Vec<Vec<ArrayD<f32>>> = (0..n)
+        .map(|p| {
+            let img = photos.index_axis(Axis(0), p).to_owned();
+            (0..per_photo).map(|_| augment(&img, &mut rng)).collect()
+        })
+        .collect();
     eprintln!(
-        "{name}: calibration {t_cal:.1} s, ranges {t_ranges:.1} s, total {:.1} s",
-        t0.elapsed().as_secs_f64()
+        "{name}: {} ops, {n} photos from {}, {folds} folds, {per_photo} crops per photo",
+        model.ops_in_order().len(),
+        source.display()
     );
+    let mut tallies: Vec<Tally> = METHODS.iter().map(|_| Tally::default()).collect();
+    for f in 0..folds {
+        let calib: Vec<ArrayD<f32>> = (0..n).filter(|p| p % folds != f).flat_map(|p| crops[p].clone()).collect();
+        let test: Vec<ArrayD<f32>> = (0..n).filter(|p| p % folds == f).flat_map(|p| crops[p].clone()).collect();
+        fold(&model, &wq, &calib, &test, &mut tallies)?;
+    }
+    let quantized = materialized(&model);
+    let rows = METHODS
+        .iter()
+        .zip(&tallies)
+        .map(|(method, t)| {
+            let dbs: Vec<(f64, NodeId)> = quantized.iter().map(|&n| (t.layers[&n].db(), n)).collect();
+            let mean = dbs.iter().map(|d| d.0).sum::<f64>() / dbs.len() as f64;
+            let worst = dbs.iter().fold((f64::INFINITY, quantized[0]), |w, &(d, n)| if d < w.0 { (d, n) } else { w });
+            Row {
+                method: method.to_string(),
+                layer_mean: mean,
+                layer_worst: (worst.0, model.node(worst.1).name.clone()),
+                e2e: t.e2e.db(),
+                e2e_w8: t.e2e_w8.db(),
+                top1: (t.agree, t.total),
+            }
+        })
+        .collect();
+    eprintln!("{name}: {:.1} s", t0.elapsed().as_secs_f64());
     Ok(rows)
 }
 
 fn main() {
     let dir = std::env::var_os("QCC_TEST_MODELS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("tests/.work/models"));
+    let photos = std::env::var_os("QCC_CALIB_PHOTOS").map(PathBuf::from);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let names: Vec<String> = if args.is_empty() {
         ["tiny_cnn", "resnet18", "mobilenetv2", "efficientnet_lite0"].iter().map(|s| s.to_string()).collect()
@@ -295,7 +330,7 @@ fn main() {
     println!("| model | method | layer mean dB | worst layer dB | e2e dB | e2e w8 dB | top-1 (w8) |");
     println!("|---|---|---|---|---|---|---|");
     for name in &names {
-        match measure(&dir, name) {
+        match measure(&dir, photos.as_deref(), name) {
             Ok(rows) => {
                 for r in rows {
                     println!(

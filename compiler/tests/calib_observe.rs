@@ -178,7 +178,8 @@ fn methods_read_back_from_their_names() {
     for m in [Method::MinMax, Method::Percentile(99.99), Method::Percentile(99.9), Method::Entropy, Method::Mse] {
         assert_eq!(m.to_string().parse::<Method>().unwrap(), m);
     }
-    assert_eq!("percentile".parse::<Method>().unwrap(), Method::Percentile(99.99));
+    assert_eq!("percentile".parse::<Method>().unwrap(), Method::Percentile(99.999));
+    assert_eq!(Method::default(), Method::Mse);
     for bad in ["kl", "percentile:", "percentile:40", "percentile:101", "percentile:nan"] {
         assert_eq!(
             bad.parse::<Method>().unwrap_err().to_string(),

@@ -1,28 +1,30 @@
-//! Ranges without calibration data: from the BatchNorm statistics folded into the layers, and
-//! interval arithmetic everywhere else.
+//! Ranges without calibration data: from the BatchNorm statistics folded into the layers,
+//! moment estimates where they reach, and interval arithmetic everywhere else.
 //!
 //! - A layer that carries `bn_gamma`/`bn_beta` (a folded BatchNorm), and an unfolded
 //!   `batch_norm`, outputs per channel roughly `N(β, γ²)` on the data the network was trained
 //!   on: its range is the union over channels of `β ± 3·|γ|`. This is a statistical estimate,
 //!   not a bound (three standard deviations hold 99.7% of a Gaussian).
-//! - Everything else propagates intervals soundly: elementwise functions map the interval
-//!   through their extremes (ReLU clips, so a ReLU after a folded BN gets `[max(0, lo), max(0, hi)]`),
-//!   arithmetic is interval arithmetic (constants contribute their own min and max), pooling,
-//!   reshaping and transposing keep the interval, concat and padding take unions, softmax is
-//!   `[0, 1]`, dequantize spans its codes. A convolution or matrix product without BN statistics
-//!   gets, per output channel, the exact interval of `Σ w·x + b` over `x` in its input interval
-//!   (with 0 added where padding or cropping feeds zeros): sound but loose, widening with the
-//!   fan-in; calibrating with data is better wherever that matters.
+//! - Elementwise functions map their input's range through their extremes (ReLU clips, so a
+//!   ReLU after a folded BN gets `[max(0, lo), max(0, hi)]`); pooling, reshaping and transposing
+//!   keep it; concat and padding take unions; softmax is `[0, 1]`; dequantize spans its codes.
+//! - Layers without BN statistics (convolutions, gemm, matmul) and arithmetic (add, sub, mul,
+//!   div) get the interval their inputs' intervals soundly imply (for a layer, per output
+//!   channel, the exact interval of `Σ w·x + b`, with 0 added where padding or cropping feeds
+//!   zeros), narrowed to `μ ± 3σ` where [`crate::quant::moments`] can estimate the moments from
+//!   the BN statistics upstream. The bound alone widens with the fan-in: a classifier after
+//!   global pooling would get a range tens of times too wide.
 //! - A division by an interval containing 0 has no bound: that is an error naming the op.
 //!
-//! The model's inputs get the range the caller states; [`DEFAULT_INPUT_RANGE`] says why its
-//! default is what it is.
+//! The model's inputs get the range the caller states (moments: uniform over it);
+//! [`DEFAULT_INPUT_RANGE`] says why its default is what it is.
 
 use crate::diag::{Error, Result};
 use crate::ir::attr::Attr;
 use crate::ir::model::{Model, NodeId, NodeKind};
 use crate::ir::op::{Op, OpKind};
 use crate::ir::types::fmt_f32;
+use crate::quant::moments::{clip_moments, expected_max, Moments};
 use crate::quant::ranges::{observed_tensors, Ranges};
 use ndarray::{Array2, ArrayD, Axis};
 use runtime::DType;
@@ -84,9 +86,40 @@ fn bn_range(gamma: &[f32], beta: &[f32]) -> Interval {
         .fold((f64::INFINITY, f64::NEG_INFINITY), union)
 }
 
+/// Per channel `N(β, γ²)`.
+fn bn_moments(gamma: &[f32], beta: &[f32]) -> Moments {
+    Moments { mean: beta.iter().map(|&b| b as f64).collect(), var: gamma.iter().map(|&g| (g as f64) * (g as f64)).collect() }
+}
+
+/// A constant operand's moments against a result of shape `out`: exact values per channel when
+/// it varies only along axis 1 of the result (numpy broadcasting aligns shapes on the right),
+/// otherwise the mean and variance of its elements.
+fn const_moments(w: &ArrayD<f32>, out: &[usize]) -> Option<Moments> {
+    if w.is_empty() {
+        return None;
+    }
+    let rank = out.len();
+    let shape = w.shape();
+    if shape.len() <= rank && rank >= 2 {
+        let pad = rank - shape.len();
+        let only_channels = (0..rank).all(|i| i == 1 || i < pad || shape[i - pad] == 1);
+        if only_channels && pad < 2 && shape[1 - pad] == out[1] {
+            let mean: Vec<f64> = w.iter().map(|&v| v as f64).collect();
+            let n = mean.len();
+            return Some(Moments { mean, var: vec![0.0; n] });
+        }
+    }
+    let n = w.len() as f64;
+    let mean = w.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = w.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    Some(Moments::scalar(mean, var))
+}
+
 struct Walk<'m> {
     model: &'m Model,
     known: HashMap<NodeId, Interval>,
+    /// Estimated moments of the values computed so far (absent: unknown).
+    moments: HashMap<NodeId, Moments>,
 }
 
 impl Walk<'_> {
@@ -333,6 +366,160 @@ impl Walk<'_> {
         };
         Ok((y.0 + bc.0, y.1 + bc.1))
     }
+
+    /// The moments of an operand: an activation's estimate, or a constant's (see [`const_moments`]).
+    fn moments_of(&self, id: NodeId, out_shape: &[usize]) -> Option<Moments> {
+        match self.weight(id) {
+            Some(w) => const_moments(w, out_shape),
+            None => self.moments.get(&id).cloned(),
+        }
+    }
+
+    /// The estimated moments of an op's result (see [`crate::quant::moments`]).
+    fn op_moments(&self, id: NodeId, op: &Op) -> Option<Moments> {
+        use OpKind::*;
+        let args = self.model.operands(id);
+        let out: &[usize] = &self.model.node(id).ty.shape;
+        let floats = |name: &str| op.attr(name).and_then(Attr::as_floats);
+        if let (Some(g), Some(b)) = (floats("bn_gamma"), floats("bn_beta")) {
+            return Some(bn_moments(g, b));
+        }
+        let x = || self.moments.get(&args[0]).cloned();
+        let in_shape: &[usize] = &self.model.node(args[0]).ty.shape;
+        match op.kind {
+            BatchNorm => {
+                let (g, b) = (self.weight(args[1])?, self.weight(args[2])?);
+                Some(bn_moments(g.as_slice_memory_order()?, b.as_slice_memory_order()?))
+            }
+            Conv2d => {
+                let (w, x) = (self.weight(args[1])?, x()?);
+                let bias = args.get(2).and_then(|&b| self.weight(b));
+                let groups = op.int("groups").unwrap_or(1).max(1) as usize;
+                let (o_count, ig) = (w.shape()[0], w.shape()[1]);
+                let og = (o_count / groups).max(1);
+                if x.channels() != 1 && x.channels() != ig * groups {
+                    return None;
+                }
+                let (mut mean, mut var) = (vec![], vec![]);
+                for (o, filter) in w.axis_iter(Axis(0)).enumerate() {
+                    let g = o / og;
+                    let (mut m, mut v) = (bias.and_then(|b| b.iter().nth(o)).map_or(0.0, |&b| b as f64), 0.0);
+                    for (i, taps) in filter.axis_iter(Axis(0)).enumerate() {
+                        let (mu, s2) = x.at(g * ig + i);
+                        m += taps.iter().map(|&t| t as f64).sum::<f64>() * mu;
+                        v += taps.iter().map(|&t| (t as f64) * (t as f64)).sum::<f64>() * s2;
+                    }
+                    mean.push(m);
+                    var.push(v);
+                }
+                Some(Moments { mean, var })
+            }
+            Gemm | MatMul => {
+                let is_gemm = op.kind == Gemm;
+                let w = self.weight(args[1]).filter(|w| w.ndim() == 2)?;
+                let w = if is_gemm && op.bool("trans_b").unwrap_or(false) { w.t().to_owned() } else { w.to_owned() };
+                let x = x()?;
+                // Per-feature moments only when axis 1 of the left operand is the reduced axis.
+                let x = if (is_gemm && op.bool("trans_a").unwrap_or(false)) || in_shape.len() != 2 { x.pooled() } else { x };
+                if x.channels() != 1 && x.channels() != w.shape()[0] {
+                    return None;
+                }
+                let alpha = if is_gemm { op.float("alpha").unwrap_or(1.0) as f64 } else { 1.0 };
+                let beta = if is_gemm { op.float("beta").unwrap_or(1.0) as f64 } else { 1.0 };
+                let c = if is_gemm { args.get(2).and_then(|&c| self.moments_of(c, out)) } else { None };
+                let (mut mean, mut var) = (vec![], vec![]);
+                for (n, col) in w.axis_iter(Axis(1)).enumerate() {
+                    let (mut m, mut v) = (0.0, 0.0);
+                    for (k, &t) in col.iter().enumerate() {
+                        let (mu, s2) = x.at(k);
+                        m += t as f64 * mu;
+                        v += (t as f64) * (t as f64) * s2;
+                    }
+                    let (cm, cv) = c.as_ref().map_or((0.0, 0.0), |c| c.at(n));
+                    mean.push(alpha * m + beta * cm);
+                    var.push(alpha * alpha * v + beta * beta * cv);
+                }
+                Some(Moments { mean, var })
+            }
+            Relu => Some(x()?.map(|m, v| clip_moments(m, v, 0.0, f64::INFINITY))),
+            Clip => {
+                let lo = op.float("min").map_or(f64::NEG_INFINITY, f64::from);
+                let hi = op.float("max").map_or(f64::INFINITY, f64::from);
+                Some(x()?.map(|m, v| clip_moments(m, v, lo, hi)))
+            }
+            MaxPool => {
+                let k: i64 = op.ints("kernel_shape").unwrap_or(&[1, 1]).iter().product();
+                let e = expected_max(k.max(1) as usize);
+                Some(x()?.map(|m, v| (m + e * v.sqrt(), v)))
+            }
+            AvgPool | GlobalAvgPool | Pad => x(),
+            ReduceMean => {
+                let rank = in_shape.len() as i64;
+                let axes = op.ints("axes").unwrap_or(&[]);
+                let over_channels = axes.iter().any(|&a| (a + rank) % rank.max(1) == 1);
+                Some(if over_channels { x()?.pooled() } else { x()? })
+            }
+            Flatten | Reshape | Squeeze | Unsqueeze | Transpose => {
+                let x = x()?;
+                let keeps = match op.ints("perm") {
+                    Some(perm) => perm.len() >= 2 && perm[0] == 0 && perm[1] == 1,
+                    None => in_shape.len() >= 2 && out.len() >= 2 && in_shape[..2] == out[..2],
+                };
+                if x.channels() == 1 || keeps {
+                    return Some(x);
+                }
+                // [N, C, rest…] → [N, C·|rest|]: each channel becomes |rest| consecutive features.
+                let rest: usize = in_shape.iter().skip(2).product();
+                if op.kind != Transpose && in_shape.len() >= 2 && out.len() == 2 && out[0] == in_shape[0] && out[1] == in_shape[1] * rest {
+                    return Some(x.repeat_each(rest));
+                }
+                Some(x.pooled())
+            }
+            Concat => {
+                let axis = op.int("axis").unwrap_or(0);
+                let parts: Option<Vec<Moments>> = args.iter().map(|&a| self.moments_of(a, out)).collect();
+                let parts = parts?;
+                if axis == 1 || axis == 1 - out.len() as i64 {
+                    let (mut mean, mut var) = (vec![], vec![]);
+                    for (p, &a) in parts.iter().zip(&args) {
+                        let c = self.model.node(a).ty.shape.get(1).copied().unwrap_or(1);
+                        let p = if p.channels() == 1 { p.repeat_each(c) } else { p.clone() };
+                        mean.extend(p.mean);
+                        var.extend(p.var);
+                    }
+                    return Some(Moments { mean, var });
+                }
+                let all = Moments {
+                    mean: parts.iter().map(|p| p.pooled().mean[0]).collect(),
+                    var: parts.iter().map(|p| p.pooled().var[0]).collect(),
+                };
+                Some(all.pooled())
+            }
+            Add | Sub | Mul | Div => {
+                let (a, b) = (self.moments_of(args[0], out)?, self.moments_of(args[1], out)?);
+                let worst = |va: f64, vb: f64| (va.sqrt() + vb.sqrt()).powi(2);
+                match op.kind {
+                    Add => a.zip(&b, |(ma, va), (mb, vb)| (ma + mb, worst(va, vb))),
+                    Sub => a.zip(&b, |(ma, va), (mb, vb)| (ma - mb, worst(va, vb))),
+                    // Independent factors: Var(XY) = σx²σy² + σx²μy² + σy²μx².
+                    Mul => a.zip(&b, |(ma, va), (mb, vb)| (ma * mb, va * vb + va * mb * mb + vb * ma * ma)),
+                    _ if self.weight(args[1]).is_some() && b.var.iter().all(|&v| v == 0.0) && b.mean.iter().all(|&m| m != 0.0) => {
+                        a.zip(&b, |(ma, va), (mb, _)| (ma / mb, va / (mb * mb)))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether an op's range is its bound narrowed to the moments' `μ ± 3σ` (layers without BN
+/// statistics and arithmetic: where worst-case bounds grow with the fan-in).
+fn estimated(op: &Op) -> bool {
+    use OpKind::*;
+    let bn = op.attr("bn_gamma").is_some() && op.attr("bn_beta").is_some();
+    !bn && matches!(op.kind, Conv2d | ConvTranspose2d | Gemm | MatMul | Add | Sub | Mul | Div)
 }
 
 /// Ranges for every input and f32 op result of `model` without data: inputs get `input_range`,
@@ -342,9 +529,12 @@ pub fn data_free_ranges(model: &Model, input_range: (f32, f32)) -> Result<Ranges
     if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
         return Err(Error::msg(format!("the input range [{}, {}] must be finite with min ≤ max", fmt_f32(lo), fmt_f32(hi))));
     }
-    let mut walk = Walk { model, known: HashMap::new() };
+    let mut walk = Walk { model, known: HashMap::new(), moments: HashMap::new() };
+    let span = hi as f64 - lo as f64;
     for &i in &model.inputs {
         walk.known.insert(i, (lo as f64, hi as f64));
+        // Uniform over the input range.
+        walk.moments.insert(i, Moments::scalar((lo as f64 + hi as f64) / 2.0, span * span / 12.0));
     }
     let tensors = observed_tensors(model);
     let mut ranges = BTreeMap::new();
@@ -355,6 +545,22 @@ pub fn data_free_ranges(model: &Model, input_range: (f32, f32)) -> Result<Ranges
                 Error::Msg(m) => Error::msg(format!("data-free range of %{}: {m}", node.name)),
                 e => e,
             })?;
+            let moments = walk.op_moments(id, op);
+            let r = match (&moments, estimated(op)) {
+                (Some(m), true) => {
+                    let (elo, ehi) = m.range(BN_SIGMAS as f64);
+                    let (a, b) = (r.0.max(elo), r.1.min(ehi));
+                    if a <= b {
+                        (a, b)
+                    } else {
+                        r
+                    }
+                }
+                _ => r,
+            };
+            if let Some(m) = moments {
+                walk.moments.insert(id, m);
+            }
             walk.known.insert(id, r);
         }
         let (a, b) = walk.known[&id];

@@ -4,6 +4,7 @@
 pub mod calibrate;
 pub mod data_free;
 pub mod histogram;
+pub mod moments;
 pub mod observe;
 pub mod params;
 pub mod qdq;

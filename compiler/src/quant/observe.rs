@@ -99,10 +99,26 @@ pub enum Method {
     Mse,
 }
 
-/// The percentile `percentile` means without a number.
-pub const DEFAULT_PERCENTILE: f64 = 99.99;
+impl Default for Method {
+    fn default() -> Method {
+        Method::DEFAULT
+    }
+}
+
+/// The percentile `percentile` means without a number: 99.999 beat 99.99 by 0.2–5 dB end to
+/// end on every 224×224 test model (a tensor of a million values per image loses 100 of them to
+/// clipping at 99.99, which the layers after it notice).
+pub const DEFAULT_PERCENTILE: f64 = 99.999;
 
 impl Method {
+    /// MSE-optimal clipping. Measured by `examples/calibration_methods.rs` (16 photos, 4-fold
+    /// cross-validation, activations and 8-bit weights simulated), it has the best end-to-end
+    /// SQNR of the calibrated methods on EfficientNet-Lite0 (13.6 dB), ResNet-18 (27.8) and
+    /// MobileNetV2 (12.9), and is 0.3 dB behind min/max on the tiny CNN; it has no parameter to
+    /// tune, where percentile swings by 11 dB between 99.9 and 99.999 on ResNet-18, and entropy
+    /// clips the spike a ReLU6 leaves at 6 (−4 dB on MobileNetV2, −1.2 on EfficientNet).
+    pub const DEFAULT: Method = Method::Mse;
+
     /// A fresh observer for one tensor.
     pub fn observer(self) -> Box<dyn Observer + Send> {
         match self {
@@ -115,7 +131,7 @@ impl Method {
 }
 
 impl fmt::Display for Method {
-    /// `minmax`, `percentile:99.99`, `entropy`, `mse`: what [`Method::from_str`] reads.
+    /// `minmax`, `percentile:99.999`, `entropy`, `mse`: what [`Method::from_str`] reads.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Method::MinMax => f.write_str("minmax"),
@@ -128,7 +144,7 @@ impl fmt::Display for Method {
 
 impl FromStr for Method {
     type Err = Error;
-    /// `minmax`, `percentile` (99.99) or `percentile:P`, `entropy`, `mse`.
+    /// `minmax`, `percentile` ([`DEFAULT_PERCENTILE`]) or `percentile:P`, `entropy`, `mse`.
     fn from_str(s: &str) -> Result<Method> {
         let bad = || Error::msg(format!("unknown calibration method `{s}`: expected minmax, percentile, percentile:P (P in (50, 100]), entropy or mse"));
         Ok(match s {
