@@ -59,8 +59,10 @@ pub struct CompileArgs {
     /// Calibration samples (.npy, leading axis = samples; `name=FILE` for several inputs).
     #[arg(long = "calib", value_name = "FILE")]
     pub calib: Vec<String>,
-    /// How calibration turns observations into ranges: minmax, percentile[:P], entropy, mse.
-    #[arg(long, default_value = "minmax")]
+    /// How calibration turns observations into ranges: minmax, percentile[:P], entropy, mse
+    /// (MSE-optimal clipping: best or near-best end to end on every model measured, see
+    /// compiler/examples/calibration_methods.rs).
+    #[arg(long, default_value = "mse")]
     pub calibration: String,
     /// Reuse the ranges of an earlier calibration (a JSON file written by --save-ranges).
     #[arg(long, value_name = "FILE", conflicts_with = "calib")]
