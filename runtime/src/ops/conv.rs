@@ -1,7 +1,7 @@
 //! 2-D convolution (ONNX Conv, NCHW): one matrix product per image and group over an im2col
 //! buffer, no buffer at all for 1×1 stride-1 unpadded kernels, and a direct loop for depthwise.
 
-use super::geometry::{conv_out_len, valid_range};
+use super::geometry::{valid_range, ConvGeometry};
 use super::sgemm::{sgemm, Mat, Store};
 use super::ConvParams;
 use ndarray::{ArrayD, IxDyn};
@@ -18,7 +18,7 @@ pub fn conv2d(x: &ArrayD<f32>, w: &ArrayD<f32>, b: Option<&ArrayD<f32>>, p: &Con
 /// [`conv2d`] with an im2col buffer of at most `cols_budget` floats (tests shrink it to exercise
 /// the banding).
 fn conv2d_banded(x: &ArrayD<f32>, w: &ArrayD<f32>, b: Option<&ArrayD<f32>>, p: &ConvParams, cols_budget: usize) -> ArrayD<f32> {
-    let g = Geometry::new(x.shape(), w.shape(), p);
+    let g = Geometry::new("conv2d", x.shape(), w.shape(), p);
     let x = x.as_standard_layout();
     let w = w.as_standard_layout();
     let (xd, wd) = (x.as_slice().expect("standard layout"), w.as_slice().expect("standard layout"));
@@ -42,45 +42,7 @@ fn conv2d_banded(x: &ArrayD<f32>, w: &ArrayD<f32>, b: Option<&ArrayD<f32>>, p: &
     ArrayD::from_shape_vec(IxDyn(&[g.n, g.o, g.ho, g.wo]), out).expect("conv2d: output size")
 }
 
-/// Every dimension of one convolution, checked once.
-struct Geometry {
-    n: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    o: usize,
-    groups: usize,
-    /// Input and output channels per group.
-    cg: usize,
-    og: usize,
-    kh: usize,
-    kw: usize,
-    ho: usize,
-    wo: usize,
-    p: ConvParams,
-}
-
-impl Geometry {
-    fn new(xs: &[usize], ws: &[usize], p: &ConvParams) -> Self {
-        assert!(xs.len() == 4 && ws.len() == 4, "conv2d: input {xs:?} and weight {ws:?} must both be 4-D");
-        let (n, c, h, w) = (xs[0], xs[1], xs[2], xs[3]);
-        let (o, cg, kh, kw) = (ws[0], ws[1], ws[2], ws[3]);
-        let groups = p.groups;
-        assert!(
-            groups > 0 && cg * groups == c && o % groups == 0,
-            "conv2d: input {xs:?} and weight {ws:?} do not fit {groups} groups"
-        );
-        assert!(h > 0 && w > 0, "conv2d: input {xs:?} has an empty spatial axis");
-        let ho = conv_out_len("conv2d", h, kh, p.strides[0], (p.pads[0], p.pads[2]), p.dilations[0]);
-        let wo = conv_out_len("conv2d", w, kw, p.strides[1], (p.pads[1], p.pads[3]), p.dilations[1]);
-        Geometry { n, c, h, w, o, groups, cg, og: o / groups, kh, kw, ho, wo, p: p.clone() }
-    }
-
-    /// A 1×1 kernel that neither strides nor pads reads the input planes as they are.
-    fn is_pointwise(&self) -> bool {
-        self.kh == 1 && self.kw == 1 && self.p.strides == [1, 1] && self.p.pads == [0; 4]
-    }
-}
+type Geometry = ConvGeometry;
 
 /// The im2col buffer holds at most this many floats (unless one output row needs more): a band
 /// of output rows at a time keeps it in cache and bounds memory for large images.

@@ -76,3 +76,48 @@ mod tests {
         assert_eq!(pool_out_len("t", 4, 2, 2, (1, 1), 1, true), 3);
     }
 }
+
+/// Every dimension of one 2-D convolution, checked once: shared by the float and the integer
+/// kernels so that both agree on what a convolution's shape means.
+pub(crate) struct ConvGeometry {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub groups: usize,
+    /// Input and output channels per group.
+    pub cg: usize,
+    pub og: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub ho: usize,
+    pub wo: usize,
+    pub p: super::ConvParams,
+}
+
+impl ConvGeometry {
+    /// Checks the shapes of input `xs` and weight `ws` against `p`; `op` names the caller in the
+    /// panic message a caller bug gets.
+    pub fn new(op: &str, xs: &[usize], ws: &[usize], p: &super::ConvParams) -> Self {
+        assert!(xs.len() == 4 && ws.len() == 4, "{op}: input {xs:?} and weight {ws:?} must both be 4-D");
+        let (n, c, h, w) = (xs[0], xs[1], xs[2], xs[3]);
+        let (o, cg, kh, kw) = (ws[0], ws[1], ws[2], ws[3]);
+        let groups = p.groups;
+        assert!(groups > 0 && cg * groups == c && o % groups == 0, "{op}: input {xs:?} and weight {ws:?} do not fit {groups} groups");
+        assert!(h > 0 && w > 0, "{op}: input {xs:?} has an empty spatial axis");
+        let ho = conv_out_len(op, h, kh, p.strides[0], (p.pads[0], p.pads[2]), p.dilations[0]);
+        let wo = conv_out_len(op, w, kw, p.strides[1], (p.pads[1], p.pads[3]), p.dilations[1]);
+        ConvGeometry { n, c, h, w, o, groups, cg, og: o / groups, kh, kw, ho, wo, p: p.clone() }
+    }
+
+    /// A 1×1 kernel that neither strides nor pads reads the input planes as they are.
+    pub fn is_pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.p.strides == [1, 1] && self.p.pads == [0; 4]
+    }
+
+    /// Height and width of the input once padded.
+    pub fn padded(&self) -> (usize, usize) {
+        (self.h + self.p.pads[0] + self.p.pads[2], self.w + self.p.pads[1] + self.p.pads[3])
+    }
+}

@@ -10,7 +10,7 @@
 use super::igemm::dot_all;
 use super::simd::{dispatch, Kernel};
 use super::Requant;
-use crate::ops::geometry::conv_out_len;
+use crate::ops::geometry::ConvGeometry;
 use crate::ops::ConvParams;
 use crate::DType;
 use ndarray::{ArrayD, IxDyn};
@@ -37,7 +37,7 @@ pub(crate) fn qconv2d_banded(
     rq: &Requant,
     cols_budget: usize,
 ) -> ArrayD<u8> {
-    let g = Geometry::new(x.shape(), w.shape(), p);
+    let g = Geometry::new("qconv2d", x.shape(), w.shape(), p);
     assert!((0..=255).contains(&x_zero_point), "qconv2d: input zero point {x_zero_point} is outside the u8 range");
     rq.check("qconv2d", g.o, DType::U8);
     let x = x.as_standard_layout();
@@ -68,50 +68,7 @@ pub(crate) fn folded_bias<T: Copy + Into<i32>>(w: &[T], b: Option<&ArrayD<i32>>,
         .collect()
 }
 
-/// Every dimension of one convolution, checked once.
-struct Geometry {
-    n: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    o: usize,
-    groups: usize,
-    /// Input and output channels per group.
-    cg: usize,
-    og: usize,
-    kh: usize,
-    kw: usize,
-    ho: usize,
-    wo: usize,
-    p: ConvParams,
-}
-
-impl Geometry {
-    fn new(xs: &[usize], ws: &[usize], p: &ConvParams) -> Self {
-        assert!(xs.len() == 4 && ws.len() == 4, "qconv2d: input {xs:?} and weight {ws:?} must both be 4-D");
-        let (n, c, h, w) = (xs[0], xs[1], xs[2], xs[3]);
-        let (o, cg, kh, kw) = (ws[0], ws[1], ws[2], ws[3]);
-        let groups = p.groups;
-        assert!(
-            groups > 0 && cg * groups == c && o % groups == 0,
-            "qconv2d: input {xs:?} and weight {ws:?} do not fit {groups} groups"
-        );
-        assert!(h > 0 && w > 0, "qconv2d: input {xs:?} has an empty spatial axis");
-        let ho = conv_out_len("qconv2d", h, kh, p.strides[0], (p.pads[0], p.pads[2]), p.dilations[0]);
-        let wo = conv_out_len("qconv2d", w, kw, p.strides[1], (p.pads[1], p.pads[3]), p.dilations[1]);
-        Geometry { n, c, h, w, o, groups, cg, og: o / groups, kh, kw, ho, wo, p: p.clone() }
-    }
-
-    /// Height and width of the input once padded.
-    fn padded(&self) -> (usize, usize) {
-        (self.h + self.p.pads[0] + self.p.pads[2], self.w + self.p.pads[1] + self.p.pads[3])
-    }
-
-    /// A 1×1 kernel that neither strides nor pads: the HWC input is the im2row matrix.
-    fn is_pointwise(&self) -> bool {
-        self.kh == 1 && self.kw == 1 && self.p.strides == [1, 1] && self.p.pads == [0; 4]
-    }
-}
+type Geometry = ConvGeometry;
 
 /// The im2row buffer holds at most this many i16 (unless one output row needs more), so a band
 /// of output rows stays in L2 and large images do not blow memory.
