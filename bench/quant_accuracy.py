@@ -1,0 +1,292 @@
+"""Benchmark: int8 accuracy of qcc against ONNX Runtime's static quantization, per model.
+
+Usage: python bench/quant_accuracy.py [--models DIR] [--qcc PATH] [--work DIR] [--eval N]
+                                      [--calib N] [--jobs N] [NAME ...]
+
+For every model, the reference is ONNX Runtime fp32 on an evaluation set; each int8 variant is
+scored by its SQNR against that reference (10·log10(Σ ref² / Σ (out − ref)²) over every output
+of every sample) and by how often its top-1 class agrees with fp32's (digits: also the top-1
+accuracy against the true labels).
+
+Data. The 224×224 models (and tiny_cnn at 32×32) see random square crops of the real photos
+scikit-image and scikit-learn ship, resized and normalised exactly as tests/python/make_models.py
+does for that model; the evaluation and calibration crops come from different seeds. Digits
+calibrates on the first 100 of examples/digits/test_images.npy and is evaluated on the other 350.
+
+Rows.
+  qcc w8 METHOD    `qcc MODEL.onnx -o OUT.ir --emit int --calib calib.npy --weight-bits 8
+                   --calibration METHOD`, then `qcc run OUT.ir --input eval.npy -o out.npy`
+                   (the integer reference interpreter, which the generated code matches bit for bit)
+  qcc w7 minmax    the same with --weight-bits 7
+  ORT QOperator    quantize_static: QOperator, u8 activations, s8 per-channel weights, MinMax
+                   calibration on the same calibration samples; default graph optimizations
+  ORT QOp rr       the same with reduce_range=True (7-bit weights)
+  ORT QDQ sim      quantize_static with QuantFormat.QDQ, run with ORT_DISABLE_ALL: every Q/DQ pair
+                   is executed as float arithmetic, i.e. the quantization-only float simulation
+  ORT QOp prep     QOperator after onnxruntime's quant_pre_process (which ORT's quantizer asks
+                   for: it folds BatchNorm into the convolutions first); not one of the anchors'
+                   settings, shown because it changes ORT's accuracy a lot
+
+ORT's accuracy depends on the CPU: on AVX2 without VNNI its u8·s8 kernels use pmaddubsw, whose
+16-bit pair sums saturate; with VNNI (or with reduce_range) they do not. The CPU's flags are printed.
+"""
+
+import argparse
+import concurrent.futures
+import logging
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import onnxruntime as ort
+import skimage.transform
+from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
+                                      QuantType, quantize_static)
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests/python"))
+
+import models_efficientnet  # noqa: E402  (the generators' own preprocessing constants)
+import photos  # noqa: E402
+
+# Model name -> (input side, mean, std), as make_models.py's builders preprocess.
+IMAGE_MODELS = {
+    "efficientnet_lite0": (224, models_efficientnet.MEAN, models_efficientnet.STD),
+    "resnet18": (224, photos.IMAGENET_MEAN, photos.IMAGENET_STD),
+    "mobilenetv2": (224, photos.IMAGENET_MEAN, photos.IMAGENET_STD),
+    "tiny_cnn": (32, photos.IMAGENET_MEAN, photos.IMAGENET_STD),
+}
+DEFAULT_MODELS = [*IMAGE_MODELS, "digits"]
+METHODS = ["minmax", "percentile", "entropy", "mse"]
+DIGITS_CALIB = 100
+
+ort.set_default_logger_severity(3)
+# The quantizer logs a warning per BatchNorm weight and asks for pre-processing on every call.
+logging.getLogger().setLevel(logging.ERROR)
+
+
+def random_crops(n, size, mean, std, seed):
+    """n samples (n, 1, 3, size, size): random squares of the photos, resized as photos.py does.
+
+    Each crop takes a random photo, a side between 35% and 100% of the photo's shorter side, a
+    random position and a random horizontal flip: varied enough that 100 crops of six photos are
+    100 different inputs, and still natural images whose statistics match what the nets expect.
+    """
+    rng = np.random.default_rng(seed)
+    pics = [im for _, im in photos.photos()]
+    xs = []
+    for _ in range(n):
+        img = pics[rng.integers(len(pics))]
+        h, w = img.shape[:2]
+        s = int(rng.integers(int(0.35 * min(h, w)), min(h, w) + 1))
+        top, left = int(rng.integers(h - s + 1)), int(rng.integers(w - s + 1))
+        square = img[top:top + s, left:left + s]
+        if rng.integers(2):
+            square = square[:, ::-1]
+        out = skimage.transform.resize(square, (size, size), order=1, anti_aliasing=True,
+                                       preserve_range=True)
+        x = ((out / 255.0).astype(np.float32) - mean) / std
+        xs.append(x.transpose(2, 0, 1)[None])
+    return np.stack(xs).astype(np.float32)
+
+
+def datasets(name, args):
+    """(onnx path, calibration samples, evaluation samples, labels or None)."""
+    if name == "digits":
+        images = np.load(os.path.join(ROOT, "examples/digits/test_images.npy")).astype(np.float32)
+        with open(os.path.join(ROOT, "examples/digits/test_labels.txt")) as f:
+            labels = np.array([int(line) for line in f if line.strip()])
+        if len(images) != len(labels):
+            raise SystemExit(f"digits: {len(images)} images but {len(labels)} labels")
+        xs = images[:, None]  # (N, 1, 1, 8, 8): every sample one batch-1 input
+        return (os.path.join(ROOT, "examples/digits/digits.onnx"), xs[:DIGITS_CALIB],
+                xs[DIGITS_CALIB:], labels[DIGITS_CALIB:])
+    if name not in IMAGE_MODELS:
+        raise SystemExit(f"unknown model {name}; known: {', '.join(DEFAULT_MODELS)}")
+    size, mean, std = IMAGE_MODELS[name]
+    path = os.path.join(args.models, f"{name}.onnx")
+    if not os.path.exists(path):
+        raise SystemExit(f"{path} does not exist: run tests/python/make_models.py first")
+    return path, random_crops(args.calib, size, mean, std, seed=2), \
+        random_crops(args.eval, size, mean, std, seed=1), None
+
+
+def run_ort(path, xs, optimize=True):
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    if not optimize:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    (inp,) = sess.get_inputs()
+    return np.stack([sess.run(None, {inp.name: x})[0] for x in xs]).astype(np.float32)
+
+
+class _Reader(CalibrationDataReader):
+    def __init__(self, input_name, xs):
+        self.feeds = iter([{input_name: x} for x in xs])
+
+    def get_next(self):
+        return next(self.feeds, None)
+
+
+def ort_quantize(src, dst, calib, fmt, reduce_range):
+    input_name = ort.InferenceSession(src, providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    quantize_static(src, dst, _Reader(input_name, calib), quant_format=fmt,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    per_channel=True, reduce_range=reduce_range,
+                    calibrate_method=CalibrationMethod.MinMax)
+
+
+def run_qcc(qcc, onnx_path, calib_path, eval_path, work, bits, method):
+    """qcc's integer output on the evaluation set, or the failing command and its stderr."""
+    stem = os.path.join(work, f"w{bits}-{method}")
+    steps = [
+        [qcc, onnx_path, "-o", f"{stem}.ir", "--emit", "int", "--calib", calib_path,
+         "--weight-bits", str(bits), "--calibration", method],
+        [qcc, "run", f"{stem}.ir", "--input", eval_path, "-o", f"{stem}.out.npy"],
+    ]
+    t0 = time.perf_counter()
+    for cmd in steps:
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            return None, f"$ {' '.join(cmd)}\n(exit {done.returncode})\n{done.stderr.strip()}", 0.0
+    return np.load(f"{stem}.out.npy").astype(np.float32), None, time.perf_counter() - t0
+
+
+def sqnr_db(ref, out):
+    noise = float(np.sum((out.astype(np.float64) - ref) ** 2))
+    signal = float(np.sum(ref.astype(np.float64) ** 2))
+    return float("inf") if noise == 0 else 10 * np.log10(signal / noise)
+
+
+def top1(y):
+    return y.reshape(len(y), -1).argmax(axis=1)
+
+
+def score(ref, out, labels):
+    if out.shape != ref.shape:
+        raise SystemExit(f"output shape {out.shape} differs from the fp32 reference's {ref.shape}")
+    row = {"sqnr": sqnr_db(ref, out), "agree": 100 * np.mean(top1(out) == top1(ref))}
+    if labels is not None:
+        row["acc"] = 100 * np.mean(top1(out) == labels)
+    return row
+
+
+def bench_model(name, args, pool):
+    t0 = time.perf_counter()
+    work = os.path.join(args.work, name)
+    os.makedirs(work, exist_ok=True)
+    onnx_path, calib, evals, labels = datasets(name, args)
+    calib_path, eval_path = os.path.join(work, "calib.npy"), os.path.join(work, "eval.npy")
+    np.save(calib_path, calib)
+    np.save(eval_path, evals)
+
+    qcc_runs = [(8, m) for m in METHODS] + [(7, "minmax")]
+    futures = {(bits, m): pool.submit(run_qcc, args.qcc, onnx_path, calib_path, eval_path, work, bits, m)
+               for bits, m in qcc_runs}
+
+    ref = run_ort(onnx_path, evals)
+    rows, failures = [("ORT fp32", score(ref, ref, labels))], []
+    ort_variants = [("ORT QOperator", QuantFormat.QOperator, False, True),
+                    ("ORT QOperator reduce_range", QuantFormat.QOperator, True, True),
+                    ("ORT QDQ float-sim", QuantFormat.QDQ, False, False)]
+    ort_rows = []
+    for label, fmt, rr, optimize in ort_variants:
+        dst = os.path.join(work, f"ort-{fmt.name}-rr{int(rr)}.onnx")
+        ort_quantize(onnx_path, dst, calib, fmt, rr)
+        ort_rows.append((label, score(ref, run_ort(dst, evals, optimize), labels)))
+    # Symbolic shape inference would need sympy, which the pinned venv does not have; the models'
+    # shapes are static, so ONNX's own inference is enough.
+    prep = os.path.join(work, "ort-prep.onnx")
+    quant_pre_process(onnx_path, prep, skip_symbolic_shape=True)
+    dst = os.path.join(work, "ort-prep-QOperator.onnx")
+    ort_quantize(prep, dst, calib, QuantFormat.QOperator, False)
+    ort_rows.append(("ORT QOperator prep (BN fold)", score(ref, run_ort(dst, evals), labels)))
+
+    for (bits, m), fut in futures.items():
+        out, err, secs = fut.result()
+        label = f"qcc w{bits} {m}"
+        if err is not None:
+            failures.append((label, err))
+            rows.append((label, None))
+        else:
+            rows.append((label, score(ref, out, labels)))
+    rows += ort_rows
+    return rows, failures, len(calib), len(evals), time.perf_counter() - t0
+
+
+def print_table(name, rows, failures, n_calib, n_eval, secs, labels):
+    print(f"\n## {name}  ({n_eval} evaluation samples, {n_calib} calibration samples, {secs:.0f} s)\n")
+    head = f"| {'variant':<28} | {'SQNR dB':>8} | {'top-1 agree %':>13} |"
+    rule = f"|{'-' * 30}|{'-' * 9}:|{'-' * 14}:|"
+    if labels:
+        head += f" {'accuracy %':>10} |"
+        rule += f"{'-' * 11}:|"
+    print(head)
+    print(rule)
+    for label, r in rows:
+        if r is None:
+            cells = f" {'FAILED':>8} | {'-':>13} |" + (f" {'-':>10} |" if labels else "")
+        else:
+            sq = "exact" if r["sqnr"] == float("inf") else f"{r['sqnr']:.1f}"
+            cells = f" {sq:>8} | {r['agree']:>13.1f} |" + (f" {r['acc']:>10.1f} |" if labels else "")
+        print(f"| {label:<28} |{cells}")
+    for label, err in failures:
+        print(f"\n{label} failed:\n{err}")
+    best = max(((lbl, r) for lbl, r in rows if r is not None and lbl.startswith("qcc w8")),
+               key=lambda lr: lr[1]["sqnr"], default=None)
+    if best is not None:
+        print(f"\nbest qcc 8-bit calibration by SQNR: {best[0].removeprefix('qcc w8 ')} "
+              f"({best[1]['sqnr']:.1f} dB)")
+    sys.stdout.flush()
+
+
+def cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return "unknown"
+    shown = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni") if f in flags]
+    return " ".join(shown) or "no AVX2"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="*", default=DEFAULT_MODELS, help="models to measure")
+    p.add_argument("--models", default=os.path.join(ROOT, "tests/.work/models"), help="make_models.py output")
+    p.add_argument("--qcc", default=os.path.join(ROOT, "target/release/qcc"), help="qcc binary")
+    p.add_argument("--work", default=os.path.join(ROOT, "tests/.work/quant_accuracy"),
+                   help="where calibration/evaluation sets, quantized models and outputs go")
+    p.add_argument("--eval", type=int, default=100, help="evaluation crops per image model")
+    p.add_argument("--calib", type=int, default=32, help="calibration crops per image model")
+    p.add_argument("--jobs", type=int, default=2, help="qcc processes run at once")
+    args = p.parse_args()
+    if not os.access(args.qcc, os.X_OK):
+        raise SystemExit(f"{args.qcc} is not an executable: cargo build --release -p qcc")
+    print(f"CPU: {cpu_flags()}")
+    t0 = time.perf_counter()
+    summary = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for name in args.names:
+            rows, failures, n_calib, n_eval, secs = bench_model(name, args, pool)
+            print_table(name, rows, failures, n_calib, n_eval, secs, labels=name == "digits")
+            for label, r in rows:
+                if label.startswith("qcc w8") and r is not None:
+                    summary.setdefault(label.removeprefix("qcc w8 "), {})[name] = r["sqnr"]
+    # The default calibration method should be the one that wins across models, not on one.
+    complete = {m: v for m, v in summary.items() if len(v) == len(args.names)}
+    if complete:
+        print("\nqcc 8-bit calibration methods, mean SQNR over all models (dB):")
+        for m, v in sorted(complete.items(), key=lambda mv: -np.mean(list(mv[1].values()))):
+            print(f"  {m:<12} {np.mean(list(v.values())):6.1f}")
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s; SQNR and agreement against ORT fp32 on the "
+          "same samples; qcc outputs from its integer reference interpreter")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
