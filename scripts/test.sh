@@ -8,5 +8,13 @@ source scripts/lib.sh
 phase venv ensure_venv
 phase models ensure_models "$QCC_MODELS"
 export QCC_TEST_MODELS="$PWD/$QCC_MODELS"
-phase cargo-test cargo test --workspace --release
+# Build first (its own phase, so the time a cold build takes is visible), then test.
+phase cargo-build cargo test --workspace --release --no-run
+# (The log lives in the ignored tests/.work: lib.sh's EXIT trap reports failures, so no trap here.)
+mkdir -p tests/.work
+LOG=tests/.work/cargo-test.log
+phase cargo-test bash -c 'set -o pipefail; cargo test --workspace --release 2>&1 | tee "$1"' _ "$LOG"
 phase_total
+# One closing line for the whole suite (cargo prints one per test binary, the last often a
+# doc-test run with nothing in it).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$LOG"
