@@ -21,19 +21,19 @@ use std::path::Path;
 /// Measured (8-bit weights, MinMax on the model's own samples) in the comments; the floors sit
 /// about 3 dB under, so that a regression fails and noise does not.
 const MODELS: &[(&str, f64)] = &[
-    ("tiny_cnn", 35.0), // 37.9
-    ("bn_variants", 39.5), // 42.5
-    ("resnet18", 23.0), // 25.9
-    ("mobilenetv2", 8.0), // 11.0
+    ("tiny_cnn", 35.0),           // 37.9
+    ("bn_variants", 39.5),        // 42.5
+    ("resnet18", 23.0),           // 25.9
+    ("mobilenetv2", 8.0),         // 11.0
     ("efficientnet_lite0", 15.5), // 18.6
-    ("every_op_conv", 30.5), // 33.7
-    ("every_op_act", 35.0), // 37.9
-    ("every_op_pool", 39.5), // 42.7
-    ("every_op_shape", 38.5), // 41.8
-    ("every_op_opset11", 40.0), // 43.4
-    ("every_op_opset21", 36.0), // 39.4
-    ("every_op_clip6", 35.0), // 38.2
-    ("every_op_qdq", 43.0), // 46.0
+    ("every_op_conv", 30.5),      // 33.7
+    ("every_op_act", 35.0),       // 37.9
+    ("every_op_pool", 39.5),      // 42.7
+    ("every_op_shape", 38.5),     // 41.8
+    ("every_op_opset11", 40.0),   // 43.4
+    ("every_op_opset21", 36.0),   // 39.4
+    ("every_op_clip6", 35.0),     // 38.2
+    ("every_op_qdq", 43.0),       // 46.0
 ];
 
 /// Saves a stage, reads it back and checks that the text re-prints identically and verifies.
@@ -76,7 +76,8 @@ fn check_model(name: &str, floor: f64, dir: &Path) -> Result<(String, f64), Stri
     let expected = qcc::npy::read_f32(&models.join(format!("{name}.expected.npy"))).map_err(|e| e.to_string())?;
     let ranges = calibrate(&float, std::slice::from_ref(&input), Method::MinMax, |_, _| {}).map_err(|e| format!("calibration failed: {e}"))?;
     let q = qcc::quant::qdq::quantize(&float, &ranges, WeightBits::Eight).map_err(|e| format!("quantizing failed: {e}"))?;
-    let (int, report) = optimize(&q.model, &RuleSet::lowering_and(&[]).map_err(|e| e.to_string())?, &Limits::default()).map_err(|e| format!("lowering failed: {e}"))?;
+    let (int, report) =
+        optimize(&q.model, &RuleSet::lowering_and(&[]).map_err(|e| e.to_string())?, &Limits::default()).map_err(|e| format!("lowering failed: {e}"))?;
     if !report.saturated() || !report.refused.is_empty() {
         return Err(format!("lowering stopped at the {}, refused {:?}", report.stop, report.refused));
     }

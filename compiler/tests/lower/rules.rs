@@ -9,8 +9,7 @@ use std::collections::BTreeSet;
 /// The lowering rules proper, and the one cancellation rule of rules/quant.rules they rely on.
 fn lowering_rule_names() -> BTreeSet<String> {
     let text = include_str!("../../../rules/lower.rules");
-    let mut names: BTreeSet<String> =
-        text.lines().filter_map(|l| l.trim().strip_prefix("rule ")).map(|l| l.trim_end_matches('{').trim().to_string()).collect();
+    let mut names: BTreeSet<String> = text.lines().filter_map(|l| l.trim().strip_prefix("rule ")).map(|l| l.trim_end_matches('{').trim().to_string()).collect();
     names.insert("cancel-dequantize-quantize".to_string());
     names
 }
