@@ -96,6 +96,20 @@ pub fn calibrate(model: &Model, samples: &[ArrayD<f32>], method: Method, mut pro
         };
         run_with(model, &inputs, Hooks { observe: Some(&mut observe), transform: None })?;
         if let Some((id, i, v)) = bad {
+            // A non-finite weight is the usual culprit: name it rather than the op it poisons.
+            for w in model.operands(id) {
+                if let Some((wi, wv)) = model.node(w).weight().and_then(|t| t.as_f32()).and_then(first_non_finite) {
+                    return Err(Error::msg(format!(
+                        "@{} holds {} at {}: a weight must be finite (%{} computes {} at {} on calibration sample {b})",
+                        model.node(w).name,
+                        fmt_f32(wv),
+                        fmt_index(&wi),
+                        model.node(id).name,
+                        fmt_f32(v),
+                        fmt_index(&i)
+                    )));
+                }
+            }
             return Err(Error::msg(format!(
                 "%{} computes {} at {} on calibration sample {b}: the float model does not stay finite there",
                 model.node(id).name,
