@@ -71,7 +71,8 @@ pub struct CompileArgs {
     #[arg(long, value_name = "FILE")]
     pub save_ranges: Option<PathBuf>,
     /// Without --calib: the range assumed for every input, `LO,HI` (data-free quantization).
-    #[arg(long, value_name = "LO,HI")]
+    // Hyphen values allowed: LO is usually negative, and `--input-range -1,1` must not read as a flag.
+    #[arg(long, value_name = "LO,HI", allow_hyphen_values = true)]
     pub input_range: Option<String>,
     /// Weight bits: 8, or 7 so that AVX2's pmaddubsw cannot saturate (the default on x86
     /// without VNNI).

@@ -53,8 +53,9 @@ fn bad_input_is_refused_and_leaves_no_output() {
         tiny_out.to_str().expect("UTF-8 path"),
         "--emit",
         "qdq",
-        // `=`: clap would read a separate `-1,1` as a flag.
-        "--input-range=-1,1",
+        // A negative LO as its own argument: clap must not take it for a flag.
+        "--input-range",
+        "-1,1",
         "--save-ranges",
         ranges.to_str().expect("UTF-8 path"),
     ]);

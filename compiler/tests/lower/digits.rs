@@ -1,5 +1,6 @@
 //! The digits example (examples/digits) in int8: top-1 accuracy within half a point of float,
-//! with 8-bit and 7-bit weights; and the data-free path (no calibration data) above a floor.
+//! with 8-bit and 7-bit weights and every calibration method; and the data-free path (no
+//! calibration data) above a floor.
 //!
 //! Only the 450 test images are committed, not the training images, so calibration uses the
 //! first 100 test images and accuracy is measured on the other 350: no image is both calibrated
@@ -65,15 +66,23 @@ fn lower(d: &Digits, ranges: &Ranges, bits: WeightBits) -> Model {
     int
 }
 
+/// MinMax with 8- and 7-bit weights, and every other calibration method with 8-bit weights.
 #[test]
 fn int8_accuracy_is_within_half_a_point_of_float() {
     let d = digits();
     let float = accuracy(&d.float, &d);
-    let ranges = calibrate(&d.float, std::slice::from_ref(&d.calib), Method::MinMax, |_, _| {}).expect("calibration runs");
-    for bits in [WeightBits::Eight, WeightBits::Seven] {
+    let cases = [
+        (Method::MinMax, WeightBits::Eight),
+        (Method::MinMax, WeightBits::Seven),
+        (Method::Percentile(qcc::quant::observe::DEFAULT_PERCENTILE), WeightBits::Eight),
+        (Method::Entropy, WeightBits::Eight),
+        (Method::Mse, WeightBits::Eight),
+    ];
+    for (method, bits) in cases {
+        let ranges = calibrate(&d.float, std::slice::from_ref(&d.calib), method, |_, _| {}).expect("calibration runs");
         let int = accuracy(&lower(&d, &ranges, bits), &d);
-        eprintln!("digits, {bits:?}-bit weights: float {float:.2}%, int {int:.2}%");
-        assert!((int - float).abs() <= 0.5, "{bits:?}-bit weights: int8 top-1 {int:.2}% against float {float:.2}%");
+        eprintln!("digits, {method}, {bits:?}-bit weights: float {float:.2}%, int {int:.2}%");
+        assert!((int - float).abs() <= 0.5, "{method}, {bits:?}-bit weights: int8 top-1 {int:.2}% against float {float:.2}%");
     }
 }
 
