@@ -34,6 +34,21 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
     let (Some(model_path), Some(output)) = (&args.model, &args.output) else {
         return Err(Error::msg("give a model and an output: `qcc model.ir -o out.ir --emit float`"));
     };
+    let quant_flags = [
+        (!args.calib.is_empty(), "--calib"),
+        (args.ranges.is_some(), "--ranges"),
+        (args.save_ranges.is_some(), "--save-ranges"),
+        (args.input_range.is_some(), "--input-range"),
+        (args.weight_bits.is_some(), "--weight-bits"),
+    ];
+    if args.emit == Emit::Float {
+        if let Some((_, flag)) = quant_flags.iter().find(|(given, _)| *given) {
+            return Err(Error::msg(format!("{flag} only matters when quantizing: add --emit qdq or --emit int")));
+        }
+    }
+    if args.input_range.is_some() && (!args.calib.is_empty() || args.ranges.is_some()) {
+        return Err(Error::msg("--input-range is for quantizing without data; with --calib or --ranges the data decide the input's range"));
+    }
     // Rules first: a broken rule file is refused before any model is touched.
     let user = read_rule_files(&args.rules)?;
     let rules = if args.no_builtin_rules { RuleSet::load(&user)? } else { RuleSet::builtin_and(&user)? };
