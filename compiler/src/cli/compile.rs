@@ -40,11 +40,15 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         (args.save_ranges.is_some(), "--save-ranges"),
         (args.input_range.is_some(), "--input-range"),
         (args.weight_bits.is_some(), "--weight-bits"),
+        (args.report, "--report"),
     ];
     if args.emit == Emit::Float {
         if let Some((_, flag)) = quant_flags.iter().find(|(given, _)| *given) {
             return Err(Error::msg(format!("{flag} only matters when quantizing: add --emit qdq or --emit int")));
         }
+    }
+    if args.report && args.calib.is_empty() {
+        return Err(Error::msg("--report compares float and int8 on samples: give them with --calib"));
     }
     if args.input_range.is_some() && (!args.calib.is_empty() || args.ranges.is_some()) {
         return Err(Error::msg("--input-range is for quantizing without data; with --calib or --ranges the data decide the input's range"));
@@ -94,6 +98,11 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
     let (int, report) = optimize(&q.model, &lowering, &limits)?;
     if args.explain {
         eprint!("lowering: {}", crate::explain::explain(&report, &int));
+    }
+    if args.report {
+        let samples = crate::cli::run::read_inputs(&float, &args.calib)?;
+        let layers = crate::quant::report::report(&float, &int, &samples)?;
+        eprint!("{}", crate::quant::report::render(&layers));
     }
     save_model(&int, output)
 }

@@ -78,6 +78,10 @@ pub struct CompileArgs {
     /// without VNNI).
     #[arg(long, value_parser = ["7", "8"])]
     pub weight_bits: Option<String>,
+    /// After quantizing, print per layer the SQNR between the float activation and the
+    /// dequantized integer one on the --calib samples, worst first.
+    #[arg(long)]
+    pub report: bool,
     /// Saturation limit: iterations.
     #[arg(long, default_value_t = 64)]
     pub iter_limit: usize,

@@ -8,6 +8,7 @@ pub mod moments;
 pub mod observe;
 pub mod params;
 pub mod qdq;
+pub mod report;
 pub mod ranges;
 pub mod window;
 
