@@ -41,6 +41,8 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         (args.input_range.is_some(), "--input-range"),
         (args.weight_bits.is_some(), "--weight-bits"),
         (args.report, "--report"),
+        (!args.keep_float.is_empty(), "--keep-float"),
+        (!args.weight_bits_for.is_empty(), "--weight-bits-for"),
     ];
     if args.emit == Emit::Float {
         if let Some((_, flag)) = quant_flags.iter().find(|(given, _)| *given) {
@@ -80,7 +82,19 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         Some(_) => WeightBits::Seven,
         None => default_weight_bits(),
     };
-    let q = crate::quant::qdq::quantize(&float, &ranges, bits)?;
+    let mut opts = crate::quant::qdq::Options::new(bits);
+    opts.keep_float = args.keep_float.iter().map(|n| n.trim_start_matches('%').to_string()).collect();
+    for spec in &args.weight_bits_for {
+        let bad = || Error::msg(format!("--weight-bits-for takes `OP=7` or `OP=8`, not `{spec}`"));
+        let (name, b) = spec.split_once('=').ok_or_else(bad)?;
+        let b = match b.trim() {
+            "8" => WeightBits::Eight,
+            "7" => WeightBits::Seven,
+            _ => return Err(bad()),
+        };
+        opts.bits_for.insert(name.trim().trim_start_matches('%').to_string(), b);
+    }
+    let q = crate::quant::qdq::quantize_with(&float, &ranges, &opts)?;
     for w in &q.warnings {
         eprintln!("warning: {w}");
     }

@@ -78,6 +78,12 @@ pub struct CompileArgs {
     /// without VNNI).
     #[arg(long, value_parser = ["7", "8"])]
     pub weight_bits: Option<String>,
+    /// Leave these ops in float (comma-separated result names, as `--report` prints them).
+    #[arg(long, value_delimiter = ',', value_name = "OP,…")]
+    pub keep_float: Vec<String>,
+    /// Weight bits for one op, overriding --weight-bits: `NAME=8` or `NAME=7` (repeatable).
+    #[arg(long, value_name = "OP=BITS")]
+    pub weight_bits_for: Vec<String>,
     /// After quantizing, print per layer the SQNR between the float activation and the
     /// dequantized integer one on the --calib samples, worst first.
     #[arg(long)]

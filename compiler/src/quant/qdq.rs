@@ -68,10 +68,41 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
     }
 }
 
+/// What the user asked of the quantizer beyond the defaults.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Weight bits of every linear op not named in `bits_for`.
+    pub bits: WeightBits,
+    /// Ops (by result name, without `%`) to leave in float: `--keep-float`.
+    pub keep_float: std::collections::BTreeSet<String>,
+    /// Per-op weight bits: `--weight-bits-for NAME=8`.
+    pub bits_for: std::collections::BTreeMap<String, WeightBits>,
+}
+
+impl Options {
+    pub fn new(bits: WeightBits) -> Options {
+        Options { bits, keep_float: Default::default(), bits_for: Default::default() }
+    }
+
+    /// Every name given must be an op of the model: a typo must not silently do nothing.
+    fn check(&self, model: &Model) -> Result<()> {
+        let ops: Vec<String> = model.ops_in_order().into_iter().map(|n| model.node(n).name.clone()).collect();
+        for (flag, name) in self.keep_float.iter().map(|n| ("--keep-float", n)).chain(self.bits_for.keys().map(|n| ("--weight-bits-for", n))) {
+            if !ops.iter().any(|o| o == name) {
+                let near = crate::ir::suggest::closest(name, ops.iter().map(|s| s.as_str()), 1);
+                let hint = near.first().map(|n| format!(" (did you mean `%{n}`?)")).unwrap_or_default();
+                return Err(Error::msg(format!("{flag}: the model has no op `%{name}`{hint}")));
+            }
+        }
+        Ok(())
+    }
+}
+
 struct Builder<'a> {
     src: &'a Model,
     ranges: &'a Ranges,
     bits: WeightBits,
+    bits_for: &'a std::collections::BTreeMap<String, WeightBits>,
     out: Model,
     /// The f32 value of each source node in the new model.
     float_of: HashMap<NodeId, NodeId>,
@@ -156,9 +187,10 @@ impl Builder<'_> {
             OpKind::ConvTranspose2d => 1,
             _ => 0,
         };
-        let chosen = weights(&wnode.name, w, axis, self.bits)?;
+        let bits = self.bits_for.get(&self.src.node(n).name).copied().unwrap_or(self.bits);
+        let chosen = weights(&wnode.name, w, axis, bits)?;
         self.warnings.extend(chosen.warnings);
-        let wq = quantize_weights(w, &chosen.params, self.bits);
+        let wq = quantize_weights(w, &chosen.params, bits);
         let channels = chosen.params.scales.len();
         let dw = self.const_dequantized(&format!("{}.q", wnode.name), Tensor::I8(wq), &chosen.params);
         let b: Vec<f32> = match operands.get(2) {
@@ -193,10 +225,31 @@ pub fn default_weight_bits() -> WeightBits {
 
 /// Inserts quantize/dequantize around every op with an integer form.
 pub fn quantize(src: &Model, ranges: &Ranges, bits: WeightBits) -> Result<Quantized> {
+    quantize_with(src, ranges, &Options::new(bits))
+}
+
+/// [`quantize`] with per-op choices.
+pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Quantized> {
+    opts.check(src)?;
+    // A ReLU/Clip absorbed into its producer's clamp is that producer's result (it is what
+    // `--report` names): keeping it float keeps the producer float too.
+    let mut keep = opts.keep_float.clone();
+    for n in src.ops_in_order() {
+        let node = src.node(n);
+        if !opts.keep_float.contains(&node.name) || node.op().map(|o| role(src, n, o)) != Some(Role::Activation) {
+            continue;
+        }
+        if let Some(&p) = src.operands(n).first() {
+            if src.node(p).op().is_some_and(|o| role(src, p, o) == Role::Linear) && src.use_count(p) == 1 {
+                keep.insert(src.node(p).name.clone());
+            }
+        }
+    }
     let mut b = Builder {
         src,
         ranges,
-        bits,
+        bits: opts.bits,
+        bits_for: &opts.bits_for,
         out: Model::new(src.name.clone()),
         float_of: HashMap::new(),
         quant_of: HashMap::new(),
@@ -225,7 +278,7 @@ pub fn quantize(src: &Model, ranges: &Ranges, bits: WeightBits) -> Result<Quanti
                 integer.insert(n, false);
             }
             NodeKind::Op(op) => {
-                let r = role(src, n, op);
+                let r = if keep.contains(&node.name) { Role::Float } else { role(src, n, op) };
                 let operands = src.operands(n);
                 let args: Vec<NodeId> = match r {
                     Role::Linear => b.linear_operands(n, op)?,
