@@ -85,7 +85,8 @@ fn augment(img: &ArrayD<f32>, rng: &mut Rng) -> ArrayD<f32> {
             let x1 = (x0 + 1).min(w - 1);
             for ch in 0..c {
                 let p = |yy: usize, xx: usize| img[[0, ch, yy, xx]] as f64;
-                let v = (1.0 - fy) * ((1.0 - fx) * p(y0, x0) + fx * p(y0, x1)) + fy * ((1.0 - fx) * p(y1, x0) + fx * p(y1, x1));
+                let v = (1.0 - fy) * ((1.0 - fx) * p(y0, x0) + fx * p(y0, x1))
+                    + fy * ((1.0 - fx) * p(y1, x0) + fx * p(y1, x1));
                 out[[0, ch, y, x]] = v as f32;
             }
         }
@@ -104,7 +105,10 @@ fn materialized(model: &Model) -> Vec<NodeId> {
             let users = model.users(n);
             let absorbed = model.use_count(n) == 1
                 && users.len() == 1
-                && matches!(model.node(users[0].0).op().map(|o| o.kind), Some(OpKind::Relu | OpKind::Clip));
+                && matches!(
+                    model.node(users[0].0).op().map(|o| o.kind),
+                    Some(OpKind::Relu | OpKind::Clip)
+                );
             !absorbed
         })
         .collect()
@@ -120,7 +124,14 @@ fn quantize_weights(model: &Model) -> Result<Model> {
         let axis = match op.kind {
             OpKind::Conv2d => Some((args[1], 0)),
             OpKind::ConvTranspose2d => Some((args[1], 1)),
-            OpKind::Gemm => Some((args[1], if op.bool("trans_b").unwrap_or(false) { 0 } else { 1 })),
+            OpKind::Gemm => Some((
+                args[1],
+                if op.bool("trans_b").unwrap_or(false) {
+                    0
+                } else {
+                    1
+                },
+            )),
             OpKind::MatMul => Some((args[1], model.node(args[1]).ty.rank().saturating_sub(1))),
             _ => None,
         };
@@ -132,7 +143,9 @@ fn quantize_weights(model: &Model) -> Result<Model> {
     }
     for (w, axis) in axes {
         let node = model.node(w);
-        let Some(data) = node.weight().and_then(|t| t.as_f32()) else { continue };
+        let Some(data) = node.weight().and_then(|t| t.as_f32()) else {
+            continue;
+        };
         let chosen = params::weights(&node.name, data, axis, WeightBits::Eight)?;
         let fq = chosen.params.fake_quantize(data);
         m.node_mut(w).kind = NodeKind::Weight(WeightData::Loaded(Arc::new(Tensor::F32(fq))));
@@ -160,19 +173,43 @@ impl Power {
 }
 
 fn argmax(a: &ArrayD<f32>) -> usize {
-    a.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) }).0
+    a.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
+            if v > bv {
+                (i, v)
+            } else {
+                (bi, bv)
+            }
+        })
+        .0
 }
 
 /// Runs with every materialized activation replaced by its fake-quantized image.
-fn run_fake(model: &Model, input: &ArrayD<f32>, params: &HashMap<NodeId, Params>) -> Result<ArrayD<f32>> {
+fn run_fake(
+    model: &Model,
+    input: &ArrayD<f32>,
+    params: &HashMap<NodeId, Params>,
+) -> Result<ArrayD<f32>> {
     let x = &model.inputs[0];
     let fed = Tensor::F32(params[x].fake_quantize(input));
     let mut transform = |id: NodeId, t: Tensor| match (params.get(&id), &t) {
         (Some(p), Tensor::F32(a)) => Tensor::F32(p.fake_quantize(a)),
         _ => t,
     };
-    let out = run_with(model, &[fed], Hooks { observe: None, transform: Some(&mut transform) })?;
-    Ok(out.into_iter().next().and_then(|t| t.into_f32()).expect("an f32 output"))
+    let out = run_with(
+        model,
+        &[fed],
+        Hooks {
+            observe: None,
+            transform: Some(&mut transform),
+        },
+    )?;
+    Ok(out
+        .into_iter()
+        .next()
+        .and_then(|t| t.into_f32())
+        .expect("an f32 output"))
 }
 
 struct Row {
@@ -194,27 +231,52 @@ struct Tally {
     total: usize,
 }
 
-const METHODS: [&str; 7] = ["minmax", "percentile:99.9", "percentile:99.99", "percentile:99.999", "entropy", "mse", "data-free"];
+const METHODS: [&str; 7] = [
+    "minmax",
+    "percentile:99.9",
+    "percentile:99.99",
+    "percentile:99.999",
+    "entropy",
+    "mse",
+    "data-free",
+];
 
 /// Calibrates on `calib`, evaluates on `test`, adds to each method's tally.
-fn fold(model: &Model, wq: &Model, calib: &[ArrayD<f32>], test: &[ArrayD<f32>], tallies: &mut [Tally]) -> Result<()> {
+fn fold(
+    model: &Model,
+    wq: &Model,
+    calib: &[ArrayD<f32>],
+    test: &[ArrayD<f32>],
+    tallies: &mut [Tally],
+) -> Result<()> {
     // One pass over the calibration crops feeds every method.
     let tensors = observed_tensors(model);
     let x = model.inputs[0];
-    let mut minmax: HashMap<NodeId, MinMax> = tensors.iter().map(|&n| (n, MinMax::default())).collect();
-    let mut hists: HashMap<NodeId, Histogram> = tensors.iter().map(|&n| (n, Histogram::default())).collect();
+    let mut minmax: HashMap<NodeId, MinMax> =
+        tensors.iter().map(|&n| (n, MinMax::default())).collect();
+    let mut hists: HashMap<NodeId, Histogram> =
+        tensors.iter().map(|&n| (n, Histogram::default())).collect();
     for s in calib {
         let slice = s.as_slice().expect("standard layout");
         minmax.get_mut(&x).expect("input observed").observe(slice);
         hists.get_mut(&x).expect("input observed").add(slice);
         let mut observe = |id: NodeId, t: &Tensor| {
-            if let (Some(m), Some(h), Some(a)) = (minmax.get_mut(&id), hists.get_mut(&id), t.as_f32()) {
+            if let (Some(m), Some(h), Some(a)) =
+                (minmax.get_mut(&id), hists.get_mut(&id), t.as_f32())
+            {
                 let v = a.as_slice_memory_order().expect("contiguous");
                 m.observe(v);
                 h.add(v);
             }
         };
-        run_with(model, &[Tensor::F32(s.clone())], Hooks { observe: Some(&mut observe), transform: None })?;
+        run_with(
+            model,
+            &[Tensor::F32(s.clone())],
+            Hooks {
+                observe: Some(&mut observe),
+                transform: None,
+            },
+        )?;
     }
     let free = data_free_ranges(model, DEFAULT_INPUT_RANGE)?;
     let pick = |method: &str, n: NodeId| -> (f32, f32) {
@@ -223,7 +285,12 @@ fn fold(model: &Model, wq: &Model, calib: &[ArrayD<f32>], test: &[ArrayD<f32>], 
             "entropy" => entropy_range(&hists[&n]),
             "mse" => mse_range(&hists[&n]),
             "data-free" => free.get(&model.node(n).name).expect("every tensor"),
-            p => percentile_range(&hists[&n], p.trim_start_matches("percentile:").parse().expect("a percentile")),
+            p => percentile_range(
+                &hists[&n],
+                p.trim_start_matches("percentile:")
+                    .parse()
+                    .expect("a percentile"),
+            ),
         }
     };
     let quantized = materialized(model);
@@ -231,7 +298,10 @@ fn fold(model: &Model, wq: &Model, calib: &[ArrayD<f32>], test: &[ArrayD<f32>], 
     for method in METHODS {
         let mut m = HashMap::new();
         for &n in &quantized {
-            m.insert(n, params::activation(&model.node(n).name, pick(method, n))?.params);
+            m.insert(
+                n,
+                params::activation(&model.node(n).name, pick(method, n))?.params,
+            );
         }
         chosen.push(m);
     }
@@ -240,19 +310,39 @@ fn fold(model: &Model, wq: &Model, calib: &[ArrayD<f32>], test: &[ArrayD<f32>], 
     let mut float_out = vec![];
     for s in test {
         for (mi, params) in chosen.iter().enumerate() {
-            tallies[mi].layers.entry(x).or_default().add(s, &params[&x].fake_quantize(s));
+            tallies[mi]
+                .layers
+                .entry(x)
+                .or_default()
+                .add(s, &params[&x].fake_quantize(s));
         }
         let mut observe = |id: NodeId, t: &Tensor| {
             if let Some(a) = t.as_f32() {
                 for (mi, params) in chosen.iter().enumerate() {
                     if let Some(p) = params.get(&id) {
-                        tallies[mi].layers.entry(id).or_default().add(a, &p.fake_quantize(a));
+                        tallies[mi]
+                            .layers
+                            .entry(id)
+                            .or_default()
+                            .add(a, &p.fake_quantize(a));
                     }
                 }
             }
         };
-        let out = run_with(model, &[Tensor::F32(s.clone())], Hooks { observe: Some(&mut observe), transform: None })?;
-        float_out.push(out.into_iter().next().and_then(|t| t.into_f32()).expect("an f32 output"));
+        let out = run_with(
+            model,
+            &[Tensor::F32(s.clone())],
+            Hooks {
+                observe: Some(&mut observe),
+                transform: None,
+            },
+        )?;
+        float_out.push(
+            out.into_iter()
+                .next()
+                .and_then(|t| t.into_f32())
+                .expect("an f32 output"),
+        );
     }
     for (mi, t) in tallies.iter_mut().enumerate() {
         for (s, f) in test.iter().zip(&float_out) {
@@ -272,7 +362,9 @@ fn measure(dir: &Path, photos_dir: Option<&Path>, name: &str) -> Result<Vec<Row>
     let rules = qcc::rules::RuleSet::builtin_and(&[])?;
     let (model, _) = qcc::pipeline::optimize(&model, &rules, &Default::default())?;
     let wq = quantize_weights(&model)?;
-    let more = photos_dir.map(|d| d.join(format!("{name}.photos.npy"))).filter(|p| p.is_file());
+    let more = photos_dir
+        .map(|d| d.join(format!("{name}.photos.npy")))
+        .filter(|p| p.is_file());
     let source = more.unwrap_or_else(|| dir.join(format!("{name}.input.npy")));
     let photos = qcc::npy::read_f32(&source)?;
     let n = photos.shape()[0];
@@ -292,8 +384,14 @@ fn measure(dir: &Path, photos_dir: Option<&Path>, name: &str) -> Result<Vec<Row>
     );
     let mut tallies: Vec<Tally> = METHODS.iter().map(|_| Tally::default()).collect();
     for f in 0..folds {
-        let calib: Vec<ArrayD<f32>> = (0..n).filter(|p| p % folds != f).flat_map(|p| crops[p].clone()).collect();
-        let test: Vec<ArrayD<f32>> = (0..n).filter(|p| p % folds == f).flat_map(|p| crops[p].clone()).collect();
+        let calib: Vec<ArrayD<f32>> = (0..n)
+            .filter(|p| p % folds != f)
+            .flat_map(|p| crops[p].clone())
+            .collect();
+        let test: Vec<ArrayD<f32>> = (0..n)
+            .filter(|p| p % folds == f)
+            .flat_map(|p| crops[p].clone())
+            .collect();
         fold(&model, &wq, &calib, &test, &mut tallies)?;
     }
     let quantized = materialized(&model);
@@ -301,9 +399,18 @@ fn measure(dir: &Path, photos_dir: Option<&Path>, name: &str) -> Result<Vec<Row>
         .iter()
         .zip(&tallies)
         .map(|(method, t)| {
-            let dbs: Vec<(f64, NodeId)> = quantized.iter().map(|&n| (t.layers[&n].db(), n)).collect();
+            let dbs: Vec<(f64, NodeId)> =
+                quantized.iter().map(|&n| (t.layers[&n].db(), n)).collect();
             let mean = dbs.iter().map(|d| d.0).sum::<f64>() / dbs.len() as f64;
-            let worst = dbs.iter().fold((f64::INFINITY, quantized[0]), |w, &(d, n)| if d < w.0 { (d, n) } else { w });
+            let worst = dbs
+                .iter()
+                .fold((f64::INFINITY, quantized[0]), |w, &(d, n)| {
+                    if d < w.0 {
+                        (d, n)
+                    } else {
+                        w
+                    }
+                });
             Row {
                 method: method.to_string(),
                 layer_mean: mean,
@@ -319,15 +426,22 @@ fn measure(dir: &Path, photos_dir: Option<&Path>, name: &str) -> Result<Vec<Row>
 }
 
 fn main() {
-    let dir = std::env::var_os("QCC_TEST_MODELS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("tests/.work/models"));
+    let dir = std::env::var_os("QCC_TEST_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("tests/.work/models"));
     let photos = std::env::var_os("QCC_CALIB_PHOTOS").map(PathBuf::from);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let names: Vec<String> = if args.is_empty() {
-        ["tiny_cnn", "resnet18", "mobilenetv2", "efficientnet_lite0"].iter().map(|s| s.to_string()).collect()
+        ["tiny_cnn", "resnet18", "mobilenetv2", "efficientnet_lite0"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     } else {
         args
     };
-    println!("| model | method | layer mean dB | worst layer dB | e2e dB | e2e w8 dB | top-1 (w8) |");
+    println!(
+        "| model | method | layer mean dB | worst layer dB | e2e dB | e2e w8 dB | top-1 (w8) |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for name in &names {
         match measure(&dir, photos.as_deref(), name) {
@@ -335,7 +449,14 @@ fn main() {
                 for r in rows {
                     println!(
                         "| {name} | {} | {:.1} | {:.1} (%{}) | {:.1} | {:.1} | {}/{} |",
-                        r.method, r.layer_mean, r.layer_worst.0, r.layer_worst.1, r.e2e, r.e2e_w8, r.top1.0, r.top1.1
+                        r.method,
+                        r.layer_mean,
+                        r.layer_worst.0,
+                        r.layer_worst.1,
+                        r.e2e,
+                        r.e2e_w8,
+                        r.top1.0,
+                        r.top1.1
                     );
                 }
             }

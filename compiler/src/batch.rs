@@ -36,7 +36,13 @@ pub fn count_batches(name: &str, shape: &[usize], a: &ArrayD<f32>) -> Result<(us
     if given == shape {
         return Ok((1, Layout::Stacked));
     }
-    if shape.is_empty() || given.len() != shape.len() || given[1..] != shape[1..] || shape[0] == 0 || given[0] == 0 || given[0] % shape[0] != 0 {
+    if shape.is_empty()
+        || given.len() != shape.len()
+        || given[1..] != shape[1..]
+        || shape[0] == 0
+        || given[0] == 0
+        || given[0] % shape[0] != 0
+    {
         return Err(wrong());
     }
     Ok((given[0] / shape[0], Layout::Concatenated))
@@ -49,28 +55,44 @@ pub fn batch_of(a: &ArrayD<f32>, shape: &[usize], layout: Layout, b: usize) -> T
     } else {
         match layout {
             Layout::Stacked => a.index_axis(Axis(0), b).to_owned(),
-            Layout::Concatenated => a.slice_axis(Axis(0), Slice::from(b * shape[0]..(b + 1) * shape[0])).to_owned(),
+            Layout::Concatenated => a
+                .slice_axis(Axis(0), Slice::from(b * shape[0]..(b + 1) * shape[0]))
+                .to_owned(),
         }
     };
-    Tensor::F32(slice.into_shape_with_order(IxDyn(shape)).expect("count_batches checked the shape"))
+    Tensor::F32(
+        slice
+            .into_shape_with_order(IxDyn(shape))
+            .expect("count_batches checked the shape"),
+    )
 }
 
 /// Runs the interpreter over every batch of the given inputs (in signature order) and returns each
 /// output laid out as the inputs were. `progress` is told after every batch.
-pub fn run_batches(model: &Model, inputs: &[ArrayD<f32>], mut progress: impl FnMut(usize, usize)) -> Result<Vec<ArrayD<f32>>> {
+pub fn run_batches(
+    model: &Model,
+    inputs: &[ArrayD<f32>],
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Vec<ArrayD<f32>>> {
     let mut plan: Option<(usize, Layout)> = None;
     for (&id, a) in model.inputs.iter().zip(inputs) {
         let node = model.node(id);
         let k = count_batches(&node.name, &node.ty.shape, a)?;
         match plan {
             Some(p) if p.0 != k.0 => {
-                return Err(Error::msg(format!("the inputs hold different sample counts ({} and {})", p.0, k.0)))
+                return Err(Error::msg(format!(
+                    "the inputs hold different sample counts ({} and {})",
+                    p.0, k.0
+                )))
             }
             _ => plan = Some(k),
         }
     }
     let (batches, layout) = plan.unwrap_or((1, Layout::Stacked));
-    let single = inputs.iter().zip(&model.inputs).all(|(a, &id)| a.shape() == model.node(id).ty.shape.as_slice());
+    let single = inputs
+        .iter()
+        .zip(&model.inputs)
+        .all(|(a, &id)| a.shape() == model.node(id).ty.shape.as_slice());
     let mut outs: Vec<Vec<ArrayD<f32>>> = vec![vec![]; model.outputs.len()];
     for b in 0..batches {
         let feed: Vec<Tensor> = model
@@ -81,7 +103,10 @@ pub fn run_batches(model: &Model, inputs: &[ArrayD<f32>], mut progress: impl FnM
             .collect();
         for (i, t) in interp::run(model, &feed)?.into_iter().enumerate() {
             let dt = t.dtype();
-            outs[i].push(t.into_f32().ok_or_else(|| Error::msg(format!("output {i} is {dt}, not f32")))?);
+            outs[i].push(
+                t.into_f32()
+                    .ok_or_else(|| Error::msg(format!("output {i} is {dt}, not f32")))?,
+            );
         }
         progress(b + 1, batches);
     }

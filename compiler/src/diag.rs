@@ -41,7 +41,13 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(message: impl Into<String>, span: Span, label: impl Into<String>) -> Diagnostic {
-        Diagnostic { message: message.into(), span, label: label.into(), secondary: vec![], notes: vec![] }
+        Diagnostic {
+            message: message.into(),
+            span,
+            label: label.into(),
+            secondary: vec![],
+            notes: vec![],
+        }
     }
     pub fn with_secondary(mut self, span: Span, label: impl Into<String>) -> Diagnostic {
         self.secondary.push((span, label.into()));
@@ -62,8 +68,15 @@ pub fn render(source: &Source, diags: &[Diagnostic]) -> String {
         let len = source.text.len();
         let clamp = |s: Span| s.start.min(len)..s.end.min(len).max(s.start.min(len));
         let mut labels = vec![CsLabel::primary((), clamp(d.span)).with_message(&d.label)];
-        labels.extend(d.secondary.iter().map(|(s, m)| CsLabel::secondary((), clamp(*s)).with_message(m)));
-        let cs = CsDiagnostic::error().with_message(&d.message).with_labels(labels).with_notes(d.notes.clone());
+        labels.extend(
+            d.secondary
+                .iter()
+                .map(|(s, m)| CsLabel::secondary((), clamp(*s)).with_message(m)),
+        );
+        let cs = CsDiagnostic::error()
+            .with_message(&d.message)
+            .with_labels(labels)
+            .with_notes(d.notes.clone());
         match term::emit_into_string(&config, &file, &cs) {
             Ok(s) => out.push_str(&s),
             Err(_) => out.push_str(&format!("error: {}\n", d.message)),
@@ -76,7 +89,10 @@ pub fn render(source: &Source, diags: &[Diagnostic]) -> String {
 #[derive(Debug)]
 pub enum Error {
     /// Problems located in a text (an IR or rules file): every one of them, with spans.
-    Source { source: Source, diags: Vec<Diagnostic> },
+    Source {
+        source: Source,
+        diags: Vec<Diagnostic>,
+    },
     /// A file could not be read or written.
     Io { path: PathBuf, err: std::io::Error },
     /// Any other problem, as a complete sentence naming what is wrong.
@@ -90,7 +106,10 @@ impl Error {
         Error::Msg(m.into())
     }
     pub fn io(path: &Path, err: std::io::Error) -> Error {
-        Error::Io { path: path.to_path_buf(), err }
+        Error::Io {
+            path: path.to_path_buf(),
+            err,
+        }
     }
     pub fn source(source: Source, diags: Vec<Diagnostic>) -> Error {
         Error::Source { source, diags }

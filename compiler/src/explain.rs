@@ -14,13 +14,31 @@ fn why_unfolded(model: &Model, id: NodeId, stop: &str) -> String {
     }
     let input = operands[0];
     let producer = model.node(input);
-    let users: Vec<String> = model.users(id).iter().map(|&(u, _)| model.node(u).op().map(|o| o.kind.name()).unwrap_or("?").to_string()).collect();
+    let users: Vec<String> = model
+        .users(id)
+        .iter()
+        .map(|&(u, _)| {
+            model
+                .node(u)
+                .op()
+                .map(|o| o.kind.name())
+                .unwrap_or("?")
+                .to_string()
+        })
+        .collect();
     let before = match &producer.kind {
         NodeKind::Input => "it reads the model input directly".to_string(),
         NodeKind::Weight(_) => "it reads a weight".to_string(),
         NodeKind::Op(op) => match op.kind {
-            OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul if model.use_count(input) > 1 => {
-                format!("%{} ({}) has {} users: folding would keep the unfolded layer alive", producer.name, op.kind.name(), model.use_count(input))
+            OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul
+                if model.use_count(input) > 1 =>
+            {
+                format!(
+                    "%{} ({}) has {} users: folding would keep the unfolded layer alive",
+                    producer.name,
+                    op.kind.name(),
+                    model.use_count(input)
+                )
             }
             OpKind::ConvTranspose2d if op.int("groups").unwrap_or(1) != 1 => {
                 format!("%{} is a grouped conv_transpose2d (groups = {}): no rule scales its weight per group", producer.name, op.int("groups").unwrap_or(1))
@@ -29,19 +47,39 @@ fn why_unfolded(model: &Model, id: NodeId, stop: &str) -> String {
                 format!("%{} is a gemm with alpha/beta ≠ 1", producer.name)
             }
             k @ (OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul)
-                if model.operands(input)[1..].iter().any(|&o| !model.node(o).is_weight()) =>
+                if model.operands(input)[1..]
+                    .iter()
+                    .any(|&o| !model.node(o).is_weight()) =>
             {
-                format!("%{} ({}) has weights that are not constants", producer.name, k.name())
+                format!(
+                    "%{} ({}) has weights that are not constants",
+                    producer.name,
+                    k.name()
+                )
             }
             // Constant weights and one user: only a stopped saturation or a guard of the fold
             // (a 2-D gemm bias, a matmul that is not 2-D) can have kept it.
-            k @ (OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul) if stop != "saturated" => {
-                format!("saturation stopped at the {stop} before a fold into %{} ({}) fired", producer.name, k.name())
+            k @ (OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul)
+                if stop != "saturated" =>
+            {
+                format!(
+                    "saturation stopped at the {stop} before a fold into %{} ({}) fired",
+                    producer.name,
+                    k.name()
+                )
             }
             k @ (OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul) => {
-                format!("no fold rule's guards hold for %{} ({})", producer.name, k.name())
+                format!(
+                    "no fold rule's guards hold for %{} ({})",
+                    producer.name,
+                    k.name()
+                )
             }
-            k => format!("it follows %{} ({}), which is not linear", producer.name, k.name()),
+            k => format!(
+                "it follows %{} ({}), which is not linear",
+                producer.name,
+                k.name()
+            ),
         },
     };
     let after = if users.is_empty() {
@@ -51,16 +89,40 @@ fn why_unfolded(model: &Model, id: NodeId, stop: &str) -> String {
         // pads, the padding must move before the BatchNorm first, which needs every γ ≠ 0 and
         // an explicit pad that the cost model finds cheaper than the BatchNorm.
         let convs: Vec<NodeId> = model.users(id).iter().map(|&(u, _)| u).collect();
-        let groups = |c: NodeId| model.node(c).op().and_then(|o| o.int("groups")).unwrap_or(1);
-        let zero_gamma = model.node(operands[1]).weight().is_some_and(|g| g.to_f64_vec().contains(&0.0));
+        let groups = |c: NodeId| {
+            model
+                .node(c)
+                .op()
+                .and_then(|o| o.int("groups"))
+                .unwrap_or(1)
+        };
+        let zero_gamma = model
+            .node(operands[1])
+            .weight()
+            .is_some_and(|g| g.to_f64_vec().contains(&0.0));
         if convs.len() > 1 {
             format!("and it feeds {} convs", convs.len())
         } else if groups(convs[0]) != 1 {
-            format!("and the conv after it, %{}, has {} groups", model.node(convs[0]).name, groups(convs[0]))
+            format!(
+                "and the conv after it, %{}, has {} groups",
+                model.node(convs[0]).name,
+                groups(convs[0])
+            )
         } else if stop != "saturated" {
-            format!("and saturation stopped at the {stop} before it folded into %{}", model.node(convs[0]).name)
-        } else if model.node(convs[0]).op().and_then(|o| o.ints("pads")).is_some_and(|p| p.iter().all(|&v| v == 0)) {
-            format!("and the conv after it, %{}, has weights that are not constants", model.node(convs[0]).name)
+            format!(
+                "and saturation stopped at the {stop} before it folded into %{}",
+                model.node(convs[0]).name
+            )
+        } else if model
+            .node(convs[0])
+            .op()
+            .and_then(|o| o.ints("pads"))
+            .is_some_and(|p| p.iter().all(|&v| v == 0))
+        {
+            format!(
+                "and the conv after it, %{}, has weights that are not constants",
+                model.node(convs[0]).name
+            )
         } else if zero_gamma {
             "and the conv after it pads while some γ is 0".to_string()
         } else {
@@ -75,13 +137,21 @@ fn why_unfolded(model: &Model, id: NodeId, stop: &str) -> String {
 /// The explanation, as printed by `--explain`.
 pub fn explain(report: &Report, out: &Model) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "saturation: {} after {} iterations; e-graph {} nodes in {} classes", report.stop, report.iterations, report.nodes, report.classes);
+    let _ = writeln!(
+        s,
+        "saturation: {} after {} iterations; e-graph {} nodes in {} classes",
+        report.stop, report.iterations, report.nodes, report.classes
+    );
     let _ = writeln!(
         s,
         "cost (MACs + bytes written): {:.4e} → {:.4e} ({:+.1}%)",
         report.cost_before,
         report.cost_after,
-        if report.cost_before > 0.0 { 100.0 * (report.cost_after / report.cost_before - 1.0) } else { 0.0 }
+        if report.cost_before > 0.0 {
+            100.0 * (report.cost_after / report.cost_before - 1.0)
+        } else {
+            0.0
+        }
     );
     let fired: Vec<(&String, &usize)> = report.fired.iter().filter(|(_, &n)| n > 0).collect();
     let width = fired.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
@@ -101,7 +171,11 @@ pub fn explain(report: &Report, out: &Model) -> String {
     for id in out.ops_in_order() {
         let node = out.node(id);
         if node.op().map(|o| o.kind) == Some(OpKind::BatchNorm) {
-            left.push(format!("  batch_norm %{}: {}", node.name, why_unfolded(out, id, &report.stop)));
+            left.push(format!(
+                "  batch_norm %{}: {}",
+                node.name,
+                why_unfolded(out, id, &report.stop)
+            ));
         }
     }
     if left.is_empty() {

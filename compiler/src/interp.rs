@@ -2,8 +2,8 @@
 //! It is the calibration engine and the oracle every compiled library is compared against.
 
 use crate::diag::{Error, Result};
-use crate::ir::model::{Model, NodeId, NodeKind};
 use crate::ir::attr::Attr;
+use crate::ir::model::{Model, NodeId, NodeKind};
 use crate::ir::op::{Op, OpKind};
 use crate::ir::types::{fmt_shape, ElemType, TensorType};
 use ndarray::ArrayD;
@@ -44,7 +44,11 @@ fn pool_params(op: &Op) -> PoolParams {
 /// The quantization parameters of a quantized type.
 pub fn quant_params(t: &TensorType) -> Option<QuantParams> {
     let q = t.elem.quant()?;
-    Some(QuantParams { scales: q.scales.clone(), zero_points: q.zero_points.clone(), axis: q.axis })
+    Some(QuantParams {
+        scales: q.scales.clone(),
+        zero_points: q.zero_points.clone(),
+        axis: q.axis,
+    })
 }
 
 /// Applies a shape-only op to a tensor of any element type.
@@ -58,7 +62,13 @@ fn reshape_any(x: &Tensor, shape: &[usize]) -> Tensor {
 }
 
 fn f32_of<'a>(op: &Op, t: &'a Tensor) -> Result<&'a ArrayD<f32>> {
-    t.as_f32().ok_or_else(|| Error::msg(format!("{}: expected an f32 operand, got {}", op.kind.name(), t.dtype())))
+    t.as_f32().ok_or_else(|| {
+        Error::msg(format!(
+            "{}: expected an f32 operand, got {}",
+            op.kind.name(),
+            t.dtype()
+        ))
+    })
 }
 
 /// Evaluates one op on its operand values. `ty` is the node's (verified) result type.
@@ -66,7 +76,13 @@ pub fn eval_op(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Tensor> {
     use OpKind::*;
     let f = |i: usize| f32_of(op, args[i]);
     let out: Tensor = match op.kind {
-        Conv2d => ops::conv2d(f(0)?, f(1)?, args.get(2).map(|t| f32_of(op, t)).transpose()?, &conv_params(op)).into(),
+        Conv2d => ops::conv2d(
+            f(0)?,
+            f(1)?,
+            args.get(2).map(|t| f32_of(op, t)).transpose()?,
+            &conv_params(op),
+        )
+        .into(),
         ConvTranspose2d => {
             let c = conv_params(op);
             let p = ConvTransposeParams {
@@ -76,9 +92,23 @@ pub fn eval_op(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Tensor> {
                 groups: c.groups,
                 output_padding: arr2(op.ints("output_padding").unwrap_or(&[0, 0])),
             };
-            ops::conv_transpose2d(f(0)?, f(1)?, args.get(2).map(|t| f32_of(op, t)).transpose()?, &p).into()
+            ops::conv_transpose2d(
+                f(0)?,
+                f(1)?,
+                args.get(2).map(|t| f32_of(op, t)).transpose()?,
+                &p,
+            )
+            .into()
         }
-        BatchNorm => ops::batch_norm(f(0)?, f(1)?, f(2)?, f(3)?, f(4)?, op.float("epsilon").unwrap_or(1e-5)).into(),
+        BatchNorm => ops::batch_norm(
+            f(0)?,
+            f(1)?,
+            f(2)?,
+            f(3)?,
+            f(4)?,
+            op.float("epsilon").unwrap_or(1e-5),
+        )
+        .into(),
         Relu => match args[0] {
             Tensor::F32(a) => ops::relu(a).into(),
             other => other.clone(),
@@ -86,7 +116,12 @@ pub fn eval_op(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Tensor> {
         Clip => ops::clip(f(0)?, op.float("min"), op.float("max")).into(),
         LeakyRelu => ops::leaky_relu(f(0)?, op.float("alpha").unwrap_or(0.01)).into(),
         Sigmoid => ops::sigmoid(f(0)?).into(),
-        HardSigmoid => ops::hard_sigmoid(f(0)?, op.float("alpha").unwrap_or(0.2), op.float("beta").unwrap_or(0.5)).into(),
+        HardSigmoid => ops::hard_sigmoid(
+            f(0)?,
+            op.float("alpha").unwrap_or(0.2),
+            op.float("beta").unwrap_or(0.5),
+        )
+        .into(),
         HardSwish => ops::hard_swish(f(0)?).into(),
         Add | Sub | Mul | Div => {
             let b = match op.kind {
@@ -101,9 +136,19 @@ pub fn eval_op(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Tensor> {
             Tensor::F32(a) => ops::max_pool(a, &pool_params(op)).into(),
             codes => runtime::qops::qmax_pool(codes, &pool_params(op)),
         },
-        AvgPool => ops::avg_pool(f(0)?, &pool_params(op), op.bool("count_include_pad").unwrap_or(false)).into(),
+        AvgPool => ops::avg_pool(
+            f(0)?,
+            &pool_params(op),
+            op.bool("count_include_pad").unwrap_or(false),
+        )
+        .into(),
         GlobalAvgPool => ops::global_avg_pool(f(0)?).into(),
-        ReduceMean => ops::reduce_mean(f(0)?, &uvec(op.ints("axes").unwrap_or(&[])), op.bool("keepdims").unwrap_or(true)).into(),
+        ReduceMean => ops::reduce_mean(
+            f(0)?,
+            &uvec(op.ints("axes").unwrap_or(&[])),
+            op.bool("keepdims").unwrap_or(true),
+        )
+        .into(),
         Flatten | Reshape | Squeeze | Unsqueeze => reshape_any(args[0], &ty.shape),
         Transpose => {
             let perm = uvec(op.ints("perm").unwrap_or(&[]));
@@ -118,8 +163,12 @@ pub fn eval_op(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Tensor> {
             let axis = op.int("axis").unwrap_or(0) as usize;
             macro_rules! cat {
                 ($v:ident) => {{
-                    let xs: Option<Vec<_>> = args.iter().map(|t| if let Tensor::$v(a) = t { Some(a) } else { None }).collect();
-                    let xs = xs.ok_or_else(|| Error::msg("concat: operands of different element types"))?;
+                    let xs: Option<Vec<_>> = args
+                        .iter()
+                        .map(|t| if let Tensor::$v(a) = t { Some(a) } else { None })
+                        .collect();
+                    let xs = xs
+                        .ok_or_else(|| Error::msg("concat: operands of different element types"))?;
                     Tensor::$v(ops::concat(&xs, axis))
                 }};
             }
@@ -157,21 +206,33 @@ pub fn eval_op(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Tensor> {
         MatMul => ops::matmul(f(0)?, f(1)?).into(),
         Softmax => ops::softmax(f(0)?, op.int("axis").unwrap_or(0) as usize).into(),
         Quantize => {
-            let q = quant_params(ty).ok_or_else(|| Error::msg("quantize: the result type is not quantized"))?;
+            let q = quant_params(ty)
+                .ok_or_else(|| Error::msg("quantize: the result type is not quantized"))?;
             ops::quantize(f(0)?, &q, ty.elem.storage())
         }
         Dequantize => {
-            return Err(Error::msg("dequantize is evaluated by the interpreter, which knows its operand's type"));
+            return Err(Error::msg(
+                "dequantize is evaluated by the interpreter, which knows its operand's type",
+            ));
         }
-        Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul | QAvgPool | QGlobalAvgPool | Lut => {
-            return Err(Error::msg(format!("{} is evaluated by the interpreter, which knows its operands' types", op.kind.name())));
+        Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul | QAvgPool
+        | QGlobalAvgPool | Lut => {
+            return Err(Error::msg(format!(
+                "{} is evaluated by the interpreter, which knows its operands' types",
+                op.kind.name()
+            )));
         }
     };
     Ok(out)
 }
 
 /// Constant padding whose fill value depends on the channel (axis 1).
-fn pad_per_channel(x: &ArrayD<f32>, pads: &[usize], values: &[f32], out_shape: &[usize]) -> ArrayD<f32> {
+fn pad_per_channel(
+    x: &ArrayD<f32>,
+    pads: &[usize],
+    values: &[f32],
+    out_shape: &[usize],
+) -> ArrayD<f32> {
     let mut out = ArrayD::<f32>::zeros(ndarray::IxDyn(out_shape));
     for (c, mut plane) in out.axis_iter_mut(ndarray::Axis(1)).enumerate() {
         plane.fill(values.get(c).copied().unwrap_or(0.0));
@@ -187,7 +248,9 @@ fn pad_per_channel(x: &ArrayD<f32>, pads: &[usize], values: &[f32], out_shape: &
 /// The stored code of the real value `v` in a (per-tensor) quantized type; `v` itself otherwise.
 fn fill_code(ty: &TensorType, v: f32) -> i64 {
     match &ty.elem {
-        ElemType::Quant(q) if q.axis.is_none() => (v / q.scales[0]).round_ties_even() as i64 + q.zero_points[0] as i64,
+        ElemType::Quant(q) if q.axis.is_none() => {
+            (v / q.scales[0]).round_ties_even() as i64 + q.zero_points[0] as i64
+        }
         _ => v as i64,
     }
 }
@@ -224,11 +287,19 @@ pub fn run(model: &Model, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
 /// [`run`], with hooks.
 pub fn run_with(model: &Model, inputs: &[Tensor], mut hooks: Hooks) -> Result<Vec<Tensor>> {
     if inputs.len() != model.inputs.len() {
-        return Err(Error::msg(format!("model @{} takes {} inputs, got {}", model.name, model.inputs.len(), inputs.len())));
+        return Err(Error::msg(format!(
+            "model @{} takes {} inputs, got {}",
+            model.name,
+            model.inputs.len(),
+            inputs.len()
+        )));
     }
-    let order = model.topo_order().ok_or_else(|| Error::msg("the graph has a cycle"))?;
+    let order = model
+        .topo_order()
+        .ok_or_else(|| Error::msg("the graph has a cycle"))?;
     // Values are dropped after their last use so that big models run in bounded memory.
-    let mut remaining: HashMap<NodeId, usize> = order.iter().map(|&n| (n, model.use_count(n))).collect();
+    let mut remaining: HashMap<NodeId, usize> =
+        order.iter().map(|&n| (n, model.use_count(n))).collect();
     let mut values: HashMap<NodeId, Arc<Tensor>> = HashMap::new();
     for (&id, t) in model.inputs.iter().zip(inputs) {
         let n = model.node(id);
@@ -247,15 +318,24 @@ pub fn run_with(model: &Model, inputs: &[Tensor], mut hooks: Hooks) -> Result<Ve
                 let operands = model.operands(id);
                 let args: Vec<Arc<Tensor>> = operands.iter().map(|o| values[o].clone()).collect();
                 let refs: Vec<&Tensor> = args.iter().map(|a| a.as_ref()).collect();
-                let t = if op.kind.declares_result() && !matches!(op.kind, OpKind::Quantize | OpKind::Dequantize) {
-                    let tys: Vec<&TensorType> = operands.iter().map(|&o| &model.node(o).ty).collect();
-                    crate::interp_int::eval_int_op(op, &refs, &tys, &node.ty).map_err(|e| match e {
-                        Error::Msg(m) => Error::msg(format!("at %{}: {m}", node.name)),
-                        e => e,
-                    })?
+                let t = if op.kind.declares_result()
+                    && !matches!(op.kind, OpKind::Quantize | OpKind::Dequantize)
+                {
+                    let tys: Vec<&TensorType> =
+                        operands.iter().map(|&o| &model.node(o).ty).collect();
+                    crate::interp_int::eval_int_op(op, &refs, &tys, &node.ty).map_err(
+                        |e| match e {
+                            Error::Msg(m) => Error::msg(format!("at %{}: {m}", node.name)),
+                            e => e,
+                        },
+                    )?
                 } else if op.kind == OpKind::Dequantize {
-                    let q = quant_params(&model.node(operands[0]).ty)
-                        .ok_or_else(|| Error::msg(format!("%{}: dequantize of a value that is not quantized", node.name)))?;
+                    let q = quant_params(&model.node(operands[0]).ty).ok_or_else(|| {
+                        Error::msg(format!(
+                            "%{}: dequantize of a value that is not quantized",
+                            node.name
+                        ))
+                    })?;
                     Tensor::F32(ops::dequantize(refs[0], &q))
                 } else {
                     eval_op(op, &refs, &node.ty).map_err(|e| match e {
@@ -300,6 +380,11 @@ pub fn run_with(model: &Model, inputs: &[Tensor], mut hooks: Hooks) -> Result<Ve
     model
         .outputs
         .iter()
-        .map(|o| values.get(o).map(|v| v.as_ref().clone()).ok_or_else(|| Error::msg("an output was not computed")))
+        .map(|o| {
+            values
+                .get(o)
+                .map(|v| v.as_ref().clone())
+                .ok_or_else(|| Error::msg("an output was not computed"))
+        })
         .collect()
 }

@@ -25,6 +25,7 @@ pub fn read_f32(path: &Path) -> Result<ArrayD<f32>> {
 /// Writes an f32 array atomically.
 pub fn write_f32(path: &Path, a: &ArrayD<f32>) -> Result<()> {
     let mut bytes = Vec::new();
-    a.write_npy(&mut bytes).map_err(|e| Error::msg(format!("cannot encode {}: {e}", path.display())))?;
+    a.write_npy(&mut bytes)
+        .map_err(|e| Error::msg(format!("cannot encode {}: {e}", path.display())))?;
     write_atomic(path, |f| std::io::Write::write_all(f, &bytes))
 }

@@ -38,12 +38,18 @@ model @reciprocal {
 "#;
 
 fn model(text: &str) -> Model {
-    qcc::ir::parse::parse(&Source { name: "fixture.ir".into(), text: text.into() }).unwrap()
+    qcc::ir::parse::parse(&Source {
+        name: "fixture.ir".into(),
+        text: text.into(),
+    })
+    .unwrap()
 }
 
 /// `n` samples of shape `[n, 1, 1, 4, 4]` (stacked), deterministic and of growing amplitude.
 fn samples(n: usize) -> ArrayD<f32> {
-    let v: Vec<f32> = (0..n * 16).map(|i| (i as f32 * 1.3).sin() * (1.0 + (i / 16) as f32) * 0.5).collect();
+    let v: Vec<f32> = (0..n * 16)
+        .map(|i| (i as f32 * 1.3).sin() * (1.0 + (i / 16) as f32) * 0.5)
+        .collect();
     ArrayD::from_shape_vec(IxDyn(&[n, 1, 1, 4, 4]), v).unwrap()
 }
 
@@ -57,7 +63,9 @@ fn check(name: &str, result: Result<Ranges>) {
 
 fn method(name: &str, m: Method) {
     let mut calls = vec![];
-    let r = calibrate(&model(FIXTURE), &[samples(5)], m, |done, total| calls.push((done, total)));
+    let r = calibrate(&model(FIXTURE), &[samples(5)], m, |done, total| {
+        calls.push((done, total))
+    });
     assert_eq!(calls, (1..=5).map(|d| (d, 5)).collect::<Vec<_>>());
     check(name, r);
 }
@@ -84,51 +92,88 @@ fn calibrate_mse() {
 
 #[test]
 fn data_free() {
-    check("data_free", data_free_ranges(&model(FIXTURE), DEFAULT_INPUT_RANGE));
+    check(
+        "data_free",
+        data_free_ranges(&model(FIXTURE), DEFAULT_INPUT_RANGE),
+    );
 }
 
 #[test]
 fn concatenated_samples_give_the_same_ranges() {
     let m = model(FIXTURE);
     let stacked = calibrate(&m, &[samples(5)], Method::MinMax, |_, _| {}).unwrap();
-    let flat = samples(5).into_shape_with_order(IxDyn(&[5, 1, 4, 4])).unwrap();
-    assert_eq!(calibrate(&m, &[flat], Method::MinMax, |_, _| {}).unwrap(), stacked);
+    let flat = samples(5)
+        .into_shape_with_order(IxDyn(&[5, 1, 4, 4]))
+        .unwrap();
+    assert_eq!(
+        calibrate(&m, &[flat], Method::MinMax, |_, _| {}).unwrap(),
+        stacked
+    );
 }
 
 #[test]
 fn error_nan_sample() {
     let mut s = samples(5);
     s[[3, 0, 0, 2, 1]] = f32::NAN;
-    check("error_nan_sample", calibrate(&model(FIXTURE), &[s], Method::MinMax, |_, _| {}));
+    check(
+        "error_nan_sample",
+        calibrate(&model(FIXTURE), &[s], Method::MinMax, |_, _| {}),
+    );
 }
 
 #[test]
 fn error_inf_in_concatenated_samples() {
-    let mut s = samples(5).into_shape_with_order(IxDyn(&[5, 1, 4, 4])).unwrap();
+    let mut s = samples(5)
+        .into_shape_with_order(IxDyn(&[5, 1, 4, 4]))
+        .unwrap();
     s[[4, 0, 3, 3]] = f32::NEG_INFINITY;
-    check("error_inf_in_concatenated_samples", calibrate(&model(FIXTURE), &[s], Method::Entropy, |_, _| {}));
+    check(
+        "error_inf_in_concatenated_samples",
+        calibrate(&model(FIXTURE), &[s], Method::Entropy, |_, _| {}),
+    );
 }
 
 #[test]
 fn error_wrong_shape() {
     let s = ArrayD::<f32>::zeros(IxDyn(&[5, 1, 1, 4, 5]));
-    check("error_wrong_shape", calibrate(&model(FIXTURE), &[s], Method::MinMax, |_, _| {}));
+    check(
+        "error_wrong_shape",
+        calibrate(&model(FIXTURE), &[s], Method::MinMax, |_, _| {}),
+    );
 }
 
 #[test]
 fn error_wrong_input_count() {
-    check("error_wrong_input_count", calibrate(&model(FIXTURE), &[samples(2), samples(2)], Method::MinMax, |_, _| {}));
+    check(
+        "error_wrong_input_count",
+        calibrate(
+            &model(FIXTURE),
+            &[samples(2), samples(2)],
+            Method::MinMax,
+            |_, _| {},
+        ),
+    );
 }
 
 #[test]
 fn error_op_not_finite() {
-    let s = ArrayD::from_shape_vec(IxDyn(&[2, 1, 4]), vec![1.0, 2.0, 3.0, 4.0, 1.0, 0.0, 2.0, 3.0]).unwrap();
-    check("error_op_not_finite", calibrate(&model(RECIPROCAL), &[s], Method::MinMax, |_, _| {}));
+    let s = ArrayD::from_shape_vec(
+        IxDyn(&[2, 1, 4]),
+        vec![1.0, 2.0, 3.0, 4.0, 1.0, 0.0, 2.0, 3.0],
+    )
+    .unwrap();
+    check(
+        "error_op_not_finite",
+        calibrate(&model(RECIPROCAL), &[s], Method::MinMax, |_, _| {}),
+    );
 }
 
 #[test]
 fn error_data_free_division() {
-    check("error_data_free_division", data_free_ranges(&model(RECIPROCAL), (-1.0, 1.0)));
+    check(
+        "error_data_free_division",
+        data_free_ranges(&model(RECIPROCAL), (-1.0, 1.0)),
+    );
 }
 
 #[test]
@@ -152,7 +197,9 @@ fn load(text: &str) -> Result<Ranges> {
 fn error_ranges_names() {
     check(
         "error_ranges_names",
-        load(r#"{"qcc_ranges": 1, "model": "other", "method": "minmax", "ranges": {"x": [0, 1], "cc": [0, 1], "r6x": [0, 6], "zzz": [1, 2], "c": [0, 1]}}"#),
+        load(
+            r#"{"qcc_ranges": 1, "model": "other", "method": "minmax", "ranges": {"x": [0, 1], "cc": [0, 1], "r6x": [0, 6], "zzz": [1, 2], "c": [0, 1]}}"#,
+        ),
     );
 }
 
@@ -168,6 +215,9 @@ fn error_ranges_malformed() {
         r#"{"qcc_ranges": 1, "model": 3, "method": "x", "ranges": {}}"#,
         r#"{"qcc_ranges": 1, "model": "m", "method": "x", "ranges": {"x": [0, 1],}}"#,
     ];
-    let text: Vec<String> = cases.iter().map(|c| format!("{c}\n  {}", load(c).unwrap_err())).collect();
+    let text: Vec<String> = cases
+        .iter()
+        .map(|c| format!("{c}\n  {}", load(c).unwrap_err()))
+        .collect();
     insta::assert_snapshot!("error_ranges_malformed", text.join("\n"));
 }

@@ -6,8 +6,8 @@ use ndarray::{ArrayD, Axis};
 use qcc::interp::{run_with, Hooks};
 use qcc::ir::model::{Model, NodeId};
 use qcc::ir::op::OpKind;
-use qcc::quant::ranges::observed_tensors;
 use qcc::quant::params::{self, Params};
+use qcc::quant::ranges::observed_tensors;
 use qcc::quant::{calibrate, data_free_ranges, Method, DEFAULT_INPUT_RANGE};
 use runtime::Tensor;
 use std::collections::HashMap;
@@ -17,7 +17,11 @@ fn models_dir() -> PathBuf {
     let dir = std::env::var_os("QCC_TEST_MODELS")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/.work/models"));
-    assert!(dir.join("manifest.json").is_file(), "{} has no manifest.json: run ./scripts/test.sh first", dir.display());
+    assert!(
+        dir.join("manifest.json").is_file(),
+        "{} has no manifest.json: run ./scripts/test.sh first",
+        dir.display()
+    );
     dir
 }
 
@@ -27,7 +31,10 @@ fn load(name: &str) -> (Model, ArrayD<f32>) {
     let model = qcc::import::import_file(&dir.join(format!("{name}.onnx"))).unwrap();
     let rules = qcc::rules::RuleSet::builtin_and(&[]).unwrap();
     let (model, _) = qcc::pipeline::optimize(&model, &rules, &Default::default()).unwrap();
-    (model, qcc::npy::read_f32(&dir.join(format!("{name}.input.npy"))).unwrap())
+    (
+        model,
+        qcc::npy::read_f32(&dir.join(format!("{name}.input.npy"))).unwrap(),
+    )
 }
 
 /// Whether a value is stored quantized: not when its only user is a ReLU or Clip, whose clamp
@@ -36,32 +43,58 @@ fn stored(model: &Model, n: NodeId) -> bool {
     let users = model.users(n);
     let absorbed = model.use_count(n) == 1
         && users.len() == 1
-        && matches!(model.node(users[0].0).op().map(|o| o.kind), Some(OpKind::Relu | OpKind::Clip));
+        && matches!(
+            model.node(users[0].0).op().map(|o| o.kind),
+            Some(OpKind::Relu | OpKind::Clip)
+        );
     model.node(n).op().is_none() || !absorbed
 }
 
 /// SQNR (dB) of the output over all samples when every stored activation is replaced by its
 /// quantize→dequantize image under the calibrated ranges.
 fn simulated_sqnr(model: &Model, samples: &ArrayD<f32>) -> f64 {
-    let ranges = calibrate(model, std::slice::from_ref(samples), Method::DEFAULT, |_, _| {}).unwrap();
+    let ranges = calibrate(
+        model,
+        std::slice::from_ref(samples),
+        Method::DEFAULT,
+        |_, _| {},
+    )
+    .unwrap();
     let chosen: HashMap<NodeId, Params> = observed_tensors(model)
         .into_iter()
         .filter(|&n| stored(model, n))
         .map(|n| {
             let name = &model.node(n).name;
-            (n, params::activation(name, ranges.get(name).unwrap()).unwrap().params)
+            (
+                n,
+                params::activation(name, ranges.get(name).unwrap())
+                    .unwrap()
+                    .params,
+            )
         })
         .collect();
     let (mut signal, mut noise) = (0f64, 0f64);
     for s in samples.axis_iter(Axis(0)) {
         let s = s.to_owned();
-        let float = qcc::interp::run(model, &[Tensor::F32(s.clone())]).unwrap().remove(0).into_f32().unwrap();
+        let float = qcc::interp::run(model, &[Tensor::F32(s.clone())])
+            .unwrap()
+            .remove(0)
+            .into_f32()
+            .unwrap();
         let fed = Tensor::F32(chosen[&model.inputs[0]].fake_quantize(&s));
         let mut transform = |id: NodeId, t: Tensor| match (chosen.get(&id), &t) {
             (Some(p), Tensor::F32(a)) => Tensor::F32(p.fake_quantize(a)),
             _ => t,
         };
-        let out = run_with(model, &[fed], Hooks { observe: None, transform: Some(&mut transform) }).unwrap();
+        let out = run_with(
+            model,
+            &[fed],
+            Hooks {
+                observe: None,
+                transform: Some(&mut transform),
+            },
+        )
+        .unwrap();
         let quant = out.into_iter().next().and_then(Tensor::into_f32).unwrap();
         for (&f, &q) in float.iter().zip(&quant) {
             signal += (f as f64).powi(2);
@@ -87,10 +120,14 @@ fn calibrated_ranges_keep_real_networks_accurate() {
 fn data_free_ranges_cover_every_network() {
     for name in ["tiny_cnn", "resnet18", "mobilenetv2", "efficientnet_lite0"] {
         let (model, _) = load(name);
-        let ranges = data_free_ranges(&model, DEFAULT_INPUT_RANGE).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let ranges =
+            data_free_ranges(&model, DEFAULT_INPUT_RANGE).unwrap_or_else(|e| panic!("{name}: {e}"));
         ranges.check(&model, name).unwrap();
         for (tensor, (lo, hi)) in &ranges.ranges {
-            assert!(lo.is_finite() && hi.is_finite() && lo <= hi, "{name}: %{tensor} [{lo}, {hi}]");
+            assert!(
+                lo.is_finite() && hi.is_finite() && lo <= hi,
+                "{name}: %{tensor} [{lo}, {hi}]"
+            );
         }
     }
 }

@@ -70,12 +70,15 @@ fn check(data: &[f32], expected: &[(&str, (f64, f64), f64)]) {
 #[test]
 fn uniform_data_keeps_its_range() {
     let data = uniform(-1.0, 3.0, 200_000);
-    check(&data, &[
-        ("minmax", (-1.0, 3.0), 1e-4),
-        ("percentile", (-1.0, 3.0), 1e-3),
-        ("entropy", (-1.0, 3.0), 0.02),
-        ("mse", (-1.0, 3.0), 0.02),
-    ]);
+    check(
+        &data,
+        &[
+            ("minmax", (-1.0, 3.0), 1e-4),
+            ("percentile", (-1.0, 3.0), 1e-3),
+            ("entropy", (-1.0, 3.0), 0.02),
+            ("mse", (-1.0, 3.0), 0.02),
+        ],
+    );
 }
 
 #[test]
@@ -83,12 +86,15 @@ fn relu_like_uniform_data_keeps_its_range() {
     // Half exact zeros, half uniform on (0, 6]: the zeros must not pull the window in.
     let mut data = uniform(0.0, 6.0, 100_000);
     data.extend(std::iter::repeat_n(0.0, 100_000));
-    check(&data, &[
-        ("minmax", (0.0, 6.0), 1e-4),
-        ("percentile", (0.0, 6.0), 1e-3),
-        ("entropy", (0.0, 6.0), 0.02),
-        ("mse", (0.0, 6.0), 0.02),
-    ]);
+    check(
+        &data,
+        &[
+            ("minmax", (0.0, 6.0), 1e-4),
+            ("percentile", (0.0, 6.0), 1e-3),
+            ("entropy", (0.0, 6.0), 0.02),
+            ("mse", (0.0, 6.0), 0.02),
+        ],
+    );
 }
 
 /// Where the MSE criterion balances: `n` values inside the window `[0, T]` (or `[−T, T]` when
@@ -108,26 +114,41 @@ fn outliers_are_clipped_by_all_but_minmax() {
     let got = ranges(&data);
     assert_eq!(got[0].1, (-50.0, 50.0));
     for (name, (lo, hi)) in &got[1..3] {
-        assert!((-6.0..-3.0).contains(lo) && (3.0..6.0).contains(hi), "{name}: [{lo}, {hi}]\nall: {got:?}");
+        assert!(
+            (-6.0..-3.0).contains(lo) && (3.0..6.0).contains(hi),
+            "{name}: [{lo}, {hi}]\nall: {got:?}"
+        );
     }
     let t = mse_optimum(2_000_000, 2, true);
     let (lo, hi) = got[3].1;
-    assert!((lo as f64 + t).abs() < 0.02 * t && (hi as f64 - t).abs() < 0.02 * t, "mse [{lo}, {hi}], optimum ±{t}");
+    assert!(
+        (lo as f64 + t).abs() < 0.02 * t && (hi as f64 - t).abs() < 0.02 * t,
+        "mse [{lo}, {hi}], optimum ±{t}"
+    );
 }
 
 #[test]
 fn one_sided_data_with_outliers_is_clipped_on_its_side() {
     // After a ReLU: max(0, N(1, 1)) with one outlier at 50 (the −50 one becomes 0).
-    let data: Vec<f32> = gaussian_with_outliers(1.0, 2_000_000, 2).into_iter().map(|v| v.max(0.0)).collect();
+    let data: Vec<f32> = gaussian_with_outliers(1.0, 2_000_000, 2)
+        .into_iter()
+        .map(|v| v.max(0.0))
+        .collect();
     let got = ranges(&data);
     assert_eq!(got[0].1, (0.0, 50.0));
     for (name, (lo, hi)) in &got[1..3] {
-        assert!(*lo == 0.0 && (4.0..7.0).contains(hi), "{name}: [{lo}, {hi}]\nall: {got:?}");
+        assert!(
+            *lo == 0.0 && (4.0..7.0).contains(hi),
+            "{name}: [{lo}, {hi}]\nall: {got:?}"
+        );
     }
     let positive = data.iter().filter(|&&v| v > 0.0).count() - 1;
     let t = mse_optimum(positive, 1, false);
     let (lo, hi) = got[3].1;
-    assert!(lo == 0.0 && (hi as f64 - t).abs() < 0.02 * t, "mse [{lo}, {hi}], optimum {t}");
+    assert!(
+        lo == 0.0 && (hi as f64 - t).abs() < 0.02 * t,
+        "mse [{lo}, {hi}], optimum {t}"
+    );
 }
 
 #[test]
@@ -145,18 +166,37 @@ fn asymmetric_two_sided_data_gets_an_asymmetric_window() {
     // 90% uniform on [0, 4], 10% on [−0.5, 0]: the window follows both sides, not ±max.
     let mut data = uniform(0.0, 4.0, 180_000);
     data.extend(uniform(-0.5, 0.0, 20_000));
-    check(&data, &[
-        ("minmax", (-0.5, 4.0), 1e-4),
-        ("percentile", (-0.5, 4.0), 1e-3),
-        ("entropy", (-0.5, 4.0), 0.03),
-        ("mse", (-0.5, 4.0), 0.03),
-    ]);
+    check(
+        &data,
+        &[
+            ("minmax", (-0.5, 4.0), 1e-4),
+            ("percentile", (-0.5, 4.0), 1e-3),
+            ("entropy", (-0.5, 4.0), 0.03),
+            ("mse", (-0.5, 4.0), 0.03),
+        ],
+    );
 }
 
 #[test]
 fn empty_and_constant_observers() {
-    assert_eq!(ranges(&[]), vec![("minmax", (0.0, 0.0)), ("percentile", (0.0, 0.0)), ("entropy", (0.0, 0.0)), ("mse", (0.0, 0.0))]);
-    assert_eq!(ranges(&[0.0; 10]), vec![("minmax", (0.0, 0.0)), ("percentile", (0.0, 0.0)), ("entropy", (0.0, 0.0)), ("mse", (0.0, 0.0))]);
+    assert_eq!(
+        ranges(&[]),
+        vec![
+            ("minmax", (0.0, 0.0)),
+            ("percentile", (0.0, 0.0)),
+            ("entropy", (0.0, 0.0)),
+            ("mse", (0.0, 0.0))
+        ]
+    );
+    assert_eq!(
+        ranges(&[0.0; 10]),
+        vec![
+            ("minmax", (0.0, 0.0)),
+            ("percentile", (0.0, 0.0)),
+            ("entropy", (0.0, 0.0)),
+            ("mse", (0.0, 0.0))
+        ]
+    );
     for (name, (lo, hi)) in ranges(&[2.5; 1000]) {
         assert!(lo <= 0.0 || lo == 2.5, "{name}: {lo}");
         assert_eq!(hi, 2.5, "{name}");
@@ -167,7 +207,10 @@ fn empty_and_constant_observers() {
 fn non_finite_values_are_skipped() {
     let mut h = Histogram::default();
     h.add(&[1.0, f32::NAN, -2.0, f32::INFINITY, 0.0]);
-    assert_eq!((h.count(), h.non_finite(), h.min_max()), (3, 2, (-2.0, 1.0)));
+    assert_eq!(
+        (h.count(), h.non_finite(), h.min_max()),
+        (3, 2, (-2.0, 1.0))
+    );
     let mut m = MinMax::default();
     m.observe(&[f32::NAN, 3.0, f32::NEG_INFINITY]);
     assert_eq!(m.range(), (3.0, 3.0));
@@ -175,12 +218,27 @@ fn non_finite_values_are_skipped() {
 
 #[test]
 fn methods_read_back_from_their_names() {
-    for m in [Method::MinMax, Method::Percentile(99.99), Method::Percentile(99.9), Method::Entropy, Method::Mse] {
+    for m in [
+        Method::MinMax,
+        Method::Percentile(99.99),
+        Method::Percentile(99.9),
+        Method::Entropy,
+        Method::Mse,
+    ] {
         assert_eq!(m.to_string().parse::<Method>().unwrap(), m);
     }
-    assert_eq!("percentile".parse::<Method>().unwrap(), Method::Percentile(99.999));
+    assert_eq!(
+        "percentile".parse::<Method>().unwrap(),
+        Method::Percentile(99.999)
+    );
     assert_eq!(Method::default(), Method::Mse);
-    for bad in ["kl", "percentile:", "percentile:40", "percentile:101", "percentile:nan"] {
+    for bad in [
+        "kl",
+        "percentile:",
+        "percentile:40",
+        "percentile:101",
+        "percentile:nan",
+    ] {
         assert_eq!(
             bad.parse::<Method>().unwrap_err().to_string(),
             format!("error: unknown calibration method `{bad}`: expected minmax, percentile, percentile:P (P in (50, 100]), entropy or mse")

@@ -11,7 +11,11 @@ fn root() -> PathBuf {
 /// A minimal .npy writer, independent of the code under test.
 fn npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
     let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
@@ -25,21 +29,37 @@ fn npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
 }
 
 fn f32s(n: usize) -> Vec<u8> {
-    (0..n).flat_map(|i| (i as f32 * 0.25 - 1.0).to_le_bytes()).collect()
+    (0..n)
+        .flat_map(|i| (i as f32 * 0.25 - 1.0).to_le_bytes())
+        .collect()
 }
 
 /// Runs qcc; returns its stderr with the temporary directory replaced by `$TMP`, and asserts it
 /// failed without panicking and without writing the output.
 fn check(args: &[&str], tmp: &Path, output: Option<&Path>) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_qcc")).args(args).current_dir(root()).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_qcc"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).replace(&tmp.display().to_string(), "$TMP");
     assert!(!out.status.success(), "qcc {args:?} succeeded:\n{stderr}");
-    assert!(!stderr.contains("panicked"), "qcc {args:?} panicked:\n{stderr}");
+    assert!(
+        !stderr.contains("panicked"),
+        "qcc {args:?} panicked:\n{stderr}"
+    );
     if let Some(o) = output {
         assert!(!o.exists(), "qcc {args:?} left {} behind", o.display());
     }
-    let leftovers: Vec<_> = std::fs::read_dir(tmp).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(".qcc-")).collect();
-    assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".qcc-"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary files left behind: {leftovers:?}"
+    );
     stderr
 }
 
@@ -51,43 +71,73 @@ fn bad_inputs_to_run() {
     let o = out.to_str().unwrap();
     let model = "tests/cli/tiny.ir";
     let cases: Vec<(&str, Box<dyn Fn() -> PathBuf>)> = vec![
-        ("wrong_shape", Box::new(|| {
-            let p = t.join("wrong_shape.npy");
-            npy(&p, "<f4", &[2, 3, 3, 3], &f32s(54));
-            p
-        })),
-        ("wrong_dtype", Box::new(|| {
-            let p = t.join("wrong_dtype.npy");
-            npy(&p, "<f8", &[1, 2, 3, 3], &[0u8; 144]);
-            p
-        })),
-        ("truncated", Box::new(|| {
-            let p = t.join("truncated.npy");
-            npy(&p, "<f4", &[1, 2, 3, 3], &f32s(10));
-            p
-        })),
-        ("not_npy", Box::new(|| {
-            let p = t.join("not_npy.npy");
-            std::fs::write(&p, "just some text\n").unwrap();
-            p
-        })),
+        (
+            "wrong_shape",
+            Box::new(|| {
+                let p = t.join("wrong_shape.npy");
+                npy(&p, "<f4", &[2, 3, 3, 3], &f32s(54));
+                p
+            }),
+        ),
+        (
+            "wrong_dtype",
+            Box::new(|| {
+                let p = t.join("wrong_dtype.npy");
+                npy(&p, "<f8", &[1, 2, 3, 3], &[0u8; 144]);
+                p
+            }),
+        ),
+        (
+            "truncated",
+            Box::new(|| {
+                let p = t.join("truncated.npy");
+                npy(&p, "<f4", &[1, 2, 3, 3], &f32s(10));
+                p
+            }),
+        ),
+        (
+            "not_npy",
+            Box::new(|| {
+                let p = t.join("not_npy.npy");
+                std::fs::write(&p, "just some text\n").unwrap();
+                p
+            }),
+        ),
         ("missing_file", Box::new(|| t.join("does_not_exist.npy"))),
     ];
     for (name, make) in cases {
         let input = make();
-        let msg = check(&["run", model, "--input", input.to_str().unwrap(), "-o", o], t, Some(&out));
+        let msg = check(
+            &["run", model, "--input", input.to_str().unwrap(), "-o", o],
+            t,
+            Some(&out),
+        );
         insta::assert_snapshot!(format!("run_{name}"), msg);
     }
     // Naming an input the model does not have.
     let good = t.join("good.npy");
     npy(&good, "<f4", &[1, 2, 3, 3], &f32s(18));
     let arg = format!("image={}", good.display());
-    insta::assert_snapshot!("run_unknown_input_name", check(&["run", model, "--input", &arg, "-o", o], t, Some(&out)));
+    insta::assert_snapshot!(
+        "run_unknown_input_name",
+        check(&["run", model, "--input", &arg, "-o", o], t, Some(&out))
+    );
     // An output directory that does not exist.
     let nowhere = t.join("no/such/dir/y.npy");
     insta::assert_snapshot!(
         "run_output_dir_missing",
-        check(&["run", model, "--input", good.to_str().unwrap(), "-o", nowhere.to_str().unwrap()], t, None)
+        check(
+            &[
+                "run",
+                model,
+                "--input",
+                good.to_str().unwrap(),
+                "-o",
+                nowhere.to_str().unwrap()
+            ],
+            t,
+            None
+        )
     );
 }
 
@@ -99,7 +149,14 @@ fn good_run_writes_the_output() {
     npy(&input, "<f4", &[4, 1, 2, 3, 3], &f32s(72));
     let out = tmp.path().join("y.npy");
     let st = Command::new(env!("CARGO_BIN_EXE_qcc"))
-        .args(["run", "tests/cli/tiny.ir", "--input", input.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .args([
+            "run",
+            "tests/cli/tiny.ir",
+            "--input",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
         .current_dir(root())
         .status()
         .unwrap();
@@ -118,6 +175,10 @@ fn bad_onnx_files() {
     let bad = t.join("bad.onnx");
     std::fs::write(&bad, b"\x89PNG\r\n\x1a\n not a model").unwrap();
     let out = t.join("bad.ir");
-    let msg = check(&["import", bad.to_str().unwrap(), "-o", out.to_str().unwrap()], t, Some(&out));
+    let msg = check(
+        &["import", bad.to_str().unwrap(), "-o", out.to_str().unwrap()],
+        t,
+        Some(&out),
+    );
     insta::assert_snapshot!("import_not_onnx", msg);
 }

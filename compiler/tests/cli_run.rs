@@ -7,7 +7,12 @@ use std::path::Path;
 use std::process::Command;
 
 /// Copied into every case's scratch directory, so that messages name files without a temp path.
-const EXAMPLE: &[&str] = &["digits.ir", "digits.safetensors", "test_images.npy", "test_labels.txt"];
+const EXAMPLE: &[&str] = &[
+    "digits.ir",
+    "digits.safetensors",
+    "test_images.npy",
+    "test_labels.txt",
+];
 
 /// A model whose output is not `[N, classes]`.
 const CUBE: &str = "model @cube {
@@ -33,9 +38,13 @@ fn npy<T: ndarray_npy::WritableElement>(a: ArrayD<T>) -> Vec<u8> {
 }
 
 fn example_labels() -> Vec<i64> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/digits/test_labels.txt"))
-        .expect("the example's labels are committed");
-    text.lines().map(|l| l.parse().expect("an integer per line")).collect()
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/digits/test_labels.txt"),
+    )
+    .expect("the example's labels are committed");
+    text.lines()
+        .map(|l| l.parse().expect("an integer per line"))
+        .collect()
 }
 
 /// The example's labels as text with line `i` (0-based) replaced.
@@ -57,20 +66,44 @@ fn check(name: &str, files: &[(&str, Vec<u8>)], args: &[&str]) {
     }
     std::fs::write(dir.path().join("cube.ir"), CUBE).expect("written");
     std::fs::write(dir.path().join("pair.ir"), PAIR).expect("written");
-    std::fs::write(dir.path().join("cube.npy"), npy(ArrayD::from_shape_fn(IxDyn(&[2, 2, 3]), |i| i[2] as f32))).expect("written");
-    std::fs::write(dir.path().join("pair.npy"), npy(ArrayD::from_shape_vec(IxDyn(&[2, 4]), vec![0.0f32, 3.0, 1.0, 2.0, -1.0, 0.5, -2.0, 0.0]).expect("shape")))
-        .expect("written");
+    std::fs::write(
+        dir.path().join("cube.npy"),
+        npy(ArrayD::from_shape_fn(IxDyn(&[2, 2, 3]), |i| i[2] as f32)),
+    )
+    .expect("written");
+    std::fs::write(
+        dir.path().join("pair.npy"),
+        npy(ArrayD::from_shape_vec(
+            IxDyn(&[2, 4]),
+            vec![0.0f32, 3.0, 1.0, 2.0, -1.0, 0.5, -2.0, 0.0],
+        )
+        .expect("shape")),
+    )
+    .expect("written");
     for (f, bytes) in files {
         std::fs::write(dir.path().join(f), bytes).expect("written");
     }
     let before: Vec<String> = outputs_in(dir.path());
-    let out = Command::new(env!("CARGO_BIN_EXE_qcc")).args(args).current_dir(dir.path()).output().expect("qcc runs");
-    let written: Vec<String> = outputs_in(dir.path()).into_iter().filter(|f| !before.contains(f)).collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_qcc"))
+        .args(args)
+        .current_dir(dir.path())
+        .output()
+        .expect("qcc runs");
+    let written: Vec<String> = outputs_in(dir.path())
+        .into_iter()
+        .filter(|f| !before.contains(f))
+        .collect();
     let text = format!(
         "$ qcc {}\nexit code: {}\nwritten: {}\n--- stdout\n{}--- stderr\n{}",
         args.join(" "),
-        out.status.code().map_or("signal".to_string(), |c| c.to_string()),
-        if written.is_empty() { "nothing".to_string() } else { written.join(", ") },
+        out.status
+            .code()
+            .map_or("signal".to_string(), |c| c.to_string()),
+        if written.is_empty() {
+            "nothing".to_string()
+        } else {
+            written.join(", ")
+        },
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
@@ -87,7 +120,15 @@ fn outputs_in(dir: &Path) -> Vec<String> {
     names
 }
 
-const RUN: &[&str] = &["run", "digits.ir", "--input", "test_images.npy", "-o", "logits.npy", "--labels"];
+const RUN: &[&str] = &[
+    "run",
+    "digits.ir",
+    "--input",
+    "test_images.npy",
+    "-o",
+    "logits.npy",
+    "--labels",
+];
 
 fn digits(name: &str, labels_file: &str, bytes: Option<Vec<u8>>) {
     let files: Vec<(&str, Vec<u8>)> = bytes.map(|b| vec![(labels_file, b)]).unwrap_or_default();
@@ -105,19 +146,34 @@ fn digits_text() {
 
 #[test]
 fn digits_npy_i64() {
-    digits("digits_npy_i64", "labels.npy", Some(npy(arr1(&example_labels()).into_dyn())));
+    digits(
+        "digits_npy_i64",
+        "labels.npy",
+        Some(npy(arr1(&example_labels()).into_dyn())),
+    );
 }
 
 #[test]
 fn digits_npy_u8() {
     let y: Vec<u8> = example_labels().iter().map(|&l| l as u8).collect();
-    digits("digits_npy_u8", "labels.npy", Some(npy(arr1(&y).into_dyn())));
+    digits(
+        "digits_npy_u8",
+        "labels.npy",
+        Some(npy(arr1(&y).into_dyn())),
+    );
 }
 
 #[test]
 fn named_output() {
     // pair.npy's samples peak at index 1 in %b = |x| and at 2: both labels are right for %b.
-    check("named_output", &[("y.txt", b"1\n2\n".to_vec())], &["run", "pair.ir", "-i", "pair.npy", "-o", "a=a.npy", "-o", "b=b.npy", "--labels", "b=y.txt"]);
+    check(
+        "named_output",
+        &[("y.txt", b"1\n2\n".to_vec())],
+        &[
+            "run", "pair.ir", "-i", "pair.npy", "-o", "a=a.npy", "-o", "b=b.npy", "--labels",
+            "b=y.txt",
+        ],
+    );
 }
 
 // Labels that do not fit the model.
@@ -131,7 +187,11 @@ fn count_mismatch() {
 
 #[test]
 fn not_an_integer() {
-    digits("not_an_integer", "bad.txt", Some(labels_text_with(&[(2, "seven"), (9, "  3.0")])));
+    digits(
+        "not_an_integer",
+        "bad.txt",
+        Some(labels_text_with(&[(2, "seven"), (9, "  3.0")])),
+    );
 }
 
 #[test]
@@ -141,14 +201,22 @@ fn empty_line() {
 
 #[test]
 fn out_of_range_text() {
-    digits("out_of_range_text", "range.txt", Some(labels_text_with(&[(4, "10"), (6, "-1")])));
+    digits(
+        "out_of_range_text",
+        "range.txt",
+        Some(labels_text_with(&[(4, "10"), (6, "-1")])),
+    );
 }
 
 #[test]
 fn out_of_range_npy() {
     let mut y = example_labels();
     y[3] = 12;
-    digits("out_of_range_npy", "range.npy", Some(npy(arr1(&y).into_dyn())));
+    digits(
+        "out_of_range_npy",
+        "range.npy",
+        Some(npy(arr1(&y).into_dyn())),
+    );
 }
 
 #[test]
@@ -161,12 +229,22 @@ fn npy_float() {
 fn npy_column() {
     let y = example_labels();
     let n = y.len();
-    digits("npy_column", "column.npy", Some(npy(ArrayD::from_shape_vec(IxDyn(&[n, 1]), y).expect("shape"))));
+    digits(
+        "npy_column",
+        "column.npy",
+        Some(npy(
+            ArrayD::from_shape_vec(IxDyn(&[n, 1]), y).expect("shape")
+        )),
+    );
 }
 
 #[test]
 fn not_utf8() {
-    digits("not_utf8", "binary.txt", Some(vec![b'1', b'\n', 0xff, 0xfe, b'\n']));
+    digits(
+        "not_utf8",
+        "binary.txt",
+        Some(vec![b'1', b'\n', 0xff, 0xfe, b'\n']),
+    );
 }
 
 #[test]
@@ -176,15 +254,35 @@ fn missing_file() {
 
 #[test]
 fn output_not_classes() {
-    check("output_not_classes", &[("y.txt", b"0\n1\n".to_vec())], &["run", "cube.ir", "-i", "cube.npy", "-o", "y.npy", "--labels", "y.txt"]);
+    check(
+        "output_not_classes",
+        &[("y.txt", b"0\n1\n".to_vec())],
+        &[
+            "run", "cube.ir", "-i", "cube.npy", "-o", "y.npy", "--labels", "y.txt",
+        ],
+    );
 }
 
 #[test]
 fn several_outputs_unnamed() {
-    check("several_outputs_unnamed", &[("y.txt", b"0\n1\n".to_vec())], &["run", "pair.ir", "-i", "pair.npy", "-o", "a=a.npy", "-o", "b=b.npy", "--labels", "y.txt"]);
+    check(
+        "several_outputs_unnamed",
+        &[("y.txt", b"0\n1\n".to_vec())],
+        &[
+            "run", "pair.ir", "-i", "pair.npy", "-o", "a=a.npy", "-o", "b=b.npy", "--labels",
+            "y.txt",
+        ],
+    );
 }
 
 #[test]
 fn unknown_output() {
-    check("unknown_output", &[("y.txt", b"0\n1\n".to_vec())], &["run", "pair.ir", "-i", "pair.npy", "-o", "a=a.npy", "-o", "b=b.npy", "--labels", "c=y.txt"]);
+    check(
+        "unknown_output",
+        &[("y.txt", b"0\n1\n".to_vec())],
+        &[
+            "run", "pair.ir", "-i", "pair.npy", "-o", "a=a.npy", "-o", "b=b.npy", "--labels",
+            "c=y.txt",
+        ],
+    );
 }

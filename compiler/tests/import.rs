@@ -21,7 +21,9 @@ fn check(name: &str, result: Result<Model>) {
 }
 
 fn fixture_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/onnx").join(format!("{name}.onnx"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/onnx")
+        .join(format!("{name}.onnx"))
 }
 
 /// The committed `.onnx` file must be what the builder makes (`UPDATE_FIXTURES=1` rewrites it).
@@ -32,21 +34,33 @@ fn committed(name: &str, bytes: &[u8]) -> PathBuf {
         if std::env::var_os("UPDATE_FIXTURES").is_some() {
             std::fs::write(&path, bytes).expect("fixture written");
         } else {
-            panic!("{} is missing or out of date; rerun with UPDATE_FIXTURES=1", path.display());
+            panic!(
+                "{} is missing or out of date; rerun with UPDATE_FIXTURES=1",
+                path.display()
+            );
         }
     }
     path
 }
 
 fn model(name: &str) {
-    let (_, build) = fixtures::MODELS.iter().find(|(n, _)| *n == name).expect("fixture exists");
+    let (_, build) = fixtures::MODELS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .expect("fixture exists");
     let path = committed(name, &build().bytes());
     check(name, import_file(&path));
 }
 
 fn error(name: &str) {
-    let (_, bytes) = fixtures::errors().into_iter().find(|(n, _)| *n == name).expect("error fixture exists");
-    check(&format!("error_{name}"), import_bytes(&bytes, &format!("{name}.onnx")));
+    let (_, bytes) = fixtures::errors()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .expect("error fixture exists");
+    check(
+        &format!("error_{name}"),
+        import_bytes(&bytes, &format!("{name}.onnx")),
+    );
 }
 
 macro_rules! tests {
@@ -74,22 +88,31 @@ mod errors {
 fn every_fixture_has_a_test() {
     let src = include_str!("import.rs");
     for (name, _) in fixtures::MODELS {
-        assert!(src.contains(&format!(" {name},")) || src.contains(&format!(" {name})")), "model fixture {name} has no test");
+        assert!(
+            src.contains(&format!(" {name},")) || src.contains(&format!(" {name})")),
+            "model fixture {name} has no test"
+        );
     }
     for (name, _) in fixtures::errors() {
-        assert!(src.contains(&format!(" {name},")), "error fixture {name} has no test");
+        assert!(
+            src.contains(&format!(" {name},")),
+            "error fixture {name} has no test"
+        );
     }
 }
 
 #[test]
 fn the_model_is_named_after_the_file_and_weights_are_loaded() {
-    let m = import_bytes(&fixtures::tiny_cnn().bytes(), "some/dir/My Net.v2.onnx").expect("imports");
+    let m =
+        import_bytes(&fixtures::tiny_cnn().bytes(), "some/dir/My Net.v2.onnx").expect("imports");
     assert_eq!(m.name, "My_Net.v2");
     assert_eq!(m.weights_file.as_deref(), Some("My_Net.v2.safetensors"));
     let w = m.find("conv1.weight").expect("weight kept its name");
     let t = m.node(w).weight().expect("loaded");
     assert_eq!(t.shape(), &[4, 3, 3, 3]);
-    let expected: Vec<f64> = (0..108).map(|i| (((i * 37 % 101) as f32 - 50.0) / 64.0) as f64).collect();
+    let expected: Vec<f64> = (0..108)
+        .map(|i| (((i * 37 % 101) as f32 - 50.0) / 64.0) as f64)
+        .collect();
     assert_eq!(t.to_f64_vec(), expected);
 }
 
@@ -97,13 +120,21 @@ fn the_model_is_named_after_the_file_and_weights_are_loaded() {
 fn raw_and_typed_initializers_import_alike() {
     let with = |t| {
         let mut g = build::G::new(13);
-        g.input("x", &[1, 20]).init(t).node("Add", &["x", "w"], &["y"], vec![]).output("y");
+        g.input("x", &[1, 20])
+            .init(t)
+            .node("Add", &["x", "w"], &["y"], vec![])
+            .output("y");
         import_bytes(&g.bytes(), "m.onnx").expect("imports")
     };
     let v: Vec<f32> = (0..20).map(|i| i as f32 * 0.5).collect();
     let a = with(build::f32s("w", &[20], v.clone()));
     let b = with(build::f32s_raw("w", &[20], &v));
-    let data = |m: &Model| m.node(m.find("w").expect("w")).weight().expect("data").to_f64_vec();
+    let data = |m: &Model| {
+        m.node(m.find("w").expect("w"))
+            .weight()
+            .expect("data")
+            .to_f64_vec()
+    };
     assert_eq!(data(&a), data(&b));
 }
 
@@ -116,15 +147,30 @@ fn external_data_is_read_from_beside_the_model() {
     std::fs::write(dir.path().join("weights.bin"), &bytes).expect("write");
     let mut t = build::f32s("w", &[20], vec![]);
     t.data_location = protobuf::EnumOrUnknown::from_i32(1);
-    for (k, val) in [("location", "weights.bin"), ("offset", "8"), ("length", "80")] {
-        t.external_data.push(onnx_protobuf::StringStringEntryProto { key: k.into(), value: val.into(), ..Default::default() });
+    for (k, val) in [
+        ("location", "weights.bin"),
+        ("offset", "8"),
+        ("length", "80"),
+    ] {
+        t.external_data.push(onnx_protobuf::StringStringEntryProto {
+            key: k.into(),
+            value: val.into(),
+            ..Default::default()
+        });
     }
     let mut g = build::G::new(13);
-    g.input("x", &[1, 20]).init(t).node("Add", &["x", "w"], &["y"], vec![]).output("y");
+    g.input("x", &[1, 20])
+        .init(t)
+        .node("Add", &["x", "w"], &["y"], vec![])
+        .output("y");
     let path = dir.path().join("ext.onnx");
     std::fs::write(&path, g.bytes()).expect("write");
     let m = import_file(&path).expect("imports");
-    let w = m.node(m.find("w").expect("w")).weight().expect("data").to_f64_vec();
+    let w = m
+        .node(m.find("w").expect("w"))
+        .weight()
+        .expect("data")
+        .to_f64_vec();
     assert_eq!(w, v.iter().map(|&x| x as f64).collect::<Vec<_>>());
     let err = import_bytes(&g.bytes(), "ext.onnx").expect_err("no directory to read from");
     assert!(err.to_string().contains("external file"), "{err}");

@@ -48,12 +48,31 @@ fn apply(bytes: &mut Vec<u8>, e: &ByteEdit) {
 }
 
 /// Values that break naive size arithmetic.
-const EXTREMES: &[i64] = &[i64::MIN, -(1 << 40), -3, -2, -1, 0, 1, 2, 3, 7, 1 << 31, 1 << 40, i64::MAX];
+const EXTREMES: &[i64] = &[
+    i64::MIN,
+    -(1 << 40),
+    -3,
+    -2,
+    -1,
+    0,
+    1,
+    2,
+    3,
+    7,
+    1 << 31,
+    1 << 40,
+    i64::MAX,
+];
 
 #[derive(Clone, Debug)]
 enum FieldEdit {
     /// Replace value `k` of integer attribute `a` of node `n` (indices taken modulo the counts).
-    Attr { n: usize, a: usize, k: usize, v: i64 },
+    Attr {
+        n: usize,
+        a: usize,
+        k: usize,
+        v: i64,
+    },
     /// Replace dimension `k` of initializer `t`.
     InitDim { t: usize, k: usize, v: i64 },
     /// Replace value `k` of an int64 initializer `t`.
@@ -67,9 +86,18 @@ enum FieldEdit {
 fn field_edit() -> impl Strategy<Value = FieldEdit> {
     let v = prop::sample::select(EXTREMES);
     prop_oneof![
-        (any::<usize>(), any::<usize>(), any::<usize>(), v.clone()).prop_map(|(n, a, k, v)| FieldEdit::Attr { n, a, k, v }),
-        (any::<usize>(), any::<usize>(), v.clone()).prop_map(|(t, k, v)| FieldEdit::InitDim { t, k, v }),
-        (any::<usize>(), any::<usize>(), v.clone()).prop_map(|(t, k, v)| FieldEdit::InitValue { t, k, v }),
+        (any::<usize>(), any::<usize>(), any::<usize>(), v.clone())
+            .prop_map(|(n, a, k, v)| FieldEdit::Attr { n, a, k, v }),
+        (any::<usize>(), any::<usize>(), v.clone()).prop_map(|(t, k, v)| FieldEdit::InitDim {
+            t,
+            k,
+            v
+        }),
+        (any::<usize>(), any::<usize>(), v.clone()).prop_map(|(t, k, v)| FieldEdit::InitValue {
+            t,
+            k,
+            v
+        }),
         (any::<usize>(), any::<usize>(), v).prop_map(|(i, k, v)| FieldEdit::InputDim { i, k, v }),
         (5i64..24).prop_map(|v| FieldEdit::Opset { v }),
     ]

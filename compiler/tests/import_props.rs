@@ -5,7 +5,7 @@
 #[path = "../../tests/onnx/build.rs"]
 mod build;
 
-use build::{i64s, ints, int, string, G};
+use build::{i64s, int, ints, string, G};
 use proptest::prelude::*;
 use qcc::import::import_bytes;
 use qcc::ir::Model;

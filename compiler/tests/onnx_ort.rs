@@ -21,8 +21,14 @@ fn models_dir() -> PathBuf {
 
 /// max |a − b| / max |b|.
 fn rel_err(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f64 {
-    let scale = b.iter().fold(0f64, |m, &v| m.max((v as f64).abs())).max(1e-12);
-    let diff = a.iter().zip(b).fold(0f64, |m, (&x, &y)| m.max((x as f64 - y as f64).abs()));
+    let scale = b
+        .iter()
+        .fold(0f64, |m, &v| m.max((v as f64).abs()))
+        .max(1e-12);
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0f64, |m, (&x, &y)| m.max((x as f64 - y as f64).abs()));
     diff / scale
 }
 
@@ -34,7 +40,10 @@ fn imported_models_match_onnx_runtime() {
     let work = tempfile::tempdir().unwrap();
     let mut report = vec![];
     let mut failures = vec![];
-    for m in manifest["models"].as_array().expect("manifest lists models") {
+    for m in manifest["models"]
+        .as_array()
+        .expect("manifest lists models")
+    {
         let name = m["name"].as_str().unwrap();
         let onnx = dir.join(m["onnx"].as_str().unwrap());
         let model = match qcc::import::import_file(&onnx) {
@@ -47,7 +56,8 @@ fn imported_models_match_onnx_runtime() {
         // Through the text form and back, as a user would run it.
         let ir = work.path().join(format!("{name}.ir"));
         save_model(&model, &ir).unwrap();
-        let model = read_model(&ir).unwrap_or_else(|e| panic!("{name}: the imported IR does not read back:\n{e}"));
+        let model = read_model(&ir)
+            .unwrap_or_else(|e| panic!("{name}: the imported IR does not read back:\n{e}"));
         let input = qcc::npy::read_f32(&dir.join(m["input"].as_str().unwrap())).unwrap();
         let expected = qcc::npy::read_f32(&dir.join(m["expected"].as_str().unwrap())).unwrap();
         let out = match run_batches(&model, &[input], |_, _| {}) {
@@ -58,13 +68,22 @@ fn imported_models_match_onnx_runtime() {
             }
         };
         if out.shape() != expected.shape() {
-            failures.push(format!("{name}: output shape {:?}, ORT {:?}", out.shape(), expected.shape()));
+            failures.push(format!(
+                "{name}: output shape {:?}, ORT {:?}",
+                out.shape(),
+                expected.shape()
+            ));
             continue;
         }
         let err = rel_err(&out, &expected);
-        report.push(format!("{name:<28} {:>5} ops  rel err {err:.2e}", model.ops_in_order().len()));
+        report.push(format!(
+            "{name:<28} {:>5} ops  rel err {err:.2e}",
+            model.ops_in_order().len()
+        ));
         if err > 1e-4 {
-            failures.push(format!("{name}: max |qcc − ORT| / max |ORT| = {err:.3e} > 1e-4"));
+            failures.push(format!(
+                "{name}: max |qcc − ORT| / max |ORT| = {err:.3e} > 1e-4"
+            ));
         }
     }
     eprintln!("{}", report.join("\n"));

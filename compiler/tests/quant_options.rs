@@ -14,30 +14,60 @@ fn digits() -> (Model, qcc::quant::Ranges) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let model = qcc::ir::weights::read_model(&root.join("examples/digits/digits.ir")).unwrap();
     let images = qcc::npy::read_f32(&root.join("examples/digits/test_images.npy")).unwrap();
-    let (float, _) = optimize(&model, &RuleSet::builtin_and(&[]).unwrap(), &Limits::default()).unwrap();
-    let ranges = calibrate(&float, std::slice::from_ref(&images), Method::Mse, |_, _| {}).unwrap();
+    let (float, _) = optimize(
+        &model,
+        &RuleSet::builtin_and(&[]).unwrap(),
+        &Limits::default(),
+    )
+    .unwrap();
+    let ranges = calibrate(
+        &float,
+        std::slice::from_ref(&images),
+        Method::Mse,
+        |_, _| {},
+    )
+    .unwrap();
     (float, ranges)
 }
 
 fn lowered(float: &Model, ranges: &qcc::quant::Ranges, opts: &Options) -> Model {
     let q = quantize_with(float, ranges, opts).unwrap();
-    optimize(&q.model, &RuleSet::lowering_and(&[]).unwrap(), &Limits::default()).unwrap().0
+    optimize(
+        &q.model,
+        &RuleSet::lowering_and(&[]).unwrap(),
+        &Limits::default(),
+    )
+    .unwrap()
+    .0
 }
 
 fn count(m: &Model, k: OpKind) -> usize {
-    m.ops_in_order().into_iter().filter(|&n| m.node(n).op().map(|o| o.kind) == Some(k)).count()
+    m.ops_in_order()
+        .into_iter()
+        .filter(|&n| m.node(n).op().map(|o| o.kind) == Some(k))
+        .count()
 }
 
 #[test]
 fn keep_float_keeps_the_op_and_its_absorbed_producer() {
     let (float, ranges) = digits();
     let all = lowered(&float, &ranges, &Options::new(WeightBits::Eight));
-    assert_eq!((count(&all, OpKind::QConv2d), count(&all, OpKind::Conv2d)), (2, 0));
+    assert_eq!(
+        (count(&all, OpKind::QConv2d), count(&all, OpKind::Conv2d)),
+        (2, 0)
+    );
     let mut opts = Options::new(WeightBits::Eight);
     // The second ReLU, as --report names it: its conv stays float with it.
     opts.keep_float.insert("relu2_Relu_output_0".into());
     let kept = lowered(&float, &ranges, &opts);
-    assert_eq!((count(&kept, OpKind::QConv2d), count(&kept, OpKind::Conv2d), count(&kept, OpKind::Relu)), (1, 1, 1));
+    assert_eq!(
+        (
+            count(&kept, OpKind::QConv2d),
+            count(&kept, OpKind::Conv2d),
+            count(&kept, OpKind::Relu)
+        ),
+        (1, 1, 1)
+    );
 }
 
 #[test]
@@ -46,14 +76,29 @@ fn weight_bits_for_one_op() {
     let mut opts = Options::new(WeightBits::Eight);
     opts.bits_for.insert("logits".into(), WeightBits::Seven);
     let m = lowered(&float, &ranges, &opts);
-    let gemm = m.ops_in_order().into_iter().find(|&n| m.node(n).op().map(|o| o.kind) == Some(OpKind::QGemm)).unwrap();
+    let gemm = m
+        .ops_in_order()
+        .into_iter()
+        .find(|&n| m.node(n).op().map(|o| o.kind) == Some(OpKind::QGemm))
+        .unwrap();
     let w = m.operands(gemm)[1];
     let codes = m.node(w).weight().unwrap().to_f64_vec();
     let max = codes.iter().fold(0f64, |a, v| a.max(v.abs()));
-    assert_eq!(max, 63.0, "7-bit weights reach ±63 exactly on their largest channel");
-    let conv = m.ops_in_order().into_iter().find(|&n| m.node(n).op().map(|o| o.kind) == Some(OpKind::QConv2d)).unwrap();
+    assert_eq!(
+        max, 63.0,
+        "7-bit weights reach ±63 exactly on their largest channel"
+    );
+    let conv = m
+        .ops_in_order()
+        .into_iter()
+        .find(|&n| m.node(n).op().map(|o| o.kind) == Some(OpKind::QConv2d))
+        .unwrap();
     let codes = m.node(m.operands(conv)[1]).weight().unwrap().to_f64_vec();
-    assert_eq!(codes.iter().fold(0f64, |a, v| a.max(v.abs())), 127.0, "the other layers keep 8 bits");
+    assert_eq!(
+        codes.iter().fold(0f64, |a, v| a.max(v.abs())),
+        127.0,
+        "the other layers keep 8 bits"
+    );
 }
 
 #[test]
@@ -61,6 +106,11 @@ fn unknown_names_are_refused_with_a_suggestion() {
     let (float, ranges) = digits();
     let mut opts = Options::new(WeightBits::Eight);
     opts.keep_float.insert("relu2".into());
-    let e = quantize_with(&float, &ranges, &opts).unwrap_err().to_string();
-    assert_eq!(e, "error: --keep-float: the model has no op `%relu2` (did you mean `%relu2_Relu_output_0`?)");
+    let e = quantize_with(&float, &ranges, &opts)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "error: --keep-float: the model has no op `%relu2` (did you mean `%relu2_Relu_output_0`?)"
+    );
 }

@@ -13,20 +13,49 @@ fn digits_report_lists_every_layer_worst_first() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let model = qcc::ir::weights::read_model(&root.join("examples/digits/digits.ir")).unwrap();
     let images = qcc::npy::read_f32(&root.join("examples/digits/test_images.npy")).unwrap();
-    let (float, _) = optimize(&model, &RuleSet::builtin_and(&[]).unwrap(), &Limits::default()).unwrap();
-    let ranges = calibrate(&float, std::slice::from_ref(&images), Method::Mse, |_, _| {}).unwrap();
+    let (float, _) = optimize(
+        &model,
+        &RuleSet::builtin_and(&[]).unwrap(),
+        &Limits::default(),
+    )
+    .unwrap();
+    let ranges = calibrate(
+        &float,
+        std::slice::from_ref(&images),
+        Method::Mse,
+        |_, _| {},
+    )
+    .unwrap();
     let q = qcc::quant::qdq::quantize(&float, &ranges, WeightBits::Eight).unwrap();
-    let (int, _) = optimize(&q.model, &RuleSet::lowering_and(&[]).unwrap(), &Limits::default()).unwrap();
+    let (int, _) = optimize(
+        &q.model,
+        &RuleSet::lowering_and(&[]).unwrap(),
+        &Limits::default(),
+    )
+    .unwrap();
     let layers = qcc::quant::report::report(&float, &int, std::slice::from_ref(&images)).unwrap();
     let names: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
     let mut sorted = names.clone();
     sorted.sort();
     sorted.dedup();
-    assert_eq!(sorted.len(), names.len(), "a layer is listed twice: {names:?}");
+    assert_eq!(
+        sorted.len(),
+        names.len(),
+        "a layer is listed twice: {names:?}"
+    );
     // Two conv+ReLU layers, the pool, the flatten and the classifier.
     assert_eq!(layers.len(), 5, "{layers:?}");
-    assert!(layers.windows(2).all(|w| w[0].sqnr_db <= w[1].sqnr_db), "not worst first: {layers:?}");
-    assert!(layers.iter().all(|l| l.sqnr_db > 30.0), "a layer lost too much: {layers:?}");
+    assert!(
+        layers.windows(2).all(|w| w[0].sqnr_db <= w[1].sqnr_db),
+        "not worst first: {layers:?}"
+    );
+    assert!(
+        layers.iter().all(|l| l.sqnr_db > 30.0),
+        "a layer lost too much: {layers:?}"
+    );
     let text = qcc::quant::report::render(&layers);
-    assert!(text.starts_with("per-layer SQNR") && text.lines().count() == 6, "{text}");
+    assert!(
+        text.starts_with("per-layer SQNR") && text.lines().count() == 6,
+        "{text}"
+    );
 }

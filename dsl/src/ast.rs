@@ -20,7 +20,10 @@ impl Span {
     }
     /// The smallest span covering both.
     pub fn to(self, other: Span) -> Span {
-        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 }
 
@@ -97,7 +100,10 @@ pub struct Rule {
 impl Rule {
     /// The tolerance `qcc rules check` uses: the clause's, or `rel 1e-5`.
     pub fn tolerance(&self) -> Tolerance {
-        self.tolerance.as_ref().map(|t| t.tolerance).unwrap_or(Tolerance::DEFAULT)
+        self.tolerance
+            .as_ref()
+            .map(|t| t.tolerance)
+            .unwrap_or(Tolerance::DEFAULT)
     }
     /// The closing brace.
     pub fn close_span(&self) -> Span {
@@ -108,8 +114,15 @@ impl Rule {
 /// `where g1, g2` (all must hold) or `let name = value`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Clause {
-    Where { guards: Vec<Expr>, span: Span },
-    Let { name: Ident, value: Expr, span: Span },
+    Where {
+        guards: Vec<Expr>,
+        span: Span,
+    },
+    Let {
+        name: Ident,
+        value: Expr,
+        span: Span,
+    },
 }
 
 impl Clause {
@@ -284,7 +297,12 @@ pub enum TypeAnnKind {
     Plain(DType),
     /// `r = scale·(q − zero_point)` stored as `storage`; per axis when `axis` is given, and then
     /// `scale` and `zero_point` are vectors along that axis.
-    Quant { storage: DType, scale: Box<Expr>, zero_point: Box<Expr>, axis: Option<Box<Expr>> },
+    Quant {
+        storage: DType,
+        scale: Box<Expr>,
+        zero_point: Box<Expr>,
+        axis: Option<Box<Expr>>,
+    },
     /// The element type of a value bound by the pattern (quantization parameters included).
     Like(Ident),
 }
@@ -343,15 +361,32 @@ pub enum ExprKind {
     Bool(bool),
     DType(DType),
     List(Vec<Expr>),
-    Unary { op: UnaryOp, operand: Box<Expr> },
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// A builtin function (see `builtins.rs`).
-    Call { func: Ident, args: Vec<Expr> },
+    Call {
+        func: Ident,
+        args: Vec<Expr>,
+    },
     /// `base[index]`: one element of a list or a 1-D value.
-    Index { base: Box<Expr>, index: Box<Expr> },
+    Index {
+        base: Box<Expr>,
+        index: Box<Expr>,
+    },
     /// `base[1, :, 1, 1]`: the vector `base` reshaped to `rank` dimensions, all of size 1 except
     /// `axis`, which carries the data; it then broadcasts against a rank-`rank` tensor.
-    Broadcast { base: Box<Expr>, axis: usize, rank: usize },
+    Broadcast {
+        base: Box<Expr>,
+        axis: usize,
+        rank: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -407,7 +442,12 @@ impl BinaryOp {
         match self {
             BinaryOp::Or => 1,
             BinaryOp::And => 2,
-            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => 3,
+            BinaryOp::Eq
+            | BinaryOp::Ne
+            | BinaryOp::Lt
+            | BinaryOp::Le
+            | BinaryOp::Gt
+            | BinaryOp::Ge => 3,
             BinaryOp::Add | BinaryOp::Sub => 4,
             BinaryOp::Mul | BinaryOp::Div => 5,
         }

@@ -27,7 +27,14 @@ pub struct Builtin {
 }
 
 const fn b(name: &'static str, n: usize, args: ArgKind, doc: &'static str) -> Builtin {
-    Builtin { name, min_args: n, max_args: n, args, guard_only: false, doc }
+    Builtin {
+        name,
+        min_args: n,
+        max_args: n,
+        args,
+        guard_only: false,
+        doc,
+    }
 }
 
 /// Every builtin, in the order the docs list them.

@@ -15,9 +15,13 @@ pub fn check(file: &RuleFile, vocab: &dyn Vocabulary) -> Result<(), Diagnostics>
     for rule in &file.rules {
         match seen.get(rule.name.name.as_str()) {
             Some(first) => diags.push(
-                Diagnostic::new(format!("duplicate rule name `{}`", rule.name.name), rule.name.span, "defined again here")
-                    .with_secondary(*first, "first defined here")
-                    .with_note("rule names identify rules in `--explain` output and must be unique"),
+                Diagnostic::new(
+                    format!("duplicate rule name `{}`", rule.name.name),
+                    rule.name.span,
+                    "defined again here",
+                )
+                .with_secondary(*first, "first defined here")
+                .with_note("rule names identify rules in `--explain` output and must be unique"),
             ),
             None => {
                 seen.insert(&rule.name.name, rule.name.span);
@@ -90,7 +94,11 @@ struct RuleChecker<'a> {
 }
 
 impl<'a> RuleChecker<'a> {
-    fn new(vocab: &'a dyn Vocabulary, diags: &'a mut Vec<Diagnostic>, rule: &'a crate::ast::Rule) -> Self {
+    fn new(
+        vocab: &'a dyn Vocabulary,
+        diags: &'a mut Vec<Diagnostic>,
+        rule: &'a crate::ast::Rule,
+    ) -> Self {
         let mut consts = BTreeSet::new();
         for clause in &rule.clauses {
             if let Clause::Where { guards, .. } = clause {
@@ -99,7 +107,13 @@ impl<'a> RuleChecker<'a> {
                 }
             }
         }
-        RuleChecker { vocab, diags, rule, bindings: vec![], consts }
+        RuleChecker {
+            vocab,
+            diags,
+            rule,
+            bindings: vec![],
+            consts,
+        }
     }
 
     fn error(&mut self, d: Diagnostic) {
@@ -124,11 +138,19 @@ impl<'a> RuleChecker<'a> {
             }
         }
         self.term(&rule.replacement);
-        if let Some(ToleranceClause { tolerance: Tolerance::Rel(r), span }) = rule.tolerance {
+        if let Some(ToleranceClause {
+            tolerance: Tolerance::Rel(r),
+            span,
+        }) = rule.tolerance
+        {
             if r.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
                 self.error(
-                    Diagnostic::new("a relative tolerance must be positive", span, "not positive")
-                        .with_note("write `tolerance exact` to require equal results"),
+                    Diagnostic::new(
+                        "a relative tolerance must be positive",
+                        span,
+                        "not positive",
+                    )
+                    .with_note("write `tolerance exact` to require equal results"),
                 );
             }
         }
@@ -140,8 +162,14 @@ impl<'a> RuleChecker<'a> {
             .collect();
         for (name, span) in unused {
             self.error(
-                Diagnostic::new(format!("unused variable `{name}`"), span, "bound here but never used")
-                    .with_note(format!("write `_{name}` (or `_`) if it is meant to go unused")),
+                Diagnostic::new(
+                    format!("unused variable `{name}`"),
+                    span,
+                    "bound here but never used",
+                )
+                .with_note(format!(
+                    "write `_{name}` (or `_`) if it is meant to go unused"
+                )),
             );
         }
     }
@@ -171,26 +199,42 @@ impl<'a> RuleChecker<'a> {
     // ---- bindings ----
 
     fn bind(&mut self, id: &Ident, kind: Kind, op: Option<&str>, in_pattern: bool) {
-        if let Some(first) = self.bindings.iter().find(|b| b.name == id.name).map(|b| b.span) {
+        if let Some(first) = self
+            .bindings
+            .iter()
+            .find(|b| b.name == id.name)
+            .map(|b| b.span)
+        {
             let message = if in_pattern {
                 format!("variable `{}` is bound twice in the pattern", id.name)
             } else {
                 format!("`{}` is already bound", id.name)
             };
-            let mut d = Diagnostic::new(message, id.span, "bound again here").with_secondary(first, "first bound here");
+            let mut d = Diagnostic::new(message, id.span, "bound again here")
+                .with_secondary(first, "first bound here");
             if in_pattern {
                 d = d.with_note("give the second occurrence its own name; to require equal values, compare them in a guard");
             }
             self.error(d);
             return;
         }
-        self.bindings.push(Binding { name: id.name.clone(), span: id.span, kind, op: op.map(String::from), used: false });
+        self.bindings.push(Binding {
+            name: id.name.clone(),
+            span: id.span,
+            kind,
+            op: op.map(String::from),
+            used: false,
+        });
     }
 
     /// Marks a read of `name` and checks that it suits `how`.
     fn use_var(&mut self, name: &str, span: Span, how: Use) {
         if name == "_" {
-            self.error(Diagnostic::new("`_` is a wildcard and has no value", span, "cannot be read"));
+            self.error(Diagnostic::new(
+                "`_` is a wildcard and has no value",
+                span,
+                "cannot be read",
+            ));
             return;
         }
         let Some(i) = self.bindings.iter().position(|b| b.name == name) else {
@@ -247,15 +291,23 @@ impl<'a> RuleChecker<'a> {
     }
 
     fn unbound(&mut self, name: &str, span: Span) {
-        let mut d = Diagnostic::new(format!("unbound variable `{name}`"), span, "not bound by the pattern or a `let` above");
+        let mut d = Diagnostic::new(
+            format!("unbound variable `{name}`"),
+            span,
+            "not bound by the pattern or a `let` above",
+        );
         let later_let = self.rule.clauses.iter().find_map(|c| match c {
-            Clause::Let { name: n, .. } if n.name == name && n.span.start > span.start => Some(n.span),
+            Clause::Let { name: n, .. } if n.name == name && n.span.start > span.start => {
+                Some(n.span)
+            }
             _ => None,
         });
         if let Some(at) = later_let {
             d = d
                 .with_secondary(at, "bound here, after its use")
-                .with_note(format!("a `let` is seen only by the clauses below it: move `let {name}` up"));
+                .with_note(format!(
+                    "a `let` is seen only by the clauses below it: move `let {name}` up"
+                ));
         } else if let Some(similar) = closest(name, self.bindings.iter().map(|b| b.name.as_str())) {
             d = d.with_note(format!("did you mean `{similar}`?"));
         }
@@ -265,9 +317,20 @@ impl<'a> RuleChecker<'a> {
     // ---- ops ----
 
     /// The op exists, takes this many operands, and has these attributes.
-    fn op(&mut self, op: &Ident, operands: usize, span: Span, attrs: &[&Ident], in_replacement: bool) {
+    fn op(
+        &mut self,
+        op: &Ident,
+        operands: usize,
+        span: Span,
+        attrs: &[&Ident],
+        in_replacement: bool,
+    ) {
         let Some((min, max)) = self.vocab.op_arity(&op.name) else {
-            let mut d = Diagnostic::new(format!("unknown op `{}`", op.name), op.span, "no op of this name");
+            let mut d = Diagnostic::new(
+                format!("unknown op `{}`", op.name),
+                op.span,
+                "no op of this name",
+            );
             if in_replacement && builtin(&op.name).is_some() {
                 d = d.with_note(format!(
                     "`{0}` is a builtin function, but a call that is a whole operand of the replacement is an op: \
@@ -285,7 +348,11 @@ impl<'a> RuleChecker<'a> {
                 (a, b) => format!("{a} to {b}"),
             };
             self.error(Diagnostic::new(
-                format!("`{}` takes {expected} operand{}, got {operands}", op.name, if max == 1 { "" } else { "s" }),
+                format!(
+                    "`{}` takes {expected} operand{}, got {operands}",
+                    op.name,
+                    if max == 1 { "" } else { "s" }
+                ),
                 span,
                 format!("{operands} operand{}", if operands == 1 { "" } else { "s" }),
             ));
@@ -294,8 +361,12 @@ impl<'a> RuleChecker<'a> {
         for a in attrs {
             if let Some(first) = seen.insert(&a.name, a.span) {
                 self.error(
-                    Diagnostic::new(format!("attribute `{}` given twice", a.name), a.span, "given again")
-                        .with_secondary(first, "first given here"),
+                    Diagnostic::new(
+                        format!("attribute `{}` given twice", a.name),
+                        a.span,
+                        "given again",
+                    )
+                    .with_secondary(first, "first given here"),
                 );
             }
             if !self.vocab.has_attr(&op.name, &a.name) {
@@ -312,7 +383,11 @@ impl<'a> RuleChecker<'a> {
         if let Some(name) = &p.name {
             self.bind(name, Kind::Operand, None, true);
         }
-        let attr_names: Vec<&Ident> = p.attrs.iter().flat_map(|a| a.entries.iter().map(|e| &e.name)).collect();
+        let attr_names: Vec<&Ident> = p
+            .attrs
+            .iter()
+            .flat_map(|a| a.entries.iter().map(|e| &e.name))
+            .collect();
         self.op(&p.op, p.operands.len(), p.span, &attr_names, false);
         for operand in &p.operands {
             match operand {
@@ -335,14 +410,21 @@ impl<'a> RuleChecker<'a> {
 
     fn term(&mut self, t: &Term) {
         match t {
-            Term::Expr(Expr { kind: ExprKind::Var(name), span }) => self.use_var(name, *span, Use::OpOperand),
+            Term::Expr(Expr {
+                kind: ExprKind::Var(name),
+                span,
+            }) => self.use_var(name, *span, Use::OpOperand),
             Term::Expr(e) => self.expr(e, Ctx::Replacement),
             Term::Op(o) => self.op_term(o),
         }
     }
 
     fn op_term(&mut self, o: &OpTerm) {
-        let attr_names: Vec<&Ident> = o.attrs.iter().flat_map(|a| a.entries.iter().map(|e| &e.name)).collect();
+        let attr_names: Vec<&Ident> = o
+            .attrs
+            .iter()
+            .flat_map(|a| a.entries.iter().map(|e| &e.name))
+            .collect();
         self.op(&o.op, o.operands.len(), o.span, &attr_names, true);
         for operand in &o.operands {
             self.term(operand);
@@ -350,9 +432,15 @@ impl<'a> RuleChecker<'a> {
         if let Some(attrs) = &o.attrs {
             if let Some(splice) = &attrs.splice {
                 self.use_var(&splice.name, splice.span, Use::Splice);
-                let from = self.bindings.iter().find(|b| b.name == splice.name && b.kind == Kind::Dict);
+                let from = self
+                    .bindings
+                    .iter()
+                    .find(|b| b.name == splice.name && b.kind == Kind::Dict);
                 if let Some((Some(from_op), at)) = from.map(|b| (b.op.clone(), b.span)) {
-                    let superset = match (self.vocab.attrs_of(&from_op), self.vocab.attrs_of(&o.op.name)) {
+                    let superset = match (
+                        self.vocab.attrs_of(&from_op),
+                        self.vocab.attrs_of(&o.op.name),
+                    ) {
                         (Some(a), Some(b)) => a.iter().all(|x| b.contains(x)),
                         _ => false,
                     };
@@ -377,11 +465,20 @@ impl<'a> RuleChecker<'a> {
             match &ty.kind {
                 TypeAnnKind::Plain(_) => {}
                 TypeAnnKind::Like(v) => self.use_var(&v.name, v.span, Use::TypeOf),
-                TypeAnnKind::Quant { storage, scale, zero_point, axis } => {
+                TypeAnnKind::Quant {
+                    storage,
+                    scale,
+                    zero_point,
+                    axis,
+                } => {
                     if *storage == DType::F32 {
                         self.error(
-                            Diagnostic::new("a quantized type is stored as i8, u8 or i32", ty.span, "stored as f32")
-                                .with_note("write `: f32` for a float result"),
+                            Diagnostic::new(
+                                "a quantized type is stored as i8, u8 or i32",
+                                ty.span,
+                                "stored as f32",
+                            )
+                            .with_note("write `: f32` for a float result"),
                         );
                     }
                     self.expr(scale, Ctx::Replacement);
@@ -417,7 +514,11 @@ impl<'a> RuleChecker<'a> {
 
     fn call(&mut self, func: &Ident, args: &[Expr], span: Span, ctx: Ctx) {
         let Some(b) = builtin(&func.name) else {
-            let mut d = Diagnostic::new(format!("unknown function `{}`", func.name), func.span, "not a builtin function");
+            let mut d = Diagnostic::new(
+                format!("unknown function `{}`", func.name),
+                func.span,
+                "not a builtin function",
+            );
             if self.vocab.op_arity(&func.name).is_some() {
                 d = d.with_note(format!(
                     "`{}` is an op: ops appear in the pattern and as whole operands of the replacement, \
@@ -442,12 +543,19 @@ impl<'a> RuleChecker<'a> {
             self.error(Diagnostic::new(
                 format!("`{}` takes {expected}, got {}", b.name, args.len()),
                 span,
-                format!("{} argument{}", args.len(), if args.len() == 1 { "" } else { "s" }),
+                format!(
+                    "{} argument{}",
+                    args.len(),
+                    if args.len() == 1 { "" } else { "s" }
+                ),
             ));
         }
         if b.guard_only && ctx != Ctx::Guard {
             self.error(Diagnostic::new(
-                format!("`{}` is a guard: it can only stand in a `where` clause", b.name),
+                format!(
+                    "`{}` is a guard: it can only stand in a `where` clause",
+                    b.name
+                ),
                 func.span,
                 "outside a `where` clause",
             ));
@@ -480,7 +588,11 @@ impl<'a> RuleChecker<'a> {
 /// `const(a, b)` guards that hold whenever the rule fires: top-level ones, possibly under `&&`.
 fn collect_consts(g: &Expr, out: &mut BTreeSet<String>) {
     match &g.kind {
-        ExprKind::Binary { op: BinaryOp::And, lhs, rhs } => {
+        ExprKind::Binary {
+            op: BinaryOp::And,
+            lhs,
+            rhs,
+        } => {
             collect_consts(lhs, out);
             collect_consts(rhs, out);
         }
@@ -498,7 +610,11 @@ fn collect_consts(g: &Expr, out: &mut BTreeSet<String>) {
 /// Lowercase ASCII words of letters and digits joined by single `-`, starting with a letter.
 pub fn is_kebab_case(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.split('-').all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && name.split('-').all(|w| {
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
 }
 
 /// `FoldBn_into_conv` → `fold-bn-into-conv`.
@@ -544,7 +660,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let cur = row[j + 1];
-            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(cur).min(row[j]) };
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(cur).min(row[j])
+            };
             prev = cur;
         }
     }

@@ -20,7 +20,13 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(message: impl Into<String>, span: Span, label: impl Into<String>) -> Diagnostic {
-        Diagnostic { message: message.into(), span, label: label.into(), secondary: vec![], notes: vec![] }
+        Diagnostic {
+            message: message.into(),
+            span,
+            label: label.into(),
+            secondary: vec![],
+            notes: vec![],
+        }
     }
     pub fn with_secondary(mut self, span: Span, label: impl Into<String>) -> Diagnostic {
         self.secondary.push((span, label.into()));
@@ -44,7 +50,11 @@ impl Diagnostics {
     /// Sorted by position, so that the rendering reads top to bottom.
     pub fn new(file_name: &str, source: &str, mut diagnostics: Vec<Diagnostic>) -> Diagnostics {
         diagnostics.sort_by_key(|d| d.span.start);
-        Diagnostics { file_name: file_name.to_string(), source: source.to_string(), diagnostics }
+        Diagnostics {
+            file_name: file_name.to_string(),
+            source: source.to_string(),
+            diagnostics,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -79,8 +89,15 @@ impl Diagnostics {
         let mut out = String::new();
         for d in &self.diagnostics {
             let mut labels = vec![Label::primary((), fix(d.span)).with_message(&d.label)];
-            labels.extend(d.secondary.iter().map(|(s, m)| Label::secondary((), fix(*s)).with_message(m)));
-            let cs = CsDiagnostic::error().with_message(&d.message).with_labels(labels).with_notes(d.notes.clone());
+            labels.extend(
+                d.secondary
+                    .iter()
+                    .map(|(s, m)| Label::secondary((), fix(*s)).with_message(m)),
+            );
+            let cs = CsDiagnostic::error()
+                .with_message(&d.message)
+                .with_labels(labels)
+                .with_notes(d.notes.clone());
             match term::emit_into_string(&config, &file, &cs) {
                 Ok(s) => out.push_str(&s),
                 Err(_) => out.push_str(&format!("error: {}\n", d.message)),

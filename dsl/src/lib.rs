@@ -48,7 +48,11 @@ pub trait Vocabulary {
 }
 
 /// Parses and checks a rules file: syntax errors, or else every semantic error at once.
-pub fn parse_and_check(file_name: &str, text: &str, vocab: &dyn Vocabulary) -> Result<ast::RuleFile, Diagnostics> {
+pub fn parse_and_check(
+    file_name: &str,
+    text: &str,
+    vocab: &dyn Vocabulary,
+) -> Result<ast::RuleFile, Diagnostics> {
     let file = parse(file_name, text)?;
     check(&file, vocab)?;
     Ok(file)

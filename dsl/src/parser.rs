@@ -25,7 +25,8 @@ pub fn parse(file_name: &str, text: &str) -> Result<RuleFile, Diagnostics> {
     if let Some(d) = nesting_error(text) {
         return Err(fail(vec![d]));
     }
-    let mut pairs = Grammar::parse(Rule::file, text).map_err(|e| fail(vec![syntax_error::convert(text, &e)]))?;
+    let mut pairs = Grammar::parse(Rule::file, text)
+        .map_err(|e| fail(vec![syntax_error::convert(text, &e)]))?;
     let file = pairs.next().map(|p| p.into_inner()).into_iter().flatten();
     let mut b = Builder { errors: vec![] };
     let mut rules = vec![];
@@ -34,16 +35,23 @@ pub fn parse(file_name: &str, text: &str) -> Result<RuleFile, Diagnostics> {
         match b.rule(p) {
             Some(r) => rules.push(r),
             // The grammar guarantees the shape of the pairs; should that ever break, say so.
-            None if b.errors.len() == before => {
-                b.error(Diagnostic::new("internal error: the parser could not build this rule", s, "here"))
-            }
+            None if b.errors.len() == before => b.error(Diagnostic::new(
+                "internal error: the parser could not build this rule",
+                s,
+                "here",
+            )),
             None => {}
         }
     }
     if !b.errors.is_empty() {
         return Err(fail(b.errors));
     }
-    Ok(RuleFile { file_name: file_name.to_string(), source: text.to_string(), rules, comments: scan_comments(text) })
+    Ok(RuleFile {
+        file_name: file_name.to_string(),
+        source: text.to_string(),
+        rules,
+        comments: scan_comments(text),
+    })
 }
 
 /// The first bracket that opens one level too many, if any.
@@ -84,7 +92,8 @@ fn scan_comments(text: &str) -> Vec<Comment> {
             let rest = &line[pos + 2..];
             let is_doc = rest.starts_with('/') && !rest.starts_with("//");
             if !is_doc {
-                let blank_after = lines.get(n + 1).is_some_and(|l| l.trim().is_empty()) && n + 2 < lines.len();
+                let blank_after =
+                    lines.get(n + 1).is_some_and(|l| l.trim().is_empty()) && n + 2 < lines.len();
                 out.push(Comment {
                     text: rest.trim_end().to_string(),
                     span: Span::new(offset + pos, offset + line.trim_end().len()),
@@ -102,12 +111,20 @@ fn scan_comments(text: &str) -> Vec<Comment> {
 /// rule ending in an optional part skips trivia before finding the part absent): it ends where its
 /// last token does.
 fn span(p: &Pair<Rule>) -> Span {
-    let end = p.clone().into_inner().flatten().last().map_or(p.as_span().end(), |leaf| leaf.as_span().end());
+    let end = p
+        .clone()
+        .into_inner()
+        .flatten()
+        .last()
+        .map_or(p.as_span().end(), |leaf| leaf.as_span().end());
     Span::new(p.as_span().start(), end)
 }
 
 fn ident(p: Pair<Rule>) -> Ident {
-    Ident { name: p.as_str().to_string(), span: span(&p) }
+    Ident {
+        name: p.as_str().to_string(),
+        span: span(&p),
+    }
 }
 
 /// A number token: an integer unless it has a fraction or an exponent.
@@ -146,14 +163,20 @@ impl Builder {
                 Rule::lbrace => header_span = Span::new(header_start, span(&c).end),
                 Rule::match_clause => {
                     match_span = span(&c);
-                    pattern = c.into_inner().find(|x| x.as_rule() == Rule::op_pattern).and_then(|x| self.op_pattern(x));
+                    pattern = c
+                        .into_inner()
+                        .find(|x| x.as_rule() == Rule::op_pattern)
+                        .and_then(|x| self.op_pattern(x));
                     ok &= pattern.is_some();
                 }
                 Rule::where_clause => {
                     let s = span(&c);
                     // Every guard is built (not stopping at the first bad one) so all errors show.
-                    let guards: Vec<Option<Expr>> =
-                        c.into_inner().filter(|x| x.as_rule() == Rule::expr).map(|x| self.expr(x).map(|(e, _)| e)).collect();
+                    let guards: Vec<Option<Expr>> = c
+                        .into_inner()
+                        .filter(|x| x.as_rule() == Rule::expr)
+                        .map(|x| self.expr(x).map(|(e, _)| e))
+                        .collect();
                     match guards.into_iter().collect::<Option<Vec<Expr>>>() {
                         Some(guards) => clauses.push(Clause::Where { guards, span: s }),
                         None => ok = false,
@@ -161,15 +184,24 @@ impl Builder {
                 }
                 Rule::let_clause => {
                     let s = span(&c);
-                    let mut it = c.into_inner().filter(|x| matches!(x.as_rule(), Rule::ident | Rule::expr));
+                    let mut it = c
+                        .into_inner()
+                        .filter(|x| matches!(x.as_rule(), Rule::ident | Rule::expr));
                     match (it.next().map(ident), it.next().and_then(|x| self.expr(x))) {
-                        (Some(name), Some((value, _))) => clauses.push(Clause::Let { name, value, span: s }),
+                        (Some(name), Some((value, _))) => clauses.push(Clause::Let {
+                            name,
+                            value,
+                            span: s,
+                        }),
                         _ => ok = false,
                     }
                 }
                 Rule::replacement => {
                     replacement_span = span(&c);
-                    replacement = c.into_inner().find(|x| x.as_rule() != Rule::arrow).and_then(|x| self.term(x));
+                    replacement = c
+                        .into_inner()
+                        .find(|x| x.as_rule() != Rule::arrow)
+                        .and_then(|x| self.term(x));
                     ok &= replacement.is_some();
                 }
                 Rule::tolerance => tolerance = self.tolerance(c),
@@ -197,7 +229,12 @@ impl Builder {
         let s = span(&p);
         let lines = p
             .into_inner()
-            .map(|line| line.into_inner().next().map(|t| t.as_str().trim_end().to_string()).unwrap_or_default())
+            .map(|line| {
+                line.into_inner()
+                    .next()
+                    .map(|t| t.as_str().trim_end().to_string())
+                    .unwrap_or_default()
+            })
             .collect();
         Doc { lines, span: s }
     }
@@ -259,7 +296,13 @@ impl Builder {
                 _ => {}
             }
         }
-        ok.then_some(OpPattern { name, span: Span::new(op.span.start, end), op, operands, attrs })
+        ok.then_some(OpPattern {
+            name,
+            span: Span::new(op.span.start, end),
+            op,
+            operands,
+            attrs,
+        })
     }
 
     fn attr_pats(&mut self, p: Pair<Rule>) -> Option<AttrPatterns> {
@@ -285,21 +328,33 @@ impl Builder {
                         Rule::ident => AttrPatternValue::Bind(ident(v)),
                         _ => AttrPatternValue::Literal(self.literal(v)?),
                     };
-                    entries.push(AttrPattern { name, value, span: es });
+                    entries.push(AttrPattern {
+                        name,
+                        value,
+                        span: es,
+                    });
                 }
                 _ => {}
             }
         }
-        Some(AttrPatterns { dict, entries, span: s })
+        Some(AttrPatterns {
+            dict,
+            entries,
+            span: s,
+        })
     }
 
     /// Whether `id`, a bare name in an attribute block, may be its dictionary binding.
     fn dict_first(&mut self, id: &Ident, previous: Option<&Ident>, after_entries: bool) -> bool {
         if let Some(prev) = previous {
             self.error(
-                Diagnostic::new("an attribute block binds one dictionary at most", id.span, "second dictionary")
-                    .with_secondary(prev.span, "first dictionary")
-                    .with_note("write single attributes as `name: value`"),
+                Diagnostic::new(
+                    "an attribute block binds one dictionary at most",
+                    id.span,
+                    "second dictionary",
+                )
+                .with_secondary(prev.span, "first dictionary")
+                .with_note("write single attributes as `name: value`"),
             );
             false
         } else if after_entries {
@@ -360,7 +415,11 @@ impl Builder {
             match text.parse::<f64>() {
                 Ok(f) if f.is_finite() => Some(Number::Float(f)),
                 _ => {
-                    self.error(Diagnostic::new("number out of range", span(p), "too large for a 64-bit float"));
+                    self.error(Diagnostic::new(
+                        "number out of range",
+                        span(p),
+                        "too large for a 64-bit float",
+                    ));
                     None
                 }
             }
@@ -368,7 +427,11 @@ impl Builder {
             match text.parse::<i64>() {
                 Ok(i) => Some(Number::Int(i)),
                 Err(_) => {
-                    self.error(Diagnostic::new("integer out of range", span(p), "does not fit in 64 bits"));
+                    self.error(Diagnostic::new(
+                        "integer out of range",
+                        span(p),
+                        "does not fit in 64 bits",
+                    ));
                     None
                 }
             }
@@ -409,7 +472,13 @@ impl Builder {
                 _ => {}
             }
         }
-        ok.then_some(OpTerm { op, operands, attrs, ty, span: s })
+        ok.then_some(OpTerm {
+            op,
+            operands,
+            attrs,
+            ty,
+            span: s,
+        })
     }
 
     fn attr_terms(&mut self, p: Pair<Rule>) -> Option<AttrTerms> {
@@ -430,14 +499,22 @@ impl Builder {
                     let mut it = c.into_inner().filter(|x| x.as_rule() != Rule::colon);
                     let name = ident(it.next()?);
                     match self.expr(it.next()?) {
-                        Some((value, _)) => entries.push(AttrTerm { name, value, span: es }),
+                        Some((value, _)) => entries.push(AttrTerm {
+                            name,
+                            value,
+                            span: es,
+                        }),
                         None => ok = false,
                     }
                 }
                 _ => {}
             }
         }
-        ok.then_some(AttrTerms { splice, entries, span: s })
+        ok.then_some(AttrTerms {
+            splice,
+            entries,
+            span: s,
+        })
     }
 
     fn type_ann(&mut self, p: Pair<Rule>) -> Option<TypeAnn> {
@@ -445,7 +522,9 @@ impl Builder {
         let t = p.into_inner().find(|x| x.as_rule() != Rule::colon)?;
         let kind = match t.as_rule() {
             Rule::dtype => TypeAnnKind::Plain(DType::from_name(t.as_str())?),
-            Rule::type_of => TypeAnnKind::Like(ident(t.into_inner().find(|x| x.as_rule() == Rule::ident)?)),
+            Rule::type_of => {
+                TypeAnnKind::Like(ident(t.into_inner().find(|x| x.as_rule() == Rule::ident)?))
+            }
             Rule::quant_type => {
                 let mut storage = None;
                 let mut exprs = vec![];
@@ -463,7 +542,12 @@ impl Builder {
                     Some(a) => Some(a?),
                     None => None,
                 };
-                TypeAnnKind::Quant { storage: storage?, scale, zero_point, axis }
+                TypeAnnKind::Quant {
+                    storage: storage?,
+                    scale,
+                    zero_point,
+                    axis,
+                }
             }
             _ => return None,
         };
@@ -495,7 +579,10 @@ impl Builder {
     }
 
     /// Builds every expression (so that the errors of each are reported), then fails if any did.
-    fn exprs<'i>(&mut self, pairs: impl Iterator<Item = Pair<'i, Rule>>) -> Option<Vec<(Expr, usize)>> {
+    fn exprs<'i>(
+        &mut self,
+        pairs: impl Iterator<Item = Pair<'i, Rule>>,
+    ) -> Option<Vec<(Expr, usize)>> {
         let built: Vec<Option<(Expr, usize)>> = pairs.map(|p| self.expr(p)).collect();
         built.into_iter().collect()
     }
@@ -503,7 +590,10 @@ impl Builder {
     /// `a op b op c …`, folded to the left.
     fn binary_chain(&mut self, p: Pair<Rule>) -> Option<(Expr, usize)> {
         let (operands, ops): (Vec<Pair<Rule>>, Vec<Pair<Rule>>) = p.into_inner().partition(|x| {
-            !matches!(x.as_rule(), Rule::or_op | Rule::and_op | Rule::cmp_op | Rule::add_op | Rule::mul_op)
+            !matches!(
+                x.as_rule(),
+                Rule::or_op | Rule::and_op | Rule::cmp_op | Rule::add_op | Rule::mul_op
+            )
         });
         let mut operands = self.exprs(operands.into_iter())?.into_iter();
         let (mut lhs, mut depth) = operands.next()?;
@@ -524,7 +614,14 @@ impl Builder {
                 _ => return None,
             };
             let s = lhs.span.to(rhs.span);
-            let e = Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span: s };
+            let e = Expr {
+                kind: ExprKind::Binary {
+                    op,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                },
+                span: s,
+            };
             (lhs, depth) = self.deep(e, depth.max(d) + 1)?;
         }
         Some((lhs, depth))
@@ -535,14 +632,30 @@ impl Builder {
         let mut operand = None;
         for c in p.into_inner() {
             match c.as_rule() {
-                Rule::prefix_op => prefixes.push((if c.as_str() == "!" { UnaryOp::Not } else { UnaryOp::Neg }, span(&c))),
+                Rule::prefix_op => prefixes.push((
+                    if c.as_str() == "!" {
+                        UnaryOp::Not
+                    } else {
+                        UnaryOp::Neg
+                    },
+                    span(&c),
+                )),
                 _ => operand = Some(self.expr(c)?),
             }
         }
         let (mut e, mut depth) = operand?;
         for (op, s) in prefixes.into_iter().rev() {
             let sp = s.to(e.span);
-            (e, depth) = self.deep(Expr { kind: ExprKind::Unary { op, operand: Box::new(e) }, span: sp }, depth + 1)?;
+            (e, depth) = self.deep(
+                Expr {
+                    kind: ExprKind::Unary {
+                        op,
+                        operand: Box::new(e),
+                    },
+                    span: sp,
+                },
+                depth + 1,
+            )?;
         }
         Some((e, depth))
     }
@@ -552,11 +665,17 @@ impl Builder {
         let (mut e, mut depth) = self.expr(it.next()?)?;
         for sub in it {
             let s = span(&sub);
-            let items: Vec<Pair<Rule>> =
-                sub.into_inner().filter(|x| matches!(x.as_rule(), Rule::colon | Rule::expr)).collect();
+            let items: Vec<Pair<Rule>> = sub
+                .into_inner()
+                .filter(|x| matches!(x.as_rule(), Rule::colon | Rule::expr))
+                .collect();
             let full = e.span.to(s);
-            let colons: Vec<usize> =
-                items.iter().enumerate().filter(|(_, x)| x.as_rule() == Rule::colon).map(|(i, _)| i).collect();
+            let colons: Vec<usize> = items
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| x.as_rule() == Rule::colon)
+                .map(|(i, _)| i)
+                .collect();
             let kind = if colons.is_empty() {
                 if items.len() != 1 {
                     self.error(
@@ -567,7 +686,10 @@ impl Builder {
                 }
                 let (index, d) = self.expr(items.into_iter().next()?)?;
                 depth = depth.max(d);
-                ExprKind::Index { base: Box::new(e), index: Box::new(index) }
+                ExprKind::Index {
+                    base: Box::new(e),
+                    index: Box::new(index),
+                }
             } else {
                 self.broadcast(e, &items, &colons, s)?
             };
@@ -577,12 +699,22 @@ impl Builder {
     }
 
     /// `s[1, :, 1, 1]`: exactly one `:`, every other entry the literal `1`.
-    fn broadcast(&mut self, base: Expr, items: &[Pair<Rule>], colons: &[usize], s: Span) -> Option<ExprKind> {
+    fn broadcast(
+        &mut self,
+        base: Expr,
+        items: &[Pair<Rule>],
+        colons: &[usize],
+        s: Span,
+    ) -> Option<ExprKind> {
         let note = "`s[1, :, 1, 1]` lays the vector `s` along axis 1 of a rank-4 tensor: one `:` for the axis, `1` elsewhere";
         if colons.len() > 1 {
             self.error(
-                Diagnostic::new("a broadcast has exactly one `:`", s, format!("{} axes marked `:`", colons.len()))
-                    .with_note(note),
+                Diagnostic::new(
+                    "a broadcast has exactly one `:`",
+                    s,
+                    format!("{} axes marked `:`", colons.len()),
+                )
+                .with_note(note),
             );
             return None;
         }
@@ -590,12 +722,21 @@ impl Builder {
         for x in items.iter().filter(|x| x.as_rule() == Rule::expr) {
             if x.as_str().trim() != "1" {
                 self.error(
-                    Diagnostic::new("a broadcast's other axes must be `1`", span(x), "expected `1`").with_note(note),
+                    Diagnostic::new(
+                        "a broadcast's other axes must be `1`",
+                        span(x),
+                        "expected `1`",
+                    )
+                    .with_note(note),
                 );
                 ok = false;
             }
         }
-        ok.then(|| ExprKind::Broadcast { base: Box::new(base), axis: colons[0], rank: items.len() })
+        ok.then(|| ExprKind::Broadcast {
+            base: Box::new(base),
+            axis: colons[0],
+            rank: items.len(),
+        })
     }
 
     fn primary(&mut self, p: Pair<Rule>) -> Option<(Expr, usize)> {
@@ -614,7 +755,13 @@ impl Builder {
                 let items = self.exprs(p.into_inner().filter(|x| x.as_rule() == Rule::expr))?;
                 let depth = items.iter().map(|(_, d)| *d).max().unwrap_or(0);
                 let items = items.into_iter().map(|(e, _)| e).collect();
-                self.deep(Expr { kind: ExprKind::List(items), span: s }, depth + 1)
+                self.deep(
+                    Expr {
+                        kind: ExprKind::List(items),
+                        span: s,
+                    },
+                    depth + 1,
+                )
             }
             Rule::call => {
                 let mut it = p.into_inner();
@@ -622,7 +769,13 @@ impl Builder {
                 let args = self.exprs(it.filter(|x| x.as_rule() == Rule::expr))?;
                 let depth = args.iter().map(|(_, d)| *d).max().unwrap_or(0);
                 let args = args.into_iter().map(|(e, _)| e).collect();
-                self.deep(Expr { kind: ExprKind::Call { func, args }, span: s }, depth + 1)
+                self.deep(
+                    Expr {
+                        kind: ExprKind::Call { func, args },
+                        span: s,
+                    },
+                    depth + 1,
+                )
             }
             _ => None,
         }

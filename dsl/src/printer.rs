@@ -8,7 +8,13 @@ use std::fmt::Write as _;
 
 /// Prints a file in canonical form.
 pub fn print(file: &RuleFile) -> String {
-    let mut p = Printer { lines: vec![], comments: &file.comments, next: 0, last_end: 0, after: After::Nothing };
+    let mut p = Printer {
+        lines: vec![],
+        comments: &file.comments,
+        next: 0,
+        last_end: 0,
+        after: After::Nothing,
+    };
     for rule in &file.rules {
         p.rule(rule);
     }
@@ -49,7 +55,12 @@ impl Printer<'_> {
     /// A trailing comment just after the element printed last goes on its line.
     fn take_trailing(&mut self, before: usize) -> bool {
         match self.comments.get(self.next) {
-            Some(c) if c.trailing && c.span.start >= self.last_end && c.span.start < before && !self.lines.is_empty() => {
+            Some(c)
+                if c.trailing
+                    && c.span.start >= self.last_end
+                    && c.span.start < before
+                    && !self.lines.is_empty() =>
+            {
                 if let Some(last) = self.lines.last_mut() {
                     let _ = write!(last, " //{}", c.text);
                 }
@@ -62,7 +73,11 @@ impl Printer<'_> {
 
     /// Comments between rules (or before the first, after the last), with their blank lines.
     fn file_comments(&mut self, limit: usize) {
-        while let Some(c) = self.comments.get(self.next).filter(|c| c.span.start < limit) {
+        while let Some(c) = self
+            .comments
+            .get(self.next)
+            .filter(|c| c.span.start < limit)
+        {
             if self.take_trailing(limit) {
                 continue;
             }
@@ -70,16 +85,23 @@ impl Printer<'_> {
                 self.lines.push(String::new());
             }
             self.lines.push(format!("//{}", c.text));
-            self.after = After::Comment { blank: c.blank_after };
+            self.after = After::Comment {
+                blank: c.blank_after,
+            };
             self.next += 1;
         }
     }
 
     /// One line of a rule, after the comments that precede it (or stand inside its span).
     fn line(&mut self, indent: usize, comment_indent: usize, text: String, span: Span) {
-        while let Some(c) = self.comments.get(self.next).filter(|c| c.span.start < span.end) {
+        while let Some(c) = self
+            .comments
+            .get(self.next)
+            .filter(|c| c.span.start < span.end)
+        {
             if !self.take_trailing(span.start) {
-                self.lines.push(format!("{}//{}", " ".repeat(comment_indent), c.text));
+                self.lines
+                    .push(format!("{}//{}", " ".repeat(comment_indent), c.text));
                 self.next += 1;
             }
         }
@@ -95,7 +117,11 @@ impl Printer<'_> {
         if let Some(doc) = &r.doc {
             for (i, l) in doc.lines.iter().enumerate() {
                 // All comments inside the doc block go above its first line.
-                let span = if i == 0 { doc.span } else { Span::new(doc.span.end, doc.span.end) };
+                let span = if i == 0 {
+                    doc.span
+                } else {
+                    Span::new(doc.span.end, doc.span.end)
+                };
                 self.line(0, 0, format!("///{l}"), span);
             }
         }
@@ -227,7 +253,12 @@ fn term(out: &mut String, t: &Term) {
             }
         }
         // A bare call in an operand position would read back as an op: parenthesise it.
-        Term::Expr(e @ Expr { kind: ExprKind::Call { .. }, .. }) => {
+        Term::Expr(
+            e @ Expr {
+                kind: ExprKind::Call { .. },
+                ..
+            },
+        ) => {
             out.push('(');
             expr(out, e);
             out.push(')');
@@ -242,7 +273,12 @@ fn type_ann(out: &mut String, t: &TypeAnn) {
         TypeAnnKind::Like(v) => {
             let _ = write!(out, "type({})", v.name);
         }
-        TypeAnnKind::Quant { storage, scale, zero_point, axis } => {
+        TypeAnnKind::Quant {
+            storage,
+            scale,
+            zero_point,
+            axis,
+        } => {
             let _ = write!(out, "quant({storage}, ");
             expr(out, scale);
             out.push_str(", ");
@@ -333,7 +369,11 @@ fn expr(out: &mut String, e: &Expr) {
 /// Shortest text that reads back as the same f64 and always as a float (`1.0`, `0.5`, `1e-5`).
 pub fn float(v: f64) -> String {
     let a = v.abs();
-    let s = if a != 0.0 && !(1e-4..1e16).contains(&a) { format!("{v:e}") } else { format!("{v}") };
+    let s = if a != 0.0 && !(1e-4..1e16).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    };
     if s.contains(['.', 'e']) {
         s
     } else {

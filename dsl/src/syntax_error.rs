@@ -15,30 +15,61 @@ pub(crate) fn convert(text: &str, e: &Error<Rule>) -> Diagnostic {
     .min(text.len());
     let (found, span) = found_at(text, pos);
     if text[pos..].starts_with("///") {
-        return Diagnostic::new("a doc comment can only stand right before a `rule`", Span::new(pos, pos + 3), "doc comment")
-            .with_note("use `//` for other comments");
+        return Diagnostic::new(
+            "a doc comment can only stand right before a `rule`",
+            Span::new(pos, pos + 3),
+            "doc comment",
+        )
+        .with_note("use `//` for other comments");
     }
     let positives = match &e.variant {
         ErrorVariant::ParsingError { positives, .. } => positives,
-        ErrorVariant::CustomError { message } => return Diagnostic::new(message.clone(), span, "here"),
+        ErrorVariant::CustomError { message } => {
+            return Diagnostic::new(message.clone(), span, "here")
+        }
     };
-    let mut d = Diagnostic::new(format!("expected {}, found {found}", expected(positives)), span, format!("unexpected {found}"));
+    let mut d = Diagnostic::new(
+        format!("expected {}, found {found}", expected(positives)),
+        span,
+        format!("unexpected {found}"),
+    );
     let before = text[..pos].trim_end();
-    if positives.contains(&Rule::kw_rule) && before.lines().last().is_some_and(|l| l.trim_start().starts_with("///")) {
+    if positives.contains(&Rule::kw_rule)
+        && before
+            .lines()
+            .last()
+            .is_some_and(|l| l.trim_start().starts_with("///"))
+    {
         d.message = format!("expected `rule` after the doc comment, found {found}");
     }
     let after_comparison = positives.contains(&Rule::or_op) && !positives.contains(&Rule::cmp_op);
-    if after_comparison && ["==", "!=", "<", ">"].iter().any(|op| text[pos..].starts_with(op)) {
+    if after_comparison
+        && ["==", "!=", "<", ">"]
+            .iter()
+            .any(|op| text[pos..].starts_with(op))
+    {
         d = d.with_note("comparisons do not chain: write `a < b && b < c`");
     }
-    if positives.len() == 2 && positives.contains(&Rule::lparen) && positives.contains(&Rule::assign) {
-        d = d.with_note("a pattern matches op applications: `relu(x)`, or `r = relu(x)` to name the result");
+    if positives.len() == 2
+        && positives.contains(&Rule::lparen)
+        && positives.contains(&Rule::assign)
+    {
+        d = d.with_note(
+            "a pattern matches op applications: `relu(x)`, or `r = relu(x)` to name the result",
+        );
     }
-    for (close, open) in [(Rule::rparen, '('), (Rule::rbracket, '['), (Rule::rbrace, '{')] {
+    for (close, open) in [
+        (Rule::rparen, '('),
+        (Rule::rbracket, '['),
+        (Rule::rbrace, '{'),
+    ] {
         if positives.contains(&close) {
             // Only worth pointing at when it is on an earlier line than the error.
             if let Some(at) = unclosed(before, open).filter(|at| text[*at..pos].contains('\n')) {
-                d = d.with_secondary(Span::new(at, at + 1), format!("this `{open}` is not closed"));
+                d = d.with_secondary(
+                    Span::new(at, at + 1),
+                    format!("this `{open}` is not closed"),
+                );
             }
         }
     }
@@ -73,14 +104,22 @@ fn found_at(text: &str, pos: usize) -> (String, Span) {
         return ("end of file".into(), Span::new(text.len(), text.len()));
     };
     let len = if first.is_ascii_alphanumeric() || first == '_' {
-        rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).unwrap_or(rest.len())
-    } else if ["=>", "==", "!=", "<=", ">=", "&&", "||", "//"].iter().any(|op| rest.starts_with(op)) {
+        rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .unwrap_or(rest.len())
+    } else if ["=>", "==", "!=", "<=", ">=", "&&", "||", "//"]
+        .iter()
+        .any(|op| rest.starts_with(op))
+    {
         2
     } else {
         first.len_utf8()
     };
     let word = &rest[..len];
-    let shown = if word.trim().is_empty() { "a blank".to_string() } else { format!("`{word}`") };
+    let shown = if word.trim().is_empty() {
+        "a blank".to_string()
+    } else {
+        format!("`{word}`")
+    };
     (shown, Span::new(pos, pos + len))
 }
 
@@ -96,7 +135,9 @@ fn describe(rule: Rule) -> Option<(u8, &'static str)> {
         ident => (5, "a name"),
         wildcard => (6, "`_`"),
         kw_none => (6, "`none`"),
-        prefix_op | expr | conj | cmp | sum | product | unary | postfix | call | paren | list => (7, "an expression"),
+        prefix_op | expr | conj | cmp | sum | product | unary | postfix | call | paren | list => {
+            (7, "an expression")
+        }
         number | signed_number => (8, "a number"),
         literal | lit_list | bool_lit => (9, "a literal"),
         dtype => (10, "a type"),
@@ -132,7 +173,10 @@ fn expected(positives: &[Rule]) -> String {
     let after_expression = items.iter().any(|(_, d)| *d == "an operator");
     items.retain(|(_, d)| {
         // Where an expression may start, its first tokens are just "an expression".
-        let expression_start = matches!(*d, "a name" | "a number" | "a type" | "a literal" | "`(`" | "`[`");
+        let expression_start = matches!(
+            *d,
+            "a name" | "a number" | "a type" | "a literal" | "`(`" | "`[`"
+        );
         // After an expression, `[` (a subscript) goes with the operators, and `(` (a call) only
         // continues a name: neither helps the reader.
         let subscript = matches!(*d, "`[`" | "`(`");

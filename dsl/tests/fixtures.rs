@@ -22,7 +22,11 @@ fn check(dir: &str, f: fn(&str, &str) -> String) {
     assert!(!paths.is_empty(), "no fixtures in {dir}/");
     let mut failures = vec![];
     for path in paths {
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
         let text = std::fs::read_to_string(&path).expect("readable fixture");
         let name = format!("{dir}/{stem}.rules");
         let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -46,7 +50,8 @@ fn check(dir: &str, f: fn(&str, &str) -> String) {
 #[test]
 fn ok_fixtures_check_and_are_canonical() {
     check("ok", |name, text| {
-        let file = dsl::parse_and_check(name, text, &TestVocab).unwrap_or_else(|d| panic!("{name}:\n{}", d.render()));
+        let file = dsl::parse_and_check(name, text, &TestVocab)
+            .unwrap_or_else(|d| panic!("{name}:\n{}", d.render()));
         let printed = dsl::print(&file);
         assert_eq!(printed, text, "{name} is not in canonical form");
         printed
@@ -58,24 +63,32 @@ fn fmt_fixtures_print_to_a_fixed_point() {
     check("fmt", |name, text| {
         let file = dsl::parse(name, text).unwrap_or_else(|d| panic!("{name}:\n{}", d.render()));
         let printed = dsl::print(&file);
-        let again = dsl::parse(name, &printed).unwrap_or_else(|d| panic!("{name} printed:\n{}", d.render()));
-        assert_eq!(dsl::print(&again), printed, "{name}: printing is not idempotent");
+        let again = dsl::parse(name, &printed)
+            .unwrap_or_else(|d| panic!("{name} printed:\n{}", d.render()));
+        assert_eq!(
+            dsl::print(&again),
+            printed,
+            "{name}: printing is not idempotent"
+        );
         printed
     });
 }
 
 #[test]
 fn err_fixtures_report_their_diagnostics() {
-    check("err", |name, text| match dsl::parse_and_check(name, text, &TestVocab) {
-        Ok(_) => panic!("{name} was accepted"),
-        Err(d) => d.render(),
+    check("err", |name, text| {
+        match dsl::parse_and_check(name, text, &TestVocab) {
+            Ok(_) => panic!("{name} was accepted"),
+            Err(d) => d.render(),
+        }
     });
 }
 
 #[test]
 fn ast_fixtures_show_the_tree() {
     check("ast", |name, text| {
-        let file = dsl::parse_and_check(name, text, &TestVocab).unwrap_or_else(|d| panic!("{name}:\n{}", d.render()));
+        let file = dsl::parse_and_check(name, text, &TestVocab)
+            .unwrap_or_else(|d| panic!("{name}:\n{}", d.render()));
         format!("{:#?}", file.rules)
     });
 }

@@ -32,7 +32,11 @@ fn exercise(text: &str) {
     let again = dsl::parse("fuzz.rules", &printed)
         .unwrap_or_else(|d| panic!("printed text does not parse:\n{printed}\n{}", d.render()));
     assert_eq!(dsl::print(&again), printed, "printing is not a fixed point");
-    assert_eq!(messages(&again), messages(&file), "printing changed what the checker says");
+    assert_eq!(
+        messages(&again),
+        messages(&file),
+        "printing changed what the checker says"
+    );
 }
 
 fn fixtures() -> Vec<String> {
@@ -46,11 +50,65 @@ fn fixtures() -> Vec<String> {
 }
 
 const TOKENS: &[&str] = &[
-    "rule", "match", "where", "let", "=>", "tolerance", "rel", "lsb", "exact", "1e-5", "1", "0.5", "-",
-    "+", "*", "/", "==", "!=", "<", "<=", "&&", "||", "!", "(", ")", "[", "]", "{", "}", ",", ":", "=",
-    "_", "x", "w", "conv", "conv2d", "relu", "batch_norm", "quantize", "dequantize", "requantize", "sqrt",
-    "const", "single_use", "shape", "scale", "type", "quant", "u8", "f32", "axis", "/// doc", "// c", "\n",
-    "fold-bn", "pads", "epsilon", "true",
+    "rule",
+    "match",
+    "where",
+    "let",
+    "=>",
+    "tolerance",
+    "rel",
+    "lsb",
+    "exact",
+    "1e-5",
+    "1",
+    "0.5",
+    "-",
+    "+",
+    "*",
+    "/",
+    "==",
+    "!=",
+    "<",
+    "<=",
+    "&&",
+    "||",
+    "!",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ":",
+    "=",
+    "_",
+    "x",
+    "w",
+    "conv",
+    "conv2d",
+    "relu",
+    "batch_norm",
+    "quantize",
+    "dequantize",
+    "requantize",
+    "sqrt",
+    "const",
+    "single_use",
+    "shape",
+    "scale",
+    "type",
+    "quant",
+    "u8",
+    "f32",
+    "axis",
+    "/// doc",
+    "// c",
+    "\n",
+    "fold-bn",
+    "pads",
+    "epsilon",
+    "true",
 ];
 
 fn token_soup() -> impl Strategy<Value = String> {
@@ -129,21 +187,40 @@ fn nesting_up_to_the_limit_parses_and_beyond_it_is_an_error() {
     // The rule body's `{` is one level: the pattern may take the rest.
     let depth = dsl::MAX_NESTING - 1;
     let ok = rule(format!("{}x{}", "relu(".repeat(depth), ")".repeat(depth)));
-    let file = dsl::parse_and_check("deep.rules", &ok, &TestVocab).unwrap_or_else(|d| panic!("{}", d.render()));
+    let file = dsl::parse_and_check("deep.rules", &ok, &TestVocab)
+        .unwrap_or_else(|d| panic!("{}", d.render()));
     assert_eq!(dsl::print(&file), ok);
-    let too_deep = rule(format!("{}x{}", "relu(".repeat(depth + 1), ")".repeat(depth + 1)));
+    let too_deep = rule(format!(
+        "{}x{}",
+        "relu(".repeat(depth + 1),
+        ")".repeat(depth + 1)
+    ));
     let err = dsl::parse("deep.rules", &too_deep).expect_err("one level too deep");
-    assert!(err.render().contains("nested more than"), "{}", err.render());
+    assert!(
+        err.render().contains("nested more than"),
+        "{}",
+        err.render()
+    );
 }
 
 #[test]
 fn long_operator_chains_are_refused_without_overflowing_the_stack() {
-    for guard in ["1 + ".repeat(100_000) + "1", "-".repeat(100_000) + "1", "!".repeat(100_000) + "true"] {
-        let text = format!("/// long\nrule long {{\n  match relu(x)\n  where {guard}\n  => x\n}}\n");
+    for guard in [
+        "1 + ".repeat(100_000) + "1",
+        "-".repeat(100_000) + "1",
+        "!".repeat(100_000) + "true",
+    ] {
+        let text =
+            format!("/// long\nrule long {{\n  match relu(x)\n  where {guard}\n  => x\n}}\n");
         let err = dsl::parse("long.rules", &text).expect_err("too deep an expression");
-        assert!(err.render().contains("expression nested more than"), "{}", err.render());
+        assert!(
+            err.render().contains("expression nested more than"),
+            "{}",
+            err.render()
+        );
     }
     let fine = "1 + ".repeat(dsl::MAX_EXPR_DEPTH - 1) + "1";
-    let text = format!("/// long\nrule long {{\n  match relu(x)\n  where {fine} == 1\n  => x\n}}\n");
+    let text =
+        format!("/// long\nrule long {{\n  match relu(x)\n  where {fine} == 1\n  => x\n}}\n");
     exercise(&text);
 }

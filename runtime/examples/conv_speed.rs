@@ -20,8 +20,28 @@ struct Layer {
 }
 
 #[allow(clippy::too_many_arguments)]
-const fn layer(name: &'static str, c: usize, hw: usize, o: usize, k: usize, stride: usize, pad: usize, groups: usize, times: usize) -> Layer {
-    Layer { name, c, hw, o, k, stride, pad, groups, times }
+const fn layer(
+    name: &'static str,
+    c: usize,
+    hw: usize,
+    o: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    groups: usize,
+    times: usize,
+) -> Layer {
+    Layer {
+        name,
+        c,
+        hw,
+        o,
+        k,
+        stride,
+        pad,
+        groups,
+        times,
+    }
 }
 
 const LAYERS: &[Layer] = &[
@@ -57,11 +77,27 @@ fn main() {
     // The best of many runs: the machine is shared, and the minimum is the least disturbed.
     let reps = 30;
     let (mut total_s, mut total_flop) = (0.0f64, 0.0f64);
-    for &Layer { name, c, hw, o, k, stride: s, pad, groups, times } in LAYERS {
+    for &Layer {
+        name,
+        c,
+        hw,
+        o,
+        k,
+        stride: s,
+        pad,
+        groups,
+        times,
+    } in LAYERS
+    {
         let x = filled(&[1, c, hw, hw], 1);
         let w = filled(&[o, c / groups, k, k], 2);
         let b = filled(&[o], 3);
-        let p = ConvParams { strides: [s, s], pads: [pad; 4], dilations: [1, 1], groups };
+        let p = ConvParams {
+            strides: [s, s],
+            pads: [pad; 4],
+            dilations: [1, 1],
+            groups,
+        };
         let y = conv2d(&x, &w, Some(&b), &p);
         let best = (0..reps)
             .map(|_| {
@@ -72,9 +108,20 @@ fn main() {
             .fold(f64::INFINITY, f64::min);
         let out = y.shape();
         let flop = 2.0 * (out[1] * out[2] * out[3] * (c / groups) * k * k) as f64;
-        println!("{name:>14}: {:>7.3} ms  {:>6.1} GFLOP/s  ({:?} -> {:?})", best * 1e3, flop / best / 1e9, x.shape(), out);
+        println!(
+            "{name:>14}: {:>7.3} ms  {:>6.1} GFLOP/s  ({:?} -> {:?})",
+            best * 1e3,
+            flop / best / 1e9,
+            x.shape(),
+            out
+        );
         total_s += best * times as f64;
         total_flop += flop * times as f64;
     }
-    println!("ResNet-18 convolutions: {:.1} ms, {:.2} GMAC, {:.1} GFLOP/s", total_s * 1e3, total_flop / 2e9, total_flop / total_s / 1e9);
+    println!(
+        "ResNet-18 convolutions: {:.1} ms, {:.2} GMAC, {:.1} GFLOP/s",
+        total_s * 1e3,
+        total_flop / 2e9,
+        total_flop / total_s / 1e9
+    );
 }

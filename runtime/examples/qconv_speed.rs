@@ -22,8 +22,28 @@ struct Layer {
 }
 
 #[allow(clippy::too_many_arguments)]
-const fn layer(name: &'static str, c: usize, hw: usize, o: usize, k: usize, stride: usize, pad: usize, groups: usize, times: usize) -> Layer {
-    Layer { name, c, hw, o, k, stride, pad, groups, times }
+const fn layer(
+    name: &'static str,
+    c: usize,
+    hw: usize,
+    o: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    groups: usize,
+    times: usize,
+) -> Layer {
+    Layer {
+        name,
+        c,
+        hw,
+        o,
+        k,
+        stride,
+        pad,
+        groups,
+        times,
+    }
 }
 
 const LAYERS: &[Layer] = &[
@@ -59,11 +79,27 @@ fn main() {
     // The best of many runs: the machine is shared, and the minimum is the least disturbed.
     let reps = 30;
     let (mut total_s, mut total_mac) = (0.0f64, 0.0f64);
-    for &Layer { name, c, hw, o, k, stride: s, pad, groups, times } in LAYERS {
+    for &Layer {
+        name,
+        c,
+        hw,
+        o,
+        k,
+        stride: s,
+        pad,
+        groups,
+        times,
+    } in LAYERS
+    {
         let x = filled(&[1, c, hw, hw], 1, |v| (v >> 24) as u8);
         let w = filled(&[o, c / groups, k, k], 2, |v| ((v >> 24) % 255) as i8 - 127);
         let b = filled(&[o], 3, |v| (v >> 20) as i32 - 2048);
-        let p = ConvParams { strides: [s, s], pads: [pad; 4], dilations: [1, 1], groups };
+        let p = ConvParams {
+            strides: [s, s],
+            pads: [pad; 4],
+            dilations: [1, 1],
+            groups,
+        };
         let reals: Vec<f64> = (0..o).map(|i| 1e-4 * (1.0 + i as f64 / o as f64)).collect();
         let rq = Requant::from_real(&reals, 3, 3, 255).expect("plausible multipliers");
         let y = qconv2d(&x, 128, &w, Some(&b), &p, &rq);
@@ -76,9 +112,20 @@ fn main() {
             .fold(f64::INFINITY, f64::min);
         let out = y.shape();
         let mac = (out[1] * out[2] * out[3] * (c / groups) * k * k) as f64;
-        println!("{name:>14}: {:>7.3} ms  {:>6.1} GMAC/s  ({:?} -> {:?})", best * 1e3, mac / best / 1e9, x.shape(), out);
+        println!(
+            "{name:>14}: {:>7.3} ms  {:>6.1} GMAC/s  ({:?} -> {:?})",
+            best * 1e3,
+            mac / best / 1e9,
+            x.shape(),
+            out
+        );
         total_s += best * times as f64;
         total_mac += mac * times as f64;
     }
-    println!("ResNet-18 convolutions: {:.1} ms, {:.2} GMAC, {:.1} GMAC/s", total_s * 1e3, total_mac / 1e9, total_mac / total_s / 1e9);
+    println!(
+        "ResNet-18 convolutions: {:.1} ms, {:.2} GMAC, {:.1} GMAC/s",
+        total_s * 1e3,
+        total_mac / 1e9,
+        total_mac / total_s / 1e9
+    );
 }

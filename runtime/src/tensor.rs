@@ -118,12 +118,28 @@ impl Tensor {
         let s = IxDyn(shape);
         Some(match dtype {
             DType::F32 => Tensor::F32(
-                ArrayD::from_shape_vec(s, bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()).ok()?,
+                ArrayD::from_shape_vec(
+                    s,
+                    bytes
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                        .collect(),
+                )
+                .ok()?,
             ),
             DType::I32 => Tensor::I32(
-                ArrayD::from_shape_vec(s, bytes.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect()).ok()?,
+                ArrayD::from_shape_vec(
+                    s,
+                    bytes
+                        .chunks_exact(4)
+                        .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+                        .collect(),
+                )
+                .ok()?,
             ),
-            DType::I8 => Tensor::I8(ArrayD::from_shape_vec(s, bytes.iter().map(|&b| b as i8).collect()).ok()?),
+            DType::I8 => Tensor::I8(
+                ArrayD::from_shape_vec(s, bytes.iter().map(|&b| b as i8).collect()).ok()?,
+            ),
             DType::U8 => Tensor::U8(ArrayD::from_shape_vec(s, bytes.to_vec()).ok()?),
         })
     }

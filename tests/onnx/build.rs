@@ -6,8 +6,8 @@
 use onnx_protobuf::attribute_proto::AttributeType;
 use onnx_protobuf::tensor_shape_proto::Dimension;
 use onnx_protobuf::{
-    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto,
+    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use protobuf::{EnumOrUnknown, MessageField};
 
@@ -34,7 +34,13 @@ pub struct G {
 
 impl G {
     pub fn new(opset: i64) -> G {
-        G { opset, graph: GraphProto { name: "test".into(), ..GraphProto::default() } }
+        G {
+            opset,
+            graph: GraphProto {
+                name: "test".into(),
+                ..GraphProto::default()
+            },
+        }
     }
 
     /// An f32 input of a static shape.
@@ -44,7 +50,9 @@ impl G {
     }
 
     pub fn input_with(&mut self, name: &str, elem_type: i32, dims: &[D]) -> &mut G {
-        self.graph.input.push(value_info(name, elem_type, Some(dims)));
+        self.graph
+            .input
+            .push(value_info(name, elem_type, Some(dims)));
         self
     }
 
@@ -62,7 +70,9 @@ impl G {
     /// An f32 initializer with deterministic, varied values (only its shape matters to a test).
     pub fn weight(&mut self, name: &str, dims: &[i64]) -> &mut G {
         let n: i64 = dims.iter().product();
-        let data = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) / 64.0).collect();
+        let data = (0..n)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 64.0)
+            .collect();
         self.init(f32s(name, dims, data))
     }
 
@@ -74,12 +84,25 @@ impl G {
     }
 
     /// A node named `{op}_{index}` unless `name` is given.
-    pub fn node(&mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>) -> &mut G {
+    pub fn node(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+        attrs: Vec<AttributeProto>,
+    ) -> &mut G {
         let name = format!("{op}_{}", self.graph.node.len());
         self.named(&name, op, inputs, outputs, attrs)
     }
 
-    pub fn named(&mut self, name: &str, op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>) -> &mut G {
+    pub fn named(
+        &mut self,
+        name: &str,
+        op: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+        attrs: Vec<AttributeProto>,
+    ) -> &mut G {
         self.graph.node.push(NodeProto {
             name: name.into(),
             op_type: op.into(),
@@ -104,7 +127,11 @@ impl G {
         ModelProto {
             ir_version: 8,
             producer_name: "qcc-tests".into(),
-            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: self.opset, ..Default::default() }],
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: self.opset,
+                ..Default::default()
+            }],
             graph: MessageField::some(self.graph.clone()),
             ..ModelProto::default()
         }
@@ -116,7 +143,10 @@ impl G {
 }
 
 fn value_info(name: &str, elem_type: i32, dims: Option<&[D]>) -> ValueInfoProto {
-    let mut t = type_proto::Tensor { elem_type, ..Default::default() };
+    let mut t = type_proto::Tensor {
+        elem_type,
+        ..Default::default()
+    };
     if let Some(dims) = dims {
         let mut shape = TensorShapeProto::new();
         for d in dims {
@@ -129,68 +159,123 @@ fn value_info(name: &str, elem_type: i32, dims: Option<&[D]>) -> ValueInfoProto 
         }
         t.shape = MessageField::some(shape);
     }
-    let ty = TypeProto { value: Some(type_proto::Value::TensorType(t)), ..Default::default() };
-    ValueInfoProto { name: name.into(), type_: MessageField::some(ty), ..Default::default() }
+    let ty = TypeProto {
+        value: Some(type_proto::Value::TensorType(t)),
+        ..Default::default()
+    };
+    ValueInfoProto {
+        name: name.into(),
+        type_: MessageField::some(ty),
+        ..Default::default()
+    }
 }
 
 fn tensor(name: &str, data_type: i32, dims: &[i64]) -> TensorProto {
-    TensorProto { name: name.into(), data_type, dims: dims.to_vec(), ..Default::default() }
+    TensorProto {
+        name: name.into(),
+        data_type,
+        dims: dims.to_vec(),
+        ..Default::default()
+    }
 }
 
 pub fn f32s(name: &str, dims: &[i64], v: Vec<f32>) -> TensorProto {
-    TensorProto { float_data: v, ..tensor(name, FLOAT, dims) }
+    TensorProto {
+        float_data: v,
+        ..tensor(name, FLOAT, dims)
+    }
 }
 
 /// f32 values as raw little-endian bytes, the way most exporters write large tensors.
 pub fn f32s_raw(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
-    TensorProto { raw_data: v.iter().flat_map(|x| x.to_le_bytes()).collect(), ..tensor(name, FLOAT, dims) }
+    TensorProto {
+        raw_data: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ..tensor(name, FLOAT, dims)
+    }
 }
 
 pub fn i64s(name: &str, dims: &[i64], v: Vec<i64>) -> TensorProto {
-    TensorProto { int64_data: v, ..tensor(name, INT64, dims) }
+    TensorProto {
+        int64_data: v,
+        ..tensor(name, INT64, dims)
+    }
 }
 
 pub fn i32s(name: &str, dims: &[i64], v: Vec<i32>) -> TensorProto {
-    TensorProto { int32_data: v, ..tensor(name, INT32, dims) }
+    TensorProto {
+        int32_data: v,
+        ..tensor(name, INT32, dims)
+    }
 }
 
 pub fn i8s(name: &str, dims: &[i64], v: Vec<i8>) -> TensorProto {
-    TensorProto { int32_data: v.into_iter().map(i32::from).collect(), ..tensor(name, INT8, dims) }
+    TensorProto {
+        int32_data: v.into_iter().map(i32::from).collect(),
+        ..tensor(name, INT8, dims)
+    }
 }
 
 pub fn u8s(name: &str, dims: &[i64], v: Vec<u8>) -> TensorProto {
-    TensorProto { raw_data: v, ..tensor(name, UINT8, dims) }
+    TensorProto {
+        raw_data: v,
+        ..tensor(name, UINT8, dims)
+    }
 }
 
 pub fn f16_zeros(name: &str, dims: &[i64]) -> TensorProto {
     let n: i64 = dims.iter().product();
-    TensorProto { raw_data: vec![0; 2 * n as usize], ..tensor(name, FLOAT16, dims) }
+    TensorProto {
+        raw_data: vec![0; 2 * n as usize],
+        ..tensor(name, FLOAT16, dims)
+    }
 }
 
 fn attr(name: &str, ty: AttributeType) -> AttributeProto {
-    AttributeProto { name: name.into(), type_: EnumOrUnknown::new(ty), ..Default::default() }
+    AttributeProto {
+        name: name.into(),
+        type_: EnumOrUnknown::new(ty),
+        ..Default::default()
+    }
 }
 
 pub fn int(name: &str, v: i64) -> AttributeProto {
-    AttributeProto { i: v, ..attr(name, AttributeType::INT) }
+    AttributeProto {
+        i: v,
+        ..attr(name, AttributeType::INT)
+    }
 }
 
 pub fn ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto { ints: v.to_vec(), ..attr(name, AttributeType::INTS) }
+    AttributeProto {
+        ints: v.to_vec(),
+        ..attr(name, AttributeType::INTS)
+    }
 }
 
 pub fn float(name: &str, v: f32) -> AttributeProto {
-    AttributeProto { f: v, ..attr(name, AttributeType::FLOAT) }
+    AttributeProto {
+        f: v,
+        ..attr(name, AttributeType::FLOAT)
+    }
 }
 
 pub fn floats(name: &str, v: &[f32]) -> AttributeProto {
-    AttributeProto { floats: v.to_vec(), ..attr(name, AttributeType::FLOATS) }
+    AttributeProto {
+        floats: v.to_vec(),
+        ..attr(name, AttributeType::FLOATS)
+    }
 }
 
 pub fn string(name: &str, v: &str) -> AttributeProto {
-    AttributeProto { s: v.as_bytes().to_vec(), ..attr(name, AttributeType::STRING) }
+    AttributeProto {
+        s: v.as_bytes().to_vec(),
+        ..attr(name, AttributeType::STRING)
+    }
 }
 
 pub fn tensor_attr(name: &str, t: TensorProto) -> AttributeProto {
-    AttributeProto { t: MessageField::some(t), ..attr(name, AttributeType::TENSOR) }
+    AttributeProto {
+        t: MessageField::some(t),
+        ..attr(name, AttributeType::TENSOR)
+    }
 }

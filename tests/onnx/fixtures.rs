@@ -13,24 +13,54 @@ pub fn tiny_cnn() -> G {
     g.input("x", &[1, 3, 8, 8])
         .weight("conv1.weight", &[4, 3, 3, 3])
         .weight("conv1.bias", &[4])
-        .node("Conv", &["x", "conv1.weight", "conv1.bias"], &["c1"], vec![ints("pads", &[1, 1, 1, 1]), ints("kernel_shape", &[3, 3])])
+        .node(
+            "Conv",
+            &["x", "conv1.weight", "conv1.bias"],
+            &["c1"],
+            vec![ints("pads", &[1, 1, 1, 1]), ints("kernel_shape", &[3, 3])],
+        )
         .weight("bn.scale", &[4])
         .weight("bn.bias", &[4])
         .weight("bn.mean", &[4])
         .positive("bn.var", &[4])
-        .node("BatchNormalization", &["c1", "bn.scale", "bn.bias", "bn.mean", "bn.var"], &["b1"], vec![float("epsilon", 1e-3)])
+        .node(
+            "BatchNormalization",
+            &["c1", "bn.scale", "bn.bias", "bn.mean", "bn.var"],
+            &["b1"],
+            vec![float("epsilon", 1e-3)],
+        )
         .node("Relu", &["b1"], &["r1"], vec![])
-        .node("MaxPool", &["r1"], &["p1"], vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])])
+        .node(
+            "MaxPool",
+            &["r1"],
+            &["p1"],
+            vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])],
+        )
         .weight("conv2.weight", &[8, 4, 3, 3])
-        .node("Conv", &["p1", "conv2.weight"], &["c2"], vec![string("auto_pad", "SAME_UPPER"), ints("strides", &[2, 2])])
-        .node("Constant", &[], &["zero"], vec![tensor_attr("value", f32s("", &[], vec![0.0]))])
+        .node(
+            "Conv",
+            &["p1", "conv2.weight"],
+            &["c2"],
+            vec![string("auto_pad", "SAME_UPPER"), ints("strides", &[2, 2])],
+        )
+        .node(
+            "Constant",
+            &[],
+            &["zero"],
+            vec![tensor_attr("value", f32s("", &[], vec![0.0]))],
+        )
         .init(f32s("six", &[], vec![6.0]))
         .node("Clip", &["c2", "zero", "six"], &["r2"], vec![])
         .node("GlobalAveragePool", &["r2"], &["g"], vec![])
         .node("Flatten", &["g"], &["f"], vec![])
         .weight("fc.weight", &[10, 8])
         .weight("fc.bias", &[10])
-        .node("Gemm", &["f", "fc.weight", "fc.bias"], &["logits"], vec![int("transB", 1)])
+        .node(
+            "Gemm",
+            &["f", "fc.weight", "fc.bias"],
+            &["logits"],
+            vec![int("transB", 1)],
+        )
         .node("Softmax", &["logits"], &["probs"], vec![])
         .output("probs");
     g
@@ -40,30 +70,94 @@ pub fn tiny_cnn() -> G {
 /// spelled as Shape → Gather → Unsqueeze → Concat → Reshape; one name collides after sanitising.
 pub fn pytorch_style() -> G {
     let mut g = G::new(17);
-    g.input_with("input.1", FLOAT, &[D::P("batch"), D::V(3), D::V(4), D::V(4)])
-        .weight("features.0.weight", &[4, 3, 3, 3])
-        .weight("features.0.bias", &[4])
-        .named(
-            "/features/features.0/Conv",
-            "Conv",
-            &["input.1", "features.0.weight", "features.0.bias"],
-            &["/features/features.0/Conv_output_0"],
-            vec![ints("pads", &[1, 1, 1, 1])],
-        )
-        .named("/features/features.1/Relu", "Relu", &["/features/features.0/Conv_output_0"], &["/features/features.1/Relu_output_0"], vec![])
-        .named("/Shape", "Shape", &["/features/features.1/Relu_output_0"], &["/Shape_output_0"], vec![])
-        .named("/Constant", "Constant", &[], &["/Constant_output_0"], vec![tensor_attr("value", i64s("", &[], vec![0]))])
-        .named("/Gather", "Gather", &["/Shape_output_0", "/Constant_output_0"], &["/Gather_output_0"], vec![int("axis", 0)])
-        .init(i64s("onnx::Unsqueeze_axes", &[1], vec![0]))
-        .named("/Unsqueeze", "Unsqueeze", &["/Gather_output_0", "onnx::Unsqueeze_axes"], &["/Unsqueeze_output_0"], vec![])
-        .named("/Constant_1", "Constant", &[], &["/Constant_1_output_0"], vec![tensor_attr("value", i64s("", &[1], vec![-1]))])
-        .named("/Concat", "Concat", &["/Unsqueeze_output_0", "/Constant_1_output_0"], &["/Concat_output_0"], vec![int("axis", 0)])
-        .named("/Reshape", "Reshape", &["/features/features.1/Relu_output_0", "/Concat_output_0"], &["/Reshape_output_0"], vec![])
-        .weight("classifier.weight", &[2, 64])
-        .weight("classifier.bias", &[2])
-        .named("/classifier/Gemm", "Gemm", &["/Reshape_output_0", "classifier.weight", "classifier.bias"], &["logits"], vec![int("transB", 1)])
-        .named("Relu_again", "Relu", &["logits"], &["features/features.1/Relu_output_0"], vec![])
-        .output("features/features.1/Relu_output_0");
+    g.input_with(
+        "input.1",
+        FLOAT,
+        &[D::P("batch"), D::V(3), D::V(4), D::V(4)],
+    )
+    .weight("features.0.weight", &[4, 3, 3, 3])
+    .weight("features.0.bias", &[4])
+    .named(
+        "/features/features.0/Conv",
+        "Conv",
+        &["input.1", "features.0.weight", "features.0.bias"],
+        &["/features/features.0/Conv_output_0"],
+        vec![ints("pads", &[1, 1, 1, 1])],
+    )
+    .named(
+        "/features/features.1/Relu",
+        "Relu",
+        &["/features/features.0/Conv_output_0"],
+        &["/features/features.1/Relu_output_0"],
+        vec![],
+    )
+    .named(
+        "/Shape",
+        "Shape",
+        &["/features/features.1/Relu_output_0"],
+        &["/Shape_output_0"],
+        vec![],
+    )
+    .named(
+        "/Constant",
+        "Constant",
+        &[],
+        &["/Constant_output_0"],
+        vec![tensor_attr("value", i64s("", &[], vec![0]))],
+    )
+    .named(
+        "/Gather",
+        "Gather",
+        &["/Shape_output_0", "/Constant_output_0"],
+        &["/Gather_output_0"],
+        vec![int("axis", 0)],
+    )
+    .init(i64s("onnx::Unsqueeze_axes", &[1], vec![0]))
+    .named(
+        "/Unsqueeze",
+        "Unsqueeze",
+        &["/Gather_output_0", "onnx::Unsqueeze_axes"],
+        &["/Unsqueeze_output_0"],
+        vec![],
+    )
+    .named(
+        "/Constant_1",
+        "Constant",
+        &[],
+        &["/Constant_1_output_0"],
+        vec![tensor_attr("value", i64s("", &[1], vec![-1]))],
+    )
+    .named(
+        "/Concat",
+        "Concat",
+        &["/Unsqueeze_output_0", "/Constant_1_output_0"],
+        &["/Concat_output_0"],
+        vec![int("axis", 0)],
+    )
+    .named(
+        "/Reshape",
+        "Reshape",
+        &["/features/features.1/Relu_output_0", "/Concat_output_0"],
+        &["/Reshape_output_0"],
+        vec![],
+    )
+    .weight("classifier.weight", &[2, 64])
+    .weight("classifier.bias", &[2])
+    .named(
+        "/classifier/Gemm",
+        "Gemm",
+        &["/Reshape_output_0", "classifier.weight", "classifier.bias"],
+        &["logits"],
+        vec![int("transB", 1)],
+    )
+    .named(
+        "Relu_again",
+        "Relu",
+        &["logits"],
+        &["features/features.1/Relu_output_0"],
+        vec![],
+    )
+    .output("features/features.1/Relu_output_0");
     g
 }
 
@@ -73,23 +167,57 @@ pub fn conv_variants() -> G {
     let mut g = G::new(11);
     g.input("x", &[1, 4, 9, 9])
         .weight("w_k2", &[4, 4, 2, 2])
-        .node("Conv", &["x", "w_k2"], &["same_lower"], vec![string("auto_pad", "SAME_LOWER"), ints("strides", &[2, 2])])
+        .node(
+            "Conv",
+            &["x", "w_k2"],
+            &["same_lower"],
+            vec![string("auto_pad", "SAME_LOWER"), ints("strides", &[2, 2])],
+        )
         .weight("w_dw", &[4, 1, 3, 3])
-        .node("Conv", &["x", "w_dw"], &["depthwise"], vec![string("auto_pad", "VALID"), int("group", 4)])
+        .node(
+            "Conv",
+            &["x", "w_dw"],
+            &["depthwise"],
+            vec![string("auto_pad", "VALID"), int("group", 4)],
+        )
         .weight("w_3", &[4, 4, 3, 3])
-        .node("Conv", &["x", "w_3"], &["dilated"], vec![ints("dilations", &[2, 2]), ints("pads", &[2, 2, 2, 2])])
+        .node(
+            "Conv",
+            &["x", "w_3"],
+            &["dilated"],
+            vec![ints("dilations", &[2, 2]), ints("pads", &[2, 2, 2, 2])],
+        )
         .weight("ct.w", &[4, 2, 3, 3])
         .weight("ct.b", &[2])
-        .node("ConvTranspose", &["x", "ct.w"], &["ct_shape"], vec![ints("strides", &[2, 2]), ints("output_shape", &[18, 18])])
+        .node(
+            "ConvTranspose",
+            &["x", "ct.w"],
+            &["ct_shape"],
+            vec![ints("strides", &[2, 2]), ints("output_shape", &[18, 18])],
+        )
         .node(
             "ConvTranspose",
             &["x", "ct.w", "ct.b"],
             &["ct_pads"],
-            vec![ints("strides", &[2, 2]), ints("pads", &[1, 1, 1, 1]), ints("output_padding", &[1, 1])],
+            vec![
+                ints("strides", &[2, 2]),
+                ints("pads", &[1, 1, 1, 1]),
+                ints("output_padding", &[1, 1]),
+            ],
         )
-        .node("ConvTranspose", &["x", "ct.w"], &["ct_same"], vec![ints("strides", &[2, 2]), string("auto_pad", "SAME_UPPER")])
+        .node(
+            "ConvTranspose",
+            &["x", "ct.w"],
+            &["ct_same"],
+            vec![ints("strides", &[2, 2]), string("auto_pad", "SAME_UPPER")],
+        )
         .weight("ct_g.w", &[4, 1, 3, 3])
-        .node("ConvTranspose", &["x", "ct_g.w"], &["ct_group"], vec![int("group", 2)])
+        .node(
+            "ConvTranspose",
+            &["x", "ct_g.w"],
+            &["ct_group"],
+            vec![int("group", 2)],
+        )
         .output("same_lower")
         .output("depthwise")
         .output("dilated")
@@ -109,13 +237,22 @@ pub fn pools() -> G {
             "MaxPool",
             &["x"],
             &["mp", "mp_indices"],
-            vec![ints("kernel_shape", &[3, 3]), ints("strides", &[2, 2]), string("auto_pad", "SAME_UPPER")],
+            vec![
+                ints("kernel_shape", &[3, 3]),
+                ints("strides", &[2, 2]),
+                string("auto_pad", "SAME_UPPER"),
+            ],
         )
         .node(
             "MaxPool",
             &["x"],
             &["mp_dilated"],
-            vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2]), ints("dilations", &[2, 2]), int("ceil_mode", 1)],
+            vec![
+                ints("kernel_shape", &[2, 2]),
+                ints("strides", &[2, 2]),
+                ints("dilations", &[2, 2]),
+                int("ceil_mode", 1),
+            ],
         )
         .node(
             "AveragePool",
@@ -129,7 +266,12 @@ pub fn pools() -> G {
                 int("ceil_mode", 1),
             ],
         )
-        .node("AveragePool", &["x"], &["ap_valid"], vec![ints("kernel_shape", &[2, 2]), string("auto_pad", "VALID")])
+        .node(
+            "AveragePool",
+            &["x"],
+            &["ap_valid"],
+            vec![ints("kernel_shape", &[2, 2]), string("auto_pad", "VALID")],
+        )
         .node("GlobalAveragePool", &["x"], &["gap"], vec![])
         .output("mp")
         .output("mp_dilated")
@@ -146,7 +288,12 @@ pub fn activations() -> G {
     g.input("x", &[1, 4, 2, 2])
         .node("LeakyRelu", &["x"], &["leaky"], vec![float("alpha", 0.1)])
         .node("Sigmoid", &["x"], &["sig"], vec![])
-        .node("HardSigmoid", &["x"], &["hsig"], vec![float("alpha", 0.25), float("beta", 0.4)])
+        .node(
+            "HardSigmoid",
+            &["x"],
+            &["hsig"],
+            vec![float("alpha", 0.25), float("beta", 0.4)],
+        )
         .node("HardSwish", &["x"], &["hswish"], vec![])
         .init(f32s("six", &[], vec![6.0]))
         .node("Clip", &["x", "", "six"], &["clip_max"], vec![])
@@ -178,11 +325,26 @@ pub fn activations() -> G {
 pub fn opset10() -> G {
     let mut g = G::new(10);
     g.input("x", &[1, 3, 4, 4])
-        .node("Clip", &["x"], &["clipped"], vec![float("min", -1.0), float("max", 1.0)])
+        .node(
+            "Clip",
+            &["x"],
+            &["clipped"],
+            vec![float("min", -1.0), float("max", 1.0)],
+        )
         .node("Clip", &["x"], &["floor0"], vec![float("min", 0.0)])
-        .node("Dropout", &["floor0"], &["dropped", "mask"], vec![float("ratio", 0.5)])
+        .node(
+            "Dropout",
+            &["floor0"],
+            &["dropped", "mask"],
+            vec![float("ratio", 0.5)],
+        )
         .node("Softmax", &["dropped"], &["soft"], vec![])
-        .node("Pad", &["soft"], &["padded"], vec![ints("pads", &[0, 0, 1, 1, 0, 0, 1, 1]), float("value", 0.5)])
+        .node(
+            "Pad",
+            &["soft"],
+            &["padded"],
+            vec![ints("pads", &[0, 0, 1, 1, 0, 0, 1, 1]), float("value", 0.5)],
+        )
         .node("Unsqueeze", &["padded"], &["u"], vec![ints("axes", &[0])])
         .node("Squeeze", &["u"], &["s"], vec![ints("axes", &[0])])
         .node("Softmax", &["x"], &["soft_last"], vec![int("axis", 3)])
@@ -206,14 +368,29 @@ pub fn shapes() -> G {
         .init(i64s("axis0", &[1], vec![0]))
         .node("Unsqueeze", &["x", "axis0"], &["u0"], vec![])
         .node("Squeeze", &["u0"], &["sq_all"], vec![])
-        .node("Concat", &["x", "sq", "sq_all"], &["cat"], vec![int("axis", -1)])
+        .node(
+            "Concat",
+            &["x", "sq", "sq_all"],
+            &["cat"],
+            vec![int("axis", -1)],
+        )
         .init(f32s("nothing", &[2, 3, 0], vec![]))
-        .node("Concat", &["nothing", "cat"], &["cat_empty"], vec![int("axis", 2)])
+        .node(
+            "Concat",
+            &["nothing", "cat"],
+            &["cat_empty"],
+            vec![int("axis", 2)],
+        )
         .node("Flatten", &["x"], &["flat0"], vec![int("axis", 0)])
         .node("Flatten", &["x"], &["flat_last"], vec![int("axis", -1)])
         .init(i64s("shape_0_m1", &[2], vec![0, -1]))
         .node("Reshape", &["x", "shape_0_m1"], &["r"], vec![])
-        .node("ReduceMean", &["x"], &["mean"], vec![ints("axes", &[-1]), int("keepdims", 0)])
+        .node(
+            "ReduceMean",
+            &["x"],
+            &["mean"],
+            vec![ints("axes", &[-1]), int("keepdims", 0)],
+        )
         .node("ReduceMean", &["x"], &["mean_all"], vec![])
         .init(i64s("pads", &[6], vec![0, 1, 0, 0, 1, 0]))
         .init(f32s("pad_value", &[], vec![-1.0]))
@@ -242,14 +419,29 @@ pub fn opset18() -> G {
     g.input("x", &[1, 2, 3, 4])
         .init(i64s("hw", &[2], vec![2, 3]))
         .node("ReduceMean", &["x", "hw"], &["rm"], vec![])
-        .node("ReduceMean", &["x"], &["rm_noop"], vec![int("noop_with_empty_axes", 1)])
+        .node(
+            "ReduceMean",
+            &["x"],
+            &["rm_noop"],
+            vec![int("noop_with_empty_axes", 1)],
+        )
         .node("ReduceMean", &["x"], &["rm_all"], vec![int("keepdims", 0)])
         .init(i64s("pads", &[2], vec![1, 2]))
         .init(i64s("last", &[1], vec![-1]))
         .node("Pad", &["x", "pads", "", "last"], &["pad_axes"], vec![])
-        .node("Shape", &["x"], &["middle"], vec![int("start", 1), int("end", -1)])
+        .node(
+            "Shape",
+            &["x"],
+            &["middle"],
+            vec![int("start", 1), int("end", -1)],
+        )
         .init(i64s("minus_one", &[1], vec![-1]))
-        .node("Concat", &["middle", "minus_one"], &["target"], vec![int("axis", 0)])
+        .node(
+            "Concat",
+            &["middle", "minus_one"],
+            &["target"],
+            vec![int("axis", 0)],
+        )
         .node("Reshape", &["x", "target"], &["reshaped"], vec![])
         .output("rm")
         .output("rm_noop")
@@ -267,20 +459,45 @@ pub fn qdq() -> G {
         .init(f32s("x_scale", &[], vec![0.05]))
         .init(u8s("x_zp", &[], vec![128]))
         .node("QuantizeLinear", &["x", "x_scale", "x_zp"], &["xq"], vec![])
-        .node("DequantizeLinear", &["xq", "x_scale", "x_zp"], &["xdq"], vec![])
+        .node(
+            "DequantizeLinear",
+            &["xq", "x_scale", "x_zp"],
+            &["xdq"],
+            vec![],
+        )
         .init(i8s("w_q", &[3, 2, 1, 1], vec![-127, 5, 64, -3, 0, 127]))
         .init(f32s("w_scale", &[3], vec![0.01, 0.02, 0.005]))
         .init(i8s("w_zp", &[3], vec![0, 0, 0]))
-        .node("DequantizeLinear", &["w_q", "w_scale", "w_zp"], &["w"], vec![int("axis", 0)])
+        .node(
+            "DequantizeLinear",
+            &["w_q", "w_scale", "w_zp"],
+            &["w"],
+            vec![int("axis", 0)],
+        )
         .init(i32s("b_q", &[3], vec![100, -200, 3000]))
         .init(f32s("b_scale", &[3], vec![0.0005, 0.001, 0.00025]))
-        .node("DequantizeLinear", &["b_q", "b_scale"], &["b"], vec![int("axis", 0)])
+        .node(
+            "DequantizeLinear",
+            &["b_q", "b_scale"],
+            &["b"],
+            vec![int("axis", 0)],
+        )
         .node("Conv", &["xdq", "w", "b"], &["conv"], vec![])
         .node("Relu", &["conv"], &["relu"], vec![])
         .init(f32s("y_scale", &[], vec![0.1]))
         .init(i8s("y_zp", &[], vec![-128]))
-        .node("QuantizeLinear", &["relu", "y_scale", "y_zp"], &["yq"], vec![])
-        .node("DequantizeLinear", &["yq", "y_scale", "y_zp"], &["y"], vec![])
+        .node(
+            "QuantizeLinear",
+            &["relu", "y_scale", "y_zp"],
+            &["yq"],
+            vec![],
+        )
+        .node(
+            "DequantizeLinear",
+            &["yq", "y_scale", "y_zp"],
+            &["y"],
+            vec![],
+        )
         .output("y");
     g
 }
@@ -291,8 +508,18 @@ pub fn shape_folding() -> G {
     let mut g = G::new(13);
     g.input("x", &[1, 2, 3, 3])
         .init(i64s("four", &[1], vec![4]))
-        .node("ConstantOfShape", &["four"], &["zeros4"], vec![tensor_attr("value", i64s("", &[1], vec![0]))])
-        .node("Constant", &[], &["p"], vec![ints("value_ints", &[1, 1, 2, 2])])
+        .node(
+            "ConstantOfShape",
+            &["four"],
+            &["zeros4"],
+            vec![tensor_attr("value", i64s("", &[1], vec![0]))],
+        )
+        .node(
+            "Constant",
+            &[],
+            &["p"],
+            vec![ints("value_ints", &[1, 1, 2, 2])],
+        )
         .node("Concat", &["p", "zeros4"], &["p8"], vec![int("axis", 0)])
         .init(i64s("pairs", &[2], vec![-1, 2]))
         .node("Reshape", &["p8", "pairs"], &["p42"], vec![])
@@ -300,11 +527,26 @@ pub fn shape_folding() -> G {
         .init(i64s("end", &[1], vec![i64::MIN]))
         .init(i64s("ax0", &[1], vec![0]))
         .init(i64s("step", &[1], vec![-1]))
-        .node("Slice", &["p42", "start", "end", "ax0", "step"], &["reversed"], vec![])
-        .node("Transpose", &["reversed"], &["columns"], vec![ints("perm", &[1, 0])])
+        .node(
+            "Slice",
+            &["p42", "start", "end", "ax0", "step"],
+            &["reversed"],
+            vec![],
+        )
+        .node(
+            "Transpose",
+            &["reversed"],
+            &["columns"],
+            vec![ints("perm", &[1, 0])],
+        )
         .init(i64s("flat", &[1], vec![-1]))
         .node("Reshape", &["columns", "flat"], &["onnx_pads"], vec![])
-        .node("Cast", &["onnx_pads"], &["onnx_pads_i64"], vec![int("to", INT64 as i64)])
+        .node(
+            "Cast",
+            &["onnx_pads"],
+            &["onnx_pads_i64"],
+            vec![int("to", INT64 as i64)],
+        )
         .node("Pad", &["x", "onnx_pads_i64"], &["padded"], vec![])
         .node("Size", &["x"], &["numel"], vec![])
         .init(i64s("two", &[], vec![2]))
@@ -313,7 +555,12 @@ pub fn shape_folding() -> G {
         .node("Shape", &["x"], &["xs"], vec![])
         .init(i64s("one", &[1], vec![1]))
         .node("Gather", &["xs", "one"], &["channels"], vec![])
-        .node("Concat", &["channels", "half1"], &["target"], vec![int("axis", 0)])
+        .node(
+            "Concat",
+            &["channels", "half1"],
+            &["target"],
+            vec![int("axis", 0)],
+        )
         .node("Identity", &["x"], &["x_again"], vec![])
         .node("Reshape", &["x_again", "target"], &["reshaped"], vec![])
         .output("padded")
@@ -329,15 +576,30 @@ pub fn opset9() -> G {
         .input("W", &[4, 3])
         .weight("W", &[4, 3])
         .weight("C", &[3])
-        .node("Gemm", &["x", "W", "C"], &["y"], vec![float("alpha", 0.5), float("beta", 2.0)])
+        .node(
+            "Gemm",
+            &["x", "W", "C"],
+            &["y"],
+            vec![float("alpha", 0.5), float("beta", 2.0)],
+        )
         .init(i64s("shape3", &[3], vec![1, 3, 1]))
-        .node("Slice", &["shape3"], &["shape2"], vec![ints("starts", &[0]), ints("ends", &[2])])
+        .node(
+            "Slice",
+            &["shape3"],
+            &["shape2"],
+            vec![ints("starts", &[0]), ints("ends", &[2])],
+        )
         .node("Reshape", &["y", "shape2"], &["r"], vec![])
         .weight("g", &[3])
         .weight("b", &[3])
         .weight("m", &[3])
         .positive("v", &[3])
-        .node("BatchNormalization", &["r", "g", "b", "m", "v"], &["bn"], vec![])
+        .node(
+            "BatchNormalization",
+            &["r", "g", "b", "m", "v"],
+            &["bn"],
+            vec![],
+        )
         .output("bn");
     g
 }
@@ -352,17 +614,47 @@ pub fn opset6() -> G {
     g.input("x", &[1, 3, 2, 2])
         .input("scale", &[3, 2])
         .weight("bias", &[3])
-        .node("Add", &["x", "bias"], &["biased"], vec![int("broadcast", 1), int("axis", 1)])
-        .node("Mul", &["biased", "scale"], &["scaled"], vec![int("broadcast", 1), int("axis", 1)])
-        .node("Clip", &["scaled"], &["clipped"], vec![float("min", -1.0), float("max", 1.5)])
+        .node(
+            "Add",
+            &["x", "bias"],
+            &["biased"],
+            vec![int("broadcast", 1), int("axis", 1)],
+        )
+        .node(
+            "Mul",
+            &["biased", "scale"],
+            &["scaled"],
+            vec![int("broadcast", 1), int("axis", 1)],
+        )
+        .node(
+            "Clip",
+            &["scaled"],
+            &["clipped"],
+            vec![float("min", -1.0), float("max", 1.5)],
+        )
         .init(f32s("k", &[2, 2], vec![1.0, 2.0, 3.0, 4.0]))
         .init(f32s("col", &[2], vec![10.0, 20.0]))
-        .node("Add", &["k", "col"], &["k_col"], vec![int("broadcast", 1), int("axis", 0)])
-        .node("Sub", &["clipped", "k_col"], &["shifted"], vec![int("broadcast", 1)])
+        .node(
+            "Add",
+            &["k", "col"],
+            &["k_col"],
+            vec![int("broadcast", 1), int("axis", 0)],
+        )
+        .node(
+            "Sub",
+            &["clipped", "k_col"],
+            &["shifted"],
+            vec![int("broadcast", 1)],
+        )
         .node("Flatten", &["shifted"], &["flat"], vec![])
         .weight("fc.w", &[12, 2])
         .weight("fc.b", &[2])
-        .node("Gemm", &["flat", "fc.w", "fc.b"], &["y"], vec![int("broadcast", 1)])
+        .node(
+            "Gemm",
+            &["flat", "fc.w", "fc.b"],
+            &["y"],
+            vec![int("broadcast", 1)],
+        )
         .output("y");
     g
 }
@@ -401,100 +693,215 @@ pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
             m.graph.clear();
             protobuf::Message::write_to_bytes(&m).expect("serializes")
         }),
-        ("opset_23", one(23, &|g| {
-            g.input("x", &[1]).node("Relu", &["x"], &["y"], vec![]).output("y");
-        })),
-        ("unsupported_op", one(13, &|g| {
-            g.input("x", &[1, 3, 4, 4])
-                .init(f32s("scales", &[4], vec![1.0, 1.0, 2.0, 2.0]))
-                .named("Resize_12", "Resize", &["x", "", "scales"], &["y"], vec![])
-                .output("y");
-        })),
-        ("custom_domain", one(13, &|g| {
-            g.input("x", &[1, 4]).custom("com.microsoft", "FusedGelu", &["x"], &["y"]).output("y");
-        })),
-        ("dynamic_height", one(13, &|g| {
-            g.input_with("image", FLOAT, &[D::P("N"), D::V(3), D::P("height"), D::V(8)])
+        (
+            "opset_23",
+            one(23, &|g| {
+                g.input("x", &[1])
+                    .node("Relu", &["x"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "unsupported_op",
+            one(13, &|g| {
+                g.input("x", &[1, 3, 4, 4])
+                    .init(f32s("scales", &[4], vec![1.0, 1.0, 2.0, 2.0]))
+                    .named("Resize_12", "Resize", &["x", "", "scales"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "custom_domain",
+            one(13, &|g| {
+                g.input("x", &[1, 4])
+                    .custom("com.microsoft", "FusedGelu", &["x"], &["y"])
+                    .output("y");
+            }),
+        ),
+        (
+            "dynamic_height",
+            one(13, &|g| {
+                g.input_with(
+                    "image",
+                    FLOAT,
+                    &[D::P("N"), D::V(3), D::P("height"), D::V(8)],
+                )
                 .node("Relu", &["image"], &["y"], vec![])
                 .output("y");
-        })),
-        ("int64_input", one(13, &|g| {
-            g.input_with("ids", INT64, &[D::V(1), D::V(8)]).node("Identity", &["ids"], &["y"], vec![]).output("y");
-        })),
-        ("reshape_runtime_shape", one(13, &|g| {
-            g.input("x", &[2, 6])
-                .input_with("shape", INT32, &[D::V(2)])
-                .node("Reshape", &["x", "shape"], &["y"], vec![])
-                .output("y");
-        })),
-        ("float16_weight", one(13, &|g| {
-            g.input("x", &[1, 2, 4, 4])
-                .init(f16_zeros("conv.weight", &[2, 2, 1, 1]))
-                .node("Conv", &["x", "conv.weight"], &["y"], vec![])
-                .output("y");
-        })),
-        ("int64_at_run_time", one(13, &|g| {
-            g.input("x", &[1, 2]).init(i64s("offset", &[2], vec![1, 2])).node("Add", &["x", "offset"], &["y"], vec![]).output("y");
-        })),
-        ("pad_reflect", one(13, &|g| {
-            g.input("x", &[1, 1, 4, 4])
-                .init(i64s("pads", &[8], vec![0, 0, 1, 1, 0, 0, 1, 1]))
-                .node("Pad", &["x", "pads"], &["y"], vec![string("mode", "reflect")])
-                .output("y");
-        })),
-        ("batchnorm_training_output", one(9, &|g| {
-            g.input("x", &[1, 2, 2, 2])
-                .weight("g", &[2])
-                .weight("b", &[2])
-                .weight("m", &[2])
-                .positive("v", &[2])
-                .node("BatchNormalization", &["x", "g", "b", "m", "v"], &["y", "running_mean"], vec![])
-                .output("y")
-                .output("running_mean");
-        })),
-        ("maxpool_indices_used", one(13, &|g| {
-            g.input("x", &[1, 1, 4, 4])
-                .node("MaxPool", &["x"], &["y", "idx"], vec![ints("kernel_shape", &[2, 2])])
-                .node("Relu", &["idx"], &["z"], vec![])
-                .output("z");
-        })),
-        ("dequantize_other_params", one(13, &|g| {
-            g.input("x", &[1, 4])
-                .init(f32s("s1", &[], vec![0.05]))
-                .init(f32s("s2", &[], vec![0.1]))
-                .node("QuantizeLinear", &["x", "s1"], &["q"], vec![])
-                .node("DequantizeLinear", &["q", "s2"], &["y"], vec![])
-                .output("y");
-        })),
-        ("gather_at_run_time", one(13, &|g| {
-            g.input("x", &[3, 4])
-                .init(i64s("i", &[], vec![1]))
-                .node("Gather", &["x", "i"], &["y"], vec![])
-                .output("y");
-        })),
-        ("conv1d", one(13, &|g| {
-            g.input("x", &[1, 2, 16]).weight("w", &[4, 2, 3]).node("Conv", &["x", "w"], &["y"], vec![]).output("y");
-        })),
-        ("undefined_value", one(13, &|g| {
-            g.input("x", &[1, 4]).node("Add", &["x", "nowhere"], &["y"], vec![]).output("y");
-        })),
-        ("shape_mismatch", one(13, &|g| {
-            g.input("x", &[1, 3]).weight("w", &[4]).named("add_bias", "Add", &["x", "w"], &["y"], vec![]).output("y");
-        })),
-        ("auto_pad_unknown", one(13, &|g| {
-            g.input("x", &[1, 1, 4, 4]).weight("w", &[1, 1, 3, 3]).node("Conv", &["x", "w"], &["y"], vec![string("auto_pad", "SAME")]).output("y");
-        })),
-        ("conv_transpose_output_too_large", one(13, &|g| {
-            g.input("x", &[1, 1, 4, 4])
-                .weight("w", &[1, 1, 3, 3])
-                .node("ConvTranspose", &["x", "w"], &["y"], vec![ints("output_shape", &[9, 9])])
-                .output("y");
-        })),
-        ("squeeze_not_one", one(13, &|g| {
-            g.input("x", &[1, 3]).init(i64s("axes", &[1], vec![-1])).node("Squeeze", &["x", "axes"], &["y"], vec![]).output("y");
-        })),
-        ("clip_runtime_bound", one(13, &|g| {
-            g.input("x", &[1, 3]).input_with("hi", FLOAT, &[]).node("Clip", &["x", "", "hi"], &["y"], vec![]).output("y");
-        })),
+            }),
+        ),
+        (
+            "int64_input",
+            one(13, &|g| {
+                g.input_with("ids", INT64, &[D::V(1), D::V(8)])
+                    .node("Identity", &["ids"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "reshape_runtime_shape",
+            one(13, &|g| {
+                g.input("x", &[2, 6])
+                    .input_with("shape", INT32, &[D::V(2)])
+                    .node("Reshape", &["x", "shape"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "float16_weight",
+            one(13, &|g| {
+                g.input("x", &[1, 2, 4, 4])
+                    .init(f16_zeros("conv.weight", &[2, 2, 1, 1]))
+                    .node("Conv", &["x", "conv.weight"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "int64_at_run_time",
+            one(13, &|g| {
+                g.input("x", &[1, 2])
+                    .init(i64s("offset", &[2], vec![1, 2]))
+                    .node("Add", &["x", "offset"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "pad_reflect",
+            one(13, &|g| {
+                g.input("x", &[1, 1, 4, 4])
+                    .init(i64s("pads", &[8], vec![0, 0, 1, 1, 0, 0, 1, 1]))
+                    .node(
+                        "Pad",
+                        &["x", "pads"],
+                        &["y"],
+                        vec![string("mode", "reflect")],
+                    )
+                    .output("y");
+            }),
+        ),
+        (
+            "batchnorm_training_output",
+            one(9, &|g| {
+                g.input("x", &[1, 2, 2, 2])
+                    .weight("g", &[2])
+                    .weight("b", &[2])
+                    .weight("m", &[2])
+                    .positive("v", &[2])
+                    .node(
+                        "BatchNormalization",
+                        &["x", "g", "b", "m", "v"],
+                        &["y", "running_mean"],
+                        vec![],
+                    )
+                    .output("y")
+                    .output("running_mean");
+            }),
+        ),
+        (
+            "maxpool_indices_used",
+            one(13, &|g| {
+                g.input("x", &[1, 1, 4, 4])
+                    .node(
+                        "MaxPool",
+                        &["x"],
+                        &["y", "idx"],
+                        vec![ints("kernel_shape", &[2, 2])],
+                    )
+                    .node("Relu", &["idx"], &["z"], vec![])
+                    .output("z");
+            }),
+        ),
+        (
+            "dequantize_other_params",
+            one(13, &|g| {
+                g.input("x", &[1, 4])
+                    .init(f32s("s1", &[], vec![0.05]))
+                    .init(f32s("s2", &[], vec![0.1]))
+                    .node("QuantizeLinear", &["x", "s1"], &["q"], vec![])
+                    .node("DequantizeLinear", &["q", "s2"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "gather_at_run_time",
+            one(13, &|g| {
+                g.input("x", &[3, 4])
+                    .init(i64s("i", &[], vec![1]))
+                    .node("Gather", &["x", "i"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "conv1d",
+            one(13, &|g| {
+                g.input("x", &[1, 2, 16])
+                    .weight("w", &[4, 2, 3])
+                    .node("Conv", &["x", "w"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "undefined_value",
+            one(13, &|g| {
+                g.input("x", &[1, 4])
+                    .node("Add", &["x", "nowhere"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "shape_mismatch",
+            one(13, &|g| {
+                g.input("x", &[1, 3])
+                    .weight("w", &[4])
+                    .named("add_bias", "Add", &["x", "w"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "auto_pad_unknown",
+            one(13, &|g| {
+                g.input("x", &[1, 1, 4, 4])
+                    .weight("w", &[1, 1, 3, 3])
+                    .node(
+                        "Conv",
+                        &["x", "w"],
+                        &["y"],
+                        vec![string("auto_pad", "SAME")],
+                    )
+                    .output("y");
+            }),
+        ),
+        (
+            "conv_transpose_output_too_large",
+            one(13, &|g| {
+                g.input("x", &[1, 1, 4, 4])
+                    .weight("w", &[1, 1, 3, 3])
+                    .node(
+                        "ConvTranspose",
+                        &["x", "w"],
+                        &["y"],
+                        vec![ints("output_shape", &[9, 9])],
+                    )
+                    .output("y");
+            }),
+        ),
+        (
+            "squeeze_not_one",
+            one(13, &|g| {
+                g.input("x", &[1, 3])
+                    .init(i64s("axes", &[1], vec![-1]))
+                    .node("Squeeze", &["x", "axes"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "clip_runtime_bound",
+            one(13, &|g| {
+                g.input("x", &[1, 3])
+                    .input_with("hi", FLOAT, &[])
+                    .node("Clip", &["x", "", "hi"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
     ]
 }

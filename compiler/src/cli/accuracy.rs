@@ -32,7 +32,11 @@ pub struct TopOne {
 
 impl fmt::Display for TopOne {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pct = if self.total == 0 { 0.0 } else { 100.0 * self.correct as f64 / self.total as f64 };
+        let pct = if self.total == 0 {
+            0.0
+        } else {
+            100.0 * self.correct as f64 / self.total as f64
+        };
         write!(f, "top-1: {}/{} = {pct:.1}%", self.correct, self.total)
     }
 }
@@ -92,8 +96,14 @@ fn read_text(path: &Path) -> Result<Labels> {
         let span = Span::new(start + lead, start + lead + word.len());
         if word.is_empty() {
             diags.push(
-                Diagnostic::new("empty line among the labels", Span::new(start, start), "expected a class here")
-                    .with_note("every line holds the class of one sample, in the order of the input's samples"),
+                Diagnostic::new(
+                    "empty line among the labels",
+                    Span::new(start, start),
+                    "expected a class here",
+                )
+                .with_note(
+                    "every line holds the class of one sample, in the order of the input's samples",
+                ),
             );
             continue;
         }
@@ -109,11 +119,18 @@ fn read_text(path: &Path) -> Result<Labels> {
             )),
         }
     }
-    let source = Source { name: path.display().to_string(), text };
+    let source = Source {
+        name: path.display().to_string(),
+        text,
+    };
     if !diags.is_empty() {
         return Err(Error::source(source, capped(diags)));
     }
-    Ok(Labels { path: path.to_path_buf(), classes, text: Some((source, spans)) })
+    Ok(Labels {
+        path: path.to_path_buf(),
+        classes,
+        text: Some((source, spans)),
+    })
 }
 
 fn capped(mut diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
@@ -136,9 +153,15 @@ enum Attempt {
 /// Reads an `.npy` file's bytes as one integer type.
 type Reader = fn(&[u8]) -> Result<Attempt, ReadNpyError>;
 
-fn attempt<T: ReadableElement + Copy>(bytes: &[u8], to_i64: impl Fn(T) -> i64) -> Result<Attempt, ReadNpyError> {
+fn attempt<T: ReadableElement + Copy>(
+    bytes: &[u8],
+    to_i64: impl Fn(T) -> i64,
+) -> Result<Attempt, ReadNpyError> {
     match ArrayD::<T>::read_npy(bytes) {
-        Ok(a) => Ok(Attempt::Read(a.shape().to_vec(), a.iter().map(|&v| to_i64(v)).collect())),
+        Ok(a) => Ok(Attempt::Read(
+            a.shape().to_vec(),
+            a.iter().map(|&v| to_i64(v)).collect(),
+        )),
         Err(ReadNpyError::WrongDescriptor(d)) => Ok(Attempt::Other(d.to_string())),
         Err(e) => Err(e),
     }
@@ -146,7 +169,8 @@ fn attempt<T: ReadableElement + Copy>(bytes: &[u8], to_i64: impl Fn(T) -> i64) -
 
 fn read_npy(path: &Path) -> Result<Labels> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let fail = |why: String| Error::msg(format!("cannot read labels from {}: {why}", path.display()));
+    let fail =
+        |why: String| Error::msg(format!("cannot read labels from {}: {why}", path.display()));
     // The header names the element type; every integer type is a fine label. A u64 beyond i64
     // saturates, and the range check then reports it.
     let readers: [Reader; 8] = [
@@ -165,9 +189,13 @@ fn read_npy(path: &Path) -> Result<Labels> {
             Ok(Attempt::Read(shape, classes)) => return to_labels(path, &shape, classes),
             Ok(Attempt::Other(d)) => descr = d,
             Err(ReadNpyError::MissingData) => {
-                return Err(fail("it is truncated: the header promises more data than the file holds".into()))
+                return Err(fail(
+                    "it is truncated: the header promises more data than the file holds".into(),
+                ))
             }
-            Err(ReadNpyError::ParseHeader(h)) => return Err(fail(format!("it is not a valid .npy file ({h})"))),
+            Err(ReadNpyError::ParseHeader(h)) => {
+                return Err(fail(format!("it is not a valid .npy file ({h})")))
+            }
             Err(e) => return Err(fail(e.to_string())),
         }
     }
@@ -182,7 +210,11 @@ fn to_labels(path: &Path, shape: &[usize], classes: Vec<i64>) -> Result<Labels> 
             fmt_shape(shape)
         )));
     }
-    Ok(Labels { path: path.to_path_buf(), classes, text: None })
+    Ok(Labels {
+        path: path.to_path_buf(),
+        classes,
+        text: None,
+    })
 }
 
 /// Scores `output` (`[N, classes]`, or `[N, 1, …, 1, classes]`) against the labels: sample `i`
@@ -208,8 +240,14 @@ pub fn top1(output_name: &str, output: &ArrayD<f32>, labels: &Labels) -> Result<
         )));
     }
     check_range(output_name, classes, labels)?;
-    let rows = output.to_shape((n, classes)).map_err(|e| Error::msg(format!("cannot view %{output_name} as [N, classes]: {e}")))?;
-    let mut score = TopOne { correct: 0, total: n, nan: 0 };
+    let rows = output
+        .to_shape((n, classes))
+        .map_err(|e| Error::msg(format!("cannot view %{output_name} as [N, classes]: {e}")))?;
+    let mut score = TopOne {
+        correct: 0,
+        total: n,
+        nan: 0,
+    };
     for (row, &label) in rows.axis_iter(Axis(0)).zip(&labels.classes) {
         if row.iter().any(|v| v.is_nan()) {
             score.nan += 1;
@@ -230,24 +268,41 @@ pub fn top1(output_name: &str, output: &ArrayD<f32>, labels: &Labels) -> Result<
 
 /// Every label must name one of the output's classes; otherwise the file belongs to another model.
 fn check_range(output_name: &str, classes: usize, labels: &Labels) -> Result<()> {
-    let bad: Vec<usize> = (0..labels.classes.len()).filter(|&i| !(0..classes as i64).contains(&labels.classes[i])).collect();
+    let bad: Vec<usize> = (0..labels.classes.len())
+        .filter(|&i| !(0..classes as i64).contains(&labels.classes[i]))
+        .collect();
     if bad.is_empty() {
         return Ok(());
     }
-    let range = format!("output %{output_name} has {classes} classes, 0 to {}", classes - 1);
+    let range = format!(
+        "output %{output_name} has {classes} classes, 0 to {}",
+        classes - 1
+    );
     match &labels.text {
         Some((source, spans)) => {
             let diags = bad
                 .iter()
                 .map(|&i| {
-                    Diagnostic::new(format!("label {} is not a class of the model", labels.classes[i]), spans[i], range.clone())
+                    Diagnostic::new(
+                        format!("label {} is not a class of the model", labels.classes[i]),
+                        spans[i],
+                        range.clone(),
+                    )
                 })
                 .collect();
             Err(Error::source(source.clone(), capped(diags)))
         }
         None => {
-            let shown: Vec<String> = bad.iter().take(MAX_DIAGS).map(|&i| format!("[{i}] = {}", labels.classes[i])).collect();
-            let more = if bad.len() > MAX_DIAGS { format!(" and {} more", bad.len() - MAX_DIAGS) } else { String::new() };
+            let shown: Vec<String> = bad
+                .iter()
+                .take(MAX_DIAGS)
+                .map(|&i| format!("[{i}] = {}", labels.classes[i]))
+                .collect();
+            let more = if bad.len() > MAX_DIAGS {
+                format!(" and {} more", bad.len() - MAX_DIAGS)
+            } else {
+                String::new()
+            };
             Err(Error::msg(format!(
                 "--labels: {} holds labels that are not classes of the model ({range}): {}{more}",
                 labels.path.display(),
@@ -263,7 +318,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn labels(classes: Vec<i64>) -> Labels {
-        Labels { path: PathBuf::from("y.txt"), classes, text: None }
+        Labels {
+            path: PathBuf::from("y.txt"),
+            classes,
+            text: None,
+        }
     }
 
     proptest! {
@@ -289,13 +348,29 @@ mod tests {
 
     #[test]
     fn nan_rows_count_as_wrong() {
-        let out = ArrayD::from_shape_vec(vec![3, 2], vec![f32::NAN, 1.0, 0.0, 1.0, 1.0, f32::NAN]).unwrap();
+        let out = ArrayD::from_shape_vec(vec![3, 2], vec![f32::NAN, 1.0, 0.0, 1.0, 1.0, f32::NAN])
+            .unwrap();
         let got = top1("y", &out, &labels(vec![1, 1, 0])).unwrap();
-        assert_eq!(got, TopOne { correct: 1, total: 3, nan: 2 });
+        assert_eq!(
+            got,
+            TopOne {
+                correct: 1,
+                total: 3,
+                nan: 2
+            }
+        );
     }
 
     #[test]
     fn prints_as_a_percentage() {
-        assert_eq!(TopOne { correct: 437, total: 450, nan: 0 }.to_string(), "top-1: 437/450 = 97.1%");
+        assert_eq!(
+            TopOne {
+                correct: 437,
+                total: 450,
+                nan: 0
+            }
+            .to_string(),
+            "top-1: 437/450 = 97.1%"
+        );
     }
 }

@@ -15,7 +15,11 @@ use std::time::Instant;
 pub fn read_rule_files(paths: &[std::path::PathBuf]) -> Result<Vec<(String, String)>> {
     paths
         .iter()
-        .map(|p| std::fs::read_to_string(p).map(|t| (p.display().to_string(), t)).map_err(|e| Error::io(p, e)))
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .map(|t| (p.display().to_string(), t))
+                .map_err(|e| Error::io(p, e))
+        })
         .collect()
 }
 
@@ -32,7 +36,9 @@ pub fn read_any(path: &Path) -> Result<crate::ir::Model> {
 
 pub fn compile(args: &CompileArgs) -> Result<()> {
     let (Some(model_path), Some(output)) = (&args.model, &args.output) else {
-        return Err(Error::msg("give a model and an output: `qcc model.ir -o out.ir --emit float`"));
+        return Err(Error::msg(
+            "give a model and an output: `qcc model.ir -o out.ir --emit float`",
+        ));
     };
     let quant_flags = [
         (!args.calib.is_empty(), "--calib"),
@@ -46,23 +52,37 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
     ];
     if args.emit == Emit::Float {
         if let Some((_, flag)) = quant_flags.iter().find(|(given, _)| *given) {
-            return Err(Error::msg(format!("{flag} only matters when quantizing: add --emit qdq or --emit int")));
+            return Err(Error::msg(format!(
+                "{flag} only matters when quantizing: add --emit qdq or --emit int"
+            )));
         }
     }
     if args.report && args.calib.is_empty() {
-        return Err(Error::msg("--report compares float and int8 on samples: give them with --calib"));
+        return Err(Error::msg(
+            "--report compares float and int8 on samples: give them with --calib",
+        ));
     }
     if args.input_range.is_some() && (!args.calib.is_empty() || args.ranges.is_some()) {
         return Err(Error::msg("--input-range is for quantizing without data; with --calib or --ranges the data decide the input's range"));
     }
     // Rules first: a broken rule file is refused before any model is touched.
     let user = read_rule_files(&args.rules)?;
-    let rules = if args.no_builtin_rules { RuleSet::load(&user)? } else { RuleSet::builtin_and(&user)? };
+    let rules = if args.no_builtin_rules {
+        RuleSet::load(&user)?
+    } else {
+        RuleSet::builtin_and(&user)?
+    };
     let model = read_any(model_path)?;
     if output.extension().is_some_and(|e| e == "so") {
-        return Err(Error::msg("this qcc writes IR (--emit float|qdq|int): name the output `something.ir`"));
+        return Err(Error::msg(
+            "this qcc writes IR (--emit float|qdq|int): name the output `something.ir`",
+        ));
     }
-    let limits = Limits { iterations: args.iter_limit, nodes: args.node_limit, ..Limits::default() };
+    let limits = Limits {
+        iterations: args.iter_limit,
+        nodes: args.node_limit,
+        ..Limits::default()
+    };
     let t = Instant::now();
     let (float, report) = optimize(&model, &rules, &limits)?;
     let elapsed = t.elapsed();
@@ -71,7 +91,10 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         eprintln!("simplify took {:.0} ms", elapsed.as_secs_f64() * 1e3);
     }
     if !report.saturated() {
-        eprintln!("warning: saturation stopped at the {}; the result is correct but may miss rewrites", report.stop);
+        eprintln!(
+            "warning: saturation stopped at the {}; the result is correct but may miss rewrites",
+            report.stop
+        );
     }
     if args.emit == Emit::Float {
         return save_model(&float, output);
@@ -83,16 +106,25 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         None => default_weight_bits(),
     };
     let mut opts = crate::quant::qdq::Options::new(bits);
-    opts.keep_float = args.keep_float.iter().map(|n| n.trim_start_matches('%').to_string()).collect();
+    opts.keep_float = args
+        .keep_float
+        .iter()
+        .map(|n| n.trim_start_matches('%').to_string())
+        .collect();
     for spec in &args.weight_bits_for {
-        let bad = || Error::msg(format!("--weight-bits-for takes `OP=7` or `OP=8`, not `{spec}`"));
+        let bad = || {
+            Error::msg(format!(
+                "--weight-bits-for takes `OP=7` or `OP=8`, not `{spec}`"
+            ))
+        };
         let (name, b) = spec.split_once('=').ok_or_else(bad)?;
         let b = match b.trim() {
             "8" => WeightBits::Eight,
             "7" => WeightBits::Seven,
             _ => return Err(bad()),
         };
-        opts.bits_for.insert(name.trim().trim_start_matches('%').to_string(), b);
+        opts.bits_for
+            .insert(name.trim().trim_start_matches('%').to_string(), b);
     }
     let q = crate::quant::qdq::quantize_with(&float, &ranges, &opts)?;
     for w in &q.warnings {
@@ -100,7 +132,10 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
     }
     if args.explain {
         let bits_n = if bits == WeightBits::Eight { 8 } else { 7 };
-        eprintln!("quantized with {bits_n}-bit weights, ranges from {}", ranges.method);
+        eprintln!(
+            "quantized with {bits_n}-bit weights, ranges from {}",
+            ranges.method
+        );
         for (name, kind) in &q.float_ops {
             eprintln!("  stays float: %{name} ({kind})");
         }
@@ -143,7 +178,12 @@ fn ranges_for(args: &CompileArgs, model: &crate::ir::Model) -> Result<Ranges> {
         if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
         }
-        bar.set_style(indicatif::ProgressStyle::with_template("calibrating [{bar:30}] {pos}/{len} samples, {eta} left").expect("valid template"));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "calibrating [{bar:30}] {pos}/{len} samples, {eta} left",
+            )
+            .expect("valid template"),
+        );
         let r = calibrate(model, &samples, method, |done, total| {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
@@ -158,9 +198,16 @@ fn ranges_for(args: &CompileArgs, model: &crate::ir::Model) -> Result<Ranges> {
 }
 
 fn parse_range(s: &str) -> Result<(f32, f32)> {
-    let bad = || Error::msg(format!("--input-range takes `LO,HI` with LO < HI, not `{s}`"));
+    let bad = || {
+        Error::msg(format!(
+            "--input-range takes `LO,HI` with LO < HI, not `{s}`"
+        ))
+    };
     let (a, b) = s.split_once(',').ok_or_else(bad)?;
-    let (lo, hi): (f32, f32) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+    let (lo, hi): (f32, f32) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
     if !(lo < hi && lo.is_finite() && hi.is_finite()) {
         return Err(bad());
     }

@@ -12,6 +12,10 @@ pub fn import(onnx: &Path, output: Option<PathBuf>) -> Result<()> {
     save_model(&model, &out)?;
     let ops = model.ops_in_order().len();
     let weights = model.weights().len();
-    eprintln!("imported {} ({ops} ops, {weights} weights) → {}", onnx.display(), out.display());
+    eprintln!(
+        "imported {} ({ops} ops, {weights} weights) → {}",
+        onnx.display(),
+        out.display()
+    );
     Ok(())
 }

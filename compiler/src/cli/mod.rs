@@ -163,9 +163,7 @@ pub enum RulesCommand {
         seed: u64,
     },
     /// Print rule files in canonical form (the built-in rules without files).
-    Print {
-        files: Vec<PathBuf>,
-    },
+    Print { files: Vec<PathBuf> },
 }
 
 /// Runs a parsed command line.
@@ -175,10 +173,29 @@ pub fn main(cli: Cli) -> Result<()> {
     };
     match command {
         Command::Import { model, output } => import::import(&model, output),
-        Command::Run { model, inputs, outputs, labels } => run::run(&model, &inputs, &outputs, labels.as_deref()),
+        Command::Run {
+            model,
+            inputs,
+            outputs,
+            labels,
+        } => run::run(&model, &inputs, &outputs, labels.as_deref()),
         Command::Check { model } => run::check(&model),
-        Command::Bench { model, inputs, runs, json } => bench::bench(&model, &inputs, runs, json),
-        Command::Rules { command: RulesCommand::Check { files, instances, seed } } => rules::check(&files, instances, seed),
-        Command::Rules { command: RulesCommand::Print { files } } => rules::print(&files),
+        Command::Bench {
+            model,
+            inputs,
+            runs,
+            json,
+        } => bench::bench(&model, &inputs, runs, json),
+        Command::Rules {
+            command:
+                RulesCommand::Check {
+                    files,
+                    instances,
+                    seed,
+                },
+        } => rules::check(&files, instances, seed),
+        Command::Rules {
+            command: RulesCommand::Print { files },
+        } => rules::print(&files),
     }
 }

@@ -9,7 +9,10 @@ use std::path::PathBuf;
 
 fn files(paths: &[PathBuf]) -> Result<Vec<(String, String)>> {
     if paths.is_empty() {
-        Ok(BUILTIN.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect())
+        Ok(BUILTIN
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect())
     } else {
         read_rule_files(paths)
     }
@@ -27,26 +30,42 @@ pub fn check(paths: &[PathBuf], instances: usize, seed: u64) -> Result<()> {
             }
             Verdict::Untested { tries, last } => {
                 untested += 1;
-                println!("untested  {:<width$}  no instance in {tries} tries: {last}", r.name());
+                println!(
+                    "untested  {:<width$}  no instance in {tries} tries: {last}",
+                    r.name()
+                );
             }
             Verdict::Fails { why, instance } => {
                 failed += 1;
-                println!("FAILED    {:<width$}  ({})\n  {why}\n  instance:\n{}", r.name(), r.file, indent(&instance));
+                println!(
+                    "FAILED    {:<width$}  ({})\n  {why}\n  instance:\n{}",
+                    r.name(),
+                    r.file,
+                    indent(&instance)
+                );
             }
         }
     }
-    println!("{} passed, {failed} failed", set.rules.len() - failed - untested);
+    println!(
+        "{} passed, {failed} failed",
+        set.rules.len() - failed - untested
+    );
     if failed > 0 {
         return Err(Error::msg(format!("{failed} rule(s) do not hold")));
     }
     if untested > 0 {
-        return Err(Error::msg(format!("{untested} rule(s) could not be instantiated, so they are unchecked")));
+        return Err(Error::msg(format!(
+            "{untested} rule(s) could not be instantiated, so they are unchecked"
+        )));
     }
     Ok(())
 }
 
 fn indent(s: &str) -> String {
-    s.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+    s.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub fn print(paths: &[PathBuf]) -> Result<()> {

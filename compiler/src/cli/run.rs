@@ -21,7 +21,10 @@ pub fn assign(kind: &str, args: &[String], names: &[String]) -> Result<Vec<PathB
         };
         let idx = match name {
             Some(n) => names.iter().position(|m| m == n).ok_or_else(|| {
-                Error::msg(format!("the model has no {kind} named `{n}`; its {kind}s are: {}", names.join(", ")))
+                Error::msg(format!(
+                    "the model has no {kind} named `{n}`; its {kind}s are: {}",
+                    names.join(", ")
+                ))
             })?,
             None if names.len() == 1 => 0,
             None => {
@@ -33,7 +36,10 @@ pub fn assign(kind: &str, args: &[String], names: &[String]) -> Result<Vec<PathB
             }
         };
         if out[idx].replace(PathBuf::from(path)).is_some() {
-            return Err(Error::msg(format!("{kind} `{}` is given twice", names[idx])));
+            return Err(Error::msg(format!(
+                "{kind} `{}` is given twice",
+                names[idx]
+            )));
         }
     }
     names
@@ -44,17 +50,33 @@ pub fn assign(kind: &str, args: &[String], names: &[String]) -> Result<Vec<PathB
 }
 
 pub fn io_names(model: &Model) -> (Vec<String>, Vec<String>) {
-    let ins = model.inputs.iter().map(|&i| model.node(i).name.clone()).collect();
-    let outs = model.outputs.iter().map(|&o| model.node(o).name.clone()).collect();
+    let ins = model
+        .inputs
+        .iter()
+        .map(|&i| model.node(i).name.clone())
+        .collect();
+    let outs = model
+        .outputs
+        .iter()
+        .map(|&o| model.node(o).name.clone())
+        .collect();
     (ins, outs)
 }
 
 pub fn read_inputs(model: &Model, args: &[String]) -> Result<Vec<ArrayD<f32>>> {
     let (ins, _) = io_names(model);
-    assign("input", args, &ins)?.iter().map(|p| npy::read_f32(p)).collect()
+    assign("input", args, &ins)?
+        .iter()
+        .map(|p| npy::read_f32(p))
+        .collect()
 }
 
-pub fn run(model_path: &Path, inputs: &[String], outputs: &[String], labels: Option<&str>) -> Result<()> {
+pub fn run(
+    model_path: &Path,
+    inputs: &[String],
+    outputs: &[String],
+    labels: Option<&str>,
+) -> Result<()> {
     let model = read_model(model_path)?;
     let (_, outs) = io_names(&model);
     let out_paths = assign("output", outputs, &outs)?;
@@ -69,7 +91,10 @@ pub fn run(model_path: &Path, inputs: &[String], outputs: &[String], labels: Opt
     let data = read_inputs(&model, inputs)?;
     let bar = if std::io::stderr().is_terminal() {
         let b = ProgressBar::new(0);
-        b.set_style(ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} batches, {eta} left").expect("valid template"));
+        b.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} batches, {eta} left")
+                .expect("valid template"),
+        );
         b.set_message(format!("running @{}", model.name));
         Some(b)
     } else {
@@ -95,7 +120,10 @@ pub fn run(model_path: &Path, inputs: &[String], outputs: &[String], labels: Opt
     if let Some(score) = score {
         println!("{score}");
         if score.nan > 0 {
-            eprintln!("warning: {} of {} outputs hold NaN; they count as wrong", score.nan, score.total);
+            eprintln!(
+                "warning: {} of {} outputs hold NaN; they count as wrong",
+                score.nan, score.total
+            );
         }
     }
     Ok(())
@@ -106,7 +134,11 @@ pub fn check(model_path: &Path) -> Result<()> {
     let ops = model.ops_in_order().len();
     let weights = model.weights();
     let bytes: usize = weights.iter().map(|&w| model.node(w).ty.size_bytes()).sum();
-    println!("@{}: {ops} ops, {} weights ({bytes} bytes), valid", model.name, weights.len());
+    println!(
+        "@{}: {ops} ops, {} weights ({bytes} bytes), valid",
+        model.name,
+        weights.len()
+    );
     for &i in &model.inputs {
         println!("  input  %{} : {}", model.node(i).name, model.node(i).ty);
     }

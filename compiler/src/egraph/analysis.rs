@@ -45,7 +45,12 @@ pub fn use_count(egraph: &QGraph, id: Id) -> usize {
         let theirs = readers(egraph, u);
         let replaceable = returned(egraph, u) == 0
             && !theirs.is_empty()
-            && theirs.iter().all(|&q| egraph[q].nodes.iter().any(|n| !n.operands().iter().any(|&c| egraph.find(c) == u)));
+            && theirs.iter().all(|&q| {
+                egraph[q]
+                    .nodes
+                    .iter()
+                    .any(|n| !n.operands().iter().any(|&c| egraph.find(c) == u))
+            });
         if !replaceable {
             needed += 1;
         } else if !groups.contains(&theirs) {
@@ -59,7 +64,13 @@ pub fn use_count(egraph: &QGraph, id: Id) -> usize {
 fn readers(egraph: &QGraph, id: Id) -> Vec<Id> {
     let mut users: Vec<Id> = egraph[id]
         .parents()
-        .filter(|&p| egraph.id_to_node(p).operands().iter().any(|&c| egraph.find(c) == id))
+        .filter(|&p| {
+            egraph
+                .id_to_node(p)
+                .operands()
+                .iter()
+                .any(|&c| egraph.find(c) == id)
+        })
         .map(|p| egraph.find(p))
         .filter(|&p| p != id)
         .collect();
@@ -70,7 +81,12 @@ fn readers(egraph: &QGraph, id: Id) -> Vec<Id> {
 
 /// How often the model returns the class.
 fn returned(egraph: &QGraph, id: Id) -> usize {
-    egraph.analysis.roots.iter().filter(|&&r| egraph.find(r) == id).count()
+    egraph
+        .analysis
+        .roots
+        .iter()
+        .filter(|&&r| egraph.find(r) == id)
+        .count()
 }
 
 pub type QGraph = EGraph<ENode, TensorAnalysis>;
@@ -82,7 +98,10 @@ pub fn op_of(egraph: &QGraph, node: &ENode) -> Option<Op> {
         _ => return None,
     };
     egraph[meta].nodes.iter().find_map(|n| match n {
-        ENode::Meta(m) => Some(Op { kind, attrs: m.attrs.clone() }),
+        ENode::Meta(m) => Some(Op {
+            kind,
+            attrs: m.attrs.clone(),
+        }),
         _ => None,
     })
 }
@@ -104,10 +123,15 @@ pub fn node_type(egraph: &QGraph, node: &ENode) -> Result<TensorType, String> {
         ENode::Input(i) => Ok(i.ty.clone()),
         ENode::Op(kind, _) => {
             let op = op_of(egraph, node).ok_or("an op without attributes")?;
-            let tys: Option<Vec<&TensorType>> = node.operands().iter().map(|&c| egraph[c].data.ty.as_ref()).collect();
+            let tys: Option<Vec<&TensorType>> = node
+                .operands()
+                .iter()
+                .map(|&c| egraph[c].data.ty.as_ref())
+                .collect();
             let tys = tys.ok_or("an operand is not a tensor")?;
             if kind.declares_result() {
-                let declared = declared_type(egraph, node).ok_or_else(|| format!("{} needs a declared result type", kind.name()))?;
+                let declared = declared_type(egraph, node)
+                    .ok_or_else(|| format!("{} needs a declared result type", kind.name()))?;
                 return expected_type(&op, &tys, &declared);
             }
             infer(&op, &tys)
@@ -121,8 +145,14 @@ impl egg::Analysis<ENode> for TensorAnalysis {
     fn make(egraph: &mut QGraph, node: &ENode, _id: Id) -> Data {
         match node {
             ENode::Meta(_) => Data::default(),
-            ENode::Const(c) => Data { ty: Some(c.ty.clone()), constant: Some(c.tensor.clone()) },
-            ENode::Input(i) => Data { ty: Some(i.ty.clone()), constant: None },
+            ENode::Const(c) => Data {
+                ty: Some(c.ty.clone()),
+                constant: Some(c.tensor.clone()),
+            },
+            ENode::Input(i) => Data {
+                ty: Some(i.ty.clone()),
+                constant: None,
+            },
             ENode::Op(kind, _) => {
                 let ty = node_type(egraph, node).ok();
                 let mut constant = None;
@@ -130,8 +160,11 @@ impl egg::Analysis<ENode> for TensorAnalysis {
                 // ops are never applied to constants alone.
                 let foldable = !kind.declares_result();
                 if let (Some(t), true) = (&ty, foldable) {
-                    let args: Option<Vec<Arc<Tensor>>> =
-                        node.operands().iter().map(|&c| egraph[c].data.constant.clone()).collect();
+                    let args: Option<Vec<Arc<Tensor>>> = node
+                        .operands()
+                        .iter()
+                        .map(|&c| egraph[c].data.constant.clone())
+                        .collect();
                     if let (Some(args), Some(op)) = (args, op_of(egraph, node)) {
                         if t.numel() <= FOLD_LIMIT && t.elem.is_float() {
                             let refs: Vec<&Tensor> = args.iter().map(|a| a.as_ref()).collect();
@@ -168,8 +201,14 @@ impl egg::Analysis<ENode> for TensorAnalysis {
 
     fn modify(egraph: &mut QGraph, id: Id) {
         let data = &egraph[id].data;
-        let (Some(c), Some(ty)) = (data.constant.clone(), data.ty.clone()) else { return };
-        if egraph[id].nodes.iter().any(|n| matches!(n, ENode::Const(_))) {
+        let (Some(c), Some(ty)) = (data.constant.clone(), data.ty.clone()) else {
+            return;
+        };
+        if egraph[id]
+            .nodes
+            .iter()
+            .any(|n| matches!(n, ENode::Const(_)))
+        {
             return;
         }
         let leaf = egraph.add(ENode::Const(Const::new(c, ty, None)));

@@ -36,14 +36,28 @@ pub fn to_egraph(model: &Model) -> Result<Loaded, String> {
     let mut ids: HashMap<NodeId, Id> = HashMap::new();
     let mut names: HashMap<Id, String> = HashMap::new();
     let order = model.topo_order().ok_or("the graph has a cycle")?;
-    let input_index: HashMap<NodeId, usize> = model.inputs.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+    let input_index: HashMap<NodeId, usize> = model
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (n, i))
+        .collect();
     for n in order {
         let node = model.node(n);
         let id = match &node.kind {
-            NodeKind::Input => egraph.add(ENode::Input(InputLeaf::new(input_index[&n], node.ty.clone()))),
+            NodeKind::Input => egraph.add(ENode::Input(InputLeaf::new(
+                input_index[&n],
+                node.ty.clone(),
+            ))),
             NodeKind::Weight(w) => {
-                let t = w.tensor().ok_or_else(|| format!("weight @{} is not loaded", node.name))?;
-                egraph.add(ENode::Const(Const::new(t.clone(), node.ty.clone(), Some(&node.name))))
+                let t = w
+                    .tensor()
+                    .ok_or_else(|| format!("weight @{} is not loaded", node.name))?;
+                egraph.add(ENode::Const(Const::new(
+                    t.clone(),
+                    node.ty.clone(),
+                    Some(&node.name),
+                )))
             }
             NodeKind::Op(op) => {
                 let meta = egraph.add(ENode::Meta(meta_for(op, &node.ty)));
@@ -57,13 +71,20 @@ pub fn to_egraph(model: &Model) -> Result<Loaded, String> {
     }
     egraph.rebuild();
     egraph.analysis.roots = model.outputs.iter().map(|o| egraph.find(ids[o])).collect();
-    let names = names.into_iter().map(|(k, v)| (egraph.find(k), v)).fold(HashMap::new(), |mut m, (k, v)| {
-        m.entry(k).or_insert(v);
-        m
-    });
+    let names = names.into_iter().map(|(k, v)| (egraph.find(k), v)).fold(
+        HashMap::new(),
+        |mut m, (k, v)| {
+            m.entry(k).or_insert(v);
+            m
+        },
+    );
     Ok(Loaded {
         roots: model.outputs.iter().map(|o| egraph.find(ids[o])).collect(),
-        inputs: model.inputs.iter().map(|&i| (model.node(i).name.clone(), model.node(i).ty.clone())).collect(),
+        inputs: model
+            .inputs
+            .iter()
+            .map(|&i| (model.node(i).name.clone(), model.node(i).ty.clone()))
+            .collect(),
         names,
         egraph,
         name: model.name.clone(),
@@ -72,7 +93,11 @@ pub fn to_egraph(model: &Model) -> Result<Loaded, String> {
 
 /// Builds the model the choice describes. Names: a class keeps the name it had; a new op class is
 /// named after its op kind, a new constant after its first user and operand (`conv1.w`).
-pub fn to_model(loaded: &Loaded, choice: &Choice, weights_file: Option<String>) -> Result<Model, String> {
+pub fn to_model(
+    loaded: &Loaded,
+    choice: &Choice,
+    weights_file: Option<String>,
+) -> Result<Model, String> {
     let eg = &loaded.egraph;
     let mut model = Model::new(loaded.name.clone());
     model.weights_file = weights_file;
@@ -105,10 +130,17 @@ pub fn to_model(loaded: &Loaded, choice: &Choice, weights_file: Option<String>) 
                     if made.contains_key(&c) {
                         continue;
                     }
-                    let node = choice.node.get(&c).ok_or("extraction left a class without a choice")?;
+                    let node = choice
+                        .node
+                        .get(&c)
+                        .ok_or("extraction left a class without a choice")?;
                     stack.push(Step::Exit(c, hint));
                     if let ENode::Op(kind, _) = node {
-                        let own = loaded.names.get(&c).cloned().unwrap_or_else(|| kind.name().to_string());
+                        let own = loaded
+                            .names
+                            .get(&c)
+                            .cloned()
+                            .unwrap_or_else(|| kind.name().to_string());
                         let slots = kind.schema().operands.names;
                         for (i, &ch) in node.operands().iter().enumerate().rev() {
                             let slot = slots.get(i).or(slots.last()).copied().unwrap_or("x");
@@ -123,13 +155,21 @@ pub fn to_model(loaded: &Loaded, choice: &Choice, weights_file: Option<String>) 
                     let node = &choice.node[&c];
                     let id = match node {
                         ENode::Input(i) => model.inputs[i.index],
-                        ENode::Meta(_) => return Err("a tensor class chose an attribute leaf".into()),
+                        ENode::Meta(_) => {
+                            return Err("a tensor class chose an attribute leaf".into())
+                        }
                         ENode::Const(k) => {
-                            let base = loaded.names.get(&c).cloned().or_else(|| k.name.as_deref().map(String::from));
+                            let base = loaded
+                                .names
+                                .get(&c)
+                                .cloned()
+                                .or_else(|| k.name.as_deref().map(String::from));
                             let name = match base {
                                 Some(n) if loaded.names.get(&c) == Some(&n) => n,
                                 Some(n) => fresh(&mut taken, &n),
-                                None => fresh(&mut taken, if hint.is_empty() { "const" } else { &hint }),
+                                None => {
+                                    fresh(&mut taken, if hint.is_empty() { "const" } else { &hint })
+                                }
                             };
                             let data = if k.tensor.len() <= INLINE_LIMIT {
                                 WeightData::Inline(k.tensor.clone())
@@ -141,7 +181,11 @@ pub fn to_model(loaded: &Loaded, choice: &Choice, weights_file: Option<String>) 
                         ENode::Op(..) => {
                             let op = op_of(eg, node).ok_or("an op without attributes")?;
                             let ty = node_type(eg, node)?;
-                            let operands: Vec<NodeId> = node.operands().iter().map(|&ch| made[&eg.find(ch)]).collect();
+                            let operands: Vec<NodeId> = node
+                                .operands()
+                                .iter()
+                                .map(|&ch| made[&eg.find(ch)])
+                                .collect();
                             let name = match loaded.names.get(&c) {
                                 Some(n) => n.clone(),
                                 None => fresh(&mut taken, op.kind.name()),

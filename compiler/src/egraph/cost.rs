@@ -11,12 +11,19 @@ pub fn node_cost(egraph: &QGraph, node: &ENode) -> f64 {
         ENode::Meta(_) | ENode::Input(_) => 0.0,
         ENode::Const(c) => c.ty.size_bytes() as f64,
         ENode::Op(kind, _) => {
-            let out = match egraph.lookup(node.clone()).and_then(|id| egraph[id].data.ty.clone()) {
+            let out = match egraph
+                .lookup(node.clone())
+                .and_then(|id| egraph[id].data.ty.clone())
+            {
                 Some(t) => t,
                 // Not (yet) in the graph or untyped: never preferable.
                 None => return f64::INFINITY,
             };
-            let ty = |i: usize| node.operands().get(i).and_then(|&c| egraph[c].data.ty.clone());
+            let ty = |i: usize| {
+                node.operands()
+                    .get(i)
+                    .and_then(|&c| egraph[c].data.ty.clone())
+            };
             let out_n = out.numel() as f64;
             // Integer ops cost as their float analog, at a quarter of the price: four times the
             // lanes per vector, a quarter of the bytes.
@@ -25,37 +32,56 @@ pub fn node_cost(egraph: &QGraph, node: &ENode) -> f64 {
                 None if kind.declares_result() => (*kind, 0.25),
                 None => (*kind, 1.0),
             };
-            let macs = integer * match kind {
-                OpKind::Conv2d => {
-                    let Some(w) = ty(1) else {
-                        return f64::INFINITY;
-                    };
-                    // out[N, O, OH, OW] each sums C/g · kh · kw products.
-                    out_n * (w.shape[1] * w.shape[2] * w.shape[3]) as f64
-                }
-                OpKind::ConvTranspose2d => match (ty(0), ty(1)) {
-                    (Some(x), Some(w)) => x.numel() as f64 * (w.shape[1] * w.shape[2] * w.shape[3]) as f64,
-                    _ => return f64::INFINITY,
-                },
-                OpKind::Gemm | OpKind::MatMul => match ty(0) {
-                    Some(a) => {
-                        let trans_a = op_of(egraph, node).and_then(|o| o.bool("trans_a")).unwrap_or(false);
-                        let k = if kind == OpKind::Gemm && trans_a { a.shape[0] } else { *a.shape.last().unwrap_or(&1) };
+            let macs = integer
+                * match kind {
+                    OpKind::Conv2d => {
+                        let Some(w) = ty(1) else {
+                            return f64::INFINITY;
+                        };
+                        // out[N, O, OH, OW] each sums C/g · kh · kw products.
+                        out_n * (w.shape[1] * w.shape[2] * w.shape[3]) as f64
+                    }
+                    OpKind::ConvTranspose2d => match (ty(0), ty(1)) {
+                        (Some(x), Some(w)) => {
+                            x.numel() as f64 * (w.shape[1] * w.shape[2] * w.shape[3]) as f64
+                        }
+                        _ => return f64::INFINITY,
+                    },
+                    OpKind::Gemm | OpKind::MatMul => match ty(0) {
+                        Some(a) => {
+                            let trans_a = op_of(egraph, node)
+                                .and_then(|o| o.bool("trans_a"))
+                                .unwrap_or(false);
+                            let k = if kind == OpKind::Gemm && trans_a {
+                                a.shape[0]
+                            } else {
+                                *a.shape.last().unwrap_or(&1)
+                            };
+                            out_n * k as f64
+                        }
+                        None => return f64::INFINITY,
+                    },
+                    OpKind::MaxPool | OpKind::AvgPool => {
+                        let k = op_of(egraph, node)
+                            .and_then(|o| o.ints("kernel_shape").map(|v| v.iter().product::<i64>()))
+                            .unwrap_or(1);
                         out_n * k as f64
                     }
-                    None => return f64::INFINITY,
-                },
-                OpKind::MaxPool | OpKind::AvgPool => {
-                    let k = op_of(egraph, node).and_then(|o| o.ints("kernel_shape").map(|v| v.iter().product::<i64>())).unwrap_or(1);
-                    out_n * k as f64
-                }
-                OpKind::GlobalAvgPool | OpKind::ReduceMean => ty(0).map(|t| t.numel() as f64).unwrap_or(out_n),
-                OpKind::BatchNorm => 2.0 * out_n,
-                OpKind::Softmax => 3.0 * out_n,
-                // Pure data movement: only the bytes written count.
-                OpKind::Flatten | OpKind::Reshape | OpKind::Squeeze | OpKind::Unsqueeze | OpKind::Pad | OpKind::Transpose | OpKind::Concat => 0.0,
-                _ => out_n,
-            };
+                    OpKind::GlobalAvgPool | OpKind::ReduceMean => {
+                        ty(0).map(|t| t.numel() as f64).unwrap_or(out_n)
+                    }
+                    OpKind::BatchNorm => 2.0 * out_n,
+                    OpKind::Softmax => 3.0 * out_n,
+                    // Pure data movement: only the bytes written count.
+                    OpKind::Flatten
+                    | OpKind::Reshape
+                    | OpKind::Squeeze
+                    | OpKind::Unsqueeze
+                    | OpKind::Pad
+                    | OpKind::Transpose
+                    | OpKind::Concat => 0.0,
+                    _ => out_n,
+                };
             macs + out.size_bytes() as f64
         }
     }

@@ -32,7 +32,9 @@ pub fn extract(egraph: &QGraph, roots: &[Id]) -> Option<(Choice, f64)> {
         let mut changed = false;
         for &cid in &classes {
             for node in egraph[cid].nodes.iter() {
-                let own = *costs.entry(node.clone()).or_insert_with(|| node_cost(egraph, node));
+                let own = *costs
+                    .entry(node.clone())
+                    .or_insert_with(|| node_cost(egraph, node));
                 if !own.is_finite() {
                     continue;
                 }
@@ -41,7 +43,9 @@ pub fn extract(egraph: &QGraph, roots: &[Id]) -> Option<(Choice, f64)> {
                 for &ch in node.children() {
                     let ch = egraph.find(ch);
                     match best.get(&ch) {
-                        Some(b) if !b.set.contains_key(&cid) => set.extend(b.set.iter().map(|(k, v)| (*k, *v))),
+                        Some(b) if !b.set.contains_key(&cid) => {
+                            set.extend(b.set.iter().map(|(k, v)| (*k, *v)))
+                        }
                         _ => {
                             ok = false;
                             break;
@@ -58,7 +62,14 @@ pub fn extract(egraph: &QGraph, roots: &[Id]) -> Option<(Choice, f64)> {
                     Some(b) => total < b.total * (1.0 - 1e-12) - 1e-9,
                 };
                 if better {
-                    best.insert(cid, Best { node: node.clone(), total, set });
+                    best.insert(
+                        cid,
+                        Best {
+                            node: node.clone(),
+                            total,
+                            set,
+                        },
+                    );
                     changed = true;
                 }
             }

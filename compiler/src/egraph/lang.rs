@@ -30,7 +30,11 @@ impl Meta {
         if let Some(t) = &ty {
             key.push_str(&format!(":{t}"));
         }
-        Meta { attrs, ty, key: key.into() }
+        Meta {
+            attrs,
+            ty,
+            key: key.into(),
+        }
     }
     pub fn key(&self) -> &str {
         &self.key
@@ -75,7 +79,13 @@ impl Const {
     pub fn new(tensor: Arc<Tensor>, ty: TensorType, name: Option<&str>) -> Const {
         let hash = content_hash(&tensor);
         let key = ty.to_string().into();
-        Const { tensor, ty, name: name.map(Into::into), hash, key }
+        Const {
+            tensor,
+            ty,
+            name: name.map(Into::into),
+            hash,
+            key,
+        }
     }
     pub fn content_hash(&self) -> u64 {
         self.hash
@@ -84,7 +94,9 @@ impl Const {
 
 impl PartialEq for Const {
     fn eq(&self, o: &Self) -> bool {
-        self.hash == o.hash && self.key == o.key && (Arc::ptr_eq(&self.tensor, &o.tensor) || self.tensor == o.tensor)
+        self.hash == o.hash
+            && self.key == o.key
+            && (Arc::ptr_eq(&self.tensor, &o.tensor) || self.tensor == o.tensor)
     }
 }
 impl Eq for Const {}

@@ -21,7 +21,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { iterations: 64, nodes: 200_000, time: Duration::from_secs(120) }
+        Limits {
+            iterations: 64,
+            nodes: 200_000,
+            time: Duration::from_secs(120),
+        }
     }
 }
 
@@ -60,10 +64,16 @@ fn describe(stop: &Option<StopReason>) -> String {
 pub type QRewrite = Rewrite<ENode, TensorAnalysis>;
 
 /// Optimizes a verified model (weights loaded) with the given rewrites.
-pub fn simplify(model: &Model, rules: &[QRewrite], limits: &Limits) -> Result<(Model, Report), String> {
+pub fn simplify(
+    model: &Model,
+    rules: &[QRewrite],
+    limits: &Limits,
+) -> Result<(Model, Report), String> {
     let mut loaded = to_egraph(model)?;
-    let (_, cost_before) = extract(&loaded.egraph, &loaded.roots).ok_or("the input model has no finite cost")?;
-    let egraph: QGraph = std::mem::replace(&mut loaded.egraph, QGraph::new(TensorAnalysis::default()));
+    let (_, cost_before) =
+        extract(&loaded.egraph, &loaded.roots).ok_or("the input model has no finite cost")?;
+    let egraph: QGraph =
+        std::mem::replace(&mut loaded.egraph, QGraph::new(TensorAnalysis::default()));
     let runner = Runner::default()
         .with_egraph(egraph)
         .with_iter_limit(limits.iterations)
@@ -71,7 +81,8 @@ pub fn simplify(model: &Model, rules: &[QRewrite], limits: &Limits) -> Result<(M
         .with_time_limit(limits.time)
         .with_scheduler(SimpleScheduler)
         .run(rules);
-    let mut fired: BTreeMap<String, usize> = rules.iter().map(|r| (r.name.to_string(), 0)).collect();
+    let mut fired: BTreeMap<String, usize> =
+        rules.iter().map(|r| (r.name.to_string(), 0)).collect();
     for it in &runner.iterations {
         for (name, n) in &it.applied {
             *fired.entry(name.to_string()).or_default() += n;
@@ -79,17 +90,27 @@ pub fn simplify(model: &Model, rules: &[QRewrite], limits: &Limits) -> Result<(M
     }
     let stop = describe(&runner.stop_reason);
     loaded.egraph = runner.egraph;
-    loaded.roots = loaded.roots.iter().map(|&r| loaded.egraph.find(r)).collect();
-    loaded.names = loaded.names.drain().fold(std::collections::HashMap::new(), |mut m, (k, v)| {
-        let k = loaded.egraph.find(k);
-        m.entry(k).and_modify(|old: &mut String| {
-            if v < *old {
-                *old = v.clone()
-            }
-        }).or_insert(v);
-        m
-    });
-    let (choice, cost_after) = extract(&loaded.egraph, &loaded.roots).ok_or("no finite extraction after saturation")?;
+    loaded.roots = loaded
+        .roots
+        .iter()
+        .map(|&r| loaded.egraph.find(r))
+        .collect();
+    loaded.names = loaded
+        .names
+        .drain()
+        .fold(std::collections::HashMap::new(), |mut m, (k, v)| {
+            let k = loaded.egraph.find(k);
+            m.entry(k)
+                .and_modify(|old: &mut String| {
+                    if v < *old {
+                        *old = v.clone()
+                    }
+                })
+                .or_insert(v);
+            m
+        });
+    let (choice, cost_after) =
+        extract(&loaded.egraph, &loaded.roots).ok_or("no finite extraction after saturation")?;
     let out = to_model(&loaded, &choice, model.weights_file.clone())?;
     let report = Report {
         stop,

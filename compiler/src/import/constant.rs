@@ -140,7 +140,12 @@ impl Const {
     pub fn reshape(&self, shape: &[usize]) -> Result<Const, String> {
         let n = checked_numel(shape).ok_or_else(|| format!("shape {shape:?} is too large"))?;
         if n != self.len() {
-            return Err(format!("cannot reshape {} elements of shape {:?} to {:?}", self.len(), self.shape(), shape));
+            return Err(format!(
+                "cannot reshape {} elements of shape {:?} to {:?}",
+                self.len(),
+                self.shape(),
+                shape
+            ));
         }
         Ok(same!(self, a => reshape_array(a, shape)))
     }
@@ -149,21 +154,39 @@ impl Const {
     pub fn transpose(&self, perm: &[usize]) -> Result<Const, String> {
         let rank = self.shape().len();
         let mut seen = vec![false; rank];
-        if perm.len() != rank || perm.iter().any(|&p| p >= rank || std::mem::replace(&mut seen[p], true)) {
-            return Err(format!("{perm:?} is not a permutation of the {rank} axes of a value of shape {:?}", self.shape()));
+        if perm.len() != rank
+            || perm
+                .iter()
+                .any(|&p| p >= rank || std::mem::replace(&mut seen[p], true))
+        {
+            return Err(format!(
+                "{perm:?} is not a permutation of the {rank} axes of a value of shape {:?}",
+                self.shape()
+            ));
         }
-        Ok(same!(self, a => Ok::<_, String>(a.view().permuted_axes(IxDyn(perm)).as_standard_layout().into_owned())))
+        Ok(
+            same!(self, a => Ok::<_, String>(a.view().permuted_axes(IxDyn(perm)).as_standard_layout().into_owned())),
+        )
     }
 
     /// numpy `take` along `axis` with `indices` of any shape (negative indices count from the end).
-    pub fn gather(&self, axis: usize, indices: &[i64], indices_shape: &[usize]) -> Result<Const, String> {
+    pub fn gather(
+        &self,
+        axis: usize,
+        indices: &[i64],
+        indices_shape: &[usize],
+    ) -> Result<Const, String> {
         let shape = self.shape().to_vec();
-        let dim = *shape.get(axis).ok_or_else(|| format!("axis {axis} is out of range for shape {shape:?}"))?;
+        let dim = *shape
+            .get(axis)
+            .ok_or_else(|| format!("axis {axis} is out of range for shape {shape:?}"))?;
         let mut idx = Vec::with_capacity(indices.len());
         for &i in indices {
             let j = if i < 0 { i + dim as i64 } else { i };
             if j < 0 || j >= dim as i64 {
-                return Err(format!("index {i} is out of range for axis {axis} of size {dim}"));
+                return Err(format!(
+                    "index {i} is out of range for axis {axis} of size {dim}"
+                ));
             }
             idx.push(j as usize);
         }
@@ -174,17 +197,34 @@ impl Const {
     }
 
     /// ONNX `Slice`: for each listed axis, `start..end` by `step`, clamped as the spec says.
-    pub fn slice(&self, starts: &[i64], ends: &[i64], axes: &[usize], steps: &[i64]) -> Result<Const, String> {
+    pub fn slice(
+        &self,
+        starts: &[i64],
+        ends: &[i64],
+        axes: &[usize],
+        steps: &[i64],
+    ) -> Result<Const, String> {
         let shape = self.shape().to_vec();
         let mut out = self.clone();
         for (k, &axis) in axes.iter().enumerate() {
-            let dim = *shape.get(axis).ok_or_else(|| format!("axis {axis} is out of range for shape {shape:?}"))? as i64;
+            let dim = *shape
+                .get(axis)
+                .ok_or_else(|| format!("axis {axis} is out of range for shape {shape:?}"))?
+                as i64;
             let (start, end, step) = (starts[k], ends[k], steps[k]);
             if step == 0 {
                 return Err("a slice step is 0".into());
             }
-            let start = if start < 0 { start.saturating_add(dim) } else { start };
-            let end = if end < 0 { end.saturating_add(dim) } else { end };
+            let start = if start < 0 {
+                start.saturating_add(dim)
+            } else {
+                start
+            };
+            let end = if end < 0 {
+                end.saturating_add(dim)
+            } else {
+                end
+            };
             let mut idx = Vec::new();
             if step > 0 {
                 let (mut i, e) = (start.clamp(0, dim), end.clamp(0, dim));
@@ -208,7 +248,11 @@ impl Const {
     pub fn concat(parts: &[&Const], axis: usize) -> Result<Const, String> {
         let first = parts.first().ok_or("concat of nothing")?;
         if let Some(p) = parts.iter().find(|p| p.ty() != first.ty()) {
-            return Err(format!("concat mixes {} and {}", first.ty().name(), p.ty().name()));
+            return Err(format!(
+                "concat mixes {} and {}",
+                first.ty().name(),
+                p.ty().name()
+            ));
         }
         macro_rules! join {
             ($variant:ident) => {{
@@ -220,13 +264,17 @@ impl Const {
                     })
                     .collect();
                 let shapes: Vec<&[usize]> = views.iter().map(|v| v.shape()).collect();
-                let joined = ndarray::concatenate(Axis(axis), &views)
-                    .map_err(|_| format!("cannot concatenate shapes {shapes:?} along axis {axis}"))?;
+                let joined = ndarray::concatenate(Axis(axis), &views).map_err(|_| {
+                    format!("cannot concatenate shapes {shapes:?} along axis {axis}")
+                })?;
                 Const::$variant(joined.as_standard_layout().into_owned())
             }};
         }
         if parts.iter().any(|p| axis >= p.shape().len()) {
-            return Err(format!("axis {axis} is out of range for a value of shape {:?}", first.shape()));
+            return Err(format!(
+                "axis {axis} is out of range for a value of shape {:?}",
+                first.shape()
+            ));
         }
         Ok(match first.ty() {
             ConstType::F32 => join!(F32),
@@ -262,13 +310,20 @@ impl Const {
         if self.len() != 1 {
             return Err(format!("the fill value has {} elements, not 1", self.len()));
         }
-        Ok(same!(self, a => Ok::<_, String>(ArrayD::from_elem(IxDyn(shape), *a.iter().next().expect("one element")))))
+        Ok(
+            same!(self, a => Ok::<_, String>(ArrayD::from_elem(IxDyn(shape), *a.iter().next().expect("one element")))),
+        )
     }
 
     /// Elementwise arithmetic with numpy broadcasting; integers wrap and divide toward zero.
     pub fn arith(op: Arith, a: &Const, b: &Const) -> Result<Const, String> {
-        let shape = broadcast_shapes(a.shape(), b.shape())
-            .ok_or_else(|| format!("shapes {:?} and {:?} do not broadcast", a.shape(), b.shape()))?;
+        let shape = broadcast_shapes(a.shape(), b.shape()).ok_or_else(|| {
+            format!(
+                "shapes {:?} and {:?} do not broadcast",
+                a.shape(),
+                b.shape()
+            )
+        })?;
         if checked_numel(&shape).is_none_or(|n| n > MAX_FOLDED_ELEMENTS) {
             return Err(too_large(&shape));
         }
@@ -296,7 +351,13 @@ impl Const {
             (Const::I32(x), Const::I32(y)) => Const::I32(int!(x, y)?),
             (Const::I8(x), Const::I8(y)) => Const::I8(int!(x, y)?),
             (Const::U8(x), Const::U8(y)) => Const::U8(int!(x, y)?),
-            _ => return Err(format!("operands of different element types ({} and {})", a.ty().name(), b.ty().name())),
+            _ => {
+                return Err(format!(
+                    "operands of different element types ({} and {})",
+                    a.ty().name(),
+                    b.ty().name()
+                ))
+            }
         })
     }
 }
@@ -313,7 +374,13 @@ pub fn checked_numel(shape: &[usize]) -> Option<usize> {
 /// numpy broadcasting of two shapes, `None` when they do not broadcast.
 pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let rank = a.len().max(b.len());
-    let dim = |s: &[usize], i: usize| if i + s.len() < rank { 1 } else { s[i + s.len() - rank] };
+    let dim = |s: &[usize], i: usize| {
+        if i + s.len() < rank {
+            1
+        } else {
+            s[i + s.len() - rank]
+        }
+    };
     (0..rank)
         .map(|i| match (dim(a, i), dim(b, i)) {
             (x, y) if x == y => Some(x),
@@ -326,7 +393,8 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 
 fn reshape_array<T: Clone>(a: &ArrayD<T>, shape: &[usize]) -> Result<ArrayD<T>, String> {
     let flat: Vec<T> = a.iter().cloned().collect();
-    ArrayD::from_shape_vec(IxDyn(shape), flat).map_err(|_| format!("cannot reshape {:?} to {shape:?}", a.shape()))
+    ArrayD::from_shape_vec(IxDyn(shape), flat)
+        .map_err(|_| format!("cannot reshape {:?} to {shape:?}", a.shape()))
 }
 
 fn zip_with<T: Copy>(
@@ -335,7 +403,13 @@ fn zip_with<T: Copy>(
     shape: &[usize],
     f: impl Fn(T, T) -> Result<T, String>,
 ) -> Result<ArrayD<T>, String> {
-    let bad = || format!("shapes {:?} and {:?} do not broadcast", a.shape(), b.shape());
+    let bad = || {
+        format!(
+            "shapes {:?} and {:?} do not broadcast",
+            a.shape(),
+            b.shape()
+        )
+    };
     let x = a.broadcast(IxDyn(shape)).ok_or_else(bad)?;
     let y = b.broadcast(IxDyn(shape)).ok_or_else(bad)?;
     let v: Result<Vec<T>, String> = x.iter().zip(y.iter()).map(|(&p, &q)| f(p, q)).collect();
@@ -375,7 +449,10 @@ mod tests {
     fn arithmetic_broadcasts_and_refuses_bad_input() {
         let a = i64s(&[2, 1], &[6, 8]);
         let b = i64s(&[2], &[2, -3]);
-        assert_eq!(Const::arith(Arith::Div, &a, &b).unwrap().ints().unwrap(), vec![3, -2, 4, -2]);
+        assert_eq!(
+            Const::arith(Arith::Div, &a, &b).unwrap().ints().unwrap(),
+            vec![3, -2, 4, -2]
+        );
         assert!(Const::arith(Arith::Div, &a, &i64s(&[], &[0])).is_err());
         assert!(Const::arith(Arith::Add, &a, &i64s(&[3], &[1, 2, 3])).is_ok());
         assert!(Const::arith(Arith::Add, &b, &i64s(&[3], &[1, 2, 3])).is_err());
@@ -385,13 +462,21 @@ mod tests {
     #[test]
     fn shape_operations_check_their_arguments() {
         let c = i64s(&[2, 3], &[1, 2, 3, 4, 5, 6]);
-        assert_eq!(c.transpose(&[1, 0]).unwrap().ints().unwrap(), vec![1, 4, 2, 5, 3, 6]);
+        assert_eq!(
+            c.transpose(&[1, 0]).unwrap().ints().unwrap(),
+            vec![1, 4, 2, 5, 3, 6]
+        );
         assert!(c.transpose(&[0, 0]).is_err());
         assert!(c.transpose(&[0]).is_err());
         assert!(c.reshape(&[4]).is_err());
         assert!(c.reshape(&[usize::MAX, 2]).is_err());
         assert!(Const::concat(&[&c, &i64s(&[1, 2], &[0, 0])], 0).is_err());
-        assert_eq!(Const::concat(&[&c, &i64s(&[1, 3], &[7, 8, 9])], 0).unwrap().shape(), &[3, 3]);
+        assert_eq!(
+            Const::concat(&[&c, &i64s(&[1, 3], &[7, 8, 9])], 0)
+                .unwrap()
+                .shape(),
+            &[3, 3]
+        );
         assert!(i64s(&[], &[0]).filled(&[1 << 20, 1 << 20]).is_err());
     }
 }

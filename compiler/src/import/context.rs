@@ -49,7 +49,14 @@ pub struct Importer<'a> {
 
 impl<'a> Importer<'a> {
     pub fn new(model: Model, base_dir: Option<&'a Path>) -> Importer<'a> {
-        Importer { model, vals: HashMap::new(), initializers: HashMap::new(), namer: Namer::default(), weights: HashMap::new(), base_dir }
+        Importer {
+            model,
+            vals: HashMap::new(),
+            initializers: HashMap::new(),
+            namer: Namer::default(),
+            weights: HashMap::new(),
+            base_dir,
+        }
     }
 
     pub fn add_initializer(&mut self, t: &'a TensorProto) {
@@ -86,9 +93,13 @@ impl<'a> Importer<'a> {
 
     /// Input `i` of a node, `None` when the node leaves it out.
     pub fn input(&mut self, n: &OnnxNode, i: usize) -> Result<Option<Val>> {
-        let Some(name) = n.input_name(i) else { return Ok(None) };
+        let Some(name) = n.input_name(i) else {
+            return Ok(None);
+        };
         match self.lookup(name) {
-            None => Err(n.fail(format!("reads `{name}`, which no earlier node, graph input or initializer defines"))),
+            None => Err(n.fail(format!(
+                "reads `{name}`, which no earlier node, graph input or initializer defines"
+            ))),
             Some(Val::Unusable(why)) => Err(n.fail(format!("reads `{name}`, but {why}"))),
             Some(v) => Ok(Some(v)),
         }
@@ -96,7 +107,8 @@ impl<'a> Importer<'a> {
 
     /// Input `i` of a node, which must be there; `what` names it in the message.
     pub fn required(&mut self, n: &OnnxNode, i: usize, what: &str) -> Result<Val> {
-        self.input(n, i)?.ok_or_else(|| n.fail(format!("lacks its input {i} ({what})")))
+        self.input(n, i)?
+            .ok_or_else(|| n.fail(format!("lacks its input {i} ({what})")))
     }
 
     /// Input `i` as a constant (after folding), `None` when left out.
@@ -112,10 +124,20 @@ impl<'a> Importer<'a> {
     }
 
     /// Input `i` as a constant list of integers (shapes, axes, pads), `None` when left out.
-    pub fn constant_ints(&mut self, n: &OnnxNode, i: usize, what: &str) -> Result<Option<Vec<i64>>> {
+    pub fn constant_ints(
+        &mut self,
+        n: &OnnxNode,
+        i: usize,
+        what: &str,
+    ) -> Result<Option<Vec<i64>>> {
         match self.constant(n, i, what)? {
             None => Ok(None),
-            Some(c) => c.ints().map(Some).ok_or_else(|| n.fail(format!("needs integers for its {what}, got {}", c.ty().name()))),
+            Some(c) => c.ints().map(Some).ok_or_else(|| {
+                n.fail(format!(
+                    "needs integers for its {what}, got {}",
+                    c.ty().name()
+                ))
+            }),
         }
     }
 
@@ -143,7 +165,8 @@ impl<'a> Importer<'a> {
                         "uses the int64 value `{name}` as a tensor at run time; qcc keeps int64 values only as shape constants that fold away"
                     ))
                 })?;
-                self.weight(name, &c, elem).map_err(|m| n.fail(format!("reads `{name}`, but {m}")))
+                self.weight(name, &c, elem)
+                    .map_err(|m| n.fail(format!("reads `{name}`, but {m}")))
             }
             Val::Unusable(why) => Err(n.fail(format!("reads `{name}`, but {why}"))),
         }
@@ -156,13 +179,23 @@ impl<'a> Importer<'a> {
         if let Some(&id) = self.weights.get(&key) {
             return Ok(id);
         }
-        let t = c.to_tensor().ok_or_else(|| format!("`{name}` is an int64 value, which the IR cannot hold"))?;
+        let t = c
+            .to_tensor()
+            .ok_or_else(|| format!("`{name}` is an int64 value, which the IR cannot hold"))?;
         if t.dtype() != elem.storage() {
-            return Err(format!("`{name}` holds {} values where {} are needed", t.dtype(), elem.storage()));
+            return Err(format!(
+                "`{name}` holds {} values where {} are needed",
+                t.dtype(),
+                elem.storage()
+            ));
         }
         check_shape(t.shape()).map_err(|m| format!("the constant `{name}` {m}"))?;
         let ty = TensorType::new(t.shape().to_vec(), elem);
-        let data = if t.len() <= INLINE_MAX_ELEMENTS { WeightData::Inline(Arc::new(t)) } else { WeightData::Loaded(Arc::new(t)) };
+        let data = if t.len() <= INLINE_MAX_ELEMENTS {
+            WeightData::Inline(Arc::new(t))
+        } else {
+            WeightData::Loaded(Arc::new(t))
+        };
         let ir_name = self.namer.fresh(name);
         let id = self.model.add_weight(ir_name, ty, data);
         self.weights.insert(key, id);
@@ -184,12 +217,20 @@ impl<'a> Importer<'a> {
 
     /// Adds op `kind` applied to `operands`, named after the ONNX value `out`, typed by the IR's
     /// inference.
-    pub fn emit(&mut self, n: &OnnxNode, out: &str, kind: OpKind, attrs: Attrs, operands: &[NodeId]) -> Result<NodeId> {
+    pub fn emit(
+        &mut self,
+        n: &OnnxNode,
+        out: &str,
+        kind: OpKind,
+        attrs: Attrs,
+        operands: &[NodeId],
+    ) -> Result<NodeId> {
         let op = Op::new(kind, attrs);
         check_attrs(&op).map_err(|m| n.fail(m))?;
         let ty = {
             let tys: Vec<&TensorType> = operands.iter().map(|&o| self.ty(o)).collect();
-            infer(&op, &tys).map_err(|m| n.fail(format!("does not type-check as {}: {m}", kind.name())))?
+            infer(&op, &tys)
+                .map_err(|m| n.fail(format!("does not type-check as {}: {m}", kind.name())))?
         };
         check_shape(&ty.shape).map_err(|m| n.fail(format!("would produce a value that {m}")))?;
         let name = self.namer.fresh(out);
@@ -198,9 +239,17 @@ impl<'a> Importer<'a> {
 
     /// Adds a quantize or dequantize op whose result type is given (it carries the quantization
     /// parameters, which inference cannot know), checked against the operand.
-    pub fn emit_quant(&mut self, n: &OnnxNode, out: &str, kind: OpKind, operand: NodeId, ty: TensorType) -> Result<NodeId> {
+    pub fn emit_quant(
+        &mut self,
+        n: &OnnxNode,
+        out: &str,
+        kind: OpKind,
+        operand: NodeId,
+        ty: TensorType,
+    ) -> Result<NodeId> {
         let op = Op::new(kind, Attrs::new());
-        check_quant(&op, self.ty(operand), &ty).map_err(|m| n.fail(format!("does not type-check as {}: {m}", kind.name())))?;
+        check_quant(&op, self.ty(operand), &ty)
+            .map_err(|m| n.fail(format!("does not type-check as {}: {m}", kind.name())))?;
         let name = self.namer.fresh(out);
         Ok(self.model.add_op(name, op, &[operand], ty))
     }
@@ -231,7 +280,9 @@ fn check_attrs(op: &Op) -> Result<(), String> {
             _ => continue,
         };
         if let Some(v) = ints.iter().find(|v| v.unsigned_abs() > MAX_DIM as u64) {
-            return Err(format!("has an implausible value {v} in attribute `{name}`"));
+            return Err(format!(
+                "has an implausible value {v} in attribute `{name}`"
+            ));
         }
     }
     Ok(())

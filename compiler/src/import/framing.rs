@@ -15,13 +15,20 @@ pub fn check(bytes: &[u8]) -> Result<(), String> {
                 0
             }
             1 => 8,
-            2 => varint(bytes, &mut pos).ok_or_else(|| format!("it ends inside the length of field {field}"))?,
+            2 => varint(bytes, &mut pos)
+                .ok_or_else(|| format!("it ends inside the length of field {field}"))?,
             5 => 4,
-            w => return Err(format!("field {field} has wire type {w}, which ONNX does not use")),
+            w => {
+                return Err(format!(
+                    "field {field} has wire type {w}, which ONNX does not use"
+                ))
+            }
         };
         let rest = (bytes.len() - pos) as u64;
         if len > rest {
-            return Err(format!("field {field} claims {len} bytes but only {rest} remain (the file is truncated)"));
+            return Err(format!(
+                "field {field} claims {len} bytes but only {rest} remain (the file is truncated)"
+            ));
         }
         pos += len as usize;
     }
@@ -51,7 +58,9 @@ mod tests {
         // field 1 varint 8; field 7 (length-delimited) of 3 bytes.
         let ok = [0x08, 0x08, 0x3a, 0x03, 1, 2, 3];
         assert_eq!(check(&ok), Ok(()));
-        assert!(check(&ok[..6]).unwrap_err().contains("field 7 claims 3 bytes but only 2 remain"));
+        assert!(check(&ok[..6])
+            .unwrap_err()
+            .contains("field 7 claims 3 bytes but only 2 remain"));
         assert!(check(&ok[..1]).unwrap_err().contains("inside field 1"));
         assert!(check(&[0x0b]).unwrap_err().contains("wire type 3"));
         assert_eq!(check(&[]), Ok(()));

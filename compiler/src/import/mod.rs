@@ -73,17 +73,25 @@ fn import(bytes: &[u8], origin: &str, base_dir: Option<&Path>) -> Result<Model> 
         return Err(not_onnx("it is empty".into()));
     }
     framing::check(bytes).map_err(not_onnx)?;
-    let proto = ModelProto::parse_from_bytes(bytes).map_err(|e| not_onnx(format!("it does not parse as a protobuf ({e})")))?;
+    let proto = ModelProto::parse_from_bytes(bytes)
+        .map_err(|e| not_onnx(format!("it does not parse as a protobuf ({e})")))?;
     if proto.ir_version <= 0 {
         return Err(not_onnx("it has no IR version".into()));
     }
-    let graph = proto.graph.as_ref().ok_or_else(|| not_onnx("it has no graph".into()))?;
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| not_onnx("it has no graph".into()))?;
     let opset = proto
         .opset_import
         .iter()
         .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
         .map(|o| o.version)
-        .ok_or_else(|| Error::msg(format!("{origin} does not say which version of the ONNX operator set it uses")))?;
+        .ok_or_else(|| {
+            Error::msg(format!(
+                "{origin} does not say which version of the ONNX operator set it uses"
+            ))
+        })?;
     if !OPSETS.contains(&opset) {
         return Err(Error::msg(format!(
             "{origin} uses ONNX opset {opset}; qcc imports opsets {} to {}",
@@ -92,14 +100,26 @@ fn import(bytes: &[u8], origin: &str, base_dir: Option<&Path>) -> Result<Model> 
         )));
     }
 
-    let stem = Path::new(origin).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = Path::new(origin)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut cx = Importer::new(Model::new(sanitize(&stem)), base_dir);
     for t in &graph.initializer {
         cx.add_initializer(t);
     }
     for s in &graph.sparse_initializer {
-        let name = s.values.as_ref().map(|v| v.name.as_str()).unwrap_or_default();
-        cx.define(name, Val::Unusable(format!("`{name}` is a sparse initializer, which qcc does not import")));
+        let name = s
+            .values
+            .as_ref()
+            .map(|v| v.name.as_str())
+            .unwrap_or_default();
+        cx.define(
+            name,
+            Val::Unusable(format!(
+                "`{name}` is a sparse initializer, which qcc does not import"
+            )),
+        );
     }
     // Before IR version 4 initializers were listed among the inputs too; they stay constants.
     for vi in &graph.input {
@@ -122,20 +142,38 @@ fn import(bytes: &[u8], origin: &str, base_dir: Option<&Path>) -> Result<Model> 
         let id = match cx.lookup(name) {
             Some(Val::Node(id)) => id,
             Some(Val::Const(c)) => {
-                let elem = c.to_tensor().map(|t| ElemType::from_storage(t.dtype())).ok_or_else(|| {
-                    Error::msg(format!("graph output `{name}` is an int64 constant, which the IR cannot hold"))
-                })?;
-                cx.weight(name, &c, elem).map_err(|m| Error::msg(format!("graph output `{name}` cannot be returned: {m}")))?
+                let elem = c
+                    .to_tensor()
+                    .map(|t| ElemType::from_storage(t.dtype()))
+                    .ok_or_else(|| {
+                        Error::msg(format!(
+                            "graph output `{name}` is an int64 constant, which the IR cannot hold"
+                        ))
+                    })?;
+                cx.weight(name, &c, elem).map_err(|m| {
+                    Error::msg(format!("graph output `{name}` cannot be returned: {m}"))
+                })?
             }
-            Some(Val::Unusable(why)) => return Err(Error::msg(format!("graph output `{name}` cannot be returned: {why}"))),
-            None => return Err(Error::msg(format!("graph output `{name}` is not defined by any node, input or initializer"))),
+            Some(Val::Unusable(why)) => {
+                return Err(Error::msg(format!(
+                    "graph output `{name}` cannot be returned: {why}"
+                )))
+            }
+            None => {
+                return Err(Error::msg(format!(
+                    "graph output `{name}` is not defined by any node, input or initializer"
+                )))
+            }
         };
         cx.model.outputs.push(id);
     }
 
     let mut model = cx.model;
     model.remove_dead();
-    let loaded = model.graph.node_weights().any(|n| matches!(n.kind, NodeKind::Weight(WeightData::Loaded(_))));
+    let loaded = model
+        .graph
+        .node_weights()
+        .any(|n| matches!(n.kind, NodeKind::Weight(WeightData::Loaded(_))));
     if loaded {
         model.weights_file = Some(format!("{}.safetensors", model.name));
     }
@@ -148,7 +186,9 @@ fn import(bytes: &[u8], origin: &str, base_dir: Option<&Path>) -> Result<Model> 
 fn input_type(vi: &ValueInfoProto) -> Result<TensorType> {
     let name = &vi.name;
     let Some(TypeValue::TensorType(t)) = vi.type_.as_ref().and_then(|t| t.value.as_ref()) else {
-        return Err(Error::msg(format!("input `{name}` is not a tensor; qcc imports tensor inputs only")));
+        return Err(Error::msg(format!(
+            "input `{name}` is not a tensor; qcc imports tensor inputs only"
+        )));
     };
     let elem = match t.elem_type {
         tensor::dtype::FLOAT => ElemType::F32,
@@ -162,7 +202,11 @@ fn input_type(vi: &ValueInfoProto) -> Result<TensorType> {
             )))
         }
     };
-    let shape_proto = t.shape.as_ref().ok_or_else(|| Error::msg(format!("input `{name}` has no shape; qcc needs static shapes")))?;
+    let shape_proto = t.shape.as_ref().ok_or_else(|| {
+        Error::msg(format!(
+            "input `{name}` has no shape; qcc needs static shapes"
+        ))
+    })?;
     let mut shape = Vec::with_capacity(shape_proto.dim.len());
     for (axis, d) in shape_proto.dim.iter().enumerate() {
         let size = match &d.value {

@@ -49,7 +49,10 @@ mod tests {
 
     #[test]
     fn names_follow_the_identifier_rule() {
-        assert_eq!(sanitize("/layer1/layer1.0/conv1/Conv_output_0"), "layer1_layer1.0_conv1_Conv_output_0");
+        assert_eq!(
+            sanitize("/layer1/layer1.0/conv1/Conv_output_0"),
+            "layer1_layer1.0_conv1_Conv_output_0"
+        );
         assert_eq!(sanitize("conv1.weight"), "conv1.weight");
         assert_eq!(sanitize("a:b c"), "a_b_c");
         assert_eq!(sanitize(".hidden"), "_hidden");

@@ -32,7 +32,11 @@ impl<'a> OnnxNode<'a> {
             proto.output.first().map(String::as_str).unwrap_or("")
         };
         let label = format!("node `{name}` ({})", proto.op_type);
-        OnnxNode { proto, opset, label }
+        OnnxNode {
+            proto,
+            opset,
+            label,
+        }
     }
 
     pub fn op_type(&self) -> &'a str {
@@ -51,23 +55,34 @@ impl<'a> OnnxNode<'a> {
 
     /// The name of input `i`, `None` when absent or left empty (ONNX's way to skip an optional input).
     pub fn input_name(&self, i: usize) -> Option<&'a str> {
-        self.proto.input.get(i).map(String::as_str).filter(|s| !s.is_empty())
+        self.proto
+            .input
+            .get(i)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     /// The name of output `i`, `None` when absent or empty.
     pub fn output_name(&self, i: usize) -> Option<&'a str> {
-        self.proto.output.get(i).map(String::as_str).filter(|s| !s.is_empty())
+        self.proto
+            .output
+            .get(i)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     /// The first output, which every supported op has.
     pub fn output(&self) -> Result<&'a str, Error> {
-        self.output_name(0).ok_or_else(|| self.fail("has no output"))
+        self.output_name(0)
+            .ok_or_else(|| self.fail("has no output"))
     }
 
     fn attr(&self, name: &str, want: i32, kind: &str) -> Result<Option<&'a AttributeProto>, Error> {
         match self.proto.attribute.iter().find(|a| a.name == name) {
             None => Ok(None),
-            Some(a) if a.type_.value() == want || a.type_.value() == attr_type::UNDEFINED => Ok(Some(a)),
+            Some(a) if a.type_.value() == want || a.type_.value() == attr_type::UNDEFINED => {
+                Ok(Some(a))
+            }
             Some(_) => Err(self.fail(format!("has an attribute `{name}` that is not {kind}"))),
         }
     }
@@ -85,18 +100,26 @@ impl<'a> OnnxNode<'a> {
         Ok(self.float(name)?.unwrap_or(default))
     }
     pub fn ints(&self, name: &str) -> Result<Option<Vec<i64>>, Error> {
-        Ok(self.attr(name, attr_type::INTS, "a list of integers")?.map(|a| a.ints.clone()))
+        Ok(self
+            .attr(name, attr_type::INTS, "a list of integers")?
+            .map(|a| a.ints.clone()))
     }
     pub fn floats(&self, name: &str) -> Result<Option<Vec<f32>>, Error> {
-        Ok(self.attr(name, attr_type::FLOATS, "a list of floats")?.map(|a| a.floats.clone()))
+        Ok(self
+            .attr(name, attr_type::FLOATS, "a list of floats")?
+            .map(|a| a.floats.clone()))
     }
     pub fn string(&self, name: &str) -> Result<Option<String>, Error> {
-        Ok(self.attr(name, attr_type::STRING, "a string")?.map(|a| String::from_utf8_lossy(&a.s).into_owned()))
+        Ok(self
+            .attr(name, attr_type::STRING, "a string")?
+            .map(|a| String::from_utf8_lossy(&a.s).into_owned()))
     }
     pub fn tensor(&self, name: &str) -> Result<Option<&'a TensorProto>, Error> {
         match self.attr(name, attr_type::TENSOR, "a tensor")? {
             None => Ok(None),
-            Some(a) => a.t.as_ref().map(Some).ok_or_else(|| self.fail(format!("has a tensor attribute `{name}` without a tensor"))),
+            Some(a) => a.t.as_ref().map(Some).ok_or_else(|| {
+                self.fail(format!("has a tensor attribute `{name}` without a tensor"))
+            }),
         }
     }
 
@@ -113,7 +136,9 @@ impl<'a> OnnxNode<'a> {
         let r = rank as i64;
         let a = if axis < 0 { axis + r } else { axis };
         if a < 0 || a >= r {
-            return Err(self.fail(format!("has {what} {axis}, out of range for a value of rank {rank}")));
+            return Err(self.fail(format!(
+                "has {what} {axis}, out of range for a value of rank {rank}"
+            )));
         }
         Ok(a as usize)
     }

@@ -74,15 +74,23 @@ pub fn decode(t: &TensorProto, what: &str, base_dir: Option<&Path>) -> Result<Co
     let mut shape = Vec::with_capacity(t.dims.len());
     for &d in &t.dims {
         if d < 0 {
-            return Err(format!("{what} has a negative dimension {d} in its shape {:?}", t.dims));
+            return Err(format!(
+                "{what} has a negative dimension {d} in its shape {:?}",
+                t.dims
+            ));
         }
-        shape.push(usize::try_from(d).map_err(|_| format!("{what} has a dimension {d} too large for this machine"))?);
+        shape.push(
+            usize::try_from(d)
+                .map_err(|_| format!("{what} has a dimension {d} too large for this machine"))?,
+        );
     }
     let n = checked_numel(&shape)
         .filter(|&n| n <= MAX_ELEMENTS)
         .ok_or_else(|| format!("{what} has an implausibly large shape {:?}", t.dims))?;
     if t.segment.is_some() {
-        return Err(format!("{what} is a segment of a larger tensor, which qcc does not import"));
+        return Err(format!(
+            "{what} is a segment of a larger tensor, which qcc does not import"
+        ));
     }
     // data_location 1 is EXTERNAL.
     if t.data_location.value() == 1 {
@@ -96,7 +104,10 @@ pub fn decode(t: &TensorProto, what: &str, base_dir: Option<&Path>) -> Result<Co
         if len == n {
             Ok(())
         } else {
-            Err(format!("{what} has {len} values for its shape {:?} of {n} elements", t.dims))
+            Err(format!(
+                "{what} has {len} values for its shape {:?} of {n} elements",
+                t.dims
+            ))
         }
     };
     let s = IxDyn(&shape);
@@ -117,16 +128,28 @@ pub fn decode(t: &TensorProto, what: &str, base_dir: Option<&Path>) -> Result<Co
         }
         ConstType::I8 => {
             count(t.int32_data.len())?;
-            Const::I8(ArrayD::from_shape_vec(s, t.int32_data.iter().map(|&v| v as i8).collect()).map_err(bad_shape)?)
+            Const::I8(
+                ArrayD::from_shape_vec(s, t.int32_data.iter().map(|&v| v as i8).collect())
+                    .map_err(bad_shape)?,
+            )
         }
         ConstType::U8 => {
             count(t.int32_data.len())?;
-            Const::U8(ArrayD::from_shape_vec(s, t.int32_data.iter().map(|&v| v as u8).collect()).map_err(bad_shape)?)
+            Const::U8(
+                ArrayD::from_shape_vec(s, t.int32_data.iter().map(|&v| v as u8).collect())
+                    .map_err(bad_shape)?,
+            )
         }
     })
 }
 
-fn from_raw(ty: ConstType, shape: &[usize], n: usize, raw: &[u8], what: &str) -> Result<Const, String> {
+fn from_raw(
+    ty: ConstType,
+    shape: &[usize],
+    n: usize,
+    raw: &[u8],
+    what: &str,
+) -> Result<Const, String> {
     let size = match ty {
         ConstType::F32 | ConstType::I32 => 4,
         ConstType::I64 => 8,
@@ -144,14 +167,18 @@ fn from_raw(ty: ConstType, shape: &[usize], n: usize, raw: &[u8], what: &str) ->
     let bad_shape = |_| format!("{what} does not fit its shape {shape:?}");
     macro_rules! le {
         ($t:ty, $w:literal) => {
-            raw.chunks_exact($w).map(|c| <$t>::from_le_bytes(c.try_into().expect("chunk of the type's size"))).collect()
+            raw.chunks_exact($w)
+                .map(|c| <$t>::from_le_bytes(c.try_into().expect("chunk of the type's size")))
+                .collect()
         };
     }
     Ok(match ty {
         ConstType::F32 => Const::F32(ArrayD::from_shape_vec(s, le!(f32, 4)).map_err(bad_shape)?),
         ConstType::I32 => Const::I32(ArrayD::from_shape_vec(s, le!(i32, 4)).map_err(bad_shape)?),
         ConstType::I64 => Const::I64(ArrayD::from_shape_vec(s, le!(i64, 8)).map_err(bad_shape)?),
-        ConstType::I8 => Const::I8(ArrayD::from_shape_vec(s, raw.iter().map(|&b| b as i8).collect()).map_err(bad_shape)?),
+        ConstType::I8 => Const::I8(
+            ArrayD::from_shape_vec(s, raw.iter().map(|&b| b as i8).collect()).map_err(bad_shape)?,
+        ),
         ConstType::U8 => Const::U8(ArrayD::from_shape_vec(s, raw.to_vec()).map_err(bad_shape)?),
     })
 }
@@ -162,24 +189,51 @@ fn external_bytes(t: &TensorProto, what: &str, base_dir: Option<&Path>) -> Resul
     let base = base_dir.ok_or_else(|| {
         format!("{what} is stored in an external file, which only works when importing a model from its file")
     })?;
-    let key = |k: &str| t.external_data.iter().find(|e| e.key == k).map(|e| e.value.as_str());
-    let location = key("location").ok_or_else(|| format!("{what} is stored externally but names no location"))?;
+    let key = |k: &str| {
+        t.external_data
+            .iter()
+            .find(|e| e.key == k)
+            .map(|e| e.value.as_str())
+    };
+    let location = key("location")
+        .ok_or_else(|| format!("{what} is stored externally but names no location"))?;
     let rel = Path::new(location);
-    if !rel.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
-        return Err(format!("{what} is stored in `{location}`, outside the model's directory"));
+    if !rel
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(format!(
+            "{what} is stored in `{location}`, outside the model's directory"
+        ));
     }
     let number = |k: &str| -> Result<Option<usize>, String> {
-        key(k).map(|v| v.parse::<usize>().map_err(|_| format!("{what} has an external {k} `{v}` that is not a number"))).transpose()
+        key(k)
+            .map(|v| {
+                v.parse::<usize>()
+                    .map_err(|_| format!("{what} has an external {k} `{v}` that is not a number"))
+            })
+            .transpose()
     };
     let offset = number("offset")?.unwrap_or(0);
     let path = base.join(rel);
-    let data = std::fs::read(&path).map_err(|e| format!("{what} is stored in {}, which cannot be read: {e}", path.display()))?;
+    let data = std::fs::read(&path).map_err(|e| {
+        format!(
+            "{what} is stored in {}, which cannot be read: {e}",
+            path.display()
+        )
+    })?;
     let length = number("length")?.unwrap_or(data.len().saturating_sub(offset));
     offset
         .checked_add(length)
         .and_then(|end| data.get(offset..end))
         .map(<[u8]>::to_vec)
-        .ok_or_else(|| format!("{what} lies at bytes {offset}..+{length} of {}, which has {} bytes", path.display(), data.len()))
+        .ok_or_else(|| {
+            format!(
+                "{what} lies at bytes {offset}..+{length} of {}, which has {} bytes",
+                path.display(),
+                data.len()
+            )
+        })
 }
 
 #[cfg(test)]
@@ -198,22 +252,38 @@ mod tests {
         let mut a = proto(dtype::FLOAT, &[2]);
         a.float_data = vec![1.5, -2.0];
         let mut b = proto(dtype::FLOAT, &[2]);
-        b.raw_data = [1.5f32, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
-        assert_eq!(decode(&a, "a", None).unwrap(), decode(&b, "b", None).unwrap());
+        b.raw_data = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        assert_eq!(
+            decode(&a, "a", None).unwrap(),
+            decode(&b, "b", None).unwrap()
+        );
         let mut c = proto(dtype::INT8, &[3]);
         c.int32_data = vec![-1, 2, -128];
-        assert_eq!(decode(&c, "c", None).unwrap().ints().unwrap(), vec![-1, 2, -128]);
+        assert_eq!(
+            decode(&c, "c", None).unwrap().ints().unwrap(),
+            vec![-1, 2, -128]
+        );
     }
 
     #[test]
     fn bad_tensors_are_refused_with_their_name() {
         let mut t = proto(dtype::FLOAT, &[3]);
         t.float_data = vec![1.0];
-        assert_eq!(decode(&t, "initializer `w`", None).unwrap_err(), "initializer `w` has 1 values for its shape [3] of 3 elements");
+        assert_eq!(
+            decode(&t, "initializer `w`", None).unwrap_err(),
+            "initializer `w` has 1 values for its shape [3] of 3 elements"
+        );
         let h = proto(10, &[1]);
-        assert!(decode(&h, "initializer `h`", None).unwrap_err().contains("element type float16"));
+        assert!(decode(&h, "initializer `h`", None)
+            .unwrap_err()
+            .contains("element type float16"));
         let big = proto(dtype::FLOAT, &[1 << 40, 1 << 40]);
-        assert!(decode(&big, "b", None).unwrap_err().contains("implausibly large"));
+        assert!(decode(&big, "b", None)
+            .unwrap_err()
+            .contains("implausibly large"));
         let neg = proto(dtype::FLOAT, &[-1]);
         assert!(decode(&neg, "n", None).unwrap_err().contains("negative"));
     }

@@ -98,7 +98,9 @@ impl Attr {
         match (self, kind) {
             (a, k) if a.kind() == k => Ok(a),
             (Attr::Int(v), AttrKind::Float) => Ok(Attr::Float(v as f32)),
-            (Attr::Ints(v), AttrKind::Floats) => Ok(Attr::Floats(v.iter().map(|&x| x as f32).collect())),
+            (Attr::Ints(v), AttrKind::Floats) => {
+                Ok(Attr::Floats(v.iter().map(|&x| x as f32).collect()))
+            }
             // `[]` parses as an empty integer list.
             (Attr::Floats(v), AttrKind::Ints) if v.is_empty() => Ok(Attr::Ints(vec![])),
             (a, _) => Err(a),

@@ -14,7 +14,9 @@ fn show(t: &TensorType) -> String {
 fn ints(op: &Op, name: &str) -> R<Vec<i64>> {
     match op.attr(name) {
         Some(Attr::Ints(v)) => Ok(v.clone()),
-        Some(a) => Err(format!("attribute `{name}` must be a list of integers, got {a}")),
+        Some(a) => Err(format!(
+            "attribute `{name}` must be a list of integers, got {a}"
+        )),
         None => Err(format!("attribute `{name}` is required")),
     }
 }
@@ -22,25 +24,38 @@ fn ints(op: &Op, name: &str) -> R<Vec<i64>> {
 fn usizes(op: &Op, name: &str, len: usize) -> R<Vec<usize>> {
     let v = ints(op, name)?;
     if v.len() != len {
-        return Err(format!("attribute `{name}` must have {len} entries, got {}", v.len()));
+        return Err(format!(
+            "attribute `{name}` must have {len} entries, got {}",
+            v.len()
+        ));
     }
     v.iter()
-        .map(|&x| usize::try_from(x).map_err(|_| format!("attribute `{name}` must not be negative, got {x}")))
+        .map(|&x| {
+            usize::try_from(x)
+                .map_err(|_| format!("attribute `{name}` must not be negative, got {x}"))
+        })
         .collect()
 }
 
 fn int(op: &Op, name: &str) -> R<i64> {
-    op.int(name).ok_or_else(|| format!("attribute `{name}` is required"))
+    op.int(name)
+        .ok_or_else(|| format!("attribute `{name}` is required"))
 }
 
 fn axis(op: &Op, name: &str, rank: usize) -> R<usize> {
     let a = int(op, name)?;
-    usize::try_from(a).ok().filter(|&a| a < rank).ok_or_else(|| format!("attribute `{name}` = {a} is out of range for rank {rank}"))
+    usize::try_from(a)
+        .ok()
+        .filter(|&a| a < rank)
+        .ok_or_else(|| format!("attribute `{name}` = {a} is out of range for rank {rank}"))
 }
 
 fn expect_rank(what: &str, t: &TensorType, rank: usize) -> R<()> {
     if t.rank() != rank {
-        return Err(format!("operand `{what}` must have rank {rank}, got {}", show(t)));
+        return Err(format!(
+            "operand `{what}` must have rank {rank}, got {}",
+            show(t)
+        ));
     }
     Ok(())
 }
@@ -54,14 +69,27 @@ fn expect_float(what: &str, t: &TensorType) -> R<()> {
 
 /// The output size of a sliding window along one axis. With `ceil`, the last window must still
 /// start inside the input or its leading padding (ONNX Runtime and PyTorch agree on this).
-fn window_out(input: usize, pads: [usize; 2], kernel: usize, stride: usize, dilation: usize, ceil: bool) -> R<usize> {
+fn window_out(
+    input: usize,
+    pads: [usize; 2],
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    ceil: bool,
+) -> R<usize> {
     let eff = dilation * (kernel - 1) + 1;
     let padded = input + pads[0] + pads[1];
     if padded < eff {
-        return Err(format!("a window of effective size {eff} does not fit the padded input size {padded}"));
+        return Err(format!(
+            "a window of effective size {eff} does not fit the padded input size {padded}"
+        ));
     }
     let span = padded - eff;
-    let mut out = if ceil { span.div_ceil(stride) } else { span / stride } + 1;
+    let mut out = if ceil {
+        span.div_ceil(stride)
+    } else {
+        span / stride
+    } + 1;
     if ceil && out > 1 && (out - 1) * stride >= input + pads[0] {
         out -= 1;
     }
@@ -81,7 +109,14 @@ fn spatial(
         if strides[i] == 0 || dilations[i] == 0 || kernel[i] == 0 {
             return Err("strides, dilations and kernel sizes must be positive".into());
         }
-        out[i] = window_out(x.shape[2 + i], [pads[i], pads[i + 2]], kernel[i], strides[i], dilations[i], ceil)?;
+        out[i] = window_out(
+            x.shape[2 + i],
+            [pads[i], pads[i + 2]],
+            kernel[i],
+            strides[i],
+            dilations[i],
+            ceil,
+        )?;
     }
     Ok(out)
 }
@@ -91,8 +126,16 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -112,14 +155,20 @@ fn same_shape_f32(x: &TensorType) -> R<TensorType> {
 /// count against the schema; attributes have their defaults filled in.
 pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
     use OpKind::*;
-    let x = operands.first().copied().ok_or("an op needs at least one operand")?;
+    let x = operands
+        .first()
+        .copied()
+        .ok_or("an op needs at least one operand")?;
     match op.kind {
         Conv2d => {
             let w = operands[1];
             expect_rank("x", x, 4)?;
             expect_rank("w", w, 4)?;
             expect_float("x", x)?;
-            let groups = usize::try_from(int(op, "groups")?).ok().filter(|&g| g > 0).ok_or("attribute `groups` must be positive")?;
+            let groups = usize::try_from(int(op, "groups")?)
+                .ok()
+                .filter(|&g| g > 0)
+                .ok_or("attribute `groups` must be positive")?;
             let (n, c) = (x.shape[0], x.shape[1]);
             let o = w.shape[0];
             if c % groups != 0 || o % groups != 0 {
@@ -133,10 +182,20 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             }
             if let Some(b) = operands.get(2) {
                 if b.shape != [o] {
-                    return Err(format!("operand `b` must have shape {o} (the output channels), got {}", show(b)));
+                    return Err(format!(
+                        "operand `b` must have shape {o} (the output channels), got {}",
+                        show(b)
+                    ));
                 }
             }
-            let hw = spatial(x, [w.shape[2], w.shape[3]], &usizes(op, "strides", 2)?, &usizes(op, "pads", 4)?, &usizes(op, "dilations", 2)?, false)?;
+            let hw = spatial(
+                x,
+                [w.shape[2], w.shape[3]],
+                &usizes(op, "strides", 2)?,
+                &usizes(op, "pads", 4)?,
+                &usizes(op, "dilations", 2)?,
+                false,
+            )?;
             Ok(TensorType::f32(vec![n, o, hw[0], hw[1]]))
         }
         ConvTranspose2d => {
@@ -144,7 +203,10 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             expect_rank("x", x, 4)?;
             expect_rank("w", w, 4)?;
             expect_float("x", x)?;
-            let groups = usize::try_from(int(op, "groups")?).ok().filter(|&g| g > 0).ok_or("attribute `groups` must be positive")?;
+            let groups = usize::try_from(int(op, "groups")?)
+                .ok()
+                .filter(|&g| g > 0)
+                .ok_or("attribute `groups` must be positive")?;
             let c = x.shape[1];
             if w.shape[0] != c || c % groups != 0 {
                 return Err(format!(
@@ -153,12 +215,18 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
                 ));
             }
             if x.shape[2..].contains(&0) {
-                return Err(format!("operand `x` ({}) has an empty spatial axis", show(x)));
+                return Err(format!(
+                    "operand `x` ({}) has an empty spatial axis",
+                    show(x)
+                ));
             }
             let o = w.shape[1] * groups;
             if let Some(b) = operands.get(2) {
                 if b.shape != [o] {
-                    return Err(format!("operand `b` must have shape {o} (the output channels), got {}", show(b)));
+                    return Err(format!(
+                        "operand `b` must have shape {o} (the output channels), got {}",
+                        show(b)
+                    ));
                 }
             }
             let s = usizes(op, "strides", 2)?;
@@ -171,9 +239,12 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
                     return Err("strides and dilations must be positive".into());
                 }
                 let full = (x.shape[2 + i] - 1) * s[i] + d[i] * (w.shape[2 + i] - 1) + 1 + op_[i];
-                hw[i] = full.checked_sub(p[i] + p[i + 2]).filter(|&v| v > 0).ok_or_else(|| {
-                    format!("pads {:?} remove the whole output (full size {full})", p)
-                })?;
+                hw[i] = full
+                    .checked_sub(p[i] + p[i + 2])
+                    .filter(|&v| v > 0)
+                    .ok_or_else(|| {
+                        format!("pads {:?} remove the whole output (full size {full})", p)
+                    })?;
             }
             Ok(TensorType::f32(vec![x.shape[0], o, hw[0], hw[1]]))
         }
@@ -186,7 +257,11 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             for (i, name) in ["gamma", "beta", "mean", "var"].iter().enumerate() {
                 let t = operands[i + 1];
                 if t.shape != [c] {
-                    return Err(format!("operand `{name}` must have shape {c} (the channels of {}), got {}", show(x), show(t)));
+                    return Err(format!(
+                        "operand `{name}` must have shape {c} (the channels of {}), got {}",
+                        show(x),
+                        show(t)
+                    ));
                 }
             }
             Ok(x.clone())
@@ -204,19 +279,38 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             let (a, b) = (operands[0], operands[1]);
             expect_float("a", a)?;
             expect_float("b", b)?;
-            let shape = broadcast(&a.shape, &b.shape)
-                .ok_or_else(|| format!("operands `a` ({}) and `b` ({}) do not broadcast", show(a), show(b)))?;
+            let shape = broadcast(&a.shape, &b.shape).ok_or_else(|| {
+                format!(
+                    "operands `a` ({}) and `b` ({}) do not broadcast",
+                    show(a),
+                    show(b)
+                )
+            })?;
             Ok(TensorType::f32(shape))
         }
         MaxPool | AvgPool => {
             expect_rank("x", x, 4)?;
             let k = usizes(op, "kernel_shape", 2)?;
-            let d = if op.kind == MaxPool { usizes(op, "dilations", 2)? } else { vec![1, 1] };
-            let hw = spatial(x, [k[0], k[1]], &usizes(op, "strides", 2)?, &usizes(op, "pads", 4)?, &d, op.bool("ceil_mode").unwrap_or(false))?;
+            let d = if op.kind == MaxPool {
+                usizes(op, "dilations", 2)?
+            } else {
+                vec![1, 1]
+            };
+            let hw = spatial(
+                x,
+                [k[0], k[1]],
+                &usizes(op, "strides", 2)?,
+                &usizes(op, "pads", 4)?,
+                &d,
+                op.bool("ceil_mode").unwrap_or(false),
+            )?;
             if op.kind == AvgPool {
                 expect_float("x", x)?;
             }
-            Ok(TensorType::new(vec![x.shape[0], x.shape[1], hw[0], hw[1]], x.elem.clone()))
+            Ok(TensorType::new(
+                vec![x.shape[0], x.shape[1], hw[0], hw[1]],
+                x.elem.clone(),
+            ))
         }
         GlobalAvgPool => {
             expect_float("x", x)?;
@@ -233,17 +327,31 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             let keep = op.bool("keepdims").unwrap_or(true);
             let mut seen = vec![false; x.rank()];
             for &a in &axes {
-                let a = usize::try_from(a).ok().filter(|&a| a < x.rank()).ok_or_else(|| format!("axis {a} is out of range for {}", show(x)))?;
+                let a = usize::try_from(a)
+                    .ok()
+                    .filter(|&a| a < x.rank())
+                    .ok_or_else(|| format!("axis {a} is out of range for {}", show(x)))?;
                 if std::mem::replace(&mut seen[a], true) {
                     return Err(format!("axis {a} is listed twice"));
                 }
             }
-            let shape = (0..x.rank()).filter_map(|i| if seen[i] { keep.then_some(1) } else { Some(x.shape[i]) }).collect::<Vec<_>>();
+            let shape = (0..x.rank())
+                .filter_map(|i| {
+                    if seen[i] {
+                        keep.then_some(1)
+                    } else {
+                        Some(x.shape[i])
+                    }
+                })
+                .collect::<Vec<_>>();
             Ok(TensorType::f32(shape))
         }
         Flatten => {
             let a = int(op, "axis")?;
-            let a = usize::try_from(a).ok().filter(|&a| a <= x.rank()).ok_or_else(|| format!("axis {a} is out of range for {}", show(x)))?;
+            let a = usize::try_from(a)
+                .ok()
+                .filter(|&a| a <= x.rank())
+                .ok_or_else(|| format!("axis {a} is out of range for {}", show(x)))?;
             let outer: usize = x.shape[..a].iter().product();
             let inner: usize = x.shape[a..].iter().product();
             Ok(TensorType::new(vec![outer, inner], x.elem.clone()))
@@ -252,11 +360,19 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             let shape = ints(op, "shape")?;
             let shape: Vec<usize> = shape
                 .iter()
-                .map(|&d| usize::try_from(d).map_err(|_| format!("attribute `shape` must be fully resolved (no {d})")))
+                .map(|&d| {
+                    usize::try_from(d)
+                        .map_err(|_| format!("attribute `shape` must be fully resolved (no {d})"))
+                })
                 .collect::<R<_>>()?;
             let n: usize = shape.iter().product();
             if n != x.numel() {
-                return Err(format!("cannot reshape {} ({} elements) to {} ({n} elements)", show(x), x.numel(), fmt_shape(&shape)));
+                return Err(format!(
+                    "cannot reshape {} ({} elements) to {} ({n} elements)",
+                    show(x),
+                    x.numel(),
+                    fmt_shape(&shape)
+                ));
             }
             Ok(TensorType::new(shape, x.elem.clone()))
         }
@@ -264,13 +380,23 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             let axes = ints(op, "axes")?;
             let mut drop = vec![false; x.rank()];
             for &a in &axes {
-                let i = usize::try_from(a).ok().filter(|&i| i < x.rank()).ok_or_else(|| format!("axis {a} is out of range for {}", show(x)))?;
+                let i = usize::try_from(a)
+                    .ok()
+                    .filter(|&i| i < x.rank())
+                    .ok_or_else(|| format!("axis {a} is out of range for {}", show(x)))?;
                 if x.shape[i] != 1 {
-                    return Err(format!("axis {a} of {} has size {}, not 1", show(x), x.shape[i]));
+                    return Err(format!(
+                        "axis {a} of {} has size {}, not 1",
+                        show(x),
+                        x.shape[i]
+                    ));
                 }
                 drop[i] = true;
             }
-            let shape = (0..x.rank()).filter(|&i| !drop[i]).map(|i| x.shape[i]).collect::<Vec<_>>();
+            let shape = (0..x.rank())
+                .filter(|&i| !drop[i])
+                .map(|i| x.shape[i])
+                .collect::<Vec<_>>();
             Ok(TensorType::new(shape, x.elem.clone()))
         }
         Unsqueeze => {
@@ -278,13 +404,20 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             let rank = x.rank() + axes.len();
             let mut new = vec![false; rank];
             for &a in &axes {
-                let i = usize::try_from(a).ok().filter(|&i| i < rank).ok_or_else(|| format!("axis {a} is out of range for the output rank {rank}"))?;
+                let i = usize::try_from(a)
+                    .ok()
+                    .filter(|&i| i < rank)
+                    .ok_or_else(|| {
+                        format!("axis {a} is out of range for the output rank {rank}")
+                    })?;
                 if std::mem::replace(&mut new[i], true) {
                     return Err(format!("axis {a} is listed twice"));
                 }
             }
             let mut it = x.shape.iter();
-            let shape = (0..rank).map(|i| if new[i] { 1 } else { *it.next().unwrap_or(&1) }).collect::<Vec<_>>();
+            let shape = (0..rank)
+                .map(|i| if new[i] { 1 } else { *it.next().unwrap_or(&1) })
+                .collect::<Vec<_>>();
             Ok(TensorType::new(shape, x.elem.clone()))
         }
         Transpose => {
@@ -292,18 +425,29 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             let mut seen = vec![false; x.rank()];
             for &p in &perm {
                 if p >= x.rank() || std::mem::replace(&mut seen[p], true) {
-                    return Err(format!("attribute `perm` = {perm:?} is not a permutation of 0..{}", x.rank()));
+                    return Err(format!(
+                        "attribute `perm` = {perm:?} is not a permutation of 0..{}",
+                        x.rank()
+                    ));
                 }
             }
-            Ok(TensorType::new(perm.iter().map(|&p| x.shape[p]).collect::<Vec<_>>(), x.elem.clone()))
+            Ok(TensorType::new(
+                perm.iter().map(|&p| x.shape[p]).collect::<Vec<_>>(),
+                x.elem.clone(),
+            ))
         }
         Concat => {
             let a = axis(op, "axis", x.rank())?;
             let mut shape = x.shape.clone();
             for (i, t) in operands.iter().enumerate().skip(1) {
-                let same_rest = t.rank() == x.rank() && (0..x.rank()).all(|d| d == a || t.shape[d] == x.shape[d]);
+                let same_rest = t.rank() == x.rank()
+                    && (0..x.rank()).all(|d| d == a || t.shape[d] == x.shape[d]);
                 if !same_rest || t.elem != x.elem {
-                    return Err(format!("operand {i} ({}) does not match operand 0 ({}) outside axis {a}", show(t), show(x)));
+                    return Err(format!(
+                        "operand {i} ({}) does not match operand 0 ({}) outside axis {a}",
+                        show(t),
+                        show(x)
+                    ));
                 }
                 shape[a] += t.shape[a];
             }
@@ -316,7 +460,9 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
                     return Err(format!("attribute `channel_values` needs one value per channel (axis 1) of an f32 {}, got {}", show(x), v.len()));
                 }
             }
-            let shape = (0..x.rank()).map(|i| x.shape[i] + pads[i] + pads[i + x.rank()]).collect::<Vec<_>>();
+            let shape = (0..x.rank())
+                .map(|i| x.shape[i] + pads[i] + pads[i + x.rank()])
+                .collect::<Vec<_>>();
             Ok(TensorType::new(shape, x.elem.clone()))
         }
         Gemm => {
@@ -325,14 +471,29 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             expect_rank("b", b, 2)?;
             expect_float("a", a)?;
             expect_float("b", b)?;
-            let (m, k) = if op.bool("trans_a").unwrap_or(false) { (a.shape[1], a.shape[0]) } else { (a.shape[0], a.shape[1]) };
-            let (k2, n) = if op.bool("trans_b").unwrap_or(false) { (b.shape[1], b.shape[0]) } else { (b.shape[0], b.shape[1]) };
+            let (m, k) = if op.bool("trans_a").unwrap_or(false) {
+                (a.shape[1], a.shape[0])
+            } else {
+                (a.shape[0], a.shape[1])
+            };
+            let (k2, n) = if op.bool("trans_b").unwrap_or(false) {
+                (b.shape[1], b.shape[0])
+            } else {
+                (b.shape[0], b.shape[1])
+            };
             if k != k2 {
-                return Err(format!("inner dimensions differ: op(a) is {m}x{k} ({}), op(b) is {k2}x{n} ({})", show(a), show(b)));
+                return Err(format!(
+                    "inner dimensions differ: op(a) is {m}x{k} ({}), op(b) is {k2}x{n} ({})",
+                    show(a),
+                    show(b)
+                ));
             }
             if let Some(c) = operands.get(2) {
                 if broadcast(&c.shape, &[m, n]).as_deref() != Some(&[m, n][..]) {
-                    return Err(format!("operand `c` ({}) does not broadcast to {m}x{n}", show(c)));
+                    return Err(format!(
+                        "operand `c` ({}) does not broadcast to {m}x{n}",
+                        show(c)
+                    ));
                 }
             }
             Ok(TensorType::f32(vec![m, n]))
@@ -344,15 +505,32 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             if a.rank() == 0 || b.rank() == 0 {
                 return Err("matmul operands must have rank ≥ 1".into());
             }
-            let a2 = if a.rank() == 1 { vec![1, a.shape[0]] } else { a.shape.clone() };
-            let b2 = if b.rank() == 1 { vec![b.shape[0], 1] } else { b.shape.clone() };
+            let a2 = if a.rank() == 1 {
+                vec![1, a.shape[0]]
+            } else {
+                a.shape.clone()
+            };
+            let b2 = if b.rank() == 1 {
+                vec![b.shape[0], 1]
+            } else {
+                b.shape.clone()
+            };
             let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
             let (k2, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
             if k != k2 {
-                return Err(format!("inner dimensions differ: `a` is {} and `b` is {}", show(a), show(b)));
+                return Err(format!(
+                    "inner dimensions differ: `a` is {} and `b` is {}",
+                    show(a),
+                    show(b)
+                ));
             }
-            let batch = broadcast(&a2[..a2.len() - 2], &b2[..b2.len() - 2])
-                .ok_or_else(|| format!("batch dimensions of `a` ({}) and `b` ({}) do not broadcast", show(a), show(b)))?;
+            let batch = broadcast(&a2[..a2.len() - 2], &b2[..b2.len() - 2]).ok_or_else(|| {
+                format!(
+                    "batch dimensions of `a` ({}) and `b` ({}) do not broadcast",
+                    show(a),
+                    show(b)
+                )
+            })?;
             let mut shape = batch;
             if a.rank() > 1 {
                 shape.push(m);
@@ -362,16 +540,23 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             }
             Ok(TensorType::f32(shape))
         }
-        Quantize | Dequantize | Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul | QAvgPool | QGlobalAvgPool | Lut => {
-            Err(format!("the result type of {} is declared, not inferred", op.kind.name()))
-        }
+        Quantize | Dequantize | Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul
+        | QAvgPool | QGlobalAvgPool | Lut => Err(format!(
+            "the result type of {} is declared, not inferred",
+            op.kind.name()
+        )),
     }
 }
 
 /// Checks a declared quantize/dequantize result type against its operand.
 pub fn check_quant(op: &Op, operand: &TensorType, declared: &TensorType) -> R<()> {
     if operand.shape != declared.shape {
-        return Err(format!("{} keeps the shape: operand is {}, result declared {}", op.kind.name(), operand, declared));
+        return Err(format!(
+            "{} keeps the shape: operand is {}, result declared {}",
+            op.kind.name(),
+            operand,
+            declared
+        ));
     }
     let (from, to) = (&operand.elem, &declared.elem);
     let q = match op.kind {
@@ -380,13 +565,26 @@ pub fn check_quant(op: &Op, operand: &TensorType, declared: &TensorType) -> R<()
         _ => None,
     };
     let q = q.ok_or_else(|| match op.kind {
-        OpKind::Quantize => format!("quantize takes f32 to a quantized type, not {} to {}", from, to),
-        _ => format!("dequantize takes a quantized type to f32, not {} to {}", from, to),
+        OpKind::Quantize => format!(
+            "quantize takes f32 to a quantized type, not {} to {}",
+            from, to
+        ),
+        _ => format!(
+            "dequantize takes a quantized type to f32, not {} to {}",
+            from, to
+        ),
     })?;
     if let Some(a) = q.axis {
-        let n = operand.shape.get(a).copied().ok_or_else(|| format!("quantization axis {a} is out of range for {operand}"))?;
+        let n = operand
+            .shape
+            .get(a)
+            .copied()
+            .ok_or_else(|| format!("quantization axis {a} is out of range for {operand}"))?;
         if q.scales.len() != n {
-            return Err(format!("per-axis quantization along axis {a} needs {n} scales, the type has {}", q.scales.len()));
+            return Err(format!(
+                "per-axis quantization along axis {a} needs {n} scales, the type has {}",
+                q.scales.len()
+            ));
         }
     }
     Ok(())
@@ -402,15 +600,29 @@ pub fn expected_type(op: &Op, operands: &[&TensorType], declared: &TensorType) -
             Ok(declared.clone())
         }
         k if k.declares_result() => {
-            if let Some((i, t)) = operands.iter().enumerate().find(|(_, t)| t.elem.quant().is_none()) {
-                return Err(format!("{} takes quantized operands, operand {i} is {t}", k.name()));
+            if let Some((i, t)) = operands
+                .iter()
+                .enumerate()
+                .find(|(_, t)| t.elem.quant().is_none())
+            {
+                return Err(format!(
+                    "{} takes quantized operands, operand {i} is {t}",
+                    k.name()
+                ));
             }
             if declared.elem.is_float() {
-                return Err(format!("{} produces a quantized type, not {declared}", k.name()));
+                return Err(format!(
+                    "{} produces a quantized type, not {declared}",
+                    k.name()
+                ));
             }
             let shape = result_shape(op, operands)?;
             if shape != declared.shape {
-                return Err(format!("{} produces shape {} but {declared} is declared", k.name(), fmt_shape(&shape)));
+                return Err(format!(
+                    "{} produces shape {} but {declared} is declared",
+                    k.name(),
+                    fmt_shape(&shape)
+                ));
             }
             if k == OpKind::Lut {
                 let n = op.ints("table").map(|t| t.len()).unwrap_or(0);
@@ -428,9 +640,15 @@ pub fn expected_type(op: &Op, operands: &[&TensorType], declared: &TensorType) -
 pub fn result_shape(op: &Op, operands: &[&TensorType]) -> R<Vec<usize>> {
     match op.kind.float_analog() {
         Some(f) => {
-            let as_float: Vec<TensorType> = operands.iter().map(|t| TensorType::f32(t.shape.clone())).collect();
+            let as_float: Vec<TensorType> = operands
+                .iter()
+                .map(|t| TensorType::f32(t.shape.clone()))
+                .collect();
             let refs: Vec<&TensorType> = as_float.iter().collect();
-            let analog = Op { kind: f, attrs: f.schema().with_defaults(&float_attrs(op, f)) };
+            let analog = Op {
+                kind: f,
+                attrs: f.schema().with_defaults(&float_attrs(op, f)),
+            };
             Ok(infer(&analog, &refs)?.shape)
         }
         None => Ok(operands.first().ok_or("missing operand")?.shape.clone()),
@@ -440,5 +658,9 @@ pub fn result_shape(op: &Op, operands: &[&TensorType]) -> R<Vec<usize>> {
 /// The attributes of an integer op that its float analog understands.
 fn float_attrs(op: &Op, analog: OpKind) -> crate::ir::attr::Attrs {
     let schema = analog.schema();
-    op.attrs.iter().filter(|(k, _)| schema.attr(k).is_some()).map(|(k, v)| (k.clone(), v.clone())).collect()
+    op.attrs
+        .iter()
+        .filter(|(k, _)| schema.attr(k).is_some())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }

@@ -17,13 +17,20 @@ pub(crate) fn span_of(p: &Pair<'_, Rule>) -> Span {
 /// The span of a statement without the whitespace and comments pest skipped after its last
 /// token (an optional trailing part that is absent leaves them inside the pair).
 pub(crate) fn statement_span(p: &Pair<'_, Rule>) -> Span {
-    let end = p.clone().into_inner().last().map_or(p.as_span().end(), |c| c.as_span().end());
+    let end = p
+        .clone()
+        .into_inner()
+        .last()
+        .map_or(p.as_span().end(), |c| c.as_span().end());
     Span::new(p.as_span().start(), end)
 }
 
 /// The children of a pair that carry meaning (tokens left out).
 pub(crate) fn children<'i>(p: &Pair<'i, Rule>) -> Vec<Pair<'i, Rule>> {
-    p.clone().into_inner().filter(|c| !is_token(c.as_rule())).collect()
+    p.clone()
+        .into_inner()
+        .filter(|c| !is_token(c.as_rule()))
+        .collect()
 }
 
 /// A number as written: `1`, `-2`, `0.5`, `1e-5`, `inf`, `nan`.
@@ -34,16 +41,36 @@ fn is_int_text(text: &str) -> bool {
 pub(crate) fn int(p: &Pair<'_, Rule>, what: &str) -> Result<i64, Diagnostic> {
     let text = p.as_str();
     if !is_int_text(text) {
-        return Err(Diagnostic::new(format!("{what} must be an integer, found `{text}`"), span_of(p), "not an integer"));
+        return Err(Diagnostic::new(
+            format!("{what} must be an integer, found `{text}`"),
+            span_of(p),
+            "not an integer",
+        ));
     }
-    text.parse::<i64>().map_err(|_| Diagnostic::new(format!("integer `{text}` is out of range"), span_of(p), "too large"))
+    text.parse::<i64>().map_err(|_| {
+        Diagnostic::new(
+            format!("integer `{text}` is out of range"),
+            span_of(p),
+            "too large",
+        )
+    })
 }
 
 /// An integer that must fit `lo..=hi` (`what` names it in the message).
-fn int_in(p: &Pair<'_, Rule>, what: &str, lo: i64, hi: i64, range: &str) -> Result<i64, Diagnostic> {
+fn int_in(
+    p: &Pair<'_, Rule>,
+    what: &str,
+    lo: i64,
+    hi: i64,
+    range: &str,
+) -> Result<i64, Diagnostic> {
     let v = int(p, what)?;
     if v < lo || v > hi {
-        return Err(Diagnostic::new(format!("{what} {v} does not fit in {range}"), span_of(p), format!("outside {lo}..={hi}")));
+        return Err(Diagnostic::new(
+            format!("{what} {v} does not fit in {range}"),
+            span_of(p),
+            format!("outside {lo}..={hi}"),
+        ));
     }
     Ok(v)
 }
@@ -51,11 +78,19 @@ fn int_in(p: &Pair<'_, Rule>, what: &str, lo: i64, hi: i64, range: &str) -> Resu
 /// An f32; integers are fine (`1` is `1.0`), a literal too large for f32 is not.
 pub(crate) fn float(p: &Pair<'_, Rule>) -> Result<f32, Diagnostic> {
     let text = p.as_str();
-    let v: f32 = text
-        .parse()
-        .map_err(|_| Diagnostic::new(format!("`{text}` is not a number"), span_of(p), "not a number"))?;
+    let v: f32 = text.parse().map_err(|_| {
+        Diagnostic::new(
+            format!("`{text}` is not a number"),
+            span_of(p),
+            "not a number",
+        )
+    })?;
     if v.is_infinite() && !text.contains('i') {
-        return Err(Diagnostic::new(format!("`{text}` is out of range for f32"), span_of(p), "too large for f32"));
+        return Err(Diagnostic::new(
+            format!("`{text}` is out of range for f32"),
+            span_of(p),
+            "too large for f32",
+        ));
     }
     Ok(v)
 }
@@ -73,8 +108,16 @@ pub(crate) fn string(p: &Pair<'_, Rule>) -> Result<String, Diagnostic> {
             out.push(c);
             continue;
         }
-        let bad = |len: usize| Diagnostic::new("unknown escape in string", Span::new(base + i, base + i + len), "not an escape");
-        let Some((_, e)) = chars.next() else { return Err(bad(1)) };
+        let bad = |len: usize| {
+            Diagnostic::new(
+                "unknown escape in string",
+                Span::new(base + i, base + i + len),
+                "not an escape",
+            )
+        };
+        let Some((_, e)) = chars.next() else {
+            return Err(bad(1));
+        };
         match e {
             '"' => out.push('"'),
             '\\' => out.push('\\'),
@@ -86,7 +129,9 @@ pub(crate) fn string(p: &Pair<'_, Rule>) -> Result<String, Diagnostic> {
             'u' => {
                 let rest = &inner[i + 2..];
                 let close = rest.find('}').filter(|_| rest.starts_with('{'));
-                let code = close.and_then(|c| u32::from_str_radix(&rest[1..c], 16).ok()).and_then(char::from_u32);
+                let code = close
+                    .and_then(|c| u32::from_str_radix(&rest[1..c], 16).ok())
+                    .and_then(char::from_u32);
                 match (close, code) {
                     (Some(c), Some(ch)) => {
                         out.push(ch);
@@ -115,9 +160,16 @@ pub(crate) fn attr_value(p: &Pair<'_, Rule>) -> Result<Attr, Diagnostic> {
         _ => {
             let items = children(p);
             if items.iter().all(|n| is_int_text(n.as_str())) {
-                Ok(Attr::Ints(items.iter().map(|n| int(n, "an integer")).collect::<Result<_, _>>()?))
+                Ok(Attr::Ints(
+                    items
+                        .iter()
+                        .map(|n| int(n, "an integer"))
+                        .collect::<Result<_, _>>()?,
+                ))
             } else {
-                Ok(Attr::Floats(items.iter().map(float).collect::<Result<_, _>>()?))
+                Ok(Attr::Floats(
+                    items.iter().map(float).collect::<Result<_, _>>()?,
+                ))
             }
         }
     }
@@ -138,17 +190,33 @@ fn quant_type(p: &Pair<'_, Rule>) -> Result<QuantType, Diagnostic> {
         return Err(Diagnostic::new("malformed quantized type", span_of(p), ""));
     };
     let storage = storage_type(storage);
-    let zp = |n: &Pair<'_, Rule>| int_in(n, "zero point", i32::MIN as i64, i32::MAX as i64, "i32").map(|v| v as i32);
+    let zp = |n: &Pair<'_, Rule>| {
+        int_in(n, "zero point", i32::MIN as i64, i32::MAX as i64, "i32").map(|v| v as i32)
+    };
     let f = children(params);
     match (params.as_rule(), f.as_slice()) {
-        (Rule::per_tensor, [scale, zero]) => {
-            Ok(QuantType { storage, scales: vec![float(scale)?], zero_points: vec![zp(zero)?], axis: None })
-        }
+        (Rule::per_tensor, [scale, zero]) => Ok(QuantType {
+            storage,
+            scales: vec![float(scale)?],
+            zero_points: vec![zp(zero)?],
+            axis: None,
+        }),
         (Rule::per_axis, [axis, scales, zeros]) => {
             let axis = int_in(axis, "quantization axis", 0, i64::MAX, "0..")? as usize;
-            let scales = children(scales).iter().map(float).collect::<Result<Vec<_>, _>>()?;
-            let zero_points = children(zeros).iter().map(zp).collect::<Result<Vec<_>, _>>()?;
-            Ok(QuantType { storage, scales, zero_points, axis: Some(axis) })
+            let scales = children(scales)
+                .iter()
+                .map(float)
+                .collect::<Result<Vec<_>, _>>()?;
+            let zero_points = children(zeros)
+                .iter()
+                .map(zp)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(QuantType {
+                storage,
+                scales,
+                zero_points,
+                axis: Some(axis),
+            })
         }
         _ => Err(Diagnostic::new("malformed quantized type", span_of(p), "")),
     }
@@ -162,9 +230,13 @@ pub(crate) fn tensor_type(p: &Pair<'_, Rule>) -> Result<TensorType, Diagnostic> 
     };
     let mut shape = vec![];
     for d in dims.as_str().split('x').filter(|d| !d.is_empty()) {
-        let v: usize = d
-            .parse()
-            .map_err(|_| Diagnostic::new(format!("dimension {d} is too large"), span_of(dims), "too large"))?;
+        let v: usize = d.parse().map_err(|_| {
+            Diagnostic::new(
+                format!("dimension {d} is too large"),
+                span_of(dims),
+                "too large",
+            )
+        })?;
         shape.push(v);
     }
     let elem = match elem.as_rule() {
@@ -174,9 +246,16 @@ pub(crate) fn tensor_type(p: &Pair<'_, Rule>) -> Result<TensorType, Diagnostic> 
     let ty = TensorType::new(shape, elem);
     // Everything downstream multiplies sizes freely: refuse types whose byte size cannot be
     // addressed instead of letting a product overflow later.
-    let bytes = ty.shape.iter().try_fold(ty.elem.storage().size_bytes(), |acc, &d| acc.checked_mul(d));
+    let bytes = ty
+        .shape
+        .iter()
+        .try_fold(ty.elem.storage().size_bytes(), |acc, &d| acc.checked_mul(d));
     if bytes.is_none_or(|b| b > isize::MAX as usize) {
-        return Err(Diagnostic::new(format!("{ty} is too large to exist"), span_of(p), "its byte size overflows"));
+        return Err(Diagnostic::new(
+            format!("{ty} is too large to exist"),
+            span_of(p),
+            "its byte size overflows",
+        ));
     }
     if let Some(m) = check_type(&ty) {
         return Err(Diagnostic::new(m, span_of(p), "in this type"));
@@ -196,11 +275,18 @@ fn int_range(d: DType) -> (i64, i64) {
 /// A `dense<[…]>` literal as a tensor of the declared type (quantized types hold their storage
 /// integers). Every element is checked; the first bad one is reported, with a count of the rest.
 pub(crate) fn dense(p: &Pair<'_, Rule>, ty: &TensorType) -> Result<Tensor, Diagnostic> {
-    let list = children(p).into_iter().next().ok_or_else(|| Diagnostic::new("malformed dense literal", span_of(p), ""))?;
+    let list = children(p)
+        .into_iter()
+        .next()
+        .ok_or_else(|| Diagnostic::new("malformed dense literal", span_of(p), ""))?;
     let items = children(&list);
     if items.len() != ty.numel() {
         return Err(Diagnostic::new(
-            format!("the dense literal has {} elements but {ty} has {}", items.len(), ty.numel()),
+            format!(
+                "the dense literal has {} elements but {ty} has {}",
+                items.len(),
+                ty.numel()
+            ),
             span_of(p),
             format!("{} elements", items.len()),
         )
@@ -210,11 +296,18 @@ pub(crate) fn dense(p: &Pair<'_, Rule>, ty: &TensorType) -> Result<Tensor, Diagn
     let shape = IxDyn(&ty.shape);
     let first_bad = |errs: Vec<Diagnostic>| -> Diagnostic {
         let n = errs.len();
-        let mut d = errs.into_iter().next().unwrap_or_else(|| Diagnostic::new("bad dense literal", span_of(p), ""));
+        let mut d = errs
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Diagnostic::new("bad dense literal", span_of(p), ""));
         match n - 1 {
             0 => {}
             1 => d = d.with_note("1 more element of this literal has a problem"),
-            more => d = d.with_note(format!("{more} more elements of this literal have problems")),
+            more => {
+                d = d.with_note(format!(
+                    "{more} more elements of this literal have problems"
+                ))
+            }
         }
         d
     };
@@ -222,17 +315,25 @@ pub(crate) fn dense(p: &Pair<'_, Rule>, ty: &TensorType) -> Result<Tensor, Diagn
     if dtype == DType::F32 {
         let (vals, errs): (Vec<_>, Vec<_>) = items.iter().map(float).partition(Result::is_ok);
         if !errs.is_empty() {
-            return Err(first_bad(errs.into_iter().filter_map(Result::err).collect()));
+            return Err(first_bad(
+                errs.into_iter().filter_map(Result::err).collect(),
+            ));
         }
         let vals: Vec<f32> = vals.into_iter().filter_map(Result::ok).collect();
-        return ArrayD::from_shape_vec(shape, vals).map(Tensor::F32).map_err(shape_err);
+        return ArrayD::from_shape_vec(shape, vals)
+            .map(Tensor::F32)
+            .map_err(shape_err);
     }
     let (lo, hi) = int_range(dtype);
     let range = dtype.name();
     let check = |n: &Pair<'_, Rule>| -> Result<i64, Diagnostic> {
         if !is_int_text(n.as_str()) {
             return Err(Diagnostic::new(
-                format!("{} {range} tensor holds integers, found `{}`", if dtype == DType::U8 { "a" } else { "an" }, n.as_str()),
+                format!(
+                    "{} {range} tensor holds integers, found `{}`",
+                    if dtype == DType::U8 { "a" } else { "an" },
+                    n.as_str()
+                ),
                 span_of(n),
                 "not an integer",
             ));
@@ -241,7 +342,9 @@ pub(crate) fn dense(p: &Pair<'_, Rule>, ty: &TensorType) -> Result<Tensor, Diagn
     };
     let (vals, errs): (Vec<_>, Vec<_>) = items.iter().map(check).partition(Result::is_ok);
     if !errs.is_empty() {
-        return Err(first_bad(errs.into_iter().filter_map(Result::err).collect()));
+        return Err(first_bad(
+            errs.into_iter().filter_map(Result::err).collect(),
+        ));
     }
     let vals = vals.into_iter().filter_map(Result::ok);
     // In range by the check above: the casts below are exact.

@@ -91,7 +91,10 @@ pub struct Model {
 
 impl Model {
     pub fn new(name: impl Into<String>) -> Model {
-        Model { name: name.into(), ..Model::default() }
+        Model {
+            name: name.into(),
+            ..Model::default()
+        }
     }
 
     pub fn node(&self, id: NodeId) -> &Node {
@@ -102,18 +105,44 @@ impl Model {
     }
 
     pub fn add_input(&mut self, name: impl Into<String>, ty: TensorType) -> NodeId {
-        let id = self.graph.add_node(Node { name: name.into(), kind: NodeKind::Input, ty, span: None });
+        let id = self.graph.add_node(Node {
+            name: name.into(),
+            kind: NodeKind::Input,
+            ty,
+            span: None,
+        });
         self.inputs.push(id);
         id
     }
 
-    pub fn add_weight(&mut self, name: impl Into<String>, ty: TensorType, data: WeightData) -> NodeId {
-        self.graph.add_node(Node { name: name.into(), kind: NodeKind::Weight(data), ty, span: None })
+    pub fn add_weight(
+        &mut self,
+        name: impl Into<String>,
+        ty: TensorType,
+        data: WeightData,
+    ) -> NodeId {
+        self.graph.add_node(Node {
+            name: name.into(),
+            kind: NodeKind::Weight(data),
+            ty,
+            span: None,
+        })
     }
 
     /// Adds an op node whose operands fill slots `0..operands.len()`.
-    pub fn add_op(&mut self, name: impl Into<String>, op: Op, operands: &[NodeId], ty: TensorType) -> NodeId {
-        let id = self.graph.add_node(Node { name: name.into(), kind: NodeKind::Op(op), ty, span: None });
+    pub fn add_op(
+        &mut self,
+        name: impl Into<String>,
+        op: Op,
+        operands: &[NodeId],
+        ty: TensorType,
+    ) -> NodeId {
+        let id = self.graph.add_node(Node {
+            name: name.into(),
+            kind: NodeKind::Op(op),
+            ty,
+            span: None,
+        });
         for (slot, &o) in operands.iter().enumerate() {
             self.graph.add_edge(o, id, slot);
         }
@@ -122,28 +151,39 @@ impl Model {
 
     /// The operands of a node in slot order.
     pub fn operands(&self, id: NodeId) -> Vec<NodeId> {
-        let mut v: Vec<(usize, NodeId)> =
-            self.graph.edges_directed(id, Direction::Incoming).map(|e| (*e.weight(), e.source())).collect();
+        let mut v: Vec<(usize, NodeId)> = self
+            .graph
+            .edges_directed(id, Direction::Incoming)
+            .map(|e| (*e.weight(), e.source()))
+            .collect();
         v.sort();
         v.into_iter().map(|(_, n)| n).collect()
     }
 
     /// Every use of a node: `(user, slot)`, sorted. A node used twice by one op appears twice.
     pub fn users(&self, id: NodeId) -> Vec<(NodeId, usize)> {
-        let mut v: Vec<(NodeId, usize)> =
-            self.graph.edges_directed(id, Direction::Outgoing).map(|e| (e.target(), *e.weight())).collect();
+        let mut v: Vec<(NodeId, usize)> = self
+            .graph
+            .edges_directed(id, Direction::Outgoing)
+            .map(|e| (e.target(), *e.weight()))
+            .collect();
         v.sort();
         v
     }
 
     /// How many times the value is used, counting each operand slot and each return.
     pub fn use_count(&self, id: NodeId) -> usize {
-        self.graph.edges_directed(id, Direction::Outgoing).count() + self.outputs.iter().filter(|&&o| o == id).count()
+        self.graph.edges_directed(id, Direction::Outgoing).count()
+            + self.outputs.iter().filter(|&&o| o == id).count()
     }
 
     /// Makes every user of `old` (and the return list) use `new` instead.
     pub fn replace_all_uses(&mut self, old: NodeId, new: NodeId) {
-        let uses: Vec<_> = self.graph.edges_directed(old, Direction::Outgoing).map(|e| (e.id(), e.target(), *e.weight())).collect();
+        let uses: Vec<_> = self
+            .graph
+            .edges_directed(old, Direction::Outgoing)
+            .map(|e| (e.id(), e.target(), *e.weight()))
+            .collect();
         for (e, target, slot) in uses {
             self.graph.remove_edge(e);
             self.graph.add_edge(new, target, slot);
@@ -165,7 +205,11 @@ impl Model {
                 stack.extend(self.graph.neighbors_directed(n, Direction::Incoming));
             }
         }
-        let dead: Vec<NodeId> = self.graph.node_indices().filter(|n| !live.contains(n)).collect();
+        let dead: Vec<NodeId> = self
+            .graph
+            .node_indices()
+            .filter(|n| !live.contains(n))
+            .collect();
         for n in dead {
             self.graph.remove_node(n);
         }
@@ -178,8 +222,11 @@ impl Model {
         for n in self.graph.node_indices() {
             indeg.insert(n, self.graph.edges_directed(n, Direction::Incoming).count());
         }
-        let mut ready: BinaryHeap<Reverse<NodeId>> =
-            indeg.iter().filter(|(_, &d)| d == 0).map(|(&n, _)| Reverse(n)).collect();
+        let mut ready: BinaryHeap<Reverse<NodeId>> = indeg
+            .iter()
+            .filter(|(_, &d)| d == 0)
+            .map(|(&n, _)| Reverse(n))
+            .collect();
         let mut order = Vec::with_capacity(indeg.len());
         while let Some(Reverse(n)) = ready.pop() {
             order.push(n);
@@ -205,14 +252,20 @@ impl Model {
 
     /// Weight nodes sorted by name.
     pub fn weights(&self) -> Vec<NodeId> {
-        let mut v: Vec<NodeId> = self.graph.node_indices().filter(|&n| self.graph[n].is_weight()).collect();
+        let mut v: Vec<NodeId> = self
+            .graph
+            .node_indices()
+            .filter(|&n| self.graph[n].is_weight())
+            .collect();
         v.sort_by(|&a, &b| self.graph[a].name.cmp(&self.graph[b].name));
         v
     }
 
     /// Finds a node by its name (`x` for `%x`, `conv1.weight` for `@conv1.weight`).
     pub fn find(&self, name: &str) -> Option<NodeId> {
-        self.graph.node_indices().find(|&n| self.graph[n].name == name)
+        self.graph
+            .node_indices()
+            .find(|&n| self.graph[n].name == name)
     }
 
     /// A name not used by any node, built from `base`.
@@ -221,6 +274,9 @@ impl Model {
         if !taken.contains(base) {
             return base.to_string();
         }
-        (1..).map(|i| format!("{base}_{i}")).find(|n| !taken.contains(n.as_str())).expect("some name is free")
+        (1..)
+            .map(|i| format!("{base}_{i}"))
+            .find(|n| !taken.contains(n.as_str()))
+            .expect("some name is free")
     }
 }

@@ -87,7 +87,20 @@ impl OpKind {
     /// operand determines. Their shape is still checked against the float analog's.
     pub fn declares_result(self) -> bool {
         use OpKind::*;
-        matches!(self, Quantize | Dequantize | Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul | QAvgPool | QGlobalAvgPool | Lut)
+        matches!(
+            self,
+            Quantize
+                | Dequantize
+                | Requantize
+                | QConv2d
+                | QConvTranspose2d
+                | QGemm
+                | QAdd
+                | QMul
+                | QAvgPool
+                | QGlobalAvgPool
+                | Lut
+        )
     }
 
     /// The float op with the same shape behaviour (and the same meaning, up to quantization).
@@ -108,82 +121,201 @@ impl OpKind {
 
 macro_rules! a {
     ($name:literal, $kind:ident, required, $doc:literal) => {
-        AttrSpec { name: $name, kind: AttrKind::$kind, default: None, required: true, doc: $doc }
+        AttrSpec {
+            name: $name,
+            kind: AttrKind::$kind,
+            default: None,
+            required: true,
+            doc: $doc,
+        }
     };
     ($name:literal, $kind:ident, $doc:literal) => {
-        AttrSpec { name: $name, kind: AttrKind::$kind, default: None, required: false, doc: $doc }
+        AttrSpec {
+            name: $name,
+            kind: AttrKind::$kind,
+            default: None,
+            required: false,
+            doc: $doc,
+        }
     };
     ($name:literal, $kind:ident = $def:expr, $doc:literal) => {
-        AttrSpec { name: $name, kind: AttrKind::$kind, default: Some(|| $def), required: false, doc: $doc }
+        AttrSpec {
+            name: $name,
+            kind: AttrKind::$kind,
+            default: Some(|| $def),
+            required: false,
+            doc: $doc,
+        }
     };
 }
 
 const fn ops(names: &'static [&'static str], optional: usize) -> OperandSpec {
-    OperandSpec { names, optional, variadic: false }
+    OperandSpec {
+        names,
+        optional,
+        variadic: false,
+    }
 }
 
 const CONV_ATTRS: &[AttrSpec] = &[
     a!("strides", Ints = Attr::Ints(vec![1, 1]), "[sh, sw]"),
-    a!("pads", Ints = Attr::Ints(vec![0, 0, 0, 0]), "[top, left, bottom, right]"),
+    a!(
+        "pads",
+        Ints = Attr::Ints(vec![0, 0, 0, 0]),
+        "[top, left, bottom, right]"
+    ),
     a!("dilations", Ints = Attr::Ints(vec![1, 1]), "[dh, dw]"),
-    a!("groups", Int = Attr::Int(1), "channel groups; groups == channels is depthwise"),
-    a!("bn_gamma", Floats, "per output channel: the γ of a BatchNorm folded into this op"),
-    a!("bn_beta", Floats, "per output channel: the β of a BatchNorm folded into this op"),
+    a!(
+        "groups",
+        Int = Attr::Int(1),
+        "channel groups; groups == channels is depthwise"
+    ),
+    a!(
+        "bn_gamma",
+        Floats,
+        "per output channel: the γ of a BatchNorm folded into this op"
+    ),
+    a!(
+        "bn_beta",
+        Floats,
+        "per output channel: the β of a BatchNorm folded into this op"
+    ),
 ];
 
 const CONV_T_ATTRS: &[AttrSpec] = &[
     a!("strides", Ints = Attr::Ints(vec![1, 1]), "[sh, sw]"),
-    a!("pads", Ints = Attr::Ints(vec![0, 0, 0, 0]), "[top, left, bottom, right], cropped from the full output"),
+    a!(
+        "pads",
+        Ints = Attr::Ints(vec![0, 0, 0, 0]),
+        "[top, left, bottom, right], cropped from the full output"
+    ),
     a!("dilations", Ints = Attr::Ints(vec![1, 1]), "[dh, dw]"),
     a!("groups", Int = Attr::Int(1), "channel groups"),
-    a!("output_padding", Ints = Attr::Ints(vec![0, 0]), "extra rows/columns at the bottom/right"),
-    a!("bn_gamma", Floats, "per output channel: the γ of a BatchNorm folded into this op"),
-    a!("bn_beta", Floats, "per output channel: the β of a BatchNorm folded into this op"),
+    a!(
+        "output_padding",
+        Ints = Attr::Ints(vec![0, 0]),
+        "extra rows/columns at the bottom/right"
+    ),
+    a!(
+        "bn_gamma",
+        Floats,
+        "per output channel: the γ of a BatchNorm folded into this op"
+    ),
+    a!(
+        "bn_beta",
+        Floats,
+        "per output channel: the β of a BatchNorm folded into this op"
+    ),
 ];
 
 const POOL_ATTRS: &[AttrSpec] = &[
     a!("kernel_shape", Ints, required, "[kh, kw]"),
     a!("strides", Ints = Attr::Ints(vec![1, 1]), "[sh, sw]"),
-    a!("pads", Ints = Attr::Ints(vec![0, 0, 0, 0]), "[top, left, bottom, right]"),
+    a!(
+        "pads",
+        Ints = Attr::Ints(vec![0, 0, 0, 0]),
+        "[top, left, bottom, right]"
+    ),
     a!("dilations", Ints = Attr::Ints(vec![1, 1]), "[dh, dw]"),
-    a!("ceil_mode", Bool = Attr::Bool(false), "round the output size up"),
+    a!(
+        "ceil_mode",
+        Bool = Attr::Bool(false),
+        "round the output size up"
+    ),
 ];
 
 const AVG_POOL_ATTRS: &[AttrSpec] = &[
     a!("kernel_shape", Ints, required, "[kh, kw]"),
     a!("strides", Ints = Attr::Ints(vec![1, 1]), "[sh, sw]"),
-    a!("pads", Ints = Attr::Ints(vec![0, 0, 0, 0]), "[top, left, bottom, right]"),
-    a!("ceil_mode", Bool = Attr::Bool(false), "round the output size up"),
-    a!("count_include_pad", Bool = Attr::Bool(false), "padding counts in the divisor (ONNX semantics)"),
+    a!(
+        "pads",
+        Ints = Attr::Ints(vec![0, 0, 0, 0]),
+        "[top, left, bottom, right]"
+    ),
+    a!(
+        "ceil_mode",
+        Bool = Attr::Bool(false),
+        "round the output size up"
+    ),
+    a!(
+        "count_include_pad",
+        Bool = Attr::Bool(false),
+        "padding counts in the divisor (ONNX semantics)"
+    ),
 ];
 
 const REQUANT_ATTRS: &[AttrSpec] = &[
-    a!("multiplier", Ints, required, "fixed-point multipliers M₀ in [2^30, 2^31), one per tensor or per channel"),
-    a!("shift", Ints, required, "their exponents: M = M₀·2^(shift − 31)"),
-    a!("lo", Int, required, "the clamp's lower bound (a ReLU sets it to the zero point)"),
+    a!(
+        "multiplier",
+        Ints,
+        required,
+        "fixed-point multipliers M₀ in [2^30, 2^31), one per tensor or per channel"
+    ),
+    a!(
+        "shift",
+        Ints,
+        required,
+        "their exponents: M = M₀·2^(shift − 31)"
+    ),
+    a!(
+        "lo",
+        Int,
+        required,
+        "the clamp's lower bound (a ReLU sets it to the zero point)"
+    ),
     a!("hi", Int, required, "the clamp's upper bound"),
 ];
 
 const QCONV_ATTRS: &[AttrSpec] = &[
     a!("strides", Ints = Attr::Ints(vec![1, 1]), "[sh, sw]"),
-    a!("pads", Ints = Attr::Ints(vec![0, 0, 0, 0]), "[top, left, bottom, right], filled with the input's zero point"),
+    a!(
+        "pads",
+        Ints = Attr::Ints(vec![0, 0, 0, 0]),
+        "[top, left, bottom, right], filled with the input's zero point"
+    ),
     a!("dilations", Ints = Attr::Ints(vec![1, 1]), "[dh, dw]"),
     a!("groups", Int = Attr::Int(1), "channel groups"),
-    a!("multiplier", Ints, required, "per output channel: M₀ of S_x·S_w/S_y"),
+    a!(
+        "multiplier",
+        Ints,
+        required,
+        "per output channel: M₀ of S_x·S_w/S_y"
+    ),
     a!("shift", Ints, required, "per output channel: the exponent"),
     a!("lo", Int, required, "clamp lower bound"),
     a!("hi", Int, required, "clamp upper bound"),
-    a!("bn_gamma", Floats, "per output channel: the γ of a BatchNorm folded into this op"),
-    a!("bn_beta", Floats, "per output channel: the β of a BatchNorm folded into this op"),
+    a!(
+        "bn_gamma",
+        Floats,
+        "per output channel: the γ of a BatchNorm folded into this op"
+    ),
+    a!(
+        "bn_beta",
+        Floats,
+        "per output channel: the β of a BatchNorm folded into this op"
+    ),
 ];
 
 const QCONV_T_ATTRS: &[AttrSpec] = &[
     a!("strides", Ints = Attr::Ints(vec![1, 1]), "[sh, sw]"),
-    a!("pads", Ints = Attr::Ints(vec![0, 0, 0, 0]), "[top, left, bottom, right], cropped from the full output"),
+    a!(
+        "pads",
+        Ints = Attr::Ints(vec![0, 0, 0, 0]),
+        "[top, left, bottom, right], cropped from the full output"
+    ),
     a!("dilations", Ints = Attr::Ints(vec![1, 1]), "[dh, dw]"),
     a!("groups", Int = Attr::Int(1), "channel groups"),
-    a!("output_padding", Ints = Attr::Ints(vec![0, 0]), "extra rows/columns at the bottom/right"),
-    a!("multiplier", Ints, required, "per output channel: M₀ of S_x·S_w/S_y"),
+    a!(
+        "output_padding",
+        Ints = Attr::Ints(vec![0, 0]),
+        "extra rows/columns at the bottom/right"
+    ),
+    a!(
+        "multiplier",
+        Ints,
+        required,
+        "per output channel: M₀ of S_x·S_w/S_y"
+    ),
     a!("shift", Ints, required, "per output channel: the exponent"),
     a!("lo", Int, required, "clamp lower bound"),
     a!("hi", Int, required, "clamp upper bound"),
@@ -191,7 +323,12 @@ const QCONV_T_ATTRS: &[AttrSpec] = &[
 
 const QGEMM_ATTRS: &[AttrSpec] = &[
     a!("trans_b", Bool = Attr::Bool(false), "b is stored [N, K]"),
-    a!("multiplier", Ints, required, "per output column: M₀ of S_a·S_b/S_y"),
+    a!(
+        "multiplier",
+        Ints,
+        required,
+        "per output column: M₀ of S_a·S_b/S_y"
+    ),
     a!("shift", Ints, required, "per output column: the exponent"),
     a!("lo", Int, required, "clamp lower bound"),
     a!("hi", Int, required, "clamp upper bound"),
@@ -202,7 +339,12 @@ const QADD_ATTRS: &[AttrSpec] = &[
     a!("a_shift", Int, required, "its exponent"),
     a!("b_multiplier", Int, required, "M₀ of S_b/(2·max(S_a, S_b))"),
     a!("b_shift", Int, required, "its exponent"),
-    a!("multiplier", Int, required, "M₀ of 2·max(S_a, S_b)/(2^20·S_y)"),
+    a!(
+        "multiplier",
+        Int,
+        required,
+        "M₀ of 2·max(S_a, S_b)/(2^20·S_y)"
+    ),
     a!("shift", Int, required, "its exponent"),
     a!("lo", Int, required, "clamp lower bound"),
     a!("hi", Int, required, "clamp upper bound"),
@@ -299,7 +441,10 @@ pub static SCHEMAS: &[OpSchema] = &[
 
 impl OpKind {
     pub fn schema(self) -> &'static OpSchema {
-        SCHEMAS.iter().find(|s| s.kind == self).expect("every OpKind has a schema")
+        SCHEMAS
+            .iter()
+            .find(|s| s.kind == self)
+            .expect("every OpKind has a schema")
     }
     pub fn name(self) -> &'static str {
         self.schema().name

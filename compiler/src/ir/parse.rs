@@ -4,7 +4,9 @@
 
 use crate::diag::{Diagnostic, Error, Source, Span};
 use crate::ir::attr::{AttrKind, Attrs};
-use crate::ir::literal::{attr_value, children, dense, span_of, statement_span, string, tensor_type};
+use crate::ir::literal::{
+    attr_value, children, dense, span_of, statement_span, string, tensor_type,
+};
 use crate::ir::model::{Model, Node, NodeId, NodeKind, WeightData};
 use crate::ir::op::{Op, OpKind, OpSchema, SCHEMAS};
 use crate::ir::suggest::closest;
@@ -44,7 +46,11 @@ struct Ref {
 impl Ref {
     fn from_pair(p: &Pair<'_, Rule>) -> Ref {
         let text = p.as_str();
-        Ref { name: text[1..].to_string(), weight: p.as_rule() == Rule::global_name, span: span_of(p) }
+        Ref {
+            name: text[1..].to_string(),
+            weight: p.as_rule() == Rule::global_name,
+            span: span_of(p),
+        }
     }
     fn sigil(&self) -> char {
         if self.weight {
@@ -100,25 +106,46 @@ impl Builder {
     /// Records a definition; a second one of the same name is an error pointing at both.
     fn define(&mut self, weight: bool, name_pair: &Pair<'_, Rule>, id: Option<NodeId>) {
         let r = Ref::from_pair(name_pair);
-        let table = if weight { &mut self.weights } else { &mut self.values };
+        let table = if weight {
+            &mut self.weights
+        } else {
+            &mut self.values
+        };
         if let Some(first) = table.get(&r.name) {
             self.diags.push(
-                Diagnostic::new(format!("{}{} is defined twice", r.sigil(), r.name), r.span, "defined again here")
-                    .with_secondary(first.span, "first defined here"),
+                Diagnostic::new(
+                    format!("{}{} is defined twice", r.sigil(), r.name),
+                    r.span,
+                    "defined again here",
+                )
+                .with_secondary(first.span, "first defined here"),
             );
             return;
         }
         table.insert(r.name, Def { span: r.span, id });
     }
 
-    fn add_node(&mut self, name: &str, kind: NodeKind, p: &Pair<'_, Rule>, ty: crate::ir::TensorType) -> NodeId {
-        let node = Node { name: name.to_string(), kind, ty, span: Some(statement_span(p)) };
+    fn add_node(
+        &mut self,
+        name: &str,
+        kind: NodeKind,
+        p: &Pair<'_, Rule>,
+        ty: crate::ir::TensorType,
+    ) -> NodeId {
+        let node = Node {
+            name: name.to_string(),
+            kind,
+            ty,
+            span: Some(statement_span(p)),
+        };
         self.model.graph.add_node(node)
     }
 
     fn weight(&mut self, p: &Pair<'_, Rule>) {
         let parts = children(p);
-        let [name, ty, rest @ ..] = parts.as_slice() else { return };
+        let [name, ty, rest @ ..] = parts.as_slice() else {
+            return;
+        };
         let id = match tensor_type(ty) {
             Err(d) => {
                 self.diags.push(d);
@@ -174,10 +201,19 @@ impl Builder {
                 _ => {}
             }
         }
-        for r in operands.iter().filter(|r| !r.weight && !self.values.contains_key(&r.name)) {
-            self.early.push(Ref { name: r.name.clone(), weight: false, span: r.span });
+        for r in operands
+            .iter()
+            .filter(|r| !r.weight && !self.values.contains_key(&r.name))
+        {
+            self.early.push(Ref {
+                name: r.name.clone(),
+                weight: false,
+                span: r.span,
+            });
         }
-        let (Some(op_name), Some(ty)) = (op_name, ty) else { return };
+        let (Some(op_name), Some(ty)) = (op_name, ty) else {
+            return;
+        };
         let ty = tensor_type(&ty).map_err(|d| self.diags.push(d)).ok();
         let op = self.resolve_op(&op_name, &operands, attrs.as_ref(), statement_span(p));
         let id = match (op, ty) {
@@ -193,9 +229,19 @@ impl Builder {
 
     /// The op of a statement: a known name, the right operand count, attributes the schema
     /// declares with values of the right kind, every required one present.
-    fn resolve_op(&mut self, name: &Pair<'_, Rule>, operands: &[Ref], attrs: Option<&Pair<'_, Rule>>, stmt: Span) -> Option<Op> {
+    fn resolve_op(
+        &mut self,
+        name: &Pair<'_, Rule>,
+        operands: &[Ref],
+        attrs: Option<&Pair<'_, Rule>>,
+        stmt: Span,
+    ) -> Option<Op> {
         let Some(kind) = OpKind::from_name(name.as_str()) else {
-            let mut d = Diagnostic::new(format!("unknown op `{}`", name.as_str()), span_of(name), "not an op");
+            let mut d = Diagnostic::new(
+                format!("unknown op `{}`", name.as_str()),
+                span_of(name),
+                "not an op",
+            );
             match closest(name.as_str(), SCHEMAS.iter().map(|s| s.name), 1).first() {
                 Some(near) => d = d.with_note(format!("help: did you mean `{near}`?")),
                 None => d = d.with_note("the ops are listed in docs/ir.md"),
@@ -212,8 +258,12 @@ impl Builder {
             let key = an.as_str().to_string();
             if let Some(&first) = spans.get(&key) {
                 self.diags.push(
-                    Diagnostic::new(format!("attribute `{key}` is given twice"), span_of(&an), "given again here")
-                        .with_secondary(first, "first given here"),
+                    Diagnostic::new(
+                        format!("attribute `{key}` is given twice"),
+                        span_of(&an),
+                        "given again here",
+                    )
+                    .with_secondary(first, "first given here"),
                 );
                 ok = false;
                 continue;
@@ -239,7 +289,12 @@ impl Builder {
                 Err(v) => {
                     self.diags.push(
                         Diagnostic::new(
-                            format!("attribute `{key}` of {} must be {}, found {}", schema.name, article(spec.kind), article(v.kind())),
+                            format!(
+                                "attribute `{key}` of {} must be {}, found {}",
+                                schema.name,
+                                article(spec.kind),
+                                article(v.kind())
+                            ),
                             span_of(&av),
                             article(v.kind()),
                         )
@@ -249,18 +304,37 @@ impl Builder {
                 }
             }
         }
-        for spec in schema.attrs.iter().filter(|s| s.required && !spans.contains_key(s.name)) {
+        for spec in schema
+            .attrs
+            .iter()
+            .filter(|s| s.required && !spans.contains_key(s.name))
+        {
             let at = attrs.map(span_of).unwrap_or(span_of(name));
             self.diags.push(
-                Diagnostic::new(format!("{} needs attribute `{}`", schema.name, spec.name), at, format!("`{}` missing", spec.name))
-                    .with_note(format!("`{}` ({}): {}", spec.name, spec.kind.name(), spec.doc)),
+                Diagnostic::new(
+                    format!("{} needs attribute `{}`", schema.name, spec.name),
+                    at,
+                    format!("`{}` missing", spec.name),
+                )
+                .with_note(format!(
+                    "`{}` ({}): {}",
+                    spec.name,
+                    spec.kind.name(),
+                    spec.doc
+                )),
             );
             ok = false;
         }
         ok.then(|| Op::new(kind, given))
     }
 
-    fn check_arity(&mut self, schema: &OpSchema, operands: &[Ref], name: &Pair<'_, Rule>, stmt: Span) -> bool {
+    fn check_arity(
+        &mut self,
+        schema: &OpSchema,
+        operands: &[Ref],
+        name: &Pair<'_, Rule>,
+        stmt: Span,
+    ) -> bool {
         let (lo, hi) = schema.arity();
         let n = operands.len();
         if n >= lo && n <= hi {
@@ -277,7 +351,12 @@ impl Builder {
             (Some(a), Some(b)) => Span::new(a.span.start, b.span.end),
             _ => Span::new(span_of(name).start, stmt.end.min(span_of(name).end + 2)),
         };
-        let mut names: Vec<String> = schema.operands.names.iter().map(|s| s.to_string()).collect();
+        let mut names: Vec<String> = schema
+            .operands
+            .names
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         if schema.operands.variadic {
             if let Some(last) = names.last_mut() {
                 last.push_str(", …");
@@ -287,11 +366,21 @@ impl Builder {
         let optional = match &all[all.len() - schema.operands.optional..] {
             [] => String::new(),
             [one] => format!("; `{one}` may be left out"),
-            some => format!("; {} may be left out", some.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
+            some => format!(
+                "; {} may be left out",
+                some.iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
         self.diags.push(
-            Diagnostic::new(format!("{} takes {want}, found {n}", schema.name), span, format!("{n} operand{}", if n == 1 { "" } else { "s" }))
-                .with_note(format!("{}({}){optional}", schema.name, names.join(", "))),
+            Diagnostic::new(
+                format!("{} takes {want}, found {n}", schema.name),
+                span,
+                format!("{n} operand{}", if n == 1 { "" } else { "s" }),
+            )
+            .with_note(format!("{}({}){optional}", schema.name, names.join(", "))),
         );
         false
     }
@@ -300,15 +389,23 @@ impl Builder {
     fn wire(&mut self) {
         for r in std::mem::take(&mut self.early) {
             let d = match self.values.get(&r.name) {
-                Some(def) => Diagnostic::new(format!("%{} is used before it is defined", r.name), r.span, "used here")
-                    .with_secondary(def.span, "defined here, later"),
+                Some(def) => Diagnostic::new(
+                    format!("%{} is used before it is defined", r.name),
+                    r.span,
+                    "used here",
+                )
+                .with_secondary(def.span, "defined here, later"),
                 None => self.undefined(&r),
             };
             self.diags.push(d);
         }
         for (id, operands) in std::mem::take(&mut self.pending) {
             for (slot, r) in operands.iter().enumerate() {
-                let table = if r.weight { &self.weights } else { &self.values };
+                let table = if r.weight {
+                    &self.weights
+                } else {
+                    &self.values
+                };
                 match table.get(&r.name) {
                     Some(Def { id: Some(src), .. }) => {
                         self.model.graph.add_edge(*src, id, slot);
@@ -328,9 +425,21 @@ impl Builder {
     /// "undefined %x", with the likely intended name.
     fn undefined(&self, r: &Ref) -> Diagnostic {
         let what = if r.weight { "weight" } else { "value" };
-        let mut d = Diagnostic::new(format!("undefined {what} {}{}", r.sigil(), r.name), r.span, "not defined");
-        let (other, other_sigil) = if r.weight { (&self.values, '%') } else { (&self.weights, '@') };
-        let same = if r.weight { &self.weights } else { &self.values };
+        let mut d = Diagnostic::new(
+            format!("undefined {what} {}{}", r.sigil(), r.name),
+            r.span,
+            "not defined",
+        );
+        let (other, other_sigil) = if r.weight {
+            (&self.values, '%')
+        } else {
+            (&self.weights, '@')
+        };
+        let same = if r.weight {
+            &self.weights
+        } else {
+            &self.values
+        };
         if other.contains_key(&r.name) {
             d = d.with_note(format!("help: did you mean `{other_sigil}{}`?", r.name));
         } else if let Some(near) = closest(&r.name, same.keys().map(String::as_str), 1).first() {
@@ -342,12 +451,18 @@ impl Builder {
     fn ret(&mut self, p: &Pair<'_, Rule>) {
         for v in children(p) {
             let r = Ref::from_pair(&v);
-            let table = if r.weight { &self.weights } else { &self.values };
+            let table = if r.weight {
+                &self.weights
+            } else {
+                &self.values
+            };
             match table.get(&r.name) {
                 Some(Def { id: Some(id), .. }) => self.model.outputs.push(*id),
                 Some(_) => {}
                 None => {
-                    let d = self.undefined(&r).with_note("`return` lists the model's outputs, which must be defined above it");
+                    let d = self.undefined(&r).with_note(
+                        "`return` lists the model's outputs, which must be defined above it",
+                    );
                     self.diags.push(d);
                 }
             }
@@ -382,12 +497,20 @@ impl Builder {
 /// "an integer", "a list of floats".
 fn article(kind: AttrKind) -> String {
     let name = kind.name();
-    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
     format!("{article} {name}")
 }
 
 fn unknown_attr(schema: &OpSchema, key: &str, span: Span) -> Diagnostic {
-    let mut d = Diagnostic::new(format!("{} has no attribute `{key}`", schema.name), span, "unknown attribute");
+    let mut d = Diagnostic::new(
+        format!("{} has no attribute `{key}`", schema.name),
+        span,
+        "unknown attribute",
+    );
     if let Some(near) = closest(key, schema.attrs.iter().map(|a| a.name), 1).first() {
         d = d.with_note(format!("help: did you mean `{near}`?"));
     }

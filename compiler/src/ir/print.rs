@@ -37,14 +37,32 @@ pub(crate) fn print_with_weights_file(model: &Model, weights_file: Option<&str>)
     for id in model.ops_in_order() {
         let n = model.node(id);
         let NodeKind::Op(op) = &n.kind else { continue };
-        let operands: Vec<String> = model.operands(id).into_iter().map(|o| value_ref(model, o)).collect();
-        let _ = write!(out, "  %{} = {}({})", n.name, op.kind.name(), operands.join(", "));
+        let operands: Vec<String> = model
+            .operands(id)
+            .into_iter()
+            .map(|o| value_ref(model, o))
+            .collect();
+        let _ = write!(
+            out,
+            "  %{} = {}({})",
+            n.name,
+            op.kind.name(),
+            operands.join(", ")
+        );
         // Schema order first; attributes the schema does not know (a pass's bug, which the
         // verifier reports) are still printed, by name, so that nothing is silently lost.
         let schema = op.kind.schema();
-        let mut attrs: Vec<(&str, &Attr)> =
-            schema.attrs.iter().filter_map(|s| op.attrs.get(s.name).map(|v| (s.name, v))).collect();
-        attrs.extend(op.attrs.iter().filter(|(k, _)| schema.attr(k).is_none()).map(|(k, v)| (k.as_str(), v)));
+        let mut attrs: Vec<(&str, &Attr)> = schema
+            .attrs
+            .iter()
+            .filter_map(|s| op.attrs.get(s.name).map(|v| (s.name, v)))
+            .collect();
+        attrs.extend(
+            op.attrs
+                .iter()
+                .filter(|(k, _)| schema.attr(k).is_none())
+                .map(|(k, v)| (k.as_str(), v)),
+        );
         if !attrs.is_empty() {
             let list: Vec<String> = attrs.iter().map(|(k, v)| format!("{k} = {v}")).collect();
             let _ = write!(out, " {{{}}}", list.join(", "));

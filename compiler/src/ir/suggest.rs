@@ -6,12 +6,18 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     // Three rows: i - 2, i - 1, i.
-    let mut rows = [vec![0; b.len() + 1], (0..=b.len()).collect::<Vec<_>>(), vec![0; b.len() + 1]];
+    let mut rows = [
+        vec![0; b.len() + 1],
+        (0..=b.len()).collect::<Vec<_>>(),
+        vec![0; b.len() + 1],
+    ];
     for i in 1..=a.len() {
         rows[2][0] = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut d = (rows[1][j - 1] + cost).min(rows[1][j] + 1).min(rows[2][j - 1] + 1);
+            let mut d = (rows[1][j - 1] + cost)
+                .min(rows[1][j] + 1)
+                .min(rows[2][j - 1] + 1);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d = d.min(rows[0][j - 2] + 1);
             }
@@ -25,7 +31,11 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 /// Up to `max` candidates close enough to `name` to be what was meant, closest first (ties in
 /// the candidates' order). Close enough: at most a third of the name's length edited, or one
 /// name (of at least 3 chars) contains the other.
-pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>, max: usize) -> Vec<&'a str> {
+pub fn closest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    max: usize,
+) -> Vec<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
     let mut scored: Vec<(usize, usize, &str)> = candidates
         .into_iter()

@@ -14,7 +14,9 @@ struct IrParser;
 pub(crate) fn parse_tree(text: &str) -> Result<Pair<'_, Rule>, Diagnostic> {
     let mut pairs = IrParser::parse(Rule::file, text).map_err(|e| syntax_error(text, e))?;
     // `file = { SOI ~ model ~ EOI }`: the file pair holds exactly one model pair.
-    let file = pairs.next().ok_or_else(|| Diagnostic::new("empty parse", Span::new(0, 0), ""))?;
+    let file = pairs
+        .next()
+        .ok_or_else(|| Diagnostic::new("empty parse", Span::new(0, 0), ""))?;
     file.into_inner()
         .find(|p| p.as_rule() == Rule::model)
         .ok_or_else(|| Diagnostic::new("expected `model`", Span::new(0, 0), ""))
@@ -109,14 +111,21 @@ fn found_at(text: &str, pos: usize) -> (String, usize) {
     let Some(first) = rest.chars().next() else {
         return ("the end of the file".into(), 0);
     };
-    let is_word = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '%' | '@' | '.' | '-' | '!');
+    let is_word =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '%' | '@' | '.' | '-' | '!');
     let len = if is_word(first) {
-        rest.char_indices().find(|&(_, c)| !is_word(c)).map_or(rest.len(), |(i, _)| i)
+        rest.char_indices()
+            .find(|&(_, c)| !is_word(c))
+            .map_or(rest.len(), |(i, _)| i)
     } else {
         first.len_utf8()
     };
     let tok = &rest[..len];
-    let shown = if first == '\n' || first == '\r' { "the end of the line".to_string() } else { format!("`{tok}`") };
+    let shown = if first == '\n' || first == '\r' {
+        "the end of the line".to_string()
+    } else {
+        format!("`{tok}`")
+    };
     (shown, if first == '\n' { 0 } else { len })
 }
 
@@ -136,9 +145,22 @@ fn syntax_error(text: &str, e: pest::error::Error<Rule>) -> Diagnostic {
                     expected.push(w);
                 }
             }
-            Diagnostic::new(format!("syntax error: expected {}, found {found}", enumerate(&expected)), span, "unexpected here")
+            Diagnostic::new(
+                format!(
+                    "syntax error: expected {}, found {found}",
+                    enumerate(&expected)
+                ),
+                span,
+                "unexpected here",
+            )
         }
-        ErrorVariant::ParsingError { .. } => Diagnostic::new(format!("syntax error: unexpected {found}"), span, "unexpected here"),
-        ErrorVariant::CustomError { message } => Diagnostic::new(format!("syntax error: {message}"), span, ""),
+        ErrorVariant::ParsingError { .. } => Diagnostic::new(
+            format!("syntax error: unexpected {found}"),
+            span,
+            "unexpected here",
+        ),
+        ErrorVariant::CustomError { message } => {
+            Diagnostic::new(format!("syntax error: {message}"), span, "")
+        }
     }
 }

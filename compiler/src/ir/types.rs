@@ -64,10 +64,16 @@ pub struct TensorType {
 
 impl TensorType {
     pub fn new(shape: impl Into<Vec<usize>>, elem: ElemType) -> Self {
-        TensorType { shape: shape.into(), elem }
+        TensorType {
+            shape: shape.into(),
+            elem,
+        }
     }
     pub fn f32(shape: impl Into<Vec<usize>>) -> Self {
-        TensorType { shape: shape.into(), elem: ElemType::F32 }
+        TensorType {
+            shape: shape.into(),
+            elem: ElemType::F32,
+        }
     }
     pub fn rank(&self) -> usize {
         self.shape.len()
@@ -90,7 +96,11 @@ pub fn fmt_f32(v: f32) -> String {
         return if v > 0.0 { "inf".into() } else { "-inf".into() };
     }
     let a = v.abs();
-    let s = if a != 0.0 && !(1e-4..1e7).contains(&a) { format!("{v:e}") } else { format!("{v}") };
+    let s = if a != 0.0 && !(1e-4..1e7).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    };
     if s.contains(['.', 'e', 'n', 'i']) {
         s
     } else {
@@ -100,7 +110,11 @@ pub fn fmt_f32(v: f32) -> String {
 
 /// Shape as `1x3x224x224` (empty for a scalar).
 pub fn fmt_shape(shape: &[usize]) -> String {
-    shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
+    shape
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
 }
 
 impl fmt::Display for QuantType {
@@ -117,7 +131,14 @@ impl fmt::Display for QuantType {
             Some(axis) => {
                 let s: Vec<String> = self.scales.iter().map(|&v| fmt_f32(v)).collect();
                 let z: Vec<String> = self.zero_points.iter().map(|v| v.to_string()).collect();
-                write!(f, "!quant<{}, axis {}, [{}], [{}]>", self.storage, axis, s.join(", "), z.join(", "))
+                write!(
+                    f,
+                    "!quant<{}, axis {}, [{}], [{}]>",
+                    self.storage,
+                    axis,
+                    s.join(", "),
+                    z.join(", ")
+                )
             }
         }
     }
@@ -148,7 +169,18 @@ mod tests {
 
     #[test]
     fn floats_round_trip_through_text() {
-        for v in [0.0f32, 1.0, -2.5, 1e-5, 0.1, 3.4028235e38, 1.17549435e-38, 123456.78, 1e7, 6.0] {
+        for v in [
+            0.0f32,
+            1.0,
+            -2.5,
+            1e-5,
+            0.1,
+            3.4028235e38,
+            1.17549435e-38,
+            123456.78,
+            1e7,
+            6.0,
+        ] {
             let s = fmt_f32(v);
             assert_eq!(s.parse::<f32>().unwrap().to_bits(), v.to_bits(), "{s}");
             assert!(s.contains(['.', 'e']), "{s}");
@@ -157,9 +189,20 @@ mod tests {
 
     #[test]
     fn types_print_mlir_style() {
-        assert_eq!(TensorType::f32(vec![1, 3, 224, 224]).to_string(), "tensor<1x3x224x224xf32>");
+        assert_eq!(
+            TensorType::f32(vec![1, 3, 224, 224]).to_string(),
+            "tensor<1x3x224x224xf32>"
+        );
         assert_eq!(TensorType::f32(vec![]).to_string(), "tensor<f32>");
-        let q = QuantType { storage: DType::U8, scales: vec![0.5], zero_points: vec![128], axis: None };
-        assert_eq!(TensorType::new(vec![2], ElemType::Quant(q)).to_string(), "tensor<2x!quant<u8, 0.5, 128>>");
+        let q = QuantType {
+            storage: DType::U8,
+            scales: vec![0.5],
+            zero_points: vec![128],
+            axis: None,
+        };
+        assert_eq!(
+            TensorType::new(vec![2], ElemType::Quant(q)).to_string(),
+            "tensor<2x!quant<u8, 0.5, 128>>"
+        );
     }
 }

@@ -28,24 +28,44 @@ fn storage_range(d: DType) -> (i64, i64) {
 pub fn check_type(t: &TensorType) -> Option<String> {
     let q = t.elem.quant()?;
     if q.storage == DType::F32 {
-        return Some(format!("{t}: a quantized type is stored as i8, u8 or i32, not f32"));
+        return Some(format!(
+            "{t}: a quantized type is stored as i8, u8 or i32, not f32"
+        ));
     }
     if q.scales.len() != q.zero_points.len() {
-        return Some(format!("{t}: {} scales but {} zero points", q.scales.len(), q.zero_points.len()));
+        return Some(format!(
+            "{t}: {} scales but {} zero points",
+            q.scales.len(),
+            q.zero_points.len()
+        ));
     }
     if let Some(s) = q.scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
         return Some(format!("{t}: scale {s} is not a positive finite number"));
     }
     let (lo, hi) = storage_range(q.storage);
-    if let Some(z) = q.zero_points.iter().find(|&&z| (z as i64) < lo || (z as i64) > hi) {
-        return Some(format!("{t}: zero point {z} is outside the range of {}", q.storage));
+    if let Some(z) = q
+        .zero_points
+        .iter()
+        .find(|&&z| (z as i64) < lo || (z as i64) > hi)
+    {
+        return Some(format!(
+            "{t}: zero point {z} is outside the range of {}",
+            q.storage
+        ));
     }
     match q.axis {
-        None if q.scales.len() != 1 => Some(format!("{t}: a per-tensor type has exactly one scale")),
-        Some(a) if a >= t.rank() => Some(format!("{t}: quantization axis {a} is out of range for rank {}", t.rank())),
-        Some(a) if q.scales.len() != t.shape[a] => {
-            Some(format!("{t}: axis {a} has {} entries but the type has {} scales", t.shape[a], q.scales.len()))
+        None if q.scales.len() != 1 => {
+            Some(format!("{t}: a per-tensor type has exactly one scale"))
         }
+        Some(a) if a >= t.rank() => Some(format!(
+            "{t}: quantization axis {a} is out of range for rank {}",
+            t.rank()
+        )),
+        Some(a) if q.scales.len() != t.shape[a] => Some(format!(
+            "{t}: axis {a} has {} entries but the type has {} scales",
+            t.shape[a],
+            q.scales.len()
+        )),
         _ => None,
     }
 }
@@ -74,12 +94,18 @@ pub fn verify(model: &Model) -> Vec<Problem> {
     }
     for &o in &model.outputs {
         if !g.contains_node(o) {
-            bad(None, "the model returns a value that no longer exists".into());
+            bad(
+                None,
+                "the model returns a value that no longer exists".into(),
+            );
         }
     }
     for &i in &model.inputs {
         if !g.contains_node(i) || g[i].kind != NodeKind::Input {
-            bad(None, "an entry of the input list is not an input node".into());
+            bad(
+                None,
+                "an entry of the input list is not an input node".into(),
+            );
         }
     }
     let Some(order) = model.topo_order() else {
@@ -96,7 +122,10 @@ pub fn verify(model: &Model) -> Vec<Problem> {
                     bad(Some(id), format!("input %{} has operands", n.name));
                 }
                 if !model.inputs.contains(&id) {
-                    bad(Some(id), format!("input %{} is not in the input list", n.name));
+                    bad(
+                        Some(id),
+                        format!("input %{} is not in the input list", n.name),
+                    );
                 }
             }
             NodeKind::Weight(data) => {
@@ -121,18 +150,42 @@ pub fn verify(model: &Model) -> Vec<Problem> {
             NodeKind::Op(op) => {
                 let schema = op.kind.schema();
                 let slots: Vec<usize> = {
-                    let mut v: Vec<usize> = model.graph.edges_directed(id, petgraph::Direction::Incoming).map(|e| *e.weight()).collect();
+                    let mut v: Vec<usize> = model
+                        .graph
+                        .edges_directed(id, petgraph::Direction::Incoming)
+                        .map(|e| *e.weight())
+                        .collect();
                     v.sort();
                     v
                 };
                 if slots.iter().enumerate().any(|(i, &s)| i != s) {
-                    bad(Some(id), format!("%{}: operand slots {slots:?} are not 0..{}", n.name, slots.len()));
+                    bad(
+                        Some(id),
+                        format!(
+                            "%{}: operand slots {slots:?} are not 0..{}",
+                            n.name,
+                            slots.len()
+                        ),
+                    );
                     continue;
                 }
                 let (lo, hi) = schema.arity();
                 if operands.len() < lo || operands.len() > hi {
-                    let want = if hi == usize::MAX { format!("at least {lo}") } else if lo == hi { lo.to_string() } else { format!("{lo} to {hi}") };
-                    bad(Some(id), format!("{} takes {want} operands, got {}", schema.name, operands.len()));
+                    let want = if hi == usize::MAX {
+                        format!("at least {lo}")
+                    } else if lo == hi {
+                        lo.to_string()
+                    } else {
+                        format!("{lo} to {hi}")
+                    };
+                    bad(
+                        Some(id),
+                        format!(
+                            "{} takes {want} operands, got {}",
+                            schema.name,
+                            operands.len()
+                        ),
+                    );
                     continue;
                 }
                 let mut attrs_ok = true;
@@ -140,19 +193,39 @@ pub fn verify(model: &Model) -> Vec<Problem> {
                     match schema.attr(name) {
                         None => {
                             attrs_ok = false;
-                            bad(Some(id), format!("{} has no attribute `{name}`", schema.name));
+                            bad(
+                                Some(id),
+                                format!("{} has no attribute `{name}`", schema.name),
+                            );
                         }
                         Some(spec) if spec.kind != value.kind() => {
                             attrs_ok = false;
-                            bad(Some(id), format!("attribute `{name}` of {} must be {}, got {value}", schema.name, spec.kind.a_name()));
+                            bad(
+                                Some(id),
+                                format!(
+                                    "attribute `{name}` of {} must be {}, got {value}",
+                                    schema.name,
+                                    spec.kind.a_name()
+                                ),
+                            );
                         }
                         _ => {}
                     }
                 }
-                for spec in schema.attrs.iter().filter(|s| s.required || s.default.is_some()) {
+                for spec in schema
+                    .attrs
+                    .iter()
+                    .filter(|s| s.required || s.default.is_some())
+                {
                     if !op.attrs.contains_key(spec.name) {
                         attrs_ok = false;
-                        bad(Some(id), format!("{} needs attribute `{}` ({})", schema.name, spec.name, spec.doc));
+                        bad(
+                            Some(id),
+                            format!(
+                                "{} needs attribute `{}` ({})",
+                                schema.name, spec.name, spec.doc
+                            ),
+                        );
                     }
                 }
                 if !attrs_ok {
@@ -161,9 +234,13 @@ pub fn verify(model: &Model) -> Vec<Problem> {
                 let tys: Vec<&TensorType> = operands.iter().map(|&o| &g[o].ty).collect();
                 match expected_type(op, &tys, &n.ty) {
                     Err(m) => bad(Some(id), format!("{}: {m}", schema.name)),
-                    Ok(t) if t != n.ty => {
-                        bad(Some(id), format!("%{} is declared {} but {} produces {t}", n.name, n.ty, schema.name))
-                    }
+                    Ok(t) if t != n.ty => bad(
+                        Some(id),
+                        format!(
+                            "%{} is declared {} but {} produces {t}",
+                            n.name, n.ty, schema.name
+                        ),
+                    ),
                     Ok(_) => {}
                 }
             }
@@ -183,7 +260,10 @@ pub fn verify_or_error(model: &Model, source: Option<&Source>) -> Result<(), Err
         let diags = problems
             .iter()
             .map(|p| {
-                let span = p.node.and_then(|n| model.graph[n].span).unwrap_or(Span::new(0, 0));
+                let span = p
+                    .node
+                    .and_then(|n| model.graph[n].span)
+                    .unwrap_or(Span::new(0, 0));
                 Diagnostic::new(&p.message, span, "")
             })
             .collect();

@@ -19,7 +19,10 @@ use std::sync::Arc;
 /// Reads an IR file and the weights it names.
 pub fn read_model(ir_path: &Path) -> Result<Model> {
     let text = std::fs::read_to_string(ir_path).at(ir_path)?;
-    let source = Source { name: ir_path.display().to_string(), text };
+    let source = Source {
+        name: ir_path.display().to_string(),
+        text,
+    };
     let mut model = parse(&source)?;
     match load(&mut model, ir_path) {
         Ok(()) => {}
@@ -28,8 +31,15 @@ pub fn read_model(ir_path: &Path) -> Result<Model> {
             let diags = problems
                 .into_iter()
                 .map(|p| {
-                    let span = model.graph.node_weight(p.node).and_then(|n| n.span).unwrap_or(Span::new(0, 0));
-                    p.notes.into_iter().fold(Diagnostic::new(p.message, span, "declared here"), Diagnostic::with_note)
+                    let span = model
+                        .graph
+                        .node_weight(p.node)
+                        .and_then(|n| n.span)
+                        .unwrap_or(Span::new(0, 0));
+                    p.notes.into_iter().fold(
+                        Diagnostic::new(p.message, span, "declared here"),
+                        Diagnostic::with_note,
+                    )
                 })
                 .collect();
             return Err(Error::source(source, diags));
@@ -47,11 +57,17 @@ pub fn load_weights(model: &mut Model, ir_path: &Path) -> Result<()> {
         Err(Failure::File(e)) => Err(e),
         Err(Failure::Weights(mut problems)) if problems.len() == 1 => {
             let p = problems.remove(0);
-            Err(Error::msg(p.notes.iter().fold(p.message, |m, n| format!("{m}\n  {n}"))))
+            Err(Error::msg(
+                p.notes.iter().fold(p.message, |m, n| format!("{m}\n  {n}")),
+            ))
         }
         Err(Failure::Weights(problems)) => {
             let file = model.weights_file.as_deref().unwrap_or("the weights file");
-            let mut msg = format!("{} weights of {} cannot be loaded from {file}:", problems.len(), ir_path.display());
+            let mut msg = format!(
+                "{} weights of {} cannot be loaded from {file}:",
+                problems.len(),
+                ir_path.display()
+            );
             for p in problems {
                 msg.push_str(&format!("\n  {}", p.message));
                 msg.extend(p.notes.iter().map(|n| format!("\n    {n}")));
@@ -69,7 +85,12 @@ pub fn save_model(model: &Model, ir_path: &Path) -> Result<()> {
     let stem = ir_path
         .file_stem()
         .and_then(|s| s.to_str())
-        .ok_or_else(|| Error::msg(format!("cannot save a model to {}: it needs a file name", ir_path.display())))?;
+        .ok_or_else(|| {
+            Error::msg(format!(
+                "cannot save a model to {}: it needs a file name",
+                ir_path.display()
+            ))
+        })?;
     let st_name = format!("{stem}.safetensors");
     let dir = match ir_path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -77,7 +98,10 @@ pub fn save_model(model: &Model, ir_path: &Path) -> Result<()> {
     };
     let st_path = dir.join(&st_name);
     if st_path.file_name() == ir_path.file_name() {
-        return Err(Error::msg(format!("cannot save a model to {}: its weights would overwrite it", ir_path.display())));
+        return Err(Error::msg(format!(
+            "cannot save a model to {}: its weights would overwrite it",
+            ir_path.display()
+        )));
     }
 
     let mut views: Vec<(String, Raw)> = vec![];
@@ -103,20 +127,37 @@ pub fn save_model(model: &Model, ir_path: &Path) -> Result<()> {
             )));
         }
         if views.last().is_some_and(|(last, _)| *last == n.name) {
-            return Err(Error::msg(format!("cannot save the model: two weights are named @{}", n.name)));
+            return Err(Error::msg(format!(
+                "cannot save the model: two weights are named @{}",
+                n.name
+            )));
         }
-        views.push((n.name.clone(), Raw { dtype: st_dtype(data.dtype()), shape: data.shape().to_vec(), bytes: data.to_le_bytes() }));
+        views.push((
+            n.name.clone(),
+            Raw {
+                dtype: st_dtype(data.dtype()),
+                shape: data.shape().to_vec(),
+                bytes: data.to_le_bytes(),
+            },
+        ));
     }
 
     let weights_file = (!views.is_empty()).then_some(st_name.as_str());
     let text = print_with_weights_file(model, weights_file);
     let mut staged = vec![];
     if !views.is_empty() {
-        let bytes = safetensors::tensor::serialize(views, None)
-            .map_err(|e| Error::msg(format!("cannot encode the weights for {}: {e}", st_path.display())))?;
+        let bytes = safetensors::tensor::serialize(views, None).map_err(|e| {
+            Error::msg(format!(
+                "cannot encode the weights for {}: {e}",
+                st_path.display()
+            ))
+        })?;
         staged.push((stage(&dir, &bytes, &st_path)?, st_path));
     }
-    staged.push((stage(&dir, text.as_bytes(), ir_path)?, ir_path.to_path_buf()));
+    staged.push((
+        stage(&dir, text.as_bytes(), ir_path)?,
+        ir_path.to_path_buf(),
+    ));
     // Weights first: an IR file never names weights that are not there yet.
     for (tmp, path) in staged {
         tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
@@ -146,8 +187,11 @@ struct Problem {
 }
 
 fn load(model: &mut Model, ir_path: &Path) -> Result<(), Failure> {
-    let external: Vec<NodeId> =
-        model.weights().into_iter().filter(|&id| matches!(model.node(id).kind, NodeKind::Weight(WeightData::External))).collect();
+    let external: Vec<NodeId> = model
+        .weights()
+        .into_iter()
+        .filter(|&id| matches!(model.node(id).kind, NodeKind::Weight(WeightData::External)))
+        .collect();
     if external.is_empty() {
         return Ok(());
     }
@@ -156,7 +200,10 @@ fn load(model: &mut Model, ir_path: &Path) -> Result<(), Failure> {
             .into_iter()
             .map(|node| Problem {
                 node,
-                message: format!("weight @{} has no data: the model names no weights file", model.node(node).name),
+                message: format!(
+                    "weight @{} has no data: the model names no weights file",
+                    model.node(node).name
+                ),
                 notes: vec![],
             })
             .collect();
@@ -164,10 +211,18 @@ fn load(model: &mut Model, ir_path: &Path) -> Result<(), Failure> {
     };
     let path = ir_path.parent().unwrap_or(Path::new("")).join(&file);
     let bytes = std::fs::read(&path).map_err(|e| {
-        Failure::File(Error::msg(format!("cannot read weights file {} (named by {}): {e}", path.display(), ir_path.display())))
+        Failure::File(Error::msg(format!(
+            "cannot read weights file {} (named by {}): {e}",
+            path.display(),
+            ir_path.display()
+        )))
     })?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| {
-        Failure::File(Error::msg(format!("{} (named by {}) is not a safetensors file: {e}", path.display(), ir_path.display())))
+        Failure::File(Error::msg(format!(
+            "{} (named by {}) is not a safetensors file: {e}",
+            path.display(),
+            ir_path.display()
+        )))
     })?;
 
     let mut problems = vec![];
@@ -221,9 +276,16 @@ fn missing(node: NodeId, name: &str, file: &str, st: &SafeTensors<'_>) -> Proble
         let all: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
         format!("{file} holds {}", all.join(", "))
     } else {
-        format!("{file} holds {} tensors, none with a close name", names.len())
+        format!(
+            "{file} holds {} tensors, none with a close name",
+            names.len()
+        )
     };
-    Problem { node, message: format!("weight @{name} is not in {file}"), notes: vec![note] }
+    Problem {
+        node,
+        message: format!("weight @{name} is not in {file}"),
+        notes: vec![note],
+    }
 }
 
 fn show_shape(shape: &[usize]) -> String {

@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, HashMap};
 /// Refuses a sample file holding NaN or ±∞, naming the sample (by the layout of `batch.rs`), the
 /// input and the element within the sample.
 fn check_finite(name: &str, shape: &[usize], a: &ArrayD<f32>, layout: Layout) -> Result<()> {
-    let Some((idx, v)) = first_non_finite(a) else { return Ok(()) };
+    let Some((idx, v)) = first_non_finite(a) else {
+        return Ok(());
+    };
     let (sample, within) = if a.shape() == shape {
         (0, idx)
     } else {
@@ -50,7 +52,12 @@ fn feed(obs: &mut dyn Observer, t: &ArrayD<f32>) {
 /// counts samples as [`crate::batch`] reads them (shape errors are that module's). A sample with
 /// NaN or ±∞ is refused before anything runs; an op that computes one is an error naming it and
 /// the sample. `progress(done, total)` is told after every sample.
-pub fn calibrate(model: &Model, samples: &[ArrayD<f32>], method: Method, mut progress: impl FnMut(usize, usize)) -> Result<Ranges> {
+pub fn calibrate(
+    model: &Model,
+    samples: &[ArrayD<f32>],
+    method: Method,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Ranges> {
     if samples.len() != model.inputs.len() {
         return Err(Error::msg(format!(
             "model @{} takes {} input{}, but calibration samples were given for {}",
@@ -66,7 +73,10 @@ pub fn calibrate(model: &Model, samples: &[ArrayD<f32>], method: Method, mut pro
         let k = count_batches(&node.name, &node.ty.shape, a)?;
         if let Some(p) = plan {
             if p.0 != k.0 {
-                return Err(Error::msg(format!("the calibration inputs hold different sample counts ({} and {})", p.0, k.0)));
+                return Err(Error::msg(format!(
+                    "the calibration inputs hold different sample counts ({} and {})",
+                    p.0, k.0
+                )));
             }
         }
         plan = Some(k);
@@ -75,10 +85,15 @@ pub fn calibrate(model: &Model, samples: &[ArrayD<f32>], method: Method, mut pro
     let (count, layout) = plan.unwrap_or((1, Layout::Stacked));
 
     let tensors = observed_tensors(model);
-    let mut observers: HashMap<NodeId, Box<dyn Observer + Send>> = tensors.iter().map(|&n| (n, method.observer())).collect();
+    let mut observers: HashMap<NodeId, Box<dyn Observer + Send>> =
+        tensors.iter().map(|&n| (n, method.observer())).collect();
     for b in 0..count {
-        let inputs: Vec<Tensor> =
-            model.inputs.iter().zip(samples).map(|(&id, a)| batch_of(a, &model.node(id).ty.shape, layout, b)).collect();
+        let inputs: Vec<Tensor> = model
+            .inputs
+            .iter()
+            .zip(samples)
+            .map(|(&id, a)| batch_of(a, &model.node(id).ty.shape, layout, b))
+            .collect();
         for (id, t) in model.inputs.iter().zip(&inputs) {
             if let (Some(obs), Some(a)) = (observers.get_mut(id), t.as_f32()) {
                 feed(obs.as_mut(), a);
@@ -86,7 +101,9 @@ pub fn calibrate(model: &Model, samples: &[ArrayD<f32>], method: Method, mut pro
         }
         let mut bad: Option<(NodeId, Vec<usize>, f32)> = None;
         let mut observe = |id: NodeId, t: &Tensor| {
-            let (Some(obs), Some(a)) = (observers.get_mut(&id), t.as_f32()) else { return };
+            let (Some(obs), Some(a)) = (observers.get_mut(&id), t.as_f32()) else {
+                return;
+            };
             if bad.is_none() {
                 if let Some((i, v)) = first_non_finite(a) {
                     bad = Some((id, i, v));
@@ -94,11 +111,23 @@ pub fn calibrate(model: &Model, samples: &[ArrayD<f32>], method: Method, mut pro
             }
             feed(obs.as_mut(), a);
         };
-        run_with(model, &inputs, Hooks { observe: Some(&mut observe), transform: None })?;
+        run_with(
+            model,
+            &inputs,
+            Hooks {
+                observe: Some(&mut observe),
+                transform: None,
+            },
+        )?;
         if let Some((id, i, v)) = bad {
             // A non-finite weight is the usual culprit: name it rather than the op it poisons.
             for w in model.operands(id) {
-                if let Some((wi, wv)) = model.node(w).weight().and_then(|t| t.as_f32()).and_then(first_non_finite) {
+                if let Some((wi, wv)) = model
+                    .node(w)
+                    .weight()
+                    .and_then(|t| t.as_f32())
+                    .and_then(first_non_finite)
+                {
                     return Err(Error::msg(format!(
                         "@{} holds {} at {}: a weight must be finite (%{} computes {} at {} on calibration sample {b})",
                         model.node(w).name,
@@ -119,7 +148,13 @@ pub fn calibrate(model: &Model, samples: &[ArrayD<f32>], method: Method, mut pro
         }
         progress(b + 1, count);
     }
-    let ranges: BTreeMap<String, (f32, f32)> =
-        tensors.iter().map(|&n| (model.node(n).name.clone(), observers[&n].range())).collect();
-    Ok(Ranges { model: model.name.clone(), method: method.to_string(), ranges })
+    let ranges: BTreeMap<String, (f32, f32)> = tensors
+        .iter()
+        .map(|&n| (model.node(n).name.clone(), observers[&n].range()))
+        .collect();
+    Ok(Ranges {
+        model: model.name.clone(),
+        method: method.to_string(),
+        ranges,
+    })
 }

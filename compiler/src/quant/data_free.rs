@@ -52,7 +52,11 @@ fn with_zero(a: Interval) -> Interval {
 
 /// The smallest interval holding `f` at each point.
 fn hull(points: impl IntoIterator<Item = f64>) -> Interval {
-    points.into_iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
+    points
+        .into_iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        })
 }
 
 fn mul(a: Interval, b: Interval) -> Interval {
@@ -61,7 +65,11 @@ fn mul(a: Interval, b: Interval) -> Interval {
 
 /// Per output channel `c`: `Σ w·x` over `x ∈ x_range` is within `[lo·P + hi·N, hi·P + lo·N]`,
 /// `P` and `N` the sums of the channel's positive and negative weights; then `+ bias[c]`.
-fn linear(x: Interval, lanes: impl Iterator<Item = (f64, f64)>, bias: impl Fn(usize) -> Interval) -> Interval {
+fn linear(
+    x: Interval,
+    lanes: impl Iterator<Item = (f64, f64)>,
+    bias: impl Fn(usize) -> Interval,
+) -> Interval {
     lanes
         .enumerate()
         .map(|(c, (p, n))| {
@@ -73,7 +81,13 @@ fn linear(x: Interval, lanes: impl Iterator<Item = (f64, f64)>, bias: impl Fn(us
 
 /// Sums of the positive and of the negative entries.
 fn pos_neg<'a>(values: impl Iterator<Item = &'a f32>) -> (f64, f64) {
-    values.fold((0.0, 0.0), |(p, n), &v| if v > 0.0 { (p + v as f64, n) } else { (p, n + v as f64) })
+    values.fold((0.0, 0.0), |(p, n), &v| {
+        if v > 0.0 {
+            (p + v as f64, n)
+        } else {
+            (p, n + v as f64)
+        }
+    })
 }
 
 /// The union over channels of `β ± k·|γ|`.
@@ -82,13 +96,21 @@ fn bn_range(gamma: &[f32], beta: &[f32]) -> Interval {
     gamma
         .iter()
         .zip(beta)
-        .map(|(&g, &b)| (b as f64 - k * (g as f64).abs(), b as f64 + k * (g as f64).abs()))
+        .map(|(&g, &b)| {
+            (
+                b as f64 - k * (g as f64).abs(),
+                b as f64 + k * (g as f64).abs(),
+            )
+        })
         .fold((f64::INFINITY, f64::NEG_INFINITY), union)
 }
 
 /// Per channel `N(β, γ²)`.
 fn bn_moments(gamma: &[f32], beta: &[f32]) -> Moments {
-    Moments { mean: beta.iter().map(|&b| b as f64).collect(), var: gamma.iter().map(|&g| (g as f64) * (g as f64)).collect() }
+    Moments {
+        mean: beta.iter().map(|&b| b as f64).collect(),
+        var: gamma.iter().map(|&g| (g as f64) * (g as f64)).collect(),
+    }
 }
 
 /// A constant operand's moments against a result of shape `out`: exact values per channel when
@@ -106,7 +128,10 @@ fn const_moments(w: &ArrayD<f32>, out: &[usize]) -> Option<Moments> {
         if only_channels && pad < 2 && shape[1 - pad] == out[1] {
             let mean: Vec<f64> = w.iter().map(|&v| v as f64).collect();
             let n = mean.len();
-            return Some(Moments { mean, var: vec![0.0; n] });
+            return Some(Moments {
+                mean,
+                var: vec![0.0; n],
+            });
         }
     }
     let n = w.len() as f64;
@@ -141,19 +166,28 @@ impl Walk<'_> {
         let node = self.model.node(id);
         match &node.kind {
             NodeKind::Weight(_) => {
-                let w = self.weight(id).ok_or_else(|| Error::msg(format!("@{}: weight not loaded or not f32", node.name)))?;
+                let w = self.weight(id).ok_or_else(|| {
+                    Error::msg(format!("@{}: weight not loaded or not f32", node.name))
+                })?;
                 if w.is_empty() {
                     return Ok((0.0, 0.0));
                 }
                 Ok(hull(w.iter().map(|&v| v as f64)))
             }
-            _ => Err(Error::msg(format!("%{}: no range (its element type is {})", node.name, node.ty.elem))),
+            _ => Err(Error::msg(format!(
+                "%{}: no range (its element type is {})",
+                node.name, node.ty.elem
+            ))),
         }
     }
 
     fn const_operand(&self, op: &Op, id: NodeId, what: &str) -> Result<&ArrayD<f32>> {
         self.weight(id).ok_or_else(|| {
-            Error::msg(format!("{}: the {what} {} is not a constant, so no data-free range can be derived", op.kind.name(), self.name(id)))
+            Error::msg(format!(
+                "{}: the {what} {} is not a constant, so no data-free range can be derived",
+                op.kind.name(),
+                self.name(id)
+            ))
         })
     }
 
@@ -170,18 +204,32 @@ impl Walk<'_> {
             BatchNorm => {
                 let g = self.const_operand(op, args[1], "gamma")?;
                 let b = self.const_operand(op, args[2], "beta")?;
-                bn_range(g.as_slice_memory_order().unwrap_or(&[]), b.as_slice_memory_order().unwrap_or(&[]))
+                bn_range(
+                    g.as_slice_memory_order().unwrap_or(&[]),
+                    b.as_slice_memory_order().unwrap_or(&[]),
+                )
             }
             Conv2d | ConvTranspose2d => {
                 let w = self.const_operand(op, args[1], "weight")?;
-                let xr = if pads || op.kind == ConvTranspose2d { with_zero(x()?) } else { x()? };
+                let xr = if pads || op.kind == ConvTranspose2d {
+                    with_zero(x()?)
+                } else {
+                    x()?
+                };
                 let bias = match args.get(2) {
                     Some(&b) => Some(self.const_operand(op, b, "bias")?),
                     None => None,
                 };
-                let bias_of = |c: usize| bias.and_then(|b| b.iter().nth(c)).map_or((0.0, 0.0), |&v| (v as f64, v as f64));
+                let bias_of = |c: usize| {
+                    bias.and_then(|b| b.iter().nth(c))
+                        .map_or((0.0, 0.0), |&v| (v as f64, v as f64))
+                };
                 if op.kind == Conv2d {
-                    linear(xr, w.axis_iter(Axis(0)).map(|lane| pos_neg(lane.iter())), bias_of)
+                    linear(
+                        xr,
+                        w.axis_iter(Axis(0)).map(|lane| pos_neg(lane.iter())),
+                        bias_of,
+                    )
                 } else {
                     // [I, O/g, kh, kw]: output channel g·(O/g) + o reads input channels of group g.
                     let groups = op.int("groups").unwrap_or(1).max(1) as usize;
@@ -210,7 +258,11 @@ impl Walk<'_> {
                 let a = op.float("alpha").unwrap_or(0.01) as f64;
                 let f = |v: f64| if v >= 0.0 { v } else { a * v };
                 let r = x()?;
-                hull([f(r.0), f(r.1)].into_iter().chain((r.0 < 0.0 && r.1 > 0.0).then_some(0.0)))
+                hull(
+                    [f(r.0), f(r.1)]
+                        .into_iter()
+                        .chain((r.0 < 0.0 && r.1 > 0.0).then_some(0.0)),
+                )
             }
             Sigmoid => {
                 let r = x()?;
@@ -218,7 +270,10 @@ impl Walk<'_> {
                 (s(r.0), s(r.1))
             }
             HardSigmoid => {
-                let (a, b) = (op.float("alpha").unwrap_or(0.2) as f64, op.float("beta").unwrap_or(0.5) as f64);
+                let (a, b) = (
+                    op.float("alpha").unwrap_or(0.2) as f64,
+                    op.float("beta").unwrap_or(0.5) as f64,
+                );
                 let r = x()?;
                 hull([r.0, r.1].map(|v| (a * v + b).clamp(0.0, 1.0)))
             }
@@ -226,7 +281,11 @@ impl Walk<'_> {
                 let f = |v: f64| v * (v / 6.0 + 0.5).clamp(0.0, 1.0);
                 let r = x()?;
                 // The only interior extremum is the minimum at −1.5.
-                hull([f(r.0), f(r.1)].into_iter().chain((r.0 < -1.5 && r.1 > -1.5).then_some(f(-1.5))))
+                hull(
+                    [f(r.0), f(r.1)]
+                        .into_iter()
+                        .chain((r.0 < -1.5 && r.1 > -1.5).then_some(f(-1.5))),
+                )
             }
             Add => {
                 let (a, b) = (x()?, self.of(args[1])?);
@@ -249,7 +308,8 @@ impl Walk<'_> {
                 }
                 mul(a, (1.0 / b.1, 1.0 / b.0))
             }
-            MaxPool | GlobalAvgPool | ReduceMean | Flatten | Reshape | Squeeze | Unsqueeze | Transpose => x()?,
+            MaxPool | GlobalAvgPool | ReduceMean | Flatten | Reshape | Squeeze | Unsqueeze
+            | Transpose => x()?,
             AvgPool => {
                 if op.bool("count_include_pad").unwrap_or(false) && pads {
                     with_zero(x()?)
@@ -276,7 +336,14 @@ impl Walk<'_> {
             }
             Softmax => (0.0, 1.0),
             Dequantize => {
-                let q = self.model.node(args[0]).ty.elem.quant().cloned().ok_or_else(|| Error::msg("dequantize of a value that is not quantized"))?;
+                let q = self
+                    .model
+                    .node(args[0])
+                    .ty
+                    .elem
+                    .quant()
+                    .cloned()
+                    .ok_or_else(|| Error::msg("dequantize of a value that is not quantized"))?;
                 let (qmin, qmax): (f64, f64) = match q.storage {
                     DType::I8 => (-128.0, 127.0),
                     DType::U8 => (0.0, 255.0),
@@ -285,10 +352,13 @@ impl Walk<'_> {
                 q.scales
                     .iter()
                     .zip(&q.zero_points)
-                    .map(|(&s, &z)| hull([(qmin - z as f64) * s as f64, (qmax - z as f64) * s as f64]))
+                    .map(|(&s, &z)| {
+                        hull([(qmin - z as f64) * s as f64, (qmax - z as f64) * s as f64])
+                    })
                     .fold((f64::INFINITY, f64::NEG_INFINITY), union)
             }
-            Quantize | Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul | QAvgPool | QGlobalAvgPool | Lut => {
+            Quantize | Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul | QAvgPool
+            | QGlobalAvgPool | Lut => {
                 return Err(Error::msg(format!("{} has no f32 result", op.kind.name())))
             }
         })
@@ -301,7 +371,11 @@ impl Walk<'_> {
         let flag = |n: &str| is_gemm && op.bool(n).unwrap_or(false);
         let (a, b) = (args[0], args[1]);
         let c = if is_gemm { args.get(2).copied() } else { None };
-        let beta = if is_gemm { op.float("beta").unwrap_or(1.0) as f64 } else { 1.0 };
+        let beta = if is_gemm {
+            op.float("beta").unwrap_or(1.0) as f64
+        } else {
+            1.0
+        };
         // β·C per output column when C is one value per column, else C's extremes.
         let c_const = c.and_then(|c| self.weight(c));
         let bias_of = |col: usize, n: usize| -> Result<Interval> {
@@ -324,18 +398,38 @@ impl Walk<'_> {
                 n => (shape[n - 2], shape[n - 1]),
             };
             let count = w.len() / (r * cols).max(1);
-            let m = w.into_shape_with_order((count, r, cols)).expect("same element count");
-            m.outer_iter().map(|s| if transposed { s.t().to_owned() } else { s.to_owned() }).collect()
+            let m = w
+                .into_shape_with_order((count, r, cols))
+                .expect("same element count");
+            m.outer_iter()
+                .map(|s| {
+                    if transposed {
+                        s.t().to_owned()
+                    } else {
+                        s.to_owned()
+                    }
+                })
+                .collect()
         };
-        let alpha = if is_gemm { op.float("alpha").unwrap_or(1.0) as f64 } else { 1.0 };
+        let alpha = if is_gemm {
+            op.float("alpha").unwrap_or(1.0) as f64
+        } else {
+            1.0
+        };
         let mut out = (f64::INFINITY, f64::NEG_INFINITY);
         if let Some(w) = self.weight(b) {
             let xr = self.of(a)?;
             for m in slices(w, flag("trans_b")) {
                 let n = m.ncols();
-                let lanes: Vec<(f64, f64)> = m.axis_iter(Axis(1)).map(|col| pos_neg(col.iter())).collect();
+                let lanes: Vec<(f64, f64)> = m
+                    .axis_iter(Axis(1))
+                    .map(|col| pos_neg(col.iter()))
+                    .collect();
                 for (col, &(p, q)) in lanes.iter().enumerate() {
-                    let y = mul(linear(xr, std::iter::once((p, q)), |_| (0.0, 0.0)), (alpha, alpha));
+                    let y = mul(
+                        linear(xr, std::iter::once((p, q)), |_| (0.0, 0.0)),
+                        (alpha, alpha),
+                    );
                     let bc = bias_of(col, n)?;
                     out = union(out, (y.0 + bc.0, y.1 + bc.1));
                 }
@@ -345,7 +439,9 @@ impl Walk<'_> {
         let y = if let Some(w) = self.weight(a) {
             let xr = self.of(b)?;
             let lanes = slices(w, flag("trans_a")).into_iter().flat_map(|m| {
-                m.axis_iter(Axis(0)).map(|row| pos_neg(row.iter())).collect::<Vec<_>>()
+                m.axis_iter(Axis(0))
+                    .map(|row| pos_neg(row.iter()))
+                    .collect::<Vec<_>>()
             });
             linear(xr, lanes, |_| (0.0, 0.0))
         } else {
@@ -389,7 +485,10 @@ impl Walk<'_> {
         match op.kind {
             BatchNorm => {
                 let (g, b) = (self.weight(args[1])?, self.weight(args[2])?);
-                Some(bn_moments(g.as_slice_memory_order()?, b.as_slice_memory_order()?))
+                Some(bn_moments(
+                    g.as_slice_memory_order()?,
+                    b.as_slice_memory_order()?,
+                ))
             }
             Conv2d => {
                 let (w, x) = (self.weight(args[1])?, x()?);
@@ -403,7 +502,11 @@ impl Walk<'_> {
                 let (mut mean, mut var) = (vec![], vec![]);
                 for (o, filter) in w.axis_iter(Axis(0)).enumerate() {
                     let g = o / og;
-                    let (mut m, mut v) = (bias.and_then(|b| b.iter().nth(o)).map_or(0.0, |&b| b as f64), 0.0);
+                    let (mut m, mut v) = (
+                        bias.and_then(|b| b.iter().nth(o))
+                            .map_or(0.0, |&b| b as f64),
+                        0.0,
+                    );
                     for (i, taps) in filter.axis_iter(Axis(0)).enumerate() {
                         let (mu, s2) = x.at(g * ig + i);
                         m += taps.iter().map(|&t| t as f64).sum::<f64>() * mu;
@@ -417,16 +520,36 @@ impl Walk<'_> {
             Gemm | MatMul => {
                 let is_gemm = op.kind == Gemm;
                 let w = self.weight(args[1]).filter(|w| w.ndim() == 2)?;
-                let w = if is_gemm && op.bool("trans_b").unwrap_or(false) { w.t().to_owned() } else { w.to_owned() };
+                let w = if is_gemm && op.bool("trans_b").unwrap_or(false) {
+                    w.t().to_owned()
+                } else {
+                    w.to_owned()
+                };
                 let x = x()?;
                 // Per-feature moments only when axis 1 of the left operand is the reduced axis.
-                let x = if (is_gemm && op.bool("trans_a").unwrap_or(false)) || in_shape.len() != 2 { x.pooled() } else { x };
+                let x = if (is_gemm && op.bool("trans_a").unwrap_or(false)) || in_shape.len() != 2 {
+                    x.pooled()
+                } else {
+                    x
+                };
                 if x.channels() != 1 && x.channels() != w.shape()[0] {
                     return None;
                 }
-                let alpha = if is_gemm { op.float("alpha").unwrap_or(1.0) as f64 } else { 1.0 };
-                let beta = if is_gemm { op.float("beta").unwrap_or(1.0) as f64 } else { 1.0 };
-                let c = if is_gemm { args.get(2).and_then(|&c| self.moments_of(c, out)) } else { None };
+                let alpha = if is_gemm {
+                    op.float("alpha").unwrap_or(1.0) as f64
+                } else {
+                    1.0
+                };
+                let beta = if is_gemm {
+                    op.float("beta").unwrap_or(1.0) as f64
+                } else {
+                    1.0
+                };
+                let c = if is_gemm {
+                    args.get(2).and_then(|&c| self.moments_of(c, out))
+                } else {
+                    None
+                };
                 let (mut mean, mut var) = (vec![], vec![]);
                 for (n, col) in w.axis_iter(Axis(1)).enumerate() {
                     let (mut m, mut v) = (0.0, 0.0);
@@ -470,20 +593,30 @@ impl Walk<'_> {
                 }
                 // [N, C, rest…] → [N, C·|rest|]: each channel becomes |rest| consecutive features.
                 let rest: usize = in_shape.iter().skip(2).product();
-                if op.kind != Transpose && in_shape.len() >= 2 && out.len() == 2 && out[0] == in_shape[0] && out[1] == in_shape[1] * rest {
+                if op.kind != Transpose
+                    && in_shape.len() >= 2
+                    && out.len() == 2
+                    && out[0] == in_shape[0]
+                    && out[1] == in_shape[1] * rest
+                {
                     return Some(x.repeat_each(rest));
                 }
                 Some(x.pooled())
             }
             Concat => {
                 let axis = op.int("axis").unwrap_or(0);
-                let parts: Option<Vec<Moments>> = args.iter().map(|&a| self.moments_of(a, out)).collect();
+                let parts: Option<Vec<Moments>> =
+                    args.iter().map(|&a| self.moments_of(a, out)).collect();
                 let parts = parts?;
                 if axis == 1 || axis == 1 - out.len() as i64 {
                     let (mut mean, mut var) = (vec![], vec![]);
                     for (p, &a) in parts.iter().zip(&args) {
                         let c = self.model.node(a).ty.shape.get(1).copied().unwrap_or(1);
-                        let p = if p.channels() == 1 { p.repeat_each(c) } else { p.clone() };
+                        let p = if p.channels() == 1 {
+                            p.repeat_each(c)
+                        } else {
+                            p.clone()
+                        };
                         mean.extend(p.mean);
                         var.extend(p.var);
                     }
@@ -496,14 +629,22 @@ impl Walk<'_> {
                 Some(all.pooled())
             }
             Add | Sub | Mul | Div => {
-                let (a, b) = (self.moments_of(args[0], out)?, self.moments_of(args[1], out)?);
+                let (a, b) = (
+                    self.moments_of(args[0], out)?,
+                    self.moments_of(args[1], out)?,
+                );
                 let worst = |va: f64, vb: f64| (va.sqrt() + vb.sqrt()).powi(2);
                 match op.kind {
                     Add => a.zip(&b, |(ma, va), (mb, vb)| (ma + mb, worst(va, vb))),
                     Sub => a.zip(&b, |(ma, va), (mb, vb)| (ma - mb, worst(va, vb))),
                     // Independent factors: Var(XY) = σx²σy² + σx²μy² + σy²μx².
-                    Mul => a.zip(&b, |(ma, va), (mb, vb)| (ma * mb, va * vb + va * mb * mb + vb * ma * ma)),
-                    _ if self.weight(args[1]).is_some() && b.var.iter().all(|&v| v == 0.0) && b.mean.iter().all(|&m| m != 0.0) => {
+                    Mul => a.zip(&b, |(ma, va), (mb, vb)| {
+                        (ma * mb, va * vb + va * mb * mb + vb * ma * ma)
+                    }),
+                    _ if self.weight(args[1]).is_some()
+                        && b.var.iter().all(|&v| v == 0.0)
+                        && b.mean.iter().all(|&m| m != 0.0) =>
+                    {
                         a.zip(&b, |(ma, va), (mb, _)| (ma / mb, va / (mb * mb)))
                     }
                     _ => None,
@@ -519,7 +660,10 @@ impl Walk<'_> {
 fn estimated(op: &Op) -> bool {
     use OpKind::*;
     let bn = op.attr("bn_gamma").is_some() && op.attr("bn_beta").is_some();
-    !bn && matches!(op.kind, Conv2d | ConvTranspose2d | Gemm | MatMul | Add | Sub | Mul | Div)
+    !bn && matches!(
+        op.kind,
+        Conv2d | ConvTranspose2d | Gemm | MatMul | Add | Sub | Mul | Div
+    )
 }
 
 /// Ranges for every input and f32 op result of `model` without data: inputs get `input_range`,
@@ -527,14 +671,25 @@ fn estimated(op: &Op) -> bool {
 pub fn data_free_ranges(model: &Model, input_range: (f32, f32)) -> Result<Ranges> {
     let (lo, hi) = input_range;
     if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
-        return Err(Error::msg(format!("the input range [{}, {}] must be finite with min ≤ max", fmt_f32(lo), fmt_f32(hi))));
+        return Err(Error::msg(format!(
+            "the input range [{}, {}] must be finite with min ≤ max",
+            fmt_f32(lo),
+            fmt_f32(hi)
+        )));
     }
-    let mut walk = Walk { model, known: HashMap::new(), moments: HashMap::new() };
+    let mut walk = Walk {
+        model,
+        known: HashMap::new(),
+        moments: HashMap::new(),
+    };
     let span = hi as f64 - lo as f64;
     for &i in &model.inputs {
         walk.known.insert(i, (lo as f64, hi as f64));
         // Uniform over the input range.
-        walk.moments.insert(i, Moments::scalar((lo as f64 + hi as f64) / 2.0, span * span / 12.0));
+        walk.moments.insert(
+            i,
+            Moments::scalar((lo as f64 + hi as f64) / 2.0, span * span / 12.0),
+        );
     }
     let tensors = observed_tensors(model);
     let mut ranges = BTreeMap::new();

@@ -32,7 +32,11 @@ fn pow2(e: i32) -> f64 {
 
 impl Half {
     fn new(bins: usize) -> Half {
-        Half { exp: 0, counts: vec![0; bins], total: 0 }
+        Half {
+            exp: 0,
+            counts: vec![0; bins],
+            total: 0,
+        }
     }
 
     /// The smallest `e` with `m < bins·2ᵉ` (`m > 0`).
@@ -124,7 +128,14 @@ impl Histogram {
     /// An empty histogram with `bins` bins per side (rounded up to a power of two, at least 2).
     pub fn new(bins: usize) -> Histogram {
         let bins = bins.max(2).next_power_of_two();
-        Histogram { neg: Half::new(bins), pos: Half::new(bins), zeros: 0, non_finite: 0, min: f32::INFINITY, max: f32::NEG_INFINITY }
+        Histogram {
+            neg: Half::new(bins),
+            pos: Half::new(bins),
+            zeros: 0,
+            non_finite: 0,
+            min: f32::INFINITY,
+            max: f32::NEG_INFINITY,
+        }
     }
 
     /// Adds every finite value; NaN and ±∞ are only counted ([`Histogram::non_finite`]).
@@ -195,7 +206,12 @@ impl Histogram {
         counts.reverse();
         let zero = counts.len();
         counts.extend(self.pos.at(exp));
-        Some(Signed { width: pow2(exp), zero, counts, zeros: self.zeros })
+        Some(Signed {
+            width: pow2(exp),
+            zero,
+            counts,
+            zeros: self.zeros,
+        })
     }
 
     /// The value below which a fraction `q` (in [0, 1]) of the finite values lie, interpolating

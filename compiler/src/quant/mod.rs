@@ -8,8 +8,8 @@ pub mod moments;
 pub mod observe;
 pub mod params;
 pub mod qdq;
-pub mod report;
 pub mod ranges;
+pub mod report;
 pub mod window;
 
 pub use calibrate::calibrate;

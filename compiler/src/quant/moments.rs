@@ -30,7 +30,9 @@ fn erfc(x: f64) -> f64 {
             + t * (0.374_091_96
                 + t * (0.096_784_18
                     + t * (-0.186_288_06
-                        + t * (0.278_868_07 + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     let r = t * poly.exp();
     if x >= 0.0 {
         r
@@ -57,16 +59,36 @@ pub fn clip_moments(mean: f64, var: f64, lo: f64, hi: f64) -> (f64, f64) {
     }
     let s = var.sqrt();
     let (a, b) = ((lo - mean) / s, (hi - mean) / s);
-    let (ca, cb) = (if lo.is_finite() { normal_cdf(a) } else { 0.0 }, if hi.is_finite() { normal_cdf(b) } else { 1.0 });
-    let (pa, pb) = (if lo.is_finite() { normal_pdf(a) } else { 0.0 }, if hi.is_finite() { normal_pdf(b) } else { 0.0 });
-    let (apa, bpb) = (if lo.is_finite() { a * pa } else { 0.0 }, if hi.is_finite() { b * pb } else { 0.0 });
+    let (ca, cb) = (
+        if lo.is_finite() { normal_cdf(a) } else { 0.0 },
+        if hi.is_finite() { normal_cdf(b) } else { 1.0 },
+    );
+    let (pa, pb) = (
+        if lo.is_finite() { normal_pdf(a) } else { 0.0 },
+        if hi.is_finite() { normal_pdf(b) } else { 0.0 },
+    );
+    let (apa, bpb) = (
+        if lo.is_finite() { a * pa } else { 0.0 },
+        if hi.is_finite() { b * pb } else { 0.0 },
+    );
     let inside = cb - ca;
     // ∫ (m + s·z)·φ(z) dz and ∫ (m + s·z)²·φ(z) dz over (a, b).
     let m1 = mean * inside + s * (pa - pb);
     let m2 = mean * mean * inside + 2.0 * mean * s * (pa - pb) + var * (inside + apa - bpb);
     let (lo_mass, hi_mass) = (ca, 1.0 - cb);
-    let e1 = m1 + if lo.is_finite() { lo * lo_mass } else { 0.0 } + if hi.is_finite() { hi * hi_mass } else { 0.0 };
-    let e2 = m2 + if lo.is_finite() { lo * lo * lo_mass } else { 0.0 } + if hi.is_finite() { hi * hi * hi_mass } else { 0.0 };
+    let e1 = m1
+        + if lo.is_finite() { lo * lo_mass } else { 0.0 }
+        + if hi.is_finite() { hi * hi_mass } else { 0.0 };
+    let e2 =
+        m2 + if lo.is_finite() {
+            lo * lo * lo_mass
+        } else {
+            0.0
+        } + if hi.is_finite() {
+            hi * hi * hi_mass
+        } else {
+            0.0
+        };
     (e1, (e2 - e1 * e1).max(0.0))
 }
 
@@ -92,7 +114,10 @@ pub fn expected_max(k: usize) -> f64 {
 impl Moments {
     /// One pair for every element.
     pub fn scalar(mean: f64, var: f64) -> Moments {
-        Moments { mean: vec![mean], var: vec![var] }
+        Moments {
+            mean: vec![mean],
+            var: vec![var],
+        }
     }
 
     pub fn channels(&self) -> usize {
@@ -109,19 +134,34 @@ impl Moments {
     pub fn pooled(&self) -> Moments {
         let n = self.mean.len() as f64;
         let mean = self.mean.iter().sum::<f64>() / n;
-        let second = self.mean.iter().zip(&self.var).map(|(m, v)| v + m * m).sum::<f64>() / n;
+        let second = self
+            .mean
+            .iter()
+            .zip(&self.var)
+            .map(|(m, v)| v + m * m)
+            .sum::<f64>()
+            / n;
         Moments::scalar(mean, (second - mean * mean).max(0.0))
     }
 
     /// Applies `f` to every channel's pair.
     pub fn map(&self, f: impl Fn(f64, f64) -> (f64, f64)) -> Moments {
-        let (mean, var) = self.mean.iter().zip(&self.var).map(|(&m, &v)| f(m, v)).unzip();
+        let (mean, var) = self
+            .mean
+            .iter()
+            .zip(&self.var)
+            .map(|(&m, &v)| f(m, v))
+            .unzip();
         Moments { mean, var }
     }
 
     /// Channel-wise combination with broadcasting of a single pair; `None` when both have several
     /// channels and their counts differ.
-    pub fn zip(&self, other: &Moments, f: impl Fn((f64, f64), (f64, f64)) -> (f64, f64)) -> Option<Moments> {
+    pub fn zip(
+        &self,
+        other: &Moments,
+        f: impl Fn((f64, f64), (f64, f64)) -> (f64, f64),
+    ) -> Option<Moments> {
         let n = match (self.channels(), other.channels()) {
             (a, b) if a == b => a,
             (1, b) => b,
@@ -134,16 +174,26 @@ impl Moments {
 
     /// Each channel repeated `times` times (a flatten of `[N, C, H, W]` into `[N, C·H·W]`).
     pub fn repeat_each(&self, times: usize) -> Moments {
-        let rep = |v: &Vec<f64>| v.iter().flat_map(|&x| std::iter::repeat_n(x, times)).collect();
-        Moments { mean: rep(&self.mean), var: rep(&self.var) }
+        let rep = |v: &Vec<f64>| {
+            v.iter()
+                .flat_map(|&x| std::iter::repeat_n(x, times))
+                .collect()
+        };
+        Moments {
+            mean: rep(&self.mean),
+            var: rep(&self.var),
+        }
     }
 
     /// The union over channels of `mean ± k·σ`.
     pub fn range(&self, k: f64) -> (f64, f64) {
-        self.mean.iter().zip(&self.var).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (&m, &v)| {
-            let d = k * v.max(0.0).sqrt();
-            (lo.min(m - d), hi.max(m + d))
-        })
+        self.mean.iter().zip(&self.var).fold(
+            (f64::INFINITY, f64::NEG_INFINITY),
+            |(lo, hi), (&m, &v)| {
+                let d = k * v.max(0.0).sqrt();
+                (lo.min(m - d), hi.max(m + d))
+            },
+        )
     }
 }
 
@@ -153,8 +203,17 @@ mod tests {
 
     #[test]
     fn normal_cdf_matches_tables() {
-        for (x, p) in [(0.0, 0.5), (1.0, 0.841_344_746), (-1.96, 0.024_997_895), (3.0, 0.998_650_102)] {
-            assert!((normal_cdf(x) - p).abs() < 1e-7, "Φ({x}) = {} not {p}", normal_cdf(x));
+        for (x, p) in [
+            (0.0, 0.5),
+            (1.0, 0.841_344_746),
+            (-1.96, 0.024_997_895),
+            (3.0, 0.998_650_102),
+        ] {
+            assert!(
+                (normal_cdf(x) - p).abs() < 1e-7,
+                "Φ({x}) = {} not {p}",
+                normal_cdf(x)
+            );
         }
     }
 
@@ -163,7 +222,10 @@ mod tests {
         // E[max(0, Z)] = 1/√(2π), E[max(0, Z)²] = 1/2.
         let (m, v) = clip_moments(0.0, 1.0, 0.0, f64::INFINITY);
         let e = 1.0 / (2.0 * PI).sqrt();
-        assert!((m - e).abs() < 1e-7 && (v - (0.5 - e * e)).abs() < 1e-7, "{m} {v}");
+        assert!(
+            (m - e).abs() < 1e-7 && (v - (0.5 - e * e)).abs() < 1e-7,
+            "{m} {v}"
+        );
         // Clipping far outside the mass changes nothing; a point mass just clamps.
         let (m, v) = clip_moments(2.0, 0.25, -100.0, 100.0);
         assert!((m - 2.0).abs() < 1e-9 && (v - 0.25).abs() < 1e-9);

@@ -46,7 +46,10 @@ pub struct Percentile {
 
 impl Percentile {
     pub fn new(p: f64) -> Percentile {
-        Percentile { p, hist: Histogram::default() }
+        Percentile {
+            p,
+            hist: Histogram::default(),
+        }
     }
 }
 
@@ -146,14 +149,19 @@ impl FromStr for Method {
     type Err = Error;
     /// `minmax`, `percentile` ([`DEFAULT_PERCENTILE`]) or `percentile:P`, `entropy`, `mse`.
     fn from_str(s: &str) -> Result<Method> {
-        let bad = || Error::msg(format!("unknown calibration method `{s}`: expected minmax, percentile, percentile:P (P in (50, 100]), entropy or mse"));
+        let bad = || {
+            Error::msg(format!("unknown calibration method `{s}`: expected minmax, percentile, percentile:P (P in (50, 100]), entropy or mse"))
+        };
         Ok(match s {
             "minmax" => Method::MinMax,
             "percentile" => Method::Percentile(DEFAULT_PERCENTILE),
             "entropy" => Method::Entropy,
             "mse" => Method::Mse,
             _ => {
-                let p: f64 = s.strip_prefix("percentile:").and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+                let p: f64 = s
+                    .strip_prefix("percentile:")
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(bad)?;
                 if !(p > 50.0 && p <= 100.0) {
                     return Err(bad());
                 }

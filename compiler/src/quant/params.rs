@@ -56,17 +56,31 @@ pub struct Params {
 impl Params {
     /// Per-tensor parameters.
     pub fn per_tensor(storage: DType, scale: f32, zero_point: i32) -> Params {
-        Params { storage, scales: vec![scale], zero_points: vec![zero_point], axis: None }
+        Params {
+            storage,
+            scales: vec![scale],
+            zero_points: vec![zero_point],
+            axis: None,
+        }
     }
 
     /// The IR's quantized element type with these parameters.
     pub fn quant_type(&self) -> QuantType {
-        QuantType { storage: self.storage, scales: self.scales.clone(), zero_points: self.zero_points.clone(), axis: self.axis }
+        QuantType {
+            storage: self.storage,
+            scales: self.scales.clone(),
+            zero_points: self.zero_points.clone(),
+            axis: self.axis,
+        }
     }
 
     /// The parameters as the runtime's kernels take them.
     pub fn runtime(&self) -> QuantParams {
-        QuantParams { scales: self.scales.clone(), zero_points: self.zero_points.clone(), axis: self.axis }
+        QuantParams {
+            scales: self.scales.clone(),
+            zero_points: self.zero_points.clone(),
+            axis: self.axis,
+        }
     }
 
     /// The real interval the codes of a per-tensor u8 parameter set span: `[S·(0 − Z), S·(255 − Z)]`.
@@ -91,7 +105,12 @@ impl From<&Params> for QuantType {
 
 impl From<Params> for QuantType {
     fn from(p: Params) -> QuantType {
-        QuantType { storage: p.storage, scales: p.scales, zero_points: p.zero_points, axis: p.axis }
+        QuantType {
+            storage: p.storage,
+            scales: p.scales,
+            zero_points: p.zero_points,
+            axis: p.axis,
+        }
     }
 }
 
@@ -103,11 +122,20 @@ pub enum Warning {
     /// The activation's range is narrower than `255·MIN_SCALE`: scale floored at [`MIN_SCALE`].
     TinyRange { tensor: String, range: (f32, f32) },
     /// These output channels of a weight are all zeros: scale [`ZERO_SCALE`].
-    ZeroChannels { tensor: String, channels: Vec<usize> },
+    ZeroChannels {
+        tensor: String,
+        channels: Vec<usize>,
+    },
     /// These weight channels are so small that their scale was floored at [`MIN_SCALE`].
-    TinyChannels { tensor: String, channels: Vec<usize> },
+    TinyChannels {
+        tensor: String,
+        channels: Vec<usize>,
+    },
     /// Bias values that do not fit i32 at `S_b = S_w·S_x` and were saturated.
-    BiasSaturated { tensor: String, channels: Vec<usize> },
+    BiasSaturated {
+        tensor: String,
+        channels: Vec<usize>,
+    },
 }
 
 /// At most a handful of channel numbers, then how many more.
@@ -175,28 +203,47 @@ pub struct Chosen {
 pub fn activation(tensor: &str, range: (f32, f32)) -> Result<Chosen> {
     let (lo, hi) = range;
     if !lo.is_finite() || !hi.is_finite() {
-        return Err(Error::msg(format!("%{tensor}: the range [{}, {}] is not finite", fmt_f32(lo), fmt_f32(hi))));
+        return Err(Error::msg(format!(
+            "%{tensor}: the range [{}, {}] is not finite",
+            fmt_f32(lo),
+            fmt_f32(hi)
+        )));
     }
     if lo > hi {
-        return Err(Error::msg(format!("%{tensor}: the range [{}, {}] is reversed", fmt_f32(lo), fmt_f32(hi))));
+        return Err(Error::msg(format!(
+            "%{tensor}: the range [{}, {}] is reversed",
+            fmt_f32(lo),
+            fmt_f32(hi)
+        )));
     }
     let (lo, hi) = (lo.min(0.0), hi.max(0.0));
     let span = hi as f64 - lo as f64;
     let mut warnings = vec![];
     if span == 0.0 {
-        warnings.push(Warning::ZeroRange { tensor: tensor.to_string() });
-        return Ok(Chosen { params: Params::per_tensor(DType::U8, ZERO_SCALE, 0), warnings });
+        warnings.push(Warning::ZeroRange {
+            tensor: tensor.to_string(),
+        });
+        return Ok(Chosen {
+            params: Params::per_tensor(DType::U8, ZERO_SCALE, 0),
+            warnings,
+        });
     }
     // At most 2·f32::MAX/255: always a finite f32.
     let mut scale = (span / (U8_QMAX - U8_QMIN) as f64) as f32;
     if scale < MIN_SCALE {
-        warnings.push(Warning::TinyRange { tensor: tensor.to_string(), range: (lo, hi) });
+        warnings.push(Warning::TinyRange {
+            tensor: tensor.to_string(),
+            range: (lo, hi),
+        });
         scale = MIN_SCALE;
     }
     // Z from the scale actually stored, so that the stored pair maps 0 to an exact code.
     let z = (U8_QMAX as f64 - hi as f64 / scale as f64).round_ties_even();
     let z = z.clamp(U8_QMIN as f64, U8_QMAX as f64) as i32;
-    Ok(Chosen { params: Params::per_tensor(DType::U8, scale, z), warnings })
+    Ok(Chosen {
+        params: Params::per_tensor(DType::U8, scale, z),
+        warnings,
+    })
 }
 
 /// The first non-finite element of `a` in row-major order, with its index.
@@ -205,7 +252,9 @@ pub(crate) fn first_non_finite(a: &ArrayD<f32>) -> Option<(Vec<usize>, f32)> {
     if a.iter().all(|v| v.is_finite()) {
         return None;
     }
-    a.indexed_iter().find(|(_, v)| !v.is_finite()).map(|(i, &v)| (i.slice().to_vec(), v))
+    a.indexed_iter()
+        .find(|(_, v)| !v.is_finite())
+        .map(|(i, &v)| (i.slice().to_vec(), v))
 }
 
 pub(crate) fn fmt_index(i: &[usize]) -> String {
@@ -219,10 +268,17 @@ pub(crate) fn fmt_index(i: &[usize]) -> String {
 /// tensor and the element.
 pub fn weights(tensor: &str, w: &ArrayD<f32>, axis: usize, bits: WeightBits) -> Result<Chosen> {
     if axis >= w.ndim() {
-        return Err(Error::msg(format!("@{tensor}: no axis {axis} in a weight of rank {}", w.ndim())));
+        return Err(Error::msg(format!(
+            "@{tensor}: no axis {axis} in a weight of rank {}",
+            w.ndim()
+        )));
     }
     if let Some((i, v)) = first_non_finite(w) {
-        return Err(Error::msg(format!("@{tensor} holds {} at {}: a weight must be finite to be quantized", fmt_f32(v), fmt_index(&i))));
+        return Err(Error::msg(format!(
+            "@{tensor} holds {} at {}: a weight must be finite to be quantized",
+            fmt_f32(v),
+            fmt_index(&i)
+        )));
     }
     let qmax = bits.qmax() as f64;
     let (mut zero, mut tiny) = (vec![], vec![]);
@@ -245,13 +301,27 @@ pub fn weights(tensor: &str, w: &ArrayD<f32>, axis: usize, bits: WeightBits) -> 
         .collect();
     let mut warnings = vec![];
     if !zero.is_empty() {
-        warnings.push(Warning::ZeroChannels { tensor: tensor.to_string(), channels: zero });
+        warnings.push(Warning::ZeroChannels {
+            tensor: tensor.to_string(),
+            channels: zero,
+        });
     }
     if !tiny.is_empty() {
-        warnings.push(Warning::TinyChannels { tensor: tensor.to_string(), channels: tiny });
+        warnings.push(Warning::TinyChannels {
+            tensor: tensor.to_string(),
+            channels: tiny,
+        });
     }
     let n = scales.len();
-    Ok(Chosen { params: Params { storage: DType::I8, scales, zero_points: vec![0; n], axis: Some(axis) }, warnings })
+    Ok(Chosen {
+        params: Params {
+            storage: DType::I8,
+            scales,
+            zero_points: vec![0; n],
+            axis: Some(axis),
+        },
+        warnings,
+    })
 }
 
 /// The weight codes for `params` (from [`weights`]): `round_half_even(w/S_c)` clamped to
@@ -276,7 +346,12 @@ pub struct QuantizedBias {
 /// `round_half_even(b/S_b)` computed in f64 (exact enough that no f32 division rounds twice),
 /// saturated to i32 ([`Warning::BiasSaturated`] names the channels). `weight_scales` has one
 /// scale per channel or a single one for all. Non-finite biases or scales are errors.
-pub fn bias(tensor: &str, b: &[f32], weight_scales: &[f32], input_scale: f32) -> Result<QuantizedBias> {
+pub fn bias(
+    tensor: &str,
+    b: &[f32],
+    weight_scales: &[f32],
+    input_scale: f32,
+) -> Result<QuantizedBias> {
     if weight_scales.len() != b.len() && weight_scales.len() != 1 {
         return Err(Error::msg(format!(
             "@{tensor}: a bias of {} channels with {} weight scales (expected {} or 1)",
@@ -286,15 +361,29 @@ pub fn bias(tensor: &str, b: &[f32], weight_scales: &[f32], input_scale: f32) ->
         )));
     }
     if !(input_scale.is_finite() && input_scale > 0.0) {
-        return Err(Error::msg(format!("@{tensor}: the input scale {} is not a positive number", fmt_f32(input_scale))));
+        return Err(Error::msg(format!(
+            "@{tensor}: the input scale {} is not a positive number",
+            fmt_f32(input_scale)
+        )));
     }
-    if let Some(c) = weight_scales.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
-        return Err(Error::msg(format!("@{tensor}: the weight scale of channel {c} is {}, not a positive number", fmt_f32(weight_scales[c]))));
+    if let Some(c) = weight_scales
+        .iter()
+        .position(|s| !(s.is_finite() && *s > 0.0))
+    {
+        return Err(Error::msg(format!(
+            "@{tensor}: the weight scale of channel {c} is {}, not a positive number",
+            fmt_f32(weight_scales[c])
+        )));
     }
     if let Some(c) = b.iter().position(|v| !v.is_finite()) {
-        return Err(Error::msg(format!("@{tensor} holds {} at [{c}]: a bias must be finite to be quantized", fmt_f32(b[c]))));
+        return Err(Error::msg(format!(
+            "@{tensor} holds {} at [{c}]: a bias must be finite to be quantized",
+            fmt_f32(b[c])
+        )));
     }
-    let scales: Vec<f32> = (0..b.len()).map(|c| weight_scales[c.min(weight_scales.len() - 1)] * input_scale).collect();
+    let scales: Vec<f32> = (0..b.len())
+        .map(|c| weight_scales[c.min(weight_scales.len() - 1)] * input_scale)
+        .collect();
     let mut saturated = vec![];
     let values: Vec<i32> = b
         .iter()
@@ -308,7 +397,23 @@ pub fn bias(tensor: &str, b: &[f32], weight_scales: &[f32], input_scale: f32) ->
             q.clamp(i32::MIN as f64, i32::MAX as f64) as i32
         })
         .collect();
-    let warnings = if saturated.is_empty() { vec![] } else { vec![Warning::BiasSaturated { tensor: tensor.to_string(), channels: saturated }] };
+    let warnings = if saturated.is_empty() {
+        vec![]
+    } else {
+        vec![Warning::BiasSaturated {
+            tensor: tensor.to_string(),
+            channels: saturated,
+        }]
+    };
     let n = scales.len();
-    Ok(QuantizedBias { params: Params { storage: DType::I32, scales, zero_points: vec![0; n], axis: Some(0) }, values, warnings })
+    Ok(QuantizedBias {
+        params: Params {
+            storage: DType::I32,
+            scales,
+            zero_points: vec![0; n],
+            axis: Some(0),
+        },
+        values,
+        warnings,
+    })
 }

@@ -11,7 +11,9 @@ use crate::diag::{Error, Result};
 use crate::ir::model::{Model, NodeId, NodeKind, WeightData};
 use crate::ir::op::{Op, OpKind};
 use crate::ir::types::{ElemType, TensorType};
-use crate::quant::params::{activation, bias, quantize_weights, weights, Params, Warning, WeightBits};
+use crate::quant::params::{
+    activation, bias, quantize_weights, weights, Params, Warning, WeightBits,
+};
 use crate::quant::ranges::Ranges;
 use ndarray::{ArrayD, IxDyn};
 use runtime::Tensor;
@@ -44,22 +46,40 @@ enum Role {
 
 fn role(model: &Model, n: NodeId, op: &Op) -> Role {
     let operands = model.operands(n);
-    let is_const = |i: usize| operands.get(i).is_some_and(|&o| model.node(o).weight().is_some_and(|w| w.dtype() == runtime::DType::F32));
+    let is_const = |i: usize| {
+        operands.get(i).is_some_and(|&o| {
+            model
+                .node(o)
+                .weight()
+                .is_some_and(|w| w.dtype() == runtime::DType::F32)
+        })
+    };
     match op.kind {
-        OpKind::Conv2d if is_const(1) && operands.get(2).is_none_or(|_| is_const(2)) => Role::Linear,
+        OpKind::Conv2d if is_const(1) && operands.get(2).is_none_or(|_| is_const(2)) => {
+            Role::Linear
+        }
         OpKind::Gemm
             if is_const(1)
-                && operands.get(2).is_none_or(|_| is_const(2) && model.node(operands[2]).ty.rank() == 1)
+                && operands
+                    .get(2)
+                    .is_none_or(|_| is_const(2) && model.node(operands[2]).ty.rank() == 1)
                 && op.float("alpha") == Some(1.0)
                 && op.float("beta") == Some(1.0)
                 && op.bool("trans_a") == Some(false) =>
         {
             Role::Linear
         }
-        OpKind::Add if operands.iter().all(|&o| !model.node(o).is_weight()) && model.node(operands[0]).ty.shape == model.node(operands[1]).ty.shape => {
+        OpKind::Add
+            if operands.iter().all(|&o| !model.node(o).is_weight())
+                && model.node(operands[0]).ty.shape == model.node(operands[1]).ty.shape =>
+        {
             Role::Integer
         }
-        OpKind::GlobalAvgPool | OpKind::Sigmoid | OpKind::HardSwish | OpKind::HardSigmoid | OpKind::LeakyRelu => Role::Integer,
+        OpKind::GlobalAvgPool
+        | OpKind::Sigmoid
+        | OpKind::HardSwish
+        | OpKind::HardSigmoid
+        | OpKind::LeakyRelu => Role::Integer,
         OpKind::AvgPool => Role::Integer,
         OpKind::MaxPool | OpKind::Reshape | OpKind::Flatten => Role::PassThrough,
         OpKind::Relu => Role::Activation,
@@ -81,17 +101,35 @@ pub struct Options {
 
 impl Options {
     pub fn new(bits: WeightBits) -> Options {
-        Options { bits, keep_float: Default::default(), bits_for: Default::default() }
+        Options {
+            bits,
+            keep_float: Default::default(),
+            bits_for: Default::default(),
+        }
     }
 
     /// Every name given must be an op of the model: a typo must not silently do nothing.
     fn check(&self, model: &Model) -> Result<()> {
-        let ops: Vec<String> = model.ops_in_order().into_iter().map(|n| model.node(n).name.clone()).collect();
-        for (flag, name) in self.keep_float.iter().map(|n| ("--keep-float", n)).chain(self.bits_for.keys().map(|n| ("--weight-bits-for", n))) {
+        let ops: Vec<String> = model
+            .ops_in_order()
+            .into_iter()
+            .map(|n| model.node(n).name.clone())
+            .collect();
+        for (flag, name) in self
+            .keep_float
+            .iter()
+            .map(|n| ("--keep-float", n))
+            .chain(self.bits_for.keys().map(|n| ("--weight-bits-for", n)))
+        {
             if !ops.iter().any(|o| o == name) {
                 let near = crate::ir::suggest::closest(name, ops.iter().map(|s| s.as_str()), 1);
-                let hint = near.first().map(|n| format!(" (did you mean `%{n}`?)")).unwrap_or_default();
-                return Err(Error::msg(format!("{flag}: the model has no op `%{name}`{hint}")));
+                let hint = near
+                    .first()
+                    .map(|n| format!(" (did you mean `%{n}`?)"))
+                    .unwrap_or_default();
+                return Err(Error::msg(format!(
+                    "{flag}: the model has no op `%{name}`{hint}"
+                )));
             }
         }
         Ok(())
@@ -128,7 +166,9 @@ impl Builder<'_> {
         }
         let name = &self.src.node(n).name;
         let range = self.ranges.get(name).ok_or_else(|| {
-            Error::msg(format!("no calibrated range for %{name}: calibrate this model (or give --ranges for it)"))
+            Error::msg(format!(
+                "no calibrated range for %{name}: calibrate this model (or give --ranges for it)"
+            ))
         })?;
         let chosen = activation(name, range)?;
         self.warnings.extend(chosen.warnings);
@@ -145,7 +185,12 @@ impl Builder<'_> {
         let f = self.float_of[&n];
         let shape = self.out.node(f).ty.shape.clone();
         let name = self.name(&format!("{}.q", self.src.node(n).name));
-        let q = self.out.add_op(name, Op::new(OpKind::Quantize, Default::default()), &[f], TensorType::new(shape, ElemType::Quant(p.quant_type())));
+        let q = self.out.add_op(
+            name,
+            Op::new(OpKind::Quantize, Default::default()),
+            &[f],
+            TensorType::new(shape, ElemType::Quant(p.quant_type())),
+        );
         self.quant_of.insert(n, q);
         Ok(q)
     }
@@ -158,7 +203,12 @@ impl Builder<'_> {
         let q = self.quantized(n)?;
         let shape = self.out.node(q).ty.shape.clone();
         let name = self.name(&format!("{}.dq", self.src.node(n).name));
-        let d = self.out.add_op(name, Op::new(OpKind::Dequantize, Default::default()), &[q], TensorType::f32(shape));
+        let d = self.out.add_op(
+            name,
+            Op::new(OpKind::Dequantize, Default::default()),
+            &[q],
+            TensorType::f32(shape),
+        );
         self.deq_of.insert(n, d);
         Ok(d)
     }
@@ -167,11 +217,20 @@ impl Builder<'_> {
     fn const_dequantized(&mut self, name: &str, t: Tensor, params: &Params) -> NodeId {
         let shape = t.shape().to_vec();
         let ty = TensorType::new(shape.clone(), ElemType::Quant(params.quant_type()));
-        let data = if t.len() <= crate::egraph::convert::INLINE_LIMIT { WeightData::Inline(Arc::new(t)) } else { WeightData::Loaded(Arc::new(t)) };
+        let data = if t.len() <= crate::egraph::convert::INLINE_LIMIT {
+            WeightData::Inline(Arc::new(t))
+        } else {
+            WeightData::Loaded(Arc::new(t))
+        };
         let wname = self.name(name);
         let w = self.out.add_weight(wname, ty, data);
         let dname = self.name(&format!("{name}.dq"));
-        self.out.add_op(dname, Op::new(OpKind::Dequantize, Default::default()), &[w], TensorType::f32(shape))
+        self.out.add_op(
+            dname,
+            Op::new(OpKind::Dequantize, Default::default()),
+            &[w],
+            TensorType::f32(shape),
+        )
     }
 
     /// Weights (i8 per output channel) and bias (i32, `S_x·S_w`) of a linear op.
@@ -181,20 +240,34 @@ impl Builder<'_> {
         let x_params = self.params(x)?;
         let dx = self.dequantized(x)?;
         let wnode = self.src.node(operands[1]);
-        let w = wnode.weight().and_then(|t| t.as_f32()).ok_or_else(|| Error::msg(format!("@{} is not an f32 constant", wnode.name)))?;
+        let w = wnode
+            .weight()
+            .and_then(|t| t.as_f32())
+            .ok_or_else(|| Error::msg(format!("@{} is not an f32 constant", wnode.name)))?;
         let axis = match op.kind {
             OpKind::Gemm if !op.bool("trans_b").unwrap_or(false) => 1,
             OpKind::ConvTranspose2d => 1,
             _ => 0,
         };
-        let bits = self.bits_for.get(&self.src.node(n).name).copied().unwrap_or(self.bits);
+        let bits = self
+            .bits_for
+            .get(&self.src.node(n).name)
+            .copied()
+            .unwrap_or(self.bits);
         let chosen = weights(&wnode.name, w, axis, bits)?;
         self.warnings.extend(chosen.warnings);
         let wq = quantize_weights(w, &chosen.params, bits);
         let channels = chosen.params.scales.len();
-        let dw = self.const_dequantized(&format!("{}.q", wnode.name), Tensor::I8(wq), &chosen.params);
+        let dw =
+            self.const_dequantized(&format!("{}.q", wnode.name), Tensor::I8(wq), &chosen.params);
         let b: Vec<f32> = match operands.get(2) {
-            Some(&b) => self.src.node(b).weight().and_then(|t| t.as_f32()).map(|a| a.iter().copied().collect()).unwrap_or_default(),
+            Some(&b) => self
+                .src
+                .node(b)
+                .weight()
+                .and_then(|t| t.as_f32())
+                .map(|a| a.iter().copied().collect())
+                .unwrap_or_default(),
             None => vec![0.0; channels],
         };
         let bname = match operands.get(2) {
@@ -203,7 +276,9 @@ impl Builder<'_> {
         };
         let qb = bias(&bname, &b, &chosen.params.scales, x_params.scales[0])?;
         self.warnings.extend(qb.warnings);
-        let bt = Tensor::I32(ArrayD::from_shape_vec(IxDyn(&[qb.values.len()]), qb.values).expect("one per channel"));
+        let bt = Tensor::I32(
+            ArrayD::from_shape_vec(IxDyn(&[qb.values.len()]), qb.values).expect("one per channel"),
+        );
         let db = self.const_dequantized(&format!("{bname}.q"), bt, &qb.params);
         Ok(vec![dx, dw, db])
     }
@@ -236,11 +311,18 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
     let mut keep = opts.keep_float.clone();
     for n in src.ops_in_order() {
         let node = src.node(n);
-        if !opts.keep_float.contains(&node.name) || node.op().map(|o| role(src, n, o)) != Some(Role::Activation) {
+        if !opts.keep_float.contains(&node.name)
+            || node.op().map(|o| role(src, n, o)) != Some(Role::Activation)
+        {
             continue;
         }
         if let Some(&p) = src.operands(n).first() {
-            if src.node(p).op().is_some_and(|o| role(src, p, o) == Role::Linear) && src.use_count(p) == 1 {
+            if src
+                .node(p)
+                .op()
+                .is_some_and(|o| role(src, p, o) == Role::Linear)
+                && src.use_count(p) == 1
+            {
                 keep.insert(src.node(p).name.clone());
             }
         }
@@ -259,7 +341,9 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
         warnings: vec![],
     };
     b.out.weights_file = src.weights_file.clone();
-    let order = src.topo_order().ok_or_else(|| Error::msg("the graph has a cycle"))?;
+    let order = src
+        .topo_order()
+        .ok_or_else(|| Error::msg("the graph has a cycle"))?;
     let mut float_ops = vec![];
     // Whether a source tensor lives in the integer world (so float consumers read it through
     // dequantize and the integer producer is not kept alive in float).
@@ -273,26 +357,49 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                 integer.insert(n, true);
             }
             NodeKind::Weight(w) => {
-                let id = b.out.add_weight(node.name.clone(), node.ty.clone(), w.clone());
+                let id = b
+                    .out
+                    .add_weight(node.name.clone(), node.ty.clone(), w.clone());
                 b.float_of.insert(n, id);
                 integer.insert(n, false);
             }
             NodeKind::Op(op) => {
-                let r = if keep.contains(&node.name) { Role::Float } else { role(src, n, op) };
+                let r = if keep.contains(&node.name) {
+                    Role::Float
+                } else {
+                    role(src, n, op)
+                };
                 let operands = src.operands(n);
                 let args: Vec<NodeId> = match r {
                     Role::Linear => b.linear_operands(n, op)?,
-                    Role::Integer | Role::PassThrough => operands.iter().map(|&o| b.dequantized(o)).collect::<Result<_>>()?,
+                    Role::Integer | Role::PassThrough => operands
+                        .iter()
+                        .map(|&o| b.dequantized(o))
+                        .collect::<Result<_>>()?,
                     // An activation reads its producer's float result: the consumer quantizes
                     // after it, so the producer is requantized straight to the post-ReLU range.
                     Role::Activation => {
                         let o = operands[0];
-                        let absorbs = src.node(o).op().is_some_and(|p| role(src, o, p) == Role::Linear) && src.use_count(o) == 1;
-                        vec![if absorbs { b.float_of[&o] } else { b.dequantized(o)? }]
+                        let absorbs = src
+                            .node(o)
+                            .op()
+                            .is_some_and(|p| role(src, o, p) == Role::Linear)
+                            && src.use_count(o) == 1;
+                        vec![if absorbs {
+                            b.float_of[&o]
+                        } else {
+                            b.dequantized(o)?
+                        }]
                     }
                     Role::Float => operands
                         .iter()
-                        .map(|&o| if integer[&o] && !src.node(o).is_weight() { b.dequantized(o) } else { Ok(b.float_of[&o]) })
+                        .map(|&o| {
+                            if integer[&o] && !src.node(o).is_weight() {
+                                b.dequantized(o)
+                            } else {
+                                Ok(b.float_of[&o])
+                            }
+                        })
                         .collect::<Result<_>>()?,
                 };
                 if r == Role::PassThrough {
@@ -318,9 +425,19 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
     b.out.outputs = src
         .outputs
         .iter()
-        .map(|&o| if integer[&o] && src.node(o).op().is_some() { b.dequantized(o) } else { Ok(b.float_of[&o]) })
+        .map(|&o| {
+            if integer[&o] && src.node(o).op().is_some() {
+                b.dequantized(o)
+            } else {
+                Ok(b.float_of[&o])
+            }
+        })
         .collect::<Result<_>>()?;
     b.out.remove_dead();
     crate::ir::verify::verify_or_error(&b.out, None)?;
-    Ok(Quantized { model: b.out, warnings: b.warnings, float_ops })
+    Ok(Quantized {
+        model: b.out,
+        warnings: b.warnings,
+        float_ops,
+    })
 }

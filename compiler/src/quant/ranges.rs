@@ -49,10 +49,16 @@ pub struct Ranges {
 /// order.
 pub fn observed_tensors(model: &Model) -> Vec<NodeId> {
     let mut v: Vec<NodeId> = model.inputs.clone();
-    v.extend(model.topo_order().unwrap_or_default().into_iter().filter(|&n| {
-        let node = model.node(n);
-        matches!(node.kind, NodeKind::Op(_)) && node.ty.elem.is_float()
-    }));
+    v.extend(
+        model
+            .topo_order()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|&n| {
+                let node = model.node(n);
+                matches!(node.kind, NodeKind::Op(_)) && node.ty.elem.is_float()
+            }),
+    );
     v
 }
 
@@ -72,9 +78,18 @@ impl Ranges {
         );
         for (i, (name, (lo, hi))) in self.ranges.iter().enumerate() {
             out.push_str(if i == 0 { "\n" } else { ",\n" });
-            out.push_str(&format!("    {}: [{}, {}]", quote(name), fmt_f32(*lo), fmt_f32(*hi)));
+            out.push_str(&format!(
+                "    {}: [{}, {}]",
+                quote(name),
+                fmt_f32(*lo),
+                fmt_f32(*hi)
+            ));
         }
-        out.push_str(if self.ranges.is_empty() { "}\n}\n" } else { "\n  }\n}\n" });
+        out.push_str(if self.ranges.is_empty() {
+            "}\n}\n"
+        } else {
+            "\n  }\n}\n"
+        });
         out
     }
 
@@ -82,40 +97,75 @@ impl Ranges {
     /// here: [`Ranges::check`] does that.
     pub fn from_json(text: &str, origin: &str) -> Result<Ranges> {
         let bad = |m: String| Error::msg(format!("{origin}: {m}"));
-        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
-        let obj = v.as_object().ok_or_else(|| bad("expected a JSON object with `qcc_ranges`, `model`, `method` and `ranges`".into()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        let obj = v.as_object().ok_or_else(|| {
+            bad("expected a JSON object with `qcc_ranges`, `model`, `method` and `ranges`".into())
+        })?;
         match obj.get("qcc_ranges").and_then(|v| v.as_u64()) {
             Some(FORMAT_VERSION) => {}
-            Some(n) => return Err(bad(format!("format version {n}, but this qcc reads version {FORMAT_VERSION}"))),
-            None => return Err(bad("no `qcc_ranges` version number: not a qcc ranges file".into())),
+            Some(n) => {
+                return Err(bad(format!(
+                    "format version {n}, but this qcc reads version {FORMAT_VERSION}"
+                )))
+            }
+            None => {
+                return Err(bad(
+                    "no `qcc_ranges` version number: not a qcc ranges file".into()
+                ))
+            }
         }
         let string = |key: &str| -> Result<String> {
-            obj.get(key).and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| bad(format!("`{key}` must be a string")))
+            obj.get(key)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+                .ok_or_else(|| bad(format!("`{key}` must be a string")))
         };
         let (model, method) = (string("model")?, string("method")?);
-        let map = obj.get("ranges").and_then(|v| v.as_object()).ok_or_else(|| bad("`ranges` must be an object".into()))?;
+        let map = obj
+            .get("ranges")
+            .and_then(|v| v.as_object())
+            .ok_or_else(|| bad("`ranges` must be an object".into()))?;
         let mut ranges = BTreeMap::new();
         for (name, r) in map {
             let pair = r.as_array().filter(|a| a.len() == 2);
             // serde_json holds the f64 nearest to the text; printed again it is the text's
             // digits (at most 9), which f32 then rounds once: the f32 that was written.
-            let num = |v: &serde_json::Value| v.as_number().and_then(|n| n.to_string().parse::<f32>().ok());
+            let num = |v: &serde_json::Value| {
+                v.as_number()
+                    .and_then(|n| n.to_string().parse::<f32>().ok())
+            };
             let (lo, hi) = match pair.map(|a| (num(&a[0]), num(&a[1]))) {
                 Some((Some(lo), Some(hi))) => (lo, hi),
-                _ => return Err(bad(format!("the range of `{name}` must be [min, max], two numbers"))),
+                _ => {
+                    return Err(bad(format!(
+                        "the range of `{name}` must be [min, max], two numbers"
+                    )))
+                }
             };
             if !lo.is_finite() || !hi.is_finite() || lo > hi {
-                return Err(bad(format!("the range of `{name}` is [{}, {}]: expected finite numbers with min ≤ max", fmt_f32(lo), fmt_f32(hi))));
+                return Err(bad(format!(
+                    "the range of `{name}` is [{}, {}]: expected finite numbers with min ≤ max",
+                    fmt_f32(lo),
+                    fmt_f32(hi)
+                )));
             }
             ranges.insert(name.clone(), (lo, hi));
         }
-        Ok(Ranges { model, method, ranges })
+        Ok(Ranges {
+            model,
+            method,
+            ranges,
+        })
     }
 
     /// Checks that the names are exactly the model's observed tensors; every unknown and missing
     /// name is reported in one error (unknown ones with the names they may have meant).
     pub fn check(&self, model: &Model, origin: &str) -> Result<()> {
-        let expected: Vec<String> = observed_tensors(model).into_iter().map(|n| model.node(n).name.clone()).collect();
+        let expected: Vec<String> = observed_tensors(model)
+            .into_iter()
+            .map(|n| model.node(n).name.clone())
+            .collect();
         let known: std::collections::BTreeSet<&str> = expected.iter().map(String::as_str).collect();
         let mut problems = vec![];
         for name in self.ranges.keys().filter(|n| !known.contains(n.as_str())) {
@@ -123,22 +173,46 @@ impl Ranges {
             let hint = if near.is_empty() {
                 String::new()
             } else {
-                format!(" (did you mean {}?)", near.iter().map(|n| format!("%{n}")).collect::<Vec<_>>().join(", "))
+                format!(
+                    " (did you mean {}?)",
+                    near.iter()
+                        .map(|n| format!("%{n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             };
-            problems.push(format!("  %{name} is not a tensor of @{}{hint}", model.name));
+            problems.push(format!(
+                "  %{name} is not a tensor of @{}{hint}",
+                model.name
+            ));
         }
-        let missing: Vec<&String> = expected.iter().filter(|n| !self.ranges.contains_key(n.as_str())).collect();
+        let missing: Vec<&String> = expected
+            .iter()
+            .filter(|n| !self.ranges.contains_key(n.as_str()))
+            .collect();
         if !missing.is_empty() {
             let shown: Vec<String> = missing.iter().take(10).map(|n| format!("%{n}")).collect();
             let more = missing.len().saturating_sub(10);
-            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
             problems.push(format!("  no range for {}{more}", shown.join(", ")));
         }
         if problems.is_empty() {
             return Ok(());
         }
-        let made_for = if self.model != model.name { format!(" (they were made for @{})", self.model) } else { String::new() };
-        Err(Error::msg(format!("{origin}: the ranges do not match @{}{made_for}:\n{}", model.name, problems.join("\n"))))
+        let made_for = if self.model != model.name {
+            format!(" (they were made for @{})", self.model)
+        } else {
+            String::new()
+        };
+        Err(Error::msg(format!(
+            "{origin}: the ranges do not match @{}{made_for}:\n{}",
+            model.name,
+            problems.join("\n")
+        )))
     }
 
     /// Writes the JSON file atomically.

@@ -36,7 +36,11 @@ fn real(t: &Tensor, ty: &TensorType) -> Option<Vec<f64>> {
 
 /// Compares every integer-model tensor named `X.q` (or `X`) with the float model's `%X`.
 pub fn report(float: &Model, int: &Model, samples: &[ArrayD<f32>]) -> Result<Vec<Layer>> {
-    let by_name: HashMap<&str, NodeId> = float.graph.node_indices().map(|n| (float.node(n).name.as_str(), n)).collect();
+    let by_name: HashMap<&str, NodeId> = float
+        .graph
+        .node_indices()
+        .map(|n| (float.node(n).name.as_str(), n))
+        .collect();
     // int node → float node it approximates.
     let mut pairs: HashMap<NodeId, NodeId> = HashMap::new();
     for n in int.graph.node_indices() {
@@ -53,13 +57,20 @@ pub fn report(float: &Model, int: &Model, samples: &[ArrayD<f32>]) -> Result<Vec
     }
     let mut signal: BTreeMap<NodeId, (f64, f64)> = BTreeMap::new();
     let (count, layout) = {
-        let id = *float.inputs.first().ok_or_else(|| Error::msg("the model has no input"))?;
+        let id = *float
+            .inputs
+            .first()
+            .ok_or_else(|| Error::msg("the model has no input"))?;
         let a = samples.first().ok_or_else(|| Error::msg("no samples"))?;
         count_batches(&float.node(id).name, &float.node(id).ty.shape, a)?
     };
     for b in 0..count {
-        let feed: Vec<Tensor> =
-            float.inputs.iter().zip(samples).map(|(&id, a)| batch_of(a, &float.node(id).ty.shape, layout, b)).collect();
+        let feed: Vec<Tensor> = float
+            .inputs
+            .iter()
+            .zip(samples)
+            .map(|(&id, a)| batch_of(a, &float.node(id).ty.shape, layout, b))
+            .collect();
         let mut fvals: HashMap<NodeId, Vec<f64>> = HashMap::new();
         let wanted: std::collections::HashSet<NodeId> = pairs.values().copied().collect();
         let mut obs = |id: NodeId, t: &Tensor| {
@@ -67,7 +78,14 @@ pub fn report(float: &Model, int: &Model, samples: &[ArrayD<f32>]) -> Result<Vec
                 fvals.insert(id, t.to_f64_vec());
             }
         };
-        run_with(float, &feed, Hooks { observe: Some(&mut obs), transform: None })?;
+        run_with(
+            float,
+            &feed,
+            Hooks {
+                observe: Some(&mut obs),
+                transform: None,
+            },
+        )?;
         let mut ivals: HashMap<NodeId, Vec<f64>> = HashMap::new();
         let mut obs = |id: NodeId, t: &Tensor| {
             if pairs.contains_key(&id) {
@@ -76,7 +94,14 @@ pub fn report(float: &Model, int: &Model, samples: &[ArrayD<f32>]) -> Result<Vec
                 }
             }
         };
-        run_with(int, &feed, Hooks { observe: Some(&mut obs), transform: None })?;
+        run_with(
+            int,
+            &feed,
+            Hooks {
+                observe: Some(&mut obs),
+                transform: None,
+            },
+        )?;
         for (i, f) in &pairs {
             if let (Some(x), Some(y)) = (fvals.get(f), ivals.get(i)) {
                 let e = signal.entry(*f).or_default();
@@ -91,20 +116,38 @@ pub fn report(float: &Model, int: &Model, samples: &[ArrayD<f32>]) -> Result<Vec
         .into_iter()
         .map(|(f, (s, n))| Layer {
             name: float.node(f).name.clone(),
-            op: float.node(f).op().map(|o| o.kind.name().to_string()).unwrap_or_default(),
-            sqnr_db: if n == 0.0 { f64::INFINITY } else { 10.0 * (s / n).log10() },
+            op: float
+                .node(f)
+                .op()
+                .map(|o| o.kind.name().to_string())
+                .unwrap_or_default(),
+            sqnr_db: if n == 0.0 {
+                f64::INFINITY
+            } else {
+                10.0 * (s / n).log10()
+            },
         })
         .collect();
-    layers.sort_by(|a, b| a.sqnr_db.total_cmp(&b.sqnr_db).then_with(|| a.name.cmp(&b.name)));
+    layers.sort_by(|a, b| {
+        a.sqnr_db
+            .total_cmp(&b.sqnr_db)
+            .then_with(|| a.name.cmp(&b.name))
+    });
     Ok(layers)
 }
 
 /// The report as printed: worst layers first.
 pub fn render(layers: &[Layer]) -> String {
     let width = layers.iter().map(|l| l.name.len()).max().unwrap_or(0);
-    let mut s = format!("per-layer SQNR, float against int8 on the calibration samples ({} layers, worst first):\n", layers.len());
+    let mut s = format!(
+        "per-layer SQNR, float against int8 on the calibration samples ({} layers, worst first):\n",
+        layers.len()
+    );
     for l in layers {
-        s.push_str(&format!("  {:>7.1} dB  %{:<width$}  {}\n", l.sqnr_db, l.name, l.op));
+        s.push_str(&format!(
+            "  {:>7.1} dB  %{:<width$}  {}\n",
+            l.sqnr_db, l.name, l.op
+        ));
     }
     s
 }

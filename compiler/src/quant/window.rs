@@ -42,7 +42,12 @@ const COARSE: usize = 64;
 const REFINE: usize = 8;
 
 /// Finds the `(j, i)` minimising `cost` over windows of at least `min_bins` bins.
-fn search(n_neg: usize, n_pos: usize, min_bins: usize, cost: impl Fn(usize, usize) -> f64) -> (usize, usize) {
+fn search(
+    n_neg: usize,
+    n_pos: usize,
+    min_bins: usize,
+    cost: impl Fn(usize, usize) -> f64,
+) -> (usize, usize) {
     let mut best = (n_neg, n_pos);
     let mut best_cost = cost(n_neg, n_pos);
     let grid = |n: usize, lo: usize, hi: usize, step: usize| -> Vec<usize> {
@@ -141,7 +146,9 @@ fn xlogx(x: f64) -> f64 {
 
 /// The entropy criterion's range for the values in `h` (see the module documentation).
 pub fn entropy_range(h: &Histogram) -> (f32, f32) {
-    let Some(s) = h.signed() else { return h.min_max() };
+    let Some(s) = h.signed() else {
+        return h.min_max();
+    };
     let p = Prefix::new(&s);
     let n_all = s.counts.len();
     let total = p.count[n_all];
@@ -195,7 +202,9 @@ pub fn entropy_range(h: &Histogram) -> (f32, f32) {
 
 /// The MSE criterion's range for the values in `h` (see the module documentation).
 pub fn mse_range(h: &Histogram) -> (f32, f32) {
-    let Some(s) = h.signed() else { return h.min_max() };
+    let Some(s) = h.signed() else {
+        return h.min_max();
+    };
     let p = Prefix::new(&s);
     let n_all = s.counts.len();
     let w = s.width;
@@ -208,7 +217,9 @@ pub fn mse_range(h: &Histogram) -> (f32, f32) {
         // Σ h·(c − e)² = Σh·c² − 2e·Σh·c + e²·Σh over the bins outside each end.
         let tail = |k0: usize, k1: usize, e: f64| {
             let n = p.count[k1] - p.count[k0];
-            (p.second[k1] - p.second[k0]) - 2.0 * e * (p.first[k1] - p.first[k0]) + e * e * n + n * bin_var
+            (p.second[k1] - p.second[k0]) - 2.0 * e * (p.first[k1] - p.first[k0])
+                + e * e * n
+                + n * bin_var
         };
         inside * step * step / 12.0 + tail(0, start, a) + tail(end, n_all, b)
     };

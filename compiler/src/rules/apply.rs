@@ -23,19 +23,29 @@ pub fn build(egraph: &mut QGraph, b: &Bindings, t: &Term) -> Result<Id, String> 
                 }
             }
             let tensor = b.eval(e)?.to_tensor()?;
-            let ty = TensorType::new(tensor.shape().to_vec(), crate::ir::types::ElemType::from_storage(tensor.dtype()));
+            let ty = TensorType::new(
+                tensor.shape().to_vec(),
+                crate::ir::types::ElemType::from_storage(tensor.dtype()),
+            );
             Ok(egraph.add(ENode::Const(Const::new(Arc::new(tensor), ty, None))))
         }
         Term::Op(o) => {
-            let kind = OpKind::from_name(&o.op.name).ok_or_else(|| format!("unknown op `{}`", o.op.name))?;
+            let kind = OpKind::from_name(&o.op.name)
+                .ok_or_else(|| format!("unknown op `{}`", o.op.name))?;
             let schema = kind.schema();
             let mut attrs = Attrs::new();
             if let Some(a) = &o.attrs {
                 if let Some(s) = &a.splice {
-                    attrs = b.dicts.get(&s.name).cloned().ok_or_else(|| format!("`{}` is not a dictionary", s.name))?;
+                    attrs = b
+                        .dicts
+                        .get(&s.name)
+                        .cloned()
+                        .ok_or_else(|| format!("`{}` is not a dictionary", s.name))?;
                 }
                 for e in &a.entries {
-                    let spec = schema.attr(&e.name.name).ok_or_else(|| format!("{} has no attribute `{}`", schema.name, e.name.name))?;
+                    let spec = schema.attr(&e.name.name).ok_or_else(|| {
+                        format!("{} has no attribute `{}`", schema.name, e.name.name)
+                    })?;
                     attrs.insert(e.name.name.clone(), b.eval(&e.value)?.to_attr(spec.kind)?);
                 }
             }
@@ -54,12 +64,26 @@ pub fn build(egraph: &mut QGraph, b: &Bindings, t: &Term) -> Result<Id, String> 
                 let elem = match (kind, declared.clone()) {
                     (_, Some(e)) => e,
                     (OpKind::Dequantize, None) => crate::ir::types::ElemType::F32,
-                    _ => return Err(format!("{} needs a result type annotation (`: quant(…)` or `: type(…)`)", schema.name)),
+                    _ => {
+                        return Err(format!(
+                            "{} needs a result type annotation (`: quant(…)` or `: type(…)`)",
+                            schema.name
+                        ))
+                    }
                 };
-                let tys: Option<Vec<TensorType>> = children.iter().map(|&c| egraph[c].data.ty.clone()).collect();
+                let tys: Option<Vec<TensorType>> = children
+                    .iter()
+                    .map(|&c| egraph[c].data.ty.clone())
+                    .collect();
                 let tys = tys.ok_or("an operand has no type")?;
                 let refs: Vec<&TensorType> = tys.iter().collect();
-                let shape = crate::ir::infer::result_shape(&crate::ir::op::Op { kind, attrs: attrs.clone() }, &refs)?;
+                let shape = crate::ir::infer::result_shape(
+                    &crate::ir::op::Op {
+                        kind,
+                        attrs: attrs.clone(),
+                    },
+                    &refs,
+                )?;
                 Some(TensorType::new(shape, elem))
             } else {
                 None
@@ -71,7 +95,10 @@ pub fn build(egraph: &mut QGraph, b: &Bindings, t: &Term) -> Result<Id, String> 
             let ty = node_type(egraph, &node)?;
             if let Some(elem) = declared {
                 if ty.elem != elem {
-                    return Err(format!("{} produces {} but the rule declares {}", schema.name, ty.elem, elem));
+                    return Err(format!(
+                        "{} produces {} but the rule declares {}",
+                        schema.name, ty.elem, elem
+                    ));
                 }
             }
             Ok(egraph.add(node))
@@ -81,9 +108,17 @@ pub fn build(egraph: &mut QGraph, b: &Bindings, t: &Term) -> Result<Id, String> 
 
 /// Applies the rule to one match: `Ok(Some(id))` for the replacement's class, `Ok(None)` when a
 /// guard no longer holds, `Err` when the replacement cannot be built or has the wrong type.
-pub fn instantiate(egraph: &mut QGraph, rule: &CompiledRule, subst: &Subst) -> Result<Option<Id>, String> {
-    let Some(raw) = raw_of(rule, subst) else { return Ok(None) };
-    let Some(mut b) = bindings(egraph, rule, &raw) else { return Ok(None) };
+pub fn instantiate(
+    egraph: &mut QGraph,
+    rule: &CompiledRule,
+    subst: &Subst,
+) -> Result<Option<Id>, String> {
+    let Some(raw) = raw_of(rule, subst) else {
+        return Ok(None);
+    };
+    let Some(mut b) = bindings(egraph, rule, &raw) else {
+        return Ok(None);
+    };
     if run_clauses(&mut b, rule).is_none() {
         return Ok(None);
     }
@@ -91,12 +126,31 @@ pub fn instantiate(egraph: &mut QGraph, rule: &CompiledRule, subst: &Subst) -> R
 }
 
 impl Applier<ENode, TensorAnalysis> for Arc<CompiledRule> {
-    fn apply_one(&self, egraph: &mut QGraph, eclass: Id, subst: &Subst, _ast: Option<&PatternAst<ENode>>, _name: Symbol) -> Vec<Id> {
+    fn apply_one(
+        &self,
+        egraph: &mut QGraph,
+        eclass: Id,
+        subst: &Subst,
+        _ast: Option<&PatternAst<ENode>>,
+        _name: Symbol,
+    ) -> Vec<Id> {
         // The same match is found again in every iteration: build its replacement once.
-        let Some(raw) = raw_of(self, subst) else { return vec![] };
-        let key: Vec<Id> =
-            raw.operands.iter().map(|(_, id)| egraph.find(*id)).chain(raw.metas.iter().map(|&m| egraph.find(m))).chain([egraph.find(eclass)]).collect();
-        if self.applied.lock().map(|s| s.contains(&key)).unwrap_or(false) {
+        let Some(raw) = raw_of(self, subst) else {
+            return vec![];
+        };
+        let key: Vec<Id> = raw
+            .operands
+            .iter()
+            .map(|(_, id)| egraph.find(*id))
+            .chain(raw.metas.iter().map(|&m| egraph.find(m)))
+            .chain([egraph.find(eclass)])
+            .collect();
+        if self
+            .applied
+            .lock()
+            .map(|s| s.contains(&key))
+            .unwrap_or(false)
+        {
             return vec![];
         }
         let new = match instantiate(egraph, self, subst) {

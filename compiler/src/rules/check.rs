@@ -37,7 +37,11 @@ fn compare(lhs: &Tensor, rhs: &Tensor, tol: Tolerance) -> Result<f64, String> {
         ));
     }
     let (a, b) = (lhs.to_f64_vec(), rhs.to_f64_vec());
-    let scale = a.iter().chain(&b).fold(0f64, |m, v| m.max(v.abs())).max(1e-30);
+    let scale = a
+        .iter()
+        .chain(&b)
+        .fold(0f64, |m, v| m.max(v.abs()))
+        .max(1e-30);
     let mut worst = 0f64;
     for (i, (&x, &y)) in a.iter().zip(&b).enumerate() {
         let d = (x - y).abs();
@@ -58,7 +62,11 @@ fn random_input(rng: &mut Rng, t: &crate::ir::types::TensorType) -> Tensor {
     let n = t.numel();
     match t.elem.storage() {
         runtime::DType::F32 => Tensor::F32(
-            ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&t.shape), (0..n).map(|_| rng.unit() * 3.0).collect()).expect("n"),
+            ndarray::ArrayD::from_shape_vec(
+                ndarray::IxDyn(&t.shape),
+                (0..n).map(|_| rng.unit() * 3.0).collect(),
+            )
+            .expect("n"),
         ),
         d => {
             let bytes: Vec<u8> = (0..n * d.size_bytes()).map(|_| rng.next() as u8).collect();
@@ -74,7 +82,12 @@ fn random_input(rng: &mut Rng, t: &crate::ir::types::TensorType) -> Tensor {
 /// Checks one rule on `instances` random instances.
 pub fn check_rule(rule: &Arc<CompiledRule>, instances: usize, seed: u64) -> Verdict {
     let consts = const_names(&rule.ast);
-    let mut rng = Rng::new(seed ^ rule.name().bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64)));
+    let mut rng = Rng::new(
+        seed ^ rule
+            .name()
+            .bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64)),
+    );
     let mut held = 0;
     let mut worst = 0f64;
     let mut tries = 0;
@@ -96,7 +109,9 @@ pub fn check_rule(rule: &Arc<CompiledRule>, instances: usize, seed: u64) -> Verd
             last = e.to_string();
             continue;
         }
-        let Ok(mut loaded) = to_egraph(&model) else { continue };
+        let Ok(mut loaded) = to_egraph(&model) else {
+            continue;
+        };
         let root_class = loaded.roots[0];
         let egraph: &mut QGraph = &mut loaded.egraph;
         let Some(m) = rule.search_eclass(egraph, root_class) else {
@@ -108,10 +123,18 @@ pub fn check_rule(rule: &Arc<CompiledRule>, instances: usize, seed: u64) -> Verd
         let rhs = match instantiate(egraph, rule, &subst) {
             Ok(Some(id)) => id,
             Ok(None) => continue,
-            Err(e) => return Verdict::Fails { why: format!("the replacement cannot be built: {e}"), instance: text },
+            Err(e) => {
+                return Verdict::Fails {
+                    why: format!("the replacement cannot be built: {e}"),
+                    instance: text,
+                }
+            }
         };
         egraph.rebuild();
-        let (lt, rt) = (egraph[root_class].data.ty.clone(), egraph[rhs].data.ty.clone());
+        let (lt, rt) = (
+            egraph[root_class].data.ty.clone(),
+            egraph[rhs].data.ty.clone(),
+        );
         if lt != rt {
             return Verdict::Fails {
                 why: format!(
@@ -124,13 +147,25 @@ pub fn check_rule(rule: &Arc<CompiledRule>, instances: usize, seed: u64) -> Verd
         }
         loaded.roots = vec![loaded.egraph.find(rhs)];
         let Some((choice, _)) = extract(&loaded.egraph, &loaded.roots) else {
-            return Verdict::Fails { why: "the replacement could not be extracted".into(), instance: text };
+            return Verdict::Fails {
+                why: "the replacement could not be extracted".into(),
+                instance: text,
+            };
         };
         let rhs_model = match to_model(&loaded, &choice, None) {
             Ok(m) => m,
-            Err(e) => return Verdict::Fails { why: format!("the replacement could not be rebuilt: {e}"), instance: text },
+            Err(e) => {
+                return Verdict::Fails {
+                    why: format!("the replacement could not be rebuilt: {e}"),
+                    instance: text,
+                }
+            }
         };
-        let inputs: Vec<Tensor> = model.inputs.iter().map(|&i| random_input(&mut rng, &model.node(i).ty)).collect();
+        let inputs: Vec<Tensor> = model
+            .inputs
+            .iter()
+            .map(|&i| random_input(&mut rng, &model.node(i).ty))
+            .collect();
         let run = |m: &crate::ir::Model| interp::run(m, &inputs).map(|mut o| o.remove(0));
         let (l, r) = match (run(&model), run(&rhs_model)) {
             (Ok(l), Ok(r)) => (l, r),
@@ -138,7 +173,12 @@ pub fn check_rule(rule: &Arc<CompiledRule>, instances: usize, seed: u64) -> Verd
                 last = format!("the pattern instance does not run: {e}");
                 continue;
             }
-            (_, Err(e)) => return Verdict::Fails { why: format!("the replacement does not run: {e}"), instance: text },
+            (_, Err(e)) => {
+                return Verdict::Fails {
+                    why: format!("the replacement does not run: {e}"),
+                    instance: text,
+                }
+            }
         };
         match compare(&l, &r, rule.tolerance()) {
             Ok(w) => {
@@ -146,12 +186,18 @@ pub fn check_rule(rule: &Arc<CompiledRule>, instances: usize, seed: u64) -> Verd
                 held += 1;
             }
             Err(why) => {
-                return Verdict::Fails { why, instance: format!("{text}\nreplacement:\n{}", print(&rhs_model)) };
+                return Verdict::Fails {
+                    why,
+                    instance: format!("{text}\nreplacement:\n{}", print(&rhs_model)),
+                };
             }
         }
     }
     if held == 0 {
         return Verdict::Untested { tries, last };
     }
-    Verdict::Holds { instances: held, worst }
+    Verdict::Holds {
+        instances: held,
+        worst,
+    }
 }

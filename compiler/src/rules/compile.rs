@@ -13,19 +13,37 @@ use std::sync::{Arc, Mutex};
 pub const BUILTIN: &[(&str, &str)] = &[
     ("rules/bn.rules", include_str!("../../../rules/bn.rules")),
     ("rules/pad.rules", include_str!("../../../rules/pad.rules")),
-    ("rules/cleanup.rules", include_str!("../../../rules/cleanup.rules")),
-    ("rules/quant.rules", include_str!("../../../rules/quant.rules")),
-    ("rules/lower.rules", include_str!("../../../rules/lower.rules")),
+    (
+        "rules/cleanup.rules",
+        include_str!("../../../rules/cleanup.rules"),
+    ),
+    (
+        "rules/quant.rules",
+        include_str!("../../../rules/quant.rules"),
+    ),
+    (
+        "rules/lower.rules",
+        include_str!("../../../rules/lower.rules"),
+    ),
 ];
 
 /// The files of the lowering stage (QDQ → integer ops); every other built-in file simplifies.
 pub const LOWERING: &[&str] = &["rules/quant.rules", "rules/lower.rules"];
 
 /// The files of the simplify stage (float → float).
-pub const SIMPLIFY: &[&str] = &["rules/bn.rules", "rules/pad.rules", "rules/cleanup.rules", "rules/quant.rules"];
+pub const SIMPLIFY: &[&str] = &[
+    "rules/bn.rules",
+    "rules/pad.rules",
+    "rules/cleanup.rules",
+    "rules/quant.rules",
+];
 
 fn builtin_files(names: &[&str]) -> Vec<(String, String)> {
-    BUILTIN.iter().filter(|(n, _)| names.contains(n)).map(|(n, t)| (n.to_string(), t.to_string())).collect()
+    BUILTIN
+        .iter()
+        .filter(|(n, _)| names.contains(n))
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect()
 }
 
 /// The op table, as the rule checker sees it.
@@ -36,10 +54,18 @@ impl dsl::Vocabulary for Vocab {
         OpKind::from_name(op).map(|k| k.schema().arity())
     }
     fn has_attr(&self, op: &str, attr: &str) -> bool {
-        OpKind::from_name(op).map(|k| k.schema().attr(attr).is_some()).unwrap_or(false)
+        OpKind::from_name(op)
+            .map(|k| k.schema().attr(attr).is_some())
+            .unwrap_or(false)
     }
     fn attrs_of(&self, op: &str) -> Option<Vec<String>> {
-        OpKind::from_name(op).map(|k| k.schema().attrs.iter().map(|a| a.name.to_string()).collect())
+        OpKind::from_name(op).map(|k| {
+            k.schema()
+                .attrs
+                .iter()
+                .map(|a| a.name.to_string())
+                .collect()
+        })
     }
 }
 
@@ -66,7 +92,17 @@ impl CompiledRule {
         self.ast.tolerance()
     }
     pub fn doc(&self) -> String {
-        self.ast.doc.as_ref().map(|d| d.lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join("\n")).unwrap_or_default()
+        self.ast
+            .doc
+            .as_ref()
+            .map(|d| {
+                d.lines
+                    .iter()
+                    .map(|l| l.trim())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -89,7 +125,11 @@ fn compile_rule(ast: Rule, file: &str) -> Option<CompiledRule> {
     let root_kind = OpKind::from_name(&ast.pattern.op.name)?;
     let mut operand_names = vec![];
     let mut op_count = 0;
-    collect(&Pattern::Op(ast.pattern.clone()), &mut operand_names, &mut op_count);
+    collect(
+        &Pattern::Op(ast.pattern.clone()),
+        &mut operand_names,
+        &mut op_count,
+    );
     Some(CompiledRule {
         ast,
         file: file.to_string(),
@@ -108,11 +148,21 @@ fn convert(d: &dsl::Diagnostics) -> Error {
             message: x.message.clone(),
             span: Span::new(x.span.start, x.span.end),
             label: x.label.clone(),
-            secondary: x.secondary.iter().map(|(s, m)| (Span::new(s.start, s.end), m.clone())).collect(),
+            secondary: x
+                .secondary
+                .iter()
+                .map(|(s, m)| (Span::new(s.start, s.end), m.clone()))
+                .collect(),
             notes: x.notes.clone(),
         })
         .collect();
-    Error::source(Source { name: d.file_name.clone(), text: d.source.clone() }, diags)
+    Error::source(
+        Source {
+            name: d.file_name.clone(),
+            text: d.source.clone(),
+        },
+        diags,
+    )
 }
 
 /// A set of rules from one or more files, checked and compiled.
@@ -134,19 +184,25 @@ impl RuleSet {
                     for r in file.rules {
                         let rname = r.name.name.clone();
                         if let Some(prev) = seen.insert(rname.clone(), name.clone()) {
-                            errors.push(format!("error: rule `{rname}` is defined in both {prev} and {name}"));
+                            errors.push(format!(
+                                "error: rule `{rname}` is defined in both {prev} and {name}"
+                            ));
                             continue;
                         }
                         match compile_rule(r, name) {
                             Some(c) => rules.push(Arc::new(c)),
-                            None => errors.push(format!("error: rule `{rname}` in {name} does not start with a known op")),
+                            None => errors.push(format!(
+                                "error: rule `{rname}` in {name} does not start with a known op"
+                            )),
                         }
                     }
                 }
             }
         }
         if !errors.is_empty() {
-            return Err(Error::msg(errors.join("\n").trim_start_matches("error: ").to_string()));
+            return Err(Error::msg(
+                errors.join("\n").trim_start_matches("error: ").to_string(),
+            ));
         }
         Ok(RuleSet { rules })
     }
@@ -167,18 +223,28 @@ impl RuleSet {
 
     /// Every built-in rule, of both stages.
     pub fn all_builtin() -> Result<RuleSet, Error> {
-        RuleSet::load(&BUILTIN.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect::<Vec<_>>())
+        RuleSet::load(
+            &BUILTIN
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.to_string()))
+                .collect::<Vec<_>>(),
+        )
     }
 
     /// Only the rules whose file name satisfies `keep`.
     pub fn filter(&self, keep: impl Fn(&CompiledRule) -> bool) -> RuleSet {
-        RuleSet { rules: self.rules.iter().filter(|r| keep(r)).cloned().collect() }
+        RuleSet {
+            rules: self.rules.iter().filter(|r| keep(r)).cloned().collect(),
+        }
     }
 
     pub fn rewrites(&self) -> Vec<QRewrite> {
         self.rules
             .iter()
-            .map(|r| Rewrite::new(r.name().to_string(), r.clone(), r.clone()).expect("the applier binds no variables"))
+            .map(|r| {
+                Rewrite::new(r.name().to_string(), r.clone(), r.clone())
+                    .expect("the applier binds no variables")
+            })
             .collect()
     }
 }

@@ -50,7 +50,10 @@ fn storage_range(d: DType) -> (i64, i64) {
 impl Bindings {
     fn operand(&self, e: &Expr) -> VResult<&Operand> {
         match &e.kind {
-            ExprKind::Var(v) => self.operands.get(v).ok_or_else(|| format!("`{v}` is not a value of the pattern")),
+            ExprKind::Var(v) => self
+                .operands
+                .get(v)
+                .ok_or_else(|| format!("`{v}` is not a value of the pattern")),
             _ => Err("expected the name of a pattern value".into()),
         }
     }
@@ -83,10 +86,17 @@ impl Bindings {
             ExprKind::Bool(b) => Ok(Value::boolean(*b)),
             ExprKind::DType(d) => Ok(Value::DType(dtype_of(*d))),
             ExprKind::List(items) => {
-                let vals: Vec<Value> = items.iter().map(|i| self.eval(i)).collect::<VResult<_>>()?;
-                if vals.iter().all(|v| matches!(v, Value::Bool(a) if a.ndim() == 0)) && !vals.is_empty() {
+                let vals: Vec<Value> =
+                    items.iter().map(|i| self.eval(i)).collect::<VResult<_>>()?;
+                if vals
+                    .iter()
+                    .all(|v| matches!(v, Value::Bool(a) if a.ndim() == 0))
+                    && !vals.is_empty()
+                {
                     let b: Vec<bool> = vals.iter().map(|v| v.truth()).collect::<VResult<_>>()?;
-                    return Ok(Value::Bool(ArrayD::from_shape_vec(IxDyn(&[b.len()]), b).expect("1-D")));
+                    return Ok(Value::Bool(
+                        ArrayD::from_shape_vec(IxDyn(&[b.len()]), b).expect("1-D"),
+                    ));
                 }
                 let mut int = true;
                 let mut out = vec![];
@@ -98,10 +108,19 @@ impl Bindings {
                     int &= i;
                     out.push(a[[]]);
                 }
-                Ok(Value::Num { a: ArrayD::from_shape_vec(IxDyn(&[out.len()]), out).expect("1-D"), int })
+                Ok(Value::Num {
+                    a: ArrayD::from_shape_vec(IxDyn(&[out.len()]), out).expect("1-D"),
+                    int,
+                })
             }
-            ExprKind::Unary { op: UnaryOp::Neg, operand } => map(&self.eval(operand)?, |x| -x, true),
-            ExprKind::Unary { op: UnaryOp::Not, operand } => Ok(Value::boolean(!self.eval(operand)?.truth()?)),
+            ExprKind::Unary {
+                op: UnaryOp::Neg,
+                operand,
+            } => map(&self.eval(operand)?, |x| -x, true),
+            ExprKind::Unary {
+                op: UnaryOp::Not,
+                operand,
+            } => Ok(Value::boolean(!self.eval(operand)?.truth()?)),
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs),
             ExprKind::Call { func, args } => self.call(&func.name, args),
             ExprKind::Index { base, index } => {
@@ -109,32 +128,51 @@ impl Bindings {
                 let i = self.eval(index)?.scalar()?;
                 let (a, int) = b.num()?;
                 if a.ndim() != 1 {
-                    return Err(format!("only lists and vectors can be indexed, not {}", b.describe()));
+                    return Err(format!(
+                        "only lists and vectors can be indexed, not {}",
+                        b.describe()
+                    ));
                 }
                 if i < 0.0 || i.fract() != 0.0 || i as usize >= a.len() {
-                    return Err(format!("index {i} is out of range for a list of {}", a.len()));
+                    return Err(format!(
+                        "index {i} is out of range for a list of {}",
+                        a.len()
+                    ));
                 }
-                Ok(Value::Num { a: ArrayD::from_elem(IxDyn(&[]), a[[i as usize]]), int })
+                Ok(Value::Num {
+                    a: ArrayD::from_elem(IxDyn(&[]), a[[i as usize]]),
+                    int,
+                })
             }
             ExprKind::Broadcast { base, axis, rank } => {
                 let b = self.eval(base)?;
                 let (a, int) = b.num()?;
                 let n = a.len();
                 if a.ndim() > 1 {
-                    return Err(format!("only a vector can be broadcast along an axis, not {}", b.describe()));
+                    return Err(format!(
+                        "only a vector can be broadcast along an axis, not {}",
+                        b.describe()
+                    ));
                 }
                 let mut shape = vec![1; *rank];
                 shape[*axis] = n;
                 let v: Vec<f64> = a.iter().copied().collect();
-                Ok(Value::Num { a: ArrayD::from_shape_vec(IxDyn(&shape), v).expect("n elements"), int })
+                Ok(Value::Num {
+                    a: ArrayD::from_shape_vec(IxDyn(&shape), v).expect("n elements"),
+                    int,
+                })
             }
         }
     }
 
     fn binary(&self, op: BinaryOp, lhs: &Expr, rhs: &Expr) -> VResult<Value> {
         match op {
-            BinaryOp::And => Ok(Value::boolean(self.eval(lhs)?.truth()? && self.eval(rhs)?.truth()?)),
-            BinaryOp::Or => Ok(Value::boolean(self.eval(lhs)?.truth()? || self.eval(rhs)?.truth()?)),
+            BinaryOp::And => Ok(Value::boolean(
+                self.eval(lhs)?.truth()? && self.eval(rhs)?.truth()?,
+            )),
+            BinaryOp::Or => Ok(Value::boolean(
+                self.eval(lhs)?.truth()? || self.eval(rhs)?.truth()?,
+            )),
             _ => {
                 let (a, b) = (self.eval(lhs)?, self.eval(rhs)?);
                 match op {
@@ -162,20 +200,36 @@ impl Bindings {
         };
         match f {
             "const" => Ok(Value::boolean(
-                args.iter().map(|a| self.operand(a).map(|o| o.constant.is_some())).collect::<VResult<Vec<_>>>()?.into_iter().all(|b| b),
+                args.iter()
+                    .map(|a| self.operand(a).map(|o| o.constant.is_some()))
+                    .collect::<VResult<Vec<_>>>()?
+                    .into_iter()
+                    .all(|b| b),
             )),
             "single_use" => Ok(Value::boolean(self.operand(&args[0])?.single_use)),
             "rank" => Ok(Value::int(self.operand(&args[0])?.ty.rank() as i64)),
-            "shape" => Ok(Value::ints(&self.operand(&args[0])?.ty.shape.iter().map(|&d| d as i64).collect::<Vec<_>>())),
+            "shape" => Ok(Value::ints(
+                &self
+                    .operand(&args[0])?
+                    .ty
+                    .shape
+                    .iter()
+                    .map(|&d| d as i64)
+                    .collect::<Vec<_>>(),
+            )),
             "dtype" => Ok(Value::DType(self.operand(&args[0])?.ty.elem.storage())),
             "scale" | "zero_point" | "axis" => {
                 let (t, q) = quant(0)?;
                 let q = q.ok_or_else(|| format!("{t} is not quantized"))?;
                 Ok(match (f, q.axis) {
                     ("scale", None) => Value::float(q.scales[0] as f64),
-                    ("scale", Some(_)) => Value::floats(&q.scales.iter().map(|&s| s as f64).collect::<Vec<_>>()),
+                    ("scale", Some(_)) => {
+                        Value::floats(&q.scales.iter().map(|&s| s as f64).collect::<Vec<_>>())
+                    }
                     ("zero_point", None) => Value::int(q.zero_points[0] as i64),
-                    ("zero_point", Some(_)) => Value::ints(&q.zero_points.iter().map(|&z| z as i64).collect::<Vec<_>>()),
+                    ("zero_point", Some(_)) => {
+                        Value::ints(&q.zero_points.iter().map(|&z| z as i64).collect::<Vec<_>>())
+                    }
                     (_, a) => Value::int(a.map(|a| a as i64).unwrap_or(-1)),
                 })
             }
@@ -199,7 +253,11 @@ impl Bindings {
                 } as i64))
             }
             "all" | "any" => match arg(0)? {
-                Value::Bool(a) => Ok(Value::boolean(if f == "all" { a.iter().all(|&b| b) } else { a.iter().any(|&b| b) })),
+                Value::Bool(a) => Ok(Value::boolean(if f == "all" {
+                    a.iter().all(|&b| b)
+                } else {
+                    a.iter().any(|&b| b)
+                })),
                 other => Err(format!("{f} needs booleans, got {}", other.describe())),
             },
             "round" => map(&arg(0)?, f64::round_ties_even, true).map(|v| as_int(v)),
@@ -214,7 +272,13 @@ impl Bindings {
                 let (ax, _) = axes.num()?;
                 let mut axes: Vec<usize> = ax
                     .iter()
-                    .map(|&x| if x >= 0.0 && (x as usize) < a.ndim() { Ok(x as usize) } else { Err(format!("axis {x} is out of range for {}", v.describe())) })
+                    .map(|&x| {
+                        if x >= 0.0 && (x as usize) < a.ndim() {
+                            Ok(x as usize)
+                        } else {
+                            Err(format!("axis {x} is out of range for {}", v.describe()))
+                        }
+                    })
                     .collect::<VResult<_>>()?;
                 axes.sort_unstable();
                 axes.dedup();
@@ -226,7 +290,12 @@ impl Bindings {
             }
             "min" => arith(&arg(0)?, &arg(1)?, f64::min, true),
             "max" => arith(&arg(0)?, &arg(1)?, f64::max, true),
-            "clamp" => arith(&arith(&arg(0)?, &arg(1)?, f64::max, true)?, &arg(2)?, f64::min, true),
+            "clamp" => arith(
+                &arith(&arg(0)?, &arg(1)?, f64::max, true)?,
+                &arg(2)?,
+                f64::min,
+                true,
+            ),
             "fixed_point_multiplier" | "fixed_point_shift" => {
                 let m = arg(0)?;
                 let (a, _) = m.num()?;
@@ -234,9 +303,16 @@ impl Bindings {
                 for &x in a.iter() {
                     let (q, s) = runtime::ops::fixed_point::quantize_multiplier(x)
                         .ok_or_else(|| format!("multiplier {x} has no fixed-point form (it must be positive and finite)"))?;
-                    out.push(if f == "fixed_point_multiplier" { q as f64 } else { s as f64 });
+                    out.push(if f == "fixed_point_multiplier" {
+                        q as f64
+                    } else {
+                        s as f64
+                    });
                 }
-                Ok(Value::Num { a: ArrayD::from_shape_vec(a.raw_dim(), out).expect("same shape"), int: true })
+                Ok(Value::Num {
+                    a: ArrayD::from_shape_vec(a.raw_dim(), out).expect("same shape"),
+                    int: true,
+                })
             }
             other => Err(format!("unknown builtin `{other}`")),
         }
@@ -246,12 +322,27 @@ impl Bindings {
     pub fn elem_type(&self, ann: &ast::TypeAnn) -> VResult<ElemType> {
         match &ann.kind {
             ast::TypeAnnKind::Plain(d) => Ok(ElemType::from_storage(dtype_of(*d))),
-            ast::TypeAnnKind::Like(v) => Ok(self.operands.get(&v.name).ok_or_else(|| format!("`{}` is not a value", v.name))?.ty.elem.clone()),
-            ast::TypeAnnKind::Quant { storage, scale, zero_point, axis } => {
+            ast::TypeAnnKind::Like(v) => Ok(self
+                .operands
+                .get(&v.name)
+                .ok_or_else(|| format!("`{}` is not a value", v.name))?
+                .ty
+                .elem
+                .clone()),
+            ast::TypeAnnKind::Quant {
+                storage,
+                scale,
+                zero_point,
+                axis,
+            } => {
                 let scales = self.eval(scale)?;
                 let zps = self.eval(zero_point)?;
-                let axis = axis.as_ref().map(|a| self.eval(a).and_then(|v| v.scalar())).transpose()?;
-                let list = |v: &Value| -> VResult<Vec<f64>> { Ok(v.num()?.0.iter().copied().collect()) };
+                let axis = axis
+                    .as_ref()
+                    .map(|a| self.eval(a).and_then(|v| v.scalar()))
+                    .transpose()?;
+                let list =
+                    |v: &Value| -> VResult<Vec<f64>> { Ok(v.num()?.0.iter().copied().collect()) };
                 Ok(ElemType::Quant(crate::ir::types::QuantType {
                     storage: dtype_of(*storage),
                     scales: list(&scales)?.into_iter().map(|s| s as f32).collect(),

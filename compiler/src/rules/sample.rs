@@ -54,7 +54,11 @@ pub fn const_names(rule: &Rule) -> HashSet<String> {
                     }
                 }
             }
-            ExprKind::Binary { op: dsl::ast::BinaryOp::And, lhs, rhs } => {
+            ExprKind::Binary {
+                op: dsl::ast::BinaryOp::And,
+                lhs,
+                rhs,
+            } => {
                 walk(lhs, out);
                 walk(rhs, out);
             }
@@ -92,7 +96,14 @@ const ZPS_I8: &[i32] = &[0, -5, 7];
 
 impl<'a> Sampler<'a> {
     pub fn new(rng: &'a mut Rng, consts: &'a HashSet<String>) -> Sampler<'a> {
-        Sampler { rng, consts, model: Model::new("instance"), leaves: HashMap::new(), counter: 0, ctx: vec![] }
+        Sampler {
+            rng,
+            consts,
+            model: Model::new("instance"),
+            leaves: HashMap::new(),
+            counter: 0,
+            ctx: vec![],
+        }
     }
 
     fn fresh(&mut self, base: &str) -> String {
@@ -103,17 +114,33 @@ impl<'a> Sampler<'a> {
     /// A quantized element type from a small pool, so that rules comparing parameters see both
     /// equal and different ones.
     fn quant_elem(&mut self) -> ElemType {
-        let storage = if self.rng.coin() { DType::U8 } else { DType::I8 };
-        let zp = self.rng.pick(if storage == DType::U8 { ZPS_U8 } else { ZPS_I8 });
-        ElemType::Quant(QuantType { storage, scales: vec![self.rng.pick(SCALES)], zero_points: vec![zp], axis: None })
+        let storage = if self.rng.coin() {
+            DType::U8
+        } else {
+            DType::I8
+        };
+        let zp = self
+            .rng
+            .pick(if storage == DType::U8 { ZPS_U8 } else { ZPS_I8 });
+        ElemType::Quant(QuantType {
+            storage,
+            scales: vec![self.rng.pick(SCALES)],
+            zero_points: vec![zp],
+            axis: None,
+        })
     }
 
     /// The quantized type a dequantize operand should have where it stands: the weight or bias
     /// of a linear layer, or an activation.
     fn role_quant(&mut self, shape: &[usize]) -> ElemType {
-        let Some((parent, attrs, quants)) = self.ctx.last().cloned() else { return self.quant_elem() };
+        let Some((parent, attrs, quants)) = self.ctx.last().cloned() else {
+            return self.quant_elem();
+        };
         let slot = quants.len();
-        let trans_b = attrs.get("trans_b").and_then(|a| a.as_bool()).unwrap_or(false);
+        let trans_b = attrs
+            .get("trans_b")
+            .and_then(|a| a.as_bool())
+            .unwrap_or(false);
         let weight_axis = match parent {
             OpKind::Conv2d | OpKind::Gemm if trans_b || parent == OpKind::Conv2d => Some(0),
             OpKind::Gemm => Some(1),
@@ -124,18 +151,35 @@ impl<'a> Sampler<'a> {
             (1, Some(axis)) => {
                 let n = shape[axis];
                 let scales = (0..n).map(|_| self.rng.pick(SCALES)).collect();
-                ElemType::Quant(QuantType { storage: DType::I8, scales, zero_points: vec![0; n], axis: Some(axis) })
+                ElemType::Quant(QuantType {
+                    storage: DType::I8,
+                    scales,
+                    zero_points: vec![0; n],
+                    axis: Some(axis),
+                })
             }
             (2, Some(_)) => {
-                let (Some(x), Some(w)) = (quants[0].clone(), quants[1].clone()) else { return self.quant_elem() };
+                let (Some(x), Some(w)) = (quants[0].clone(), quants[1].clone()) else {
+                    return self.quant_elem();
+                };
                 let scales: Vec<f32> = w.scales.iter().map(|s| s * x.scales[0]).collect();
                 let n = scales.len();
-                ElemType::Quant(QuantType { storage: DType::I32, scales, zero_points: vec![0; n], axis: Some(0) })
+                ElemType::Quant(QuantType {
+                    storage: DType::I32,
+                    scales,
+                    zero_points: vec![0; n],
+                    axis: Some(0),
+                })
             }
             _ => {
                 // Activations of quantized layers are u8.
                 let zp = self.rng.pick(ZPS_U8);
-                ElemType::Quant(QuantType { storage: DType::U8, scales: vec![self.rng.pick(SCALES)], zero_points: vec![zp], axis: None })
+                ElemType::Quant(QuantType {
+                    storage: DType::U8,
+                    scales: vec![self.rng.pick(SCALES)],
+                    zero_points: vec![zp],
+                    axis: None,
+                })
             }
         }
     }
@@ -165,9 +209,32 @@ impl<'a> Sampler<'a> {
                     .collect();
                 Tensor::F32(ArrayD::from_shape_vec(shape, v).expect("n elements"))
             }
-            DType::U8 => Tensor::U8(ArrayD::from_shape_vec(shape, (0..n).map(|_| self.rng.range(0, 255) as u8).collect()).expect("n")),
-            DType::I8 => Tensor::I8(ArrayD::from_shape_vec(shape, (0..n).map(|_| self.rng.range(0, 254) as i32 as i8).map(|v| v.wrapping_sub(127)).collect()).expect("n")),
-            DType::I32 => Tensor::I32(ArrayD::from_shape_vec(shape, (0..n).map(|_| self.rng.range(0, 2000) as i32 - 1000).collect()).expect("n")),
+            DType::U8 => Tensor::U8(
+                ArrayD::from_shape_vec(
+                    shape,
+                    (0..n).map(|_| self.rng.range(0, 255) as u8).collect(),
+                )
+                .expect("n"),
+            ),
+            DType::I8 => Tensor::I8(
+                ArrayD::from_shape_vec(
+                    shape,
+                    (0..n)
+                        .map(|_| self.rng.range(0, 254) as i32 as i8)
+                        .map(|v| v.wrapping_sub(127))
+                        .collect(),
+                )
+                .expect("n"),
+            ),
+            DType::I32 => Tensor::I32(
+                ArrayD::from_shape_vec(
+                    shape,
+                    (0..n)
+                        .map(|_| self.rng.range(0, 2000) as i32 - 1000)
+                        .collect(),
+                )
+                .expect("n"),
+            ),
         }
     }
 
@@ -176,7 +243,8 @@ impl<'a> Sampler<'a> {
         let id = if is_const {
             let t = self.data(&ty, role);
             let wname = self.fresh("w");
-            self.model.add_weight(wname, ty, WeightData::Loaded(Arc::new(t)))
+            self.model
+                .add_weight(wname, ty, WeightData::Loaded(Arc::new(t)))
         } else {
             let iname = self.fresh("x");
             self.model.add_input(iname, ty)
@@ -193,18 +261,26 @@ impl<'a> Sampler<'a> {
         let h = self.rng.range(4, 9);
         let w = self.rng.range(4, 9);
         match kind {
-            OpKind::Gemm | OpKind::MatMul | OpKind::Softmax => TensorType::f32(vec![self.rng.range(1, 4), self.rng.range(1, 6)]),
+            OpKind::Gemm | OpKind::MatMul | OpKind::Softmax => {
+                TensorType::f32(vec![self.rng.range(1, 4), self.rng.range(1, 6)])
+            }
             OpKind::Dequantize => {
                 // A dequantize feeding a gemm or matmul carries a matrix.
                 let grandparent = self.ctx.len().checked_sub(2).map(|i| self.ctx[i].0);
                 let shape = match grandparent {
-                    Some(OpKind::Gemm | OpKind::MatMul) => vec![self.rng.range(1, 4), self.rng.range(1, 6)],
+                    Some(OpKind::Gemm | OpKind::MatMul) => {
+                        vec![self.rng.range(1, 4), self.rng.range(1, 6)]
+                    }
                     _ => vec![1, c, h, w],
                 };
                 let elem = self.role_quant(&shape);
                 TensorType::new(shape, elem)
             }
-            OpKind::Flatten | OpKind::Reshape | OpKind::Squeeze | OpKind::Unsqueeze | OpKind::Transpose => {
+            OpKind::Flatten
+            | OpKind::Reshape
+            | OpKind::Squeeze
+            | OpKind::Unsqueeze
+            | OpKind::Transpose => {
                 let dims = [1, c, h, w];
                 TensorType::f32(dims[self.rng.range(0, 2)..].to_vec())
             }
@@ -214,8 +290,20 @@ impl<'a> Sampler<'a> {
 
     /// Builds the pattern's operand `p` (slot `slot` of `parent`); `want` is the type it must
     /// have when the parent decided it already.
-    fn operand(&mut self, p: &Pattern, parent: OpKind, slot: usize, want: Option<TensorType>) -> Result<NodeId, String> {
-        let role = parent.schema().operands.names.get(slot).copied().unwrap_or("x");
+    fn operand(
+        &mut self,
+        p: &Pattern,
+        parent: OpKind,
+        slot: usize,
+        want: Option<TensorType>,
+    ) -> Result<NodeId, String> {
+        let role = parent
+            .schema()
+            .operands
+            .names
+            .get(slot)
+            .copied()
+            .unwrap_or("x");
         match p {
             Pattern::Op(o) => self.op(o, want),
             Pattern::Var(v) => {
@@ -242,13 +330,29 @@ impl<'a> Sampler<'a> {
             LiteralKind::Bool(b) => Some(Attr::Bool(*b)),
             LiteralKind::List(items) => {
                 if items.iter().all(|i| matches!(i.kind, LiteralKind::Int(_))) {
-                    Some(Attr::Ints(items.iter().filter_map(|i| if let LiteralKind::Int(v) = i.kind { Some(v) } else { None }).collect()))
+                    Some(Attr::Ints(
+                        items
+                            .iter()
+                            .filter_map(|i| {
+                                if let LiteralKind::Int(v) = i.kind {
+                                    Some(v)
+                                } else {
+                                    None
+                                }
+                            })
+                            .collect(),
+                    ))
                 } else {
-                    Some(Attr::Floats(items.iter().filter_map(|i| match i.kind {
-                        LiteralKind::Int(v) => Some(v as f32),
-                        LiteralKind::Float(v) => Some(v as f32),
-                        _ => None,
-                    }).collect()))
+                    Some(Attr::Floats(
+                        items
+                            .iter()
+                            .filter_map(|i| match i.kind {
+                                LiteralKind::Int(v) => Some(v as f32),
+                                LiteralKind::Float(v) => Some(v as f32),
+                                _ => None,
+                            })
+                            .collect(),
+                    ))
                 }
             }
         }
@@ -265,9 +369,19 @@ impl<'a> Sampler<'a> {
                 let mut divs: Vec<i64> = (1..=c).filter(|g| c % g == 0).collect();
                 divs.push(1);
                 a.insert("groups".into(), Attr::Int(r.pick(&divs)));
-                a.insert("strides".into(), ints(vec![r.range(1, 2) as i64, r.range(1, 2) as i64]));
-                a.insert("dilations".into(), ints(vec![r.range(1, 2) as i64, r.range(1, 2) as i64]));
-                let pads = if r.coin() { vec![0; 4] } else { (0..4).map(|_| r.range(0, 1) as i64).collect() };
+                a.insert(
+                    "strides".into(),
+                    ints(vec![r.range(1, 2) as i64, r.range(1, 2) as i64]),
+                );
+                a.insert(
+                    "dilations".into(),
+                    ints(vec![r.range(1, 2) as i64, r.range(1, 2) as i64]),
+                );
+                let pads = if r.coin() {
+                    vec![0; 4]
+                } else {
+                    (0..4).map(|_| r.range(0, 1) as i64).collect()
+                };
                 a.insert("pads".into(), ints(pads));
                 if kind == OpKind::ConvTranspose2d {
                     a.insert("output_padding".into(), ints(vec![0, 0]));
@@ -277,7 +391,14 @@ impl<'a> Sampler<'a> {
                 let k = r.range(1, 3) as i64;
                 a.insert("kernel_shape".into(), ints(vec![k, k]));
                 a.insert("strides".into(), ints(vec![r.range(1, 2) as i64; 2]));
-                a.insert("pads".into(), ints((0..4).map(|_| r.range(0, (k - 1) as usize) as i64).collect()));
+                a.insert(
+                    "pads".into(),
+                    ints(
+                        (0..4)
+                            .map(|_| r.range(0, (k - 1) as usize) as i64)
+                            .collect(),
+                    ),
+                );
                 a.insert("ceil_mode".into(), Attr::Bool(r.coin()));
                 if kind == OpKind::AvgPool {
                     a.insert("count_include_pad".into(), Attr::Bool(r.coin()));
@@ -295,18 +416,35 @@ impl<'a> Sampler<'a> {
             }
             OpKind::Reshape => {
                 let n = x.numel() as i64;
-                a.insert("shape".into(), ints(if r.coin() { x.shape.iter().map(|&d| d as i64).collect() } else { vec![1, n] }));
+                a.insert(
+                    "shape".into(),
+                    ints(if r.coin() {
+                        x.shape.iter().map(|&d| d as i64).collect()
+                    } else {
+                        vec![1, n]
+                    }),
+                );
             }
             OpKind::Flatten => {
                 a.insert("axis".into(), Attr::Int(r.range(0, x.rank()) as i64));
             }
             OpKind::Squeeze => {
-                let ones: Vec<i64> = (0..x.rank()).filter(|&i| x.shape[i] == 1).map(|i| i as i64).collect();
-                let axes = if ones.is_empty() || r.coin() { ones } else { vec![r.pick(&ones)] };
+                let ones: Vec<i64> = (0..x.rank())
+                    .filter(|&i| x.shape[i] == 1)
+                    .map(|i| i as i64)
+                    .collect();
+                let axes = if ones.is_empty() || r.coin() {
+                    ones
+                } else {
+                    vec![r.pick(&ones)]
+                };
                 a.insert("axes".into(), ints(axes));
             }
             OpKind::Unsqueeze => {
-                a.insert("axes".into(), ints(vec![if r.coin() { 0 } else { x.rank() as i64 }]));
+                a.insert(
+                    "axes".into(),
+                    ints(vec![if r.coin() { 0 } else { x.rank() as i64 }]),
+                );
             }
             OpKind::Transpose => {
                 let mut p: Vec<i64> = (0..x.rank() as i64).collect();
@@ -329,10 +467,16 @@ impl<'a> Sampler<'a> {
                     p[d + rank] = r.range(0, 2) as i64;
                 }
                 a.insert("pads".into(), ints(p));
-                a.insert("value".into(), Attr::Float(if r.range(0, 2) > 0 { 0.0 } else { 0.5 }));
+                a.insert(
+                    "value".into(),
+                    Attr::Float(if r.range(0, 2) > 0 { 0.0 } else { 0.5 }),
+                );
                 if rank >= 2 && r.range(0, 2) == 0 {
                     let c = x.shape[1];
-                    a.insert("channel_values".into(), Attr::Floats((0..c).map(|_| r.unit()).collect()));
+                    a.insert(
+                        "channel_values".into(),
+                        Attr::Floats((0..c).map(|_| r.unit()).collect()),
+                    );
                 }
             }
             OpKind::ReduceMean => {
@@ -365,7 +509,9 @@ impl<'a> Sampler<'a> {
                         // A bound optional attribute (bn_gamma, …) must exist: one value per channel.
                         if let Some(spec) = kind.schema().attr(&e.name.name) {
                             let v = match spec.kind {
-                                crate::ir::attr::AttrKind::Floats => Attr::Floats((0..c).map(|_| self.rng.unit()).collect()),
+                                crate::ir::attr::AttrKind::Floats => {
+                                    Attr::Floats((0..c).map(|_| self.rng.unit()).collect())
+                                }
                                 crate::ir::attr::AttrKind::Float => Attr::Float(self.rng.unit()),
                                 crate::ir::attr::AttrKind::Int => Attr::Int(1),
                                 crate::ir::attr::AttrKind::Bool => Attr::Bool(false),
@@ -382,7 +528,14 @@ impl<'a> Sampler<'a> {
     }
 
     /// The type of operand `slot` of `kind`, given operand 0 and the attributes.
-    fn slot_type(&mut self, kind: OpKind, slot: usize, x: &TensorType, attrs: &Attrs, prev: &[TensorType]) -> Result<TensorType, String> {
+    fn slot_type(
+        &mut self,
+        kind: OpKind,
+        slot: usize,
+        x: &TensorType,
+        attrs: &Attrs,
+        prev: &[TensorType],
+    ) -> Result<TensorType, String> {
         let int = |n: &str| attrs.get(n).and_then(|a| a.as_int()).unwrap_or(1) as usize;
         let c = x.shape.get(1).copied().unwrap_or(1);
         let k = self.rng.pick(&[1, 3]);
@@ -398,19 +551,33 @@ impl<'a> Sampler<'a> {
             (OpKind::Gemm, 1) => {
                 let kk = x.shape[1];
                 let n = self.rng.range(1, 5);
-                let tb = attrs.get("trans_b").and_then(|a| a.as_bool()).unwrap_or(false);
+                let tb = attrs
+                    .get("trans_b")
+                    .and_then(|a| a.as_bool())
+                    .unwrap_or(false);
                 TensorType::f32(if tb { vec![n, kk] } else { vec![kk, n] })
             }
             (OpKind::Gemm, 2) => {
-                let tb = attrs.get("trans_b").and_then(|a| a.as_bool()).unwrap_or(false);
-                TensorType::f32(vec![if tb { prev[1].shape[0] } else { prev[1].shape[1] }])
+                let tb = attrs
+                    .get("trans_b")
+                    .and_then(|a| a.as_bool())
+                    .unwrap_or(false);
+                TensorType::f32(vec![if tb {
+                    prev[1].shape[0]
+                } else {
+                    prev[1].shape[1]
+                }])
             }
-            (OpKind::MatMul, 1) => TensorType::f32(vec![*x.shape.last().unwrap_or(&1), self.rng.range(1, 5)]),
-            (OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div, 1) => match self.rng.range(0, 2) {
-                0 => TensorType::f32(x.shape.clone()),
-                1 if x.rank() == 4 => TensorType::f32(vec![1, c, 1, 1]),
-                _ => TensorType::f32(vec![]),
-            },
+            (OpKind::MatMul, 1) => {
+                TensorType::f32(vec![*x.shape.last().unwrap_or(&1), self.rng.range(1, 5)])
+            }
+            (OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div, 1) => {
+                match self.rng.range(0, 2) {
+                    0 => TensorType::f32(x.shape.clone()),
+                    1 if x.rank() == 4 => TensorType::f32(vec![1, c, 1, 1]),
+                    _ => TensorType::f32(vec![]),
+                }
+            }
             (OpKind::Concat, _) => x.clone(),
             _ => return Err(format!("cannot sample operand {slot} of {}", kind.name())),
         })
@@ -423,13 +590,22 @@ impl<'a> Sampler<'a> {
             return Some(q.clone());
         }
         match n.op().map(|o| o.kind) {
-            Some(OpKind::Dequantize) => self.model.operands(id).first().and_then(|&i| self.model.node(i).ty.elem.quant().cloned()),
+            Some(OpKind::Dequantize) => self
+                .model
+                .operands(id)
+                .first()
+                .and_then(|&i| self.model.node(i).ty.elem.quant().cloned()),
             _ => None,
         }
     }
 
     /// Builds every operand of `o` (operand 0 first, then the attributes, then the rest).
-    fn operands_of(&mut self, o: &OpPattern, kind: OpKind, want0: Option<TensorType>) -> Result<(Vec<NodeId>, Vec<TensorType>, Attrs), String> {
+    fn operands_of(
+        &mut self,
+        o: &OpPattern,
+        kind: OpKind,
+        want0: Option<TensorType>,
+    ) -> Result<(Vec<NodeId>, Vec<TensorType>, Attrs), String> {
         let x_id = self.operand(&o.operands[0], kind, 0, want0)?;
         let x_ty = self.model.node(x_id).ty.clone();
         let attrs = self.attrs(o, kind, &x_ty);
@@ -455,17 +631,28 @@ impl<'a> Sampler<'a> {
 
     /// Builds an op of the pattern and returns its node.
     pub fn op(&mut self, o: &OpPattern, want: Option<TensorType>) -> Result<NodeId, String> {
-        let kind = OpKind::from_name(&o.op.name).ok_or_else(|| format!("unknown op `{}`", o.op.name))?;
+        let kind =
+            OpKind::from_name(&o.op.name).ok_or_else(|| format!("unknown op `{}`", o.op.name))?;
         // Shape-preserving ops pass a wanted type down to their data operand.
         let passes = matches!(
             kind,
-            OpKind::Relu | OpKind::Clip | OpKind::LeakyRelu | OpKind::Sigmoid | OpKind::HardSigmoid | OpKind::HardSwish | OpKind::BatchNorm
+            OpKind::Relu
+                | OpKind::Clip
+                | OpKind::LeakyRelu
+                | OpKind::Sigmoid
+                | OpKind::HardSigmoid
+                | OpKind::HardSwish
+                | OpKind::BatchNorm
         );
         let want0 = match (&want, kind) {
             (Some(t), _) if passes => Some(t.clone()),
             (Some(t), OpKind::Quantize) => Some(TensorType::f32(t.shape.clone())),
-            (Some(t), OpKind::Dequantize) => Some(TensorType::new(t.shape.clone(), self.role_quant(&t.shape))),
-            (Some(t), _) => return Err(format!("cannot make {} produce a wanted {t}", kind.name())),
+            (Some(t), OpKind::Dequantize) => {
+                Some(TensorType::new(t.shape.clone(), self.role_quant(&t.shape)))
+            }
+            (Some(t), _) => {
+                return Err(format!("cannot make {} produce a wanted {t}", kind.name()))
+            }
             (None, _) => None,
         };
         let first = o.operands.first().ok_or("an op pattern without operands")?;

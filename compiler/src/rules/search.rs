@@ -27,10 +27,18 @@ fn literal_matches(lit: &LiteralKind, attr: &Attr) -> bool {
         (LiteralKind::Float(f), Attr::Float(a)) => (*f as f32) == *a,
         (LiteralKind::Bool(b), Attr::Bool(a)) => b == a,
         (LiteralKind::List(items), Attr::Ints(v)) => {
-            items.len() == v.len() && items.iter().zip(v).all(|(l, a)| literal_matches(&l.kind, &Attr::Int(*a)))
+            items.len() == v.len()
+                && items
+                    .iter()
+                    .zip(v)
+                    .all(|(l, a)| literal_matches(&l.kind, &Attr::Int(*a)))
         }
         (LiteralKind::List(items), Attr::Floats(v)) => {
-            items.len() == v.len() && items.iter().zip(v).all(|(l, a)| literal_matches(&l.kind, &Attr::Float(*a)))
+            items.len() == v.len()
+                && items
+                    .iter()
+                    .zip(v)
+                    .all(|(l, a)| literal_matches(&l.kind, &Attr::Float(*a)))
         }
         _ => false,
     }
@@ -45,25 +53,40 @@ pub fn meta_attrs(egraph: &QGraph, meta: Id) -> Option<&crate::ir::attr::Attrs> 
 }
 
 /// Every way `p` matches class `class`, extending `partial`.
-fn match_op(egraph: &QGraph, p: &OpPattern, kind: OpKind, class: Id, partial: Raw, out: &mut Vec<Raw>, limit: usize) {
+fn match_op(
+    egraph: &QGraph,
+    p: &OpPattern,
+    kind: OpKind,
+    class: Id,
+    partial: Raw,
+    out: &mut Vec<Raw>,
+    limit: usize,
+) {
     let class = egraph.find(class);
     for node in egraph[class].nodes.iter() {
         if out.len() >= limit {
             return;
         }
-        let ENode::Op(k, children) = node else { continue };
+        let ENode::Op(k, children) = node else {
+            continue;
+        };
         if *k != kind || children.len() != p.operands.len() + 1 {
             continue;
         }
         let meta = egraph.find(children[0]);
-        let Some(attrs) = meta_attrs(egraph, meta) else { continue };
+        let Some(attrs) = meta_attrs(egraph, meta) else {
+            continue;
+        };
         if let Some(a) = &p.attrs {
-            let ok = a.entries.iter().all(|e| match (&e.value, attrs.get(&e.name.name)) {
-                (AttrPatternValue::Absent(_), found) => found.is_none(),
-                (_, None) => false,
-                (AttrPatternValue::Literal(l), Some(v)) => literal_matches(&l.kind, v),
-                _ => true,
-            });
+            let ok = a
+                .entries
+                .iter()
+                .all(|e| match (&e.value, attrs.get(&e.name.name)) {
+                    (AttrPatternValue::Absent(_), found) => found.is_none(),
+                    (_, None) => false,
+                    (AttrPatternValue::Literal(l), Some(v)) => literal_matches(&l.kind, v),
+                    _ => true,
+                });
             if !ok {
                 continue;
             }
@@ -104,7 +127,12 @@ pub fn bindings(egraph: &QGraph, rule: &CompiledRule, raw: &Raw) -> Option<Bindi
         let data = &egraph[*id].data;
         b.operands.insert(
             name.clone(),
-            Operand { id: *id, ty: data.ty.clone()?, constant: data.constant.clone(), single_use: use_count(egraph, *id) == 1 },
+            Operand {
+                id: *id,
+                ty: data.ty.clone()?,
+                constant: data.constant.clone(),
+                single_use: use_count(egraph, *id) == 1,
+            },
         );
     }
     let mut metas = raw.metas.iter();
@@ -118,7 +146,8 @@ pub fn bindings(egraph: &QGraph, rule: &CompiledRule, raw: &Raw) -> Option<Bindi
             }
             for e in &a.entries {
                 if let AttrPatternValue::Bind(v) = &e.value {
-                    b.attrs.insert(v.name.clone(), attrs.get(&e.name.name)?.clone());
+                    b.attrs
+                        .insert(v.name.clone(), attrs.get(&e.name.name)?.clone());
                 }
             }
         }
@@ -163,12 +192,27 @@ pub fn meta_var(i: usize) -> Var {
 }
 
 impl Searcher<ENode, TensorAnalysis> for Arc<CompiledRule> {
-    fn search_eclass_with_limit(&self, egraph: &QGraph, eclass: Id, limit: usize) -> Option<SearchMatches<'_, ENode>> {
+    fn search_eclass_with_limit(
+        &self,
+        egraph: &QGraph,
+        eclass: Id,
+        limit: usize,
+    ) -> Option<SearchMatches<'_, ENode>> {
         let mut raws = vec![];
-        match_op(egraph, &self.ast.pattern, self.root_kind, eclass, Raw::default(), &mut raws, limit);
+        match_op(
+            egraph,
+            &self.ast.pattern,
+            self.root_kind,
+            eclass,
+            Raw::default(),
+            &mut raws,
+            limit,
+        );
         let mut substs = vec![];
         for raw in raws {
-            let Some(mut b) = bindings(egraph, self, &raw) else { continue };
+            let Some(mut b) = bindings(egraph, self, &raw) else {
+                continue;
+            };
             if run_clauses(&mut b, self).is_none() {
                 continue;
             }
@@ -184,7 +228,11 @@ impl Searcher<ENode, TensorAnalysis> for Arc<CompiledRule> {
         if substs.is_empty() {
             return None;
         }
-        Some(SearchMatches { eclass, substs, ast: None })
+        Some(SearchMatches {
+            eclass,
+            substs,
+            ast: None,
+        })
     }
 
     fn vars(&self) -> Vec<Var> {
@@ -196,8 +244,13 @@ impl Searcher<ENode, TensorAnalysis> for Arc<CompiledRule> {
 
 /// Reads a match back from its substitution.
 pub fn raw_of(rule: &CompiledRule, s: &Subst) -> Option<Raw> {
-    let operands = rule.operand_names.iter().map(|n| Some((n.clone(), *s.get(operand_var(n))?))).collect::<Option<Vec<_>>>()?;
-    let metas = (0..rule.op_count).map(|i| s.get(meta_var(i)).copied()).collect::<Option<Vec<_>>>()?;
+    let operands = rule
+        .operand_names
+        .iter()
+        .map(|n| Some((n.clone(), *s.get(operand_var(n))?)))
+        .collect::<Option<Vec<_>>>()?;
+    let metas = (0..rule.op_count)
+        .map(|i| s.get(meta_var(i)).copied())
+        .collect::<Option<Vec<_>>>()?;
     Some(Raw { operands, metas })
 }
-

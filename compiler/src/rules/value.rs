@@ -9,7 +9,10 @@ use runtime::{DType, Tensor};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// Numbers; `int` when every element is an integer by type (integer tensors, shapes, ints).
-    Num { a: ArrayD<f64>, int: bool },
+    Num {
+        a: ArrayD<f64>,
+        int: bool,
+    },
     Bool(ArrayD<bool>),
     DType(DType),
 }
@@ -18,26 +21,42 @@ pub type VResult<T> = Result<T, String>;
 
 impl Value {
     pub fn int(v: i64) -> Value {
-        Value::Num { a: ArrayD::from_elem(IxDyn(&[]), v as f64), int: true }
+        Value::Num {
+            a: ArrayD::from_elem(IxDyn(&[]), v as f64),
+            int: true,
+        }
     }
     pub fn float(v: f64) -> Value {
-        Value::Num { a: ArrayD::from_elem(IxDyn(&[]), v), int: false }
+        Value::Num {
+            a: ArrayD::from_elem(IxDyn(&[]), v),
+            int: false,
+        }
     }
     pub fn boolean(v: bool) -> Value {
         Value::Bool(ArrayD::from_elem(IxDyn(&[]), v))
     }
     pub fn ints(v: &[i64]) -> Value {
-        Value::Num { a: ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.iter().map(|&x| x as f64).collect()).expect("1-D"), int: true }
+        Value::Num {
+            a: ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.iter().map(|&x| x as f64).collect())
+                .expect("1-D"),
+            int: true,
+        }
     }
     pub fn floats(v: &[f64]) -> Value {
-        Value::Num { a: ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.to_vec()).expect("1-D"), int: false }
+        Value::Num {
+            a: ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.to_vec()).expect("1-D"),
+            int: false,
+        }
     }
 
     pub fn from_tensor(t: &Tensor) -> Value {
         let shape = IxDyn(t.shape());
         let data = t.to_f64_vec();
         let a = ArrayD::from_shape_vec(shape, data).expect("tensor data fits its shape");
-        Value::Num { a, int: t.dtype() != DType::F32 }
+        Value::Num {
+            a,
+            int: t.dtype() != DType::F32,
+        }
     }
 
     pub fn from_attr(a: &Attr) -> VResult<Value> {
@@ -53,7 +72,9 @@ impl Value {
 
     pub fn describe(&self) -> String {
         match self {
-            Value::Num { a, int } if a.ndim() == 0 => format!("{} {}", if *int { "integer" } else { "number" }, a[[]]),
+            Value::Num { a, int } if a.ndim() == 0 => {
+                format!("{} {}", if *int { "integer" } else { "number" }, a[[]])
+            }
             Value::Num { a, .. } => format!("array of shape {:?}", a.shape()),
             Value::Bool(a) if a.ndim() == 0 => format!("boolean {}", a[[]]),
             Value::Bool(a) => format!("boolean array of shape {:?}", a.shape()),
@@ -94,11 +115,17 @@ impl Value {
             }
         };
         match (kind, self) {
-            (AttrKind::Bool, Value::Bool(a)) if a.len() == 1 => Ok(Attr::Bool(*a.iter().next().expect("one"))),
+            (AttrKind::Bool, Value::Bool(a)) if a.len() == 1 => {
+                Ok(Attr::Bool(*a.iter().next().expect("one")))
+            }
             (AttrKind::Int, v @ Value::Num { .. }) => Ok(Attr::Int(as_int(v.scalar()?)?)),
             (AttrKind::Float, v @ Value::Num { .. }) => Ok(Attr::Float(v.scalar()? as f32)),
-            (AttrKind::Ints, Value::Num { a, .. }) if a.ndim() <= 1 => Ok(Attr::Ints(a.iter().map(|&x| as_int(x)).collect::<VResult<_>>()?)),
-            (AttrKind::Floats, Value::Num { a, .. }) if a.ndim() <= 1 => Ok(Attr::Floats(a.iter().map(|&x| x as f32).collect())),
+            (AttrKind::Ints, Value::Num { a, .. }) if a.ndim() <= 1 => Ok(Attr::Ints(
+                a.iter().map(|&x| as_int(x)).collect::<VResult<_>>()?,
+            )),
+            (AttrKind::Floats, Value::Num { a, .. }) if a.ndim() <= 1 => {
+                Ok(Attr::Floats(a.iter().map(|&x| x as f32).collect()))
+            }
             (k, v) => Err(format!("cannot use {} as {}", v.describe(), k.a_name())),
         }
     }
@@ -107,7 +134,9 @@ impl Value {
     pub fn to_tensor(&self) -> VResult<Tensor> {
         match self {
             Value::Num { a, int: true } => {
-                if a.iter().any(|&x| x < i32::MIN as f64 || x > i32::MAX as f64) {
+                if a.iter()
+                    .any(|&x| x < i32::MIN as f64 || x > i32::MAX as f64)
+                {
                     return Err("an integer constant does not fit in i32".into());
                 }
                 Ok(Tensor::I32(a.mapv(|x| x as i32)))
@@ -119,11 +148,25 @@ impl Value {
 }
 
 /// NumPy broadcasting of two arrays' shapes.
-fn broadcast_pair<A: Clone, B: Clone>(a: &ArrayD<A>, b: &ArrayD<B>) -> VResult<(ArrayD<A>, ArrayD<B>)> {
-    let shape = crate::ir::infer::broadcast(a.shape(), b.shape())
-        .ok_or_else(|| format!("shapes {:?} and {:?} do not broadcast", a.shape(), b.shape()))?;
-    let a2 = a.broadcast(IxDyn(&shape)).ok_or("broadcast failed")?.to_owned();
-    let b2 = b.broadcast(IxDyn(&shape)).ok_or("broadcast failed")?.to_owned();
+fn broadcast_pair<A: Clone, B: Clone>(
+    a: &ArrayD<A>,
+    b: &ArrayD<B>,
+) -> VResult<(ArrayD<A>, ArrayD<B>)> {
+    let shape = crate::ir::infer::broadcast(a.shape(), b.shape()).ok_or_else(|| {
+        format!(
+            "shapes {:?} and {:?} do not broadcast",
+            a.shape(),
+            b.shape()
+        )
+    })?;
+    let a2 = a
+        .broadcast(IxDyn(&shape))
+        .ok_or("broadcast failed")?
+        .to_owned();
+    let b2 = b
+        .broadcast(IxDyn(&shape))
+        .ok_or("broadcast failed")?
+        .to_owned();
     Ok((a2, b2))
 }
 
@@ -133,7 +176,10 @@ pub fn arith(x: &Value, y: &Value, f: impl Fn(f64, f64) -> f64, keeps_int: bool)
     let (a, b) = broadcast_pair(a, b)?;
     let mut out = a;
     Zip::from(&mut out).and(&b).for_each(|o, &v| *o = f(*o, v));
-    Ok(Value::Num { a: out, int: ia && ib && keeps_int })
+    Ok(Value::Num {
+        a: out,
+        int: ia && ib && keeps_int,
+    })
 }
 
 /// Element-wise comparison.
@@ -141,7 +187,10 @@ pub fn compare(x: &Value, y: &Value, f: impl Fn(f64, f64) -> bool) -> VResult<Va
     let ((a, _), (b, _)) = (x.num()?, y.num()?);
     let (a, b) = broadcast_pair(a, b)?;
     let mut out = ArrayD::from_elem(a.raw_dim(), false);
-    Zip::from(&mut out).and(&a).and(&b).for_each(|o, &p, &q| *o = f(p, q));
+    Zip::from(&mut out)
+        .and(&a)
+        .and(&b)
+        .for_each(|o, &p, &q| *o = f(p, q));
     Ok(Value::Bool(out))
 }
 
@@ -149,14 +198,25 @@ pub fn compare(x: &Value, y: &Value, f: impl Fn(f64, f64) -> bool) -> VResult<Va
 pub fn equal(x: &Value, y: &Value) -> VResult<bool> {
     match (x, y) {
         (Value::DType(a), Value::DType(b)) => Ok(a == b),
-        (Value::Bool(a), Value::Bool(b)) => Ok(broadcast_pair(a, b).map(|(a, b)| a == b).unwrap_or(false)),
-        (Value::Num { .. }, Value::Num { .. }) => Ok(compare(x, y, |p, q| p == q).map(|v| v.truth().unwrap_or(false)).unwrap_or(false)),
-        (a, b) => Err(format!("cannot compare {} with {}", a.describe(), b.describe())),
+        (Value::Bool(a), Value::Bool(b)) => {
+            Ok(broadcast_pair(a, b).map(|(a, b)| a == b).unwrap_or(false))
+        }
+        (Value::Num { .. }, Value::Num { .. }) => Ok(compare(x, y, |p, q| p == q)
+            .map(|v| v.truth().unwrap_or(false))
+            .unwrap_or(false)),
+        (a, b) => Err(format!(
+            "cannot compare {} with {}",
+            a.describe(),
+            b.describe()
+        )),
     }
 }
 
 /// Element-wise unary function.
 pub fn map(x: &Value, f: impl Fn(f64) -> f64, keeps_int: bool) -> VResult<Value> {
     let (a, int) = x.num()?;
-    Ok(Value::Num { a: a.mapv(f), int: int && keeps_int })
+    Ok(Value::Num {
+        a: a.mapv(f),
+        int: int && keeps_int,
+    })
 }

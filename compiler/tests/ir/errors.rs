@@ -15,9 +15,14 @@ fn check_error(stem: &str, text: &str) {
     };
     assert!(!diags.is_empty(), "{stem}: an error without diagnostics");
     for d in &diags {
-        assert!(d.span.start <= d.span.end && d.span.end <= text.len(), "{stem}: span {:?} outside the text", d.span);
+        assert!(
+            d.span.start <= d.span.end && d.span.end <= text.len(),
+            "{stem}: span {:?} outside the text",
+            d.span
+        );
     }
-    snapshot_settings("err", stem).bind(|| insta::assert_snapshot!(format!("ir_err__{stem}"), render(&src, &diags)));
+    snapshot_settings("err", stem)
+        .bind(|| insta::assert_snapshot!(format!("ir_err__{stem}"), render(&src, &diags)));
 }
 
 #[test]

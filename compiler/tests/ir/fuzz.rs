@@ -13,10 +13,62 @@ use std::sync::OnceLock;
 
 /// Pieces of IR (and of trouble) spliced into fixtures.
 const TOKENS: &[&str] = &[
-    "%x", "@w", "%", "@", "model", "weights", "weight", "input", "return", "dense<[", "]>", "tensor<", "1x3x", "0x", "xf32",
-    "xi8", "!quant<", "u8, ", "axis 0, ", "[", "]", "{", "}", "(", ")", "<", ">", ",", ":", "=", "\"", "\\", "\\u{", "\\u{110000}",
-    "//", "\n", " ", "0", "-1", "1.5", "1e99", "-1e-50", "99999999999999999999", "nan", "-inf", "relu", "conv2d", "concat",
-    "max_pool", "quantize", "kernel_shape = [", "axis = ", "true", "é", "\u{0}", "\r\n",
+    "%x",
+    "@w",
+    "%",
+    "@",
+    "model",
+    "weights",
+    "weight",
+    "input",
+    "return",
+    "dense<[",
+    "]>",
+    "tensor<",
+    "1x3x",
+    "0x",
+    "xf32",
+    "xi8",
+    "!quant<",
+    "u8, ",
+    "axis 0, ",
+    "[",
+    "]",
+    "{",
+    "}",
+    "(",
+    ")",
+    "<",
+    ">",
+    ",",
+    ":",
+    "=",
+    "\"",
+    "\\",
+    "\\u{",
+    "\\u{110000}",
+    "//",
+    "\n",
+    " ",
+    "0",
+    "-1",
+    "1.5",
+    "1e99",
+    "-1e-50",
+    "99999999999999999999",
+    "nan",
+    "-inf",
+    "relu",
+    "conv2d",
+    "concat",
+    "max_pool",
+    "quantize",
+    "kernel_shape = [",
+    "axis = ",
+    "true",
+    "é",
+    "\u{0}",
+    "\r\n",
 ];
 
 #[derive(Clone, Debug)]
@@ -62,7 +114,8 @@ fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
             bytes.splice(at..at, TOKENS[token].bytes());
         }
         Mutation::SwapLines { a, b } => {
-            let mut lines: Vec<Vec<u8>> = bytes.split(|&c| c == b'\n').map(<[u8]>::to_vec).collect();
+            let mut lines: Vec<Vec<u8>> =
+                bytes.split(|&c| c == b'\n').map(<[u8]>::to_vec).collect();
             let l = lines.len();
             lines.swap(a % l, b % l);
             *bytes = lines.join(&b'\n');
@@ -90,12 +143,23 @@ fn weights_dir() -> &'static Path {
 /// The property: no panic anywhere; a model that parses prints to text that parses and prints
 /// the same; errors render.
 fn check_never_panics(text: &str) -> Result<(), TestCaseError> {
-    let src = Source { name: "fuzz.ir".into(), text: text.to_string() };
+    let src = Source {
+        name: "fuzz.ir".into(),
+        text: text.to_string(),
+    };
     match parse(&src) {
         Ok(mut model) => {
             let printed = print(&model);
-            let again = parse(&Source { name: "printed.ir".into(), text: printed.clone() });
-            prop_assert!(again.is_ok(), "the print of a parsed model does not parse:\n{}\n{}", printed, again.err().map(|e| e.to_string()).unwrap_or_default());
+            let again = parse(&Source {
+                name: "printed.ir".into(),
+                text: printed.clone(),
+            });
+            prop_assert!(
+                again.is_ok(),
+                "the print of a parsed model does not parse:\n{}\n{}",
+                printed,
+                again.err().map(|e| e.to_string()).unwrap_or_default()
+            );
             if let Ok(again) = again {
                 prop_assert_eq!(print(&again), printed);
             }

@@ -22,7 +22,9 @@ pub fn snapshot_settings(dir: &str, stem: &str) -> insta::Settings {
 
 /// `tests/ir/<dir>` at the workspace root.
 pub fn fixture_dir(dir: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ir").join(dir)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/ir")
+        .join(dir)
 }
 
 /// Every `*.ir` file of a fixture directory, sorted, with its text.
@@ -32,7 +34,11 @@ pub fn fixtures(dir: &str) -> Vec<(String, String)> {
     for e in entries {
         let path = e.expect("readable directory entry").path();
         if path.extension().is_some_and(|x| x == "ir") {
-            let stem = path.file_stem().and_then(|s| s.to_str()).expect("UTF-8 file name").to_string();
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("UTF-8 file name")
+                .to_string();
             let text = std::fs::read_to_string(&path).expect("readable fixture");
             out.push((stem, text));
         }
@@ -44,7 +50,10 @@ pub fn fixtures(dir: &str) -> Vec<(String, String)> {
 
 /// The source of a fixture, named as in the repository (so snapshots show a stable file name).
 pub fn source(dir: &str, stem: &str, text: &str) -> Source {
-    Source { name: format!("tests/ir/{dir}/{stem}.ir"), text: text.to_string() }
+    Source {
+        name: format!("tests/ir/{dir}/{stem}.ir"),
+        text: text.to_string(),
+    }
 }
 
 /// The model without spans and node ids, in a form two models can be compared in: one line per
@@ -66,7 +75,11 @@ pub fn dump(m: &Model) -> Vec<String> {
                     WeightData::Loaded(_) => "loaded",
                     WeightData::Inline(_) => "inline",
                 };
-                format!("weight {place} {:?}", w.tensor().map(|t| (t.dtype(), t.shape().to_vec(), t.to_le_bytes())))
+                format!(
+                    "weight {place} {:?}",
+                    w.tensor()
+                        .map(|t| (t.dtype(), t.shape().to_vec(), t.to_le_bytes()))
+                )
             }
             other => format!("{other:?}"),
         };
@@ -75,8 +88,14 @@ pub fn dump(m: &Model) -> Vec<String> {
     nodes.sort();
     let mut out = vec![format!("model @{} weights {:?}", m.name, m.weights_file)];
     out.extend(nodes);
-    out.push(format!("inputs {:?}", m.inputs.iter().map(|&i| name(i)).collect::<Vec<_>>()));
-    out.push(format!("outputs {:?}", m.outputs.iter().map(|&i| name(i)).collect::<Vec<_>>()));
+    out.push(format!(
+        "inputs {:?}",
+        m.inputs.iter().map(|&i| name(i)).collect::<Vec<_>>()
+    ));
+    out.push(format!(
+        "outputs {:?}",
+        m.outputs.iter().map(|&i| name(i)).collect::<Vec<_>>()
+    ));
     out
 }
 
@@ -101,7 +120,9 @@ pub fn pattern_bytes(dtype: Dtype, numel: usize) -> Vec<u8> {
     };
     match dtype {
         Dtype::F32 => (0..numel).flat_map(|i| f(i).to_le_bytes()).collect(),
-        Dtype::I32 => (0..numel).flat_map(|i| (i as i32 * 1000 - 7).to_le_bytes()).collect(),
+        Dtype::I32 => (0..numel)
+            .flat_map(|i| (i as i32 * 1000 - 7).to_le_bytes())
+            .collect(),
         Dtype::I8 | Dtype::U8 => (0..numel).map(|i| (i * 37 % 256) as u8).collect(),
         other => {
             let bits = other.bitsize() * numel;
@@ -122,7 +143,8 @@ pub fn st_dtype(d: DType) -> Dtype {
 /// The tensor a weight of this type gets from the generator.
 pub fn pattern_tensor(ty: &TensorType) -> Tensor {
     let d = ty.elem.storage();
-    Tensor::from_le_bytes(d, &ty.shape, &pattern_bytes(st_dtype(d), ty.numel())).expect("pattern fits the type")
+    Tensor::from_le_bytes(d, &ty.shape, &pattern_bytes(st_dtype(d), ty.numel()))
+        .expect("pattern fits the type")
 }
 
 pub struct Raw {
@@ -153,7 +175,14 @@ pub fn safetensors_for(model: &Model) -> Vec<u8> {
         let n = model.node(id);
         if let NodeKind::Weight(WeightData::External) = n.kind {
             let dtype = st_dtype(n.ty.elem.storage());
-            views.push((n.name.clone(), Raw { dtype, shape: n.ty.shape.clone(), bytes: pattern_bytes(dtype, n.ty.numel()) }));
+            views.push((
+                n.name.clone(),
+                Raw {
+                    dtype,
+                    shape: n.ty.shape.clone(),
+                    bytes: pattern_bytes(dtype, n.ty.numel()),
+                },
+            ));
         }
     }
     safetensors::tensor::serialize(views, None).expect("serializable")
@@ -164,12 +193,22 @@ pub fn safetensors_for(model: &Model) -> Vec<u8> {
 /// is not safetensors at all. `None`: the fixture wants no file.
 pub fn described_file(text: &str) -> Option<Vec<u8>> {
     let mut views = vec![];
-    for line in text.lines().filter_map(|l| l.trim().strip_prefix("//")).map(str::trim) {
+    for line in text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("//"))
+        .map(str::trim)
+    {
         if let Some(raw) = line.strip_prefix("safetensors-bytes:") {
             return Some(raw.trim().as_bytes().to_vec());
         }
-        let Some(spec) = line.strip_prefix("safetensors:") else { continue };
-        let [name, dtype, shape]: [&str; 3] = spec.split_whitespace().collect::<Vec<_>>().try_into().expect("NAME DTYPE SHAPE");
+        let Some(spec) = line.strip_prefix("safetensors:") else {
+            continue;
+        };
+        let [name, dtype, shape]: [&str; 3] = spec
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .try_into()
+            .expect("NAME DTYPE SHAPE");
         let dtype = match dtype {
             "f32" => Dtype::F32,
             "f16" => Dtype::F16,
@@ -180,10 +219,23 @@ pub fn described_file(text: &str) -> Option<Vec<u8>> {
             "i64" => Dtype::I64,
             other => panic!("unknown dtype {other} in a fixture"),
         };
-        let shape: Vec<usize> =
-            if shape == "scalar" { vec![] } else { shape.split('x').map(|d| d.parse().expect("dimension")).collect() };
+        let shape: Vec<usize> = if shape == "scalar" {
+            vec![]
+        } else {
+            shape
+                .split('x')
+                .map(|d| d.parse().expect("dimension"))
+                .collect()
+        };
         let numel = shape.iter().product();
-        views.push((name.to_string(), Raw { dtype, shape, bytes: pattern_bytes(dtype, numel) }));
+        views.push((
+            name.to_string(),
+            Raw {
+                dtype,
+                shape,
+                bytes: pattern_bytes(dtype, numel),
+            },
+        ));
     }
     (!views.is_empty()).then(|| safetensors::tensor::serialize(views, None).expect("serializable"))
 }

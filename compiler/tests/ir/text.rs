@@ -27,13 +27,27 @@ fn parse_ok(dir: &str, stem: &str, text: &str) -> Model {
 fn check_canonical(stem: &str, text: &str) -> Model {
     let model = parse_ok("ok", stem, text);
     let printed = print(&model);
-    assert_eq!(printed, without_comment_lines(text), "{stem}: printing changed the text");
+    assert_eq!(
+        printed,
+        without_comment_lines(text),
+        "{stem}: printing changed the text"
+    );
     let again = parse_ok("ok", stem, &printed);
-    assert_eq!(dump(&again), dump(&model), "{stem}: the printed text parses to another model");
+    assert_eq!(
+        dump(&again),
+        dump(&model),
+        "{stem}: the printed text parses to another model"
+    );
     for n in model.graph.node_weights() {
-        let span = n.span.unwrap_or_else(|| panic!("{stem}: {} has no span", n.name));
+        let span = n
+            .span
+            .unwrap_or_else(|| panic!("{stem}: {} has no span", n.name));
         let stmt = &text[span.start..span.end];
-        assert!(stmt.contains(&n.name) && !stmt.contains('\n'), "{stem}: span of {} is {stmt:?}", n.name);
+        assert!(
+            stmt.contains(&n.name) && !stmt.contains('\n'),
+            "{stem}: span of {} is {stmt:?}",
+            n.name
+        );
     }
     let problems = verify(&model);
     assert!(problems.is_empty(), "{stem} does not verify: {problems:?}");
@@ -45,10 +59,23 @@ fn canonical_fixtures_round_trip() {
     let mut ops = BTreeSet::new();
     for (stem, text) in fixtures("ok") {
         let model = check_canonical(&stem, &text);
-        ops.extend(model.graph.node_weights().filter_map(|n| n.op()).map(|op| op.kind.name()));
+        ops.extend(
+            model
+                .graph
+                .node_weights()
+                .filter_map(|n| n.op())
+                .map(|op| op.kind.name()),
+        );
     }
-    let missing: Vec<&str> = SCHEMAS.iter().map(|s| s.name).filter(|n| !ops.contains(n)).collect();
-    assert!(missing.is_empty(), "ops without a canonical fixture: {missing:?}");
+    let missing: Vec<&str> = SCHEMAS
+        .iter()
+        .map(|s| s.name)
+        .filter(|n| !ops.contains(n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "ops without a canonical fixture: {missing:?}"
+    );
 }
 
 /// One loose fixture: its canonical form (a snapshot) is canonical indeed.
@@ -56,9 +83,18 @@ fn check_loose(stem: &str, text: &str) {
     let model = parse_ok("loose", stem, text);
     let printed = print(&model);
     let again = parse_ok("loose", stem, &printed);
-    assert_eq!(print(&again), printed, "{stem}: the canonical form is not stable");
-    assert_eq!(dump(&again), dump(&model), "{stem}: the canonical form is another model");
-    snapshot_settings("loose", stem).bind(|| insta::assert_snapshot!(format!("ir_loose__{stem}"), printed));
+    assert_eq!(
+        print(&again),
+        printed,
+        "{stem}: the canonical form is not stable"
+    );
+    assert_eq!(
+        dump(&again),
+        dump(&model),
+        "{stem}: the canonical form is another model"
+    );
+    snapshot_settings("loose", stem)
+        .bind(|| insta::assert_snapshot!(format!("ir_loose__{stem}"), printed));
 }
 
 #[test]
@@ -70,17 +106,46 @@ fn loose_fixtures_print_canonically() {
 
 #[test]
 fn inline_data_is_kept_exactly() {
-    let (_, text) = fixtures("ok").into_iter().find(|(s, _)| s == "inline_weights").expect("fixture");
+    let (_, text) = fixtures("ok")
+        .into_iter()
+        .find(|(s, _)| s == "inline_weights")
+        .expect("fixture");
     let model = parse_ok("ok", "inline_weights", &text);
-    let floats = model.find("floats").and_then(|id| model.node(id).weight().cloned()).expect("@floats");
-    let bits: Vec<u32> = floats.as_f32().expect("f32").iter().map(|v| v.to_bits()).collect();
-    let want: Vec<u32> =
-        [-0.0f32, 1e-5, f32::MAX, f32::NEG_INFINITY, f32::INFINITY, f32::NAN, 0.1, 123456.79].iter().map(|v| v.to_bits()).collect();
+    let floats = model
+        .find("floats")
+        .and_then(|id| model.node(id).weight().cloned())
+        .expect("@floats");
+    let bits: Vec<u32> = floats
+        .as_f32()
+        .expect("f32")
+        .iter()
+        .map(|v| v.to_bits())
+        .collect();
+    let want: Vec<u32> = [
+        -0.0f32,
+        1e-5,
+        f32::MAX,
+        f32::NEG_INFINITY,
+        f32::INFINITY,
+        f32::NAN,
+        0.1,
+        123456.79,
+    ]
+    .iter()
+    .map(|v| v.to_bits())
+    .collect();
     assert_eq!(bits, want);
-    let signed = model.find("signed").and_then(|id| model.node(id).weight().cloned()).expect("@signed");
+    let signed = model
+        .find("signed")
+        .and_then(|id| model.node(id).weight().cloned())
+        .expect("@signed");
     assert_eq!(signed.shape(), &[2, 1, 2]);
     assert_eq!(signed.to_f64_vec(), vec![-128.0, -1.0, 0.0, 127.0]);
-    let external = model.graph.node_weights().filter(|n| matches!(n.kind, NodeKind::Weight(WeightData::External))).count();
+    let external = model
+        .graph
+        .node_weights()
+        .filter(|n| matches!(n.kind, NodeKind::Weight(WeightData::External)))
+        .count();
     assert_eq!(external, 0);
 }
 

@@ -3,7 +3,10 @@
 //! `tests/ir/weights_err/` describe the file they need in comments, and their errors are
 //! snapshots (with the temporary directory shown as `$DIR`).
 
-use super::support::{described_file, dump, fixtures, pattern_tensor, safetensors_for, snapshot_settings, source, without_comment_lines};
+use super::support::{
+    described_file, dump, fixtures, pattern_tensor, safetensors_for, snapshot_settings, source,
+    without_comment_lines,
+};
 use qcc::ir::parse::parse;
 use qcc::ir::print::print;
 use qcc::ir::weights::{load_weights, read_model, save_model};
@@ -11,21 +14,33 @@ use qcc::ir::{Model, NodeKind, WeightData};
 use std::path::Path;
 
 fn files_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).expect("dir").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
 
 fn external_count(m: &Model) -> usize {
-    m.graph.node_weights().filter(|n| matches!(n.kind, NodeKind::Weight(WeightData::External | WeightData::Loaded(_)))).count()
+    m.graph
+        .node_weights()
+        .filter(|n| {
+            matches!(
+                n.kind,
+                NodeKind::Weight(WeightData::External | WeightData::Loaded(_))
+            )
+        })
+        .count()
 }
 
 /// One canonical fixture with its generated weights: read, check every tensor, save, read back,
 /// and save again to the same bytes.
 fn check_files(stem: &str, text: &str) {
     let parsed = parse(&source("ok", stem, text)).expect("canonical fixtures parse");
-    let Some(file) = parsed.weights_file.clone() else { return };
+    let Some(file) = parsed.weights_file.clone() else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let ir = dir.path().join(format!("{stem}.ir"));
     std::fs::write(&ir, text).expect("write");
@@ -36,7 +51,12 @@ fn check_files(stem: &str, text: &str) {
         let n = model.node(id);
         match &n.kind {
             NodeKind::Weight(WeightData::Loaded(t)) => {
-                assert_eq!(t.to_le_bytes(), pattern_tensor(&n.ty).to_le_bytes(), "{stem}: @{}", n.name);
+                assert_eq!(
+                    t.to_le_bytes(),
+                    pattern_tensor(&n.ty).to_le_bytes(),
+                    "{stem}: @{}",
+                    n.name
+                );
                 assert_eq!(t.shape(), n.ty.shape.as_slice());
             }
             NodeKind::Weight(WeightData::Inline(_)) => {}
@@ -47,20 +67,38 @@ fn check_files(stem: &str, text: &str) {
     let out = tempfile::tempdir().expect("tempdir");
     let saved = out.path().join("saved.ir");
     save_model(&model, &saved).unwrap_or_else(|e| panic!("{stem}: {e}"));
-    assert_eq!(files_in(out.path()), ["saved.ir", "saved.safetensors"], "{stem}: stray files");
-    let want = without_comment_lines(text).replace(&format!("weights {file:?}"), "weights \"saved.safetensors\"");
-    assert_eq!(std::fs::read_to_string(&saved).expect("read"), want, "{stem}: saved text");
+    assert_eq!(
+        files_in(out.path()),
+        ["saved.ir", "saved.safetensors"],
+        "{stem}: stray files"
+    );
+    let want = without_comment_lines(text).replace(
+        &format!("weights {file:?}"),
+        "weights \"saved.safetensors\"",
+    );
+    assert_eq!(
+        std::fs::read_to_string(&saved).expect("read"),
+        want,
+        "{stem}: saved text"
+    );
     let back = read_model(&saved).unwrap_or_else(|e| panic!("{stem}: {e}"));
     let mut expected = dump(&model);
     expected[0] = expected[0].replace(&format!("{file:?}"), "\"saved.safetensors\"");
-    assert_eq!(dump(&back), expected, "{stem}: saved model reads back differently");
+    assert_eq!(
+        dump(&back),
+        expected,
+        "{stem}: saved model reads back differently"
+    );
 
     let again = tempfile::tempdir().expect("tempdir");
     save_model(&back, &again.path().join("saved.ir")).expect("save again");
     for f in ["saved.ir", "saved.safetensors"] {
         let a = std::fs::read(out.path().join(f)).expect("read");
         let b = std::fs::read(again.path().join(f)).expect("read");
-        assert!(a == b, "{stem}: {f} differs between two saves of the same model");
+        assert!(
+            a == b,
+            "{stem}: {f} differs between two saves of the same model"
+        );
     }
 }
 
@@ -76,28 +114,44 @@ fn canonical_fixtures_load_save_and_reload() {
 
 #[test]
 fn a_model_with_only_inline_weights_saves_one_file() {
-    let (stem, text) = fixtures("ok").into_iter().find(|(s, _)| s == "inline_weights").expect("fixture");
+    let (stem, text) = fixtures("ok")
+        .into_iter()
+        .find(|(s, _)| s == "inline_weights")
+        .expect("fixture");
     let model = parse(&source("ok", &stem, &text)).expect("parses");
     assert_eq!(external_count(&model), 0);
     let out = tempfile::tempdir().expect("tempdir");
     save_model(&model, &out.path().join("m.ir")).expect("save");
     assert_eq!(files_in(out.path()), ["m.ir"]);
-    assert_eq!(std::fs::read_to_string(out.path().join("m.ir")).expect("read"), print(&model));
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("m.ir")).expect("read"),
+        print(&model)
+    );
 }
 
 #[test]
 fn saving_unloaded_weights_fails_and_writes_nothing() {
-    let (stem, text) = fixtures("ok").into_iter().find(|(s, _)| s == "tiny").expect("fixture");
+    let (stem, text) = fixtures("ok")
+        .into_iter()
+        .find(|(s, _)| s == "tiny")
+        .expect("fixture");
     let model = parse(&source("ok", &stem, &text)).expect("parses");
     let out = tempfile::tempdir().expect("tempdir");
     let err = save_model(&model, &out.path().join("m.ir")).expect_err("weights were never loaded");
     assert!(err.to_string().contains("@conv1.bias"), "{err}");
-    assert!(files_in(out.path()).is_empty(), "a failed save left {:?}", files_in(out.path()));
+    assert!(
+        files_in(out.path()).is_empty(),
+        "a failed save left {:?}",
+        files_in(out.path())
+    );
 }
 
 #[test]
 fn saving_replaces_existing_files() {
-    let (stem, text) = fixtures("ok").into_iter().find(|(s, _)| s == "tiny").expect("fixture");
+    let (stem, text) = fixtures("ok")
+        .into_iter()
+        .find(|(s, _)| s == "tiny")
+        .expect("fixture");
     let mut model = parse(&source("ok", &stem, &text)).expect("parses");
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("tiny.safetensors"), safetensors_for(&model)).expect("write");
@@ -106,9 +160,15 @@ fn saving_replaces_existing_files() {
     std::fs::write(&target, "stale").expect("write");
     std::fs::write(dir.path().join("m.safetensors"), "stale").expect("write");
     save_model(&model, &target).expect("save");
-    assert_eq!(files_in(dir.path()), ["m.ir", "m.safetensors", "tiny.safetensors"]);
+    assert_eq!(
+        files_in(dir.path()),
+        ["m.ir", "m.safetensors", "tiny.safetensors"]
+    );
     let back = read_model(&target).expect("read back");
-    assert_eq!(print(&back), print(&model).replace("tiny.safetensors", "m.safetensors"));
+    assert_eq!(
+        print(&back),
+        print(&model).replace("tiny.safetensors", "m.safetensors")
+    );
 }
 
 /// One weight-file error fixture: both renderings of the failure, with spans (`read_model`) and
@@ -122,14 +182,20 @@ fn check_weight_error(stem: &str, text: &str) {
         std::fs::write(dir.path().join(file), bytes).expect("write");
     }
     let read = read_model(&ir).expect_err("reading must fail").to_string();
-    let load = load_weights(&mut model, &ir).expect_err("loading must fail").to_string();
+    let load = load_weights(&mut model, &ir)
+        .expect_err("loading must fail")
+        .to_string();
     assert!(
-        model.graph.node_weights().all(|n| !matches!(n.kind, NodeKind::Weight(WeightData::Loaded(_)))),
+        model
+            .graph
+            .node_weights()
+            .all(|n| !matches!(n.kind, NodeKind::Weight(WeightData::Loaded(_)))),
         "{stem}: a failed load changed the model"
     );
     let shown = format!("read_model:\n{read}\n\nload_weights:\n{load}\n");
     let shown = shown.replace(&dir.path().display().to_string(), "$DIR");
-    snapshot_settings("weights_err", stem).bind(|| insta::assert_snapshot!(format!("ir_weights_err__{stem}"), shown));
+    snapshot_settings("weights_err", stem)
+        .bind(|| insta::assert_snapshot!(format!("ir_weights_err__{stem}"), shown));
 }
 
 #[test]

@@ -28,31 +28,51 @@ struct Digits {
 fn digits() -> Digits {
     let dir = root().join("examples/digits");
     let model = read_model(&dir.join("digits.ir")).expect("digits.ir reads");
-    let (float, _) = optimize(&model, &RuleSet::builtin_and(&[]).expect("the built-in rules load"), &Limits::default()).expect("digits simplifies");
+    let (float, _) = optimize(
+        &model,
+        &RuleSet::builtin_and(&[]).expect("the built-in rules load"),
+        &Limits::default(),
+    )
+    .expect("digits simplifies");
     let images = qcc::npy::read_f32(&dir.join("test_images.npy")).expect("test_images.npy reads");
     let labels: Vec<usize> = std::fs::read_to_string(dir.join("test_labels.txt"))
         .expect("test_labels.txt reads")
         .lines()
         .map(|l| l.trim().parse().expect("an integer label"))
         .collect();
-    assert_eq!((images.shape()[0], labels.len()), (450, 450), "the example has 450 test images and labels");
+    assert_eq!(
+        (images.shape()[0], labels.len()),
+        (450, 450),
+        "the example has 450 test images and labels"
+    );
     Digits {
         float,
-        calib: images.slice_axis(Axis(0), Slice::from(..CALIBRATION)).to_owned(),
-        eval: images.slice_axis(Axis(0), Slice::from(CALIBRATION..)).to_owned(),
+        calib: images
+            .slice_axis(Axis(0), Slice::from(..CALIBRATION))
+            .to_owned(),
+        eval: images
+            .slice_axis(Axis(0), Slice::from(CALIBRATION..))
+            .to_owned(),
         labels: labels[CALIBRATION..].to_vec(),
     }
 }
 
 /// Top-1 accuracy in percent of a model over the evaluation images.
 fn accuracy(model: &Model, d: &Digits) -> f64 {
-    let out = run_batches(model, std::slice::from_ref(&d.eval), |_, _| {}).expect("the model runs").swap_remove(0);
-    let logits = out.into_shape_with_order((d.labels.len(), 10)).expect("one row of 10 logits per image");
+    let out = run_batches(model, std::slice::from_ref(&d.eval), |_, _| {})
+        .expect("the model runs")
+        .swap_remove(0);
+    let logits = out
+        .into_shape_with_order((d.labels.len(), 10))
+        .expect("one row of 10 logits per image");
     let right = logits
         .outer_iter()
         .zip(&d.labels)
         .filter(|(row, &label)| {
-            let best = row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
+            let best = row
+                .iter()
+                .enumerate()
+                .fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
             best == label
         })
         .count();
@@ -61,8 +81,17 @@ fn accuracy(model: &Model, d: &Digits) -> f64 {
 
 fn lower(d: &Digits, ranges: &Ranges, bits: WeightBits) -> Model {
     let q = qcc::quant::qdq::quantize(&d.float, ranges, bits).expect("digits quantizes");
-    let (int, report) = optimize(&q.model, &RuleSet::lowering_and(&[]).expect("the lowering rules load"), &Limits::default()).expect("digits lowers");
-    assert!(report.saturated(), "lowering stopped at the {}", report.stop);
+    let (int, report) = optimize(
+        &q.model,
+        &RuleSet::lowering_and(&[]).expect("the lowering rules load"),
+        &Limits::default(),
+    )
+    .expect("digits lowers");
+    assert!(
+        report.saturated(),
+        "lowering stopped at the {}",
+        report.stop
+    );
     int
 }
 
@@ -74,15 +103,22 @@ fn int8_accuracy_is_within_half_a_point_of_float() {
     let cases = [
         (Method::MinMax, WeightBits::Eight),
         (Method::MinMax, WeightBits::Seven),
-        (Method::Percentile(qcc::quant::observe::DEFAULT_PERCENTILE), WeightBits::Eight),
+        (
+            Method::Percentile(qcc::quant::observe::DEFAULT_PERCENTILE),
+            WeightBits::Eight,
+        ),
         (Method::Entropy, WeightBits::Eight),
         (Method::Mse, WeightBits::Eight),
     ];
     for (method, bits) in cases {
-        let ranges = calibrate(&d.float, std::slice::from_ref(&d.calib), method, |_, _| {}).expect("calibration runs");
+        let ranges = calibrate(&d.float, std::slice::from_ref(&d.calib), method, |_, _| {})
+            .expect("calibration runs");
         let int = accuracy(&lower(&d, &ranges, bits), &d);
         eprintln!("digits, {method}, {bits:?}-bit weights: float {float:.2}%, int {int:.2}%");
-        assert!((int - float).abs() <= 0.5, "{method}, {bits:?}-bit weights: int8 top-1 {int:.2}% against float {float:.2}%");
+        assert!(
+            (int - float).abs() <= 0.5,
+            "{method}, {bits:?}-bit weights: int8 top-1 {int:.2}% against float {float:.2}%"
+        );
     }
 }
 
@@ -96,5 +132,8 @@ fn data_free_quantization_runs_and_keeps_accuracy() {
     let ranges = data_free_ranges(&d.float, (0.0, 1.0)).expect("data-free ranges");
     let int = accuracy(&lower(&d, &ranges, WeightBits::Eight), &d);
     eprintln!("digits, data-free: int {int:.2}%");
-    assert!(int >= 96.5, "data-free int8 top-1 {int:.2}% is under the floor");
+    assert!(
+        int >= 96.5,
+        "data-free int8 top-1 {int:.2}% is under the floor"
+    );
 }

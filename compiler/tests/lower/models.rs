@@ -40,7 +40,8 @@ const MODELS: &[(&str, f64)] = &[
 fn round_trip(model: &Model, path: &Path) -> Result<Model, String> {
     save_model(model, path).map_err(|e| format!("saving {} failed: {e}", path.display()))?;
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let back = read_model(path).map_err(|e| format!("{} does not read back:\n{e}", path.display()))?;
+    let back =
+        read_model(path).map_err(|e| format!("{} does not read back:\n{e}", path.display()))?;
     if print(&back) != text {
         return Err(format!("{} re-prints differently", path.display()));
     }
@@ -52,7 +53,8 @@ fn round_trip(model: &Model, path: &Path) -> Result<Model, String> {
 }
 
 fn run(model: &Model, input: &ArrayD<f32>) -> Result<ArrayD<f32>, String> {
-    let mut out = run_batches(model, std::slice::from_ref(input), |_, _| {}).map_err(|e| format!("@{} does not run:\n{e}", model.name))?;
+    let mut out = run_batches(model, std::slice::from_ref(input), |_, _| {})
+        .map_err(|e| format!("@{} does not run:\n{e}", model.name))?;
     Ok(out.swap_remove(0))
 }
 
@@ -62,7 +64,9 @@ fn float_ops(model: &Model) -> Vec<String> {
         .ops_in_order()
         .into_iter()
         .map(|id| model.node(id))
-        .filter(|n| n.ty.elem.quant().is_none() && n.op().is_some_and(|o| o.kind != OpKind::Dequantize))
+        .filter(|n| {
+            n.ty.elem.quant().is_none() && n.op().is_some_and(|o| o.kind != OpKind::Dequantize)
+        })
         .map(|n| format!("{} %{}", n.op().expect("an op").kind.name(), n.name))
         .collect()
 }
@@ -70,33 +74,74 @@ fn float_ops(model: &Model) -> Vec<String> {
 /// One model through every stage; its snapshot line and measured SQNR, or what went wrong.
 fn check_model(name: &str, floor: f64, dir: &Path) -> Result<(String, f64), String> {
     let models = models_dir();
-    let model = qcc::import::import_file(&models.join(format!("{name}.onnx"))).map_err(|e| format!("import failed: {e}"))?;
-    let (float, _) = optimize(&model, &RuleSet::builtin_and(&[]).map_err(|e| e.to_string())?, &Limits::default()).map_err(|e| e.to_string())?;
-    let input = qcc::npy::read_f32(&models.join(format!("{name}.input.npy"))).map_err(|e| e.to_string())?;
-    let expected = qcc::npy::read_f32(&models.join(format!("{name}.expected.npy"))).map_err(|e| e.to_string())?;
-    let ranges = calibrate(&float, std::slice::from_ref(&input), Method::MinMax, |_, _| {}).map_err(|e| format!("calibration failed: {e}"))?;
-    let q = qcc::quant::qdq::quantize(&float, &ranges, WeightBits::Eight).map_err(|e| format!("quantizing failed: {e}"))?;
-    let (int, report) =
-        optimize(&q.model, &RuleSet::lowering_and(&[]).map_err(|e| e.to_string())?, &Limits::default()).map_err(|e| format!("lowering failed: {e}"))?;
+    let model = qcc::import::import_file(&models.join(format!("{name}.onnx")))
+        .map_err(|e| format!("import failed: {e}"))?;
+    let (float, _) = optimize(
+        &model,
+        &RuleSet::builtin_and(&[]).map_err(|e| e.to_string())?,
+        &Limits::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let input =
+        qcc::npy::read_f32(&models.join(format!("{name}.input.npy"))).map_err(|e| e.to_string())?;
+    let expected = qcc::npy::read_f32(&models.join(format!("{name}.expected.npy")))
+        .map_err(|e| e.to_string())?;
+    let ranges = calibrate(
+        &float,
+        std::slice::from_ref(&input),
+        Method::MinMax,
+        |_, _| {},
+    )
+    .map_err(|e| format!("calibration failed: {e}"))?;
+    let q = qcc::quant::qdq::quantize(&float, &ranges, WeightBits::Eight)
+        .map_err(|e| format!("quantizing failed: {e}"))?;
+    let (int, report) = optimize(
+        &q.model,
+        &RuleSet::lowering_and(&[]).map_err(|e| e.to_string())?,
+        &Limits::default(),
+    )
+    .map_err(|e| format!("lowering failed: {e}"))?;
     if !report.saturated() || !report.refused.is_empty() {
-        return Err(format!("lowering stopped at the {}, refused {:?}", report.stop, report.refused));
+        return Err(format!(
+            "lowering stopped at the {}, refused {:?}",
+            report.stop, report.refused
+        ));
     }
     let qdq = round_trip(&q.model, &dir.join(format!("{name}.qdq.ir")))?;
     let int = round_trip(&int, &dir.join(format!("{name}.int.ir")))?;
     let got_qdq = run(&qdq, &input)?;
     let got_int = run(&int, &input)?;
     if got_int.shape() != expected.shape() || got_qdq.shape() != expected.shape() {
-        return Err(format!("output shapes {:?} (qdq), {:?} (int) against ORT's {:?}", got_qdq.shape(), got_int.shape(), expected.shape()));
+        return Err(format!(
+            "output shapes {:?} (qdq), {:?} (int) against ORT's {:?}",
+            got_qdq.shape(),
+            got_int.shape(),
+            expected.shape()
+        ));
     }
     let flat = |a: &ArrayD<f32>| a.iter().copied().collect::<Vec<f32>>();
-    let (db, db_qdq) = (sqnr(&flat(&got_int), &flat(&expected)), sqnr(&flat(&got_qdq), &flat(&expected)));
+    let (db, db_qdq) = (
+        sqnr(&flat(&got_int), &flat(&expected)),
+        sqnr(&flat(&got_qdq), &flat(&expected)),
+    );
     eprintln!("{name}: int {db:.1} dB, qdq {db_qdq:.1} dB against ORT");
     if db < floor {
         return Err(format!("int8 SQNR {db:.1} dB against ORT is under the floor of {floor} dB (QDQ: {db_qdq:.1} dB)"));
     }
     let left = float_ops(&int);
-    let listed = if left.is_empty() { "none".to_string() } else { left.join(", ") };
-    Ok((format!("{name}: {} ops, {} left float: {listed}", int.ops_in_order().len(), left.len()), db))
+    let listed = if left.is_empty() {
+        "none".to_string()
+    } else {
+        left.join(", ")
+    };
+    Ok((
+        format!(
+            "{name}: {} ops, {} left float: {listed}",
+            int.ops_in_order().len(),
+            left.len()
+        ),
+        db,
+    ))
 }
 
 #[test]
@@ -108,15 +153,33 @@ fn every_model_quantizes_round_trips_and_keeps_its_sqnr() {
             .map(|t| {
                 let dir = dir.path();
                 s.spawn(move || {
-                    MODELS.iter().enumerate().filter(|(i, _)| i % 2 == t).map(|(i, &(name, floor))| (i, check_model(name, floor, dir))).collect::<Vec<_>>()
+                    MODELS
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % 2 == t)
+                        .map(|(i, &(name, floor))| (i, check_model(name, floor, dir)))
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("a model thread panicked")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a model thread panicked"))
+            .collect()
     });
     results.sort_by_key(|(i, _)| *i);
-    let failures: Vec<String> = results.iter().filter_map(|(i, r)| r.as_ref().err().map(|e| format!("{}: {e}", MODELS[*i].0))).collect();
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|(i, r)| r.as_ref().err().map(|e| format!("{}: {e}", MODELS[*i].0)))
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let summary: String = results.into_iter().map(|(_, r)| r.expect("checked above").0 + "\n").collect();
-    snapshot("real_models_float_ops", &root().join("tests/python/make_models.py"), &summary);
+    let summary: String = results
+        .into_iter()
+        .map(|(_, r)| r.expect("checked above").0 + "\n")
+        .collect();
+    snapshot(
+        "real_models_float_ops",
+        &root().join("tests/python/make_models.py"),
+        &summary,
+    );
 }

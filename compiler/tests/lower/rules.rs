@@ -9,7 +9,11 @@ use std::collections::BTreeSet;
 /// The lowering rules proper, and the one cancellation rule of rules/quant.rules they rely on.
 fn lowering_rule_names() -> BTreeSet<String> {
     let text = include_str!("../../../rules/lower.rules");
-    let mut names: BTreeSet<String> = text.lines().filter_map(|l| l.trim().strip_prefix("rule ")).map(|l| l.trim_end_matches('{').trim().to_string()).collect();
+    let mut names: BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("rule "))
+        .map(|l| l.trim_end_matches('{').trim().to_string())
+        .collect();
     names.insert("cancel-dequantize-quantize".to_string());
     names
 }
@@ -21,9 +25,16 @@ fn every_lowering_rule_fires_in_its_fixture() {
     assert!(names.len() > 10, "rules/lower.rules reads as {names:?}");
     let mut covered = BTreeSet::new();
     for (stem, path) in fixtures() {
-        assert!(names.contains(&stem), "tests/lower/{stem}.ir is named after no lowering rule");
+        assert!(
+            names.contains(&stem),
+            "tests/lower/{stem}.ir is named after no lowering rule"
+        );
         let c = check(&stem, &path, &rules);
-        assert!(c.report.fired.get(&stem).is_some_and(|&n| n > 0), "{stem}.ir does not make {stem} fire: {:?}", c.report.fired);
+        assert!(
+            c.report.fired.get(&stem).is_some_and(|&n| n > 0),
+            "{stem}.ir does not make {stem} fire: {:?}",
+            c.report.fired
+        );
         // Lowered means no float arithmetic is left: only the input's quantize and the output's
         // dequantize stay f32-facing.
         let float_ops: Vec<String> = c
@@ -31,12 +42,22 @@ fn every_lowering_rule_fires_in_its_fixture() {
             .ops_in_order()
             .into_iter()
             .map(|id| c.output.node(id))
-            .filter(|n| n.ty.elem.quant().is_none() && n.op().is_some_and(|o| o.kind != qcc::ir::OpKind::Dequantize))
+            .filter(|n| {
+                n.ty.elem.quant().is_none()
+                    && n.op()
+                        .is_some_and(|o| o.kind != qcc::ir::OpKind::Dequantize)
+            })
             .map(|n| format!("%{}", n.name))
             .collect();
-        assert!(float_ops.is_empty(), "{stem}: ops left in float: {float_ops:?}");
+        assert!(
+            float_ops.is_empty(),
+            "{stem}: ops left in float: {float_ops:?}"
+        );
         covered.insert(stem);
     }
     let missing: Vec<&String> = names.difference(&covered).collect();
-    assert!(missing.is_empty(), "lowering rules without a fixture in tests/lower/: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "lowering rules without a fixture in tests/lower/: {missing:?}"
+    );
 }

@@ -15,7 +15,10 @@ use std::process::{Command, Output};
 
 /// The workspace root: fixture paths in snapshots and CLI runs are relative to it.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("the workspace root exists")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("the workspace root exists")
 }
 
 /// Every `*.ir` file in `tests/lower/`, sorted by stem.
@@ -24,7 +27,15 @@ pub fn fixtures() -> Vec<(String, PathBuf)> {
         .expect("tests/lower exists")
         .map(|e| e.expect("readable directory entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "ir"))
-        .map(|p| (p.file_stem().and_then(|s| s.to_str()).expect("UTF-8 file name").to_string(), p))
+        .map(|p| {
+            (
+                p.file_stem()
+                    .and_then(|s| s.to_str())
+                    .expect("UTF-8 file name")
+                    .to_string(),
+                p,
+            )
+        })
         .collect();
     out.sort();
     assert!(!out.is_empty(), "no fixtures in tests/lower");
@@ -49,8 +60,14 @@ pub fn inputs(model: &Model) -> Vec<Tensor> {
         .iter()
         .map(|&i| {
             let ty = &model.node(i).ty;
-            let data = (0..ty.numel()).map(|k| ((k * 37 + 11) % 41) as f32 - 20.5).map(|v| v / 8.0).collect();
-            Tensor::F32(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&ty.shape), data).expect("numel matches the shape"))
+            let data = (0..ty.numel())
+                .map(|k| ((k * 37 + 11) % 41) as f32 - 20.5)
+                .map(|v| v / 8.0)
+                .collect();
+            Tensor::F32(
+                ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&ty.shape), data)
+                    .expect("numel matches the shape"),
+            )
         })
         .collect()
 }
@@ -67,9 +84,15 @@ pub fn output_scales(model: &Model) -> Vec<f64> {
         .iter()
         .map(|&o| {
             let node = model.node(o);
-            assert_eq!(node.op().map(|op| op.kind), Some(OpKind::Dequantize), "output %{} is not a dequantize", node.name);
+            assert_eq!(
+                node.op().map(|op| op.kind),
+                Some(OpKind::Dequantize),
+                "output %{} is not a dequantize",
+                node.name
+            );
             let q = model.node(model.operands(o)[0]);
-            let p = interp::quant_params(&q.ty).unwrap_or_else(|| panic!("%{} is not quantized", q.name));
+            let p = interp::quant_params(&q.ty)
+                .unwrap_or_else(|| panic!("%{} is not quantized", q.name));
             assert_eq!(p.scales.len(), 1, "%{} is quantized per axis", q.name);
             p.scales[0] as f64
         })
@@ -77,16 +100,28 @@ pub fn output_scales(model: &Model) -> Vec<f64> {
 }
 
 /// Compares dequantized outputs: at most `codes` steps of each output's scale apart (0: equal).
-pub fn within_codes(got: &[Tensor], want: &[Tensor], scales: &[f64], codes: f64) -> Result<(), String> {
+pub fn within_codes(
+    got: &[Tensor],
+    want: &[Tensor],
+    scales: &[f64],
+    codes: f64,
+) -> Result<(), String> {
     for (k, ((g, w), s)) in got.iter().zip(want).zip(scales).enumerate() {
         if g.shape() != w.shape() {
-            return Err(format!("output {k}: shape {:?} against {:?}", g.shape(), w.shape()));
+            return Err(format!(
+                "output {k}: shape {:?} against {:?}",
+                g.shape(),
+                w.shape()
+            ));
         }
         for (i, (a, b)) in g.to_f64_vec().into_iter().zip(w.to_f64_vec()).enumerate() {
             // The dequantized values are S·(q − Z) rounded to f32: allow that rounding, no more.
             let slack = codes * s + 4.0 * f32::EPSILON as f64 * (a.abs() + b.abs());
             if (a - b).abs() > slack {
-                return Err(format!("output {k}, element {i}: {a} against {b}, {:.2} codes apart (scale {s})", (a - b) / s));
+                return Err(format!(
+                    "output {k}, element {i}: {a} against {b}, {:.2} codes apart (scale {s})",
+                    (a - b) / s
+                ));
             }
         }
     }
@@ -95,7 +130,12 @@ pub fn within_codes(got: &[Tensor], want: &[Tensor], scales: &[f64], codes: f64)
 
 /// The rules that fired, with their counts, one per line, sorted by name.
 pub fn fired(report: &Report) -> String {
-    report.fired.iter().filter(|(_, &n)| n > 0).map(|(name, n)| format!("  {name} × {n}\n")).collect()
+    report
+        .fired
+        .iter()
+        .filter(|(_, &n)| n > 0)
+        .map(|(name, n)| format!("  {name} × {n}\n"))
+        .collect()
 }
 
 /// Whether every rule that fired promises `tolerance exact`.
@@ -104,7 +144,12 @@ pub fn exact(report: &Report, rules: &RuleSet) -> bool {
         .fired
         .iter()
         .filter(|(_, &n)| n > 0)
-        .all(|(name, _)| rules.rules.iter().any(|r| r.name() == name && matches!(r.tolerance(), dsl::ast::Tolerance::Exact)))
+        .all(|(name, _)| {
+            rules
+                .rules
+                .iter()
+                .any(|r| r.name() == name && matches!(r.tolerance(), dsl::ast::Tolerance::Exact))
+        })
 }
 
 /// What lowering one fixture gave.
@@ -118,19 +163,48 @@ pub struct Checked {
 /// within one code of the output's scale (exactly when every rule that fired is exact); the
 /// rules that fired and the printed integer IR are snapshot as `lower__<name>`.
 pub fn check(name: &str, path: &Path, rules: &RuleSet) -> Checked {
-    let input = read_model(path).unwrap_or_else(|e| panic!("{} does not read:\n{e}", path.display()));
-    let (output, report) = optimize(&input, rules, &Limits::default()).unwrap_or_else(|e| panic!("{name}: lowering failed:\n{e}"));
+    let input =
+        read_model(path).unwrap_or_else(|e| panic!("{} does not read:\n{e}", path.display()));
+    let (output, report) = optimize(&input, rules, &Limits::default())
+        .unwrap_or_else(|e| panic!("{name}: lowering failed:\n{e}"));
     let problems = verify(&output);
-    assert!(problems.is_empty(), "{name}: the lowered model does not verify: {problems:?}");
-    assert!(report.saturated(), "{name}: saturation stopped at the {}", report.stop);
-    assert!(report.refused.is_empty(), "{name}: replacements were refused: {:?}", report.refused);
+    assert!(
+        problems.is_empty(),
+        "{name}: the lowered model does not verify: {problems:?}"
+    );
+    assert!(
+        report.saturated(),
+        "{name}: saturation stopped at the {}",
+        report.stop
+    );
+    assert!(
+        report.refused.is_empty(),
+        "{name}: replacements were refused: {:?}",
+        report.refused
+    );
     let x = inputs(&input);
     let codes = if exact(&report, rules) { 0.0 } else { 1.0 };
-    if let Err(e) = within_codes(&run(&output, &x), &run(&input, &x), &output_scales(&input), codes) {
-        panic!("{name}: the lowered model computes something else: {e}\n{}", print(&output));
+    if let Err(e) = within_codes(
+        &run(&output, &x),
+        &run(&input, &x),
+        &output_scales(&input),
+        codes,
+    ) {
+        panic!(
+            "{name}: the lowered model computes something else: {e}\n{}",
+            print(&output)
+        );
     }
     let rules_fired = fired(&report);
-    let text = format!("rules fired:\n{}\n{}", if rules_fired.is_empty() { "  none\n".to_string() } else { rules_fired }, print(&output));
+    let text = format!(
+        "rules fired:\n{}\n{}",
+        if rules_fired.is_empty() {
+            "  none\n".to_string()
+        } else {
+            rules_fired
+        },
+        print(&output)
+    );
     snapshot(name, path, &text);
     Checked { output, report }
 }
@@ -139,13 +213,21 @@ pub fn check(name: &str, path: &Path, rules: &RuleSet) -> Checked {
 pub fn sqnr(got: &[f32], want: &[f32]) -> f64 {
     assert_eq!(got.len(), want.len(), "SQNR of arrays of different lengths");
     let signal: f64 = want.iter().map(|&w| (w as f64).powi(2)).sum();
-    let noise: f64 = got.iter().zip(want).map(|(&g, &w)| (g as f64 - w as f64).powi(2)).sum();
+    let noise: f64 = got
+        .iter()
+        .zip(want)
+        .map(|(&g, &w)| (g as f64 - w as f64).powi(2))
+        .sum();
     10.0 * (signal / noise.max(1e-30)).log10()
 }
 
 /// Runs the `qcc` binary in the workspace root (so paths in its messages are the repository's).
 pub fn qcc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_qcc")).args(args).current_dir(root()).output().expect("the qcc binary runs")
+    Command::new(env!("CARGO_BIN_EXE_qcc"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the qcc binary runs")
 }
 
 pub fn stderr(o: &Output) -> String {
@@ -154,7 +236,9 @@ pub fn stderr(o: &Output) -> String {
 
 /// The directory of the ONNX models and ORT outputs that `tests/python/make_models.py` builds.
 pub fn models_dir() -> PathBuf {
-    let dir = std::env::var_os("QCC_TEST_MODELS").map(PathBuf::from).unwrap_or_else(|| root().join("tests/.work/models"));
+    let dir = std::env::var_os("QCC_TEST_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("tests/.work/models"));
     assert!(
         dir.join("manifest.json").is_file(),
         "{} has no manifest.json: run ./scripts/test.sh, which builds the ONNX models with Python first",

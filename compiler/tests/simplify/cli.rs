@@ -2,7 +2,10 @@
 //! good and wrong rules, rule files with mistakes (all reported, nothing written), and a
 //! saturation stopped by its iteration limit.
 
-use super::support::{agree, count, fixture, inputs, qcc, read, root, run, snapshot, stderr, stdout, without_timing, Agree};
+use super::support::{
+    agree, count, fixture, inputs, qcc, read, root, run, snapshot, stderr, stdout, without_timing,
+    Agree,
+};
 use qcc::egraph::saturate::Limits;
 use qcc::ir::print::print;
 use qcc::ir::OpKind;
@@ -13,10 +16,19 @@ const USER_RULES: &str = "tests/rules/user/fold_channel_scale.rules";
 
 /// Optimizes `model` (relative to the workspace root) into a temporary directory with the extra
 /// arguments; gives the run and the output path.
-fn optimize_cli(model: &str, extra: &[&str]) -> (std::process::Output, tempfile::TempDir, std::path::PathBuf) {
+fn optimize_cli(
+    model: &str,
+    extra: &[&str],
+) -> (std::process::Output, tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let out = dir.path().join("out.ir");
-    let mut args = vec![model, "-o", out.to_str().expect("UTF-8 temporary path"), "--emit", "float"];
+    let mut args = vec![
+        model,
+        "-o",
+        out.to_str().expect("UTF-8 temporary path"),
+        "--emit",
+        "float",
+    ];
     args.extend_from_slice(extra);
     (qcc(&args), dir, out)
 }
@@ -27,30 +39,66 @@ fn user_rule_file_folds_channel_scales() {
     let (o, _dir, out) = optimize_cli(model, &["--rules", USER_RULES, "--explain"]);
     assert!(o.status.success(), "qcc failed:\n{}", stderr(&o));
     let explain = without_timing(&stderr(&o));
-    for rule in ["fold-channel-scale-into-conv", "fold-channel-scale-into-bn-folded-conv", "fold-bn-into-conv"] {
-        assert!(explain.lines().any(|l| l.trim_start().starts_with(rule) && !l.ends_with(" 0")), "{rule} did not fire:\n{explain}");
+    for rule in [
+        "fold-channel-scale-into-conv",
+        "fold-channel-scale-into-bn-folded-conv",
+        "fold-bn-into-conv",
+    ] {
+        assert!(
+            explain
+                .lines()
+                .any(|l| l.trim_start().starts_with(rule) && !l.ends_with(" 0")),
+            "{rule} did not fire:\n{explain}"
+        );
     }
     let (before, after) = (read(&root().join(model)), read(&out));
-    assert_eq!(count(&after, OpKind::Mul), 1, "only the scalar multiply should be left");
+    assert_eq!(
+        count(&after, OpKind::Mul),
+        1,
+        "only the scalar multiply should be left"
+    );
     assert_eq!(count(&after, OpKind::BatchNorm), 0);
     let x = inputs(&before);
-    agree(&run(&after, &x), &run(&before, &x), Agree::Rel(1e-4)).unwrap_or_else(|e| panic!("the outputs differ: {e}"));
+    agree(&run(&after, &x), &run(&before, &x), Agree::Rel(1e-4))
+        .unwrap_or_else(|e| panic!("the outputs differ: {e}"));
     let written = std::fs::read_to_string(&out).expect("the output reads");
-    snapshot("cli_user_rules", &fixture("user/channel_scale.ir"), &format!("{written}\n--explain:\n{explain}"));
+    snapshot(
+        "cli_user_rules",
+        &fixture("user/channel_scale.ir"),
+        &format!("{written}\n--explain:\n{explain}"),
+    );
 }
 
 #[test]
 fn rules_check_passes_the_builtin_and_user_rules() {
     let o = qcc(&["rules", "check"]);
     let text = stdout(&o);
-    assert!(o.status.success(), "qcc rules check failed:\n{text}{}", stderr(&o));
-    let builtin = RuleSet::all_builtin().expect("the built-in rules load").rules.len();
-    assert!(text.ends_with(&format!("{builtin} passed, 0 failed\n")), "{text}");
-    assert_eq!(text.lines().filter(|l| l.starts_with("ok ")).count(), builtin, "{text}");
+    assert!(
+        o.status.success(),
+        "qcc rules check failed:\n{text}{}",
+        stderr(&o)
+    );
+    let builtin = RuleSet::all_builtin()
+        .expect("the built-in rules load")
+        .rules
+        .len();
+    assert!(
+        text.ends_with(&format!("{builtin} passed, 0 failed\n")),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("ok ")).count(),
+        builtin,
+        "{text}"
+    );
 
     let o = qcc(&["rules", "check", USER_RULES]);
     let text = stdout(&o);
-    assert!(o.status.success(), "qcc rules check {USER_RULES} failed:\n{text}{}", stderr(&o));
+    assert!(
+        o.status.success(),
+        "qcc rules check {USER_RULES} failed:\n{text}{}",
+        stderr(&o)
+    );
     assert!(text.ends_with("2 passed, 0 failed\n"), "{text}");
 }
 
@@ -60,11 +108,18 @@ fn rules_check_passes_the_builtin_and_user_rules() {
 #[test]
 fn rules_check_refuses_each_wrong_rule() {
     let dir = root().join("tests/rules/wrong");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("tests/rules/wrong exists").map(|e| e.expect("an entry").path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/rules/wrong exists")
+        .map(|e| e.expect("an entry").path())
+        .collect();
     files.sort();
     assert!(!files.is_empty());
     for path in files {
-        let stem = path.file_stem().and_then(|s| s.to_str()).expect("UTF-8 file name").to_string();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("UTF-8 file name")
+            .to_string();
         let rel = format!("tests/rules/wrong/{stem}.rules");
         let o = qcc(&["rules", "check", &rel]);
         let text = stdout(&o);
@@ -72,7 +127,12 @@ fn rules_check_refuses_each_wrong_rule() {
         let verdict: Vec<&str> = text.lines().take(2).collect();
         assert!(verdict[0].starts_with("FAILED "), "{rel}: {text}");
         let summary = text.lines().last().unwrap_or("");
-        let shown = format!("{}\n{}\n{summary}\nstderr: {}", verdict[0], verdict[1], stderr(&o));
+        let shown = format!(
+            "{}\n{}\n{summary}\nstderr: {}",
+            verdict[0],
+            verdict[1],
+            stderr(&o)
+        );
         snapshot(&format!("rules_check_wrong_{stem}"), &path, &shown);
     }
 }
@@ -84,7 +144,13 @@ fn malformed_rule_file_reports_every_error_and_writes_nothing() {
     let (o, _dir, out) = optimize_cli("tests/simplify/fold-bn-into-conv.ir", &["--rules", rules]);
     assert!(!o.status.success());
     assert!(!out.exists(), "an output was written");
-    assert_eq!(std::fs::read_dir(out.parent().expect("a directory")).expect("readable").count(), 0, "something was written");
+    assert_eq!(
+        std::fs::read_dir(out.parent().expect("a directory"))
+            .expect("readable")
+            .count(),
+        0,
+        "something was written"
+    );
     let err = stderr(&o);
     assert!(err.matches("error:").count() >= 8, "{err}");
     snapshot("cli_error_malformed_rules", &root().join(rules), &err);
@@ -99,8 +165,14 @@ fn unknown_op_in_a_rule_is_refused_before_the_model_is_read() {
     assert!(!o.status.success());
     assert!(!out.exists());
     let err = stderr(&o);
-    assert!(!err.contains("no-such-model"), "the model was read before the rules were checked:\n{err}");
-    assert!(err.contains("unknown op `conv3d`") && err.contains("no attribute `paddings`"), "{err}");
+    assert!(
+        !err.contains("no-such-model"),
+        "the model was read before the rules were checked:\n{err}"
+    );
+    assert!(
+        err.contains("unknown op `conv3d`") && err.contains("no attribute `paddings`"),
+        "{err}"
+    );
     snapshot("cli_error_unknown_op", &root().join(rules), &err);
 }
 
@@ -112,16 +184,36 @@ fn iteration_limit_gives_a_correct_partial_result_and_says_so() {
     let rules = RuleSet::builtin_and(&[]).expect("the built-in rules load");
     let input = read(&root().join(model));
     let (full, report) = optimize(&input, &rules, &Limits::default()).expect("optimizes");
-    assert!(report.saturated() && report.fired["fold-bn-into-conv"] == 2 && count(&full, OpKind::BatchNorm) == 0, "{report:?}");
+    assert!(
+        report.saturated()
+            && report.fired["fold-bn-into-conv"] == 2
+            && count(&full, OpKind::BatchNorm) == 0,
+        "{report:?}"
+    );
 
     let (o, _dir, out) = optimize_cli(model, &["--iter-limit", "1", "--explain"]);
     assert!(o.status.success(), "qcc failed:\n{}", stderr(&o));
     let err = without_timing(&stderr(&o));
-    assert!(err.contains("warning: saturation stopped at the iteration limit (1 iterations)"), "{err}");
+    assert!(
+        err.contains("warning: saturation stopped at the iteration limit (1 iterations)"),
+        "{err}"
+    );
     let partial = read(&out);
     assert_eq!(count(&partial, OpKind::BatchNorm), 1);
     let x = inputs(&input);
-    agree(&run(&partial, &x), &run(&input, &x), Agree::Rel(1e-4)).unwrap_or_else(|e| panic!("the outputs differ: {e}"));
-    let explain: String = err.lines().filter(|l| !l.ends_with(" 0")).map(|l| format!("{l}\n")).collect();
-    snapshot("cli_iteration_limit", &fixture("limits/two_batch_norms.ir"), &format!("{}\n--explain (rules that fired):\n{explain}", print(&partial)));
+    agree(&run(&partial, &x), &run(&input, &x), Agree::Rel(1e-4))
+        .unwrap_or_else(|e| panic!("the outputs differ: {e}"));
+    let explain: String = err
+        .lines()
+        .filter(|l| !l.ends_with(" 0"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    snapshot(
+        "cli_iteration_limit",
+        &fixture("limits/two_batch_norms.ir"),
+        &format!(
+            "{}\n--explain (rules that fired):\n{explain}",
+            print(&partial)
+        ),
+    );
 }

@@ -33,19 +33,22 @@ const MODELS: &[(&str, bool)] = &[
 ];
 
 fn outputs(model: &Model, input: &ArrayD<f32>) -> Vec<Tensor> {
-    let out = run_batches(model, std::slice::from_ref(input), |_, _| {}).unwrap_or_else(|e| panic!("@{} does not run:\n{e}", model.name));
+    let out = run_batches(model, std::slice::from_ref(input), |_, _| {})
+        .unwrap_or_else(|e| panic!("@{} does not run:\n{e}", model.name));
     out.into_iter().map(Tensor::F32).collect()
 }
 
 /// Optimizes one model and checks it; gives its snapshot lines, or what went wrong.
 fn check_model(name: &str, has_bn: bool, rules: &RuleSet) -> Result<String, String> {
     let dir = models_dir();
-    let model = qcc::import::import_file(&dir.join(format!("{name}.onnx"))).map_err(|e| format!("import failed: {e}"))?;
+    let model = qcc::import::import_file(&dir.join(format!("{name}.onnx")))
+        .map_err(|e| format!("import failed: {e}"))?;
     let problems = verify(&model);
     if !problems.is_empty() {
         return Err(format!("the imported model does not verify: {problems:?}"));
     }
-    let (out, report) = optimize(&model, rules, &Limits::default()).map_err(|e| format!("optimizing failed: {e}"))?;
+    let (out, report) = optimize(&model, rules, &Limits::default())
+        .map_err(|e| format!("optimizing failed: {e}"))?;
     let problems = verify(&out);
     if !problems.is_empty() {
         return Err(format!("the optimized model does not verify: {problems:?}"));
@@ -58,13 +61,26 @@ fn check_model(name: &str, has_bn: bool, rules: &RuleSet) -> Result<String, Stri
     }
     let left = count(&out, OpKind::BatchNorm);
     if has_bn && (left > 0 || count(&model, OpKind::BatchNorm) == 0) {
-        return Err(format!("{left} of {} BatchNorms are left:\n{}", count(&model, OpKind::BatchNorm), qcc::explain::explain(&report, &out)));
+        return Err(format!(
+            "{left} of {} BatchNorms are left:\n{}",
+            count(&model, OpKind::BatchNorm),
+            qcc::explain::explain(&report, &out)
+        ));
     }
-    let input = qcc::npy::read_f32(&dir.join(format!("{name}.input.npy"))).map_err(|e| e.to_string())?;
-    let expected = Tensor::F32(qcc::npy::read_f32(&dir.join(format!("{name}.expected.npy"))).map_err(|e| e.to_string())?);
+    let input =
+        qcc::npy::read_f32(&dir.join(format!("{name}.input.npy"))).map_err(|e| e.to_string())?;
+    let expected = Tensor::F32(
+        qcc::npy::read_f32(&dir.join(format!("{name}.expected.npy"))).map_err(|e| e.to_string())?,
+    );
     let (before, after) = (outputs(&model, &input), outputs(&out, &input));
-    agree(&after, &before, Agree::Rel(1e-4)).map_err(|e| format!("optimized against imported: {e}"))?;
-    agree(&after[..1], std::slice::from_ref(&expected), Agree::Rel(1e-4)).map_err(|e| format!("optimized against ORT: {e}"))?;
+    agree(&after, &before, Agree::Rel(1e-4))
+        .map_err(|e| format!("optimized against imported: {e}"))?;
+    agree(
+        &after[..1],
+        std::slice::from_ref(&expected),
+        Agree::Rel(1e-4),
+    )
+    .map_err(|e| format!("optimized against ORT: {e}"))?;
     let rules_fired = match fired(&report).lines().collect::<Vec<_>>().join(", ") {
         none if none.is_empty() => "no rule fired".to_string(),
         some => some,
@@ -83,23 +99,48 @@ fn real_models_optimize_correctly() {
     // Two at a time: the machine the suite runs on has two cores, and each model is one thread.
     let results: Vec<(usize, Result<String, String>)> = std::thread::scope(|s| {
         let chunks: Vec<Vec<(usize, &(&str, bool))>> = vec![
-            MODELS.iter().enumerate().filter(|(i, _)| i % 2 == 0).collect(),
-            MODELS.iter().enumerate().filter(|(i, _)| i % 2 == 1).collect(),
+            MODELS
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % 2 == 0)
+                .collect(),
+            MODELS
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % 2 == 1)
+                .collect(),
         ];
         let handles: Vec<_> = chunks
             .into_iter()
             .map(|chunk| {
                 let rules = &rules;
-                s.spawn(move || chunk.into_iter().map(|(i, &(name, bn))| (i, check_model(name, bn, rules))).collect::<Vec<_>>())
+                s.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|(i, &(name, bn))| (i, check_model(name, bn, rules)))
+                        .collect::<Vec<_>>()
+                })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("a model thread panicked")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a model thread panicked"))
+            .collect()
     });
     let mut results = results;
     results.sort_by_key(|(i, _)| *i);
-    let failures: Vec<String> =
-        results.iter().filter_map(|(i, r)| r.as_ref().err().map(|e| format!("{}: {e}", MODELS[*i].0))).collect();
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|(i, r)| r.as_ref().err().map(|e| format!("{}: {e}", MODELS[*i].0)))
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let summary: String = results.into_iter().map(|(_, r)| r.expect("checked above") + "\n").collect();
-    snapshot("real_models", &root().join("tests/python/make_models.py"), &summary);
+    let summary: String = results
+        .into_iter()
+        .map(|(_, r)| r.expect("checked above") + "\n")
+        .collect();
+    snapshot(
+        "real_models",
+        &root().join("tests/python/make_models.py"),
+        &summary,
+    );
 }

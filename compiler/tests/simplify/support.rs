@@ -16,7 +16,10 @@ use std::process::{Command, Output};
 
 /// The workspace root: fixture paths in snapshots and CLI runs are relative to it.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("the workspace root exists")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("the workspace root exists")
 }
 
 /// `tests/simplify/<rel>` at the workspace root.
@@ -30,7 +33,15 @@ pub fn fixtures(dir: &str) -> Vec<(String, PathBuf)> {
         .expect("fixture directory exists")
         .map(|e| e.expect("readable directory entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "ir"))
-        .map(|p| (p.file_stem().and_then(|s| s.to_str()).expect("UTF-8 file name").to_string(), p))
+        .map(|p| {
+            (
+                p.file_stem()
+                    .and_then(|s| s.to_str())
+                    .expect("UTF-8 file name")
+                    .to_string(),
+                p,
+            )
+        })
         .collect();
     out.sort();
     assert!(!out.is_empty(), "no fixtures in tests/simplify/{dir}");
@@ -61,9 +72,20 @@ pub fn inputs(model: &Model) -> Vec<Tensor> {
         .iter()
         .map(|&i| {
             let ty = &model.node(i).ty;
-            assert_eq!(ty.elem.storage(), runtime::DType::F32, "input %{} is not f32: give the fixture a float input", model.node(i).name);
-            let data = (0..ty.numel()).map(|k| ((k * 37 + 11) % 41) as f32 - 20.5).map(|v| v / 8.0).collect();
-            Tensor::F32(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&ty.shape), data).expect("numel matches the shape"))
+            assert_eq!(
+                ty.elem.storage(),
+                runtime::DType::F32,
+                "input %{} is not f32: give the fixture a float input",
+                model.node(i).name
+            );
+            let data = (0..ty.numel())
+                .map(|k| ((k * 37 + 11) % 41) as f32 - 20.5)
+                .map(|v| v / 8.0)
+                .collect();
+            Tensor::F32(
+                ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&ty.shape), data)
+                    .expect("numel matches the shape"),
+            )
         })
         .collect()
 }
@@ -88,7 +110,13 @@ pub fn agree(got: &[Tensor], want: &[Tensor], how: Agree) -> Result<(), String> 
     }
     for (k, (g, w)) in got.iter().zip(want).enumerate() {
         if g.shape() != w.shape() || g.dtype() != w.dtype() {
-            return Err(format!("output {k}: {:?} {} against {:?} {}", g.shape(), g.dtype(), w.shape(), w.dtype()));
+            return Err(format!(
+                "output {k}: {:?} {} against {:?} {}",
+                g.shape(),
+                g.dtype(),
+                w.shape(),
+                w.dtype()
+            ));
         }
         let (g, w) = (g.to_f64_vec(), w.to_f64_vec());
         let scale = w.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-12);
@@ -98,7 +126,9 @@ pub fn agree(got: &[Tensor], want: &[Tensor], how: Agree) -> Result<(), String> 
                 Agree::Rel(r) => (a - b).abs() <= r * scale,
             };
             if !ok {
-                return Err(format!("output {k}, element {i}: {a} against {b} (max |value| {scale:.3e}, {how:?})"));
+                return Err(format!(
+                    "output {k}, element {i}: {a} against {b} (max |value| {scale:.3e}, {how:?})"
+                ));
             }
         }
     }
@@ -107,7 +137,12 @@ pub fn agree(got: &[Tensor], want: &[Tensor], how: Agree) -> Result<(), String> 
 
 /// The rules that fired, with their counts, one per line, sorted by name.
 pub fn fired(report: &Report) -> String {
-    report.fired.iter().filter(|(_, &n)| n > 0).map(|(name, n)| format!("{name} × {n}\n")).collect()
+    report
+        .fired
+        .iter()
+        .filter(|(_, &n)| n > 0)
+        .map(|(name, n)| format!("{name} × {n}\n"))
+        .collect()
 }
 
 /// Exact agreement is owed when every rule that fired promises `tolerance exact`.
@@ -116,7 +151,12 @@ pub fn owed(report: &Report, rules: &RuleSet) -> Agree {
         .fired
         .iter()
         .filter(|(_, &n)| n > 0)
-        .all(|(name, _)| rules.rules.iter().any(|r| r.name() == name && matches!(r.tolerance(), dsl::ast::Tolerance::Exact)));
+        .all(|(name, _)| {
+            rules
+                .rules
+                .iter()
+                .any(|r| r.name() == name && matches!(r.tolerance(), dsl::ast::Tolerance::Exact))
+        });
     if exact {
         Agree::Exact
     } else {
@@ -126,13 +166,20 @@ pub fn owed(report: &Report, rules: &RuleSet) -> Agree {
 
 /// How many ops of a kind a model has.
 pub fn count(model: &Model, kind: OpKind) -> usize {
-    model.ops_in_order().into_iter().filter(|&id| model.node(id).op().map(|o| o.kind) == Some(kind)).count()
+    model
+        .ops_in_order()
+        .into_iter()
+        .filter(|&id| model.node(id).op().map(|o| o.kind) == Some(kind))
+        .count()
 }
 
 /// `--explain`'s account of the BatchNorms (folded, or each left and why): its last lines.
 pub fn unfolded_lines(report: &Report, out: &Model) -> String {
     let text = qcc::explain::explain(report, out);
-    let from = text.find("every BatchNorm is folded").or_else(|| text.find("BatchNorms left unfolded")).expect("explain accounts for BatchNorms");
+    let from = text
+        .find("every BatchNorm is folded")
+        .or_else(|| text.find("BatchNorms left unfolded"))
+        .expect("explain accounts for BatchNorms");
     text[from..].to_string()
 }
 
@@ -151,25 +198,44 @@ pub struct Checked {
 pub fn check(name: &str, rel: &str, rules: &RuleSet, limits: &Limits) -> Checked {
     let path = fixture(rel);
     let input = read(&path);
-    let (output, report) = optimize(&input, rules, limits).unwrap_or_else(|e| panic!("{rel}: the optimizer failed:\n{e}"));
+    let (output, report) = optimize(&input, rules, limits)
+        .unwrap_or_else(|e| panic!("{rel}: the optimizer failed:\n{e}"));
     let problems = verify(&output);
-    assert!(problems.is_empty(), "{rel}: the optimized model does not verify: {problems:?}");
-    assert!(report.refused.is_empty(), "{rel}: replacements were refused: {:?}", report.refused);
+    assert!(
+        problems.is_empty(),
+        "{rel}: the optimized model does not verify: {problems:?}"
+    );
+    assert!(
+        report.refused.is_empty(),
+        "{rel}: replacements were refused: {:?}",
+        report.refused
+    );
     let x = inputs(&input);
     let how = owed(&report, rules);
     if let Err(e) = agree(&run(&output, &x), &run(&input, &x), how) {
-        panic!("{rel}: the optimized model computes something else: {e}\n{}", print(&output));
+        panic!(
+            "{rel}: the optimized model computes something else: {e}\n{}",
+            print(&output)
+        );
     }
     let rules_fired = fired(&report);
     let text = format!(
         "stop: {}\nrules fired:\n{}{}\n{}",
         report.stop,
-        if rules_fired.is_empty() { "  none\n".to_string() } else { indent(&rules_fired) },
+        if rules_fired.is_empty() {
+            "  none\n".to_string()
+        } else {
+            indent(&rules_fired)
+        },
         unfolded_lines(&report, &output),
         print(&output)
     );
     snapshot(name, &path, &text);
-    Checked { input, output, report }
+    Checked {
+        input,
+        output,
+        report,
+    }
 }
 
 fn indent(s: &str) -> String {
@@ -178,7 +244,11 @@ fn indent(s: &str) -> String {
 
 /// Runs the `qcc` binary in the workspace root (so paths in its messages are the repository's).
 pub fn qcc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_qcc")).args(args).current_dir(root()).output().expect("the qcc binary runs")
+    Command::new(env!("CARGO_BIN_EXE_qcc"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the qcc binary runs")
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -191,12 +261,17 @@ pub fn stderr(o: &Output) -> String {
 
 /// `--explain` output without its timing line, which changes from run to run.
 pub fn without_timing(s: &str) -> String {
-    s.lines().filter(|l| !l.starts_with("simplify took ")).map(|l| format!("{l}\n")).collect()
+    s.lines()
+        .filter(|l| !l.starts_with("simplify took "))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 /// The directory of the ONNX models and ORT outputs that `tests/python/make_models.py` builds.
 pub fn models_dir() -> PathBuf {
-    let dir = std::env::var_os("QCC_TEST_MODELS").map(PathBuf::from).unwrap_or_else(|| root().join("tests/.work/models"));
+    let dir = std::env::var_os("QCC_TEST_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("tests/.work/models"));
     assert!(
         dir.join("manifest.json").is_file(),
         "{} has no manifest.json: run ./scripts/test.sh, which builds the ONNX models with Python first",

@@ -12,10 +12,25 @@ pub fn batch_norm(
     var: &ArrayD<f32>,
     eps: f32,
 ) -> ArrayD<f32> {
-    assert!(x.ndim() >= 2, "batch_norm: input {:?} needs at least 2 axes", x.shape());
+    assert!(
+        x.ndim() >= 2,
+        "batch_norm: input {:?} needs at least 2 axes",
+        x.shape()
+    );
     let c = x.shape()[1];
-    for (name, p) in [("gamma", gamma), ("beta", beta), ("mean", mean), ("var", var)] {
-        assert_eq!(p.len(), c, "batch_norm: {name} {:?} does not match input {:?} with {c} channels", p.shape(), x.shape());
+    for (name, p) in [
+        ("gamma", gamma),
+        ("beta", beta),
+        ("mean", mean),
+        ("var", var),
+    ] {
+        assert_eq!(
+            p.len(),
+            c,
+            "batch_norm: {name} {:?} does not match input {:?} with {c} channels",
+            p.shape(),
+            x.shape()
+        );
     }
     let params = |p: &ArrayD<f32>| p.iter().copied().collect::<Vec<f32>>();
     let (g, b, m) = (params(gamma), params(beta), params(mean));

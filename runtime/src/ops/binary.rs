@@ -33,12 +33,24 @@ pub fn binary(a: &ArrayD<f32>, b: &ArrayD<f32>, op: BinaryOp) -> ArrayD<f32> {
 }
 
 fn zip_with(a: &ArrayD<f32>, b: &ArrayD<f32>, f: impl Fn(f32, f32) -> f32) -> ArrayD<f32> {
-    let shape = broadcast_shapes(a.shape(), b.shape())
-        .unwrap_or_else(|| panic!("binary: shapes {:?} and {:?} do not broadcast", a.shape(), b.shape()));
-    let av = a.broadcast(IxDyn(&shape)).expect("binary: lhs broadcasts to the common shape");
-    let bv = b.broadcast(IxDyn(&shape)).expect("binary: rhs broadcasts to the common shape");
+    let shape = broadcast_shapes(a.shape(), b.shape()).unwrap_or_else(|| {
+        panic!(
+            "binary: shapes {:?} and {:?} do not broadcast",
+            a.shape(),
+            b.shape()
+        )
+    });
+    let av = a
+        .broadcast(IxDyn(&shape))
+        .expect("binary: lhs broadcasts to the common shape");
+    let bv = b
+        .broadcast(IxDyn(&shape))
+        .expect("binary: rhs broadcasts to the common shape");
     // Writing into a fresh standard-layout array keeps the result row-major whatever the inputs are.
     let mut out = ArrayD::<f32>::zeros(IxDyn(&shape));
-    Zip::from(&mut out).and(&av).and(&bv).for_each(|o, &x, &y| *o = f(x, y));
+    Zip::from(&mut out)
+        .and(&av)
+        .and(&bv)
+        .for_each(|o, &x, &y| *o = f(x, y));
     out
 }

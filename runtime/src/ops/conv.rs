@@ -11,21 +11,41 @@ use std::ops::Range;
 /// with `g = o / (O/G)`; taps that fall in the padding read zero.
 ///
 /// `x` is `[N, C, H, W]`, `w` is `[O, C/G, kh, kw]`, `b` is `[O]`.
-pub fn conv2d(x: &ArrayD<f32>, w: &ArrayD<f32>, b: Option<&ArrayD<f32>>, p: &ConvParams) -> ArrayD<f32> {
+pub fn conv2d(
+    x: &ArrayD<f32>,
+    w: &ArrayD<f32>,
+    b: Option<&ArrayD<f32>>,
+    p: &ConvParams,
+) -> ArrayD<f32> {
     conv2d_banded(x, w, b, p, COLS_BUDGET)
 }
 
 /// [`conv2d`] with an im2col buffer of at most `cols_budget` floats (tests shrink it to exercise
 /// the banding).
-fn conv2d_banded(x: &ArrayD<f32>, w: &ArrayD<f32>, b: Option<&ArrayD<f32>>, p: &ConvParams, cols_budget: usize) -> ArrayD<f32> {
+fn conv2d_banded(
+    x: &ArrayD<f32>,
+    w: &ArrayD<f32>,
+    b: Option<&ArrayD<f32>>,
+    p: &ConvParams,
+    cols_budget: usize,
+) -> ArrayD<f32> {
     let g = Geometry::new("conv2d", x.shape(), w.shape(), p);
     let x = x.as_standard_layout();
     let w = w.as_standard_layout();
-    let (xd, wd) = (x.as_slice().expect("standard layout"), w.as_slice().expect("standard layout"));
+    let (xd, wd) = (
+        x.as_slice().expect("standard layout"),
+        w.as_slice().expect("standard layout"),
+    );
     let plane_out = g.ho * g.wo;
     let mut out = vec![0.0f32; g.n * g.o * plane_out];
     let has_bias = if let Some(b) = b {
-        assert_eq!(b.len(), g.o, "conv2d: bias {:?} does not match {} output channels", b.shape(), g.o);
+        assert_eq!(
+            b.len(),
+            g.o,
+            "conv2d: bias {:?} does not match {} output channels",
+            b.shape(),
+            g.o
+        );
         for (plane, &bv) in out.chunks_exact_mut(plane_out).zip(b.iter().cycle()) {
             plane.fill(bv);
         }
@@ -51,13 +71,35 @@ const COLS_BUDGET: usize = 1 << 18;
 /// `out[o-block of group] (+)= W_g · cols`, where `cols` is the im2col matrix of the group's input
 /// channels (`[cg·kh·kw, positions]`) for a band of output rows, or, for pointwise kernels, the
 /// input itself.
-fn by_matrix_product(g: &Geometry, xd: &[f32], wd: &[f32], out: &mut [f32], has_bias: bool, cols_budget: usize) {
+fn by_matrix_product(
+    g: &Geometry,
+    xd: &[f32],
+    wd: &[f32],
+    out: &mut [f32],
+    has_bias: bool,
+    cols_budget: usize,
+) {
     let plane_in = g.h * g.w;
     let plane_out = g.ho * g.wo;
     let k = g.cg * g.kh * g.kw;
-    let store = if has_bias { Store::Accumulate { dst_scale: 1.0, prod_scale: 1.0 } } else { Store::Overwrite };
-    let band = if g.is_pointwise() { g.ho } else { (cols_budget / (k * g.wo).max(1)).clamp(1, g.ho) };
-    let mut cols = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; k * band * g.wo] };
+    let store = if has_bias {
+        Store::Accumulate {
+            dst_scale: 1.0,
+            prod_scale: 1.0,
+        }
+    } else {
+        Store::Overwrite
+    };
+    let band = if g.is_pointwise() {
+        g.ho
+    } else {
+        (cols_budget / (k * g.wo).max(1)).clamp(1, g.ho)
+    };
+    let mut cols = if g.is_pointwise() {
+        Vec::new()
+    } else {
+        vec![0.0f32; k * band * g.wo]
+    };
     let taps = ColumnTaps::new(g);
     let mut regrouped = Vec::new();
     for img in 0..g.n {
@@ -66,7 +108,16 @@ fn by_matrix_product(g: &Geometry, xd: &[f32], wd: &[f32], out: &mut [f32], has_
             let lhs = Mat::rows(&wd[grp * g.og * k..][..g.og * k], k);
             let dst = &mut out[(img * g.o + grp * g.og) * plane_out..][..g.og * plane_out];
             if g.is_pointwise() {
-                sgemm(g.og, plane_out, k, lhs, Mat::rows(x_group, plane_out), dst, plane_out, store);
+                sgemm(
+                    g.og,
+                    plane_out,
+                    k,
+                    lhs,
+                    Mat::rows(x_group, plane_out),
+                    dst,
+                    plane_out,
+                    store,
+                );
                 continue;
             }
             let x_group = taps.layout.regroup(x_group, &mut regrouped);
@@ -74,7 +125,16 @@ fn by_matrix_product(g: &Geometry, xd: &[f32], wd: &[f32], out: &mut [f32], has_
                 let rows = first_row..(first_row + band).min(g.ho);
                 let n = rows.len() * g.wo;
                 im2col(g, &taps, x_group, rows, &mut cols[..k * n]);
-                sgemm(g.og, n, k, lhs, Mat::rows(&cols, n), &mut dst[first_row * g.wo..], plane_out, store);
+                sgemm(
+                    g.og,
+                    n,
+                    k,
+                    lhs,
+                    Mat::rows(&cols, n),
+                    &mut dst[first_row * g.wo..],
+                    plane_out,
+                    store,
+                );
             }
         }
     }
@@ -83,7 +143,13 @@ fn by_matrix_product(g: &Geometry, xd: &[f32], wd: &[f32], out: &mut [f32], has_
 /// For the output rows `out_rows`, row `(c·kh + ki)·kw + kj` of `cols` holds, at every output
 /// position, the input value that tap `(ki, kj)` of channel `c` reads there (zero in the padding).
 /// `x_group` is the group's input, its rows regrouped by `taps.layout`.
-fn im2col(g: &Geometry, taps: &ColumnTaps, x_group: &[f32], out_rows: Range<usize>, cols: &mut [f32]) {
+fn im2col(
+    g: &Geometry,
+    taps: &ColumnTaps,
+    x_group: &[f32],
+    out_rows: Range<usize>,
+    cols: &mut [f32],
+) {
     let [sh, _] = g.p.strides;
     let [dh, _] = g.p.dilations;
     let pt = g.p.pads[0];
@@ -92,7 +158,9 @@ fn im2col(g: &Geometry, taps: &ColumnTaps, x_group: &[f32], out_rows: Range<usiz
         for ki in 0..g.kh {
             let inside = valid_range(g.ho, g.h, sh, pt, ki * dh);
             for (span, first) in &taps.cols {
-                let dst = rows_of_cols.next().expect("im2col: buffer has one row per tap");
+                let dst = rows_of_cols
+                    .next()
+                    .expect("im2col: buffer has one row per tap");
                 for (oh, drow) in out_rows.clone().zip(dst.chunks_exact_mut(g.wo)) {
                     if !inside.contains(&oh) || span.is_empty() {
                         drow.fill(0.0);
@@ -115,7 +183,9 @@ fn depthwise(g: &Geometry, xd: &[f32], wd: &[f32], out: &mut [f32]) {
     let [dh, _] = g.p.dilations;
     let pt = g.p.pads[0];
     let (plane_in, plane_out, kernel_len) = (g.h * g.w, g.ho * g.wo, g.kh * g.kw);
-    let row_ranges: Vec<_> = (0..g.kh).map(|ki| valid_range(g.ho, g.h, sh, pt, ki * dh)).collect();
+    let row_ranges: Vec<_> = (0..g.kh)
+        .map(|ki| valid_range(g.ho, g.h, sh, pt, ki * dh))
+        .collect();
     let taps = ColumnTaps::new(g);
     let mut regrouped = Vec::new();
     for img in 0..g.n {
@@ -132,7 +202,11 @@ fn depthwise(g: &Geometry, xd: &[f32], wd: &[f32], out: &mut [f32]) {
                     }
                     let src = &plane[(oh * sh + ki * dh - pt) * g.w..][..g.w];
                     for (kj, (span, first)) in taps.cols.iter().enumerate() {
-                        axpy(&mut orow[span.clone()], &src[*first..][..span.len()], kernel[ki * g.kw + kj]);
+                        axpy(
+                            &mut orow[span.clone()],
+                            &src[*first..][..span.len()],
+                            kernel[ki * g.kw + kj],
+                        );
                     }
                 }
             }
@@ -162,7 +236,11 @@ impl ColumnTaps {
         let cols = (0..g.kw)
             .map(|kj| {
                 let span = valid_range(g.wo, g.w, sw, pl, kj * dw);
-                let first = if span.is_empty() { 0 } else { layout.offset(span.start * sw + kj * dw - pl) };
+                let first = if span.is_empty() {
+                    0
+                } else {
+                    layout.offset(span.start * sw + kj * dw - pl)
+                };
                 (span, first)
             })
             .collect();
@@ -187,7 +265,11 @@ impl PhaseLayout {
             starts.push(at);
             at += (width + stride - 1 - p.min(width)) / stride;
         }
-        PhaseLayout { width, stride, starts }
+        PhaseLayout {
+            width,
+            stride,
+            starts,
+        }
     }
 
     /// Every row of `plane` regrouped (into `buf`), or `plane` itself with stride 1.
@@ -196,7 +278,10 @@ impl PhaseLayout {
             return plane;
         }
         buf.resize(plane.len(), 0.0);
-        for (src, dst) in plane.chunks_exact(self.width).zip(buf.chunks_exact_mut(self.width)) {
+        for (src, dst) in plane
+            .chunks_exact(self.width)
+            .zip(buf.chunks_exact_mut(self.width))
+        {
             if self.stride == 2 {
                 // The common case, written as pairs so it compiles to shuffles.
                 let (even, odd) = dst.split_at_mut(self.starts[1]);
@@ -210,7 +295,10 @@ impl PhaseLayout {
                 continue;
             }
             for (p, &start) in self.starts.iter().enumerate() {
-                for (d, s) in dst[start..].iter_mut().zip(src.iter().skip(p).step_by(self.stride)) {
+                for (d, s) in dst[start..]
+                    .iter_mut()
+                    .zip(src.iter().skip(p).step_by(self.stride))
+                {
                     *d = *s;
                 }
             }
@@ -244,8 +332,26 @@ mod tests {
     #[test]
     fn im2col_bands_agree_with_one_band() {
         let cases = [
-            ([2, 4, 9, 7], [6, 2, 3, 3], ConvParams { strides: [1, 1], pads: [1, 2, 0, 1], dilations: [1, 1], groups: 2 }),
-            ([1, 3, 11, 8], [4, 3, 2, 3], ConvParams { strides: [2, 3], pads: [0, 1, 2, 0], dilations: [2, 1], groups: 1 }),
+            (
+                [2, 4, 9, 7],
+                [6, 2, 3, 3],
+                ConvParams {
+                    strides: [1, 1],
+                    pads: [1, 2, 0, 1],
+                    dilations: [1, 1],
+                    groups: 2,
+                },
+            ),
+            (
+                [1, 3, 11, 8],
+                [4, 3, 2, 3],
+                ConvParams {
+                    strides: [2, 3],
+                    pads: [0, 1, 2, 0],
+                    dilations: [2, 1],
+                    groups: 1,
+                },
+            ),
         ];
         for (xs, ws, p) in cases {
             let (x, w, b) = (filled(&xs, 1), filled(&ws, 2), filled(&[ws[0]], 3));
@@ -255,7 +361,10 @@ mod tests {
                 let banded = conv2d_banded(&x, &w, Some(&b), &p, budget);
                 assert_eq!(banded.shape(), whole.shape());
                 for (a, e) in banded.iter().zip(whole.iter()) {
-                    assert!((a - e).abs() <= 1e-5 * (k as f32), "budget {budget}: {a} vs {e}");
+                    assert!(
+                        (a - e).abs() <= 1e-5 * (k as f32),
+                        "budget {budget}: {a} vs {e}"
+                    );
                 }
             }
         }

@@ -17,7 +17,10 @@ pub fn relu(x: &ArrayD<f32>) -> ArrayD<f32> {
 /// `min(max(x, min), max)`; a missing bound does not clip. When `min > max` every element becomes
 /// `max`, as ONNX specifies.
 pub fn clip(x: &ArrayD<f32>, min: Option<f32>, max: Option<f32>) -> ArrayD<f32> {
-    let (lo, hi) = (min.unwrap_or(f32::NEG_INFINITY), max.unwrap_or(f32::INFINITY));
+    let (lo, hi) = (
+        min.unwrap_or(f32::NEG_INFINITY),
+        max.unwrap_or(f32::INFINITY),
+    );
     map(x, |v| {
         let v = if v < lo { lo } else { v };
         if v > hi {

@@ -4,23 +4,54 @@ use std::ops::Range;
 
 /// Output length of a convolution along one axis:
 /// `⌊(len + pad_begin + pad_end − dil·(k−1) − 1) / stride⌋ + 1`.
-pub(crate) fn conv_out_len(op: &str, len: usize, k: usize, stride: usize, pads: (usize, usize), dil: usize) -> usize {
-    assert!(stride > 0 && dil > 0 && k > 0, "{op}: kernel {k}, stride {stride} and dilation {dil} must be positive");
+pub(crate) fn conv_out_len(
+    op: &str,
+    len: usize,
+    k: usize,
+    stride: usize,
+    pads: (usize, usize),
+    dil: usize,
+) -> usize {
+    assert!(
+        stride > 0 && dil > 0 && k > 0,
+        "{op}: kernel {k}, stride {stride} and dilation {dil} must be positive"
+    );
     let span = dil * (k - 1) + 1;
     let padded = len + pads.0 + pads.1;
-    assert!(padded >= span, "{op}: padded input length {padded} is shorter than the dilated kernel {span}");
+    assert!(
+        padded >= span,
+        "{op}: padded input length {padded} is shorter than the dilated kernel {span}"
+    );
     (padded - span) / stride + 1
 }
 
 /// Output length of a pooling window along one axis, ONNX/PyTorch rules: with `ceil_mode` the
 /// division rounds up, but a window that would start beyond the input and its begin padding
 /// (it would see only end padding) is dropped.
-pub(crate) fn pool_out_len(op: &str, len: usize, k: usize, stride: usize, pads: (usize, usize), dil: usize, ceil_mode: bool) -> usize {
-    assert!(stride > 0 && dil > 0 && k > 0, "{op}: kernel {k}, stride {stride} and dilation {dil} must be positive");
+pub(crate) fn pool_out_len(
+    op: &str,
+    len: usize,
+    k: usize,
+    stride: usize,
+    pads: (usize, usize),
+    dil: usize,
+    ceil_mode: bool,
+) -> usize {
+    assert!(
+        stride > 0 && dil > 0 && k > 0,
+        "{op}: kernel {k}, stride {stride} and dilation {dil} must be positive"
+    );
     let span = dil * (k - 1) + 1;
     let padded = len + pads.0 + pads.1;
-    assert!(padded >= span, "{op}: padded input length {padded} is shorter than the dilated kernel {span}");
-    let mut out = if ceil_mode { (padded - span).div_ceil(stride) + 1 } else { (padded - span) / stride + 1 };
+    assert!(
+        padded >= span,
+        "{op}: padded input length {padded} is shorter than the dilated kernel {span}"
+    );
+    let mut out = if ceil_mode {
+        (padded - span).div_ceil(stride) + 1
+    } else {
+        (padded - span) / stride + 1
+    };
     if ceil_mode && (out - 1) * stride >= len + pads.0 {
         out -= 1;
     }
@@ -31,11 +62,25 @@ pub(crate) fn pool_out_len(op: &str, len: usize, k: usize, stride: usize, pads: 
 ///
 /// For a convolution `o` is an output position and `len` the input length; for a transposed
 /// convolution the roles swap (`o` runs over input positions, `len` is the output length).
-pub(crate) fn valid_range(count: usize, len: usize, stride: usize, pad: usize, offset: usize) -> Range<usize> {
+pub(crate) fn valid_range(
+    count: usize,
+    len: usize,
+    stride: usize,
+    pad: usize,
+    offset: usize,
+) -> Range<usize> {
     // o·stride + offset ≥ pad
-    let lo = if pad > offset { (pad - offset).div_ceil(stride) } else { 0 };
+    let lo = if pad > offset {
+        (pad - offset).div_ceil(stride)
+    } else {
+        0
+    };
     // o·stride + offset − pad ≤ len − 1
-    let hi = if len + pad > offset { ((len - 1 + pad - offset) / stride + 1).min(count) } else { 0 };
+    let hi = if len + pad > offset {
+        ((len - 1 + pad - offset) / stride + 1).min(count)
+    } else {
+        0
+    };
     lo.min(hi)..hi
 }
 
@@ -56,8 +101,12 @@ mod tests {
                                     t >= 0 && t < len as isize
                                 })
                                 .collect();
-                            let got: Vec<usize> = valid_range(count, len, stride, pad, offset).collect();
-                            assert_eq!(got, want, "count {count} len {len} stride {stride} pad {pad} offset {offset}");
+                            let got: Vec<usize> =
+                                valid_range(count, len, stride, pad, offset).collect();
+                            assert_eq!(
+                                got, want,
+                                "count {count} len {len} stride {stride} pad {pad} offset {offset}"
+                            );
                         }
                     }
                 }
@@ -100,15 +149,52 @@ impl ConvGeometry {
     /// Checks the shapes of input `xs` and weight `ws` against `p`; `op` names the caller in the
     /// panic message a caller bug gets.
     pub fn new(op: &str, xs: &[usize], ws: &[usize], p: &super::ConvParams) -> Self {
-        assert!(xs.len() == 4 && ws.len() == 4, "{op}: input {xs:?} and weight {ws:?} must both be 4-D");
+        assert!(
+            xs.len() == 4 && ws.len() == 4,
+            "{op}: input {xs:?} and weight {ws:?} must both be 4-D"
+        );
         let (n, c, h, w) = (xs[0], xs[1], xs[2], xs[3]);
         let (o, cg, kh, kw) = (ws[0], ws[1], ws[2], ws[3]);
         let groups = p.groups;
-        assert!(groups > 0 && cg * groups == c && o % groups == 0, "{op}: input {xs:?} and weight {ws:?} do not fit {groups} groups");
-        assert!(h > 0 && w > 0, "{op}: input {xs:?} has an empty spatial axis");
-        let ho = conv_out_len(op, h, kh, p.strides[0], (p.pads[0], p.pads[2]), p.dilations[0]);
-        let wo = conv_out_len(op, w, kw, p.strides[1], (p.pads[1], p.pads[3]), p.dilations[1]);
-        ConvGeometry { n, c, h, w, o, groups, cg, og: o / groups, kh, kw, ho, wo, p: p.clone() }
+        assert!(
+            groups > 0 && cg * groups == c && o % groups == 0,
+            "{op}: input {xs:?} and weight {ws:?} do not fit {groups} groups"
+        );
+        assert!(
+            h > 0 && w > 0,
+            "{op}: input {xs:?} has an empty spatial axis"
+        );
+        let ho = conv_out_len(
+            op,
+            h,
+            kh,
+            p.strides[0],
+            (p.pads[0], p.pads[2]),
+            p.dilations[0],
+        );
+        let wo = conv_out_len(
+            op,
+            w,
+            kw,
+            p.strides[1],
+            (p.pads[1], p.pads[3]),
+            p.dilations[1],
+        );
+        ConvGeometry {
+            n,
+            c,
+            h,
+            w,
+            o,
+            groups,
+            cg,
+            og: o / groups,
+            kh,
+            kw,
+            ho,
+            wo,
+            p: p.clone(),
+        }
     }
 
     /// A 1×1 kernel that neither strides nor pads reads the input planes as they are.
@@ -118,6 +204,9 @@ impl ConvGeometry {
 
     /// Height and width of the input once padded.
     pub fn padded(&self) -> (usize, usize) {
-        (self.h + self.p.pads[0] + self.p.pads[2], self.w + self.p.pads[1] + self.p.pads[3])
+        (
+            self.h + self.p.pads[0] + self.p.pads[2],
+            self.w + self.p.pads[1] + self.p.pads[3],
+        )
     }
 }

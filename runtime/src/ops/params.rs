@@ -11,7 +11,12 @@ pub struct ConvParams {
 
 impl Default for ConvParams {
     fn default() -> Self {
-        ConvParams { strides: [1, 1], pads: [0; 4], dilations: [1, 1], groups: 1 }
+        ConvParams {
+            strides: [1, 1],
+            pads: [0; 4],
+            dilations: [1, 1],
+            groups: 1,
+        }
     }
 }
 
@@ -27,7 +32,13 @@ pub struct ConvTransposeParams {
 
 impl Default for ConvTransposeParams {
     fn default() -> Self {
-        ConvTransposeParams { strides: [1, 1], pads: [0; 4], dilations: [1, 1], groups: 1, output_padding: [0, 0] }
+        ConvTransposeParams {
+            strides: [1, 1],
+            pads: [0; 4],
+            dilations: [1, 1],
+            groups: 1,
+            output_padding: [0, 0],
+        }
     }
 }
 

@@ -8,7 +8,10 @@ use ndarray::{ArrayD, IxDyn};
 /// Maximum over each window's taps that fall inside the input: padding never wins, NaN does. A
 /// window that sees only padding yields `f32::MIN`, as ONNX Runtime does.
 pub fn max_pool(x: &ArrayD<f32>, p: &PoolParams) -> ArrayD<f32> {
-    pool("max_pool", x, p, |taps, _| taps.iter().fold(f32::MIN, |m, &v| if v > m || v.is_nan() { v } else { m }))
+    pool("max_pool", x, p, |taps, _| {
+        taps.iter()
+            .fold(f32::MIN, |m, &v| if v > m || v.is_nan() { v } else { m })
+    })
 }
 
 /// Mean of each window. The divisor counts the taps inside the input, or with
@@ -17,7 +20,11 @@ pub fn max_pool(x: &ArrayD<f32>, p: &PoolParams) -> ArrayD<f32> {
 pub fn avg_pool(x: &ArrayD<f32>, p: &PoolParams, count_include_pad: bool) -> ArrayD<f32> {
     pool("avg_pool", x, p, |taps, w| {
         let sum: f32 = taps.iter().sum();
-        let count = if count_include_pad { w.padded } else { w.inside };
+        let count = if count_include_pad {
+            w.padded
+        } else {
+            w.inside
+        };
         if count == 0 {
             0.0
         } else {
@@ -28,7 +35,11 @@ pub fn avg_pool(x: &ArrayD<f32>, p: &PoolParams, count_include_pad: bool) -> Arr
 
 /// Mean over every axis after the first two, kept as length-1 axes.
 pub fn global_avg_pool(x: &ArrayD<f32>) -> ArrayD<f32> {
-    assert!(x.ndim() >= 2, "global_avg_pool: input {:?} needs at least 2 axes", x.shape());
+    assert!(
+        x.ndim() >= 2,
+        "global_avg_pool: input {:?} needs at least 2 axes",
+        x.shape()
+    );
     if x.ndim() == 2 {
         // No spatial axes: each mean is over one element. (Empty axes would mean "all" to reduce_mean.)
         return x.as_standard_layout().into_owned();
@@ -51,13 +62,25 @@ struct AxisWindow {
     padded: usize,
 }
 
-fn axis_windows(op: &str, len: usize, k: usize, stride: usize, pads: (usize, usize), dil: usize, ceil_mode: bool) -> Vec<AxisWindow> {
+fn axis_windows(
+    op: &str,
+    len: usize,
+    k: usize,
+    stride: usize,
+    pads: (usize, usize),
+    dil: usize,
+    ceil_mode: bool,
+) -> Vec<AxisWindow> {
     let out = pool_out_len(op, len, k, stride, pads, dil, ceil_mode);
     (0..out)
         .map(|o| {
             // Positions are shifted by the begin padding so they stay non-negative.
             let taps = (0..k).map(|t| o * stride + t * dil);
-            let inside = taps.clone().filter(|&q| q >= pads.0 && q < pads.0 + len).map(|q| q - pads.0).collect();
+            let inside = taps
+                .clone()
+                .filter(|&q| q >= pads.0 && q < pads.0 + len)
+                .map(|q| q - pads.0)
+                .collect();
             let padded = taps.filter(|&q| q < pads.0 + len + pads.1).count();
             AxisWindow { inside, padded }
         })
@@ -71,9 +94,28 @@ where
     let xs = x.shape();
     assert_eq!(xs.len(), 4, "{op}: input {xs:?} must be 4-D [N, C, H, W]");
     let (h, w) = (xs[2], xs[3]);
-    assert!(h > 0 && w > 0, "{op}: input {xs:?} has an empty spatial axis");
-    let rows = axis_windows(op, h, p.kernel[0], p.strides[0], (p.pads[0], p.pads[2]), p.dilations[0], p.ceil_mode);
-    let cols = axis_windows(op, w, p.kernel[1], p.strides[1], (p.pads[1], p.pads[3]), p.dilations[1], p.ceil_mode);
+    assert!(
+        h > 0 && w > 0,
+        "{op}: input {xs:?} has an empty spatial axis"
+    );
+    let rows = axis_windows(
+        op,
+        h,
+        p.kernel[0],
+        p.strides[0],
+        (p.pads[0], p.pads[2]),
+        p.dilations[0],
+        p.ceil_mode,
+    );
+    let cols = axis_windows(
+        op,
+        w,
+        p.kernel[1],
+        p.strides[1],
+        (p.pads[1], p.pads[3]),
+        p.dilations[1],
+        p.ceil_mode,
+    );
     let x = x.as_standard_layout();
     let xd = x.as_slice().expect("standard layout");
     let mut out = Vec::with_capacity(xs[0] * xs[1] * rows.len() * cols.len());
@@ -85,10 +127,14 @@ where
                 for &i in &r.inside {
                     taps.extend(c.inside.iter().map(|&j| plane[i * w + j]));
                 }
-                let counts = WindowCounts { inside: r.inside.len() * c.inside.len(), padded: r.padded * c.padded };
+                let counts = WindowCounts {
+                    inside: r.inside.len() * c.inside.len(),
+                    padded: r.padded * c.padded,
+                };
                 out.push(reduce(&taps, counts));
             }
         }
     }
-    ArrayD::from_shape_vec(IxDyn(&[xs[0], xs[1], rows.len(), cols.len()]), out).expect("pool: output size")
+    ArrayD::from_shape_vec(IxDyn(&[xs[0], xs[1], rows.len(), cols.len()]), out)
+        .expect("pool: output size")
 }

@@ -28,9 +28,15 @@ pub fn quantize(x: &ArrayD<f32>, q: &QuantParams, dtype: DType) -> Tensor {
     let shape = IxDyn(x.shape());
     let codes = codes.into_iter();
     let built = match dtype {
-        DType::I8 => ArrayD::from_shape_vec(shape, codes.map(|c| c as i8).collect()).map(Tensor::I8),
-        DType::U8 => ArrayD::from_shape_vec(shape, codes.map(|c| c as u8).collect()).map(Tensor::U8),
-        DType::I32 => ArrayD::from_shape_vec(shape, codes.map(|c| c as i32).collect()).map(Tensor::I32),
+        DType::I8 => {
+            ArrayD::from_shape_vec(shape, codes.map(|c| c as i8).collect()).map(Tensor::I8)
+        }
+        DType::U8 => {
+            ArrayD::from_shape_vec(shape, codes.map(|c| c as u8).collect()).map(Tensor::U8)
+        }
+        DType::I32 => {
+            ArrayD::from_shape_vec(shape, codes.map(|c| c as i32).collect()).map(Tensor::I32)
+        }
         DType::F32 => unreachable!("rejected above"),
     };
     built.expect("quantize: output size")
@@ -42,36 +48,71 @@ pub fn dequantize(x: &Tensor, q: &QuantParams) -> ArrayD<f32> {
         Tensor::I8(a) => a.as_standard_layout().iter().map(|&v| v.into()).collect(),
         Tensor::U8(a) => a.as_standard_layout().iter().map(|&v| v.into()).collect(),
         Tensor::I32(a) => a.as_standard_layout().iter().map(|&v| v.into()).collect(),
-        Tensor::F32(_) => panic!("dequantize: input {:?} must be i8, u8 or i32, not f32", x.shape()),
+        Tensor::F32(_) => panic!(
+            "dequantize: input {:?} must be i8, u8 or i32, not f32",
+            x.shape()
+        ),
     };
     let mut out = Vec::with_capacity(codes.len());
     for_each_slice("dequantize", x.shape(), q, |range, scale, zp| {
-        out.extend(codes[range].iter().map(|&c| (c - i64::from(zp)) as f32 * scale));
+        out.extend(
+            codes[range]
+                .iter()
+                .map(|&c| (c - i64::from(zp)) as f32 * scale),
+        );
     });
     ArrayD::from_shape_vec(IxDyn(x.shape()), out).expect("dequantize: output size")
 }
 
 /// Calls `f(range, scale, zero_point)` for consecutive runs of the row-major elements of a
 /// tensor of `shape` that share one quantization parameter pair, in order.
-fn for_each_slice(op: &str, shape: &[usize], q: &QuantParams, mut f: impl FnMut(std::ops::Range<usize>, f32, i32)) {
-    assert_eq!(q.scales.len(), q.zero_points.len(), "{op}: {} scales but {} zero points", q.scales.len(), q.zero_points.len());
+fn for_each_slice(
+    op: &str,
+    shape: &[usize],
+    q: &QuantParams,
+    mut f: impl FnMut(std::ops::Range<usize>, f32, i32),
+) {
+    assert_eq!(
+        q.scales.len(),
+        q.zero_points.len(),
+        "{op}: {} scales but {} zero points",
+        q.scales.len(),
+        q.zero_points.len()
+    );
     let total: usize = shape.iter().product();
     match q.axis {
         None => {
-            assert_eq!(q.scales.len(), 1, "{op}: per-tensor parameters need one scale, got {}", q.scales.len());
+            assert_eq!(
+                q.scales.len(),
+                1,
+                "{op}: per-tensor parameters need one scale, got {}",
+                q.scales.len()
+            );
             f(0..total, q.scales[0], q.zero_points[0]);
         }
         Some(axis) => {
-            assert!(axis < shape.len(), "{op}: axis {axis} out of range for {shape:?}");
+            assert!(
+                axis < shape.len(),
+                "{op}: axis {axis} out of range for {shape:?}"
+            );
             let channels = shape[axis];
-            assert_eq!(q.scales.len(), channels, "{op}: {} scales for axis {axis} of {shape:?}", q.scales.len());
+            assert_eq!(
+                q.scales.len(),
+                channels,
+                "{op}: {} scales for axis {axis} of {shape:?}",
+                q.scales.len()
+            );
             // Row-major: a run of `inner` elements shares one index along `axis`, and the index
             // cycles through the channels.
             let inner: usize = shape[axis + 1..].iter().product();
             let runs = total.checked_div(inner).unwrap_or(0);
             for run in 0..runs {
                 let ch = run % channels;
-                f(run * inner..(run + 1) * inner, q.scales[ch], q.zero_points[ch]);
+                f(
+                    run * inner..(run + 1) * inner,
+                    q.scales[ch],
+                    q.zero_points[ch],
+                );
             }
         }
     }

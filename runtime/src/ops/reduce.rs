@@ -9,8 +9,15 @@ pub fn reduce_mean(x: &ArrayD<f32>, axes: &[usize], keepdims: bool) -> ArrayD<f3
     let rank = x.ndim();
     let mut reduced = vec![axes.is_empty(); rank];
     for &a in axes {
-        assert!(a < rank, "reduce_mean: axis {a} out of range for input {:?}", x.shape());
-        assert!(!reduced[a], "reduce_mean: axis {a} listed twice in {axes:?}");
+        assert!(
+            a < rank,
+            "reduce_mean: axis {a} out of range for input {:?}",
+            x.shape()
+        );
+        assert!(
+            !reduced[a],
+            "reduce_mean: axis {a} listed twice in {axes:?}"
+        );
         reduced[a] = true;
     }
     let kept: Vec<usize> = (0..rank).filter(|&a| !reduced[a]).collect();
@@ -30,7 +37,9 @@ pub fn reduce_mean(x: &ArrayD<f32>, axes: &[usize], keepdims: bool) -> ArrayD<f3
         .collect();
 
     let shape: Vec<usize> = if keepdims {
-        (0..rank).map(|a| if reduced[a] { 1 } else { x.shape()[a] }).collect()
+        (0..rank)
+            .map(|a| if reduced[a] { 1 } else { x.shape()[a] })
+            .collect()
     } else {
         kept.iter().map(|&a| x.shape()[a]).collect()
     };

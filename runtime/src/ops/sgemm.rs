@@ -31,22 +31,53 @@ pub(crate) enum Store {
 ///
 /// Panics (a caller bug, not a user-input path) when a matrix would reach past its slice.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn sgemm(m: usize, n: usize, k: usize, a: Mat<'_>, b: Mat<'_>, dst: &mut [f32], dst_rs: usize, store: Store) {
+pub(crate) fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    dst: &mut [f32],
+    dst_rs: usize,
+    store: Store,
+) {
     if m == 0 || n == 0 {
         return;
     }
     // The largest offset each operand is read or written at must lie inside its slice.
     let reach = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
     if k > 0 {
-        assert!(reach(m, k, a.rs, a.cs) < a.data.len(), "sgemm: lhs {m}×{k} (strides {}, {}) exceeds its {} elements", a.rs, a.cs, a.data.len());
-        assert!(reach(k, n, b.rs, b.cs) < b.data.len(), "sgemm: rhs {k}×{n} (strides {}, {}) exceeds its {} elements", b.rs, b.cs, b.data.len());
+        assert!(
+            reach(m, k, a.rs, a.cs) < a.data.len(),
+            "sgemm: lhs {m}×{k} (strides {}, {}) exceeds its {} elements",
+            a.rs,
+            a.cs,
+            a.data.len()
+        );
+        assert!(
+            reach(k, n, b.rs, b.cs) < b.data.len(),
+            "sgemm: rhs {k}×{n} (strides {}, {}) exceeds its {} elements",
+            b.rs,
+            b.cs,
+            b.data.len()
+        );
     }
-    assert!(reach(m, n, dst_rs, 1) < dst.len(), "sgemm: dst {m}×{n} (row stride {dst_rs}) exceeds its {} elements", dst.len());
+    assert!(
+        reach(m, n, dst_rs, 1) < dst.len(),
+        "sgemm: dst {m}×{n} (row stride {dst_rs}) exceeds its {} elements",
+        dst.len()
+    );
     // Overlapping destination rows would make the result depend on the kernel's write order.
-    assert!(m == 1 || dst_rs >= n, "sgemm: dst rows overlap (row stride {dst_rs} < {n} columns)");
+    assert!(
+        m == 1 || dst_rs >= n,
+        "sgemm: dst rows overlap (row stride {dst_rs} < {n} columns)"
+    );
     let (read_dst, dst_scale, prod_scale) = match store {
         Store::Overwrite => (false, 0.0, 1.0),
-        Store::Accumulate { dst_scale, prod_scale } => (true, dst_scale, prod_scale),
+        Store::Accumulate {
+            dst_scale,
+            prod_scale,
+        } => (true, dst_scale, prod_scale),
     };
     // SAFETY: the assertions above keep every accessed offset inside the three slices; `dst` is
     // borrowed mutably, so it cannot alias `a` or `b`; all strides are non-negative and fit isize

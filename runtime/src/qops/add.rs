@@ -30,7 +30,13 @@ pub struct AddParams {
 impl AddParams {
     /// From the operands' and the result's `(scale, zero_point)` and the result's clamp. The real
     /// multipliers are computed in f64 from the f32 scales, in the order written above.
-    pub fn from_scales(a: (f32, i32), b: (f32, i32), y: (f32, i32), lo: i32, hi: i32) -> Result<AddParams, QuantError> {
+    pub fn from_scales(
+        a: (f32, i32),
+        b: (f32, i32),
+        y: (f32, i32),
+        lo: i32,
+        hi: i32,
+    ) -> Result<AddParams, QuantError> {
         for s in [a.0, b.0, y.0] {
             if !(s.is_finite() && s > 0.0) {
                 return Err(QuantError::BadScale(s));
@@ -40,8 +46,21 @@ impl AddParams {
         let twice_max = 2.0 * sa.max(sb);
         let (a_multiplier, a_shift) = fixed_multiplier(sa / twice_max)?;
         let (b_multiplier, b_shift) = fixed_multiplier(sb / twice_max)?;
-        let out = Requant::from_real(&[twice_max / ((1u64 << ADD_LEFT_SHIFT) as f64 * sy)], y.1, lo, hi)?;
-        Ok(AddParams { a_zero_point: a.1, a_multiplier, a_shift, b_zero_point: b.1, b_multiplier, b_shift, out })
+        let out = Requant::from_real(
+            &[twice_max / ((1u64 << ADD_LEFT_SHIFT) as f64 * sy)],
+            y.1,
+            lo,
+            hi,
+        )?;
+        Ok(AddParams {
+            a_zero_point: a.1,
+            a_multiplier,
+            a_shift,
+            b_zero_point: b.1,
+            b_multiplier,
+            b_shift,
+            out,
+        })
     }
 }
 
@@ -58,8 +77,16 @@ pub fn qadd(a: &ArrayD<u8>, b: &ArrayD<u8>, p: &AddParams) -> ArrayD<u8> {
 /// The sum of one pair of codes.
 #[inline]
 fn add_codes(p: &AddParams, a: i32, b: i32) -> i32 {
-    let a = multiply_by_quantized_multiplier((a - p.a_zero_point) << ADD_LEFT_SHIFT, p.a_multiplier, p.a_shift);
-    let b = multiply_by_quantized_multiplier((b - p.b_zero_point) << ADD_LEFT_SHIFT, p.b_multiplier, p.b_shift);
+    let a = multiply_by_quantized_multiplier(
+        (a - p.a_zero_point) << ADD_LEFT_SHIFT,
+        p.a_multiplier,
+        p.a_shift,
+    );
+    let b = multiply_by_quantized_multiplier(
+        (b - p.b_zero_point) << ADD_LEFT_SHIFT,
+        p.b_multiplier,
+        p.b_shift,
+    );
     // A shift ≤ 0 keeps each real multiplier below 1, so |a|, |b| ≤ 2²⁸ and the sum fits.
     p.out.apply(0, a + b)
 }
@@ -67,7 +94,16 @@ fn add_codes(p: &AddParams, a: i32, b: i32) -> i32 {
 /// An input's zero point is a u8 code, and its multiplier may not grow the shifted value
 /// (`shift ≤ 0`), so that rescaling never saturates.
 fn check_input(op: &str, zero_point: i32, multiplier: i32, shift: i32) {
-    assert!((0..=255).contains(&zero_point), "{op}: input zero point {zero_point} is outside the u8 range");
-    assert!(multiplier >= 0, "{op}: negative input multiplier {multiplier}");
-    assert!((super::fixed::MIN_SHIFT..=0).contains(&shift), "{op}: input shift {shift} is outside -31..=0");
+    assert!(
+        (0..=255).contains(&zero_point),
+        "{op}: input zero point {zero_point} is outside the u8 range"
+    );
+    assert!(
+        multiplier >= 0,
+        "{op}: negative input multiplier {multiplier}"
+    );
+    assert!(
+        (super::fixed::MIN_SHIFT..=0).contains(&shift),
+        "{op}: input shift {shift} is outside -31..=0"
+    );
 }

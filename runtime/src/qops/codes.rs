@@ -22,7 +22,8 @@ pub fn quantize_value(x: f32, scale: f32, zero_point: i32, dtype: DType) -> i32 
     let (lo, hi) = qrange(dtype);
     // `as` maps NaN to 0 and saturates ±∞, so the sum cannot overflow i64.
     let r = (x / scale).round_ties_even() as i64;
-    r.saturating_add(zero_point.into()).clamp(lo.into(), hi.into()) as i32
+    r.saturating_add(zero_point.into())
+        .clamp(lo.into(), hi.into()) as i32
 }
 
 /// ONNX DequantizeLinear of one code: `(q − zero_point)` exactly, then as f32 times `scale`.

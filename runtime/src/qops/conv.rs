@@ -22,7 +22,14 @@ use ndarray::{ArrayD, IxDyn};
 ///
 /// `x` is `[N, C, H, W]`, `w` is `[O, C/G, kh, kw]`, `b` is `[O]`; `rq` has one pair per tensor or
 /// per output channel.
-pub fn qconv2d(x: &ArrayD<u8>, x_zero_point: i32, w: &ArrayD<i8>, b: Option<&ArrayD<i32>>, p: &ConvParams, rq: &Requant) -> ArrayD<u8> {
+pub fn qconv2d(
+    x: &ArrayD<u8>,
+    x_zero_point: i32,
+    w: &ArrayD<i8>,
+    b: Option<&ArrayD<i32>>,
+    p: &ConvParams,
+    rq: &Requant,
+) -> ArrayD<u8> {
     qconv2d_banded(x, x_zero_point, w, b, p, rq, COLS_BUDGET)
 }
 
@@ -38,31 +45,59 @@ pub(crate) fn qconv2d_banded(
     cols_budget: usize,
 ) -> ArrayD<u8> {
     let g = Geometry::new("qconv2d", x.shape(), w.shape(), p);
-    assert!((0..=255).contains(&x_zero_point), "qconv2d: input zero point {x_zero_point} is outside the u8 range");
+    assert!(
+        (0..=255).contains(&x_zero_point),
+        "qconv2d: input zero point {x_zero_point} is outside the u8 range"
+    );
     rq.check("qconv2d", g.o, DType::U8);
     let x = x.as_standard_layout();
     let w = w.as_standard_layout();
-    let (xd, wd) = (x.as_slice().expect("standard layout"), w.as_slice().expect("standard layout"));
+    let (xd, wd) = (
+        x.as_slice().expect("standard layout"),
+        w.as_slice().expect("standard layout"),
+    );
     let bias = folded_bias(wd, b, x_zero_point, g.o, "qconv2d");
     let mut out = vec![0u8; g.n * g.o * g.ho * g.wo];
     if g.cg == 1 && g.groups > 1 {
         depthwise(&g, xd, wd, x_zero_point as i16, &bias, rq, &mut out);
     } else {
-        by_dot_products(&g, xd, wd, x_zero_point as i16, &bias, rq, &mut out, cols_budget);
+        by_dot_products(
+            &g,
+            xd,
+            wd,
+            x_zero_point as i16,
+            &bias,
+            rq,
+            &mut out,
+            cols_budget,
+        );
     }
     ArrayD::from_shape_vec(IxDyn(&[g.n, g.o, g.ho, g.wo]), out).expect("qconv2d: output size")
 }
 
 /// `b[o] − Z_x · Σ w[o, …]` modulo 2³² for each of the `o` rows of `w` (`b` absent: 0): the
 /// accumulator's starting value when the products are of raw codes.
-pub(crate) fn folded_bias<T: Copy + Into<i32>>(w: &[T], b: Option<&ArrayD<i32>>, z: i32, o: usize, op: &str) -> Vec<i32> {
+pub(crate) fn folded_bias<T: Copy + Into<i32>>(
+    w: &[T],
+    b: Option<&ArrayD<i32>>,
+    z: i32,
+    o: usize,
+    op: &str,
+) -> Vec<i32> {
     if let Some(b) = b {
-        assert!(b.ndim() == 1 && b.len() == o, "{op}: bias {:?} does not match {o} output channels", b.shape());
+        assert!(
+            b.ndim() == 1 && b.len() == o,
+            "{op}: bias {:?} does not match {o} output channels",
+            b.shape()
+        );
     }
     let row = w.len().checked_div(o).unwrap_or(0);
     (0..o)
         .map(|oc| {
-            let sum: i32 = w[oc * row..][..row].iter().map(|&v| v.into()).fold(0, i32::wrapping_add);
+            let sum: i32 = w[oc * row..][..row]
+                .iter()
+                .map(|&v| v.into())
+                .fold(0, i32::wrapping_add);
             b.map_or(0, |b| b[oc]).wrapping_sub(z.wrapping_mul(sum))
         })
         .collect()
@@ -78,7 +113,16 @@ const COLS_BUDGET: usize = 1 << 17;
 /// rows, and the dot products of each weight row with each im2row row. Rows are zero-padded to a
 /// multiple of 16 taps, the width of one AVX2 multiply-add step (zero weights add nothing).
 #[allow(clippy::too_many_arguments)]
-fn by_dot_products(g: &Geometry, xd: &[u8], wd: &[i8], z: i16, bias: &[i32], rq: &Requant, out: &mut [u8], cols_budget: usize) {
+fn by_dot_products(
+    g: &Geometry,
+    xd: &[u8],
+    wd: &[i8],
+    z: i16,
+    bias: &[i32],
+    rq: &Requant,
+    out: &mut [u8],
+    cols_budget: usize,
+) {
     let k = g.cg * g.kh * g.kw;
     // The HWC input is the im2row matrix itself when rows need no padding.
     let direct = g.is_pointwise() && g.cg.is_multiple_of(16);
@@ -93,8 +137,16 @@ fn by_dot_products(g: &Geometry, xd: &[u8], wd: &[i8], z: i16, bias: &[i32], rq:
             }
         }
     }
-    let band = if direct { g.ho } else { (cols_budget / (kp * g.wo).max(1)).clamp(1, g.ho) };
-    let mut cols = if direct { Vec::new() } else { vec![0i16; kp * band * g.wo] };
+    let band = if direct {
+        g.ho
+    } else {
+        (cols_budget / (kp * g.wo).max(1)).clamp(1, g.ho)
+    };
+    let mut cols = if direct {
+        Vec::new()
+    } else {
+        vec![0i16; kp * band * g.wo]
+    };
     let mut image = Vec::new();
     let mut accs = vec![0i32; g.og * band * g.wo];
     for img in 0..g.n {
@@ -110,13 +162,26 @@ fn by_dot_products(g: &Geometry, xd: &[u8], wd: &[i8], z: i16, bias: &[i32], rq:
                 let rhs = if direct {
                     &image[..]
                 } else {
-                    im2row(g, &image, first_row..first_row + rows, kp, &mut cols[..positions * kp]);
+                    im2row(
+                        g,
+                        &image,
+                        first_row..first_row + rows,
+                        kp,
+                        &mut cols[..positions * kp],
+                    );
                     &cols[..positions * kp]
                 };
                 let accs = &mut accs[..g.og * positions];
-                dot_all(g.og, positions, kp, lhs, rhs, |o, pos, acc| accs[o * positions + pos] = acc);
+                dot_all(g.og, positions, kp, lhs, rhs, |o, pos, acc| {
+                    accs[o * positions + pos] = acc
+                });
                 for (o, run) in accs.chunks_exact(positions).enumerate() {
-                    rq.apply_run(grp * g.og + o, bias[o], run, &mut dst[o * plane_out + first_row * g.wo..][..positions]);
+                    rq.apply_run(
+                        grp * g.og + o,
+                        bias[o],
+                        run,
+                        &mut dst[o * plane_out + first_row * g.wo..][..positions],
+                    );
                 }
             }
         }
@@ -142,7 +207,13 @@ fn padded_hwc(g: &Geometry, x_group: &[u8], z: i16, image: &mut Vec<i16>) {
 
 /// Row `(oh − first)·Wo + ow` of `cols` (rows of `kp` elements) gets, for each tap `(ki, kj)` in
 /// turn, the `cg` channels the tap reads at output position `(oh, ow)`, then zeros up to `kp`.
-fn im2row(g: &Geometry, image: &[i16], out_rows: std::ops::Range<usize>, kp: usize, cols: &mut [i16]) {
+fn im2row(
+    g: &Geometry,
+    image: &[i16],
+    out_rows: std::ops::Range<usize>,
+    kp: usize,
+    cols: &mut [i16],
+) {
     let (_, wp) = g.padded();
     let ([sh, sw], [dh, dw]) = (g.p.strides, g.p.dilations);
     let k = g.cg * g.kh * g.kw;
@@ -169,8 +240,24 @@ fn im2row(g: &Geometry, image: &[i16], out_rows: std::ops::Range<usize>, kp: usi
 
 /// One input channel per group: each output row is a weighted sum of shifted input rows,
 /// accumulated in i32 (each product `w·x` fits in i16: |w| ≤ 128, 0 ≤ x ≤ 255).
-fn depthwise(g: &Geometry, xd: &[u8], wd: &[i8], z: i16, bias: &[i32], rq: &Requant, out: &mut [u8]) {
-    dispatch(Depthwise { g, xd, wd, z, bias, rq, out });
+fn depthwise(
+    g: &Geometry,
+    xd: &[u8],
+    wd: &[i8],
+    z: i16,
+    bias: &[i32],
+    rq: &Requant,
+    out: &mut [u8],
+) {
+    dispatch(Depthwise {
+        g,
+        xd,
+        wd,
+        z,
+        bias,
+        rq,
+        out,
+    });
 }
 
 struct Depthwise<'a> {
@@ -188,7 +275,15 @@ impl Kernel for Depthwise<'_> {
 
     #[inline(always)]
     fn run(self, _wide: bool) {
-        let Depthwise { g, xd, wd, z, bias, rq, out } = self;
+        let Depthwise {
+            g,
+            xd,
+            wd,
+            z,
+            bias,
+            rq,
+            out,
+        } = self;
         let ([sh, sw], [dh, dw]) = (g.p.strides, g.p.dilations);
         let (pt, pl) = (g.p.pads[0], g.p.pads[1]);
         let (hp, wp) = g.padded();
@@ -223,7 +318,10 @@ impl Kernel for Depthwise<'_> {
                         if first >= pl + g.w {
                             continue;
                         }
-                        for (d, &v) in dst[start + first / sw..].iter_mut().zip(row[first - pl..].iter().step_by(sw)) {
+                        for (d, &v) in dst[start + first / sw..]
+                            .iter_mut()
+                            .zip(row[first - pl..].iter().step_by(sw))
+                        {
                             *d = i16::from(v);
                         }
                     }
@@ -268,16 +366,48 @@ mod tests {
     #[test]
     fn im2row_bands_agree_with_one_band() {
         let cases = [
-            ([2, 4, 9, 7], [6, 2, 3, 3], ConvParams { strides: [1, 1], pads: [1, 2, 0, 1], dilations: [1, 1], groups: 2 }),
-            ([1, 3, 11, 8], [5, 3, 2, 3], ConvParams { strides: [2, 3], pads: [0, 1, 2, 0], dilations: [2, 1], groups: 1 }),
+            (
+                [2, 4, 9, 7],
+                [6, 2, 3, 3],
+                ConvParams {
+                    strides: [1, 1],
+                    pads: [1, 2, 0, 1],
+                    dilations: [1, 1],
+                    groups: 2,
+                },
+            ),
+            (
+                [1, 3, 11, 8],
+                [5, 3, 2, 3],
+                ConvParams {
+                    strides: [2, 3],
+                    pads: [0, 1, 2, 0],
+                    dilations: [2, 1],
+                    groups: 1,
+                },
+            ),
         ];
         for (xs, ws, p) in cases {
-            let (x, w, b) = (filled(&xs, 1, |v| v as u8), filled(&ws, 2, |v| v as i8), filled(&[ws[0]], 3, |v| (v % 5000) as i32 - 2500));
-            let rq = Requant { multiplier: vec![1 << 30], shift: vec![-6], zero_point: 100, lo: 0, hi: 255 };
+            let (x, w, b) = (
+                filled(&xs, 1, |v| v as u8),
+                filled(&ws, 2, |v| v as i8),
+                filled(&[ws[0]], 3, |v| (v % 5000) as i32 - 2500),
+            );
+            let rq = Requant {
+                multiplier: vec![1 << 30],
+                shift: vec![-6],
+                zero_point: 100,
+                lo: 0,
+                hi: 255,
+            };
             let whole = qconv2d_banded(&x, 37, &w, Some(&b), &p, &rq, usize::MAX);
             let row = (ws[1] * ws[2] * ws[3]).next_multiple_of(16) * whole.shape()[3];
             for budget in [1, 3 * row] {
-                assert_eq!(qconv2d_banded(&x, 37, &w, Some(&b), &p, &rq, budget), whole, "budget {budget}");
+                assert_eq!(
+                    qconv2d_banded(&x, 37, &w, Some(&b), &p, &rq, budget),
+                    whole,
+                    "budget {budget}"
+                );
             }
         }
     }

@@ -29,7 +29,10 @@ pub fn qconv_transpose2d(
     rq: &Requant,
 ) -> ArrayD<u8> {
     let (xs, ws) = (x.shape(), w.shape());
-    assert!(xs.len() == 4 && ws.len() == 4, "qconv_transpose2d: input {xs:?} and weight {ws:?} must both be 4-D");
+    assert!(
+        xs.len() == 4 && ws.len() == 4,
+        "qconv_transpose2d: input {xs:?} and weight {ws:?} must both be 4-D"
+    );
     let (n, c, h, wd) = (xs[0], xs[1], xs[2], xs[3]);
     let (og, kh, kw) = (ws[1], ws[2], ws[3]);
     let groups = p.groups;
@@ -43,23 +46,39 @@ pub fn qconv_transpose2d(
         p.strides,
         p.dilations
     );
-    assert!((0..=255).contains(&x_zero_point), "qconv_transpose2d: input zero point {x_zero_point} is outside the u8 range");
+    assert!(
+        (0..=255).contains(&x_zero_point),
+        "qconv_transpose2d: input zero point {x_zero_point} is outside the u8 range"
+    );
     let (cg, o) = (c / groups, og * groups);
     rq.check("qconv_transpose2d", o, DType::U8);
     let out_len = |axis: usize, len: usize, k: usize| -> usize {
-        let full = (len as i64 - 1) * p.strides[axis] as i64 + p.dilations[axis] as i64 * (k as i64 - 1) + 1;
-        let v = full + p.output_padding[axis] as i64 - p.pads[axis] as i64 - p.pads[axis + 2] as i64;
-        assert!(len > 0 && k > 0 && v > 0, "qconv_transpose2d: input {xs:?}, weight {ws:?} and {p:?} give an empty output");
+        let full = (len as i64 - 1) * p.strides[axis] as i64
+            + p.dilations[axis] as i64 * (k as i64 - 1)
+            + 1;
+        let v =
+            full + p.output_padding[axis] as i64 - p.pads[axis] as i64 - p.pads[axis + 2] as i64;
+        assert!(
+            len > 0 && k > 0 && v > 0,
+            "qconv_transpose2d: input {xs:?}, weight {ws:?} and {p:?} give an empty output"
+        );
         v as usize
     };
     let (ho, wo) = (out_len(0, h, kh), out_len(1, wd, kw));
     if let Some(b) = b {
-        assert!(b.ndim() == 1 && b.len() == o, "qconv_transpose2d: bias {:?} does not match {o} output channels", b.shape());
+        assert!(
+            b.ndim() == 1 && b.len() == o,
+            "qconv_transpose2d: bias {:?} does not match {o} output channels",
+            b.shape()
+        );
     }
 
     let x = x.as_standard_layout();
     let w = w.as_standard_layout();
-    let (xd, wdat) = (x.as_slice().expect("standard layout"), w.as_slice().expect("standard layout"));
+    let (xd, wdat) = (
+        x.as_slice().expect("standard layout"),
+        w.as_slice().expect("standard layout"),
+    );
     let (plane_in, plane_out) = (h * wd, ho * wo);
     // Row (o, ki, kj) of a group's weights, over its input channels: the transpose of the
     // group's [cg, og·kh·kw] block.
@@ -72,8 +91,12 @@ pub fn qconv_transpose2d(
             }
         }
     }
-    let row_ranges: Vec<_> = (0..kh).map(|ki| valid_range(h, ho, p.strides[0], p.pads[0], ki * p.dilations[0])).collect();
-    let col_ranges: Vec<_> = (0..kw).map(|kj| valid_range(wd, wo, p.strides[1], p.pads[1], kj * p.dilations[1])).collect();
+    let row_ranges: Vec<_> = (0..kh)
+        .map(|ki| valid_range(h, ho, p.strides[0], p.pads[0], ki * p.dilations[0]))
+        .collect();
+    let col_ranges: Vec<_> = (0..kw)
+        .map(|kj| valid_range(wd, wo, p.strides[1], p.pads[1], kj * p.dilations[1]))
+        .collect();
 
     let mut acc = vec![0i32; o * plane_out];
     let mut out = vec![0u8; n * o * plane_out];
@@ -91,13 +114,22 @@ pub fn qconv_transpose2d(
                     rhs[pix * cg + ci] = (i32::from(v) - x_zero_point) as i16;
                 }
             }
-            dot_all(rows, plane_in, cg, &lhs[grp * rows * cg..][..rows * cg], &rhs, |r, pix, v| cols[r * plane_in + pix] = v);
+            dot_all(
+                rows,
+                plane_in,
+                cg,
+                &lhs[grp * rows * cg..][..rows * cg],
+                &rhs,
+                |r, pix, v| cols[r * plane_in + pix] = v,
+            );
             let acc_group = &mut acc[grp * og * plane_out..][..og * plane_out];
             let mut col_rows = cols.chunks_exact(plane_in);
             for dst in acc_group.chunks_exact_mut(plane_out) {
                 for (ki, rr) in row_ranges.iter().enumerate() {
                     for (kj, span) in col_ranges.iter().enumerate() {
-                        let col = col_rows.next().expect("col2im: one row per output channel and tap");
+                        let col = col_rows
+                            .next()
+                            .expect("col2im: one row per output channel and tap");
                         for ih in rr.clone() {
                             let y = ih * p.strides[0] + ki * p.dilations[0] - p.pads[0];
                             for iw in span.clone() {

@@ -29,7 +29,10 @@ pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
 /// `remainder = x & (2^e − 1)` and `threshold = (2^e − 1) >> 1`, one more for negative `x`.
 #[inline]
 pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
-    debug_assert!((0..=31).contains(&exponent), "rounding_divide_by_pot: exponent {exponent} is outside 0..=31");
+    debug_assert!(
+        (0..=31).contains(&exponent),
+        "rounding_divide_by_pot: exponent {exponent} is outside 0..=31"
+    );
     // 2^31 − 1 is still an i32, so exponent 31 needs no special case; all in i32 so that a loop
     // of these vectorizes.
     let mask = ((1i64 << exponent) - 1) as i32;
@@ -41,7 +44,10 @@ pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
 /// `x · 2^shift` for `shift` in `0..=30`, clamped to the i32 range.
 #[inline]
 pub fn saturating_left_shift(x: i32, shift: i32) -> i32 {
-    debug_assert!((0..=MAX_SHIFT).contains(&shift), "saturating_left_shift: shift {shift} is outside 0..={MAX_SHIFT}");
+    debug_assert!(
+        (0..=MAX_SHIFT).contains(&shift),
+        "saturating_left_shift: shift {shift} is outside 0..={MAX_SHIFT}"
+    );
     // Compared in i32 (the largest and smallest x whose shift fits) so that a loop vectorizes.
     if x > i32::MAX >> shift {
         i32::MAX
@@ -59,9 +65,18 @@ pub fn saturating_left_shift(x: i32, shift: i32) -> i32 {
 /// `quantize_multiplier` makes it) and `shift` is in `MIN_SHIFT..=MAX_SHIFT`.
 #[inline]
 pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
-    debug_assert!(multiplier >= 0, "multiply_by_quantized_multiplier: negative multiplier {multiplier}");
-    debug_assert!((MIN_SHIFT..=MAX_SHIFT).contains(&shift), "multiply_by_quantized_multiplier: shift {shift} out of range");
+    debug_assert!(
+        multiplier >= 0,
+        "multiply_by_quantized_multiplier: negative multiplier {multiplier}"
+    );
+    debug_assert!(
+        (MIN_SHIFT..=MAX_SHIFT).contains(&shift),
+        "multiply_by_quantized_multiplier: shift {shift} out of range"
+    );
     let left = shift.max(0);
     let right = (-shift).max(0);
-    rounding_divide_by_pot(saturating_rounding_doubling_high_mul(saturating_left_shift(x, left), multiplier), right)
+    rounding_divide_by_pot(
+        saturating_rounding_doubling_high_mul(saturating_left_shift(x, left), multiplier),
+        right,
+    )
 }

@@ -9,8 +9,20 @@
 
 /// Calls `store(i, j, Σ_t lhs[i·k + t] · rhs[j·k + t])` once for every `i < m`, `j < n`, in an
 /// unspecified order; the sum wraps modulo 2³². `lhs` is `m × k` and `rhs` is `n × k`, row-major.
-pub(crate) fn dot_all<F: FnMut(usize, usize, i32)>(m: usize, n: usize, k: usize, lhs: &[i16], rhs: &[i16], mut store: F) {
-    assert!(lhs.len() >= m * k && rhs.len() >= n * k, "dot_all: operands of {} and {} elements for {m}×{k} and {n}×{k}", lhs.len(), rhs.len());
+pub(crate) fn dot_all<F: FnMut(usize, usize, i32)>(
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: &[i16],
+    rhs: &[i16],
+    mut store: F,
+) {
+    assert!(
+        lhs.len() >= m * k && rhs.len() >= n * k,
+        "dot_all: operands of {} and {} elements for {m}×{k} and {n}×{k}",
+        lhs.len(),
+        rhs.len()
+    );
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2.
@@ -65,7 +77,12 @@ fn tiles<const MR: usize, const NR: usize, F: FnMut(usize, usize, i32)>(
 const LHS_BLOCK_BYTES: usize = 128 << 10;
 
 #[inline(always)]
-fn emit<const MR: usize, const NR: usize, F: FnMut(usize, usize, i32)>(t: [[i32; NR]; MR], i0: usize, j0: usize, store: &mut F) {
+fn emit<const MR: usize, const NR: usize, F: FnMut(usize, usize, i32)>(
+    t: [[i32; NR]; MR],
+    i0: usize,
+    j0: usize,
+    store: &mut F,
+) {
     for (i, row) in t.iter().enumerate() {
         for (j, &v) in row.iter().enumerate() {
             store(i0 + i, j0 + j, v);
@@ -96,7 +113,14 @@ mod avx2 {
 
     /// [`super::dot_all`] in 4×2 tiles of `vpmaddwd` dot products.
     #[target_feature(enable = "avx2")]
-    pub(super) fn dot_all<F: FnMut(usize, usize, i32)>(m: usize, n: usize, k: usize, lhs: &[i16], rhs: &[i16], store: &mut F) {
+    pub(super) fn dot_all<F: FnMut(usize, usize, i32)>(
+        m: usize,
+        n: usize,
+        k: usize,
+        lhs: &[i16],
+        rhs: &[i16],
+        store: &mut F,
+    ) {
         super::tiles::<4, 2, F>(m, n, k, lhs, rhs, store, |k, a, b| tile_4x2(k, a, b));
     }
 
@@ -119,7 +143,13 @@ mod avx2 {
             }
         }
         let mut out = [[0i32; 2]; 4];
-        for (j, sums) in [sum4([acc[0][0], acc[1][0], acc[2][0], acc[3][0]]), sum4([acc[0][1], acc[1][1], acc[2][1], acc[3][1]])].iter().enumerate() {
+        for (j, sums) in [
+            sum4([acc[0][0], acc[1][0], acc[2][0], acc[3][0]]),
+            sum4([acc[0][1], acc[1][1], acc[2][1], acc[3][1]]),
+        ]
+        .iter()
+        .enumerate()
+        {
             for i in 0..4 {
                 let mut s = sums[i];
                 for t in main..k {
@@ -162,9 +192,14 @@ mod tests {
     fn collect(m: usize, n: usize, f: impl FnOnce(&mut dyn FnMut(usize, usize, i32))) -> Vec<i32> {
         let mut out = vec![None; m * n];
         f(&mut |i, j, v| {
-            assert!(out[i * n + j].replace(v).is_none(), "({i}, {j}) stored twice");
+            assert!(
+                out[i * n + j].replace(v).is_none(),
+                "({i}, {j}) stored twice"
+            );
         });
-        out.into_iter().map(|v| v.expect("every pair stored")).collect()
+        out.into_iter()
+            .map(|v| v.expect("every pair stored"))
+            .collect()
     }
 
     proptest! {

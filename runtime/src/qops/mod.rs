@@ -28,10 +28,14 @@ pub use self::add::{qadd, AddParams, ADD_LEFT_SHIFT};
 pub use self::codes::{dequantize_value, qrange, quantize_value};
 pub use self::conv::qconv2d;
 pub use self::conv_transpose::qconv_transpose2d;
-pub use self::fixed::{multiply_by_quantized_multiplier, rounding_divide_by_pot, saturating_rounding_doubling_high_mul};
+pub use self::fixed::{
+    multiply_by_quantized_multiplier, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
+};
 pub use self::gemm::{qgemm, qmatmul};
 pub use self::lut::{build_lut, lut};
 pub use self::mul::{qmul, MulParams};
 pub use self::params::{clamp_bounds, fixed_multiplier, QuantError, Requant};
-pub use self::pool::{avg_pool_requant, global_avg_pool_requant, qavg_pool, qglobal_avg_pool, qmax_pool};
+pub use self::pool::{
+    avg_pool_requant, global_avg_pool_requant, qavg_pool, qglobal_avg_pool, qmax_pool,
+};
 pub use self::requantize::requantize;

@@ -26,7 +26,13 @@ pub enum QuantError {
     #[error("shift {0} is outside {MIN_SHIFT}..={MAX_SHIFT}")]
     ShiftOutOfRange(i32),
     #[error("clamp [{lo}, {hi}] is not inside the {dtype} range [{qmin}, {qmax}]")]
-    BadClamp { lo: i32, hi: i32, dtype: DType, qmin: i32, qmax: i32 },
+    BadClamp {
+        lo: i32,
+        hi: i32,
+        dtype: DType,
+        qmin: i32,
+        qmax: i32,
+    },
     #[error("zero point {zero_point} is outside the {dtype} range")]
     BadZeroPoint { zero_point: i32, dtype: DType },
 }
@@ -69,10 +75,24 @@ pub struct Requant {
 
 impl Requant {
     /// From real multipliers (one, or one per channel) through [`fixed_multiplier`].
-    pub fn from_real(multipliers: &[f64], zero_point: i32, lo: i32, hi: i32) -> Result<Requant, QuantError> {
-        let pairs = multipliers.iter().map(|&m| fixed_multiplier(m)).collect::<Result<Vec<_>, _>>()?;
+    pub fn from_real(
+        multipliers: &[f64],
+        zero_point: i32,
+        lo: i32,
+        hi: i32,
+    ) -> Result<Requant, QuantError> {
+        let pairs = multipliers
+            .iter()
+            .map(|&m| fixed_multiplier(m))
+            .collect::<Result<Vec<_>, _>>()?;
         let (multiplier, shift) = pairs.into_iter().unzip();
-        Ok(Requant { multiplier, shift, zero_point, lo, hi })
+        Ok(Requant {
+            multiplier,
+            shift,
+            zero_point,
+            lo,
+            hi,
+        })
     }
 
     /// How many (multiplier, shift) pairs there are.
@@ -90,7 +110,10 @@ impl Requant {
     pub fn validate(&self, out: DType) -> Result<(), QuantError> {
         let (qmin, qmax) = qrange(out);
         if self.multiplier.len() != self.shift.len() {
-            return Err(QuantError::LengthMismatch { multipliers: self.multiplier.len(), shifts: self.shift.len() });
+            return Err(QuantError::LengthMismatch {
+                multipliers: self.multiplier.len(),
+                shifts: self.shift.len(),
+            });
         }
         if self.multiplier.is_empty() {
             return Err(QuantError::Empty);
@@ -98,14 +121,27 @@ impl Requant {
         if let Some(&m) = self.multiplier.iter().find(|&&m| m < 0) {
             return Err(QuantError::NegativeMultiplier(m));
         }
-        if let Some(&s) = self.shift.iter().find(|&&s| !(MIN_SHIFT..=MAX_SHIFT).contains(&s)) {
+        if let Some(&s) = self
+            .shift
+            .iter()
+            .find(|&&s| !(MIN_SHIFT..=MAX_SHIFT).contains(&s))
+        {
             return Err(QuantError::ShiftOutOfRange(s));
         }
         if !(qmin..=qmax).contains(&self.zero_point) {
-            return Err(QuantError::BadZeroPoint { zero_point: self.zero_point, dtype: out });
+            return Err(QuantError::BadZeroPoint {
+                zero_point: self.zero_point,
+                dtype: out,
+            });
         }
         if !(qmin <= self.lo && self.lo <= self.hi && self.hi <= qmax) {
-            return Err(QuantError::BadClamp { lo: self.lo, hi: self.hi, dtype: out, qmin, qmax });
+            return Err(QuantError::BadClamp {
+                lo: self.lo,
+                hi: self.hi,
+                dtype: out,
+                qmin,
+                qmax,
+            });
         }
         Ok(())
     }
@@ -140,15 +176,29 @@ impl Requant {
     /// channel, as u8 codes: the store of every accumulating kernel, written as one loop that LLVM
     /// vectorizes.
     pub(crate) fn apply_run(&self, c: usize, offset: i32, acc: &[i32], out: &mut [u8]) {
-        assert_eq!(acc.len(), out.len(), "apply_run: {} accumulators for {} codes", acc.len(), out.len());
+        assert_eq!(
+            acc.len(),
+            out.len(),
+            "apply_run: {} accumulators for {} codes",
+            acc.len(),
+            out.len()
+        );
         let (multiplier, shift) = self.pair(c);
-        dispatch(Run { rq: self, multiplier, shift, offset, acc, out });
+        dispatch(Run {
+            rq: self,
+            multiplier,
+            shift,
+            offset,
+            acc,
+            out,
+        });
     }
 
     /// `clamp(zero_point + scaled, lo, hi)`, the sum taken without overflow.
     #[inline]
     pub fn finish(&self, scaled: i32) -> i32 {
-        (i64::from(scaled) + i64::from(self.zero_point)).clamp(i64::from(self.lo), i64::from(self.hi)) as i32
+        (i64::from(scaled) + i64::from(self.zero_point))
+            .clamp(i64::from(self.lo), i64::from(self.hi)) as i32
     }
 }
 
@@ -158,7 +208,10 @@ impl Requant {
 /// `hi = qmax`; ReLU6 is `(0, 6)`: `hi = min(qmax, zero_point + round_half_even(6/scale))`; no
 /// activation is `(−∞, ∞)`.
 pub fn clamp_bounds(min: f32, max: f32, scale: f32, zero_point: i32, dtype: DType) -> (i32, i32) {
-    (quantize_value(min, scale, zero_point, dtype), quantize_value(max, scale, zero_point, dtype))
+    (
+        quantize_value(min, scale, zero_point, dtype),
+        quantize_value(max, scale, zero_point, dtype),
+    )
 }
 
 struct Run<'a> {
@@ -175,12 +228,21 @@ impl Kernel for Run<'_> {
 
     #[inline(always)]
     fn run(self, _wide: bool) {
-        let Run { rq, multiplier, shift, offset, acc, out } = self;
+        let Run {
+            rq,
+            multiplier,
+            shift,
+            offset,
+            acc,
+            out,
+        } = self;
         // `finish` in i32: lo − zp and hi − zp cannot overflow (all three are codes), and
         // clamping before adding the zero point gives the same code.
         let (zp, lo, hi) = (rq.zero_point, rq.lo - rq.zero_point, rq.hi - rq.zero_point);
         for (o, &a) in out.iter_mut().zip(acc) {
-            *o = (multiply_by_quantized_multiplier(a.wrapping_add(offset), multiplier, shift).clamp(lo, hi) + zp) as u8;
+            *o = (multiply_by_quantized_multiplier(a.wrapping_add(offset), multiplier, shift)
+                .clamp(lo, hi)
+                + zp) as u8;
         }
     }
 }

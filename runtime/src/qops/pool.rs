@@ -17,12 +17,18 @@ pub fn qmax_pool(x: &Tensor, p: &PoolParams) -> Tensor {
     match x {
         Tensor::U8(a) => Tensor::U8(max_codes(a, p, u8::MIN)),
         Tensor::I8(a) => Tensor::I8(max_codes(a, p, i8::MIN)),
-        _ => panic!("qmax_pool: input {:?} must be u8 or i8, not {}", x.shape(), x.dtype()),
+        _ => panic!(
+            "qmax_pool: input {:?} must be u8 or i8, not {}",
+            x.shape(),
+            x.dtype()
+        ),
     }
 }
 
 fn max_codes<T: Copy + Ord>(x: &ArrayD<T>, p: &PoolParams, min: T) -> ArrayD<T> {
-    pool("qmax_pool", x, p, |window| window.taps().fold(min, Ord::max))
+    pool("qmax_pool", x, p, |window| {
+        window.taps().fold(min, Ord::max)
+    })
 }
 
 /// `y = clamp(Z_y + multiply_by_quantized_multiplier(Σ (x − Z_x), M₀[count − 1], shift[count − 1]), lo, hi)`
@@ -31,15 +37,35 @@ fn max_codes<T: Copy + Ord>(x: &ArrayD<T>, p: &PoolParams, min: T) -> ArrayD<T> 
 /// with `count_include_pad` inside the explicitly padded input (never those `ceil_mode` adds
 /// beyond it). `rq` has one pair per count `1..=kh·kw`, entry `c − 1` for the real multiplier
 /// `S_x / (S_y · c)` ([`avg_pool_requant`]); a window with count 0 gives `clamp(Z_y, lo, hi)`.
-pub fn qavg_pool(x: &ArrayD<u8>, x_zero_point: i32, p: &PoolParams, count_include_pad: bool, rq: &Requant) -> ArrayD<u8> {
-    assert!((0..=255).contains(&x_zero_point), "qavg_pool: input zero point {x_zero_point} is outside the u8 range");
+pub fn qavg_pool(
+    x: &ArrayD<u8>,
+    x_zero_point: i32,
+    p: &PoolParams,
+    count_include_pad: bool,
+    rq: &Requant,
+) -> ArrayD<u8> {
+    assert!(
+        (0..=255).contains(&x_zero_point),
+        "qavg_pool: input zero point {x_zero_point} is outside the u8 range"
+    );
     if let Err(e) = rq.validate(DType::U8) {
         panic!("qavg_pool: {e}");
     }
     let window = p.kernel[0] * p.kernel[1];
-    assert_eq!(rq.len(), window, "qavg_pool: {} multipliers for a {}×{} window (want one per count 1..={window})", rq.len(), p.kernel[0], p.kernel[1]);
+    assert_eq!(
+        rq.len(),
+        window,
+        "qavg_pool: {} multipliers for a {}×{} window (want one per count 1..={window})",
+        rq.len(),
+        p.kernel[0],
+        p.kernel[1]
+    );
     pool("qavg_pool", x, p, |w| {
-        let count = if count_include_pad { w.padded } else { w.inside };
+        let count = if count_include_pad {
+            w.padded
+        } else {
+            w.inside
+        };
         if count == 0 {
             return rq.finish(0) as u8;
         }
@@ -55,15 +81,23 @@ pub fn qavg_pool(x: &ArrayD<u8>, x_zero_point: i32, p: &PoolParams, count_includ
 /// ([`global_avg_pool_requant`]).
 pub fn qglobal_avg_pool(x: &ArrayD<u8>, x_zero_point: i32, rq: &Requant) -> ArrayD<u8> {
     let xs = x.shape();
-    assert!(xs.len() >= 2, "qglobal_avg_pool: input {xs:?} needs at least 2 axes");
-    assert!((0..=255).contains(&x_zero_point), "qglobal_avg_pool: input zero point {x_zero_point} is outside the u8 range");
+    assert!(
+        xs.len() >= 2,
+        "qglobal_avg_pool: input {xs:?} needs at least 2 axes"
+    );
+    assert!(
+        (0..=255).contains(&x_zero_point),
+        "qglobal_avg_pool: input zero point {x_zero_point} is outside the u8 range"
+    );
     rq.check("qglobal_avg_pool", 1, DType::U8);
     let spatial: usize = xs[2..].iter().product();
     let x = x.as_standard_layout();
     let xd = x.as_slice().expect("standard layout");
     let out: Vec<u8> = (0..xs[0] * xs[1])
         .map(|plane| {
-            let sum = xd[plane * spatial..][..spatial].iter().fold(0i32, |s, &v| s.wrapping_add(i32::from(v) - x_zero_point));
+            let sum = xd[plane * spatial..][..spatial]
+                .iter()
+                .fold(0i32, |s, &v| s.wrapping_add(i32::from(v) - x_zero_point));
             rq.apply(0, sum) as u8
         })
         .collect();
@@ -74,15 +108,36 @@ pub fn qglobal_avg_pool(x: &ArrayD<u8>, x_zero_point: i32, rq: &Requant) -> Arra
 
 /// The [`qavg_pool`] requantization from input scale `S_x` to `(S_y, Z_y)` for a window of
 /// `window` taps: entry `c − 1` is the real multiplier `S_x / (S_y · c)` (in f64).
-pub fn avg_pool_requant(x_scale: f32, y_scale: f32, window: usize, zero_point: i32, lo: i32, hi: i32) -> Result<Requant, QuantError> {
-    let reals: Vec<f64> = (1..=window).map(|c| divided(x_scale, y_scale, c)).collect::<Result<_, _>>()?;
+pub fn avg_pool_requant(
+    x_scale: f32,
+    y_scale: f32,
+    window: usize,
+    zero_point: i32,
+    lo: i32,
+    hi: i32,
+) -> Result<Requant, QuantError> {
+    let reals: Vec<f64> = (1..=window)
+        .map(|c| divided(x_scale, y_scale, c))
+        .collect::<Result<_, _>>()?;
     Requant::from_real(&reals, zero_point, lo, hi)
 }
 
 /// The [`qglobal_avg_pool`] requantization: the real multiplier `S_x / (S_y · count)` (in f64),
 /// `count` the number of positions averaged.
-pub fn global_avg_pool_requant(x_scale: f32, y_scale: f32, count: usize, zero_point: i32, lo: i32, hi: i32) -> Result<Requant, QuantError> {
-    Requant::from_real(&[divided(x_scale, y_scale, count.max(1))?], zero_point, lo, hi)
+pub fn global_avg_pool_requant(
+    x_scale: f32,
+    y_scale: f32,
+    count: usize,
+    zero_point: i32,
+    lo: i32,
+    hi: i32,
+) -> Result<Requant, QuantError> {
+    Requant::from_real(
+        &[divided(x_scale, y_scale, count.max(1))?],
+        zero_point,
+        lo,
+        hi,
+    )
 }
 
 fn divided(x_scale: f32, y_scale: f32, count: usize) -> Result<f64, QuantError> {
@@ -108,7 +163,12 @@ struct Window<'a, T> {
 
 impl<T: Copy> Window<'_, T> {
     fn taps(&self) -> impl Iterator<Item = T> + '_ {
-        self.rows.inside.iter().flat_map(move |&i| self.cols.inside.iter().map(move |&j| self.plane[i * self.width + j]))
+        self.rows.inside.iter().flat_map(move |&i| {
+            self.cols
+                .inside
+                .iter()
+                .map(move |&j| self.plane[i * self.width + j])
+        })
     }
 }
 
@@ -119,36 +179,80 @@ struct AxisWindow {
     padded: usize,
 }
 
-fn axis_windows(op: &str, len: usize, k: usize, stride: usize, pads: (usize, usize), dil: usize, ceil_mode: bool) -> Vec<AxisWindow> {
+fn axis_windows(
+    op: &str,
+    len: usize,
+    k: usize,
+    stride: usize,
+    pads: (usize, usize),
+    dil: usize,
+    ceil_mode: bool,
+) -> Vec<AxisWindow> {
     let out = pool_out_len(op, len, k, stride, pads, dil, ceil_mode);
     (0..out)
         .map(|o| {
             // Positions shifted by the begin padding, so they stay non-negative.
             let taps = (0..k).map(|t| o * stride + t * dil);
-            let inside = taps.clone().filter(|&q| q >= pads.0 && q < pads.0 + len).map(|q| q - pads.0).collect();
+            let inside = taps
+                .clone()
+                .filter(|&q| q >= pads.0 && q < pads.0 + len)
+                .map(|q| q - pads.0)
+                .collect();
             let padded = taps.filter(|&q| q < pads.0 + len + pads.1).count();
             AxisWindow { inside, padded }
         })
         .collect()
 }
 
-fn pool<T: Copy, U>(op: &str, x: &ArrayD<T>, p: &PoolParams, reduce: impl Fn(&Window<'_, T>) -> U) -> ArrayD<U> {
+fn pool<T: Copy, U>(
+    op: &str,
+    x: &ArrayD<T>,
+    p: &PoolParams,
+    reduce: impl Fn(&Window<'_, T>) -> U,
+) -> ArrayD<U> {
     let xs = x.shape();
     assert_eq!(xs.len(), 4, "{op}: input {xs:?} must be 4-D [N, C, H, W]");
     let (h, w) = (xs[2], xs[3]);
-    assert!(h > 0 && w > 0, "{op}: input {xs:?} has an empty spatial axis");
-    let rows = axis_windows(op, h, p.kernel[0], p.strides[0], (p.pads[0], p.pads[2]), p.dilations[0], p.ceil_mode);
-    let cols = axis_windows(op, w, p.kernel[1], p.strides[1], (p.pads[1], p.pads[3]), p.dilations[1], p.ceil_mode);
+    assert!(
+        h > 0 && w > 0,
+        "{op}: input {xs:?} has an empty spatial axis"
+    );
+    let rows = axis_windows(
+        op,
+        h,
+        p.kernel[0],
+        p.strides[0],
+        (p.pads[0], p.pads[2]),
+        p.dilations[0],
+        p.ceil_mode,
+    );
+    let cols = axis_windows(
+        op,
+        w,
+        p.kernel[1],
+        p.strides[1],
+        (p.pads[1], p.pads[3]),
+        p.dilations[1],
+        p.ceil_mode,
+    );
     let x = x.as_standard_layout();
     let xd = x.as_slice().expect("standard layout");
     let mut out = Vec::with_capacity(xs[0] * xs[1] * rows.len() * cols.len());
     for plane in xd.chunks_exact(h * w) {
         for r in &rows {
             for c in &cols {
-                let window = Window { plane, width: w, rows: r, cols: c, inside: r.inside.len() * c.inside.len(), padded: r.padded * c.padded };
+                let window = Window {
+                    plane,
+                    width: w,
+                    rows: r,
+                    cols: c,
+                    inside: r.inside.len() * c.inside.len(),
+                    padded: r.padded * c.padded,
+                };
                 out.push(reduce(&window));
             }
         }
     }
-    ArrayD::from_shape_vec(IxDyn(&[xs[0], xs[1], rows.len(), cols.len()]), out).expect("pool: output size")
+    ArrayD::from_shape_vec(IxDyn(&[xs[0], xs[1], rows.len(), cols.len()]), out)
+        .expect("pool: output size")
 }

@@ -12,7 +12,9 @@ fn shapes() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
         let r = full.len();
         let operand = |full: Vec<usize>| {
             (0..=r, prop::collection::vec(any::<bool>(), r)).prop_map(move |(keep, ones)| {
-                (r - keep..r).map(|a| if ones[a] { 1 } else { full[a] }).collect::<Vec<usize>>()
+                (r - keep..r)
+                    .map(|a| if ones[a] { 1 } else { full[a] })
+                    .collect::<Vec<usize>>()
             })
         };
         (operand(full.clone()), operand(full))
@@ -22,7 +24,13 @@ fn shapes() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
 /// numpy's result shape for compatible operands: right-aligned, the larger length of each axis.
 fn result_shape(a: &[usize], b: &[usize]) -> Vec<usize> {
     let r = a.len().max(b.len());
-    let dim = |s: &[usize], i: usize| if i + s.len() >= r { s[i + s.len() - r] } else { 1 };
+    let dim = |s: &[usize], i: usize| {
+        if i + s.len() >= r {
+            s[i + s.len() - r]
+        } else {
+            1
+        }
+    };
     (0..r).map(|i| dim(a, i).max(dim(b, i))).collect()
 }
 
@@ -35,13 +43,30 @@ fn values(shape: Vec<usize>) -> impl Strategy<Value = ArrayD<f32>> {
 /// The element of `x` that output index `idx` reads: right-aligned, length-1 axes repeat.
 fn pick(x: &ArrayD<f32>, idx: &[usize]) -> f32 {
     let lead = idx.len() - x.ndim();
-    let i: Vec<usize> = x.shape().iter().enumerate().map(|(a, &d)| if d == 1 { 0 } else { idx[lead + a] }).collect();
+    let i: Vec<usize> = x
+        .shape()
+        .iter()
+        .enumerate()
+        .map(|(a, &d)| if d == 1 { 0 } else { idx[lead + a] })
+        .collect();
     x[IxDyn(&i)]
 }
 
 fn case() -> impl Strategy<Value = (Vec<usize>, ArrayD<f32>, ArrayD<f32>, BinaryOp)> {
-    let op = prop_oneof![Just(BinaryOp::Add), Just(BinaryOp::Sub), Just(BinaryOp::Mul), Just(BinaryOp::Div)];
-    (shapes(), op).prop_flat_map(|((sa, sb), op)| (Just(result_shape(&sa, &sb)), values(sa), values(sb), Just(op)))
+    let op = prop_oneof![
+        Just(BinaryOp::Add),
+        Just(BinaryOp::Sub),
+        Just(BinaryOp::Mul),
+        Just(BinaryOp::Div)
+    ];
+    (shapes(), op).prop_flat_map(|((sa, sb), op)| {
+        (
+            Just(result_shape(&sa, &sb)),
+            values(sa),
+            values(sb),
+            Just(op),
+        )
+    })
 }
 
 proptest! {

@@ -17,7 +17,8 @@ pub fn tensor(shape: Vec<usize>) -> impl Strategy<Value = ArrayD<f32>> {
 /// Values uniform in [-1, 1), unscaled.
 pub fn unit_tensor(shape: Vec<usize>) -> impl Strategy<Value = ArrayD<f32>> {
     let n: usize = shape.iter().product();
-    prop::collection::vec(-1.0f32..1.0, n).prop_map(move |v| ArrayD::from_shape_vec(IxDyn(&shape), v).unwrap())
+    prop::collection::vec(-1.0f32..1.0, n)
+        .prop_map(move |v| ArrayD::from_shape_vec(IxDyn(&shape), v).unwrap())
 }
 
 /// An expected value with the magnitude its rounding error scales with (for a sum, the sum of the
@@ -30,7 +31,10 @@ pub struct Want {
 
 impl Want {
     pub fn exact(value: f64) -> Self {
-        Want { value, mag: value.abs() }
+        Want {
+            value,
+            mag: value.abs(),
+        }
     }
     pub fn add(&mut self, term: f64) {
         self.value += term;
@@ -46,15 +50,33 @@ pub fn check_close(got: &ArrayD<f32>, want: &ArrayD<Want>, rel: f64) -> Result<(
     for ((idx, &g), w) in got.indexed_iter().zip(want.iter()) {
         let g = g as f64;
         if w.value.is_nan() {
-            prop_assert!(g.is_nan(), "at {:?}: got {} where NaN is expected", idx.slice(), g);
+            prop_assert!(
+                g.is_nan(),
+                "at {:?}: got {} where NaN is expected",
+                idx.slice(),
+                g
+            );
             continue;
         }
         if w.value.is_infinite() {
-            prop_assert!(g == w.value, "at {:?}: got {}, want {}", idx.slice(), g, w.value);
+            prop_assert!(
+                g == w.value,
+                "at {:?}: got {}, want {}",
+                idx.slice(),
+                g,
+                w.value
+            );
             continue;
         }
         let tol = rel * w.mag + f32::MIN_POSITIVE as f64;
-        prop_assert!((g - w.value).abs() <= tol, "at {:?}: got {}, want {} (tolerance {})", idx.slice(), g, w.value, tol);
+        prop_assert!(
+            (g - w.value).abs() <= tol,
+            "at {:?}: got {}, want {} (tolerance {})",
+            idx.slice(),
+            g,
+            w.value,
+            tol
+        );
     }
     Ok(())
 }

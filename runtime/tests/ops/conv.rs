@@ -24,31 +24,83 @@ enum Mode {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    let mode = prop_oneof![Just(Mode::General), Just(Mode::Depthwise), Just(Mode::Pointwise)];
+    let mode = prop_oneof![
+        Just(Mode::General),
+        Just(Mode::Depthwise),
+        Just(Mode::Pointwise)
+    ];
     let channels = (1..=2usize, 1..=3usize, 1..=3usize, 1..=3usize); // n, groups, cg, og
-    let kernel = ([1..=3usize, 1..=3], [1..=3usize, 1..=3], [1..=2usize, 1..=2], pads4(2));
+    let kernel = (
+        [1..=3usize, 1..=3],
+        [1..=3usize, 1..=3],
+        [1..=2usize, 1..=2],
+        pads4(2),
+    );
     let extra = ([0..=5usize, 0..=5], any::<bool>());
-    (mode, channels, kernel, extra).prop_flat_map(|(mode, (n, groups, cg, og), (k, strides, dilations, pads), (extra, bias))| {
-        let (groups, cg, k, p) = match mode {
-            Mode::General => (groups, cg, k, ConvParams { strides, pads, dilations, groups }),
-            Mode::Depthwise => (groups + 1, 1, k, ConvParams { strides, pads, dilations, groups: groups + 1 }),
-            Mode::Pointwise => (groups, cg, [1, 1], ConvParams { strides: [1, 1], pads: [0; 4], dilations, groups }),
-        };
-        // The smallest input the dilated kernel fits once padded, plus some.
-        let len = |a: usize| (p.dilations[a] * (k[a] - 1) + 1).saturating_sub(p.pads[a] + p.pads[a + 2]).max(1) + extra[a];
-        let (c, o) = (groups * cg, groups * og);
-        let x = tensor(vec![n, c, len(0), len(1)]);
-        let w = tensor(vec![o, cg, k[0], k[1]]);
-        let b = if bias { tensor(vec![o]).prop_map(Some).boxed() } else { Just(None).boxed() };
-        (x, w, b, Just(p)).prop_map(|(x, w, b, p)| Case { x, w, b, p })
-    })
+    (mode, channels, kernel, extra).prop_flat_map(
+        |(mode, (n, groups, cg, og), (k, strides, dilations, pads), (extra, bias))| {
+            let (groups, cg, k, p) = match mode {
+                Mode::General => (
+                    groups,
+                    cg,
+                    k,
+                    ConvParams {
+                        strides,
+                        pads,
+                        dilations,
+                        groups,
+                    },
+                ),
+                Mode::Depthwise => (
+                    groups + 1,
+                    1,
+                    k,
+                    ConvParams {
+                        strides,
+                        pads,
+                        dilations,
+                        groups: groups + 1,
+                    },
+                ),
+                Mode::Pointwise => (
+                    groups,
+                    cg,
+                    [1, 1],
+                    ConvParams {
+                        strides: [1, 1],
+                        pads: [0; 4],
+                        dilations,
+                        groups,
+                    },
+                ),
+            };
+            // The smallest input the dilated kernel fits once padded, plus some.
+            let len = |a: usize| {
+                (p.dilations[a] * (k[a] - 1) + 1)
+                    .saturating_sub(p.pads[a] + p.pads[a + 2])
+                    .max(1)
+                    + extra[a]
+            };
+            let (c, o) = (groups * cg, groups * og);
+            let x = tensor(vec![n, c, len(0), len(1)]);
+            let w = tensor(vec![o, cg, k[0], k[1]]);
+            let b = if bias {
+                tensor(vec![o]).prop_map(Some).boxed()
+            } else {
+                Just(None).boxed()
+            };
+            (x, w, b, Just(p)).prop_map(|(x, w, b, p)| Case { x, w, b, p })
+        },
+    )
 }
 
 fn naive(c: &Case) -> ArrayD<Want> {
     let (xs, ws, p) = (c.x.shape(), c.w.shape(), &c.p);
     let (o, cg, kh, kw) = (ws[0], ws[1], ws[2], ws[3]);
     let og = o / p.groups;
-    let out_len = |a: usize, len: usize, k: usize| (len + p.pads[a] + p.pads[a + 2] - p.dilations[a] * (k - 1) - 1) / p.strides[a] + 1;
+    let out_len = |a: usize, len: usize, k: usize| {
+        (len + p.pads[a] + p.pads[a + 2] - p.dilations[a] * (k - 1) - 1) / p.strides[a] + 1
+    };
     let (ho, wo) = (out_len(0, xs[2], kh), out_len(1, xs[3], kw));
     ArrayD::from_shape_fn(IxDyn(&[xs[0], o, ho, wo]), |idx| {
         let (n, oc, i, j) = (idx[0], idx[1], idx[2], idx[3]);
@@ -60,7 +112,10 @@ fn naive(c: &Case) -> ArrayD<Want> {
                     let ih = (i * p.strides[0] + ki * p.dilations[0]) as isize - p.pads[0] as isize;
                     let iw = (j * p.strides[1] + kj * p.dilations[1]) as isize - p.pads[1] as isize;
                     if ih >= 0 && iw >= 0 && (ih as usize) < xs[2] && (iw as usize) < xs[3] {
-                        acc.add(at4(&c.x, [n, g * cg + ci, ih as usize, iw as usize]) * at4(&c.w, [oc, ci, ki, kj]));
+                        acc.add(
+                            at4(&c.x, [n, g * cg + ci, ih as usize, iw as usize])
+                                * at4(&c.w, [oc, ci, ki, kj]),
+                        );
                     }
                 }
             }
@@ -80,9 +135,18 @@ proptest! {
 
 #[test]
 fn non_standard_layout_inputs_give_the_same_result() {
-    let x = ArrayD::from_shape_fn(IxDyn(&[1, 2, 5, 4]), |i| (i[1] * 20 + i[2] * 4 + i[3]) as f32 * 0.1 - 1.0);
-    let w = ArrayD::from_shape_fn(IxDyn(&[3, 2, 2, 2]), |i| (i[0] + 2 * i[1]) as f32 - 0.5 * i[2] as f32 + i[3] as f32);
-    let p = ConvParams { strides: [2, 1], pads: [1, 0, 0, 1], dilations: [1, 2], groups: 1 };
+    let x = ArrayD::from_shape_fn(IxDyn(&[1, 2, 5, 4]), |i| {
+        (i[1] * 20 + i[2] * 4 + i[3]) as f32 * 0.1 - 1.0
+    });
+    let w = ArrayD::from_shape_fn(IxDyn(&[3, 2, 2, 2]), |i| {
+        (i[0] + 2 * i[1]) as f32 - 0.5 * i[2] as f32 + i[3] as f32
+    });
+    let p = ConvParams {
+        strides: [2, 1],
+        pads: [1, 0, 0, 1],
+        dilations: [1, 2],
+        groups: 1,
+    };
     let want = conv2d(&x, &w, None, &p);
     // The same values stored column-major.
     let xf = ArrayD::from_shape_fn(IxDyn(&[1, 2, 5, 4]).f(), |i| x[&i]);
@@ -94,10 +158,14 @@ fn non_standard_layout_inputs_give_the_same_result() {
 #[test]
 fn known_values() {
     // A 3×3 input, 2×2 all-ones kernel, bias 10: each output is its window's sum plus 10.
-    let x = ArrayD::from_shape_vec(IxDyn(&[1, 1, 3, 3]), (1..=9).map(|v| v as f32).collect()).unwrap();
+    let x =
+        ArrayD::from_shape_vec(IxDyn(&[1, 1, 3, 3]), (1..=9).map(|v| v as f32).collect()).unwrap();
     let w = ArrayD::from_elem(IxDyn(&[1, 1, 2, 2]), 1.0f32);
     let b = ArrayD::from_elem(IxDyn(&[1]), 10.0f32);
     let y = conv2d(&x, &w, Some(&b), &ConvParams::default());
     assert_eq!(y.shape(), &[1, 1, 2, 2]);
-    assert_eq!(y.iter().copied().collect::<Vec<_>>(), vec![22.0, 26.0, 34.0, 38.0]);
+    assert_eq!(
+        y.iter().copied().collect::<Vec<_>>(),
+        vec![22.0, 26.0, 34.0, 38.0]
+    );
 }

@@ -11,7 +11,10 @@ fn values() -> impl Strategy<Value = ArrayD<f32>> {
     let v = prop_oneof![any::<f32>(), -10.0f32..10.0];
     prop::collection::vec(prop::collection::vec(v, 1..6), 1..4).prop_map(|rows| {
         let w = rows[0].len();
-        let flat: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied().cycle().take(w)).collect();
+        let flat: Vec<f32> = rows
+            .iter()
+            .flat_map(|r| r.iter().copied().cycle().take(w))
+            .collect();
         ArrayD::from_shape_vec(IxDyn(&[rows.len(), w]), flat).unwrap()
     })
 }
@@ -79,11 +82,17 @@ proptest! {
 #[test]
 fn clip_with_min_above_max_gives_max() {
     let x = ArrayD::from_shape_vec(IxDyn(&[3]), vec![-1.0f32, 0.5, 9.0]).unwrap();
-    assert_eq!(clip(&x, Some(2.0), Some(1.0)).into_raw_vec_and_offset().0, vec![1.0, 1.0, 1.0]);
+    assert_eq!(
+        clip(&x, Some(2.0), Some(1.0)).into_raw_vec_and_offset().0,
+        vec![1.0, 1.0, 1.0]
+    );
 }
 
 #[test]
 fn hard_swish_known_points() {
     let x = ArrayD::from_shape_vec(IxDyn(&[4]), vec![-3.0f32, 0.0, 3.0, 6.0]).unwrap();
-    assert_eq!(hard_swish(&x).into_raw_vec_and_offset().0, vec![0.0, 0.0, 3.0, 6.0]);
+    assert_eq!(
+        hard_swish(&x).into_raw_vec_and_offset().0,
+        vec![0.0, 0.0, 3.0, 6.0]
+    );
 }

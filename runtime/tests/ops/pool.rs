@@ -7,12 +7,31 @@ use proptest::prelude::*;
 use runtime::ops::{avg_pool, global_avg_pool, max_pool, PoolParams};
 
 fn case() -> impl Strategy<Value = (ArrayD<f32>, PoolParams)> {
-    let window = ([1..=3usize, 1..=3], [1..=3usize, 1..=3], [1..=2usize, 1..=2], pads4(2), any::<bool>());
-    (window, 1..=2usize, 1..=3usize, [0..=5usize, 0..=5]).prop_flat_map(|((kernel, strides, dilations, pads, ceil_mode), n, c, extra)| {
-        let p = PoolParams { kernel, strides, pads, dilations, ceil_mode };
-        let len = |a: usize| (dilations[a] * (kernel[a] - 1) + 1).saturating_sub(pads[a] + pads[a + 2]).max(1) + extra[a];
-        (tensor(vec![n, c, len(0), len(1)]), Just(p))
-    })
+    let window = (
+        [1..=3usize, 1..=3],
+        [1..=3usize, 1..=3],
+        [1..=2usize, 1..=2],
+        pads4(2),
+        any::<bool>(),
+    );
+    (window, 1..=2usize, 1..=3usize, [0..=5usize, 0..=5]).prop_flat_map(
+        |((kernel, strides, dilations, pads, ceil_mode), n, c, extra)| {
+            let p = PoolParams {
+                kernel,
+                strides,
+                pads,
+                dilations,
+                ceil_mode,
+            };
+            let len = |a: usize| {
+                (dilations[a] * (kernel[a] - 1) + 1)
+                    .saturating_sub(pads[a] + pads[a + 2])
+                    .max(1)
+                    + extra[a]
+            };
+            (tensor(vec![n, c, len(0), len(1)]), Just(p))
+        },
+    )
 }
 
 /// The ONNX output length: floor or ceil of the window count, dropping a ceil-mode window that
@@ -40,31 +59,48 @@ fn taps(p: &PoolParams, i: usize, j: usize) -> Vec<(isize, isize)> {
     t
 }
 
-fn naive(x: &ArrayD<f32>, p: &PoolParams, reduce: impl Fn(&[f64], &[(isize, isize)]) -> Want) -> ArrayD<Want> {
+fn naive(
+    x: &ArrayD<f32>,
+    p: &PoolParams,
+    reduce: impl Fn(&[f64], &[(isize, isize)]) -> Want,
+) -> ArrayD<Want> {
     let s = x.shape();
     let (h, w) = (s[2] as isize, s[3] as isize);
-    ArrayD::from_shape_fn(IxDyn(&[s[0], s[1], out_len(s[2], p, 0), out_len(s[3], p, 1)]), |idx| {
-        let window = taps(p, idx[2], idx[3]);
-        let inside: Vec<f64> = window
-            .iter()
-            .filter(|&&(y, z)| y >= 0 && y < h && z >= 0 && z < w)
-            .map(|&(y, z)| at4(x, [idx[0], idx[1], y as usize, z as usize]))
-            .collect();
-        reduce(&inside, &window)
-    })
+    ArrayD::from_shape_fn(
+        IxDyn(&[s[0], s[1], out_len(s[2], p, 0), out_len(s[3], p, 1)]),
+        |idx| {
+            let window = taps(p, idx[2], idx[3]);
+            let inside: Vec<f64> = window
+                .iter()
+                .filter(|&&(y, z)| y >= 0 && y < h && z >= 0 && z < w)
+                .map(|&(y, z)| at4(x, [idx[0], idx[1], y as usize, z as usize]))
+                .collect();
+            reduce(&inside, &window)
+        },
+    )
 }
 
 fn naive_max(x: &ArrayD<f32>, p: &PoolParams) -> ArrayD<Want> {
-    naive(x, p, |inside, _| Want::exact(inside.iter().fold(f32::MIN as f64, |m, &v| m.max(v))))
+    naive(x, p, |inside, _| {
+        Want::exact(inside.iter().fold(f32::MIN as f64, |m, &v| m.max(v)))
+    })
 }
 
 fn naive_avg(x: &ArrayD<f32>, p: &PoolParams, count_include_pad: bool) -> ArrayD<Want> {
     let (h, w) = (x.shape()[2] as isize, x.shape()[3] as isize);
-    let (pt, pl, pb, pr) = (p.pads[0] as isize, p.pads[1] as isize, p.pads[2] as isize, p.pads[3] as isize);
+    let (pt, pl, pb, pr) = (
+        p.pads[0] as isize,
+        p.pads[1] as isize,
+        p.pads[2] as isize,
+        p.pads[3] as isize,
+    );
     naive(x, p, |inside, window| {
         let count = if count_include_pad {
             // Cells of the explicitly padded input; ceil_mode's overhang does not count.
-            window.iter().filter(|&&(y, z)| y >= -pt && y < h + pb && z >= -pl && z < w + pr).count()
+            window
+                .iter()
+                .filter(|&&(y, z)| y >= -pt && y < h + pb && z >= -pl && z < w + pr)
+                .count()
         } else {
             inside.len()
         };
@@ -73,7 +109,10 @@ fn naive_avg(x: &ArrayD<f32>, p: &PoolParams, count_include_pad: bool) -> ArrayD
         if count == 0 {
             Want::exact(0.0)
         } else {
-            Want { value: sum.value / count as f64, mag: sum.mag / count as f64 }
+            Want {
+                value: sum.value / count as f64,
+                mag: sum.mag / count as f64,
+            }
         }
     })
 }
@@ -115,11 +154,20 @@ fn count_include_pad_excludes_the_ceil_mode_overhang() {
     // 4×4 ones, 2×2 window, stride 2, pad 1 at the top/left only, ceil mode: windows start at
     // -1, 1 and 3; the last one reaches row/column 4, beyond the padded input.
     let x = ArrayD::from_elem(IxDyn(&[1, 1, 4, 4]), 1.0f32);
-    let p = PoolParams { kernel: [2, 2], strides: [2, 2], pads: [1, 1, 0, 0], dilations: [1, 1], ceil_mode: true };
+    let p = PoolParams {
+        kernel: [2, 2],
+        strides: [2, 2],
+        pads: [1, 1, 0, 0],
+        dilations: [1, 1],
+        ceil_mode: true,
+    };
     let with_pad = avg_pool(&x, &p, true);
     assert_eq!(with_pad.shape(), &[1, 1, 3, 3]);
     // Per axis the windows hold (input, padded) cells (1, 2), (2, 2), (1, 1).
-    assert_eq!(with_pad.iter().copied().collect::<Vec<_>>(), vec![0.25, 0.5, 0.5, 0.5, 1.0, 1.0, 0.5, 1.0, 1.0]);
+    assert_eq!(
+        with_pad.iter().copied().collect::<Vec<_>>(),
+        vec![0.25, 0.5, 0.5, 0.5, 1.0, 1.0, 0.5, 1.0, 1.0]
+    );
     let without = avg_pool(&x, &p, false);
     assert_eq!(without.iter().copied().collect::<Vec<_>>(), vec![1.0; 9]);
 }
@@ -127,6 +175,12 @@ fn count_include_pad_excludes_the_ceil_mode_overhang() {
 #[test]
 fn max_pool_padding_never_wins() {
     let x = ArrayD::from_elem(IxDyn(&[1, 1, 2, 2]), -5.0f32);
-    let p = PoolParams { kernel: [3, 3], strides: [1, 1], pads: [1; 4], dilations: [1, 1], ceil_mode: false };
+    let p = PoolParams {
+        kernel: [3, 3],
+        strides: [1, 1],
+        pads: [1; 4],
+        dilations: [1, 1],
+        ceil_mode: false,
+    };
     assert!(max_pool(&x, &p).iter().all(|&v| v == -5.0));
 }

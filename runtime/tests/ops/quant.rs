@@ -39,7 +39,9 @@ fn quantize_one(x: f32, scale: f32, zp: i32, dtype: DType) -> i64 {
 
 /// The index along `axis` of the element at row-major position `flat` of `shape`.
 fn channel(shape: &[usize], axis: Option<usize>, flat: usize) -> usize {
-    axis.map_or(0, |a| flat / shape[a + 1..].iter().product::<usize>() % shape[a])
+    axis.map_or(0, |a| {
+        flat / shape[a + 1..].iter().product::<usize>() % shape[a]
+    })
 }
 
 fn codes(t: &Tensor) -> Vec<i64> {
@@ -106,7 +108,11 @@ proptest! {
 }
 
 fn per_tensor(scale: f32, zp: i32) -> QuantParams {
-    QuantParams { scales: vec![scale], zero_points: vec![zp], axis: None }
+    QuantParams {
+        scales: vec![scale],
+        zero_points: vec![zp],
+        axis: None,
+    }
 }
 
 fn vector(v: &[f32]) -> ArrayD<f32> {
@@ -117,12 +123,23 @@ fn vector(v: &[f32]) -> ArrayD<f32> {
 fn rounds_half_to_even() {
     let x = vector(&[2.5, 3.5, -2.5, -3.5, 0.5, 1.5, -0.5, 2.4999998, 2.5000002]);
     let q = quantize(&x, &per_tensor(1.0, 0), DType::I8);
-    assert_eq!(q, Tensor::I8(ArrayD::from_shape_vec(IxDyn(&[9]), vec![2, 4, -2, -4, 0, 2, 0, 2, 3]).unwrap()));
+    assert_eq!(
+        q,
+        Tensor::I8(ArrayD::from_shape_vec(IxDyn(&[9]), vec![2, 4, -2, -4, 0, 2, 0, 2, 3]).unwrap())
+    );
 }
 
 #[test]
 fn saturates_at_both_ends() {
-    let x = vector(&[-1000.0, -128.6, 127.4, 1000.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN]);
+    let x = vector(&[
+        -1000.0,
+        -128.6,
+        127.4,
+        1000.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+    ]);
     let i8s = quantize(&x, &per_tensor(1.0, 0), DType::I8);
     assert_eq!(codes(&i8s), vec![-128, -128, 127, 127, 127, -128, 0]);
     // u8 with zero point 10: the code range [0, 255] is the real range [-10, 245].
@@ -135,13 +152,21 @@ fn saturates_at_both_ends() {
 #[test]
 fn per_axis_uses_each_channels_parameters() {
     // Shape [2, 3] quantized along axis 1: columns have scales 1, 2, 4 and zero points 0, 1, -1.
-    let x = ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![3.0f32, 3.0, 3.0, -8.0, 5.0, 10.0]).unwrap();
-    let q = QuantParams { scales: vec![1.0, 2.0, 4.0], zero_points: vec![0, 1, -1], axis: Some(1) };
+    let x =
+        ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![3.0f32, 3.0, 3.0, -8.0, 5.0, 10.0]).unwrap();
+    let q = QuantParams {
+        scales: vec![1.0, 2.0, 4.0],
+        zero_points: vec![0, 1, -1],
+        axis: Some(1),
+    };
     let t = quantize(&x, &q, DType::I8);
     // 3/1 = 3; 3/2 = 1.5 → 2, +1 = 3; 3/4 = 0.75 → 1, −1 = 0; −8; 2.5 → 2, +1 = 3; 2.5 → 2, −1 = 1.
     assert_eq!(codes(&t), vec![3, 3, 0, -8, 3, 1]);
     let back = dequantize(&t, &q);
-    assert_eq!(back.into_raw_vec_and_offset().0, vec![3.0, 4.0, 4.0, -8.0, 4.0, 8.0]);
+    assert_eq!(
+        back.into_raw_vec_and_offset().0,
+        vec![3.0, 4.0, 4.0, -8.0, 4.0, 8.0]
+    );
 }
 
 #[test]
@@ -149,6 +174,10 @@ fn divides_rather_than_multiplying_by_the_reciprocal() {
     // In f32, 2.25 / 0.3 = 7.4999995 but 2.25 · (1 / 0.3) = 7.5 (→ 8), and 0.195 / 0.03 = 6.5
     // (a tie, → 6) but 0.195 · (1 / 0.03) = 6.5000005 (→ 7). QuantizeLinear divides.
     let x = vector(&[2.25, 0.195]);
-    let q = QuantParams { scales: vec![0.3, 0.03], zero_points: vec![0, 0], axis: Some(0) };
+    let q = QuantParams {
+        scales: vec![0.3, 0.03],
+        zero_points: vec![0, 0],
+        axis: Some(0),
+    };
     assert_eq!(codes(&quantize(&x, &q, DType::I8)), vec![7, 6]);
 }

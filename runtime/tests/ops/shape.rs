@@ -8,7 +8,11 @@ use runtime::ops::{concat, pad, reshape, transpose};
 /// A tensor of distinct i32 values (so a misplaced element shows), stored row- or column-major.
 fn ints(shape: Vec<usize>) -> impl Strategy<Value = ArrayD<i32>> {
     any::<bool>().prop_map(move |col_major| {
-        let value = |i: IxDyn| i.slice().iter().fold(0i32, |acc, &v| acc * 10 + v as i32 + 1);
+        let value = |i: IxDyn| {
+            i.slice()
+                .iter()
+                .fold(0i32, |acc, &v| acc * 10 + v as i32 + 1)
+        };
         if col_major {
             ArrayD::from_shape_fn(IxDyn(&shape).f(), value)
         } else {
@@ -117,7 +121,13 @@ proptest! {
 #[test]
 fn float_elements_too() {
     let x = ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![0.5f32, 1.5, 2.5, 3.5, 4.5, 5.5]).unwrap();
-    assert_eq!(transpose(&x, &[1, 0]).into_raw_vec_and_offset().0, vec![0.5, 3.5, 1.5, 4.5, 2.5, 5.5]);
-    assert_eq!(pad(&x, &[0, 1, 0, 0], 9.0).into_raw_vec_and_offset().0, vec![9.0, 0.5, 1.5, 2.5, 9.0, 3.5, 4.5, 5.5]);
+    assert_eq!(
+        transpose(&x, &[1, 0]).into_raw_vec_and_offset().0,
+        vec![0.5, 3.5, 1.5, 4.5, 2.5, 5.5]
+    );
+    assert_eq!(
+        pad(&x, &[0, 1, 0, 0], 9.0).into_raw_vec_and_offset().0,
+        vec![9.0, 0.5, 1.5, 2.5, 9.0, 3.5, 4.5, 5.5]
+    );
     assert_eq!(reshape(&x, &[3, 2, 1]).shape(), &[3, 2, 1]);
 }

@@ -32,5 +32,8 @@ proptest! {
 #[test]
 fn huge_inputs_stay_finite() {
     let x = ArrayD::from_shape_vec(IxDyn(&[1, 3]), vec![1000.0f32, 1000.0, -1000.0]).unwrap();
-    assert_eq!(softmax(&x, 1).into_raw_vec_and_offset().0, vec![0.5, 0.5, 0.0]);
+    assert_eq!(
+        softmax(&x, 1).into_raw_vec_and_offset().0,
+        vec![0.5, 0.5, 0.0]
+    );
 }

@@ -34,7 +34,8 @@ pub fn naive_mbqm(x: i32, m: i32, shift: i32) -> i32 {
 /// The code of accumulator `acc` in channel `c`, from the fields of `rq` (none of its methods).
 pub fn naive_requant(rq: &Requant, c: usize, acc: i32) -> i32 {
     let i = if rq.multiplier.len() == 1 { 0 } else { c };
-    (i64::from(naive_mbqm(acc, rq.multiplier[i], rq.shift[i])) + i64::from(rq.zero_point)).clamp(rq.lo.into(), rq.hi.into()) as i32
+    (i64::from(naive_mbqm(acc, rq.multiplier[i], rq.shift[i])) + i64::from(rq.zero_point))
+        .clamp(rq.lo.into(), rq.hi.into()) as i32
 }
 
 /// An exact i64 accumulator reduced modulo 2³², as the kernels' wrapping i32 sums are.
@@ -80,14 +81,28 @@ pub fn pair() -> impl Strategy<Value = (i32, i32)> {
 /// A requantization to u8 with one pair, or one per channel: any zero point, a clamp that is
 /// the full range, a ReLU or any sub-range.
 pub fn requant(channels: usize) -> impl Strategy<Value = Requant> {
-    let pairs = prop_oneof![pair().prop_map(|p| vec![p]), prop::collection::vec(pair(), channels)];
-    let clamp = prop_oneof![Just((0, 255)), (0..=255i32, 0..=255i32).prop_map(|(a, b)| (a.min(b), a.max(b)))];
-    (pairs, zero_point_u8(), clamp, any::<bool>()).prop_map(|(pairs, zero_point, (lo, hi), relu)| {
-        let (multiplier, shift) = pairs.into_iter().unzip();
-        let lo = if relu { zero_point } else { lo };
-        let hi = hi.max(lo);
-        Requant { multiplier, shift, zero_point, lo, hi }
-    })
+    let pairs = prop_oneof![
+        pair().prop_map(|p| vec![p]),
+        prop::collection::vec(pair(), channels)
+    ];
+    let clamp = prop_oneof![
+        Just((0, 255)),
+        (0..=255i32, 0..=255i32).prop_map(|(a, b)| (a.min(b), a.max(b)))
+    ];
+    (pairs, zero_point_u8(), clamp, any::<bool>()).prop_map(
+        |(pairs, zero_point, (lo, hi), relu)| {
+            let (multiplier, shift) = pairs.into_iter().unzip();
+            let lo = if relu { zero_point } else { lo };
+            let hi = hi.max(lo);
+            Requant {
+                multiplier,
+                shift,
+                zero_point,
+                lo,
+                hi,
+            }
+        },
+    )
 }
 
 /// A positive scale spanning several orders of magnitude.
@@ -98,26 +113,51 @@ pub fn scale() -> impl Strategy<Value = f32> {
 /// Two shapes that broadcast: `a`'s, and `b` with some axes set to 1 and maybe fewer leading axes
 /// (or the other way round).
 pub fn broadcast_shapes() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
-    (prop::collection::vec(1..=4usize, 1..=4), prop::collection::vec(any::<bool>(), 4), 0..=2usize, any::<bool>()).prop_map(|(a, ones, drop, swap)| {
-        let mut b: Vec<usize> = a.iter().zip(&ones).map(|(&d, &one)| if one { 1 } else { d }).collect();
-        b.drain(..drop.min(b.len() - 1));
-        if swap { (b, a) } else { (a, b) }
-    })
+    (
+        prop::collection::vec(1..=4usize, 1..=4),
+        prop::collection::vec(any::<bool>(), 4),
+        0..=2usize,
+        any::<bool>(),
+    )
+        .prop_map(|(a, ones, drop, swap)| {
+            let mut b: Vec<usize> = a
+                .iter()
+                .zip(&ones)
+                .map(|(&d, &one)| if one { 1 } else { d })
+                .collect();
+            b.drain(..drop.min(b.len() - 1));
+            if swap {
+                (b, a)
+            } else {
+                (a, b)
+            }
+        })
 }
 
 /// Codes of `shape`, as an array.
 pub fn array_u8(shape: Vec<usize>) -> impl Strategy<Value = ndarray::ArrayD<u8>> {
     let n = shape.iter().product();
-    codes_u8(n).prop_map(move |v| ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), v).unwrap())
+    codes_u8(n)
+        .prop_map(move |v| ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), v).unwrap())
 }
 
 /// `f(a, b)` elementwise over the broadcast of two arrays, written with ndarray's broadcasting.
-pub fn naive_broadcast(a: &ndarray::ArrayD<u8>, b: &ndarray::ArrayD<u8>, f: impl Fn(i32, i32) -> i32) -> ndarray::ArrayD<u8> {
+pub fn naive_broadcast(
+    a: &ndarray::ArrayD<u8>,
+    b: &ndarray::ArrayD<u8>,
+    f: impl Fn(i32, i32) -> i32,
+) -> ndarray::ArrayD<u8> {
     let rank = a.ndim().max(b.ndim());
-    let pad = |s: &[usize]| std::iter::repeat_n(1, rank - s.len()).chain(s.iter().copied()).collect::<Vec<_>>();
+    let pad = |s: &[usize]| {
+        std::iter::repeat_n(1, rank - s.len())
+            .chain(s.iter().copied())
+            .collect::<Vec<_>>()
+    };
     let (sa, sb) = (pad(a.shape()), pad(b.shape()));
     let shape: Vec<usize> = sa.iter().zip(&sb).map(|(&x, &y)| x.max(y)).collect();
     let a = a.broadcast(ndarray::IxDyn(&shape)).unwrap();
     let b = b.broadcast(ndarray::IxDyn(&shape)).unwrap();
-    ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&shape), |i| f(i32::from(a[&i]), i32::from(b[&i])) as u8)
+    ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&shape), |i| {
+        f(i32::from(a[&i]), i32::from(b[&i])) as u8
+    })
 }

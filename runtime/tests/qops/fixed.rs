@@ -4,8 +4,12 @@
 use crate::common::*;
 use proptest::prelude::*;
 use runtime::qops::fixed::saturating_left_shift;
-use runtime::qops::{clamp_bounds, fixed_multiplier, multiply_by_quantized_multiplier as mbqm, QuantError, Requant};
-use runtime::qops::{rounding_divide_by_pot as rdbpot, saturating_rounding_doubling_high_mul as srdhm};
+use runtime::qops::{
+    clamp_bounds, fixed_multiplier, multiply_by_quantized_multiplier as mbqm, QuantError, Requant,
+};
+use runtime::qops::{
+    rounding_divide_by_pot as rdbpot, saturating_rounding_doubling_high_mul as srdhm,
+};
 use runtime::DType;
 
 const HALF: i32 = 1 << 30; // 0.5 in Q31
@@ -110,31 +114,82 @@ fn fixed_multiplier_cases() {
     assert_eq!(fixed_multiplier(0.0), Ok((0, 0)));
     // Just below 2³⁰ (shift 30) is kept, 2³⁰ itself needs shift 31.
     assert_eq!(fixed_multiplier(2f64.powi(30) * 0.75), Ok((3 << 29, 30)));
-    assert_eq!(fixed_multiplier(2f64.powi(30)), Err(QuantError::MultiplierTooLarge(2f64.powi(30))));
-    assert_eq!(fixed_multiplier(1e300), Err(QuantError::MultiplierTooLarge(1e300)));
-    assert!(matches!(fixed_multiplier(f64::NAN), Err(QuantError::BadMultiplier(_))));
+    assert_eq!(
+        fixed_multiplier(2f64.powi(30)),
+        Err(QuantError::MultiplierTooLarge(2f64.powi(30)))
+    );
+    assert_eq!(
+        fixed_multiplier(1e300),
+        Err(QuantError::MultiplierTooLarge(1e300))
+    );
+    assert!(matches!(
+        fixed_multiplier(f64::NAN),
+        Err(QuantError::BadMultiplier(_))
+    ));
     assert_eq!(fixed_multiplier(-1.0), Err(QuantError::BadMultiplier(-1.0)));
 }
 
 #[test]
 fn requant_validation() {
-    let ok = Requant { multiplier: vec![HALF], shift: vec![0], zero_point: 3, lo: 3, hi: 255 };
+    let ok = Requant {
+        multiplier: vec![HALF],
+        shift: vec![0],
+        zero_point: 3,
+        lo: 3,
+        hi: 255,
+    };
     assert_eq!(ok.validate(DType::U8), Ok(()));
     let bad = |f: fn(&mut Requant)| {
         let mut r = ok.clone();
         f(&mut r);
         r.validate(DType::U8)
     };
-    assert!(matches!(bad(|r| r.shift.push(0)), Err(QuantError::LengthMismatch { multipliers: 1, shifts: 2 })));
-    assert!(matches!(bad(|r| r.shift[0] = 31), Err(QuantError::ShiftOutOfRange(31))));
-    assert!(matches!(bad(|r| r.shift[0] = -32), Err(QuantError::ShiftOutOfRange(-32))));
-    assert!(matches!(bad(|r| r.multiplier[0] = -1), Err(QuantError::NegativeMultiplier(-1))));
-    assert!(matches!(bad(|r| r.hi = 256), Err(QuantError::BadClamp { .. })));
-    assert!(matches!(bad(|r| r.lo = 10_000), Err(QuantError::BadClamp { .. })));
-    assert!(matches!(bad(|r| r.zero_point = -1), Err(QuantError::BadZeroPoint { .. })));
-    assert!(matches!(bad(|r| (r.multiplier, r.shift) = (vec![], vec![])), Err(QuantError::Empty)));
+    assert!(matches!(
+        bad(|r| r.shift.push(0)),
+        Err(QuantError::LengthMismatch {
+            multipliers: 1,
+            shifts: 2
+        })
+    ));
+    assert!(matches!(
+        bad(|r| r.shift[0] = 31),
+        Err(QuantError::ShiftOutOfRange(31))
+    ));
+    assert!(matches!(
+        bad(|r| r.shift[0] = -32),
+        Err(QuantError::ShiftOutOfRange(-32))
+    ));
+    assert!(matches!(
+        bad(|r| r.multiplier[0] = -1),
+        Err(QuantError::NegativeMultiplier(-1))
+    ));
+    assert!(matches!(
+        bad(|r| r.hi = 256),
+        Err(QuantError::BadClamp { .. })
+    ));
+    assert!(matches!(
+        bad(|r| r.lo = 10_000),
+        Err(QuantError::BadClamp { .. })
+    ));
+    assert!(matches!(
+        bad(|r| r.zero_point = -1),
+        Err(QuantError::BadZeroPoint { .. })
+    ));
+    assert!(matches!(
+        bad(|r| (r.multiplier, r.shift) = (vec![], vec![])),
+        Err(QuantError::Empty)
+    ));
     // The same clamp is fine for i8 only where it fits.
-    assert_eq!(Requant { lo: -128, hi: 127, zero_point: 0, ..ok.clone() }.validate(DType::I8), Ok(()));
+    assert_eq!(
+        Requant {
+            lo: -128,
+            hi: 127,
+            zero_point: 0,
+            ..ok.clone()
+        }
+        .validate(DType::I8),
+        Ok(())
+    );
     assert!(ok.validate(DType::I8).is_err());
 }
 

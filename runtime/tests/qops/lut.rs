@@ -11,7 +11,9 @@ use runtime::{DType, Tensor};
 /// Every code of `dtype`, in order.
 fn all_codes(dtype: DType) -> Tensor {
     match dtype {
-        DType::U8 => Tensor::U8(ArrayD::from_shape_vec(IxDyn(&[256]), (0..=255).collect()).unwrap()),
+        DType::U8 => {
+            Tensor::U8(ArrayD::from_shape_vec(IxDyn(&[256]), (0..=255).collect()).unwrap())
+        }
         _ => Tensor::I8(ArrayD::from_shape_vec(IxDyn(&[256]), (-128..=127).collect()).unwrap()),
     }
 }
@@ -22,7 +24,11 @@ fn storage() -> impl Strategy<Value = DType> {
 
 fn params(dtype: DType) -> impl Strategy<Value = (f32, i32, DType)> {
     let (lo, hi) = qrange(dtype);
-    (scale(), prop_oneof![Just(lo), Just(hi), lo..=hi], Just(dtype))
+    (
+        scale(),
+        prop_oneof![Just(lo), Just(hi), lo..=hi],
+        Just(dtype),
+    )
 }
 
 proptest! {
@@ -56,5 +62,8 @@ fn identity_table() {
     let x = all_codes(DType::U8);
     assert_eq!(lut(&x, &table, DType::U8), x);
     // NaN quantizes to the zero point, as ops::quantize has it.
-    assert_eq!(build_lut(|_| f32::NAN, (1.0, 0, DType::I8), (1.0, -5, DType::I8)), vec![-5; 256]);
+    assert_eq!(
+        build_lut(|_| f32::NAN, (1.0, 0, DType::I8), (1.0, -5, DType::I8)),
+        vec![-5; 256]
+    );
 }

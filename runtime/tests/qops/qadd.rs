@@ -10,8 +10,16 @@ use runtime::{DType, Tensor};
 
 /// The sum of two codes with the parameters' fields and the naive primitives.
 fn naive_add(p: &AddParams, a: i32, b: i32) -> i32 {
-    let a = naive_mbqm((a - p.a_zero_point) << ADD_LEFT_SHIFT, p.a_multiplier, p.a_shift);
-    let b = naive_mbqm((b - p.b_zero_point) << ADD_LEFT_SHIFT, p.b_multiplier, p.b_shift);
+    let a = naive_mbqm(
+        (a - p.a_zero_point) << ADD_LEFT_SHIFT,
+        p.a_multiplier,
+        p.a_shift,
+    );
+    let b = naive_mbqm(
+        (b - p.b_zero_point) << ADD_LEFT_SHIFT,
+        p.b_multiplier,
+        p.b_shift,
+    );
     naive_requant(&p.out, 0, a + b)
 }
 
@@ -21,10 +29,17 @@ fn scales() -> impl Strategy<Value = (f32, f32, f32)> {
 }
 
 fn params() -> impl Strategy<Value = AddParams> {
-    (scales(), zero_point_u8(), zero_point_u8(), zero_point_u8(), any::<bool>()).prop_map(|((sa, sb, sy), za, zb, zy, relu)| {
-        let lo = if relu { zy } else { 0 };
-        AddParams::from_scales((sa, za), (sb, zb), (sy, zy), lo, 255).unwrap()
-    })
+    (
+        scales(),
+        zero_point_u8(),
+        zero_point_u8(),
+        zero_point_u8(),
+        any::<bool>(),
+    )
+        .prop_map(|((sa, sb, sy), za, zb, zy, relu)| {
+            let lo = if relu { zy } else { 0 };
+            AddParams::from_scales((sa, za), (sb, zb), (sy, zy), lo, 255).unwrap()
+        })
 }
 
 proptest! {
@@ -73,8 +88,20 @@ fn parameters_follow_the_tflite_scheme() {
     let p = AddParams::from_scales((0.5, 1), (0.25, 2), (2f32.powi(-10), 3), 4, 250).unwrap();
     assert_eq!((p.a_multiplier, p.a_shift), (1 << 30, 0));
     assert_eq!((p.b_multiplier, p.b_shift), (1 << 30, -1));
-    assert_eq!((p.out.multiplier.clone(), p.out.shift.clone()), (vec![1 << 30], vec![-9]));
-    assert_eq!((p.a_zero_point, p.b_zero_point, p.out.zero_point, p.out.lo, p.out.hi), (1, 2, 3, 4, 250));
+    assert_eq!(
+        (p.out.multiplier.clone(), p.out.shift.clone()),
+        (vec![1 << 30], vec![-9])
+    );
+    assert_eq!(
+        (
+            p.a_zero_point,
+            p.b_zero_point,
+            p.out.zero_point,
+            p.out.lo,
+            p.out.hi
+        ),
+        (1, 2, 3, 4, 250)
+    );
     // a = 3 (real 1.0), b = 6 (real 1.0): 2.0 / 2⁻¹⁰ = 2048 codes above 3, clamped to 250.
     let one = |v: u8| ArrayD::from_elem(IxDyn(&[1]), v);
     assert_eq!(qadd(&one(3), &one(6), &p)[[0]], 250);

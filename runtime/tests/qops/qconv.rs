@@ -36,25 +36,88 @@ fn arr<T>(shape: &[usize], v: Vec<T>) -> ArrayD<T> {
 fn case() -> impl Strategy<Value = Case> {
     let mode = prop_oneof![3 => Just(Mode::General), 1 => Just(Mode::Wide), 2 => Just(Mode::Depthwise), 1 => Just(Mode::Pointwise)];
     let channels = (1..=2usize, 1..=3usize, 1..=3usize, 1..=6usize); // n, groups, cg, og
-    let kernel = ([1..=3usize, 1..=3], [1..=3usize, 1..=3], [1..=2usize, 1..=2], [0..=2usize, 0..=2, 0..=2, 0..=2]);
+    let kernel = (
+        [1..=3usize, 1..=3],
+        [1..=3usize, 1..=3],
+        [1..=2usize, 1..=2],
+        [0..=2usize, 0..=2, 0..=2, 0..=2],
+    );
     let extra = ([0..=5usize, 0..=5], any::<bool>());
-    (mode, channels, kernel, extra).prop_flat_map(|(mode, (n, groups, cg, og), (k, strides, dilations, pads), (extra, bias))| {
-        let (groups, cg, k, p) = match mode {
-            Mode::General => (groups, cg, k, ConvParams { strides, pads, dilations, groups }),
-            Mode::Wide => (1, cg + 16, k, ConvParams { strides, pads, dilations, groups: 1 }),
-            Mode::Depthwise => (groups + 1, 1, k, ConvParams { strides, pads, dilations, groups: groups + 1 }),
-            Mode::Pointwise => (groups.min(2), 16, [1, 1], ConvParams { strides: [1, 1], pads: [0; 4], dilations, groups: groups.min(2) }),
-        };
-        // The smallest input the dilated kernel fits once padded, plus some.
-        let len = |a: usize| (p.dilations[a] * (k[a] - 1) + 1).saturating_sub(p.pads[a] + p.pads[a + 2]).max(1) + extra[a];
-        let (c, o) = (groups * cg, groups * og);
-        let xs = [n, c, len(0), len(1)];
-        let ws = [o, cg, k[0], k[1]];
-        let x = codes_u8(xs.iter().product()).prop_map(move |v| arr(&xs, v));
-        let w = weights_i8(ws.iter().product()).prop_map(move |v| arr(&ws, v));
-        let b = if bias { bias_i32(o).prop_map(move |v| Some(arr(&[o], v))).boxed() } else { Just(None).boxed() };
-        (x, zero_point_u8(), w, b, Just(p), requant(o)).prop_map(|(x, zx, w, b, p, rq)| Case { x, zx, w, b, p, rq })
-    })
+    (mode, channels, kernel, extra).prop_flat_map(
+        |(mode, (n, groups, cg, og), (k, strides, dilations, pads), (extra, bias))| {
+            let (groups, cg, k, p) = match mode {
+                Mode::General => (
+                    groups,
+                    cg,
+                    k,
+                    ConvParams {
+                        strides,
+                        pads,
+                        dilations,
+                        groups,
+                    },
+                ),
+                Mode::Wide => (
+                    1,
+                    cg + 16,
+                    k,
+                    ConvParams {
+                        strides,
+                        pads,
+                        dilations,
+                        groups: 1,
+                    },
+                ),
+                Mode::Depthwise => (
+                    groups + 1,
+                    1,
+                    k,
+                    ConvParams {
+                        strides,
+                        pads,
+                        dilations,
+                        groups: groups + 1,
+                    },
+                ),
+                Mode::Pointwise => (
+                    groups.min(2),
+                    16,
+                    [1, 1],
+                    ConvParams {
+                        strides: [1, 1],
+                        pads: [0; 4],
+                        dilations,
+                        groups: groups.min(2),
+                    },
+                ),
+            };
+            // The smallest input the dilated kernel fits once padded, plus some.
+            let len = |a: usize| {
+                (p.dilations[a] * (k[a] - 1) + 1)
+                    .saturating_sub(p.pads[a] + p.pads[a + 2])
+                    .max(1)
+                    + extra[a]
+            };
+            let (c, o) = (groups * cg, groups * og);
+            let xs = [n, c, len(0), len(1)];
+            let ws = [o, cg, k[0], k[1]];
+            let x = codes_u8(xs.iter().product()).prop_map(move |v| arr(&xs, v));
+            let w = weights_i8(ws.iter().product()).prop_map(move |v| arr(&ws, v));
+            let b = if bias {
+                bias_i32(o).prop_map(move |v| Some(arr(&[o], v))).boxed()
+            } else {
+                Just(None).boxed()
+            };
+            (x, zero_point_u8(), w, b, Just(p), requant(o)).prop_map(|(x, zx, w, b, p, rq)| Case {
+                x,
+                zx,
+                w,
+                b,
+                p,
+                rq,
+            })
+        },
+    )
 }
 
 /// The ONNX Conv sum over centred codes, padding reading the zero point (so adding nothing), in
@@ -63,7 +126,9 @@ fn naive(c: &Case) -> ArrayD<u8> {
     let (xs, ws, p) = (c.x.shape(), c.w.shape(), &c.p);
     let (o, cg, kh, kw) = (ws[0], ws[1], ws[2], ws[3]);
     let og = o / p.groups;
-    let out_len = |a: usize, len: usize, k: usize| (len + p.pads[a] + p.pads[a + 2] - p.dilations[a] * (k - 1) - 1) / p.strides[a] + 1;
+    let out_len = |a: usize, len: usize, k: usize| {
+        (len + p.pads[a] + p.pads[a + 2] - p.dilations[a] * (k - 1) - 1) / p.strides[a] + 1
+    };
     let (ho, wo) = (out_len(0, xs[2], kh), out_len(1, xs[3], kw));
     ArrayD::from_shape_fn(IxDyn(&[xs[0], o, ho, wo]), |idx| {
         let (n, oc, i, j) = (idx[0], idx[1], idx[2], idx[3]);
@@ -73,8 +138,13 @@ fn naive(c: &Case) -> ArrayD<u8> {
                 for kj in 0..kw {
                     let ih = (i * p.strides[0] + ki * p.dilations[0]) as isize - p.pads[0] as isize;
                     let iw = (j * p.strides[1] + kj * p.dilations[1]) as isize - p.pads[1] as isize;
-                    let inside = ih >= 0 && iw >= 0 && (ih as usize) < xs[2] && (iw as usize) < xs[3];
-                    let code = if inside { i64::from(c.x[[n, oc / og * cg + ci, ih as usize, iw as usize]]) } else { i64::from(c.zx) };
+                    let inside =
+                        ih >= 0 && iw >= 0 && (ih as usize) < xs[2] && (iw as usize) < xs[3];
+                    let code = if inside {
+                        i64::from(c.x[[n, oc / og * cg + ci, ih as usize, iw as usize]])
+                    } else {
+                        i64::from(c.zx)
+                    };
                     acc += i64::from(c.w[[oc, ci, ki, kj]]) * (code - i64::from(c.zx));
                 }
             }
@@ -135,9 +205,18 @@ fn known_values() {
     let x = arr(&[1, 1, 3, 3], (1..=9).collect());
     let w = arr(&[1, 1, 2, 2], vec![1i8; 4]);
     let b = arr(&[1], vec![10]);
-    let rq = Requant { multiplier: vec![1 << 30], shift: vec![1], zero_point: 5, lo: 0, hi: 255 };
+    let rq = Requant {
+        multiplier: vec![1 << 30],
+        shift: vec![1],
+        zero_point: 5,
+        lo: 0,
+        hi: 255,
+    };
     let y = qconv2d(&x, 1, &w, Some(&b), &ConvParams::default(), &rq);
-    assert_eq!(y.iter().copied().collect::<Vec<_>>(), vec![8 + 15, 12 + 15, 20 + 15, 24 + 15]);
+    assert_eq!(
+        y.iter().copied().collect::<Vec<_>>(),
+        vec![8 + 15, 12 + 15, 20 + 15, 24 + 15]
+    );
 }
 
 #[test]
@@ -145,10 +224,24 @@ fn padding_reads_the_zero_point() {
     // Every code equals the zero point: the input is all 0.0, padding too, so each output is
     // the bias alone (requantized by ½: 7 → 4, -7 → -3, ties as srdhm rounds them).
     let x = arr(&[1, 2, 3, 4], vec![200u8; 24]);
-    let w = arr(&[2, 2, 3, 3], (0..36).map(|v| (v * 7 % 255 - 127) as i8).collect());
+    let w = arr(
+        &[2, 2, 3, 3],
+        (0..36).map(|v| (v * 7 % 255 - 127) as i8).collect(),
+    );
     let b = arr(&[2], vec![7, -7]);
-    let p = ConvParams { strides: [1, 2], pads: [2, 1, 0, 2], dilations: [1, 1], groups: 1 };
-    let rq = Requant { multiplier: vec![1 << 30], shift: vec![0], zero_point: 100, lo: 0, hi: 255 };
+    let p = ConvParams {
+        strides: [1, 2],
+        pads: [2, 1, 0, 2],
+        dilations: [1, 1],
+        groups: 1,
+    };
+    let rq = Requant {
+        multiplier: vec![1 << 30],
+        shift: vec![0],
+        zero_point: 100,
+        lo: 0,
+        hi: 255,
+    };
     let y = qconv2d(&x, 200, &w, Some(&b), &p, &rq);
     assert_eq!(y.shape(), &[1, 2, 3, 3]);
     for (idx, &v) in y.indexed_iter() {
@@ -163,7 +256,13 @@ fn accumulators_wrap_modulo_2_to_the_32() {
     let x = arr(&[1, 1, 1, 2], vec![255u8, 255]);
     let w = arr(&[1, 1, 1, 2], vec![127i8, 127]);
     let b = arr(&[1], vec![i32::MAX]);
-    let rq = Requant { multiplier: vec![1 << 30], shift: vec![0], zero_point: 128, lo: 0, hi: 255 };
+    let rq = Requant {
+        multiplier: vec![1 << 30],
+        shift: vec![0],
+        zero_point: 128,
+        lo: 0,
+        hi: 255,
+    };
     let y = qconv2d(&x, 0, &w, Some(&b), &ConvParams::default(), &rq);
     let acc = wrap(i64::from(i32::MAX) + 2 * 127 * 255);
     assert!(acc < 0);
@@ -174,10 +273,25 @@ fn accumulators_wrap_modulo_2_to_the_32() {
 #[test]
 fn non_standard_layout_inputs_give_the_same_result() {
     use ndarray::ShapeBuilder;
-    let x = ArrayD::from_shape_fn(IxDyn(&[1, 2, 5, 4]), |i| (i[1] * 40 + i[2] * 9 + i[3] * 3) as u8);
-    let w = ArrayD::from_shape_fn(IxDyn(&[3, 2, 2, 2]), |i| (i[0] * 13 + i[1] * 5) as i8 - 20 + i[3] as i8);
-    let p = ConvParams { strides: [2, 1], pads: [1, 0, 0, 1], dilations: [1, 2], groups: 1 };
-    let rq = Requant { multiplier: vec![1 << 30, 1 << 30, 1 << 30], shift: vec![-4, -5, -6], zero_point: 128, lo: 0, hi: 255 };
+    let x = ArrayD::from_shape_fn(IxDyn(&[1, 2, 5, 4]), |i| {
+        (i[1] * 40 + i[2] * 9 + i[3] * 3) as u8
+    });
+    let w = ArrayD::from_shape_fn(IxDyn(&[3, 2, 2, 2]), |i| {
+        (i[0] * 13 + i[1] * 5) as i8 - 20 + i[3] as i8
+    });
+    let p = ConvParams {
+        strides: [2, 1],
+        pads: [1, 0, 0, 1],
+        dilations: [1, 2],
+        groups: 1,
+    };
+    let rq = Requant {
+        multiplier: vec![1 << 30, 1 << 30, 1 << 30],
+        shift: vec![-4, -5, -6],
+        zero_point: 128,
+        lo: 0,
+        hi: 255,
+    };
     let want = qconv2d(&x, 17, &w, None, &p, &rq);
     let xf = ArrayD::from_shape_fn(IxDyn(&[1, 2, 5, 4]).f(), |i| x[&i]);
     let wf = ArrayD::from_shape_fn(IxDyn(&[3, 2, 2, 2]).f(), |i| w[&i]);

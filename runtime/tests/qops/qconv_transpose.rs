@@ -23,29 +23,62 @@ fn arr<T>(shape: &[usize], v: Vec<T>) -> ArrayD<T> {
 }
 
 fn out_len(p: &ConvTransposeParams, a: usize, len: usize, k: usize) -> i64 {
-    (len as i64 - 1) * p.strides[a] as i64 + (p.dilations[a] * (k - 1)) as i64 + 1 + p.output_padding[a] as i64
+    (len as i64 - 1) * p.strides[a] as i64
+        + (p.dilations[a] * (k - 1)) as i64
+        + 1
+        + p.output_padding[a] as i64
         - p.pads[a] as i64
         - p.pads[a + 2] as i64
 }
 
 fn case() -> impl Strategy<Value = Case> {
     let channels = (1..=2usize, 1..=2usize, 1..=18usize, 1..=5usize); // n, groups, cg, og
-    let geometry = ([1..=3usize, 1..=3], [1..=3usize, 1..=3], [1..=2usize, 1..=2], [0..=2usize, 0..=2, 0..=2, 0..=2], [0..=2usize, 0..=2]);
+    let geometry = (
+        [1..=3usize, 1..=3],
+        [1..=3usize, 1..=3],
+        [1..=2usize, 1..=2],
+        [0..=2usize, 0..=2, 0..=2, 0..=2],
+        [0..=2usize, 0..=2],
+    );
     (channels, geometry, [1..=4usize, 1..=4], any::<bool>())
-        .prop_filter_map("empty output", |((n, groups, cg, og), (k, strides, dilations, pads, op), hw, bias)| {
-            // ONNX wants output_padding below the stride or the dilation.
-            let output_padding = [op[0] % strides[0].max(dilations[0]), op[1] % strides[1].max(dilations[1])];
-            let p = ConvTransposeParams { strides, pads, dilations, groups, output_padding };
-            (out_len(&p, 0, hw[0], k[0]) > 0 && out_len(&p, 1, hw[1], k[1]) > 0).then_some((n, groups, cg, og, k, p, hw, bias))
-        })
+        .prop_filter_map(
+            "empty output",
+            |((n, groups, cg, og), (k, strides, dilations, pads, op), hw, bias)| {
+                // ONNX wants output_padding below the stride or the dilation.
+                let output_padding = [
+                    op[0] % strides[0].max(dilations[0]),
+                    op[1] % strides[1].max(dilations[1]),
+                ];
+                let p = ConvTransposeParams {
+                    strides,
+                    pads,
+                    dilations,
+                    groups,
+                    output_padding,
+                };
+                (out_len(&p, 0, hw[0], k[0]) > 0 && out_len(&p, 1, hw[1], k[1]) > 0)
+                    .then_some((n, groups, cg, og, k, p, hw, bias))
+            },
+        )
         .prop_flat_map(|(n, groups, cg, og, k, p, hw, bias)| {
             let (c, o) = (groups * cg, groups * og);
             let xs = [n, c, hw[0], hw[1]];
             let ws = [c, og, k[0], k[1]];
             let x = codes_u8(xs.iter().product()).prop_map(move |v| arr(&xs, v));
             let w = weights_i8(ws.iter().product()).prop_map(move |v| arr(&ws, v));
-            let b = if bias { bias_i32(o).prop_map(move |v| Some(arr(&[o], v))).boxed() } else { Just(None).boxed() };
-            (x, zero_point_u8(), w, b, Just(p), requant(o)).prop_map(|(x, zx, w, b, p, rq)| Case { x, zx, w, b, p, rq })
+            let b = if bias {
+                bias_i32(o).prop_map(move |v| Some(arr(&[o], v))).boxed()
+            } else {
+                Just(None).boxed()
+            };
+            (x, zero_point_u8(), w, b, Just(p), requant(o)).prop_map(|(x, zx, w, b, p, rq)| Case {
+                x,
+                zx,
+                w,
+                b,
+                p,
+                rq,
+            })
         })
 }
 
@@ -56,8 +89,13 @@ fn naive(c: &Case) -> ArrayD<u8> {
     let (og, kh, kw) = (ws[1], ws[2], ws[3]);
     let cg = xs[1] / p.groups;
     let o = og * p.groups;
-    let (ho, wo) = (out_len(p, 0, xs[2], kh) as usize, out_len(p, 1, xs[3], kw) as usize);
-    let mut acc = ArrayD::<i64>::from_shape_fn(IxDyn(&[xs[0], o, ho, wo]), |i| c.b.as_ref().map_or(0, |b| b[i[1]].into()));
+    let (ho, wo) = (
+        out_len(p, 0, xs[2], kh) as usize,
+        out_len(p, 1, xs[3], kw) as usize,
+    );
+    let mut acc = ArrayD::<i64>::from_shape_fn(IxDyn(&[xs[0], o, ho, wo]), |i| {
+        c.b.as_ref().map_or(0, |b| b[i[1]].into())
+    });
     for n in 0..xs[0] {
         for ci in 0..xs[1] {
             let g = ci / cg;
@@ -67,10 +105,13 @@ fn naive(c: &Case) -> ArrayD<u8> {
                     for oo in 0..og {
                         for ki in 0..kh {
                             for kj in 0..kw {
-                                let y = (i * p.strides[0] + ki * p.dilations[0]) as i64 - p.pads[0] as i64;
-                                let x = (j * p.strides[1] + kj * p.dilations[1]) as i64 - p.pads[1] as i64;
+                                let y = (i * p.strides[0] + ki * p.dilations[0]) as i64
+                                    - p.pads[0] as i64;
+                                let x = (j * p.strides[1] + kj * p.dilations[1]) as i64
+                                    - p.pads[1] as i64;
                                 if y >= 0 && x >= 0 && (y as usize) < ho && (x as usize) < wo {
-                                    acc[[n, g * og + oo, y as usize, x as usize]] += v * i64::from(c.w[[ci, oo, ki, kj]]);
+                                    acc[[n, g * og + oo, y as usize, x as usize]] +=
+                                        v * i64::from(c.w[[ci, oo, ki, kj]]);
                                 }
                             }
                         }
@@ -79,7 +120,9 @@ fn naive(c: &Case) -> ArrayD<u8> {
             }
         }
     }
-    ArrayD::from_shape_fn(acc.raw_dim(), |i| naive_requant(&c.rq, i[1], wrap(acc[&i])) as u8)
+    ArrayD::from_shape_fn(acc.raw_dim(), |i| {
+        naive_requant(&c.rq, i[1], wrap(acc[&i])) as u8
+    })
 }
 
 proptest! {

@@ -24,13 +24,33 @@ fn arr<T>(shape: &[usize], v: Vec<T>) -> ArrayD<T> {
 
 fn case() -> impl Strategy<Value = Case> {
     // K across 16 (the multiply-add width) and N across 4 (the tile height).
-    (1..=5usize, prop_oneof![1..=20usize, 30..=40usize], 1..=11usize, any::<bool>(), any::<bool>()).prop_flat_map(|(m, k, n, trans_b, bias)| {
-        let bs = if trans_b { [n, k] } else { [k, n] };
-        let a = codes_u8(m * k).prop_map(move |v| arr(&[m, k], v));
-        let b = weights_i8(n * k).prop_map(move |v| arr(&bs, v));
-        let c = if bias { bias_i32(n).prop_map(move |v| Some(arr(&[n], v))).boxed() } else { Just(None).boxed() };
-        (a, zero_point_u8(), b, c, Just(trans_b), requant(n)).prop_map(|(a, za, b, c, trans_b, rq)| Case { a, za, b, c, trans_b, rq })
-    })
+    (
+        1..=5usize,
+        prop_oneof![1..=20usize, 30..=40usize],
+        1..=11usize,
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_flat_map(|(m, k, n, trans_b, bias)| {
+            let bs = if trans_b { [n, k] } else { [k, n] };
+            let a = codes_u8(m * k).prop_map(move |v| arr(&[m, k], v));
+            let b = weights_i8(n * k).prop_map(move |v| arr(&bs, v));
+            let c = if bias {
+                bias_i32(n).prop_map(move |v| Some(arr(&[n], v))).boxed()
+            } else {
+                Just(None).boxed()
+            };
+            (a, zero_point_u8(), b, c, Just(trans_b), requant(n)).prop_map(
+                |(a, za, b, c, trans_b, rq)| Case {
+                    a,
+                    za,
+                    b,
+                    c,
+                    trans_b,
+                    rq,
+                },
+            )
+        })
 }
 
 fn b_at(c: &Case, k: usize, n: usize) -> i64 {
@@ -39,7 +59,11 @@ fn b_at(c: &Case, k: usize, n: usize) -> i64 {
 
 fn naive(c: &Case) -> ArrayD<u8> {
     let (m, k) = (c.a.shape()[0], c.a.shape()[1]);
-    let n = if c.trans_b { c.b.shape()[0] } else { c.b.shape()[1] };
+    let n = if c.trans_b {
+        c.b.shape()[0]
+    } else {
+        c.b.shape()[1]
+    };
     ArrayD::from_shape_fn(IxDyn(&[m, n]), |i| {
         let mut acc = c.c.as_ref().map_or(0i64, |c| c[i[1]].into());
         for t in 0..k {
@@ -113,7 +137,11 @@ proptest! {
 
 impl Case {
     fn rq_channels(&self) -> usize {
-        if self.trans_b { self.b.shape()[0] } else { self.b.shape()[1] }
+        if self.trans_b {
+            self.b.shape()[0]
+        } else {
+            self.b.shape()[1]
+        }
     }
 }
 
@@ -124,8 +152,24 @@ fn known_values() {
     let a = arr(&[1, 3], vec![1u8, 2, 3]);
     let b = arr(&[3, 2], vec![1i8, -1, 2, -2, 3, -3]);
     let c = arr(&[2], vec![100, 0]);
-    let rq = Requant { multiplier: vec![1 << 30], shift: vec![1], zero_point: 10, lo: 0, hi: 255 };
-    assert_eq!(qgemm(&a, 1, &b, Some(&c), false, &rq).into_raw_vec_and_offset().0, vec![118, 2]);
+    let rq = Requant {
+        multiplier: vec![1 << 30],
+        shift: vec![1],
+        zero_point: 10,
+        lo: 0,
+        hi: 255,
+    };
+    assert_eq!(
+        qgemm(&a, 1, &b, Some(&c), false, &rq)
+            .into_raw_vec_and_offset()
+            .0,
+        vec![118, 2]
+    );
     let bt = b.t().as_standard_layout().into_owned();
-    assert_eq!(qgemm(&a, 1, &bt, Some(&c), true, &rq).into_raw_vec_and_offset().0, vec![118, 2]);
+    assert_eq!(
+        qgemm(&a, 1, &bt, Some(&c), true, &rq)
+            .into_raw_vec_and_offset()
+            .0,
+        vec![118, 2]
+    );
 }

@@ -4,19 +4,40 @@
 use crate::common::*;
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
-use runtime::ops::{avg_pool, dequantize, global_avg_pool, max_pool, quantize, PoolParams, QuantParams};
-use runtime::qops::{avg_pool_requant, global_avg_pool_requant, qavg_pool, qglobal_avg_pool, qmax_pool, Requant};
+use runtime::ops::{
+    avg_pool, dequantize, global_avg_pool, max_pool, quantize, PoolParams, QuantParams,
+};
+use runtime::qops::{
+    avg_pool_requant, global_avg_pool_requant, qavg_pool, qglobal_avg_pool, qmax_pool, Requant,
+};
 use runtime::{DType, Tensor};
 
 fn window() -> impl Strategy<Value = PoolParams> {
-    ([1..=3usize, 1..=3], [1..=3usize, 1..=3], [1..=2usize, 1..=2], [0..=2usize, 0..=2, 0..=2, 0..=2], any::<bool>())
-        .prop_map(|(kernel, strides, dilations, pads, ceil_mode)| PoolParams { kernel, strides, pads, dilations, ceil_mode })
+    (
+        [1..=3usize, 1..=3],
+        [1..=3usize, 1..=3],
+        [1..=2usize, 1..=2],
+        [0..=2usize, 0..=2, 0..=2, 0..=2],
+        any::<bool>(),
+    )
+        .prop_map(|(kernel, strides, dilations, pads, ceil_mode)| PoolParams {
+            kernel,
+            strides,
+            pads,
+            dilations,
+            ceil_mode,
+        })
 }
 
 /// A window and an input shape it fits.
 fn case() -> impl Strategy<Value = (Vec<usize>, PoolParams)> {
     (window(), 1..=2usize, 1..=3usize, [0..=5usize, 0..=5]).prop_map(|(p, n, c, extra)| {
-        let len = |a: usize| (p.dilations[a] * (p.kernel[a] - 1) + 1).saturating_sub(p.pads[a] + p.pads[a + 2]).max(1) + extra[a];
+        let len = |a: usize| {
+            (p.dilations[a] * (p.kernel[a] - 1) + 1)
+                .saturating_sub(p.pads[a] + p.pads[a + 2])
+                .max(1)
+                + extra[a]
+        };
         (vec![n, c, len(0), len(1)], p)
     })
 }
@@ -35,30 +56,48 @@ fn out_len(len: usize, p: &PoolParams, a: usize) -> usize {
 
 /// For each output position: the codes inside the input and the count of taps inside the
 /// explicitly padded input.
-fn windows<T: Copy>(x: &ArrayD<T>, p: &PoolParams, mut f: impl FnMut(&[T], usize) -> T) -> ArrayD<T> {
+fn windows<T: Copy>(
+    x: &ArrayD<T>,
+    p: &PoolParams,
+    mut f: impl FnMut(&[T], usize) -> T,
+) -> ArrayD<T> {
     let s = x.shape();
     let (h, w) = (s[2] as isize, s[3] as isize);
-    let (pt, pl, pb, pr) = (p.pads[0] as isize, p.pads[1] as isize, p.pads[2] as isize, p.pads[3] as isize);
-    ArrayD::from_shape_fn(IxDyn(&[s[0], s[1], out_len(s[2], p, 0), out_len(s[3], p, 1)]), |idx| {
-        let mut inside = vec![];
-        let mut padded = 0;
-        for ki in 0..p.kernel[0] {
-            for kj in 0..p.kernel[1] {
-                let y = (idx[2] * p.strides[0] + ki * p.dilations[0]) as isize - pt;
-                let z = (idx[3] * p.strides[1] + kj * p.dilations[1]) as isize - pl;
-                if y >= 0 && y < h && z >= 0 && z < w {
-                    inside.push(x[[idx[0], idx[1], y as usize, z as usize]]);
-                }
-                if y >= -pt && y < h + pb && z >= -pl && z < w + pr {
-                    padded += 1;
+    let (pt, pl, pb, pr) = (
+        p.pads[0] as isize,
+        p.pads[1] as isize,
+        p.pads[2] as isize,
+        p.pads[3] as isize,
+    );
+    ArrayD::from_shape_fn(
+        IxDyn(&[s[0], s[1], out_len(s[2], p, 0), out_len(s[3], p, 1)]),
+        |idx| {
+            let mut inside = vec![];
+            let mut padded = 0;
+            for ki in 0..p.kernel[0] {
+                for kj in 0..p.kernel[1] {
+                    let y = (idx[2] * p.strides[0] + ki * p.dilations[0]) as isize - pt;
+                    let z = (idx[3] * p.strides[1] + kj * p.dilations[1]) as isize - pl;
+                    if y >= 0 && y < h && z >= 0 && z < w {
+                        inside.push(x[[idx[0], idx[1], y as usize, z as usize]]);
+                    }
+                    if y >= -pt && y < h + pb && z >= -pl && z < w + pr {
+                        padded += 1;
+                    }
                 }
             }
-        }
-        f(&inside, padded)
-    })
+            f(&inside, padded)
+        },
+    )
 }
 
-fn naive_avg(x: &ArrayD<u8>, zx: i32, p: &PoolParams, include_pad: bool, rq: &Requant) -> ArrayD<u8> {
+fn naive_avg(
+    x: &ArrayD<u8>,
+    zx: i32,
+    p: &PoolParams,
+    include_pad: bool,
+    rq: &Requant,
+) -> ArrayD<u8> {
     windows(x, p, |inside, padded| {
         let count = if include_pad { padded } else { inside.len() };
         let sum: i64 = inside.iter().map(|&v| i64::from(v) - i64::from(zx)).sum();
@@ -71,15 +110,30 @@ fn naive_avg(x: &ArrayD<u8>, zx: i32, p: &PoolParams, include_pad: bool, rq: &Re
 }
 
 fn per(s: f32, z: i32) -> QuantParams {
-    QuantParams { scales: vec![s], zero_points: vec![z], axis: None }
+    QuantParams {
+        scales: vec![s],
+        zero_points: vec![z],
+        axis: None,
+    }
 }
 
 /// One (multiplier, shift) per count, from the pairs strategy, and a clamp.
 fn count_requant(window: usize) -> impl Strategy<Value = Requant> {
-    (prop::collection::vec(pair(), window), zero_point_u8(), any::<bool>()).prop_map(|(pairs, zero_point, relu)| {
-        let (multiplier, shift) = pairs.into_iter().unzip();
-        Requant { multiplier, shift, zero_point, lo: if relu { zero_point } else { 0 }, hi: 255 }
-    })
+    (
+        prop::collection::vec(pair(), window),
+        zero_point_u8(),
+        any::<bool>(),
+    )
+        .prop_map(|(pairs, zero_point, relu)| {
+            let (multiplier, shift) = pairs.into_iter().unzip();
+            Requant {
+                multiplier,
+                shift,
+                zero_point,
+                lo: if relu { zero_point } else { 0 },
+                hi: 255,
+            }
+        })
 }
 
 proptest! {
@@ -166,13 +220,28 @@ fn count_include_pad_with_ceil_mode() {
     // padded) taps (1, 2), (2, 2), (1, 1) — the last reaches past the padded input, and that
     // overhang never counts.
     let x = ArrayD::from_elem(IxDyn(&[1, 1, 4, 4]), 12u8);
-    let p = PoolParams { kernel: [2, 2], strides: [2, 2], pads: [1, 1, 0, 0], dilations: [1, 1], ceil_mode: true };
+    let p = PoolParams {
+        kernel: [2, 2],
+        strides: [2, 2],
+        pads: [1, 1, 0, 0],
+        dilations: [1, 1],
+        ceil_mode: true,
+    };
     let rq = avg_pool_requant(1.0, 1.0, 4, 0, 0, 255).unwrap();
     let with_pad = qavg_pool(&x, 0, &p, true, &rq);
     assert_eq!(with_pad.shape(), &[1, 1, 3, 3]);
     // Sums 12·inside over counts padded_r·padded_c: 12/4, 24/4, 12/2, 24/4, 48/4, 24/2, 12/2, 24/2, 12/1.
-    assert_eq!(with_pad.iter().copied().collect::<Vec<_>>(), vec![3, 6, 6, 6, 12, 12, 6, 12, 12]);
-    assert_eq!(qavg_pool(&x, 0, &p, false, &rq).iter().copied().collect::<Vec<_>>(), vec![12; 9]);
+    assert_eq!(
+        with_pad.iter().copied().collect::<Vec<_>>(),
+        vec![3, 6, 6, 6, 12, 12, 6, 12, 12]
+    );
+    assert_eq!(
+        qavg_pool(&x, 0, &p, false, &rq)
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![12; 9]
+    );
     // Codes of 10: 10/4 = 2.5. The multiplier ¼ is (2³⁰, −1): srdhm gives 10·½ = 5 exactly, and
     // 5/2 rounds away from zero to 3 (float AveragePool then quantize would round half to even: 2).
     let ten = ArrayD::from_elem(IxDyn(&[1, 1, 4, 4]), 10u8);
@@ -184,12 +253,26 @@ fn windows_of_padding_alone() {
     // A 1×1 input with pads of 2 and a 1×1 window: most windows see only padding. Average
     // without the padding: count 0 gives the zero point (0.0), clamped; with the padding: 0/1.
     let x = ArrayD::from_elem(IxDyn(&[1, 1, 1, 1]), 200u8);
-    let p = PoolParams { kernel: [1, 1], strides: [1, 1], pads: [2, 2, 2, 2], dilations: [1, 1], ceil_mode: false };
-    let rq = Requant { multiplier: vec![1 << 30], shift: vec![1], zero_point: 7, lo: 9, hi: 255 };
+    let p = PoolParams {
+        kernel: [1, 1],
+        strides: [1, 1],
+        pads: [2, 2, 2, 2],
+        dilations: [1, 1],
+        ceil_mode: false,
+    };
+    let rq = Requant {
+        multiplier: vec![1 << 30],
+        shift: vec![1],
+        zero_point: 7,
+        lo: 9,
+        hi: 255,
+    };
     let y = qavg_pool(&x, 100, &p, false, &rq);
     assert_eq!(y.shape(), &[1, 1, 5, 5]);
     assert_eq!(y[[0, 0, 2, 2]], 107);
     assert_eq!(y[[0, 0, 0, 0]], 9);
-    let Tensor::U8(m) = qmax_pool(&Tensor::U8(x), &p) else { unreachable!() };
+    let Tensor::U8(m) = qmax_pool(&Tensor::U8(x), &p) else {
+        unreachable!()
+    };
     assert_eq!((m[[0, 0, 2, 2]], m[[0, 0, 0, 0]]), (200, 0));
 }

@@ -23,13 +23,30 @@ fn tensor(shape: Vec<usize>, dtype: DType) -> impl Strategy<Value = (Tensor, i32
     let (lo, hi) = qrange(dtype);
     let zp = prop_oneof![Just(lo), Just(hi), lo..=hi];
     let (lo, hi) = (lo.max(-300), hi.min(300));
-    let zp = if dtype == DType::I32 { prop_oneof![Just(0), -300..=300, zp].boxed() } else { zp.boxed() };
+    let zp = if dtype == DType::I32 {
+        prop_oneof![Just(0), -300..=300, zp].boxed()
+    } else {
+        zp.boxed()
+    };
     let values = match dtype {
-        DType::U8 => prop::collection::vec(any::<u8>(), n).prop_map(move |v| Tensor::U8(ArrayD::from_shape_vec(IxDyn(&shape), v).unwrap())).boxed(),
-        DType::I8 => prop::collection::vec(any::<i8>(), n).prop_map(move |v| Tensor::I8(ArrayD::from_shape_vec(IxDyn(&shape), v).unwrap())).boxed(),
-        _ => prop::collection::vec(prop_oneof![any::<i32>(), -(1 << 16)..(1 << 16), Just(i32::MIN), Just(i32::MAX), lo..=hi], n)
-            .prop_map(move |v| Tensor::I32(ArrayD::from_shape_vec(IxDyn(&shape), v).unwrap()))
+        DType::U8 => prop::collection::vec(any::<u8>(), n)
+            .prop_map(move |v| Tensor::U8(ArrayD::from_shape_vec(IxDyn(&shape), v).unwrap()))
             .boxed(),
+        DType::I8 => prop::collection::vec(any::<i8>(), n)
+            .prop_map(move |v| Tensor::I8(ArrayD::from_shape_vec(IxDyn(&shape), v).unwrap()))
+            .boxed(),
+        _ => prop::collection::vec(
+            prop_oneof![
+                any::<i32>(),
+                -(1 << 16)..(1 << 16),
+                Just(i32::MIN),
+                Just(i32::MAX),
+                lo..=hi
+            ],
+            n,
+        )
+        .prop_map(move |v| Tensor::I32(ArrayD::from_shape_vec(IxDyn(&shape), v).unwrap()))
+        .boxed(),
     };
     (values, zp)
 }
@@ -37,11 +54,20 @@ fn tensor(shape: Vec<usize>, dtype: DType) -> impl Strategy<Value = (Tensor, i32
 /// Pairs (one or `channels`), a zero point and a clamp of `out`.
 fn requant_to(out: DType, channels: usize) -> impl Strategy<Value = Requant> {
     let (qmin, qmax) = qrange(out);
-    let pairs = prop_oneof![pair().prop_map(|p| vec![p]), prop::collection::vec(pair(), channels)];
+    let pairs = prop_oneof![
+        pair().prop_map(|p| vec![p]),
+        prop::collection::vec(pair(), channels)
+    ];
     let zp = prop_oneof![Just(qmin), Just(qmax), qmin..=qmax];
     (pairs, zp, qmin..=qmax, qmin..=qmax).prop_map(move |(pairs, zero_point, a, b)| {
         let (multiplier, shift) = pairs.into_iter().unzip();
-        Requant { multiplier, shift, zero_point, lo: a.min(b), hi: a.max(b) }
+        Requant {
+            multiplier,
+            shift,
+            zero_point,
+            lo: a.min(b),
+            hi: a.max(b),
+        }
     })
 }
 
@@ -55,15 +81,28 @@ struct Case {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    (prop::collection::vec(1..=4usize, 1..=4), dtype_in(), dtype_out()).prop_flat_map(|(shape, din, out)| {
-        let rank = shape.len();
-        (Just(shape), Just(din), Just(out), 0..rank).prop_flat_map(|(shape, din, out, axis)| {
-            (tensor(shape.clone(), din), requant_to(out, shape[axis])).prop_map(move |((x, zx), rq)| {
-                let axis = (rq.multiplier.len() > 1).then_some(axis);
-                Case { x, zx, axis, rq, out }
+    (
+        prop::collection::vec(1..=4usize, 1..=4),
+        dtype_in(),
+        dtype_out(),
+    )
+        .prop_flat_map(|(shape, din, out)| {
+            let rank = shape.len();
+            (Just(shape), Just(din), Just(out), 0..rank).prop_flat_map(|(shape, din, out, axis)| {
+                (tensor(shape.clone(), din), requant_to(out, shape[axis])).prop_map(
+                    move |((x, zx), rq)| {
+                        let axis = (rq.multiplier.len() > 1).then_some(axis);
+                        Case {
+                            x,
+                            zx,
+                            axis,
+                            rq,
+                            out,
+                        }
+                    },
+                )
             })
         })
-    })
 }
 
 proptest! {
@@ -111,15 +150,29 @@ proptest! {
 fn equal_parameters_are_the_identity() {
     // M = 1 (2³⁰, shift 1) and Z_y = Z_x: every code comes back.
     let x = Tensor::U8(ArrayD::from_shape_vec(IxDyn(&[256]), (0..=255).collect()).unwrap());
-    let rq = Requant { multiplier: vec![1 << 30], shift: vec![1], zero_point: 77, lo: 0, hi: 255 };
+    let rq = Requant {
+        multiplier: vec![1 << 30],
+        shift: vec![1],
+        zero_point: 77,
+        lo: 0,
+        hi: 255,
+    };
     assert_eq!(requantize(&x, 77, &rq, None, DType::U8), x);
 }
 
 #[test]
 fn per_axis_picks_each_channel() {
     // [2, 3] i32 accumulators, axis 1: channel j multiplies by 2^−j.
-    let x = Tensor::I32(ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![40, 40, 40, -40, -40, -40]).unwrap());
-    let rq = Requant { multiplier: vec![1 << 30; 3], shift: vec![1, 0, -1], zero_point: 0, lo: -128, hi: 127 };
+    let x = Tensor::I32(
+        ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![40, 40, 40, -40, -40, -40]).unwrap(),
+    );
+    let rq = Requant {
+        multiplier: vec![1 << 30; 3],
+        shift: vec![1, 0, -1],
+        zero_point: 0,
+        lo: -128,
+        hi: 127,
+    };
     let y = requantize(&x, 0, &rq, Some(1), DType::I8);
     assert_eq!(y.to_f64_vec(), vec![40.0, 20.0, 10.0, -40.0, -20.0, -10.0]);
 }

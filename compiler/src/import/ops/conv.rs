@@ -2,7 +2,9 @@
 //! `output_shape` resolved into explicit pads from the static input shape.
 
 use super::attrs;
-use super::window::{auto_pad, explicit_pads, kernel_from_weight, output_shape, pads, pair, pair0, split, AutoPad};
+use super::window::{
+    auto_pad, explicit_pads, kernel_from_weight, output_shape, pads, pair, pair0, split, AutoPad,
+};
 use crate::diag::Result;
 use crate::import::context::{Importer, Val};
 use crate::import::node::OnnxNode;
@@ -59,7 +61,12 @@ pub fn conv_transpose(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let dilations = pair(n, "dilations")?;
     let output_padding = pair0(n, "output_padding")?;
     let mode = auto_pad(n)?;
-    let full = |i: usize| strides[i] * (xs[2 + i] as i64 - 1) + output_padding[i] + (kernel[i] as i64 - 1) * dilations[i] + 1;
+    let full = |i: usize| {
+        strides[i] * (xs[2 + i] as i64 - 1)
+            + output_padding[i]
+            + (kernel[i] as i64 - 1) * dilations[i]
+            + 1
+    };
     let target: Option<[i64; 2]> = match output_shape(n)? {
         Some(t) => Some(t),
         None if matches!(mode, AutoPad::SameUpper | AutoPad::SameLower) => {

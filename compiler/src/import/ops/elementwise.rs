@@ -24,13 +24,23 @@ pub fn hard_swish(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
 
 pub fn leaky_relu(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let alpha = n.float_or("alpha", 0.01)?;
-    unary(cx, n, OpKind::LeakyRelu, attrs([("alpha", Attr::Float(alpha))]))
+    unary(
+        cx,
+        n,
+        OpKind::LeakyRelu,
+        attrs([("alpha", Attr::Float(alpha))]),
+    )
 }
 
 pub fn hard_sigmoid(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let alpha = n.float_or("alpha", 0.2)?;
     let beta = n.float_or("beta", 0.5)?;
-    unary(cx, n, OpKind::HardSigmoid, attrs([("alpha", Attr::Float(alpha)), ("beta", Attr::Float(beta))]))
+    unary(
+        cx,
+        n,
+        OpKind::HardSigmoid,
+        attrs([("alpha", Attr::Float(alpha)), ("beta", Attr::Float(beta))]),
+    )
 }
 
 /// Before opset 11 the bounds are attributes; from 11 they are optional inputs, which qcc needs
@@ -54,7 +64,10 @@ fn bound(cx: &mut Importer, n: &OnnxNode, i: usize, what: &str) -> Result<Option
     match cx.constant(n, i, what)? {
         None => Ok(None),
         Some(c) if c.len() == 1 => Ok(c.floats().first().copied()),
-        Some(c) => Err(n.fail(format!("has a {what} of shape {:?}; Clip takes a single value", c.shape()))),
+        Some(c) => Err(n.fail(format!(
+            "has a {what} of shape {:?}; Clip takes a single value",
+            c.shape()
+        ))),
     }
 }
 
@@ -68,11 +81,23 @@ pub fn arith(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let out = n.output()?;
     let a = cx.required(n, 0, "the left operand")?;
     let b = cx.required(n, 1, "the right operand")?;
-    let (sa, sb) = (cx.shape(&a).unwrap_or_default(), cx.shape(&b).unwrap_or_default());
-    let extra = if n.opset < 7 { legacy_broadcast(n, &sa, &sb)? } else { 0 };
+    let (sa, sb) = (
+        cx.shape(&a).unwrap_or_default(),
+        cx.shape(&b).unwrap_or_default(),
+    );
+    let extra = if n.opset < 7 {
+        legacy_broadcast(n, &sa, &sb)?
+    } else {
+        0
+    };
     if let (Val::Const(x), Val::Const(y)) = (&a, &b) {
         let fold = |y: &Const| Const::arith(op, x, y);
-        let c = if extra == 0 { fold(y) } else { y.reshape(&[&sb[..], &vec![1; extra]].concat()).and_then(|y| fold(&y)) };
+        let c = if extra == 0 {
+            fold(y)
+        } else {
+            y.reshape(&[&sb[..], &vec![1; extra]].concat())
+                .and_then(|y| fold(&y))
+        };
         let c = c.map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
         cx.define(out, Val::Const(Arc::new(c)));
         return Ok(());
@@ -86,14 +111,24 @@ pub fn arith(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         let shape = [&sb[..], &vec![1; extra]].concat();
         match &b {
             Val::Const(c) => {
-                let c = c.reshape(&shape).map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
-                let elem = ElemType::from_storage(c.to_tensor().map(|t| t.dtype()).unwrap_or(DType::F32));
-                cx.weight(&name, &c, elem).map_err(|m| n.fail(format!("reads `{name}`, but {m}")))?
+                let c = c
+                    .reshape(&shape)
+                    .map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
+                let elem =
+                    ElemType::from_storage(c.to_tensor().map(|t| t.dtype()).unwrap_or(DType::F32));
+                cx.weight(&name, &c, elem)
+                    .map_err(|m| n.fail(format!("reads `{name}`, but {m}")))?
             }
             _ => {
                 let y = cx.operand(n, 1, "the right operand")?;
                 let axes = (sb.len()..shape.len()).map(|a| a as i64).collect();
-                cx.emit(n, &name, OpKind::Unsqueeze, attrs([("axes", Attr::Ints(axes))]), &[y])?
+                cx.emit(
+                    n,
+                    &name,
+                    OpKind::Unsqueeze,
+                    attrs([("axes", Attr::Ints(axes))]),
+                    &[y],
+                )?
             }
         }
     };
@@ -119,7 +154,8 @@ pub fn sum(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
             let Val::Const(c) = v else { continue };
             acc = Some(match acc {
                 None => (**c).clone(),
-                Some(a) => Const::arith(Arith::Add, &a, c).map_err(|m| n.fail(format!("cannot be folded: {m}")))?,
+                Some(a) => Const::arith(Arith::Add, &a, c)
+                    .map_err(|m| n.fail(format!("cannot be folded: {m}")))?,
             });
         }
         if let Some(c) = acc {
@@ -130,7 +166,11 @@ pub fn sum(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let mut acc = cx.operand(n, 0, "a term")?;
     for i in 1..count {
         let term = cx.operand(n, i, "a term")?;
-        let name = if i + 1 == count { out.to_string() } else { format!("{out}.{i}") };
+        let name = if i + 1 == count {
+            out.to_string()
+        } else {
+            format!("{out}.{i}")
+        };
         acc = cx.emit(n, &name, OpKind::Add, attrs([]), &[acc, term])?;
     }
     cx.define(out, Val::Node(acc));
@@ -143,11 +183,15 @@ pub fn sum(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
 fn legacy_broadcast(n: &OnnxNode, xs: &[usize], ys: &[usize]) -> Result<usize> {
     if n.int_or("broadcast", 0)? == 0 {
         if xs != ys {
-            return Err(n.fail(format!("combines shapes {xs:?} and {ys:?} without broadcast = 1")));
+            return Err(n.fail(format!(
+                "combines shapes {xs:?} and {ys:?} without broadcast = 1"
+            )));
         }
         return Ok(0);
     }
-    let Some(axis) = n.int("axis")? else { return Ok(0) };
+    let Some(axis) = n.int("axis")? else {
+        return Ok(0);
+    };
     let axis = n.axis(axis, xs.len(), "axis")?;
     xs.len().checked_sub(axis + ys.len()).ok_or_else(|| {
         n.fail(format!("aligns a value of shape {ys:?} at axis {axis} of one of shape {xs:?}, which does not fit"))
@@ -158,12 +202,27 @@ pub fn batch_norm(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     n.expect_int("training_mode", 0, "qcc imports inference graphs only")?;
     n.expect_int("spatial", 1, "qcc supports per-channel statistics only")?;
     let mut ops = Vec::with_capacity(5);
-    for (i, what) in ["the input", "the scale", "the bias", "the mean", "the variance"].into_iter().enumerate() {
+    for (i, what) in [
+        "the input",
+        "the scale",
+        "the bias",
+        "the mean",
+        "the variance",
+    ]
+    .into_iter()
+    .enumerate()
+    {
         ops.push(cx.operand(n, i, what)?);
     }
     let epsilon = n.float_or("epsilon", 1e-5)?;
     let out = n.output()?;
-    let id = cx.emit(n, out, OpKind::BatchNorm, attrs([("epsilon", Attr::Float(epsilon))]), &ops)?;
+    let id = cx.emit(
+        n,
+        out,
+        OpKind::BatchNorm,
+        attrs([("epsilon", Attr::Float(epsilon))]),
+        &ops,
+    )?;
     cx.define(out, Val::Node(id));
     for i in 1..n.proto.output.len() {
         if let Some(extra) = n.output_name(i) {

@@ -37,13 +37,18 @@ pub fn constant(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         Val::Const(Arc::new(Const::F32(ArrayD::from_elem(IxDyn(&[]), f))))
     } else if let Some(v) = n.floats("value_floats")? {
         let len = v.len();
-        Val::Const(Arc::new(Const::F32(ArrayD::from_shape_vec(IxDyn(&[len]), v).expect("a vector fits its length"))))
+        Val::Const(Arc::new(Const::F32(
+            ArrayD::from_shape_vec(IxDyn(&[len]), v).expect("a vector fits its length"),
+        )))
     } else if let Some(i) = n.int("value_int")? {
         Val::Const(Arc::new(Const::I64(ArrayD::from_elem(IxDyn(&[]), i))))
     } else if let Some(v) = n.ints("value_ints")? {
         Val::Const(Arc::new(Const::i64_vec(v)))
     } else if let Some(a) = n.proto.attribute.first() {
-        return Err(n.fail(format!("holds a `{}` value, which qcc does not import", a.name)));
+        return Err(n.fail(format!(
+            "holds a `{}` value, which qcc does not import",
+            a.name
+        )));
     } else {
         return Err(n.fail("has no value"));
     };
@@ -59,28 +64,48 @@ pub fn shape(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let clamp = |v: i64| (if v < 0 { v + rank } else { v }).clamp(0, rank) as usize;
     let start = clamp(n.int_or("start", 0)?);
     let end = clamp(n.int_or("end", rank)?).max(start);
-    define_const(cx, n, Const::i64_vec(shape[start..end].iter().map(|&d| d as i64).collect()))
+    define_const(
+        cx,
+        n,
+        Const::i64_vec(shape[start..end].iter().map(|&d| d as i64).collect()),
+    )
 }
 
 pub fn size(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let x = cx.required(n, 0, "the input")?;
     let numel: usize = cx.shape(&x).unwrap_or_default().iter().product();
-    define_const(cx, n, Const::I64(ArrayD::from_elem(IxDyn(&[]), numel as i64)))
+    define_const(
+        cx,
+        n,
+        Const::I64(ArrayD::from_elem(IxDyn(&[]), numel as i64)),
+    )
 }
 
 pub fn gather(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
-    let data = cx.constant(n, 0, "data").map_err(|_| not_constant(n, 0))?.ok_or_else(|| n.fail("lacks its input 0 (the data)"))?;
-    let indices = cx.constant(n, 1, "indices")?.ok_or_else(|| n.fail("lacks its input 1 (the indices)"))?;
-    let idx = indices.ints().ok_or_else(|| n.fail(format!("has indices of type {}", indices.ty().name())))?;
+    let data = cx
+        .constant(n, 0, "data")
+        .map_err(|_| not_constant(n, 0))?
+        .ok_or_else(|| n.fail("lacks its input 0 (the data)"))?;
+    let indices = cx
+        .constant(n, 1, "indices")?
+        .ok_or_else(|| n.fail("lacks its input 1 (the indices)"))?;
+    let idx = indices
+        .ints()
+        .ok_or_else(|| n.fail(format!("has indices of type {}", indices.ty().name())))?;
     let axis = n.axis(n.int_or("axis", 0)?, data.shape().len(), "axis")?;
-    let c = data.gather(axis, &idx, indices.shape()).map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
+    let c = data
+        .gather(axis, &idx, indices.shape())
+        .map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
     define_const(cx, n, c)
 }
 
 pub fn cast(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let to = n.int("to")?.ok_or_else(|| n.fail("has no `to` type"))?;
     let target = i32::try_from(to).ok().and_then(const_type).ok_or_else(|| {
-        n.fail(format!("casts to {}; qcc imports f32, u8, i8, i32 and int64 shape constants", dtype_name(to as i32)))
+        n.fail(format!(
+            "casts to {}; qcc imports f32, u8, i8, i32 and int64 shape constants",
+            dtype_name(to as i32)
+        ))
     })?;
     match cx.required(n, 0, "the input")? {
         Val::Const(c) => define_const(cx, n, c.cast(target)),
@@ -106,7 +131,10 @@ pub fn cast(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
 
 /// Before opset 10 the bounds are attributes; from 10 they are inputs, with optional axes and steps.
 pub fn slice(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
-    let data = cx.constant(n, 0, "data").map_err(|_| not_constant(n, 0))?.ok_or_else(|| n.fail("lacks its input 0 (the data)"))?;
+    let data = cx
+        .constant(n, 0, "data")
+        .map_err(|_| not_constant(n, 0))?
+        .ok_or_else(|| n.fail("lacks its input 0 (the data)"))?;
     let (starts, ends, axes, steps) = if n.opset < 10 {
         (n.ints("starts")?, n.ints("ends")?, n.ints("axes")?, None)
     } else {
@@ -134,21 +162,30 @@ pub fn slice(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
             steps.len()
         )));
     }
-    let c = data.slice(&starts, &ends, &axes, &steps).map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
+    let c = data
+        .slice(&starts, &ends, &axes, &steps)
+        .map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
     define_const(cx, n, c)
 }
 
 pub fn constant_of_shape(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
-    let dims = cx.constant_ints(n, 0, "shape")?.ok_or_else(|| n.fail("lacks its input 0 (the shape)"))?;
+    let dims = cx
+        .constant_ints(n, 0, "shape")?
+        .ok_or_else(|| n.fail("lacks its input 0 (the shape)"))?;
     let mut shape = Vec::with_capacity(dims.len());
     for d in dims {
-        shape.push(usize::try_from(d).map_err(|_| n.fail(format!("asks for a negative dimension {d}")))?);
+        shape.push(
+            usize::try_from(d).map_err(|_| n.fail(format!("asks for a negative dimension {d}")))?,
+        );
     }
     let value = match n.tensor("value")? {
-        Some(t) => tensor::decode(t, &format!("the value of {}", n.label()), None).map_err(|m| n.fail(format!("cannot be folded: {m}")))?,
+        Some(t) => tensor::decode(t, &format!("the value of {}", n.label()), None)
+            .map_err(|m| n.fail(format!("cannot be folded: {m}")))?,
         None => Const::F32(ArrayD::from_elem(IxDyn(&[]), 0.0)),
     };
-    let c = value.filled(&shape).map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
+    let c = value
+        .filled(&shape)
+        .map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
     define_const(cx, n, c)
 }
 
@@ -173,7 +210,12 @@ pub fn dropout(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let x = cx.required(n, 0, "the input")?;
     cx.define(n.output()?, x);
     if let Some(mask) = n.output_name(1) {
-        cx.define(mask, Val::Unusable(format!("`{mask}` is the mask of a Dropout, which qcc does not compute")));
+        cx.define(
+            mask,
+            Val::Unusable(format!(
+                "`{mask}` is the mask of a Dropout, which qcc does not compute"
+            )),
+        );
     }
     Ok(())
 }

@@ -63,13 +63,24 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
 /// Converts one node, binding its outputs in `cx`.
 pub fn convert(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let domain = n.proto.domain.as_str();
-    let name = if n.proto.name.is_empty() { n.output_name(0).unwrap_or_default() } else { n.proto.name.as_str() };
+    let name = if n.proto.name.is_empty() {
+        n.output_name(0).unwrap_or_default()
+    } else {
+        n.proto.name.as_str()
+    };
     if !(domain.is_empty() || domain == "ai.onnx") {
-        return Err(Error::msg(format!("unsupported ONNX op `{}` from domain `{domain}` (node `{name}`)", n.op_type())));
+        return Err(Error::msg(format!(
+            "unsupported ONNX op `{}` from domain `{domain}` (node `{name}`)",
+            n.op_type()
+        )));
     }
     match SUPPORTED.iter().find(|(op, _)| *op == n.op_type()) {
         Some((_, f)) => f(cx, n),
-        None => Err(Error::msg(format!("unsupported ONNX op `{}` (node `{name}`, opset {})", n.op_type(), n.opset))),
+        None => Err(Error::msg(format!(
+            "unsupported ONNX op `{}` (node `{name}`, opset {})",
+            n.op_type(),
+            n.opset
+        ))),
     }
 }
 

@@ -12,11 +12,19 @@ fn input_and_kernel(cx: &mut Importer, n: &OnnxNode) -> Result<(NodeId, Vec<usiz
     let x = cx.operand(n, 0, "the input")?;
     let xs = cx.ty(x).shape.clone();
     if xs.len() != 4 {
-        return Err(n.fail(format!("pools an input of shape {xs:?}; qcc supports 2-D pooling only (rank 4)")));
+        return Err(n.fail(format!(
+            "pools an input of shape {xs:?}; qcc supports 2-D pooling only (rank 4)"
+        )));
     }
     let k = match n.ints("kernel_shape")? {
-        Some(k) if k.len() == 2 && k.iter().all(|&v| v >= 1 && v <= MAX_DIM as i64) => [k[0] as usize, k[1] as usize],
-        Some(k) => return Err(n.fail(format!("has kernel_shape {k:?}; a 2-D pool needs two positive sizes"))),
+        Some(k) if k.len() == 2 && k.iter().all(|&v| v >= 1 && v <= MAX_DIM as i64) => {
+            [k[0] as usize, k[1] as usize]
+        }
+        Some(k) => {
+            return Err(n.fail(format!(
+                "has kernel_shape {k:?}; a 2-D pool needs two positive sizes"
+            )))
+        }
         None => return Err(n.fail("has no kernel_shape")),
     };
     Ok((x, xs, k))
@@ -31,13 +39,20 @@ fn flag(n: &OnnxNode, name: &str) -> Result<bool> {
 }
 
 pub fn max_pool(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
-    n.expect_int("storage_order", 0, "qcc supports row-major storage order only")?;
+    n.expect_int(
+        "storage_order",
+        0,
+        "qcc supports row-major storage order only",
+    )?;
     let (x, xs, kernel) = input_and_kernel(cx, n)?;
     let strides = pair(n, "strides")?;
     let dilations = pair(n, "dilations")?;
     let pads = pads(n, [xs[2], xs[3]], kernel, strides, dilations)?;
     let a = attrs([
-        ("kernel_shape", Attr::Ints(kernel.iter().map(|&k| k as i64).collect())),
+        (
+            "kernel_shape",
+            Attr::Ints(kernel.iter().map(|&k| k as i64).collect()),
+        ),
         ("strides", Attr::Ints(strides.to_vec())),
         ("pads", Attr::Ints(pads.to_vec())),
         ("dilations", Attr::Ints(dilations.to_vec())),
@@ -47,7 +62,12 @@ pub fn max_pool(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let id = cx.emit(n, out, OpKind::MaxPool, a, &[x])?;
     cx.define(out, Val::Node(id));
     if let Some(indices) = n.output_name(1) {
-        cx.define(indices, Val::Unusable(format!("`{indices}` holds the indices of a MaxPool, which qcc does not compute")));
+        cx.define(
+            indices,
+            Val::Unusable(format!(
+                "`{indices}` holds the indices of a MaxPool, which qcc does not compute"
+            )),
+        );
     }
     Ok(())
 }
@@ -56,15 +76,23 @@ pub fn average_pool(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let (x, xs, kernel) = input_and_kernel(cx, n)?;
     let strides = pair(n, "strides")?;
     if pair(n, "dilations")? != [1, 1] {
-        return Err(n.fail("has dilations other than 1, which qcc's average pooling does not support"));
+        return Err(
+            n.fail("has dilations other than 1, which qcc's average pooling does not support")
+        );
     }
     let pads = pads(n, [xs[2], xs[3]], kernel, strides, [1, 1])?;
     let a = attrs([
-        ("kernel_shape", Attr::Ints(kernel.iter().map(|&k| k as i64).collect())),
+        (
+            "kernel_shape",
+            Attr::Ints(kernel.iter().map(|&k| k as i64).collect()),
+        ),
         ("strides", Attr::Ints(strides.to_vec())),
         ("pads", Attr::Ints(pads.to_vec())),
         ("ceil_mode", Attr::Bool(flag(n, "ceil_mode")?)),
-        ("count_include_pad", Attr::Bool(flag(n, "count_include_pad")?)),
+        (
+            "count_include_pad",
+            Attr::Bool(flag(n, "count_include_pad")?),
+        ),
     ]);
     let out = n.output()?;
     let id = cx.emit(n, out, OpKind::AvgPool, a, &[x])?;

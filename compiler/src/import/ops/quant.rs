@@ -20,17 +20,34 @@ fn storage_of(t: ConstType) -> Option<DType> {
 
 /// The quantization parameters of a node applied to a value of shape `shape` stored as
 /// `storage` (`None`: take it from the zero point, u8 without one, as ONNX says).
-fn params(cx: &mut Importer, n: &OnnxNode, shape: &[usize], storage: Option<DType>) -> Result<QuantType> {
-    n.expect_int("block_size", 0, "qcc supports per-tensor and per-axis quantization only")?;
-    let scale = cx.constant(n, 1, "scale")?.ok_or_else(|| n.fail("lacks its input 1 (the scale)"))?;
+fn params(
+    cx: &mut Importer,
+    n: &OnnxNode,
+    shape: &[usize],
+    storage: Option<DType>,
+) -> Result<QuantType> {
+    n.expect_int(
+        "block_size",
+        0,
+        "qcc supports per-tensor and per-axis quantization only",
+    )?;
+    let scale = cx
+        .constant(n, 1, "scale")?
+        .ok_or_else(|| n.fail("lacks its input 1 (the scale)"))?;
     if scale.ty() != ConstType::F32 {
-        return Err(n.fail(format!("has a scale of type {}; qcc supports f32 scales only", scale.ty().name())));
+        return Err(n.fail(format!(
+            "has a scale of type {}; qcc supports f32 scales only",
+            scale.ty().name()
+        )));
     }
     let zp = cx.constant(n, 2, "zero point")?;
     let zp_storage = match &zp {
         None => None,
         Some(z) => Some(storage_of(z.ty()).ok_or_else(|| {
-            n.fail(format!("has a zero point of type {}; qcc supports u8, i8 and i32 quantization", z.ty().name()))
+            n.fail(format!(
+                "has a zero point of type {}; qcc supports u8, i8 and i32 quantization",
+                z.ty().name()
+            ))
         })?),
     };
     let storage = match (storage, zp_storage) {
@@ -43,13 +60,24 @@ fn params(cx: &mut Importer, n: &OnnxNode, shape: &[usize], storage: Option<DTyp
     let scales = scale.floats();
     let zero_points: Vec<i32> = match &zp {
         Some(z) if z.shape() != scale.shape() => {
-            return Err(n.fail(format!("has a scale of shape {:?} but a zero point of shape {:?}", scale.shape(), z.shape())));
+            return Err(n.fail(format!(
+                "has a scale of shape {:?} but a zero point of shape {:?}",
+                scale.shape(),
+                z.shape()
+            )));
         }
-        Some(z) => z.ints().unwrap_or_default().into_iter().map(|v| v as i32).collect(),
+        Some(z) => z
+            .ints()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v as i32)
+            .collect(),
         None => vec![0; scales.len()],
     };
     if let Some(s) = scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-        return Err(n.fail(format!("has a scale {s}; scales must be positive and finite")));
+        return Err(n.fail(format!(
+            "has a scale {s}; scales must be positive and finite"
+        )));
     }
     let axis = if scales.len() == 1 {
         None
@@ -64,7 +92,12 @@ fn params(cx: &mut Importer, n: &OnnxNode, shape: &[usize], storage: Option<DTyp
         }
         Some(axis)
     };
-    Ok(QuantType { storage, scales, zero_points, axis })
+    Ok(QuantType {
+        storage,
+        scales,
+        zero_points,
+        axis,
+    })
 }
 
 /// Opset 21's `output_dtype`, for a QuantizeLinear without a zero point.
@@ -85,7 +118,13 @@ pub fn quantize(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let shape = cx.ty(x).shape.clone();
     let q = params(cx, n, &shape, None)?;
     let out = n.output()?;
-    let id = cx.emit_quant(n, out, OpKind::Quantize, x, TensorType::new(shape, ElemType::Quant(q)))?;
+    let id = cx.emit_quant(
+        n,
+        out,
+        OpKind::Quantize,
+        x,
+        TensorType::new(shape, ElemType::Quant(q)),
+    )?;
     cx.define(out, Val::Node(id));
     Ok(())
 }
@@ -96,7 +135,10 @@ pub fn dequantize(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let q = match cx.required(n, 0, "the input")? {
         Val::Const(c) => {
             let storage = storage_of(c.ty()).ok_or_else(|| {
-                n.fail(format!("dequantizes `{name}` of type {}; it needs u8, i8 or i32 values", c.ty().name()))
+                n.fail(format!(
+                    "dequantizes `{name}` of type {}; it needs u8, i8 or i32 values",
+                    c.ty().name()
+                ))
             })?;
             let q = params(cx, n, c.shape(), Some(storage))?;
             let w = quantized_weight(cx, n, name, &c, q)?;
@@ -121,11 +163,24 @@ pub fn dequantize(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
             ElemType::Quant(want)
         )));
     }
-    let id = cx.emit_quant(n, out, OpKind::Dequantize, q, TensorType::f32(ty.shape.clone()))?;
+    let id = cx.emit_quant(
+        n,
+        out,
+        OpKind::Dequantize,
+        q,
+        TensorType::f32(ty.shape.clone()),
+    )?;
     cx.define(out, Val::Node(id));
     Ok(())
 }
 
-fn quantized_weight(cx: &mut Importer, n: &OnnxNode, name: &str, c: &Const, q: QuantType) -> Result<crate::ir::NodeId> {
-    cx.weight(name, c, ElemType::Quant(q)).map_err(|m| n.fail(format!("reads `{name}`, but {m}")))
+fn quantized_weight(
+    cx: &mut Importer,
+    n: &OnnxNode,
+    name: &str,
+    c: &Const,
+    q: QuantType,
+) -> Result<crate::ir::NodeId> {
+    cx.weight(name, c, ElemType::Quant(q))
+        .map_err(|m| n.fail(format!("reads `{name}`, but {m}")))
 }

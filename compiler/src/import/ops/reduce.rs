@@ -18,12 +18,36 @@ pub fn softmax(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let default = if n.opset < 13 { 1 } else { -1 };
     let axis = n.axis(n.int_or("axis", default)?, rank, "axis")?;
     let id = if n.opset >= 13 || axis + 1 == rank {
-        cx.emit(n, out, OpKind::Softmax, attrs([("axis", Attr::Int(axis as i64))]), &[x])?
+        cx.emit(
+            n,
+            out,
+            OpKind::Softmax,
+            attrs([("axis", Attr::Int(axis as i64))]),
+            &[x],
+        )?
     } else {
-        let flat = cx.emit(n, &format!("{out}.flat"), OpKind::Flatten, attrs([("axis", Attr::Int(axis as i64))]), &[x])?;
-        let soft = cx.emit(n, &format!("{out}.softmax"), OpKind::Softmax, attrs([("axis", Attr::Int(1))]), &[flat])?;
+        let flat = cx.emit(
+            n,
+            &format!("{out}.flat"),
+            OpKind::Flatten,
+            attrs([("axis", Attr::Int(axis as i64))]),
+            &[x],
+        )?;
+        let soft = cx.emit(
+            n,
+            &format!("{out}.softmax"),
+            OpKind::Softmax,
+            attrs([("axis", Attr::Int(1))]),
+            &[flat],
+        )?;
         let back = shape.iter().map(|&d| d as i64).collect();
-        cx.emit(n, out, OpKind::Reshape, attrs([("shape", Attr::Ints(back))]), &[soft])?
+        cx.emit(
+            n,
+            out,
+            OpKind::Reshape,
+            attrs([("shape", Attr::Ints(back))]),
+            &[soft],
+        )?
     };
     cx.define(out, Val::Node(id));
     Ok(())
@@ -35,7 +59,11 @@ pub fn reduce_mean(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let x = cx.operand(n, 0, "the input")?;
     let rank = cx.ty(x).rank();
     let out = n.output()?;
-    let given = if n.opset < 18 { n.ints("axes")? } else { cx.constant_ints(n, 1, "axes")? };
+    let given = if n.opset < 18 {
+        n.ints("axes")?
+    } else {
+        cx.constant_ints(n, 1, "axes")?
+    };
     let given = given.filter(|a| !a.is_empty());
     let mut axes = match given {
         Some(a) => n.axes(&a, rank, "axes")?,

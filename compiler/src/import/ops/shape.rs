@@ -32,7 +32,8 @@ fn fold_or_emit(
 }
 
 fn input_shape(cx: &Importer, n: &OnnxNode, x: &Val) -> Result<Vec<usize>> {
-    cx.shape(x).ok_or_else(|| n.fail("reads a value that cannot be used"))
+    cx.shape(x)
+        .ok_or_else(|| n.fail("reads a value that cannot be used"))
 }
 
 fn ints(v: &[usize]) -> Vec<i64> {
@@ -48,17 +49,30 @@ pub fn flatten(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let rank = shape.len() as i64;
     let axis = if raw < 0 { raw + rank } else { raw };
     if !(0..=rank).contains(&axis) {
-        return Err(n.fail(format!("has axis {raw}, out of range for an input of shape {shape:?}")));
+        return Err(n.fail(format!(
+            "has axis {raw}, out of range for an input of shape {shape:?}"
+        )));
     }
     let axis = axis as usize;
     let outer: usize = shape[..axis].iter().product();
     let inner: usize = shape[axis..].iter().product();
-    fold_or_emit(cx, n, &x, OpKind::Flatten, attrs([("axis", Attr::Int(axis as i64))]), |c| c.reshape(&[outer, inner]))
+    fold_or_emit(
+        cx,
+        n,
+        &x,
+        OpKind::Flatten,
+        attrs([("axis", Attr::Int(axis as i64))]),
+        |c| c.reshape(&[outer, inner]),
+    )
 }
 
 /// Resolves a Reshape target: `0` copies the input's dimension (unless `allowzero`), `-1` takes
 /// whatever is left.
-pub fn resolve_reshape(target: &[i64], input: &[usize], allowzero: bool) -> Result<Vec<usize>, String> {
+pub fn resolve_reshape(
+    target: &[i64],
+    input: &[usize],
+    allowzero: bool,
+) -> Result<Vec<usize>, String> {
     let numel = checked_numel(input).ok_or("the input is too large")?;
     let mut out = Vec::with_capacity(target.len());
     let mut infer_at = None;
@@ -83,7 +97,9 @@ pub fn resolve_reshape(target: &[i64], input: &[usize], allowzero: bool) -> Resu
         }
         out[i] = numel / known;
     } else if known != numel {
-        return Err(format!("the target shape {target:?} has {known} elements, the input {input:?} has {numel}"));
+        return Err(format!(
+            "the target shape {target:?} has {known} elements, the input {input:?} has {numel}"
+        ));
     }
     Ok(out)
 }
@@ -91,10 +107,20 @@ pub fn resolve_reshape(target: &[i64], input: &[usize], allowzero: bool) -> Resu
 pub fn reshape(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let x = cx.required(n, 0, "the input")?;
     let shape = input_shape(cx, n, &x)?;
-    let target = cx.constant_ints(n, 1, "shape")?.ok_or_else(|| n.fail("lacks its input 1 (the shape)"))?;
+    let target = cx
+        .constant_ints(n, 1, "shape")?
+        .ok_or_else(|| n.fail("lacks its input 1 (the shape)"))?;
     let allowzero = n.int_or("allowzero", 0)? != 0;
-    let new = resolve_reshape(&target, &shape, allowzero).map_err(|m| n.fail(format!("cannot reshape: {m}")))?;
-    fold_or_emit(cx, n, &x, OpKind::Reshape, attrs([("shape", Attr::Ints(ints(&new)))]), |c| c.reshape(&new))
+    let new = resolve_reshape(&target, &shape, allowzero)
+        .map_err(|m| n.fail(format!("cannot reshape: {m}")))?;
+    fold_or_emit(
+        cx,
+        n,
+        &x,
+        OpKind::Reshape,
+        attrs([("shape", Attr::Ints(ints(&new)))]),
+        |c| c.reshape(&new),
+    )
 }
 
 /// Squeeze and Unsqueeze take their axes as an attribute before opset 13, as an input after.
@@ -115,10 +141,22 @@ pub fn squeeze(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     };
     axes.sort_unstable();
     if let Some(&a) = axes.iter().find(|&&a| shape[a] != 1) {
-        return Err(n.fail(format!("squeezes axis {a} of shape {shape:?}, which is not of size 1")));
+        return Err(n.fail(format!(
+            "squeezes axis {a} of shape {shape:?}, which is not of size 1"
+        )));
     }
-    let new: Vec<usize> = (0..shape.len()).filter(|i| !axes.contains(i)).map(|i| shape[i]).collect();
-    fold_or_emit(cx, n, &x, OpKind::Squeeze, attrs([("axes", Attr::Ints(ints(&axes)))]), |c| c.reshape(&new))
+    let new: Vec<usize> = (0..shape.len())
+        .filter(|i| !axes.contains(i))
+        .map(|i| shape[i])
+        .collect();
+    fold_or_emit(
+        cx,
+        n,
+        &x,
+        OpKind::Squeeze,
+        attrs([("axes", Attr::Ints(ints(&axes)))]),
+        |c| c.reshape(&new),
+    )
 }
 
 pub fn unsqueeze(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
@@ -129,8 +167,23 @@ pub fn unsqueeze(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let mut axes = n.axes(&raw, rank, "axes")?;
     axes.sort_unstable();
     let mut dims = shape.iter();
-    let new: Vec<usize> = (0..rank).map(|i| if axes.contains(&i) { 1 } else { dims.next().copied().unwrap_or(1) }).collect();
-    fold_or_emit(cx, n, &x, OpKind::Unsqueeze, attrs([("axes", Attr::Ints(ints(&axes)))]), |c| c.reshape(&new))
+    let new: Vec<usize> = (0..rank)
+        .map(|i| {
+            if axes.contains(&i) {
+                1
+            } else {
+                dims.next().copied().unwrap_or(1)
+            }
+        })
+        .collect();
+    fold_or_emit(
+        cx,
+        n,
+        &x,
+        OpKind::Unsqueeze,
+        attrs([("axes", Attr::Ints(ints(&axes)))]),
+        |c| c.reshape(&new),
+    )
 }
 
 pub fn transpose(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
@@ -141,12 +194,21 @@ pub fn transpose(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         Some(p) => {
             let perm = n.axes(&p, rank, "perm")?;
             if perm.len() != rank {
-                return Err(n.fail(format!("has perm {p:?}, not a permutation of the {rank} axes of its input")));
+                return Err(n.fail(format!(
+                    "has perm {p:?}, not a permutation of the {rank} axes of its input"
+                )));
             }
             perm
         }
     };
-    fold_or_emit(cx, n, &x, OpKind::Transpose, attrs([("perm", Attr::Ints(ints(&perm)))]), |c| c.transpose(&perm))
+    fold_or_emit(
+        cx,
+        n,
+        &x,
+        OpKind::Transpose,
+        attrs([("perm", Attr::Ints(ints(&perm)))]),
+        |c| c.transpose(&perm),
+    )
 }
 
 pub fn concat(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
@@ -157,10 +219,24 @@ pub fn concat(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     }
     let first = vals.first().ok_or_else(|| n.fail("has no inputs"))?;
     let rank = input_shape(cx, n, &first.1)?.len();
-    let axis = n.axis(n.int("axis")?.ok_or_else(|| n.fail("has no axis"))?, rank, "axis")?;
-    let consts: Vec<&Const> = vals.iter().filter_map(|(_, v)| if let Val::Const(c) = v { Some(&**c) } else { None }).collect();
+    let axis = n.axis(
+        n.int("axis")?.ok_or_else(|| n.fail("has no axis"))?,
+        rank,
+        "axis",
+    )?;
+    let consts: Vec<&Const> = vals
+        .iter()
+        .filter_map(|(_, v)| {
+            if let Val::Const(c) = v {
+                Some(&**c)
+            } else {
+                None
+            }
+        })
+        .collect();
     if consts.len() == vals.len() {
-        let c = Const::concat(&consts, axis).map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
+        let c =
+            Const::concat(&consts, axis).map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
         cx.define(out, Val::Const(Arc::new(c)));
         return Ok(());
     }
@@ -175,7 +251,13 @@ pub fn concat(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     // A concat of one part is that part.
     let id = match ops[..] {
         [only] => only,
-        _ => cx.emit(n, out, OpKind::Concat, attrs([("axis", Attr::Int(axis as i64))]), &ops)?,
+        _ => cx.emit(
+            n,
+            out,
+            OpKind::Concat,
+            attrs([("axis", Attr::Int(axis as i64))]),
+            &ops,
+        )?,
     };
     cx.define(out, Val::Node(id));
     Ok(())
@@ -186,7 +268,9 @@ pub fn concat(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
 pub fn pad(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let mode = n.string("mode")?.unwrap_or_else(|| "constant".into());
     if mode != "constant" {
-        return Err(n.fail(format!("has mode `{mode}`; qcc supports constant padding only")));
+        return Err(n.fail(format!(
+            "has mode `{mode}`; qcc supports constant padding only"
+        )));
     }
     let x = cx.required(n, 0, "the input")?;
     let rank = input_shape(cx, n, &x)?.len();
@@ -194,11 +278,18 @@ pub fn pad(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         let pads = n.ints("pads")?.ok_or_else(|| n.fail("has no pads"))?;
         (pads, n.float_or("value", 0.0)?, None)
     } else {
-        let pads = cx.constant_ints(n, 1, "pads")?.ok_or_else(|| n.fail("lacks its input 1 (the pads)"))?;
+        let pads = cx
+            .constant_ints(n, 1, "pads")?
+            .ok_or_else(|| n.fail("lacks its input 1 (the pads)"))?;
         let value = match cx.constant(n, 2, "padding value")? {
             None => 0.0,
             Some(c) if c.len() == 1 => c.floats()[0],
-            Some(c) => return Err(n.fail(format!("has a padding value of shape {:?}; Pad takes a single value", c.shape()))),
+            Some(c) => {
+                return Err(n.fail(format!(
+                    "has a padding value of shape {:?}; Pad takes a single value",
+                    c.shape()
+                )))
+            }
         };
         (pads, value, cx.constant_ints(n, 3, "axes")?)
     };
@@ -207,10 +298,16 @@ pub fn pad(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         None => (0..rank).collect(),
     };
     if pads.len() != 2 * axes.len() {
-        return Err(n.fail(format!("has {} pads for {} axes; it needs a begin and an end for each", pads.len(), axes.len())));
+        return Err(n.fail(format!(
+            "has {} pads for {} axes; it needs a begin and an end for each",
+            pads.len(),
+            axes.len()
+        )));
     }
     if let Some(p) = pads.iter().find(|&&p| p < 0) {
-        return Err(n.fail(format!("has a negative pad {p} (cropping), which qcc does not support")));
+        return Err(n.fail(format!(
+            "has a negative pad {p} (cropping), which qcc does not support"
+        )));
     }
     let mut full = vec![0i64; 2 * rank];
     for (k, &a) in axes.iter().enumerate() {
@@ -219,7 +316,13 @@ pub fn pad(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     }
     let out = n.output()?;
     let id = cx.operand(n, 0, "the input")?;
-    let id = cx.emit(n, out, OpKind::Pad, attrs([("pads", Attr::Ints(full)), ("value", Attr::Float(value))]), &[id])?;
+    let id = cx.emit(
+        n,
+        out,
+        OpKind::Pad,
+        attrs([("pads", Attr::Ints(full)), ("value", Attr::Float(value))]),
+        &[id],
+    )?;
     cx.define(out, Val::Node(id));
     Ok(())
 }
@@ -230,13 +333,21 @@ mod tests {
 
     #[test]
     fn reshape_targets_resolve_like_onnx() {
-        assert_eq!(resolve_reshape(&[0, -1], &[2, 3, 4], false).unwrap(), vec![2, 12]);
+        assert_eq!(
+            resolve_reshape(&[0, -1], &[2, 3, 4], false).unwrap(),
+            vec![2, 12]
+        );
         assert_eq!(resolve_reshape(&[-1], &[2, 3], false).unwrap(), vec![6]);
-        assert_eq!(resolve_reshape(&[1, 0, -1], &[2, 3, 4], false).unwrap(), vec![1, 3, 8]);
+        assert_eq!(
+            resolve_reshape(&[1, 0, -1], &[2, 3, 4], false).unwrap(),
+            vec![1, 3, 8]
+        );
         assert!(resolve_reshape(&[-1, -1], &[4], false).is_err());
         assert!(resolve_reshape(&[5, -1], &[4], false).is_err());
         assert!(resolve_reshape(&[0, 0, 0], &[4], false).is_err());
         assert!(resolve_reshape(&[3], &[4], false).is_err());
-        assert!(resolve_reshape(&[2, 0], &[4], true).unwrap_err().contains("elements"));
+        assert!(resolve_reshape(&[2, 0], &[4], true)
+            .unwrap_err()
+            .contains("elements"));
     }
 }

@@ -27,7 +27,11 @@ pub fn auto_pad(n: &OnnxNode) -> Result<AutoPad> {
         "VALID" => AutoPad::Valid,
         "SAME_UPPER" => AutoPad::SameUpper,
         "SAME_LOWER" => AutoPad::SameLower,
-        other => return Err(n.fail(format!("has auto_pad `{other}`, which is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER"))),
+        other => {
+            return Err(n.fail(format!(
+                "has auto_pad `{other}`, which is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER"
+            )))
+        }
     })
 }
 
@@ -36,7 +40,9 @@ pub fn pair(n: &OnnxNode, name: &str) -> Result<[i64; 2]> {
     match n.ints(name)? {
         None => Ok([1, 1]),
         Some(v) if v.len() == 2 && within(&v, 1) => Ok([v[0], v[1]]),
-        Some(v) => Err(n.fail(format!("has {name} {v:?}; a 2-D window needs two positive values"))),
+        Some(v) => Err(n.fail(format!(
+            "has {name} {v:?}; a 2-D window needs two positive values"
+        ))),
     }
 }
 
@@ -45,7 +51,9 @@ pub fn pair0(n: &OnnxNode, name: &str) -> Result<[i64; 2]> {
     match n.ints(name)? {
         None => Ok([0, 0]),
         Some(v) if v.len() == 2 && within(&v, 0) => Ok([v[0], v[1]]),
-        Some(v) => Err(n.fail(format!("has {name} {v:?}; a 2-D window needs two non-negative values"))),
+        Some(v) => Err(n.fail(format!(
+            "has {name} {v:?}; a 2-D window needs two non-negative values"
+        ))),
     }
 }
 
@@ -71,7 +79,13 @@ pub fn split(total: i64, upper: bool) -> (i64, i64) {
 
 /// Pads of a convolution or pooling window over the spatial dims `hw` of its input.
 /// SAME keeps `ceil(in / stride)` outputs, padding `(out − 1)·stride + (k − 1)·d + 1 − in`.
-pub fn pads(n: &OnnxNode, hw: [usize; 2], kernel: [usize; 2], strides: [i64; 2], dilations: [i64; 2]) -> Result<[i64; 4]> {
+pub fn pads(
+    n: &OnnxNode,
+    hw: [usize; 2],
+    kernel: [usize; 2],
+    strides: [i64; 2],
+    dilations: [i64; 2],
+) -> Result<[i64; 4]> {
     let mode = auto_pad(n)?;
     Ok(match mode {
         AutoPad::NotSet => explicit_pads(n)?,
@@ -94,8 +108,12 @@ pub fn pads(n: &OnnxNode, hw: [usize; 2], kernel: [usize; 2], strides: [i64; 2],
 pub fn output_shape(n: &OnnxNode) -> Result<Option<[i64; 2]>> {
     match n.ints("output_shape")? {
         None => Ok(None),
-        Some(s) if s.len() >= 2 && within(&s[s.len() - 2..], 1) => Ok(Some([s[s.len() - 2], s[s.len() - 1]])),
-        Some(s) => Err(n.fail(format!("has output_shape {s:?}; a 2-D transposed convolution needs a positive [height, width]"))),
+        Some(s) if s.len() >= 2 && within(&s[s.len() - 2..], 1) => {
+            Ok(Some([s[s.len() - 2], s[s.len() - 1]]))
+        }
+        Some(s) => Err(n.fail(format!(
+            "has output_shape {s:?}; a 2-D transposed convolution needs a positive [height, width]"
+        ))),
     }
 }
 
@@ -104,7 +122,9 @@ pub fn kernel_from_weight(n: &OnnxNode, w: &[usize]) -> Result<[usize; 2]> {
     let k = [w[2], w[3]];
     if let Some(ks) = n.ints("kernel_shape")? {
         if ks.len() != 2 || ks[0] != k[0] as i64 || ks[1] != k[1] as i64 {
-            return Err(n.fail(format!("has kernel_shape {ks:?}, but its weight's kernel is {k:?}")));
+            return Err(n.fail(format!(
+                "has kernel_shape {ks:?}, but its weight's kernel is {k:?}"
+            )));
         }
     }
     Ok(k)
