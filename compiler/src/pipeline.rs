@@ -12,18 +12,8 @@ use crate::rules::RuleSet;
 pub fn optimize(model: &Model, rules: &RuleSet, limits: &Limits) -> Result<(Model, Report)> {
     verify_or_error(model, None)?;
     let rewrites = rules.rewrites();
-    let (out, mut report) = simplify(model, &rewrites, limits)
+    let (out, report) = simplify(model, &rewrites, limits)
         .map_err(|e| Error::msg(format!("optimizing @{}: {e}", model.name)))?;
-    for r in &rules.rules {
-        if let Ok(mut refused) = r.refused.lock() {
-            for why in refused.drain(..) {
-                report.refused.push((r.name().to_string(), why));
-            }
-        }
-        if let Ok(mut applied) = r.applied.lock() {
-            applied.clear();
-        }
-    }
     verify_or_error(&out, None).map_err(|e| {
         Error::msg(format!(
             "the optimizer produced an invalid model (a bug in qcc): {e}"

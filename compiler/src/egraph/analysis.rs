@@ -26,6 +26,12 @@ pub struct Data {
 #[derive(Default, Clone)]
 pub struct TensorAnalysis {
     pub roots: Vec<Id>,
+    /// Matches already rewritten in this e-graph (rule name, canonical ids at the time), so a
+    /// match found again in a later iteration is not rebuilt. Kept here, per run, and not in
+    /// the rules, which are shared by concurrent runs.
+    pub applied: std::collections::HashSet<(String, Vec<Id>)>,
+    /// Replacements refused because they were ill-typed: rule name and reason.
+    pub refused: Vec<(String, String)>,
 }
 
 /// How many users a class has: the classes holding an e-node that reads it (attribute leaves

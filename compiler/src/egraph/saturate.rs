@@ -120,7 +120,7 @@ pub fn simplify(
         fired,
         cost_before,
         cost_after,
-        refused: vec![],
+        refused: std::mem::take(&mut loaded.egraph.analysis.refused),
     };
     Ok((out, report))
 }

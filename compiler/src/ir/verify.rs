@@ -15,15 +15,6 @@ pub struct Problem {
     pub message: String,
 }
 
-fn storage_range(d: DType) -> (i64, i64) {
-    match d {
-        DType::I8 => (i8::MIN as i64, i8::MAX as i64),
-        DType::U8 => (0, u8::MAX as i64),
-        DType::I32 => (i32::MIN as i64, i32::MAX as i64),
-        DType::F32 => (0, 0),
-    }
-}
-
 /// Problems with a type on its own (quantization parameters that make no sense).
 pub fn check_type(t: &TensorType) -> Option<String> {
     let q = t.elem.quant()?;
@@ -42,7 +33,9 @@ pub fn check_type(t: &TensorType) -> Option<String> {
     if let Some(s) = q.scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
         return Some(format!("{t}: scale {s} is not a positive finite number"));
     }
-    let (lo, hi) = storage_range(q.storage);
+    // f32 storage was refused above, so the range exists.
+    let (lo, hi) = runtime::qops::qrange(q.storage);
+    let (lo, hi) = (lo as i64, hi as i64);
     if let Some(z) = q
         .zero_points
         .iter()

@@ -4,7 +4,7 @@
 use crate::egraph::analysis::{node_type, QGraph, TensorAnalysis};
 use crate::egraph::lang::{Const, ENode, Meta};
 use crate::ir::attr::Attrs;
-use crate::ir::op::{OpKind, SCHEMAS};
+use crate::ir::op::OpKind;
 use crate::ir::types::TensorType;
 use crate::rules::compile::CompiledRule;
 use crate::rules::eval::Bindings;
@@ -145,36 +145,27 @@ impl Applier<ENode, TensorAnalysis> for Arc<CompiledRule> {
             .chain(raw.metas.iter().map(|&m| egraph.find(m)))
             .chain([egraph.find(eclass)])
             .collect();
-        if self
-            .applied
-            .lock()
-            .map(|s| s.contains(&key))
-            .unwrap_or(false)
-        {
+        let key = (self.name().to_string(), key);
+        if egraph.analysis.applied.contains(&key) {
             return vec![];
         }
         let new = match instantiate(egraph, self, subst) {
             Ok(Some(id)) => id,
             Ok(None) => return vec![],
             Err(e) => {
-                if let Ok(mut r) = self.refused.lock() {
-                    r.push(e);
-                }
+                egraph.analysis.refused.push((self.name().to_string(), e));
                 return vec![];
             }
         };
-        if let Ok(mut s) = self.applied.lock() {
-            s.insert(key);
-        }
+        egraph.analysis.applied.insert(key);
         let (have, want) = (egraph[new].data.ty.clone(), egraph[eclass].data.ty.clone());
         if have != want {
-            if let Ok(mut r) = self.refused.lock() {
-                r.push(format!(
-                    "the replacement has type {} but the matched value has type {}",
-                    have.map(|t| t.to_string()).unwrap_or("none".into()),
-                    want.map(|t| t.to_string()).unwrap_or("none".into())
-                ));
-            }
+            let why = format!(
+                "the replacement has type {} but the matched value has type {}",
+                have.map(|t| t.to_string()).unwrap_or("none".into()),
+                want.map(|t| t.to_string()).unwrap_or("none".into())
+            );
+            egraph.analysis.refused.push((self.name().to_string(), why));
             return vec![];
         }
         if egraph.union(eclass, new) {
@@ -187,9 +178,4 @@ impl Applier<ENode, TensorAnalysis> for Arc<CompiledRule> {
     fn vars(&self) -> Vec<Var> {
         vec![]
     }
-}
-
-/// Every op name, for suggestions.
-pub fn op_names() -> Vec<&'static str> {
-    SCHEMAS.iter().map(|s| s.name).collect()
 }

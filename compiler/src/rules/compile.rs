@@ -5,9 +5,9 @@ use crate::diag::{Diagnostic, Error, Source, Span};
 use crate::egraph::saturate::QRewrite;
 use crate::ir::op::OpKind;
 use dsl::ast::{Pattern, Rule, Tolerance};
-use egg::{Id, Rewrite};
-use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex};
+use egg::Rewrite;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The rule files built into qcc, by file name: the simplify stage's, then the lowering's.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -78,10 +78,6 @@ pub struct CompiledRule {
     pub operand_names: Vec<String>,
     /// Number of ops in the pattern.
     pub op_count: usize,
-    /// Matches already rewritten (canonical ids), so each fires once.
-    pub applied: Mutex<HashSet<Vec<Id>>>,
-    /// Why replacements were refused (ill-typed), for `--explain` and `rules check`.
-    pub refused: Mutex<Vec<String>>,
 }
 
 impl CompiledRule {
@@ -136,8 +132,6 @@ fn compile_rule(ast: Rule, file: &str) -> Option<CompiledRule> {
         root_kind,
         operand_names,
         op_count,
-        applied: Mutex::new(HashSet::new()),
-        refused: Mutex::new(vec![]),
     })
 }
 
@@ -229,13 +223,6 @@ impl RuleSet {
                 .map(|(n, t)| (n.to_string(), t.to_string()))
                 .collect::<Vec<_>>(),
         )
-    }
-
-    /// Only the rules whose file name satisfies `keep`.
-    pub fn filter(&self, keep: impl Fn(&CompiledRule) -> bool) -> RuleSet {
-        RuleSet {
-            rules: self.rules.iter().filter(|r| keep(r)).cloned().collect(),
-        }
     }
 
     pub fn rewrites(&self) -> Vec<QRewrite> {

@@ -38,12 +38,15 @@ pub fn dtype_of(d: ast::DType) -> DType {
     }
 }
 
+/// The code range of a storage type (`(0, 0)` for f32, which has none: `qmin(x)` of a float
+/// value compares as 0 rather than failing the guard).
 fn storage_range(d: DType) -> (i64, i64) {
     match d {
-        DType::I8 => (-128, 127),
-        DType::U8 => (0, 255),
-        DType::I32 => (i32::MIN as i64, i32::MAX as i64),
         DType::F32 => (0, 0),
+        q => {
+            let (lo, hi) = runtime::qops::qrange(q);
+            (lo as i64, hi as i64)
+        }
     }
 }
 

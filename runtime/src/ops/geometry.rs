@@ -210,3 +210,36 @@ impl ConvGeometry {
         )
     }
 }
+
+/// The taps of one window along one axis: those inside the input (as input indices) and how many
+/// lie inside the padded input.
+#[derive(Clone)]
+pub(crate) struct AxisWindow {
+    pub inside: Vec<usize>,
+    pub padded: usize,
+}
+
+pub(crate) fn axis_windows(
+    op: &str,
+    len: usize,
+    k: usize,
+    stride: usize,
+    pads: (usize, usize),
+    dil: usize,
+    ceil_mode: bool,
+) -> Vec<AxisWindow> {
+    let out = pool_out_len(op, len, k, stride, pads, dil, ceil_mode);
+    (0..out)
+        .map(|o| {
+            // Positions are shifted by the begin padding so they stay non-negative.
+            let taps = (0..k).map(|t| o * stride + t * dil);
+            let inside = taps
+                .clone()
+                .filter(|&q| q >= pads.0 && q < pads.0 + len)
+                .map(|q| q - pads.0)
+                .collect();
+            let padded = taps.filter(|&q| q < pads.0 + len + pads.1).count();
+            AxisWindow { inside, padded }
+        })
+        .collect()
+}

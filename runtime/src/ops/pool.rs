@@ -1,6 +1,6 @@
 //! 2-D pooling (ONNX MaxPool, AveragePool, GlobalAveragePool; NCHW).
 
-use super::geometry::pool_out_len;
+use super::geometry::axis_windows;
 use super::reduce::reduce_mean;
 use super::PoolParams;
 use ndarray::{ArrayD, IxDyn};
@@ -52,39 +52,6 @@ pub fn global_avg_pool(x: &ArrayD<f32>) -> ArrayD<f32> {
 struct WindowCounts {
     inside: usize,
     padded: usize,
-}
-
-/// The taps of one window along one axis: those inside the input (as input indices) and how many
-/// lie inside the padded input.
-#[derive(Clone)]
-struct AxisWindow {
-    inside: Vec<usize>,
-    padded: usize,
-}
-
-fn axis_windows(
-    op: &str,
-    len: usize,
-    k: usize,
-    stride: usize,
-    pads: (usize, usize),
-    dil: usize,
-    ceil_mode: bool,
-) -> Vec<AxisWindow> {
-    let out = pool_out_len(op, len, k, stride, pads, dil, ceil_mode);
-    (0..out)
-        .map(|o| {
-            // Positions are shifted by the begin padding so they stay non-negative.
-            let taps = (0..k).map(|t| o * stride + t * dil);
-            let inside = taps
-                .clone()
-                .filter(|&q| q >= pads.0 && q < pads.0 + len)
-                .map(|q| q - pads.0)
-                .collect();
-            let padded = taps.filter(|&q| q < pads.0 + len + pads.1).count();
-            AxisWindow { inside, padded }
-        })
-        .collect()
 }
 
 fn pool<F>(op: &str, x: &ArrayD<f32>, p: &PoolParams, reduce: F) -> ArrayD<f32>

@@ -5,7 +5,7 @@
 use super::fixed::multiply_by_quantized_multiplier;
 use super::params::QuantError;
 use super::Requant;
-use crate::ops::geometry::pool_out_len;
+use crate::ops::geometry::{axis_windows, AxisWindow};
 use crate::ops::PoolParams;
 use crate::{DType, Tensor};
 use ndarray::{ArrayD, IxDyn};
@@ -170,38 +170,6 @@ impl<T: Copy> Window<'_, T> {
                 .map(move |&j| self.plane[i * self.width + j])
         })
     }
-}
-
-/// The taps of one window along one axis: those inside the input (as input indices) and how many
-/// lie inside the padded input.
-struct AxisWindow {
-    inside: Vec<usize>,
-    padded: usize,
-}
-
-fn axis_windows(
-    op: &str,
-    len: usize,
-    k: usize,
-    stride: usize,
-    pads: (usize, usize),
-    dil: usize,
-    ceil_mode: bool,
-) -> Vec<AxisWindow> {
-    let out = pool_out_len(op, len, k, stride, pads, dil, ceil_mode);
-    (0..out)
-        .map(|o| {
-            // Positions shifted by the begin padding, so they stay non-negative.
-            let taps = (0..k).map(|t| o * stride + t * dil);
-            let inside = taps
-                .clone()
-                .filter(|&q| q >= pads.0 && q < pads.0 + len)
-                .map(|q| q - pads.0)
-                .collect();
-            let padded = taps.filter(|&q| q < pads.0 + len + pads.1).count();
-            AxisWindow { inside, padded }
-        })
-        .collect()
 }
 
 fn pool<T: Copy, U>(
