@@ -72,12 +72,34 @@ pub fn batch_of(a: &ArrayD<f32>, shape: &[usize], layout: Layout, b: usize) -> T
 pub fn run_batches(
     model: &Model,
     inputs: &[ArrayD<f32>],
+    progress: impl FnMut(usize, usize),
+) -> Result<Vec<ArrayD<f32>>> {
+    let ports: Vec<(String, Vec<usize>)> = model
+        .inputs
+        .iter()
+        .map(|&id| (model.node(id).name.clone(), model.node(id).ty.shape.clone()))
+        .collect();
+    run_batches_with(
+        &ports,
+        model.outputs.len(),
+        inputs,
+        |feed| interp::run(model, feed),
+        progress,
+    )
+}
+
+/// Runs `run_one` (one model run: inputs of the `ports`' shapes in, `outputs` tensors out) over
+/// every batch of `inputs` and returns each output laid out as the inputs were.
+pub fn run_batches_with(
+    ports: &[(String, Vec<usize>)],
+    outputs: usize,
+    inputs: &[ArrayD<f32>],
+    mut run_one: impl FnMut(&[Tensor]) -> Result<Vec<Tensor>>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Vec<ArrayD<f32>>> {
     let mut plan: Option<(usize, Layout)> = None;
-    for (&id, a) in model.inputs.iter().zip(inputs) {
-        let node = model.node(id);
-        let k = count_batches(&node.name, &node.ty.shape, a)?;
+    for ((name, shape), a) in ports.iter().zip(inputs) {
+        let k = count_batches(name, shape, a)?;
         match plan {
             Some(p) if p.0 != k.0 => {
                 return Err(Error::msg(format!(
@@ -91,17 +113,16 @@ pub fn run_batches(
     let (batches, layout) = plan.unwrap_or((1, Layout::Stacked));
     let single = inputs
         .iter()
-        .zip(&model.inputs)
-        .all(|(a, &id)| a.shape() == model.node(id).ty.shape.as_slice());
-    let mut outs: Vec<Vec<ArrayD<f32>>> = vec![vec![]; model.outputs.len()];
+        .zip(ports)
+        .all(|(a, (_, shape))| a.shape() == shape.as_slice());
+    let mut outs: Vec<Vec<ArrayD<f32>>> = vec![vec![]; outputs];
     for b in 0..batches {
-        let feed: Vec<Tensor> = model
-            .inputs
+        let feed: Vec<Tensor> = ports
             .iter()
             .zip(inputs)
-            .map(|(&id, a)| batch_of(a, &model.node(id).ty.shape, layout, b))
+            .map(|((_, shape), a)| batch_of(a, shape, layout, b))
             .collect();
-        for (i, t) in interp::run(model, &feed)?.into_iter().enumerate() {
+        for (i, t) in run_one(&feed)?.into_iter().enumerate() {
             let dt = t.dtype();
             outs[i].push(
                 t.into_f32()

@@ -106,9 +106,10 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Run a model in the reference interpreter on .npy inputs (leading axis = samples).
+    /// Run a model on .npy inputs (leading axis = samples): an .ir file in the reference
+    /// interpreter, or a compiled .so through the runtime loader.
     Run {
-        /// The .ir file.
+        /// The .ir file, or a model.so that qcc compiled.
         model: PathBuf,
         /// An input: `x.npy` for a single-input model, `name=x.npy` for any; repeat for several.
         #[arg(short, long = "input", required = true)]

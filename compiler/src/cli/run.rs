@@ -1,6 +1,7 @@
-//! `qcc run` and `qcc check`: the reference interpreter from the command line.
+//! `qcc run` and `qcc check`: the reference interpreter from the command line, or a compiled
+//! `model.so` through the runtime loader.
 
-use crate::batch::run_batches;
+use crate::batch::run_batches_with;
 use crate::cli::accuracy::{labelled_output, read_labels, top1};
 use crate::diag::{Error, Result};
 use crate::ir::model::Model;
@@ -8,6 +9,7 @@ use crate::ir::weights::read_model;
 use crate::npy;
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::ArrayD;
+use runtime::Tensor;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -71,36 +73,88 @@ pub fn read_inputs(model: &Model, args: &[String]) -> Result<Vec<ArrayD<f32>>> {
         .collect()
 }
 
+/// Whether `path` names a compiled library rather than an IR file.
+pub fn is_library(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "so")
+}
+
+/// Loads a `model.so` through the runtime, which refuses it on a CPU without its features.
+pub fn load_library(path: &Path) -> Result<runtime::Model> {
+    runtime::Model::load(path).map_err(|e| Error::msg(e.to_string()))
+}
+
 pub fn run(
     model_path: &Path,
     inputs: &[String],
     outputs: &[String],
     labels: Option<&str>,
 ) -> Result<()> {
+    if is_library(model_path) {
+        let lib = load_library(model_path)?;
+        let info = lib.info();
+        let ports: Vec<(String, Vec<usize>)> = info
+            .inputs
+            .iter()
+            .map(|p| (p.name.clone(), p.shape.clone()))
+            .collect();
+        let outs: Vec<String> = info.outputs.iter().map(|p| p.name.clone()).collect();
+        let title = format!("running @{} ({})", info.model_name, model_path.display());
+        let mut scratch = lib.scratch();
+        return run_with(&title, &ports, &outs, inputs, outputs, labels, |feed| {
+            lib.run_with_scratch(feed, &mut scratch)
+                .map_err(|e| Error::msg(e.to_string()))
+        });
+    }
     let model = read_model(model_path)?;
-    let (_, outs) = io_names(&model);
-    let out_paths = assign("output", outputs, &outs)?;
-    // The labels are read before the run so that a broken file costs no interpreter time.
+    let (ins, outs) = io_names(&model);
+    let ports: Vec<(String, Vec<usize>)> = ins
+        .into_iter()
+        .zip(&model.inputs)
+        .map(|(n, &id)| (n, model.node(id).ty.shape.clone()))
+        .collect();
+    let title = format!("running @{}", model.name);
+    run_with(&title, &ports, &outs, inputs, outputs, labels, |feed| {
+        crate::interp::run(&model, feed)
+    })
+}
+
+/// `qcc run` on anything that runs one batch at a time: reads the inputs, runs every batch,
+/// scores the labels, writes the outputs.
+fn run_with(
+    title: &str,
+    ports: &[(String, Vec<usize>)],
+    outs: &[String],
+    inputs: &[String],
+    outputs: &[String],
+    labels: Option<&str>,
+    run_one: impl FnMut(&[Tensor]) -> Result<Vec<Tensor>>,
+) -> Result<()> {
+    let ins: Vec<String> = ports.iter().map(|(n, _)| n.clone()).collect();
+    let out_paths = assign("output", outputs, outs)?;
+    // The labels are read before the run so that a broken file costs no run time.
     let labels = match labels {
         Some(arg) => {
-            let (index, path) = labelled_output(arg, &outs)?;
+            let (index, path) = labelled_output(arg, outs)?;
             Some((index, read_labels(&path)?))
         }
         None => None,
     };
-    let data = read_inputs(&model, inputs)?;
+    let data: Vec<ArrayD<f32>> = assign("input", inputs, &ins)?
+        .iter()
+        .map(|p| npy::read_f32(p))
+        .collect::<Result<_>>()?;
     let bar = if std::io::stderr().is_terminal() {
         let b = ProgressBar::new(0);
         b.set_style(
             ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} batches, {eta} left")
                 .expect("valid template"),
         );
-        b.set_message(format!("running @{}", model.name));
+        b.set_message(title.to_string());
         Some(b)
     } else {
         None
     };
-    let results = run_batches(&model, &data, |done, total| {
+    let results = run_batches_with(ports, outs.len(), &data, run_one, |done, total| {
         if let Some(b) = &bar {
             b.set_length(total as u64);
             b.set_position(done as u64);

@@ -1,0 +1,137 @@
+//! What the code generator tells the linker about the code it made: the C prefix, the model's
+//! inputs and outputs, the scratch size and the CPU features the code needs. The header, the C
+//! shim and `NAME_model_json` are all rendered from this one description.
+
+use crate::diag::{Error, Result};
+use runtime::library::ABI_VERSION;
+use serde_json::{json, Value};
+
+/// The contract between the code generator and the linker. The object file defines one global
+/// function, `{prefix}_run_impl(const float *const *inputs, float *const *outputs, void *scratch)`
+/// (System V ABI, returns 0), which assumes the features are present and the scratch is 64-byte
+/// aligned and `scratch_size` bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interface {
+    /// A C identifier; every exported symbol starts with it (default "qcc").
+    pub prefix: String,
+    /// The IR model's name.
+    pub model_name: String,
+    /// In the model's order.
+    pub inputs: Vec<Port>,
+    pub outputs: Vec<Port>,
+    /// Bytes of the caller's arena.
+    pub scratch_size: usize,
+    /// CPU features the code needs, named as GCC's `__builtin_cpu_supports` names them
+    /// ("sse4.1", "avx2", "fma", …; see `runtime::cpu::KNOWN_FEATURES`).
+    pub features: Vec<String>,
+    /// The target as given: "native", "x86-64-v2", "x86-64-v3", …
+    pub target: String,
+    pub weight_bits: u8,
+    pub qcc_version: String,
+}
+
+/// An input or output: f32, in the IR's shape (NCHW as in ONNX).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Port {
+    pub name: String,
+    pub shape: Vec<usize>,
+}
+
+impl Port {
+    pub fn elements(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// The prefix when `--prefix` is not given.
+pub const DEFAULT_PREFIX: &str = "qcc";
+
+/// Whether `s` can start a C identifier and every exported name built from it.
+pub fn is_c_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl Interface {
+    /// Checks what the C side relies on: a usable prefix, features the shim can test, at least
+    /// one output, and no port whose byte size overflows.
+    pub fn validate(&self) -> Result<()> {
+        if !is_c_identifier(&self.prefix) {
+            return Err(Error::msg(format!(
+                "the prefix `{}` is not a C identifier (letters, digits and `_`, not starting with a digit)",
+                self.prefix
+            )));
+        }
+        if self.prefix.starts_with("__") {
+            return Err(Error::msg(format!(
+                "the prefix `{}` starts with `__`, which C reserves for the implementation",
+                self.prefix
+            )));
+        }
+        let unknown: Vec<&str> = self
+            .features
+            .iter()
+            .map(|f| f.as_str())
+            .filter(|f| !runtime::cpu::is_known(f))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(Error::msg(format!(
+                "unknown CPU feature(s) {} for model @{}; the library can check only: {}",
+                unknown.join(", "),
+                self.model_name,
+                runtime::cpu::KNOWN_FEATURES.join(", ")
+            )));
+        }
+        if self.outputs.is_empty() {
+            return Err(Error::msg(format!(
+                "model @{} has no outputs",
+                self.model_name
+            )));
+        }
+        for p in self.inputs.iter().chain(&self.outputs) {
+            let fits = p
+                .shape
+                .iter()
+                .try_fold(4usize, |acc, &d| acc.checked_mul(d))
+                .is_some();
+            if !fits {
+                return Err(Error::msg(format!(
+                    "%{} of model @{} is too large to address",
+                    p.name, self.model_name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The description `NAME_model_json` returns: compact, keys in sorted order (serde_json's
+    /// map is a BTreeMap), so equal interfaces give equal bytes.
+    pub fn model_json(&self) -> String {
+        let ports = |ps: &[Port]| -> Value {
+            ps.iter()
+                .map(|p| {
+                    json!({
+                        "name": p.name,
+                        "shape": p.shape,
+                        "dtype": "f32",
+                        "elements": p.elements(),
+                    })
+                })
+                .collect()
+        };
+        json!({
+            "abi": ABI_VERSION,
+            "prefix": self.prefix,
+            "model": self.model_name,
+            "inputs": ports(&self.inputs),
+            "outputs": ports(&self.outputs),
+            "scratch_size": self.scratch_size,
+            "features": self.features,
+            "target": self.target,
+            "weight_bits": self.weight_bits,
+            "qcc_version": self.qcc_version,
+        })
+        .to_string()
+    }
+}

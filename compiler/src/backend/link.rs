@@ -1,0 +1,227 @@
+//! From the code generator's object file to `model.so` and `model.h`: a small C shim (the
+//! exported entry points, which check the CPU and the pointers before calling the generated
+//! `NAME_run_impl`) compiled and linked by the system C compiler.
+//!
+//! Everything is compiled in a temporary directory under fixed, relative file names, so no path
+//! ends up in the library and two links of the same inputs give the same bytes. A linker
+//! version script exports exactly the three ABI functions: `NAME_run_impl` and libgcc's CPU
+//! detection stay local, so two models in one process never bind to each other's code.
+
+use crate::backend::header;
+use crate::backend::interface::Interface;
+use crate::diag::{Error, IoContext, Result};
+use crate::fsio::write_bytes_atomic;
+use runtime::scratch::SCRATCH_ALIGN;
+use std::ffi::OsString;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// File names inside the temporary link directory (fixed: they may appear in the library).
+const SHIM_C: &str = "qcc_shim.c";
+const HEADER_H: &str = "qcc_model.h";
+const OBJECT_O: &str = "qcc_model.o";
+const EXPORTS_MAP: &str = "qcc_exports.map";
+const LIBRARY_SO: &str = "qcc_model.so";
+
+/// Where the header of `library` goes: beside it, `<stem>.h`.
+pub fn header_path(library: &Path) -> PathBuf {
+    library.with_extension("h")
+}
+
+/// A C string literal holding `s`: printable ASCII as is, everything else as three-digit octal
+/// escapes (which, unlike `\x`, cannot swallow the characters that follow).
+pub fn c_string_literal(s: &str) -> String {
+    let mut out = String::from("\"");
+    for b in s.bytes() {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            // `?` escaped so that no trigraph can form.
+            b'?' => out.push_str("\\?"),
+            0x20..=0x7e => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\{b:03o}");
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The C shim: the three exported functions of the ABI around the generated `NAME_run_impl`.
+pub fn shim_source(iface: &Interface) -> String {
+    let n = &iface.prefix;
+    let p = header::macro_prefix(iface);
+    let cpu_checks = if iface.features.is_empty() {
+        "    return 1;".to_string()
+    } else {
+        let tests: Vec<String> = iface
+            .features
+            .iter()
+            .map(|f| format!("__builtin_cpu_supports({})", c_string_literal(f)))
+            .collect();
+        format!("    return {};", tests.join("\n        && "))
+    };
+    format!(
+        "/* The exported entry points of model @{model} (written by qcc; see {HEADER_H}). */
+#include <stdint.h>
+#include \"{HEADER_H}\"
+
+/* The generated code: assumes the CPU features and an aligned, large enough scratch. */
+int32_t {n}_run_impl(const float *const *inputs, float *const *outputs, void *scratch);
+
+static const char model_json[] = {json};
+
+size_t {n}_scratch_size(void) {{ return {p}_SCRATCH_SIZE; }}
+
+const char *{n}_model_json(void) {{ return model_json; }}
+
+static int cpu_supported(void) {{
+    /* Explicitly: the library may be called from another constructor before libgcc's runs. */
+    __builtin_cpu_init();
+{cpu_checks}
+}}
+
+int {n}_run(const float *const *inputs, float *const *outputs, void *scratch) {{
+    if (!cpu_supported()) return {p}_ERR_CPU;
+    if (({p}_NUM_INPUTS > 0 && !inputs) || !outputs) return {p}_ERR_NULL;
+    for (int i = 0; i < {p}_NUM_INPUTS; i++)
+        if (!inputs[i]) return {p}_ERR_NULL;
+    for (int i = 0; i < {p}_NUM_OUTPUTS; i++)
+        if (!outputs[i]) return {p}_ERR_NULL;
+    if ({p}_SCRATCH_SIZE > 0 && !scratch) return {p}_ERR_NULL;
+    if ((uintptr_t)scratch % {SCRATCH_ALIGN} != 0) return {p}_ERR_ALIGN;
+    return {n}_run_impl(inputs, outputs, scratch);
+}}
+",
+        model = header::comment_safe(&iface.model_name),
+        json = c_string_literal(&iface.model_json()),
+    )
+}
+
+/// The linker version script: the ABI's three functions are global, everything else local.
+pub fn version_script(iface: &Interface) -> String {
+    let n = &iface.prefix;
+    format!("{{\n  global:\n    {n}_scratch_size;\n    {n}_run;\n    {n}_model_json;\n  local:\n    *;\n}};\n")
+}
+
+/// The C compilers to try, in order: `$CC` (split at whitespace, so `CC="ccache gcc"` works),
+/// then `cc`.
+fn compilers() -> Vec<(OsString, Vec<OsString>, bool)> {
+    let mut list = vec![];
+    if let Some(cc) = std::env::var_os("CC") {
+        let s = cc.to_string_lossy().into_owned();
+        let mut words = s.split_whitespace().map(OsString::from);
+        if let Some(prog) = words.next() {
+            list.push((prog, words.collect(), true));
+        }
+    }
+    list.push((OsString::from("cc"), vec![], false));
+    list
+}
+
+/// Links `object` (the code generator's output, defining `NAME_run_impl`) with the shim into
+/// the shared library `output`, and writes the header beside it (`<stem>.h`). Both are written
+/// through temporary files: on any failure neither is left behind or half-written.
+pub fn link(iface: &Interface, object: &[u8], output: &Path) -> Result<()> {
+    iface.validate()?;
+    let file_name = output.file_name().and_then(|f| f.to_str()).ok_or_else(|| {
+        Error::msg(format!(
+            "{} does not name a file (the library needs a UTF-8 file name)",
+            output.display()
+        ))
+    })?;
+    let dir = tempfile::Builder::new()
+        .prefix("qcc-link-")
+        .tempdir()
+        .map_err(|e| {
+            Error::msg(format!(
+                "cannot create a temporary directory to link in: {e}"
+            ))
+        })?;
+    let header = header::render(iface);
+    for (name, bytes) in [
+        (HEADER_H, header.as_bytes()),
+        (SHIM_C, shim_source(iface).as_bytes()),
+        (EXPORTS_MAP, version_script(iface).as_bytes()),
+        (OBJECT_O, object),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).at(&path)?;
+    }
+    let args: Vec<String> = [
+        "-shared",
+        "-O2",
+        "-fPIC",
+        // The soname is the file's own name, so programs linked against it find it by name.
+        &format!("-Wl,-soname,{file_name}"),
+        &format!("-Wl,--version-script={EXPORTS_MAP}"),
+        "-Wl,-z,noexecstack",
+        // An undefined symbol (a `NAME_run_impl` the object lacks) is a link error now, not a
+        // failure at the first call.
+        "-Wl,-z,defs",
+        "-o",
+        LIBRARY_SO,
+        SHIM_C,
+        OBJECT_O,
+        // Cranelift may call libm (`fmaf`, `nearbyintf`, … where the target lacks the
+        // instruction); recorded as a dependency only when used.
+        "-Wl,--as-needed",
+        "-lm",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut tried = vec![];
+    let mut ran = None;
+    for (prog, pre, from_env) in compilers() {
+        let shown = std::iter::once(prog.to_string_lossy().into_owned())
+            .chain(pre.iter().map(|a| a.to_string_lossy().into_owned()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        match Command::new(&prog)
+            .args(&pre)
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+        {
+            Ok(out) => {
+                ran = Some((shown, out));
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => tried.push(if from_env {
+                format!("`{shown}` from $CC")
+            } else {
+                format!("`{shown}`")
+            }),
+            Err(e) => {
+                return Err(Error::msg(format!(
+                    "cannot run the C compiler `{shown}` to link {}: {e}",
+                    output.display()
+                )))
+            }
+        }
+    }
+    let Some((cc, out)) = ran else {
+        return Err(Error::msg(format!(
+            "no C compiler found (tried {}): qcc links model.so with the system C compiler; install gcc or clang (Debian/Ubuntu: apt install gcc; Fedora: dnf install gcc), or set CC to one",
+            tried.join(", ")
+        )));
+    };
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(Error::msg(format!(
+            "linking {} failed: `{cc} {}` exited with {}:\n{}",
+            output.display(),
+            args.join(" "),
+            out.status,
+            stderr.trim_end()
+        )));
+    }
+    let lib_path = dir.path().join(LIBRARY_SO);
+    let library = std::fs::read(&lib_path).at(&lib_path)?;
+    write_bytes_atomic(output, &library)?;
+    write_bytes_atomic(&header_path(output), header.as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,466 @@
+//! Loading a `model.so` that qcc wrote and running it safely: the prefix found in the library's
+//! dynamic symbols, the description read from `NAME_model_json`, the CPU features it was built
+//! for checked against this host before anything runs, shapes checked on every call.
+//!
+//! The C ABI (see the `model.h` qcc writes beside each library):
+//! `size_t NAME_scratch_size(void)`, `int NAME_run(const float *const *inputs,
+//! float *const *outputs, void *scratch)`, `const char *NAME_model_json(void)`.
+
+use crate::scratch::{Scratch, SCRATCH_ALIGN};
+use crate::tensor::Tensor;
+use ndarray::{ArrayD, CowArray, IxDyn};
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The version of the JSON description and of the calling convention; a library recording
+/// another one is refused rather than misread.
+pub const ABI_VERSION: u64 = 1;
+
+/// `NAME_run`'s return codes (the generated header defines the same numbers).
+pub const RUN_OK: i32 = 0;
+/// The CPU lacks a feature the library was built for; nothing was executed.
+pub const RUN_ERR_CPU: i32 = 1;
+/// The scratch pointer is not 64-byte aligned.
+pub const RUN_ERR_ALIGN: i32 = 2;
+/// A null pointer among the inputs, the outputs or the scratch.
+pub const RUN_ERR_NULL: i32 = 3;
+
+/// What a return code of `NAME_run` means, as the header says it.
+pub fn run_code_meaning(code: i32) -> &'static str {
+    match code {
+        RUN_OK => "success",
+        RUN_ERR_CPU => "the CPU lacks a feature the library was built for",
+        RUN_ERR_ALIGN => "the scratch buffer is not 64-byte aligned",
+        RUN_ERR_NULL => "a null pointer among the inputs, outputs or scratch",
+        _ => "an unknown error code",
+    }
+}
+
+/// An input or output of a compiled model: f32, in the IR's shape (NCHW as in ONNX).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortInfo {
+    pub name: String,
+    pub shape: Vec<usize>,
+}
+
+impl PortInfo {
+    pub fn elements(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// The library's description of itself, parsed from `NAME_model_json`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelInfo {
+    pub prefix: String,
+    pub model_name: String,
+    pub inputs: Vec<PortInfo>,
+    pub outputs: Vec<PortInfo>,
+    pub scratch_size: usize,
+    /// GCC `__builtin_cpu_supports` names (see [`crate::cpu`]).
+    pub features: Vec<String>,
+    pub target: String,
+    pub weight_bits: u8,
+    pub qcc_version: String,
+}
+
+/// Everything that can go wrong loading or running a library, as a sentence naming the culprit.
+#[derive(Debug, thiserror::Error)]
+pub enum LibraryError {
+    #[error("cannot load {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("{path} is not a qcc model library: {reason}")]
+    NotAModel { path: PathBuf, reason: String },
+    #[error(
+        "{path} was built for CPU features this machine lacks: {}; rebuild the model here (the default target is this machine) or with a lower --target",
+        missing.join(", ")
+    )]
+    MissingFeatures { path: PathBuf, missing: Vec<String> },
+    #[error("model @{model} takes {expected} input(s) ({names}), {given} given")]
+    InputCount {
+        model: String,
+        expected: usize,
+        given: usize,
+        names: String,
+    },
+    #[error("input %{name} of model @{model} is f32, but a tensor of {dtype} was given")]
+    InputType {
+        model: String,
+        name: String,
+        dtype: String,
+    },
+    #[error("input %{name} of model @{model} expects shape {expected}, but the tensor given has shape {given}")]
+    Shape {
+        model: String,
+        name: String,
+        expected: Shape,
+        given: Shape,
+    },
+    #[error("the scratch buffer holds {given} bytes, model @{model} needs {needed}")]
+    ScratchSize {
+        model: String,
+        given: usize,
+        needed: usize,
+    },
+    #[error("{prefix}_run returned {code}: {}", run_code_meaning(*code))]
+    Run { prefix: String, code: i32 },
+}
+
+/// A shape printed as the IR prints it (`1x3x224x224`; `scalar` for rank 0).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shape(pub Vec<usize>);
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("scalar");
+        }
+        let dims: Vec<String> = self.0.iter().map(|d| d.to_string()).collect();
+        f.write_str(&dims.join("x"))
+    }
+}
+
+type RunFn = unsafe extern "C" fn(*const *const f32, *const *mut f32, *mut c_void) -> c_int;
+type SizeFn = unsafe extern "C" fn() -> usize;
+type JsonFn = unsafe extern "C" fn() -> *const c_char;
+
+/// A loaded `model.so`. Immutable once loaded: share it between threads, each with its own
+/// scratch ([`Model::run`] allocates one per call; [`Model::run_with_scratch`] reuses yours).
+pub struct Model {
+    info: ModelInfo,
+    path: PathBuf,
+    run: RunFn,
+    // Keeps the code behind `run` mapped; dropped last.
+    _lib: libloading::Library,
+}
+
+impl fmt::Debug for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Model")
+            .field("path", &self.path)
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+impl Model {
+    /// Loads a library, finding its prefix among its exported symbols (the one `NAME` for which
+    /// `NAME_model_json`, `NAME_run` and `NAME_scratch_size` are all defined).
+    pub fn load(path: impl AsRef<Path>) -> Result<Model, LibraryError> {
+        let path = path.as_ref();
+        let prefix = find_prefix(path)?;
+        Model::load_with_prefix(path, &prefix)
+    }
+
+    /// Loads a library built with `--prefix PREFIX`, refusing it before any model code runs when
+    /// this CPU lacks a feature it was built for.
+    pub fn load_with_prefix(path: impl AsRef<Path>, prefix: &str) -> Result<Model, LibraryError> {
+        let path = path.as_ref();
+        let not_a_model = |reason: String| LibraryError::NotAModel {
+            path: path.to_path_buf(),
+            reason,
+        };
+        // SAFETY: loading runs the library's initializers; a qcc library has only libgcc's CPU
+        // detection among them, and anything else is the caller's choice of file.
+        // dlopen searches the library path for a bare file name; `model.so` means the file here.
+        let open_path = if path.is_relative() && path.components().count() == 1 {
+            Path::new(".").join(path)
+        } else {
+            path.to_path_buf()
+        };
+        let lib = unsafe { libloading::Library::new(&open_path) }.map_err(|e| {
+            // libloading's own message is only "dlopen failed"; dlerror's text is its source.
+            let mut reason = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                reason = format!("{reason}: {s}");
+                source = s.source();
+            }
+            LibraryError::Open {
+                path: path.to_path_buf(),
+                reason,
+            }
+        })?;
+        let symbol = |name: String| -> Result<*const c_void, LibraryError> {
+            // SAFETY: only the address is taken here; its type is fixed by the C ABI.
+            unsafe { lib.get::<*const c_void>(name.as_bytes()) }
+                .map(|s| *s)
+                .map_err(|_| not_a_model(format!("it does not export `{name}`")))
+        };
+        let json_ptr = symbol(format!("{prefix}_model_json"))?;
+        let size_ptr = symbol(format!("{prefix}_scratch_size"))?;
+        let run_ptr = symbol(format!("{prefix}_run"))?;
+        // SAFETY: these are the C ABI's signatures; the shim's two accessors execute no
+        // model code (they are compiled for the baseline CPU) and so are safe to call before the
+        // feature check.
+        let (json_fn, size_fn, run): (JsonFn, SizeFn, RunFn) = unsafe {
+            (
+                std::mem::transmute::<*const c_void, JsonFn>(json_ptr),
+                std::mem::transmute::<*const c_void, SizeFn>(size_ptr),
+                std::mem::transmute::<*const c_void, RunFn>(run_ptr),
+            )
+        };
+        let json = unsafe { json_fn() };
+        if json.is_null() {
+            return Err(not_a_model(format!("`{prefix}_model_json` returned null")));
+        }
+        // SAFETY: a NUL-terminated string constant inside the library, alive while it is loaded.
+        let json = unsafe { CStr::from_ptr(json) }
+            .to_str()
+            .map_err(|_| not_a_model(format!("`{prefix}_model_json` is not UTF-8")))?;
+        let info = parse_info(json).map_err(|e| not_a_model(format!("its description {e}")))?;
+        if info.prefix != prefix {
+            return Err(not_a_model(format!(
+                "its description names the prefix `{}`, not `{prefix}`",
+                info.prefix
+            )));
+        }
+        let size = unsafe { size_fn() };
+        if size != info.scratch_size {
+            return Err(not_a_model(format!(
+                "`{prefix}_scratch_size()` is {size} but its description says {}",
+                info.scratch_size
+            )));
+        }
+        let missing = crate::cpu::missing(info.features.iter().map(|s| s.as_str()));
+        if !missing.is_empty() {
+            return Err(LibraryError::MissingFeatures {
+                path: path.to_path_buf(),
+                missing: missing.into_iter().map(String::from).collect(),
+            });
+        }
+        Ok(Model {
+            info,
+            path: path.to_path_buf(),
+            run,
+            _lib: lib,
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A fresh scratch arena of the size this model needs.
+    pub fn scratch(&self) -> Scratch {
+        Scratch::new(self.info.scratch_size)
+    }
+
+    /// Runs the model on f32 inputs in its input order; outputs come back in its output order.
+    pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, LibraryError> {
+        let mut scratch = self.scratch();
+        self.run_with_scratch(inputs, &mut scratch)
+    }
+
+    /// As [`Model::run`], computing in the caller's scratch (at least `scratch_size` bytes).
+    pub fn run_with_scratch(
+        &self,
+        inputs: &[Tensor],
+        scratch: &mut Scratch,
+    ) -> Result<Vec<Tensor>, LibraryError> {
+        let info = &self.info;
+        let arrays = self.check_inputs(inputs)?;
+        if scratch.len() < info.scratch_size {
+            return Err(LibraryError::ScratchSize {
+                model: info.model_name.clone(),
+                given: scratch.len(),
+                needed: info.scratch_size,
+            });
+        }
+        let mut outputs: Vec<ArrayD<f32>> = info
+            .outputs
+            .iter()
+            .map(|p| ArrayD::zeros(IxDyn(&p.shape)))
+            .collect();
+        let in_ptrs: Vec<*const f32> = arrays.iter().map(|a| a.as_ptr()).collect();
+        let out_ptrs: Vec<*mut f32> = outputs.iter_mut().map(|a| a.as_mut_ptr()).collect();
+        debug_assert_eq!(scratch.as_mut_ptr() as usize % SCRATCH_ALIGN, 0);
+        // SAFETY: every input and output buffer has exactly its port's element count, in
+        // standard layout; the scratch is aligned and large enough; the CPU was checked at load.
+        let code = unsafe {
+            self.run_raw(
+                in_ptrs.as_ptr(),
+                out_ptrs.as_ptr(),
+                scratch.as_mut_ptr().cast(),
+            )
+        };
+        if code != RUN_OK {
+            return Err(LibraryError::Run {
+                prefix: info.prefix.clone(),
+                code,
+            });
+        }
+        Ok(outputs.into_iter().map(Tensor::F32).collect())
+    }
+
+    /// The inputs as row-major f32 arrays, after checking their count, types and shapes.
+    pub fn check_inputs<'a>(
+        &self,
+        inputs: &'a [Tensor],
+    ) -> Result<Vec<CowArray<'a, f32, IxDyn>>, LibraryError> {
+        let info = &self.info;
+        if inputs.len() != info.inputs.len() {
+            return Err(LibraryError::InputCount {
+                model: info.model_name.clone(),
+                expected: info.inputs.len(),
+                given: inputs.len(),
+                names: info
+                    .inputs
+                    .iter()
+                    .map(|p| format!("%{}", p.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        let mut arrays = Vec::with_capacity(inputs.len());
+        for (port, t) in info.inputs.iter().zip(inputs) {
+            let a = t.as_f32().ok_or_else(|| LibraryError::InputType {
+                model: info.model_name.clone(),
+                name: port.name.clone(),
+                dtype: t.dtype().name().to_string(),
+            })?;
+            if a.shape() != port.shape.as_slice() {
+                return Err(LibraryError::Shape {
+                    model: info.model_name.clone(),
+                    name: port.name.clone(),
+                    expected: Shape(port.shape.clone()),
+                    given: Shape(a.shape().to_vec()),
+                });
+            }
+            // The library reads row-major memory; views with other strides are copied.
+            arrays.push(a.as_standard_layout());
+        }
+        Ok(arrays)
+    }
+
+    /// Calls `NAME_run` directly.
+    ///
+    /// # Safety
+    /// `inputs` and `outputs` point to arrays of one pointer per port, each to a buffer of the
+    /// port's element count (or are null, which the library reports as an error); `scratch`
+    /// points to `scratch_size` writable bytes.
+    pub unsafe fn run_raw(
+        &self,
+        inputs: *const *const f32,
+        outputs: *const *mut f32,
+        scratch: *mut c_void,
+    ) -> i32 {
+        unsafe { (self.run)(inputs, outputs, scratch) }
+    }
+}
+
+/// The prefix `NAME` of the one model a library exports, from its dynamic symbol table.
+fn find_prefix(path: &Path) -> Result<String, LibraryError> {
+    use object::{Object, ObjectSymbol};
+    let not_a_model = |reason: String| LibraryError::NotAModel {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| LibraryError::Open {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let file = object::File::parse(&*bytes)
+        .map_err(|e| not_a_model(format!("it is not a shared library ({e})")))?;
+    let defined: std::collections::BTreeSet<&str> = file
+        .dynamic_symbols()
+        .filter(|s| s.is_definition())
+        .filter_map(|s| s.name().ok())
+        .collect();
+    let prefixes: Vec<&str> = defined
+        .iter()
+        .filter_map(|n| n.strip_suffix("_model_json"))
+        .filter(|p| {
+            defined.contains(format!("{p}_run").as_str())
+                && defined.contains(format!("{p}_scratch_size").as_str())
+        })
+        .collect();
+    match prefixes.as_slice() {
+        [one] => Ok(one.to_string()),
+        [] => Err(not_a_model(
+            "it exports no `NAME_model_json` with its `NAME_run` and `NAME_scratch_size`".into(),
+        )),
+        many => Err(not_a_model(format!(
+            "it holds several models ({}); load one with Model::load_with_prefix",
+            many.join(", ")
+        ))),
+    }
+}
+
+/// Parses `NAME_model_json`; the error completes the sentence "its description …".
+pub fn parse_info(json: &str) -> Result<ModelInfo, String> {
+    use serde_json::Value;
+    let v: Value = serde_json::from_str(json).map_err(|e| format!("is not JSON ({e})"))?;
+    let field = |k: &str| v.get(k).ok_or_else(|| format!("lacks `{k}`"));
+    let string = |k: &str| -> Result<String, String> {
+        field(k)?
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| format!("has a non-string `{k}`"))
+    };
+    let uint = |x: &Value, k: &str| -> Result<u64, String> {
+        x.as_u64()
+            .ok_or_else(|| format!("has a `{k}` that is not a non-negative integer"))
+    };
+    let abi = uint(field("abi")?, "abi")?;
+    if abi != ABI_VERSION {
+        return Err(format!(
+            "is of ABI version {abi}; this runtime reads version {ABI_VERSION}"
+        ));
+    }
+    let ports = |k: &str| -> Result<Vec<PortInfo>, String> {
+        let list = field(k)?
+            .as_array()
+            .ok_or_else(|| format!("has a non-list `{k}`"))?;
+        list.iter()
+            .map(|p| {
+                let name = p
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("has an entry of `{k}` without a name"))?;
+                if p.get("dtype").and_then(Value::as_str) != Some("f32") {
+                    return Err(format!("gives {k} `{name}` a dtype other than f32"));
+                }
+                let shape = p
+                    .get("shape")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| format!("gives {k} `{name}` no shape"))?
+                    .iter()
+                    .map(|d| uint(d, "shape").map(|d| d as usize))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(PortInfo {
+                    name: name.to_string(),
+                    shape,
+                })
+            })
+            .collect()
+    };
+    let features = field("features")?
+        .as_array()
+        .ok_or("has a non-list `features`")?
+        .iter()
+        .map(|f| {
+            f.as_str()
+                .map(String::from)
+                .ok_or_else(|| "has a non-string feature".to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let weight_bits = uint(field("weight_bits")?, "weight_bits")?;
+    Ok(ModelInfo {
+        prefix: string("prefix")?,
+        model_name: string("model")?,
+        inputs: ports("inputs")?,
+        outputs: ports("outputs")?,
+        scratch_size: uint(field("scratch_size")?, "scratch_size")? as usize,
+        features,
+        target: string("target")?,
+        weight_bits: u8::try_from(weight_bits)
+            .map_err(|_| format!("has weight_bits {weight_bits}"))?,
+        qcc_version: string("qcc_version")?,
+    })
+}
