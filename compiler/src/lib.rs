@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: text or ONNX → [`ir::Model`] (a petgraph) → passes → interpreter or backend.
 
+pub mod backend;
 pub mod batch;
 pub mod cli;
 pub mod diag;
