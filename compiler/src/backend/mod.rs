@@ -1,5 +1,396 @@
-//! The backend: from the integer IR to `model.so` and `model.h`.
+//! The backend: an integer IR model → one object file of native code (Cranelift), computing
+//! exactly what the integer interpreter computes, plus the interface the C ABI describes.
+//!
+//! Before: the model verifies, every op is an integer op (or quantize at an input, dequantize at
+//! an output), weights are loaded. After: an object defining `{prefix}_run_impl(inputs, outputs,
+//! scratch)`, which assumes the target's CPU features and a 64-byte aligned scratch of
+//! `scratch_size` bytes (the C shim `link` adds checks both).
 
+pub mod emit;
 pub mod header;
 pub mod interface;
+pub mod kernels;
+pub mod layout;
 pub mod link;
+pub mod plan;
+pub mod target;
+
+use crate::diag::{Error, Result};
+use crate::ir::model::{Model, NodeId, NodeKind};
+use crate::ir::op::{Op, OpKind};
+use crate::ir::types::TensorType;
+use cranelift_object::{ObjectBuilder, ObjectModule};
+use emit::{Emitter, Loc};
+use interface::{Interface, Port};
+use runtime::{DType, Tensor};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use target::Target;
+
+/// What the caller chooses.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// C identifier the exported symbols start with.
+    pub prefix: String,
+    pub target: Target,
+}
+
+/// One operand or result of a step.
+#[derive(Clone, Debug)]
+pub struct Operand {
+    /// Where it is (meaningless for weights).
+    pub loc: Loc,
+    pub ty: TensorType,
+    /// The constant's data when the operand is a weight.
+    pub weight: Option<Arc<Tensor>>,
+    /// The IR value.
+    pub node: NodeId,
+}
+
+/// One kernel call: an op with its operands placed.
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// The IR name of the op's result (for symbol names and errors).
+    pub name: String,
+    pub op: Op,
+    pub args: Vec<Operand>,
+    pub out: Operand,
+    /// Scratch the kernel asked for (see [`kernels::temp_bytes`]), placed in the arena.
+    pub temps: Vec<usize>,
+}
+
+/// Memory figures of a compiled model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoryReport {
+    pub arena: usize,
+    /// The arena without reuse: every activation and temporary in its own bytes.
+    pub activations: usize,
+    /// Bytes of weight data in the object (packed, with folded biases and multipliers).
+    pub weight_bytes: usize,
+}
+
+/// The product of [`compile`].
+pub struct Compiled {
+    pub object: Vec<u8>,
+    pub interface: Interface,
+    pub memory: MemoryReport,
+    /// Wall time per stage, for `--explain` and the compile-time benchmark.
+    pub times: Vec<(&'static str, Duration)>,
+}
+
+/// Whether `s` is a C identifier (the prefix becomes part of symbol names and the header).
+pub fn valid_prefix(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The buffer a value needs in the arena: its bytes plus room for one vector read past its end
+/// (kernels load 16 bytes at a time and discard what lies beyond).
+pub fn arena_bytes(ty: &TensorType) -> usize {
+    ty.size_bytes() + 64
+}
+
+/// Compiles an integer model into an object file.
+pub fn compile(model: &Model, opts: &Options) -> Result<Compiled> {
+    if !valid_prefix(&opts.prefix) {
+        return Err(Error::msg(format!(
+            "--prefix `{}` is not a C identifier (letters, digits and `_`, not starting with a \
+             digit)",
+            opts.prefix
+        )));
+    }
+    let mut times = Vec::new();
+    let t0 = Instant::now();
+    let (steps, ports, memory_requests, weight_bits) = schedule(model)?;
+    let plan = plan::plan(
+        &memory_requests
+            .iter()
+            .map(|r| r.0.clone())
+            .collect::<Vec<_>>(),
+    );
+    let steps = place(steps, &memory_requests, &plan);
+    times.push(("schedule and memory plan", t0.elapsed()));
+
+    let t1 = Instant::now();
+    let isa = opts.target.isa(true)?;
+    let builder = ObjectBuilder::new(
+        isa,
+        format!("{}.o", opts.prefix),
+        cranelift_module::default_libcall_names(),
+    )
+    .map_err(|e| Error::msg(format!("cranelift object builder: {e}")))?;
+    let mut em = Emitter::new(ObjectModule::new(builder));
+    let mut funcs = Vec::with_capacity(steps.len());
+    let mut weight_bytes = 0;
+    for (i, step) in steps.iter().enumerate() {
+        let name = format!("{}_k{i}", opts.prefix);
+        let (f, bytes) = kernels::emit(&mut em, &name, step, &opts.target)
+            .map_err(|e| Error::msg(format!("%{} ({}): {e}", step.name, step.op.kind.name())))?;
+        weight_bytes += bytes;
+        funcs.push(f);
+    }
+    em.entry(&format!("{}_run_impl", opts.prefix), &funcs)?;
+    times.push(("code generation (cranelift)", t1.elapsed()));
+    let t2 = Instant::now();
+    let object = em
+        .module
+        .finish()
+        .emit()
+        .map_err(|e| Error::msg(format!("writing the object file: {e}")))?;
+    times.push(("object file", t2.elapsed()));
+
+    let (inputs, outputs) = ports;
+    Ok(Compiled {
+        object,
+        interface: Interface {
+            prefix: opts.prefix.clone(),
+            model_name: model.name.clone(),
+            inputs,
+            outputs,
+            scratch_size: plan.arena,
+            features: opts.target.features.clone(),
+            target: opts.target.spec.clone(),
+            weight_bits,
+            qcc_version: env!("CARGO_PKG_VERSION").to_string(),
+        },
+        memory: MemoryReport {
+            arena: plan.arena,
+            activations: plan.total,
+            weight_bytes,
+        },
+        times,
+    })
+}
+
+/// A memory request and what it is for: the value's arena slot, or temporary `t` of step `s`.
+#[derive(Clone, Debug)]
+enum Slot {
+    Value(NodeId),
+    Temp(usize, usize),
+}
+
+type Schedule = (
+    Vec<(Step, NodeId)>,
+    (Vec<Port>, Vec<Port>),
+    Vec<(plan::Request, Slot)>,
+    u8,
+);
+
+/// Orders the ops, decides where every value lives, and lists the arena requests.
+fn schedule(model: &Model) -> Result<Schedule> {
+    let order = model.ops_in_order();
+    let mut loc: HashMap<NodeId, Loc> = HashMap::new();
+    let mut inputs = Vec::new();
+    for (i, &id) in model.inputs.iter().enumerate() {
+        let n = model.node(id);
+        if n.ty.elem.storage() != DType::F32 {
+            return Err(Error::msg(format!(
+                "input %{} is {}: a library's inputs are f32 (quantize them in the model)",
+                n.name, n.ty
+            )));
+        }
+        loc.insert(id, Loc::Input(i));
+        inputs.push(Port {
+            name: n.name.clone(),
+            shape: n.ty.shape.clone(),
+        });
+        for (user, _) in model.users(id) {
+            let op = model.node(user).op().expect("users are ops");
+            if op.kind != OpKind::Quantize {
+                return Err(Error::msg(format!(
+                    "input %{} feeds {} (%{}): the backend computes only integer ops, and an \
+                     input may only be quantized",
+                    n.name,
+                    op.kind.name(),
+                    model.node(user).name
+                )));
+            }
+        }
+    }
+    // Outputs: an f32 result computed by an op is written straight into the caller's buffer;
+    // anything else (a returned input, a value returned twice, integer codes) gets a step that
+    // copies or dequantizes it there.
+    let mut outputs = Vec::new();
+    let mut out_steps: Vec<(usize, NodeId)> = Vec::new();
+    for (j, &id) in model.outputs.iter().enumerate() {
+        let n = model.node(id);
+        outputs.push(Port {
+            name: n.name.clone(),
+            shape: n.ty.shape.clone(),
+        });
+        let direct = matches!(n.kind, NodeKind::Op(_))
+            && n.ty.elem.storage() == DType::F32
+            && !loc.contains_key(&id);
+        if direct {
+            loc.insert(id, Loc::Output(j));
+        } else {
+            out_steps.push((j, id));
+        }
+    }
+    let mut steps: Vec<(Step, NodeId)> = Vec::new();
+    let mut requests: Vec<(plan::Request, Slot)> = Vec::new();
+    let mut defined_at: HashMap<NodeId, usize> = HashMap::new();
+    let mut last_use: HashMap<NodeId, usize> = HashMap::new();
+    let mut max_weight = 0i32;
+    for &id in &order {
+        let n = model.node(id);
+        let op = n.op().expect("ops_in_order yields ops").clone();
+        let s = steps.len();
+        if !loc.contains_key(&id) {
+            if n.ty.elem.storage() == DType::F32 {
+                return Err(Error::msg(format!(
+                    "%{} = {}(…) : {} is a float op inside the model; the backend compiles \
+                     integer ops only (float ops may only produce outputs, as a final \
+                     dequantize does). Quantize it, or leave it out of --keep-float",
+                    n.name,
+                    op.kind.name(),
+                    n.ty
+                )));
+            }
+            loc.insert(id, Loc::Arena(usize::MAX));
+            defined_at.insert(id, s);
+        }
+        let mut args = Vec::new();
+        for a in model.operands(id) {
+            let an = model.node(a);
+            let weight = match &an.kind {
+                NodeKind::Weight(w) => Some(
+                    w.tensor()
+                        .cloned()
+                        .ok_or_else(|| Error::msg(format!("weight @{} is not loaded", an.name)))?,
+                ),
+                _ => None,
+            };
+            if let Some(Tensor::I8(w)) = weight.as_deref() {
+                max_weight =
+                    max_weight.max(w.iter().map(|&v| i32::from(v).abs()).max().unwrap_or(0));
+            }
+            if weight.is_none() {
+                last_use.insert(a, s);
+            }
+            args.push(Operand {
+                loc: loc.get(&a).copied().unwrap_or(Loc::Arena(usize::MAX)),
+                ty: an.ty.clone(),
+                weight,
+                node: a,
+            });
+        }
+        let out = Operand {
+            loc: loc[&id],
+            ty: n.ty.clone(),
+            weight: None,
+            node: id,
+        };
+        let temps = kernels::temp_bytes(&op, &args, &out)?;
+        for (t, &bytes) in temps.iter().enumerate() {
+            requests.push((
+                plan::Request {
+                    size: bytes,
+                    first: s,
+                    last: s,
+                },
+                Slot::Temp(s, t),
+            ));
+        }
+        steps.push((
+            Step {
+                name: n.name.clone(),
+                op,
+                args,
+                out,
+                temps,
+            },
+            id,
+        ));
+    }
+    for (j, id) in out_steps {
+        let n = model.node(id);
+        let s = steps.len();
+        last_use.insert(id, s);
+        let op = if n.ty.elem.storage() == DType::F32 {
+            Op::new(OpKind::Reshape, Default::default())
+        } else {
+            Op::new(OpKind::Dequantize, Default::default())
+        };
+        steps.push((
+            Step {
+                name: n.name.clone(),
+                op,
+                args: vec![Operand {
+                    loc: loc[&id],
+                    ty: n.ty.clone(),
+                    weight: None,
+                    node: id,
+                }],
+                out: Operand {
+                    loc: Loc::Output(j),
+                    ty: TensorType::f32(n.ty.shape.clone()),
+                    weight: None,
+                    node: id,
+                },
+                temps: vec![],
+            },
+            id,
+        ));
+    }
+    for (&id, &first) in &defined_at {
+        let last = last_use.get(&id).copied().unwrap_or(first);
+        requests.push((
+            plan::Request {
+                size: arena_bytes(&model.node(id).ty),
+                first,
+                last,
+            },
+            Slot::Value(id),
+        ));
+    }
+    // Requests in a deterministic order (the HashMap above has none).
+    requests.sort_by_key(|(r, slot)| {
+        (
+            r.first,
+            match slot {
+                Slot::Value(id) => (0, id.index(), 0),
+                Slot::Temp(s, t) => (1, *s, *t),
+            },
+        )
+    });
+    let bits = if max_weight <= 63 { 7 } else { 8 };
+    Ok((steps, (inputs, outputs), requests, bits))
+}
+
+/// Fills in the arena offsets the plan chose.
+fn place(
+    steps: Vec<(Step, NodeId)>,
+    requests: &[(plan::Request, Slot)],
+    plan: &plan::Plan,
+) -> Vec<Step> {
+    let mut value_at: HashMap<NodeId, usize> = HashMap::new();
+    let mut temp_at: HashMap<(usize, usize), usize> = HashMap::new();
+    for ((_, slot), &off) in requests.iter().zip(&plan.offsets) {
+        match slot {
+            Slot::Value(id) => {
+                value_at.insert(*id, off);
+            }
+            Slot::Temp(s, t) => {
+                temp_at.insert((*s, *t), off);
+            }
+        }
+    }
+    let resolve = |o: &mut Operand| {
+        if o.loc == Loc::Arena(usize::MAX) && o.weight.is_none() {
+            o.loc = Loc::Arena(value_at[&o.node]);
+        }
+    };
+    steps
+        .into_iter()
+        .enumerate()
+        .map(|(s, (mut step, _))| {
+            step.args.iter_mut().for_each(resolve);
+            resolve(&mut step.out);
+            step.temps = (0..step.temps.len()).map(|t| temp_at[&(s, t)]).collect();
+            step
+        })
+        .collect()
+}

@@ -4,7 +4,7 @@ use std::ops::Range;
 
 /// Output length of a convolution along one axis:
 /// `⌊(len + pad_begin + pad_end − dil·(k−1) − 1) / stride⌋ + 1`.
-pub(crate) fn conv_out_len(
+pub fn conv_out_len(
     op: &str,
     len: usize,
     k: usize,
@@ -28,7 +28,7 @@ pub(crate) fn conv_out_len(
 /// Output length of a pooling window along one axis, ONNX/PyTorch rules: with `ceil_mode` the
 /// division rounds up, but a window that would start beyond the input and its begin padding
 /// (it would see only end padding) is dropped.
-pub(crate) fn pool_out_len(
+pub fn pool_out_len(
     op: &str,
     len: usize,
     k: usize,
@@ -214,12 +214,12 @@ impl ConvGeometry {
 /// The taps of one window along one axis: those inside the input (as input indices) and how many
 /// lie inside the padded input.
 #[derive(Clone)]
-pub(crate) struct AxisWindow {
+pub struct AxisWindow {
     pub inside: Vec<usize>,
     pub padded: usize,
 }
 
-pub(crate) fn axis_windows(
+pub fn axis_windows(
     op: &str,
     len: usize,
     k: usize,

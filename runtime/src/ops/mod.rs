@@ -11,7 +11,7 @@ mod conv_transpose;
 mod elementwise;
 pub mod fixed_point;
 mod gemm;
-pub(crate) mod geometry;
+pub mod geometry;
 pub mod params;
 mod pool;
 mod quant;

@@ -1,0 +1,323 @@
+//! The kernel builder: one Cranelift function per op, with the helpers every kernel uses (where
+//! a buffer is, counted loops, read-only tables, byte copies) so that kernels read as the
+//! arithmetic they perform.
+
+use crate::diag::{Error, Result};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{types, AbiParam, BlockArg, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_codegen::Context;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use cranelift_module::{DataDescription, DataId, FuncId, Linkage, Module};
+use cranelift_object::ObjectModule;
+
+/// Where a tensor lives while the library runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loc {
+    /// At this byte offset of the caller's scratch arena.
+    Arena(usize),
+    /// The caller's `inputs[i]` (f32).
+    Input(usize),
+    /// The caller's `outputs[i]` (f32).
+    Output(usize),
+}
+
+/// The module being built and the contexts reused across functions.
+pub struct Emitter {
+    pub module: ObjectModule,
+    ctx: Context,
+    fctx: FunctionBuilderContext,
+    data_count: usize,
+}
+
+/// Every kernel has this signature: `(inputs, outputs, scratch)`, the three pointers of
+/// `NAME_run`.
+fn kernel_signature(module: &ObjectModule) -> cranelift_codegen::ir::Signature {
+    let mut sig = module.make_signature();
+    for _ in 0..3 {
+        sig.params.push(AbiParam::new(types::I64));
+    }
+    sig
+}
+
+impl Emitter {
+    pub fn new(module: ObjectModule) -> Emitter {
+        Emitter {
+            module,
+            ctx: Context::new(),
+            fctx: FunctionBuilderContext::new(),
+            data_count: 0,
+        }
+    }
+
+    /// A read-only table in the object, aligned for vector loads.
+    pub fn data(&mut self, what: &str, bytes: Vec<u8>) -> Result<DataId> {
+        self.data_count += 1;
+        let name = format!("qcc_data_{}_{what}", self.data_count);
+        let id = self
+            .module
+            .declare_data(&name, Linkage::Local, false, false)
+            .map_err(|e| Error::msg(format!("declaring {name}: {e}")))?;
+        let mut desc = DataDescription::new();
+        // Kernels may read up to one vector past a table's end (zero weights pad the rows, but
+        // the last load of a row can reach beyond): keep those bytes inside the object.
+        let mut bytes = bytes;
+        bytes.resize(bytes.len() + 64, 0);
+        desc.define(bytes.into_boxed_slice());
+        desc.set_align(64);
+        self.module
+            .define_data(id, &desc)
+            .map_err(|e| Error::msg(format!("defining {name}: {e}")))?;
+        Ok(id)
+    }
+
+    /// Builds one kernel function named `name` (local to the object) with `body`.
+    pub fn kernel(
+        &mut self,
+        name: &str,
+        linkage: Linkage,
+        body: impl FnOnce(&mut K) -> Result<()>,
+    ) -> Result<FuncId> {
+        let sig = kernel_signature(&self.module);
+        let id = self
+            .module
+            .declare_function(name, linkage, &sig)
+            .map_err(|e| Error::msg(format!("declaring {name}: {e}")))?;
+        self.ctx.func.signature = sig;
+        {
+            let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let params = b.block_params(entry).to_vec();
+            let mut k = K {
+                b,
+                module: &mut self.module,
+                ins: params[0],
+                outs: params[1],
+                scratch: params[2],
+            };
+            body(&mut k)?;
+            k.b.ins().return_(&[]);
+            k.b.seal_all_blocks();
+            let cfg = k.module.target_config();
+            k.b.finalize(cfg);
+        }
+        self.module
+            .define_function(id, &mut self.ctx)
+            .map_err(|e| Error::msg(format!("compiling {name}: {e:?}")))?;
+        self.module.clear_context(&mut self.ctx);
+        Ok(id)
+    }
+
+    /// The exported entry: calls each kernel in order with the same three pointers, returns 0.
+    pub fn entry(&mut self, name: &str, kernels: &[FuncId]) -> Result<FuncId> {
+        let mut sig = kernel_signature(&self.module);
+        sig.returns.push(AbiParam::new(types::I32));
+        let id = self
+            .module
+            .declare_function(name, Linkage::Export, &sig)
+            .map_err(|e| Error::msg(format!("declaring {name}: {e}")))?;
+        self.ctx.func.signature = sig;
+        {
+            let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let params = b.block_params(entry).to_vec();
+            for &kernel in kernels {
+                let f = self.module.declare_func_in_func(kernel, b.func);
+                b.ins().call(f, &params);
+            }
+            let zero = b.ins().iconst(types::I32, 0);
+            b.ins().return_(&[zero]);
+            b.seal_all_blocks();
+            b.finalize(self.module.target_config());
+        }
+        self.module
+            .define_function(id, &mut self.ctx)
+            .map_err(|e| Error::msg(format!("compiling {name}: {e:?}")))?;
+        self.module.clear_context(&mut self.ctx);
+        Ok(id)
+    }
+}
+
+/// A kernel under construction.
+pub struct K<'a> {
+    pub b: FunctionBuilder<'a>,
+    module: &'a mut ObjectModule,
+    ins: Value,
+    outs: Value,
+    scratch: Value,
+}
+
+/// Loads and stores of the kernels: never trapping on their own (every address is in bounds by
+/// construction), little-endian, no alignment assumed.
+pub fn mem() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+impl K<'_> {
+    pub fn i64(&mut self, v: i64) -> Value {
+        self.b.ins().iconst(types::I64, v)
+    }
+    pub fn i32(&mut self, v: i32) -> Value {
+        self.b.ins().iconst(types::I32, i64::from(v))
+    }
+
+    /// The address of `loc`.
+    pub fn base(&mut self, loc: Loc) -> Value {
+        match loc {
+            Loc::Arena(off) => self.b.ins().iadd_imm_s(self.scratch, off as i64),
+            Loc::Input(i) => self
+                .b
+                .ins()
+                .load(types::I64, mem(), self.ins, (i * 8) as i32),
+            Loc::Output(i) => self
+                .b
+                .ins()
+                .load(types::I64, mem(), self.outs, (i * 8) as i32),
+        }
+    }
+
+    /// The address of a table of the object.
+    pub fn table(&mut self, id: DataId) -> Value {
+        let gv = self.module.declare_data_in_func(id, self.b.func);
+        self.b.ins().symbol_value(types::I64, gv)
+    }
+
+    /// `base + index·scale + offset`.
+    pub fn at(&mut self, base: Value, index: Value, scale: i64, offset: i64) -> Value {
+        let scaled = if scale == 1 {
+            index
+        } else {
+            self.b.ins().imul_imm_s(index, scale)
+        };
+        let a = self.b.ins().iadd(base, scaled);
+        if offset == 0 {
+            a
+        } else {
+            self.b.ins().iadd_imm_s(a, offset)
+        }
+    }
+
+    /// `for i in (lo..hi).step_by(step) { body(i) }` with `i` an i64; nothing when empty.
+    pub fn for_range(
+        &mut self,
+        lo: i64,
+        hi: i64,
+        step: i64,
+        body: impl FnOnce(&mut Self, Value) -> Result<()>,
+    ) -> Result<()> {
+        if hi <= lo {
+            return Ok(());
+        }
+        if hi - lo <= step {
+            // One trip: no loop.
+            let i = self.i64(lo);
+            return body(self, i);
+        }
+        let header = self.b.create_block();
+        let i = self.b.append_block_param(header, types::I64);
+        let inner = self.b.create_block();
+        let exit = self.b.create_block();
+        let start = self.i64(lo);
+        self.b.ins().jump(header, &[BlockArg::Value(start)]);
+        self.b.switch_to_block(header);
+        let more = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, i, hi);
+        self.b.ins().brif(more, inner, &[], exit, &[]);
+        self.b.switch_to_block(inner);
+        body(self, i)?;
+        let next = self.b.ins().iadd_imm_s(i, step);
+        self.b.ins().jump(header, &[BlockArg::Value(next)]);
+        self.b.switch_to_block(exit);
+        Ok(())
+    }
+
+    /// Like [`Self::for_range`] with a runtime trip count `n` (i64): `for t in 0..n`.
+    pub fn for_count(
+        &mut self,
+        n: Value,
+        body: impl FnOnce(&mut Self, Value) -> Result<()>,
+    ) -> Result<()> {
+        let header = self.b.create_block();
+        let i = self.b.append_block_param(header, types::I64);
+        let inner = self.b.create_block();
+        let exit = self.b.create_block();
+        let start = self.i64(0);
+        self.b.ins().jump(header, &[BlockArg::Value(start)]);
+        self.b.switch_to_block(header);
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, i, n);
+        self.b.ins().brif(more, inner, &[], exit, &[]);
+        self.b.switch_to_block(inner);
+        body(self, i)?;
+        let next = self.b.ins().iadd_imm_s(i, 1);
+        self.b.ins().jump(header, &[BlockArg::Value(next)]);
+        self.b.switch_to_block(exit);
+        Ok(())
+    }
+
+    /// `if cond { body }` (`cond` an i8 truth value from `icmp`).
+    pub fn if_then(
+        &mut self,
+        cond: Value,
+        body: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        let then = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(cond, then, &[], done, &[]);
+        self.b.switch_to_block(then);
+        body(self)?;
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+        Ok(())
+    }
+
+    /// A fresh mutable variable of type `ty` holding `init` (accumulators across loops).
+    pub fn var(&mut self, ty: Type, init: Value) -> Variable {
+        let v = self.b.declare_var(ty);
+        self.b.def_var(v, init);
+        v
+    }
+
+    /// Copies `n` bytes (a compile-time count) from `src` to `dst`: 16-byte vectors, then bytes.
+    pub fn copy_bytes(&mut self, dst: Value, src: Value, n: usize) -> Result<()> {
+        let vecs = (n / 16) as i64;
+        self.for_range(0, vecs, 1, |k, i| {
+            let s = k.at(src, i, 16, 0);
+            let v = k.b.ins().load(types::I8X16, mem(), s, 0);
+            let d = k.at(dst, i, 16, 0);
+            k.b.ins().store(mem(), v, d, 0);
+            Ok(())
+        })?;
+        for t in (n / 16 * 16)..n {
+            let v = self.b.ins().uload8(types::I32, mem(), src, t as i32);
+            self.b.ins().istore8(mem(), v, dst, t as i32);
+        }
+        Ok(())
+    }
+
+    /// Sets `n` bytes at `dst` to `byte`.
+    pub fn fill_bytes(&mut self, dst: Value, byte: u8, n: usize) -> Result<()> {
+        let splat = self.b.ins().iconst(types::I8, i64::from(byte));
+        let v = self.b.ins().splat(types::I8X16, splat);
+        let vecs = (n / 16) as i64;
+        self.for_range(0, vecs, 1, |k, i| {
+            let d = k.at(dst, i, 16, 0);
+            k.b.ins().store(mem(), v, d, 0);
+            Ok(())
+        })?;
+        let b32 = self.i32(i32::from(byte));
+        for t in (n / 16 * 16)..n {
+            self.b.ins().istore8(mem(), b32, dst, t as i32);
+        }
+        Ok(())
+    }
+
+    /// Clamps an i32 to `[lo, hi]`.
+    pub fn clamp(&mut self, v: Value, lo: i32, hi: i32) -> Value {
+        let lo = self.i32(lo);
+        let hi = self.i32(hi);
+        let v = self.b.ins().smax(v, lo);
+        self.b.ins().smin(v, hi)
+    }
+}

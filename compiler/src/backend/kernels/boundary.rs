@@ -1,0 +1,135 @@
+//! Kernels that move data between layouts and between reals and codes: quantize at the inputs
+//! (f32 row-major → codes, channels-last), dequantize at the outputs, and reshape/flatten (a
+//! copy that reorders when one side is channels-last).
+
+use super::zp_scale;
+use crate::backend::emit::{mem, Emitter, K};
+use crate::backend::layout::{
+    address, elem_size, for_each, is_nhwc, memory_order, strides, strides_of,
+};
+use crate::backend::Step;
+use crate::diag::{Error, Result};
+use crate::ir::types::TensorType;
+use cranelift_codegen::ir::{types, InstBuilder, Value};
+use cranelift_module::{FuncId, Linkage};
+use runtime::qops::qrange;
+use runtime::DType;
+
+/// Loads one code as an i32.
+pub fn load_code(k: &mut K, d: DType, addr: Value) -> Value {
+    match d {
+        DType::U8 => k.b.ins().uload8(types::I32, mem(), addr, 0),
+        DType::I8 => k.b.ins().sload8(types::I32, mem(), addr, 0),
+        _ => k.b.ins().load(types::I32, mem(), addr, 0),
+    }
+}
+
+/// Stores an i32 already inside the code range of `d`.
+pub fn store_code(k: &mut K, d: DType, v: Value, addr: Value) {
+    match d {
+        DType::U8 | DType::I8 => {
+            k.b.ins().istore8(mem(), v, addr, 0);
+        }
+        _ => {
+            k.b.ins().store(mem(), v, addr, 0);
+        }
+    }
+}
+
+/// `clamp(round_half_even(x / scale) + zero_point, qmin, qmax)`, the division in f32, as
+/// `runtime::qops::quantize_value`: NaN gives the zero point, ±∞ saturate.
+pub fn quantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+    let (x, y) = (&step.args[0], &step.out);
+    let (scale, zp) = zp_scale(&y.ty, "the result")?;
+    let d = y.ty.elem.storage();
+    let (lo, hi) = qrange(d);
+    let f = em.kernel(name, Linkage::Local, |k| {
+        let (xb, yb) = (k.base(x.loc), k.base(y.loc));
+        let xs = strides(&x.ty);
+        let ys = strides(&y.ty);
+        let s = k.b.ins().f32const(scale);
+        for_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
+            let xa = address(k, xb, idx, &xs, 4);
+            let v = k.b.ins().load(types::F32, mem(), xa, 0);
+            let q = k.b.ins().fdiv(v, s);
+            let r = k.b.ins().nearest(q);
+            let i = k.b.ins().fcvt_to_sint_sat(types::I32, r);
+            // Any |i| beyond 2²⁴ clamps to the same code; bounding it first keeps `+ zp` exact.
+            let i = k.clamp(i, -(1 << 24), 1 << 24);
+            let i = k.b.ins().iadd_imm_s(i, i64::from(zp));
+            let c = k.clamp(i, lo, hi);
+            let ya = address(k, yb, idx, &ys, 1);
+            store_code(k, d, c, ya);
+            Ok(())
+        })
+    })?;
+    Ok((f, 0))
+}
+
+/// `(q − zero_point) as f32 · scale`, as `runtime::qops::dequantize_value`.
+pub fn dequantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+    let (x, y) = (&step.args[0], &step.out);
+    let (scale, zp) = zp_scale(&x.ty, "the operand")?;
+    let d = x.ty.elem.storage();
+    let f = em.kernel(name, Linkage::Local, |k| {
+        let (xb, yb) = (k.base(x.loc), k.base(y.loc));
+        let xs = strides(&x.ty);
+        let ys = strides_of(&y.ty.shape, false);
+        let s = k.b.ins().f32const(scale);
+        let esz = elem_size(d);
+        for_each(k, &x.ty.shape, &memory_order(&x.ty), &mut |k, idx| {
+            let xa = address(k, xb, idx, &xs, esz);
+            let q = load_code(k, d, xa);
+            let q = k.b.ins().iadd_imm_s(q, -i64::from(zp));
+            let r = k.b.ins().fcvt_from_sint(types::F32, q);
+            let v = k.b.ins().fmul(r, s);
+            let ya = address(k, yb, idx, &ys, 4);
+            k.b.ins().store(mem(), v, ya, 0);
+            Ok(())
+        })
+    })?;
+    Ok((f, 0))
+}
+
+/// Reshape, flatten, squeeze, unsqueeze: the same elements in row-major order under a new shape.
+pub fn reshape(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+    let (x, y) = (&step.args[0], &step.out);
+    let d = x.ty.elem.storage();
+    if d != y.ty.elem.storage() {
+        return Err(Error::msg(format!(
+            "reshape from {} to {} changes the element type",
+            x.ty, y.ty
+        )));
+    }
+    let esz = elem_size(d);
+    let (xn, yn) = (is_nhwc(&x.ty), is_nhwc(&y.ty));
+    if xn && yn && x.ty.shape != y.ty.shape {
+        return Err(Error::msg(format!(
+            "reshape between two 4-D shapes ({} → {}) has no kernel yet",
+            x.ty, y.ty
+        )));
+    }
+    let f = em.kernel(name, Linkage::Local, |k| {
+        let (xb, yb) = (k.base(x.loc), k.base(y.loc));
+        if xn == yn {
+            // Same memory order on both sides: the bytes are already in place.
+            let n = x.ty.numel() * esz as usize;
+            return k.copy_bytes(yb, xb, n);
+        }
+        // Walk the channels-last side in its memory order; the other side's offset is the
+        // row-major flat index of the same coordinates.
+        let (walk, wb, ob): (&TensorType, Value, Value) =
+            if xn { (&x.ty, xb, yb) } else { (&y.ty, yb, xb) };
+        let ws = strides(walk);
+        let os = strides_of(&walk.shape, false);
+        for_each(k, &walk.shape, &memory_order(walk), &mut |k, idx| {
+            let wa = address(k, wb, idx, &ws, esz);
+            let oa = address(k, ob, idx, &os, esz);
+            let (src, dst) = if xn { (wa, oa) } else { (oa, wa) };
+            let v = load_code(k, d, src);
+            store_code(k, d, v, dst);
+            Ok(())
+        })
+    })?;
+    Ok((f, 0))
+}

@@ -1,0 +1,197 @@
+//! Elementwise integer kernels: requantize (per tensor or per channel), 256-entry lookup tables,
+//! and qadd / qmul with numpy broadcasting, each exactly as `runtime::qops` computes it.
+
+use super::boundary::{load_code, store_code};
+use super::fixed::{finish, multiply, Pair};
+use super::{int, ints, zp_scale};
+use crate::backend::emit::{Emitter, K};
+use crate::backend::layout::{
+    address, broadcast_strides, elem_size, for_each, memory_order, strides,
+};
+use crate::backend::{Operand, Step};
+use crate::diag::{Error, Result};
+use cranelift_codegen::ir::{types, InstBuilder, Value};
+use cranelift_module::{FuncId, Linkage};
+use runtime::qops::{qrange, ADD_LEFT_SHIFT};
+use runtime::DType;
+
+fn check_range(what: &str, lo: i32, hi: i32, d: DType) -> Result<()> {
+    let (qmin, qmax) = qrange(d);
+    if lo < qmin || hi > qmax || lo > hi {
+        return Err(Error::msg(format!(
+            "{what}: clamp [{lo}, {hi}] is not inside the {d} range [{qmin}, {qmax}]"
+        )));
+    }
+    Ok(())
+}
+
+/// Loops over the result in its memory order, handing `body` the loaded operand codes (i32) and
+/// getting back the result code.
+fn map(
+    em: &mut Emitter,
+    name: &str,
+    args: &[&Operand],
+    y: &Operand,
+    body: impl Fn(&mut K, &[Value], &[Value]) -> Result<Value>,
+) -> Result<FuncId> {
+    for a in args {
+        let fits = a.ty.rank() <= y.ty.rank()
+            && a.ty
+                .shape
+                .iter()
+                .rev()
+                .zip(y.ty.shape.iter().rev())
+                .all(|(&p, &q)| p == q || p == 1);
+        if !fits {
+            return Err(Error::msg(format!(
+                "operand {} does not broadcast to the result {}",
+                a.ty, y.ty
+            )));
+        }
+    }
+    em.kernel(name, Linkage::Local, |k| {
+        let bases: Vec<Value> = args.iter().map(|a| k.base(a.loc)).collect();
+        let arg_strides: Vec<Vec<i64>> = args
+            .iter()
+            .map(|a| broadcast_strides(&a.ty.shape, &strides(&a.ty), &y.ty.shape))
+            .collect();
+        let yb = k.base(y.loc);
+        let ys = strides(&y.ty);
+        let yd = y.ty.elem.storage();
+        for_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
+            let mut vals = Vec::with_capacity(args.len());
+            for (i, a) in args.iter().enumerate() {
+                let d = a.ty.elem.storage();
+                let addr = address(k, bases[i], idx, &arg_strides[i], elem_size(d));
+                vals.push(load_code(k, d, addr));
+            }
+            let v = body(k, &vals, idx)?;
+            let ya = address(k, yb, idx, &ys, elem_size(yd));
+            store_code(k, yd, v, ya);
+            Ok(())
+        })
+    })
+}
+
+/// A table of i32s in the object.
+fn i32_table(em: &mut Emitter, what: &str, v: &[i32]) -> Result<cranelift_module::DataId> {
+    em.data(what, v.iter().flat_map(|x| x.to_le_bytes()).collect())
+}
+
+pub fn requantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+    let (x, y) = (&step.args[0], &step.out);
+    let (_, zx) = zp_scale(&x.ty, "the operand")?;
+    let (_, zy) = zp_scale(&y.ty, "the result")?;
+    let (m, s) = (ints(&step.op, "multiplier")?, ints(&step.op, "shift")?);
+    let (lo, hi) = (int(&step.op, "lo")?, int(&step.op, "hi")?);
+    check_range("requantize", lo, hi, y.ty.elem.storage())?;
+    let per_channel = m.len() > 1;
+    if per_channel && (x.ty.rank() < 2 || x.ty.shape[1] != m.len() || s.len() != m.len()) {
+        return Err(Error::msg(format!(
+            "{} multipliers for {}: per-channel requantization runs along axis 1",
+            m.len(),
+            x.ty
+        )));
+    }
+    let tables = if per_channel {
+        Some((i32_table(em, "mult", &m)?, i32_table(em, "shift", &s)?))
+    } else {
+        None
+    };
+    let f = map(em, name, &[x], y, |k, v, idx| {
+        let c = k.b.ins().iadd_imm_s(v[0], -i64::from(zx));
+        let pair = match tables {
+            None => Pair::Const(m[0], s[0]),
+            Some((tm, ts)) => {
+                let (mb, sb) = (k.table(tm), k.table(ts));
+                let ma = k.at(mb, idx[1], 4, 0);
+                let sa = k.at(sb, idx[1], 4, 0);
+                let mv =
+                    k.b.ins()
+                        .load(types::I32, crate::backend::emit::mem(), ma, 0);
+                let sv =
+                    k.b.ins()
+                        .load(types::I32, crate::backend::emit::mem(), sa, 0);
+                Pair::Dyn(mv, sv)
+            }
+        };
+        let r = multiply(k, c, pair);
+        Ok(finish(k, r, zy, lo, hi))
+    })?;
+    Ok((f, if per_channel { m.len() * 8 } else { 0 }))
+}
+
+pub fn lut(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+    let (x, y) = (&step.args[0], &step.out);
+    let table = ints(&step.op, "table")?;
+    let yd = y.ty.elem.storage();
+    let (qmin, qmax) = qrange(yd);
+    if table.len() != 256 || table.iter().any(|v| !(qmin..=qmax).contains(v)) {
+        return Err(Error::msg(format!(
+            "lut: the table must hold 256 {yd} codes (it has {} entries)",
+            table.len()
+        )));
+    }
+    let bias = match x.ty.elem.storage() {
+        DType::U8 => 0,
+        DType::I8 => 128,
+        other => return Err(Error::msg(format!("lut of {other} codes"))),
+    };
+    let id = em.data("lut", table.iter().map(|&v| v as u8).collect())?;
+    let f = map(em, name, &[x], y, |k, v, _| {
+        let t = k.table(id);
+        let i = k.b.ins().iadd_imm_s(v[0], bias);
+        let i = k.b.ins().uextend(types::I64, i);
+        let a = k.b.ins().iadd(t, i);
+        Ok(load_code(k, yd, a))
+    })?;
+    Ok((f, 256))
+}
+
+pub fn qadd(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+    let (a, b, y) = (&step.args[0], &step.args[1], &step.out);
+    let ((_, za), (_, zb), (_, zy)) = (
+        zp_scale(&a.ty, "operand a")?,
+        zp_scale(&b.ty, "operand b")?,
+        zp_scale(&y.ty, "the result")?,
+    );
+    let op = &step.op;
+    let (am, ash) = (int(op, "a_multiplier")?, int(op, "a_shift")?);
+    let (bm, bsh) = (int(op, "b_multiplier")?, int(op, "b_shift")?);
+    let (m, s) = (int(op, "multiplier")?, int(op, "shift")?);
+    let (lo, hi) = (int(op, "lo")?, int(op, "hi")?);
+    check_range("qadd", lo, hi, y.ty.elem.storage())?;
+    let f = map(em, name, &[a, b], y, |k, v, _| {
+        // (code − z) << 20 fits: |code − z| ≤ 255.
+        let da = k.b.ins().iadd_imm_s(v[0], -i64::from(za));
+        let da = k.b.ins().ishl_imm_s(da, i64::from(ADD_LEFT_SHIFT));
+        let ra = multiply(k, da, Pair::Const(am, ash));
+        let db = k.b.ins().iadd_imm_s(v[1], -i64::from(zb));
+        let db = k.b.ins().ishl_imm_s(db, i64::from(ADD_LEFT_SHIFT));
+        let rb = multiply(k, db, Pair::Const(bm, bsh));
+        let sum = k.b.ins().iadd(ra, rb);
+        let r = multiply(k, sum, Pair::Const(m, s));
+        Ok(finish(k, r, zy, lo, hi))
+    })?;
+    Ok((f, 0))
+}
+
+pub fn qmul(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+    let (a, b, y) = (&step.args[0], &step.args[1], &step.out);
+    let ((_, za), (_, zb), (_, zy)) = (
+        zp_scale(&a.ty, "operand a")?,
+        zp_scale(&b.ty, "operand b")?,
+        zp_scale(&y.ty, "the result")?,
+    );
+    let (m, s) = (ints(&step.op, "multiplier")?, ints(&step.op, "shift")?);
+    let (lo, hi) = (int(&step.op, "lo")?, int(&step.op, "hi")?);
+    check_range("qmul", lo, hi, y.ty.elem.storage())?;
+    let f = map(em, name, &[a, b], y, |k, v, _| {
+        let da = k.b.ins().iadd_imm_s(v[0], -i64::from(za));
+        let db = k.b.ins().iadd_imm_s(v[1], -i64::from(zb));
+        let p = k.b.ins().imul(da, db);
+        let r = multiply(k, p, Pair::Const(m[0], s[0]));
+        Ok(finish(k, r, zy, lo, hi))
+    })?;
+    Ok((f, 0))
+}

@@ -1,0 +1,108 @@
+//! The requantization every integer kernel ends with, in CLIF: `runtime::qops::fixed`'s
+//! `multiply_by_quantized_multiplier` (saturating left shift, gemmlowp's rounding doubling high
+//! multiply, rounding divide by a power of two) then zero point and clamp, bit for bit.
+
+use crate::backend::emit::K;
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{types, InstBuilder, Value};
+
+/// A multiplier and shift: compile-time constants (per tensor) or loaded values (per channel).
+#[derive(Clone, Copy)]
+pub enum Pair {
+    Const(i32, i32),
+    Dyn(Value, Value),
+}
+
+/// `x · m · 2^(s − 31)` rounded as gemmlowp/TFLite do; `x` an i32, the result an i32.
+///
+/// Computed in i64, where every step is exact: `x << left` with `left ≤ 30` cannot overflow
+/// (|x| < 2³¹), clamping it to i32 is the saturating shift; `(a·m + 2³⁰) >> 31` is
+/// `saturating_rounding_doubling_high_mul` for `m ≥ 0` (its only saturating case needs
+/// `m = i32::MIN`); and the rounding right shift reads the same low bits of the sign-extended
+/// value as it would of the i32.
+pub fn multiply(k: &mut K, x: Value, pair: Pair) -> Value {
+    let x = k.b.ins().sextend(types::I64, x);
+    match pair {
+        Pair::Const(m, s) => {
+            let left = s.max(0);
+            let right = (-s).max(0);
+            let shifted = if left > 0 {
+                let v = k.b.ins().ishl_imm_s(x, i64::from(left));
+                clamp64(k, v)
+            } else {
+                x
+            };
+            let mv = k.i64(i64::from(m));
+            let prod = k.b.ins().imul(shifted, mv);
+            let nudged = k.b.ins().iadd_imm_s(prod, 1 << 30);
+            let high = k.b.ins().sshr_imm_s(nudged, 31);
+            let r = if right > 0 {
+                divide_by_pot_const(k, high, right)
+            } else {
+                high
+            };
+            k.b.ins().ireduce(types::I32, r)
+        }
+        Pair::Dyn(m, s) => {
+            let zero = k.i32(0);
+            let left = k.b.ins().smax(s, zero);
+            let neg = k.b.ins().ineg(s);
+            let right = k.b.ins().smax(neg, zero);
+            let left = k.b.ins().sextend(types::I64, left);
+            let right = k.b.ins().sextend(types::I64, right);
+            let v = k.b.ins().ishl(x, left);
+            let shifted = clamp64(k, v);
+            let mv = k.b.ins().sextend(types::I64, m);
+            let prod = k.b.ins().imul(shifted, mv);
+            let nudged = k.b.ins().iadd_imm_s(prod, 1 << 30);
+            let high = k.b.ins().sshr_imm_s(nudged, 31);
+            // mask = 2^right − 1; threshold = (mask >> 1) + (x < 0).
+            let one = k.i64(1);
+            let pow = k.b.ins().ishl(one, right);
+            let mask = k.b.ins().iadd_imm_s(pow, -1);
+            let r = divide_by_pot(k, high, right, mask);
+            k.b.ins().ireduce(types::I32, r)
+        }
+    }
+}
+
+fn clamp64(k: &mut K, v: Value) -> Value {
+    let lo = k.i64(i64::from(i32::MIN));
+    let hi = k.i64(i64::from(i32::MAX));
+    let v = k.b.ins().smax(v, lo);
+    k.b.ins().smin(v, hi)
+}
+
+fn divide_by_pot_const(k: &mut K, x: Value, e: i32) -> Value {
+    let mask = k.i64((1i64 << e) - 1);
+    let ev = k.i64(i64::from(e));
+    divide_by_pot(k, x, ev, mask)
+}
+
+/// gemmlowp's `RoundingDivideByPOT` on an i64 holding an i32.
+fn divide_by_pot(k: &mut K, x: Value, e: Value, mask: Value) -> Value {
+    let remainder = k.b.ins().band(x, mask);
+    let half = k.b.ins().sshr_imm_s(mask, 1);
+    let negative = k.b.ins().icmp_imm_s(IntCC::SignedLessThan, x, 0);
+    let negative = k.b.ins().uextend(types::I64, negative);
+    let threshold = k.b.ins().iadd(half, negative);
+    let shifted = k.b.ins().sshr(x, e);
+    let up =
+        k.b.ins()
+            .icmp(IntCC::SignedGreaterThan, remainder, threshold);
+    let up = k.b.ins().uextend(types::I64, up);
+    k.b.ins().iadd(shifted, up)
+}
+
+/// `clamp(zero_point + v, lo, hi)`; `v` is an i32 and the sum cannot overflow once `v` is
+/// clamped to a range wider than `[lo − zp, hi − zp]`.
+pub fn finish(k: &mut K, v: Value, zero_point: i32, lo: i32, hi: i32) -> Value {
+    // |zero_point| ≤ 2³¹ only in i32 storage, where lo/hi are the i32 limits: clamp in i64.
+    let v = k.b.ins().sextend(types::I64, v);
+    let s = k.b.ins().iadd_imm_s(v, i64::from(zero_point));
+    let lo = k.i64(i64::from(lo));
+    let hi = k.i64(i64::from(hi));
+    let s = k.b.ins().smax(s, lo);
+    let s = k.b.ins().smin(s, hi);
+    k.b.ins().ireduce(types::I32, s)
+}

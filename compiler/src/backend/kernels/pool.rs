@@ -1,0 +1,291 @@
+//! Pooling kernels on channels-last codes: max-pool, average pool (one multiplier per window
+//! count, as ONNX's count_include_pad defines the count) and global average pool. The windows
+//! are `runtime::ops::geometry::axis_windows`, computed at compile time into per-axis tables.
+
+use super::boundary::{load_code, store_code};
+use super::fixed::{finish, multiply, Pair};
+use super::{pair2, quad, zp_scale};
+use crate::backend::emit::{mem, Emitter, K};
+use crate::backend::layout::{address, strides};
+use crate::backend::Step;
+use crate::diag::{Error, Result};
+use cranelift_codegen::ir::{types, InstBuilder, Value};
+use cranelift_module::{DataId, FuncId, Linkage};
+use runtime::ops::geometry::axis_windows;
+use runtime::qops::{self, qrange};
+use runtime::DType;
+
+/// Per output position along one axis: `[first inside input position, inside taps, padded
+/// taps]`, as i32 triples.
+fn axis_table(
+    em: &mut Emitter,
+    what: &str,
+    len: usize,
+    k: usize,
+    stride: usize,
+    pads: (usize, usize),
+    dil: usize,
+    ceil: bool,
+) -> Result<(DataId, usize)> {
+    if k == 0 || stride == 0 || dil == 0 {
+        return Err(Error::msg(format!(
+            "{what}: kernel {k}, stride {stride}, dilation {dil} must be positive"
+        )));
+    }
+    let windows = axis_windows(what, len, k, stride, pads, dil, ceil);
+    let mut bytes = Vec::new();
+    for w in &windows {
+        let first = w.inside.first().copied().unwrap_or(0) as i32;
+        for v in [first, w.inside.len() as i32, w.padded as i32] {
+            bytes.extend(v.to_le_bytes());
+        }
+    }
+    Ok((em.data(what, bytes)?, windows.len()))
+}
+
+struct Geometry {
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    pads: [usize; 4],
+    dilations: [usize; 2],
+    ceil: bool,
+}
+
+fn geometry(step: &Step) -> Geometry {
+    let op = &step.op;
+    Geometry {
+        kernel: pair2(op, "kernel_shape", [1, 1]),
+        strides: pair2(op, "strides", [1, 1]),
+        pads: quad(op, "pads"),
+        dilations: pair2(op, "dilations", [1, 1]),
+        ceil: op.bool("ceil_mode").unwrap_or(false),
+    }
+}
+
+/// The loops every windowed pool shares: over `n, oh, ow, c` of the result, with the window's
+/// row and column tables loaded; `body(k, x_pixel(n), rows_entry, cols_entry, c)` returns the
+/// code to store.
+fn windowed(
+    em: &mut Emitter,
+    name: &str,
+    step: &Step,
+    body: impl Fn(&mut K, Value, [Value; 3], [Value; 3], Value) -> Result<Value>,
+) -> Result<(FuncId, usize)> {
+    let (x, y) = (&step.args[0], &step.out);
+    if x.ty.rank() != 4 {
+        return Err(Error::msg(format!(
+            "pooling needs a 4-D input, not {}",
+            x.ty
+        )));
+    }
+    let g = geometry(step);
+    let (n, c, h, w) = (x.ty.shape[0], x.ty.shape[1], x.ty.shape[2], x.ty.shape[3]);
+    let (rows, ho) = axis_table(
+        em,
+        "pool_rows",
+        h,
+        g.kernel[0],
+        g.strides[0],
+        (g.pads[0], g.pads[2]),
+        g.dilations[0],
+        g.ceil,
+    )?;
+    let (cols, wo) = axis_table(
+        em,
+        "pool_cols",
+        w,
+        g.kernel[1],
+        g.strides[1],
+        (g.pads[1], g.pads[3]),
+        g.dilations[1],
+        g.ceil,
+    )?;
+    if y.ty.shape != [n, c, ho, wo] {
+        return Err(Error::msg(format!(
+            "the result {} does not match the pooled shape [{n}, {c}, {ho}, {wo}]",
+            y.ty
+        )));
+    }
+    let yd = y.ty.elem.storage();
+    let f = em.kernel(name, Linkage::Local, |k| {
+        let (xb, yb) = (k.base(x.loc), k.base(y.loc));
+        let (rt, ct) = (k.table(rows), k.table(cols));
+        let ys = strides(&y.ty);
+        k.for_range(0, n as i64, 1, |k, ni| {
+            let xn = k.at(xb, ni, (h * w * c) as i64, 0);
+            k.for_range(0, ho as i64, 1, |k, oh| {
+                let ra = k.at(rt, oh, 12, 0);
+                let r: [Value; 3] = [0, 4, 8].map(|o| k.b.ins().load(types::I32, mem(), ra, o));
+                k.for_range(0, wo as i64, 1, |k, ow| {
+                    let ca = k.at(ct, ow, 12, 0);
+                    let cc: [Value; 3] =
+                        [0, 4, 8].map(|o| k.b.ins().load(types::I32, mem(), ca, o));
+                    k.for_range(0, c as i64, 1, |k, ci| {
+                        let v = body(k, xn, r, cc, ci)?;
+                        let ya = address(k, yb, &[ni, ci, oh, ow], &ys, 1);
+                        store_code(k, yd, v, ya);
+                        Ok(())
+                    })
+                })
+            })
+        })
+    })?;
+    Ok((f, (ho + wo) * 12))
+}
+
+/// Visits the inside taps of a window: `tap(k, address of x[ih, iw, c])`.
+#[allow(clippy::too_many_arguments)]
+fn taps(
+    k: &mut K,
+    xn: Value,
+    r: [Value; 3],
+    cc: [Value; 3],
+    ci: Value,
+    w: usize,
+    c: usize,
+    dil: [usize; 2],
+    mut tap: impl FnMut(&mut K, Value),
+) -> Result<()> {
+    let nr = k.b.ins().sextend(types::I64, r[1]);
+    let nc = k.b.ins().sextend(types::I64, cc[1]);
+    let r0 = k.b.ins().sextend(types::I64, r[0]);
+    let c0 = k.b.ins().sextend(types::I64, cc[0]);
+    let base = k.at(xn, ci, 1, 0);
+    let row0 = k.at(base, r0, (w * c) as i64, 0);
+    let px0 = k.at(row0, c0, c as i64, 0);
+    k.for_count(nr, |k, i| {
+        let row = k.at(px0, i, (dil[0] * w * c) as i64, 0);
+        k.for_count(nc, |k, j| {
+            let a = k.at(row, j, (dil[1] * c) as i64, 0);
+            tap(k, a);
+            Ok(())
+        })
+    })
+}
+
+pub fn max_pool(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+    let x = &step.args[0];
+    let d = x.ty.elem.storage();
+    if !matches!(d, DType::U8 | DType::I8) {
+        return Err(Error::msg(format!(
+            "max_pool on {} has no integer kernel",
+            x.ty
+        )));
+    }
+    let (w, c) = (x.ty.shape[3], x.ty.shape[1]);
+    let g = geometry(step);
+    windowed(em, name, step, |k, xn, r, cc, ci| {
+        let init = k.i32(qrange(d).0);
+        let acc = k.var(types::I32, init);
+        taps(k, xn, r, cc, ci, w, c, g.dilations, |k, a| {
+            let v = load_code(k, d, a);
+            let cur = k.b.use_var(acc);
+            let m = k.b.ins().smax(cur, v);
+            k.b.def_var(acc, m);
+        })?;
+        Ok(k.b.use_var(acc))
+    })
+}
+
+pub fn avg_pool(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+    let (x, y) = (&step.args[0], &step.out);
+    let ((sx, zx), (sy, zy)) = (
+        zp_scale(&x.ty, "the input")?,
+        zp_scale(&y.ty, "the result")?,
+    );
+    let g = geometry(step);
+    let window = g.kernel[0] * g.kernel[1];
+    let (lo, hi) = qrange(y.ty.elem.storage());
+    let rq = qops::avg_pool_requant(sx, sy, window, zy, lo, hi)
+        .map_err(|e| Error::msg(format!("qavg_pool: {e}")))?;
+    let include_pad = step.op.bool("count_include_pad").unwrap_or(false);
+    let mult = em.data(
+        "avg_mult",
+        rq.multiplier.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    )?;
+    let shift = em.data(
+        "avg_shift",
+        rq.shift.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    )?;
+    let (w, c) = (x.ty.shape[3], x.ty.shape[1]);
+    let d = x.ty.elem.storage();
+    let (f, bytes) = windowed(em, name, step, |k, xn, r, cc, ci| {
+        let zero = k.i32(0);
+        let acc = k.var(types::I32, zero);
+        taps(k, xn, r, cc, ci, w, c, g.dilations, |k, a| {
+            let v = load_code(k, d, a);
+            let v = k.b.ins().iadd_imm_s(v, -i64::from(zx));
+            let cur = k.b.use_var(acc);
+            let s = k.b.ins().iadd(cur, v);
+            k.b.def_var(acc, s);
+        })?;
+        let count = if include_pad {
+            k.b.ins().imul(r[2], cc[2])
+        } else {
+            k.b.ins().imul(r[1], cc[1])
+        };
+        // An empty window sums to 0, and any multiplier maps 0 to 0: use entry 0 then.
+        let idx = k.b.ins().iadd_imm_s(count, -1);
+        let idx = k.b.ins().smax(idx, zero);
+        let idx = k.b.ins().uextend(types::I64, idx);
+        let (mt, st) = (k.table(mult), k.table(shift));
+        let ma = k.at(mt, idx, 4, 0);
+        let sa = k.at(st, idx, 4, 0);
+        let m = k.b.ins().load(types::I32, mem(), ma, 0);
+        let s = k.b.ins().load(types::I32, mem(), sa, 0);
+        let sum = k.b.use_var(acc);
+        let v = multiply(k, sum, Pair::Dyn(m, s));
+        Ok(finish(k, v, zy, lo, hi))
+    })?;
+    Ok((f, bytes + window * 8))
+}
+
+pub fn global_avg_pool(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+    let (x, y) = (&step.args[0], &step.out);
+    if x.ty.rank() != 4 {
+        return Err(Error::msg(format!(
+            "qglobal_avg_pool needs a 4-D input, not {}",
+            x.ty
+        )));
+    }
+    let ((sx, zx), (sy, zy)) = (
+        zp_scale(&x.ty, "the input")?,
+        zp_scale(&y.ty, "the result")?,
+    );
+    let (n, c, h, w) = (x.ty.shape[0], x.ty.shape[1], x.ty.shape[2], x.ty.shape[3]);
+    let (lo, hi) = qrange(y.ty.elem.storage());
+    let rq = qops::global_avg_pool_requant(sx, sy, h * w, zy, lo, hi)
+        .map_err(|e| Error::msg(format!("qglobal_avg_pool: {e}")))?;
+    let (m, s) = rq.pair(0);
+    let d = x.ty.elem.storage();
+    let yd = y.ty.elem.storage();
+    let f = em.kernel(name, Linkage::Local, |k| {
+        let (xb, yb) = (k.base(x.loc), k.base(y.loc));
+        let ys = strides(&y.ty);
+        k.for_range(0, n as i64, 1, |k, ni| {
+            let xn = k.at(xb, ni, (h * w * c) as i64, 0);
+            k.for_range(0, c as i64, 1, |k, ci| {
+                let zero = k.i32(0);
+                let acc = k.var(types::I32, zero);
+                let px = k.at(xn, ci, 1, 0);
+                k.for_range(0, (h * w) as i64, 1, |k, p| {
+                    let a = k.at(px, p, c as i64, 0);
+                    let v = load_code(k, d, a);
+                    let v = k.b.ins().iadd_imm_s(v, -i64::from(zx));
+                    let cur = k.b.use_var(acc);
+                    let s = k.b.ins().iadd(cur, v);
+                    k.b.def_var(acc, s);
+                    Ok(())
+                })?;
+                let sum = k.b.use_var(acc);
+                let v = multiply(k, sum, Pair::Const(m, s));
+                let v = finish(k, v, zy, lo, hi);
+                let zero64 = k.i64(0);
+                let ya = address(k, yb, &[ni, ci, zero64, zero64], &ys, 1);
+                store_code(k, yd, v, ya);
+                Ok(())
+            })
+        })
+    })?;
+    Ok((f, 0))
+}

@@ -1,0 +1,10 @@
+//! Tests of the backend (issue 5): every compiled library computes exactly what the integer
+//! interpreter computes, on the real models and on random graphs, on each instruction route.
+
+mod backend {
+    pub mod fixed;
+    pub mod graphs;
+    pub mod models;
+    pub mod props;
+    pub mod support;
+}

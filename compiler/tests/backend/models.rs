@@ -1,0 +1,75 @@
+//! The real models (tests/python/make_models.py), quantized as `qcc --emit int` does and compiled
+//! for each instruction route: the library's outputs equal the interpreter's bit for bit.
+
+use super::support::{assert_exact, build, integer, models_dir, npy};
+use qcc::quant::WeightBits;
+use runtime::Tensor;
+
+/// Which (weight bits, target) pairs a model is checked on: 7-bit weights on a target without
+/// VNNI take the pmaddubsw route, 8-bit ones the exact i16 route, and `native` takes VNNI where
+/// the machine has it.
+const ROUTES: &[(WeightBits, &str)] = &[
+    (WeightBits::Seven, "x86-64-v2"),
+    (WeightBits::Eight, "x86-64-v3"),
+    (WeightBits::Eight, "native"),
+];
+
+fn check(name: &str) {
+    let dir = models_dir();
+    let float = qcc::import::import_file(&dir.join(format!("{name}.onnx")))
+        .unwrap_or_else(|e| panic!("{name}: import: {e}"));
+    // The samples are stacked on a leading axis: calibrate on all, compare on the first.
+    let calib = npy(&dir.join(format!("{name}.input.npy")));
+    let input = calib.index_axis(ndarray::Axis(0), 0).to_owned();
+    for &(bits, target) in ROUTES {
+        let int = integer(&float, std::slice::from_ref(&calib), bits);
+        let lib = build(&int, target);
+        let what = format!("{name} ({bits:?} weights, {target})");
+        assert_exact(&what, &int, &lib, &[Tensor::F32(input.clone())]);
+    }
+}
+
+#[test]
+fn tiny_cnn() {
+    check("tiny_cnn");
+}
+
+#[test]
+fn resnet18() {
+    check("resnet18");
+}
+
+#[test]
+fn mobilenetv2() {
+    check("mobilenetv2");
+}
+
+#[test]
+fn efficientnet_lite0() {
+    check("efficientnet_lite0");
+}
+
+#[test]
+fn digits_example() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/digits");
+    let float = qcc::ir::weights::read_model(&root.join("digits.ir")).expect("digits.ir reads");
+    let images = npy(&root.join("test_images.npy"));
+    let calib = images
+        .slice(ndarray::s![..100, .., .., ..])
+        .to_owned()
+        .into_dyn();
+    let eval = images
+        .slice(ndarray::s![100..101, .., .., ..])
+        .to_owned()
+        .into_dyn();
+    for &(bits, target) in ROUTES {
+        let int = integer(&float, &[calib.clone()], bits);
+        let lib = build(&int, target);
+        assert_exact(
+            &format!("digits ({bits:?}, {target})"),
+            &int,
+            &lib,
+            &[Tensor::F32(eval.clone())],
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! Shared by the backend tests: float model → integer model (the CLI's pipeline), integer model →
+//! loaded library, and the bit-for-bit comparison of the library with the interpreter.
+
+use qcc::backend::target::Target;
+use qcc::backend::{compile, Compiled, Options};
+use qcc::egraph::saturate::Limits;
+use qcc::ir::Model;
+use qcc::pipeline::optimize;
+use qcc::quant::qdq::{quantize_with, Options as QuantOptions};
+use qcc::quant::{calibrate, Method, WeightBits};
+use qcc::rules::RuleSet;
+use runtime::Tensor;
+use std::path::Path;
+
+/// The float model → the integer model, as `qcc --emit int` does it.
+pub fn integer(float: &Model, calib: &[ndarray::ArrayD<f32>], bits: WeightBits) -> Model {
+    let limits = Limits::default();
+    let rules = RuleSet::builtin_and(&[]).expect("built-in rules load");
+    let (float, _) = optimize(float, &rules, &limits).expect("simplify");
+    let ranges = calibrate(&float, calib, Method::MinMax, |_, _| {}).expect("calibrate");
+    let q = quantize_with(&float, &ranges, &QuantOptions::new(bits)).expect("quantize");
+    let lowering = RuleSet::lowering_and(&[]).expect("lowering rules load");
+    optimize(&q.model, &lowering, &limits).expect("lower").0
+}
+
+/// A library built from `model` for `target`, linked with `cc` and loaded.
+pub struct Lib {
+    pub compiled: Compiled,
+    lib: libloading::Library,
+    _dir: tempfile::TempDir,
+}
+
+pub fn build(model: &Model, target: &str) -> Lib {
+    let target = Target::parse(target).expect("a valid target");
+    let compiled = compile(
+        model,
+        &Options {
+            prefix: "qcc".into(),
+            target,
+        },
+    )
+    .unwrap_or_else(|e| panic!("@{} does not compile: {e}", model.name));
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let obj = dir.path().join("m.o");
+    let so = dir.path().join("m.so");
+    std::fs::write(&obj, &compiled.object).expect("write the object");
+    let st = std::process::Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-shared", "-o"])
+        .args([&so, &obj])
+        .status()
+        .expect("cc runs");
+    assert!(st.success(), "linking {} failed", so.display());
+    // SAFETY: the library was just built by us; loading it runs no initializers of note.
+    let lib = unsafe { libloading::Library::new(&so) }.expect("the library loads");
+    Lib {
+        compiled,
+        lib,
+        _dir: dir,
+    }
+}
+
+type RunImpl = unsafe extern "C" fn(*const *const f32, *const *mut f32, *mut u8) -> i32;
+
+impl Lib {
+    /// Runs the library on `inputs` with a scratch arena filled with `fill` (garbage, to show
+    /// no kernel reads what it did not write).
+    pub fn run(&self, inputs: &[Tensor], fill: u8) -> Vec<Vec<f32>> {
+        let it = &self.compiled.interface;
+        let xs: Vec<Vec<f32>> = inputs
+            .iter()
+            .map(|t| match t {
+                Tensor::F32(a) => a.iter().copied().collect(),
+                other => panic!("inputs are f32, not {}", other.dtype()),
+            })
+            .collect();
+        let mut outs: Vec<Vec<f32>> = it
+            .outputs
+            .iter()
+            .map(|p| vec![f32::NAN; p.shape.iter().product()])
+            .collect();
+        let mut scratch = vec![fill; it.scratch_size + 64];
+        let off = scratch.as_ptr().align_offset(64);
+        let ins: Vec<*const f32> = xs.iter().map(|x| x.as_ptr()).collect();
+        let outp: Vec<*mut f32> = outs.iter_mut().map(|o| o.as_mut_ptr()).collect();
+        // SAFETY: the pointers are the model's inputs and outputs with the shapes the interface
+        // gives, and the scratch is aligned and large enough, which is all the ABI asks.
+        let rc = unsafe {
+            let f: libloading::Symbol<RunImpl> = self
+                .lib
+                .get(b"qcc_run_impl")
+                .expect("qcc_run_impl is exported");
+            f(ins.as_ptr(), outp.as_ptr(), scratch.as_mut_ptr().add(off))
+        };
+        assert_eq!(rc, 0);
+        outs
+    }
+}
+
+/// Asserts the library's outputs equal the interpreter's bit for bit, naming the first
+/// difference.
+pub fn assert_exact(what: &str, model: &Model, lib: &Lib, inputs: &[Tensor]) {
+    let want = qcc::interp::run(model, inputs).unwrap_or_else(|e| panic!("{what}: interp: {e}"));
+    for fill in [0u8, 0xA5] {
+        let got = lib.run(inputs, fill);
+        for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+            let w: Vec<f32> = match w {
+                Tensor::F32(a) => a.iter().copied().collect(),
+                other => panic!("{what}: output {j} is {}", other.dtype()),
+            };
+            assert_eq!(g.len(), w.len(), "{what}: output {j} length");
+            if let Some(i) = (0..w.len()).find(|&i| g[i].to_bits() != w[i].to_bits()) {
+                panic!(
+                    "{what}: output {j} differs at {i}: library {} interpreter {} ({} of {} differ)",
+                    g[i],
+                    w[i],
+                    (0..w.len()).filter(|&i| g[i].to_bits() != w[i].to_bits()).count(),
+                    w.len()
+                );
+            }
+        }
+    }
+}
+
+/// The test models directory, which scripts/test.sh fills with ONNX models and their inputs.
+pub fn models_dir() -> std::path::PathBuf {
+    let dir = std::env::var_os("QCC_TEST_MODELS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/.work/models"));
+    assert!(
+        dir.join("manifest.json").is_file(),
+        "{} has no manifest.json: run ./scripts/test.sh, which builds the ONNX models with Python first",
+        dir.display()
+    );
+    dir
+}
+
+pub fn npy(path: &Path) -> ndarray::ArrayD<f32> {
+    ndarray_npy::read_npy(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
