@@ -34,6 +34,8 @@ pub struct Options {
     /// C identifier the exported symbols start with.
     pub prefix: String,
     pub target: Target,
+    /// Keep the CLIF text of every function (`--emit clif`).
+    pub keep_clif: bool,
 }
 
 /// One operand or result of a step.
@@ -77,6 +79,8 @@ pub struct Compiled {
     pub memory: MemoryReport,
     /// Wall time per stage, for `--explain` and the compile-time benchmark.
     pub times: Vec<(&'static str, Duration)>,
+    /// The CLIF of every function, when [`Options::keep_clif`] asked for it.
+    pub clif: Option<String>,
 }
 
 /// Whether `s` is a C identifier (the prefix becomes part of symbol names and the header).
@@ -122,6 +126,9 @@ pub fn compile(model: &Model, opts: &Options) -> Result<Compiled> {
     )
     .map_err(|e| Error::msg(format!("cranelift object builder: {e}")))?;
     let mut em = Emitter::new(ObjectModule::new(builder));
+    if opts.keep_clif {
+        em.clif = Some(String::new());
+    }
     let mut funcs = Vec::with_capacity(steps.len());
     let mut weight_bytes = 0;
     for (i, step) in steps.iter().enumerate() {
@@ -133,6 +140,7 @@ pub fn compile(model: &Model, opts: &Options) -> Result<Compiled> {
     }
     em.entry(&format!("{}_run_impl", opts.prefix), &funcs)?;
     times.push(("code generation (cranelift)", t1.elapsed()));
+    let clif = em.clif.take();
     let t2 = Instant::now();
     let object = em
         .module
@@ -161,6 +169,7 @@ pub fn compile(model: &Model, opts: &Options) -> Result<Compiled> {
             weight_bytes,
         },
         times,
+        clif,
     })
 }
 

@@ -50,7 +50,8 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         (!args.keep_float.is_empty(), "--keep-float"),
         (!args.weight_bits_for.is_empty(), "--weight-bits-for"),
     ];
-    if args.emit == Emit::Float {
+    let stage = args.stage();
+    if stage == Emit::Float {
         if let Some((_, flag)) = quant_flags.iter().find(|(given, _)| *given) {
             return Err(Error::msg(format!(
                 "{flag} only matters when quantizing: add --emit qdq or --emit int"
@@ -73,10 +74,16 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         RuleSet::builtin_and(&user)?
     };
     let model = read_any(model_path)?;
-    if output.extension().is_some_and(|e| e == "so") {
-        return Err(Error::msg(
-            "this qcc writes IR (--emit float|qdq|int): name the output `something.ir`",
-        ));
+    let is_so = output.extension().is_some_and(|e| e == "so");
+    if is_so != (stage == Emit::Library) {
+        return Err(Error::msg(if is_so {
+            "an output ending in .so is a shared library: leave out --emit (or name the output after the stage, e.g. model.int.ir)".to_string()
+        } else {
+            format!(
+                "a shared library's name must end in .so, not `{}`",
+                output.display()
+            )
+        }));
     }
     let limits = Limits {
         iterations: args.iter_limit,
@@ -96,7 +103,7 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
             report.stop
         );
     }
-    if args.emit == Emit::Float {
+    if stage == Emit::Float {
         return save_model(&float, output);
     }
     let ranges = ranges_for(args, &float)?;
@@ -126,7 +133,11 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         opts.bits_for
             .insert(name.trim().trim_start_matches('%').to_string(), b);
     }
+    let t = Instant::now();
     let q = crate::quant::qdq::quantize_with(&float, &ranges, &opts)?;
+    if args.explain {
+        eprintln!("quantize took {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+    }
     for w in &q.warnings {
         eprintln!("warning: {w}");
     }
@@ -140,20 +151,25 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
             eprintln!("  stays float: %{name} ({kind})");
         }
     }
-    if args.emit == Emit::Qdq {
+    if stage == Emit::Qdq {
         return save_model(&q.model, output);
     }
     let lowering = RuleSet::lowering_and(&[])?;
+    let t = Instant::now();
     let (int, report) = optimize(&q.model, &lowering, &limits)?;
     if args.explain {
         eprint!("lowering: {}", crate::explain::explain(&report, &int));
+        eprintln!("lowering took {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
     }
     if args.report {
         let samples = crate::cli::run::read_inputs(&float, &args.calib)?;
         let layers = crate::quant::report::report(&float, &int, &samples)?;
         eprint!("{}", crate::quant::report::render(&layers));
     }
-    save_model(&int, output)
+    if stage == Emit::Int {
+        return save_model(&int, output);
+    }
+    crate::cli::library::write(&int, args, stage, output)
 }
 
 /// The activation ranges: from a file, from calibration data, or data-free with a warning.
