@@ -205,18 +205,6 @@ fn schedule(model: &Model) -> Result<Schedule> {
             name: n.name.clone(),
             shape: n.ty.shape.clone(),
         });
-        for (user, _) in model.users(id) {
-            let op = model.node(user).op().expect("users are ops");
-            if op.kind != OpKind::Quantize {
-                return Err(Error::msg(format!(
-                    "input %{} feeds {} (%{}): the backend computes only integer ops, and an \
-                     input may only be quantized",
-                    n.name,
-                    op.kind.name(),
-                    model.node(user).name
-                )));
-            }
-        }
     }
     // Outputs: an f32 result computed by an op is written straight into the caller's buffer;
     // anything else (a returned input, a value returned twice, integer codes) gets a step that
@@ -248,16 +236,6 @@ fn schedule(model: &Model) -> Result<Schedule> {
         let op = n.op().expect("ops_in_order yields ops").clone();
         let s = steps.len();
         if !loc.contains_key(&id) {
-            if n.ty.elem.storage() == DType::F32 {
-                return Err(Error::msg(format!(
-                    "%{} = {}(…) : {} is a float op inside the model; the backend compiles \
-                     integer ops only (float ops may only produce outputs, as a final \
-                     dequantize does). Quantize it, or leave it out of --keep-float",
-                    n.name,
-                    op.kind.name(),
-                    n.ty
-                )));
-            }
             loc.insert(id, Loc::Arena(usize::MAX));
             defined_at.insert(id, s);
         }

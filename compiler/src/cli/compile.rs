@@ -85,6 +85,25 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
             )
         }));
     }
+    // A model that is already quantized (the output of `--emit int` or `--emit qdq`, or a QDQ
+    // ONNX model) is lowered and compiled as it is: quantizing it again would calibrate codes.
+    let quantized = model.ops_in_order().iter().any(|&id| {
+        model
+            .node(id)
+            .op()
+            .is_some_and(|op| op.kind.declares_result())
+    });
+    if quantized && matches!(stage, Emit::Library | Emit::Obj | Emit::Clif) {
+        if let Some((_, flag)) = quant_flags.iter().find(|(given, _)| *given) {
+            return Err(Error::msg(format!(
+                "{} is already quantized: {flag} has nothing to do",
+                model_path.display()
+            )));
+        }
+        let lowering = RuleSet::lowering_and(&user)?;
+        let (int, _) = optimize(&model, &lowering, &Limits::default())?;
+        return crate::cli::library::write(&int, args, stage, output);
+    }
     let limits = Limits {
         iterations: args.iter_limit,
         nodes: args.node_limit,
