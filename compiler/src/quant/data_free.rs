@@ -669,6 +669,32 @@ fn estimated(op: &Op) -> bool {
 /// Ranges for every input and f32 op result of `model` without data: inputs get `input_range`,
 /// the rest follows the module documentation. Weights must be loaded.
 pub fn data_free_ranges(model: &Model, input_range: (f32, f32)) -> Result<Ranges> {
+    data_free_walk(model, input_range).map(|(r, _)| r)
+}
+
+/// The expected value per channel of every tensor of `of` whose moments the data-free walk
+/// estimates (data-free bias correction); tensors it cannot estimate are left out.
+pub fn data_free_means(
+    model: &Model,
+    input_range: (f32, f32),
+    of: &[NodeId],
+) -> Result<crate::quant::bias_correction::Means> {
+    let (_, moments) = data_free_walk(model, input_range)?;
+    Ok(of
+        .iter()
+        .filter_map(|&n| {
+            moments
+                .get(&n)
+                .map(|m| (model.node(n).name.clone(), m.mean.clone()))
+        })
+        .collect())
+}
+
+/// The ranges of [`data_free_ranges`] and the moments estimated on the way.
+fn data_free_walk(
+    model: &Model,
+    input_range: (f32, f32),
+) -> Result<(Ranges, HashMap<NodeId, Moments>)> {
     let (lo, hi) = input_range;
     if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
         return Err(Error::msg(format!(
@@ -730,9 +756,12 @@ pub fn data_free_ranges(model: &Model, input_range: (f32, f32)) -> Result<Ranges
         }
         ranges.insert(node.name.clone(), (a, b));
     }
-    Ok(Ranges {
-        model: model.name.clone(),
-        method: format!("data-free, inputs in [{}, {}]", fmt_f32(lo), fmt_f32(hi)),
-        ranges,
-    })
+    Ok((
+        Ranges {
+            model: model.name.clone(),
+            method: format!("data-free, inputs in [{}, {}]", fmt_f32(lo), fmt_f32(hi)),
+            ranges,
+        },
+        walk.moments,
+    ))
 }
