@@ -145,6 +145,26 @@ struct Walk<'m> {
     known: HashMap<NodeId, Interval>,
     /// Estimated moments of the values computed so far (absent: unknown).
     moments: HashMap<NodeId, Moments>,
+    /// `dequantize(constant)` (the weights of an imported QDQ model) as the f32 constant it is.
+    dequantized: HashMap<NodeId, ArrayD<f32>>,
+}
+
+/// The value of every `dequantize` of a constant in `model`.
+fn dequantized_constants(model: &Model) -> HashMap<NodeId, ArrayD<f32>> {
+    model
+        .ops_in_order()
+        .into_iter()
+        .filter_map(|n| {
+            let op = model.node(n).op()?;
+            if op.kind != OpKind::Dequantize {
+                return None;
+            }
+            let src = *model.operands(n).first()?;
+            let t = model.node(src).weight()?;
+            let q = crate::interp::quant_params(&model.node(src).ty)?;
+            Some((n, runtime::ops::dequantize(t, &q)))
+        })
+        .collect()
 }
 
 impl Walk<'_> {
@@ -155,7 +175,11 @@ impl Walk<'_> {
     }
 
     fn weight(&self, id: NodeId) -> Option<&ArrayD<f32>> {
-        self.model.node(id).weight().and_then(|t| t.as_f32())
+        self.model
+            .node(id)
+            .weight()
+            .and_then(|t| t.as_f32())
+            .or_else(|| self.dequantized.get(&id))
     }
 
     /// The interval of an operand: computed before, or a constant's own extremes.
@@ -707,6 +731,7 @@ fn data_free_walk(
         model,
         known: HashMap::new(),
         moments: HashMap::new(),
+        dequantized: dequantized_constants(model),
     };
     let span = hi as f64 - lo as f64;
     for &i in &model.inputs {
