@@ -6,7 +6,10 @@ use crate::egraph::saturate::Limits;
 use crate::ir::weights::{read_model, save_model};
 use crate::pipeline::optimize;
 use crate::quant::qdq::default_weight_bits;
-use crate::quant::{calibrate, data_free_ranges, Method, Ranges, WeightBits, DEFAULT_INPUT_RANGE};
+use crate::quant::{
+    calibrate_with_means, data_free_means, data_free_ranges, BiasCorrection, Means, Method, Ranges,
+    WeightBits, DEFAULT_INPUT_RANGE,
+};
 use crate::rules::RuleSet;
 use std::path::Path;
 use std::time::Instant;
@@ -47,6 +50,8 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         (args.input_range.is_some(), "--input-range"),
         (args.weight_bits.is_some(), "--weight-bits"),
         (args.report, "--report"),
+        (args.bias_correction.is_some(), "--bias-correction"),
+        (args.equalize, "--equalize"),
         (!args.keep_float.is_empty(), "--keep-float"),
         (!args.weight_bits_for.is_empty(), "--weight-bits-for"),
     ];
@@ -110,7 +115,7 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         ..Limits::default()
     };
     let t = Instant::now();
-    let (float, report) = optimize(&model, &rules, &limits)?;
+    let (mut float, report) = optimize(&model, &rules, &limits)?;
     let elapsed = t.elapsed();
     if args.explain {
         eprint!("{}", crate::explain::explain(&report, &float));
@@ -125,13 +130,50 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
     if stage == Emit::Float {
         return save_model(&float, output);
     }
-    let ranges = ranges_for(args, &float)?;
+    if args.equalize {
+        let (eq, done) = crate::quant::equalize::equalize(&float)?;
+        float = eq;
+        if args.explain {
+            eprintln!("equalized {} layer pairs", done.pairs.len());
+            for (a, b) in &done.pairs {
+                eprintln!("  %{a} → %{b}");
+            }
+        }
+    }
+    let correction: BiasCorrection = match args.bias_correction.as_deref() {
+        Some(s) => s.parse()?,
+        None if !args.calib.is_empty() => BiasCorrection::Empirical,
+        None => BiasCorrection::DataFree,
+    };
+    if correction == BiasCorrection::Empirical && args.calib.is_empty() {
+        return Err(Error::msg(
+            "--bias-correction empirical measures input means on samples: give them with --calib (or use data-free)",
+        ));
+    }
+    let linear_inputs = crate::quant::bias_correction::linear_inputs(&float);
+    let means_of: &[_] = if correction == BiasCorrection::Empirical {
+        &linear_inputs
+    } else {
+        &[]
+    };
+    let (ranges, observed_means) = ranges_for(args, &float, means_of)?;
     let bits = match args.weight_bits.as_deref() {
         Some("8") => WeightBits::Eight,
         Some(_) => WeightBits::Seven,
         None => default_weight_bits(),
     };
     let mut opts = crate::quant::qdq::Options::new(bits);
+    opts.input_means = match correction {
+        BiasCorrection::Off => Default::default(),
+        BiasCorrection::Empirical => observed_means,
+        BiasCorrection::DataFree => {
+            let input_range = match &args.input_range {
+                Some(s) => parse_range(s)?,
+                None => DEFAULT_INPUT_RANGE,
+            };
+            data_free_means(&float, input_range, &linear_inputs)?
+        }
+    };
     opts.keep_float = args
         .keep_float
         .iter()
@@ -192,10 +234,16 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
 }
 
 /// The activation ranges: from a file, from calibration data, or data-free with a warning.
-fn ranges_for(args: &CompileArgs, model: &crate::ir::Model) -> Result<Ranges> {
+/// With --calib, the per-channel means of `means_of` come from the same calibration runs.
+fn ranges_for(
+    args: &CompileArgs,
+    model: &crate::ir::Model,
+    means_of: &[crate::ir::model::NodeId],
+) -> Result<(Ranges, Means)> {
     if let Some(path) = &args.ranges {
-        return Ranges::load(path, model);
+        return Ok((Ranges::load(path, model)?, Means::new()));
     }
+    let mut means = Means::new();
     let ranges = if args.calib.is_empty() {
         let input_range = match &args.input_range {
             Some(s) => parse_range(s)?,
@@ -219,17 +267,18 @@ fn ranges_for(args: &CompileArgs, model: &crate::ir::Model) -> Result<Ranges> {
             )
             .expect("valid template"),
         );
-        let r = calibrate(model, &samples, method, |done, total| {
+        let (r, m) = calibrate_with_means(model, &samples, method, means_of, |done, total| {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
         })?;
         bar.finish_and_clear();
+        means = m;
         r
     };
     if let Some(path) = &args.save_ranges {
         ranges.save(path)?;
     }
-    Ok(ranges)
+    Ok((ranges, means))
 }
 
 fn parse_range(s: &str) -> Result<(f32, f32)> {

@@ -92,6 +92,15 @@ pub struct CompileArgs {
     /// Weight bits for one op, overriding --weight-bits: `NAME=8` or `NAME=7` (repeatable).
     #[arg(long, value_name = "OP=BITS")]
     pub weight_bits_for: Vec<String>,
+    /// Correct each conv/gemm bias for the mean shift its weight rounding causes: `empirical`
+    /// (input means observed on the --calib samples), `data-free` (estimated from the folded
+    /// BatchNorm statistics) or `off`. Default: empirical with --calib, data-free without.
+    #[arg(long, value_name = "MODE")]
+    pub bias_correction: Option<String>,
+    /// Cross-layer equalization before calibrating: rescale the channels of consecutive layers
+    /// joined through ReLU (not ReLU6) so their per-channel weight ranges match.
+    #[arg(long)]
+    pub equalize: bool,
     /// After quantizing, print per layer the SQNR between the float activation and the
     /// dequantized integer one on the --calib samples, worst first.
     #[arg(long)]
