@@ -19,6 +19,8 @@ pub enum Loc {
     Input(usize),
     /// The caller's `outputs[i]` (f32).
     Output(usize),
+    /// A constant table of the object (a weight read as it is).
+    Data(DataId),
 }
 
 /// The module being built and the contexts reused across functions.
@@ -185,6 +187,7 @@ impl K<'_> {
                 .b
                 .ins()
                 .load(types::I64, mem(), self.outs, (i * 8) as i32),
+            Loc::Data(id) => self.table(id),
         }
     }
 
@@ -279,6 +282,21 @@ impl K<'_> {
         self.b.ins().jump(done, &[]);
         self.b.switch_to_block(done);
         Ok(())
+    }
+
+    /// `expf(x)` from the C library, the function Rust's `f32::exp` calls, so that a float
+    /// softmax or sigmoid matches the interpreter bit for bit.
+    pub fn expf(&mut self, x: Value) -> Result<Value> {
+        let mut sig = self.module.make_signature();
+        sig.params.push(AbiParam::new(types::F32));
+        sig.returns.push(AbiParam::new(types::F32));
+        let id = self
+            .module
+            .declare_function("expf", Linkage::Import, &sig)
+            .map_err(|e| Error::msg(format!("declaring expf: {e}")))?;
+        let f = self.module.declare_func_in_func(id, self.b.func);
+        let call = self.b.ins().call(f, &[x]);
+        Ok(self.b.inst_results(call)[0])
     }
 
     /// A fresh mutable variable of type `ty` holding `init` (accumulators across loops).

@@ -49,6 +49,26 @@ fn efficientnet_lite0() {
     check("efficientnet_lite0");
 }
 
+/// The small models that cover every op the importer knows, including the float ops that stay
+/// float in an integer graph (softmax, matmul, reduce_mean, concat, pad, transpose, …), a QDQ
+/// model with per-axis quantization, and BatchNorm in the places folding cannot reach.
+#[test]
+fn every_op_models() {
+    for name in [
+        "bn_variants",
+        "every_op_act",
+        "every_op_clip6",
+        "every_op_conv",
+        "every_op_opset11",
+        "every_op_opset21",
+        "every_op_pool",
+        "every_op_qdq",
+        "every_op_shape",
+    ] {
+        check(name);
+    }
+}
+
 #[test]
 fn digits_example() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/digits");

@@ -2,7 +2,6 @@
 //! (f32 row-major → codes, channels-last), dequantize at the outputs, and reshape/flatten (a
 //! copy that reorders when one side is channels-last).
 
-use super::zp_scale;
 use crate::backend::emit::{mem, Emitter, K};
 use crate::backend::layout::{
     address, elem_size, for_each, is_nhwc, memory_order, strides, strides_of,
@@ -40,23 +39,47 @@ pub fn store_code(k: &mut K, d: DType, v: Value, addr: Value) {
 /// `runtime::qops::quantize_value`: NaN gives the zero point, ±∞ saturate.
 pub fn quantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
     let (x, y) = (&step.args[0], &step.out);
-    let (scale, zp) = zp_scale(&y.ty, "the result")?;
+    let q =
+        y.ty.elem
+            .quant()
+            .ok_or_else(|| Error::msg(format!("quantize to {}, which is not quantized", y.ty)))?
+            .clone();
+    let tables = match q.axis {
+        None => None,
+        Some(axis) => {
+            let s: Vec<u8> = q.scales.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let z: Vec<u8> = q.zero_points.iter().flat_map(|v| v.to_le_bytes()).collect();
+            Some((axis as usize, em.data("q_scales", s)?, em.data("q_zps", z)?))
+        }
+    };
     let d = y.ty.elem.storage();
     let (lo, hi) = qrange(d);
     let f = em.kernel(name, Linkage::Local, |k| {
         let (xb, yb) = (k.base(x.loc), k.base(y.loc));
         let xs = strides(&x.ty);
         let ys = strides(&y.ty);
-        let s = k.b.ins().f32const(scale);
+        let per_tensor = (k.b.ins().f32const(q.scales[0]), q.zero_points[0]);
+        let t = tables.map(|(axis, s, z)| (axis, k.table(s), k.table(z)));
         for_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
             let xa = address(k, xb, idx, &xs, 4);
             let v = k.b.ins().load(types::F32, mem(), xa, 0);
+            let (s, z) = match t {
+                None => (per_tensor.0, k.i32(per_tensor.1)),
+                Some((axis, st, zt)) => {
+                    let sa = k.at(st, idx[axis], 4, 0);
+                    let za = k.at(zt, idx[axis], 4, 0);
+                    (
+                        k.b.ins().load(types::F32, mem(), sa, 0),
+                        k.b.ins().load(types::I32, mem(), za, 0),
+                    )
+                }
+            };
             let q = k.b.ins().fdiv(v, s);
             let r = k.b.ins().nearest(q);
             let i = k.b.ins().fcvt_to_sint_sat(types::I32, r);
             // Any |i| beyond 2²⁴ clamps to the same code; bounding it first keeps `+ zp` exact.
             let i = k.clamp(i, -(1 << 24), 1 << 24);
-            let i = k.b.ins().iadd_imm_s(i, i64::from(zp));
+            let i = k.b.ins().iadd(i, z);
             let c = k.clamp(i, lo, hi);
             let ya = address(k, yb, idx, &ys, 1);
             store_code(k, d, c, ya);
@@ -69,19 +92,49 @@ pub fn quantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, us
 /// `(q − zero_point) as f32 · scale`, as `runtime::qops::dequantize_value`.
 pub fn dequantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
     let (x, y) = (&step.args[0], &step.out);
-    let (scale, zp) = zp_scale(&x.ty, "the operand")?;
+    let q =
+        x.ty.elem
+            .quant()
+            .ok_or_else(|| Error::msg(format!("dequantize of {}, which is not quantized", x.ty)))?
+            .clone();
+    // Per axis: the scale and zero point of each index along the axis, as tables.
+    let tables = match q.axis {
+        None => None,
+        Some(axis) => {
+            let s: Vec<u8> = q.scales.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let z: Vec<u8> = q.zero_points.iter().flat_map(|v| v.to_le_bytes()).collect();
+            Some((
+                axis as usize,
+                em.data("dq_scales", s)?,
+                em.data("dq_zps", z)?,
+            ))
+        }
+    };
     let d = x.ty.elem.storage();
     let f = em.kernel(name, Linkage::Local, |k| {
         let (xb, yb) = (k.base(x.loc), k.base(y.loc));
         let xs = strides(&x.ty);
         let ys = strides_of(&y.ty.shape, false);
-        let s = k.b.ins().f32const(scale);
         let esz = elem_size(d);
+        let per_tensor = (k.b.ins().f32const(q.scales[0]), q.zero_points[0]);
+        let t = tables.map(|(axis, s, z)| (axis, k.table(s), k.table(z)));
         for_each(k, &x.ty.shape, &memory_order(&x.ty), &mut |k, idx| {
             let xa = address(k, xb, idx, &xs, esz);
-            let q = load_code(k, d, xa);
-            let q = k.b.ins().iadd_imm_s(q, -i64::from(zp));
-            let r = k.b.ins().fcvt_from_sint(types::F32, q);
+            let code = load_code(k, d, xa);
+            let (c, s) = match t {
+                None => (
+                    k.b.ins().iadd_imm_s(code, -i64::from(per_tensor.1)),
+                    per_tensor.0,
+                ),
+                Some((axis, st, zt)) => {
+                    let sa = k.at(st, idx[axis], 4, 0);
+                    let za = k.at(zt, idx[axis], 4, 0);
+                    let s = k.b.ins().load(types::F32, mem(), sa, 0);
+                    let z = k.b.ins().load(types::I32, mem(), za, 0);
+                    (k.b.ins().isub(code, z), s)
+                }
+            };
+            let r = k.b.ins().fcvt_from_sint(types::F32, c);
             let v = k.b.ins().fmul(r, s);
             let ya = address(k, yb, idx, &ys, 4);
             k.b.ins().store(mem(), v, ya, 0);
@@ -104,10 +157,32 @@ pub fn reshape(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usi
     let esz = elem_size(d);
     let (xn, yn) = (is_nhwc(&x.ty), is_nhwc(&y.ty));
     if xn && yn && x.ty.shape != y.ty.shape {
-        return Err(Error::msg(format!(
-            "reshape between two 4-D shapes ({} → {}) has no kernel yet",
-            x.ty, y.ty
-        )));
+        // Both channels-last with different shapes: walk the result, find each element's
+        // row-major flat index, and take the input element with the same one.
+        let f = em.kernel(name, Linkage::Local, |k| {
+            let (xb, yb) = (k.base(x.loc), k.base(y.loc));
+            let (xs, ys) = (strides(&x.ty), strides(&y.ty));
+            let flat = strides_of(&y.ty.shape, false);
+            let xshape = x.ty.shape.clone();
+            for_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
+                let mut f = k.i64(0);
+                for (i, s) in idx.iter().zip(&flat) {
+                    let t = k.b.ins().imul_imm_s(*i, *s);
+                    f = k.b.ins().iadd(f, t);
+                }
+                let mut xa = xb;
+                for dim in (0..xshape.len()).rev() {
+                    let c = k.b.ins().urem_imm_u(f, xshape[dim] as i64);
+                    f = k.b.ins().udiv_imm_u(f, xshape[dim] as i64);
+                    xa = k.at(xa, c, xs[dim] * esz, 0);
+                }
+                let v = load_code(k, d, xa);
+                let ya = address(k, yb, idx, &ys, esz);
+                store_code(k, d, v, ya);
+                Ok(())
+            })
+        })?;
+        return Ok((f, 0));
     }
     let f = em.kernel(name, Linkage::Local, |k| {
         let (xb, yb) = (k.base(x.loc), k.base(y.loc));

@@ -9,6 +9,7 @@ mod elementwise;
 mod fixed;
 mod float;
 mod pool;
+mod strict;
 
 use crate::backend::emit::Emitter;
 use crate::backend::target::Target;
@@ -30,6 +31,78 @@ pub fn temp_bytes(op: &Op, args: &[Operand], out: &Operand) -> Result<Vec<usize>
 /// Emits the kernel of `step` as function `name`; returns it and the bytes of constant data
 /// (packed weights, tables) it put in the object.
 pub fn emit(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Result<(FuncId, usize)> {
+    // Kernels that pack their weights read them from the operand; every other kernel reads a
+    // weight like any value, from a table laid out as the value would be in the arena.
+    let packs = matches!(
+        step.op.kind,
+        OpKind::QConv2d | OpKind::QGemm | OpKind::QConvTranspose2d
+    );
+    let mut step = step.clone();
+    let mut table_bytes = 0;
+    if !packs {
+        for a in &mut step.args {
+            if let Some(w) = &a.weight {
+                let bytes = weight_table(w, &a.ty)?;
+                table_bytes += bytes.len();
+                a.loc = crate::backend::emit::Loc::Data(em.data("const", bytes)?);
+            }
+        }
+    }
+    let step = &step;
+    let (f, bytes) = dispatch(em, name, step, target)?;
+    Ok((f, bytes + table_bytes))
+}
+
+/// A weight's bytes in the layout `layout::strides` gives its type.
+fn weight_table(w: &runtime::Tensor, ty: &TensorType) -> Result<Vec<u8>> {
+    use crate::backend::layout::{elem_size, strides};
+    use runtime::Tensor;
+    let st = strides(ty);
+    let esz = elem_size(ty.elem.storage()) as usize;
+    let mut out = vec![0u8; ty.numel() * esz];
+    let shape = ty.shape.clone();
+    let mut put = |i: usize, bytes: &[u8]| {
+        // Logical row-major index i → coordinates → the layout's offset.
+        let mut rest = i;
+        let mut off = 0i64;
+        for d in (0..shape.len()).rev() {
+            off += (rest % shape[d]) as i64 * st[d];
+            rest /= shape[d];
+        }
+        out[off as usize * esz..][..esz].copy_from_slice(bytes);
+    };
+    match w {
+        Tensor::F32(a) => a
+            .as_standard_layout()
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| put(i, &v.to_le_bytes())),
+        Tensor::I32(a) => a
+            .as_standard_layout()
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| put(i, &v.to_le_bytes())),
+        Tensor::U8(a) => a
+            .as_standard_layout()
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| put(i, &[*v])),
+        Tensor::I8(a) => a
+            .as_standard_layout()
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| put(i, &[*v as u8])),
+    }
+    if w.shape() != ty.shape.as_slice() {
+        return Err(Error::msg(format!(
+            "a weight's data {:?} does not match its type {ty}",
+            w.shape()
+        )));
+    }
+    Ok(out)
+}
+
+fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Result<(FuncId, usize)> {
     match step.op.kind {
         OpKind::Quantize => boundary::quantize(em, name, step),
         OpKind::Dequantize => boundary::dequantize(em, name, step),
@@ -50,6 +123,17 @@ pub fn emit(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
             float::elementwise(em, name, step)
         }
         OpKind::Concat => float::concat(em, name, step),
+        OpKind::Gemm
+        | OpKind::MatMul
+        | OpKind::Conv2d
+        | OpKind::ConvTranspose2d
+        | OpKind::ReduceMean
+        | OpKind::GlobalAvgPool
+        | OpKind::Softmax
+        | OpKind::Sigmoid
+        | OpKind::LeakyRelu
+        | OpKind::HardSigmoid
+        | OpKind::HardSwish => strict::emit(em, name, step),
         OpKind::Pad => float::pad(em, name, step),
         OpKind::Transpose => float::transpose(em, name, step),
         other => Err(Error::msg(format!(
