@@ -16,13 +16,17 @@ calibrates on the first 100 of examples/digits/test_images.npy and is evaluated 
 Rows.
   qcc w8 METHOD    `qcc MODEL.onnx -o OUT.ir --emit int --calib calib.npy --weight-bits 8
                    --calibration METHOD`, then `qcc run OUT.ir --input eval.npy -o out.npy`
-                   (the integer reference interpreter, which the generated code matches bit for bit)
-  qcc w7 minmax    the same with --weight-bits 7
+                   (the integer reference interpreter, which the generated code matches bit for bit);
+                   qcc's defaults otherwise (bias correction: empirical, since samples are given)
+  qcc wB mse ...   MSE calibration with B-bit weights and: `bc off` (--bias-correction off),
+                   `+bc` (empirical), `+bc df` (data-free), `+eq` (--equalize, bias correction
+                   off), `+eq +bc` (both)
   ORT QOperator    quantize_static: QOperator, u8 activations, s8 per-channel weights, MinMax
                    calibration on the same calibration samples; default graph optimizations
   ORT QOp rr       the same with reduce_range=True (7-bit weights)
   ORT QDQ sim      quantize_static with QuantFormat.QDQ, run with ORT_DISABLE_ALL: every Q/DQ pair
                    is executed as float arithmetic, i.e. the quantization-only float simulation
+  ORT QDQ sim rr   the same with reduce_range=True: the float simulation of 7-bit weights
   ORT QOp prep     QOperator after onnxruntime's quant_pre_process (which ORT's quantizer asks
                    for: it folds BatchNorm into the convolutions first); not one of the anchors'
                    settings, shown because it changes ORT's accuracy a lot
@@ -61,6 +65,16 @@ IMAGE_MODELS = {
 }
 DEFAULT_MODELS = [*IMAGE_MODELS, "digits"]
 METHODS = ["minmax", "percentile", "entropy", "mse"]
+# (label, weight bits, calibration, extra qcc flags); --no-methods keeps only the mse rows.
+QCC_ROWS = [(f"qcc w8 {m}", 8, m, []) for m in METHODS if m != "mse"] + [
+    (f"qcc w{b} mse{label}", b, "mse", flags)
+    for b in (8, 7)
+    for label, flags in [(" bc off", ["--bias-correction", "off"]),
+                         (" +bc", ["--bias-correction", "empirical"]),
+                         (" +bc df", ["--bias-correction", "data-free"]),
+                         (" +eq", ["--equalize", "--bias-correction", "off"]),
+                         (" +eq +bc", ["--equalize", "--bias-correction", "empirical"])]
+]
 DIGITS_CALIB = 100
 
 ort.set_default_logger_severity(3)
@@ -141,12 +155,12 @@ def ort_quantize(src, dst, calib, fmt, reduce_range):
                     calibrate_method=CalibrationMethod.MinMax)
 
 
-def run_qcc(qcc, onnx_path, calib_path, eval_path, work, bits, method):
+def run_qcc(qcc, onnx_path, calib_path, eval_path, work, label, bits, method, flags):
     """qcc's integer output on the evaluation set, or the failing command and its stderr."""
-    stem = os.path.join(work, f"w{bits}-{method}")
+    stem = os.path.join(work, label.replace(" ", "_").replace("+", "p"))
     steps = [
         [qcc, onnx_path, "-o", f"{stem}.ir", "--emit", "int", "--calib", calib_path,
-         "--weight-bits", str(bits), "--calibration", method],
+         "--weight-bits", str(bits), "--calibration", method, *flags],
         [qcc, "run", f"{stem}.ir", "--input", eval_path, "-o", f"{stem}.out.npy"],
     ]
     t0 = time.perf_counter()
@@ -185,15 +199,17 @@ def bench_model(name, args, pool):
     np.save(calib_path, calib)
     np.save(eval_path, evals)
 
-    qcc_runs = [(8, m) for m in METHODS] + [(7, "minmax")]
-    futures = {(bits, m): pool.submit(run_qcc, args.qcc, onnx_path, calib_path, eval_path, work, bits, m)
-               for bits, m in qcc_runs}
+    qcc_runs = [r for r in QCC_ROWS if not (args.no_methods and r[2] != "mse")]
+    futures = {label: pool.submit(run_qcc, args.qcc, onnx_path, calib_path, eval_path, work,
+                                  label, bits, m, flags)
+               for label, bits, m, flags in qcc_runs}
 
     ref = run_ort(onnx_path, evals)
     rows, failures = [("ORT fp32", score(ref, ref, labels))], []
     ort_variants = [("ORT QOperator", QuantFormat.QOperator, False, True),
                     ("ORT QOperator reduce_range", QuantFormat.QOperator, True, True),
-                    ("ORT QDQ float-sim", QuantFormat.QDQ, False, False)]
+                    ("ORT QDQ float-sim", QuantFormat.QDQ, False, False),
+                    ("ORT QDQ float-sim rr", QuantFormat.QDQ, True, False)]
     ort_rows = []
     for label, fmt, rr, optimize in ort_variants:
         dst = os.path.join(work, f"ort-{fmt.name}-rr{int(rr)}.onnx")
@@ -207,9 +223,8 @@ def bench_model(name, args, pool):
     ort_quantize(prep, dst, calib, QuantFormat.QOperator, False)
     ort_rows.append(("ORT QOperator prep (BN fold)", score(ref, run_ort(dst, evals), labels)))
 
-    for (bits, m), fut in futures.items():
+    for label, fut in futures.items():
         out, err, secs = fut.result()
-        label = f"qcc w{bits} {m}"
         if err is not None:
             failures.append((label, err))
             rows.append((label, None))
@@ -221,8 +236,8 @@ def bench_model(name, args, pool):
 
 def print_table(name, rows, failures, n_calib, n_eval, secs, labels):
     print(f"\n## {name}  ({n_eval} evaluation samples, {n_calib} calibration samples, {secs:.0f} s)\n")
-    head = f"| {'variant':<28} | {'SQNR dB':>8} | {'top-1 agree %':>13} |"
-    rule = f"|{'-' * 30}|{'-' * 9}:|{'-' * 14}:|"
+    head = f"| {'variant':<30} | {'SQNR dB':>8} | {'top-1 agree %':>13} |"
+    rule = f"|{'-' * 32}|{'-' * 9}:|{'-' * 14}:|"
     if labels:
         head += f" {'accuracy %':>10} |"
         rule += f"{'-' * 11}:|"
@@ -234,13 +249,13 @@ def print_table(name, rows, failures, n_calib, n_eval, secs, labels):
         else:
             sq = "exact" if r["sqnr"] == float("inf") else f"{r['sqnr']:.1f}"
             cells = f" {sq:>8} | {r['agree']:>13.1f} |" + (f" {r['acc']:>10.1f} |" if labels else "")
-        print(f"| {label:<28} |{cells}")
+        print(f"| {label:<30} |{cells}")
     for label, err in failures:
         print(f"\n{label} failed:\n{err}")
     best = max(((lbl, r) for lbl, r in rows if r is not None and lbl.startswith("qcc w8")),
                key=lambda lr: lr[1]["sqnr"], default=None)
     if best is not None:
-        print(f"\nbest qcc 8-bit calibration by SQNR: {best[0].removeprefix('qcc w8 ')} "
+        print(f"\nbest qcc 8-bit row by SQNR: {best[0].removeprefix('qcc w8 ')} "
               f"({best[1]['sqnr']:.1f} dB)")
     sys.stdout.flush()
 
@@ -265,6 +280,8 @@ def main():
     p.add_argument("--eval", type=int, default=100, help="evaluation crops per image model")
     p.add_argument("--calib", type=int, default=32, help="calibration crops per image model")
     p.add_argument("--jobs", type=int, default=2, help="qcc processes run at once")
+    p.add_argument("--no-methods", action="store_true",
+                   help="only the MSE-calibrated rows (bias correction, equalization, weight bits)")
     args = p.parse_args()
     if not os.access(args.qcc, os.X_OK):
         raise SystemExit(f"{args.qcc} is not an executable: cargo build --release -p qcc")
@@ -281,7 +298,7 @@ def main():
     # The default calibration method should be the one that wins across models, not on one.
     complete = {m: v for m, v in summary.items() if len(v) == len(args.names)}
     if complete:
-        print("\nqcc 8-bit calibration methods, mean SQNR over all models (dB):")
+        print("\nqcc 8-bit rows, mean SQNR over all models (dB):")
         for m, v in sorted(complete.items(), key=lambda mv: -np.mean(list(mv[1].values()))):
             print(f"  {m:<12} {np.mean(list(v.values())):6.1f}")
     print(f"\ntotal {time.perf_counter() - t0:.0f} s; SQNR and agreement against ORT fp32 on the "

@@ -73,9 +73,42 @@ fn f32_of<'a>(op: &Op, t: &'a Tensor) -> Result<&'a ArrayD<f32>> {
 
 /// Evaluates one op on its operand values. `ty` is the node's (verified) result type.
 pub fn eval_op(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Tensor> {
+    eval_op_in(op, args, ty, FloatMode::Fast)
+}
+
+/// How the float products (conv2d, conv_transpose2d, gemm, matmul) are evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FloatMode {
+    /// The `gemm` crate: FMA and a blocked, CPU-dependent summation order. Float graphs.
+    Fast,
+    /// `runtime::ops::strict`: one accumulator per output, a documented order, no FMA (docs/ir.md,
+    /// "Float ops in an integer graph"), so generated code can match bit for bit.
+    Strict,
+}
+
+/// Whether a model computes with integer ops (not just quantize/dequantize): its remaining float
+/// ops are then evaluated in [`FloatMode::Strict`].
+pub fn is_integer_graph(model: &Model) -> bool {
+    model.ops_in_order().into_iter().any(|n| {
+        model.node(n).op().is_some_and(|o| {
+            o.kind.declares_result() && !matches!(o.kind, OpKind::Quantize | OpKind::Dequantize)
+        })
+    })
+}
+
+/// [`eval_op`] with the float products in `mode`.
+pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -> Result<Tensor> {
     use OpKind::*;
     let f = |i: usize| f32_of(op, args[i]);
+    let strict = mode == FloatMode::Strict;
     let out: Tensor = match op.kind {
+        Conv2d if strict => ops::strict::conv2d(
+            f(0)?,
+            f(1)?,
+            args.get(2).map(|t| f32_of(op, t)).transpose()?,
+            &conv_params(op),
+        )
+        .into(),
         Conv2d => ops::conv2d(
             f(0)?,
             f(1)?,
@@ -92,13 +125,12 @@ pub fn eval_op(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Tensor> {
                 groups: c.groups,
                 output_padding: arr2(op.ints("output_padding").unwrap_or(&[0, 0])),
             };
-            ops::conv_transpose2d(
-                f(0)?,
-                f(1)?,
-                args.get(2).map(|t| f32_of(op, t)).transpose()?,
-                &p,
-            )
-            .into()
+            let bias = args.get(2).map(|t| f32_of(op, t)).transpose()?;
+            if strict {
+                ops::strict::conv_transpose2d(f(0)?, f(1)?, bias, &p).into()
+            } else {
+                ops::conv_transpose2d(f(0)?, f(1)?, bias, &p).into()
+            }
         }
         BatchNorm => ops::batch_norm(
             f(0)?,
@@ -193,6 +225,16 @@ pub fn eval_op(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Tensor> {
                 Tensor::I32(a) => ops::pad(a, &pads, fill_code(ty, v) as i32).into(),
             }
         }
+        Gemm if strict => ops::strict::gemm(
+            f(0)?,
+            f(1)?,
+            args.get(2).map(|t| f32_of(op, t)).transpose()?,
+            op.float("alpha").unwrap_or(1.0),
+            op.float("beta").unwrap_or(1.0),
+            op.bool("trans_a").unwrap_or(false),
+            op.bool("trans_b").unwrap_or(false),
+        )
+        .into(),
         Gemm => ops::gemm(
             f(0)?,
             f(1)?,
@@ -203,6 +245,7 @@ pub fn eval_op(op: &Op, args: &[&Tensor], ty: &TensorType) -> Result<Tensor> {
             op.bool("trans_b").unwrap_or(false),
         )
         .into(),
+        MatMul if strict => ops::strict::matmul(f(0)?, f(1)?).into(),
         MatMul => ops::matmul(f(0)?, f(1)?).into(),
         Softmax => ops::softmax(f(0)?, op.int("axis").unwrap_or(0) as usize).into(),
         Quantize => {
@@ -297,6 +340,11 @@ pub fn run_with(model: &Model, inputs: &[Tensor], mut hooks: Hooks) -> Result<Ve
     let order = model
         .topo_order()
         .ok_or_else(|| Error::msg("the graph has a cycle"))?;
+    let mode = if is_integer_graph(model) {
+        FloatMode::Strict
+    } else {
+        FloatMode::Fast
+    };
     // Values are dropped after their last use so that big models run in bounded memory.
     let mut remaining: HashMap<NodeId, usize> =
         order.iter().map(|&n| (n, model.use_count(n))).collect();
@@ -338,7 +386,7 @@ pub fn run_with(model: &Model, inputs: &[Tensor], mut hooks: Hooks) -> Result<Ve
                     })?;
                     Tensor::F32(ops::dequantize(refs[0], &q))
                 } else {
-                    eval_op(op, &refs, &node.ty).map_err(|e| match e {
+                    eval_op_in(op, &refs, &node.ty, mode).map_err(|e| match e {
                         Error::Msg(m) => Error::msg(format!("at %{}: {m}", node.name)),
                         e => e,
                     })?

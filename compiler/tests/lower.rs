@@ -4,6 +4,7 @@
 
 mod lower {
     pub mod cli;
+    pub mod data_free;
     pub mod digits;
     pub mod models;
     pub mod rules;

@@ -27,6 +27,8 @@ pub struct Emitter {
     ctx: Context,
     fctx: FunctionBuilderContext,
     data_count: usize,
+    /// Every function's CLIF text, when asked for (`--emit clif`).
+    pub clif: Option<String>,
 }
 
 /// Every kernel has this signature: `(inputs, outputs, scratch)`, the three pointers of
@@ -46,6 +48,7 @@ impl Emitter {
             ctx: Context::new(),
             fctx: FunctionBuilderContext::new(),
             data_count: 0,
+            clif: None,
         }
     }
 
@@ -102,6 +105,9 @@ impl Emitter {
             let cfg = k.module.target_config();
             k.b.finalize(cfg);
         }
+        if let Some(text) = &mut self.clif {
+            text.push_str(&format!("; {name}\n{}\n", self.ctx.func.display()));
+        }
         self.module
             .define_function(id, &mut self.ctx)
             .map_err(|e| Error::msg(format!("compiling {name}: {e:?}")))?;
@@ -132,6 +138,9 @@ impl Emitter {
             b.ins().return_(&[zero]);
             b.seal_all_blocks();
             b.finalize(self.module.target_config());
+        }
+        if let Some(text) = &mut self.clif {
+            text.push_str(&format!("; {name}\n{}\n", self.ctx.func.display()));
         }
         self.module
             .define_function(id, &mut self.ctx)

@@ -34,6 +34,8 @@ pub struct Options {
     /// C identifier the exported symbols start with.
     pub prefix: String,
     pub target: Target,
+    /// Keep the CLIF text of every function (`--emit clif`).
+    pub keep_clif: bool,
 }
 
 /// One operand or result of a step.
@@ -77,6 +79,8 @@ pub struct Compiled {
     pub memory: MemoryReport,
     /// Wall time per stage, for `--explain` and the compile-time benchmark.
     pub times: Vec<(&'static str, Duration)>,
+    /// The CLIF of every function, when [`Options::keep_clif`] asked for it.
+    pub clif: Option<String>,
 }
 
 /// Whether `s` is a C identifier (the prefix becomes part of symbol names and the header).
@@ -122,6 +126,9 @@ pub fn compile(model: &Model, opts: &Options) -> Result<Compiled> {
     )
     .map_err(|e| Error::msg(format!("cranelift object builder: {e}")))?;
     let mut em = Emitter::new(ObjectModule::new(builder));
+    if opts.keep_clif {
+        em.clif = Some(String::new());
+    }
     let mut funcs = Vec::with_capacity(steps.len());
     let mut weight_bytes = 0;
     for (i, step) in steps.iter().enumerate() {
@@ -133,6 +140,7 @@ pub fn compile(model: &Model, opts: &Options) -> Result<Compiled> {
     }
     em.entry(&format!("{}_run_impl", opts.prefix), &funcs)?;
     times.push(("code generation (cranelift)", t1.elapsed()));
+    let clif = em.clif.take();
     let t2 = Instant::now();
     let object = em
         .module
@@ -161,6 +169,7 @@ pub fn compile(model: &Model, opts: &Options) -> Result<Compiled> {
             weight_bytes,
         },
         times,
+        clif,
     })
 }
 
@@ -196,18 +205,6 @@ fn schedule(model: &Model) -> Result<Schedule> {
             name: n.name.clone(),
             shape: n.ty.shape.clone(),
         });
-        for (user, _) in model.users(id) {
-            let op = model.node(user).op().expect("users are ops");
-            if op.kind != OpKind::Quantize {
-                return Err(Error::msg(format!(
-                    "input %{} feeds {} (%{}): the backend computes only integer ops, and an \
-                     input may only be quantized",
-                    n.name,
-                    op.kind.name(),
-                    model.node(user).name
-                )));
-            }
-        }
     }
     // Outputs: an f32 result computed by an op is written straight into the caller's buffer;
     // anything else (a returned input, a value returned twice, integer codes) gets a step that
@@ -239,16 +236,6 @@ fn schedule(model: &Model) -> Result<Schedule> {
         let op = n.op().expect("ops_in_order yields ops").clone();
         let s = steps.len();
         if !loc.contains_key(&id) {
-            if n.ty.elem.storage() == DType::F32 {
-                return Err(Error::msg(format!(
-                    "%{} = {}(…) : {} is a float op inside the model; the backend compiles \
-                     integer ops only (float ops may only produce outputs, as a final \
-                     dequantize does). Quantize it, or leave it out of --keep-float",
-                    n.name,
-                    op.kind.name(),
-                    n.ty
-                )));
-            }
             loc.insert(id, Loc::Arena(usize::MAX));
             defined_at.insert(id, s);
         }

@@ -6,7 +6,10 @@ use crate::egraph::saturate::Limits;
 use crate::ir::weights::{read_model, save_model};
 use crate::pipeline::optimize;
 use crate::quant::qdq::default_weight_bits;
-use crate::quant::{calibrate, data_free_ranges, Method, Ranges, WeightBits, DEFAULT_INPUT_RANGE};
+use crate::quant::{
+    calibrate_with_means, data_free_means, data_free_ranges, BiasCorrection, Means, Method, Ranges,
+    WeightBits, DEFAULT_INPUT_RANGE,
+};
 use crate::rules::RuleSet;
 use std::path::Path;
 use std::time::Instant;
@@ -47,10 +50,13 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         (args.input_range.is_some(), "--input-range"),
         (args.weight_bits.is_some(), "--weight-bits"),
         (args.report, "--report"),
+        (args.bias_correction.is_some(), "--bias-correction"),
+        (args.equalize, "--equalize"),
         (!args.keep_float.is_empty(), "--keep-float"),
         (!args.weight_bits_for.is_empty(), "--weight-bits-for"),
     ];
-    if args.emit == Emit::Float {
+    let stage = args.stage();
+    if stage == Emit::Float {
         if let Some((_, flag)) = quant_flags.iter().find(|(given, _)| *given) {
             return Err(Error::msg(format!(
                 "{flag} only matters when quantizing: add --emit qdq or --emit int"
@@ -73,10 +79,35 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         RuleSet::builtin_and(&user)?
     };
     let model = read_any(model_path)?;
-    if output.extension().is_some_and(|e| e == "so") {
-        return Err(Error::msg(
-            "this qcc writes IR (--emit float|qdq|int): name the output `something.ir`",
-        ));
+    let is_so = output.extension().is_some_and(|e| e == "so");
+    if is_so != (stage == Emit::Library) {
+        return Err(Error::msg(if is_so {
+            "an output ending in .so is a shared library: leave out --emit (or name the output after the stage, e.g. model.int.ir)".to_string()
+        } else {
+            format!(
+                "a shared library's name must end in .so, not `{}`",
+                output.display()
+            )
+        }));
+    }
+    // A model that is already quantized (the output of `--emit int` or `--emit qdq`, or a QDQ
+    // ONNX model) is lowered and compiled as it is: quantizing it again would calibrate codes.
+    let quantized = model.ops_in_order().iter().any(|&id| {
+        model
+            .node(id)
+            .op()
+            .is_some_and(|op| op.kind.declares_result())
+    });
+    if quantized && matches!(stage, Emit::Library | Emit::Obj | Emit::Clif) {
+        if let Some((_, flag)) = quant_flags.iter().find(|(given, _)| *given) {
+            return Err(Error::msg(format!(
+                "{} is already quantized: {flag} has nothing to do",
+                model_path.display()
+            )));
+        }
+        let lowering = RuleSet::lowering_and(&user)?;
+        let (int, _) = optimize(&model, &lowering, &Limits::default())?;
+        return crate::cli::library::write(&int, args, stage, output);
     }
     let limits = Limits {
         iterations: args.iter_limit,
@@ -84,7 +115,7 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         ..Limits::default()
     };
     let t = Instant::now();
-    let (float, report) = optimize(&model, &rules, &limits)?;
+    let (mut float, report) = optimize(&model, &rules, &limits)?;
     let elapsed = t.elapsed();
     if args.explain {
         eprint!("{}", crate::explain::explain(&report, &float));
@@ -96,16 +127,53 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
             report.stop
         );
     }
-    if args.emit == Emit::Float {
+    if stage == Emit::Float {
         return save_model(&float, output);
     }
-    let ranges = ranges_for(args, &float)?;
+    if args.equalize {
+        let (eq, done) = crate::quant::equalize::equalize(&float)?;
+        float = eq;
+        if args.explain {
+            eprintln!("equalized {} layer pairs", done.pairs.len());
+            for (a, b) in &done.pairs {
+                eprintln!("  %{a} → %{b}");
+            }
+        }
+    }
+    let correction: BiasCorrection = match args.bias_correction.as_deref() {
+        Some(s) => s.parse()?,
+        None if !args.calib.is_empty() => BiasCorrection::Empirical,
+        None => BiasCorrection::DataFree,
+    };
+    if correction == BiasCorrection::Empirical && args.calib.is_empty() {
+        return Err(Error::msg(
+            "--bias-correction empirical measures input means on samples: give them with --calib (or use data-free)",
+        ));
+    }
+    let linear_inputs = crate::quant::bias_correction::linear_inputs(&float);
+    let means_of: &[_] = if correction == BiasCorrection::Empirical {
+        &linear_inputs
+    } else {
+        &[]
+    };
+    let (ranges, observed_means) = ranges_for(args, &float, means_of)?;
     let bits = match args.weight_bits.as_deref() {
         Some("8") => WeightBits::Eight,
         Some(_) => WeightBits::Seven,
         None => default_weight_bits(),
     };
     let mut opts = crate::quant::qdq::Options::new(bits);
+    opts.input_means = match correction {
+        BiasCorrection::Off => Default::default(),
+        BiasCorrection::Empirical => observed_means,
+        BiasCorrection::DataFree => {
+            let input_range = match &args.input_range {
+                Some(s) => parse_range(s)?,
+                None => DEFAULT_INPUT_RANGE,
+            };
+            data_free_means(&float, input_range, &linear_inputs)?
+        }
+    };
     opts.keep_float = args
         .keep_float
         .iter()
@@ -126,7 +194,11 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         opts.bits_for
             .insert(name.trim().trim_start_matches('%').to_string(), b);
     }
+    let t = Instant::now();
     let q = crate::quant::qdq::quantize_with(&float, &ranges, &opts)?;
+    if args.explain {
+        eprintln!("quantize took {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+    }
     for w in &q.warnings {
         eprintln!("warning: {w}");
     }
@@ -140,27 +212,38 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
             eprintln!("  stays float: %{name} ({kind})");
         }
     }
-    if args.emit == Emit::Qdq {
+    if stage == Emit::Qdq {
         return save_model(&q.model, output);
     }
     let lowering = RuleSet::lowering_and(&[])?;
+    let t = Instant::now();
     let (int, report) = optimize(&q.model, &lowering, &limits)?;
     if args.explain {
         eprint!("lowering: {}", crate::explain::explain(&report, &int));
+        eprintln!("lowering took {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
     }
     if args.report {
         let samples = crate::cli::run::read_inputs(&float, &args.calib)?;
         let layers = crate::quant::report::report(&float, &int, &samples)?;
         eprint!("{}", crate::quant::report::render(&layers));
     }
-    save_model(&int, output)
+    if stage == Emit::Int {
+        return save_model(&int, output);
+    }
+    crate::cli::library::write(&int, args, stage, output)
 }
 
 /// The activation ranges: from a file, from calibration data, or data-free with a warning.
-fn ranges_for(args: &CompileArgs, model: &crate::ir::Model) -> Result<Ranges> {
+/// With --calib, the per-channel means of `means_of` come from the same calibration runs.
+fn ranges_for(
+    args: &CompileArgs,
+    model: &crate::ir::Model,
+    means_of: &[crate::ir::model::NodeId],
+) -> Result<(Ranges, Means)> {
     if let Some(path) = &args.ranges {
-        return Ranges::load(path, model);
+        return Ok((Ranges::load(path, model)?, Means::new()));
     }
+    let mut means = Means::new();
     let ranges = if args.calib.is_empty() {
         let input_range = match &args.input_range {
             Some(s) => parse_range(s)?,
@@ -184,17 +267,18 @@ fn ranges_for(args: &CompileArgs, model: &crate::ir::Model) -> Result<Ranges> {
             )
             .expect("valid template"),
         );
-        let r = calibrate(model, &samples, method, |done, total| {
+        let (r, m) = calibrate_with_means(model, &samples, method, means_of, |done, total| {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
         })?;
         bar.finish_and_clear();
+        means = m;
         r
     };
     if let Some(path) = &args.save_ranges {
         ranges.save(path)?;
     }
-    Ok(ranges)
+    Ok((ranges, means))
 }
 
 fn parse_range(s: &str) -> Result<(f32, f32)> {

@@ -4,6 +4,7 @@ mod accuracy;
 mod bench;
 mod compile;
 mod import;
+mod library;
 mod rules;
 mod run;
 
@@ -32,6 +33,13 @@ pub enum Emit {
     Qdq,
     /// The integer IR: every op with an integer form lowered to it.
     Int,
+    /// The backend's Cranelift IR, one function per kernel (text).
+    Clif,
+    /// The object file the library is linked from.
+    Obj,
+    /// The shared library and its header (chosen by an output ending in `.so`).
+    #[value(skip)]
+    Library,
 }
 
 /// Compiling a model.
@@ -43,9 +51,9 @@ pub struct CompileArgs {
     /// Where to write the result.
     #[arg(short, long, required = true)]
     pub output: Option<PathBuf>,
-    /// The stage to emit.
-    #[arg(long, value_enum, default_value_t = Emit::Float)]
-    pub emit: Emit,
+    /// The stage to emit [default: a shared library for an output ending in .so, else float]
+    #[arg(long, value_enum)]
+    pub emit: Option<Emit>,
     /// A rules file to add to the built-in rules (repeatable).
     #[arg(long = "rules", value_name = "FILE")]
     pub rules: Vec<PathBuf>,
@@ -84,6 +92,15 @@ pub struct CompileArgs {
     /// Weight bits for one op, overriding --weight-bits: `NAME=8` or `NAME=7` (repeatable).
     #[arg(long, value_name = "OP=BITS")]
     pub weight_bits_for: Vec<String>,
+    /// Correct each conv/gemm bias for the mean shift its weight rounding causes: `empirical`
+    /// (input means observed on the --calib samples), `data-free` (estimated from the folded
+    /// BatchNorm statistics) or `off`. Default: empirical with --calib, data-free without.
+    #[arg(long, value_name = "MODE")]
+    pub bias_correction: Option<String>,
+    /// Cross-layer equalization before calibrating: rescale the channels of consecutive layers
+    /// joined through ReLU (not ReLU6) so their per-channel weight ranges match.
+    #[arg(long)]
+    pub equalize: bool,
     /// After quantizing, print per layer the SQNR between the float activation and the
     /// dequantized integer one on the --calib samples, worst first.
     #[arg(long)]
@@ -94,6 +111,33 @@ pub struct CompileArgs {
     /// Saturation limit: e-nodes.
     #[arg(long, default_value_t = 200_000)]
     pub node_limit: usize,
+    /// The CPU a library is built for: native, x86-64-v2, x86-64-v3 or x86-64-v4, optionally
+    /// with +FEATURE… (the library refuses to run on a CPU without them).
+    #[arg(long, default_value = "native")]
+    pub target: String,
+    /// The C identifier the library's symbols start with (NAME_run, NAME_scratch_size, …), so
+    /// that two models can be linked into one program.
+    #[arg(long, default_value = "qcc")]
+    pub prefix: String,
+}
+
+impl CompileArgs {
+    /// The stage to write: as given, or from the output's extension.
+    pub fn stage(&self) -> Emit {
+        self.emit.unwrap_or_else(|| {
+            match self
+                .output
+                .as_ref()
+                .and_then(|o| o.extension())
+                .and_then(|e| e.to_str())
+            {
+                Some("so") => Emit::Library,
+                Some("o") => Emit::Obj,
+                Some("clif") => Emit::Clif,
+                _ => Emit::Float,
+            }
+        })
+    }
 }
 
 #[derive(Subcommand, Debug)]

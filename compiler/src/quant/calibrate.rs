@@ -6,6 +6,7 @@ use crate::diag::{Error, Result};
 use crate::interp::{run_with, Hooks};
 use crate::ir::model::{Model, NodeId};
 use crate::ir::types::{fmt_f32, fmt_shape};
+use crate::quant::bias_correction::{ChannelMean, Means};
 use crate::quant::observe::{Method, Observer};
 use crate::quant::params::{first_non_finite, fmt_index};
 use crate::quant::ranges::{observed_tensors, Ranges};
@@ -56,8 +57,20 @@ pub fn calibrate(
     model: &Model,
     samples: &[ArrayD<f32>],
     method: Method,
-    mut progress: impl FnMut(usize, usize),
+    progress: impl FnMut(usize, usize),
 ) -> Result<Ranges> {
+    calibrate_with_means(model, samples, method, &[], progress).map(|(r, _)| r)
+}
+
+/// [`calibrate`], also returning the per-channel mean of each tensor of `means_of` over the
+/// samples (what empirical bias correction needs), from the same interpreter runs.
+pub fn calibrate_with_means(
+    model: &Model,
+    samples: &[ArrayD<f32>],
+    method: Method,
+    means_of: &[NodeId],
+    mut progress: impl FnMut(usize, usize),
+) -> Result<(Ranges, Means)> {
     if samples.len() != model.inputs.len() {
         return Err(Error::msg(format!(
             "model @{} takes {} input{}, but calibration samples were given for {}",
@@ -87,6 +100,10 @@ pub fn calibrate(
     let tensors = observed_tensors(model);
     let mut observers: HashMap<NodeId, Box<dyn Observer + Send>> =
         tensors.iter().map(|&n| (n, method.observer())).collect();
+    let mut means: BTreeMap<NodeId, ChannelMean> = means_of
+        .iter()
+        .map(|&n| (n, ChannelMean::default()))
+        .collect();
     for b in 0..count {
         let inputs: Vec<Tensor> = model
             .inputs
@@ -98,9 +115,15 @@ pub fn calibrate(
             if let (Some(obs), Some(a)) = (observers.get_mut(id), t.as_f32()) {
                 feed(obs.as_mut(), a);
             }
+            if let (Some(m), Some(a)) = (means.get_mut(id), t.as_f32()) {
+                m.observe(a);
+            }
         }
         let mut bad: Option<(NodeId, Vec<usize>, f32)> = None;
         let mut observe = |id: NodeId, t: &Tensor| {
+            if let (Some(m), Some(a)) = (means.get_mut(&id), t.as_f32()) {
+                m.observe(a);
+            }
             let (Some(obs), Some(a)) = (observers.get_mut(&id), t.as_f32()) else {
                 return;
             };
@@ -152,9 +175,16 @@ pub fn calibrate(
         .iter()
         .map(|&n| (model.node(n).name.clone(), observers[&n].range()))
         .collect();
-    Ok(Ranges {
-        model: model.name.clone(),
-        method: method.to_string(),
-        ranges,
-    })
+    let means = means
+        .iter()
+        .map(|(&n, m)| (model.node(n).name.clone(), m.mean()))
+        .collect();
+    Ok((
+        Ranges {
+            model: model.name.clone(),
+            method: method.to_string(),
+            ranges,
+        },
+        means,
+    ))
 }

@@ -145,6 +145,26 @@ struct Walk<'m> {
     known: HashMap<NodeId, Interval>,
     /// Estimated moments of the values computed so far (absent: unknown).
     moments: HashMap<NodeId, Moments>,
+    /// `dequantize(constant)` (the weights of an imported QDQ model) as the f32 constant it is.
+    dequantized: HashMap<NodeId, ArrayD<f32>>,
+}
+
+/// The value of every `dequantize` of a constant in `model`.
+fn dequantized_constants(model: &Model) -> HashMap<NodeId, ArrayD<f32>> {
+    model
+        .ops_in_order()
+        .into_iter()
+        .filter_map(|n| {
+            let op = model.node(n).op()?;
+            if op.kind != OpKind::Dequantize {
+                return None;
+            }
+            let src = *model.operands(n).first()?;
+            let t = model.node(src).weight()?;
+            let q = crate::interp::quant_params(&model.node(src).ty)?;
+            Some((n, runtime::ops::dequantize(t, &q)))
+        })
+        .collect()
 }
 
 impl Walk<'_> {
@@ -155,7 +175,11 @@ impl Walk<'_> {
     }
 
     fn weight(&self, id: NodeId) -> Option<&ArrayD<f32>> {
-        self.model.node(id).weight().and_then(|t| t.as_f32())
+        self.model
+            .node(id)
+            .weight()
+            .and_then(|t| t.as_f32())
+            .or_else(|| self.dequantized.get(&id))
     }
 
     /// The interval of an operand: computed before, or a constant's own extremes.
@@ -669,6 +693,32 @@ fn estimated(op: &Op) -> bool {
 /// Ranges for every input and f32 op result of `model` without data: inputs get `input_range`,
 /// the rest follows the module documentation. Weights must be loaded.
 pub fn data_free_ranges(model: &Model, input_range: (f32, f32)) -> Result<Ranges> {
+    data_free_walk(model, input_range).map(|(r, _)| r)
+}
+
+/// The expected value per channel of every tensor of `of` whose moments the data-free walk
+/// estimates (data-free bias correction); tensors it cannot estimate are left out.
+pub fn data_free_means(
+    model: &Model,
+    input_range: (f32, f32),
+    of: &[NodeId],
+) -> Result<crate::quant::bias_correction::Means> {
+    let (_, moments) = data_free_walk(model, input_range)?;
+    Ok(of
+        .iter()
+        .filter_map(|&n| {
+            moments
+                .get(&n)
+                .map(|m| (model.node(n).name.clone(), m.mean.clone()))
+        })
+        .collect())
+}
+
+/// The ranges of [`data_free_ranges`] and the moments estimated on the way.
+fn data_free_walk(
+    model: &Model,
+    input_range: (f32, f32),
+) -> Result<(Ranges, HashMap<NodeId, Moments>)> {
     let (lo, hi) = input_range;
     if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
         return Err(Error::msg(format!(
@@ -681,6 +731,7 @@ pub fn data_free_ranges(model: &Model, input_range: (f32, f32)) -> Result<Ranges
         model,
         known: HashMap::new(),
         moments: HashMap::new(),
+        dequantized: dequantized_constants(model),
     };
     let span = hi as f64 - lo as f64;
     for &i in &model.inputs {
@@ -730,9 +781,12 @@ pub fn data_free_ranges(model: &Model, input_range: (f32, f32)) -> Result<Ranges
         }
         ranges.insert(node.name.clone(), (a, b));
     }
-    Ok(Ranges {
-        model: model.name.clone(),
-        method: format!("data-free, inputs in [{}, {}]", fmt_f32(lo), fmt_f32(hi)),
-        ranges,
-    })
+    Ok((
+        Ranges {
+            model: model.name.clone(),
+            method: format!("data-free, inputs in [{}, {}]", fmt_f32(lo), fmt_f32(hi)),
+            ranges,
+        },
+        walk.moments,
+    ))
 }

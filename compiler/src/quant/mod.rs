@@ -1,8 +1,10 @@
 //! Quantization: observing activation ranges on calibration data (or deriving them without
 //! data), and choosing the scales and zero points of activations, weights and biases.
 
+pub mod bias_correction;
 pub mod calibrate;
 pub mod data_free;
+pub mod equalize;
 pub mod histogram;
 pub mod moments;
 pub mod observe;
@@ -12,8 +14,9 @@ pub mod ranges;
 pub mod report;
 pub mod window;
 
-pub use calibrate::calibrate;
-pub use data_free::{data_free_ranges, DEFAULT_INPUT_RANGE};
+pub use bias_correction::{BiasCorrection, Means};
+pub use calibrate::{calibrate, calibrate_with_means};
+pub use data_free::{data_free_means, data_free_ranges, DEFAULT_INPUT_RANGE};
 pub use observe::{Method, Observer};
 pub use params::{Chosen, Params, Warning, WeightBits};
 pub use ranges::Ranges;

@@ -97,6 +97,10 @@ pub struct Options {
     pub keep_float: std::collections::BTreeSet<String>,
     /// Per-op weight bits: `--weight-bits-for NAME=8`.
     pub bits_for: std::collections::BTreeMap<String, WeightBits>,
+    /// Expected input per channel of linear layers, by input tensor name: each such layer's bias
+    /// absorbs the mean shift its weight rounding causes (`--bias-correction`, see
+    /// [`crate::quant::bias_correction`]). Empty: no correction.
+    pub input_means: crate::quant::Means,
 }
 
 impl Options {
@@ -105,6 +109,7 @@ impl Options {
             bits,
             keep_float: Default::default(),
             bits_for: Default::default(),
+            input_means: Default::default(),
         }
     }
 
@@ -141,6 +146,7 @@ struct Builder<'a> {
     ranges: &'a Ranges,
     bits: WeightBits,
     bits_for: &'a std::collections::BTreeMap<String, WeightBits>,
+    input_means: &'a crate::quant::Means,
     out: Model,
     /// The f32 value of each source node in the new model.
     float_of: HashMap<NodeId, NodeId>,
@@ -257,10 +263,18 @@ impl Builder<'_> {
         let chosen = weights(&wnode.name, w, axis, bits)?;
         self.warnings.extend(chosen.warnings);
         let wq = quantize_weights(w, &chosen.params, bits);
+        let shift = self
+            .input_means
+            .get(&self.src.node(x).name)
+            .and_then(|means| {
+                let deq =
+                    runtime::ops::dequantize(&Tensor::I8(wq.clone()), &chosen.params.runtime());
+                crate::quant::bias_correction::shift(op, w, &deq, means)
+            });
         let channels = chosen.params.scales.len();
         let dw =
             self.const_dequantized(&format!("{}.q", wnode.name), Tensor::I8(wq), &chosen.params);
-        let b: Vec<f32> = match operands.get(2) {
+        let mut b: Vec<f32> = match operands.get(2) {
             Some(&b) => self
                 .src
                 .node(b)
@@ -270,6 +284,11 @@ impl Builder<'_> {
                 .unwrap_or_default(),
             None => vec![0.0; channels],
         };
+        if let Some(shift) = shift {
+            for (v, d) in b.iter_mut().zip(shift) {
+                *v = (*v as f64 - d) as f32;
+            }
+        }
         let bname = match operands.get(2) {
             Some(&b) => self.src.node(b).name.clone(),
             None => format!("{}.bias", self.src.node(n).name),
@@ -332,6 +351,7 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
         ranges,
         bits: opts.bits,
         bits_for: &opts.bits_for,
+        input_means: &opts.input_means,
         out: Model::new(src.name.clone()),
         float_of: HashMap::new(),
         quant_of: HashMap::new(),

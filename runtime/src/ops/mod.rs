@@ -19,6 +19,7 @@ mod reduce;
 mod sgemm;
 mod shape;
 mod softmax;
+pub mod strict;
 
 pub use self::batch_norm::batch_norm;
 pub use self::binary::{binary, broadcast_shapes};

@@ -19,7 +19,9 @@ pub fn max_pool(x: &ArrayD<f32>, p: &PoolParams) -> ArrayD<f32> {
 /// pushes beyond the padded input. A window with nothing to count yields 0.
 pub fn avg_pool(x: &ArrayD<f32>, p: &PoolParams, count_include_pad: bool) -> ArrayD<f32> {
     pool("avg_pool", x, p, |taps, w| {
-        let sum: f32 = taps.iter().sum();
+        // One f32 accumulator from +0, taps in row-major window order (docs/ir.md, "Float ops in
+        // an integer graph").
+        let sum = taps.iter().fold(0.0f32, |acc, &v| acc + v);
         let count = if count_include_pad {
             w.padded
         } else {

@@ -130,6 +130,37 @@ proptest! {
     #[test]
     fn matches_onnx_definition(c in case()) {
         check_close(&conv2d(&c.x, &c.w, c.b.as_ref(), &c.p), &naive(&c), SUM_TOL)?;
+        check_close(&runtime::ops::strict::conv2d(&c.x, &c.w, c.b.as_ref(), &c.p), &naive(&c), SUM_TOL)?;
+    }
+
+    /// The strict kernel is exactly the documented order: one f32 accumulator from +0, taps
+    /// `c, p, q` ascending (padding skipped), each term rounded before it is added, bias last.
+    #[test]
+    fn strict_is_the_documented_sequence(c in case()) {
+        let got = runtime::ops::strict::conv2d(&c.x, &c.w, c.b.as_ref(), &c.p);
+        let (xs, ws, p) = (c.x.shape(), c.w.shape(), &c.p);
+        let (cg, kh, kw) = (ws[1], ws[2], ws[3]);
+        let og = ws[0] / p.groups;
+        for (idx, &v) in got.indexed_iter() {
+            let (n, oc, i, j) = (idx[0], idx[1], idx[2], idx[3]);
+            let mut acc = 0.0f32;
+            for ci in 0..cg {
+                for ki in 0..kh {
+                    for kj in 0..kw {
+                        let ih = (i * p.strides[0] + ki * p.dilations[0]) as isize - p.pads[0] as isize;
+                        let iw = (j * p.strides[1] + kj * p.dilations[1]) as isize - p.pads[1] as isize;
+                        if ih >= 0 && iw >= 0 && (ih as usize) < xs[2] && (iw as usize) < xs[3] {
+                            let prod = c.x[[n, oc / og * cg + ci, ih as usize, iw as usize]] * c.w[[oc, ci, ki, kj]];
+                            acc += prod;
+                        }
+                    }
+                }
+            }
+            if let Some(b) = &c.b {
+                acc += b[oc];
+            }
+            prop_assert_eq!(v.to_bits(), acc.to_bits(), "at {:?}", idx);
+        }
     }
 }
 
@@ -153,6 +184,19 @@ fn non_standard_layout_inputs_give_the_same_result() {
     let wf = ArrayD::from_shape_fn(IxDyn(&[3, 2, 2, 2]).f(), |i| w[&i]);
     assert!(!xf.is_standard_layout() && !wf.is_standard_layout());
     assert_eq!(conv2d(&xf, &wf, None, &p), want);
+}
+
+#[test]
+fn strict_never_fuses_multiply_and_add() {
+    // (1 + 2⁻¹²)² = 1 + 2⁻¹¹ + 2⁻²⁴ rounds (ties to even) to 1 + 2⁻¹¹; adding the bias
+    // −(1 + 2⁻¹¹) then gives exactly 0. A fused multiply-add would keep the 2⁻²⁴.
+    let v = 1.0 + 2f32.powi(-12);
+    let x = ArrayD::from_elem(IxDyn(&[1, 1, 1, 1]), v);
+    let w = ArrayD::from_elem(IxDyn(&[1, 1, 1, 1]), v);
+    let b = ArrayD::from_elem(IxDyn(&[1]), -(1.0 + 2f32.powi(-11)));
+    let y = runtime::ops::strict::conv2d(&x, &w, Some(&b), &ConvParams::default());
+    assert_eq!(y[[0, 0, 0, 0]].to_bits(), 0.0f32.to_bits());
+    assert_eq!(v.mul_add(v, b[0]), 2f32.powi(-24), "the FMA result differs");
 }
 
 #[test]

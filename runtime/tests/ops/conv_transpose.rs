@@ -102,6 +102,8 @@ proptest! {
     #[test]
     fn matches_onnx_definition(c in case()) {
         check_close(&conv_transpose2d(&c.x, &c.w, c.b.as_ref(), &c.p), &naive(&c), SUM_TOL)?;
+        let strict = runtime::ops::strict::conv_transpose2d(&c.x, &c.w, c.b.as_ref(), &c.p);
+        check_close(&strict, &naive(&c), SUM_TOL)?;
     }
 }
 

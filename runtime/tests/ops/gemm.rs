@@ -194,11 +194,14 @@ proptest! {
     fn gemm_matches_onnx_definition(g in gemm_case()) {
         let got = gemm(&g.a, &g.b, g.c.as_ref(), g.alpha, g.beta, g.trans_a, g.trans_b);
         check_close(&got, &naive_gemm(&g), SUM_TOL)?;
+        let strict = runtime::ops::strict::gemm(&g.a, &g.b, g.c.as_ref(), g.alpha, g.beta, g.trans_a, g.trans_b);
+        check_close(&strict, &naive_gemm(&g), SUM_TOL)?;
     }
 
     #[test]
     fn matmul_matches_numpy((a, b) in matmul_case()) {
         check_close(&matmul(&a, &b), &naive_matmul(&a, &b), SUM_TOL)?;
+        check_close(&runtime::ops::strict::matmul(&a, &b), &naive_matmul(&a, &b), SUM_TOL)?;
     }
 }
 

@@ -7,6 +7,7 @@ mod conv_transpose;
 mod dot;
 mod elementwise;
 mod fixed;
+mod float;
 mod pool;
 
 use crate::backend::emit::Emitter;
@@ -45,6 +46,12 @@ pub fn emit(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         OpKind::QConv2d => conv::qconv2d(em, name, step, target),
         OpKind::QGemm => conv::qgemm(em, name, step, target),
         OpKind::QConvTranspose2d => conv_transpose::qconv_transpose2d(em, name, step),
+        OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div | OpKind::Relu | OpKind::Clip => {
+            float::elementwise(em, name, step)
+        }
+        OpKind::Concat => float::concat(em, name, step),
+        OpKind::Pad => float::pad(em, name, step),
+        OpKind::Transpose => float::transpose(em, name, step),
         other => Err(Error::msg(format!(
             "the backend has no kernel for {} on {}",
             other.name(),

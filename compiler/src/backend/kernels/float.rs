@@ -1,0 +1,234 @@
+//! The float ops that may remain in an integer model whose result is exact whatever the order:
+//! elementwise add/sub/mul/div, relu and clip (one IEEE operation or comparison per element,
+//! never contracted into an FMA), and data movement (concat, pad, transpose), which also serves
+//! codes. Written as the interpreter's `runtime::ops` write them (`relu` is `x < 0 ? 0 : x`).
+
+use super::boundary::{load_code, store_code};
+use crate::backend::emit::{mem, Emitter, K};
+use crate::backend::layout::{address, broadcast_strides, elem_size, for_each, memory_order, strides};
+use crate::backend::{Operand, Step};
+use crate::diag::{Error, Result};
+use crate::ir::attr::Attr;
+use crate::ir::op::OpKind;
+use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::{types, InstBuilder, Value};
+use cranelift_module::{FuncId, Linkage};
+use runtime::qops::quantize_value;
+use runtime::DType;
+
+fn f32_only(step: &Step) -> Result<()> {
+    for o in step.args.iter().chain([&step.out]) {
+        if o.ty.elem.storage() != DType::F32 {
+            return Err(Error::msg(format!(
+                "{} on {} has no kernel (only f32)",
+                step.op.kind.name(),
+                o.ty
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Loops over the result in memory order with f32 operands broadcast to it.
+fn map_f32(
+    em: &mut Emitter,
+    name: &str,
+    args: &[&Operand],
+    y: &Operand,
+    body: impl Fn(&mut K, &[Value]) -> Value,
+) -> Result<FuncId> {
+    for a in args {
+        let fits = a.ty.rank() <= y.ty.rank()
+            && a.ty.shape.iter().rev().zip(y.ty.shape.iter().rev()).all(|(&p, &q)| p == q || p == 1);
+        if !fits {
+            return Err(Error::msg(format!("operand {} does not broadcast to {}", a.ty, y.ty)));
+        }
+    }
+    em.kernel(name, Linkage::Local, |k| {
+        let bases: Vec<Value> = args.iter().map(|a| k.base(a.loc)).collect();
+        let st: Vec<Vec<i64>> = args
+            .iter()
+            .map(|a| broadcast_strides(&a.ty.shape, &strides(&a.ty), &y.ty.shape))
+            .collect();
+        let yb = k.base(y.loc);
+        let ys = strides(&y.ty);
+        for_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
+            let vals: Vec<Value> = (0..args.len())
+                .map(|i| {
+                    let a = address(k, bases[i], idx, &st[i], 4);
+                    k.b.ins().load(types::F32, mem(), a, 0)
+                })
+                .collect();
+            let v = body(k, &vals);
+            let ya = address(k, yb, idx, &ys, 4);
+            k.b.ins().store(mem(), v, ya, 0);
+            Ok(())
+        })
+    })
+}
+
+pub fn elementwise(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+    f32_only(step)?;
+    let args: Vec<&Operand> = step.args.iter().collect();
+    let y = &step.out;
+    let kind = step.op.kind;
+    let (lo, hi) = (step.op.float("min"), step.op.float("max"));
+    let f = map_f32(em, name, &args, y, |k, v| match kind {
+        OpKind::Add => k.b.ins().fadd(v[0], v[1]),
+        OpKind::Sub => k.b.ins().fsub(v[0], v[1]),
+        OpKind::Mul => k.b.ins().fmul(v[0], v[1]),
+        OpKind::Div => k.b.ins().fdiv(v[0], v[1]),
+        OpKind::Relu => {
+            let zero = k.b.ins().f32const(0.0);
+            let neg = k.b.ins().fcmp(FloatCC::LessThan, v[0], zero);
+            k.b.ins().select(neg, zero, v[0])
+        }
+        _ => {
+            // clip: `v < lo ? lo : v`, then `v > hi ? hi : v`, as `ops::clip`.
+            let lo = k.b.ins().f32const(lo.unwrap_or(f32::NEG_INFINITY));
+            let hi = k.b.ins().f32const(hi.unwrap_or(f32::INFINITY));
+            let below = k.b.ins().fcmp(FloatCC::LessThan, v[0], lo);
+            let x = k.b.ins().select(below, lo, v[0]);
+            let above = k.b.ins().fcmp(FloatCC::GreaterThan, x, hi);
+            k.b.ins().select(above, hi, x)
+        }
+    })?;
+    Ok((f, 0))
+}
+
+/// Copies every element of `x` to the result at the same coordinates shifted by `offset`
+/// (concat's position along its axis, pad's leading pads), each side in its own layout.
+fn place(k: &mut K, x: &Operand, y: &Operand, offset: &[i64]) -> Result<()> {
+    let d = x.ty.elem.storage();
+    let esz = elem_size(d);
+    let (xb, yb) = (k.base(x.loc), k.base(y.loc));
+    let ys = strides(&y.ty);
+    let base = offset
+        .iter()
+        .zip(&ys)
+        .map(|(o, s)| o * s * esz)
+        .sum::<i64>();
+    let yb = k.b.ins().iadd_imm_s(yb, base);
+    let xs = strides(&x.ty);
+    for_each(k, &x.ty.shape, &memory_order(&x.ty), &mut |k, idx| {
+        let xa = address(k, xb, idx, &xs, esz);
+        let v = load_code(k, d, xa);
+        let ya = address(k, yb, idx, &ys, esz);
+        store_code(k, d, v, ya);
+        Ok(())
+    })
+}
+
+pub fn concat(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+    let y = &step.out;
+    let axis = step.op.int("axis").unwrap_or(0);
+    let axis = if axis < 0 { axis + y.ty.rank() as i64 } else { axis } as usize;
+    for a in &step.args {
+        if a.ty.elem != y.ty.elem {
+            return Err(Error::msg(format!(
+                "concat of {} into {}: the operands must share the result's element type",
+                a.ty, y.ty
+            )));
+        }
+    }
+    let f = em.kernel(name, Linkage::Local, |k| {
+        let mut at = 0i64;
+        for a in &step.args {
+            let mut off = vec![0i64; y.ty.rank()];
+            off[axis] = at;
+            place(k, a, y, &off)?;
+            at += a.ty.shape[axis] as i64;
+        }
+        Ok(())
+    })?;
+    Ok((f, 0))
+}
+
+pub fn pad(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+    let (x, y) = (&step.args[0], &step.out);
+    let mode = step.op.attr("mode");
+    if let Some(Attr::Str(m)) = mode {
+        if m != "constant" {
+            return Err(Error::msg(format!("pad mode `{m}` has no kernel (only constant)")));
+        }
+    }
+    let pads: Vec<i64> = step.op.ints("pads").unwrap_or(&[]).to_vec();
+    let rank = x.ty.rank();
+    if pads.len() != 2 * rank || pads.iter().any(|&p| p < 0) {
+        return Err(Error::msg(format!("pads {pads:?} for {}: need 2·rank non-negative entries", x.ty)));
+    }
+    let value = step.op.float("value").unwrap_or(0.0);
+    let channel_values = match step.op.attr("channel_values") {
+        Some(Attr::Floats(v)) => Some(v.clone()),
+        _ => None,
+    };
+    let d = y.ty.elem.storage();
+    // The fill: the float itself, or the code that represents it.
+    let code = |v: f32| -> i32 {
+        match y.ty.elem.quant() {
+            None => v.to_bits() as i32,
+            Some(q) => quantize_value(v, q.scales[0], q.zero_points[0], d),
+        }
+    };
+    if channel_values.is_some() && (d != DType::F32 || rank < 2) {
+        return Err(Error::msg(format!("per-channel pad values on {} have no kernel", y.ty)));
+    }
+    let f = em.kernel(name, Linkage::Local, |k| {
+        let yb = k.base(y.loc);
+        let ys = strides(&y.ty);
+        let esz = elem_size(d);
+        let table = channel_values.as_ref().map(|cv| cv.iter().map(|v| v.to_bits() as i32).collect::<Vec<i32>>());
+        let fill = code(value);
+        for_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
+            let v = match &table {
+                None => k.i32(fill),
+                Some(t) => {
+                    // A per-channel fill: select along axis 1 (few channels, unrolled).
+                    let mut v = k.i32(t[0]);
+                    for (c, &bits) in t.iter().enumerate().skip(1) {
+                        let is = k.b.ins().icmp_imm_s(cranelift_codegen::ir::condcodes::IntCC::Equal, idx[1], c as i64);
+                        let b = k.i32(bits);
+                        v = k.b.ins().select(is, b, v);
+                    }
+                    v
+                }
+            };
+            let ya = address(k, yb, idx, &ys, esz);
+            store_code(k, d, v, ya);
+            Ok(())
+        })?;
+        let lead: Vec<i64> = pads[..rank].to_vec();
+        place(k, x, y, &lead)
+    })?;
+    Ok((f, 0))
+}
+
+pub fn transpose(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+    let (x, y) = (&step.args[0], &step.out);
+    let rank = x.ty.rank();
+    let perm: Vec<usize> = match step.op.ints("perm") {
+        Some(p) => p.iter().map(|&v| v as usize).collect(),
+        None => (0..rank).rev().collect(),
+    };
+    let mut seen = vec![false; rank];
+    if perm.len() != rank || perm.iter().any(|&a| a >= rank || std::mem::replace(&mut seen[a], true)) {
+        return Err(Error::msg(format!("perm {perm:?} is not a permutation of {rank} axes")));
+    }
+    let d = x.ty.elem.storage();
+    let esz = elem_size(d);
+    let f = em.kernel(name, Linkage::Local, |k| {
+        let (xb, yb) = (k.base(x.loc), k.base(y.loc));
+        let xs = strides(&x.ty);
+        // Result axis i is input axis perm[i].
+        let src: Vec<i64> = perm.iter().map(|&a| xs[a]).collect();
+        let ys = strides(&y.ty);
+        for_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
+            let xa = address(k, xb, idx, &src, esz);
+            let v = load_code(k, d, xa);
+            let ya = address(k, yb, idx, &ys, esz);
+            store_code(k, d, v, ya);
+            Ok(())
+        })
+    })?;
+    Ok((f, 0))
+}
