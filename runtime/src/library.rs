@@ -483,11 +483,26 @@ mod tests {
         let info = parse_info(good).expect("parses");
         assert_eq!(info.inputs[0].shape, vec![1, 6]);
         for (edit, why) in [
-            (("\"abi\":1", "\"abi\":2"), "is of ABI version 2; this runtime reads version 1"),
-            (("\"dtype\":\"f32\",\"elements\":6,\"name\":\"x\"", "\"dtype\":\"i8\",\"elements\":6,\"name\":\"x\""), "gives inputs `x` a dtype other than f32"),
-            (("\"weight_bits\":7", "\"weight_bits\":700"), "has weight_bits 700"),
+            (
+                ("\"abi\":1", "\"abi\":2"),
+                "is of ABI version 2; this runtime reads version 1",
+            ),
+            (
+                (
+                    "\"dtype\":\"f32\",\"elements\":6,\"name\":\"x\"",
+                    "\"dtype\":\"i8\",\"elements\":6,\"name\":\"x\"",
+                ),
+                "gives inputs `x` a dtype other than f32",
+            ),
+            (
+                ("\"weight_bits\":7", "\"weight_bits\":700"),
+                "has weight_bits 700",
+            ),
             (("\"prefix\":\"qcc\",", ""), "lacks `prefix`"),
-            (("{", "["), "is not JSON (expected `,` or `]` at line 1 column 7)"),
+            (
+                ("{", "["),
+                "is not JSON (expected `,` or `]` at line 1 column 7)",
+            ),
         ] {
             let text = good.replacen(edit.0, edit.1, 1);
             assert_eq!(parse_info(&text).expect_err(why), why);

@@ -51,6 +51,7 @@ fn build(model: &IrModel, target: &str, prefix: &str, dir: &Path, name: &str) ->
         &Options {
             prefix: prefix.into(),
             target: Target::parse(target).expect("a valid target"),
+            keep_clif: false,
         },
     )
     .expect("compiles");
@@ -213,4 +214,69 @@ fn readme_examples_on_digits() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("digits "), "{text}");
     close(&floats(&text), "Python");
+}
+
+/// Through the binary, as a person would: `qcc digits.ir -o model.so` and `--emit int`, then
+/// `qcc run` on the library and on the integer IR give the same bytes for every test image.
+#[test]
+fn qcc_run_library_equals_qcc_run_int_ir() {
+    let dir = tempfile::tempdir().expect("dir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/digits");
+    let ir = root.join("digits.ir");
+    let images = root.join("test_images.npy");
+    let qcc = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_qcc"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("qcc runs");
+        assert!(
+            out.status.success(),
+            "qcc {args:?}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let os = |s: &str| std::ffi::OsString::from(s);
+    qcc(&[
+        ir.as_os_str(),
+        &os("-o"),
+        &os("model.int.ir"),
+        &os("--emit"),
+        &os("int"),
+        &os("--calib"),
+        images.as_os_str(),
+    ]);
+    qcc(&[
+        &os("run"),
+        &os("model.int.ir"),
+        &os("--input"),
+        images.as_os_str(),
+        &os("-o"),
+        &os("want.npy"),
+    ]);
+    let want = std::fs::read(dir.path().join("want.npy")).expect("written");
+    for target in ["x86-64-v2", "x86-64-v3"] {
+        qcc(&[
+            ir.as_os_str(),
+            &os("-o"),
+            &os("model.so"),
+            &os("--target"),
+            &os(target),
+            &os("--calib"),
+            images.as_os_str(),
+        ]);
+        qcc(&[
+            &os("run"),
+            &os("model.so"),
+            &os("--input"),
+            images.as_os_str(),
+            &os("-o"),
+            &os("got.npy"),
+        ]);
+        let got = std::fs::read(dir.path().join("got.npy")).expect("written");
+        assert!(
+            got == want,
+            "{target}: qcc run model.so differs from the integer IR"
+        );
+    }
 }

@@ -5,7 +5,9 @@
 
 use super::boundary::{load_code, store_code};
 use crate::backend::emit::{mem, Emitter, K};
-use crate::backend::layout::{address, broadcast_strides, elem_size, for_each, memory_order, strides};
+use crate::backend::layout::{
+    address, broadcast_strides, elem_size, for_each, memory_order, strides,
+};
 use crate::backend::{Operand, Step};
 use crate::diag::{Error, Result};
 use crate::ir::attr::Attr;
@@ -39,9 +41,17 @@ fn map_f32(
 ) -> Result<FuncId> {
     for a in args {
         let fits = a.ty.rank() <= y.ty.rank()
-            && a.ty.shape.iter().rev().zip(y.ty.shape.iter().rev()).all(|(&p, &q)| p == q || p == 1);
+            && a.ty
+                .shape
+                .iter()
+                .rev()
+                .zip(y.ty.shape.iter().rev())
+                .all(|(&p, &q)| p == q || p == 1);
         if !fits {
-            return Err(Error::msg(format!("operand {} does not broadcast to {}", a.ty, y.ty)));
+            return Err(Error::msg(format!(
+                "operand {} does not broadcast to {}",
+                a.ty, y.ty
+            )));
         }
     }
     em.kernel(name, Linkage::Local, |k| {
@@ -122,7 +132,11 @@ fn place(k: &mut K, x: &Operand, y: &Operand, offset: &[i64]) -> Result<()> {
 pub fn concat(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
     let y = &step.out;
     let axis = step.op.int("axis").unwrap_or(0);
-    let axis = if axis < 0 { axis + y.ty.rank() as i64 } else { axis } as usize;
+    let axis = if axis < 0 {
+        axis + y.ty.rank() as i64
+    } else {
+        axis
+    } as usize;
     for a in &step.args {
         if a.ty.elem != y.ty.elem {
             return Err(Error::msg(format!(
@@ -149,13 +163,18 @@ pub fn pad(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)>
     let mode = step.op.attr("mode");
     if let Some(Attr::Str(m)) = mode {
         if m != "constant" {
-            return Err(Error::msg(format!("pad mode `{m}` has no kernel (only constant)")));
+            return Err(Error::msg(format!(
+                "pad mode `{m}` has no kernel (only constant)"
+            )));
         }
     }
     let pads: Vec<i64> = step.op.ints("pads").unwrap_or(&[]).to_vec();
     let rank = x.ty.rank();
     if pads.len() != 2 * rank || pads.iter().any(|&p| p < 0) {
-        return Err(Error::msg(format!("pads {pads:?} for {}: need 2·rank non-negative entries", x.ty)));
+        return Err(Error::msg(format!(
+            "pads {pads:?} for {}: need 2·rank non-negative entries",
+            x.ty
+        )));
     }
     let value = step.op.float("value").unwrap_or(0.0);
     let channel_values = match step.op.attr("channel_values") {
@@ -171,13 +190,18 @@ pub fn pad(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)>
         }
     };
     if channel_values.is_some() && (d != DType::F32 || rank < 2) {
-        return Err(Error::msg(format!("per-channel pad values on {} have no kernel", y.ty)));
+        return Err(Error::msg(format!(
+            "per-channel pad values on {} have no kernel",
+            y.ty
+        )));
     }
     let f = em.kernel(name, Linkage::Local, |k| {
         let yb = k.base(y.loc);
         let ys = strides(&y.ty);
         let esz = elem_size(d);
-        let table = channel_values.as_ref().map(|cv| cv.iter().map(|v| v.to_bits() as i32).collect::<Vec<i32>>());
+        let table = channel_values
+            .as_ref()
+            .map(|cv| cv.iter().map(|v| v.to_bits() as i32).collect::<Vec<i32>>());
         let fill = code(value);
         for_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
             let v = match &table {
@@ -186,7 +210,11 @@ pub fn pad(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)>
                     // A per-channel fill: select along axis 1 (few channels, unrolled).
                     let mut v = k.i32(t[0]);
                     for (c, &bits) in t.iter().enumerate().skip(1) {
-                        let is = k.b.ins().icmp_imm_s(cranelift_codegen::ir::condcodes::IntCC::Equal, idx[1], c as i64);
+                        let is = k.b.ins().icmp_imm_s(
+                            cranelift_codegen::ir::condcodes::IntCC::Equal,
+                            idx[1],
+                            c as i64,
+                        );
                         let b = k.i32(bits);
                         v = k.b.ins().select(is, b, v);
                     }
@@ -211,8 +239,14 @@ pub fn transpose(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, u
         None => (0..rank).rev().collect(),
     };
     let mut seen = vec![false; rank];
-    if perm.len() != rank || perm.iter().any(|&a| a >= rank || std::mem::replace(&mut seen[a], true)) {
-        return Err(Error::msg(format!("perm {perm:?} is not a permutation of {rank} axes")));
+    if perm.len() != rank
+        || perm
+            .iter()
+            .any(|&a| a >= rank || std::mem::replace(&mut seen[a], true))
+    {
+        return Err(Error::msg(format!(
+            "perm {perm:?} is not a permutation of {rank} axes"
+        )));
     }
     let d = x.ty.elem.storage();
     let esz = elem_size(d);
