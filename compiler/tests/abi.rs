@@ -8,5 +8,6 @@ mod abi {
     pub mod guard;
     pub mod library;
     pub mod link;
+    pub mod real;
     pub mod support;
 }

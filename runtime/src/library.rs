@@ -464,3 +464,48 @@ pub fn parse_info(json: &str) -> Result<ModelInfo, String> {
         qcc_version: string("qcc_version")?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One loaded model is shared by threads, each with its own scratch.
+    #[test]
+    fn model_and_scratch_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Model>();
+        send_sync::<Scratch>();
+    }
+
+    #[test]
+    fn descriptions_that_do_not_parse() {
+        let good = r#"{"abi":1,"features":["avx2"],"inputs":[{"dtype":"f32","elements":6,"name":"x","shape":[1,6]}],"model":"m","outputs":[{"dtype":"f32","elements":6,"name":"y","shape":[1,6]}],"prefix":"qcc","qcc_version":"0.1.0","scratch_size":64,"target":"native","weight_bits":7}"#;
+        let info = parse_info(good).expect("parses");
+        assert_eq!(info.inputs[0].shape, vec![1, 6]);
+        for (edit, why) in [
+            (
+                ("\"abi\":1", "\"abi\":2"),
+                "is of ABI version 2; this runtime reads version 1",
+            ),
+            (
+                (
+                    "\"dtype\":\"f32\",\"elements\":6,\"name\":\"x\"",
+                    "\"dtype\":\"i8\",\"elements\":6,\"name\":\"x\"",
+                ),
+                "gives inputs `x` a dtype other than f32",
+            ),
+            (
+                ("\"weight_bits\":7", "\"weight_bits\":700"),
+                "has weight_bits 700",
+            ),
+            (("\"prefix\":\"qcc\",", ""), "lacks `prefix`"),
+            (
+                ("{", "["),
+                "is not JSON (expected `,` or `]` at line 1 column 7)",
+            ),
+        ] {
+            let text = good.replacen(edit.0, edit.1, 1);
+            assert_eq!(parse_info(&text).expect_err(why), why);
+        }
+    }
+}

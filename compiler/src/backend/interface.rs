@@ -46,18 +46,11 @@ impl Port {
 /// The prefix when `--prefix` is not given.
 pub const DEFAULT_PREFIX: &str = "qcc";
 
-/// Whether `s` can start a C identifier and every exported name built from it.
-pub fn is_c_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 impl Interface {
     /// Checks what the C side relies on: a usable prefix, features the shim can test, at least
     /// one output, and no port whose byte size overflows.
     pub fn validate(&self) -> Result<()> {
-        if !is_c_identifier(&self.prefix) {
+        if !crate::backend::valid_prefix(&self.prefix) {
             return Err(Error::msg(format!(
                 "the prefix `{}` is not a C identifier (letters, digits and `_`, not starting with a digit)",
                 self.prefix

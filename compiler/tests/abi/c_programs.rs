@@ -52,7 +52,7 @@ fn c_caller_on_a_cpu_without_the_features() {
 }
 
 /// The first fenced block of `lang` in the README's "Calling model.so" section.
-fn readme_block(lang: &str) -> String {
+pub fn readme_block(lang: &str) -> String {
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
             .expect("README.md");
