@@ -1,7 +1,8 @@
 """Benchmark: latency of qcc's int8 model.so against ONNX Runtime (fp32, int8) and OpenVINO int8.
 
 Usage: python bench/int8_vs_peers.py [--models DIR] [--qcc PATH] [--work DIR] [--runs N]
-                                     [--warmup N] [--calib N] [--quick] [NAME ...]
+                                     [--warmup N] [--calib N] [--quick] [--clock cpu|wall]
+                                     [--no-openvino] [NAME ...]
 
 For each model (tiny CNN, ResNet-18, MobileNetV2, EfficientNet-Lite0 by default), in ONE process
 and ONE thread each:
@@ -18,7 +19,9 @@ sample. ORT sessions use intra_op_num_threads=1, inter_op_num_threads=1 and I/O 
 preallocated buffers; OpenVINO uses INFERENCE_NUM_THREADS=1, NUM_STREAMS=1 and an infer request
 whose input tensor is set once. Timing is round-robin (each round runs every engine once, in an
 order rotated per round, so drift in the machine's load hits all alike), after warm-up rounds;
-the table shows medians. GMAC/s counts the ONNX graph's Conv/Gemm/MatMul multiply-accumulates.
+the table shows medians of the process's CPU time per run (--clock wall: wall-clock time), which
+on a shared machine leaves out the time other processes had the core; the CPU/wall column checks
+that each engine kept to one thread. GMAC/s counts the ONNX graph's Conv/Gemm/MatMul multiply-accumulates.
 A sanity table gives each int8 output's SQNR against ORT fp32 on the timed sample, so a broken
 build cannot post a fast time unnoticed.
 """
@@ -44,6 +47,9 @@ import quant_accuracy
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODELS = ["tiny_cnn", "resnet18", "mobilenetv2", "efficientnet_lite0"]
 ENGINES = ["qcc", "ORT fp32", "ORT int8", "OV int8"]
+# How much worse than the best peer's SQNR qcc's may be before the run is an error: the same
+# int8 scheme on the same calibration data lands within a few dB (see bench/quant_accuracy.py).
+SQNR_SLACK_DB = 6.0
 
 
 def cpu_description():
@@ -165,19 +171,25 @@ def compile_qcc(qcc, onnx_path, calib_path, so_path):
 
 
 def time_round_robin(runners, rounds, warmup):
-    """Median milliseconds per runner; each round runs all, starting one further along."""
+    """{runner: (median wall ms, median CPU ms)}; each round runs all, starting one further along.
+
+    CPU time is the process's (every thread's), so an engine that used more than one thread
+    shows CPU > wall, and time the process was preempted on a busy machine is not counted.
+    """
     names = list(runners)
-    times = {n: [] for n in names}
+    wall = {n: [] for n in names}
+    cpu = {n: [] for n in names}
     for r in range(warmup + rounds):
         for k in range(len(names)):
             name = names[(r + k) % len(names)]
             fn = runners[name].run
-            t0 = time.perf_counter_ns()
+            c0, t0 = time.process_time_ns(), time.perf_counter_ns()
             fn()
-            dt = time.perf_counter_ns() - t0
+            t1, c1 = time.perf_counter_ns(), time.process_time_ns()
             if r >= warmup:
-                times[name].append(dt / 1e6)
-    return {n: statistics.median(v) for n, v in times.items()}
+                wall[name].append((t1 - t0) / 1e6)
+                cpu[name].append((c1 - c0) / 1e6)
+    return {n: (statistics.median(wall[n]), statistics.median(cpu[n])) for n in names}
 
 
 def bench_model(name, args, openvino_ok):
@@ -217,8 +229,11 @@ def bench_model(name, args, openvino_ok):
         if label != "ORT fp32":
             sqnr[label] = quant_accuracy.sqnr_db(ref, out)
 
-    medians = time_round_robin(runners, args.runs, args.warmup)
-    extra = {"qcc_compile_s": qcc_secs, "qcc_features": f"{qcc.info.get('target')}, {qcc.info.get('weight_bits')}-bit weights"}
+    both = time_round_robin(runners, args.runs, args.warmup)
+    medians = {n: (cpu if args.clock == "cpu" else wall) for n, (wall, cpu) in both.items()}
+    extra = {"cpu_over_wall": {n: cpu / wall for n, (wall, cpu) in both.items()},
+             "qcc_compile_s": qcc_secs,
+             "qcc_features": f"{qcc.info.get('target')}, {qcc.info.get('weight_bits')}-bit weights"}
     if openvino_ok:
         extra["ov_precision"] = runners["OV int8"].precision
     return interp_vs_ort.gmac(onnx.load(onnx_path)), medians, sqnr, extra
@@ -226,7 +241,7 @@ def bench_model(name, args, openvino_ok):
 
 def markdown_table(headers, rows):
     """Prints a Markdown table, first column left-aligned, the others right-aligned."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
 
     def line(cells):
         return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w)
@@ -244,8 +259,9 @@ def geomean(values):
 
 
 def print_tables(results, args, openvino_note):
-    print(f"\n## latency, median ms of {args.runs} round-robin runs after {args.warmup} warm-up "
-          "rounds, one thread\n")
+    clock = "process CPU time" if args.clock == "cpu" else "wall-clock time"
+    print(f"\n## latency, median ms ({clock}) of {args.runs} round-robin runs after {args.warmup} "
+          "warm-up rounds, one thread\n")
     headers = ["model", "GMAC", *(f"{e} ms" for e in ENGINES), *(f"{e} GMAC/s" for e in ENGINES),
                "qcc/ORT-int8", "qcc/OV-int8"]
     rows, ratios_ort, ratios_ov = [], [], []
@@ -267,12 +283,16 @@ def print_tables(results, args, openvino_note):
         print(f"geometric mean qcc/OV-int8:  - (OpenVINO not run: {openvino_note})")
     print("ratios below 1: qcc faster")
 
-    print("\n## sanity: SQNR (dB) of each int8 output against ORT fp32 on the timed sample\n")
+    print("\n## sanity: SQNR (dB) of each int8 output against ORT fp32 on the timed sample; "
+          "CPU/wall (about 1 when an engine keeps to one thread and the machine is idle, above 1 "
+          "when it used more threads, below 1 when it waited for the CPU)\n")
     labels = [e for e in ENGINES if e != "ORT fp32"]
     rows = [[name, *(f"{sqnr[e]:.1f}" if e in sqnr else "-" for e in labels),
+             *(f"{extra['cpu_over_wall'][e]:.2f}" if e in extra["cpu_over_wall"] else "-" for e in ENGINES),
              f"{extra['qcc_compile_s']:.1f}", str(extra["qcc_features"]), extra.get("ov_precision", "-")]
             for name, (_, _, sqnr, extra) in results.items()]
-    markdown_table(["model", *labels, "qcc build s", "qcc library built for", "OV inference precision"], rows)
+    markdown_table(["model", *(f"{e} dB" for e in labels), *(f"{e} CPU/wall" for e in ENGINES),
+                    "qcc build s", "qcc library built for", "OV precision"], rows)
 
 
 def main():
@@ -286,6 +306,9 @@ def main():
     p.add_argument("--warmup", type=int, help="warm-up rounds per model [default 5, --quick 2]")
     p.add_argument("--calib", type=int, help="calibration crops per model [default 16, --quick 4]")
     p.add_argument("--quick", action="store_true", help="fewer runs and calibration samples")
+    p.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
+                   help="what the latency columns show: the process's CPU time per run (robust "
+                        "on a shared machine) or wall-clock time; the other shows in CPU/wall")
     p.add_argument("--no-openvino", action="store_true",
                    help="run without OpenVINO (otherwise a missing openvino is an error)")
     args = p.parse_args()
@@ -313,6 +336,13 @@ def main():
         print(f"[{name}] {time.perf_counter() - t:.0f} s", flush=True)
     print_tables(results, args, openvino_note)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
+    # A fast library that computes the wrong thing must not pass for a result.
+    wrong = [f"{name} ({sqnr['qcc']:.1f} dB, best peer {max(v for k, v in sqnr.items() if k != 'qcc'):.1f} dB)"
+             for name, (_, _, sqnr, _) in results.items()
+             if sqnr["qcc"] < max(v for k, v in sqnr.items() if k != "qcc") - SQNR_SLACK_DB]
+    if wrong:
+        raise SystemExit(f"error: qcc's output is more than {SQNR_SLACK_DB} dB further from fp32 "
+                         f"than a peer's on {', '.join(wrong)}: its times do not count")
 
 
 if __name__ == "__main__":

@@ -10,14 +10,16 @@ Usage: python bench/roofline.py [--models DIR] [--qcc PATH] [--work DIR] [--quic
 2. Every Conv of each model (NAME.onnx from tests/python/make_models.py, shapes from ONNX shape
    inference), grouped by identical shape/stride/padding/groups, becomes a one-conv ONNX model
    with random weights; qcc compiles it to a .so (`--calibration minmax` on random inputs), and
-   the library is timed through its C ABI (the median of several samples, each a batch of calls
-   long enough to dwarf the call overhead).
+   the library is timed through its C ABI (the median of several samples of the thread's CPU
+   time, each a batch of calls long enough to dwarf the call overhead).
 3. The whole model's .so is timed the same way, so the table shows how much of it the
    convolutions explain.
 
 The time of a one-conv library includes quantizing its f32 input and dequantizing its f32 output
-(the ABI is f32): for layers with few MACs per element (depthwise, small 1×1) that is a visible
-part, which the "MAC/B" column (MACs per byte of int8 input+output+weights) hints at.
+(the ABI is f32), which inside a whole model does not happen: for layers with few MACs per element
+(depthwise, small 1×1) that is most of it. "f32 I/O us" estimates it from Relu-only libraries
+of the input's and the output's shapes (see boundary_seconds); the rates use the kernel time, the
+measured time less that estimate. "MAC/B" is MACs per byte of int8 input+output+weights.
 """
 
 import argparse
@@ -128,22 +130,55 @@ def one_conv_model(key, seed):
 
 
 def time_library(lib, samples, min_sample_s):
-    """Median seconds per call: `samples` samples, each a batch of calls lasting >= min_sample_s."""
+    """Median CPU seconds per call: `samples` samples, each a batch of calls lasting at least
+    min_sample_s. CPU time (the thread's: the library runs in it) leaves out the time other
+    processes had the core, as peak.c's measurements do."""
     lib.run()
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     lib.run()
-    once = max(time.perf_counter() - t0, 1e-7)
+    once = max(time.thread_time() - t0, 1e-7)
     batch = max(1, int(min_sample_s / once))
     times = []
     for _ in range(samples):
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         for _ in range(batch):
             lib.run()
-        times.append((time.perf_counter() - t0) / batch)
+        times.append((time.thread_time() - t0) / batch)
     return statistics.median(times)
 
 
+def relu_model(shape):
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "relu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def boundary_seconds(shape, work, args, cache):
+    """Half the time of a Relu-only library on `shape`: an estimate of what a one-conv library
+    spends quantizing an f32 input of that shape, or dequantizing an output of it.
+
+    A Relu library is quantize + requantize (the clamp) + dequantize over the tensor; taking half
+    of it for one end assumes quantize and dequantize cost about the same per element and counts
+    the requantize against them, so the estimate errs high and the kernel figures derived from it
+    err optimistic.
+    """
+    key = tuple(shape)
+    if key not in cache:
+        stem = os.path.join(work, "relu_" + "x".join(map(str, key)))
+        onnx.save(relu_model(list(key)), f"{stem}.onnx")
+        calib = np.random.default_rng(7).standard_normal((2, *key)).astype(np.float32)
+        np.save(f"{stem}.calib.npy", calib)
+        compile_qcc(args.qcc, f"{stem}.onnx", f"{stem}.calib.npy", f"{stem}.so")
+        lib = QccLibrary(f"{stem}.so")
+        lib.set_input(calib[0])
+        cache[key] = time_library(lib, args.samples, args.min_sample_s) / 2
+    return cache[key]
+
+
 def bench_model(name, args, peak):
+    """[(node names, key, seconds per call, estimated f32 boundary seconds)], whole model's s."""
     work = os.path.join(args.work, name)
     os.makedirs(work, exist_ok=True)
     path = os.path.join(args.models, f"{name}.onnx")
@@ -154,8 +189,7 @@ def bench_model(name, args, peak):
     for node, key in layers:
         groups.setdefault(key, []).append(node)
 
-    hz = peak["ghz"] * 1e9
-    rows = []
+    rows, cache = [], {}
     for i, (key, nodes) in enumerate(groups.items()):
         stem = os.path.join(work, f"conv{i:02d}")
         onnx.save(one_conv_model(key, seed=i), f"{stem}.onnx")
@@ -166,9 +200,11 @@ def bench_model(name, args, peak):
         lib = QccLibrary(f"{stem}.so")
         lib.set_input(calib[0])
         secs = time_library(lib, args.samples, args.min_sample_s)
-        rows.append((nodes, key, secs))
-        print(f"  [{name}] {len(rows)}/{len(groups)} {describe(key)}: {secs * 1e6:.0f} us",
-              file=sys.stderr, flush=True)
+        io = (boundary_seconds([1, key[0], key[1], key[2]], work, args, cache)
+              + boundary_seconds([1, key[3], key[11], key[12]], work, args, cache))
+        rows.append((nodes, key, secs, io))
+        print(f"  [{name}] {len(rows)}/{len(groups)} {describe(key)}: {secs * 1e6:.0f} us "
+              f"(f32 I/O ~{io * 1e6:.0f} us)", file=sys.stderr, flush=True)
 
     # The whole model, for the share the convolutions explain.
     x = np.load(os.path.join(args.models, f"{name}.input.npy"))
@@ -176,49 +212,65 @@ def bench_model(name, args, peak):
     compile_qcc(args.qcc, path, os.path.join(work, "calib.npy"), os.path.join(work, f"{name}.so"))
     whole = QccLibrary(os.path.join(work, f"{name}.so"))
     whole.set_input(x[0])
-    whole_s = time_library(whole, args.samples, args.min_sample_s)
-    return rows, whole_s, hz
+    return rows, time_library(whole, args.samples, args.min_sample_s)
 
 
-def print_model(name, rows, whole_s, hz, peak):
+def kernel_seconds(secs, io):
+    """The conv's own time, or None when the boundary estimate swallows the measurement."""
+    k = secs - io
+    return k if k > 0.05 * secs else None
+
+
+def print_model(name, rows, whole_s, peak):
+    hz = peak["ghz"] * 1e9
     ceiling = peak["avx2_maddubs"]
     vnni = peak.get("vnni_zmm")
-    total_s = sum(len(nodes) * s for nodes, _, s in rows)
-    print(f"\n## {name}: conv layers, identical ones grouped (times per call of a one-conv .so)\n")
-    headers = ["layers", "n", "shape", "MMAC", "MAC/B", "us", "GMAC/s", "MAC/cycle",
-               "% AVX2 peak", *(["% VNNI peak"] if vnni else []), "% of conv time"]
+    kernel = [kernel_seconds(s, io) for _, _, s, io in rows]
+    # Where the whole model's time goes: there a conv has no f32 boundary, so its kernel time.
+    share = [len(nodes) * (k if k is not None else s) for (nodes, _, s, _), k in zip(rows, kernel)]
+    total_s = sum(share)
+    print(f"\n## {name}: conv layers, identical ones grouped\n")
+    headers = ["layers", "n", "shape", "MMAC", "MAC/B", "us", "f32 I/O us", "kernel us",
+               "GMAC/s", "MAC/cycle", "% AVX2 peak", *(["% VNNI peak"] if vnni else []),
+               "% of conv time"]
     table = []
-    for nodes, key, s in rows:
+    for (nodes, key, s, io), k, sh in zip(rows, kernel, share):
         macs = macs_of(key)
-        mpc = macs / s / hz
         shown = nodes[0] if len(nodes) == 1 else f"{nodes[0]} (+{len(nodes) - 1})"
+        if k is None:
+            rates = ["n/a"] * (4 + bool(vnni))
+        else:
+            mpc = macs / k / hz
+            rates = [f"{macs / k / 1e9:.1f}", f"{mpc:.1f}", f"{100 * mpc / ceiling:.0f}",
+                     *([f"{100 * mpc / vnni:.0f}"] if vnni else [])]
         table.append([shown, str(len(nodes)), describe(key), f"{macs / 1e6:.1f}",
-                      f"{macs / bytes_of(key):.0f}", f"{s * 1e6:.0f}", f"{macs / s / 1e9:.1f}",
-                      f"{mpc:.1f}", f"{100 * mpc / ceiling:.0f}",
-                      *([f"{100 * mpc / vnni:.0f}"] if vnni else []),
-                      f"{100 * len(nodes) * s / total_s:.1f}"])
+                      f"{macs / bytes_of(key):.0f}", f"{s * 1e6:.0f}", f"{io * 1e6:.0f}",
+                      f"{k * 1e6:.0f}" if k is not None else "n/a", *rates,
+                      f"{100 * sh / total_s:.1f}"])
     markdown_table(headers, table)
 
-    print(f"\n{name} by kind (all layers of the kind: MACs / summed time):\n")
+    print(f"\n{name} by kind (all layers of the kind: MACs / summed kernel time, and / summed "
+          "time of the one-conv libraries including their f32 I/O):\n")
     kinds = {}
-    for nodes, key, s in rows:
-        k = kinds.setdefault(kind_of(key), [0, 0, 0.0])
+    for (nodes, key, s, _), sh in zip(rows, share):
+        k = kinds.setdefault(kind_of(key), [0, 0, 0.0, 0.0])
         k[0] += len(nodes)
         k[1] += len(nodes) * macs_of(key)
-        k[2] += len(nodes) * s
+        k[2] += sh
+        k[3] += len(nodes) * s
+    kinds["all convs"] = [sum(v[i] for v in kinds.values()) for i in range(4)]
     table = []
-    for kind, (n, macs, s) in sorted(kinds.items(), key=lambda kv: -kv[1][2]):
-        mpc = macs / s / hz
-        table.append([kind, str(n), f"{macs / 1e6:.0f}", f"{s * 1e3:.2f}", f"{mpc:.1f}",
-                      f"{100 * mpc / ceiling:.0f}", f"{100 * s / total_s:.1f}"])
-    total_macs = sum(len(nodes) * macs_of(key) for nodes, key, _ in rows)
-    table.append(["all convs", str(sum(len(n) for n, _, _ in rows)), f"{total_macs / 1e6:.0f}",
-                  f"{total_s * 1e3:.2f}", f"{total_macs / total_s / hz:.1f}",
-                  f"{100 * total_macs / total_s / hz / ceiling:.0f}", "100.0"])
-    markdown_table(["kind", "n", "MMAC", "ms", "MAC/cycle", "% AVX2 peak", "% of conv time"], table)
+    for kind, (n, macs, ks, s) in sorted(kinds.items(), key=lambda kv: (kv[0] == "all convs", -kv[1][2])):
+        mpc = macs / ks / hz
+        table.append([kind, str(n), f"{macs / 1e6:.0f}", f"{ks * 1e3:.2f}", f"{mpc:.1f}",
+                      f"{100 * mpc / ceiling:.0f}", f"{macs / s / hz:.1f}", f"{100 * ks / total_s:.1f}"])
+    markdown_table(["kind", "n", "MMAC", "kernel ms", "MAC/cycle", "% AVX2 peak",
+                    "MAC/cycle with I/O", "% of conv time"], table)
+    total_macs = kinds["all convs"][1]
     print(f"\nwhole {name}.so: {whole_s * 1e3:.2f} ms ({total_macs / whole_s / hz:.1f} MAC/cycle "
-          f"overall); its convolutions, one library each, sum to {total_s * 1e3:.2f} ms "
-          f"({100 * total_s / whole_s:.0f}% of it)")
+          f"overall); its convolutions' kernel times sum to {total_s * 1e3:.2f} ms "
+          f"({100 * total_s / whole_s:.0f}% of it), with the one-conv libraries' f32 I/O to "
+          f"{kinds['all convs'][3] * 1e3:.2f} ms")
 
 
 def main():
@@ -250,8 +302,8 @@ def main():
     if "vnni_zmm" not in peak:
         print("  (no AVX512-VNNI on this CPU)")
     for name in args.names:
-        rows, whole_s, hz = bench_model(name, args, peak)
-        print_model(name, rows, whole_s, hz, peak)
+        rows, whole_s = bench_model(name, args, peak)
+        print_model(name, rows, whole_s, peak)
     print(f"\n'% AVX2 peak' is against the measured vpmaddubsw+vpmaddwd ceiling above; total "
           f"{time.perf_counter() - t0:.0f} s")
 
