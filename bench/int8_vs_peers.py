@@ -241,6 +241,9 @@ def bench_model(name, args, openvino_ok):
 
 def markdown_table(headers, rows):
     """Prints a Markdown table, first column left-aligned, the others right-aligned."""
+    for r in rows:
+        if len(r) != len(headers):
+            raise ValueError(f"table row {r} has {len(r)} cells for {len(headers)} headers")
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
 
     def line(cells):

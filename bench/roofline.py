@@ -241,7 +241,7 @@ def print_model(name, rows, whole_s, peak):
         macs = macs_of(key)
         shown = nodes[0] if len(nodes) == 1 else f"{nodes[0]} (+{len(nodes) - 1})"
         if k is None:
-            rates = ["n/a"] * (4 + bool(vnni))
+            rates = ["n/a"] * (3 + bool(vnni))
         else:
             mpc = macs / k / hz
             rates = [f"{macs / k / 1e9:.1f}", f"{mpc:.1f}", f"{100 * mpc / ceiling:.0f}",
