@@ -38,8 +38,18 @@ phase_total() {
 
 _qcc_hash() { sha256sum "$@" | sha256sum | cut -d' ' -f1; }
 
-# Creates .venv with the pinned requirements, or reuses it when the requirements file and the
-# interpreter are those it was made from.
+# The requirements file and every file it includes with `-r` (paths relative to the includer),
+# so that a change to an included file also makes ensure_venv rebuild.
+_qcc_requirement_files() {
+  local file=$1 inc
+  echo "$file"
+  while read -r inc; do
+    _qcc_requirement_files "$(dirname "$file")/$inc"
+  done < <(sed -n 's/^-r[[:space:]]*//p' "$file")
+}
+
+# Creates $QCC_VENV (.venv) with the pinned $QCC_REQUIREMENTS, or reuses it when the
+# requirements files and the interpreter are those it was made from.
 ensure_venv() {
   local py=${PYTHON:-python3}
   if ! command -v "$py" >/dev/null; then
@@ -50,8 +60,9 @@ ensure_venv() {
     echo "error: $py is $("$py" -V 2>&1); the pinned requirements need Python 3.11 or newer" >&2
     return 1
   fi
-  local stamp
-  stamp="$(_qcc_hash "$QCC_REQUIREMENTS") $("$py" -c 'import sys; print(sys.version.split()[0])')"
+  local stamp files
+  mapfile -t files < <(_qcc_requirement_files "$QCC_REQUIREMENTS")
+  stamp="$(_qcc_hash "${files[@]}") $("$py" -c 'import sys; print(sys.version.split()[0])')"
   if [[ -x "$QCC_VENV/bin/python" && "$(cat "$QCC_VENV/.qcc-stamp" 2>/dev/null)" == "$stamp" ]]; then
     echo "venv up to date ($QCC_VENV)"
     return 0
