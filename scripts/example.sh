@@ -2,7 +2,7 @@
 # The bundled example end to end (needs only cargo): builds qcc, then checks, optimizes and runs
 # the digits model of examples/digits (a small CNN with BatchNorm trained on scikit-learn's
 # handwritten digits) on its 450 test images, showing each command, what it printed and how long
-# it took. Every stage is one `step` line below; the int8 backend will be one more.
+# it took. Every stage is one `step` line below, ending with the native int8 library.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -54,10 +54,18 @@ step "check the optimized model" \
 step "run the optimized model on the test images" \
   "$QCC" run "$TMP/digits.opt.ir" --input "$EX/test_images.npy" -o "$TMP/logits.opt.npy" --labels "$EX/test_labels.txt"
 after=$(grep '^top-1:' "$TMP/last.out")
+step "compile to a native int8 library (calibrating activation ranges on the images)" \
+  "$QCC" "$EX/digits.ir" -o "$TMP/digits.so" --calib "$EX/test_images.npy" --explain
+step "run the library on the test images (qcc run loads model.so like any C program would)" \
+  "$QCC" run "$TMP/digits.so" --input "$EX/test_images.npy" -o "$TMP/logits.int8.npy" --labels "$EX/test_labels.txt"
+int8=$(grep '^top-1:' "$TMP/last.out")
+step "its C header (generated beside it)" \
+  sed -n '/^size_t/,/^const char/p' "$TMP/digits.h"
 
 printf '\n== summary\n'
 printf '  imported  (BatchNorm unfolded): %s\n' "$before"
 printf '  optimized (BatchNorm folded):   %s\n' "$after"
+printf '  int8 library (digits.so):       %s\n' "$int8"
 if [[ "$before" == "$after" ]]; then
   echo "  the accuracy is unchanged by folding"
 else
