@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Compile-time benchmark (issue 5): for each model, qcc calibrates once (--save-ranges), then the
+# timed compile reuses those ranges, so calibration is excluded. Prints the wall time of the whole
+# compile, each stage's time (qcc --explain), the library's size against its int8 weight bytes,
+# and the scratch arena against the activations it holds. Needs the test models (./scripts/test.sh
+# builds them into tests/.work/models). Usage: scripts/bench_compile.sh [MODEL…]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+M=${QCC_TEST_MODELS:-tests/.work/models}
+[[ -f $M/manifest.json ]] || { echo "no models in $M: run ./scripts/test.sh first" >&2; exit 1; }
+cargo build --release -q -p qcc
+QCC=target/release/qcc
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/qcc-bench-compile.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+models=("$@")
+((${#models[@]})) || models=(resnet18 mobilenetv2 efficientnet_lite0)
+printf '| model | compile s | simplify | quantize | lower | codegen | link | .so | weights | arena | activations |\n'
+printf '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n'
+for m in "${models[@]}"; do
+  "$QCC" "$M/$m.onnx" -o "$TMP/$m.so" --calib "$M/$m.input.npy" --save-ranges "$TMP/$m.json" 2>/dev/null
+  t0=${EPOCHREALTIME/./}
+  "$QCC" "$M/$m.onnx" -o "$TMP/$m.so" --ranges "$TMP/$m.json" --explain 2>"$TMP/$m.log"
+  t1=${EPOCHREALTIME/./}
+  ms() { grep -m1 "$1" "$TMP/$m.log" | grep -oE '[0-9]+ ms' | head -1; }
+  wrote=$(grep -m1 "^wrote .*\.so" "$TMP/$m.log")
+  size=$(sed -E 's/.*\(([^,]+), ([^ ]+ [KM]iB) of weights.*/\1/' <<<"$wrote")
+  weights=$(sed -E 's/.*\(([^,]+), ([^ ]+ [KM]iB) of weights.*/\2/' <<<"$wrote")
+  arena=$(sed -E 's/.*scratch arena ([^ ]+ [KM]iB).*/\1/' <<<"$wrote")
+  acts=$(sed -E 's/.*without reuse: ([^ ]+ [KM]iB).*/\1/' <<<"$wrote")
+  printf '| %s | %.2f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$m" \
+    "$(awk -v us=$((t1 - t0)) 'BEGIN { print us / 1e6 }')" \
+    "$(ms 'simplify took')" "$(ms 'quantize took')" "$(ms 'lowering took')" \
+    "$(ms 'code generation')" "$(ms 'link (cc)')" "$size" "$weights" "$arena" "$acts"
+done
+echo "(machine load: $(cut -d' ' -f1-3 /proc/loadavg))"
