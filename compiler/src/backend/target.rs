@@ -56,37 +56,9 @@ pub struct Target {
     pub features: Vec<String>,
 }
 
+/// Whether this machine has a feature (the runtime's table, which the loader checks too).
 fn host_has(name: &str) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        match name {
-            "sse3" => is_x86_feature_detected!("sse3"),
-            "ssse3" => is_x86_feature_detected!("ssse3"),
-            "sse4.1" => is_x86_feature_detected!("sse4.1"),
-            "sse4.2" => is_x86_feature_detected!("sse4.2"),
-            "popcnt" => is_x86_feature_detected!("popcnt"),
-            "cmpxchg16b" => is_x86_feature_detected!("cmpxchg16b"),
-            "avx" => is_x86_feature_detected!("avx"),
-            "avx2" => is_x86_feature_detected!("avx2"),
-            "bmi" => is_x86_feature_detected!("bmi1"),
-            "bmi2" => is_x86_feature_detected!("bmi2"),
-            "lzcnt" => is_x86_feature_detected!("lzcnt"),
-            "fma" => is_x86_feature_detected!("fma"),
-            "avx512f" => is_x86_feature_detected!("avx512f"),
-            "avx512vl" => is_x86_feature_detected!("avx512vl"),
-            "avx512dq" => is_x86_feature_detected!("avx512dq"),
-            "avx512bitalg" => is_x86_feature_detected!("avx512bitalg"),
-            "avx512vbmi" => is_x86_feature_detected!("avx512vbmi"),
-            "avx512vnni" => is_x86_feature_detected!("avx512vnni"),
-            "avxvnni" => is_x86_feature_detected!("avxvnni"),
-            _ => false,
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = name;
-        false
-    }
+    runtime::cpu::host_has(name).unwrap_or(false)
 }
 
 impl Target {
