@@ -114,3 +114,45 @@ fn unknown_names_are_refused_with_a_suggestion() {
         "error: --keep-float: the model has no op `%relu2` (did you mean `%relu2_Relu_output_0`?)"
     );
 }
+
+#[test]
+fn an_op_without_a_range_is_named() {
+    let (float, mut ranges) = digits();
+    ranges.ranges.remove("relu2_Relu_output_0");
+    let e = quantize_with(&float, &ranges, &Options::new(WeightBits::Eight))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "error: quantizing %pool_MaxPool_output_0 (max_pool): no calibrated range for %relu2_Relu_output_0: calibrate this model (or give --ranges for it)"
+    );
+}
+
+#[test]
+fn an_integer_model_quantized_again_is_kept_as_it_is() {
+    let (float, ranges) = digits();
+    let int = lowered(&float, &ranges, &Options::new(WeightBits::Eight));
+    let images = qcc::npy::read_f32(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/digits/test_images.npy"),
+    )
+    .unwrap();
+    let again_ranges =
+        calibrate(&int, std::slice::from_ref(&images), Method::Mse, |_, _| {}).unwrap();
+    let again = lowered(&int, &again_ranges, &Options::new(WeightBits::Eight));
+    assert_eq!(
+        (count(&again, OpKind::QConv2d), count(&again, OpKind::QGemm)),
+        (count(&int, OpKind::QConv2d), count(&int, OpKind::QGemm))
+    );
+    let x = runtime::Tensor::F32(
+        images
+            .slice_axis(ndarray::Axis(0), (0..1).into())
+            .to_owned()
+            .into_shape_with_order(vec![1, 1, 8, 8])
+            .unwrap()
+            .into_dyn(),
+    );
+    assert_eq!(
+        qcc::interp::run(&again, std::slice::from_ref(&x)).unwrap(),
+        qcc::interp::run(&int, std::slice::from_ref(&x)).unwrap()
+    );
+}
