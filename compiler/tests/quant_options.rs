@@ -1,7 +1,8 @@
-//! `--keep-float` and `--weight-bits-for` on the digits example: the named ops stay float (in strict
-//! float, bit for bit) or get
-//! the named weight width, an absorbed ReLU keeps its producer with it, and a name the model does
-//! not have is refused with a suggestion instead of silently doing nothing.
+//! `--keep-float` and `--weight-bits-for` on the digits example: the named ops stay float (run in
+//! strict float, bit for bit) or get the named weight width, an absorbed ReLU keeps its producer
+//! with it, and a name the model does not have is refused with a suggestion instead of silently
+//! doing nothing. A tensor without a range is an error naming the op that needs it; an integer
+//! model quantized again keeps its integer ops as they are.
 
 use qcc::egraph::saturate::Limits;
 use qcc::ir::{Model, OpKind};
