@@ -1,6 +1,8 @@
-//! `--keep-float` and `--weight-bits-for` on the digits example: the named ops stay float or get
-//! the named weight width, an absorbed ReLU keeps its producer with it, and a name the model does
-//! not have is refused with a suggestion instead of silently doing nothing.
+//! `--keep-float` and `--weight-bits-for` on the digits example: the named ops stay float (run in
+//! strict float, bit for bit) or get the named weight width, an absorbed ReLU keeps its producer
+//! with it, and a name the model does not have is refused with a suggestion instead of silently
+//! doing nothing. A tensor without a range is an error naming the op that needs it; an integer
+//! model quantized again keeps its integer ops as they are.
 
 use qcc::egraph::saturate::Limits;
 use qcc::ir::{Model, OpKind};
@@ -113,4 +115,114 @@ fn unknown_names_are_refused_with_a_suggestion() {
         e,
         "error: --keep-float: the model has no op `%relu2` (did you mean `%relu2_Relu_output_0`?)"
     );
+}
+
+#[test]
+fn an_op_without_a_range_is_named() {
+    let (float, mut ranges) = digits();
+    ranges.ranges.remove("relu2_Relu_output_0");
+    let e = quantize_with(&float, &ranges, &Options::new(WeightBits::Eight))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "error: quantizing %pool_MaxPool_output_0 (max_pool): no calibrated range for %relu2_Relu_output_0: calibrate this model (or give --ranges for it)"
+    );
+}
+
+#[test]
+fn an_integer_model_quantized_again_is_kept_as_it_is() {
+    let (float, ranges) = digits();
+    let int = lowered(&float, &ranges, &Options::new(WeightBits::Eight));
+    let images = qcc::npy::read_f32(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/digits/test_images.npy"),
+    )
+    .unwrap();
+    let again_ranges =
+        calibrate(&int, std::slice::from_ref(&images), Method::Mse, |_, _| {}).unwrap();
+    let again = lowered(&int, &again_ranges, &Options::new(WeightBits::Eight));
+    assert_eq!(
+        (count(&again, OpKind::QConv2d), count(&again, OpKind::QGemm)),
+        (count(&int, OpKind::QConv2d), count(&int, OpKind::QGemm))
+    );
+    let x = runtime::Tensor::F32(
+        images
+            .slice_axis(ndarray::Axis(0), (0..1).into())
+            .to_owned()
+            .into_shape_with_order(vec![1, 1, 8, 8])
+            .unwrap()
+            .into_dyn(),
+    );
+    assert_eq!(
+        qcc::interp::run(&again, std::slice::from_ref(&x)).unwrap(),
+        qcc::interp::run(&int, std::slice::from_ref(&x)).unwrap()
+    );
+}
+
+/// A float op left in an integer graph is evaluated in strict float: the kept gemm's result is
+/// bit for bit `runtime::ops::strict::gemm` of the values it read (the fast kernel's FMA and
+/// blocking would differ in the last bits).
+#[test]
+fn a_kept_float_gemm_runs_in_strict_float() {
+    let (float, ranges) = digits();
+    let mut opts = Options::new(WeightBits::Eight);
+    opts.keep_float.insert("logits".into());
+    let int = lowered(&float, &ranges, &opts);
+    assert!(qcc::interp::is_integer_graph(&int));
+    let gemm = int
+        .ops_in_order()
+        .into_iter()
+        .find(|&n| int.node(n).op().map(|o| o.kind) == Some(OpKind::Gemm))
+        .expect("the kept gemm");
+    let operands = int.operands(gemm);
+    let images = qcc::npy::read_f32(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/digits/test_images.npy"),
+    )
+    .unwrap();
+    for i in 0..8 {
+        let x = runtime::Tensor::F32(
+            images
+                .slice_axis(ndarray::Axis(0), (i..i + 1).into())
+                .to_owned()
+                .into_shape_with_order(vec![1, 1, 8, 8])
+                .unwrap()
+                .into_dyn(),
+        );
+        let mut seen: std::collections::BTreeMap<qcc::ir::NodeId, runtime::Tensor> =
+            Default::default();
+        let mut observe = |id: qcc::ir::NodeId, t: &runtime::Tensor| {
+            if id == gemm || operands.contains(&id) {
+                seen.insert(id, t.clone());
+            }
+        };
+        qcc::interp::run_with(
+            &int,
+            std::slice::from_ref(&x),
+            qcc::interp::Hooks {
+                observe: Some(&mut observe),
+                transform: None,
+            },
+        )
+        .unwrap();
+        let value = |id: qcc::ir::NodeId| -> ndarray::ArrayD<f32> {
+            match seen.get(&id) {
+                Some(t) => t.as_f32().unwrap().clone(),
+                None => int.node(id).weight().unwrap().as_f32().unwrap().clone(),
+            }
+        };
+        let op = int.node(gemm).op().unwrap();
+        let c = operands.get(2).map(|&c| value(c));
+        let want = runtime::ops::strict::gemm(
+            &value(operands[0]),
+            &value(operands[1]),
+            c.as_ref(),
+            op.float("alpha").unwrap(),
+            op.float("beta").unwrap(),
+            op.bool("trans_a").unwrap(),
+            op.bool("trans_b").unwrap(),
+        );
+        let got = value(gemm);
+        let bits = |a: &ndarray::ArrayD<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want), "sample {i}");
+    }
 }

@@ -384,44 +384,60 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                 integer.insert(n, false);
             }
             NodeKind::Op(op) => {
-                let r = if keep.contains(&node.name) {
+                let operands = src.operands(n);
+                // An op that already reads codes (an integer or QDQ model quantized again) is
+                // kept as it is: it has nothing left to quantize.
+                let reads_codes = operands
+                    .iter()
+                    .any(|&o| !src.node(o).is_weight() && !src.node(o).ty.elem.is_float());
+                let r = if keep.contains(&node.name) || reads_codes {
                     Role::Float
                 } else {
                     role(src, n, op)
                 };
-                let operands = src.operands(n);
-                let args: Vec<NodeId> = match r {
-                    Role::Linear => b.linear_operands(n, op)?,
-                    Role::Integer | Role::PassThrough => operands
-                        .iter()
-                        .map(|&o| b.dequantized(o))
-                        .collect::<Result<_>>()?,
-                    // An activation reads its producer's float result: the consumer quantizes
-                    // after it, so the producer is requantized straight to the post-ReLU range.
-                    Role::Activation => {
-                        let o = operands[0];
-                        let absorbs = src
-                            .node(o)
-                            .op()
-                            .is_some_and(|p| role(src, o, p) == Role::Linear)
-                            && src.use_count(o) == 1;
-                        vec![if absorbs {
-                            b.float_of[&o]
-                        } else {
-                            b.dequantized(o)?
-                        }]
-                    }
-                    Role::Float => operands
-                        .iter()
-                        .map(|&o| {
-                            if integer[&o] && !src.node(o).is_weight() {
-                                b.dequantized(o)
+                let args: Result<Vec<NodeId>> = (|| {
+                    Ok(match r {
+                        Role::Linear => b.linear_operands(n, op)?,
+                        Role::Integer | Role::PassThrough => operands
+                            .iter()
+                            .map(|&o| b.dequantized(o))
+                            .collect::<Result<_>>()?,
+                        // An activation reads its producer's float result: the consumer quantizes
+                        // after it, so the producer is requantized straight to the post-ReLU range.
+                        Role::Activation => {
+                            let o = operands[0];
+                            let absorbs = src
+                                .node(o)
+                                .op()
+                                .is_some_and(|p| role(src, o, p) == Role::Linear)
+                                && src.use_count(o) == 1;
+                            vec![if absorbs {
+                                b.float_of[&o]
                             } else {
-                                Ok(b.float_of[&o])
-                            }
-                        })
-                        .collect::<Result<_>>()?,
-                };
+                                b.dequantized(o)?
+                            }]
+                        }
+                        Role::Float => operands
+                            .iter()
+                            .map(|&o| {
+                                if integer[&o] && !src.node(o).is_weight() {
+                                    b.dequantized(o)
+                                } else {
+                                    Ok(b.float_of[&o])
+                                }
+                            })
+                            .collect::<Result<_>>()?,
+                    })
+                })();
+                let args = args.map_err(|e| match e {
+                    Error::Msg(m) => Error::msg(format!(
+                        "quantizing %{} ({}): {m}",
+                        node.name,
+                        op.kind.name()
+                    )),
+                    e => e,
+                })?;
+
                 if r == Role::PassThrough {
                     let p = b.params(operands[0])?;
                     b.forced.insert(n, p);

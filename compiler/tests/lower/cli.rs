@@ -1,5 +1,5 @@
 //! `qcc MODEL -o OUT.ir --emit int` through the binary: bad calibration data, bad weights, ranges
-//! of another model and a bad input range are refused with a message (snapshot) and leave no
+//! of another model, a bad input range and bad bias-correction/equalization flags are refused with a message (snapshot) and leave no
 //! output file; compiling resnet18 twice gives the same bytes.
 
 use super::support::{models_dir, qcc, snapshot, stderr};
@@ -119,6 +119,39 @@ fn bad_input_is_refused_and_leaves_no_output() {
         "input_range_reversed",
         dir,
         &[DIGITS, "-o", "OUT", "--emit", "int", "--input-range", "3,1"],
+    );
+    refused(
+        "bias_correction_without_samples",
+        dir,
+        &[
+            DIGITS,
+            "-o",
+            "OUT",
+            "--emit",
+            "int",
+            "--bias-correction",
+            "empirical",
+        ],
+    );
+    refused(
+        "bias_correction_unknown",
+        dir,
+        &[
+            DIGITS,
+            "-o",
+            "OUT",
+            "--emit",
+            "int",
+            "--calib",
+            &x,
+            "--bias-correction",
+            "dfq",
+        ],
+    );
+    refused(
+        "equalize_without_quantizing",
+        dir,
+        &[DIGITS, "-o", "OUT", "--equalize"],
     );
 }
 
