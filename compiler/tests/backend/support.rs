@@ -37,6 +37,7 @@ pub fn build(model: &Model, target: &str) -> Lib {
         &Options {
             prefix: "qcc".into(),
             target,
+            keep_clif: false,
         },
     )
     .unwrap_or_else(|e| panic!("@{} does not compile: {e}", model.name));
