@@ -162,9 +162,11 @@ pub struct K<'a> {
 }
 
 /// Loads and stores of the kernels: never trapping on their own (every address is in bounds by
-/// construction), little-endian, no alignment assumed.
+/// construction), little-endian, no alignment assumed. Not `trusted()`: that also claims 16-byte
+/// alignment, and Cranelift then folds a vector load into an SSE instruction's memory operand
+/// (`pmaxub (mem)`), which faults on an unaligned address on targets without AVX.
 pub fn mem() -> MemFlagsData {
-    MemFlagsData::trusted()
+    MemFlagsData::new().with_notrap()
 }
 
 impl K<'_> {

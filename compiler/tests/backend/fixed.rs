@@ -48,3 +48,76 @@ fn ties_round_as_the_interpreter_rounds() {
         );
     }
 }
+
+/// The same pairs through the convolution kernels' four-pixel vector requantization: per
+/// channel (tables) in a 1×1 and a depthwise convolution, and per tensor, one convolution per
+/// pair. Every code 0..=255 reaches every channel, with weights of both signs.
+#[test]
+fn conv_epilogue_ties_round_as_the_interpreter_rounds() {
+    let n = PAIRS.len();
+    let mults = |ps: &[(i64, i64)]| {
+        let m: Vec<String> = ps.iter().map(|p| p.0.to_string()).collect();
+        let s: Vec<String> = ps.iter().map(|p| p.1.to_string()).collect();
+        format!(
+            "multiplier = [{}], shift = [{}]",
+            m.join(", "),
+            s.join(", ")
+        )
+    };
+    let scales = vec!["1.0"; n].join(", ");
+    let zeros = vec!["0"; n].join(", ");
+    let sign = |o: usize| if o % 3 == 1 { -1 } else { 1 + (o % 2) as i32 };
+    let eye: Vec<String> = (0..n * n)
+        .map(|i| if i / n == i % n { sign(i / n) } else { 0 }.to_string())
+        .collect();
+    let diag: Vec<String> = (0..n).map(|o| sign(o).to_string()).collect();
+    let attrs = "strides = [1, 1], pads = [0, 0, 0, 0], dilations = [1, 1]";
+    let out = |c: usize| format!("tensor<1x{c}x16x16x!quant<u8, 1.0, 128>>");
+    let mut text = format!(
+        "model @conv_ties {{\n  weight @w : tensor<{n}x{n}x1x1x!quant<i8, axis 0, [{scales}], [{zeros}]>> = dense<[{}]>\n  weight @d : tensor<{n}x1x1x1x!quant<i8, axis 0, [{scales}], [{zeros}]>> = dense<[{}]>\n  %x = input : tensor<1x{n}x16x16xf32>\n  %q = quantize(%x) : tensor<1x{n}x16x16x!quant<u8, 1.0, 128>>\n",
+        eye.join(", "),
+        diag.join(", ")
+    );
+    text += &format!(
+        "  %p = qconv2d(%q, @w) {{{attrs}, groups = 1, {}, lo = 0, hi = 255}} : {}\n  %yp = dequantize(%p) : tensor<1x{n}x16x16xf32>\n",
+        mults(PAIRS),
+        out(n)
+    );
+    text += &format!(
+        "  %d = qconv2d(%q, @d) {{{attrs}, groups = {n}, {}, lo = 0, hi = 255}} : {}\n  %yd = dequantize(%d) : tensor<1x{n}x16x16xf32>\n",
+        mults(PAIRS),
+        out(n)
+    );
+    let mut outs = vec!["%yp".to_string(), "%yd".to_string()];
+    for (i, p) in PAIRS.iter().enumerate() {
+        let row: Vec<String> = (0..n)
+            .map(|c| if c == i { sign(i) } else { 0 }.to_string())
+            .collect();
+        text += &format!(
+            "  weight @t{i} : tensor<1x{n}x1x1x!quant<i8, axis 0, [1.0], [0]>> = dense<[{}]>\n  %t{i} = qconv2d(%q, @t{i}) {{{attrs}, groups = 1, {}, lo = 0, hi = 255}} : {}\n  %yt{i} = dequantize(%t{i}) : tensor<1x1x16x16xf32>\n",
+            row.join(", "),
+            mults(&[*p]),
+            out(1)
+        );
+        outs.push(format!("%yt{i}"));
+    }
+    text += &format!("  return {}\n}}\n", outs.join(", "));
+    let model = qcc::ir::parse::parse(&Source {
+        name: "conv_ties.ir".into(),
+        text,
+    })
+    .expect("the model parses");
+    let x: Vec<f32> = (0..n * 256)
+        .map(|i| ((i % 256 + 37 * (i / 256)) % 256) as f32 - 128.0)
+        .collect();
+    let x = Tensor::F32(ndarray::ArrayD::from_shape_vec(vec![1, n, 16, 16], x).expect("values"));
+    for target in ["x86-64-v2", "native"] {
+        let lib = build(&model, target);
+        assert_exact(
+            &format!("conv ties ({target})"),
+            &model,
+            &lib,
+            std::slice::from_ref(&x),
+        );
+    }
+}

@@ -4,7 +4,7 @@
 //! the store. Depthwise convolutions get their own kernel, vectorized along channels.
 
 use super::dot::{self, Dot, Route};
-use super::fixed::{finish, multiply, Pair};
+use super::fixed::{finish_x4, multiply_x4, Pair};
 use super::{int, ints, pair2, quad, zp_scale};
 use crate::backend::emit::{mem, Emitter, K};
 use crate::backend::target::Target;
@@ -195,9 +195,8 @@ impl Requant {
         })
     }
 
-    /// The u8 code of accumulator `acc` (bias included) in output channel `oc` (an i64).
-    fn code(&self, k: &mut K, acc: Value, oc: Value) -> Value {
-        let pair = match self.tables {
+    fn pair(&self, k: &mut K, oc: Value) -> Pair {
+        match self.tables {
             None => Pair::Const(self.mult[0], self.shift[0]),
             Some((m, s)) => {
                 let (mt, st) = (k.table(m), k.table(s));
@@ -207,9 +206,14 @@ impl Requant {
                 let s = k.b.ins().load(types::I32, mem(), sa, 0);
                 Pair::Dyn(m, s)
             }
-        };
-        let v = multiply(k, acc, pair);
-        finish(k, v, self.zero_point, self.lo, self.hi)
+        }
+    }
+
+    /// The u8 codes of four accumulators of output channel `oc` (an i64): an i32x4.
+    fn code_x4(&self, k: &mut K, acc: Value, oc: Value) -> Value {
+        let pair = self.pair(k, oc);
+        let v = multiply_x4(k, acc, pair);
+        finish_x4(k, v, self.zero_point, self.lo, self.hi)
     }
 
     fn bytes(&self) -> usize {
@@ -243,11 +247,12 @@ fn max_abs(rows: &[Vec<i8>]) -> i32 {
         .unwrap_or(0)
 }
 
-/// How many pixels and output channels one tile computes.
-const TILE_PIXELS: usize = 2;
-const TILE_CHANNELS: usize = 4;
+/// How many pixels and output channels one tile computes: the pixels are the lanes of the
+/// requantization, which shares one multiplier per channel.
+const TILE_PIXELS: usize = 4;
+const TILE_CHANNELS: usize = 2;
 
-/// Loops `lo..hi` in steps of `tile`, then the remainder one at a time:
+/// Loops `lo..hi` in steps of `tile`, then one shorter tile for the remainder:
 /// `body(k, start, count)` with `count` the tile size used.
 fn tiled(
     k: &mut K,
@@ -258,10 +263,39 @@ fn tiled(
 ) -> Result<()> {
     let full = lo + (hi - lo) / tile * tile;
     k.for_range(lo as i64, full as i64, tile as i64, |k, i| body(k, i, tile))?;
-    if tile > 1 {
-        k.for_range(full as i64, hi as i64, 1, |k, i| body(k, i, 1))?;
+    if full < hi {
+        let i = k.i64(full as i64);
+        body(k, i, hi - full)?;
     }
     Ok(())
+}
+
+/// Bias, requantization and the store of one output channel of a tile: `sum` holds up to four
+/// pixels' dot products, pixel p's code goes to `out + p·stride + oc`.
+#[allow(clippy::too_many_arguments)]
+fn epilogue(
+    k: &mut K,
+    rq: &Requant,
+    bias: Value,
+    sum: Value,
+    oc: Value,
+    out: Value,
+    stride: i64,
+    pixels: usize,
+) {
+    let ba = k.at(bias, oc, 4, 0);
+    let bv = k.b.ins().load(types::I32, mem(), ba, 0);
+    let bv = k.b.ins().splat(types::I32X4, bv);
+    let acc = k.b.ins().iadd(sum, bv);
+    let codes = rq.code_x4(k, acc, oc);
+    // Codes are in [0, 255]: both narrowings are exact.
+    let h = k.b.ins().snarrow(codes, codes);
+    let bytes = k.b.ins().unarrow(h, h);
+    let ya = k.at(out, oc, 1, 0);
+    for p in 0..pixels {
+        let b = k.b.ins().extractlane(bytes, p as u8);
+        k.b.ins().store(mem(), b, ya, (p as i64 * stride) as i32);
+    }
 }
 
 /// Copies `x` (channels-last) into the padded buffer, the border filled with the zero point.
@@ -368,16 +402,24 @@ pub fn qconv2d(
         let yb = k.base(y.loc);
         let (wt, bt) = (k.table(wid), k.table(bid));
         let (hp, wpx) = (g.hp() as i64, g.wp() as i64);
+        // A 1×1 convolution with unit strides and no padding reads each pixel once, in order:
+        // one long row of pixels, so the pixel tiles never break at a row's end.
+        let pointwise = g.kh == 1 && g.kw == 1 && g.strides == [1, 1] && !g.padded();
+        let (rows_out, cols_out) = if pointwise {
+            (1, g.ho * g.wo)
+        } else {
+            (g.ho, g.wo)
+        };
         k.for_range(0, g.n as i64, 1, |k, n| {
             let img = k.at(src, n, hp * wpx * c, 0);
             let out_img = k.at(yb, n, (g.ho * g.wo * g.o) as i64, 0);
-            k.for_range(0, g.ho as i64, 1, |k, oh| {
+            k.for_range(0, rows_out as i64, 1, |k, oh| {
                 let row = k.at(img, oh, g.strides[0] as i64 * wpx * c, 0);
-                let out_row = k.at(out_img, oh, (g.wo * g.o) as i64, 0);
+                let out_row = k.at(out_img, oh, (cols_out * g.o) as i64, 0);
                 k.for_range(0, g.groups as i64, 1, |k, gi| {
                     let grow = k.at(row, gi, g.cg as i64, 0);
                     let oc0 = k.b.ins().imul_imm_s(gi, g.og as i64);
-                    tiled(k, 0, g.wo, TILE_PIXELS, &|k, ow, np| {
+                    tiled(k, 0, cols_out, TILE_PIXELS, &|k, ow, np| {
                         let acts: Vec<Value> = (0..np)
                             .map(|p| {
                                 k.at(
@@ -395,16 +437,9 @@ pub fn qconv2d(
                                 .map(|o| k.at(wt, oc, row_bytes, o as i64 * row_bytes))
                                 .collect();
                             let sums = dot::tile(k, &dot, &acts, &wrows)?;
-                            for (p, ps) in sums.iter().enumerate() {
-                                for (o, &s) in ps.iter().enumerate() {
-                                    let occ = k.b.ins().iadd_imm_s(oc, o as i64);
-                                    let ba = k.at(bt, occ, 4, 0);
-                                    let bv = k.b.ins().load(types::I32, mem(), ba, 0);
-                                    let acc = k.b.ins().iadd(s, bv);
-                                    let code = rq.code(k, acc, occ);
-                                    let ya = k.at(out_px, occ, 1, (p * g.o) as i64);
-                                    k.b.ins().istore8(mem(), code, ya, 0);
-                                }
+                            for (o, &s) in sums.iter().enumerate() {
+                                let occ = k.b.ins().iadd_imm_s(oc, o as i64);
+                                epilogue(k, &rq, bt, s, occ, out_px, g.o as i64, np);
                             }
                             Ok(())
                         })
@@ -457,57 +492,65 @@ fn depthwise(
         };
         let yb = k.base(y.loc);
         let (wt, bt) = (k.table(wid), k.table(bid));
+        // Four pixels' accumulators of one 16-channel chunk, `[pixel][channel]` i32s: read back
+        // per channel as one four-pixel vector, which shares the channel's multiplier.
         let slot =
-            k.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 64, 6));
+            k.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 256, 6));
         k.for_range(0, g.n as i64, 1, |k, n| {
             let img = k.at(src, n, hp * wp * ci, 0);
             let out_img = k.at(yb, n, (g.ho * g.wo) as i64 * ci, 0);
             k.for_range(0, g.ho as i64, 1, |k, oh| {
                 let row = k.at(img, oh, g.strides[0] as i64 * wp * ci, 0);
-                k.for_range(0, g.wo as i64, 1, |k, ow| {
-                    let px = k.at(row, ow, g.strides[1] as i64 * ci, 0);
-                    let out_px = {
-                        let r = k.at(out_img, oh, g.wo as i64 * ci, 0);
-                        k.at(r, ow, ci, 0)
-                    };
+                let out_row = k.at(out_img, oh, g.wo as i64 * ci, 0);
+                tiled(k, 0, g.wo, TILE_PIXELS, &|k, ow, np| {
+                    let px0 = k.at(row, ow, g.strides[1] as i64 * ci, 0);
+                    let out_px = k.at(out_row, ow, ci, 0);
                     k.for_range(0, cp as i64 / 16, 1, |k, chunk| {
-                        let zero = k.i32(0);
-                        let zv = k.b.ins().splat(types::I32X4, zero);
-                        let accs: Vec<_> = (0..4).map(|_| k.var(types::I32X4, zv)).collect();
-                        let pxc = k.at(px, chunk, 16, 0);
                         let wc = k.at(wt, chunk, 16, 0);
-                        for i in 0..g.kh {
-                            for j in 0..g.kw {
-                                let off = ((i * g.dil[0]) as i64 * wp + (j * g.dil[1]) as i64) * ci;
-                                let a = k.b.ins().load(types::I8X16, mem(), pxc, off as i32);
-                                let w = k.b.ins().load(
-                                    types::I8X16,
-                                    mem(),
-                                    wc,
-                                    ((i * g.kw + j) * cp) as i32,
-                                );
-                                let al = k.b.ins().uwiden_low(a);
-                                let ah = k.b.ins().uwiden_high(a);
-                                let wl = k.b.ins().swiden_low(w);
-                                let wh = k.b.ins().swiden_high(w);
-                                let pl = k.b.ins().imul(al, wl);
-                                let ph = k.b.ins().imul(ah, wh);
-                                let parts = [
-                                    k.b.ins().swiden_low(pl),
-                                    k.b.ins().swiden_high(pl),
-                                    k.b.ins().swiden_low(ph),
-                                    k.b.ins().swiden_high(ph),
-                                ];
-                                for (acc, p) in accs.iter().zip(parts) {
-                                    let cur = k.b.use_var(*acc);
-                                    let next = k.b.ins().iadd(cur, p);
-                                    k.b.def_var(*acc, next);
+                        for p in 0..np {
+                            let zero = k.i32(0);
+                            let zv = k.b.ins().splat(types::I32X4, zero);
+                            let accs: Vec<_> = (0..4).map(|_| k.var(types::I32X4, zv)).collect();
+                            let pxc = k.at(px0, chunk, 16, (p * g.strides[1]) as i64 * ci);
+                            for i in 0..g.kh {
+                                for j in 0..g.kw {
+                                    let off =
+                                        ((i * g.dil[0]) as i64 * wp + (j * g.dil[1]) as i64) * ci;
+                                    let a = k.b.ins().load(types::I8X16, mem(), pxc, off as i32);
+                                    let w = k.b.ins().load(
+                                        types::I8X16,
+                                        mem(),
+                                        wc,
+                                        ((i * g.kw + j) * cp) as i32,
+                                    );
+                                    let al = k.b.ins().uwiden_low(a);
+                                    let ah = k.b.ins().uwiden_high(a);
+                                    let wl = k.b.ins().swiden_low(w);
+                                    let wh = k.b.ins().swiden_high(w);
+                                    let pl = k.b.ins().imul(al, wl);
+                                    let ph = k.b.ins().imul(ah, wh);
+                                    let parts = [
+                                        k.b.ins().swiden_low(pl),
+                                        k.b.ins().swiden_high(pl),
+                                        k.b.ins().swiden_low(ph),
+                                        k.b.ins().swiden_high(ph),
+                                    ];
+                                    for (acc, part) in accs.iter().zip(parts) {
+                                        let cur = k.b.use_var(*acc);
+                                        let next = k.b.ins().iadd(cur, part);
+                                        k.b.def_var(*acc, next);
+                                    }
                                 }
                             }
-                        }
-                        for (q, acc) in accs.iter().enumerate() {
-                            let v = k.b.use_var(*acc);
-                            k.b.ins().stack_store(types::I64, v, slot, (q * 16) as i32);
+                            for (q, acc) in accs.iter().enumerate() {
+                                let v = k.b.use_var(*acc);
+                                k.b.ins().stack_store(
+                                    types::I64,
+                                    v,
+                                    slot,
+                                    (p * 64 + q * 16) as i32,
+                                );
+                            }
                         }
                         let base_c = k.b.ins().imul_imm_s(chunk, 16);
                         let cv = k.i64(ci);
@@ -518,13 +561,13 @@ fn depthwise(
                         k.for_count(lanes, |k, lane| {
                             let occ = k.b.ins().iadd(base_c, lane);
                             let aa = k.at(sa, lane, 4, 0);
-                            let s = k.b.ins().load(types::I32, mem(), aa, 0);
-                            let ba = k.at(bt, occ, 4, 0);
-                            let bv = k.b.ins().load(types::I32, mem(), ba, 0);
-                            let acc = k.b.ins().iadd(s, bv);
-                            let code = rq.code(k, acc, occ);
-                            let ya = k.at(out_px, occ, 1, 0);
-                            k.b.ins().istore8(mem(), code, ya, 0);
+                            let zero = k.i32(0);
+                            let mut v = k.b.ins().splat(types::I32X4, zero);
+                            for p in 0..np {
+                                let s = k.b.ins().load(types::I32, mem(), aa, (p * 64) as i32);
+                                v = k.b.ins().insertlane(v, s, p as u8);
+                            }
+                            epilogue(k, &rq, bt, v, occ, out_px, ci, np);
                             Ok(())
                         })
                     })
@@ -597,16 +640,9 @@ pub fn qgemm(
                     .map(|o| k.at(wt, j, row_bytes, o as i64 * row_bytes))
                     .collect();
                 let sums = dot::tile(k, &dot, &acts, &wrows)?;
-                for (p, ps) in sums.iter().enumerate() {
-                    for (o, &s) in ps.iter().enumerate() {
-                        let col = k.b.ins().iadd_imm_s(j, o as i64);
-                        let ba = k.at(bt, col, 4, 0);
-                        let bv = k.b.ins().load(types::I32, mem(), ba, 0);
-                        let acc = k.b.ins().iadd(s, bv);
-                        let code = rq.code(k, acc, col);
-                        let ya = k.at(out_row, col, 1, (p * n) as i64);
-                        k.b.ins().istore8(mem(), code, ya, 0);
-                    }
+                for (o, &s) in sums.iter().enumerate() {
+                    let col = k.b.ins().iadd_imm_s(j, o as i64);
+                    epilogue(k, &rq, bt, s, col, out_row, n as i64, np);
                 }
                 Ok(())
             })

@@ -102,9 +102,10 @@ impl Dot {
     }
 }
 
-/// The dot products of `acts.len()` pixels with `rows.len()` weight rows: `[pixel][row]` i32s.
+/// The dot products of `acts.len()` (≤ 4) pixels with `rows.len()` weight rows: per row an i32x4
+/// whose lane p is pixel p's sum.
 /// Reads up to 15 bytes past each run (zero weights cancel them; buffers keep that slack).
-pub fn tile(k: &mut K, dot: &Dot, acts: &[Value], rows: &[Value]) -> Result<Vec<Vec<Value>>> {
+pub fn tile(k: &mut K, dot: &Dot, acts: &[Value], rows: &[Value]) -> Result<Vec<Value>> {
     let zero = k.b.ins().iconst(types::I32, 0);
     let zv = k.b.ins().splat(types::I32X4, zero);
     let accs: Vec<Vec<Variable>> = acts
@@ -148,17 +149,24 @@ pub fn tile(k: &mut K, dot: &Dot, acts: &[Value], rows: &[Value]) -> Result<Vec<
         }
         woff += chunks * 16;
     }
+    // Per row, the pixels' four-lane partial sums folded into one vector: lane p is pixel p's
+    // dot product (`phaddd` twice); lanes past the tile's pixels are zero.
+    let zero = k.b.ins().iconst(types::I32, 0);
+    let zv = k.b.ins().splat(types::I32X4, zero);
     let mut out = Vec::new();
-    for row in &accs {
-        let mut sums = Vec::new();
-        for &v in row {
-            let acc = k.b.use_var(v);
-            let lanes: Vec<Value> = (0..4u8).map(|l| k.b.ins().extractlane(acc, l)).collect();
-            let s01 = k.b.ins().iadd(lanes[0], lanes[1]);
-            let s23 = k.b.ins().iadd(lanes[2], lanes[3]);
-            sums.push(k.b.ins().iadd(s01, s23));
-        }
-        out.push(sums);
+    for oi in 0..rows.len() {
+        let v: Vec<Value> = (0..4)
+            .map(|p| {
+                if p < acts.len() {
+                    k.b.use_var(accs[p][oi])
+                } else {
+                    zv
+                }
+            })
+            .collect();
+        let s01 = k.b.ins().iadd_pairwise(v[0], v[1]);
+        let s23 = k.b.ins().iadd_pairwise(v[2], v[3]);
+        out.push(k.b.ins().iadd_pairwise(s01, s23));
     }
     Ok(out)
 }

@@ -4,7 +4,7 @@
 
 use crate::backend::emit::K;
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{types, InstBuilder, Value};
+use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Value};
 
 /// A multiplier and shift: compile-time constants (per tensor) or loaded values (per channel).
 #[derive(Clone, Copy)]
@@ -105,4 +105,106 @@ pub fn finish(k: &mut K, v: Value, zero_point: i32, lo: i32, hi: i32) -> Value {
     let s = k.b.ins().smax(s, lo);
     let s = k.b.ins().smin(s, hi);
     k.b.ins().ireduce(types::I32, s)
+}
+
+/// [`multiply`] on four i32 lanes that share one multiplier and shift (four pixels of one output
+/// channel), bit for bit the same: the saturating left shift by compare-and-select, the high
+/// multiply as two `pmuldq` products in i64 lanes (`x·m + 2³⁰` fits, `m ≥ 0`), whose bits 31..62
+/// are the same under a logical or an arithmetic shift, and the rounding divide with the
+/// threshold's "+1 when negative" taken from the sign mask.
+pub fn multiply_x4(k: &mut K, x: Value, pair: Pair) -> Value {
+    let (m, left, right) = match pair {
+        Pair::Const(m, s) => {
+            let m = k.i32(m);
+            let (l, r) = (s.max(0), (-s).max(0));
+            let l = (l > 0).then(|| k.i32(l));
+            let r = (r > 0).then(|| k.i32(r));
+            (m, l, r)
+        }
+        Pair::Dyn(m, s) => {
+            let zero = k.i32(0);
+            let l = k.b.ins().smax(s, zero);
+            let neg = k.b.ins().ineg(s);
+            let r = k.b.ins().smax(neg, zero);
+            (m, Some(l), Some(r))
+        }
+    };
+    let shifted = match left {
+        None => x,
+        Some(l) => {
+            let max = k.i32(i32::MAX);
+            let min = k.i32(i32::MIN);
+            let hi_lim = k.b.ins().sshr(max, l);
+            let lo_lim = k.b.ins().sshr(min, l);
+            let hi_v = k.b.ins().splat(types::I32X4, hi_lim);
+            let lo_v = k.b.ins().splat(types::I32X4, lo_lim);
+            let max_v = k.b.ins().splat(types::I32X4, max);
+            let min_v = k.b.ins().splat(types::I32X4, min);
+            let v = k.b.ins().ishl(x, l);
+            let over = k.b.ins().icmp(IntCC::SignedGreaterThan, x, hi_v);
+            let under = k.b.ins().icmp(IntCC::SignedLessThan, x, lo_v);
+            let v = k.b.ins().bitselect(over, max_v, v);
+            k.b.ins().bitselect(under, min_v, v)
+        }
+    };
+    let mv = k.b.ins().splat(types::I32X4, m);
+    let nudge = k.i64(1 << 30);
+    let nudge = k.b.ins().splat(types::I64X2, nudge);
+    let halves: Vec<Value> = [false, true]
+        .into_iter()
+        .map(|high| {
+            let (a, b) = if high {
+                (k.b.ins().swiden_high(shifted), k.b.ins().swiden_high(mv))
+            } else {
+                (k.b.ins().swiden_low(shifted), k.b.ins().swiden_low(mv))
+            };
+            let p = k.b.ins().imul(a, b);
+            let p = k.b.ins().iadd(p, nudge);
+            let p = k.b.ins().ushr_imm_s(p, 31);
+            k.b.ins().bitcast(types::I8X16, little(), p)
+        })
+        .collect();
+    // Lanes 0 and 2 of each half: the low 32 bits of each shifted product.
+    let mask: [u8; 16] = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
+    let mask = k.b.func.dfg.immediates.push(mask.to_vec().into());
+    let high = k.b.ins().shuffle(halves[0], halves[1], mask);
+    let high = k.b.ins().bitcast(types::I32X4, little(), high);
+    match right {
+        None => high,
+        Some(e) => {
+            let one = k.i32(1);
+            let pow = k.b.ins().ishl(one, e);
+            let mask = k.b.ins().iadd_imm_s(pow, -1);
+            let half = k.b.ins().sshr_imm_s(mask, 1);
+            let mask_v = k.b.ins().splat(types::I32X4, mask);
+            let half_v = k.b.ins().splat(types::I32X4, half);
+            let remainder = k.b.ins().band(high, mask_v);
+            let sign = k.b.ins().sshr_imm_s(high, 31);
+            let threshold = k.b.ins().isub(half_v, sign);
+            let up =
+                k.b.ins()
+                    .icmp(IntCC::SignedGreaterThan, remainder, threshold);
+            let shifted = k.b.ins().sshr(high, e);
+            k.b.ins().isub(shifted, up)
+        }
+    }
+}
+
+/// Bitcasts between vectors of different lanes need an explicit byte order.
+fn little() -> MemFlagsData {
+    MemFlagsData::new().with_endianness(Endianness::Little)
+}
+
+/// [`finish`] on four lanes: `clamp(v, lo − zp, hi − zp) + zp`, the same as clamping the sum
+/// but without its overflow (`lo`, `hi` and `zp` are u8-sized here).
+pub fn finish_x4(k: &mut K, v: Value, zero_point: i32, lo: i32, hi: i32) -> Value {
+    let lo = k.i32(lo - zero_point);
+    let hi = k.i32(hi - zero_point);
+    let zp = k.i32(zero_point);
+    let lo = k.b.ins().splat(types::I32X4, lo);
+    let hi = k.b.ins().splat(types::I32X4, hi);
+    let zp = k.b.ins().splat(types::I32X4, zp);
+    let v = k.b.ins().smax(v, lo);
+    let v = k.b.ins().smin(v, hi);
+    k.b.ins().iadd(v, zp)
 }

@@ -70,6 +70,7 @@ fn windowed(
     name: &str,
     step: &Step,
     body: impl Fn(&mut K, Value, [Value; 3], [Value; 3], Value) -> Result<Value>,
+    vector: Option<&dyn Fn(&mut K, Value, [Value; 3], [Value; 3], Value) -> Result<Value>>,
 ) -> Result<(FuncId, usize)> {
     let (x, y) = (&step.args[0], &step.out);
     if x.ty.rank() != 4 {
@@ -107,6 +108,13 @@ fn windowed(
         )));
     }
     let yd = y.ty.elem.storage();
+    // Whole 16-channel chunks go through `vector` (16 codes at once) when both layouts keep
+    // channels adjacent; the remaining channels through `body`.
+    let ys0 = strides(&y.ty);
+    let chunks = match vector {
+        Some(_) if ys0[1] == 1 && yd.size_bytes() == 1 => c / 16,
+        _ => 0,
+    };
     let f = em.kernel(name, Linkage::Local, |k| {
         let (xb, yb) = (k.base(x.loc), k.base(y.loc));
         let (rt, ct) = (k.table(rows), k.table(cols));
@@ -120,7 +128,16 @@ fn windowed(
                     let ca = k.at(ct, ow, 12, 0);
                     let cc: [Value; 3] =
                         [0, 4, 8].map(|o| k.b.ins().load(types::I32, mem(), ca, o));
-                    k.for_range(0, c as i64, 1, |k, ci| {
+                    if let Some(vector) = vector {
+                        k.for_range(0, chunks as i64, 1, |k, chunk| {
+                            let ci = k.b.ins().imul_imm_s(chunk, 16);
+                            let v = vector(k, xn, r, cc, ci)?;
+                            let ya = address(k, yb, &[ni, ci, oh, ow], &ys, 1);
+                            k.b.ins().store(mem(), v, ya, 0);
+                            Ok(())
+                        })?;
+                    }
+                    k.for_range((chunks * 16) as i64, c as i64, 1, |k, ci| {
                         let v = body(k, xn, r, cc, ci)?;
                         let ya = address(k, yb, &[ni, ci, oh, ow], &ys, 1);
                         store_code(k, yd, v, ya);
@@ -174,17 +191,40 @@ pub fn max_pool(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, us
     }
     let (w, c) = (x.ty.shape[3], x.ty.shape[1]);
     let g = geometry(step);
-    windowed(em, name, step, |k, xn, r, cc, ci| {
-        let init = k.i32(qrange(d).0);
-        let acc = k.var(types::I32, init);
+    let vector = |k: &mut K, xn: Value, r: [Value; 3], cc: [Value; 3], ci: Value| {
+        // The smallest code of the type, as a byte in every lane.
+        let init = k.b.ins().iconst(types::I8, i64::from(qrange(d).0 as u8));
+        let init = k.b.ins().splat(types::I8X16, init);
+        let acc = k.var(types::I8X16, init);
         taps(k, xn, r, cc, ci, w, c, g.dilations, |k, a| {
-            let v = load_code(k, d, a);
+            let v = k.b.ins().load(types::I8X16, mem(), a, 0);
             let cur = k.b.use_var(acc);
-            let m = k.b.ins().smax(cur, v);
+            let m = if d == DType::U8 {
+                k.b.ins().umax(cur, v)
+            } else {
+                k.b.ins().smax(cur, v)
+            };
             k.b.def_var(acc, m);
         })?;
         Ok(k.b.use_var(acc))
-    })
+    };
+    windowed(
+        em,
+        name,
+        step,
+        |k, xn, r, cc, ci| {
+            let init = k.i32(qrange(d).0);
+            let acc = k.var(types::I32, init);
+            taps(k, xn, r, cc, ci, w, c, g.dilations, |k, a| {
+                let v = load_code(k, d, a);
+                let cur = k.b.use_var(acc);
+                let m = k.b.ins().smax(cur, v);
+                k.b.def_var(acc, m);
+            })?;
+            Ok(k.b.use_var(acc))
+        },
+        Some(&vector),
+    )
 }
 
 pub fn avg_pool(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
@@ -209,34 +249,40 @@ pub fn avg_pool(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, us
     )?;
     let (w, c) = (x.ty.shape[3], x.ty.shape[1]);
     let d = x.ty.elem.storage();
-    let (f, bytes) = windowed(em, name, step, |k, xn, r, cc, ci| {
-        let zero = k.i32(0);
-        let acc = k.var(types::I32, zero);
-        taps(k, xn, r, cc, ci, w, c, g.dilations, |k, a| {
-            let v = load_code(k, d, a);
-            let v = k.b.ins().iadd_imm_s(v, -i64::from(zx));
-            let cur = k.b.use_var(acc);
-            let s = k.b.ins().iadd(cur, v);
-            k.b.def_var(acc, s);
-        })?;
-        let count = if include_pad {
-            k.b.ins().imul(r[2], cc[2])
-        } else {
-            k.b.ins().imul(r[1], cc[1])
-        };
-        // An empty window sums to 0, and any multiplier maps 0 to 0: use entry 0 then.
-        let idx = k.b.ins().iadd_imm_s(count, -1);
-        let idx = k.b.ins().smax(idx, zero);
-        let idx = k.b.ins().uextend(types::I64, idx);
-        let (mt, st) = (k.table(mult), k.table(shift));
-        let ma = k.at(mt, idx, 4, 0);
-        let sa = k.at(st, idx, 4, 0);
-        let m = k.b.ins().load(types::I32, mem(), ma, 0);
-        let s = k.b.ins().load(types::I32, mem(), sa, 0);
-        let sum = k.b.use_var(acc);
-        let v = multiply(k, sum, Pair::Dyn(m, s));
-        Ok(finish(k, v, zy, lo, hi))
-    })?;
+    let (f, bytes) = windowed(
+        em,
+        name,
+        step,
+        |k, xn, r, cc, ci| {
+            let zero = k.i32(0);
+            let acc = k.var(types::I32, zero);
+            taps(k, xn, r, cc, ci, w, c, g.dilations, |k, a| {
+                let v = load_code(k, d, a);
+                let v = k.b.ins().iadd_imm_s(v, -i64::from(zx));
+                let cur = k.b.use_var(acc);
+                let s = k.b.ins().iadd(cur, v);
+                k.b.def_var(acc, s);
+            })?;
+            let count = if include_pad {
+                k.b.ins().imul(r[2], cc[2])
+            } else {
+                k.b.ins().imul(r[1], cc[1])
+            };
+            // An empty window sums to 0, and any multiplier maps 0 to 0: use entry 0 then.
+            let idx = k.b.ins().iadd_imm_s(count, -1);
+            let idx = k.b.ins().smax(idx, zero);
+            let idx = k.b.ins().uextend(types::I64, idx);
+            let (mt, st) = (k.table(mult), k.table(shift));
+            let ma = k.at(mt, idx, 4, 0);
+            let sa = k.at(st, idx, 4, 0);
+            let m = k.b.ins().load(types::I32, mem(), ma, 0);
+            let s = k.b.ins().load(types::I32, mem(), sa, 0);
+            let sum = k.b.use_var(acc);
+            let v = multiply(k, sum, Pair::Dyn(m, s));
+            Ok(finish(k, v, zy, lo, hi))
+        },
+        None,
+    )?;
     Ok((f, bytes + window * 8))
 }
 
