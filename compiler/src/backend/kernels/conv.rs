@@ -212,7 +212,8 @@ impl Requant {
     /// The u8 codes of four accumulators of output channel `oc` (an i64): an i32x4.
     fn code_x4(&self, k: &mut K, acc: Value, oc: Value) -> Value {
         let pair = self.pair(k, oc);
-        let v = multiply_x4(k, acc, pair);
+        let may_shift_left = self.shift.iter().any(|&s| s > 0);
+        let v = multiply_x4(k, acc, pair, may_shift_left);
         finish_x4(k, v, self.zero_point, self.lo, self.hi)
     }
 

@@ -156,12 +156,9 @@ pub fn tile(k: &mut K, dot: &Dot, acts: &[Value], rows: &[Value]) -> Result<Vec<
     let mut out = Vec::new();
     for oi in 0..rows.len() {
         let v: Vec<Value> = (0..4)
-            .map(|p| {
-                if p < acts.len() {
-                    k.b.use_var(accs[p][oi])
-                } else {
-                    zv
-                }
+            .map(|p| match accs.get(p) {
+                Some(row) => k.b.use_var(row[oi]),
+                None => zv,
             })
             .collect();
         let s01 = k.b.ins().iadd_pairwise(v[0], v[1]);

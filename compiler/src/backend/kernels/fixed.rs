@@ -112,7 +112,10 @@ pub fn finish(k: &mut K, v: Value, zero_point: i32, lo: i32, hi: i32) -> Value {
 /// multiply as two `pmuldq` products in i64 lanes (`x·m + 2³⁰` fits, `m ≥ 0`), whose bits 31..62
 /// are the same under a logical or an arithmetic shift, and the rounding divide with the
 /// threshold's "+1 when negative" taken from the sign mask.
-pub fn multiply_x4(k: &mut K, x: Value, pair: Pair) -> Value {
+///
+/// `may_shift_left` is false when every shift of the tables is ≤ 0 (known at compile time): the
+/// saturating left shift is then skipped.
+pub fn multiply_x4(k: &mut K, x: Value, pair: Pair, may_shift_left: bool) -> Value {
     let (m, left, right) = match pair {
         Pair::Const(m, s) => {
             let m = k.i32(m);
@@ -120,6 +123,10 @@ pub fn multiply_x4(k: &mut K, x: Value, pair: Pair) -> Value {
             let l = (l > 0).then(|| k.i32(l));
             let r = (r > 0).then(|| k.i32(r));
             (m, l, r)
+        }
+        Pair::Dyn(m, s) if !may_shift_left => {
+            let r = k.b.ins().ineg(s);
+            (m, None, Some(r))
         }
         Pair::Dyn(m, s) => {
             let zero = k.i32(0);

@@ -62,6 +62,9 @@ fn geometry(step: &Step) -> Geometry {
     }
 }
 
+/// A window's body: `(k, x_pixel(n), rows_entry, cols_entry, c)` → the value to store.
+type WindowBody<'a> = dyn Fn(&mut K, Value, [Value; 3], [Value; 3], Value) -> Result<Value> + 'a;
+
 /// The loops every windowed pool shares: over `n, oh, ow, c` of the result, with the window's
 /// row and column tables loaded; `body(k, x_pixel(n), rows_entry, cols_entry, c)` returns the
 /// code to store.
@@ -70,7 +73,7 @@ fn windowed(
     name: &str,
     step: &Step,
     body: impl Fn(&mut K, Value, [Value; 3], [Value; 3], Value) -> Result<Value>,
-    vector: Option<&dyn Fn(&mut K, Value, [Value; 3], [Value; 3], Value) -> Result<Value>>,
+    vector: Option<&WindowBody<'_>>,
 ) -> Result<(FuncId, usize)> {
     let (x, y) = (&step.args[0], &step.out);
     if x.ty.rank() != 4 {
