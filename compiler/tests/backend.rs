@@ -2,6 +2,7 @@
 //! interpreter computes, on the real models and on random graphs, on each instruction route.
 
 mod backend {
+    pub mod cli;
     pub mod fixed;
     pub mod graphs;
     pub mod models;
