@@ -14,12 +14,13 @@ use cranelift_module::{FuncId, Linkage};
 use runtime::qops::qrange;
 use runtime::DType;
 
-/// Loads one code as an i32.
+/// Loads one element: a code as an i32, an f32 as an f32.
 pub fn load_code(k: &mut K, d: DType, addr: Value) -> Value {
     match d {
         DType::U8 => k.b.ins().uload8(types::I32, mem(), addr, 0),
         DType::I8 => k.b.ins().sload8(types::I32, mem(), addr, 0),
-        _ => k.b.ins().load(types::I32, mem(), addr, 0),
+        DType::F32 => k.b.ins().load(types::F32, mem(), addr, 0),
+        DType::I32 => k.b.ins().load(types::I32, mem(), addr, 0),
     }
 }
 

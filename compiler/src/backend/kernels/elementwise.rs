@@ -25,9 +25,9 @@ fn check_range(what: &str, lo: i32, hi: i32, d: DType) -> Result<()> {
     Ok(())
 }
 
-/// Loops over the result in its memory order, handing `body` the loaded operand codes (i32) and
-/// getting back the result code.
-fn map(
+/// Loops over the result in its memory order, handing `body` the loaded operands (codes as i32,
+/// f32 as f32, broadcast to the result) and storing what it returns.
+pub(super) fn map(
     em: &mut Emitter,
     name: &str,
     args: &[&Operand],

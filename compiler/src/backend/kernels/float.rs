@@ -4,16 +4,14 @@
 //! codes. Written as the interpreter's `runtime::ops` write them (`relu` is `x < 0 ? 0 : x`).
 
 use super::boundary::{load_code, store_code};
-use crate::backend::emit::{mem, Emitter, K};
-use crate::backend::layout::{
-    address, broadcast_strides, elem_size, for_each, memory_order, strides,
-};
+use crate::backend::emit::{Emitter, K};
+use crate::backend::layout::{address, elem_size, for_each, memory_order, strides};
 use crate::backend::{Operand, Step};
 use crate::diag::{Error, Result};
 use crate::ir::attr::Attr;
 use crate::ir::op::OpKind;
 use cranelift_codegen::ir::condcodes::FloatCC;
-use cranelift_codegen::ir::{types, InstBuilder, Value};
+use cranelift_codegen::ir::InstBuilder;
 use cranelift_module::{FuncId, Linkage};
 use runtime::qops::quantize_value;
 use runtime::DType;
@@ -31,77 +29,33 @@ fn f32_only(step: &Step) -> Result<()> {
     Ok(())
 }
 
-/// Loops over the result in memory order with f32 operands broadcast to it.
-fn map_f32(
-    em: &mut Emitter,
-    name: &str,
-    args: &[&Operand],
-    y: &Operand,
-    body: impl Fn(&mut K, &[Value]) -> Value,
-) -> Result<FuncId> {
-    for a in args {
-        let fits = a.ty.rank() <= y.ty.rank()
-            && a.ty
-                .shape
-                .iter()
-                .rev()
-                .zip(y.ty.shape.iter().rev())
-                .all(|(&p, &q)| p == q || p == 1);
-        if !fits {
-            return Err(Error::msg(format!(
-                "operand {} does not broadcast to {}",
-                a.ty, y.ty
-            )));
-        }
-    }
-    em.kernel(name, Linkage::Local, |k| {
-        let bases: Vec<Value> = args.iter().map(|a| k.base(a.loc)).collect();
-        let st: Vec<Vec<i64>> = args
-            .iter()
-            .map(|a| broadcast_strides(&a.ty.shape, &strides(&a.ty), &y.ty.shape))
-            .collect();
-        let yb = k.base(y.loc);
-        let ys = strides(&y.ty);
-        for_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
-            let vals: Vec<Value> = (0..args.len())
-                .map(|i| {
-                    let a = address(k, bases[i], idx, &st[i], 4);
-                    k.b.ins().load(types::F32, mem(), a, 0)
-                })
-                .collect();
-            let v = body(k, &vals);
-            let ya = address(k, yb, idx, &ys, 4);
-            k.b.ins().store(mem(), v, ya, 0);
-            Ok(())
-        })
-    })
-}
-
 pub fn elementwise(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
     f32_only(step)?;
     let args: Vec<&Operand> = step.args.iter().collect();
     let y = &step.out;
     let kind = step.op.kind;
     let (lo, hi) = (step.op.float("min"), step.op.float("max"));
-    let f = map_f32(em, name, &args, y, |k, v| match kind {
-        OpKind::Add => k.b.ins().fadd(v[0], v[1]),
-        OpKind::Sub => k.b.ins().fsub(v[0], v[1]),
-        OpKind::Mul => k.b.ins().fmul(v[0], v[1]),
-        OpKind::Div => k.b.ins().fdiv(v[0], v[1]),
-        OpKind::Relu => {
-            let zero = k.b.ins().f32const(0.0);
-            let neg = k.b.ins().fcmp(FloatCC::LessThan, v[0], zero);
-            k.b.ins().select(neg, zero, v[0])
-        }
-        _ => {
-            // clip: `v < lo ? lo : v`, then `v > hi ? hi : v`, as `ops::clip`.
-            let lo = k.b.ins().f32const(lo.unwrap_or(f32::NEG_INFINITY));
-            let hi = k.b.ins().f32const(hi.unwrap_or(f32::INFINITY));
-            let below = k.b.ins().fcmp(FloatCC::LessThan, v[0], lo);
-            let x = k.b.ins().select(below, lo, v[0]);
-            let above = k.b.ins().fcmp(FloatCC::GreaterThan, x, hi);
-            k.b.ins().select(above, hi, x)
-        }
+    let f = super::elementwise::map(em, name, &args, y, |k, v, _| {
+        Ok(match kind {
+            OpKind::Add => k.b.ins().fadd(v[0], v[1]),
+            OpKind::Sub => k.b.ins().fsub(v[0], v[1]),
+            OpKind::Mul => k.b.ins().fmul(v[0], v[1]),
+            OpKind::Div => k.b.ins().fdiv(v[0], v[1]),
+            OpKind::Relu => {
+                let zero = k.b.ins().f32const(0.0);
+                let neg = k.b.ins().fcmp(FloatCC::LessThan, v[0], zero);
+                k.b.ins().select(neg, zero, v[0])
+            }
+            _ => {
+                // clip: `v < lo ? lo : v`, then `v > hi ? hi : v`, as `ops::clip`.
+                let lo = k.b.ins().f32const(lo.unwrap_or(f32::NEG_INFINITY));
+                let hi = k.b.ins().f32const(hi.unwrap_or(f32::INFINITY));
+                let below = k.b.ins().fcmp(FloatCC::LessThan, v[0], lo);
+                let x = k.b.ins().select(below, lo, v[0]);
+                let above = k.b.ins().fcmp(FloatCC::GreaterThan, x, hi);
+                k.b.ins().select(above, hi, x)
+            }
+        })
     })?;
     Ok((f, 0))
 }

@@ -161,7 +161,6 @@ fn matmul(
         )));
     }
     let kk = a.ty.shape[ra - 1];
-    let n = b.ty.shape[rb - 1];
     // Strides of each operand over the result's axes: batch axes broadcast, then (m, ·) / (·, n).
     let sa = strides_of(&a.ty.shape, false);
     let sb = strides_of(&b.ty.shape, false);
@@ -201,10 +200,6 @@ fn matmul(
             k.b.ins().store(mem(), v, ya, 0);
             Ok(())
         })
-    })
-    .map(|f| {
-        let _ = n;
-        f
     })
 }
 
