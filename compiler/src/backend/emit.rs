@@ -117,6 +117,29 @@ impl Emitter {
         Ok(id)
     }
 
+    /// A function of hand-assembled machine code (a micro-kernel), local to the object, called
+    /// from kernels with four i64 arguments (SysV). `--emit clif` lists it by name and size.
+    pub fn machine_code(&mut self, name: &str, bytes: &[u8]) -> Result<FuncId> {
+        let mut sig = self.module.make_signature();
+        for _ in 0..4 {
+            sig.params.push(AbiParam::new(types::I64));
+        }
+        let id = self
+            .module
+            .declare_function(name, Linkage::Local, &sig)
+            .map_err(|e| Error::msg(format!("declaring {name}: {e}")))?;
+        self.module
+            .define_function_bytes(id, 64, bytes, &[])
+            .map_err(|e| Error::msg(format!("defining {name}: {e}")))?;
+        if let Some(text) = &mut self.clif {
+            text.push_str(&format!(
+                "; {name}: {} bytes of machine code (micro-kernel)\n\n",
+                bytes.len()
+            ));
+        }
+        Ok(id)
+    }
+
     /// The exported entry: calls each kernel in order with the same three pointers, returns 0.
     pub fn entry(&mut self, name: &str, kernels: &[FuncId]) -> Result<FuncId> {
         let mut sig = kernel_signature(&self.module);
@@ -284,6 +307,12 @@ impl K<'_> {
         self.b.ins().jump(done, &[]);
         self.b.switch_to_block(done);
         Ok(())
+    }
+
+    /// Calls a function of this object (a micro-kernel) with `args`.
+    pub fn call(&mut self, f: FuncId, args: &[Value]) {
+        let r = self.module.declare_func_in_func(f, self.b.func);
+        self.b.ins().call(r, args);
     }
 
     /// `expf(x)` from the C library, the function Rust's `f32::exp` calls, so that a float

@@ -107,7 +107,7 @@ pub fn compile(model: &Model, opts: &Options) -> Result<Compiled> {
     }
     let mut times = Vec::new();
     let t0 = Instant::now();
-    let (steps, ports, memory_requests, weight_bits) = schedule(model)?;
+    let (steps, ports, memory_requests, weight_bits) = schedule(model, &opts.target)?;
     let plan = plan::plan(
         &memory_requests
             .iter()
@@ -188,7 +188,7 @@ type Schedule = (
 );
 
 /// Orders the ops, decides where every value lives, and lists the arena requests.
-fn schedule(model: &Model) -> Result<Schedule> {
+fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
     let order = model.ops_in_order();
     let mut loc: HashMap<NodeId, Loc> = HashMap::new();
     let mut inputs = Vec::new();
@@ -270,7 +270,7 @@ fn schedule(model: &Model) -> Result<Schedule> {
             weight: None,
             node: id,
         };
-        let temps = kernels::temp_bytes(&op, &args, &out)?;
+        let temps = kernels::temp_bytes(&op, &args, &out, target)?;
         for (t, &bytes) in temps.iter().enumerate() {
             requests.push((
                 plan::Request {

@@ -38,7 +38,7 @@ fn ties_round_as_the_interpreter_rounds() {
     .expect("the model parses");
     let x: Vec<f32> = (0..256).map(|v| v as f32 - 128.0).collect();
     let x = Tensor::F32(ndarray::ArrayD::from_shape_vec(vec![1, 256], x).expect("256 values"));
-    for target in ["x86-64-v2", "native"] {
+    for target in ["x86-64-v2", "x86-64-v3", "native"] {
         let lib = build(&model, target);
         assert_exact(
             &format!("ties ({target})"),
@@ -118,7 +118,7 @@ fn conv_epilogue_ties_round_as_the_interpreter_rounds() {
         .map(|i| ((i % 256 + 37 * (i / 256)) % 256) as f32 - 128.0)
         .collect();
     let x = Tensor::F32(ndarray::ArrayD::from_shape_vec(vec![1, n, 16, 16], x).expect("values"));
-    for target in ["x86-64-v2", "native"] {
+    for target in ["x86-64-v2", "x86-64-v3", "native"] {
         let lib = build(&model, target);
         assert_exact(
             &format!("conv ties ({target})"),

@@ -68,7 +68,7 @@ fn act() -> impl Strategy<Value = Act> {
 
 fn layer() -> impl Strategy<Value = Layer> {
     prop_oneof![
-        4 => (1usize..20, (1usize..4, 1usize..4), (1usize..3, 1usize..3),
+        4 => (1usize..41, (1usize..4, 1usize..4), (1usize..3, 1usize..3),
               prop::array::uniform4(0usize..3), (1usize..3, 1usize..3), 0usize..4, act())
             .prop_map(|(og, k, stride, pads, dil, groups_pick, act)| Layer::Conv {
                 og, k, stride, pads, dil, groups_pick, act

@@ -3,8 +3,10 @@
 //! padding materialized as a copy filled with the zero point, and the requantization fused into
 //! the store. Depthwise convolutions get their own kernel, vectorized along channels.
 
+use super::conv_micro::{self, Epilogue, Layer};
 use super::dot::{self, Dot, Route};
 use super::fixed::{finish_x4, multiply_x4, Pair};
+use super::micro::{self, Tier};
 use super::{int, ints, pair2, quad, zp_scale};
 use crate::backend::emit::{mem, Emitter, K};
 use crate::backend::target::Target;
@@ -94,18 +96,74 @@ impl Conv {
     fn depthwise(&self) -> bool {
         self.groups > 1 && self.cg == 1 && self.og == 1
     }
+
+    /// The layer as the micro-kernels see it, when they can run it: one group and kernel rows
+    /// contiguous in channels-last memory (no horizontal dilation).
+    fn micro(&self) -> Option<Layer> {
+        (self.groups == 1 && self.dil[1] == 1).then_some(Layer {
+            n: self.n,
+            c: self.c,
+            h: self.h,
+            w: self.w,
+            o: self.o,
+            kh: self.kh,
+            kw: self.kw,
+            ho: self.ho,
+            wo: self.wo,
+            strides: self.strides,
+            pads: self.pads,
+            dil_h: self.dil[0],
+        })
+    }
 }
 
-pub fn temp_bytes(op: &Op, args: &[Operand]) -> Vec<usize> {
+pub fn temp_bytes(op: &Op, args: &[Operand], out: &Operand, target: &Target) -> Vec<usize> {
     let (x, w) = (&args[0].ty.shape, &args[1].ty.shape);
-    if x.len() != 4 || w.len() != 4 {
+    if x.len() != 4 || w.len() != 4 || out.ty.shape.len() != 4 {
         return vec![];
+    }
+    if let (Some(tier), Ok(g)) = (Tier::choose(target), Conv::new(op, x, w, &out.ty.shape)) {
+        if let Some(layer) = g.micro() {
+            return layer.temp_bytes(tier).into_iter().collect();
+        }
     }
     let p = quad(op, "pads");
     if p.iter().all(|&v| v == 0) {
         return vec![];
     }
     vec![x[0] * (x[2] + p[0] + p[2]) * (x[3] + p[1] + p[3]) * x[1] + 64]
+}
+
+/// Scratch of a qgemm: the AVX2 micro-kernel reads `a` widened to u16.
+pub fn gemm_temp_bytes(args: &[Operand], target: &Target) -> Vec<usize> {
+    match (Tier::choose(target), gemm_layer(args)) {
+        (Some(tier), Some(g)) => g.temp_bytes(tier).into_iter().collect(),
+        _ => vec![],
+    }
+}
+
+/// A qgemm `[m, k] × [k, n]` as the micro-kernels see it: one image of one row of m pixels.
+fn gemm_layer(args: &[Operand]) -> Option<Layer> {
+    let (a, b) = (&args[0].ty.shape, &args[1].ty.shape);
+    if a.len() != 2 || b.len() != 2 {
+        return None;
+    }
+    let (m, k) = (a[0], a[1]);
+    let n = if b[0] == k { b[1] } else { b[0] };
+    Some(Layer {
+        n: 1,
+        c: k,
+        h: 1,
+        w: m,
+        o: n,
+        kh: 1,
+        kw: 1,
+        ho: 1,
+        wo: m,
+        strides: [1, 1],
+        pads: [0; 4],
+        dil_h: 1,
+    })
 }
 
 fn weights_i8<'a>(o: &'a Operand, what: &str) -> Result<&'a ndarray::ArrayD<i8>> {
@@ -157,6 +215,23 @@ struct Requant {
 
 impl Requant {
     fn new(em: &mut Emitter, step: &Step, channels: usize) -> Result<Requant> {
+        let mut rq = Requant::read(step, channels)?;
+        if rq.mult.len() > 1 {
+            let m = em.data(
+                "mult",
+                rq.mult.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )?;
+            let s = em.data(
+                "shift",
+                rq.shift.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )?;
+            rq.tables = Some((m, s));
+        }
+        Ok(rq)
+    }
+
+    /// The attributes, checked, without the tables the Cranelift kernels read.
+    fn read(step: &Step, channels: usize) -> Result<Requant> {
         let op = &step.op;
         let (mult, shift) = (ints(op, "multiplier")?, ints(op, "shift")?);
         let (lo, hi) = (int(op, "lo")?, int(op, "hi")?);
@@ -175,24 +250,25 @@ impl Requant {
                 shift.len()
             )));
         }
-        let tables = if mult.len() > 1 {
-            let m = em.data("mult", mult.iter().flat_map(|v| v.to_le_bytes()).collect())?;
-            let s = em.data(
-                "shift",
-                shift.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            )?;
-            Some((m, s))
-        } else {
-            None
-        };
         Ok(Requant {
             mult,
             shift,
-            tables,
+            tables: None,
             zero_point,
             lo,
             hi,
         })
+    }
+
+    /// The micro-kernels' view.
+    fn micro(&self) -> micro::Requant<'_> {
+        micro::Requant {
+            mult: &self.mult,
+            shift: &self.shift,
+            zero_point: self.zero_point,
+            lo: self.lo,
+            hi: self.hi,
+        }
     }
 
     fn pair(&self, k: &mut K, oc: Value) -> Pair {
@@ -336,11 +412,11 @@ pub fn qconv2d(
             x.ty
         )));
     }
-    let rq = Requant::new(em, step, g.o)?;
     let w = w.as_standard_layout();
     let wd = w.as_slice().expect("standard layout");
     let per_oc = g.cg * g.kh * g.kw;
     if g.depthwise() {
+        let rq = Requant::new(em, step, g.o)?;
         return depthwise(em, name, step, &g, wd, zx, rq);
     }
     // Runs: with one group and no horizontal dilation a kernel row is contiguous in
@@ -377,6 +453,17 @@ pub fn qconv2d(
             r
         })
         .collect();
+    if let (Some(tier), Some(layer)) = (Tier::choose(target), g.micro()) {
+        let rq = Requant::read(step, g.o)?;
+        let bias = folded_bias(step, &rows, zx)?;
+        let ep = Epilogue {
+            bias: &bias,
+            rq: rq.micro(),
+        };
+        let temp = step.temps.first().copied();
+        return conv_micro::emit(em, name, tier, &layer, &rows, &ep, x.loc, y.loc, zx, temp);
+    }
+    let rq = Requant::new(em, step, g.o)?;
     let dot = Dot {
         segs,
         route: Route::choose(target, max_abs(&rows)),
@@ -607,7 +694,6 @@ pub fn qgemm(
             a.ty, bo.ty, y.ty
         )));
     }
-    let rq = Requant::new(em, step, n)?;
     let rows: Vec<Vec<i8>> = (0..n)
         .map(|j| {
             (0..kk)
@@ -615,6 +701,18 @@ pub fn qgemm(
                 .collect()
         })
         .collect();
+    if let Some(tier) = Tier::choose(target) {
+        let rq = Requant::read(step, n)?;
+        let bias = folded_bias(step, &rows, za)?;
+        let ep = Epilogue {
+            bias: &bias,
+            rq: rq.micro(),
+        };
+        let layer = gemm_layer(&step.args).expect("checked 2-D above");
+        let temp = step.temps.first().copied();
+        return conv_micro::emit(em, name, tier, &layer, &rows, &ep, a.loc, y.loc, za, temp);
+    }
+    let rq = Requant::new(em, step, n)?;
     let dot = Dot {
         segs: vec![(0, kk)],
         route: Route::choose(target, max_abs(&rows)),

@@ -3,11 +3,13 @@
 
 mod boundary;
 mod conv;
+mod conv_micro;
 mod conv_transpose;
 mod dot;
 mod elementwise;
 mod fixed;
 mod float;
+mod micro;
 mod pool;
 mod strict;
 
@@ -20,10 +22,10 @@ use crate::ir::types::TensorType;
 use cranelift_module::FuncId;
 
 /// Scratch bytes a kernel needs besides its operands (a padded copy of a convolution's input).
-pub fn temp_bytes(op: &Op, args: &[Operand], out: &Operand) -> Result<Vec<usize>> {
-    let _ = out;
+pub fn temp_bytes(op: &Op, args: &[Operand], out: &Operand, target: &Target) -> Result<Vec<usize>> {
     Ok(match op.kind {
-        OpKind::QConv2d => conv::temp_bytes(op, args),
+        OpKind::QConv2d => conv::temp_bytes(op, args, out, target),
+        OpKind::QGemm => conv::gemm_temp_bytes(args, target),
         _ => vec![],
     })
 }

@@ -1,0 +1,253 @@
+//! Convolutions (one group, contiguous kernel rows) and gemms on the machine-code
+//! micro-kernels of `micro/`: Cranelift stages the input when the kernel needs it (padded with
+//! the zero point, widened to u16 on AVX2), then loops over images, blocks of output channels,
+//! output rows and pixel tiles, calling one assembled kernel per tile.
+
+use super::micro::{self, Shape, Tier};
+use crate::backend::emit::{mem, Emitter, Loc, K};
+use crate::diag::Result;
+use cranelift_codegen::ir::{types, InstBuilder, Value};
+use cranelift_module::{FuncId, Linkage};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A convolution as the micro-kernels see it: channels-last images, kernel rows of `kw·c`
+/// contiguous elements. A gemm is one image of one row, `w` = m pixels, `c` = k channels.
+#[derive(Clone, Copy, Debug)]
+pub struct Layer {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub ho: usize,
+    pub wo: usize,
+    pub strides: [usize; 2],
+    /// Top, left, bottom, right.
+    pub pads: [usize; 4],
+    pub dil_h: usize,
+}
+
+impl Layer {
+    fn padded(&self) -> bool {
+        self.pads.iter().any(|&p| p > 0)
+    }
+    fn hp(&self) -> usize {
+        self.h + self.pads[0] + self.pads[2]
+    }
+    fn wp(&self) -> usize {
+        self.w + self.pads[1] + self.pads[3]
+    }
+
+    /// Whether the kernel reads a staged copy rather than the input itself: padding must be
+    /// materialized, and the AVX2 kernel reads u16.
+    fn staged(&self, tier: Tier) -> bool {
+        self.padded() || tier == Tier::Ymm
+    }
+
+    /// Scratch bytes of the staged copy (with room for the last step's read past a row's run).
+    pub fn temp_bytes(&self, tier: Tier) -> Option<usize> {
+        self.staged(tier)
+            .then(|| self.n * self.hp() * self.wp() * self.c * tier.elem() + 64)
+    }
+
+    /// A 1×1 convolution with unit strides and no padding reads every pixel once, in order: one
+    /// long row of pixels, so tiles never break at a row's end.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.strides == [1, 1] && !self.padded()
+    }
+}
+
+/// The requantization and clamp of the result, per channel or shared.
+pub struct Epilogue<'a> {
+    /// `b − z·Σw` per output channel.
+    pub bias: &'a [i32],
+    pub rq: micro::Requant<'a>,
+}
+
+/// Emits the kernel `name` for `layer`: `rows[o]` holds output channel o's weights, `kh` runs of
+/// `kw·c` in the order the activations are read. Returns the function and its table bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn emit(
+    em: &mut Emitter,
+    name: &str,
+    tier: Tier,
+    g: &Layer,
+    rows: &[Vec<i8>],
+    ep: &Epilogue,
+    x: Loc,
+    y: Loc,
+    zx: i32,
+    temp: Option<usize>,
+) -> Result<(FuncId, usize)> {
+    let run = g.kw * g.c;
+    let steps = run.div_ceil(tier.step());
+    let (nb, tile, elem) = (tier.block(), tier.tile(), tier.elem());
+    let packed = micro::pack(tier, rows, g.kh, run);
+    let tables = micro::tables(tier, ep.bias, &ep.rq);
+    let bytes = packed.len() + tables.len();
+    let wid = em.data("micro_w", packed)?;
+    let tid = em.data("micro_t", tables)?;
+    let (wbytes, tbytes) = (
+        micro::weight_bytes(tier, g.kh, steps),
+        micro::table_bytes(tier),
+    );
+
+    let (hp, wp) = (g.hp(), g.wp());
+    let pointwise = g.pointwise();
+    let (out_rows, out_cols) = if pointwise {
+        (1, g.ho * g.wo)
+    } else {
+        (g.ho, g.wo)
+    };
+    let pixel_step = (g.strides[1] * g.c * elem) as i64;
+    let row_adv = (g.strides[0] * wp * g.c * elem) as i64;
+    let left = ep.rq.shift.iter().any(|&s| s > 0);
+
+    // One kernel per distinct (pixels, channels) this layer needs: full tiles and blocks, the
+    // last pixels of a row, the last channels.
+    let mut kernels: BTreeMap<(usize, usize), FuncId> = BTreeMap::new();
+    let pixel_kinds: BTreeSet<usize> = [tile.min(out_cols), out_cols % tile]
+        .into_iter()
+        .filter(|&p| p > 0)
+        .collect();
+    let channel_kinds: Vec<usize> = [if g.o >= nb { nb } else { 0 }, g.o % nb]
+        .into_iter()
+        .filter(|&c| c > 0)
+        .collect();
+    for &pixels in &pixel_kinds {
+        for &channels in &channel_kinds {
+            let shape = Shape {
+                tier,
+                pixels,
+                channels,
+                rows: g.kh,
+                steps,
+                pixel_step,
+                row_step: (g.dil_h * wp * g.c * elem) as i64,
+                out_step: g.o as i64,
+                left,
+            };
+            let code = micro::assemble(&shape)?;
+            let f = em.machine_code(&format!("{name}_micro_{pixels}x{channels}"), &code)?;
+            kernels.insert((pixels, channels), f);
+        }
+    }
+
+    let f = em.kernel(name, Linkage::Local, |k| {
+        let xb = k.base(x);
+        let src = match temp {
+            Some(off) => {
+                let t = k.base(Loc::Arena(off));
+                stage(k, g, xb, t, zx, tier)?;
+                t
+            }
+            None => xb,
+        };
+        let yb = k.base(y);
+        let (wt, tt) = (k.table(wid), k.table(tid));
+        k.for_range(0, g.n as i64, 1, |k, n| {
+            let img = k.at(src, n, (hp * wp * g.c * elem) as i64, 0);
+            let out_img = k.at(yb, n, (g.ho * g.wo * g.o) as i64, 0);
+            // Channel blocks outermost: one block's packed weights stay in cache while every
+            // pixel of the image streams past them.
+            let block = |k: &mut K, b: Value, channels: usize| -> Result<()> {
+                let wb = k.at(wt, b, wbytes as i64, 0);
+                let tb = k.at(tt, b, tbytes as i64, 0);
+                let ob = k.at(out_img, b, nb as i64, 0);
+                k.for_range(0, out_rows as i64, 1, |k, oh| {
+                    let arow = k.at(img, oh, row_adv, 0);
+                    let orow = k.at(ob, oh, (out_cols * g.o) as i64, 0);
+                    let full = out_cols / tile * tile;
+                    let call = |k: &mut K, ow: Value, pixels: usize| {
+                        let a = k.at(arow, ow, pixel_step, 0);
+                        let o = k.at(orow, ow, g.o as i64, 0);
+                        k.call(kernels[&(pixels, channels)], &[a, wb, o, tb]);
+                    };
+                    k.for_range(0, full as i64, tile as i64, |k, ow| {
+                        call(k, ow, tile);
+                        Ok(())
+                    })?;
+                    if full < out_cols {
+                        let ow = k.i64(full as i64);
+                        call(k, ow, out_cols - full);
+                    }
+                    Ok(())
+                })
+            };
+            k.for_range(0, (g.o / nb) as i64, 1, |k, b| block(k, b, nb))?;
+            if !g.o.is_multiple_of(nb) {
+                let b = k.i64((g.o / nb) as i64);
+                block(k, b, g.o % nb)?;
+            }
+            Ok(())
+        })
+    })?;
+    Ok((f, bytes))
+}
+
+/// Writes the kernel's view of `x` to `dst`: `[n][hp][wp][c]` elements of the tier's width, the
+/// border filled with the zero point.
+fn stage(k: &mut K, g: &Layer, x: Value, dst: Value, zx: i32, tier: Tier) -> Result<()> {
+    let (hp, wp, c) = (g.hp(), g.wp(), g.c);
+    let elem = tier.elem();
+    let row = g.w * c;
+    if g.padded() {
+        match tier {
+            Tier::Zmm => k.fill_bytes(dst, zx as u8, g.n * hp * wp * c)?,
+            Tier::Ymm => fill_u16(k, dst, zx as u16, g.n * hp * wp * c)?,
+        }
+    }
+    k.for_range(0, g.n as i64, 1, |k, n| {
+        k.for_range(0, g.h as i64, 1, |k, h| {
+            let src_img = k.at(x, n, (g.h * row) as i64, 0);
+            let src = k.at(src_img, h, row as i64, 0);
+            let dst_img = k.at(dst, n, (hp * wp * c * elem) as i64, 0);
+            let dst_row = k.at(
+                dst_img,
+                h,
+                (wp * c * elem) as i64,
+                ((g.pads[0] * wp + g.pads[1]) * c * elem) as i64,
+            );
+            match tier {
+                Tier::Zmm => k.copy_bytes(dst_row, src, row),
+                Tier::Ymm => widen(k, dst_row, src, row),
+            }
+        })
+    })
+}
+
+/// Sets `n` u16 elements at `dst` to `v`.
+fn fill_u16(k: &mut K, dst: Value, v: u16, n: usize) -> Result<()> {
+    let s = k.b.ins().iconst(types::I16, i64::from(v));
+    let splat = k.b.ins().splat(types::I16X8, s);
+    k.for_range(0, (n / 8) as i64, 1, |k, i| {
+        let d = k.at(dst, i, 16, 0);
+        k.b.ins().store(mem(), splat, d, 0);
+        Ok(())
+    })?;
+    for t in n / 8 * 8..n {
+        k.b.ins().store(mem(), s, dst, (t * 2) as i32);
+    }
+    Ok(())
+}
+
+/// Copies `n` u8 codes from `src` to `dst` as u16.
+fn widen(k: &mut K, dst: Value, src: Value, n: usize) -> Result<()> {
+    k.for_range(0, (n / 16) as i64, 1, |k, i| {
+        let s = k.at(src, i, 16, 0);
+        let v = k.b.ins().load(types::I8X16, mem(), s, 0);
+        let lo = k.b.ins().uwiden_low(v);
+        let hi = k.b.ins().uwiden_high(v);
+        let d = k.at(dst, i, 32, 0);
+        k.b.ins().store(mem(), lo, d, 0);
+        k.b.ins().store(mem(), hi, d, 16);
+        Ok(())
+    })?;
+    for t in n / 16 * 16..n {
+        let v = k.b.ins().uload8(types::I32, mem(), src, t as i32);
+        k.b.ins().istore16(mem(), v, dst, (t * 2) as i32);
+    }
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! Machine-code micro-kernels for convolutions and gemms on AVX2 and AVX-512 VNNI targets: a
+//! tile of pixels × output channels accumulated in 256- or 512-bit registers over packed weights,
+//! then biased, requantized, clamped and stored as u8 codes, all in one function assembled per
+//! layer with iced-x86 (Cranelift's x64 backend has no vectors wider than 128 bits).
+//!
+//! The Cranelift code around them (`conv_micro.rs`) loops over channel blocks and pixel tiles and
+//! calls them with four pointers (SysV ABI, caller-saved registers only):
+//! `(activations, weights of the block, output of the tile, tables of the block)`.
+
+mod ymm;
+mod zmm;
+
+use crate::backend::target::Target;
+use crate::diag::{Error, Result};
+
+/// Which machine-code tier a target gets; `None` keeps the pure-Cranelift kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tier {
+    /// AVX-512 VNNI: `vpdpbusd` on zmm, u8 activations × i8 weights, four per i32 lane.
+    Zmm,
+    /// AVX2: activations widened to u16, weights stored as i16, `vpmaddwd` on ymm: exact for
+    /// every i8 weight (2·255·128 < 2³¹), unlike `vpmaddubsw`, which saturates in i16.
+    Ymm,
+}
+
+impl Tier {
+    pub fn choose(target: &Target) -> Option<Tier> {
+        if target.has("avx512f") && target.has("avx512vnni") {
+            Some(Tier::Zmm)
+        } else if target.has("avx2") {
+            Some(Tier::Ymm)
+        } else {
+            None
+        }
+    }
+
+    /// i32 lanes of one register.
+    pub fn lanes(self) -> usize {
+        match self {
+            Tier::Zmm => 16,
+            Tier::Ymm => 8,
+        }
+    }
+
+    /// Output channels of a full block: two registers of accumulators per pixel.
+    pub fn block(self) -> usize {
+        2 * self.lanes()
+    }
+
+    /// Pixels of a full tile (the register file: 2·8 zmm or 2·6 ymm accumulators).
+    pub fn tile(self) -> usize {
+        match self {
+            Tier::Zmm => 8,
+            Tier::Ymm => 6,
+        }
+    }
+
+    /// Activation elements one multiply-accumulate step reads per pixel (one i32 lane's worth).
+    pub fn step(self) -> usize {
+        match self {
+            Tier::Zmm => 4,
+            Tier::Ymm => 2,
+        }
+    }
+
+    /// Bytes of one activation element as the kernel reads it (u8, or u16 widened).
+    pub fn elem(self) -> usize {
+        match self {
+            Tier::Zmm => 1,
+            Tier::Ymm => 2,
+        }
+    }
+}
+
+/// Everything one micro-kernel is specialized to. Strides are in bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    pub tier: Tier,
+    /// Pixels in the tile (1..=tier.tile()).
+    pub pixels: usize,
+    /// Output channels stored (1..=tier.block()).
+    pub channels: usize,
+    /// Kernel rows: each a contiguous run of `steps` activation steps per pixel.
+    pub rows: usize,
+    pub steps: usize,
+    /// From one pixel's activations to the next pixel's.
+    pub pixel_step: i64,
+    /// From one kernel row's activations to the next row's.
+    pub row_step: i64,
+    /// From one pixel's output codes to the next pixel's.
+    pub out_step: i64,
+    /// Whether any channel's shift is positive (the saturating left shift is emitted).
+    pub left: bool,
+}
+
+impl Shape {
+    /// Accumulator registers per pixel.
+    pub fn regs(&self) -> usize {
+        self.channels.div_ceil(self.tier.lanes())
+    }
+}
+
+/// The per-block tables the epilogue reads, each a vector of `block` i32 lanes, in this order.
+#[derive(Clone, Copy)]
+pub enum Table {
+    Bias = 0,
+    Mult,
+    /// The multiplier of each odd channel at the even lane below it, where `vpmuldq` reads it.
+    MultOdd,
+    Left,
+    Right,
+    /// `2^right − 1` and its half: the rounding divide's remainder mask and threshold.
+    Mask,
+    Half,
+    Max,
+    /// 2³⁰ in each i64 lane: the rounding of the doubling high multiply.
+    Nudge,
+    One,
+    /// The clamp relative to the zero point: `lo − zp`, `hi − zp`.
+    Lo,
+    Hi,
+    Zp,
+}
+const TABLES: usize = 13;
+
+impl Table {
+    /// Byte offset of register `reg`'s lanes of this table inside a block of `block` lanes.
+    pub fn at(self, block: usize, lanes: usize, reg: usize) -> i32 {
+        ((self as usize * block + reg * lanes) * 4) as i32
+    }
+}
+
+/// The requantization of a layer (per-tensor values repeated per channel).
+pub struct Requant<'a> {
+    pub mult: &'a [i32],
+    pub shift: &'a [i32],
+    pub zero_point: i32,
+    pub lo: i32,
+    pub hi: i32,
+}
+
+/// Bytes of one block's tables.
+pub fn table_bytes(tier: Tier) -> usize {
+    TABLES * tier.block() * 4
+}
+
+/// The tables of every block of `bias.len()` channels, block after block; lanes past the last
+/// channel hold zeros (their codes are computed and never stored).
+pub fn tables(tier: Tier, bias: &[i32], rq: &Requant) -> Vec<u8> {
+    let nb = tier.block();
+    let o = bias.len();
+    let blocks = o.div_ceil(nb);
+    let mut out = Vec::with_capacity(blocks * table_bytes(tier));
+    let per = |v: &[i32], c: usize| if v.len() == 1 { v[0] } else { v[c] };
+    for b in 0..blocks {
+        let mut t = vec![[0i32; TABLES]; nb];
+        for (lane, row) in t.iter_mut().enumerate() {
+            let c = b * nb + lane;
+            let (m, s) = if c < o {
+                (per(rq.mult, c), per(rq.shift, c))
+            } else {
+                (0, 0)
+            };
+            let right = (-s).max(0);
+            let mask = ((1i64 << right) - 1) as i32;
+            row[Table::Bias as usize] = if c < o { bias[c] } else { 0 };
+            row[Table::Mult as usize] = m;
+            row[Table::Left as usize] = s.max(0);
+            row[Table::Right as usize] = right;
+            row[Table::Mask as usize] = mask;
+            row[Table::Half as usize] = mask >> 1;
+            row[Table::Max as usize] = i32::MAX;
+            row[Table::Nudge as usize] = if lane % 2 == 0 { 1 << 30 } else { 0 };
+            row[Table::One as usize] = 1;
+            row[Table::Lo as usize] = rq.lo - rq.zero_point;
+            row[Table::Hi as usize] = rq.hi - rq.zero_point;
+            row[Table::Zp as usize] = rq.zero_point;
+        }
+        for lane in 0..nb {
+            let odd = t[(lane | 1).min(nb - 1)][Table::Mult as usize];
+            t[lane][Table::MultOdd as usize] = odd;
+        }
+        for table in 0..TABLES {
+            for row in &t {
+                out.extend(row[table].to_le_bytes());
+            }
+        }
+    }
+    out
+}
+
+/// Bytes of one block's packed weights: `rows · steps` steps of `block` channels.
+pub fn weight_bytes(tier: Tier, rows: usize, steps: usize) -> usize {
+    rows * steps * tier.block() * tier.step() * tier.elem()
+}
+
+/// Packs `w[o]` (each `rows · run` weights in the order the activations are read) as
+/// `[block][row][step][channel][element]`, zero past `run` and past the last channel, i8 for
+/// [`Tier::Zmm`], i16 for [`Tier::Ymm`].
+pub fn pack(tier: Tier, w: &[Vec<i8>], rows: usize, run: usize) -> Vec<u8> {
+    let (nb, e) = (tier.block(), tier.step());
+    let steps = run.div_ceil(e);
+    let o = w.len();
+    let mut out = Vec::with_capacity(o.div_ceil(nb) * weight_bytes(tier, rows, steps));
+    for b in 0..o.div_ceil(nb) {
+        for r in 0..rows {
+            for s in 0..steps {
+                for lane in 0..nb {
+                    for i in 0..e {
+                        let (c, k) = (b * nb + lane, s * e + i);
+                        let v = if c < o && k < run {
+                            w[c][r * run + k]
+                        } else {
+                            0
+                        };
+                        match tier {
+                            Tier::Zmm => out.push(v as u8),
+                            Tier::Ymm => out.extend(i16::from(v).to_le_bytes()),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Assembles one micro-kernel.
+pub fn assemble(shape: &Shape) -> Result<Vec<u8>> {
+    if shape.pixels == 0
+        || shape.pixels > shape.tier.tile()
+        || shape.channels == 0
+        || shape.channels > shape.tier.block()
+        || shape.rows == 0
+        || shape.steps == 0
+    {
+        return Err(Error::msg(format!("no micro-kernel for {shape:?}")));
+    }
+    let bytes = match shape.tier {
+        Tier::Zmm => zmm::assemble(shape),
+        Tier::Ymm => ymm::assemble(shape),
+    };
+    bytes.map_err(|e| Error::msg(format!("assembling the micro-kernel {shape:?}: {e}")))
+}

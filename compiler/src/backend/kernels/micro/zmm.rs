@@ -1,0 +1,110 @@
+//! The AVX-512 VNNI micro-kernel: `vpdpbusd` on zmm (16 channels × 4 u8·i8 products per
+//! instruction), then the requantization of `fixed.rs` on 16 channels at a time with opmasks.
+
+use super::{Shape, Table};
+use iced_x86::code_asm::*;
+use iced_x86::IcedError;
+
+/// Registers: accumulators zmm0..zmm15 (pixel-major), weights zmm24/25, the broadcast
+/// activation zmm26, epilogue temporaries zmm27..29.
+fn acc(s: &Shape, p: usize, j: usize) -> AsmRegisterZmm {
+    zmm_n((p * s.regs() + j) as u32)
+}
+
+fn zmm_n(i: u32) -> AsmRegisterZmm {
+    registers::zmm::get_zmm(iced_x86::Register::ZMM0 + i).expect("zmm0..zmm31")
+}
+
+pub fn assemble(s: &Shape) -> Result<Vec<u8>, IcedError> {
+    let mut a = CodeAssembler::new(64)?;
+    let (nb, lanes) = (s.tier.block(), s.tier.lanes());
+    let regs = s.regs();
+    let w = [zmm24, zmm25];
+    let (b, t1, t2, t3) = (zmm26, zmm27, zmm28, zmm29);
+    let step_bytes = (nb * 4) as i32;
+
+    // The accumulators start at the bias.
+    for p in 0..s.pixels {
+        for j in 0..regs {
+            a.vmovdqu32(
+                acc(s, p, j),
+                zmmword_ptr(rcx + Table::Bias.at(nb, lanes, j)),
+            )?;
+        }
+    }
+    let mut row = a.create_label();
+    let mut step = a.create_label();
+    a.mov(r8, s.rows as u64)?;
+    a.set_label(&mut row)?;
+    a.mov(r9, s.steps as u64)?;
+    a.set_label(&mut step)?;
+    for (j, &wr) in w.iter().enumerate().take(regs) {
+        a.vmovdqu32(wr, zmmword_ptr(rsi + (j * 64) as i32))?;
+    }
+    for p in 0..s.pixels {
+        a.vpbroadcastd(b, dword_ptr(rdi + (p as i64 * s.pixel_step) as i32))?;
+        for (j, &wr) in w.iter().enumerate().take(regs) {
+            a.vpdpbusd(acc(s, p, j), b, wr)?;
+        }
+    }
+    a.add(rsi, step_bytes)?;
+    a.add(rdi, 4)?;
+    a.dec(r9)?;
+    a.jnz(step)?;
+    a.add(rdi, (s.row_step - 4 * s.steps as i64) as i32)?;
+    a.dec(r8)?;
+    a.jnz(row)?;
+
+    // k2 selects the odd lanes; k3 the channels stored by the last register.
+    a.mov(eax, 0xAAAAu32)?;
+    a.kmovw(k2, eax)?;
+    let tail = s.channels - (regs - 1) * lanes;
+    a.mov(eax, ((1u32 << tail) - 1) & 0xFFFF)?;
+    a.kmovw(k3, eax)?;
+    for p in 0..s.pixels {
+        for j in 0..regs {
+            let x = acc(s, p, j);
+            let m = |tab: Table| zmmword_ptr(rcx + tab.at(nb, lanes, j));
+            if s.left {
+                // Saturating `x << left`: where shifting back does not give x, it overflowed.
+                a.vpsllvd(t1, x, m(Table::Left))?;
+                a.vpsravd(t2, t1, m(Table::Left))?;
+                a.vpcmpd(k1, t2, x, 4)?; // not equal
+                a.vpsrad(t3, x, 31)?;
+                a.vpxord(t3, t3, m(Table::Max))?; // i32::MAX, or i32::MIN when x < 0
+                a.vmovdqa32(t1.k1(), t3)?;
+                a.vmovdqa32(x, t1)?;
+            }
+            // (x·m + 2³⁰) >> 31, even lanes then odd lanes in i64, bits 31..62 kept.
+            a.vpmuldq(t1, x, m(Table::Mult))?;
+            a.vpsrlq(t2, x, 32)?;
+            a.vpmuldq(t2, t2, m(Table::MultOdd))?;
+            a.vpaddq(t1, t1, m(Table::Nudge))?;
+            a.vpaddq(t2, t2, m(Table::Nudge))?;
+            a.vpsrlq(t1, t1, 31)?;
+            a.vpsllq(t2, t2, 1)?;
+            a.vpblendmd(x.k2(), t1, t2)?;
+            // Rounding divide by 2^right: up by one when the remainder passes the threshold.
+            a.vpandd(t1, x, m(Table::Mask))?;
+            a.vpsrad(t2, x, 31)?;
+            a.vmovdqu32(t3, m(Table::Half))?;
+            a.vpsubd(t3, t3, t2)?;
+            a.vpcmpd(k1, t1, t3, 6)?; // signed greater than
+            a.vpsravd(x, x, m(Table::Right))?;
+            a.vpaddd(x.k1(), x, m(Table::One))?;
+            a.vpmaxsd(x, x, m(Table::Lo))?;
+            a.vpminsd(x, x, m(Table::Hi))?;
+            a.vpaddd(x, x, m(Table::Zp))?;
+            // Codes are in [0, 255]: the truncating narrow is exact.
+            let dst = xmmword_ptr(rdx + (p as i64 * s.out_step + (j * lanes) as i64) as i32);
+            if j + 1 == regs && tail < lanes {
+                a.vpmovdb(dst.k3(), x)?;
+            } else {
+                a.vpmovdb(dst, x)?;
+            }
+        }
+    }
+    a.vzeroupper()?;
+    a.ret()?;
+    a.assemble(0)
+}
