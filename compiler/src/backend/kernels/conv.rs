@@ -97,10 +97,11 @@ impl Conv {
         self.groups > 1 && self.cg == 1 && self.og == 1
     }
 
-    /// The layer as the micro-kernels see it, when they can run it: one group and kernel rows
-    /// contiguous in channels-last memory (no horizontal dilation).
+    /// The layer as the micro-kernels see it, when they can run it: depthwise, or one group
+    /// with kernel rows contiguous in channels-last memory (no horizontal dilation).
     fn micro(&self) -> Option<Layer> {
-        (self.groups == 1 && self.dil[1] == 1).then_some(Layer {
+        let dense = self.groups == 1 && self.dil[1] == 1;
+        (dense || self.depthwise()).then_some(Layer {
             n: self.n,
             c: self.c,
             h: self.h,
@@ -112,7 +113,8 @@ impl Conv {
             wo: self.wo,
             strides: self.strides,
             pads: self.pads,
-            dil_h: self.dil[0],
+            dil: self.dil,
+            depthwise: self.depthwise(),
         })
     }
 }
@@ -162,7 +164,8 @@ fn gemm_layer(args: &[Operand]) -> Option<Layer> {
         wo: m,
         strides: [1, 1],
         pads: [0; 4],
-        dil_h: 1,
+        dil: [1, 1],
+        depthwise: false,
     })
 }
 
@@ -415,6 +418,13 @@ pub fn qconv2d(
     let w = w.as_standard_layout();
     let wd = w.as_slice().expect("standard layout");
     let per_oc = g.cg * g.kh * g.kw;
+    if let (Some(tier), Some(layer), true) = (Tier::choose(target), g.micro(), g.depthwise()) {
+        let taps = g.kh * g.kw;
+        let rows: Vec<Vec<i8>> = (0..g.c)
+            .map(|ch| wd[ch * taps..][..taps].to_vec())
+            .collect();
+        return micro_conv(em, name, step, tier, &layer, &rows, zx);
+    }
     if g.depthwise() {
         let rq = Requant::new(em, step, g.o)?;
         return depthwise(em, name, step, &g, wd, zx, rq);
@@ -454,14 +464,7 @@ pub fn qconv2d(
         })
         .collect();
     if let (Some(tier), Some(layer)) = (Tier::choose(target), g.micro()) {
-        let rq = Requant::read(step, g.o)?;
-        let bias = folded_bias(step, &rows, zx)?;
-        let ep = Epilogue {
-            bias: &bias,
-            rq: rq.micro(),
-        };
-        let temp = step.temps.first().copied();
-        return conv_micro::emit(em, name, tier, &layer, &rows, &ep, x.loc, y.loc, zx, temp);
+        return micro_conv(em, name, step, tier, &layer, &rows, zx);
     }
     let rq = Requant::new(em, step, g.o)?;
     let dot = Dot {
@@ -666,6 +669,28 @@ fn depthwise(
     Ok((f, bytes))
 }
 
+/// A convolution or gemm on the machine-code micro-kernels (`rows` as `conv_micro::emit` takes
+/// them).
+fn micro_conv(
+    em: &mut Emitter,
+    name: &str,
+    step: &Step,
+    tier: Tier,
+    layer: &Layer,
+    rows: &[Vec<i8>],
+    zx: i32,
+) -> Result<(FuncId, usize)> {
+    let rq = Requant::read(step, layer.o)?;
+    let bias = folded_bias(step, rows, zx)?;
+    let ep = Epilogue {
+        bias: &bias,
+        rq: rq.micro(),
+    };
+    let (x, y) = (step.args[0].loc, step.out.loc);
+    let temp = step.temps.first().copied();
+    conv_micro::emit(em, name, tier, layer, rows, &ep, x, y, zx, temp)
+}
+
 pub fn qgemm(
     em: &mut Emitter,
     name: &str,
@@ -702,15 +727,8 @@ pub fn qgemm(
         })
         .collect();
     if let Some(tier) = Tier::choose(target) {
-        let rq = Requant::read(step, n)?;
-        let bias = folded_bias(step, &rows, za)?;
-        let ep = Epilogue {
-            bias: &bias,
-            rq: rq.micro(),
-        };
         let layer = gemm_layer(&step.args).expect("checked 2-D above");
-        let temp = step.temps.first().copied();
-        return conv_micro::emit(em, name, tier, &layer, &rows, &ep, a.loc, y.loc, za, temp);
+        return micro_conv(em, name, step, tier, &layer, &rows, za);
     }
     let rq = Requant::new(em, step, n)?;
     let dot = Dot {

@@ -1,9 +1,9 @@
-//! Convolutions (one group, contiguous kernel rows) and gemms on the machine-code
-//! micro-kernels of `micro/`: Cranelift stages the input when the kernel needs it (padded with
-//! the zero point, widened to u16 on AVX2), then loops over images, blocks of output channels,
-//! output rows and pixel tiles, calling one assembled kernel per tile.
+//! Convolutions (one group with contiguous kernel rows, or depthwise) and gemms on the
+//! machine-code micro-kernels of `micro/`: Cranelift stages the input when the kernel needs it
+//! (padded with the zero point, widened to u16 for AVX2's dense kernel), then loops over images,
+//! blocks of output channels, output rows and pixel tiles, calling one assembled kernel per tile.
 
-use super::micro::{self, Shape, Tier};
+use super::micro::{self, Kind, Shape, Tier};
 use crate::backend::emit::{mem, Emitter, Loc, K};
 use crate::diag::Result;
 use cranelift_codegen::ir::{types, InstBuilder, Value};
@@ -26,7 +26,10 @@ pub struct Layer {
     pub strides: [usize; 2],
     /// Top, left, bottom, right.
     pub pads: [usize; 4],
-    pub dil_h: usize,
+    /// Vertical, horizontal (the horizontal one is 1 for a dense layer).
+    pub dil: [usize; 2],
+    /// Each channel convolved with its own `kh × kw` window (`o == c`).
+    pub depthwise: bool,
 }
 
 impl Layer {
@@ -40,22 +43,32 @@ impl Layer {
         self.w + self.pads[1] + self.pads[3]
     }
 
+    /// Bytes of one activation element as the kernel reads it: the depthwise kernels widen
+    /// u8 codes in registers, AVX2's dense kernel reads them widened to u16.
+    fn elem(&self, tier: Tier) -> usize {
+        if self.depthwise {
+            1
+        } else {
+            tier.elem()
+        }
+    }
+
     /// Whether the kernel reads a staged copy rather than the input itself: padding must be
-    /// materialized, and the AVX2 kernel reads u16.
+    /// materialized, and wider elements written.
     fn staged(&self, tier: Tier) -> bool {
-        self.padded() || tier == Tier::Ymm
+        self.padded() || self.elem(tier) > 1
     }
 
     /// Scratch bytes of the staged copy (with room for the last step's read past a row's run).
     pub fn temp_bytes(&self, tier: Tier) -> Option<usize> {
         self.staged(tier)
-            .then(|| self.n * self.hp() * self.wp() * self.c * tier.elem() + 64)
+            .then(|| self.n * self.hp() * self.wp() * self.c * self.elem(tier) + 64)
     }
 
     /// A 1×1 convolution with unit strides and no padding reads every pixel once, in order: one
     /// long row of pixels, so tiles never break at a row's end.
     fn pointwise(&self) -> bool {
-        self.kh == 1 && self.kw == 1 && self.strides == [1, 1] && !self.padded()
+        !self.depthwise && self.kh == 1 && self.kw == 1 && self.strides == [1, 1] && !self.padded()
     }
 }
 
@@ -67,7 +80,8 @@ pub struct Epilogue<'a> {
 }
 
 /// Emits the kernel `name` for `layer`: `rows[o]` holds output channel o's weights, `kh` runs of
-/// `kw·c` in the order the activations are read. Returns the function and its table bytes.
+/// `kw·c` in the order the activations are read (a depthwise layer: its `kh·kw` taps). Returns
+/// the function and its table bytes.
 #[allow(clippy::too_many_arguments)]
 pub fn emit(
     em: &mut Emitter,
@@ -81,20 +95,37 @@ pub fn emit(
     zx: i32,
     temp: Option<usize>,
 ) -> Result<(FuncId, usize)> {
-    let run = g.kw * g.c;
-    let steps = run.div_ceil(tier.step());
-    let (nb, tile, elem) = (tier.block(), tier.tile(), tier.elem());
-    let packed = micro::pack(tier, rows, g.kh, run);
+    let (nb, tile, elem) = (tier.block(), tier.tile(), g.elem(tier));
+    let (hp, wp) = (g.hp(), g.wp());
+    let (kind, packed, wbytes) = if g.depthwise {
+        let taps = g.kh * g.kw;
+        let kind = Kind::Depthwise {
+            kh: g.kh,
+            kw: g.kw,
+            col_step: (g.dil[1] * g.c) as i64,
+            row_step: (g.dil[0] * wp * g.c) as i64,
+        };
+        let wbytes = micro::depthwise_weight_bytes(tier, taps);
+        (kind, micro::pack_depthwise(tier, rows, taps), wbytes)
+    } else {
+        let run = g.kw * g.c;
+        let steps = run.div_ceil(tier.step());
+        let kind = Kind::Dense {
+            rows: g.kh,
+            steps,
+            row_step: (g.dil[0] * wp * g.c * elem) as i64,
+        };
+        let wbytes = micro::weight_bytes(tier, g.kh, steps);
+        (kind, micro::pack(tier, rows, g.kh, run), wbytes)
+    };
     let tables = micro::tables(tier, ep.bias, &ep.rq);
     let bytes = packed.len() + tables.len();
     let wid = em.data("micro_w", packed)?;
     let tid = em.data("micro_t", tables)?;
-    let (wbytes, tbytes) = (
-        micro::weight_bytes(tier, g.kh, steps),
-        micro::table_bytes(tier),
-    );
+    let tbytes = micro::table_bytes(tier);
+    // A depthwise block reads its own channels of each pixel; a dense one reads them all.
+    let act_block = if g.depthwise { nb as i64 } else { 0 };
 
-    let (hp, wp) = (g.hp(), g.wp());
     let pointwise = g.pointwise();
     let (out_rows, out_cols) = if pointwise {
         (1, g.ho * g.wo)
@@ -120,12 +151,10 @@ pub fn emit(
         for &channels in &channel_kinds {
             let shape = Shape {
                 tier,
+                kind,
                 pixels,
                 channels,
-                rows: g.kh,
-                steps,
                 pixel_step,
-                row_step: (g.dil_h * wp * g.c * elem) as i64,
                 out_step: g.o as i64,
                 left,
             };
@@ -156,8 +185,9 @@ pub fn emit(
                 let wb = k.at(wt, b, wbytes as i64, 0);
                 let tb = k.at(tt, b, tbytes as i64, 0);
                 let ob = k.at(out_img, b, nb as i64, 0);
+                let ab = k.at(img, b, act_block, 0);
                 k.for_range(0, out_rows as i64, 1, |k, oh| {
-                    let arow = k.at(img, oh, row_adv, 0);
+                    let arow = k.at(ab, oh, row_adv, 0);
                     let orow = k.at(ob, oh, (out_cols * g.o) as i64, 0);
                     let full = out_cols / tile * tile;
                     let call = |k: &mut K, ow: Value, pixels: usize| {
@@ -191,12 +221,12 @@ pub fn emit(
 /// border filled with the zero point.
 fn stage(k: &mut K, g: &Layer, x: Value, dst: Value, zx: i32, tier: Tier) -> Result<()> {
     let (hp, wp, c) = (g.hp(), g.wp(), g.c);
-    let elem = tier.elem();
+    let elem = g.elem(tier);
     let row = g.w * c;
     if g.padded() {
-        match tier {
-            Tier::Zmm => k.fill_bytes(dst, zx as u8, g.n * hp * wp * c)?,
-            Tier::Ymm => fill_u16(k, dst, zx as u16, g.n * hp * wp * c)?,
+        match elem {
+            1 => k.fill_bytes(dst, zx as u8, g.n * hp * wp * c)?,
+            _ => fill_u16(k, dst, zx as u16, g.n * hp * wp * c)?,
         }
     }
     k.for_range(0, g.n as i64, 1, |k, n| {
@@ -210,9 +240,9 @@ fn stage(k: &mut K, g: &Layer, x: Value, dst: Value, zx: i32, tier: Tier) -> Res
                 (wp * c * elem) as i64,
                 ((g.pads[0] * wp + g.pads[1]) * c * elem) as i64,
             );
-            match tier {
-                Tier::Zmm => k.copy_bytes(dst_row, src, row),
-                Tier::Ymm => widen(k, dst_row, src, row),
+            match elem {
+                1 => k.copy_bytes(dst_row, src, row),
+                _ => widen(k, dst_row, src, row),
             }
         })
     })

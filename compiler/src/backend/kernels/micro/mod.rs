@@ -72,21 +72,38 @@ impl Tier {
     }
 }
 
+/// What a micro-kernel multiplies: every output channel against runs of the input (a dense
+/// convolution or gemm), or each channel against its own taps (a depthwise convolution).
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    /// `rows` kernel rows, each a contiguous run of `steps` activation steps per pixel;
+    /// `row_step` bytes from one row's activations to the next.
+    Dense {
+        rows: usize,
+        steps: usize,
+        row_step: i64,
+    },
+    /// A `kh × kw` window over u8 activations of the block's channels: `col_step` bytes from
+    /// one tap to the next along a row, `row_step` from one row to the next.
+    Depthwise {
+        kh: usize,
+        kw: usize,
+        col_step: i64,
+        row_step: i64,
+    },
+}
+
 /// Everything one micro-kernel is specialized to. Strides are in bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Shape {
     pub tier: Tier,
+    pub kind: Kind,
     /// Pixels in the tile (1..=tier.tile()).
     pub pixels: usize,
     /// Output channels stored (1..=tier.block()).
     pub channels: usize,
-    /// Kernel rows: each a contiguous run of `steps` activation steps per pixel.
-    pub rows: usize,
-    pub steps: usize,
     /// From one pixel's activations to the next pixel's.
     pub pixel_step: i64,
-    /// From one kernel row's activations to the next row's.
-    pub row_step: i64,
     /// From one pixel's output codes to the next pixel's.
     pub out_step: i64,
     /// Whether any channel's shift is positive (the saturating left shift is emitted).
@@ -225,14 +242,63 @@ pub fn pack(tier: Tier, w: &[Vec<i8>], rows: usize, run: usize) -> Vec<u8> {
     out
 }
 
+/// Bytes of one block's depthwise weights: `taps` vectors of `block` i32 lanes.
+pub fn depthwise_weight_bytes(tier: Tier, taps: usize) -> usize {
+    taps * tier.block() * 4
+}
+
+/// Packs depthwise weights `w[c]` (each `taps` weights, row-major over the window) as
+/// `[block][tap][channel]` i32s, sign-extended: the kernels multiply them with u8 codes
+/// zero-extended to i32 lanes, so the upper bytes and words meet zeros and the products are
+/// exact (`vpdpbusd` and `vpmaddwd` alike).
+pub fn pack_depthwise(tier: Tier, w: &[Vec<i8>], taps: usize) -> Vec<u8> {
+    let nb = tier.block();
+    let c = w.len();
+    let mut out = Vec::with_capacity(c.div_ceil(nb) * depthwise_weight_bytes(tier, taps));
+    for b in 0..c.div_ceil(nb) {
+        for t in 0..taps {
+            for lane in 0..nb {
+                let ch = b * nb + lane;
+                let v = if ch < c { i32::from(w[ch][t]) } else { 0 };
+                out.extend(v.to_le_bytes());
+            }
+        }
+    }
+    out
+}
+
+/// The distinct activation offsets a depthwise tile reads, in memory order, each with the
+/// (pixel, tap) pairs that use it: neighbouring pixels share columns, each is loaded once.
+fn taps(
+    s: &Shape,
+    kh: usize,
+    kw: usize,
+    col_step: i64,
+    row_step: i64,
+) -> Vec<(i64, Vec<(usize, usize)>)> {
+    let mut at: std::collections::BTreeMap<i64, Vec<(usize, usize)>> = Default::default();
+    for i in 0..kh {
+        for j in 0..kw {
+            for p in 0..s.pixels {
+                let off = i as i64 * row_step + j as i64 * col_step + p as i64 * s.pixel_step;
+                at.entry(off).or_default().push((p, i * kw + j));
+            }
+        }
+    }
+    at.into_iter().collect()
+}
+
 /// Assembles one micro-kernel.
 pub fn assemble(shape: &Shape) -> Result<Vec<u8>> {
-    if shape.pixels == 0
+    let empty = match shape.kind {
+        Kind::Dense { rows, steps, .. } => rows == 0 || steps == 0,
+        Kind::Depthwise { kh, kw, .. } => kh == 0 || kw == 0,
+    };
+    if empty
+        || shape.pixels == 0
         || shape.pixels > shape.tier.tile()
         || shape.channels == 0
         || shape.channels > shape.tier.block()
-        || shape.rows == 0
-        || shape.steps == 0
     {
         return Err(Error::msg(format!("no micro-kernel for {shape:?}")));
     }

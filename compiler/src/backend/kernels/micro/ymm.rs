@@ -2,7 +2,7 @@
 //! on ymm (8 channels × 2 exact products per instruction), then the requantization of
 //! `fixed.rs` on 8 channels at a time with VEX blends instead of opmasks.
 
-use super::{Shape, Table};
+use super::{Kind, Shape, Table};
 use iced_x86::code_asm::*;
 use iced_x86::IcedError;
 
@@ -22,12 +22,6 @@ pub fn assemble(s: &Shape) -> Result<Vec<u8>, IcedError> {
     let mut a = CodeAssembler::new(64)?;
     let (nb, lanes) = (s.tier.block(), s.tier.lanes());
     let regs = s.regs();
-    let w = [ymm12, ymm13];
-    let (b, prod) = (ymm14, ymm15);
-    let (t1, t2, t3) = (ymm12, ymm13, ymm14);
-    // One step: two u16 activations per pixel against `block` channels of two i16 weights.
-    let step_bytes = (nb * 4) as i32;
-
     for p in 0..s.pixels {
         for j in 0..regs {
             a.vmovdqu(
@@ -36,11 +30,57 @@ pub fn assemble(s: &Shape) -> Result<Vec<u8>, IcedError> {
             )?;
         }
     }
+    match s.kind {
+        Kind::Dense {
+            rows,
+            steps,
+            row_step,
+        } => dense(&mut a, s, rows, steps, row_step)?,
+        Kind::Depthwise {
+            kh,
+            kw,
+            col_step,
+            row_step,
+        } => {
+            // Codes zero-extended to i32 lanes against sign-extended i32 weights: `vpmaddwd`
+            // adds the low words' product to the high words' (0 · w's sign) = the exact product.
+            let (x, prod) = (ymm14, ymm15);
+            for (off, uses) in super::taps(s, kh, kw, col_step, row_step) {
+                for j in 0..regs {
+                    a.vpmovzxbd(x, qword_ptr(rdi + (off + 8 * j as i64) as i32))?;
+                    for &(p, tap) in &uses {
+                        let w = ymmword_ptr(rsi + ((tap * nb + j * lanes) * 4) as i32);
+                        a.vpmaddwd(prod, x, w)?;
+                        a.vpaddd(acc(s, p, j), acc(s, p, j), prod)?;
+                    }
+                }
+            }
+        }
+    }
+    epilogue(&mut a, s)?;
+    a.vzeroupper()?;
+    a.ret()?;
+    a.assemble(0)
+}
+
+/// Every output channel of the block against `rows` runs of `steps` pairs of u16 codes.
+fn dense(
+    a: &mut CodeAssembler,
+    s: &Shape,
+    rows: usize,
+    steps: usize,
+    row_step: i64,
+) -> Result<(), IcedError> {
+    let regs = s.regs();
+    let w = [ymm12, ymm13];
+    let (b, prod) = (ymm14, ymm15);
+    // One step: two u16 activations per pixel against `block` channels of two i16 weights.
+    let step_bytes = (s.tier.block() * 4) as i32;
     let mut row = a.create_label();
     let mut step = a.create_label();
-    a.mov(r8, s.rows as u64)?;
+    a.mov(r8, rows as u64)?;
     a.set_label(&mut row)?;
-    a.mov(r9, s.steps as u64)?;
+    a.mov(r9, steps as u64)?;
     a.set_label(&mut step)?;
     for (j, &wr) in w.iter().enumerate().take(regs) {
         a.vmovdqu(wr, ymmword_ptr(rsi + (j * 32) as i32))?;
@@ -56,10 +96,17 @@ pub fn assemble(s: &Shape) -> Result<Vec<u8>, IcedError> {
     a.add(rdi, 4)?;
     a.dec(r9)?;
     a.jnz(step)?;
-    a.add(rdi, (s.row_step - 4 * s.steps as i64) as i32)?;
+    a.add(rdi, (row_step - 4 * steps as i64) as i32)?;
     a.dec(r8)?;
     a.jnz(row)?;
+    Ok(())
+}
 
+/// Requantizes, clamps and stores every accumulator as u8 codes.
+fn epilogue(a: &mut CodeAssembler, s: &Shape) -> Result<(), IcedError> {
+    let (nb, lanes) = (s.tier.block(), s.tier.lanes());
+    let regs = s.regs();
+    let (t1, t2, t3) = (ymm12, ymm13, ymm14);
     let tail = s.channels - (regs - 1) * lanes;
     for p in 0..s.pixels {
         for j in 0..regs {
@@ -110,7 +157,5 @@ pub fn assemble(s: &Shape) -> Result<Vec<u8>, IcedError> {
             }
         }
     }
-    a.vzeroupper()?;
-    a.ret()?;
-    a.assemble(0)
+    Ok(())
 }

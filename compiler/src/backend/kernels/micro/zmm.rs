@@ -1,7 +1,7 @@
 //! The AVX-512 VNNI micro-kernel: `vpdpbusd` on zmm (16 channels × 4 u8·i8 products per
 //! instruction), then the requantization of `fixed.rs` on 16 channels at a time with opmasks.
 
-use super::{Shape, Table};
+use super::{Kind, Shape, Table};
 use iced_x86::code_asm::*;
 use iced_x86::IcedError;
 
@@ -19,10 +19,6 @@ pub fn assemble(s: &Shape) -> Result<Vec<u8>, IcedError> {
     let mut a = CodeAssembler::new(64)?;
     let (nb, lanes) = (s.tier.block(), s.tier.lanes());
     let regs = s.regs();
-    let w = [zmm24, zmm25];
-    let (b, t1, t2, t3) = (zmm26, zmm27, zmm28, zmm29);
-    let step_bytes = (nb * 4) as i32;
-
     // The accumulators start at the bias.
     for p in 0..s.pixels {
         for j in 0..regs {
@@ -32,11 +28,52 @@ pub fn assemble(s: &Shape) -> Result<Vec<u8>, IcedError> {
             )?;
         }
     }
+    match s.kind {
+        Kind::Dense {
+            rows,
+            steps,
+            row_step,
+        } => dense(&mut a, s, rows, steps, row_step)?,
+        Kind::Depthwise {
+            kh,
+            kw,
+            col_step,
+            row_step,
+        } => {
+            for (off, uses) in super::taps(s, kh, kw, col_step, row_step) {
+                for j in 0..regs {
+                    a.vpmovzxbd(zmm26, xmmword_ptr(rdi + (off + 16 * j as i64) as i32))?;
+                    for &(p, tap) in &uses {
+                        let w = zmmword_ptr(rsi + ((tap * nb + j * lanes) * 4) as i32);
+                        a.vpdpbusd(acc(s, p, j), zmm26, w)?;
+                    }
+                }
+            }
+        }
+    }
+    epilogue(&mut a, s)?;
+    a.vzeroupper()?;
+    a.ret()?;
+    a.assemble(0)
+}
+
+/// Every output channel of the block against `rows` runs of `steps` four-byte steps.
+fn dense(
+    a: &mut CodeAssembler,
+    s: &Shape,
+    rows: usize,
+    steps: usize,
+    row_step: i64,
+) -> Result<(), IcedError> {
+    let regs = s.regs();
+    let w = [zmm24, zmm25];
+    let b = zmm26;
+    let step_bytes = (s.tier.block() * 4) as i32;
     let mut row = a.create_label();
     let mut step = a.create_label();
-    a.mov(r8, s.rows as u64)?;
+    a.mov(r8, rows as u64)?;
     a.set_label(&mut row)?;
-    a.mov(r9, s.steps as u64)?;
+    a.mov(r9, steps as u64)?;
     a.set_label(&mut step)?;
     for (j, &wr) in w.iter().enumerate().take(regs) {
         a.vmovdqu32(wr, zmmword_ptr(rsi + (j * 64) as i32))?;
@@ -51,10 +88,17 @@ pub fn assemble(s: &Shape) -> Result<Vec<u8>, IcedError> {
     a.add(rdi, 4)?;
     a.dec(r9)?;
     a.jnz(step)?;
-    a.add(rdi, (s.row_step - 4 * s.steps as i64) as i32)?;
+    a.add(rdi, (row_step - 4 * steps as i64) as i32)?;
     a.dec(r8)?;
     a.jnz(row)?;
+    Ok(())
+}
 
+/// Requantizes, clamps and stores every accumulator as u8 codes.
+fn epilogue(a: &mut CodeAssembler, s: &Shape) -> Result<(), IcedError> {
+    let (nb, lanes) = (s.tier.block(), s.tier.lanes());
+    let regs = s.regs();
+    let (t1, t2, t3) = (zmm27, zmm28, zmm29);
     // k2 selects the odd lanes; k3 the channels stored by the last register.
     a.mov(eax, 0xAAAAu32)?;
     a.kmovw(k2, eax)?;
@@ -104,7 +148,5 @@ pub fn assemble(s: &Shape) -> Result<Vec<u8>, IcedError> {
             }
         }
     }
-    a.vzeroupper()?;
-    a.ret()?;
-    a.assemble(0)
+    Ok(())
 }
