@@ -218,31 +218,42 @@ pub fn emit(
 }
 
 /// Writes the kernel's view of `x` to `dst`: `[n][hp][wp][c]` elements of the tier's width, the
-/// border filled with the zero point.
+/// border filled with the zero point. Only the border is filled: the interior is written once.
 fn stage(k: &mut K, g: &Layer, x: Value, dst: Value, zx: i32, tier: Tier) -> Result<()> {
     let (hp, wp, c) = (g.hp(), g.wp(), g.c);
     let elem = g.elem(tier);
     let row = g.w * c;
-    if g.padded() {
+    let fill = |k: &mut K, at: Value, n: usize| -> Result<()> {
         match elem {
-            1 => k.fill_bytes(dst, zx as u8, g.n * hp * wp * c)?,
-            _ => fill_u16(k, dst, zx as u16, g.n * hp * wp * c)?,
+            1 => k.fill_bytes(at, zx as u8, n),
+            _ => fill_u16(k, at, zx as u16, n),
         }
-    }
+    };
     k.for_range(0, g.n as i64, 1, |k, n| {
+        let src_img = k.at(x, n, (g.h * row) as i64, 0);
+        let dst_img = k.at(dst, n, (hp * wp * c * elem) as i64, 0);
+        fill(k, dst_img, g.pads[0] * wp * c)?;
+        let bottom =
+            k.b.ins()
+                .iadd_imm_s(dst_img, ((g.pads[0] + g.h) * wp * c * elem) as i64);
+        fill(k, bottom, g.pads[2] * wp * c)?;
         k.for_range(0, g.h as i64, 1, |k, h| {
-            let src_img = k.at(x, n, (g.h * row) as i64, 0);
             let src = k.at(src_img, h, row as i64, 0);
-            let dst_img = k.at(dst, n, (hp * wp * c * elem) as i64, 0);
             let dst_row = k.at(
                 dst_img,
                 h,
                 (wp * c * elem) as i64,
-                ((g.pads[0] * wp + g.pads[1]) * c * elem) as i64,
+                (g.pads[0] * wp * c * elem) as i64,
             );
+            fill(k, dst_row, g.pads[1] * c)?;
+            let right =
+                k.b.ins()
+                    .iadd_imm_s(dst_row, ((g.pads[1] + g.w) * c * elem) as i64);
+            fill(k, right, g.pads[3] * c)?;
+            let inner = k.b.ins().iadd_imm_s(dst_row, (g.pads[1] * c * elem) as i64);
             match elem {
-                1 => k.copy_bytes(dst_row, src, row),
-                _ => widen(k, dst_row, src, row),
+                1 => k.copy_bytes(inner, src, row),
+                _ => widen(k, inner, src, row),
             }
         })
     })

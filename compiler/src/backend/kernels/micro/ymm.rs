@@ -131,12 +131,11 @@ fn epilogue(a: &mut CodeAssembler, s: &Shape) -> Result<(), IcedError> {
             a.vpsllq(t2, t2, 1)?;
             a.vpblendd(x, t1, t2, 0xAA)?;
             // Rounding divide by 2^right: the compare's −1 adds one where the remainder passes
-            // the threshold.
+            // the threshold, `mask >> 1` plus one for a negative x (as `remainder − [x < 0]`).
             a.vpand(t1, x, m(Table::Mask))?;
             a.vpsrad(t2, x, 31)?;
-            a.vmovdqu(t3, m(Table::Half))?;
-            a.vpsubd(t3, t3, t2)?;
-            a.vpcmpgtd(t1, t1, t3)?;
+            a.vpaddd(t1, t1, t2)?;
+            a.vpcmpgtd(t1, t1, m(Table::Half))?;
             a.vpsravd(x, x, m(Table::Right))?;
             a.vpsubd(x, x, t1)?;
             a.vpmaxsd(x, x, m(Table::Lo))?;
