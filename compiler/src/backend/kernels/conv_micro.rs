@@ -135,6 +135,8 @@ pub fn emit(
     let pixel_step = (g.strides[1] * g.c * elem) as i64;
     let row_adv = (g.strides[0] * wp * g.c * elem) as i64;
     let left = ep.rq.shift.iter().any(|&s| s > 0);
+    let fold_zp = micro::folds_zero_point(&ep.rq);
+    let saturates = ep.rq.hi == 255;
 
     // One kernel per distinct (pixels, channels) this layer needs: full tiles and blocks, the
     // last pixels of a row, the last channels.
@@ -157,6 +159,8 @@ pub fn emit(
                 pixel_step,
                 out_step: g.o as i64,
                 left,
+                fold_zp,
+                saturates,
             };
             let code = micro::assemble(&shape)?;
             let f = em.machine_code(&format!("{name}_micro_{pixels}x{channels}"), &code)?;

@@ -108,6 +108,10 @@ pub struct Shape {
     pub out_step: i64,
     /// Whether any channel's shift is positive (the saturating left shift is emitted).
     pub left: bool,
+    /// Whether the zero point rides in the rounding constant ([`folds_zero_point`]).
+    pub fold_zp: bool,
+    /// Whether the clamp's top is 255, which the unsigned saturating narrow does by itself.
+    pub saturates: bool,
 }
 
 impl Shape {
@@ -137,8 +141,52 @@ pub enum Table {
     Lo,
     Hi,
     Zp,
+    /// The single-rounding form of the zmm epilogue, in i64 lanes for the even channels and
+    /// for the odd ones: `y = (x·m + C − [x·m < 0]·N) >> S` (see [`rounding`]).
+    CEven,
+    COdd,
+    NEven,
+    NOdd,
+    SEven,
+    SOdd,
+    /// `vpermt2d` indices gathering the low dwords of the even and odd results in order.
+    Perm,
+    /// The clamp itself (with the zero point folded into `C`, or added before it).
+    AbsLo,
+    AbsHi,
 }
-const TABLES: usize = 13;
+const TABLES: usize = 22;
+
+/// The largest right shift for which the zero point can ride in `C`: `x·m` is below 2⁶² in
+/// magnitude and `zp·2^(31+right)` must keep the sum inside i64.
+const FOLD_MAX_RIGHT: i32 = 22;
+
+/// Whether the zero point folds into the rounding constant of every channel of `rq`.
+pub fn folds_zero_point(rq: &Requant) -> bool {
+    rq.shift.iter().all(|&s| -s <= FOLD_MAX_RIGHT)
+}
+
+/// `(C, N, S)` of one channel: `multiply_by_quantized_multiplier`'s two roundings (the doubling
+/// high multiply's `(p + 2³⁰) >> 31`, then the divide by `2^right` with ties away from zero)
+/// as one floor division of the 64-bit product `p`, plus the zero point when `fold`:
+/// `floor((p + 2³⁰ + [right>0]·2^(30+right) + fold·zp·2^(31+right) − [p<0 ∧ right>0]·2³¹)
+/// / 2^(31+right))`. Nested floor divisions compose, an integer added inside is added outside;
+/// the second rounding's half (`2^(right−1)`, one less for a negative high half, which for
+/// right > 0 is exactly a negative product away from zero) becomes the `2^(30+right)` and
+/// the `N` correction. Checked against the interpreter by the ties tests and random graphs.
+fn rounding(right: i32, zp: i32, fold: bool) -> (i64, i64, i64) {
+    let r = right as i64;
+    let mut c = 1i64 << 30;
+    let mut n = 0;
+    if r > 0 {
+        c += 1i64 << (30 + r);
+        n = 1i64 << 31;
+    }
+    if fold {
+        c += i64::from(zp) << (31 + r);
+    }
+    (c, n, 31 + r)
+}
 
 impl Table {
     /// Byte offset of register `reg`'s lanes of this table inside a block of `block` lanes.
@@ -169,6 +217,7 @@ pub fn tables(tier: Tier, bias: &[i32], rq: &Requant) -> Vec<u8> {
     let blocks = o.div_ceil(nb);
     let mut out = Vec::with_capacity(blocks * table_bytes(tier));
     let per = |v: &[i32], c: usize| if v.len() == 1 { v[0] } else { v[c] };
+    let fold = folds_zero_point(rq);
     for b in 0..blocks {
         let mut t = vec![[0i32; TABLES]; nb];
         for (lane, row) in t.iter_mut().enumerate() {
@@ -192,10 +241,35 @@ pub fn tables(tier: Tier, bias: &[i32], rq: &Requant) -> Vec<u8> {
             row[Table::Lo as usize] = rq.lo - rq.zero_point;
             row[Table::Hi as usize] = rq.hi - rq.zero_point;
             row[Table::Zp as usize] = rq.zero_point;
+            row[Table::AbsLo as usize] = rq.lo;
+            row[Table::AbsHi as usize] = rq.hi;
+            // Dword `lane` of a register takes from the even results' dword `lane` (its low
+            // half when even) or the odd results' dword `lane − 1` (index + 16).
+            let l = (lane % tier.lanes()) as i32;
+            row[Table::Perm as usize] = if l % 2 == 0 { l } else { 16 + l - 1 };
         }
         for lane in 0..nb {
             let odd = t[(lane | 1).min(nb - 1)][Table::Mult as usize];
             t[lane][Table::MultOdd as usize] = odd;
+        }
+        // The i64 tables: the pair of dwords (2i, 2i+1) holds channel 2i's value in the even
+        // tables, channel 2i+1's in the odd ones.
+        for pair in 0..nb / 2 {
+            for (k, (tc, tn, ts)) in [
+                (Table::CEven, Table::NEven, Table::SEven),
+                (Table::COdd, Table::NOdd, Table::SOdd),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let c = b * nb + 2 * pair + k;
+                let right = if c < o { (-per(rq.shift, c)).max(0) } else { 0 };
+                let (cv, nv, sv) = rounding(right, rq.zero_point, fold);
+                for (tab, v) in [(tc, cv), (tn, nv), (ts, sv)] {
+                    t[2 * pair][tab as usize] = v as i32;
+                    t[2 * pair + 1][tab as usize] = (v >> 32) as i32;
+                }
+            }
         }
         for table in 0..TABLES {
             for row in &t {

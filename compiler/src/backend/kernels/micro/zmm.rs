@@ -6,7 +6,7 @@ use iced_x86::code_asm::*;
 use iced_x86::IcedError;
 
 /// Registers: accumulators zmm0..zmm15 (pixel-major), weights zmm24/25, the broadcast
-/// activation zmm26; the epilogue's tables zmm16..26 and zmm30, its temporaries zmm27..29.
+/// activation zmm26; the epilogue's tables zmm16..27 and zmm31, its temporaries zmm28..30.
 fn acc(s: &Shape, p: usize, j: usize) -> AsmRegisterZmm {
     zmm_n((p * s.regs() + j) as u32)
 }
@@ -94,80 +94,85 @@ fn dense(
     Ok(())
 }
 
-/// Requantizes, clamps and stores every accumulator as u8 codes.
+/// Requantizes, clamps and stores every accumulator as u8 codes: the two roundings as one
+/// floor division of the 64-bit products (`super::rounding`), even and odd channels apart.
 fn epilogue(a: &mut CodeAssembler, s: &Shape) -> Result<(), IcedError> {
     let (nb, lanes) = (s.tier.block(), s.tier.lanes());
     let regs = s.regs();
-    let (t1, t2, t3) = (zmm27, zmm28, zmm29);
+    let (t1, t2, t3) = (zmm28, zmm29, zmm30);
     // The tables of one register's channels live in registers while every pixel's accumulator
     // of that register goes through: a memory operand per step would cost a 64-byte load each,
     // and loads, not arithmetic, would bound the epilogue.
-    let (mult, mult_odd, mask, half, right) = (zmm16, zmm17, zmm18, zmm19, zmm20);
-    let (lo, hi, zp, nudge, one, left, max) = (zmm21, zmm22, zmm23, zmm24, zmm25, zmm26, zmm30);
-    // k2 selects the odd lanes; k3 the channels stored by the last register.
-    a.mov(eax, 0xAAAAu32)?;
-    a.kmovw(k2, eax)?;
+    let (mult, mult_odd, ce, co, ne, no, se, so) =
+        (zmm16, zmm17, zmm18, zmm19, zmm20, zmm21, zmm22, zmm23);
+    let (lo, hi, perm, zero, zp) = (zmm24, zmm25, zmm26, zmm27, zmm31);
+    // k3: the channels stored by the last register.
     let tail = s.channels - (regs - 1) * lanes;
     a.mov(eax, ((1u32 << tail) - 1) & 0xFFFF)?;
     a.kmovw(k3, eax)?;
     let m = |tab: Table, j: usize| zmmword_ptr(rcx + tab.at(nb, lanes, j));
-    a.vmovdqu32(nudge, m(Table::Nudge, 0))?;
-    a.vmovdqu32(one, m(Table::One, 0))?;
-    a.vmovdqu32(max, m(Table::Max, 0))?;
+    a.vpxord(zero, zero, zero)?;
+    a.vmovdqu32(perm, m(Table::Perm, 0))?;
+    a.vmovdqu32(lo, m(Table::AbsLo, 0))?;
+    a.vmovdqu32(hi, m(Table::AbsHi, 0))?;
+    if !s.fold_zp {
+        a.vmovdqu32(zp, m(Table::Zp, 0))?;
+    }
     for j in 0..regs {
         for (r, tab) in [
             (mult, Table::Mult),
             (mult_odd, Table::MultOdd),
-            (mask, Table::Mask),
-            (half, Table::Half),
-            (right, Table::Right),
-            (lo, Table::Lo),
-            (hi, Table::Hi),
-            (zp, Table::Zp),
+            (ce, Table::CEven),
+            (co, Table::COdd),
+            (ne, Table::NEven),
+            (no, Table::NOdd),
+            (se, Table::SEven),
+            (so, Table::SOdd),
         ] {
             a.vmovdqu32(r, m(tab, j))?;
-        }
-        if s.left {
-            a.vmovdqu32(left, m(Table::Left, j))?;
         }
         for p in 0..s.pixels {
             let x = acc(s, p, j);
             if s.left {
                 // Saturating `x << left`: where shifting back does not give x, it overflowed.
-                a.vpsllvd(t1, x, left)?;
-                a.vpsravd(t2, t1, left)?;
+                a.vpsllvd(t1, x, m(Table::Left, j))?;
+                a.vpsravd(t2, t1, m(Table::Left, j))?;
                 a.vpcmpd(k1, t2, x, 4)?; // not equal
                 a.vpsrad(t3, x, 31)?;
-                a.vpxord(t3, t3, max)?; // i32::MAX, or i32::MIN when x < 0
+                a.vpxord(t3, t3, m(Table::Max, j))?; // i32::MAX, or i32::MIN when x < 0
                 a.vmovdqa32(t1.k1(), t3)?;
                 a.vmovdqa32(x, t1)?;
             }
-            // (x·m + 2³⁰) >> 31, even lanes then odd lanes in i64, bits 31..62 kept.
+            // The products of the even channels and of the odd ones, in i64 lanes.
             a.vpmuldq(t1, x, mult)?;
             a.vpsrlq(t2, x, 32)?;
             a.vpmuldq(t2, t2, mult_odd)?;
-            a.vpaddq(t1, t1, nudge)?;
-            a.vpaddq(t2, t2, nudge)?;
-            a.vpsrlq(t1, t1, 31)?;
-            a.vpsllq(t2, t2, 1)?;
-            a.vpblendmd(x.k2(), t1, t2)?;
-            // Rounding divide by 2^right: up by one where the remainder passes the threshold,
-            // `mask >> 1` plus one for a negative x (compared as `remainder − [x < 0]`).
-            a.vpandd(t1, x, mask)?;
-            a.vpsrad(t2, x, 31)?;
-            a.vpaddd(t1, t1, t2)?;
-            a.vpcmpd(k1, t1, half, 6)?; // signed greater than
-            a.vpsravd(x, x, right)?;
-            a.vpaddd(x.k1(), x, one)?;
-            a.vpmaxsd(x, x, lo)?;
-            a.vpminsd(x, x, hi)?;
-            a.vpaddd(x, x, zp)?;
-            // Codes are in [0, 255]: the truncating narrow is exact.
+            a.vpcmpq(k1, t1, zero, 1)?; // less than
+            a.vpcmpq(k2, t2, zero, 1)?;
+            a.vpaddq(t1, t1, ce)?;
+            a.vpaddq(t2, t2, co)?;
+            a.vpsubq(t1.k1(), t1, ne)?;
+            a.vpsubq(t2.k2(), t2, no)?;
+            a.vpsravq(t1, t1, se)?;
+            a.vpsravq(t2, t2, so)?;
+            a.vpermt2d(t1, perm, t2)?;
+            if !s.fold_zp {
+                a.vpaddd(t1, t1, zp)?;
+            }
+            a.vpmaxsd(t1, t1, lo)?;
             let dst = xmmword_ptr(rdx + (p as i64 * s.out_step + (j * lanes) as i64) as i32);
-            if j + 1 == regs && tail < lanes {
-                a.vpmovdb(dst.k3(), x)?;
+            let dst = if j + 1 == regs && tail < lanes {
+                dst.k3()
             } else {
-                a.vpmovdb(dst, x)?;
+                dst
+            };
+            if s.saturates {
+                // At least lo ≥ 0: the unsigned saturating narrow clamps at 255.
+                a.vpmovusdb(dst, t1)?;
+            } else {
+                a.vpminsd(t1, t1, hi)?;
+                // Codes are in [lo, hi] ⊂ [0, 255]: the truncating narrow is exact.
+                a.vpmovdb(dst, t1)?;
             }
         }
     }
