@@ -5,6 +5,7 @@ mod backend {
     pub mod cli;
     pub mod fixed;
     pub mod graphs;
+    pub mod lanes;
     pub mod models;
     pub mod props;
     pub mod support;

@@ -2,7 +2,8 @@
 //! and qadd / qmul with numpy broadcasting, each exactly as `runtime::qops` computes it.
 
 use super::boundary::{load_code, store_code};
-use super::fixed::{finish, multiply, Pair};
+use super::fixed::{finish, finish_x4, multiply, multiply_x4, Pair};
+use super::lanes::{map_flat, same_layout, splat_i32};
 use super::{int, ints, zp_scale};
 use crate::backend::emit::{Emitter, K};
 use crate::backend::layout::{
@@ -23,6 +24,17 @@ fn check_range(what: &str, lo: i32, hi: i32, d: DType) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Whether the operands can run through [`map_flat`]: laid out as the result, integer codes, and
+/// a result of bytes whose zero point is one of its codes ([`finish_x4`] clamps before adding it,
+/// which is only the same as clamping the sum when `lo − zp` and `hi − zp` cannot overflow).
+fn in_lanes(args: &[&Operand], y: &Operand, zy: i32) -> bool {
+    let yd = y.ty.elem.storage();
+    matches!(yd, DType::U8 | DType::I8)
+        && (qrange(yd).0..=qrange(yd).1).contains(&zy)
+        && args.iter().all(|a| a.ty.elem.storage() != DType::F32)
+        && same_layout(args, y)
 }
 
 /// Loops over the result in its memory order, handing `body` the loaded operands (codes as i32,
@@ -98,6 +110,28 @@ pub fn requantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, 
     } else {
         None
     };
+    if !per_channel && in_lanes(&[x], y, zy) {
+        let f = map_flat(
+            em,
+            name,
+            &[x],
+            y,
+            |k, v| {
+                // The input zero point may be any i32: the subtraction wraps, as in the
+                // interpreter.
+                let z = splat_i32(k, zx);
+                let c = k.b.ins().isub(v[0], z);
+                let r = multiply_x4(k, c, Pair::Const(m[0], s[0]), true);
+                Ok(finish_x4(k, r, zy, lo, hi))
+            },
+            |k, v| {
+                let c = k.b.ins().iadd_imm_s(v[0], -i64::from(zx));
+                let r = multiply(k, c, Pair::Const(m[0], s[0]));
+                Ok(finish(k, r, zy, lo, hi))
+            },
+        )?;
+        return Ok((f, 0));
+    }
     let f = map(em, name, &[x], y, |k, v, idx| {
         let c = k.b.ins().iadd_imm_s(v[0], -i64::from(zx));
         let pair = match tables {
@@ -161,8 +195,8 @@ pub fn qadd(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)
     let (m, s) = (int(op, "multiplier")?, int(op, "shift")?);
     let (lo, hi) = (int(op, "lo")?, int(op, "hi")?);
     check_range("qadd", lo, hi, y.ty.elem.storage())?;
-    let f = map(em, name, &[a, b], y, |k, v, _| {
-        // (code − z) << 20 fits: |code − z| ≤ 255.
+    // (code − z) << 20 fits: |code − z| ≤ 255.
+    let scalar = |k: &mut K, v: &[Value]| {
         let da = k.b.ins().iadd_imm_s(v[0], -i64::from(za));
         let da = k.b.ins().ishl_imm_s(da, i64::from(ADD_LEFT_SHIFT));
         let ra = multiply(k, da, Pair::Const(am, ash));
@@ -172,7 +206,25 @@ pub fn qadd(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)
         let sum = k.b.ins().iadd(ra, rb);
         let r = multiply(k, sum, Pair::Const(m, s));
         Ok(finish(k, r, zy, lo, hi))
-    })?;
+    };
+    let f = if in_lanes(&[a, b], y, zy) {
+        let vector = |k: &mut K, v: &[Value]| {
+            let scaled = |k: &mut K, x: Value, z: i32, pair: Pair| {
+                let z = splat_i32(k, z);
+                let d = k.b.ins().isub(x, z);
+                let d = k.b.ins().ishl_imm_s(d, i64::from(ADD_LEFT_SHIFT));
+                multiply_x4(k, d, pair, true)
+            };
+            let ra = scaled(k, v[0], za, Pair::Const(am, ash));
+            let rb = scaled(k, v[1], zb, Pair::Const(bm, bsh));
+            let sum = k.b.ins().iadd(ra, rb);
+            let r = multiply_x4(k, sum, Pair::Const(m, s), true);
+            Ok(finish_x4(k, r, zy, lo, hi))
+        };
+        map_flat(em, name, &[a, b], y, vector, scalar)?
+    } else {
+        map(em, name, &[a, b], y, |k, v, _| scalar(k, v))?
+    };
     Ok((f, 0))
 }
 
@@ -186,12 +238,26 @@ pub fn qmul(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)
     let (m, s) = (ints(&step.op, "multiplier")?, ints(&step.op, "shift")?);
     let (lo, hi) = (int(&step.op, "lo")?, int(&step.op, "hi")?);
     check_range("qmul", lo, hi, y.ty.elem.storage())?;
-    let f = map(em, name, &[a, b], y, |k, v, _| {
+    let pair = Pair::Const(m[0], s[0]);
+    let scalar = |k: &mut K, v: &[Value]| {
         let da = k.b.ins().iadd_imm_s(v[0], -i64::from(za));
         let db = k.b.ins().iadd_imm_s(v[1], -i64::from(zb));
         let p = k.b.ins().imul(da, db);
-        let r = multiply(k, p, Pair::Const(m[0], s[0]));
+        let r = multiply(k, p, pair);
         Ok(finish(k, r, zy, lo, hi))
-    })?;
+    };
+    let f = if in_lanes(&[a, b], y, zy) {
+        let vector = |k: &mut K, v: &[Value]| {
+            let (za, zb) = (splat_i32(k, za), splat_i32(k, zb));
+            let da = k.b.ins().isub(v[0], za);
+            let db = k.b.ins().isub(v[1], zb);
+            let p = k.b.ins().imul(da, db);
+            let r = multiply_x4(k, p, pair, true);
+            Ok(finish_x4(k, r, zy, lo, hi))
+        };
+        map_flat(em, name, &[a, b], y, vector, scalar)?
+    } else {
+        map(em, name, &[a, b], y, |k, v, _| scalar(k, v))?
+    };
     Ok((f, 0))
 }

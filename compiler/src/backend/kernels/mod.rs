@@ -9,6 +9,7 @@ mod dot;
 mod elementwise;
 mod fixed;
 mod float;
+mod lanes;
 mod micro;
 mod pool;
 mod strict;

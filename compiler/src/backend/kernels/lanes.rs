@@ -1,0 +1,127 @@
+//! Sixteen codes at a time in 128-bit vectors, for the kernels whose elements are independent:
+//! loads that widen u8/i8/i32 codes to four i32x4, the store that narrows them back, and the
+//! flat loop (whole blocks of 16, then the rest one by one) that same-layout operands share.
+
+use super::boundary::{load_code, store_code};
+use crate::backend::emit::{mem, Emitter, K};
+use crate::backend::layout::{elem_size, strides};
+use crate::backend::Operand;
+use crate::diag::Result;
+use cranelift_codegen::ir::{types, InstBuilder, Value};
+use cranelift_module::{FuncId, Linkage};
+use runtime::DType;
+
+/// Codes per block: one 128-bit vector of bytes.
+pub const LANES: usize = 16;
+
+/// Sixteen bytes as four i32x4 (lanes 0–3, 4–7, 8–11, 12–15), zero- or sign-extended.
+pub fn widen(k: &mut K, d: DType, bytes: Value) -> [Value; 4] {
+    let signed = d == DType::I8;
+    let w = |k: &mut K, v: Value, high: bool| match (signed, high) {
+        (false, false) => k.b.ins().uwiden_low(v),
+        (false, true) => k.b.ins().uwiden_high(v),
+        (true, false) => k.b.ins().swiden_low(v),
+        (true, true) => k.b.ins().swiden_high(v),
+    };
+    let lo = w(k, bytes, false);
+    let hi = w(k, bytes, true);
+    [
+        w(k, lo, false),
+        w(k, lo, true),
+        w(k, hi, false),
+        w(k, hi, true),
+    ]
+}
+
+/// Sixteen codes of storage `d` at `addr` as four i32x4.
+pub fn load16(k: &mut K, d: DType, addr: Value) -> [Value; 4] {
+    match d {
+        DType::U8 | DType::I8 => {
+            let v = k.b.ins().load(types::I8X16, mem(), addr, 0);
+            widen(k, d, v)
+        }
+        // f32 is no code; the callers only pass integer storage.
+        DType::I32 | DType::F32 => {
+            [0, 16, 32, 48].map(|o| k.b.ins().load(types::I32X4, mem(), addr, o))
+        }
+    }
+}
+
+/// Four i32x4 already inside the code range of `d` (u8 or i8) as sixteen bytes; the saturating
+/// packs are then exact.
+pub fn narrow(k: &mut K, d: DType, v: [Value; 4]) -> Value {
+    let lo = k.b.ins().snarrow(v[0], v[1]);
+    let hi = k.b.ins().snarrow(v[2], v[3]);
+    if d == DType::I8 {
+        k.b.ins().snarrow(lo, hi)
+    } else {
+        k.b.ins().unarrow(lo, hi)
+    }
+}
+
+/// Whether every operand has the result's shape and memory layout, so that element `i` of each
+/// is at the same index in memory and one flat loop visits them all.
+pub fn same_layout(args: &[&Operand], y: &Operand) -> bool {
+    args.iter()
+        .all(|a| a.ty.shape == y.ty.shape && strides(&a.ty) == strides(&y.ty))
+}
+
+/// A kernel over operands laid out as the result (see [`same_layout`]) with a 1-byte result:
+/// `vector` gets one i32x4 per operand (four elements, codes widened) and returns the four
+/// result codes, `scalar` the same for one element (i32 codes) on the last `n % 16`.
+pub fn map_flat(
+    em: &mut Emitter,
+    name: &str,
+    args: &[&Operand],
+    y: &Operand,
+    vector: impl Fn(&mut K, &[Value]) -> Result<Value>,
+    scalar: impl Fn(&mut K, &[Value]) -> Result<Value>,
+) -> Result<FuncId> {
+    let n = y.ty.numel();
+    let yd = y.ty.elem.storage();
+    let dts: Vec<DType> = args.iter().map(|a| a.ty.elem.storage()).collect();
+    em.kernel(name, Linkage::Local, |k| {
+        let bases: Vec<Value> = args.iter().map(|a| k.base(a.loc)).collect();
+        let yb = k.base(y.loc);
+        let whole = (n / LANES * LANES) as i64;
+        k.for_range(0, whole, LANES as i64, |k, i| {
+            let loaded: Vec<[Value; 4]> = dts
+                .iter()
+                .zip(&bases)
+                .map(|(&d, &b)| {
+                    let a = k.at(b, i, elem_size(d), 0);
+                    load16(k, d, a)
+                })
+                .collect();
+            let mut out = [i; 4];
+            for (q, o) in out.iter_mut().enumerate() {
+                let lanes: Vec<Value> = loaded.iter().map(|l| l[q]).collect();
+                *o = vector(k, &lanes)?;
+            }
+            let v = narrow(k, yd, out);
+            let ya = k.at(yb, i, 1, 0);
+            k.b.ins().store(mem(), v, ya, 0);
+            Ok(())
+        })?;
+        k.for_range(whole, n as i64, 1, |k, i| {
+            let vals: Vec<Value> = dts
+                .iter()
+                .zip(&bases)
+                .map(|(&d, &b)| {
+                    let a = k.at(b, i, elem_size(d), 0);
+                    load_code(k, d, a)
+                })
+                .collect();
+            let v = scalar(k, &vals)?;
+            let ya = k.at(yb, i, 1, 0);
+            store_code(k, yd, v, ya);
+            Ok(())
+        })
+    })
+}
+
+/// `v` of i32x4 splatted from a compile-time constant.
+pub fn splat_i32(k: &mut K, v: i32) -> Value {
+    let s = k.i32(v);
+    k.b.ins().splat(types::I32X4, s)
+}
