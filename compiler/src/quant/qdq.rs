@@ -88,6 +88,19 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
     }
 }
 
+/// Whether the ReLU/Clip reading `p` becomes `p`'s clamp: `p` is a linear op or an integer add
+/// (a residual block's add, then ReLU) and nothing else reads it, so its integer form can
+/// write the clamped codes at the activation's range directly (`lower-conv-relu`,
+/// `lower-add-relu`, … in rules/lower.rules).
+fn absorbs_activation(src: &Model, p: NodeId) -> bool {
+    src.use_count(p) == 1
+        && src.node(p).op().is_some_and(|o| match role(src, p, o) {
+            Role::Linear => true,
+            Role::Integer => o.kind == OpKind::Add,
+            _ => false,
+        })
+}
+
 /// What the user asked of the quantizer beyond the defaults.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -336,12 +349,7 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
             continue;
         }
         if let Some(&p) = src.operands(n).first() {
-            if src
-                .node(p)
-                .op()
-                .is_some_and(|o| role(src, p, o) == Role::Linear)
-                && src.use_count(p) == 1
-            {
+            if absorbs_activation(src, p) {
                 keep.insert(src.node(p).name.clone());
             }
         }
@@ -406,11 +414,7 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                         // after it, so the producer is requantized straight to the post-ReLU range.
                         Role::Activation => {
                             let o = operands[0];
-                            let absorbs = src
-                                .node(o)
-                                .op()
-                                .is_some_and(|p| role(src, o, p) == Role::Linear)
-                                && src.use_count(o) == 1;
+                            let absorbs = absorbs_activation(src, o);
                             vec![if absorbs {
                                 b.float_of[&o]
                             } else {
