@@ -66,6 +66,7 @@ impl Standin {
             target: "x86-64-v2".into(),
             weight_bits: 7,
             qcc_version: "0.1.0".into(),
+            profile: None,
         }
     }
 
