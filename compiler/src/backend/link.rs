@@ -4,8 +4,9 @@
 //!
 //! Everything is compiled in a temporary directory under fixed, relative file names, so no path
 //! ends up in the library and two links of the same inputs give the same bytes. A linker
-//! version script exports exactly the three ABI functions: `NAME_run_impl` and libgcc's CPU
-//! detection stay local, so two models in one process never bind to each other's code.
+//! version script exports exactly the three ABI functions (and a profiling build's four profile
+//! readers): `NAME_run_impl` and libgcc's CPU detection stay local, so two models in one process
+//! never bind to each other's code.
 
 use crate::backend::header;
 use crate::backend::interface::Interface;
@@ -65,7 +66,7 @@ pub fn shim_source(iface: &Interface) -> String {
     };
     format!(
         "/* The exported entry points of model @{model} (written by qcc; see {HEADER_H}). */
-#include <stdint.h>
+{prelude}#include <stdint.h>
 #include \"{HEADER_H}\"
 
 /* The generated code: assumes the CPU features and an aligned, large enough scratch. */
@@ -98,6 +99,13 @@ int {n}_run(const float *const *inputs, float *const *outputs, void *scratch) {{
         model = header::comment_safe(&iface.model_name),
         json = c_string_literal(&iface.model_json()),
         profile = profile_source(iface),
+        // clock_gettime and CLOCK_MONOTONIC are POSIX, hidden by a strict `-std=c11` unless
+        // asked for before the first include.
+        prelude = if iface.profile.is_some() {
+            "#define _POSIX_C_SOURCE 199309L\n#include <time.h>\n"
+        } else {
+            ""
+        },
     )
 }
 
@@ -118,10 +126,8 @@ fn profile_source(iface: &Interface) -> String {
     format!(
         "
 /* Profiling build (qcc --profile): the nanoseconds spent in each step, summed over runs. */
-#include <time.h>
-
 static const char profile_steps[] = {lines};
-/* One slot at least: C has no empty arrays (a model always has a step, this is for the C). */
+/* At least one slot: every model has a step, but C has no empty arrays. */
 static uint64_t profile_ns[{p}_PROFILE_STEPS > 0 ? {p}_PROFILE_STEPS : 1];
 static uint64_t profile_runs;
 /* When the calling thread's current step began. */
