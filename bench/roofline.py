@@ -1,46 +1,56 @@
-"""Kernel roofline: MAC/cycle of qcc's code per conv layer of ResNet-18 and MobileNetV2.
+"""Kernel roofline: where the time of qcc's ResNet-18 and MobileNetV2 goes, per conv layer and
+per op kind, and MAC/cycle against this machine's measured clock and int8 ceilings.
 
-Usage: python bench/roofline.py [--models DIR] [--qcc PATH] [--work DIR] [--quick] [NAME ...]
+Usage: python bench/roofline.py [--models DIR] [--qcc PATH] [--work DIR] [--target T,...]
+                                [--runs N] [--quick] [NAME ...]
 
 1. The machine: bench/roofline/peak.c, built here with `cc -O2 -mavx2`, measures the clock (a
    chain of dependent adds) and the int8 multiply-accumulate ceilings on registers (AVX2
    vpmaddubsw+vpmaddwd, the exact 16-bit vpmaddwd, 128-bit SSE, and AVX512-VNNI vpdpbusd when
    the CPU has it), all timed on the thread's CPU clock so that time the thread was preempted
    is not counted.
-2. Every Conv of each model (NAME.onnx from tests/python/make_models.py, shapes from ONNX shape
-   inference), grouped by identical shape/stride/padding/groups, becomes a one-conv ONNX model
-   with random weights; qcc compiles it to a .so (`--calibration minmax` on random inputs), and
-   the library is timed through its C ABI (the median of several samples of the thread's CPU
-   time, each a batch of calls long enough to dwarf the call overhead).
-3. The whole model's .so is timed the same way, so the table shows how much of it the
-   convolutions explain.
+2. Each whole model (NAME.onnx from tests/python/make_models.py, calibrated with minmax on its
+   reference input) is compiled once per target with `qcc --profile`: the library then times
+   every kernel call itself (CLOCK_MONOTONIC around each call, see backend/link.rs) and
+   describes each step (result name, op kind, operand and result types, attributes). The
+   weights are those a CPU of the target gets by default: 8-bit where the target has VNNI,
+   7-bit otherwise (AVX2's pmaddubsw route needs |w| <= 64).
+3. The library runs on one thread through its C ABI (ctypes), a few warm-up runs first; the
+   profile is read and reset after every run, and each step's time is its minimum over the runs.
+   The library's clock is wall time, so a step the thread was preempted in (or shared its core
+   or caches with another process in) reads longer; the work itself is the same every run, so
+   the least disturbed run is the kernel's own speed, what the ceilings are compared with. The
+   whole model's best and median run are printed beside the sum of the steps' minima.
 
-The time of a one-conv library includes quantizing its f32 input and dequantizing its f32 output
-(the ABI is f32), which inside a whole model does not happen: for layers with few MACs per element
-(depthwise, small 1×1) that is most of it. "f32 I/O us" estimates it from Relu-only libraries
-of the input's and the output's shapes (see boundary_seconds); the kernel columns use the measured
-time less that estimate. The estimate errs high, so the truth lies between "MAC/cycle with I/O"
-(a lower bound) and "kernel MAC/cycle" (optimistic: where it exceeds the ceiling of the
-instructions the code can use, the estimate was too high). "MAC/B" is MACs per byte of int8
-input+output+weights. The whole model's time, printed last, is the cross-check with no estimate in it.
+So every figure is the kernel inside the real model, with its real neighbours in the caches and
+no f32 boundary of its own. A step's time includes one clock read (tens of ns). The conv tables
+group identical layers (same shapes, strides, pads, groups); "us" is per layer and run, "% time"
+is the group's share of the whole model. "% ceiling" is against the target's best int8
+instruction sequence measured by peak.c: 128-bit SSE for x86-64-v2, AVX2 for x86-64-v3/v4 and
+targets without VNNI, 512-bit VNNI for targets with it. "MAC/B" is MACs per byte of int8
+input+output+weights. The by-kind tables sum every step of the model, convs and the rest.
 """
 
 import argparse
+import ctypes
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import time
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
-from int8_vs_peers import QccLibrary, compile_qcc, markdown_table
+from int8_vs_peers import QccLibrary, markdown_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODELS = ["resnet18", "mobilenetv2"]
+# Pure Cranelift, the AVX2 machine-code tier, and this machine (the VNNI tier where it has it).
+DEFAULT_TARGETS = ["x86-64-v2", "x86-64-v3", "native"]
+# The issue's acceptance: MAC/cycle of ResNet-18's 3x3 convolutions as a whole.
+ACCEPTANCE = {"x86-64-v2": 13, "x86-64-v3": 26}
 
 
 def measure_peak(work, quick):
@@ -56,260 +66,301 @@ def measure_peak(work, quick):
     return json.loads(out)
 
 
-def _dims(value_info):
-    return [d.dim_value for d in value_info.type.tensor_type.shape.dim]
+def host_has_vnni():
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags
 
 
-def conv_layers(path):
-    """[(node name, key)] for every Conv; key = (C, H, W, M, kh, kw, strides, pads, dilations,
-    group, has_bias, Ho, Wo), everything a one-conv model needs and identical layers share."""
-    g = onnx.shape_inference.infer_shapes(onnx.load(path)).graph
-    shapes = {v.name: _dims(v) for v in [*g.input, *g.output, *g.value_info]}
-    shapes.update({t.name: list(t.dims) for t in g.initializer})
-    layers = []
-    for n in g.node:
-        if n.op_type != "Conv":
-            continue
-        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
-        x, w, y = shapes[n.input[0]], shapes[n.input[1]], shapes[n.output[0]]
-        if len(x) != 4 or x[0] != 1:
-            raise SystemExit(f"{path}: Conv {n.name} has input shape {x}; expected 1xCxHxW")
-        kh, kw = w[2], w[3]
-        key = (x[1], x[2], x[3], w[0], kh, kw, tuple(attrs.get("strides", [1, 1])),
-               tuple(attrs.get("pads", [0, 0, 0, 0])), tuple(attrs.get("dilations", [1, 1])),
-               attrs.get("group", 1), len(n.input) > 2 and n.input[2] != "", y[2], y[3])
-        if attrs.get("auto_pad", "NOTSET") not in ("NOTSET", b"NOTSET"):
-            raise SystemExit(f"{path}: Conv {n.name} uses auto_pad; write explicit pads")
-        layers.append((n.name or n.output[0], key))
-    return layers
+def target_has_vnni(target):
+    """Whether code for `target` may use VNNI: what decides qcc's default weight bits there."""
+    base, *extra = target.split("+")
+    return any("vnni" in f for f in extra) or (base == "native" and host_has_vnni())
 
 
-def macs_of(key):
-    c, _, _, m, kh, kw, _, _, _, group, _, ho, wo = key
-    return m * ho * wo * (c // group) * kh * kw
+def ceiling_of(target, peak, has_vnni):
+    """(label, MAC/cycle) of the best int8 sequence the target's code can use."""
+    if has_vnni and "vnni_zmm" in peak:
+        return "VNNI zmm", peak["vnni_zmm"]
+    if target.split("+")[0] == "x86-64-v2":
+        return "SSE 128-bit", peak["sse_maddubs"]
+    return "AVX2", peak["avx2_maddubs"]
+
+
+# --- the step descriptions (`NAME_profile_steps`) ---
+
+def split_top(text, sep=","):
+    """`text` split at `sep` outside <>, [] and {}."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        if ch in "<[{":
+            depth += 1
+        elif ch in ">]}":
+            depth -= 1
+        if ch == sep and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        parts.append(cur.strip())
+    return parts
+
+
+def shape_of(ty):
+    """[dims] of `tensor<1x64x56x56x!quant<…>>` (or of tensor<…xf32>)."""
+    m = re.fullmatch(r"tensor<((?:\d+x)*)(.*)>", ty)
+    if not m:
+        raise SystemExit(f"cannot read the tensor type `{ty}` of a profile step")
+    return [int(d) for d in m.group(1).split("x") if d]
+
+
+def attrs_of(text):
+    """{name: value} of `{strides = [2, 2], groups = 1, …}`: ints and int lists parsed, the rest
+    (shortened lists, booleans) kept as text."""
+    out = {}
+    for item in split_top(text.strip()[1:-1]) if text.strip() else []:
+        key, _, value = item.partition(" = ")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+class Step:
+    """One kernel call of a profiling build, from its line of `NAME_profile_steps`."""
+
+    def __init__(self, line):
+        fields = line.split("\t")
+        if len(fields) != 5:
+            raise SystemExit(f"a profile step has {len(fields)} fields, not 5: {line!r}")
+        self.name, self.kind, operands, self.result, attrs = fields
+        self.operands = split_top(operands)
+        self.attrs = attrs_of(attrs)
+        self.macs, self.key = 0, None
+        if self.kind == "qconv2d":
+            _, c, h, w = shape_of(self.operands[0])
+            m, _, kh, kw = shape_of(self.operands[1])
+            _, _, ho, wo = shape_of(self.result)
+            g = self.attrs.get("groups", 1)
+            self.key = (c, h, w, m, kh, kw, tuple(self.attrs["strides"]),
+                        tuple(self.attrs["pads"]), tuple(self.attrs["dilations"]), g, ho, wo)
+            self.macs = m * ho * wo * (c // g) * kh * kw
+        elif self.kind == "qgemm":
+            k = shape_of(self.operands[0])[-1]
+            self.macs = int(np.prod(shape_of(self.result))) * k
+
+    def conv_kind(self):
+        """dense KxK, depthwise KxK, grouped KxK, or stem (a conv straight on the RGB input)."""
+        c, _, _, m, kh, kw, _, _, _, g, _, _ = self.key
+        if c <= 4 and g == 1:
+            return "stem"
+        if g == c == m and g > 1:
+            return f"depthwise {kh}x{kw}"
+        return f"{'grouped' if g > 1 else 'dense'} {kh}x{kw}"
+
+    def kind_label(self):
+        if self.kind == "qconv2d":
+            return self.conv_kind()
+        if self.kind == "qgemm":
+            return "gemm"
+        return self.kind
 
 
 def bytes_of(key):
     """int8 bytes a conv must touch at least: input, output, weights (the arithmetic intensity's
     denominator)."""
-    c, h, w, m, kh, kw, _, _, _, group, _, ho, wo = key
+    c, h, w, m, kh, kw, _, _, _, group, ho, wo = key
     return c * h * w + m * ho * wo + m * (c // group) * kh * kw
 
 
-def kind_of(key):
-    c, _, _, m, kh, kw, _, _, _, group, _, _, _ = key
-    if group == c and group == m and group > 1:
-        return f"depthwise {kh}x{kw}"
-    if group > 1:
-        return f"grouped {kh}x{kw}"
-    return f"dense {kh}x{kw}"
-
-
 def describe(key):
-    c, h, w, m, kh, kw, strides, _, _, group, _, ho, wo = key
+    c, h, w, m, kh, kw, strides, _, _, group, ho, wo = key
     g = f" g{group}" if group > 1 else ""
     return f"{c}->{m} {h}x{w}->{ho}x{wo} k{kh}x{kw} s{strides[0]}{g}"
 
 
-def one_conv_model(key, seed):
-    c, h, w, m, kh, kw, strides, pads, dilations, group, has_bias, ho, wo = key
-    rng = np.random.default_rng(seed)
-    fan_in = (c // group) * kh * kw
-    weight = (rng.standard_normal((m, c // group, kh, kw)) * np.sqrt(2.0 / fan_in)).astype(np.float32)
-    inits = [numpy_helper.from_array(weight, "w")]
-    inputs = ["x", "w"]
-    if has_bias:
-        inits.append(numpy_helper.from_array((0.1 * rng.standard_normal(m)).astype(np.float32), "b"))
-        inputs.append("b")
-    node = helper.make_node("Conv", inputs, ["y"], kernel_shape=[kh, kw], strides=list(strides),
-                            pads=list(pads), dilations=list(dilations), group=group)
-    graph = helper.make_graph(
-        [node], "one_conv",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, h, w])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, m, ho, wo])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.checker.check_model(model, full_check=True)
-    return model
+# --- compiling and running ---
+
+class ProfiledLibrary(QccLibrary):
+    """A `qcc --profile` library: the model's C ABI plus the profile readers."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        lib = self.lib
+        try:
+            lib.qcc_profile.restype = ctypes.c_size_t
+            lib.qcc_profile.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+            lib.qcc_profile_steps.restype = ctypes.c_char_p
+            lib.qcc_profile_runs.restype = ctypes.c_uint64
+            lib.qcc_profile_reset.restype = None
+        except AttributeError:
+            raise SystemExit(f"{path} is not a profiling build (compile it with --profile)")
+        self.steps = [Step(line) for line in lib.qcc_profile_steps().decode().splitlines()]
+        self._ns = np.zeros(len(self.steps), np.uint64)
+        if lib.qcc_profile(None, 0) != len(self.steps):
+            raise SystemExit(f"{path}: qcc_profile and qcc_profile_steps disagree on the steps")
+
+    def profile_once(self):
+        """Nanoseconds per step of one run."""
+        self.lib.qcc_profile_reset()
+        self.run()
+        self.lib.qcc_profile(self._ns.ctypes.data, len(self.steps))
+        if self.lib.qcc_profile_runs() != 1:
+            raise SystemExit("the profile counted another run than ours: is another thread "
+                             "running this library?")
+        return self._ns.copy()
 
 
-def time_library(lib, samples, min_sample_s):
-    """Median CPU seconds per call: `samples` samples, each a batch of calls lasting at least
-    min_sample_s. CPU time (the thread's: the library runs in it) leaves out the time other
-    processes had the core, as peak.c's measurements do."""
-    lib.run()
-    t0 = time.thread_time()
-    lib.run()
-    once = max(time.thread_time() - t0, 1e-7)
-    batch = max(1, int(min_sample_s / once))
-    times = []
-    for _ in range(samples):
-        t0 = time.thread_time()
-        for _ in range(batch):
-            lib.run()
-        times.append((time.thread_time() - t0) / batch)
-    return statistics.median(times)
-
-
-def relu_model(shape):
-    graph = helper.make_graph(
-        [helper.make_node("Relu", ["x"], ["y"])], "relu",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-
-
-def boundary_seconds(shape, work, args, cache):
-    """Half the time of a Relu-only library on `shape`: an estimate of what a one-conv library
-    spends quantizing an f32 input of that shape, or dequantizing an output of it.
-
-    A Relu library is quantize + requantize (the clamp) + dequantize over the tensor; taking half
-    of it for one end assumes quantize and dequantize cost about the same per element and counts
-    the requantize against them, so the estimate errs high and the kernel figures derived from it
-    err optimistic.
-    """
-    key = tuple(shape)
-    if key not in cache:
-        stem = os.path.join(work, "relu_" + "x".join(map(str, key)))
-        onnx.save(relu_model(list(key)), f"{stem}.onnx")
-        calib = np.random.default_rng(7).standard_normal((2, *key)).astype(np.float32)
-        np.save(f"{stem}.calib.npy", calib)
-        compile_qcc(args.qcc, f"{stem}.onnx", f"{stem}.calib.npy", f"{stem}.so")
-        lib = QccLibrary(f"{stem}.so")
-        lib.set_input(calib[0])
-        cache[key] = time_library(lib, args.samples, args.min_sample_s) / 2
-    return cache[key]
-
-
-def bench_model(name, args, peak):
-    """[(node names, key, seconds per call, estimated f32 boundary seconds)], whole model's s."""
-    work = os.path.join(args.work, name)
-    os.makedirs(work, exist_ok=True)
+def compile_profiled(args, name, target, work):
+    """Compiles NAME.onnx for `target` with --profile; returns (path, weight bits)."""
     path = os.path.join(args.models, f"{name}.onnx")
     if not os.path.exists(path):
         raise SystemExit(f"{path} does not exist: run tests/python/make_models.py first")
-    layers = conv_layers(path)
-    groups = {}
-    for node, key in layers:
-        groups.setdefault(key, []).append(node)
-
-    rows, cache = [], {}
-    for i, (key, nodes) in enumerate(groups.items()):
-        stem = os.path.join(work, f"conv{i:02d}")
-        onnx.save(one_conv_model(key, seed=i), f"{stem}.onnx")
-        rng = np.random.default_rng(1000 + i)
-        calib = rng.standard_normal((4, 1, key[0], key[1], key[2])).astype(np.float32)
-        np.save(f"{stem}.calib.npy", calib)
-        compile_qcc(args.qcc, f"{stem}.onnx", f"{stem}.calib.npy", f"{stem}.so")
-        lib = QccLibrary(f"{stem}.so")
-        lib.set_input(calib[0])
-        secs = time_library(lib, args.samples, args.min_sample_s)
-        io = (boundary_seconds([1, key[0], key[1], key[2]], work, args, cache)
-              + boundary_seconds([1, key[3], key[11], key[12]], work, args, cache))
-        rows.append((nodes, key, secs, io))
-        print(f"  [{name}] {len(rows)}/{len(groups)} {describe(key)}: {secs * 1e6:.0f} us "
-              f"(f32 I/O ~{io * 1e6:.0f} us)", file=sys.stderr, flush=True)
-
-    # The whole model, for the share the convolutions explain.
-    x = np.load(os.path.join(args.models, f"{name}.input.npy"))
-    np.save(os.path.join(work, "calib.npy"), x)
-    compile_qcc(args.qcc, path, os.path.join(work, "calib.npy"), os.path.join(work, f"{name}.so"))
-    whole = QccLibrary(os.path.join(work, f"{name}.so"))
-    whole.set_input(x[0])
-    return rows, time_library(whole, args.samples, args.min_sample_s)
+    calib = os.path.join(work, "calib.npy")
+    np.save(calib, np.load(os.path.join(args.models, f"{name}.input.npy")))
+    bits = "8" if target_has_vnni(target) else "7"
+    so = os.path.join(work, f"{name}.{re.sub(r'[^A-Za-z0-9.-]', '_', target)}.so")
+    cmd = [args.qcc, path, "-o", so, "--calib", calib, "--calibration", "minmax",
+           "--target", target, "--weight-bits", bits, "--profile"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"$ {' '.join(cmd)}\n(exit {done.returncode})\n{done.stderr.strip()}")
+    return so, bits
 
 
-def kernel_seconds(secs, io):
-    """The conv's own time, or None when the boundary estimate swallows the measurement."""
-    k = secs - io
-    return k if k > 0.05 * secs else None
+def measure(lib, runs, warmup):
+    """(seconds per step, its minimum over `runs` runs; the steps' sums of the best and the
+    median run)."""
+    for _ in range(warmup):
+        lib.run()
+    samples = np.stack([lib.profile_once() for _ in range(runs)]) * 1e-9
+    totals = samples.sum(axis=1)
+    return samples.min(axis=0), (float(totals.min()), float(statistics.median(totals)))
 
 
-def print_model(name, rows, whole_s, peak):
+# --- the tables ---
+
+def print_model(name, target, bits, steps, secs, runs, peak):
     hz = peak["ghz"] * 1e9
-    ceiling = peak["avx2_maddubs"]
-    vnni = peak.get("vnni_zmm")
-    kernel = [kernel_seconds(s, io) for _, _, s, io in rows]
-    # Where the whole model's time goes: there a conv has no f32 boundary, so its kernel time.
-    share = [len(nodes) * (k if k is not None else s) for (nodes, _, s, _), k in zip(rows, kernel)]
-    total_s = sum(share)
-    print(f"\n## {name}: conv layers, identical ones grouped\n")
-    headers = ["layers", "n", "shape", "MMAC", "MAC/B", "us", "MAC/cycle with I/O",
-               "f32 I/O us (est.)", "kernel us", "kernel GMAC/s", "kernel MAC/cycle",
-               "% AVX2 peak", *(["% VNNI peak"] if vnni else []), "% of conv time"]
+    label, ceiling = ceiling_of(target, peak, bits == "8")
+    total = float(secs.sum())
+    print(f"\n## {name}, target {target} ({bits}-bit weights): conv layers, identical ones "
+          f"grouped\n")
+    groups = {}
+    for st, s in zip(steps, secs):
+        if st.key is not None:
+            groups.setdefault(st.key, []).append((st, s))
     table = []
-    for (nodes, key, s, io), k, sh in zip(rows, kernel, share):
-        macs = macs_of(key)
-        shown = nodes[0] if len(nodes) == 1 else f"{nodes[0]} (+{len(nodes) - 1})"
-        if k is None:
-            rates = ["n/a"] * (3 + bool(vnni))
-        else:
-            mpc = macs / k / hz
-            rates = [f"{macs / k / 1e9:.1f}", f"{mpc:.1f}", f"{100 * mpc / ceiling:.0f}",
-                     *([f"{100 * mpc / vnni:.0f}"] if vnni else [])]
-        table.append([shown, str(len(nodes)), describe(key), f"{macs / 1e6:.1f}",
-                      f"{macs / bytes_of(key):.0f}", f"{s * 1e6:.0f}", f"{macs / s / hz:.1f}",
-                      f"{io * 1e6:.0f}",
-                      f"{k * 1e6:.0f}" if k is not None else "n/a", *rates,
-                      f"{100 * sh / total_s:.1f}"])
-    markdown_table(headers, table)
+    for key, members in groups.items():
+        n = len(members)
+        s = sum(x for _, x in members)
+        macs = members[0][0].macs
+        mpc = n * macs / s / hz
+        first = members[0][0].name
+        table.append([first if n == 1 else f"{first} (+{n - 1})", str(n), describe(key),
+                      f"{macs / 1e6:.1f}", f"{macs / bytes_of(key):.0f}", f"{s / n * 1e6:.1f}",
+                      f"{n * macs / s / 1e9:.1f}", f"{mpc:.1f}", f"{100 * mpc / ceiling:.0f}",
+                      f"{100 * s / total:.1f}"])
+    markdown_table(["layers", "n", "shape", "MMAC", "MAC/B", "us", "GMAC/s", "MAC/cycle",
+                    f"% {label} ceiling", "% time"], table)
 
-    print(f"\n{name} by kind (all layers of the kind: MACs / summed kernel time, and / summed "
-          "time of the one-conv libraries including their f32 I/O):\n")
+    print(f"\n{name}, {target}, by kind (every step of the model):\n")
     kinds = {}
-    for (nodes, key, s, _), sh in zip(rows, share):
-        k = kinds.setdefault(kind_of(key), [0, 0, 0.0, 0.0])
-        k[0] += len(nodes)
-        k[1] += len(nodes) * macs_of(key)
-        k[2] += sh
-        k[3] += len(nodes) * s
-    kinds["all convs"] = [sum(v[i] for v in kinds.values()) for i in range(4)]
+    for st, s in zip(steps, secs):
+        k = kinds.setdefault(st.kind_label(), [0, 0, 0.0])
+        k[0] += 1
+        k[1] += st.macs
+        k[2] += s
     table = []
-    for kind, (n, macs, ks, s) in sorted(kinds.items(), key=lambda kv: (kv[0] == "all convs", -kv[1][2])):
-        mpc = macs / ks / hz
-        table.append([kind, str(n), f"{macs / 1e6:.0f}", f"{ks * 1e3:.2f}", f"{mpc:.1f}",
-                      f"{100 * mpc / ceiling:.0f}", f"{macs / s / hz:.1f}", f"{100 * ks / total_s:.1f}"])
-    markdown_table(["kind", "n", "MMAC", "kernel ms", "MAC/cycle", "% AVX2 peak",
-                    "MAC/cycle with I/O", "% of conv time"], table)
-    total_macs = kinds["all convs"][1]
-    print(f"\nwhole {name}.so: {whole_s * 1e3:.2f} ms ({total_macs / whole_s / hz:.1f} MAC/cycle "
-          f"overall); its convolutions' kernel times sum to {total_s * 1e3:.2f} ms "
-          f"({100 * total_s / whole_s:.0f}% of it), with the one-conv libraries' f32 I/O to "
-          f"{kinds['all convs'][3] * 1e3:.2f} ms")
+    for kind, (n, macs, s) in sorted(kinds.items(), key=lambda kv: -kv[1][2]):
+        mpc = macs / s / hz if macs else None
+        table.append([kind, str(n), f"{macs / 1e6:.0f}" if macs else "", f"{s * 1e6:.0f}",
+                      f"{mpc:.1f}" if mpc else "", f"{100 * mpc / ceiling:.0f}" if mpc else "",
+                      f"{100 * s / total:.1f}"])
+    all_macs = sum(st.macs for st in steps)
+    table.append(["whole model", str(len(steps)), f"{all_macs / 1e6:.0f}", f"{total * 1e6:.0f}",
+                  f"{all_macs / total / hz:.1f}", f"{100 * all_macs / total / hz / ceiling:.0f}",
+                  "100.0"])
+    markdown_table(["kind", "steps", "MMAC", "us", "MAC/cycle", f"% {label} ceiling", "% time"],
+                   table)
+    print(f"\nwhole {name}.so ({target}): the steps' minima sum to {total * 1e3:.2f} ms; the best "
+          f"run took {runs[0] * 1e3:.2f} ms, the median run {runs[1] * 1e3:.2f} ms")
+
+
+def dense3x3_rate(steps, secs, hz):
+    """MAC/cycle of the dense 3x3 convolutions as a whole (their MACs over their time)."""
+    chosen = [(st.macs, s) for st, s in zip(steps, secs)
+              if st.key is not None and st.conv_kind() == "dense 3x3"]
+    macs = sum(m for m, _ in chosen)
+    return macs / sum(s for _, s in chosen) / hz if chosen else None
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("names", nargs="*", default=DEFAULT_MODELS, help="models whose convs to time")
+    p.add_argument("names", nargs="*", default=DEFAULT_MODELS, help="models to profile")
     p.add_argument("--models", default=os.path.join(ROOT, "tests/.work/models"), help="make_models.py output")
     p.add_argument("--qcc", default=os.path.join(ROOT, "target/release/qcc"), help="qcc binary")
     p.add_argument("--work", default=os.path.join(ROOT, "tests/.work/roofline"),
-                   help="where the one-conv models and libraries go")
-    p.add_argument("--quick", action="store_true", help="fewer and shorter samples")
+                   help="where the profiling libraries go")
+    p.add_argument("--target", action="append", metavar="T,...",
+                   help=f"qcc targets to compile for, comma-separated or repeated (default: "
+                        f"{','.join(DEFAULT_TARGETS)})")
+    p.add_argument("--runs", type=int, help="timed runs per library (default 40, 10 with --quick)")
+    p.add_argument("--quick", action="store_true", help="fewer runs, shorter peak measurements")
     args = p.parse_args()
-    args.samples = 5 if args.quick else 15
-    args.min_sample_s = 0.005 if args.quick else 0.02
+    runs = args.runs or (10 if args.quick else 40)
+    targets = [t.strip() for ts in args.target or [",".join(DEFAULT_TARGETS)]
+               for t in ts.split(",") if t.strip()]
+    if runs < 1:
+        raise SystemExit("--runs must be at least 1")
     if not os.access(args.qcc, os.X_OK):
         raise SystemExit(f"{args.qcc} is not an executable: cargo build --release -p qcc")
     os.makedirs(args.work, exist_ok=True)
 
     t0 = time.perf_counter()
     peak = measure_peak(args.work, args.quick)
+    hz = peak["ghz"] * 1e9
     print(f"clock: {peak['ghz']:.2f} GHz (dependent adds, thread CPU time)")
     print("int8 MAC/cycle ceilings, operands in registers, one thread:")
     labels = {"avx2_maddubs": "AVX2 vpmaddubsw+vpmaddwd (256-bit)",
               "avx2_maddwd": "AVX2 vpmaddwd on 16-bit (256-bit, exact)",
-              "sse_maddubs": "SSE pmaddubsw+pmaddwd (128-bit, Cranelift's width)",
+              "sse_maddubs": "SSE pmaddubsw+pmaddwd (128-bit)",
               "vnni_ymm": "AVX512-VNNI vpdpbusd ymm", "vnni_zmm": "AVX512-VNNI vpdpbusd zmm"}
     for k, label in labels.items():
         if k in peak:
             print(f"  {label:<52} {peak[k]:6.1f}  ({peak[k] * peak['ghz']:.0f} GMAC/s)")
     if "vnni_zmm" not in peak:
         print("  (no AVX512-VNNI on this CPU)")
+
+    summary = []
     for name in args.names:
-        rows, whole_s = bench_model(name, args, peak)
-        print_model(name, rows, whole_s, peak)
-    print(f"\n'% AVX2 peak' is against the measured vpmaddubsw+vpmaddwd ceiling above; total "
-          f"{time.perf_counter() - t0:.0f} s")
+        work = os.path.join(args.work, name)
+        os.makedirs(work, exist_ok=True)
+        for target in targets:
+            so, bits = compile_profiled(args, name, target, work)
+            lib = ProfiledLibrary(so)
+            lib.set_input(np.load(os.path.join(args.models, f"{name}.input.npy"))[0])
+            print(f"  [{name} {target}] compiled, {len(lib.steps)} steps; {runs} runs",
+                  file=sys.stderr, flush=True)
+            secs, totals = measure(lib, runs, warmup=max(2, runs // 10))
+            print_model(name, target, bits, lib.steps, secs, totals, peak)
+            if name == "resnet18":
+                summary.append((target, dense3x3_rate(lib.steps, secs, hz)))
+
+    if summary:
+        print("\nResNet-18's dense 3x3 convolutions as a whole (their MACs / their summed time):")
+        for target, rate in summary:
+            want = ACCEPTANCE.get(target)
+            verdict = "" if want is None or rate is None else \
+                f"  (acceptance >= {want}: {'met' if rate >= want else 'NOT met'})"
+            shown = "n/a" if rate is None else f"{rate:.1f}"
+            print(f"  {target:<12} {shown} MAC/cycle{verdict}")
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":

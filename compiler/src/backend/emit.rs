@@ -141,13 +141,28 @@ impl Emitter {
     }
 
     /// The exported entry: calls each kernel in order with the same three pointers, returns 0.
-    pub fn entry(&mut self, name: &str, kernels: &[FuncId]) -> Result<FuncId> {
+    /// With `mark` (a profiling build), it also calls the C function of that name with the
+    /// step's index before each kernel, and with the number of kernels after the last, so the
+    /// shim can time each step; without it the entry is exactly the list of calls.
+    pub fn entry(&mut self, name: &str, kernels: &[FuncId], mark: Option<&str>) -> Result<FuncId> {
         let mut sig = kernel_signature(&self.module);
         sig.returns.push(AbiParam::new(types::I32));
         let id = self
             .module
             .declare_function(name, Linkage::Export, &sig)
             .map_err(|e| Error::msg(format!("declaring {name}: {e}")))?;
+        let mark = match mark {
+            Some(mark_name) => {
+                let mut msig = self.module.make_signature();
+                msig.params.push(AbiParam::new(types::I64));
+                Some(
+                    self.module
+                        .declare_function(mark_name, Linkage::Import, &msig)
+                        .map_err(|e| Error::msg(format!("declaring {mark_name}: {e}")))?,
+                )
+            }
+            None => None,
+        };
         self.ctx.func.signature = sig;
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
@@ -155,9 +170,18 @@ impl Emitter {
             b.append_block_params_for_function_params(entry);
             b.switch_to_block(entry);
             let params = b.block_params(entry).to_vec();
-            for &kernel in kernels {
+            let mark = mark.map(|m| self.module.declare_func_in_func(m, b.func));
+            for (i, &kernel) in kernels.iter().enumerate() {
+                if let Some(m) = mark {
+                    let step = b.ins().iconst(types::I64, i as i64);
+                    b.ins().call(m, &[step]);
+                }
                 let f = self.module.declare_func_in_func(kernel, b.func);
                 b.ins().call(f, &params);
+            }
+            if let Some(m) = mark {
+                let step = b.ins().iconst(types::I64, kernels.len() as i64);
+                b.ins().call(m, &[step]);
             }
             let zero = b.ins().iconst(types::I32, 0);
             b.ins().return_(&[zero]);

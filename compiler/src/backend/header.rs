@@ -107,13 +107,15 @@ pub fn render(iface: &Interface) -> String {
 #define {p}_MODEL_H
 
 #include <stddef.h>
-
+{stdint}
 #ifdef __cplusplus
 extern \"C\" {{
 #endif
 
 /* Return codes of {n}_run. */
 ",
+        // uint64_t, for a profiling build's functions.
+        stdint = if iface.profile.is_some() { "#include <stdint.h>\n" } else { "" },
         intro = wrap(&format!(
             "The C ABI of model @{}, compiled by qcc {} for target {} ({}-bit weights; CPU features required: {features}).",
             comment_safe(&iface.model_name),
@@ -153,7 +155,7 @@ int {n}_run(const float *const *inputs, float *const *outputs, void *scratch);
 /* The model described in JSON: abi, prefix, model, inputs and outputs (name, shape, dtype,
  * elements), scratch_size, features, target, weight_bits, qcc_version. */
 const char *{n}_model_json(void);
-
+{profile}
 #ifdef __cplusplus
 }}
 #endif
@@ -161,6 +163,38 @@ const char *{n}_model_json(void);
 #endif /* {p}_MODEL_H */
 ",
         size = iface.scratch_size,
+        profile = profile_declarations(iface),
     );
     out
+}
+
+/// A profiling build's declarations (nothing otherwise).
+fn profile_declarations(iface: &Interface) -> String {
+    let Some(steps) = &iface.profile else {
+        return String::new();
+    };
+    let n = &iface.prefix;
+    let p = macro_prefix(iface);
+    format!(
+        "
+/* Profiling build (qcc --profile): {n}_run also times each of its steps, one per kernel call,
+ * in call order, summing nanoseconds of the monotonic clock over runs (and over threads that
+ * run at once). The library keeps these sums in global counters. */
+#define {p}_PROFILE_STEPS {count}
+
+/* Copies the first min(n, {p}_PROFILE_STEPS) sums into ns; returns {p}_PROFILE_STEPS. */
+size_t {n}_profile(uint64_t *ns, size_t n);
+
+/* How many runs the sums cover. */
+uint64_t {n}_profile_runs(void);
+
+/* Sets the sums and the run count to zero. */
+void {n}_profile_reset(void);
+
+/* One line per step, tab-separated: result name, op kind, operand types (`, `-separated),
+ * result type, attributes (`{{…}}` or empty; lists longer than 8 shown as a count). */
+const char *{n}_profile_steps(void);
+",
+        count = steps.len(),
+    )
 }

@@ -2,6 +2,7 @@
 //! inputs and outputs, the scratch size and the CPU features the code needs. The header, the C
 //! shim and `NAME_model_json` are all rendered from this one description.
 
+use crate::backend::profile::ProfileStep;
 use crate::diag::{Error, Result};
 use runtime::library::ABI_VERSION;
 use serde_json::{json, Value};
@@ -28,6 +29,11 @@ pub struct Interface {
     pub target: String,
     pub weight_bits: u8,
     pub qcc_version: String,
+    /// A profiling build's steps, in call order (`None` for an ordinary library, whose shim,
+    /// header, exports and JSON do not change): the object's entry calls
+    /// `{prefix}_profile_mark(i)` before step `i` and `{prefix}_profile_mark(n)` after the last,
+    /// and the shim defines it and exports the profile.
+    pub profile: Option<Vec<ProfileStep>>,
 }
 
 /// An input or output: f32, in the IR's shape (NCHW as in ONNX).
@@ -92,6 +98,22 @@ impl Interface {
                 return Err(Error::msg(format!(
                     "%{} of model @{} is too large to address",
                     p.name, self.model_name
+                )));
+            }
+        }
+        if let Some(steps) = &self.profile {
+            let bad = steps.iter().find(|st| {
+                [&st.name, &st.kind, &st.result, &st.attrs]
+                    .into_iter()
+                    .chain(&st.operands)
+                    .any(|f| f.contains(['\t', '\n']))
+            });
+            if let Some(st) = bad {
+                return Err(Error::msg(format!(
+                    "profile step %{} of model @{} has a tab or newline in its description, \
+                     which would break NAME_profile_steps' one-line-per-step format",
+                    st.name.escape_debug(),
+                    self.model_name
                 )));
             }
         }

@@ -4,8 +4,9 @@
 //!
 //! Everything is compiled in a temporary directory under fixed, relative file names, so no path
 //! ends up in the library and two links of the same inputs give the same bytes. A linker
-//! version script exports exactly the three ABI functions: `NAME_run_impl` and libgcc's CPU
-//! detection stay local, so two models in one process never bind to each other's code.
+//! version script exports exactly the three ABI functions (and a profiling build's four profile
+//! readers): `NAME_run_impl` and libgcc's CPU detection stay local, so two models in one process
+//! never bind to each other's code.
 
 use crate::backend::header;
 use crate::backend::interface::Interface;
@@ -65,7 +66,7 @@ pub fn shim_source(iface: &Interface) -> String {
     };
     format!(
         "/* The exported entry points of model @{model} (written by qcc; see {HEADER_H}). */
-#include <stdint.h>
+{prelude}#include <stdint.h>
 #include \"{HEADER_H}\"
 
 /* The generated code: assumes the CPU features and an aligned, large enough scratch. */
@@ -94,16 +95,91 @@ int {n}_run(const float *const *inputs, float *const *outputs, void *scratch) {{
     if ((uintptr_t)scratch % {SCRATCH_ALIGN} != 0) return {p}_ERR_ALIGN;
     return {n}_run_impl(inputs, outputs, scratch);
 }}
-",
+{profile}",
         model = header::comment_safe(&iface.model_name),
         json = c_string_literal(&iface.model_json()),
+        profile = profile_source(iface),
+        // clock_gettime and CLOCK_MONOTONIC are POSIX, hidden by a strict `-std=c11` unless
+        // asked for before the first include.
+        prelude = if iface.profile.is_some() {
+            "#define _POSIX_C_SOURCE 199309L\n#include <time.h>\n"
+        } else {
+            ""
+        },
     )
 }
 
-/// The linker version script: the ABI's three functions are global, everything else local.
+/// A profiling build's part of the shim (empty otherwise): `NAME_profile_mark`, which the
+/// generated entry calls between kernels, and the exported functions that read the profile.
+///
+/// The clock is CLOCK_MONOTONIC in nanoseconds (a vDSO call, no system call, about 20 ns): wall
+/// time, so a step the thread was preempted in counts the wait; readers take the median over
+/// runs. Each mark's own cost lands in the step after it. The totals are added atomically and
+/// the previous mark is per thread, so threads may run the model at once; their times add up.
+fn profile_source(iface: &Interface) -> String {
+    let Some(steps) = &iface.profile else {
+        return String::new();
+    };
+    let n = &iface.prefix;
+    let p = header::macro_prefix(iface);
+    let lines: String = steps.iter().map(|st| st.line() + "\n").collect();
+    format!(
+        "
+/* Profiling build (qcc --profile): the nanoseconds spent in each step, summed over runs. */
+static const char profile_steps[] = {lines};
+/* At least one slot: every model has a step, but C has no empty arrays. */
+static uint64_t profile_ns[{p}_PROFILE_STEPS > 0 ? {p}_PROFILE_STEPS : 1];
+static uint64_t profile_runs;
+/* When the calling thread's current step began. */
+static _Thread_local uint64_t profile_last;
+
+static uint64_t profile_now(void) {{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}}
+
+/* Called by {n}_run_impl with 0 before the first kernel, i before kernel i, and
+ * {p}_PROFILE_STEPS after the last: step i - 1 ran from the previous mark until now. */
+void {n}_profile_mark(int64_t step) {{
+    uint64_t now = profile_now();
+    if (step == 0)
+        __atomic_fetch_add(&profile_runs, 1, __ATOMIC_RELAXED);
+    else if (step <= {p}_PROFILE_STEPS)
+        __atomic_fetch_add(&profile_ns[step - 1], now - profile_last, __ATOMIC_RELAXED);
+    profile_last = now;
+}}
+
+size_t {n}_profile(uint64_t *ns, size_t n) {{
+    for (size_t i = 0; i < n && i < {p}_PROFILE_STEPS; i++)
+        ns[i] = __atomic_load_n(&profile_ns[i], __ATOMIC_RELAXED);
+    return {p}_PROFILE_STEPS;
+}}
+
+uint64_t {n}_profile_runs(void) {{ return __atomic_load_n(&profile_runs, __ATOMIC_RELAXED); }}
+
+void {n}_profile_reset(void) {{
+    for (size_t i = 0; i < {p}_PROFILE_STEPS; i++)
+        __atomic_store_n(&profile_ns[i], 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&profile_runs, 0, __ATOMIC_RELAXED);
+}}
+
+const char *{n}_profile_steps(void) {{ return profile_steps; }}
+",
+        lines = c_string_literal(&lines),
+    )
+}
+
+/// The linker version script: the ABI's three functions are global (and a profiling build's
+/// four profile functions; its `NAME_profile_mark` stays local), everything else local.
 pub fn version_script(iface: &Interface) -> String {
     let n = &iface.prefix;
-    format!("{{\n  global:\n    {n}_scratch_size;\n    {n}_run;\n    {n}_model_json;\n  local:\n    *;\n}};\n")
+    let profile = if iface.profile.is_some() {
+        format!("    {n}_profile;\n    {n}_profile_runs;\n    {n}_profile_reset;\n    {n}_profile_steps;\n")
+    } else {
+        String::new()
+    };
+    format!("{{\n  global:\n    {n}_scratch_size;\n    {n}_run;\n    {n}_model_json;\n{profile}  local:\n    *;\n}};\n")
 }
 
 /// The C compilers to try, in order: `$CC` (split at whitespace, so `CC="ccache gcc"` works),

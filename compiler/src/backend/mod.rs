@@ -13,6 +13,7 @@ pub mod kernels;
 pub mod layout;
 pub mod link;
 pub mod plan;
+pub mod profile;
 pub mod target;
 
 use crate::diag::{Error, Result};
@@ -36,6 +37,9 @@ pub struct Options {
     pub target: Target,
     /// Keep the CLIF text of every function (`--emit clif`).
     pub keep_clif: bool,
+    /// A profiling build (`--profile`): the entry calls `{prefix}_profile_mark(step)` before
+    /// each kernel and after the last, and the interface lists the steps for the shim.
+    pub profile: bool,
 }
 
 /// One operand or result of a step.
@@ -138,7 +142,14 @@ pub fn compile(model: &Model, opts: &Options) -> Result<Compiled> {
         weight_bytes += bytes;
         funcs.push(f);
     }
-    em.entry(&format!("{}_run_impl", opts.prefix), &funcs)?;
+    let mark = opts
+        .profile
+        .then(|| format!("{}_profile_mark", opts.prefix));
+    em.entry(
+        &format!("{}_run_impl", opts.prefix),
+        &funcs,
+        mark.as_deref(),
+    )?;
     times.push(("code generation (cranelift)", t1.elapsed()));
     let clif = em.clif.take();
     let t2 = Instant::now();
@@ -162,6 +173,9 @@ pub fn compile(model: &Model, opts: &Options) -> Result<Compiled> {
             target: opts.target.spec.clone(),
             weight_bits,
             qcc_version: env!("CARGO_PKG_VERSION").to_string(),
+            profile: opts
+                .profile
+                .then(|| steps.iter().map(profile::ProfileStep::of).collect()),
         },
         memory: MemoryReport {
             arena: plan.arena,

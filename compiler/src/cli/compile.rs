@@ -56,6 +56,11 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         (!args.weight_bits_for.is_empty(), "--weight-bits-for"),
     ];
     let stage = args.stage();
+    if args.profile && !matches!(stage, Emit::Library | Emit::Obj | Emit::Clif) {
+        return Err(Error::msg(
+            "--profile times the kernels of a compiled library: give an output ending in .so (or --emit obj/clif)",
+        ));
+    }
     if stage == Emit::Float {
         if let Some((_, flag)) = quant_flags.iter().find(|(given, _)| *given) {
             return Err(Error::msg(format!(

@@ -24,6 +24,7 @@ pub fn write(int: &Model, args: &CompileArgs, stage: Emit, output: &Path) -> Res
         prefix: args.prefix.clone(),
         target,
         keep_clif: stage == Emit::Clif,
+        profile: args.profile,
     };
     let compiled = compile(int, &opts)?;
     let mut times = compiled.times.clone();
@@ -55,6 +56,13 @@ pub fn write(int: &Model, args: &CompileArgs, stage: Emit, output: &Path) -> Res
     );
     if stage == Emit::Library {
         eprintln!("wrote {}", link::header_path(output).display());
+    }
+    if let Some(steps) = &compiled.interface.profile {
+        eprintln!(
+            "profiling build: {} steps timed ({}_profile_steps describes them)",
+            steps.len(),
+            args.prefix
+        );
     }
     if args.explain {
         for (what, d) in &times {

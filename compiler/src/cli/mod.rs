@@ -119,6 +119,11 @@ pub struct CompileArgs {
     /// that two models can be linked into one program.
     #[arg(long, default_value = "qcc")]
     pub prefix: String,
+    /// A profiling build: the library also times each kernel call and exports the times per
+    /// step (NAME_profile, NAME_profile_steps, …, declared in the header). For measuring only:
+    /// the timing costs a little and the library keeps global counters.
+    #[arg(long)]
+    pub profile: bool,
 }
 
 impl CompileArgs {

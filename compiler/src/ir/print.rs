@@ -4,6 +4,7 @@
 
 use crate::ir::attr::Attr;
 use crate::ir::model::{Model, NodeId, NodeKind, WeightData};
+use crate::ir::op::Op;
 use crate::ir::types::fmt_f32;
 use runtime::Tensor;
 use std::fmt::Write;
@@ -49,20 +50,7 @@ pub(crate) fn print_with_weights_file(model: &Model, weights_file: Option<&str>)
             op.kind.name(),
             operands.join(", ")
         );
-        // Schema order first; attributes the schema does not know (a pass's bug, which the
-        // verifier reports) are still printed, by name, so that nothing is silently lost.
-        let schema = op.kind.schema();
-        let mut attrs: Vec<(&str, &Attr)> = schema
-            .attrs
-            .iter()
-            .filter_map(|s| op.attrs.get(s.name).map(|v| (s.name, v)))
-            .collect();
-        attrs.extend(
-            op.attrs
-                .iter()
-                .filter(|(k, _)| schema.attr(k).is_none())
-                .map(|(k, v)| (k.as_str(), v)),
-        );
+        let attrs = attrs_in_order(op);
         if !attrs.is_empty() {
             let list: Vec<String> = attrs.iter().map(|(k, v)| format!("{k} = {v}")).collect();
             let _ = write!(out, " {{{}}}", list.join(", "));
@@ -73,6 +61,25 @@ pub(crate) fn print_with_weights_file(model: &Model, weights_file: Option<&str>)
     let _ = writeln!(out, "  return {}", outputs.join(", "));
     out.push_str("}\n");
     out
+}
+
+/// An op's attributes in the order the text shows them: the schema's order first, then any the
+/// schema does not know (a pass's bug, which the verifier reports), by name, so that nothing is
+/// silently lost.
+pub fn attrs_in_order(op: &Op) -> Vec<(&str, &Attr)> {
+    let schema = op.kind.schema();
+    let mut attrs: Vec<(&str, &Attr)> = schema
+        .attrs
+        .iter()
+        .filter_map(|s| op.attrs.get(s.name).map(|v| (s.name, v)))
+        .collect();
+    attrs.extend(
+        op.attrs
+            .iter()
+            .filter(|(k, _)| schema.attr(k).is_none())
+            .map(|(k, v)| (k.as_str(), v)),
+    );
+    attrs
 }
 
 /// `%x` for inputs and op results, `@w` for weights. A pass that leaves a dangling reference

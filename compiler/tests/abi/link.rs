@@ -18,6 +18,87 @@ fn generated_sources() {
     check("version_script", &version_script(&iface));
 }
 
+/// A profiling build's interface: two steps, as the backend describes them.
+fn profiled() -> Standin {
+    let mut s = sample();
+    s.profile = true;
+    s
+}
+
+/// What `--profile` adds: the step list, the mark the generated entry calls, the four exported
+/// readers and their declarations.
+#[test]
+fn generated_profile_sources() {
+    let iface = profiled().interface();
+    check("profile_header", &header::render(&iface));
+    check("profile_shim", &shim_source(&iface));
+    check("profile_version_script", &version_script(&iface));
+    // The JSON does not change: a profiling build runs the same model.
+    assert_eq!(iface.model_json(), sample().interface().model_json());
+}
+
+/// A profiling build links (its shim is C the compiler accepts, with every warning on) and
+/// exports the profile; its mark stays local.
+#[test]
+fn profiling_build_exports_the_profile() {
+    use object::{Object, ObjectSymbol};
+    let dir = tempfile::tempdir().expect("dir");
+    let iface = profiled().interface();
+    let shim = dir.path().join("shim.c");
+    std::fs::write(&shim, shim_source(&iface)).expect("written");
+    std::fs::write(dir.path().join("qcc_model.h"), header::render(&iface)).expect("written");
+    super::support::cc(
+        dir.path(),
+        &[
+            "-c".into(),
+            "-std=c11".into(),
+            "-Wall".into(),
+            "-Wextra".into(),
+            "-Werror".into(),
+            "-fPIC".into(),
+            "shim.c".into(),
+            "-o".into(),
+            "shim.o".into(),
+        ],
+    );
+    let so = profiled().build(dir.path(), "model");
+    let bytes = std::fs::read(&so).expect("written");
+    let file = object::File::parse(&*bytes).expect("an ELF file");
+    let mut defined: Vec<String> = file
+        .dynamic_symbols()
+        .filter(|s| s.is_definition())
+        .map(|s| s.name().expect("a name").to_string())
+        .collect();
+    defined.sort();
+    assert_eq!(
+        defined,
+        [
+            "mnist_model_json",
+            "mnist_profile",
+            "mnist_profile_reset",
+            "mnist_profile_runs",
+            "mnist_profile_steps",
+            "mnist_run",
+            "mnist_scratch_size"
+        ]
+    );
+}
+
+/// A step description with a tab in it would break the one-line-per-step format.
+#[test]
+fn refuses_profile_steps_with_tabs() {
+    let mut iface = profiled().interface();
+    if let Some(steps) = &mut iface.profile {
+        steps[0].name = "a\tb".into();
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let obj = profiled().object(dir.path());
+    let err = link(&iface, &obj, &dir.path().join("m.so"))
+        .expect_err("a tab in a step")
+        .to_string();
+    assert!(err.contains("has a tab or newline"), "{err}");
+}
+
 #[test]
 fn names_are_escaped_in_comments_and_strings() {
     let mut iface = sample().interface();

@@ -52,6 +52,7 @@ fn build(model: &IrModel, target: &str, prefix: &str, dir: &Path, name: &str) ->
             prefix: prefix.into(),
             target: Target::parse(target).expect("a valid target"),
             keep_clif: false,
+            profile: false,
         },
     )
     .expect("compiles");

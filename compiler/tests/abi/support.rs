@@ -4,6 +4,7 @@
 
 use qcc::backend::interface::{Interface, Port};
 use qcc::backend::link::link;
+use qcc::backend::profile::ProfileStep;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -24,6 +25,8 @@ pub struct Standin {
     pub features: Vec<String>,
     /// standin.c's OVERRUN: 0 none, 1 read past x, 2 read before x, 3 write past the scratch.
     pub overrun: u8,
+    /// A profiling build's interface (two made-up steps; the stand-in never calls the mark).
+    pub profile: bool,
 }
 
 impl Standin {
@@ -34,6 +37,7 @@ impl Standin {
             scratch: 128,
             features: vec![],
             overrun: 0,
+            profile: false,
         }
     }
     pub fn two(mut self) -> Standin {
@@ -66,6 +70,19 @@ impl Standin {
             target: "x86-64-v2".into(),
             weight_bits: 7,
             qcc_version: "0.1.0".into(),
+            profile: self.profile.then(|| {
+                let step = |name: &str, kind: &str, attrs: &str| ProfileStep {
+                    name: name.into(),
+                    kind: kind.into(),
+                    operands: vec!["tensor<1x2x3xf32>".into()],
+                    result: "tensor<1x2x3x!quant<u8, 0.5, 3>>".into(),
+                    attrs: attrs.into(),
+                };
+                vec![
+                    step("x.q", "quantize", ""),
+                    step("y", "dequantize", "{axis = 1}"),
+                ]
+            }),
         }
     }
 

@@ -38,6 +38,7 @@ pub fn build(model: &Model, target: &str) -> Lib {
             prefix: "qcc".into(),
             target,
             keep_clif: false,
+            profile: false,
         },
     )
     .unwrap_or_else(|e| panic!("@{} does not compile: {e}", model.name));
