@@ -6,10 +6,12 @@ use qcc::quant::WeightBits;
 use runtime::Tensor;
 
 /// Which (weight bits, target) pairs a model is checked on: 7-bit weights on a target without
-/// VNNI take the pmaddubsw route, 8-bit ones the exact i16 route, and `native` takes VNNI where
-/// the machine has it.
+/// VNNI take the pmaddubsw routes (Cranelift's on x86-64-v2, the AVX2 micro-kernels' on
+/// x86-64-v3), 8-bit ones on x86-64-v3 the exact i16 micro-kernels, and `native` takes VNNI
+/// where the machine has it.
 const ROUTES: &[(WeightBits, &str)] = &[
     (WeightBits::Seven, "x86-64-v2"),
+    (WeightBits::Seven, "x86-64-v3"),
     (WeightBits::Eight, "x86-64-v3"),
     (WeightBits::Eight, "native"),
 ];

@@ -124,7 +124,8 @@ pub fn temp_bytes(op: &Op, args: &[Operand], out: &Operand, target: &Target) -> 
     if x.len() != 4 || w.len() != 4 || out.ty.shape.len() != 4 {
         return vec![];
     }
-    if let (Some(tier), Ok(g)) = (Tier::choose(target), Conv::new(op, x, w, &out.ty.shape)) {
+    let tier = Tier::choose(target, operand_max_abs(&args[1]));
+    if let (Some(tier), Ok(g)) = (tier, Conv::new(op, x, w, &out.ty.shape)) {
         if let Some(layer) = g.micro() {
             return layer.temp_bytes(tier).into_iter().collect();
         }
@@ -138,9 +139,21 @@ pub fn temp_bytes(op: &Op, args: &[Operand], out: &Operand, target: &Target) -> 
 
 /// Scratch of a qgemm: the AVX2 micro-kernel reads `a` widened to u16.
 pub fn gemm_temp_bytes(args: &[Operand], target: &Target) -> Vec<usize> {
-    match (Tier::choose(target), gemm_layer(args)) {
+    match (
+        Tier::choose(target, operand_max_abs(&args[1])),
+        gemm_layer(args),
+    ) {
         (Some(tier), Some(g)) => g.temp_bytes(tier).into_iter().collect(),
         _ => vec![],
+    }
+}
+
+/// The largest |w| of an i8 weight operand (128 when it is not one, which picks the route that
+/// is exact for every weight).
+fn operand_max_abs(o: &Operand) -> i32 {
+    match o.weight.as_deref() {
+        Some(Tensor::I8(w)) => w.iter().map(|&v| i32::from(v).abs()).max().unwrap_or(0),
+        _ => 128,
     }
 }
 
@@ -418,7 +431,8 @@ pub fn qconv2d(
     let w = w.as_standard_layout();
     let wd = w.as_slice().expect("standard layout");
     let per_oc = g.cg * g.kh * g.kw;
-    if let (Some(tier), Some(layer), true) = (Tier::choose(target), g.micro(), g.depthwise()) {
+    let tier = Tier::choose(target, operand_max_abs(wo));
+    if let (Some(tier), Some(layer), true) = (tier, g.micro(), g.depthwise()) {
         let taps = g.kh * g.kw;
         let rows: Vec<Vec<i8>> = (0..g.c)
             .map(|ch| wd[ch * taps..][..taps].to_vec())
@@ -463,7 +477,7 @@ pub fn qconv2d(
             r
         })
         .collect();
-    if let (Some(tier), Some(layer)) = (Tier::choose(target), g.micro()) {
+    if let (Some(tier), Some(layer)) = (tier, g.micro()) {
         return micro_conv(em, name, step, tier, &layer, &rows, zx);
     }
     let rq = Requant::new(em, step, g.o)?;
@@ -726,7 +740,7 @@ pub fn qgemm(
                 .collect()
         })
         .collect();
-    if let Some(tier) = Tier::choose(target) {
+    if let Some(tier) = Tier::choose(target, operand_max_abs(bo)) {
         let layer = gemm_layer(&step.args).expect("checked 2-D above");
         return micro_conv(em, name, step, tier, &layer, &rows, za);
     }

@@ -21,12 +21,19 @@ pub enum Tier {
     /// AVX2: activations widened to u16, weights stored as i16, `vpmaddwd` on ymm: exact for
     /// every i8 weight (2·255·128 < 2³¹), unlike `vpmaddubsw`, which saturates in i16.
     Ymm,
+    /// AVX2 for a layer whose weights all have |w| ≤ 64 (7-bit quantization): u8 codes against
+    /// i8 weights with `vpmaddubsw` (pair sums ≤ 2·255·64 < 2¹⁵, never saturating), pairs of
+    /// pairs summed by `vpmaddwd` against ones: the AVX2 ceiling, twice `vpmaddwd`'s MACs.
+    YmmBytes,
 }
 
 impl Tier {
-    pub fn choose(target: &Target) -> Option<Tier> {
+    /// The tier of a layer whose largest weight magnitude is `max_abs`.
+    pub fn choose(target: &Target, max_abs: i32) -> Option<Tier> {
         if target.has("avx512f") && target.has("avx512vnni") {
             Some(Tier::Zmm)
+        } else if target.has("avx2") && max_abs <= 64 {
+            Some(Tier::YmmBytes)
         } else if target.has("avx2") {
             Some(Tier::Ymm)
         } else {
@@ -38,7 +45,7 @@ impl Tier {
     pub fn lanes(self) -> usize {
         match self {
             Tier::Zmm => 16,
-            Tier::Ymm => 8,
+            Tier::Ymm | Tier::YmmBytes => 8,
         }
     }
 
@@ -52,13 +59,15 @@ impl Tier {
         match self {
             Tier::Zmm => 8,
             Tier::Ymm => 6,
+            // Ten accumulators: the ones vector and the product take two more registers.
+            Tier::YmmBytes => 5,
         }
     }
 
     /// Activation elements one multiply-accumulate step reads per pixel (one i32 lane's worth).
     pub fn step(self) -> usize {
         match self {
-            Tier::Zmm => 4,
+            Tier::Zmm | Tier::YmmBytes => 4,
             Tier::Ymm => 2,
         }
     }
@@ -66,7 +75,7 @@ impl Tier {
     /// Bytes of one activation element as the kernel reads it (u8, or u16 widened).
     pub fn elem(self) -> usize {
         match self {
-            Tier::Zmm => 1,
+            Tier::Zmm | Tier::YmmBytes => 1,
             Tier::Ymm => 2,
         }
     }
@@ -305,7 +314,7 @@ pub fn pack(tier: Tier, w: &[Vec<i8>], rows: usize, run: usize) -> Vec<u8> {
                             0
                         };
                         match tier {
-                            Tier::Zmm => out.push(v as u8),
+                            Tier::Zmm | Tier::YmmBytes => out.push(v as u8),
                             Tier::Ymm => out.extend(i16::from(v).to_le_bytes()),
                         }
                     }
@@ -378,7 +387,7 @@ pub fn assemble(shape: &Shape) -> Result<Vec<u8>> {
     }
     let bytes = match shape.tier {
         Tier::Zmm => zmm::assemble(shape),
-        Tier::Ymm => ymm::assemble(shape),
+        Tier::Ymm | Tier::YmmBytes => ymm::assemble(shape),
     };
     bytes.map_err(|e| Error::msg(format!("assembling the micro-kernel {shape:?}: {e}")))
 }

@@ -2,7 +2,7 @@
 //! on ymm (8 channels × 2 exact products per instruction), then the requantization of
 //! `fixed.rs` on 8 channels at a time with VEX blends instead of opmasks.
 
-use super::{Kind, Shape, Table};
+use super::{Kind, Shape, Table, Tier};
 use iced_x86::code_asm::*;
 use iced_x86::IcedError;
 
@@ -31,6 +31,11 @@ pub fn assemble(s: &Shape) -> Result<Vec<u8>, IcedError> {
         }
     }
     match s.kind {
+        Kind::Dense {
+            rows,
+            steps,
+            row_step,
+        } if s.tier == Tier::YmmBytes => dense_bytes(&mut a, s, rows, steps, row_step)?,
         Kind::Dense {
             rows,
             steps,
@@ -89,6 +94,51 @@ fn dense(
         a.vpbroadcastd(b, dword_ptr(rdi + (p as i64 * s.pixel_step) as i32))?;
         for (j, &wr) in w.iter().enumerate().take(regs) {
             a.vpmaddwd(prod, b, wr)?;
+            a.vpaddd(acc(s, p, j), acc(s, p, j), prod)?;
+        }
+    }
+    a.add(rsi, step_bytes)?;
+    a.add(rdi, 4)?;
+    a.dec(r9)?;
+    a.jnz(step)?;
+    a.add(rdi, (row_step - 4 * steps as i64) as i32)?;
+    a.dec(r8)?;
+    a.jnz(row)?;
+    Ok(())
+}
+
+/// Every output channel of the block against `rows` runs of `steps` groups of four u8 codes,
+/// for weights within ±64: `vpmaddubsw` makes exact i16 pair sums, `vpmaddwd` against ones
+/// adds the pairs into i32 lanes. Registers: accumulators ymm0..9, weights ymm10/11, the
+/// broadcast ymm12, the product ymm13, ones ymm15.
+fn dense_bytes(
+    a: &mut CodeAssembler,
+    s: &Shape,
+    rows: usize,
+    steps: usize,
+    row_step: i64,
+) -> Result<(), IcedError> {
+    let regs = s.regs();
+    let w = [ymm10, ymm11];
+    let (b, prod, ones) = (ymm12, ymm13, ymm15);
+    a.mov(eax, 0x0001_0001u32)?;
+    a.vmovd(xmm15, eax)?;
+    a.vpbroadcastd(ones, xmm15)?;
+    let step_bytes = (s.tier.block() * 4) as i32;
+    let mut row = a.create_label();
+    let mut step = a.create_label();
+    a.mov(r8, rows as u64)?;
+    a.set_label(&mut row)?;
+    a.mov(r9, steps as u64)?;
+    a.set_label(&mut step)?;
+    for (j, &wr) in w.iter().enumerate().take(regs) {
+        a.vmovdqu(wr, ymmword_ptr(rsi + (j * 32) as i32))?;
+    }
+    for p in 0..s.pixels {
+        a.vpbroadcastd(b, dword_ptr(rdi + (p as i64 * s.pixel_step) as i32))?;
+        for (j, &wr) in w.iter().enumerate().take(regs) {
+            a.vpmaddubsw(prod, b, wr)?;
+            a.vpmaddwd(prod, prod, ones)?;
             a.vpaddd(acc(s, p, j), acc(s, p, j), prod)?;
         }
     }
