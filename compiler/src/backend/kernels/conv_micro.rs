@@ -95,7 +95,12 @@ pub fn emit(
     zx: i32,
     temp: Option<usize>,
 ) -> Result<(FuncId, usize)> {
-    let (nb, tile, elem) = (tier.block(), tier.tile(), g.elem(tier));
+    let (nb, elem) = (tier.block(), g.elem(tier));
+    let tile = if g.depthwise {
+        tier.depthwise_tile()
+    } else {
+        tier.tile()
+    };
     let (hp, wp) = (g.hp(), g.wp());
     let (kind, packed, wbytes) = if g.depthwise {
         let taps = g.kh * g.kw;

@@ -64,6 +64,15 @@ impl Tier {
         }
     }
 
+    /// Pixels of a full depthwise tile: on zmm one register of channels at a time, so sixteen
+    /// accumulators (the dense tile's register file) cover sixteen pixels.
+    pub fn depthwise_tile(self) -> usize {
+        match self {
+            Tier::Zmm => 16,
+            t => t.tile(),
+        }
+    }
+
     /// Activation elements one multiply-accumulate step reads per pixel (one i32 lane's worth).
     pub fn step(self) -> usize {
         match self {
@@ -377,9 +386,13 @@ pub fn assemble(shape: &Shape) -> Result<Vec<u8>> {
         Kind::Dense { rows, steps, .. } => rows == 0 || steps == 0,
         Kind::Depthwise { kh, kw, .. } => kh == 0 || kw == 0,
     };
+    let tile = match shape.kind {
+        Kind::Dense { .. } => shape.tier.tile(),
+        Kind::Depthwise { .. } => shape.tier.depthwise_tile(),
+    };
     if empty
         || shape.pixels == 0
-        || shape.pixels > shape.tier.tile()
+        || shape.pixels > tile
         || shape.channels == 0
         || shape.channels > shape.tier.block()
     {

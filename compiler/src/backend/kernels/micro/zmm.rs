@@ -1,12 +1,12 @@
 //! The AVX-512 VNNI micro-kernel: `vpdpbusd` on zmm (16 channels × 4 u8·i8 products per
-//! instruction), then the requantization of `fixed.rs` on 16 channels at a time with opmasks.
+//! instruction), then the requantization as one floor division of 64-bit products, with opmasks.
 
 use super::{Kind, Shape, Table};
 use iced_x86::code_asm::*;
 use iced_x86::IcedError;
 
-/// Registers: accumulators zmm0..zmm15 (pixel-major), weights zmm24/25, the broadcast
-/// activation zmm26; the epilogue's tables zmm16..27 and zmm31, its temporaries zmm28..30.
+/// Dense registers: accumulators zmm0..zmm15 (pixel-major), weights zmm24/25, the broadcast
+/// activation zmm26; then the epilogue's (below).
 fn acc(s: &Shape, p: usize, j: usize) -> AsmRegisterZmm {
     zmm_n((p * s.regs() + j) as u32)
 }
@@ -19,39 +19,63 @@ pub fn assemble(s: &Shape) -> Result<Vec<u8>, IcedError> {
     let mut a = CodeAssembler::new(64)?;
     let (nb, lanes) = (s.tier.block(), s.tier.lanes());
     let regs = s.regs();
-    // The accumulators start at the bias.
-    for p in 0..s.pixels {
-        for j in 0..regs {
-            a.vmovdqu32(
-                acc(s, p, j),
-                zmmword_ptr(rcx + Table::Bias.at(nb, lanes, j)),
-            )?;
-        }
-    }
     match s.kind {
         Kind::Dense {
             rows,
             steps,
             row_step,
-        } => dense(&mut a, s, rows, steps, row_step)?,
+        } => {
+            // The accumulators start at the bias.
+            for p in 0..s.pixels {
+                for j in 0..regs {
+                    let bias = zmmword_ptr(rcx + Table::Bias.at(nb, lanes, j));
+                    a.vmovdqu32(acc(s, p, j), bias)?;
+                }
+            }
+            dense(&mut a, s, rows, steps, row_step)?;
+            epilogue_setup(&mut a, s)?;
+            for j in 0..regs {
+                let accs: Vec<_> = (0..s.pixels).map(|p| acc(s, p, j)).collect();
+                epilogue_reg(&mut a, s, j, &accs)?;
+            }
+        }
         Kind::Depthwise {
             kh,
             kw,
             col_step,
             row_step,
         } => {
-            for (off, uses) in super::taps(s, kh, kw, col_step, row_step) {
-                for j in 0..regs {
-                    a.vpmovzxbd(zmm26, xmmword_ptr(rdi + (off + 16 * j as i64) as i32))?;
-                    for &(p, tap) in &uses {
-                        let w = zmmword_ptr(rsi + ((tap * nb + j * lanes) * 4) as i32);
-                        a.vpdpbusd(acc(s, p, j), zmm26, w)?;
+            // One register of channels at a time: up to 16 pixels' accumulators zmm0..15 and,
+            // for windows of up to 9 taps, the taps' weights in zmm16..24 (a memory operand per
+            // product would make loads, not `vpdpbusd`, the bound).
+            let taps = kh * kw;
+            let held = taps <= 9;
+            let accs: Vec<_> = (0..s.pixels).map(|p| zmm_n(p as u32)).collect();
+            for j in 0..regs {
+                let w = |tap: usize| zmmword_ptr(rsi + ((tap * nb + j * lanes) * 4) as i32);
+                for &x in &accs {
+                    a.vmovdqu32(x, zmmword_ptr(rcx + Table::Bias.at(nb, lanes, j)))?;
+                }
+                if held {
+                    for tap in 0..taps {
+                        a.vmovdqu32(zmm_n(16 + tap as u32), w(tap))?;
                     }
                 }
+                for (off, uses) in super::taps(s, kh, kw, col_step, row_step) {
+                    a.vpmovzxbd(zmm25, xmmword_ptr(rdi + (off + 16 * j as i64) as i32))?;
+                    for &(p, tap) in &uses {
+                        if held {
+                            a.vpdpbusd(accs[p], zmm25, zmm_n(16 + tap as u32))?;
+                        } else {
+                            a.vpdpbusd(accs[p], zmm25, w(tap))?;
+                        }
+                    }
+                }
+                epilogue_setup(&mut a, s)?;
+                epilogue_reg(&mut a, s, j, &accs)?;
             }
         }
     }
-    epilogue(&mut a, s)?;
     a.vzeroupper()?;
     a.ret()?;
     a.assemble(0)
@@ -94,86 +118,111 @@ fn dense(
     Ok(())
 }
 
-/// Requantizes, clamps and stores every accumulator as u8 codes: the two roundings as one
-/// floor division of the 64-bit products (`super::rounding`), even and odd channels apart.
-fn epilogue(a: &mut CodeAssembler, s: &Shape) -> Result<(), IcedError> {
-    let (nb, lanes) = (s.tier.block(), s.tier.lanes());
-    let regs = s.regs();
-    let (t1, t2, t3) = (zmm28, zmm29, zmm30);
-    // The tables of one register's channels live in registers while every pixel's accumulator
-    // of that register goes through: a memory operand per step would cost a 64-byte load each,
-    // and loads, not arithmetic, would bound the epilogue.
-    let (mult, mult_odd, ce, co, ne, no, se, so) =
-        (zmm16, zmm17, zmm18, zmm19, zmm20, zmm21, zmm22, zmm23);
-    let (lo, hi, perm, zero, zp) = (zmm24, zmm25, zmm26, zmm27, zmm31);
-    // k3: the channels stored by the last register.
-    let tail = s.channels - (regs - 1) * lanes;
+/// Registers of the epilogue: per register of channels, its tables; for all, the permute
+/// indices, a zero, the clamp and (unfolded) the zero point; temporaries zmm28..30.
+const MULT: AsmRegisterZmm = zmm16;
+const MULT_ODD: AsmRegisterZmm = zmm17;
+const CE: AsmRegisterZmm = zmm18;
+const CO: AsmRegisterZmm = zmm19;
+const NE: AsmRegisterZmm = zmm20;
+const NO: AsmRegisterZmm = zmm21;
+const SE: AsmRegisterZmm = zmm22;
+const SO: AsmRegisterZmm = zmm23;
+const LO: AsmRegisterZmm = zmm24;
+const HI: AsmRegisterZmm = zmm25;
+const PERM: AsmRegisterZmm = zmm26;
+const ZERO: AsmRegisterZmm = zmm27;
+const ZP: AsmRegisterZmm = zmm31;
+
+fn table(s: &Shape, tab: Table, j: usize) -> AsmMemoryOperand {
+    zmmword_ptr(rcx + tab.at(s.tier.block(), s.tier.lanes(), j))
+}
+
+/// The epilogue's registers shared by every register of channels, and k3, the channels stored
+/// by the last register.
+fn epilogue_setup(a: &mut CodeAssembler, s: &Shape) -> Result<(), IcedError> {
+    let lanes = s.tier.lanes();
+    let tail = s.channels - (s.regs() - 1) * lanes;
     a.mov(eax, ((1u32 << tail) - 1) & 0xFFFF)?;
     a.kmovw(k3, eax)?;
-    let m = |tab: Table, j: usize| zmmword_ptr(rcx + tab.at(nb, lanes, j));
-    a.vpxord(zero, zero, zero)?;
-    a.vmovdqu32(perm, m(Table::Perm, 0))?;
-    a.vmovdqu32(lo, m(Table::AbsLo, 0))?;
-    a.vmovdqu32(hi, m(Table::AbsHi, 0))?;
+    a.vpxord(ZERO, ZERO, ZERO)?;
+    a.vmovdqu32(PERM, table(s, Table::Perm, 0))?;
+    a.vmovdqu32(LO, table(s, Table::AbsLo, 0))?;
+    a.vmovdqu32(HI, table(s, Table::AbsHi, 0))?;
     if !s.fold_zp {
-        a.vmovdqu32(zp, m(Table::Zp, 0))?;
+        a.vmovdqu32(ZP, table(s, Table::Zp, 0))?;
     }
-    for j in 0..regs {
-        for (r, tab) in [
-            (mult, Table::Mult),
-            (mult_odd, Table::MultOdd),
-            (ce, Table::CEven),
-            (co, Table::COdd),
-            (ne, Table::NEven),
-            (no, Table::NOdd),
-            (se, Table::SEven),
-            (so, Table::SOdd),
-        ] {
-            a.vmovdqu32(r, m(tab, j))?;
+    Ok(())
+}
+
+/// Requantizes, clamps and stores register `j`'s accumulators (`accs[p]` for pixel p) as u8
+/// codes: the two roundings as one floor division of the 64-bit products (`super::rounding`),
+/// even and odd channels apart. The tables of register `j`'s channels live in registers while
+/// every pixel goes through: a memory operand per step would cost a 64-byte load each, and
+/// loads, not arithmetic, would bound the epilogue.
+fn epilogue_reg(
+    a: &mut CodeAssembler,
+    s: &Shape,
+    j: usize,
+    accs: &[AsmRegisterZmm],
+) -> Result<(), IcedError> {
+    let lanes = s.tier.lanes();
+    let regs = s.regs();
+    let tail = s.channels - (regs - 1) * lanes;
+    let (t1, t2, t3) = (zmm28, zmm29, zmm30);
+    for (r, tab) in [
+        (MULT, Table::Mult),
+        (MULT_ODD, Table::MultOdd),
+        (CE, Table::CEven),
+        (CO, Table::COdd),
+        (NE, Table::NEven),
+        (NO, Table::NOdd),
+        (SE, Table::SEven),
+        (SO, Table::SOdd),
+    ] {
+        a.vmovdqu32(r, table(s, tab, j))?;
+    }
+    for (p, &x) in accs.iter().enumerate() {
+        if s.left {
+            // Saturating `x << left`: where shifting back does not give x, it overflowed.
+            a.vpsllvd(t1, x, table(s, Table::Left, j))?;
+            a.vpsravd(t2, t1, table(s, Table::Left, j))?;
+            a.vpcmpd(k1, t2, x, 4)?; // not equal
+            a.vpsrad(t3, x, 31)?;
+            a.vpxord(t3, t3, table(s, Table::Max, j))?; // i32::MAX, or i32::MIN when x < 0
+            a.vmovdqa32(t1.k1(), t3)?;
+            a.vmovdqa32(x, t1)?;
         }
-        for p in 0..s.pixels {
-            let x = acc(s, p, j);
-            if s.left {
-                // Saturating `x << left`: where shifting back does not give x, it overflowed.
-                a.vpsllvd(t1, x, m(Table::Left, j))?;
-                a.vpsravd(t2, t1, m(Table::Left, j))?;
-                a.vpcmpd(k1, t2, x, 4)?; // not equal
-                a.vpsrad(t3, x, 31)?;
-                a.vpxord(t3, t3, m(Table::Max, j))?; // i32::MAX, or i32::MIN when x < 0
-                a.vmovdqa32(t1.k1(), t3)?;
-                a.vmovdqa32(x, t1)?;
-            }
-            // The products of the even channels and of the odd ones, in i64 lanes.
-            a.vpmuldq(t1, x, mult)?;
-            a.vpsrlq(t2, x, 32)?;
-            a.vpmuldq(t2, t2, mult_odd)?;
-            a.vpcmpq(k1, t1, zero, 1)?; // less than
-            a.vpcmpq(k2, t2, zero, 1)?;
-            a.vpaddq(t1, t1, ce)?;
-            a.vpaddq(t2, t2, co)?;
-            a.vpsubq(t1.k1(), t1, ne)?;
-            a.vpsubq(t2.k2(), t2, no)?;
-            a.vpsravq(t1, t1, se)?;
-            a.vpsravq(t2, t2, so)?;
-            a.vpermt2d(t1, perm, t2)?;
-            if !s.fold_zp {
-                a.vpaddd(t1, t1, zp)?;
-            }
-            a.vpmaxsd(t1, t1, lo)?;
-            let dst = xmmword_ptr(rdx + (p as i64 * s.out_step + (j * lanes) as i64) as i32);
-            let dst = if j + 1 == regs && tail < lanes {
-                dst.k3()
-            } else {
-                dst
-            };
-            if s.saturates {
-                // At least lo ≥ 0: the unsigned saturating narrow clamps at 255.
-                a.vpmovusdb(dst, t1)?;
-            } else {
-                a.vpminsd(t1, t1, hi)?;
-                // Codes are in [lo, hi] ⊂ [0, 255]: the truncating narrow is exact.
-                a.vpmovdb(dst, t1)?;
-            }
+        // The products of the even channels and of the odd ones, in i64 lanes.
+        a.vpmuldq(t1, x, MULT)?;
+        a.vpsrlq(t2, x, 32)?;
+        a.vpmuldq(t2, t2, MULT_ODD)?;
+        a.vpcmpq(k1, t1, ZERO, 1)?; // less than
+        a.vpcmpq(k2, t2, ZERO, 1)?;
+        a.vpaddq(t1, t1, CE)?;
+        a.vpaddq(t2, t2, CO)?;
+        a.vpsubq(t1.k1(), t1, NE)?;
+        a.vpsubq(t2.k2(), t2, NO)?;
+        a.vpsravq(t1, t1, SE)?;
+        a.vpsravq(t2, t2, SO)?;
+        a.vpermt2d(t1, PERM, t2)?;
+        if !s.fold_zp {
+            a.vpaddd(t1, t1, ZP)?;
+        }
+        a.vpmaxsd(t1, t1, LO)?;
+        let dst = xmmword_ptr(rdx + (p as i64 * s.out_step + (j * lanes) as i64) as i32);
+        let dst = if j + 1 == regs && tail < lanes {
+            dst.k3()
+        } else {
+            dst
+        };
+        if s.saturates {
+            // At least lo ≥ 0: the unsigned saturating narrow clamps at 255.
+            a.vpmovusdb(dst, t1)?;
+        } else {
+            a.vpminsd(t1, t1, HI)?;
+            // Codes are in [lo, hi] ⊂ [0, 255]: the truncating narrow is exact.
+            a.vpmovdb(dst, t1)?;
         }
     }
     Ok(())
