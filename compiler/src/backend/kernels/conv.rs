@@ -420,7 +420,7 @@ pub fn qconv2d(
 ) -> Result<(FuncId, usize)> {
     let (x, wo, y) = (&step.args[0], &step.args[1], &step.out);
     let w = weights_i8(wo, "the weight")?;
-    let g = Conv::new(&step.op, &x.ty.shape, &w.shape().to_vec(), &y.ty.shape)?;
+    let g = Conv::new(&step.op, &x.ty.shape, w.shape(), &y.ty.shape)?;
     let (_, zx) = zp_scale(&x.ty, "the input")?;
     if x.ty.elem.storage() != DType::U8 {
         return Err(Error::msg(format!(

@@ -347,11 +347,11 @@ pub fn pack_depthwise(tier: Tier, w: &[Vec<i8>], taps: usize) -> Vec<u8> {
     let nb = tier.block();
     let c = w.len();
     let mut out = Vec::with_capacity(c.div_ceil(nb) * depthwise_weight_bytes(tier, taps));
-    for b in 0..c.div_ceil(nb) {
+    for block in w.chunks(nb) {
         for t in 0..taps {
-            for lane in 0..nb {
-                let ch = b * nb + lane;
-                let v = if ch < c { i32::from(w[ch][t]) } else { 0 };
+            // Channels past the last are zero weights.
+            let lanes = block.iter().map(|r| i32::from(r[t])).chain(std::iter::repeat(0));
+            for v in lanes.take(nb) {
                 out.extend(v.to_le_bytes());
             }
         }
