@@ -52,7 +52,7 @@ pub fn quantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, us
         Some(axis) => {
             let s: Vec<u8> = q.scales.iter().flat_map(|v| v.to_le_bytes()).collect();
             let z: Vec<u8> = q.zero_points.iter().flat_map(|v| v.to_le_bytes()).collect();
-            Some((axis as usize, em.data("q_scales", s)?, em.data("q_zps", z)?))
+            Some((axis, em.data("q_scales", s)?, em.data("q_zps", z)?))
         }
     };
     let d = y.ty.elem.storage();
@@ -174,11 +174,7 @@ pub fn dequantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, 
         Some(axis) => {
             let s: Vec<u8> = q.scales.iter().flat_map(|v| v.to_le_bytes()).collect();
             let z: Vec<u8> = q.zero_points.iter().flat_map(|v| v.to_le_bytes()).collect();
-            Some((
-                axis as usize,
-                em.data("dq_scales", s)?,
-                em.data("dq_zps", z)?,
-            ))
+            Some((axis, em.data("dq_scales", s)?, em.data("dq_zps", z)?))
         }
     };
     let d = x.ty.elem.storage();
