@@ -1,7 +1,8 @@
-//! The vectorized elementwise and pooling kernels (16 codes per block, a scalar tail): random
-//! lengths, channel counts, windows, scales and zero points, for quantize, requantize, qadd, qmul,
-//! the average pools and global average pool, compiled for each target and compared bit for bit
-//! with the interpreter, ties, NaN and ±∞ among the inputs.
+//! The vectorized elementwise and pooling kernels (16 codes per block, a scalar tail) and the
+//! unrolled lookup tables: random lengths, channel counts, windows, scales, zero points and
+//! tables, for quantize, requantize, qadd, qmul, lut, the average pool and global average pool,
+//! compiled for each target and compared bit for bit with the interpreter, ties, NaN and ±∞
+//! among the inputs.
 
 use super::support::{assert_exact, build};
 use proptest::prelude::*;
@@ -143,6 +144,14 @@ fn model_text(c: &Case) -> String {
             ((i as i64 * 2_654_435_761 + c.seed as i64 % 1000) % 200_001 - 100_000).to_string()
         })
         .collect();
+    // Tables that no arithmetic pattern could pass for: the seed's bytes mixed per entry.
+    let table = |lo: i64| {
+        let t: Vec<String> = (0..256u64)
+            .map(|i| ((i.wrapping_mul(c.seed | 1) >> 7) % 256) as i64 + lo)
+            .map(|v| v.to_string())
+            .collect();
+        format!("table = [{}]", t.join(", "))
+    };
     let ops = [
         ("qa", format!("quantize(%x) : tensor<{flat}x{}>", a.u8())),
         ("qb", format!("quantize(%z) : tensor<{flat}x{}>", b.u8())),
@@ -186,6 +195,14 @@ fn model_text(c: &Case) -> String {
                 rq(0, 255),
                 r.u8()
             ),
+        ),
+        (
+            "lu",
+            format!("lut(%qa) {{{}}} : tensor<{flat}x{}>", table(0), r.u8()),
+        ),
+        (
+            "li",
+            format!("lut(%qi) {{{}}} : tensor<{flat}x{}>", table(-128), r.i8()),
         ),
         ("ia", format!("quantize(%img) : tensor<{img}x{}>", a.u8())),
         ("ib", format!("quantize(%img2) : tensor<{img}x{}>", b.u8())),

@@ -2,6 +2,8 @@
 //! (f32 row-major → codes, channels-last), dequantize at the outputs, and reshape/flatten (a
 //! copy that reorders when one side is channels-last).
 
+use super::fixed::{finish, finish_x4};
+use super::lanes::{narrow, LANES};
 use crate::backend::emit::{mem, Emitter, K};
 use crate::backend::layout::{
     address, elem_size, for_each, is_nhwc, memory_order, strides, strides_of,
@@ -50,11 +52,16 @@ pub fn quantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, us
         Some(axis) => {
             let s: Vec<u8> = q.scales.iter().flat_map(|v| v.to_le_bytes()).collect();
             let z: Vec<u8> = q.zero_points.iter().flat_map(|v| v.to_le_bytes()).collect();
-            Some((axis as usize, em.data("q_scales", s)?, em.data("q_zps", z)?))
+            Some((axis, em.data("q_scales", s)?, em.data("q_zps", z)?))
         }
     };
     let d = y.ty.elem.storage();
     let (lo, hi) = qrange(d);
+    let (scale, zp) = (q.scales[0], q.zero_points[0]);
+    if tables.is_none() && matches!(d, DType::U8 | DType::I8) && (lo..=hi).contains(&zp) {
+        let f = quantize_rows(em, name, step, scale, zp)?;
+        return Ok((f, 0));
+    }
     let f = em.kernel(name, Linkage::Local, |k| {
         let (xb, yb) = (k.base(x.loc), k.base(y.loc));
         let xs = strides(&x.ty);
@@ -90,6 +97,69 @@ pub fn quantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, us
     Ok((f, 0))
 }
 
+/// Per-tensor [`quantize`] to bytes along the rows of the f32 input (its last axis, contiguous):
+/// 16 floats per block in four f32x4, the rest one by one. `fcvt_to_sint_sat` saturates and maps
+/// NaN to 0 as the interpreter's `as i64` does, and clamping to `[lo − zp, hi − zp]` before adding
+/// the zero point equals clamping the sum (`zp` is a code, so nothing overflows). A channels-last
+/// result puts a row's codes `c` bytes apart: they are stored lane by lane.
+fn quantize_rows(em: &mut Emitter, name: &str, step: &Step, scale: f32, zp: i32) -> Result<FuncId> {
+    let (x, y) = (&step.args[0], &step.out);
+    let d = y.ty.elem.storage();
+    let (lo, hi) = qrange(d);
+    let rank = x.ty.rank();
+    let len = x.ty.shape.last().copied().unwrap_or(1);
+    let outer = &x.ty.shape[..rank.saturating_sub(1)];
+    em.kernel(name, Linkage::Local, |k| {
+        let (xb, yb) = (k.base(x.loc), k.base(y.loc));
+        let xs = strides(&x.ty);
+        let ys = strides(&y.ty);
+        let step_x = xs.last().copied().unwrap_or(1);
+        let step_y = ys.last().copied().unwrap_or(1);
+        let order: Vec<usize> = (0..outer.len()).collect();
+        let whole = (len / LANES * LANES) as i64;
+        for_each(k, outer, &order, &mut |k, idx| {
+            let xrow = address(k, xb, idx, &xs, 4);
+            let yrow = address(k, yb, idx, &ys, 1);
+            k.for_range(0, whole, LANES as i64, |k, j| {
+                let xa = k.at(xrow, j, 4 * step_x, 0);
+                let sv = k.b.ins().f32const(scale);
+                let sv = k.b.ins().splat(types::F32X4, sv);
+                let codes = [0, 16, 32, 48].map(|o| {
+                    let v = k.b.ins().load(types::F32X4, mem(), xa, o);
+                    let q = k.b.ins().fdiv(v, sv);
+                    let r = k.b.ins().nearest(q);
+                    let i = k.b.ins().fcvt_to_sint_sat(types::I32X4, r);
+                    finish_x4(k, i, zp, lo, hi)
+                });
+                let v = narrow(k, d, codes);
+                let ya = k.at(yrow, j, step_y, 0);
+                if step_y == 1 {
+                    k.b.ins().store(mem(), v, ya, 0);
+                } else {
+                    for lane in 0..LANES as u8 {
+                        let b = k.b.ins().extractlane(v, lane);
+                        let off = i32::from(lane) * step_y as i32;
+                        k.b.ins().store(mem(), b, ya, off);
+                    }
+                }
+                Ok(())
+            })?;
+            k.for_range(whole, len as i64, 1, |k, j| {
+                let xa = k.at(xrow, j, 4 * step_x, 0);
+                let v = k.b.ins().load(types::F32, mem(), xa, 0);
+                let s = k.b.ins().f32const(scale);
+                let q = k.b.ins().fdiv(v, s);
+                let r = k.b.ins().nearest(q);
+                let i = k.b.ins().fcvt_to_sint_sat(types::I32, r);
+                let c = finish(k, i, zp, lo, hi);
+                let ya = k.at(yrow, j, step_y, 0);
+                store_code(k, d, c, ya);
+                Ok(())
+            })
+        })
+    })
+}
+
 /// `(q − zero_point) as f32 · scale`, as `runtime::qops::dequantize_value`.
 pub fn dequantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
     let (x, y) = (&step.args[0], &step.out);
@@ -104,11 +174,7 @@ pub fn dequantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, 
         Some(axis) => {
             let s: Vec<u8> = q.scales.iter().flat_map(|v| v.to_le_bytes()).collect();
             let z: Vec<u8> = q.zero_points.iter().flat_map(|v| v.to_le_bytes()).collect();
-            Some((
-                axis as usize,
-                em.data("dq_scales", s)?,
-                em.data("dq_zps", z)?,
-            ))
+            Some((axis, em.data("dq_scales", s)?, em.data("dq_zps", z)?))
         }
     };
     let d = x.ty.elem.storage();

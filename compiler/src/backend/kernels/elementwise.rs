@@ -3,9 +3,9 @@
 
 use super::boundary::{load_code, store_code};
 use super::fixed::{finish, finish_x4, multiply, multiply_x4, Pair};
-use super::lanes::{map_flat, same_layout, splat_i32};
+use super::lanes::{map_flat, same_layout, splat_i32, LANES};
 use super::{int, ints, zp_scale};
-use crate::backend::emit::{Emitter, K};
+use crate::backend::emit::{mem, Emitter, K};
 use crate::backend::layout::{
     address, broadcast_strides, elem_size, for_each, memory_order, strides,
 };
@@ -171,6 +171,9 @@ pub fn lut(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)>
         DType::I8 => 128,
         other => return Err(Error::msg(format!("lut of {other} codes"))),
     };
+    if same_layout(&[x], y) {
+        return Ok((lut_flat(em, name, step, &table, bias)?, 256));
+    }
     let id = em.data("lut", table.iter().map(|&v| v as u8).collect())?;
     let f = map(em, name, &[x], y, |k, v, _| {
         let t = k.table(id);
@@ -180,6 +183,41 @@ pub fn lut(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)>
         Ok(load_code(k, yd, a))
     })?;
     Ok((f, 256))
+}
+
+/// [`lut`] over same-layout bytes: the table is stored in the order of the raw input bytes (an
+/// i8 code `c` at byte `c as u8`), so each element is two byte loads and a store, 16 per
+/// iteration with fixed offsets; no gather exists to do it in vectors.
+fn lut_flat(em: &mut Emitter, name: &str, step: &Step, table: &[i32], bias: i64) -> Result<FuncId> {
+    let (x, y) = (&step.args[0], &step.out);
+    let by_byte: Vec<u8> = (0..256)
+        .map(|b| table[(b as u8 as i64 + bias) as usize % 256] as u8)
+        .collect();
+    let id = em.data("lut", by_byte)?;
+    let n = y.ty.numel();
+    em.kernel(name, Linkage::Local, |k| {
+        let (xb, yb) = (k.base(x.loc), k.base(y.loc));
+        let t = k.table(id);
+        let look = |k: &mut K, xa: Value, ya: Value, off: i32| {
+            let c = k.b.ins().uload8(types::I64, mem(), xa, off);
+            let a = k.b.ins().iadd(t, c);
+            let v = k.b.ins().uload8(types::I32, mem(), a, 0);
+            k.b.ins().istore8(mem(), v, ya, off);
+        };
+        let whole = (n / LANES * LANES) as i64;
+        k.for_range(0, whole, LANES as i64, |k, i| {
+            let (xa, ya) = (k.at(xb, i, 1, 0), k.at(yb, i, 1, 0));
+            for off in 0..LANES as i32 {
+                look(k, xa, ya, off);
+            }
+            Ok(())
+        })?;
+        k.for_range(whole, n as i64, 1, |k, i| {
+            let (xa, ya) = (k.at(xb, i, 1, 0), k.at(yb, i, 1, 0));
+            look(k, xa, ya, 0);
+            Ok(())
+        })
+    })
 }
 
 pub fn qadd(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {

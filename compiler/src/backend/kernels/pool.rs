@@ -3,7 +3,8 @@
 //! are `runtime::ops::geometry::axis_windows`, computed at compile time into per-axis tables.
 
 use super::boundary::{load_code, store_code};
-use super::fixed::{finish, multiply, Pair};
+use super::fixed::{finish, finish_x4, multiply, multiply_x4, Pair};
+use super::lanes::{narrow, splat_i32, widen, LANES};
 use super::{pair2, quad, zp_scale};
 use crate::backend::emit::{mem, Emitter, K};
 use crate::backend::layout::{address, strides};
@@ -252,6 +253,42 @@ pub fn avg_pool(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, us
     )?;
     let (w, c) = (x.ty.shape[3], x.ty.shape[1]);
     let d = x.ty.elem.storage();
+    let yd = y.ty.elem.storage();
+    let may_shift_left = rq.shift.iter().any(|&s| s > 0);
+    let vector = |k: &mut K, xn: Value, r: [Value; 3], cc: [Value; 3], ci: Value| {
+        let zero = splat_i32(k, 0);
+        let acc = [(); 4].map(|_| k.var(types::I32X4, zero));
+        taps(k, xn, r, cc, ci, w, c, g.dilations, |k, a| {
+            let v = k.b.ins().load(types::I8X16, mem(), a, 0);
+            let v = widen(k, d, v);
+            for (acc, v) in acc.iter().zip(v) {
+                let cur = k.b.use_var(*acc);
+                let s = k.b.ins().iadd(cur, v);
+                k.b.def_var(*acc, s);
+            }
+        })?;
+        // The codes were summed as they are: take the zero point off once per inside tap.
+        let inside = k.b.ins().imul(r[1], cc[1]);
+        let offset = k.b.ins().imul_imm_s(inside, i64::from(zx));
+        let offset = k.b.ins().splat(types::I32X4, offset);
+        let (m, s) = pair_for(
+            k,
+            mult,
+            shift,
+            if include_pad {
+                [r[2], cc[2]]
+            } else {
+                [r[1], cc[1]]
+            },
+        );
+        let out = acc.map(|acc| {
+            let sum = k.b.use_var(acc);
+            let sum = k.b.ins().isub(sum, offset);
+            let v = multiply_x4(k, sum, Pair::Dyn(m, s), may_shift_left);
+            finish_x4(k, v, zy, lo, hi)
+        });
+        Ok(narrow(k, yd, out))
+    };
     let (f, bytes) = windowed(
         em,
         name,
@@ -266,27 +303,40 @@ pub fn avg_pool(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, us
                 let s = k.b.ins().iadd(cur, v);
                 k.b.def_var(acc, s);
             })?;
-            let count = if include_pad {
-                k.b.ins().imul(r[2], cc[2])
-            } else {
-                k.b.ins().imul(r[1], cc[1])
-            };
-            // An empty window sums to 0, and any multiplier maps 0 to 0: use entry 0 then.
-            let idx = k.b.ins().iadd_imm_s(count, -1);
-            let idx = k.b.ins().smax(idx, zero);
-            let idx = k.b.ins().uextend(types::I64, idx);
-            let (mt, st) = (k.table(mult), k.table(shift));
-            let ma = k.at(mt, idx, 4, 0);
-            let sa = k.at(st, idx, 4, 0);
-            let m = k.b.ins().load(types::I32, mem(), ma, 0);
-            let s = k.b.ins().load(types::I32, mem(), sa, 0);
+            let (m, s) = pair_for(
+                k,
+                mult,
+                shift,
+                if include_pad {
+                    [r[2], cc[2]]
+                } else {
+                    [r[1], cc[1]]
+                },
+            );
             let sum = k.b.use_var(acc);
             let v = multiply(k, sum, Pair::Dyn(m, s));
             Ok(finish(k, v, zy, lo, hi))
         },
-        None,
+        Some(&vector),
     )?;
     Ok((f, bytes + window * 8))
+}
+
+/// The multiplier and shift of a window whose count is `taps[0]·taps[1]` (i32s), from the tables
+/// indexed by count − 1. An empty window sums to 0, and any multiplier maps 0 to 0: it takes
+/// entry 0.
+fn pair_for(k: &mut K, mult: DataId, shift: DataId, taps: [Value; 2]) -> (Value, Value) {
+    let count = k.b.ins().imul(taps[0], taps[1]);
+    let zero = k.i32(0);
+    let idx = k.b.ins().iadd_imm_s(count, -1);
+    let idx = k.b.ins().smax(idx, zero);
+    let idx = k.b.ins().uextend(types::I64, idx);
+    let (mt, st) = (k.table(mult), k.table(shift));
+    let ma = k.at(mt, idx, 4, 0);
+    let sa = k.at(st, idx, 4, 0);
+    let m = k.b.ins().load(types::I32, mem(), ma, 0);
+    let s = k.b.ins().load(types::I32, mem(), sa, 0);
+    (m, s)
 }
 
 pub fn global_avg_pool(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
@@ -311,9 +361,46 @@ pub fn global_avg_pool(em: &mut Emitter, name: &str, step: &Step) -> Result<(Fun
     let f = em.kernel(name, Linkage::Local, |k| {
         let (xb, yb) = (k.base(x.loc), k.base(y.loc));
         let ys = strides(&y.ty);
+        let chunks = if ys[1] == 1 && yd.size_bytes() == 1 {
+            c / LANES
+        } else {
+            0
+        };
+        // Σ (x − zx) taken modulo 2³² as the interpreter's wrapping sum: Σ x − count·zx.
+        let offset = ((h * w) as i32).wrapping_mul(zx);
         k.for_range(0, n as i64, 1, |k, ni| {
             let xn = k.at(xb, ni, (h * w * c) as i64, 0);
-            k.for_range(0, c as i64, 1, |k, ci| {
+            // 16 channels at a time: one vector load per pixel, four i32x4 sums.
+            k.for_range(0, chunks as i64, 1, |k, chunk| {
+                let zero = splat_i32(k, 0);
+                let acc = [(); 4].map(|_| k.var(types::I32X4, zero));
+                let px = k.at(xn, chunk, LANES as i64, 0);
+                k.for_range(0, (h * w) as i64, 1, |k, p| {
+                    let a = k.at(px, p, c as i64, 0);
+                    let v = k.b.ins().load(types::I8X16, mem(), a, 0);
+                    let v = widen(k, d, v);
+                    for (acc, v) in acc.iter().zip(v) {
+                        let cur = k.b.use_var(*acc);
+                        let s = k.b.ins().iadd(cur, v);
+                        k.b.def_var(*acc, s);
+                    }
+                    Ok(())
+                })?;
+                let offset = splat_i32(k, offset);
+                let out = acc.map(|acc| {
+                    let sum = k.b.use_var(acc);
+                    let sum = k.b.ins().isub(sum, offset);
+                    let v = multiply_x4(k, sum, Pair::Const(m, s), true);
+                    finish_x4(k, v, zy, lo, hi)
+                });
+                let v = narrow(k, yd, out);
+                let ci = k.b.ins().imul_imm_s(chunk, LANES as i64);
+                let zero64 = k.i64(0);
+                let ya = address(k, yb, &[ni, ci, zero64, zero64], &ys, 1);
+                k.b.ins().store(mem(), v, ya, 0);
+                Ok(())
+            })?;
+            k.for_range((chunks * LANES) as i64, c as i64, 1, |k, ci| {
                 let zero = k.i32(0);
                 let acc = k.var(types::I32, zero);
                 let px = k.at(xn, ci, 1, 0);
