@@ -4,7 +4,8 @@
 use crate::backend::emit::{mem, K};
 use crate::backend::target::Target;
 use crate::diag::Result;
-use cranelift_codegen::ir::{types, InstBuilder, Value};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{types, BlockArg, InstBuilder, Value};
 use cranelift_frontend::Variable;
 
 /// How 16 u8·i8 products are summed into four i32 lanes; all three are exact.
@@ -115,20 +116,16 @@ pub fn tile(k: &mut K, dot: &Dot, acts: &[Value], rows: &[Value]) -> Result<Vec<
     let mut woff = 0i64;
     for &(aoff, len) in &dot.segs {
         let chunks = len.div_ceil(16) as i64;
-        let body = |k: &mut K, ch: Value| -> Result<()> {
-            let a: Vec<Value> = acts
+        // One chunk: 16 codes of every pixel against 16 weights of every row, from pointers
+        // `a[p]` and `w[o]` (plus a constant byte offset `off`).
+        let chunk = |k: &mut K, a: &[Value], w: &[Value], off: i64| {
+            let a: Vec<Value> = a
                 .iter()
-                .map(|&p| {
-                    let addr = k.at(p, ch, 16, aoff);
-                    k.b.ins().load(types::I8X16, mem(), addr, 0)
-                })
+                .map(|&p| k.b.ins().load(types::I8X16, mem(), p, off as i32))
                 .collect();
-            let w: Vec<Value> = rows
+            let w: Vec<Value> = w
                 .iter()
-                .map(|&r| {
-                    let addr = k.at(r, ch, 16, woff);
-                    k.b.ins().load(types::I8X16, mem(), addr, 0)
-                })
+                .map(|&r| k.b.ins().load(types::I8X16, mem(), r, off as i32))
                 .collect();
             for (pi, &av) in a.iter().enumerate() {
                 for (oi, &wv) in w.iter().enumerate() {
@@ -137,15 +134,48 @@ pub fn tile(k: &mut K, dot: &Dot, acts: &[Value], rows: &[Value]) -> Result<Vec<
                     k.b.def_var(accs[pi][oi], next);
                 }
             }
-            Ok(())
         };
+        let a0: Vec<Value> = acts
+            .iter()
+            .map(|&p| k.b.ins().iadd_imm_s(p, aoff))
+            .collect();
+        let w0: Vec<Value> = rows
+            .iter()
+            .map(|&r| k.b.ins().iadd_imm_s(r, woff))
+            .collect();
         if chunks <= 2 {
             for c in 0..chunks {
-                let cv = k.i64(c);
-                body(k, cv)?;
+                chunk(k, &a0, &w0, c * 16);
             }
         } else {
-            k.for_range(0, chunks, 1, body)?;
+            // Every pointer steps by 16 as a loop-carried value: recomputing `base + 16·i` per
+            // load cost more scalar instructions than the chunk has vector ones.
+            let header = k.b.create_block();
+            let i = k.b.append_block_param(header, types::I64);
+            let ptrs: Vec<Value> = (0..a0.len() + w0.len())
+                .map(|_| k.b.append_block_param(header, types::I64))
+                .collect();
+            let body = k.b.create_block();
+            let exit = k.b.create_block();
+            let start = k.i64(0);
+            let args: Vec<BlockArg> = std::iter::once(start)
+                .chain(a0.iter().chain(&w0).copied())
+                .map(BlockArg::Value)
+                .collect();
+            k.b.ins().jump(header, &args);
+            k.b.switch_to_block(header);
+            let more = k.b.ins().icmp_imm_s(IntCC::SignedLessThan, i, chunks);
+            k.b.ins().brif(more, body, &[], exit, &[]);
+            k.b.switch_to_block(body);
+            let (a, w) = ptrs.split_at(a0.len());
+            chunk(k, a, w, 0);
+            let next = k.b.ins().iadd_imm_s(i, 1);
+            let mut args = vec![BlockArg::Value(next)];
+            for &p in &ptrs {
+                args.push(BlockArg::Value(k.b.ins().iadd_imm_s(p, 16)));
+            }
+            k.b.ins().jump(header, &args);
+            k.b.switch_to_block(exit);
         }
         woff += chunks * 16;
     }

@@ -350,7 +350,10 @@ pub fn pack_depthwise(tier: Tier, w: &[Vec<i8>], taps: usize) -> Vec<u8> {
     for block in w.chunks(nb) {
         for t in 0..taps {
             // Channels past the last are zero weights.
-            let lanes = block.iter().map(|r| i32::from(r[t])).chain(std::iter::repeat(0));
+            let lanes = block
+                .iter()
+                .map(|r| i32::from(r[t]))
+                .chain(std::iter::repeat(0));
             for v in lanes.take(nb) {
                 out.extend(v.to_le_bytes());
             }
