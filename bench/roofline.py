@@ -81,12 +81,15 @@ def target_has_vnni(target):
     return any("vnni" in f for f in extra) or (base == "native" and host_has_vnni())
 
 
-def ceiling_of(target, peak, has_vnni):
-    """(label, MAC/cycle) of the best int8 sequence the target's code can use."""
-    if has_vnni and "vnni_zmm" in peak:
+def ceiling_of(target, peak, bits):
+    """(label, MAC/cycle) of the best int8 sequence the target's code can use with `bits`-bit
+    weights (8-bit ones without VNNI take the exact 16-bit route on AVX2)."""
+    if target_has_vnni(target) and "vnni_zmm" in peak:
         return "VNNI zmm", peak["vnni_zmm"]
     if target.split("+")[0] == "x86-64-v2":
         return "SSE 128-bit", peak["sse_maddubs"]
+    if bits == "8":
+        return "AVX2 16-bit", peak["avx2_maddwd"]
     return "AVX2", peak["avx2_maddubs"]
 
 
@@ -223,7 +226,7 @@ def compile_profiled(args, name, target, work):
         raise SystemExit(f"{path} does not exist: run tests/python/make_models.py first")
     calib = os.path.join(work, "calib.npy")
     np.save(calib, np.load(os.path.join(args.models, f"{name}.input.npy")))
-    bits = "8" if target_has_vnni(target) else "7"
+    bits = args.weight_bits or ("8" if target_has_vnni(target) else "7")
     so = os.path.join(work, f"{name}.{re.sub(r'[^A-Za-z0-9.-]', '_', target)}.so")
     cmd = [args.qcc, path, "-o", so, "--calib", calib, "--calibration", "minmax",
            "--target", target, "--weight-bits", bits, "--profile"]
@@ -247,7 +250,7 @@ def measure(lib, runs, warmup):
 
 def print_model(name, target, bits, steps, secs, runs, peak):
     hz = peak["ghz"] * 1e9
-    label, ceiling = ceiling_of(target, peak, bits == "8")
+    label, ceiling = ceiling_of(target, peak, bits)
     total = float(secs.sum())
     print(f"\n## {name}, target {target} ({bits}-bit weights): conv layers, identical ones "
           f"grouped\n")
@@ -310,6 +313,9 @@ def main():
     p.add_argument("--target", action="append", metavar="T,...",
                    help=f"qcc targets to compile for, comma-separated or repeated (default: "
                         f"{','.join(DEFAULT_TARGETS)})")
+    p.add_argument("--weight-bits", choices=["7", "8"],
+                   help="weight bits of every library (default: 8 where the target has VNNI, "
+                        "7 elsewhere, as qcc chooses)")
     p.add_argument("--runs", type=int, help="timed runs per library (default 40, 10 with --quick)")
     p.add_argument("--quick", action="store_true", help="fewer runs, shorter peak measurements")
     args = p.parse_args()
