@@ -12,6 +12,8 @@ mod zmm;
 
 use crate::backend::target::Target;
 use crate::diag::{Error, Result};
+use iced_x86::code_asm::{r8, r9, rdi, rsi, CodeAssembler};
+use iced_x86::IcedError;
 
 /// Which machine-code tier a target gets; `None` keeps the pure-Cranelift kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -360,6 +362,35 @@ pub fn pack_depthwise(tier: Tier, w: &[Vec<i8>], taps: usize) -> Vec<u8> {
         }
     }
     out
+}
+
+/// The loop of every dense kernel: `rows` kernel rows of `steps` steps, `step` emitting one
+/// (the block's weights at rsi, pixel p's four activation bytes at rdi + p·pixel_step); the
+/// weights then advance one step of the block, the activations four bytes, and after the last
+/// step of a row, to the next row.
+fn dense_loop(
+    a: &mut CodeAssembler,
+    s: &Shape,
+    rows: usize,
+    steps: usize,
+    row_step: i64,
+    step: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
+) -> Result<(), IcedError> {
+    let mut row_top = a.create_label();
+    let mut step_top = a.create_label();
+    a.mov(r8, rows as u64)?;
+    a.set_label(&mut row_top)?;
+    a.mov(r9, steps as u64)?;
+    a.set_label(&mut step_top)?;
+    step(a)?;
+    a.add(rsi, (s.tier.block() * 4) as i32)?;
+    a.add(rdi, 4)?;
+    a.dec(r9)?;
+    a.jnz(step_top)?;
+    a.add(rdi, (row_step - 4 * steps as i64) as i32)?;
+    a.dec(r8)?;
+    a.jnz(row_top)?;
+    Ok(())
 }
 
 /// The distinct activation offsets a depthwise tile reads, in memory order, each with the

@@ -80,31 +80,19 @@ fn dense(
     let w = [ymm12, ymm13];
     let (b, prod) = (ymm14, ymm15);
     // One step: two u16 activations per pixel against `block` channels of two i16 weights.
-    let step_bytes = (s.tier.block() * 4) as i32;
-    let mut row = a.create_label();
-    let mut step = a.create_label();
-    a.mov(r8, rows as u64)?;
-    a.set_label(&mut row)?;
-    a.mov(r9, steps as u64)?;
-    a.set_label(&mut step)?;
-    for (j, &wr) in w.iter().enumerate().take(regs) {
-        a.vmovdqu(wr, ymmword_ptr(rsi + (j * 32) as i32))?;
-    }
-    for p in 0..s.pixels {
-        a.vpbroadcastd(b, dword_ptr(rdi + (p as i64 * s.pixel_step) as i32))?;
+    super::dense_loop(a, s, rows, steps, row_step, |a| {
         for (j, &wr) in w.iter().enumerate().take(regs) {
-            a.vpmaddwd(prod, b, wr)?;
-            a.vpaddd(acc(s, p, j), acc(s, p, j), prod)?;
+            a.vmovdqu(wr, ymmword_ptr(rsi + (j * 32) as i32))?;
         }
-    }
-    a.add(rsi, step_bytes)?;
-    a.add(rdi, 4)?;
-    a.dec(r9)?;
-    a.jnz(step)?;
-    a.add(rdi, (row_step - 4 * steps as i64) as i32)?;
-    a.dec(r8)?;
-    a.jnz(row)?;
-    Ok(())
+        for p in 0..s.pixels {
+            a.vpbroadcastd(b, dword_ptr(rdi + (p as i64 * s.pixel_step) as i32))?;
+            for (j, &wr) in w.iter().enumerate().take(regs) {
+                a.vpmaddwd(prod, b, wr)?;
+                a.vpaddd(acc(s, p, j), acc(s, p, j), prod)?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Every output channel of the block against `rows` runs of `steps` groups of four u8 codes,
@@ -124,32 +112,20 @@ fn dense_bytes(
     a.mov(eax, 0x0001_0001u32)?;
     a.vmovd(xmm15, eax)?;
     a.vpbroadcastd(ones, xmm15)?;
-    let step_bytes = (s.tier.block() * 4) as i32;
-    let mut row = a.create_label();
-    let mut step = a.create_label();
-    a.mov(r8, rows as u64)?;
-    a.set_label(&mut row)?;
-    a.mov(r9, steps as u64)?;
-    a.set_label(&mut step)?;
-    for (j, &wr) in w.iter().enumerate().take(regs) {
-        a.vmovdqu(wr, ymmword_ptr(rsi + (j * 32) as i32))?;
-    }
-    for p in 0..s.pixels {
-        a.vpbroadcastd(b, dword_ptr(rdi + (p as i64 * s.pixel_step) as i32))?;
+    super::dense_loop(a, s, rows, steps, row_step, |a| {
         for (j, &wr) in w.iter().enumerate().take(regs) {
-            a.vpmaddubsw(prod, b, wr)?;
-            a.vpmaddwd(prod, prod, ones)?;
-            a.vpaddd(acc(s, p, j), acc(s, p, j), prod)?;
+            a.vmovdqu(wr, ymmword_ptr(rsi + (j * 32) as i32))?;
         }
-    }
-    a.add(rsi, step_bytes)?;
-    a.add(rdi, 4)?;
-    a.dec(r9)?;
-    a.jnz(step)?;
-    a.add(rdi, (row_step - 4 * steps as i64) as i32)?;
-    a.dec(r8)?;
-    a.jnz(row)?;
-    Ok(())
+        for p in 0..s.pixels {
+            a.vpbroadcastd(b, dword_ptr(rdi + (p as i64 * s.pixel_step) as i32))?;
+            for (j, &wr) in w.iter().enumerate().take(regs) {
+                a.vpmaddubsw(prod, b, wr)?;
+                a.vpmaddwd(prod, prod, ones)?;
+                a.vpaddd(acc(s, p, j), acc(s, p, j), prod)?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Requantizes, clamps and stores every accumulator as u8 codes.

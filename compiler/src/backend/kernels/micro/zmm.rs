@@ -92,30 +92,18 @@ fn dense(
     let regs = s.regs();
     let w = [zmm24, zmm25];
     let b = zmm26;
-    let step_bytes = (s.tier.block() * 4) as i32;
-    let mut row = a.create_label();
-    let mut step = a.create_label();
-    a.mov(r8, rows as u64)?;
-    a.set_label(&mut row)?;
-    a.mov(r9, steps as u64)?;
-    a.set_label(&mut step)?;
-    for (j, &wr) in w.iter().enumerate().take(regs) {
-        a.vmovdqu32(wr, zmmword_ptr(rsi + (j * 64) as i32))?;
-    }
-    for p in 0..s.pixels {
-        a.vpbroadcastd(b, dword_ptr(rdi + (p as i64 * s.pixel_step) as i32))?;
+    super::dense_loop(a, s, rows, steps, row_step, |a| {
         for (j, &wr) in w.iter().enumerate().take(regs) {
-            a.vpdpbusd(acc(s, p, j), b, wr)?;
+            a.vmovdqu32(wr, zmmword_ptr(rsi + (j * 64) as i32))?;
         }
-    }
-    a.add(rsi, step_bytes)?;
-    a.add(rdi, 4)?;
-    a.dec(r9)?;
-    a.jnz(step)?;
-    a.add(rdi, (row_step - 4 * steps as i64) as i32)?;
-    a.dec(r8)?;
-    a.jnz(row)?;
-    Ok(())
+        for p in 0..s.pixels {
+            a.vpbroadcastd(b, dword_ptr(rdi + (p as i64 * s.pixel_step) as i32))?;
+            for (j, &wr) in w.iter().enumerate().take(regs) {
+                a.vpdpbusd(acc(s, p, j), b, wr)?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Registers of the epilogue: per register of channels, its tables; for all, the permute
