@@ -6,15 +6,14 @@
 
 use super::support::{models_dir, root, snapshot, sqnr};
 use ndarray::ArrayD;
+use qcc::backend::target::Target;
 use qcc::batch::run_batches;
-use qcc::egraph::saturate::Limits;
 use qcc::ir::print::print;
 use qcc::ir::verify::verify;
 use qcc::ir::weights::{read_model, save_model};
 use qcc::ir::{Model, OpKind};
-use qcc::pipeline::optimize;
-use qcc::quant::{calibrate, Method, WeightBits};
-use qcc::rules::RuleSet;
+use qcc::pipeline::{self, Calibration};
+use qcc::quant::{BiasCorrection, Method, WeightBits};
 use std::path::Path;
 
 /// Every model the Python builders make, and the SQNR floor (dB) of its int8 output against ORT.
@@ -71,44 +70,39 @@ fn float_ops(model: &Model) -> Vec<String> {
         .collect()
 }
 
+/// A model's snapshot line and measured SQNR, or what went wrong.
+type Outcome = Result<(String, f64), String>;
+
 /// One model through every stage; its snapshot line and measured SQNR, or what went wrong.
-fn check_model(name: &str, floor: f64, dir: &Path) -> Result<(String, f64), String> {
+fn check_model(name: &str, floor: f64, dir: &Path) -> Outcome {
     let models = models_dir();
     let model = qcc::import::import_file(&models.join(format!("{name}.onnx")))
         .map_err(|e| format!("import failed: {e}"))?;
-    let (float, _) = optimize(
-        &model,
-        &RuleSet::builtin_and(&[]).map_err(|e| e.to_string())?,
-        &Limits::default(),
-    )
-    .map_err(|e| e.to_string())?;
     let input =
         qcc::npy::read_f32(&models.join(format!("{name}.input.npy"))).map_err(|e| e.to_string())?;
     let expected = qcc::npy::read_f32(&models.join(format!("{name}.expected.npy")))
         .map_err(|e| e.to_string())?;
-    let ranges = calibrate(
-        &float,
-        std::slice::from_ref(&input),
-        Method::MinMax,
-        |_, _| {},
-    )
-    .map_err(|e| format!("calibration failed: {e}"))?;
-    let q = qcc::quant::qdq::quantize(&float, &ranges, WeightBits::Eight)
-        .map_err(|e| format!("quantizing failed: {e}"))?;
-    let (int, report) = optimize(
-        &q.model,
-        &RuleSet::lowering_and(&[]).map_err(|e| e.to_string())?,
-        &Limits::default(),
-    )
-    .map_err(|e| format!("lowering failed: {e}"))?;
+    let mut opts = pipeline::Options::new(Target::native()).map_err(|e| e.to_string())?;
+    opts.quant.calibration = Calibration::Samples {
+        samples: vec![input.clone()],
+        method: Method::MinMax,
+    };
+    opts.quant.weight_bits = Some(WeightBits::Eight);
+    opts.quant.bias_correction = Some(BiasCorrection::Off);
+    let compiled = pipeline::compile(&model, &opts, |_, _| {}).map_err(|e| e.to_string())?;
+    let (Some(qdq), Some(int), Some(report)) =
+        (&compiled.qdq, &compiled.int, &compiled.report.lowering)
+    else {
+        return Err("the pipeline stopped before the integer model".into());
+    };
     if !report.saturated() || !report.refused.is_empty() {
         return Err(format!(
             "lowering stopped at the {}, refused {:?}",
             report.stop, report.refused
         ));
     }
-    let qdq = round_trip(&q.model, &dir.join(format!("{name}.qdq.ir")))?;
-    let int = round_trip(&int, &dir.join(format!("{name}.int.ir")))?;
+    let qdq = round_trip(qdq, &dir.join(format!("{name}.qdq.ir")))?;
+    let int = round_trip(int, &dir.join(format!("{name}.int.ir")))?;
     let got_qdq = run(&qdq, &input)?;
     let got_int = run(&int, &input)?;
     if got_int.shape() != expected.shape() || got_qdq.shape() != expected.shape() {
@@ -148,7 +142,7 @@ fn check_model(name: &str, floor: f64, dir: &Path) -> Result<(String, f64), Stri
 fn every_model_quantizes_round_trips_and_keeps_its_sqnr() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     // Two at a time: the machine the suite runs on has two cores, and each model is one thread.
-    let mut results: Vec<(usize, Result<(String, f64), String>)> = std::thread::scope(|s| {
+    let mut results: Vec<(usize, Outcome)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2)
             .map(|t| {
                 let dir = dir.path();
