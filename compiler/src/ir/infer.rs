@@ -171,7 +171,7 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
                 .ok_or("attribute `groups` must be positive")?;
             let (n, c) = (x.shape[0], x.shape[1]);
             let o = w.shape[0];
-            if c % groups != 0 || o % groups != 0 {
+            if !c.is_multiple_of(groups) || !o.is_multiple_of(groups) {
                 return Err(format!("groups = {groups} must divide the input channels ({c}) and the output channels ({o})"));
             }
             if w.shape[1] * groups != c {
