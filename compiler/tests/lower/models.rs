@@ -123,6 +123,22 @@ fn check_model(name: &str, floor: f64, dir: &Path) -> Outcome {
         return Err(format!("int8 SQNR {db:.1} dB against ORT is under the floor of {floor} dB (QDQ: {db_qdq:.1} dB)"));
     }
     let left = float_ops(&int);
+    // The rules are the one truth about what lowers: every op the quantizer wrapped in
+    // dequantize/quantize (all but those it reported as staying float) must have been lowered by
+    // a rule, or the sandwich silently runs in float.
+    let stays: Vec<String> = compiled
+        .report
+        .float_ops
+        .iter()
+        .map(|(name, kind)| format!("{kind} %{name}"))
+        .collect();
+    let unlowered: Vec<&String> = left.iter().filter(|op| !stays.contains(op)).collect();
+    // (A model that came quantized was not wrapped by the quantizer: it is lowered as it is.)
+    if !pipeline::is_quantized(&model) && !unlowered.is_empty() {
+        return Err(format!(
+            "quantized but left in float by the lowering rules (a missing rule?): {unlowered:?}"
+        ));
+    }
     let listed = if left.is_empty() {
         "none".to_string()
     } else {
@@ -176,4 +192,58 @@ fn every_model_quantizes_round_trips_and_keeps_its_sqnr() {
         &root().join("tests/python/make_models.py"),
         &summary,
     );
+}
+
+/// A Gemm → ReLU → Gemm → Clip MLP, both weight layouts: every gemm lowers to a qgemm with the
+/// activation as its clamp (`lower-gemm-relu`, `lower-gemm-untransposed-clip`), nothing stays
+/// float, and the quantizer reports nothing left in float.
+#[test]
+fn a_gemm_relu_mlp_lowers_completely() {
+    let w1: Vec<String> = (0..24)
+        .map(|i| format!("{:.3}", ((i * 7) % 11) as f32 / 10.0 - 0.5))
+        .collect();
+    let w2: Vec<String> = (0..12)
+        .map(|i| format!("{:.3}", ((i * 5) % 7) as f32 / 6.0 - 0.5))
+        .collect();
+    let text = format!(
+        "model @mlp {{
+  weight @w1 : tensor<4x6xf32> = dense<[{}]>
+  weight @b1 : tensor<4xf32> = dense<[0.1, -0.2, 0.3, 0.0]>
+  weight @w2 : tensor<4x3xf32> = dense<[{}]>
+  weight @b2 : tensor<3xf32> = dense<[0.05, 0.0, -0.05]>
+  %x = input : tensor<2x6xf32>
+  %h = gemm(%x, @w1, @b1) {{trans_b = true}} : tensor<2x4xf32>
+  %r = relu(%h) : tensor<2x4xf32>
+  %g = gemm(%r, @w2, @b2) : tensor<2x3xf32>
+  %y = clip(%g) {{min = 0.0, max = 6.0}} : tensor<2x3xf32>
+  return %y
+}}
+",
+        w1.join(", "),
+        w2.join(", ")
+    );
+    let model = qcc::ir::parse::parse(&qcc::diag::Source {
+        name: "mlp.ir".into(),
+        text,
+    })
+    .expect("the MLP parses");
+    let samples =
+        ArrayD::from_shape_fn(vec![16, 6], |i| ((i[0] * 6 + i[1]) % 13) as f32 / 4.0 - 1.5);
+    let mut opts = pipeline::Options::new(Target::native()).unwrap();
+    opts.quant.calibration = Calibration::Samples {
+        samples: vec![samples],
+        method: Method::MinMax,
+    };
+    let compiled = pipeline::compile(&model, &opts, |_, _| {}).expect("the pipeline runs");
+    let int = compiled.int.as_ref().unwrap();
+    assert_eq!(
+        compiled.report.float_ops,
+        vec![],
+        "nothing should stay float"
+    );
+    assert_eq!(float_ops(int), Vec::<String>::new());
+    let fired = &compiled.report.lowering.as_ref().unwrap().fired;
+    for rule in ["lower-gemm-relu", "lower-gemm-untransposed-clip"] {
+        assert_eq!(fired.get(rule), Some(&1), "{rule}: {fired:?}");
+    }
 }
