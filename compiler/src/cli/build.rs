@@ -86,6 +86,7 @@ pub fn build(args: &CompileArgs) -> Result<()> {
         RuleSet::builtin_and(&user)?
     };
     refuse_wrong_rules(&rules, &user)?;
+    crate::fsio::refuse_overwriting(model_path, output)?;
     let model = load(model_path)?;
     let is_so = output.extension().is_some_and(|e| e == "so");
     if is_so != (stage == Emit::Library) {
