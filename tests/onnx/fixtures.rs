@@ -672,7 +672,22 @@ pub const MODELS: &[(&str, Fixture)] = &[
     ("shape_folding", shape_folding),
     ("opset9", opset9),
     ("opset6", opset6),
+    ("opset28_ml_domain", opset28_ml_domain),
 ];
+
+/// The newest opset, with `ai.onnx.ml` declared but unused, and a Dropout whose `training_mode`
+/// is a bool constant false (the identity).
+pub fn opset28_ml_domain() -> G {
+    let mut g = G::new(28);
+    g.declare("ai.onnx.ml", 5)
+        .input("x", &[1, 4])
+        .init(bools("training", &[], vec![false]))
+        .init(f32s("ratio", &[], vec![0.5]))
+        .node("Dropout", &["x", "ratio", "training"], &["dropped"], vec![])
+        .node("Relu", &["dropped"], &["y"], vec![])
+        .output("y");
+    g
+}
 
 /// Inputs that must be refused: a name and the bytes.
 pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
@@ -694,13 +709,56 @@ pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
             protobuf::Message::write_to_bytes(&m).expect("serializes")
         }),
         (
-            "opset_23",
-            one(23, &|g| {
+            "opset_29",
+            one(29, &|g| {
                 g.input("x", &[1])
                     .node("Relu", &["x"], &["y"], vec![])
                     .output("y");
             }),
         ),
+        (
+            "dropout_training",
+            one(13, &|g| {
+                g.input("x", &[1, 4])
+                    .init(bools("training", &[], vec![true]))
+                    .node("Dropout", &["x", "", "training"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "dropout_training_at_run_time",
+            one(13, &|g| {
+                g.input("x", &[1, 4])
+                    .input("t", &[1])
+                    .node("Relu", &["t"], &["training"], vec![])
+                    .node("Dropout", &["x", "", "training"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "zero_size_input",
+            one(18, &|g| {
+                g.input("x", &[0, 3, 4])
+                    .init(i64s("shape", &[3], vec![3, 4, 0]))
+                    .node(
+                        "Reshape",
+                        &["x", "shape"],
+                        &["y"],
+                        vec![int("allowzero", 1)],
+                    )
+                    .output("y");
+            }),
+        ),
+        ("only_ml_domain", {
+            let mut g = G::new(13);
+            g.declare("ai.onnx.ml", 3)
+                .input("x", &[1, 4])
+                .node("Relu", &["x"], &["y"], vec![])
+                .output("y");
+            let mut m = g.build();
+            m.opset_import.retain(|o| !o.domain.is_empty());
+            protobuf::Message::write_to_bytes(&m).expect("a built model serializes")
+        }),
         (
             "unsupported_op",
             one(13, &|g| {
