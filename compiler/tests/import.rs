@@ -71,7 +71,7 @@ macro_rules! tests {
 
 mod models {
     use super::model;
-    tests!(model: tiny_cnn, pytorch_style, conv_variants, pools, activations, opset10, shapes, opset18, qdq, shape_folding, opset9, opset6, opset28_ml_domain);
+    tests!(model: tiny_cnn, pytorch_style, conv_variants, pools, activations, opset10, shapes, opset18, qdq, shape_folding, opset9, opset6, opset28_ml_domain, shape_logic);
 }
 
 mod errors {

@@ -673,7 +673,44 @@ pub const MODELS: &[(&str, Fixture)] = &[
     ("opset9", opset9),
     ("opset6", opset6),
     ("opset28_ml_domain", opset28_ml_domain),
+    ("shape_logic", shape_logic),
 ];
+
+/// A shape subgraph of the kind detectors build their anchor grids with: comparisons, Where,
+/// Range, Expand, ReduceProd and boolean logic on the input's shape all fold, leaving one Add of a
+/// constant grid and one Reshape.
+pub fn shape_logic() -> G {
+    let mut g = G::new(17);
+    g.input("x", &[1, 2, 3, 4])
+        .init(i64s("zero", &[], vec![0]))
+        .init(i64s("one", &[1], vec![1]))
+        .init(i64s("step", &[], vec![1]))
+        .init(i64s("two", &[], vec![2]))
+        .init(i64s("last", &[], vec![3]))
+        .node("Shape", &["x"], &["s"], vec![])
+        .node("Gather", &["s", "last"], &["w"], vec![])
+        .node("Range", &["zero", "w", "step"], &["cols"], vec![])
+        .node("Cast", &["cols"], &["colsf"], vec![int("to", 1)])
+        .node("Greater", &["s", "two"], &["big"], vec![])
+        .node("Where", &["big", "s", "one"], &["grid_shape"], vec![])
+        .node("Expand", &["colsf", "grid_shape"], &["grid"], vec![])
+        .node("Add", &["x", "grid"], &["shifted"], vec![])
+        .node("ReduceProd", &["s"], &["numel"], vec![int("keepdims", 1)])
+        .node("Less", &["numel", "one"], &["empty"], vec![])
+        .node("Not", &["empty"], &["nonempty"], vec![])
+        .node("Equal", &["numel", "numel"], &["same"], vec![])
+        .node("And", &["nonempty", "same"], &["keep"], vec![])
+        .node("Where", &["keep", "numel", "one"], &["inner"], vec![])
+        .node(
+            "Concat",
+            &["one", "inner"],
+            &["flat_shape"],
+            vec![int("axis", 0)],
+        )
+        .node("Reshape", &["shifted", "flat_shape"], &["y"], vec![])
+        .output("y");
+    g
+}
 
 /// The newest opset, with `ai.onnx.ml` declared but unused, and a Dropout whose `training_mode`
 /// is a bool constant false (the identity).
