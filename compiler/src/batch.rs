@@ -45,7 +45,7 @@ fn count_batches_of(name: &str, shape: &[usize], given: &[usize]) -> Result<(usi
         || given[1..] != shape[1..]
         || shape[0] == 0
         || given[0] == 0
-        || given[0] % shape[0] != 0
+        || !given[0].is_multiple_of(shape[0])
     {
         return Err(wrong());
     }
