@@ -87,7 +87,7 @@ def ir_ports(ir_path):
                 inputs.append(m.group(1))
             m = re.match(r"\s*return\s+(.*)$", line)
             if m:
-                outputs = [o.strip().lstrip("%") for o in m.group(1).split(",") if o.strip()]
+                outputs = [o.strip().lstrip("%@") for o in m.group(1).split(",") if o.strip()]
     return inputs, outputs
 
 
