@@ -202,13 +202,12 @@ pub fn dropout(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         // A training-mode Dropout drops at random: only a constant false is the identity.
         match cx.input(n, 2)? {
             None => {}
-            Some(Val::Const(t)) => {
-                if t.floats().iter().any(|&v| v != 0.0) {
-                    return Err(n.fail(
-                        "runs in training mode (its `training_mode` is true); qcc imports inference graphs only",
-                    ));
-                }
+            Some(Val::Const(t)) if t.floats().iter().any(|&v| v != 0.0) => {
+                return Err(n.fail(
+                    "runs in training mode (its `training_mode` is true); qcc imports inference graphs only",
+                ));
             }
+            Some(Val::Const(_)) => {}
             Some(_) => {
                 return Err(n.fail(format!(
                     "reads its `training_mode` from `{}`, which is computed at run time; qcc imports inference graphs only, so it must be a constant false",
