@@ -672,7 +672,59 @@ pub const MODELS: &[(&str, Fixture)] = &[
     ("shape_folding", shape_folding),
     ("opset9", opset9),
     ("opset6", opset6),
+    ("opset28_ml_domain", opset28_ml_domain),
+    ("shape_logic", shape_logic),
 ];
+
+/// A shape subgraph of the kind detectors build their anchor grids with: comparisons, Where,
+/// Range, Expand, ReduceProd and boolean logic on the input's shape all fold, leaving one Add of a
+/// constant grid and one Reshape.
+pub fn shape_logic() -> G {
+    let mut g = G::new(17);
+    g.input("x", &[1, 2, 3, 4])
+        .init(i64s("zero", &[], vec![0]))
+        .init(i64s("one", &[1], vec![1]))
+        .init(i64s("step", &[], vec![1]))
+        .init(i64s("two", &[], vec![2]))
+        .init(i64s("last", &[], vec![3]))
+        .node("Shape", &["x"], &["s"], vec![])
+        .node("Gather", &["s", "last"], &["w"], vec![])
+        .node("Range", &["zero", "w", "step"], &["cols"], vec![])
+        .node("Cast", &["cols"], &["colsf"], vec![int("to", 1)])
+        .node("Greater", &["s", "two"], &["big"], vec![])
+        .node("Where", &["big", "s", "one"], &["grid_shape"], vec![])
+        .node("Expand", &["colsf", "grid_shape"], &["grid"], vec![])
+        .node("Add", &["x", "grid"], &["shifted"], vec![])
+        .node("ReduceProd", &["s"], &["numel"], vec![int("keepdims", 1)])
+        .node("Less", &["numel", "one"], &["empty"], vec![])
+        .node("Not", &["empty"], &["nonempty"], vec![])
+        .node("Equal", &["numel", "numel"], &["same"], vec![])
+        .node("And", &["nonempty", "same"], &["keep"], vec![])
+        .node("Where", &["keep", "numel", "one"], &["inner"], vec![])
+        .node(
+            "Concat",
+            &["one", "inner"],
+            &["flat_shape"],
+            vec![int("axis", 0)],
+        )
+        .node("Reshape", &["shifted", "flat_shape"], &["y"], vec![])
+        .output("y");
+    g
+}
+
+/// The newest opset, with `ai.onnx.ml` declared but unused, and a Dropout whose `training_mode`
+/// is a bool constant false (the identity).
+pub fn opset28_ml_domain() -> G {
+    let mut g = G::new(28);
+    g.declare("ai.onnx.ml", 5)
+        .input("x", &[1, 4])
+        .init(bools("training", &[], vec![false]))
+        .init(f32s("ratio", &[], vec![0.5]))
+        .node("Dropout", &["x", "ratio", "training"], &["dropped"], vec![])
+        .node("Relu", &["dropped"], &["y"], vec![])
+        .output("y");
+    g
+}
 
 /// Inputs that must be refused: a name and the bytes.
 pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
@@ -694,13 +746,56 @@ pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
             protobuf::Message::write_to_bytes(&m).expect("serializes")
         }),
         (
-            "opset_23",
-            one(23, &|g| {
+            "opset_29",
+            one(29, &|g| {
                 g.input("x", &[1])
                     .node("Relu", &["x"], &["y"], vec![])
                     .output("y");
             }),
         ),
+        (
+            "dropout_training",
+            one(13, &|g| {
+                g.input("x", &[1, 4])
+                    .init(bools("training", &[], vec![true]))
+                    .node("Dropout", &["x", "", "training"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "dropout_training_at_run_time",
+            one(13, &|g| {
+                g.input("x", &[1, 4])
+                    .input("t", &[1])
+                    .node("Relu", &["t"], &["training"], vec![])
+                    .node("Dropout", &["x", "", "training"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "zero_size_input",
+            one(18, &|g| {
+                g.input("x", &[0, 3, 4])
+                    .init(i64s("shape", &[3], vec![3, 4, 0]))
+                    .node(
+                        "Reshape",
+                        &["x", "shape"],
+                        &["y"],
+                        vec![int("allowzero", 1)],
+                    )
+                    .output("y");
+            }),
+        ),
+        ("only_ml_domain", {
+            let mut g = G::new(13);
+            g.declare("ai.onnx.ml", 3)
+                .input("x", &[1, 4])
+                .node("Relu", &["x"], &["y"], vec![])
+                .output("y");
+            let mut m = g.build();
+            m.opset_import.retain(|o| !o.domain.is_empty());
+            protobuf::Message::write_to_bytes(&m).expect("a built model serializes")
+        }),
         (
             "unsupported_op",
             one(13, &|g| {

@@ -160,8 +160,9 @@ pub enum Command {
     Run {
         /// The .ir file, or a model.so that qcc compiled.
         model: PathBuf,
-        /// An input: `x.npy` for a single-input model, `name=x.npy` for any; repeat for several.
-        #[arg(short, long = "input", required = true)]
+        /// An input: `x.npy` for a single-input model, `name=x.npy` for any; repeat for several
+        /// (none for a model without inputs). The file has the input's element type.
+        #[arg(short, long = "input")]
         inputs: Vec<String>,
         /// Where to write outputs: `y.npy` for a single-output model, `name=y.npy` for any; repeatable.
         #[arg(short, long = "output", required = true)]

@@ -18,6 +18,9 @@ pub enum Const {
     I32(ArrayD<i32>),
     I8(ArrayD<i8>),
     U8(ArrayD<u8>),
+    /// Only for import-time decisions (Dropout's `training_mode`) and comparisons in shape
+    /// subgraphs: the IR has no bool either.
+    Bool(ArrayD<bool>),
 }
 
 /// Applies `$e` to the array inside a `Const`, whatever its element type.
@@ -29,6 +32,7 @@ macro_rules! each {
             Const::I32($a) => $e,
             Const::I8($a) => $e,
             Const::U8($a) => $e,
+            Const::Bool($a) => $e,
         }
     };
 }
@@ -42,6 +46,7 @@ macro_rules! same {
             Const::I32($a) => Const::I32($e?),
             Const::I8($a) => Const::I8($e?),
             Const::U8($a) => Const::U8($e?),
+            Const::Bool($a) => Const::Bool($e?),
         }
     };
 }
@@ -54,6 +59,7 @@ pub enum ConstType {
     I32,
     I8,
     U8,
+    Bool,
 }
 
 impl ConstType {
@@ -64,6 +70,7 @@ impl ConstType {
             ConstType::I32 => "i32",
             ConstType::I8 => "i8",
             ConstType::U8 => "u8",
+            ConstType::Bool => "bool",
         }
     }
 }
@@ -85,6 +92,7 @@ impl Const {
             Const::I32(_) => ConstType::I32,
             Const::I8(_) => ConstType::I8,
             Const::U8(_) => ConstType::U8,
+            Const::Bool(_) => ConstType::Bool,
         }
     }
     pub fn shape(&self) -> &[usize] {
@@ -103,14 +111,14 @@ impl Const {
         Const::I64(ArrayD::from_shape_vec(IxDyn(&[n]), v).expect("a vector fits its own length"))
     }
 
-    /// The value as an IR tensor; `None` for int64, which the IR cannot hold.
+    /// The value as an IR tensor; `None` for int64 and bool, which the IR cannot hold.
     pub fn to_tensor(&self) -> Option<Tensor> {
         Some(match self {
             Const::F32(a) => Tensor::F32(a.as_standard_layout().into_owned()),
             Const::I32(a) => Tensor::I32(a.as_standard_layout().into_owned()),
             Const::I8(a) => Tensor::I8(a.as_standard_layout().into_owned()),
             Const::U8(a) => Tensor::U8(a.as_standard_layout().into_owned()),
-            Const::I64(_) => return None,
+            Const::I64(_) | Const::Bool(_) => return None,
         })
     }
 
@@ -121,6 +129,7 @@ impl Const {
             Const::I32(a) => Some(a.iter().map(|&v| v as i64).collect()),
             Const::I8(a) => Some(a.iter().map(|&v| v as i64).collect()),
             Const::U8(a) => Some(a.iter().map(|&v| v as i64).collect()),
+            Const::Bool(a) => Some(a.iter().map(|&v| v as i64).collect()),
             Const::F32(_) => None,
         }
     }
@@ -133,6 +142,7 @@ impl Const {
             Const::I32(a) => a.iter().map(|&v| v as f32).collect(),
             Const::I8(a) => a.iter().map(|&v| v as f32).collect(),
             Const::U8(a) => a.iter().map(|&v| v as f32).collect(),
+            Const::Bool(a) => a.iter().map(|&v| u8::from(v) as f32).collect(),
         }
     }
 
@@ -282,15 +292,28 @@ impl Const {
             ConstType::I32 => join!(I32),
             ConstType::I8 => join!(I8),
             ConstType::U8 => join!(U8),
+            ConstType::Bool => join!(Bool),
         })
     }
 
     /// Element type conversion with numpy's `astype` rules (float to integer truncates toward
     /// zero; out-of-range values saturate, which ONNX leaves undefined).
     pub fn cast(&self, to: ConstType) -> Const {
+        // bool goes through u8 (false/true are 0/1) and anything becomes bool by `!= 0`, as in
+        // numpy; `as` knows neither.
+        if let Const::Bool(a) = self {
+            return Const::U8(a.mapv(u8::from)).cast(to);
+        }
         macro_rules! conv {
             ($t:ty) => {
-                each!(self, a => a.mapv(|v| v as $t))
+                match self {
+                    Const::F32(a) => a.mapv(|v| v as $t),
+                    Const::I64(a) => a.mapv(|v| v as $t),
+                    Const::I32(a) => a.mapv(|v| v as $t),
+                    Const::I8(a) => a.mapv(|v| v as $t),
+                    Const::U8(a) => a.mapv(|v| v as $t),
+                    Const::Bool(_) => unreachable!("bool was converted above"),
+                }
             };
         }
         match to {
@@ -299,6 +322,7 @@ impl Const {
             ConstType::I32 => Const::I32(conv!(i32)),
             ConstType::I8 => Const::I8(conv!(i8)),
             ConstType::U8 => Const::U8(conv!(u8)),
+            ConstType::Bool => Const::Bool(conv!(f64).mapv(|v| v != 0.0)),
         }
     }
 
@@ -362,7 +386,7 @@ impl Const {
     }
 }
 
-fn too_large(shape: &[usize]) -> String {
+pub fn too_large(shape: &[usize]) -> String {
     format!("a constant of shape {shape:?} would have more than the {MAX_FOLDED_ELEMENTS} elements qcc folds at most")
 }
 

@@ -4,6 +4,7 @@ mod conv;
 mod elementwise;
 mod fold;
 mod linear;
+mod logic;
 mod pool;
 mod quant;
 mod reduce;
@@ -20,6 +21,7 @@ type Converter = fn(&mut Importer, &OnnxNode) -> Result<()>;
 /// Every ONNX op qcc imports (default domain), with its converter.
 pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Add", elementwise::arith),
+    ("And", logic::logic),
     ("AveragePool", pool::average_pool),
     ("BatchNormalization", elementwise::batch_norm),
     ("Cast", fold::cast),
@@ -32,20 +34,30 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("DequantizeLinear", quant::dequantize),
     ("Div", elementwise::arith),
     ("Dropout", fold::dropout),
+    ("Equal", logic::compare),
+    ("Expand", logic::expand),
     ("Flatten", shape::flatten),
     ("Gather", fold::gather),
     ("Gemm", linear::gemm),
     ("GlobalAveragePool", pool::global_average_pool),
+    ("Greater", logic::compare),
+    ("GreaterOrEqual", logic::compare),
     ("HardSigmoid", elementwise::hard_sigmoid),
     ("HardSwish", elementwise::hard_swish),
     ("Identity", fold::identity),
     ("LeakyRelu", elementwise::leaky_relu),
+    ("Less", logic::compare),
+    ("LessOrEqual", logic::compare),
     ("MatMul", linear::matmul),
     ("MaxPool", pool::max_pool),
     ("Mul", elementwise::arith),
+    ("Not", logic::not),
+    ("Or", logic::logic),
     ("Pad", shape::pad),
     ("QuantizeLinear", quant::quantize),
+    ("Range", logic::range),
     ("ReduceMean", reduce::reduce_mean),
+    ("ReduceProd", logic::reduce_prod),
     ("Relu", elementwise::relu),
     ("Reshape", shape::reshape),
     ("Shape", fold::shape),
@@ -58,6 +70,8 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Sum", elementwise::sum),
     ("Transpose", shape::transpose),
     ("Unsqueeze", shape::unsqueeze),
+    ("Where", logic::where_),
+    ("Xor", logic::logic),
 ];
 
 /// Converts one node, binding its outputs in `cx`.
