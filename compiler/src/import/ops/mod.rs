@@ -7,6 +7,7 @@ mod linear;
 mod pool;
 mod quant;
 mod reduce;
+mod resize;
 mod shape;
 mod window;
 
@@ -48,6 +49,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("ReduceMean", reduce::reduce_mean),
     ("Relu", elementwise::relu),
     ("Reshape", shape::reshape),
+    ("Resize", resize::resize),
     ("Shape", fold::shape),
     ("Sigmoid", elementwise::sigmoid),
     ("Size", fold::size),
@@ -58,6 +60,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Sum", elementwise::sum),
     ("Transpose", shape::transpose),
     ("Unsqueeze", shape::unsqueeze),
+    ("Upsample", resize::upsample),
 ];
 
 /// Converts one node, binding its outputs in `cx`.
