@@ -56,6 +56,12 @@ fn input(seed: usize) -> ndarray::ArrayD<f32> {
     ndarray::ArrayD::from_shape_vec(vec![1, 3, 10, 14], data).expect("sizes match")
 }
 
+/// Calibration samples stacked on a leading axis, as `calibrate` takes them.
+fn calib() -> ndarray::ArrayD<f32> {
+    let (a, b) = (input(1), input(2));
+    ndarray::stack(ndarray::Axis(0), &[a.view(), b.view()]).expect("same shapes")
+}
+
 const FLAVOURS: &[&str] = &[
     // PyTorch's nearest ×2 export (DBNet/YOLO FPNs).
     r#"mode = "nearest", coordinate_transformation_mode = "asymmetric", nearest_mode = "floor", scales = [2.0, 2.0], size = [10, 14]"#,
@@ -70,7 +76,7 @@ fn fpn_resizes_on_codes_equal_the_interpreter() {
     for c in [5, 20] {
         for attrs in FLAVOURS {
             let float = fpn(c, attrs);
-            let int = integer(&float, &[input(1), input(2)], WeightBits::Eight);
+            let int = integer(&float, &[calib()], WeightBits::Eight);
             let resizes: Vec<String> = int
                 .ops_in_order()
                 .into_iter()
@@ -100,7 +106,7 @@ fn fpn_resizes_kept_float_equal_the_interpreter() {
     let lowering = RuleSet::lowering_and(&[]).expect("lowering rules load");
     for attrs in FLAVOURS {
         let (float, _) = optimize(&fpn(20, attrs), &rules, &limits).expect("simplify");
-        let ranges = calibrate(&float, &[input(1)], Method::MinMax, |_, _| {}).expect("calibrate");
+        let ranges = calibrate(&float, &[calib()], Method::MinMax, |_, _| {}).expect("calibrate");
         let mut opts = QuantOptions::new(WeightBits::Eight);
         opts.keep_float.insert("up".into());
         let q = quantize_with(&float, &ranges, &opts).expect("quantize");
