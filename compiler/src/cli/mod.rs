@@ -2,7 +2,7 @@
 
 mod accuracy;
 mod bench;
-mod compile;
+mod build;
 mod import;
 mod library;
 mod rules;
@@ -219,7 +219,7 @@ pub enum RulesCommand {
 /// Runs a parsed command line.
 pub fn main(cli: Cli) -> Result<()> {
     let Some(command) = cli.command else {
-        return compile::compile(&cli.compile);
+        return build::build(&cli.compile);
     };
     match command {
         Command::Import { model, output } => import::import(&model, output),
