@@ -405,9 +405,9 @@ impl<'a> Sampler<'a> {
                 }
             }
             OpKind::Resize => {
-                let mode = r.pick(&runtime::ops::ResizeMode::NAMES);
-                let coord = r.pick(&runtime::ops::CoordMode::NAMES);
-                let nearest = r.pick(&runtime::ops::NearestMode::NAMES);
+                let mode = r.pick(runtime::ops::ResizeMode::NAMES);
+                let coord = r.pick(runtime::ops::CoordMode::NAMES);
+                let nearest = r.pick(runtime::ops::NearestMode::NAMES);
                 let scales = [0.5f32, 1.0, 1.5, 2.0, 3.0];
                 let s = [r.pick(&scales), r.pick(&scales)];
                 let size = [0, 1].map(|i| {
