@@ -31,6 +31,28 @@ fn conv_params(op: &Op) -> ConvParams {
     }
 }
 
+/// `resize` on any tensor: nearest gathers elements of any type (codes keep their parameters);
+/// bilinear is f32 arithmetic on floats and the fixed-point form of docs/ir.md on codes.
+pub fn resize(op: &Op, x: &Tensor) -> Result<Tensor> {
+    let p = crate::ir::infer::resize_params(op).map_err(|m| Error::msg(format!("resize: {m}")))?;
+    Ok(match (p.mode, x) {
+        (ops::ResizeMode::Nearest, Tensor::F32(a)) => Tensor::F32(ops::resize_nearest(a, &p)),
+        (ops::ResizeMode::Nearest, Tensor::U8(a)) => Tensor::U8(ops::resize_nearest(a, &p)),
+        (ops::ResizeMode::Nearest, Tensor::I8(a)) => Tensor::I8(ops::resize_nearest(a, &p)),
+        (ops::ResizeMode::Nearest, Tensor::I32(a)) => Tensor::I32(ops::resize_nearest(a, &p)),
+        (ops::ResizeMode::Linear, Tensor::F32(a)) => Tensor::F32(ops::resize_linear(a, &p)),
+        (ops::ResizeMode::Linear, codes @ (Tensor::U8(_) | Tensor::I8(_))) => {
+            runtime::qops::qresize_linear(codes, &p)
+        }
+        (ops::ResizeMode::Linear, other) => {
+            return Err(Error::msg(format!(
+                "resize: bilinear on {} elements is not defined",
+                other.dtype()
+            )))
+        }
+    })
+}
+
 fn pool_params(op: &Op) -> PoolParams {
     PoolParams {
         kernel: arr2(op.ints("kernel_shape").unwrap_or(&[1, 1])),
@@ -175,6 +197,7 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
         )
         .into(),
         GlobalAvgPool => ops::global_avg_pool(f(0)?).into(),
+        Resize => resize(op, args[0])?,
         ReduceMean => ops::reduce_mean(
             f(0)?,
             &uvec(op.ints("axes").unwrap_or(&[])),

@@ -8,5 +8,6 @@ mod backend {
     pub mod lanes;
     pub mod models;
     pub mod props;
+    pub mod resize;
     pub mod support;
 }

@@ -800,8 +800,85 @@ pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
             "unsupported_op",
             one(13, &|g| {
                 g.input("x", &[1, 3, 4, 4])
+                    .named(
+                        "Einsum_12",
+                        "Einsum",
+                        &["x"],
+                        &["y"],
+                        vec![string("equation", "nchw->nhwc")],
+                    )
+                    .output("y");
+            }),
+        ),
+        (
+            "resize_cubic",
+            one(13, &|g| {
+                g.input("x", &[1, 3, 4, 4])
                     .init(f32s("scales", &[4], vec![1.0, 1.0, 2.0, 2.0]))
-                    .named("Resize_12", "Resize", &["x", "", "scales"], &["y"], vec![])
+                    .named(
+                        "Resize_3",
+                        "Resize",
+                        &["x", "", "scales"],
+                        &["y"],
+                        vec![string("mode", "cubic")],
+                    )
+                    .output("y");
+            }),
+        ),
+        (
+            "resize_crop",
+            one(13, &|g| {
+                g.input("x", &[1, 3, 4, 4])
+                    .init(f32s(
+                        "roi",
+                        &[8],
+                        vec![0.0, 0.0, 0.2, 0.2, 1.0, 1.0, 0.8, 0.8],
+                    ))
+                    .init(f32s("scales", &[4], vec![1.0, 1.0, 2.0, 2.0]))
+                    .named(
+                        "Resize_4",
+                        "Resize",
+                        &["x", "roi", "scales"],
+                        &["y"],
+                        vec![string(
+                            "coordinate_transformation_mode",
+                            "tf_crop_and_resize",
+                        )],
+                    )
+                    .output("y");
+            }),
+        ),
+        (
+            "resize_channels",
+            one(13, &|g| {
+                g.input("x", &[1, 3, 4, 4])
+                    .init(i64s("sizes", &[4], vec![1, 6, 8, 8]))
+                    .named(
+                        "Resize_5",
+                        "Resize",
+                        &["x", "", "", "sizes"],
+                        &["y"],
+                        vec![],
+                    )
+                    .output("y");
+            }),
+        ),
+        (
+            "resize_antialias_down",
+            one(18, &|g| {
+                g.input("x", &[1, 3, 4, 4])
+                    .init(f32s("scales", &[2], vec![0.5, 0.5]))
+                    .named(
+                        "Resize_6",
+                        "Resize",
+                        &["x", "", "scales"],
+                        &["y"],
+                        vec![
+                            string("mode", "linear"),
+                            int("antialias", 1),
+                            ints("axes", &[2, 3]),
+                        ],
+                    )
                     .output("y");
             }),
         ),

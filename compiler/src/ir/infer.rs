@@ -5,6 +5,7 @@ use crate::ir::attr::Attr;
 use crate::ir::op::{Op, OpKind};
 use crate::ir::types::{fmt_shape, TensorType};
 use runtime::ops::geometry::{conv_transpose_full_len, conv_transpose_out_len};
+use runtime::DType;
 
 type R<T> = Result<T, String>;
 
@@ -313,6 +314,26 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
                 x.elem.clone(),
             ))
         }
+        Resize => {
+            expect_rank("x", x, 4)?;
+            let p = resize_params(op)?;
+            let storage = x.elem.storage();
+            if p.mode == runtime::ops::ResizeMode::Linear
+                && !matches!(storage, DType::F32 | DType::U8 | DType::I8)
+            {
+                return Err(format!(
+                    "bilinear resize needs f32, u8 or i8 elements, got {}",
+                    show(x)
+                ));
+            }
+            if x.shape[2] == 0 || x.shape[3] == 0 {
+                return Err(format!("operand `x` has an empty image: {}", show(x)));
+            }
+            Ok(TensorType::new(
+                vec![x.shape[0], x.shape[1], p.out[0], p.out[1]],
+                x.elem.clone(),
+            ))
+        }
         GlobalAvgPool => {
             expect_float("x", x)?;
             if x.rank() < 3 {
@@ -589,6 +610,56 @@ pub fn check_quant(op: &Op, operand: &TensorType, declared: &TensorType) -> R<()
         }
     }
     Ok(())
+}
+
+/// The resize an op describes: its mode names resolved, `scales` and `size` checked (two
+/// positive entries each).
+pub fn resize_params(op: &Op) -> R<runtime::ops::ResizeParams> {
+    use runtime::ops::{CoordMode, NearestMode, ResizeMode};
+    fn named<T>(op: &Op, attr: &str, names: &[&str], parse: fn(&str) -> Option<T>) -> R<T> {
+        let v = op
+            .str(attr)
+            .ok_or_else(|| format!("attribute `{attr}` is required"))?;
+        parse(v).ok_or_else(|| {
+            format!(
+                "attribute `{attr}` = {v:?} is not one of {}",
+                names.join(", ")
+            )
+        })
+    }
+    let mode = named(op, "mode", ResizeMode::NAMES, ResizeMode::from_name)?;
+    let coord = named(
+        op,
+        "coordinate_transformation_mode",
+        CoordMode::NAMES,
+        CoordMode::from_name,
+    )?;
+    let nearest = named(
+        op,
+        "nearest_mode",
+        NearestMode::NAMES,
+        NearestMode::from_name,
+    )?;
+    let scales = match op.floats("scales") {
+        Some(&[h, w]) if h > 0.0 && w > 0.0 && h.is_finite() && w.is_finite() => [h, w],
+        Some(v) => {
+            return Err(format!(
+                "attribute `scales` must be two positive finite floats, got {v:?}"
+            ))
+        }
+        None => return Err("attribute `scales` is required".into()),
+    };
+    let size = usizes(op, "size", 2)?;
+    if size.contains(&0) {
+        return Err(format!("attribute `size` must be positive, got {size:?}"));
+    }
+    Ok(runtime::ops::ResizeParams {
+        mode,
+        coord,
+        nearest,
+        scales,
+        out: [size[0], size[1]],
+    })
 }
 
 /// The type the verifier expects for a node: inferred, except for the ops that declare their

@@ -22,6 +22,7 @@ pub enum OpKind {
     MaxPool,
     AvgPool,
     GlobalAvgPool,
+    Resize,
     ReduceMean,
     Flatten,
     Reshape,
@@ -244,6 +245,36 @@ const AVG_POOL_ATTRS: &[AttrSpec] = &[
     ),
 ];
 
+const RESIZE_ATTRS: &[AttrSpec] = &[
+    a!(
+        "mode",
+        Str = Attr::Str("nearest".into()),
+        "`nearest` or `linear` (bilinear)"
+    ),
+    a!(
+        "coordinate_transformation_mode",
+        Str = Attr::Str("half_pixel".into()),
+        "how an output coordinate maps to the input (ONNX's modes but tf_crop_and_resize)"
+    ),
+    a!(
+        "nearest_mode",
+        Str = Attr::Str("round_prefer_floor".into()),
+        "how nearest rounds a source coordinate; `simple` is Upsample's and Resize-10's rule"
+    ),
+    a!(
+        "scales",
+        Floats,
+        required,
+        "[sh, sw]: the scales of the coordinate mapping (as given, not out/in)"
+    ),
+    a!(
+        "size",
+        Ints,
+        required,
+        "[oh, ow]: the output's spatial size"
+    ),
+];
+
 const REQUANT_ATTRS: &[AttrSpec] = &[
     a!(
         "multiplier",
@@ -381,6 +412,8 @@ pub static SCHEMAS: &[OpSchema] = &[
         doc: "2-D average pooling" },
     OpSchema { kind: OpKind::GlobalAvgPool, name: "global_avg_pool", operands: ops(&["x"], 0), attrs: &[],
         doc: "mean over every axis after the first two, kept as size 1" },
+    OpSchema { kind: OpKind::Resize, name: "resize", operands: ops(&["x"], 0), attrs: RESIZE_ATTRS,
+        doc: "resize of the spatial axes of NCHW, nearest (any element type: a gather) or bilinear (f32, or codes in fixed point)" },
     OpSchema { kind: OpKind::ReduceMean, name: "reduce_mean", operands: ops(&["x"], 0),
         attrs: &[a!("axes", Ints, required, "axes to reduce"), a!("keepdims", Bool = Attr::Bool(true), "keep reduced axes as size 1")],
         doc: "mean over the given axes" },
@@ -506,6 +539,12 @@ impl Op {
     }
     pub fn ints(&self, name: &str) -> Option<&[i64]> {
         self.attr(name).and_then(Attr::as_ints)
+    }
+    pub fn floats(&self, name: &str) -> Option<&[f32]> {
+        self.attr(name).and_then(Attr::as_floats)
+    }
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.attr(name).and_then(Attr::as_str)
     }
 }
 

@@ -333,7 +333,7 @@ impl Walk<'_> {
                 mul(a, (1.0 / b.1, 1.0 / b.0))
             }
             MaxPool | GlobalAvgPool | ReduceMean | Flatten | Reshape | Squeeze | Unsqueeze
-            | Transpose => x()?,
+            | Transpose | Resize => x()?,
             AvgPool => {
                 if op.bool("count_include_pad").unwrap_or(false) && pads {
                     with_zero(x()?)
@@ -599,7 +599,8 @@ impl Walk<'_> {
                 let e = expected_max(k.max(1) as usize);
                 Some(x()?.map(|m, v| (m + e * v.sqrt(), v)))
             }
-            AvgPool | GlobalAvgPool | Pad => x(),
+            // A resize keeps each channel's mean; nearest its variance too, bilinear at most it.
+            AvgPool | GlobalAvgPool | Pad | Resize => x(),
             ReduceMean => {
                 let rank = in_shape.len() as i64;
                 let axes = op.ints("axes").unwrap_or(&[]);

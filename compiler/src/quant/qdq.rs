@@ -81,7 +81,10 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         | OpKind::HardSigmoid
         | OpKind::LeakyRelu => Role::Integer,
         OpKind::AvgPool => Role::Integer,
-        OpKind::MaxPool | OpKind::Reshape | OpKind::Flatten => Role::PassThrough,
+        // A resize's result lies within its input's range (nearest copies elements, bilinear
+        // takes convex combinations), so it keeps the input's parameters: nearest is then a
+        // gather of codes, bilinear the fixed-point form of docs/ir.md.
+        OpKind::MaxPool | OpKind::Reshape | OpKind::Flatten | OpKind::Resize => Role::PassThrough,
         OpKind::Relu => Role::Activation,
         OpKind::Clip if op.float("min").is_some() && op.float("max").is_some() => Role::Activation,
         _ => Role::Float,

@@ -404,6 +404,25 @@ impl<'a> Sampler<'a> {
                     a.insert("count_include_pad".into(), Attr::Bool(r.coin()));
                 }
             }
+            OpKind::Resize => {
+                let mode = r.pick(runtime::ops::ResizeMode::NAMES);
+                let coord = r.pick(runtime::ops::CoordMode::NAMES);
+                let nearest = r.pick(runtime::ops::NearestMode::NAMES);
+                let scales = [0.5f32, 1.0, 1.5, 2.0, 3.0];
+                let s = [r.pick(&scales), r.pick(&scales)];
+                let size = [0, 1].map(|i| {
+                    let len = x.shape.get(2 + i).copied().unwrap_or(1) as f32;
+                    ((len * s[i]).floor() as i64).max(1)
+                });
+                a.insert("mode".into(), Attr::Str(mode.into()));
+                a.insert(
+                    "coordinate_transformation_mode".into(),
+                    Attr::Str(coord.into()),
+                );
+                a.insert("nearest_mode".into(), Attr::Str(nearest.into()));
+                a.insert("scales".into(), Attr::Floats(s.to_vec()));
+                a.insert("size".into(), ints(size.to_vec()));
+            }
             OpKind::BatchNorm => {
                 a.insert("epsilon".into(), Attr::Float(r.pick(&[1e-5, 1e-3])));
             }

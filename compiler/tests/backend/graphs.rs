@@ -44,6 +44,14 @@ pub enum Layer {
     },
     /// `x + relu(conv3×3(x))`, the same shape on both sides.
     Residual,
+    /// A resize of the spatial axes: nearest (with a rounding mode) or bilinear, with one of
+    /// the coordinate mappings and scales (index into `RESIZE_SCALES`) per axis.
+    Resize {
+        linear: bool,
+        coord: usize,
+        nearest: usize,
+        scales: (usize, usize),
+    },
     Sigmoid,
     HardSwish,
     LeakyRelu,
@@ -80,6 +88,8 @@ fn layer() -> impl Strategy<Value = Layer> {
         1 => (2usize..4, 1usize..3, 0usize..2, any::<bool>())
             .prop_map(|(k, stride, pad, include_pad)| Layer::AvgPool { k, stride, pad: pad.min(k / 2), include_pad }),
         1 => Just(Layer::Residual),
+        2 => (any::<bool>(), 0usize..6, 0usize..5, (0usize..5, 0usize..5))
+            .prop_map(|(linear, coord, nearest, scales)| Layer::Resize { linear, coord, nearest, scales }),
         1 => Just(Layer::Sigmoid),
         1 => Just(Layer::HardSwish),
         1 => Just(Layer::LeakyRelu),
@@ -167,6 +177,23 @@ impl Writer {
         }
     }
 }
+
+const RESIZE_SCALES: [f32; 5] = [0.5, 0.75, 1.5, 2.0, 3.0];
+const RESIZE_COORDS: [&str; 6] = [
+    "half_pixel",
+    "half_pixel_symmetric",
+    "pytorch_half_pixel",
+    "align_corners",
+    "asymmetric",
+    "tf_half_pixel_for_nn",
+];
+const RESIZE_NEAREST: [&str; 5] = [
+    "round_prefer_floor",
+    "round_prefer_ceil",
+    "floor",
+    "ceil",
+    "simple",
+];
 
 fn out_len(len: usize, k: usize, s: usize, p0: usize, p1: usize, d: usize) -> Option<usize> {
     let span = d * (k - 1) + 1;
@@ -274,6 +301,31 @@ pub fn text(spec: &Spec) -> String {
                 );
                 let r = wr.act(y, &Act::Relu, &shape);
                 x = wr.op(&format!("add({x}, {r})"), &shape);
+            }
+            Layer::Resize {
+                linear,
+                coord,
+                nearest,
+                scales,
+            } => {
+                let s = [RESIZE_SCALES[scales.0], RESIZE_SCALES[scales.1]];
+                let (ho, wo) = (
+                    ((h as f32 * s[0]).floor() as usize).max(1),
+                    ((w as f32 * s[1]).floor() as usize).max(1),
+                );
+                let next = vec![1, c, ho, wo];
+                x = wr.op(
+                    &format!(
+                        "resize({x}) {{mode = \"{}\", coordinate_transformation_mode = \"{}\", nearest_mode = \"{}\", scales = [{:?}, {:?}], size = [{ho}, {wo}]}}",
+                        if *linear { "linear" } else { "nearest" },
+                        RESIZE_COORDS[*coord],
+                        RESIZE_NEAREST[*nearest],
+                        s[0],
+                        s[1]
+                    ),
+                    &next,
+                );
+                shape = next;
             }
             Layer::Sigmoid => x = wr.op(&format!("sigmoid({x})"), &shape),
             Layer::HardSwish => x = wr.op(&format!("hard_swish({x})"), &shape),

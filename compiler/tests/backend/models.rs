@@ -66,6 +66,11 @@ fn every_op_models() {
         "every_op_pool",
         "every_op_qdq",
         "every_op_shape",
+        "every_op_resize",
+        "every_op_resize19",
+        "every_op_upsample9",
+        "every_op_resize10",
+        "fpn_resize",
     ] {
         check(name);
     }

@@ -16,6 +16,7 @@ pub mod params;
 mod pool;
 mod quant;
 mod reduce;
+pub mod resize;
 mod sgemm;
 mod shape;
 mod softmax;
@@ -31,5 +32,8 @@ pub use self::params::*;
 pub use self::pool::{avg_pool, global_avg_pool, max_pool};
 pub use self::quant::{dequantize, quantize};
 pub use self::reduce::reduce_mean;
+pub use self::resize::{
+    resize_linear, resize_nearest, CoordMode, NearestMode, ResizeMode, ResizeParams,
+};
 pub use self::shape::{concat, pad, reshape, transpose};
 pub use self::softmax::softmax;

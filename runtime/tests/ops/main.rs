@@ -12,5 +12,6 @@ mod gemm;
 mod pool;
 mod quant;
 mod reduce;
+mod resize;
 mod shape;
 mod softmax;

@@ -12,6 +12,7 @@ mod float;
 mod lanes;
 mod micro;
 mod pool;
+mod resize;
 mod strict;
 
 use crate::backend::emit::Emitter;
@@ -117,6 +118,7 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         OpKind::QAdd => elementwise::qadd(em, name, step),
         OpKind::QMul => elementwise::qmul(em, name, step),
         OpKind::MaxPool => pool::max_pool(em, name, step),
+        OpKind::Resize => resize::resize(em, name, step),
         OpKind::QAvgPool => pool::avg_pool(em, name, step),
         OpKind::QGlobalAvgPool => pool::global_avg_pool(em, name, step),
         OpKind::QConv2d => conv::qconv2d(em, name, step, target),

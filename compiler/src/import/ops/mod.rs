@@ -8,6 +8,7 @@ mod logic;
 mod pool;
 mod quant;
 mod reduce;
+mod resize;
 mod shape;
 mod window;
 
@@ -60,6 +61,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("ReduceProd", logic::reduce_prod),
     ("Relu", elementwise::relu),
     ("Reshape", shape::reshape),
+    ("Resize", resize::resize),
     ("Shape", fold::shape),
     ("Sigmoid", elementwise::sigmoid),
     ("Size", fold::size),
@@ -70,6 +72,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Sum", elementwise::sum),
     ("Transpose", shape::transpose),
     ("Unsqueeze", shape::unsqueeze),
+    ("Upsample", resize::upsample),
     ("Where", logic::where_),
     ("Xor", logic::logic),
 ];
