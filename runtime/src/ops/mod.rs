@@ -18,6 +18,7 @@ mod quant;
 mod reduce;
 mod sgemm;
 mod shape;
+mod slice;
 mod softmax;
 pub mod strict;
 
@@ -32,4 +33,5 @@ pub use self::pool::{avg_pool, global_avg_pool, max_pool};
 pub use self::quant::{dequantize, quantize};
 pub use self::reduce::reduce_mean;
 pub use self::shape::{concat, pad, reshape, transpose};
+pub use self::slice::{slice, slice_len, SliceAxis};
 pub use self::softmax::softmax;
