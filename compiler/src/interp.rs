@@ -191,6 +191,15 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
                 Tensor::I32(a) => ops::transpose(a, &perm).into(),
             }
         }
+        Slice => {
+            let axes = crate::ir::infer::slice_axes(op, args[0].shape()).map_err(Error::msg)?;
+            match args[0] {
+                Tensor::F32(a) => ops::slice(a, &axes).into(),
+                Tensor::I8(a) => ops::slice(a, &axes).into(),
+                Tensor::U8(a) => ops::slice(a, &axes).into(),
+                Tensor::I32(a) => ops::slice(a, &axes).into(),
+            }
+        }
         Concat => {
             let axis = op.int("axis").unwrap_or(0) as usize;
             macro_rules! cat {

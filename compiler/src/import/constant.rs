@@ -77,6 +77,19 @@ pub enum Arith {
     Div,
 }
 
+/// ONNX Slice's bounds along an axis of length `dim`: negative indices count from the end, then
+/// `start` and `end` are clamped to `[0, dim]` (step > 0) or to `[0, dim − 1]` and `[-1, dim − 1]`
+/// (step < 0, where -1 means "past index 0"). INT_MAX/INT_MIN ends saturate.
+pub fn normalize_slice(dim: i64, start: i64, end: i64, step: i64) -> (i64, i64) {
+    let wrap = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
+    let (start, end) = (wrap(start), wrap(end));
+    if step > 0 {
+        (start.clamp(0, dim), end.clamp(0, dim))
+    } else {
+        (start.clamp(0, (dim - 1).max(0)), end.clamp(-1, dim - 1))
+    }
+}
+
 impl Const {
     pub fn ty(&self) -> ConstType {
         match self {
@@ -215,29 +228,11 @@ impl Const {
             if step == 0 {
                 return Err("a slice step is 0".into());
             }
-            let start = if start < 0 {
-                start.saturating_add(dim)
-            } else {
-                start
-            };
-            let end = if end < 0 {
-                end.saturating_add(dim)
-            } else {
-                end
-            };
+            let (mut i, e) = normalize_slice(dim, start, end, step);
             let mut idx = Vec::new();
-            if step > 0 {
-                let (mut i, e) = (start.clamp(0, dim), end.clamp(0, dim));
-                while i < e {
-                    idx.push(i as usize);
-                    i = i.saturating_add(step);
-                }
-            } else {
-                let (mut i, e) = (start.clamp(0, dim - 1), end.clamp(-1, dim - 1));
-                while i > e {
-                    idx.push(i as usize);
-                    i = i.saturating_add(step);
-                }
+            while (step > 0 && i < e) || (step < 0 && i > e) {
+                idx.push(i as usize);
+                i = i.saturating_add(step);
             }
             out = same!(&out, a => Ok::<_, String>(a.select(Axis(axis), &idx)));
         }

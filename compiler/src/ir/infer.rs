@@ -4,6 +4,7 @@
 use crate::ir::attr::Attr;
 use crate::ir::op::{Op, OpKind};
 use crate::ir::types::{fmt_shape, TensorType};
+use runtime::ops::SliceAxis;
 
 type R<T> = Result<T, String>;
 
@@ -122,6 +123,54 @@ fn spatial(
 }
 
 /// Numpy broadcasting of two shapes.
+/// A `slice`'s attributes resolved against its input shape: one [`SliceAxis`] per axis (the
+/// whole axis where none is given), or why they are not normalized bounds.
+pub fn slice_axes(op: &Op, shape: &[usize]) -> R<Vec<SliceAxis>> {
+    let axes = ints(op, "axes")?;
+    let (starts, ends, steps) = (ints(op, "starts")?, ints(op, "ends")?, ints(op, "steps")?);
+    if starts.len() != axes.len() || ends.len() != axes.len() || steps.len() != axes.len() {
+        return Err(format!(
+            "attributes `axes`, `starts`, `ends` and `steps` must have one entry per sliced axis, got {}, {}, {} and {}",
+            axes.len(),
+            starts.len(),
+            ends.len(),
+            steps.len()
+        ));
+    }
+    let mut out: Vec<SliceAxis> = shape.iter().map(|&d| SliceAxis::full(d)).collect();
+    let mut prev = -1;
+    for (i, &a) in axes.iter().enumerate() {
+        if a <= prev || a >= shape.len() as i64 {
+            return Err(format!(
+                "attribute `axes` = {axes:?} must be ascending axes of {}",
+                fmt_shape(shape)
+            ));
+        }
+        prev = a;
+        let d = shape[a as usize];
+        let s = SliceAxis::new(d, starts[i], ends[i], steps[i]).ok_or_else(|| {
+            format!(
+                "slice bounds {}..{} by {} are not normalized for axis {a} of {} (length {d})",
+                starts[i],
+                ends[i],
+                steps[i],
+                fmt_shape(shape)
+            )
+        })?;
+        if s.len == 0 {
+            return Err(format!(
+                "slice {}..{} by {} selects nothing along axis {a} of {}",
+                starts[i],
+                ends[i],
+                steps[i],
+                fmt_shape(shape)
+            ));
+        }
+        out[a as usize] = s;
+    }
+    Ok(out)
+}
+
 pub fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
@@ -433,6 +482,13 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             }
             Ok(TensorType::new(
                 perm.iter().map(|&p| x.shape[p]).collect::<Vec<_>>(),
+                x.elem.clone(),
+            ))
+        }
+        Slice => {
+            let axes = slice_axes(op, &x.shape)?;
+            Ok(TensorType::new(
+                axes.iter().map(|a| a.len).collect::<Vec<_>>(),
                 x.elem.clone(),
             ))
         }

@@ -8,6 +8,7 @@ mod pool;
 mod quant;
 mod reduce;
 mod shape;
+mod slice;
 mod window;
 
 use crate::diag::{Error, Result};
@@ -51,8 +52,9 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Shape", fold::shape),
     ("Sigmoid", elementwise::sigmoid),
     ("Size", fold::size),
-    ("Slice", fold::slice),
+    ("Slice", slice::slice),
     ("Softmax", reduce::softmax),
+    ("Split", slice::split),
     ("Squeeze", shape::squeeze),
     ("Sub", elementwise::arith),
     ("Sum", elementwise::sum),
