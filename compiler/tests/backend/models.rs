@@ -71,6 +71,37 @@ fn every_op_models() {
     }
 }
 
+/// Split, Slice on run-time data, the YOLOX Focus stem and concats of differently scaled
+/// branches: bit-exact on every route, and nothing of them is left in float.
+#[test]
+fn slice_split_focus_models() {
+    for name in [
+        "split_slice_op13",
+        "split_op18",
+        "split_slice_op9",
+        "yolox_focus",
+    ] {
+        let dir = models_dir();
+        let float = qcc::import::import_file(&dir.join(format!("{name}.onnx")))
+            .unwrap_or_else(|e| panic!("{name}: import: {e}"));
+        let calib = npy(&dir.join(format!("{name}.input.npy")));
+        let int = integer(&float, std::slice::from_ref(&calib), WeightBits::Eight);
+        let float_ops: Vec<String> = int
+            .ops_in_order()
+            .into_iter()
+            .map(|id| int.node(id))
+            .filter(|n| {
+                n.ty.elem.quant().is_none()
+                    && n.op()
+                        .is_some_and(|o| o.kind != qcc::ir::OpKind::Dequantize)
+            })
+            .map(|n| format!("%{} = {}", n.name, n.op().map_or("", |o| o.kind.name())))
+            .collect();
+        assert!(float_ops.is_empty(), "{name}: left in float: {float_ops:?}");
+        check(name);
+    }
+}
+
 #[test]
 fn digits_example() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/digits");

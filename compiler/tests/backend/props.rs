@@ -16,6 +16,15 @@ proptest! {
         let float = model(&s);
         let bits = if eight { WeightBits::Eight } else { WeightBits::Seven };
         let int = integer(&float, &[samples(&s, 4, s.seed ^ 0x5eed)], bits);
+        // Every layer kind has an integer form: only the output's dequantize is left in f32.
+        let float_ops: Vec<String> = int
+            .ops_in_order()
+            .into_iter()
+            .map(|id| int.node(id))
+            .filter(|n| n.ty.elem.quant().is_none() && n.op().is_some_and(|o| o.kind != qcc::ir::OpKind::Dequantize))
+            .map(|n| format!("%{} = {}", n.name, n.op().map_or("", |o| o.kind.name())))
+            .collect();
+        prop_assert!(float_ops.is_empty(), "left in float: {float_ops:?}\n{s:?}");
         let x = samples(&s, 1, s.seed.rotate_left(17));
         for target in ["x86-64-v2", "x86-64-v3", "native"] {
             let lib = build(&int, target);
