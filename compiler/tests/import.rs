@@ -81,6 +81,7 @@ mod errors {
         reshape_runtime_shape, float16_weight, int64_at_run_time, pad_reflect, batchnorm_training_output,
         maxpool_indices_used, dequantize_other_params, gather_at_run_time, conv1d, undefined_value, shape_mismatch,
         clip_runtime_bound, auto_pad_unknown, conv_transpose_output_too_large, squeeze_not_one,
+        slice_runtime_starts, slice_empty_used, split_sizes_wrong,
     );
 }
 

@@ -86,11 +86,29 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         OpKind::MaxPool | OpKind::Reshape | OpKind::Flatten | OpKind::Transpose | OpKind::Slice => {
             Role::PassThrough
         }
-        OpKind::Concat if operands.iter().all(|&o| !model.node(o).is_weight()) => Role::Join,
+        OpKind::Concat
+            if operands.iter().all(|&o| !model.node(o).is_weight()) && needs_codes(model, n) =>
+        {
+            Role::Join
+        }
         OpKind::Relu => Role::Activation,
         OpKind::Clip if op.float("min").is_some() && op.float("max").is_some() => Role::Activation,
         _ => Role::Float,
     }
+}
+
+/// Whether some consumer of `n` computes on its codes, directly or through ops that only move
+/// them. A value that only leaves the integer graph (a graph output, float consumers) is better
+/// joined or moved as floats: a YOLO head concatenates boxes in pixels with scores in [0, 1],
+/// and one set of u8 parameters for both would leave the scores a handful of codes.
+fn needs_codes(model: &Model, n: NodeId) -> bool {
+    model.users(n).into_iter().any(|(u, _)| {
+        model.node(u).op().is_some_and(|o| match role(model, u, o) {
+            Role::Linear | Role::Integer | Role::Activation | Role::Join => true,
+            Role::PassThrough => needs_codes(model, u),
+            Role::Float => false,
+        })
+    })
 }
 
 /// Whether the ReLU/Clip reading `p` becomes `p`'s clamp: `p` is a linear op or an integer add
@@ -453,10 +471,14 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                 let reads_codes = operands
                     .iter()
                     .any(|&o| !src.node(o).is_weight() && !src.node(o).ty.elem.is_float());
-                let r = if keep.contains(&node.name) || reads_codes {
-                    Role::Float
-                } else {
-                    role(src, n, op)
+                let r = match role(src, n, op) {
+                    _ if keep.contains(&node.name) || reads_codes => Role::Float,
+                    // Moving a float value on its way out of the integer graph: quantizing it
+                    // here would only cost precision.
+                    Role::PassThrough if !integer[&operands[0]] && !needs_codes(src, n) => {
+                        Role::Float
+                    }
+                    r => r,
                 };
                 let args: Result<Vec<NodeId>> = (|| {
                     Ok(match r {
