@@ -8,7 +8,7 @@ use crate::import::constant::normalize_slice;
 use crate::import::context::{Importer, Val};
 use crate::import::node::OnnxNode;
 use crate::ir::{Attr, OpKind};
-use runtime::ops::slice_len;
+use runtime::ops::{slice_len, SliceAxis};
 use std::sync::Arc;
 
 /// One sliced axis after normalization: (axis, start, end, step).
@@ -25,6 +25,19 @@ fn emit_slice(
     out: &str,
     bounds: &[Bound],
 ) -> Result<()> {
+    if let Val::Const(c) = x {
+        // Shape subgraphs may slice to nothing (an empty constant, which a concat then drops).
+        let mut axes: Vec<SliceAxis> = shape.iter().map(|&d| SliceAxis::full(d)).collect();
+        for &(axis, start, end, step) in bounds {
+            axes[axis] = SliceAxis::new(shape[axis], start, end, step).ok_or_else(|| {
+                n.fail(format!(
+                    "cannot be folded: bounds {start}..{end} by {step} on axis {axis}"
+                ))
+            })?;
+        }
+        cx.define(out, Val::Const(Arc::new(c.strided(&axes))));
+        return Ok(());
+    }
     let mut kept: Vec<Bound> = Vec::with_capacity(bounds.len());
     for &(axis, start, end, step) in bounds {
         let dim = shape[axis] as i64;
@@ -44,15 +57,6 @@ fn emit_slice(
         }
     }
     kept.sort_by_key(|b| b.0);
-    if let Val::Const(c) = x {
-        let axes: Vec<usize> = kept.iter().map(|b| b.0).collect();
-        let pick = |f: fn(&Bound) -> i64| kept.iter().map(f).collect::<Vec<i64>>();
-        let folded = c
-            .slice(&pick(|b| b.1), &pick(|b| b.2), &axes, &pick(|b| b.3))
-            .map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
-        cx.define(out, Val::Const(Arc::new(folded)));
-        return Ok(());
-    }
     let id = cx.operand(n, input, "the data")?;
     if kept.is_empty() {
         cx.define(out, Val::Node(id));
