@@ -86,12 +86,16 @@ pub enum FloatMode {
     Strict,
 }
 
-/// Whether a model computes with integer ops (not just quantize/dequantize): its remaining float
-/// ops are then evaluated in [`FloatMode::Strict`].
+/// Whether a model computes on codes (not just quantize/dequantize): some other op has a
+/// quantized result, be it an integer op or one that only moves codes (a slice, transpose or
+/// max-pool of codes leaves a graph with no integer arithmetic that still compiles to a library).
+/// Its remaining float ops are then evaluated in [`FloatMode::Strict`].
 pub fn is_integer_graph(model: &Model) -> bool {
     model.ops_in_order().into_iter().any(|n| {
-        model.node(n).op().is_some_and(|o| {
-            o.kind.declares_result() && !matches!(o.kind, OpKind::Quantize | OpKind::Dequantize)
+        let node = model.node(n);
+        node.op().is_some_and(|o| {
+            !matches!(o.kind, OpKind::Quantize | OpKind::Dequantize)
+                && node.ty.elem.quant().is_some()
         })
     })
 }
