@@ -720,3 +720,56 @@ fn float_attrs(op: &Op, analog: OpKind) -> crate::ir::attr::Attrs {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::attr::Attrs;
+
+    fn slice(axes: &[i64], starts: &[i64], ends: &[i64], steps: &[i64]) -> Op {
+        let list = |v: &[i64]| Attr::Ints(v.to_vec());
+        let a: Attrs = [
+            ("axes", list(axes)),
+            ("starts", list(starts)),
+            ("ends", list(ends)),
+            ("steps", list(steps)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        Op::new(OpKind::Slice, a)
+    }
+
+    #[test]
+    fn slice_shapes_and_refusals() {
+        let x = TensorType::f32(vec![1, 3, 4, 4]);
+        let shape = |op: &Op| infer(op, &[&x]).map(|t| t.shape);
+        // Rows 3, 1 (down to "past 0"), columns 0 and 3.
+        let ok = slice(&[2, 3], &[3, 0], &[-1, 4], &[-2, 3]);
+        assert_eq!(shape(&ok), Ok(vec![1, 3, 2, 2]));
+        let refused = [
+            (slice(&[3], &[0], &[5], &[1]), "not normalized for axis 3"),
+            (slice(&[2], &[0], &[2], &[0]), "by 0 are not normalized"),
+            (
+                slice(&[1], &[2], &[1], &[1]),
+                "selects nothing along axis 1",
+            ),
+            (
+                slice(&[3, 2], &[0, 0], &[2, 2], &[1, 1]),
+                "must be ascending",
+            ),
+            (
+                slice(&[2], &[0, 1], &[2], &[1]),
+                "one entry per sliced axis",
+            ),
+        ];
+        for (op, why) in refused {
+            let e = shape(&op).expect_err(why);
+            assert!(e.contains(why), "{e} does not say {why}");
+            assert!(
+                e.contains("1x3x4x4") || why.contains("entry"),
+                "{e} names no shape"
+            );
+        }
+    }
+}

@@ -83,7 +83,10 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         | OpKind::HardSigmoid
         | OpKind::LeakyRelu => Role::Integer,
         OpKind::AvgPool => Role::Integer,
-        OpKind::MaxPool | OpKind::Reshape | OpKind::Flatten | OpKind::Transpose | OpKind::Slice => {
+        // A constant moved around has no calibrated range (import and simplify fold these).
+        OpKind::MaxPool | OpKind::Reshape | OpKind::Flatten | OpKind::Transpose | OpKind::Slice
+            if !model.node(operands[0]).is_weight() =>
+        {
             Role::PassThrough
         }
         OpKind::Concat
