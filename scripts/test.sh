@@ -12,6 +12,8 @@ export QCC_TEST_MODELS="$PWD/$QCC_MODELS"
 export QCC_PYTHON="$PWD/$QCC_VENV/bin/python"
 # Build first (its own phase, so the time a cold build takes is visible), then test.
 phase cargo-build cargo test --workspace --release --no-run
+# Lints are part of the suite: a warning fails it (clippy reuses the release build's dependencies).
+phase clippy cargo clippy --workspace --all-targets --release --quiet -- -D warnings
 # (The log lives in the ignored tests/.work: lib.sh's EXIT trap reports failures, so no trap here.)
 mkdir -p tests/.work
 LOG=tests/.work/cargo-test.log

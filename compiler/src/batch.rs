@@ -41,7 +41,7 @@ pub fn count_batches(name: &str, shape: &[usize], a: &ArrayD<f32>) -> Result<(us
         || given[1..] != shape[1..]
         || shape[0] == 0
         || given[0] == 0
-        || given[0] % shape[0] != 0
+        || !given[0].is_multiple_of(shape[0])
     {
         return Err(wrong());
     }

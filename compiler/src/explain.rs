@@ -1,13 +1,13 @@
 //! `--explain`: what the optimizer did (rules fired, e-graph size, why it stopped, cost) and,
 //! for every BatchNorm or per-channel affine left in the model, why it could not be folded.
 
-use crate::egraph::saturate::Report;
+use crate::egraph::saturate::{Report, Stop};
 use crate::ir::model::{Model, NodeId, NodeKind};
 use crate::ir::op::OpKind;
 use std::fmt::Write;
 
 /// Why the BatchNorm at `id` is still there; `stop` is why saturation stopped.
-fn why_unfolded(model: &Model, id: NodeId, stop: &str) -> String {
+fn why_unfolded(model: &Model, id: NodeId, stop: &Stop) -> String {
     let operands = model.operands(id);
     if operands[1..].iter().any(|&o| !model.node(o).is_weight()) {
         return "its statistics are not constants".into();
@@ -60,7 +60,7 @@ fn why_unfolded(model: &Model, id: NodeId, stop: &str) -> String {
             // Constant weights and one user: only a stopped saturation or a guard of the fold
             // (a 2-D gemm bias, a matmul that is not 2-D) can have kept it.
             k @ (OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul)
-                if stop != "saturated" =>
+                if *stop != Stop::Saturated =>
             {
                 format!(
                     "saturation stopped at the {stop} before a fold into %{} ({}) fired",
@@ -108,7 +108,7 @@ fn why_unfolded(model: &Model, id: NodeId, stop: &str) -> String {
                 model.node(convs[0]).name,
                 groups(convs[0])
             )
-        } else if stop != "saturated" {
+        } else if *stop != Stop::Saturated {
             format!(
                 "and saturation stopped at the {stop} before it folded into %{}",
                 model.node(convs[0]).name

@@ -311,16 +311,21 @@ fn fill_code(ty: &TensorType, v: f32) -> i64 {
     }
 }
 
+/// Sees every op node's value as it is computed.
+pub type Observe<'a> = &'a mut dyn FnMut(NodeId, &Tensor);
+/// Replaces every op node's value by what it returns.
+pub type Transform<'a> = &'a mut dyn FnMut(NodeId, Tensor) -> Tensor;
+
 /// Options of a run.
 #[derive(Default)]
 pub struct Hooks<'a> {
     /// Called with every op node's value as soon as it is computed (calibration observes here).
-    pub observe: Option<&'a mut dyn FnMut(NodeId, &Tensor)>,
+    pub observe: Option<Observe<'a>>,
     /// Called after `observe` with every op node's value; what it returns is what the node's
     /// users (and the outputs) read instead. Simulating quantization replaces each activation by
     /// its quantize→dequantize image here without building a QDQ model. The value must keep its
     /// shape and element type (the run fails otherwise).
-    pub transform: Option<&'a mut dyn FnMut(NodeId, Tensor) -> Tensor>,
+    pub transform: Option<Transform<'a>>,
 }
 
 /// Checks that `t` may be fed to the model input of type `ty`.

@@ -1,15 +1,70 @@
-//! The passes in order, each stating what holds before and after it. Today: simplify (float IR
-//! in, float IR out: same function within rule tolerances, verified).
+//! The compiler as a library: the passes in order ([`load`] (import) → simplify → equalize →
+//! calibrate → quantize → lower), each a function over a `Model` with its options, and one
+//! driver, [`compile`], that the CLI, the tests, the benchmarks and other callers share; the
+//! integer model then goes to `backend::codegen` (plan + Cranelift) and `backend::link::link`.
+//! Passes print nothing: what `--explain` shows comes from the [`Report`] the driver returns.
+//!
+//! Every stage's output is verified. The target is part of the options from the start, because
+//! the quantizer's default weight width depends on it (7-bit weights where the target has no
+//! VNNI, so `pmaddubsw` cannot saturate; 8-bit where it has).
 
+use crate::backend::target::Target;
 use crate::diag::{Error, Result};
-use crate::egraph::saturate::{simplify, Limits, Report};
+use crate::egraph::saturate::{simplify, Limits, Report as SaturationReport};
 use crate::ir::model::Model;
 use crate::ir::verify::verify_or_error;
+use crate::quant::equalize::Equalized;
+use crate::quant::report::Layer;
+use crate::quant::{
+    calibrate_with_means, data_free_means, data_free_ranges, BiasCorrection, Means, Method, Ranges,
+    Warning, WeightBits, DEFAULT_INPUT_RANGE,
+};
 use crate::rules::RuleSet;
+use ndarray::ArrayD;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Reads a model: an `.onnx` file is imported (and verified), anything else parsed as IR with the
+/// weights its header names.
+pub fn load(path: &Path) -> Result<Model> {
+    if path.extension().is_some_and(|e| e == "onnx") {
+        let m = crate::import::import_file(path)?;
+        verify_or_error(&m, None)?;
+        Ok(m)
+    } else {
+        crate::ir::weights::read_model(path)
+    }
+}
+
+/// Whether a model is already quantized (the output of `--emit int` or `--emit qdq`, or a QDQ
+/// ONNX model): such a model is lowered as it is, never calibrated again.
+pub fn is_quantized(model: &Model) -> bool {
+    model.ops_in_order().iter().any(|&id| {
+        model
+            .node(id)
+            .op()
+            .is_some_and(|op| op.kind.declares_result())
+    })
+}
+
+/// Whether every op of a model is a float op or a quantize/dequantize (a QDQ model).
+fn has_no_integer_ops(model: &Model) -> bool {
+    use crate::ir::op::OpKind;
+    model.ops_in_order().iter().all(|&id| {
+        model.node(id).op().is_none_or(|op| {
+            !op.kind.declares_result() || matches!(op.kind, OpKind::Quantize | OpKind::Dequantize)
+        })
+    })
+}
 
 /// Runs the rules over a verified model with weights loaded. The result is verified; rules that
 /// built an ill-typed replacement are listed in the report (their replacement was dropped).
-pub fn optimize(model: &Model, rules: &RuleSet, limits: &Limits) -> Result<(Model, Report)> {
+pub fn optimize(
+    model: &Model,
+    rules: &RuleSet,
+    limits: &Limits,
+) -> Result<(Model, SaturationReport)> {
     verify_or_error(model, None)?;
     let rewrites = rules.rewrites();
     let (out, report) = simplify(model, &rewrites, limits)
@@ -20,4 +75,304 @@ pub fn optimize(model: &Model, rules: &RuleSet, limits: &Limits) -> Result<(Mode
         ))
     })?;
     Ok((out, report))
+}
+
+/// The weight width the quantizer uses when the caller does not choose: 8 bits where the target
+/// has a VNNI dot product (exact for every i8 weight), 7 elsewhere, so that AVX2's `pmaddubsw`
+/// and the SSE route's pair sums cannot saturate. Decided by the target, never the build machine.
+pub fn default_weight_bits(target: &Target) -> WeightBits {
+    if target.has_vnni() {
+        WeightBits::Eight
+    } else {
+        WeightBits::Seven
+    }
+}
+
+/// How far [`compile`] goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// The simplified float model.
+    Float,
+    /// Float ops between quantize and dequantize.
+    Qdq,
+    /// The integer model, ready for the backend.
+    Int,
+}
+
+/// Where the activation ranges come from.
+#[derive(Clone, Debug)]
+pub enum Calibration {
+    /// Observed by running the float model over samples: one array per model input, in signature
+    /// order, whose leading axis counts samples.
+    Samples {
+        samples: Vec<ArrayD<f32>>,
+        method: Method,
+    },
+    /// The ranges of an earlier calibration, in a file written from [`Report::ranges`].
+    File(PathBuf),
+    /// The ranges of an earlier calibration, in memory (a caller trying several quantizer
+    /// options on one calibration).
+    Ranges(Ranges),
+    /// Derived from the folded BatchNorm statistics and this range for every input.
+    DataFree { input_range: (f32, f32) },
+}
+
+impl Default for Calibration {
+    fn default() -> Self {
+        Calibration::DataFree {
+            input_range: DEFAULT_INPUT_RANGE,
+        }
+    }
+}
+
+/// What the quantizer is told.
+#[derive(Clone, Debug, Default)]
+pub struct QuantOptions {
+    pub calibration: Calibration,
+    /// `None`: [`default_weight_bits`] of the target.
+    pub weight_bits: Option<WeightBits>,
+    /// Per-op weight bits (by result name, without `%`), overriding `weight_bits`.
+    pub bits_for: BTreeMap<String, WeightBits>,
+    /// Ops to leave in float, by result name without `%`.
+    pub keep_float: BTreeSet<String>,
+    /// `None`: empirical with calibration samples, data-free otherwise.
+    pub bias_correction: Option<BiasCorrection>,
+    /// The input range data-free bias correction assumes when the ranges come from samples or a
+    /// file (with [`Calibration::DataFree`], its own range is used).
+    pub input_range: Option<(f32, f32)>,
+    /// Cross-layer equalization before calibrating.
+    pub equalize: bool,
+    /// Measure the per-layer SQNR of the integer model against the float one on the calibration
+    /// samples ([`Report::layers`]).
+    pub layer_report: bool,
+}
+
+/// Everything [`compile`] needs.
+pub struct Options {
+    pub target: Target,
+    /// The rules of the simplify stage.
+    pub rules: RuleSet,
+    /// The rules that lower a QDQ model to the integer dialect.
+    pub lowering: RuleSet,
+    pub limits: Limits,
+    pub stop: Stage,
+    pub quant: QuantOptions,
+}
+
+impl Options {
+    /// The built-in rules, default limits and data-free quantization, up to the integer model.
+    pub fn new(target: Target) -> Result<Options> {
+        Ok(Options {
+            target,
+            rules: RuleSet::builtin_and(&[])?,
+            lowering: RuleSet::lowering_and(&[])?,
+            limits: Limits::default(),
+            stop: Stage::Int,
+            quant: QuantOptions::default(),
+        })
+    }
+
+    /// The weight width of every layer not named in `bits_for`.
+    pub fn weight_bits(&self) -> WeightBits {
+        self.quant
+            .weight_bits
+            .unwrap_or_else(|| default_weight_bits(&self.target))
+    }
+}
+
+/// What each stage did: the data `--explain` and `--report` print.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// The simplify stage's saturation (absent for an already quantized model).
+    pub simplify: Option<SaturationReport>,
+    /// The layer pairs cross-layer equalization rescaled.
+    pub equalized: Option<Equalized>,
+    /// The activation ranges the quantizer used.
+    pub ranges: Option<Ranges>,
+    /// The weight width used where no per-op choice was made.
+    pub weight_bits: Option<WeightBits>,
+    /// The quantizer's warnings (saturated biases, …).
+    pub warnings: Vec<Warning>,
+    /// How many linear layers had their bias corrected for the mean shift of weight rounding.
+    pub bias_corrected: usize,
+    /// Ops left in float because they have no integer form: (name, op kind).
+    pub float_ops: Vec<(String, String)>,
+    /// The lowering stage's saturation.
+    pub lowering: Option<SaturationReport>,
+    /// Per-layer SQNR, worst first, when [`QuantOptions::layer_report`] asked for it.
+    pub layers: Option<Vec<Layer>>,
+    /// Wall time per stage, in the order they ran.
+    pub times: Vec<(&'static str, Duration)>,
+}
+
+/// The models [`compile`] produced, up to the stage asked for.
+pub struct Compiled {
+    /// The simplified float model (the input itself when it was already quantized).
+    pub float: Model,
+    /// The QDQ model (the input itself when it was a QDQ model).
+    pub qdq: Option<Model>,
+    pub int: Option<Model>,
+    pub report: Report,
+}
+
+impl Compiled {
+    /// The last model produced: the one the stage asked for.
+    pub fn last(&self) -> &Model {
+        self.int
+            .as_ref()
+            .or(self.qdq.as_ref())
+            .unwrap_or(&self.float)
+    }
+}
+
+/// Runs one stage, recording its wall time.
+fn timed<T>(
+    times: &mut Vec<(&'static str, Duration)>,
+    what: &'static str,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let t = Instant::now();
+    let out = f()?;
+    times.push((what, t.elapsed()));
+    Ok(out)
+}
+
+/// The compilation pipeline from a verified model to `opts.stop`. `progress(done, total)` is told
+/// after every calibration sample. A model that is already quantized is only lowered (or, asked
+/// for the float stage, only simplified).
+pub fn compile(
+    model: &Model,
+    opts: &Options,
+    progress: impl FnMut(usize, usize),
+) -> Result<Compiled> {
+    let mut report = Report::default();
+    if is_quantized(model) && opts.stop != Stage::Float {
+        let (int, lowering) = timed(&mut report.times, "lower", || {
+            optimize(model, &opts.lowering, &opts.limits)
+        })?;
+        report.lowering = Some(lowering);
+        return Ok(Compiled {
+            float: model.clone(),
+            // A QDQ model is its own quantized stage; one holding integer ops has none.
+            qdq: has_no_integer_ops(model).then(|| model.clone()),
+            int: Some(int),
+            report,
+        });
+    }
+    let (mut float, simplified) = timed(&mut report.times, "simplify", || {
+        optimize(model, &opts.rules, &opts.limits)
+    })?;
+    report.simplify = Some(simplified);
+    if opts.stop == Stage::Float {
+        return Ok(Compiled {
+            float,
+            qdq: None,
+            int: None,
+            report,
+        });
+    }
+    let q = &opts.quant;
+    if q.equalize {
+        let (eq, done) = timed(&mut report.times, "equalize", || {
+            crate::quant::equalize::equalize(&float)
+        })?;
+        float = eq;
+        report.equalized = Some(done);
+    }
+    let samples = match &q.calibration {
+        Calibration::Samples { samples, .. } => Some(samples.as_slice()),
+        _ => None,
+    };
+    let correction = q.bias_correction.unwrap_or(if samples.is_some() {
+        BiasCorrection::Empirical
+    } else {
+        BiasCorrection::DataFree
+    });
+    if correction == BiasCorrection::Empirical && samples.is_none() {
+        return Err(Error::msg(
+            "empirical bias correction measures input means on samples: calibrate on samples (or use data-free)",
+        ));
+    }
+    if q.layer_report && samples.is_none() {
+        return Err(Error::msg(
+            "the per-layer report compares float and int8 on samples: calibrate on samples",
+        ));
+    }
+    let linear_inputs = crate::quant::bias_correction::linear_inputs(&float);
+    let (ranges, observed) = timed(&mut report.times, "calibrate", || {
+        ranges(&float, &q.calibration, &linear_inputs, correction, progress)
+    })?;
+    let bits = opts.weight_bits();
+    let mut qopts = crate::quant::qdq::Options::new(bits);
+    qopts.keep_float = q.keep_float.clone();
+    qopts.bits_for = q.bits_for.clone();
+    qopts.input_means = match correction {
+        BiasCorrection::Off => Default::default(),
+        BiasCorrection::Empirical => observed,
+        BiasCorrection::DataFree => {
+            let input_range = match &q.calibration {
+                Calibration::DataFree { input_range } => *input_range,
+                _ => q.input_range.unwrap_or(DEFAULT_INPUT_RANGE),
+            };
+            data_free_means(&float, input_range, &linear_inputs)?
+        }
+    };
+    report.bias_corrected = qopts.input_means.len();
+    let quantized = timed(&mut report.times, "quantize", || {
+        crate::quant::qdq::quantize_with(&float, &ranges, &qopts)
+    })?;
+    report.ranges = Some(ranges);
+    report.weight_bits = Some(bits);
+    report.warnings = quantized.warnings;
+    report.float_ops = quantized.float_ops;
+    let qdq = quantized.model;
+    if opts.stop == Stage::Qdq {
+        return Ok(Compiled {
+            float,
+            qdq: Some(qdq),
+            int: None,
+            report,
+        });
+    }
+    let (int, lowering) = timed(&mut report.times, "lower", || {
+        optimize(&qdq, &opts.lowering, &opts.limits)
+    })?;
+    report.lowering = Some(lowering);
+    if let (true, Some(samples)) = (q.layer_report, samples) {
+        report.layers = Some(timed(&mut report.times, "report", || {
+            crate::quant::report::report(&float, &int, samples)
+        })?);
+    }
+    Ok(Compiled {
+        float,
+        qdq: Some(qdq),
+        int: Some(int),
+        report,
+    })
+}
+
+/// The activation ranges (and, calibrating on samples with empirical bias correction, the input
+/// means of `linear_inputs` from the same runs).
+fn ranges(
+    float: &Model,
+    calibration: &Calibration,
+    linear_inputs: &[crate::ir::model::NodeId],
+    correction: BiasCorrection,
+    progress: impl FnMut(usize, usize),
+) -> Result<(Ranges, Means)> {
+    match calibration {
+        Calibration::File(path) => Ok((Ranges::load(path, float)?, Means::new())),
+        Calibration::Ranges(r) => Ok((r.clone(), Means::new())),
+        Calibration::DataFree { input_range } => {
+            Ok((data_free_ranges(float, *input_range)?, Means::new()))
+        }
+        Calibration::Samples { samples, method } => {
+            let means_of: &[_] = if correction == BiasCorrection::Empirical {
+                linear_inputs
+            } else {
+                &[]
+            };
+            calibrate_with_means(float, samples, *method, means_of, progress)
+        }
+    }
 }

@@ -70,7 +70,8 @@ fn bad_inputs_to_run() {
     let out = t.join("y.npy");
     let o = out.to_str().unwrap();
     let model = "tests/cli/tiny.ir";
-    let cases: Vec<(&str, Box<dyn Fn() -> PathBuf>)> = vec![
+    type MakeInput<'a> = Box<dyn Fn() -> PathBuf + 'a>;
+    let cases: Vec<(&str, MakeInput)> = vec![
         (
             "wrong_shape",
             Box::new(|| {

@@ -4,43 +4,41 @@
 //! doing nothing. A tensor without a range is an error naming the op that needs it; an integer
 //! model quantized again keeps its integer ops as they are.
 
-use qcc::egraph::saturate::Limits;
+use qcc::backend::target::Target;
 use qcc::ir::{Model, OpKind};
-use qcc::pipeline::optimize;
+use qcc::pipeline::{self, default_weight_bits, Calibration, Stage};
 use qcc::quant::qdq::{quantize_with, Options};
-use qcc::quant::{calibrate, Method, WeightBits};
-use qcc::rules::RuleSet;
+use qcc::quant::{calibrate, BiasCorrection, Method, WeightBits};
 use std::path::Path;
 
 fn digits() -> (Model, qcc::quant::Ranges) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let model = qcc::ir::weights::read_model(&root.join("examples/digits/digits.ir")).unwrap();
     let images = qcc::npy::read_f32(&root.join("examples/digits/test_images.npy")).unwrap();
-    let (float, _) = optimize(
-        &model,
-        &RuleSet::builtin_and(&[]).unwrap(),
-        &Limits::default(),
-    )
-    .unwrap();
-    let ranges = calibrate(
-        &float,
-        std::slice::from_ref(&images),
-        Method::Mse,
-        |_, _| {},
-    )
-    .unwrap();
-    (float, ranges)
+    let mut opts = pipeline::Options::new(Target::native()).unwrap();
+    opts.stop = Stage::Qdq;
+    opts.quant.calibration = Calibration::Samples {
+        samples: vec![images],
+        method: Method::Mse,
+    };
+    opts.quant.bias_correction = Some(BiasCorrection::Off);
+    let compiled = pipeline::compile(&model, &opts, |_, _| {}).unwrap();
+    let ranges = compiled.report.ranges.expect("calibrated");
+    (compiled.float, ranges)
 }
 
+/// The simplified digits model quantized with `opts` on the given ranges, then lowered.
 fn lowered(float: &Model, ranges: &qcc::quant::Ranges, opts: &Options) -> Model {
-    let q = quantize_with(float, ranges, opts).unwrap();
-    optimize(
-        &q.model,
-        &RuleSet::lowering_and(&[]).unwrap(),
-        &Limits::default(),
-    )
-    .unwrap()
-    .0
+    let mut p = pipeline::Options::new(Target::native()).unwrap();
+    p.quant.calibration = Calibration::Ranges(ranges.clone());
+    p.quant.weight_bits = Some(opts.bits);
+    p.quant.keep_float = opts.keep_float.clone();
+    p.quant.bits_for = opts.bits_for.clone();
+    p.quant.bias_correction = Some(BiasCorrection::Off);
+    pipeline::compile(float, &p, |_, _| {})
+        .unwrap()
+        .int
+        .unwrap()
 }
 
 fn count(m: &Model, k: OpKind) -> usize {
@@ -224,5 +222,56 @@ fn a_kept_float_gemm_runs_in_strict_float() {
         let got = value(gemm);
         let bits = |a: &ndarray::ArrayD<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&got), bits(&want), "sample {i}");
+    }
+}
+
+/// The default weight width follows `--target`, not the machine qcc runs on: 7 bits for a target
+/// without VNNI (so `pmaddubsw` cannot saturate), 8 for one with it, whatever this CPU has.
+#[test]
+fn the_target_decides_the_default_weight_bits() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/digits");
+    let dir = tempfile::tempdir().unwrap();
+    for (target, bits) in [
+        ("x86-64-v2", 7),
+        ("x86-64-v3", 7),
+        ("x86-64-v4", 7),
+        ("x86-64-v4+avx512vnni", 8),
+        ("x86-64-v3+avxvnni", 8),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_qcc"))
+            .arg(root.join("digits.ir"))
+            .args([
+                "-o",
+                "m.int.ir",
+                "--emit",
+                "int",
+                "--explain",
+                "--target",
+                target,
+            ])
+            .arg("--calib")
+            .arg(root.join("test_images.npy"))
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{target}: {stderr}");
+        assert!(
+            stderr.contains(&format!("quantized with {bits}-bit weights")),
+            "{target} should default to {bits}-bit weights:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn default_weight_bits_reads_the_targets_vnni() {
+    for (spec, bits) in [
+        ("x86-64-v3", WeightBits::Seven),
+        ("x86-64-v4+avx512vnni", WeightBits::Eight),
+        // avx512vnni without avx512vl has no VNNI on xmm/ymm: the byte route stays 7-bit.
+        ("x86-64-v3+avx512vnni", WeightBits::Seven),
+    ] {
+        let target = Target::parse(spec).unwrap();
+        assert_eq!(default_weight_bits(&target), bits, "{spec}");
     }
 }

@@ -2,10 +2,9 @@
 //! none loses more than a well-calibrated int8 layer should (the numbers depend on the float
 //! kernels' last bits, so they are bounded rather than snapshotted).
 
-use qcc::egraph::saturate::Limits;
-use qcc::pipeline::optimize;
-use qcc::quant::{calibrate, Method, WeightBits};
-use qcc::rules::RuleSet;
+use qcc::backend::target::Target;
+use qcc::pipeline::{self, Calibration};
+use qcc::quant::{BiasCorrection, Method, WeightBits};
 use std::path::Path;
 
 #[test]
@@ -13,27 +12,19 @@ fn digits_report_lists_every_layer_worst_first() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let model = qcc::ir::weights::read_model(&root.join("examples/digits/digits.ir")).unwrap();
     let images = qcc::npy::read_f32(&root.join("examples/digits/test_images.npy")).unwrap();
-    let (float, _) = optimize(
-        &model,
-        &RuleSet::builtin_and(&[]).unwrap(),
-        &Limits::default(),
-    )
-    .unwrap();
-    let ranges = calibrate(
-        &float,
-        std::slice::from_ref(&images),
-        Method::Mse,
-        |_, _| {},
-    )
-    .unwrap();
-    let q = qcc::quant::qdq::quantize(&float, &ranges, WeightBits::Eight).unwrap();
-    let (int, _) = optimize(
-        &q.model,
-        &RuleSet::lowering_and(&[]).unwrap(),
-        &Limits::default(),
-    )
-    .unwrap();
-    let layers = qcc::quant::report::report(&float, &int, std::slice::from_ref(&images)).unwrap();
+    let mut opts = pipeline::Options::new(Target::native()).unwrap();
+    opts.quant.calibration = Calibration::Samples {
+        samples: vec![images],
+        method: Method::Mse,
+    };
+    opts.quant.weight_bits = Some(WeightBits::Eight);
+    opts.quant.bias_correction = Some(BiasCorrection::Off);
+    opts.quant.layer_report = true;
+    let compiled = pipeline::compile(&model, &opts, |_, _| {}).unwrap();
+    let layers = compiled
+        .report
+        .layers
+        .expect("the per-layer report was asked for");
     let names: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
     let mut sorted = names.clone();
     sorted.sort();

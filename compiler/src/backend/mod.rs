@@ -24,7 +24,7 @@ use cranelift_object::{ObjectBuilder, ObjectModule};
 use emit::{Emitter, Loc};
 use interface::{Interface, Port};
 use runtime::{DType, Tensor};
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use target::Target;
@@ -101,7 +101,7 @@ pub fn arena_bytes(ty: &TensorType) -> usize {
 }
 
 /// Compiles an integer model into an object file.
-pub fn compile(model: &Model, opts: &Options) -> Result<Compiled> {
+pub fn codegen(model: &Model, opts: &Options) -> Result<Compiled> {
     if !valid_prefix(&opts.prefix) {
         return Err(Error::msg(format!(
             "--prefix `{}` is not a C identifier (letters, digits and `_`, not starting with a \
@@ -249,8 +249,8 @@ fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
         let n = model.node(id);
         let op = n.op().expect("ops_in_order yields ops").clone();
         let s = steps.len();
-        if !loc.contains_key(&id) {
-            loc.insert(id, Loc::Arena(usize::MAX));
+        if let Entry::Vacant(e) = loc.entry(id) {
+            e.insert(Loc::Arena(usize::MAX));
             defined_at.insert(id, s);
         }
         let mut args = Vec::new();

@@ -2,7 +2,7 @@
 //! linked into a shared library with its header, and a summary of what was built.
 
 use crate::backend::target::Target;
-use crate::backend::{compile, link, Options};
+use crate::backend::{codegen, link, Options};
 use crate::cli::{CompileArgs, Emit};
 use crate::diag::Result;
 use crate::fsio::write_bytes_atomic;
@@ -18,15 +18,20 @@ fn kib(n: usize) -> String {
     }
 }
 
-pub fn write(int: &Model, args: &CompileArgs, stage: Emit, output: &Path) -> Result<()> {
-    let target = Target::parse(&args.target)?;
+pub fn write(
+    int: &Model,
+    target: &Target,
+    args: &CompileArgs,
+    stage: Emit,
+    output: &Path,
+) -> Result<()> {
     let opts = Options {
         prefix: args.prefix.clone(),
-        target,
+        target: target.clone(),
         keep_clif: stage == Emit::Clif,
         profile: args.profile,
     };
-    let compiled = compile(int, &opts)?;
+    let compiled = codegen(int, &opts)?;
     let mut times = compiled.times.clone();
     match stage {
         Emit::Clif => {

@@ -2,7 +2,7 @@
 
 mod accuracy;
 mod bench;
-mod compile;
+mod build;
 mod import;
 mod library;
 mod rules;
@@ -82,8 +82,8 @@ pub struct CompileArgs {
     // Hyphen values allowed: LO is usually negative, and `--input-range -1,1` must not read as a flag.
     #[arg(long, value_name = "LO,HI", allow_hyphen_values = true)]
     pub input_range: Option<String>,
-    /// Weight bits: 8, or 7 so that AVX2's pmaddubsw cannot saturate (the default on x86
-    /// without VNNI).
+    /// Weight bits: 8, or 7 so that AVX2's pmaddubsw cannot saturate [default: 8 when --target
+    /// has VNNI, 7 otherwise].
     #[arg(long, value_parser = ["7", "8"])]
     pub weight_bits: Option<String>,
     /// Leave these ops in float (comma-separated result names, as `--report` prints them).
@@ -219,7 +219,7 @@ pub enum RulesCommand {
 /// Runs a parsed command line.
 pub fn main(cli: Cli) -> Result<()> {
     let Some(command) = cli.command else {
-        return compile::compile(&cli.compile);
+        return build::build(&cli.compile);
     };
     match command {
         Command::Import { model, output } => import::import(&model, output),

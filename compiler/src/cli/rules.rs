@@ -1,9 +1,9 @@
 //! `qcc rules check` and `qcc rules print`.
 
-use crate::cli::compile::read_rule_files;
+use crate::cli::build::read_rule_files;
 use crate::diag::{Error, Result};
 use crate::rules::check::{check_rule, Verdict};
-use crate::rules::compile::BUILTIN;
+use crate::rules::ruleset::BUILTIN;
 use crate::rules::RuleSet;
 use std::path::PathBuf;
 

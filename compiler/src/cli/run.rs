@@ -79,8 +79,8 @@ pub fn is_library(path: &Path) -> bool {
 }
 
 /// Loads a `model.so` through the runtime, which refuses it on a CPU without its features.
-pub fn load_library(path: &Path) -> Result<runtime::Model> {
-    runtime::Model::load(path).map_err(|e| Error::msg(e.to_string()))
+pub fn load_library(path: &Path) -> Result<runtime::Library> {
+    runtime::Library::load(path).map_err(|e| Error::msg(e.to_string()))
 }
 
 pub fn run(

@@ -29,11 +29,49 @@ impl Default for Limits {
     }
 }
 
+/// Why saturation stopped.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Stop {
+    /// No rule could add anything: every rewrite the rules allow is in the e-graph.
+    #[default]
+    Saturated,
+    IterationLimit(usize),
+    NodeLimit(usize),
+    /// The safety net; seconds.
+    TimeLimit(f64),
+    /// Anything else egg reports.
+    Other(String),
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Saturated => write!(f, "saturated"),
+            Stop::IterationLimit(n) => write!(f, "iteration limit ({n} iterations)"),
+            Stop::NodeLimit(n) => write!(f, "e-node limit ({n} nodes)"),
+            Stop::TimeLimit(s) => write!(f, "time limit ({s:.0} s)"),
+            Stop::Other(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl From<&Option<StopReason>> for Stop {
+    fn from(stop: &Option<StopReason>) -> Stop {
+        match stop {
+            None | Some(StopReason::Saturated) => Stop::Saturated,
+            Some(StopReason::IterationLimit(n)) => Stop::IterationLimit(*n),
+            Some(StopReason::NodeLimit(n)) => Stop::NodeLimit(*n),
+            Some(StopReason::TimeLimit(s)) => Stop::TimeLimit(*s),
+            Some(StopReason::Other(s)) => Stop::Other(s.clone()),
+        }
+    }
+}
+
 /// What saturation did.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
-    /// `saturated`, or the limit that stopped it.
-    pub stop: String,
+    /// Saturated, or the limit that stopped it.
+    pub stop: Stop,
     pub iterations: usize,
     pub nodes: usize,
     pub classes: usize,
@@ -47,17 +85,7 @@ pub struct Report {
 
 impl Report {
     pub fn saturated(&self) -> bool {
-        self.stop == "saturated"
-    }
-}
-
-fn describe(stop: &Option<StopReason>) -> String {
-    match stop {
-        None | Some(StopReason::Saturated) => "saturated".into(),
-        Some(StopReason::IterationLimit(n)) => format!("iteration limit ({n} iterations)"),
-        Some(StopReason::NodeLimit(n)) => format!("e-node limit ({n} nodes)"),
-        Some(StopReason::TimeLimit(s)) => format!("time limit ({s:.0} s)"),
-        Some(StopReason::Other(s)) => s.clone(),
+        self.stop == Stop::Saturated
     }
 }
 
@@ -88,7 +116,7 @@ pub fn simplify(
             *fired.entry(name.to_string()).or_default() += n;
         }
     }
-    let stop = describe(&runner.stop_reason);
+    let stop = Stop::from(&runner.stop_reason);
     loaded.egraph = runner.egraph;
     loaded.roots = loaded
         .roots

@@ -4,6 +4,7 @@
 use crate::ir::attr::Attr;
 use crate::ir::op::{Op, OpKind};
 use crate::ir::types::{fmt_shape, TensorType};
+use runtime::ops::geometry::{conv_transpose_full_len, conv_transpose_out_len};
 use runtime::ops::SliceAxis;
 
 type R<T> = Result<T, String>;
@@ -220,7 +221,7 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
                 .ok_or("attribute `groups` must be positive")?;
             let (n, c) = (x.shape[0], x.shape[1]);
             let o = w.shape[0];
-            if c % groups != 0 || o % groups != 0 {
+            if !c.is_multiple_of(groups) || !o.is_multiple_of(groups) {
                 return Err(format!("groups = {groups} must divide the input channels ({c}) and the output channels ({o})"));
             }
             if w.shape[1] * groups != c {
@@ -287,10 +288,10 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
                 if s[i] == 0 || d[i] == 0 {
                     return Err("strides and dilations must be positive".into());
                 }
-                let full = (x.shape[2 + i] - 1) * s[i] + d[i] * (w.shape[2 + i] - 1) + 1 + op_[i];
-                hw[i] = full
-                    .checked_sub(p[i] + p[i + 2])
-                    .filter(|&v| v > 0)
+                let (len, k) = (x.shape[2 + i], w.shape[2 + i]);
+                let full = conv_transpose_full_len(len, k, s[i], d[i], op_[i])
+                    .ok_or_else(|| format!("input length {len} and kernel {k} give no output"))?;
+                hw[i] = conv_transpose_out_len(len, k, s[i], (p[i], p[i + 2]), d[i], op_[i])
                     .ok_or_else(|| {
                         format!("pads {:?} remove the whole output (full size {full})", p)
                     })?;

@@ -390,20 +390,6 @@ impl Builder<'_> {
     }
 }
 
-/// The weight bits to use on this machine when the user does not say: 7 on x86 without VNNI
-/// (so `pmaddubsw` cannot saturate), 8 elsewhere.
-pub fn default_weight_bits() -> WeightBits {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512vnni") {
-            return WeightBits::Eight;
-        }
-        WeightBits::Seven
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    WeightBits::Eight
-}
-
 /// Inserts quantize/dequantize around every op with an integer form.
 pub fn quantize(src: &Model, ranges: &Ranges, bits: WeightBits) -> Result<Quantized> {
     quantize_with(src, ranges, &Options::new(bits))

@@ -8,7 +8,7 @@ use crate::egraph::extract::extract;
 use crate::interp;
 use crate::ir::print::print;
 use crate::rules::apply::instantiate;
-use crate::rules::compile::CompiledRule;
+use crate::rules::ruleset::CompiledRule;
 use crate::rules::sample::{const_names, Rng, Sampler};
 use dsl::ast::Tolerance;
 use egg::Searcher;
@@ -69,7 +69,9 @@ fn random_input(rng: &mut Rng, t: &crate::ir::types::TensorType) -> Tensor {
             .expect("n"),
         ),
         d => {
-            let bytes: Vec<u8> = (0..n * d.size_bytes()).map(|_| rng.next() as u8).collect();
+            let bytes: Vec<u8> = (0..n * d.size_bytes())
+                .map(|_| rng.next_u64() as u8)
+                .collect();
             let mut t = Tensor::from_le_bytes(d, &t.shape, &bytes).expect("size");
             if let Tensor::I32(a) = &mut t {
                 a.mapv_inplace(|v| v % 1000);

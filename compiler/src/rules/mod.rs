@@ -3,10 +3,10 @@
 
 pub mod apply;
 pub mod check;
-pub mod compile;
 pub mod eval;
+pub mod ruleset;
 pub mod sample;
 pub mod search;
 pub mod value;
 
-pub use compile::{CompiledRule, RuleSet};
+pub use ruleset::{CompiledRule, RuleSet};

@@ -7,15 +7,12 @@ use super::support::{cc, python};
 use ndarray::{s, ArrayD, Axis};
 use qcc::backend::link::link;
 use qcc::backend::target::Target;
-use qcc::backend::{compile, Options};
-use qcc::egraph::saturate::Limits;
+use qcc::backend::{codegen, Options};
 use qcc::ir::Model as IrModel;
-use qcc::pipeline::optimize;
-use qcc::quant::qdq::{quantize_with, Options as QuantOptions};
-use qcc::quant::{calibrate, Method, WeightBits};
-use qcc::rules::RuleSet;
+use qcc::pipeline::{self, Calibration};
+use qcc::quant::{BiasCorrection, Method, WeightBits};
 use runtime::guard::{run_guarded, Flush};
-use runtime::{Model, Tensor};
+use runtime::{Library, Tensor};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -35,18 +32,20 @@ fn digits_int(bits: WeightBits) -> IrModel {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/digits");
     let float = qcc::ir::weights::read_model(&root.join("digits.ir")).expect("digits.ir reads");
     let calib = images().slice(s![..100, .., .., ..]).to_owned().into_dyn();
-    let limits = Limits::default();
-    let rules = RuleSet::builtin_and(&[]).expect("built-in rules");
-    let (float, _) = optimize(&float, &rules, &limits).expect("simplify");
-    let ranges = calibrate(&float, &[calib], Method::MinMax, |_, _| {}).expect("calibrate");
-    let q = quantize_with(&float, &ranges, &QuantOptions::new(bits)).expect("quantize");
-    let lowering = RuleSet::lowering_and(&[]).expect("lowering rules");
-    optimize(&q.model, &lowering, &limits).expect("lower").0
+    let mut opts = pipeline::Options::new(Target::native()).expect("built-in rules");
+    opts.quant.calibration = Calibration::Samples {
+        samples: vec![calib],
+        method: Method::MinMax,
+    };
+    opts.quant.weight_bits = Some(bits);
+    opts.quant.bias_correction = Some(BiasCorrection::Off);
+    let compiled = pipeline::compile(&float, &opts, |_, _| {}).expect("the pipeline runs");
+    compiled.int.expect("an integer model")
 }
 
 /// Compiles and links `model` into `dir/NAME.so`.
 fn build(model: &IrModel, target: &str, prefix: &str, dir: &Path, name: &str) -> PathBuf {
-    let compiled = compile(
+    let compiled = codegen(
         model,
         &Options {
             prefix: prefix.into(),
@@ -84,7 +83,8 @@ fn digits_through_the_loader_equals_the_interpreter() {
     let dir = tempfile::tempdir().expect("dir");
     for &(wb, target) in ROUTES {
         let int = digits_int(wb);
-        let model = Model::load(build(&int, target, "digits", dir.path(), target)).expect("loads");
+        let model =
+            Library::load(build(&int, target, "digits", dir.path(), target)).expect("loads");
         let what = format!("{wb:?} weights, {target}");
         assert_eq!(model.info().target, target);
         let mut scratch = model.scratch();
@@ -155,7 +155,7 @@ fn readme_examples_on_digits() {
         dir.path(),
         "model",
     );
-    let model = Model::load(&so).expect("loads");
+    let model = Library::load(&so).expect("loads");
     let shape = model.info().inputs[0].shape.clone();
     let n: usize = shape.iter().product();
     let x = ArrayD::from_shape_vec(shape, (0..n).map(|i| i as f32).collect()).expect("shape");
@@ -217,8 +217,9 @@ fn readme_examples_on_digits() {
     close(&floats(&text), "Python");
 }
 
-/// Through the binary, as a person would: `qcc digits.ir -o model.so` and `--emit int`, then
-/// `qcc run` on the library and on the integer IR give the same bytes for every test image.
+/// Through the binary, as a person would: `qcc digits.ir -o model.so` and `--emit int` for one
+/// target, then `qcc run` on the library and on the integer IR give the same bytes for every test
+/// image.
 #[test]
 fn qcc_run_library_equals_qcc_run_int_ir() {
     let dir = tempfile::tempdir().expect("dir");
@@ -238,25 +239,29 @@ fn qcc_run_library_equals_qcc_run_int_ir() {
         );
     };
     let os = |s: &str| std::ffi::OsString::from(s);
-    qcc(&[
-        ir.as_os_str(),
-        &os("-o"),
-        &os("model.int.ir"),
-        &os("--emit"),
-        &os("int"),
-        &os("--calib"),
-        images.as_os_str(),
-    ]);
-    qcc(&[
-        &os("run"),
-        &os("model.int.ir"),
-        &os("--input"),
-        images.as_os_str(),
-        &os("-o"),
-        &os("want.npy"),
-    ]);
-    let want = std::fs::read(dir.path().join("want.npy")).expect("written");
+    // The target decides the default weight width (7 bits without VNNI), so the integer IR is
+    // emitted for the same target as the library.
     for target in ["x86-64-v2", "x86-64-v3"] {
+        qcc(&[
+            ir.as_os_str(),
+            &os("-o"),
+            &os("model.int.ir"),
+            &os("--emit"),
+            &os("int"),
+            &os("--target"),
+            &os(target),
+            &os("--calib"),
+            images.as_os_str(),
+        ]);
+        qcc(&[
+            &os("run"),
+            &os("model.int.ir"),
+            &os("--input"),
+            images.as_os_str(),
+            &os("-o"),
+            &os("want.npy"),
+        ]);
+        let want = std::fs::read(dir.path().join("want.npy")).expect("written");
         qcc(&[
             ir.as_os_str(),
             &os("-o"),

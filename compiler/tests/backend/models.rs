@@ -106,7 +106,7 @@ fn digits_example() {
         .to_owned()
         .into_dyn();
     for &(bits, target) in ROUTES {
-        let int = integer(&float, &[calib.clone()], bits);
+        let int = integer(&float, std::slice::from_ref(&calib), bits);
         let lib = build(&int, target);
         assert_exact(
             &format!("digits ({bits:?}, {target})"),

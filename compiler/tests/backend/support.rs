@@ -2,25 +2,25 @@
 //! loaded library, and the bit-for-bit comparison of the library with the interpreter.
 
 use qcc::backend::target::Target;
-use qcc::backend::{compile, Compiled, Options};
-use qcc::egraph::saturate::Limits;
+use qcc::backend::{codegen, Compiled, Options};
 use qcc::ir::Model;
-use qcc::pipeline::optimize;
-use qcc::quant::qdq::{quantize_with, Options as QuantOptions};
-use qcc::quant::{calibrate, Method, WeightBits};
-use qcc::rules::RuleSet;
+use qcc::pipeline::{self, Calibration};
+use qcc::quant::{BiasCorrection, Method, WeightBits};
 use runtime::Tensor;
 use std::path::Path;
 
-/// The float model → the integer model, as `qcc --emit int` does it.
+/// The float model → the integer model through the library pipeline (MinMax ranges, no bias
+/// correction, so each kernel sees the plain rounding of its weights).
 pub fn integer(float: &Model, calib: &[ndarray::ArrayD<f32>], bits: WeightBits) -> Model {
-    let limits = Limits::default();
-    let rules = RuleSet::builtin_and(&[]).expect("built-in rules load");
-    let (float, _) = optimize(float, &rules, &limits).expect("simplify");
-    let ranges = calibrate(&float, calib, Method::MinMax, |_, _| {}).expect("calibrate");
-    let q = quantize_with(&float, &ranges, &QuantOptions::new(bits)).expect("quantize");
-    let lowering = RuleSet::lowering_and(&[]).expect("lowering rules load");
-    optimize(&q.model, &lowering, &limits).expect("lower").0
+    let mut opts = pipeline::Options::new(Target::native()).expect("built-in rules load");
+    opts.quant.calibration = Calibration::Samples {
+        samples: calib.to_vec(),
+        method: Method::MinMax,
+    };
+    opts.quant.weight_bits = Some(bits);
+    opts.quant.bias_correction = Some(BiasCorrection::Off);
+    let compiled = pipeline::compile(float, &opts, |_, _| {}).expect("the pipeline runs");
+    compiled.int.expect("an integer model")
 }
 
 /// A library built from `model` for `target`, linked with `cc` and loaded.
@@ -32,7 +32,7 @@ pub struct Lib {
 
 pub fn build(model: &Model, target: &str) -> Lib {
     let target = Target::parse(target).expect("a valid target");
-    let compiled = compile(
+    let compiled = codegen(
         model,
         &Options {
             prefix: "qcc".into(),

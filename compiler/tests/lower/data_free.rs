@@ -6,14 +6,10 @@
 //! evaluated in strict float.
 
 use super::support::{models_dir, root, snapshot, sqnr};
+use qcc::backend::target::Target;
 use qcc::batch::run_batches;
-use qcc::egraph::saturate::Limits;
-use qcc::pipeline::optimize;
-use qcc::quant::bias_correction::linear_inputs;
-use qcc::quant::equalize::equalize;
-use qcc::quant::qdq::{quantize_with, Options};
-use qcc::quant::{data_free_means, data_free_ranges, WeightBits, DEFAULT_INPUT_RANGE};
-use qcc::rules::RuleSet;
+use qcc::pipeline;
+use qcc::quant::WeightBits;
 
 const MODELS: &[&str] = &[
     "tiny_cnn",
@@ -39,31 +35,23 @@ fn check_model(name: &str) -> Result<String, String> {
     let models = models_dir();
     let model = qcc::import::import_file(&models.join(format!("{name}.onnx")))
         .map_err(|e| format!("import failed: {e}"))?;
-    let (float, _) = optimize(
-        &model,
-        &RuleSet::builtin_and(&[]).map_err(|e| e.to_string())?,
-        &Limits::default(),
-    )
-    .map_err(|e| e.to_string())?;
-    let (float, eq) = equalize(&float).map_err(|e| format!("equalization failed: {e}"))?;
-    let ranges = data_free_ranges(&float, DEFAULT_INPUT_RANGE)
-        .map_err(|e| format!("data-free ranges failed: {e}"))?;
-    let mut opts = Options::new(WeightBits::Eight);
-    opts.input_means = data_free_means(&float, DEFAULT_INPUT_RANGE, &linear_inputs(&float))
-        .map_err(|e| format!("data-free means failed: {e}"))?;
-    let corrected = opts.input_means.len();
-    let q = quantize_with(&float, &ranges, &opts).map_err(|e| format!("quantizing failed: {e}"))?;
-    let (int, _) = optimize(
-        &q.model,
-        &RuleSet::lowering_and(&[]).map_err(|e| e.to_string())?,
-        &Limits::default(),
-    )
-    .map_err(|e| format!("lowering failed: {e}"))?;
+    // The pipeline's defaults without samples: data-free ranges and data-free bias correction.
+    let mut opts = pipeline::Options::new(Target::native()).map_err(|e| e.to_string())?;
+    // An already quantized model (every_op_qdq) is only lowered: the CLI refuses --equalize on it.
+    opts.quant.equalize = !pipeline::is_quantized(&model);
+    opts.quant.weight_bits = Some(WeightBits::Eight);
+    let compiled = pipeline::compile(&model, &opts, |_, _| {}).map_err(|e| e.to_string())?;
+    let report = &compiled.report;
+    let (pairs, corrected) = (
+        report.equalized.as_ref().map_or(0, |e| e.pairs.len()),
+        report.bias_corrected,
+    );
+    let int = compiled.int.as_ref().ok_or("no integer model")?;
     let input =
         qcc::npy::read_f32(&models.join(format!("{name}.input.npy"))).map_err(|e| e.to_string())?;
     let expected = qcc::npy::read_f32(&models.join(format!("{name}.expected.npy")))
         .map_err(|e| e.to_string())?;
-    let got = run_batches(&int, std::slice::from_ref(&input), |_, _| {})
+    let got = run_batches(int, std::slice::from_ref(&input), |_, _| {})
         .map_err(|e| format!("the int model does not run: {e}"))?
         .swap_remove(0);
     if got.shape() != expected.shape() || got.iter().any(|v| !v.is_finite()) {
@@ -80,8 +68,7 @@ fn check_model(name: &str) -> Result<String, String> {
         return Err(format!("SQNR {db:.1} dB: the output carries no signal"));
     }
     Ok(format!(
-        "{name}: {} pairs equalized, {corrected} layer inputs with estimated means, int {db:.1} dB against ORT",
-        eq.pairs.len()
+        "{name}: {pairs} pairs equalized, {corrected} layer inputs with estimated means, int {db:.1} dB against ORT"
     ))
 }
 

@@ -6,15 +6,14 @@
 
 use super::support::{models_dir, root, snapshot, sqnr};
 use ndarray::ArrayD;
+use qcc::backend::target::Target;
 use qcc::batch::run_batches;
-use qcc::egraph::saturate::Limits;
 use qcc::ir::print::print;
 use qcc::ir::verify::verify;
 use qcc::ir::weights::{read_model, save_model};
 use qcc::ir::{Model, OpKind};
-use qcc::pipeline::optimize;
-use qcc::quant::{calibrate, Method, WeightBits};
-use qcc::rules::RuleSet;
+use qcc::pipeline::{self, Calibration};
+use qcc::quant::{BiasCorrection, Method, WeightBits};
 use std::path::Path;
 
 /// Every model the Python builders make, and the SQNR floor (dB) of its int8 output against ORT.
@@ -75,44 +74,39 @@ fn float_ops(model: &Model) -> Vec<String> {
         .collect()
 }
 
+/// A model's snapshot line and measured SQNR, or what went wrong.
+type Outcome = Result<(String, f64), String>;
+
 /// One model through every stage; its snapshot line and measured SQNR, or what went wrong.
-fn check_model(name: &str, floor: f64, dir: &Path) -> Result<(String, f64), String> {
+fn check_model(name: &str, floor: f64, dir: &Path) -> Outcome {
     let models = models_dir();
     let model = qcc::import::import_file(&models.join(format!("{name}.onnx")))
         .map_err(|e| format!("import failed: {e}"))?;
-    let (float, _) = optimize(
-        &model,
-        &RuleSet::builtin_and(&[]).map_err(|e| e.to_string())?,
-        &Limits::default(),
-    )
-    .map_err(|e| e.to_string())?;
     let input =
         qcc::npy::read_f32(&models.join(format!("{name}.input.npy"))).map_err(|e| e.to_string())?;
     let expected = qcc::npy::read_f32(&models.join(format!("{name}.expected.npy")))
         .map_err(|e| e.to_string())?;
-    let ranges = calibrate(
-        &float,
-        std::slice::from_ref(&input),
-        Method::MinMax,
-        |_, _| {},
-    )
-    .map_err(|e| format!("calibration failed: {e}"))?;
-    let q = qcc::quant::qdq::quantize(&float, &ranges, WeightBits::Eight)
-        .map_err(|e| format!("quantizing failed: {e}"))?;
-    let (int, report) = optimize(
-        &q.model,
-        &RuleSet::lowering_and(&[]).map_err(|e| e.to_string())?,
-        &Limits::default(),
-    )
-    .map_err(|e| format!("lowering failed: {e}"))?;
+    let mut opts = pipeline::Options::new(Target::native()).map_err(|e| e.to_string())?;
+    opts.quant.calibration = Calibration::Samples {
+        samples: vec![input.clone()],
+        method: Method::MinMax,
+    };
+    opts.quant.weight_bits = Some(WeightBits::Eight);
+    opts.quant.bias_correction = Some(BiasCorrection::Off);
+    let compiled = pipeline::compile(&model, &opts, |_, _| {}).map_err(|e| e.to_string())?;
+    let (Some(qdq), Some(int), Some(report)) =
+        (&compiled.qdq, &compiled.int, &compiled.report.lowering)
+    else {
+        return Err("the pipeline stopped before the integer model".into());
+    };
     if !report.saturated() || !report.refused.is_empty() {
         return Err(format!(
             "lowering stopped at the {}, refused {:?}",
             report.stop, report.refused
         ));
     }
-    let qdq = round_trip(&q.model, &dir.join(format!("{name}.qdq.ir")))?;
-    let int = round_trip(&int, &dir.join(format!("{name}.int.ir")))?;
+    let qdq = round_trip(qdq, &dir.join(format!("{name}.qdq.ir")))?;
+    let int = round_trip(int, &dir.join(format!("{name}.int.ir")))?;
     let got_qdq = run(&qdq, &input)?;
     let got_int = run(&int, &input)?;
     if got_int.shape() != expected.shape() || got_qdq.shape() != expected.shape() {
@@ -133,6 +127,22 @@ fn check_model(name: &str, floor: f64, dir: &Path) -> Result<(String, f64), Stri
         return Err(format!("int8 SQNR {db:.1} dB against ORT is under the floor of {floor} dB (QDQ: {db_qdq:.1} dB)"));
     }
     let left = float_ops(&int);
+    // The rules are the one truth about what lowers: every op the quantizer wrapped in
+    // dequantize/quantize (all but those it reported as staying float) must have been lowered by
+    // a rule, or the sandwich silently runs in float.
+    let stays: Vec<String> = compiled
+        .report
+        .float_ops
+        .iter()
+        .map(|(name, kind)| format!("{kind} %{name}"))
+        .collect();
+    let unlowered: Vec<&String> = left.iter().filter(|op| !stays.contains(op)).collect();
+    // (A model that came quantized was not wrapped by the quantizer: it is lowered as it is.)
+    if !pipeline::is_quantized(&model) && !unlowered.is_empty() {
+        return Err(format!(
+            "quantized but left in float by the lowering rules (a missing rule?): {unlowered:?}"
+        ));
+    }
     let listed = if left.is_empty() {
         "none".to_string()
     } else {
@@ -152,7 +162,7 @@ fn check_model(name: &str, floor: f64, dir: &Path) -> Result<(String, f64), Stri
 fn every_model_quantizes_round_trips_and_keeps_its_sqnr() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     // Two at a time: the machine the suite runs on has two cores, and each model is one thread.
-    let mut results: Vec<(usize, Result<(String, f64), String>)> = std::thread::scope(|s| {
+    let mut results: Vec<(usize, Outcome)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2)
             .map(|t| {
                 let dir = dir.path();
@@ -186,4 +196,58 @@ fn every_model_quantizes_round_trips_and_keeps_its_sqnr() {
         &root().join("tests/python/make_models.py"),
         &summary,
     );
+}
+
+/// A Gemm → ReLU → Gemm → Clip MLP, both weight layouts: every gemm lowers to a qgemm with the
+/// activation as its clamp (`lower-gemm-relu`, `lower-gemm-untransposed-clip`), nothing stays
+/// float, and the quantizer reports nothing left in float.
+#[test]
+fn a_gemm_relu_mlp_lowers_completely() {
+    let w1: Vec<String> = (0..24)
+        .map(|i| format!("{:.3}", ((i * 7) % 11) as f32 / 10.0 - 0.5))
+        .collect();
+    let w2: Vec<String> = (0..12)
+        .map(|i| format!("{:.3}", ((i * 5) % 7) as f32 / 6.0 - 0.5))
+        .collect();
+    let text = format!(
+        "model @mlp {{
+  weight @w1 : tensor<4x6xf32> = dense<[{}]>
+  weight @b1 : tensor<4xf32> = dense<[0.1, -0.2, 0.3, 0.0]>
+  weight @w2 : tensor<4x3xf32> = dense<[{}]>
+  weight @b2 : tensor<3xf32> = dense<[0.05, 0.0, -0.05]>
+  %x = input : tensor<2x6xf32>
+  %h = gemm(%x, @w1, @b1) {{trans_b = true}} : tensor<2x4xf32>
+  %r = relu(%h) : tensor<2x4xf32>
+  %g = gemm(%r, @w2, @b2) : tensor<2x3xf32>
+  %y = clip(%g) {{min = 0.0, max = 6.0}} : tensor<2x3xf32>
+  return %y
+}}
+",
+        w1.join(", "),
+        w2.join(", ")
+    );
+    let model = qcc::ir::parse::parse(&qcc::diag::Source {
+        name: "mlp.ir".into(),
+        text,
+    })
+    .expect("the MLP parses");
+    let samples =
+        ArrayD::from_shape_fn(vec![16, 6], |i| ((i[0] * 6 + i[1]) % 13) as f32 / 4.0 - 1.5);
+    let mut opts = pipeline::Options::new(Target::native()).unwrap();
+    opts.quant.calibration = Calibration::Samples {
+        samples: vec![samples],
+        method: Method::MinMax,
+    };
+    let compiled = pipeline::compile(&model, &opts, |_, _| {}).expect("the pipeline runs");
+    let int = compiled.int.as_ref().unwrap();
+    assert_eq!(
+        compiled.report.float_ops,
+        vec![],
+        "nothing should stay float"
+    );
+    assert_eq!(float_ops(int), Vec::<String>::new());
+    let fired = &compiled.report.lowering.as_ref().unwrap().fired;
+    for rule in ["lower-gemm-relu", "lower-gemm-untransposed-clip"] {
+        assert_eq!(fired.get(rule), Some(&1), "{rule}: {fired:?}");
+    }
 }

@@ -16,18 +16,17 @@ use runtime::ops::geometry::axis_windows;
 use runtime::qops::{self, qrange};
 use runtime::DType;
 
-/// Per output position along one axis: `[first inside input position, inside taps, padded
-/// taps]`, as i32 triples.
+/// Per output position along one spatial axis (0: rows, 1: columns) of an input `len` long:
+/// `[first inside input position, inside taps, padded taps]`, as i32 triples.
 fn axis_table(
     em: &mut Emitter,
     what: &str,
     len: usize,
-    k: usize,
-    stride: usize,
-    pads: (usize, usize),
-    dil: usize,
-    ceil: bool,
+    g: &Geometry,
+    axis: usize,
 ) -> Result<(DataId, usize)> {
+    let (k, stride, dil, ceil) = (g.kernel[axis], g.strides[axis], g.dilations[axis], g.ceil);
+    let pads = (g.pads[axis], g.pads[axis + 2]);
     if k == 0 || stride == 0 || dil == 0 {
         return Err(Error::msg(format!(
             "{what}: kernel {k}, stride {stride}, dilation {dil} must be positive"
@@ -85,26 +84,8 @@ fn windowed(
     }
     let g = geometry(step);
     let (n, c, h, w) = (x.ty.shape[0], x.ty.shape[1], x.ty.shape[2], x.ty.shape[3]);
-    let (rows, ho) = axis_table(
-        em,
-        "pool_rows",
-        h,
-        g.kernel[0],
-        g.strides[0],
-        (g.pads[0], g.pads[2]),
-        g.dilations[0],
-        g.ceil,
-    )?;
-    let (cols, wo) = axis_table(
-        em,
-        "pool_cols",
-        w,
-        g.kernel[1],
-        g.strides[1],
-        (g.pads[1], g.pads[3]),
-        g.dilations[1],
-        g.ceil,
-    )?;
+    let (rows, ho) = axis_table(em, "pool_rows", h, &g, 0)?;
+    let (cols, wo) = axis_table(em, "pool_cols", w, &g, 1)?;
     if y.ty.shape != [n, c, ho, wo] {
         return Err(Error::msg(format!(
             "the result {} does not match the pooled shape [{n}, {c}, {ho}, {wo}]",

@@ -1,0 +1,294 @@
+//! `qcc MODEL -o OUT`: the command line's flags turned into the library pipeline's options
+//! (`crate::pipeline`), and what the stages report printed.
+
+use crate::backend::target::Target;
+use crate::cli::{CompileArgs, Emit};
+use crate::diag::{Error, Result};
+use crate::egraph::saturate::Limits;
+use crate::ir::weights::save_model;
+use crate::pipeline::{
+    compile, is_quantized, load, Calibration, Compiled, Options, QuantOptions, Report, Stage,
+};
+use crate::quant::{BiasCorrection, Method, WeightBits, DEFAULT_INPUT_RANGE};
+use crate::rules::RuleSet;
+use std::collections::BTreeMap;
+
+/// Reads the user's rule files.
+pub fn read_rule_files(paths: &[std::path::PathBuf]) -> Result<Vec<(String, String)>> {
+    paths
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .map(|t| (p.display().to_string(), t))
+                .map_err(|e| Error::io(p, e))
+        })
+        .collect()
+}
+
+pub fn build(args: &CompileArgs) -> Result<()> {
+    let (Some(model_path), Some(output)) = (&args.model, &args.output) else {
+        return Err(Error::msg(
+            "give a model and an output: `qcc model.ir -o out.ir --emit float`",
+        ));
+    };
+    // The target first: the quantizer's default weight width depends on it.
+    let target = Target::parse(&args.target)?;
+    let quant_flags = [
+        (!args.calib.is_empty(), "--calib"),
+        (args.ranges.is_some(), "--ranges"),
+        (args.save_ranges.is_some(), "--save-ranges"),
+        (args.input_range.is_some(), "--input-range"),
+        (args.weight_bits.is_some(), "--weight-bits"),
+        (args.report, "--report"),
+        (args.bias_correction.is_some(), "--bias-correction"),
+        (args.equalize, "--equalize"),
+        (!args.keep_float.is_empty(), "--keep-float"),
+        (!args.weight_bits_for.is_empty(), "--weight-bits-for"),
+    ];
+    let given_quant_flag = quant_flags.iter().find(|(given, _)| *given).map(|f| f.1);
+    let stage = args.stage();
+    if args.profile && !matches!(stage, Emit::Library | Emit::Obj | Emit::Clif) {
+        return Err(Error::msg(
+            "--profile times the kernels of a compiled library: give an output ending in .so (or --emit obj/clif)",
+        ));
+    }
+    if let (Emit::Float, Some(flag)) = (stage, given_quant_flag) {
+        return Err(Error::msg(format!(
+            "{flag} only matters when quantizing: add --emit qdq or --emit int"
+        )));
+    }
+    if args.report && args.calib.is_empty() {
+        return Err(Error::msg(
+            "--report compares float and int8 on samples: give them with --calib",
+        ));
+    }
+    if args.input_range.is_some() && (!args.calib.is_empty() || args.ranges.is_some()) {
+        return Err(Error::msg("--input-range is for quantizing without data; with --calib or --ranges the data decide the input's range"));
+    }
+    let input_range = args.input_range.as_deref().map(parse_range).transpose()?;
+    let bias_correction: Option<BiasCorrection> = args
+        .bias_correction
+        .as_deref()
+        .map(str::parse)
+        .transpose()?;
+    if bias_correction == Some(BiasCorrection::Empirical) && args.calib.is_empty() {
+        return Err(Error::msg(
+            "--bias-correction empirical measures input means on samples: give them with --calib (or use data-free)",
+        ));
+    }
+    let bits_for = parse_bits_for(&args.weight_bits_for)?;
+    // Rules first: a broken rule file is refused before any model is touched.
+    let user = read_rule_files(&args.rules)?;
+    let rules = if args.no_builtin_rules {
+        RuleSet::load(&user)?
+    } else {
+        RuleSet::builtin_and(&user)?
+    };
+    let model = load(model_path)?;
+    let is_so = output.extension().is_some_and(|e| e == "so");
+    if is_so != (stage == Emit::Library) {
+        return Err(Error::msg(if is_so {
+            "an output ending in .so is a shared library: leave out --emit (or name the output after the stage, e.g. model.int.ir)".to_string()
+        } else {
+            format!(
+                "a shared library's name must end in .so, not `{}`",
+                output.display()
+            )
+        }));
+    }
+    let quantized = is_quantized(&model);
+    if quantized && stage != Emit::Float {
+        if let Some(flag) = given_quant_flag {
+            return Err(Error::msg(format!(
+                "{} is already quantized: {flag} has nothing to do",
+                model_path.display()
+            )));
+        }
+        if stage == Emit::Qdq {
+            return Err(Error::msg(format!(
+                "{} is already quantized: --emit qdq has nothing to do (--emit int lowers it)",
+                model_path.display()
+            )));
+        }
+    }
+    let calibration = if let Some(path) = &args.ranges {
+        Calibration::File(path.clone())
+    } else if args.calib.is_empty() {
+        Calibration::DataFree {
+            input_range: input_range.unwrap_or(DEFAULT_INPUT_RANGE),
+        }
+    } else {
+        Calibration::Samples {
+            samples: crate::cli::run::read_inputs(&model, &args.calib)?,
+            method: args.calibration.parse::<Method>()?,
+        }
+    };
+    if let (false, true, Calibration::DataFree { input_range }) =
+        (quantized, stage != Emit::Float, &calibration)
+    {
+        eprintln!(
+            "warning: no --calib data: activation ranges are derived from the folded BatchNorm statistics and an input range of [{}, {}]; calibrating on real samples does better",
+            input_range.0, input_range.1
+        );
+    }
+    let opts = Options {
+        target,
+        rules,
+        // An already quantized model is lowered with the user's rules too: they are all it runs.
+        lowering: RuleSet::lowering_and(if quantized { &user } else { &[] })?,
+        limits: Limits {
+            iterations: args.iter_limit,
+            nodes: args.node_limit,
+            ..Limits::default()
+        },
+        stop: match stage {
+            Emit::Float => Stage::Float,
+            Emit::Qdq => Stage::Qdq,
+            _ => Stage::Int,
+        },
+        quant: QuantOptions {
+            calibration,
+            weight_bits: args.weight_bits.as_deref().map(|b| match b {
+                "8" => WeightBits::Eight,
+                _ => WeightBits::Seven,
+            }),
+            bits_for,
+            keep_float: args
+                .keep_float
+                .iter()
+                .map(|n| n.trim_start_matches('%').to_string())
+                .collect(),
+            bias_correction,
+            input_range,
+            equalize: args.equalize,
+            layer_report: args.report,
+        },
+    };
+    let bar = calibration_bar();
+    let compiled = compile(&model, &opts, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    print_report(&compiled.report, &compiled, args.explain);
+    if let (Some(path), Some(ranges)) = (&args.save_ranges, &compiled.report.ranges) {
+        ranges.save(path)?;
+    }
+    match stage {
+        Emit::Float | Emit::Qdq | Emit::Int => save_model(compiled.last(), output),
+        _ => {
+            let int = compiled
+                .int
+                .as_ref()
+                .expect("the pipeline ran to the integer model");
+            crate::cli::library::write(int, &opts.target, args, stage, output)
+        }
+    }
+}
+
+/// A progress bar for calibration, drawn only on a terminal.
+fn calibration_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "calibrating [{bar:30}] {pos}/{len} samples, {eta} left",
+        )
+        .expect("valid template"),
+    );
+    bar
+}
+
+/// What the stages did, on stderr: warnings always, the rest with `--explain` (and `--report`'s
+/// table when it was measured).
+fn print_report(report: &Report, compiled: &Compiled, explain: bool) {
+    let took = |stage: &str| {
+        report
+            .times
+            .iter()
+            .find(|(s, _)| *s == stage)
+            .map_or(0.0, |(_, d)| d.as_secs_f64() * 1e3)
+    };
+    if let Some(simplify) = &report.simplify {
+        if explain {
+            eprint!("{}", crate::explain::explain(simplify, &compiled.float));
+            eprintln!("simplify took {:.0} ms", took("simplify"));
+        }
+        if !simplify.saturated() {
+            eprintln!(
+                "warning: saturation stopped at the {}; the result is correct but may miss rewrites",
+                simplify.stop
+            );
+        }
+    }
+    if let (true, Some(done)) = (explain, &report.equalized) {
+        eprintln!("equalized {} layer pairs", done.pairs.len());
+        for (a, b) in &done.pairs {
+            eprintln!("  %{a} → %{b}");
+        }
+    }
+    if let (Some(bits), Some(ranges)) = (report.weight_bits, &report.ranges) {
+        if explain {
+            eprintln!("quantize took {:.0} ms", took("quantize"));
+        }
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+        if explain {
+            let bits_n = if bits == WeightBits::Eight { 8 } else { 7 };
+            eprintln!(
+                "quantized with {bits_n}-bit weights, ranges from {}",
+                ranges.method
+            );
+            for (name, kind) in &report.float_ops {
+                eprintln!("  stays float: %{name} ({kind})");
+            }
+        }
+    }
+    if let (true, Some(lowering), Some(int)) = (explain, &report.lowering, &compiled.int) {
+        eprint!("lowering: {}", crate::explain::explain(lowering, int));
+        eprintln!("lowering took {:.0} ms", took("lower"));
+    }
+    if let Some(layers) = &report.layers {
+        eprint!("{}", crate::quant::report::render(layers));
+    }
+}
+
+/// `--weight-bits-for OP=BITS`, each.
+fn parse_bits_for(specs: &[String]) -> Result<BTreeMap<String, WeightBits>> {
+    let mut out = BTreeMap::new();
+    for spec in specs {
+        let bad = || {
+            Error::msg(format!(
+                "--weight-bits-for takes `OP=7` or `OP=8`, not `{spec}`"
+            ))
+        };
+        let (name, b) = spec.split_once('=').ok_or_else(bad)?;
+        let b = match b.trim() {
+            "8" => WeightBits::Eight,
+            "7" => WeightBits::Seven,
+            _ => return Err(bad()),
+        };
+        out.insert(name.trim().trim_start_matches('%').to_string(), b);
+    }
+    Ok(out)
+}
+
+fn parse_range(s: &str) -> Result<(f32, f32)> {
+    let bad = || {
+        Error::msg(format!(
+            "--input-range takes `LO,HI` with LO < HI, not `{s}`"
+        ))
+    };
+    let (a, b) = s.split_once(',').ok_or_else(bad)?;
+    let (lo, hi): (f32, f32) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
+    if !(lo < hi && lo.is_finite() && hi.is_finite()) {
+        return Err(bad());
+    }
+    Ok((lo, hi))
+}
