@@ -79,8 +79,8 @@ pub enum Arith {
 }
 
 /// ONNX Slice's bounds along an axis of length `dim`: negative indices count from the end, then
-/// `start` and `end` are clamped to `[0, dim]` (step > 0) or to `[0, dim − 1]` and `[-1, dim − 1]`
-/// (step < 0, where -1 means "past index 0"). INT_MAX/INT_MIN ends saturate.
+/// `start` and `end` are clamped to `[0, dim]` (step > 0) or to `[0, dim − 1]` and
+/// `[-1, dim − 1]` (step < 0, where -1 means "past index 0"). INT_MAX/INT_MIN ends saturate.
 pub fn normalize_slice(dim: i64, start: i64, end: i64, step: i64) -> (i64, i64) {
     let wrap = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
     let (start, end) = (wrap(start), wrap(end));

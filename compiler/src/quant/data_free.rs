@@ -7,7 +7,8 @@
 //!   not a bound (three standard deviations hold 99.7% of a Gaussian).
 //! - Elementwise functions map their input's range through their extremes (ReLU clips, so a
 //!   ReLU after a folded BN gets `[max(0, lo), max(0, hi)]`); pooling, reshaping, transposing
-//!   and slicing keep it; concat and padding take unions; softmax is `[0, 1]`; dequantize spans its codes.
+//!   and slicing keep it; concat and padding take unions; softmax is `[0, 1]`; dequantize spans
+//!   its codes.
 //! - Layers without BN statistics (convolutions, gemm, matmul) and arithmetic (add, sub, mul,
 //!   div) get the interval their inputs' intervals soundly imply (for a layer, per output
 //!   channel, the exact interval of `Σ w·x + b`, with 0 added where padding or cropping feeds

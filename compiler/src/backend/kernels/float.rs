@@ -1,7 +1,8 @@
 //! The float ops that may remain in an integer model whose result is exact whatever the order:
 //! elementwise add/sub/mul/div, relu and clip (one IEEE operation or comparison per element,
 //! never contracted into an FMA), and data movement (concat, pad, transpose, slice), which also
-//! serves codes. Written as the interpreter's `runtime::ops` write them (`relu` is `x < 0 ? 0 : x`).
+//! serves codes. Written as the interpreter's `runtime::ops` write them (`relu` is
+//! `x < 0 ? 0 : x`).
 
 use super::boundary::{load_code, store_code};
 use crate::backend::emit::{Emitter, K};
