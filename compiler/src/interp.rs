@@ -108,12 +108,16 @@ pub enum FloatMode {
     Strict,
 }
 
-/// Whether a model computes with integer ops (not just quantize/dequantize): its remaining float
-/// ops are then evaluated in [`FloatMode::Strict`].
+/// Whether a model computes on codes (not just quantize/dequantize): some other op has a
+/// quantized result, be it an integer op or one that only moves codes (a slice, transpose or
+/// max-pool of codes leaves a graph with no integer arithmetic that still compiles to a library).
+/// Its remaining float ops are then evaluated in [`FloatMode::Strict`].
 pub fn is_integer_graph(model: &Model) -> bool {
     model.ops_in_order().into_iter().any(|n| {
-        model.node(n).op().is_some_and(|o| {
-            o.kind.declares_result() && !matches!(o.kind, OpKind::Quantize | OpKind::Dequantize)
+        let node = model.node(n);
+        node.op().is_some_and(|o| {
+            !matches!(o.kind, OpKind::Quantize | OpKind::Dequantize)
+                && node.ty.elem.quant().is_some()
         })
     })
 }
@@ -212,6 +216,15 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
                 Tensor::I8(a) => ops::transpose(a, &perm).into(),
                 Tensor::U8(a) => ops::transpose(a, &perm).into(),
                 Tensor::I32(a) => ops::transpose(a, &perm).into(),
+            }
+        }
+        Slice => {
+            let axes = crate::ir::infer::slice_axes(op, args[0].shape()).map_err(Error::msg)?;
+            match args[0] {
+                Tensor::F32(a) => ops::slice(a, &axes).into(),
+                Tensor::I8(a) => ops::slice(a, &axes).into(),
+                Tensor::U8(a) => ops::slice(a, &axes).into(),
+                Tensor::I32(a) => ops::slice(a, &axes).into(),
             }
         }
         Concat => {

@@ -1067,6 +1067,37 @@ pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
             }),
         ),
         (
+            "slice_runtime_starts",
+            one(13, &|g| {
+                g.input("x", &[1, 3, 4, 4])
+                    .input_with("starts", FLOAT, &[D::V(1)])
+                    .init(i64s("ends", &[1], vec![4]))
+                    .node("Slice", &["x", "starts", "ends"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "slice_empty_used",
+            one(13, &|g| {
+                g.input("x", &[1, 3, 4, 4])
+                    .init(i64s("starts", &[1], vec![3]))
+                    .init(i64s("ends", &[1], vec![1]))
+                    .init(i64s("axes", &[1], vec![-1]))
+                    .node("Slice", &["x", "starts", "ends", "axes"], &["s"], vec![])
+                    .node("Relu", &["s"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "split_sizes_wrong",
+            one(13, &|g| {
+                g.input("x", &[1, 6, 2, 2])
+                    .init(i64s("split", &[2], vec![2, 3]))
+                    .node("Split", &["x", "split"], &["a", "b"], vec![int("axis", 1)])
+                    .output("a");
+            }),
+        ),
+        (
             "clip_runtime_bound",
             one(13, &|g| {
                 g.input("x", &[1, 3])

@@ -3,6 +3,7 @@
 //! arguments first: ndarray panics on bad shapes, and the data here comes from a file.
 
 use ndarray::{ArrayD, Axis, IxDyn};
+use runtime::ops::SliceAxis;
 use runtime::Tensor;
 
 /// Folding never builds a constant larger than this many elements: a corrupt shape must not make
@@ -82,6 +83,19 @@ pub enum Arith {
     Sub,
     Mul,
     Div,
+}
+
+/// ONNX Slice's bounds along an axis of length `dim`: negative indices count from the end, then
+/// `start` and `end` are clamped to `[0, dim]` (step > 0) or to `[0, dim − 1]` and
+/// `[-1, dim − 1]` (step < 0, where -1 means "past index 0"). INT_MAX/INT_MIN ends saturate.
+pub fn normalize_slice(dim: i64, start: i64, end: i64, step: i64) -> (i64, i64) {
+    let wrap = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
+    let (start, end) = (wrap(start), wrap(end));
+    if step > 0 {
+        (start.clamp(0, dim), end.clamp(0, dim))
+    } else {
+        (start.clamp(0, (dim - 1).max(0)), end.clamp(-1, dim - 1))
+    }
 }
 
 impl Const {
@@ -206,52 +220,16 @@ impl Const {
         Ok(same!(self, a => reshape_array(&a.select(Axis(axis), &idx), &out_shape)))
     }
 
-    /// ONNX `Slice`: for each listed axis, `start..end` by `step`, clamped as the spec says.
-    pub fn slice(
-        &self,
-        starts: &[i64],
-        ends: &[i64],
-        axes: &[usize],
-        steps: &[i64],
-    ) -> Result<Const, String> {
-        let shape = self.shape().to_vec();
-        let mut out = self.clone();
-        for (k, &axis) in axes.iter().enumerate() {
-            let dim = *shape
-                .get(axis)
-                .ok_or_else(|| format!("axis {axis} is out of range for shape {shape:?}"))?
-                as i64;
-            let (start, end, step) = (starts[k], ends[k], steps[k]);
-            if step == 0 {
-                return Err("a slice step is 0".into());
-            }
-            let start = if start < 0 {
-                start.saturating_add(dim)
-            } else {
-                start
-            };
-            let end = if end < 0 {
-                end.saturating_add(dim)
-            } else {
-                end
-            };
-            let mut idx = Vec::new();
-            if step > 0 {
-                let (mut i, e) = (start.clamp(0, dim), end.clamp(0, dim));
-                while i < e {
-                    idx.push(i as usize);
-                    i = i.saturating_add(step);
-                }
-            } else {
-                let (mut i, e) = (start.clamp(0, dim - 1), end.clamp(-1, dim - 1));
-                while i > e {
-                    idx.push(i as usize);
-                    i = i.saturating_add(step);
-                }
-            }
-            out = same!(&out, a => Ok::<_, String>(a.select(Axis(axis), &idx)));
+    /// A strided copy (the `slice` op's semantics), one entry per axis; empty axes allowed.
+    pub fn strided(&self, axes: &[SliceAxis]) -> Const {
+        use runtime::ops::slice;
+        match self {
+            Const::F32(a) => Const::F32(slice(a, axes)),
+            Const::I64(a) => Const::I64(slice(a, axes)),
+            Const::I32(a) => Const::I32(slice(a, axes)),
+            Const::I8(a) => Const::I8(slice(a, axes)),
+            Const::U8(a) => Const::U8(slice(a, axes)),
         }
-        Ok(out)
     }
 
     /// Joins constants of one element type along `axis`.
@@ -451,13 +429,17 @@ mod tests {
     #[test]
     fn slices_follow_onnx_clamping() {
         let c = i64s(&[5], &[0, 1, 2, 3, 4]);
-        let s = |st, en, sp| c.slice(&[st], &[en], &[0], &[sp]).unwrap().ints().unwrap();
+        let s = |st, en, sp| {
+            let (st, en) = normalize_slice(5, st, en, sp);
+            let axis = SliceAxis::new(5, st, en, sp).expect("normalized");
+            c.strided(&[axis]).ints().unwrap()
+        };
         assert_eq!(s(1, i64::MAX, 1), vec![1, 2, 3, 4]);
         assert_eq!(s(-2, 100, 1), vec![3, 4]);
         assert_eq!(s(-1, i64::MIN, -1), vec![4, 3, 2, 1, 0]);
         assert_eq!(s(0, 5, 2), vec![0, 2, 4]);
         assert_eq!(s(3, 1, 1), Vec::<i64>::new());
-        assert!(c.slice(&[0], &[1], &[0], &[0]).is_err());
+        assert_eq!(SliceAxis::new(5, 0, 1, 0), None, "a zero step");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::ir::op::{Op, OpKind};
 use crate::ir::types::{fmt_shape, TensorType};
 use runtime::ops::geometry::{conv_transpose_full_len, conv_transpose_out_len};
 use runtime::DType;
+use runtime::ops::SliceAxis;
 
 type R<T> = Result<T, String>;
 
@@ -124,6 +125,54 @@ fn spatial(
 }
 
 /// Numpy broadcasting of two shapes.
+/// A `slice`'s attributes resolved against its input shape: one [`SliceAxis`] per axis (the
+/// whole axis where none is given), or why they are not normalized bounds.
+pub fn slice_axes(op: &Op, shape: &[usize]) -> R<Vec<SliceAxis>> {
+    let axes = ints(op, "axes")?;
+    let (starts, ends, steps) = (ints(op, "starts")?, ints(op, "ends")?, ints(op, "steps")?);
+    if starts.len() != axes.len() || ends.len() != axes.len() || steps.len() != axes.len() {
+        return Err(format!(
+            "attributes `axes`, `starts`, `ends` and `steps` must have one entry per sliced axis, got {}, {}, {} and {}",
+            axes.len(),
+            starts.len(),
+            ends.len(),
+            steps.len()
+        ));
+    }
+    let mut out: Vec<SliceAxis> = shape.iter().map(|&d| SliceAxis::full(d)).collect();
+    let mut prev = -1;
+    for (i, &a) in axes.iter().enumerate() {
+        if a <= prev || a >= shape.len() as i64 {
+            return Err(format!(
+                "attribute `axes` = {axes:?} must be ascending axes of {}",
+                fmt_shape(shape)
+            ));
+        }
+        prev = a;
+        let d = shape[a as usize];
+        let s = SliceAxis::new(d, starts[i], ends[i], steps[i]).ok_or_else(|| {
+            format!(
+                "slice bounds {}..{} by {} are not normalized for axis {a} of {} (length {d})",
+                starts[i],
+                ends[i],
+                steps[i],
+                fmt_shape(shape)
+            )
+        })?;
+        if s.len == 0 {
+            return Err(format!(
+                "slice {}..{} by {} selects nothing along axis {a} of {}",
+                starts[i],
+                ends[i],
+                steps[i],
+                fmt_shape(shape)
+            ));
+        }
+        out[a as usize] = s;
+    }
+    Ok(out)
+}
+
 pub fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
@@ -458,6 +507,13 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
                 x.elem.clone(),
             ))
         }
+        Slice => {
+            let axes = slice_axes(op, &x.shape)?;
+            Ok(TensorType::new(
+                axes.iter().map(|a| a.len).collect::<Vec<_>>(),
+                x.elem.clone(),
+            ))
+        }
         Concat => {
             let a = axis(op, "axis", x.rank())?;
             let mut shape = x.shape.clone();
@@ -735,4 +791,57 @@ fn float_attrs(op: &Op, analog: OpKind) -> crate::ir::attr::Attrs {
         .filter(|(k, _)| schema.attr(k).is_some())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::attr::Attrs;
+
+    fn slice(axes: &[i64], starts: &[i64], ends: &[i64], steps: &[i64]) -> Op {
+        let list = |v: &[i64]| Attr::Ints(v.to_vec());
+        let a: Attrs = [
+            ("axes", list(axes)),
+            ("starts", list(starts)),
+            ("ends", list(ends)),
+            ("steps", list(steps)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        Op::new(OpKind::Slice, a)
+    }
+
+    #[test]
+    fn slice_shapes_and_refusals() {
+        let x = TensorType::f32(vec![1, 3, 4, 4]);
+        let shape = |op: &Op| infer(op, &[&x]).map(|t| t.shape);
+        // Rows 3, 1 (down to "past 0"), columns 0 and 3.
+        let ok = slice(&[2, 3], &[3, 0], &[-1, 4], &[-2, 3]);
+        assert_eq!(shape(&ok), Ok(vec![1, 3, 2, 2]));
+        let refused = [
+            (slice(&[3], &[0], &[5], &[1]), "not normalized for axis 3"),
+            (slice(&[2], &[0], &[2], &[0]), "by 0 are not normalized"),
+            (
+                slice(&[1], &[2], &[1], &[1]),
+                "selects nothing along axis 1",
+            ),
+            (
+                slice(&[3, 2], &[0, 0], &[2, 2], &[1, 1]),
+                "must be ascending",
+            ),
+            (
+                slice(&[2], &[0, 1], &[2], &[1]),
+                "one entry per sliced axis",
+            ),
+        ];
+        for (op, why) in refused {
+            let e = shape(&op).expect_err(why);
+            assert!(e.contains(why), "{e} does not say {why}");
+            assert!(
+                e.contains("1x3x4x4") || why.contains("entry"),
+                "{e} names no shape"
+            );
+        }
+    }
 }

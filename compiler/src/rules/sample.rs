@@ -475,6 +475,23 @@ impl<'a> Sampler<'a> {
                 }
                 a.insert("perm".into(), ints(p));
             }
+            OpKind::Slice => {
+                // Every axis, with a random start and a step of either sign that keeps at least
+                // one element (the end clamps to -1 as import normalizes it).
+                let (mut starts, mut ends, mut steps) = (vec![], vec![], vec![]);
+                for &d in &x.shape {
+                    let step = r.pick(&[-2i64, -1, 1, 2, 3]);
+                    let start = r.range(0, d - 1) as i64;
+                    let n = r.range(1, d) as i64;
+                    starts.push(start);
+                    ends.push((start + step * n).clamp(-1, d as i64));
+                    steps.push(step);
+                }
+                a.insert("axes".into(), ints((0..x.rank() as i64).collect()));
+                a.insert("starts".into(), ints(starts));
+                a.insert("ends".into(), ints(ends));
+                a.insert("steps".into(), ints(steps));
+            }
             OpKind::Concat | OpKind::Softmax => {
                 a.insert("axis".into(), Attr::Int((x.rank() as i64 - 1).max(0)));
             }

@@ -19,6 +19,7 @@ mod reduce;
 pub mod resize;
 mod sgemm;
 mod shape;
+mod slice;
 mod softmax;
 pub mod strict;
 
@@ -36,4 +37,5 @@ pub use self::resize::{
     resize_linear, resize_nearest, CoordMode, NearestMode, ResizeMode, ResizeParams,
 };
 pub use self::shape::{concat, pad, reshape, transpose};
+pub use self::slice::{slice, slice_len, SliceAxis};
 pub use self::softmax::softmax;

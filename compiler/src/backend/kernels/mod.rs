@@ -141,6 +141,7 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         | OpKind::HardSwish => strict::emit(em, name, step),
         OpKind::Pad => float::pad(em, name, step),
         OpKind::Transpose => float::transpose(em, name, step),
+        OpKind::Slice => float::slice(em, name, step),
         other => Err(Error::msg(format!(
             "the backend has no kernel for {} on {}",
             other.name(),

@@ -1,5 +1,5 @@
 //! Ops that exist only at import time: Constant, the shape-subgraph ops evaluated on constants
-//! (Shape, Size, Gather, Cast, Slice, ConstantOfShape), and Identity and Dropout, which vanish in
+//! (Shape, Size, Gather, Cast, ConstantOfShape), and Identity and Dropout, which vanish in
 //! an inference graph.
 
 use crate::diag::Result;
@@ -127,45 +127,6 @@ pub fn cast(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         }
         Val::Unusable(_) => Err(not_constant(n, 0)),
     }
-}
-
-/// Before opset 10 the bounds are attributes; from 10 they are inputs, with optional axes and steps.
-pub fn slice(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
-    let data = cx
-        .constant(n, 0, "data")
-        .map_err(|_| not_constant(n, 0))?
-        .ok_or_else(|| n.fail("lacks its input 0 (the data)"))?;
-    let (starts, ends, axes, steps) = if n.opset < 10 {
-        (n.ints("starts")?, n.ints("ends")?, n.ints("axes")?, None)
-    } else {
-        (
-            cx.constant_ints(n, 1, "starts")?,
-            cx.constant_ints(n, 2, "ends")?,
-            cx.constant_ints(n, 3, "axes")?,
-            cx.constant_ints(n, 4, "steps")?,
-        )
-    };
-    let starts = starts.ok_or_else(|| n.fail("has no starts"))?;
-    let ends = ends.ok_or_else(|| n.fail("has no ends"))?;
-    let rank = data.shape().len();
-    let axes = match axes {
-        Some(a) => n.axes(&a, rank, "axes")?,
-        None => (0..starts.len()).collect(),
-    };
-    let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
-    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
-        return Err(n.fail(format!(
-            "has {} starts, {} ends, {} axes and {} steps; they must be as many",
-            starts.len(),
-            ends.len(),
-            axes.len(),
-            steps.len()
-        )));
-    }
-    let c = data
-        .slice(&starts, &ends, &axes, &steps)
-        .map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
-    define_const(cx, n, c)
 }
 
 pub fn constant_of_shape(cx: &mut Importer, n: &OnnxNode) -> Result<()> {

@@ -10,6 +10,7 @@ mod quant;
 mod reduce;
 mod resize;
 mod shape;
+mod slice;
 mod window;
 
 use crate::diag::{Error, Result};
@@ -65,8 +66,9 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Shape", fold::shape),
     ("Sigmoid", elementwise::sigmoid),
     ("Size", fold::size),
-    ("Slice", fold::slice),
+    ("Slice", slice::slice),
     ("Softmax", reduce::softmax),
+    ("Split", slice::split),
     ("Squeeze", shape::squeeze),
     ("Sub", elementwise::arith),
     ("Sum", elementwise::sum),
