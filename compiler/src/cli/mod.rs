@@ -206,10 +206,10 @@ pub enum RulesCommand {
         /// Rule files (default: the built-in rules).
         files: Vec<PathBuf>,
         /// Random instances per rule.
-        #[arg(long, default_value_t = 24)]
+        #[arg(long, default_value_t = crate::rules::check::CHECK_INSTANCES)]
         instances: usize,
         /// Seed of the instance generator.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = crate::rules::check::CHECK_SEED)]
         seed: u64,
     },
     /// Print rule files in canonical form (the built-in rules without files).
