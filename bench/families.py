@@ -12,8 +12,8 @@ the first line of qcc's error in its cell; the stages after it that need it show
              `qcc run NAME.so` on the held-out set: SQNR against ORT fp32
   ORT dB     quantize_static (QOperator, u8 activations, s8 per-channel weights, MinMax) on the
              same calibration samples, run on the held-out set: SQNR against ORT fp32
-  bit-exact  `qcc run` of the `--emit int` IR (same calibration, same default target) against the
-             library's outputs, all held-out samples
+  bit-exact  on every tier of --targets (x86-64-v2, x86-64-v3, native): the library built for it
+             against `qcc run` of the `--emit int` IR for the same target, all held-out samples
   latency    median ms of process CPU time per run, one thread, the first held-out sample,
              round-robin in this process (bench/int8_vs_peers.py's runners): qcc's library
              through ctypes, ORT int8, OpenVINO int8 (QDQ model) when `openvino` imports
@@ -115,11 +115,22 @@ def bench_family(name, args, openvino_ok):
         cells["qcc dB"] = f"{quant_accuracy.sqnr_db(ref, q_out):.1f}"
 
         def bit_exact():
-            int_ir = os.path.join(work, f"{name}.int.ir")
-            qcc_cmd(args, onnx_path, "-o", int_ir, "--emit", "int", "--calib", calib_path)
-            ir_out = against(ref, qcc_run(args, int_ir, held_path, os.path.join(work, "int_ir.npy")), "int IR")
-            diff = int(np.count_nonzero(ir_out != q_out))
-            return "yes" if diff == 0 else f"NO: {diff} of {q_out.size} differ"
+            # Per tier, the library against its own target's integer IR (the default weight
+            # width, hence the IR, depends on the target).
+            verdicts = []
+            for target in args.targets:
+                tag = target.replace("-", "")
+                so_t, int_ir = os.path.join(work, f"{name}.{tag}.so"), os.path.join(work, f"{name}.{tag}.int.ir")
+                flags = ["--calib", calib_path, "--target", target]
+                qcc_cmd(args, onnx_path, "-o", so_t, *flags)
+                qcc_cmd(args, onnx_path, "-o", int_ir, "--emit", "int", *flags)
+                lib_out = qcc_run(args, so_t, held_path, os.path.join(work, f"{tag}.so.npy"))
+                ir_out = qcc_run(args, int_ir, held_path, os.path.join(work, f"{tag}.int_ir.npy"))
+                diff = int(np.count_nonzero(lib_out != ir_out)) if lib_out.shape == ir_out.shape else -1
+                verdicts.append(f"{target}: {'NO, ' + str(diff) + ' differ' if diff else 'yes'}")
+            if all(v.endswith("yes") for v in verdicts):
+                return f"yes ({len(verdicts)} tiers)"
+            return "; ".join(verdicts)
 
         ok_b, verdict = stage(cells, "bit-exact", bit_exact)
         if ok_b:
@@ -181,6 +192,8 @@ def main():
                    help="where IR files, libraries and quantized models go")
     p.add_argument("--runs", type=int, default=20, help="timed rounds per family")
     p.add_argument("--warmup", type=int, default=3, help="warm-up rounds per family")
+    p.add_argument("--targets", default="x86-64-v2,x86-64-v3,native", type=lambda v: v.split(","),
+                   help="the tiers the bit-exact column builds for (comma-separated --target values)")
     p.add_argument("--no-openvino", action="store_true", help="leave OpenVINO out even if it imports")
     args = p.parse_args()
     if args.runs < 5:
