@@ -240,7 +240,7 @@ def _csp(b, x, cin, cout, n, shortcut, stem):
 
 def yolox_tiny_like():
     b = Builder(seed=9)
-    size, nc = 64, 4
+    size, nc = 96, 4
     x = "images"
     h = _cbs(b, _focus(b, x), 12, 16, 3, stem="stem.conv")
     h = _csp(b, _cbs(b, h, 16, 32, 3, 2, "dark2.0"), 32, 32, 1, True, "dark2.1")
