@@ -120,7 +120,8 @@ def bench_family(name, args, openvino_ok):
             verdicts = []
             for target in args.targets:
                 tag = target.replace("-", "")
-                so_t, int_ir = os.path.join(work, f"{name}.{tag}.so"), os.path.join(work, f"{name}.{tag}.int.ir")
+                so_t = os.path.join(work, f"{name}.{tag}.so")
+                int_ir = os.path.join(work, f"{name}.{tag}.int.ir")
                 flags = ["--calib", calib_path, "--target", target]
                 qcc_cmd(args, onnx_path, "-o", so_t, *flags)
                 qcc_cmd(args, onnx_path, "-o", int_ir, "--emit", "int", *flags)
@@ -213,11 +214,13 @@ def main():
     for name in args.names:
         t = time.perf_counter()
         if not os.path.exists(os.path.join(args.families, f"{name}.onnx")):
-            raise SystemExit(f"{args.families}/{name}.onnx does not exist: run tests/python/models_families.py")
+            raise SystemExit(f"{args.families}/{name}.onnx does not exist: "
+                             "run tests/python/models_families.py")
         rows.append(bench_family(name, args, openvino_ok))
         print(f"[{name}] {time.perf_counter() - t:.0f} s", flush=True)
-    print(f"\n## families: held-out set of {len(np.load(os.path.join(args.families, f'{args.names[0]}.heldout.npy')))} "
-          f"crops; SQNR against ORT fp32; latency: median ms (process CPU time) of {args.runs} "
+    n_held = len(np.load(os.path.join(args.families, f"{args.names[0]}.heldout.npy")))
+    print(f"\n## families: held-out set of {n_held} crops; SQNR against ORT fp32; "
+          f"latency: median ms (process CPU time) of {args.runs} "
           "round-robin runs, one thread\n")
     int8_vs_peers.markdown_table(HEADERS, rows)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")

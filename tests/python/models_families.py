@@ -9,10 +9,12 @@ blocks) at widths and input sides small enough to run in a second. Weights are r
 BatchNorm statistics come from the calibration crops (bn_calibrate.py), so activations are sized
 as in a trained network. For every NAME, OUT gets NAME.onnx, NAME.calib.npy (16 random crops of
 the photos, axis 0 = samples, each a batch-1 input), NAME.heldout.npy (8 other crops) and ORT
-fp32's outputs of both, NAME.calib.expected.npy and NAME.heldout.expected.npy.
+fp32's outputs of both, NAME.calib.expected.npy and NAME.heldout.expected.npy; manifest.json
+lists them with each family's input name and a note on what it covers.
 """
 
 import dataclasses
+import json
 import os
 import sys
 
@@ -147,7 +149,8 @@ def _anchors_from_shapes(b, feats, strides):
         n = b.op("Mul", [dh, dw])
         one_n = b.op("Concat", [_i64(b, "one_dim", [1]), b.op("Unsqueeze", [n, _i64(b, "axes", [0])])],
                      axis=0)
-        st.append(b.op("ConstantOfShape", [one_n], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [s])))
+        value = helper.make_tensor("v", TensorProto.FLOAT, [1], [s])
+        st.append(b.op("ConstantOfShape", [one_n], value=value))
     anchors = b.op("Unsqueeze", [b.op("Concat", pts, axis=1), _i64(b, "axes", [0])])
     strides_t = b.op("Unsqueeze", [b.op("Concat", st, axis=1), _i64(b, "axes", [0])])
     return anchors, strides_t
@@ -442,6 +445,7 @@ def _run(model, xs):
 
 def build(out_dir, names):
     os.makedirs(out_dir, exist_ok=True)
+    manifest = []
     for name in names:
         if name not in FAMILIES:
             raise SystemExit(f"unknown family {name}; known: {', '.join(FAMILIES)}")
@@ -455,9 +459,15 @@ def build(out_dir, names):
         for split, xs in (("calib", fam.calib), ("heldout", fam.heldout)):
             np.save(os.path.join(out_dir, f"{name}.{split}.npy"), xs)
             np.save(os.path.join(out_dir, f"{name}.{split}.expected.npy"), expected[split])
-        with open(os.path.join(out_dir, f"{name}.txt"), "w") as f:
-            f.write(fam.note + "\n")
+        manifest.append({"name": name, "onnx": f"{name}.onnx", "input_name": fam.model.graph.input[0].name,
+                         **{f"{split}{key}": f"{name}.{split}{suffix}.npy" for split in ("calib", "heldout")
+                            for key, suffix in (("", ""), ("_expected", ".expected"))},
+                         "note": fam.note})
         print(f"{name}: {len(fam.model.graph.node)} nodes, output {expected['calib'].shape[1:]}", flush=True)
+    # The same layout as make_models.py's manifest, with calib/heldout in place of input/expected.
+    with open(os.path.join(out_dir, "manifest.json"), "w") as f:
+        json.dump({"families": manifest}, f, indent=2)
+        f.write("\n")
 
 
 if __name__ == "__main__":
