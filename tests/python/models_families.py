@@ -73,9 +73,12 @@ def _cbr(b, x, cin, cout, k=3, s=1, stem="cbr"):
     return b.op("Relu", [b.bn(h, cout, stem=f"{stem}.bn")])
 
 
-def _upsample(b, x, factor):
-    """nn.Upsample(scale_factor=f, mode='nearest') as torch.onnx exports it at opset 13-17."""
-    roi = b.init("resize.roi", np.zeros(0, np.float32))
+def _upsample(b, x, factor, roi_omitted=False):
+    """nn.Upsample(scale_factor=f, mode='nearest') as torch.onnx exports it at opset 13-17.
+
+    Exporters spell the unused roi either as an empty tensor or as an omitted input (""); the
+    YOLOv8 families use the second form, the others the first, so both get imported."""
+    roi = "" if roi_omitted else b.init("resize.roi", np.zeros(0, np.float32))
     scales = b.init("resize.scales", np.array([1, 1, factor, factor], np.float32))
     return b.op("Resize", [x, roi, scales], "resize", mode="nearest",
                 coordinate_transformation_mode="asymmetric", nearest_mode="floor")
@@ -170,9 +173,9 @@ def _yolov8n(name, shape_anchors):
     h = _cbs(b, p4, 64, 128, 3, 2, "model.7")
     h = _c2f(b, h, 128, 128, 1, True, "model.8")
     p5 = _sppf(b, h, 128, "model.9")
-    h = b.op("Concat", [_upsample(b, p5, 2), p4], axis=1)
+    h = b.op("Concat", [_upsample(b, p5, 2, roi_omitted=True), p4], axis=1)
     n4 = _c2f(b, h, 192, 64, 1, False, "model.12")
-    h = b.op("Concat", [_upsample(b, n4, 2), p3], axis=1)
+    h = b.op("Concat", [_upsample(b, n4, 2, roi_omitted=True), p3], axis=1)
     o3 = _c2f(b, h, 128, 32, 1, False, "model.15")
     h = b.op("Concat", [_cbs(b, o3, 32, 32, 3, 2, "model.16"), n4], axis=1)
     o4 = _c2f(b, h, 96, 64, 1, False, "model.18")
