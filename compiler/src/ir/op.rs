@@ -351,6 +351,16 @@ const QCONV_T_ATTRS: &[AttrSpec] = &[
     a!("shift", Ints, required, "per output channel: the exponent"),
     a!("lo", Int, required, "clamp lower bound"),
     a!("hi", Int, required, "clamp upper bound"),
+    a!(
+        "bn_gamma",
+        Floats,
+        "per output channel: the γ of a BatchNorm folded into this op"
+    ),
+    a!(
+        "bn_beta",
+        Floats,
+        "per output channel: the β of a BatchNorm folded into this op"
+    ),
 ];
 
 const QGEMM_ATTRS: &[AttrSpec] = &[

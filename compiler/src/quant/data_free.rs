@@ -257,15 +257,37 @@ impl Walk<'_> {
                     )
                 } else {
                     // [I, O/g, kh, kw]: output channel g·(O/g) + o reads input channels of group g.
+                    // An output position reads only the taps of its phase: kernel row p reaches
+                    // output rows with (row + top − p·dh) divisible by sh, so the taps split into
+                    // sh·sw classes by (p·dh mod sh, q·dw mod sw), and each output sums one class.
+                    // Bounding each class apart is as sound and up to sh·sw times tighter.
                     let groups = op.int("groups").unwrap_or(1).max(1) as usize;
                     let (cin, og) = (w.shape()[0], w.shape()[1]);
                     let ig = cin / groups;
-                    let lanes = (0..groups * og).map(|c| {
+                    let at = |name: &str, i: usize| {
+                        op.ints(name)
+                            .and_then(|v| v.get(i))
+                            .map_or(1, |&v| v.max(1) as usize)
+                    };
+                    let (sh, sw, dh, dw) = (
+                        at("strides", 0),
+                        at("strides", 1),
+                        at("dilations", 0),
+                        at("dilations", 1),
+                    );
+                    let phases = sh * sw;
+                    let lanes = (0..groups * og * phases).map(|l| {
+                        let (c, ph) = (l / phases, l % phases);
                         let (g, o) = (c / og, c % og);
                         let sl = w.slice_axis(Axis(0), (g * ig..(g + 1) * ig).into());
-                        pos_neg(sl.index_axis(Axis(1), o).iter())
+                        let lane = sl.index_axis(Axis(1), o);
+                        let taps = lane.indexed_iter().filter_map(|(i, v)| {
+                            let (p, q) = (i[1], i[2]);
+                            ((p * dh % sh) * sw + q * dw % sw == ph).then_some(v)
+                        });
+                        pos_neg(taps)
                     });
-                    linear(xr, lanes, bias_of)
+                    linear(xr, lanes, |l| bias_of(l / phases))
                 }
             }
             Gemm | MatMul => self.product(op, &args)?,

@@ -60,6 +60,16 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         OpKind::Conv2d if is_const(1) && operands.get(2).is_none_or(|_| is_const(2)) => {
             Role::Linear
         }
+        // One group: the weight's axis 1 is then the output channel, the per-channel scale of
+        // qconv_transpose2d (with groups it would be o' of g·O/G + o', which the lowering rules
+        // do not express).
+        OpKind::ConvTranspose2d
+            if op.int("groups") == Some(1)
+                && is_const(1)
+                && operands.get(2).is_none_or(|_| is_const(2)) =>
+        {
+            Role::Linear
+        }
         OpKind::Gemm
             if is_const(1)
                 && operands
