@@ -78,6 +78,7 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         OpKind::GlobalAvgPool
         | OpKind::Sigmoid
         | OpKind::HardSwish
+        | OpKind::Unary
         | OpKind::HardSigmoid
         | OpKind::LeakyRelu => Role::Integer,
         OpKind::AvgPool => Role::Integer,

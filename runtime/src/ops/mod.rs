@@ -20,6 +20,7 @@ mod sgemm;
 mod shape;
 mod softmax;
 pub mod strict;
+mod unary;
 
 pub use self::batch_norm::batch_norm;
 pub use self::binary::{binary, broadcast_shapes};
@@ -33,3 +34,4 @@ pub use self::quant::{dequantize, quantize};
 pub use self::reduce::reduce_mean;
 pub use self::shape::{concat, pad, reshape, transpose};
 pub use self::softmax::softmax;
+pub use self::unary::{unary, UnaryDef, UnaryFn, UNARY_FNS};

@@ -14,3 +14,4 @@ mod quant;
 mod reduce;
 mod shape;
 mod softmax;
+mod unary;

@@ -1,5 +1,6 @@
 //! One converter per ONNX op (grouped by theme, one file per group) and the table that picks it.
 
+mod activation;
 mod conv;
 mod elementwise;
 mod fold;
@@ -34,6 +35,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Dropout", fold::dropout),
     ("Flatten", shape::flatten),
     ("Gather", fold::gather),
+    ("Gelu", activation::gelu),
     ("Gemm", linear::gemm),
     ("GlobalAveragePool", pool::global_average_pool),
     ("HardSigmoid", elementwise::hard_sigmoid),
@@ -44,6 +46,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("MaxPool", pool::max_pool),
     ("Mul", elementwise::arith),
     ("Pad", shape::pad),
+    ("Pow", activation::pow),
     ("QuantizeLinear", quant::quantize),
     ("ReduceMean", reduce::reduce_mean),
     ("Relu", elementwise::relu),
@@ -60,6 +63,11 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Unsqueeze", shape::unsqueeze),
 ];
 
+/// The ONNX ops that import as `unary` (beside [`SUPPORTED`]).
+pub fn unary_onnx_names() -> impl Iterator<Item = &'static str> {
+    activation::onnx_names()
+}
+
 /// Converts one node, binding its outputs in `cx`.
 pub fn convert(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let domain = n.proto.domain.as_str();
@@ -73,6 +81,9 @@ pub fn convert(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
             "unsupported ONNX op `{}` from domain `{domain}` (node `{name}`)",
             n.op_type()
         )));
+    }
+    if activation::onnx_names().any(|op| op == n.op_type()) {
+        return activation::function(cx, n);
     }
     match SUPPORTED.iter().find(|(op, _)| *op == n.op_type()) {
         Some((_, f)) => f(cx, n),
