@@ -9,4 +9,5 @@ mod backend {
     pub mod models;
     pub mod props;
     pub mod support;
+    pub mod unary;
 }

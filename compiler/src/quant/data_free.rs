@@ -319,10 +319,15 @@ impl Walk<'_> {
                 let r = x()?;
                 let n = 4096;
                 let pts = (0..=n).map(|i| r.0 + (r.1 - r.0) * i as f64 / n as f64);
-                let vals: Vec<f64> = pts.map(|v| f.eval(v as f32, &p) as f64).collect();
-                if vals.iter().any(|v| !v.is_finite()) {
+                // NaN (log below 0) quantizes to the zero point and ±∞ saturate: the finite
+                // values bound the rest.
+                let vals: Vec<f64> = pts
+                    .map(|v| f.eval(v as f32, &p) as f64)
+                    .filter(|v| v.is_finite())
+                    .collect();
+                if vals.is_empty() {
                     return Err(Error::msg(format!(
-                        "unary {}: not finite over the input range [{}, {}], so it has no data-free bound",
+                        "unary {}: no finite value over the input range [{}, {}], so it has no data-free bound",
                         f.name(),
                         fmt_f32(r.0 as f32),
                         fmt_f32(r.1 as f32)

@@ -184,7 +184,18 @@ impl UnaryFn {
     }
 
     /// The function at one point; `p` holds one value per parameter (see [`UnaryFn::params`]).
+    /// A NaN result is always the canonical quiet NaN (`0x7fc00000`): C libraries and call
+    /// sites disagree on a NaN's sign, and a compiled kernel must give the same bits.
     pub fn eval(self, x: f32, p: &[f32]) -> f32 {
+        let y = self.eval_raw(x, p);
+        if y.is_nan() {
+            f32::NAN
+        } else {
+            y
+        }
+    }
+
+    fn eval_raw(self, x: f32, p: &[f32]) -> f32 {
         use UnaryFn::*;
         match self {
             Tanh => x.tanh(),

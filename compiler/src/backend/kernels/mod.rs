@@ -13,6 +13,7 @@ mod lanes;
 mod micro;
 mod pool;
 mod strict;
+mod unary;
 
 use crate::backend::emit::Emitter;
 use crate::backend::target::Target;
@@ -137,6 +138,7 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         | OpKind::LeakyRelu
         | OpKind::HardSigmoid
         | OpKind::HardSwish => strict::emit(em, name, step),
+        OpKind::Unary => unary::emit(em, name, step),
         OpKind::Pad => float::pad(em, name, step),
         OpKind::Transpose => float::transpose(em, name, step),
         other => Err(Error::msg(format!(
