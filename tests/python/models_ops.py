@@ -333,6 +333,8 @@ def every_op_unary():
         b.op("ThresholdedRelu", [x], alpha=0.4),
         b.op("Pow", [x, b.init("u.two", np.array(2.0, F32))]),
         b.op("Pow", [pos, b.const("u.sqrt", np.array(0.5, F32))]),
+        b.op("PRelu", [x, b.init("u.slope_c11", b.uniform((4, 1, 1), -0.5, 0.5))]),
+        b.op("PRelu", [x, b.init("u.slope_1", np.array([0.2], F32))]),
         b.op("Mul", [x, b.op("Sigmoid", [x])], "silu"),
         b.op("Mul", [b.op("Sigmoid", [x]), x], "silu_swapped"),
     ]
@@ -340,7 +342,7 @@ def every_op_unary():
     return Case("every_op_unary", b.model("every_op_unary", x, shape, y, 20), _samples(b, shape),
                 "Tanh, Exp, Log, Sqrt, Reciprocal, Neg, Abs, Erf, Gelu (both approximations), "
                 "Softplus, Softsign, Elu, Selu, Celu, ThresholdedRelu, Sin, Cos, Floor, Ceil, Round, "
-                "Sign, Mish, Pow with a constant exponent, SiLU as x·Sigmoid(x) both ways round; "
+                "Sign, Mish, Pow with a constant exponent, PRelu (per channel; one slope), SiLU as x·Sigmoid(x) both ways round; "
                 "opset 20")
 
 
@@ -359,11 +361,12 @@ def mobilenetv3_block():
     h = b.op("Mul", [p, b.op("Sigmoid", [p])], "silu")
     g = b.op("Mul", [h, b.op("Sigmoid", [b.conv(b.op("GlobalAveragePool", [h]), 12, 12, 1, stem="se2")])],
              "sigmoid_gate")
+    g = b.op("PRelu", [g, b.init("prelu.slope", b.uniform((12, 1, 1), 0.05, 0.3))])
     y = b.op("Tanh", [b.op("Gelu", [b.conv(g, 12, 8, 1, stem="head")])])
     return Case("mobilenetv3_block", b.model("mobilenetv3_block", "input", shape, y, 20),
                 _samples(b, shape, n=8),
                 "Conv + HardSwish, depthwise + HardSwish, SE with HardSigmoid and a broadcast Mul, "
-                "SiLU as x·Sigmoid(x), a sigmoid-gated SE, Gelu and Tanh; opset 20")
+                "SiLU as x·Sigmoid(x), a sigmoid-gated SE, PRelu per channel, Gelu and Tanh; opset 20")
 
 
 ALL = [every_op_conv, every_op_act, every_op_pool, every_op_shape, every_op_opset11, every_op_opset21,

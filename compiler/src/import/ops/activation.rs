@@ -3,7 +3,7 @@
 
 use super::{attrs, unary};
 use crate::diag::Result;
-use crate::import::context::Importer;
+use crate::import::context::{Importer, Val};
 use crate::import::node::OnnxNode;
 use crate::ir::{Attr, OpKind};
 use runtime::ops::UnaryFn;
@@ -93,4 +93,41 @@ pub fn pow(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         None => return Err(n.fail("has no exponent")),
     };
     emit(cx, n, UnaryFn::Pow, vec![e])
+}
+
+/// PRelu. A slope of one value is `leaky_relu` (one table in int8); any other slope (one per
+/// channel, broadcast) is `relu(x) − s·relu(−x)`, exact in float: where one term is x or s·x the
+/// other is zero.
+pub fn prelu(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let out = n.output()?;
+    if let Some(Val::Const(c)) = cx.input(n, 1)? {
+        if c.len() == 1 {
+            let alpha = c.floats()[0];
+            return unary(
+                cx,
+                n,
+                OpKind::LeakyRelu,
+                attrs([("alpha", Attr::Float(alpha))]),
+            );
+        }
+    }
+    let x = cx.operand(n, 0, "the input")?;
+    let s = cx.operand(n, 1, "the slope")?;
+    let pos = cx.emit(n, &format!("{out}_pos"), OpKind::Relu, attrs([]), &[x])?;
+    let neg_attrs = attrs([
+        ("fn", Attr::Str(UnaryFn::Neg.name().into())),
+        ("params", Attr::Floats(vec![])),
+    ]);
+    let nx = cx.emit(n, &format!("{out}_negated"), OpKind::Unary, neg_attrs, &[x])?;
+    let neg = cx.emit(n, &format!("{out}_neg"), OpKind::Relu, attrs([]), &[nx])?;
+    let scaled = cx.emit(
+        n,
+        &format!("{out}_scaled"),
+        OpKind::Mul,
+        attrs([]),
+        &[s, neg],
+    )?;
+    let y = cx.emit(n, out, OpKind::Sub, attrs([]), &[pos, scaled])?;
+    cx.define(out, Val::Node(y));
+    Ok(())
 }

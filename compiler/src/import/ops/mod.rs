@@ -45,6 +45,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("MatMul", linear::matmul),
     ("MaxPool", pool::max_pool),
     ("Mul", elementwise::arith),
+    ("PRelu", activation::prelu),
     ("Pad", shape::pad),
     ("Pow", activation::pow),
     ("QuantizeLinear", quant::quantize),
