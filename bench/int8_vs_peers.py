@@ -14,7 +14,7 @@ and ONE thread each:
                CPU plugin, which turns the Q/DQ pairs into its int8 kernels
 All three quantizers calibrate on the same samples: random crops of the real photos
 scikit-image and scikit-learn ship, preprocessed as the model's generator does
-(bench/quant_accuracy.py's random_crops, seed 2). The timed input is the model's first test
+(tests/python/photos.py's random_crops, seed 2). The timed input is the model's first test
 sample. ORT sessions use intra_op_num_threads=1, inter_op_num_threads=1 and I/O binding onto
 preallocated buffers; OpenVINO uses INFERENCE_NUM_THREADS=1, NUM_STREAMS=1 and an infer request
 whose input tensor is set once. Timing is round-robin (each round runs every engine once, in an
@@ -43,6 +43,7 @@ from onnxruntime.quantization import QuantFormat
 
 import interp_vs_ort
 import quant_accuracy
+import photos  # noqa: E402  (on the path quant_accuracy adds: tests/python)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODELS = ["tiny_cnn", "resnet18", "mobilenetv2", "efficientnet_lite0"]
@@ -201,7 +202,7 @@ def bench_model(name, args, openvino_ok):
     if name not in quant_accuracy.IMAGE_MODELS:
         raise SystemExit(f"unknown model {name}; known: {', '.join(quant_accuracy.IMAGE_MODELS)}")
     size, mean, std = quant_accuracy.IMAGE_MODELS[name]
-    calib = quant_accuracy.random_crops(args.calib, size, mean, std, seed=2)
+    calib = photos.random_crops(args.calib, size, mean, std, seed=2)
     calib_path = os.path.join(work, "calib.npy")
     np.save(calib_path, calib)
     x = np.load(os.path.join(args.models, f"{name}.input.npy"))[0]

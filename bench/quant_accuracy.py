@@ -45,7 +45,6 @@ import time
 
 import numpy as np
 import onnxruntime as ort
-import skimage.transform
 from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
                                       QuantType, quantize_static)
 from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -82,31 +81,6 @@ ort.set_default_logger_severity(3)
 logging.getLogger().setLevel(logging.ERROR)
 
 
-def random_crops(n, size, mean, std, seed):
-    """n samples (n, 1, 3, size, size): random squares of the photos, resized as photos.py does.
-
-    Each crop takes a random photo, a side between 35% and 100% of the photo's shorter side, a
-    random position and a random horizontal flip: varied enough that 100 crops of six photos are
-    100 different inputs, and still natural images whose statistics match what the nets expect.
-    """
-    rng = np.random.default_rng(seed)
-    pics = [im for _, im in photos.photos()]
-    xs = []
-    for _ in range(n):
-        img = pics[rng.integers(len(pics))]
-        h, w = img.shape[:2]
-        s = int(rng.integers(int(0.35 * min(h, w)), min(h, w) + 1))
-        top, left = int(rng.integers(h - s + 1)), int(rng.integers(w - s + 1))
-        square = img[top:top + s, left:left + s]
-        if rng.integers(2):
-            square = square[:, ::-1]
-        out = skimage.transform.resize(square, (size, size), order=1, anti_aliasing=True,
-                                       preserve_range=True)
-        x = ((out / 255.0).astype(np.float32) - mean) / std
-        xs.append(x.transpose(2, 0, 1)[None])
-    return np.stack(xs).astype(np.float32)
-
-
 def datasets(name, args):
     """(onnx path, calibration samples, evaluation samples, labels or None)."""
     if name == "digits":
@@ -124,8 +98,8 @@ def datasets(name, args):
     path = os.path.join(args.models, f"{name}.onnx")
     if not os.path.exists(path):
         raise SystemExit(f"{path} does not exist: run tests/python/make_models.py first")
-    return path, random_crops(args.calib, size, mean, std, seed=2), \
-        random_crops(args.eval, size, mean, std, seed=1), None
+    return path, photos.random_crops(args.calib, size, mean, std, seed=2), \
+        photos.random_crops(args.eval, size, mean, std, seed=1), None
 
 
 def run_ort(path, xs, optimize=True):

@@ -12,6 +12,9 @@ export QCC_TEST_MODELS="$PWD/$QCC_MODELS"
 export QCC_PYTHON="$PWD/$QCC_VENV/bin/python"
 # Build first (its own phase, so the time a cold build takes is visible), then test.
 phase cargo-build cargo test --workspace --release --no-run
+# The ONNX node tests against their checked-in pass list (a few seconds; needs the release qcc,
+# which `cargo test --no-run` does not build).
+phase onnx-conformance bash -c 'cargo build --release -p qcc --bin qcc && scripts/onnx_conformance.sh'
 # Lints are part of the suite: a warning fails it (clippy reuses the release build's dependencies).
 phase clippy cargo clippy --workspace --all-targets --release --quiet -- -D warnings
 # (The log lives in the ignored tests/.work: lib.sh's EXIT trap reports failures, so no trap here.)

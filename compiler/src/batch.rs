@@ -20,7 +20,11 @@ pub enum Layout {
 
 /// How many model runs the array holds for an input of shape `shape`, and how they are laid out.
 pub fn count_batches(name: &str, shape: &[usize], a: &ArrayD<f32>) -> Result<(usize, Layout)> {
-    let given = a.shape();
+    count_batches_of(name, shape, a.shape())
+}
+
+/// `count_batches` for an array of shape `given`, whatever its element type.
+fn count_batches_of(name: &str, shape: &[usize], given: &[usize]) -> Result<(usize, Layout)> {
     let wrong = || {
         Error::msg(format!(
             "input %{name} expects {} (N×{} or N×{} for N samples), but the file holds {}",
@@ -50,6 +54,20 @@ pub fn count_batches(name: &str, shape: &[usize], a: &ArrayD<f32>) -> Result<(us
 
 /// The `b`-th model input held by `a`.
 pub fn batch_of(a: &ArrayD<f32>, shape: &[usize], layout: Layout, b: usize) -> Tensor {
+    Tensor::F32(slice_batch(a, shape, layout, b))
+}
+
+/// `batch_of` for a tensor of any element type.
+fn tensor_batch_of(t: &Tensor, shape: &[usize], layout: Layout, b: usize) -> Tensor {
+    match t {
+        Tensor::F32(a) => Tensor::F32(slice_batch(a, shape, layout, b)),
+        Tensor::I8(a) => Tensor::I8(slice_batch(a, shape, layout, b)),
+        Tensor::U8(a) => Tensor::U8(slice_batch(a, shape, layout, b)),
+        Tensor::I32(a) => Tensor::I32(slice_batch(a, shape, layout, b)),
+    }
+}
+
+fn slice_batch<T: Clone>(a: &ArrayD<T>, shape: &[usize], layout: Layout, b: usize) -> ArrayD<T> {
     let slice = if a.shape() == shape {
         a.clone()
     } else {
@@ -60,11 +78,9 @@ pub fn batch_of(a: &ArrayD<f32>, shape: &[usize], layout: Layout, b: usize) -> T
                 .to_owned(),
         }
     };
-    Tensor::F32(
-        slice
-            .into_shape_with_order(IxDyn(shape))
-            .expect("count_batches checked the shape"),
-    )
+    slice
+        .into_shape_with_order(IxDyn(shape))
+        .expect("count_batches checked the shape")
 }
 
 /// Runs the interpreter over every batch of the given inputs (in signature order) and returns each
@@ -89,17 +105,38 @@ pub fn run_batches(
 }
 
 /// Runs `run_one` (one model run: inputs of the `ports`' shapes in, `outputs` tensors out) over
-/// every batch of `inputs` and returns each output laid out as the inputs were.
+/// every batch of `inputs` and returns each output laid out as the inputs were (f32 only).
 pub fn run_batches_with(
     ports: &[(String, Vec<usize>)],
     outputs: usize,
     inputs: &[ArrayD<f32>],
+    run_one: impl FnMut(&[Tensor]) -> Result<Vec<Tensor>>,
+    progress: impl FnMut(usize, usize),
+) -> Result<Vec<ArrayD<f32>>> {
+    let inputs: Vec<Tensor> = inputs.iter().map(|a| Tensor::F32(a.clone())).collect();
+    run_tensor_batches(ports, outputs, &inputs, run_one, progress)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let dt = t.dtype();
+            t.into_f32()
+                .ok_or_else(|| Error::msg(format!("output {i} is {dt}, not f32")))
+        })
+        .collect()
+}
+
+/// `run_batches_with` for inputs and outputs of any element type (each output keeps the type
+/// the model gives it).
+pub fn run_tensor_batches(
+    ports: &[(String, Vec<usize>)],
+    outputs: usize,
+    inputs: &[Tensor],
     mut run_one: impl FnMut(&[Tensor]) -> Result<Vec<Tensor>>,
     mut progress: impl FnMut(usize, usize),
-) -> Result<Vec<ArrayD<f32>>> {
+) -> Result<Vec<Tensor>> {
     let mut plan: Option<(usize, Layout)> = None;
     for ((name, shape), a) in ports.iter().zip(inputs) {
-        let k = count_batches(name, shape, a)?;
+        let k = count_batches_of(name, shape, a.shape())?;
         match plan {
             Some(p) if p.0 != k.0 => {
                 return Err(Error::msg(format!(
@@ -110,24 +147,21 @@ pub fn run_batches_with(
             _ => plan = Some(k),
         }
     }
+    // A model without inputs runs once.
     let (batches, layout) = plan.unwrap_or((1, Layout::Stacked));
     let single = inputs
         .iter()
         .zip(ports)
         .all(|(a, (_, shape))| a.shape() == shape.as_slice());
-    let mut outs: Vec<Vec<ArrayD<f32>>> = vec![vec![]; outputs];
+    let mut outs: Vec<Vec<Tensor>> = vec![vec![]; outputs];
     for b in 0..batches {
         let feed: Vec<Tensor> = ports
             .iter()
             .zip(inputs)
-            .map(|((_, shape), a)| batch_of(a, shape, layout, b))
+            .map(|((_, shape), a)| tensor_batch_of(a, shape, layout, b))
             .collect();
         for (i, t) in run_one(&feed)?.into_iter().enumerate() {
-            let dt = t.dtype();
-            outs[i].push(
-                t.into_f32()
-                    .ok_or_else(|| Error::msg(format!("output {i} is {dt}, not f32")))?,
-            );
+            outs[i].push(t);
         }
         progress(b + 1, batches);
     }
@@ -136,12 +170,39 @@ pub fn run_batches_with(
             if single {
                 return Ok(parts.into_iter().next().expect("one batch"));
             }
-            let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-            match layout {
-                Layout::Stacked => ndarray::stack(Axis(0), &views),
-                Layout::Concatenated => ndarray::concatenate(Axis(0), &views),
-            }
-            .map_err(|e| Error::msg(format!("cannot assemble the outputs: {e}")))
+            assemble(&parts, layout)
         })
         .collect()
+}
+
+/// The outputs of every batch joined as the inputs were laid out.
+fn assemble(parts: &[Tensor], layout: Layout) -> Result<Tensor> {
+    fn join<T: Clone>(views: &[ndarray::ArrayViewD<T>], layout: Layout) -> Result<ArrayD<T>> {
+        match layout {
+            Layout::Stacked => ndarray::stack(Axis(0), views),
+            Layout::Concatenated => ndarray::concatenate(Axis(0), views),
+        }
+        .map_err(|e| Error::msg(format!("cannot assemble the outputs: {e}")))
+    }
+    macro_rules! all {
+        ($v:ident) => {{
+            let views: Option<Vec<_>> = parts
+                .iter()
+                .map(|p| match p {
+                    Tensor::$v(a) => Some(a.view()),
+                    _ => None,
+                })
+                .collect();
+            let views = views.ok_or_else(|| {
+                Error::msg("the batches gave outputs of different element types".to_string())
+            })?;
+            Tensor::$v(join(&views, layout)?)
+        }};
+    }
+    Ok(match parts.first() {
+        Some(Tensor::F32(_)) | None => all!(F32),
+        Some(Tensor::I8(_)) => all!(I8),
+        Some(Tensor::U8(_)) => all!(U8),
+        Some(Tensor::I32(_)) => all!(I32),
+    })
 }

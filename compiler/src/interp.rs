@@ -31,6 +31,28 @@ fn conv_params(op: &Op) -> ConvParams {
     }
 }
 
+/// `resize` on any tensor: nearest gathers elements of any type (codes keep their parameters);
+/// bilinear is f32 arithmetic on floats and the fixed-point form of docs/ir.md on codes.
+pub fn resize(op: &Op, x: &Tensor) -> Result<Tensor> {
+    let p = crate::ir::infer::resize_params(op).map_err(|m| Error::msg(format!("resize: {m}")))?;
+    Ok(match (p.mode, x) {
+        (ops::ResizeMode::Nearest, Tensor::F32(a)) => Tensor::F32(ops::resize_nearest(a, &p)),
+        (ops::ResizeMode::Nearest, Tensor::U8(a)) => Tensor::U8(ops::resize_nearest(a, &p)),
+        (ops::ResizeMode::Nearest, Tensor::I8(a)) => Tensor::I8(ops::resize_nearest(a, &p)),
+        (ops::ResizeMode::Nearest, Tensor::I32(a)) => Tensor::I32(ops::resize_nearest(a, &p)),
+        (ops::ResizeMode::Linear, Tensor::F32(a)) => Tensor::F32(ops::resize_linear(a, &p)),
+        (ops::ResizeMode::Linear, codes @ (Tensor::U8(_) | Tensor::I8(_))) => {
+            runtime::qops::qresize_linear(codes, &p)
+        }
+        (ops::ResizeMode::Linear, other) => {
+            return Err(Error::msg(format!(
+                "resize: bilinear on {} elements is not defined",
+                other.dtype()
+            )))
+        }
+    })
+}
+
 fn pool_params(op: &Op) -> PoolParams {
     PoolParams {
         kernel: arr2(op.ints("kernel_shape").unwrap_or(&[1, 1])),
@@ -86,12 +108,16 @@ pub enum FloatMode {
     Strict,
 }
 
-/// Whether a model computes with integer ops (not just quantize/dequantize): its remaining float
-/// ops are then evaluated in [`FloatMode::Strict`].
+/// Whether a model computes on codes (not just quantize/dequantize): some other op has a
+/// quantized result, be it an integer op or one that only moves codes (a slice, transpose or
+/// max-pool of codes leaves a graph with no integer arithmetic that still compiles to a library).
+/// Its remaining float ops are then evaluated in [`FloatMode::Strict`].
 pub fn is_integer_graph(model: &Model) -> bool {
     model.ops_in_order().into_iter().any(|n| {
-        model.node(n).op().is_some_and(|o| {
-            o.kind.declares_result() && !matches!(o.kind, OpKind::Quantize | OpKind::Dequantize)
+        let node = model.node(n);
+        node.op().is_some_and(|o| {
+            !matches!(o.kind, OpKind::Quantize | OpKind::Dequantize)
+                && node.ty.elem.quant().is_some()
         })
     })
 }
@@ -179,6 +205,7 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
         )
         .into(),
         GlobalAvgPool => ops::global_avg_pool(f(0)?).into(),
+        Resize => resize(op, args[0])?,
         ReduceMean => ops::reduce_mean(
             f(0)?,
             &uvec(op.ints("axes").unwrap_or(&[])),
@@ -193,6 +220,15 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
                 Tensor::I8(a) => ops::transpose(a, &perm).into(),
                 Tensor::U8(a) => ops::transpose(a, &perm).into(),
                 Tensor::I32(a) => ops::transpose(a, &perm).into(),
+            }
+        }
+        Slice => {
+            let axes = crate::ir::infer::slice_axes(op, args[0].shape()).map_err(Error::msg)?;
+            match args[0] {
+                Tensor::F32(a) => ops::slice(a, &axes).into(),
+                Tensor::I8(a) => ops::slice(a, &axes).into(),
+                Tensor::U8(a) => ops::slice(a, &axes).into(),
+                Tensor::I32(a) => ops::slice(a, &axes).into(),
             }
         }
         Concat => {

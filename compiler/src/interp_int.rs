@@ -240,6 +240,7 @@ pub fn eval_int_op(
         }
         OpKind::Lut => qops::lut(args[0], &ints(op, "table")?, out_storage),
         OpKind::MaxPool => qops::qmax_pool(args[0], &pool_with_dilations(op)),
+        OpKind::Resize => crate::interp::resize(op, args[0])?,
         other => return Err(Error::msg(format!("{} is not an integer op", other.name()))),
     })
 }

@@ -8,6 +8,7 @@ mod backend {
     pub mod lanes;
     pub mod models;
     pub mod props;
+    pub mod resize;
     pub mod support;
     pub mod unary;
 }

@@ -183,3 +183,62 @@ fn bad_onnx_files() {
     );
     insta::assert_snapshot!("import_not_onnx", msg);
 }
+
+/// Outputs that are not regular files are refused, never replaced: a named pipe, a symbolic
+/// link, a directory where the header goes (and then the library is not written either, since
+/// the two are a pair), and the input model itself.
+#[test]
+fn outputs_that_must_not_be_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let digits = root().join("examples/digits");
+    let ir = digits.join("digits.ir");
+    let qcc = |args: &[&std::ffi::OsStr]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_qcc"))
+            .args(args)
+            .current_dir(t)
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{args:?} succeeded");
+        String::from_utf8(o.stderr).unwrap()
+    };
+    let os = std::ffi::OsStr::new;
+    assert!(Command::new("mkfifo")
+        .arg(t.join("pipe.ir"))
+        .status()
+        .unwrap()
+        .success());
+    std::fs::write(t.join("notes.txt"), "kept").unwrap();
+    std::os::unix::fs::symlink(t.join("notes.txt"), t.join("link.ir")).unwrap();
+    std::fs::create_dir(t.join("m.h")).unwrap();
+    let mut seen = vec![];
+    for (out, extra) in [
+        ("pipe.ir", None),
+        ("link.ir", None),
+        ("m.so", Some("--calib")),
+    ] {
+        let mut args = vec![ir.as_os_str(), os("-o"), os(out)];
+        if extra.is_some() {
+            args.push(os("--calib"));
+            args.push(digits.join("test_images.npy").into_os_string().leak());
+        } else {
+            args.extend([os("--emit"), os("float")]);
+        }
+        seen.push(qcc(&args));
+    }
+    std::fs::copy(digits.join("digits.onnx"), t.join("d.onnx")).unwrap();
+    seen.push(qcc(&[os("import"), os("d.onnx"), os("-o"), os("d.onnx")]));
+    insta::assert_snapshot!("outputs_that_must_not_be_replaced", seen.join(""));
+    let meta = |p: &str| std::fs::symlink_metadata(t.join(p)).unwrap().file_type();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&meta("pipe.ir")));
+    assert!(meta("link.ir").is_symlink());
+    assert!(meta("m.h").is_dir());
+    assert!(
+        !t.join("m.so").exists(),
+        "the library was written without its header"
+    );
+    assert_eq!(
+        std::fs::read(t.join("d.onnx")).unwrap(),
+        std::fs::read(digits.join("digits.onnx")).unwrap()
+    );
+}

@@ -7,7 +7,7 @@
 //! are also made read-only, since the C ABI passes them as `const`. Unlike valgrind this needs
 //! nothing installed, so the test command can always run it.
 
-use crate::library::{LibraryError, Model, RUN_OK};
+use crate::library::{Library, LibraryError, RUN_OK};
 use crate::scratch::SCRATCH_ALIGN;
 use crate::tensor::Tensor;
 use ndarray::{ArrayD, IxDyn};
@@ -125,7 +125,7 @@ impl Drop for GuardedBuffer {
 /// Runs `model` once with every buffer against a guard page on the `flush` side; a stray access
 /// kills the process with SIGSEGV. Returns the outputs, to compare with an ordinary run.
 pub fn run_guarded(
-    model: &Model,
+    model: &Library,
     inputs: &[Tensor],
     flush: Flush,
 ) -> Result<Vec<Tensor>, GuardError> {

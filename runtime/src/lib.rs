@@ -13,6 +13,6 @@ pub mod qops;
 pub mod scratch;
 pub mod tensor;
 
-pub use library::{LibraryError, Model, ModelInfo, PortInfo};
+pub use library::{Library, LibraryError, ModelInfo, PortInfo};
 pub use scratch::Scratch;
 pub use tensor::{DType, Tensor};

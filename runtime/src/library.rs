@@ -126,8 +126,8 @@ type SizeFn = unsafe extern "C" fn() -> usize;
 type JsonFn = unsafe extern "C" fn() -> *const c_char;
 
 /// A loaded `model.so`. Immutable once loaded: share it between threads, each with its own
-/// scratch ([`Model::run`] allocates one per call; [`Model::run_with_scratch`] reuses yours).
-pub struct Model {
+/// scratch ([`Library::run`] allocates one per call; [`Library::run_with_scratch`] reuses yours).
+pub struct Library {
     info: ModelInfo,
     path: PathBuf,
     run: RunFn,
@@ -135,27 +135,27 @@ pub struct Model {
     _lib: libloading::Library,
 }
 
-impl fmt::Debug for Model {
+impl fmt::Debug for Library {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Model")
+        f.debug_struct("Library")
             .field("path", &self.path)
             .field("info", &self.info)
             .finish()
     }
 }
 
-impl Model {
+impl Library {
     /// Loads a library, finding its prefix among its exported symbols (the one `NAME` for which
     /// `NAME_model_json`, `NAME_run` and `NAME_scratch_size` are all defined).
-    pub fn load(path: impl AsRef<Path>) -> Result<Model, LibraryError> {
+    pub fn load(path: impl AsRef<Path>) -> Result<Library, LibraryError> {
         let path = path.as_ref();
         let prefix = find_prefix(path)?;
-        Model::load_with_prefix(path, &prefix)
+        Library::load_with_prefix(path, &prefix)
     }
 
     /// Loads a library built with `--prefix PREFIX`, refusing it before any model code runs when
     /// this CPU lacks a feature it was built for.
-    pub fn load_with_prefix(path: impl AsRef<Path>, prefix: &str) -> Result<Model, LibraryError> {
+    pub fn load_with_prefix(path: impl AsRef<Path>, prefix: &str) -> Result<Library, LibraryError> {
         let path = path.as_ref();
         let not_a_model = |reason: String| LibraryError::NotAModel {
             path: path.to_path_buf(),
@@ -230,7 +230,7 @@ impl Model {
                 missing: missing.into_iter().map(String::from).collect(),
             });
         }
-        Ok(Model {
+        Ok(Library {
             info,
             path: path.to_path_buf(),
             run,
@@ -257,7 +257,7 @@ impl Model {
         self.run_with_scratch(inputs, &mut scratch)
     }
 
-    /// As [`Model::run`], computing in the caller's scratch (at least `scratch_size` bytes).
+    /// As [`Library::run`], computing in the caller's scratch (at least `scratch_size` bytes).
     pub fn run_with_scratch(
         &self,
         inputs: &[Tensor],
@@ -386,7 +386,7 @@ fn find_prefix(path: &Path) -> Result<String, LibraryError> {
             "it exports no `NAME_model_json` with its `NAME_run` and `NAME_scratch_size`".into(),
         )),
         many => Err(not_a_model(format!(
-            "it holds several models ({}); load one with Model::load_with_prefix",
+            "it holds several models ({}); load one with Library::load_with_prefix",
             many.join(", ")
         ))),
     }
@@ -473,7 +473,7 @@ mod tests {
     #[test]
     fn model_and_scratch_cross_threads() {
         fn send_sync<T: Send + Sync>() {}
-        send_sync::<Model>();
+        send_sync::<Library>();
         send_sync::<Scratch>();
     }
 

@@ -17,6 +17,7 @@ pub const UINT8: i32 = 2;
 pub const INT8: i32 = 3;
 pub const INT32: i32 = 6;
 pub const INT64: i32 = 7;
+pub const BOOL: i32 = 9;
 pub const FLOAT16: i32 = 10;
 
 /// One dimension of a graph input: a size, or a symbolic name.
@@ -29,6 +30,8 @@ pub enum D {
 /// An ONNX graph under construction.
 pub struct G {
     opset: i64,
+    /// Opsets of other domains the model declares besides the default one.
+    domains: Vec<(String, i64)>,
     graph: GraphProto,
 }
 
@@ -36,6 +39,7 @@ impl G {
     pub fn new(opset: i64) -> G {
         G {
             opset,
+            domains: vec![],
             graph: GraphProto {
                 name: "test".into(),
                 ..GraphProto::default()
@@ -123,15 +127,25 @@ impl G {
         self
     }
 
+    /// Declares an opset of another domain (`ai.onnx.ml`), listed before the default one.
+    pub fn declare(&mut self, domain: &str, version: i64) -> &mut G {
+        self.domains.push((domain.into(), version));
+        self
+    }
+
     pub fn build(&self) -> ModelProto {
+        let opset = |domain: &str, version: i64| OperatorSetIdProto {
+            domain: domain.into(),
+            version,
+            ..Default::default()
+        };
+        let mut opset_import: Vec<OperatorSetIdProto> =
+            self.domains.iter().map(|(d, v)| opset(d, *v)).collect();
+        opset_import.push(opset("", self.opset));
         ModelProto {
             ir_version: 8,
             producer_name: "qcc-tests".into(),
-            opset_import: vec![OperatorSetIdProto {
-                domain: String::new(),
-                version: self.opset,
-                ..Default::default()
-            }],
+            opset_import,
             graph: MessageField::some(self.graph.clone()),
             ..ModelProto::default()
         }
@@ -219,6 +233,13 @@ pub fn u8s(name: &str, dims: &[i64], v: Vec<u8>) -> TensorProto {
     TensorProto {
         raw_data: v,
         ..tensor(name, UINT8, dims)
+    }
+}
+
+pub fn bools(name: &str, dims: &[i64], v: Vec<bool>) -> TensorProto {
+    TensorProto {
+        raw_data: v.into_iter().map(u8::from).collect(),
+        ..tensor(name, BOOL, dims)
     }
 }
 

@@ -672,7 +672,59 @@ pub const MODELS: &[(&str, Fixture)] = &[
     ("shape_folding", shape_folding),
     ("opset9", opset9),
     ("opset6", opset6),
+    ("opset28_ml_domain", opset28_ml_domain),
+    ("shape_logic", shape_logic),
 ];
+
+/// A shape subgraph of the kind detectors build their anchor grids with: comparisons, Where,
+/// Range, Expand, ReduceProd and boolean logic on the input's shape all fold, leaving one Add of a
+/// constant grid and one Reshape.
+pub fn shape_logic() -> G {
+    let mut g = G::new(17);
+    g.input("x", &[1, 2, 3, 4])
+        .init(i64s("zero", &[], vec![0]))
+        .init(i64s("one", &[1], vec![1]))
+        .init(i64s("step", &[], vec![1]))
+        .init(i64s("two", &[], vec![2]))
+        .init(i64s("last", &[], vec![3]))
+        .node("Shape", &["x"], &["s"], vec![])
+        .node("Gather", &["s", "last"], &["w"], vec![])
+        .node("Range", &["zero", "w", "step"], &["cols"], vec![])
+        .node("Cast", &["cols"], &["colsf"], vec![int("to", 1)])
+        .node("Greater", &["s", "two"], &["big"], vec![])
+        .node("Where", &["big", "s", "one"], &["grid_shape"], vec![])
+        .node("Expand", &["colsf", "grid_shape"], &["grid"], vec![])
+        .node("Add", &["x", "grid"], &["shifted"], vec![])
+        .node("ReduceProd", &["s"], &["numel"], vec![int("keepdims", 1)])
+        .node("Less", &["numel", "one"], &["empty"], vec![])
+        .node("Not", &["empty"], &["nonempty"], vec![])
+        .node("Equal", &["numel", "numel"], &["same"], vec![])
+        .node("And", &["nonempty", "same"], &["keep"], vec![])
+        .node("Where", &["keep", "numel", "one"], &["inner"], vec![])
+        .node(
+            "Concat",
+            &["one", "inner"],
+            &["flat_shape"],
+            vec![int("axis", 0)],
+        )
+        .node("Reshape", &["shifted", "flat_shape"], &["y"], vec![])
+        .output("y");
+    g
+}
+
+/// The newest opset, with `ai.onnx.ml` declared but unused, and a Dropout whose `training_mode`
+/// is a bool constant false (the identity).
+pub fn opset28_ml_domain() -> G {
+    let mut g = G::new(28);
+    g.declare("ai.onnx.ml", 5)
+        .input("x", &[1, 4])
+        .init(bools("training", &[], vec![false]))
+        .init(f32s("ratio", &[], vec![0.5]))
+        .node("Dropout", &["x", "ratio", "training"], &["dropped"], vec![])
+        .node("Relu", &["dropped"], &["y"], vec![])
+        .output("y");
+    g
+}
 
 /// Inputs that must be refused: a name and the bytes.
 pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
@@ -694,19 +746,139 @@ pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
             protobuf::Message::write_to_bytes(&m).expect("serializes")
         }),
         (
-            "opset_23",
-            one(23, &|g| {
+            "opset_29",
+            one(29, &|g| {
                 g.input("x", &[1])
                     .node("Relu", &["x"], &["y"], vec![])
                     .output("y");
             }),
         ),
         (
+            "dropout_training",
+            one(13, &|g| {
+                g.input("x", &[1, 4])
+                    .init(bools("training", &[], vec![true]))
+                    .node("Dropout", &["x", "", "training"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "dropout_training_at_run_time",
+            one(13, &|g| {
+                g.input("x", &[1, 4])
+                    .input("t", &[1])
+                    .node("Relu", &["t"], &["training"], vec![])
+                    .node("Dropout", &["x", "", "training"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "zero_size_input",
+            one(18, &|g| {
+                g.input("x", &[0, 3, 4])
+                    .init(i64s("shape", &[3], vec![3, 4, 0]))
+                    .node(
+                        "Reshape",
+                        &["x", "shape"],
+                        &["y"],
+                        vec![int("allowzero", 1)],
+                    )
+                    .output("y");
+            }),
+        ),
+        ("only_ml_domain", {
+            let mut g = G::new(13);
+            g.declare("ai.onnx.ml", 3)
+                .input("x", &[1, 4])
+                .node("Relu", &["x"], &["y"], vec![])
+                .output("y");
+            let mut m = g.build();
+            m.opset_import.retain(|o| !o.domain.is_empty());
+            protobuf::Message::write_to_bytes(&m).expect("a built model serializes")
+        }),
+        (
             "unsupported_op",
             one(13, &|g| {
                 g.input("x", &[1, 3, 4, 4])
+                    .named(
+                        "Einsum_12",
+                        "Einsum",
+                        &["x"],
+                        &["y"],
+                        vec![string("equation", "nchw->nhwc")],
+                    )
+                    .output("y");
+            }),
+        ),
+        (
+            "resize_cubic",
+            one(13, &|g| {
+                g.input("x", &[1, 3, 4, 4])
                     .init(f32s("scales", &[4], vec![1.0, 1.0, 2.0, 2.0]))
-                    .named("Resize_12", "Resize", &["x", "", "scales"], &["y"], vec![])
+                    .named(
+                        "Resize_3",
+                        "Resize",
+                        &["x", "", "scales"],
+                        &["y"],
+                        vec![string("mode", "cubic")],
+                    )
+                    .output("y");
+            }),
+        ),
+        (
+            "resize_crop",
+            one(13, &|g| {
+                g.input("x", &[1, 3, 4, 4])
+                    .init(f32s(
+                        "roi",
+                        &[8],
+                        vec![0.0, 0.0, 0.2, 0.2, 1.0, 1.0, 0.8, 0.8],
+                    ))
+                    .init(f32s("scales", &[4], vec![1.0, 1.0, 2.0, 2.0]))
+                    .named(
+                        "Resize_4",
+                        "Resize",
+                        &["x", "roi", "scales"],
+                        &["y"],
+                        vec![string(
+                            "coordinate_transformation_mode",
+                            "tf_crop_and_resize",
+                        )],
+                    )
+                    .output("y");
+            }),
+        ),
+        (
+            "resize_channels",
+            one(13, &|g| {
+                g.input("x", &[1, 3, 4, 4])
+                    .init(i64s("sizes", &[4], vec![1, 6, 8, 8]))
+                    .named(
+                        "Resize_5",
+                        "Resize",
+                        &["x", "", "", "sizes"],
+                        &["y"],
+                        vec![],
+                    )
+                    .output("y");
+            }),
+        ),
+        (
+            "resize_antialias_down",
+            one(18, &|g| {
+                g.input("x", &[1, 3, 4, 4])
+                    .init(f32s("scales", &[2], vec![0.5, 0.5]))
+                    .named(
+                        "Resize_6",
+                        "Resize",
+                        &["x", "", "scales"],
+                        &["y"],
+                        vec![
+                            string("mode", "linear"),
+                            int("antialias", 1),
+                            ints("axes", &[2, 3]),
+                        ],
+                    )
                     .output("y");
             }),
         ),
@@ -892,6 +1064,37 @@ pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
                     .init(i64s("axes", &[1], vec![-1]))
                     .node("Squeeze", &["x", "axes"], &["y"], vec![])
                     .output("y");
+            }),
+        ),
+        (
+            "slice_runtime_starts",
+            one(13, &|g| {
+                g.input("x", &[1, 3, 4, 4])
+                    .input_with("starts", FLOAT, &[D::V(1)])
+                    .init(i64s("ends", &[1], vec![4]))
+                    .node("Slice", &["x", "starts", "ends"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "slice_empty_used",
+            one(13, &|g| {
+                g.input("x", &[1, 3, 4, 4])
+                    .init(i64s("starts", &[1], vec![3]))
+                    .init(i64s("ends", &[1], vec![1]))
+                    .init(i64s("axes", &[1], vec![-1]))
+                    .node("Slice", &["x", "starts", "ends", "axes"], &["s"], vec![])
+                    .node("Relu", &["s"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "split_sizes_wrong",
+            one(13, &|g| {
+                g.input("x", &[1, 6, 2, 2])
+                    .init(i64s("split", &[2], vec![2, 3]))
+                    .node("Split", &["x", "split"], &["a", "b"], vec![int("axis", 1)])
+                    .output("a");
             }),
         ),
         (

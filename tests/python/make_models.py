@@ -21,6 +21,7 @@ import onnxruntime as ort
 import models_efficientnet
 import models_nets
 import models_ops
+import models_slice
 from onnx_build import set_output_shape
 
 BUILDERS = [
@@ -28,6 +29,7 @@ BUILDERS = [
     models_nets.resnet18,
     models_nets.mobilenetv2,
     *models_ops.ALL,
+    *models_slice.ALL,
     models_efficientnet.efficientnet_lite0,
 ]
 

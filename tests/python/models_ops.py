@@ -369,5 +369,119 @@ def mobilenetv3_block():
                 "SiLU as x·Sigmoid(x), a sigmoid-gated SE, PRelu per channel, Gelu and Tanh; opset 20")
 
 
+def _resize(b, x, scales=None, sizes=None, **attrs):
+    """Resize (opset 11+) with constant scales or sizes and an empty roi."""
+    s = b.init("scales", np.array(scales, F32)) if scales is not None else ""
+    inputs = [x, "", s] if sizes is None else [x, "", "", b.init("sizes", np.array(sizes, np.int64))]
+    return b.op("Resize", inputs, **attrs)
+
+
+def every_op_resize():
+    """Resize, opset 13: nearest with every coordinate mode and rounding, scales and sizes, up and
+    down; linear with align_corners, half_pixel, pytorch_half_pixel, asymmetric."""
+    b = Builder(seed=110)
+    shape = (1, 3, 7, 9)
+    x = "input"
+    nearest = [
+        # PyTorch's F.interpolate(scale_factor=2) export: DBNet and YOLO FPNs.
+        ((1, 1, 2, 2), None, "asymmetric", "floor"),
+        (None, (1, 3, 10, 13), "half_pixel", "round_prefer_floor"),
+        ((1, 1, 0.5, 0.75), None, "half_pixel", "round_prefer_ceil"),
+        ((1, 1, 1.5, 2.5), None, "pytorch_half_pixel", "floor"),
+        (None, (1, 3, 12, 5), "align_corners", "round_prefer_floor"),
+        ((1, 1, 3, 1.7), None, "tf_half_pixel_for_nn", "ceil"),
+        ((1, 1, 2, 2), None, "half_pixel", "round_prefer_floor"),
+    ]
+    outs = [_resize(b, x, sc, sz, mode="nearest", coordinate_transformation_mode=c, nearest_mode=r)
+            for sc, sz, c, r in nearest]
+    linear = [
+        ((1, 1, 2, 2), None, "align_corners"),
+        ((1, 1, 2, 2), None, "half_pixel"),
+        (None, (1, 3, 11, 5), "half_pixel"),
+        ((1, 1, 1.5, 0.5), None, "pytorch_half_pixel"),
+        ((1, 1, 2, 3), None, "asymmetric"),
+    ]
+    outs += [_resize(b, x, sc, sz, mode="linear", coordinate_transformation_mode=c) for sc, sz, c in linear]
+    y = _flat_concat(b, outs)
+    return Case("every_op_resize", b.model("every_op_resize", x, shape, y, 13), _samples(b, shape),
+                "Resize nearest (asymmetric+floor x2 as PyTorch exports, half_pixel with sizes, "
+                "downscaling with round_prefer_ceil, pytorch_half_pixel, align_corners with sizes, "
+                "tf_half_pixel_for_nn+ceil with a non-integer scale) and linear (align_corners, "
+                "half_pixel with scales and sizes, pytorch_half_pixel up and down, asymmetric); opset 13")
+
+
+def every_op_resize19():
+    """Resize, opset 19: axes, keep_aspect_ratio_policy, half_pixel_symmetric, antialias on an
+    upscale (where it changes nothing)."""
+    b = Builder(seed=111)
+    shape = (1, 2, 6, 8)
+    x = "input"
+    outs = [
+        _resize(b, x, (2, 3), None, axes=[-2, -1], mode="nearest",
+                coordinate_transformation_mode="half_pixel_symmetric", nearest_mode="round_prefer_ceil"),
+        # Positive axes: ONNX Runtime 1.31 applies the policy to no axis when they are negative.
+        _resize(b, x, None, (9, 20), axes=[2, 3], keep_aspect_ratio_policy="not_larger", mode="nearest",
+                coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+        _resize(b, x, None, (9, 20), axes=[2, 3], keep_aspect_ratio_policy="not_smaller", mode="linear",
+                coordinate_transformation_mode="half_pixel"),
+        _resize(b, x, (1, 1, 1.5, 2), None, mode="linear", antialias=1,
+                coordinate_transformation_mode="half_pixel_symmetric"),
+    ]
+    y = _flat_concat(b, outs)
+    return Case("every_op_resize19", b.model("every_op_resize19", x, shape, y, 19), _samples(b, shape),
+                "Resize with axes (positive and negative), keep_aspect_ratio_policy not_larger and "
+                "not_smaller with sizes, half_pixel_symmetric nearest and linear, antialias=1 "
+                "upscaling; opset 19")
+
+
+def every_op_upsample():
+    """Upsample (opset 9, scales input) and Resize-10: the asymmetric mapping and old rounding."""
+    cases = []
+    for opset in (9, 10):
+        b = Builder(seed=112 + opset)
+        shape = (1, 2, 5, 6)
+        op = "Upsample" if opset == 9 else "Resize"
+        outs = [
+            b.op(op, ["input", b.init("scales", np.array(sc, F32))], mode=m)
+            for sc, m in [((1, 1, 2, 2), "nearest"), ((1, 1, 1.5, 2.5), "nearest"), ((1, 1, 2, 3), "linear")]
+        ]
+        if opset == 10:
+            outs.append(b.op(op, ["input", b.init("scales", np.array((1, 1, 0.6, 0.5), F32))], mode="nearest"))
+        y = _flat_concat(b, outs)
+        name = "every_op_upsample9" if opset == 9 else "every_op_resize10"
+        cases.append(Case(name, b.model(name, "input", shape, y, opset), _samples(b, shape),
+                          f"{op} (opset {opset}): nearest x2, nearest with non-integer scales"
+                          f"{' and downscaling' if opset == 10 else ''}, linear; the asymmetric mapping"))
+    return cases
+
+
+def every_op_upsample9():
+    return every_op_upsample()[0]
+
+
+def every_op_resize10():
+    return every_op_upsample()[1]
+
+
+def fpn_resize():
+    """An FPN block as DBNet and YOLO have it: a stride-2 branch upsampled x2 (nearest, PyTorch's
+    export) and added to the full-resolution branch, then a bilinear x2 head; compiled to int8."""
+    b = Builder(seed=114)
+    shape = (1, 3, 16, 20)
+    hi = b.op("Relu", [b.conv("input", 3, 8, 3, pads=1, stem="hi")])
+    lo = b.op("Relu", [b.conv(hi, 8, 16, 3, stride=2, pads=1, stem="lo")])
+    lo = b.conv(lo, 16, 8, 1, stem="lateral")
+    up = _resize(b, lo, (1, 1, 2, 2), None, mode="nearest", coordinate_transformation_mode="asymmetric",
+                 nearest_mode="floor")
+    s = b.op("Add", [up, hi])
+    s = b.op("Relu", [b.conv(s, 8, 8, 3, pads=1, stem="smooth")])
+    s = _resize(b, s, (1, 1, 2, 2), None, mode="linear", coordinate_transformation_mode="half_pixel")
+    y = b.conv(s, 8, 2, 3, pads=1, stem="head")
+    return Case("fpn_resize", b.model("fpn_resize", "input", shape, y, 13), _samples(b, shape, 4),
+                "FPN: conv -> stride-2 conv -> Resize nearest x2 (asymmetric, floor) -> Add -> conv -> "
+                "Resize linear x2 (half_pixel) -> conv; opset 13")
+
+
 ALL = [every_op_conv, every_op_act, every_op_pool, every_op_shape, every_op_opset11, every_op_opset21,
-       every_op_clip6, every_op_qdq, bn_variants, every_op_unary, mobilenetv3_block]
+       every_op_clip6, every_op_qdq, bn_variants, every_op_resize, every_op_resize19, every_op_upsample9,
+       every_op_resize10, fpn_resize, every_op_unary, mobilenetv3_block]

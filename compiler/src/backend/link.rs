@@ -11,7 +11,7 @@
 use crate::backend::header;
 use crate::backend::interface::Interface;
 use crate::diag::{Error, IoContext, Result};
-use crate::fsio::write_bytes_atomic;
+use crate::fsio::write_all_atomic;
 use runtime::scratch::SCRATCH_ALIGN;
 use std::ffi::OsString;
 use std::fmt::Write;
@@ -297,7 +297,8 @@ pub fn link(iface: &Interface, object: &[u8], output: &Path) -> Result<()> {
     }
     let lib_path = dir.path().join(LIBRARY_SO);
     let library = std::fs::read(&lib_path).at(&lib_path)?;
-    write_bytes_atomic(output, &library)?;
-    write_bytes_atomic(&header_path(output), header.as_bytes())?;
-    Ok(())
+    write_all_atomic(&[
+        (output, &library),
+        (&header_path(output), header.as_bytes()),
+    ])
 }

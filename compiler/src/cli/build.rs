@@ -10,6 +10,7 @@ use crate::pipeline::{
     compile, is_quantized, load, Calibration, Compiled, Options, QuantOptions, Report, Stage,
 };
 use crate::quant::{BiasCorrection, Method, WeightBits, DEFAULT_INPUT_RANGE};
+use crate::rules::check::{check_rule, Verdict, CHECK_INSTANCES, CHECK_SEED};
 use crate::rules::RuleSet;
 use std::collections::BTreeMap;
 
@@ -84,6 +85,8 @@ pub fn build(args: &CompileArgs) -> Result<()> {
     } else {
         RuleSet::builtin_and(&user)?
     };
+    refuse_wrong_rules(&rules, &user)?;
+    crate::fsio::refuse_overwriting(model_path, output)?;
     let model = load(model_path)?;
     let is_so = output.extension().is_some_and(|e| e == "so");
     if is_so != (stage == Emit::Library) {
@@ -184,6 +187,41 @@ pub fn build(args: &CompileArgs) -> Result<()> {
             crate::cli::library::write(int, &opts.target, args, stage, output)
         }
     }
+}
+
+/// A rule that does not hold must not reach a model: the user's rules are checked on random
+/// instances as `qcc rules check` does (the built-in ones are checked by the test suite), and a
+/// rule that fails is refused with the instance that shows it. A rule the checker cannot
+/// instantiate is applied with a warning.
+fn refuse_wrong_rules(rules: &RuleSet, user: &[(String, String)]) -> Result<()> {
+    let mut wrong = vec![];
+    for r in rules
+        .rules
+        .iter()
+        .filter(|r| user.iter().any(|(f, _)| *f == r.file))
+    {
+        match check_rule(r, CHECK_INSTANCES, CHECK_SEED) {
+            Verdict::Holds { .. } => {}
+            Verdict::Untested { tries, last } => eprintln!(
+                "warning: rule {} ({}) could not be checked (no instance in {tries} tries: {last}); it is applied unchecked",
+                r.name(),
+                r.file
+            ),
+            Verdict::Fails { why, instance } => wrong.push(format!(
+                "rule {} ({}) does not hold: {why}\n  instance:\n    {}",
+                r.name(),
+                r.file,
+                instance.trim_end().replace('\n', "\n    ")
+            )),
+        }
+    }
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    Err(Error::msg(format!(
+        "{}\n(`qcc rules check FILE` shows every rule's verdict)",
+        wrong.join("\n")
+    )))
 }
 
 /// A progress bar for calibration, drawn only on a terminal.

@@ -6,9 +6,10 @@ use crate::ir::weights::save_model;
 use std::path::{Path, PathBuf};
 
 pub fn import(onnx: &Path, output: Option<PathBuf>) -> Result<()> {
+    let out = output.unwrap_or_else(|| onnx.with_extension("ir"));
+    crate::fsio::refuse_overwriting(onnx, &out)?;
     let model = import_file(onnx)?;
     crate::ir::verify::verify_or_error(&model, None)?;
-    let out = output.unwrap_or_else(|| onnx.with_extension("ir"));
     save_model(&model, &out)?;
     let ops = model.ops_in_order().len();
     let weights = model.weights().len();

@@ -82,8 +82,8 @@ pub struct CompileArgs {
     // Hyphen values allowed: LO is usually negative, and `--input-range -1,1` must not read as a flag.
     #[arg(long, value_name = "LO,HI", allow_hyphen_values = true)]
     pub input_range: Option<String>,
-    /// Weight bits: 8, or 7 so that AVX2's pmaddubsw cannot saturate (the default on x86
-    /// without VNNI).
+    /// Weight bits: 8, or 7 so that AVX2's pmaddubsw cannot saturate [default: 8 when --target
+    /// has VNNI, 7 otherwise].
     #[arg(long, value_parser = ["7", "8"])]
     pub weight_bits: Option<String>,
     /// Leave these ops in float (comma-separated result names, as `--report` prints them).
@@ -160,8 +160,9 @@ pub enum Command {
     Run {
         /// The .ir file, or a model.so that qcc compiled.
         model: PathBuf,
-        /// An input: `x.npy` for a single-input model, `name=x.npy` for any; repeat for several.
-        #[arg(short, long = "input", required = true)]
+        /// An input: `x.npy` for a single-input model, `name=x.npy` for any; repeat for several
+        /// (none for a model without inputs). The file has the input's element type.
+        #[arg(short, long = "input")]
         inputs: Vec<String>,
         /// Where to write outputs: `y.npy` for a single-output model, `name=y.npy` for any; repeatable.
         #[arg(short, long = "output", required = true)]
@@ -206,10 +207,10 @@ pub enum RulesCommand {
         /// Rule files (default: the built-in rules).
         files: Vec<PathBuf>,
         /// Random instances per rule.
-        #[arg(long, default_value_t = 24)]
+        #[arg(long, default_value_t = crate::rules::check::CHECK_INSTANCES)]
         instances: usize,
         /// Seed of the instance generator.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = crate::rules::check::CHECK_SEED)]
         seed: u64,
     },
     /// Print rule files in canonical form (the built-in rules without files).

@@ -1,7 +1,7 @@
 //! `qcc run` and `qcc check`: the reference interpreter from the command line, or a compiled
 //! `model.so` through the runtime loader.
 
-use crate::batch::run_batches_with;
+use crate::batch::run_tensor_batches;
 use crate::cli::accuracy::{labelled_output, read_labels, top1};
 use crate::diag::{Error, Result};
 use crate::ir::model::Model;
@@ -9,7 +9,7 @@ use crate::ir::weights::read_model;
 use crate::npy;
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::ArrayD;
-use runtime::Tensor;
+use runtime::{DType, Tensor};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -79,8 +79,8 @@ pub fn is_library(path: &Path) -> bool {
 }
 
 /// Loads a `model.so` through the runtime, which refuses it on a CPU without its features.
-pub fn load_library(path: &Path) -> Result<runtime::Model> {
-    runtime::Model::load(path).map_err(|e| Error::msg(e.to_string()))
+pub fn load_library(path: &Path) -> Result<runtime::Library> {
+    runtime::Library::load(path).map_err(|e| Error::msg(e.to_string()))
 }
 
 pub fn run(
@@ -92,10 +92,11 @@ pub fn run(
     if is_library(model_path) {
         let lib = load_library(model_path)?;
         let info = lib.info();
-        let ports: Vec<(String, Vec<usize>)> = info
+        // A library's inputs are f32 (it quantizes them itself).
+        let ports: Vec<(String, Vec<usize>, DType)> = info
             .inputs
             .iter()
-            .map(|p| (p.name.clone(), p.shape.clone()))
+            .map(|p| (p.name.clone(), p.shape.clone(), DType::F32))
             .collect();
         let outs: Vec<String> = info.outputs.iter().map(|p| p.name.clone()).collect();
         let title = format!("running @{} ({})", info.model_name, model_path.display());
@@ -107,10 +108,13 @@ pub fn run(
     }
     let model = read_model(model_path)?;
     let (ins, outs) = io_names(&model);
-    let ports: Vec<(String, Vec<usize>)> = ins
+    let ports: Vec<(String, Vec<usize>, DType)> = ins
         .into_iter()
         .zip(&model.inputs)
-        .map(|(n, &id)| (n, model.node(id).ty.shape.clone()))
+        .map(|(n, &id)| {
+            let ty = &model.node(id).ty;
+            (n, ty.shape.clone(), ty.elem.storage())
+        })
         .collect();
     let title = format!("running @{}", model.name);
     run_with(&title, &ports, &outs, inputs, outputs, labels, |feed| {
@@ -122,14 +126,14 @@ pub fn run(
 /// scores the labels, writes the outputs.
 fn run_with(
     title: &str,
-    ports: &[(String, Vec<usize>)],
+    ports: &[(String, Vec<usize>, DType)],
     outs: &[String],
     inputs: &[String],
     outputs: &[String],
     labels: Option<&str>,
     run_one: impl FnMut(&[Tensor]) -> Result<Vec<Tensor>>,
 ) -> Result<()> {
-    let ins: Vec<String> = ports.iter().map(|(n, _)| n.clone()).collect();
+    let ins: Vec<String> = ports.iter().map(|(n, _, _)| n.clone()).collect();
     let out_paths = assign("output", outputs, outs)?;
     // The labels are read before the run so that a broken file costs no run time.
     let labels = match labels {
@@ -139,10 +143,15 @@ fn run_with(
         }
         None => None,
     };
-    let data: Vec<ArrayD<f32>> = assign("input", inputs, &ins)?
+    let data: Vec<Tensor> = assign("input", inputs, &ins)?
         .iter()
-        .map(|p| npy::read_f32(p))
+        .zip(ports)
+        .map(|(p, (_, _, want))| npy::read_tensor(p, *want))
         .collect::<Result<_>>()?;
+    let shapes: Vec<(String, Vec<usize>)> = ports
+        .iter()
+        .map(|(n, s, _)| (n.clone(), s.clone()))
+        .collect();
     let bar = if std::io::stderr().is_terminal() {
         let b = ProgressBar::new(0);
         b.set_style(
@@ -154,7 +163,7 @@ fn run_with(
     } else {
         None
     };
-    let results = run_batches_with(ports, outs.len(), &data, run_one, |done, total| {
+    let results = run_tensor_batches(&shapes, outs.len(), &data, run_one, |done, total| {
         if let Some(b) = &bar {
             b.set_length(total as u64);
             b.set_position(done as u64);
@@ -165,11 +174,20 @@ fn run_with(
     }
     // Scored before anything is written: a run that fails leaves no outputs behind.
     let score = match &labels {
-        Some((index, labels)) => Some(top1(&outs[*index], &results[*index], labels)?),
+        Some((index, labels)) => {
+            let scores = results[*index].as_f32().ok_or_else(|| {
+                Error::msg(format!(
+                    "output %{} is {}; --labels scores f32 outputs",
+                    outs[*index],
+                    results[*index].dtype()
+                ))
+            })?;
+            Some(top1(&outs[*index], scores, labels)?)
+        }
         None => None,
     };
-    for (path, a) in out_paths.iter().zip(&results) {
-        npy::write_f32(path, a)?;
+    for (path, t) in out_paths.iter().zip(&results) {
+        npy::write_tensor(path, t)?;
     }
     if let Some(score) = score {
         println!("{score}");

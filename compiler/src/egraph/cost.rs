@@ -79,6 +79,7 @@ pub fn node_cost(egraph: &QGraph, node: &ENode) -> f64 {
                     | OpKind::Unsqueeze
                     | OpKind::Pad
                     | OpKind::Transpose
+                    | OpKind::Slice
                     | OpKind::Concat => 0.0,
                     _ => out_n,
                 };

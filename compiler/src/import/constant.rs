@@ -3,6 +3,7 @@
 //! arguments first: ndarray panics on bad shapes, and the data here comes from a file.
 
 use ndarray::{ArrayD, Axis, IxDyn};
+use runtime::ops::SliceAxis;
 use runtime::Tensor;
 
 /// Folding never builds a constant larger than this many elements: a corrupt shape must not make
@@ -18,6 +19,9 @@ pub enum Const {
     I32(ArrayD<i32>),
     I8(ArrayD<i8>),
     U8(ArrayD<u8>),
+    /// Only for import-time decisions (Dropout's `training_mode`) and comparisons in shape
+    /// subgraphs: the IR has no bool either.
+    Bool(ArrayD<bool>),
 }
 
 /// Applies `$e` to the array inside a `Const`, whatever its element type.
@@ -29,6 +33,7 @@ macro_rules! each {
             Const::I32($a) => $e,
             Const::I8($a) => $e,
             Const::U8($a) => $e,
+            Const::Bool($a) => $e,
         }
     };
 }
@@ -42,6 +47,7 @@ macro_rules! same {
             Const::I32($a) => Const::I32($e?),
             Const::I8($a) => Const::I8($e?),
             Const::U8($a) => Const::U8($e?),
+            Const::Bool($a) => Const::Bool($e?),
         }
     };
 }
@@ -54,6 +60,7 @@ pub enum ConstType {
     I32,
     I8,
     U8,
+    Bool,
 }
 
 impl ConstType {
@@ -64,6 +71,7 @@ impl ConstType {
             ConstType::I32 => "i32",
             ConstType::I8 => "i8",
             ConstType::U8 => "u8",
+            ConstType::Bool => "bool",
         }
     }
 }
@@ -77,6 +85,19 @@ pub enum Arith {
     Div,
 }
 
+/// ONNX Slice's bounds along an axis of length `dim`: negative indices count from the end, then
+/// `start` and `end` are clamped to `[0, dim]` (step > 0) or to `[0, dim − 1]` and
+/// `[-1, dim − 1]` (step < 0, where -1 means "past index 0"). INT_MAX/INT_MIN ends saturate.
+pub fn normalize_slice(dim: i64, start: i64, end: i64, step: i64) -> (i64, i64) {
+    let wrap = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
+    let (start, end) = (wrap(start), wrap(end));
+    if step > 0 {
+        (start.clamp(0, dim), end.clamp(0, dim))
+    } else {
+        (start.clamp(0, (dim - 1).max(0)), end.clamp(-1, dim - 1))
+    }
+}
+
 impl Const {
     pub fn ty(&self) -> ConstType {
         match self {
@@ -85,6 +106,7 @@ impl Const {
             Const::I32(_) => ConstType::I32,
             Const::I8(_) => ConstType::I8,
             Const::U8(_) => ConstType::U8,
+            Const::Bool(_) => ConstType::Bool,
         }
     }
     pub fn shape(&self) -> &[usize] {
@@ -103,14 +125,14 @@ impl Const {
         Const::I64(ArrayD::from_shape_vec(IxDyn(&[n]), v).expect("a vector fits its own length"))
     }
 
-    /// The value as an IR tensor; `None` for int64, which the IR cannot hold.
+    /// The value as an IR tensor; `None` for int64 and bool, which the IR cannot hold.
     pub fn to_tensor(&self) -> Option<Tensor> {
         Some(match self {
             Const::F32(a) => Tensor::F32(a.as_standard_layout().into_owned()),
             Const::I32(a) => Tensor::I32(a.as_standard_layout().into_owned()),
             Const::I8(a) => Tensor::I8(a.as_standard_layout().into_owned()),
             Const::U8(a) => Tensor::U8(a.as_standard_layout().into_owned()),
-            Const::I64(_) => return None,
+            Const::I64(_) | Const::Bool(_) => return None,
         })
     }
 
@@ -121,6 +143,7 @@ impl Const {
             Const::I32(a) => Some(a.iter().map(|&v| v as i64).collect()),
             Const::I8(a) => Some(a.iter().map(|&v| v as i64).collect()),
             Const::U8(a) => Some(a.iter().map(|&v| v as i64).collect()),
+            Const::Bool(a) => Some(a.iter().map(|&v| v as i64).collect()),
             Const::F32(_) => None,
         }
     }
@@ -133,6 +156,7 @@ impl Const {
             Const::I32(a) => a.iter().map(|&v| v as f32).collect(),
             Const::I8(a) => a.iter().map(|&v| v as f32).collect(),
             Const::U8(a) => a.iter().map(|&v| v as f32).collect(),
+            Const::Bool(a) => a.iter().map(|&v| u8::from(v) as f32).collect(),
         }
     }
 
@@ -196,52 +220,16 @@ impl Const {
         Ok(same!(self, a => reshape_array(&a.select(Axis(axis), &idx), &out_shape)))
     }
 
-    /// ONNX `Slice`: for each listed axis, `start..end` by `step`, clamped as the spec says.
-    pub fn slice(
-        &self,
-        starts: &[i64],
-        ends: &[i64],
-        axes: &[usize],
-        steps: &[i64],
-    ) -> Result<Const, String> {
-        let shape = self.shape().to_vec();
-        let mut out = self.clone();
-        for (k, &axis) in axes.iter().enumerate() {
-            let dim = *shape
-                .get(axis)
-                .ok_or_else(|| format!("axis {axis} is out of range for shape {shape:?}"))?
-                as i64;
-            let (start, end, step) = (starts[k], ends[k], steps[k]);
-            if step == 0 {
-                return Err("a slice step is 0".into());
-            }
-            let start = if start < 0 {
-                start.saturating_add(dim)
-            } else {
-                start
-            };
-            let end = if end < 0 {
-                end.saturating_add(dim)
-            } else {
-                end
-            };
-            let mut idx = Vec::new();
-            if step > 0 {
-                let (mut i, e) = (start.clamp(0, dim), end.clamp(0, dim));
-                while i < e {
-                    idx.push(i as usize);
-                    i = i.saturating_add(step);
-                }
-            } else {
-                let (mut i, e) = (start.clamp(0, dim - 1), end.clamp(-1, dim - 1));
-                while i > e {
-                    idx.push(i as usize);
-                    i = i.saturating_add(step);
-                }
-            }
-            out = same!(&out, a => Ok::<_, String>(a.select(Axis(axis), &idx)));
+    /// A strided copy (the `slice` op's semantics), one entry per axis; empty axes allowed.
+    pub fn strided(&self, axes: &[SliceAxis]) -> Const {
+        use runtime::ops::slice;
+        match self {
+            Const::F32(a) => Const::F32(slice(a, axes)),
+            Const::I64(a) => Const::I64(slice(a, axes)),
+            Const::I32(a) => Const::I32(slice(a, axes)),
+            Const::I8(a) => Const::I8(slice(a, axes)),
+            Const::U8(a) => Const::U8(slice(a, axes)),
         }
-        Ok(out)
     }
 
     /// Joins constants of one element type along `axis`.
@@ -282,15 +270,28 @@ impl Const {
             ConstType::I32 => join!(I32),
             ConstType::I8 => join!(I8),
             ConstType::U8 => join!(U8),
+            ConstType::Bool => join!(Bool),
         })
     }
 
     /// Element type conversion with numpy's `astype` rules (float to integer truncates toward
     /// zero; out-of-range values saturate, which ONNX leaves undefined).
     pub fn cast(&self, to: ConstType) -> Const {
+        // bool goes through u8 (false/true are 0/1) and anything becomes bool by `!= 0`, as in
+        // numpy; `as` knows neither.
+        if let Const::Bool(a) = self {
+            return Const::U8(a.mapv(u8::from)).cast(to);
+        }
         macro_rules! conv {
             ($t:ty) => {
-                each!(self, a => a.mapv(|v| v as $t))
+                match self {
+                    Const::F32(a) => a.mapv(|v| v as $t),
+                    Const::I64(a) => a.mapv(|v| v as $t),
+                    Const::I32(a) => a.mapv(|v| v as $t),
+                    Const::I8(a) => a.mapv(|v| v as $t),
+                    Const::U8(a) => a.mapv(|v| v as $t),
+                    Const::Bool(_) => unreachable!("bool was converted above"),
+                }
             };
         }
         match to {
@@ -299,6 +300,7 @@ impl Const {
             ConstType::I32 => Const::I32(conv!(i32)),
             ConstType::I8 => Const::I8(conv!(i8)),
             ConstType::U8 => Const::U8(conv!(u8)),
+            ConstType::Bool => Const::Bool(conv!(f64).mapv(|v| v != 0.0)),
         }
     }
 
@@ -362,7 +364,7 @@ impl Const {
     }
 }
 
-fn too_large(shape: &[usize]) -> String {
+pub fn too_large(shape: &[usize]) -> String {
     format!("a constant of shape {shape:?} would have more than the {MAX_FOLDED_ELEMENTS} elements qcc folds at most")
 }
 
@@ -427,13 +429,17 @@ mod tests {
     #[test]
     fn slices_follow_onnx_clamping() {
         let c = i64s(&[5], &[0, 1, 2, 3, 4]);
-        let s = |st, en, sp| c.slice(&[st], &[en], &[0], &[sp]).unwrap().ints().unwrap();
+        let s = |st, en, sp| {
+            let (st, en) = normalize_slice(5, st, en, sp);
+            let axis = SliceAxis::new(5, st, en, sp).expect("normalized");
+            c.strided(&[axis]).ints().unwrap()
+        };
         assert_eq!(s(1, i64::MAX, 1), vec![1, 2, 3, 4]);
         assert_eq!(s(-2, 100, 1), vec![3, 4]);
         assert_eq!(s(-1, i64::MIN, -1), vec![4, 3, 2, 1, 0]);
         assert_eq!(s(0, 5, 2), vec![0, 2, 4]);
         assert_eq!(s(3, 1, 1), Vec::<i64>::new());
-        assert!(c.slice(&[0], &[1], &[0], &[0]).is_err());
+        assert_eq!(SliceAxis::new(5, 0, 1, 0), None, "a zero step");
     }
 
     #[test]

@@ -162,7 +162,9 @@ impl<'a> Importer<'a> {
             Val::Const(c) => {
                 let elem = plain_elem(&c).ok_or_else(|| {
                     n.fail(format!(
-                        "uses the int64 value `{name}` as a tensor at run time; qcc keeps int64 values only as shape constants that fold away"
+                        "uses the {} value `{name}` as a tensor at run time; qcc keeps {} values only as constants that fold away",
+                        c.ty().name(),
+                        c.ty().name()
                     ))
                 })?;
                 self.weight(name, &c, elem)
@@ -179,9 +181,12 @@ impl<'a> Importer<'a> {
         if let Some(&id) = self.weights.get(&key) {
             return Ok(id);
         }
-        let t = c
-            .to_tensor()
-            .ok_or_else(|| format!("`{name}` is an int64 value, which the IR cannot hold"))?;
+        let t = c.to_tensor().ok_or_else(|| {
+            format!(
+                "`{name}` is a {} value, which the IR cannot hold",
+                c.ty().name()
+            )
+        })?;
         if t.dtype() != elem.storage() {
             return Err(format!(
                 "`{name}` holds {} values where {} are needed",
@@ -255,7 +260,7 @@ impl<'a> Importer<'a> {
     }
 }
 
-/// The IR element type of a constant used as a plain weight; `None` for int64.
+/// The IR element type of a constant used as a plain weight; `None` for int64 and bool.
 fn plain_elem(c: &Const) -> Option<ElemType> {
     c.to_tensor().map(|t| ElemType::from_storage(t.dtype()))
 }

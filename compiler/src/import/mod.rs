@@ -10,7 +10,7 @@
 //! graph until an IR op uses one, when it becomes a weight named after its ONNX value: so int64
 //! shape arithmetic folds away and never reaches the IR, which cannot hold it.
 //!
-//! Opset notes (opsets 6 to 22 of the default domain):
+//! Opset notes (opsets 6 to 28 of the default domain; other domains may be declared beside it):
 //! - Add/Sub/Mul/Div before 7: `broadcast`/`axis` alignment becomes numpy's by unsqueezing.
 //! - Clip: `min`/`max` attributes before 11, constant inputs from 11; a missing bound is none.
 //! - Pad: `pads`/`value` attributes before 11, constant inputs from 11, `axes` input from 18;
@@ -22,11 +22,18 @@
 //! - Slice: attributes before 10, constant inputs from 10. Shape: `start`/`end` from 15.
 //! - QuantizeLinear/DequantizeLinear: per tensor or per axis (`axis` from 13), u8/i8/i32,
 //!   constant scale and zero point; `block_size` (21) must be 0.
-//! - Folded on constants only: Shape, Size, Gather, Cast, Slice, ConstantOfShape, and Add, Sub,
-//!   Mul, Div, Concat, Reshape, Flatten, Squeeze, Unsqueeze, Transpose when every input is constant.
+//! - Folded on constants only: Shape, Size, Gather, Cast, Slice, ConstantOfShape, Equal, Less,
+//!   Greater, LessOrEqual, GreaterOrEqual, Not, And, Or, Xor, Where, Range, Expand, ReduceProd
+//!   (axes input from 18), and Add, Sub, Mul, Div, Concat, Reshape, Flatten, Squeeze, Unsqueeze,
+//!   Transpose when every input is constant. Constants may be int64 or bool, which the IR cannot
+//!   hold: they must fold away.
+//! - Dropout: `training_mode` (12+) must be absent or a constant false.
 //! - Vanish: Identity, Dropout (its mask output cannot be used).
+//! - Graph inputs: a symbolic or missing batch size (axis 0) imports as 1; a declared 0 anywhere
+//!   is refused (qcc holds no empty tensors), not taken for a symbolic batch.
 
 mod constant;
+mod constant_logic;
 mod context;
 mod framing;
 mod names;
@@ -46,9 +53,12 @@ use onnx_protobuf::type_proto::Value as TypeValue;
 use onnx_protobuf::{Message, ModelProto, ValueInfoProto};
 use std::path::Path;
 
-/// The default-domain opsets qcc reads. Older ones predate the forms the converters know; opset 22
-/// only widened the element types of ops qcc imports, and later ones are not known to qcc yet.
-pub const OPSETS: std::ops::RangeInclusive<i64> = 6..=22;
+/// The default-domain opsets qcc reads. Older ones predate the forms the converters know. Opsets
+/// 22 to 28 (the newest onnx 1.23 knows) only widened the element types of the ops qcc imports,
+/// besides three attributes the converters check: DequantizeLinear's `output_dtype` (23) and
+/// QuantizeLinear's `precision` (23) must leave the float type alone, and Cast's `round_mode`
+/// (24) applies to float8 only, which qcc never casts to.
+pub const OPSETS: std::ops::RangeInclusive<i64> = 6..=28;
 
 /// The ONNX ops qcc imports, in alphabetical order.
 pub fn supported_ops() -> impl Iterator<Item = &'static str> {
@@ -85,16 +95,7 @@ fn import(bytes: &[u8], origin: &str, base_dir: Option<&Path>) -> Result<Model> 
         .graph
         .as_ref()
         .ok_or_else(|| not_onnx("it has no graph".into()))?;
-    let opset = proto
-        .opset_import
-        .iter()
-        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-        .map(|o| o.version)
-        .ok_or_else(|| {
-            Error::msg(format!(
-                "{origin} does not say which version of the ONNX operator set it uses"
-            ))
-        })?;
+    let opset = default_opset(&proto, graph, origin)?;
     if !OPSETS.contains(&opset) {
         return Err(Error::msg(format!(
             "{origin} uses ONNX opset {opset}; qcc imports opsets {} to {}",
@@ -150,7 +151,8 @@ fn import(bytes: &[u8], origin: &str, base_dir: Option<&Path>) -> Result<Model> 
                     .map(|t| ElemType::from_storage(t.dtype()))
                     .ok_or_else(|| {
                         Error::msg(format!(
-                            "graph output `{name}` is an int64 constant, which the IR cannot hold"
+                            "graph output `{name}` is a {} constant, which the IR cannot hold",
+                            c.ty().name()
                         ))
                     })?;
                 cx.weight(name, &c, elem).map_err(|m| {
@@ -184,6 +186,53 @@ fn import(bytes: &[u8], origin: &str, base_dir: Option<&Path>) -> Result<Model> 
     Ok(model)
 }
 
+/// The version of the default domain (`""` or `ai.onnx`) the model imports. Other domains
+/// (`ai.onnx.ml`, ...) may be declared beside it: a node that uses one is refused by name. A model
+/// that declares no default domain imports only when none of its nodes needs one (the version
+/// then does not matter: the newest is taken).
+fn default_opset(
+    proto: &ModelProto,
+    graph: &onnx_protobuf::GraphProto,
+    origin: &str,
+) -> Result<i64> {
+    if let Some(o) = proto
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+    {
+        return Ok(o.version);
+    }
+    match graph
+        .node
+        .iter()
+        .find(|n| n.domain.is_empty() || n.domain == "ai.onnx")
+    {
+        None => Ok(*OPSETS.end()),
+        Some(n) => {
+            let declared: Vec<String> = proto
+                .opset_import
+                .iter()
+                .map(|o| format!("`{}` {}", o.domain, o.version))
+                .collect();
+            let declared = if declared.is_empty() {
+                "none".to_string()
+            } else {
+                declared.join(", ")
+            };
+            Err(Error::msg(format!(
+                "{origin} does not say which version of the default ONNX operator set it uses, \
+                 but its node `{}` ({}) is from it (declared opsets: {declared})",
+                if n.name.is_empty() {
+                    n.output.first().map(String::as_str).unwrap_or("")
+                } else {
+                    &n.name
+                },
+                n.op_type
+            )))
+        }
+    }
+}
+
 /// The static type of a graph input. Only the batch dimension (axis 0) may be symbolic; it
 /// imports as 1.
 fn input_type(vi: &ValueInfoProto) -> Result<TensorType> {
@@ -214,6 +263,11 @@ fn input_type(vi: &ValueInfoProto) -> Result<TensorType> {
     for (axis, d) in shape_proto.dim.iter().enumerate() {
         let size = match &d.value {
             Some(Dim::DimValue(v)) if *v > 0 => usize::try_from(*v).unwrap_or(usize::MAX),
+            // A declared 0 is a size, not a symbolic batch (`allowzero` reshapes use it): keeping
+            // it means refusing the empty tensor, where taking it as 1 would compute another model.
+            Some(Dim::DimValue(0)) => {
+                return Err(Error::msg(format!("input `{name}` has size 0 at axis {axis}; qcc holds no empty tensors")))
+            }
             _ if axis == 0 => 1,
             Some(Dim::DimValue(v)) => {
                 return Err(Error::msg(format!("input `{name}` has size {v} at axis {axis}; qcc needs positive static sizes")))

@@ -17,6 +17,7 @@ pub mod dtype {
     pub const INT8: i32 = 3;
     pub const INT32: i32 = 6;
     pub const INT64: i32 = 7;
+    pub const BOOL: i32 = 9;
 }
 
 /// The ONNX name of a data type code, for messages.
@@ -58,6 +59,7 @@ pub fn const_type(code: i32) -> Option<ConstType> {
         dtype::INT8 => ConstType::I8,
         dtype::INT32 => ConstType::I32,
         dtype::INT64 => ConstType::I64,
+        dtype::BOOL => ConstType::Bool,
         _ => return None,
     })
 }
@@ -67,7 +69,7 @@ pub fn const_type(code: i32) -> Option<ConstType> {
 pub fn decode(t: &TensorProto, what: &str, base_dir: Option<&Path>) -> Result<Const, String> {
     let ty = const_type(t.data_type).ok_or_else(|| {
         format!(
-            "{what} has element type {}; qcc imports f32, u8, i8 and i32 tensors (and int64 shape constants that fold away)",
+            "{what} has element type {}; qcc imports f32, u8, i8 and i32 tensors (and int64 and bool constants that fold away)",
             dtype_name(t.data_type)
         )
     })?;
@@ -140,6 +142,13 @@ pub fn decode(t: &TensorProto, what: &str, base_dir: Option<&Path>) -> Result<Co
                     .map_err(bad_shape)?,
             )
         }
+        ConstType::Bool => {
+            count(t.int32_data.len())?;
+            Const::Bool(
+                ArrayD::from_shape_vec(s, t.int32_data.iter().map(|&v| v != 0).collect())
+                    .map_err(bad_shape)?,
+            )
+        }
     })
 }
 
@@ -153,7 +162,7 @@ fn from_raw(
     let size = match ty {
         ConstType::F32 | ConstType::I32 => 4,
         ConstType::I64 => 8,
-        ConstType::I8 | ConstType::U8 => 1,
+        ConstType::I8 | ConstType::U8 | ConstType::Bool => 1,
     };
     if raw.len() != n * size {
         return Err(format!(
@@ -180,6 +189,9 @@ fn from_raw(
             ArrayD::from_shape_vec(s, raw.iter().map(|&b| b as i8).collect()).map_err(bad_shape)?,
         ),
         ConstType::U8 => Const::U8(ArrayD::from_shape_vec(s, raw.to_vec()).map_err(bad_shape)?),
+        ConstType::Bool => Const::Bool(
+            ArrayD::from_shape_vec(s, raw.iter().map(|&b| b != 0).collect()).map_err(bad_shape)?,
+        ),
     })
 }
 

@@ -87,6 +87,12 @@ impl Attr {
             _ => None,
         }
     }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Attr::Str(v) => Some(v),
+            _ => None,
+        }
+    }
     pub fn as_floats(&self) -> Option<&[f32]> {
         match self {
             Attr::Floats(v) => Some(v),

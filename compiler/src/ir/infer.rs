@@ -4,6 +4,9 @@
 use crate::ir::attr::Attr;
 use crate::ir::op::{Op, OpKind};
 use crate::ir::types::{fmt_shape, TensorType};
+use runtime::ops::geometry::{conv_transpose_full_len, conv_transpose_out_len};
+use runtime::DType;
+use runtime::ops::SliceAxis;
 
 type R<T> = Result<T, String>;
 
@@ -122,6 +125,54 @@ fn spatial(
 }
 
 /// Numpy broadcasting of two shapes.
+/// A `slice`'s attributes resolved against its input shape: one [`SliceAxis`] per axis (the
+/// whole axis where none is given), or why they are not normalized bounds.
+pub fn slice_axes(op: &Op, shape: &[usize]) -> R<Vec<SliceAxis>> {
+    let axes = ints(op, "axes")?;
+    let (starts, ends, steps) = (ints(op, "starts")?, ints(op, "ends")?, ints(op, "steps")?);
+    if starts.len() != axes.len() || ends.len() != axes.len() || steps.len() != axes.len() {
+        return Err(format!(
+            "attributes `axes`, `starts`, `ends` and `steps` must have one entry per sliced axis, got {}, {}, {} and {}",
+            axes.len(),
+            starts.len(),
+            ends.len(),
+            steps.len()
+        ));
+    }
+    let mut out: Vec<SliceAxis> = shape.iter().map(|&d| SliceAxis::full(d)).collect();
+    let mut prev = -1;
+    for (i, &a) in axes.iter().enumerate() {
+        if a <= prev || a >= shape.len() as i64 {
+            return Err(format!(
+                "attribute `axes` = {axes:?} must be ascending axes of {}",
+                fmt_shape(shape)
+            ));
+        }
+        prev = a;
+        let d = shape[a as usize];
+        let s = SliceAxis::new(d, starts[i], ends[i], steps[i]).ok_or_else(|| {
+            format!(
+                "slice bounds {}..{} by {} are not normalized for axis {a} of {} (length {d})",
+                starts[i],
+                ends[i],
+                steps[i],
+                fmt_shape(shape)
+            )
+        })?;
+        if s.len == 0 {
+            return Err(format!(
+                "slice {}..{} by {} selects nothing along axis {a} of {}",
+                starts[i],
+                ends[i],
+                steps[i],
+                fmt_shape(shape)
+            ));
+        }
+        out[a as usize] = s;
+    }
+    Ok(out)
+}
+
 pub fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
@@ -238,10 +289,10 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
                 if s[i] == 0 || d[i] == 0 {
                     return Err("strides and dilations must be positive".into());
                 }
-                let full = (x.shape[2 + i] - 1) * s[i] + d[i] * (w.shape[2 + i] - 1) + 1 + op_[i];
-                hw[i] = full
-                    .checked_sub(p[i] + p[i + 2])
-                    .filter(|&v| v > 0)
+                let (len, k) = (x.shape[2 + i], w.shape[2 + i]);
+                let full = conv_transpose_full_len(len, k, s[i], d[i], op_[i])
+                    .ok_or_else(|| format!("input length {len} and kernel {k} give no output"))?;
+                hw[i] = conv_transpose_out_len(len, k, s[i], (p[i], p[i + 2]), d[i], op_[i])
                     .ok_or_else(|| {
                         format!("pads {:?} remove the whole output (full size {full})", p)
                     })?;
@@ -313,6 +364,26 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             }
             Ok(TensorType::new(
                 vec![x.shape[0], x.shape[1], hw[0], hw[1]],
+                x.elem.clone(),
+            ))
+        }
+        Resize => {
+            expect_rank("x", x, 4)?;
+            let p = resize_params(op)?;
+            let storage = x.elem.storage();
+            if p.mode == runtime::ops::ResizeMode::Linear
+                && !matches!(storage, DType::F32 | DType::U8 | DType::I8)
+            {
+                return Err(format!(
+                    "bilinear resize needs f32, u8 or i8 elements, got {}",
+                    show(x)
+                ));
+            }
+            if x.shape[2] == 0 || x.shape[3] == 0 {
+                return Err(format!("operand `x` has an empty image: {}", show(x)));
+            }
+            Ok(TensorType::new(
+                vec![x.shape[0], x.shape[1], p.out[0], p.out[1]],
                 x.elem.clone(),
             ))
         }
@@ -437,6 +508,13 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             }
             Ok(TensorType::new(
                 perm.iter().map(|&p| x.shape[p]).collect::<Vec<_>>(),
+                x.elem.clone(),
+            ))
+        }
+        Slice => {
+            let axes = slice_axes(op, &x.shape)?;
+            Ok(TensorType::new(
+                axes.iter().map(|a| a.len).collect::<Vec<_>>(),
                 x.elem.clone(),
             ))
         }
@@ -594,6 +672,56 @@ pub fn check_quant(op: &Op, operand: &TensorType, declared: &TensorType) -> R<()
     Ok(())
 }
 
+/// The resize an op describes: its mode names resolved, `scales` and `size` checked (two
+/// positive entries each).
+pub fn resize_params(op: &Op) -> R<runtime::ops::ResizeParams> {
+    use runtime::ops::{CoordMode, NearestMode, ResizeMode};
+    fn named<T>(op: &Op, attr: &str, names: &[&str], parse: fn(&str) -> Option<T>) -> R<T> {
+        let v = op
+            .str(attr)
+            .ok_or_else(|| format!("attribute `{attr}` is required"))?;
+        parse(v).ok_or_else(|| {
+            format!(
+                "attribute `{attr}` = {v:?} is not one of {}",
+                names.join(", ")
+            )
+        })
+    }
+    let mode = named(op, "mode", ResizeMode::NAMES, ResizeMode::from_name)?;
+    let coord = named(
+        op,
+        "coordinate_transformation_mode",
+        CoordMode::NAMES,
+        CoordMode::from_name,
+    )?;
+    let nearest = named(
+        op,
+        "nearest_mode",
+        NearestMode::NAMES,
+        NearestMode::from_name,
+    )?;
+    let scales = match op.floats("scales") {
+        Some(&[h, w]) if h > 0.0 && w > 0.0 && h.is_finite() && w.is_finite() => [h, w],
+        Some(v) => {
+            return Err(format!(
+                "attribute `scales` must be two positive finite floats, got {v:?}"
+            ))
+        }
+        None => return Err("attribute `scales` is required".into()),
+    };
+    let size = usizes(op, "size", 2)?;
+    if size.contains(&0) {
+        return Err(format!("attribute `size` must be positive, got {size:?}"));
+    }
+    Ok(runtime::ops::ResizeParams {
+        mode,
+        coord,
+        nearest,
+        scales,
+        out: [size[0], size[1]],
+    })
+}
+
 /// The type the verifier expects for a node: inferred, except for the ops that declare their
 /// result (its quantization parameters); those are checked against their float analog's shape.
 pub fn expected_type(op: &Op, operands: &[&TensorType], declared: &TensorType) -> R<TensorType> {
@@ -687,4 +815,57 @@ pub fn unary_fn(op: &Op) -> Result<(runtime::ops::UnaryFn, Vec<f32>), String> {
         _ => &[],
     };
     Ok((f, f.params(given)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::attr::Attrs;
+
+    fn slice(axes: &[i64], starts: &[i64], ends: &[i64], steps: &[i64]) -> Op {
+        let list = |v: &[i64]| Attr::Ints(v.to_vec());
+        let a: Attrs = [
+            ("axes", list(axes)),
+            ("starts", list(starts)),
+            ("ends", list(ends)),
+            ("steps", list(steps)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        Op::new(OpKind::Slice, a)
+    }
+
+    #[test]
+    fn slice_shapes_and_refusals() {
+        let x = TensorType::f32(vec![1, 3, 4, 4]);
+        let shape = |op: &Op| infer(op, &[&x]).map(|t| t.shape);
+        // Rows 3, 1 (down to "past 0"), columns 0 and 3.
+        let ok = slice(&[2, 3], &[3, 0], &[-1, 4], &[-2, 3]);
+        assert_eq!(shape(&ok), Ok(vec![1, 3, 2, 2]));
+        let refused = [
+            (slice(&[3], &[0], &[5], &[1]), "not normalized for axis 3"),
+            (slice(&[2], &[0], &[2], &[0]), "by 0 are not normalized"),
+            (
+                slice(&[1], &[2], &[1], &[1]),
+                "selects nothing along axis 1",
+            ),
+            (
+                slice(&[3, 2], &[0, 0], &[2, 2], &[1, 1]),
+                "must be ascending",
+            ),
+            (
+                slice(&[2], &[0, 1], &[2], &[1]),
+                "one entry per sliced axis",
+            ),
+        ];
+        for (op, why) in refused {
+            let e = shape(&op).expect_err(why);
+            assert!(e.contains(why), "{e} does not say {why}");
+            assert!(
+                e.contains("1x3x4x4") || why.contains("entry"),
+                "{e} names no shape"
+            );
+        }
+    }
 }

@@ -23,12 +23,14 @@ pub enum OpKind {
     MaxPool,
     AvgPool,
     GlobalAvgPool,
+    Resize,
     ReduceMean,
     Flatten,
     Reshape,
     Squeeze,
     Unsqueeze,
     Transpose,
+    Slice,
     Concat,
     Pad,
     Gemm,
@@ -245,6 +247,36 @@ const AVG_POOL_ATTRS: &[AttrSpec] = &[
     ),
 ];
 
+const RESIZE_ATTRS: &[AttrSpec] = &[
+    a!(
+        "mode",
+        Str = Attr::Str("nearest".into()),
+        "`nearest` or `linear` (bilinear)"
+    ),
+    a!(
+        "coordinate_transformation_mode",
+        Str = Attr::Str("half_pixel".into()),
+        "how an output coordinate maps to the input (ONNX's modes but tf_crop_and_resize)"
+    ),
+    a!(
+        "nearest_mode",
+        Str = Attr::Str("round_prefer_floor".into()),
+        "how nearest rounds a source coordinate; `simple` is Upsample's and Resize-10's rule"
+    ),
+    a!(
+        "scales",
+        Floats,
+        required,
+        "[sh, sw]: the scales of the coordinate mapping (as given, not out/in)"
+    ),
+    a!(
+        "size",
+        Ints,
+        required,
+        "[oh, ow]: the output's spatial size"
+    ),
+];
+
 const REQUANT_ATTRS: &[AttrSpec] = &[
     a!(
         "multiplier",
@@ -386,6 +418,8 @@ pub static SCHEMAS: &[OpSchema] = &[
         doc: "2-D average pooling" },
     OpSchema { kind: OpKind::GlobalAvgPool, name: "global_avg_pool", operands: ops(&["x"], 0), attrs: &[],
         doc: "mean over every axis after the first two, kept as size 1" },
+    OpSchema { kind: OpKind::Resize, name: "resize", operands: ops(&["x"], 0), attrs: RESIZE_ATTRS,
+        doc: "resize of the spatial axes of NCHW, nearest (any element type: a gather) or bilinear (f32, or codes in fixed point)" },
     OpSchema { kind: OpKind::ReduceMean, name: "reduce_mean", operands: ops(&["x"], 0),
         attrs: &[a!("axes", Ints, required, "axes to reduce"), a!("keepdims", Bool = Attr::Bool(true), "keep reduced axes as size 1")],
         doc: "mean over the given axes" },
@@ -399,6 +433,14 @@ pub static SCHEMAS: &[OpSchema] = &[
         attrs: &[a!("axes", Ints, required, "positions of new size-1 axes in the output")], doc: "insert size-1 axes" },
     OpSchema { kind: OpKind::Transpose, name: "transpose", operands: ops(&["x"], 0),
         attrs: &[a!("perm", Ints, required, "output axis i is input axis perm[i]")], doc: "permute axes" },
+    OpSchema { kind: OpKind::Slice, name: "slice", operands: ops(&["x"], 0),
+        attrs: &[
+            a!("axes", Ints, required, "the sliced axes, ascending, each once"),
+            a!("starts", Ints, required, "per sliced axis: the first index taken, in [0, len)"),
+            a!("ends", Ints, required, "per sliced axis: the exclusive end, in [-1, len] (-1: past index 0 going down)"),
+            a!("steps", Ints, required, "per sliced axis: the stride, non-zero, negative walks down"),
+        ],
+        doc: "elements start, start + step, … before end along each sliced axis (ONNX Slice, bounds normalized)" },
     OpSchema { kind: OpKind::Concat, name: "concat", operands: OperandSpec { names: &["xs"], optional: 0, variadic: true },
         attrs: &[a!("axis", Int, required, "the axis to join along")], doc: "join along an axis" },
     OpSchema { kind: OpKind::Pad, name: "pad", operands: ops(&["x"], 0),
@@ -511,6 +553,12 @@ impl Op {
     }
     pub fn ints(&self, name: &str) -> Option<&[i64]> {
         self.attr(name).and_then(Attr::as_ints)
+    }
+    pub fn floats(&self, name: &str) -> Option<&[f32]> {
+        self.attr(name).and_then(Attr::as_floats)
+    }
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.attr(name).and_then(Attr::as_str)
     }
 }
 

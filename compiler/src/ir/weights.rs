@@ -4,6 +4,7 @@
 //! same model gives the same bytes).
 
 use crate::diag::{Diagnostic, Error, IoContext, Result, Source, Span};
+use crate::fsio::write_all_atomic;
 use crate::ir::model::{Model, NodeId, NodeKind, WeightData};
 use crate::ir::parse::parse;
 use crate::ir::print::print_with_weights_file;
@@ -12,7 +13,6 @@ use crate::ir::types::{fmt_shape, TensorType};
 use runtime::{DType, Tensor};
 use safetensors::tensor::{Dtype, SafeTensors, View};
 use std::borrow::Cow;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -144,33 +144,23 @@ pub fn save_model(model: &Model, ir_path: &Path) -> Result<()> {
 
     let weights_file = (!views.is_empty()).then_some(st_name.as_str());
     let text = print_with_weights_file(model, weights_file);
-    let mut staged = vec![];
-    if !views.is_empty() {
-        let bytes = safetensors::tensor::serialize(views, None).map_err(|e| {
+    let bytes = if views.is_empty() {
+        None
+    } else {
+        Some(safetensors::tensor::serialize(views, None).map_err(|e| {
             Error::msg(format!(
                 "cannot encode the weights for {}: {e}",
                 st_path.display()
             ))
-        })?;
-        staged.push((stage(&dir, &bytes, &st_path)?, st_path));
-    }
-    staged.push((
-        stage(&dir, text.as_bytes(), ir_path)?,
-        ir_path.to_path_buf(),
-    ));
+        })?)
+    };
     // Weights first: an IR file never names weights that are not there yet.
-    for (tmp, path) in staged {
-        tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
+    let mut files: Vec<(&Path, &[u8])> = vec![];
+    if let Some(b) = &bytes {
+        files.push((&st_path, b));
     }
-    Ok(())
-}
-
-/// Writes `bytes` to a temporary file in `dir`, flushed to disk, ready to be renamed to `target`.
-fn stage(dir: &Path, bytes: &[u8], target: &Path) -> Result<tempfile::NamedTempFile> {
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).at(target)?;
-    tmp.write_all(bytes).at(target)?;
-    tmp.as_file().sync_all().at(target)?;
-    Ok(tmp)
+    files.push((ir_path, text.as_bytes()));
+    write_all_atomic(&files)
 }
 
 /// Why weights did not load: the file as a whole, or some weights in it.

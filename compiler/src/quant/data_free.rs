@@ -6,8 +6,9 @@
 //!   on: its range is the union over channels of `β ± 3·|γ|`. This is a statistical estimate,
 //!   not a bound (three standard deviations hold 99.7% of a Gaussian).
 //! - Elementwise functions map their input's range through their extremes (ReLU clips, so a
-//!   ReLU after a folded BN gets `[max(0, lo), max(0, hi)]`); pooling, reshaping and transposing
-//!   keep it; concat and padding take unions; softmax is `[0, 1]`; dequantize spans its codes.
+//!   ReLU after a folded BN gets `[max(0, lo), max(0, hi)]`); pooling, reshaping, transposing
+//!   and slicing keep it; concat and padding take unions; softmax is `[0, 1]`; dequantize spans
+//!   its codes.
 //! - Layers without BN statistics (convolutions, gemm, matmul) and arithmetic (add, sub, mul,
 //!   div) get the interval their inputs' intervals soundly imply (for a layer, per output
 //!   channel, the exact interval of `Σ w·x + b`, with 0 added where padding or cropping feeds
@@ -357,7 +358,7 @@ impl Walk<'_> {
                 mul(a, (1.0 / b.1, 1.0 / b.0))
             }
             MaxPool | GlobalAvgPool | ReduceMean | Flatten | Reshape | Squeeze | Unsqueeze
-            | Transpose => x()?,
+            | Transpose | Resize | Slice => x()?,
             AvgPool => {
                 if op.bool("count_include_pad").unwrap_or(false) && pads {
                     with_zero(x()?)
@@ -623,7 +624,8 @@ impl Walk<'_> {
                 let e = expected_max(k.max(1) as usize);
                 Some(x()?.map(|m, v| (m + e * v.sqrt(), v)))
             }
-            AvgPool | GlobalAvgPool | Pad => x(),
+            // A resize keeps each channel's mean; nearest its variance too, bilinear at most it.
+            AvgPool | GlobalAvgPool | Pad | Resize => x(),
             ReduceMean => {
                 let rank = in_shape.len() as i64;
                 let axes = op.ints("axes").unwrap_or(&[]);
@@ -650,6 +652,16 @@ impl Walk<'_> {
                     return Some(x.repeat_each(rest));
                 }
                 Some(x.pooled())
+            }
+            // A slice keeps each channel it takes; one that picks channels keeps their mixture.
+            Slice => {
+                let x = x()?;
+                let cuts_channels = op.ints("axes").is_some_and(|a| a.contains(&1));
+                Some(if cuts_channels && x.channels() > 1 {
+                    x.pooled()
+                } else {
+                    x
+                })
             }
             Concat => {
                 let axis = op.int("axis").unwrap_or(0);

@@ -38,6 +38,8 @@ enum Role {
     Integer,
     /// Moves codes without changing them: the result keeps its input's parameters.
     PassThrough,
+    /// Concat: joins codes that all carry the result's parameters (see [`Builder::join`]).
+    Join,
     /// ReLU and Clip: absorbed into the producer's clamp, or a requantize.
     Activation,
     /// Stays float.
@@ -84,11 +86,43 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         | OpKind::HardSigmoid
         | OpKind::LeakyRelu => Role::Integer,
         OpKind::AvgPool => Role::Integer,
-        OpKind::MaxPool | OpKind::Reshape | OpKind::Flatten => Role::PassThrough,
+        // A resize's result lies within its input's range (nearest copies elements, bilinear
+        // takes convex combinations), so it keeps the input's parameters: nearest is then a
+        // gather of codes, bilinear the fixed-point form of docs/ir.md. A constant moved around
+        // has no calibrated range (import and simplify fold these).
+        OpKind::MaxPool
+        | OpKind::Reshape
+        | OpKind::Flatten
+        | OpKind::Transpose
+        | OpKind::Slice
+        | OpKind::Resize
+            if !model.node(operands[0]).is_weight() =>
+        {
+            Role::PassThrough
+        }
+        OpKind::Concat
+            if operands.iter().all(|&o| !model.node(o).is_weight()) && needs_codes(model, n) =>
+        {
+            Role::Join
+        }
         OpKind::Relu => Role::Activation,
         OpKind::Clip if op.float("min").is_some() && op.float("max").is_some() => Role::Activation,
         _ => Role::Float,
     }
+}
+
+/// Whether some consumer of `n` computes on its codes, directly or through ops that only move
+/// them. A value that only leaves the integer graph (a graph output, float consumers) is better
+/// joined or moved as floats: a YOLO head concatenates boxes in pixels with scores in [0, 1],
+/// and one set of u8 parameters for both would leave the scores a handful of codes.
+fn needs_codes(model: &Model, n: NodeId) -> bool {
+    model.users(n).into_iter().any(|(u, _)| {
+        model.node(u).op().is_some_and(|o| match role(model, u, o) {
+            Role::Linear | Role::Integer | Role::Activation | Role::Join => true,
+            Role::PassThrough => needs_codes(model, u),
+            Role::Float => false,
+        })
+    })
 }
 
 /// Whether the ReLU/Clip reading `p` becomes `p`'s clamp: `p` is a linear op or an integer add
@@ -235,6 +269,54 @@ impl Builder<'_> {
         Ok(d)
     }
 
+    /// The operands of concat `n`, each as codes with the parameters the result takes: those
+    /// its operands share when they all agree (nothing is requantized, as when the Focus stem
+    /// joins four slices of one image), its own calibrated ones otherwise. An operand with other
+    /// parameters is `quantize(dequantize(q))` at the result's, which lowers to a requantize;
+    /// one whose integer producer feeds only this concat is quantized straight from that
+    /// producer, so the producer's own requantization writes the result's parameters (one
+    /// rounding, no extra pass).
+    fn join(&mut self, n: NodeId, roles: &HashMap<NodeId, Role>) -> Result<Vec<NodeId>> {
+        let operands = self.src.operands(n);
+        let mut own = Vec::with_capacity(operands.len());
+        for &o in &operands {
+            own.push(self.params(o)?);
+        }
+        let p = if own.iter().all(|q| q == &own[0]) {
+            own[0].clone()
+        } else {
+            self.params(n)?
+        };
+        self.forced.insert(n, p.clone());
+        let mut args = Vec::with_capacity(operands.len());
+        for (&o, q) in operands.iter().zip(&own) {
+            if q == &p {
+                args.push(self.quantized(o)?);
+                continue;
+            }
+            let direct = self.src.use_count(o) == 1
+                && !self.quant_of.contains_key(&o)
+                && matches!(
+                    roles.get(&o),
+                    Some(Role::Linear | Role::Integer | Role::Activation)
+                );
+            let f = if direct {
+                self.float_of[&o]
+            } else {
+                self.dequantized(o)?
+            };
+            let shape = self.out.node(f).ty.shape.clone();
+            let name = self.name(&format!("{}.q", self.src.node(o).name));
+            args.push(self.out.add_op(
+                name,
+                Op::new(OpKind::Quantize, Default::default()),
+                &[f],
+                TensorType::new(shape, ElemType::Quant(p.quant_type())),
+            ));
+        }
+        Ok(args)
+    }
+
     /// A constant of a quantized type and its dequantize.
     fn const_dequantized(&mut self, name: &str, t: Tensor, params: &Params) -> NodeId {
         let shape = t.shape().to_vec();
@@ -365,6 +447,8 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
     // Whether a source tensor lives in the integer world (so float consumers read it through
     // dequantize and the integer producer is not kept alive in float).
     let mut integer: HashMap<NodeId, bool> = HashMap::new();
+    // The role each op was given (an op kept float has Role::Float).
+    let mut roles: HashMap<NodeId, Role> = HashMap::new();
     for &n in &order {
         let node = src.node(n);
         match &node.kind {
@@ -387,14 +471,19 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                 let reads_codes = operands
                     .iter()
                     .any(|&o| !src.node(o).is_weight() && !src.node(o).ty.elem.is_float());
-                let r = if keep.contains(&node.name) || reads_codes {
-                    Role::Float
-                } else {
-                    role(src, n, op)
+                let r = match role(src, n, op) {
+                    _ if keep.contains(&node.name) || reads_codes => Role::Float,
+                    // Moving a float value on its way out of the integer graph: quantizing it
+                    // here would only cost precision.
+                    Role::PassThrough if !integer[&operands[0]] && !needs_codes(src, n) => {
+                        Role::Float
+                    }
+                    r => r,
                 };
                 let args: Result<Vec<NodeId>> = (|| {
                     Ok(match r {
                         Role::Linear => b.linear_operands(n, op)?,
+                        Role::Join => b.join(n, &roles)?,
                         Role::Integer | Role::PassThrough => operands
                             .iter()
                             .map(|&o| b.dequantized(o))
@@ -445,6 +534,19 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                     op.attrs.remove("bn_beta");
                 }
                 let name = b.name(&node.name);
+                roles.insert(n, r);
+                if r == Role::Join {
+                    // The concat itself is the quantized value; its float is its dequantize.
+                    let p = b.params(n)?;
+                    let ty =
+                        TensorType::new(node.ty.shape.clone(), ElemType::Quant(p.quant_type()));
+                    let id = b.out.add_op(name, op, &args, ty);
+                    b.quant_of.insert(n, id);
+                    let d = b.dequantized(n)?;
+                    b.float_of.insert(n, d);
+                    integer.insert(n, true);
+                    continue;
+                }
                 let id = b.out.add_op(name, op, &args, node.ty.clone());
                 b.float_of.insert(n, id);
                 integer.insert(n, r != Role::Float);

@@ -15,6 +15,11 @@ use egg::Searcher;
 use runtime::Tensor;
 use std::sync::Arc;
 
+/// Random instances per rule, by default (`qcc rules check --instances`).
+pub const CHECK_INSTANCES: usize = 24;
+/// The instance generator's default seed (`qcc rules check --seed`).
+pub const CHECK_SEED: u64 = 1;
+
 /// What checking one rule found.
 #[derive(Debug)]
 pub enum Verdict {

@@ -337,8 +337,10 @@ impl Bindings {
                 let (a, _) = m.num()?;
                 let mut out = Vec::with_capacity(a.len());
                 for &x in a.iter() {
-                    let (q, s) = runtime::ops::fixed_point::quantize_multiplier(x)
-                        .ok_or_else(|| format!("multiplier {x} has no fixed-point form (it must be positive and finite)"))?;
+                    // The integer semantics' own definition (shift in −31..=30, tiny
+                    // multipliers flushed to zero), so a rule cannot build a requantization
+                    // that the verifier or the interpreter would refuse.
+                    let (q, s) = runtime::qops::fixed_multiplier(x).map_err(|e| e.to_string())?;
                     out.push(if f == "fixed_point_multiplier" {
                         q as f64
                     } else {

@@ -1,7 +1,7 @@
 //! From checked rule files to egg rewrites: the vocabulary the `dsl` checker sees (our op table),
 //! the built-in rule files embedded in the binary, and one searcher/applier pair per rule.
 
-use crate::diag::{Diagnostic, Error, Source, Span};
+use crate::diag::{Error, Source};
 use crate::egraph::saturate::QRewrite;
 use crate::ir::op::OpKind;
 use dsl::ast::{Pattern, Rule, Tolerance};
@@ -136,26 +136,12 @@ fn compile_rule(ast: Rule, file: &str) -> Option<CompiledRule> {
 }
 
 fn convert(d: &dsl::Diagnostics) -> Error {
-    let diags = d
-        .iter()
-        .map(|x| Diagnostic {
-            message: x.message.clone(),
-            span: Span::new(x.span.start, x.span.end),
-            label: x.label.clone(),
-            secondary: x
-                .secondary
-                .iter()
-                .map(|(s, m)| (Span::new(s.start, s.end), m.clone()))
-                .collect(),
-            notes: x.notes.clone(),
-        })
-        .collect();
     Error::source(
         Source {
             name: d.file_name.clone(),
             text: d.source.clone(),
         },
-        diags,
+        d.diagnostics.clone(),
     )
 }
 

@@ -404,6 +404,25 @@ impl<'a> Sampler<'a> {
                     a.insert("count_include_pad".into(), Attr::Bool(r.coin()));
                 }
             }
+            OpKind::Resize => {
+                let mode = r.pick(runtime::ops::ResizeMode::NAMES);
+                let coord = r.pick(runtime::ops::CoordMode::NAMES);
+                let nearest = r.pick(runtime::ops::NearestMode::NAMES);
+                let scales = [0.5f32, 1.0, 1.5, 2.0, 3.0];
+                let s = [r.pick(&scales), r.pick(&scales)];
+                let size = [0, 1].map(|i| {
+                    let len = x.shape.get(2 + i).copied().unwrap_or(1) as f32;
+                    ((len * s[i]).floor() as i64).max(1)
+                });
+                a.insert("mode".into(), Attr::Str(mode.into()));
+                a.insert(
+                    "coordinate_transformation_mode".into(),
+                    Attr::Str(coord.into()),
+                );
+                a.insert("nearest_mode".into(), Attr::Str(nearest.into()));
+                a.insert("scales".into(), Attr::Floats(s.to_vec()));
+                a.insert("size".into(), ints(size.to_vec()));
+            }
             OpKind::BatchNorm => {
                 a.insert("epsilon".into(), Attr::Float(r.pick(&[1e-5, 1e-3])));
             }
@@ -464,6 +483,23 @@ impl<'a> Sampler<'a> {
                     }
                 }
                 a.insert("perm".into(), ints(p));
+            }
+            OpKind::Slice => {
+                // Every axis, with a random start and a step of either sign that keeps at least
+                // one element (the end clamps to -1 as import normalizes it).
+                let (mut starts, mut ends, mut steps) = (vec![], vec![], vec![]);
+                for &d in &x.shape {
+                    let step = r.pick(&[-2i64, -1, 1, 2, 3]);
+                    let start = r.range(0, d - 1) as i64;
+                    let n = r.range(1, d) as i64;
+                    starts.push(start);
+                    ends.push((start + step * n).clamp(-1, d as i64));
+                    steps.push(step);
+                }
+                a.insert("axes".into(), ints((0..x.rank() as i64).collect()));
+                a.insert("starts".into(), ints(starts));
+                a.insert("ends".into(), ints(ends));
+                a.insert("steps".into(), ints(steps));
             }
             OpKind::Concat | OpKind::Softmax => {
                 a.insert("axis".into(), Attr::Int((x.rank() as i64 - 1).max(0)));

@@ -5,7 +5,7 @@
 use super::support::{child_case, in_child, x_values, Standin, NZ};
 use ndarray::{ArrayD, IxDyn};
 use runtime::guard::{run_guarded, Flush, GuardedBuffer};
-use runtime::{Model, Tensor};
+use runtime::{Library, Tensor};
 use std::os::unix::process::ExitStatusExt;
 
 fn inputs() -> Vec<Tensor> {
@@ -18,7 +18,7 @@ fn inputs() -> Vec<Tensor> {
 #[test]
 fn guarded_runs_match_ordinary_runs() {
     let dir = tempfile::tempdir().expect("dir");
-    let model = Model::load(Standin::new("pair").two().build(dir.path(), "pair")).expect("loads");
+    let model = Library::load(Standin::new("pair").two().build(dir.path(), "pair")).expect("loads");
     let want = model.run(&inputs()).expect("runs");
     for flush in [Flush::Start, Flush::End] {
         assert_eq!(
@@ -61,7 +61,7 @@ fn guard_pages_catch_overruns() {
         let dir = tempfile::tempdir().expect("dir");
         let mut s = Standin::new("bad").two();
         s.overrun = overrun;
-        let model = Model::load(s.build(dir.path(), "bad")).expect("loads");
+        let model = Library::load(s.build(dir.path(), "bad")).expect("loads");
         run_guarded(&model, &inputs(), flush).expect("runs");
         println!("survived");
         return;

@@ -4,7 +4,7 @@
 use super::support::{check, x_values, Standin, NZ};
 use ndarray::{ArrayD, IxDyn};
 use runtime::library::{RUN_ERR_ALIGN, RUN_ERR_CPU, RUN_ERR_NULL, RUN_OK};
-use runtime::{Model, Tensor};
+use runtime::{Library, Tensor};
 
 fn tensor(shape: &[usize], values: Vec<f32>) -> Tensor {
     Tensor::F32(ArrayD::from_shape_vec(IxDyn(shape), values).expect("shape fits"))
@@ -25,7 +25,7 @@ fn round_trip() {
         .two()
         .features(&["sse4.1"])
         .build(dir.path(), "pair");
-    let model = Model::load(&so).expect("loads");
+    let model = Library::load(&so).expect("loads");
     check("round_trip_info", &format!("{:#?}", model.info()));
     let out = model.run(&[x(0.0), z()]).expect("runs");
     let xs = x_values(0.0);
@@ -35,8 +35,8 @@ fn round_trip() {
         .collect();
     assert_eq!(out, vec![tensor(&[1, 2, 3], y), tensor(&[2, 3], w)]);
     // The explicit prefix works too, and a wrong one names what is missing.
-    Model::load_with_prefix(&so, "pair").expect("loads");
-    let err = Model::load_with_prefix(&so, "qcc").expect_err("no qcc_ symbols");
+    Library::load_with_prefix(&so, "pair").expect("loads");
+    let err = Library::load_with_prefix(&so, "qcc").expect_err("no qcc_ symbols");
     assert!(
         err.to_string()
             .ends_with("it does not export `qcc_model_json`"),
@@ -47,7 +47,7 @@ fn round_trip() {
 #[test]
 fn wrong_inputs_name_both_shapes() {
     let dir = tempfile::tempdir().expect("dir");
-    let model = Model::load(Standin::new("pair").two().build(dir.path(), "pair")).expect("loads");
+    let model = Library::load(Standin::new("pair").two().build(dir.path(), "pair")).expect("loads");
     let wide = tensor(&[1, 3, 2], x_values(0.0));
     let cases: Vec<(&str, Vec<Tensor>)> = vec![
         ("shape", vec![x(0.0), wide.clone()]),
@@ -81,7 +81,7 @@ fn refuses_a_cpu_without_the_features() {
     let so = Standin::new("wide")
         .features(&["sse4.1", lacking])
         .build(dir.path(), "wide");
-    let err = Model::load(&so).expect_err("refused").to_string();
+    let err = Library::load(&so).expect_err("refused").to_string();
     let shown = err
         .replace(&dir.path().display().to_string(), "DIR")
         .replace(lacking, "FEATURE");
@@ -92,7 +92,7 @@ fn refuses_a_cpu_without_the_features() {
 #[test]
 fn run_codes() {
     let dir = tempfile::tempdir().expect("dir");
-    let model = Model::load(Standin::new("qcc").build(dir.path(), "m")).expect("loads");
+    let model = Library::load(Standin::new("qcc").build(dir.path(), "m")).expect("loads");
     let xs = x_values(1.0);
     let mut y = vec![0f32; xs.len()];
     let mut scratch = model.scratch();
@@ -130,11 +130,11 @@ fn run_codes() {
     assert_ne!(RUN_ERR_CPU, RUN_OK);
 }
 
-/// Two threads on one `Model`, each with its own scratch, give what one thread gives.
+/// Two threads on one `Library`, each with its own scratch, give what one thread gives.
 #[test]
 fn two_threads_at_once() {
     let dir = tempfile::tempdir().expect("dir");
-    let model = Model::load(Standin::new("pair").two().build(dir.path(), "pair")).expect("loads");
+    let model = Library::load(Standin::new("pair").two().build(dir.path(), "pair")).expect("loads");
     let expected: Vec<Vec<Tensor>> = (0..2)
         .map(|t| model.run(&[x(t as f32), z()]).expect("runs"))
         .collect();
@@ -161,12 +161,12 @@ fn not_a_model() {
     let dir = tempfile::tempdir().expect("dir");
     let text = dir.path().join("text.so");
     std::fs::write(&text, "hello").expect("written");
-    let err = Model::load(&text).expect_err("not ELF").to_string();
+    let err = Library::load(&text).expect_err("not ELF").to_string();
     assert!(
         err.contains("is not a qcc model library: it is not a shared library"),
         "{err}"
     );
-    let err = Model::load(dir.path().join("absent.so"))
+    let err = Library::load(dir.path().join("absent.so"))
         .expect_err("absent")
         .to_string();
     assert!(err.starts_with("cannot load "), "{err}");

@@ -12,7 +12,7 @@ use qcc::ir::Model as IrModel;
 use qcc::pipeline::{self, Calibration};
 use qcc::quant::{BiasCorrection, Method, WeightBits};
 use runtime::guard::{run_guarded, Flush};
-use runtime::{Model, Tensor};
+use runtime::{Library, Tensor};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -83,7 +83,8 @@ fn digits_through_the_loader_equals_the_interpreter() {
     let dir = tempfile::tempdir().expect("dir");
     for &(wb, target) in ROUTES {
         let int = digits_int(wb);
-        let model = Model::load(build(&int, target, "digits", dir.path(), target)).expect("loads");
+        let model =
+            Library::load(build(&int, target, "digits", dir.path(), target)).expect("loads");
         let what = format!("{wb:?} weights, {target}");
         assert_eq!(model.info().target, target);
         let mut scratch = model.scratch();
@@ -154,7 +155,7 @@ fn readme_examples_on_digits() {
         dir.path(),
         "model",
     );
-    let model = Model::load(&so).expect("loads");
+    let model = Library::load(&so).expect("loads");
     let shape = model.info().inputs[0].shape.clone();
     let n: usize = shape.iter().product();
     let x = ArrayD::from_shape_vec(shape, (0..n).map(|i| i as f32).collect()).expect("shape");

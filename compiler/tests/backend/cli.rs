@@ -217,8 +217,8 @@ fn profiling_build_times_every_step() {
         "{conv:?}"
     );
 
-    let loaded = runtime::library::Model::load(&prof).expect("the runtime loads it");
-    let reference = runtime::library::Model::load(&plain).expect("the runtime loads it");
+    let loaded = runtime::library::Library::load(&prof).expect("the runtime loads it");
+    let reference = runtime::library::Library::load(&plain).expect("the runtime loads it");
     let images = super::support::npy(&root().join("examples/digits/test_images.npy"));
     let x = runtime::Tensor::F32(
         images

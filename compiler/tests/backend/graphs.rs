@@ -1,6 +1,8 @@
 //! Random small float models for the differential tests: a chain of layers (convolutions with
 //! any strides, pads, dilations, groups and channel counts, depthwise convolutions, pools,
-//! residual adds, lookup-table activations, a gemm head) written as IR text with inline weights.
+//! residual adds, lookup-table activations, slices (negative steps too), the YOLOX Focus stem,
+//! concats of differently scaled branches, transposes, a gemm head) written as IR text with
+//! inline weights.
 
 use proptest::prelude::*;
 use qcc::diag::Source;
@@ -44,9 +46,29 @@ pub enum Layer {
     },
     /// `x + relu(conv3×3(x))`, the same shape on both sides.
     Residual,
+    /// A resize of the spatial axes: nearest (with a rounding mode) or bilinear, with one of
+    /// the coordinate mappings and scales (index into `RESIZE_SCALES`) per axis.
+    Resize {
+        linear: bool,
+        coord: usize,
+        nearest: usize,
+        scales: (usize, usize),
+    },
     Sigmoid,
     HardSwish,
     LeakyRelu,
+    /// A slice of every axis but the batch: per axis picks of start, step (±1, ±2) and length.
+    Slice {
+        picks: [(usize, usize, usize); 3],
+    },
+    /// YOLOX's Focus: the four stride-2 phases of the image joined along the channels.
+    Focus,
+    /// `concat(x, relu(conv1×1(x)))` along the channels: operands calibrated to different ranges.
+    Concat {
+        og: usize,
+    },
+    /// Height and width swapped.
+    Transpose,
     /// Global average pool, flatten, gemm to `outputs` classes.
     Head {
         outputs: usize,
@@ -80,9 +102,16 @@ fn layer() -> impl Strategy<Value = Layer> {
         1 => (2usize..4, 1usize..3, 0usize..2, any::<bool>())
             .prop_map(|(k, stride, pad, include_pad)| Layer::AvgPool { k, stride, pad: pad.min(k / 2), include_pad }),
         1 => Just(Layer::Residual),
+        2 => (any::<bool>(), 0usize..6, 0usize..5, (0usize..5, 0usize..5))
+            .prop_map(|(linear, coord, nearest, scales)| Layer::Resize { linear, coord, nearest, scales }),
         1 => Just(Layer::Sigmoid),
         1 => Just(Layer::HardSwish),
         1 => Just(Layer::LeakyRelu),
+        1 => prop::array::uniform3((0usize..16, 0usize..4, 0usize..16))
+            .prop_map(|picks| Layer::Slice { picks }),
+        1 => Just(Layer::Focus),
+        1 => (1usize..9).prop_map(|og| Layer::Concat { og }),
+        1 => Just(Layer::Transpose),
     ]
 }
 
@@ -167,6 +196,23 @@ impl Writer {
         }
     }
 }
+
+const RESIZE_SCALES: [f32; 5] = [0.5, 0.75, 1.5, 2.0, 3.0];
+const RESIZE_COORDS: [&str; 6] = [
+    "half_pixel",
+    "half_pixel_symmetric",
+    "pytorch_half_pixel",
+    "align_corners",
+    "asymmetric",
+    "tf_half_pixel_for_nn",
+];
+const RESIZE_NEAREST: [&str; 5] = [
+    "round_prefer_floor",
+    "round_prefer_ceil",
+    "floor",
+    "ceil",
+    "simple",
+];
 
 fn out_len(len: usize, k: usize, s: usize, p0: usize, p1: usize, d: usize) -> Option<usize> {
     let span = d * (k - 1) + 1;
@@ -275,9 +321,93 @@ pub fn text(spec: &Spec) -> String {
                 let r = wr.act(y, &Act::Relu, &shape);
                 x = wr.op(&format!("add({x}, {r})"), &shape);
             }
+            Layer::Resize {
+                linear,
+                coord,
+                nearest,
+                scales,
+            } => {
+                let s = [RESIZE_SCALES[scales.0], RESIZE_SCALES[scales.1]];
+                let (ho, wo) = (
+                    ((h as f32 * s[0]).floor() as usize).max(1),
+                    ((w as f32 * s[1]).floor() as usize).max(1),
+                );
+                let next = vec![1, c, ho, wo];
+                x = wr.op(
+                    &format!(
+                        "resize({x}) {{mode = \"{}\", coordinate_transformation_mode = \"{}\", nearest_mode = \"{}\", scales = [{:?}, {:?}], size = [{ho}, {wo}]}}",
+                        if *linear { "linear" } else { "nearest" },
+                        RESIZE_COORDS[*coord],
+                        RESIZE_NEAREST[*nearest],
+                        s[0],
+                        s[1]
+                    ),
+                    &next,
+                );
+                shape = next;
+            }
             Layer::Sigmoid => x = wr.op(&format!("sigmoid({x})"), &shape),
             Layer::HardSwish => x = wr.op(&format!("hard_swish({x})"), &shape),
             Layer::LeakyRelu => x = wr.op(&format!("leaky_relu({x}) {{alpha = 0.1}}"), &shape),
+            Layer::Slice { picks } => {
+                let (mut starts, mut ends, mut steps, mut next) = (vec![], vec![], vec![], vec![1]);
+                for (&dim, &(s, t, n)) in [c, h, w].iter().zip(picks) {
+                    let step = [-2i64, -1, 1, 2][t];
+                    let start = (s % dim) as i64;
+                    let room = if step > 0 {
+                        (dim as i64 - start + step - 1) / step
+                    } else {
+                        start / -step + 1
+                    };
+                    let len = 1 + (n as i64 % room);
+                    starts.push(start);
+                    ends.push((start + step * len).clamp(-1, dim as i64));
+                    steps.push(step);
+                    next.push(len as usize);
+                }
+                x = wr.op(
+                    &format!(
+                        "slice({x}) {{axes = [1, 2, 3], starts = {starts:?}, ends = {ends:?}, steps = {steps:?}}}"
+                    ),
+                    &next,
+                );
+                shape = next;
+            }
+            Layer::Focus => {
+                let (h2, w2) = (h / 2, w / 2);
+                if h2 == 0 || w2 == 0 {
+                    continue;
+                }
+                let quarter = [1, c, h2, w2];
+                let mut parts = vec![];
+                for (i, j) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                    parts.push(wr.op(
+                        &format!(
+                            "slice({x}) {{axes = [2, 3], starts = [{i}, {j}], ends = [{}, {}], steps = [2, 2]}}",
+                            i + 2 * h2 - 1,
+                            j + 2 * w2 - 1
+                        ),
+                        &quarter,
+                    ));
+                }
+                let next = vec![1, 4 * c, h2, w2];
+                x = wr.op(&format!("concat({}) {{axis = 1}}", parts.join(", ")), &next);
+                shape = next;
+            }
+            Layer::Concat { og } => {
+                let wt = wr.weight(&[*og, c, 1, 1], 3.0 / (c as f32).sqrt());
+                let b = wr.weight(&[*og], 0.5);
+                let y = wr.op(&format!("conv2d({x}, {wt}, {b})"), &[1, *og, h, w]);
+                let r = wr.act(y, &Act::Relu, &[1, *og, h, w]);
+                let next = vec![1, c + og, h, w];
+                x = wr.op(&format!("concat({x}, {r}) {{axis = 1}}"), &next);
+                shape = next;
+            }
+            Layer::Transpose => {
+                let next = vec![1, c, w, h];
+                x = wr.op(&format!("transpose({x}) {{perm = [0, 1, 3, 2]}}"), &next);
+                shape = next;
+            }
             Layer::Head { outputs } => {
                 let g = wr.op(&format!("global_avg_pool({x})"), &[1, c, 1, 1]);
                 let f = wr.op(&format!("flatten({g})"), &[1, c]);

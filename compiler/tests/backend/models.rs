@@ -1,7 +1,7 @@
 //! The real models (tests/python/make_models.py), quantized as `qcc --emit int` does and compiled
 //! for each instruction route: the library's outputs equal the interpreter's bit for bit.
 
-use super::support::{assert_exact, build, integer, models_dir, npy};
+use super::support::{assert_exact, build, float_arithmetic, integer, models_dir, npy};
 use qcc::quant::WeightBits;
 use runtime::Tensor;
 
@@ -74,7 +74,33 @@ fn every_op_models() {
         "every_op_qdq",
         "every_op_shape",
         "every_op_unary",
+        "every_op_resize",
+        "every_op_resize19",
+        "every_op_upsample9",
+        "every_op_resize10",
+        "fpn_resize",
     ] {
+        check(name);
+    }
+}
+
+/// Split, Slice on run-time data, the YOLOX Focus stem and concats of differently scaled
+/// branches: bit-exact on every route, and no float arithmetic is left.
+#[test]
+fn slice_split_focus_models() {
+    for name in [
+        "split_slice_op13",
+        "split_op18",
+        "split_slice_op9",
+        "yolox_focus",
+    ] {
+        let dir = models_dir();
+        let float = qcc::import::import_file(&dir.join(format!("{name}.onnx")))
+            .unwrap_or_else(|e| panic!("{name}: import: {e}"));
+        let calib = npy(&dir.join(format!("{name}.input.npy")));
+        let int = integer(&float, std::slice::from_ref(&calib), WeightBits::Eight);
+        let float_ops = float_arithmetic(&int);
+        assert!(float_ops.is_empty(), "{name}: left in float: {float_ops:?}");
         check(name);
     }
 }

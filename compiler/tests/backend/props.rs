@@ -2,7 +2,7 @@
 //! the library equals the integer interpreter bit for bit on inputs it was not calibrated on.
 
 use super::graphs::{model, samples, spec};
-use super::support::{assert_exact, build, integer};
+use super::support::{assert_exact, build, float_arithmetic, integer};
 use proptest::prelude::*;
 use qcc::quant::WeightBits;
 use runtime::Tensor;
@@ -16,6 +16,9 @@ proptest! {
         let float = model(&s);
         let bits = if eight { WeightBits::Eight } else { WeightBits::Seven };
         let int = integer(&float, &[samples(&s, 4, s.seed ^ 0x5eed)], bits);
+        // Every layer kind has an integer form: no float arithmetic is left.
+        let float_ops = float_arithmetic(&int);
+        prop_assert!(float_ops.is_empty(), "left in float: {float_ops:?}\n{s:?}");
         let x = samples(&s, 1, s.seed.rotate_left(17));
         for target in ["x86-64-v2", "x86-64-v3", "native"] {
             let lib = build(&int, target);

@@ -141,3 +141,24 @@ pub fn models_dir() -> std::path::PathBuf {
 pub fn npy(path: &Path) -> ndarray::ArrayD<f32> {
     ndarray_npy::read_npy(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// The ops of an integer model that still compute in f32: anything but the output's
+/// dequantize and f32 data movement (a concat or reshape of dequantized values on their way
+/// out, which keeps each part at its own scale and does no arithmetic).
+pub fn float_arithmetic(int: &Model) -> Vec<String> {
+    use qcc::ir::OpKind::*;
+    int.ops_in_order()
+        .into_iter()
+        .map(|id| int.node(id))
+        .filter(|n| {
+            n.ty.elem.quant().is_none()
+                && n.op().is_some_and(|o| {
+                    !matches!(
+                        o.kind,
+                        Dequantize | Concat | Reshape | Flatten | Transpose | Slice
+                    )
+                })
+        })
+        .map(|n| format!("%{} = {}", n.name, n.op().map_or("", |o| o.kind.name())))
+        .collect()
+}

@@ -25,6 +25,10 @@ const MODELS: &[&str] = &[
     "every_op_opset21",
     "every_op_clip6",
     "every_op_qdq",
+    "split_slice_op13",
+    "split_op18",
+    "split_slice_op9",
+    "yolox_focus",
 ];
 
 fn check_model(name: &str) -> Result<String, String> {

@@ -217,3 +217,19 @@ fn iteration_limit_gives_a_correct_partial_result_and_says_so() {
         ),
     );
 }
+
+/// A user rule that fails `qcc rules check` never reaches the model: compiling with it is
+/// refused, with the rule, its file and the instance that shows it wrong, and nothing is written.
+#[test]
+fn a_wrong_user_rule_is_refused_before_it_is_applied() {
+    let rules = "tests/rules/wrong/bn_scale_twice.rules";
+    let (o, _dir, out) = optimize_cli("tests/simplify/fold-bn-into-conv.ir", &["--rules", rules]);
+    assert!(!o.status.success());
+    assert!(!out.exists(), "an output was written");
+    let err = stderr(&o);
+    assert!(
+        err.contains("rule fold-bn-into-conv-scaling-bias-twice (tests/rules/wrong/bn_scale_twice.rules) does not hold")
+            && err.contains("instance:"),
+        "{err}"
+    );
+}

@@ -25,6 +25,40 @@ pub fn conv_out_len(
     (padded - span) / stride + 1
 }
 
+/// The uncropped output length of a transposed convolution along one axis (every position a tap
+/// of some input reaches, plus `output_padding`): `(len − 1)·stride + dil·(k − 1) + 1 +
+/// output_padding`. `None` for an empty input or kernel, or a length past `usize`.
+pub fn conv_transpose_full_len(
+    len: usize,
+    k: usize,
+    stride: usize,
+    dil: usize,
+    output_padding: usize,
+) -> Option<usize> {
+    if len == 0 || k == 0 {
+        return None;
+    }
+    (len - 1)
+        .checked_mul(stride)?
+        .checked_add(dil.checked_mul(k - 1)?)?
+        .checked_add(1 + output_padding)
+}
+
+/// Output length of a transposed convolution along one axis: the full length
+/// ([`conv_transpose_full_len`]) cropped by `pads` at both ends. `None` when nothing is left.
+pub fn conv_transpose_out_len(
+    len: usize,
+    k: usize,
+    stride: usize,
+    pads: (usize, usize),
+    dil: usize,
+    output_padding: usize,
+) -> Option<usize> {
+    conv_transpose_full_len(len, k, stride, dil, output_padding)?
+        .checked_sub(pads.0.checked_add(pads.1)?)
+        .filter(|&v| v > 0)
+}
+
 /// Output length of a pooling window along one axis, ONNX/PyTorch rules: with `ceil_mode` the
 /// division rounds up, but a window that would start beyond the input and its begin padding
 /// (it would see only end padding) is dropped.

@@ -16,8 +16,10 @@ pub mod params;
 mod pool;
 mod quant;
 mod reduce;
+pub mod resize;
 mod sgemm;
 mod shape;
+mod slice;
 mod softmax;
 pub mod strict;
 mod unary;
@@ -32,6 +34,10 @@ pub use self::params::*;
 pub use self::pool::{avg_pool, global_avg_pool, max_pool};
 pub use self::quant::{dequantize, quantize};
 pub use self::reduce::reduce_mean;
+pub use self::resize::{
+    resize_linear, resize_nearest, CoordMode, NearestMode, ResizeMode, ResizeParams,
+};
 pub use self::shape::{concat, pad, reshape, transpose};
+pub use self::slice::{slice, slice_len, SliceAxis};
 pub use self::softmax::softmax;
 pub use self::unary::{unary, UnaryDef, UnaryFn, UNARY_FNS};

@@ -10,6 +10,7 @@
 //! FMA, so `acc + x * w` below is exactly "round(x·w), then round(acc + that)".
 
 use super::binary::broadcast_shapes;
+use super::geometry::conv_transpose_out_len;
 use super::{ConvParams, ConvTransposeParams};
 use ndarray::{ArrayD, IxDyn};
 
@@ -115,13 +116,17 @@ pub fn conv_transpose2d(
     );
     let (cg, o) = (c / groups, og * groups);
     let out_len = |axis: usize, len: usize, k: usize| -> usize {
-        let full = (len as i64 - 1) * p.strides[axis] as i64
-            + p.dilations[axis] as i64 * (k as i64 - 1)
-            + 1;
-        let v =
-            full + p.output_padding[axis] as i64 - p.pads[axis] as i64 - p.pads[axis + 2] as i64;
-        assert!(v > 0, "conv_transpose2d: empty output");
-        v as usize
+        conv_transpose_out_len(
+            len,
+            k,
+            p.strides[axis],
+            (p.pads[axis], p.pads[axis + 2]),
+            p.dilations[axis],
+            p.output_padding[axis],
+        )
+        .unwrap_or_else(|| {
+            panic!("conv_transpose2d: input {xs:?}, weight {ws:?} and {p:?} give an empty output")
+        })
     };
     let (ho, wo) = (out_len(0, h, kh), out_len(1, wd, kw));
     let x = x.as_standard_layout();

@@ -8,7 +8,7 @@
 
 use super::igemm::dot_all;
 use super::Requant;
-use crate::ops::geometry::valid_range;
+use crate::ops::geometry::{conv_transpose_out_len, valid_range};
 use crate::ops::ConvTransposeParams;
 use crate::DType;
 use ndarray::{ArrayD, IxDyn};
@@ -53,16 +53,17 @@ pub fn qconv_transpose2d(
     let (cg, o) = (c / groups, og * groups);
     rq.check("qconv_transpose2d", o, DType::U8);
     let out_len = |axis: usize, len: usize, k: usize| -> usize {
-        let full = (len as i64 - 1) * p.strides[axis] as i64
-            + p.dilations[axis] as i64 * (k as i64 - 1)
-            + 1;
-        let v =
-            full + p.output_padding[axis] as i64 - p.pads[axis] as i64 - p.pads[axis + 2] as i64;
-        assert!(
-            len > 0 && k > 0 && v > 0,
-            "qconv_transpose2d: input {xs:?}, weight {ws:?} and {p:?} give an empty output"
-        );
-        v as usize
+        conv_transpose_out_len(
+            len,
+            k,
+            p.strides[axis],
+            (p.pads[axis], p.pads[axis + 2]),
+            p.dilations[axis],
+            p.output_padding[axis],
+        )
+        .unwrap_or_else(|| {
+            panic!("qconv_transpose2d: input {xs:?}, weight {ws:?} and {p:?} give an empty output")
+        })
     };
     let (ho, wo) = (out_len(0, h, kh), out_len(1, wd, kw));
     if let Some(b) = b {

@@ -22,6 +22,7 @@ mod mul;
 mod params;
 mod pool;
 mod requantize;
+pub mod resize;
 mod simd;
 
 pub use self::add::{qadd, AddParams, ADD_LEFT_SHIFT};
@@ -39,3 +40,4 @@ pub use self::pool::{
     avg_pool_requant, global_avg_pool_requant, qavg_pool, qglobal_avg_pool, qmax_pool,
 };
 pub use self::requantize::requantize;
+pub use self::resize::qresize_linear;

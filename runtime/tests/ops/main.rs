@@ -12,6 +12,7 @@ mod gemm;
 mod pool;
 mod quant;
 mod reduce;
+mod resize;
 mod shape;
 mod softmax;
 mod unary;

@@ -1,9 +1,9 @@
-//! reshape, transpose, concat and pad against index arithmetic, on integer and float elements,
+//! reshape, transpose, concat, pad and slice against index arithmetic, on integer and float elements,
 //! from standard and column-major inputs.
 
 use ndarray::{ArrayD, Dimension, IxDyn, ShapeBuilder};
 use proptest::prelude::*;
-use runtime::ops::{concat, pad, reshape, transpose};
+use runtime::ops::{concat, pad, reshape, slice, transpose, SliceAxis};
 
 /// A tensor of distinct i32 values (so a misplaced element shows), stored row- or column-major.
 fn ints(shape: Vec<usize>) -> impl Strategy<Value = ArrayD<i32>> {
@@ -130,4 +130,74 @@ fn float_elements_too() {
         vec![9.0, 0.5, 1.5, 2.5, 9.0, 3.5, 4.5, 5.5]
     );
     assert_eq!(reshape(&x, &[3, 2, 1]).shape(), &[3, 2, 1]);
+}
+
+/// Per axis of `shape`: a first index, a non-zero step in -3..=3 and an end that leaves at least
+/// one element, clamped to -1 as ONNX normalization clamps a negative step's end.
+fn slice_axes(shape: Vec<usize>) -> impl Strategy<Value = Vec<(i64, i64, i64)>> {
+    shape
+        .into_iter()
+        .map(|d| {
+            (0..d, prop_oneof![-3..=-1i64, 1..=3i64], 1..=4usize).prop_map(move |(s, step, n)| {
+                let s = s as i64;
+                // The most elements this start and step can reach.
+                let room = if step > 0 {
+                    (d as i64 - s + step - 1) / step
+                } else {
+                    s / -step + 1
+                };
+                let n = (n as i64).min(room);
+                let end = (s + step * n).clamp(-1, d as i64);
+                (s, end, step)
+            })
+        })
+        .collect::<Vec<_>>()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn slice_takes_start_plus_i_times_step(
+        (x, bounds) in shape(4).prop_flat_map(|s| (ints(s.clone()), slice_axes(s)))
+    ) {
+        let axes: Vec<SliceAxis> = bounds
+            .iter()
+            .zip(x.shape())
+            .map(|(&(s, e, st), &d)| SliceAxis::new(d, s, e, st).expect("normalized bounds"))
+            .collect();
+        let y = slice(&x, &axes);
+        prop_assert!(y.is_standard_layout());
+        for (d, &(s, e, st)) in bounds.iter().enumerate() {
+            // ⌈(e − s)/st⌉ by counting.
+            let mut n = 0;
+            let mut i = s;
+            while (st > 0 && i < e) || (st < 0 && i > e) {
+                n += 1;
+                i += st;
+            }
+            prop_assert_eq!(y.shape()[d], n);
+        }
+        for (i, &v) in y.indexed_iter() {
+            let j: Vec<usize> = (0..y.ndim())
+                .map(|d| (bounds[d].0 + bounds[d].2 * i[d] as i64) as usize)
+                .collect();
+            prop_assert_eq!(v, x[IxDyn(&j)]);
+        }
+    }
+}
+
+#[test]
+fn slice_reverses_and_skips() {
+    let x = ArrayD::from_shape_vec(IxDyn(&[6]), (0u8..6).collect()).unwrap();
+    let rev = SliceAxis::new(6, 5, -1, -2).unwrap();
+    assert_eq!(slice(&x, &[rev]).into_raw_vec_and_offset().0, vec![5, 3, 1]);
+    let odd = SliceAxis::new(6, 1, 6, 2).unwrap();
+    assert_eq!(slice(&x, &[odd]).into_raw_vec_and_offset().0, vec![1, 3, 5]);
+    assert_eq!(
+        SliceAxis::new(6, 0, 7, 1),
+        None,
+        "an end past the axis is not normalized"
+    );
+    assert_eq!(SliceAxis::new(6, 0, 3, 0), None, "a zero step");
 }

@@ -15,4 +15,5 @@ mod qconv_transpose;
 mod qgemm;
 mod qmul;
 mod qpool;
+mod qresize;
 mod requantize;

@@ -220,7 +220,7 @@ fn folded_bias(step: &Step, rows: &[Vec<i8>], z: i32) -> Result<Vec<i32>> {
 }
 
 /// The requantization of each output channel: constants when shared, tables otherwise.
-struct Requant {
+struct ChannelRequant {
     mult: Vec<i32>,
     shift: Vec<i32>,
     tables: Option<(DataId, DataId)>,
@@ -229,9 +229,9 @@ struct Requant {
     hi: i32,
 }
 
-impl Requant {
-    fn new(em: &mut Emitter, step: &Step, channels: usize) -> Result<Requant> {
-        let mut rq = Requant::read(step, channels)?;
+impl ChannelRequant {
+    fn new(em: &mut Emitter, step: &Step, channels: usize) -> Result<ChannelRequant> {
+        let mut rq = ChannelRequant::read(step, channels)?;
         if rq.mult.len() > 1 {
             let m = em.data(
                 "mult",
@@ -247,7 +247,7 @@ impl Requant {
     }
 
     /// The attributes, checked, without the tables the Cranelift kernels read.
-    fn read(step: &Step, channels: usize) -> Result<Requant> {
+    fn read(step: &Step, channels: usize) -> Result<ChannelRequant> {
         let op = &step.op;
         let (mult, shift) = (ints(op, "multiplier")?, ints(op, "shift")?);
         let (lo, hi) = (int(op, "lo")?, int(op, "hi")?);
@@ -266,7 +266,7 @@ impl Requant {
                 shift.len()
             )));
         }
-        Ok(Requant {
+        Ok(ChannelRequant {
             mult,
             shift,
             tables: None,
@@ -277,8 +277,8 @@ impl Requant {
     }
 
     /// The micro-kernels' view.
-    fn micro(&self) -> micro::Requant<'_> {
-        micro::Requant {
+    fn micro(&self) -> micro::RequantSlices<'_> {
+        micro::RequantSlices {
             mult: &self.mult,
             shift: &self.shift,
             zero_point: self.zero_point,
@@ -368,7 +368,7 @@ fn tiled(
 #[allow(clippy::too_many_arguments)]
 fn epilogue(
     k: &mut K,
-    rq: &Requant,
+    rq: &ChannelRequant,
     bias: Value,
     sum: Value,
     oc: Value,
@@ -440,7 +440,7 @@ pub fn qconv2d(
         return micro_conv(em, name, step, tier, &layer, &rows, zx);
     }
     if g.depthwise() {
-        let rq = Requant::new(em, step, g.o)?;
+        let rq = ChannelRequant::new(em, step, g.o)?;
         return depthwise(em, name, step, &g, wd, zx, rq);
     }
     // Runs: with one group and no horizontal dilation a kernel row is contiguous in
@@ -480,7 +480,7 @@ pub fn qconv2d(
     if let (Some(tier), Some(layer)) = (tier, g.micro()) {
         return micro_conv(em, name, step, tier, &layer, &rows, zx);
     }
-    let rq = Requant::new(em, step, g.o)?;
+    let rq = ChannelRequant::new(em, step, g.o)?;
     let dot = Dot {
         segs,
         route: Route::choose(target, max_abs(&rows)),
@@ -565,7 +565,7 @@ fn depthwise(
     g: &Conv,
     wd: &[i8],
     zx: i32,
-    rq: Requant,
+    rq: ChannelRequant,
 ) -> Result<(FuncId, usize)> {
     let (x, y) = (&step.args[0], &step.out);
     let c = g.c;
@@ -694,7 +694,7 @@ fn micro_conv(
     rows: &[Vec<i8>],
     zx: i32,
 ) -> Result<(FuncId, usize)> {
-    let rq = Requant::read(step, layer.o)?;
+    let rq = ChannelRequant::read(step, layer.o)?;
     let bias = folded_bias(step, rows, zx)?;
     let ep = Epilogue {
         bias: &bias,
@@ -744,7 +744,7 @@ pub fn qgemm(
         let layer = gemm_layer(&step.args).expect("checked 2-D above");
         return micro_conv(em, name, step, tier, &layer, &rows, za);
     }
-    let rq = Requant::new(em, step, n)?;
+    let rq = ChannelRequant::new(em, step, n)?;
     let dot = Dot {
         segs: vec![(0, kk)],
         route: Route::choose(target, max_abs(&rows)),

@@ -76,7 +76,7 @@ impl Layer {
 pub struct Epilogue<'a> {
     /// `b − z·Σw` per output channel.
     pub bias: &'a [i32],
-    pub rq: micro::Requant<'a>,
+    pub rq: micro::RequantSlices<'a>,
 }
 
 /// Emits the kernel `name` for `layer`: `rows[o]` holds output channel o's weights, `kh` runs of

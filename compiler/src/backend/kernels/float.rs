@@ -1,7 +1,8 @@
 //! The float ops that may remain in an integer model whose result is exact whatever the order:
 //! elementwise add/sub/mul/div, relu and clip (one IEEE operation or comparison per element,
-//! never contracted into an FMA), and data movement (concat, pad, transpose), which also serves
-//! codes. Written as the interpreter's `runtime::ops` write them (`relu` is `x < 0 ? 0 : x`).
+//! never contracted into an FMA), and data movement (concat, pad, transpose, slice), which also
+//! serves codes. Written as the interpreter's `runtime::ops` write them (`relu` is
+//! `x < 0 ? 0 : x`).
 
 use super::boundary::{load_code, store_code};
 use crate::backend::emit::{Emitter, K};
@@ -209,6 +210,35 @@ pub fn transpose(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, u
         let xs = strides(&x.ty);
         // Result axis i is input axis perm[i].
         let src: Vec<i64> = perm.iter().map(|&a| xs[a]).collect();
+        let ys = strides(&y.ty);
+        for_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
+            let xa = address(k, xb, idx, &src, esz);
+            let v = load_code(k, d, xa);
+            let ya = address(k, yb, idx, &ys, esz);
+            store_code(k, d, v, ya);
+            Ok(())
+        })
+    })?;
+    Ok((f, 0))
+}
+
+/// Result element `i` is input element `start + step·i` along every axis: the input is read
+/// from a constant offset with strides `step·stride`, each side in its own layout.
+pub fn slice(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+    let (x, y) = (&step.args[0], &step.out);
+    let axes = crate::ir::infer::slice_axes(&step.op, &x.ty.shape).map_err(Error::msg)?;
+    let d = x.ty.elem.storage();
+    let esz = elem_size(d);
+    let xs = strides(&x.ty);
+    let first: i64 = axes
+        .iter()
+        .zip(&xs)
+        .map(|(a, s)| a.start as i64 * s * esz)
+        .sum();
+    let src: Vec<i64> = axes.iter().zip(&xs).map(|(a, s)| a.step * s).collect();
+    let f = em.kernel(name, Linkage::Local, |k| {
+        let (xb, yb) = (k.base(x.loc), k.base(y.loc));
+        let xb = k.b.ins().iadd_imm_s(xb, first);
         let ys = strides(&y.ty);
         for_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
             let xa = address(k, xb, idx, &src, esz);

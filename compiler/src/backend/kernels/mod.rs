@@ -12,6 +12,7 @@ mod float;
 mod lanes;
 mod micro;
 mod pool;
+mod resize;
 mod strict;
 mod unary;
 
@@ -118,6 +119,7 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         OpKind::QAdd => elementwise::qadd(em, name, step),
         OpKind::QMul => elementwise::qmul(em, name, step),
         OpKind::MaxPool => pool::max_pool(em, name, step),
+        OpKind::Resize => resize::resize(em, name, step),
         OpKind::QAvgPool => pool::avg_pool(em, name, step),
         OpKind::QGlobalAvgPool => pool::global_avg_pool(em, name, step),
         OpKind::QConv2d => conv::qconv2d(em, name, step, target),
@@ -141,6 +143,7 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         OpKind::Unary => unary::emit(em, name, step),
         OpKind::Pad => float::pad(em, name, step),
         OpKind::Transpose => float::transpose(em, name, step),
+        OpKind::Slice => float::slice(em, name, step),
         other => Err(Error::msg(format!(
             "the backend has no kernel for {} on {}",
             other.name(),

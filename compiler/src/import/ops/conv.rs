@@ -9,6 +9,7 @@ use crate::diag::Result;
 use crate::import::context::{Importer, Val};
 use crate::import::node::OnnxNode;
 use crate::ir::{Attr, NodeId, OpKind};
+use runtime::ops::geometry::conv_transpose_full_len;
 
 /// The input, weight and optional bias of a convolution, checked to be 2-D.
 fn operands(cx: &mut Importer, n: &OnnxNode) -> Result<(Vec<NodeId>, Vec<usize>, Vec<usize>)> {
@@ -61,11 +62,16 @@ pub fn conv_transpose(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let dilations = pair(n, "dilations")?;
     let output_padding = pair0(n, "output_padding")?;
     let mode = auto_pad(n)?;
+    // Every value is positive (checked above, and bounded by MAX_DIM), so the length fits i64.
     let full = |i: usize| {
-        strides[i] * (xs[2 + i] as i64 - 1)
-            + output_padding[i]
-            + (kernel[i] as i64 - 1) * dilations[i]
-            + 1
+        conv_transpose_full_len(
+            xs[2 + i],
+            kernel[i],
+            strides[i] as usize,
+            dilations[i] as usize,
+            output_padding[i] as usize,
+        )
+        .map_or(0, |v| v as i64)
     };
     let target: Option<[i64; 2]> = match output_shape(n)? {
         Some(t) => Some(t),

@@ -1,5 +1,5 @@
 //! Ops that exist only at import time: Constant, the shape-subgraph ops evaluated on constants
-//! (Shape, Size, Gather, Cast, Slice, ConstantOfShape), and Identity and Dropout, which vanish in
+//! (Shape, Size, Gather, Cast, ConstantOfShape), and Identity and Dropout, which vanish in
 //! an inference graph.
 
 use crate::diag::Result;
@@ -11,13 +11,13 @@ use crate::ir::ElemType;
 use ndarray::{ArrayD, IxDyn};
 use std::sync::Arc;
 
-fn define_const(cx: &mut Importer, n: &OnnxNode, c: Const) -> Result<()> {
+pub(super) fn define_const(cx: &mut Importer, n: &OnnxNode, c: Const) -> Result<()> {
     cx.define(n.output()?, Val::Const(Arc::new(c)));
     Ok(())
 }
 
 /// A run-time input where only a constant can be folded.
-fn not_constant(n: &OnnxNode, i: usize) -> crate::diag::Error {
+pub(super) fn not_constant(n: &OnnxNode, i: usize) -> crate::diag::Error {
     n.fail(format!(
         "reads `{}`, which is computed at run time; qcc evaluates {} only on constants (shape computations)",
         n.input_name(i).unwrap_or_default(),
@@ -103,7 +103,7 @@ pub fn cast(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let to = n.int("to")?.ok_or_else(|| n.fail("has no `to` type"))?;
     let target = i32::try_from(to).ok().and_then(const_type).ok_or_else(|| {
         n.fail(format!(
-            "casts to {}; qcc imports f32, u8, i8, i32 and int64 shape constants",
+            "casts to {}; qcc imports f32, u8, i8, i32, and int64 and bool constants",
             dtype_name(to as i32)
         ))
     })?;
@@ -117,7 +117,7 @@ pub fn cast(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
                 ConstType::I32 => from == ElemType::I32,
                 ConstType::I8 => from == ElemType::I8,
                 ConstType::U8 => from == ElemType::U8,
-                ConstType::I64 => false,
+                ConstType::I64 | ConstType::Bool => false,
             };
             if !same {
                 return Err(not_constant(n, 0));
@@ -127,45 +127,6 @@ pub fn cast(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         }
         Val::Unusable(_) => Err(not_constant(n, 0)),
     }
-}
-
-/// Before opset 10 the bounds are attributes; from 10 they are inputs, with optional axes and steps.
-pub fn slice(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
-    let data = cx
-        .constant(n, 0, "data")
-        .map_err(|_| not_constant(n, 0))?
-        .ok_or_else(|| n.fail("lacks its input 0 (the data)"))?;
-    let (starts, ends, axes, steps) = if n.opset < 10 {
-        (n.ints("starts")?, n.ints("ends")?, n.ints("axes")?, None)
-    } else {
-        (
-            cx.constant_ints(n, 1, "starts")?,
-            cx.constant_ints(n, 2, "ends")?,
-            cx.constant_ints(n, 3, "axes")?,
-            cx.constant_ints(n, 4, "steps")?,
-        )
-    };
-    let starts = starts.ok_or_else(|| n.fail("has no starts"))?;
-    let ends = ends.ok_or_else(|| n.fail("has no ends"))?;
-    let rank = data.shape().len();
-    let axes = match axes {
-        Some(a) => n.axes(&a, rank, "axes")?,
-        None => (0..starts.len()).collect(),
-    };
-    let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
-    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
-        return Err(n.fail(format!(
-            "has {} starts, {} ends, {} axes and {} steps; they must be as many",
-            starts.len(),
-            ends.len(),
-            axes.len(),
-            steps.len()
-        )));
-    }
-    let c = data
-        .slice(&starts, &ends, &axes, &steps)
-        .map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
-    define_const(cx, n, c)
 }
 
 pub fn constant_of_shape(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
@@ -195,15 +156,24 @@ pub fn identity(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     Ok(())
 }
 
-/// Dropout is the identity at inference; its mask output is not computed, and a constant
-/// `training_mode` of true (opset 12+) is refused.
+/// Dropout is the identity at inference; its mask output is not computed, and a `training_mode`
+/// (opset 12+) that is not a constant false is refused.
 pub fn dropout(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     if n.opset >= 12 {
-        // training_mode is a bool tensor, which qcc does not decode: a constant true is caught
-        // here when it can be read, anything else counts as inference.
-        if let Ok(Some(Val::Const(t))) = cx.input(n, 2) {
-            if t.floats().iter().any(|&v| v != 0.0) {
-                return Err(n.fail("runs in training mode; qcc imports inference graphs only"));
+        // A training-mode Dropout drops at random: only a constant false is the identity.
+        match cx.input(n, 2)? {
+            None => {}
+            Some(Val::Const(t)) if t.floats().iter().any(|&v| v != 0.0) => {
+                return Err(n.fail(
+                    "runs in training mode (its `training_mode` is true); qcc imports inference graphs only",
+                ));
+            }
+            Some(Val::Const(_)) => {}
+            Some(_) => {
+                return Err(n.fail(format!(
+                    "reads its `training_mode` from `{}`, which is computed at run time; qcc imports inference graphs only, so it must be a constant false",
+                    n.input_name(2).unwrap_or_default()
+                )))
             }
         }
     }

@@ -5,10 +5,13 @@ mod conv;
 mod elementwise;
 mod fold;
 mod linear;
+mod logic;
 mod pool;
 mod quant;
 mod reduce;
+mod resize;
 mod shape;
+mod slice;
 mod window;
 
 use crate::diag::{Error, Result};
@@ -21,6 +24,7 @@ type Converter = fn(&mut Importer, &OnnxNode) -> Result<()>;
 /// Every ONNX op qcc imports (default domain), with its converter.
 pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Add", elementwise::arith),
+    ("And", logic::logic),
     ("AveragePool", pool::average_pool),
     ("BatchNormalization", elementwise::batch_norm),
     ("Cast", fold::cast),
@@ -33,35 +37,50 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("DequantizeLinear", quant::dequantize),
     ("Div", elementwise::arith),
     ("Dropout", fold::dropout),
+    ("Equal", logic::compare),
+    ("Expand", logic::expand),
     ("Flatten", shape::flatten),
     ("Gather", fold::gather),
     ("Gelu", activation::gelu),
     ("Gemm", linear::gemm),
     ("GlobalAveragePool", pool::global_average_pool),
+    ("Greater", logic::compare),
+    ("GreaterOrEqual", logic::compare),
     ("HardSigmoid", elementwise::hard_sigmoid),
     ("HardSwish", elementwise::hard_swish),
     ("Identity", fold::identity),
     ("LeakyRelu", elementwise::leaky_relu),
+    ("Less", logic::compare),
+    ("LessOrEqual", logic::compare),
     ("MatMul", linear::matmul),
     ("MaxPool", pool::max_pool),
     ("Mul", elementwise::arith),
     ("PRelu", activation::prelu),
+    ("Not", logic::not),
+    ("Or", logic::logic),
     ("Pad", shape::pad),
     ("Pow", activation::pow),
     ("QuantizeLinear", quant::quantize),
+    ("Range", logic::range),
     ("ReduceMean", reduce::reduce_mean),
+    ("ReduceProd", logic::reduce_prod),
     ("Relu", elementwise::relu),
     ("Reshape", shape::reshape),
+    ("Resize", resize::resize),
     ("Shape", fold::shape),
     ("Sigmoid", elementwise::sigmoid),
     ("Size", fold::size),
-    ("Slice", fold::slice),
+    ("Slice", slice::slice),
     ("Softmax", reduce::softmax),
+    ("Split", slice::split),
     ("Squeeze", shape::squeeze),
     ("Sub", elementwise::arith),
     ("Sum", elementwise::sum),
     ("Transpose", shape::transpose),
     ("Unsqueeze", shape::unsqueeze),
+    ("Upsample", resize::upsample),
+    ("Where", logic::where_),
+    ("Xor", logic::logic),
 ];
 
 /// The ONNX ops that import as `unary` (beside [`SUPPORTED`]).

@@ -6,6 +6,7 @@ use crate::diag::Result;
 use crate::import::constant::{Const, ConstType};
 use crate::import::context::{Importer, Val};
 use crate::import::node::OnnxNode;
+use crate::import::tensor;
 use crate::ir::{ElemType, OpKind, QuantType, TensorType};
 use runtime::DType;
 
@@ -14,7 +15,7 @@ fn storage_of(t: ConstType) -> Option<DType> {
         ConstType::U8 => Some(DType::U8),
         ConstType::I8 => Some(DType::I8),
         ConstType::I32 => Some(DType::I32),
-        ConstType::F32 | ConstType::I64 => None,
+        ConstType::F32 | ConstType::I64 | ConstType::Bool => None,
     }
 }
 
@@ -114,6 +115,16 @@ fn output_dtype(n: &OnnxNode) -> Result<DType> {
 }
 
 pub fn quantize(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    // Opset 23: the division x / scale in another float type than the input's.
+    if let Some(p) = n
+        .int("precision")?
+        .filter(|&p| p != 0 && p != tensor::dtype::FLOAT as i64)
+    {
+        return Err(n.fail(format!(
+            "divides by its scale in {} (`precision`); qcc computes it in f32",
+            tensor::dtype_name(p as i32)
+        )));
+    }
     let x = cx.operand(n, 0, "the input")?;
     let shape = cx.ty(x).shape.clone();
     let q = params(cx, n, &shape, None)?;
@@ -130,6 +141,16 @@ pub fn quantize(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
 }
 
 pub fn dequantize(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    // Opset 23: the result type; qcc dequantizes to f32 only.
+    if let Some(t) = n
+        .int("output_dtype")?
+        .filter(|&t| t != 0 && t != tensor::dtype::FLOAT as i64)
+    {
+        return Err(n.fail(format!(
+            "dequantizes to {} (`output_dtype`); qcc dequantizes to f32 only",
+            tensor::dtype_name(t as i32)
+        )));
+    }
     let out = n.output()?;
     let name = n.input_name(0).unwrap_or_default();
     let q = match cx.required(n, 0, "the input")? {

@@ -182,7 +182,7 @@ const TABLES: usize = 22;
 const FOLD_MAX_RIGHT: i32 = 22;
 
 /// Whether the zero point folds into the rounding constant of every channel of `rq`.
-pub fn folds_zero_point(rq: &Requant) -> bool {
+pub fn folds_zero_point(rq: &RequantSlices) -> bool {
     rq.shift.iter().all(|&s| -s <= FOLD_MAX_RIGHT)
 }
 
@@ -216,7 +216,7 @@ impl Table {
 }
 
 /// The requantization of a layer (per-tensor values repeated per channel).
-pub struct Requant<'a> {
+pub struct RequantSlices<'a> {
     pub mult: &'a [i32],
     pub shift: &'a [i32],
     pub zero_point: i32,
@@ -231,7 +231,7 @@ pub fn table_bytes(tier: Tier) -> usize {
 
 /// The tables of every block of `bias.len()` channels, block after block; lanes past the last
 /// channel hold zeros (their codes are computed and never stored).
-pub fn tables(tier: Tier, bias: &[i32], rq: &Requant) -> Vec<u8> {
+pub fn tables(tier: Tier, bias: &[i32], rq: &RequantSlices) -> Vec<u8> {
     let nb = tier.block();
     let o = bias.len();
     let blocks = o.div_ceil(nb);

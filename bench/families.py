@@ -1,0 +1,230 @@
+"""The family table of issue 12: each real-world model family through qcc's stages, next to ORT int8.
+
+Usage: python bench/families.py [--families DIR] [--qcc PATH] [--work DIR] [--runs N] [--warmup N]
+                                [--no-openvino] [NAME ...]
+
+DIR is what tests/python/models_families.py wrote (NAME.onnx, NAME.calib.npy, NAME.heldout.npy and
+ORT fp32's outputs of both). For each family, every stage runs on its own and a failing stage puts
+the first line of qcc's error in its cell; the stages after it that need it show `-`:
+  import     `qcc import NAME.onnx`
+  float err  `qcc run NAME.ir` on the held-out set against ORT fp32: max |qcc - ORT| / max |ORT|
+  qcc dB     `qcc NAME.onnx -o NAME.so --calib calib.npy` (qcc's default calibration), then
+             `qcc run NAME.so` on the held-out set: SQNR against ORT fp32
+  ORT dB     quantize_static (QOperator, u8 activations, s8 per-channel weights, MinMax) on the
+             same calibration samples, run on the held-out set: SQNR against ORT fp32
+  bit-exact  on every tier of --targets (x86-64-v2, x86-64-v3, native): the library built for it
+             against `qcc run` of the `--emit int` IR for the same target, all held-out samples
+  latency    median ms of process CPU time per run, one thread, the first held-out sample,
+             round-robin in this process (bench/int8_vs_peers.py's runners): qcc's library
+             through ctypes, ORT int8, OpenVINO int8 (QDQ model) when `openvino` imports
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.quantization import QuantFormat
+
+import int8_vs_peers
+import quant_accuracy
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_FAMILIES = ["yolov8n_like", "yolov8n_shapes_like", "yolox_tiny_like", "dbnet_like", "unet_like",
+                    "mobilenetv3_like", "pplcnet_like"]
+HEADERS = ["family", "import", "float err", "qcc dB", "ORT int8 dB", "bit-exact", "qcc ms",
+           "ORT int8 ms", "OV int8 ms"]
+
+
+class StageError(Exception):
+    """A stage failed; the message is what the table cell shows."""
+
+
+def first_line(text):
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    line = lines[0] if lines else "(no message)"
+    return line.removeprefix("error: ").replace("|", "\\|").replace("`", "")[:100]
+
+
+def qcc_cmd(args, *argv):
+    done = subprocess.run([args.qcc, *argv], capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise StageError(first_line(done.stderr or done.stdout))
+
+
+def qcc_run(args, model, x_path, out_path):
+    qcc_cmd(args, "run", model, "-i", x_path, "-o", out_path)
+    return np.load(out_path)
+
+
+def stage(cells, key, fn):
+    """Runs fn; its value, or the error message, goes into cells[key]. Returns (ok, value)."""
+    try:
+        value = fn()
+    except StageError as e:
+        cells[key] = str(e)
+        return False, None
+    except Exception as e:  # noqa: BLE001  (a peer's failure is a cell too, not the end of the run)
+        cells[key] = first_line(f"{type(e).__name__}: {e}")
+        return False, None
+    return True, value
+
+
+def against(ref, out, what):
+    """Both as float64 with the reference's shape, or a StageError naming both shapes."""
+    out = np.asarray(out, np.float64)
+    if out.size != ref.size:
+        raise StageError(f"{what}: output shape {out.shape}, ORT's {ref.shape}")
+    return out.reshape(ref.shape)
+
+
+def bench_family(name, args, openvino_ok):
+    d, work = args.families, os.path.join(args.work, name)
+    os.makedirs(work, exist_ok=True)
+    onnx_path = os.path.join(d, f"{name}.onnx")
+    calib_path, held_path = os.path.join(d, f"{name}.calib.npy"), os.path.join(d, f"{name}.heldout.npy")
+    ref = np.load(os.path.join(d, f"{name}.heldout.expected.npy")).astype(np.float64)
+    held = np.load(held_path)
+    cells = {h: "-" for h in HEADERS}
+    cells["family"] = name
+
+    ir_path = os.path.join(work, f"{name}.ir")
+    ok, _ = stage(cells, "import", lambda: qcc_cmd(args, "import", onnx_path, "-o", ir_path))
+    if ok:
+        cells["import"] = "ok"
+
+        def float_err():
+            out = against(ref, qcc_run(args, ir_path, held_path, os.path.join(work, "float.npy")), "float")
+            return np.abs(out - ref).max() / np.abs(ref).max()
+
+        ok_f, err = stage(cells, "float err", float_err)
+        if ok_f:
+            cells["float err"] = f"{err:.1e}"
+
+    so_path = os.path.join(work, f"{name}.so")
+
+    def qcc_int8():
+        qcc_cmd(args, onnx_path, "-o", so_path, "--calib", calib_path)
+        return against(ref, qcc_run(args, so_path, held_path, os.path.join(work, "int8.npy")), "qcc int8")
+
+    ok_q, q_out = stage(cells, "qcc dB", qcc_int8)
+    if ok_q:
+        cells["qcc dB"] = f"{quant_accuracy.sqnr_db(ref, q_out):.1f}"
+
+        def bit_exact():
+            # Per tier, the library against its own target's integer IR (the default weight
+            # width, hence the IR, depends on the target).
+            verdicts = []
+            for target in args.targets:
+                tag = target.replace("-", "")
+                so_t = os.path.join(work, f"{name}.{tag}.so")
+                int_ir = os.path.join(work, f"{name}.{tag}.int.ir")
+                flags = ["--calib", calib_path, "--target", target]
+                qcc_cmd(args, onnx_path, "-o", so_t, *flags)
+                qcc_cmd(args, onnx_path, "-o", int_ir, "--emit", "int", *flags)
+                lib_out = qcc_run(args, so_t, held_path, os.path.join(work, f"{tag}.so.npy"))
+                ir_out = qcc_run(args, int_ir, held_path, os.path.join(work, f"{tag}.int_ir.npy"))
+                diff = int(np.count_nonzero(lib_out != ir_out)) if lib_out.shape == ir_out.shape else -1
+                verdicts.append(f"{target}: {'NO, ' + str(diff) + ' differ' if diff else 'yes'}")
+            if all(v.endswith("yes") for v in verdicts):
+                return f"yes ({len(verdicts)} tiers)"
+            return "; ".join(verdicts)
+
+        ok_b, verdict = stage(cells, "bit-exact", bit_exact)
+        if ok_b:
+            cells["bit-exact"] = verdict
+
+    calib = np.load(calib_path)
+    qop_path, qdq_path = os.path.join(work, "ort-qop.onnx"), os.path.join(work, "ort-qdq.onnx")
+
+    def ort_int8():
+        quant_accuracy.ort_quantize(onnx_path, qop_path, calib, QuantFormat.QOperator, False)
+        return against(ref, quant_accuracy.run_ort(qop_path, held), "ORT int8")
+
+    ok_o, o_out = stage(cells, "ORT int8 dB", ort_int8)
+    if ok_o:
+        cells["ORT int8 dB"] = f"{quant_accuracy.sqnr_db(ref, o_out):.1f}"
+
+    x = held[0]
+    runners = {}
+    if ok_q:
+        ok_l, lib = stage(cells, "qcc ms", lambda: int8_vs_peers.QccLibrary(so_path))
+        if ok_l and stage(cells, "qcc ms", lambda: lib.set_input(x))[0]:
+            runners["qcc ms"] = lib
+    if ok_o:
+        ok_r, r = stage(cells, "ORT int8 ms", lambda: int8_vs_peers.OrtRunner(qop_path, x))
+        if ok_r:
+            runners["ORT int8 ms"] = r
+    if openvino_ok:
+        def ov():
+            quant_accuracy.ort_quantize(onnx_path, qdq_path, calib, QuantFormat.QDQ, False)
+            return int8_vs_peers.OpenVinoRunner(qdq_path, x)
+
+        ok_v, r = stage(cells, "OV int8 ms", ov)
+        if ok_v:
+            runners["OV int8 ms"] = r
+    if runners:
+        times = int8_vs_peers.time_round_robin(runners, args.runs, args.warmup)
+        for key, (_wall, cpu) in times.items():
+            cells[key] = f"{cpu:.2f}"
+    return [cells[h] for h in HEADERS]
+
+
+def cpu_model():
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    except OSError:
+        return int8_vs_peers.cpu_description()
+    fields = dict(ln.split(":", 1) for ln in out.splitlines() if ":" in ln)
+    name = fields.get("Model name", "unknown CPU").strip()
+    return f"{name} ({int8_vs_peers.cpu_description().split('; ', 1)[-1]})"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="*", default=DEFAULT_FAMILIES, help="families to run")
+    p.add_argument("--families", default=os.path.join(ROOT, "tests/.work/families"),
+                   help="models_families.py output")
+    p.add_argument("--qcc", default=os.path.join(ROOT, "target/release/qcc"), help="qcc binary")
+    p.add_argument("--work", default=os.path.join(ROOT, "tests/.work/bench_families"),
+                   help="where IR files, libraries and quantized models go")
+    p.add_argument("--runs", type=int, default=20, help="timed rounds per family")
+    p.add_argument("--warmup", type=int, default=3, help="warm-up rounds per family")
+    p.add_argument("--targets", default="x86-64-v2,x86-64-v3,native", type=lambda v: v.split(","),
+                   help="the tiers the bit-exact column builds for (comma-separated --target values)")
+    p.add_argument("--no-openvino", action="store_true", help="leave OpenVINO out even if it imports")
+    args = p.parse_args()
+    if args.runs < 5:
+        p.error("--runs must be at least 5: a median of fewer runs is noise")
+    if not os.access(args.qcc, os.X_OK):
+        raise SystemExit(f"{args.qcc} is not an executable: cargo build --release -p qcc")
+    ort.set_default_logger_severity(3)
+    openvino_ok, openvino_note = int8_vs_peers.openvino_status()
+    if args.no_openvino:
+        openvino_ok, openvino_note = False, "--no-openvino"
+
+    print(f"CPU: {cpu_model()}")
+    print(f"qcc: {args.qcc}; onnxruntime {ort.__version__}; OpenVINO "
+          f"{openvino_note if openvino_ok else 'not run: ' + openvino_note.split(';')[0]}")
+    t0 = time.perf_counter()
+    rows = []
+    for name in args.names:
+        t = time.perf_counter()
+        if not os.path.exists(os.path.join(args.families, f"{name}.onnx")):
+            raise SystemExit(f"{args.families}/{name}.onnx does not exist: "
+                             "run tests/python/models_families.py")
+        rows.append(bench_family(name, args, openvino_ok))
+        print(f"[{name}] {time.perf_counter() - t:.0f} s", flush=True)
+    n_held = len(np.load(os.path.join(args.families, f"{args.names[0]}.heldout.npy")))
+    print(f"\n## families: held-out set of {n_held} crops; SQNR against ORT fp32; "
+          f"latency: median ms (process CPU time) of {args.runs} "
+          "round-robin runs, one thread\n")
+    int8_vs_peers.markdown_table(HEADERS, rows)
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+//! `qcc run` reads and writes `.npy` files of the model's own element types (f32, i8, u8, i32)
+//! and runs a model without inputs; a file of another type is refused with both types named.
+
+use ndarray::{arr1, ArrayD};
+use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+use std::path::Path;
+use std::process::Command;
+
+fn qcc(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_qcc"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("qcc runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !stderr.contains("panicked"),
+        "qcc {args:?} panicked:\n{stderr}"
+    );
+    (out.status.success(), stderr)
+}
+
+fn write_npy<T: ndarray_npy::WritableElement>(path: &Path, a: ArrayD<T>) {
+    let mut bytes = Vec::new();
+    a.write_npy(&mut bytes).expect("encodes");
+    std::fs::write(path, bytes).expect("written");
+}
+
+fn read_npy<T: ndarray_npy::ReadableElement>(path: &Path) -> ArrayD<T> {
+    ArrayD::<T>::read_npy(std::fs::File::open(path).expect("output written")).expect("decodes")
+}
+
+#[test]
+fn quantize_writes_u8_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("q.ir"),
+        "model @q {\n  %x = input : tensor<1x4xf32>\n  %y = quantize(%x) : tensor<1x4x!quant<u8, 0.5, 128>>\n  return %y\n}\n",
+    )
+    .unwrap();
+    write_npy(
+        &d.join("x.npy"),
+        arr1(&[-1.0f32, 0.0, 0.5, 10.0])
+            .into_shape_with_order(vec![1, 4])
+            .unwrap()
+            .into_dyn(),
+    );
+    let (ok, err) = qcc(d, &["run", "q.ir", "-i", "x.npy", "-o", "y.npy"]);
+    assert!(ok, "{err}");
+    // round(x / 0.5) + 128, ties to even: -2, 0, 1, 20.
+    let y: ArrayD<u8> = read_npy(&d.join("y.npy"));
+    assert_eq!(y.shape(), &[1, 4]);
+    assert_eq!(
+        y.iter().copied().collect::<Vec<_>>(),
+        vec![126, 128, 129, 148]
+    );
+}
+
+#[test]
+fn dequantize_reads_i8_codes_and_refuses_f32() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("dq.ir"),
+        "model @dq {\n  %x = input : tensor<3x!quant<i8, 0.25, 0>>\n  %y = dequantize(%x) : tensor<3xf32>\n  return %y\n}\n",
+    )
+    .unwrap();
+    write_npy(&d.join("x.npy"), arr1(&[-128i8, 4, 127]).into_dyn());
+    let (ok, err) = qcc(d, &["run", "dq.ir", "-i", "x.npy", "-o", "y.npy"]);
+    assert!(ok, "{err}");
+    let y: ArrayD<f32> = read_npy(&d.join("y.npy"));
+    assert_eq!(
+        y.iter().copied().collect::<Vec<_>>(),
+        vec![-32.0, 1.0, 31.75]
+    );
+
+    write_npy(&d.join("f.npy"), arr1(&[1.0f32, 2.0, 3.0]).into_dyn());
+    let (ok, err) = qcc(d, &["run", "dq.ir", "-i", "f.npy", "-o", "z.npy"]);
+    assert!(!ok);
+    assert!(
+        err.contains("cannot read f.npy: it holds elements of type '<f4', qcc takes int8 ('|i1'): convert it with `x.astype(numpy.int8)`"),
+        "{err}"
+    );
+    assert!(!d.join("z.npy").exists());
+
+    write_npy(&d.join("l.npy"), arr1(&[1i64, 2, 3]).into_dyn());
+    let (ok, err) = qcc(d, &["run", "dq.ir", "-i", "l.npy", "-o", "z.npy"]);
+    assert!(!ok);
+    assert!(
+        err.contains("cannot read l.npy: it holds elements of type"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_model_without_inputs_runs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("c.ir"),
+        "model @c {\n  weight @k : tensor<2xf32> = dense<[1.5, -2.0]>\n  %r = relu(@k) : tensor<2xf32>\n  return %r\n}\n",
+    )
+    .unwrap();
+    let (ok, err) = qcc(d, &["run", "c.ir", "-o", "y.npy"]);
+    assert!(ok, "{err}");
+    let y: ArrayD<f32> = read_npy(&d.join("y.npy"));
+    assert_eq!(y.iter().copied().collect::<Vec<_>>(), vec![1.5, 0.0]);
+}

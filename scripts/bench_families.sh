@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The family table of issue 12 (tests/python/models_families.py's detectors, segmenters and OCR
+# classifiers through qcc's stages, next to ORT int8): the test venv, the family models in
+# tests/.work/families (rebuilt when their generators change), a release build of qcc (or the
+# binary QCC_BIN names), then bench/families.py (arguments are passed on to it, e.g. family names).
+# OpenVINO int8 is timed too when .venv-bench (scripts/bench_int8.sh makes it) has it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib.sh
+
+FAMILIES_DIR=tests/.work/families
+
+ensure_families() {
+  local stamp
+  stamp=$(_qcc_hash tests/python/models_families.py tests/python/onnx_build.py tests/python/bn_calibrate.py \
+    tests/python/photos.py "$QCC_REQUIREMENTS" "$QCC_VENV/.qcc-stamp")
+  if [[ -f "$FAMILIES_DIR/.qcc-stamp" && "$(cat "$FAMILIES_DIR/.qcc-stamp")" == "$stamp" ]]; then
+    echo "family models up to date ($FAMILIES_DIR)"
+    return 0
+  fi
+  rm -rf "$FAMILIES_DIR"
+  "$QCC_VENV/bin/python" tests/python/models_families.py "$FAMILIES_DIR"
+  echo "$stamp" > "$FAMILIES_DIR/.qcc-stamp"
+}
+
+phase venv ensure_venv
+phase families ensure_families
+if [[ -z "${QCC_BIN:-}" ]]; then
+  phase build cargo build --release -p qcc
+  QCC_BIN=target/release/qcc
+fi
+python=$QCC_VENV/bin/python
+if [[ -x .venv-bench/bin/python ]] && .venv-bench/bin/python -c 'import openvino, onnxruntime, skimage' 2>/dev/null; then
+  python=.venv-bench/bin/python
+fi
+phase bench "$python" bench/families.py --families "$FAMILIES_DIR" --qcc "$QCC_BIN" "$@"
+phase_total
