@@ -229,6 +229,7 @@ impl Const {
             Const::I32(a) => Const::I32(slice(a, axes)),
             Const::I8(a) => Const::I8(slice(a, axes)),
             Const::U8(a) => Const::U8(slice(a, axes)),
+            Const::Bool(a) => Const::Bool(slice(a, axes)),
         }
     }
 
