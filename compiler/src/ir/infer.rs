@@ -5,8 +5,8 @@ use crate::ir::attr::Attr;
 use crate::ir::op::{Op, OpKind};
 use crate::ir::types::{fmt_shape, TensorType};
 use runtime::ops::geometry::{conv_transpose_full_len, conv_transpose_out_len};
-use runtime::DType;
 use runtime::ops::SliceAxis;
+use runtime::DType;
 
 type R<T> = Result<T, String>;
 
