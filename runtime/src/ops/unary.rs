@@ -230,9 +230,7 @@ impl UnaryFn {
             }
             Celu => max0(x) + min0(p[0] * ((x / p[0]).exp() - 1.0)),
             ThresholdedRelu => {
-                if x > p[0] {
-                    x
-                } else if x.is_nan() {
+                if x > p[0] || x.is_nan() {
                     x
                 } else {
                     0.0
