@@ -181,6 +181,10 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
         )
         .into(),
         HardSwish => ops::hard_swish(f(0)?).into(),
+        Unary => {
+            let (func, p) = crate::ir::infer::unary_fn(op).map_err(Error::msg)?;
+            ops::unary(f(0)?, func, &p).into()
+        }
         Add | Sub | Mul | Div => {
             let b = match op.kind {
                 Add => BinaryOp::Add,

@@ -67,8 +67,9 @@ pub fn optimize(
 ) -> Result<(Model, SaturationReport)> {
     verify_or_error(model, None)?;
     let rewrites = rules.rewrites();
-    let (out, report) = simplify(model, &rewrites, limits)
+    let (mut out, report) = simplify(model, &rewrites, limits)
         .map_err(|e| Error::msg(format!("optimizing @{}: {e}", model.name)))?;
+    crate::fuse::fuse_silu(&mut out);
     verify_or_error(&out, None).map_err(|e| {
         Error::msg(format!(
             "the optimizer produced an invalid model (a bug in qcc): {e}"

@@ -10,4 +10,5 @@ mod backend {
     pub mod props;
     pub mod resize;
     pub mod support;
+    pub mod unary;
 }

@@ -60,6 +60,8 @@ pub static BUILTINS: &[Builtin] = &[
     b("abs", 1, ArgKind::Value, "absolute value"),
     b("sqrt", 1, ArgKind::Value, "square root"),
     b("exp", 1, ArgKind::Value, "e to the power"),
+    b("unary_fn", 3, ArgKind::Value,
+        "unary_fn(f, p, v): the `unary` op's function named f with parameters p (empty: its defaults), evaluated in f32 at every element of v (a NaN result gives 0, which quantizes to the zero point as NaN does)"),
     b("sum", 2, ArgKind::Value, "sum(v, axes): the sum over the listed axes, which disappear (`sum(w, [1, 2, 3])` of a conv weight is one number per output channel)"),
     b("min", 2, ArgKind::Value, "element-wise minimum"),
     b("max", 2, ArgKind::Value, "element-wise maximum"),

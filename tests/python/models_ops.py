@@ -314,6 +314,61 @@ def every_op_qdq():
                 ort_optimize=False)
 
 
+def every_op_unary():
+    """The functions that import as one `unary` op, each on an input in its domain, and SiLU."""
+    b = Builder(seed=110)
+    shape = (1, 4, 5, 5)
+    x = "input"
+    pos = b.op("Add", [b.op("Abs", [x]), b.const("u.half", np.array(0.5, F32))])       # ≥ 0.5
+    outs = [b.op(op, [x]) for op in ("Tanh", "Exp", "Neg", "Abs", "Erf", "Softplus", "Softsign",
+                                     "Sin", "Cos", "Floor", "Ceil", "Round", "Sign", "Mish")]
+    outs += [b.op(op, [pos]) for op in ("Log", "Sqrt", "Reciprocal")]
+    outs += [
+        b.op("Gelu", [x]),
+        b.op("Gelu", [x], approximate="tanh"),
+        b.op("Elu", [x], alpha=0.7),
+        b.op("Selu", [x]),
+        b.op("Selu", [x], alpha=1.5, gamma=1.1),
+        b.op("Celu", [x], alpha=1.3),
+        b.op("ThresholdedRelu", [x], alpha=0.4),
+        b.op("Pow", [x, b.init("u.two", np.array(2.0, F32))]),
+        b.op("Pow", [pos, b.const("u.sqrt", np.array(0.5, F32))]),
+        b.op("PRelu", [x, b.init("u.slope_c11", b.uniform((4, 1, 1), -0.5, 0.5))]),
+        b.op("PRelu", [x, b.init("u.slope_1", np.array([0.2], F32))]),
+        b.op("Mul", [x, b.op("Sigmoid", [x])], "silu"),
+        b.op("Mul", [b.op("Sigmoid", [x]), x], "silu_swapped"),
+    ]
+    y = _flat_concat(b, outs)
+    return Case("every_op_unary", b.model("every_op_unary", x, shape, y, 20), _samples(b, shape),
+                "Tanh, Exp, Log, Sqrt, Reciprocal, Neg, Abs, Erf, Gelu (both approximations), "
+                "Softplus, Softsign, Elu, Selu, Celu, ThresholdedRelu, Sin, Cos, Floor, Ceil, Round, "
+                "Sign, Mish, Pow with a constant exponent, PRelu (per channel; one slope), SiLU as x·Sigmoid(x) both ways round; "
+                "opset 20")
+
+
+def mobilenetv3_block():
+    """A MobileNetV3-style block: conv → HardSwish, depthwise → HardSwish, squeeze-excite
+    (pool → 1×1 → ReLU → 1×1 → HardSigmoid, times the features), 1×1 → SiLU, and a GELU head."""
+    b = Builder(seed=111)
+    shape = (1, 8, 12, 12)
+    h = b.op("HardSwish", [b.conv("input", 8, 16, 3, pads=1, stem="expand")])
+    h = b.op("HardSwish", [b.conv(h, 16, 16, 3, pads=1, group=16, stem="dw")])
+    s = b.op("GlobalAveragePool", [h])
+    s = b.op("Relu", [b.conv(s, 16, 4, 1, stem="se_reduce")])
+    s = b.op("HardSigmoid", [b.conv(s, 4, 16, 1, stem="se_expand")], alpha=1.0 / 6, beta=0.5)
+    h = b.op("Mul", [h, s], "se_scale")
+    p = b.conv(h, 16, 12, 1, stem="project")
+    h = b.op("Mul", [p, b.op("Sigmoid", [p])], "silu")
+    g = b.op("Mul", [h, b.op("Sigmoid", [b.conv(b.op("GlobalAveragePool", [h]), 12, 12, 1, stem="se2")])],
+             "sigmoid_gate")
+    g = b.op("PRelu", [g, b.init("prelu.slope", b.uniform((12, 1, 1), 0.05, 0.3))])
+    y = b.op("Tanh", [b.op("Gelu", [b.conv(g, 12, 8, 1, stem="head")])])
+    return Case("mobilenetv3_block", b.model("mobilenetv3_block", "input", shape, y, 20),
+                _samples(b, shape, n=8),
+                "Conv + HardSwish, depthwise + HardSwish, SE with HardSigmoid and a broadcast Mul, "
+                "SiLU as x·Sigmoid(x), a sigmoid-gated SE, PRelu per channel, Gelu and Tanh; opset 20")
+
+
 def _resize(b, x, scales=None, sizes=None, **attrs):
     """Resize (opset 11+) with constant scales or sizes and an empty roi."""
     s = b.init("scales", np.array(scales, F32)) if scales is not None else ""
@@ -429,4 +484,4 @@ def fpn_resize():
 
 ALL = [every_op_conv, every_op_act, every_op_pool, every_op_shape, every_op_opset11, every_op_opset21,
        every_op_clip6, every_op_qdq, bn_variants, every_op_resize, every_op_resize19, every_op_upsample9,
-       every_op_resize10, fpn_resize]
+       every_op_resize10, fpn_resize, every_op_unary, mobilenetv3_block]

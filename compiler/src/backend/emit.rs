@@ -342,15 +342,25 @@ impl K<'_> {
     /// `expf(x)` from the C library, the function Rust's `f32::exp` calls, so that a float
     /// softmax or sigmoid matches the interpreter bit for bit.
     pub fn expf(&mut self, x: Value) -> Result<Value> {
+        self.libm(x, "expf", &[])
+    }
+
+    /// `name(x, more…)`, a C library function of f32s returning an f32 (`expf`, `tanhf`,
+    /// `powf`, …): the one the interpreter's Rust `f32` method calls.
+    pub fn libm(&mut self, x: Value, name: &str, more: &[Value]) -> Result<Value> {
         let mut sig = self.module.make_signature();
-        sig.params.push(AbiParam::new(types::F32));
+        for _ in 0..=more.len() {
+            sig.params.push(AbiParam::new(types::F32));
+        }
         sig.returns.push(AbiParam::new(types::F32));
         let id = self
             .module
-            .declare_function("expf", Linkage::Import, &sig)
-            .map_err(|e| Error::msg(format!("declaring expf: {e}")))?;
+            .declare_function(name, Linkage::Import, &sig)
+            .map_err(|e| Error::msg(format!("declaring {name}: {e}")))?;
         let f = self.module.declare_func_in_func(id, self.b.func);
-        let call = self.b.ins().call(f, &[x]);
+        let mut args = vec![x];
+        args.extend_from_slice(more);
+        let call = self.b.ins().call(f, &args);
         Ok(self.b.inst_results(call)[0])
     }
 

@@ -62,7 +62,10 @@ pub const OPSETS: std::ops::RangeInclusive<i64> = 6..=28;
 
 /// The ONNX ops qcc imports, in alphabetical order.
 pub fn supported_ops() -> impl Iterator<Item = &'static str> {
-    ops::SUPPORTED.iter().map(|(name, _)| *name)
+    let mut all: Vec<&'static str> = ops::SUPPORTED.iter().map(|(name, _)| *name).collect();
+    all.extend(ops::unary_onnx_names());
+    all.sort_unstable();
+    all.into_iter()
 }
 
 /// Imports the ONNX model in `path`; external tensor data is read from beside it.

@@ -317,6 +317,10 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             }
             Ok(x.clone())
         }
+        Unary => {
+            unary_fn(op)?;
+            same_shape_f32(x)
+        }
         Relu | Clip | LeakyRelu | Sigmoid | HardSigmoid | HardSwish | Softmax => {
             if op.kind == Softmax {
                 axis(op, "axis", x.rank())?;
@@ -791,6 +795,26 @@ fn float_attrs(op: &Op, analog: OpKind) -> crate::ir::attr::Attrs {
         .filter(|(k, _)| schema.attr(k).is_some())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
+}
+
+/// The function of a `unary` op and its parameters (defaults filled in), or why they are wrong.
+pub fn unary_fn(op: &Op) -> Result<(runtime::ops::UnaryFn, Vec<f32>), String> {
+    let name = match op.attr("fn") {
+        Some(Attr::Str(s)) => s.as_str(),
+        _ => return Err("unary needs a string attribute `fn`".into()),
+    };
+    let f = runtime::ops::UnaryFn::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = runtime::ops::UNARY_FNS.iter().map(|d| d.name).collect();
+        format!(
+            "unknown unary function `{name}`; known: {}",
+            known.join(", ")
+        )
+    })?;
+    let given: &[f32] = match op.attr("params") {
+        Some(Attr::Floats(v)) => v,
+        _ => &[],
+    };
+    Ok((f, f.params(given)?))
 }
 
 #[cfg(test)]

@@ -334,6 +334,30 @@ impl Walk<'_> {
                         .chain((r.0 < -1.5 && r.1 > -1.5).then_some(f(-1.5))),
                 )
             }
+            Unary => {
+                // The table's functions have no common shape (sin oscillates, pow may dip): the
+                // hull of 4097 evenly spaced points and the ends bounds them to within the
+                // grid's step, which calibration's own clipping dwarfs.
+                let (f, p) = crate::ir::infer::unary_fn(op).map_err(Error::msg)?;
+                let r = x()?;
+                let n = 4096;
+                let pts = (0..=n).map(|i| r.0 + (r.1 - r.0) * i as f64 / n as f64);
+                // NaN (log below 0) quantizes to the zero point and ±∞ saturate: the finite
+                // values bound the rest.
+                let vals: Vec<f64> = pts
+                    .map(|v| f.eval(v as f32, &p) as f64)
+                    .filter(|v| v.is_finite())
+                    .collect();
+                if vals.is_empty() {
+                    return Err(Error::msg(format!(
+                        "unary {}: no finite value over the input range [{}, {}], so it has no data-free bound",
+                        f.name(),
+                        fmt_f32(r.0 as f32),
+                        fmt_f32(r.1 as f32)
+                    )));
+                }
+                hull(vals)
+            }
             Add => {
                 let (a, b) = (x()?, self.of(args[1])?);
                 (a.0 + b.0, a.1 + b.1)

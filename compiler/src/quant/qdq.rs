@@ -87,9 +87,12 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         {
             Role::Integer
         }
+        // Two activations (an SE block's gate times its features), broadcasting as mul does.
+        OpKind::Mul if operands.iter().all(|&o| !model.node(o).is_weight()) => Role::Integer,
         OpKind::GlobalAvgPool
         | OpKind::Sigmoid
         | OpKind::HardSwish
+        | OpKind::Unary
         | OpKind::HardSigmoid
         | OpKind::LeakyRelu => Role::Integer,
         OpKind::AvgPool => Role::Integer,

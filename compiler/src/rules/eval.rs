@@ -253,6 +253,7 @@ impl Bindings {
                     Value::Num { a, .. } => a.len(),
                     Value::Bool(a) => a.len(),
                     Value::DType(_) => return Err("an element type has no length".into()),
+                    Value::Str(s) => s.chars().count(),
                 } as i64))
             }
             "all" | "any" => match arg(0)? {
@@ -268,6 +269,38 @@ impl Bindings {
             "abs" => map(&arg(0)?, f64::abs, true),
             "sqrt" => map(&arg(0)?, f64::sqrt, false),
             "exp" => map(&arg(0)?, f64::exp, false),
+            "unary_fn" => {
+                let name = match arg(0)? {
+                    Value::Str(s) => s,
+                    other => {
+                        return Err(format!(
+                            "unary_fn needs a function name, got {}",
+                            other.describe()
+                        ))
+                    }
+                };
+                let f = runtime::ops::UnaryFn::from_name(&name)
+                    .ok_or_else(|| format!("unknown unary function `{name}`"))?;
+                let given = arg(1)?;
+                let (p, _) = given.num()?;
+                let p: Vec<f32> = p.iter().map(|&v| v as f32).collect();
+                let p = f.params(&p)?;
+                // In f32, as the interpreter evaluates it: a table of the same function. A NaN
+                // result comes back as 0, which a table quantizes to the zero point, as
+                // `quantize` maps NaN.
+                map(
+                    &arg(2)?,
+                    |v| {
+                        let y = f.eval(v as f32, &p);
+                        if y.is_nan() {
+                            0.0
+                        } else {
+                            y as f64
+                        }
+                    },
+                    false,
+                )
+            }
             "sum" => {
                 let v = arg(0)?;
                 let (a, int) = v.num()?;

@@ -433,6 +433,15 @@ impl<'a> Sampler<'a> {
             OpKind::LeakyRelu => {
                 a.insert("alpha".into(), Attr::Float(r.pick(&[0.0, 0.1])));
             }
+            OpKind::Unary => {
+                let fns = runtime::ops::UNARY_FNS;
+                let d = &fns[r.range(0, fns.len() - 1)];
+                a.insert("fn".into(), Attr::Str(d.name.into()));
+                a.insert(
+                    "params".into(),
+                    Attr::Floats(d.params.iter().map(|p| p.1).collect()),
+                );
+            }
             OpKind::Reshape => {
                 let n = x.numel() as i64;
                 a.insert(
@@ -678,6 +687,7 @@ impl<'a> Sampler<'a> {
                 | OpKind::Sigmoid
                 | OpKind::HardSigmoid
                 | OpKind::HardSwish
+                | OpKind::Unary
                 | OpKind::BatchNorm
         );
         let want0 = match (&want, kind) {

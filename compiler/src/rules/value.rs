@@ -15,6 +15,8 @@ pub enum Value {
     },
     Bool(ArrayD<bool>),
     DType(DType),
+    /// A string attribute (a `unary` op's `fn`): only passed on, compared or named in a builtin.
+    Str(String),
 }
 
 pub type VResult<T> = Result<T, String>;
@@ -66,7 +68,7 @@ impl Value {
             Attr::Bool(v) => Value::boolean(*v),
             Attr::Ints(v) => Value::ints(v),
             Attr::Floats(v) => Value::floats(&v.iter().map(|&x| x as f64).collect::<Vec<_>>()),
-            Attr::Str(s) => return Err(format!("string attribute {s:?} cannot be computed with")),
+            Attr::Str(s) => Value::Str(s.clone()),
         })
     }
 
@@ -79,6 +81,7 @@ impl Value {
             Value::Bool(a) if a.ndim() == 0 => format!("boolean {}", a[[]]),
             Value::Bool(a) => format!("boolean array of shape {:?}", a.shape()),
             Value::DType(d) => format!("element type {d}"),
+            Value::Str(s) => format!("string {s:?}"),
         }
     }
 
@@ -126,6 +129,7 @@ impl Value {
             (AttrKind::Floats, Value::Num { a, .. }) if a.ndim() <= 1 => {
                 Ok(Attr::Floats(a.iter().map(|&x| x as f32).collect()))
             }
+            (AttrKind::Str, Value::Str(s)) => Ok(Attr::Str(s.clone())),
             (k, v) => Err(format!("cannot use {} as {}", v.describe(), k.a_name())),
         }
     }
@@ -198,6 +202,7 @@ pub fn compare(x: &Value, y: &Value, f: impl Fn(f64, f64) -> bool) -> VResult<Va
 pub fn equal(x: &Value, y: &Value) -> VResult<bool> {
     match (x, y) {
         (Value::DType(a), Value::DType(b)) => Ok(a == b),
+        (Value::Str(a), Value::Str(b)) => Ok(a == b),
         (Value::Bool(a), Value::Bool(b)) => {
             Ok(broadcast_pair(a, b).map(|(a, b)| a == b).unwrap_or(false))
         }

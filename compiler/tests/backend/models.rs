@@ -46,6 +46,13 @@ fn mobilenetv2() {
     check("mobilenetv2");
 }
 
+/// conv + HardSwish, SE with a broadcast Mul, SiLU, Gelu and Tanh: every activation a table,
+/// every Mul of two activations a qmul.
+#[test]
+fn mobilenetv3_block() {
+    check("mobilenetv3_block");
+}
+
 #[test]
 fn efficientnet_lite0() {
     check("efficientnet_lite0");
@@ -66,6 +73,7 @@ fn every_op_models() {
         "every_op_pool",
         "every_op_qdq",
         "every_op_shape",
+        "every_op_unary",
         "every_op_resize",
         "every_op_resize19",
         "every_op_upsample9",

@@ -112,9 +112,11 @@ pub fn assert_exact(what: &str, model: &Model, lib: &Lib, inputs: &[Tensor]) {
             assert_eq!(g.len(), w.len(), "{what}: output {j} length");
             if let Some(i) = (0..w.len()).find(|&i| g[i].to_bits() != w[i].to_bits()) {
                 panic!(
-                    "{what}: output {j} differs at {i}: library {} interpreter {} ({} of {} differ)",
+                    "{what}: output {j} differs at {i}: library {} interpreter {} ({:08x} vs {:08x}; {} of {} differ)",
                     g[i],
                     w[i],
+                    g[i].to_bits(),
+                    w[i].to_bits(),
                     (0..w.len()).filter(|&i| g[i].to_bits() != w[i].to_bits()).count(),
                     w.len()
                 );

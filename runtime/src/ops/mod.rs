@@ -22,6 +22,7 @@ mod shape;
 mod slice;
 mod softmax;
 pub mod strict;
+mod unary;
 
 pub use self::batch_norm::batch_norm;
 pub use self::binary::{binary, broadcast_shapes};
@@ -39,3 +40,4 @@ pub use self::resize::{
 pub use self::shape::{concat, pad, reshape, transpose};
 pub use self::slice::{slice, slice_len, SliceAxis};
 pub use self::softmax::softmax;
+pub use self::unary::{unary, UnaryDef, UnaryFn, UNARY_FNS};

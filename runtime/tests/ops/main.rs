@@ -15,3 +15,4 @@ mod reduce;
 mod resize;
 mod shape;
 mod softmax;
+mod unary;

@@ -14,6 +14,7 @@ mod micro;
 mod pool;
 mod resize;
 mod strict;
+mod unary;
 
 use crate::backend::emit::Emitter;
 use crate::backend::target::Target;
@@ -139,6 +140,7 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         | OpKind::LeakyRelu
         | OpKind::HardSigmoid
         | OpKind::HardSwish => strict::emit(em, name, step),
+        OpKind::Unary => unary::emit(em, name, step),
         OpKind::Pad => float::pad(em, name, step),
         OpKind::Transpose => float::transpose(em, name, step),
         OpKind::Slice => float::slice(em, name, step),

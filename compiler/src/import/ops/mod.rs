@@ -1,5 +1,6 @@
 //! One converter per ONNX op (grouped by theme, one file per group) and the table that picks it.
 
+mod activation;
 mod conv;
 mod elementwise;
 mod fold;
@@ -40,6 +41,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Expand", logic::expand),
     ("Flatten", shape::flatten),
     ("Gather", fold::gather),
+    ("Gelu", activation::gelu),
     ("Gemm", linear::gemm),
     ("GlobalAveragePool", pool::global_average_pool),
     ("Greater", logic::compare),
@@ -53,9 +55,11 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("MatMul", linear::matmul),
     ("MaxPool", pool::max_pool),
     ("Mul", elementwise::arith),
+    ("PRelu", activation::prelu),
     ("Not", logic::not),
     ("Or", logic::logic),
     ("Pad", shape::pad),
+    ("Pow", activation::pow),
     ("QuantizeLinear", quant::quantize),
     ("Range", logic::range),
     ("ReduceMean", reduce::reduce_mean),
@@ -79,6 +83,11 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Xor", logic::logic),
 ];
 
+/// The ONNX ops that import as `unary` (beside [`SUPPORTED`]).
+pub fn unary_onnx_names() -> impl Iterator<Item = &'static str> {
+    activation::onnx_names()
+}
+
 /// Converts one node, binding its outputs in `cx`.
 pub fn convert(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let domain = n.proto.domain.as_str();
@@ -92,6 +101,9 @@ pub fn convert(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
             "unsupported ONNX op `{}` from domain `{domain}` (node `{name}`)",
             n.op_type()
         )));
+    }
+    if activation::onnx_names().any(|op| op == n.op_type()) {
+        return activation::function(cx, n);
     }
     match SUPPORTED.iter().find(|(op, _)| *op == n.op_type()) {
         Some((_, f)) => f(cx, n),
