@@ -484,8 +484,13 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                 let r = match role(src, n, op) {
                     _ if keep.contains(&node.name) || reads_codes => Role::Float,
                     // Moving a float value on its way out of the integer graph: quantizing it
-                    // here would only cost precision.
-                    Role::PassThrough if !integer[&operands[0]] && !needs_codes(src, n) => {
+                    // here would only cost precision. (Max-pool has no float kernel in a
+                    // library, so it always runs on codes, where it is exact.)
+                    Role::PassThrough
+                        if op.kind != OpKind::MaxPool
+                            && !integer[&operands[0]]
+                            && !needs_codes(src, n) =>
+                    {
                         Role::Float
                     }
                     r => r,

@@ -144,8 +144,8 @@ pub fn npy(path: &Path) -> ndarray::ArrayD<f32> {
 
 /// The ops of an integer model that still compute in f32: anything but the output's
 /// dequantize and f32 data movement (a concat or reshape of dequantized values on their way
-/// out, which keeps each part at its own scale and does no arithmetic; a resize or max-pool
-/// there too, which the quantizer leaves float like the other pass-through ops on the way out).
+/// out, which keeps each part at its own scale and does no arithmetic; a resize there too,
+/// which the quantizer leaves float like the other pass-through ops on the way out).
 pub fn float_arithmetic(int: &Model) -> Vec<String> {
     use qcc::ir::OpKind::*;
     int.ops_in_order()
@@ -156,7 +156,7 @@ pub fn float_arithmetic(int: &Model) -> Vec<String> {
                 && n.op().is_some_and(|o| {
                     !matches!(
                         o.kind,
-                        Dequantize | Concat | Reshape | Flatten | Transpose | Slice | Resize | MaxPool
+                        Dequantize | Concat | Reshape | Flatten | Transpose | Slice | Resize
                     )
                 })
         })
