@@ -1,7 +1,7 @@
 //! 2-D transposed convolution (ONNX ConvTranspose, NCHW, explicit pads): per image and group one
 //! matrix product `Wᵀ·X` into a column buffer, then col2im scatters each column into the output.
 
-use super::geometry::{conv_transpose_out_len, valid_range};
+use super::geometry::valid_range;
 use super::sgemm::{sgemm, Mat, Store};
 use super::ConvTransposeParams;
 use ndarray::{ArrayD, IxDyn};
@@ -38,15 +38,7 @@ pub fn conv_transpose2d(
     );
     let (cg, o) = (c / groups, og * groups);
     let out_len = |axis: usize, len: usize, k: usize| -> usize {
-        conv_transpose_out_len(
-            len,
-            k,
-            p.strides[axis],
-            (p.pads[axis], p.pads[axis + 2]),
-            p.dilations[axis],
-            p.output_padding[axis],
-        )
-        .unwrap_or_else(|| {
+        p.out_len(axis, len, k).unwrap_or_else(|| {
             panic!("conv_transpose2d: input {xs:?}, weight {ws:?} and {p:?} give an empty output")
         })
     };

@@ -30,6 +30,21 @@ pub struct ConvTransposeParams {
     pub output_padding: [usize; 2],
 }
 
+impl ConvTransposeParams {
+    /// The output length along spatial axis `axis` (0: rows, 1: columns) for an input `len`
+    /// long and a kernel `k` long ([`super::geometry::conv_transpose_out_len`]).
+    pub fn out_len(&self, axis: usize, len: usize, k: usize) -> Option<usize> {
+        super::geometry::conv_transpose_out_len(
+            len,
+            k,
+            self.strides[axis],
+            (self.pads[axis], self.pads[axis + 2]),
+            self.dilations[axis],
+            self.output_padding[axis],
+        )
+    }
+}
+
 impl Default for ConvTransposeParams {
     fn default() -> Self {
         ConvTransposeParams {

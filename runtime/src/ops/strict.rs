@@ -10,7 +10,6 @@
 //! FMA, so `acc + x * w` below is exactly "round(x·w), then round(acc + that)".
 
 use super::binary::broadcast_shapes;
-use super::geometry::conv_transpose_out_len;
 use super::{ConvParams, ConvTransposeParams};
 use ndarray::{ArrayD, IxDyn};
 
@@ -116,15 +115,7 @@ pub fn conv_transpose2d(
     );
     let (cg, o) = (c / groups, og * groups);
     let out_len = |axis: usize, len: usize, k: usize| -> usize {
-        conv_transpose_out_len(
-            len,
-            k,
-            p.strides[axis],
-            (p.pads[axis], p.pads[axis + 2]),
-            p.dilations[axis],
-            p.output_padding[axis],
-        )
-        .unwrap_or_else(|| {
+        p.out_len(axis, len, k).unwrap_or_else(|| {
             panic!("conv_transpose2d: input {xs:?}, weight {ws:?} and {p:?} give an empty output")
         })
     };

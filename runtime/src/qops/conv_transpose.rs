@@ -8,7 +8,7 @@
 
 use super::igemm::dot_all;
 use super::Requant;
-use crate::ops::geometry::{conv_transpose_out_len, valid_range};
+use crate::ops::geometry::valid_range;
 use crate::ops::ConvTransposeParams;
 use crate::DType;
 use ndarray::{ArrayD, IxDyn};
@@ -53,15 +53,7 @@ pub fn qconv_transpose2d(
     let (cg, o) = (c / groups, og * groups);
     rq.check("qconv_transpose2d", o, DType::U8);
     let out_len = |axis: usize, len: usize, k: usize| -> usize {
-        conv_transpose_out_len(
-            len,
-            k,
-            p.strides[axis],
-            (p.pads[axis], p.pads[axis + 2]),
-            p.dilations[axis],
-            p.output_padding[axis],
-        )
-        .unwrap_or_else(|| {
+        p.out_len(axis, len, k).unwrap_or_else(|| {
             panic!("qconv_transpose2d: input {xs:?}, weight {ws:?} and {p:?} give an empty output")
         })
     };
