@@ -8,23 +8,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib.sh
 
-FAMILIES_DIR=tests/.work/families
-
-ensure_families() {
-  local stamp
-  stamp=$(_qcc_hash tests/python/models_families.py tests/python/onnx_build.py tests/python/bn_calibrate.py \
-    tests/python/photos.py "$QCC_REQUIREMENTS" "$QCC_VENV/.qcc-stamp")
-  if [[ -f "$FAMILIES_DIR/.qcc-stamp" && "$(cat "$FAMILIES_DIR/.qcc-stamp")" == "$stamp" ]]; then
-    echo "family models up to date ($FAMILIES_DIR)"
-    return 0
-  fi
-  rm -rf "$FAMILIES_DIR"
-  "$QCC_VENV/bin/python" tests/python/models_families.py "$FAMILIES_DIR"
-  echo "$stamp" > "$FAMILIES_DIR/.qcc-stamp"
-}
-
 phase venv ensure_venv
-phase families ensure_families
+phase families ensure_families "$QCC_FAMILIES"
 if [[ -z "${QCC_BIN:-}" ]]; then
   phase build cargo build --release -p qcc
   QCC_BIN=target/release/qcc
@@ -33,5 +18,5 @@ python=$QCC_VENV/bin/python
 if [[ -x .venv-bench/bin/python ]] && .venv-bench/bin/python -c 'import openvino, onnxruntime, skimage' 2>/dev/null; then
   python=.venv-bench/bin/python
 fi
-phase bench "$python" bench/families.py --families "$FAMILIES_DIR" --qcc "$QCC_BIN" "$@"
+phase bench "$python" bench/families.py --families "$QCC_FAMILIES" --qcc "$QCC_BIN" "$@"
 phase_total

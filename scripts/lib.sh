@@ -92,3 +92,20 @@ ensure_models() {
   "$QCC_VENV/bin/python" tests/python/make_models.py "$out"
   echo "$stamp" > "$out/.qcc-stamp"
 }
+
+QCC_FAMILIES=tests/.work/families
+
+# Regenerates the detector/segmenter/OCR family models (tests/python/models_families.py) unless
+# their generators, the requirements and the venv are those that made the current ones.
+ensure_families() {
+  local out=${1:-$QCC_FAMILIES} stamp
+  stamp=$(_qcc_hash tests/python/models_families.py tests/python/onnx_build.py tests/python/bn_calibrate.py \
+    tests/python/photos.py "$QCC_REQUIREMENTS" "$QCC_VENV/.qcc-stamp")
+  if [[ -f "$out/.qcc-stamp" && "$(cat "$out/.qcc-stamp")" == "$stamp" ]]; then
+    echo "family models up to date ($out)"
+    return 0
+  fi
+  rm -rf "$out"
+  "$QCC_VENV/bin/python" tests/python/models_families.py "$out"
+  echo "$stamp" > "$out/.qcc-stamp"
+}

@@ -3,6 +3,7 @@
 
 mod backend {
     pub mod cli;
+    pub mod families;
     pub mod fixed;
     pub mod graphs;
     pub mod lanes;
