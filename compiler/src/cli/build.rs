@@ -303,6 +303,11 @@ fn print_report(report: &Report, compiled: &Compiled, explain: bool) {
     }
     if let (Some(bits), Some(ranges)) = (report.weight_bits, &report.ranges) {
         if explain {
+            // Calibration runs the float model over every sample: on real models it is most of
+            // a compile's time, so it is listed beside the passes.
+            if report.times.iter().any(|(s, _)| *s == "calibrate") {
+                eprintln!("calibrate took {:.0} ms", took("calibrate"));
+            }
             eprintln!("quantize took {:.0} ms", took("quantize"));
         }
         for w in &report.warnings {
