@@ -8,7 +8,7 @@ use crate::diag::{Error, Result};
 use crate::rules::check::{check_rule, Verdict, CHECK_INSTANCES, CHECK_SEED};
 use crate::rules::RuleSet;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What checking one file found, when nothing in it was wrong: the rules that could not be
 /// instantiated, with the checker's reason. This is what the cache keeps.
@@ -137,7 +137,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-fn cached(path: &PathBuf, text: &str) -> Option<Unchecked> {
+fn cached(path: &Path, text: &str) -> Option<Unchecked> {
     let entry: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     if entry["text"].as_str()? != text || entry["checker"].as_str()? != checker_identity() {
@@ -157,7 +157,7 @@ fn cached(path: &PathBuf, text: &str) -> Option<Unchecked> {
 
 /// Writes an entry through a temporary file renamed into place, so a concurrent compile never
 /// reads half of one. A cache that cannot be written only means checking again next time.
-fn store(path: &PathBuf, text: &str, found: &Unchecked) {
+fn store(path: &Path, text: &str, found: &Unchecked) {
     let Some(dir) = path.parent() else { return };
     if std::fs::create_dir_all(dir).is_err() {
         return;

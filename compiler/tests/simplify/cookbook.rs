@@ -18,6 +18,7 @@ const COOKBOOK: &[(&str, &[&str])] = &[
         &["fold-channel-add-into-bias-constant-first"],
     ),
     ("merge-requantizes", &["merge-requantizes"]),
+    ("merge-1x1-convs", &[]),
 ];
 
 fn rules_file(name: &str) -> (String, String) {
