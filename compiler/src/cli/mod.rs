@@ -3,6 +3,7 @@
 mod accuracy;
 mod bench;
 mod build;
+pub use build::{prepare, Prepared};
 mod import;
 mod library;
 mod rules;
