@@ -81,6 +81,40 @@ fn qcc_rules_test_passes_the_builtin_fixtures_and_diffs_a_changed_one() {
             && text.ends_with("0 passed, 1 failed\n"),
         "{text}"
     );
+
+    // A firing count that is wrong fails (with the blessed result in place), and a malformed
+    // `// fires:` line is an error naming its line.
+    let source = std::fs::read_to_string(fixture("fold-bn-into-conv.ir")).expect("reads");
+    std::fs::write(
+        &ir,
+        source.replace(
+            "// fires: fold-bn-into-conv 1",
+            "// fires: fold-bn-into-conv 2",
+        ),
+    )
+    .expect("written");
+    let o = qcc(&["rules", "test", "-", ir.to_str().expect("UTF-8"), "--bless"]);
+    let text = stdout(&o);
+    assert!(
+        !o.status.success()
+            && text.contains("  fold-bn-into-conv fired 1 times, the fixture says 2\n"),
+        "{text}"
+    );
+    std::fs::write(
+        &ir,
+        source.replace(
+            "// fires: fold-bn-into-conv 1",
+            "// fires: fold-bn-into-conv once",
+        ),
+    )
+    .expect("written");
+    let o = qcc(&["rules", "test", "-", ir.to_str().expect("UTF-8")]);
+    assert!(
+        !o.status.success()
+            && super::support::stderr(&o).contains("fold-bn-into-conv.ir:3: `// fires:` takes `RULE COUNT` pairs separated by commas, not `fold-bn-into-conv once`"),
+        "{}",
+        super::support::stderr(&o)
+    );
 }
 
 #[test]
