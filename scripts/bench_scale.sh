@@ -33,7 +33,8 @@ measure() {
   local label=$1 n=$2
   shift 2
   /usr/bin/time -f '%e %U %M' -o "$TMP/time" "$@" >/dev/null 2>"$TMP/err" || [[ $label == check* ]]
-  read -r wall user rss < "$TMP/time"
+  # (time writes "Command exited with non-zero status" first when it did: check's case)
+  read -r wall user rss < <(tail -1 "$TMP/time")
   printf '| %s | %d | %.2f | %.2f | %d |\n' "$label" "$n" "$wall" "$user" $((rss / 1024))
 }
 "$PY" -c "import numpy as np; np.save('$TMP/x.npy', np.random.RandomState(0).randn(4, 1, 16).astype(np.float32))"
