@@ -109,3 +109,20 @@ ensure_families() {
   "$QCC_VENV/bin/python" tests/python/models_families.py "$out"
   echo "$stamp" > "$out/.qcc-stamp"
 }
+
+# valgrind, for the memcheck test of compiled libraries (compiler/tests/abi/memcheck.rs): a
+# Debian package, installed with apt when missing (as root, or through sudo as CI's user can).
+ensure_valgrind() {
+  if command -v valgrind >/dev/null; then
+    echo "valgrind present ($(valgrind --version))"
+    return 0
+  fi
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "error: valgrind is missing and there is no sudo to install it: apt-get install valgrind" >&2; return 1; }
+    sudo=(sudo -n)
+  fi
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq valgrind >/dev/null
+  echo "valgrind installed ($(valgrind --version))"
+}

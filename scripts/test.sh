@@ -10,6 +10,7 @@ phase models ensure_models "$QCC_MODELS"
 export QCC_TEST_MODELS="$PWD/$QCC_MODELS"
 phase families ensure_families "$QCC_FAMILIES"
 export QCC_FAMILIES="$PWD/$QCC_FAMILIES"
+phase valgrind ensure_valgrind
 # The README's Python example (ctypes + numpy) runs in the tests with the venv's interpreter.
 export QCC_PYTHON="$PWD/$QCC_VENV/bin/python"
 # Build first (its own phase, so the time a cold build takes is visible), then test.

@@ -3,6 +3,7 @@
 
 mod backend {
     pub mod cli;
+    pub mod every_op;
     pub mod families;
     pub mod fixed;
     pub mod graphs;
@@ -10,6 +11,7 @@ mod backend {
     pub mod models;
     pub mod props;
     pub mod resize;
+    pub mod scale;
     pub mod support;
     pub mod unary;
 }

@@ -23,6 +23,9 @@ pub enum Loc {
     Data(DataId),
 }
 
+/// Bytes every arena value has after its end (see [`Emitter::entry`]).
+pub const SLACK: usize = 64;
+
 /// The module being built and the contexts reused across functions.
 pub struct Emitter {
     pub module: ObjectModule,
@@ -144,7 +147,18 @@ impl Emitter {
     /// With `mark` (a profiling build), it also calls the C function of that name with the
     /// step's index before each kernel, and with the number of kernels after the last, so the
     /// shim can time each step; without it the entry is exactly the list of calls.
-    pub fn entry(&mut self, name: &str, kernels: &[FuncId], mark: Option<&str>) -> Result<FuncId> {
+    /// The entry function: calls `kernels` in order, each `(function, slack)`. `slack` is the
+    /// arena offset where the step's result ends: the entry zeroes the 64 bytes there (the room
+    /// [`crate::backend::arena_bytes`] leaves), because the kernels that read the value load whole
+    /// vectors and may read up to 15 bytes past its end. Zero weights cancel those bytes, but
+    /// scratch nobody wrote is uninitialised memory to valgrind, and a result computed from it
+    /// is too (issue 15, finding 12). Four stores per step cost nothing beside any kernel.
+    pub fn entry(
+        &mut self,
+        name: &str,
+        kernels: &[(FuncId, Option<usize>)],
+        mark: Option<&str>,
+    ) -> Result<FuncId> {
         let mut sig = kernel_signature(&self.module);
         sig.returns.push(AbiParam::new(types::I32));
         let id = self
@@ -171,13 +185,21 @@ impl Emitter {
             b.switch_to_block(entry);
             let params = b.block_params(entry).to_vec();
             let mark = mark.map(|m| self.module.declare_func_in_func(m, b.func));
-            for (i, &kernel) in kernels.iter().enumerate() {
+            for (i, &(kernel, slack)) in kernels.iter().enumerate() {
                 if let Some(m) = mark {
                     let step = b.ins().iconst(types::I64, i as i64);
                     b.ins().call(m, &[step]);
                 }
                 let f = self.module.declare_func_in_func(kernel, b.func);
                 b.ins().call(f, &params);
+                if let Some(end) = slack {
+                    let zero = b.ins().iconst(types::I8, 0);
+                    let v = b.ins().splat(types::I8X16, zero);
+                    let at = b.ins().iadd_imm_s(params[2], end as i64);
+                    for q in 0..(SLACK / 16) as i32 {
+                        b.ins().store(mem(), v, at, q * 16);
+                    }
+                }
             }
             if let Some(m) = mark {
                 let step = b.ins().iconst(types::I64, kernels.len() as i64);

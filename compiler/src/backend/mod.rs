@@ -97,7 +97,7 @@ pub fn valid_prefix(s: &str) -> bool {
 /// The buffer a value needs in the arena: its bytes plus room for one vector read past its end
 /// (kernels load 16 bytes at a time and discard what lies beyond).
 pub fn arena_bytes(ty: &TensorType) -> usize {
-    ty.size_bytes() + 64
+    ty.size_bytes() + emit::SLACK
 }
 
 /// Compiles an integer model into an object file.
@@ -140,7 +140,11 @@ pub fn codegen(model: &Model, opts: &Options) -> Result<Compiled> {
         let (f, bytes) = kernels::emit(&mut em, &name, step, &opts.target)
             .map_err(|e| Error::msg(format!("%{} ({}): {e}", step.name, step.op.kind.name())))?;
         weight_bytes += bytes;
-        funcs.push(f);
+        let slack = match step.out.loc {
+            Loc::Arena(off) => Some(off + step.out.ty.size_bytes()),
+            _ => None,
+        };
+        funcs.push((f, slack));
     }
     let mark = opts
         .profile

@@ -4,7 +4,7 @@
 use crate::egraph::analysis::{node_type, op_of, QGraph, TensorAnalysis};
 use crate::egraph::extract::Choice;
 use crate::egraph::lang::{Const, ENode, InputLeaf, Meta};
-use crate::ir::model::{Model, NodeId, NodeKind, WeightData};
+use crate::ir::model::{Model, NameSet, NodeId, NodeKind, WeightData};
 use crate::ir::op::Op;
 use crate::ir::types::TensorType;
 use egg::Id;
@@ -106,15 +106,9 @@ pub fn to_model(
         model.add_input(name.clone(), ty.clone());
     }
     // Reserve every original name so that new nodes never take one a kept node will use.
-    let mut taken: std::collections::HashSet<String> = loaded.names.values().cloned().collect();
-    fn fresh(taken: &mut std::collections::HashSet<String>, base: &str) -> String {
-        let mut name = base.to_string();
-        let mut i = 1;
-        while !taken.insert(name.clone()) {
-            name = format!("{base}_{i}");
-            i += 1;
-        }
-        name
+    let mut taken = NameSet::default();
+    for n in loaded.names.values() {
+        taken.take(n);
     }
 
     // Iterative post-order so deep models do not overflow the stack.
@@ -166,10 +160,8 @@ pub fn to_model(
                                 .or_else(|| k.name.as_deref().map(String::from));
                             let name = match base {
                                 Some(n) if loaded.names.get(&c) == Some(&n) => n,
-                                Some(n) => fresh(&mut taken, &n),
-                                None => {
-                                    fresh(&mut taken, if hint.is_empty() { "const" } else { &hint })
-                                }
+                                Some(n) => taken.fresh(&n),
+                                None => taken.fresh(if hint.is_empty() { "const" } else { &hint }),
                             };
                             let data = if k.tensor.len() <= INLINE_LIMIT {
                                 WeightData::Inline(k.tensor.clone())
@@ -188,7 +180,7 @@ pub fn to_model(
                                 .collect();
                             let name = match loaded.names.get(&c) {
                                 Some(n) => n.clone(),
-                                None => fresh(&mut taken, op.kind.name()),
+                                None => taken.fresh(op.kind.name()),
                             };
                             model.add_op(name, op, &operands, ty)
                         }

@@ -73,7 +73,15 @@ struct Builder {
     early: Vec<Ref>,
     /// Op nodes and their operands, wired once every weight is known.
     pending: Vec<(NodeId, Vec<Ref>)>,
+    /// Names compared so far looking for "did you mean" (see [`SUGGEST_BUDGET`]).
+    compared: usize,
 }
+
+/// How many names the "did you mean" searches of one file may compare in all. Each undefined
+/// name is compared with every defined one, so a file with thousands of both (a generated model
+/// with one typo'd prefix) would take n·m edit distances — 19 s for 8,000 of each; past the
+/// budget the errors come without a suggestion, which no one reads that far down anyway.
+const SUGGEST_BUDGET: usize = 1 << 20;
 
 impl Builder {
     fn model(&mut self, tree: &Pair<'_, Rule>) {
@@ -423,7 +431,7 @@ impl Builder {
     }
 
     /// "undefined %x", with the likely intended name.
-    fn undefined(&self, r: &Ref) -> Diagnostic {
+    fn undefined(&mut self, r: &Ref) -> Diagnostic {
         let what = if r.weight { "weight" } else { "value" };
         let mut d = Diagnostic::new(
             format!("undefined {what} {}{}", r.sigil(), r.name),
@@ -442,8 +450,11 @@ impl Builder {
         };
         if other.contains_key(&r.name) {
             d = d.with_note(format!("help: did you mean `{other_sigil}{}`?", r.name));
-        } else if let Some(near) = closest(&r.name, same.keys().map(String::as_str), 1).first() {
-            d = d.with_note(format!("help: did you mean `{}{near}`?", r.sigil()));
+        } else if self.compared < SUGGEST_BUDGET {
+            self.compared += same.len();
+            if let Some(near) = closest(&r.name, same.keys().map(String::as_str), 1).first() {
+                d = d.with_note(format!("help: did you mean `{}{near}`?", r.sigil()));
+            }
         }
         d
     }

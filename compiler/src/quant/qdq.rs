@@ -8,7 +8,7 @@
 //! After: a verified model computing the same function up to quantization error.
 
 use crate::diag::{Error, Result};
-use crate::ir::model::{Model, NodeId, NodeKind, WeightData};
+use crate::ir::model::{Model, NameSet, NodeId, NodeKind, WeightData};
 use crate::ir::op::{Op, OpKind};
 use crate::ir::types::{ElemType, TensorType};
 use crate::quant::params::{
@@ -218,11 +218,13 @@ struct Builder<'a> {
     forced: HashMap<NodeId, Params>,
     params_of: HashMap<NodeId, Params>,
     warnings: Vec<Warning>,
+    /// Every name in `out`: [`Model::fresh_name`] per node would make quantizing quadratic.
+    names: NameSet,
 }
 
 impl Builder<'_> {
-    fn name(&self, base: &str) -> String {
-        self.out.fresh_name(base)
+    fn name(&mut self, base: &str) -> String {
+        self.names.fresh(base)
     }
 
     /// The quantization parameters of a source tensor.
@@ -448,6 +450,7 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
         forced: HashMap::new(),
         params_of: HashMap::new(),
         warnings: vec![],
+        names: NameSet::default(),
     };
     b.out.weights_file = src.weights_file.clone();
     let order = src
@@ -463,11 +466,13 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
         let node = src.node(n);
         match &node.kind {
             NodeKind::Input => {
+                b.names.take(&node.name);
                 let id = b.out.add_input(node.name.clone(), node.ty.clone());
                 b.float_of.insert(n, id);
                 integer.insert(n, true);
             }
             NodeKind::Weight(w) => {
+                b.names.take(&node.name);
                 let id = b
                     .out
                     .add_weight(node.name.clone(), node.ty.clone(), w.clone());

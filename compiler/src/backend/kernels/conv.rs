@@ -8,7 +8,7 @@ use super::dot::{self, Dot, Route};
 use super::fixed::{finish_x4, multiply_x4, Pair};
 use super::micro::{self, Tier};
 use super::{int, ints, pair2, quad, zp_scale};
-use crate::backend::emit::{mem, Emitter, K};
+use crate::backend::emit::{mem, Emitter, K, SLACK};
 use crate::backend::target::Target;
 use crate::backend::{Operand, Step};
 use crate::diag::{Error, Result};
@@ -134,7 +134,7 @@ pub fn temp_bytes(op: &Op, args: &[Operand], out: &Operand, target: &Target) -> 
     if p.iter().all(|&v| v == 0) {
         return vec![];
     }
-    vec![x[0] * (x[2] + p[0] + p[2]) * (x[3] + p[1] + p[3]) * x[1] + 64]
+    vec![x[0] * (x[2] + p[0] + p[2]) * (x[3] + p[1] + p[3]) * x[1] + SLACK]
 }
 
 /// Scratch of a qgemm: the AVX2 micro-kernel reads `a` widened to u16.
@@ -391,10 +391,12 @@ fn epilogue(
     }
 }
 
-/// Copies `x` (channels-last) into the padded buffer, the border filled with the zero point.
+/// Copies `x` (channels-last) into the padded buffer, the border filled with the zero point,
+/// and the slack after it too: the last tile's vector loads read into it (zero weights cancel
+/// those bytes, but they must have been written, or valgrind sees uninitialised reads).
 fn pad_input(k: &mut K, g: &Conv, x: Value, dst: Value, zx: i32) -> Result<()> {
     let (hp, wp, c) = (g.hp(), g.wp(), g.c);
-    k.fill_bytes(dst, zx as u8, g.n * hp * wp * c)?;
+    k.fill_bytes(dst, zx as u8, g.n * hp * wp * c + SLACK)?;
     let row = g.w * c;
     k.for_range(0, g.n as i64, 1, |k, n| {
         k.for_range(0, g.h as i64, 1, |k, h| {

@@ -4,7 +4,7 @@
 //! blocks of output channels, output rows and pixel tiles, calling one assembled kernel per tile.
 
 use super::micro::{self, Kind, Shape, Tier};
-use crate::backend::emit::{mem, Emitter, Loc, K};
+use crate::backend::emit::{mem, Emitter, Loc, K, SLACK};
 use crate::diag::Result;
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 use cranelift_module::{FuncId, Linkage};
@@ -62,7 +62,7 @@ impl Layer {
     /// Scratch bytes of the staged copy (with room for the last step's read past a row's run).
     pub fn temp_bytes(&self, tier: Tier) -> Option<usize> {
         self.staged(tier)
-            .then(|| self.n * self.hp() * self.wp() * self.c * self.elem(tier) + 64)
+            .then(|| self.n * self.hp() * self.wp() * self.c * self.elem(tier) + SLACK)
     }
 
     /// A 1×1 convolution with unit strides and no padding reads every pixel once, in order: one
@@ -265,7 +265,11 @@ fn stage(k: &mut K, g: &Layer, x: Value, dst: Value, zx: i32, tier: Tier) -> Res
                 _ => widen(k, inner, src, row),
             }
         })
-    })
+    })?;
+    // The last step of the last row reads past the copy into its slack: written, so that no
+    // read of the kernel touches scratch nobody wrote (the weights there are zero).
+    let end = k.b.ins().iadd_imm_s(dst, (g.n * hp * wp * c * elem) as i64);
+    k.fill_bytes(end, 0, SLACK)
 }
 
 /// Sets `n` u16 elements at `dst` to `v`.

@@ -17,7 +17,7 @@ use cranelift_module::{FuncId, Linkage};
 use runtime::qops::quantize_value;
 use runtime::DType;
 
-fn f32_only(step: &Step) -> Result<()> {
+pub(super) fn f32_only(step: &Step) -> Result<()> {
     for o in step.args.iter().chain([&step.out]) {
         if o.ty.elem.storage() != DType::F32 {
             return Err(Error::msg(format!(

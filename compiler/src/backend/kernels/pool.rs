@@ -10,6 +10,7 @@ use crate::backend::emit::{mem, Emitter, K};
 use crate::backend::layout::{address, strides};
 use crate::backend::Step;
 use crate::diag::{Error, Result};
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 use cranelift_module::{DataId, FuncId, Linkage};
 use runtime::ops::geometry::axis_windows;
@@ -93,6 +94,7 @@ fn windowed(
         )));
     }
     let yd = y.ty.elem.storage();
+    let (esz, ysz) = (x.ty.elem.storage().size_bytes(), yd.size_bytes() as i64);
     // Whole 16-channel chunks go through `vector` (16 codes at once) when both layouts keep
     // channels adjacent; the remaining channels through `body`.
     let ys0 = strides(&y.ty);
@@ -105,7 +107,7 @@ fn windowed(
         let (rt, ct) = (k.table(rows), k.table(cols));
         let ys = strides(&y.ty);
         k.for_range(0, n as i64, 1, |k, ni| {
-            let xn = k.at(xb, ni, (h * w * c) as i64, 0);
+            let xn = k.at(xb, ni, (h * w * c * esz) as i64, 0);
             k.for_range(0, ho as i64, 1, |k, oh| {
                 let ra = k.at(rt, oh, 12, 0);
                 let r: [Value; 3] = [0, 4, 8].map(|o| k.b.ins().load(types::I32, mem(), ra, o));
@@ -124,7 +126,7 @@ fn windowed(
                     }
                     k.for_range((chunks * 16) as i64, c as i64, 1, |k, ci| {
                         let v = body(k, xn, r, cc, ci)?;
-                        let ya = address(k, yb, &[ni, ci, oh, ow], &ys, 1);
+                        let ya = address(k, yb, &[ni, ci, oh, ow], &ys, ysz);
                         store_code(k, yd, v, ya);
                         Ok(())
                     })
@@ -405,4 +407,68 @@ pub fn global_avg_pool(em: &mut Emitter, name: &str, step: &Step) -> Result<(Fun
         })
     })?;
     Ok((f, 0))
+}
+
+/// A max-pool or average pool left in float (kept with `--keep-float`): row-major
+/// `[N, C, H, W]` f32, each window's inside taps visited in row-major order as
+/// `runtime::ops::{max_pool, avg_pool}` visit them — the max a fold from `f32::MIN` that takes a
+/// NaN, the mean one f32 sum from +0 divided once by the count (0 for an empty window) — so the
+/// library equals the interpreter bit for bit.
+pub fn float_pool(em: &mut Emitter, name: &str, step: &Step, max: bool) -> Result<(FuncId, usize)> {
+    let (x, y) = (&step.args[0], &step.out);
+    if x.ty.elem.storage() != DType::F32 || y.ty.elem.storage() != DType::F32 || x.ty.rank() != 4 {
+        return Err(Error::msg(format!(
+            "a float pool takes and gives 4-D f32, not {} → {}",
+            x.ty, y.ty
+        )));
+    }
+    let (h, w) = (x.ty.shape[2] as i64, x.ty.shape[3] as i64);
+    let g = geometry(step);
+    let include_pad = step.op.bool("count_include_pad").unwrap_or(false);
+    let dil = [g.dilations[0] as i64, g.dilations[1] as i64];
+    let body = |k: &mut K, xn: Value, r: [Value; 3], cc: [Value; 3], ci: Value| {
+        let init = k.b.ins().f32const(if max { f32::MIN } else { 0.0 });
+        let acc = k.var(types::F32, init);
+        let nr = k.b.ins().sextend(types::I64, r[1]);
+        let nc = k.b.ins().sextend(types::I64, cc[1]);
+        let r0 = k.b.ins().sextend(types::I64, r[0]);
+        let c0 = k.b.ins().sextend(types::I64, cc[0]);
+        // Row-major: a channel's plane is h·w floats, a row w, a pixel one.
+        let plane = k.at(xn, ci, h * w * 4, 0);
+        let row0 = k.at(plane, r0, w * 4, 0);
+        let px0 = k.at(row0, c0, 4, 0);
+        k.for_count(nr, |k, i| {
+            let row = k.at(px0, i, dil[0] * w * 4, 0);
+            k.for_count(nc, |k, j| {
+                let a = k.at(row, j, dil[1] * 4, 0);
+                let v = k.b.ins().load(types::F32, mem(), a, 0);
+                let cur = k.b.use_var(acc);
+                let next = if max {
+                    let above = k.b.ins().fcmp(FloatCC::GreaterThan, v, cur);
+                    let nan = k.b.ins().fcmp(FloatCC::Unordered, v, v);
+                    let take = k.b.ins().bor(above, nan);
+                    k.b.ins().select(take, v, cur)
+                } else {
+                    k.b.ins().fadd(cur, v)
+                };
+                k.b.def_var(acc, next);
+                Ok(())
+            })
+        })?;
+        let sum = k.b.use_var(acc);
+        if max {
+            return Ok(sum);
+        }
+        let count = if include_pad {
+            k.b.ins().imul(r[2], cc[2])
+        } else {
+            k.b.ins().imul(r[1], cc[1])
+        };
+        let divisor = k.b.ins().fcvt_from_sint(types::F32, count);
+        let mean = k.b.ins().fdiv(sum, divisor);
+        let empty = k.b.ins().icmp_imm_s(IntCC::Equal, count, 0);
+        let zero = k.b.ins().f32const(0.0);
+        Ok(k.b.ins().select(empty, zero, mean))
+    };
+    windowed(em, name, step, body, None)
 }
