@@ -8,6 +8,7 @@ mod backend {
     pub mod graphs;
     pub mod lanes;
     pub mod models;
+    pub mod outputs;
     pub mod props;
     pub mod resize;
     pub mod support;
