@@ -2,6 +2,7 @@
 //! (`crate::pipeline`), and what the stages report printed.
 
 use crate::backend::target::Target;
+use crate::cli::console::{tell, tell_raw};
 use crate::cli::{CompileArgs, Emit};
 use crate::diag::{Error, Result};
 use crate::egraph::saturate::Limits;
@@ -18,11 +19,7 @@ use std::collections::BTreeMap;
 pub fn read_rule_files(paths: &[std::path::PathBuf]) -> Result<Vec<(String, String)>> {
     paths
         .iter()
-        .map(|p| {
-            std::fs::read_to_string(p)
-                .map(|t| (p.display().to_string(), t))
-                .map_err(|e| Error::io(p, e))
-        })
+        .map(|p| crate::readin::read_text(p, "a rules file").map(|t| (p.display().to_string(), t)))
         .collect()
 }
 
@@ -129,7 +126,7 @@ pub fn build(args: &CompileArgs) -> Result<()> {
     if let (false, true, Calibration::DataFree { input_range }) =
         (quantized, stage != Emit::Float, &calibration)
     {
-        eprintln!(
+        tell!(
             "warning: no --calib data: activation ranges are derived from the folded BatchNorm statistics and an input range of [{}, {}]; calibrating on real samples does better",
             input_range.0, input_range.1
         );
@@ -202,7 +199,7 @@ fn refuse_wrong_rules(rules: &RuleSet, user: &[(String, String)]) -> Result<()> 
     {
         match check_rule(r, CHECK_INSTANCES, CHECK_SEED) {
             Verdict::Holds { .. } => {}
-            Verdict::Untested { tries, last } => eprintln!(
+            Verdict::Untested { tries, last } => tell!(
                 "warning: rule {} ({}) could not be checked (no instance in {tries} tries: {last}); it is applied unchecked",
                 r.name(),
                 r.file
@@ -251,46 +248,46 @@ fn print_report(report: &Report, compiled: &Compiled, explain: bool) {
     };
     if let Some(simplify) = &report.simplify {
         if explain {
-            eprint!("{}", crate::explain::explain(simplify, &compiled.float));
-            eprintln!("simplify took {:.0} ms", took("simplify"));
+            tell_raw!("{}", crate::explain::explain(simplify, &compiled.float));
+            tell!("simplify took {:.0} ms", took("simplify"));
         }
         if !simplify.saturated() {
-            eprintln!(
+            tell!(
                 "warning: saturation stopped at the {}; the result is correct but may miss rewrites",
                 simplify.stop
             );
         }
     }
     if let (true, Some(done)) = (explain, &report.equalized) {
-        eprintln!("equalized {} layer pairs", done.pairs.len());
+        tell!("equalized {} layer pairs", done.pairs.len());
         for (a, b) in &done.pairs {
-            eprintln!("  %{a} → %{b}");
+            tell!("  %{a} → %{b}");
         }
     }
     if let (Some(bits), Some(ranges)) = (report.weight_bits, &report.ranges) {
         if explain {
-            eprintln!("quantize took {:.0} ms", took("quantize"));
+            tell!("quantize took {:.0} ms", took("quantize"));
         }
         for w in &report.warnings {
-            eprintln!("warning: {w}");
+            tell!("warning: {w}");
         }
         if explain {
             let bits_n = if bits == WeightBits::Eight { 8 } else { 7 };
-            eprintln!(
+            tell!(
                 "quantized with {bits_n}-bit weights, ranges from {}",
                 ranges.method
             );
             for (name, kind) in &report.float_ops {
-                eprintln!("  stays float: %{name} ({kind})");
+                tell!("  stays float: %{name} ({kind})");
             }
         }
     }
     if let (true, Some(lowering), Some(int)) = (explain, &report.lowering, &compiled.int) {
-        eprint!("lowering: {}", crate::explain::explain(lowering, int));
-        eprintln!("lowering took {:.0} ms", took("lower"));
+        tell_raw!("lowering: {}", crate::explain::explain(lowering, int));
+        tell!("lowering took {:.0} ms", took("lower"));
     }
     if let Some(layers) = &report.layers {
-        eprint!("{}", crate::quant::report::render(layers));
+        tell_raw!("{}", crate::quant::report::render(layers));
     }
 }
 
