@@ -3,6 +3,7 @@
 mod accuracy;
 mod bench;
 mod build;
+mod console;
 mod import;
 mod library;
 mod rules;
