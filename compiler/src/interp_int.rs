@@ -115,8 +115,12 @@ pub fn check_int_op(op: &Op, tys: &[&TensorType], y: &TensorType) -> Result<()> 
         match (rq.len(), n) {
             (1, _) => Ok(()),
             (k, n) if k == n => Ok(()),
-            (k, 1) => fail(format!("{k} multipliers where {name} takes one (per tensor)")),
-            (k, n) => fail(format!("{k} multipliers for {n} output channels (want 1 or {n})")),
+            (k, 1) => fail(format!(
+                "{k} multipliers where {name} takes one (per tensor)"
+            )),
+            (k, n) => fail(format!(
+                "{k} multipliers for {n} output channels (want 1 or {n})"
+            )),
         }
     };
     let u8_in = |i: usize, what: &str| -> Result<()> {

@@ -23,7 +23,53 @@ pub fn read_rule_files(paths: &[std::path::PathBuf]) -> Result<Vec<(String, Stri
         .collect()
 }
 
+/// A compile command read and checked: the model loaded, the pipeline's options, the stage to
+/// write and where, and warnings about the choices made for the user. What `qcc MODEL -o OUT`
+/// and the Python package's `qcc.compile` share.
+pub struct Prepared {
+    pub model: crate::ir::Model,
+    pub opts: Options,
+    pub stage: Emit,
+    pub output: std::path::PathBuf,
+    pub warnings: Vec<String>,
+}
+
 pub fn build(args: &CompileArgs) -> Result<()> {
+    let Prepared {
+        model,
+        opts,
+        stage,
+        output,
+        warnings,
+    } = prepare(args)?;
+    for w in &warnings {
+        tell!("warning: {w}");
+    }
+    let bar = calibration_bar();
+    let compiled = compile(&model, &opts, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    print_report(&compiled.report, &compiled, args.explain);
+    if let (Some(path), Some(ranges)) = (&args.save_ranges, &compiled.report.ranges) {
+        ranges.save(path)?;
+    }
+    match stage {
+        Emit::Float | Emit::Qdq | Emit::Int => save_model(compiled.last(), &output),
+        _ => {
+            let int = compiled
+                .int
+                .as_ref()
+                .expect("the pipeline ran to the integer model");
+            crate::cli::library::write(int, &opts.target, args, stage, &output)
+        }
+    }
+}
+
+/// Checks a compile command's flags against each other (before any file is read), reads the
+/// user's rules (refusing wrong ones) and the model, and turns the flags into [`Options`].
+pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
     let (Some(model_path), Some(output)) = (&args.model, &args.output) else {
         return Err(Error::msg(
             "give a model and an output: `qcc model.ir -o out.ir --emit float`",
@@ -123,13 +169,14 @@ pub fn build(args: &CompileArgs) -> Result<()> {
             method: args.calibration.parse::<Method>()?,
         }
     };
+    let mut warnings = vec![];
     if let (false, true, Calibration::DataFree { input_range }) =
         (quantized, stage != Emit::Float, &calibration)
     {
-        tell!(
-            "warning: no --calib data: activation ranges are derived from the folded BatchNorm statistics and an input range of [{}, {}]; calibrating on real samples does better",
+        warnings.push(format!(
+            "no --calib data: activation ranges are derived from the folded BatchNorm statistics and an input range of [{}, {}]; calibrating on real samples does better",
             input_range.0, input_range.1
-        );
+        ));
     }
     let opts = Options {
         target,
@@ -164,26 +211,13 @@ pub fn build(args: &CompileArgs) -> Result<()> {
             layer_report: args.report,
         },
     };
-    let bar = calibration_bar();
-    let compiled = compile(&model, &opts, |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
-    bar.finish_and_clear();
-    print_report(&compiled.report, &compiled, args.explain);
-    if let (Some(path), Some(ranges)) = (&args.save_ranges, &compiled.report.ranges) {
-        ranges.save(path)?;
-    }
-    match stage {
-        Emit::Float | Emit::Qdq | Emit::Int => save_model(compiled.last(), output),
-        _ => {
-            let int = compiled
-                .int
-                .as_ref()
-                .expect("the pipeline ran to the integer model");
-            crate::cli::library::write(int, &opts.target, args, stage, output)
-        }
-    }
+    Ok(Prepared {
+        model,
+        opts,
+        stage,
+        output: output.clone(),
+        warnings,
+    })
 }
 
 /// A rule that does not hold must not reach a model: the user's rules are checked on random
@@ -266,6 +300,11 @@ fn print_report(report: &Report, compiled: &Compiled, explain: bool) {
     }
     if let (Some(bits), Some(ranges)) = (report.weight_bits, &report.ranges) {
         if explain {
+            // Calibration runs the float model over every sample: on real models it is most of
+            // a compile's time, so it is listed beside the passes.
+            if report.times.iter().any(|(s, _)| *s == "calibrate") {
+                tell!("calibrate took {:.0} ms", took("calibrate"));
+            }
             tell!("quantize took {:.0} ms", took("quantize"));
         }
         for w in &report.warnings {

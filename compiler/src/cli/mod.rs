@@ -4,6 +4,7 @@ mod accuracy;
 mod bench;
 mod build;
 mod console;
+pub use build::{prepare, Prepared};
 mod import;
 mod library;
 mod rules;
