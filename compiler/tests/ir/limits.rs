@@ -162,5 +162,6 @@ fn every_refusal_of_the_interpreter_is_one_of_the_verifier() {
             problems[0].message
         ));
     }
-    snapshot_settings("ok", "integer").bind(|| insta::assert_snapshot!("ir_limits_refusals", report));
+    snapshot_settings("ok", "integer")
+        .bind(|| insta::assert_snapshot!("ir_limits_refusals", report));
 }
