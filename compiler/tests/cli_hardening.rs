@@ -358,3 +358,13 @@ fn outputs_follow_the_umask() {
         }
     }
 }
+
+/// What a converter reads only when training is no reason to refuse a model: PyTorch writes a
+/// BatchNormalization's `momentum` into every export (the digits example has one).
+#[test]
+fn training_only_attributes_import() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/digits/digits.onnx");
+    succeeds(d, &["import", digits.to_str().unwrap(), "-o", "d.ir"]);
+}
