@@ -11,8 +11,9 @@ use crate::pipeline::{
     compile, is_quantized, load, Calibration, Compiled, Options, QuantOptions, Report, Stage,
 };
 use crate::quant::{BiasCorrection, Method, WeightBits, DEFAULT_INPUT_RANGE};
-use crate::rules::check::{check_rule, Verdict, CHECK_INSTANCES, CHECK_SEED};
+use crate::rules::admit::admit;
 use crate::rules::RuleSet;
+use dsl::ast::Phase;
 use std::collections::BTreeMap;
 
 /// Reads the user's rule files.
@@ -121,14 +122,14 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
         ));
     }
     let bits_for = parse_bits_for(&args.weight_bits_for)?;
-    // Rules first: a broken rule file is refused before any model is touched.
+    // Rules first: a broken or wrong rule file is refused before any model is touched.
     let user = read_rule_files(&args.rules)?;
-    let rules = if args.no_builtin_rules {
+    let all_rules = if args.no_builtin_rules {
         RuleSet::load(&user)?
     } else {
-        RuleSet::builtin_and(&user)?
+        RuleSet::with_builtin(&user)?
     };
-    refuse_wrong_rules(&rules, &user)?;
+    admit(&all_rules, &user, &args.allow_unchecked)?;
     crate::fsio::refuse_overwriting(model_path, output)?;
     let model = load(model_path)?;
     let is_so = output.extension().is_some_and(|e| e == "so");
@@ -178,11 +179,25 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
             input_range.0, input_range.1
         ));
     }
+    if quantized && stage != Emit::Float {
+        // An already quantized model is only lowered: the simplify phase never runs on it.
+        for r in all_rules
+            .rules
+            .iter()
+            .filter(|r| !r.phases.contains(&Phase::Lower) && user.iter().any(|(f, _)| *f == r.file))
+        {
+            tell!(
+                "warning: rule {} ({}) is a simplify-phase rule and {} is already quantized: it does not run (declare `phase lower` to rewrite the quantized graph)",
+                r.name(),
+                r.file,
+                model_path.display()
+            );
+        }
+    }
     let opts = Options {
         target,
-        rules,
-        // An already quantized model is lowered with the user's rules too: they are all it runs.
-        lowering: RuleSet::lowering_and(if quantized { &user } else { &[] })?,
+        rules: all_rules.only(Phase::Simplify),
+        lowering: all_rules.only(Phase::Lower),
         limits: Limits {
             iterations: args.iter_limit,
             nodes: args.node_limit,
@@ -218,41 +233,6 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
         output: output.clone(),
         warnings,
     })
-}
-
-/// A rule that does not hold must not reach a model: the user's rules are checked on random
-/// instances as `qcc rules check` does (the built-in ones are checked by the test suite), and a
-/// rule that fails is refused with the instance that shows it. A rule the checker cannot
-/// instantiate is applied with a warning.
-fn refuse_wrong_rules(rules: &RuleSet, user: &[(String, String)]) -> Result<()> {
-    let mut wrong = vec![];
-    for r in rules
-        .rules
-        .iter()
-        .filter(|r| user.iter().any(|(f, _)| *f == r.file))
-    {
-        match check_rule(r, CHECK_INSTANCES, CHECK_SEED) {
-            Verdict::Holds { .. } => {}
-            Verdict::Untested { tries, last } => tell!(
-                "warning: rule {} ({}) could not be checked (no instance in {tries} tries: {last}); it is applied unchecked",
-                r.name(),
-                r.file
-            ),
-            Verdict::Fails { why, instance } => wrong.push(format!(
-                "rule {} ({}) does not hold: {why}\n  instance:\n    {}",
-                r.name(),
-                r.file,
-                instance.trim_end().replace('\n', "\n    ")
-            )),
-        }
-    }
-    if wrong.is_empty() {
-        return Ok(());
-    }
-    Err(Error::msg(format!(
-        "{}\n(`qcc rules check FILE` shows every rule's verdict)",
-        wrong.join("\n")
-    )))
 }
 
 /// A progress bar for calibration, drawn only on a terminal.
