@@ -66,24 +66,21 @@ fn prepare(
             dir.display()
         )));
     }
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".qcc-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(path, e))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".qcc-").suffix(".tmp");
+    // Temporary files are created private (0600) by default; what qcc writes is an ordinary
+    // output, created as any program creates a file: 0666 less the user's umask.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(dir).map_err(|e| Error::io(path, e))?;
     // Synced before the rename, so that a crash never leaves a renamed but empty file.
     fill(tmp.as_file_mut())
         .and_then(|_| tmp.as_file_mut().flush())
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| Error::io(path, e))?;
-    // Temporary files are created private (0600); what qcc writes is an ordinary output.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| Error::io(path, e))?;
-    }
     Ok(Pending {
         tmp,
         path: path.to_path_buf(),

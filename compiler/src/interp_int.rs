@@ -8,7 +8,7 @@ use crate::ir::types::TensorType;
 use ndarray::ArrayD;
 use runtime::ops::{ConvParams, ConvTransposeParams, PoolParams};
 use runtime::qops::{self, AddParams, MulParams, Requant};
-use runtime::Tensor;
+use runtime::{DType, Tensor};
 
 fn zp_scale(t: &TensorType, what: &str) -> Result<(f32, i32)> {
     let q = t
@@ -93,6 +93,169 @@ fn quad(v: Option<&[i64]>) -> [usize; 4] {
         .unwrap_or([0; 4])
 }
 
+/// Every limit the integer kernels put on an op's parameters and element types, as an error
+/// rather than the runtime's panic. The interpreter checks it before evaluating, and the
+/// verifier calls it too, so that a model `qcc check` accepts always has a reference (one
+/// definition of what is valid, not two that drift apart).
+pub fn check_int_op(op: &Op, tys: &[&TensorType], y: &TensorType) -> Result<()> {
+    let name = op.kind.name();
+    let fail = |m: String| Err(Error::msg(format!("{name}: {m}")));
+    let stored = |what: &str, t: &TensorType, allowed: &[DType]| -> Result<()> {
+        if allowed.contains(&t.elem.storage()) {
+            return Ok(());
+        }
+        let allowed: Vec<String> = allowed.iter().map(|d| d.to_string()).collect();
+        fail(format!(
+            "{what} is {t}, stored as {} where {name} takes {}",
+            t.elem.storage(),
+            allowed.join(" or ")
+        ))
+    };
+    let channels = |rq: &Requant, n: usize| -> Result<()> {
+        match (rq.len(), n) {
+            (1, _) => Ok(()),
+            (k, n) if k == n => Ok(()),
+            (k, 1) => fail(format!(
+                "{k} multipliers where {name} takes one (per tensor)"
+            )),
+            (k, n) => fail(format!(
+                "{k} multipliers for {n} output channels (want 1 or {n})"
+            )),
+        }
+    };
+    let u8_in = |i: usize, what: &str| -> Result<()> {
+        stored(what, tys[i], &[DType::U8])?;
+        zp_scale(tys[i], what).map(|_| ())
+    };
+    match op.kind {
+        OpKind::Requantize => {
+            let rq = requant(op, y)?;
+            let n = match rq.len() {
+                1 => 1,
+                _ if y.rank() < 2 => {
+                    return fail(format!(
+                        "{} multipliers need a channel axis, and {y} has none",
+                        rq.len()
+                    ))
+                }
+                _ => y.shape[1],
+            };
+            channels(&rq, n)?;
+            let (lo, hi) = qops::qrange(tys[0].elem.storage());
+            let zx = tys[0].elem.quant().map_or(0, |q| q.zero_points[0]);
+            if !(lo..=hi).contains(&zx) {
+                return fail(format!(
+                    "input zero point {zx} is outside the {} range",
+                    tys[0].elem.storage()
+                ));
+            }
+        }
+        OpKind::QConv2d | OpKind::QConvTranspose2d | OpKind::QGemm => {
+            u8_in(0, "the input")?;
+            stored("the weight", tys[1], &[DType::I8])?;
+            if let Some(b) = tys.get(2) {
+                stored("the bias", b, &[DType::I32])?;
+            }
+            stored("the result", y, &[DType::U8])?;
+            let rq = requant(op, y)?;
+            let n = if op.kind == OpKind::QGemm {
+                y.shape.last().copied().unwrap_or(1)
+            } else {
+                y.shape.get(1).copied().unwrap_or(1)
+            };
+            channels(&rq, n)?;
+        }
+        OpKind::QAdd => {
+            u8_in(0, "operand a")?;
+            u8_in(1, "operand b")?;
+            stored("the result", y, &[DType::U8])?;
+            let p = add_params(op, tys, y)?;
+            for (z, m, sh) in [
+                (p.a_zero_point, p.a_multiplier, p.a_shift),
+                (p.b_zero_point, p.b_multiplier, p.b_shift),
+            ] {
+                if let Some(why) = qops::input_problem(z, m, sh) {
+                    return fail(why);
+                }
+            }
+        }
+        OpKind::QMul => {
+            u8_in(0, "operand a")?;
+            u8_in(1, "operand b")?;
+            stored("the result", y, &[DType::U8])?;
+            channels(&requant(op, y)?, 1)?;
+        }
+        OpKind::QAvgPool | OpKind::QGlobalAvgPool => {
+            u8_in(0, "the input")?;
+            stored("the result", y, &[DType::U8])?;
+            zp_scale(y, "the result")?;
+            pool_requant(op, tys, y)?;
+        }
+        OpKind::Lut => {
+            stored("the input", tys[0], &[DType::U8, DType::I8])?;
+            stored("the result", y, &[DType::U8, DType::I8])?;
+            let table = ints(op, "table")?;
+            if table.len() != 256 {
+                return fail(format!("the table has {} entries, not 256", table.len()));
+            }
+            let (lo, hi) = qops::qrange(y.elem.storage());
+            if let Some((i, v)) = table
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !(lo..=hi).contains(*v))
+            {
+                return fail(format!(
+                    "table entry {i} ({v}) is not a {} code",
+                    y.elem.storage()
+                ));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// qadd's parameters: the operands' zero points and rescalings, the result's requantization.
+fn add_params(op: &Op, tys: &[&TensorType], y: &TensorType) -> Result<AddParams> {
+    let ((_, za), (_, zb), (_, zy)) = (
+        zp_scale(tys[0], "operand a")?,
+        zp_scale(tys[1], "operand b")?,
+        zp_scale(y, "the result")?,
+    );
+    let out = Requant {
+        multiplier: vec![int(op, "multiplier")?],
+        shift: vec![int(op, "shift")?],
+        zero_point: zy,
+        lo: int(op, "lo")?,
+        hi: int(op, "hi")?,
+    };
+    out.validate(y.elem.storage())
+        .map_err(|e| Error::msg(format!("qadd: {e}")))?;
+    Ok(AddParams {
+        a_zero_point: za,
+        a_multiplier: int(op, "a_multiplier")?,
+        a_shift: int(op, "a_shift")?,
+        b_zero_point: zb,
+        b_multiplier: int(op, "b_multiplier")?,
+        b_shift: int(op, "b_shift")?,
+        out,
+    })
+}
+
+/// The average pools' requantization, derived from the scales and the window.
+fn pool_requant(op: &Op, tys: &[&TensorType], y: &TensorType) -> Result<Requant> {
+    let ((sx, _), (sy, zy)) = (zp_scale(tys[0], "the input")?, zp_scale(y, "the result")?);
+    let (lo, hi) = qops::qrange(y.elem.storage());
+    let r = if op.kind == OpKind::QGlobalAvgPool {
+        let count: usize = tys[0].shape[2..].iter().product();
+        qops::global_avg_pool_requant(sx, sy, count, zy, lo, hi)
+    } else {
+        let k = pair2(op.ints("kernel_shape"), [1, 1]);
+        qops::avg_pool_requant(sx, sy, k[0] * k[1], zy, lo, hi)
+    };
+    r.map_err(|e| Error::msg(format!("{}: {e}", op.kind.name())))
+}
+
 /// Evaluates an integer op. `tys` are the operands' types, `y` the declared result type.
 pub fn eval_int_op(
     op: &Op,
@@ -100,6 +263,7 @@ pub fn eval_int_op(
     tys: &[&TensorType],
     y: &TensorType,
 ) -> Result<Tensor> {
+    check_int_op(op, tys, y)?;
     let conv = || ConvParams {
         strides: pair2(op.ints("strides"), [1, 1]),
         pads: quad(op.ints("pads")),
@@ -178,29 +342,7 @@ pub fn eval_int_op(
             ))
         }
         OpKind::QAdd => {
-            let ((_, za), (_, zb), (_, zy)) = (
-                zp_scale(tys[0], "operand a")?,
-                zp_scale(tys[1], "operand b")?,
-                zp_scale(y, "the result")?,
-            );
-            let out = Requant {
-                multiplier: vec![int(op, "multiplier")?],
-                shift: vec![int(op, "shift")?],
-                zero_point: zy,
-                lo: int(op, "lo")?,
-                hi: int(op, "hi")?,
-            };
-            out.validate(out_storage)
-                .map_err(|e| Error::msg(format!("qadd: {e}")))?;
-            let p = AddParams {
-                a_zero_point: za,
-                a_multiplier: int(op, "a_multiplier")?,
-                a_shift: int(op, "a_shift")?,
-                b_zero_point: zb,
-                b_multiplier: int(op, "b_multiplier")?,
-                b_shift: int(op, "b_shift")?,
-                out,
-            };
+            let p = add_params(op, tys, y)?;
             Tensor::U8(qops::qadd(u8_of(op, args[0])?, u8_of(op, args[1])?, &p))
         }
         OpKind::QMul => {
@@ -216,27 +358,22 @@ pub fn eval_int_op(
             Tensor::U8(qops::qmul(u8_of(op, args[0])?, u8_of(op, args[1])?, &p))
         }
         OpKind::QAvgPool => {
-            let ((sx, zx), (sy, zy)) = (zp_scale(tys[0], "the input")?, zp_scale(y, "the result")?);
-            let p = pool();
-            let window = p.kernel[0] * p.kernel[1];
-            let (lo, hi) = qops::qrange(out_storage);
-            let rq = qops::avg_pool_requant(sx, sy, window, zy, lo, hi)
-                .map_err(|e| Error::msg(format!("qavg_pool: {e}")))?;
+            let (_, zx) = zp_scale(tys[0], "the input")?;
             Tensor::U8(qops::qavg_pool(
                 u8_of(op, args[0])?,
                 zx,
-                &p,
+                &pool(),
                 op.bool("count_include_pad").unwrap_or(false),
-                &rq,
+                &pool_requant(op, tys, y)?,
             ))
         }
         OpKind::QGlobalAvgPool => {
-            let ((sx, zx), (sy, zy)) = (zp_scale(tys[0], "the input")?, zp_scale(y, "the result")?);
-            let count: usize = tys[0].shape[2..].iter().product();
-            let (lo, hi) = qops::qrange(out_storage);
-            let rq = qops::global_avg_pool_requant(sx, sy, count, zy, lo, hi)
-                .map_err(|e| Error::msg(format!("qglobal_avg_pool: {e}")))?;
-            Tensor::U8(qops::qglobal_avg_pool(u8_of(op, args[0])?, zx, &rq))
+            let (_, zx) = zp_scale(tys[0], "the input")?;
+            Tensor::U8(qops::qglobal_avg_pool(
+                u8_of(op, args[0])?,
+                zx,
+                &pool_requant(op, tys, y)?,
+            ))
         }
         OpKind::Lut => qops::lut(args[0], &ints(op, "table")?, out_storage),
         OpKind::MaxPool => qops::qmax_pool(args[0], &pool_with_dilations(op)),

@@ -17,6 +17,7 @@ pub mod ir;
 pub mod npy;
 pub mod pipeline;
 pub mod quant;
+pub mod readin;
 pub mod rules;
 
 pub use diag::{Error, Result};

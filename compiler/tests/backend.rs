@@ -9,6 +9,7 @@ mod backend {
     pub mod graphs;
     pub mod lanes;
     pub mod models;
+    pub mod outputs;
     pub mod props;
     pub mod resize;
     pub mod scale;

@@ -2,15 +2,21 @@
 //! with attribute values, dimensions and int64 constants replaced by extreme values, must import
 //! or fail with an error, whatever happens.
 
+#[path = "fuzz/bounded_alloc.rs"]
+mod bounded_alloc;
 #[path = "../../tests/onnx/build.rs"]
 mod build;
 #[path = "../../tests/onnx/fixtures.rs"]
 mod fixtures;
 
+use bounded_alloc::{cases, largest_allocation};
 use onnx_protobuf::ModelProto;
 use proptest::prelude::*;
 use protobuf::Message;
 use qcc::import::import_bytes;
+
+#[global_allocator]
+static ALLOC: bounded_alloc::Bounded = bounded_alloc::Bounded;
 
 #[derive(Clone, Debug)]
 enum ByteEdit {
@@ -150,19 +156,36 @@ fn edit(m: &mut ModelProto, e: &FieldEdit) {
     }
 }
 
+/// Imports `bytes`: no panic, no single allocation beyond a bound set by their length (a
+/// dimension read from the file is checked before anything of that size is allocated) or, for
+/// a constant the importer folds (a ConstantOfShape, a Range), by the fold's cap of
+/// `MAX_FOLDED_ELEMENTS` int64s; and an error that renders.
+fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let (r, largest) = largest_allocation(|| import_bytes(bytes, "fuzz.onnx"));
+    prop_assert!(
+        largest <= 64 * bytes.len() + 8 * qcc::import::MAX_FOLDED_ELEMENTS + (1 << 20),
+        "importing {} bytes allocated {largest} at once",
+        bytes.len()
+    );
+    if let Err(e) = r {
+        prop_assert!(e.to_string().starts_with("error"), "{e}");
+    }
+    Ok(())
+}
+
 fn fixture() -> impl Strategy<Value = Vec<u8>> {
     (0..fixtures::MODELS.len()).prop_map(|i| (fixtures::MODELS[i].1)().bytes())
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(3000), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn byte_mutations_never_panic(mut bytes in fixture(), edits in prop::collection::vec(byte_edit(), 1..6)) {
         for e in &edits {
             apply(&mut bytes, e);
         }
-        let _ = import_bytes(&bytes, "fuzz.onnx");
+        check(&bytes)?;
     }
 
     #[test]
@@ -172,6 +195,6 @@ proptest! {
             edit(&mut m, e);
         }
         let bytes = m.write_to_bytes().expect("serializes");
-        let _ = import_bytes(&bytes, "fuzz.onnx");
+        check(&bytes)?;
     }
 }

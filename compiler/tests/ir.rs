@@ -5,7 +5,14 @@ mod ir {
     pub mod docs;
     pub mod errors;
     pub mod fuzz;
+    pub mod limits;
     pub mod support;
     pub mod text;
     pub mod weights;
 }
+
+#[path = "fuzz/bounded_alloc.rs"]
+mod bounded_alloc;
+
+#[global_allocator]
+static ALLOC: bounded_alloc::Bounded = bounded_alloc::Bounded;

@@ -2,6 +2,7 @@
 //! as `file:line:col`, the offending line and a caret (no colour: they go into snapshots too).
 
 use crate::ast::Span;
+use crate::window::Window;
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};
 use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term::{self, Config};
@@ -88,6 +89,30 @@ impl Diagnostics {
         };
         let mut out = String::new();
         for d in &self.diagnostics {
+            // On an over-long line, a window around the span instead of the whole line.
+            if let Some(w) = Window::new(&self.file_name, &self.source, fix(d.span)) {
+                let primary = fix(d.span);
+                let span = Span::new(primary.start, primary.end);
+                let mut labels = vec![];
+                labels.extend(
+                    w.map(span)
+                        .map(|r| Label::primary((), r).with_message(&d.label)),
+                );
+                labels.extend(d.secondary.iter().filter_map(|(s, m)| {
+                    let r = fix(*s);
+                    w.map(Span::new(r.start, r.end))
+                        .map(|r| Label::secondary((), r).with_message(m))
+                }));
+                let cs = CsDiagnostic::error()
+                    .with_message(&d.message)
+                    .with_labels(labels)
+                    .with_notes(d.notes.clone());
+                match term::emit_into_string(&config, &w, &cs) {
+                    Ok(s) => out.push_str(&s),
+                    Err(_) => out.push_str(&format!("error: {}\n", d.message)),
+                }
+                continue;
+            }
             let mut labels = vec![Label::primary((), fix(d.span)).with_message(&d.label)];
             labels.extend(
                 d.secondary

@@ -27,6 +27,7 @@ mod diag;
 mod parser;
 mod printer;
 mod syntax_error;
+mod window;
 
 pub use check::{check, is_kebab_case};
 pub use diag::{Diagnostic, Diagnostics};

@@ -7,6 +7,14 @@ mod common;
 use common::TestVocab;
 use proptest::prelude::*;
 
+/// `QCC_FUZZ_CASES` when set (scripts/fuzz.sh's long runs), else the CI default.
+fn cases(default: u32) -> u32 {
+    std::env::var("QCC_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Everything a user can do with a text, none of which may panic.
 fn exercise(text: &str) {
     let file = match dsl::parse("fuzz.rules", text) {
@@ -155,7 +163,7 @@ fn mutate(text: &str, edits: &[Edit]) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(512), ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_text_never_panics(text in any::<String>()) {

@@ -313,7 +313,19 @@ fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
     for (j, id) in out_steps {
         let n = model.node(id);
         let s = steps.len();
-        last_use.insert(id, s);
+        // A returned weight (a constant output) has no place in the arena: the copy reads it
+        // from a table of the object, as a kernel reads any weight operand.
+        let weight = match &n.kind {
+            NodeKind::Weight(w) => Some(
+                w.tensor()
+                    .cloned()
+                    .ok_or_else(|| Error::msg(format!("weight @{} is not loaded", n.name)))?,
+            ),
+            _ => None,
+        };
+        if weight.is_none() {
+            last_use.insert(id, s);
+        }
         let op = if n.ty.elem.storage() == DType::F32 {
             Op::new(OpKind::Reshape, Default::default())
         } else {
@@ -324,9 +336,9 @@ fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
                 name: n.name.clone(),
                 op,
                 args: vec![Operand {
-                    loc: loc[&id],
+                    loc: loc.get(&id).copied().unwrap_or(Loc::Arena(usize::MAX)),
                     ty: n.ty.clone(),
-                    weight: None,
+                    weight,
                     node: id,
                 }],
                 out: Operand {

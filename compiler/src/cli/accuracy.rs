@@ -70,7 +70,7 @@ pub fn read_labels(path: &Path) -> Result<Labels> {
 }
 
 fn read_text(path: &Path) -> Result<Labels> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::readin::read_input(path).map_err(|e| Error::io(path, e))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         Error::msg(format!(
             "cannot read labels from {}: the byte at offset {} is not UTF-8; give one integer class per line, or an .npy array",
@@ -168,7 +168,7 @@ fn attempt<T: ReadableElement + Copy>(
 }
 
 fn read_npy(path: &Path) -> Result<Labels> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::npy::read_checked(path)?;
     let fail =
         |why: String| Error::msg(format!("cannot read labels from {}: {why}", path.display()));
     // The header names the element type; every integer type is a fine label. A u64 beyond i64

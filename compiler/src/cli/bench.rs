@@ -1,6 +1,7 @@
 //! `qcc bench`: the interpreter's latency on one batch, median of many runs (a benchmark tool,
 //! not a test).
 
+use crate::cli::console::say;
 use crate::cli::run::read_inputs;
 use crate::diag::{Error, Result};
 use crate::interp;
@@ -36,9 +37,9 @@ pub fn bench(model_path: &Path, inputs: &[String], runs: usize, json: bool) -> R
     let median = times[times.len() / 2];
     let min = times[0];
     if json {
-        println!("{{\"median_ms\": {median:.4}, \"min_ms\": {min:.4}, \"runs\": {runs}}}");
+        say!("{{\"median_ms\": {median:.4}, \"min_ms\": {min:.4}, \"runs\": {runs}}}");
     } else {
-        println!("@{}: median {median:.3} ms, min {min:.3} ms over {runs} runs (reference interpreter, one thread)", model.name);
+        say!("@{}: median {median:.3} ms, min {min:.3} ms over {runs} runs (reference interpreter, one thread)", model.name);
     }
     Ok(())
 }

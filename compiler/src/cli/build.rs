@@ -2,6 +2,7 @@
 //! (`crate::pipeline`), and what the stages report printed.
 
 use crate::backend::target::Target;
+use crate::cli::console::{tell, tell_raw};
 use crate::cli::{CompileArgs, Emit};
 use crate::diag::{Error, Result};
 use crate::egraph::saturate::Limits;
@@ -19,11 +20,7 @@ use std::collections::BTreeMap;
 pub fn read_rule_files(paths: &[std::path::PathBuf]) -> Result<Vec<(String, String)>> {
     paths
         .iter()
-        .map(|p| {
-            std::fs::read_to_string(p)
-                .map(|t| (p.display().to_string(), t))
-                .map_err(|e| Error::io(p, e))
-        })
+        .map(|p| crate::readin::read_text(p, "a rules file").map(|t| (p.display().to_string(), t)))
         .collect()
 }
 
@@ -47,7 +44,7 @@ pub fn build(args: &CompileArgs) -> Result<()> {
         warnings,
     } = prepare(args)?;
     for w in &warnings {
-        eprintln!("warning: {w}");
+        tell!("warning: {w}");
     }
     let bar = calibration_bar();
     let compiled = compile(&model, &opts, |done, total| {
@@ -189,7 +186,7 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
             .iter()
             .filter(|r| !r.phases.contains(&Phase::Lower) && user.iter().any(|(f, _)| *f == r.file))
         {
-            eprintln!(
+            tell!(
                 "warning: rule {} ({}) is a simplify-phase rule and {} is already quantized: it does not run (declare `phase lower` to rewrite the quantized graph)",
                 r.name(),
                 r.file,
@@ -265,20 +262,20 @@ fn print_report(report: &Report, compiled: &Compiled, explain: bool) {
     };
     if let Some(simplify) = &report.simplify {
         if explain {
-            eprint!("{}", crate::explain::explain(simplify, &compiled.float));
-            eprintln!("simplify took {:.0} ms", took("simplify"));
+            tell_raw!("{}", crate::explain::explain(simplify, &compiled.float));
+            tell!("simplify took {:.0} ms", took("simplify"));
         }
         if !simplify.saturated() {
-            eprintln!(
+            tell!(
                 "warning: saturation stopped at the {}; the result is correct but may miss rewrites",
                 simplify.stop
             );
         }
     }
     if let (true, Some(done)) = (explain, &report.equalized) {
-        eprintln!("equalized {} layer pairs", done.pairs.len());
+        tell!("equalized {} layer pairs", done.pairs.len());
         for (a, b) in &done.pairs {
-            eprintln!("  %{a} → %{b}");
+            tell!("  %{a} → %{b}");
         }
     }
     if let (Some(bits), Some(ranges)) = (report.weight_bits, &report.ranges) {
@@ -286,30 +283,30 @@ fn print_report(report: &Report, compiled: &Compiled, explain: bool) {
             // Calibration runs the float model over every sample: on real models it is most of
             // a compile's time, so it is listed beside the passes.
             if report.times.iter().any(|(s, _)| *s == "calibrate") {
-                eprintln!("calibrate took {:.0} ms", took("calibrate"));
+                tell!("calibrate took {:.0} ms", took("calibrate"));
             }
-            eprintln!("quantize took {:.0} ms", took("quantize"));
+            tell!("quantize took {:.0} ms", took("quantize"));
         }
         for w in &report.warnings {
-            eprintln!("warning: {w}");
+            tell!("warning: {w}");
         }
         if explain {
             let bits_n = if bits == WeightBits::Eight { 8 } else { 7 };
-            eprintln!(
+            tell!(
                 "quantized with {bits_n}-bit weights, ranges from {}",
                 ranges.method
             );
             for (name, kind) in &report.float_ops {
-                eprintln!("  stays float: %{name} ({kind})");
+                tell!("  stays float: %{name} ({kind})");
             }
         }
     }
     if let (true, Some(lowering), Some(int)) = (explain, &report.lowering, &compiled.int) {
-        eprint!("lowering: {}", crate::explain::explain(lowering, int));
-        eprintln!("lowering took {:.0} ms", took("lower"));
+        tell_raw!("lowering: {}", crate::explain::explain(lowering, int));
+        tell!("lowering took {:.0} ms", took("lower"));
     }
     if let Some(layers) = &report.layers {
-        eprint!("{}", crate::quant::report::render(layers));
+        tell_raw!("{}", crate::quant::report::render(layers));
     }
 }
 

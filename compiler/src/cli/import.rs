@@ -1,5 +1,6 @@
 //! `qcc import model.onnx [-o model.ir]`.
 
+use crate::cli::console::tell;
 use crate::diag::Result;
 use crate::import::import_file;
 use crate::ir::weights::save_model;
@@ -13,7 +14,7 @@ pub fn import(onnx: &Path, output: Option<PathBuf>) -> Result<()> {
     save_model(&model, &out)?;
     let ops = model.ops_in_order().len();
     let weights = model.weights().len();
-    eprintln!(
+    tell!(
         "imported {} ({ops} ops, {weights} weights) → {}",
         onnx.display(),
         out.display()

@@ -3,6 +3,7 @@
 
 use crate::backend::target::Target;
 use crate::backend::{codegen, link, Options};
+use crate::cli::console::tell;
 use crate::cli::{CompileArgs, Emit};
 use crate::diag::Result;
 use crate::fsio::write_bytes_atomic;
@@ -49,7 +50,7 @@ pub fn write(
     let size = std::fs::metadata(output)
         .map(|md| md.len() as usize)
         .unwrap_or(0);
-    eprintln!(
+    tell!(
         "wrote {} ({}, {} of weights and tables) for {} [{}]; scratch arena {} (activations without reuse: {})",
         output.display(),
         kib(size),
@@ -60,10 +61,10 @@ pub fn write(
         kib(m.activations),
     );
     if stage == Emit::Library {
-        eprintln!("wrote {}", link::header_path(output).display());
+        tell!("wrote {}", link::header_path(output).display());
     }
     if let Some(steps) = &compiled.interface.profile {
-        eprintln!(
+        tell!(
             "profiling build: {} steps timed ({}_profile_steps describes them)",
             steps.len(),
             args.prefix
@@ -71,7 +72,7 @@ pub fn write(
     }
     if args.explain {
         for (what, d) in &times {
-            eprintln!("  {what}: {:.0} ms", d.as_secs_f64() * 1e3);
+            tell!("  {what}: {:.0} ms", d.as_secs_f64() * 1e3);
         }
     }
     Ok(())

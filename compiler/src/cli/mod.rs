@@ -3,12 +3,14 @@
 mod accuracy;
 mod bench;
 mod build;
+pub(crate) mod console;
 pub use build::{prepare, Prepared};
 mod import;
 mod library;
 mod rules;
 mod run;
 
+use crate::cli::console::say_raw;
 use crate::diag::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -292,7 +294,7 @@ pub fn main(cli: Cli) -> Result<()> {
         Command::Rules {
             command: RulesCommand::Ops,
         } => {
-            print!("{}", crate::rules::ops_doc::ops_table());
+            say_raw!("{}", crate::rules::ops_doc::ops_table());
             Ok(())
         }
     }

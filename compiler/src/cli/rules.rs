@@ -1,6 +1,7 @@
 //! `qcc rules check`, `qcc rules print` and `qcc rules test`.
 
 use crate::cli::build::read_rule_files;
+use crate::cli::console::{say, say_raw};
 use crate::diag::{Error, Result};
 use crate::egraph::saturate::Limits;
 use crate::rules::check::{check_rule, Verdict};
@@ -28,18 +29,18 @@ pub fn check(paths: &[PathBuf], instances: usize, seed: u64) -> Result<()> {
     for r in &set.rules {
         match check_rule(r, instances, seed) {
             Verdict::Holds { instances, worst } => {
-                println!("ok        {:<width$}  {instances} instances, worst difference {worst:.1e} of max |value|", r.name())
+                say!("ok        {:<width$}  {instances} instances, worst difference {worst:.1e} of max |value|", r.name())
             }
             Verdict::Untested { tries, last } => {
                 untested += 1;
-                println!(
+                say!(
                     "untested  {:<width$}  no instance in {tries} tries: {last}",
                     r.name()
                 );
             }
             Verdict::Fails { why, instance } => {
                 failed += 1;
-                println!(
+                say!(
                     "FAILED    {:<width$}  ({})\n  {why}\n  instance:\n{}",
                     r.name(),
                     r.file,
@@ -48,7 +49,7 @@ pub fn check(paths: &[PathBuf], instances: usize, seed: u64) -> Result<()> {
             }
         }
     }
-    println!(
+    say!(
         "{} passed, {failed} failed",
         set.rules.len() - failed - untested
     );
@@ -72,8 +73,8 @@ fn indent(s: &str) -> String {
 
 pub fn print(paths: &[PathBuf]) -> Result<()> {
     for (name, text) in files(paths)? {
-        let file = dsl::parse(&name, &text).map_err(|d| Error::msg(d.render()))?;
-        print!("{}", dsl::print(&file));
+        let file = dsl::parse(&name, &text).map_err(|d| crate::rules::ruleset::convert(&d))?;
+        say_raw!("{}", dsl::print(&file));
     }
     Ok(())
 }
@@ -123,13 +124,13 @@ pub fn test(
             (true, true) => "blessed",
             (false, _) => "FAILED ",
         };
-        println!("{verdict} {} ({}: {fired})", path.display(), outcome.phase);
+        say!("{verdict} {} ({}: {fired})", path.display(), outcome.phase);
         for p in &outcome.problems {
-            println!("  {}", p.trim_end().replace('\n', "\n  "));
+            say!("  {}", p.trim_end().replace('\n', "\n  "));
         }
         failed += usize::from(!outcome.problems.is_empty());
     }
-    println!("{} passed, {failed} failed", paths.len() - failed);
+    say!("{} passed, {failed} failed", paths.len() - failed);
     if failed > 0 {
         return Err(Error::msg(format!("{failed} fixture(s) failed")));
     }

@@ -3,9 +3,9 @@
 
 use crate::batch::run_tensor_batches;
 use crate::cli::accuracy::{labelled_output, read_labels, top1};
+use crate::cli::console::{say, tell};
 use crate::diag::{Error, Result};
 use crate::ir::model::Model;
-use crate::ir::weights::read_model;
 use crate::npy;
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::ArrayD;
@@ -106,7 +106,7 @@ pub fn run(
                 .map_err(|e| Error::msg(e.to_string()))
         });
     }
-    let model = read_model(model_path)?;
+    let model = crate::pipeline::load(model_path)?;
     let (ins, outs) = io_names(&model);
     let ports: Vec<(String, Vec<usize>, DType)> = ins
         .into_iter()
@@ -190,11 +190,12 @@ fn run_with(
         npy::write_tensor(path, t)?;
     }
     if let Some(score) = score {
-        println!("{score}");
+        say!("{score}");
         if score.nan > 0 {
-            eprintln!(
+            tell!(
                 "warning: {} of {} outputs hold NaN; they count as wrong",
-                score.nan, score.total
+                score.nan,
+                score.total
             );
         }
     }
@@ -202,20 +203,20 @@ fn run_with(
 }
 
 pub fn check(model_path: &Path) -> Result<()> {
-    let model = read_model(model_path)?;
+    let model = crate::pipeline::load(model_path)?;
     let ops = model.ops_in_order().len();
     let weights = model.weights();
     let bytes: usize = weights.iter().map(|&w| model.node(w).ty.size_bytes()).sum();
-    println!(
+    say!(
         "@{}: {ops} ops, {} weights ({bytes} bytes), valid",
         model.name,
         weights.len()
     );
     for &i in &model.inputs {
-        println!("  input  %{} : {}", model.node(i).name, model.node(i).ty);
+        say!("  input  %{} : {}", model.node(i).name, model.node(i).ty);
     }
     for &o in &model.outputs {
-        println!("  output %{} : {}", model.node(o).name, model.node(o).ty);
+        say!("  output %{} : {}", model.node(o).name, model.node(o).ty);
     }
     Ok(())
 }

@@ -73,6 +73,11 @@ impl<'a> Importer<'a> {
     }
 
     /// Binds an ONNX value name (a later binding of the same name wins, as in ONNX's SSA it never happens).
+    /// Whether `name` already stands for a value (an input, an initializer or a node's output).
+    pub fn is_defined(&self, name: &str) -> bool {
+        self.vals.contains_key(name) || self.initializers.contains_key(name)
+    }
+
     pub fn define(&mut self, name: &str, v: Val) {
         self.vals.insert(name.to_string(), v);
     }

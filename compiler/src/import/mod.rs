@@ -33,6 +33,7 @@
 //!   is refused (qcc holds no empty tensors), not taken for a symbolic batch.
 
 mod constant;
+pub use constant::MAX_FOLDED_ELEMENTS;
 mod constant_logic;
 mod context;
 mod framing;
@@ -70,7 +71,7 @@ pub fn supported_ops() -> impl Iterator<Item = &'static str> {
 
 /// Imports the ONNX model in `path`; external tensor data is read from beside it.
 pub fn import_file(path: &Path) -> Result<Model> {
-    let bytes = std::fs::read(path).at(path)?;
+    let bytes = crate::readin::read_input(path).at(path)?;
     import(&bytes, &path.display().to_string(), path.parent())
 }
 
@@ -109,6 +110,17 @@ fn import(bytes: &[u8], origin: &str, base_dir: Option<&Path>) -> Result<Model> 
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut cx = Importer::new(Model::new(sanitize(&stem)), base_dir);
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(t) = graph
+        .initializer
+        .iter()
+        .find(|t| !seen.insert(t.name.as_str()))
+    {
+        return Err(Error::msg(format!(
+            "{origin} has two initializers named `{}`",
+            t.name
+        )));
+    }
     for t in &graph.initializer {
         cx.add_initializer(t);
     }
@@ -136,7 +148,20 @@ fn import(bytes: &[u8], origin: &str, base_dir: Option<&Path>) -> Result<Model> 
         cx.define(&vi.name, Val::Node(id));
     }
     for p in &graph.node {
+        // ONNX values are assigned once; a second definition would silently replace the first.
+        if let Some(o) = p.output.iter().find(|o| !o.is_empty() && cx.is_defined(o)) {
+            return Err(OnnxNode::new(p, opset).fail(format!(
+                "defines `{o}`, which an input, an initializer or an earlier node already defines"
+            )));
+        }
         ops::convert(&mut cx, &OnnxNode::new(p, opset))?;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(o) = graph.output.iter().find(|o| !seen.insert(o.name.as_str())) {
+        return Err(Error::msg(format!(
+            "{origin} lists graph output `{}` twice",
+            o.name
+        )));
     }
     if graph.output.is_empty() {
         return Err(Error::msg(format!("{origin} has a graph without outputs")));

@@ -21,6 +21,9 @@ pub struct OnnxNode<'a> {
     /// The version of the default ONNX opset the model imports.
     pub opset: i64,
     label: String,
+    /// The attributes a converter asked for: any other one would be silently ignored, and an
+    /// ignored attribute may change what the op computes.
+    read: std::cell::RefCell<Vec<String>>,
 }
 
 impl<'a> OnnxNode<'a> {
@@ -36,6 +39,7 @@ impl<'a> OnnxNode<'a> {
             proto,
             opset,
             label,
+            read: Default::default(),
         }
     }
 
@@ -78,6 +82,7 @@ impl<'a> OnnxNode<'a> {
     }
 
     fn attr(&self, name: &str, want: i32, kind: &str) -> Result<Option<&'a AttributeProto>, Error> {
+        self.read.borrow_mut().push(name.to_string());
         match self.proto.attribute.iter().find(|a| a.name == name) {
             None => Ok(None),
             Some(a) if a.type_.value() == want || a.type_.value() == attr_type::UNDEFINED => {
@@ -121,6 +126,24 @@ impl<'a> OnnxNode<'a> {
                 self.fail(format!("has a tensor attribute `{name}` without a tensor"))
             }),
         }
+    }
+
+    /// Attributes whose value does not change what the converter imports (they are read,
+    /// for the record, so that [`OnnxNode::unread_attribute`] does not refuse them).
+    pub fn no_effect(&self, names: &[&str]) {
+        self.read
+            .borrow_mut()
+            .extend(names.iter().map(|n| n.to_string()));
+    }
+
+    /// An attribute of the node that its converter never read: refused rather than ignored.
+    pub fn unread_attribute(&self) -> Option<&'a str> {
+        let read = self.read.borrow();
+        self.proto
+            .attribute
+            .iter()
+            .map(|a| a.name.as_str())
+            .find(|a| !read.iter().any(|r| r == a))
     }
 
     /// An attribute that must be absent or hold one particular value (`training_mode = 0`).

@@ -4,7 +4,7 @@
 use crate::import::constant::{checked_numel, Const, ConstType};
 use ndarray::{ArrayD, IxDyn};
 use onnx_protobuf::TensorProto;
-use std::path::{Component, Path};
+use std::path::Path;
 
 /// Tensors larger than this are refused: a corrupt dimension must not make the importer try to
 /// allocate terabytes.
@@ -209,15 +209,6 @@ fn external_bytes(t: &TensorProto, what: &str, base_dir: Option<&Path>) -> Resul
     };
     let location = key("location")
         .ok_or_else(|| format!("{what} is stored externally but names no location"))?;
-    let rel = Path::new(location);
-    if !rel
-        .components()
-        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
-    {
-        return Err(format!(
-            "{what} is stored in `{location}`, outside the model's directory"
-        ));
-    }
     let number = |k: &str| -> Result<Option<usize>, String> {
         key(k)
             .map(|v| {
@@ -227,13 +218,7 @@ fn external_bytes(t: &TensorProto, what: &str, base_dir: Option<&Path>) -> Resul
             .transpose()
     };
     let offset = number("offset")?.unwrap_or(0);
-    let path = base.join(rel);
-    let data = std::fs::read(&path).map_err(|e| {
-        format!(
-            "{what} is stored in {}, which cannot be read: {e}",
-            path.display()
-        )
-    })?;
+    let (path, data) = crate::readin::read_beside(base, location, what)?;
     let length = number("length")?.unwrap_or(data.len().saturating_sub(offset));
     offset
         .checked_add(length)

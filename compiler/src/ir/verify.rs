@@ -234,7 +234,19 @@ pub fn verify(model: &Model) -> Vec<Problem> {
                             n.name, n.ty, schema.name
                         ),
                     ),
-                    Ok(_) => {}
+                    Ok(_) => {
+                        // What the integer kernels refuse, the verifier refuses: a model that
+                        // passes `qcc check` always runs in the interpreter.
+                        if op.kind.declares_result() {
+                            if let Err(e) = crate::interp_int::check_int_op(op, &tys, &n.ty) {
+                                let m = match e {
+                                    Error::Msg(m) => m,
+                                    other => other.to_string(),
+                                };
+                                bad(Some(id), format!("%{}: {m}", n.name));
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! dtype, shape); writing is atomic (temporary files renamed into place) and deterministic (the
 //! same model gives the same bytes).
 
-use crate::diag::{Diagnostic, Error, IoContext, Result, Source, Span};
+use crate::diag::{Diagnostic, Error, Result, Source, Span};
 use crate::fsio::write_all_atomic;
 use crate::ir::model::{Model, NodeId, NodeKind, WeightData};
 use crate::ir::parse::parse;
@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 /// Reads an IR file and the weights it names.
 pub fn read_model(ir_path: &Path) -> Result<Model> {
-    let text = std::fs::read_to_string(ir_path).at(ir_path)?;
+    let text = crate::readin::read_text(ir_path, "an IR model")?;
     let source = Source {
         name: ir_path.display().to_string(),
         text,
@@ -199,14 +199,12 @@ fn load(model: &mut Model, ir_path: &Path) -> Result<(), Failure> {
             .collect();
         return Err(Failure::Weights(problems));
     };
-    let path = ir_path.parent().unwrap_or(Path::new("")).join(&file);
-    let bytes = std::fs::read(&path).map_err(|e| {
-        Failure::File(Error::msg(format!(
-            "cannot read weights file {} (named by {}): {e}",
-            path.display(),
-            ir_path.display()
-        )))
-    })?;
+    let (path, bytes) = crate::readin::read_beside(
+        ir_path.parent().unwrap_or(Path::new("")),
+        &file,
+        &format!("weight data of {}", ir_path.display()),
+    )
+    .map_err(|e| Failure::File(Error::msg(e)))?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| {
         Failure::File(Error::msg(format!(
             "{} (named by {}) is not a safetensors file: {e}",
@@ -214,6 +212,15 @@ fn load(model: &mut Model, ir_path: &Path) -> Result<(), Failure> {
             ir_path.display()
         )))
     })?;
+    // The header is JSON, whose parser keeps the last of two equal keys: two tensors under one
+    // name would be one silently dropped.
+    if let Some(name) = duplicate_key(&bytes) {
+        return Err(Failure::File(Error::msg(format!(
+            "{} (named by {}) holds two tensors named `{name}`",
+            path.display(),
+            ir_path.display()
+        ))));
+    }
 
     let mut problems = vec![];
     let mut loaded = vec![];
@@ -244,6 +251,40 @@ fn load(model: &mut Model, ir_path: &Path) -> Result<(), Failure> {
         model.node_mut(id).kind = NodeKind::Weight(WeightData::Loaded(Arc::new(t)));
     }
     Ok(())
+}
+
+/// The first key of a safetensors header's top-level object that appears twice. Called on a file
+/// `SafeTensors::deserialize` accepted, so the header is well-formed JSON within the file.
+fn duplicate_key(bytes: &[u8]) -> Option<String> {
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let header = bytes.get(8..8usize.checked_add(usize::try_from(n).ok()?)?)?;
+    let mut seen = std::collections::HashSet::new();
+    let (mut depth, mut i) = (0usize, 0usize);
+    while i < header.len() {
+        match header[i] {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < header.len() && header[i] != b'"' {
+                    i += if header[i] == b'\\' { 2 } else { 1 };
+                }
+                let raw = header.get(start..=i)?;
+                let rest = header.get(i + 1..)?;
+                let is_key = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':');
+                if depth == 1 && is_key {
+                    let key: String = serde_json::from_slice(raw).ok()?;
+                    if !seen.insert(key.clone()) {
+                        return Some(key);
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The declared weight as a tensor, if the file's dtype and shape are the declared ones.

@@ -23,7 +23,7 @@
 //! that reads back to the same f32. Loading checks the names against the model and reports every
 //! unknown and missing one together.
 
-use crate::diag::{Error, IoContext, Result};
+use crate::diag::{Error, Result};
 use crate::fsio::write_bytes_atomic;
 use crate::ir::model::{Model, NodeId, NodeKind};
 use crate::ir::suggest::closest;
@@ -222,7 +222,7 @@ impl Ranges {
 
     /// Reads a JSON file and checks it against `model`.
     pub fn load(path: &Path, model: &Model) -> Result<Ranges> {
-        let text = std::fs::read_to_string(path).at(path)?;
+        let text = crate::readin::read_text(path, "a ranges JSON file")?;
         let origin = path.display().to_string();
         let r = Ranges::from_json(&text, &origin)?;
         r.check(model, &origin)?;

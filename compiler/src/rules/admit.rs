@@ -4,6 +4,7 @@
 //! of a file are cached by its content (under the user's cache directory, never the repository),
 //! so compiling again with the same file checks nothing.
 
+use crate::cli::console::tell;
 use crate::diag::{Error, Result};
 use crate::rules::check::{check_rule, Verdict, CHECK_INSTANCES, CHECK_SEED};
 use crate::rules::RuleSet;
@@ -72,7 +73,7 @@ pub fn admit(rules: &RuleSet, user: &[(String, String)], allowed: &[String]) -> 
     }
     for (rule, file, why) in &unchecked {
         if allowed.contains(rule) {
-            eprintln!("warning: rule {rule} ({file}) is applied unchecked ({why})");
+            tell!("warning: rule {rule} ({file}) is applied unchecked ({why})");
         } else {
             wrong.push(format!(
                 "rule {rule} ({file}) could not be checked ({why}): it is refused unless `--allow-unchecked {rule}` vouches for it"

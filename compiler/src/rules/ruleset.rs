@@ -127,7 +127,8 @@ fn compile_rule(ast: Rule, file: &str, phases: &[Phase]) -> Option<CompiledRule>
     })
 }
 
-fn convert(d: &dsl::Diagnostics) -> Error {
+/// The rule language's diagnostics as an `Error`, rendered once with their spans.
+pub fn convert(d: &dsl::Diagnostics) -> Error {
     Error::source(
         Source {
             name: d.file_name.clone(),

@@ -3,6 +3,7 @@
 //! print to text that parses to the same print.
 
 use super::support::{fixtures, safetensors_for, source};
+use crate::bounded_alloc::{cases, largest_allocation};
 use proptest::prelude::*;
 use qcc::diag::Source;
 use qcc::ir::parse::parse;
@@ -201,7 +202,7 @@ fn mutated(texts: &[(String, String)], index: usize, mutations: &[Mutation]) -> 
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(400), ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_strings_never_panic(text in any::<String>()) {
@@ -234,8 +235,34 @@ proptest! {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("cnn.safetensors"), &bytes).expect("write");
         let mut model = model;
-        if let Err(e) = load_weights(&mut model, &dir.path().join("cnn.ir")) {
-            let _ = e.to_string();
+        let (r, largest) = largest_allocation(|| load_weights(&mut model, &dir.path().join("cnn.ir")));
+        prop_assert!(largest <= 16 * bytes.len() + (1 << 20), "{} bytes allocated {largest} at once", bytes.len());
+        if let Err(e) = r {
+            prop_assert!(e.to_string().starts_with("error"));
         }
+    }
+
+    /// Headers that lie about lengths: the 8-byte header length, a tensor's shape and its data
+    /// offsets set to values far beyond the file, the same key twice.
+    #[test]
+    fn lying_safetensors_headers_are_refused_within_bounds(
+        header_len in prop_oneof![Just(None), Just(Some(u64::MAX)), Just(Some(1u64 << 40)), (0u64..200).prop_map(Some)],
+        dim in prop_oneof![Just(4u64), Just(1 << 31), Just(1 << 40), Just(u64::MAX)],
+        end in prop_oneof![Just(16u64), Just(1 << 40), Just(u64::MAX)],
+        twice in any::<bool>(),
+    ) {
+        let entry = format!(r#""k":{{"dtype":"F32","shape":[{dim}],"data_offsets":[0,{end}]}}"#);
+        let header = if twice { format!("{{{entry},{entry}}}") } else { format!("{{{entry}}}") };
+        let mut bytes = header_len.unwrap_or(header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(header.as_bytes());
+        bytes.extend([0u8; 16]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("w.safetensors"), &bytes).expect("write");
+        let text = "model @w weights \"w.safetensors\" {\n  weight @k : tensor<4xf32>\n  %x = input : tensor<4xf32>\n  %y = add(%x, @k) : tensor<4xf32>\n  return %y\n}\n";
+        let mut model = parse(&Source { name: "w.ir".into(), text: text.into() }).expect("parses");
+        let (r, largest) = largest_allocation(|| load_weights(&mut model, &dir.path().join("w.ir")));
+        prop_assert!(largest <= 16 * bytes.len() + (1 << 20), "{} bytes allocated {largest} at once", bytes.len());
+        let honest = header_len.is_none() && dim == 4 && end == 16 && !twice;
+        prop_assert_eq!(r.is_ok(), honest, "{:?}", r.err().map(|e| e.to_string()));
     }
 }

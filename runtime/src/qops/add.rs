@@ -92,18 +92,23 @@ fn add_codes(p: &AddParams, a: i32, b: i32) -> i32 {
 }
 
 /// An input's zero point is a u8 code, and its multiplier may not grow the shifted value
-/// (`shift ≤ 0`), so that rescaling never saturates.
+/// (`shift ≤ 0`), so that rescaling never saturates. The compiler's verifier asks the same.
+pub fn input_problem(zero_point: i32, multiplier: i32, shift: i32) -> Option<String> {
+    if !(0..=255).contains(&zero_point) {
+        Some(format!(
+            "input zero point {zero_point} is outside the u8 range"
+        ))
+    } else if multiplier < 0 {
+        Some(format!("negative input multiplier {multiplier}"))
+    } else if !(super::fixed::MIN_SHIFT..=0).contains(&shift) {
+        Some(format!("input shift {shift} is outside -31..=0"))
+    } else {
+        None
+    }
+}
+
 fn check_input(op: &str, zero_point: i32, multiplier: i32, shift: i32) {
-    assert!(
-        (0..=255).contains(&zero_point),
-        "{op}: input zero point {zero_point} is outside the u8 range"
-    );
-    assert!(
-        multiplier >= 0,
-        "{op}: negative input multiplier {multiplier}"
-    );
-    assert!(
-        (super::fixed::MIN_SHIFT..=0).contains(&shift),
-        "{op}: input shift {shift} is outside -31..=0"
-    );
+    if let Some(why) = input_problem(zero_point, multiplier, shift) {
+        panic!("{op}: {why}");
+    }
 }

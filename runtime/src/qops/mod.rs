@@ -25,7 +25,7 @@ mod requantize;
 pub mod resize;
 mod simd;
 
-pub use self::add::{qadd, AddParams, ADD_LEFT_SHIFT};
+pub use self::add::{input_problem, qadd, AddParams, ADD_LEFT_SHIFT};
 pub use self::codes::{dequantize_value, qrange, quantize_value};
 pub use self::conv::qconv2d;
 pub use self::conv_transpose::qconv_transpose2d;

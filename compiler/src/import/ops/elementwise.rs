@@ -201,6 +201,8 @@ fn legacy_broadcast(n: &OnnxNode, xs: &[usize], ys: &[usize]) -> Result<usize> {
 pub fn batch_norm(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     n.expect_int("training_mode", 0, "qcc imports inference graphs only")?;
     n.expect_int("spatial", 1, "qcc supports per-channel statistics only")?;
+    // The running statistics' update rate: used only when training (PyTorch always exports it).
+    n.no_effect(&["momentum"]);
     let mut ops = Vec::with_capacity(5);
     for (i, what) in [
         "the input",

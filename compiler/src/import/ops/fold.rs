@@ -177,6 +177,9 @@ pub fn dropout(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
             }
         }
     }
+    // In inference a Dropout is the identity, whatever its ratio and seed (and opsets before 7
+    // marked inference with `is_test`, which qcc has always taken as given).
+    n.no_effect(&["ratio", "seed", "is_test"]);
     let x = cx.required(n, 0, "the input")?;
     cx.define(n.output()?, x);
     if let Some(mask) = n.output_name(1) {

@@ -7,6 +7,9 @@ use crate::import::node::OnnxNode;
 use crate::ir::{Attr, OpKind};
 
 pub fn gemm(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    // Before opset 7, `broadcast = 1` allowed C to broadcast; qcc always broadcasts C the
+    // unidirectional way, which is the same result for every C either setting accepts.
+    n.no_effect(&["broadcast"]);
     let a = cx.operand(n, 0, "A")?;
     let b = cx.operand(n, 1, "B")?;
     let c = cx.operand_opt(n, 2)?;

@@ -103,15 +103,25 @@ pub fn convert(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         )));
     }
     if activation::onnx_names().any(|op| op == n.op_type()) {
-        return activation::function(cx, n);
+        activation::function(cx, n)?;
+    } else {
+        match SUPPORTED.iter().find(|(op, _)| *op == n.op_type()) {
+            Some((_, f)) => f(cx, n)?,
+            None => {
+                return Err(Error::msg(format!(
+                    "unsupported ONNX op `{}` (node `{name}`, opset {})",
+                    n.op_type(),
+                    n.opset
+                )))
+            }
+        }
     }
-    match SUPPORTED.iter().find(|(op, _)| *op == n.op_type()) {
-        Some((_, f)) => f(cx, n),
-        None => Err(Error::msg(format!(
-            "unsupported ONNX op `{}` (node `{name}`, opset {})",
-            n.op_type(),
-            n.opset
+    match n.unread_attribute() {
+        Some(a) => Err(n.fail(format!(
+            "has an attribute `{a}` that qcc does not know for {}: ignoring it could change what the node computes",
+            n.op_type()
         ))),
+        None => Ok(()),
     }
 }
 
