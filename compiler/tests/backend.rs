@@ -9,6 +9,7 @@ mod backend {
     pub mod lanes;
     pub mod models;
     pub mod props;
+    pub mod reduce;
     pub mod resize;
     pub mod support;
     pub mod unary;
