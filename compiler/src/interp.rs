@@ -185,11 +185,26 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
             let (func, p) = crate::ir::infer::unary_fn(op).map_err(Error::msg)?;
             ops::unary(f(0)?, func, &p).into()
         }
-        Add | Sub | Mul | Div => {
+        Max | Min if !matches!(args[0], Tensor::F32(_)) => {
+            let max = op.kind == Max;
+            match (args[0], args[1]) {
+                (Tensor::U8(a), Tensor::U8(b)) => ops::max_min_codes(a, b, max).into(),
+                (Tensor::I8(a), Tensor::I8(b)) => ops::max_min_codes(a, b, max).into(),
+                _ => {
+                    return Err(Error::msg(format!(
+                        "{}: operands of different element types",
+                        op.kind.name()
+                    )))
+                }
+            }
+        }
+        Add | Sub | Mul | Div | Max | Min => {
             let b = match op.kind {
                 Add => BinaryOp::Add,
                 Sub => BinaryOp::Sub,
                 Mul => BinaryOp::Mul,
+                Max => BinaryOp::Max,
+                Min => BinaryOp::Min,
                 _ => BinaryOp::Div,
             };
             ops::binary(f(0)?, f(1)?, b).into()
@@ -208,6 +223,45 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
         Resize => resize(op, args[0])?,
         ReduceMean => ops::reduce_mean(
             f(0)?,
+            &uvec(op.ints("axes").unwrap_or(&[])),
+            op.bool("keepdims").unwrap_or(true),
+        )
+        .into(),
+        Normalize => ops::normalize(
+            f(0)?,
+            op.int("axis").unwrap_or(0) as usize,
+            op.float("epsilon").unwrap_or(1e-5),
+            op.bool("rms").unwrap_or(false),
+        )
+        .into(),
+        Reduce if !matches!(args[0], Tensor::F32(_)) => {
+            let f = crate::ir::infer::reduce_fn(op).map_err(Error::msg)?;
+            let max = match f {
+                ops::ReduceFn::Max => true,
+                ops::ReduceFn::Min => false,
+                other => {
+                    return Err(Error::msg(format!(
+                        "reduce {} needs f32, not codes",
+                        other.name()
+                    )))
+                }
+            };
+            let axes = uvec(op.ints("axes").unwrap_or(&[]));
+            let keep = op.bool("keepdims").unwrap_or(true);
+            match args[0] {
+                Tensor::U8(a) => ops::reduce_codes(a, max, &axes, keep).into(),
+                Tensor::I8(a) => ops::reduce_codes(a, max, &axes, keep).into(),
+                other => {
+                    return Err(Error::msg(format!(
+                        "reduce has no form for {} elements",
+                        other.dtype()
+                    )))
+                }
+            }
+        }
+        Reduce => ops::reduce(
+            f(0)?,
+            crate::ir::infer::reduce_fn(op).map_err(Error::msg)?,
             &uvec(op.ints("axes").unwrap_or(&[])),
             op.bool("keepdims").unwrap_or(true),
         )

@@ -11,6 +11,7 @@ mod backend {
     pub mod models;
     pub mod outputs;
     pub mod props;
+    pub mod reduce;
     pub mod resize;
     pub mod scale;
     pub mod support;

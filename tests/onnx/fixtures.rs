@@ -674,7 +674,190 @@ pub const MODELS: &[(&str, Fixture)] = &[
     ("opset6", opset6),
     ("opset28_ml_domain", opset28_ml_domain),
     ("shape_logic", shape_logic),
+    ("reductions", reductions),
+    ("reductions13", reductions13),
+    ("logsoftmax11", logsoftmax11),
+    ("one_d_and_blocks", one_d_and_blocks),
 ];
+
+/// Opset 18: variadic Max/Min/Mean/Sum with broadcasting, every Reduce* with its axes as an
+/// input (and noop_with_empty_axes, elementwise for ReduceSumSquare), LogSoftmax on a middle axis,
+/// LayerNormalization with its Mean and InvStdDev outputs, InstanceNormalization,
+/// GroupNormalization with per-group scales, LpNormalization.
+pub fn reductions() -> G {
+    let mut g = G::new(18);
+    g.input("x", &[2, 4, 3, 3])
+        .input("y", &[4, 1, 3])
+        .weight("z", &[3])
+        .node("Max", &["x", "y", "z"], &["max"], vec![])
+        .node("Min", &["x", "y"], &["min"], vec![])
+        .node("Mean", &["x", "y", "z"], &["mean"], vec![])
+        .node("Sum", &["x", "y"], &["sum"], vec![])
+        .init(i64s("hw", &[2], vec![-1, 2]))
+        .node(
+            "ReduceSum",
+            &["x", "hw"],
+            &["rsum"],
+            vec![int("keepdims", 0)],
+        )
+        .node("ReduceSumSquare", &["x", "hw"], &["rsq"], vec![])
+        .node("ReduceL1", &["x", "hw"], &["rl1"], vec![])
+        .node("ReduceL2", &["x", "hw"], &["rl2"], vec![])
+        .node("ReduceLogSumExp", &["x", "hw"], &["rlse"], vec![])
+        .node("ReduceMax", &["x", "hw"], &["rmax"], vec![])
+        .node("ReduceMin", &["x"], &["rmin_all"], vec![int("keepdims", 0)])
+        .node("ReduceProd", &["x", "hw"], &["rprod"], vec![])
+        .node("ReduceLogSum", &["rsq", "hw"], &["rlogsum"], vec![])
+        .node(
+            "ReduceSumSquare",
+            &["x"],
+            &["rsq_noop"],
+            vec![int("noop_with_empty_axes", 1)],
+        )
+        .node(
+            "ReduceMax",
+            &["x"],
+            &["rmax_noop"],
+            vec![int("noop_with_empty_axes", 1)],
+        )
+        .node("LogSoftmax", &["x"], &["logsoftmax"], vec![int("axis", 1)])
+        .weight("ln.scale", &[3, 3])
+        .weight("ln.bias", &[3])
+        .node(
+            "LayerNormalization",
+            &["x", "ln.scale", "ln.bias"],
+            &["ln", "ln.mean", "ln.inv_std"],
+            vec![int("axis", -2), float("epsilon", 1e-3)],
+        )
+        .weight("in.scale", &[4])
+        .weight("in.bias", &[4])
+        .node(
+            "InstanceNormalization",
+            &["x", "in.scale", "in.bias"],
+            &["in"],
+            vec![],
+        )
+        .weight("gn.scale", &[2])
+        .weight("gn.bias", &[2])
+        .node(
+            "GroupNormalization",
+            &["x", "gn.scale", "gn.bias"],
+            &["gn"],
+            vec![int("num_groups", 2)],
+        )
+        .node("LpNormalization", &["x"], &["lp"], vec![int("axis", 1)]);
+    for o in [
+        "max",
+        "min",
+        "mean",
+        "sum",
+        "rsum",
+        "rl1",
+        "rl2",
+        "rlse",
+        "rmax",
+        "rmin_all",
+        "rprod",
+        "rlogsum",
+        "rsq_noop",
+        "rmax_noop",
+        "logsoftmax",
+        "ln",
+        "ln.mean",
+        "ln.inv_std",
+        "in",
+        "gn",
+        "lp",
+    ] {
+        g.output(o);
+    }
+    g
+}
+
+/// 1-D Conv (strided, padded), MaxPool and AveragePool lifted to 2-D; GlobalMaxPool,
+/// SpaceToDepth, DepthToSpace (both modes) and the new table functions on an image.
+pub fn one_d_and_blocks() -> G {
+    let mut g = G::new(13);
+    g.input("x", &[1, 2, 16])
+        .weight("w", &[4, 2, 3])
+        .weight("b", &[4])
+        .node(
+            "Conv",
+            &["x", "w", "b"],
+            &["c"],
+            vec![ints("pads", &[1, 1]), ints("strides", &[2])],
+        )
+        .node("MaxPool", &["c"], &["mp"], vec![ints("kernel_shape", &[2])])
+        .node(
+            "AveragePool",
+            &["c"],
+            &["ap"],
+            vec![ints("kernel_shape", &[3]), ints("pads", &[1, 1])],
+        )
+        .input("img", &[1, 8, 4, 4])
+        .node("GlobalMaxPool", &["img"], &["gmp"], vec![])
+        .node(
+            "SpaceToDepth",
+            &["img"],
+            &["s2d"],
+            vec![int("blocksize", 2)],
+        )
+        .node(
+            "DepthToSpace",
+            &["img"],
+            &["d2s"],
+            vec![int("blocksize", 2)],
+        )
+        .node(
+            "DepthToSpace",
+            &["img"],
+            &["d2s_crd"],
+            vec![int("blocksize", 2), string("mode", "CRD")],
+        )
+        .node("Tan", &["img"], &["tan"], vec![])
+        .node("Asinh", &["img"], &["asinh"], vec![])
+        .node(
+            "Shrink",
+            &["img"],
+            &["shrink"],
+            vec![float("lambd", 0.3), float("bias", 0.1)],
+        );
+    for o in [
+        "mp", "ap", "gmp", "s2d", "d2s", "d2s_crd", "tan", "asinh", "shrink",
+    ] {
+        g.output(o);
+    }
+    g
+}
+
+/// Opset 13, before the other reductions' axes inputs: ReduceSum's axes as an input beside
+/// ReduceMax's and ReduceL2's attributes.
+pub fn reductions13() -> G {
+    let mut g = G::new(13);
+    g.input("x", &[2, 3, 4])
+        .init(i64s("last", &[1], vec![-1]))
+        .node("ReduceSum", &["x", "last"], &["rsum"], vec![])
+        .node("ReduceMax", &["x"], &["rmax"], vec![ints("axes", &[0, 2])])
+        .node(
+            "ReduceL2",
+            &["x"],
+            &["rl2"],
+            vec![ints("axes", &[1]), int("keepdims", 0)],
+        )
+        .output("rsum")
+        .output("rmax")
+        .output("rl2");
+    g
+}
+
+/// Opset 11: LogSoftmax coerces its input to 2-D at `axis` (flatten, normalise, reshape back).
+pub fn logsoftmax11() -> G {
+    let mut g = G::new(11);
+    g.input("x", &[2, 3, 4])
+        .node("LogSoftmax", &["x"], &["y"], vec![int("axis", 1)])
+        .output("y");
+    g
+}
 
 /// A shape subgraph of the kind detectors build their anchor grids with: comparisons, Where,
 /// Range, Expand, ReduceProd and boolean logic on the input's shape all fold, leaving one Add of a
@@ -1004,10 +1187,10 @@ pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
             }),
         ),
         (
-            "conv1d",
+            "conv3d",
             one(13, &|g| {
-                g.input("x", &[1, 2, 16])
-                    .weight("w", &[4, 2, 3])
+                g.input("x", &[1, 2, 4, 4, 4])
+                    .weight("w", &[4, 2, 3, 3, 3])
                     .node("Conv", &["x", "w"], &["y"], vec![])
                     .output("y");
             }),

@@ -67,7 +67,7 @@ pub fn node_cost(egraph: &QGraph, node: &ENode) -> f64 {
                             .unwrap_or(1);
                         out_n * k as f64
                     }
-                    OpKind::GlobalAvgPool | OpKind::ReduceMean => {
+                    OpKind::GlobalAvgPool | OpKind::ReduceMean | OpKind::Reduce => {
                         ty(0).map(|t| t.numel() as f64).unwrap_or(out_n)
                     }
                     OpKind::BatchNorm => 2.0 * out_n,

@@ -16,15 +16,18 @@
 //! - Pad: `pads`/`value` attributes before 11, constant inputs from 11, `axes` input from 18;
 //!   constant mode only, no negative pads.
 //! - Squeeze/Unsqueeze: `axes` attribute before 13, constant input from 13.
-//! - ReduceMean: `axes` attribute before 18, constant input and `noop_with_empty_axes` from 18.
-//! - Softmax: before 13 it coerces to 2-D at `axis` (default 1): flatten → softmax → reshape
-//!   unless `axis` is the last; from 13 one axis (default −1).
+//! - Reduce*: `axes` attribute before 18 (ReduceSum: 13), constant input and
+//!   `noop_with_empty_axes` from then on. ReduceProd of a constant folds (any opset).
+//! - Softmax, LogSoftmax: before 13 they coerce to 2-D at `axis` (default 1): flatten →
+//!   normalise → reshape unless `axis` is the last; from 13 one axis (default −1).
+//! - Conv, MaxPool, AveragePool on `[N, C, L]`: lifted to 2-D over a height of 1 (`ops/lift.rs`).
+//! - GroupNormalization: scale and bias per group at 18, per channel from 21.
 //! - Slice: attributes before 10, constant inputs from 10. Shape: `start`/`end` from 15.
 //! - QuantizeLinear/DequantizeLinear: per tensor or per axis (`axis` from 13), u8/i8/i32,
 //!   constant scale and zero point; `block_size` (21) must be 0.
 //! - Folded on constants only: Shape, Size, Gather, Cast, Slice, ConstantOfShape, Equal, Less,
 //!   Greater, LessOrEqual, GreaterOrEqual, Not, And, Or, Xor, Where, Range, Expand, ReduceProd
-//!   (axes input from 18), and Add, Sub, Mul, Div, Concat, Reshape, Flatten, Squeeze, Unsqueeze,
+//!   (axes input from 18; on run-time data it is a `reduce`), and Add, Sub, Mul, Div, Concat, Reshape, Flatten, Squeeze, Unsqueeze,
 //!   Transpose when every input is constant. Constants may be int64 or bool, which the IR cannot
 //!   hold: they must fold away.
 //! - Dropout: `training_mode` (12+) must be absent or a constant false.

@@ -330,10 +330,23 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             }
             same_shape_f32(x)
         }
-        Add | Sub | Mul | Div => {
+        Add | Sub | Mul | Div | Max | Min => {
             let (a, b) = (operands[0], operands[1]);
-            expect_float("a", a)?;
-            expect_float("b", b)?;
+            // Max and min also take codes at one shared set of per-tensor parameters.
+            let codes = matches!(op.kind, Max | Min) && !a.elem.is_float();
+            if codes {
+                per_tensor_codes("a", a)?;
+                if b.elem != a.elem {
+                    return Err(format!(
+                        "operand `b` ({}) must have the element type of `a` ({})",
+                        show(b),
+                        show(a)
+                    ));
+                }
+            } else {
+                expect_float("a", a)?;
+                expect_float("b", b)?;
+            }
             let shape = broadcast(&a.shape, &b.shape).ok_or_else(|| {
                 format!(
                     "operands `a` ({}) and `b` ({}) do not broadcast",
@@ -341,7 +354,7 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
                     show(b)
                 )
             })?;
-            Ok(TensorType::f32(shape))
+            Ok(TensorType::new(shape, a.elem.clone()))
         }
         MaxPool | AvgPool => {
             expect_rank("x", x, 4)?;
@@ -396,11 +409,20 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             s[2..].iter_mut().for_each(|d| *d = 1);
             Ok(TensorType::f32(s))
         }
-        ReduceMean => {
-            expect_float("x", x)?;
+        ReduceMean | Reduce => {
+            use runtime::ops::ReduceFn;
+            let codes = op.kind == Reduce
+                && matches!(reduce_fn(op)?, ReduceFn::Max | ReduceFn::Min)
+                && !x.elem.is_float();
+            if codes {
+                per_tensor_codes("x", x)?;
+            } else {
+                expect_float("x", x)?;
+            }
             let axes = ints(op, "axes")?;
             let keep = op.bool("keepdims").unwrap_or(true);
-            let mut seen = vec![false; x.rank()];
+            // No axes: every axis, as the interpreter and the kernels read it.
+            let mut seen = vec![axes.is_empty(); x.rank()];
             for &a in &axes {
                 let a = usize::try_from(a)
                     .ok()
@@ -419,7 +441,15 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
                     }
                 })
                 .collect::<Vec<_>>();
-            Ok(TensorType::f32(shape))
+            Ok(TensorType::new(shape, x.elem.clone()))
+        }
+        Normalize => {
+            expect_float("x", x)?;
+            let a = int(op, "axis")?;
+            if !usize::try_from(a).is_ok_and(|a| a <= x.rank()) {
+                return Err(format!("axis {a} is out of range for {}", show(x)));
+            }
+            Ok(x.clone())
         }
         Flatten => {
             let a = int(op, "axis")?;
@@ -815,6 +845,35 @@ pub fn unary_fn(op: &Op) -> Result<(runtime::ops::UnaryFn, Vec<f32>), String> {
         _ => &[],
     };
     Ok((f, f.params(given)?))
+}
+
+/// Codes quantized per tensor (u8 or i8), the operands max/min and reduce max/min accept.
+fn per_tensor_codes(name: &str, t: &TensorType) -> Result<(), String> {
+    match t.elem.quant() {
+        Some(q) if q.axis.is_none() && matches!(t.elem.storage(), DType::U8 | DType::I8) => Ok(()),
+        _ => Err(format!(
+            "operand `{name}` must be f32 or u8/i8 codes quantized per tensor, got {}",
+            show(t)
+        )),
+    }
+}
+
+/// The function of a `reduce` op, or why its `fn` is not one.
+pub fn reduce_fn(op: &Op) -> Result<runtime::ops::ReduceFn, String> {
+    let name = match op.attr("fn") {
+        Some(Attr::Str(s)) => s.as_str(),
+        _ => return Err("reduce needs a string attribute `fn`".into()),
+    };
+    runtime::ops::ReduceFn::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = runtime::ops::ReduceFn::ALL
+            .iter()
+            .map(|(_, n)| *n)
+            .collect();
+        format!(
+            "unknown reduce function `{name}`; known: {}",
+            known.join(", ")
+        )
+    })
 }
 
 #[cfg(test)]

@@ -379,6 +379,23 @@ impl Walk<'_> {
                 }
                 mul(a, (1.0 / b.1, 1.0 / b.0))
             }
+            Max | Min => {
+                let (a, b) = (x()?, self.of(args[1])?);
+                if op.kind == Max {
+                    (a.0.max(b.0), a.1.max(b.1))
+                } else {
+                    (a.0.min(b.0), a.1.min(b.1))
+                }
+            }
+            Reduce => self.reduce_range(op, args[0], x()?)?,
+            // A standardized value of a group of n lies within ±√n (±√(n − 1) when centred).
+            Normalize => {
+                let shape = &self.model.node(args[0]).ty.shape;
+                let axis = op.int("axis").unwrap_or(0).max(0) as usize;
+                let n: usize = shape[axis.min(shape.len())..].iter().product();
+                let r = (n as f64).sqrt();
+                (-r, r)
+            }
             MaxPool | GlobalAvgPool | ReduceMean | Flatten | Reshape | Squeeze | Unsqueeze
             | Transpose | Resize | Slice => x()?,
             AvgPool => {
@@ -431,6 +448,43 @@ impl Walk<'_> {
             Quantize | Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul | QAvgPool
             | QGlobalAvgPool | Lut => {
                 return Err(Error::msg(format!("{} has no f32 result", op.kind.name())))
+            }
+        })
+    }
+
+    /// A `reduce` of `n` elements each within `r`: the extremes its function reaches.
+    fn reduce_range(&self, op: &Op, x: NodeId, r: Interval) -> Result<Interval> {
+        use runtime::ops::ReduceFn as F;
+        let f = crate::ir::infer::reduce_fn(op).map_err(Error::msg)?;
+        let shape = &self.model.node(x).ty.shape;
+        let axes = op.ints("axes").unwrap_or(&[]);
+        let n: usize = if axes.is_empty() {
+            shape.iter().product()
+        } else {
+            axes.iter().map(|&a| shape[a as usize]).product()
+        };
+        let nf = n as f64;
+        let m = r.0.abs().max(r.1.abs());
+        Ok(match f {
+            F::Max | F::Min => r,
+            F::Sum => (nf * r.0, nf * r.1),
+            F::SumSquare => (0.0, nf * m * m),
+            F::L1 => (0.0, nf * m),
+            F::L2 => (0.0, nf.sqrt() * m),
+            F::Prod => {
+                let p = m.powi(n as i32);
+                (-p, p)
+            }
+            // Every element equal to one end gives that end plus ln n.
+            F::LogSumExp => (r.0 + nf.ln(), r.1 + nf.ln()),
+            F::LogSum if r.0 > 0.0 => ((nf * r.0).ln(), (nf * r.1).ln()),
+            F::LogSum => {
+                return Err(Error::msg(format!(
+                    "reduce log_sum: its operand {} may be ≤ 0 (its range is [{}, {}]), so the logarithm has no data-free bound",
+                    self.name(x),
+                    fmt_f32(r.0 as f32),
+                    fmt_f32(r.1 as f32)
+                )))
             }
         })
     }

@@ -38,7 +38,8 @@ enum Role {
     Integer,
     /// Moves codes without changing them: the result keeps its input's parameters.
     PassThrough,
-    /// Concat: joins codes that all carry the result's parameters (see [`Builder::join`]).
+    /// Concat, max, min and reduce max/min: computes on codes that all carry the result's
+    /// parameters (see [`Builder::join`]).
     Join,
     /// ReLU and Clip: absorbed into the producer's clamp, or a requantize.
     Activation,
@@ -112,6 +113,21 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         }
         OpKind::Concat
             if operands.iter().all(|&o| !model.node(o).is_weight()) && needs_codes(model, n) =>
+        {
+            Role::Join
+        }
+        // Max and min are increasing in each operand, so on codes at one set of parameters they
+        // are the codes of the float result (an operand requantized to the result's range is
+        // clamped first, which commutes with max/min); a reduce max/min is that over a group.
+        OpKind::Max | OpKind::Min
+            if operands.iter().all(|&o| !model.node(o).is_weight()) && needs_codes(model, n) =>
+        {
+            Role::Join
+        }
+        OpKind::Reduce
+            if matches!(op.str("fn"), Some("max" | "min"))
+                && !model.node(operands[0]).is_weight()
+                && needs_codes(model, n) =>
         {
             Role::Join
         }

@@ -524,7 +524,7 @@ impl<'a> Sampler<'a> {
                     );
                 }
             }
-            OpKind::ReduceMean => {
+            OpKind::ReduceMean | OpKind::Reduce => {
                 a.insert("axes".into(), ints(vec![(x.rank() as i64 - 1).max(0)]));
             }
             OpKind::Gemm => {

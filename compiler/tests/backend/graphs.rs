@@ -1,8 +1,8 @@
 //! Random small float models for the differential tests: a chain of layers (convolutions with
 //! any strides, pads, dilations, groups and channel counts, depthwise convolutions, pools,
 //! residual adds, lookup-table activations, slices (negative steps too), the YOLOX Focus stem,
-//! concats of differently scaled branches, transposes, a gemm head) written as IR text with
-//! inline weights.
+//! concats of differently scaled branches, transposes, max/min of two branches, reduce max/min
+//! over one axis, a gemm head) written as IR text with inline weights.
 
 use proptest::prelude::*;
 use qcc::diag::Source;
@@ -69,6 +69,15 @@ pub enum Layer {
     },
     /// Height and width swapped.
     Transpose,
+    /// `max(x, conv1×1(x))` (or min): two operands calibrated to different ranges.
+    MaxMin {
+        min: bool,
+    },
+    /// `reduce {fn = max/min}` over axis 1, 2 or 3, kept as size 1.
+    Reduce {
+        min: bool,
+        axis: usize,
+    },
     /// Global average pool, flatten, gemm to `outputs` classes.
     Head {
         outputs: usize,
@@ -112,6 +121,8 @@ fn layer() -> impl Strategy<Value = Layer> {
         1 => Just(Layer::Focus),
         1 => (1usize..9).prop_map(|og| Layer::Concat { og }),
         1 => Just(Layer::Transpose),
+        1 => any::<bool>().prop_map(|min| Layer::MaxMin { min }),
+        1 => (any::<bool>(), 1usize..4).prop_map(|(min, axis)| Layer::Reduce { min, axis }),
     ]
 }
 
@@ -406,6 +417,23 @@ pub fn text(spec: &Spec) -> String {
             Layer::Transpose => {
                 let next = vec![1, c, w, h];
                 x = wr.op(&format!("transpose({x}) {{perm = [0, 1, 3, 2]}}"), &next);
+                shape = next;
+            }
+            Layer::MaxMin { min } => {
+                let wt = wr.weight(&[c, c, 1, 1], 2.0 / (c as f32).sqrt());
+                let b = wr.weight(&[c], 0.5);
+                let y = wr.op(&format!("conv2d({x}, {wt}, {b})"), &shape);
+                let f = if *min { "min" } else { "max" };
+                x = wr.op(&format!("{f}({x}, {y})"), &shape);
+            }
+            Layer::Reduce { min, axis } => {
+                let mut next = shape.clone();
+                next[*axis] = 1;
+                let f = if *min { "min" } else { "max" };
+                x = wr.op(
+                    &format!("reduce({x}) {{fn = \"{f}\", axes = [{axis}], keepdims = true}}"),
+                    &next,
+                );
                 shape = next;
             }
             Layer::Head { outputs } => {

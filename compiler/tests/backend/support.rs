@@ -150,7 +150,8 @@ pub fn npy(path: &Path) -> ndarray::ArrayD<f32> {
 /// The ops of an integer model that still compute in f32: anything but the output's
 /// dequantize and f32 data movement (a concat or reshape of dequantized values on their way
 /// out, which keeps each part at its own scale and does no arithmetic; a resize there too,
-/// which the quantizer leaves float like the other pass-through ops on the way out).
+/// which the quantizer leaves float like the other pass-through ops on the way out; max, min and
+/// reduce max/min there too, which select an element and round nothing).
 pub fn float_arithmetic(int: &Model) -> Vec<String> {
     use qcc::ir::OpKind::*;
     int.ops_in_order()
@@ -159,10 +160,13 @@ pub fn float_arithmetic(int: &Model) -> Vec<String> {
         .filter(|n| {
             n.ty.elem.quant().is_none()
                 && n.op().is_some_and(|o| {
-                    !matches!(
-                        o.kind,
-                        Dequantize | Concat | Reshape | Flatten | Transpose | Slice | Resize
-                    )
+                    let selects = matches!(o.kind, Max | Min)
+                        || (o.kind == Reduce && matches!(o.str("fn"), Some("max" | "min")));
+                    !selects
+                        && !matches!(
+                            o.kind,
+                            Dequantize | Concat | Reshape | Flatten | Transpose | Slice | Resize
+                        )
                 })
         })
         .map(|n| format!("%{} = {}", n.name, n.op().map_or("", |o| o.kind.name())))

@@ -29,10 +29,34 @@ pub fn binary(a: &ArrayD<f32>, b: &ArrayD<f32>, op: BinaryOp) -> ArrayD<f32> {
         BinaryOp::Sub => zip_with(a, b, |x, y| x - y),
         BinaryOp::Mul => zip_with(a, b, |x, y| x * y),
         BinaryOp::Div => zip_with(a, b, |x, y| x / y),
+        BinaryOp::Max => zip_with(a, b, |x, y| pick(x, y, x >= y)),
+        BinaryOp::Min => zip_with(a, b, |x, y| pick(x, y, x <= y)),
     }
 }
 
-fn zip_with(a: &ArrayD<f32>, b: &ArrayD<f32>, f: impl Fn(f32, f32) -> f32) -> ArrayD<f32> {
+/// Max and min: `x + y` (a NaN) when either is NaN, else `x` when `first`, else `y`. The
+/// backend's kernel computes the same selects.
+fn pick(x: f32, y: f32, first: bool) -> f32 {
+    if x.is_nan() || y.is_nan() {
+        x + y
+    } else if first {
+        x
+    } else {
+        y
+    }
+}
+
+/// The larger (`max`) or smaller of two arrays of codes at the same quantization parameters,
+/// broadcasting: dequantization is increasing, so this is the code of the float max/min.
+pub fn max_min_codes<T: Copy + Ord + Default>(
+    a: &ArrayD<T>,
+    b: &ArrayD<T>,
+    max: bool,
+) -> ArrayD<T> {
+    zip_with(a, b, |x, y| if max { x.max(y) } else { x.min(y) })
+}
+
+fn zip_with<T: Copy + Default>(a: &ArrayD<T>, b: &ArrayD<T>, f: impl Fn(T, T) -> T) -> ArrayD<T> {
     let shape = broadcast_shapes(a.shape(), b.shape()).unwrap_or_else(|| {
         panic!(
             "binary: shapes {:?} and {:?} do not broadcast",
@@ -47,7 +71,7 @@ fn zip_with(a: &ArrayD<f32>, b: &ArrayD<f32>, f: impl Fn(f32, f32) -> f32) -> Ar
         .broadcast(IxDyn(&shape))
         .expect("binary: rhs broadcasts to the common shape");
     // Writing into a fresh standard-layout array keeps the result row-major whatever the inputs are.
-    let mut out = ArrayD::<f32>::zeros(IxDyn(&shape));
+    let mut out = ArrayD::<T>::from_elem(IxDyn(&shape), T::default());
     Zip::from(&mut out)
         .and(&av)
         .and(&bv)

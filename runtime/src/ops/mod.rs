@@ -12,6 +12,7 @@ mod elementwise;
 pub mod fixed_point;
 mod gemm;
 pub mod geometry;
+mod normalize;
 pub mod params;
 mod pool;
 mod quant;
@@ -25,15 +26,16 @@ pub mod strict;
 mod unary;
 
 pub use self::batch_norm::batch_norm;
-pub use self::binary::{binary, broadcast_shapes};
+pub use self::binary::{binary, broadcast_shapes, max_min_codes};
 pub use self::conv::conv2d;
 pub use self::conv_transpose::conv_transpose2d;
 pub use self::elementwise::{clip, hard_sigmoid, hard_swish, leaky_relu, relu, sigmoid};
 pub use self::gemm::{gemm, matmul};
+pub use self::normalize::{group_stats, normalize};
 pub use self::params::*;
 pub use self::pool::{avg_pool, global_avg_pool, max_pool};
 pub use self::quant::{dequantize, quantize};
-pub use self::reduce::reduce_mean;
+pub use self::reduce::{reduce, reduce_codes, reduce_group, reduce_mean, ReduceFn};
 pub use self::resize::{
     resize_linear, resize_nearest, CoordMode, NearestMode, ResizeMode, ResizeParams,
 };

@@ -74,6 +74,10 @@ pub enum BinaryOp {
     Sub,
     Mul,
     Div,
+    /// The larger operand; NaN when either is NaN (numpy's `maximum`).
+    Max,
+    /// The smaller operand; NaN when either is NaN (numpy's `minimum`).
+    Min,
 }
 
 /// Affine quantization parameters `r = scale·(q − zero_point)`: one pair per tensor

@@ -8,6 +8,17 @@ use ndarray::ArrayD;
 extern "C" {
     // std has no stable f32 error function; the C library's is the one a float kernel calls too.
     fn erff(x: f32) -> f32;
+    // Rust computes asinh/acosh/atanh with its own formulas: the C library's are what a float
+    // kernel calls, so the table calls them (and the other trigonometric ones) directly.
+    fn tanf(x: f32) -> f32;
+    fn asinf(x: f32) -> f32;
+    fn acosf(x: f32) -> f32;
+    fn atanf(x: f32) -> f32;
+    fn sinhf(x: f32) -> f32;
+    fn coshf(x: f32) -> f32;
+    fn asinhf(x: f32) -> f32;
+    fn acoshf(x: f32) -> f32;
+    fn atanhf(x: f32) -> f32;
 }
 
 /// A function of the `unary` op.
@@ -31,6 +42,17 @@ pub enum UnaryFn {
     ThresholdedRelu,
     Sin,
     Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Asinh,
+    Acosh,
+    Atanh,
+    Shrink,
+    Swish,
     Floor,
     Ceil,
     Round,
@@ -118,6 +140,27 @@ pub static UNARY_FNS: &[UnaryDef] = &[
     ),
     d(UnaryFn::Sin, "sin", &[], "sinf(x)"),
     d(UnaryFn::Cos, "cos", &[], "cosf(x)"),
+    d(UnaryFn::Tan, "tan", &[], "tanf(x)"),
+    d(UnaryFn::Asin, "asin", &[], "asinf(x)"),
+    d(UnaryFn::Acos, "acos", &[], "acosf(x)"),
+    d(UnaryFn::Atan, "atan", &[], "atanf(x)"),
+    d(UnaryFn::Sinh, "sinh", &[], "sinhf(x)"),
+    d(UnaryFn::Cosh, "cosh", &[], "coshf(x)"),
+    d(UnaryFn::Asinh, "asinh", &[], "asinhf(x)"),
+    d(UnaryFn::Acosh, "acosh", &[], "acoshf(x)"),
+    d(UnaryFn::Atanh, "atanh", &[], "atanhf(x)"),
+    d(
+        UnaryFn::Shrink,
+        "shrink",
+        &[("lambd", 0.5), ("bias", 0.0)],
+        "x < −lambd ? x + bias : x > lambd ? x − bias : 0",
+    ),
+    d(
+        UnaryFn::Swish,
+        "swish",
+        &[("alpha", 1.0)],
+        "x · (1 / (1 + expf(−(alpha·x))))",
+    ),
     d(UnaryFn::Floor, "floor", &[], "⌊x⌋"),
     d(UnaryFn::Ceil, "ceil", &[], "⌈x⌉"),
     d(
@@ -238,6 +281,26 @@ impl UnaryFn {
             }
             Sin => x.sin(),
             Cos => x.cos(),
+            // SAFETY: pure C functions of one float.
+            Tan => unsafe { tanf(x) },
+            Asin => unsafe { asinf(x) },
+            Acos => unsafe { acosf(x) },
+            Atan => unsafe { atanf(x) },
+            Sinh => unsafe { sinhf(x) },
+            Cosh => unsafe { coshf(x) },
+            Asinh => unsafe { asinhf(x) },
+            Acosh => unsafe { acoshf(x) },
+            Atanh => unsafe { atanhf(x) },
+            Shrink => {
+                if x < -p[0] {
+                    x + p[1]
+                } else if x > p[0] {
+                    x - p[1]
+                } else {
+                    0.0
+                }
+            }
+            Swish => x * (1.0 / (1.0 + (-(p[0] * x)).exp())),
             Floor => x.floor(),
             Ceil => x.ceil(),
             Round => x.round_ties_even(),

@@ -1,4 +1,5 @@
-//! binary against elementwise f32 arithmetic on explicitly broadcast indices.
+//! binary against elementwise f32 arithmetic (and numpy's maximum/minimum) on explicitly
+//! broadcast indices.
 
 use crate::common::*;
 use ndarray::{ArrayD, Dimension, IxDyn};
@@ -57,7 +58,9 @@ fn case() -> impl Strategy<Value = (Vec<usize>, ArrayD<f32>, ArrayD<f32>, Binary
         Just(BinaryOp::Add),
         Just(BinaryOp::Sub),
         Just(BinaryOp::Mul),
-        Just(BinaryOp::Div)
+        Just(BinaryOp::Div),
+        Just(BinaryOp::Max),
+        Just(BinaryOp::Min)
     ];
     (shapes(), op).prop_flat_map(|((sa, sb), op)| {
         (
@@ -82,6 +85,11 @@ proptest! {
                 BinaryOp::Sub => x - y,
                 BinaryOp::Mul => x * y,
                 BinaryOp::Div => x / y,
+                // numpy's maximum/minimum: NaN wins.
+                BinaryOp::Max if x.is_nan() || y.is_nan() => f32::NAN,
+                BinaryOp::Min if x.is_nan() || y.is_nan() => f32::NAN,
+                BinaryOp::Max => x.max(y),
+                BinaryOp::Min => x.min(y),
             };
             Want::exact(v as f64)
         });

@@ -9,6 +9,7 @@ mod conv;
 mod conv_transpose;
 mod elementwise;
 mod gemm;
+mod normalize;
 mod pool;
 mod quant;
 mod reduce;

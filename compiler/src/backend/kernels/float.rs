@@ -1,5 +1,5 @@
 //! The float ops that may remain in an integer model whose result is exact whatever the order:
-//! elementwise add/sub/mul/div, relu and clip (one IEEE operation or comparison per element,
+//! elementwise add/sub/mul/div/max/min (max/min also on codes), relu and clip (one IEEE operation or comparison per element,
 //! never contracted into an FMA), and data movement (concat, pad, transpose, slice), which also
 //! serves codes. Written as the interpreter's `runtime::ops` write them (`relu` is
 //! `x < 0 ? 0 : x`).
@@ -31,10 +31,21 @@ pub(super) fn f32_only(step: &Step) -> Result<()> {
 }
 
 pub fn elementwise(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
-    f32_only(step)?;
     let args: Vec<&Operand> = step.args.iter().collect();
     let y = &step.out;
     let kind = step.op.kind;
+    if matches!(kind, OpKind::Max | OpKind::Min) && y.ty.elem.storage() != DType::F32 {
+        // Codes at the result's parameters (the verifier saw to it), loaded as i32.
+        let f = super::elementwise::map(em, name, &args, y, |k, v, _| {
+            Ok(if kind == OpKind::Max {
+                k.b.ins().smax(v[0], v[1])
+            } else {
+                k.b.ins().smin(v[0], v[1])
+            })
+        })?;
+        return Ok((f, 0));
+    }
+    f32_only(step)?;
     let (lo, hi) = (step.op.float("min"), step.op.float("max"));
     let f = super::elementwise::map(em, name, &args, y, |k, v, _| {
         Ok(match kind {
@@ -42,6 +53,19 @@ pub fn elementwise(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId,
             OpKind::Sub => k.b.ins().fsub(v[0], v[1]),
             OpKind::Mul => k.b.ins().fmul(v[0], v[1]),
             OpKind::Div => k.b.ins().fdiv(v[0], v[1]),
+            OpKind::Max | OpKind::Min => {
+                // `a + b` (a NaN) when either is NaN, else the larger/smaller, as `ops::binary`.
+                let cc = if kind == OpKind::Max {
+                    FloatCC::GreaterThanOrEqual
+                } else {
+                    FloatCC::LessThanOrEqual
+                };
+                let first = k.b.ins().fcmp(cc, v[0], v[1]);
+                let pick = k.b.ins().select(first, v[0], v[1]);
+                let nan = k.b.ins().fcmp(FloatCC::Unordered, v[0], v[1]);
+                let sum = k.b.ins().fadd(v[0], v[1]);
+                k.b.ins().select(nan, sum, pick)
+            }
             OpKind::Relu => {
                 let zero = k.b.ins().f32const(0.0);
                 let neg = k.b.ins().fcmp(FloatCC::LessThan, v[0], zero);

@@ -13,6 +13,7 @@ mod float;
 mod lanes;
 mod micro;
 mod pool;
+mod reduce;
 mod resize;
 mod strict;
 mod unary;
@@ -133,9 +134,14 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         OpKind::QConv2d => conv::qconv2d(em, name, step, target),
         OpKind::QGemm => conv::qgemm(em, name, step, target),
         OpKind::QConvTranspose2d => conv_transpose::qconv_transpose2d(em, name, step),
-        OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div | OpKind::Relu | OpKind::Clip => {
-            float::elementwise(em, name, step)
-        }
+        OpKind::Add
+        | OpKind::Sub
+        | OpKind::Mul
+        | OpKind::Div
+        | OpKind::Max
+        | OpKind::Min
+        | OpKind::Relu
+        | OpKind::Clip => float::elementwise(em, name, step),
         OpKind::Concat => float::concat(em, name, step),
         OpKind::BatchNorm => batch_norm::emit(em, name, step),
         OpKind::Gemm
@@ -143,6 +149,8 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         | OpKind::Conv2d
         | OpKind::ConvTranspose2d
         | OpKind::ReduceMean
+        | OpKind::Reduce
+        | OpKind::Normalize
         | OpKind::GlobalAvgPool
         | OpKind::Softmax
         | OpKind::Sigmoid

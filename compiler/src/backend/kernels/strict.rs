@@ -34,7 +34,7 @@ fn base(k: &mut K, o: &Operand, table: Option<cranelift_module::DataId>) -> Valu
     }
 }
 
-fn load(k: &mut K, base: Value, index: Value) -> Value {
+pub(super) fn load(k: &mut K, base: Value, index: Value) -> Value {
     let a = k.at(base, index, 4, 0);
     k.b.ins().load(types::F32, mem(), a, 0)
 }
@@ -48,6 +48,10 @@ fn mac(k: &mut K, acc: cranelift_frontend::Variable, x: Value, w: Value) {
 }
 
 pub fn emit(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+    if step.op.kind == OpKind::Reduce && step.out.ty.elem.storage() != DType::F32 {
+        // reduce max/min of codes: no arithmetic, one kernel with the float reductions.
+        return Ok((super::reduce::reduce(em, name, step)?, 0));
+    }
     f32_operands(step)?;
     // Weights arrive as tables (`Loc::Data`), read like any operand.
     let tables: Vec<Option<cranelift_module::DataId>> = vec![None; step.args.len()];
@@ -57,7 +61,9 @@ pub fn emit(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)
         OpKind::MatMul => matmul(em, name, step, &tables)?,
         OpKind::Conv2d => conv2d(em, name, step, &tables)?,
         OpKind::ConvTranspose2d => conv_transpose2d(em, name, step, &tables)?,
-        OpKind::ReduceMean | OpKind::GlobalAvgPool => mean(em, name, step)?,
+        OpKind::ReduceMean | OpKind::GlobalAvgPool => super::reduce::mean(em, name, step)?,
+        OpKind::Reduce => super::reduce::reduce(em, name, step)?,
+        OpKind::Normalize => super::reduce::normalize(em, name, step)?,
         OpKind::Softmax => softmax(em, name, step)?,
         OpKind::Sigmoid | OpKind::LeakyRelu | OpKind::HardSigmoid | OpKind::HardSwish => {
             unary(em, name, step)?
@@ -413,69 +419,6 @@ fn conv_transpose2d(
             k.b.ins().iadd_imm_s(r, (p * kw + q) as i64)
         },
     )
-}
-
-/// reduce_mean and global_avg_pool: each value widened to f64, summed from −0.0 (as Rust's
-/// `Sum` starts) in row-major order of the reduced elements, divided in f64, rounded once.
-fn mean(em: &mut Emitter, name: &str, step: &Step) -> Result<FuncId> {
-    let (x, y) = (&step.args[0], &step.out);
-    let rank = x.ty.rank();
-    let axes: Vec<usize> = if step.op.kind == OpKind::GlobalAvgPool {
-        (2..rank).collect()
-    } else {
-        let given = step.op.ints("axes").unwrap_or(&[]);
-        if given.is_empty() {
-            (0..rank).collect()
-        } else {
-            given
-                .iter()
-                .map(|&a| {
-                    if a < 0 {
-                        (a + rank as i64) as usize
-                    } else {
-                        a as usize
-                    }
-                })
-                .collect()
-        }
-    };
-    let kept: Vec<usize> = (0..rank).filter(|a| !axes.contains(a)).collect();
-    let mut gone = axes.clone();
-    gone.sort_unstable();
-    let count: usize = gone.iter().map(|&a| x.ty.shape[a]).product();
-    let xs = strides_of(&x.ty.shape, false);
-    // The result, in row-major order, is the kept axes' row-major order.
-    let kept_shape: Vec<usize> = kept.iter().map(|&a| x.ty.shape[a]).collect();
-    let kept_strides: Vec<i64> = kept.iter().map(|&a| xs[a]).collect();
-    let gone_shape: Vec<usize> = gone.iter().map(|&a| x.ty.shape[a]).collect();
-    let gone_strides: Vec<i64> = gone.iter().map(|&a| xs[a]).collect();
-    let out_strides = strides_of(&kept_shape, false);
-    em.kernel(name, Linkage::Local, |k| {
-        let (xb, yb) = (k.base(x.loc), k.base(y.loc));
-        let korder: Vec<usize> = (0..kept_shape.len()).collect();
-        for_each(k, &kept_shape, &korder, &mut |k, kidx| {
-            let at = address(k, xb, kidx, &kept_strides, 4);
-            let z = k.b.ins().f64const(-0.0);
-            let acc = k.var(types::F64, z);
-            let gorder: Vec<usize> = (0..gone_shape.len()).collect();
-            for_each(k, &gone_shape, &gorder, &mut |k, gidx| {
-                let a = address(k, at, gidx, &gone_strides, 4);
-                let v = k.b.ins().load(types::F32, mem(), a, 0);
-                let v = k.b.ins().fpromote(types::F64, v);
-                let cur = k.b.use_var(acc);
-                let s = k.b.ins().fadd(cur, v);
-                k.b.def_var(acc, s);
-                Ok(())
-            })?;
-            let sum = k.b.use_var(acc);
-            let cnt = k.b.ins().f64const(count as f64);
-            let m = k.b.ins().fdiv(sum, cnt);
-            let m = k.b.ins().fdemote(types::F32, m);
-            let ya = address(k, yb, kidx, &out_strides, 4);
-            k.b.ins().store(mem(), m, ya, 0);
-            Ok(())
-        })
-    })
 }
 
 /// Per lane: the NaN-ignoring maximum, `e = expf(x − max)` and their sum in lane order, `e/sum`.

@@ -146,6 +146,34 @@ fn eval(k: &mut K, f: UnaryFn, p: &[f32], x: Value) -> Result<Value> {
         }
         Sin => k.libm(x, "sinf", &[])?,
         Cos => k.libm(x, "cosf", &[])?,
+        Tan => k.libm(x, "tanf", &[])?,
+        Asin => k.libm(x, "asinf", &[])?,
+        Acos => k.libm(x, "acosf", &[])?,
+        Atan => k.libm(x, "atanf", &[])?,
+        Sinh => k.libm(x, "sinhf", &[])?,
+        Cosh => k.libm(x, "coshf", &[])?,
+        Asinh => k.libm(x, "asinhf", &[])?,
+        Acosh => k.libm(x, "acoshf", &[])?,
+        Atanh => k.libm(x, "atanhf", &[])?,
+        Shrink => {
+            let (l, b, z) = (c(k, p[0]), c(k, p[1]), c(k, 0.0));
+            let nl = c(k, -p[0]);
+            let up = k.b.ins().fadd(x, b);
+            let down = k.b.ins().fsub(x, b);
+            // x > lambd ? x − bias : 0, then x < −lambd overrides (NaN: 0).
+            let hi = pick(k, FloatCC::GreaterThan, x, l, down, z);
+            pick(k, FloatCC::LessThan, x, nl, up, hi)
+        }
+        Swish => {
+            let a = c(k, p[0]);
+            let ax = k.b.ins().fmul(a, x);
+            let nx = k.b.ins().fneg(ax);
+            let e = k.expf(nx)?;
+            let one = c(k, 1.0);
+            let d = k.b.ins().fadd(one, e);
+            let s = k.b.ins().fdiv(one, d);
+            k.b.ins().fmul(x, s)
+        }
         Floor => k.b.ins().floor(x),
         Ceil => k.b.ins().ceil(x),
         Round => k.b.ins().nearest(x),

@@ -35,6 +35,9 @@ fn group(n: &OnnxNode) -> Result<i64> {
 }
 
 pub fn conv(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    if super::lift::is_1d(cx, n)? {
+        return super::lift::one_d(cx, n, conv, true);
+    }
     let (ops, xs, ws) = operands(cx, n)?;
     let kernel = kernel_from_weight(n, &ws)?;
     let strides = pair(n, "strides")?;

@@ -1,5 +1,6 @@
 //! Elementwise ops: activations, Clip, the four arithmetic ops (folded when both sides are
-//! constant, which is how shape arithmetic disappears) and inference-mode BatchNormalization.
+//! constant, which is how shape arithmetic disappears), the variadic Sum/Max/Min/Mean and
+//! inference-mode BatchNormalization.
 
 use super::{attrs, unary};
 use crate::diag::Result;
@@ -137,8 +138,10 @@ pub fn arith(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     Ok(())
 }
 
-/// Sum of any number of inputs: a chain of adds (folded when every input is constant).
-pub fn sum(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+/// Sum, Max, Min and Mean of any number of inputs, broadcasting: a left-to-right chain of
+/// binary ops (`add`, `max`, `min`; Mean is the sum divided by the count). A Sum of constants
+/// folds.
+pub fn variadic(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let out = n.output()?;
     let count = n.proto.input.len();
     let mut vals = Vec::with_capacity(count);
@@ -148,7 +151,13 @@ pub fn sum(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     if vals.is_empty() {
         return Err(n.fail("has no inputs"));
     }
-    if vals.iter().all(|v| matches!(v, Val::Const(_))) {
+    let kind = match n.op_type() {
+        "Max" => OpKind::Max,
+        "Min" => OpKind::Min,
+        _ => OpKind::Add,
+    };
+    let mean = n.op_type() == "Mean";
+    if kind == OpKind::Add && !mean && vals.iter().all(|v| matches!(v, Val::Const(_))) {
         let mut acc: Option<Const> = None;
         for v in &vals {
             let Val::Const(c) = v else { continue };
@@ -166,12 +175,19 @@ pub fn sum(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let mut acc = cx.operand(n, 0, "a term")?;
     for i in 1..count {
         let term = cx.operand(n, i, "a term")?;
-        let name = if i + 1 == count {
+        let name = if i + 1 == count && !mean {
             out.to_string()
         } else {
             format!("{out}.{i}")
         };
-        acc = cx.emit(n, &name, OpKind::Add, attrs([]), &[acc, term])?;
+        acc = cx.emit(n, &name, kind, attrs([]), &[acc, term])?;
+    }
+    if mean && count > 1 {
+        let c = Const::F32(ndarray::arr0(count as f32).into_dyn());
+        let divisor = cx
+            .weight(&format!("{out}.count"), &c, ElemType::F32)
+            .map_err(|m| n.fail(m))?;
+        acc = cx.emit(n, out, OpKind::Div, attrs([]), &[acc, divisor])?;
     }
     cx.define(out, Val::Node(acc));
     Ok(())

@@ -4,8 +4,10 @@ mod activation;
 mod conv;
 mod elementwise;
 mod fold;
+mod lift;
 mod linear;
 mod logic;
+mod norm;
 mod pool;
 mod quant;
 mod reduce;
@@ -36,6 +38,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("ConvTranspose", conv::conv_transpose),
     ("DequantizeLinear", quant::dequantize),
     ("Div", elementwise::arith),
+    ("DepthToSpace", shape::space_depth),
     ("Dropout", fold::dropout),
     ("Equal", logic::compare),
     ("Expand", logic::expand),
@@ -43,17 +46,24 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Gather", fold::gather),
     ("Gelu", activation::gelu),
     ("Gemm", linear::gemm),
+    ("GroupNormalization", norm::group_norm),
     ("GlobalAveragePool", pool::global_average_pool),
+    ("GlobalMaxPool", pool::global_max_pool),
     ("Greater", logic::compare),
     ("GreaterOrEqual", logic::compare),
     ("HardSigmoid", elementwise::hard_sigmoid),
     ("HardSwish", elementwise::hard_swish),
     ("Identity", fold::identity),
+    ("InstanceNormalization", norm::instance_norm),
+    ("LayerNormalization", norm::layer_norm),
     ("LeakyRelu", elementwise::leaky_relu),
     ("Less", logic::compare),
     ("LessOrEqual", logic::compare),
     ("MatMul", linear::matmul),
+    ("Max", elementwise::variadic),
     ("MaxPool", pool::max_pool),
+    ("Mean", elementwise::variadic),
+    ("Min", elementwise::variadic),
     ("Mul", elementwise::arith),
     ("PRelu", activation::prelu),
     ("Not", logic::not),
@@ -62,8 +72,19 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Pow", activation::pow),
     ("QuantizeLinear", quant::quantize),
     ("Range", logic::range),
-    ("ReduceMean", reduce::reduce_mean),
-    ("ReduceProd", logic::reduce_prod),
+    ("LogSoftmax", reduce::log_softmax),
+    ("LpNormalization", norm::lp_norm),
+    ("ReduceL1", reduce::reduce),
+    ("ReduceL2", reduce::reduce),
+    ("ReduceLogSum", reduce::reduce),
+    ("ReduceLogSumExp", reduce::reduce),
+    ("ReduceMax", reduce::reduce),
+    ("ReduceMean", reduce::reduce),
+    ("ReduceMin", reduce::reduce),
+    ("ReduceProd", reduce::reduce_prod),
+    ("ReduceSum", reduce::reduce),
+    ("ReduceSumSquare", reduce::reduce),
+    ("RMSNormalization", norm::layer_norm),
     ("Relu", elementwise::relu),
     ("Reshape", shape::reshape),
     ("Resize", resize::resize),
@@ -72,10 +93,11 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Size", fold::size),
     ("Slice", slice::slice),
     ("Softmax", reduce::softmax),
+    ("SpaceToDepth", shape::space_depth),
     ("Split", slice::split),
     ("Squeeze", shape::squeeze),
     ("Sub", elementwise::arith),
-    ("Sum", elementwise::sum),
+    ("Sum", elementwise::variadic),
     ("Transpose", shape::transpose),
     ("Unsqueeze", shape::unsqueeze),
     ("Upsample", resize::upsample),

@@ -1,4 +1,5 @@
-//! MaxPool, AveragePool and GlobalAveragePool → `max_pool`, `avg_pool`, `global_avg_pool`.
+//! MaxPool, AveragePool, GlobalAveragePool and GlobalMaxPool → `max_pool`, `avg_pool`,
+//! `global_avg_pool`, `reduce {fn = "max"}`.
 
 use super::attrs;
 use super::window::{pads, pair};
@@ -44,6 +45,9 @@ pub fn max_pool(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         0,
         "qcc supports row-major storage order only",
     )?;
+    if super::lift::is_1d(cx, n)? {
+        return super::lift::one_d(cx, n, max_pool, false);
+    }
     let (x, xs, kernel) = input_and_kernel(cx, n)?;
     let strides = pair(n, "strides")?;
     let dilations = pair(n, "dilations")?;
@@ -73,6 +77,9 @@ pub fn max_pool(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
 }
 
 pub fn average_pool(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    if super::lift::is_1d(cx, n)? {
+        return super::lift::one_d(cx, n, average_pool, false);
+    }
     let (x, xs, kernel) = input_and_kernel(cx, n)?;
     let strides = pair(n, "strides")?;
     if pair(n, "dilations")? != [1, 1] {
@@ -96,6 +103,28 @@ pub fn average_pool(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     ]);
     let out = n.output()?;
     let id = cx.emit(n, out, OpKind::AvgPool, a, &[x])?;
+    cx.define(out, Val::Node(id));
+    Ok(())
+}
+
+/// GlobalMaxPool: `reduce {fn = "max"}` over every axis after the first two, kept as size 1
+/// (on codes between integer layers, like a max-pool).
+pub fn global_max_pool(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let x = cx.operand(n, 0, "the input")?;
+    let rank = cx.ty(x).rank();
+    if rank < 3 {
+        return Err(n.fail(format!(
+            "pools an input of shape {:?}, which has no spatial axes",
+            cx.ty(x).shape
+        )));
+    }
+    let out = n.output()?;
+    let a = attrs([
+        ("fn", Attr::Str("max".into())),
+        ("axes", Attr::Ints((2..rank as i64).collect())),
+        ("keepdims", Attr::Bool(true)),
+    ]);
+    let id = cx.emit(n, out, OpKind::Reduce, a, &[x])?;
     cx.define(out, Val::Node(id));
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! Softmax and ReduceMean, whose axis conventions changed across opsets (Softmax at 13,
-//! ReduceMean's axes from attribute to input at 18).
+//! Softmax, LogSoftmax and the Reduce* ops, whose axis conventions changed across opsets
+//! (Softmax at 13, the reductions' axes from attribute to input at 18, ReduceSum's at 13).
 
 use super::attrs;
 use crate::diag::Result;
@@ -53,33 +53,155 @@ pub fn softmax(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     Ok(())
 }
 
-/// Axes come from an attribute before opset 18 and from an optional constant input after; no
-/// axes means all of them, unless `noop_with_empty_axes` (18+) makes the op an identity.
-pub fn reduce_mean(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+/// The IR function of an ONNX Reduce* op other than ReduceMean, and whether a reduction over no
+/// axes (`noop_with_empty_axes`) leaves each element as it is.
+fn reduce_fn(op_type: &str) -> Option<(&'static str, bool)> {
+    Some(match op_type {
+        "ReduceSum" => ("sum", true),
+        "ReduceSumSquare" => ("sum_square", false),
+        "ReduceL1" => ("l1", false),
+        "ReduceL2" => ("l2", false),
+        "ReduceLogSum" => ("log_sum", false),
+        "ReduceLogSumExp" => ("log_sum_exp", false),
+        "ReduceMax" => ("max", true),
+        "ReduceMin" => ("min", true),
+        "ReduceProd" => ("prod", true),
+        _ => return None,
+    })
+}
+
+/// ReduceProd of a constant folds at import (shape subgraphs, int64 included); of a run-time
+/// value it is a `reduce`.
+pub fn reduce_prod(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    match cx.required(n, 0, "the input")? {
+        Val::Const(_) => super::logic::reduce_prod(cx, n),
+        _ => reduce(cx, n),
+    }
+}
+
+/// ReduceMean (`reduce_mean`) and the other reductions (`reduce {fn}`). Axes come from an
+/// attribute before opset 18 (13 for ReduceSum) and from an optional constant input after; no
+/// axes means all of them, unless `noop_with_empty_axes` makes it a reduction over no axis: the
+/// identity for sum/mean/max/min/prod, else the function of each element alone (ONNX's reference
+/// squares for ReduceSumSquare), computed as a reduction over a new axis of length 1.
+pub fn reduce(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let x = cx.operand(n, 0, "the input")?;
     let rank = cx.ty(x).rank();
     let out = n.output()?;
-    let given = if n.opset < 18 {
+    let input_from = if n.op_type() == "ReduceSum" { 13 } else { 18 };
+    let given = if n.opset < input_from {
         n.ints("axes")?
     } else {
         cx.constant_ints(n, 1, "axes")?
     };
     let given = given.filter(|a| !a.is_empty());
+    let func = reduce_fn(n.op_type());
+    let keepdims = n.int_or("keepdims", 1)? != 0;
+    let emit = |cx: &mut Importer, name: &str, axes: Vec<i64>, keepdims: bool, x| {
+        let mut a = attrs([
+            ("axes", Attr::Ints(axes)),
+            ("keepdims", Attr::Bool(keepdims)),
+        ]);
+        let kind = match func {
+            Some((f, _)) => {
+                a.insert("fn".into(), Attr::Str(f.into()));
+                OpKind::Reduce
+            }
+            None => OpKind::ReduceMean,
+        };
+        cx.emit(n, name, kind, a, &[x])
+    };
     let mut axes = match given {
         Some(a) => n.axes(&a, rank, "axes")?,
-        None if n.opset >= 18 && n.int_or("noop_with_empty_axes", 0)? != 0 => {
-            cx.define(out, Val::Node(x));
+        None if n.opset >= input_from && n.int_or("noop_with_empty_axes", 0)? != 0 => {
+            let id = match func {
+                Some((_, false)) => {
+                    let one = cx.emit(
+                        n,
+                        &format!("{out}.each"),
+                        OpKind::Unsqueeze,
+                        attrs([("axes", Attr::Ints(vec![0]))]),
+                        &[x],
+                    )?;
+                    emit(cx, out, vec![0], false, one)?
+                }
+                _ => x,
+            };
+            cx.define(out, Val::Node(id));
             return Ok(());
         }
         None => (0..rank).collect(),
     };
     axes.sort_unstable();
-    let keepdims = n.int_or("keepdims", 1)? != 0;
-    let a = attrs([
-        ("axes", Attr::Ints(axes.iter().map(|&a| a as i64).collect())),
-        ("keepdims", Attr::Bool(keepdims)),
-    ]);
-    let id = cx.emit(n, out, OpKind::ReduceMean, a, &[x])?;
+    let axes = axes.iter().map(|&a| a as i64).collect();
+    let id = emit(cx, out, axes, keepdims, x)?;
+    cx.define(out, Val::Node(id));
+    Ok(())
+}
+
+/// LogSoftmax as `d − reduce{log_sum_exp}(d)` with `d = x − reduce{max}(x)`, along the axis,
+/// kept as size 1: subtracting the maximum first keeps the result exact for large inputs (where
+/// `x − (m + ln s)` would round `m + ln s` at the scale of `m`), and `log(softmax(x))` would
+/// lose the small probabilities. Before opset 13 the input is coerced to 2-D at `axis` (default
+/// 1), as Softmax does: flatten, normalise the second axis, reshape back.
+pub fn log_softmax(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let x = cx.operand(n, 0, "the input")?;
+    let shape = cx.ty(x).shape.clone();
+    let rank = shape.len();
+    let out = n.output()?;
+    let default = if n.opset < 13 { 1 } else { -1 };
+    let axis = n.axis(n.int_or("axis", default)?, rank, "axis")?;
+    let flat = n.opset < 13 && axis + 1 != rank;
+    let (src, lane) = if flat {
+        let f = cx.emit(
+            n,
+            &format!("{out}.flat"),
+            OpKind::Flatten,
+            attrs([("axis", Attr::Int(axis as i64))]),
+            &[x],
+        )?;
+        (f, 1)
+    } else {
+        (x, axis)
+    };
+    let lane_reduce = |cx: &mut Importer, name: &str, f: &str, x| {
+        cx.emit(
+            n,
+            name,
+            OpKind::Reduce,
+            attrs([
+                ("fn", Attr::Str(f.into())),
+                ("axes", Attr::Ints(vec![lane as i64])),
+                ("keepdims", Attr::Bool(true)),
+            ]),
+            &[x],
+        )
+    };
+    let m = lane_reduce(cx, &format!("{out}.max"), "max", src)?;
+    let d = cx.emit(
+        n,
+        &format!("{out}.shifted"),
+        OpKind::Sub,
+        attrs([]),
+        &[src, m],
+    )?;
+    let lse = lane_reduce(cx, &format!("{out}.lse"), "log_sum_exp", d)?;
+    let name = if flat {
+        format!("{out}.logsoftmax")
+    } else {
+        out.to_string()
+    };
+    let mut id = cx.emit(n, &name, OpKind::Sub, attrs([]), &[d, lse])?;
+    if flat {
+        let back = shape.iter().map(|&d| d as i64).collect();
+        id = cx.emit(
+            n,
+            out,
+            OpKind::Reshape,
+            attrs([("shape", Attr::Ints(back))]),
+            &[id],
+        )?;
+    }
     cx.define(out, Val::Node(id));
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! Ops that move elements around: Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Concat, Pad.
+//! Ops that move elements around: Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Concat, Pad,
+//! SpaceToDepth, DepthToSpace.
 //! On constants they fold (this is where shape subgraphs end); on graph values they become IR ops
 //! with every shape and axis resolved.
 
@@ -350,4 +351,90 @@ mod tests {
             .unwrap_err()
             .contains("elements"));
     }
+}
+
+/// SpaceToDepth and DepthToSpace: a reshape to 6-D, a transpose and a reshape back (code
+/// movement only). `DCR` mode puts the block offsets in the leading channels, `CRD` (DepthToSpace,
+/// and SpaceToDepth from opset 25) in the trailing ones.
+pub fn space_depth(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let x = cx.operand(n, 0, "the input")?;
+    let s = cx.ty(x).shape.clone();
+    if s.len() != 4 {
+        return Err(n.fail(format!(
+            "rearranges an input of shape {s:?}; it needs [N, C, H, W]"
+        )));
+    }
+    let b = n
+        .int("blocksize")?
+        .filter(|&b| b >= 1 && b <= MAX_DIM as i64)
+        .ok_or_else(|| n.fail("needs a positive `blocksize`"))? as usize;
+    let (nn, c, h, w) = (s[0], s[1], s[2], s[3]);
+    let to_depth = n.op_type() == "SpaceToDepth";
+    let crd = match n.string("mode")?.as_deref() {
+        None | Some("DCR") => false,
+        Some("CRD") => true,
+        Some(m) => return Err(n.fail(format!("has mode {m:?}; {} knows DCR and CRD", n.op_type()))),
+    };
+    let (six, perm, last): (Vec<usize>, Vec<i64>, Vec<usize>) = if to_depth {
+        if h % b != 0 || w % b != 0 {
+            return Err(n.fail(format!(
+                "splits a {h}×{w} image into blocks of {b}, which does not divide it"
+            )));
+        }
+        let perm = if crd {
+            vec![0, 1, 3, 5, 2, 4]
+        } else {
+            vec![0, 3, 5, 1, 2, 4]
+        };
+        (
+            vec![nn, c, h / b, b, w / b, b],
+            perm,
+            vec![nn, c * b * b, h / b, w / b],
+        )
+    } else {
+        if c % (b * b) != 0 {
+            return Err(n.fail(format!(
+                "moves {c} channels into blocks of {b}×{b}, which does not divide them"
+            )));
+        }
+        let cc = c / (b * b);
+        if crd {
+            (
+                vec![nn, cc, b, b, h, w],
+                vec![0, 1, 4, 2, 5, 3],
+                vec![nn, cc, h * b, w * b],
+            )
+        } else {
+            (
+                vec![nn, b, b, cc, h, w],
+                vec![0, 3, 4, 1, 5, 2],
+                vec![nn, cc, h * b, w * b],
+            )
+        }
+    };
+    let out = n.output()?;
+    let ints = |v: &[usize]| Attr::Ints(v.iter().map(|&d| d as i64).collect());
+    let r = cx.emit(
+        n,
+        &format!("{out}.blocks"),
+        OpKind::Reshape,
+        attrs([("shape", ints(&six))]),
+        &[x],
+    )?;
+    let t = cx.emit(
+        n,
+        &format!("{out}.moved"),
+        OpKind::Transpose,
+        attrs([("perm", Attr::Ints(perm))]),
+        &[r],
+    )?;
+    let id = cx.emit(
+        n,
+        out,
+        OpKind::Reshape,
+        attrs([("shape", ints(&last))]),
+        &[t],
+    )?;
+    cx.define(out, Val::Node(id));
+    Ok(())
 }
