@@ -8,6 +8,7 @@ pub mod cli;
 pub mod diag;
 pub mod egraph;
 pub mod explain;
+pub mod export;
 pub mod fsio;
 pub mod fuse;
 pub mod import;

@@ -33,6 +33,9 @@ pub enum Emit {
     Qdq,
     /// The integer IR: every op with an integer form lowered to it.
     Int,
+    /// The QDQ stage as an ONNX model (QuantizeLinear/DequantizeLinear with qcc's parameters,
+    /// int8 weights), for ONNX Runtime and Netron (chosen by an output ending in `.onnx`).
+    Onnx,
     /// The backend's Cranelift IR, one function per kernel (text).
     Clif,
     /// The object file the library is linked from.
@@ -51,7 +54,8 @@ pub struct CompileArgs {
     /// Where to write the result.
     #[arg(short, long, required = true)]
     pub output: Option<PathBuf>,
-    /// The stage to emit [default: a shared library for an output ending in .so, else float]
+    /// The stage to emit [default: a shared library for an output ending in .so, the QDQ model
+    /// as ONNX for .onnx, else float]
     #[arg(long, value_enum)]
     pub emit: Option<Emit>,
     /// A rules file to add to the built-in rules (repeatable).
@@ -139,6 +143,7 @@ impl CompileArgs {
                 Some("so") => Emit::Library,
                 Some("o") => Emit::Obj,
                 Some("clif") => Emit::Clif,
+                Some("onnx") => Emit::Onnx,
                 _ => Emit::Float,
             }
         })
