@@ -19,5 +19,6 @@ pub mod npy;
 pub mod pipeline;
 pub mod quant;
 pub mod rules;
+pub mod show;
 
 pub use diag::{Error, Result};
