@@ -23,7 +23,17 @@ phase clippy cargo clippy --workspace --all-targets --release --quiet -- -D warn
 mkdir -p tests/.work
 LOG=tests/.work/cargo-test.log
 phase cargo-test bash -c 'set -o pipefail; cargo test --workspace --release 2>&1 | tee "$1"' _ "$LOG"
+# The Python package as its users get it: `pip install ./python` (maturin, in the workspace's
+# release build), then its pytest suite; the counts join the closing line.
+PYLOG=tests/.work/pytest.log
+phase python bash -c 'set -o pipefail
+  PATH="$PWD/$1/bin:$PATH" "$1/bin/pip" install --quiet --no-build-isolation --no-deps --force-reinstall ./python
+  "$1/bin/python" -m pytest -q -p no:cacheprovider python/tests 2>&1 | tee "$2"' _ "$QCC_VENV" "$PYLOG"
 phase_total
 # One closing line for the whole suite (cargo prints one per test binary, the last often a
 # doc-test run with nothing in it).
-awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$LOG"
+awk '/^test result:/ { p += $4; f += $6 }
+     /(passed|failed).* in [0-9.]+s/ {
+       if (match($0, /[0-9]+ passed/)) p += substr($0, RSTART, RLENGTH) + 0
+       if (match($0, /[0-9]+ failed/)) f += substr($0, RSTART, RLENGTH) + 0 }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$LOG" "$PYLOG"

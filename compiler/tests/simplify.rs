@@ -4,8 +4,10 @@
 
 mod simplify {
     pub mod cli;
+    pub mod cookbook;
     pub mod dag;
     pub mod determinism;
+    pub mod docs;
     pub mod models;
     pub mod rules;
     pub mod support;

@@ -46,9 +46,58 @@ impl Ident {
 pub struct RuleFile {
     pub file_name: String,
     pub source: String,
+    /// `phase …` at the top of the file, if written.
+    pub phase: Option<PhaseDecl>,
     pub rules: Vec<Rule>,
     /// Every `//` comment, in source order; only the printer reads them.
     pub comments: Vec<Comment>,
+}
+
+impl RuleFile {
+    /// The stages the file's rules run in: as declared, or only [`Phase::Simplify`].
+    pub fn phases(&self) -> Vec<Phase> {
+        self.phase
+            .as_ref()
+            .map_or(vec![Phase::Simplify], |p| p.phases.clone())
+    }
+}
+
+/// A pipeline stage that rewrites with rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Phase {
+    /// Float IR to float IR, before quantization.
+    Simplify,
+    /// The quantizer's QDQ IR to the integer dialect.
+    Lower,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 2] = [Phase::Simplify, Phase::Lower];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Simplify => "simplify",
+            Phase::Lower => "lower",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.name() == s)
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `phase simplify, lower`: which stages run the file's rules.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhaseDecl {
+    /// In the order written, without repeats.
+    pub phases: Vec<Phase>,
+    pub span: Span,
 }
 
 /// A `//` comment (doc comments belong to their rule instead).

@@ -30,7 +30,15 @@ pub fn parse(file_name: &str, text: &str) -> Result<RuleFile, Diagnostics> {
     let file = pairs.next().map(|p| p.into_inner()).into_iter().flatten();
     let mut b = Builder { errors: vec![] };
     let mut rules = vec![];
-    for p in file.filter(|p| p.as_rule() == Rule::rule_def) {
+    let mut phase = None;
+    for p in file {
+        if p.as_rule() == Rule::phase_decl {
+            phase = b.phase_decl(p);
+            continue;
+        }
+        if p.as_rule() != Rule::rule_def {
+            continue;
+        }
         let (s, before) = (span(&p), b.errors.len());
         match b.rule(p) {
             Some(r) => rules.push(r),
@@ -49,6 +57,7 @@ pub fn parse(file_name: &str, text: &str) -> Result<RuleFile, Diagnostics> {
     Ok(RuleFile {
         file_name: file_name.to_string(),
         source: text.to_string(),
+        phase,
         rules,
         comments: scan_comments(text),
     })
@@ -140,6 +149,39 @@ struct Builder {
 impl Builder {
     fn error(&mut self, d: Diagnostic) {
         self.errors.push(d);
+    }
+
+    /// `phase simplify, lower`: each name known, none twice.
+    fn phase_decl(&mut self, p: Pair<Rule>) -> Option<PhaseDecl> {
+        let s = span(&p);
+        let mut phases = vec![];
+        let mut ok = true;
+        for n in p.into_inner().filter(|n| n.as_rule() == Rule::phase_name) {
+            let at = span(&n);
+            match Phase::from_name(n.as_str()) {
+                Some(ph) if phases.contains(&ph) => {
+                    self.error(Diagnostic::new(
+                        format!("phase `{ph}` is named twice"),
+                        at,
+                        "again here",
+                    ));
+                    ok = false;
+                }
+                Some(ph) => phases.push(ph),
+                None => {
+                    self.error(
+                        Diagnostic::new(
+                            format!("unknown phase `{}`", n.as_str()),
+                            at,
+                            "not a phase",
+                        )
+                        .with_note("the phases are `simplify` (float to float, before quantizing) and `lower` (QDQ to the integer dialect)"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(PhaseDecl { phases, span: s })
     }
 
     fn rule(&mut self, p: Pair<Rule>) -> Option<crate::ast::Rule> {

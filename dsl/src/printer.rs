@@ -15,6 +15,15 @@ pub fn print(file: &RuleFile) -> String {
         last_end: 0,
         after: After::Nothing,
     };
+    if let Some(decl) = &file.phase {
+        p.file_comments(decl.span.start);
+        if p.after == (After::Comment { blank: true }) {
+            p.lines.push(String::new());
+        }
+        let names: Vec<&str> = decl.phases.iter().map(|ph| ph.name()).collect();
+        p.line(0, 0, format!("phase {}", names.join(", ")), decl.span);
+        p.after = After::Rule;
+    }
     for rule in &file.rules {
         p.rule(rule);
     }

@@ -42,6 +42,9 @@ pub(crate) fn convert(text: &str, e: &Error<Rule>) -> Diagnostic {
     {
         d.message = format!("expected `rule` after the doc comment, found {found}");
     }
+    if text[pos..].starts_with("phase") && !positives.contains(&Rule::kw_phase) {
+        d = d.with_note("a file declares its phase once, before its first rule");
+    }
     let after_comparison = positives.contains(&Rule::or_op) && !positives.contains(&Rule::cmp_op);
     if after_comparison
         && ["==", "!=", "<", ">"]
@@ -127,6 +130,8 @@ fn found_at(text: &str, pos: usize) -> (String, Span) {
 fn describe(rule: Rule) -> Option<(u8, &'static str)> {
     use Rule::*;
     Some(match rule {
+        kw_phase => (0, "`phase`"),
+        phase_name => (0, "a phase (`simplify` or `lower`)"),
         kw_rule => (0, "`rule`"),
         doc | doc_line => (1, "a doc comment"),
         rule_name => (2, "a rule name"),

@@ -8,7 +8,7 @@
 
 use crate::scratch::{Scratch, SCRATCH_ALIGN};
 use crate::tensor::Tensor;
-use ndarray::{ArrayD, CowArray, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, CowArray, IxDyn};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -263,8 +263,20 @@ impl Library {
         inputs: &[Tensor],
         scratch: &mut Scratch,
     ) -> Result<Vec<Tensor>, LibraryError> {
+        let views = self.f32_views(inputs)?;
+        let outputs = self.run_views(&views, scratch)?;
+        Ok(outputs.into_iter().map(Tensor::F32).collect())
+    }
+
+    /// As [`Library::run_with_scratch`], on borrowed f32 arrays: callers that hold their data
+    /// elsewhere (numpy, through the Python package) pass it without a copy when it is row-major.
+    pub fn run_views(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        scratch: &mut Scratch,
+    ) -> Result<Vec<ArrayD<f32>>, LibraryError> {
         let info = &self.info;
-        let arrays = self.check_inputs(inputs)?;
+        let arrays = self.check_views(inputs)?;
         if scratch.len() < info.scratch_size {
             return Err(LibraryError::ScratchSize {
                 model: info.model_name.clone(),
@@ -295,13 +307,43 @@ impl Library {
                 code,
             });
         }
-        Ok(outputs.into_iter().map(Tensor::F32).collect())
+        Ok(outputs)
     }
 
     /// The inputs as row-major f32 arrays, after checking their count, types and shapes.
     pub fn check_inputs<'a>(
         &self,
         inputs: &'a [Tensor],
+    ) -> Result<Vec<CowArray<'a, f32, IxDyn>>, LibraryError> {
+        self.check_views(&self.f32_views(inputs)?)
+    }
+
+    /// Each input as an f32 view, refusing another element type by the port's name.
+    fn f32_views<'a>(
+        &self,
+        inputs: &'a [Tensor],
+    ) -> Result<Vec<ArrayViewD<'a, f32>>, LibraryError> {
+        let info = &self.info;
+        inputs
+            .iter()
+            .zip(info.inputs.iter().map(Some).chain(std::iter::repeat(None)))
+            .map(|(t, port)| {
+                t.as_f32()
+                    .map(|a| a.view())
+                    .ok_or_else(|| LibraryError::InputType {
+                        model: info.model_name.clone(),
+                        name: port.map_or_else(|| "?".to_string(), |p| p.name.clone()),
+                        dtype: t.dtype().name().to_string(),
+                    })
+            })
+            .collect()
+    }
+
+    /// The inputs as row-major arrays (borrowed when they already are), after checking their
+    /// count and shapes.
+    fn check_views<'a>(
+        &self,
+        inputs: &[ArrayViewD<'a, f32>],
     ) -> Result<Vec<CowArray<'a, f32, IxDyn>>, LibraryError> {
         let info = &self.info;
         if inputs.len() != info.inputs.len() {
@@ -318,12 +360,7 @@ impl Library {
             });
         }
         let mut arrays = Vec::with_capacity(inputs.len());
-        for (port, t) in info.inputs.iter().zip(inputs) {
-            let a = t.as_f32().ok_or_else(|| LibraryError::InputType {
-                model: info.model_name.clone(),
-                name: port.name.clone(),
-                dtype: t.dtype().name().to_string(),
-            })?;
+        for (port, a) in info.inputs.iter().zip(inputs) {
             if a.shape() != port.shape.as_slice() {
                 return Err(LibraryError::Shape {
                     model: info.model_name.clone(),
@@ -333,7 +370,11 @@ impl Library {
                 });
             }
             // The library reads row-major memory; views with other strides are copied.
-            arrays.push(a.as_standard_layout());
+            arrays.push(if a.is_standard_layout() {
+                CowArray::from(a.clone())
+            } else {
+                CowArray::from(a.as_standard_layout().into_owned())
+            });
         }
         Ok(arrays)
     }

@@ -11,8 +11,9 @@ use crate::pipeline::{
     Report, Stage,
 };
 use crate::quant::{BiasCorrection, Method, WeightBits, DEFAULT_INPUT_RANGE};
-use crate::rules::check::{check_rule, Verdict, CHECK_INSTANCES, CHECK_SEED};
+use crate::rules::admit::admit;
 use crate::rules::RuleSet;
+use dsl::ast::Phase;
 use std::collections::BTreeMap;
 
 /// Reads the user's rule files.
@@ -27,7 +28,60 @@ pub fn read_rule_files(paths: &[std::path::PathBuf]) -> Result<Vec<(String, Stri
         .collect()
 }
 
+/// A compile command read and checked: the model loaded, the pipeline's options, the stage to
+/// write and where, and warnings about the choices made for the user. What `qcc MODEL -o OUT`
+/// and the Python package's `qcc.compile` share.
+pub struct Prepared {
+    pub model: crate::ir::Model,
+    pub opts: Options,
+    pub stage: Emit,
+    pub output: std::path::PathBuf,
+    pub warnings: Vec<String>,
+}
+
 pub fn build(args: &CompileArgs) -> Result<()> {
+    let Prepared {
+        model,
+        opts,
+        stage,
+        output,
+        warnings,
+    } = prepare(args)?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let bar = calibration_bar();
+    let compiled = compile(&model, &opts, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    print_report(&compiled.report, &compiled, args.explain);
+    if let (Some(path), Some(ranges)) = (&args.save_ranges, &compiled.report.ranges) {
+        ranges.save(path)?;
+    }
+    match stage {
+        Emit::Float | Emit::Qdq | Emit::Int => save_model(compiled.last(), &output),
+        Emit::Onnx => {
+            let qdq = compiled
+                .qdq
+                .as_ref()
+                .expect("a float or QDQ model has a QDQ stage");
+            crate::export::write(qdq, &output)
+        }
+        _ => {
+            let int = compiled
+                .int
+                .as_ref()
+                .expect("the pipeline ran to the integer model");
+            crate::cli::library::write(int, &opts.target, args, stage, &output)
+        }
+    }
+}
+
+/// Checks a compile command's flags against each other (before any file is read), reads the
+/// user's rules (refusing wrong ones) and the model, and turns the flags into [`Options`].
+pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
     let (Some(model_path), Some(output)) = (&args.model, &args.output) else {
         return Err(Error::msg(
             "give a model and an output: `qcc model.ir -o out.ir --emit float`",
@@ -79,14 +133,14 @@ pub fn build(args: &CompileArgs) -> Result<()> {
         ));
     }
     let bits_for = parse_bits_for(&args.weight_bits_for)?;
-    // Rules first: a broken rule file is refused before any model is touched.
+    // Rules first: a broken or wrong rule file is refused before any model is touched.
     let user = read_rule_files(&args.rules)?;
-    let rules = if args.no_builtin_rules {
+    let all_rules = if args.no_builtin_rules {
         RuleSet::load(&user)?
     } else {
-        RuleSet::builtin_and(&user)?
+        RuleSet::with_builtin(&user)?
     };
-    refuse_wrong_rules(&rules, &user)?;
+    admit(&all_rules, &user, &args.allow_unchecked)?;
     crate::fsio::refuse_overwriting(model_path, output)?;
     let model = load(model_path)?;
     let is_so = output.extension().is_some_and(|e| e == "so");
@@ -133,19 +187,34 @@ pub fn build(args: &CompileArgs) -> Result<()> {
             method: args.calibration.parse::<Method>()?,
         }
     };
+    let mut warnings = vec![];
     if let (false, true, Calibration::DataFree { input_range }) =
         (quantized, stage != Emit::Float, &calibration)
     {
-        eprintln!(
-            "warning: no --calib data: activation ranges are derived from the folded BatchNorm statistics and an input range of [{}, {}]; calibrating on real samples does better",
+        warnings.push(format!(
+            "no --calib data: activation ranges are derived from the folded BatchNorm statistics and an input range of [{}, {}]; calibrating on real samples does better",
             input_range.0, input_range.1
-        );
+        ));
+    }
+    if quantized && stage != Emit::Float {
+        // An already quantized model is only lowered: the simplify phase never runs on it.
+        for r in all_rules
+            .rules
+            .iter()
+            .filter(|r| !r.phases.contains(&Phase::Lower) && user.iter().any(|(f, _)| *f == r.file))
+        {
+            eprintln!(
+                "warning: rule {} ({}) is a simplify-phase rule and {} is already quantized: it does not run (declare `phase lower` to rewrite the quantized graph)",
+                r.name(),
+                r.file,
+                model_path.display()
+            );
+        }
     }
     let opts = Options {
         target,
-        rules,
-        // An already quantized model is lowered with the user's rules too: they are all it runs.
-        lowering: RuleSet::lowering_and(if quantized { &user } else { &[] })?,
+        rules: all_rules.only(Phase::Simplify),
+        lowering: all_rules.only(Phase::Lower),
         limits: Limits {
             iterations: args.iter_limit,
             nodes: args.node_limit,
@@ -176,68 +245,13 @@ pub fn build(args: &CompileArgs) -> Result<()> {
             layer_report: args.report,
         },
     };
-    let bar = calibration_bar();
-    let compiled = compile(&model, &opts, |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
-    bar.finish_and_clear();
-    print_report(&compiled.report, &compiled, args.explain);
-    if let (Some(path), Some(ranges)) = (&args.save_ranges, &compiled.report.ranges) {
-        ranges.save(path)?;
-    }
-    match stage {
-        Emit::Float | Emit::Qdq | Emit::Int => save_model(compiled.last(), output),
-        Emit::Onnx => {
-            let qdq = compiled
-                .qdq
-                .as_ref()
-                .expect("a float or QDQ model has a QDQ stage");
-            crate::export::write(qdq, output)
-        }
-        _ => {
-            let int = compiled
-                .int
-                .as_ref()
-                .expect("the pipeline ran to the integer model");
-            crate::cli::library::write(int, &opts.target, args, stage, output)
-        }
-    }
-}
-
-/// A rule that does not hold must not reach a model: the user's rules are checked on random
-/// instances as `qcc rules check` does (the built-in ones are checked by the test suite), and a
-/// rule that fails is refused with the instance that shows it. A rule the checker cannot
-/// instantiate is applied with a warning.
-fn refuse_wrong_rules(rules: &RuleSet, user: &[(String, String)]) -> Result<()> {
-    let mut wrong = vec![];
-    for r in rules
-        .rules
-        .iter()
-        .filter(|r| user.iter().any(|(f, _)| *f == r.file))
-    {
-        match check_rule(r, CHECK_INSTANCES, CHECK_SEED) {
-            Verdict::Holds { .. } => {}
-            Verdict::Untested { tries, last } => eprintln!(
-                "warning: rule {} ({}) could not be checked (no instance in {tries} tries: {last}); it is applied unchecked",
-                r.name(),
-                r.file
-            ),
-            Verdict::Fails { why, instance } => wrong.push(format!(
-                "rule {} ({}) does not hold: {why}\n  instance:\n    {}",
-                r.name(),
-                r.file,
-                instance.trim_end().replace('\n', "\n    ")
-            )),
-        }
-    }
-    if wrong.is_empty() {
-        return Ok(());
-    }
-    Err(Error::msg(format!(
-        "{}\n(`qcc rules check FILE` shows every rule's verdict)",
-        wrong.join("\n")
-    )))
+    Ok(Prepared {
+        model,
+        opts,
+        stage,
+        output: output.clone(),
+        warnings,
+    })
 }
 
 /// A progress bar for calibration, drawn only on a terminal.
@@ -285,6 +299,11 @@ fn print_report(report: &Report, compiled: &Compiled, explain: bool) {
     }
     if let (Some(bits), Some(ranges)) = (report.weight_bits, &report.ranges) {
         if explain {
+            // Calibration runs the float model over every sample: on real models it is most of
+            // a compile's time, so it is listed beside the passes.
+            if report.times.iter().any(|(s, _)| *s == "calibrate") {
+                eprintln!("calibrate took {:.0} ms", took("calibrate"));
+            }
             eprintln!("quantize took {:.0} ms", took("quantize"));
         }
         for w in &report.warnings {

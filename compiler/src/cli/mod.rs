@@ -3,6 +3,7 @@
 mod accuracy;
 mod bench;
 mod build;
+pub use build::{prepare, Prepared};
 mod import;
 mod library;
 mod rules;
@@ -59,12 +60,19 @@ pub struct CompileArgs {
     /// as ONNX for .onnx, else float]
     #[arg(long, value_enum)]
     pub emit: Option<Emit>,
-    /// A rules file to add to the built-in rules (repeatable).
+    /// A rules file to add to the built-in rules (repeatable). Its `phase` declaration says
+    /// which stage runs it (simplify when it has none); every rule is checked first (cached by
+    /// the file's content) and a wrong one refuses the compile.
     #[arg(long = "rules", value_name = "FILE")]
     pub rules: Vec<PathBuf>,
-    /// Use only the rules of the given files, not the built-in ones.
+    /// Use only the rules of the given files, not the built-in ones, in every phase (simplify
+    /// and lower).
     #[arg(long)]
     pub no_builtin_rules: bool,
+    /// Apply this rule of a --rules file although `qcc rules check` could not instantiate it
+    /// (repeatable). Rules that fail the check are refused regardless.
+    #[arg(long, value_name = "RULE")]
+    pub allow_unchecked: Vec<String>,
     /// Print which rules fired, the e-graph size, why saturation stopped, the cost before and
     /// after, and every BatchNorm left unfolded with the reason.
     #[arg(long)]
@@ -261,6 +269,29 @@ pub enum RulesCommand {
     },
     /// Print rule files in canonical form (the built-in rules without files).
     Print { files: Vec<PathBuf> },
+    /// Snapshot-test rules: each fixture NAME.ir (or every .ir in a directory) is rewritten by
+    /// the rules of its phase and must print as NAME.expected.ir beside it. A fixture's
+    /// `// fires: RULE N, …` line counts firings; `// phase: lower` picks the phase (default:
+    /// lower for an already quantized model). The rules are checked first, as for a compile.
+    Test {
+        /// A rules file (give `-` for the built-in rules alone).
+        rules: PathBuf,
+        /// Fixtures: .ir files or directories of them.
+        #[arg(required = true)]
+        fixtures: Vec<PathBuf>,
+        /// Only the given rules, not the built-in ones.
+        #[arg(long)]
+        no_builtin_rules: bool,
+        /// Apply this rule although the checker could not instantiate it (repeatable).
+        #[arg(long, value_name = "RULE")]
+        allow_unchecked: Vec<String>,
+        /// Write each fixture's result as its expected file instead of comparing.
+        #[arg(long)]
+        bless: bool,
+    },
+    /// Print the ops a rule can name, with their operands and attributes (the table in
+    /// docs/dsl.md, generated from the op table).
+    Ops,
 }
 
 /// Runs a parsed command line.
@@ -302,5 +333,21 @@ pub fn main(cli: Cli) -> Result<()> {
         Command::Rules {
             command: RulesCommand::Print { files },
         } => rules::print(&files),
+        Command::Rules {
+            command:
+                RulesCommand::Test {
+                    rules,
+                    fixtures,
+                    no_builtin_rules,
+                    allow_unchecked,
+                    bless,
+                },
+        } => rules::test(&rules, &fixtures, no_builtin_rules, &allow_unchecked, bless),
+        Command::Rules {
+            command: RulesCommand::Ops,
+        } => {
+            print!("{}", crate::rules::ops_doc::ops_table());
+            Ok(())
+        }
     }
 }

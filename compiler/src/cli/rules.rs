@@ -1,8 +1,10 @@
-//! `qcc rules check` and `qcc rules print`.
+//! `qcc rules check`, `qcc rules print` and `qcc rules test`.
 
 use crate::cli::build::read_rule_files;
 use crate::diag::{Error, Result};
+use crate::egraph::saturate::Limits;
 use crate::rules::check::{check_rule, Verdict};
+use crate::rules::fixture::{fixtures_of, run_fixture, PhaseRules};
 use crate::rules::ruleset::BUILTIN;
 use crate::rules::RuleSet;
 use std::path::PathBuf;
@@ -72,6 +74,64 @@ pub fn print(paths: &[PathBuf]) -> Result<()> {
     for (name, text) in files(paths)? {
         let file = dsl::parse(&name, &text).map_err(|d| Error::msg(d.render()))?;
         print!("{}", dsl::print(&file));
+    }
+    Ok(())
+}
+
+/// `qcc rules test RULES FIXTURE…`: every fixture run, every failure shown with its diff, then a
+/// summary; an error when any failed.
+pub fn test(
+    rules: &std::path::Path,
+    fixtures: &[PathBuf],
+    no_builtin: bool,
+    allowed: &[String],
+    bless: bool,
+) -> Result<()> {
+    let user = if rules.as_os_str() == "-" {
+        vec![]
+    } else {
+        read_rule_files(&[rules.to_path_buf()])?
+    };
+    if no_builtin && user.is_empty() {
+        return Err(Error::msg(
+            "--no-builtin-rules with `-` leaves no rules to test",
+        ));
+    }
+    let all = if no_builtin {
+        RuleSet::load(&user)?
+    } else {
+        RuleSet::with_builtin(&user)?
+    };
+    crate::rules::admit::admit(&all, &user, allowed)?;
+    let phases = PhaseRules::split(&all);
+    let paths = fixtures_of(fixtures)?;
+    let mut failed = 0;
+    for path in &paths {
+        let outcome = run_fixture(path, &phases, &Limits::default(), bless)?;
+        let fired: Vec<String> = outcome
+            .fired
+            .iter()
+            .map(|(r, n)| format!("{r} × {n}"))
+            .collect();
+        let fired = if fired.is_empty() {
+            "no rule fired".to_string()
+        } else {
+            fired.join(", ")
+        };
+        let verdict = match (outcome.problems.is_empty(), bless) {
+            (true, false) => "ok     ",
+            (true, true) => "blessed",
+            (false, _) => "FAILED ",
+        };
+        println!("{verdict} {} ({}: {fired})", path.display(), outcome.phase);
+        for p in &outcome.problems {
+            println!("  {}", p.trim_end().replace('\n', "\n  "));
+        }
+        failed += usize::from(!outcome.problems.is_empty());
+    }
+    println!("{} passed, {failed} failed", paths.len() - failed);
+    if failed > 0 {
+        return Err(Error::msg(format!("{failed} fixture(s) failed")));
     }
     Ok(())
 }

@@ -72,11 +72,12 @@ impl Half {
         self.exp += k as i32;
     }
 
-    fn add(&mut self, m: f64) {
-        let k = (m * pow2(-self.exp)).floor() as usize;
+    /// A binner for this half's current width: the scale `2^-exp` computed once, not per value
+    /// (calibration bins every activation of every sample; `powi` per value was most of it).
+    fn binner(&self) -> impl Fn(f64) -> usize {
+        let scale = pow2(-self.exp);
         let last = self.counts.len() - 1;
-        self.counts[k.min(last)] += 1;
-        self.total += 1;
+        move |m| ((m * scale).floor() as usize).min(last)
     }
 
     /// The counts at the coarser width `2^exp` (`exp ≥ self.exp`), trailing empty bins dropped.
@@ -156,17 +157,23 @@ impl Histogram {
         if nmax > 0.0 {
             self.neg.fit(nmax as f64);
         }
+        let (pos_bin, neg_bin) = (self.pos.binner(), self.neg.binner());
+        let (mut pos_n, mut neg_n) = (0u64, 0u64);
         for &v in values {
             if !v.is_finite() {
                 self.non_finite += 1;
             } else if v > 0.0 {
-                self.pos.add(v as f64);
+                self.pos.counts[pos_bin(v as f64)] += 1;
+                pos_n += 1;
             } else if v < 0.0 {
-                self.neg.add(-v as f64);
+                self.neg.counts[neg_bin(-v as f64)] += 1;
+                neg_n += 1;
             } else {
                 self.zeros += 1;
             }
         }
+        self.pos.total += pos_n;
+        self.neg.total += neg_n;
     }
 
     /// How many finite values were added.

@@ -4,12 +4,13 @@
 use crate::diag::{Error, Source};
 use crate::egraph::saturate::QRewrite;
 use crate::ir::op::OpKind;
-use dsl::ast::{Pattern, Rule, Tolerance};
+use dsl::ast::{Pattern, Phase, Rule, Tolerance};
 use egg::Rewrite;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The rule files built into qcc, by file name: the simplify stage's, then the lowering's.
+/// The rule files built into qcc, by file name. Each declares its phase (`phase simplify`,
+/// `phase lower`), as a user's file does.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("rules/bn.rules", include_str!("../../../rules/bn.rules")),
     ("rules/pad.rules", include_str!("../../../rules/pad.rules")),
@@ -27,21 +28,9 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
-/// The files of the lowering stage (QDQ → integer ops); every other built-in file simplifies.
-pub const LOWERING: &[&str] = &["rules/quant.rules", "rules/lower.rules"];
-
-/// The files of the simplify stage (float → float).
-pub const SIMPLIFY: &[&str] = &[
-    "rules/bn.rules",
-    "rules/pad.rules",
-    "rules/cleanup.rules",
-    "rules/quant.rules",
-];
-
-fn builtin_files(names: &[&str]) -> Vec<(String, String)> {
+fn builtin_files() -> Vec<(String, String)> {
     BUILTIN
         .iter()
-        .filter(|(n, _)| names.contains(n))
         .map(|(n, t)| (n.to_string(), t.to_string()))
         .collect()
 }
@@ -73,6 +62,8 @@ impl dsl::Vocabulary for Vocab {
 pub struct CompiledRule {
     pub ast: Rule,
     pub file: String,
+    /// The stages that run it: its file's `phase` declaration.
+    pub phases: Vec<Phase>,
     pub root_kind: OpKind,
     /// Pattern names bound to values (operand variables and named op results), in pattern order.
     pub operand_names: Vec<String>,
@@ -117,7 +108,7 @@ fn collect(p: &Pattern, names: &mut Vec<String>, ops: &mut usize) {
     }
 }
 
-fn compile_rule(ast: Rule, file: &str) -> Option<CompiledRule> {
+fn compile_rule(ast: Rule, file: &str, phases: &[Phase]) -> Option<CompiledRule> {
     let root_kind = OpKind::from_name(&ast.pattern.op.name)?;
     let mut operand_names = vec![];
     let mut op_count = 0;
@@ -129,6 +120,7 @@ fn compile_rule(ast: Rule, file: &str) -> Option<CompiledRule> {
     Some(CompiledRule {
         ast,
         file: file.to_string(),
+        phases: phases.to_vec(),
         root_kind,
         operand_names,
         op_count,
@@ -161,6 +153,7 @@ impl RuleSet {
             match dsl::parse_and_check(name, text, &Vocab) {
                 Err(d) => errors.push(convert(&d).to_string()),
                 Ok(file) => {
+                    let phases = file.phases();
                     for r in file.rules {
                         let rname = r.name.name.clone();
                         if let Some(prev) = seen.insert(rname.clone(), name.clone()) {
@@ -169,7 +162,7 @@ impl RuleSet {
                             ));
                             continue;
                         }
-                        match compile_rule(r, name) {
+                        match compile_rule(r, name, &phases) {
                             Some(c) => rules.push(Arc::new(c)),
                             None => errors.push(format!(
                                 "error: rule `{rname}` in {name} does not start with a known op"
@@ -187,28 +180,41 @@ impl RuleSet {
         Ok(RuleSet { rules })
     }
 
-    /// The built-in simplify rules plus the given user files: what `--emit float` runs.
-    pub fn builtin_and(user: &[(String, String)]) -> Result<RuleSet, Error> {
-        let mut files = builtin_files(SIMPLIFY);
+    /// The built-in rules plus the given user files, every phase: what a compile loads (and
+    /// refuses as a whole when any file is wrong) before splitting by phase.
+    pub fn with_builtin(user: &[(String, String)]) -> Result<RuleSet, Error> {
+        let mut files = builtin_files();
         files.extend(user.iter().cloned());
         RuleSet::load(&files)
     }
 
-    /// The lowering rules (QDQ sandwiches → integer ops) plus the given user files.
-    pub fn lowering_and(user: &[(String, String)]) -> Result<RuleSet, Error> {
-        let mut files = builtin_files(LOWERING);
-        files.extend(user.iter().cloned());
-        RuleSet::load(&files)
-    }
-
-    /// Every built-in rule, of both stages.
-    pub fn all_builtin() -> Result<RuleSet, Error> {
-        RuleSet::load(
-            &BUILTIN
+    /// The rules that run in `phase`.
+    pub fn only(&self, phase: Phase) -> RuleSet {
+        RuleSet {
+            rules: self
+                .rules
                 .iter()
-                .map(|(n, t)| (n.to_string(), t.to_string()))
-                .collect::<Vec<_>>(),
-        )
+                .filter(|r| r.phases.contains(&phase))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// The simplify phase of the built-in rules plus the given user files: what `--emit float`
+    /// runs.
+    pub fn builtin_and(user: &[(String, String)]) -> Result<RuleSet, Error> {
+        Ok(RuleSet::with_builtin(user)?.only(Phase::Simplify))
+    }
+
+    /// The lowering phase (QDQ sandwiches → integer ops) of the built-in rules plus the given
+    /// user files.
+    pub fn lowering_and(user: &[(String, String)]) -> Result<RuleSet, Error> {
+        Ok(RuleSet::with_builtin(user)?.only(Phase::Lower))
+    }
+
+    /// Every built-in rule, of both phases.
+    pub fn all_builtin() -> Result<RuleSet, Error> {
+        RuleSet::load(&builtin_files())
     }
 
     pub fn rewrites(&self) -> Vec<QRewrite> {

@@ -233,3 +233,172 @@ fn a_wrong_user_rule_is_refused_before_it_is_applied() {
         "{err}"
     );
 }
+
+/// A `phase lower` file runs in the lowering phase: on an already quantized model, `--emit int`
+/// applies it (here merging two requantizes), once `--allow-unchecked` vouches for the rule the
+/// checker cannot instantiate yet. Without that, the compile is refused and writes nothing.
+#[test]
+fn a_lowering_phase_user_rule_runs_when_lowering() {
+    let model = "examples/rules/merge-requantizes.ir";
+    let rules = "examples/rules/merge-requantizes.rules";
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = dir.path().join("out.ir");
+    let out_s = out.to_str().expect("UTF-8");
+    let o = qcc(&[model, "-o", out_s, "--emit", "int", "--rules", rules]);
+    assert!(!o.status.success() && !out.exists());
+    assert!(
+        stderr(&o).contains(
+            "could not be checked (no instance in 960 tries: the result type of requantize is declared, not inferred): it is refused unless `--allow-unchecked merge-requantizes` vouches for it"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = qcc(&[
+        model,
+        "-o",
+        out_s,
+        "--emit",
+        "int",
+        "--rules",
+        rules,
+        "--allow-unchecked",
+        "merge-requantizes",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(count(&read(&out), OpKind::Requantize), 1);
+
+    let o = qcc(&[
+        model,
+        "-o",
+        out_s,
+        "--emit",
+        "int",
+        "--rules",
+        rules,
+        "--allow-unchecked",
+        "merge-requantize",
+    ]);
+    assert!(
+        !o.status.success()
+            && stderr(&o).contains(
+                "--allow-unchecked names no rule of the --rules files: `merge-requantize`"
+            ),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// `--no-builtin-rules` means the same in every phase: a QDQ conv lowered with only a user's
+/// lowering file keeps its float conv, because the built-in lowering rules did not run.
+#[test]
+fn no_builtin_rules_drops_the_builtin_lowering_rules_too() {
+    let model = "tests/lower/lower-conv.ir";
+    let rules = "examples/rules/merge-requantizes.rules";
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = dir.path().join("out.ir");
+    let out_s = out.to_str().expect("UTF-8");
+    let base = [
+        model,
+        "-o",
+        out_s,
+        "--emit",
+        "int",
+        "--rules",
+        rules,
+        "--allow-unchecked",
+        "merge-requantizes",
+    ];
+    let o = qcc(&base);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lowered = read(&out);
+    assert_eq!(
+        (
+            count(&lowered, OpKind::QConv2d),
+            count(&lowered, OpKind::Conv2d)
+        ),
+        (1, 0)
+    );
+    let mut args = base.to_vec();
+    args.push("--no-builtin-rules");
+    let o = qcc(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let kept = read(&out);
+    assert_eq!(
+        (count(&kept, OpKind::QConv2d), count(&kept, OpKind::Conv2d)),
+        (0, 1)
+    );
+}
+
+/// A simplify file on an already quantized model does not run, and qcc says so; an integer model
+/// given `--emit int` comes out as it went in (it is not quantized again).
+#[test]
+fn an_integer_model_is_neither_simplified_nor_quantized_again() {
+    let model = "examples/rules/merge-requantizes.expected.ir";
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = dir.path().join("out.ir");
+    let out_s = out.to_str().expect("UTF-8");
+    let o = qcc(&[model, "-o", out_s, "--emit", "int", "--rules", USER_RULES]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: rule fold-channel-scale-into-conv (tests/rules/user/fold_channel_scale.rules) is a simplify-phase rule and examples/rules/merge-requantizes.expected.ir is already quantized: it does not run"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("written"),
+        std::fs::read_to_string(root().join(model)).expect("reads")
+    );
+}
+
+/// The verdicts of a checked file are cached by its content: a second compile takes them from
+/// the cache (shown here by planting a verdict the checker would never give), and a changed file
+/// is checked again.
+#[test]
+fn checked_rule_files_are_cached_by_content() {
+    let cache = tempfile::tempdir().expect("a temporary directory");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let rules = dir.path().join("scale.rules");
+    let text = std::fs::read_to_string(root().join(USER_RULES)).expect("reads");
+    std::fs::write(&rules, &text).expect("written");
+    let out = dir.path().join("out.ir");
+    let args = [
+        "tests/simplify/user/channel_scale.ir",
+        "-o",
+        out.to_str().expect("UTF-8"),
+        "--emit",
+        "float",
+        "--rules",
+        rules.to_str().expect("UTF-8"),
+    ];
+    let o = super::support::qcc_with_cache(&args, cache.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let entries: Vec<_> = std::fs::read_dir(cache.path().join("rules-checked"))
+        .expect("the cache was made")
+        .map(|e| e.expect("an entry").path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = std::fs::read_to_string(&entries[0]).expect("reads");
+    assert!(entry.contains("\"unchecked\":[]"), "{entry}");
+    std::fs::write(
+        &entries[0],
+        entry.replace(
+            "\"unchecked\":[]",
+            "\"unchecked\":[{\"rule\":\"fold-channel-scale-into-conv\",\"why\":\"planted in the cache\"}]",
+        ),
+    )
+    .expect("written");
+    std::fs::remove_file(&out).expect("removed");
+    let o = super::support::qcc_with_cache(&args, cache.path());
+    assert!(
+        !o.status.success() && stderr(&o).contains("(planted in the cache)"),
+        "the cache was not read:\n{}",
+        stderr(&o)
+    );
+    std::fs::write(&rules, format!("{text}// changed\n")).expect("written");
+    let o = super::support::qcc_with_cache(&args, cache.path());
+    assert!(
+        o.status.success(),
+        "a changed file was not checked again:\n{}",
+        stderr(&o)
+    );
+}

@@ -27,12 +27,15 @@ pub fn fixture(rel: &str) -> PathBuf {
     root().join("tests/simplify").join(rel)
 }
 
-/// Every `*.ir` file directly in `tests/simplify/<dir>`, sorted by stem.
+/// Every `*.ir` fixture directly in `tests/simplify/<dir>` (not the `*.expected.ir` results),
+/// sorted by stem.
 pub fn fixtures(dir: &str) -> Vec<(String, PathBuf)> {
     let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(fixture(dir))
         .expect("fixture directory exists")
         .map(|e| e.expect("readable directory entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "ir"))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "ir") && !qcc::rules::fixture::is_expected(p)
+        })
         .map(|p| {
             (
                 p.file_stem()
@@ -242,11 +245,19 @@ fn indent(s: &str) -> String {
     s.lines().map(|l| format!("  {l}\n")).collect()
 }
 
-/// Runs the `qcc` binary in the workspace root (so paths in its messages are the repository's).
+/// Runs the `qcc` binary in the workspace root (so paths in its messages are the repository's),
+/// with its cache of checked rule files in the system's temporary directory rather than the
+/// user's.
 pub fn qcc(args: &[&str]) -> Output {
+    qcc_with_cache(args, &std::env::temp_dir().join("qcc-test-cache"))
+}
+
+/// [`qcc`] with the given cache directory.
+pub fn qcc_with_cache(args: &[&str], cache: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_qcc"))
         .args(args)
         .current_dir(root())
+        .env("QCC_CACHE_DIR", cache)
         .output()
         .expect("the qcc binary runs")
 }

@@ -1,0 +1,201 @@
+"""The qcc Python package as a user meets it: compile from a path or an onnx.ModelProto with
+numpy calibration data, run on numpy arrays, save and load, errors that name the problem.
+Run by scripts/test.sh after `pip install ./python` (QCC_TEST_MODELS points at the generated
+test models; the bundled digits example is always there)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import qcc
+
+ROOT = Path(__file__).resolve().parents[2]
+DIGITS = ROOT / "examples" / "digits"
+MODELS = Path(os.environ["QCC_TEST_MODELS"]) if os.environ.get("QCC_TEST_MODELS") else None
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    return np.load(DIGITS / "test_images.npy")
+
+
+@pytest.fixture(scope="module")
+def labels() -> np.ndarray:
+    return np.array([int(l) for l in (DIGITS / "test_labels.txt").read_text().split()])
+
+
+@pytest.fixture(scope="module")
+def digits(images) -> qcc.Library:
+    return qcc.compile(DIGITS / "digits.onnx", images[:64])
+
+
+def sqnr_db(ref: np.ndarray, x: np.ndarray) -> float:
+    noise = np.sum((ref.astype(np.float64) - x) ** 2)
+    return float("inf") if noise == 0 else 10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / noise)
+
+
+def test_a_compiled_model_classifies_like_the_float_one(digits, images, labels):
+    preds = np.array([digits(images[i : i + 1]).argmax() for i in range(len(images))])
+    # The float model gets 443 of 450 (README); int8 may lose a few, not more.
+    assert (preds == labels).sum() >= 435
+    assert digits.inputs == [("image", (1, 1, 8, 8))]
+    assert [s for _, s in digits.outputs] == [(1, 10)]
+    assert digits.info["model"] == "digits"
+    assert digits.report["weight_bits"] in (7, 8)
+
+
+def test_the_library_is_the_one_the_command_line_builds(digits, images, tmp_path):
+    np.save(tmp_path / "calib.npy", images[:64])
+    out = tmp_path / "cli.so"
+    qcc_bin = Path(sys.executable).parent / "qcc"
+    subprocess.run(
+        [qcc_bin, DIGITS / "digits.onnx", "-o", out, "--calib", tmp_path / "calib.npy"],
+        check=True,
+        capture_output=True,
+    )
+    cli = qcc.load(out)
+    for i in range(0, 450, 37):
+        x = images[i : i + 1]
+        np.testing.assert_array_equal(cli(x), digits(x))
+
+
+def test_a_model_proto_compiles_like_its_file(digits, images):
+    onnx = pytest.importorskip("onnx")
+    lib = qcc.compile(onnx.load(DIGITS / "digits.onnx"), images[:64])
+    np.testing.assert_array_equal(lib(images[100:101]), digits(images[100:101]))
+
+
+def test_calibration_batches_are_one_calibration(digits, images):
+    batches = (images[i : i + 16] for i in range(0, 64, 16))
+    lib = qcc.compile(DIGITS / "digits.onnx", batches)
+    np.testing.assert_array_equal(lib(images[7:8]), digits(images[7:8]))
+
+
+def test_inputs_and_outputs_by_name(digits, images):
+    name = digits.inputs[0][0]
+    out = digits.run({name: images[3:4]})
+    assert list(out) == [n for n, _ in digits.outputs]
+    np.testing.assert_array_equal(next(iter(out.values())), digits(images[3:4]))
+
+
+def test_wrong_inputs_are_refused_with_their_names_and_shapes(digits, images):
+    with pytest.raises(TypeError, match=r"'image' is float32, but an array of float64"):
+        digits(images[:1].astype(np.float64))
+    with pytest.raises(ValueError, match=r"shape \(1, 1, 8, 8\).*shape \(2, 1, 8, 8\)"):
+        digits(images[:2])
+    with pytest.raises(TypeError, match=r"takes 1 input"):
+        digits(images[:1], images[:1])
+    with pytest.raises(KeyError, match=r"missing image; unknown x"):
+        digits.run({"x": images[:1]})
+
+
+def test_a_strided_view_gives_what_its_copy_gives(digits, images):
+    x = np.ascontiguousarray(images[5:6].transpose(0, 1, 3, 2))
+    view = images[5:6].transpose(0, 1, 3, 2)
+    assert not view.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(digits(view), digits(x))
+
+
+def test_options_are_the_command_lines_flags(images):
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'bogus'"):
+        qcc.compile(DIGITS / "digits.onnx", images[:8], bogus=1)
+    with pytest.raises(qcc.QccError, match=r"invalid value '9' for '--weight-bits"):
+        qcc.compile(DIGITS / "digits.onnx", images[:8], weight_bits=9)
+    lib = qcc.compile(
+        DIGITS / "digits.onnx",
+        images[:32],
+        weight_bits=7,
+        calibration="entropy",
+        bias_correction="off",
+        target="x86-64-v3",
+    )
+    assert lib.info["weight_bits"] == 7
+    assert lib.info["target"] == "x86-64-v3"
+
+
+def test_errors_of_the_compiler_are_qcc_errors(tmp_path, images):
+    with pytest.raises(FileNotFoundError):
+        qcc.compile(tmp_path / "missing.onnx", images[:8])
+    bad = tmp_path / "bad.ir"
+    bad.write_text("model @m {\n  %x = relu(%nope)\n}\n")
+    with pytest.raises(qcc.QccError, match=r"bad.ir:\d+:\d+"):
+        qcc.compile(bad)
+    with pytest.raises(qcc.QccError, match=r"not a qcc model library|cannot load"):
+        qcc.load(bad)
+
+
+def test_without_calibration_data_it_warns_and_still_compiles(images):
+    with pytest.warns(qcc.QuantizationWarning, match="no --calib data"):
+        lib = qcc.compile(DIGITS / "digits.onnx")
+    assert lib(images[:1]).shape == (1, 10)
+
+
+def test_progress_is_reported_per_sample(images):
+    seen = []
+    qcc.compile(DIGITS / "digits.onnx", images[:10], progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1] == (10, 10)
+
+
+def test_save_writes_library_and_header_and_loads_back(digits, images, tmp_path):
+    path = digits.save(tmp_path / "out" / "digits.so")
+    assert path.exists() and path.with_suffix(".h").exists()
+    assert "qcc_run" in path.with_suffix(".h").read_text()
+    again = qcc.load(path)
+    np.testing.assert_array_equal(again(images[9:10]), digits(images[9:10]))
+    assert sorted(p.name for p in path.parent.iterdir()) == ["digits.h", "digits.so"]
+    with pytest.raises(ValueError, match=r"must end in .so"):
+        digits.save(tmp_path / "digits.lib")
+
+
+def test_threads_share_a_library(digits, images):
+    want = [digits(images[i : i + 1]) for i in range(40)]
+    got: dict[int, list] = {}
+
+    def work(t: int) -> None:
+        got[t] = [digits(images[i : i + 1]) for i in range(40)]
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for t in range(4):
+        for a, b in zip(got[t], want):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_report_lists_every_layer_worst_first(images):
+    layers = qcc.report(DIGITS / "digits.onnx", images[:32])
+    assert layers and all({"name", "op", "sqnr_db"} <= set(l) for l in layers)
+    sqnr = [l["sqnr_db"] for l in layers]
+    assert sqnr == sorted(sqnr)
+    assert all(s > 10 for s in sqnr)
+
+
+def test_the_installed_command_is_qccs_command_line():
+    qcc_bin = Path(sys.executable).parent / "qcc"
+    v = subprocess.run([qcc_bin, "--version"], capture_output=True, text=True, check=True)
+    assert v.stdout.startswith("qcc ")
+    c = subprocess.run([qcc_bin, "check", DIGITS / "digits.ir"], capture_output=True, text=True)
+    assert c.returncode == 0 and "valid" in c.stdout
+    bad = subprocess.run([qcc_bin, "check", DIGITS / "nope.ir"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "nope.ir" in bad.stderr
+
+
+@pytest.mark.skipif(MODELS is None, reason="QCC_TEST_MODELS (scripts/test.sh sets it) is not set")
+def test_efficientnet_lite0_against_onnx_runtime_fp32():
+    x = np.load(MODELS / "efficientnet_lite0.input.npy")  # (photos, 1, 3, 224, 224)
+    want = np.load(MODELS / "efficientnet_lite0.expected.npy")  # ORT fp32
+    with pytest.warns(qcc.QuantizationWarning, match="so small that the scale is raised"):
+        lib = qcc.compile(MODELS / "efficientnet_lite0.onnx", x[:, 0])
+    got = np.stack([lib(x[i]) for i in range(len(x))])
+    print(f"EfficientNet-Lite0 int8 vs ORT fp32: {sqnr_db(want, got):.1f} dB")
+    assert sqnr_db(want, got) > 15
+    assert (got.argmax(-1) == want.argmax(-1)).mean() >= 5 / 6
