@@ -160,8 +160,11 @@ fn efficientnet_lite0_export_runs_in_onnx_runtime() {
     assert_agrees("efficientnet_lite0");
 }
 
-/// Every test model that quantizes exports, passes the ONNX checker and runs in ORT, which
-/// computes the QDQ stage it was written from.
+/// The models with a test of their own above.
+const NAMED: &[&str] = &["tiny_cnn", "resnet18", "efficientnet_lite0"];
+
+/// Every other test model exports, passes the ONNX checker and runs in ORT, within 30 dB of
+/// qcc's integer model or no further from it than qcc's own QDQ stage is, less 1 dB.
 #[test]
 fn every_test_model_exports() {
     let manifest: serde_json::Value =
@@ -172,6 +175,9 @@ fn every_test_model_exports() {
         .expect("manifest lists models")
     {
         let name = m["name"].as_str().unwrap();
+        if NAMED.contains(&name) {
+            continue;
+        }
         let a = cross_check(name);
         // The random-weight MobileNetV2 sits at 14 dB both ways: its outputs are nearly
         // constant, so the differences of rounding are most of what varies.
