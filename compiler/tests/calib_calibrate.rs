@@ -71,6 +71,31 @@ fn method(name: &str, m: Method) {
 }
 
 #[test]
+fn the_ranges_do_not_depend_on_the_cores_calibrating() {
+    let m = model(FIXTURE);
+    for method in [Method::MinMax, Method::Entropy, Method::Mse] {
+        let run = |cores| {
+            let mut calls = vec![];
+            let r = qcc::quant::calibrate::calibrate_on_cores(
+                &m,
+                &[samples(7)],
+                method,
+                &[],
+                cores,
+                |done, total| calls.push((done, total)),
+            )
+            .unwrap();
+            assert_eq!(calls, (1..=7).map(|d| (d, 7)).collect::<Vec<_>>());
+            r.0.to_json()
+        };
+        let one = run(1);
+        for cores in [2, 3, 8] {
+            assert_eq!(run(cores), one, "{method} on {cores} cores");
+        }
+    }
+}
+
+#[test]
 fn calibrate_minmax() {
     method("calibrate_minmax", Method::MinMax);
 }

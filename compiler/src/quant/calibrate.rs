@@ -12,7 +12,7 @@ use crate::quant::params::{first_non_finite, fmt_index};
 use crate::quant::ranges::{observed_tensors, Ranges};
 use ndarray::ArrayD;
 use runtime::Tensor;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Refuses a sample file holding NaN or ±∞, naming the sample (by the layout of `batch.rs`), the
 /// input and the element within the sample.
@@ -69,6 +69,20 @@ pub fn calibrate_with_means(
     samples: &[ArrayD<f32>],
     method: Method,
     means_of: &[NodeId],
+    progress: impl FnMut(usize, usize),
+) -> Result<(Ranges, Means)> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    calibrate_on_cores(model, samples, method, means_of, cores, progress)
+}
+
+/// [`calibrate_with_means`] on at most `cores` threads (at least one). The result does not
+/// depend on `cores`: samples run in parallel, but every observer sees its values in sample order.
+pub fn calibrate_on_cores(
+    model: &Model,
+    samples: &[ArrayD<f32>],
+    method: Method,
+    means_of: &[NodeId],
+    cores: usize,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<(Ranges, Means)> {
     if samples.len() != model.inputs.len() {
@@ -104,72 +118,65 @@ pub fn calibrate_with_means(
         .iter()
         .map(|&n| (n, ChannelMean::default()))
         .collect();
-    for b in 0..count {
-        let inputs: Vec<Tensor> = model
-            .inputs
-            .iter()
-            .zip(samples)
-            .map(|(&id, a)| batch_of(a, &model.node(id).ty.shape, layout, b))
-            .collect();
-        for (id, t) in model.inputs.iter().zip(&inputs) {
-            if let (Some(obs), Some(a)) = (observers.get_mut(id), t.as_f32()) {
-                feed(obs.as_mut(), a);
+    let wanted: HashSet<NodeId> = tensors.iter().chain(means_of).copied().collect();
+    // Samples run on every core in waves; then each observer is fed its tensor's values in
+    // sample order (observers split over the cores), so the ranges are those of a sequential
+    // run, bit for bit, however many cores there are.
+    let cores = cores.max(1);
+    let mut done = 0;
+    while done < count {
+        let wave: Vec<usize> = (done..count.min(done + cores)).collect();
+        let runs: Vec<Result<SampleRun>> = std::thread::scope(|s| {
+            let handles: Vec<_> = wave
+                .iter()
+                .map(|&b| {
+                    let wanted = &wanted;
+                    s.spawn(move || run_sample(model, samples, layout, b, wanted))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        // The first sample that failed, in sample order, is the one reported.
+        let mut ok = Vec::with_capacity(runs.len());
+        for (&b, run) in wave.iter().zip(runs) {
+            let run = run?;
+            if let Some((id, i, v)) = &run.bad {
+                return Err(non_finite_error(model, *id, i, *v, b));
             }
-            if let (Some(m), Some(a)) = (means.get_mut(id), t.as_f32()) {
-                m.observe(a);
-            }
+            ok.push(run);
         }
-        let mut bad: Option<(NodeId, Vec<usize>, f32)> = None;
-        let mut observe = |id: NodeId, t: &Tensor| {
-            if let (Some(m), Some(a)) = (means.get_mut(&id), t.as_f32()) {
-                m.observe(a);
+        let runs = ok;
+        let mut work: Vec<(&NodeId, &mut Box<dyn Observer + Send>)> =
+            observers.iter_mut().collect();
+        let per_core = work.len().div_ceil(cores).max(1);
+        std::thread::scope(|s| {
+            for chunk in work.chunks_mut(per_core) {
+                let runs = &runs;
+                s.spawn(move || {
+                    for (id, obs) in chunk.iter_mut() {
+                        for run in runs {
+                            if let Some(a) = run.values.get(*id) {
+                                feed(obs.as_mut(), a);
+                            }
+                        }
+                    }
+                });
             }
-            let (Some(obs), Some(a)) = (observers.get_mut(&id), t.as_f32()) else {
-                return;
-            };
-            if bad.is_none() {
-                if let Some((i, v)) = first_non_finite(a) {
-                    bad = Some((id, i, v));
+        });
+        for run in &runs {
+            for (id, m) in means.iter_mut() {
+                if let Some(a) = run.values.get(id) {
+                    m.observe(a);
                 }
             }
-            feed(obs.as_mut(), a);
-        };
-        run_with(
-            model,
-            &inputs,
-            Hooks {
-                observe: Some(&mut observe),
-                transform: None,
-            },
-        )?;
-        if let Some((id, i, v)) = bad {
-            // A non-finite weight is the usual culprit: name it rather than the op it poisons.
-            for w in model.operands(id) {
-                if let Some((wi, wv)) = model
-                    .node(w)
-                    .weight()
-                    .and_then(|t| t.as_f32())
-                    .and_then(first_non_finite)
-                {
-                    return Err(Error::msg(format!(
-                        "@{} holds {} at {}: a weight must be finite (%{} computes {} at {} on calibration sample {b})",
-                        model.node(w).name,
-                        fmt_f32(wv),
-                        fmt_index(&wi),
-                        model.node(id).name,
-                        fmt_f32(v),
-                        fmt_index(&i)
-                    )));
-                }
-            }
-            return Err(Error::msg(format!(
-                "%{} computes {} at {} on calibration sample {b}: the float model does not stay finite there",
-                model.node(id).name,
-                fmt_f32(v),
-                fmt_index(&i)
-            )));
         }
-        progress(b + 1, count);
+        done += wave.len();
+        for b in (done - wave.len())..done {
+            progress(b + 1, count);
+        }
     }
     let ranges: BTreeMap<String, (f32, f32)> = tensors
         .iter()
@@ -186,5 +193,84 @@ pub fn calibrate_with_means(
             ranges,
         },
         means,
+    ))
+}
+
+/// What one calibration sample produced: the values the observers and means read (inputs and
+/// op results), and the first non-finite value of an observed tensor.
+struct SampleRun {
+    values: HashMap<NodeId, ArrayD<f32>>,
+    bad: Option<(NodeId, Vec<usize>, f32)>,
+}
+
+/// Runs sample `b` through the interpreter, keeping the f32 values of `wanted`.
+fn run_sample(
+    model: &Model,
+    samples: &[ArrayD<f32>],
+    layout: Layout,
+    b: usize,
+    wanted: &HashSet<NodeId>,
+) -> Result<SampleRun> {
+    let inputs: Vec<Tensor> = model
+        .inputs
+        .iter()
+        .zip(samples)
+        .map(|(&id, a)| batch_of(a, &model.node(id).ty.shape, layout, b))
+        .collect();
+    let mut values = HashMap::new();
+    for (&id, t) in model.inputs.iter().zip(&inputs) {
+        if let (true, Some(a)) = (wanted.contains(&id), t.as_f32()) {
+            values.insert(id, a.clone());
+        }
+    }
+    let mut bad: Option<(NodeId, Vec<usize>, f32)> = None;
+    let mut observe = |id: NodeId, t: &Tensor| {
+        let (true, Some(a)) = (wanted.contains(&id), t.as_f32()) else {
+            return;
+        };
+        if bad.is_none() {
+            if let Some((i, v)) = first_non_finite(a) {
+                bad = Some((id, i, v));
+            }
+        }
+        values.insert(id, a.clone());
+    };
+    run_with(
+        model,
+        &inputs,
+        Hooks {
+            observe: Some(&mut observe),
+            transform: None,
+        },
+    )?;
+    Ok(SampleRun { values, bad })
+}
+
+/// The error for a non-finite value computed on sample `b`: a non-finite weight is the usual
+/// culprit, so it is named rather than the op it poisons.
+fn non_finite_error(model: &Model, id: NodeId, i: &[usize], v: f32, b: usize) -> Error {
+    for w in model.operands(id) {
+        if let Some((wi, wv)) = model
+            .node(w)
+            .weight()
+            .and_then(|t| t.as_f32())
+            .and_then(first_non_finite)
+        {
+            return Error::msg(format!(
+                "@{} holds {} at {}: a weight must be finite (%{} computes {} at {} on calibration sample {b})",
+                model.node(w).name,
+                fmt_f32(wv),
+                fmt_index(&wi),
+                model.node(id).name,
+                fmt_f32(v),
+                fmt_index(i)
+            ));
+        }
+    }
+    Error::msg(format!(
+        "%{} computes {} at {} on calibration sample {b}: the float model does not stay finite there",
+        model.node(id).name,
+        fmt_f32(v),
+        fmt_index(i)
     ))
 }
