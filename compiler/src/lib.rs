@@ -8,6 +8,7 @@ pub mod cli;
 pub mod diag;
 pub mod egraph;
 pub mod explain;
+pub mod export;
 pub mod fsio;
 pub mod fuse;
 pub mod import;
@@ -19,5 +20,6 @@ pub mod pipeline;
 pub mod quant;
 pub mod readin;
 pub mod rules;
+pub mod show;
 
 pub use diag::{Error, Result};

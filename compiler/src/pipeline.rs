@@ -49,7 +49,7 @@ pub fn is_quantized(model: &Model) -> bool {
 }
 
 /// Whether every op of a model is a float op or a quantize/dequantize (a QDQ model).
-fn has_no_integer_ops(model: &Model) -> bool {
+pub fn has_no_integer_ops(model: &Model) -> bool {
     use crate::ir::op::OpKind;
     model.ops_in_order().iter().all(|&id| {
         model.node(id).op().is_none_or(|op| {

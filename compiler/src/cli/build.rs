@@ -8,7 +8,8 @@ use crate::diag::{Error, Result};
 use crate::egraph::saturate::Limits;
 use crate::ir::weights::save_model;
 use crate::pipeline::{
-    compile, is_quantized, load, Calibration, Compiled, Options, QuantOptions, Report, Stage,
+    compile, has_no_integer_ops, is_quantized, load, Calibration, Compiled, Options, QuantOptions,
+    Report, Stage,
 };
 use crate::quant::{BiasCorrection, Method, WeightBits, DEFAULT_INPUT_RANGE};
 use crate::rules::admit::admit;
@@ -58,6 +59,13 @@ pub fn build(args: &CompileArgs) -> Result<()> {
     }
     match stage {
         Emit::Float | Emit::Qdq | Emit::Int => save_model(compiled.last(), &output),
+        Emit::Onnx => {
+            let qdq = compiled
+                .qdq
+                .as_ref()
+                .expect("a float or QDQ model has a QDQ stage");
+            crate::export::write(qdq, &output)
+        }
         _ => {
             let int = compiled
                 .int
@@ -99,7 +107,7 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
     }
     if let (Emit::Float, Some(flag)) = (stage, given_quant_flag) {
         return Err(Error::msg(format!(
-            "{flag} only matters when quantizing: add --emit qdq or --emit int"
+            "{flag} only matters when quantizing: add --emit qdq, --emit int or --emit onnx"
         )));
     }
     if args.report && args.calib.is_empty() {
@@ -148,6 +156,12 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
         if let Some(flag) = given_quant_flag {
             return Err(Error::msg(format!(
                 "{} is already quantized: {flag} has nothing to do",
+                model_path.display()
+            )));
+        }
+        if stage == Emit::Onnx && !has_no_integer_ops(&model) {
+            return Err(Error::msg(format!(
+                "{} holds integer ops: --emit onnx writes a QDQ model, so give it the float model (or its --emit qdq stage)",
                 model_path.display()
             )));
         }
@@ -206,6 +220,8 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
         stop: match stage {
             Emit::Float => Stage::Float,
             Emit::Qdq => Stage::Qdq,
+            // The per-layer report measures the integer model, so it runs the whole way.
+            Emit::Onnx if !args.report => Stage::Qdq,
             _ => Stage::Int,
         },
         quant: QuantOptions {

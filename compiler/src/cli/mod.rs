@@ -9,6 +9,7 @@ mod import;
 mod library;
 mod rules;
 mod run;
+mod show;
 
 use crate::cli::console::say_raw;
 use crate::diag::Result;
@@ -36,6 +37,9 @@ pub enum Emit {
     Qdq,
     /// The integer IR: every op with an integer form lowered to it.
     Int,
+    /// The QDQ stage as an ONNX model (QuantizeLinear/DequantizeLinear with qcc's parameters,
+    /// int8 weights), for ONNX Runtime and Netron (chosen by an output ending in `.onnx`).
+    Onnx,
     /// The backend's Cranelift IR, one function per kernel (text).
     Clif,
     /// The object file the library is linked from.
@@ -54,7 +58,8 @@ pub struct CompileArgs {
     /// Where to write the result.
     #[arg(short, long, required = true)]
     pub output: Option<PathBuf>,
-    /// The stage to emit [default: a shared library for an output ending in .so, else float]
+    /// The stage to emit [default: a shared library for an output ending in .so, the QDQ model
+    /// as ONNX for .onnx, else float]
     #[arg(long, value_enum)]
     pub emit: Option<Emit>,
     /// A rules file to add to the built-in rules (repeatable). Its `phase` declaration says
@@ -149,14 +154,55 @@ impl CompileArgs {
                 Some("so") => Emit::Library,
                 Some("o") => Emit::Obj,
                 Some("clif") => Emit::Clif,
+                Some("onnx") => Emit::Onnx,
                 _ => Emit::Float,
             }
         })
     }
 }
 
+/// Which stage `qcc show` draws.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShowStage {
+    /// The simplified float graph.
+    Float,
+    /// Float ops between quantize and dequantize.
+    Qdq,
+    /// The integer graph.
+    Int,
+}
+
+/// What `qcc show` colours boxes by.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShowColor {
+    /// Each layer's SQNR against the float model on the --calib samples (as --report prints).
+    Sqnr,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Draw one stage of a model's graph as SVG: ops with shapes, their types, attributes and
+    /// quantization parameters on hover, absorbed and float-in-integer ops marked, edges as
+    /// wide as their tensors.
+    Show {
+        /// The model (.onnx or .ir).
+        model: PathBuf,
+        /// The .svg file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// The stage to draw.
+        #[arg(long, value_enum, default_value = "int")]
+        stage: ShowStage,
+        /// Calibration samples (.npy, leading axis = samples; `name=FILE` for several inputs).
+        #[arg(long = "calib", value_name = "FILE")]
+        calib: Vec<String>,
+        /// Colour each op (needs --calib).
+        #[arg(long, value_enum)]
+        color: Option<ShowColor>,
+        /// The target, which decides the default weight width (as for compiling).
+        #[arg(long, default_value = "native")]
+        target: String,
+    },
     /// Import an ONNX model: writes MODEL.ir and MODEL.safetensors beside it.
     Import {
         /// The .onnx file.
@@ -264,6 +310,14 @@ pub fn main(cli: Cli) -> Result<()> {
             labels,
         } => run::run(&model, &inputs, &outputs, labels.as_deref()),
         Command::Check { model } => run::check(&model),
+        Command::Show {
+            model,
+            output,
+            stage,
+            calib,
+            color,
+            target,
+        } => show::show(&model, &output, stage, &calib, color, &target),
         Command::Bench {
             model,
             inputs,

@@ -45,6 +45,9 @@ mod node;
 mod ops;
 mod tensor;
 
+pub(crate) use ops::unary_onnx_op;
+pub(crate) use tensor::dtype;
+
 pub use names::sanitize;
 
 use crate::diag::{Error, IoContext, Result};

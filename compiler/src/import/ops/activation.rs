@@ -45,6 +45,15 @@ const ONNX_UNARY: &[(&str, UnaryFn, &[&str])] = &[
     ("Mish", UnaryFn::Mish, &[]),
 ];
 
+/// The ONNX op of a table function and its attribute names in parameter order (the exporter
+/// writes the import table backwards, so the two cannot disagree).
+pub fn onnx_op_of(f: UnaryFn) -> Option<(&'static str, &'static [&'static str])> {
+    ONNX_UNARY
+        .iter()
+        .find(|e| e.1 == f)
+        .map(|&(op, _, names)| (op, names))
+}
+
 /// The ONNX op names [`function`] converts.
 pub fn onnx_names() -> impl Iterator<Item = &'static str> {
     ONNX_UNARY.iter().map(|e| e.0)

@@ -105,6 +105,8 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Xor", logic::logic),
 ];
 
+pub use activation::onnx_op_of as unary_onnx_op;
+
 /// The ONNX ops that import as `unary` (beside [`SUPPORTED`]).
 pub fn unary_onnx_names() -> impl Iterator<Item = &'static str> {
     activation::onnx_names()
