@@ -6,7 +6,9 @@ pub mod check;
 pub mod eval;
 pub mod ruleset;
 pub mod sample;
+pub mod sample_int;
 pub mod search;
 pub mod value;
+pub mod values;
 
 pub use ruleset::{CompiledRule, RuleSet};
