@@ -8,6 +8,7 @@ pub mod ruleset;
 pub mod sample;
 pub mod sample_int;
 pub mod search;
+pub mod tensor_fns;
 pub mod value;
 pub mod values;
 
