@@ -199,12 +199,26 @@ impl<'a> RuleChecker<'a> {
     // ---- bindings ----
 
     fn bind(&mut self, id: &Ident, kind: Kind, op: Option<&str>, in_pattern: bool) {
-        if let Some(first) = self
-            .bindings
-            .iter()
-            .find(|b| b.name == id.name)
-            .map(|b| b.span)
-        {
+        self.bind_in(id, kind, op, in_pattern, false)
+    }
+
+    /// `repeatable`: an operand variable of the pattern, which may repeat an operand name bound
+    /// before in the pattern (a non-linear pattern: both places must hold the same value).
+    fn bind_in(
+        &mut self,
+        id: &Ident,
+        kind: Kind,
+        op: Option<&str>,
+        in_pattern: bool,
+        repeatable: bool,
+    ) {
+        if let Some(i) = self.bindings.iter().position(|b| b.name == id.name) {
+            if repeatable && in_pattern && self.bindings[i].kind == Kind::Operand {
+                // The repetition is itself a use: it constrains the match.
+                self.bindings[i].used = true;
+                return;
+            }
+            let first = self.bindings[i].span;
             let message = if in_pattern {
                 format!("variable `{}` is bound twice in the pattern", id.name)
             } else {
@@ -213,7 +227,7 @@ impl<'a> RuleChecker<'a> {
             let mut d = Diagnostic::new(message, id.span, "bound again here")
                 .with_secondary(first, "first bound here");
             if in_pattern {
-                d = d.with_note("give the second occurrence its own name; to require equal values, compare them in a guard");
+                d = d.with_note("an operand variable may repeat (`mul(x, x)`: the same value in both places); other names are bound once");
             }
             self.error(d);
             return;
@@ -392,7 +406,7 @@ impl<'a> RuleChecker<'a> {
         for operand in &p.operands {
             match operand {
                 Pattern::Op(o) => self.pattern(o),
-                Pattern::Var(v) => self.bind(v, Kind::Operand, None, true),
+                Pattern::Var(v) => self.bind_in(v, Kind::Operand, None, true, true),
                 Pattern::Wildcard(_) => {}
             }
         }

@@ -43,11 +43,18 @@ pub struct TensorAnalysis {
 ///   reader that is not returned and whose every reader holds an e-node not reading it is
 ///   replaceable; replaceable readers read by the same classes count once together. Counting
 ///   them apart would block the very fold the move was made for.
+/// - dead alternatives: after `bn(conv(c)) = conv'(c)` the unfolded `conv(c)` still reads c, but
+///   its only readers are classes that also read c directly, through another e-node (the
+///   folded conv), and no e-node reads both. A program takes either the unfolded conv or the
+///   folded one, never both, so the replaceable reader adds no use beyond the direct one.
+/// So `single_use` means: one use in every program extraction can pick (docs/dsl.md).
 pub fn use_count(egraph: &QGraph, id: Id) -> usize {
     let id = egraph.find(id);
     let mut groups: Vec<Vec<Id>> = vec![];
     let mut needed = 0;
-    for u in readers(egraph, id) {
+    let direct = readers(egraph, id);
+    let reads = |n: &ENode, c: Id| n.operands().iter().any(|&o| egraph.find(o) == c);
+    for &u in &direct {
         let theirs = readers(egraph, u);
         let replaceable = returned(egraph, u) == 0
             && !theirs.is_empty()
@@ -57,8 +64,18 @@ pub fn use_count(egraph: &QGraph, id: Id) -> usize {
                     .iter()
                     .any(|n| !n.operands().iter().any(|&c| egraph.find(c) == u))
             });
+        let alternative = theirs.iter().all(|&q| {
+            q != u
+                && direct.contains(&q)
+                && egraph[q]
+                    .nodes
+                    .iter()
+                    .all(|n| !(reads(n, u) && reads(n, id)))
+        });
         if !replaceable {
             needed += 1;
+        } else if alternative {
+            // Counted with the direct reader it is an alternative of.
         } else if !groups.contains(&theirs) {
             groups.push(theirs);
         }

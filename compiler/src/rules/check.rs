@@ -10,6 +10,7 @@ use crate::ir::print::print;
 use crate::rules::apply::instantiate;
 use crate::rules::ruleset::CompiledRule;
 use crate::rules::sample::{const_names, Rng, Sampler};
+use crate::rules::values;
 use dsl::ast::Tolerance;
 use egg::Searcher;
 use runtime::Tensor;
@@ -45,17 +46,28 @@ fn compare(lhs: &Tensor, rhs: &Tensor, tol: Tolerance) -> Result<f64, String> {
     let scale = a
         .iter()
         .chain(&b)
+        .filter(|v| v.is_finite())
         .fold(0f64, |m, v| m.max(v.abs()))
         .max(1e-30);
     let mut worst = 0f64;
     for (i, (&x, &y)) in a.iter().zip(&b).enumerate() {
         let d = (x - y).abs();
-        let bad = match tol {
-            Tolerance::Exact => x.to_bits() != y.to_bits() && !(x.is_nan() && y.is_nan()),
-            Tolerance::Rel(r) => d > r * scale,
-            Tolerance::Lsb(n) => d > n as f64,
+        // A NaN or an infinity agrees only with the same: a tolerance never excuses them (a
+        // comparison with NaN is false, so `d > tolerance` alone would let it through).
+        let bad = if !x.is_finite() || !y.is_finite() {
+            !(x == y || x.is_nan() && y.is_nan())
+        } else {
+            match tol {
+                // Equal as numbers: −0 and +0 differ only through a division by them, and
+                // `x + 0 = x` (−0 + 0 = +0) or a conv's zero padding (0·w = −0) would fail.
+                Tolerance::Exact => x != y,
+                Tolerance::Rel(r) => d > r * scale,
+                Tolerance::Lsb(n) => d > n as f64,
+            }
         };
-        worst = worst.max(d / scale);
+        if d.is_finite() {
+            worst = worst.max(d / scale);
+        }
         if bad {
             return Err(format!("element {i}: the pattern gives {x}, the replacement {y} (difference {d:.3e}, tolerance {tol:?} of max |value| {scale:.3e})"));
         }
@@ -63,13 +75,18 @@ fn compare(lhs: &Tensor, rhs: &Tensor, tol: Tolerance) -> Result<f64, String> {
     Ok(worst)
 }
 
-fn random_input(rng: &mut Rng, t: &crate::ir::types::TensorType) -> Tensor {
+fn random_input(
+    rng: &mut Rng,
+    t: &crate::ir::types::TensorType,
+    mentioned: &[f32],
+    wide: bool,
+) -> Tensor {
     let n = t.numel();
     match t.elem.storage() {
         runtime::DType::F32 => Tensor::F32(
             ndarray::ArrayD::from_shape_vec(
                 ndarray::IxDyn(&t.shape),
-                (0..n).map(|_| rng.unit() * 3.0).collect(),
+                (0..n).map(|_| values::draw(rng, mentioned, wide)).collect(),
             )
             .expect("n"),
         ),
@@ -89,6 +106,8 @@ fn random_input(rng: &mut Rng, t: &crate::ir::types::TensorType) -> Tensor {
 /// Checks one rule on `instances` random instances.
 pub fn check_rule(rule: &Arc<CompiledRule>, instances: usize, seed: u64) -> Verdict {
     let consts = const_names(&rule.ast);
+    let mentioned = values::mentioned(&rule.ast);
+    let pinned = values::pinned(&rule.ast);
     let mut rng = Rng::new(
         seed ^ rule
             .name()
@@ -102,7 +121,7 @@ pub fn check_rule(rule: &Arc<CompiledRule>, instances: usize, seed: u64) -> Verd
     let budget = instances * 40;
     while held < instances && tries < budget {
         tries += 1;
-        let mut s = Sampler::new(&mut rng, &consts);
+        let mut s = Sampler::new(&mut rng, &consts, &mentioned, &pinned);
         let root = match s.op(&rule.ast.pattern, None) {
             Ok(r) => r,
             Err(e) => {
@@ -168,10 +187,12 @@ pub fn check_rule(rule: &Arc<CompiledRule>, instances: usize, seed: u64) -> Verd
                 }
             }
         };
+        // Every other instance reaches across the whole float range.
+        let wide = held % 2 == 1;
         let inputs: Vec<Tensor> = model
             .inputs
             .iter()
-            .map(|&i| random_input(&mut rng, &model.node(i).ty))
+            .map(|&i| random_input(&mut rng, &model.node(i).ty, &mentioned, wide))
             .collect();
         let run = |m: &crate::ir::Model| interp::run(m, &inputs).map(|mut o| o.remove(0));
         let (l, r) = match (run(&model), run(&rhs_model)) {

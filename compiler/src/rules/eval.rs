@@ -3,6 +3,7 @@
 
 use crate::ir::attr::{Attr, Attrs};
 use crate::ir::types::{ElemType, TensorType};
+use crate::rules::tensor_fns;
 use crate::rules::value::{arith, compare, equal, map, VResult, Value};
 use dsl::ast::{self, BinaryOp, Expr, ExprKind, UnaryOp};
 use egg::Id;
@@ -351,6 +352,11 @@ impl Bindings {
                     a: ArrayD::from_shape_vec(a.raw_dim(), out).expect("same shape"),
                     int: true,
                 })
+            }
+            other if tensor_fns::is(other) => {
+                let values: Vec<Value> =
+                    args.iter().map(|a| self.eval(a)).collect::<VResult<_>>()?;
+                tensor_fns::call(other, &values)
             }
             other => Err(format!("unknown builtin `{other}`")),
         }

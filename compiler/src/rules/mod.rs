@@ -9,7 +9,10 @@ pub mod fixture;
 pub mod ops_doc;
 pub mod ruleset;
 pub mod sample;
+pub mod sample_int;
 pub mod search;
+pub mod tensor_fns;
 pub mod value;
+pub mod values;
 
 pub use ruleset::{CompiledRule, RuleSet};

@@ -94,14 +94,20 @@ impl CompiledRule {
 }
 
 fn collect(p: &Pattern, names: &mut Vec<String>, ops: &mut usize) {
+    // A repeated variable is one binding.
+    let mut add = |n: &str| {
+        if !names.iter().any(|m| m == n) {
+            names.push(n.to_string());
+        }
+    };
     if let Pattern::Var(v) = p {
-        names.push(v.name.clone());
+        add(&v.name);
     }
     if let Pattern::Op(o) = p {
-        *ops += 1;
         if let Some(n) = &o.name {
-            names.push(n.name.clone());
+            add(&n.name);
         }
+        *ops += 1;
         for c in &o.operands {
             collect(c, names, ops);
         }

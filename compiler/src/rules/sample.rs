@@ -6,42 +6,13 @@ use crate::ir::attr::{Attr, Attrs};
 use crate::ir::model::{Model, NodeId, WeightData};
 use crate::ir::op::{Op, OpKind};
 use crate::ir::types::{ElemType, QuantType, TensorType};
+use crate::rules::sample_int;
+pub use crate::rules::values::Rng;
 use dsl::ast::{AttrPatternValue, Clause, Expr, ExprKind, LiteralKind, OpPattern, Pattern, Rule};
 use ndarray::{ArrayD, IxDyn};
 use runtime::{DType, Tensor};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-
-/// SplitMix64: a tiny, portable, seedable generator, so that an instance is reproducible from
-/// its seed on any machine.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `lo..=hi`.
-    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
-    }
-    pub fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.range(0, xs.len() - 1)]
-    }
-    pub fn coin(&mut self) -> bool {
-        self.next_u64() & 1 == 1
-    }
-    /// Uniform in [-1, 1).
-    pub fn unit(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-}
 
 /// Names the pattern declares constant in a top-level `const(…)` guard.
 pub fn const_names(rule: &Rule) -> HashSet<String> {
@@ -80,6 +51,11 @@ pub fn const_names(rule: &Rule) -> HashSet<String> {
 pub struct Sampler<'a> {
     pub rng: &'a mut Rng,
     pub consts: &'a HashSet<String>,
+    /// The numbers the rule mentions (`values::mentioned`): constants are sometimes filled
+    /// with one of them, so guards such as `all(c == 3.0)` get to hold.
+    pub mentioned: &'a [f32],
+    /// Constants a guard pins to one number (`values::pinned`).
+    pub pinned: &'a [(String, f32)],
     pub model: Model,
     /// Leaves created so far, by pattern name (a name is bound once, but may be read in guards).
     pub leaves: HashMap<String, NodeId>,
@@ -95,10 +71,17 @@ const ZPS_U8: &[i32] = &[0, 3, 128];
 const ZPS_I8: &[i32] = &[0, -5, 7];
 
 impl<'a> Sampler<'a> {
-    pub fn new(rng: &'a mut Rng, consts: &'a HashSet<String>) -> Sampler<'a> {
+    pub fn new(
+        rng: &'a mut Rng,
+        consts: &'a HashSet<String>,
+        mentioned: &'a [f32],
+        pinned: &'a [(String, f32)],
+    ) -> Sampler<'a> {
         Sampler {
             rng,
             consts,
+            mentioned,
+            pinned,
             model: Model::new("instance"),
             leaves: HashMap::new(),
             counter: 0,
@@ -193,10 +176,17 @@ impl<'a> Sampler<'a> {
             DType::F32 => {
                 let special = self.rng.range(0, 7);
                 let positive = role == "var" || (role == "gamma" && self.rng.coin());
+                let fill = if self.mentioned.is_empty() {
+                    1.0
+                } else {
+                    self.rng.pick(self.mentioned)
+                };
                 let v: Vec<f32> = (0..n)
                     .map(|_| match special {
                         0 if !positive => 1.0,
                         1 if !positive && role != "gamma" => 0.0,
+                        2 if !positive => fill,
+                        _ if role == "var" => crate::rules::values::draw_positive(self.rng),
                         _ => {
                             let u = self.rng.unit() * 2.0;
                             if positive {
@@ -240,8 +230,15 @@ impl<'a> Sampler<'a> {
 
     fn leaf(&mut self, name: Option<&str>, ty: TensorType, role: &str) -> NodeId {
         let is_const = name.is_some_and(|n| self.consts.contains(n));
+        let pin = name.and_then(|n| self.pinned.iter().find(|(p, _)| p == n).map(|p| p.1));
         let id = if is_const {
-            let t = self.data(&ty, role);
+            let t = match pin {
+                // Mostly the pinned number; now and then not, so the guard is seen to fail.
+                Some(v) if ty.elem.storage() == DType::F32 && self.rng.range(0, 7) > 0 => {
+                    Tensor::F32(ArrayD::from_elem(IxDyn(&ty.shape), v))
+                }
+                _ => self.data(&ty, role),
+            };
             let wname = self.fresh("w");
             self.model
                 .add_weight(wname, ty, WeightData::Loaded(Arc::new(t)))
@@ -260,6 +257,9 @@ impl<'a> Sampler<'a> {
         let c = self.rng.pick(&[1, 2, 3, 4, 6]);
         let h = self.rng.range(4, 9);
         let w = self.rng.range(4, 9);
+        if sample_int::is_int(kind) {
+            return sample_int::activation(self.rng, kind, c, h, w);
+        }
         match kind {
             OpKind::Gemm | OpKind::MatMul | OpKind::Softmax => {
                 TensorType::f32(vec![self.rng.range(1, 4), self.rng.range(1, 6)])
@@ -306,6 +306,18 @@ impl<'a> Sampler<'a> {
             .unwrap_or("x");
         match p {
             Pattern::Op(o) => self.op(o, want),
+            Pattern::Var(v) if self.leaves.contains_key(&v.name) => {
+                // A repeated variable is the value built for its first occurrence.
+                let id = self.leaves[&v.name];
+                match want {
+                    Some(t) if self.model.node(id).ty != t => Err(format!(
+                        "`{}` is needed as {t} here but was built as {}",
+                        v.name,
+                        self.model.node(id).ty
+                    )),
+                    _ => Ok(id),
+                }
+            }
             Pattern::Var(v) => {
                 let ty = match want {
                     Some(t) => t,
@@ -364,7 +376,17 @@ impl<'a> Sampler<'a> {
         let r = &mut *self.rng;
         let ints = |v: Vec<i64>| Attr::Ints(v);
         let c = x.shape.get(1).copied().unwrap_or(1) as i64;
-        match kind {
+        // An integer op's geometry is its float analog's.
+        let geometry = match kind {
+            OpKind::QConv2d | OpKind::QConvTranspose2d | OpKind::QAvgPool => {
+                kind.float_analog().unwrap_or(kind)
+            }
+            k => k,
+        };
+        match geometry {
+            OpKind::QGemm => {
+                a.insert("trans_b".into(), Attr::Bool(r.coin()));
+            }
             OpKind::Conv2d | OpKind::ConvTranspose2d => {
                 let mut divs: Vec<i64> = (1..=c).filter(|g| c % g == 0).collect();
                 divs.push(1);
@@ -383,7 +405,7 @@ impl<'a> Sampler<'a> {
                     (0..4).map(|_| r.range(0, 1) as i64).collect()
                 };
                 a.insert("pads".into(), ints(pads));
-                if kind == OpKind::ConvTranspose2d {
+                if geometry == OpKind::ConvTranspose2d {
                     a.insert("output_padding".into(), ints(vec![0, 0]));
                 }
             }
@@ -400,7 +422,7 @@ impl<'a> Sampler<'a> {
                     ),
                 );
                 a.insert("ceil_mode".into(), Attr::Bool(r.coin()));
-                if kind == OpKind::AvgPool {
+                if geometry == OpKind::AvgPool {
                     a.insert("count_include_pad".into(), Attr::Bool(r.coin()));
                 }
             }
@@ -424,7 +446,7 @@ impl<'a> Sampler<'a> {
                 a.insert("size".into(), ints(size.to_vec()));
             }
             OpKind::BatchNorm => {
-                a.insert("epsilon".into(), Attr::Float(r.pick(&[1e-5, 1e-3])));
+                a.insert("epsilon".into(), Attr::Float(r.pick(&[1e-5, 1e-3, 0.1])));
             }
             OpKind::Clip => {
                 a.insert("min".into(), Attr::Float(r.pick(&[0.0, -1.0])));
@@ -550,7 +572,8 @@ impl<'a> Sampler<'a> {
                     AttrPatternValue::Absent(_) => {
                         a.remove(&e.name.name);
                     }
-                    _ if !a.contains_key(&e.name.name) => {
+                    // An integer op's quantization attributes come with its result type.
+                    _ if !a.contains_key(&e.name.name) && !sample_int::is_int(kind) => {
                         // A bound optional attribute (bn_gamma, …) must exist: one value per channel.
                         if let Some(spec) = kind.schema().attr(&e.name.name) {
                             let v = match spec.kind {
@@ -581,6 +604,10 @@ impl<'a> Sampler<'a> {
         attrs: &Attrs,
         prev: &[TensorType],
     ) -> Result<TensorType, String> {
+        if sample_int::is_int(kind) {
+            return sample_int::slot_type(self.rng, kind, slot, x, attrs, prev)
+                .ok_or_else(|| format!("cannot sample operand {slot} of {}", kind.name()));
+        }
         let int = |n: &str| attrs.get(n).and_then(|a| a.as_int()).unwrap_or(1) as usize;
         let c = x.shape.get(1).copied().unwrap_or(1);
         let k = self.rng.pick(&[1, 3]);
@@ -617,9 +644,12 @@ impl<'a> Sampler<'a> {
                 TensorType::f32(vec![*x.shape.last().unwrap_or(&1), self.rng.range(1, 5)])
             }
             (OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div, 1) => {
-                match self.rng.range(0, 2) {
+                // Same shape, per channel as [1, C, 1, 1] or as exporters store it, [C, 1, 1],
+                // or a scalar.
+                match self.rng.range(0, 3) {
                     0 => TensorType::f32(x.shape.clone()),
                     1 if x.rank() == 4 => TensorType::f32(vec![1, c, 1, 1]),
+                    2 if x.rank() == 4 => TensorType::f32(vec![c, 1, 1]),
                     _ => TensorType::f32(vec![]),
                 }
             }
@@ -689,12 +719,36 @@ impl<'a> Sampler<'a> {
                 | OpKind::HardSwish
                 | OpKind::Unary
                 | OpKind::BatchNorm
+                | OpKind::Add
+                | OpKind::Sub
+                | OpKind::Mul
+                | OpKind::Div
         );
+        if o.name
+            .as_ref()
+            .is_some_and(|n| self.leaves.contains_key(&n.name))
+        {
+            return Err(format!(
+                "`{}` names an op after it was used as an operand: write the op first",
+                o.name.as_ref().map(|n| n.name.as_str()).unwrap_or("")
+            ));
+        }
         let want0 = match (&want, kind) {
             (Some(t), _) if passes => Some(t.clone()),
             (Some(t), OpKind::Quantize) => Some(TensorType::f32(t.shape.clone())),
             (Some(t), OpKind::Dequantize) => {
                 Some(TensorType::new(t.shape.clone(), self.role_quant(&t.shape)))
+            }
+            (Some(t), OpKind::Requantize | OpKind::Lut) => {
+                let storage = if self.rng.coin() {
+                    DType::U8
+                } else {
+                    DType::I8
+                };
+                Some(TensorType::new(
+                    t.shape.clone(),
+                    sample_int::per_tensor(self.rng, storage),
+                ))
             }
             (Some(t), _) => {
                 return Err(format!("cannot make {} produce a wanted {t}", kind.name()))
@@ -705,14 +759,23 @@ impl<'a> Sampler<'a> {
         self.ctx.push((kind, Attrs::new(), vec![]));
         let built = self.operands_of(o, kind, want0);
         self.ctx.pop();
-        let (ids, tys, attrs) = built?;
+        let (ids, tys, mut attrs) = built?;
         let _ = first;
         let x_ty = tys[0].clone();
+        let declared = if sample_int::is_int(kind) {
+            let wanted = want.as_ref().map(|t| t.elem.clone());
+            Some(sample_int::result(
+                self.rng, kind, &mut attrs, &tys, wanted,
+            )?)
+        } else {
+            None
+        };
         let op = Op::new(kind, attrs);
-        let ty = match kind {
-            OpKind::Quantize => TensorType::new(x_ty.shape.clone(), self.quant_elem()),
-            OpKind::Dequantize => TensorType::f32(x_ty.shape.clone()),
-            _ => {
+        let ty = match (declared, kind) {
+            (Some(t), _) => t,
+            (None, OpKind::Quantize) => TensorType::new(x_ty.shape.clone(), self.quant_elem()),
+            (None, OpKind::Dequantize) => TensorType::f32(x_ty.shape.clone()),
+            (None, _) => {
                 let refs: Vec<&TensorType> = tys.iter().collect();
                 crate::ir::infer::infer(&op, &refs)?
             }

@@ -20,6 +20,20 @@ pub struct Raw {
     pub metas: Vec<Id>,
 }
 
+impl Raw {
+    /// Binds `name` to `class`; a name bound before (a non-linear pattern, `mul(x, x)`) must
+    /// name the same class, or the match fails (`false`).
+    fn bind(&mut self, name: &str, class: Id) -> bool {
+        match self.operands.iter().find(|(n, _)| n == name) {
+            Some((_, bound)) => *bound == class,
+            None => {
+                self.operands.push((name.to_string(), class));
+                true
+            }
+        }
+    }
+}
+
 fn literal_matches(lit: &LiteralKind, attr: &Attr) -> bool {
     match (lit, attr) {
         (LiteralKind::Int(i), Attr::Int(a)) => i == a,
@@ -94,7 +108,9 @@ fn match_op(
         let mut seed = partial.clone();
         seed.metas.push(meta);
         if let Some(name) = &p.name {
-            seed.operands.push((name.name.clone(), class));
+            if !seed.bind(&name.name, class) {
+                continue;
+            }
         }
         let mut states = vec![seed];
         for (operand, &child) in p.operands.iter().zip(&children[1..]) {
@@ -104,8 +120,9 @@ fn match_op(
                     Pattern::Wildcard(_) => next.push(st),
                     Pattern::Var(v) => {
                         let mut st = st;
-                        st.operands.push((v.name.clone(), egraph.find(child)));
-                        next.push(st);
+                        if st.bind(&v.name, egraph.find(child)) {
+                            next.push(st);
+                        }
                     }
                     Pattern::Op(sub) => {
                         if let Some(k) = OpKind::from_name(&sub.op.name) {

@@ -83,7 +83,7 @@ fn rules_check_passes_the_builtin_and_user_rules() {
         .rules
         .len();
     assert!(
-        text.ends_with(&format!("{builtin} passed, 0 failed\n")),
+        text.ends_with(&format!("{builtin} passed, 0 failed\n")) && !text.contains("untested"),
         "{text}"
     );
     assert_eq!(
@@ -100,6 +100,30 @@ fn rules_check_passes_the_builtin_and_user_rules() {
         stderr(&o)
     );
     assert!(text.ends_with("2 passed, 0 failed\n"), "{text}");
+
+    // Every user rule file of the tests, the integer-dialect one included, is checked for real:
+    // each rule holds on sampled instances, none is `untested`.
+    let dir = root().join("tests/rules/user");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/rules/user exists")
+        .map(|e| e.expect("an entry").path())
+        .collect();
+    files.sort();
+    for path in files {
+        let rel = format!(
+            "tests/rules/user/{}",
+            path.file_name()
+                .and_then(|s| s.to_str())
+                .expect("UTF-8 file name")
+        );
+        let o = qcc(&["rules", "check", &rel]);
+        let text = stdout(&o);
+        assert!(
+            o.status.success() && text.lines().all(|l| !l.starts_with("untested")),
+            "qcc rules check {rel}:\n{text}{}",
+            stderr(&o)
+        );
+    }
 }
 
 /// Each file of `tests/rules/wrong/` holds one wrong rule: the check fails and names it. The
@@ -401,4 +425,76 @@ fn checked_rule_files_are_cached_by_content() {
         "a changed file was not checked again:\n{}",
         stderr(&o)
     );
+}
+
+/// Every wrong rule of `tests/rules/wrong/` is refused by `--rules` as well as by `qcc rules
+/// check`: the compile exits 1 naming the rule, and nothing is written.
+#[test]
+fn each_wrong_rule_is_refused_by_the_rules_option() {
+    let dir = root().join("tests/rules/wrong");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/rules/wrong exists")
+        .map(|e| e.expect("an entry").path())
+        .collect();
+    files.sort();
+    for path in files {
+        let name = path
+            .file_name()
+            .and_then(|s| s.to_str())
+            .expect("UTF-8 file name");
+        let rel = format!("tests/rules/wrong/{name}");
+        let text = std::fs::read_to_string(&path).expect("the rule file reads");
+        let rule = text
+            .lines()
+            .find_map(|l| l.strip_prefix("rule "))
+            .and_then(|l| l.split_whitespace().next())
+            .expect("the file holds a rule");
+        let (o, _dir, out) =
+            optimize_cli("tests/simplify/fold-bn-into-conv.ir", &["--rules", &rel]);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{rel} was accepted:\n{err}");
+        assert!(!out.exists(), "{rel}: an output was written");
+        assert!(
+            err.contains(&format!("rule {rule} ({rel}) does not hold")),
+            "{rel}: {err}"
+        );
+    }
+}
+
+/// A repeated pattern variable means one value: the hard-swish recognizer, `x` twice, turns
+/// x · relu6(x + 3) / 6 into one op with the same output, and leaves x · relu6(y + 3) / 6 alone.
+#[test]
+fn hard_swish_is_recognized_only_when_both_operands_are_one_value() {
+    let rules = "tests/rules/user/hard_swish.rules";
+    let model = "tests/simplify/user/hard_swish.ir";
+    let (o, _dir, out) = optimize_cli(model, &["--rules", rules, "--explain"]);
+    assert!(o.status.success(), "qcc failed:\n{}", stderr(&o));
+    let explain = without_timing(&stderr(&o));
+    let (before, after) = (read(&root().join(model)), read(&out));
+    assert_eq!(count(&after, OpKind::HardSwish), 1, "{}", print(&after));
+    assert_eq!(after.ops_in_order().len(), 1, "{}", print(&after));
+    let x = inputs(&before);
+    agree(&run(&after, &x), &run(&before, &x), Agree::Rel(1e-5))
+        .unwrap_or_else(|e| panic!("the outputs differ: {e}"));
+    let fired: String = explain
+        .lines()
+        .filter(|l| l.trim_start().starts_with("recognize-hard-swish"))
+        .collect();
+    snapshot(
+        "cli_user_hard_swish",
+        &fixture("user/hard_swish.ir"),
+        &format!(
+            "{}\n--explain: {fired}\n",
+            std::fs::read_to_string(&out).expect("the output reads")
+        ),
+    );
+
+    let model = "tests/simplify/user/hard_swish_two_values.ir";
+    let (o, _dir, out) = optimize_cli(model, &["--rules", rules, "--explain"]);
+    assert!(o.status.success(), "qcc failed:\n{}", stderr(&o));
+    let explain = without_timing(&stderr(&o));
+    let (before, after) = (read(&root().join(model)), read(&out));
+    assert_eq!(count(&after, OpKind::HardSwish), 0, "{}", print(&after));
+    assert_eq!(print(&after), print(&before), "{explain}");
+    assert!(explain.contains("no rule fired"), "{explain}");
 }
