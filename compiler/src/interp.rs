@@ -177,6 +177,64 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
             let (func, p) = crate::ir::infer::unary_fn(op).map_err(Error::msg)?;
             ops::unary(f(0)?, func, &p).into()
         }
+        Add | Sub | Mul | Div if args[0].dtype() != runtime::DType::F32 => {
+            let a = match op.kind {
+                Add => ops::ArithOp::Add,
+                Sub => ops::ArithOp::Sub,
+                Mul => ops::ArithOp::Mul,
+                _ => ops::ArithOp::Div,
+            };
+            ops::arith(args[0], args[1], a)
+                .map_err(|m| Error::msg(format!("{}: {m}", op.kind.name())))?
+        }
+        Mod => {
+            let m = if op.bool("fmod") == Some(true) {
+                ops::ArithOp::Fmod
+            } else {
+                ops::ArithOp::Mod
+            };
+            ops::arith(args[0], args[1], m).map_err(|e| Error::msg(format!("mod: {e}")))?
+        }
+        Cast => {
+            let to = op
+                .str("to")
+                .and_then(runtime::DType::from_name)
+                .ok_or_else(|| Error::msg("cast: attribute `to` is not an element type"))?;
+            args[0].cast(to)
+        }
+        Compare => {
+            let f = op
+                .str("fn")
+                .and_then(ops::CmpOp::from_name)
+                .ok_or_else(|| Error::msg("compare: attribute `fn` is not a comparison"))?;
+            ops::compare(args[0], args[1], f)
+                .map_err(|m| Error::msg(format!("compare: {m}")))?
+                .into()
+        }
+        Logic | Not | Where => {
+            let b = |i: usize| match args[i] {
+                Tensor::Bool(a) => Ok(a),
+                other => Err(Error::msg(format!(
+                    "{}: operand {i} must be bool, got {}",
+                    op.kind.name(),
+                    other.dtype()
+                ))),
+            };
+            match op.kind {
+                Not => ops::not(b(0)?).into(),
+                Where => ops::where_(b(0)?, args[1], args[2])
+                    .map_err(|m| Error::msg(format!("where: {m}")))?,
+                _ => {
+                    let f = op
+                        .str("fn")
+                        .and_then(ops::LogicOp::from_name)
+                        .ok_or_else(|| Error::msg("logic: attribute `fn` is not and, or or xor"))?;
+                    ops::logic(b(0)?, b(1)?, f)
+                        .map_err(|m| Error::msg(format!("logic: {m}")))?
+                        .into()
+                }
+            }
+        }
         Add | Sub | Mul | Div => {
             let b = match op.kind {
                 Add => BinaryOp::Add,
