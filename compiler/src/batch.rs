@@ -59,12 +59,7 @@ pub fn batch_of(a: &ArrayD<f32>, shape: &[usize], layout: Layout, b: usize) -> T
 
 /// `batch_of` for a tensor of any element type.
 fn tensor_batch_of(t: &Tensor, shape: &[usize], layout: Layout, b: usize) -> Tensor {
-    match t {
-        Tensor::F32(a) => Tensor::F32(slice_batch(a, shape, layout, b)),
-        Tensor::I8(a) => Tensor::I8(slice_batch(a, shape, layout, b)),
-        Tensor::U8(a) => Tensor::U8(slice_batch(a, shape, layout, b)),
-        Tensor::I32(a) => Tensor::I32(slice_batch(a, shape, layout, b)),
-    }
+    runtime::tensor_map!(t, a => slice_batch(a, shape, layout, b))
 }
 
 fn slice_batch<T: Clone>(a: &ArrayD<T>, shape: &[usize], layout: Layout, b: usize) -> ArrayD<T> {
@@ -204,5 +199,13 @@ fn assemble(parts: &[Tensor], layout: Layout) -> Result<Tensor> {
         Some(Tensor::I8(_)) => all!(I8),
         Some(Tensor::U8(_)) => all!(U8),
         Some(Tensor::I32(_)) => all!(I32),
+        Some(Tensor::F64(_)) => all!(F64),
+        Some(Tensor::F16(_)) => all!(F16),
+        Some(Tensor::I16(_)) => all!(I16),
+        Some(Tensor::U16(_)) => all!(U16),
+        Some(Tensor::U32(_)) => all!(U32),
+        Some(Tensor::I64(_)) => all!(I64),
+        Some(Tensor::U64(_)) => all!(U64),
+        Some(Tensor::Bool(_)) => all!(Bool),
     })
 }

@@ -36,10 +36,7 @@ fn conv_params(op: &Op) -> ConvParams {
 pub fn resize(op: &Op, x: &Tensor) -> Result<Tensor> {
     let p = crate::ir::infer::resize_params(op).map_err(|m| Error::msg(format!("resize: {m}")))?;
     Ok(match (p.mode, x) {
-        (ops::ResizeMode::Nearest, Tensor::F32(a)) => Tensor::F32(ops::resize_nearest(a, &p)),
-        (ops::ResizeMode::Nearest, Tensor::U8(a)) => Tensor::U8(ops::resize_nearest(a, &p)),
-        (ops::ResizeMode::Nearest, Tensor::I8(a)) => Tensor::I8(ops::resize_nearest(a, &p)),
-        (ops::ResizeMode::Nearest, Tensor::I32(a)) => Tensor::I32(ops::resize_nearest(a, &p)),
+        (ops::ResizeMode::Nearest, x) => runtime::tensor_map!(x, a => ops::resize_nearest(a, &p)),
         (ops::ResizeMode::Linear, Tensor::F32(a)) => Tensor::F32(ops::resize_linear(a, &p)),
         (ops::ResizeMode::Linear, codes @ (Tensor::U8(_) | Tensor::I8(_))) => {
             runtime::qops::qresize_linear(codes, &p)
@@ -75,12 +72,7 @@ pub fn quant_params(t: &TensorType) -> Option<QuantParams> {
 
 /// Applies a shape-only op to a tensor of any element type.
 fn reshape_any(x: &Tensor, shape: &[usize]) -> Tensor {
-    match x {
-        Tensor::F32(a) => Tensor::F32(ops::reshape(a, shape)),
-        Tensor::I8(a) => Tensor::I8(ops::reshape(a, shape)),
-        Tensor::U8(a) => Tensor::U8(ops::reshape(a, shape)),
-        Tensor::I32(a) => Tensor::I32(ops::reshape(a, shape)),
-    }
+    runtime::tensor_map!(x, a => ops::reshape(a, shape))
 }
 
 fn f32_of<'a>(op: &Op, t: &'a Tensor) -> Result<&'a ArrayD<f32>> {
@@ -198,6 +190,64 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
                 }
             }
         }
+        Add | Sub | Mul | Div if args[0].dtype() != runtime::DType::F32 => {
+            let a = match op.kind {
+                Add => ops::ArithOp::Add,
+                Sub => ops::ArithOp::Sub,
+                Mul => ops::ArithOp::Mul,
+                _ => ops::ArithOp::Div,
+            };
+            ops::arith(args[0], args[1], a)
+                .map_err(|m| Error::msg(format!("{}: {m}", op.kind.name())))?
+        }
+        Mod => {
+            let m = if op.bool("fmod") == Some(true) {
+                ops::ArithOp::Fmod
+            } else {
+                ops::ArithOp::Mod
+            };
+            ops::arith(args[0], args[1], m).map_err(|e| Error::msg(format!("mod: {e}")))?
+        }
+        Cast => {
+            let to = op
+                .str("to")
+                .and_then(runtime::DType::from_name)
+                .ok_or_else(|| Error::msg("cast: attribute `to` is not an element type"))?;
+            args[0].cast(to)
+        }
+        Compare => {
+            let f = op
+                .str("fn")
+                .and_then(ops::CmpOp::from_name)
+                .ok_or_else(|| Error::msg("compare: attribute `fn` is not a comparison"))?;
+            ops::compare(args[0], args[1], f)
+                .map_err(|m| Error::msg(format!("compare: {m}")))?
+                .into()
+        }
+        Logic | Not | Where => {
+            let b = |i: usize| match args[i] {
+                Tensor::Bool(a) => Ok(a),
+                other => Err(Error::msg(format!(
+                    "{}: operand {i} must be bool, got {}",
+                    op.kind.name(),
+                    other.dtype()
+                ))),
+            };
+            match op.kind {
+                Not => ops::not(b(0)?).into(),
+                Where => ops::where_(b(0)?, args[1], args[2])
+                    .map_err(|m| Error::msg(format!("where: {m}")))?,
+                _ => {
+                    let f = op
+                        .str("fn")
+                        .and_then(ops::LogicOp::from_name)
+                        .ok_or_else(|| Error::msg("logic: attribute `fn` is not and, or or xor"))?;
+                    ops::logic(b(0)?, b(1)?, f)
+                        .map_err(|m| Error::msg(format!("logic: {m}")))?
+                        .into()
+                }
+            }
+        }
         Add | Sub | Mul | Div | Max | Min => {
             let b = match op.kind {
                 Add => BinaryOp::Add,
@@ -269,41 +319,21 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
         Flatten | Reshape | Squeeze | Unsqueeze => reshape_any(args[0], &ty.shape),
         Transpose => {
             let perm = uvec(op.ints("perm").unwrap_or(&[]));
-            match args[0] {
-                Tensor::F32(a) => ops::transpose(a, &perm).into(),
-                Tensor::I8(a) => ops::transpose(a, &perm).into(),
-                Tensor::U8(a) => ops::transpose(a, &perm).into(),
-                Tensor::I32(a) => ops::transpose(a, &perm).into(),
-            }
+            runtime::tensor_map!(args[0], a => ops::transpose(a, &perm))
         }
         Slice => {
             let axes = crate::ir::infer::slice_axes(op, args[0].shape()).map_err(Error::msg)?;
-            match args[0] {
-                Tensor::F32(a) => ops::slice(a, &axes).into(),
-                Tensor::I8(a) => ops::slice(a, &axes).into(),
-                Tensor::U8(a) => ops::slice(a, &axes).into(),
-                Tensor::I32(a) => ops::slice(a, &axes).into(),
-            }
+            runtime::tensor_map!(args[0], a => ops::slice(a, &axes))
         }
         Concat => {
             let axis = op.int("axis").unwrap_or(0) as usize;
-            macro_rules! cat {
-                ($v:ident) => {{
-                    let xs: Option<Vec<_>> = args
-                        .iter()
-                        .map(|t| if let Tensor::$v(a) = t { Some(a) } else { None })
-                        .collect();
-                    let xs = xs
-                        .ok_or_else(|| Error::msg("concat: operands of different element types"))?;
-                    Tensor::$v(ops::concat(&xs, axis))
-                }};
+            fn cat<T: runtime::Elem>(args: &[&Tensor], axis: usize) -> Result<Tensor> {
+                let xs: Option<Vec<&ArrayD<T>>> = args.iter().map(|t| T::view(t)).collect();
+                let xs =
+                    xs.ok_or_else(|| Error::msg("concat: operands of different element types"))?;
+                Ok(T::wrap(ops::concat(&xs, axis)))
             }
-            match args[0] {
-                Tensor::F32(_) => cat!(F32),
-                Tensor::I8(_) => cat!(I8),
-                Tensor::U8(_) => cat!(U8),
-                Tensor::I32(_) => cat!(I32),
-            }
+            runtime::with_dtype!(args[0].dtype(), T => cat::<T>(args, axis)?)
         }
         Pad => {
             let pads = uvec(op.ints("pads").unwrap_or(&[]));
@@ -317,6 +347,9 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
                 Tensor::I8(a) => ops::pad(a, &pads, fill_code(ty, v) as i8).into(),
                 Tensor::U8(a) => ops::pad(a, &pads, fill_code(ty, v) as u8).into(),
                 Tensor::I32(a) => ops::pad(a, &pads, fill_code(ty, v) as i32).into(),
+                other => {
+                    runtime::tensor_map!(other, a => ops::pad(a, &pads, runtime::Elem::from_f64(v as f64)))
+                }
             }
         }
         Gemm if strict => ops::strict::gemm(

@@ -1,78 +1,125 @@
-//! `.npy` input and output files (f32, or any element type the IR holds), with errors a person
-//! can act on.
+//! `.npy` input and output files of every element type the IR holds, with errors a person can
+//! act on. The format is read and written here (header dict + little-endian data) because
+//! `ndarray-npy` has no float16.
 
 use crate::diag::{Error, Result};
 use crate::fsio::write_atomic;
 use ndarray::ArrayD;
-use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
 use runtime::{DType, Tensor};
 use std::path::Path;
 
 /// Reads an f32 array of any rank.
 pub fn read_f32(path: &Path) -> Result<ArrayD<f32>> {
-    let bytes = read_checked(path)?;
-    ArrayD::<f32>::read_npy(std::io::Cursor::new(&bytes)).map_err(|e| {
-        let why = match e {
-            ReadNpyError::WrongDescriptor(d) => format!(
-                "it holds elements of type {d}, qcc takes float32 ('<f4'): convert it with `x.astype(numpy.float32)`"
-            ),
-            ReadNpyError::MissingData => "it is truncated: the header promises more data than the file holds".into(),
-            ReadNpyError::ParseHeader(h) => format!("it is not a valid .npy file ({h})"),
-            other => other.to_string(),
-        };
-        Error::msg(format!("cannot read {}: {why}", path.display()))
-    })
+    let t = read_tensor(path, DType::F32)?;
+    Ok(t.into_f32().expect("read_tensor checked the type"))
 }
 
 /// Writes an f32 array atomically.
 pub fn write_f32(path: &Path, a: &ArrayD<f32>) -> Result<()> {
-    let mut bytes = Vec::new();
-    a.write_npy(&mut bytes)
-        .map_err(|e| Error::msg(format!("cannot encode {}: {e}", path.display())))?;
-    write_atomic(path, |f| std::io::Write::write_all(f, &bytes))
+    write_tensor(path, &Tensor::F32(a.clone()))
 }
 
-/// Reads an array whose element type must be `want` (one the IR holds: f32, i8, u8, i32); a file
-/// of another type gets the same advice as in `read_f32`, for the type wanted.
+/// Reads an array whose element type must be `want`; a file of another type gets the numpy
+/// call that converts it.
 pub fn read_tensor(path: &Path, want: DType) -> Result<Tensor> {
     let bytes = read_checked(path)?;
-    let cursor = || std::io::Cursor::new(&bytes);
     let fail = |why: String| Error::msg(format!("cannot read {}: {why}", path.display()));
-    let (name, descr) = numpy_type(want);
-    let wrong = |have: &str| {
-        fail(format!(
-            "it holds elements of type {have}, qcc takes {name} ('{descr}'): convert it with `x.astype(numpy.{name})`"
-        ))
+    let (descr, fortran, shape, data) = parse(&bytes).map_err(fail)?;
+    let Some(have) = dtype_of(&descr) else {
+        let (name, d) = numpy_type(want);
+        return Err(fail(format!(
+            "it holds elements of type '{descr}', which qcc does not read; qcc takes {name} ('{d}') here: convert it with `x.astype(numpy.{name})`"
+        )));
     };
-    // The element type is in the header; trying each type in turn reads it without a parser.
-    macro_rules! try_type {
-        ($t:ty, $variant:ident) => {
-            match ArrayD::<$t>::read_npy(cursor()) {
-                Ok(a) => {
-                    let t = Tensor::$variant(a);
-                    if t.dtype() != want {
-                        return Err(wrong(&format!("'{}'", numpy_type(t.dtype()).1)));
-                    }
-                    return Ok(t);
-                }
-                Err(ReadNpyError::WrongDescriptor(d)) => d.to_string(),
-                Err(ReadNpyError::MissingData) => {
-                    return Err(fail(
-                        "it is truncated: the header promises more data than the file holds".into(),
-                    ))
-                }
-                Err(ReadNpyError::ParseHeader(h)) => {
-                    return Err(fail(format!("it is not a valid .npy file ({h})")))
-                }
-                Err(other) => return Err(fail(other.to_string())),
-            }
-        };
+    if have != want {
+        let (name, d) = numpy_type(want);
+        return Err(fail(format!(
+            "it holds elements of type '{descr}', qcc takes {name} ('{d}'): convert it with `x.astype(numpy.{name})`"
+        )));
     }
-    try_type!(f32, F32);
-    try_type!(i8, I8);
-    try_type!(u8, U8);
-    let descriptor = try_type!(i32, I32);
-    Err(wrong(&descriptor))
+    let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let need = n.and_then(|n| n.checked_mul(have.size_bytes()));
+    match need {
+        Some(need) if data.len() >= need => {}
+        _ => {
+            return Err(fail(
+                "it is truncated: the header promises more data than the file holds".into(),
+            ))
+        }
+    }
+    let need = need.unwrap_or(0);
+    // Fortran order lists the axes in reverse: read the transposed array, then turn it back.
+    let stored: Vec<usize> = if fortran {
+        shape.iter().rev().copied().collect()
+    } else {
+        shape.clone()
+    };
+    let t = Tensor::from_le_bytes(have, &stored, &data[..need]).ok_or_else(|| {
+        fail("its data is not valid for its type (a bool byte other than 0 or 1)".into())
+    })?;
+    Ok(if fortran {
+        runtime::tensor_map!(&t, a => a.clone().reversed_axes().as_standard_layout().into_owned())
+    } else {
+        t
+    })
+}
+
+/// The header's descriptor, fortran flag and shape, and the data that follows it.
+fn parse(bytes: &[u8]) -> std::result::Result<(String, bool, Vec<usize>, &[u8]), String> {
+    let invalid = |why: &str| format!("it is not a valid .npy file ({why})");
+    if !bytes.starts_with(b"\x93NUMPY") || bytes.len() < 10 {
+        return Err(invalid("start does not match magic string"));
+    }
+    let (len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => return Err(invalid(&format!("unknown format version {v}"))),
+    };
+    let header = bytes
+        .get(start..start.saturating_add(len))
+        .ok_or_else(|| invalid("the header is cut short"))?;
+    let header = std::str::from_utf8(header).map_err(|_| invalid("the header is not text"))?;
+    let field = |key: &str| -> std::result::Result<&str, String> {
+        let at = header
+            .find(&format!("'{key}'"))
+            .ok_or_else(|| invalid(&format!("the header has no '{key}'")))?;
+        let rest = header[at + key.len() + 2..].trim_start();
+        Ok(rest.strip_prefix(':').unwrap_or(rest).trim_start())
+    };
+    let descr = field("descr")?;
+    let descr = descr
+        .strip_prefix('\'')
+        .and_then(|d| d.split('\'').next())
+        .ok_or_else(|| invalid("its 'descr' is not a string"))?
+        .to_string();
+    let fortran = field("fortran_order")?.starts_with("True");
+    let shape = field("shape")?;
+    let shape = shape
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| invalid("its 'shape' is not a tuple"))?;
+    let shape = shape
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|_| invalid("its 'shape' holds something other than sizes"))?;
+    Ok((descr, fortran, shape, &bytes[start + len..]))
+}
+
+/// The element type of a little-endian (or byte-sized) numpy descriptor.
+fn dtype_of(descr: &str) -> Option<DType> {
+    let (order, code) = descr.split_at(descr.len().min(1));
+    if !matches!(order, "<" | "|" | "=") {
+        return None;
+    }
+    DType::ALL
+        .into_iter()
+        .find(|&d| numpy_type(d).1[1..] == *code)
 }
 
 /// Reads a `.npy` file whose header promises no more data than the file holds: the `.npy`
@@ -145,21 +192,75 @@ fn check_sizes(bytes: &[u8]) -> Result<(), String> {
 fn numpy_type(d: DType) -> (&'static str, &'static str) {
     match d {
         DType::F32 => ("float32", "<f4"),
+        DType::F64 => ("float64", "<f8"),
+        DType::F16 => ("float16", "<f2"),
         DType::I8 => ("int8", "|i1"),
         DType::U8 => ("uint8", "|u1"),
+        DType::I16 => ("int16", "<i2"),
+        DType::U16 => ("uint16", "<u2"),
         DType::I32 => ("int32", "<i4"),
+        DType::U32 => ("uint32", "<u4"),
+        DType::I64 => ("int64", "<i8"),
+        DType::U64 => ("uint64", "<u8"),
+        DType::Bool => ("bool_", "|b1"),
     }
 }
 
-/// Writes a tensor of any element type atomically.
+/// Writes a tensor of any element type atomically (format version 1, C order).
 pub fn write_tensor(path: &Path, t: &Tensor) -> Result<()> {
-    let mut bytes = Vec::new();
-    let r = match t {
-        Tensor::F32(a) => a.write_npy(&mut bytes),
-        Tensor::I8(a) => a.write_npy(&mut bytes),
-        Tensor::U8(a) => a.write_npy(&mut bytes),
-        Tensor::I32(a) => a.write_npy(&mut bytes),
+    let shape = match t.shape() {
+        [] => "()".to_string(),
+        [d] => format!("({d},)"),
+        s => format!(
+            "({})",
+            s.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
-    r.map_err(|e| Error::msg(format!("cannot encode {}: {e}", path.display())))?;
+    let mut header = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}",
+        numpy_type(t.dtype()).1
+    );
+    // numpy pads the header with spaces so that the data starts on a 64-byte boundary.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
+    header.push('\n');
+    let len = u16::try_from(header.len()).map_err(|_| {
+        Error::msg(format!(
+            "cannot encode {}: its shape is too long",
+            path.display()
+        ))
+    })?;
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&len.to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&t.to_le_bytes());
     write_atomic(path, |f| std::io::Write::write_all(f, &bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_round_trips() {
+        let dir = std::env::temp_dir().join(format!("qcc_npy_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for d in DType::ALL {
+            let t = Tensor::from_le_bytes(d, &[2, 3], &vec![1u8; 6 * d.size_bytes()]).unwrap();
+            let p = dir.join(format!("{d}.npy"));
+            write_tensor(&p, &t).unwrap();
+            assert_eq!(read_tensor(&p, d).unwrap(), t, "{d}");
+            let other = if d == DType::F32 {
+                DType::I64
+            } else {
+                DType::F32
+            };
+            let e = read_tensor(&p, other).unwrap_err().to_string();
+            assert!(e.contains(numpy_type(d).1), "{e}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

@@ -5,6 +5,7 @@
 //! and the compiler's interpreter maps IR nodes onto them.
 
 pub mod cpu;
+pub mod element;
 #[cfg(unix)]
 pub mod guard;
 pub mod library;
@@ -13,6 +14,8 @@ pub mod qops;
 pub mod scratch;
 pub mod tensor;
 
+pub use element::Elem;
+pub use half::f16;
 pub use library::{Library, LibraryError, ModelInfo, PortInfo};
 pub use scratch::Scratch;
 pub use tensor::{DType, Tensor};

@@ -109,7 +109,6 @@ pub fn address(k: &mut K, base: Value, index: &[Value], strides: &[i64], elem: i
 /// Bytes per element of a storage type.
 pub fn elem_size(d: DType) -> i64 {
     match d {
-        DType::F32 | DType::I32 => 4,
-        DType::U8 | DType::I8 => 1,
+        d => d.size_bytes() as i64,
     }
 }

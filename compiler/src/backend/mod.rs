@@ -208,6 +208,18 @@ type Schedule = (
 /// Orders the ops, decides where every value lives, and lists the arena requests.
 fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
     let order = model.ops_in_order();
+    // The kernels know f32 and the code types only; values of the other types (indices, masks,
+    // f16, f64) run in the interpreter, not in a library.
+    for &id in order.iter().chain(&model.inputs).chain(&model.outputs) {
+        let n = model.node(id);
+        let d = n.ty.elem.storage();
+        if !matches!(d, DType::F32 | DType::I8 | DType::U8 | DType::I32) {
+            return Err(Error::msg(format!(
+                "%{} is {}: the backend has no kernels for {d} values (qcc runs them in the interpreter: `qcc run model.ir`)",
+                n.name, n.ty
+            )));
+        }
+    }
     let mut loc: HashMap<NodeId, Loc> = HashMap::new();
     let mut inputs = Vec::new();
     for (i, &id) in model.inputs.iter().enumerate() {

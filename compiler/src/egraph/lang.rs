@@ -172,6 +172,11 @@ fn content_hash(t: &Tensor) -> u64 {
         Tensor::I32(a) => a.iter().fold(seed ^ 1, |h, v| mix(h, *v as u32 as u64)),
         Tensor::I8(a) => a.iter().fold(seed ^ 2, |h, v| mix(h, *v as u8 as u64)),
         Tensor::U8(a) => a.iter().fold(seed ^ 3, |h, v| mix(h, *v as u64)),
+        // The other types hash their bytes, salted by the type so equal bytes of two types differ.
+        other => other
+            .to_le_bytes()
+            .iter()
+            .fold(seed ^ (4 + other.dtype() as u64), |h, &v| mix(h, v as u64)),
     }
 }
 

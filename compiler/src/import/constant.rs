@@ -125,14 +125,15 @@ impl Const {
         Const::I64(ArrayD::from_shape_vec(IxDyn(&[n]), v).expect("a vector fits its own length"))
     }
 
-    /// The value as an IR tensor; `None` for int64 and bool, which the IR cannot hold.
+    /// The value as an IR tensor (every type a constant may have, the IR holds too).
     pub fn to_tensor(&self) -> Option<Tensor> {
         Some(match self {
             Const::F32(a) => Tensor::F32(a.as_standard_layout().into_owned()),
             Const::I32(a) => Tensor::I32(a.as_standard_layout().into_owned()),
             Const::I8(a) => Tensor::I8(a.as_standard_layout().into_owned()),
             Const::U8(a) => Tensor::U8(a.as_standard_layout().into_owned()),
-            Const::I64(_) | Const::Bool(_) => return None,
+            Const::I64(a) => Tensor::I64(a.as_standard_layout().into_owned()),
+            Const::Bool(a) => Tensor::Bool(a.as_standard_layout().into_owned()),
         })
     }
 

@@ -273,15 +273,13 @@ fn input_type(vi: &ValueInfoProto) -> Result<TensorType> {
             "input `{name}` is not a tensor; qcc imports tensor inputs only"
         )));
     };
-    let elem = match t.elem_type {
-        tensor::dtype::FLOAT => ElemType::F32,
-        tensor::dtype::UINT8 => ElemType::U8,
-        tensor::dtype::INT8 => ElemType::I8,
-        tensor::dtype::INT32 => ElemType::I32,
-        other => {
+    let elem = match tensor::ir_dtype(t.elem_type) {
+        Some(d) => ElemType::from_storage(d),
+        None => {
             return Err(Error::msg(format!(
-                "input `{name}` has element type {}; qcc imports f32, u8, i8 and i32 inputs",
-                tensor::dtype_name(other)
+                "input `{name}` has element type {}; qcc imports inputs of float, double, \
+                 float16, int8/16/32/64, uint8/16/32/64 and bool",
+                tensor::dtype_name(t.elem_type)
             )))
         }
     };

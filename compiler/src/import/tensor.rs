@@ -51,6 +51,26 @@ pub fn dtype_name(code: i32) -> String {
     name.to_string()
 }
 
+/// The IR storage type of an ONNX data type code, if the IR holds it.
+pub fn ir_dtype(code: i32) -> Option<runtime::DType> {
+    use runtime::DType;
+    Some(match code {
+        1 => DType::F32,
+        2 => DType::U8,
+        3 => DType::I8,
+        4 => DType::U16,
+        5 => DType::I16,
+        6 => DType::I32,
+        7 => DType::I64,
+        9 => DType::Bool,
+        10 => DType::F16,
+        11 => DType::F64,
+        12 => DType::U32,
+        13 => DType::U64,
+        _ => return None,
+    })
+}
+
 /// The folding type of an ONNX data type code, if qcc can hold it.
 pub fn const_type(code: i32) -> Option<ConstType> {
     Some(match code {

@@ -210,6 +210,9 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
         .first()
         .copied()
         .ok_or("an op needs at least one operand")?;
+    if let Some(t) = super::infer_data::infer_data(op, operands) {
+        return t;
+    }
     match op.kind {
         Conv2d => {
             let w = operands[1];
@@ -332,6 +335,9 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
         }
         Add | Sub | Mul | Div | Max | Min => {
             let (a, b) = (operands[0], operands[1]);
+            if matches!(op.kind, Add | Sub | Mul | Div) && !a.elem.is_float() && a.elem == b.elem {
+                return super::infer_data::arith(a, b);
+            }
             // Max and min also take codes at one shared set of per-tensor parameters.
             let codes = matches!(op.kind, Max | Min) && !a.elem.is_float();
             if codes {
@@ -652,6 +658,7 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             }
             Ok(TensorType::f32(shape))
         }
+        Cast | Compare | Logic | Not | Where | Mod => unreachable!("infer_data answered"),
         Quantize | Dequantize | Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul
         | QAvgPool | QGlobalAvgPool | Lut => Err(format!(
             "the result type of {} is declared, not inferred",

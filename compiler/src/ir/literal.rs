@@ -176,12 +176,8 @@ pub(crate) fn attr_value(p: &Pair<'_, Rule>) -> Result<Attr, Diagnostic> {
 }
 
 fn storage_type(p: &Pair<'_, Rule>) -> DType {
-    match p.as_str() {
-        "i8" => DType::I8,
-        "u8" => DType::U8,
-        "i32" => DType::I32,
-        _ => DType::F32,
-    }
+    // The grammar admits only the names `DType::name` spells.
+    DType::from_name(p.as_str()).unwrap_or(DType::F32)
 }
 
 fn quant_type(p: &Pair<'_, Rule>) -> Result<QuantType, Diagnostic> {
@@ -263,12 +259,18 @@ pub(crate) fn tensor_type(p: &Pair<'_, Rule>) -> Result<TensorType, Diagnostic> 
     Ok(ty)
 }
 
-/// The range of an integer storage type, for dense literals.
-fn int_range(d: DType) -> (i64, i64) {
+/// The range of an integer storage type (bool: 0 and 1), for dense literals.
+fn int_range(d: DType) -> (i128, i128) {
     match d {
-        DType::I8 => (i8::MIN as i64, i8::MAX as i64),
-        DType::U8 => (0, u8::MAX as i64),
-        _ => (i32::MIN as i64, i32::MAX as i64),
+        DType::I8 => (i8::MIN as i128, i8::MAX as i128),
+        DType::U8 => (0, u8::MAX as i128),
+        DType::I16 => (i16::MIN as i128, i16::MAX as i128),
+        DType::U16 => (0, u16::MAX as i128),
+        DType::U32 => (0, u32::MAX as i128),
+        DType::I64 => (i64::MIN as i128, i64::MAX as i128),
+        DType::U64 => (0, u64::MAX as i128),
+        DType::Bool => (0, 1),
+        _ => (i32::MIN as i128, i32::MAX as i128),
     }
 }
 
@@ -324,9 +326,30 @@ pub(crate) fn dense(p: &Pair<'_, Rule>, ty: &TensorType) -> Result<Tensor, Diagn
             .map(Tensor::F32)
             .map_err(shape_err);
     }
+    if dtype.is_float() {
+        // f64 and f16 literals are read as f64 and rounded once to their type.
+        let wide = |n: &Pair<'_, Rule>| -> Result<f64, Diagnostic> {
+            n.as_str().parse::<f64>().map_err(|_| {
+                Diagnostic::new(
+                    format!("`{}` is not a number", n.as_str()),
+                    span_of(n),
+                    "not a number",
+                )
+            })
+        };
+        let (vals, errs): (Vec<_>, Vec<_>) = items.iter().map(wide).partition(Result::is_ok);
+        if !errs.is_empty() {
+            return Err(first_bad(
+                errs.into_iter().filter_map(Result::err).collect(),
+            ));
+        }
+        let vals: Vec<f64> = vals.into_iter().filter_map(Result::ok).collect();
+        let wide = ArrayD::from_shape_vec(shape, vals).map_err(shape_err)?;
+        return Ok(Tensor::F64(wide).cast(dtype));
+    }
     let (lo, hi) = int_range(dtype);
     let range = dtype.name();
-    let check = |n: &Pair<'_, Rule>| -> Result<i64, Diagnostic> {
+    let check = |n: &Pair<'_, Rule>| -> Result<i128, Diagnostic> {
         if !is_int_text(n.as_str()) {
             return Err(Diagnostic::new(
                 format!(
@@ -338,7 +361,21 @@ pub(crate) fn dense(p: &Pair<'_, Rule>, ty: &TensorType) -> Result<Tensor, Diagn
                 "not an integer",
             ));
         }
-        int_in(n, "element", lo, hi, range)
+        let v: i128 = n.as_str().parse().map_err(|_| {
+            Diagnostic::new(
+                format!("`{}` is not an integer", n.as_str()),
+                span_of(n),
+                "not an integer",
+            )
+        })?;
+        if v < lo || v > hi {
+            return Err(Diagnostic::new(
+                format!("element {v} does not fit in {range}"),
+                span_of(n),
+                format!("outside {lo}..={hi}"),
+            ));
+        }
+        Ok(v)
     };
     let (vals, errs): (Vec<_>, Vec<_>) = items.iter().map(check).partition(Result::is_ok);
     if !errs.is_empty() {
@@ -348,10 +385,10 @@ pub(crate) fn dense(p: &Pair<'_, Rule>, ty: &TensorType) -> Result<Tensor, Diagn
     }
     let vals = vals.into_iter().filter_map(Result::ok);
     // In range by the check above: the casts below are exact.
-    match dtype {
-        DType::I8 => ArrayD::from_shape_vec(shape, vals.map(|v| v as i8).collect()).map(Tensor::I8),
-        DType::U8 => ArrayD::from_shape_vec(shape, vals.map(|v| v as u8).collect()).map(Tensor::U8),
-        _ => ArrayD::from_shape_vec(shape, vals.map(|v| v as i32).collect()).map(Tensor::I32),
-    }
+    runtime::with_dtype!(dtype, T => ArrayD::from_shape_vec(
+        shape,
+        vals.map(<T as runtime::Elem>::from_i128).collect()
+    )
+    .map(<T as runtime::Elem>::wrap))
     .map_err(shape_err)
 }

@@ -2,6 +2,7 @@
 
 pub mod attr;
 pub mod infer;
+mod infer_data;
 mod literal;
 pub mod model;
 pub mod op;

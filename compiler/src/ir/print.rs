@@ -5,7 +5,7 @@
 use crate::ir::attr::Attr;
 use crate::ir::model::{Model, NodeId, NodeKind, WeightData};
 use crate::ir::op::Op;
-use crate::ir::types::fmt_f32;
+use crate::ir::types::{fmt_f32, fmt_f64};
 use runtime::Tensor;
 use std::fmt::Write;
 
@@ -99,6 +99,15 @@ fn elements(t: &Tensor) -> String {
         Tensor::I8(a) => a.iter().map(|v| v.to_string()).collect(),
         Tensor::U8(a) => a.iter().map(|v| v.to_string()).collect(),
         Tensor::I32(a) => a.iter().map(|v| v.to_string()).collect(),
+        Tensor::F64(a) => a.iter().map(|&v| fmt_f64(v)).collect(),
+        // An f16 is exact as an f32, and parses back through one.
+        Tensor::F16(a) => a.iter().map(|&v| fmt_f32(v.to_f32())).collect(),
+        Tensor::I16(a) => a.iter().map(|v| v.to_string()).collect(),
+        Tensor::U16(a) => a.iter().map(|v| v.to_string()).collect(),
+        Tensor::U32(a) => a.iter().map(|v| v.to_string()).collect(),
+        Tensor::I64(a) => a.iter().map(|v| v.to_string()).collect(),
+        Tensor::U64(a) => a.iter().map(|v| v.to_string()).collect(),
+        Tensor::Bool(a) => a.iter().map(|&v| (v as u8).to_string()).collect(),
     };
     items.join(", ")
 }

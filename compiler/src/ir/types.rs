@@ -22,6 +22,9 @@ pub enum ElemType {
     I8,
     U8,
     I32,
+    /// Any other plain storage type (`f64`, `f16`, `i64`, `bool`, …): values a model carries
+    /// along its data path that are never quantized (docs/ir.md, "Element types").
+    Other(DType),
     Quant(QuantType),
 }
 
@@ -33,6 +36,7 @@ impl ElemType {
             ElemType::I8 => DType::I8,
             ElemType::U8 => DType::U8,
             ElemType::I32 => DType::I32,
+            ElemType::Other(d) => *d,
             ElemType::Quant(q) => q.storage,
         }
     }
@@ -42,6 +46,7 @@ impl ElemType {
             DType::I8 => ElemType::I8,
             DType::U8 => ElemType::U8,
             DType::I32 => ElemType::I32,
+            other => ElemType::Other(other),
         }
     }
     pub fn is_float(&self) -> bool {
@@ -89,6 +94,27 @@ impl TensorType {
 /// Formats an f32 so that it parses back to the same bits and always reads as a float
 /// (`1.0`, `0.25`, `1e-5`, `-inf`, `nan`).
 pub fn fmt_f32(v: f32) -> String {
+    if v.is_nan() {
+        return "nan".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let a = v.abs();
+    let s = if a != 0.0 && !(1e-4..1e7).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    };
+    if s.contains(['.', 'e', 'n', 'i']) {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+/// [`fmt_f32`] for an f64: the shortest text that parses back to the same bits.
+pub fn fmt_f64(v: f64) -> String {
     if v.is_nan() {
         return "nan".into();
     }

@@ -18,9 +18,10 @@ pub struct Problem {
 /// Problems with a type on its own (quantization parameters that make no sense).
 pub fn check_type(t: &TensorType) -> Option<String> {
     let q = t.elem.quant()?;
-    if q.storage == DType::F32 {
+    if !matches!(q.storage, DType::I8 | DType::U8 | DType::I32) {
         return Some(format!(
-            "{t}: a quantized type is stored as i8, u8 or i32, not f32"
+            "{t}: a quantized type is stored as i8, u8 or i32, not {}",
+            q.storage
         ));
     }
     if q.scales.len() != q.zero_points.len() {
@@ -33,7 +34,7 @@ pub fn check_type(t: &TensorType) -> Option<String> {
     if let Some(s) = q.scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
         return Some(format!("{t}: scale {s} is not a positive finite number"));
     }
-    // f32 storage was refused above, so the range exists.
+    // Other storage was refused above, so the range exists.
     let (lo, hi) = runtime::qops::qrange(q.storage);
     let (lo, hi) = (lo as i64, hi as i64);
     if let Some(z) = q

@@ -333,6 +333,14 @@ fn st_dtype(d: DType) -> Dtype {
         DType::I8 => Dtype::I8,
         DType::U8 => Dtype::U8,
         DType::I32 => Dtype::I32,
+        DType::F64 => Dtype::F64,
+        DType::F16 => Dtype::F16,
+        DType::I16 => Dtype::I16,
+        DType::U16 => Dtype::U16,
+        DType::U32 => Dtype::U32,
+        DType::I64 => Dtype::I64,
+        DType::U64 => Dtype::U64,
+        DType::Bool => Dtype::BOOL,
     }
 }
 

@@ -423,6 +423,15 @@ impl Walk<'_> {
                 r
             }
             Softmax => (0.0, 1.0),
+            // A cast keeps values (up to rounding); bools are 0 or 1.
+            Cast => x()?,
+            Compare | Logic | Not => (0.0, 1.0),
+            Where => union(self.of(args[1])?, self.of(args[2])?),
+            Mod => {
+                let b = self.of(args[1])?;
+                let m = b.0.abs().max(b.1.abs());
+                (-m, m)
+            }
             Dequantize => {
                 let q = self
                     .model

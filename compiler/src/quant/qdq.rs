@@ -57,6 +57,12 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
                 .is_some_and(|w| w.dtype() == runtime::DType::F32)
         })
     };
+    // Only f32 values are quantized: indices, masks, f16 and f64 stay as they are, and so does
+    // every op that reads or writes one.
+    let plain_f32 = |id: NodeId| model.node(id).ty.elem == ElemType::F32;
+    if !plain_f32(n) || !operands.iter().all(|&o| plain_f32(o)) {
+        return Role::Float;
+    }
     match op.kind {
         OpKind::Conv2d if is_const(1) && operands.get(2).is_none_or(|_| is_const(2)) => {
             Role::Linear

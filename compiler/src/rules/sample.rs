@@ -225,6 +225,8 @@ impl<'a> Sampler<'a> {
                 )
                 .expect("n"),
             ),
+            // No rule's pattern has operands of the other types; zeros keep the sampler total.
+            other => Tensor::zeros(other, &ty.shape),
         }
     }
 

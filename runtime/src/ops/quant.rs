@@ -12,7 +12,7 @@ pub fn quantize(x: &ArrayD<f32>, q: &QuantParams, dtype: DType) -> Tensor {
         DType::I8 => (i8::MIN.into(), i8::MAX.into()),
         DType::U8 => (u8::MIN.into(), u8::MAX.into()),
         DType::I32 => (i32::MIN.into(), i32::MAX.into()),
-        DType::F32 => panic!("quantize: target type must be i8, u8 or i32, not f32"),
+        other => panic!("quantize: target type must be i8, u8 or i32, not {other}"),
     };
     let x = x.as_standard_layout();
     let xd = x.as_slice().expect("standard layout");
@@ -37,7 +37,7 @@ pub fn quantize(x: &ArrayD<f32>, q: &QuantParams, dtype: DType) -> Tensor {
         DType::I32 => {
             ArrayD::from_shape_vec(shape, codes.map(|c| c as i32).collect()).map(Tensor::I32)
         }
-        DType::F32 => unreachable!("rejected above"),
+        _ => unreachable!("rejected above"),
     };
     built.expect("quantize: output size")
 }
@@ -48,9 +48,10 @@ pub fn dequantize(x: &Tensor, q: &QuantParams) -> ArrayD<f32> {
         Tensor::I8(a) => a.as_standard_layout().iter().map(|&v| v.into()).collect(),
         Tensor::U8(a) => a.as_standard_layout().iter().map(|&v| v.into()).collect(),
         Tensor::I32(a) => a.as_standard_layout().iter().map(|&v| v.into()).collect(),
-        Tensor::F32(_) => panic!(
-            "dequantize: input {:?} must be i8, u8 or i32, not f32",
-            x.shape()
+        other => panic!(
+            "dequantize: input {:?} must be i8, u8 or i32, not {}",
+            x.shape(),
+            other.dtype()
         ),
     };
     let mut out = Vec::with_capacity(codes.len());

@@ -68,7 +68,7 @@ pub fn requantize(
             .enumerate()
             .map(|(i, &v)| code(i, v))
             .collect(),
-        Tensor::F32(_) => unreachable!("rejected above"),
+        _ => unreachable!("rejected above"),
     };
     // `check` put [lo, hi] inside the range of `out`: the narrowing casts are exact.
     let s = IxDyn(&shape);

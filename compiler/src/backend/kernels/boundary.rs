@@ -23,6 +23,7 @@ pub fn load_code(k: &mut K, d: DType, addr: Value) -> Value {
         DType::I8 => k.b.ins().sload8(types::I32, mem(), addr, 0),
         DType::F32 => k.b.ins().load(types::F32, mem(), addr, 0),
         DType::I32 => k.b.ins().load(types::I32, mem(), addr, 0),
+        other => unreachable!("load_code of {other}: the backend refuses other element types before emitting (backend::check_dtypes)"),
     }
 }
 

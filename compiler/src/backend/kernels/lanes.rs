@@ -44,6 +44,7 @@ pub fn load16(k: &mut K, d: DType, addr: Value) -> [Value; 4] {
         DType::I32 | DType::F32 => {
             [0, 16, 32, 48].map(|o| k.b.ins().load(types::I32X4, mem(), addr, o))
         }
+        other => unreachable!("load16 of {other}: the backend refuses other element types before emitting (backend::check_dtypes)"),
     }
 }
 

@@ -64,7 +64,6 @@ pub fn emit(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
 /// A weight's bytes in the layout `layout::strides` gives its type.
 fn weight_table(w: &runtime::Tensor, ty: &TensorType) -> Result<Vec<u8>> {
     use crate::backend::layout::{elem_size, strides};
-    use runtime::Tensor;
     let st = strides(ty);
     let esz = elem_size(ty.elem.storage()) as usize;
     let mut out = vec![0u8; ty.numel() * esz];
@@ -79,28 +78,11 @@ fn weight_table(w: &runtime::Tensor, ty: &TensorType) -> Result<Vec<u8>> {
         }
         out[off as usize * esz..][..esz].copy_from_slice(bytes);
     };
-    match w {
-        Tensor::F32(a) => a
-            .as_standard_layout()
-            .iter()
-            .enumerate()
-            .for_each(|(i, v)| put(i, &v.to_le_bytes())),
-        Tensor::I32(a) => a
-            .as_standard_layout()
-            .iter()
-            .enumerate()
-            .for_each(|(i, v)| put(i, &v.to_le_bytes())),
-        Tensor::U8(a) => a
-            .as_standard_layout()
-            .iter()
-            .enumerate()
-            .for_each(|(i, v)| put(i, &[*v])),
-        Tensor::I8(a) => a
-            .as_standard_layout()
-            .iter()
-            .enumerate()
-            .for_each(|(i, v)| put(i, &[*v as u8])),
-    }
+    // `to_le_bytes` walks the elements in logical row-major order, whatever the array's strides.
+    w.to_le_bytes()
+        .chunks_exact(esz)
+        .enumerate()
+        .for_each(|(i, b)| put(i, b));
     if w.shape() != ty.shape.as_slice() {
         return Err(Error::msg(format!(
             "a weight's data {:?} does not match its type {ty}",

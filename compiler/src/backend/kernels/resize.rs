@@ -163,10 +163,10 @@ fn linear(
     let codes = match f.d {
         DType::U8 | DType::I8 => true,
         DType::F32 => false,
-        DType::I32 => {
-            return Err(Error::msg(
-                "resize: bilinear on i32 elements is not defined",
-            ))
+        other => {
+            return Err(Error::msg(format!(
+                "resize: bilinear on {other} elements is not defined"
+            )))
         }
     };
     let rt = linear_table(em, "resize_rows", p, 0, f.hw[0], codes)?;

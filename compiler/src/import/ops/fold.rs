@@ -6,8 +6,8 @@ use crate::diag::Result;
 use crate::import::constant::{Const, ConstType};
 use crate::import::context::{Importer, Val};
 use crate::import::node::OnnxNode;
-use crate::import::tensor::{self, const_type, dtype_name};
-use crate::ir::ElemType;
+use crate::import::tensor::{self, dtype_name};
+use crate::ir::{Attr, OpKind};
 use ndarray::{ArrayD, IxDyn};
 use std::sync::Arc;
 
@@ -99,34 +99,61 @@ pub fn gather(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     define_const(cx, n, c)
 }
 
+/// Cast, and CastLike (whose target is its second input's type). Folds on constants of the types
+/// folding knows; otherwise a run-time `cast` (none when the type is already the target).
 pub fn cast(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
-    let to = n.int("to")?.ok_or_else(|| n.fail("has no `to` type"))?;
-    let target = i32::try_from(to).ok().and_then(const_type).ok_or_else(|| {
-        n.fail(format!(
-            "casts to {}; qcc imports f32, u8, i8, i32, and int64 and bool constants",
-            dtype_name(to as i32)
-        ))
-    })?;
-    match cx.required(n, 0, "the input")? {
-        Val::Const(c) => define_const(cx, n, c.cast(target)),
-        Val::Node(id) => {
-            // A cast to the type a value already has is a no-op; any other needs a run-time op.
-            let from = cx.ty(id).elem.clone();
-            let same = match target {
-                ConstType::F32 => from == ElemType::F32,
-                ConstType::I32 => from == ElemType::I32,
-                ConstType::I8 => from == ElemType::I8,
-                ConstType::U8 => from == ElemType::U8,
-                ConstType::I64 | ConstType::Bool => false,
-            };
-            if !same {
-                return Err(not_constant(n, 0));
-            }
-            cx.define(n.output()?, Val::Node(id));
-            Ok(())
+    let code = if n.op_type() == "CastLike" {
+        match cx.required(n, 1, "the type example")? {
+            Val::Const(c) => c.to_tensor().map(|t| t.dtype()),
+            Val::Node(id) => Some(cx.ty(id).elem.storage()),
+            Val::Unusable(_) => return Err(not_constant(n, 1)),
         }
-        Val::Unusable(_) => Err(not_constant(n, 0)),
+    } else {
+        let to = n.int("to")?.ok_or_else(|| n.fail("has no `to` type"))?;
+        i32::try_from(to).ok().and_then(tensor::ir_dtype).ok_or_else(|| {
+            n.fail(format!(
+                "casts to {}; qcc holds float, double, float16, int8/16/32/64, uint8/16/32/64 and bool",
+                dtype_name(to as i32)
+            ))
+        })
+        .map(Some)?
+    };
+    let target = code.ok_or_else(|| n.fail("has a type example of no type qcc holds"))?;
+    let input = cx.required(n, 0, "the input")?;
+    if let Val::Const(c) = &input {
+        if let Some(t) = const_type_of(target) {
+            return define_const(cx, n, c.cast(t));
+        }
     }
+    let x = cx.operand(n, 0, "the input")?;
+    let from = cx.ty(x).elem.clone();
+    if from.quant().is_none() && from.storage() == target {
+        cx.define(n.output()?, Val::Node(x));
+        return Ok(());
+    }
+    let id = cx.emit(
+        n,
+        n.output()?,
+        OpKind::Cast,
+        super::attrs([("to", Attr::Str(target.name().into()))]),
+        &[x],
+    )?;
+    cx.define(n.output()?, Val::Node(id));
+    Ok(())
+}
+
+/// The folding type of an IR storage type, for the types folding knows.
+fn const_type_of(d: runtime::DType) -> Option<ConstType> {
+    use runtime::DType;
+    Some(match d {
+        DType::F32 => ConstType::F32,
+        DType::I64 => ConstType::I64,
+        DType::I32 => ConstType::I32,
+        DType::I8 => ConstType::I8,
+        DType::U8 => ConstType::U8,
+        DType::Bool => ConstType::Bool,
+        _ => return None,
+    })
 }
 
 pub fn constant_of_shape(cx: &mut Importer, n: &OnnxNode) -> Result<()> {

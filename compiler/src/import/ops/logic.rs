@@ -1,7 +1,6 @@
-//! Shape-subgraph ops that only fold: comparisons (Equal, Less, Greater, LessOrEqual,
-//! GreaterOrEqual), boolean logic (Not, And, Or, Xor), Where, Range, Expand and ReduceProd. Once
-//! the input shapes are fixed, exporters' shape arithmetic built from them is constant; on a
-//! value computed at run time each is refused by name (the IR holds no bool or int64).
+//! Comparisons (Equal, Less, Greater, LessOrEqual, GreaterOrEqual), boolean logic (Not, And, Or,
+//! Xor), Where and Mod, folded when every input is constant (exporters' shape arithmetic) and
+//! imported as IR ops otherwise; and Range, Expand and ReduceProd, which only fold.
 
 use super::fold::{define_const, not_constant};
 use crate::diag::Result;
@@ -9,6 +8,7 @@ use crate::import::constant::Const;
 use crate::import::constant_logic::{Cmp, Logic};
 use crate::import::context::{Importer, Val};
 use crate::import::node::OnnxNode;
+use crate::ir::{Attr, OpKind};
 use std::sync::Arc;
 
 /// Input `i` as a constant, or the run-time refusal naming the op.
@@ -24,44 +24,93 @@ fn fold_result(n: &OnnxNode, r: Result<Const, String>) -> Result<Const> {
     r.map_err(|m| n.fail(format!("cannot be folded: {m}")))
 }
 
+/// Every input as a constant when all `count` are, so that the op folds.
+fn all_folded(cx: &mut Importer, n: &OnnxNode, count: usize) -> Result<Option<Vec<Arc<Const>>>> {
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        match cx.input(n, i)? {
+            Some(Val::Const(c)) => out.push(c),
+            Some(_) => return Ok(None),
+            None => return Err(n.fail(format!("lacks its input {i}"))),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The op computed at run time on inputs `0..count`.
+fn run_time(
+    cx: &mut Importer,
+    n: &OnnxNode,
+    kind: OpKind,
+    attrs: crate::ir::Attrs,
+    count: usize,
+) -> Result<()> {
+    let operands = (0..count)
+        .map(|i| cx.operand(n, i, "an operand"))
+        .collect::<Result<Vec<_>>>()?;
+    let id = cx.emit(n, n.output()?, kind, attrs, &operands)?;
+    cx.define(n.output()?, Val::Node(id));
+    Ok(())
+}
+
+fn fn_attr(name: &str) -> crate::ir::Attrs {
+    super::attrs([("fn", Attr::Str(name.into()))])
+}
+
 pub fn compare(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
-    let op = match n.op_type() {
-        "Equal" => Cmp::Eq,
-        "Less" => Cmp::Lt,
-        "Greater" => Cmp::Gt,
-        "LessOrEqual" => Cmp::Le,
-        _ => Cmp::Ge,
+    let (op, name) = match n.op_type() {
+        "Equal" => (Cmp::Eq, "equal"),
+        "Less" => (Cmp::Lt, "less"),
+        "Greater" => (Cmp::Gt, "greater"),
+        "LessOrEqual" => (Cmp::Le, "less_or_equal"),
+        _ => (Cmp::Ge, "greater_or_equal"),
     };
-    let a = folded(cx, n, 0, "the left operand")?;
-    let b = folded(cx, n, 1, "the right operand")?;
-    let c = fold_result(n, Const::compare(op, &a, &b))?;
+    let Some(v) = all_folded(cx, n, 2)? else {
+        return run_time(cx, n, OpKind::Compare, fn_attr(name), 2);
+    };
+    let c = fold_result(n, Const::compare(op, &v[0], &v[1]))?;
     define_const(cx, n, c)
 }
 
 pub fn logic(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
-    let op = match n.op_type() {
-        "And" => Logic::And,
-        "Or" => Logic::Or,
-        _ => Logic::Xor,
+    let (op, name) = match n.op_type() {
+        "And" => (Logic::And, "and"),
+        "Or" => (Logic::Or, "or"),
+        _ => (Logic::Xor, "xor"),
     };
-    let a = folded(cx, n, 0, "the left operand")?;
-    let b = folded(cx, n, 1, "the right operand")?;
-    let c = fold_result(n, Const::logic(op, &a, &b))?;
+    let Some(v) = all_folded(cx, n, 2)? else {
+        return run_time(cx, n, OpKind::Logic, fn_attr(name), 2);
+    };
+    let c = fold_result(n, Const::logic(op, &v[0], &v[1]))?;
     define_const(cx, n, c)
 }
 
 pub fn not(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
-    let a = folded(cx, n, 0, "the input")?;
-    let c = fold_result(n, a.not())?;
+    let Some(v) = all_folded(cx, n, 1)? else {
+        return run_time(cx, n, OpKind::Not, super::attrs([]), 1);
+    };
+    let c = fold_result(n, v[0].not())?;
     define_const(cx, n, c)
 }
 
 pub fn where_(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
-    let cond = folded(cx, n, 0, "the condition")?;
-    let x = folded(cx, n, 1, "the values where true")?;
-    let y = folded(cx, n, 2, "the values where false")?;
-    let c = fold_result(n, Const::select(&cond, &x, &y))?;
+    let Some(v) = all_folded(cx, n, 3)? else {
+        return run_time(cx, n, OpKind::Where, super::attrs([]), 3);
+    };
+    let c = fold_result(n, Const::select(&v[0], &v[1], &v[2]))?;
     define_const(cx, n, c)
+}
+
+/// Mod never folds: no exporter's shape arithmetic uses it.
+pub fn mod_(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let fmod = n.int_or("fmod", 0)? != 0;
+    run_time(
+        cx,
+        n,
+        OpKind::Mod,
+        super::attrs([("fmod", Attr::Bool(fmod))]),
+        2,
+    )
 }
 
 pub fn range(cx: &mut Importer, n: &OnnxNode) -> Result<()> {

@@ -1,0 +1,107 @@
+//! Result types of the ops on the element types that are never quantized (cast, compare, logic,
+//! not, where, mod) and of arithmetic on them: operands of one plain type, numpy broadcasting.
+
+use super::infer::broadcast;
+use super::op::{Op, OpKind};
+use super::types::{ElemType, TensorType};
+use runtime::DType;
+
+type R<T> = Result<T, String>;
+
+/// The plain (not quantized) storage type of an operand.
+fn plain(what: &str, t: &TensorType) -> R<DType> {
+    if t.elem.quant().is_some() {
+        return Err(format!("operand `{what}` must not be quantized, got {t}"));
+    }
+    Ok(t.elem.storage())
+}
+
+fn both(a: &TensorType, b: &TensorType) -> R<(DType, Vec<usize>)> {
+    let (da, db) = (plain("a", a)?, plain("b", b)?);
+    if da != db {
+        return Err(format!(
+            "operands `a` ({a}) and `b` ({b}) have different element types"
+        ));
+    }
+    let shape = broadcast(&a.shape, &b.shape)
+        .ok_or_else(|| format!("operands `a` ({a}) and `b` ({b}) do not broadcast"))?;
+    Ok((da, shape))
+}
+
+fn str_attr<'a>(op: &'a Op, name: &str) -> R<&'a str> {
+    op.str(name)
+        .ok_or_else(|| format!("attribute `{name}` must be a string"))
+}
+
+/// Arithmetic (add, sub, mul, div) on two operands of one plain type other than f32 and bool.
+pub fn arith(a: &TensorType, b: &TensorType) -> R<TensorType> {
+    let (d, shape) = both(a, b)?;
+    if d == DType::Bool {
+        return Err(format!("arithmetic on bool operands ({a}, {b})"));
+    }
+    Ok(TensorType::new(shape, ElemType::from_storage(d)))
+}
+
+/// The type of one of this file's ops; `None` for the other ops.
+pub fn infer_data(op: &Op, operands: &[&TensorType]) -> Option<R<TensorType>> {
+    use OpKind::*;
+    if !matches!(op.kind, Cast | Compare | Logic | Not | Where | Mod) {
+        return None;
+    }
+    let x = operands.first().copied()?;
+    let bool_of = |shape: Vec<usize>| TensorType::new(shape, ElemType::Other(DType::Bool));
+    let expect_bool = |what: &str, t: &TensorType| -> R<()> {
+        if t.elem.storage() != DType::Bool || t.elem.quant().is_some() {
+            return Err(format!("operand `{what}` must be bool, got {t}"));
+        }
+        Ok(())
+    };
+    Some((|| match op.kind {
+        Cast => {
+            plain("x", x)?;
+            let to = str_attr(op, "to")?;
+            let d = DType::from_name(to)
+                .ok_or_else(|| format!("attribute `to` = \"{to}\" is not an element type"))?;
+            Ok(TensorType::new(x.shape.clone(), ElemType::from_storage(d)))
+        }
+        Compare => {
+            let f = str_attr(op, "fn")?;
+            runtime::ops::CmpOp::from_name(f)
+                .ok_or_else(|| format!("attribute `fn` = \"{f}\" is not a comparison"))?;
+            let (_, shape) = both(x, operands[1])?;
+            Ok(bool_of(shape))
+        }
+        Logic => {
+            let f = str_attr(op, "fn")?;
+            runtime::ops::LogicOp::from_name(f)
+                .ok_or_else(|| format!("attribute `fn` = \"{f}\" is not and, or or xor"))?;
+            expect_bool("a", x)?;
+            expect_bool("b", operands[1])?;
+            let (_, shape) = both(x, operands[1])?;
+            Ok(bool_of(shape))
+        }
+        Not => {
+            expect_bool("x", x)?;
+            Ok(x.clone())
+        }
+        Where => {
+            expect_bool("cond", x)?;
+            let (d, xy) = both(operands[1], operands[2])?;
+            let shape = broadcast(&x.shape, &xy).ok_or_else(|| {
+                format!("operand `cond` ({x}) does not broadcast with the values' shape {xy:?}")
+            })?;
+            Ok(TensorType::new(shape, ElemType::from_storage(d)))
+        }
+        Mod => {
+            let (d, shape) = both(x, operands[1])?;
+            if d == DType::Bool {
+                return Err("mod on bool operands".into());
+            }
+            if d.is_float() && op.bool("fmod") != Some(true) {
+                return Err(format!("mod on {d} operands needs fmod = true"));
+            }
+            Ok(TensorType::new(shape, ElemType::from_storage(d)))
+        }
+        _ => unreachable!("other ops returned above"),
+    })())
+}
