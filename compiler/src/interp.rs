@@ -208,6 +208,26 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
             };
             ops::arith(args[0], args[1], m).map_err(|e| Error::msg(format!("mod: {e}")))?
         }
+        Gather => ops::gather(args[0], args[1], op.int("axis").unwrap_or(0) as usize)
+            .map_err(|m| Error::msg(format!("gather: {m}")))?,
+        ArgMax | ArgMin => {
+            let axis = op.int("axis").unwrap_or(0) as usize;
+            if axis >= args[0].shape().len() || args[0].shape()[axis] == 0 {
+                return Err(Error::msg(format!(
+                    "{}: axis {axis} of {:?} holds no element",
+                    op.kind.name(),
+                    args[0].shape()
+                )));
+            }
+            ops::arg_extreme(
+                args[0],
+                axis,
+                op.bool("keepdims").unwrap_or(true),
+                op.kind == ArgMax,
+                op.bool("select_last_index").unwrap_or(false),
+            )
+            .into()
+        }
         Cast => {
             let to = op
                 .str("to")

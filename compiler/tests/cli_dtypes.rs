@@ -107,3 +107,49 @@ fn a_model_without_inputs_runs_once() {
     let y: ArrayD<f32> = read_npy(&d.join("y.npy"));
     assert_eq!(y.iter().copied().collect::<Vec<_>>(), vec![1.5, 0.0]);
 }
+
+#[test]
+fn integer_and_bool_values_run_with_onnx_semantics() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("m.ir"),
+        "model @m {\n  weight @k : tensor<bool> = dense<[1]>\n  %a = input : tensor<4xi64>\n  %b = input : tensor<4xi64>\n  %q = div(%a, %b) : tensor<4xi64>\n  %r = mod(%a, %b) : tensor<4xi64>\n  %lt = compare(%a, %b) {fn = \"less\"} : tensor<4xbool>\n  %x = logic(%lt, @k) {fn = \"xor\"} : tensor<4xbool>\n  %w = where(%x, %q, %r) : tensor<4xi64>\n  %h = cast(%w) {to = \"f16\"} : tensor<4xf16>\n  %i = arg_max(%a) {axis = 0} : tensor<1xi64>\n  return %q, %r, %lt, %h, %i\n}\n",
+    )
+    .unwrap();
+    write_npy(&d.join("a.npy"), arr1(&[7i64, -7, 7, -7]).into_dyn());
+    write_npy(&d.join("b.npy"), arr1(&[2i64, 2, -2, -2]).into_dyn());
+    let outs = ["q.npy", "r.npy", "lt.npy", "h.npy", "i.npy"];
+    let mut args = vec!["run", "m.ir", "-i", "a=a.npy", "-i", "b=b.npy"];
+    for (name, file) in ["q", "r", "lt", "h", "i"].iter().zip(&outs) {
+        args.push("-o");
+        args.push(Box::leak(format!("{name}={file}").into_boxed_str()));
+    }
+    let (ok, err) = qcc(d, &args);
+    assert!(ok, "{err}");
+    // C division truncates toward zero; ONNX Mod (fmod = 0) takes the divisor's sign.
+    let q: ArrayD<i64> = read_npy(&d.join("q.npy"));
+    assert_eq!(q.iter().copied().collect::<Vec<_>>(), vec![3, -3, -3, 3]);
+    let r: ArrayD<i64> = read_npy(&d.join("r.npy"));
+    assert_eq!(r.iter().copied().collect::<Vec<_>>(), vec![1, 1, -1, -1]);
+    let lt: ArrayD<bool> = read_npy(&d.join("lt.npy"));
+    assert_eq!(
+        lt.iter().copied().collect::<Vec<_>>(),
+        vec![false, true, false, true]
+    );
+    // where(lt xor true, q, r) = [q0, r1, q2, r3] = [3, 1, -3, -1], as f16 (numpy '<f2').
+    let h = std::fs::read(d.join("h.npy")).unwrap();
+    assert!(String::from_utf8_lossy(&h[..64]).contains("'<f2'"));
+    let halves: Vec<f32> = h[h.len() - 8..]
+        .chunks(2)
+        .map(|c| runtime::f16::from_le_bytes([c[0], c[1]]).to_f32())
+        .collect();
+    assert_eq!(halves, vec![3.0, 1.0, -3.0, -1.0]);
+    let i: ArrayD<i64> = read_npy(&d.join("i.npy"));
+    assert_eq!(i.iter().copied().collect::<Vec<_>>(), vec![0]);
+
+    // A library has no kernels for these types: the backend says which value and type.
+    let (ok, err) = qcc(d, &["compile", "m.ir", "-o", "m.so"]);
+    assert!(!ok);
+    assert!(err.contains("i64"), "{err}");
+}

@@ -19,6 +19,14 @@ pub fn onnx_dtype(d: DType) -> i32 {
         DType::U8 => dtype::UINT8,
         DType::I8 => dtype::INT8,
         DType::I32 => dtype::INT32,
+        DType::U16 => 4,
+        DType::I16 => 5,
+        DType::I64 => dtype::INT64,
+        DType::Bool => dtype::BOOL,
+        DType::F16 => 10,
+        DType::F64 => 11,
+        DType::U32 => 12,
+        DType::U64 => 13,
     }
 }
 

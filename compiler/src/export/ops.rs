@@ -63,6 +63,71 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
         Sub => simple(g, "Sub", vec![]),
         Mul => simple(g, "Mul", vec![]),
         Div => simple(g, "Div", vec![]),
+        Max => simple(g, "Max", vec![]),
+        Min => simple(g, "Min", vec![]),
+        Mod => simple(g, "Mod", vec![graph::int("fmod", flag(op, "fmod"))]),
+        Not => simple(g, "Not", vec![]),
+        Where => simple(g, "Where", vec![]),
+        Cast => {
+            let to = op
+                .str("to")
+                .and_then(runtime::DType::from_name)
+                .ok_or_else(|| fail("has no element type `to`".into()))?;
+            simple(g, "Cast", vec![graph::int("to", graph::onnx_dtype(to) as i64)]);
+        }
+        Compare | Logic => {
+            let f = op.str("fn").unwrap_or_default();
+            let t = match f {
+                "equal" => "Equal",
+                "less" => "Less",
+                "greater" => "Greater",
+                "less_or_equal" => "LessOrEqual",
+                "greater_or_equal" => "GreaterOrEqual",
+                "and" => "And",
+                "or" => "Or",
+                "xor" => "Xor",
+                _ => return Err(fail(format!("has no function `{f}`"))),
+            };
+            simple(g, t, vec![]);
+        }
+        ArgMax | ArgMin => simple(
+            g,
+            if op.kind == ArgMax { "ArgMax" } else { "ArgMin" },
+            vec![
+                graph::int("axis", op.int("axis").unwrap_or_default()),
+                graph::int("keepdims", flag(op, "keepdims")),
+                graph::int("select_last_index", flag(op, "select_last_index")),
+            ],
+        ),
+        Gather => simple(
+            g,
+            "Gather",
+            vec![graph::int("axis", op.int("axis").unwrap_or_default())],
+        ),
+        Reduce => {
+            let f = op.str("fn").unwrap_or_default();
+            let t = match f {
+                "sum" => "ReduceSum",
+                "sum_square" => "ReduceSumSquare",
+                "l1" => "ReduceL1",
+                "l2" => "ReduceL2",
+                "log_sum" => "ReduceLogSum",
+                "log_sum_exp" => "ReduceLogSumExp",
+                "max" => "ReduceMax",
+                "min" => "ReduceMin",
+                "prod" => "ReduceProd",
+                _ => return Err(fail(format!("has no function `{f}`"))),
+            };
+            // Every Reduce* takes its axes as an input from opset 18.
+            let axes = g.ints(&format!("{out}.axes"), &ints("axes"));
+            g.node(
+                t,
+                vec![xs[0].clone(), axes],
+                vec![out],
+                vec![graph::int("keepdims", flag(op, "keepdims"))],
+            );
+        }
+        Normalize => normalize(g, m, id, op, xs[0].clone(), out),
         MaxPool => simple(
             g,
             "MaxPool",
@@ -161,6 +226,38 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `normalize` over the trailing axes from `axis`: LayerNormalization with a unit scale, or
+/// with `rms` (which ONNX has as an op only from opset 23) x / sqrt(mean(x²) + ε) spelled out.
+fn normalize(g: &mut Graph, m: &Model, id: NodeId, op: &Op, x: String, out: String) {
+    let shape = &m.node(m.operands(id)[0]).ty.shape;
+    let axis = op.int("axis").unwrap_or_default();
+    let eps = float(op, "epsilon");
+    let trailing: Vec<usize> = shape[axis as usize..].to_vec();
+    if op.bool("rms") != Some(true) {
+        let n: usize = trailing.iter().product();
+        let ones = g.floats(&format!("{out}.scale"), &trailing, &vec![1.0; n]);
+        g.node(
+            "LayerNormalization",
+            vec![x, ones],
+            vec![out],
+            vec![graph::int("axis", axis), graph::float("epsilon", eps)],
+        );
+        return;
+    }
+    let axes: Vec<i64> = (axis..shape.len() as i64).collect();
+    let sq = g.fresh(&format!("{out}.square"));
+    g.node("Mul", vec![x.clone(), x.clone()], vec![sq.clone()], vec![]);
+    let axes = g.ints(&format!("{out}.axes"), &axes);
+    let mean = g.fresh(&format!("{out}.mean_square"));
+    g.node("ReduceMean", vec![sq, axes], vec![mean.clone()], vec![graph::int("keepdims", 1)]);
+    let e = g.floats(&format!("{out}.epsilon"), &[], &[eps]);
+    let var = g.fresh(&format!("{out}.plus_epsilon"));
+    g.node("Add", vec![mean, e], vec![var.clone()], vec![]);
+    let root = g.fresh(&format!("{out}.root"));
+    g.node("Sqrt", vec![var], vec![root.clone()], vec![]);
+    g.node("Div", vec![x, root], vec![out], vec![]);
 }
 
 /// A float attribute with its schema default (filled in by `Op::new`).

@@ -21,9 +21,9 @@ fn params(g: &mut Graph, base: &str, q: &QuantType) -> Result<(String, String, O
         DType::U8 => zps.iter().map(|&z| z as u8).collect(),
         DType::I8 => zps.iter().map(|&z| z as i8 as u8).collect(),
         DType::I32 => zps.iter().flat_map(|z| z.to_le_bytes()).collect(),
-        DType::F32 => {
+        other => {
             return Err(Error::msg(format!(
-                "{base}: a quantized type stored as f32 has no ONNX form"
+                "{base}: a quantized type stored as {other} has no ONNX form"
             )))
         }
     };

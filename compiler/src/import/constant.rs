@@ -10,8 +10,8 @@ use runtime::Tensor;
 /// the importer allocate without bound.
 pub const MAX_FOLDED_ELEMENTS: usize = 1 << 24;
 
-/// A tensor whose value the importer knows. `I64` exists only here: the IR has no int64, so such
-/// values must fold away before they reach the graph.
+/// A tensor whose value the importer knows, of the types shape arithmetic folds in (a value used
+/// at run time becomes a weight of the same type).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Const {
     F32(ArrayD<f32>),
@@ -19,8 +19,7 @@ pub enum Const {
     I32(ArrayD<i32>),
     I8(ArrayD<i8>),
     U8(ArrayD<u8>),
-    /// Only for import-time decisions (Dropout's `training_mode`) and comparisons in shape
-    /// subgraphs: the IR has no bool either.
+    /// Import-time decisions (Dropout's `training_mode`), comparisons in shape subgraphs, masks.
     Bool(ArrayD<bool>),
 }
 

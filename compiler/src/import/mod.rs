@@ -8,7 +8,8 @@
 //! How it works: ONNX value names map to graph nodes or to constants (`context.rs`). Constants
 //! (initializers, `Constant`, and whatever the folding ops compute from them) stay out of the
 //! graph until an IR op uses one, when it becomes a weight named after its ONNX value: so int64
-//! shape arithmetic folds away and never reaches the IR, which cannot hold it.
+//! shape arithmetic folds away, and only the int64 and bool values a model computes at run time
+//! (indices, masks) reach the IR.
 //!
 //! Opset notes (opsets 6 to 28 of the default domain; other domains may be declared beside it):
 //! - Add/Sub/Mul/Div before 7: `broadcast`/`axis` alignment becomes numpy's by unsqueezing.
@@ -25,11 +26,11 @@
 //! - Slice: attributes before 10, constant inputs from 10. Shape: `start`/`end` from 15.
 //! - QuantizeLinear/DequantizeLinear: per tensor or per axis (`axis` from 13), u8/i8/i32,
 //!   constant scale and zero point; `block_size` (21) must be 0.
-//! - Folded on constants only: Shape, Size, Gather, Cast, Slice, ConstantOfShape, Equal, Less,
-//!   Greater, LessOrEqual, GreaterOrEqual, Not, And, Or, Xor, Where, Range, Expand, ReduceProd
-//!   (axes input from 18; on run-time data it is a `reduce`), and Add, Sub, Mul, Div, Concat, Reshape, Flatten, Squeeze, Unsqueeze,
-//!   Transpose when every input is constant. Constants may be int64 or bool, which the IR cannot
-//!   hold: they must fold away.
+//! - Folded on constants only: Shape, Size, Slice, ConstantOfShape, Range, Expand, ReduceProd
+//!   (axes input from 18; on run-time data it is a `reduce`). Folded when every input is
+//!   constant, run-time IR ops otherwise: Gather, Cast, CastLike, Equal, Less, Greater,
+//!   LessOrEqual, GreaterOrEqual, Not, And, Or, Xor, Where, and Add, Sub, Mul, Div, Concat,
+//!   Reshape, Flatten, Squeeze, Unsqueeze, Transpose. Mod, ArgMax and ArgMin always run.
 //! - Dropout: `training_mode` (12+) must be absent or a constant false.
 //! - Vanish: Identity, Dropout (its mask output cannot be used).
 //! - Graph inputs: a symbolic or missing batch size (axis 0) imports as 1; a declared 0 anywhere

@@ -658,7 +658,9 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             }
             Ok(TensorType::f32(shape))
         }
-        Cast | Compare | Logic | Not | Where | Mod => unreachable!("infer_data answered"),
+        Cast | Compare | Logic | Not | Where | Mod | ArgMax | ArgMin | Gather => {
+            unreachable!("infer_data answered")
+        }
         Quantize | Dequantize | Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul
         | QAvgPool | QGlobalAvgPool | Lut => Err(format!(
             "the result type of {} is declared, not inferred",

@@ -45,7 +45,10 @@ pub fn arith(a: &TensorType, b: &TensorType) -> R<TensorType> {
 /// The type of one of this file's ops; `None` for the other ops.
 pub fn infer_data(op: &Op, operands: &[&TensorType]) -> Option<R<TensorType>> {
     use OpKind::*;
-    if !matches!(op.kind, Cast | Compare | Logic | Not | Where | Mod) {
+    if !matches!(
+        op.kind,
+        Cast | Compare | Logic | Not | Where | Mod | ArgMax | ArgMin | Gather
+    ) {
         return None;
     }
     let x = operands.first().copied()?;
@@ -101,6 +104,38 @@ pub fn infer_data(op: &Op, operands: &[&TensorType]) -> Option<R<TensorType>> {
                 return Err(format!("mod on {d} operands needs fmod = true"));
             }
             Ok(TensorType::new(shape, ElemType::from_storage(d)))
+        }
+        ArgMax | ArgMin => {
+            plain("x", x)?;
+            let a = op.int("axis").ok_or("attribute `axis` must be an integer")?;
+            let a = usize::try_from(a)
+                .ok()
+                .filter(|&a| a < x.rank())
+                .ok_or_else(|| format!("attribute `axis` = {a} is out of range for {x}"))?;
+            let mut shape = x.shape.clone();
+            if op.bool("keepdims") == Some(false) {
+                shape.remove(a);
+            } else {
+                shape[a] = 1;
+            }
+            Ok(TensorType::new(shape, ElemType::Other(DType::I64)))
+        }
+        Gather => {
+            let i = operands[1];
+            let d = plain("indices", i)?;
+            if d.is_float() || d == DType::Bool {
+                return Err(format!("operand `indices` must be integers, got {i}"));
+            }
+            let a = op.int("axis").ok_or("attribute `axis` must be an integer")?;
+            let a = usize::try_from(a)
+                .ok()
+                .filter(|&a| a < x.rank())
+                .ok_or_else(|| format!("attribute `axis` = {a} is out of range for {x}"))?;
+            let mut shape = x.shape[..a].to_vec();
+            shape.extend_from_slice(&i.shape);
+            shape.extend_from_slice(&x.shape[a + 1..]);
+            // Codes keep their parameters: a gather only moves elements.
+            Ok(TensorType::new(shape, x.elem.clone()))
         }
         _ => unreachable!("other ops returned above"),
     })())

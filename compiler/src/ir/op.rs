@@ -48,6 +48,9 @@ pub enum OpKind {
     Not,
     Where,
     Mod,
+    ArgMax,
+    ArgMin,
+    Gather,
     Quantize,
     Dequantize,
     // The integer dialect: quantized operands, a declared quantized result (docs/ir.md,
@@ -171,6 +174,12 @@ const fn ops(names: &'static [&'static str], optional: usize) -> OperandSpec {
         variadic: false,
     }
 }
+
+const ARG_ATTRS: &[AttrSpec] = &[
+    a!("axis", Int, required, "the axis searched"),
+    a!("keepdims", Bool = Attr::Bool(true), "keep the searched axis as size 1"),
+    a!("select_last_index", Bool = Attr::Bool(false), "the last index among equal extremes, not the first"),
+];
 
 const CONV_ATTRS: &[AttrSpec] = &[
     a!("strides", Ints = Attr::Ints(vec![1, 1]), "[sh, sw]"),
@@ -511,6 +520,13 @@ pub static SCHEMAS: &[OpSchema] = &[
     OpSchema { kind: OpKind::Mod, name: "mod", operands: ops(&["a", "b"], 0),
         attrs: &[a!("fmod", Bool = Attr::Bool(false), "C fmod (the dividend's sign; required for floats) instead of the divisor's sign")],
         doc: "the remainder of a / b, broadcasting; integers only unless fmod" },
+    OpSchema { kind: OpKind::ArgMax, name: "arg_max", operands: ops(&["x"], 0), attrs: ARG_ATTRS,
+        doc: "the index (i64) of the largest element along an axis" },
+    OpSchema { kind: OpKind::ArgMin, name: "arg_min", operands: ops(&["x"], 0), attrs: ARG_ATTRS,
+        doc: "the index (i64) of the smallest element along an axis" },
+    OpSchema { kind: OpKind::Gather, name: "gather", operands: ops(&["data", "indices"], 0),
+        attrs: &[a!("axis", Int, required, "the axis the indices pick along")],
+        doc: "slices of data along an axis picked by integer indices (negative: from the end)" },
     OpSchema { kind: OpKind::Quantize, name: "quantize", operands: ops(&["x"], 0), attrs: &[],
         doc: "f32 → the result's quantized type: clamp(round_half_even(x/scale) + zp)" },
     OpSchema { kind: OpKind::Dequantize, name: "dequantize", operands: ops(&["q"], 0), attrs: &[],

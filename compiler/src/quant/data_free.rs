@@ -426,6 +426,12 @@ impl Walk<'_> {
             // A cast keeps values (up to rounding); bools are 0 or 1.
             Cast => x()?,
             Compare | Logic | Not => (0.0, 1.0),
+            Gather => x()?,
+            ArgMax | ArgMin => {
+                let x = self.model.node(args[0]).ty.shape.clone();
+                let axis = op.int("axis").unwrap_or(0) as usize;
+                (0.0, x.get(axis).map_or(0.0, |&d| d as f64 - 1.0))
+            }
             Where => union(self.of(args[1])?, self.of(args[2])?),
             Mod => {
                 let b = self.of(args[1])?;

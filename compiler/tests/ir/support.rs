@@ -124,6 +124,8 @@ pub fn pattern_bytes(dtype: Dtype, numel: usize) -> Vec<u8> {
             .flat_map(|i| (i as i32 * 1000 - 7).to_le_bytes())
             .collect(),
         Dtype::I8 | Dtype::U8 => (0..numel).map(|i| (i * 37 % 256) as u8).collect(),
+        // A bool byte is 0 or 1.
+        Dtype::BOOL => (0..numel).map(|i| (i % 2) as u8).collect(),
         other => {
             let bits = other.bitsize() * numel;
             (0..bits.div_ceil(8)).map(|i| (i % 251) as u8).collect()
@@ -137,6 +139,14 @@ pub fn st_dtype(d: DType) -> Dtype {
         DType::I8 => Dtype::I8,
         DType::U8 => Dtype::U8,
         DType::I32 => Dtype::I32,
+        DType::F64 => Dtype::F64,
+        DType::F16 => Dtype::F16,
+        DType::I16 => Dtype::I16,
+        DType::U16 => Dtype::U16,
+        DType::U32 => Dtype::U32,
+        DType::I64 => Dtype::I64,
+        DType::U64 => Dtype::U64,
+        DType::Bool => Dtype::BOOL,
     }
 }
 

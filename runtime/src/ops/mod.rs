@@ -4,6 +4,7 @@
 //! Callers (the compiler's interpreter) verify shapes first; a kernel handed inconsistent shapes
 //! panics with a message naming the op and the shapes. Every result is in standard layout.
 
+mod argmax;
 mod arith;
 mod batch_norm;
 mod binary;
@@ -11,6 +12,7 @@ mod conv;
 mod conv_transpose;
 mod elementwise;
 pub mod fixed_point;
+mod gather;
 mod gemm;
 pub mod geometry;
 mod logic;
@@ -27,12 +29,14 @@ mod softmax;
 pub mod strict;
 mod unary;
 
+pub use self::argmax::arg_extreme;
 pub use self::arith::{arith, zip_broadcast, ArithOp};
 pub use self::batch_norm::batch_norm;
 pub use self::binary::{binary, broadcast_shapes, max_min_codes};
 pub use self::conv::conv2d;
 pub use self::conv_transpose::conv_transpose2d;
 pub use self::elementwise::{clip, hard_sigmoid, hard_swish, leaky_relu, relu, sigmoid};
+pub use self::gather::gather;
 pub use self::gemm::{gemm, matmul};
 pub use self::logic::{compare, logic, not, where_, CmpOp, LogicOp};
 pub use self::normalize::{group_stats, normalize};

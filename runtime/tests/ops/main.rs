@@ -4,6 +4,7 @@
 mod common;
 
 mod batch_norm;
+mod arith;
 mod binary;
 mod conv;
 mod conv_transpose;

@@ -12,7 +12,7 @@ fn range(dtype: DType) -> (i64, i64) {
         DType::I8 => (-128, 127),
         DType::U8 => (0, 255),
         DType::I32 => (i32::MIN as i64, i32::MAX as i64),
-        DType::F32 => unreachable!(),
+        other => unreachable!("{other} is no code type"),
     }
 }
 

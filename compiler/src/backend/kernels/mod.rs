@@ -143,6 +143,22 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         OpKind::Pad => float::pad(em, name, step),
         OpKind::Transpose => float::transpose(em, name, step),
         OpKind::Slice => float::slice(em, name, step),
+        // The ops on masks and indices: their bool/i64 values are refused by name before
+        // dispatch (backend/mod.rs); what reaches here is an f32 cast or fmod, which an
+        // exporter rarely leaves and no kernel computes yet.
+        OpKind::Cast
+        | OpKind::Compare
+        | OpKind::Logic
+        | OpKind::Not
+        | OpKind::Where
+        | OpKind::Mod
+        | OpKind::ArgMax
+        | OpKind::ArgMin
+        | OpKind::Gather => Err(Error::msg(format!(
+            "{}: the backend has no kernel for {} yet (`qcc run` interprets it)",
+            name,
+            step.op.kind.name()
+        ))),
     }
 }
 

@@ -81,14 +81,27 @@ pub fn size(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     )
 }
 
+/// Folds on constants; a run-time `gather` when the data or the indices are computed.
 pub fn gather(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
-    let data = cx
-        .constant(n, 0, "data")
-        .map_err(|_| not_constant(n, 0))?
-        .ok_or_else(|| n.fail("lacks its input 0 (the data)"))?;
-    let indices = cx
-        .constant(n, 1, "indices")?
-        .ok_or_else(|| n.fail("lacks its input 1 (the indices)"))?;
+    let both = (
+        cx.required(n, 0, "the data")?,
+        cx.required(n, 1, "the indices")?,
+    );
+    let (Val::Const(data), Val::Const(indices)) = both else {
+        let x = cx.operand(n, 0, "the data")?;
+        let i = cx.operand(n, 1, "the indices")?;
+        let axis = n.axis(n.int_or("axis", 0)?, cx.ty(x).rank(), "axis")?;
+        let out = n.output()?;
+        let id = cx.emit(
+            n,
+            out,
+            OpKind::Gather,
+            super::attrs([("axis", Attr::Int(axis as i64))]),
+            &[x, i],
+        )?;
+        cx.define(out, Val::Node(id));
+        return Ok(());
+    };
     let idx = indices
         .ints()
         .ok_or_else(|| n.fail(format!("has indices of type {}", indices.ty().name())))?;

@@ -4,6 +4,7 @@ mod activation;
 mod conv;
 mod elementwise;
 mod fold;
+mod index;
 mod lift;
 mod linear;
 mod logic;
@@ -27,6 +28,8 @@ type Converter = fn(&mut Importer, &OnnxNode) -> Result<()>;
 pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Add", elementwise::arith),
     ("And", logic::logic),
+    ("ArgMax", index::arg_extreme),
+    ("ArgMin", index::arg_extreme),
     ("AveragePool", pool::average_pool),
     ("BatchNormalization", elementwise::batch_norm),
     ("Cast", fold::cast),
