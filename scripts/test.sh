@@ -11,7 +11,8 @@ export QCC_TEST_MODELS="$PWD/$QCC_MODELS"
 phase families ensure_families "$QCC_FAMILIES"
 export QCC_FAMILIES="$PWD/$QCC_FAMILIES"
 phase valgrind ensure_valgrind
-# The README's Python example (ctypes + numpy) runs in the tests with the venv's interpreter.
+# The README's Python examples (the qcc package, numpy) run in the tests with the venv's
+# interpreter.
 export QCC_PYTHON="$PWD/$QCC_VENV/bin/python"
 # Build first (its own phase, so the time a cold build takes is visible), then test.
 phase cargo-build cargo test --workspace --release --no-run
@@ -20,15 +21,16 @@ phase cargo-build cargo test --workspace --release --no-run
 phase onnx-conformance bash -c 'cargo build --release -p qcc --bin qcc && scripts/onnx_conformance.sh'
 # Lints are part of the suite: a warning fails it (clippy reuses the release build's dependencies).
 phase clippy cargo clippy --workspace --all-targets --release --quiet -- -D warnings
+# The Python package as its users get it: `pip install ./python` (maturin, in the workspace's
+# release build), before the Rust tests, which run the README's Python examples with it.
+phase python-package bash -c 'PATH="$PWD/$1/bin:$PATH" "$1/bin/pip" install --quiet --no-build-isolation --no-deps --force-reinstall ./python' _ "$QCC_VENV"
 # (The log lives in the ignored tests/.work: lib.sh's EXIT trap reports failures, so no trap here.)
 mkdir -p tests/.work
 LOG=tests/.work/cargo-test.log
 phase cargo-test bash -c 'set -o pipefail; cargo test --workspace --release 2>&1 | tee "$1"' _ "$LOG"
-# The Python package as its users get it: `pip install ./python` (maturin, in the workspace's
-# release build), then its pytest suite; the counts join the closing line.
+# The package's own pytest suite; the counts join the closing line.
 PYLOG=tests/.work/pytest.log
-phase python bash -c 'set -o pipefail
-  PATH="$PWD/$1/bin:$PATH" "$1/bin/pip" install --quiet --no-build-isolation --no-deps --force-reinstall ./python
+phase pytest bash -c 'set -o pipefail
   "$1/bin/python" -m pytest -q -p no:cacheprovider python/tests 2>&1 | tee "$2"' _ "$QCC_VENV" "$PYLOG"
 phase_total
 # One closing line for the whole suite (cargo prints one per test binary, the last often a

@@ -149,7 +149,7 @@ fn integer_and_bool_values_run_with_onnx_semantics() {
     assert_eq!(i.iter().copied().collect::<Vec<_>>(), vec![0]);
 
     // A library has no kernels for these types: the backend says which value and type.
-    let (ok, err) = qcc(d, &["compile", "m.ir", "-o", "m.so"]);
+    let (ok, err) = qcc(d, &["m.ir", "-o", "m.so"]);
     assert!(!ok);
     assert!(err.contains("i64"), "{err}");
 }

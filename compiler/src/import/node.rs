@@ -136,6 +136,13 @@ impl<'a> OnnxNode<'a> {
             .extend(names.iter().map(|n| n.to_string()));
     }
 
+    /// Marks as read what another view of this node read: a converter that rewrites a node
+    /// (1-D lifted to 2-D) reads the rewritten copy's attributes, which are this node's.
+    pub fn read_as(&self, other: &OnnxNode<'_>) {
+        let theirs = other.read.borrow().clone();
+        self.read.borrow_mut().extend(theirs);
+    }
+
     /// An attribute of the node that its converter never read: refused rather than ignored.
     pub fn unread_attribute(&self) -> Option<&'a str> {
         let read = self.read.borrow();

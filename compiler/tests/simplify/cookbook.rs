@@ -17,7 +17,7 @@ const COOKBOOK: &[(&str, &[&str])] = &[
         "fold-channel-add-into-bias",
         &["fold-channel-add-into-bias-constant-first"],
     ),
-    ("merge-requantizes", &["merge-requantizes"]),
+    ("merge-requantizes", &[]),
     ("merge-1x1-convs", &[]),
 ];
 

@@ -155,8 +155,7 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         | OpKind::ArgMax
         | OpKind::ArgMin
         | OpKind::Gather => Err(Error::msg(format!(
-            "{}: the backend has no kernel for {} yet (`qcc run` interprets it)",
-            name,
+            "no kernel computes {} yet (`qcc run` interprets it)",
             step.op.kind.name()
         ))),
     }

@@ -68,7 +68,9 @@ pub fn one_d(cx: &mut Importer, n: &OnnxNode, convert: Converter, weight: bool) 
     }
     let wide = format!("{out}.2d");
     p.output[0] = wide.clone();
-    convert(cx, &OnnxNode::new(&p, n.opset))?;
+    let lifted = OnnxNode::new(&p, n.opset);
+    convert(cx, &lifted)?;
+    n.read_as(&lifted);
     let Some(Val::Node(y)) = cx.lookup(&wide) else {
         return Err(n.fail("did not produce a value in its 2-D form"));
     };
