@@ -64,8 +64,11 @@ pub fn read_tensor(path: &Path, want: DType) -> Result<Tensor> {
     })
 }
 
+/// A header's descriptor, fortran flag and shape, and the data that follows it.
+type Parsed<'a> = (String, bool, Vec<usize>, &'a [u8]);
+
 /// The header's descriptor, fortran flag and shape, and the data that follows it.
-fn parse(bytes: &[u8]) -> std::result::Result<(String, bool, Vec<usize>, &[u8]), String> {
+fn parse(bytes: &[u8]) -> std::result::Result<Parsed<'_>, String> {
     let invalid = |why: &str| format!("it is not a valid .npy file ({why})");
     if !bytes.starts_with(b"\x93NUMPY") || bytes.len() < 10 {
         return Err(invalid("start does not match magic string"));

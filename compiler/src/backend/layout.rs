@@ -108,7 +108,5 @@ pub fn address(k: &mut K, base: Value, index: &[Value], strides: &[i64], elem: i
 
 /// Bytes per element of a storage type.
 pub fn elem_size(d: DType) -> i64 {
-    match d {
-        d => d.size_bytes() as i64,
-    }
+    d.size_bytes() as i64
 }

@@ -47,6 +47,7 @@ pub struct TensorAnalysis {
 ///   its only readers are classes that also read c directly, through another e-node (the
 ///   folded conv), and no e-node reads both. A program takes either the unfolded conv or the
 ///   folded one, never both, so the replaceable reader adds no use beyond the direct one.
+///
 /// So `single_use` means: one use in every program extraction can pick (docs/dsl.md).
 pub fn use_count(egraph: &QGraph, id: Id) -> usize {
     let id = egraph.find(id);

@@ -251,7 +251,12 @@ fn normalize(g: &mut Graph, m: &Model, id: NodeId, op: &Op, x: String, out: Stri
     g.node("Mul", vec![x.clone(), x.clone()], vec![sq.clone()], vec![]);
     let axes = g.ints(&format!("{out}.axes"), &axes);
     let mean = g.fresh(&format!("{out}.mean_square"));
-    g.node("ReduceMean", vec![sq, axes], vec![mean.clone()], vec![graph::int("keepdims", 1)]);
+    g.node(
+        "ReduceMean",
+        vec![sq, axes],
+        vec![mean.clone()],
+        vec![graph::int("keepdims", 1)],
+    );
     let e = g.floats(&format!("{out}.epsilon"), &[], &[eps]);
     let var = g.fresh(&format!("{out}.plus_epsilon"));
     g.node("Add", vec![mean, e], vec![var.clone()], vec![]);

@@ -107,7 +107,9 @@ pub fn infer_data(op: &Op, operands: &[&TensorType]) -> Option<R<TensorType>> {
         }
         ArgMax | ArgMin => {
             plain("x", x)?;
-            let a = op.int("axis").ok_or("attribute `axis` must be an integer")?;
+            let a = op
+                .int("axis")
+                .ok_or("attribute `axis` must be an integer")?;
             let a = usize::try_from(a)
                 .ok()
                 .filter(|&a| a < x.rank())
@@ -126,7 +128,9 @@ pub fn infer_data(op: &Op, operands: &[&TensorType]) -> Option<R<TensorType>> {
             if d.is_float() || d == DType::Bool {
                 return Err(format!("operand `indices` must be integers, got {i}"));
             }
-            let a = op.int("axis").ok_or("attribute `axis` must be an integer")?;
+            let a = op
+                .int("axis")
+                .ok_or("attribute `axis` must be an integer")?;
             let a = usize::try_from(a)
                 .ok()
                 .filter(|&a| a < x.rank())

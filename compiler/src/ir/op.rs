@@ -177,8 +177,16 @@ const fn ops(names: &'static [&'static str], optional: usize) -> OperandSpec {
 
 const ARG_ATTRS: &[AttrSpec] = &[
     a!("axis", Int, required, "the axis searched"),
-    a!("keepdims", Bool = Attr::Bool(true), "keep the searched axis as size 1"),
-    a!("select_last_index", Bool = Attr::Bool(false), "the last index among equal extremes, not the first"),
+    a!(
+        "keepdims",
+        Bool = Attr::Bool(true),
+        "keep the searched axis as size 1"
+    ),
+    a!(
+        "select_last_index",
+        Bool = Attr::Bool(false),
+        "the last index among equal extremes, not the first"
+    ),
 ];
 
 const CONV_ATTRS: &[AttrSpec] = &[

@@ -69,7 +69,9 @@ fn words(rule: Rule) -> &'static str {
         dense | kw_dense => "`dense<[…]>`",
         tensor_type | kw_tensor => "a type like `tensor<1x3xf32>`",
         dims => "dimensions",
-        scalar_type => "an element type (f32, f64, f16, i8, u8, i16, u16, i32, u32, i64, u64, bool)",
+        scalar_type => {
+            "an element type (f32, f64, f16, i8, u8, i16, u16, i32, u32, i64, u64, bool)"
+        }
         quant_type | kw_quant => "`!quant<…>`",
         per_tensor => "a scale and a zero point",
         per_axis | kw_axis => "`axis`",

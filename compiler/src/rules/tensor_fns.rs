@@ -289,7 +289,7 @@ mod tests {
     #[test]
     fn a_broken_shape_rule_names_the_shapes() {
         let m = t(&[2, 3], &[1., 2., 3., 4., 5., 6.]);
-        let err = |f: &str, args: &[Value]| call(f, args).err().expect("refused");
+        let err = |f: &str, args: &[Value]| call(f, args).expect_err("refused");
         assert!(err("reshape", &[m.clone(), ints(&[4, 2])]).contains("[2, 3]"));
         assert!(err("transpose", &[m.clone(), ints(&[0, 0])]).contains("not a permutation"));
         assert!(err("matmul", &[m.clone(), m.clone()]).contains("inner dimensions 3 and 2"));

@@ -9,8 +9,18 @@ use ndarray::{ArrayD, Axis, IxDyn};
 /// `keepdims`, dropped otherwise. Comparisons are IEEE: a NaN never replaces the running
 /// extreme, so it wins only when it is the lane's first element.
 pub fn arg_extreme(x: &Tensor, axis: usize, keepdims: bool, max: bool, last: bool) -> ArrayD<i64> {
-    fn typed<T: Elem>(x: &ArrayD<T>, axis: usize, keepdims: bool, max: bool, last: bool) -> ArrayD<i64> {
-        assert!(axis < x.ndim() && x.shape()[axis] > 0, "arg_extreme: axis {axis} of {:?}", x.shape());
+    fn typed<T: Elem>(
+        x: &ArrayD<T>,
+        axis: usize,
+        keepdims: bool,
+        max: bool,
+        last: bool,
+    ) -> ArrayD<i64> {
+        assert!(
+            axis < x.ndim() && x.shape()[axis] > 0,
+            "arg_extreme: axis {axis} of {:?}",
+            x.shape()
+        );
         let out = x.map_axis(Axis(axis), |lane| {
             let mut best = 0usize;
             for (i, &v) in lane.iter().enumerate().skip(1) {
@@ -25,7 +35,8 @@ pub fn arg_extreme(x: &Tensor, axis: usize, keepdims: bool, max: bool, last: boo
         if keepdims {
             let mut shape = x.shape().to_vec();
             shape[axis] = 1;
-            out.into_shape_with_order(IxDyn(&shape)).expect("same element count")
+            out.into_shape_with_order(IxDyn(&shape))
+                .expect("same element count")
         } else {
             out
         }

@@ -14,16 +14,16 @@ pub fn gather(data: &Tensor, indices: &Tensor, axis: usize) -> Result<Tensor, St
     if indices.dtype().is_float() || indices.dtype() == crate::DType::Bool {
         return Err(format!("indices must be integers, not {}", indices.dtype()));
     }
-    let idx: Vec<usize> = tensor_each!(indices, a => a.iter().map(|&v| v.to_i128()).collect::<Vec<i128>>())
-        .into_iter()
-        .map(|i| {
-            let j = if i < 0 { i + len as i128 } else { i };
-            usize::try_from(j)
-                .ok()
-                .filter(|&j| j < len)
-                .ok_or_else(|| format!("index {i} is out of range for axis {axis} of length {len}"))
-        })
-        .collect::<Result<_, _>>()?;
+    let idx: Vec<usize> =
+        tensor_each!(indices, a => a.iter().map(|&v| v.to_i128()).collect::<Vec<i128>>())
+            .into_iter()
+            .map(|i| {
+                let j = if i < 0 { i + len as i128 } else { i };
+                usize::try_from(j).ok().filter(|&j| j < len).ok_or_else(|| {
+                    format!("index {i} is out of range for axis {axis} of length {len}")
+                })
+            })
+            .collect::<Result<_, _>>()?;
     let mut shape = dims[..axis].to_vec();
     shape.extend_from_slice(indices.shape());
     shape.extend_from_slice(&dims[axis + 1..]);

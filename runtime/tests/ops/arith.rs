@@ -1,9 +1,9 @@
 //! arith (integers, f16, f64), compare, logic, where and Tensor::cast against per-element
 //! formulas written from the ONNX and C definitions, with one operand broadcast from a scalar.
 
-use runtime::f16;
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
+use runtime::f16;
 use runtime::ops::{arith, compare, logic, where_, ArithOp, CmpOp, LogicOp};
 use runtime::{DType, Tensor};
 

@@ -3,8 +3,8 @@
 
 mod common;
 
-mod batch_norm;
 mod arith;
+mod batch_norm;
 mod binary;
 mod conv;
 mod conv_transpose;

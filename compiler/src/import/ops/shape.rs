@@ -328,31 +328,6 @@ pub fn pad(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::resolve_reshape;
-
-    #[test]
-    fn reshape_targets_resolve_like_onnx() {
-        assert_eq!(
-            resolve_reshape(&[0, -1], &[2, 3, 4], false).unwrap(),
-            vec![2, 12]
-        );
-        assert_eq!(resolve_reshape(&[-1], &[2, 3], false).unwrap(), vec![6]);
-        assert_eq!(
-            resolve_reshape(&[1, 0, -1], &[2, 3, 4], false).unwrap(),
-            vec![1, 3, 8]
-        );
-        assert!(resolve_reshape(&[-1, -1], &[4], false).is_err());
-        assert!(resolve_reshape(&[5, -1], &[4], false).is_err());
-        assert!(resolve_reshape(&[0, 0, 0], &[4], false).is_err());
-        assert!(resolve_reshape(&[3], &[4], false).is_err());
-        assert!(resolve_reshape(&[2, 0], &[4], true)
-            .unwrap_err()
-            .contains("elements"));
-    }
-}
-
 /// SpaceToDepth and DepthToSpace: a reshape to 6-D, a transpose and a reshape back (code
 /// movement only). `DCR` mode puts the block offsets in the leading channels, `CRD` (DepthToSpace,
 /// and SpaceToDepth from opset 25) in the trailing ones.
@@ -437,4 +412,29 @@ pub fn space_depth(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     )?;
     cx.define(out, Val::Node(id));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_reshape;
+
+    #[test]
+    fn reshape_targets_resolve_like_onnx() {
+        assert_eq!(
+            resolve_reshape(&[0, -1], &[2, 3, 4], false).unwrap(),
+            vec![2, 12]
+        );
+        assert_eq!(resolve_reshape(&[-1], &[2, 3], false).unwrap(), vec![6]);
+        assert_eq!(
+            resolve_reshape(&[1, 0, -1], &[2, 3, 4], false).unwrap(),
+            vec![1, 3, 8]
+        );
+        assert!(resolve_reshape(&[-1, -1], &[4], false).is_err());
+        assert!(resolve_reshape(&[5, -1], &[4], false).is_err());
+        assert!(resolve_reshape(&[0, 0, 0], &[4], false).is_err());
+        assert!(resolve_reshape(&[3], &[4], false).is_err());
+        assert!(resolve_reshape(&[2, 0], &[4], true)
+            .unwrap_err()
+            .contains("elements"));
+    }
 }
