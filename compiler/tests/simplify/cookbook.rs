@@ -19,6 +19,7 @@ const COOKBOOK: &[(&str, &[&str])] = &[
     ),
     ("merge-requantizes", &[]),
     ("merge-1x1-convs", &[]),
+    ("recognize-hard-swish", &[]),
 ];
 
 fn rules_file(name: &str) -> (String, String) {
@@ -90,6 +91,7 @@ fn cookbook_simplify_rules_fire_on_models_with_the_output_unchanged() {
     let user = [
         rules_file("fold-channel-mul-into-conv"),
         rules_file("fold-channel-add-into-bias"),
+        rules_file("recognize-hard-swish"),
     ];
     let rules = RuleSet::builtin_and(&user).expect("the cookbook loads");
     let cases: &[(&str, &[&str])] = &[
@@ -104,6 +106,10 @@ fn cookbook_simplify_rules_fire_on_models_with_the_output_unchanged() {
                 "fold-channel-add-into-bias-constant-first",
                 "fold-channel-mul-into-conv",
             ],
+        ),
+        (
+            "tests/simplify/user/hard_swish.ir",
+            &["recognize-hard-swish"],
         ),
     ];
     for (model, fire) in cases {
