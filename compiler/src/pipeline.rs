@@ -307,6 +307,7 @@ pub fn compile(
     let mut qopts = crate::quant::qdq::Options::new(bits);
     qopts.keep_float = q.keep_float.clone();
     qopts.bits_for = q.bits_for.clone();
+    qopts.absorbed = opts.lowering.absorbed_activations();
     qopts.input_means = match correction {
         BiasCorrection::Off => Default::default(),
         BiasCorrection::Empirical => observed,

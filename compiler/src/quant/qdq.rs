@@ -17,7 +17,7 @@ use crate::quant::params::{
 use crate::quant::ranges::Ranges;
 use ndarray::{ArrayD, IxDyn};
 use runtime::Tensor;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// What the quantizer decided and what the user should hear about.
@@ -135,17 +135,35 @@ fn needs_codes(model: &Model, n: NodeId) -> bool {
     })
 }
 
-/// Whether the ReLU/Clip reading `p` becomes `p`'s clamp: `p` is a linear op or an integer add
-/// (a residual block's add, then ReLU) and nothing else reads it, so its integer form can
-/// write the clamped codes at the activation's range directly (`lower-conv-relu`,
-/// `lower-add-relu`, … in rules/lower.rules).
-fn absorbs_activation(src: &Model, p: NodeId) -> bool {
+/// Whether the activation `act` (a ReLU/Clip) reading `p` becomes `p`'s clamp: `p` is wrapped for
+/// an integer form, nothing else reads it, and some lowering rule takes the whole
+/// `quantize(act(p(…)))` sandwich (`lower-conv-relu`, `lower-add-relu`, …; `absorbed` is
+/// [`RuleSet::absorbed_activations`](crate::rules::RuleSet::absorbed_activations)). Then the
+/// integer op writes the clamped codes at the activation's range directly. Otherwise the
+/// activation is quantized on its own (a requantize) and `p` keeps its own range.
+fn absorbs_activation(
+    src: &Model,
+    p: NodeId,
+    act: OpKind,
+    absorbed: &BTreeSet<(OpKind, OpKind)>,
+) -> bool {
     src.use_count(p) == 1
-        && src.node(p).op().is_some_and(|o| match role(src, p, o) {
-            Role::Linear => true,
-            Role::Integer => o.kind == OpKind::Add,
-            _ => false,
+        && src.node(p).op().is_some_and(|o| {
+            matches!(role(src, p, o), Role::Linear | Role::Integer)
+                && absorbed.contains(&(act, o.kind))
         })
+}
+
+/// The activation/producer pairs the built-in lowering rules absorb, read once.
+fn builtin_absorbed() -> BTreeSet<(OpKind, OpKind)> {
+    static PAIRS: std::sync::OnceLock<BTreeSet<(OpKind, OpKind)>> = std::sync::OnceLock::new();
+    PAIRS
+        .get_or_init(|| {
+            crate::rules::RuleSet::lowering_and(&[])
+                .map(|r| r.absorbed_activations())
+                .unwrap_or_default()
+        })
+        .clone()
 }
 
 /// What the user asked of the quantizer beyond the defaults.
@@ -161,6 +179,10 @@ pub struct Options {
     /// absorbs the mean shift its weight rounding causes (`--bias-correction`, see
     /// [`crate::quant::bias_correction`]). Empty: no correction.
     pub input_means: crate::quant::Means,
+    /// The (activation, producer) pairs the lowering rules take as one sandwich: the rules are
+    /// the one truth about which ReLU/Clip becomes its producer's clamp. [`Options::new`] reads
+    /// the built-in rules; the driver gives the rules it lowers with (`--rules` included).
+    pub absorbed: BTreeSet<(OpKind, OpKind)>,
 }
 
 impl Options {
@@ -170,6 +192,7 @@ impl Options {
             keep_float: Default::default(),
             bits_for: Default::default(),
             input_means: Default::default(),
+            absorbed: builtin_absorbed(),
         }
     }
 
@@ -430,7 +453,7 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
             continue;
         }
         if let Some(&p) = src.operands(n).first() {
-            if absorbs_activation(src, p) {
+            if absorbs_activation(src, p, node.op().expect("an op").kind, &opts.absorbed) {
                 keep.insert(src.node(p).name.clone());
             }
         }
@@ -507,7 +530,7 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                         // after it, so the producer is requantized straight to the post-ReLU range.
                         Role::Activation => {
                             let o = operands[0];
-                            let absorbs = absorbs_activation(src, o);
+                            let absorbs = absorbs_activation(src, o, op.kind, &opts.absorbed);
                             vec![if absorbs {
                                 b.float_of[&o]
                             } else {

@@ -6,7 +6,7 @@ use crate::egraph::saturate::QRewrite;
 use crate::ir::op::OpKind;
 use dsl::ast::{Pattern, Phase, Rule, Tolerance};
 use egg::Rewrite;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// The rule files built into qcc, by file name. Each declares its phase (`phase simplify`,
@@ -215,6 +215,29 @@ impl RuleSet {
     /// Every built-in rule, of both phases.
     pub fn all_builtin() -> Result<RuleSet, Error> {
         RuleSet::load(&builtin_files())
+    }
+
+    /// The (activation, producer) pairs some rule lowers as one sandwich: a pattern
+    /// `quantize(act(producer(…)))`, as `lower-conv-relu` is `quantize(relu(conv2d(…)))`. The
+    /// quantizer keeps an activation inside its producer's sandwich only for these pairs, so
+    /// what it absorbs is what the rules can lower (a pair no rule takes would stay float).
+    pub fn absorbed_activations(&self) -> BTreeSet<(OpKind, OpKind)> {
+        let op = |p: &Pattern| match p {
+            Pattern::Op(o) => Some(o.clone()),
+            _ => None,
+        };
+        self.rules
+            .iter()
+            .filter(|r| r.root_kind == OpKind::Quantize)
+            .filter_map(|r| {
+                let act = op(r.ast.pattern.operands.first()?)?;
+                let producer = op(act.operands.first()?)?;
+                Some((
+                    OpKind::from_name(&act.op.name)?,
+                    OpKind::from_name(&producer.op.name)?,
+                ))
+            })
+            .collect()
     }
 
     pub fn rewrites(&self) -> Vec<QRewrite> {
