@@ -70,11 +70,14 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         {
             Role::Linear
         }
+        // The bias becomes one i32 per output column: a vector of N, or a [1, N] row (the same
+        // values broadcast down the rows).
         OpKind::Gemm
             if is_const(1)
-                && operands
-                    .get(2)
-                    .is_none_or(|_| is_const(2) && model.node(operands[2]).ty.rank() == 1)
+                && operands.get(2).is_none_or(|&c| {
+                    let (shape, n) = (&model.node(c).ty.shape, model.node(n).ty.shape[1]);
+                    is_const(2) && (shape[..] == [n] || shape[..] == [1, n])
+                })
                 && op.float("alpha") == Some(1.0)
                 && op.float("beta") == Some(1.0)
                 && op.bool("trans_a") == Some(false) =>

@@ -15,6 +15,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("rules/bn.rules", include_str!("../../../rules/bn.rules")),
     ("rules/pad.rules", include_str!("../../../rules/pad.rules")),
     (
+        "rules/linear.rules",
+        include_str!("../../../rules/linear.rules"),
+    ),
+    (
         "rules/cleanup.rules",
         include_str!("../../../rules/cleanup.rules"),
     ),

@@ -620,6 +620,8 @@ impl<'a> Sampler<'a> {
                 match self.rng.range(0, 2) {
                     0 => TensorType::f32(x.shape.clone()),
                     1 if x.rank() == 4 => TensorType::f32(vec![1, c, 1, 1]),
+                    // A row of one value per column (a linear layer's bias after a matmul).
+                    1 if x.rank() == 2 => TensorType::f32(vec![x.shape[1]]),
                     _ => TensorType::f32(vec![]),
                 }
             }
