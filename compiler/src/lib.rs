@@ -9,6 +9,7 @@ pub mod diag;
 pub mod egraph;
 pub mod explain;
 pub mod fsio;
+pub mod fold_dequantize;
 pub mod fuse;
 pub mod import;
 pub mod interp;

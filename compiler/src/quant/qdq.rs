@@ -27,6 +27,8 @@ pub struct Quantized {
     pub warnings: Vec<Warning>,
     /// Ops left in float (name, op kind) because they have no integer form.
     pub float_ops: Vec<(String, String)>,
+    /// Why each op of `float_ops` stays float, by name.
+    pub float_reasons: std::collections::BTreeMap<String, String>,
 }
 
 /// How an op takes part in quantization.
@@ -480,6 +482,7 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
         .topo_order()
         .ok_or_else(|| Error::msg("the graph has a cycle"))?;
     let mut float_ops = vec![];
+    let mut float_reasons = std::collections::BTreeMap::new();
     // Whether a source tensor lives in the integer world (so float consumers read it through
     // dequantize and the integer producer is not kept alive in float).
     let mut integer: HashMap<NodeId, bool> = HashMap::new();
@@ -567,6 +570,18 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                 }
                 if r == Role::Float {
                     float_ops.push((node.name.clone(), op.kind.name().to_string()));
+                    let why = if opts.keep_float.contains(&node.name) {
+                        "--keep-float asked for it".to_string()
+                    } else if keep.contains(&node.name) {
+                        "the ReLU/Clip it absorbs was kept float (--keep-float)".to_string()
+                    } else if reads_codes {
+                        "it already reads codes (the model came quantized)".to_string()
+                    } else if role(src, n, op) == Role::PassThrough {
+                        "it moves a float value on its way out of the integer graph".to_string()
+                    } else {
+                        crate::quant::why_float::why(src, n, op)
+                    };
+                    float_reasons.insert(node.name.clone(), why);
                 }
                 let mut op = op.clone();
                 if r == Role::Linear {
@@ -611,5 +626,6 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
         model: b.out,
         warnings: b.warnings,
         float_ops,
+        float_reasons,
     })
 }
