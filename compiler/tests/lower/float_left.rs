@@ -43,7 +43,9 @@ fn a_float_ops_weights_are_dequantized_at_compile_time() {
         .ops_in_order()
         .into_iter()
         .filter(|&id| {
-            int.node(id).op().is_some_and(|o| o.kind == OpKind::Dequantize)
+            int.node(id)
+                .op()
+                .is_some_and(|o| o.kind == OpKind::Dequantize)
                 && int.node(int.operands(id)[0]).is_weight()
         })
         .count();
@@ -79,7 +81,9 @@ fn explain_lists_every_float_op_left_and_why() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(
-        err.contains("float ops left in the integer graph (1):\n  gemm %logits: --keep-float asked for it\n"),
+        err.contains(
+            "float ops left in the integer graph (1):\n  gemm %logits: --keep-float asked for it\n"
+        ),
         "{err}"
     );
     let o = qcc(&[

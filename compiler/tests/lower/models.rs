@@ -100,7 +100,10 @@ fn float_linear_ops(int: &Model) -> Vec<String> {
                         OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul
                     )
                 })
-                && int.operands(id).get(1).is_some_and(|&w| int.node(w).is_weight())
+                && int
+                    .operands(id)
+                    .get(1)
+                    .is_some_and(|&w| int.node(w).is_weight())
         })
         .map(|id| {
             let n = int.node(id);
@@ -194,7 +197,9 @@ fn check_model(name: &str, floor: f64, dir: &Path) -> Outcome {
         .ops_in_order()
         .into_iter()
         .filter(|&id| {
-            int.node(id).op().is_some_and(|o| o.kind == OpKind::Dequantize)
+            int.node(id)
+                .op()
+                .is_some_and(|o| o.kind == OpKind::Dequantize)
                 && int.node(int.operands(id)[0]).is_weight()
         })
         .map(|id| int.node(id).name.as_str())
