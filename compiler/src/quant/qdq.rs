@@ -15,9 +15,10 @@ use crate::quant::params::{
     activation, bias, quantize_weights, weights, Params, Warning, WeightBits,
 };
 use crate::quant::ranges::Ranges;
+use crate::rules::ruleset::Absorption;
 use ndarray::{ArrayD, IxDyn};
 use runtime::Tensor;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What the quantizer decided and what the user should hear about.
@@ -121,7 +122,8 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
             Role::Join
         }
         OpKind::Relu => Role::Activation,
-        OpKind::Clip if op.float("min").is_some() && op.float("max").is_some() => Role::Activation,
+        // One bound is enough: the requantize clamps the other side at the type's limit.
+        OpKind::Clip if op.float("min").is_some() || op.float("max").is_some() => Role::Activation,
         _ => Role::Float,
     }
 }
@@ -142,27 +144,21 @@ fn needs_codes(model: &Model, n: NodeId) -> bool {
 
 /// Whether the activation `act` (a ReLU/Clip) reading `p` becomes `p`'s clamp: `p` is wrapped for
 /// an integer form, nothing else reads it, and some lowering rule takes the whole
-/// `quantize(act(p(…)))` sandwich (`lower-conv-relu`, `lower-add-relu`, …; `absorbed` is
-/// [`RuleSet::absorbed_activations`](crate::rules::RuleSet::absorbed_activations)). Then the
-/// integer op writes the clamped codes at the activation's range directly. Otherwise the
-/// activation is quantized on its own (a requantize) and `p` keeps its own range.
-fn absorbs_activation(
-    src: &Model,
-    p: NodeId,
-    act: OpKind,
-    absorbed: &BTreeSet<(OpKind, OpKind)>,
-) -> bool {
+/// `quantize(act(p(…)))` sandwich with `act`'s attributes (`lower-conv-relu`, `lower-add-relu`,
+/// …; `absorbed` is [`RuleSet::absorbed_activations`](crate::rules::RuleSet::absorbed_activations)).
+/// Then the integer op writes the clamped codes at the activation's range directly. Otherwise
+/// the activation is quantized on its own (a requantize) and `p` keeps its own range.
+fn absorbs_activation(src: &Model, p: NodeId, act: &Op, absorbed: &Absorption) -> bool {
     src.use_count(p) == 1
         && src.node(p).op().is_some_and(|o| {
-            matches!(role(src, p, o), Role::Linear | Role::Integer)
-                && absorbed.contains(&(act, o.kind))
+            matches!(role(src, p, o), Role::Linear | Role::Integer) && absorbed.absorbs(act, o.kind)
         })
 }
 
-/// The activation/producer pairs the built-in lowering rules absorb, read once.
-fn builtin_absorbed() -> BTreeSet<(OpKind, OpKind)> {
-    static PAIRS: std::sync::OnceLock<BTreeSet<(OpKind, OpKind)>> = std::sync::OnceLock::new();
-    PAIRS
+/// The sandwiches the built-in lowering rules absorb, read once.
+fn builtin_absorbed() -> Absorption {
+    static FORMS: std::sync::OnceLock<Absorption> = std::sync::OnceLock::new();
+    FORMS
         .get_or_init(|| {
             crate::rules::RuleSet::lowering_and(&[])
                 .map(|r| r.absorbed_activations())
@@ -187,7 +183,7 @@ pub struct Options {
     /// The (activation, producer) pairs the lowering rules take as one sandwich: the rules are
     /// the one truth about which ReLU/Clip becomes its producer's clamp. [`Options::new`] reads
     /// the built-in rules; the driver gives the rules it lowers with (`--rules` included).
-    pub absorbed: BTreeSet<(OpKind, OpKind)>,
+    pub absorbed: Absorption,
 }
 
 impl Options {
@@ -458,7 +454,7 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
             continue;
         }
         if let Some(&p) = src.operands(n).first() {
-            if absorbs_activation(src, p, node.op().expect("an op").kind, &opts.absorbed) {
+            if absorbs_activation(src, p, node.op().expect("an op"), &opts.absorbed) {
                 keep.insert(src.node(p).name.clone());
             }
         }
@@ -536,7 +532,7 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                         // after it, so the producer is requantized straight to the post-ReLU range.
                         Role::Activation => {
                             let o = operands[0];
-                            let absorbs = absorbs_activation(src, o, op.kind, &opts.absorbed);
+                            let absorbs = absorbs_activation(src, o, op, &opts.absorbed);
                             vec![if absorbs {
                                 b.float_of[&o]
                             } else {

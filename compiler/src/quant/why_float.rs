@@ -52,9 +52,7 @@ pub fn why(model: &Model, n: NodeId, op: &Op) -> String {
         ),
         OpKind::Add => "the operands' shapes differ: qadd takes two equal shapes".into(),
         OpKind::Sub | OpKind::Div => format!("no integer {}", op.kind.name()),
-        OpKind::Clip => {
-            "a clip with one bound: the integer clamp is written from both (min and max)".into()
-        }
+        OpKind::Clip => "a clip without bounds".into(),
         OpKind::Concat => {
             "its result only leaves the integer graph: joined as floats, each part keeps its own scale"
                 .into()

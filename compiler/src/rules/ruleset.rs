@@ -4,7 +4,7 @@
 use crate::diag::{Error, Source};
 use crate::egraph::saturate::QRewrite;
 use crate::ir::op::OpKind;
-use dsl::ast::{Pattern, Phase, Rule, Tolerance};
+use dsl::ast::{AttrPatternValue, Pattern, Phase, Rule, Tolerance};
 use egg::Rewrite;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -141,6 +141,34 @@ fn convert(d: &dsl::Diagnostics) -> Error {
     )
 }
 
+/// One `quantize(act(producer(…)))` pattern: the op kinds, and each activation attribute the
+/// pattern names with whether it must be present (`min: lo`) or absent (`min: none`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AbsorbedForm {
+    pub act: OpKind,
+    pub producer: OpKind,
+    pub attrs: Vec<(String, bool)>,
+}
+
+/// The sandwiches the lowering rules take whole ([`RuleSet::absorbed_activations`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Absorption {
+    pub forms: BTreeSet<AbsorbedForm>,
+}
+
+impl Absorption {
+    /// Whether some rule lowers `act` (with its attributes) together with a `producer` op.
+    pub fn absorbs(&self, act: &crate::ir::Op, producer: OpKind) -> bool {
+        self.forms.iter().any(|f| {
+            f.act == act.kind
+                && f.producer == producer
+                && f.attrs
+                    .iter()
+                    .all(|(name, present)| act.attrs.contains_key(name) == *present)
+        })
+    }
+}
+
 /// A set of rules from one or more files, checked and compiled.
 pub struct RuleSet {
     pub rules: Vec<Arc<CompiledRule>>,
@@ -221,27 +249,40 @@ impl RuleSet {
         RuleSet::load(&builtin_files())
     }
 
-    /// The (activation, producer) pairs some rule lowers as one sandwich: a pattern
-    /// `quantize(act(producer(…)))`, as `lower-conv-relu` is `quantize(relu(conv2d(…)))`. The
-    /// quantizer keeps an activation inside its producer's sandwich only for these pairs, so
-    /// what it absorbs is what the rules can lower (a pair no rule takes would stay float).
-    pub fn absorbed_activations(&self) -> BTreeSet<(OpKind, OpKind)> {
+    /// The activation/producer sandwiches some rule lowers as one: a pattern
+    /// `quantize(act(producer(…)))`, as `lower-conv-relu` is `quantize(relu(conv2d(…)))`, with
+    /// which of the activation's attributes the pattern requires present or absent (the clip
+    /// rules need both bounds). The quantizer keeps an activation inside its producer's
+    /// sandwich only where one matches, so what it absorbs is what the rules can lower.
+    pub fn absorbed_activations(&self) -> Absorption {
         let op = |p: &Pattern| match p {
             Pattern::Op(o) => Some(o.clone()),
             _ => None,
         };
-        self.rules
+        let forms = self
+            .rules
             .iter()
             .filter(|r| r.root_kind == OpKind::Quantize)
             .filter_map(|r| {
                 let act = op(r.ast.pattern.operands.first()?)?;
                 let producer = op(act.operands.first()?)?;
-                Some((
-                    OpKind::from_name(&act.op.name)?,
-                    OpKind::from_name(&producer.op.name)?,
-                ))
+                let attrs = act
+                    .attrs
+                    .iter()
+                    .flat_map(|a| &a.entries)
+                    .map(|e| {
+                        let present = !matches!(e.value, AttrPatternValue::Absent(_));
+                        (e.name.name.clone(), present)
+                    })
+                    .collect();
+                Some(AbsorbedForm {
+                    act: OpKind::from_name(&act.op.name)?,
+                    producer: OpKind::from_name(&producer.op.name)?,
+                    attrs,
+                })
             })
-            .collect()
+            .collect();
+        Absorption { forms }
     }
 
     pub fn rewrites(&self) -> Vec<QRewrite> {
