@@ -87,6 +87,16 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         {
             Role::Linear
         }
+        // An activation of rank 2 to 4 times a constant [K, N] weight (a batched one reads as
+        // one [rows, K] matrix, lower-matmul-batched); a 2-D one is usually a gemm already
+        // (matmul-as-gemm).
+        OpKind::MatMul
+            if is_const(1)
+                && model.node(operands[1]).ty.rank() == 2
+                && (2..=4).contains(&model.node(operands[0]).ty.rank()) =>
+        {
+            Role::Linear
+        }
         OpKind::Add
             if operands.iter().all(|&o| !model.node(o).is_weight())
                 && model.node(operands[0]).ty.shape == model.node(operands[1]).ty.shape =>
@@ -384,7 +394,7 @@ impl Builder<'_> {
             .ok_or_else(|| Error::msg(format!("@{} is not an f32 constant", wnode.name)))?;
         let axis = match op.kind {
             OpKind::Gemm if !op.bool("trans_b").unwrap_or(false) => 1,
-            OpKind::ConvTranspose2d => 1,
+            OpKind::ConvTranspose2d | OpKind::MatMul => 1,
             _ => 0,
         };
         let bits = self
@@ -395,6 +405,15 @@ impl Builder<'_> {
         let chosen = weights(&wnode.name, w, axis, bits)?;
         self.warnings.extend(chosen.warnings);
         let wq = quantize_weights(w, &chosen.params, bits);
+        if op.kind == OpKind::MatMul {
+            // No bias operand to fold a correction into: the weights alone.
+            let dw = self.const_dequantized(
+                &format!("{}.q", wnode.name),
+                Tensor::I8(wq),
+                &chosen.params,
+            );
+            return Ok(vec![dx, dw]);
+        }
         let shift = self
             .input_means
             .get(&self.src.node(x).name)

@@ -40,12 +40,9 @@ pub fn why(model: &Model, n: NodeId, op: &Op) -> String {
         OpKind::MatMul if activations == 2 => {
             "both operands are activations: there is no integer matmul of two activations".into()
         }
-        OpKind::MatMul if is_const(1) && node(0).is_some_and(|a| a.ty.rank() != 2) => format!(
-            "a batched matmul (a rank-{} activation): qgemm is 2-D, and reshaping around it \
-             costs more than the cost model grants",
-            node(0).map_or(0, |a| a.ty.rank())
-        ),
-        OpKind::MatMul => "not a 2-D activation times a constant [K, N] weight (matmul-as-gemm)".into(),
+        OpKind::MatMul => "not an activation of rank 2 to 4 times a constant [K, N] weight \
+            (the forms lower-matmul and lower-matmul-batched take)"
+            .into(),
         OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div if activations < 2 => format!(
             "{} with a constant operand: the integer forms take two activations",
             op.kind.name()

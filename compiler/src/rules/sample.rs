@@ -144,7 +144,8 @@ impl<'a> Sampler<'a> {
         let weight_axis = match parent {
             OpKind::Conv2d | OpKind::Gemm if trans_b || parent == OpKind::Conv2d => Some(0),
             OpKind::Gemm => Some(1),
-            OpKind::ConvTranspose2d => Some(1),
+            // A [K, N] weight, one scale per output column.
+            OpKind::ConvTranspose2d | OpKind::MatMul => Some(1),
             _ => None,
         };
         match (slot, weight_axis) {
@@ -268,8 +269,14 @@ impl<'a> Sampler<'a> {
                 // A dequantize feeding a gemm or matmul carries a matrix.
                 let grandparent = self.ctx.len().checked_sub(2).map(|i| self.ctx[i].0);
                 let shape = match grandparent {
-                    Some(OpKind::Gemm | OpKind::MatMul) => {
-                        vec![self.rng.range(1, 4), self.rng.range(1, 6)]
+                    Some(OpKind::Gemm) => vec![self.rng.range(1, 4), self.rng.range(1, 6)],
+                    // A matmul's activation may carry up to two batch axes in front.
+                    Some(OpKind::MatMul) => {
+                        let batch = self.rng.range(0, 3);
+                        let mut shape: Vec<usize> =
+                            (0..batch).map(|_| self.rng.range(1, 3)).collect();
+                        shape.extend([self.rng.range(1, 4), self.rng.range(1, 6)]);
+                        shape
                     }
                     _ => vec![1, c, h, w],
                 };

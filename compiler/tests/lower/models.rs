@@ -79,8 +79,6 @@ const KNOWN_FLOAT: &[(&str, &str)] = &[
     ("every_op_conv", "conv_transpose2d %deconv_grouped"),
     // trans_a: qgemm reads its activation untransposed.
     ("every_op_opset11", "gemm %gemm_1"),
-    // A [1, 8, 3, 5] activation times a [5, 4] weight: qgemm is 2-D.
-    ("every_op_shape", "matmul %matmul"),
     // The input model holds them in float between dequantizes it wrote itself.
     ("every_op_qdq", "conv2d %conv2"),
     ("every_op_qdq", "gemm %fc"),
