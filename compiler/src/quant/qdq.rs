@@ -82,8 +82,7 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
                     is_const(2) && (shape[..] == [n] || shape[..] == [1, n])
                 })
                 && op.float("alpha") == Some(1.0)
-                && op.float("beta") == Some(1.0)
-                && op.bool("trans_a") == Some(false) =>
+                && op.float("beta") == Some(1.0) =>
         {
             Role::Linear
         }
@@ -161,7 +160,7 @@ fn needs_codes(model: &Model, n: NodeId) -> bool {
 fn absorbs_activation(src: &Model, p: NodeId, act: &Op, absorbed: &Absorption) -> bool {
     src.use_count(p) == 1
         && src.node(p).op().is_some_and(|o| {
-            matches!(role(src, p, o), Role::Linear | Role::Integer) && absorbed.absorbs(act, o.kind)
+            matches!(role(src, p, o), Role::Linear | Role::Integer) && absorbed.absorbs(act, o)
         })
 }
 
@@ -414,9 +413,12 @@ impl Builder<'_> {
             );
             return Ok(vec![dx, dw]);
         }
+        // (A transposed a holds its features along axis 0, where no channel mean was observed.)
+        let trans_a = op.kind == OpKind::Gemm && op.bool("trans_a") == Some(true);
         let shift = self
             .input_means
             .get(&self.src.node(x).name)
+            .filter(|_| !trans_a)
             .and_then(|means| {
                 let deq =
                     runtime::ops::dequantize(&Tensor::I8(wq.clone()), &chosen.params.runtime());

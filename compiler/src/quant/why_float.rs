@@ -30,9 +30,6 @@ pub fn why(model: &Model, n: NodeId, op: &Op) -> String {
              lie along the weight's axis 1, which holds one group's output channels",
             op.int("groups").unwrap_or(1)
         ),
-        OpKind::Gemm if op.bool("trans_a") == Some(true) => {
-            "trans_a: qgemm reads its activation untransposed".into()
-        }
         OpKind::Gemm if op.float("alpha") != Some(1.0) || op.float("beta") != Some(1.0) => {
             "α or β ≠ 1 and not moved into constant weights (fold-gemm-alpha-beta needs a constant bias)".into()
         }

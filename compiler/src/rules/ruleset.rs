@@ -4,9 +4,9 @@
 use crate::diag::{Error, Source};
 use crate::egraph::saturate::QRewrite;
 use crate::ir::op::OpKind;
-use dsl::ast::{AttrPatternValue, Pattern, Phase, Rule, Tolerance};
+use dsl::ast::{AttrPatterns, Pattern, Phase, Rule, Tolerance};
 use egg::Rewrite;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The rule files built into qcc, by file name. Each declares its phase (`phase simplify`,
@@ -141,30 +141,31 @@ fn convert(d: &dsl::Diagnostics) -> Error {
     )
 }
 
-/// One `quantize(act(producer(…)))` pattern: the op kinds, and each activation attribute the
-/// pattern names with whether it must be present (`min: lo`) or absent (`min: none`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// One `quantize(act(producer(…)))` pattern: the op kinds and what the pattern says of each
+/// one's attributes (`min: none`, `trans_a: false`, …).
+#[derive(Clone, Debug, PartialEq)]
 pub struct AbsorbedForm {
     pub act: OpKind,
     pub producer: OpKind,
-    pub attrs: Vec<(String, bool)>,
+    pub act_attrs: Option<AttrPatterns>,
+    pub producer_attrs: Option<AttrPatterns>,
 }
 
 /// The sandwiches the lowering rules take whole ([`RuleSet::absorbed_activations`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Absorption {
-    pub forms: BTreeSet<AbsorbedForm>,
+    pub forms: Vec<AbsorbedForm>,
 }
 
 impl Absorption {
-    /// Whether some rule lowers `act` (with its attributes) together with a `producer` op.
-    pub fn absorbs(&self, act: &crate::ir::Op, producer: OpKind) -> bool {
+    /// Whether some rule's pattern takes `act` (with its attributes) on top of `producer`
+    /// (with its own). Guards are not evaluated: they hold for what the quantizer writes.
+    pub fn absorbs(&self, act: &crate::ir::Op, producer: &crate::ir::Op) -> bool {
         self.forms.iter().any(|f| {
             f.act == act.kind
-                && f.producer == producer
-                && f.attrs
-                    .iter()
-                    .all(|(name, present)| act.attrs.contains_key(name) == *present)
+                && f.producer == producer.kind
+                && crate::rules::search::attrs_match(f.act_attrs.as_ref(), &act.attrs)
+                && crate::rules::search::attrs_match(f.producer_attrs.as_ref(), &producer.attrs)
         })
     }
 }
@@ -251,8 +252,8 @@ impl RuleSet {
 
     /// The activation/producer sandwiches some rule lowers as one: a pattern
     /// `quantize(act(producer(…)))`, as `lower-conv-relu` is `quantize(relu(conv2d(…)))`, with
-    /// which of the activation's attributes the pattern requires present or absent (the clip
-    /// rules need both bounds). The quantizer keeps an activation inside its producer's
+    /// what it says of both ops' attributes (the clip rules need both bounds, the gemm ones
+    /// an untransposed a). The quantizer keeps an activation inside its producer's
     /// sandwich only where one matches, so what it absorbs is what the rules can lower.
     pub fn absorbed_activations(&self) -> Absorption {
         let op = |p: &Pattern| match p {
@@ -266,19 +267,11 @@ impl RuleSet {
             .filter_map(|r| {
                 let act = op(r.ast.pattern.operands.first()?)?;
                 let producer = op(act.operands.first()?)?;
-                let attrs = act
-                    .attrs
-                    .iter()
-                    .flat_map(|a| &a.entries)
-                    .map(|e| {
-                        let present = !matches!(e.value, AttrPatternValue::Absent(_));
-                        (e.name.name.clone(), present)
-                    })
-                    .collect();
                 Some(AbsorbedForm {
                     act: OpKind::from_name(&act.op.name)?,
                     producer: OpKind::from_name(&producer.op.name)?,
-                    attrs,
+                    act_attrs: act.attrs.clone(),
+                    producer_attrs: producer.attrs.clone(),
                 })
             })
             .collect();

@@ -601,7 +601,11 @@ impl<'a> Sampler<'a> {
             (OpKind::ConvTranspose2d, 2) => TensorType::f32(vec![prev[1].shape[1] * int("groups")]),
             (OpKind::BatchNorm, _) => TensorType::f32(vec![c]),
             (OpKind::Gemm, 1) => {
-                let kk = x.shape[1];
+                let trans_a = attrs
+                    .get("trans_a")
+                    .and_then(|a| a.as_bool())
+                    .unwrap_or(false);
+                let kk = x.shape[usize::from(!trans_a)];
                 let n = self.rng.range(1, 5);
                 let tb = attrs
                     .get("trans_b")

@@ -77,8 +77,6 @@ fn float_ops(model: &Model) -> Vec<String> {
 const KNOWN_FLOAT: &[(&str, &str)] = &[
     // qconv_transpose2d's per-channel scales lie along one group's output channels.
     ("every_op_conv", "conv_transpose2d %deconv_grouped"),
-    // trans_a: qgemm reads its activation untransposed.
-    ("every_op_opset11", "gemm %gemm_1"),
     // The input model holds them in float between dequantizes it wrote itself.
     ("every_op_qdq", "conv2d %conv2"),
     ("every_op_qdq", "gemm %fc"),
