@@ -46,7 +46,7 @@ import quant_accuracy
 import photos  # noqa: E402  (on the path quant_accuracy adds: tests/python)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_MODELS = ["tiny_cnn", "resnet18", "mobilenetv2", "efficientnet_lite0"]
+DEFAULT_MODELS = ["tiny_cnn", "conv_mlp_head", "resnet18", "mobilenetv2", "efficientnet_lite0"]
 ENGINES = ["qcc", "ORT fp32", "ORT int8", "OV int8"]
 # How much worse than the best peer's SQNR qcc's may be before the run is an error: the same
 # int8 scheme on the same calibration data lands within a few dB (see bench/quant_accuracy.py).

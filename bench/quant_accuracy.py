@@ -61,6 +61,7 @@ IMAGE_MODELS = {
     "resnet18": (224, photos.IMAGENET_MEAN, photos.IMAGENET_STD),
     "mobilenetv2": (224, photos.IMAGENET_MEAN, photos.IMAGENET_STD),
     "tiny_cnn": (32, photos.IMAGENET_MEAN, photos.IMAGENET_STD),
+    "conv_mlp_head": (32, photos.IMAGENET_MEAN, photos.IMAGENET_STD),
 }
 DEFAULT_MODELS = [*IMAGE_MODELS, "digits"]
 METHODS = ["minmax", "percentile", "entropy", "mse"]

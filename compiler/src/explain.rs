@@ -1,10 +1,67 @@
-//! `--explain`: what the optimizer did (rules fired, e-graph size, why it stopped, cost) and,
-//! for every BatchNorm or per-channel affine left in the model, why it could not be folded.
+//! `--explain`: what the optimizer did (rules fired, e-graph size, why it stopped, cost),
+//! for every BatchNorm or per-channel affine left in the model why it could not be folded, and
+//! for every float op left in an integer graph why it has no integer form there.
 
 use crate::egraph::saturate::{Report, Stop};
 use crate::ir::model::{Model, NodeId, NodeKind};
 use crate::ir::op::OpKind;
+use std::collections::BTreeMap;
 use std::fmt::Write;
+
+/// The ops of an integer model that compute in f32 (the dequantizes feeding them not counted),
+/// in order, as `(kind %name, why)`. `reasons` is the quantizer's
+/// ([`Report::float_reasons`](crate::pipeline::Report::float_reasons)); an op it does not name
+/// was either float in a model that came quantized, or wrapped for an integer form that no
+/// lowering rule took.
+pub fn float_ops(
+    int: &Model,
+    reasons: &BTreeMap<String, String>,
+    came_quantized: bool,
+) -> Vec<(String, String)> {
+    int.ops_in_order()
+        .into_iter()
+        .map(|id| int.node(id))
+        .filter(|n| {
+            n.ty.elem.quant().is_none() && n.op().is_some_and(|o| o.kind != OpKind::Dequantize)
+        })
+        .map(|n| {
+            let why = match reasons.get(&n.name) {
+                Some(why) => why.clone(),
+                None if came_quantized => "the model came quantized with it in float (no \
+                    quantize/dequantize sandwich around it that a lowering rule takes)"
+                    .to_string(),
+                None => "wrapped for an integer form, but no lowering rule took it (a missing \
+                    rule, or saturation stopped early)"
+                    .to_string(),
+            };
+            (
+                format!("{} %{}", n.op().expect("an op").kind.name(), n.name),
+                why,
+            )
+        })
+        .collect()
+}
+
+/// [`float_ops`] as `--explain` prints it.
+pub fn explain_float_ops(ops: &[(String, String)], folded: &[String]) -> String {
+    let mut s = String::new();
+    if ops.is_empty() {
+        let _ = writeln!(s, "no float op is left in the integer graph");
+    } else {
+        let _ = writeln!(s, "float ops left in the integer graph ({}):", ops.len());
+        for (op, why) in ops {
+            let _ = writeln!(s, "  {op}: {why}");
+        }
+    }
+    if !folded.is_empty() {
+        let _ = writeln!(
+            s,
+            "{} weight dequantizes folded at compile time (stored as f32)",
+            folded.len()
+        );
+    }
+    s
+}
 
 /// Why the BatchNorm at `id` is still there; `stop` is why saturation stopped.
 fn why_unfolded(model: &Model, id: NodeId, stop: &Stop) -> String {

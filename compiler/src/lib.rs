@@ -9,6 +9,7 @@ pub mod diag;
 pub mod egraph;
 pub mod explain;
 pub mod export;
+pub mod fold_dequantize;
 pub mod fsio;
 pub mod fuse;
 pub mod import;

@@ -78,6 +78,20 @@ pub fn optimize(
     Ok((out, report))
 }
 
+/// The lowering stage: the lowering rules, then every `dequantize` of a constant left (a float
+/// op's weight) folded into an f32 constant, whose names go to `folded`. The result is verified.
+pub fn lower(
+    qdq: &Model,
+    rules: &RuleSet,
+    limits: &Limits,
+    folded: &mut Vec<String>,
+) -> Result<(Model, SaturationReport)> {
+    let (mut int, report) = optimize(qdq, rules, limits)?;
+    *folded = crate::fold_dequantize::fold_constant_dequantize(&mut int);
+    verify_or_error(&int, None)?;
+    Ok((int, report))
+}
+
 /// The weight width the quantizer uses when the caller does not choose: 8 bits where the target
 /// has a VNNI dot product (exact for every i8 weight), 7 elsewhere, so that AVX2's `pmaddubsw`
 /// and the SSE route's pair sums cannot saturate. Decided by the target, never the build machine.
@@ -198,8 +212,13 @@ pub struct Report {
     pub bias_corrected: usize,
     /// Ops left in float because they have no integer form: (name, op kind).
     pub float_ops: Vec<(String, String)>,
+    /// Why each op of `float_ops` stays float, by name.
+    pub float_reasons: BTreeMap<String, String>,
     /// The lowering stage's saturation.
     pub lowering: Option<SaturationReport>,
+    /// The dequantizes of constants folded into f32 constants after lowering (by name): weights
+    /// of float ops left in the integer graph, stored dequantized rather than dequantized per run.
+    pub folded: Vec<String>,
     /// Per-layer SQNR, worst first, when [`QuantOptions::layer_report`] asked for it.
     pub layers: Option<Vec<Layer>>,
     /// Wall time per stage, in the order they ran.
@@ -249,7 +268,7 @@ pub fn compile(
     let mut report = Report::default();
     if is_quantized(model) && opts.stop != Stage::Float {
         let (int, lowering) = timed(&mut report.times, "lower", || {
-            optimize(model, &opts.lowering, &opts.limits)
+            lower(model, &opts.lowering, &opts.limits, &mut report.folded)
         })?;
         report.lowering = Some(lowering);
         return Ok(Compiled {
@@ -307,6 +326,7 @@ pub fn compile(
     let mut qopts = crate::quant::qdq::Options::new(bits);
     qopts.keep_float = q.keep_float.clone();
     qopts.bits_for = q.bits_for.clone();
+    qopts.absorbed = opts.lowering.absorbed_activations();
     qopts.input_means = match correction {
         BiasCorrection::Off => Default::default(),
         BiasCorrection::Empirical => observed,
@@ -326,6 +346,7 @@ pub fn compile(
     report.weight_bits = Some(bits);
     report.warnings = quantized.warnings;
     report.float_ops = quantized.float_ops;
+    report.float_reasons = quantized.float_reasons;
     let qdq = quantized.model;
     if opts.stop == Stage::Qdq {
         return Ok(Compiled {
@@ -336,7 +357,7 @@ pub fn compile(
         });
     }
     let (int, lowering) = timed(&mut report.times, "lower", || {
-        optimize(&qdq, &opts.lowering, &opts.limits)
+        lower(&qdq, &opts.lowering, &opts.limits, &mut report.folded)
     })?;
     report.lowering = Some(lowering);
     if let (true, Some(samples)) = (q.layer_report, samples) {

@@ -6,6 +6,7 @@ mod lower {
     pub mod cli;
     pub mod data_free;
     pub mod digits;
+    pub mod float_left;
     pub mod models;
     pub mod rules;
     pub mod support;

@@ -26,6 +26,7 @@ from onnx_build import set_output_shape
 
 BUILDERS = [
     models_nets.tiny_cnn,
+    models_nets.conv_mlp_head,
     models_nets.resnet18,
     models_nets.mobilenetv2,
     *models_ops.ALL,

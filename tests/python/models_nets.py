@@ -1,4 +1,4 @@
-"""Whole networks with random weights: tiny_cnn, resnet18 and mobilenetv2 (torchvision topologies)."""
+"""Whole networks with random weights: tiny_cnn, conv_mlp_head, resnet18 and mobilenetv2 (torchvision topologies)."""
 
 import numpy as np
 
@@ -25,6 +25,28 @@ def tiny_cnn():
     bn_calibrate.calibrate(model, xs)
     return Case("tiny_cnn", model, xs,
                 "conv-bn-relu x3, maxpool, global pool, gemm; BN statistics from the samples; opset 17; "
+                f"samples: {', '.join(names)} at 32x32")
+
+
+def conv_mlp_head():
+    """Issue 14's fifth benchmark: conv, maxpool, a dilated conv, then an MLP head whose hidden
+    layer is Gemm -> BatchNorm1d -> ReLU (the BN folds into the gemm, the ReLU becomes its clamp:
+    every layer must run in int8; a 64x2048 weight left float costs half the run)."""
+    b = Builder(seed=14)
+    x = "input"
+    h = b.op("Relu", [b.conv(x, 3, 16, 3, pads=1, stem="conv1")])                       # 16x32x32
+    h = b.op("MaxPool", [h], kernel_shape=[2, 2], strides=[2, 2])                         # 16x16x16
+    h = b.conv(h, 16, 32, 3, 2, pads=2, dilations=[2, 2], stem="dilated")                # 32x8x8
+    h = b.op("Flatten", [b.op("Relu", [h])], axis=1)                                      # 2048
+    h = b.bn(b.gemm(h, 2048, 64, stem="fc1"), 64, stem="bn1d")
+    y = b.gemm(b.op("Relu", [h]), 64, 10, stem="fc2")
+    names, xs = photos.batch(32, photos.IMAGENET_MEAN, photos.IMAGENET_STD,
+                             names=("chelsea", "coffee", "astronaut", "rocket"))
+    model = b.model("conv_mlp_head", x, (1, 3, 32, 32), y, 17)
+    bn_calibrate.calibrate(model, xs)
+    return Case("conv_mlp_head", model, xs,
+                "conv-relu, maxpool, dilated conv (stride 2, dilation 2), flatten, Gemm 2048->64 -> "
+                "BatchNorm1d -> ReLU -> Gemm 64->10; BN statistics from the samples; opset 17; "
                 f"samples: {', '.join(names)} at 32x32")
 
 

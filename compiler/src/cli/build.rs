@@ -313,12 +313,19 @@ fn print_report(report: &Report, compiled: &Compiled, explain: bool) {
                 ranges.method
             );
             for (name, kind) in &report.float_ops {
-                tell!("  stays float: %{name} ({kind})");
+                let why = report.float_reasons.get(name).map_or("", String::as_str);
+                tell!("  stays float: %{name} ({kind}): {why}");
             }
         }
     }
     if let (true, Some(lowering), Some(int)) = (explain, &report.lowering, &compiled.int) {
         tell_raw!("lowering: {}", crate::explain::explain(lowering, int));
+        let came_quantized = report.simplify.is_none();
+        let left = crate::explain::float_ops(int, &report.float_reasons, came_quantized);
+        tell_raw!(
+            "{}",
+            crate::explain::explain_float_ops(&left, &report.folded)
+        );
         tell!("lowering took {:.0} ms", took("lower"));
     }
     if let Some(layers) = &report.layers {

@@ -57,7 +57,25 @@ pub fn node_cost(egraph: &QGraph, node: &ENode) -> f64 {
                             } else {
                                 *a.shape.last().unwrap_or(&1)
                             };
-                            out_n * k as f64
+                            // α ≠ 1 scales every product sum, β ≠ 1 every bias element: one
+                            // more multiply per output each (what moving them into the
+                            // constants saves, linear.rules).
+                            let scaled = |name: &str| {
+                                op_of(egraph, node)
+                                    .and_then(|o| o.float(name))
+                                    .is_some_and(|v| v != 1.0)
+                            };
+                            let extra = if kind == OpKind::Gemm {
+                                scaled("alpha") as u8 as f64
+                                    + (scaled("beta") && node.operands().len() > 2) as u8 as f64
+                            } else {
+                                // A matmul costs one pass more than the equal gemm
+                                // (matmul-as-gemm): the gemm has an integer form that runs at a
+                                // quarter of the price once quantized, which a float cost
+                                // cannot see; without this the tie could keep the matmul.
+                                1.0
+                            };
+                            out_n * (k as f64 + extra)
                         }
                         None => return f64::INFINITY,
                     },

@@ -12,6 +12,7 @@ pub mod params;
 pub mod qdq;
 pub mod ranges;
 pub mod report;
+pub mod why_float;
 pub mod window;
 
 pub use bias_correction::{BiasCorrection, Means};

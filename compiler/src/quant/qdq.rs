@@ -15,6 +15,7 @@ use crate::quant::params::{
     activation, bias, quantize_weights, weights, Params, Warning, WeightBits,
 };
 use crate::quant::ranges::Ranges;
+use crate::rules::ruleset::Absorption;
 use ndarray::{ArrayD, IxDyn};
 use runtime::Tensor;
 use std::collections::HashMap;
@@ -27,6 +28,8 @@ pub struct Quantized {
     pub warnings: Vec<Warning>,
     /// Ops left in float (name, op kind) because they have no integer form.
     pub float_ops: Vec<(String, String)>,
+    /// Why each op of `float_ops` stays float, by name.
+    pub float_reasons: std::collections::BTreeMap<String, String>,
 }
 
 /// How an op takes part in quantization.
@@ -77,14 +80,26 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         {
             Role::Linear
         }
+        // The bias becomes one i32 per output column: a vector of N, or a [1, N] row (the same
+        // values broadcast down the rows).
         OpKind::Gemm
             if is_const(1)
-                && operands
-                    .get(2)
-                    .is_none_or(|_| is_const(2) && model.node(operands[2]).ty.rank() == 1)
+                && operands.get(2).is_none_or(|&c| {
+                    let (shape, n) = (&model.node(c).ty.shape, model.node(n).ty.shape[1]);
+                    is_const(2) && (shape[..] == [n] || shape[..] == [1, n])
+                })
                 && op.float("alpha") == Some(1.0)
-                && op.float("beta") == Some(1.0)
-                && op.bool("trans_a") == Some(false) =>
+                && op.float("beta") == Some(1.0) =>
+        {
+            Role::Linear
+        }
+        // An activation of rank 2 to 4 times a constant [K, N] weight (a batched one reads as
+        // one [rows, K] matrix, lower-matmul-batched); a 2-D one is usually a gemm already
+        // (matmul-as-gemm).
+        OpKind::MatMul
+            if is_const(1)
+                && model.node(operands[1]).ty.rank() == 2
+                && (2..=4).contains(&model.node(operands[0]).ty.rank()) =>
         {
             Role::Linear
         }
@@ -138,7 +153,8 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
             Role::Join
         }
         OpKind::Relu => Role::Activation,
-        OpKind::Clip if op.float("min").is_some() && op.float("max").is_some() => Role::Activation,
+        // One bound is enough: the requantize clamps the other side at the type's limit.
+        OpKind::Clip if op.float("min").is_some() || op.float("max").is_some() => Role::Activation,
         _ => Role::Float,
     }
 }
@@ -157,17 +173,29 @@ fn needs_codes(model: &Model, n: NodeId) -> bool {
     })
 }
 
-/// Whether the ReLU/Clip reading `p` becomes `p`'s clamp: `p` is a linear op or an integer add
-/// (a residual block's add, then ReLU) and nothing else reads it, so its integer form can
-/// write the clamped codes at the activation's range directly (`lower-conv-relu`,
-/// `lower-add-relu`, … in rules/lower.rules).
-fn absorbs_activation(src: &Model, p: NodeId) -> bool {
+/// Whether the activation `act` (a ReLU/Clip) reading `p` becomes `p`'s clamp: `p` is wrapped for
+/// an integer form, nothing else reads it, and some lowering rule takes the whole
+/// `quantize(act(p(…)))` sandwich with `act`'s attributes (`lower-conv-relu`, `lower-add-relu`,
+/// …; `absorbed` is [`RuleSet::absorbed_activations`](crate::rules::RuleSet::absorbed_activations)).
+/// Then the integer op writes the clamped codes at the activation's range directly. Otherwise
+/// the activation is quantized on its own (a requantize) and `p` keeps its own range.
+fn absorbs_activation(src: &Model, p: NodeId, act: &Op, absorbed: &Absorption) -> bool {
     src.use_count(p) == 1
-        && src.node(p).op().is_some_and(|o| match role(src, p, o) {
-            Role::Linear => true,
-            Role::Integer => o.kind == OpKind::Add,
-            _ => false,
+        && src.node(p).op().is_some_and(|o| {
+            matches!(role(src, p, o), Role::Linear | Role::Integer) && absorbed.absorbs(act, o)
         })
+}
+
+/// The sandwiches the built-in lowering rules absorb, read once.
+fn builtin_absorbed() -> Absorption {
+    static FORMS: std::sync::OnceLock<Absorption> = std::sync::OnceLock::new();
+    FORMS
+        .get_or_init(|| {
+            crate::rules::RuleSet::lowering_and(&[])
+                .map(|r| r.absorbed_activations())
+                .unwrap_or_default()
+        })
+        .clone()
 }
 
 /// What the user asked of the quantizer beyond the defaults.
@@ -183,6 +211,10 @@ pub struct Options {
     /// absorbs the mean shift its weight rounding causes (`--bias-correction`, see
     /// [`crate::quant::bias_correction`]). Empty: no correction.
     pub input_means: crate::quant::Means,
+    /// The (activation, producer) pairs the lowering rules take as one sandwich: the rules are
+    /// the one truth about which ReLU/Clip becomes its producer's clamp. [`Options::new`] reads
+    /// the built-in rules; the driver gives the rules it lowers with (`--rules` included).
+    pub absorbed: Absorption,
 }
 
 impl Options {
@@ -192,6 +224,7 @@ impl Options {
             keep_float: Default::default(),
             bits_for: Default::default(),
             input_means: Default::default(),
+            absorbed: builtin_absorbed(),
         }
     }
 
@@ -384,7 +417,7 @@ impl Builder<'_> {
             .ok_or_else(|| Error::msg(format!("@{} is not an f32 constant", wnode.name)))?;
         let axis = match op.kind {
             OpKind::Gemm if !op.bool("trans_b").unwrap_or(false) => 1,
-            OpKind::ConvTranspose2d => 1,
+            OpKind::ConvTranspose2d | OpKind::MatMul => 1,
             _ => 0,
         };
         let bits = self
@@ -395,9 +428,21 @@ impl Builder<'_> {
         let chosen = weights(&wnode.name, w, axis, bits)?;
         self.warnings.extend(chosen.warnings);
         let wq = quantize_weights(w, &chosen.params, bits);
+        if op.kind == OpKind::MatMul {
+            // No bias operand to fold a correction into: the weights alone.
+            let dw = self.const_dequantized(
+                &format!("{}.q", wnode.name),
+                Tensor::I8(wq),
+                &chosen.params,
+            );
+            return Ok(vec![dx, dw]);
+        }
+        // (A transposed a holds its features along axis 0, where no channel mean was observed.)
+        let trans_a = op.kind == OpKind::Gemm && op.bool("trans_a") == Some(true);
         let shift = self
             .input_means
             .get(&self.src.node(x).name)
+            .filter(|_| !trans_a)
             .and_then(|means| {
                 let deq =
                     runtime::ops::dequantize(&Tensor::I8(wq.clone()), &chosen.params.runtime());
@@ -454,7 +499,7 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
             continue;
         }
         if let Some(&p) = src.operands(n).first() {
-            if absorbs_activation(src, p) {
+            if absorbs_activation(src, p, node.op().expect("an op"), &opts.absorbed) {
                 keep.insert(src.node(p).name.clone());
             }
         }
@@ -479,6 +524,7 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
         .topo_order()
         .ok_or_else(|| Error::msg("the graph has a cycle"))?;
     let mut float_ops = vec![];
+    let mut float_reasons = std::collections::BTreeMap::new();
     // Whether a source tensor lives in the integer world (so float consumers read it through
     // dequantize and the integer producer is not kept alive in float).
     let mut integer: HashMap<NodeId, bool> = HashMap::new();
@@ -534,7 +580,7 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                         // after it, so the producer is requantized straight to the post-ReLU range.
                         Role::Activation => {
                             let o = operands[0];
-                            let absorbs = absorbs_activation(src, o);
+                            let absorbs = absorbs_activation(src, o, op, &opts.absorbed);
                             vec![if absorbs {
                                 b.float_of[&o]
                             } else {
@@ -568,6 +614,18 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                 }
                 if r == Role::Float {
                     float_ops.push((node.name.clone(), op.kind.name().to_string()));
+                    let why = if opts.keep_float.contains(&node.name) {
+                        "--keep-float asked for it".to_string()
+                    } else if keep.contains(&node.name) {
+                        "the ReLU/Clip it absorbs was kept float (--keep-float)".to_string()
+                    } else if reads_codes {
+                        "it already reads codes (the model came quantized)".to_string()
+                    } else if role(src, n, op) == Role::PassThrough {
+                        "it moves a float value on its way out of the integer graph".to_string()
+                    } else {
+                        crate::quant::why_float::why(src, n, op)
+                    };
+                    float_reasons.insert(node.name.clone(), why);
                 }
                 let mut op = op.clone();
                 if r == Role::Linear {
@@ -612,5 +670,6 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
         model: b.out,
         warnings: b.warnings,
         float_ops,
+        float_reasons,
     })
 }

@@ -4,7 +4,7 @@
 use crate::diag::{Error, Source};
 use crate::egraph::saturate::QRewrite;
 use crate::ir::op::OpKind;
-use dsl::ast::{Pattern, Phase, Rule, Tolerance};
+use dsl::ast::{AttrPatterns, Pattern, Phase, Rule, Tolerance};
 use egg::Rewrite;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,6 +14,10 @@ use std::sync::Arc;
 pub const BUILTIN: &[(&str, &str)] = &[
     ("rules/bn.rules", include_str!("../../../rules/bn.rules")),
     ("rules/pad.rules", include_str!("../../../rules/pad.rules")),
+    (
+        "rules/linear.rules",
+        include_str!("../../../rules/linear.rules"),
+    ),
     (
         "rules/cleanup.rules",
         include_str!("../../../rules/cleanup.rules"),
@@ -144,6 +148,35 @@ pub fn convert(d: &dsl::Diagnostics) -> Error {
     )
 }
 
+/// One `quantize(act(producer(…)))` pattern: the op kinds and what the pattern says of each
+/// one's attributes (`min: none`, `trans_a: false`, …).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AbsorbedForm {
+    pub act: OpKind,
+    pub producer: OpKind,
+    pub act_attrs: Option<AttrPatterns>,
+    pub producer_attrs: Option<AttrPatterns>,
+}
+
+/// The sandwiches the lowering rules take whole ([`RuleSet::absorbed_activations`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Absorption {
+    pub forms: Vec<AbsorbedForm>,
+}
+
+impl Absorption {
+    /// Whether some rule's pattern takes `act` (with its attributes) on top of `producer`
+    /// (with its own). Guards are not evaluated: they hold for what the quantizer writes.
+    pub fn absorbs(&self, act: &crate::ir::Op, producer: &crate::ir::Op) -> bool {
+        self.forms.iter().any(|f| {
+            f.act == act.kind
+                && f.producer == producer.kind
+                && crate::rules::search::attrs_match(f.act_attrs.as_ref(), &act.attrs)
+                && crate::rules::search::attrs_match(f.producer_attrs.as_ref(), &producer.attrs)
+        })
+    }
+}
+
 /// A set of rules from one or more files, checked and compiled.
 pub struct RuleSet {
     pub rules: Vec<Arc<CompiledRule>>,
@@ -222,6 +255,34 @@ impl RuleSet {
     /// Every built-in rule, of both phases.
     pub fn all_builtin() -> Result<RuleSet, Error> {
         RuleSet::load(&builtin_files())
+    }
+
+    /// The activation/producer sandwiches some rule lowers as one: a pattern
+    /// `quantize(act(producer(…)))`, as `lower-conv-relu` is `quantize(relu(conv2d(…)))`, with
+    /// what it says of both ops' attributes (the clip rules need both bounds, the gemm ones
+    /// an untransposed a). The quantizer keeps an activation inside its producer's
+    /// sandwich only where one matches, so what it absorbs is what the rules can lower.
+    pub fn absorbed_activations(&self) -> Absorption {
+        let op = |p: &Pattern| match p {
+            Pattern::Op(o) => Some(o.clone()),
+            _ => None,
+        };
+        let forms = self
+            .rules
+            .iter()
+            .filter(|r| r.root_kind == OpKind::Quantize)
+            .filter_map(|r| {
+                let act = op(r.ast.pattern.operands.first()?)?;
+                let producer = op(act.operands.first()?)?;
+                Some(AbsorbedForm {
+                    act: OpKind::from_name(&act.op.name)?,
+                    producer: OpKind::from_name(&producer.op.name)?,
+                    act_attrs: act.attrs.clone(),
+                    producer_attrs: producer.attrs.clone(),
+                })
+            })
+            .collect();
+        Absorption { forms }
     }
 
     pub fn rewrites(&self) -> Vec<QRewrite> {

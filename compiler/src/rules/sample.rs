@@ -127,7 +127,8 @@ impl<'a> Sampler<'a> {
         let weight_axis = match parent {
             OpKind::Conv2d | OpKind::Gemm if trans_b || parent == OpKind::Conv2d => Some(0),
             OpKind::Gemm => Some(1),
-            OpKind::ConvTranspose2d => Some(1),
+            // A [K, N] weight, one scale per output column.
+            OpKind::ConvTranspose2d | OpKind::MatMul => Some(1),
             _ => None,
         };
         match (slot, weight_axis) {
@@ -270,8 +271,14 @@ impl<'a> Sampler<'a> {
                 // A dequantize feeding a gemm or matmul carries a matrix.
                 let grandparent = self.ctx.len().checked_sub(2).map(|i| self.ctx[i].0);
                 let shape = match grandparent {
-                    Some(OpKind::Gemm | OpKind::MatMul) => {
-                        vec![self.rng.range(1, 4), self.rng.range(1, 6)]
+                    Some(OpKind::Gemm) => vec![self.rng.range(1, 4), self.rng.range(1, 6)],
+                    // A matmul's activation may carry up to two batch axes in front.
+                    Some(OpKind::MatMul) => {
+                        let batch = self.rng.range(0, 3);
+                        let mut shape: Vec<usize> =
+                            (0..batch).map(|_| self.rng.range(1, 3)).collect();
+                        shape.extend([self.rng.range(1, 4), self.rng.range(1, 6)]);
+                        shape
                     }
                     _ => vec![1, c, h, w],
                 };
@@ -623,7 +630,11 @@ impl<'a> Sampler<'a> {
             (OpKind::ConvTranspose2d, 2) => TensorType::f32(vec![prev[1].shape[1] * int("groups")]),
             (OpKind::BatchNorm, _) => TensorType::f32(vec![c]),
             (OpKind::Gemm, 1) => {
-                let kk = x.shape[1];
+                let trans_a = attrs
+                    .get("trans_a")
+                    .and_then(|a| a.as_bool())
+                    .unwrap_or(false);
+                let kk = x.shape[usize::from(!trans_a)];
                 let n = self.rng.range(1, 5);
                 let tb = attrs
                     .get("trans_b")
@@ -647,11 +658,13 @@ impl<'a> Sampler<'a> {
             }
             (OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div, 1) => {
                 // Same shape, per channel as [1, C, 1, 1] or as exporters store it, [C, 1, 1],
-                // or a scalar.
+                // one value per column of a 2-D operand, or a scalar.
                 match self.rng.range(0, 3) {
                     0 => TensorType::f32(x.shape.clone()),
                     1 if x.rank() == 4 => TensorType::f32(vec![1, c, 1, 1]),
                     2 if x.rank() == 4 => TensorType::f32(vec![c, 1, 1]),
+                    // A row of one value per column (a linear layer's bias after a matmul).
+                    1 if x.rank() == 2 => TensorType::f32(vec![x.shape[1]]),
                     _ => TensorType::f32(vec![]),
                 }
             }

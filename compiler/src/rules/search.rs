@@ -8,7 +8,7 @@ use crate::ir::op::OpKind;
 use crate::rules::eval::{Bindings, Operand};
 use crate::rules::ruleset::CompiledRule;
 use crate::rules::value::Value;
-use dsl::ast::{AttrPatternValue, Clause, LiteralKind, OpPattern, Pattern};
+use dsl::ast::{AttrPatternValue, AttrPatterns, Clause, LiteralKind, OpPattern, Pattern};
 use egg::{Id, SearchMatches, Searcher, Subst, Var};
 use std::sync::Arc;
 
@@ -58,6 +58,21 @@ fn literal_matches(lit: &LiteralKind, attr: &Attr) -> bool {
     }
 }
 
+/// Whether an op's attributes satisfy a pattern's attribute part: each named attribute present
+/// (equal to the literal, where one is given) or absent (`none`), as the pattern says.
+pub fn attrs_match(p: Option<&AttrPatterns>, attrs: &crate::ir::attr::Attrs) -> bool {
+    p.is_none_or(|a| {
+        a.entries
+            .iter()
+            .all(|e| match (&e.value, attrs.get(&e.name.name)) {
+                (AttrPatternValue::Absent(_), found) => found.is_none(),
+                (_, None) => false,
+                (AttrPatternValue::Literal(l), Some(v)) => literal_matches(&l.kind, v),
+                _ => true,
+            })
+    })
+}
+
 /// The attributes of a meta class.
 pub fn meta_attrs(egraph: &QGraph, meta: Id) -> Option<&crate::ir::attr::Attrs> {
     egraph[meta].nodes.iter().find_map(|n| match n {
@@ -91,19 +106,8 @@ fn match_op(
         let Some(attrs) = meta_attrs(egraph, meta) else {
             continue;
         };
-        if let Some(a) = &p.attrs {
-            let ok = a
-                .entries
-                .iter()
-                .all(|e| match (&e.value, attrs.get(&e.name.name)) {
-                    (AttrPatternValue::Absent(_), found) => found.is_none(),
-                    (_, None) => false,
-                    (AttrPatternValue::Literal(l), Some(v)) => literal_matches(&l.kind, v),
-                    _ => true,
-                });
-            if !ok {
-                continue;
-            }
+        if !attrs_match(p.attrs.as_ref(), attrs) {
+            continue;
         }
         let mut seed = partial.clone();
         seed.metas.push(meta);

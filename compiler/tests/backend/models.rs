@@ -36,6 +36,19 @@ fn tiny_cnn() {
     check("tiny_cnn");
 }
 
+/// conv, maxpool, a dilated conv and a Gemm → BatchNorm1d → ReLU → Gemm head (issue 14): every
+/// layer integer (the BN folded into the gemm, the ReLU its clamp), bit-exact on every route.
+#[test]
+fn conv_mlp_head() {
+    let dir = models_dir();
+    let float = qcc::import::import_file(&dir.join("conv_mlp_head.onnx")).expect("imports");
+    let calib = npy(&dir.join("conv_mlp_head.input.npy"));
+    let int = integer(&float, std::slice::from_ref(&calib), WeightBits::Eight);
+    let float_ops = float_arithmetic(&int);
+    assert!(float_ops.is_empty(), "left in float: {float_ops:?}");
+    check("conv_mlp_head");
+}
+
 #[test]
 fn resnet18() {
     check("resnet18");

@@ -21,6 +21,7 @@ use std::path::Path;
 /// about 3 dB under, so that a regression fails and noise does not.
 const MODELS: &[(&str, f64)] = &[
     ("tiny_cnn", 35.0),           // 37.9
+    ("conv_mlp_head", 26.0),      // 29.3
     ("bn_variants", 39.5),        // 42.5
     ("resnet18", 23.0),           // 25.9
     ("mobilenetv2", 8.0),         // 11.0
@@ -63,14 +64,47 @@ fn run(model: &Model, input: &ArrayD<f32>) -> Result<ArrayD<f32>, String> {
 
 /// The ops of an integer model that compute in f32 (not counting the dequantizes that feed them).
 fn float_ops(model: &Model) -> Vec<String> {
-    model
-        .ops_in_order()
+    qcc::explain::float_ops(model, &Default::default(), false)
         .into_iter()
-        .map(|id| model.node(id))
-        .filter(|n| {
-            n.ty.elem.quant().is_none() && n.op().is_some_and(|o| o.kind != OpKind::Dequantize)
+        .map(|(op, _)| op)
+        .collect()
+}
+
+/// Linear ops with a constant weight that stay float on purpose, with the reason `--explain`
+/// gives: no integer kernel takes them as they are. Any other conv2d, conv_transpose2d, gemm or
+/// matmul by a constant left float in a test model fails
+/// `every_model_quantizes_round_trips_and_keeps_its_sqnr`: it has an integer form the rules missed.
+const KNOWN_FLOAT: &[(&str, &str)] = &[
+    // qconv_transpose2d's per-channel scales lie along one group's output channels.
+    ("every_op_conv", "conv_transpose2d %deconv_grouped"),
+    // The input model holds them in float between dequantizes it wrote itself.
+    ("every_op_qdq", "conv2d %conv2"),
+    ("every_op_qdq", "gemm %fc"),
+];
+
+/// Float linear ops of an integer model whose weight is a constant: each has an integer form
+/// (conv2d → qconv2d, gemm and a 2-D matmul → qgemm, conv_transpose2d → qconv_transpose2d).
+fn float_linear_ops(int: &Model) -> Vec<String> {
+    int.ops_in_order()
+        .into_iter()
+        .filter(|&id| {
+            let n = int.node(id);
+            n.ty.elem.quant().is_none()
+                && n.op().is_some_and(|o| {
+                    matches!(
+                        o.kind,
+                        OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm | OpKind::MatMul
+                    )
+                })
+                && int
+                    .operands(id)
+                    .get(1)
+                    .is_some_and(|&w| int.node(w).is_weight())
         })
-        .map(|n| format!("{} %{}", n.op().expect("an op").kind.name(), n.name))
+        .map(|id| {
+            let n = int.node(id);
+            format!("{} %{}", n.op().expect("an op").kind.name(), n.name)
+        })
         .collect()
 }
 
@@ -143,14 +177,46 @@ fn check_model(name: &str, floor: f64, dir: &Path) -> Outcome {
             "quantized but left in float by the lowering rules (a missing rule?): {unlowered:?}"
         ));
     }
+    // No float fallback hides in an integer graph: a linear op by a constant left float has an
+    // integer form the rules missed, unless it is one of the known exceptions.
+    let hidden: Vec<String> = float_linear_ops(&int)
+        .into_iter()
+        .filter(|op| !KNOWN_FLOAT.contains(&(name, op.as_str())))
+        .collect();
+    if !hidden.is_empty() {
+        return Err(format!(
+            "linear ops by a constant left float, though they have an integer form: {hidden:?}"
+        ));
+    }
+    // A weight read by a float op is stored as f32, never dequantized per run.
+    let dequantized_weights: Vec<&str> = int
+        .ops_in_order()
+        .into_iter()
+        .filter(|&id| {
+            int.node(id)
+                .op()
+                .is_some_and(|o| o.kind == OpKind::Dequantize)
+                && int.node(int.operands(id)[0]).is_weight()
+        })
+        .map(|id| int.node(id).name.as_str())
+        .collect();
+    if !dequantized_weights.is_empty() {
+        return Err(format!(
+            "weights dequantized on every run: {dequantized_weights:?}"
+        ));
+    }
+    let came_quantized = compiled.report.simplify.is_none();
     let listed = if left.is_empty() {
-        "none".to_string()
+        " none".to_string()
     } else {
-        left.join(", ")
+        qcc::explain::float_ops(&int, &compiled.report.float_reasons, came_quantized)
+            .into_iter()
+            .map(|(op, why)| format!("\n  {op}: {why}"))
+            .collect::<String>()
     };
     Ok((
         format!(
-            "{name}: {} ops, {} left float: {listed}",
+            "{name}: {} ops, {} left float:{listed}",
             int.ops_in_order().len(),
             left.len()
         ),
