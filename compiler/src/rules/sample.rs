@@ -696,6 +696,27 @@ impl<'a> Sampler<'a> {
         kind: OpKind,
         want0: Option<TensorType>,
     ) -> Result<(Vec<NodeId>, Vec<TensorType>, Attrs), String> {
+        // A commutative op written constant-first, `add(t, conv(…))`: the op operand decides
+        // the shapes, so it is built first and the leaf gets a type its result allows (the
+        // other order would ask the conv for a result of the leaf's shape, which it cannot be).
+        if matches!(kind, OpKind::Add | OpKind::Mul)
+            && o.operands.len() == 2
+            && !matches!(o.operands[0], Pattern::Op(_))
+            && matches!(o.operands[1], Pattern::Op(_))
+        {
+            let y_id = self.operand(&o.operands[1], kind, 0, want0)?;
+            let y_ty = self.model.node(y_id).ty.clone();
+            let attrs = self.attrs(o, kind, &y_ty);
+            let t_want = self.slot_type(kind, 1, &y_ty, &attrs, std::slice::from_ref(&y_ty))?;
+            let t_id = self.operand(&o.operands[0], kind, 1, Some(t_want))?;
+            let t_ty = self.model.node(t_id).ty.clone();
+            let (qt, qy) = (self.quant_behind(t_id), self.quant_behind(y_id));
+            if let Some(c) = self.ctx.last_mut() {
+                c.1 = attrs.clone();
+                c.2.extend([qt, qy]);
+            }
+            return Ok((vec![t_id, y_id], vec![t_ty, y_ty], attrs));
+        }
         let x_id = self.operand(&o.operands[0], kind, 0, want0)?;
         let x_ty = self.model.node(x_id).ty.clone();
         let attrs = self.attrs(o, kind, &x_ty);

@@ -13,10 +13,7 @@ use runtime::Tensor;
 /// applied only under `--allow-unchecked`).
 const COOKBOOK: &[(&str, &[&str])] = &[
     ("fold-channel-mul-into-conv", &[]),
-    (
-        "fold-channel-add-into-bias",
-        &["fold-channel-add-into-bias-constant-first"],
-    ),
+    ("fold-channel-add-into-bias", &[]),
     ("merge-requantizes", &[]),
     ("merge-1x1-convs", &[]),
     ("recognize-hard-swish", &[]),
