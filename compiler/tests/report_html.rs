@@ -244,3 +244,29 @@ fn chromium_renders_the_page() {
     assert!(dom.matches("<svg").count() >= 7);
     assert!(!dom.contains("<script"));
 }
+
+#[test]
+fn needs_samples_and_a_quantizing_stage() {
+    let work = tempfile::tempdir().unwrap();
+    let digits = root().join("examples/digits/digits.onnx");
+    let html = work.path().join("r.html");
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_qcc"))
+            .arg(&digits)
+            .arg("-o")
+            .arg(work.path().join("d.ir"))
+            .args(extra)
+            .arg("--report-html")
+            .arg(&html)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run(&["--emit", "int"]);
+    assert!(err.contains("--report-html") && err.contains("--calib"), "{err}");
+    let err = run(&["--emit", "float"]);
+    assert!(err.contains("--report-html only matters when quantizing"), "{err}");
+    // Nothing half-written is left behind.
+    assert!(!html.exists());
+}

@@ -134,6 +134,9 @@ pub fn histogram(name: &str, op: &str, hist: &Histogram, chosen: Option<(f32, f3
         if sg.zeros > 0 {
             counts[bar_of(0.0)] += sg.zeros;
         }
+    } else {
+        // No value but zeros (a tensor a ReLU zeroed on every sample).
+        counts[bar_of(0.0)] += hist.count();
     }
     let total = hist.count().max(1);
     let peak = counts.iter().copied().max().unwrap_or(0).max(1);
