@@ -18,8 +18,8 @@ use crate::quant::equalize::Equalized;
 use crate::quant::histogram::Histogram;
 use crate::quant::report::Layer;
 use crate::quant::{
-    data_free_means, data_free_ranges, BiasCorrection, Means, Method, Ranges,
-    Warning, WeightBits, DEFAULT_INPUT_RANGE,
+    data_free_means, data_free_ranges, BiasCorrection, Means, Method, Ranges, Warning, WeightBits,
+    DEFAULT_INPUT_RANGE,
 };
 use crate::rules::RuleSet;
 use ndarray::ArrayD;
@@ -383,11 +383,9 @@ fn ranges(
     match calibration {
         Calibration::File(path) => Ok((Ranges::load(path, float)?, Means::new(), None)),
         Calibration::Ranges(r) => Ok((r.clone(), Means::new(), None)),
-        Calibration::DataFree { input_range } => Ok((
-            data_free_ranges(float, *input_range)?,
-            Means::new(),
-            None,
-        )),
+        Calibration::DataFree { input_range } => {
+            Ok((data_free_ranges(float, *input_range)?, Means::new(), None))
+        }
         Calibration::Samples { samples, method } => {
             let means_of: &[_] = if correction == BiasCorrection::Empirical {
                 linear_inputs

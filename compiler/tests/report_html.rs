@@ -138,7 +138,9 @@ fn chromium() -> PathBuf {
             return PathBuf::from(p);
         }
     }
-    panic!("no chromium: scripts/test.sh installs it (apt-get install chromium), or set QCC_CHROMIUM");
+    panic!(
+        "no chromium: scripts/test.sh installs it (apt-get install chromium), or set QCC_CHROMIUM"
+    );
 }
 
 /// Runs headless Chromium on the page with `args`, within a minute; returns its stdout and
@@ -227,10 +229,7 @@ fn chromium_renders_the_page() {
     );
     assert!(colours.len() > 50, "{} colours", colours.len());
     // The DOM Chromium built: every section, every chart, no script.
-    let (dom, log) = run_chromium(
-        &work.path().join("profile2"),
-        &["--dump-dom".into(), url],
-    );
+    let (dom, log) = run_chromium(&work.path().join("profile2"), &["--dump-dom".into(), url]);
     assert!(page_errors(&log).is_empty(), "{log}");
     for heading in [
         "Stage times",
@@ -264,9 +263,15 @@ fn needs_samples_and_a_quantizing_stage() {
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     let err = run(&["--emit", "int"]);
-    assert!(err.contains("--report-html") && err.contains("--calib"), "{err}");
+    assert!(
+        err.contains("--report-html") && err.contains("--calib"),
+        "{err}"
+    );
     let err = run(&["--emit", "float"]);
-    assert!(err.contains("--report-html only matters when quantizing"), "{err}");
+    assert!(
+        err.contains("--report-html only matters when quantizing"),
+        "{err}"
+    );
     // Nothing half-written is left behind.
     assert!(!html.exists());
 }

@@ -65,11 +65,7 @@ pub fn page(source: &Model, compiled: &Compiled, about: &[(&str, String)]) -> St
         let _ = writeln!(s, "<tr><th>weights</th><td>{n}-bit, per channel</td></tr>");
     }
     if let Some(r) = &report.ranges {
-        let _ = writeln!(
-            s,
-            "<tr><th>ranges</th><td>{}</td></tr>",
-            escape(&r.method)
-        );
+        let _ = writeln!(s, "<tr><th>ranges</th><td>{}</td></tr>", escape(&r.method));
     }
     s.push_str("</table>\n");
     s.push_str("<p><a href=\"#times\">stage times</a> · <a href=\"#graph\">graph</a> · <a href=\"#sqnr\">SQNR per layer</a> · <a href=\"#rules\">rules fired</a> · <a href=\"#ranges\">activation ranges</a></p>\n");
@@ -164,7 +160,9 @@ fn sqnr(s: &mut String, compiled: &Compiled) {
         .collect();
     s.push_str("<p>Signal-to-quantization-noise ratio of each layer's dequantized integer output against the float model's, over the calibration samples, in model order (errors add up along the network).</p>\n");
     s.push_str(&sqnr_chart(&bars));
-    s.push_str("<h3>Worst layers</h3>\n<table>\n<tr><th>value</th><th>op</th><th>SQNR (dB)</th></tr>\n");
+    s.push_str(
+        "<h3>Worst layers</h3>\n<table>\n<tr><th>value</th><th>op</th><th>SQNR (dB)</th></tr>\n",
+    );
     // `layers` is worst first.
     for l in layers.iter().take(5) {
         let _ = writeln!(
@@ -240,12 +238,7 @@ fn rules(s: &mut String, compiled: &Compiled) {
             );
         }
         for (name, why) in &r.refused {
-            let _ = writeln!(
-                s,
-                "<p>Refused {}: {}</p>",
-                escape(name),
-                escape(why)
-            );
+            let _ = writeln!(s, "<p>Refused {}: {}</p>", escape(name), escape(why));
         }
         let _ = writeln!(
             s,
@@ -307,7 +300,9 @@ fn where_fired(at: &crate::egraph::saturate::FiredAt) -> String {
 fn ranges(s: &mut String, compiled: &Compiled) {
     s.push_str("<section id=\"ranges\">\n<h2>Activation ranges</h2>\n");
     let (Some(hists), Some(ranges)) = (&compiled.report.histograms, &compiled.report.ranges) else {
-        s.push_str("<p>No histograms: the ranges did not come from calibration samples.</p>\n</section>\n");
+        s.push_str(
+            "<p>No histograms: the ranges did not come from calibration samples.</p>\n</section>\n",
+        );
         return;
     };
     let _ = writeln!(
