@@ -126,3 +126,21 @@ ensure_valgrind() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq valgrind >/dev/null
   echo "valgrind installed ($(valgrind --version))"
 }
+
+# Chromium, for the browser check of --report-html's page (compiler/tests/report_html.rs renders
+# it headless and looks at the screenshot and the DOM): Debian's package, installed with apt when
+# missing, as valgrind is.
+ensure_chromium() {
+  if [[ -x /usr/bin/chromium ]]; then
+    echo "chromium present ($(/usr/bin/chromium --version 2>/dev/null))"
+    return 0
+  fi
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "error: chromium is missing and there is no sudo to install it: apt-get install chromium" >&2; return 1; }
+    sudo=(sudo -n)
+  fi
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium >/dev/null
+  echo "chromium installed ($(/usr/bin/chromium --version 2>/dev/null))"
+}

@@ -11,6 +11,7 @@ export QCC_TEST_MODELS="$PWD/$QCC_MODELS"
 phase families ensure_families "$QCC_FAMILIES"
 export QCC_FAMILIES="$PWD/$QCC_FAMILIES"
 phase valgrind ensure_valgrind
+phase chromium ensure_chromium
 # The README's Python examples (the qcc package, numpy) run in the tests with the venv's
 # interpreter.
 export QCC_PYTHON="$PWD/$QCC_VENV/bin/python"

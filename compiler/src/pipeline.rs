@@ -13,11 +13,13 @@ use crate::diag::{Error, Result};
 use crate::egraph::saturate::{simplify, Limits, Report as SaturationReport};
 use crate::ir::model::Model;
 use crate::ir::verify::verify_or_error;
+use crate::quant::calibrate::calibrate_observed;
 use crate::quant::equalize::Equalized;
+use crate::quant::histogram::Histogram;
 use crate::quant::report::Layer;
 use crate::quant::{
-    calibrate_with_means, data_free_means, data_free_ranges, BiasCorrection, Means, Method, Ranges,
-    Warning, WeightBits, DEFAULT_INPUT_RANGE,
+    data_free_means, data_free_ranges, BiasCorrection, Means, Method, Ranges, Warning, WeightBits,
+    DEFAULT_INPUT_RANGE,
 };
 use crate::rules::RuleSet;
 use ndarray::ArrayD;
@@ -160,6 +162,8 @@ pub struct QuantOptions {
     /// Measure the per-layer SQNR of the integer model against the float one on the calibration
     /// samples ([`Report::layers`]).
     pub layer_report: bool,
+    /// Keep every observed tensor's histogram ([`Report::histograms`]), calibrating on samples.
+    pub histograms: bool,
 }
 
 /// Everything [`compile`] needs.
@@ -221,6 +225,9 @@ pub struct Report {
     pub folded: Vec<String>,
     /// Per-layer SQNR, worst first, when [`QuantOptions::layer_report`] asked for it.
     pub layers: Option<Vec<Layer>>,
+    /// Each observed tensor's calibration histogram by name, when
+    /// [`QuantOptions::histograms`] asked for them and the ranges came from samples.
+    pub histograms: Option<BTreeMap<String, Histogram>>,
     /// Wall time per stage, in the order they ran.
     pub times: Vec<(&'static str, Duration)>,
 }
@@ -319,9 +326,17 @@ pub fn compile(
         ));
     }
     let linear_inputs = crate::quant::bias_correction::linear_inputs(&float);
-    let (ranges, observed) = timed(&mut report.times, "calibrate", || {
-        ranges(&float, &q.calibration, &linear_inputs, correction, progress)
+    let (ranges, observed, histograms) = timed(&mut report.times, "calibrate", || {
+        ranges(
+            &float,
+            &q.calibration,
+            &linear_inputs,
+            correction,
+            q.histograms,
+            progress,
+        )
     })?;
+    report.histograms = histograms;
     let bits = opts.weight_bits();
     let mut qopts = crate::quant::qdq::Options::new(bits);
     qopts.keep_float = q.keep_float.clone();
@@ -373,20 +388,24 @@ pub fn compile(
     })
 }
 
+/// The histograms of a calibration, when kept.
+type Histograms = Option<BTreeMap<String, Histogram>>;
+
 /// The activation ranges (and, calibrating on samples with empirical bias correction, the input
-/// means of `linear_inputs` from the same runs).
+/// means of `linear_inputs` from the same runs; with `histograms`, each tensor's histogram).
 fn ranges(
     float: &Model,
     calibration: &Calibration,
     linear_inputs: &[crate::ir::model::NodeId],
     correction: BiasCorrection,
+    histograms: bool,
     progress: impl FnMut(usize, usize),
-) -> Result<(Ranges, Means)> {
+) -> Result<(Ranges, Means, Histograms)> {
     match calibration {
-        Calibration::File(path) => Ok((Ranges::load(path, float)?, Means::new())),
-        Calibration::Ranges(r) => Ok((r.clone(), Means::new())),
+        Calibration::File(path) => Ok((Ranges::load(path, float)?, Means::new(), None)),
+        Calibration::Ranges(r) => Ok((r.clone(), Means::new(), None)),
         Calibration::DataFree { input_range } => {
-            Ok((data_free_ranges(float, *input_range)?, Means::new()))
+            Ok((data_free_ranges(float, *input_range)?, Means::new(), None))
         }
         Calibration::Samples { samples, method } => {
             let means_of: &[_] = if correction == BiasCorrection::Empirical {
@@ -394,7 +413,16 @@ fn ranges(
             } else {
                 &[]
             };
-            calibrate_with_means(float, samples, *method, means_of, progress)
+            let c = calibrate_observed(
+                float,
+                samples,
+                *method,
+                means_of,
+                histograms,
+                crate::quant::calibrate::cores(),
+                progress,
+            )?;
+            Ok((c.ranges, c.means, histograms.then_some(c.histograms)))
         }
     }
 }

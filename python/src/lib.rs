@@ -106,9 +106,7 @@ fn build<'py>(
                     });
                 }
             })?;
-            if let (Some(path), Some(ranges)) = (&args.save_ranges, &compiled.report.ranges) {
-                ranges.save(path)?;
-            }
+            qcc::cli::write_beside(&args, &model, &compiled)?;
             if link {
                 let int = compiled
                     .int

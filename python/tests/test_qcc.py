@@ -179,6 +179,14 @@ def test_report_lists_every_layer_worst_first(images):
     assert all(s > 10 for s in sqnr)
 
 
+def test_report_html_is_a_keyword(images, tmp_path):
+    # Every CLI flag is a keyword: --report-html writes its page beside the library.
+    page = tmp_path / "digits.html"
+    qcc.compile(DIGITS / "digits.onnx", images[:32], report_html=page)
+    text = page.read_text()
+    assert text.startswith("<!DOCTYPE html>") and '<section id="ranges">' in text
+
+
 def test_the_installed_command_is_qccs_command_line():
     qcc_bin = Path(sys.executable).parent / "qcc"
     v = subprocess.run([qcc_bin, "--version"], capture_output=True, text=True, check=True)

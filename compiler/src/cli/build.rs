@@ -53,10 +53,8 @@ pub fn build(args: &CompileArgs) -> Result<()> {
         bar.set_position(done as u64);
     })?;
     bar.finish_and_clear();
-    print_report(&compiled.report, &compiled, args.explain);
-    if let (Some(path), Some(ranges)) = (&args.save_ranges, &compiled.report.ranges) {
-        ranges.save(path)?;
-    }
+    print_report(&compiled.report, &compiled, args.explain, args.report);
+    write_beside(args, &model, &compiled)?;
     match stage {
         Emit::Float | Emit::Qdq | Emit::Int => save_model(compiled.last(), &output),
         Emit::Onnx => {
@@ -76,6 +74,30 @@ pub fn build(args: &CompileArgs) -> Result<()> {
     }
 }
 
+/// The files a compile writes beside its output: `--save-ranges` and `--report-html`.
+pub fn write_beside(
+    args: &CompileArgs,
+    model: &crate::ir::Model,
+    compiled: &Compiled,
+) -> Result<()> {
+    if let (Some(path), Some(ranges)) = (&args.save_ranges, &compiled.report.ranges) {
+        ranges.save(path)?;
+    }
+    if let Some(path) = &args.report_html {
+        // The file's name only: the page must not change with the directory it was made in.
+        let file = args
+            .model
+            .as_deref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let about = [("model", file), ("target", args.target.clone())];
+        let page = crate::show::html::page(model, compiled, &about);
+        crate::fsio::write_bytes_atomic(path, page.as_bytes())?;
+    }
+    Ok(())
+}
+
 /// Checks a compile command's flags against each other (before any file is read), reads the
 /// user's rules (refusing wrong ones) and the model, and turns the flags into [`Options`].
 pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
@@ -93,6 +115,7 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
         (args.input_range.is_some(), "--input-range"),
         (args.weight_bits.is_some(), "--weight-bits"),
         (args.report, "--report"),
+        (args.report_html.is_some(), "--report-html"),
         (args.bias_correction.is_some(), "--bias-correction"),
         (args.equalize, "--equalize"),
         (!args.keep_float.is_empty(), "--keep-float"),
@@ -113,6 +136,11 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
     if args.report && args.calib.is_empty() {
         return Err(Error::msg(
             "--report compares float and int8 on samples: give them with --calib",
+        ));
+    }
+    if args.report_html.is_some() && args.calib.is_empty() {
+        return Err(Error::msg(
+            "--report-html draws each layer's SQNR and each activation's histogram from samples: give them with --calib",
         ));
     }
     if args.input_range.is_some() && (!args.calib.is_empty() || args.ranges.is_some()) {
@@ -139,6 +167,9 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
     };
     admit(&all_rules, &user, &args.allow_unchecked)?;
     crate::fsio::refuse_overwriting(model_path, output)?;
+    if let Some(html) = &args.report_html {
+        crate::fsio::refuse_overwriting(model_path, html)?;
+    }
     let model = load(model_path)?;
     let is_so = output.extension().is_some_and(|e| e == "so");
     if is_so != (stage == Emit::Library) {
@@ -221,7 +252,7 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
             Emit::Float => Stage::Float,
             Emit::Qdq => Stage::Qdq,
             // The per-layer report measures the integer model, so it runs the whole way.
-            Emit::Onnx if !args.report => Stage::Qdq,
+            Emit::Onnx if !args.report && args.report_html.is_none() => Stage::Qdq,
             _ => Stage::Int,
         },
         quant: QuantOptions {
@@ -239,7 +270,8 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
             bias_correction,
             input_range,
             equalize: args.equalize,
-            layer_report: args.report,
+            layer_report: args.report || args.report_html.is_some(),
+            histograms: args.report_html.is_some(),
         },
     };
     Ok(Prepared {
@@ -266,9 +298,9 @@ fn calibration_bar() -> indicatif::ProgressBar {
     bar
 }
 
-/// What the stages did, on stderr: warnings always, the rest with `--explain` (and `--report`'s
-/// table when it was measured).
-fn print_report(report: &Report, compiled: &Compiled, explain: bool) {
+/// What the stages did, on stderr: warnings always, the rest with `--explain`, and `--report`'s
+/// table with `table` (`--report-html` measures it too, for its page, without printing it).
+fn print_report(report: &Report, compiled: &Compiled, explain: bool, table: bool) {
     let took = |stage: &str| {
         report
             .times
@@ -328,7 +360,7 @@ fn print_report(report: &Report, compiled: &Compiled, explain: bool) {
         );
         tell!("lowering took {:.0} ms", took("lower"));
     }
-    if let Some(layers) = &report.layers {
+    if let (true, Some(layers)) = (table, &report.layers) {
         tell_raw!("{}", crate::quant::report::render(layers));
     }
 }

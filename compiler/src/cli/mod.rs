@@ -4,7 +4,7 @@ mod accuracy;
 mod bench;
 mod build;
 pub(crate) mod console;
-pub use build::{prepare, Prepared};
+pub use build::{prepare, write_beside, Prepared};
 mod import;
 mod library;
 mod rules;
@@ -120,6 +120,12 @@ pub struct CompileArgs {
     /// dequantized integer one on the --calib samples, worst first.
     #[arg(long)]
     pub report: bool,
+    /// Write one self-contained HTML page (no script, nothing loaded) of the compile: the time
+    /// of each stage, the integer graph coloured by SQNR, each layer's SQNR as a bar chart, the
+    /// rules fired and on which values, and each activation's calibration histogram with the
+    /// range chosen for it. Needs --calib.
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
     /// Saturation limit: iterations.
     #[arg(long, default_value_t = 64)]
     pub iter_limit: usize,

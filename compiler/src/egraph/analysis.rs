@@ -32,6 +32,9 @@ pub struct TensorAnalysis {
     pub applied: std::collections::HashSet<(String, Vec<Id>)>,
     /// Replacements refused because they were ill-typed: rule name and reason.
     pub refused: Vec<(String, String)>,
+    /// Every successful application: rule name and the class it rewrote (mapped back to the
+    /// model's value names after the run, so a report can say where each rule fired).
+    pub fired_at: Vec<(String, egg::Id)>,
 }
 
 /// How many users a class has: the classes holding an e-node that reads it (attribute leaves

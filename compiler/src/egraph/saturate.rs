@@ -7,7 +7,7 @@ use crate::egraph::extract::extract;
 use crate::egraph::lang::ENode;
 use crate::ir::model::Model;
 use egg::{Rewrite, Runner, SimpleScheduler, StopReason};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// Saturation limits. Iterations and e-nodes bound the work deterministically; the time limit is
@@ -81,6 +81,17 @@ pub struct Report {
     pub cost_after: f64,
     /// Replacements refused because they were ill-typed: rule name and reason.
     pub refused: Vec<(String, String)>,
+    /// Where each rule that fired did: the names of the input model's values it rewrote,
+    /// sorted, and how many of its rewrites were of values a rewrite had created (which have no
+    /// name in the input).
+    pub fired_at: BTreeMap<String, FiredAt>,
+}
+
+/// Where one rule fired.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FiredAt {
+    pub values: BTreeSet<String>,
+    pub unnamed: usize,
 }
 
 impl Report {
@@ -137,6 +148,16 @@ pub fn simplify(
                 .or_insert(v);
             m
         });
+    let mut fired_at: BTreeMap<String, FiredAt> = BTreeMap::new();
+    for (rule, id) in std::mem::take(&mut loaded.egraph.analysis.fired_at) {
+        let at = fired_at.entry(rule).or_default();
+        match loaded.names.get(&loaded.egraph.find(id)) {
+            Some(name) => {
+                at.values.insert(name.clone());
+            }
+            None => at.unnamed += 1,
+        }
+    }
     let (choice, cost_after) =
         extract(&loaded.egraph, &loaded.roots).ok_or("no finite extraction after saturation")?;
     let out = to_model(&loaded, &choice, model.weights_file.clone())?;
@@ -149,6 +170,7 @@ pub fn simplify(
         cost_before,
         cost_after,
         refused: std::mem::take(&mut loaded.egraph.analysis.refused),
+        fired_at,
     };
     Ok((out, report))
 }

@@ -7,6 +7,7 @@ use crate::interp::{run_with, Hooks};
 use crate::ir::model::{Model, NodeId};
 use crate::ir::types::{fmt_f32, fmt_shape};
 use crate::quant::bias_correction::{ChannelMean, Means};
+use crate::quant::histogram::Histogram;
 use crate::quant::observe::{Method, Observer};
 use crate::quant::params::{first_non_finite, fmt_index};
 use crate::quant::ranges::{observed_tensors, Ranges};
@@ -71,8 +72,22 @@ pub fn calibrate_with_means(
     means_of: &[NodeId],
     progress: impl FnMut(usize, usize),
 ) -> Result<(Ranges, Means)> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    calibrate_on_cores(model, samples, method, means_of, cores, progress)
+    calibrate_on_cores(model, samples, method, means_of, cores(), progress)
+}
+
+/// The cores calibration spreads its samples over.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// What one calibration observed.
+#[derive(Clone, Debug)]
+pub struct Calibrated {
+    pub ranges: Ranges,
+    pub means: Means,
+    /// Every observed tensor's histogram by name, when asked for (`--report-html` draws them
+    /// with the range chosen from them).
+    pub histograms: BTreeMap<String, Histogram>,
 }
 
 /// [`calibrate_with_means`] on at most `cores` threads (at least one). The result does not
@@ -83,8 +98,22 @@ pub fn calibrate_on_cores(
     method: Method,
     means_of: &[NodeId],
     cores: usize,
-    mut progress: impl FnMut(usize, usize),
+    progress: impl FnMut(usize, usize),
 ) -> Result<(Ranges, Means)> {
+    calibrate_observed(model, samples, method, means_of, false, cores, progress)
+        .map(|c| (c.ranges, c.means))
+}
+
+/// [`calibrate_on_cores`], also keeping each tensor's histogram when `histograms` is set.
+pub fn calibrate_observed(
+    model: &Model,
+    samples: &[ArrayD<f32>],
+    method: Method,
+    means_of: &[NodeId],
+    histograms: bool,
+    cores: usize,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Calibrated> {
     if samples.len() != model.inputs.len() {
         return Err(Error::msg(format!(
             "model @{} takes {} input{}, but calibration samples were given for {}",
@@ -112,8 +141,15 @@ pub fn calibrate_on_cores(
     let (count, layout) = plan.unwrap_or((1, Layout::Stacked));
 
     let tensors = observed_tensors(model);
+    let fresh = || {
+        if histograms {
+            method.observer_with_histogram()
+        } else {
+            method.observer()
+        }
+    };
     let mut observers: HashMap<NodeId, Box<dyn Observer + Send>> =
-        tensors.iter().map(|&n| (n, method.observer())).collect();
+        tensors.iter().map(|&n| (n, fresh())).collect();
     let mut means: BTreeMap<NodeId, ChannelMean> = means_of
         .iter()
         .map(|&n| (n, ChannelMean::default()))
@@ -186,14 +222,22 @@ pub fn calibrate_on_cores(
         .iter()
         .map(|(&n, m)| (model.node(n).name.clone(), m.mean()))
         .collect();
-    Ok((
-        Ranges {
+    let histograms = tensors
+        .iter()
+        .filter_map(|&n| {
+            let h = observers[&n].histogram()?;
+            Some((model.node(n).name.clone(), h.clone()))
+        })
+        .collect();
+    Ok(Calibrated {
+        ranges: Ranges {
             model: model.name.clone(),
             method: method.to_string(),
             ranges,
         },
         means,
-    ))
+        histograms,
+    })
 }
 
 /// What one calibration sample produced: the values the observers and means read (inputs and

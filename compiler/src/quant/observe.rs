@@ -17,6 +17,10 @@ pub trait Observer {
     /// The proposed `(min, max)`; `(0, 0)` before any value. Not yet widened to contain 0:
     /// [`crate::quant::params::activation`] does that.
     fn range(&self) -> (f32, f32);
+    /// The histogram of the values seen, for observers that keep one (`--report-html` draws it).
+    fn histogram(&self) -> Option<&Histogram> {
+        None
+    }
 }
 
 /// The smallest and largest value seen.
@@ -60,6 +64,9 @@ impl Observer for Percentile {
     fn range(&self) -> (f32, f32) {
         percentile_range(&self.hist, self.p)
     }
+    fn histogram(&self) -> Option<&Histogram> {
+        Some(&self.hist)
+    }
 }
 
 /// The window minimising the KL divergence between the values and their u8 image.
@@ -75,6 +82,9 @@ impl Observer for Entropy {
     fn range(&self) -> (f32, f32) {
         entropy_range(&self.hist)
     }
+    fn histogram(&self) -> Option<&Histogram> {
+        Some(&self.hist)
+    }
 }
 
 /// The window minimising the expected squared quantization error.
@@ -89,6 +99,28 @@ impl Observer for Mse {
     }
     fn range(&self) -> (f32, f32) {
         mse_range(&self.hist)
+    }
+    fn histogram(&self) -> Option<&Histogram> {
+        Some(&self.hist)
+    }
+}
+
+/// An observer with a histogram of the values beside it.
+struct WithHistogram<O> {
+    inner: O,
+    hist: Histogram,
+}
+
+impl<O: Observer> Observer for WithHistogram<O> {
+    fn observe(&mut self, values: &[f32]) {
+        self.inner.observe(values);
+        self.hist.add(values);
+    }
+    fn range(&self) -> (f32, f32) {
+        self.inner.range()
+    }
+    fn histogram(&self) -> Option<&Histogram> {
+        Some(&self.hist)
     }
 }
 
@@ -129,6 +161,19 @@ impl Method {
             Method::Percentile(p) => Box::new(Percentile::new(p)),
             Method::Entropy => Box::new(Entropy::default()),
             Method::Mse => Box::new(Mse::default()),
+        }
+    }
+
+    /// A fresh observer that keeps a histogram: the method's own where it has one, min/max
+    /// with a histogram beside it otherwise (binning every value costs time min/max alone
+    /// does not spend, so only a report that draws the histograms asks for it).
+    pub fn observer_with_histogram(self) -> Box<dyn Observer + Send> {
+        match self {
+            Method::MinMax => Box::new(WithHistogram {
+                inner: MinMax::default(),
+                hist: Histogram::default(),
+            }),
+            m => m.observer(),
         }
     }
 }

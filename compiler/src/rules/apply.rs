@@ -169,6 +169,10 @@ impl Applier<ENode, TensorAnalysis> for Arc<CompiledRule> {
             return vec![];
         }
         if egraph.union(eclass, new) {
+            egraph
+                .analysis
+                .fired_at
+                .push((self.name().to_string(), eclass));
             vec![eclass]
         } else {
             vec![]

@@ -5,7 +5,9 @@
 //! ReLU, a fused SiLU) have a double border, float ops left in an integer graph a dashed orange
 //! one; with SQNR per layer each box is coloured from red (≤ 5 dB) to green (≥ 40 dB).
 
+pub mod html;
 mod layout;
+mod plot;
 mod svg;
 
 use crate::interp::is_integer_graph;

@@ -9,7 +9,7 @@ use std::fmt::Write;
 /// Monospace advance at the drawing's font size, for box widths.
 const CHAR_W: f64 = 6.7;
 
-const STYLE: &str = "\
+pub(super) const STYLE: &str = "\
 text{font-family:monospace;font-size:11px;fill:#222}
 .edge{fill:none;stroke:#8a8f98;stroke-opacity:.8}
 .edge:hover{stroke:#1f5fbf;stroke-opacity:1}
@@ -26,12 +26,12 @@ g.node:hover rect{stroke:#1f5fbf}
 ";
 
 /// The colour of an SQNR: red at 5 dB or less, through yellow, to green at 40 dB or more.
-fn sqnr_colour(db: f64) -> String {
+pub(super) fn sqnr_colour(db: f64) -> String {
     let t = ((db - 5.0) / 35.0).clamp(0.0, 1.0);
     format!("hsl({:.0},70%,78%)", t * 120.0)
 }
 
-fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
