@@ -35,9 +35,10 @@ phase pytest bash -c 'set -o pipefail
   "$1/bin/python" -m pytest -q -p no:cacheprovider python/tests 2>&1 | tee "$2"' _ "$QCC_VENV" "$PYLOG"
 phase_total
 # One closing line for the whole suite (cargo prints one per test binary, the last often a
-# doc-test run with nothing in it).
+# doc-test run with nothing in it; pytest one `N passed … in Ts` line, which cargo's lines must
+# not be counted as a second time).
 awk '/^test result:/ { p += $4; f += $6 }
-     /(passed|failed).* in [0-9.]+s/ {
+     !/^test result:/ && /(passed|failed).* in [0-9.]+s/ {
        if (match($0, /[0-9]+ passed/)) p += substr($0, RSTART, RLENGTH) + 0
        if (match($0, /[0-9]+ failed/)) f += substr($0, RSTART, RLENGTH) + 0 }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$LOG" "$PYLOG"
