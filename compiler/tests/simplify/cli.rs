@@ -307,7 +307,9 @@ fn an_unchecked_rule_applies_only_when_vouched_for() {
     let o = qcc(&base);
     assert!(!o.status.success() && !out.exists(), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("it is refused unless `--allow-unchecked drop-max-of-one-value` vouches for it"),
+        stderr(&o).contains(
+            "it is refused unless `--allow-unchecked drop-max-of-one-value` vouches for it"
+        ),
         "{}",
         stderr(&o)
     );
