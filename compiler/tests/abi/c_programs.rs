@@ -3,7 +3,7 @@
 //! `qcc run model.so`.
 
 use super::library::missing_feature;
-use super::support::{cc, check, python, Standin, NX};
+use super::support::{cc, check, run_python, Standin, NX};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use std::path::Path;
@@ -104,22 +104,8 @@ fn readme_c_example() {
 fn readme_python_example() {
     let dir = tempfile::tempdir().expect("dir");
     Standin::new("qcc").build(dir.path(), "model");
-    std::fs::write(
-        dir.path().join("example.py"),
-        readme_block_with("python", "ctypes"),
-    )
-    .expect("written");
-    let out = Command::new(python())
-        .arg("example.py")
-        .current_dir(dir.path())
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    check("readme_python", &String::from_utf8_lossy(&out.stdout));
+    let text = run_python(dir.path(), &readme_block_with("python", "ctypes"));
+    check("readme_python", &text);
 }
 
 /// `qcc run model.so` gives what the library computes, over several samples.
@@ -193,18 +179,7 @@ fn readme_python_package_example() {
     std::fs::copy(digits.join("test_images.npy"), dir.path().join("calib.npy")).expect("copied");
     let block = readme_block_with("python", "import numpy as np, qcc");
     let check = "\nassert y.shape == (1, 10), y.shape\nassert qcc.load(\"model.so\")(calib[:1]).tolist() == y.tolist()\n";
-    std::fs::write(dir.path().join("example.py"), format!("{block}{check}")).expect("written");
-    let out = Command::new(python())
-        .arg("example.py")
-        .current_dir(dir.path())
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = run_python(dir.path(), &format!("{block}{check}"));
     assert!(dir.path().join("model.h").exists());
-    let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("sqnr"), "{text}");
 }

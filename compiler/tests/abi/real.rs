@@ -3,7 +3,7 @@
 //! loader (bit-exact with the interpreter), under the guard-page harness, from two threads, from
 //! the README's C and Python examples, and linked twice to the same bytes.
 
-use super::support::{cc, python};
+use super::support::{cc, run_python};
 use ndarray::{s, ArrayD, Axis};
 use qcc::backend::link::link;
 use qcc::backend::target::Target;
@@ -197,22 +197,10 @@ fn readme_examples_on_digits() {
         .expect("runs");
     assert!(out.status.success(), "{out:?}");
     close(&floats(&String::from_utf8_lossy(&out.stdout)), "C");
-    std::fs::write(
-        dir.path().join("example.py"),
-        super::c_programs::readme_block_with("python", "ctypes"),
-    )
-    .expect("written");
-    let out = Command::new(python())
-        .arg("example.py")
-        .current_dir(dir.path())
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = run_python(
+        dir.path(),
+        &super::c_programs::readme_block_with("python", "ctypes"),
     );
-    let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("digits "), "{text}");
     close(&floats(&text), "Python");
 }

@@ -176,3 +176,20 @@ pub fn python() -> PathBuf {
     );
     py
 }
+
+/// Writes `script` as `example.py` in `dir`, runs it there with the test venv's Python and
+/// returns its standard output; a failing script fails the test with its standard error.
+pub fn run_python(dir: &Path, script: &str) -> String {
+    std::fs::write(dir.join("example.py"), script).expect("written");
+    let out = Command::new(python())
+        .arg("example.py")
+        .current_dir(dir)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
