@@ -77,17 +77,8 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
         }
         Compare | Logic => {
             let f = op.str("fn").unwrap_or_default();
-            let t = match f {
-                "equal" => "Equal",
-                "less" => "Less",
-                "greater" => "Greater",
-                "less_or_equal" => "LessOrEqual",
-                "greater_or_equal" => "GreaterOrEqual",
-                "and" => "And",
-                "or" => "Or",
-                "xor" => "Xor",
-                _ => return Err(fail(format!("has no function `{f}`"))),
-            };
+            let t = crate::import::logic_onnx_op(f)
+                .ok_or_else(|| fail(format!("has no function `{f}`")))?;
             simple(g, t, vec![]);
         }
         ArgMax | ArgMin => simple(
@@ -106,18 +97,8 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
         ),
         Reduce => {
             let f = op.str("fn").unwrap_or_default();
-            let t = match f {
-                "sum" => "ReduceSum",
-                "sum_square" => "ReduceSumSquare",
-                "l1" => "ReduceL1",
-                "l2" => "ReduceL2",
-                "log_sum" => "ReduceLogSum",
-                "log_sum_exp" => "ReduceLogSumExp",
-                "max" => "ReduceMax",
-                "min" => "ReduceMin",
-                "prod" => "ReduceProd",
-                _ => return Err(fail(format!("has no function `{f}`"))),
-            };
+            let t = crate::import::reduce_onnx_op(f)
+                .ok_or_else(|| fail(format!("has no function `{f}`")))?;
             // Every Reduce* takes its axes as an input from opset 18.
             let axes = g.ints(&format!("{out}.axes"), &ints("axes"));
             g.node(

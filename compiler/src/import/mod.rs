@@ -46,7 +46,7 @@ mod node;
 mod ops;
 mod tensor;
 
-pub(crate) use ops::unary_onnx_op;
+pub(crate) use ops::{logic_onnx_op, reduce_onnx_op, unary_onnx_op};
 pub(crate) use tensor::dtype;
 
 pub use names::sanitize;

@@ -57,14 +57,34 @@ fn fn_attr(name: &str) -> crate::ir::Attrs {
     super::attrs([("fn", Attr::Str(name.into()))])
 }
 
+/// The ONNX comparisons with their fold and their IR `fn`; the exporter reads it backwards.
+const COMPARE_OPS: &[(&str, Cmp, &str)] = &[
+    ("Equal", Cmp::Eq, "equal"),
+    ("Less", Cmp::Lt, "less"),
+    ("Greater", Cmp::Gt, "greater"),
+    ("LessOrEqual", Cmp::Le, "less_or_equal"),
+    ("GreaterOrEqual", Cmp::Ge, "greater_or_equal"),
+];
+
+/// The ONNX logic ops with their fold and their IR `fn`.
+const LOGIC_OPS: &[(&str, Logic, &str)] = &[
+    ("And", Logic::And, "and"),
+    ("Or", Logic::Or, "or"),
+    ("Xor", Logic::Xor, "xor"),
+];
+
+/// The ONNX op that imports as `compare {fn}` or `logic {fn}`.
+pub fn onnx_op_of(f: &str) -> Option<&'static str> {
+    let compare = COMPARE_OPS.iter().find(|c| c.2 == f).map(|c| c.0);
+    compare.or_else(|| LOGIC_OPS.iter().find(|l| l.2 == f).map(|l| l.0))
+}
+
 pub fn compare(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
-    let (op, name) = match n.op_type() {
-        "Equal" => (Cmp::Eq, "equal"),
-        "Less" => (Cmp::Lt, "less"),
-        "Greater" => (Cmp::Gt, "greater"),
-        "LessOrEqual" => (Cmp::Le, "less_or_equal"),
-        _ => (Cmp::Ge, "greater_or_equal"),
-    };
+    let (op, name) = COMPARE_OPS
+        .iter()
+        .find(|c| c.0 == n.op_type())
+        .map(|&(_, op, name)| (op, name))
+        .ok_or_else(|| n.fail("is not a comparison"))?;
     let Some(v) = all_folded(cx, n, 2)? else {
         return run_time(cx, n, OpKind::Compare, fn_attr(name), 2);
     };
@@ -73,11 +93,11 @@ pub fn compare(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
 }
 
 pub fn logic(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
-    let (op, name) = match n.op_type() {
-        "And" => (Logic::And, "and"),
-        "Or" => (Logic::Or, "or"),
-        _ => (Logic::Xor, "xor"),
-    };
+    let (op, name) = LOGIC_OPS
+        .iter()
+        .find(|l| l.0 == n.op_type())
+        .map(|&(_, op, name)| (op, name))
+        .ok_or_else(|| n.fail("is not a logic op"))?;
     let Some(v) = all_folded(cx, n, 2)? else {
         return run_time(cx, n, OpKind::Logic, fn_attr(name), 2);
     };

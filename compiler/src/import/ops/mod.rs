@@ -111,6 +111,8 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
 ];
 
 pub use activation::onnx_op_of as unary_onnx_op;
+pub use logic::onnx_op_of as logic_onnx_op;
+pub use reduce::onnx_op_of as reduce_onnx_op;
 
 /// The ONNX ops that import as `unary` (beside [`SUPPORTED`]).
 pub fn unary_onnx_names() -> impl Iterator<Item = &'static str> {

@@ -53,21 +53,30 @@ pub fn softmax(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     Ok(())
 }
 
-/// The IR function of an ONNX Reduce* op other than ReduceMean, and whether a reduction over no
-/// axes (`noop_with_empty_axes`) leaves each element as it is.
+/// Each ONNX Reduce* op other than ReduceMean: its IR function, and whether a reduction over no
+/// axes (`noop_with_empty_axes`) leaves each element as it is. The exporter reads it backwards.
+const REDUCE_OPS: &[(&str, &str, bool)] = &[
+    ("ReduceSum", "sum", true),
+    ("ReduceSumSquare", "sum_square", false),
+    ("ReduceL1", "l1", false),
+    ("ReduceL2", "l2", false),
+    ("ReduceLogSum", "log_sum", false),
+    ("ReduceLogSumExp", "log_sum_exp", false),
+    ("ReduceMax", "max", true),
+    ("ReduceMin", "min", true),
+    ("ReduceProd", "prod", true),
+];
+
 fn reduce_fn(op_type: &str) -> Option<(&'static str, bool)> {
-    Some(match op_type {
-        "ReduceSum" => ("sum", true),
-        "ReduceSumSquare" => ("sum_square", false),
-        "ReduceL1" => ("l1", false),
-        "ReduceL2" => ("l2", false),
-        "ReduceLogSum" => ("log_sum", false),
-        "ReduceLogSumExp" => ("log_sum_exp", false),
-        "ReduceMax" => ("max", true),
-        "ReduceMin" => ("min", true),
-        "ReduceProd" => ("prod", true),
-        _ => return None,
-    })
+    REDUCE_OPS
+        .iter()
+        .find(|r| r.0 == op_type)
+        .map(|&(_, f, noop)| (f, noop))
+}
+
+/// The ONNX op that imports as `reduce {fn}`.
+pub fn onnx_op_of(f: &str) -> Option<&'static str> {
+    REDUCE_OPS.iter().find(|r| r.1 == f).map(|r| r.0)
 }
 
 /// ReduceProd of a constant folds at import (shape subgraphs, int64 included); of a run-time
