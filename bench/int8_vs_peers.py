@@ -4,10 +4,11 @@ Usage: python bench/int8_vs_peers.py [--models DIR] [--qcc PATH] [--work DIR] [-
                                      [--warmup N] [--calib N] [--quick] [--clock cpu|wall]
                                      [--no-openvino] [NAME ...]
 
-For each model (tiny CNN, ResNet-18, MobileNetV2, EfficientNet-Lite0 by default), in ONE process
-and ONE thread each:
+For each model (tiny CNN, ResNet-18, MobileNetV2, EfficientNet-Lite0 by default), in ONE process,
+at each thread count of --threads (default 1 and 2), every engine set to that many threads:
   qcc          `qcc MODEL.onnx -o MODEL.so --calib calib.npy --calibration minmax`, loaded with
-               ctypes and called through its C ABI (qcc_run), input and output buffers made once
+               ctypes and called through its C ABI (qcc_run on one thread, qcc_run_threads on
+               more), input and output buffers made once
   ORT fp32     the ONNX model itself, default graph optimizations
   ORT int8     quantize_static: QOperator, u8 activations, s8 per-channel weights, MinMax
   OV int8      quantize_static with QuantFormat.QDQ (otherwise the same), compiled by OpenVINO's
@@ -15,13 +16,15 @@ and ONE thread each:
 All three quantizers calibrate on the same samples: random crops of the real photos
 scikit-image and scikit-learn ship, preprocessed as the model's generator does
 (tests/python/photos.py's random_crops, seed 2). The timed input is the model's first test
-sample. ORT sessions use intra_op_num_threads=1, inter_op_num_threads=1 and I/O binding onto
-preallocated buffers; OpenVINO uses INFERENCE_NUM_THREADS=1, NUM_STREAMS=1 and an infer request
+sample. ORT sessions use intra_op_num_threads=T, inter_op_num_threads=1 and I/O binding onto
+preallocated buffers; OpenVINO uses INFERENCE_NUM_THREADS=T, NUM_STREAMS=1 and an infer request
 whose input tensor is set once. Timing is round-robin (each round runs every engine once, in an
 order rotated per round, so drift in the machine's load hits all alike), after warm-up rounds;
-the table shows medians of the process's CPU time per run (--clock wall: wall-clock time), which
-on a shared machine leaves out the time other processes had the core; the CPU/wall column checks
-that each engine kept to one thread. GMAC/s counts the ONNX graph's Conv/Gemm/MatMul multiply-accumulates.
+the one-thread table shows medians of the process's CPU time per run (--clock wall: wall-clock
+time), which on a shared machine leaves out the time other processes had the core, and the
+CPU/wall column checks that each engine kept to one thread; tables of more threads show
+wall-clock time (CPU time sums the threads), and CPU/wall near T shows each engine used them.
+A last table gives each engine's speed-up from one thread to each other count. GMAC/s counts the ONNX graph's Conv/Gemm/MatMul multiply-accumulates.
 A sanity table gives each int8 output's SQNR against ORT fp32 on the timed sample, so a broken
 build cannot post a fast time unnoticed.
 """
@@ -72,17 +75,22 @@ def cpu_description():
 class QccLibrary:
     """A model.so called through its C ABI, buffers allocated once."""
 
-    def __init__(self, path):
+    def __init__(self, path, threads=1):
         lib = ctypes.CDLL(path)
         lib.qcc_model_json.restype = ctypes.c_char_p
-        lib.qcc_scratch_size.restype = ctypes.c_size_t
+        lib.qcc_scratch_size_threads.restype = ctypes.c_size_t
+        lib.qcc_scratch_size_threads.argtypes = [ctypes.c_size_t]
         lib.qcc_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
         lib.qcc_run.restype = ctypes.c_int
+        lib.qcc_run_threads.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                        ctypes.c_size_t]
+        lib.qcc_run_threads.restype = ctypes.c_int
         self.lib = lib
+        self.threads = threads
         self.info = json.loads(lib.qcc_model_json())
         self.inputs = [np.zeros(i["shape"], np.float32) for i in self.info["inputs"]]
         self.outputs = [np.zeros(o["shape"], np.float32) for o in self.info["outputs"]]
-        self._scratch = np.zeros(lib.qcc_scratch_size() + 64, np.uint8)
+        self._scratch = np.zeros(lib.qcc_scratch_size_threads(threads) + 64, np.uint8)
         self._aligned = self._scratch.ctypes.data + (-self._scratch.ctypes.data % 64)
         self._in = (ctypes.c_void_p * len(self.inputs))(*(a.ctypes.data for a in self.inputs))
         self._out = (ctypes.c_void_p * len(self.outputs))(*(a.ctypes.data for a in self.outputs))
@@ -94,7 +102,10 @@ class QccLibrary:
         np.copyto(self.inputs[0], x)
 
     def run(self):
-        rc = self.lib.qcc_run(self._in, self._out, self._aligned)
+        if self.threads == 1:
+            rc = self.lib.qcc_run(self._in, self._out, self._aligned)
+        else:
+            rc = self.lib.qcc_run_threads(self._in, self._out, self._aligned, self.threads)
         if rc != 0:
             raise SystemExit(f"qcc_run returned {rc}")
 
@@ -103,11 +114,11 @@ class QccLibrary:
 
 
 class OrtRunner:
-    """An ORT session on one thread, bound to preallocated input and output arrays."""
+    """An ORT session on `threads` threads, bound to preallocated input and output arrays."""
 
-    def __init__(self, path, x):
+    def __init__(self, path, x, threads=1):
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
+        opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         self.sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         (inp,) = self.sess.get_inputs()
@@ -128,17 +139,17 @@ class OrtRunner:
 
 
 class OpenVinoRunner:
-    """OpenVINO's CPU plugin on one thread, input tensor set once."""
+    """OpenVINO's CPU plugin on `threads` threads, input tensor set once."""
 
-    def __init__(self, path, x):
+    def __init__(self, path, x, threads=1):
         import openvino as ov
 
         core = ov.Core()
-        config = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
+        config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
         self.compiled = core.compile_model(path, "CPU", config)
-        threads = int(self.compiled.get_property("INFERENCE_NUM_THREADS"))
-        if threads != 1:
-            raise SystemExit(f"OpenVINO compiled {path} for {threads} threads, not 1")
+        got = int(self.compiled.get_property("INFERENCE_NUM_THREADS"))
+        if got != threads:
+            raise SystemExit(f"OpenVINO compiled {path} for {got} threads, not {threads}")
         # On CPUs with AVX512-BF16 OpenVINO runs the layers left in float in bf16 by default;
         # the table shows it, as users get it.
         self.precision = self.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
@@ -209,15 +220,26 @@ def bench_model(name, args, openvino_ok):
 
     so_path = os.path.join(work, f"{name}.so")
     qcc_secs = compile_qcc(args.qcc, onnx_path, calib_path, so_path)
-    qcc = QccLibrary(so_path)
-    qcc.set_input(x)
-
     qop_path, qdq_path = os.path.join(work, "ort-qop.onnx"), os.path.join(work, "ort-qdq.onnx")
     quant_accuracy.ort_quantize(onnx_path, qop_path, calib, QuantFormat.QOperator, False)
-    runners = {"qcc": qcc, "ORT fp32": OrtRunner(onnx_path, x), "ORT int8": OrtRunner(qop_path, x)}
     if openvino_ok:
         quant_accuracy.ort_quantize(onnx_path, qdq_path, calib, QuantFormat.QDQ, False)
-        runners["OV int8"] = OpenVinoRunner(qdq_path, x)
+    per_threads = {}
+    for threads in args.threads:
+        per_threads[threads] = time_engines(name, args, openvino_ok, x, threads, so_path, onnx_path,
+                                            qop_path, qdq_path, qcc_secs)
+    return interp_vs_ort.gmac(onnx.load(onnx_path)), per_threads
+
+
+def time_engines(name, args, openvino_ok, x, threads, so_path, onnx_path, qop_path, qdq_path,
+                 qcc_secs):
+    """(medians, sqnr, extra) of every engine on `threads` threads."""
+    qcc = QccLibrary(so_path, threads)
+    qcc.set_input(x)
+    runners = {"qcc": qcc, "ORT fp32": OrtRunner(onnx_path, x, threads),
+               "ORT int8": OrtRunner(qop_path, x, threads)}
+    if openvino_ok:
+        runners["OV int8"] = OpenVinoRunner(qdq_path, x, threads)
 
     for r in runners.values():
         r.run()
@@ -231,13 +253,14 @@ def bench_model(name, args, openvino_ok):
             sqnr[label] = quant_accuracy.sqnr_db(ref, out)
 
     both = time_round_robin(runners, args.runs, args.warmup)
-    medians = {n: (cpu if args.clock == "cpu" else wall) for n, (wall, cpu) in both.items()}
+    use_cpu = args.clock == "cpu" and threads == 1
+    medians = {n: (cpu if use_cpu else wall) for n, (wall, cpu) in both.items()}
     extra = {"cpu_over_wall": {n: cpu / wall for n, (wall, cpu) in both.items()},
              "qcc_compile_s": qcc_secs,
              "qcc_features": f"{qcc.info.get('target')}, {qcc.info.get('weight_bits')}-bit weights"}
     if openvino_ok:
         extra["ov_precision"] = runners["OV int8"].precision
-    return interp_vs_ort.gmac(onnx.load(onnx_path)), medians, sqnr, extra
+    return medians, sqnr, extra
 
 
 def markdown_table(headers, rows):
@@ -263,9 +286,24 @@ def geomean(values):
 
 
 def print_tables(results, args, openvino_note):
-    clock = "process CPU time" if args.clock == "cpu" else "wall-clock time"
+    for threads in args.threads:
+        print_tables_at({name: (g, *per[threads]) for name, (g, per) in results.items()},
+                        args, openvino_note, threads)
+    if len(args.threads) > 1 and 1 in args.threads:
+        print("\n## speed-up from one thread (median latency on 1 / on T threads)\n")
+        others = [t for t in args.threads if t != 1]
+        engines = [e for e in ENGINES if all(e in per[1][0] for _, per in results.values())]
+        rows = []
+        for name, (_, per) in results.items():
+            rows.append([name, *(f"{per[1][0][e] / per[t][0][e]:.2f}" for t in others for e in engines)])
+        markdown_table(["model", *(f"{e} ×{t}" for t in others for e in engines)], rows)
+
+
+def print_tables_at(results, args, openvino_note, threads):
+    clock = "process CPU time" if args.clock == "cpu" and threads == 1 else "wall-clock time"
+    where = "one thread" if threads == 1 else f"{threads} threads each"
     print(f"\n## latency, median ms ({clock}) of {args.runs} round-robin runs after {args.warmup} "
-          "warm-up rounds, one thread\n")
+          f"warm-up rounds, {where}\n")
     headers = ["model", "GMAC", *(f"{e} ms" for e in ENGINES), *(f"{e} GMAC/s" for e in ENGINES),
                "qcc/ORT-int8", "qcc/OV-int8"]
     rows, ratios_ort, ratios_ov = [], [], []
@@ -287,9 +325,9 @@ def print_tables(results, args, openvino_note):
         print(f"geometric mean qcc/OV-int8:  - (OpenVINO not run: {openvino_note})")
     print("ratios below 1: qcc faster")
 
-    print("\n## sanity: SQNR (dB) of each int8 output against ORT fp32 on the timed sample; "
-          "CPU/wall (about 1 when an engine keeps to one thread and the machine is idle, above 1 "
-          "when it used more threads, below 1 when it waited for the CPU)\n")
+    print(f"\n## sanity ({where}): SQNR (dB) of each int8 output against ORT fp32 on the timed "
+          f"sample; CPU/wall (about {threads} when an engine uses its {threads} thread(s) and the "
+          "machine is idle, above when it used more, below when it waited for the CPU)\n")
     labels = [e for e in ENGINES if e != "ORT fp32"]
     rows = [[name, *(f"{sqnr[e]:.1f}" if e in sqnr else "-" for e in labels),
              *(f"{extra['cpu_over_wall'][e]:.2f}" if e in extra["cpu_over_wall"] else "-" for e in ENGINES),
@@ -313,12 +351,20 @@ def main():
     p.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                    help="what the latency columns show: the process's CPU time per run (robust "
                         "on a shared machine) or wall-clock time; the other shows in CPU/wall")
+    p.add_argument("--threads", default="1,2",
+                   help="comma-separated thread counts, each engine set to each [default 1,2]")
     p.add_argument("--no-openvino", action="store_true",
                    help="run without OpenVINO (otherwise a missing openvino is an error)")
     args = p.parse_args()
     args.runs = args.runs or (10 if args.quick else 40)
     args.warmup = args.warmup if args.warmup is not None else (2 if args.quick else 5)
     args.calib = args.calib or (4 if args.quick else 16)
+    try:
+        args.threads = [int(t) for t in args.threads.split(",")]
+    except ValueError:
+        p.error(f"--threads takes comma-separated counts, not {args.threads!r}")
+    if any(t < 1 for t in args.threads):
+        p.error("--threads counts are at least 1")
     if args.runs < 5:
         p.error("--runs must be at least 5: a median of fewer runs is noise")
     if not os.access(args.qcc, os.X_OK):
@@ -342,7 +388,7 @@ def main():
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     # A fast library that computes the wrong thing must not pass for a result.
     wrong = [f"{name} ({sqnr['qcc']:.1f} dB, best peer {max(v for k, v in sqnr.items() if k != 'qcc'):.1f} dB)"
-             for name, (_, _, sqnr, _) in results.items()
+             for name, (_, per) in results.items() for (_, sqnr, _) in per.values()
              if sqnr["qcc"] < max(v for k, v in sqnr.items() if k != "qcc") - SQNR_SLACK_DB]
     if wrong:
         raise SystemExit(f"error: qcc's output is more than {SQNR_SLACK_DB} dB further from fp32 "

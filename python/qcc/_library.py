@@ -62,18 +62,21 @@ class Library:
             )
         return np.ascontiguousarray(a)
 
-    def __call__(self, *xs: Any) -> np.ndarray | tuple[np.ndarray, ...]:
+    def __call__(self, *xs: Any, threads: int = 1) -> np.ndarray | tuple[np.ndarray, ...]:
         """Runs the model on its inputs in order: one array back for a model with one output,
-        else a tuple in output order."""
+        else a tuple in output order. `threads` > 1 splits the work between that many threads
+        (the calling one and threads - 1 the library starts); the outputs are the same, bit for
+        bit, for every count."""
         if len(xs) != len(self.inputs):
             names = ", ".join(n for n, _ in self.inputs)
             raise TypeError(f"the model takes {len(self.inputs)} input(s) ({names}), {len(xs)} given")
         arrays = [self._checked(n, s, x) for (n, s), x in zip(self.inputs, xs)]
-        out = self._lib.run(arrays)
+        out = self._lib.run(arrays, threads=_threads(threads))
         return out[0] if len(out) == 1 else tuple(out)
 
-    def run(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """Runs the model on inputs given by name; returns the outputs by name."""
+    def run(self, feeds: Mapping[str, Any], threads: int = 1) -> dict[str, np.ndarray]:
+        """Runs the model on inputs given by name (on `threads` threads, as `__call__`);
+        returns the outputs by name."""
         names = [n for n, _ in self.inputs]
         unknown = sorted(set(feeds) - set(names))
         missing = [n for n in names if n not in feeds]
@@ -85,7 +88,7 @@ class Library:
                 parts.append(f"unknown {', '.join(unknown)}")
             raise KeyError(f"the model's inputs are {', '.join(names)}: {'; '.join(parts)}")
         arrays = [self._checked(n, s, feeds[n]) for n, s in self.inputs]
-        out = self._lib.run(arrays)
+        out = self._lib.run(arrays, threads=_threads(threads))
         return {n: a for (n, _), a in zip(self.outputs, out)}
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -119,3 +122,12 @@ def load(path: str | os.PathLike) -> Library:
     """Loads a library `qcc` wrote (refused, with the reason, if this CPU lacks a feature it was
     built for)."""
     return Library(path)
+
+
+def _threads(threads: Any) -> int:
+    """`threads` checked: a positive int (bool excluded)."""
+    if isinstance(threads, bool) or not isinstance(threads, int):
+        raise TypeError(f"threads is an int, not {type(threads).__name__}")
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
+    return threads

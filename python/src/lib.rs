@@ -235,21 +235,31 @@ impl Library {
         Ok(d)
     }
 
-    /// Runs the model on float32 arrays in input order; returns the outputs in output order.
+    /// Runs the model on float32 arrays in input order on `threads` threads (the same outputs,
+    /// bit for bit, for every count); returns the outputs in output order.
+    #[pyo3(signature = (inputs, threads = 1))]
     fn run<'py>(
         &self,
         py: Python<'py>,
         inputs: Vec<PyReadonlyArrayDyn<'py, f32>>,
+        threads: usize,
     ) -> PyResult<Vec<Bound<'py, PyArrayDyn<f32>>>> {
+        if threads == 0 {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "threads must be at least 1",
+            ));
+        }
         let views: Vec<_> = inputs.iter().map(|a| a.as_array()).collect();
         let me = std::thread::current().id();
+        let needed = self.lib.scratch_size_threads(threads);
         let mut scratch = self
             .scratch
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&me)
-            .unwrap_or_else(|| self.lib.scratch());
-        let result = py.detach(|| self.lib.run_views(&views, &mut scratch));
+            .filter(|s| s.len() >= needed)
+            .unwrap_or_else(|| self.lib.scratch_threads(threads));
+        let result = py.detach(|| self.lib.run_views_threads(&views, &mut scratch, threads));
         self.scratch
             .lock()
             .unwrap_or_else(|p| p.into_inner())

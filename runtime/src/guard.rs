@@ -129,6 +129,18 @@ pub fn run_guarded(
     inputs: &[Tensor],
     flush: Flush,
 ) -> Result<Vec<Tensor>, GuardError> {
+    run_guarded_threads(model, inputs, flush, 1)
+}
+
+/// As [`run_guarded`], through `NAME_run_threads` on `threads` threads, with the scratch that
+/// thread count needs (each further thread's temporaries at its end, so the last one's
+/// overrun faults too).
+pub fn run_guarded_threads(
+    model: &Library,
+    inputs: &[Tensor],
+    flush: Flush,
+    threads: usize,
+) -> Result<Vec<Tensor>, GuardError> {
     let info = model.info();
     let arrays = model.check_inputs(inputs)?;
     let mut ins = Vec::with_capacity(arrays.len());
@@ -144,15 +156,17 @@ pub fn run_guarded(
         .iter()
         .map(|p| GuardedBuffer::new(p.elements() * 4, std::mem::align_of::<f32>(), flush))
         .collect::<io::Result<Vec<_>>>()?;
-    let mut scratch = GuardedBuffer::new(info.scratch_size, SCRATCH_ALIGN, flush)?;
+    let mut scratch =
+        GuardedBuffer::new(model.scratch_size_threads(threads), SCRATCH_ALIGN, flush)?;
     let in_ptrs: Vec<*const f32> = ins.iter_mut().map(|b| b.as_mut_ptr() as _).collect();
     let out_ptrs: Vec<*mut f32> = outs.iter_mut().map(|b| b.as_mut_ptr() as _).collect();
     // SAFETY: each buffer holds its port's element count; the scratch is aligned and sized.
     let code = unsafe {
-        model.run_raw(
+        model.run_threads_raw(
             in_ptrs.as_ptr(),
             out_ptrs.as_ptr(),
             scratch.as_mut_ptr().cast(),
+            threads,
         )
     };
     if code != RUN_OK {

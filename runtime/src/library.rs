@@ -4,7 +4,10 @@
 //!
 //! The C ABI (see the `model.h` qcc writes beside each library):
 //! `size_t NAME_scratch_size(void)`, `int NAME_run(const float *const *inputs,
-//! float *const *outputs, void *scratch)`, `const char *NAME_model_json(void)`.
+//! float *const *outputs, void *scratch)`, `const char *NAME_model_json(void)`, and for runs on
+//! several threads `size_t NAME_scratch_size_threads(size_t threads)`,
+//! `int NAME_run_threads(inputs, outputs, scratch, size_t threads)` and
+//! `int NAME_run_parallel(inputs, outputs, scratch, size_t threads, parallel_for, pool)`.
 
 use crate::scratch::{Scratch, SCRATCH_ALIGN};
 use crate::tensor::Tensor;
@@ -15,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 /// The version of the JSON description and of the calling convention; a library recording
 /// another one is refused rather than misread.
-pub const ABI_VERSION: u64 = 1;
+pub const ABI_VERSION: u64 = 2;
 
 /// `NAME_run`'s return codes (the generated header defines the same numbers).
 pub const RUN_OK: i32 = 0;
@@ -124,6 +127,54 @@ impl fmt::Display for Shape {
 type RunFn = unsafe extern "C" fn(*const *const f32, *const *mut f32, *mut c_void) -> c_int;
 type SizeFn = unsafe extern "C" fn() -> usize;
 type JsonFn = unsafe extern "C" fn() -> *const c_char;
+type SizeThreadsFn = unsafe extern "C" fn(usize) -> usize;
+type RunThreadsFn =
+    unsafe extern "C" fn(*const *const f32, *const *mut f32, *mut c_void, usize) -> c_int;
+/// `task(ctx, i)`, as the library hands it to a pool.
+type TaskFn = unsafe extern "C" fn(*mut c_void, usize);
+/// `parallel_for(pool, task, ctx, count)`.
+type ParallelForFn = unsafe extern "C" fn(*mut c_void, TaskFn, *mut c_void, usize);
+type RunParallelFn = unsafe extern "C" fn(
+    *const *const f32,
+    *const *mut f32,
+    *mut c_void,
+    usize,
+    ParallelForFn,
+    *mut c_void,
+) -> c_int;
+
+/// A pool of threads the caller owns, for [`Library::run_views_parallel`]: `parallel_for`
+/// calls `task(i)` once for every `i` in `0..count`, on any of its threads, and returns when
+/// all calls have returned.
+pub trait ParallelFor: Sync {
+    fn parallel_for(&self, count: usize, task: &(dyn Fn(usize) + Sync));
+}
+
+/// The library's `task` and its context, made callable from the pool's threads.
+struct Task {
+    f: TaskFn,
+    ctx: *mut c_void,
+}
+// SAFETY: the library's task may be called from any thread for distinct indices (the ABI's
+// promise); the context stays alive until parallel_for returns.
+unsafe impl Sync for Task {}
+
+/// The `parallel_for` the library calls: `pool` points to a `&dyn ParallelFor`.
+unsafe extern "C" fn parallel_for_trampoline(
+    pool: *mut c_void,
+    f: TaskFn,
+    ctx: *mut c_void,
+    count: usize,
+) {
+    // SAFETY: run_views_parallel passes a pointer to its `&dyn ParallelFor`, alive for the call.
+    let pool = unsafe { &*(pool as *const &dyn ParallelFor) };
+    let task = Task { f, ctx };
+    pool.parallel_for(count, &|i| {
+        let t = &task;
+        // SAFETY: the library's own task, on an index below the count it asked for.
+        unsafe { (t.f)(t.ctx, i) }
+    });
+}
 
 /// A loaded `model.so`. Immutable once loaded: share it between threads, each with its own
 /// scratch ([`Library::run`] allocates one per call; [`Library::run_with_scratch`] reuses yours).
@@ -131,6 +182,9 @@ pub struct Library {
     info: ModelInfo,
     path: PathBuf,
     run: RunFn,
+    size_threads: SizeThreadsFn,
+    run_threads: RunThreadsFn,
+    run_parallel: RunParallelFn,
     // Keeps the code behind `run` mapped; dropped last.
     _lib: libloading::Library,
 }
@@ -191,6 +245,9 @@ impl Library {
         let json_ptr = symbol(format!("{prefix}_model_json"))?;
         let size_ptr = symbol(format!("{prefix}_scratch_size"))?;
         let run_ptr = symbol(format!("{prefix}_run"))?;
+        let size_threads_ptr = symbol(format!("{prefix}_scratch_size_threads"))?;
+        let run_threads_ptr = symbol(format!("{prefix}_run_threads"))?;
+        let run_parallel_ptr = symbol(format!("{prefix}_run_parallel"))?;
         // SAFETY: these are the C ABI's signatures; the shim's two accessors execute no
         // model code (they are compiled for the baseline CPU) and so are safe to call before the
         // feature check.
@@ -199,6 +256,14 @@ impl Library {
                 std::mem::transmute::<*const c_void, JsonFn>(json_ptr),
                 std::mem::transmute::<*const c_void, SizeFn>(size_ptr),
                 std::mem::transmute::<*const c_void, RunFn>(run_ptr),
+            )
+        };
+        // SAFETY: as above, the ABI's signatures.
+        let (size_threads, run_threads, run_parallel) = unsafe {
+            (
+                std::mem::transmute::<*const c_void, SizeThreadsFn>(size_threads_ptr),
+                std::mem::transmute::<*const c_void, RunThreadsFn>(run_threads_ptr),
+                std::mem::transmute::<*const c_void, RunParallelFn>(run_parallel_ptr),
             )
         };
         let json = unsafe { json_fn() };
@@ -234,6 +299,9 @@ impl Library {
             info,
             path: path.to_path_buf(),
             run,
+            size_threads,
+            run_threads,
+            run_parallel,
             _lib: lib,
         })
     }
@@ -275,13 +343,87 @@ impl Library {
         inputs: &[ArrayViewD<'_, f32>],
         scratch: &mut Scratch,
     ) -> Result<Vec<ArrayD<f32>>, LibraryError> {
+        let needed = self.info.scratch_size;
+        // SAFETY: run_views_with passes buffers of the ports' sizes and a scratch of `needed`.
+        self.run_views_with(inputs, scratch, needed, |i, o, s| unsafe {
+            self.run_raw(i, o, s)
+        })
+    }
+
+    /// Bytes of scratch a run on `threads` threads needs (`NAME_scratch_size_threads`).
+    pub fn scratch_size_threads(&self, threads: usize) -> usize {
+        // SAFETY: a pure function of the shim, compiled for the baseline CPU.
+        unsafe { (self.size_threads)(threads) }
+    }
+
+    /// A fresh scratch arena for runs on `threads` threads.
+    pub fn scratch_threads(&self, threads: usize) -> Scratch {
+        Scratch::new(self.scratch_size_threads(threads))
+    }
+
+    /// As [`Library::run`] on `threads` threads (the calling one and `threads - 1` that the
+    /// library starts and joins): the same outputs, bit for bit, for every thread count.
+    pub fn run_threads(
+        &self,
+        inputs: &[Tensor],
+        threads: usize,
+    ) -> Result<Vec<Tensor>, LibraryError> {
+        let mut scratch = self.scratch_threads(threads);
+        let views = self.f32_views(inputs)?;
+        let outputs = self.run_views_threads(&views, &mut scratch, threads)?;
+        Ok(outputs.into_iter().map(Tensor::F32).collect())
+    }
+
+    /// As [`Library::run_views`] on `threads` threads, in the caller's scratch (at least
+    /// [`Library::scratch_size_threads`] bytes).
+    pub fn run_views_threads(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        scratch: &mut Scratch,
+        threads: usize,
+    ) -> Result<Vec<ArrayD<f32>>, LibraryError> {
+        let needed = self.scratch_size_threads(threads);
+        // SAFETY: as run_views, with the scratch the thread count needs.
+        self.run_views_with(inputs, scratch, needed, |i, o, s| unsafe {
+            (self.run_threads)(i, o, s, threads)
+        })
+    }
+
+    /// As [`Library::run_views_threads`] on the threads of the caller's `pool`, which runs at
+    /// most `threads` of the library's tasks at once (`NAME_run_parallel`).
+    pub fn run_views_parallel(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        scratch: &mut Scratch,
+        threads: usize,
+        pool: &dyn ParallelFor,
+    ) -> Result<Vec<ArrayD<f32>>, LibraryError> {
+        let needed = self.scratch_size_threads(threads);
+        let pool_ref: &dyn ParallelFor = pool;
+        let pool_ptr = &pool_ref as *const &dyn ParallelFor as *mut c_void;
+        // SAFETY: as run_views; `pool_ptr` outlives the call, and the trampoline reads it back
+        // as the `&dyn ParallelFor` it is.
+        self.run_views_with(inputs, scratch, needed, |i, o, s| unsafe {
+            (self.run_parallel)(i, o, s, threads, parallel_for_trampoline, pool_ptr)
+        })
+    }
+
+    /// Checks the inputs and the scratch (`needed` bytes), allocates the outputs and calls
+    /// `call(inputs, outputs, scratch)`, one of the ABI's entries.
+    fn run_views_with(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        scratch: &mut Scratch,
+        needed: usize,
+        call: impl FnOnce(*const *const f32, *const *mut f32, *mut c_void) -> i32,
+    ) -> Result<Vec<ArrayD<f32>>, LibraryError> {
         let info = &self.info;
         let arrays = self.check_views(inputs)?;
-        if scratch.len() < info.scratch_size {
+        if scratch.len() < needed {
             return Err(LibraryError::ScratchSize {
                 model: info.model_name.clone(),
                 given: scratch.len(),
-                needed: info.scratch_size,
+                needed,
             });
         }
         let mut outputs: Vec<ArrayD<f32>> = info
@@ -292,15 +434,13 @@ impl Library {
         let in_ptrs: Vec<*const f32> = arrays.iter().map(|a| a.as_ptr()).collect();
         let out_ptrs: Vec<*mut f32> = outputs.iter_mut().map(|a| a.as_mut_ptr()).collect();
         debug_assert_eq!(scratch.as_mut_ptr() as usize % SCRATCH_ALIGN, 0);
-        // SAFETY: every input and output buffer has exactly its port's element count, in
-        // standard layout; the scratch is aligned and large enough; the CPU was checked at load.
-        let code = unsafe {
-            self.run_raw(
-                in_ptrs.as_ptr(),
-                out_ptrs.as_ptr(),
-                scratch.as_mut_ptr().cast(),
-            )
-        };
+        // Every input and output buffer has exactly its port's element count, in standard
+        // layout; the scratch is aligned and large enough; the CPU was checked at load.
+        let code = call(
+            in_ptrs.as_ptr(),
+            out_ptrs.as_ptr(),
+            scratch.as_mut_ptr().cast(),
+        );
         if code != RUN_OK {
             return Err(LibraryError::Run {
                 prefix: info.prefix.clone(),
@@ -392,6 +532,48 @@ impl Library {
         scratch: *mut c_void,
     ) -> i32 {
         unsafe { (self.run)(inputs, outputs, scratch) }
+    }
+
+    /// Calls `NAME_run_threads` directly.
+    ///
+    /// # Safety
+    /// As [`Library::run_raw`], with `scratch` pointing to
+    /// [`Library::scratch_size_threads`]`(threads)` writable bytes.
+    pub unsafe fn run_threads_raw(
+        &self,
+        inputs: *const *const f32,
+        outputs: *const *mut f32,
+        scratch: *mut c_void,
+        threads: usize,
+    ) -> i32 {
+        unsafe { (self.run_threads)(inputs, outputs, scratch, threads) }
+    }
+
+    /// Calls `NAME_run_parallel` directly, on `pool`.
+    ///
+    /// # Safety
+    /// As [`Library::run_threads_raw`].
+    pub unsafe fn run_parallel_raw(
+        &self,
+        inputs: *const *const f32,
+        outputs: *const *mut f32,
+        scratch: *mut c_void,
+        threads: usize,
+        pool: &dyn ParallelFor,
+    ) -> i32 {
+        let pool_ref: &dyn ParallelFor = pool;
+        let pool_ptr = &pool_ref as *const &dyn ParallelFor as *mut c_void;
+        // SAFETY: the caller's promise; `pool_ptr` outlives the call.
+        unsafe {
+            (self.run_parallel)(
+                inputs,
+                outputs,
+                scratch,
+                threads,
+                parallel_for_trampoline,
+                pool_ptr,
+            )
+        }
     }
 }
 

@@ -34,15 +34,30 @@ pub struct Emitter {
     data_count: usize,
     /// Every function's CLIF text, when asked for (`--emit clif`).
     pub clif: Option<String>,
+    /// The work units of each kernel that splits its work ([`K::for_units`]); absent: one.
+    units: std::collections::HashMap<FuncId, usize>,
 }
 
-/// Every kernel has this signature: `(inputs, outputs, scratch)`, the three pointers of
-/// `NAME_run`.
+/// Every kernel has this signature: `(inputs, outputs, scratch, lo, hi, temp_shift)`: the
+/// three pointers of `NAME_run`, the part of the kernel's work units to compute (`lo..hi` of
+/// [`Emitter::units`]; a kernel that does not split has one unit and ignores them), and the
+/// bytes added to the arena offset of each of its temporaries (0, or another thread's region:
+/// see `link.rs`, "Threads").
 fn kernel_signature(module: &ObjectModule) -> cranelift_codegen::ir::Signature {
+    let mut sig = module.make_signature();
+    for _ in 0..6 {
+        sig.params.push(AbiParam::new(types::I64));
+    }
+    sig
+}
+
+/// The signature of the entry `NAME_run_impl(inputs, outputs, scratch) -> i32`.
+fn entry_signature(module: &ObjectModule) -> cranelift_codegen::ir::Signature {
     let mut sig = module.make_signature();
     for _ in 0..3 {
         sig.params.push(AbiParam::new(types::I64));
     }
+    sig.returns.push(AbiParam::new(types::I32));
     sig
 }
 
@@ -54,6 +69,7 @@ impl Emitter {
             fctx: FunctionBuilderContext::new(),
             data_count: 0,
             clif: None,
+            units: Default::default(),
         }
     }
 
@@ -103,8 +119,15 @@ impl Emitter {
                 ins: params[0],
                 outs: params[1],
                 scratch: params[2],
+                lo: params[3],
+                hi: params[4],
+                temp_shift: params[5],
+                units: None,
             };
             body(&mut k)?;
+            if let Some(u) = k.units {
+                self.units.insert(id, u);
+            }
             k.b.ins().return_(&[]);
             k.b.seal_all_blocks();
             let cfg = k.module.target_config();
@@ -118,6 +141,13 @@ impl Emitter {
             .map_err(|e| Error::msg(format!("compiling {name}: {e:?}")))?;
         self.module.clear_context(&mut self.ctx);
         Ok(id)
+    }
+
+    /// How many work units the kernel `f` splits into (1 for a kernel that does not split): a
+    /// call with `lo..hi` computes exactly the results of those units, so calls on disjoint
+    /// ranges may run at once and together compute what one call on `0..units` does.
+    pub fn units(&self, f: FuncId) -> usize {
+        self.units.get(&f).copied().unwrap_or(1)
     }
 
     /// A function of hand-assembled machine code (a micro-kernel), local to the object, called
@@ -159,8 +189,7 @@ impl Emitter {
         kernels: &[(FuncId, Option<usize>)],
         mark: Option<&str>,
     ) -> Result<FuncId> {
-        let mut sig = kernel_signature(&self.module);
-        sig.returns.push(AbiParam::new(types::I32));
+        let sig = entry_signature(&self.module);
         let id = self
             .module
             .declare_function(name, Linkage::Export, &sig)
@@ -191,14 +220,16 @@ impl Emitter {
                     b.ins().call(m, &[step]);
                 }
                 let f = self.module.declare_func_in_func(kernel, b.func);
-                b.ins().call(f, &params);
+                let lo = b.ins().iconst(types::I64, 0);
+                let hi = b.ins().iconst(
+                    types::I64,
+                    self.units.get(&kernel).copied().unwrap_or(1) as i64,
+                );
+                let shift = b.ins().iconst(types::I64, 0);
+                b.ins()
+                    .call(f, &[params[0], params[1], params[2], lo, hi, shift]);
                 if let Some(end) = slack {
-                    let zero = b.ins().iconst(types::I8, 0);
-                    let v = b.ins().splat(types::I8X16, zero);
-                    let at = b.ins().iadd_imm_s(params[2], end as i64);
-                    for q in 0..(SLACK / 16) as i32 {
-                        b.ins().store(mem(), v, at, q * 16);
-                    }
+                    zero_slack(&mut b, params[2], end);
                 }
             }
             if let Some(m) = mark {
@@ -221,6 +252,85 @@ impl Emitter {
     }
 }
 
+/// Zeroes the [`SLACK`] bytes at arena offset `end` (see [`Emitter::entry`]).
+fn zero_slack(b: &mut FunctionBuilder, scratch: Value, end: usize) {
+    let zero = b.ins().iconst(types::I8, 0);
+    let v = b.ins().splat(types::I8X16, zero);
+    let at = b.ins().iadd_imm_s(scratch, end as i64);
+    for q in 0..(SLACK / 16) as i32 {
+        b.ins().store(mem(), v, at, q * 16);
+    }
+}
+
+impl Emitter {
+    /// The exported `NAME_step_impl(inputs, outputs, scratch, step, lo, hi, temp_shift)`, the
+    /// threaded runs' way in: calls kernel `step` of `kernels` (as [`Emitter::entry`] takes
+    /// them) on units `lo..hi` with its temporaries moved by `temp_shift` bytes, and the part
+    /// that ends at the last unit zeroes the step's slack. A step index out of range does
+    /// nothing (the shim never passes one).
+    pub fn step_entry(
+        &mut self,
+        name: &str,
+        kernels: &[(FuncId, Option<usize>)],
+    ) -> Result<FuncId> {
+        let mut sig = self.module.make_signature();
+        for _ in 0..7 {
+            sig.params.push(AbiParam::new(types::I64));
+        }
+        let id = self
+            .module
+            .declare_function(name, Linkage::Export, &sig)
+            .map_err(|e| Error::msg(format!("declaring {name}: {e}")))?;
+        self.ctx.func.signature = sig;
+        {
+            let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            let done = b.create_block();
+            let p = {
+                b.switch_to_block(entry);
+                b.block_params(entry).to_vec()
+            };
+            let blocks: Vec<_> = kernels.iter().map(|_| b.create_block()).collect();
+            let default = b.func.dfg.block_call(done, &[]);
+            let targets: Vec<_> = blocks
+                .iter()
+                .map(|&blk| b.func.dfg.block_call(blk, &[]))
+                .collect();
+            let jt =
+                b.create_jump_table(cranelift_codegen::ir::JumpTableData::new(default, &targets));
+            let index = b.ins().ireduce(types::I32, p[3]);
+            b.ins().br_table(index, jt);
+            for (&(kernel, slack), &blk) in kernels.iter().zip(&blocks) {
+                b.switch_to_block(blk);
+                let f = self.module.declare_func_in_func(kernel, b.func);
+                b.ins().call(f, &[p[0], p[1], p[2], p[4], p[5], p[6]]);
+                if let Some(end) = slack {
+                    let units = self.units.get(&kernel).copied().unwrap_or(1);
+                    let last = b.ins().icmp_imm_s(IntCC::Equal, p[5], units as i64);
+                    let zero = b.create_block();
+                    b.ins().brif(last, zero, &[], done, &[]);
+                    b.switch_to_block(zero);
+                    zero_slack(&mut b, p[2], end);
+                }
+                b.ins().jump(done, &[]);
+            }
+            b.switch_to_block(done);
+            b.ins().return_(&[]);
+            b.seal_all_blocks();
+            b.finalize(self.module.target_config());
+        }
+        if let Some(text) = &mut self.clif {
+            text.push_str(&format!("; {name}\n{}\n", self.ctx.func.display()));
+        }
+        self.module
+            .define_function(id, &mut self.ctx)
+            .map_err(|e| Error::msg(format!("compiling {name}: {e:?}")))?;
+        self.module.clear_context(&mut self.ctx);
+        Ok(id)
+    }
+}
+
 /// A kernel under construction.
 pub struct K<'a> {
     pub b: FunctionBuilder<'a>,
@@ -228,6 +338,11 @@ pub struct K<'a> {
     ins: Value,
     outs: Value,
     scratch: Value,
+    lo: Value,
+    hi: Value,
+    temp_shift: Value,
+    /// Set by [`K::for_units`].
+    units: Option<usize>,
 }
 
 /// Loads and stores of the kernels: never trapping on their own (every address is in bounds by
@@ -260,6 +375,75 @@ impl K<'_> {
                 .load(types::I64, mem(), self.outs, (i * 8) as i32),
             Loc::Data(id) => self.table(id),
         }
+    }
+
+    /// The address of the kernel's temporary at arena offset `off` (moved by the call's
+    /// `temp_shift`, so that each thread running a part of the kernel has its own).
+    pub fn temp(&mut self, off: usize) -> Value {
+        let at = self.b.ins().iadd(self.scratch, self.temp_shift);
+        self.b.ins().iadd_imm_s(at, off as i64)
+    }
+
+    /// `for u in lo..hi { body(u) }` over the call's part of `units` work units: the kernel's
+    /// outermost loop when it splits its work between threads. Each unit must write results
+    /// no other unit writes and read none that another writes, so any partition of `0..units`
+    /// computes the same bytes. At most one call per kernel.
+    pub fn for_units(
+        &mut self,
+        units: usize,
+        body: impl FnOnce(&mut Self, Value) -> Result<()>,
+    ) -> Result<()> {
+        assert!(self.units.is_none(), "one for_units per kernel");
+        self.units = Some(units.max(1));
+        let (lo, hi) = (self.lo, self.hi);
+        self.for_between(lo, hi, 1, body)
+    }
+
+    /// `for i in (lo..hi).step_by(step) { body(i) }` with run-time i64 bounds.
+    pub fn for_between(
+        &mut self,
+        lo: Value,
+        hi: Value,
+        step: i64,
+        body: impl FnOnce(&mut Self, Value) -> Result<()>,
+    ) -> Result<()> {
+        let header = self.b.create_block();
+        let i = self.b.append_block_param(header, types::I64);
+        let inner = self.b.create_block();
+        let exit = self.b.create_block();
+        self.b.ins().jump(header, &[BlockArg::Value(lo)]);
+        self.b.switch_to_block(header);
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, i, hi);
+        self.b.ins().brif(more, inner, &[], exit, &[]);
+        self.b.switch_to_block(inner);
+        body(self, i)?;
+        let next = self.b.ins().iadd_imm_s(i, step);
+        self.b.ins().jump(header, &[BlockArg::Value(next)]);
+        self.b.switch_to_block(exit);
+        Ok(())
+    }
+
+    /// `if cond { then } else { other }`.
+    pub fn if_else(
+        &mut self,
+        cond: Value,
+        then: impl FnOnce(&mut Self) -> Result<()>,
+        other: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        let (t, e, done) = (
+            self.b.create_block(),
+            self.b.create_block(),
+            self.b.create_block(),
+        );
+        self.b.ins().brif(cond, t, &[], e, &[]);
+        self.b.switch_to_block(t);
+        then(self)?;
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(e);
+        other(self)?;
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+        Ok(())
     }
 
     /// The address of a table of the object.

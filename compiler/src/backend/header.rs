@@ -100,7 +100,8 @@ pub fn render(iface: &Interface) -> String {
  *   int rc = {n}_run(inputs, outputs, scratch);   0 on success
  *
  * The library allocates nothing and has no global mutable state: threads may call
- * {n}_run at the same time, each with its own scratch buffer. Every symbol starts with
+ * {n}_run at the same time, each with its own scratch buffer; one call may also use several
+ * threads ({n}_run_threads, {n}_run_parallel below). Every symbol starts with
  * `{n}_`, so libraries built with different prefixes link into one program.
  */
 #ifndef {p}_MODEL_H
@@ -151,6 +152,25 @@ size_t {n}_scratch_size(void);
  * Returns {p}_OK, or {p}_ERR_CPU without executing anything when this CPU lacks one of the
  * features above, {p}_ERR_NULL for a null pointer, {p}_ERR_ALIGN for a misaligned scratch. */
 int {n}_run(const float *const *inputs, float *const *outputs, void *scratch);
+
+/* Threads. {n}_run_threads computes what {n}_run computes, bit for bit, on the calling thread
+ * and threads - 1 more that it starts and joins before returning (0 counts as 1; more than 256
+ * as 256; if the system refuses a thread it computes alone). Its scratch holds
+ * {n}_scratch_size_threads(threads) bytes, 64-byte aligned. */
+size_t {n}_scratch_size_threads(size_t threads);
+int {n}_run_threads(const float *const *inputs, float *const *outputs, void *scratch,
+                    size_t threads);
+
+/* As {n}_run_threads, on the caller's threads: for each step whose work splits, the library calls
+ * parallel_for(pool, task, ctx, count) once, which must call task(ctx, i) once for every i in
+ * [0, count), on any threads, and return when all calls have returned. count is at most
+ * threads, and the scratch holds {n}_scratch_size_threads(threads) bytes. Returns as {n}_run;
+ * {p}_ERR_NULL also for a null parallel_for. */
+int {n}_run_parallel(const float *const *inputs, float *const *outputs, void *scratch,
+                     size_t threads,
+                     void (*parallel_for)(void *pool, void (*task)(void *ctx, size_t i), void *ctx,
+                                          size_t count),
+                     void *pool);
 
 /* The model described in JSON: abi, prefix, model, inputs and outputs (name, shape, dtype,
  * elements), scratch_size, features, target, weight_bits, qcc_version. */

@@ -22,6 +22,12 @@ pub struct Interface {
     pub outputs: Vec<Port>,
     /// Bytes of the caller's arena.
     pub scratch_size: usize,
+    /// How `NAME_run_threads` and `NAME_run_parallel` split each step of `NAME_step_impl`, in
+    /// call order.
+    pub splits: Vec<Split>,
+    /// Bytes (a multiple of 64) each thread beyond the first adds to the scratch: the largest
+    /// span of one split step's temporaries.
+    pub temp_span: usize,
     /// CPU features the code needs, named as GCC's `__builtin_cpu_supports` names them
     /// ("sse4.1", "avx2", "fma", …; see `runtime::cpu::KNOWN_FEATURES`).
     pub features: Vec<String>,
@@ -34,6 +40,14 @@ pub struct Interface {
     /// `{prefix}_profile_mark(i)` before step `i` and `{prefix}_profile_mark(n)` after the last,
     /// and the shim defines it and exports the profile.
     pub profile: Option<Vec<ProfileStep>>,
+}
+
+/// One step as the threaded entries see it: `units` work units, any partition of which
+/// computes the same bytes; its temporaries start at arena offset `temp_lo` (0 without any).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Split {
+    pub units: usize,
+    pub temp_lo: usize,
 }
 
 /// An input or output: f32, in the IR's shape (NCHW as in ONNX).

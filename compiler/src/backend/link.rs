@@ -67,6 +67,11 @@ pub fn shim_source(iface: &Interface) -> String {
     format!(
         "/* The exported entry points of model @{model} (written by qcc; see {HEADER_H}). */
 {prelude}#include <stdint.h>
+#include <limits.h>
+#include <pthread.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/futex.h>
 #include \"{HEADER_H}\"
 
 /* The generated code: assumes the CPU features and an aligned, large enough scratch. */
@@ -84,7 +89,8 @@ static int cpu_supported(void) {{
 {cpu_checks}
 }}
 
-int {n}_run(const float *const *inputs, float *const *outputs, void *scratch) {{
+/* What every entry checks before running anything: {p}_OK or the error to return. */
+static int check_call(const float *const *inputs, float *const *outputs, void *scratch) {{
     if (!cpu_supported()) return {p}_ERR_CPU;
     if (({p}_NUM_INPUTS > 0 && !inputs) || !outputs) return {p}_ERR_NULL;
     for (int i = 0; i < {p}_NUM_INPUTS; i++)
@@ -93,19 +99,216 @@ int {n}_run(const float *const *inputs, float *const *outputs, void *scratch) {{
         if (!outputs[i]) return {p}_ERR_NULL;
     if ({p}_SCRATCH_SIZE > 0 && !scratch) return {p}_ERR_NULL;
     if ((uintptr_t)scratch % {SCRATCH_ALIGN} != 0) return {p}_ERR_ALIGN;
+    return {p}_OK;
+}}
+
+int {n}_run(const float *const *inputs, float *const *outputs, void *scratch) {{
+    int rc = check_call(inputs, outputs, scratch);
+    if (rc != {p}_OK) return rc;
     return {n}_run_impl(inputs, outputs, scratch);
 }}
-{profile}",
+{threads}{profile}",
         model = header::comment_safe(&iface.model_name),
         json = c_string_literal(&iface.model_json()),
         profile = profile_source(iface),
+        threads = threads_source(iface),
         // clock_gettime and CLOCK_MONOTONIC are POSIX, hidden by a strict `-std=c11` unless
         // asked for before the first include.
         prelude = if iface.profile.is_some() {
-            "#define _POSIX_C_SOURCE 199309L\n#include <time.h>\n"
+            "#define _GNU_SOURCE\n#include <time.h>\n"
         } else {
-            ""
+            "#define _GNU_SOURCE\n"
         },
+    )
+}
+
+/// The threaded entries (ARCHITECTURE.md, "Threads"): `NAME_scratch_size_threads`,
+/// `NAME_run_threads` (a team of threads it starts and joins) and `NAME_run_parallel` (the
+/// caller's pool). Both run the steps in order, each split into `parts = min(threads, units)`
+/// parts of its work units (`NAME_step_impl` computes one part); part `i` > 0 keeps its
+/// temporaries in region `i - 1` beyond the arena. A team waits at a barrier between two steps
+/// unless both run on the calling thread alone; the pool variant's `parallel_for` returning is
+/// that barrier. Parts write disjoint bytes and no reduction is split, so every thread count
+/// computes the same bytes as `NAME_run`.
+fn threads_source(iface: &Interface) -> String {
+    let n = &iface.prefix;
+    let p = header::macro_prefix(iface);
+    let list = |f: &dyn Fn(&crate::backend::interface::Split) -> usize| -> String {
+        iface
+            .splits
+            .iter()
+            .map(|s| f(s).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let arena = iface.scratch_size.div_ceil(SCRATCH_ALIGN) * SCRATCH_ALIGN;
+    format!(
+        "
+/* Threads: each step's work units and where its temporaries start (see {n}_step_impl). */
+void {n}_step_impl(const float *const *inputs, float *const *outputs, void *scratch, int64_t step,
+    int64_t lo, int64_t hi, int64_t temp_shift);
+#define STEPS {steps}
+static const uint64_t step_units[] = {{ {units} }};
+static const uint64_t step_temp_lo[] = {{ {temp_lo} }};
+/* The arena rounded to whole cache lines, and each further part's temporaries. */
+#define ARENA_BYTES ((uint64_t){arena})
+#define TEMP_SPAN ((uint64_t){span})
+
+size_t {n}_scratch_size_threads(size_t threads) {{
+    if (threads <= 1 || TEMP_SPAN == 0) return {p}_SCRATCH_SIZE;
+    if (threads - 1 > (SIZE_MAX - ARENA_BYTES) / (TEMP_SPAN ? TEMP_SPAN : 1)) return SIZE_MAX;
+    return ARENA_BYTES + (threads - 1) * TEMP_SPAN;
+}}
+
+struct job {{
+    const float *const *inputs;
+    float *const *outputs;
+    void *scratch;
+    size_t threads;
+}};
+
+static size_t parts_of(const struct job *j, size_t s) {{
+    return step_units[s] < j->threads ? step_units[s] : j->threads;
+}}
+
+static void run_part(const struct job *j, size_t s, size_t part, size_t parts) {{
+    uint64_t u = step_units[s];
+    int64_t lo = (int64_t)(u * part / parts), hi = (int64_t)(u * (part + 1) / parts);
+    int64_t shift = part == 0 ? 0
+        : (int64_t)(ARENA_BYTES + (part - 1) * TEMP_SPAN) - (int64_t)step_temp_lo[s];
+    {n}_step_impl(j->inputs, j->outputs, j->scratch, (int64_t)s, lo, hi, shift);
+}}
+
+/* A barrier for a team that lives for one run: spin briefly (steps are short), then sleep
+ * on a futex. */
+struct barrier {{
+    unsigned count, threads, generation;
+}};
+
+static void futex_wait(unsigned *at, unsigned value) {{
+    syscall(SYS_futex, at, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
+}}
+
+static void futex_wake(unsigned *at) {{
+    syscall(SYS_futex, at, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}}
+
+static void barrier_wait(struct barrier *b) {{
+    unsigned gen = __atomic_load_n(&b->generation, __ATOMIC_ACQUIRE);
+    if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == b->threads) {{
+        __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&b->generation, gen + 1, __ATOMIC_RELEASE);
+        futex_wake(&b->generation);
+        return;
+    }}
+    for (int i = 0; i < 2000; i++) {{
+        if (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) != gen) return;
+        __builtin_ia32_pause();
+    }}
+    while (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) == gen)
+        futex_wait(&b->generation, gen);
+}}
+
+struct team {{
+    struct job job;
+    struct barrier barrier;
+    /* 0 until every thread started, then 1 (run) or 2 (a thread failed to start: leave). */
+    unsigned gate;
+}};
+
+struct member {{
+    struct team *team;
+    size_t index;
+    pthread_t thread;
+}};
+
+/* Thread `me` of the team: its part of every step, waiting at the barrier between steps
+ * that are not both the calling thread's alone. */
+static void team_run(struct team *t, size_t me) {{
+    const struct job *j = &t->job;
+    for (size_t s = 0; s < STEPS; s++) {{
+        size_t parts = parts_of(j, s);
+        if (me < parts) run_part(j, s, me, parts);
+        if (s + 1 < STEPS && (parts > 1 || parts_of(j, s + 1) > 1))
+            barrier_wait(&t->barrier);
+    }}
+}}
+
+static void *team_member(void *arg) {{
+    struct member *m = arg;
+    unsigned gate;
+    while ((gate = __atomic_load_n(&m->team->gate, __ATOMIC_ACQUIRE)) == 0)
+        futex_wait(&m->team->gate, 0);
+    if (gate == 1) team_run(m->team, m->index);
+    return NULL;
+}}
+
+static void open_gate(struct team *t, unsigned value) {{
+    __atomic_store_n(&t->gate, value, __ATOMIC_RELEASE);
+    futex_wake(&t->gate);
+}}
+
+/* The most threads a team starts: the stack holds one record per member. */
+#define MAX_TEAM 256
+
+int {n}_run_threads(const float *const *inputs, float *const *outputs, void *scratch,
+                    size_t threads) {{
+    int rc = check_call(inputs, outputs, scratch);
+    if (rc != {p}_OK) return rc;
+    if (threads > MAX_TEAM) threads = MAX_TEAM;
+    if (threads <= 1) return {n}_run_impl(inputs, outputs, scratch);
+    struct team t = {{ {{ inputs, outputs, scratch, threads }}, {{ 0, (unsigned)threads, 0 }}, 0 }};
+    struct member members[MAX_TEAM];
+    size_t started = 0;
+    for (size_t i = 1; i < threads; i++) {{
+        members[i].team = &t;
+        members[i].index = i;
+        if (pthread_create(&members[i].thread, NULL, team_member, &members[i]) != 0) break;
+        started = i;
+    }}
+    if (started + 1 < threads) {{
+        /* The system refused a thread: release the ones started and compute alone. */
+        open_gate(&t, 2);
+        for (size_t i = 1; i <= started; i++) pthread_join(members[i].thread, NULL);
+        return {n}_run_impl(inputs, outputs, scratch);
+    }}
+    open_gate(&t, 1);
+    team_run(&t, 0);
+    for (size_t i = 1; i < threads; i++) pthread_join(members[i].thread, NULL);
+    return {p}_OK;
+}}
+
+struct pool_step {{
+    const struct job *job;
+    size_t step, parts;
+}};
+
+static void pool_task(void *ctx, size_t i) {{
+    const struct pool_step *ps = ctx;
+    if (i < ps->parts) run_part(ps->job, ps->step, i, ps->parts);
+}}
+
+int {n}_run_parallel(const float *const *inputs, float *const *outputs, void *scratch,
+                     size_t threads,
+                     void (*parallel_for)(void *pool, void (*task)(void *ctx, size_t i), void *ctx,
+                                          size_t count),
+                     void *pool) {{
+    int rc = check_call(inputs, outputs, scratch);
+    if (rc != {p}_OK) return rc;
+    if (!parallel_for) return {p}_ERR_NULL;
+    struct job j = {{ inputs, outputs, scratch, threads ? threads : 1 }};
+    for (size_t s = 0; s < STEPS; s++) {{
+        struct pool_step ps = {{ &j, s, parts_of(&j, s) }};
+        if (ps.parts == 1) run_part(&j, s, 0, 1);
+        else parallel_for(pool, pool_task, &ps, ps.parts);
+    }}
+    return {p}_OK;
+}}
+",
+        steps = iface.splits.len(),
+        units = list(&|s| s.units),
+        temp_lo = list(&|s| s.temp_lo),
+        span = iface.temp_span,
     )
 }
 
@@ -179,7 +382,7 @@ pub fn version_script(iface: &Interface) -> String {
     } else {
         String::new()
     };
-    format!("{{\n  global:\n    {n}_scratch_size;\n    {n}_run;\n    {n}_model_json;\n{profile}  local:\n    *;\n}};\n")
+    format!("{{\n  global:\n    {n}_scratch_size;\n    {n}_run;\n    {n}_model_json;\n    {n}_scratch_size_threads;\n    {n}_run_threads;\n    {n}_run_parallel;\n{profile}  local:\n    *;\n}};\n")
 }
 
 /// The C compilers to try, in order: `$CC` (split at whitespace, so `CC="ccache gcc"` works),
@@ -245,6 +448,7 @@ pub fn link(iface: &Interface, object: &[u8], output: &Path) -> Result<()> {
         // instruction); recorded as a dependency only when used.
         "-Wl,--as-needed",
         "-lm",
+        "-pthread",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -154,6 +154,8 @@ pub fn codegen(model: &Model, opts: &Options) -> Result<Compiled> {
         &funcs,
         mark.as_deref(),
     )?;
+    em.step_entry(&format!("{}_step_impl", opts.prefix), &funcs)?;
+    let splits = splits(&em, &funcs, &memory_requests, &plan);
     times.push(("code generation (cranelift)", t1.elapsed()));
     let clif = em.clif.take();
     let t2 = Instant::now();
@@ -173,6 +175,8 @@ pub fn codegen(model: &Model, opts: &Options) -> Result<Compiled> {
             inputs,
             outputs,
             scratch_size: plan.arena,
+            temp_span: splits.1,
+            splits: splits.0,
             features: opts.target.features.clone(),
             target: opts.target.spec.clone(),
             weight_bits,
@@ -189,6 +193,40 @@ pub fn codegen(model: &Model, opts: &Options) -> Result<Compiled> {
         times,
         clif,
     })
+}
+
+/// How the threaded entries split each step: its work units and where its temporaries start,
+/// and the bytes of the largest span of one split step's temporaries (each further thread's
+/// region beyond the arena).
+fn splits(
+    em: &Emitter,
+    funcs: &[(cranelift_module::FuncId, Option<usize>)],
+    requests: &[(plan::Request, Slot)],
+    plan: &plan::Plan,
+) -> (Vec<interface::Split>, usize) {
+    let mut temps: HashMap<usize, (usize, usize)> = HashMap::new();
+    for ((r, slot), &off) in requests.iter().zip(&plan.offsets) {
+        if let Slot::Temp(s, _) = slot {
+            let e = temps.entry(*s).or_insert((usize::MAX, 0));
+            e.0 = e.0.min(off);
+            e.1 =
+                e.1.max(off + r.size.max(1).div_ceil(plan::ALIGN) * plan::ALIGN);
+        }
+    }
+    let mut span = 0;
+    let list = funcs
+        .iter()
+        .enumerate()
+        .map(|(s, &(f, _))| {
+            let units = em.units(f);
+            let (temp_lo, end) = temps.get(&s).copied().unwrap_or((0, 0));
+            if units > 1 {
+                span = span.max(end - temp_lo);
+            }
+            interface::Split { units, temp_lo }
+        })
+        .collect();
+    (list, span)
 }
 
 /// A memory request and what it is for: the value's arena slot, or temporary `t` of step `s`.

@@ -234,6 +234,10 @@ pub enum Command {
         /// a model with several).
         #[arg(long, value_name = "FILE")]
         labels: Option<String>,
+        /// Threads a compiled .so runs each batch on (the calling one and N − 1 it starts):
+        /// the outputs are the same, bit for bit, for every N.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: u16,
     },
     /// Verify a model: parse it, load its weights, check every type; prints a summary.
     Check {
@@ -314,7 +318,8 @@ pub fn main(cli: Cli) -> Result<()> {
             inputs,
             outputs,
             labels,
-        } => run::run(&model, &inputs, &outputs, labels.as_deref()),
+            threads,
+        } => run::run(&model, &inputs, &outputs, labels.as_deref(), threads.into()),
         Command::Check { model } => run::check(&model),
         Command::Show {
             model,

@@ -88,7 +88,14 @@ pub fn run(
     inputs: &[String],
     outputs: &[String],
     labels: Option<&str>,
+    threads: usize,
 ) -> Result<()> {
+    if !is_library(model_path) && threads != 1 {
+        return Err(Error::msg(format!(
+            "--threads is for a compiled model.so; {} runs in the reference interpreter, on one thread",
+            model_path.display()
+        )));
+    }
     if is_library(model_path) {
         let lib = load_library(model_path)?;
         let info = lib.info();
@@ -100,10 +107,20 @@ pub fn run(
             .collect();
         let outs: Vec<String> = info.outputs.iter().map(|p| p.name.clone()).collect();
         let title = format!("running @{} ({})", info.model_name, model_path.display());
-        let mut scratch = lib.scratch();
+        let mut scratch = lib.scratch_threads(threads);
         return run_with(&title, &ports, &outs, inputs, outputs, labels, |feed| {
-            lib.run_with_scratch(feed, &mut scratch)
-                .map_err(|e| Error::msg(e.to_string()))
+            let views = feed
+                .iter()
+                .map(|t| {
+                    t.as_f32().map(|a| a.view()).ok_or_else(|| {
+                        Error::msg(format!("a library's inputs are f32, not {}", t.dtype()))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let outs = lib
+                .run_views_threads(&views, &mut scratch, threads)
+                .map_err(|e| Error::msg(e.to_string()))?;
+            Ok(outs.into_iter().map(Tensor::F32).collect())
         });
     }
     let model = crate::pipeline::load(model_path)?;

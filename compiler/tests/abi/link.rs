@@ -157,7 +157,14 @@ fn exports_only_the_abi() {
     defined.sort();
     assert_eq!(
         defined,
-        ["mnist_model_json", "mnist_run", "mnist_scratch_size"]
+        [
+            "mnist_model_json",
+            "mnist_run",
+            "mnist_run_parallel",
+            "mnist_run_threads",
+            "mnist_scratch_size",
+            "mnist_scratch_size_threads"
+        ]
     );
 }
 

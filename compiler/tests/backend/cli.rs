@@ -155,7 +155,14 @@ fn profiling_build_times_every_step() {
         let o = qcc(&args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    let abi = ["qcc_model_json", "qcc_run", "qcc_scratch_size"];
+    let abi = [
+        "qcc_model_json",
+        "qcc_run",
+        "qcc_run_parallel",
+        "qcc_run_threads",
+        "qcc_scratch_size",
+        "qcc_scratch_size_threads",
+    ];
     assert_eq!(exports(&plain), abi);
     let mut want: Vec<&str> = abi.to_vec();
     want.extend([

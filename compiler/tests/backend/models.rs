@@ -3,6 +3,7 @@
 
 use super::support::{assert_exact, build, float_arithmetic, integer, models_dir, npy};
 use qcc::quant::WeightBits;
+use runtime::guard::{run_guarded_threads, Flush};
 use runtime::Tensor;
 
 /// Which (weight bits, target) pairs a model is checked on: 7-bit weights on a target without
@@ -28,6 +29,25 @@ fn check(name: &str) {
         let lib = build(&int, target);
         let what = format!("{name} ({bits:?} weights, {target})");
         assert_exact(&what, &int, &lib, &[Tensor::F32(input.clone())]);
+        // Threads under the guard-page harness: every part's temporaries inside the scratch
+        // that thread count asks for, no access outside any buffer.
+        let inputs = [Tensor::F32(input.clone())];
+        let want = lib.library().run(&inputs).expect("runs");
+        for threads in [2, 7] {
+            for flush in [Flush::Start, Flush::End] {
+                let got = run_guarded_threads(lib.library(), &inputs, flush, threads)
+                    .unwrap_or_else(|e| panic!("{what}: guarded: {e}"));
+                assert!(
+                    got.iter().zip(&want).all(|(g, w)| g
+                        .as_f32()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.to_bits())
+                        .eq(w.as_f32().unwrap().iter().map(|v| v.to_bits()))),
+                    "{what}: guarded on {threads} threads ({flush:?}) differs"
+                );
+            }
+        }
     }
 }
 

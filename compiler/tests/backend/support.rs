@@ -23,10 +23,11 @@ pub fn integer(float: &Model, calib: &[ndarray::ArrayD<f32>], bits: WeightBits) 
     compiled.int.expect("an integer model")
 }
 
-/// A library built from `model` for `target`, linked with `cc` and loaded.
+/// A library built from `model` for `target`, linked by `backend::link` (the C shim with the
+/// threaded entries) and loaded by the runtime.
 pub struct Lib {
     pub compiled: Compiled,
-    lib: libloading::Library,
+    lib: runtime::Library,
     _dir: tempfile::TempDir,
 }
 
@@ -43,17 +44,10 @@ pub fn build(model: &Model, target: &str) -> Lib {
     )
     .unwrap_or_else(|e| panic!("@{} does not compile: {e}", model.name));
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let obj = dir.path().join("m.o");
     let so = dir.path().join("m.so");
-    std::fs::write(&obj, &compiled.object).expect("write the object");
-    let st = std::process::Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(["-shared", "-o"])
-        .args([&so, &obj])
-        .status()
-        .expect("cc runs");
-    assert!(st.success(), "linking {} failed", so.display());
-    // SAFETY: the library was just built by us; loading it runs no initializers of note.
-    let lib = unsafe { libloading::Library::new(&so) }.expect("the library loads");
+    qcc::backend::link::link(&compiled.interface, &compiled.object, &so)
+        .unwrap_or_else(|e| panic!("linking @{} failed: {e}", model.name));
+    let lib = runtime::Library::load(&so).expect("the library loads");
     Lib {
         compiled,
         lib,
@@ -61,12 +55,54 @@ pub fn build(model: &Model, target: &str) -> Lib {
     }
 }
 
-type RunImpl = unsafe extern "C" fn(*const *const f32, *const *mut f32, *mut u8) -> i32;
+/// How a run is made: `NAME_run_threads` on this many threads (1 is `NAME_run`'s code), or
+/// `NAME_run_parallel` on a pool of scoped threads.
+#[derive(Clone, Copy, Debug)]
+pub enum Mode {
+    Threads(usize),
+    Pool(usize),
+}
+
+/// Every way a library runs that must give the same bytes: 1, 2, 3 and 7 threads of its own,
+/// and 3 tasks at once on a caller's pool.
+pub const MODES: &[Mode] = &[
+    Mode::Threads(1),
+    Mode::Threads(2),
+    Mode::Threads(3),
+    Mode::Threads(7),
+    Mode::Pool(3),
+];
+
+/// A caller's pool for `NAME_run_parallel`: one scoped thread per task.
+struct ScopedPool;
+
+impl runtime::library::ParallelFor for ScopedPool {
+    fn parallel_for(&self, count: usize, task: &(dyn Fn(usize) + Sync)) {
+        std::thread::scope(|sc| {
+            for i in 1..count {
+                sc.spawn(move || task(i));
+            }
+            if count > 0 {
+                task(0);
+            }
+        });
+    }
+}
 
 impl Lib {
     /// Runs the library on `inputs` with a scratch arena filled with `fill` (garbage, to show
-    /// no kernel reads what it did not write).
+    /// no kernel reads what it did not write), on one thread.
     pub fn run(&self, inputs: &[Tensor], fill: u8) -> Vec<Vec<f32>> {
+        self.run_mode(inputs, fill, Mode::Threads(1))
+    }
+
+    /// The loaded library, for the guard-page harness.
+    pub fn library(&self) -> &runtime::Library {
+        &self.lib
+    }
+
+    /// As [`Lib::run`], the way `mode` says.
+    pub fn run_mode(&self, inputs: &[Tensor], fill: u8, mode: Mode) -> Vec<Vec<f32>> {
         let it = &self.compiled.interface;
         let xs: Vec<Vec<f32>> = inputs
             .iter()
@@ -80,20 +116,28 @@ impl Lib {
             .iter()
             .map(|p| vec![f32::NAN; p.shape.iter().product()])
             .collect();
-        let mut scratch = vec![fill; it.scratch_size + 64];
+        let threads = match mode {
+            Mode::Threads(t) | Mode::Pool(t) => t,
+        };
+        let size = self.lib.scratch_size_threads(threads);
+        let mut scratch = vec![fill; size + 64];
         let off = scratch.as_ptr().align_offset(64);
         let ins: Vec<*const f32> = xs.iter().map(|x| x.as_ptr()).collect();
         let outp: Vec<*mut f32> = outs.iter_mut().map(|o| o.as_mut_ptr()).collect();
         // SAFETY: the pointers are the model's inputs and outputs with the shapes the interface
-        // gives, and the scratch is aligned and large enough, which is all the ABI asks.
+        // gives, and the scratch is aligned and as large as the thread count needs.
         let rc = unsafe {
-            let f: libloading::Symbol<RunImpl> = self
-                .lib
-                .get(b"qcc_run_impl")
-                .expect("qcc_run_impl is exported");
-            f(ins.as_ptr(), outp.as_ptr(), scratch.as_mut_ptr().add(off))
+            let s = scratch.as_mut_ptr().add(off).cast();
+            match mode {
+                Mode::Threads(1) => self.lib.run_raw(ins.as_ptr(), outp.as_ptr(), s),
+                Mode::Threads(t) => self.lib.run_threads_raw(ins.as_ptr(), outp.as_ptr(), s, t),
+                Mode::Pool(t) => {
+                    self.lib
+                        .run_parallel_raw(ins.as_ptr(), outp.as_ptr(), s, t, &ScopedPool)
+                }
+            }
         };
-        assert_eq!(rc, 0);
+        assert_eq!(rc, 0, "{mode:?}");
         outs
     }
 }
@@ -107,8 +151,13 @@ pub fn assert_exact(what: &str, model: &Model, lib: &Lib, inputs: &[Tensor]) {
 
 /// Asserts the library's outputs on `inputs` are `want` bit for bit, naming the first difference.
 pub fn assert_outputs(what: &str, lib: &Lib, inputs: &[Tensor], want: &[Tensor]) {
-    for fill in [0u8, 0xA5] {
-        let got = lib.run(inputs, fill);
+    for (fill, &mode) in [0u8, 0xA5]
+        .into_iter()
+        .flat_map(|f| MODES.iter().map(move |m| (f, m)))
+    {
+        let got = lib.run_mode(inputs, fill, mode);
+        let what = format!("{what} [{mode:?}]");
+        let what = what.as_str();
         for (j, (g, w)) in got.iter().zip(want).enumerate() {
             let w: Vec<f32> = match w {
                 Tensor::F32(a) => a.iter().copied().collect(),

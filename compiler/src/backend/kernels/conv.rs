@@ -3,7 +3,7 @@
 //! padding materialized as a copy filled with the zero point, and the requantization fused into
 //! the store. Depthwise convolutions get their own kernel, vectorized along channels.
 
-use super::conv_micro::{self, Epilogue, Layer};
+use super::conv_micro::{self, divmod, Epilogue, Layer};
 use super::dot::{self, Dot, Route};
 use super::fixed::{finish_x4, multiply_x4, Pair};
 use super::micro::{self, Tier};
@@ -500,7 +500,7 @@ pub fn qconv2d(
     let f = em.kernel(name, Linkage::Local, |k| {
         let xb = k.base(x.loc);
         let src = if g.padded() {
-            let t = k.base(crate::backend::emit::Loc::Arena(temps[0]));
+            let t = k.temp(temps[0]);
             pad_input(k, &g, xb, t, zx)?;
             t
         } else {
@@ -517,10 +517,12 @@ pub fn qconv2d(
         } else {
             (g.ho, g.wo)
         };
-        k.for_range(0, g.n as i64, 1, |k, n| {
+        // Work units, for threads: (image, output row); each writes its own row.
+        k.for_units(g.n * rows_out, |k, u| {
+            let (n, oh) = divmod(k, u, rows_out);
             let img = k.at(src, n, hp * wpx * c, 0);
             let out_img = k.at(yb, n, (g.ho * g.wo * g.o) as i64, 0);
-            k.for_range(0, rows_out as i64, 1, |k, oh| {
+            {
                 let row = k.at(img, oh, g.strides[0] as i64 * wpx * c, 0);
                 let out_row = k.at(out_img, oh, (cols_out * g.o) as i64, 0);
                 k.for_range(0, g.groups as i64, 1, |k, gi| {
@@ -552,7 +554,7 @@ pub fn qconv2d(
                         })
                     })
                 })
-            })
+            }
         })
     })?;
     Ok((f, bytes))
@@ -591,7 +593,7 @@ fn depthwise(
     let f = em.kernel(name, Linkage::Local, |k| {
         let xb = k.base(x.loc);
         let src = if g.padded() {
-            let t = k.base(crate::backend::emit::Loc::Arena(temps[0]));
+            let t = k.temp(temps[0]);
             pad_input(k, g, xb, t, zx)?;
             t
         } else {
@@ -603,10 +605,12 @@ fn depthwise(
         // per channel as one four-pixel vector, which shares the channel's multiplier.
         let slot =
             k.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 256, 6));
-        k.for_range(0, g.n as i64, 1, |k, n| {
+        // Work units, for threads: (image, output row); each writes its own row.
+        k.for_units(g.n * g.ho, |k, u| {
+            let (n, oh) = divmod(k, u, g.ho);
             let img = k.at(src, n, hp * wp * ci, 0);
             let out_img = k.at(yb, n, (g.ho * g.wo) as i64 * ci, 0);
-            k.for_range(0, g.ho as i64, 1, |k, oh| {
+            {
                 let row = k.at(img, oh, g.strides[0] as i64 * wp * ci, 0);
                 let out_row = k.at(out_img, oh, g.wo as i64 * ci, 0);
                 tiled(k, 0, g.wo, TILE_PIXELS, &|k, ow, np| {
@@ -679,7 +683,7 @@ fn depthwise(
                         })
                     })
                 })
-            })
+            }
         })
     })?;
     Ok((f, bytes))

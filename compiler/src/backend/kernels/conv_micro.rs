@@ -6,6 +6,7 @@
 use super::micro::{self, Kind, Shape, Tier};
 use crate::backend::emit::{mem, Emitter, Loc, K, SLACK};
 use crate::diag::Result;
+use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 use cranelift_module::{FuncId, Linkage};
 use std::collections::{BTreeMap, BTreeSet};
@@ -137,6 +138,15 @@ pub fn emit(
     } else {
         (g.ho, g.wo)
     };
+    // Rows of output pixels, the unit threads split: an image row, or for a pointwise layer
+    // (one long row) chunks of whole tiles, about 16 of them.
+    let (rows, chunk) = if pointwise {
+        let tiles = out_cols.div_ceil(tile);
+        let per = tiles.div_ceil(16).max(1);
+        (tiles.div_ceil(per), per * tile)
+    } else {
+        (out_rows, out_cols)
+    };
     let pixel_step = (g.strides[1] * g.c * elem) as i64;
     let row_adv = (g.strides[0] * wp * g.c * elem) as i64;
     let left = ep.rq.shift.iter().any(|&s| s > 0);
@@ -177,7 +187,7 @@ pub fn emit(
         let xb = k.base(x);
         let src = match temp {
             Some(off) => {
-                let t = k.base(Loc::Arena(off));
+                let t = k.temp(off);
                 stage(k, g, xb, t, zx, tier)?;
                 t
             }
@@ -185,20 +195,38 @@ pub fn emit(
         };
         let yb = k.base(y);
         let (wt, tt) = (k.table(wid), k.table(tid));
-        k.for_range(0, g.n as i64, 1, |k, n| {
+        // Work units, for threads: (image, block of output channels, row of output pixels), in
+        // the order one thread visits them, so a part of the range keeps one block's packed
+        // weights in cache while its rows stream past them. Each unit writes its own pixels'
+        // channels of one block: no two units write the same byte.
+        let nbt = g.o.div_ceil(nb);
+        let full_blocks = g.o / nb;
+        let units = g.n * nbt * rows;
+        k.for_units(units, |k, u| {
+            let (t, r) = divmod(k, u, rows);
+            let (n, b) = divmod(k, t, nbt);
             let img = k.at(src, n, (hp * wp * g.c * elem) as i64, 0);
             let out_img = k.at(yb, n, (g.ho * g.wo * g.o) as i64, 0);
-            // Channel blocks outermost: one block's packed weights stay in cache while every
-            // pixel of the image streams past them.
-            let block = |k: &mut K, b: Value, channels: usize| -> Result<()> {
+            let row = |k: &mut K, channels: usize| -> Result<()> {
                 let wb = k.at(wt, b, wbytes as i64, 0);
                 let tb = k.at(tt, b, tbytes as i64, 0);
                 let ob = k.at(out_img, b, nb as i64, 0);
                 let ab = k.at(img, b, act_block, 0);
-                k.for_range(0, out_rows as i64, 1, |k, oh| {
-                    let arow = k.at(ab, oh, row_adv, 0);
-                    let orow = k.at(ob, oh, (out_cols * g.o) as i64, 0);
-                    let full = out_cols / tile * tile;
+                // A row of `row_px` pixels: a row of the image, or one chunk of the long row
+                // a pointwise layer reads.
+                let (arow, orow) = if pointwise {
+                    (
+                        k.at(ab, r, chunk as i64 * pixel_step, 0),
+                        k.at(ob, r, (chunk * g.o) as i64, 0),
+                    )
+                } else {
+                    (
+                        k.at(ab, r, row_adv, 0),
+                        k.at(ob, r, (out_cols * g.o) as i64, 0),
+                    )
+                };
+                let cols = |k: &mut K, count: usize| -> Result<()> {
+                    let full = count / tile * tile;
                     let call = |k: &mut K, ow: Value, pixels: usize| {
                         let a = k.at(arow, ow, pixel_step, 0);
                         let o = k.at(orow, ow, g.o as i64, 0);
@@ -208,22 +236,50 @@ pub fn emit(
                         call(k, ow, tile);
                         Ok(())
                     })?;
-                    if full < out_cols {
+                    if full < count {
                         let ow = k.i64(full as i64);
-                        call(k, ow, out_cols - full);
+                        call(k, ow, count - full);
                     }
                     Ok(())
-                })
+                };
+                if !pointwise || rows == 1 {
+                    return cols(k, out_cols);
+                }
+                let last = out_cols - (rows - 1) * chunk;
+                if last == chunk {
+                    cols(k, chunk)
+                } else {
+                    let inner =
+                        k.b.ins()
+                            .icmp_imm_s(IntCC::UnsignedLessThan, r, (rows - 1) as i64);
+                    k.if_else(inner, |k| cols(k, chunk), |k| cols(k, last))
+                }
             };
-            k.for_range(0, (g.o / nb) as i64, 1, |k, b| block(k, b, nb))?;
-            if !g.o.is_multiple_of(nb) {
-                let b = k.i64((g.o / nb) as i64);
-                block(k, b, g.o % nb)?;
+            if full_blocks == nbt {
+                row(k, nb)
+            } else if full_blocks == 0 {
+                row(k, g.o % nb)
+            } else {
+                let whole =
+                    k.b.ins()
+                        .icmp_imm_s(IntCC::UnsignedLessThan, b, full_blocks as i64);
+                k.if_else(whole, |k| row(k, nb), |k| row(k, g.o % nb))
             }
-            Ok(())
         })
     })?;
     Ok((f, bytes))
+}
+
+/// `(v / d, v % d)` of a non-negative i64, without the division when `d` is 1.
+pub(super) fn divmod(k: &mut K, v: Value, d: usize) -> (Value, Value) {
+    if d == 1 {
+        (v, k.i64(0))
+    } else {
+        (
+            k.b.ins().udiv_imm_s(v, d as i64),
+            k.b.ins().urem_imm_s(v, d as i64),
+        )
+    }
 }
 
 /// Writes the kernel's view of `x` to `dst`: `[n][hp][wp][c]` elements of the tier's width, the

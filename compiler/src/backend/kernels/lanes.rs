@@ -7,6 +7,7 @@ use crate::backend::emit::{mem, Emitter, K};
 use crate::backend::layout::{elem_size, strides};
 use crate::backend::Operand;
 use crate::diag::Result;
+use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 use cranelift_module::{FuncId, Linkage};
 use runtime::DType;
@@ -85,41 +86,60 @@ pub fn map_flat(
         let bases: Vec<Value> = args.iter().map(|a| k.base(a.loc)).collect();
         let yb = k.base(y.loc);
         let whole = (n / LANES * LANES) as i64;
-        k.for_range(0, whole, LANES as i64, |k, i| {
-            let loaded: Vec<[Value; 4]> = dts
-                .iter()
-                .zip(&bases)
-                .map(|(&d, &b)| {
-                    let a = k.at(b, i, elem_size(d), 0);
-                    load16(k, d, a)
-                })
-                .collect();
-            let mut out = [i; 4];
-            for (q, o) in out.iter_mut().enumerate() {
-                let lanes: Vec<Value> = loaded.iter().map(|l| l[q]).collect();
-                *o = vector(k, &lanes)?;
+        // Work units, for threads: chunks of CHUNK elements; the last one also takes the
+        // scalar tail.
+        let units = (whole as usize).div_ceil(CHUNK).max(1);
+        k.for_units(units, |k, u| {
+            let start = k.b.ins().imul_imm_s(u, CHUNK as i64);
+            let end = k.b.ins().iadd_imm_s(start, CHUNK as i64);
+            let all = k.i64(whole);
+            let end = k.b.ins().smin(end, all);
+            k.for_between(start, end, LANES as i64, |k, i| {
+                let loaded: Vec<[Value; 4]> = dts
+                    .iter()
+                    .zip(&bases)
+                    .map(|(&d, &b)| {
+                        let a = k.at(b, i, elem_size(d), 0);
+                        load16(k, d, a)
+                    })
+                    .collect();
+                let mut out = [i; 4];
+                for (q, o) in out.iter_mut().enumerate() {
+                    let lanes: Vec<Value> = loaded.iter().map(|l| l[q]).collect();
+                    *o = vector(k, &lanes)?;
+                }
+                let v = narrow(k, yd, out);
+                let ya = k.at(yb, i, 1, 0);
+                k.b.ins().store(mem(), v, ya, 0);
+                Ok(())
+            })?;
+            if whole as usize == n {
+                return Ok(());
             }
-            let v = narrow(k, yd, out);
-            let ya = k.at(yb, i, 1, 0);
-            k.b.ins().store(mem(), v, ya, 0);
-            Ok(())
-        })?;
-        k.for_range(whole, n as i64, 1, |k, i| {
-            let vals: Vec<Value> = dts
-                .iter()
-                .zip(&bases)
-                .map(|(&d, &b)| {
-                    let a = k.at(b, i, elem_size(d), 0);
-                    load_code(k, d, a)
+            let last = k.b.ins().icmp_imm_s(IntCC::Equal, u, (units - 1) as i64);
+            k.if_then(last, |k| {
+                k.for_range(whole, n as i64, 1, |k, i| {
+                    let vals: Vec<Value> = dts
+                        .iter()
+                        .zip(&bases)
+                        .map(|(&d, &b)| {
+                            let a = k.at(b, i, elem_size(d), 0);
+                            load_code(k, d, a)
+                        })
+                        .collect();
+                    let v = scalar(k, &vals)?;
+                    let ya = k.at(yb, i, 1, 0);
+                    store_code(k, yd, v, ya);
+                    Ok(())
                 })
-                .collect();
-            let v = scalar(k, &vals)?;
-            let ya = k.at(yb, i, 1, 0);
-            store_code(k, yd, v, ya);
-            Ok(())
+            })
         })
     })
 }
+
+/// Elements per work unit of [`map_flat`]: enough that a unit's loop dwarfs its call, few
+/// enough that a 56×56×64 activation splits into dozens.
+const CHUNK: usize = 4096;
 
 /// `v` of i32x4 splatted from a compile-time constant.
 pub fn splat_i32(k: &mut K, v: i32) -> Value {
