@@ -341,6 +341,16 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
             let perm = uvec(op.ints("perm").unwrap_or(&[]));
             runtime::tensor_map!(args[0], a => ops::transpose(a, &perm))
         }
+        Expand => {
+            let to = &ty.shape;
+            if ops::broadcast_shapes(args[0].shape(), to).as_ref() != Some(to) {
+                return Err(Error::msg(format!(
+                    "expand: {:?} does not broadcast to {to:?}",
+                    args[0].shape()
+                )));
+            }
+            runtime::tensor_map!(args[0], a => ops::expand(a, to))
+        }
         Slice => {
             let axes = crate::ir::infer::slice_axes(op, args[0].shape()).map_err(Error::msg)?;
             runtime::tensor_map!(args[0], a => ops::slice(a, &axes))

@@ -71,7 +71,7 @@ macro_rules! tests {
 
 mod models {
     use super::model;
-    tests!(model: tiny_cnn, pytorch_style, conv_variants, pools, activations, opset10, shapes, opset18, qdq, shape_folding, opset9, opset6, opset28_ml_domain, shape_logic, reductions, reductions13, logsoftmax11, one_d_and_blocks, int64_input, gather_at_run_time);
+    tests!(model: tiny_cnn, pytorch_style, conv_variants, pools, activations, opset10, shapes, opset18, qdq, shape_folding, opset9, opset6, opset28_ml_domain, shape_logic, reductions, reductions13, logsoftmax11, one_d_and_blocks, int64_input, gather_at_run_time, expand_at_run_time);
 }
 
 mod errors {

@@ -626,6 +626,27 @@ pub fn gather_at_run_time() -> G {
     g
 }
 
+/// Expand on run-time data to a shape computed from constants and run-time shapes (as
+/// Attention's function body repeats key heads): an `expand` op; a Mod on the head counts folds.
+pub fn expand_at_run_time() -> G {
+    let mut g = G::new(13);
+    g.input("x", &[1, 2, 3])
+        .init(i64s("four", &[1], vec![4]))
+        .init(i64s("three", &[1], vec![3]))
+        .node("Mod", &["four", "three"], &["one"], vec![])
+        .node("Shape", &["x"], &["xs"], vec![])
+        .node("Slice", &["xs", "one", "three"], &["tail"], vec![])
+        .node(
+            "Concat",
+            &["four", "tail"],
+            &["target"],
+            vec![int("axis", 0)],
+        )
+        .node("Expand", &["x", "target"], &["y"], vec![])
+        .output("y");
+    g
+}
+
 /// Opset 6: Clip's attributes, arithmetic with the legacy `broadcast`/`axis` alignment (a
 /// per-channel constant, a run-time value, a folded constant pair), Gemm's `broadcast`.
 pub fn opset6() -> G {
@@ -682,6 +703,7 @@ pub const MODELS: &[(&str, Fixture)] = &[
     ("tiny_cnn", tiny_cnn),
     ("int64_input", int64_input),
     ("gather_at_run_time", gather_at_run_time),
+    ("expand_at_run_time", expand_at_run_time),
     ("pytorch_style", pytorch_style),
     ("conv_variants", conv_variants),
     ("pools", pools),

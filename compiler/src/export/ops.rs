@@ -95,6 +95,10 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
             "Gather",
             vec![graph::int("axis", op.int("axis").unwrap_or_default())],
         ),
+        Expand => {
+            let shape = g.ints(&format!("{out}.shape"), &ints("shape"));
+            g.node("Expand", vec![xs[0].clone(), shape], vec![out], vec![]);
+        }
         Reduce => {
             let f = op.str("fn").unwrap_or_default();
             let t = crate::import::reduce_onnx_op(f)

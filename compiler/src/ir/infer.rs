@@ -658,7 +658,7 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             }
             Ok(TensorType::f32(shape))
         }
-        Cast | Compare | Logic | Not | Where | Mod | ArgMax | ArgMin | Gather => {
+        Cast | Compare | Logic | Not | Where | Mod | ArgMax | ArgMin | Gather | Expand => {
             unreachable!("infer_data answered")
         }
         Quantize | Dequantize | Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul

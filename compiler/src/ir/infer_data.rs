@@ -47,7 +47,7 @@ pub fn infer_data(op: &Op, operands: &[&TensorType]) -> Option<R<TensorType>> {
     use OpKind::*;
     if !matches!(
         op.kind,
-        Cast | Compare | Logic | Not | Where | Mod | ArgMax | ArgMin | Gather
+        Cast | Compare | Logic | Not | Where | Mod | ArgMax | ArgMin | Gather | Expand
     ) {
         return None;
     }
@@ -139,6 +139,22 @@ pub fn infer_data(op: &Op, operands: &[&TensorType]) -> Option<R<TensorType>> {
             shape.extend_from_slice(&i.shape);
             shape.extend_from_slice(&x.shape[a + 1..]);
             // Codes keep their parameters: a gather only moves elements.
+            Ok(TensorType::new(shape, x.elem.clone()))
+        }
+        Expand => {
+            let shape = op
+                .ints("shape")
+                .ok_or("attribute `shape` must be a list of integers")?
+                .iter()
+                .map(|&d| {
+                    usize::try_from(d)
+                        .map_err(|_| format!("attribute `shape` has a negative size {d}"))
+                })
+                .collect::<R<Vec<usize>>>()?;
+            if broadcast(&x.shape, &shape).as_ref() != Some(&shape) {
+                return Err(format!("operand `x` ({x}) does not broadcast to {shape:?}"));
+            }
+            // Codes keep their parameters: an expand only repeats elements.
             Ok(TensorType::new(shape, x.elem.clone()))
         }
         _ => unreachable!("other ops returned above"),

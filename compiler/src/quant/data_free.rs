@@ -426,7 +426,7 @@ impl Walk<'_> {
             // A cast keeps values (up to rounding); bools are 0 or 1.
             Cast => x()?,
             Compare | Logic | Not => (0.0, 1.0),
-            Gather => x()?,
+            Gather | Expand => x()?,
             ArgMax | ArgMin => {
                 let x = self.model.node(args[0]).ty.shape.clone();
                 let axis = op.int("axis").unwrap_or(0) as usize;

@@ -47,7 +47,7 @@ pub use self::reduce::{reduce, reduce_codes, reduce_group, reduce_mean, ReduceFn
 pub use self::resize::{
     resize_linear, resize_nearest, CoordMode, NearestMode, ResizeMode, ResizeParams,
 };
-pub use self::shape::{concat, pad, reshape, transpose};
+pub use self::shape::{concat, expand, pad, reshape, transpose};
 pub use self::slice::{slice, slice_len, SliceAxis};
 pub use self::softmax::softmax;
 pub use self::unary::{unary, UnaryDef, UnaryFn, UNARY_FNS};

@@ -154,7 +154,8 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         | OpKind::Mod
         | OpKind::ArgMax
         | OpKind::ArgMin
-        | OpKind::Gather => Err(Error::msg(format!(
+        | OpKind::Gather
+        | OpKind::Expand => Err(Error::msg(format!(
             "no kernel computes {} yet (`qcc run` interprets it)",
             step.op.kind.name()
         ))),
