@@ -341,6 +341,25 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
             let perm = uvec(op.ints("perm").unwrap_or(&[]));
             runtime::tensor_map!(args[0], a => ops::transpose(a, &perm))
         }
+        Attention => {
+            let p = crate::ir::attention::params(op).map_err(Error::msg)?;
+            let mask = match args.get(3) {
+                None => None,
+                Some(Tensor::F32(m)) => Some(ops::AttentionMask::Float(m)),
+                Some(Tensor::Bool(m)) => Some(ops::AttentionMask::Bool(m)),
+                Some(t) => {
+                    return Err(Error::msg(format!(
+                        "attention: a mask of {} values",
+                        t.dtype()
+                    )))
+                }
+            };
+            let shape = |i: usize| args[i].shape();
+            let mask_shape = args.get(3).map(|m| m.shape());
+            ops::attention_shape(shape(0), shape(1), shape(2), mask_shape, p.result)
+                .map_err(|m| Error::msg(format!("attention: {m}")))?;
+            ops::attention(f(0)?, f(1)?, f(2)?, mask, &p).into()
+        }
         Expand => {
             let to = &ty.shape;
             if ops::broadcast_shapes(args[0].shape(), to).as_ref() != Some(to) {

@@ -200,6 +200,12 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
             "Softmax",
             vec![graph::int("axis", op.int("axis").unwrap_or_default())],
         ),
+        // ONNX has Attention only from opset 23; the export writes opset 21.
+        Attention => {
+            return Err(fail(
+                "has no ONNX form at opset 21, which --emit onnx writes".into(),
+            ))
+        }
         Quantize => quant::quantize(g, m, id, xs[0].clone())?,
         Dequantize => quant::dequantize(g, m, id, operands[0])?,
         Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul | QAvgPool

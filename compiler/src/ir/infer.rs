@@ -658,6 +658,7 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             }
             Ok(TensorType::f32(shape))
         }
+        Attention => super::attention::infer(op, operands),
         Cast | Compare | Logic | Not | Where | Mod | ArgMax | ArgMin | Gather | Expand => {
             unreachable!("infer_data answered")
         }

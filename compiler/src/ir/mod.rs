@@ -1,5 +1,6 @@
 //! The IR: types, attributes, the op schema, the graph that holds a model, and its text form.
 
+pub mod attention;
 pub mod attr;
 pub mod infer;
 mod infer_data;

@@ -40,6 +40,7 @@ pub enum OpKind {
     Gemm,
     MatMul,
     Softmax,
+    Attention,
     // Ops on the other element types a model's data path carries (indices, masks): never
     // quantized, and the backend has no kernels for them (docs/ir.md, "Element types").
     Cast,
@@ -514,6 +515,8 @@ pub static SCHEMAS: &[OpSchema] = &[
         doc: "numpy matmul with batch broadcasting" },
     OpSchema { kind: OpKind::Softmax, name: "softmax", operands: ops(&["x"], 0),
         attrs: &[a!("axis", Int, required, "the axis to normalize")], doc: "e^x / Σ e^x along one axis" },
+    OpSchema { kind: OpKind::Attention, name: "attention", operands: ops(&["q", "k", "v", "mask"], 1),
+        attrs: super::attention::ATTRS, doc: "softmax(softcap(q·kᵀ·scale) + mask)·v per head, 4-D [batch, heads, seq, size], grouped k/v heads" },
     OpSchema { kind: OpKind::Cast, name: "cast", operands: ops(&["x"], 0),
         attrs: &[a!("to", Str, required, "the element type of the result: f32, f64, f16, i8, u8, i16, u16, i32, u32, i64, u64 or bool")],
         doc: "each element converted as ONNX Cast does (docs/ir.md, `cast`)" },

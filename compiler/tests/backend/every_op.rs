@@ -75,6 +75,7 @@ const INTERPRETER_ONLY: &[OpKind] = &[
     OpKind::ArgMin,
     OpKind::Gather,
     OpKind::Expand,
+    OpKind::Attention,
 ];
 
 fn kinds(model: &Model) -> BTreeSet<OpKind> {

@@ -6,6 +6,7 @@
 
 mod argmax;
 mod arith;
+mod attention;
 mod batch_norm;
 mod binary;
 mod conv;
@@ -31,6 +32,9 @@ mod unary;
 
 pub use self::argmax::arg_extreme;
 pub use self::arith::{arith, zip_broadcast, ArithOp};
+pub use self::attention::{
+    attention, attention_shape, AttentionMask, AttentionParams, AttentionResult,
+};
 pub use self::batch_norm::batch_norm;
 pub use self::binary::{binary, broadcast_shapes, max_min_codes};
 pub use self::conv::conv2d;

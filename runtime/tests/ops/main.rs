@@ -4,6 +4,7 @@
 mod common;
 
 mod arith;
+mod attention;
 mod batch_norm;
 mod binary;
 mod conv;

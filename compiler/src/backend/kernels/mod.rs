@@ -155,7 +155,8 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         | OpKind::ArgMax
         | OpKind::ArgMin
         | OpKind::Gather
-        | OpKind::Expand => Err(Error::msg(format!(
+        | OpKind::Expand
+        | OpKind::Attention => Err(Error::msg(format!(
             "no kernel computes {} yet (`qcc run` interprets it)",
             step.op.kind.name()
         ))),

@@ -1,6 +1,7 @@
 //! One converter per ONNX op (grouped by theme, one file per group) and the table that picks it.
 
 mod activation;
+mod attention;
 mod conv;
 mod elementwise;
 mod fold;
@@ -29,6 +30,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Add", elementwise::arith),
     ("And", logic::logic),
     ("ArgMax", index::arg_extreme),
+    ("Attention", attention::attention),
     ("ArgMin", index::arg_extreme),
     ("AveragePool", pool::average_pool),
     ("BatchNormalization", elementwise::batch_norm),
