@@ -7,13 +7,16 @@ use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 use runtime::ops::{attention, AttentionMask, AttentionParams, AttentionResult};
 
+/// A mask's shape (rank 1–4, last axis ≤ t), its values as floats and as bits, and whether the
+/// op gets the bits.
+type MaskCase = (Vec<usize>, Vec<f32>, Vec<bool>, bool);
+
 #[derive(Debug, Clone)]
 struct Case {
     q: ArrayD<f32>,
     k: ArrayD<f32>,
     v: ArrayD<f32>,
-    /// The mask's shape (rank 1–4, last axis ≤ t) and, for a bool mask, its bits.
-    mask: Option<(Vec<usize>, Vec<f32>, Vec<bool>, bool)>,
+    mask: Option<MaskCase>,
     p: AttentionParams,
 }
 
@@ -176,9 +179,9 @@ fn naive(c: &Case) -> ArrayD<Want> {
                     e.iter().map(|x| x / sum).collect()
                 };
                 if p.result == AttentionResult::Probabilities {
-                    for j in 0..t {
+                    for (j, &pj) in prob.iter().enumerate() {
                         out[IxDyn(&[bi, h, i, j])] = Want {
-                            value: prob[j],
+                            value: pj,
                             mag: 1.0,
                         };
                     }
@@ -186,8 +189,8 @@ fn naive(c: &Case) -> ArrayD<Want> {
                 }
                 for c in 0..dv {
                     let mut y = Want::default();
-                    for j in 0..t {
-                        y.add(prob[j] * at4(v, [bi, kh, j, c]));
+                    for (j, &pj) in prob.iter().enumerate() {
+                        y.add(pj * at4(v, [bi, kh, j, c]));
                     }
                     y.mag = y.mag.max(1.0);
                     out[IxDyn(&[bi, h, i, c])] = y;
