@@ -360,6 +360,26 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
                 .map_err(|m| Error::msg(format!("attention: {m}")))?;
             ops::attention(f(0)?, f(1)?, f(2)?, mask, &p).into()
         }
+        NllLoss => {
+            let r = crate::ir::loss::reduction(op).map_err(Error::msg)?;
+            let t = args[1];
+            if t.dtype().is_float() || t.dtype() == runtime::DType::Bool {
+                return Err(Error::msg(format!(
+                    "nll_loss: a target of {} values",
+                    t.dtype()
+                )));
+            }
+            let target: Vec<i64> = runtime::tensor_each!(t, a => a.iter().map(|&v| runtime::Elem::to_i128(v) as i64).collect());
+            let weight = match args.get(2) {
+                Some(w) => Some(f(2).map_err(|_| {
+                    Error::msg(format!("nll_loss: a weight of {} values", w.dtype()))
+                })?),
+                None => None,
+            };
+            ops::nll_loss(f(0)?, &target, t.shape(), weight, r, op.int("ignore_index"))
+                .map_err(|m| Error::msg(format!("nll_loss: {m}")))?
+                .into()
+        }
         Expand => {
             let to = &ty.shape;
             if ops::broadcast_shapes(args[0].shape(), to).as_ref() != Some(to) {

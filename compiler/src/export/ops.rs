@@ -201,6 +201,8 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
             vec![graph::int("axis", op.int("axis").unwrap_or_default())],
         ),
         // ONNX has Attention only from opset 23; the export writes opset 21.
+        // ONNX's losses are training ops, which the QDQ export has no use for.
+        NllLoss => return Err(fail("is a training loss, which --emit onnx does not write".into())),
         Attention => {
             return Err(fail(
                 "has no ONNX form at opset 21, which --emit onnx writes".into(),

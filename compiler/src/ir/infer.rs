@@ -659,6 +659,7 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             Ok(TensorType::f32(shape))
         }
         Attention => super::attention::infer(op, operands),
+        NllLoss => super::loss::infer(op, operands),
         Cast | Compare | Logic | Not | Where | Mod | ArgMax | ArgMin | Gather | Expand => {
             unreachable!("infer_data answered")
         }

@@ -5,6 +5,7 @@ pub mod attr;
 pub mod infer;
 mod infer_data;
 mod literal;
+pub mod loss;
 pub mod model;
 pub mod op;
 pub mod parse;

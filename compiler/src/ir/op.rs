@@ -41,6 +41,7 @@ pub enum OpKind {
     MatMul,
     Softmax,
     Attention,
+    NllLoss,
     // Ops on the other element types a model's data path carries (indices, masks): never
     // quantized, and the backend has no kernels for them (docs/ir.md, "Element types").
     Cast,
@@ -517,6 +518,8 @@ pub static SCHEMAS: &[OpSchema] = &[
         attrs: &[a!("axis", Int, required, "the axis to normalize")], doc: "e^x / Σ e^x along one axis" },
     OpSchema { kind: OpKind::Attention, name: "attention", operands: ops(&["q", "k", "v", "mask"], 1),
         attrs: super::attention::ATTRS, doc: "softmax(softcap(q·kᵀ·scale) + mask)·v per head, 4-D [batch, heads, seq, size], grouped k/v heads" },
+    OpSchema { kind: OpKind::NllLoss, name: "nll_loss", operands: ops(&["x", "target", "weight"], 1),
+        attrs: super::loss::ATTRS, doc: "−x[n, target, d…]·weight[target] per target (ONNX NegativeLogLikelihoodLoss), kept, summed or averaged" },
     OpSchema { kind: OpKind::Cast, name: "cast", operands: ops(&["x"], 0),
         attrs: &[a!("to", Str, required, "the element type of the result: f32, f64, f16, i8, u8, i16, u16, i32, u32, i64, u64 or bool")],
         doc: "each element converted as ONNX Cast does (docs/ir.md, `cast`)" },

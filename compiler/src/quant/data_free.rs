@@ -437,6 +437,11 @@ impl Walk<'_> {
                     ))
                 }
             },
+            NllLoss => {
+                return Err(Error::msg(
+                    "nll_loss: a loss has no data-free bound (calibrate with data)",
+                ))
+            }
             ArgMax | ArgMin => {
                 let x = self.model.node(args[0]).ty.shape.clone();
                 let axis = op.int("axis").unwrap_or(0) as usize;

@@ -76,6 +76,7 @@ const INTERPRETER_ONLY: &[OpKind] = &[
     OpKind::Gather,
     OpKind::Expand,
     OpKind::Attention,
+    OpKind::NllLoss,
 ];
 
 fn kinds(model: &Model) -> BTreeSet<OpKind> {

@@ -17,6 +17,7 @@ mod gather;
 mod gemm;
 pub mod geometry;
 mod logic;
+mod loss;
 mod normalize;
 pub mod params;
 mod pool;
@@ -43,6 +44,7 @@ pub use self::elementwise::{clip, hard_sigmoid, hard_swish, leaky_relu, relu, si
 pub use self::gather::gather;
 pub use self::gemm::{gemm, matmul};
 pub use self::logic::{compare, logic, not, where_, CmpOp, LogicOp};
+pub use self::loss::{nll_loss, LossReduction};
 pub use self::normalize::{group_stats, normalize};
 pub use self::params::*;
 pub use self::pool::{avg_pool, global_avg_pool, max_pool};

@@ -11,6 +11,7 @@ mod conv;
 mod conv_transpose;
 mod elementwise;
 mod gemm;
+mod loss;
 mod normalize;
 mod pool;
 mod quant;

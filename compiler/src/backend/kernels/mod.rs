@@ -156,7 +156,8 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         | OpKind::ArgMin
         | OpKind::Gather
         | OpKind::Expand
-        | OpKind::Attention => Err(Error::msg(format!(
+        | OpKind::Attention
+        | OpKind::NllLoss => Err(Error::msg(format!(
             "no kernel computes {} yet (`qcc run` interprets it)",
             step.op.kind.name()
         ))),

@@ -9,6 +9,7 @@ mod index;
 mod lift;
 mod linear;
 mod logic;
+mod loss;
 mod norm;
 mod pool;
 mod quant;
@@ -72,6 +73,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Min", elementwise::variadic),
     ("Mod", logic::mod_),
     ("Mul", elementwise::arith),
+    ("NegativeLogLikelihoodLoss", loss::nll_loss),
     ("PRelu", activation::prelu),
     ("Not", logic::not),
     ("Or", logic::logic),
@@ -100,6 +102,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Size", fold::size),
     ("Slice", slice::slice),
     ("Softmax", reduce::softmax),
+    ("SoftmaxCrossEntropyLoss", loss::softmax_cross_entropy),
     ("SpaceToDepth", shape::space_depth),
     ("Split", slice::split),
     ("Squeeze", shape::squeeze),
