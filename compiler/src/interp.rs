@@ -380,6 +380,10 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
                 .map_err(|m| Error::msg(format!("nll_loss: {m}")))?
                 .into()
         }
+        GatherElements => {
+            ops::gather_elements(args[0], args[1], op.int("axis").unwrap_or(0) as usize)
+                .map_err(|m| Error::msg(format!("gather_elements: {m}")))?
+        }
         Expand => {
             let to = &ty.shape;
             if ops::broadcast_shapes(args[0].shape(), to).as_ref() != Some(to) {

@@ -95,6 +95,11 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
             "Gather",
             vec![graph::int("axis", op.int("axis").unwrap_or_default())],
         ),
+        GatherElements => simple(
+            g,
+            "GatherElements",
+            vec![graph::int("axis", op.int("axis").unwrap_or_default())],
+        ),
         Expand => {
             let shape = g.ints(&format!("{out}.shape"), &ints("shape"));
             g.node("Expand", vec![xs[0].clone(), shape], vec![out], vec![]);

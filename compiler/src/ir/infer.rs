@@ -660,7 +660,8 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
         }
         Attention => super::attention::infer(op, operands),
         NllLoss => super::loss::infer(op, operands),
-        Cast | Compare | Logic | Not | Where | Mod | ArgMax | ArgMin | Gather | Expand => {
+        Cast | Compare | Logic | Not | Where | Mod | ArgMax | ArgMin | Gather | GatherElements
+        | Expand => {
             unreachable!("infer_data answered")
         }
         Quantize | Dequantize | Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul

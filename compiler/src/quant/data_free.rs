@@ -426,7 +426,7 @@ impl Walk<'_> {
             // A cast keeps values (up to rounding); bools are 0 or 1.
             Cast => x()?,
             Compare | Logic | Not => (0.0, 1.0),
-            Gather | Expand => x()?,
+            Gather | GatherElements | Expand => x()?,
             // The output is a convex combination of v's rows (with zeros for a masked row).
             Attention => match op.str("result") {
                 Some("y") | None => with_zero(self.of(args[2])?),

@@ -74,6 +74,7 @@ const INTERPRETER_ONLY: &[OpKind] = &[
     OpKind::ArgMax,
     OpKind::ArgMin,
     OpKind::Gather,
+    OpKind::GatherElements,
     OpKind::Expand,
     OpKind::Attention,
     OpKind::NllLoss,

@@ -10,6 +10,7 @@ mod binary;
 mod conv;
 mod conv_transpose;
 mod elementwise;
+mod gather_elements;
 mod gemm;
 mod loss;
 mod normalize;

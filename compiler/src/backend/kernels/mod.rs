@@ -155,6 +155,7 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         | OpKind::ArgMax
         | OpKind::ArgMin
         | OpKind::Gather
+        | OpKind::GatherElements
         | OpKind::Expand
         | OpKind::Attention
         | OpKind::NllLoss => Err(Error::msg(format!(

@@ -51,6 +51,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Expand", logic::expand),
     ("Flatten", shape::flatten),
     ("Gather", fold::gather),
+    ("GatherElements", index::gather_elements),
     ("Gelu", activation::gelu),
     ("Gemm", linear::gemm),
     ("GroupNormalization", norm::group_norm),
