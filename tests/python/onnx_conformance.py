@@ -135,6 +135,8 @@ def run_case(case, qcc, work):
         return case.name, outcome, classify(msg) if outcome == "refused" else "", msg
     in_names, out_names = ir_ports(ir_path)
     for k, (inputs, expected) in enumerate(case.data_sets):
+        # A numpy scalar (a loss reduced to one value) is a tensor of rank 0.
+        inputs, expected = ([np.asarray(a) if isinstance(a, np.generic) else a for a in v] for v in (inputs, expected))
         if len(inputs) != len(in_names) or len(expected) != len(out_names):
             return (
                 case.name,

@@ -156,7 +156,11 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         | OpKind::Mod
         | OpKind::ArgMax
         | OpKind::ArgMin
-        | OpKind::Gather => Err(Error::msg(format!(
+        | OpKind::Gather
+        | OpKind::GatherElements
+        | OpKind::Expand
+        | OpKind::Attention
+        | OpKind::NllLoss => Err(Error::msg(format!(
             "no kernel computes {} yet (`qcc run` interprets it)",
             step.op.kind.name()
         ))),
