@@ -223,7 +223,11 @@ fn absorbed(model: &Model, id: NodeId, source: Option<&Model>) -> Vec<String> {
     ) {
         return out;
     }
-    let base = node.name.strip_suffix(".q").unwrap_or(&node.name);
+    let base = node
+        .name
+        .strip_suffix(".q")
+        .or(node.name.strip_suffix(".f"))
+        .unwrap_or(&node.name);
     let was = source
         .and_then(|m| m.find(base).map(|s| m.node(s)))
         .and_then(|n| n.op())
