@@ -6,6 +6,7 @@
 use super::support::{assert_exact, build};
 use proptest::prelude::*;
 use qcc::diag::Source;
+use runtime::ops::geometry::conv_transpose_out_len;
 use runtime::Tensor;
 
 #[derive(Clone, Debug)]
@@ -67,19 +68,6 @@ impl Rng {
     }
 }
 
-fn out_len(
-    len: usize,
-    k: usize,
-    s: usize,
-    p: (usize, usize),
-    d: usize,
-    op: usize,
-) -> Option<usize> {
-    ((len - 1) * s + d * (k - 1) + 1 + op)
-        .checked_sub(p.0 + p.1)
-        .filter(|&v| v > 0)
-}
-
 fn list<T: std::fmt::Display>(v: impl IntoIterator<Item = T>) -> String {
     v.into_iter()
         .map(|x| x.to_string())
@@ -92,7 +80,7 @@ fn text(c: &Case) -> Option<String> {
     let mut r = Rng(c.seed | 1);
     let (ci, o) = (c.cg * c.groups, c.og * c.groups);
     let (h, w) = c.hw;
-    let ho = out_len(
+    let ho = conv_transpose_out_len(
         h,
         c.k.0,
         c.stride.0,
@@ -100,7 +88,7 @@ fn text(c: &Case) -> Option<String> {
         c.dil.0,
         c.out_pad.0,
     )?;
-    let wo = out_len(
+    let wo = conv_transpose_out_len(
         w,
         c.k.1,
         c.stride.1,
