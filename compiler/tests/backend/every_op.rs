@@ -74,6 +74,10 @@ const INTERPRETER_ONLY: &[OpKind] = &[
     OpKind::ArgMax,
     OpKind::ArgMin,
     OpKind::Gather,
+    OpKind::GatherElements,
+    OpKind::Expand,
+    OpKind::Attention,
+    OpKind::NllLoss,
 ];
 
 fn kinds(model: &Model) -> BTreeSet<OpKind> {
