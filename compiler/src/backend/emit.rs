@@ -183,10 +183,13 @@ impl Emitter {
     /// vectors and may read up to 15 bytes past its end. Zero weights cancel those bytes, but
     /// scratch nobody wrote is uninitialised memory to valgrind, and a result computed from it
     /// is too (issue 15, finding 12). Four stores per step cost nothing beside any kernel.
+    /// `step_of[i]` is the plan step kernel `i` belongs to: a profiling build marks each step's
+    /// start once, however many kernels it takes.
     pub fn entry(
         &mut self,
         name: &str,
         kernels: &[(FuncId, Option<usize>)],
+        step_of: &[usize],
         mark: Option<&str>,
     ) -> Result<FuncId> {
         let sig = entry_signature(&self.module);
@@ -215,8 +218,9 @@ impl Emitter {
             let params = b.block_params(entry).to_vec();
             let mark = mark.map(|m| self.module.declare_func_in_func(m, b.func));
             for (i, &(kernel, slack)) in kernels.iter().enumerate() {
-                if let Some(m) = mark {
-                    let step = b.ins().iconst(types::I64, i as i64);
+                let starts_step = i == 0 || step_of[i] != step_of[i - 1];
+                if let (Some(m), true) = (mark, starts_step) {
+                    let step = b.ins().iconst(types::I64, step_of[i] as i64);
                     b.ins().call(m, &[step]);
                 }
                 let f = self.module.declare_func_in_func(kernel, b.func);
@@ -233,7 +237,8 @@ impl Emitter {
                 }
             }
             if let Some(m) = mark {
-                let step = b.ins().iconst(types::I64, kernels.len() as i64);
+                let steps = step_of.last().map_or(0, |&s| s + 1);
+                let step = b.ins().iconst(types::I64, steps as i64);
                 b.ins().call(m, &[step]);
             }
             let zero = b.ins().iconst(types::I32, 0);
@@ -543,13 +548,6 @@ impl K<'_> {
     pub fn call(&mut self, f: FuncId, args: &[Value]) {
         let r = self.module.declare_func_in_func(f, self.b.func);
         self.b.ins().call(r, args);
-    }
-
-    /// Calls another kernel of this object with this kernel's own `(inputs, outputs, scratch)`
-    /// (a kernel built from another op's, such as a transposed convolution's phases).
-    pub fn call_kernel(&mut self, f: FuncId) {
-        let args = [self.ins, self.outs, self.scratch];
-        self.call(f, &args);
     }
 
     /// `expf(x)` from the C library, the function Rust's `f32::exp` calls, so that a float

@@ -159,7 +159,7 @@ int {n}_run(const float *const *inputs, float *const *outputs, void *scratch);
  * {n}_scratch_size_threads(threads) bytes, 64-byte aligned. */
 size_t {n}_scratch_size_threads(size_t threads);
 int {n}_run_threads(const float *const *inputs, float *const *outputs, void *scratch,
-                    size_t threads);
+    size_t threads);
 
 /* As {n}_run_threads, on the caller's threads: for each step whose work splits, the library calls
  * parallel_for(pool, task, ctx, count) once, which must call task(ctx, i) once for every i in
@@ -167,10 +167,9 @@ int {n}_run_threads(const float *const *inputs, float *const *outputs, void *scr
  * threads, and the scratch holds {n}_scratch_size_threads(threads) bytes. Returns as {n}_run;
  * {p}_ERR_NULL also for a null parallel_for. */
 int {n}_run_parallel(const float *const *inputs, float *const *outputs, void *scratch,
-                     size_t threads,
-                     void (*parallel_for)(void *pool, void (*task)(void *ctx, size_t i), void *ctx,
-                                          size_t count),
-                     void *pool);
+    size_t threads,
+    void (*parallel_for)(void *pool, void (*task)(void *ctx, size_t i), void *ctx, size_t count),
+    void *pool);
 
 /* The model described in JSON: abi, prefix, model, inputs and outputs (name, shape, dtype,
  * elements), scratch_size, features, target, weight_bits, qcc_version. */

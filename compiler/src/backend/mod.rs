@@ -133,18 +133,25 @@ pub fn codegen(model: &Model, opts: &Options) -> Result<Compiled> {
     if opts.keep_clif {
         em.clif = Some(String::new());
     }
+    // Every kernel, in order, with the step it belongs to: a step may take several kernels
+    // (each a threaded step of its own); the last one writes the output and zeroes its slack.
     let mut funcs = Vec::with_capacity(steps.len());
+    let mut step_of = Vec::with_capacity(steps.len());
     let mut weight_bytes = 0;
     for (i, step) in steps.iter().enumerate() {
         let name = format!("{}_k{i}", opts.prefix);
-        let (f, bytes) = kernels::emit(&mut em, &name, step, &opts.target)
+        let (fs, bytes) = kernels::emit(&mut em, &name, step, &opts.target)
             .map_err(|e| Error::msg(format!("%{} ({}): {e}", step.name, step.op.kind.name())))?;
         weight_bytes += bytes;
         let slack = match step.out.loc {
             Loc::Arena(off) => Some(off + step.out.ty.size_bytes()),
             _ => None,
         };
-        funcs.push((f, slack));
+        let last = fs.len().saturating_sub(1);
+        for (j, f) in fs.into_iter().enumerate() {
+            funcs.push((f, if j == last { slack } else { None }));
+            step_of.push(i);
+        }
     }
     let mark = opts
         .profile
@@ -152,10 +159,11 @@ pub fn codegen(model: &Model, opts: &Options) -> Result<Compiled> {
     em.entry(
         &format!("{}_run_impl", opts.prefix),
         &funcs,
+        &step_of,
         mark.as_deref(),
     )?;
     em.step_entry(&format!("{}_step_impl", opts.prefix), &funcs)?;
-    let splits = splits(&em, &funcs, &memory_requests, &plan);
+    let splits = splits(&em, &funcs, &step_of, &memory_requests, &plan);
     times.push(("code generation (cranelift)", t1.elapsed()));
     let clif = em.clif.take();
     let t2 = Instant::now();
@@ -201,6 +209,7 @@ pub fn codegen(model: &Model, opts: &Options) -> Result<Compiled> {
 fn splits(
     em: &Emitter,
     funcs: &[(cranelift_module::FuncId, Option<usize>)],
+    step_of: &[usize],
     requests: &[(plan::Request, Slot)],
     plan: &plan::Plan,
 ) -> (Vec<interface::Split>, usize) {
@@ -217,9 +226,9 @@ fn splits(
     let list = funcs
         .iter()
         .enumerate()
-        .map(|(s, &(f, _))| {
+        .map(|(k, &(f, _))| {
             let units = em.units(f);
-            let (temp_lo, end) = temps.get(&s).copied().unwrap_or((0, 0));
+            let (temp_lo, end) = temps.get(&step_of[k]).copied().unwrap_or((0, 0));
             if units > 1 {
                 span = span.max(end - temp_lo);
             }

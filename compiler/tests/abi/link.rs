@@ -79,7 +79,10 @@ fn profiling_build_exports_the_profile() {
             "mnist_profile_runs",
             "mnist_profile_steps",
             "mnist_run",
-            "mnist_scratch_size"
+            "mnist_run_parallel",
+            "mnist_run_threads",
+            "mnist_scratch_size",
+            "mnist_scratch_size_threads"
         ]
     );
 }

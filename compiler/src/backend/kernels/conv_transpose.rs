@@ -262,7 +262,7 @@ pub fn qconv_transpose2d(
     name: &str,
     step: &Step,
     target: &Target,
-) -> Result<(FuncId, usize)> {
+) -> Result<(Vec<FuncId>, usize)> {
     let mut sp = sub_pixel(&step.op, &step.args, &step.out)?;
     let (&phases_at, conv_temps) = step
         .temps
@@ -321,34 +321,35 @@ pub fn qconv_transpose2d(
     }
     let (n, plane) = (sp.n, rows.len * cols.len * o2);
     let y = step.out.loc;
+    // Its own step (one unit per output row), so that the convolution before it runs split
+    // over the threads and has finished, on all of them, before any row is copied.
     let f = em.kernel(name, Linkage::Local, |k| {
-        k.call_kernel(conv_f);
         let (src, dst) = (k.base(Loc::Arena(phases_at)), k.base(y));
         let rt = k.table(row_id);
         let tables: Vec<_> = run_ids
             .iter()
             .map(|&(len, count, id)| (len, count, k.table(id)))
             .collect();
-        k.for_range(0, n as i64, 1, |k, img| {
+        k.for_units(n * ho, |k, unit| {
+            let img = k.b.ins().udiv_imm_u(unit, ho as i64);
+            let oy = k.b.ins().urem_imm_u(unit, ho as i64);
             let src_img = k.at(src, img, plane as i64, 0);
             let dst_img = k.at(dst, img, (ho * wo * o) as i64, 0);
-            k.for_range(0, ho as i64, 1, |k, oy| {
-                let ra = k.at(rt, oy, 4, 0);
-                let off = k.b.ins().sload32(mem(), ra, 0);
-                let src_row = k.b.ins().iadd(src_img, off);
-                let dst_row = k.at(dst_img, oy, (wo * o) as i64, 0);
-                for &(len, count, t) in &tables {
-                    k.for_range(0, count as i64, 1, |k, r| {
-                        let ea = k.at(t, r, 8, 0);
-                        let d = k.b.ins().sload32(mem(), ea, 0);
-                        let s = k.b.ins().sload32(mem(), ea, 4);
-                        let (d, s) = (k.b.ins().iadd(dst_row, d), k.b.ins().iadd(src_row, s));
-                        k.copy_bytes(d, s, len)
-                    })?;
-                }
-                Ok(())
-            })
+            let ra = k.at(rt, oy, 4, 0);
+            let off = k.b.ins().sload32(mem(), ra, 0);
+            let src_row = k.b.ins().iadd(src_img, off);
+            let dst_row = k.at(dst_img, oy, (wo * o) as i64, 0);
+            for &(len, count, t) in &tables {
+                k.for_range(0, count as i64, 1, |k, r| {
+                    let ea = k.at(t, r, 8, 0);
+                    let d = k.b.ins().sload32(mem(), ea, 0);
+                    let s = k.b.ins().sload32(mem(), ea, 4);
+                    let (d, s) = (k.b.ins().iadd(dst_row, d), k.b.ins().iadd(src_row, s));
+                    k.copy_bytes(d, s, len)
+                })?;
+            }
+            Ok(())
         })
     })?;
-    Ok((f, bytes))
+    Ok((vec![conv_f, f], bytes))
 }

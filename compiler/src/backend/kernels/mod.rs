@@ -40,7 +40,15 @@ pub fn temp_bytes(op: &Op, args: &[Operand], out: &Operand, target: &Target) -> 
 
 /// Emits the kernel of `step` as function `name`; returns it and the bytes of constant data
 /// (packed weights, tables) it put in the object.
-pub fn emit(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Result<(FuncId, usize)> {
+/// The step's kernels, to run one after the other (each a threaded step of its own, with a
+/// barrier between: a transposed convolution's phases are all computed before they are
+/// copied), and the bytes of weights they hold.
+pub fn emit(
+    em: &mut Emitter,
+    name: &str,
+    step: &Step,
+    target: &Target,
+) -> Result<(Vec<FuncId>, usize)> {
     // Kernels that pack their weights read them from the operand; every other kernel reads a
     // weight like any value, from a table laid out as the value would be in the arena.
     let packs = matches!(
@@ -59,8 +67,14 @@ pub fn emit(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         }
     }
     let step = &step;
-    let (f, bytes) = dispatch(em, name, step, target)?;
-    Ok((f, bytes + table_bytes))
+    let (fs, bytes) = match step.op.kind {
+        OpKind::QConvTranspose2d => conv_transpose::qconv_transpose2d(em, name, step, target)?,
+        _ => {
+            let (f, bytes) = dispatch(em, name, step, target)?;
+            (vec![f], bytes)
+        }
+    };
+    Ok((fs, bytes + table_bytes))
 }
 
 /// A weight's bytes in the layout `layout::strides` gives its type.
@@ -117,7 +131,9 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         OpKind::QGlobalAvgPool => pool::global_avg_pool(em, name, step),
         OpKind::QConv2d => conv::qconv2d(em, name, step, target),
         OpKind::QGemm => conv::qgemm(em, name, step, target),
-        OpKind::QConvTranspose2d => conv_transpose::qconv_transpose2d(em, name, step, target),
+        OpKind::QConvTranspose2d => Err(Error::msg(
+            "qconv_transpose2d is two kernels, emitted by `emit`",
+        )),
         OpKind::Add
         | OpKind::Sub
         | OpKind::Mul
