@@ -171,6 +171,16 @@ def test_threads_share_a_library(digits, images):
             np.testing.assert_array_equal(a, b)
 
 
+def test_one_call_on_several_threads_gives_the_same_bytes(digits, images):
+    want = digits(images[:1])
+    for t in (2, 3, 7):
+        np.testing.assert_array_equal(digits(images[:1], threads=t), want)
+        np.testing.assert_array_equal(digits.run({digits.inputs[0][0]: images[:1]}, threads=t)[digits.outputs[0][0]], want)
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises((ValueError, TypeError)):
+            digits(images[:1], threads=bad)
+
+
 def test_report_lists_every_layer_worst_first(images):
     layers = qcc.report(DIGITS / "digits.onnx", images[:32])
     assert layers and all({"name", "op", "sqnr_db"} <= set(l) for l in layers)
