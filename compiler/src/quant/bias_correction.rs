@@ -101,7 +101,10 @@ impl ChannelMean {
                 .collect();
             (sums, (a.len() / c.max(1)) as u64)
         } else {
-            (vec![a.iter().map(|&v| v as f64).sum::<f64>()], a.len() as u64)
+            (
+                vec![a.iter().map(|&v| v as f64).sum::<f64>()],
+                a.len() as u64,
+            )
         }
     }
 

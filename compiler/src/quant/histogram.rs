@@ -163,8 +163,12 @@ fn extremes(values: &[f32]) -> (f32, f32, usize) {
         }
         count += bad.iter().map(|&b| b as usize).sum::<usize>();
     }
-    let lo = lo.iter().fold(f32::INFINITY, |a, &b| if b < a { b } else { a });
-    let hi = hi.iter().fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    let lo = lo
+        .iter()
+        .fold(f32::INFINITY, |a, &b| if b < a { b } else { a });
+    let hi = hi
+        .iter()
+        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
     (lo, hi, count)
 }
 
