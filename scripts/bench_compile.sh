@@ -2,8 +2,13 @@
 # Compile-time benchmark (issue 5): for each model, qcc calibrates once (--save-ranges), then the
 # timed compile reuses those ranges, so calibration is excluded. Prints the wall time of the whole
 # compile, each stage's time (qcc --explain), the library's size against its int8 weight bytes,
-# and the scratch arena against the activations it holds. Needs the test models (./scripts/test.sh
-# builds them into tests/.work/models). Usage: scripts/bench_compile.sh [MODEL…]
+# and the scratch arena against the activations it holds. Then, for ResNet-18 and MobileNetV2
+# among them, the calibrated compile end to end (32 photo crops) beside ONNX Runtime's
+# quant_pre_process + quantize_static on the same samples, in the same run, and the ratio
+# (bench/calib_vs_ort.py; ORT from $QCC_BENCH_PYTHON, or .venv-bench if scripts/bench_int8.sh made
+# it, else .venv).
+# Needs the test models (./scripts/test.sh builds them into tests/.work/models).
+# Usage: scripts/bench_compile.sh [MODEL…]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 M=${QCC_TEST_MODELS:-tests/.work/models}
@@ -33,3 +38,14 @@ for m in "${models[@]}"; do
     "$(ms 'code generation')" "$(ms 'link (cc)')" "$size" "$weights" "$arena" "$acts"
 done
 echo "(machine load: $(cut -d' ' -f1-3 /proc/loadavg))"
+calibrated=()
+for m in "${models[@]}"; do
+  [[ $m == resnet18 || $m == mobilenetv2 ]] && calibrated+=("$m")
+done
+if ((${#calibrated[@]})); then
+  py=.venv/bin/python
+  [[ -x .venv-bench/bin/python ]] && py=.venv-bench/bin/python
+  py=${QCC_BENCH_PYTHON:-$py}
+  echo
+  "$py" bench/calib_vs_ort.py --qcc "$QCC" --models "$M" "${calibrated[@]}"
+fi

@@ -73,20 +73,27 @@ fn method(name: &str, m: Method) {
 #[test]
 fn the_ranges_do_not_depend_on_the_cores_calibrating() {
     let m = model(FIXTURE);
-    for method in [Method::MinMax, Method::Entropy, Method::Mse] {
+    for method in [
+        Method::MinMax,
+        Method::Percentile(99.0),
+        Method::Entropy,
+        Method::Mse,
+    ] {
         let run = |cores| {
             let mut calls = vec![];
             let r = qcc::quant::calibrate::calibrate_on_cores(
                 &m,
                 &[samples(7)],
                 method,
-                &[],
+                &qcc::quant::bias_correction::linear_inputs(&m),
                 cores,
                 |done, total| calls.push((done, total)),
             )
             .unwrap();
             assert_eq!(calls, (1..=7).map(|d| (d, 7)).collect::<Vec<_>>());
-            r.0.to_json()
+            assert_eq!(r.1.len(), 2, "the conv's and the gemm's input means");
+            // The means' f64 sums run in sample order whatever thread ran the sample.
+            format!("{}\n{:?}", r.0.to_json(), r.1)
         };
         let one = run(1);
         for cores in [2, 3, 8] {

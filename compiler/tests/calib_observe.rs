@@ -285,6 +285,47 @@ proptest! {
         }
     }
 
+    /// Long batches take the branch-free binning, short ones the value-by-value one: a batch
+    /// added whole, in short pieces, or split over histograms that are then merged (as
+    /// calibration threads do) gives one histogram. The values are long runs of the short
+    /// strategy's, with NaN and ±∞ among them or not.
+    #[test]
+    fn long_batches_and_merged_histograms_equal_short_batches(
+        parts in prop::collection::vec(values(), 1..4),
+        repeat in 8usize..40,
+        bad in prop::collection::vec((0usize..100_000, prop_oneof![Just(f32::NAN), Just(f32::INFINITY), Just(f32::NEG_INFINITY)]), 0..3),
+        cut in 0usize..100_000,
+        bins in prop_oneof![Just(64usize), Just(4096)],
+    ) {
+        let mut v: Vec<f32> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+        let one = v.clone();
+        for _ in 1..repeat {
+            v.extend(one.iter().map(|x| x * 0.75));
+        }
+        for (at, x) in bad {
+            if !v.is_empty() {
+                let i = at % v.len();
+                v[i] = x;
+            }
+        }
+        let mut whole = Histogram::new(bins);
+        whole.add(&v);
+        let mut short = Histogram::new(bins);
+        for piece in v.chunks(1000) {
+            short.add(piece);
+        }
+        prop_assert_eq!(&whole, &short);
+        let c = cut % (v.len() + 1);
+        let (mut a, mut b) = (Histogram::new(bins), Histogram::new(bins));
+        a.add(&v[..c]);
+        b.add(&v[c..]);
+        let mut ab = a.clone();
+        ab.merge(&b);
+        b.merge(&a);
+        prop_assert_eq!(&ab, &whole);
+        prop_assert_eq!(&b, &whole);
+    }
+
     /// Every method's range, once widened, contains 0 and gives a zero point in [0, 255]; the
     /// clipping methods stay inside the observed extremes.
     #[test]

@@ -86,19 +86,37 @@ pub struct ChannelMean {
 impl ChannelMean {
     /// Adds every element of `a` to the sum of its axis-1 index (all to one sum below rank 2).
     pub fn observe(&mut self, a: &ArrayD<f32>) {
-        let c = if a.ndim() >= 2 { a.shape()[1] } else { 1 };
-        if self.sum.len() != c {
-            self.sum = vec![0.0; c];
-        }
+        self.add(ChannelMean::sums_of(a));
+    }
+
+    /// One tensor's per-channel sums and the values per channel, what [`ChannelMean::observe`]
+    /// adds: computed apart so that samples run on other threads can be added in sample order
+    /// (f64 sums depend on their order).
+    pub fn sums_of(a: &ArrayD<f32>) -> (Vec<f64>, u64) {
         if a.ndim() >= 2 {
-            for (i, lane) in a.axis_iter(ndarray::Axis(1)).enumerate() {
-                self.sum[i] += lane.iter().map(|&v| v as f64).sum::<f64>();
-            }
-            self.count += (a.len() / c.max(1)) as u64;
+            let c = a.shape()[1];
+            let sums = a
+                .axis_iter(ndarray::Axis(1))
+                .map(|lane| lane.iter().map(|&v| v as f64).sum::<f64>())
+                .collect();
+            (sums, (a.len() / c.max(1)) as u64)
         } else {
-            self.sum[0] += a.iter().map(|&v| v as f64).sum::<f64>();
-            self.count += a.len() as u64;
+            (
+                vec![a.iter().map(|&v| v as f64).sum::<f64>()],
+                a.len() as u64,
+            )
         }
+    }
+
+    /// Adds what [`ChannelMean::sums_of`] computed.
+    pub fn add(&mut self, (sums, count): (Vec<f64>, u64)) {
+        if self.sum.len() != sums.len() {
+            self.sum = vec![0.0; sums.len()];
+        }
+        for (s, v) in self.sum.iter_mut().zip(sums) {
+            *s += v;
+        }
+        self.count += count;
     }
 
     pub fn mean(&self) -> Vec<f64> {

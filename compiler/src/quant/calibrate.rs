@@ -14,6 +14,8 @@ use crate::quant::ranges::{observed_tensors, Ranges};
 use ndarray::ArrayD;
 use runtime::Tensor;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 /// Refuses a sample file holding NaN or ±∞, naming the sample (by the layout of `batch.rs`), the
 /// input and the element within the sample.
@@ -148,79 +150,94 @@ pub fn calibrate_observed(
             method.observer()
         }
     };
-    let mut observers: HashMap<NodeId, Box<dyn Observer + Send>> =
-        tensors.iter().map(|&n| (n, fresh())).collect();
-    let mut means: BTreeMap<NodeId, ChannelMean> = means_of
-        .iter()
-        .map(|&n| (n, ChannelMean::default()))
-        .collect();
-    let wanted: HashSet<NodeId> = tensors.iter().chain(means_of).copied().collect();
-    // Samples run on every core in waves; then each observer is fed its tensor's values in
-    // sample order (observers split over the cores), so the ranges are those of a sequential
-    // run, bit for bit, however many cores there are.
-    let cores = cores.max(1);
-    let mut done = 0;
-    while done < count {
-        let wave: Vec<usize> = (done..count.min(done + cores)).collect();
-        let runs: Vec<Result<SampleRun>> = std::thread::scope(|s| {
-            let handles: Vec<_> = wave
-                .iter()
-                .map(|&b| {
-                    let wanted = &wanted;
-                    s.spawn(move || run_sample(model, samples, layout, b, wanted))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        // The first sample that failed, in sample order, is the one reported.
-        let mut ok = Vec::with_capacity(runs.len());
-        for (&b, run) in wave.iter().zip(runs) {
-            let run = run?;
-            if let Some((id, i, v)) = &run.bad {
-                return Err(non_finite_error(model, *id, i, *v, b));
-            }
-            ok.push(run);
-        }
-        let runs = ok;
-        let mut work: Vec<(&NodeId, &mut Box<dyn Observer + Send>)> =
-            observers.iter_mut().collect();
-        let per_core = work.len().div_ceil(cores).max(1);
-        std::thread::scope(|s| {
-            for chunk in work.chunks_mut(per_core) {
-                let runs = &runs;
+    let wanted: HashSet<NodeId> = means_of.iter().copied().collect();
+    // Every core takes the next sample until none is left, observing with observers of its
+    // own, fed as the interpreter computes each value (nothing is copied). The observers then
+    // merge, which gives the observers of one sequential run exactly (their state does not depend
+    // on the order of the values: min/max, exact histograms), and the per-sample channel sums of
+    // the means are added in sample order. So the ranges do not depend on the core count.
+    let cores = cores.max(1).min(count.max(1));
+    let next = AtomicUsize::new(0);
+    // The lowest sample that failed so far: samples after it are not started.
+    let failed = AtomicUsize::new(usize::MAX);
+    let (tx, rx) = mpsc::channel::<usize>();
+    let workers: Vec<Worker> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..cores)
+            .map(|_| {
+                let (wanted, next, failed, tx) = (&wanted, &next, &failed, tx.clone());
+                let mut w = Worker {
+                    observers: tensors.iter().map(|&n| (n, fresh())).collect(),
+                    sums: BTreeMap::new(),
+                    error: None,
+                };
                 s.spawn(move || {
-                    for (id, obs) in chunk.iter_mut() {
-                        for run in runs {
-                            if let Some(a) = run.values.get(*id) {
-                                feed(obs.as_mut(), a);
-                            }
+                    loop {
+                        let b = next.fetch_add(1, Ordering::Relaxed);
+                        if b >= count || b > failed.load(Ordering::Relaxed) {
+                            break;
                         }
+                        if let Err(e) = w.run(model, samples, layout, b, wanted) {
+                            failed.fetch_min(b, Ordering::Relaxed);
+                            w.error = Some((b, e));
+                            break;
+                        }
+                        // The receiver lives until every worker is done.
+                        let _ = tx.send(b);
                     }
-                });
-            }
-        });
-        for run in &runs {
-            for (id, m) in means.iter_mut() {
-                if let Some(a) = run.values.get(id) {
-                    m.observe(a);
+                    w
+                })
+            })
+            .collect();
+        drop(tx);
+        // Progress counts finished samples; the callback runs on this thread.
+        for (done, _) in rx.iter().enumerate() {
+            progress(done + 1, count);
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    // The first sample that failed, in sample order, is the one reported: every sample before
+    // it was run.
+    let mut workers = workers;
+    if let Some(i) = (0..workers.len())
+        .filter(|&i| workers[i].error.is_some())
+        .min_by_key(|&i| workers[i].error.as_ref().map(|e| e.0))
+    {
+        let (_, e) = workers[i].error.take().expect("filtered on errors");
+        return Err(e);
+    }
+    let mut observers: HashMap<NodeId, Box<dyn Observer + Send>> = HashMap::new();
+    let mut sums: BTreeMap<NodeId, BTreeMap<usize, (Vec<f64>, u64)>> = BTreeMap::new();
+    for w in workers {
+        for (id, o) in w.observers {
+            match observers.get_mut(&id) {
+                Some(seen) => seen.merge(o.as_ref()),
+                None => {
+                    observers.insert(id, o);
                 }
             }
         }
-        done += wave.len();
-        for b in (done - wave.len())..done {
-            progress(b + 1, count);
+        for (id, per_sample) in w.sums {
+            sums.entry(id).or_default().extend(per_sample);
         }
     }
     let ranges: BTreeMap<String, (f32, f32)> = tensors
         .iter()
         .map(|&n| (model.node(n).name.clone(), observers[&n].range()))
         .collect();
-    let means = means
+    let means = means_of
         .iter()
-        .map(|(&n, m)| (model.node(n).name.clone(), m.mean()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|n| {
+            let mut m = ChannelMean::default();
+            for s in sums.remove(n).unwrap_or_default().into_values() {
+                m.add(s);
+            }
+            (model.node(*n).name.clone(), m.mean())
+        })
         .collect();
     let histograms = tensors
         .iter()
@@ -240,54 +257,74 @@ pub fn calibrate_observed(
     })
 }
 
-/// What one calibration sample produced: the values the observers and means read (inputs and
-/// op results), and the first non-finite value of an observed tensor.
-struct SampleRun {
-    values: HashMap<NodeId, ArrayD<f32>>,
-    bad: Option<(NodeId, Vec<usize>, f32)>,
+/// One calibration thread's observers and per-sample channel sums, and its first failure.
+struct Worker {
+    observers: HashMap<NodeId, Box<dyn Observer + Send>>,
+    sums: BTreeMap<NodeId, BTreeMap<usize, (Vec<f64>, u64)>>,
+    error: Option<(usize, Error)>,
 }
 
-/// Runs sample `b` through the interpreter, keeping the f32 values of `wanted`.
-fn run_sample(
-    model: &Model,
-    samples: &[ArrayD<f32>],
-    layout: Layout,
-    b: usize,
-    wanted: &HashSet<NodeId>,
-) -> Result<SampleRun> {
-    let inputs: Vec<Tensor> = model
-        .inputs
-        .iter()
-        .zip(samples)
-        .map(|(&id, a)| batch_of(a, &model.node(id).ty.shape, layout, b))
-        .collect();
-    let mut values = HashMap::new();
-    for (&id, t) in model.inputs.iter().zip(&inputs) {
-        if let (true, Some(a)) = (wanted.contains(&id), t.as_f32()) {
-            values.insert(id, a.clone());
+impl Worker {
+    /// Runs sample `b` through the interpreter, feeding each f32 value to its observer (if it
+    /// has one) and to its channel sums (if in `means_of`) as it is computed. A non-finite observed value fails the sample.
+    fn run(
+        &mut self,
+        model: &Model,
+        samples: &[ArrayD<f32>],
+        layout: Layout,
+        b: usize,
+        means_of: &HashSet<NodeId>,
+    ) -> Result<()> {
+        let inputs: Vec<Tensor> = model
+            .inputs
+            .iter()
+            .zip(samples)
+            .map(|(&id, a)| batch_of(a, &model.node(id).ty.shape, layout, b))
+            .collect();
+        let mut bad: Option<(NodeId, Vec<usize>, f32)> = None;
+        let mut observe = |id: NodeId, t: &Tensor| {
+            let Some(a) = t.as_f32() else {
+                return;
+            };
+            if let Some(obs) = self.observers.get_mut(&id) {
+                if bad.is_none() && !all_finite(a) {
+                    bad = first_non_finite(a).map(|(i, v)| (id, i, v));
+                }
+                feed(obs.as_mut(), a);
+            }
+            if means_of.contains(&id) {
+                self.sums
+                    .entry(id)
+                    .or_default()
+                    .insert(b, ChannelMean::sums_of(a));
+            }
+        };
+        for (&id, t) in model.inputs.iter().zip(&inputs) {
+            observe(id, t);
+        }
+        run_with(
+            model,
+            &inputs,
+            Hooks {
+                observe: Some(&mut observe),
+                transform: None,
+            },
+        )?;
+        match bad {
+            Some((id, i, v)) => Err(non_finite_error(model, id, &i, v, b)),
+            None => Ok(()),
         }
     }
-    let mut bad: Option<(NodeId, Vec<usize>, f32)> = None;
-    let mut observe = |id: NodeId, t: &Tensor| {
-        let (true, Some(a)) = (wanted.contains(&id), t.as_f32()) else {
-            return;
-        };
-        if bad.is_none() {
-            if let Some((i, v)) = first_non_finite(a) {
-                bad = Some((id, i, v));
-            }
-        }
-        values.insert(id, a.clone());
-    };
-    run_with(
-        model,
-        &inputs,
-        Hooks {
-            observe: Some(&mut observe),
-            transform: None,
-        },
-    )?;
-    Ok(SampleRun { values, bad })
+}
+
+/// Whether every value is finite: a scan without early exit inside each block, so it vectorizes.
+fn all_finite(a: &ArrayD<f32>) -> bool {
+    match a.as_slice_memory_order() {
+        Some(s) => s
+            .chunks(4096)
+            .all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite())),
+        None => a.iter().all(|v| v.is_finite()),
+    }
 }
 
 /// The error for a non-finite value computed on sample `b`: a non-finite weight is the usual

@@ -8,12 +8,17 @@
 use crate::diag::{Error, Result};
 use crate::quant::histogram::Histogram;
 use crate::quant::window::{entropy_range, mse_range, percentile_range};
+use std::any::Any;
 use std::fmt;
 use std::str::FromStr;
 
 /// Watches a tensor's values and proposes a range.
-pub trait Observer {
+pub trait Observer: Any {
     fn observe(&mut self, values: &[f32]);
+    /// Takes in what `other` (an observer of the same kind) has seen: afterwards `self` is the
+    /// observer that saw both sets of values, in any order (calibration observes on every core
+    /// and merges; the ranges must be those of one sequential run). Panics on another kind.
+    fn merge(&mut self, other: &dyn Observer);
     /// The proposed `(min, max)`; `(0, 0)` before any value. Not yet widened to contain 0:
     /// [`crate::quant::params::activation`] does that.
     fn range(&self) -> (f32, f32);
@@ -36,9 +41,21 @@ impl Observer for MinMax {
             self.seen = Some((lo.min(v), hi.max(v)));
         }
     }
+    fn merge(&mut self, other: &dyn Observer) {
+        if let Some((lo, hi)) = same_kind::<MinMax>(other).seen {
+            self.observe(&[lo, hi]);
+        }
+    }
     fn range(&self) -> (f32, f32) {
         self.seen.unwrap_or((0.0, 0.0))
     }
+}
+
+/// `other` as the observer kind `O` that merges it.
+fn same_kind<O: Observer>(other: &dyn Observer) -> &O {
+    (other as &dyn Any)
+        .downcast_ref::<O>()
+        .expect("Observer::merge: observers of different kinds")
 }
 
 /// The `(100 − p)`-th and `p`-th percentiles (`p` in percent) on the histogram.
@@ -61,6 +78,9 @@ impl Observer for Percentile {
     fn observe(&mut self, values: &[f32]) {
         self.hist.add(values);
     }
+    fn merge(&mut self, other: &dyn Observer) {
+        self.hist.merge(&same_kind::<Percentile>(other).hist);
+    }
     fn range(&self) -> (f32, f32) {
         percentile_range(&self.hist, self.p)
     }
@@ -78,6 +98,9 @@ pub struct Entropy {
 impl Observer for Entropy {
     fn observe(&mut self, values: &[f32]) {
         self.hist.add(values);
+    }
+    fn merge(&mut self, other: &dyn Observer) {
+        self.hist.merge(&same_kind::<Entropy>(other).hist);
     }
     fn range(&self) -> (f32, f32) {
         entropy_range(&self.hist)
@@ -97,6 +120,9 @@ impl Observer for Mse {
     fn observe(&mut self, values: &[f32]) {
         self.hist.add(values);
     }
+    fn merge(&mut self, other: &dyn Observer) {
+        self.hist.merge(&same_kind::<Mse>(other).hist);
+    }
     fn range(&self) -> (f32, f32) {
         mse_range(&self.hist)
     }
@@ -115,6 +141,11 @@ impl<O: Observer> Observer for WithHistogram<O> {
     fn observe(&mut self, values: &[f32]) {
         self.inner.observe(values);
         self.hist.add(values);
+    }
+    fn merge(&mut self, other: &dyn Observer) {
+        let other = same_kind::<WithHistogram<O>>(other);
+        self.inner.merge(&other.inner);
+        self.hist.merge(&other.hist);
     }
     fn range(&self) -> (f32, f32) {
         self.inner.range()

@@ -174,12 +174,35 @@ fn broadcast_pair<A: Clone, B: Clone>(
     Ok((a2, b2))
 }
 
+/// The two arrays as views of their common NumPy-broadcast shape (nothing is copied).
+fn broadcast_views<'a, A, B>(
+    a: &'a ArrayD<A>,
+    b: &'a ArrayD<B>,
+) -> VResult<(ndarray::ArrayViewD<'a, A>, ndarray::ArrayViewD<'a, B>)> {
+    let shape = crate::ir::infer::broadcast(a.shape(), b.shape()).ok_or_else(|| {
+        format!(
+            "shapes {:?} and {:?} do not broadcast",
+            a.shape(),
+            b.shape()
+        )
+    })?;
+    Ok((
+        a.broadcast(IxDyn(&shape)).ok_or("broadcast failed")?,
+        b.broadcast(IxDyn(&shape)).ok_or("broadcast failed")?,
+    ))
+}
+
 /// Element-wise arithmetic.
 pub fn arith(x: &Value, y: &Value, f: impl Fn(f64, f64) -> f64, keeps_int: bool) -> VResult<Value> {
     let ((a, ia), (b, ib)) = (x.num()?, y.num()?);
-    let (a, b) = broadcast_pair(a, b)?;
-    let mut out = a;
-    Zip::from(&mut out).and(&b).for_each(|o, &v| *o = f(*o, v));
+    // Rules fold whole weights here (a BatchNorm into a convolution): one pass into the result,
+    // no broadcast copies of the operands.
+    let out = if a.shape() == b.shape() {
+        Zip::from(a).and(b).map_collect(|&p, &q| f(p, q))
+    } else {
+        let (a, b) = broadcast_views(a, b)?;
+        Zip::from(&a).and(&b).map_collect(|&p, &q| f(p, q))
+    };
     Ok(Value::Num {
         a: out,
         int: ia && ib && keeps_int,
@@ -189,13 +212,10 @@ pub fn arith(x: &Value, y: &Value, f: impl Fn(f64, f64) -> f64, keeps_int: bool)
 /// Element-wise comparison.
 pub fn compare(x: &Value, y: &Value, f: impl Fn(f64, f64) -> bool) -> VResult<Value> {
     let ((a, _), (b, _)) = (x.num()?, y.num()?);
-    let (a, b) = broadcast_pair(a, b)?;
-    let mut out = ArrayD::from_elem(a.raw_dim(), false);
-    Zip::from(&mut out)
-        .and(&a)
-        .and(&b)
-        .for_each(|o, &p, &q| *o = f(p, q));
-    Ok(Value::Bool(out))
+    let (a, b) = broadcast_views(a, b)?;
+    Ok(Value::Bool(
+        Zip::from(&a).and(&b).map_collect(|&p, &q| f(p, q)),
+    ))
 }
 
 /// Whole-value equality: same element type, or shapes that broadcast with every element equal.

@@ -16,27 +16,34 @@ pub fn quantize(x: &ArrayD<f32>, q: &QuantParams, dtype: DType) -> Tensor {
     };
     let x = x.as_standard_layout();
     let xd = x.as_slice().expect("standard layout");
-    let mut codes = Vec::with_capacity(xd.len());
-    for_each_slice("quantize", x.shape(), q, |range, scale, zp| {
-        codes.extend(xd[range].iter().map(|&v| {
-            // `as` maps NaN to 0 and saturates ±∞, so the i64 sum below cannot overflow.
-            let r = (v / scale).round_ties_even() as i64;
-            (r.saturating_add(zp.into())).clamp(lo, hi)
-        }));
-    });
-    // Every code is already clamped to the target range, so the narrowing casts are exact.
     let shape = IxDyn(x.shape());
-    let codes = codes.into_iter();
+    // Each code is computed in i64, clamped to the target range, then narrowed (exactly),
+    // straight into the result's element type: weights of millions of values are quantized here.
+    fn codes<T>(
+        xd: &[f32],
+        shape: &[usize],
+        q: &QuantParams,
+        (lo, hi): (i64, i64),
+        narrow: impl Fn(i64) -> T,
+    ) -> Vec<T> {
+        let mut out = Vec::with_capacity(xd.len());
+        for_each_slice("quantize", shape, q, |range, scale, zp| {
+            out.extend(xd[range].iter().map(|&v| {
+                // `as` maps NaN to 0 and saturates ±∞, so the i64 sum below cannot overflow.
+                let r = (v / scale).round_ties_even() as i64;
+                narrow(r.saturating_add(zp.into()).clamp(lo, hi))
+            }));
+        });
+        out
+    }
+    let bounds = (lo, hi);
     let built = match dtype {
-        DType::I8 => {
-            ArrayD::from_shape_vec(shape, codes.map(|c| c as i8).collect()).map(Tensor::I8)
-        }
-        DType::U8 => {
-            ArrayD::from_shape_vec(shape, codes.map(|c| c as u8).collect()).map(Tensor::U8)
-        }
-        DType::I32 => {
-            ArrayD::from_shape_vec(shape, codes.map(|c| c as i32).collect()).map(Tensor::I32)
-        }
+        DType::I8 => ArrayD::from_shape_vec(shape, codes(xd, x.shape(), q, bounds, |c| c as i8))
+            .map(Tensor::I8),
+        DType::U8 => ArrayD::from_shape_vec(shape, codes(xd, x.shape(), q, bounds, |c| c as u8))
+            .map(Tensor::U8),
+        DType::I32 => ArrayD::from_shape_vec(shape, codes(xd, x.shape(), q, bounds, |c| c as i32))
+            .map(Tensor::I32),
         _ => unreachable!("rejected above"),
     };
     built.expect("quantize: output size")
