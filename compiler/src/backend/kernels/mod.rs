@@ -158,6 +158,7 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
             "no kernel computes {} yet (`qcc run` interprets it)",
             step.op.kind.name()
         ))),
+        OpKind::Family(f) => f.def().kernel(em, name, step),
     }
 }
 
