@@ -350,6 +350,59 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
             let perm = uvec(op.ints("perm").unwrap_or(&[]));
             runtime::tensor_map!(args[0], a => ops::transpose(a, &perm))
         }
+        Attention => {
+            let p = crate::ir::attention::params(op).map_err(Error::msg)?;
+            let mask = match args.get(3) {
+                None => None,
+                Some(Tensor::F32(m)) => Some(ops::AttentionMask::Float(m)),
+                Some(Tensor::Bool(m)) => Some(ops::AttentionMask::Bool(m)),
+                Some(t) => {
+                    return Err(Error::msg(format!(
+                        "attention: a mask of {} values",
+                        t.dtype()
+                    )))
+                }
+            };
+            let shape = |i: usize| args[i].shape();
+            let mask_shape = args.get(3).map(|m| m.shape());
+            ops::attention_shape(shape(0), shape(1), shape(2), mask_shape, p.result)
+                .map_err(|m| Error::msg(format!("attention: {m}")))?;
+            ops::attention(f(0)?, f(1)?, f(2)?, mask, &p).into()
+        }
+        NllLoss => {
+            let r = crate::ir::loss::reduction(op).map_err(Error::msg)?;
+            let t = args[1];
+            if t.dtype().is_float() || t.dtype() == runtime::DType::Bool {
+                return Err(Error::msg(format!(
+                    "nll_loss: a target of {} values",
+                    t.dtype()
+                )));
+            }
+            let target: Vec<i64> = runtime::tensor_each!(t, a => a.iter().map(|&v| runtime::Elem::to_i128(v) as i64).collect());
+            let weight = match args.get(2) {
+                Some(w) => Some(f(2).map_err(|_| {
+                    Error::msg(format!("nll_loss: a weight of {} values", w.dtype()))
+                })?),
+                None => None,
+            };
+            ops::nll_loss(f(0)?, &target, t.shape(), weight, r, op.int("ignore_index"))
+                .map_err(|m| Error::msg(format!("nll_loss: {m}")))?
+                .into()
+        }
+        GatherElements => {
+            ops::gather_elements(args[0], args[1], op.int("axis").unwrap_or(0) as usize)
+                .map_err(|m| Error::msg(format!("gather_elements: {m}")))?
+        }
+        Expand => {
+            let to = &ty.shape;
+            if ops::broadcast_shapes(args[0].shape(), to).as_ref() != Some(to) {
+                return Err(Error::msg(format!(
+                    "expand: {:?} does not broadcast to {to:?}",
+                    args[0].shape()
+                )));
+            }
+            runtime::tensor_map!(args[0], a => ops::expand(a, to))
+        }
         Slice => {
             let axes = crate::ir::infer::slice_axes(op, args[0].shape()).map_err(Error::msg)?;
             runtime::tensor_map!(args[0], a => ops::slice(a, &axes))

@@ -86,14 +86,7 @@ fn a_constant_output_compiles() {
     succeeds(
         d,
         &[
-            "run",
-            "c.so",
-            "--input",
-            &x,
-            "-o",
-            "k=k.npy",
-            "-o",
-            "r.dq=r.npy",
+            "run", "c.so", "--input", &x, "-o", "k=k.npy", "-o", "r=r.npy",
         ],
     );
     let k = qcc::npy::read_f32(&d.join("k.npy")).unwrap();

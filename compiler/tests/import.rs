@@ -71,7 +71,7 @@ macro_rules! tests {
 
 mod models {
     use super::model;
-    tests!(model: tiny_cnn, pytorch_style, conv_variants, pools, activations, opset10, shapes, opset18, qdq, shape_folding, opset9, opset6, opset28_ml_domain, shape_logic, reductions, reductions13, logsoftmax11, one_d_and_blocks, int64_input, gather_at_run_time);
+    tests!(model: tiny_cnn, pytorch_style, conv_variants, pools, activations, opset10, shapes, opset18, qdq, shape_folding, opset9, opset6, opset28_ml_domain, shape_logic, reductions, reductions13, logsoftmax11, one_d_and_blocks, int64_input, gather_at_run_time, expand_at_run_time, vit_attention);
 }
 
 mod errors {
@@ -193,4 +193,57 @@ fn imported_models_save_and_read_back_unchanged() {
             assert_eq!(m.weight(), n.weight(), "{name}: @{}", n.name);
         }
     }
+}
+
+/// The ViT-style attention block (opset 23, 4-D, 8 heads) imported and interpreted on varied
+/// tokens equals ONNX Runtime's Attention within 1e-4 of the output's magnitude.
+#[test]
+fn vit_attention_matches_onnx_runtime() {
+    use ndarray::{ArrayD, IxDyn};
+    let python = std::env::var_os("QCC_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"));
+    let path = committed("vit_attention", &fixtures::vit_attention().bytes());
+    let model = import_file(&path).expect("imports");
+    // Three samples of [1, 16, 64] tokens, smooth in position and width, of different scales.
+    let n = 3 * 16 * 64;
+    let samples = ArrayD::from_shape_vec(
+        IxDyn(&[3, 1, 16, 64]),
+        (0..n)
+            .map(|i| {
+                let (s, t, c) = (i / 1024, (i / 64) % 16, i % 64);
+                (1.0 + s as f32)
+                    * ((t as f32 * 0.7 + c as f32 * 0.31).sin() + 0.1 * c as f32 / 64.0)
+            })
+            .collect(),
+    )
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("x.npy");
+    let output = work.path().join("ort.npy");
+    qcc::npy::write_f32(&input, &samples).unwrap();
+    let run = std::process::Command::new(&python)
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/python/ort_run.py"))
+        .args([&path, &input, &output])
+        .output()
+        .expect("python runs");
+    assert!(
+        run.status.success(),
+        "ONNX Runtime fails on the fixture:\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let ort = qcc::npy::read_f32(&output).unwrap();
+    let ours = qcc::batch::run_batches(&model, &[samples], |_, _| {})
+        .expect("runs")
+        .remove(0);
+    assert_eq!(ours.shape(), ort.shape());
+    let scale = ort.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let err = ours
+        .iter()
+        .zip(&ort)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(
+        err <= 1e-4 * scale,
+        "max |qcc − ORT| = {err} against a scale of {scale}"
+    );
 }

@@ -66,6 +66,13 @@ impl G {
         self
     }
 
+    /// A graph output with its shape, as the ONNX checker's full check wants for ORT.
+    pub fn output_shaped(&mut self, name: &str, dims: &[i64]) -> &mut G {
+        let d: Vec<D> = dims.iter().map(|&v| D::V(v)).collect();
+        self.graph.output.push(value_info(name, FLOAT, Some(&d)));
+        self
+    }
+
     pub fn init(&mut self, t: TensorProto) -> &mut G {
         self.graph.initializer.push(t);
         self

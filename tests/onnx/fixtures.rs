@@ -626,6 +626,88 @@ pub fn gather_at_run_time() -> G {
     g
 }
 
+/// Expand on run-time data to a shape computed from constants and run-time shapes (as
+/// Attention's function body repeats key heads): an `expand` op; a Mod on the head counts folds.
+pub fn expand_at_run_time() -> G {
+    let mut g = G::new(13);
+    g.input("x", &[1, 2, 3])
+        .init(i64s("four", &[1], vec![4]))
+        .init(i64s("three", &[1], vec![3]))
+        .node("Mod", &["four", "three"], &["one"], vec![])
+        .node("Shape", &["x"], &["xs"], vec![])
+        .node("Slice", &["xs", "one", "three"], &["tail"], vec![])
+        .node(
+            "Concat",
+            &["four", "tail"],
+            &["target"],
+            vec![int("axis", 0)],
+        )
+        .node("Expand", &["x", "target"], &["y"], vec![])
+        .output("y");
+    g
+}
+
+/// A ViT-style self-attention block at opset 23: 16 tokens of width 64, the Q/K/V projections,
+/// 8 heads of size 8 split out to 4-D, Attention, the heads joined, the output projection and
+/// the residual; ONNX Runtime is its reference (compiler/tests/import.rs).
+pub fn vit_attention() -> G {
+    let (tokens, width, heads) = (16i64, 64i64, 8i64);
+    let size = width / heads;
+    let mut g = G::new(23);
+    g.input("x", &[1, tokens, width]);
+    // Weights of ViT's scale (±0.1), so the softmax neither saturates nor flattens.
+    let small = |name: &str, dims: &[i64], salt: i64| {
+        let n: i64 = dims.iter().product();
+        let v = (0..n)
+            .map(|i| (((i * 37 + salt * 11) % 101) as f32 - 50.0) / 500.0)
+            .collect();
+        f32s(name, dims, v)
+    };
+    g.init(i64s("split", &[4], vec![1, tokens, heads, size]))
+        .init(i64s("join", &[3], vec![1, tokens, width]));
+    for (salt, p) in ["q", "k", "v"].iter().enumerate() {
+        g.init(small(&format!("w{p}"), &[width, width], salt as i64))
+            .init(small(&format!("b{p}"), &[width], salt as i64 + 5))
+            .node(
+                "MatMul",
+                &["x", &format!("w{p}")],
+                &[&format!("{p}_mm")],
+                vec![],
+            )
+            .node(
+                "Add",
+                &[&format!("{p}_mm"), &format!("b{p}")],
+                &[&format!("{p}_proj")],
+                vec![],
+            )
+            .node(
+                "Reshape",
+                &[&format!("{p}_proj"), "split"],
+                &[&format!("{p}_heads")],
+                vec![],
+            )
+            .node(
+                "Transpose",
+                &[&format!("{p}_heads")],
+                &[&format!("{p}_4d")],
+                vec![ints("perm", &[0, 2, 1, 3])],
+            );
+    }
+    g.node("Attention", &["q_4d", "k_4d", "v_4d"], &["attn"], vec![])
+        .node(
+            "Transpose",
+            &["attn"],
+            &["attn_t"],
+            vec![ints("perm", &[0, 2, 1, 3])],
+        )
+        .node("Reshape", &["attn_t", "join"], &["attn_joined"], vec![])
+        .init(small("wo", &[width, width], 9))
+        .node("MatMul", &["attn_joined", "wo"], &["o"], vec![])
+        .node("Add", &["x", "o"], &["y"], vec![])
+        .output_shaped("y", &[1, tokens, width]);
+    g
+}
+
 /// Opset 6: Clip's attributes, arithmetic with the legacy `broadcast`/`axis` alignment (a
 /// per-channel constant, a run-time value, a folded constant pair), Gemm's `broadcast`.
 pub fn opset6() -> G {
@@ -682,6 +764,8 @@ pub const MODELS: &[(&str, Fixture)] = &[
     ("tiny_cnn", tiny_cnn),
     ("int64_input", int64_input),
     ("gather_at_run_time", gather_at_run_time),
+    ("expand_at_run_time", expand_at_run_time),
+    ("vit_attention", vit_attention),
     ("pytorch_style", pytorch_style),
     ("conv_variants", conv_variants),
     ("pools", pools),

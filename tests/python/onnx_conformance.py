@@ -14,8 +14,10 @@ other from that message); `wrong` (qcc produced outputs that do not match, or of
 dtype: a silent wrong answer); `crash` (a signal, a Rust panic, exit code 101, or a timeout).
 
 The run fails (exit 1) when a test listed in FILE does not pass, when a test that is not listed
-passes (so the list stays true), or on any `wrong` or `crash`. `--update` rewrites FILE with the
-tests that pass instead of failing on the list (wrong and crash still fail).
+passes (so the list stays true), when a refused test is not listed in `refused.txt` beside FILE
+under the reason class it is refused for (so every test that does not pass is listed with its
+reason), or on any `wrong` or `crash`. `--update` rewrites both lists instead of failing on them
+(wrong and crash still fail).
 """
 
 import argparse
@@ -135,6 +137,8 @@ def run_case(case, qcc, work):
         return case.name, outcome, classify(msg) if outcome == "refused" else "", msg
     in_names, out_names = ir_ports(ir_path)
     for k, (inputs, expected) in enumerate(case.data_sets):
+        # A numpy scalar (a loss reduced to one value) is a tensor of rank 0.
+        inputs, expected = ([np.asarray(a) if isinstance(a, np.generic) else a for a in v] for v in (inputs, expected))
         if len(inputs) != len(in_names) or len(expected) != len(out_names):
             return (
                 case.name,
@@ -204,6 +208,12 @@ def main():
         f"other {reasons['other']}), wrong {by['wrong']}, crash {by['crash']}"
     )
 
+    refused_path = os.path.join(os.path.dirname(args.expected), "refused.txt")
+    refused = [
+        (name, reason, detail.splitlines()[0] if detail else "")
+        for name, outcome, reason, detail in results
+        if outcome == "refused"
+    ]
     failures = []
     for name, outcome, _, detail in results:
         if outcome in ("wrong", "crash"):
@@ -224,7 +234,33 @@ def main():
             for name in sorted(passed):
                 f.write(name + "\n")
         print(f"wrote {len(passed)} names to {args.expected}")
+        with open(refused_path, "w") as f:
+            f.write(
+                "# ONNX node tests qcc refuses, each with its reason class and qcc's message\n"
+                "# (tests/python/onnx_conformance.py; regenerate with scripts/onnx_conformance.sh --update)\n"
+            )
+            for name, reason, why in sorted(refused):
+                f.write(f"{name}\t{reason}\t{why}\n")
+        print(f"wrote {len(refused)} refusals to {refused_path}")
     else:
+        # The refusal list stays true too: each refused test is listed under the reason class it
+        # is refused for (the message's wording may change; the class may not, silently).
+        listed_refused = {}
+        with open(refused_path) as f:
+            for line in f:
+                if line.strip() and not line.startswith("#"):
+                    name, reason, _ = line.rstrip("\n").split("\t", 2)
+                    listed_refused[name] = reason
+        if not args.only:
+            for name, reason, why in sorted(refused):
+                if listed_refused.get(name) != reason:
+                    failures.append(
+                        f"refused ({reason}) but listed as {listed_refused.get(name)!r} in "
+                        f"{refused_path}: {name}: {why} (--update)"
+                    )
+            gone = set(listed_refused) - {r[0] for r in refused}
+            for name in sorted(gone):
+                failures.append(f"listed in {refused_path} but no longer refused: {name} (--update)")
         listed = set()
         with open(args.expected) as f:
             for line in f:

@@ -361,6 +361,13 @@ impl K<'_> {
         self.b.ins().call(r, args);
     }
 
+    /// Calls another kernel of this object with this kernel's own `(inputs, outputs, scratch)`
+    /// (a kernel built from another op's, such as a transposed convolution's phases).
+    pub fn call_kernel(&mut self, f: FuncId) {
+        let args = [self.ins, self.outs, self.scratch];
+        self.call(f, &args);
+    }
+
     /// `expf(x)` from the C library, the function Rust's `f32::exp` calls, so that a float
     /// softmax or sigmoid matches the interpreter bit for bit.
     pub fn expf(&mut self, x: Value) -> Result<Value> {
@@ -393,7 +400,8 @@ impl K<'_> {
         v
     }
 
-    /// Copies `n` bytes (a compile-time count) from `src` to `dst`: 16-byte vectors, then bytes.
+    /// Copies `n` bytes (a compile-time count) from `src` to `dst`: 16-byte vectors, then the
+    /// tail in 8-, 4-, 2- and 1-byte moves.
     pub fn copy_bytes(&mut self, dst: Value, src: Value, n: usize) -> Result<()> {
         let vecs = (n / 16) as i64;
         self.for_range(0, vecs, 1, |k, i| {
@@ -403,9 +411,19 @@ impl K<'_> {
             k.b.ins().store(mem(), v, d, 0);
             Ok(())
         })?;
-        for t in (n / 16 * 16)..n {
-            let v = self.b.ins().uload8(types::I32, mem(), src, t as i32);
-            self.b.ins().istore8(mem(), v, dst, t as i32);
+        // The tail in the widest loads that fit (8, 4, 2, 1 bytes).
+        let mut t = n / 16 * 16;
+        for (size, ty) in [
+            (8, types::I64),
+            (4, types::I32),
+            (2, types::I16),
+            (1, types::I8),
+        ] {
+            while n - t >= size {
+                let v = self.b.ins().load(ty, mem(), src, t as i32);
+                self.b.ins().store(mem(), v, dst, t as i32);
+                t += size;
+            }
         }
         Ok(())
     }

@@ -96,6 +96,15 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
             "Gather",
             vec![graph::int("axis", op.int("axis").unwrap_or_default())],
         ),
+        GatherElements => simple(
+            g,
+            "GatherElements",
+            vec![graph::int("axis", op.int("axis").unwrap_or_default())],
+        ),
+        Expand => {
+            let shape = g.ints(&format!("{out}.shape"), &ints("shape"));
+            g.node("Expand", vec![xs[0].clone(), shape], vec![out], vec![]);
+        }
         Reduce => {
             let f = op.str("fn").unwrap_or_default();
             let t = crate::import::reduce_onnx_op(f)
@@ -197,6 +206,14 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
             "Softmax",
             vec![graph::int("axis", op.int("axis").unwrap_or_default())],
         ),
+        // ONNX has Attention only from opset 23; the export writes opset 21.
+        // ONNX's losses are training ops, which the QDQ export has no use for.
+        NllLoss => return Err(fail("is a training loss, which --emit onnx does not write".into())),
+        Attention => {
+            return Err(fail(
+                "has no ONNX form at opset 21, which --emit onnx writes".into(),
+            ))
+        }
         Quantize => quant::quantize(g, m, id, xs[0].clone())?,
         Dequantize => quant::dequantize(g, m, id, operands[0])?,
         Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul | QAvgPool

@@ -82,6 +82,10 @@ pub enum Arith {
     Sub,
     Mul,
     Div,
+    /// The remainder with the divisor's sign (ONNX Mod, fmod = 0; integers only).
+    Mod,
+    /// The remainder with the dividend's sign (C fmod; ONNX Mod, fmod = 1).
+    Fmod,
 }
 
 /// ONNX Slice's bounds along an axis of length `dim`: negative indices count from the end, then
@@ -336,8 +340,20 @@ impl Const {
                     Arith::Add => Ok(p.wrapping_add(q)),
                     Arith::Sub => Ok(p.wrapping_sub(q)),
                     Arith::Mul => Ok(p.wrapping_mul(q)),
-                    Arith::Div if q == 0 => Err("integer division by zero".to_string()),
+                    Arith::Div | Arith::Mod | Arith::Fmod if q == 0 => {
+                        Err("integer division by zero".to_string())
+                    }
                     Arith::Div => Ok(p.wrapping_div(q)),
+                    Arith::Fmod => Ok(p.wrapping_rem(q)),
+                    Arith::Mod => {
+                        let (r, zero) = (p.wrapping_rem(q), Default::default());
+                        // Shift a remainder whose sign differs from the divisor's by one divisor.
+                        Ok(if r != zero && ((r < zero) != (q < zero)) {
+                            r.wrapping_add(q)
+                        } else {
+                            r
+                        })
+                    }
                 })
             };
         }
@@ -348,6 +364,8 @@ impl Const {
                     Arith::Sub => p - q,
                     Arith::Mul => p * q,
                     Arith::Div => p / q,
+                    Arith::Fmod => p % q,
+                    Arith::Mod => return Err("mod on floats needs fmod = 1".to_string()),
                 })
             })?),
             (Const::I64(x), Const::I64(y)) => Const::I64(int!(x, y)?),
@@ -450,6 +468,16 @@ mod tests {
         assert_eq!(g.shape(), &[2]);
         assert_eq!(g.ints().unwrap(), vec![3, 6]);
         assert!(c.gather(0, &[2], &[]).is_err());
+    }
+
+    #[test]
+    fn mod_takes_the_divisors_sign_and_fmod_the_dividends() {
+        let a = i64s(&[4], &[7, -7, 7, -7]);
+        let b = i64s(&[4], &[3, 3, -3, -3]);
+        let m = |op| Const::arith(op, &a, &b).unwrap().ints().unwrap();
+        assert_eq!(m(Arith::Mod), vec![1, 2, -2, -1]);
+        assert_eq!(m(Arith::Fmod), vec![1, -1, 1, -1]);
+        assert!(Const::arith(Arith::Mod, &a, &i64s(&[1], &[0])).is_err());
     }
 
     #[test]

@@ -26,11 +26,12 @@
 //! - Slice: attributes before 10, constant inputs from 10. Shape: `start`/`end` from 15.
 //! - QuantizeLinear/DequantizeLinear: per tensor or per axis (`axis` from 13), u8/i8/i32,
 //!   constant scale and zero point; `block_size` (21) must be 0.
-//! - Folded on constants only: Shape, Size, Slice, ConstantOfShape, Range, Expand, ReduceProd
+//! - Folded on constants only: Shape, Size, Slice, ConstantOfShape, Range, ReduceProd
 //!   (axes input from 18; on run-time data it is a `reduce`). Folded when every input is
-//!   constant, run-time IR ops otherwise: Gather, Cast, CastLike, Equal, Less, Greater,
-//!   LessOrEqual, GreaterOrEqual, Not, And, Or, Xor, Where, and Add, Sub, Mul, Div, Concat,
-//!   Reshape, Flatten, Squeeze, Unsqueeze, Transpose. Mod, ArgMax and ArgMin always run.
+//!   constant, run-time IR ops otherwise: Gather, Expand (its shape input constant), Cast,
+//!   CastLike, Equal, Less, Greater, LessOrEqual, GreaterOrEqual, Not, And, Or, Xor, Where, Mod,
+//!   and Add, Sub, Mul, Div, Concat, Reshape, Flatten, Squeeze, Unsqueeze, Transpose. ArgMax and
+//!   ArgMin always run.
 //! - Dropout: `training_mode` (12+) must be absent or a constant false.
 //! - Vanish: Identity, Dropout (its mask output cannot be used).
 //! - Graph inputs: a symbolic or missing batch size (axis 0) imports as 1; a declared 0 anywhere

@@ -658,7 +658,10 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             }
             Ok(TensorType::f32(shape))
         }
-        Cast | Compare | Logic | Not | Where | Mod | ArgMax | ArgMin | Gather => {
+        Attention => super::attention::infer(op, operands),
+        NllLoss => super::loss::infer(op, operands),
+        Cast | Compare | Logic | Not | Where | Mod | ArgMax | ArgMin | Gather | GatherElements
+        | Expand => {
             unreachable!("infer_data answered")
         }
         Family(f) => f.def().infer(op, operands),

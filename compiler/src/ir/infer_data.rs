@@ -33,6 +33,22 @@ fn str_attr<'a>(op: &'a Op, name: &str) -> R<&'a str> {
         .ok_or_else(|| format!("attribute `{name}` must be a string"))
 }
 
+/// The axis a gather indexes `x` along, once `i` is checked to hold integer indices (Gather and
+/// GatherElements read both the same way).
+fn indexed_axis(op: &Op, x: &TensorType, i: &TensorType) -> R<usize> {
+    let d = plain("indices", i)?;
+    if d.is_float() || d == DType::Bool {
+        return Err(format!("operand `indices` must be integers, got {i}"));
+    }
+    let a = op
+        .int("axis")
+        .ok_or("attribute `axis` must be an integer")?;
+    usize::try_from(a)
+        .ok()
+        .filter(|&a| a < x.rank())
+        .ok_or_else(|| format!("attribute `axis` = {a} is out of range for {x}"))
+}
+
 /// Arithmetic (add, sub, mul, div) on two operands of one plain type other than f32 and bool.
 pub fn arith(a: &TensorType, b: &TensorType) -> R<TensorType> {
     let (d, shape) = both(a, b)?;
@@ -47,7 +63,16 @@ pub fn infer_data(op: &Op, operands: &[&TensorType]) -> Option<R<TensorType>> {
     use OpKind::*;
     if !matches!(
         op.kind,
-        Cast | Compare | Logic | Not | Where | Mod | ArgMax | ArgMin | Gather
+        Cast | Compare
+            | Logic
+            | Not
+            | Where
+            | Mod
+            | ArgMax
+            | ArgMin
+            | Gather
+            | GatherElements
+            | Expand
     ) {
         return None;
     }
@@ -124,21 +149,40 @@ pub fn infer_data(op: &Op, operands: &[&TensorType]) -> Option<R<TensorType>> {
         }
         Gather => {
             let i = operands[1];
-            let d = plain("indices", i)?;
-            if d.is_float() || d == DType::Bool {
-                return Err(format!("operand `indices` must be integers, got {i}"));
-            }
-            let a = op
-                .int("axis")
-                .ok_or("attribute `axis` must be an integer")?;
-            let a = usize::try_from(a)
-                .ok()
-                .filter(|&a| a < x.rank())
-                .ok_or_else(|| format!("attribute `axis` = {a} is out of range for {x}"))?;
+            let a = indexed_axis(op, x, i)?;
             let mut shape = x.shape[..a].to_vec();
             shape.extend_from_slice(&i.shape);
             shape.extend_from_slice(&x.shape[a + 1..]);
             // Codes keep their parameters: a gather only moves elements.
+            Ok(TensorType::new(shape, x.elem.clone()))
+        }
+        GatherElements => {
+            let i = operands[1];
+            let a = indexed_axis(op, x, i)?;
+            let fits =
+                i.rank() == x.rank() && (0..x.rank()).all(|k| k == a || i.shape[k] <= x.shape[k]);
+            if !fits {
+                return Err(format!(
+                    "operand `indices` ({i}) does not fit `data` ({x}) along axis {a}"
+                ));
+            }
+            // Codes keep their parameters: a gather only moves elements.
+            Ok(TensorType::new(i.shape.clone(), x.elem.clone()))
+        }
+        Expand => {
+            let shape = op
+                .ints("shape")
+                .ok_or("attribute `shape` must be a list of integers")?
+                .iter()
+                .map(|&d| {
+                    usize::try_from(d)
+                        .map_err(|_| format!("attribute `shape` has a negative size {d}"))
+                })
+                .collect::<R<Vec<usize>>>()?;
+            if broadcast(&x.shape, &shape).as_ref() != Some(&shape) {
+                return Err(format!("operand `x` ({x}) does not broadcast to {shape:?}"));
+            }
+            // Codes keep their parameters: an expand only repeats elements.
             Ok(TensorType::new(shape, x.elem.clone()))
         }
         _ => unreachable!("other ops returned above"),

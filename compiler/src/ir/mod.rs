@@ -1,9 +1,11 @@
 //! The IR: types, attributes, the op schema, the graph that holds a model, and its text form.
 
+pub mod attention;
 pub mod attr;
 pub mod infer;
 mod infer_data;
 mod literal;
+pub mod loss;
 pub mod model;
 pub mod op;
 pub mod parse;

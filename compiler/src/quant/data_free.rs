@@ -430,7 +430,22 @@ impl Walk<'_> {
             // A cast keeps values (up to rounding); bools are 0 or 1.
             Cast => x()?,
             Compare | Logic | Not => (0.0, 1.0),
-            Gather => x()?,
+            Gather | GatherElements | Expand => x()?,
+            // The output is a convex combination of v's rows (with zeros for a masked row).
+            Attention => match op.str("result") {
+                Some("y") | None => with_zero(self.of(args[2])?),
+                Some("probabilities") => (0.0, 1.0),
+                _ => {
+                    return Err(Error::msg(
+                        "attention: its scores have no data-free bound (calibrate with data)",
+                    ))
+                }
+            },
+            NllLoss => {
+                return Err(Error::msg(
+                    "nll_loss: a loss has no data-free bound (calibrate with data)",
+                ))
+            }
             ArgMax | ArgMin => {
                 let x = self.model.node(args[0]).ty.shape.clone();
                 let axis = op.int("axis").unwrap_or(0) as usize;

@@ -282,6 +282,35 @@ impl Builder<'_> {
         self.names.fresh(base)
     }
 
+    /// Gives each returned value its source name again. An output the integer graph computes is
+    /// returned through its `dequantize`, first named `y.dq`; but the name is the library's
+    /// interface (the header's `NAME_OUTPUT_y`, model.json, the Python package's result keys),
+    /// which must not change because the model was quantized. The node that held the name moves
+    /// aside: `y.q` when it holds codes (a join), `y.f` when it is the float op the
+    /// quantize reads (dead once lowering fuses the pair).
+    fn keep_output_names(&mut self, src: &Model) {
+        for (i, &s) in src.outputs.iter().enumerate() {
+            let o = self.out.outputs[i];
+            let want = src.node(s).name.clone();
+            if self.out.node(o).name == want {
+                continue;
+            }
+            // Two outputs returning one value keep the name it got first.
+            if self.out.outputs[..i].contains(&o) {
+                continue;
+            }
+            if let Some(holder) = self.out.find(&want) {
+                let suffix = match self.out.node(holder).ty.elem {
+                    ElemType::Quant(_) => "q",
+                    _ => "f",
+                };
+                let moved = self.name(&format!("{want}.{suffix}"));
+                self.out.node_mut(holder).name = moved;
+            }
+            self.out.node_mut(o).name = want;
+        }
+    }
+
     /// The quantization parameters of a source tensor.
     fn params(&mut self, n: NodeId) -> Result<Params> {
         if let Some(p) = self.forced.get(&n).or_else(|| self.params_of.get(&n)) {
@@ -664,6 +693,7 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
             }
         })
         .collect::<Result<_>>()?;
+    b.keep_output_names(src);
     b.out.remove_dead();
     crate::ir::verify::verify_or_error(&b.out, None)?;
     Ok(Quantized {

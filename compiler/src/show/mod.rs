@@ -132,9 +132,20 @@ fn describe(
 ) -> BoxInfo {
     let node = model.node(id);
     let detail = short_type(&node.ty);
-    let sqnr_db = sqnr.and_then(|s| {
+    // A layer's SQNR belongs to the op computing it: `X` (or `X.q`, its codes), or `X.f` when the
+    // layer is a returned value, whose name the output's dequantize keeps (quant/qdq.rs).
+    let boundary = node
+        .op()
+        .is_some_and(|o| matches!(o.kind, OpKind::Quantize | OpKind::Dequantize));
+    let sqnr_db = sqnr.filter(|_| !boundary).and_then(|s| {
         s.get(&node.name)
-            .or_else(|| node.name.strip_suffix(".q").and_then(|b| s.get(b)))
+            .or_else(|| {
+                let base = node
+                    .name
+                    .strip_suffix(".q")
+                    .or(node.name.strip_suffix(".f"))?;
+                s.get(base)
+            })
             .copied()
     });
     let Some(op) = node.op() else {
@@ -212,7 +223,11 @@ fn absorbed(model: &Model, id: NodeId, source: Option<&Model>) -> Vec<String> {
     ) {
         return out;
     }
-    let base = node.name.strip_suffix(".q").unwrap_or(&node.name);
+    let base = node
+        .name
+        .strip_suffix(".q")
+        .or(node.name.strip_suffix(".f"))
+        .unwrap_or(&node.name);
     let was = source
         .and_then(|m| m.find(base).map(|s| m.node(s)))
         .and_then(|n| n.op())

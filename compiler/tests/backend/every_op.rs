@@ -74,6 +74,10 @@ const INTERPRETER_ONLY: &[OpKind] = &[
     OpKind::ArgMax,
     OpKind::ArgMin,
     OpKind::Gather,
+    OpKind::GatherElements,
+    OpKind::Expand,
+    OpKind::Attention,
+    OpKind::NllLoss,
 ];
 
 /// An op without a kernel: one of [`INTERPRETER_ONLY`], or an op family that says so.

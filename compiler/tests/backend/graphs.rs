@@ -1,5 +1,6 @@
-//! Random small float models for the differential tests: a chain of layers (convolutions with
-//! any strides, pads, dilations, groups and channel counts, depthwise convolutions, pools,
+//! Random small float models for the differential tests: a chain of layers (convolutions and
+//! transposed convolutions with any kernels, strides, pads, output paddings, dilations, groups
+//! and channel counts, depthwise convolutions, pools,
 //! residual adds, lookup-table activations, slices (negative steps too), the YOLOX Focus stem,
 //! concats of differently scaled branches, transposes, max/min of two branches, reduce max/min
 //! over one axis, a gemm head) written as IR text with inline weights.
@@ -25,6 +26,17 @@ pub enum Layer {
         dil: (usize, usize),
         /// Which divisor of the input channels is the group count.
         groups_pick: usize,
+        act: Act,
+    },
+    /// A transposed convolution; its pads are kept below the full output. One group: a grouped
+    /// one stays float (its per-channel scales do not fit `qconv_transpose2d`'s, docs/ir.md).
+    ConvTranspose {
+        og: usize,
+        k: (usize, usize),
+        stride: (usize, usize),
+        pads: [usize; 4],
+        out_pad: (usize, usize),
+        dil: (usize, usize),
         act: Act,
     },
     Depthwise {
@@ -103,6 +115,12 @@ fn layer() -> impl Strategy<Value = Layer> {
               prop::array::uniform4(0usize..3), (1usize..3, 1usize..3), 0usize..4, act())
             .prop_map(|(og, k, stride, pads, dil, groups_pick, act)| Layer::Conv {
                 og, k, stride, pads, dil, groups_pick, act
+            }),
+        2 => ((1usize..24, (1usize..5, 1usize..5), (1usize..4, 1usize..4)),
+              (prop::array::uniform4(0usize..3), (0usize..2, 0usize..2), (1usize..3, 1usize..3)),
+              act())
+            .prop_map(|((og, k, stride), (pads, out_pad, dil), act)| {
+                Layer::ConvTranspose { og, k, stride, pads, out_pad, dil, act }
             }),
         2 => (1usize..4, 1usize..3, 0usize..2, act())
             .prop_map(|(k, stride, pad, act)| Layer::Depthwise { k: 2 * k - 1, stride, pad, act }),
@@ -272,6 +290,46 @@ pub fn text(spec: &Spec) -> String {
                     &format!(
                         "conv2d({x}, {wt}, {b}) {{strides = [{}, {}], pads = [{}, {}, {}, {}], dilations = [{}, {}], groups = {groups}}}",
                         stride.0, stride.1, pads[0], pads[1], pads[2], pads[3], dil.0, dil.1
+                    ),
+                    &next,
+                );
+                x = wr.act(y, act, &next);
+                shape = next;
+            }
+            Layer::ConvTranspose {
+                og,
+                k,
+                stride,
+                pads,
+                out_pad,
+                dil,
+                act,
+            } => {
+                let (groups, o) = (1, *og);
+                let t_len =
+                    |len: usize, k: usize, s: usize, p0: usize, p1: usize, d: usize, op: usize| {
+                        ((len - 1) * s + d * (k - 1) + 1 + op)
+                            .checked_sub(p0 + p1)
+                            .filter(|&v| v > 0)
+                    };
+                let (Some(ho), Some(wo)) = (
+                    t_len(h, k.0, stride.0, pads[0], pads[2], dil.0, out_pad.0),
+                    t_len(w, k.1, stride.1, pads[1], pads[3], dil.1, out_pad.1),
+                ) else {
+                    continue;
+                };
+                // Strides compound over a chain: keep the models small.
+                if ho * wo > 40 * 40 {
+                    continue;
+                }
+                let fan_in = (c / groups * k.0 * k.1) as f32;
+                let wt = wr.weight(&[c, *og, k.0, k.1], 2.0 / fan_in.sqrt());
+                let b = wr.weight(&[o], 0.2);
+                let next = vec![1, o, ho, wo];
+                let y = wr.op(
+                    &format!(
+                        "conv_transpose2d({x}, {wt}, {b}) {{strides = [{}, {}], pads = [{}, {}, {}, {}], dilations = [{}, {}], groups = {groups}, output_padding = [{}, {}]}}",
+                        stride.0, stride.1, pads[0], pads[1], pads[2], pads[3], dil.0, dil.1, out_pad.0, out_pad.1
                     ),
                     &next,
                 );

@@ -6,6 +6,7 @@
 
 mod argmax;
 mod arith;
+mod attention;
 mod batch_norm;
 mod binary;
 mod conv;
@@ -13,9 +14,11 @@ mod conv_transpose;
 mod elementwise;
 pub mod fixed_point;
 mod gather;
+mod gather_elements;
 mod gemm;
 pub mod geometry;
 mod logic;
+mod loss;
 mod normalize;
 pub mod params;
 mod pool;
@@ -31,14 +34,19 @@ mod unary;
 
 pub use self::argmax::arg_extreme;
 pub use self::arith::{arith, zip_broadcast, ArithOp};
+pub use self::attention::{
+    attention, attention_shape, AttentionMask, AttentionParams, AttentionResult,
+};
 pub use self::batch_norm::batch_norm;
 pub use self::binary::{binary, broadcast_shapes, max_min_codes};
 pub use self::conv::conv2d;
 pub use self::conv_transpose::conv_transpose2d;
 pub use self::elementwise::{clip, hard_sigmoid, hard_swish, leaky_relu, relu, sigmoid};
 pub use self::gather::gather;
+pub use self::gather_elements::gather_elements;
 pub use self::gemm::{gemm, matmul};
 pub use self::logic::{compare, logic, not, where_, CmpOp, LogicOp};
+pub use self::loss::{nll_loss, LossReduction};
 pub use self::normalize::{group_stats, normalize};
 pub use self::params::*;
 pub use self::pool::{avg_pool, global_avg_pool, max_pool};
@@ -47,7 +55,7 @@ pub use self::reduce::{reduce, reduce_codes, reduce_group, reduce_mean, ReduceFn
 pub use self::resize::{
     resize_linear, resize_nearest, CoordMode, NearestMode, ResizeMode, ResizeParams,
 };
-pub use self::shape::{concat, pad, reshape, transpose};
+pub use self::shape::{concat, expand, pad, reshape, transpose};
 pub use self::slice::{slice, slice_len, SliceAxis};
 pub use self::softmax::softmax;
 pub use self::unary::{unary, UnaryDef, UnaryFn, UNARY_FNS};

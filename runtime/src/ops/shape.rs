@@ -39,6 +39,15 @@ pub fn transpose<T: Clone>(x: &ArrayD<T>, perm: &[usize]) -> ArrayD<T> {
     collect(view, &shape)
 }
 
+/// ONNX Expand: `x` repeated along its size-1 axes (and new leading axes) to `shape`, which
+/// numpy broadcasting must take `x` to.
+pub fn expand<T: Clone>(x: &ArrayD<T>, shape: &[usize]) -> ArrayD<T> {
+    let view = x
+        .broadcast(IxDyn(shape))
+        .unwrap_or_else(|| panic!("expand: {:?} does not broadcast to {shape:?}", x.shape()));
+    collect(view, shape)
+}
+
 /// Joins tensors along `axis`; all other axes must agree.
 pub fn concat<T: Clone>(xs: &[&ArrayD<T>], axis: usize) -> ArrayD<T> {
     assert!(!xs.is_empty(), "concat: no inputs");

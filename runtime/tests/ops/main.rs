@@ -4,12 +4,15 @@
 mod common;
 
 mod arith;
+mod attention;
 mod batch_norm;
 mod binary;
 mod conv;
 mod conv_transpose;
 mod elementwise;
+mod gather_elements;
 mod gemm;
+mod loss;
 mod normalize;
 mod pool;
 mod quant;

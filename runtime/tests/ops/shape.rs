@@ -1,9 +1,9 @@
-//! reshape, transpose, concat, pad and slice against index arithmetic, on integer and float elements,
+//! reshape, transpose, expand, concat, pad and slice against index arithmetic, on integer and float elements,
 //! from standard and column-major inputs.
 
 use ndarray::{ArrayD, Dimension, IxDyn, ShapeBuilder};
 use proptest::prelude::*;
-use runtime::ops::{concat, pad, reshape, slice, transpose, SliceAxis};
+use runtime::ops::{concat, expand, pad, reshape, slice, transpose, SliceAxis};
 
 /// A tensor of distinct i32 values (so a misplaced element shows), stored row- or column-major.
 fn ints(shape: Vec<usize>) -> impl Strategy<Value = ArrayD<i32>> {
@@ -37,6 +37,26 @@ proptest! {
         prop_assert_eq!(y.shape(), &new[..]);
         prop_assert!(y.is_standard_layout());
         prop_assert_eq!(y.iter().collect::<Vec<_>>(), x.iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn expand_repeats_size_one_axes(
+        (x, target) in shape(4).prop_flat_map(|s| {
+            // Each axis of the result: the input's, or any size where the input has 1; then up
+            // to two new leading axes.
+            let axes: Vec<_> = s.iter().map(|&d| if d == 1 { (1..=3usize).boxed() } else { Just(d).boxed() }).collect();
+            (ints(s.clone()), prop::collection::vec(1..=3usize, 0..=2), axes)
+        }).prop_map(|(x, lead, axes)| (x, lead.into_iter().chain(axes).collect::<Vec<_>>()))
+    ) {
+        let y = expand(&x, &target);
+        prop_assert!(y.is_standard_layout());
+        prop_assert_eq!(y.shape(), &target[..]);
+        let extra = target.len() - x.ndim();
+        for (i, &v) in y.indexed_iter() {
+            // Input index: the output's, without the new axes, 0 where the input has size 1.
+            let j: Vec<usize> = (0..x.ndim()).map(|a| if x.shape()[a] == 1 { 0 } else { i[extra + a] }).collect();
+            prop_assert_eq!(v, x[IxDyn(&j)]);
+        }
     }
 
     #[test]

@@ -99,7 +99,29 @@ fn place(k: &mut K, x: &Operand, y: &Operand, offset: &[i64]) -> Result<()> {
         .sum::<i64>();
     let yb = k.b.ins().iadd_imm_s(yb, base);
     let xs = strides(&x.ty);
-    for_each(k, &x.ty.shape, &memory_order(&x.ty), &mut |k, idx| {
+    // The innermost axes (in x's memory order) that are dense alike in x and in y form one run
+    // of bytes contiguous on both sides (a channels-last concat along the channels: a pixel's
+    // channels): copied as a block, the loops run over the axes outside it.
+    let order = memory_order(&x.ty);
+    let (mut run, mut shape) = (1usize, x.ty.shape.clone());
+    for &a in order.iter().rev() {
+        if shape[a] == 1 {
+            continue;
+        }
+        if xs[a] != run as i64 || ys[a] != run as i64 {
+            break;
+        }
+        run *= shape[a];
+        shape[a] = 1;
+    }
+    if run > 1 {
+        return for_each(k, &shape, &order, &mut |k, idx| {
+            let xa = address(k, xb, idx, &xs, esz);
+            let ya = address(k, yb, idx, &ys, esz);
+            k.copy_bytes(ya, xa, run * esz as usize)
+        });
+    }
+    for_each(k, &x.ty.shape, &order, &mut |k, idx| {
         let xa = address(k, xb, idx, &xs, esz);
         let v = load_code(k, d, xa);
         let ya = address(k, yb, idx, &ys, esz);

@@ -27,11 +27,13 @@ use crate::ir::types::TensorType;
 use cranelift_module::FuncId;
 use runtime::DType;
 
-/// Scratch bytes a kernel needs besides its operands (a padded copy of a convolution's input).
+/// Scratch bytes a kernel needs besides its operands (a padded copy of a convolution's input,
+/// a transposed convolution's phases).
 pub fn temp_bytes(op: &Op, args: &[Operand], out: &Operand, target: &Target) -> Result<Vec<usize>> {
     Ok(match op.kind {
         OpKind::QConv2d => conv::temp_bytes(op, args, out, target),
         OpKind::QGemm => conv::gemm_temp_bytes(args, target),
+        OpKind::QConvTranspose2d => conv_transpose::temp_bytes(op, args, out, target),
         _ => vec![],
     })
 }
@@ -115,7 +117,7 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         OpKind::QGlobalAvgPool => pool::global_avg_pool(em, name, step),
         OpKind::QConv2d => conv::qconv2d(em, name, step, target),
         OpKind::QGemm => conv::qgemm(em, name, step, target),
-        OpKind::QConvTranspose2d => conv_transpose::qconv_transpose2d(em, name, step),
+        OpKind::QConvTranspose2d => conv_transpose::qconv_transpose2d(em, name, step, target),
         OpKind::Add
         | OpKind::Sub
         | OpKind::Mul
@@ -154,7 +156,11 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         | OpKind::Mod
         | OpKind::ArgMax
         | OpKind::ArgMin
-        | OpKind::Gather => Err(Error::msg(format!(
+        | OpKind::Gather
+        | OpKind::GatherElements
+        | OpKind::Expand
+        | OpKind::Attention
+        | OpKind::NllLoss => Err(Error::msg(format!(
             "no kernel computes {} yet (`qcc run` interprets it)",
             step.op.kind.name()
         ))),

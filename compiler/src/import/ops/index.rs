@@ -1,4 +1,5 @@
-//! ArgMax and ArgMin: index results (int64) computed at run time.
+//! ArgMax and ArgMin (index results, int64) and GatherElements (elements picked by an index
+//! tensor), computed at run time.
 
 use super::attrs;
 use crate::diag::Result;
@@ -26,6 +27,18 @@ pub fn arg_extreme(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     ]);
     let out = n.output()?;
     let id = cx.emit(n, out, kind, a, &[x])?;
+    cx.define(out, Val::Node(id));
+    Ok(())
+}
+
+/// Always a run-time `gather_elements` (exporters do not compute shapes with it).
+pub fn gather_elements(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let x = cx.operand(n, 0, "the data")?;
+    let i = cx.operand(n, 1, "the indices")?;
+    let axis = n.axis(n.int_or("axis", 0)?, cx.ty(x).rank(), "axis")?;
+    let out = n.output()?;
+    let a = attrs([("axis", Attr::Int(axis as i64))]);
+    let id = cx.emit(n, out, OpKind::GatherElements, a, &[x, i])?;
     cx.define(out, Val::Node(id));
     Ok(())
 }

@@ -1,10 +1,11 @@
 //! Comparisons (Equal, Less, Greater, LessOrEqual, GreaterOrEqual), boolean logic (Not, And, Or,
 //! Xor), Where and Mod, folded when every input is constant (exporters' shape arithmetic) and
-//! imported as IR ops otherwise; and Range, Expand and ReduceProd, which only fold.
+//! imported as IR ops otherwise; Expand, folded or an `expand`; and Range and ReduceProd, which
+//! only fold.
 
 use super::fold::{define_const, not_constant};
 use crate::diag::Result;
-use crate::import::constant::Const;
+use crate::import::constant::{Arith, Const};
 use crate::import::constant_logic::{Cmp, Logic};
 use crate::import::context::{Importer, Val};
 use crate::import::node::OnnxNode;
@@ -121,9 +122,14 @@ pub fn where_(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     define_const(cx, n, c)
 }
 
-/// Mod never folds: no exporter's shape arithmetic uses it.
+/// Folds on constants (the head-count arithmetic of Attention's function body uses it).
 pub fn mod_(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let fmod = n.int_or("fmod", 0)? != 0;
+    if let Some(v) = all_folded(cx, n, 2)? {
+        let op = if fmod { Arith::Fmod } else { Arith::Mod };
+        let c = fold_result(n, Const::arith(op, &v[0], &v[1]))?;
+        return define_const(cx, n, c);
+    }
     run_time(
         cx,
         n,
@@ -141,13 +147,45 @@ pub fn range(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     define_const(cx, n, c)
 }
 
+/// Folds on a constant; on run-time data an `expand` to the broadcast shape (the identity when
+/// that is the input's own shape). The shape itself must be known at import.
 pub fn expand(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
-    let x = folded(cx, n, 0, "the input")?;
     let shape = cx
         .constant_ints(n, 1, "shape")?
         .ok_or_else(|| n.fail("lacks its input 1 (the shape)"))?;
-    let c = fold_result(n, x.expand(&shape))?;
-    define_const(cx, n, c)
+    let x = match cx.required(n, 0, "the input")? {
+        Val::Const(x) => {
+            let c = fold_result(n, x.expand(&shape))?;
+            return define_const(cx, n, c);
+        }
+        _ => cx.operand(n, 0, "the input")?,
+    };
+    let target = shape
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<Result<Vec<usize>, _>>()
+        .map_err(|_| n.fail(format!("has a negative size in its shape {shape:?}")))?;
+    let from = cx.ty(x).shape.clone();
+    let to = crate::ir::infer::broadcast(&from, &target).ok_or_else(|| {
+        n.fail(format!(
+            "cannot expand {from:?} to {target:?}: the shapes do not broadcast"
+        ))
+    })?;
+    let out = n.output()?;
+    if to == from {
+        cx.define(out, Val::Node(x));
+        return Ok(());
+    }
+    let to: Vec<i64> = to.iter().map(|&d| d as i64).collect();
+    let id = cx.emit(
+        n,
+        out,
+        OpKind::Expand,
+        super::attrs([("shape", Attr::Ints(to))]),
+        &[x],
+    )?;
+    cx.define(out, Val::Node(id));
+    Ok(())
 }
 
 /// `axes` is an attribute before opset 18 and an input from 18, where an empty list means all

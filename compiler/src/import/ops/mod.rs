@@ -1,6 +1,7 @@
 //! One converter per ONNX op (grouped by theme, one file per group) and the table that picks it.
 
 mod activation;
+mod attention;
 mod conv;
 mod elementwise;
 mod fold;
@@ -8,6 +9,7 @@ mod index;
 mod lift;
 mod linear;
 mod logic;
+mod loss;
 mod norm;
 mod pool;
 mod quant;
@@ -29,6 +31,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Add", elementwise::arith),
     ("And", logic::logic),
     ("ArgMax", index::arg_extreme),
+    ("Attention", attention::attention),
     ("ArgMin", index::arg_extreme),
     ("AveragePool", pool::average_pool),
     ("BatchNormalization", elementwise::batch_norm),
@@ -48,6 +51,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Expand", logic::expand),
     ("Flatten", shape::flatten),
     ("Gather", fold::gather),
+    ("GatherElements", index::gather_elements),
     ("Gelu", activation::gelu),
     ("Gemm", linear::gemm),
     ("GroupNormalization", norm::group_norm),
@@ -70,6 +74,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Min", elementwise::variadic),
     ("Mod", logic::mod_),
     ("Mul", elementwise::arith),
+    ("NegativeLogLikelihoodLoss", loss::nll_loss),
     ("PRelu", activation::prelu),
     ("Not", logic::not),
     ("Or", logic::logic),
@@ -98,6 +103,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Size", fold::size),
     ("Slice", slice::slice),
     ("Softmax", reduce::softmax),
+    ("SoftmaxCrossEntropyLoss", loss::softmax_cross_entropy),
     ("SpaceToDepth", shape::space_depth),
     ("Split", slice::split),
     ("Squeeze", shape::squeeze),
