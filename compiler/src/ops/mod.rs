@@ -18,6 +18,8 @@ use crate::ir::types::TensorType;
 use cranelift_module::FuncId;
 use runtime::Tensor;
 
+mod bitwise;
+
 /// A closed interval of real values (data-free ranges).
 pub type Interval = (f64, f64);
 
@@ -111,7 +113,7 @@ pub trait OpFamily: Sync {
 }
 
 /// The one table of op families; an op's [`crate::ir::FamilyId`] is its index here.
-pub static FAMILIES: &[&dyn OpFamily] = &[];
+pub static FAMILIES: &[&dyn OpFamily] = &[&bitwise::Bitwise];
 
 /// The IR op of the family named `name`.
 pub fn kind(name: &str) -> OpKind {

@@ -8,6 +8,7 @@
 //! the backend with an error naming the value or op (never miscompiled), and the table says so.
 
 use super::support::{assert_outputs, build};
+use qcc::backend::kernels::has_kernel;
 use qcc::backend::target::Target;
 use qcc::diag::Source;
 use qcc::interp::{eval_op_in, FloatMode};
@@ -60,29 +61,6 @@ fn inputs(model: &Model, seed: usize, samples: usize) -> Vec<ndarray::ArrayD<f32
             ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), v).expect("shape")
         })
         .collect()
-}
-
-/// The ops only the interpreter runs (`qcc run`): their bool/i64 values, or the op itself, have
-/// no kernel, so the backend refuses a library holding one.
-const INTERPRETER_ONLY: &[OpKind] = &[
-    OpKind::Cast,
-    OpKind::Compare,
-    OpKind::Logic,
-    OpKind::Not,
-    OpKind::Where,
-    OpKind::Mod,
-    OpKind::ArgMax,
-    OpKind::ArgMin,
-    OpKind::Gather,
-    OpKind::GatherElements,
-    OpKind::Expand,
-    OpKind::Attention,
-    OpKind::NllLoss,
-];
-
-/// An op without a kernel: one of [`INTERPRETER_ONLY`], or an op family that says so.
-fn interpreter_only(kind: OpKind) -> bool {
-    INTERPRETER_ONLY.contains(&kind) || kind.family().is_some_and(|f| !f.has_kernel())
 }
 
 fn kinds(model: &Model) -> BTreeSet<OpKind> {
@@ -171,7 +149,7 @@ fn every_op_compiles_or_is_refused_before_codegen() {
                 },
             );
             if let Err(e) = codegen {
-                if kinds(&int).iter().any(|k| interpreter_only(*k)) {
+                if kinds(&int).iter().any(|k| !has_kernel(*k)) {
                     table.push_str(&format!("{name}, {mode}: no kernel: {e}\n"));
                     continue;
                 }

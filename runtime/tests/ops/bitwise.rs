@@ -1,5 +1,6 @@
 //! bitwise and bitwise_not against Rust's own operators per element type, with one operand
-//! broadcast from a row; shifts against checked shifts (0 from the width on).
+//! broadcast from a row; shifts against Rust's shifts where the amount is in range and ONNX's
+//! sign fill (0, or -1 for a right shift of a negative value) where it is negative or too wide.
 
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
@@ -49,14 +50,49 @@ proptest! {
         }).collect();
         prop_assert_eq!(got, Tensor::U16(arr(&[n], want)));
     }
+
+    #[test]
+    fn signed_shifts(a in prop::collection::vec(any::<i8>(), 1..9), s in prop::collection::vec(any::<i8>(), 1..9), left in any::<bool>()) {
+        let n = a.len().min(s.len());
+        let (a, s) = (a[..n].to_vec(), s[..n].to_vec());
+        let op = if left { BitOp::ShiftLeft } else { BitOp::ShiftRight };
+        let got = bitwise(&Tensor::I8(arr(&[n], a.clone())), &Tensor::I8(arr(&[n], s.clone())), op).unwrap();
+        let want: Vec<i8> = a.iter().zip(&s).map(|(&p, &q)| match (left, (0..8).contains(&q)) {
+            (true, true) => p.wrapping_shl(q as u32),
+            (false, true) => p >> q,
+            (true, false) => 0,
+            (false, false) => if p < 0 { -1 } else { 0 },
+        }).collect();
+        prop_assert_eq!(got, Tensor::I8(arr(&[n], want)));
+    }
+
+    #[test]
+    fn i64_shifts_broadcast(a in prop::collection::vec(any::<i64>(), 1..9), s in -70i64..70, left in any::<bool>()) {
+        let n = a.len();
+        let op = if left { BitOp::ShiftLeft } else { BitOp::ShiftRight };
+        let got = bitwise(&Tensor::I64(arr(&[n], a.clone())), &Tensor::I64(arr(&[1], vec![s])), op).unwrap();
+        let want: Vec<i64> = a.iter().map(|&p| match (left, (0..64).contains(&s)) {
+            (true, true) => p.wrapping_shl(s as u32),
+            (false, true) => p >> s,
+            (true, false) => 0,
+            (false, false) => if p < 0 { -1 } else { 0 },
+        }).collect();
+        prop_assert_eq!(got, Tensor::I64(arr(&[n], want)));
+    }
 }
 
 #[test]
 fn refusals() {
     let f = Tensor::F32(arr(&[1], vec![1.0]));
-    assert!(bitwise(&f, &f, BitOp::And).is_err());
+    assert!(bitwise(&f, &f, BitOp::And)
+        .unwrap_err()
+        .contains("integers"));
+    assert!(bitwise_not(&f).unwrap_err().contains("integers"));
     let i = Tensor::I8(arr(&[1], vec![1]));
-    assert!(bitwise(&i, &i, BitOp::ShiftLeft).unwrap_err().contains("unsigned"));
     let u = Tensor::U8(arr(&[1], vec![1]));
-    assert!(bitwise(&i, &u, BitOp::Or).is_err());
+    assert!(bitwise(&i, &u, BitOp::Or)
+        .unwrap_err()
+        .contains("different"));
+    let b = Tensor::Bool(arr(&[1], vec![true]));
+    assert!(bitwise(&b, &b, BitOp::Xor).is_err());
 }

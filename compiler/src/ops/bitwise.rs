@@ -1,5 +1,6 @@
 //! `bitwise {fn}`: ONNX BitwiseAnd, BitwiseOr, BitwiseXor, BitwiseNot and BitShift on integer
-//! tensors (numpy broadcasting; shifts on unsigned types only). Never quantized, no kernel.
+//! tensors (numpy broadcasting; BitShift as opset 28 defines it, on any integer type). Never
+//! quantized, no kernel: the backend refuses a library holding one by name.
 
 use super::{emit, OpFamily};
 use crate::diag::Result;
@@ -39,7 +40,9 @@ fn bit_op(op: &Op) -> std::result::Result<Option<BitOp>, String> {
 fn integer(what: &str, t: &TensorType) -> std::result::Result<DType, String> {
     let d = t.elem.storage();
     if t.elem.quant().is_some() || d.is_float() || d == DType::Bool {
-        return Err(format!("operand `{what}` must be a plain integer tensor, got {t}"));
+        return Err(format!(
+            "operand `{what}` must be a plain integer tensor, got {t}"
+        ));
     }
     Ok(d)
 }
@@ -65,24 +68,23 @@ impl OpFamily for Bitwise {
         }]
     }
     fn doc(&self) -> &'static str {
-        "a bitwise op on integers, broadcasting; shifts on unsigned types, by the width or more give 0"
+        "a bitwise op on integers, broadcasting; a shift out of [0, width) gives the sign fill"
     }
 
     fn infer(&self, op: &Op, operands: &[&TensorType]) -> std::result::Result<TensorType, String> {
         let a = operands[0];
         let d = integer("a", a)?;
-        let Some(f) = bit_op(op)? else {
+        if bit_op(op)?.is_none() {
             if operands.len() != 1 {
                 return Err("`not` takes one operand".into());
             }
             return Ok(TensorType::new(a.shape.clone(), ElemType::from_storage(d)));
-        };
+        }
         let b = operands.get(1).ok_or("this `fn` takes two operands")?;
         if integer("b", b)? != d {
-            return Err(format!("operands `a` ({a}) and `b` ({b}) have different element types"));
-        }
-        if !f.takes_signed() && d.is_signed_int() {
-            return Err(format!("shifts take unsigned integers, got {a}"));
+            return Err(format!(
+                "operands `a` ({a}) and `b` ({b}) have different element types"
+            ));
         }
         let shape = broadcast(&a.shape, &b.shape)
             .ok_or_else(|| format!("operands `a` ({a}) and `b` ({b}) do not broadcast"))?;
@@ -92,12 +94,22 @@ impl OpFamily for Bitwise {
     fn eval(&self, op: &Op, args: &[&Tensor]) -> std::result::Result<Tensor, String> {
         match bit_op(op)? {
             None => bitwise_not(args[0]),
-            Some(f) => bitwise(args[0], args[1], f),
+            Some(f) => bitwise(
+                args[0],
+                args.get(1).ok_or("this `fn` takes two operands")?,
+                f,
+            ),
         }
     }
 
     fn onnx_ops(&self) -> &'static [&'static str] {
-        &["BitShift", "BitwiseAnd", "BitwiseNot", "BitwiseOr", "BitwiseXor"]
+        &[
+            "BitShift",
+            "BitwiseAnd",
+            "BitwiseNot",
+            "BitwiseOr",
+            "BitwiseXor",
+        ]
     }
     fn import(&self, cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         let f = match n.op_type() {
@@ -110,10 +122,16 @@ impl OpFamily for Bitwise {
                     )))
                 }
             },
-            t => ONNX.iter().find(|o| o.0 == t).map(|o| o.1).expect("an onnx_ops entry"),
+            t => ONNX
+                .iter()
+                .find(|o| o.0 == t)
+                .map(|o| o.1)
+                .expect("an onnx_ops entry"),
         };
         let inputs: &[usize] = if f == "not" { &[0] } else { &[0, 1] };
-        let a = [("fn".to_string(), Attr::Str(f.into()))].into_iter().collect();
+        let a = [("fn".to_string(), Attr::Str(f.into()))]
+            .into_iter()
+            .collect();
         emit(cx, n, self.name(), a, inputs)
     }
     fn export(
@@ -124,7 +142,11 @@ impl OpFamily for Bitwise {
         out: String,
     ) -> std::result::Result<(), String> {
         let f = op.str_of("fn")?;
-        let t = ONNX.iter().find(|o| o.1 == f).map(|o| o.0).ok_or("no such `fn`")?;
+        let t = ONNX
+            .iter()
+            .find(|o| o.1 == f)
+            .map(|o| o.0)
+            .ok_or("no such `fn`")?;
         let attrs = match f.as_str() {
             "shift_left" => vec![graph::string("direction", "LEFT")],
             "shift_right" => vec![graph::string("direction", "RIGHT")],
