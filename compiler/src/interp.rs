@@ -120,6 +120,15 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
     let f = |i: usize| f32_of(op, args[i]);
     let strict = mode == FloatMode::Strict;
     let out: Tensor = match op.kind {
+        Family(f) => {
+            let f = f.def();
+            let r = if strict {
+                f.eval_int(op, args)
+            } else {
+                f.eval(op, args)
+            };
+            r.map_err(|m| Error::msg(format!("{}: {m}", f.name())))?
+        }
         Conv2d if strict => ops::strict::conv2d(
             f(0)?,
             f(1)?,

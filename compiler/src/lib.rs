@@ -17,6 +17,7 @@ pub mod interp;
 pub mod interp_int;
 pub mod ir;
 pub mod npy;
+pub mod ops;
 pub mod pipeline;
 pub mod quant;
 pub mod readin;

@@ -255,6 +255,27 @@ type Schedule = (
 /// Orders the ops, decides where every value lives, and lists the arena requests.
 fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
     let order = model.ops_in_order();
+    // Every op without a kernel, named with its first value, before anything else is refused:
+    // the user learns which ops keep the model in the interpreter, not only the first type.
+    let mut missing: Vec<(OpKind, &str)> = Vec::new();
+    for &id in &order {
+        let n = model.node(id);
+        if let Some(op) = n.op() {
+            if !kernels::has_kernel(op.kind) && !missing.iter().any(|(k, _)| *k == op.kind) {
+                missing.push((op.kind, &n.name));
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let ops: Vec<String> = missing
+            .iter()
+            .map(|(k, v)| format!("{} (%{v})", k.name()))
+            .collect();
+        return Err(Error::msg(format!(
+            "no kernel computes {} yet (qcc runs them in the interpreter: `qcc run model.ir`)",
+            ops.join(", ")
+        )));
+    }
     // The kernels know f32 and the code types only; values of the other types (indices, masks,
     // f16, f64) run in the interpreter, not in a library.
     for &id in order.iter().chain(&model.inputs).chain(&model.outputs) {

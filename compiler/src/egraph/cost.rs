@@ -4,6 +4,7 @@
 use crate::egraph::analysis::{op_of, QGraph};
 use crate::egraph::lang::ENode;
 use crate::ir::op::OpKind;
+use crate::ir::types::TensorType;
 
 /// The cost of one e-node on its own (its operands are paid for separately, once each).
 pub fn node_cost(egraph: &QGraph, node: &ENode) -> f64 {
@@ -34,6 +35,18 @@ pub fn node_cost(egraph: &QGraph, node: &ENode) -> f64 {
             };
             let macs = integer
                 * match kind {
+                    OpKind::Family(f) => {
+                        let tys: Option<Vec<TensorType>> =
+                            (0..node.operands().len()).map(ty).collect();
+                        let Some(tys) = tys else {
+                            return f64::INFINITY;
+                        };
+                        let Some(op) = op_of(egraph, node) else {
+                            return f64::INFINITY;
+                        };
+                        let tys: Vec<&TensorType> = tys.iter().collect();
+                        f.def().cost(&op, &tys, &out)
+                    }
                     OpKind::Conv2d => {
                         let Some(w) = ty(1) else {
                             return f64::INFINITY;

@@ -8,7 +8,7 @@
 //! Every op of the float and QDQ stages exports; the integer dialect (qconv2d, requantize, lut,
 //! …) is refused by name, since ONNX's QDQ form has no place for its fixed-point multipliers.
 
-mod graph;
+pub(crate) mod graph;
 mod ops;
 mod quant;
 

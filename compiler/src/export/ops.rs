@@ -27,6 +27,7 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
     };
     use OpKind::*;
     match op.kind {
+        Family(f) => f.def().export(g, op, xs.clone(), out.clone()).map_err(fail)?,
         Conv2d => simple(g, "Conv", conv_attrs(op, false)),
         ConvTranspose2d => simple(g, "ConvTranspose", conv_attrs(op, true)),
         BatchNorm => simple(

@@ -40,10 +40,10 @@
 mod constant;
 pub use constant::MAX_FOLDED_ELEMENTS;
 mod constant_logic;
-mod context;
+pub(crate) mod context;
 mod framing;
 mod names;
-mod node;
+pub(crate) mod node;
 mod ops;
 mod tensor;
 
@@ -73,8 +73,19 @@ pub const OPSETS: std::ops::RangeInclusive<i64> = 6..=28;
 pub fn supported_ops() -> impl Iterator<Item = &'static str> {
     let mut all: Vec<&'static str> = ops::SUPPORTED.iter().map(|(name, _)| *name).collect();
     all.extend(ops::unary_onnx_names());
+    all.extend(
+        crate::ops::FAMILIES
+            .iter()
+            .flat_map(|f| f.onnx_ops().iter().copied()),
+    );
     all.sort_unstable();
     all.into_iter()
+}
+
+/// Whether `import/ops` converts ONNX op `op_type` itself (not through an op family).
+pub fn imports_builtin(op_type: &str) -> bool {
+    ops::SUPPORTED.iter().any(|(name, _)| *name == op_type)
+        || ops::unary_onnx_names().any(|name| name == op_type)
 }
 
 /// Imports the ONNX model in `path`; external tensor data is read from beside it.

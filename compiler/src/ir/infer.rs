@@ -664,6 +664,7 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
         | Expand => {
             unreachable!("infer_data answered")
         }
+        Family(f) => f.def().infer(op, operands),
         Quantize | Dequantize | Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul
         | QAvgPool | QGlobalAvgPool | Lut => Err(format!(
             "the result type of {} is declared, not inferred",

@@ -18,5 +18,5 @@ pub mod weights;
 
 pub use attr::{Attr, AttrKind, Attrs};
 pub use model::{Model, Node, NodeId, NodeKind, WeightData};
-pub use op::{Op, OpKind, OpSchema, SCHEMAS};
+pub use op::{schemas, FamilyId, Op, OpKind, OpSchema, CORE_SCHEMAS};
 pub use types::{ElemType, QuantType, TensorType};

@@ -1,7 +1,11 @@
 //! The op set and its schema: the one table that the parser, printer, verifier, importer and the
 //! rule checker all read (operands, which are optional, attributes with their kinds and defaults).
+//! The ops defined before issue 18 are variants here with their schema in [`CORE_SCHEMAS`]; every
+//! op added since is an [`OpKind::Family`] whose schema and behaviour live in one file of
+//! `crate::ops` (ARCHITECTURE.md, "Op families"). [`schemas`] is the whole table.
 
 use crate::ir::attr::{Attr, AttrKind, Attrs};
+use std::sync::OnceLock;
 
 /// Every op of the IR.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -68,6 +72,26 @@ pub enum OpKind {
     QAvgPool,
     QGlobalAvgPool,
     Lut,
+    /// An op defined in one file of `crate::ops` (an index into `crate::ops::FAMILIES`): its
+    /// schema, type, evaluation, import, export and kernel are all there.
+    Family(FamilyId),
+}
+
+/// The index of an op family in `crate::ops::FAMILIES`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FamilyId(pub u16);
+
+impl FamilyId {
+    /// The family's definition.
+    pub fn def(self) -> &'static dyn crate::ops::OpFamily {
+        crate::ops::FAMILIES[self.0 as usize]
+    }
+}
+
+impl std::fmt::Debug for FamilyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.def().name())
+    }
 }
 
 /// How an attribute is declared: its kind and, when it may be left out, the default the printer
@@ -426,8 +450,9 @@ const QADD_ATTRS: &[AttrSpec] = &[
     a!("hi", Int, required, "clamp upper bound"),
 ];
 
-/// The full op table, in a fixed order.
-pub static SCHEMAS: &[OpSchema] = &[
+/// The table of the ops defined before op families, in a fixed order; [`schemas`] appends the
+/// families'.
+pub static CORE_SCHEMAS: &[OpSchema] = &[
     OpSchema { kind: OpKind::Conv2d, name: "conv2d", operands: ops(&["x", "w", "b"], 1), attrs: CONV_ATTRS,
         doc: "2-D convolution, NCHW input, weight [O, I/groups, kh, kw], optional bias [O]" },
     OpSchema { kind: OpKind::ConvTranspose2d, name: "conv_transpose2d", operands: ops(&["x", "w", "b"], 1), attrs: CONV_T_ATTRS,
@@ -574,18 +599,50 @@ pub static SCHEMAS: &[OpSchema] = &[
         doc: "a single-input elementwise float op as a 256-entry table, exact by construction" },
 ];
 
+/// The full op table: [`CORE_SCHEMAS`], then one schema per op family in `crate::ops::FAMILIES`
+/// order.
+pub fn schemas() -> &'static [OpSchema] {
+    static ALL: OnceLock<Vec<OpSchema>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut all = CORE_SCHEMAS.to_vec();
+        all.extend(
+            crate::ops::FAMILIES
+                .iter()
+                .enumerate()
+                .map(|(i, f)| OpSchema {
+                    kind: OpKind::Family(FamilyId(i as u16)),
+                    name: f.name(),
+                    operands: f.operands(),
+                    attrs: f.attrs(),
+                    doc: f.doc(),
+                }),
+        );
+        all
+    })
+}
+
 impl OpKind {
     pub fn schema(self) -> &'static OpSchema {
-        SCHEMAS
-            .iter()
-            .find(|s| s.kind == self)
-            .expect("every OpKind has a schema")
+        match self {
+            OpKind::Family(id) => &schemas()[CORE_SCHEMAS.len() + id.0 as usize],
+            _ => CORE_SCHEMAS
+                .iter()
+                .find(|s| s.kind == self)
+                .expect("every OpKind has a schema"),
+        }
     }
     pub fn name(self) -> &'static str {
         self.schema().name
     }
     pub fn from_name(name: &str) -> Option<OpKind> {
-        SCHEMAS.iter().find(|s| s.name == name).map(|s| s.kind)
+        schemas().iter().find(|s| s.name == name).map(|s| s.kind)
+    }
+    /// The family definition of an op defined in `crate::ops`.
+    pub fn family(self) -> Option<&'static dyn crate::ops::OpFamily> {
+        match self {
+            OpKind::Family(id) => Some(id.def()),
+            _ => None,
+        }
     }
 }
 
@@ -648,6 +705,42 @@ impl Op {
     pub fn str(&self, name: &str) -> Option<&str> {
         self.attr(name).and_then(Attr::as_str)
     }
+
+    /// A schema-backed read: an attribute the schema declares with a default or as required,
+    /// so it is present on any op built by [`Op::new`] and verified; its absence or another kind
+    /// is an error naming both, never a restated default.
+    fn declared<T>(&self, name: &str, get: impl Fn(&Attr) -> Option<T>) -> Result<T, String> {
+        let spec = self.kind.schema().attr(name);
+        match (self.attr(name), spec) {
+            (_, None) => Err(format!(
+                "{} declares no attribute `{name}`",
+                self.kind.name()
+            )),
+            (Some(a), Some(spec)) => get(a).ok_or_else(|| {
+                format!(
+                    "{}: attribute `{name}` = {a} is not a {}",
+                    self.kind.name(),
+                    spec.kind.name()
+                )
+            }),
+            (None, Some(_)) => Err(format!("{} has no attribute `{name}`", self.kind.name())),
+        }
+    }
+    pub fn int_of(&self, name: &str) -> Result<i64, String> {
+        self.declared(name, Attr::as_int)
+    }
+    pub fn float_of(&self, name: &str) -> Result<f32, String> {
+        self.declared(name, Attr::as_float)
+    }
+    pub fn bool_of(&self, name: &str) -> Result<bool, String> {
+        self.declared(name, Attr::as_bool)
+    }
+    pub fn ints_of(&self, name: &str) -> Result<Vec<i64>, String> {
+        self.declared(name, |a| a.as_ints().map(<[i64]>::to_vec))
+    }
+    pub fn str_of(&self, name: &str) -> Result<String, String> {
+        self.declared(name, |a| a.as_str().map(str::to_string))
+    }
 }
 
 #[cfg(test)]
@@ -656,7 +749,7 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_resolve() {
-        for s in SCHEMAS {
+        for s in schemas() {
             assert_eq!(OpKind::from_name(s.name), Some(s.kind));
             assert_eq!(s.kind.schema().name, s.name);
             for a in s.attrs {

@@ -8,7 +8,7 @@ use crate::ir::literal::{
     attr_value, children, dense, span_of, statement_span, string, tensor_type,
 };
 use crate::ir::model::{Model, Node, NodeId, NodeKind, WeightData};
-use crate::ir::op::{Op, OpKind, OpSchema, SCHEMAS};
+use crate::ir::op::{schemas, Op, OpKind, OpSchema};
 use crate::ir::suggest::closest;
 use crate::ir::syntax::{parse_tree, Rule};
 use pest::iterators::Pair;
@@ -250,7 +250,7 @@ impl Builder {
                 span_of(name),
                 "not an op",
             );
-            match closest(name.as_str(), SCHEMAS.iter().map(|s| s.name), 1).first() {
+            match closest(name.as_str(), schemas().iter().map(|s| s.name), 1).first() {
                 Some(near) => d = d.with_note(format!("help: did you mean `{near}`?")),
                 None => d = d.with_note("the ops are listed in docs/ir.md"),
             }

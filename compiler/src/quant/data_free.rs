@@ -24,7 +24,7 @@ use crate::diag::{Error, Result};
 use crate::ir::attr::Attr;
 use crate::ir::model::{Model, NodeId, NodeKind};
 use crate::ir::op::{Op, OpKind};
-use crate::ir::types::fmt_f32;
+use crate::ir::types::{fmt_f32, TensorType};
 use crate::quant::moments::{clip_moments, expected_max, Moments};
 use crate::quant::ranges::{observed_tensors, Ranges};
 use ndarray::{Array2, ArrayD, Axis};
@@ -226,6 +226,10 @@ impl Walk<'_> {
         }
         let pads = op.ints("pads").unwrap_or(&[]).iter().any(|&p| p != 0);
         Ok(match op.kind {
+            Family(f) => {
+                let tys: Vec<&TensorType> = args.iter().map(|&a| &self.model.node(a).ty).collect();
+                f.def().range(op, &|i| self.of(args[i]), &tys)?
+            }
             BatchNorm => {
                 let g = self.const_operand(op, args[1], "gamma")?;
                 let b = self.const_operand(op, args[2], "beta")?;

@@ -3,7 +3,7 @@
 //! absent). `qcc rules ops` prints it; a test compares it with the section in docs/dsl.md, which
 //! therefore cannot go stale.
 
-use crate::ir::SCHEMAS;
+use crate::ir::schemas;
 use std::fmt::Write as _;
 
 /// The first and last lines of the generated section in docs/dsl.md.
@@ -13,7 +13,7 @@ pub const END: &str = "<!-- end of ops -->";
 /// The table, one row per op in the op table's order.
 pub fn ops_table() -> String {
     let mut out = String::from("| op | operands | attributes | what it is |\n|---|---|---|---|\n");
-    for s in SCHEMAS {
+    for s in schemas() {
         let names = s.operands.names;
         let required = names.len() - s.operands.optional;
         let operands: Vec<String> = names

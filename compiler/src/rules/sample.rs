@@ -264,6 +264,7 @@ impl<'a> Sampler<'a> {
             return sample_int::activation(self.rng, kind, c, h, w);
         }
         match kind {
+            OpKind::Family(f) => f.def().sample_operand(c, h, w),
             OpKind::Gemm | OpKind::MatMul | OpKind::Softmax => {
                 TensorType::f32(vec![self.rng.range(1, 4), self.rng.range(1, 6)])
             }

@@ -10,7 +10,7 @@ use qcc::diag::Source;
 use qcc::ir::parse::parse;
 use qcc::ir::print::print;
 use qcc::ir::verify::verify;
-use qcc::ir::{Attr, ElemType, Model, NodeKind, Op, OpKind, TensorType, WeightData, SCHEMAS};
+use qcc::ir::{schemas, Attr, ElemType, Model, NodeKind, Op, OpKind, TensorType, WeightData};
 use runtime::{DType, Tensor};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -67,7 +67,7 @@ fn canonical_fixtures_round_trip() {
                 .map(|op| op.kind.name()),
         );
     }
-    let missing: Vec<&str> = SCHEMAS
+    let missing: Vec<&str> = schemas()
         .iter()
         .map(|s| s.name)
         .filter(|n| !ops.contains(n))

@@ -9,6 +9,7 @@ mod arith;
 mod attention;
 mod batch_norm;
 mod binary;
+mod bitwise;
 mod conv;
 mod conv_transpose;
 mod elementwise;
@@ -39,6 +40,7 @@ pub use self::attention::{
 };
 pub use self::batch_norm::batch_norm;
 pub use self::binary::{binary, broadcast_shapes, max_min_codes};
+pub use self::bitwise::{bitwise, bitwise_not, BitOp};
 pub use self::conv::conv2d;
 pub use self::conv_transpose::conv_transpose2d;
 pub use self::elementwise::{clip, hard_sigmoid, hard_swish, leaky_relu, relu, sigmoid};

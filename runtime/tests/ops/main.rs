@@ -7,6 +7,7 @@ mod arith;
 mod attention;
 mod batch_norm;
 mod binary;
+mod bitwise;
 mod conv;
 mod conv_transpose;
 mod elementwise;

@@ -161,9 +161,8 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         OpKind::Pad => float::pad(em, name, step),
         OpKind::Transpose => float::transpose(em, name, step),
         OpKind::Slice => float::slice(em, name, step),
-        // The ops on masks and indices: their bool/i64 values are refused by name before
-        // dispatch (backend/mod.rs); what reaches here is an f32 cast or fmod, which an
-        // exporter rarely leaves and no kernel computes yet.
+        // The ops [`has_kernel`] answers no for: the schedule refuses a graph holding one by
+        // name before any code is generated (backend/mod.rs), so none reaches here.
         OpKind::Cast
         | OpKind::Compare
         | OpKind::Logic
@@ -176,11 +175,39 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         | OpKind::GatherElements
         | OpKind::Expand
         | OpKind::Attention
-        | OpKind::NllLoss => Err(Error::msg(format!(
-            "no kernel computes {} yet (`qcc run` interprets it)",
-            step.op.kind.name()
-        ))),
+        | OpKind::NllLoss => Err(no_kernel(step.op.kind)),
+        OpKind::Family(f) => f.def().kernel(em, name, step),
     }
+}
+
+/// Whether a kernel computes `kind`. The others (the ops on masks, indices and raw integers,
+/// and the float ops not written yet) run only in the interpreter (`qcc run`), and the backend
+/// refuses a library holding one, naming it, before generating code.
+pub fn has_kernel(kind: OpKind) -> bool {
+    match kind {
+        OpKind::Cast
+        | OpKind::Compare
+        | OpKind::Logic
+        | OpKind::Not
+        | OpKind::Where
+        | OpKind::Mod
+        | OpKind::ArgMax
+        | OpKind::ArgMin
+        | OpKind::Gather
+        | OpKind::GatherElements
+        | OpKind::Expand
+        | OpKind::Attention
+        | OpKind::NllLoss => false,
+        OpKind::Family(f) => f.def().has_kernel(),
+        _ => true,
+    }
+}
+
+fn no_kernel(kind: OpKind) -> Error {
+    Error::msg(format!(
+        "no kernel computes {} yet (`qcc run` interprets it)",
+        kind.name()
+    ))
 }
 
 /// The (scale, zero point) of a per-tensor quantized type.

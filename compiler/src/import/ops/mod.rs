@@ -141,6 +141,8 @@ pub fn convert(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     }
     if activation::onnx_names().any(|op| op == n.op_type()) {
         activation::function(cx, n)?;
+    } else if let Some(family) = crate::ops::importer_of(n.op_type()) {
+        family.import(cx, n)?;
     } else {
         match SUPPORTED.iter().find(|(op, _)| *op == n.op_type()) {
             Some((_, f)) => f(cx, n)?,
