@@ -702,13 +702,13 @@ mod tests {
 
     #[test]
     fn descriptions_that_do_not_parse() {
-        let good = r#"{"abi":1,"features":["avx2"],"inputs":[{"dtype":"f32","elements":6,"name":"x","shape":[1,6]}],"model":"m","outputs":[{"dtype":"f32","elements":6,"name":"y","shape":[1,6]}],"prefix":"qcc","qcc_version":"0.1.0","scratch_size":64,"target":"native","weight_bits":7}"#;
+        let good = r#"{"abi":2,"features":["avx2"],"inputs":[{"dtype":"f32","elements":6,"name":"x","shape":[1,6]}],"model":"m","outputs":[{"dtype":"f32","elements":6,"name":"y","shape":[1,6]}],"prefix":"qcc","qcc_version":"0.1.0","scratch_size":64,"target":"native","weight_bits":7}"#;
         let info = parse_info(good).expect("parses");
         assert_eq!(info.inputs[0].shape, vec![1, 6]);
         for (edit, why) in [
             (
-                ("\"abi\":1", "\"abi\":2"),
-                "is of ABI version 2; this runtime reads version 1",
+                ("\"abi\":2", "\"abi\":1"),
+                "is of ABI version 1; this runtime reads version 2",
             ),
             (
                 (
