@@ -412,13 +412,31 @@ impl K<'_> {
         step: i64,
         body: impl FnOnce(&mut Self, Value) -> Result<()>,
     ) -> Result<()> {
+        self.counted_loop(
+            |_| lo,
+            |k, i| k.b.ins().icmp(IntCC::SignedLessThan, i, hi),
+            step,
+            body,
+        )
+    }
+
+    /// The loop the `for_*` helpers share: `i = start; while more(i) { body(i); i += step }`,
+    /// `start` and `more` emitted where the loop needs them (the header, then the test).
+    fn counted_loop(
+        &mut self,
+        start: impl FnOnce(&mut Self) -> Value,
+        more: impl FnOnce(&mut Self, Value) -> Value,
+        step: i64,
+        body: impl FnOnce(&mut Self, Value) -> Result<()>,
+    ) -> Result<()> {
         let header = self.b.create_block();
         let i = self.b.append_block_param(header, types::I64);
         let inner = self.b.create_block();
         let exit = self.b.create_block();
-        self.b.ins().jump(header, &[BlockArg::Value(lo)]);
+        let start = start(self);
+        self.b.ins().jump(header, &[BlockArg::Value(start)]);
         self.b.switch_to_block(header);
-        let more = self.b.ins().icmp(IntCC::SignedLessThan, i, hi);
+        let more = more(self, i);
         self.b.ins().brif(more, inner, &[], exit, &[]);
         self.b.switch_to_block(inner);
         body(self, i)?;
@@ -488,21 +506,12 @@ impl K<'_> {
             let i = self.i64(lo);
             return body(self, i);
         }
-        let header = self.b.create_block();
-        let i = self.b.append_block_param(header, types::I64);
-        let inner = self.b.create_block();
-        let exit = self.b.create_block();
-        let start = self.i64(lo);
-        self.b.ins().jump(header, &[BlockArg::Value(start)]);
-        self.b.switch_to_block(header);
-        let more = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, i, hi);
-        self.b.ins().brif(more, inner, &[], exit, &[]);
-        self.b.switch_to_block(inner);
-        body(self, i)?;
-        let next = self.b.ins().iadd_imm_s(i, step);
-        self.b.ins().jump(header, &[BlockArg::Value(next)]);
-        self.b.switch_to_block(exit);
-        Ok(())
+        self.counted_loop(
+            |k| k.i64(lo),
+            |k, i| k.b.ins().icmp_imm_s(IntCC::SignedLessThan, i, hi),
+            step,
+            body,
+        )
     }
 
     /// Like [`Self::for_range`] with a runtime trip count `n` (i64): `for t in 0..n`.
@@ -511,21 +520,12 @@ impl K<'_> {
         n: Value,
         body: impl FnOnce(&mut Self, Value) -> Result<()>,
     ) -> Result<()> {
-        let header = self.b.create_block();
-        let i = self.b.append_block_param(header, types::I64);
-        let inner = self.b.create_block();
-        let exit = self.b.create_block();
-        let start = self.i64(0);
-        self.b.ins().jump(header, &[BlockArg::Value(start)]);
-        self.b.switch_to_block(header);
-        let more = self.b.ins().icmp(IntCC::SignedLessThan, i, n);
-        self.b.ins().brif(more, inner, &[], exit, &[]);
-        self.b.switch_to_block(inner);
-        body(self, i)?;
-        let next = self.b.ins().iadd_imm_s(i, 1);
-        self.b.ins().jump(header, &[BlockArg::Value(next)]);
-        self.b.switch_to_block(exit);
-        Ok(())
+        self.counted_loop(
+            |k| k.i64(0),
+            |k, i| k.b.ins().icmp(IntCC::SignedLessThan, i, n),
+            1,
+            body,
+        )
     }
 
     /// `if cond { body }` (`cond` an i8 truth value from `icmp`).

@@ -151,29 +151,6 @@ impl Value {
     }
 }
 
-/// NumPy broadcasting of two arrays' shapes.
-fn broadcast_pair<A: Clone, B: Clone>(
-    a: &ArrayD<A>,
-    b: &ArrayD<B>,
-) -> VResult<(ArrayD<A>, ArrayD<B>)> {
-    let shape = crate::ir::infer::broadcast(a.shape(), b.shape()).ok_or_else(|| {
-        format!(
-            "shapes {:?} and {:?} do not broadcast",
-            a.shape(),
-            b.shape()
-        )
-    })?;
-    let a2 = a
-        .broadcast(IxDyn(&shape))
-        .ok_or("broadcast failed")?
-        .to_owned();
-    let b2 = b
-        .broadcast(IxDyn(&shape))
-        .ok_or("broadcast failed")?
-        .to_owned();
-    Ok((a2, b2))
-}
-
 /// The two arrays as views of their common NumPy-broadcast shape (nothing is copied).
 fn broadcast_views<'a, A, B>(
     a: &'a ArrayD<A>,
@@ -224,7 +201,7 @@ pub fn equal(x: &Value, y: &Value) -> VResult<bool> {
         (Value::DType(a), Value::DType(b)) => Ok(a == b),
         (Value::Str(a), Value::Str(b)) => Ok(a == b),
         (Value::Bool(a), Value::Bool(b)) => {
-            Ok(broadcast_pair(a, b).map(|(a, b)| a == b).unwrap_or(false))
+            Ok(broadcast_views(a, b).map(|(a, b)| a == b).unwrap_or(false))
         }
         (Value::Num { .. }, Value::Num { .. }) => Ok(compare(x, y, |p, q| p == q)
             .map(|v| v.truth().unwrap_or(false))
