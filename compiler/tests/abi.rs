@@ -5,6 +5,7 @@
 
 mod abi {
     pub mod c_programs;
+    pub mod grain;
     pub mod guard;
     pub mod library;
     pub mod link;

@@ -117,6 +117,7 @@ fn build<'py>(
                     target: opts.target.clone(),
                     keep_clif: false,
                     profile: args.profile,
+                    thread_grain_ns: args.thread_grain_ns(),
                 };
                 let code = qcc::backend::codegen(int, &backend)?;
                 qcc::backend::link::link(&code.interface, &code.object, &output)?;

@@ -28,6 +28,9 @@ pub struct Interface {
     /// Bytes (a multiple of 64) each thread beyond the first adds to the scratch: the largest
     /// span of one split step's temporaries.
     pub temp_span: usize,
+    /// The least estimated work a part of a split step gets (`backend::Options`); 0 splits
+    /// every step as far as its units go.
+    pub thread_grain_ns: u64,
     /// CPU features the code needs, named as GCC's `__builtin_cpu_supports` names them
     /// ("sse4.1", "avx2", "fma", …; see `runtime::cpu::KNOWN_FEATURES`).
     pub features: Vec<String>,
@@ -48,6 +51,8 @@ pub struct Interface {
 pub struct Split {
     pub units: usize,
     pub temp_lo: usize,
+    /// Its estimated single-thread nanoseconds ([`crate::backend::work::step_ns`]).
+    pub work_ns: u64,
 }
 
 /// An input or output: f32, in the IR's shape (NCHW as in ONNX).
@@ -67,6 +72,33 @@ impl Port {
 pub const DEFAULT_PREFIX: &str = "qcc";
 
 impl Interface {
+    /// The most parts `split` is worth cutting into: every unit its own without a grain, else
+    /// parts of at least a grain of estimated work (1: it runs whole on the calling thread).
+    pub fn most_parts(&self, split: &Split) -> usize {
+        if self.thread_grain_ns == 0 {
+            return split.units;
+        }
+        let worth = split.work_ns / self.thread_grain_ns;
+        split.units.min(usize::try_from(worth).unwrap_or(usize::MAX)).max(1)
+    }
+
+    /// How many threads beyond the caller's a run pays for: the work of the steps that split,
+    /// [`crate::backend::START_GRAINS`] grains of it per extra thread (starting and joining a
+    /// thread costs tens of microseconds). Unbounded without a grain; 0 when no step splits.
+    pub fn extra_threads_paid(&self) -> u64 {
+        let split: u64 = self
+            .splits
+            .iter()
+            .filter(|s| self.most_parts(s) > 1)
+            .map(|s| s.work_ns)
+            .sum();
+        match (split, self.thread_grain_ns) {
+            (0, _) => 0,
+            (_, 0) => u64::from(u32::MAX),
+            (w, g) => w / (crate::backend::START_GRAINS * g),
+        }
+    }
+
     /// Checks what the C side relies on: a usable prefix, features the shim can test, at least
     /// one output, and no port whose byte size overflows.
     pub fn validate(&self) -> Result<()> {

@@ -124,8 +124,10 @@ int {n}_run(const float *const *inputs, float *const *outputs, void *scratch) {{
 
 /// The threaded entries (ARCHITECTURE.md, "Threads"): `NAME_scratch_size_threads`,
 /// `NAME_run_threads` (a team of threads it starts and joins) and `NAME_run_parallel` (the
-/// caller's pool). Both run the steps in order, each split into `parts = min(threads, units)`
-/// parts of its work units (`NAME_step_impl` computes one part); part `i` > 0 keeps its
+/// caller's pool). Both first lower the thread count to what the work pays for
+/// ([`Interface::extra_threads_paid`]; none: `NAME_run`'s code), then run the steps in order,
+/// each split into `parts = min(threads, most)` parts of its work units (`most` from
+/// [`Interface::most_parts`]; `NAME_step_impl` computes one part); part `i` > 0 keeps its
 /// temporaries in region `i - 1` beyond the arena. A team waits at a barrier between two steps
 /// unless both run on the calling thread alone; the pool variant's `parallel_for` returning is
 /// that barrier. Parts write disjoint bytes and no reduction is split, so every thread count
@@ -150,6 +152,10 @@ void {n}_step_impl(const float *const *inputs, float *const *outputs, void *scra
 #define STEPS {steps}
 static const uint64_t step_units[] = {{ {units} }};
 static const uint64_t step_temp_lo[] = {{ {temp_lo} }};
+/* The most parts each step is worth splitting into, and the most threads beyond the caller's
+ * the whole run pays for (both from estimated work: see qcc's backend/work.rs). */
+static const uint64_t step_most[] = {{ {most} }};
+#define EXTRA_PAID ((uint64_t){extra})
 /* The arena rounded to whole cache lines, and each further part's temporaries. */
 #define ARENA_BYTES ((uint64_t){arena})
 #define TEMP_SPAN ((uint64_t){span})
@@ -168,7 +174,12 @@ struct job {{
 }};
 
 static size_t parts_of(const struct job *j, size_t s) {{
-    return step_units[s] < j->threads ? step_units[s] : j->threads;
+    return step_most[s] < j->threads ? step_most[s] : j->threads;
+}}
+
+/* `threads`, lowered to what the run pays for. */
+static size_t paid_threads(size_t threads) {{
+    return threads - 1 > EXTRA_PAID ? (size_t)EXTRA_PAID + 1 : threads;
 }}
 
 static void run_part(const struct job *j, size_t s, size_t part, size_t parts) {{
@@ -256,7 +267,8 @@ int {n}_run_threads(const float *const *inputs, float *const *outputs, void *scr
     int rc = check_call(inputs, outputs, scratch);
     if (rc != {p}_OK) return rc;
     if (threads > MAX_TEAM) threads = MAX_TEAM;
-    if (threads <= 1) return {n}_run_impl(inputs, outputs, scratch);
+    if (threads <= 1 || (threads = paid_threads(threads)) <= 1)
+        return {n}_run_impl(inputs, outputs, scratch);
     struct team t = {{ {{ inputs, outputs, scratch, threads }}, {{ 0, (unsigned)threads, 0 }}, 0 }};
     struct member members[MAX_TEAM];
     size_t started = 0;
@@ -296,7 +308,9 @@ int {n}_run_parallel(const float *const *inputs, float *const *outputs, void *sc
     int rc = check_call(inputs, outputs, scratch);
     if (rc != {p}_OK) return rc;
     if (!parallel_for) return {p}_ERR_NULL;
-    struct job j = {{ inputs, outputs, scratch, threads ? threads : 1 }};
+    threads = threads ? paid_threads(threads) : 1;
+    if (threads == 1) return {n}_run_impl(inputs, outputs, scratch);
+    struct job j = {{ inputs, outputs, scratch, threads }};
     for (size_t s = 0; s < STEPS; s++) {{
         struct pool_step ps = {{ &j, s, parts_of(&j, s) }};
         if (ps.parts == 1) run_part(&j, s, 0, 1);
@@ -308,6 +322,8 @@ int {n}_run_parallel(const float *const *inputs, float *const *outputs, void *sc
         steps = iface.splits.len(),
         units = list(&|s| s.units),
         temp_lo = list(&|s| s.temp_lo),
+        most = list(&|s| iface.most_parts(s)),
+        extra = iface.extra_threads_paid(),
         span = iface.temp_span,
     )
 }

@@ -15,6 +15,7 @@ pub mod link;
 pub mod plan;
 pub mod profile;
 pub mod target;
+pub mod work;
 
 use crate::diag::{Error, Result};
 use crate::ir::model::{Model, NodeId, NodeKind};
@@ -40,7 +41,22 @@ pub struct Options {
     /// A profiling build (`--profile`): the entry calls `{prefix}_profile_mark(step)` before
     /// each kernel and after the last, and the interface lists the steps for the shim.
     pub profile: bool,
+    /// The least estimated single-thread work, in nanoseconds, a threaded entry gives each part
+    /// of a step ([`work::step_ns`]); it starts threads only for a run whose split steps hold
+    /// [`START_GRAINS`] grains per extra thread. 0 splits every step into as many parts as it
+    /// has units and always starts the threads (the tests, which must exercise every split).
+    pub thread_grain_ns: u64,
 }
+
+/// The thread grain when none is asked for: a barrier and a part's start cost about a
+/// microsecond when the threads are awake, so a part of 20 µs loses at most a few percent.
+pub const DEFAULT_THREAD_GRAIN_NS: u64 = 20_000;
+
+/// How many grains of split work each extra thread must have before a run starts it: starting,
+/// waking and joining a thread cost 100–150 µs on a 2-vCPU Xeon VM (tiny_cnn ran 0.11 ms on one
+/// thread, 0.28 ms on two), so a team pays from about half a millisecond of split work per
+/// extra thread.
+pub const START_GRAINS: u64 = 25;
 
 /// One operand or result of a step.
 #[derive(Clone, Debug)]
@@ -163,7 +179,7 @@ pub fn codegen(model: &Model, opts: &Options) -> Result<Compiled> {
         mark.as_deref(),
     )?;
     em.step_entry(&format!("{}_step_impl", opts.prefix), &funcs)?;
-    let splits = splits(&em, &funcs, &step_of, &memory_requests, &plan);
+    let splits = splits(&em, &steps, &funcs, &step_of, &memory_requests, &plan);
     times.push(("code generation (cranelift)", t1.elapsed()));
     let clif = em.clif.take();
     let t2 = Instant::now();
@@ -184,6 +200,7 @@ pub fn codegen(model: &Model, opts: &Options) -> Result<Compiled> {
             outputs,
             scratch_size: plan.arena,
             temp_span: splits.1,
+            thread_grain_ns: opts.thread_grain_ns,
             splits: splits.0,
             features: opts.target.features.clone(),
             target: opts.target.spec.clone(),
@@ -208,6 +225,7 @@ pub fn codegen(model: &Model, opts: &Options) -> Result<Compiled> {
 /// region beyond the arena).
 fn splits(
     em: &Emitter,
+    steps: &[Step],
     funcs: &[(cranelift_module::FuncId, Option<usize>)],
     step_of: &[usize],
     requests: &[(plan::Request, Slot)],
@@ -232,7 +250,11 @@ fn splits(
             if units > 1 {
                 span = span.max(end - temp_lo);
             }
-            interface::Split { units, temp_lo }
+            interface::Split {
+                units,
+                temp_lo,
+                work_ns: work::step_ns(&steps[step_of[k]]),
+            }
         })
         .collect();
     (list, span)

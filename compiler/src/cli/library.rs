@@ -31,6 +31,7 @@ pub fn write(
         target: target.clone(),
         keep_clif: stage == Emit::Clif,
         profile: args.profile,
+        thread_grain_ns: args.thread_grain_ns(),
     };
     let compiled = codegen(int, &opts)?;
     let mut times = compiled.times.clone();

@@ -145,9 +145,30 @@ pub struct CompileArgs {
     /// the timing costs a little and the library keeps global counters.
     #[arg(long)]
     pub profile: bool,
+    /// The least work, in estimated microseconds on one thread, that `NAME_run_threads` and
+    /// `NAME_run_parallel` give each thread of a step: smaller steps run on fewer threads, and a
+    /// model too small to repay starting threads runs on the calling thread alone. 0 splits
+    /// every step. Results are the same bytes whatever it is.
+    #[arg(long, value_name = "US", value_parser = microseconds,
+          default_value_t = crate::backend::DEFAULT_THREAD_GRAIN_NS as f64 / 1e3)]
+    pub thread_grain: f64,
+}
+
+/// A duration in microseconds: finite, not negative, at most a second.
+fn microseconds(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.0..=1e6).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("{v} is not between 0 and 1000000 microseconds")),
+        Err(e) => Err(format!("`{text}` is not a number of microseconds: {e}")),
+    }
 }
 
 impl CompileArgs {
+    /// `--thread-grain` in nanoseconds ([`microseconds`] refused what does not convert).
+    pub fn thread_grain_ns(&self) -> u64 {
+        (self.thread_grain * 1e3).round() as u64
+    }
+
     /// The stage to write: as given, or from the output's extension.
     pub fn stage(&self) -> Emit {
         self.emit.unwrap_or_else(|| {

@@ -52,6 +52,8 @@ fn build(model: &IrModel, target: &str, prefix: &str, dir: &Path, name: &str) ->
             target: Target::parse(target).expect("a valid target"),
             keep_clif: false,
             profile: false,
+            // Every split, however small, so that 2, 3 and 7 threads are exercised.
+            thread_grain_ns: 0,
         },
     )
     .expect("compiles");

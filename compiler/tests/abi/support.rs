@@ -69,8 +69,10 @@ impl Standin {
             splits: vec![qcc::backend::interface::Split {
                 units: 1,
                 temp_lo: 0,
+                work_ns: 1,
             }],
             temp_span: 0,
+            thread_grain_ns: qcc::backend::DEFAULT_THREAD_GRAIN_NS,
             features: self.features.clone(),
             target: "x86-64-v2".into(),
             weight_bits: 7,

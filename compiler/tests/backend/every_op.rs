@@ -146,6 +146,8 @@ fn every_op_compiles_or_is_refused_before_codegen() {
                     target: Target::native(),
                     keep_clif: false,
                     profile: false,
+                    // Every split, however small, so that 2, 3 and 7 threads are exercised.
+                    thread_grain_ns: 0,
                 },
             );
             if let Err(e) = codegen {

@@ -40,6 +40,8 @@ pub fn build(model: &Model, target: &str) -> Lib {
             target,
             keep_clif: false,
             profile: false,
+            // Every split, however small, so that 2, 3 and 7 threads are exercised.
+            thread_grain_ns: 0,
         },
     )
     .unwrap_or_else(|e| panic!("@{} does not compile: {e}", model.name));
