@@ -79,7 +79,10 @@ impl Interface {
             return split.units;
         }
         let worth = split.work_ns / self.thread_grain_ns;
-        split.units.min(usize::try_from(worth).unwrap_or(usize::MAX)).max(1)
+        split
+            .units
+            .min(usize::try_from(worth).unwrap_or(usize::MAX))
+            .max(1)
     }
 
     /// How many threads beyond the caller's a run pays for: the work of the steps that split,

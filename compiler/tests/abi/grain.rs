@@ -46,14 +46,22 @@ fn division(model: &Model) -> String {
     )
     .expect("compiles");
     let iface = &compiled.interface;
-    let kinds = iface.profile.as_ref().expect("a profiling build lists its steps");
+    let kinds = iface
+        .profile
+        .as_ref()
+        .expect("a profiling build lists its steps");
     assert_eq!(kinds.len(), iface.splits.len(), "one kernel per step here");
     let mut out = format!(
         "grain {} ns; a run pays for {} extra thread(s)\n",
         iface.thread_grain_ns,
         iface.extra_threads_paid()
     );
-    writeln!(out, "{:<18} {:>10} {:>6} {:>5}", "step", "work ns", "units", "most").unwrap();
+    writeln!(
+        out,
+        "{:<18} {:>10} {:>6} {:>5}",
+        "step", "work ns", "units", "most"
+    )
+    .unwrap();
     for (k, s) in kinds.iter().zip(&iface.splits) {
         writeln!(
             out,
