@@ -2,13 +2,15 @@
 //! and qadd / qmul with numpy broadcasting, each exactly as `runtime::qops` computes it.
 
 use super::boundary::{load_code, store_code};
-use super::fixed::{finish, finish_x4, multiply, multiply_x4, Pair};
-use super::lanes::{map_flat, same_layout, splat_i32, LANES};
+use super::fixed::{finish, finish_x4, multiply, multiply_small_x4, multiply_x4, Pair};
+use super::lanes::{map_flat, same_layout, splat_i32, Blocks, LANES};
+use super::micro::{self, add::AddShape};
 use super::{int, ints, zp_scale};
 use crate::backend::emit::{mem, Emitter, K};
 use crate::backend::layout::{
     address, broadcast_strides, elem_size, for_each, memory_order, strides,
 };
+use crate::backend::target::Target;
 use crate::backend::{Operand, Step};
 use crate::diag::{Error, Result};
 use cranelift_codegen::ir::{types, InstBuilder, Value};
@@ -116,14 +118,14 @@ pub fn requantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, 
             name,
             &[x],
             y,
-            |k, v| {
+            Blocks::Vector(|k: &mut K, v: &[Value]| {
                 // The input zero point may be any i32: the subtraction wraps, as in the
                 // interpreter.
                 let z = splat_i32(k, zx);
                 let c = k.b.ins().isub(v[0], z);
                 let r = multiply_x4(k, c, Pair::Const(m[0], s[0]), true);
                 Ok(finish_x4(k, r, zy, lo, hi))
-            },
+            }),
             |k, v| {
                 let c = k.b.ins().iadd_imm_s(v[0], -i64::from(zx));
                 let r = multiply(k, c, Pair::Const(m[0], s[0]));
@@ -220,7 +222,7 @@ fn lut_flat(em: &mut Emitter, name: &str, step: &Step, table: &[i32], bias: i64)
     })
 }
 
-pub fn qadd(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+pub fn qadd(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Result<(FuncId, usize)> {
     let (a, b, y) = (&step.args[0], &step.args[1], &step.out);
     let ((_, za), (_, zb), (_, zy)) = (
         zp_scale(&a.ty, "operand a")?,
@@ -245,26 +247,55 @@ pub fn qadd(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)
         let r = multiply(k, sum, Pair::Const(m, s));
         Ok(finish(k, r, zy, lo, hi))
     };
-    let f = if in_lanes(&[a, b], y, zy) {
+    let shape = AddShape {
+        signed: [a, b, y].map(|o| o.ty.elem.storage() == DType::I8),
+        za,
+        zb,
+        ra: (am, ash),
+        rb: (bm, bsh),
+        rs: (m, s),
+        zy,
+        lo,
+        hi,
+    };
+    let bytes = [a, b]
+        .iter()
+        .all(|o| matches!(o.ty.elem.storage(), DType::U8 | DType::I8));
+    let f = if in_lanes(&[a, b], y, zy) && bytes && target.has("avx512f") && shape.fits() {
+        let code = micro::add::assemble(&shape)
+            .map_err(|e| Error::msg(format!("assembling the qadd kernel {shape:?}: {e}")))?;
+        let f = em.machine_code(&format!("{name}_micro"), &code)?;
+        map_flat(em, name, &[a, b], y, Blocks::Micro::<Never>(f), scalar)?
+    } else if in_lanes(&[a, b], y, zy) {
         let vector = |k: &mut K, v: &[Value]| {
-            let scaled = |k: &mut K, x: Value, z: i32, pair: Pair| {
+            // (code − z)·2²⁰ rescaled in i32 lanes: |code − z| ≤ 255, and the verifier holds
+            // the shifts ≤ 0 (`runtime::qops::input_problem`); the general form stays for any
+            // other.
+            let scaled = |k: &mut K, x: Value, z: i32, m: i32, s: i32| {
                 let z = splat_i32(k, z);
                 let d = k.b.ins().isub(x, z);
-                let d = k.b.ins().ishl_imm_s(d, i64::from(ADD_LEFT_SHIFT));
-                multiply_x4(k, d, pair, true)
+                if s <= 0 && m >= 0 {
+                    multiply_small_x4(k, d, ADD_LEFT_SHIFT, m, s)
+                } else {
+                    let d = k.b.ins().ishl_imm_s(d, i64::from(ADD_LEFT_SHIFT));
+                    multiply_x4(k, d, Pair::Const(m, s), true)
+                }
             };
-            let ra = scaled(k, v[0], za, Pair::Const(am, ash));
-            let rb = scaled(k, v[1], zb, Pair::Const(bm, bsh));
+            let ra = scaled(k, v[0], za, am, ash);
+            let rb = scaled(k, v[1], zb, bm, bsh);
             let sum = k.b.ins().iadd(ra, rb);
             let r = multiply_x4(k, sum, Pair::Const(m, s), true);
             Ok(finish_x4(k, r, zy, lo, hi))
         };
-        map_flat(em, name, &[a, b], y, vector, scalar)?
+        map_flat(em, name, &[a, b], y, Blocks::Vector(vector), scalar)?
     } else {
         map(em, name, &[a, b], y, |k, v, _| scalar(k, v))?
     };
     Ok((f, 0))
 }
+
+/// The vector body of a [`map_flat`] that has none (its blocks are machine code).
+type Never = fn(&mut K, &[Value]) -> Result<Value>;
 
 pub fn qmul(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
     let (a, b, y) = (&step.args[0], &step.args[1], &step.out);
@@ -293,7 +324,7 @@ pub fn qmul(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)
             let r = multiply_x4(k, p, pair, true);
             Ok(finish_x4(k, r, zy, lo, hi))
         };
-        map_flat(em, name, &[a, b], y, vector, scalar)?
+        map_flat(em, name, &[a, b], y, Blocks::Vector(vector), scalar)?
     } else {
         map(em, name, &[a, b], y, |k, v, _| scalar(k, v))?
     };

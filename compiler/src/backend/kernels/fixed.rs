@@ -176,6 +176,40 @@ pub fn multiply_x4(k: &mut K, x: Value, pair: Pair, may_shift_left: bool) -> Val
     let mask = k.b.func.dfg.immediates.push(mask.to_vec().into());
     let high = k.b.ins().shuffle(halves[0], halves[1], mask);
     let high = k.b.ins().bitcast(types::I32X4, little(), high);
+    divide_by_pot_x4(k, high, right)
+}
+
+/// [`multiply`] of `d · 2^left_shift` on four lanes, for `|d| ≤ 255` (a difference of two codes),
+/// a constant shift `s ≤ 0` and `left_shift` in `11..=23`, entirely in i32 lanes.
+///
+/// The doubling high multiply of `x = d·2^L` by `m` is `⌊(d·2^L·m + 2³⁰) / 2³¹⌋ =
+/// ⌊(d·m + 2^(30−L)) / 2^(31−L)⌋` (divide numerator and denominator by `2^L`). With
+/// `E = 31 − L` and `m = m_h·2^E + m_l` (`0 ≤ m_l < 2^E`), `d·m_h·2^E` is a multiple of `2^E`,
+/// so the floor is `d·m_h + ⌊(d·m_l + 2^(E−1)) / 2^E⌋`: `|d·m_h| < 2⁸·2^(31−E) ≤ 2³¹` and
+/// `|d·m_l| < 2^(8+E) ≤ 2³¹` fit an i32, and `>>` is the floor. Its only saturating case needs
+/// `x = i32::MIN`, which `|d| ≤ 255` rules out for `L ≤ 23`. Two `pmulld`s instead of widening
+/// to i64 lanes: qadd rescales both operands this way (ADD_LEFT_SHIFT = 20).
+pub fn multiply_small_x4(k: &mut K, d: Value, left_shift: i32, m: i32, s: i32) -> Value {
+    debug_assert!(s <= 0 && m >= 0 && (11..=23).contains(&left_shift));
+    let e = 31 - left_shift;
+    let (mh, ml) = (m >> e, m & ((1 << e) - 1));
+    let mh = k.i32(mh);
+    let mh = k.b.ins().splat(types::I32X4, mh);
+    let ml = k.i32(ml);
+    let ml = k.b.ins().splat(types::I32X4, ml);
+    let half = k.i32(1 << (e - 1));
+    let half = k.b.ins().splat(types::I32X4, half);
+    let whole = k.b.ins().imul(d, mh);
+    let part = k.b.ins().imul(d, ml);
+    let part = k.b.ins().iadd(part, half);
+    let part = k.b.ins().sshr_imm_s(part, i64::from(e));
+    let high = k.b.ins().iadd(whole, part);
+    let right = (s < 0).then(|| k.i32(-s));
+    divide_by_pot_x4(k, high, right)
+}
+
+/// gemmlowp's `RoundingDivideByPOT` on four i32 lanes by a shared exponent (none: `x`).
+fn divide_by_pot_x4(k: &mut K, high: Value, right: Option<Value>) -> Value {
     match right {
         None => high,
         Some(e) => {

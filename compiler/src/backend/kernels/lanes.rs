@@ -68,15 +68,24 @@ pub fn same_layout(args: &[&Operand], y: &Operand) -> bool {
         .all(|a| a.ty.shape == y.ty.shape && strides(&a.ty) == strides(&y.ty))
 }
 
+/// How [`map_flat`] computes whole blocks of 16 elements.
+pub enum Blocks<V> {
+    /// One i32x4 per operand (four elements, codes widened) in, the four result codes out.
+    Vector(V),
+    /// A machine-code function `(operand 0, operand 1, result, blocks)` over a run of whole
+    /// blocks (two operands; see `micro::add`).
+    Micro(FuncId),
+}
+
 /// A kernel over operands laid out as the result (see [`same_layout`]) with a 1-byte result:
-/// `vector` gets one i32x4 per operand (four elements, codes widened) and returns the four
-/// result codes, `scalar` the same for one element (i32 codes) on the last `n % 16`.
-pub fn map_flat(
+/// `blocks` computes every whole block of 16, `scalar` one element (i32 codes) of the last
+/// `n % 16`.
+pub fn map_flat<V: Fn(&mut K, &[Value]) -> Result<Value>>(
     em: &mut Emitter,
     name: &str,
     args: &[&Operand],
     y: &Operand,
-    vector: impl Fn(&mut K, &[Value]) -> Result<Value>,
+    blocks: Blocks<V>,
     scalar: impl Fn(&mut K, &[Value]) -> Result<Value>,
 ) -> Result<FuncId> {
     let n = y.ty.numel();
@@ -89,30 +98,8 @@ pub fn map_flat(
         // Work units, for threads: chunks of CHUNK elements; the last one also takes the
         // scalar tail.
         let units = (whole as usize).div_ceil(CHUNK).max(1);
-        k.for_units(units, |k, u| {
-            let start = k.b.ins().imul_imm_s(u, CHUNK as i64);
-            let end = k.b.ins().iadd_imm_s(start, CHUNK as i64);
-            let all = k.i64(whole);
-            let end = k.b.ins().smin(end, all);
-            k.for_between(start, end, LANES as i64, |k, i| {
-                let loaded: Vec<[Value; 4]> = dts
-                    .iter()
-                    .zip(&bases)
-                    .map(|(&d, &b)| {
-                        let a = k.at(b, i, elem_size(d), 0);
-                        load16(k, d, a)
-                    })
-                    .collect();
-                let mut out = [i; 4];
-                for (q, o) in out.iter_mut().enumerate() {
-                    let lanes: Vec<Value> = loaded.iter().map(|l| l[q]).collect();
-                    *o = vector(k, &lanes)?;
-                }
-                let v = narrow(k, yd, out);
-                let ya = k.at(yb, i, 1, 0);
-                k.b.ins().store(mem(), v, ya, 0);
-                Ok(())
-            })?;
+        // The last `n % 16` elements, one by one, by the last unit.
+        let tail = |k: &mut K, u: Value| -> Result<()> {
             if whole as usize == n {
                 return Ok(());
             }
@@ -133,6 +120,50 @@ pub fn map_flat(
                     Ok(())
                 })
             })
+        };
+        k.for_units(units, |k, u| {
+            let start = k.b.ins().imul_imm_s(u, CHUNK as i64);
+            let end = k.b.ins().iadd_imm_s(start, CHUNK as i64);
+            let all = k.i64(whole);
+            let end = k.b.ins().smin(end, all);
+            let vector = match &blocks {
+                Blocks::Vector(v) => v,
+                Blocks::Micro(f) => {
+                    if whole > 0 {
+                        // A unit holds whole blocks, at least one.
+                        let mut ptrs: Vec<Value> = dts
+                            .iter()
+                            .zip(&bases)
+                            .map(|(&d, &b)| k.at(b, start, elem_size(d), 0))
+                            .collect();
+                        ptrs.push(k.at(yb, start, 1, 0));
+                        let count = k.b.ins().isub(end, start);
+                        ptrs.push(k.b.ins().sshr_imm_s(count, LANES.trailing_zeros() as i64));
+                        k.call(*f, &ptrs);
+                    }
+                    return tail(k, u);
+                }
+            };
+            k.for_between(start, end, LANES as i64, |k, i| {
+                let loaded: Vec<[Value; 4]> = dts
+                    .iter()
+                    .zip(&bases)
+                    .map(|(&d, &b)| {
+                        let a = k.at(b, i, elem_size(d), 0);
+                        load16(k, d, a)
+                    })
+                    .collect();
+                let mut out = [i; 4];
+                for (q, o) in out.iter_mut().enumerate() {
+                    let lanes: Vec<Value> = loaded.iter().map(|l| l[q]).collect();
+                    *o = vector(k, &lanes)?;
+                }
+                let v = narrow(k, yd, out);
+                let ya = k.at(yb, i, 1, 0);
+                k.b.ins().store(mem(), v, ya, 0);
+                Ok(())
+            })?;
+            tail(k, u)
         })
     })
 }

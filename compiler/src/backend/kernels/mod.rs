@@ -119,7 +119,7 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         }
         OpKind::Requantize => elementwise::requantize(em, name, step),
         OpKind::Lut => elementwise::lut(em, name, step),
-        OpKind::QAdd => elementwise::qadd(em, name, step),
+        OpKind::QAdd => elementwise::qadd(em, name, step, target),
         OpKind::QMul => elementwise::qmul(em, name, step),
         OpKind::MaxPool if step.args[0].ty.elem.storage() == DType::F32 => {
             pool::float_pool(em, name, step, true)

@@ -7,6 +7,7 @@
 //! calls them with four pointers (SysV ABI, caller-saved registers only):
 //! `(activations, weights of the block, output of the tile, tables of the block)`.
 
+pub mod add;
 mod ymm;
 mod zmm;
 
