@@ -1,6 +1,7 @@
 //! The vectorized elementwise and pooling kernels (16 codes per block, a scalar tail) and the
 //! unrolled lookup tables: random lengths, channel counts, windows, scales, zero points and
-//! tables, for quantize, requantize, qadd, qmul, lut, the average pool and global average pool,
+//! tables, for quantize, requantize, qadd, qmul (also against one code per image and channel, as
+//! squeeze-and-excitation multiplies), lut, the average pool and global average pool,
 //! compiled for each target and compared bit for bit with the interpreter, ties, NaN and ±∞
 //! among the inputs.
 
@@ -131,6 +132,38 @@ fn model_text(c: &Case) -> String {
         "multiplier = [{}], shift = [{}], lo = {}, hi = {}",
         mul.out.multiplier[0], mul.out.shift[0], c.lo, c.hi
     );
+    // The squeeze-and-excitation forms: an image against one code per (image, channel).
+    let se_add = AddParams::from_scales(
+        (a.scale, a.zp),
+        (p.scale, p.zp),
+        (y.scale, y.zp),
+        c.lo,
+        c.hi,
+    )
+    .expect("qadd parameters");
+    let se_add_attrs = format!(
+        "a_multiplier = {}, a_shift = {}, b_multiplier = {}, b_shift = {}, multiplier = {}, shift = {}, lo = {}, hi = {}",
+        se_add.a_multiplier,
+        se_add.a_shift,
+        se_add.b_multiplier,
+        se_add.b_shift,
+        se_add.out.multiplier[0],
+        se_add.out.shift[0],
+        c.lo,
+        c.hi
+    );
+    let se_mul = MulParams::from_scales(
+        (a.scale, a.zp),
+        (p.scale, p.zp),
+        (m.scale, m.zp),
+        c.lo,
+        c.hi,
+    )
+    .expect("qmul parameters");
+    let se_mul_attrs = format!(
+        "multiplier = [{}], shift = [{}], lo = {}, hi = {}",
+        se_mul.out.multiplier[0], se_mul.out.shift[0], c.lo, c.hi
+    );
     let (rm, rs) = c.requant;
     let rq =
         |lo: i32, hi: i32| format!("multiplier = [{rm}], shift = [{rs}], lo = {lo}, hi = {hi}");
@@ -227,6 +260,20 @@ fn model_text(c: &Case) -> String {
                 "qglobal_avg_pool(%ib) : tensor<{}x{}>",
                 shape(&[n, ch, 1, 1]),
                 p.u8()
+            ),
+        ),
+        (
+            "seadd",
+            format!(
+                "qadd(%ia, %gap) {{{se_add_attrs}}} : tensor<{img}x{}>",
+                y.u8()
+            ),
+        ),
+        (
+            "semul",
+            format!(
+                "qmul(%gap, %ia) {{{se_mul_attrs}}} : tensor<{img}x{}>",
+                m.u8()
             ),
         ),
     ];

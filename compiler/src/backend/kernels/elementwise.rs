@@ -3,7 +3,7 @@
 
 use super::boundary::{load_code, store_code};
 use super::fixed::{finish, finish_x4, multiply, multiply_small_x4, multiply_x4, Pair};
-use super::lanes::{map_flat, same_layout, splat_i32, Blocks, LANES};
+use super::lanes::{map_flat, map_runs, same_layout, splat_i32, Blocks, LANES};
 use super::micro::{self, add::AddShape};
 use super::{int, ints, zp_scale};
 use crate::backend::emit::{mem, Emitter, K};
@@ -32,11 +32,15 @@ fn check_range(what: &str, lo: i32, hi: i32, d: DType) -> Result<()> {
 /// a result of bytes whose zero point is one of its codes ([`finish_x4`] clamps before adding it,
 /// which is only the same as clamping the sum when `lo − zp` and `hi − zp` cannot overflow).
 fn in_lanes(args: &[&Operand], y: &Operand, zy: i32) -> bool {
+    in_codes(args, y, zy) && same_layout(args, y)
+}
+
+/// [`in_lanes`] but for the layout: what [`map_runs`] needs of the types.
+fn in_codes(args: &[&Operand], y: &Operand, zy: i32) -> bool {
     let yd = y.ty.elem.storage();
     matches!(yd, DType::U8 | DType::I8)
         && (qrange(yd).0..=qrange(yd).1).contains(&zy)
         && args.iter().all(|a| a.ty.elem.storage() != DType::F32)
-        && same_layout(args, y)
 }
 
 /// Loops over the result in its memory order, handing `body` the loaded operands (codes as i32,
@@ -247,6 +251,26 @@ pub fn qadd(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         let r = multiply(k, sum, Pair::Const(m, s));
         Ok(finish(k, r, zy, lo, hi))
     };
+    let vector = |k: &mut K, v: &[Value]| {
+        // (code − z)·2²⁰ rescaled in i32 lanes: |code − z| ≤ 255, and the verifier holds
+        // the shifts ≤ 0 (`runtime::qops::input_problem`); the general form stays for any
+        // other.
+        let scaled = |k: &mut K, x: Value, z: i32, m: i32, s: i32| {
+            let z = splat_i32(k, z);
+            let d = k.b.ins().isub(x, z);
+            if s <= 0 && m >= 0 {
+                multiply_small_x4(k, d, ADD_LEFT_SHIFT, m, s)
+            } else {
+                let d = k.b.ins().ishl_imm_s(d, i64::from(ADD_LEFT_SHIFT));
+                multiply_x4(k, d, Pair::Const(m, s), true)
+            }
+        };
+        let ra = scaled(k, v[0], za, am, ash);
+        let rb = scaled(k, v[1], zb, bm, bsh);
+        let sum = k.b.ins().iadd(ra, rb);
+        let r = multiply_x4(k, sum, Pair::Const(m, s), true);
+        Ok(finish_x4(k, r, zy, lo, hi))
+    };
     let shape = AddShape {
         signed: [a, b, y].map(|o| o.ty.elem.storage() == DType::I8),
         za,
@@ -267,27 +291,13 @@ pub fn qadd(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         let f = em.machine_code(&format!("{name}_micro"), &code)?;
         map_flat(em, name, &[a, b], y, Blocks::Micro::<Never>(f), scalar)?
     } else if in_lanes(&[a, b], y, zy) {
-        let vector = |k: &mut K, v: &[Value]| {
-            // (code − z)·2²⁰ rescaled in i32 lanes: |code − z| ≤ 255, and the verifier holds
-            // the shifts ≤ 0 (`runtime::qops::input_problem`); the general form stays for any
-            // other.
-            let scaled = |k: &mut K, x: Value, z: i32, m: i32, s: i32| {
-                let z = splat_i32(k, z);
-                let d = k.b.ins().isub(x, z);
-                if s <= 0 && m >= 0 {
-                    multiply_small_x4(k, d, ADD_LEFT_SHIFT, m, s)
-                } else {
-                    let d = k.b.ins().ishl_imm_s(d, i64::from(ADD_LEFT_SHIFT));
-                    multiply_x4(k, d, Pair::Const(m, s), true)
-                }
-            };
-            let ra = scaled(k, v[0], za, am, ash);
-            let rb = scaled(k, v[1], zb, bm, bsh);
-            let sum = k.b.ins().iadd(ra, rb);
-            let r = multiply_x4(k, sum, Pair::Const(m, s), true);
-            Ok(finish_x4(k, r, zy, lo, hi))
-        };
         map_flat(em, name, &[a, b], y, Blocks::Vector(vector), scalar)?
+    } else if let Some(f) = in_codes(&[a, b], y, zy)
+        .then(|| map_runs(em, name, &[a, b], y, vector, scalar))
+        .transpose()?
+        .flatten()
+    {
+        f
     } else {
         map(em, name, &[a, b], y, |k, v, _| scalar(k, v))?
     };
@@ -315,16 +325,22 @@ pub fn qmul(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)
         let r = multiply(k, p, pair);
         Ok(finish(k, r, zy, lo, hi))
     };
+    let vector = |k: &mut K, v: &[Value]| {
+        let (za, zb) = (splat_i32(k, za), splat_i32(k, zb));
+        let da = k.b.ins().isub(v[0], za);
+        let db = k.b.ins().isub(v[1], zb);
+        let p = k.b.ins().imul(da, db);
+        let r = multiply_x4(k, p, pair, true);
+        Ok(finish_x4(k, r, zy, lo, hi))
+    };
     let f = if in_lanes(&[a, b], y, zy) {
-        let vector = |k: &mut K, v: &[Value]| {
-            let (za, zb) = (splat_i32(k, za), splat_i32(k, zb));
-            let da = k.b.ins().isub(v[0], za);
-            let db = k.b.ins().isub(v[1], zb);
-            let p = k.b.ins().imul(da, db);
-            let r = multiply_x4(k, p, pair, true);
-            Ok(finish_x4(k, r, zy, lo, hi))
-        };
         map_flat(em, name, &[a, b], y, Blocks::Vector(vector), scalar)?
+    } else if let Some(f) = in_codes(&[a, b], y, zy)
+        .then(|| map_runs(em, name, &[a, b], y, vector, scalar))
+        .transpose()?
+        .flatten()
+    {
+        f
     } else {
         map(em, name, &[a, b], y, |k, v, _| scalar(k, v))?
     };

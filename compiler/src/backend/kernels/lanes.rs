@@ -4,7 +4,7 @@
 
 use super::boundary::{load_code, store_code};
 use crate::backend::emit::{mem, Emitter, K};
-use crate::backend::layout::{elem_size, strides};
+use crate::backend::layout::{broadcast_strides, elem_size, memory_order, strides};
 use crate::backend::Operand;
 use crate::diag::Result;
 use cranelift_codegen::ir::condcodes::IntCC;
@@ -166,6 +166,146 @@ pub fn map_flat<V: Fn(&mut K, &[Value]) -> Result<Value>>(
             tail(k, u)
         })
     })
+}
+
+/// A kernel over operands that broadcast to the result (a squeeze-and-excitation multiply, a
+/// bias-like add), in runs along the result's innermost memory axis: in a run every operand
+/// either steps with the result (stride 1) or holds one code (stride 0, splatted once per run),
+/// so whole blocks of 16 go through `vector` as in [`map_flat`] and each run's last `len % 16`
+/// through `scalar`. `None` when that does not hold: a run shorter than a block, an operand
+/// strided otherwise along it, or codes that are not bytes.
+pub fn map_runs(
+    em: &mut Emitter,
+    name: &str,
+    args: &[&Operand],
+    y: &Operand,
+    vector: impl Fn(&mut K, &[Value]) -> Result<Value>,
+    scalar: impl Fn(&mut K, &[Value]) -> Result<Value>,
+) -> Result<Option<FuncId>> {
+    let bytes = |d: DType| matches!(d, DType::U8 | DType::I8);
+    let yd = y.ty.elem.storage();
+    let dts: Vec<DType> = args.iter().map(|a| a.ty.elem.storage()).collect();
+    let order = memory_order(&y.ty);
+    let Some(&inner) = order.last() else {
+        return Ok(None);
+    };
+    let run = y.ty.shape[inner];
+    let ys = strides(&y.ty);
+    let broadcast = |a: &Operand| -> Option<Vec<i64>> {
+        let fits = a.ty.rank() <= y.ty.rank()
+            && a.ty
+                .shape
+                .iter()
+                .rev()
+                .zip(y.ty.shape.iter().rev())
+                .all(|(&p, &q)| p == q || p == 1);
+        fits.then(|| broadcast_strides(&a.ty.shape, &strides(&a.ty), &y.ty.shape))
+    };
+    let arg_strides: Option<Vec<Vec<i64>>> = args.iter().map(|a| broadcast(a)).collect();
+    let Some(arg_strides) = arg_strides else {
+        return Ok(None);
+    };
+    if !bytes(yd)
+        || !dts.iter().all(|&d| bytes(d))
+        || run < LANES
+        || ys[inner] != 1
+        || arg_strides.iter().any(|s| s[inner] != 0 && s[inner] != 1)
+    {
+        return Ok(None);
+    }
+    let outer: Vec<usize> = order[..order.len() - 1].to_vec();
+    let runs: usize = outer.iter().map(|&d| y.ty.shape[d]).product();
+    // Work units, for threads: whole runs, about CHUNK elements each.
+    let per_unit = (CHUNK / run).max(1);
+    let units = runs.div_ceil(per_unit).max(1);
+    let whole = (run / LANES * LANES) as i64;
+    let f = em.kernel(name, Linkage::Local, |k| {
+        let bases: Vec<Value> = args.iter().map(|a| k.base(a.loc)).collect();
+        let yb = k.base(y.loc);
+        k.for_units(units, |k, u| {
+            let first = k.b.ins().imul_imm_s(u, per_unit as i64);
+            let last = k.b.ins().iadd_imm_s(first, per_unit as i64);
+            let all = k.i64(runs as i64);
+            let last = k.b.ins().smin(last, all);
+            k.for_between(first, last, 1, |k, r| {
+                // The run's coordinates (innermost outer axis fastest) and each operand's start.
+                let mut offs: Vec<Value> = (0..=args.len()).map(|_| k.i64(0)).collect();
+                let mut rest = r;
+                for &d in outer.iter().rev() {
+                    let size = y.ty.shape[d];
+                    let (q, c) = if size == 1 {
+                        (rest, k.i64(0))
+                    } else {
+                        (
+                            k.b.ins().udiv_imm_s(rest, size as i64),
+                            k.b.ins().urem_imm_s(rest, size as i64),
+                        )
+                    };
+                    rest = q;
+                    for (i, o) in offs.iter_mut().enumerate() {
+                        let s = if i < args.len() {
+                            arg_strides[i][d]
+                        } else {
+                            ys[d]
+                        };
+                        if s != 0 {
+                            let step = k.b.ins().imul_imm_s(c, s);
+                            *o = k.b.ins().iadd(*o, step);
+                        }
+                    }
+                }
+                let starts: Vec<Value> = (0..args.len())
+                    .map(|i| k.at(bases[i], offs[i], elem_size(dts[i]), 0))
+                    .collect();
+                let ystart = k.at(yb, offs[args.len()], 1, 0);
+                // An operand constant along the run: its code once, splatted.
+                let held: Vec<Option<(Value, Value)>> = (0..args.len())
+                    .map(|i| {
+                        (arg_strides[i][inner] == 0).then(|| {
+                            let c = load_code(k, dts[i], starts[i]);
+                            (c, k.b.ins().splat(types::I32X4, c))
+                        })
+                    })
+                    .collect();
+                k.for_range(0, whole, LANES as i64, |k, j| {
+                    let loaded: Vec<[Value; 4]> = (0..args.len())
+                        .map(|i| match held[i] {
+                            Some((_, v)) => [v; 4],
+                            None => {
+                                let a = k.at(starts[i], j, elem_size(dts[i]), 0);
+                                load16(k, dts[i], a)
+                            }
+                        })
+                        .collect();
+                    let mut out = [j; 4];
+                    for (q, o) in out.iter_mut().enumerate() {
+                        let lanes: Vec<Value> = loaded.iter().map(|l| l[q]).collect();
+                        *o = vector(k, &lanes)?;
+                    }
+                    let v = narrow(k, yd, out);
+                    let ya = k.at(ystart, j, 1, 0);
+                    k.b.ins().store(mem(), v, ya, 0);
+                    Ok(())
+                })?;
+                k.for_range(whole, run as i64, 1, |k, j| {
+                    let vals: Vec<Value> = (0..args.len())
+                        .map(|i| match held[i] {
+                            Some((c, _)) => c,
+                            None => {
+                                let a = k.at(starts[i], j, elem_size(dts[i]), 0);
+                                load_code(k, dts[i], a)
+                            }
+                        })
+                        .collect();
+                    let v = scalar(k, &vals)?;
+                    let ya = k.at(ystart, j, 1, 0);
+                    store_code(k, yd, v, ya);
+                    Ok(())
+                })
+            })
+        })
+    })?;
+    Ok(Some(f))
 }
 
 /// Elements per work unit of [`map_flat`]: enough that a unit's loop dwarfs its call, few
