@@ -260,25 +260,46 @@ impl Histogram {
     /// activations and the zeros a ReLU leaves are unpredictable): `|v|·2^−e` in f32 is exact
     /// (a power-of-two scale, `ps`/`ns` normal f32; a subnormal product is below 1 and bins to 0
     /// either way) and below `bins`, so truncating it is the f64 floor. Counts go to one scratch
-    /// array, slot 0 for exact zeros, then the negative and the positive half.
+    /// array: exact zeros to slots `0..ZERO_SLOTS` (by position, so that the zeros a ReLU leaves,
+    /// half of its output, do not make every increment wait for the previous one's store:
+    /// binning ResNet-18's activations was a fifth of calibrating it), then the negative and
+    /// the positive half.
     fn bin_fast(&mut self, values: &[f32], ps: f32, ns: f32) {
+        const ZERO_SLOTS: usize = 8;
         let bins = self.pos.counts.len();
         let last = (bins - 1) as f32;
         // A power of two long, so that masking the index proves it in bounds.
-        let mut scratch = vec![0u32; 4 * bins];
+        let mut scratch = vec![0u32; (ZERO_SLOTS + 2 * bins).next_power_of_two()];
         let mask = scratch.len() - 1;
+        // Slots a block at a time, in a loop the compiler vectorizes (every value finite: `add`
+        // binned a batch with NaN or ±∞ exactly), then the increments.
+        const BLOCK: usize = 256;
+        let mut slots = [0u32; BLOCK];
+        let (neg_base, pos_base) = (ZERO_SLOTS as u32, (ZERO_SLOTS + bins) as u32);
         for chunk in values.chunks(u32::MAX as usize) {
-            for &v in chunk {
-                let neg = v < 0.0;
-                let scaled = (v.abs() * if neg { ns } else { ps }).min(last);
-                // In [0, bins): truncation is exact and in range.
-                let k = scaled as u32 as usize + if neg { 1 } else { 1 + bins };
-                scratch[if v == 0.0 { 0 } else { k } & mask] += 1;
+            for block in chunk.chunks(BLOCK) {
+                for (i, (slot, &v)) in slots.iter_mut().zip(block).enumerate() {
+                    let neg = v < 0.0;
+                    let scaled = v.abs() * if neg { ns } else { ps };
+                    let scaled = if scaled > last { last } else { scaled };
+                    // In [0, bins): truncation is exact and in range.
+                    let k = scaled as i32 as u32 + if neg { neg_base } else { pos_base };
+                    *slot = if v == 0.0 { (i % ZERO_SLOTS) as u32 } else { k };
+                }
+                for &slot in &slots[..block.len()] {
+                    scratch[slot as usize & mask] += 1;
+                }
             }
-            self.zeros += u64::from(scratch[0]);
+            self.zeros += scratch[..ZERO_SLOTS]
+                .iter()
+                .map(|&n| u64::from(n))
+                .sum::<u64>();
             for (half, counts) in [
-                (&mut self.neg, &scratch[1..1 + bins]),
-                (&mut self.pos, &scratch[1 + bins..1 + 2 * bins]),
+                (&mut self.neg, &scratch[ZERO_SLOTS..ZERO_SLOTS + bins]),
+                (
+                    &mut self.pos,
+                    &scratch[ZERO_SLOTS + bins..ZERO_SLOTS + 2 * bins],
+                ),
             ] {
                 for (c, &n) in half.counts.iter_mut().zip(counts) {
                     *c += u64::from(n);
