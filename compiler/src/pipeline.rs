@@ -30,8 +30,14 @@ use std::time::{Duration, Instant};
 /// Reads a model: an `.onnx` file is imported (and verified), anything else parsed as IR with the
 /// weights its header names.
 pub fn load(path: &Path) -> Result<Model> {
+    load_with(path, &crate::import::InputShapes::default())
+}
+
+/// [`load`], fixing the open dimensions of an ONNX model's inputs (an IR file's shapes are
+/// always static, so `shapes` only applies to `.onnx`).
+pub fn load_with(path: &Path, shapes: &crate::import::InputShapes) -> Result<Model> {
     if path.extension().is_some_and(|e| e == "onnx") {
-        let m = crate::import::import_file(path)?;
+        let m = crate::import::import_file_with(path, shapes)?;
         verify_or_error(&m, None)?;
         Ok(m)
     } else {

@@ -247,3 +247,92 @@ fn vit_attention_matches_onnx_runtime() {
         "max |qcc − ORT| = {err} against a scale of {scale}"
     );
 }
+
+/// Inputs whose dimensions the model leaves open (`dynamic_height`: `N×3×height×8`), fixed by
+/// `--input-shape` or by the calibration arrays' shapes.
+mod open_shapes {
+    use super::{check, fixtures};
+    use qcc::import::{import_bytes_with, InputShapes};
+
+    fn with(test: &str, given: &[(&str, &[usize])], samples: &[(&str, &[usize])]) {
+        let (_, bytes) = fixtures::errors()
+            .into_iter()
+            .find(|(n, _)| *n == "dynamic_height")
+            .expect("the fixture exists");
+        let map =
+            |v: &[(&str, &[usize])]| v.iter().map(|(n, s)| (n.to_string(), s.to_vec())).collect();
+        let shapes = InputShapes {
+            given: map(given),
+            samples: map(samples),
+        };
+        check(
+            &format!("open_shapes_{test}"),
+            import_bytes_with(&bytes, "dynamic_height.onnx", &shapes),
+        );
+    }
+
+    #[test]
+    fn given_by_name() {
+        with("given_by_name", &[("image", &[2, 3, 5, 8])], &[]);
+    }
+
+    #[test]
+    fn given_for_the_only_input() {
+        with("given_for_the_only_input", &[("", &[1, 3, 5, 8])], &[]);
+    }
+
+    #[test]
+    fn given_beats_samples() {
+        with(
+            "given_beats_samples",
+            &[("", &[1, 3, 5, 8])],
+            &[("", &[4, 1, 3, 7, 8])],
+        );
+    }
+
+    #[test]
+    fn from_samples_of_one_input_each() {
+        with(
+            "from_samples_of_one_input_each",
+            &[],
+            &[("", &[4, 1, 3, 7, 8])],
+        );
+    }
+
+    #[test]
+    fn from_samples_stacked_along_the_batch() {
+        with(
+            "from_samples_stacked_along_the_batch",
+            &[],
+            &[("", &[4, 3, 7, 8])],
+        );
+    }
+
+    #[test]
+    fn samples_never_override_a_static_size() {
+        with(
+            "samples_never_override_a_static_size",
+            &[],
+            &[("", &[4, 1, 9, 7, 9])],
+        );
+    }
+
+    #[test]
+    fn given_disagrees_with_a_static_size() {
+        with(
+            "given_disagrees_with_a_static_size",
+            &[("image", &[1, 4, 5, 8])],
+            &[],
+        );
+    }
+
+    #[test]
+    fn given_of_another_rank() {
+        with("given_of_another_rank", &[("image", &[1, 3, 5])], &[]);
+    }
+
+    #[test]
+    fn given_for_no_input() {
+        with("given_for_no_input", &[("images", &[1, 3, 5, 8])], &[]);
+    }
+}

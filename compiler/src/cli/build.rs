@@ -6,10 +6,11 @@ use crate::cli::console::{tell, tell_raw};
 use crate::cli::{CompileArgs, Emit};
 use crate::diag::{Error, Result};
 use crate::egraph::saturate::Limits;
+use crate::import::InputShapes;
 use crate::ir::weights::save_model;
 use crate::pipeline::{
-    compile, has_no_integer_ops, is_quantized, load, Calibration, Compiled, Options, QuantOptions,
-    Report, Stage,
+    compile, has_no_integer_ops, is_quantized, load_with, Calibration, Compiled, Options,
+    QuantOptions, Report, Stage,
 };
 use crate::quant::{BiasCorrection, Method, WeightBits, DEFAULT_INPUT_RANGE};
 use crate::rules::admit::admit;
@@ -170,7 +171,7 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
     if let Some(html) = &args.report_html {
         crate::fsio::refuse_overwriting(model_path, html)?;
     }
-    let model = load(model_path)?;
+    let model = load_with(model_path, &input_shapes(args)?)?;
     let is_so = output.extension().is_some_and(|e| e == "so");
     if is_so != (stage == Emit::Library) {
         return Err(Error::msg(if is_so {
@@ -383,6 +384,52 @@ fn parse_bits_for(specs: &[String]) -> Result<BTreeMap<String, WeightBits>> {
         out.insert(name.trim().trim_start_matches('%').to_string(), b);
     }
     Ok(out)
+}
+
+/// The shapes for an ONNX model's open input dimensions: `--input-shape [NAME=]D0xD1…`, and
+/// the shapes of the `--calib` arrays as a fallback.
+fn input_shapes(args: &CompileArgs) -> Result<InputShapes> {
+    let mut shapes = InputShapes::default();
+    let named = |spec: &str| -> (String, String) {
+        match spec.split_once('=') {
+            Some((n, s)) => (n.trim_start_matches('%').to_string(), s.to_string()),
+            None => (String::new(), spec.to_string()),
+        }
+    };
+    for spec in &args.input_shape {
+        let (name, dims) = named(spec);
+        let shape = dims
+            .split(['x', 'X', ','])
+            .map(|d| d.trim().parse::<usize>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|_| {
+                Error::msg(format!(
+                    "--input-shape `{spec}` is not [NAME=]D0xD1x… with whole-number sizes (e.g. images=1x3x640x640)"
+                ))
+            })?;
+        if shapes.given.insert(name.clone(), shape).is_some() {
+            return Err(Error::msg(format!(
+                "--input-shape gives {} twice",
+                if name.is_empty() {
+                    "the input".to_string()
+                } else {
+                    format!("input `{name}`")
+                }
+            )));
+        }
+    }
+    let onnx = args
+        .model
+        .as_ref()
+        .is_some_and(|m| m.extension().is_some_and(|e| e == "onnx"));
+    if onnx {
+        for spec in &args.calib {
+            let (name, path) = named(spec);
+            let samples = crate::npy::read_f32(std::path::Path::new(&path))?;
+            shapes.samples.insert(name, samples.shape().to_vec());
+        }
+    }
+    Ok(shapes)
 }
 
 fn parse_range(s: &str) -> Result<(f32, f32)> {

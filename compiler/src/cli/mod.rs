@@ -90,6 +90,12 @@ pub struct CompileArgs {
     /// Reuse the ranges of an earlier calibration (a JSON file written by --save-ranges).
     #[arg(long, value_name = "FILE", conflicts_with = "calib")]
     pub ranges: Option<PathBuf>,
+    /// The shape of an ONNX input whose dimensions the model leaves open (a detector exported
+    /// for any image size): `[NAME=]1x3x640x640`, NAME optional for a model with one input;
+    /// repeat for several inputs. Without it, open dimensions take the shape of the --calib
+    /// samples, and an open batch dimension is 1.
+    #[arg(long = "input-shape", value_name = "[NAME=]SHAPE")]
+    pub input_shape: Vec<String>,
     /// Write the calibrated ranges for reuse.
     #[arg(long, value_name = "FILE")]
     pub save_ranges: Option<PathBuf>,

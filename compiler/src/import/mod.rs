@@ -59,7 +59,8 @@ use context::{check_shape, Importer, Val};
 use node::OnnxNode;
 use onnx_protobuf::tensor_shape_proto::dimension::Value as Dim;
 use onnx_protobuf::type_proto::Value as TypeValue;
-use onnx_protobuf::{Message, ModelProto, ValueInfoProto};
+use onnx_protobuf::{Message, ModelProto, TensorShapeProto, ValueInfoProto};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The default-domain opsets qcc reads. Older ones predate the forms the converters know. Opsets
@@ -88,19 +89,48 @@ pub fn imports_builtin(op_type: &str) -> bool {
         || ops::unary_onnx_names().any(|name| name == op_type)
 }
 
+/// Shapes for graph inputs whose ONNX shape leaves dimensions open (a detector or an OCR model
+/// exported for any image size has `N×3×H×W`): qcc compiles for one shape, so the caller fixes
+/// them. Given shapes must agree with every static dimension; sample shapes only fill the open
+/// ones.
+#[derive(Clone, Debug, Default)]
+pub struct InputShapes {
+    /// Whole shapes by input name (`--input-shape NAME=1x3x640x640`); the empty name stands for
+    /// a model's only input.
+    pub given: BTreeMap<String, Vec<usize>>,
+    /// The shapes of calibration arrays by input name (the empty name: the only input): either
+    /// `[samples, …one input…]` or samples stacked along the batch axis, `[samples, C, H, W]`.
+    pub samples: BTreeMap<String, Vec<usize>>,
+}
+
 /// Imports the ONNX model in `path`; external tensor data is read from beside it.
 pub fn import_file(path: &Path) -> Result<Model> {
+    import_file_with(path, &InputShapes::default())
+}
+
+/// [`import_file`] with the shapes of inputs whose dimensions the model leaves open.
+pub fn import_file_with(path: &Path, shapes: &InputShapes) -> Result<Model> {
     let bytes = crate::readin::read_input(path).at(path)?;
-    import(&bytes, &path.display().to_string(), path.parent())
+    import(&bytes, &path.display().to_string(), path.parent(), shapes)
 }
 
 /// Imports an ONNX model from memory; `origin` names it in messages and gives the model its name
 /// (its file stem).
 pub fn import_bytes(bytes: &[u8], origin: &str) -> Result<Model> {
-    import(bytes, origin, None)
+    import(bytes, origin, None, &InputShapes::default())
 }
 
-fn import(bytes: &[u8], origin: &str, base_dir: Option<&Path>) -> Result<Model> {
+/// [`import_bytes`] with the shapes of inputs whose dimensions the model leaves open.
+pub fn import_bytes_with(bytes: &[u8], origin: &str, shapes: &InputShapes) -> Result<Model> {
+    import(bytes, origin, None, shapes)
+}
+
+fn import(
+    bytes: &[u8],
+    origin: &str,
+    base_dir: Option<&Path>,
+    shapes: &InputShapes,
+) -> Result<Model> {
     let not_onnx = |why: String| Error::msg(format!("{origin} is not an ONNX model: {why}"));
     if bytes.is_empty() {
         return Err(not_onnx("it is empty".into()));
@@ -157,11 +187,49 @@ fn import(bytes: &[u8], origin: &str, base_dir: Option<&Path>) -> Result<Model> 
         );
     }
     // Before IR version 4 initializers were listed among the inputs too; they stay constants.
-    for vi in &graph.input {
-        if cx.is_initializer(&vi.name) {
-            continue;
+    let inputs: Vec<&ValueInfoProto> = graph
+        .input
+        .iter()
+        .filter(|vi| !cx.is_initializer(&vi.name))
+        .collect();
+    let names = || {
+        inputs
+            .iter()
+            .map(|vi| format!("`{}`", vi.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // Sample arrays are only a fallback (their names are the IR's, which may differ): a name
+    // that is no input here simply fills nothing.
+    for (name, map) in [("--input-shape", &shapes.given)] {
+        for key in map.keys() {
+            if key.is_empty() && inputs.len() != 1 {
+                return Err(Error::msg(format!(
+                    "{origin} has {} inputs ({}): name the one each {name} is for (NAME=…)",
+                    inputs.len(),
+                    names()
+                )));
+            }
+            if !key.is_empty() && !inputs.iter().any(|vi| &vi.name == key) {
+                return Err(Error::msg(format!(
+                    "{name} names `{key}`, which is not an input of {origin} (its inputs: {})",
+                    names()
+                )));
+            }
         }
-        let ty = input_type(vi)?;
+    }
+    let single = inputs.len() == 1;
+    let lookup = |map: &BTreeMap<String, Vec<usize>>, name: &str| -> Option<Vec<usize>> {
+        map.get(name)
+            .or_else(|| single.then(|| map.get("")).flatten())
+            .cloned()
+    };
+    for vi in inputs.iter().copied() {
+        let ty = input_type(
+            vi,
+            lookup(&shapes.given, &vi.name).as_deref(),
+            lookup(&shapes.samples, &vi.name).as_deref(),
+        )?;
         let name = cx.fresh_name(&vi.name);
         let id = cx.model.add_input(name, ty);
         cx.define(&vi.name, Val::Node(id));
@@ -277,9 +345,41 @@ fn default_opset(
     }
 }
 
-/// The static type of a graph input. Only the batch dimension (axis 0) may be symbolic; it
-/// imports as 1.
-fn input_type(vi: &ValueInfoProto) -> Result<TensorType> {
+/// A shape as `--input-shape` writes it: `1x3x640x640`.
+fn fmt_dims(s: &[usize]) -> String {
+    s.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
+}
+
+/// The declared shape with 1 for an open batch and each other open dimension by its name (`?`
+/// when it has none): what `--input-shape` wants, with the names to replace.
+fn open_example(shape: &TensorShapeProto) -> String {
+    shape
+        .dim
+        .iter()
+        .enumerate()
+        .map(|(axis, d)| match &d.value {
+            Some(Dim::DimValue(v)) if *v > 0 => v.to_string(),
+            _ if axis == 0 => "1".to_string(),
+            Some(Dim::DimParam(p)) if !p.is_empty() => p.to_uppercase(),
+            _ => "?".to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("x")
+}
+
+/// The static type of a graph input: its declared sizes, `given` (which must agree with them)
+/// for the open ones, else the calibration arrays' (`samples`, one sample's shape: the array's
+/// without its leading axis, or with it as 1 when samples are stacked along the batch axis),
+/// else 1 for an open batch dimension (axis 0); any other open dimension is an error that says
+/// how to fix it.
+fn input_type(
+    vi: &ValueInfoProto,
+    given: Option<&[usize]>,
+    samples: Option<&[usize]>,
+) -> Result<TensorType> {
     let name = &vi.name;
     let Some(TypeValue::TensorType(t)) = vi.type_.as_ref().and_then(|t| t.value.as_ref()) else {
         return Err(Error::msg(format!(
@@ -301,30 +401,78 @@ fn input_type(vi: &ValueInfoProto) -> Result<TensorType> {
             "input `{name}` has no shape; qcc needs static shapes"
         ))
     })?;
-    let mut shape = Vec::with_capacity(shape_proto.dim.len());
+    let rank = shape_proto.dim.len();
+    let dims = |s: &[usize]| fmt_dims(s);
+    if let Some(g) = given {
+        if g.len() != rank {
+            return Err(Error::msg(format!(
+                "input `{name}` has {rank} dimensions; --input-shape gives it {} ({})",
+                g.len(),
+                dims(g)
+            )));
+        }
+    }
+    let sample: Option<Vec<usize>> = samples.and_then(|s| match s.len() {
+        n if n == rank + 1 => Some(s[1..].to_vec()),
+        n if n == rank && rank > 0 => Some([&[1], &s[1..]].concat()),
+        _ => None,
+    });
+    let mut shape = Vec::with_capacity(rank);
     for (axis, d) in shape_proto.dim.iter().enumerate() {
+        if let Some(g) = given {
+            match &d.value {
+                Some(Dim::DimValue(v)) if *v >= 0 && *v as u64 != g[axis] as u64 => {
+                    return Err(Error::msg(format!(
+                        "input `{name}` has size {v} at axis {axis}; --input-shape gives {} there ({})",
+                        g[axis],
+                        dims(g)
+                    )))
+                }
+                _ => {}
+            }
+            if g[axis] == 0 {
+                return Err(Error::msg(format!(
+                    "--input-shape gives input `{name}` size 0 at axis {axis}; qcc holds no empty tensors"
+                )));
+            }
+            shape.push(g[axis]);
+            continue;
+        }
+        let open = !matches!(&d.value, Some(Dim::DimValue(v)) if *v > 0);
+        if let (true, Some(s)) = (open && !matches!(&d.value, Some(Dim::DimValue(0))), &sample) {
+            if s[axis] > 0 {
+                shape.push(s[axis]);
+                continue;
+            }
+        }
         let size = match &d.value {
             Some(Dim::DimValue(v)) if *v > 0 => usize::try_from(*v).unwrap_or(usize::MAX),
             // A declared 0 is a size, not a symbolic batch (`allowzero` reshapes use it): keeping
             // it means refusing the empty tensor, where taking it as 1 would compute another model.
             Some(Dim::DimValue(0)) => {
-                return Err(Error::msg(format!("input `{name}` has size 0 at axis {axis}; qcc holds no empty tensors")))
+                return Err(Error::msg(format!(
+                    "input `{name}` has size 0 at axis {axis}; qcc holds no empty tensors"
+                )))
             }
             _ if axis == 0 => 1,
             Some(Dim::DimValue(v)) => {
-                return Err(Error::msg(format!("input `{name}` has size {v} at axis {axis}; qcc needs positive static sizes")))
-            }
-            Some(Dim::DimParam(p)) => {
                 return Err(Error::msg(format!(
-                    "input `{name}` has a symbolic dimension `{p}` at axis {axis}; qcc needs static shapes \
-                     (only the batch dimension, axis 0, may be symbolic: it imports as 1)"
+                    "input `{name}` has size {v} at axis {axis}; qcc needs positive static sizes"
                 )))
             }
+            Some(Dim::DimParam(p)) => return Err(Error::msg(format!(
+                "input `{name}` has a symbolic dimension `{p}` at axis {axis}; qcc compiles for \
+                     one shape: give it with --input-shape {name}={}, or calibrate on samples of \
+                     that shape (only the batch dimension, axis 0, may stay open: it imports as 1)",
+                open_example(shape_proto)
+            ))),
             // Value is non-exhaustive: a future kind of dimension is as unknown as a missing one.
             _ => {
                 return Err(Error::msg(format!(
-                    "input `{name}` has an unknown dimension at axis {axis}; qcc needs static shapes \
-                     (only the batch dimension, axis 0, may be unknown: it imports as 1)"
+                    "input `{name}` has an unknown dimension at axis {axis}; qcc compiles for \
+                     one shape: give it with --input-shape {name}={}, or calibrate on samples of \
+                     that shape (only the batch dimension, axis 0, may stay open: it imports as 1)",
+                    open_example(shape_proto)
                 )))
             }
         };
