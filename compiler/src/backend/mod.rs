@@ -276,12 +276,16 @@ fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
             ops.join(", ")
         )));
     }
-    // The kernels know f32 and the code types only; values of the other types (indices, masks,
-    // f16, f64) run in the interpreter, not in a library.
+    // The kernels know f32, the code types, and the i64 indices and bool masks of the index
+    // and mask ops; values of the other types (f16, f64, the other integers) run in the
+    // interpreter, not in a library.
     for &id in order.iter().chain(&model.inputs).chain(&model.outputs) {
         let n = model.node(id);
         let d = n.ty.elem.storage();
-        if !matches!(d, DType::F32 | DType::I8 | DType::U8 | DType::I32) {
+        if !matches!(
+            d,
+            DType::F32 | DType::I8 | DType::U8 | DType::I32 | DType::I64 | DType::Bool
+        ) {
             return Err(Error::msg(format!(
                 "%{} is {}: the backend has no kernels for {d} values (qcc runs them in the interpreter: `qcc run model.ir`)",
                 n.name, n.ty
@@ -311,6 +315,13 @@ fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
     let mut out_steps: Vec<(usize, NodeId)> = Vec::new();
     for (j, &id) in model.outputs.iter().enumerate() {
         let n = model.node(id);
+        if n.ty.elem.storage() != DType::F32 && n.ty.elem.quant().is_none() {
+            return Err(Error::msg(format!(
+                "output %{} is {}: a library's outputs are f32 (its entry writes `float *`); \
+                 cast it to f32 in the model, or run it with `qcc run`",
+                n.name, n.ty
+            )));
+        }
         outputs.push(Port {
             name: n.name.clone(),
             shape: n.ty.shape.clone(),
