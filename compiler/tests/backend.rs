@@ -8,6 +8,7 @@ mod backend {
     pub mod families;
     pub mod fixed;
     pub mod graphs;
+    pub mod index;
     pub mod lanes;
     pub mod models;
     pub mod outputs;
