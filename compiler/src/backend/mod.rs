@@ -252,6 +252,35 @@ type Schedule = (
     u8,
 );
 
+/// Refuses, by name, a model input or output a library cannot pass: its entry takes `const
+/// float *` inputs and writes `float *` outputs, so an input must be f32 and an output f32 or
+/// codes (dequantized on the way out). Token ids, masks and arg_max's indices stay inside the
+/// model (cast there) or run with `qcc run`. The CLI asks before compiling; the backend again.
+pub fn check_ports(model: &Model) -> Result<()> {
+    let ports = model.inputs.iter().map(|&i| ("input", i));
+    for (what, id) in ports.chain(model.outputs.iter().map(|&o| ("output", o))) {
+        let n = model.node(id);
+        let ok =
+            n.ty.elem.storage() == DType::F32 || (what == "output" && n.ty.elem.quant().is_some());
+        if !ok {
+            let (io, dir) = if what == "input" {
+                (
+                    "reads `const float *`",
+                    "take f32 and cast inside the model",
+                )
+            } else {
+                ("writes `float *`", "cast it to f32 inside the model")
+            };
+            return Err(Error::msg(format!(
+                "{what} %{} is {}: a library's {what}s are f32 (its entry {io}); {dir}, or run \
+                 it with `qcc run`",
+                n.name, n.ty
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Orders the ops, decides where every value lives, and lists the arena requests.
 fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
     let order = model.ops_in_order();
@@ -294,14 +323,9 @@ fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
     }
     let mut loc: HashMap<NodeId, Loc> = HashMap::new();
     let mut inputs = Vec::new();
+    check_ports(model)?;
     for (i, &id) in model.inputs.iter().enumerate() {
         let n = model.node(id);
-        if n.ty.elem.storage() != DType::F32 {
-            return Err(Error::msg(format!(
-                "input %{} is {}: a library's inputs are f32 (quantize them in the model)",
-                n.name, n.ty
-            )));
-        }
         loc.insert(id, Loc::Input(i));
         inputs.push(Port {
             name: n.name.clone(),
@@ -315,13 +339,6 @@ fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
     let mut out_steps: Vec<(usize, NodeId)> = Vec::new();
     for (j, &id) in model.outputs.iter().enumerate() {
         let n = model.node(id);
-        if n.ty.elem.storage() != DType::F32 && n.ty.elem.quant().is_none() {
-            return Err(Error::msg(format!(
-                "output %{} is {}: a library's outputs are f32 (its entry writes `float *`); \
-                 cast it to f32 in the model, or run it with `qcc run`",
-                n.name, n.ty
-            )));
-        }
         outputs.push(Port {
             name: n.name.clone(),
             shape: n.ty.shape.clone(),

@@ -566,7 +566,9 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                 b.names.take(&node.name);
                 let id = b.out.add_input(node.name.clone(), node.ty.clone());
                 b.float_of.insert(n, id);
-                integer.insert(n, true);
+                // Only f32 inputs are quantized: token ids and masks reach their ops as they
+                // are.
+                integer.insert(n, node.ty.elem.storage() == runtime::DType::F32);
             }
             NodeKind::Weight(w) => {
                 b.names.take(&node.name);
