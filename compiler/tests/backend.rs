@@ -11,6 +11,7 @@ mod backend {
     pub mod index;
     pub mod lanes;
     pub mod models;
+    pub mod onnx_index;
     pub mod outputs;
     pub mod props;
     pub mod reduce;
