@@ -5,6 +5,8 @@
 //! the integer interpreter (`qcc run`) bit for bit on every tier, thread count and a pool.
 
 use super::support::{assert_exact, build, integer};
+use qcc::backend::target::Target;
+use qcc::pipeline::{self, Calibration};
 use qcc::quant::WeightBits;
 use runtime::Tensor;
 use std::path::PathBuf;
@@ -91,5 +93,22 @@ fn onnx_argmax_and_gather_heads_compile_and_equal_the_interpreter() {
                 &[Tensor::F32(x.clone())],
             );
         }
+        // Without samples too (the CLI's default): the f32 values computed from the indices
+        // get their ranges from arg_max's [0, len − 1].
+        let mut opts = pipeline::Options::new(Target::native()).expect("built-in rules load");
+        opts.quant.calibration = Calibration::DataFree {
+            input_range: (-2.0, 2.0),
+        };
+        let int = pipeline::compile(&float, &opts, |_, _| {})
+            .unwrap_or_else(|e| panic!("{name}, data-free: {e}"))
+            .int
+            .expect("an integer model");
+        let lib = build(&int, "native");
+        assert_exact(
+            &format!("{name}, data-free"),
+            &int,
+            &lib,
+            &[Tensor::F32(x.clone())],
+        );
     }
 }
