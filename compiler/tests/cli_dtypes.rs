@@ -183,6 +183,14 @@ fn a_library_refuses_ports_that_are_not_f32_by_name() {
         err.contains("output %y is tensor<1x4xi64>") && err.contains("float *"),
         "{err}"
     );
-    let (ok, err) = qcc(d, &["ids.ir", "--emit", "int", "-o", "ids.int.ir"]);
+    let (ok, err) = qcc(
+        d,
+        &["ids.ir", "--emit", "int", "-o", "ids.int.ir", "--explain"],
+    );
     assert!(ok, "{err}");
+    // --explain says why the gather stays float: its indices, not codes.
+    assert!(
+        err.contains("gather %e: it reads %ids, i64 values (indices or a mask)"),
+        "{err}"
+    );
 }
