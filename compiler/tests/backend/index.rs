@@ -316,7 +316,7 @@ fn casts_and_mod_equal_the_interpreter() {
             .replace("tensor<N", &format!("tensor<{n}"));
             // relu(x) is not x for negatives and NaN: cast straight from the input too.
             let text = text.replace("  %a = relu(%x) : ", "  %a = cast(%x) {to = \"f32\"} : ");
-            check(&parse(&text), &[x.clone()]);
+            check(&parse(&text), std::slice::from_ref(&x));
         }
     }
     // Mod on every integer type and fmod on f32, dividends and divisors of both signs
