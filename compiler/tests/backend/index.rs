@@ -373,3 +373,23 @@ fn refused_data_has_a_defined_result() {
     // 10 mod 5, 20 mod −9 (the divisor's sign), 30 mod 0.
     assert_eq!(out[1], vec![0.0, -7.0, 0.0]);
 }
+
+/// Constant masks and indices (bool and i64 weights) are tables in the object, laid out as the
+/// values would be in the arena (channels-last at rank 4).
+#[test]
+fn constant_masks_and_indices_are_read_from_tables() {
+    let text = "model @t {
+  weight @c : tensor<1x2x1x3xbool> = dense<[1, 0, 0, 0, 1, 1]>
+  weight @k : tensor<1x2x2x3xi64> = dense<[5, -6, 7, 8, 9, -10, 11, 12, -13, 14, 15, 16]>
+  weight @i : tensor<2xi32> = dense<[-1, 0]>
+  %x = input : tensor<1x2x2x3xf32>
+  %a = cast(%x) {to = \"i64\"} : tensor<1x2x2x3xi64>
+  %w = where(@c, %a, @k) : tensor<1x2x2x3xi64>
+  %g = gather(%w, @i) {axis = 1} : tensor<1x2x2x3xi64>
+  %y = cast(%g) {to = \"f32\"} : tensor<1x2x2x3xf32>
+  return %y
+}
+";
+    let x = values(&[1, 2, 2, 3], 5).mapv(|v| v * 4.0);
+    check(&parse(text), &[x]);
+}
