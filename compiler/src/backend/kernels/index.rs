@@ -70,6 +70,55 @@ fn index_type(step: &Step) -> Result<DType> {
     Ok(d)
 }
 
+/// [`for_each`] split into work units for threads ([`K::for_units`]): the outermost axes in
+/// `order`, as many as make at least 16 iterations, are one flat unit index (each unit is then
+/// whole inner loops, written by no other unit); the unit's coordinates come from one division
+/// per axis. The kernels of this file and `plain.rs` write each result element once, from
+/// operands no unit writes, so any partition gives the same bytes.
+pub(super) fn split_each(
+    k: &mut K,
+    shape: &[usize],
+    order: &[usize],
+    body: &mut dyn FnMut(&mut K, &[Value]) -> Result<()>,
+) -> Result<()> {
+    if shape.contains(&0) {
+        return Ok(());
+    }
+    let (mut lead, mut units) = (0, 1usize);
+    while lead < order.len() && units < 16 {
+        units *= shape[order[lead]];
+        lead += 1;
+    }
+    let outer = order[..lead].to_vec();
+    // The inner loops run over the shape with the unit's axes pinned to size 1.
+    let mut inner = shape.to_vec();
+    for &a in &outer {
+        inner[a] = 1;
+    }
+    k.for_units(units, |k, u| {
+        let mut pinned: Vec<(usize, Value)> = Vec::with_capacity(outer.len());
+        let mut rest = u;
+        for &a in outer.iter().rev() {
+            let n = shape[a] as i64;
+            if n == 1 {
+                continue;
+            }
+            let nv = k.i64(n);
+            let q = k.b.ins().udiv(rest, nv);
+            let qn = k.b.ins().imul(q, nv);
+            pinned.push((a, k.b.ins().isub(rest, qn)));
+            rest = q;
+        }
+        for_each(k, &inner, order, &mut |k, idx| {
+            let mut idx = idx.to_vec();
+            for &(a, v) in &pinned {
+                idx[a] = v;
+            }
+            body(k, &idx)
+        })
+    })
+}
+
 /// `y[pre, i…, post] = x[pre, indices[i…], post]`. When neither side is channels-last, each
 /// `post` block is contiguous on both sides and copied as bytes; otherwise element by element.
 pub fn gather(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
@@ -99,13 +148,13 @@ pub fn gather(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usiz
             let block: usize = x.ty.shape[a + 1..].iter().product();
             let outer = &y.ty.shape[..a + r];
             let order: Vec<usize> = (0..outer.len()).collect();
-            return for_each(k, outer, &order, &mut |k, idx| {
+            return split_each(k, outer, &order, &mut |k, idx| {
                 let src = source(k, idx);
                 let dst = address(k, yb, idx, &ys[..a + r], esz);
                 k.copy_bytes(dst, src, block * esz as usize)
             });
         }
-        for_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
+        split_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
             let row = source(k, idx);
             let src = address(k, row, &idx[a + r..], &xs[a + 1..], esz);
             let v = load_code(k, d, src);
@@ -134,7 +183,7 @@ pub fn gather_elements(em: &mut Emitter, name: &str, step: &Step) -> Result<(Fun
             return Ok(());
         }
         let (xb, ib, yb) = (k.base(x.loc), k.base(ind.loc), k.base(y.loc));
-        for_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
+        split_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
             let ia = address(k, ib, idx, &is, elem_size(id));
             let j = index_at(k, id, ia, len);
             let row = address(k, xb, idx, &xs, esz);
@@ -151,7 +200,7 @@ pub fn gather_elements(em: &mut Emitter, name: &str, step: &Step) -> Result<(Fun
 /// `x` repeated to the result's shape (numpy broadcasting).
 pub fn expand(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
     check_held(step)?;
-    let f = super::elementwise::map(em, name, &[&step.args[0]], &step.out, |_, v, _| Ok(v[0]))?;
+    let f = super::plain::map(em, name, &[&step.args[0]], &step.out, |_, v| Ok(v[0]))?;
     Ok((f, 0))
 }
 
@@ -186,7 +235,7 @@ pub fn arg_extreme(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId,
             return Ok(());
         }
         let (xb, yb) = (k.base(x.loc), k.base(y.loc));
-        for_each(k, &lanes, &memory_order(&x.ty), &mut |k, idx| {
+        split_each(k, &lanes, &memory_order(&x.ty), &mut |k, idx| {
             let start = address(k, xb, idx, &xs, esz);
             let first = load_code(k, d, start);
             let ty = k.b.func.dfg.value_type(first);
