@@ -7,7 +7,7 @@
 //! axis instead, so they never read outside the data (docs/ir.md states it).
 
 use super::boundary::{load_code, store_code};
-use super::plain::held;
+use super::plain::check_held;
 use crate::backend::emit::{mem, Emitter, K};
 use crate::backend::layout::{address, elem_size, for_each, is_nhwc, memory_order, strides};
 use crate::backend::Step;
@@ -17,19 +17,6 @@ use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 use cranelift_module::{FuncId, Linkage};
 use runtime::DType;
-
-fn check_held(step: &Step) -> Result<()> {
-    for o in step.args.iter().chain([&step.out]) {
-        if !held(o.ty.elem.storage()) {
-            return Err(Error::msg(format!(
-                "{} on {} has no kernel (f32, i8, u8, i32, i64 and bool only)",
-                step.op.kind.name(),
-                o.ty
-            )));
-        }
-    }
-    Ok(())
-}
 
 /// The op's `axis`, checked against the data's rank (the verifier made it non-negative).
 fn axis(step: &Step) -> Result<usize> {

@@ -20,14 +20,15 @@ use runtime::ops::{CmpOp, LogicOp};
 use runtime::DType;
 
 /// The element types the kernels of this file and `index.rs` load and store.
-pub(super) fn held(d: DType) -> bool {
+fn held(d: DType) -> bool {
     matches!(
         d,
         DType::F32 | DType::I8 | DType::U8 | DType::I32 | DType::I64 | DType::Bool
     )
 }
 
-fn check_held(step: &Step) -> Result<()> {
+/// Refuses, naming the op and type, an operand or result of a type no kernel here loads.
+pub(super) fn check_held(step: &Step) -> Result<()> {
     for o in step.args.iter().chain([&step.out]) {
         if !held(o.ty.elem.storage()) {
             return Err(Error::msg(format!(
