@@ -10,6 +10,7 @@ mod backend {
     pub mod graphs;
     pub mod index;
     pub mod lanes;
+    pub mod loss;
     pub mod models;
     pub mod onnx_index;
     pub mod outputs;

@@ -12,6 +12,7 @@ mod fixed;
 mod float;
 mod index;
 mod lanes;
+mod loss;
 mod micro;
 mod plain;
 mod pool;
@@ -173,17 +174,17 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         OpKind::Expand => index::expand(em, name, step),
         // The ops [`has_kernel`] answers no for: the schedule refuses a graph holding one by
         // name before any code is generated (backend/mod.rs), so none reaches here.
-        OpKind::Attention | OpKind::NllLoss => Err(no_kernel(step.op.kind)),
+        OpKind::NllLoss => loss::nll_loss(em, name, step),
+        OpKind::Attention => Err(no_kernel(step.op.kind)),
         OpKind::Family(f) => f.def().kernel(em, name, step),
     }
 }
 
-/// Whether a kernel computes `kind`. The others (attention, nll_loss, and the families without
-/// one) run only in the interpreter (`qcc run`), and the backend refuses a library holding one,
+/// Whether a kernel computes `kind`. The others (attention, and the families without one) run only in the interpreter (`qcc run`), and the backend refuses a library holding one,
 /// naming it, before generating code.
 pub fn has_kernel(kind: OpKind) -> bool {
     match kind {
-        OpKind::Attention | OpKind::NllLoss => false,
+        OpKind::Attention => false,
         OpKind::Family(f) => f.def().has_kernel(),
         _ => true,
     }
