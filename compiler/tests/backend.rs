@@ -8,8 +8,11 @@ mod backend {
     pub mod families;
     pub mod fixed;
     pub mod graphs;
+    pub mod index;
     pub mod lanes;
+    pub mod loss;
     pub mod models;
+    pub mod onnx_index;
     pub mod outputs;
     pub mod props;
     pub mod reduce;

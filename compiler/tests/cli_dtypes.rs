@@ -153,3 +153,44 @@ fn integer_and_bool_values_run_with_onnx_semantics() {
     assert!(!ok);
     assert!(err.contains("i64"), "{err}");
 }
+
+/// A library's entry passes `const float *` inputs and `float *` outputs, so a model taking
+/// token ids or returning arg_max's indices is refused by name before calibrating; the same
+/// model still quantizes (the i64 input reaches its gather as it is) and runs in `qcc run`.
+#[test]
+fn a_library_refuses_ports_that_are_not_f32_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("ids.ir"),
+        "model @ids {\n  weight @emb : tensor<10x4xf32> = dense<[0.5, -1.0, 2.0, 0.25, 1.5, -0.5, 1.0, 0.75, 0.5, -1.0, 2.0, 0.25, 1.5, -0.5, 1.0, 0.75, 0.5, -1.0, 2.0, 0.25, 1.5, -0.5, 1.0, 0.75, 0.5, -1.0, 2.0, 0.25, 1.5, -0.5, 1.0, 0.75, 0.5, -1.0, 2.0, 0.25, 1.5, -0.5, 1.0, 0.75]>\n  %ids = input : tensor<1x5xi64>\n  %e = gather(@emb, %ids) {axis = 0} : tensor<1x5x4xf32>\n  %y = relu(%e) : tensor<1x5x4xf32>\n  return %y\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("am.ir"),
+        "model @am {\n  %x = input : tensor<1x3x4xf32>\n  %r = relu(%x) : tensor<1x3x4xf32>\n  %y = arg_max(%r) {axis = 1, keepdims = false} : tensor<1x4xi64>\n  return %y\n}\n",
+    )
+    .unwrap();
+    let (ok, err) = qcc(d, &["ids.ir", "-o", "ids.so"]);
+    assert!(!ok);
+    assert!(
+        err.contains("input %ids is tensor<1x5xi64>") && err.contains("const float *"),
+        "{err}"
+    );
+    let (ok, err) = qcc(d, &["am.ir", "-o", "am.so"]);
+    assert!(!ok);
+    assert!(
+        err.contains("output %y is tensor<1x4xi64>") && err.contains("float *"),
+        "{err}"
+    );
+    let (ok, err) = qcc(
+        d,
+        &["ids.ir", "--emit", "int", "-o", "ids.int.ir", "--explain"],
+    );
+    assert!(ok, "{err}");
+    // --explain says why the gather stays float: its indices, not codes.
+    assert!(
+        err.contains("gather %e: it reads %ids, i64 values (indices or a mask)"),
+        "{err}"
+    );
+}

@@ -559,11 +559,16 @@ impl K<'_> {
     /// `name(x, more…)`, a C library function of f32s returning an f32 (`expf`, `tanhf`,
     /// `powf`, …): the one the interpreter's Rust `f32` method calls.
     pub fn libm(&mut self, x: Value, name: &str, more: &[Value]) -> Result<Value> {
+        self.libm_of(types::F32, x, name, more)
+    }
+
+    /// [`K::libm`] on values of float type `ty` (`fmod` on f64s, as Rust's `f64 %` calls it).
+    pub fn libm_of(&mut self, ty: Type, x: Value, name: &str, more: &[Value]) -> Result<Value> {
         let mut sig = self.module.make_signature();
         for _ in 0..=more.len() {
-            sig.params.push(AbiParam::new(types::F32));
+            sig.params.push(AbiParam::new(ty));
         }
-        sig.returns.push(AbiParam::new(types::F32));
+        sig.returns.push(AbiParam::new(ty));
         let id = self
             .module
             .declare_function(name, Linkage::Import, &sig)

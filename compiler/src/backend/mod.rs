@@ -274,6 +274,35 @@ type Schedule = (
     u8,
 );
 
+/// Refuses, by name, a model input or output a library cannot pass: its entry takes `const
+/// float *` inputs and writes `float *` outputs, so an input must be f32 and an output f32 or
+/// codes (dequantized on the way out). Token ids, masks and arg_max's indices stay inside the
+/// model (cast there) or run with `qcc run`. The CLI asks before compiling; the backend again.
+pub fn check_ports(model: &Model) -> Result<()> {
+    let ports = model.inputs.iter().map(|&i| ("input", i));
+    for (what, id) in ports.chain(model.outputs.iter().map(|&o| ("output", o))) {
+        let n = model.node(id);
+        let ok =
+            n.ty.elem.storage() == DType::F32 || (what == "output" && n.ty.elem.quant().is_some());
+        if !ok {
+            let (io, dir) = if what == "input" {
+                (
+                    "reads `const float *`",
+                    "take f32 and cast inside the model",
+                )
+            } else {
+                ("writes `float *`", "cast it to f32 inside the model")
+            };
+            return Err(Error::msg(format!(
+                "{what} %{} is {}: a library's {what}s are f32 (its entry {io}); {dir}, or run \
+                 it with `qcc run`",
+                n.name, n.ty
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Orders the ops, decides where every value lives, and lists the arena requests.
 fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
     let order = model.ops_in_order();
@@ -298,12 +327,16 @@ fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
             ops.join(", ")
         )));
     }
-    // The kernels know f32 and the code types only; values of the other types (indices, masks,
-    // f16, f64) run in the interpreter, not in a library.
+    // The kernels know f32, the code types, and the i64 indices and bool masks of the index
+    // and mask ops; values of the other types (f16, f64, the other integers) run in the
+    // interpreter, not in a library.
     for &id in order.iter().chain(&model.inputs).chain(&model.outputs) {
         let n = model.node(id);
         let d = n.ty.elem.storage();
-        if !matches!(d, DType::F32 | DType::I8 | DType::U8 | DType::I32) {
+        if !matches!(
+            d,
+            DType::F32 | DType::I8 | DType::U8 | DType::I32 | DType::I64 | DType::Bool
+        ) {
             return Err(Error::msg(format!(
                 "%{} is {}: the backend has no kernels for {d} values (qcc runs them in the interpreter: `qcc run model.ir`)",
                 n.name, n.ty
@@ -312,14 +345,9 @@ fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
     }
     let mut loc: HashMap<NodeId, Loc> = HashMap::new();
     let mut inputs = Vec::new();
+    check_ports(model)?;
     for (i, &id) in model.inputs.iter().enumerate() {
         let n = model.node(id);
-        if n.ty.elem.storage() != DType::F32 {
-            return Err(Error::msg(format!(
-                "input %{} is {}: a library's inputs are f32 (quantize them in the model)",
-                n.name, n.ty
-            )));
-        }
         loc.insert(id, Loc::Input(i));
         inputs.push(Port {
             name: n.name.clone(),

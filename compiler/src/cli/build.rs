@@ -48,6 +48,10 @@ pub fn build(args: &CompileArgs) -> Result<()> {
     for w in &warnings {
         tell!("warning: {w}");
     }
+    if matches!(stage, Emit::Library | Emit::Obj | Emit::Clif) {
+        // Before calibrating: a port the library cannot pass is known from the model alone.
+        crate::backend::check_ports(&model)?;
+    }
     let bar = calibration_bar();
     let compiled = compile(&model, &opts, |done, total| {
         bar.set_length(total as u64);

@@ -199,6 +199,10 @@ impl Walk<'_> {
                 }
                 Ok(hull(w.iter().map(|&v| v as f64)))
             }
+            // A value that is not f32 (arg_max's indices, a mask, a cast to an integer) has no
+            // range of its own to record, but the f32 values computed from it need one: derived
+            // here when asked (such chains are short: they end at a cast back to f32).
+            NodeKind::Op(op) if !node.ty.elem.is_float() => self.op(id, op),
             _ => Err(Error::msg(format!(
                 "%{}: no range (its element type is {})",
                 node.name, node.ty.elem

@@ -566,7 +566,9 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                 b.names.take(&node.name);
                 let id = b.out.add_input(node.name.clone(), node.ty.clone());
                 b.float_of.insert(n, id);
-                integer.insert(n, true);
+                // Only f32 inputs are quantized: token ids and masks reach their ops as they
+                // are.
+                integer.insert(n, node.ty.elem.storage() == runtime::DType::F32);
             }
             NodeKind::Weight(w) => {
                 b.names.take(&node.name);
@@ -648,7 +650,18 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                     } else if keep.contains(&node.name) {
                         "the ReLU/Clip it absorbs was kept float (--keep-float)".to_string()
                     } else if reads_codes {
-                        "it already reads codes (the model came quantized)".to_string()
+                        // Codes (a model that came quantized) or plain indices and masks.
+                        let plain = operands.iter().map(|&o| src.node(o)).find(|o| {
+                            !o.is_weight() && !o.ty.elem.is_float() && o.ty.elem.quant().is_none()
+                        });
+                        match plain {
+                            Some(o) => format!(
+                                "it reads %{}, {} values (indices or a mask), which are not quantized",
+                                o.name,
+                                o.ty.elem.storage()
+                            ),
+                            None => "it already reads codes (the model came quantized)".to_string(),
+                        }
                     } else if role(src, n, op) == Role::PassThrough {
                         "it moves a float value on its way out of the integer graph".to_string()
                     } else {

@@ -4,8 +4,9 @@
 //! native that equals the interpreter bit for bit, or refused by the pipeline with an error
 //! before code generation. The integer ops are covered by what the float ones lower to; the
 //! test fails when an op of the schema table is in no graph, so a new op needs a fixture.
-//! The ops on masks, indices and casts have no kernels yet: a graph holding one is refused by
-//! the backend with an error naming the value or op (never miscompiled), and the table says so.
+//! The ops without a kernel (attention, nll_loss, the bitwise family): a graph holding one is
+//! refused by the backend with an error naming the value or op (never miscompiled), and the
+//! table says so.
 
 use super::support::{assert_outputs, build};
 use qcc::backend::kernels::has_kernel;

@@ -16,21 +16,24 @@ use cranelift_module::{FuncId, Linkage};
 use runtime::qops::qrange;
 use runtime::DType;
 
-/// Loads one element: a code as an i32, an f32 as an f32.
+/// Loads one element: a code (or a bool, 0 or 1) as an i32, an i64 as an i64, an f32 as an
+/// f32.
 pub fn load_code(k: &mut K, d: DType, addr: Value) -> Value {
     match d {
-        DType::U8 => k.b.ins().uload8(types::I32, mem(), addr, 0),
+        DType::U8 | DType::Bool => k.b.ins().uload8(types::I32, mem(), addr, 0),
         DType::I8 => k.b.ins().sload8(types::I32, mem(), addr, 0),
         DType::F32 => k.b.ins().load(types::F32, mem(), addr, 0),
         DType::I32 => k.b.ins().load(types::I32, mem(), addr, 0),
+        DType::I64 => k.b.ins().load(types::I64, mem(), addr, 0),
         other => unreachable!("load_code of {other}: the backend refuses other element types before emitting (backend::check_dtypes)"),
     }
 }
 
-/// Stores an i32 already inside the code range of `d`.
+/// Stores an i32 already inside the code range of `d` (bytes keep the low 8 bits), or an i64
+/// or f32 as it is.
 pub fn store_code(k: &mut K, d: DType, v: Value, addr: Value) {
     match d {
-        DType::U8 | DType::I8 => {
+        DType::U8 | DType::I8 | DType::Bool => {
             k.b.ins().istore8(mem(), v, addr, 0);
         }
         _ => {

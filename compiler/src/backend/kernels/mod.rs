@@ -10,8 +10,11 @@ mod dot;
 mod elementwise;
 mod fixed;
 mod float;
+mod index;
 mod lanes;
+mod loss;
 mod micro;
+mod plain;
 mod pool;
 mod reduce;
 mod resize;
@@ -161,43 +164,27 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         OpKind::Pad => float::pad(em, name, step),
         OpKind::Transpose => float::transpose(em, name, step),
         OpKind::Slice => float::slice(em, name, step),
+        OpKind::Cast => plain::cast(em, name, step),
+        OpKind::Compare => plain::compare(em, name, step),
+        OpKind::Logic | OpKind::Not | OpKind::Where => plain::logic(em, name, step),
+        OpKind::Mod => plain::modulo(em, name, step),
+        OpKind::ArgMax | OpKind::ArgMin => index::arg_extreme(em, name, step),
+        OpKind::Gather => index::gather(em, name, step),
+        OpKind::GatherElements => index::gather_elements(em, name, step),
+        OpKind::Expand => index::expand(em, name, step),
         // The ops [`has_kernel`] answers no for: the schedule refuses a graph holding one by
         // name before any code is generated (backend/mod.rs), so none reaches here.
-        OpKind::Cast
-        | OpKind::Compare
-        | OpKind::Logic
-        | OpKind::Not
-        | OpKind::Where
-        | OpKind::Mod
-        | OpKind::ArgMax
-        | OpKind::ArgMin
-        | OpKind::Gather
-        | OpKind::GatherElements
-        | OpKind::Expand
-        | OpKind::Attention
-        | OpKind::NllLoss => Err(no_kernel(step.op.kind)),
+        OpKind::NllLoss => loss::nll_loss(em, name, step),
+        OpKind::Attention => Err(no_kernel(step.op.kind)),
         OpKind::Family(f) => f.def().kernel(em, name, step),
     }
 }
 
-/// Whether a kernel computes `kind`. The others (the ops on masks, indices and raw integers,
-/// and the float ops not written yet) run only in the interpreter (`qcc run`), and the backend
-/// refuses a library holding one, naming it, before generating code.
+/// Whether a kernel computes `kind`. The others (attention, and the families without one) run only in the interpreter (`qcc run`), and the backend refuses a library holding one,
+/// naming it, before generating code.
 pub fn has_kernel(kind: OpKind) -> bool {
     match kind {
-        OpKind::Cast
-        | OpKind::Compare
-        | OpKind::Logic
-        | OpKind::Not
-        | OpKind::Where
-        | OpKind::Mod
-        | OpKind::ArgMax
-        | OpKind::ArgMin
-        | OpKind::Gather
-        | OpKind::GatherElements
-        | OpKind::Expand
-        | OpKind::Attention
-        | OpKind::NllLoss => false,
+        OpKind::Attention => false,
         OpKind::Family(f) => f.def().has_kernel(),
         _ => true,
     }
