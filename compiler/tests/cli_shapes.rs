@@ -3,10 +3,8 @@
 //! refused with the form it wants.
 
 #[path = "../../tests/onnx/build.rs"]
-#[allow(dead_code)]
 mod build;
 #[path = "../../tests/onnx/fixtures.rs"]
-#[allow(dead_code)]
 mod fixtures;
 
 use std::path::Path;
