@@ -6,7 +6,7 @@
 use crate::backend::emit::K;
 use crate::diag::Result;
 use crate::ir::types::TensorType;
-use cranelift_codegen::ir::Value;
+use cranelift_codegen::ir::{InstBuilder, Value};
 use runtime::DType;
 
 /// Whether a value of this type is stored channels-last.
@@ -61,6 +61,17 @@ pub fn broadcast_strides(op_shape: &[usize], op_strides: &[i64], shape: &[usize]
         .collect()
 }
 
+/// Whether an operand of `op_shape` broadcasts to `shape` (numpy: aligned on the right, each
+/// size equal or 1).
+pub fn broadcasts_to(op_shape: &[usize], shape: &[usize]) -> bool {
+    op_shape.len() <= shape.len()
+        && op_shape
+            .iter()
+            .rev()
+            .zip(shape.iter().rev())
+            .all(|(&p, &q)| p == q || p == 1)
+}
+
 /// Runs `body(index)` for every index of `shape`, loops nested in `order` (outermost first);
 /// `index[d]` is the i64 coordinate along logical axis `d`.
 pub fn for_each(
@@ -109,4 +120,53 @@ pub fn address(k: &mut K, base: Value, index: &[Value], strides: &[i64], elem: i
 /// Bytes per element of a storage type.
 pub fn elem_size(d: DType) -> i64 {
     d.size_bytes() as i64
+}
+
+/// [`for_each`] split into work units for threads ([`K::for_units`]): the outermost axes in
+/// `order`, as many as make at least 16 iterations, are one flat unit index (each unit is then
+/// whole inner loops, written by no other unit); the unit's coordinates come from one division
+/// per axis. Its users (the index, mask and elementwise kernels) write each result element once, from
+/// operands no unit writes, so any partition gives the same bytes.
+pub fn split_each(
+    k: &mut K,
+    shape: &[usize],
+    order: &[usize],
+    body: &mut dyn FnMut(&mut K, &[Value]) -> Result<()>,
+) -> Result<()> {
+    if shape.contains(&0) {
+        return Ok(());
+    }
+    let (mut lead, mut units) = (0, 1usize);
+    while lead < order.len() && units < 16 {
+        units *= shape[order[lead]];
+        lead += 1;
+    }
+    let outer = order[..lead].to_vec();
+    // The inner loops run over the shape with the unit's axes pinned to size 1.
+    let mut inner = shape.to_vec();
+    for &a in &outer {
+        inner[a] = 1;
+    }
+    k.for_units(units, |k, u| {
+        let mut pinned: Vec<(usize, Value)> = Vec::with_capacity(outer.len());
+        let mut rest = u;
+        for &a in outer.iter().rev() {
+            let n = shape[a] as i64;
+            if n == 1 {
+                continue;
+            }
+            let nv = k.i64(n);
+            let q = k.b.ins().udiv(rest, nv);
+            let qn = k.b.ins().imul(q, nv);
+            pinned.push((a, k.b.ins().isub(rest, qn)));
+            rest = q;
+        }
+        for_each(k, &inner, order, &mut |k, idx| {
+            let mut idx = idx.to_vec();
+            for &(a, v) in &pinned {
+                idx[a] = v;
+            }
+            body(k, &idx)
+        })
+    })
 }

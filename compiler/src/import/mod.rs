@@ -460,12 +460,14 @@ fn input_type(
                     "input `{name}` has size {v} at axis {axis}; qcc needs positive static sizes"
                 )))
             }
-            Some(Dim::DimParam(p)) => return Err(Error::msg(format!(
+            Some(Dim::DimParam(p)) => {
+                return Err(Error::msg(format!(
                 "input `{name}` has a symbolic dimension `{p}` at axis {axis}; qcc compiles for \
                      one shape: give it with --input-shape {name}={}, or calibrate on samples of \
                      that shape (only the batch dimension, axis 0, may stay open: it imports as 1)",
                 open_example(shape_proto)
-            ))),
+            )))
+            }
             // Value is non-exhaustive: a future kind of dimension is as unknown as a missing one.
             _ => {
                 return Err(Error::msg(format!(

@@ -101,69 +101,45 @@ fn model_text(c: &Case) -> String {
         axis_windows("test", len, k[axis], s[axis], pad, 1, ceil).len()
     };
     let pool_shape = shape(&[n, ch, pooled(0, h), pooled(1, w)]);
-    let add = AddParams::from_scales(
-        (a.scale, a.zp),
-        (b.scale, b.zp),
-        (y.scale, y.zp),
-        c.lo,
-        c.hi,
-    )
-    .expect("qadd parameters");
-    let mul = MulParams::from_scales(
-        (a.scale, a.zp),
-        (b.scale, b.zp),
-        (m.scale, m.zp),
-        c.lo,
-        c.hi,
-    )
-    .expect("qmul parameters");
-    let add_attrs = format!(
-        "a_multiplier = {}, a_shift = {}, b_multiplier = {}, b_shift = {}, multiplier = {}, shift = {}, lo = {}, hi = {}",
-        add.a_multiplier,
-        add.a_shift,
-        add.b_multiplier,
-        add.b_shift,
-        add.out.multiplier[0],
-        add.out.shift[0],
-        c.lo,
-        c.hi
-    );
-    let mul_attrs = format!(
-        "multiplier = [{}], shift = [{}], lo = {}, hi = {}",
-        mul.out.multiplier[0], mul.out.shift[0], c.lo, c.hi
-    );
+    // qadd and qmul attributes for operands of parameters `qa` and `qb` and a result of `qy`.
+    let add_attrs_of = |qa: &Q, qb: &Q, qy: &Q| {
+        let add = AddParams::from_scales(
+            (qa.scale, qa.zp),
+            (qb.scale, qb.zp),
+            (qy.scale, qy.zp),
+            c.lo,
+            c.hi,
+        )
+        .expect("qadd parameters");
+        format!(
+            "a_multiplier = {}, a_shift = {}, b_multiplier = {}, b_shift = {}, multiplier = {}, shift = {}, lo = {}, hi = {}",
+            add.a_multiplier,
+            add.a_shift,
+            add.b_multiplier,
+            add.b_shift,
+            add.out.multiplier[0],
+            add.out.shift[0],
+            c.lo,
+            c.hi
+        )
+    };
+    let mul_attrs_of = |qa: &Q, qb: &Q, qy: &Q| {
+        let mul = MulParams::from_scales(
+            (qa.scale, qa.zp),
+            (qb.scale, qb.zp),
+            (qy.scale, qy.zp),
+            c.lo,
+            c.hi,
+        )
+        .expect("qmul parameters");
+        format!(
+            "multiplier = [{}], shift = [{}], lo = {}, hi = {}",
+            mul.out.multiplier[0], mul.out.shift[0], c.lo, c.hi
+        )
+    };
+    let (add_attrs, mul_attrs) = (add_attrs_of(a, b, y), mul_attrs_of(a, b, m));
     // The squeeze-and-excitation forms: an image against one code per (image, channel).
-    let se_add = AddParams::from_scales(
-        (a.scale, a.zp),
-        (p.scale, p.zp),
-        (y.scale, y.zp),
-        c.lo,
-        c.hi,
-    )
-    .expect("qadd parameters");
-    let se_add_attrs = format!(
-        "a_multiplier = {}, a_shift = {}, b_multiplier = {}, b_shift = {}, multiplier = {}, shift = {}, lo = {}, hi = {}",
-        se_add.a_multiplier,
-        se_add.a_shift,
-        se_add.b_multiplier,
-        se_add.b_shift,
-        se_add.out.multiplier[0],
-        se_add.out.shift[0],
-        c.lo,
-        c.hi
-    );
-    let se_mul = MulParams::from_scales(
-        (a.scale, a.zp),
-        (p.scale, p.zp),
-        (m.scale, m.zp),
-        c.lo,
-        c.hi,
-    )
-    .expect("qmul parameters");
-    let se_mul_attrs = format!(
-        "multiplier = [{}], shift = [{}], lo = {}, hi = {}",
-        se_mul.out.multiplier[0], se_mul.out.shift[0], c.lo, c.hi
-    );
+    let (se_add_attrs, se_mul_attrs) = (add_attrs_of(a, p, y), mul_attrs_of(p, a, m));
     let (rm, rs) = c.requant;
     let rq =
         |lo: i32, hi: i32| format!("multiplier = [{rm}], shift = [{rs}], lo = {lo}, hi = {hi}");

@@ -8,7 +8,7 @@ use super::micro::{self, add::AddShape};
 use super::{int, ints, zp_scale};
 use crate::backend::emit::{mem, Emitter, K};
 use crate::backend::layout::{
-    address, broadcast_strides, elem_size, for_each, memory_order, strides,
+    address, broadcast_strides, broadcasts_to, elem_size, memory_order, split_each, strides,
 };
 use crate::backend::target::Target;
 use crate::backend::{Operand, Step};
@@ -43,8 +43,9 @@ fn in_codes(args: &[&Operand], y: &Operand, zy: i32) -> bool {
         && args.iter().all(|a| a.ty.elem.storage() != DType::F32)
 }
 
-/// Loops over the result in its memory order, handing `body` the loaded operands (codes as i32,
-/// f32 as f32, broadcast to the result) and storing what it returns.
+/// Loops over the result in its memory order, split into work units for threads
+/// ([`split_each`]), handing `body` the loaded operands (codes, indices and masks as i32 or i64,
+/// f32 as f32, broadcast to the result) and its index, and storing what it returns.
 pub(super) fn map(
     em: &mut Emitter,
     name: &str,
@@ -53,14 +54,7 @@ pub(super) fn map(
     body: impl Fn(&mut K, &[Value], &[Value]) -> Result<Value>,
 ) -> Result<FuncId> {
     for a in args {
-        let fits = a.ty.rank() <= y.ty.rank()
-            && a.ty
-                .shape
-                .iter()
-                .rev()
-                .zip(y.ty.shape.iter().rev())
-                .all(|(&p, &q)| p == q || p == 1);
-        if !fits {
+        if !broadcasts_to(&a.ty.shape, &y.ty.shape) {
             return Err(Error::msg(format!(
                 "operand {} does not broadcast to the result {}",
                 a.ty, y.ty
@@ -76,7 +70,7 @@ pub(super) fn map(
         let yb = k.base(y.loc);
         let ys = strides(&y.ty);
         let yd = y.ty.elem.storage();
-        for_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
+        split_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
             let mut vals = Vec::with_capacity(args.len());
             for (i, a) in args.iter().enumerate() {
                 let d = a.ty.elem.storage();

@@ -9,7 +9,7 @@
 use super::boundary::{load_code, store_code};
 use super::plain::check_held;
 use crate::backend::emit::{mem, Emitter, K};
-use crate::backend::layout::{address, elem_size, for_each, is_nhwc, memory_order, strides};
+use crate::backend::layout::{address, elem_size, is_nhwc, memory_order, split_each, strides};
 use crate::backend::Step;
 use crate::diag::{Error, Result};
 use crate::ir::op::OpKind;
@@ -55,55 +55,6 @@ fn index_type(step: &Step) -> Result<DType> {
         )));
     }
     Ok(d)
-}
-
-/// [`for_each`] split into work units for threads ([`K::for_units`]): the outermost axes in
-/// `order`, as many as make at least 16 iterations, are one flat unit index (each unit is then
-/// whole inner loops, written by no other unit); the unit's coordinates come from one division
-/// per axis. The kernels of this file and `plain.rs` write each result element once, from
-/// operands no unit writes, so any partition gives the same bytes.
-pub(super) fn split_each(
-    k: &mut K,
-    shape: &[usize],
-    order: &[usize],
-    body: &mut dyn FnMut(&mut K, &[Value]) -> Result<()>,
-) -> Result<()> {
-    if shape.contains(&0) {
-        return Ok(());
-    }
-    let (mut lead, mut units) = (0, 1usize);
-    while lead < order.len() && units < 16 {
-        units *= shape[order[lead]];
-        lead += 1;
-    }
-    let outer = order[..lead].to_vec();
-    // The inner loops run over the shape with the unit's axes pinned to size 1.
-    let mut inner = shape.to_vec();
-    for &a in &outer {
-        inner[a] = 1;
-    }
-    k.for_units(units, |k, u| {
-        let mut pinned: Vec<(usize, Value)> = Vec::with_capacity(outer.len());
-        let mut rest = u;
-        for &a in outer.iter().rev() {
-            let n = shape[a] as i64;
-            if n == 1 {
-                continue;
-            }
-            let nv = k.i64(n);
-            let q = k.b.ins().udiv(rest, nv);
-            let qn = k.b.ins().imul(q, nv);
-            pinned.push((a, k.b.ins().isub(rest, qn)));
-            rest = q;
-        }
-        for_each(k, &inner, order, &mut |k, idx| {
-            let mut idx = idx.to_vec();
-            for &(a, v) in &pinned {
-                idx[a] = v;
-            }
-            body(k, &idx)
-        })
-    })
 }
 
 /// `y[pre, i…, post] = x[pre, indices[i…], post]`. When neither side is channels-last, each
@@ -187,7 +138,7 @@ pub fn gather_elements(em: &mut Emitter, name: &str, step: &Step) -> Result<(Fun
 /// `x` repeated to the result's shape (numpy broadcasting).
 pub fn expand(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
     check_held(step)?;
-    let f = super::plain::map(em, name, &[&step.args[0]], &step.out, |_, v| Ok(v[0]))?;
+    let f = super::elementwise::map(em, name, &[&step.args[0]], &step.out, |_, v, _| Ok(v[0]))?;
     Ok((f, 0))
 }
 

@@ -4,7 +4,7 @@
 
 use super::boundary::{load_code, store_code};
 use crate::backend::emit::{mem, Emitter, K};
-use crate::backend::layout::{broadcast_strides, elem_size, memory_order, strides};
+use crate::backend::layout::{broadcast_strides, broadcasts_to, elem_size, memory_order, strides};
 use crate::backend::Operand;
 use crate::diag::Result;
 use cranelift_codegen::ir::condcodes::IntCC;
@@ -192,14 +192,8 @@ pub fn map_runs(
     let run = y.ty.shape[inner];
     let ys = strides(&y.ty);
     let broadcast = |a: &Operand| -> Option<Vec<i64>> {
-        let fits = a.ty.rank() <= y.ty.rank()
-            && a.ty
-                .shape
-                .iter()
-                .rev()
-                .zip(y.ty.shape.iter().rev())
-                .all(|(&p, &q)| p == q || p == 1);
-        fits.then(|| broadcast_strides(&a.ty.shape, &strides(&a.ty), &y.ty.shape))
+        broadcasts_to(&a.ty.shape, &y.ty.shape)
+            .then(|| broadcast_strides(&a.ty.shape, &strides(&a.ty), &y.ty.shape))
     };
     let arg_strides: Option<Vec<Vec<i64>>> = args.iter().map(|a| broadcast(a)).collect();
     let Some(arg_strides) = arg_strides else {

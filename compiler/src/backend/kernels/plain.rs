@@ -6,16 +6,14 @@
 //! (its entry returns no error for data), so it computes a defined value instead: the remainder
 //! by zero is 0. docs/ir.md states it.
 
-use super::boundary::{load_code, store_code};
-use super::index::split_each;
+use super::elementwise::map;
 use crate::backend::emit::{Emitter, K};
-use crate::backend::layout::{address, broadcast_strides, elem_size, memory_order, strides};
 use crate::backend::{Operand, Step};
 use crate::diag::{Error, Result};
 use crate::ir::op::OpKind;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, Value};
-use cranelift_module::{FuncId, Linkage};
+use cranelift_module::FuncId;
 use runtime::ops::{CmpOp, LogicOp};
 use runtime::DType;
 
@@ -43,55 +41,6 @@ pub(super) fn check_held(step: &Step) -> Result<()> {
 
 fn attr<T>(r: std::result::Result<T, String>) -> Result<T> {
     r.map_err(Error::msg)
-}
-
-/// Loops over the result in its memory order, split into work units ([`split_each`]), handing
-/// `body` the loaded operands (broadcast to the result: a code or bool as an i32, an i64, an
-/// f32) and storing what it returns.
-pub(super) fn map(
-    em: &mut Emitter,
-    name: &str,
-    args: &[&Operand],
-    y: &Operand,
-    body: impl Fn(&mut K, &[Value]) -> Result<Value>,
-) -> Result<FuncId> {
-    for a in args {
-        let fits = a.ty.rank() <= y.ty.rank()
-            && a.ty
-                .shape
-                .iter()
-                .rev()
-                .zip(y.ty.shape.iter().rev())
-                .all(|(&p, &q)| p == q || p == 1);
-        if !fits {
-            return Err(Error::msg(format!(
-                "operand {} does not broadcast to the result {}",
-                a.ty, y.ty
-            )));
-        }
-    }
-    em.kernel(name, Linkage::Local, |k| {
-        let bases: Vec<Value> = args.iter().map(|a| k.base(a.loc)).collect();
-        let arg_strides: Vec<Vec<i64>> = args
-            .iter()
-            .map(|a| broadcast_strides(&a.ty.shape, &strides(&a.ty), &y.ty.shape))
-            .collect();
-        let yb = k.base(y.loc);
-        let ys = strides(&y.ty);
-        let yd = y.ty.elem.storage();
-        split_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
-            let mut vals = Vec::with_capacity(args.len());
-            for (i, a) in args.iter().enumerate() {
-                let d = a.ty.elem.storage();
-                let addr = address(k, bases[i], idx, &arg_strides[i], elem_size(d));
-                vals.push(load_code(k, d, addr));
-            }
-            let v = body(k, &vals)?;
-            let ya = address(k, yb, idx, &ys, elem_size(yd));
-            store_code(k, yd, v, ya);
-            Ok(())
-        })
-    })
 }
 
 /// `v` (as [`super::boundary::load_code`] loaded a `from` element) converted as ONNX Cast and
@@ -141,7 +90,7 @@ pub(super) fn convert(k: &mut K, v: Value, from: DType, to: DType) -> Value {
 pub fn cast(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
     check_held(step)?;
     let (from, to) = (step.args[0].ty.elem.storage(), step.out.ty.elem.storage());
-    let f = map(em, name, &[&step.args[0]], &step.out, |k, v| {
+    let f = map(em, name, &[&step.args[0]], &step.out, |k, v, _| {
         Ok(convert(k, v[0], from, to))
     })?;
     Ok((f, 0))
@@ -154,7 +103,7 @@ pub fn compare(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usi
         .ok_or_else(|| Error::msg(format!("compare: `fn` = \"{f}\" is not a comparison")))?;
     let float = step.args[0].ty.elem.storage() == DType::F32;
     let args: Vec<&Operand> = step.args.iter().collect();
-    let f = map(em, name, &args, &step.out, |k, v| {
+    let f = map(em, name, &args, &step.out, |k, v, _| {
         // Ordered float comparisons: false against NaN, `equal` too.
         let holds = if float {
             let cc = match c {
@@ -195,7 +144,7 @@ pub fn logic(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize
             None
         };
     let args: Vec<&Operand> = step.args.iter().collect();
-    let f = map(em, name, &args, &step.out, |k, v| {
+    let f = map(em, name, &args, &step.out, |k, v, _| {
         Ok(match (kind, l) {
             (OpKind::Not, _) => k.b.ins().bxor_imm_s(v[0], 1),
             // cond ? x : y; the condition is 0 or 1.
@@ -221,7 +170,7 @@ pub fn modulo(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usiz
         return Err(Error::msg(format!("mod on {d} with fmod = {fmod}")));
     }
     let args: Vec<&Operand> = step.args.iter().collect();
-    let f = map(em, name, &args, &step.out, |k, v| {
+    let f = map(em, name, &args, &step.out, |k, v, _| {
         if d == DType::F32 {
             let a = k.b.ins().fpromote(types::F64, v[0]);
             let b = k.b.ins().fpromote(types::F64, v[1]);
