@@ -64,6 +64,26 @@ pub fn read_tensor(path: &Path, want: DType) -> Result<Tensor> {
     })
 }
 
+/// The shape a `.npy` file's header states, reading the header only (a calibration set can be
+/// gigabytes, and its data is read once, later).
+pub fn shape_of(path: &Path) -> Result<Vec<usize>> {
+    use std::io::Read;
+    // Version 1 headers are at most 64 KiB; later versions' longer ones are read whole.
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(1 << 16).read_to_end(&mut head))
+        .map_err(|e| Error::io(path, e))?;
+    let parsed = match parse(&head) {
+        Ok(p) => Ok(p.2),
+        Err(_) if head.len() == 1 << 16 => {
+            let all = read_checked(path)?;
+            parse(&all).map(|p| p.2)
+        }
+        Err(e) => Err(e),
+    };
+    parsed.map_err(|why| Error::msg(format!("cannot read {}: {why}", path.display())))
+}
+
 /// A header's descriptor, fortran flag and shape, and the data that follows it.
 type Parsed<'a> = (String, bool, Vec<usize>, &'a [u8]);
 

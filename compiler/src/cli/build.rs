@@ -429,8 +429,8 @@ fn input_shapes(args: &CompileArgs) -> Result<InputShapes> {
     if onnx {
         for spec in &args.calib {
             let (name, path) = named(spec);
-            let samples = crate::npy::read_f32(std::path::Path::new(&path))?;
-            shapes.samples.insert(name, samples.shape().to_vec());
+            let shape = crate::npy::shape_of(std::path::Path::new(&path))?;
+            shapes.samples.insert(name, shape);
         }
     }
     Ok(shapes)
