@@ -201,21 +201,19 @@ fn import(
     };
     // Sample arrays are only a fallback (their names are the IR's, which may differ): a name
     // that is no input here simply fills nothing.
-    for (name, map) in [("--input-shape", &shapes.given)] {
-        for key in map.keys() {
-            if key.is_empty() && inputs.len() != 1 {
-                return Err(Error::msg(format!(
-                    "{origin} has {} inputs ({}): name the one each {name} is for (NAME=…)",
-                    inputs.len(),
-                    names()
-                )));
-            }
-            if !key.is_empty() && !inputs.iter().any(|vi| &vi.name == key) {
-                return Err(Error::msg(format!(
-                    "{name} names `{key}`, which is not an input of {origin} (its inputs: {})",
-                    names()
-                )));
-            }
+    for key in shapes.given.keys() {
+        if key.is_empty() && inputs.len() != 1 {
+            return Err(Error::msg(format!(
+                "{origin} has {} inputs ({}): name the one each --input-shape is for (NAME=…)",
+                inputs.len(),
+                names()
+            )));
+        }
+        if !key.is_empty() && !inputs.iter().any(|vi| &vi.name == key) {
+            return Err(Error::msg(format!(
+                "--input-shape names `{key}`, which is not an input of {origin} (its inputs: {})",
+                names()
+            )));
         }
     }
     let single = inputs.len() == 1;
@@ -438,12 +436,11 @@ fn input_type(
             shape.push(g[axis]);
             continue;
         }
-        let open = !matches!(&d.value, Some(Dim::DimValue(v)) if *v > 0);
-        if let (true, Some(s)) = (open && !matches!(&d.value, Some(Dim::DimValue(0))), &sample) {
-            if s[axis] > 0 {
-                shape.push(s[axis]);
-                continue;
-            }
+        // Open: no size, or a negative one (a declared 0 stays, and is refused below).
+        let open = !matches!(&d.value, Some(Dim::DimValue(v)) if *v >= 0);
+        if let Some(s) = sample.as_ref().filter(|s| open && s[axis] > 0) {
+            shape.push(s[axis]);
+            continue;
         }
         let size = match &d.value {
             Some(Dim::DimValue(v)) if *v > 0 => usize::try_from(*v).unwrap_or(usize::MAX),
