@@ -185,6 +185,17 @@ pub fn check_int_op(op: &Op, tys: &[&TensorType], y: &TensorType) -> Result<()> 
             stored("the result", y, &[DType::U8])?;
             channels(&requant(op, y)?, 1)?;
         }
+        OpKind::QMatMul => {
+            u8_in(0, "operand a")?;
+            u8_in(1, "operand b")?;
+            stored("the result", y, &[DType::U8])?;
+            channels(&requant(op, y)?, 1)?;
+            if let Some(t) = tys.iter().find(|t| t.rank() < 2) {
+                return fail(format!(
+                    "operand {t} has fewer than two axes (a vector operand stays a float matmul)"
+                ));
+            }
+        }
         OpKind::QAvgPool | OpKind::QGlobalAvgPool => {
             u8_in(0, "the input")?;
             stored("the result", y, &[DType::U8])?;
@@ -356,6 +367,18 @@ pub fn eval_int_op(
                 out: requant(op, y)?,
             };
             Tensor::U8(qops::qmul(u8_of(op, args[0])?, u8_of(op, args[1])?, &p))
+        }
+        OpKind::QMatMul => {
+            let ((_, za), (_, zb)) = (
+                zp_scale(tys[0], "operand a")?,
+                zp_scale(tys[1], "operand b")?,
+            );
+            let p = MulParams {
+                a_zero_point: za,
+                b_zero_point: zb,
+                out: requant(op, y)?,
+            };
+            Tensor::U8(qops::qmatmul(u8_of(op, args[0])?, u8_of(op, args[1])?, &p))
         }
         OpKind::QAvgPool => {
             let (_, zx) = zp_scale(tys[0], "the input")?;

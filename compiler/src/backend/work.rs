@@ -51,8 +51,8 @@ fn macs(step: &Step, out: u64) -> u64 {
                 _ => 0,
             };
         }
-        Gemm | QGemm | MatMul => step.args.first().and_then(|a| {
-            // MatMul declares no `trans_a`: its reduction is the last axis too.
+        Gemm | QGemm | MatMul | QMatMul => step.args.first().and_then(|a| {
+            // MatMul and QMatMul declare no `trans_a`: their reduction is the last axis too.
             let trans_a = matches!(step.op.bool_of("trans_a"), Ok(true));
             let shape = &a.ty.shape;
             if trans_a && shape.len() >= 2 {

@@ -69,6 +69,7 @@ pub enum OpKind {
     QGemm,
     QAdd,
     QMul,
+    QMatMul,
     QAvgPool,
     QGlobalAvgPool,
     Lut,
@@ -143,6 +144,7 @@ impl OpKind {
                 | QGemm
                 | QAdd
                 | QMul
+                | QMatMul
                 | QAvgPool
                 | QGlobalAvgPool
                 | Lut
@@ -158,6 +160,7 @@ impl OpKind {
             QGemm => Gemm,
             QAdd => Add,
             QMul => Mul,
+            QMatMul => MatMul,
             QAvgPool => AvgPool,
             QGlobalAvgPool => GlobalAvgPool,
             _ => return None,
@@ -590,6 +593,8 @@ pub static CORE_SCHEMAS: &[OpSchema] = &[
         doc: "integer add: both inputs rescaled to a common fixed-point scale, summed, requantized" },
     OpSchema { kind: OpKind::QMul, name: "qmul", operands: ops(&["a", "b"], 0), attrs: REQUANT_ATTRS,
         doc: "integer mul: (a − Z_a)·(b − Z_b) requantized by S_a·S_b/S_y" },
+    OpSchema { kind: OpKind::QMatMul, name: "qmatmul", operands: ops(&["a", "b"], 0), attrs: REQUANT_ATTRS,
+        doc: "integer matmul of two activations: Σ_k (a − Z_a)·(b − Z_b) in i32, requantized by S_a·S_b/S_y" },
     OpSchema { kind: OpKind::QAvgPool, name: "qavg_pool", operands: ops(&["x"], 0), attrs: AVG_POOL_ATTRS,
         doc: "integer average pool, rounding once per output with its own divisor" },
     OpSchema { kind: OpKind::QGlobalAvgPool, name: "qglobal_avg_pool", operands: ops(&["x"], 0), attrs: &[],

@@ -103,9 +103,31 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         {
             Role::Linear
         }
+        // Two activations of rank ≥ 2 (attention's Q·Kᵀ and softmax·V): qmatmul, whose i32 sum
+        // of centred-code products is exact while K stays within runtime's QMATMUL_MAX_K.
+        OpKind::MatMul
+            if operands.iter().all(|&o| !model.node(o).is_weight())
+                && operands.iter().all(|&o| model.node(o).ty.rank() >= 2)
+                && model.node(operands[0]).ty.shape.last().is_some_and(|&k| {
+                    k <= runtime::qops::QMATMUL_MAX_K
+                }) =>
+        {
+            Role::Integer
+        }
         OpKind::Add
             if operands.iter().all(|&o| !model.node(o).is_weight())
                 && model.node(operands[0]).ty.shape == model.node(operands[1]).ty.shape =>
+        {
+            Role::Integer
+        }
+        // An activation times or plus one constant value (a learnable affine block's scale or
+        // offset that no conv absorbed): a function of the one code, so a lookup table.
+        OpKind::Mul | OpKind::Add
+            if operands.len() == 2
+                && operands.iter().filter(|&&o| is_scalar_const(model, o)).count() == 1
+                && operands.iter().any(|&o| !model.node(o).is_weight())
+                && model.node(n).ty.shape
+                    == model.node(*operands.iter().find(|&&o| !model.node(o).is_weight()).expect("an activation")).ty.shape =>
         {
             Role::Integer
         }
@@ -157,6 +179,15 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         OpKind::Clip if op.float("min").is_some() || op.float("max").is_some() => Role::Activation,
         _ => Role::Float,
     }
+}
+
+/// Whether `n` is a constant holding one f32 value (of shape `[]` or `[1]`, so that it broadcasts
+/// without widening anything).
+fn is_scalar_const(model: &Model, n: NodeId) -> bool {
+    let node = model.node(n);
+    node.weight().is_some_and(|w| w.dtype() == runtime::DType::F32)
+        && node.ty.shape.iter().all(|&d| d == 1)
+        && node.ty.rank() <= 1
 }
 
 /// Whether some consumer of `n` computes on its codes, directly or through ops that only move
@@ -603,9 +634,16 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                     Ok(match r {
                         Role::Linear => b.linear_operands(n, op)?,
                         Role::Join => b.join(n, &roles)?,
+                        // A constant operand (the value of a scale or offset table) stays float.
                         Role::Integer | Role::PassThrough => operands
                             .iter()
-                            .map(|&o| b.dequantized(o))
+                            .map(|&o| {
+                                if src.node(o).is_weight() {
+                                    Ok(b.float_of[&o])
+                                } else {
+                                    b.dequantized(o)
+                                }
+                            })
                             .collect::<Result<_>>()?,
                         // An activation reads its producer's float result: the consumer quantizes
                         // after it, so the producer is requantized straight to the post-ReLU range.

@@ -15,6 +15,14 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("rules/bn.rules", include_str!("../../../rules/bn.rules")),
     ("rules/pad.rules", include_str!("../../../rules/pad.rules")),
     (
+        "rules/affine.rules",
+        include_str!("../../../rules/affine.rules"),
+    ),
+    (
+        "rules/activation.rules",
+        include_str!("../../../rules/activation.rules"),
+    ),
+    (
         "rules/linear.rules",
         include_str!("../../../rules/linear.rules"),
     ),

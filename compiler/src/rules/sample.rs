@@ -128,7 +128,9 @@ impl<'a> Sampler<'a> {
             OpKind::Conv2d | OpKind::Gemm if trans_b || parent == OpKind::Conv2d => Some(0),
             OpKind::Gemm => Some(1),
             // A [K, N] weight, one scale per output column.
-            OpKind::ConvTranspose2d | OpKind::MatMul => Some(1),
+            OpKind::ConvTranspose2d => Some(1),
+            // The same, or half the time a second activation (attention's Q·Kᵀ).
+            OpKind::MatMul if self.rng.coin() => Some(1),
             _ => None,
         };
         match (slot, weight_axis) {
@@ -654,8 +656,16 @@ impl<'a> Sampler<'a> {
                     prev[1].shape[1]
                 }])
             }
+            // [K, N], or with a's batch axes in front (a batch of matrices, as attention's).
             (OpKind::MatMul, 1) => {
-                TensorType::f32(vec![*x.shape.last().unwrap_or(&1), self.rng.range(1, 5)])
+                let r = x.rank();
+                let mut shape = if r > 2 && self.rng.coin() {
+                    x.shape[..r - 2].to_vec()
+                } else {
+                    vec![]
+                };
+                shape.extend([*x.shape.last().unwrap_or(&1), self.rng.range(1, 5)]);
+                TensorType::f32(shape)
             }
             (OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div, 1) => {
                 // Same shape, per channel as [1, C, 1, 1] or as exporters store it, [C, 1, 1],

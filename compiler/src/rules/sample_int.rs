@@ -125,6 +125,13 @@ pub fn slot_type(
         (OpKind::QAdd | OpKind::QMul, 1) => {
             Some(TensorType::new(x.shape.clone(), per_tensor(rng, DType::U8)))
         }
+        // [.., M, K] times [.., K, M]: the batch axes equal, the result square.
+        (OpKind::QMatMul, 1) => {
+            let mut shape = x.shape.clone();
+            let r = shape.len();
+            shape.swap(r - 2, r - 1);
+            Some(TensorType::new(shape, per_tensor(rng, DType::U8)))
+        }
         _ => None,
     }
 }
@@ -186,10 +193,11 @@ pub fn result(
         | OpKind::QConv2d
         | OpKind::QConvTranspose2d
         | OpKind::QGemm
-        | OpKind::QMul => {
+        | OpKind::QMul
+        | OpKind::QMatMul => {
             let ms: Vec<f64> = match kind {
                 OpKind::Requantize => sx(0)?.iter().map(|s| s / sy).collect(),
-                OpKind::QMul => vec![sx(0)?[0] * sx(1)?[0] / sy],
+                OpKind::QMul | OpKind::QMatMul => vec![sx(0)?[0] * sx(1)?[0] / sy],
                 _ => {
                     let x = sx(0)?[0];
                     sx(1)?.iter().map(|w| x * w / sy).collect()

@@ -168,3 +168,42 @@ fn unfoldable_batch_norms_are_left_alone_with_a_reason() {
         );
     }
 }
+
+/// The exporters' forms of rules/affine.rules and rules/activation.rules on the models of
+/// tests/simplify/user/ (once cookbook rules): each named rule fires, and the output stays within
+/// 1e-4 of the largest value.
+#[test]
+fn exporter_forms_fold_on_models_with_the_output_unchanged() {
+    use super::support::{agree, inputs, read, root, run, Agree};
+    let rules = RuleSet::builtin_and(&[]).expect("the built-in rules load");
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "tests/simplify/user/channel_scale.ir",
+            &["fold-per-channel-scale-into-conv"],
+        ),
+        (
+            "tests/simplify/user/channel_affine.ir",
+            &[
+                "constant-term-second",
+                "fold-per-channel-offset-into-conv-bias",
+                "fold-per-channel-scale-into-conv",
+            ],
+        ),
+        ("tests/simplify/user/hard_swish.ir", &["hard-swish-from-clip"]),
+    ];
+    for (model, fire) in cases {
+        let before = read(&root().join(model));
+        let (after, report) = qcc::pipeline::optimize(&before, &rules, &Limits::default())
+            .expect("the model optimizes");
+        for rule in *fire {
+            assert!(
+                report.fired.get(*rule).is_some_and(|&n| n > 0),
+                "{model}: {rule} did not fire: {:?}",
+                report.fired
+            );
+        }
+        let x = inputs(&before);
+        agree(&run(&after, &x), &run(&before, &x), Agree::Rel(1e-4))
+            .unwrap_or_else(|e| panic!("{model}: the outputs differ: {e}"));
+    }
+}

@@ -154,7 +154,7 @@ pub fn matmul(a: &ArrayD<f32>, b: &ArrayD<f32>) -> ArrayD<f32> {
 
 /// For each batch index of `out` (row-major), the offset of the matching `block`-sized matrix in
 /// an operand whose batch shape `shape` broadcasts to `out`.
-fn batch_offsets(shape: &[usize], out: &[usize], block: usize) -> Vec<usize> {
+pub fn batch_offsets(shape: &[usize], out: &[usize], block: usize) -> Vec<usize> {
     let lead = out.len() - shape.len();
     // Row-major strides of the operand, zero along broadcast (length-1 or missing) axes.
     let mut strides = vec![0usize; out.len()];

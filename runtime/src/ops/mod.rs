@@ -46,7 +46,7 @@ pub use self::conv_transpose::conv_transpose2d;
 pub use self::elementwise::{clip, hard_sigmoid, hard_swish, leaky_relu, relu, sigmoid};
 pub use self::gather::gather;
 pub use self::gather_elements::gather_elements;
-pub use self::gemm::{gemm, matmul};
+pub use self::gemm::{batch_offsets, gemm, matmul};
 pub use self::logic::{compare, logic, not, where_, CmpOp, LogicOp};
 pub use self::loss::{nll_loss, LossReduction};
 pub use self::normalize::{group_stats, normalize};

@@ -1,4 +1,4 @@
-//! qgemm and qmatmul: integer matrix products of u8 activations with a constant i8 matrix
+//! qgemm: the integer matrix product of u8 activations with a constant i8 matrix
 //! quantized per output column, i32 bias, one requantization per column.
 //!
 //! As in qconv2d, the activations' zero point moves into the bias (`c − Z_a·Σ_k b[k, n]`), and
@@ -43,41 +43,6 @@ pub fn qgemm(
         c,
         rq,
     )
-}
-
-/// numpy `matmul` of `a` (`[…, M, K]`, or `[K]` as one row whose axis is dropped) with the
-/// matrix `b` (`[K, N]`): every row of `a` is a row of [`qgemm`] without bias.
-pub fn qmatmul(a: &ArrayD<u8>, a_zero_point: i32, b: &ArrayD<i8>, rq: &Requant) -> ArrayD<u8> {
-    let (sa, sb) = (a.shape(), b.shape());
-    assert!(
-        !sa.is_empty() && sb.len() == 2,
-        "qmatmul: operands {sa:?} and {sb:?} must be at least 1-D and 2-D"
-    );
-    let k = sa[sa.len() - 1];
-    assert_eq!(
-        k, sb[0],
-        "qmatmul: inner dimensions of {sa:?} and {sb:?} differ"
-    );
-    let rows = a
-        .len()
-        .checked_div(k)
-        .unwrap_or_else(|| sa[..sa.len() - 1].iter().product());
-    let a = a.as_standard_layout();
-    let y = products(
-        "qmatmul",
-        a.as_slice().expect("standard layout"),
-        rows,
-        k,
-        a_zero_point,
-        b,
-        false,
-        None,
-        rq,
-    );
-    let mut shape = sa[..sa.len() - 1].to_vec();
-    shape.push(sb[1]);
-    y.into_shape_with_order(IxDyn(&shape))
-        .expect("qmatmul: output size")
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -18,6 +18,7 @@ pub mod fixed;
 mod gemm;
 mod igemm;
 mod lut;
+mod matmul;
 mod mul;
 mod params;
 mod pool;
@@ -32,8 +33,9 @@ pub use self::conv_transpose::qconv_transpose2d;
 pub use self::fixed::{
     multiply_by_quantized_multiplier, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
 };
-pub use self::gemm::{qgemm, qmatmul};
+pub use self::gemm::qgemm;
 pub use self::lut::{build_lut, lut};
+pub use self::matmul::{qmatmul, QMATMUL_MAX_K};
 pub use self::mul::{qmul, MulParams};
 pub use self::params::{clamp_bounds, fixed_multiplier, QuantError, Requant};
 pub use self::pool::{

@@ -13,6 +13,7 @@ mod qadd;
 mod qconv;
 mod qconv_transpose;
 mod qgemm;
+mod qmatmul;
 mod qmul;
 mod qpool;
 mod qresize;

@@ -1,10 +1,10 @@
-//! qgemm and qmatmul against the naive formula, and qgemm against its quantized float simulation.
+//! qgemm against the naive formula and against its quantized float simulation.
 
 use crate::common::*;
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 use runtime::ops::{dequantize, gemm, quantize, QuantParams};
-use runtime::qops::{qgemm, qmatmul, Requant};
+use runtime::qops::{qgemm, Requant};
 use runtime::{DType, Tensor};
 
 #[derive(Clone, Debug)]
@@ -79,35 +79,6 @@ proptest! {
     #[test]
     fn qgemm_matches_naive_formula(c in case()) {
         prop_assert_eq!(qgemm(&c.a, c.za, &c.b, c.c.as_ref(), c.trans_b, &c.rq), naive(&c));
-    }
-
-    /// qmatmul is qgemm without bias on the rows of `a`, whatever its leading axes.
-    #[test]
-    fn qmatmul_is_qgemm_over_the_rows(c in case(), lead in prop::collection::vec(1..=3usize, 0..=2), one_d in any::<bool>()) {
-        let c = Case { c: None, trans_b: false, b: if c.trans_b { c.b.t().as_standard_layout().into_owned() } else { c.b.clone() }, ..c };
-        let (m, k) = (c.a.shape()[0], c.a.shape()[1]);
-        let n = c.b.shape()[1];
-        if one_d {
-            let row = c.a.index_axis(ndarray::Axis(0), 0).to_owned();
-            let got = qmatmul(&row, c.za, &c.b, &c.rq);
-            let want = naive(&Case { a: row.clone().into_shape_with_order(IxDyn(&[1, k])).unwrap(), ..c.clone() });
-            prop_assert_eq!(got.shape(), &[n]);
-            prop_assert_eq!(got.iter().collect::<Vec<_>>(), want.iter().collect::<Vec<_>>());
-            return Ok(());
-        }
-        // Stack copies of `a` along the leading axes.
-        let copies: usize = lead.iter().product();
-        let mut shape = lead.clone();
-        shape.extend([m, k]);
-        let data: Vec<u8> = (0..copies).flat_map(|_| c.a.iter().copied()).collect();
-        let a = arr(&shape, data);
-        let got = qmatmul(&a, c.za, &c.b, &c.rq);
-        let mut want_shape = lead.clone();
-        want_shape.extend([m, n]);
-        prop_assert_eq!(got.shape(), &want_shape[..]);
-        let one = naive(&c);
-        let want: Vec<u8> = (0..copies).flat_map(|_| one.iter().copied()).collect();
-        prop_assert_eq!(got.iter().copied().collect::<Vec<_>>(), want);
     }
 
     /// Within one code of quantize(gemm(dequantize(a), dequantize(b)) + c), per-column weight

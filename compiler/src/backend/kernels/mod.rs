@@ -16,6 +16,7 @@ mod loss;
 mod micro;
 mod plain;
 mod pool;
+mod qmatmul;
 mod reduce;
 mod resize;
 mod strict;
@@ -124,6 +125,7 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         OpKind::Lut => elementwise::lut(em, name, step),
         OpKind::QAdd => elementwise::qadd(em, name, step, target),
         OpKind::QMul => elementwise::qmul(em, name, step),
+        OpKind::QMatMul => qmatmul::qmatmul(em, name, step),
         OpKind::MaxPool if step.args[0].ty.elem.storage() == DType::F32 => {
             pool::float_pool(em, name, step, true)
         }
