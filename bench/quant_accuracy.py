@@ -124,10 +124,23 @@ class _Reader(CalibrationDataReader):
 
 def ort_quantize(src, dst, calib, fmt, reduce_range):
     input_name = ort.InferenceSession(src, providers=["CPUExecutionProvider"]).get_inputs()[0].name
-    quantize_static(src, dst, _Reader(input_name, calib), quant_format=fmt,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    per_channel=True, reduce_range=reduce_range,
-                    calibrate_method=CalibrationMethod.MinMax)
+
+    def quantize(model):
+        quantize_static(model, dst, _Reader(input_name, calib), quant_format=fmt,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        per_channel=True, reduce_range=reduce_range,
+                        calibrate_method=CalibrationMethod.MinMax)
+
+    try:
+        quantize(src)
+    except Exception:  # noqa: BLE001 - any failure gets ORT's documented remedy, once
+        # quantize_static needs every tensor's type; models exported without value_info
+        # (PaddlePaddle's, through paddle2onnx) get them from ORT's own pre-processing step,
+        # as its documentation says to do (shape inference and graph optimization).
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+        pre = dst + ".pre.onnx"
+        quant_pre_process(src, pre, skip_symbolic_shape=True)
+        quantize(pre)
 
 
 def run_qcc(qcc, onnx_path, calib_path, eval_path, work, label, bits, method, flags):

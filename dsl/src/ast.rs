@@ -269,7 +269,8 @@ pub enum AttrPatternValue {
     Literal(Literal),
 }
 
-/// A literal in an attribute pattern: a number, a boolean or a list of numbers.
+/// A literal in an attribute pattern: a number, a boolean, a list of numbers or a string
+/// (`fn: "sqrt"`, the function of a `unary`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Literal {
     pub kind: LiteralKind,
@@ -282,6 +283,7 @@ pub enum LiteralKind {
     Float(f64),
     Bool(bool),
     List(Vec<Literal>),
+    Str(String),
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -428,6 +428,10 @@ impl Builder {
                     .collect();
                 LiteralKind::List(items?)
             }
+            Rule::str_lit => {
+                let quoted = inner.as_str();
+                LiteralKind::Str(quoted[1..quoted.len() - 1].to_string())
+            }
             _ => return None,
         };
         Some(Literal { kind, span: s })

@@ -230,6 +230,9 @@ fn literal(out: &mut String, l: &Literal) {
             list(out, items, literal);
             out.push(']');
         }
+        LiteralKind::Str(s) => {
+            let _ = write!(out, "\"{s}\"");
+        }
     }
 }
 

@@ -120,14 +120,20 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         {
             Role::Integer
         }
-        // An activation times or plus one constant value (a learnable affine block's scale or
-        // offset that no conv absorbed): a function of the one code, so a lookup table.
-        OpKind::Mul | OpKind::Add
+        // An activation times, plus, minus or divided by one constant value (a learnable affine
+        // block's scale or offset that no conv absorbed): a function of the one code, so a
+        // lookup table. Mul and add take the constant on either side, sub and div second.
+        OpKind::Mul | OpKind::Add | OpKind::Sub | OpKind::Div
             if operands.len() == 2
-                && operands.iter().filter(|&&o| is_scalar_const(model, o)).count() == 1
+                && is_scalar_const(model, operands[1]) != is_scalar_const(model, operands[0])
+                && (is_scalar_const(model, operands[1])
+                    || matches!(op.kind, OpKind::Mul | OpKind::Add))
+                && !(op.kind == OpKind::Div && is_zero(model, operands[1]))
                 && operands.iter().any(|&o| !model.node(o).is_weight())
-                && model.node(n).ty.shape
-                    == model.node(*operands.iter().find(|&&o| !model.node(o).is_weight()).expect("an activation")).ty.shape =>
+                && operands
+                    .iter()
+                    .filter(|&&o| !model.node(o).is_weight())
+                    .all(|&o| model.node(o).ty.shape == model.node(n).ty.shape) =>
         {
             Role::Integer
         }
@@ -147,6 +153,8 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         OpKind::MaxPool
         | OpKind::Reshape
         | OpKind::Flatten
+        | OpKind::Squeeze
+        | OpKind::Unsqueeze
         | OpKind::Transpose
         | OpKind::Slice
         | OpKind::Resize
@@ -188,6 +196,14 @@ fn is_scalar_const(model: &Model, n: NodeId) -> bool {
     node.weight().is_some_and(|w| w.dtype() == runtime::DType::F32)
         && node.ty.shape.iter().all(|&d| d == 1)
         && node.ty.rank() <= 1
+}
+
+/// Whether `n` is a constant whose values are all zero (a divisor divide-as-table refuses).
+fn is_zero(model: &Model, n: NodeId) -> bool {
+    model
+        .node(n)
+        .weight()
+        .is_some_and(|w| w.to_f64_vec().iter().all(|&v| v == 0.0))
 }
 
 /// Whether some consumer of `n` computes on its codes, directly or through ops that only move

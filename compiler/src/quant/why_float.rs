@@ -35,13 +35,24 @@ pub fn why(model: &Model, n: NodeId, op: &Op) -> String {
         }
         OpKind::Gemm => "its bias is neither a vector of N nor a [1, N] row".into(),
         OpKind::MatMul if activations == 2 => {
-            "both operands are activations: there is no integer matmul of two activations".into()
+            "two activations, one of rank < 2 or with K > 33025 (qmatmul's exact i32 sum)".into()
         }
-        OpKind::MatMul => "not an activation of rank 2 to 4 times a constant [K, N] weight \
-            (the forms lower-matmul and lower-matmul-batched take)"
+        OpKind::MatMul => "neither an activation of rank 2 to 4 times a constant [K, N] weight \
+            (lower-matmul, lower-matmul-batched) nor two activations of rank ≥ 2 with K ≤ 33025 \
+            (lower-matmul-activations)"
             .into(),
+        OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div
+            if activations == 1 && (0..2).any(|i| node(i).is_some_and(|x| x.ty.numel() == 1)) =>
+        {
+            format!(
+                "{} with its one-value constant first: a lookup table takes it second (only mul \
+                 and add are taken either way round)",
+                op.kind.name()
+            )
+        }
         OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div if activations < 2 => format!(
-            "{} with a constant operand: the integer forms take two activations",
+            "{} with a constant of more than one value: the integer forms take two activations, \
+             or one and a single constant value (a lookup table)",
             op.kind.name()
         ),
         OpKind::Add => "the operands' shapes differ: qadd takes two equal shapes".into(),
@@ -54,6 +65,8 @@ pub fn why(model: &Model, n: NodeId, op: &Op) -> String {
         OpKind::MaxPool
         | OpKind::Reshape
         | OpKind::Flatten
+        | OpKind::Squeeze
+        | OpKind::Unsqueeze
         | OpKind::Transpose
         | OpKind::Slice
         | OpKind::Resize

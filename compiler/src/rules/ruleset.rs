@@ -23,6 +23,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../rules/activation.rules"),
     ),
     (
+        "rules/normalize.rules",
+        include_str!("../../../rules/normalize.rules"),
+    ),
+    (
         "rules/linear.rules",
         include_str!("../../../rules/linear.rules"),
     ),

@@ -267,8 +267,18 @@ impl<'a> Sampler<'a> {
         }
         match kind {
             OpKind::Family(f) => f.def().sample_operand(c, h, w),
-            OpKind::Gemm | OpKind::MatMul | OpKind::Softmax => {
+            OpKind::Gemm | OpKind::Softmax => {
                 TensorType::f32(vec![self.rng.range(1, 4), self.rng.range(1, 6)])
+            }
+            // A matrix, or a batch of them (a transformer's [B, T, K] activations).
+            OpKind::MatMul => {
+                let mut shape = if self.rng.coin() {
+                    vec![self.rng.range(1, 3)]
+                } else {
+                    vec![]
+                };
+                shape.extend([self.rng.range(1, 4), self.rng.range(1, 6)]);
+                TensorType::f32(shape)
             }
             OpKind::Dequantize => {
                 // A dequantize feeding a gemm or matmul carries a matrix.
@@ -352,6 +362,7 @@ impl<'a> Sampler<'a> {
             LiteralKind::Int(i) => Some(Attr::Int(*i)),
             LiteralKind::Float(f) => Some(Attr::Float(*f as f32)),
             LiteralKind::Bool(b) => Some(Attr::Bool(*b)),
+            LiteralKind::Str(s) => Some(Attr::Str(s.clone())),
             LiteralKind::List(items) => {
                 if items.iter().all(|i| matches!(i.kind, LiteralKind::Int(_))) {
                     Some(Attr::Ints(
@@ -670,12 +681,21 @@ impl<'a> Sampler<'a> {
             (OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div, 1) => {
                 // Same shape, per channel as [1, C, 1, 1] or as exporters store it, [C, 1, 1],
                 // one value per column of a 2-D operand, or a scalar.
-                match self.rng.range(0, 3) {
+                match self.rng.range(0, 4) {
                     0 => TensorType::f32(x.shape.clone()),
+                    // One value per row: a statistic over the last axis kept as a 1 (a
+                    // decomposed normalization's mean and deviation).
+                    3 if x.rank() >= 1 => {
+                        let mut shape = x.shape.clone();
+                        *shape.last_mut().expect("rank ≥ 1") = 1;
+                        TensorType::f32(shape)
+                    }
                     1 if x.rank() == 4 => TensorType::f32(vec![1, c, 1, 1]),
                     2 if x.rank() == 4 => TensorType::f32(vec![c, 1, 1]),
                     // A row of one value per column (a linear layer's bias after a matmul).
-                    1 if x.rank() == 2 => TensorType::f32(vec![x.shape[1]]),
+                    1 if x.rank() == 2 || x.rank() == 3 => {
+                        TensorType::f32(vec![*x.shape.last().expect("rank ≥ 2")])
+                    }
                     _ => TensorType::f32(vec![]),
                 }
             }
@@ -785,6 +805,25 @@ impl<'a> Sampler<'a> {
             (Some(t), OpKind::Quantize) => Some(TensorType::f32(t.shape.clone())),
             (Some(t), OpKind::Dequantize) => {
                 Some(TensorType::new(t.shape.clone(), self.role_quant(&t.shape)))
+            }
+            // A mean over the last axis, kept as a 1: the operand is as wide as a value bound
+            // earlier with the same leading axes (the x a decomposed normalization centres,
+            // which the pattern repeats), or a fresh input's width.
+            (Some(t), OpKind::ReduceMean) if t.shape.last() == Some(&1) => {
+                let lead = &t.shape[..t.rank() - 1];
+                // The latest such value (the leaves are a hash map: the id orders them).
+                let bound = self
+                    .leaves
+                    .values()
+                    .filter(|&&id| {
+                        let s = &self.model.node(id).ty.shape;
+                        s.len() == t.rank() && &s[..s.len() - 1] == lead
+                    })
+                    .max()
+                    .map(|&id| *self.model.node(id).ty.shape.last().expect("rank ≥ 1"));
+                let mut shape = t.shape.clone();
+                *shape.last_mut().expect("rank ≥ 1") = bound.unwrap_or_else(|| self.rng.range(4, 9));
+                Some(TensorType::f32(shape))
             }
             (Some(t), OpKind::Requantize | OpKind::Lut) => {
                 let storage = if self.rng.coin() {

@@ -40,6 +40,7 @@ fn literal_matches(lit: &LiteralKind, attr: &Attr) -> bool {
         (LiteralKind::Int(i), Attr::Float(a)) => (*i as f32) == *a,
         (LiteralKind::Float(f), Attr::Float(a)) => (*f as f32) == *a,
         (LiteralKind::Bool(b), Attr::Bool(a)) => b == a,
+        (LiteralKind::Str(s), Attr::Str(a)) => s == a,
         (LiteralKind::List(items), Attr::Ints(v)) => {
             items.len() == v.len()
                 && items

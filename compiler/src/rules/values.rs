@@ -64,7 +64,7 @@ fn literal_numbers(l: &LiteralKind, add: &mut impl FnMut(f64)) {
     match l {
         LiteralKind::Int(i) => add(*i as f64),
         LiteralKind::Float(f) => add(*f),
-        LiteralKind::Bool(_) => {}
+        LiteralKind::Bool(_) | LiteralKind::Str(_) => {}
         LiteralKind::List(items) => items.iter().for_each(|i| literal_numbers(&i.kind, add)),
     }
 }

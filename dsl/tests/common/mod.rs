@@ -75,6 +75,7 @@ const OPS: &[(&str, usize, usize, &[&str])] = &[
         &["alpha", "beta", "trans_a", "trans_b", "bn_gamma", "bn_beta"],
     ),
     ("matmul", 2, 2, &[]),
+    ("unary", 1, 1, &["fn", "params"]),
     ("softmax", 1, 1, &["axis"]),
     ("quantize", 1, 1, &[]),
     ("dequantize", 1, 1, &[]),
