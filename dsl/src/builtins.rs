@@ -74,6 +74,7 @@ pub static BUILTINS: &[Builtin] = &[
     b("min", 2, ArgKind::Value, "element-wise minimum"),
     b("max", 2, ArgKind::Value, "element-wise maximum"),
     b("clamp", 3, ArgKind::Value, "clamp(v, lo, hi) = min(max(v, lo), hi)"),
+    b("lookup", 2, ArgKind::Value, "lookup(t, i): t[i] at every element of the integers i, for a vector t and 0 ≤ i < len(t) (one lookup table read through another)"),
     b("fixed_point_multiplier", 1, ArgKind::Value,
         "for a real m > 0 written m = M0·2^shift with M0 in [0.5, 1): round(M0·2^31) as i32"),
     b("fixed_point_shift", 1, ArgKind::Value, "the `shift` of that decomposition (positive: shift left)"),

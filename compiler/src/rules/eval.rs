@@ -325,6 +325,24 @@ impl Bindings {
                 }
                 Ok(Value::Num { a: out, int })
             }
+            "lookup" => {
+                let (t, tint) = arg(0)?.num().map(|(a, i)| (a.clone(), i))?;
+                let (ix, _) = arg(1)?.num().map(|(a, i)| (a.clone(), i))?;
+                if t.ndim() != 1 {
+                    return Err(format!("lookup: the table has shape {:?}, not one axis", t.shape()));
+                }
+                let n = t.len();
+                let mut out = Vec::with_capacity(ix.len());
+                for &i in ix.iter() {
+                    if i.fract() != 0.0 || i < 0.0 || i >= n as f64 {
+                        return Err(format!("lookup: index {i} is outside the table's 0..{n}"));
+                    }
+                    out.push(t[i as usize]);
+                }
+                let a = ndarray::ArrayD::from_shape_vec(ix.raw_dim(), out)
+                    .map_err(|e| e.to_string())?;
+                Ok(Value::Num { a, int: tint })
+            }
             "min" => arith(&arg(0)?, &arg(1)?, f64::min, true),
             "max" => arith(&arg(0)?, &arg(1)?, f64::max, true),
             "clamp" => arith(
