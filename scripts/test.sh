@@ -10,6 +10,8 @@ phase models ensure_models "$QCC_MODELS"
 export QCC_TEST_MODELS="$PWD/$QCC_MODELS"
 phase families ensure_families "$QCC_FAMILIES"
 export QCC_FAMILIES="$PWD/$QCC_FAMILIES"
+phase real-models ensure_real "$QCC_REAL_MODELS"
+export QCC_REAL_MODELS="$PWD/$QCC_REAL_MODELS"
 phase valgrind ensure_valgrind
 phase chromium ensure_chromium
 # The README's Python examples (the qcc package, numpy) run in the tests with the venv's

@@ -1,7 +1,9 @@
 //! The detector, segmenter and OCR-style families of issue 12 (tests/python/models_families.py:
 //! YOLOv8n with its decode head and a shape-built anchor grid, YOLOX-tiny's Focus stem, DBNet,
-//! U-Net, MobileNetV3, PP-LCNet): each imports, its float interpreter run matches ONNX Runtime
-//! fp32, and its int8 library equals its integer IR bit for bit on every instruction route.
+//! U-Net, MobileNetV3, PP-LCNet), and pretrained PP-OCR networks as a PyPI wheel ships them
+//! (tests/python/models_real.py): each imports, its float interpreter run matches ONNX Runtime
+//! fp32, and its int8 library equals its integer IR bit for bit on every instruction route; the
+//! float ops the real ones keep in their integer graphs are a snapshot.
 //! (Their int8 accuracy and latency beside ORT int8 are `scripts/bench_families.sh`'s table.)
 
 use super::support::{assert_exact, build, integer, npy};
@@ -16,21 +18,30 @@ const ROUTES: &[(WeightBits, &str)] = &[
     (WeightBits::Eight, "native"),
 ];
 
-/// The families directory, which scripts/test.sh fills (ensure_families in scripts/lib.sh).
-fn families_dir() -> PathBuf {
-    let dir = std::env::var_os("QCC_FAMILIES")
+/// A directory scripts/test.sh fills (ensure_families and ensure_real in scripts/lib.sh): `var`
+/// names it, else tests/.work/`default`.
+fn models_dir(var: &str, default: &str) -> PathBuf {
+    let dir = std::env::var_os(var)
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/.work/families"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/.work").join(default));
     assert!(
         dir.join("manifest.json").is_file(),
-        "{} has no manifest.json: run ./scripts/test.sh, which builds the family models first",
+        "{} has no manifest.json: run ./scripts/test.sh, which builds or fetches these models first",
         dir.display()
     );
     dir
 }
 
+fn families_dir() -> PathBuf {
+    models_dir("QCC_FAMILIES", "families")
+}
+
 fn check(name: &str) {
-    let dir = families_dir();
+    check_in(&families_dir(), name);
+}
+
+/// Checks `name` of `dir`; gives the integer model of the last route.
+fn check_in(dir: &Path, name: &str) -> qcc::ir::Model {
     let float = qcc::import::import_file(&dir.join(format!("{name}.onnx")))
         .unwrap_or_else(|e| panic!("{name}: import: {e}"));
     let calib = npy(&dir.join(format!("{name}.calib.npy")));
@@ -56,12 +67,64 @@ fn check(name: &str) {
         "{name}: float differs from ORT by {err:e} of max |value|"
     );
     // Int8: calibrated on the calibration crops, every route bit-exact with the integer IR.
+    let mut last = None;
     for &(bits, target) in ROUTES {
         let int = integer(&float, std::slice::from_ref(&calib), bits);
         let lib = build(&int, target);
         let what = format!("{name} ({bits:?} weights, {target})");
         assert_exact(&what, &int, &lib, &[Tensor::F32(x.clone())]);
+        last = Some(int);
     }
+    last.expect("at least one route")
+}
+
+/// The ops left computing in f32 inside an integer model, counted by kind (the input's
+/// quantize and the dequantizes that leave the integer graph are its boundary, not float ops).
+fn float_ops(int: &qcc::ir::Model) -> String {
+    use qcc::ir::OpKind;
+    let mut counts = std::collections::BTreeMap::new();
+    for id in int.ops_in_order() {
+        let node = int.node(id);
+        let Some(op) = node.op() else { continue };
+        if node.ty.elem.quant().is_some()
+            || matches!(op.kind, OpKind::Dequantize | OpKind::Quantize)
+        {
+            continue;
+        }
+        *counts.entry(op.kind.name()).or_insert(0) += 1;
+    }
+    if counts.is_empty() {
+        return "none".into();
+    }
+    counts
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn check_real(name: &str) {
+    let int = check_in(&models_dir("QCC_REAL_MODELS", "real"), name);
+    insta::assert_snapshot!(format!("real_float_ops_{name}"), float_ops(&int));
+}
+
+/// PP-OCRv4's detector: every op integer (decomposed hard-swish, learnable affine blocks and
+/// the transposed convs' biases folded or tabled).
+#[test]
+fn ppocrv4_det() {
+    check_real("ppocrv4_det");
+}
+
+/// PP-OCRv4's recognizer: attention (qmatmul), LayerNorm as one normalize.
+#[test]
+fn ppocrv4_rec() {
+    check_real("ppocrv4_rec");
+}
+
+/// PP-OCR's MobileNetV3 text-direction classifier.
+#[test]
+fn ppocr_cls() {
+    check_real("ppocr_cls");
 }
 
 #[test]
