@@ -108,9 +108,12 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         OpKind::MatMul
             if operands.iter().all(|&o| !model.node(o).is_weight())
                 && operands.iter().all(|&o| model.node(o).ty.rank() >= 2)
-                && model.node(operands[0]).ty.shape.last().is_some_and(|&k| {
-                    k <= runtime::qops::QMATMUL_MAX_K
-                }) =>
+                && model
+                    .node(operands[0])
+                    .ty
+                    .shape
+                    .last()
+                    .is_some_and(|&k| k <= runtime::qops::QMATMUL_MAX_K) =>
         {
             Role::Integer
         }
@@ -193,7 +196,8 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
 /// without widening anything).
 fn is_scalar_const(model: &Model, n: NodeId) -> bool {
     let node = model.node(n);
-    node.weight().is_some_and(|w| w.dtype() == runtime::DType::F32)
+    node.weight()
+        .is_some_and(|w| w.dtype() == runtime::DType::F32)
         && node.ty.shape.iter().all(|&d| d == 1)
         && node.ty.rank() <= 1
 }

@@ -329,7 +329,10 @@ impl Bindings {
                 let (t, tint) = arg(0)?.num().map(|(a, i)| (a.clone(), i))?;
                 let (ix, _) = arg(1)?.num().map(|(a, i)| (a.clone(), i))?;
                 if t.ndim() != 1 {
-                    return Err(format!("lookup: the table has shape {:?}, not one axis", t.shape()));
+                    return Err(format!(
+                        "lookup: the table has shape {:?}, not one axis",
+                        t.shape()
+                    ));
                 }
                 let n = t.len();
                 let mut out = Vec::with_capacity(ix.len());

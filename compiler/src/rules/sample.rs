@@ -822,7 +822,8 @@ impl<'a> Sampler<'a> {
                     .max()
                     .map(|&id| *self.model.node(id).ty.shape.last().expect("rank ≥ 1"));
                 let mut shape = t.shape.clone();
-                *shape.last_mut().expect("rank ≥ 1") = bound.unwrap_or_else(|| self.rng.range(4, 9));
+                *shape.last_mut().expect("rank ≥ 1") =
+                    bound.unwrap_or_else(|| self.rng.range(4, 9));
                 Some(TensorType::f32(shape))
             }
             (Some(t), OpKind::Requantize | OpKind::Lut) => {

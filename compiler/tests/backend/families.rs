@@ -21,9 +21,11 @@ const ROUTES: &[(WeightBits, &str)] = &[
 /// A directory scripts/test.sh fills (ensure_families and ensure_real in scripts/lib.sh): `var`
 /// names it, else tests/.work/`default`.
 fn models_dir(var: &str, default: &str) -> PathBuf {
-    let dir = std::env::var_os(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/.work").join(default));
+    let dir = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/.work")
+            .join(default)
+    });
     assert!(
         dir.join("manifest.json").is_file(),
         "{} has no manifest.json: run ./scripts/test.sh, which builds or fetches these models first",

@@ -11,10 +11,7 @@ use runtime::Tensor;
 
 /// Each cookbook file and the rules of it that the checker cannot instantiate yet (so they are
 /// applied only under `--allow-unchecked`).
-const COOKBOOK: &[(&str, &[&str])] = &[
-    ("merge-requantizes", &[]),
-    ("merge-1x1-convs", &[]),
-];
+const COOKBOOK: &[(&str, &[&str])] = &[("merge-requantizes", &[]), ("merge-1x1-convs", &[])];
 
 fn rules_file(name: &str) -> (String, String) {
     let rel = format!("examples/rules/{name}.rules");

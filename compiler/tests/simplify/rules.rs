@@ -189,7 +189,10 @@ fn exporter_forms_fold_on_models_with_the_output_unchanged() {
                 "fold-per-channel-scale-into-conv",
             ],
         ),
-        ("tests/simplify/user/hard_swish.ir", &["hard-swish-from-clip"]),
+        (
+            "tests/simplify/user/hard_swish.ir",
+            &["hard-swish-from-clip"],
+        ),
     ];
     for (model, fire) in cases {
         let before = read(&root().join(model));

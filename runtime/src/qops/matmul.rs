@@ -29,7 +29,10 @@ pub fn qmatmul(a: &ArrayD<u8>, b: &ArrayD<u8>, p: &MulParams) -> ArrayD<u8> {
     p.out.check("qmatmul", 1, DType::U8);
     let (ra, rb) = (sa.len(), sb.len());
     let (m, k, kb, n) = (sa[ra - 2], sa[ra - 1], sb[rb - 2], sb[rb - 1]);
-    assert_eq!(k, kb, "qmatmul: inner dimensions of {sa:?} and {sb:?} differ");
+    assert_eq!(
+        k, kb,
+        "qmatmul: inner dimensions of {sa:?} and {sb:?} differ"
+    );
     let (a_batch, b_batch) = (&sa[..ra - 2], &sb[..rb - 2]);
     let batch = broadcast_shapes(a_batch, b_batch)
         .unwrap_or_else(|| panic!("qmatmul: batch axes of {sa:?} and {sb:?} do not broadcast"));

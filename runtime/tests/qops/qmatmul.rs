@@ -18,8 +18,14 @@ fn shapes() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
         any::<bool>(),
     )
         .prop_map(|(batch, m, k, n, drop_b)| {
-            let mut a: Vec<usize> = batch.iter().map(|&(d, one, _)| if one { 1 } else { d }).collect();
-            let mut b: Vec<usize> = batch.iter().map(|&(d, _, one)| if one { 1 } else { d }).collect();
+            let mut a: Vec<usize> = batch
+                .iter()
+                .map(|&(d, one, _)| if one { 1 } else { d })
+                .collect();
+            let mut b: Vec<usize> = batch
+                .iter()
+                .map(|&(d, _, one)| if one { 1 } else { d })
+                .collect();
             if drop_b && !b.is_empty() {
                 b.remove(0);
             }
@@ -47,7 +53,9 @@ fn naive(a: &ndarray::ArrayD<u8>, b: &ndarray::ArrayD<u8>, p: &MulParams) -> nda
     shape.extend([m, n]);
     ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&shape), |idx| {
         let pick = |bs: &[usize], rank: usize| -> Vec<usize> {
-            let full: Vec<usize> = (0..r - 2).map(|d| if bs[d] == 1 { 0 } else { idx[d] }).collect();
+            let full: Vec<usize> = (0..r - 2)
+                .map(|d| if bs[d] == 1 { 0 } else { idx[d] })
+                .collect();
             full[r - rank..].to_vec()
         };
         let (ia, ib) = (pick(&ba, ra), pick(&bb, rb));
