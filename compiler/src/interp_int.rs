@@ -356,7 +356,7 @@ pub fn eval_int_op(
             let p = add_params(op, tys, y)?;
             Tensor::U8(qops::qadd(u8_of(op, args[0])?, u8_of(op, args[1])?, &p))
         }
-        OpKind::QMul => {
+        OpKind::QMul | OpKind::QMatMul => {
             let ((_, za), (_, zb)) = (
                 zp_scale(tys[0], "operand a")?,
                 zp_scale(tys[1], "operand b")?,
@@ -366,19 +366,13 @@ pub fn eval_int_op(
                 b_zero_point: zb,
                 out: requant(op, y)?,
             };
-            Tensor::U8(qops::qmul(u8_of(op, args[0])?, u8_of(op, args[1])?, &p))
-        }
-        OpKind::QMatMul => {
-            let ((_, za), (_, zb)) = (
-                zp_scale(tys[0], "operand a")?,
-                zp_scale(tys[1], "operand b")?,
-            );
-            let p = MulParams {
-                a_zero_point: za,
-                b_zero_point: zb,
-                out: requant(op, y)?,
-            };
-            Tensor::U8(qops::qmatmul(u8_of(op, args[0])?, u8_of(op, args[1])?, &p))
+            let (a, b) = (u8_of(op, args[0])?, u8_of(op, args[1])?);
+            // The same parameters: the centred codes' products, requantized once by S_a·S_b/S_y.
+            Tensor::U8(if op.kind == OpKind::QMul {
+                qops::qmul(a, b, &p)
+            } else {
+                qops::qmatmul(a, b, &p)
+            })
         }
         OpKind::QAvgPool => {
             let (_, zx) = zp_scale(tys[0], "the input")?;

@@ -681,8 +681,10 @@ impl<'a> Sampler<'a> {
             (OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div, 1) => {
                 // Same shape, per channel as [1, C, 1, 1] or as exporters store it, [C, 1, 1],
                 // one value per column of a 2-D operand, or a scalar.
-                match self.rng.range(0, 4) {
+                match self.rng.range(0, 5) {
                     0 => TensorType::f32(x.shape.clone()),
+                    // One value per element of the last axis (a LayerNorm's scale and offset).
+                    4 if x.rank() >= 1 => TensorType::f32(vec![*x.shape.last().expect("rank ≥ 1")]),
                     // One value per row: a statistic over the last axis kept as a 1 (a
                     // decomposed normalization's mean and deviation).
                     3 if x.rank() >= 1 => {
