@@ -680,7 +680,8 @@ impl<'a> Sampler<'a> {
             }
             (OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div, 1) => {
                 // Same shape, per channel as [1, C, 1, 1] or as exporters store it, [C, 1, 1],
-                // one value per column of a 2-D operand, or a scalar.
+                // one value per element of the last axis, one per row (the last axis kept as a
+                // 1), or a scalar.
                 match self.rng.range(0, 5) {
                     0 => TensorType::f32(x.shape.clone()),
                     // One value per element of the last axis (a LayerNorm's scale and offset).

@@ -18,7 +18,8 @@ use cranelift_module::{FuncId, Linkage};
 use runtime::qops::{qrange, ADD_LEFT_SHIFT};
 use runtime::DType;
 
-fn check_range(what: &str, lo: i32, hi: i32, d: DType) -> Result<()> {
+/// The clamp `[lo, hi]` lies inside the storage range of `d`.
+pub(super) fn check_range(what: &str, lo: i32, hi: i32, d: DType) -> Result<()> {
     let (qmin, qmax) = qrange(d);
     if lo < qmin || hi > qmax || lo > hi {
         return Err(Error::msg(format!(

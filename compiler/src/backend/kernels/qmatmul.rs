@@ -4,6 +4,7 @@
 //! is read through its layout's strides, so channels-last rank-4 codes need no copy.
 
 use super::boundary::{load_code, store_code};
+use super::elementwise::check_range;
 use super::fixed::{finish, multiply, Pair};
 use super::{int, ints, zp_scale};
 use crate::backend::emit::{Emitter, K};
@@ -12,7 +13,6 @@ use crate::backend::{Operand, Step};
 use crate::diag::{Error, Result};
 use cranelift_codegen::ir::{types, InstBuilder};
 use cranelift_module::{FuncId, Linkage};
-use runtime::qops::qrange;
 use runtime::DType;
 
 /// Each operand's element strides over the result's axes: its batch axes broadcast to the
@@ -42,12 +42,7 @@ pub fn qmatmul(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usi
     }
     let (m, s) = (ints(&step.op, "multiplier")?, ints(&step.op, "shift")?);
     let (lo, hi) = (int(&step.op, "lo")?, int(&step.op, "hi")?);
-    let (qmin, qmax) = qrange(DType::U8);
-    if lo < qmin || hi > qmax || lo > hi {
-        return Err(Error::msg(format!(
-            "qmatmul: clamp [{lo}, {hi}] is not inside the u8 range [{qmin}, {qmax}]"
-        )));
-    }
+    check_range("qmatmul", lo, hi, DType::U8)?;
     let pair = Pair::Const(m[0], s[0]);
     let (ra, rb, ry) = (a.ty.rank(), b.ty.rank(), y.ty.rank());
     let kk = a.ty.shape[ra - 1];
