@@ -117,3 +117,34 @@ fn bad_input_shapes_are_refused() {
     ];
     insta::assert_snapshot!(texts.join("\n"));
 }
+
+/// `qcc import` takes `--input-shape` too, as its refusal of an open dimension tells the user.
+#[test]
+fn import_takes_the_input_shape_its_refusal_asks_for() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), &[2, 1, 3, 6, 8]);
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_qcc"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        (out.status.success(), stderr)
+    };
+    let (ok, refusal) = run(&["import", "dyn.onnx", "-o", "dyn.ir"]);
+    assert!(!ok);
+    assert!(refusal.contains("--input-shape"), "{refusal}");
+    let (ok, text) = run(&[
+        "import",
+        "dyn.onnx",
+        "-o",
+        "dyn.ir",
+        "--input-shape",
+        "1x3x6x8",
+    ]);
+    assert!(ok, "{text}");
+    let ir = std::fs::read_to_string(dir.path().join("dyn.ir")).unwrap();
+    assert!(ir.contains("tensor<1x3x6x8xf32>"), "{ir}");
+}

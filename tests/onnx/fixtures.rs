@@ -936,12 +936,18 @@ pub fn one_d_and_blocks() -> G {
 }
 
 /// Opset 13, before the other reductions' axes inputs: ReduceSum's axes as an input beside
-/// ReduceMax's and ReduceL2's attributes.
+/// ReduceMax's and ReduceL2's attributes; `noop_with_empty_axes` written out beside given axes,
+/// as tf2onnx does, where it changes nothing.
 pub fn reductions13() -> G {
     let mut g = G::new(13);
     g.input("x", &[2, 3, 4])
         .init(i64s("last", &[1], vec![-1]))
-        .node("ReduceSum", &["x", "last"], &["rsum"], vec![])
+        .node(
+            "ReduceSum",
+            &["x", "last"],
+            &["rsum"],
+            vec![int("noop_with_empty_axes", 0)],
+        )
         .node("ReduceMax", &["x"], &["rmax"], vec![ints("axes", &[0, 2])])
         .node(
             "ReduceL2",

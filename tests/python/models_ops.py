@@ -392,8 +392,10 @@ def every_op_resize():
         ((1, 1, 3, 1.7), None, "tf_half_pixel_for_nn", "ceil"),
         ((1, 1, 2, 2), None, "half_pixel", "round_prefer_floor"),
     ]
-    outs = [_resize(b, x, sc, sz, mode="nearest", coordinate_transformation_mode=c, nearest_mode=r)
-            for sc, sz, c, r in nearest]
+    # torch.onnx writes cubic_coeff_a = -0.75 on every Resize it exports, whatever the mode.
+    outs = [_resize(b, x, sc, sz, mode="nearest", coordinate_transformation_mode=c, nearest_mode=r,
+                    **({"cubic_coeff_a": -0.75} if i == 0 else {}))
+            for i, (sc, sz, c, r) in enumerate(nearest)]
     linear = [
         ((1, 1, 2, 2), None, "align_corners"),
         ((1, 1, 2, 2), None, "half_pixel"),

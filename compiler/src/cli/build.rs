@@ -393,14 +393,33 @@ fn parse_bits_for(specs: &[String]) -> Result<BTreeMap<String, WeightBits>> {
 /// The shapes for an ONNX model's open input dimensions: `--input-shape [NAME=]D0xD1…`, and
 /// the shapes of the `--calib` arrays as a fallback.
 fn input_shapes(args: &CompileArgs) -> Result<InputShapes> {
-    let mut shapes = InputShapes::default();
-    let named = |spec: &str| -> (String, String) {
-        match spec.split_once('=') {
-            Some((n, s)) => (n.trim_start_matches('%').to_string(), s.to_string()),
-            None => (String::new(), spec.to_string()),
+    let mut shapes = given_shapes(&args.input_shape)?;
+    let onnx = args
+        .model
+        .as_ref()
+        .is_some_and(|m| m.extension().is_some_and(|e| e == "onnx"));
+    if onnx {
+        for spec in &args.calib {
+            let (name, path) = named(spec);
+            let shape = crate::npy::shape_of(std::path::Path::new(&path))?;
+            shapes.samples.insert(name, shape);
         }
-    };
-    for spec in &args.input_shape {
+    }
+    Ok(shapes)
+}
+
+/// `NAME=VALUE`, or the empty name for a model's only input.
+fn named(spec: &str) -> (String, String) {
+    match spec.split_once('=') {
+        Some((n, s)) => (n.trim_start_matches('%').to_string(), s.to_string()),
+        None => (String::new(), spec.to_string()),
+    }
+}
+
+/// The `--input-shape [NAME=]D0xD1…` flags (of `qcc` and `qcc import`).
+pub(crate) fn given_shapes(specs: &[String]) -> Result<InputShapes> {
+    let mut shapes = InputShapes::default();
+    for spec in specs {
         let (name, dims) = named(spec);
         let shape = dims
             .split(['x', 'X', ','])
@@ -420,17 +439,6 @@ fn input_shapes(args: &CompileArgs) -> Result<InputShapes> {
                     format!("input `{name}`")
                 }
             )));
-        }
-    }
-    let onnx = args
-        .model
-        .as_ref()
-        .is_some_and(|m| m.extension().is_some_and(|e| e == "onnx"));
-    if onnx {
-        for spec in &args.calib {
-            let (name, path) = named(spec);
-            let shape = crate::npy::shape_of(std::path::Path::new(&path))?;
-            shapes.samples.insert(name, shape);
         }
     }
     Ok(shapes)

@@ -243,6 +243,10 @@ pub enum Command {
         /// The .ir file to write (default: the ONNX file's name with .ir).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// The shape of an input whose dimensions the model leaves open: `[NAME=]1x3x640x640`,
+        /// NAME optional for a model with one input; repeat for several inputs.
+        #[arg(long = "input-shape", value_name = "[NAME=]SHAPE")]
+        input_shape: Vec<String>,
     },
     /// Run a model on .npy inputs (leading axis = samples): an .ir file in the reference
     /// interpreter, or a compiled .so through the runtime loader.
@@ -339,7 +343,11 @@ pub fn main(cli: Cli) -> Result<()> {
         return build::build(&cli.compile);
     };
     match command {
-        Command::Import { model, output } => import::import(&model, output),
+        Command::Import {
+            model,
+            output,
+            input_shape,
+        } => import::import(&model, output, &input_shape),
         Command::Run {
             model,
             inputs,

@@ -199,6 +199,9 @@ pub fn reduce_prod(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         cx.constant_ints(n, 1, "axes")?
     };
     let given = given.filter(|a| !a.is_empty());
+    if given.is_some() {
+        n.no_effect(&["noop_with_empty_axes"]);
+    }
     let mut axes = match given {
         Some(a) => n.axes(&a, rank, "axes")?,
         None if n.opset >= 18 && n.int_or("noop_with_empty_axes", 0)? != 0 => {

@@ -104,6 +104,10 @@ pub fn reduce(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         cx.constant_ints(n, 1, "axes")?
     };
     let given = given.filter(|a| !a.is_empty());
+    if given.is_some() {
+        // The flag only says what an empty axes list means.
+        n.no_effect(&["noop_with_empty_axes"]);
+    }
     let func = reduce_fn(n.op_type());
     let keepdims = n.int_or("keepdims", 1)? != 0;
     let emit = |cx: &mut Importer, name: &str, axes: Vec<i64>, keepdims: bool, x| {

@@ -94,6 +94,9 @@ fn resize_spec(cx: &mut Importer, n: &OnnxNode, xs: &[usize]) -> Result<Spec> {
             out,
         });
     }
+    // `cubic_coeff_a` and `exclude_outside` shape only the cubic kernel, `extrapolation_value`
+    // only tf_crop_and_resize: both refused above, so exporters' defaults for them change nothing.
+    n.no_effect(&["cubic_coeff_a", "exclude_outside", "extrapolation_value"]);
     let coord = n
         .string("coordinate_transformation_mode")?
         .unwrap_or_else(|| "half_pixel".into());
