@@ -5,7 +5,7 @@ Usage: python tests/python/models_families.py OUT [NAME ...]
 Each family keeps the ops and topology its real export has (YOLOv8n's C2f/SPPF/DFL decode, YOLOX's
 Focus stem and decoupled head, DBNet's FPN with nearest Resize and ConvTranspose head, U-Net's
 ConvTranspose and skip Concat, MobileNetV3's SE + HardSwish, PP-LCNet's depthwise-separable
-blocks) at widths and input sides small enough to run in a second. Weights are random (seeded),
+blocks, CRNN's column sequence through a bidirectional LSTM and a GRU) at widths and input sides small enough to run in a second. Weights are random (seeded),
 BatchNorm statistics come from the calibration crops (bn_calibrate.py), so activations are sized
 as in a trained network. For every NAME, OUT gets NAME.onnx, NAME.calib.npy (16 random crops of
 the photos, axis 0 = samples, each a batch-1 input), NAME.heldout.npy (8 other crops) and ORT
@@ -436,8 +436,42 @@ def pplcnet_like():
                    f"Gemm; 3x{size}x{size}; 4 classes")
 
 
+def _recurrent_weights(b, dirs, gates, hidden, width, stem):
+    """W, R, B of an ONNX recurrent cell, uniform in +-1/sqrt(hidden) as torch initializes them."""
+    k = 1 / np.sqrt(hidden)
+    return [b.init(f"{stem}.W", b.uniform((dirs, gates * hidden, width), -k, k)),
+            b.init(f"{stem}.R", b.uniform((dirs, gates * hidden, hidden), -k, k)),
+            b.init(f"{stem}.B", b.uniform((dirs, 2 * gates * hidden), -k, k))]
+
+
+def crnn_like():
+    b = Builder(seed=5)
+    size = 64
+    x = "x"
+    h = _cbr(b, x, 3, 16, 3, 2, "cnn.0")
+    h = _cbr(b, h, 16, 32, 3, 2, "cnn.1")
+    h = b.op("MaxPool", [h], kernel_shape=[2, 1], strides=[2, 1])
+    h = _cbr(b, h, 32, 48, 3, 1, "cnn.2")
+    # [1, C, H, T] -> the column features [T, 1, C], as CRNN's squeeze + permute exports them.
+    h = b.op("ReduceMean", [h], axes=[2], keepdims=0)
+    seq = b.op("Transpose", [h], perm=[2, 0, 1])
+    # A bidirectional LSTM (torch's export: Y [T, 2, 1, H], then transpose and reshape to [T, 1, 2H]).
+    y, _, _ = b.op("LSTM", [seq, *_recurrent_weights(b, 2, 4, 32, 48, "rnn.0")], "rnn.0", n_out=3,
+                   direction="bidirectional", hidden_size=32)
+    y = b.op("Transpose", [y], perm=[0, 2, 1, 3])
+    y = _reshape(b, y, [0, 0, 64])
+    # A GRU over it, with linear_before_reset as torch exports it (ONNX Runtime has no layout 1).
+    y, _ = b.op("GRU", [y, *_recurrent_weights(b, 1, 3, 32, 64, "rnn.1")], "rnn.1", n_out=2,
+                hidden_size=32, linear_before_reset=1)
+    y = _reshape(b, y, [-1, 32])
+    y = b.gemm(y, 32, 11, stem="classifier")
+    return _finish(b, "crnn_like", x, size, y, photos.IMAGENET_MEAN, photos.IMAGENET_STD,
+                   "CRNN text recognizer topology (EasyOCR, ddddocr): conv stem, columns as a sequence, "
+                   "a bidirectional LSTM, a GRU, per-column Gemm; 3x64x64; 16 steps x 11 classes")
+
+
 FAMILIES = {f.__name__: f for f in (yolov8n_like, yolov8n_shapes_like, yolox_tiny_like, dbnet_like,
-                                    unet_like, mobilenetv3_like, pplcnet_like)}
+                                    unet_like, mobilenetv3_like, pplcnet_like, crnn_like)}
 
 
 def _run(model, xs):

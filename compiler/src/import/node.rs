@@ -13,6 +13,7 @@ mod attr_type {
     pub const TENSOR: i32 = 4;
     pub const FLOATS: i32 = 6;
     pub const INTS: i32 = 7;
+    pub const STRINGS: i32 = 8;
 }
 
 /// A node of the ONNX graph being imported.
@@ -118,6 +119,16 @@ impl<'a> OnnxNode<'a> {
         Ok(self
             .attr(name, attr_type::STRING, "a string")?
             .map(|a| String::from_utf8_lossy(&a.s).into_owned()))
+    }
+    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, Error> {
+        Ok(self
+            .attr(name, attr_type::STRINGS, "a list of strings")?
+            .map(|a| {
+                a.strings
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect()
+            }))
     }
     pub fn tensor(&self, name: &str) -> Result<Option<&'a TensorProto>, Error> {
         match self.attr(name, attr_type::TENSOR, "a tensor")? {

