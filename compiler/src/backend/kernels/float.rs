@@ -12,7 +12,7 @@ use crate::diag::{Error, Result};
 use crate::ir::attr::Attr;
 use crate::ir::op::OpKind;
 use cranelift_codegen::ir::condcodes::FloatCC;
-use cranelift_codegen::ir::InstBuilder;
+use cranelift_codegen::ir::{InstBuilder, Value};
 use cranelift_module::{FuncId, Linkage};
 use runtime::qops::quantize_value;
 use runtime::DType;
@@ -99,32 +99,46 @@ fn place(k: &mut K, x: &Operand, y: &Operand, offset: &[i64]) -> Result<()> {
         .sum::<i64>();
     let yb = k.b.ins().iadd_imm_s(yb, base);
     let xs = strides(&x.ty);
-    // The innermost axes (in x's memory order) that are dense alike in x and in y form one run
-    // of bytes contiguous on both sides (a channels-last concat along the channels: a pixel's
-    // channels): copied as a block, the loops run over the axes outside it.
-    let order = memory_order(&x.ty);
-    let (mut run, mut shape) = (1usize, x.ty.shape.clone());
+    copy_runs(k, (xb, &xs), (yb, &ys), &x.ty.shape, &memory_order(&x.ty), d)
+}
+
+/// Copies a tensor of `shape` whose element at index `i` is read at `src.0 + Σ i·src.1` and
+/// written at `dst.0 + Σ i·dst.1` (strides in elements of `d`), looping in `order`. The
+/// innermost axes (in `order`) that are dense alike on both sides form one run of bytes
+/// contiguous on both (a channels-last concat or split along the channels: a pixel's channels),
+/// copied as a block; the loops run over the axes outside it.
+fn copy_runs(
+    k: &mut K,
+    src: (Value, &[i64]),
+    dst: (Value, &[i64]),
+    shape: &[usize],
+    order: &[usize],
+    d: DType,
+) -> Result<()> {
+    let esz = elem_size(d);
+    let ((xb, xs), (yb, ys)) = (src, dst);
+    let (mut run, mut outer) = (1usize, shape.to_vec());
     for &a in order.iter().rev() {
-        if shape[a] == 1 {
+        if outer[a] == 1 {
             continue;
         }
         if xs[a] != run as i64 || ys[a] != run as i64 {
             break;
         }
-        run *= shape[a];
-        shape[a] = 1;
+        run *= outer[a];
+        outer[a] = 1;
     }
     if run > 1 {
-        return for_each(k, &shape, &order, &mut |k, idx| {
-            let xa = address(k, xb, idx, &xs, esz);
-            let ya = address(k, yb, idx, &ys, esz);
+        return for_each(k, &outer, order, &mut |k, idx| {
+            let xa = address(k, xb, idx, xs, esz);
+            let ya = address(k, yb, idx, ys, esz);
             k.copy_bytes(ya, xa, run * esz as usize)
         });
     }
-    for_each(k, &x.ty.shape, &order, &mut |k, idx| {
-        let xa = address(k, xb, idx, &xs, esz);
+    for_each(k, shape, order, &mut |k, idx| {
+        let xa = address(k, xb, idx, xs, esz);
         let v = load_code(k, d, xa);
-        let ya = address(k, yb, idx, &ys, esz);
+        let ya = address(k, yb, idx, ys, esz);
         store_code(k, d, v, ya);
         Ok(())
     })
@@ -250,20 +264,13 @@ pub fn transpose(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, u
         )));
     }
     let d = x.ty.elem.storage();
-    let esz = elem_size(d);
     let f = em.kernel(name, Linkage::Local, |k| {
         let (xb, yb) = (k.base(x.loc), k.base(y.loc));
         let xs = strides(&x.ty);
         // Result axis i is input axis perm[i].
         let src: Vec<i64> = perm.iter().map(|&a| xs[a]).collect();
         let ys = strides(&y.ty);
-        for_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
-            let xa = address(k, xb, idx, &src, esz);
-            let v = load_code(k, d, xa);
-            let ya = address(k, yb, idx, &ys, esz);
-            store_code(k, d, v, ya);
-            Ok(())
-        })
+        copy_runs(k, (xb, &src), (yb, &ys), &y.ty.shape, &memory_order(&y.ty), d)
     })?;
     Ok((f, 0))
 }
@@ -286,13 +293,7 @@ pub fn slice(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize
         let (xb, yb) = (k.base(x.loc), k.base(y.loc));
         let xb = k.b.ins().iadd_imm_s(xb, first);
         let ys = strides(&y.ty);
-        for_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
-            let xa = address(k, xb, idx, &src, esz);
-            let v = load_code(k, d, xa);
-            let ya = address(k, yb, idx, &ys, esz);
-            store_code(k, d, v, ya);
-            Ok(())
-        })
+        copy_runs(k, (xb, &src), (yb, &ys), &y.ty.shape, &memory_order(&y.ty), d)
     })?;
     Ok((f, 0))
 }
