@@ -152,9 +152,9 @@ impl Emitter {
 
     /// A function of hand-assembled machine code (a micro-kernel), local to the object, called
     /// from kernels with four i64 arguments (SysV). `--emit clif` lists it by name and size.
-    pub fn machine_code(&mut self, name: &str, bytes: &[u8]) -> Result<FuncId> {
+    pub fn machine_code(&mut self, name: &str, bytes: &[u8], params: usize) -> Result<FuncId> {
         let mut sig = self.module.make_signature();
-        for _ in 0..4 {
+        for _ in 0..params {
             sig.params.push(AbiParam::new(types::I64));
         }
         let id = self

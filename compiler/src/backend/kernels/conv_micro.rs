@@ -178,7 +178,7 @@ pub fn emit(
                 saturates,
             };
             let code = micro::assemble(&shape)?;
-            let f = em.machine_code(&format!("{name}_micro_{pixels}x{channels}"), &code)?;
+            let f = em.machine_code(&format!("{name}_micro_{pixels}x{channels}"), &code, 4)?;
             kernels.insert((pixels, channels), f);
         }
     }

@@ -91,7 +91,12 @@ fn i32_table(em: &mut Emitter, what: &str, v: &[i32]) -> Result<cranelift_module
     em.data(what, v.iter().flat_map(|x| x.to_le_bytes()).collect())
 }
 
-pub fn requantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+pub fn requantize(
+    em: &mut Emitter,
+    name: &str,
+    step: &Step,
+    target: &Target,
+) -> Result<(FuncId, usize)> {
     let (x, y) = (&step.args[0], &step.out);
     let (_, zx) = zp_scale(&x.ty, "the operand")?;
     let (_, zy) = zp_scale(&y.ty, "the result")?;
@@ -111,6 +116,23 @@ pub fn requantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, 
     } else {
         None
     };
+    let byte_in = matches!(x.ty.elem.storage(), DType::U8 | DType::I8);
+    if !per_channel && byte_in && same_layout(&[x], y) && has_byte_lookup(target) {
+        // A function of one byte code: its 256 results (the integer semantics' own
+        // `Requant::apply`) through the lookup kernel.
+        let rq = runtime::qops::Requant {
+            multiplier: m.clone(),
+            shift: s.clone(),
+            zero_point: zy,
+            lo,
+            hi,
+        };
+        let (qmin, _) = qrange(x.ty.elem.storage());
+        let table: Vec<i32> = (qmin..qmin + 256)
+            .map(|c| rq.apply(0, c.wrapping_sub(zx)))
+            .collect();
+        return lut_codes(em, name, x, y, &table, target);
+    }
     if !per_channel && in_lanes(&[x], y, zy) {
         let f = map_flat(
             em,
@@ -156,7 +178,7 @@ pub fn requantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, 
     Ok((f, if per_channel { m.len() * 8 } else { 0 }))
 }
 
-pub fn lut(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+pub fn lut(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Result<(FuncId, usize)> {
     let (x, y) = (&step.args[0], &step.out);
     let table = ints(&step.op, "table")?;
     let yd = y.ty.elem.storage();
@@ -167,30 +189,69 @@ pub fn lut(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)>
             table.len()
         )));
     }
+    lut_codes(em, name, x, y, &table, target)
+}
+
+/// Whether [`micro::lut`] runs on `target`. Its byte moves, masks and blends are AVX512BW,
+/// which every VBMI CPU has (and Cranelift, so the library's feature record, has no separate
+/// name for).
+fn has_byte_lookup(target: &Target) -> bool {
+    target.has("avx512f") && target.has("avx512vbmi")
+}
+
+/// `y = table[x − qmin]` for byte codes `x` (`qmin` the least code of x's type): the VBMI
+/// machine code over same-layout operands, else Cranelift byte loads.
+fn lut_codes(
+    em: &mut Emitter,
+    name: &str,
+    x: &Operand,
+    y: &Operand,
+    table: &[i32],
+    target: &Target,
+) -> Result<(FuncId, usize)> {
+    let yd = y.ty.elem.storage();
     let bias = match x.ty.elem.storage() {
         DType::U8 => 0,
         DType::I8 => 128,
         other => return Err(Error::msg(format!("lut of {other} codes"))),
     };
-    if same_layout(&[x], y) {
-        return Ok((lut_flat(em, name, step, &table, bias)?, 256));
-    }
     let id = em.data("lut", table.iter().map(|&v| v as u8).collect())?;
-    let f = map(em, name, &[x], y, |k, v, _| {
+    let look = |k: &mut K, v: &[Value]| {
         let t = k.table(id);
         let i = k.b.ins().iadd_imm_s(v[0], bias);
         let i = k.b.ins().uextend(types::I64, i);
         let a = k.b.ins().iadd(t, i);
         Ok(load_code(k, yd, a))
-    })?;
+    };
+    if same_layout(&[x], y) && has_byte_lookup(target) {
+        let by_byte: [u8; 256] =
+            std::array::from_fn(|b| table[(b as u8 as i64 + bias) as usize % 256] as u8);
+        let code = micro::lut::assemble(&by_byte)
+            .map_err(|e| Error::msg(format!("assembling the lookup kernel: {e}")))?;
+        let f = em.machine_code(&format!("{name}_micro"), &code, 3)?;
+        return Ok((
+            map_flat(em, name, &[x], y, Blocks::Micro::<Never>(f), look)?,
+            256,
+        ));
+    }
+    if same_layout(&[x], y) {
+        return Ok((lut_flat(em, name, x, y, table, bias)?, 256));
+    }
+    let f = map(em, name, &[x], y, |k, v, _| look(k, v))?;
     Ok((f, 256))
 }
 
 /// [`lut`] over same-layout bytes: the table is stored in the order of the raw input bytes (an
 /// i8 code `c` at byte `c as u8`), so each element is two byte loads and a store, 16 per
 /// iteration with fixed offsets; no gather exists to do it in vectors.
-fn lut_flat(em: &mut Emitter, name: &str, step: &Step, table: &[i32], bias: i64) -> Result<FuncId> {
-    let (x, y) = (&step.args[0], &step.out);
+fn lut_flat(
+    em: &mut Emitter,
+    name: &str,
+    x: &Operand,
+    y: &Operand,
+    table: &[i32],
+    bias: i64,
+) -> Result<FuncId> {
     let by_byte: Vec<u8> = (0..256)
         .map(|b| table[(b as u8 as i64 + bias) as usize % 256] as u8)
         .collect();
@@ -283,7 +344,7 @@ pub fn qadd(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
     let f = if in_lanes(&[a, b], y, zy) && bytes && target.has("avx512f") && shape.fits() {
         let code = micro::add::assemble(&shape)
             .map_err(|e| Error::msg(format!("assembling the qadd kernel {shape:?}: {e}")))?;
-        let f = em.machine_code(&format!("{name}_micro"), &code)?;
+        let f = em.machine_code(&format!("{name}_micro"), &code, 4)?;
         map_flat(em, name, &[a, b], y, Blocks::Micro::<Never>(f), scalar)?
     } else if in_lanes(&[a, b], y, zy) {
         map_flat(em, name, &[a, b], y, Blocks::Vector(vector), scalar)?

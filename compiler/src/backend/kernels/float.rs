@@ -99,7 +99,14 @@ fn place(k: &mut K, x: &Operand, y: &Operand, offset: &[i64]) -> Result<()> {
         .sum::<i64>();
     let yb = k.b.ins().iadd_imm_s(yb, base);
     let xs = strides(&x.ty);
-    copy_runs(k, (xb, &xs), (yb, &ys), &x.ty.shape, &memory_order(&x.ty), d)
+    copy_runs(
+        k,
+        (xb, &xs),
+        (yb, &ys),
+        &x.ty.shape,
+        &memory_order(&x.ty),
+        d,
+    )
 }
 
 /// Copies a tensor of `shape` whose element at index `i` is read at `src.0 + Σ i·src.1` and
@@ -270,7 +277,14 @@ pub fn transpose(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, u
         // Result axis i is input axis perm[i].
         let src: Vec<i64> = perm.iter().map(|&a| xs[a]).collect();
         let ys = strides(&y.ty);
-        copy_runs(k, (xb, &src), (yb, &ys), &y.ty.shape, &memory_order(&y.ty), d)
+        copy_runs(
+            k,
+            (xb, &src),
+            (yb, &ys),
+            &y.ty.shape,
+            &memory_order(&y.ty),
+            d,
+        )
     })?;
     Ok((f, 0))
 }
@@ -293,7 +307,14 @@ pub fn slice(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize
         let (xb, yb) = (k.base(x.loc), k.base(y.loc));
         let xb = k.b.ins().iadd_imm_s(xb, first);
         let ys = strides(&y.ty);
-        copy_runs(k, (xb, &src), (yb, &ys), &y.ty.shape, &memory_order(&y.ty), d)
+        copy_runs(
+            k,
+            (xb, &src),
+            (yb, &ys),
+            &y.ty.shape,
+            &memory_order(&y.ty),
+            d,
+        )
     })?;
     Ok((f, 0))
 }

@@ -121,8 +121,8 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         OpKind::Reshape | OpKind::Flatten | OpKind::Squeeze | OpKind::Unsqueeze => {
             boundary::reshape(em, name, step)
         }
-        OpKind::Requantize => elementwise::requantize(em, name, step),
-        OpKind::Lut => elementwise::lut(em, name, step),
+        OpKind::Requantize => elementwise::requantize(em, name, step, target),
+        OpKind::Lut => elementwise::lut(em, name, step, target),
         OpKind::QAdd => elementwise::qadd(em, name, step, target),
         OpKind::QMul => elementwise::qmul(em, name, step),
         OpKind::QMatMul => qmatmul::qmatmul(em, name, step),

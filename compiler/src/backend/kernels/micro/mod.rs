@@ -8,6 +8,7 @@
 //! `(activations, weights of the block, output of the tile, tables of the block)`.
 
 pub mod add;
+pub mod lut;
 mod ymm;
 mod zmm;
 
