@@ -20,6 +20,7 @@ the first line of qcc's error in its cell; the stages after it that need it show
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -33,8 +34,10 @@ import int8_vs_peers
 import quant_accuracy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_FAMILIES = ["yolov8n_like", "yolov8n_shapes_like", "yolox_tiny_like", "dbnet_like", "unet_like",
-                    "mobilenetv3_like", "pplcnet_like"]
+def manifest_names(directory):
+    """The models a directory's manifest.json lists (models_families.py's or models_real.py's)."""
+    with open(os.path.join(directory, "manifest.json")) as f:
+        return [m["name"] for m in json.load(f)["families"]]
 HEADERS = ["family", "import", "float err", "qcc dB", "ORT int8 dB", "bit-exact", "qcc ms",
            "ORT int8 ms", "OV int8 ms"]
 
@@ -185,7 +188,7 @@ def cpu_model():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("names", nargs="*", default=DEFAULT_FAMILIES, help="families to run")
+    p.add_argument("names", nargs="*", help="families to run (default: every one the manifest lists)")
     p.add_argument("--families", default=os.path.join(ROOT, "tests/.work/families"),
                    help="models_families.py output")
     p.add_argument("--qcc", default=os.path.join(ROOT, "target/release/qcc"), help="qcc binary")
@@ -211,6 +214,7 @@ def main():
           f"{openvino_note if openvino_ok else 'not run: ' + openvino_note.split(';')[0]}")
     t0 = time.perf_counter()
     rows = []
+    args.names = args.names or manifest_names(args.families)
     for name in args.names:
         t = time.perf_counter()
         if not os.path.exists(os.path.join(args.families, f"{name}.onnx")):

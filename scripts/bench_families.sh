@@ -22,7 +22,6 @@ if [[ -x .venv-bench/bin/python ]] && .venv-bench/bin/python -c 'import openvino
 fi
 phase bench "$python" bench/families.py --families "$QCC_FAMILIES" --qcc "$QCC_BIN" "$@"
 if [[ $# -eq 0 ]]; then
-  phase bench-real "$python" bench/families.py --families "$QCC_REAL_MODELS" --qcc "$QCC_BIN" \
-    ppocrv4_det ppocrv4_rec ppocr_cls
+  phase bench-real "$python" bench/families.py --families "$QCC_REAL_MODELS" --qcc "$QCC_BIN"
 fi
 phase_total
