@@ -348,6 +348,7 @@ pub fn compile(
     qopts.keep_float = q.keep_float.clone();
     qopts.bits_for = q.bits_for.clone();
     qopts.absorbed = opts.lowering.absorbed_activations();
+    let mut skipped = None;
     qopts.input_means = match correction {
         BiasCorrection::Off => Default::default(),
         BiasCorrection::Empirical => observed,
@@ -356,7 +357,18 @@ pub fn compile(
                 Calibration::DataFree { input_range } => *input_range,
                 _ => q.input_range.unwrap_or(DEFAULT_INPUT_RANGE),
             };
-            data_free_means(&float, input_range, &linear_inputs)?
+            match data_free_means(&float, input_range, &linear_inputs) {
+                Ok(m) => m,
+                // The implicit default gives way (ranges from a file are complete without it);
+                // asked for by name, its failure is the user's error.
+                Err(e) if q.bias_correction.is_none() => {
+                    let why = e.to_string();
+                    let why = why.trim_start_matches("error: ").to_string();
+                    skipped = Some(Warning::NoBiasCorrection { why });
+                    Default::default()
+                }
+                Err(e) => return Err(e),
+            }
         }
     };
     report.bias_corrected = qopts.input_means.len();
@@ -366,6 +378,7 @@ pub fn compile(
     report.ranges = Some(ranges);
     report.weight_bits = Some(bits);
     report.warnings = quantized.warnings;
+    report.warnings.extend(skipped);
     report.float_ops = quantized.float_ops;
     report.float_reasons = quantized.float_reasons;
     let qdq = quantized.model;

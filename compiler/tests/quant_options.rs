@@ -2,7 +2,8 @@
 //! strict float, bit for bit) or get the named weight width, an absorbed ReLU keeps its producer
 //! with it, and a name the model does not have is refused with a suggestion instead of silently
 //! doing nothing. A tensor without a range is an error naming the op that needs it; an integer
-//! model quantized again keeps its integer ops as they are.
+//! model quantized again keeps its integer ops as they are. Ranges given without samples survive
+//! a data-free bias correction that cannot run, with a warning.
 
 use qcc::backend::target::Target;
 use qcc::ir::{Model, OpKind};
@@ -274,4 +275,60 @@ fn default_weight_bits_reads_the_targets_vnni() {
         let target = Target::parse(spec).unwrap();
         assert_eq!(default_weight_bits(&target), bits, "{spec}");
     }
+}
+
+/// A gemm reading `x / (x + x)`: finite on every sample, but a division by an activation whose
+/// range holds 0 has no finite data-free range.
+const RATIO: &str = r#"
+model @ratio {
+  weight @w : tensor<4x3xf32> = dense<[0.5, -0.25, 1.0, 0.75, 0.1, -0.6, 0.3, 0.2, -0.4, 0.9, -0.8, 0.05]>
+  %x = input : tensor<1x4xf32>
+  %s = add(%x, %x) : tensor<1x4xf32>
+  %d = div(%x, %s) : tensor<1x4xf32>
+  %y = gemm(%d, @w) : tensor<1x3xf32>
+  return %y
+}
+"#;
+
+/// Ranges from a file or a caller, without samples: data-free bias correction is then the
+/// default, and where it cannot carry its input range through the model the compile goes on
+/// without it and says so; asked for by name, its failure stays an error.
+#[test]
+fn ranges_without_samples_outlive_a_failed_data_free_correction() {
+    let model = qcc::ir::parse::parse(&qcc::diag::Source {
+        name: "ratio.ir".into(),
+        text: RATIO.into(),
+    })
+    .unwrap();
+    let samples = ndarray::ArrayD::from_shape_fn(vec![8, 1, 4], |i| 0.3 + (i[0] + i[2]) as f32);
+    let mut opts = pipeline::Options::new(Target::native()).unwrap();
+    opts.stop = Stage::Qdq;
+    opts.quant.calibration = Calibration::Samples {
+        samples: vec![samples],
+        method: Method::MinMax,
+    };
+    let ranges = pipeline::compile(&model, &opts, |_, _| {})
+        .unwrap()
+        .report
+        .ranges
+        .expect("calibrated");
+    let mut p = pipeline::Options::new(Target::native()).unwrap();
+    p.quant.calibration = Calibration::Ranges(ranges);
+    let compiled = pipeline::compile(&model, &p, |_, _| {}).unwrap();
+    let warned: Vec<String> = compiled
+        .report
+        .warnings
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+    assert!(
+        warned.iter().any(|w| w.starts_with("no bias correction")),
+        "{warned:?}"
+    );
+    assert!(compiled.int.is_some());
+    p.quant.bias_correction = Some(BiasCorrection::DataFree);
+    let refused = pipeline::compile(&model, &p, |_, _| {})
+        .err()
+        .expect("refused");
+    assert!(refused.to_string().contains("data-free range"), "{refused}");
 }

@@ -136,6 +136,9 @@ pub enum Warning {
         tensor: String,
         channels: Vec<usize>,
     },
+    /// Data-free bias correction, the default without samples, could not propagate its input
+    /// range through the model (`why`), so no bias was corrected.
+    NoBiasCorrection { why: String },
 }
 
 /// At most a handful of channel numbers, then how many more.
@@ -152,6 +155,10 @@ fn channel_list(channels: &[usize]) -> String {
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Warning::NoBiasCorrection { why } => write!(
+                f,
+                "no bias correction: the data-free one (the default without --calib) failed: {why}; calibrate with samples for empirical correction, or pass --bias-correction off"
+            ),
             Warning::ZeroRange { tensor } => {
                 write!(f, "%{tensor} was zero on all the calibration data: quantized with scale {} and zero point 0", fmt_f32(ZERO_SCALE))
             }
