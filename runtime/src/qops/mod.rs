@@ -25,6 +25,7 @@ mod pool;
 mod requantize;
 pub mod resize;
 mod simd;
+mod softmax;
 
 pub use self::add::{input_problem, qadd, AddParams, ADD_LEFT_SHIFT};
 pub use self::codes::{dequantize_value, qrange, quantize_value};
@@ -43,3 +44,7 @@ pub use self::pool::{
 };
 pub use self::requantize::requantize;
 pub use self::resize::qresize_linear;
+pub use self::softmax::{
+    qsoftmax, qsoftmax_problem, qsoftmax_reciprocal, qsoftmax_table, QSOFTMAX_MAX_AXIS,
+    QSOFTMAX_MIN_SCALE, QSOFTMAX_ONE,
+};

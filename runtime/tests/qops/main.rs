@@ -17,4 +17,5 @@ mod qmatmul;
 mod qmul;
 mod qpool;
 mod qresize;
+mod qsoftmax;
 mod requantize;
