@@ -467,8 +467,8 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
                 "dequantize is evaluated by the interpreter, which knows its operand's type",
             ));
         }
-        Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul | QMatMul | QAvgPool
-        | QGlobalAvgPool | Lut => {
+        Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul | QMatMul | QSoftmax
+        | QAvgPool | QGlobalAvgPool | Lut => {
             return Err(Error::msg(format!(
                 "{} is evaluated by the interpreter, which knows its operands' types",
                 op.kind.name()

@@ -196,6 +196,19 @@ pub fn check_int_op(op: &Op, tys: &[&TensorType], y: &TensorType) -> Result<()> 
                 ));
             }
         }
+        OpKind::QSoftmax => {
+            stored("the input", tys[0], &[DType::U8, DType::I8])?;
+            stored("the result", y, &[DType::U8, DType::I8])?;
+            zp_scale(tys[0], "the input")?;
+            let (sy, _) = zp_scale(y, "the result")?;
+            let axis = softmax_axis(op, tys[0])?;
+            let table = op
+                .ints("table")
+                .ok_or_else(|| Error::msg("qsoftmax needs `table`"))?;
+            if let Some(why) = qops::qsoftmax_problem(table, tys[0].shape[axis], sy) {
+                return fail(why);
+            }
+        }
         OpKind::QAvgPool | OpKind::QGlobalAvgPool => {
             u8_in(0, "the input")?;
             stored("the result", y, &[DType::U8])?;
@@ -224,6 +237,17 @@ pub fn check_int_op(op: &Op, tys: &[&TensorType], y: &TensorType) -> Result<()> 
         _ => {}
     }
     Ok(())
+}
+
+/// qsoftmax's axis, within the operand's rank.
+fn softmax_axis(op: &Op, x: &TensorType) -> Result<usize> {
+    let a = op
+        .int("axis")
+        .ok_or_else(|| Error::msg("qsoftmax needs `axis`"))?;
+    usize::try_from(a)
+        .ok()
+        .filter(|&a| a < x.rank())
+        .ok_or_else(|| Error::msg(format!("qsoftmax: axis {a} is out of range for {x}")))
 }
 
 /// qadd's parameters: the operands' zero points and rescalings, the result's requantization.
@@ -373,6 +397,22 @@ pub fn eval_int_op(
             } else {
                 qops::qmatmul(a, b, &p)
             })
+        }
+        OpKind::QSoftmax => {
+            let (sy, zy) = zp_scale(y, "the result")?;
+            // check_int_op held every entry to [0, 2^16].
+            let table: Vec<u32> = op
+                .ints("table")
+                .unwrap_or_default()
+                .iter()
+                .map(|&t| t as u32)
+                .collect();
+            qops::qsoftmax(
+                args[0],
+                softmax_axis(op, tys[0])?,
+                &table,
+                (sy, zy, out_storage),
+            )
         }
         OpKind::QAvgPool => {
             let (_, zx) = zp_scale(tys[0], "the input")?;

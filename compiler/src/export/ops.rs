@@ -216,7 +216,7 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
         }
         Quantize => quant::quantize(g, m, id, xs[0].clone())?,
         Dequantize => quant::dequantize(g, m, id, operands[0])?,
-        Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul | QMatMul | QAvgPool
+        Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul | QMatMul | QSoftmax | QAvgPool
         | QGlobalAvgPool | Lut => {
             return Err(fail(
                 "is an op of the integer dialect, which has no ONNX form: --emit onnx writes the QDQ stage, so give it a float or QDQ model"

@@ -666,7 +666,7 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
         }
         Family(f) => f.def().infer(op, operands),
         Quantize | Dequantize | Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul
-        | QMatMul | QAvgPool | QGlobalAvgPool | Lut => Err(format!(
+        | QMatMul | QSoftmax | QAvgPool | QGlobalAvgPool | Lut => Err(format!(
             "the result type of {} is declared, not inferred",
             op.kind.name()
         )),

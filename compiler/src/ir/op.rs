@@ -70,6 +70,7 @@ pub enum OpKind {
     QAdd,
     QMul,
     QMatMul,
+    QSoftmax,
     QAvgPool,
     QGlobalAvgPool,
     Lut,
@@ -145,6 +146,7 @@ impl OpKind {
                 | QAdd
                 | QMul
                 | QMatMul
+                | QSoftmax
                 | QAvgPool
                 | QGlobalAvgPool
                 | Lut
@@ -161,6 +163,7 @@ impl OpKind {
             QAdd => Add,
             QMul => Mul,
             QMatMul => MatMul,
+            QSoftmax => Softmax,
             QAvgPool => AvgPool,
             QGlobalAvgPool => GlobalAvgPool,
             _ => return None,
@@ -595,6 +598,10 @@ pub static CORE_SCHEMAS: &[OpSchema] = &[
         doc: "integer mul: (a − Z_a)·(b − Z_b) requantized by S_a·S_b/S_y" },
     OpSchema { kind: OpKind::QMatMul, name: "qmatmul", operands: ops(&["a", "b"], 0), attrs: REQUANT_ATTRS,
         doc: "integer matmul of two activations: Σ_k (a − Z_a)·(b − Z_b) in i32, requantized by S_a·S_b/S_y" },
+    OpSchema { kind: OpKind::QSoftmax, name: "qsoftmax", operands: ops(&["x"], 0),
+        attrs: &[a!("axis", Int, required, "the axis to normalize"),
+            a!("table", Ints, required, "256 entries T[k] ≈ 2^16·e^(−S_x·k), indexed by a code's distance below its row's maximum; T[0] = 2^16")],
+        doc: "integer softmax: a table of e^(−S_x·d) in 16-bit fixed point, summed per row in u32, scaled by one f64 reciprocal per row" },
     OpSchema { kind: OpKind::QAvgPool, name: "qavg_pool", operands: ops(&["x"], 0), attrs: AVG_POOL_ATTRS,
         doc: "integer average pool, rounding once per output with its own divisor" },
     OpSchema { kind: OpKind::QGlobalAvgPool, name: "qglobal_avg_pool", operands: ops(&["x"], 0), attrs: &[],

@@ -484,7 +484,7 @@ impl Walk<'_> {
                     .fold((f64::INFINITY, f64::NEG_INFINITY), union)
             }
             Quantize | Requantize | QConv2d | QConvTranspose2d | QGemm | QAdd | QMul | QMatMul
-            | QAvgPool | QGlobalAvgPool | Lut => {
+            | QSoftmax | QAvgPool | QGlobalAvgPool | Lut => {
                 return Err(Error::msg(format!("{} has no f32 result", op.kind.name())))
             }
         })

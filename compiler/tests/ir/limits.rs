@@ -104,6 +104,31 @@ const CASES: &[(&str, &str, &str)] = &[
     ("lut of 255 entries", ", 254, 255]}", ", 254]}"),
     ("lut entry 256 for u8", ", 254, 255]}", ", 254, 256]}"),
     ("lut entry -1 for u8", "table = [0, 1,", "table = [-1, 1,"),
+    (
+        "qsoftmax table entry 0 below 2^16",
+        "table = [65536, 51039,",
+        "table = [65535, 51039,",
+    ),
+    (
+        "qsoftmax table entry above 2^16",
+        "table = [65536, 51039,",
+        "table = [65536, 65537,",
+    ),
+    (
+        "qsoftmax table of 257 entries",
+        "table = [65536, 51039,",
+        "table = [65536, 65536, 51039,",
+    ),
+    (
+        "qsoftmax result scale below 2^-30",
+        "!quant<u8, 0.00390625, 0>>",
+        "!quant<u8, 1e-10, 0>>",
+    ),
+    (
+        "qsoftmax result stored as i32",
+        "!quant<u8, 0.00390625, 0>>",
+        "!quant<i32, 0.00390625, 0>>",
+    ),
 ];
 
 fn input() -> Tensor {

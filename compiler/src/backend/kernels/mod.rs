@@ -177,7 +177,7 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         // The ops [`has_kernel`] answers no for: the schedule refuses a graph holding one by
         // name before any code is generated (backend/mod.rs), so none reaches here.
         OpKind::NllLoss => loss::nll_loss(em, name, step),
-        OpKind::Attention => Err(no_kernel(step.op.kind)),
+        OpKind::Attention | OpKind::QSoftmax => Err(no_kernel(step.op.kind)),
         OpKind::Family(f) => f.def().kernel(em, name, step),
     }
 }
@@ -186,7 +186,7 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
 /// naming it, before generating code.
 pub fn has_kernel(kind: OpKind) -> bool {
     match kind {
-        OpKind::Attention => false,
+        OpKind::Attention | OpKind::QSoftmax => false,
         OpKind::Family(f) => f.def().has_kernel(),
         _ => true,
     }
