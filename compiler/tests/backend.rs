@@ -15,6 +15,7 @@ mod backend {
     pub mod onnx_index;
     pub mod outputs;
     pub mod props;
+    pub mod qsoftmax;
     pub mod reduce;
     pub mod resize;
     pub mod scale;

@@ -17,6 +17,7 @@ mod micro;
 mod plain;
 mod pool;
 mod qmatmul;
+mod qsoftmax;
 mod reduce;
 mod resize;
 mod strict;
@@ -126,6 +127,7 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         OpKind::QAdd => elementwise::qadd(em, name, step, target),
         OpKind::QMul => elementwise::qmul(em, name, step),
         OpKind::QMatMul => qmatmul::qmatmul(em, name, step),
+        OpKind::QSoftmax => qsoftmax::qsoftmax(em, name, step),
         OpKind::MaxPool if step.args[0].ty.elem.storage() == DType::F32 => {
             pool::float_pool(em, name, step, true)
         }
@@ -177,7 +179,7 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         // The ops [`has_kernel`] answers no for: the schedule refuses a graph holding one by
         // name before any code is generated (backend/mod.rs), so none reaches here.
         OpKind::NllLoss => loss::nll_loss(em, name, step),
-        OpKind::Attention | OpKind::QSoftmax => Err(no_kernel(step.op.kind)),
+        OpKind::Attention => Err(no_kernel(step.op.kind)),
         OpKind::Family(f) => f.def().kernel(em, name, step),
     }
 }
@@ -186,7 +188,7 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
 /// naming it, before generating code.
 pub fn has_kernel(kind: OpKind) -> bool {
     match kind {
-        OpKind::Attention | OpKind::QSoftmax => false,
+        OpKind::Attention => false,
         OpKind::Family(f) => f.def().has_kernel(),
         _ => true,
     }
