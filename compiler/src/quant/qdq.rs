@@ -149,6 +149,14 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         | OpKind::HardSigmoid
         | OpKind::LeakyRelu => Role::Integer,
         OpKind::AvgPool => Role::Integer,
+        // qsoftmax: a table of e^(−S_x·d) over the code distance below the row's maximum, summed
+        // exactly in u32 while the axis stays within runtime's QSOFTMAX_MAX_AXIS.
+        OpKind::Softmax
+            if softmax_axis_len(model, n, op)
+                .is_some_and(|len| len <= runtime::qops::QSOFTMAX_MAX_AXIS) =>
+        {
+            Role::Integer
+        }
         // A resize's result lies within its input's range (nearest copies elements, bilinear
         // takes convex combinations), so it keeps the input's parameters: nearest is then a
         // gather of codes, bilinear the fixed-point form of docs/ir.md. A constant moved around
@@ -190,6 +198,13 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         OpKind::Clip if op.float("min").is_some() || op.float("max").is_some() => Role::Activation,
         _ => Role::Float,
     }
+}
+
+/// How many elements the axis of softmax `n` holds.
+pub(crate) fn softmax_axis_len(model: &Model, n: NodeId, op: &Op) -> Option<usize> {
+    let x = *model.operands(n).first()?;
+    let axis = usize::try_from(op.int("axis")?).ok()?;
+    model.node(x).ty.shape.get(axis).copied()
 }
 
 /// Whether `n` is a constant holding one f32 value (of shape `[]` or `[1]`, so that it broadcasts

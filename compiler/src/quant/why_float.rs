@@ -58,6 +58,14 @@ pub fn why(model: &Model, n: NodeId, op: &Op) -> String {
         OpKind::Add => "the operands' shapes differ: qadd takes two equal shapes".into(),
         OpKind::Sub | OpKind::Div => format!("no integer {}", op.kind.name()),
         OpKind::Clip => "a clip without bounds".into(),
+        OpKind::Softmax => match crate::quant::qdq::softmax_axis_len(model, n, op) {
+            Some(len) => format!(
+                "its axis holds {len} elements, more than qsoftmax's {} (the u32 sum of its \
+                 table entries)",
+                runtime::qops::QSOFTMAX_MAX_AXIS
+            ),
+            None => "softmax has no integer form".into(),
+        },
         OpKind::Concat => {
             "its result only leaves the integer graph: joined as floats, each part keeps its own scale"
                 .into()

@@ -267,6 +267,9 @@ impl<'a> Sampler<'a> {
         }
         match kind {
             OpKind::Family(f) => f.def().sample_operand(c, h, w),
+            // A softmax's input is also an image, normalized along any axis (a detector's
+            // distribution head normalizes its channels).
+            OpKind::Softmax if self.rng.coin() => TensorType::f32(vec![1, c, h, w]),
             OpKind::Gemm | OpKind::Softmax => {
                 TensorType::f32(vec![self.rng.range(1, 4), self.rng.range(1, 6)])
             }
@@ -546,8 +549,12 @@ impl<'a> Sampler<'a> {
                 a.insert("ends".into(), ints(ends));
                 a.insert("steps".into(), ints(steps));
             }
-            OpKind::Concat | OpKind::Softmax => {
+            OpKind::Concat => {
                 a.insert("axis".into(), Attr::Int((x.rank() as i64 - 1).max(0)));
+            }
+            OpKind::Softmax => {
+                let axis = r.range(0, x.rank().saturating_sub(1)) as i64;
+                a.insert("axis".into(), Attr::Int(axis));
             }
             OpKind::Pad => {
                 let rank = x.rank();

@@ -102,3 +102,46 @@ fn explain_lists_every_float_op_left_and_why() {
         "{err}"
     );
 }
+
+/// A softmax runs on codes (qsoftmax) while its axis holds at most 65 535 elements, whose table
+/// entries sum exactly in u32; over a longer axis it stays float and `--explain` says why.
+#[test]
+fn a_softmax_runs_on_codes_up_to_the_u32_sum() {
+    for (n, on_codes) in [(65_535usize, true), (65_536, false)] {
+        let float = parse(&format!(
+            "model @soft {{\n  %x = input : tensor<1x{n}xf32>\n  %y = softmax(%x) {{axis = 1}} : tensor<1x{n}xf32>\n  return %y\n}}\n"
+        ));
+        let mut opts = pipeline::Options::new(Target::native()).expect("built-in rules load");
+        let sample = ndarray::ArrayD::from_shape_fn(vec![1, 1, n], |i| (i[2] % 97) as f32 / 10.0);
+        opts.quant.calibration = pipeline::Calibration::Samples {
+            samples: vec![sample],
+            method: qcc::quant::Method::MinMax,
+        };
+        let compiled = pipeline::compile(&float, &opts, |_, _| {}).expect("the pipeline runs");
+        let int = compiled.int.as_ref().expect("an integer model");
+        let kinds: Vec<OpKind> = int
+            .ops_in_order()
+            .into_iter()
+            .filter_map(|id| int.node(id).op().map(|o| o.kind))
+            .collect();
+        assert_eq!(
+            kinds.contains(&OpKind::QSoftmax),
+            on_codes,
+            "{n}: {kinds:?}"
+        );
+        assert_eq!(
+            kinds.contains(&OpKind::Softmax),
+            !on_codes,
+            "{n}: {kinds:?}"
+        );
+        let why = compiled.report.float_reasons.get("y").cloned();
+        if on_codes {
+            assert_eq!(why, None);
+        } else {
+            assert_eq!(
+                why.as_deref(),
+                Some("its axis holds 65536 elements, more than qsoftmax's 65535 (the u32 sum of its table entries)")
+            );
+        }
+    }
+}

@@ -30,14 +30,16 @@ const MODELS: &[(&str, f64)] = &[
     ("every_op_act", 35.0),       // 37.9
     ("every_op_pool", 40.0),      // 43.0
     ("every_op_shape", 41.0),     // 43.9
-    ("every_op_opset11", 41.5),   // 44.4
-    ("every_op_opset21", 36.0),   // 39.4
-    ("every_op_clip6", 35.0),     // 38.2
-    ("every_op_qdq", 43.0),       // 46.0
-    ("split_slice_op13", 33.5),   // 36.7
-    ("split_op18", 35.0),         // 38.0
-    ("split_slice_op9", 33.0),    // 35.8
-    ("yolox_focus", 36.0),        // 39.3
+    // 37.4; 44.4 while its softmax stayed float: a qsoftmax reads codes, so the concat before it
+    // joins its five parts (logits, a clip, a pad, a mean) at one scale instead of as floats.
+    ("every_op_opset11", 34.5),
+    ("every_op_opset21", 36.0), // 39.4
+    ("every_op_clip6", 35.0),   // 38.2
+    ("every_op_qdq", 43.0),     // 46.0
+    ("split_slice_op13", 33.5), // 36.7
+    ("split_op18", 35.0),       // 38.0
+    ("split_slice_op9", 33.0),  // 35.8
+    ("yolox_focus", 36.0),      // 39.3
 ];
 
 /// Saves a stage, reads it back and checks that the text re-prints identically and verifies.

@@ -61,3 +61,33 @@ fn every_lowering_rule_fires_in_its_fixture() {
         "lowering rules without a fixture in tests/lower/: {missing:?}"
     );
 }
+
+/// lower-softmax computes its table in the rule language; it must be the table docs/ir.md
+/// defines and `runtime::qops::qsoftmax_table` computes, entry for entry, for each input scale.
+#[test]
+fn lower_softmax_writes_the_runtime_table() {
+    let rules = RuleSet::lowering_and(&[]).expect("the lowering rules load");
+    let path = super::support::root().join("tests/lower/lower-softmax.ir");
+    let out = check("lower-softmax", &path, &rules).output;
+    let mut seen = 0;
+    for id in out.ops_in_order() {
+        let node = out.node(id);
+        let Some(op) = node.op().filter(|o| o.kind == qcc::ir::OpKind::QSoftmax) else {
+            continue;
+        };
+        let x = out.node(out.operands(id)[0]);
+        let sx = x.ty.elem.quant().expect("codes").scales[0];
+        let want: Vec<i64> = runtime::qops::qsoftmax_table(sx)
+            .into_iter()
+            .map(i64::from)
+            .collect();
+        assert_eq!(
+            op.ints("table").expect("a table"),
+            &want[..],
+            "%{}",
+            node.name
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 2, "the fixture's two softmaxes are lowered");
+}
