@@ -31,17 +31,7 @@ fn ty(shape: &[usize], elem: &str) -> String {
 
 /// Deterministic values in [-3, 3) with a few repeats (ties for arg_max), from `seed`.
 fn values(shape: &[usize], seed: u64) -> ArrayD<f32> {
-    let n: usize = shape.iter().product();
-    let mut s = seed | 1;
-    let v = (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s % 48) as f32 - 24.0) / 8.0
-        })
-        .collect();
-    ArrayD::from_shape_vec(IxDyn(shape), v).expect("shape")
+    super::support::stepped_values(shape, seed, 24)
 }
 
 fn check(model: &Model, inputs: &[ArrayD<f32>]) {

@@ -5,7 +5,7 @@
 //! and a pool.
 
 use super::support::{assert_exact, build};
-use ndarray::{ArrayD, IxDyn};
+use ndarray::ArrayD;
 use proptest::prelude::*;
 use qcc::diag::Source;
 use qcc::ir::Model;
@@ -24,17 +24,7 @@ fn parse(text: &str) -> Model {
 
 /// Values in [-4, 4), from `seed`, with runs of equal values (ties at the maximum).
 fn values(shape: &[usize], seed: u64) -> ArrayD<f32> {
-    let n: usize = shape.iter().product();
-    let mut s = seed | 1;
-    let v = (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s % 64) as f32 - 32.0) / 8.0
-        })
-        .collect();
-    ArrayD::from_shape_vec(IxDyn(shape), v).expect("shape")
+    super::support::stepped_values(shape, seed, 32)
 }
 
 /// A shape of rank 1 to 4 and an axis whose length is short, a few vectors long, or long.

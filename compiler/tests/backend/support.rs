@@ -223,3 +223,19 @@ pub fn float_arithmetic(int: &Model) -> Vec<String> {
         .map(|n| format!("%{} = {}", n.name, n.op().map_or("", |o| o.kind.name())))
         .collect()
 }
+
+/// Deterministic values `(k − half)/8` for `k` in `[0, 2·half)` from a xorshift of `seed`: few
+/// distinct values, so ties (equal maxima, repeated keys) come up often.
+pub fn stepped_values(shape: &[usize], seed: u64, half: u64) -> ndarray::ArrayD<f32> {
+    let n: usize = shape.iter().product();
+    let mut s = seed | 1;
+    let v = (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s % (2 * half)) as f32 - half as f32) / 8.0
+        })
+        .collect();
+    ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), v).expect("shape")
+}
