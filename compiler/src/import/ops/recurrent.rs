@@ -194,6 +194,27 @@ impl Unroll<'_, '_> {
         self.binary(cx, name, OpKind::Add, neg, one)
     }
 
+    /// `x + h·Rᵀ` (just `x` before the first step, where `h` is zero), clipped when the cell
+    /// clips; `names` are the gemm's, the sum's and the clip's.
+    fn with_recurrence(
+        &self,
+        cx: &mut Importer,
+        x: NodeId,
+        h_prev: Option<NodeId>,
+        r: NodeId,
+        names: [String; 3],
+    ) -> Result<NodeId> {
+        let [rec, sum, clip] = names;
+        let pre = match h_prev {
+            Some(hp) => {
+                let rec = self.linear(cx, &rec, hp, r, None)?;
+                self.binary(cx, &sum, OpKind::Add, x, rec)?
+            }
+            None => x,
+        };
+        self.clipped(cx, &clip, pre)
+    }
+
     /// One step of one direction: the new hidden state and (LSTM) cell state.
     fn step(
         &self,
@@ -203,18 +224,12 @@ impl Unroll<'_, '_> {
         wt: &Recurrent,
         acts: &[Act],
         (h_prev, c_prev): State,
-    ) -> Result<State> {
+    ) -> Result<(NodeId, Option<NodeId>)> {
         let h = self.hidden;
         match self.cell {
             Cell::Lstm => {
-                let pre = match h_prev {
-                    Some(hp) => {
-                        let rec = self.linear(cx, &format!("{tag}.rec"), hp, wt.r, None)?;
-                        self.binary(cx, &format!("{tag}.gates"), OpKind::Add, xw, rec)?
-                    }
-                    None => xw,
-                };
-                let pre = self.clipped(cx, &format!("{tag}.clip"), pre)?;
+                let names = ["rec", "gates", "clip"].map(|n| format!("{tag}.{n}"));
+                let pre = self.with_recurrence(cx, xw, h_prev, wt.r, names)?;
                 // Gate g's pre-activation, plus its peephole term p ⊙ c when there is one.
                 let gate = |cx: &mut Importer,
                             g: usize,
@@ -250,18 +265,12 @@ impl Unroll<'_, '_> {
                 let o = gate(cx, 1, "o", acts[0], wt.peep.map(|p| (p[1], c)))?;
                 let hc = self.act(cx, &format!("{tag}.c_act"), acts[2], c)?;
                 let hn = self.binary(cx, &format!("{tag}.h"), OpKind::Mul, o, hc)?;
-                Ok((Some(hn), Some(c)))
+                Ok((hn, Some(c)))
             }
             Cell::Gru => {
                 let zr_in = self.slice(cx, &format!("{tag}.zr_x"), xw, 1, (0, 2 * h))?;
-                let zr = match h_prev {
-                    Some(hp) => {
-                        let rec = self.linear(cx, &format!("{tag}.zr_rec"), hp, wt.r, None)?;
-                        self.binary(cx, &format!("{tag}.zr_pre"), OpKind::Add, zr_in, rec)?
-                    }
-                    None => zr_in,
-                };
-                let zr = self.clipped(cx, &format!("{tag}.zr_clip"), zr)?;
+                let names = ["zr_rec", "zr_pre", "zr_clip"].map(|n| format!("{tag}.{n}"));
+                let zr = self.with_recurrence(cx, zr_in, h_prev, wt.r, names)?;
                 let z_in = self.slice(cx, &format!("{tag}.z_in"), zr, 1, (0, h))?;
                 let z = self.act(cx, &format!("{tag}.z"), acts[0], z_in)?;
                 let r_in = self.slice(cx, &format!("{tag}.r_in"), zr, 1, (h, 2 * h))?;
@@ -297,18 +306,12 @@ impl Unroll<'_, '_> {
                     }
                     None => new,
                 };
-                Ok((Some(hn), None))
+                Ok((hn, None))
             }
             Cell::Rnn => {
-                let pre = match h_prev {
-                    Some(hp) => {
-                        let rec = self.linear(cx, &format!("{tag}.rec"), hp, wt.r, None)?;
-                        self.binary(cx, &format!("{tag}.pre"), OpKind::Add, xw, rec)?
-                    }
-                    None => xw,
-                };
-                let pre = self.clipped(cx, &format!("{tag}.clip"), pre)?;
-                Ok((Some(self.act(cx, &format!("{tag}.h"), acts[0], pre)?), None))
+                let names = ["rec", "pre", "clip"].map(|n| format!("{tag}.{n}"));
+                let pre = self.with_recurrence(cx, xw, h_prev, wt.r, names)?;
+                Ok((self.act(cx, &format!("{tag}.h"), acts[0], pre)?, None))
             }
         }
     }
@@ -735,7 +738,6 @@ fn unroll(cx: &mut Importer, n: &OnnxNode, cell: Cell) -> Result<()> {
             let tag = format!("d{d}.t{t}");
             let x_t = u.slice(cx, &format!("{tag}.x"), xw, 0, (t * batch, (t + 1) * batch))?;
             let (hn, cn) = u.step(cx, &tag, x_t, &wt, acts, (h, c))?;
-            let hn = hn.expect("a step makes h");
             h = Some(hn);
             c = cn;
             by_time[t] = Some(hn);
