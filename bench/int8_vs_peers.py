@@ -72,6 +72,11 @@ def cpu_description():
     return f"{name}, {os.cpu_count()} logical CPUs; flags: {' '.join(shown) or 'no AVX2'}"
 
 
+# A library port's "dtype" (its NAME_model_json) as numpy's.
+PORT_DTYPES = {"f32": np.float32, "i8": np.int8, "u8": np.uint8, "i32": np.int32,
+               "i64": np.int64, "bool": np.bool_}
+
+
 class QccLibrary:
     """A model.so called through its C ABI, buffers allocated once."""
 
@@ -88,8 +93,8 @@ class QccLibrary:
         self.lib = lib
         self.threads = threads
         self.info = json.loads(lib.qcc_model_json())
-        self.inputs = [np.zeros(i["shape"], np.float32) for i in self.info["inputs"]]
-        self.outputs = [np.zeros(o["shape"], np.float32) for o in self.info["outputs"]]
+        self.inputs = [np.zeros(i["shape"], PORT_DTYPES[i["dtype"]]) for i in self.info["inputs"]]
+        self.outputs = [np.zeros(o["shape"], PORT_DTYPES[o["dtype"]]) for o in self.info["outputs"]]
         self._scratch = np.zeros(lib.qcc_scratch_size_threads(threads) + 64, np.uint8)
         self._aligned = self._scratch.ctypes.data + (-self._scratch.ctypes.data % 64)
         self._in = (ctypes.c_void_p * len(self.inputs))(*(a.ctypes.data for a in self.inputs))
@@ -99,7 +104,7 @@ class QccLibrary:
         if len(self.inputs) != 1 or self.inputs[0].shape != x.shape:
             raise SystemExit(f"qcc library wants inputs {[a.shape for a in self.inputs]}, "
                              f"the benchmark has one of {x.shape}")
-        np.copyto(self.inputs[0], x)
+        np.copyto(self.inputs[0], x, casting="no")
 
     def run(self):
         if self.threads == 1:

@@ -18,13 +18,9 @@ pub enum Layout {
     Stacked,
 }
 
-/// How many model runs the array holds for an input of shape `shape`, and how they are laid out.
-pub fn count_batches(name: &str, shape: &[usize], a: &ArrayD<f32>) -> Result<(usize, Layout)> {
-    count_batches_of(name, shape, a.shape())
-}
-
-/// `count_batches` for an array of shape `given`, whatever its element type.
-fn count_batches_of(name: &str, shape: &[usize], given: &[usize]) -> Result<(usize, Layout)> {
+/// How many model runs an array of shape `given` holds for an input of shape `shape`, and how
+/// they are laid out.
+pub fn count_batches(name: &str, shape: &[usize], given: &[usize]) -> Result<(usize, Layout)> {
     let wrong = || {
         Error::msg(format!(
             "input %{name} expects {} (N×{} or N×{} for N samples), but the file holds {}",
@@ -52,13 +48,8 @@ fn count_batches_of(name: &str, shape: &[usize], given: &[usize]) -> Result<(usi
     Ok((given[0] / shape[0], Layout::Concatenated))
 }
 
-/// The `b`-th model input held by `a`.
-pub fn batch_of(a: &ArrayD<f32>, shape: &[usize], layout: Layout, b: usize) -> Tensor {
-    Tensor::F32(slice_batch(a, shape, layout, b))
-}
-
-/// `batch_of` for a tensor of any element type.
-fn tensor_batch_of(t: &Tensor, shape: &[usize], layout: Layout, b: usize) -> Tensor {
+/// The `b`-th model input held by `t`, of its element type.
+pub fn batch_of(t: &Tensor, shape: &[usize], layout: Layout, b: usize) -> Tensor {
     runtime::tensor_map!(t, a => slice_batch(a, shape, layout, b))
 }
 
@@ -131,7 +122,7 @@ pub fn run_tensor_batches(
 ) -> Result<Vec<Tensor>> {
     let mut plan: Option<(usize, Layout)> = None;
     for ((name, shape), a) in ports.iter().zip(inputs) {
-        let k = count_batches_of(name, shape, a.shape())?;
+        let k = count_batches(name, shape, a.shape())?;
         match plan {
             Some(p) if p.0 != k.0 => {
                 return Err(Error::msg(format!(
@@ -153,7 +144,7 @@ pub fn run_tensor_batches(
         let feed: Vec<Tensor> = ports
             .iter()
             .zip(inputs)
-            .map(|((_, shape), a)| tensor_batch_of(a, shape, layout, b))
+            .map(|((_, shape), a)| batch_of(a, shape, layout, b))
             .collect();
         for (i, t) in run_one(&feed)?.into_iter().enumerate() {
             outs[i].push(t);

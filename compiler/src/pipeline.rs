@@ -22,7 +22,7 @@ use crate::quant::{
     DEFAULT_INPUT_RANGE,
 };
 use crate::rules::RuleSet;
-use ndarray::ArrayD;
+use runtime::Tensor;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -126,9 +126,9 @@ pub enum Stage {
 #[derive(Clone, Debug)]
 pub enum Calibration {
     /// Observed by running the float model over samples: one array per model input, in signature
-    /// order, whose leading axis counts samples.
+    /// order and of the input's element type, whose leading axis counts samples.
     Samples {
-        samples: Vec<ArrayD<f32>>,
+        samples: Vec<Tensor>,
         method: Method,
     },
     /// The ranges of an earlier calibration, in a file written from [`Report::ranges`].

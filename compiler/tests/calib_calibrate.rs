@@ -63,7 +63,7 @@ fn check(name: &str, result: Result<Ranges>) {
 
 fn method(name: &str, m: Method) {
     let mut calls = vec![];
-    let r = calibrate(&model(FIXTURE), &[samples(5)], m, |done, total| {
+    let r = calibrate(&model(FIXTURE), &[samples(5).into()], m, |done, total| {
         calls.push((done, total))
     });
     assert_eq!(calls, (1..=5).map(|d| (d, 5)).collect::<Vec<_>>());
@@ -83,7 +83,7 @@ fn the_ranges_do_not_depend_on_the_cores_calibrating() {
             let mut calls = vec![];
             let r = qcc::quant::calibrate::calibrate_on_cores(
                 &m,
-                &[samples(7)],
+                &[samples(7).into()],
                 method,
                 &qcc::quant::bias_correction::linear_inputs(&m),
                 cores,
@@ -133,12 +133,12 @@ fn data_free() {
 #[test]
 fn concatenated_samples_give_the_same_ranges() {
     let m = model(FIXTURE);
-    let stacked = calibrate(&m, &[samples(5)], Method::MinMax, |_, _| {}).unwrap();
+    let stacked = calibrate(&m, &[samples(5).into()], Method::MinMax, |_, _| {}).unwrap();
     let flat = samples(5)
         .into_shape_with_order(IxDyn(&[5, 1, 4, 4]))
         .unwrap();
     assert_eq!(
-        calibrate(&m, &[flat], Method::MinMax, |_, _| {}).unwrap(),
+        calibrate(&m, &[flat.into()], Method::MinMax, |_, _| {}).unwrap(),
         stacked
     );
 }
@@ -149,7 +149,7 @@ fn error_nan_sample() {
     s[[3, 0, 0, 2, 1]] = f32::NAN;
     check(
         "error_nan_sample",
-        calibrate(&model(FIXTURE), &[s], Method::MinMax, |_, _| {}),
+        calibrate(&model(FIXTURE), &[s.into()], Method::MinMax, |_, _| {}),
     );
 }
 
@@ -161,7 +161,7 @@ fn error_inf_in_concatenated_samples() {
     s[[4, 0, 3, 3]] = f32::NEG_INFINITY;
     check(
         "error_inf_in_concatenated_samples",
-        calibrate(&model(FIXTURE), &[s], Method::Entropy, |_, _| {}),
+        calibrate(&model(FIXTURE), &[s.into()], Method::Entropy, |_, _| {}),
     );
 }
 
@@ -170,7 +170,7 @@ fn error_wrong_shape() {
     let s = ArrayD::<f32>::zeros(IxDyn(&[5, 1, 1, 4, 5]));
     check(
         "error_wrong_shape",
-        calibrate(&model(FIXTURE), &[s], Method::MinMax, |_, _| {}),
+        calibrate(&model(FIXTURE), &[s.into()], Method::MinMax, |_, _| {}),
     );
 }
 
@@ -180,7 +180,7 @@ fn error_wrong_input_count() {
         "error_wrong_input_count",
         calibrate(
             &model(FIXTURE),
-            &[samples(2), samples(2)],
+            &[samples(2).into(), samples(2).into()],
             Method::MinMax,
             |_, _| {},
         ),
@@ -189,14 +189,14 @@ fn error_wrong_input_count() {
 
 #[test]
 fn error_op_not_finite() {
-    let s = ArrayD::from_shape_vec(
+    let s = ArrayD::<f32>::from_shape_vec(
         IxDyn(&[2, 1, 4]),
         vec![1.0, 2.0, 3.0, 4.0, 1.0, 0.0, 2.0, 3.0],
     )
     .unwrap();
     check(
         "error_op_not_finite",
-        calibrate(&model(RECIPROCAL), &[s], Method::MinMax, |_, _| {}),
+        calibrate(&model(RECIPROCAL), &[s.into()], Method::MinMax, |_, _| {}),
     );
 }
 
@@ -211,7 +211,7 @@ fn error_data_free_division() {
 #[test]
 fn ranges_files_read_back() {
     let m = model(FIXTURE);
-    let r = calibrate(&m, &[samples(5)], Method::Entropy, |_, _| {}).unwrap();
+    let r = calibrate(&m, &[samples(5).into()], Method::Entropy, |_, _| {}).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ranges.json");
     r.save(&path).unwrap();

@@ -53,13 +53,7 @@ fn stored(model: &Model, n: NodeId) -> bool {
 /// SQNR (dB) of the output over all samples when every stored activation is replaced by its
 /// quantize→dequantize image under the calibrated ranges.
 fn simulated_sqnr(model: &Model, samples: &ArrayD<f32>) -> f64 {
-    let ranges = calibrate(
-        model,
-        std::slice::from_ref(samples),
-        Method::DEFAULT,
-        |_, _| {},
-    )
-    .unwrap();
+    let ranges = calibrate(model, &[samples.clone().into()], Method::DEFAULT, |_, _| {}).unwrap();
     let chosen: HashMap<NodeId, Params> = observed_tensors(model)
         .into_iter()
         .filter(|&n| stored(model, n))

@@ -154,43 +154,144 @@ fn integer_and_bool_values_run_with_onnx_semantics() {
     assert!(err.contains("i64"), "{err}");
 }
 
-/// A library's entry passes `const float *` inputs and `float *` outputs, so a model taking
-/// token ids or returning arg_max's indices is refused by name before calibrating; the same
-/// model still quantizes (the i64 input reaches its gather as it is) and runs in `qcc run`.
+/// A library passes integer and bool ports as themselves: a model taking token ids (i64) and
+/// bytes (i32) and returning arg_max's indices (i64) and a mask (bool) compiles, and `qcc run`
+/// on it reads and writes those types, equal to the integer IR in the interpreter. A port of a
+/// type no kernel holds (f16) is refused by name before calibrating.
 #[test]
-fn a_library_refuses_ports_that_are_not_f32_by_name() {
+fn libraries_pass_integer_and_bool_ports() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    let emb: Vec<String> = (0..40)
+        .map(|i| format!("{}", (i % 7) as f32 * 0.5 - 1.25))
+        .collect();
     std::fs::write(
         d.join("ids.ir"),
-        "model @ids {\n  weight @emb : tensor<10x4xf32> = dense<[0.5, -1.0, 2.0, 0.25, 1.5, -0.5, 1.0, 0.75, 0.5, -1.0, 2.0, 0.25, 1.5, -0.5, 1.0, 0.75, 0.5, -1.0, 2.0, 0.25, 1.5, -0.5, 1.0, 0.75, 0.5, -1.0, 2.0, 0.25, 1.5, -0.5, 1.0, 0.75, 0.5, -1.0, 2.0, 0.25, 1.5, -0.5, 1.0, 0.75]>\n  %ids = input : tensor<1x5xi64>\n  %e = gather(@emb, %ids) {axis = 0} : tensor<1x5x4xf32>\n  %y = relu(%e) : tensor<1x5x4xf32>\n  return %y\n}\n",
+        format!("model @ids {{\n  weight @emb : tensor<10x4xf32> = dense<[{}]>\n  weight @iota : tensor<1x1x4xi32> = dense<[0, 1, 2, 3]>\n  %ids = input : tensor<1x5xi64>\n  %bytes = input : tensor<1x5x1xi32>\n  %e = gather(@emb, %ids) {{axis = 0}} : tensor<1x5x4xf32>\n  %hot = compare(%bytes, @iota) {{fn = \"equal\"}} : tensor<1x5x4xbool>\n  %f = cast(%hot) {{to = \"f32\"}} : tensor<1x5x4xf32>\n  %s = add(%e, %f) : tensor<1x5x4xf32>\n  %y = relu(%s) : tensor<1x5x4xf32>\n  %am = arg_max(%y) {{axis = 2, keepdims = false}} : tensor<1x5xi64>\n  return %y, %am, %hot\n}}\n", emb.join(", ")),
     )
     .unwrap();
-    std::fs::write(
-        d.join("am.ir"),
-        "model @am {\n  %x = input : tensor<1x3x4xf32>\n  %r = relu(%x) : tensor<1x3x4xf32>\n  %y = arg_max(%r) {axis = 1, keepdims = false} : tensor<1x4xi64>\n  return %y\n}\n",
-    )
-    .unwrap();
-    let (ok, err) = qcc(d, &["ids.ir", "-o", "ids.so"]);
-    assert!(!ok);
-    assert!(
-        err.contains("input %ids is tensor<1x5xi64>") && err.contains("const float *"),
-        "{err}"
+    let ids: Vec<i64> = vec![3, 0, 9, 4, 4, 1, 2, 8, 7, 5, 6, 3, 0, 2, 9];
+    write_npy(
+        &d.join("ids.npy"),
+        ArrayD::from_shape_vec(vec![3, 5], ids).unwrap(),
     );
-    let (ok, err) = qcc(d, &["am.ir", "-o", "am.so"]);
-    assert!(!ok);
-    assert!(
-        err.contains("output %y is tensor<1x4xi64>") && err.contains("float *"),
-        "{err}"
+    let bytes: Vec<i32> = vec![0, 3, 2, 7, 1, 2, 2, 0, 3, 1, 1, 0, 9, 3, 2];
+    write_npy(
+        &d.join("bytes.npy"),
+        ArrayD::from_shape_vec(vec![3, 5, 1], bytes.clone()).unwrap(),
     );
+    let feed = ["-i", "ids=ids.npy", "-i", "bytes=bytes.npy"];
+    let calib = ["--calib", "ids=ids.npy", "--calib", "bytes=bytes.npy"];
+    let (ok, err) = qcc(d, &[&["ids.ir", "-o", "ids.so"][..], &calib].concat());
+    assert!(ok, "{err}");
+    let header = std::fs::read_to_string(d.join("ids.h")).unwrap();
+    for line in [
+        "int qcc_run(const void *const *inputs, void *const *outputs, void *scratch);",
+        "/* inputs[0]: %ids, 1x5: 5 int64_t values */",
+        "/* inputs[1]: %bytes, 1x5x1: 5 int32_t values */",
+        "/* outputs[1]: %am, 1x5: 5 int64_t values */",
+        "/* outputs[2]: %hot, 1x5x4: 20 bools (uint8_t, 0 or 1) */",
+    ] {
+        assert!(header.contains(line), "{line} not in\n{header}");
+    }
     let (ok, err) = qcc(
         d,
-        &["ids.ir", "--emit", "int", "-o", "ids.int.ir", "--explain"],
+        &[&["ids.ir", "--emit", "int", "-o", "ids.int.ir"][..], &calib].concat(),
     );
     assert!(ok, "{err}");
-    // --explain says why the gather stays float: its indices, not codes.
+    let run = |model: &str, tag: &str| {
+        let names: Vec<String> = ["y", "am", "hot"]
+            .iter()
+            .map(|n| format!("{n}={n}.{tag}.npy"))
+            .collect();
+        let mut args: Vec<&str> = vec!["run", model];
+        args.extend(feed);
+        for n in &names {
+            args.extend(["-o", n.as_str()]);
+        }
+        let (ok, err) = qcc(d, &args);
+        assert!(ok, "{model}: {err}");
+    };
+    run("ids.so", "so");
+    run("ids.int.ir", "ir");
+    let y_so: ArrayD<f32> = read_npy(&d.join("y.so.npy"));
+    let y_ir: ArrayD<f32> = read_npy(&d.join("y.ir.npy"));
+    assert_eq!(y_so.shape(), &[3, 5, 4]);
+    assert_eq!(
+        y_so.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        y_ir.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+    let am_so: ArrayD<i64> = read_npy(&d.join("am.so.npy"));
+    let am_ir: ArrayD<i64> = read_npy(&d.join("am.ir.npy"));
+    assert_eq!(am_so.shape(), &[3, 5]);
+    assert_eq!(am_so, am_ir);
+    let hot_so: ArrayD<bool> = read_npy(&d.join("hot.so.npy"));
+    // The mask is the one-hot of the bytes: exact, whatever the quantization.
+    let want: Vec<bool> = bytes
+        .iter()
+        .flat_map(|&b| (0..4).map(move |k| b == k))
+        .collect();
+    assert_eq!(hot_so.iter().copied().collect::<Vec<_>>(), want);
+
+    // A C caller, against the header, with -Wall -Werror: the first sample's indices and mask.
+    std::fs::write(
+        d.join("call.c"),
+        r#"#include <stdio.h>
+#include <stdlib.h>
+#include "ids.h"
+int main(void) {
+    int64_t ids[QCC_INPUT0_SIZE] = {3, 0, 9, 4, 4};
+    int32_t bytes[QCC_INPUT1_SIZE] = {0, 3, 2, 7, 1};
+    float y[QCC_OUTPUT0_SIZE];
+    int64_t am[QCC_OUTPUT1_SIZE];
+    uint8_t hot[QCC_OUTPUT2_SIZE];
+    const void *inputs[] = {ids, bytes};
+    void *outputs[] = {y, am, hot};
+    void *scratch = aligned_alloc(64, (QCC_SCRATCH_SIZE + 63) / 64 * 64 + 64);
+    int rc = qcc_run(inputs, outputs, scratch);
+    printf("%d", rc);
+    for (int i = 0; i < QCC_OUTPUT1_SIZE; i++) printf(" %lld", (long long)am[i]);
+    for (int i = 0; i < QCC_OUTPUT2_SIZE; i++) printf(" %u", (unsigned)hot[i]);
+    printf("\n");
+    free(scratch);
+    return rc;
+}
+"#,
+    )
+    .unwrap();
+    let cc = std::process::Command::new("cc")
+        .args([
+            "-std=c11", "-Wall", "-Werror", "call.c", "-o", "call", "./ids.so",
+        ])
+        .args(["-Wl,-rpath,$ORIGIN"])
+        .current_dir(d)
+        .output()
+        .expect("cc runs");
     assert!(
-        err.contains("gather %e: it reads %ids, i64 values (indices or a mask)"),
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let out = std::process::Command::new(d.join("call"))
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{out:?}");
+    let mut want = vec!["0".to_string()];
+    want.extend(am_so.iter().take(5).map(|v| v.to_string()));
+    want.extend(hot_so.iter().take(20).map(|&v| u8::from(v).to_string()));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want.join(" "));
+
+    // An f16 port: refused by name, with the types a library passes.
+    std::fs::write(
+        d.join("h.ir"),
+        "model @h {\n  %x = input : tensor<1x4xf32>\n  %h = cast(%x) {to = \"f16\"} : tensor<1x4xf16>\n  return %h\n}\n",
+    )
+    .unwrap();
+    let (ok, err) = qcc(d, &["h.ir", "-o", "h.so"]);
+    assert!(!ok);
+    assert!(
+        err.contains("output %h is tensor<1x4xf16>")
+            && err.contains("f32, i32, i64, i8, u8 or bool"),
         "{err}"
     );
 }

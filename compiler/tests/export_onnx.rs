@@ -84,7 +84,7 @@ fn cross_check(name: &str) -> Agreement {
     let samples = qcc::npy::read_f32(&input_path).unwrap();
     let mut opts = pipeline::Options::new(Target::native()).expect("built-in rules load");
     opts.quant.calibration = Calibration::Samples {
-        samples: vec![samples.clone()],
+        samples: vec![samples.clone().into()],
         method: Method::Mse,
     };
     opts.quant.weight_bits = Some(WeightBits::Eight);

@@ -19,7 +19,7 @@ fn digits() -> (Model, qcc::quant::Ranges) {
     let mut opts = pipeline::Options::new(Target::native()).unwrap();
     opts.stop = Stage::Qdq;
     opts.quant.calibration = Calibration::Samples {
-        samples: vec![images],
+        samples: vec![images.into()],
         method: Method::Mse,
     };
     opts.quant.bias_correction = Some(BiasCorrection::Off);
@@ -137,8 +137,7 @@ fn an_integer_model_quantized_again_is_kept_as_it_is() {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/digits/test_images.npy"),
     )
     .unwrap();
-    let again_ranges =
-        calibrate(&int, std::slice::from_ref(&images), Method::Mse, |_, _| {}).unwrap();
+    let again_ranges = calibrate(&int, &[images.clone().into()], Method::Mse, |_, _| {}).unwrap();
     let again = lowered(&int, &again_ranges, &Options::new(WeightBits::Eight));
     assert_eq!(
         (count(&again, OpKind::QConv2d), count(&again, OpKind::QGemm)),
@@ -304,7 +303,7 @@ fn ranges_without_samples_outlive_a_failed_data_free_correction() {
     let mut opts = pipeline::Options::new(Target::native()).unwrap();
     opts.stop = Stage::Qdq;
     opts.quant.calibration = Calibration::Samples {
-        samples: vec![samples],
+        samples: vec![samples.into()],
         method: Method::MinMax,
     };
     let ranges = pipeline::compile(&model, &opts, |_, _| {})

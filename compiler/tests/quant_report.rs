@@ -14,7 +14,7 @@ fn digits_report_lists_every_layer_worst_first() {
     let images = qcc::npy::read_f32(&root.join("examples/digits/test_images.npy")).unwrap();
     let mut opts = pipeline::Options::new(Target::native()).unwrap();
     opts.quant.calibration = Calibration::Samples {
-        samples: vec![images],
+        samples: vec![images.into()],
         method: Method::Mse,
     };
     opts.quant.weight_bits = Some(WeightBits::Eight);

@@ -51,11 +51,18 @@ def _calib_batches(calib: Any) -> list[Mapping[str, np.ndarray] | np.ndarray]:
     )
 
 
+def _sample(x: Any) -> np.ndarray:
+    """A calibration array as qcc reads it: integer and bool samples (token ids, bytes, masks)
+    keep their dtype, which must be the input's; any other array becomes float32."""
+    a = np.asarray(x)
+    return a if a.dtype.kind in "iub" else a.astype(np.float32)
+
+
 def _calib_args(calib: Any, tmp: Path) -> list[str]:
     """The samples as .npy files, one per input (`--calib name=FILE` when there are several)."""
     batches = _calib_batches(calib)
     if all(isinstance(b, np.ndarray) or not isinstance(b, Mapping) for b in batches):
-        arr = np.concatenate([np.asarray(b, dtype=np.float32) for b in batches], axis=0)
+        arr = np.concatenate([_sample(b) for b in batches], axis=0)
         p = tmp / "calib.npy"
         np.save(p, arr)
         return ["--calib", os.fspath(p)]
@@ -64,7 +71,7 @@ def _calib_args(calib: Any, tmp: Path) -> list[str]:
     names = list(batches[0])
     out = []
     for i, name in enumerate(names):
-        arr = np.concatenate([np.asarray(b[name], dtype=np.float32) for b in batches], axis=0)
+        arr = np.concatenate([_sample(b[name]) for b in batches], axis=0)
         p = tmp / f"calib{i}.npy"
         np.save(p, arr)
         out += ["--calib", f"{name}={p}"]
@@ -129,7 +136,8 @@ def compile(
     """Compiles a model into an int8 library and loads it.
 
     model: a path to a .onnx or .ir file, or an onnx.ModelProto.
-    calib: calibration samples, float32 with a leading sample axis (a dict by input name for
+    calib: calibration samples with a leading sample axis, float32 (or the input's own integer
+        or bool dtype, for token ids, bytes or masks; a dict by input name for
         several inputs), or an iterable of such batches. Without it, ranges come from the
         model's BatchNorm statistics (data-free), which is worse.
     target: the CPU to build for ("native", "x86-64-v2", "x86-64-v3", "x86-64-v4+avx512vnni", …).

@@ -36,6 +36,17 @@ class Library:
         return [(n, tuple(s)) for n, s in self._lib.outputs]
 
     @property
+    def input_dtypes(self) -> list[np.dtype]:
+        """The dtype of each input, in order: float32, or int32/int64/int8/uint8/bool for a model
+        that takes token ids, bytes or masks as they are."""
+        return [np.dtype(d) for d in self._lib.input_dtypes]
+
+    @property
+    def output_dtypes(self) -> list[np.dtype]:
+        """The dtype of each output, in order (float32, or an integer or bool type)."""
+        return [np.dtype(d) for d in self._lib.output_dtypes]
+
+    @property
     def info(self) -> dict:
         """The library's description of itself: target, CPU features, weight bits, …"""
         return self._lib.info
@@ -49,12 +60,12 @@ class Library:
         outs = ", ".join(f"{n}: {'x'.join(map(str, s))}" for n, s in self.outputs)
         return f"<qcc.Library {self.info['model']} ({ins}) -> ({outs}) [{self.info['target']}]>"
 
-    def _checked(self, name: str, shape: tuple[int, ...], x: Any) -> np.ndarray:
+    def _checked(self, name: str, shape: tuple[int, ...], want: np.dtype, x: Any) -> np.ndarray:
         a = np.asarray(x)
-        if a.dtype != np.float32:
+        if a.dtype != want:
             raise TypeError(
-                f"input {name!r} is float32, but an array of {a.dtype} was given "
-                f"(convert it with .astype(np.float32))"
+                f"input {name!r} is {want}, but an array of {a.dtype} was given "
+                f"(convert it with .astype(np.{want}))"
             )
         if a.shape != shape:
             raise ValueError(
@@ -70,7 +81,9 @@ class Library:
         if len(xs) != len(self.inputs):
             names = ", ".join(n for n, _ in self.inputs)
             raise TypeError(f"the model takes {len(self.inputs)} input(s) ({names}), {len(xs)} given")
-        arrays = [self._checked(n, s, x) for (n, s), x in zip(self.inputs, xs)]
+        arrays = [
+            self._checked(n, s, d, x) for (n, s), d, x in zip(self.inputs, self.input_dtypes, xs)
+        ]
         out = self._lib.run(arrays, threads=_threads(threads))
         return out[0] if len(out) == 1 else tuple(out)
 
@@ -87,7 +100,7 @@ class Library:
             if unknown:
                 parts.append(f"unknown {', '.join(unknown)}")
             raise KeyError(f"the model's inputs are {', '.join(names)}: {'; '.join(parts)}")
-        arrays = [self._checked(n, s, feeds[n]) for n, s in self.inputs]
+        arrays = [self._checked(n, s, d, feeds[n]) for (n, s), d in zip(self.inputs, self.input_dtypes)]
         out = self._lib.run(arrays, threads=_threads(threads))
         return {n: a for (n, _), a in zip(self.outputs, out)}
 

@@ -4,14 +4,14 @@
 //! The Pythonic surface (keywords, calibration arrays, temporary files) is `qcc/*.py`.
 
 use clap::{CommandFactory, Parser};
-use numpy::{IntoPyArray, PyArrayDyn, PyReadonlyArrayDyn};
+use numpy::{IntoPyArray, PyReadonlyArrayDyn};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use qcc::cli::{Cli, CompileArgs, Emit, Prepared};
 use qcc::pipeline::{compile, Compiled};
-use runtime::Scratch;
+use runtime::{DType, Scratch, Tensor};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -236,21 +236,50 @@ impl Library {
         Ok(d)
     }
 
-    /// Runs the model on float32 arrays in input order on `threads` threads (the same outputs,
-    /// bit for bit, for every count); returns the outputs in output order.
+    /// The numpy dtype name of each input (`float32`, `int32`, `int64`, `int8`, `uint8`,
+    /// `bool`), in the order `run` takes them.
+    #[getter]
+    fn input_dtypes(&self) -> Vec<&'static str> {
+        self.lib
+            .info()
+            .inputs
+            .iter()
+            .map(|p| numpy_name(p.dtype))
+            .collect()
+    }
+
+    /// The numpy dtype name of each output, in the order `run` returns them.
+    #[getter]
+    fn output_dtypes(&self) -> Vec<&'static str> {
+        self.lib
+            .info()
+            .outputs
+            .iter()
+            .map(|p| numpy_name(p.dtype))
+            .collect()
+    }
+
+    /// Runs the model on arrays of its inputs' dtypes in input order on `threads` threads (the
+    /// same outputs, bit for bit, for every count); returns the outputs in output order. A
+    /// model whose ports are all float32 reads row-major arrays without a copy.
     #[pyo3(signature = (inputs, threads = 1))]
     fn run<'py>(
         &self,
         py: Python<'py>,
-        inputs: Vec<PyReadonlyArrayDyn<'py, f32>>,
+        inputs: Vec<Bound<'py, PyAny>>,
         threads: usize,
-    ) -> PyResult<Vec<Bound<'py, PyArrayDyn<f32>>>> {
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         if threads == 0 {
             return Err(pyo3::exceptions::PyValueError::new_err(
                 "threads must be at least 1",
             ));
         }
-        let views: Vec<_> = inputs.iter().map(|a| a.as_array()).collect();
+        let info = self.lib.info();
+        let all_f32 = info
+            .inputs
+            .iter()
+            .chain(&info.outputs)
+            .all(|p| p.dtype == DType::F32);
         let me = std::thread::current().id();
         let needed = self.lib.scratch_size_threads(threads);
         let mut scratch = self
@@ -260,14 +289,79 @@ impl Library {
             .remove(&me)
             .filter(|s| s.len() >= needed)
             .unwrap_or_else(|| self.lib.scratch_threads(threads));
-        let result = py.detach(|| self.lib.run_views_threads(&views, &mut scratch, threads));
+        let result = if all_f32 {
+            let arrays: Vec<PyReadonlyArrayDyn<'py, f32>> = inputs
+                .iter()
+                .map(|a| a.extract())
+                .collect::<Result<_, _>>()?;
+            let views: Vec<_> = arrays.iter().map(|a| a.as_array()).collect();
+            py.detach(|| self.lib.run_views_threads(&views, &mut scratch, threads))
+                .map(|outs| outs.into_iter().map(Tensor::F32).collect::<Vec<_>>())
+        } else {
+            let tensors: Vec<Tensor> = inputs
+                .iter()
+                .zip(&info.inputs)
+                .map(|(a, p)| to_tensor(a, p.dtype))
+                .collect::<PyResult<_>>()?;
+            py.detach(|| {
+                self.lib
+                    .run_tensors_threads(&tensors, &mut scratch, threads)
+            })
+        };
         self.scratch
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(me, scratch);
         let outputs = result.map_err(qcc_err)?;
-        Ok(outputs.into_iter().map(|a| a.into_pyarray(py)).collect())
+        outputs.into_iter().map(|t| to_numpy(py, t)).collect()
     }
+}
+
+/// numpy's name for a port's element type.
+fn numpy_name(d: DType) -> &'static str {
+    match d {
+        DType::I8 => "int8",
+        DType::U8 => "uint8",
+        DType::I32 => "int32",
+        DType::I64 => "int64",
+        DType::Bool => "bool",
+        _ => "float32",
+    }
+}
+
+/// A numpy array of element type `d` (the Python layer checked the dtype and named the port).
+fn to_tensor(a: &Bound<'_, PyAny>, d: DType) -> PyResult<Tensor> {
+    macro_rules! read {
+        ($t:ty, $v:ident) => {{
+            let a: PyReadonlyArrayDyn<'_, $t> = a.extract()?;
+            Tensor::$v(a.as_array().to_owned())
+        }};
+    }
+    Ok(match d {
+        DType::I8 => read!(i8, I8),
+        DType::U8 => read!(u8, U8),
+        DType::I32 => read!(i32, I32),
+        DType::I64 => read!(i64, I64),
+        DType::Bool => read!(bool, Bool),
+        _ => read!(f32, F32),
+    })
+}
+
+fn to_numpy(py: Python<'_>, t: Tensor) -> PyResult<Bound<'_, PyAny>> {
+    Ok(match t {
+        Tensor::F32(a) => a.into_pyarray(py).into_any(),
+        Tensor::I8(a) => a.into_pyarray(py).into_any(),
+        Tensor::U8(a) => a.into_pyarray(py).into_any(),
+        Tensor::I32(a) => a.into_pyarray(py).into_any(),
+        Tensor::I64(a) => a.into_pyarray(py).into_any(),
+        Tensor::Bool(a) => a.into_pyarray(py).into_any(),
+        other => {
+            return Err(qcc_err(format!(
+                "a library returned {}, which no port holds",
+                other.dtype()
+            )))
+        }
+    })
 }
 
 fn ports(ps: &[runtime::library::PortInfo]) -> Vec<(String, Vec<usize>)> {

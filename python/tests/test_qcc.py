@@ -217,3 +217,61 @@ def test_efficientnet_lite0_against_onnx_runtime_fp32():
     print(f"EfficientNet-Lite0 int8 vs ORT fp32: {sqnr_db(want, got):.1f} dB")
     assert sqnr_db(want, got) > 15
     assert (got.argmax(-1) == want.argmax(-1)).mean() >= 5 / 6
+
+
+def test_token_ids_and_bytes_in_indices_and_masks_out():
+    """A model reading int64 token ids and int32 bytes (an embedding gather and a one-hot, as
+    text and file-type classifiers do) and returning arg_max's int64 indices and a bool mask:
+    compiled from a ModelProto with integer calibration samples, it takes and returns those
+    dtypes, and agrees with ONNX Runtime."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(7)
+    emb = rng.normal(size=(50, 8)).astype(np.float32)
+    w = rng.normal(size=(16, 6)).astype(np.float32) * 0.5
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gather", ["emb", "ids"], ["e"], axis=0),
+            helper.make_node("Unsqueeze", ["bytes", "last"], ["b3"]),
+            helper.make_node("Equal", ["b3", "iota"], ["hot"]),
+            helper.make_node("Cast", ["hot"], ["f"], to=TensorProto.FLOAT),
+            helper.make_node("Concat", ["e", "f"], ["cat"], axis=2),
+            helper.make_node("MatMul", ["cat", "w"], ["m"]),
+            helper.make_node("Relu", ["m"], ["y"]),
+            helper.make_node("ArgMax", ["y"], ["am"], axis=2, keepdims=0),
+        ],
+        "tokens",
+        [
+            helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 12]),
+            helper.make_tensor_value_info("bytes", TensorProto.INT32, [1, 12]),
+        ],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 12, 6]),
+            helper.make_tensor_value_info("am", TensorProto.INT64, [1, 12]),
+            helper.make_tensor_value_info("hot", TensorProto.BOOL, [1, 12, 8]),
+        ],
+        [
+            numpy_helper.from_array(emb, "emb"),
+            numpy_helper.from_array(np.array([2], np.int64), "last"),
+            numpy_helper.from_array(np.arange(8, dtype=np.int32), "iota"),
+            numpy_helper.from_array(w, "w"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    ids = rng.integers(0, 50, size=(40, 12)).astype(np.int64)
+    bytes_ = rng.integers(0, 8, size=(40, 12)).astype(np.int32)
+    lib = qcc.compile(model, {"ids": ids[:32], "bytes": bytes_[:32]})
+    assert lib.input_dtypes == [np.dtype(np.int64), np.dtype(np.int32)]
+    assert lib.output_dtypes == [np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_)]
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for i in range(32, 40):
+        feed = {"ids": ids[i : i + 1], "bytes": bytes_[i : i + 1]}
+        y, am, hot = lib.run(feed).values()
+        ry, _, rhot = sess.run(None, feed)
+        assert am.dtype == np.int64 and hot.dtype == np.bool_
+        np.testing.assert_array_equal(hot, rhot)
+        np.testing.assert_array_equal(am, y.argmax(axis=2))
+        assert sqnr_db(ry, y) > 25
+    with pytest.raises(TypeError, match=r"'bytes' is int32, but an array of int64 was given"):
+        lib(ids[:1], bytes_[:1].astype(np.int64))

@@ -10,7 +10,7 @@
 use crate::library::{Library, LibraryError, RUN_OK};
 use crate::scratch::SCRATCH_ALIGN;
 use crate::tensor::Tensor;
-use ndarray::{ArrayD, IxDyn};
+use std::ffi::c_void;
 use std::io;
 
 /// Which end of each buffer touches a guard page.
@@ -144,9 +144,9 @@ pub fn run_guarded_threads(
     let info = model.info();
     let arrays = model.check_inputs(inputs)?;
     let mut ins = Vec::with_capacity(arrays.len());
-    for a in &arrays {
-        let bytes: Vec<u8> = a.iter().flat_map(|v| v.to_ne_bytes()).collect();
-        let mut b = GuardedBuffer::new(bytes.len(), std::mem::align_of::<f32>(), flush)?;
+    for t in &arrays {
+        let bytes = t.to_le_bytes();
+        let mut b = GuardedBuffer::new(bytes.len(), t.dtype().size_bytes(), flush)?;
         b.as_mut_slice().copy_from_slice(&bytes);
         b.freeze()?;
         ins.push(b);
@@ -154,13 +154,17 @@ pub fn run_guarded_threads(
     let mut outs = info
         .outputs
         .iter()
-        .map(|p| GuardedBuffer::new(p.elements() * 4, std::mem::align_of::<f32>(), flush))
+        .map(|p| {
+            let size = p.dtype.size_bytes();
+            GuardedBuffer::new(p.elements() * size, size, flush)
+        })
         .collect::<io::Result<Vec<_>>>()?;
     let mut scratch =
         GuardedBuffer::new(model.scratch_size_threads(threads), SCRATCH_ALIGN, flush)?;
-    let in_ptrs: Vec<*const f32> = ins.iter_mut().map(|b| b.as_mut_ptr() as _).collect();
-    let out_ptrs: Vec<*mut f32> = outs.iter_mut().map(|b| b.as_mut_ptr() as _).collect();
-    // SAFETY: each buffer holds its port's element count; the scratch is aligned and sized.
+    let in_ptrs: Vec<*const c_void> = ins.iter_mut().map(|b| b.as_mut_ptr() as _).collect();
+    let out_ptrs: Vec<*mut c_void> = outs.iter_mut().map(|b| b.as_mut_ptr() as _).collect();
+    // SAFETY: each buffer holds its port's element count and type; the scratch is aligned and
+    // sized.
     let code = unsafe {
         model.run_threads_raw(
             in_ptrs.as_ptr(),
@@ -176,18 +180,12 @@ pub fn run_guarded_threads(
         }
         .into());
     }
+    // x86-64 is little-endian: the buffers' native bytes are the tensors' little-endian ones.
     Ok(info
         .outputs
         .iter()
         .zip(&outs)
-        .map(|(p, b)| {
-            let values: Vec<f32> = b
-                .as_slice()
-                .chunks_exact(4)
-                .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            Tensor::F32(ArrayD::from_shape_vec(IxDyn(&p.shape), values).expect("port size"))
-        })
+        .map(|(p, b)| Tensor::from_le_bytes(p.dtype, &p.shape, b.as_slice()).expect("port size"))
         .collect())
 }
 

@@ -4,13 +4,14 @@
 //!
 //! The C ABI (see the `model.h` qcc writes beside each library):
 //! `size_t NAME_scratch_size(void)`, `int NAME_run(const float *const *inputs,
-//! float *const *outputs, void *scratch)`, `const char *NAME_model_json(void)`, and for runs on
+//! float *const *outputs, void *scratch)` (`const void *const *` and `void *const *` when a port
+//! holds integers or bools), `const char *NAME_model_json(void)`, and for runs on
 //! several threads `size_t NAME_scratch_size_threads(size_t threads)`,
 //! `int NAME_run_threads(inputs, outputs, scratch, size_t threads)` and
 //! `int NAME_run_parallel(inputs, outputs, scratch, size_t threads, parallel_for, pool)`.
 
 use crate::scratch::{Scratch, SCRATCH_ALIGN};
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 use ndarray::{ArrayD, ArrayViewD, CowArray, IxDyn};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::fmt;
@@ -40,12 +41,25 @@ pub fn run_code_meaning(code: i32) -> &'static str {
     }
 }
 
-/// An input or output of a compiled model: f32, in the IR's shape (NCHW as in ONNX).
+/// An input or output of a compiled model: row-major in the IR's shape (NCHW as in ONNX), of
+/// element type `dtype` (one of [`PORT_TYPES`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortInfo {
     pub name: String,
     pub shape: Vec<usize>,
+    pub dtype: DType,
 }
+
+/// The element types a library's ports may have: f32 for float values and dequantized codes,
+/// and the integer and bool types token ids, bytes, masks and indices come in.
+pub const PORT_TYPES: [DType; 6] = [
+    DType::F32,
+    DType::I8,
+    DType::U8,
+    DType::I32,
+    DType::I64,
+    DType::Bool,
+];
 
 impl PortInfo {
     pub fn elements(&self) -> usize {
@@ -87,11 +101,19 @@ pub enum LibraryError {
         given: usize,
         names: String,
     },
-    #[error("input %{name} of model @{model} is f32, but a tensor of {dtype} was given")]
+    #[error("input %{name} of model @{model} is {expected}, but a tensor of {dtype} was given")]
     InputType {
         model: String,
         name: String,
+        expected: String,
         dtype: String,
+    },
+    #[error("{kind} %{name} of model @{model} is {dtype}; this call passes f32 arrays only: run it with Library::run, on tensors of each port's type")]
+    NotF32 {
+        model: String,
+        kind: &'static str,
+        name: String,
+        dtype: DType,
     },
     #[error("input %{name} of model @{model} expects shape {expected}, but the tensor given has shape {given}")]
     Shape {
@@ -124,24 +146,20 @@ impl fmt::Display for Shape {
     }
 }
 
-type RunFn = unsafe extern "C" fn(*const *const f32, *const *mut f32, *mut c_void) -> c_int;
+/// Every entry's inputs and outputs: one pointer per port, each to its port's element type.
+type InPtrs = *const *const c_void;
+type OutPtrs = *const *mut c_void;
+type RunFn = unsafe extern "C" fn(InPtrs, OutPtrs, *mut c_void) -> c_int;
 type SizeFn = unsafe extern "C" fn() -> usize;
 type JsonFn = unsafe extern "C" fn() -> *const c_char;
 type SizeThreadsFn = unsafe extern "C" fn(usize) -> usize;
-type RunThreadsFn =
-    unsafe extern "C" fn(*const *const f32, *const *mut f32, *mut c_void, usize) -> c_int;
+type RunThreadsFn = unsafe extern "C" fn(InPtrs, OutPtrs, *mut c_void, usize) -> c_int;
 /// `task(ctx, i)`, as the library hands it to a pool.
 type TaskFn = unsafe extern "C" fn(*mut c_void, usize);
 /// `parallel_for(pool, task, ctx, count)`.
 type ParallelForFn = unsafe extern "C" fn(*mut c_void, TaskFn, *mut c_void, usize);
-type RunParallelFn = unsafe extern "C" fn(
-    *const *const f32,
-    *const *mut f32,
-    *mut c_void,
-    usize,
-    ParallelForFn,
-    *mut c_void,
-) -> c_int;
+type RunParallelFn =
+    unsafe extern "C" fn(InPtrs, OutPtrs, *mut c_void, usize, ParallelForFn, *mut c_void) -> c_int;
 
 /// A pool of threads the caller owns, for [`Library::run_views_parallel`]: `parallel_for`
 /// calls `task(i)` once for every `i` in `0..count`, on any of its threads, and returns when
@@ -319,7 +337,8 @@ impl Library {
         Scratch::new(self.info.scratch_size)
     }
 
-    /// Runs the model on f32 inputs in its input order; outputs come back in its output order.
+    /// Runs the model on inputs of its ports' types, in its input order; outputs come back in
+    /// its output order, each of its port's type.
     pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, LibraryError> {
         let mut scratch = self.scratch();
         self.run_with_scratch(inputs, &mut scratch)
@@ -331,13 +350,16 @@ impl Library {
         inputs: &[Tensor],
         scratch: &mut Scratch,
     ) -> Result<Vec<Tensor>, LibraryError> {
-        let views = self.f32_views(inputs)?;
-        let outputs = self.run_views(&views, scratch)?;
-        Ok(outputs.into_iter().map(Tensor::F32).collect())
+        let needed = self.info.scratch_size;
+        // SAFETY: run_tensors_with passes buffers of the ports' sizes and a scratch of `needed`.
+        self.run_tensors_with(inputs, scratch, needed, |i, o, s| unsafe {
+            self.run_raw(i, o, s)
+        })
     }
 
-    /// As [`Library::run_with_scratch`], on borrowed f32 arrays: callers that hold their data
-    /// elsewhere (numpy, through the Python package) pass it without a copy when it is row-major.
+    /// As [`Library::run_with_scratch`], on borrowed f32 arrays, for a model whose ports are all
+    /// f32: callers that hold their data elsewhere (numpy, through the Python package) pass it
+    /// without a copy when it is row-major.
     pub fn run_views(
         &self,
         inputs: &[ArrayViewD<'_, f32>],
@@ -369,9 +391,22 @@ impl Library {
         threads: usize,
     ) -> Result<Vec<Tensor>, LibraryError> {
         let mut scratch = self.scratch_threads(threads);
-        let views = self.f32_views(inputs)?;
-        let outputs = self.run_views_threads(&views, &mut scratch, threads)?;
-        Ok(outputs.into_iter().map(Tensor::F32).collect())
+        self.run_tensors_threads(inputs, &mut scratch, threads)
+    }
+
+    /// As [`Library::run_threads`], in the caller's scratch (at least
+    /// [`Library::scratch_size_threads`] bytes).
+    pub fn run_tensors_threads(
+        &self,
+        inputs: &[Tensor],
+        scratch: &mut Scratch,
+        threads: usize,
+    ) -> Result<Vec<Tensor>, LibraryError> {
+        let needed = self.scratch_size_threads(threads);
+        // SAFETY: as run_with_scratch, with the scratch the thread count needs.
+        self.run_tensors_with(inputs, scratch, needed, |i, o, s| unsafe {
+            (self.run_threads)(i, o, s, threads)
+        })
     }
 
     /// As [`Library::run_views`] on `threads` threads, in the caller's scratch (at least
@@ -408,17 +443,79 @@ impl Library {
         })
     }
 
-    /// Checks the inputs and the scratch (`needed` bytes), allocates the outputs and calls
-    /// `call(inputs, outputs, scratch)`, one of the ABI's entries.
+    /// Checks the inputs' count, types and shapes and the scratch (`needed` bytes), allocates
+    /// the outputs of their ports' types and calls `call(inputs, outputs, scratch)`, one of the
+    /// ABI's entries.
+    fn run_tensors_with(
+        &self,
+        inputs: &[Tensor],
+        scratch: &mut Scratch,
+        needed: usize,
+        call: impl FnOnce(InPtrs, OutPtrs, *mut c_void) -> i32,
+    ) -> Result<Vec<Tensor>, LibraryError> {
+        let arrays = self.check_inputs(inputs)?;
+        let in_ptrs: Vec<*const c_void> = arrays
+            .iter()
+            .map(|t| crate::tensor_each!(&**t, a => a.as_ptr().cast::<c_void>()))
+            .collect();
+        let mut outputs: Vec<Tensor> = self
+            .info
+            .outputs
+            .iter()
+            .map(|p| Tensor::zeros(p.dtype, &p.shape))
+            .collect();
+        let out_ptrs: Vec<*mut c_void> = outputs
+            .iter_mut()
+            .map(|t| crate::tensor_each!(t, a => a.as_mut_ptr().cast::<c_void>()))
+            .collect();
+        self.invoke(&in_ptrs, &out_ptrs, scratch, needed, call)?;
+        Ok(outputs)
+    }
+
+    /// [`Library::run_tensors_with`] on f32 views, for a model whose ports are all f32.
     fn run_views_with(
         &self,
         inputs: &[ArrayViewD<'_, f32>],
         scratch: &mut Scratch,
         needed: usize,
-        call: impl FnOnce(*const *const f32, *const *mut f32, *mut c_void) -> i32,
+        call: impl FnOnce(InPtrs, OutPtrs, *mut c_void) -> i32,
     ) -> Result<Vec<ArrayD<f32>>, LibraryError> {
         let info = &self.info;
+        let ports = info.inputs.iter().map(|p| ("input", p));
+        if let Some((kind, p)) = ports
+            .chain(info.outputs.iter().map(|p| ("output", p)))
+            .find(|(_, p)| p.dtype != DType::F32)
+        {
+            return Err(LibraryError::NotF32 {
+                model: info.model_name.clone(),
+                kind,
+                name: p.name.clone(),
+                dtype: p.dtype,
+            });
+        }
         let arrays = self.check_views(inputs)?;
+        let mut outputs: Vec<ArrayD<f32>> = info
+            .outputs
+            .iter()
+            .map(|p| ArrayD::zeros(IxDyn(&p.shape)))
+            .collect();
+        let in_ptrs: Vec<*const c_void> = arrays.iter().map(|a| a.as_ptr().cast()).collect();
+        let out_ptrs: Vec<*mut c_void> =
+            outputs.iter_mut().map(|a| a.as_mut_ptr().cast()).collect();
+        self.invoke(&in_ptrs, &out_ptrs, scratch, needed, call)?;
+        Ok(outputs)
+    }
+
+    /// Checks the scratch against `needed` and calls an entry on buffers the caller checked.
+    fn invoke(
+        &self,
+        in_ptrs: &[*const c_void],
+        out_ptrs: &[*mut c_void],
+        scratch: &mut Scratch,
+        needed: usize,
+        call: impl FnOnce(InPtrs, OutPtrs, *mut c_void) -> i32,
+    ) -> Result<(), LibraryError> {
+        let info = &self.info;
         if scratch.len() < needed {
             return Err(LibraryError::ScratchSize {
                 model: info.model_name.clone(),
@@ -426,16 +523,9 @@ impl Library {
                 needed,
             });
         }
-        let mut outputs: Vec<ArrayD<f32>> = info
-            .outputs
-            .iter()
-            .map(|p| ArrayD::zeros(IxDyn(&p.shape)))
-            .collect();
-        let in_ptrs: Vec<*const f32> = arrays.iter().map(|a| a.as_ptr()).collect();
-        let out_ptrs: Vec<*mut f32> = outputs.iter_mut().map(|a| a.as_mut_ptr()).collect();
         debug_assert_eq!(scratch.as_mut_ptr() as usize % SCRATCH_ALIGN, 0);
-        // Every input and output buffer has exactly its port's element count, in standard
-        // layout; the scratch is aligned and large enough; the CPU was checked at load.
+        // Every input and output buffer has exactly its port's element count and type, in
+        // standard layout; the scratch is aligned and large enough; the CPU was checked at load.
         let code = call(
             in_ptrs.as_ptr(),
             out_ptrs.as_ptr(),
@@ -447,68 +537,80 @@ impl Library {
                 code,
             });
         }
-        Ok(outputs)
+        Ok(())
     }
 
-    /// The inputs as row-major f32 arrays, after checking their count, types and shapes.
+    /// The inputs as row-major tensors of their ports' types (borrowed when they already are),
+    /// after checking their count, types and shapes.
     pub fn check_inputs<'a>(
         &self,
         inputs: &'a [Tensor],
-    ) -> Result<Vec<CowArray<'a, f32, IxDyn>>, LibraryError> {
-        self.check_views(&self.f32_views(inputs)?)
-    }
-
-    /// Each input as an f32 view, refusing another element type by the port's name.
-    fn f32_views<'a>(
-        &self,
-        inputs: &'a [Tensor],
-    ) -> Result<Vec<ArrayViewD<'a, f32>>, LibraryError> {
+    ) -> Result<Vec<std::borrow::Cow<'a, Tensor>>, LibraryError> {
+        use std::borrow::Cow;
         let info = &self.info;
-        inputs
-            .iter()
-            .zip(info.inputs.iter().map(Some).chain(std::iter::repeat(None)))
-            .map(|(t, port)| {
-                t.as_f32()
-                    .map(|a| a.view())
-                    .ok_or_else(|| LibraryError::InputType {
-                        model: info.model_name.clone(),
-                        name: port.map_or_else(|| "?".to_string(), |p| p.name.clone()),
-                        dtype: t.dtype().name().to_string(),
-                    })
-            })
-            .collect()
+        self.check_count(inputs.len())?;
+        let mut arrays = Vec::with_capacity(inputs.len());
+        for (port, t) in info.inputs.iter().zip(inputs) {
+            if t.dtype() != port.dtype {
+                return Err(LibraryError::InputType {
+                    model: info.model_name.clone(),
+                    name: port.name.clone(),
+                    expected: port.dtype.name().to_string(),
+                    dtype: t.dtype().name().to_string(),
+                });
+            }
+            self.check_shape(port, t.shape())?;
+            let standard = crate::tensor_each!(t, a => a.is_standard_layout());
+            // The library reads row-major memory; tensors with other strides are copied.
+            arrays.push(if standard {
+                Cow::Borrowed(t)
+            } else {
+                Cow::Owned(crate::tensor_map!(t, a => a.as_standard_layout().into_owned()))
+            });
+        }
+        Ok(arrays)
     }
 
-    /// The inputs as row-major arrays (borrowed when they already are), after checking their
-    /// count and shapes.
+    fn check_count(&self, given: usize) -> Result<(), LibraryError> {
+        let info = &self.info;
+        if given == info.inputs.len() {
+            return Ok(());
+        }
+        Err(LibraryError::InputCount {
+            model: info.model_name.clone(),
+            expected: info.inputs.len(),
+            given,
+            names: info
+                .inputs
+                .iter()
+                .map(|p| format!("%{}", p.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    fn check_shape(&self, port: &PortInfo, given: &[usize]) -> Result<(), LibraryError> {
+        if given == port.shape.as_slice() {
+            return Ok(());
+        }
+        Err(LibraryError::Shape {
+            model: self.info.model_name.clone(),
+            name: port.name.clone(),
+            expected: Shape(port.shape.clone()),
+            given: Shape(given.to_vec()),
+        })
+    }
+
+    /// The f32 inputs as row-major arrays (borrowed when they already are), after checking
+    /// their count and shapes.
     fn check_views<'a>(
         &self,
         inputs: &[ArrayViewD<'a, f32>],
     ) -> Result<Vec<CowArray<'a, f32, IxDyn>>, LibraryError> {
-        let info = &self.info;
-        if inputs.len() != info.inputs.len() {
-            return Err(LibraryError::InputCount {
-                model: info.model_name.clone(),
-                expected: info.inputs.len(),
-                given: inputs.len(),
-                names: info
-                    .inputs
-                    .iter()
-                    .map(|p| format!("%{}", p.name))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
+        self.check_count(inputs.len())?;
         let mut arrays = Vec::with_capacity(inputs.len());
-        for (port, a) in info.inputs.iter().zip(inputs) {
-            if a.shape() != port.shape.as_slice() {
-                return Err(LibraryError::Shape {
-                    model: info.model_name.clone(),
-                    name: port.name.clone(),
-                    expected: Shape(port.shape.clone()),
-                    given: Shape(a.shape().to_vec()),
-                });
-            }
+        for (port, a) in self.info.inputs.iter().zip(inputs) {
+            self.check_shape(port, a.shape())?;
             // The library reads row-major memory; views with other strides are copied.
             arrays.push(if a.is_standard_layout() {
                 CowArray::from(a.clone())
@@ -523,12 +625,12 @@ impl Library {
     ///
     /// # Safety
     /// `inputs` and `outputs` point to arrays of one pointer per port, each to a buffer of the
-    /// port's element count (or are null, which the library reports as an error); `scratch`
-    /// points to `scratch_size` writable bytes.
+    /// port's element count and type (or are null, which the library reports as an error);
+    /// `scratch` points to `scratch_size` writable bytes.
     pub unsafe fn run_raw(
         &self,
-        inputs: *const *const f32,
-        outputs: *const *mut f32,
+        inputs: *const *const c_void,
+        outputs: *const *mut c_void,
         scratch: *mut c_void,
     ) -> i32 {
         unsafe { (self.run)(inputs, outputs, scratch) }
@@ -541,8 +643,8 @@ impl Library {
     /// [`Library::scratch_size_threads`]`(threads)` writable bytes.
     pub unsafe fn run_threads_raw(
         &self,
-        inputs: *const *const f32,
-        outputs: *const *mut f32,
+        inputs: *const *const c_void,
+        outputs: *const *mut c_void,
         scratch: *mut c_void,
         threads: usize,
     ) -> i32 {
@@ -555,8 +657,8 @@ impl Library {
     /// As [`Library::run_threads_raw`].
     pub unsafe fn run_parallel_raw(
         &self,
-        inputs: *const *const f32,
-        outputs: *const *mut f32,
+        inputs: *const *const c_void,
+        outputs: *const *mut c_void,
         scratch: *mut c_void,
         threads: usize,
         pool: &dyn ParallelFor,
@@ -646,9 +748,17 @@ pub fn parse_info(json: &str) -> Result<ModelInfo, String> {
                     .get("name")
                     .and_then(Value::as_str)
                     .ok_or_else(|| format!("has an entry of `{k}` without a name"))?;
-                if p.get("dtype").and_then(Value::as_str) != Some("f32") {
-                    return Err(format!("gives {k} `{name}` a dtype other than f32"));
-                }
+                let dtype = p
+                    .get("dtype")
+                    .and_then(Value::as_str)
+                    .and_then(DType::from_name)
+                    .filter(|d| PORT_TYPES.contains(d))
+                    .ok_or_else(|| {
+                        format!(
+                            "gives {k} `{name}` a dtype other than {}",
+                            PORT_TYPES.map(DType::name).join(", ")
+                        )
+                    })?;
                 let shape = p
                     .get("shape")
                     .and_then(Value::as_array)
@@ -659,6 +769,7 @@ pub fn parse_info(json: &str) -> Result<ModelInfo, String> {
                 Ok(PortInfo {
                     name: name.to_string(),
                     shape,
+                    dtype,
                 })
             })
             .collect()
@@ -713,9 +824,9 @@ mod tests {
             (
                 (
                     "\"dtype\":\"f32\",\"elements\":6,\"name\":\"x\"",
-                    "\"dtype\":\"i8\",\"elements\":6,\"name\":\"x\"",
+                    "\"dtype\":\"f16\",\"elements\":6,\"name\":\"x\"",
                 ),
-                "gives inputs `x` a dtype other than f32",
+                "gives inputs `x` a dtype other than f32, i8, u8, i32, i64, bool",
             ),
             (
                 ("\"weight_bits\":7", "\"weight_bits\":700"),

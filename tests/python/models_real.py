@@ -16,8 +16,11 @@ their networks written with open input dimensions fixed, small enough for the su
   ddddocr_det      a YOLOX detector (Focus stem of four strided Slices, SiLU, SPP), 1x3x416x416
   ddddocr_ocr      a CRNN recognizer (conv stem, a bidirectional LSTM, 8210 classes), 1x1x64x128
                                                    (ddddocr)
+  magika           Google's file-type classifier: int32 bytes in (a one-hot by Equal, a dense
+                   layer, a conv, LayerNorms), 214 types out, 1x2048       (magika)
 Inputs are crops of scikit-image's photographs (detectors) or its scanned page and text photo
-(OCR), preprocessed as each package does; ORT fp32's outputs are the references.
+(OCR), or the bytes of files installed in the venv (magika), preprocessed as each package does;
+ORT fp32's outputs are the references.
 """
 
 import glob
@@ -41,6 +44,7 @@ import photos
 RAPIDOCR = "rapidocr-onnxruntime==1.4.4"
 NUDENET = "nudenet==3.4.2"
 DDDDOCR = "ddddocr==1.6.1"
+MAGIKA = "magika==1.0.3"
 MODELS = {
     "ppocrv4_det": (RAPIDOCR, "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
                     (3, 128, 128), "ocr", "PP-OCRv4 text detector (DBNet on PP-LCNetV3)"),
@@ -54,6 +58,8 @@ MODELS = {
                     "YOLOX detector with the Focus stem (ddddocr)"),
     "ddddocr_ocr": (DDDDOCR, "ddddocr/common.onnx", (1, 64, 128), "gray",
                     "CRNN text recognizer with a bidirectional LSTM (ddddocr)"),
+    "magika": (MAGIKA, "magika/models/standard_v3_3/model.onnx", (2048,), "bytes",
+               "file-type classifier on int32 bytes (magika)"),
 }
 CALIB, HELDOUT = 4, 2
 
@@ -80,11 +86,35 @@ def inputs(kind, n, shape, seed):
         return photos.random_crops(n, shape[1], 0.0, 1.0, seed)
     if kind == "photo255":
         return photos.random_crops(n, shape[1], 0.0, 1.0, seed) * 255.0
+    if kind == "bytes":
+        return file_bytes(n, seed)
     xs = crops(n, (3, *shape[1:]), seed)
     if kind == "gray":
         # ddddocr: grayscale, divided by 255 and nothing else.
         return (xs.mean(axis=2, keepdims=True) * 0.5 + 0.5).astype(np.float32)
     return xs
+
+
+def file_bytes(n, seed):
+    """n samples (n, 1, 2048) int32 of files installed in the venv (images, Python, C
+    extensions, JSON, text), as magika 1.0.3's standard_v3_3 reads a file: the first 1024 bytes
+    of its first 4096 with leading whitespace stripped, then the last 1024 of its last 4096 with
+    trailing whitespace stripped, each padded with the token 256 (after and before)."""
+    roots = [os.path.dirname(m.__file__) for m in (skimage, np, onnx)]
+    files = sorted(
+        p for r in roots for p in glob.glob(os.path.join(r, "**", "*"), recursive=True)
+        if os.path.isfile(p) and os.path.getsize(p) >= 8
+    )
+    rng = np.random.default_rng(seed)
+    xs = []
+    for i in rng.choice(len(files), size=n, replace=False):
+        with open(files[i], "rb") as f:
+            data = f.read()
+        beg = data[:4096].lstrip()[:1024]
+        end = data[-4096:].rstrip()[-1024:]
+        x = [*beg, *[256] * (1024 - len(beg)), *[256] * (1024 - len(end)), *end]
+        xs.append(np.array(x, np.int32)[None])
+    return np.stack(xs)
 
 
 def crops(n, shape, seed):

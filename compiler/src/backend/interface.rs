@@ -5,10 +5,12 @@
 use crate::backend::profile::ProfileStep;
 use crate::diag::{Error, Result};
 use runtime::library::ABI_VERSION;
+use runtime::DType;
 use serde_json::{json, Value};
 
 /// The contract between the code generator and the linker. The object file defines one global
-/// function, `{prefix}_run_impl(const float *const *inputs, float *const *outputs, void *scratch)`
+/// function, `{prefix}_run_impl(inputs, outputs, void *scratch)` (the pointer types of
+/// [`Interface::pointer_types`])
 /// (System V ABI, returns 0), which assumes the features are present and the scratch is 64-byte
 /// aligned and `scratch_size` bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,18 +57,44 @@ pub struct Split {
     pub work_ns: u64,
 }
 
-/// An input or output: f32, in the IR's shape (NCHW as in ONNX).
+/// An input or output: row-major in the IR's shape (NCHW as in ONNX), of element type `dtype`
+/// (f32 for any float or quantized value; an integer or bool value of a plain type passes as
+/// itself: token ids, bytes, masks, arg_max's indices).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Port {
     pub name: String,
     pub shape: Vec<usize>,
+    pub dtype: DType,
 }
 
 impl Port {
     pub fn elements(&self) -> usize {
         self.shape.iter().product()
     }
+
+    /// The C type of one element, as the header and the shim spell it.
+    pub fn c_type(&self) -> &'static str {
+        match self.dtype {
+            DType::I8 => "int8_t",
+            DType::U8 => "uint8_t",
+            DType::I32 => "int32_t",
+            DType::I64 => "int64_t",
+            // One byte, 0 or 1, as numpy and ONNX store bool.
+            DType::Bool => "uint8_t",
+            _ => "float",
+        }
+    }
 }
+
+/// The element types a library passes through its entry points ([`Port::dtype`]).
+pub const PORT_TYPES: [DType; 6] = [
+    DType::F32,
+    DType::I8,
+    DType::U8,
+    DType::I32,
+    DType::I64,
+    DType::Bool,
+];
 
 /// The prefix when `--prefix` is not given.
 pub const DEFAULT_PREFIX: &str = "qcc";
@@ -99,6 +127,22 @@ impl Interface {
             (0, _) => 0,
             (_, 0) => u64::from(u32::MAX),
             (w, g) => w / (crate::backend::START_GRAINS * g),
+        }
+    }
+
+    /// The C types of the entry points' input and output pointers: `const float *const *` and
+    /// `float *const *` when every port is f32 (what callers of f32 models have always passed),
+    /// `const void *const *` and `void *const *` when a port holds another type.
+    pub fn pointer_types(&self) -> (&'static str, &'static str) {
+        if self
+            .inputs
+            .iter()
+            .chain(&self.outputs)
+            .all(|p| p.dtype == DType::F32)
+        {
+            ("const float *const *", "float *const *")
+        } else {
+            ("const void *const *", "void *const *")
         }
     }
 
@@ -141,7 +185,7 @@ impl Interface {
             let fits = p
                 .shape
                 .iter()
-                .try_fold(4usize, |acc, &d| acc.checked_mul(d))
+                .try_fold(p.dtype.size_bytes(), |acc, &d| acc.checked_mul(d))
                 .is_some();
             if !fits {
                 return Err(Error::msg(format!(
@@ -178,7 +222,7 @@ impl Interface {
                     json!({
                         "name": p.name,
                         "shape": p.shape,
-                        "dtype": "f32",
+                        "dtype": p.dtype.name(),
                         "elements": p.elements(),
                     })
                 })

@@ -54,6 +54,7 @@ pub fn c_string_literal(s: &str) -> String {
 pub fn shim_source(iface: &Interface) -> String {
     let n = &iface.prefix;
     let p = header::macro_prefix(iface);
+    let (ins, outs) = iface.pointer_types();
     let cpu_checks = if iface.features.is_empty() {
         "    return 1;".to_string()
     } else {
@@ -75,7 +76,7 @@ pub fn shim_source(iface: &Interface) -> String {
 #include \"{HEADER_H}\"
 
 /* The generated code: assumes the CPU features and an aligned, large enough scratch. */
-int32_t {n}_run_impl(const float *const *inputs, float *const *outputs, void *scratch);
+int32_t {n}_run_impl({ins}inputs, {outs}outputs, void *scratch);
 
 static const char model_json[] = {json};
 
@@ -90,7 +91,7 @@ static int cpu_supported(void) {{
 }}
 
 /* What every entry checks before running anything: {p}_OK or the error to return. */
-static int check_call(const float *const *inputs, float *const *outputs, void *scratch) {{
+static int check_call({ins}inputs, {outs}outputs, void *scratch) {{
     if (!cpu_supported()) return {p}_ERR_CPU;
     if (({p}_NUM_INPUTS > 0 && !inputs) || !outputs) return {p}_ERR_NULL;
     for (int i = 0; i < {p}_NUM_INPUTS; i++)
@@ -102,7 +103,7 @@ static int check_call(const float *const *inputs, float *const *outputs, void *s
     return {p}_OK;
 }}
 
-int {n}_run(const float *const *inputs, float *const *outputs, void *scratch) {{
+int {n}_run({ins}inputs, {outs}outputs, void *scratch) {{
     int rc = check_call(inputs, outputs, scratch);
     if (rc != {p}_OK) return rc;
     return {n}_run_impl(inputs, outputs, scratch);
@@ -135,6 +136,7 @@ int {n}_run(const float *const *inputs, float *const *outputs, void *scratch) {{
 fn threads_source(iface: &Interface) -> String {
     let n = &iface.prefix;
     let p = header::macro_prefix(iface);
+    let (ins, outs) = iface.pointer_types();
     let list = |f: &dyn Fn(&crate::backend::interface::Split) -> usize| -> String {
         iface
             .splits
@@ -147,7 +149,7 @@ fn threads_source(iface: &Interface) -> String {
     format!(
         "
 /* Threads: each step's work units and where its temporaries start (see {n}_step_impl). */
-void {n}_step_impl(const float *const *inputs, float *const *outputs, void *scratch, int64_t step,
+void {n}_step_impl({ins}inputs, {outs}outputs, void *scratch, int64_t step,
     int64_t lo, int64_t hi, int64_t temp_shift);
 #define STEPS {steps}
 static const uint64_t step_units[] = {{ {units} }};
@@ -167,8 +169,8 @@ size_t {n}_scratch_size_threads(size_t threads) {{
 }}
 
 struct job {{
-    const float *const *inputs;
-    float *const *outputs;
+    {ins}inputs;
+    {outs}outputs;
     void *scratch;
     size_t threads;
 }};
@@ -262,7 +264,7 @@ static void open_gate(struct team *t, unsigned value) {{
 /* The most threads a team starts: the stack holds one record per member. */
 #define MAX_TEAM 256
 
-int {n}_run_threads(const float *const *inputs, float *const *outputs, void *scratch,
+int {n}_run_threads({ins}inputs, {outs}outputs, void *scratch,
                     size_t threads) {{
     int rc = check_call(inputs, outputs, scratch);
     if (rc != {p}_OK) return rc;
@@ -300,7 +302,7 @@ static void pool_task(void *ctx, size_t i) {{
     if (i < ps->parts) run_part(ps->job, ps->step, i, ps->parts);
 }}
 
-int {n}_run_parallel(const float *const *inputs, float *const *outputs, void *scratch,
+int {n}_run_parallel({ins}inputs, {outs}outputs, void *scratch,
                      size_t threads,
                      void (*parallel_for)(void *pool, void (*task)(void *ctx, size_t i), void *ctx,
                                           size_t count),

@@ -274,28 +274,32 @@ type Schedule = (
     u8,
 );
 
-/// Refuses, by name, a model input or output a library cannot pass: its entry takes `const
-/// float *` inputs and writes `float *` outputs, so an input must be f32 and an output f32 or
-/// codes (dequantized on the way out). Token ids, masks and arg_max's indices stay inside the
-/// model (cast there) or run with `qcc run`. The CLI asks before compiling; the backend again.
+/// The element type a library passes `n` as: its own for a plain f32, integer or bool value,
+/// f32 for codes (an output dequantized on the way out); `None` when the entry cannot pass it.
+pub fn port_dtype(n: &crate::ir::model::Node, output: bool) -> Option<DType> {
+    match n.ty.elem.quant() {
+        Some(_) => output.then_some(DType::F32),
+        None => Some(n.ty.elem.storage()).filter(|d| interface::PORT_TYPES.contains(d)),
+    }
+}
+
+/// Refuses, by name, a model input or output a library cannot pass: f32, the integer types the
+/// kernels hold (i8, u8, i32, i64) and bool pass as themselves, codes leave dequantized to f32;
+/// an input of codes (the library quantizes its own inputs) or of another type (f16, f64, the
+/// other integers) runs with `qcc run`. The CLI asks before compiling; the backend again.
 pub fn check_ports(model: &Model) -> Result<()> {
     let ports = model.inputs.iter().map(|&i| ("input", i));
     for (what, id) in ports.chain(model.outputs.iter().map(|&o| ("output", o))) {
         let n = model.node(id);
-        let ok =
-            n.ty.elem.storage() == DType::F32 || (what == "output" && n.ty.elem.quant().is_some());
-        if !ok {
-            let (io, dir) = if what == "input" {
-                (
-                    "reads `const float *`",
-                    "take f32 and cast inside the model",
-                )
+        if port_dtype(n, what == "output").is_none() {
+            let why = if n.ty.elem.quant().is_some() {
+                "a library quantizes its own inputs: give the model its float input"
             } else {
-                ("writes `float *`", "cast it to f32 inside the model")
+                "cast it inside the model to f32, i32, i64, i8, u8 or bool"
             };
             return Err(Error::msg(format!(
-                "{what} %{} is {}: a library's {what}s are f32 (its entry {io}); {dir}, or run \
-                 it with `qcc run`",
+                "{what} %{} is {}, which a library's entry cannot pass ({why}), or run it with \
+                 `qcc run`",
                 n.name, n.ty
             )));
         }
@@ -352,6 +356,7 @@ fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
         inputs.push(Port {
             name: n.name.clone(),
             shape: n.ty.shape.clone(),
+            dtype: port_dtype(n, false).expect("check_ports passed"),
         });
     }
     // Outputs: an f32 result computed by an op is written straight into the caller's buffer;
@@ -364,9 +369,10 @@ fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
         outputs.push(Port {
             name: n.name.clone(),
             shape: n.ty.shape.clone(),
+            dtype: port_dtype(n, true).expect("check_ports passed"),
         });
         let direct = matches!(n.kind, NodeKind::Op(_))
-            && n.ty.elem.storage() == DType::F32
+            && n.ty.elem.quant().is_none()
             && !loc.contains_key(&id);
         if direct {
             loc.insert(id, Loc::Output(j));
@@ -456,10 +462,14 @@ fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
         if weight.is_none() {
             last_use.insert(id, s);
         }
-        let op = if n.ty.elem.storage() == DType::F32 {
-            Op::new(OpKind::Reshape, Default::default())
+        // A plain value is copied as it is; codes are dequantized.
+        let (op, out_ty) = if n.ty.elem.quant().is_none() {
+            (Op::new(OpKind::Reshape, Default::default()), n.ty.clone())
         } else {
-            Op::new(OpKind::Dequantize, Default::default())
+            (
+                Op::new(OpKind::Dequantize, Default::default()),
+                TensorType::f32(n.ty.shape.clone()),
+            )
         };
         steps.push((
             Step {
@@ -473,7 +483,7 @@ fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
                 }],
                 out: Operand {
                     loc: Loc::Output(j),
-                    ty: TensorType::f32(n.ty.shape.clone()),
+                    ty: out_ty,
                     weight: None,
                     node: id,
                 },

@@ -22,7 +22,7 @@ pub fn bench(model_path: &Path, inputs: &[String], runs: usize, json: bool) -> R
         .zip(&data)
         .map(|(&id, a)| {
             let node = model.node(id);
-            let (_, layout) = crate::batch::count_batches(&node.name, &node.ty.shape, a)?;
+            let (_, layout) = crate::batch::count_batches(&node.name, &node.ty.shape, a.shape())?;
             Ok(crate::batch::batch_of(a, &node.ty.shape, layout, 0))
         })
         .collect::<Result<_>>()?;

@@ -8,7 +8,6 @@ use crate::diag::{Error, Result};
 use crate::ir::model::Model;
 use crate::npy;
 use indicatif::{ProgressBar, ProgressStyle};
-use ndarray::ArrayD;
 use runtime::{DType, Tensor};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -65,11 +64,13 @@ pub fn io_names(model: &Model) -> (Vec<String>, Vec<String>) {
     (ins, outs)
 }
 
-pub fn read_inputs(model: &Model, args: &[String]) -> Result<Vec<ArrayD<f32>>> {
+/// The `.npy` files of `args` (see [`assign`]), each read as its input's element type.
+pub fn read_inputs(model: &Model, args: &[String]) -> Result<Vec<Tensor>> {
     let (ins, _) = io_names(model);
     assign("input", args, &ins)?
         .iter()
-        .map(|p| npy::read_f32(p))
+        .zip(&model.inputs)
+        .map(|(p, &id)| npy::read_tensor(p, model.node(id).ty.elem.storage()))
         .collect()
 }
 
@@ -99,28 +100,17 @@ pub fn run(
     if is_library(model_path) {
         let lib = load_library(model_path)?;
         let info = lib.info();
-        // A library's inputs are f32 (it quantizes them itself).
         let ports: Vec<(String, Vec<usize>, DType)> = info
             .inputs
             .iter()
-            .map(|p| (p.name.clone(), p.shape.clone(), DType::F32))
+            .map(|p| (p.name.clone(), p.shape.clone(), p.dtype))
             .collect();
         let outs: Vec<String> = info.outputs.iter().map(|p| p.name.clone()).collect();
         let title = format!("running @{} ({})", info.model_name, model_path.display());
         let mut scratch = lib.scratch_threads(threads);
         return run_with(&title, &ports, &outs, inputs, outputs, labels, |feed| {
-            let views = feed
-                .iter()
-                .map(|t| {
-                    t.as_f32().map(|a| a.view()).ok_or_else(|| {
-                        Error::msg(format!("a library's inputs are f32, not {}", t.dtype()))
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let outs = lib
-                .run_views_threads(&views, &mut scratch, threads)
-                .map_err(|e| Error::msg(e.to_string()))?;
-            Ok(outs.into_iter().map(Tensor::F32).collect())
+            lib.run_tensors_threads(feed, &mut scratch, threads)
+                .map_err(|e| Error::msg(e.to_string()))
         });
     }
     let model = crate::pipeline::load(model_path)?;

@@ -58,7 +58,7 @@ fn feed(obs: &mut dyn Observer, t: &ArrayD<f32>) {
 /// the sample. `progress(done, total)` is told after every sample.
 pub fn calibrate(
     model: &Model,
-    samples: &[ArrayD<f32>],
+    samples: &[Tensor],
     method: Method,
     progress: impl FnMut(usize, usize),
 ) -> Result<Ranges> {
@@ -69,7 +69,7 @@ pub fn calibrate(
 /// samples (what empirical bias correction needs), from the same interpreter runs.
 pub fn calibrate_with_means(
     model: &Model,
-    samples: &[ArrayD<f32>],
+    samples: &[Tensor],
     method: Method,
     means_of: &[NodeId],
     progress: impl FnMut(usize, usize),
@@ -96,7 +96,7 @@ pub struct Calibrated {
 /// depend on `cores`: samples run in parallel, but every observer sees its values in sample order.
 pub fn calibrate_on_cores(
     model: &Model,
-    samples: &[ArrayD<f32>],
+    samples: &[Tensor],
     method: Method,
     means_of: &[NodeId],
     cores: usize,
@@ -109,7 +109,7 @@ pub fn calibrate_on_cores(
 /// [`calibrate_on_cores`], also keeping each tensor's histogram when `histograms` is set.
 pub fn calibrate_observed(
     model: &Model,
-    samples: &[ArrayD<f32>],
+    samples: &[Tensor],
     method: Method,
     means_of: &[NodeId],
     histograms: bool,
@@ -128,7 +128,15 @@ pub fn calibrate_observed(
     let mut plan: Option<(usize, Layout)> = None;
     for (&id, a) in model.inputs.iter().zip(samples) {
         let node = model.node(id);
-        let k = count_batches(&node.name, &node.ty.shape, a)?;
+        if a.dtype() != node.ty.elem.storage() {
+            return Err(Error::msg(format!(
+                "input %{} is {}, but its calibration samples are {}",
+                node.name,
+                node.ty,
+                a.dtype()
+            )));
+        }
+        let k = count_batches(&node.name, &node.ty.shape, a.shape())?;
         if let Some(p) = plan {
             if p.0 != k.0 {
                 return Err(Error::msg(format!(
@@ -138,7 +146,9 @@ pub fn calibrate_observed(
             }
         }
         plan = Some(k);
-        check_finite(&node.name, &node.ty.shape, a, k.1)?;
+        if let Some(a) = a.as_f32() {
+            check_finite(&node.name, &node.ty.shape, a, k.1)?;
+        }
     }
     let (count, layout) = plan.unwrap_or((1, Layout::Stacked));
 
@@ -270,7 +280,7 @@ impl Worker {
     fn run(
         &mut self,
         model: &Model,
-        samples: &[ArrayD<f32>],
+        samples: &[Tensor],
         layout: Layout,
         b: usize,
         means_of: &HashSet<NodeId>,

@@ -45,10 +45,16 @@ pub struct Ranges {
     pub ranges: BTreeMap<String, (f32, f32)>,
 }
 
-/// The tensors that get a range: every input and every op whose result is f32, in topological
-/// order.
+/// The tensors that get a range: every float input and every op whose result is f32, in
+/// topological order.
 pub fn observed_tensors(model: &Model) -> Vec<NodeId> {
-    let mut v: Vec<NodeId> = model.inputs.clone();
+    // Token ids, bytes and masks are not quantized: only float inputs get a range.
+    let mut v: Vec<NodeId> = model
+        .inputs
+        .iter()
+        .copied()
+        .filter(|&i| model.node(i).ty.elem.is_float())
+        .collect();
     v.extend(
         model
             .topo_order()

@@ -7,7 +7,6 @@ use crate::diag::{Error, Result};
 use crate::interp::{run_with, Hooks};
 use crate::ir::model::{Model, NodeId};
 use crate::ir::types::TensorType;
-use ndarray::ArrayD;
 use runtime::Tensor;
 use std::collections::{BTreeMap, HashMap};
 
@@ -35,7 +34,7 @@ fn real(t: &Tensor, ty: &TensorType) -> Option<Vec<f64>> {
 }
 
 /// Compares every integer-model tensor named `X.q` (or `X`) with the float model's `%X`.
-pub fn report(float: &Model, int: &Model, samples: &[ArrayD<f32>]) -> Result<Vec<Layer>> {
+pub fn report(float: &Model, int: &Model, samples: &[Tensor]) -> Result<Vec<Layer>> {
     let by_name: HashMap<&str, NodeId> = float
         .graph
         .node_indices()
@@ -62,7 +61,7 @@ pub fn report(float: &Model, int: &Model, samples: &[ArrayD<f32>]) -> Result<Vec
             .first()
             .ok_or_else(|| Error::msg("the model has no input"))?;
         let a = samples.first().ok_or_else(|| Error::msg("no samples"))?;
-        count_batches(&float.node(id).name, &float.node(id).ty.shape, a)?
+        count_batches(&float.node(id).name, &float.node(id).ty.shape, a.shape())?
     };
     for b in 0..count {
         let feed: Vec<Tensor> = float

@@ -105,8 +105,9 @@ fn run_codes() {
     let mut big = runtime::Scratch::new(model.info().scratch_size + 64);
     let big_ptr = big.as_mut_ptr();
     unsafe {
-        let run =
-            |i: *const *const f32, o: *const *mut f32, s: *mut u8| model.run_raw(i, o, s.cast());
+        let run = |i: *const *const f32, o: *const *mut f32, s: *mut u8| {
+            model.run_raw(i.cast(), o.cast(), s.cast())
+        };
         assert_eq!(
             run(ins.as_ptr(), outs.as_ptr(), big_ptr.add(4)),
             RUN_ERR_ALIGN

@@ -34,7 +34,7 @@ fn digits_int(bits: WeightBits) -> IrModel {
     let calib = images().slice(s![..100, .., .., ..]).to_owned().into_dyn();
     let mut opts = pipeline::Options::new(Target::native()).expect("built-in rules");
     opts.quant.calibration = Calibration::Samples {
-        samples: vec![calib],
+        samples: vec![calib.into()],
         method: Method::MinMax,
     };
     opts.quant.weight_bits = Some(bits);

@@ -53,6 +53,7 @@ impl Standin {
         let port = |name: &str, shape: &[usize]| Port {
             name: name.into(),
             shape: shape.to_vec(),
+            dtype: runtime::DType::F32,
         };
         let mut inputs = vec![port("x", &[1, 2, 3])];
         let mut outputs = vec![port("y", &[1, 2, 3])];

@@ -126,7 +126,7 @@ fn every_op_compiles_or_is_refused_before_codegen() {
             let mut opts = pipeline::Options::new(Target::native()).expect("built-in rules load");
             let calib = inputs(&float, 1, 3);
             opts.quant.calibration = Calibration::Samples {
-                samples: calib,
+                samples: calib.into_iter().map(Into::into).collect(),
                 method: Method::MinMax,
             };
             opts.quant.weight_bits = Some(WeightBits::Eight);

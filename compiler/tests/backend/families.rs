@@ -7,9 +7,8 @@
 //! float ops the real ones keep in their integer graphs are a snapshot.
 //! (Their int8 accuracy and latency beside ORT int8 are `scripts/bench_families.sh`'s table.)
 
-use super::support::{assert_exact, build, integer, npy};
+use super::support::{assert_exact, build, integer_on, npy};
 use qcc::quant::WeightBits;
-use runtime::Tensor;
 use std::path::{Path, PathBuf};
 
 const ROUTES: &[(WeightBits, &str)] = &[
@@ -47,12 +46,15 @@ fn check(name: &str) {
 fn check_in(dir: &Path, name: &str) -> qcc::ir::Model {
     let float = qcc::import::import_file(&dir.join(format!("{name}.onnx")))
         .unwrap_or_else(|e| panic!("{name}: import: {e}"));
-    let calib = npy(&dir.join(format!("{name}.calib.npy")));
+    // The samples are of the input's type: f32 images, or i32 bytes (magika).
+    let dtype = float.node(float.inputs[0]).ty.elem.storage();
+    let calib = qcc::npy::read_tensor(&dir.join(format!("{name}.calib.npy")), dtype)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     let expected = npy(&dir.join(format!("{name}.calib.expected.npy")));
     // Float: the first sample against ORT fp32, relative to the output's largest magnitude.
-    let x = calib.index_axis(ndarray::Axis(0), 0).to_owned();
+    let x = runtime::tensor_map!(&calib, a => a.index_axis(ndarray::Axis(0), 0).to_owned());
     let want = expected.index_axis(ndarray::Axis(0), 0).to_owned();
-    let got = qcc::interp::run(&float, &[Tensor::F32(x.clone())])
+    let got = qcc::interp::run(&float, std::slice::from_ref(&x))
         .unwrap_or_else(|e| panic!("{name}: the float model does not run: {e}"));
     let got = got[0].as_f32().expect("an f32 output");
     assert_eq!(got.len(), want.len(), "{name}: output size");
@@ -72,10 +74,10 @@ fn check_in(dir: &Path, name: &str) -> qcc::ir::Model {
     // Int8: calibrated on the calibration crops, every route bit-exact with the integer IR.
     let mut last = None;
     for &(bits, target) in ROUTES {
-        let int = integer(&float, std::slice::from_ref(&calib), bits);
+        let int = integer_on(&float, std::slice::from_ref(&calib), bits);
         let lib = build(&int, target);
         let what = format!("{name} ({bits:?} weights, {target})");
-        assert_exact(&what, &int, &lib, &[Tensor::F32(x.clone())]);
+        assert_exact(&what, &int, &lib, std::slice::from_ref(&x));
         last = Some(int);
     }
     last.expect("at least one route")
@@ -189,4 +191,11 @@ fn ddddocr_det() {
 #[test]
 fn ddddocr_ocr() {
     check_real("ddddocr_ocr");
+}
+
+/// Google's magika file-type classifier: int32 bytes in (a library port of that type), a
+/// one-hot by Equal, a dense layer with GELU, a conv, LayerNorms and a softmax over 214 types.
+#[test]
+fn magika() {
+    check_real("magika");
 }

@@ -106,7 +106,8 @@ fn fpn_resizes_kept_float_equal_the_interpreter() {
     let lowering = RuleSet::lowering_and(&[]).expect("lowering rules load");
     for attrs in FLAVOURS {
         let (float, _) = optimize(&fpn(20, attrs), &rules, &limits).expect("simplify");
-        let ranges = calibrate(&float, &[calib()], Method::MinMax, |_, _| {}).expect("calibrate");
+        let ranges =
+            calibrate(&float, &[calib().into()], Method::MinMax, |_, _| {}).expect("calibrate");
         let mut opts = QuantOptions::new(WeightBits::Eight);
         opts.keep_float.insert("up".into());
         let q = quantize_with(&float, &ranges, &opts).expect("quantize");

@@ -12,6 +12,12 @@ use std::path::Path;
 /// The float model → the integer model through the library pipeline (MinMax ranges, no bias
 /// correction, so each kernel sees the plain rounding of its weights).
 pub fn integer(float: &Model, calib: &[ndarray::ArrayD<f32>], bits: WeightBits) -> Model {
+    let calib: Vec<Tensor> = calib.iter().cloned().map(Into::into).collect();
+    integer_on(float, &calib, bits)
+}
+
+/// [`integer`] on samples of any input type (token ids, bytes).
+pub fn integer_on(float: &Model, calib: &[Tensor], bits: WeightBits) -> Model {
     let mut opts = pipeline::Options::new(Target::native()).expect("built-in rules load");
     opts.quant.calibration = Calibration::Samples {
         samples: calib.to_vec(),
@@ -106,17 +112,32 @@ impl Lib {
     /// As [`Lib::run`], the way `mode` says.
     pub fn run_mode(&self, inputs: &[Tensor], fill: u8, mode: Mode) -> Vec<Vec<f32>> {
         let it = &self.compiled.interface;
-        let xs: Vec<Vec<f32>> = inputs
+        // Inputs of any port type, as their bytes in 8-byte aligned buffers.
+        let xs: Vec<Vec<u64>> = inputs
             .iter()
-            .map(|t| match t {
-                Tensor::F32(a) => a.iter().copied().collect(),
-                other => panic!("inputs are f32, not {}", other.dtype()),
+            .map(|t| {
+                let bytes = t.to_le_bytes();
+                let mut words = vec![0u64; bytes.len().div_ceil(8)];
+                for (w, c) in words.iter_mut().zip(bytes.chunks(8)) {
+                    let mut b = [0u8; 8];
+                    b[..c.len()].copy_from_slice(c);
+                    *w = u64::from_le_bytes(b);
+                }
+                words
             })
             .collect();
         let mut outs: Vec<Vec<f32>> = it
             .outputs
             .iter()
-            .map(|p| vec![f32::NAN; p.shape.iter().product()])
+            .map(|p| {
+                assert_eq!(
+                    p.dtype,
+                    runtime::DType::F32,
+                    "output %{} is not f32",
+                    p.name
+                );
+                vec![f32::NAN; p.shape.iter().product()]
+            })
             .collect();
         let threads = match mode {
             Mode::Threads(t) | Mode::Pool(t) => t,
@@ -124,8 +145,9 @@ impl Lib {
         let size = self.lib.scratch_size_threads(threads);
         let mut scratch = vec![fill; size + 64];
         let off = scratch.as_ptr().align_offset(64);
-        let ins: Vec<*const f32> = xs.iter().map(|x| x.as_ptr()).collect();
-        let outp: Vec<*mut f32> = outs.iter_mut().map(|o| o.as_mut_ptr()).collect();
+        let ins: Vec<*const std::ffi::c_void> = xs.iter().map(|x| x.as_ptr().cast()).collect();
+        let outp: Vec<*mut std::ffi::c_void> =
+            outs.iter_mut().map(|o| o.as_mut_ptr().cast()).collect();
         // SAFETY: the pointers are the model's inputs and outputs with the shapes the interface
         // gives, and the scratch is aligned and as large as the thread count needs.
         let rc = unsafe {

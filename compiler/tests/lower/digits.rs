@@ -111,7 +111,7 @@ fn int8_accuracy_is_within_half_a_point_of_float() {
         (Method::Mse, WeightBits::Eight),
     ];
     for (method, bits) in cases {
-        let ranges = calibrate(&d.float, std::slice::from_ref(&d.calib), method, |_, _| {})
+        let ranges = calibrate(&d.float, &[d.calib.clone().into()], method, |_, _| {})
             .expect("calibration runs");
         let int = accuracy(&lower(&d, &ranges, bits), &d);
         eprintln!("digits, {method}, {bits:?}-bit weights: float {float:.2}%, int {int:.2}%");

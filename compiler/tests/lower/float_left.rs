@@ -114,7 +114,7 @@ fn a_softmax_runs_on_codes_up_to_the_u32_sum() {
         let mut opts = pipeline::Options::new(Target::native()).expect("built-in rules load");
         let sample = ndarray::ArrayD::from_shape_fn(vec![1, 1, n], |i| (i[2] % 97) as f32 / 10.0);
         opts.quant.calibration = pipeline::Calibration::Samples {
-            samples: vec![sample],
+            samples: vec![sample.into()],
             method: qcc::quant::Method::MinMax,
         };
         let compiled = pipeline::compile(&float, &opts, |_, _| {}).expect("the pipeline runs");

@@ -124,7 +124,7 @@ fn check_model(name: &str, floor: f64, dir: &Path) -> Outcome {
         .map_err(|e| e.to_string())?;
     let mut opts = pipeline::Options::new(Target::native()).map_err(|e| e.to_string())?;
     opts.quant.calibration = Calibration::Samples {
-        samples: vec![input.clone()],
+        samples: vec![input.clone().into()],
         method: Method::MinMax,
     };
     opts.quant.weight_bits = Some(WeightBits::Eight);
@@ -303,7 +303,7 @@ fn a_gemm_relu_mlp_lowers_completely() {
         ArrayD::from_shape_fn(vec![16, 6], |i| ((i[0] * 6 + i[1]) % 13) as f32 / 4.0 - 1.5);
     let mut opts = pipeline::Options::new(Target::native()).unwrap();
     opts.quant.calibration = Calibration::Samples {
-        samples: vec![samples],
+        samples: vec![samples.into()],
         method: Method::MinMax,
     };
     let compiled = pipeline::compile(&model, &opts, |_, _| {}).expect("the pipeline runs");
