@@ -3,6 +3,7 @@
 
 mod backend {
     pub mod cli;
+    pub mod columns;
     pub mod conv_transpose;
     pub mod every_op;
     pub mod families;

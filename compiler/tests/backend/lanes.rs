@@ -1,9 +1,10 @@
 //! The vectorized elementwise and pooling kernels (16 codes per block, a scalar tail) and the
 //! unrolled lookup tables: random lengths, channel counts, windows, scales, zero points and
-//! tables, for quantize, requantize, qadd, qmul (also against one code per image and channel, as
-//! squeeze-and-excitation multiplies), lut, the average pool and global average pool,
-//! compiled for each target and compared bit for bit with the interpreter, ties, NaN and ±∞
-//! among the inputs.
+//! tables, for quantize, dequantize (row-major and channels-last codes), requantize, qadd, qmul
+//! (also against one code per image and channel, as squeeze-and-excitation multiplies), lut,
+//! the average pool and global average pool, f32 add/sub/mul/div (also broadcast per channel and
+//! per column), compare (f32 and i32) and cast to f32, compiled for each target and compared bit
+//! for bit with the interpreter, ties, NaN and ±∞ among the inputs.
 
 use super::support::{assert_exact, build};
 use proptest::prelude::*;
@@ -253,9 +254,58 @@ fn model_text(c: &Case) -> String {
             ),
         ),
     ];
+    // Plain values: f32 arithmetic (one operand per channel or per column, broadcast), i32
+    // from a cast, comparisons, and casts of their masks back to f32.
+    let chan = shape(&[1, ch, 1, 1]);
+    let col = shape(&[1, 1, 1, w]);
+    let values = |n: usize, k: i64| -> String {
+        let v: Vec<String> = (0..n as i64)
+            .map(|i| {
+                format!(
+                    "{:?}",
+                    ((i * 37 + k + c.seed as i64 % 11) % 19 - 9) as f32 * 0.25
+                )
+            })
+            .collect();
+        v.join(", ")
+    };
+    let thresholds: Vec<String> = (0..w as i64).map(|i| (i % 5 - 2).to_string()).collect();
+    let plain = [
+        ("fadd", format!("add(%img, @chan) : tensor<{img}xf32>")),
+        ("fsub", format!("sub(@col, %img2) : tensor<{img}xf32>")),
+        ("fmul", format!("mul(%x, %z) : tensor<{flat}xf32>")),
+        ("fdiv", format!("div(%img, %img2) : tensor<{img}xf32>")),
+        (
+            "ii",
+            format!("cast(%img) {{to = \"i32\"}} : tensor<{img}xi32>"),
+        ),
+        (
+            "iif",
+            format!("cast(%ii) {{to = \"f32\"}} : tensor<{img}xf32>"),
+        ),
+        (
+            "ic",
+            format!("compare(%ii, @thr) {{fn = \"greater_or_equal\"}} : tensor<{img}xbool>"),
+        ),
+        (
+            "icf",
+            format!("cast(%ic) {{to = \"f32\"}} : tensor<{img}xf32>"),
+        ),
+        (
+            "fc",
+            format!("compare(%img, %img2) {{fn = \"less\"}} : tensor<{img}xbool>"),
+        ),
+        (
+            "fcf",
+            format!("cast(%fc) {{to = \"f32\"}} : tensor<{img}xf32>"),
+        ),
+    ];
     let mut text = format!(
-        "model @lanes {{\n  weight @acc : tensor<{flat}x!quant<i32, 1.0, 7>> = dense<[{}]>\n  %x = input : tensor<{flat}xf32>\n  %z = input : tensor<{flat}xf32>\n  %img = input : tensor<{img}xf32>\n  %img2 = input : tensor<{img}xf32>\n",
-        acc.join(", ")
+        "model @lanes {{\n  weight @acc : tensor<{flat}x!quant<i32, 1.0, 7>> = dense<[{}]>\n  weight @chan : tensor<{chan}xf32> = dense<[{}]>\n  weight @col : tensor<{col}xf32> = dense<[{}]>\n  weight @thr : tensor<{col}xi32> = dense<[{}]>\n  %x = input : tensor<{flat}xf32>\n  %z = input : tensor<{flat}xf32>\n  %img = input : tensor<{img}xf32>\n  %img2 = input : tensor<{img}xf32>\n",
+        acc.join(", "),
+        values(ch, 1),
+        values(w, 2),
+        thresholds.join(", ")
     );
     let mut outs = Vec::new();
     for (name, op) in &ops {
@@ -264,6 +314,12 @@ fn model_text(c: &Case) -> String {
         let dims = ty.split("x!").next().expect("a shape");
         text += &format!("  %o_{name} = dequantize(%{name}) : tensor<{dims}xf32>\n");
         outs.push(format!("%o_{name}"));
+    }
+    for (name, op) in &plain {
+        text += &format!("  %{name} = {op}\n");
+        if op.ends_with("xf32>") {
+            outs.push(format!("%{name}"));
+        }
     }
     text + &format!("  return {}\n}}\n", outs.join(", "))
 }

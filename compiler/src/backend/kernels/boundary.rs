@@ -3,7 +3,7 @@
 //! copy that reorders when one side is channels-last).
 
 use super::fixed::{finish, finish_x4};
-use super::lanes::{narrow, LANES};
+use super::lanes::{load16, narrow, splat_i32, LANES};
 use crate::backend::emit::{mem, Emitter, K};
 use crate::backend::layout::{
     address, elem_size, for_each, is_nhwc, memory_order, strides, strides_of,
@@ -182,6 +182,10 @@ pub fn dequantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, 
         }
     };
     let d = x.ty.elem.storage();
+    if tables.is_none() && matches!(d, DType::U8 | DType::I8) {
+        let f = dequantize_rows(em, name, step, q.scales[0], q.zero_points[0])?;
+        return Ok((f, 0));
+    }
     let f = em.kernel(name, Linkage::Local, |k| {
         let (xb, yb) = (k.base(x.loc), k.base(y.loc));
         let xs = strides(&x.ty);
@@ -213,6 +217,66 @@ pub fn dequantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, 
         })
     })?;
     Ok((f, 0))
+}
+
+/// Per-tensor [`dequantize`] of byte codes along the rows of the (row-major) f32 result: 16
+/// codes per block widened to four i32x4, `(q − z)` converted and multiplied by the scale in
+/// four f32x4, the same two IEEE operations per element as one by one; the rest of a row one by
+/// one. A channels-last input puts a row's codes `c` bytes apart: they are read one by one.
+fn dequantize_rows(
+    em: &mut Emitter,
+    name: &str,
+    step: &Step,
+    scale: f32,
+    zp: i32,
+) -> Result<FuncId> {
+    let (x, y) = (&step.args[0], &step.out);
+    let d = x.ty.elem.storage();
+    let rank = y.ty.rank();
+    let len = y.ty.shape.last().copied().unwrap_or(1);
+    let outer = &y.ty.shape[..rank.saturating_sub(1)];
+    em.kernel(name, Linkage::Local, |k| {
+        let (xb, yb) = (k.base(x.loc), k.base(y.loc));
+        let xs = strides(&x.ty);
+        let ys = strides_of(&y.ty.shape, false);
+        let step_x = xs.last().copied().unwrap_or(1);
+        let order: Vec<usize> = (0..outer.len()).collect();
+        let whole = if step_x == 1 {
+            (len / LANES * LANES) as i64
+        } else {
+            0
+        };
+        for_each(k, outer, &order, &mut |k, idx| {
+            let xrow = address(k, xb, idx, &xs, 1);
+            let yrow = address(k, yb, idx, &ys, 4);
+            k.for_range(0, whole, LANES as i64, |k, j| {
+                let xa = k.at(xrow, j, 1, 0);
+                let sv = k.b.ins().f32const(scale);
+                let sv = k.b.ins().splat(types::F32X4, sv);
+                let zv = splat_i32(k, zp);
+                let codes = load16(k, d, xa);
+                let ya = k.at(yrow, j, 4, 0);
+                for (q, c) in codes.into_iter().enumerate() {
+                    let c = k.b.ins().isub(c, zv);
+                    let r = k.b.ins().fcvt_from_sint(types::F32X4, c);
+                    let v = k.b.ins().fmul(r, sv);
+                    k.b.ins().store(mem(), v, ya, 16 * q as i32);
+                }
+                Ok(())
+            })?;
+            k.for_range(whole, len as i64, 1, |k, j| {
+                let xa = k.at(xrow, j, step_x, 0);
+                let code = load_code(k, d, xa);
+                let c = k.b.ins().iadd_imm_s(code, -i64::from(zp));
+                let r = k.b.ins().fcvt_from_sint(types::F32, c);
+                let s = k.b.ins().f32const(scale);
+                let v = k.b.ins().fmul(r, s);
+                let ya = k.at(yrow, j, 4, 0);
+                k.b.ins().store(mem(), v, ya, 0);
+                Ok(())
+            })
+        })
+    })
 }
 
 /// Reshape, flatten, squeeze, unsqueeze: the same elements in row-major order under a new shape.

@@ -99,7 +99,36 @@ impl Conv {
 
     /// The layer as the micro-kernels see it, when they can run it: depthwise, or one group
     /// with kernel rows contiguous in channels-last memory (no horizontal dilation).
+    ///
+    /// A column (`W = 1` and a `k×1` kernel: a 1-D convolution exported over the height) is
+    /// given as the row it is in channels-last memory, `1×H` with a `1×k` kernel: the same
+    /// bytes of input, weights (taps in `i` order, channels within) and output, but pixel tiles
+    /// that share each weight load between 8 outputs rather than one.
     fn micro(&self) -> Option<Layer> {
+        let column = self.w == 1
+            && self.kw == 1
+            && self.wo == 1
+            && self.pads[1] == 0
+            && self.pads[3] == 0
+            && (self.depthwise() || self.dil[0] == 1);
+        if column {
+            let dense = self.groups == 1;
+            return (dense || self.depthwise()).then_some(Layer {
+                n: self.n,
+                c: self.c,
+                h: 1,
+                w: self.h,
+                o: self.o,
+                kh: 1,
+                kw: self.kh,
+                ho: 1,
+                wo: self.ho,
+                strides: [1, self.strides[0]],
+                pads: [0, self.pads[0], 0, self.pads[2]],
+                dil: [1, self.dil[0]],
+                depthwise: self.depthwise(),
+            });
+        }
         let dense = self.groups == 1 && self.dil[1] == 1;
         (dense || self.depthwise()).then_some(Layer {
             n: self.n,

@@ -46,6 +46,20 @@ pub fn elementwise(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId,
         return Ok((f, 0));
     }
     f32_only(step)?;
+    if matches!(kind, OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div) {
+        // One IEEE operation per element, so four lanes at a time give the same bits.
+        let op = |k: &mut K, v: &[Value]| -> Result<Value> {
+            Ok(match kind {
+                OpKind::Add => k.b.ins().fadd(v[0], v[1]),
+                OpKind::Sub => k.b.ins().fsub(v[0], v[1]),
+                OpKind::Mul => k.b.ins().fmul(v[0], v[1]),
+                _ => k.b.ins().fdiv(v[0], v[1]),
+            })
+        };
+        if let Some(f) = super::lanes::map_runs(em, name, &args, y, op, op)? {
+            return Ok((f, 0));
+        }
+    }
     let (lo, hi) = (step.op.float("min"), step.op.float("max"));
     let f = super::elementwise::map(em, name, &args, y, |k, v, _| {
         Ok(match kind {

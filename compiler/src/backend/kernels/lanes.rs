@@ -1,6 +1,7 @@
 //! Sixteen codes at a time in 128-bit vectors, for the kernels whose elements are independent:
-//! loads that widen u8/i8/i32 codes to four i32x4, the store that narrows them back, and the
-//! flat loop (whole blocks of 16, then the rest one by one) that same-layout operands share.
+//! loads that widen u8/i8/i32 codes to four i32x4, the store that narrows them back, the
+//! flat loop (whole blocks of 16, then the rest one by one) that same-layout operands share,
+//! and the broadcasting loop over runs, which also carries f32 arithmetic four lanes at a time.
 
 use super::boundary::{load_code, store_code};
 use crate::backend::emit::{mem, Emitter, K};
@@ -170,10 +171,12 @@ pub fn map_flat<V: Fn(&mut K, &[Value]) -> Result<Value>>(
 
 /// A kernel over operands that broadcast to the result (a squeeze-and-excitation multiply, a
 /// bias-like add), in runs along the result's innermost memory axis: in a run every operand
-/// either steps with the result (stride 1) or holds one code (stride 0, splatted once per run),
+/// either steps with the result (stride 1) or holds one value (stride 0, splatted once per run),
 /// so whole blocks of 16 go through `vector` as in [`map_flat`] and each run's last `len % 16`
-/// through `scalar`. `None` when that does not hold: a run shorter than a block, an operand
-/// strided otherwise along it, or codes that are not bytes.
+/// through `scalar`. `vector` gets each operand as f32x4 (f32) or i32x4 (i32, and u8, i8 and
+/// bool widened), and gives the result's lanes the same way (bytes and bools narrowed back: in
+/// their range already). `None` when that does not hold: a run shorter than a block, an operand
+/// strided otherwise along it, or an i64 operand or result.
 pub fn map_runs(
     em: &mut Emitter,
     name: &str,
@@ -182,7 +185,13 @@ pub fn map_runs(
     vector: impl Fn(&mut K, &[Value]) -> Result<Value>,
     scalar: impl Fn(&mut K, &[Value]) -> Result<Value>,
 ) -> Result<Option<FuncId>> {
-    let bytes = |d: DType| matches!(d, DType::U8 | DType::I8);
+    let lanes_of = |d: DType| match d {
+        DType::F32 => Some(types::F32X4),
+        DType::I32 | DType::U8 | DType::I8 | DType::Bool => Some(types::I32X4),
+        _ => None,
+    };
+    // Bools are bytes of 0 or 1: loaded and stored as u8.
+    let bytes_of = |d: DType| if d == DType::Bool { DType::U8 } else { d };
     let yd = y.ty.elem.storage();
     let dts: Vec<DType> = args.iter().map(|a| a.ty.elem.storage()).collect();
     let order = memory_order(&y.ty);
@@ -199,8 +208,8 @@ pub fn map_runs(
     let Some(arg_strides) = arg_strides else {
         return Ok(None);
     };
-    if !bytes(yd)
-        || !dts.iter().all(|&d| bytes(d))
+    if lanes_of(yd).is_none()
+        || dts.iter().any(|&d| lanes_of(d).is_none())
         || run < LANES
         || ys[inner] != 1
         || arg_strides.iter().any(|s| s[inner] != 0 && s[inner] != 1)
@@ -251,13 +260,15 @@ pub fn map_runs(
                 let starts: Vec<Value> = (0..args.len())
                     .map(|i| k.at(bases[i], offs[i], elem_size(dts[i]), 0))
                     .collect();
-                let ystart = k.at(yb, offs[args.len()], 1, 0);
-                // An operand constant along the run: its code once, splatted.
+                let ysize = elem_size(yd);
+                let ystart = k.at(yb, offs[args.len()], ysize, 0);
+                // An operand constant along the run: its value once, splatted.
                 let held: Vec<Option<(Value, Value)>> = (0..args.len())
                     .map(|i| {
                         (arg_strides[i][inner] == 0).then(|| {
                             let c = load_code(k, dts[i], starts[i]);
-                            (c, k.b.ins().splat(types::I32X4, c))
+                            let lanes = lanes_of(dts[i]).expect("checked above");
+                            (c, k.b.ins().splat(lanes, c))
                         })
                     })
                     .collect();
@@ -267,7 +278,12 @@ pub fn map_runs(
                             Some((_, v)) => [v; 4],
                             None => {
                                 let a = k.at(starts[i], j, elem_size(dts[i]), 0);
-                                load16(k, dts[i], a)
+                                if dts[i] == DType::F32 {
+                                    [0, 16, 32, 48]
+                                        .map(|o| k.b.ins().load(types::F32X4, mem(), a, o))
+                                } else {
+                                    load16(k, bytes_of(dts[i]), a)
+                                }
                             }
                         })
                         .collect();
@@ -276,9 +292,15 @@ pub fn map_runs(
                         let lanes: Vec<Value> = loaded.iter().map(|l| l[q]).collect();
                         *o = vector(k, &lanes)?;
                     }
-                    let v = narrow(k, yd, out);
-                    let ya = k.at(ystart, j, 1, 0);
-                    k.b.ins().store(mem(), v, ya, 0);
+                    let ya = k.at(ystart, j, ysize, 0);
+                    if matches!(yd, DType::F32 | DType::I32) {
+                        for (q, &v) in out.iter().enumerate() {
+                            k.b.ins().store(mem(), v, ya, 16 * q as i32);
+                        }
+                    } else {
+                        let v = narrow(k, bytes_of(yd), out);
+                        k.b.ins().store(mem(), v, ya, 0);
+                    }
                     Ok(())
                 })?;
                 k.for_range(whole, run as i64, 1, |k, j| {
@@ -292,7 +314,7 @@ pub fn map_runs(
                         })
                         .collect();
                     let v = scalar(k, &vals)?;
-                    let ya = k.at(ystart, j, 1, 0);
+                    let ya = k.at(ystart, j, ysize, 0);
                     store_code(k, yd, v, ya);
                     Ok(())
                 })

@@ -7,6 +7,7 @@
 //! by zero is 0. docs/ir.md states it.
 
 use super::elementwise::map;
+use super::lanes::{map_runs, splat_i32};
 use crate::backend::emit::{Emitter, K};
 use crate::backend::{Operand, Step};
 use crate::diag::{Error, Result};
@@ -90,8 +91,16 @@ pub(super) fn convert(k: &mut K, v: Value, from: DType, to: DType) -> Value {
 pub fn cast(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
     check_held(step)?;
     let (from, to) = (step.args[0].ty.elem.storage(), step.out.ty.elem.storage());
+    let scalar = |k: &mut K, v: &[Value]| Ok(convert(k, v[0], from, to));
+    if matches!(from, DType::Bool | DType::U8 | DType::I8 | DType::I32) && to == DType::F32 {
+        // A one-hot or a mask made float: each lane converted exactly as one by one.
+        let vector = |k: &mut K, v: &[Value]| Ok(k.b.ins().fcvt_from_sint(types::F32X4, v[0]));
+        if let Some(f) = map_runs(em, name, &[&step.args[0]], &step.out, vector, scalar)? {
+            return Ok((f, 0));
+        }
+    }
     let f = map(em, name, &[&step.args[0]], &step.out, |k, v, _| {
-        Ok(convert(k, v[0], from, to))
+        scalar(k, v)
     })?;
     Ok((f, 0))
 }
@@ -103,31 +112,45 @@ pub fn compare(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usi
         .ok_or_else(|| Error::msg(format!("compare: `fn` = \"{f}\" is not a comparison")))?;
     let float = step.args[0].ty.elem.storage() == DType::F32;
     let args: Vec<&Operand> = step.args.iter().collect();
-    let f = map(em, name, &args, &step.out, |k, v, _| {
-        // Ordered float comparisons: false against NaN, `equal` too.
+    // Ordered float comparisons: false against NaN, `equal` too.
+    let fcc = match c {
+        CmpOp::Equal => FloatCC::Equal,
+        CmpOp::Less => FloatCC::LessThan,
+        CmpOp::Greater => FloatCC::GreaterThan,
+        CmpOp::LessOrEqual => FloatCC::LessThanOrEqual,
+        CmpOp::GreaterOrEqual => FloatCC::GreaterThanOrEqual,
+    };
+    // Bytes are loaded extended into an i32 (u8 and bool with zeros), so the signed order of
+    // the loaded values is the order of the elements.
+    let icc = match c {
+        CmpOp::Equal => IntCC::Equal,
+        CmpOp::Less => IntCC::SignedLessThan,
+        CmpOp::Greater => IntCC::SignedGreaterThan,
+        CmpOp::LessOrEqual => IntCC::SignedLessThanOrEqual,
+        CmpOp::GreaterOrEqual => IntCC::SignedGreaterThanOrEqual,
+    };
+    let scalar = |k: &mut K, v: &[Value]| {
         let holds = if float {
-            let cc = match c {
-                CmpOp::Equal => FloatCC::Equal,
-                CmpOp::Less => FloatCC::LessThan,
-                CmpOp::Greater => FloatCC::GreaterThan,
-                CmpOp::LessOrEqual => FloatCC::LessThanOrEqual,
-                CmpOp::GreaterOrEqual => FloatCC::GreaterThanOrEqual,
-            };
-            k.b.ins().fcmp(cc, v[0], v[1])
+            k.b.ins().fcmp(fcc, v[0], v[1])
         } else {
-            // Bytes are loaded extended into an i32 (u8 and bool with zeros), so the signed
-            // order of the loaded values is the order of the elements.
-            let cc = match c {
-                CmpOp::Equal => IntCC::Equal,
-                CmpOp::Less => IntCC::SignedLessThan,
-                CmpOp::Greater => IntCC::SignedGreaterThan,
-                CmpOp::LessOrEqual => IntCC::SignedLessThanOrEqual,
-                CmpOp::GreaterOrEqual => IntCC::SignedGreaterThanOrEqual,
-            };
-            k.b.ins().icmp(cc, v[0], v[1])
+            k.b.ins().icmp(icc, v[0], v[1])
         };
         Ok(k.b.ins().uextend(types::I32, holds))
-    })?;
+    };
+    // Lane masks are all ones or zeros: `& 1` makes them the bools' 0 and 1.
+    let vector = |k: &mut K, v: &[Value]| {
+        let mask = if float {
+            k.b.ins().fcmp(fcc, v[0], v[1])
+        } else {
+            k.b.ins().icmp(icc, v[0], v[1])
+        };
+        let one = splat_i32(k, 1);
+        Ok(k.b.ins().band(mask, one))
+    };
+    if let Some(f) = map_runs(em, name, &args, &step.out, vector, scalar)? {
+        return Ok((f, 0));
+    }
+    let f = map(em, name, &args, &step.out, |k, v, _| scalar(k, v))?;
     Ok((f, 0))
 }
 
