@@ -2,7 +2,8 @@
 //! unrolled lookup tables: random lengths, channel counts, windows, scales, zero points and
 //! tables, for quantize, dequantize (row-major and channels-last codes), requantize, qadd, qmul
 //! (also against one code per image and channel, as squeeze-and-excitation multiplies), lut,
-//! the average pool and global average pool, f32 add/sub/mul/div (also broadcast per channel and
+//! the average pool and global average pool, max and min of codes along a row, reshapes of
+//! codes between channels-last and row-major, transposes of codes, f32 add/sub/mul/div (also broadcast per channel and
 //! per column), compare (f32 and i32) and cast to f32, compiled for each target and compared bit
 //! for bit with the interpreter, ties, NaN and ±∞ among the inputs.
 
@@ -214,6 +215,20 @@ fn model_text(c: &Case) -> String {
             "li",
             format!("lut(%qi) {{{}}} : tensor<{flat}x{}>", table(-128), r.i8()),
         ),
+        (
+            "rmax",
+            format!(
+                "reduce(%qa) {{fn = \"max\", axes = [1], keepdims = true}} : tensor<1x1x{}>",
+                a.u8()
+            ),
+        ),
+        (
+            "rmin",
+            format!(
+                "reduce(%qi) {{fn = \"min\", axes = [1], keepdims = false}} : tensor<1x{}>",
+                a.i8()
+            ),
+        ),
         ("ia", format!("quantize(%img) : tensor<{img}x{}>", a.u8())),
         ("ib", format!("quantize(%img2) : tensor<{img}x{}>", b.u8())),
         (
@@ -237,6 +252,41 @@ fn model_text(c: &Case) -> String {
                 "qglobal_avg_pool(%ib) : tensor<{}x{}>",
                 shape(&[n, ch, 1, 1]),
                 p.u8()
+            ),
+        ),
+        // Channels-last codes to row-major and back (a detector head's reshape).
+        (
+            "rows",
+            format!(
+                "reshape(%ia) {{shape = [{n}, {ch}, {}]}} : tensor<{}x{}>",
+                h * w,
+                shape(&[n, ch, h * w]),
+                a.u8()
+            ),
+        ),
+        (
+            "back",
+            format!(
+                "reshape(%rows) {{shape = [{n}, {}, {w}, {h}]}} : tensor<{}x{}>",
+                ch,
+                shape(&[n, ch, w, h]),
+                a.u8()
+            ),
+        ),
+        (
+            "tr",
+            format!(
+                "transpose(%rows) {{perm = [0, 2, 1]}} : tensor<{}x{}>",
+                shape(&[n, h * w, ch]),
+                a.u8()
+            ),
+        ),
+        (
+            "tr4",
+            format!(
+                "transpose(%ia) {{perm = [0, 2, 1, 3]}} : tensor<{}x{}>",
+                shape(&[n, h, ch, w]),
+                a.u8()
             ),
         ),
         (

@@ -219,6 +219,68 @@ pub fn dequantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, 
     Ok((f, 0))
 }
 
+/// Writes the `cols × rows` transpose of the row-major `rows × cols` bytes at `src` to `dst`:
+/// whole 16 × 16 tiles as sixteen vectors interleaved four times (each round pairs row `t` with
+/// row `t + 8`, low and high halves: after four, row `t` holds column `t`), the right and bottom
+/// edges one byte at a time.
+pub(super) fn transpose_bytes(
+    k: &mut K,
+    src: Value,
+    dst: Value,
+    rows: usize,
+    cols: usize,
+) -> Result<()> {
+    let (r16, c16) = ((rows / 16 * 16) as i64, (cols / 16 * 16) as i64);
+    let lo: Vec<u8> = (0..8).flat_map(|i| [i, i + 16]).collect();
+    let hi: Vec<u8> = (8..16).flat_map(|i| [i, i + 16]).collect();
+    let one = |k: &mut K, i: Value, j: Value| {
+        let a = k.at(src, i, cols as i64, 0);
+        let a = k.at(a, j, 1, 0);
+        let v = k.b.ins().load(types::I8, mem(), a, 0);
+        let b = k.at(dst, j, rows as i64, 0);
+        let b = k.at(b, i, 1, 0);
+        k.b.ins().store(mem(), v, b, 0);
+    };
+    k.for_range(0, r16, 16, |k, i| {
+        k.for_range(0, c16, 16, |k, j| {
+            let a = k.at(src, i, cols as i64, 0);
+            let a = k.at(a, j, 1, 0);
+            let mut r: Vec<Value> = (0..16)
+                .map(|t| k.b.ins().load(types::I8X16, mem(), a, (t * cols) as i32))
+                .collect();
+            for _ in 0..4 {
+                let mut next = Vec::with_capacity(16);
+                for t in 0..8 {
+                    let m = k.b.func.dfg.immediates.push(lo.clone().into());
+                    next.push(k.b.ins().shuffle(r[t], r[t + 8], m));
+                    let m = k.b.func.dfg.immediates.push(hi.clone().into());
+                    next.push(k.b.ins().shuffle(r[t], r[t + 8], m));
+                }
+                r = next;
+            }
+            let b = k.at(dst, j, rows as i64, 0);
+            let b = k.at(b, i, 1, 0);
+            for (t, v) in r.into_iter().enumerate() {
+                k.b.ins().store(mem(), v, b, (t * rows) as i32);
+            }
+            Ok(())
+        })?;
+        k.for_range(0, 16, 1, |k, t| {
+            let row = k.b.ins().iadd(i, t);
+            k.for_range(c16, cols as i64, 1, |k, j| {
+                one(k, row, j);
+                Ok(())
+            })
+        })
+    })?;
+    k.for_range(r16, rows as i64, 1, |k, i| {
+        k.for_range(0, cols as i64, 1, |k, j| {
+            one(k, i, j);
+            Ok(())
+        })
+    })
+}
+
 /// Per-tensor [`dequantize`] of byte codes along the rows of the (row-major) f32 result: 16
 /// codes per block widened to four i32x4, `(q − z)` converted and multiplied by the scale in
 /// four f32x4, the same two IEEE operations per element as one by one; the rest of a row one by
@@ -315,6 +377,27 @@ pub fn reshape(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usi
                 let ya = address(k, yb, idx, &ys, esz);
                 store_code(k, d, v, ya);
                 Ok(())
+            })
+        })?;
+        return Ok((f, 0));
+    }
+    if xn != yn && esz == 1 {
+        // Byte codes between channels-last and row-major: per image, the transpose of a
+        // pixels × channels matrix (channels-last side) and a channels × pixels one, where the
+        // row-major side is read in its flat order with the channels-last side's dimensions.
+        let nhwc = if xn { &x.ty } else { &y.ty };
+        let (n, c) = (nhwc.shape[0], nhwc.shape[1]);
+        let pixels = nhwc.shape[2] * nhwc.shape[3];
+        let f = em.kernel(name, Linkage::Local, |k| {
+            let (xb, yb) = (k.base(x.loc), k.base(y.loc));
+            k.for_range(0, n as i64, 1, |k, i| {
+                let xi = k.at(xb, i, (c * pixels) as i64, 0);
+                let yi = k.at(yb, i, (c * pixels) as i64, 0);
+                if xn {
+                    transpose_bytes(k, xi, yi, pixels, c)
+                } else {
+                    transpose_bytes(k, xi, yi, c, pixels)
+                }
             })
         })?;
         return Ok((f, 0));

@@ -285,12 +285,27 @@ pub fn transpose(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, u
         )));
     }
     let d = x.ty.elem.storage();
+    let xs = strides(&x.ty);
+    // Result axis i is input axis perm[i].
+    let src: Vec<i64> = perm.iter().map(|&a| xs[a]).collect();
+    let ys = strides(&y.ty);
+    if elem_size(d) == 1 {
+        if let Some((batch, rows, cols)) =
+            matrix_transpose(&y.ty.shape, &memory_order(&y.ty), &src, &ys)
+        {
+            let f = em.kernel(name, Linkage::Local, |k| {
+                let (xb, yb) = (k.base(x.loc), k.base(y.loc));
+                k.for_range(0, batch as i64, 1, |k, b| {
+                    let xi = k.at(xb, b, (rows * cols) as i64, 0);
+                    let yi = k.at(yb, b, (rows * cols) as i64, 0);
+                    super::boundary::transpose_bytes(k, xi, yi, rows, cols)
+                })
+            })?;
+            return Ok((f, 0));
+        }
+    }
     let f = em.kernel(name, Linkage::Local, |k| {
         let (xb, yb) = (k.base(x.loc), k.base(y.loc));
-        let xs = strides(&x.ty);
-        // Result axis i is input axis perm[i].
-        let src: Vec<i64> = perm.iter().map(|&a| xs[a]).collect();
-        let ys = strides(&y.ty);
         copy_runs(
             k,
             (xb, &src),
@@ -301,6 +316,48 @@ pub fn transpose(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, u
         )
     })?;
     Ok((f, 0))
+}
+
+/// When a permutation of `shape` (read at element strides `src`, written at `dst`, the result
+/// walked in `order`) moves whole matrices, `(batch, rows, cols)`: `batch` consecutive blocks,
+/// each read as a row-major `rows × cols` matrix and written as its transpose. Axes of length
+/// 1 drop out and neighbours dense alike on both sides merge first, so a channels-last swap of
+/// channels and pixels is one matrix.
+fn matrix_transpose(
+    shape: &[usize],
+    order: &[usize],
+    src: &[i64],
+    dst: &[i64],
+) -> Option<(usize, usize, usize)> {
+    // (length, source stride, result stride), outermost in the result's memory first.
+    let mut dims: Vec<(usize, i64, i64)> = Vec::new();
+    for &a in order {
+        if shape[a] == 1 {
+            continue;
+        }
+        let d = (shape[a], src[a], dst[a]);
+        match dims.last_mut() {
+            Some(o) if o.1 == d.1 * d.0 as i64 && o.2 == d.2 * d.0 as i64 => {
+                *o = (o.0 * d.0, d.1, d.2);
+            }
+            _ => dims.push(d),
+        }
+    }
+    let (batch, outer, inner) = match dims.as_slice() {
+        [o, i] => (1, *o, *i),
+        [b, o, i] => {
+            let block = (o.0 * i.0) as i64;
+            if b.1 != block || b.2 != block {
+                return None;
+            }
+            (b.0, *o, *i)
+        }
+        _ => return None,
+    };
+    // The result is `outer × inner` row-major; the source steps 1 along `outer` and `outer`
+    // along `inner`: it is the `inner × outer` matrix, transposed.
+    (inner.2 == 1 && outer.2 == inner.0 as i64 && outer.1 == 1 && inner.1 == outer.0 as i64)
+        .then_some((batch, inner.0, outer.0))
 }
 
 /// Result element `i` is input element `start + step·i` along every axis: the input is read
