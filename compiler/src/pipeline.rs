@@ -10,7 +10,7 @@
 
 use crate::backend::target::Target;
 use crate::diag::{Error, Result};
-use crate::egraph::saturate::{simplify, Limits, Report as SaturationReport};
+use crate::egraph::saturate::{simplify_keeping, Limits, Report as SaturationReport};
 use crate::ir::model::Model;
 use crate::ir::verify::verify_or_error;
 use crate::quant::calibrate::calibrate_observed;
@@ -73,9 +73,20 @@ pub fn optimize(
     rules: &RuleSet,
     limits: &Limits,
 ) -> Result<(Model, SaturationReport)> {
+    optimize_keeping(model, rules, limits, &BTreeSet::new())
+}
+
+/// [`optimize`], leaving the ops named in `keep` as they are: no rule rewrites them (the ops
+/// `--keep-float` keeps, which lowering would otherwise turn into integer ops).
+pub fn optimize_keeping(
+    model: &Model,
+    rules: &RuleSet,
+    limits: &Limits,
+    keep: &BTreeSet<String>,
+) -> Result<(Model, SaturationReport)> {
     verify_or_error(model, None)?;
     let rewrites = rules.rewrites();
-    let (mut out, report) = simplify(model, &rewrites, limits)
+    let (mut out, report) = simplify_keeping(model, &rewrites, limits, keep)
         .map_err(|e| Error::msg(format!("optimizing @{}: {e}", model.name)))?;
     crate::fuse::fuse_silu(&mut out);
     verify_or_error(&out, None).map_err(|e| {
@@ -86,15 +97,17 @@ pub fn optimize(
     Ok((out, report))
 }
 
-/// The lowering stage: the lowering rules, then every `dequantize` of a constant left (a float
-/// op's weight) folded into an f32 constant, whose names go to `folded`. The result is verified.
+/// The lowering stage: the lowering rules (which leave the ops named in `keep` float), then
+/// every `dequantize` of a constant left (a float op's weight) folded into an f32 constant,
+/// whose names go to `folded`. The result is verified.
 pub fn lower(
     qdq: &Model,
     rules: &RuleSet,
     limits: &Limits,
+    keep: &BTreeSet<String>,
     folded: &mut Vec<String>,
 ) -> Result<(Model, SaturationReport)> {
-    let (mut int, report) = optimize(qdq, rules, limits)?;
+    let (mut int, report) = optimize_keeping(qdq, rules, limits, keep)?;
     *folded = crate::fold_dequantize::fold_constant_dequantize(&mut int);
     verify_or_error(&int, None)?;
     Ok((int, report))
@@ -281,7 +294,13 @@ pub fn compile(
     let mut report = Report::default();
     if is_quantized(model) && opts.stop != Stage::Float {
         let (int, lowering) = timed(&mut report.times, "lower", || {
-            lower(model, &opts.lowering, &opts.limits, &mut report.folded)
+            lower(
+                model,
+                &opts.lowering,
+                &opts.limits,
+                &BTreeSet::new(),
+                &mut report.folded,
+            )
         })?;
         report.lowering = Some(lowering);
         return Ok(Compiled {
@@ -381,6 +400,7 @@ pub fn compile(
     report.warnings.extend(skipped);
     report.float_ops = quantized.float_ops;
     report.float_reasons = quantized.float_reasons;
+    let kept = quantized.kept;
     let qdq = quantized.model;
     if opts.stop == Stage::Qdq {
         return Ok(Compiled {
@@ -391,7 +411,13 @@ pub fn compile(
         });
     }
     let (int, lowering) = timed(&mut report.times, "lower", || {
-        lower(&qdq, &opts.lowering, &opts.limits, &mut report.folded)
+        lower(
+            &qdq,
+            &opts.lowering,
+            &opts.limits,
+            &kept,
+            &mut report.folded,
+        )
     })?;
     report.lowering = Some(lowering);
     if let (true, Some(samples)) = (q.layer_report, samples) {

@@ -71,6 +71,61 @@ fn keep_float_keeps_the_op_and_its_absorbed_producer() {
     );
 }
 
+/// A kept op between two integer layers: the quantizer wraps it in dequantize and quantize for
+/// its integer consumer, and the lowering rule that turns such a sandwich into a lookup table
+/// must not fire on it (it did: `--explain` said "kept" and the library ran a table).
+#[test]
+fn keep_float_holds_between_integer_layers() {
+    let w = |n: usize, k: usize| -> String {
+        let v: Vec<String> = (0..n)
+            .map(|i| format!("{:?}", ((i * k) % 11) as f32 * 0.1 - 0.5))
+            .collect();
+        v.join(", ")
+    };
+    let text = format!(
+        "model @m {{\n  weight @w1 : tensor<4x3x1x1xf32> = dense<[{}]>\n  weight @w2 : tensor<4x4x1x1xf32> = dense<[{}]>\n  %x = input : tensor<1x3x8x8xf32>\n  %a = conv2d(%x, @w1) : tensor<1x4x8x8xf32>\n  %s = unary(%a) {{fn = \"tanh\", params = []}} : tensor<1x4x8x8xf32>\n  %b = conv2d(%s, @w2) : tensor<1x4x8x8xf32>\n  return %b\n}}\n",
+        w(12, 7),
+        w(16, 5)
+    );
+    let model = qcc::ir::parse::parse(&qcc::diag::Source {
+        name: "m.ir".into(),
+        text,
+    })
+    .unwrap();
+    let samples: Vec<f32> = (0..4 * 3 * 64)
+        .map(|i| ((i * 37) % 29) as f32 * 0.2 - 2.8)
+        .collect();
+    let samples = ndarray::ArrayD::from_shape_vec(vec![4, 3, 8, 8], samples).unwrap();
+    let lower = |keep: &[&str]| {
+        let mut p = pipeline::Options::new(Target::native()).unwrap();
+        p.quant.calibration = Calibration::Samples {
+            samples: vec![samples.clone().into()],
+            method: Method::MinMax,
+        };
+        p.quant.keep_float = keep.iter().map(|s| s.to_string()).collect();
+        pipeline::compile(&model, &p, |_, _| {}).unwrap()
+    };
+    let all = lower(&[]).int.unwrap();
+    assert_eq!(
+        (count(&all, OpKind::Lut), count(&all, OpKind::Unary)),
+        (1, 0)
+    );
+    let kept = lower(&["s"]);
+    let int = kept.int.unwrap();
+    assert_eq!(
+        (
+            count(&int, OpKind::Lut),
+            count(&int, OpKind::Unary),
+            count(&int, OpKind::QConv2d)
+        ),
+        (0, 1, 2)
+    );
+    assert_eq!(
+        kept.report.float_ops,
+        vec![("s".to_string(), "unary".to_string())]
+    );
+}
+
 #[test]
 fn weight_bits_for_one_op() {
     let (float, ranges) = digits();

@@ -8,7 +8,7 @@ use crate::ir::model::{Model, NameSet, NodeId, NodeKind, WeightData};
 use crate::ir::op::Op;
 use crate::ir::types::TensorType;
 use egg::Id;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// Weights with at most this many elements are printed inline.
 pub const INLINE_LIMIT: usize = 16;
@@ -25,13 +25,18 @@ pub struct Loaded {
     pub name: String,
 }
 
-fn meta_for(op: &Op, ty: &TensorType) -> Meta {
+fn meta_for(op: &Op, ty: &TensorType, frozen: bool) -> Meta {
     let declared = op.kind.declares_result().then(|| ty.clone());
-    Meta::new(op.attrs.clone(), declared)
+    Meta::with_frozen(op.attrs.clone(), declared, frozen)
 }
 
 /// Loads a verified model (weights loaded) into a fresh e-graph.
 pub fn to_egraph(model: &Model) -> Result<Loaded, String> {
+    to_egraph_keeping(model, &BTreeSet::new())
+}
+
+/// [`to_egraph`], the ops named in `keep` frozen: no rule pattern matches them.
+pub fn to_egraph_keeping(model: &Model, keep: &BTreeSet<String>) -> Result<Loaded, String> {
     let mut egraph = QGraph::new(TensorAnalysis::default());
     let mut ids: HashMap<NodeId, Id> = HashMap::new();
     let mut names: HashMap<Id, String> = HashMap::new();
@@ -60,7 +65,8 @@ pub fn to_egraph(model: &Model) -> Result<Loaded, String> {
                 )))
             }
             NodeKind::Op(op) => {
-                let meta = egraph.add(ENode::Meta(meta_for(op, &node.ty)));
+                let frozen = keep.contains(&node.name);
+                let meta = egraph.add(ENode::Meta(meta_for(op, &node.ty, frozen)));
                 let mut children = vec![meta];
                 children.extend(model.operands(n).iter().map(|o| ids[o]));
                 egraph.add(ENode::Op(op.kind, children.into_boxed_slice()))

@@ -18,11 +18,19 @@ pub struct Meta {
     pub attrs: Attrs,
     /// Only ops whose result type is declared rather than inferred (quantize) carry one.
     pub ty: Option<TensorType>,
+    /// An op the user kept as it is (`--keep-float`): no rule pattern matches it.
+    pub frozen: bool,
     key: Arc<str>,
 }
 
 impl Meta {
     pub fn new(attrs: Attrs, ty: Option<TensorType>) -> Meta {
+        Meta::with_frozen(attrs, ty, false)
+    }
+
+    /// [`Meta::new`] of an op no rule may rewrite when `frozen` (its class then differs from an
+    /// equal op's that rules may rewrite).
+    pub fn with_frozen(attrs: Attrs, ty: Option<TensorType>, frozen: bool) -> Meta {
         let mut key = String::new();
         for (k, v) in &attrs {
             key.push_str(&format!("{k}={v};"));
@@ -30,9 +38,13 @@ impl Meta {
         if let Some(t) = &ty {
             key.push_str(&format!(":{t}"));
         }
+        if frozen {
+            key.push_str("!frozen");
+        }
         Meta {
             attrs,
             ty,
+            frozen,
             key: key.into(),
         }
     }

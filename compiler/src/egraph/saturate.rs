@@ -2,7 +2,7 @@
 //! limit, extract the cheapest equivalent model, and say what happened.
 
 use crate::egraph::analysis::{QGraph, TensorAnalysis};
-use crate::egraph::convert::{to_egraph, to_model};
+use crate::egraph::convert::{to_egraph_keeping, to_model};
 use crate::egraph::extract::extract;
 use crate::egraph::lang::ENode;
 use crate::ir::model::Model;
@@ -108,7 +108,17 @@ pub fn simplify(
     rules: &[QRewrite],
     limits: &Limits,
 ) -> Result<(Model, Report), String> {
-    let mut loaded = to_egraph(model)?;
+    simplify_keeping(model, rules, limits, &BTreeSet::new())
+}
+
+/// [`simplify`], leaving the ops named in `keep` as they are (no rule pattern matches them).
+pub fn simplify_keeping(
+    model: &Model,
+    rules: &[QRewrite],
+    limits: &Limits,
+    keep: &BTreeSet<String>,
+) -> Result<(Model, Report), String> {
+    let mut loaded = to_egraph_keeping(model, keep)?;
     let (_, cost_before) =
         extract(&loaded.egraph, &loaded.roots).ok_or("the input model has no finite cost")?;
     let egraph: QGraph =

@@ -30,6 +30,9 @@ pub struct Quantized {
     pub float_ops: Vec<(String, String)>,
     /// Why each op of `float_ops` stays float, by name.
     pub float_reasons: std::collections::BTreeMap<String, String>,
+    /// The ops kept float by `--keep-float` (and the producers whose ReLU it kept), by their
+    /// names in the QDQ model: lowering must leave them float too.
+    pub kept: std::collections::BTreeSet<String>,
 }
 
 /// How an op takes part in quantization.
@@ -620,6 +623,7 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
         .ok_or_else(|| Error::msg("the graph has a cycle"))?;
     let mut float_ops = vec![];
     let mut float_reasons = std::collections::BTreeMap::new();
+    let mut kept = std::collections::BTreeSet::new();
     // Whether a source tensor lives in the integer world (so float consumers read it through
     // dequantize and the integer producer is not kept alive in float).
     let mut integer: HashMap<NodeId, bool> = HashMap::new();
@@ -749,6 +753,9 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                     op.attrs.remove("bn_beta");
                 }
                 let name = b.name(&node.name);
+                if keep.contains(&node.name) {
+                    kept.insert(name.clone());
+                }
                 roles.insert(n, r);
                 if r == Role::Join {
                     // The concat itself is the quantized value; its float is its dequantize.
@@ -787,5 +794,6 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
         warnings: b.warnings,
         float_ops,
         float_reasons,
+        kept,
     })
 }

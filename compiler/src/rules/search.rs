@@ -74,6 +74,14 @@ pub fn attrs_match(p: Option<&AttrPatterns>, attrs: &crate::ir::attr::Attrs) -> 
     })
 }
 
+/// Whether a meta class is a frozen op's (`--keep-float`): no pattern matches such an op.
+fn is_frozen(egraph: &QGraph, meta: Id) -> bool {
+    egraph[meta]
+        .nodes
+        .iter()
+        .any(|n| matches!(n, ENode::Meta(m) if m.frozen))
+}
+
 /// The attributes of a meta class.
 pub fn meta_attrs(egraph: &QGraph, meta: Id) -> Option<&crate::ir::attr::Attrs> {
     egraph[meta].nodes.iter().find_map(|n| match n {
@@ -107,7 +115,7 @@ fn match_op(
         let Some(attrs) = meta_attrs(egraph, meta) else {
             continue;
         };
-        if !attrs_match(p.attrs.as_ref(), attrs) {
+        if !attrs_match(p.attrs.as_ref(), attrs) || is_frozen(egraph, meta) {
             continue;
         }
         let mut seed = partial.clone();
