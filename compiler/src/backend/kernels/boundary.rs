@@ -3,11 +3,13 @@
 //! copy that reorders when one side is channels-last).
 
 use super::fixed::{finish, finish_x4};
-use super::lanes::{load16, narrow, splat_i32, LANES};
+use super::lanes::{load16, map_flat, narrow, same_layout, splat_i32, Blocks, LANES};
+use super::micro;
 use crate::backend::emit::{mem, Emitter, K};
 use crate::backend::layout::{
     address, elem_size, for_each, is_nhwc, memory_order, strides, strides_of,
 };
+use crate::backend::target::Target;
 use crate::backend::Step;
 use crate::diag::{Error, Result};
 use crate::ir::types::TensorType;
@@ -44,7 +46,12 @@ pub fn store_code(k: &mut K, d: DType, v: Value, addr: Value) {
 
 /// `clamp(round_half_even(x / scale) + zero_point, qmin, qmax)`, the division in f32, as
 /// `runtime::qops::quantize_value`: NaN gives the zero point, ±∞ saturate.
-pub fn quantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+pub fn quantize(
+    em: &mut Emitter,
+    name: &str,
+    step: &Step,
+    target: &Target,
+) -> Result<(FuncId, usize)> {
     let (x, y) = (&step.args[0], &step.out);
     let q =
         y.ty.elem
@@ -63,6 +70,20 @@ pub fn quantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, us
     let (lo, hi) = qrange(d);
     let (scale, zp) = (q.scales[0], q.zero_points[0]);
     if tables.is_none() && matches!(d, DType::U8 | DType::I8) && (lo..=hi).contains(&zp) {
+        if same_layout(&[x], y) && target.has("avx512f") {
+            let code = micro::quantize::assemble(scale, zp, lo, hi, d == DType::I8)
+                .map_err(|e| Error::msg(format!("assembling the quantize kernel: {e}")))?;
+            let f = em.machine_code(&format!("{name}_micro"), &code, 3)?;
+            let scalar = |k: &mut K, v: &[Value]| {
+                let s = k.b.ins().f32const(scale);
+                let q = k.b.ins().fdiv(v[0], s);
+                let r = k.b.ins().nearest(q);
+                let i = k.b.ins().fcvt_to_sint_sat(types::I32, r);
+                Ok(finish(k, i, zp, lo, hi))
+            };
+            let f = map_flat(em, name, &[x], y, Blocks::Micro::<Never>(f), scalar)?;
+            return Ok((f, 0));
+        }
         let f = quantize_rows(em, name, step, scale, zp)?;
         return Ok((f, 0));
     }
@@ -100,6 +121,9 @@ pub fn quantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, us
     })?;
     Ok((f, 0))
 }
+
+/// The vector body of a [`map_flat`] whose blocks are machine code.
+type Never = fn(&mut K, &[Value]) -> Result<Value>;
 
 /// Per-tensor [`quantize`] to bytes along the rows of the f32 input (its last axis, contiguous):
 /// 16 floats per block in four f32x4, the rest one by one. `fcvt_to_sint_sat` saturates and maps

@@ -117,7 +117,7 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
     // Exhaustive, with no fallback: an op added to the schema without a kernel does not build,
     // rather than reaching a user as "no kernel" on a graph the optimizer produced.
     match step.op.kind {
-        OpKind::Quantize => boundary::quantize(em, name, step),
+        OpKind::Quantize => boundary::quantize(em, name, step, target),
         OpKind::Dequantize => boundary::dequantize(em, name, step),
         OpKind::Reshape | OpKind::Flatten | OpKind::Squeeze | OpKind::Unsqueeze => {
             boundary::reshape(em, name, step)

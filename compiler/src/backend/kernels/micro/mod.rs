@@ -9,6 +9,7 @@
 
 pub mod add;
 pub mod lut;
+pub mod quantize;
 mod ymm;
 mod zmm;
 
