@@ -295,3 +295,54 @@ int main(void) {
         "{err}"
     );
 }
+
+/// Rank-4 integer and bool values live channels-last inside a library, but a caller's buffers
+/// are row-major: a rank-4 i32 input is relaid on the way in, and rank-4 bool and i64 outputs
+/// on the way out (the first version read and wrote them channels-last).
+#[test]
+fn rank_4_integer_ports_are_row_major() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("r4.ir"),
+        "model @r4 {\n  weight @t : tensor<f32> = dense<[0.5]>\n  %x = input : tensor<1x2x3x4xi32>\n  %f = cast(%x) {to = \"f32\"} : tensor<1x2x3x4xf32>\n  %m = compare(%f, @t) {fn = \"greater\"} : tensor<1x2x3x4xbool>\n  %am = arg_max(%f) {axis = 1, keepdims = true} : tensor<1x1x3x4xi64>\n  %y = relu(%f) : tensor<1x2x3x4xf32>\n  return %y, %m, %am\n}\n",
+    )
+    .unwrap();
+    let x: Vec<i32> = (0..24).map(|i| (i * 7 % 5) - 1).collect();
+    write_npy(
+        &d.join("x.npy"),
+        ArrayD::from_shape_vec(vec![1, 2, 3, 4], x.clone()).unwrap(),
+    );
+    for args in [
+        &["r4.ir", "-o", "r4.so"][..],
+        &["r4.ir", "--emit", "int", "-o", "r4.int.ir"],
+    ] {
+        let (ok, err) = qcc(d, args);
+        assert!(ok, "{err}");
+    }
+    for (model, tag) in [("r4.so", "so"), ("r4.int.ir", "ir")] {
+        let outs: Vec<String> = ["y", "m", "am"]
+            .iter()
+            .map(|n| format!("{n}={n}.{tag}.npy"))
+            .collect();
+        let mut args = vec!["run", model, "-i", "x.npy"];
+        for o in &outs {
+            args.extend(["-o", o.as_str()]);
+        }
+        let (ok, err) = qcc(d, &args);
+        assert!(ok, "{model}: {err}");
+    }
+    let y: [ArrayD<f32>; 2] = [read_npy(&d.join("y.so.npy")), read_npy(&d.join("y.ir.npy"))];
+    assert_eq!(y[0], y[1]);
+    let m: ArrayD<bool> = read_npy(&d.join("m.so.npy"));
+    assert_eq!(m, read_npy::<bool>(&d.join("m.ir.npy")));
+    // Row-major, as the caller reads it: element i is x[i] > 0.5.
+    assert_eq!(
+        m.iter().copied().collect::<Vec<_>>(),
+        x.iter().map(|&v| v as f32 > 0.5).collect::<Vec<_>>()
+    );
+    let am: ArrayD<i64> = read_npy(&d.join("am.so.npy"));
+    assert_eq!(am, read_npy::<i64>(&d.join("am.ir.npy")));
+    let want: Vec<i64> = (0..12).map(|p| i64::from(x[12 + p] > x[p])).collect();
+    assert_eq!(am.iter().copied().collect::<Vec<_>>(), want);
+}

@@ -86,16 +86,6 @@ impl Port {
     }
 }
 
-/// The element types a library passes through its entry points ([`Port::dtype`]).
-pub const PORT_TYPES: [DType; 6] = [
-    DType::F32,
-    DType::I8,
-    DType::U8,
-    DType::I32,
-    DType::I64,
-    DType::Bool,
-];
-
 /// The prefix when `--prefix` is not given.
 pub const DEFAULT_PREFIX: &str = "qcc";
 

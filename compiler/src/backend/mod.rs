@@ -279,7 +279,7 @@ type Schedule = (
 pub fn port_dtype(n: &crate::ir::model::Node, output: bool) -> Option<DType> {
     match n.ty.elem.quant() {
         Some(_) => output.then_some(DType::F32),
-        None => Some(n.ty.elem.storage()).filter(|d| interface::PORT_TYPES.contains(d)),
+        None => Some(n.ty.elem.storage()).filter(|d| runtime::library::PORT_TYPES.contains(d)),
     }
 }
 
@@ -350,9 +350,16 @@ fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
     let mut loc: HashMap<NodeId, Loc> = HashMap::new();
     let mut inputs = Vec::new();
     check_ports(model)?;
+    // A caller's buffer is row-major; rank-4 integer and bool values live channels-last in the
+    // library, so such an input is first copied into the arena in that layout.
+    let mut in_steps: Vec<(usize, NodeId)> = Vec::new();
     for (i, &id) in model.inputs.iter().enumerate() {
         let n = model.node(id);
-        loc.insert(id, Loc::Input(i));
+        if layout::is_nhwc(&n.ty) {
+            in_steps.push((i, id));
+        } else {
+            loc.insert(id, Loc::Input(i));
+        }
         inputs.push(Port {
             name: n.name.clone(),
             shape: n.ty.shape.clone(),
@@ -373,6 +380,7 @@ fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
         });
         let direct = matches!(n.kind, NodeKind::Op(_))
             && n.ty.elem.quant().is_none()
+            && !layout::is_nhwc(&n.ty)
             && !loc.contains_key(&id);
         if direct {
             loc.insert(id, Loc::Output(j));
@@ -385,6 +393,33 @@ fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
     let mut defined_at: HashMap<NodeId, usize> = HashMap::new();
     let mut last_use: HashMap<NodeId, usize> = HashMap::new();
     let mut max_weight = 0i32;
+    // The row-major bytes of a channels-last input, as one flat run.
+    let flat = |ty: &TensorType| TensorType::new(vec![ty.numel()], ty.elem.clone());
+    for (i, id) in in_steps {
+        let n = model.node(id);
+        loc.insert(id, Loc::Arena(usize::MAX));
+        defined_at.insert(id, steps.len());
+        steps.push((
+            Step {
+                name: n.name.clone(),
+                op: Op::new(OpKind::Reshape, Default::default()),
+                args: vec![Operand {
+                    loc: Loc::Input(i),
+                    ty: flat(&n.ty),
+                    weight: None,
+                    node: id,
+                }],
+                out: Operand {
+                    loc: Loc::Arena(usize::MAX),
+                    ty: n.ty.clone(),
+                    weight: None,
+                    node: id,
+                },
+                temps: vec![],
+            },
+            id,
+        ));
+    }
     for &id in &order {
         let n = model.node(id);
         let op = n.op().expect("ops_in_order yields ops").clone();
@@ -462,9 +497,10 @@ fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
         if weight.is_none() {
             last_use.insert(id, s);
         }
-        // A plain value is copied as it is; codes are dequantized.
+        // A plain value is copied as it is, into the caller's row-major buffer (a flat run: a
+        // rank-4 integer value is channels-last in the library); codes are dequantized.
         let (op, out_ty) = if n.ty.elem.quant().is_none() {
-            (Op::new(OpKind::Reshape, Default::default()), n.ty.clone())
+            (Op::new(OpKind::Reshape, Default::default()), flat(&n.ty))
         } else {
             (
                 Op::new(OpKind::Dequantize, Default::default()),
