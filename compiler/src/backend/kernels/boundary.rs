@@ -3,7 +3,7 @@
 //! copy that reorders when one side is channels-last).
 
 use super::fixed::{finish, finish_x4};
-use super::lanes::{load16, map_flat, narrow, same_layout, splat_i32, Blocks, LANES};
+use super::lanes::{load16, map_flat, narrow, same_layout, splat_i32, Blocks, Never, LANES};
 use super::micro;
 use crate::backend::emit::{mem, Emitter, K};
 use crate::backend::layout::{
@@ -121,9 +121,6 @@ pub fn quantize(
     })?;
     Ok((f, 0))
 }
-
-/// The vector body of a [`map_flat`] whose blocks are machine code.
-type Never = fn(&mut K, &[Value]) -> Result<Value>;
 
 /// Per-tensor [`quantize`] to bytes along the rows of the f32 input (its last axis, contiguous):
 /// 16 floats per block in four f32x4, the rest one by one. `fcvt_to_sint_sat` saturates and maps

@@ -3,7 +3,7 @@
 
 use super::boundary::{load_code, store_code};
 use super::fixed::{finish, finish_x4, multiply, multiply_small_x4, multiply_x4, Pair};
-use super::lanes::{map_flat, map_runs, same_layout, splat_i32, Blocks, LANES};
+use super::lanes::{map_flat, map_runs, same_layout, splat_i32, Blocks, Never, LANES};
 use super::micro::{self, add::AddShape};
 use super::{int, ints, zp_scale};
 use crate::backend::emit::{mem, Emitter, K};
@@ -359,9 +359,6 @@ pub fn qadd(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
     };
     Ok((f, 0))
 }
-
-/// The vector body of a [`map_flat`] that has none (its blocks are machine code).
-type Never = fn(&mut K, &[Value]) -> Result<Value>;
 
 pub fn qmul(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
     let (a, b, y) = (&step.args[0], &step.args[1], &step.out);

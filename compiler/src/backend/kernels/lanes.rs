@@ -78,6 +78,10 @@ pub enum Blocks<V> {
     Micro(FuncId),
 }
 
+/// The vector body of a [`map_flat`] that has none: its blocks are machine code
+/// ([`Blocks::Micro`]), so this type only names `V`.
+pub type Never = fn(&mut K, &[Value]) -> Result<Value>;
+
 /// A kernel over operands laid out as the result (see [`same_layout`]) with a 1-byte result:
 /// `blocks` computes every whole block of 16, `scalar` one element (i32 codes) of the last
 /// `n % 16`.
