@@ -71,14 +71,14 @@ macro_rules! tests {
 
 mod models {
     use super::model;
-    tests!(model: tiny_cnn, pytorch_style, conv_variants, pools, activations, opset10, shapes, opset18, qdq, shape_folding, opset9, opset6, opset28_ml_domain, shape_logic, reductions, reductions13, logsoftmax11, one_d_and_blocks, int64_input, gather_at_run_time, expand_at_run_time, vit_attention);
+    tests!(model: tiny_cnn, pad_modes, pytorch_style, conv_variants, pools, activations, opset10, shapes, opset18, qdq, shape_folding, opset9, opset6, opset28_ml_domain, shape_logic, reductions, reductions13, logsoftmax11, one_d_and_blocks, int64_input, gather_at_run_time, expand_at_run_time, vit_attention);
 }
 
 mod errors {
     use super::error;
     tests!(error:
         truncated, png, empty, no_graph, opset_29, dropout_training, dropout_training_at_run_time, zero_size_input, only_ml_domain, unsupported_op, custom_domain, dynamic_height,
-        reshape_runtime_shape, float16_weight, int64_at_run_time, pad_reflect, batchnorm_training_output,
+        reshape_runtime_shape, float16_weight, int64_at_run_time, pad_mode_unknown, pad_crops_everything, batchnorm_training_output,
         maxpool_indices_used, dequantize_other_params, conv3d, undefined_value, shape_mismatch,
         clip_runtime_bound, auto_pad_unknown, conv_transpose_output_too_large, squeeze_not_one,
         resize_cubic, resize_crop, resize_channels, resize_antialias_down,

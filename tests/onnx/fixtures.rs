@@ -760,8 +760,37 @@ pub fn opset6() -> G {
     g
 }
 
+/// Pad's modes that move elements (edge, reflect longer than nothing, wrap longer than its
+/// axis) and a crop: one constant-index `gather` per padded axis, and what is left of a constant
+/// Pad with negative pads as a `pad`.
+pub fn pad_modes() -> G {
+    let mut g = G::new(19);
+    g.input("x", &[1, 2, 3, 4])
+        .init(i64s("pe", &[8], vec![0, 0, 2, 0, 0, 0, 1, 1]))
+        .node("Pad", &["x", "pe"], &["edge"], vec![string("mode", "edge")])
+        .init(i64s("pr", &[2], vec![3, 1]))
+        .init(i64s("ar", &[1], vec![-1]))
+        .node(
+            "Pad",
+            &["x", "pr", "", "ar"],
+            &["reflect"],
+            vec![string("mode", "reflect")],
+        )
+        .init(i64s("pw", &[8], vec![0, 0, 4, 0, 0, 0, 0, 0]))
+        .node("Pad", &["x", "pw"], &["wrap"], vec![string("mode", "wrap")])
+        .init(i64s("pc", &[8], vec![0, 0, -1, 1, 0, 0, 0, -2]))
+        .init(f32s("v", &[], vec![0.5]))
+        .node("Pad", &["x", "pc", "v"], &["crop"], vec![])
+        .output("edge")
+        .output("reflect")
+        .output("wrap")
+        .output("crop");
+    g
+}
+
 pub const MODELS: &[(&str, Fixture)] = &[
     ("tiny_cnn", tiny_cnn),
+    ("pad_modes", pad_modes),
     ("int64_input", int64_input),
     ("gather_at_run_time", gather_at_run_time),
     ("expand_at_run_time", expand_at_run_time),
@@ -1224,7 +1253,7 @@ pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
             }),
         ),
         (
-            "pad_reflect",
+            "pad_mode_unknown",
             one(13, &|g| {
                 g.input("x", &[1, 1, 4, 4])
                     .init(i64s("pads", &[8], vec![0, 0, 1, 1, 0, 0, 1, 1]))
@@ -1232,8 +1261,17 @@ pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
                         "Pad",
                         &["x", "pads"],
                         &["y"],
-                        vec![string("mode", "reflect")],
+                        vec![string("mode", "symmetric")],
                     )
+                    .output("y");
+            }),
+        ),
+        (
+            "pad_crops_everything",
+            one(13, &|g| {
+                g.input("x", &[1, 1, 4, 4])
+                    .init(i64s("pads", &[8], vec![0, 0, -2, 0, 0, 0, -2, 0]))
+                    .node("Pad", &["x", "pads"], &["y"], vec![])
                     .output("y");
             }),
         ),

@@ -173,6 +173,34 @@ def every_op_opset21():
                 "Unsqueeze/Squeeze; opset 21")
 
 
+def every_op_pad_modes():
+    """Pad's other modes and cropping, on activations between convolutions (opset 19)."""
+    b = Builder(seed=107)
+    shape = (1, 4, 6, 7)
+    c = b.op("Relu", [b.conv("input", 4, 6, 3, pads=1)])                                        # 1x6x6x7
+    edge = b.op("Pad", [c, b.init("pads_edge", np.array([0, 0, 2, 1, 0, 0, 1, 3], np.int64))],
+                mode="edge")                                                                   # 1x6x9x11
+    refl = b.op("Pad", [c, b.init("pads_reflect", np.array([0, 0, 5, 0, 0, 0, 0, 6], np.int64))],
+                mode="reflect")                                                                # 1x6x11x13
+    # The wrap pad is longer than the axis (8 > 6): the axis repeats more than once.
+    wrap = b.op("Pad", [c, b.init("pads_wrap", np.array([1, 8, 2, 0], np.int64)), "",
+                        b.init("axes_wrap", np.array([-1, 2], np.int64))], mode="wrap")         # 1x6x14x10
+    crop = b.op("Pad", [c, b.init("pads_crop", np.array([0, 0, -1, 2, 0, 0, 1, -3], np.int64)),
+                        b.init("crop_value", np.array(-0.25, F32))])                            # 1x6x6x6
+    # A 1-D signal as an STFT front end pads it (Silero VAD): reflect on the last axis of rank 3.
+    sig = b.op("Reshape", [c, b.init("shape_signal", np.array([1, 1, -1], np.int64))])         # 1x1x252
+    sig = b.op("Pad", [sig, b.init("pads_signal", np.array([0, 0, 0, 0, 0, 64], np.int64))],
+               mode="reflect")                                                                 # 1x1x316
+    convs = [b.conv(h, 6, 4, 3, stem=f"after_{k}") for k, h in
+             enumerate((edge, refl, wrap, crop))]
+    y = _flat_concat(b, [*convs, sig])
+    return Case("every_op_pad_modes", b.model("every_op_pad_modes", "input", shape, y, 19),
+                _samples(b, shape),
+                "Pad edge, reflect (a pad of 5 on an axis of 6) and wrap (with an axes input, "
+                "longer than the axis), constant with negative pads (cropping) and a value, and "
+                "reflect on a rank-3 signal; each feeding a conv; opset 19")
+
+
 def every_op_clip6():
     """The old Clip form: bounds as attributes (opset 6)."""
     b = Builder(seed=107)
@@ -486,4 +514,4 @@ def fpn_resize():
 
 ALL = [every_op_conv, every_op_act, every_op_pool, every_op_shape, every_op_opset11, every_op_opset21,
        every_op_clip6, every_op_qdq, bn_variants, every_op_resize, every_op_resize19, every_op_upsample9,
-       every_op_resize10, fpn_resize, every_op_unary, mobilenetv3_block]
+       every_op_resize10, fpn_resize, every_op_unary, mobilenetv3_block, every_op_pad_modes]

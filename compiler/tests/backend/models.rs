@@ -93,7 +93,8 @@ fn efficientnet_lite0() {
 
 /// The small models that cover every op the importer knows, including the float ops that stay
 /// float in an integer graph (softmax, matmul, reduce_mean, concat, pad, transpose, …), a QDQ
-/// model with per-axis quantization, and BatchNorm in the places folding cannot reach.
+/// model with per-axis quantization, BatchNorm in the places folding cannot reach, and Pad's
+/// edge, reflect and wrap modes and crops (gathers of codes).
 #[test]
 fn every_op_models() {
     for name in [
@@ -112,6 +113,7 @@ fn every_op_models() {
         "every_op_upsample9",
         "every_op_resize10",
         "fpn_resize",
+        "every_op_pad_modes",
     ] {
         check(name);
     }

@@ -264,15 +264,24 @@ pub fn concat(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     Ok(())
 }
 
-/// Constant padding only. Before opset 11 `pads` and `value` are attributes; from 11 they are
-/// inputs (which qcc needs constant), and from 18 an `axes` input may name the padded axes.
+/// Before opset 11 `pads` and `value` are attributes; from 11 they are inputs (which qcc needs
+/// constant), and from 18 an `axes` input may name the padded axes. Constant padding is the IR's
+/// `pad`; the other modes (`edge`, `reflect`, `wrap`) and negative pads (cropping) move elements
+/// without making new ones, so each such axis is a `gather` of constant source indices
+/// ([`source_index`]), exact on floats and codes alike.
 pub fn pad(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     let mode = n.string("mode")?.unwrap_or_else(|| "constant".into());
-    if mode != "constant" {
-        return Err(n.fail(format!(
-            "has mode `{mode}`; qcc supports constant padding only"
-        )));
-    }
+    let mode = match mode.as_str() {
+        "constant" => None,
+        "edge" => Some(PadMode::Edge),
+        "reflect" => Some(PadMode::Reflect),
+        "wrap" => Some(PadMode::Wrap),
+        _ => {
+            return Err(n.fail(format!(
+                "has mode `{mode}`; Pad's modes are constant, edge, reflect and wrap"
+            )))
+        }
+    };
     let x = cx.required(n, 0, "the input")?;
     let rank = input_shape(cx, n, &x)?.len();
     let (pads, value, axes) = if n.opset < 11 {
@@ -305,10 +314,8 @@ pub fn pad(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
             axes.len()
         )));
     }
-    if let Some(p) = pads.iter().find(|&&p| p < 0) {
-        return Err(n.fail(format!(
-            "has a negative pad {p} (cropping), which qcc does not support"
-        )));
+    if let Some(p) = pads.iter().find(|p| p.unsigned_abs() > MAX_DIM as u64) {
+        return Err(n.fail(format!("has an implausible pad {p}")));
     }
     let mut full = vec![0i64; 2 * rank];
     for (k, &a) in axes.iter().enumerate() {
@@ -316,16 +323,104 @@ pub fn pad(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         full[rank + a] = pads[axes.len() + k];
     }
     let out = n.output()?;
-    let id = cx.operand(n, 0, "the input")?;
-    let id = cx.emit(
-        n,
-        out,
-        OpKind::Pad,
-        attrs([("pads", Attr::Ints(full)), ("value", Attr::Float(value))]),
-        &[id],
-    )?;
+    let mut id = cx.operand(n, 0, "the input")?;
+    // Axes whose elements move (a mode other than constant, or a crop) are gathers first; what is
+    // left is constant padding with non-negative pads.
+    for axis in 0..rank {
+        let (begin, end) = (full[axis], full[rank + axis]);
+        let (gb, ge) = match mode {
+            Some(_) => (begin, end),
+            None => (begin.min(0), end.min(0)),
+        };
+        if gb == 0 && ge == 0 {
+            continue;
+        }
+        let len = cx.ty(id).shape[axis] as i64;
+        let count = gb + len + ge;
+        if count <= 0 {
+            return Err(n.fail(format!(
+                "pads axis {axis} (length {len}) by {begin} and {end}, which leaves nothing"
+            )));
+        }
+        if count > MAX_GATHERED {
+            return Err(n.fail(format!(
+                "pads axis {axis} (length {len}) by {begin} and {end}, to an implausible length {count}"
+            )));
+        }
+        let m = mode.unwrap_or(PadMode::Edge);
+        let indices: Vec<i32> = (0..count)
+            .map(|i| source_index(m, i - gb, len) as i32)
+            .collect();
+        let c = Const::I32(
+            ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[count as usize]), indices)
+                .expect("one index per element"),
+        );
+        let name = format!("{out}.axis{axis}");
+        let i = cx
+            .weight(&name, &c, crate::ir::ElemType::I32)
+            .map_err(|m| n.fail(m))?;
+        id = cx.emit(
+            n,
+            out,
+            OpKind::Gather,
+            attrs([("axis", Attr::Int(axis as i64))]),
+            &[id, i],
+        )?;
+        if mode.is_some() {
+            full[axis] = 0;
+            full[rank + axis] = 0;
+        }
+    }
+    if mode.is_none() && full.iter().any(|&p| p > 0) {
+        let kept: Vec<i64> = full.iter().map(|&p| p.max(0)).collect();
+        id = cx.emit(
+            n,
+            out,
+            OpKind::Pad,
+            attrs([("pads", Attr::Ints(kept)), ("value", Attr::Float(value))]),
+            &[id],
+        )?;
+    }
     cx.define(out, Val::Node(id));
     Ok(())
+}
+
+/// The longest axis a Pad mode other than constant (or a crop) may make: its gather holds one
+/// i32 index per position, and no model pads an axis to 16 M elements (a larger count is a
+/// corrupt pads input, refused before its indices are allocated).
+const MAX_GATHERED: i64 = 1 << 24;
+
+/// How Pad fills outside its input when it does not fill with a value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum PadMode {
+    /// The nearest end's element.
+    Edge,
+    /// The mirror image about the end element, not repeating it (numpy's `reflect`), over and
+    /// over when the pad is longer than the axis.
+    Reflect,
+    /// The axis repeated (numpy's `wrap`).
+    Wrap,
+}
+
+/// The input index (in `0..len`) that result position `j` (counted from the input's first
+/// element, so negative in the begin pad) reads along a padded axis of length `len`. Positions
+/// inside the input read themselves in every mode, which is what makes a crop an `Edge` gather.
+fn source_index(mode: PadMode, j: i64, len: i64) -> i64 {
+    match mode {
+        PadMode::Edge => j.clamp(0, len - 1),
+        PadMode::Wrap => j.rem_euclid(len),
+        PadMode::Reflect if len == 1 => 0,
+        PadMode::Reflect => {
+            // Reflection without repeating the ends has period 2(len − 1).
+            let period = 2 * (len - 1);
+            let k = j.rem_euclid(period);
+            if k < len {
+                k
+            } else {
+                period - k
+            }
+        }
+    }
 }
 
 /// SpaceToDepth and DepthToSpace: a reshape to 6-D, a transpose and a reshape back (code
@@ -416,7 +511,7 @@ pub fn space_depth(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::resolve_reshape;
+    use super::{resolve_reshape, source_index, PadMode};
 
     #[test]
     fn reshape_targets_resolve_like_onnx() {
@@ -436,5 +531,29 @@ mod tests {
         assert!(resolve_reshape(&[2, 0], &[4], true)
             .unwrap_err()
             .contains("elements"));
+    }
+
+    fn row(mode: PadMode, begin: i64, len: i64, end: i64) -> Vec<i64> {
+        (-begin..len + end)
+            .map(|j| source_index(mode, j, len))
+            .collect()
+    }
+
+    /// numpy.pad([0, 1, 2], (4, 4), mode) gives these, and numpy is what ONNX's reference follows.
+    #[test]
+    fn source_indices_follow_numpy() {
+        assert_eq!(
+            row(PadMode::Edge, 4, 3, 4),
+            [0, 0, 0, 0, 0, 1, 2, 2, 2, 2, 2]
+        );
+        assert_eq!(
+            row(PadMode::Wrap, 4, 3, 4),
+            [2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0]
+        );
+        assert_eq!(
+            row(PadMode::Reflect, 4, 3, 4),
+            [0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2]
+        );
+        assert_eq!(row(PadMode::Reflect, 2, 1, 2), [0, 0, 0, 0, 0]);
     }
 }
