@@ -5,6 +5,7 @@ use crate::batch::run_tensor_batches;
 use crate::cli::accuracy::{labelled_output, read_labels, top1};
 use crate::cli::console::{say, tell};
 use crate::diag::{Error, Result};
+use crate::import::names::sanitize;
 use crate::ir::model::Model;
 use crate::npy;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -21,12 +22,18 @@ pub fn assign(kind: &str, args: &[String], names: &[String]) -> Result<Vec<PathB
             _ => (None, a.as_str()),
         };
         let idx = match name {
-            Some(n) => names.iter().position(|m| m == n).ok_or_else(|| {
-                Error::msg(format!(
-                    "the model has no {kind} named `{n}`; its {kind}s are: {}",
-                    names.join(", ")
-                ))
-            })?,
+            // The model's own spelling, or the ONNX name it was imported from (`/` and `:`
+            // become `_` in IR identifiers).
+            Some(n) => names
+                .iter()
+                .position(|m| m == n)
+                .or_else(|| names.iter().position(|m| *m == sanitize(n)))
+                .ok_or_else(|| {
+                    Error::msg(format!(
+                        "the model has no {kind} named `{n}`; its {kind}s are: {}",
+                        names.join(", ")
+                    ))
+                })?,
             None if names.len() == 1 => 0,
             None => {
                 return Err(Error::msg(format!(

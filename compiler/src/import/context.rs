@@ -4,7 +4,7 @@
 
 use crate::diag::Result;
 use crate::import::constant::{checked_numel, Const};
-use crate::import::names::Namer;
+use crate::import::names::{sanitize, Namer};
 use crate::import::node::OnnxNode;
 use crate::import::tensor;
 use crate::ir::infer::{check_quant, infer};
@@ -70,6 +70,22 @@ impl<'a> Importer<'a> {
     /// A unique IR identifier for an ONNX name.
     pub fn fresh_name(&mut self, raw: &str) -> String {
         self.namer.fresh(raw)
+    }
+
+    /// Gives op `id` the identifier of the ONNX value `raw` when that is still free: a graph
+    /// output that an elided op (Identity, Dropout, a folded scale) aliases keeps the name the
+    /// model's users know it by, in the header, the JSON and `qcc run -o NAME=…`.
+    pub fn name_output(&mut self, id: NodeId, raw: &str) {
+        // An input keeps its own name, and an op two outputs alias keeps the first one's.
+        if self.model.node(id).op().is_none()
+            || self.model.node(id).name == sanitize(raw)
+            || self.model.outputs.contains(&id)
+        {
+            return;
+        }
+        if let Some(name) = self.namer.claim(raw) {
+            self.model.node_mut(id).name = name;
+        }
     }
 
     /// Binds an ONNX value name (a later binding of the same name wins, as in ONNX's SSA it never happens).

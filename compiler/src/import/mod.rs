@@ -42,7 +42,7 @@ pub use constant::MAX_FOLDED_ELEMENTS;
 mod constant_logic;
 pub(crate) mod context;
 mod framing;
-mod names;
+pub mod names;
 pub(crate) mod node;
 mod ops;
 mod tensor;
@@ -254,7 +254,10 @@ fn import(
     for vi in &graph.output {
         let name = vi.name.as_str();
         let id = match cx.lookup(name) {
-            Some(Val::Node(id)) => id,
+            Some(Val::Node(id)) => {
+                cx.name_output(id, name);
+                id
+            }
             Some(Val::Const(c)) => {
                 let elem = c
                     .to_tensor()

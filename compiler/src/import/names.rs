@@ -43,6 +43,14 @@ impl Namer {
     }
 }
 
+impl Namer {
+    /// The identifier of `raw` itself if nobody has it yet (then it is taken), else `None`.
+    pub fn claim(&mut self, raw: &str) -> Option<String> {
+        let base = sanitize(raw);
+        self.taken.insert(base.clone()).then_some(base)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
