@@ -66,7 +66,14 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
     // Only f32 values are quantized: indices, masks, f16 and f64 stay as they are, and so does
     // every op that reads or writes one.
     let plain_f32 = |id: NodeId| model.node(id).ty.elem == ElemType::F32;
-    if !plain_f32(n) || !operands.iter().all(|&o| plain_f32(o)) {
+    // (A gather's constant indices are the exception: they pick elements, not values.)
+    let values = match op.kind {
+        OpKind::Gather if operands.get(1).is_some_and(|&i| model.node(i).is_weight()) => {
+            &operands[..1]
+        }
+        _ => &operands[..],
+    };
+    if !plain_f32(n) || !values.iter().all(|&o| plain_f32(o)) {
         return Role::Float;
     }
     match op.kind {
@@ -173,6 +180,14 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         | OpKind::Slice
         | OpKind::Resize
             if !model.node(operands[0]).is_weight() =>
+        {
+            Role::PassThrough
+        }
+        // A gather with constant indices picks elements (Pad's edge, reflect and wrap modes, a
+        // class token): its result keeps its input's parameters too. Indices computed at run
+        // time are plain integers the graph does not quantize, so such a gather stays float.
+        OpKind::Gather
+            if !model.node(operands[0]).is_weight() && model.node(operands[1]).is_weight() =>
         {
             Role::PassThrough
         }

@@ -78,6 +78,7 @@ pub fn why(model: &Model, n: NodeId, op: &Op) -> String {
         | OpKind::Transpose
         | OpKind::Slice
         | OpKind::Resize
+        | OpKind::Gather
             if is_const(0) =>
         {
             "it moves a constant (no calibrated range)".into()

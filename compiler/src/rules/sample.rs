@@ -64,6 +64,9 @@ pub struct Sampler<'a> {
     /// operands built so far (a dequantize's input): weights and biases of a quantized layer
     /// are sampled to fit them (i8 per output channel; i32 bias with scale S_x·S_w).
     ctx: Vec<(OpKind, Attrs, Vec<Option<QuantType>>)>,
+    /// The length of the axis the next `indices` constant picks along (a gather's), so that
+    /// its values are valid indices.
+    index_bound: usize,
 }
 
 const SCALES: &[f32] = &[0.5, 0.25, 0.125, 0.05];
@@ -86,6 +89,7 @@ impl<'a> Sampler<'a> {
             leaves: HashMap::new(),
             counter: 0,
             ctx: vec![],
+            index_bound: 1,
         }
     }
 
@@ -219,6 +223,14 @@ impl<'a> Sampler<'a> {
                 )
                 .expect("n"),
             ),
+            // A gather's indices: either sign, every one inside the axis.
+            DType::I32 if role == "indices" => {
+                let len = self.index_bound.max(1) as i64;
+                let v: Vec<i32> = (0..n)
+                    .map(|_| (self.rng.range(0, 2 * len as usize - 1) as i64 - len) as i32)
+                    .collect();
+                Tensor::I32(ArrayD::from_shape_vec(shape, v).expect("n"))
+            }
             DType::I32 => Tensor::I32(
                 ArrayD::from_shape_vec(
                     shape,
@@ -552,6 +564,12 @@ impl<'a> Sampler<'a> {
             OpKind::Concat => {
                 a.insert("axis".into(), Attr::Int((x.rank() as i64 - 1).max(0)));
             }
+            OpKind::Gather => {
+                a.insert(
+                    "axis".into(),
+                    Attr::Int(r.range(0, x.rank().max(1) - 1) as i64),
+                );
+            }
             OpKind::Softmax => {
                 let axis = r.range(0, x.rank().saturating_sub(1)) as i64;
                 a.insert("axis".into(), Attr::Int(axis));
@@ -710,6 +728,12 @@ impl<'a> Sampler<'a> {
                 }
             }
             (OpKind::Concat, _) => x.clone(),
+            // Up to a few more indices than the axis holds (repeats, as Pad's modes make).
+            (OpKind::Gather, 1) => {
+                let len = x.shape.get(int("axis")).copied().unwrap_or(1);
+                self.index_bound = len;
+                TensorType::new(vec![self.rng.range(1, len + 3)], ElemType::I32)
+            }
             _ => return Err(format!("cannot sample operand {slot} of {}", kind.name())),
         })
     }
