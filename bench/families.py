@@ -58,9 +58,24 @@ def qcc_cmd(args, *argv):
         raise StageError(first_line(done.stderr or done.stdout))
 
 
-def qcc_run(args, model, x_path, out_path):
-    qcc_cmd(args, "run", model, "-i", x_path, "-o", out_path)
+def qcc_run(args, model, x_paths, out_path, outputs):
+    """`qcc run` on every input's .npy file ({name: path}); the first output, which the other
+    outputs (`outputs`: the model's output names) are written beside."""
+    ins = [a for name, path in x_paths.items() for a in ("-i", f"{name}={path}")]
+    outs = [a for k, name in enumerate(outputs)
+            for a in ("-o", f"{name}={out_path if k == 0 else f'{out_path}.{k}.npy'}")]
+    qcc_cmd(args, "run", model, *ins, *outs)
     return np.load(out_path)
+
+
+def model_inputs(directory, name):
+    """[(input name, calibration .npy, held-out .npy)] of `name`, in the model's order: the
+    manifest's first input and its `more_inputs` (tests/python/models_real.py)."""
+    with open(os.path.join(directory, "manifest.json")) as f:
+        entry = next(m for m in json.load(f)["families"] if m["name"] == name)
+    first = {"name": entry.get("input_name"), "calib": entry["calib"], "heldout": entry["heldout"]}
+    return [(m["name"], os.path.join(directory, m["calib"]), os.path.join(directory, m["heldout"]))
+            for m in [first, *entry.get("more_inputs", [])]]
 
 
 def stage(cells, key, fn):
@@ -88,9 +103,16 @@ def bench_family(name, args, openvino_ok):
     d, work = args.families, os.path.join(args.work, name)
     os.makedirs(work, exist_ok=True)
     onnx_path = os.path.join(d, f"{name}.onnx")
-    calib_path, held_path = os.path.join(d, f"{name}.calib.npy"), os.path.join(d, f"{name}.heldout.npy")
+    sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    outputs = [o.name for o in sess.get_outputs()]
+    inputs = model_inputs(d, name)
+    if inputs[0][0] is None:  # models_families.py's manifests name no input: it has one
+        inputs[0] = (sess.get_inputs()[0].name, *inputs[0][1:])
+    calib_paths = {n: c for n, c, _ in inputs}
+    held_paths = {n: h for n, _, h in inputs}
+    calib_flags = [a for n, c in calib_paths.items() for a in ("--calib", f"{n}={c}")]
     ref = np.load(os.path.join(d, f"{name}.heldout.expected.npy")).astype(np.float64)
-    held = np.load(held_path)
+    held = {n: np.load(h) for n, h in held_paths.items()}
     cells = {h: "-" for h in HEADERS}
     cells["family"] = name
 
@@ -100,7 +122,8 @@ def bench_family(name, args, openvino_ok):
         cells["import"] = "ok"
 
         def float_err():
-            out = against(ref, qcc_run(args, ir_path, held_path, os.path.join(work, "float.npy")), "float")
+            out = against(ref, qcc_run(args, ir_path, held_paths, os.path.join(work, "float.npy"),
+                                       outputs), "float")
             return np.abs(out - ref).max() / np.abs(ref).max()
 
         ok_f, err = stage(cells, "float err", float_err)
@@ -110,8 +133,9 @@ def bench_family(name, args, openvino_ok):
     so_path = os.path.join(work, f"{name}.so")
 
     def qcc_int8():
-        qcc_cmd(args, onnx_path, "-o", so_path, "--calib", calib_path)
-        return against(ref, qcc_run(args, so_path, held_path, os.path.join(work, "int8.npy")), "qcc int8")
+        qcc_cmd(args, onnx_path, "-o", so_path, *calib_flags)
+        return against(ref, qcc_run(args, so_path, held_paths, os.path.join(work, "int8.npy"),
+                                    outputs), "qcc int8")
 
     ok_q, q_out = stage(cells, "qcc dB", qcc_int8)
     if ok_q:
@@ -125,12 +149,20 @@ def bench_family(name, args, openvino_ok):
                 tag = target.replace("-", "")
                 so_t = os.path.join(work, f"{name}.{tag}.so")
                 int_ir = os.path.join(work, f"{name}.{tag}.int.ir")
-                flags = ["--calib", calib_path, "--target", target]
+                flags = [*calib_flags, "--target", target]
                 qcc_cmd(args, onnx_path, "-o", so_t, *flags)
                 qcc_cmd(args, onnx_path, "-o", int_ir, "--emit", "int", *flags)
-                lib_out = qcc_run(args, so_t, held_path, os.path.join(work, f"{tag}.so.npy"))
-                ir_out = qcc_run(args, int_ir, held_path, os.path.join(work, f"{tag}.int_ir.npy"))
-                diff = int(np.count_nonzero(lib_out != ir_out)) if lib_out.shape == ir_out.shape else -1
+                lib_path = os.path.join(work, f"{tag}.so.npy")
+                ir_path_t = os.path.join(work, f"{tag}.int_ir.npy")
+                qcc_run(args, so_t, held_paths, lib_path, outputs)
+                qcc_run(args, int_ir, held_paths, ir_path_t, outputs)
+                diff = 0
+                for k in range(len(outputs)):  # every output, bit for bit
+                    suffix = f".{k}.npy" if k else ""
+                    lib_out = np.load(lib_path + suffix)
+                    ir_out = np.load(ir_path_t + suffix)
+                    diff += (int(np.count_nonzero(lib_out != ir_out))
+                             if lib_out.shape == ir_out.shape else lib_out.size)
                 verdicts.append(f"{target}: {'NO, ' + str(diff) + ' differ' if diff else 'yes'}")
             if all(v.endswith("yes") for v in verdicts):
                 return f"yes ({len(verdicts)} tiers)"
@@ -140,7 +172,7 @@ def bench_family(name, args, openvino_ok):
         if ok_b:
             cells["bit-exact"] = verdict
 
-    calib = np.load(calib_path)
+    calib = {n: np.load(c) for n, c in calib_paths.items()}
     qop_path, qdq_path = os.path.join(work, "ort-qop.onnx"), os.path.join(work, "ort-qdq.onnx")
 
     def ort_int8():
@@ -151,11 +183,11 @@ def bench_family(name, args, openvino_ok):
     if ok_o:
         cells["ORT int8 dB"] = f"{quant_accuracy.sqnr_db(ref, o_out):.1f}"
 
-    x = held[0]
+    x = {n: v[0] for n, v in held.items()}
     runners = {}
     if ok_q:
         ok_l, lib = stage(cells, "qcc ms", lambda: int8_vs_peers.QccLibrary(so_path))
-        if ok_l and stage(cells, "qcc ms", lambda: lib.set_input(x))[0]:
+        if ok_l and stage(cells, "qcc ms", lambda: lib.set_input(list(x.values())))[0]:
             runners["qcc ms"] = lib
     if ok_o:
         ok_r, r = stage(cells, "ORT int8 ms", lambda: int8_vs_peers.OrtRunner(qop_path, x))
@@ -172,7 +204,7 @@ def bench_family(name, args, openvino_ok):
     if runners:
         times = int8_vs_peers.time_round_robin(runners, args.runs, args.warmup)
         for key, (_wall, cpu) in times.items():
-            cells[key] = f"{cpu:.2f}"
+            cells[key] = f"{cpu:.2f}" if cpu >= 0.1 else f"{cpu:.3f}"
     return [cells[h] for h in HEADERS]
 
 
@@ -222,7 +254,7 @@ def main():
                              "run tests/python/models_families.py")
         rows.append(bench_family(name, args, openvino_ok))
         print(f"[{name}] {time.perf_counter() - t:.0f} s", flush=True)
-    n_held = len(np.load(os.path.join(args.families, f"{args.names[0]}.heldout.npy")))
+    n_held = len(np.load(model_inputs(args.families, args.names[0])[0][2]))
     print(f"\n## families: held-out set of {n_held} crops; SQNR against ORT fp32; "
           f"latency: median ms (process CPU time) of {args.runs} "
           "round-robin runs, one thread\n")

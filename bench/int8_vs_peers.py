@@ -101,10 +101,19 @@ class QccLibrary:
         self._out = (ctypes.c_void_p * len(self.outputs))(*(a.ctypes.data for a in self.outputs))
 
     def set_input(self, x):
-        if len(self.inputs) != 1 or self.inputs[0].shape != x.shape:
-            raise SystemExit(f"qcc library wants inputs {[a.shape for a in self.inputs]}, "
-                             f"the benchmark has one of {x.shape}")
-        np.copyto(self.inputs[0], x, casting="no")
+        """x: the one input's array, a list of arrays in input order, or {input name: array}."""
+        names = [i["name"] for i in self.info["inputs"]]
+        if isinstance(x, list):
+            x = dict(zip(names, x)) if len(x) == len(names) else None
+        feeds = x if isinstance(x, dict) else {names[0]: x} if len(names) == 1 else None
+        if feeds is None or sorted(feeds) != sorted(names):
+            raise SystemExit(f"qcc library wants inputs {names}, the benchmark gave "
+                             f"{sorted(feeds) if feeds else 'one array'}")
+        for name, buf in zip(names, self.inputs):
+            if buf.shape != feeds[name].shape:
+                raise SystemExit(f"qcc library wants {name} of shape {buf.shape}, "
+                                 f"the benchmark has {feeds[name].shape}")
+            np.copyto(buf, feeds[name], casting="no")
 
     def run(self):
         if self.threads == 1:
@@ -126,12 +135,14 @@ class OrtRunner:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         self.sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-        (inp,) = self.sess.get_inputs()
-        self.x = np.ascontiguousarray(x)
+        names = [i.name for i in self.sess.get_inputs()]
+        feeds = x if isinstance(x, dict) else {names[0]: x}
+        self.x = {k: np.ascontiguousarray(v) for k, v in feeds.items()}
         self.binding = self.sess.io_binding()
-        self.binding.bind_cpu_input(inp.name, self.x)
+        for name in names:
+            self.binding.bind_cpu_input(name, self.x[name])
         # Output shapes come from one plain run, so the arrays can be bound once.
-        outs = self.sess.run(None, {inp.name: self.x})
+        outs = self.sess.run(None, self.x)
         self.outputs = [np.empty_like(o) for o in outs]
         for meta, arr in zip(self.sess.get_outputs(), self.outputs):
             self.binding.bind_output(meta.name, "cpu", 0, arr.dtype, list(arr.shape), arr.ctypes.data)
@@ -158,9 +169,13 @@ class OpenVinoRunner:
         # On CPUs with AVX512-BF16 OpenVINO runs the layers left in float in bf16 by default;
         # the table shows it, as users get it.
         self.precision = self.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
-        self.x = np.ascontiguousarray(x)
         self.req = self.compiled.create_infer_request()
-        self.req.set_input_tensor(ov.Tensor(self.x, shared_memory=True))
+        ports = self.compiled.inputs
+        feeds = x if isinstance(x, dict) else {ports[0].get_any_name(): x}
+        self.x = []
+        for i, port in enumerate(ports):
+            self.x.append(np.ascontiguousarray(feeds[port.get_any_name()]))
+            self.req.set_input_tensor(i, ov.Tensor(self.x[-1], shared_memory=True))
 
     def run(self):
         self.req.infer()

