@@ -5,13 +5,13 @@
 
 use super::boundary::{load_code, store_code};
 use super::elementwise::check_range;
-use super::fixed::{finish, multiply, Pair};
+use super::fixed::{finish, finish_x4, multiply, multiply_x4, Pair};
 use super::{int, ints, zp_scale};
-use crate::backend::emit::{Emitter, K};
+use crate::backend::emit::{mem, Emitter, K};
 use crate::backend::layout::{address, broadcast_strides, memory_order, split_each, strides};
 use crate::backend::{Operand, Step};
 use crate::diag::{Error, Result};
-use cranelift_codegen::ir::{types, InstBuilder};
+use cranelift_codegen::ir::{types, InstBuilder, Value};
 use cranelift_module::{FuncId, Linkage};
 use runtime::DType;
 
@@ -53,33 +53,111 @@ pub fn qmatmul(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usi
     let (a_k, b_k) = (sa[ra - 1], sb[rb - 2]);
     let ys = strides(&y.ty);
     let order = memory_order(&y.ty);
+    // Four results at once along the result's innermost axis in memory (the columns of a
+    // row-major product; the heads of a channels-last one) when each operand reads it densely
+    // or not at all. Integer sums: the same bits in any grouping.
+    let lane = *order.last().expect("rank ≥ 2");
+    let lanes_ok = |st: &[i64]| st[lane] == 0 || st[lane] == 1;
+    let blocks = if ys[lane] == 1 && lanes_ok(&a_over_y) && lanes_ok(&b_over_y) {
+        y.ty.shape[lane] / 4
+    } else {
+        0
+    };
+    let n_lane = y.ty.shape[lane];
+    // The lane axis is looped inside each unit of work (split_each splits the others).
+    let mut outer = y.ty.shape.clone();
+    outer[lane] = 1;
+    let may_shift_left = s[0] > 0;
     let f = em.kernel(name, Linkage::Local, |k| {
         let (ab, bb, yb) = (k.base(a.loc), k.base(b.loc), k.base(y.loc));
-        split_each(k, &y.ty.shape, &order, &mut |k: &mut K, idx| {
-            let a0 = address(k, ab, idx, &a_over_y, 1);
-            let b0 = address(k, bb, idx, &b_over_y, 1);
-            let zero = k.i32(0);
-            let acc = k.var(types::I32, zero);
-            k.for_range(0, kk as i64, 1, |k, p| {
-                let xa = k.at(a0, p, a_k, 0);
-                let x = load_code(k, DType::U8, xa);
-                let wa = k.at(b0, p, b_k, 0);
-                let w = load_code(k, DType::U8, wa);
-                let dx = k.b.ins().iadd_imm_s(x, -i64::from(za));
-                let dw = k.b.ins().iadd_imm_s(w, -i64::from(zb));
-                let prod = k.b.ins().imul(dx, dw);
+        split_each(k, &outer, &order, &mut |k: &mut K, idx| {
+            if blocks > 0 {
+                k.for_range(0, blocks as i64, 1, |k, jb| {
+                    let mut idx = idx.to_vec();
+                    idx[lane] = k.b.ins().imul_imm_s(jb, 4);
+                    let a0 = address(k, ab, &idx, &a_over_y, 1);
+                    let b0 = address(k, bb, &idx, &b_over_y, 1);
+                    let zero = k.i32(0);
+                    let zv = k.b.ins().splat(types::I32X4, zero);
+                    let acc = k.var(types::I32X4, zv);
+                    k.for_range(0, kk as i64, 1, |k, p| {
+                        let xa = k.at(a0, p, a_k, 0);
+                        let x = load_x4(k, xa, a_over_y[lane] == 1, za);
+                        let wa = k.at(b0, p, b_k, 0);
+                        let w = load_x4(k, wa, b_over_y[lane] == 1, zb);
+                        let prod = k.b.ins().imul(x, w);
+                        let sum = k.b.use_var(acc);
+                        let sum = k.b.ins().iadd(sum, prod);
+                        k.b.def_var(acc, sum);
+                        Ok(())
+                    })?;
+                    let sum = k.b.use_var(acc);
+                    let r = multiply_x4(k, sum, pair, may_shift_left);
+                    let v = finish_x4(k, r, zy, lo, hi);
+                    let at = address(k, yb, &idx, &ys, 1);
+                    for l in 0..4u8 {
+                        let c = k.b.ins().extractlane(v, l);
+                        let addr = at_lane(k, at, l);
+                        store_code(k, DType::U8, c, addr);
+                    }
+                    Ok(())
+                })?;
+            }
+            k.for_range((blocks * 4) as i64, n_lane as i64, 1, |k, j| {
+                let mut idx = idx.to_vec();
+                idx[lane] = j;
+                let a0 = address(k, ab, &idx, &a_over_y, 1);
+                let b0 = address(k, bb, &idx, &b_over_y, 1);
+                let zero = k.i32(0);
+                let acc = k.var(types::I32, zero);
+                k.for_range(0, kk as i64, 1, |k, p| {
+                    let xa = k.at(a0, p, a_k, 0);
+                    let x = load_code(k, DType::U8, xa);
+                    let wa = k.at(b0, p, b_k, 0);
+                    let w = load_code(k, DType::U8, wa);
+                    let dx = k.b.ins().iadd_imm_s(x, -i64::from(za));
+                    let dw = k.b.ins().iadd_imm_s(w, -i64::from(zb));
+                    let prod = k.b.ins().imul(dx, dw);
+                    let sum = k.b.use_var(acc);
+                    let sum = k.b.ins().iadd(sum, prod);
+                    k.b.def_var(acc, sum);
+                    Ok(())
+                })?;
                 let sum = k.b.use_var(acc);
-                let sum = k.b.ins().iadd(sum, prod);
-                k.b.def_var(acc, sum);
+                let r = multiply(k, sum, pair);
+                let v = finish(k, r, zy, lo, hi);
+                let at = address(k, yb, &idx, &ys, 1);
+                store_code(k, DType::U8, v, at);
                 Ok(())
-            })?;
-            let sum = k.b.use_var(acc);
-            let r = multiply(k, sum, pair);
-            let v = finish(k, r, zy, lo, hi);
-            let at = address(k, yb, idx, &ys, 1);
-            store_code(k, DType::U8, v, at);
-            Ok(())
+            })
         })
     })?;
     Ok((f, 0))
+}
+
+/// Four codes at `addr` (consecutive bytes when `dense`, else one code repeated) as i32 lanes
+/// less the zero point `z`.
+fn load_x4(k: &mut K, addr: Value, dense: bool, z: i32) -> Value {
+    let x = if dense {
+        let word = k.b.ins().load(types::I32, mem(), addr, 0);
+        let v = k.b.ins().scalar_to_vector(types::I32X4, word);
+        let bytes = k.b.ins().bitcast(types::I8X16, mem(), v);
+        let half = k.b.ins().uwiden_low(bytes);
+        k.b.ins().uwiden_low(half)
+    } else {
+        let c = load_code(k, DType::U8, addr);
+        k.b.ins().splat(types::I32X4, c)
+    };
+    let zv = k.i32(z);
+    let zv = k.b.ins().splat(types::I32X4, zv);
+    k.b.ins().isub(x, zv)
+}
+
+/// The address of lane `l` after `at` (one byte per code).
+fn at_lane(k: &mut K, at: Value, l: u8) -> Value {
+    if l == 0 {
+        at
+    } else {
+        k.b.ins().iadd_imm_s(at, i64::from(l))
+    }
 }
