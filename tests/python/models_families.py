@@ -5,12 +5,16 @@ Usage: python tests/python/models_families.py OUT [NAME ...]
 Each family keeps the ops and topology its real export has (YOLOv8n's C2f/SPPF/DFL decode, YOLOX's
 Focus stem and decoupled head, DBNet's FPN with nearest Resize and ConvTranspose head, U-Net's
 ConvTranspose and skip Concat, MobileNetV3's SE + HardSwish, PP-LCNet's depthwise-separable
-blocks, CRNN's column sequence through a bidirectional LSTM and a GRU) at widths and input sides small enough to run in a second. Weights are random (seeded),
+blocks, CRNN's column sequence through a bidirectional LSTM and a GRU, a BERT encoder on int64
+token ids and an attention mask) at widths and input sides small enough to run in a second.
+Weights are random (seeded),
 BatchNorm statistics come from the calibration crops (bn_calibrate.py), so activations are sized
 as in a trained network. For every NAME, OUT gets NAME.onnx, NAME.calib.npy (16 random crops of
 the photos, axis 0 = samples, each a batch-1 input), NAME.heldout.npy (8 other crops) and ORT
 fp32's outputs of both, NAME.calib.expected.npy and NAME.heldout.expected.npy; manifest.json
-lists them with each family's input name and a note on what it covers.
+lists them with each family's input name and a note on what it covers. A family with several
+inputs (bert_like) writes the first input's samples as above and lists the others under
+`more_inputs`, each with its NAME.SPLIT.inK.npy files.
 """
 
 import dataclasses
@@ -37,8 +41,9 @@ UNIT_MEAN, UNIT_STD = np.zeros(3, np.float32), np.ones(3, np.float32)
 class Family:
     name: str
     model: onnx.ModelProto
-    calib: np.ndarray
-    heldout: np.ndarray
+    # The samples: one array (a single-input family) or {input name: array}, axis 0 = samples.
+    calib: np.ndarray | dict
+    heldout: np.ndarray | dict
     note: str
 
 
@@ -470,14 +475,99 @@ def crnn_like():
                    "a bidirectional LSTM, a GRU, per-column Gemm; 3x64x64; 16 steps x 11 classes")
 
 
+def _tokens(n, length, vocab, seed):
+    """n (input_ids, attention_mask) pairs as a tokenizer pads a batch of one: [CLS] (id 1), 6 to
+    `length` - 1 word ids, [SEP] (id 2), then padding (id 0, mask 0)."""
+    rng = np.random.default_rng(seed)
+    ids = np.zeros((n, 1, length), np.int64)
+    mask = np.zeros((n, 1, length), np.int64)
+    for i in range(n):
+        used = int(rng.integers(8, length + 1))
+        ids[i, 0, :used] = [1, *rng.integers(3, vocab, used - 2), 2]
+        mask[i, 0, :used] = 1
+    return ids, mask
+
+
+def bert_like():
+    """A BERT encoder as torch.onnx exports a sequence classifier (HF BertForSequenceClassification):
+    token ids and an attention mask in (int64), embeddings by Gather, LayerNormalization, the
+    extended mask (1 - mask) * -10000 added to the scores, multi-head attention with its reshapes
+    and transposes, GELU in its Erf form, the pooler on token 0 (a Gather at run time) and Tanh."""
+    b = Builder(seed=9)
+    vocab, length, hidden, heads, ffn, layers, classes = 500, 32, 64, 4, 128, 2, 3
+    head = hidden // heads
+    ids, mask = "input_ids", "attention_mask"
+
+    def linear(x, cin, cout, stem):
+        y = b.op("MatMul", [x, b.init(f"{stem}.weight", b.normal((cin, cout), 0.08))])
+        return b.op("Add", [y, b.init(f"{stem}.bias", b.normal((cout,), 0.02))])
+
+    def layer_norm(x, stem):
+        gamma = b.init(f"{stem}.weight", 1.0 + b.normal((hidden,), 0.05))
+        beta = b.init(f"{stem}.bias", b.normal((hidden,), 0.05))
+        return b.op("LayerNormalization", [x, gamma, beta], axis=-1, epsilon=1e-12)
+
+    words = b.op("Gather", [b.init("embeddings.word", b.normal((vocab, hidden), 0.5)), ids])
+    positions = b.op("Gather", [b.init("embeddings.position", b.normal((length, hidden), 0.5)),
+                                b.init("position_ids", np.arange(length, dtype=np.int64)[None])])
+    h = layer_norm(b.op("Add", [words, positions]), "embeddings.norm")
+    # [1, T] -> [1, 1, 1, T], 0 where attended and -10000 where padded.
+    m = b.op("Cast", [b.op("Unsqueeze", [mask, b.init("mask_axes", np.array([1, 2], np.int64))])],
+             to=TensorProto.FLOAT)
+    m = b.op("Mul", [b.op("Sub", [b.init("one", np.array(1.0, np.float32)), m]),
+                     b.init("neg", np.array(-10000.0, np.float32))])
+    split = b.init("heads_shape", np.array([0, 0, heads, head], np.int64))
+    merged = b.init("merged_shape", np.array([0, 0, hidden], np.int64))
+    for i in range(layers):
+        p = f"layer.{i}"
+        q = b.op("Transpose", [b.op("Reshape", [linear(h, hidden, hidden, f"{p}.query"), split])],
+                 perm=[0, 2, 1, 3])
+        k = b.op("Transpose", [b.op("Reshape", [linear(h, hidden, hidden, f"{p}.key"), split])],
+                 perm=[0, 2, 3, 1])
+        v = b.op("Transpose", [b.op("Reshape", [linear(h, hidden, hidden, f"{p}.value"), split])],
+                 perm=[0, 2, 1, 3])
+        scores = b.op("Div", [b.op("MatMul", [q, k]), b.init(f"{p}.sqrt_d", np.array(np.sqrt(head), np.float32))])
+        probs = b.op("Softmax", [b.op("Add", [scores, m])], axis=-1)
+        ctx = b.op("Transpose", [b.op("MatMul", [probs, v])], perm=[0, 2, 1, 3])
+        ctx = b.op("Reshape", [ctx, merged])
+        h = layer_norm(b.op("Add", [linear(ctx, hidden, hidden, f"{p}.output"), h]), f"{p}.norm1")
+        up = linear(h, hidden, ffn, f"{p}.intermediate")
+        gelu = b.op("Erf", [b.op("Div", [up, b.init(f"{p}.sqrt2", np.array(np.sqrt(2.0), np.float32))])])
+        gelu = b.op("Mul", [b.op("Mul", [up, b.op("Add", [gelu, b.init(f"{p}.one", np.array(1.0, np.float32))])]),
+                            b.init(f"{p}.half", np.array(0.5, np.float32))])
+        h = layer_norm(b.op("Add", [linear(gelu, ffn, hidden, f"{p}.ffn_out"), h]), f"{p}.norm2")
+    cls = b.op("Gather", [h, b.init("cls_index", np.array(0, np.int64))], axis=1)  # [1, hidden]
+    pooled = b.op("Tanh", [b.gemm(cls, hidden, hidden, stem="pooler")])
+    y = b.gemm(pooled, hidden, classes, stem="classifier")
+    graph = helper.make_graph(
+        b.nodes, "bert_like",
+        [helper.make_tensor_value_info(ids, TensorProto.INT64, [1, length]),
+         helper.make_tensor_value_info(mask, TensorProto.INT64, [1, length])],
+        [helper.make_tensor_value_info(y, TensorProto.FLOAT, None)], initializer=b.inits)
+    model = helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                                          producer_name="qcc-tests")
+    calib = dict(zip((ids, mask), _tokens(N_CALIB, length, vocab, seed=14)))
+    heldout = dict(zip((ids, mask), _tokens(N_HELDOUT, length, vocab, seed=15)))
+    return Family("bert_like", model, calib, heldout,
+                  "BERT sequence classifier as torch exports it: int64 ids and mask, Gather "
+                  "embeddings, LayerNorm, masked 4-head attention, Erf GELU, pooler on token 0; "
+                  "2 layers, 64 wide, 32 tokens, 3 classes")
+
+
 FAMILIES = {f.__name__: f for f in (yolov8n_like, yolov8n_shapes_like, yolox_tiny_like, dbnet_like,
-                                    unet_like, mobilenetv3_like, pplcnet_like, crnn_like)}
+                                    unet_like, mobilenetv3_like, pplcnet_like, crnn_like, bert_like)}
+
+
+def _feeds(model, xs):
+    """{input name: samples} of a family's samples."""
+    return xs if isinstance(xs, dict) else {model.graph.input[0].name: xs}
 
 
 def _run(model, xs):
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    return np.stack([sess.run(None, {name: x})[0] for x in xs])
+    feeds = _feeds(model, xs)
+    count = len(next(iter(feeds.values())))
+    return np.stack([sess.run(None, {k: v[j] for k, v in feeds.items()})[0] for j in range(count)])
 
 
 def build(out_dir, names):
@@ -493,12 +583,19 @@ def build(out_dir, names):
         if not np.isfinite(expected["calib"]).all() or expected["calib"].std() == 0:
             raise SystemExit(f"{name}: ORT's outputs are not finite or constant: the builder is wrong")
         onnx.save(fam.model, os.path.join(out_dir, f"{name}.onnx"))
+        inputs = [i.name for i in fam.model.graph.input]
+        more = [{"name": i} for i in inputs[1:]]
         for split, xs in (("calib", fam.calib), ("heldout", fam.heldout)):
-            np.save(os.path.join(out_dir, f"{name}.{split}.npy"), xs)
+            feeds = _feeds(fam.model, xs)
+            np.save(os.path.join(out_dir, f"{name}.{split}.npy"), feeds[inputs[0]])
+            for k, m in enumerate(more, start=1):
+                m[split] = f"{name}.{split}.in{k}.npy"
+                np.save(os.path.join(out_dir, m[split]), feeds[m["name"]])
             np.save(os.path.join(out_dir, f"{name}.{split}.expected.npy"), expected[split])
-        manifest.append({"name": name, "onnx": f"{name}.onnx", "input_name": fam.model.graph.input[0].name,
+        manifest.append({"name": name, "onnx": f"{name}.onnx", "input_name": inputs[0],
                          **{f"{split}{key}": f"{name}.{split}{suffix}.npy" for split in ("calib", "heldout")
                             for key, suffix in (("", ""), ("_expected", ".expected"))},
+                         **({"more_inputs": more} if more else {}),
                          "note": fam.note})
         print(f"{name}: {len(fam.model.graph.node)} nodes, output {expected['calib'].shape[1:]}", flush=True)
     # The same layout as make_models.py's manifest, with calib/heldout in place of input/expected.

@@ -1,11 +1,11 @@
 //! The detector, segmenter and OCR-style families of issue 12 (tests/python/models_families.py:
 //! YOLOv8n with its decode head and a shape-built anchor grid, YOLOX-tiny's Focus stem, DBNet,
-//! U-Net, MobileNetV3, PP-LCNet, a CRNN with LSTM and GRU), and pretrained networks as PyPI wheels
-//! ship them (PP-OCR, a YOLOv8n, ddddocr's YOLOX detector and LSTM recognizer, magika, a
-//! PicoDet layout detector, a PP-LCNet orientation classifier, Silero VAD)
-//! (tests/python/models_real.py): each imports, its float interpreter run matches ONNX Runtime
-//! fp32, and its int8 library equals its integer IR bit for bit on every instruction route; the
-//! float ops the real ones keep in their integer graphs are a snapshot.
+//! U-Net, MobileNetV3, PP-LCNet, a CRNN with LSTM and GRU, a BERT encoder on token ids), and
+//! pretrained networks as PyPI wheels ship them (PP-OCR, a YOLOv8n, ddddocr's YOLOX detector
+//! and LSTM recognizer, magika, a PicoDet layout detector, a PP-LCNet orientation classifier,
+//! Silero VAD) (tests/python/models_real.py): each imports, its float interpreter run matches
+//! ONNX Runtime fp32, and its int8 library equals its integer IR bit for bit on every
+//! instruction route; the float ops the real ones keep in their integer graphs are a snapshot.
 //! (Their int8 accuracy and latency beside ORT int8 are `scripts/bench_families.sh`'s table.)
 
 use super::support::{assert_exact, build, integer_on, npy};
@@ -198,6 +198,14 @@ fn mobilenetv3_like() {
 #[test]
 fn pplcnet_like() {
     check("pplcnet_like");
+}
+
+/// A BERT sequence classifier as torch exports it: int64 token ids and an attention mask in
+/// (two library ports of that type), Gather embeddings, LayerNorm, masked multi-head attention
+/// (products of two activations), Erf GELU, the pooler on token 0.
+#[test]
+fn bert_like() {
+    check("bert_like");
 }
 
 /// CRNN: a bidirectional LSTM and a GRU (linear before reset), unrolled at import.
