@@ -28,10 +28,11 @@ their networks written with open input dimensions fixed, small enough for the su
                    outputs (speech probability and the new state)      (silero-vad)
 Inputs are crops of scikit-image's photographs (detectors) or its scanned page and text photo
 (OCR), pages set out from them (layout, orientation), the bytes of files installed in the venv
-(magika), or a synthetic voiced signal streamed through the model chunk by chunk (silero_vad: each sample is a chunk and the state
-ORT fp32 carried into it), preprocessed as each package does; ORT fp32's outputs are the
-references. A model with several inputs lists the others under `more_inputs` in the manifest,
-each with its own .npy files; the expected files hold the first output.
+(magika), or a synthetic voiced signal streamed through the model chunk by chunk (silero_vad:
+each sample is a chunk and the state ORT fp32 carried into it), preprocessed as each package
+does; ORT fp32's outputs are the references. A model with several inputs lists the others under
+`more_inputs` in the manifest, each with its own .npy files; the expected files hold the first
+output.
 """
 
 import glob
