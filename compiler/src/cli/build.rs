@@ -224,10 +224,20 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
     if let (false, true, Calibration::DataFree { input_range }) =
         (quantized, stage != Emit::Float, &calibration)
     {
-        warnings.push(format!(
-            "no --calib data: activation ranges are derived from the folded BatchNorm statistics and an input range of [{}, {}]; calibrating on real samples does better",
-            input_range.0, input_range.1
-        ));
+        // Only float inputs take the assumed range (token ids, bytes and masks are not
+        // quantized), so a model without one is told so rather than given a range it ignores.
+        let float_inputs = model
+            .inputs
+            .iter()
+            .any(|&i| model.node(i).ty.elem == crate::ir::ElemType::F32);
+        warnings.push(if float_inputs {
+            format!(
+                "no --calib data: activation ranges are derived from the folded BatchNorm statistics and an input range of [{}, {}]; calibrating on real samples does better",
+                input_range.0, input_range.1
+            )
+        } else {
+            "no --calib data: activation ranges are derived from the weights and folded BatchNorm statistics alone (the inputs are not float, so no input range applies); calibrating on real samples does better".to_string()
+        });
     }
     if quantized && stage != Emit::Float {
         // An already quantized model is only lowered: the simplify phase never runs on it.
