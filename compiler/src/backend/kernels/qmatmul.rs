@@ -79,19 +79,35 @@ pub fn qmatmul(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usi
                     let b0 = address(k, bb, &idx, &b_over_y, 1);
                     let zero = k.i32(0);
                     let zv = k.b.ins().splat(types::I32X4, zero);
-                    let acc = k.var(types::I32X4, zv);
-                    k.for_range(0, kk as i64, 1, |k, p| {
-                        let xa = k.at(a0, p, a_k, 0);
-                        let x = load_x4(k, xa, a_over_y[lane] == 1, za);
-                        let wa = k.at(b0, p, b_k, 0);
-                        let w = load_x4(k, wa, b_over_y[lane] == 1, zb);
-                        let prod = k.b.ins().imul(x, w);
-                        let sum = k.b.use_var(acc);
-                        let sum = k.b.ins().iadd(sum, prod);
-                        k.b.def_var(acc, sum);
-                        Ok(())
-                    })?;
-                    let sum = k.b.use_var(acc);
+                    let (dense_a, dense_b) = (a_over_y[lane] == 1, b_over_y[lane] == 1);
+                    let sum = if kk <= UNROLL_K {
+                        // A head's width or a short sequence: every step inline, each load at a
+                        // constant offset from the row's start.
+                        let mut sum = zv;
+                        for p in 0..kk as i64 {
+                            let xa = k.b.ins().iadd_imm_s(a0, p * a_k);
+                            let x = load_x4(k, xa, dense_a, za);
+                            let wa = k.b.ins().iadd_imm_s(b0, p * b_k);
+                            let w = load_x4(k, wa, dense_b, zb);
+                            let prod = k.b.ins().imul(x, w);
+                            sum = k.b.ins().iadd(sum, prod);
+                        }
+                        sum
+                    } else {
+                        let acc = k.var(types::I32X4, zv);
+                        k.for_range(0, kk as i64, 1, |k, p| {
+                            let xa = k.at(a0, p, a_k, 0);
+                            let x = load_x4(k, xa, dense_a, za);
+                            let wa = k.at(b0, p, b_k, 0);
+                            let w = load_x4(k, wa, dense_b, zb);
+                            let prod = k.b.ins().imul(x, w);
+                            let sum = k.b.use_var(acc);
+                            let sum = k.b.ins().iadd(sum, prod);
+                            k.b.def_var(acc, sum);
+                            Ok(())
+                        })?;
+                        k.b.use_var(acc)
+                    };
                     let r = multiply_x4(k, sum, pair, may_shift_left);
                     let v = finish_x4(k, r, zy, lo, hi);
                     let at = address(k, yb, &idx, &ys, 1);
@@ -134,6 +150,10 @@ pub fn qmatmul(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usi
     })?;
     Ok((f, 0))
 }
+
+/// The longest reduction the vector path writes out step by step (attention's head widths and
+/// short sequences); longer ones loop.
+const UNROLL_K: usize = 64;
 
 /// Four codes at `addr` (consecutive bytes when `dense`, else one code repeated) as i32 lanes
 /// less the zero point `z`.
