@@ -6,6 +6,7 @@
 use super::boundary::{load_code, store_code};
 use super::elementwise::check_range;
 use super::fixed::{finish, finish_x4, multiply, multiply_x4, Pair};
+use super::lanes::splat_i32;
 use super::{int, ints, zp_scale};
 use crate::backend::emit::{mem, Emitter, K};
 use crate::backend::layout::{address, broadcast_strides, memory_order, split_each, strides};
@@ -77,32 +78,26 @@ pub fn qmatmul(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usi
                     idx[lane] = k.b.ins().imul_imm_s(jb, 4);
                     let a0 = address(k, ab, &idx, &a_over_y, 1);
                     let b0 = address(k, bb, &idx, &b_over_y, 1);
-                    let zero = k.i32(0);
-                    let zv = k.b.ins().splat(types::I32X4, zero);
+                    let zv = splat_i32(k, 0);
                     let (dense_a, dense_b) = (a_over_y[lane] == 1, b_over_y[lane] == 1);
+                    let (zav, zbv) = (splat_i32(k, za), splat_i32(k, zb));
                     let sum = if kk <= UNROLL_K {
                         // A head's width or a short sequence: every step inline, each load at a
                         // constant offset from the row's start.
                         let mut sum = zv;
                         for p in 0..kk as i64 {
                             let xa = k.b.ins().iadd_imm_s(a0, p * a_k);
-                            let x = load_x4(k, xa, dense_a, za);
                             let wa = k.b.ins().iadd_imm_s(b0, p * b_k);
-                            let w = load_x4(k, wa, dense_b, zb);
-                            let prod = k.b.ins().imul(x, w);
-                            sum = k.b.ins().iadd(sum, prod);
+                            sum = mac_x4(k, sum, (xa, dense_a, zav), (wa, dense_b, zbv));
                         }
                         sum
                     } else {
                         let acc = k.var(types::I32X4, zv);
                         k.for_range(0, kk as i64, 1, |k, p| {
                             let xa = k.at(a0, p, a_k, 0);
-                            let x = load_x4(k, xa, dense_a, za);
                             let wa = k.at(b0, p, b_k, 0);
-                            let w = load_x4(k, wa, dense_b, zb);
-                            let prod = k.b.ins().imul(x, w);
                             let sum = k.b.use_var(acc);
-                            let sum = k.b.ins().iadd(sum, prod);
+                            let sum = mac_x4(k, sum, (xa, dense_a, zav), (wa, dense_b, zbv));
                             k.b.def_var(acc, sum);
                             Ok(())
                         })?;
@@ -155,9 +150,18 @@ pub fn qmatmul(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usi
 /// short sequences); longer ones loop.
 const UNROLL_K: usize = 64;
 
+/// `sum + (x − Z_x)·(w − Z_w)` on four lanes, each operand given as (its address, whether its
+/// four codes are consecutive bytes rather than one code repeated, its zero point splatted).
+fn mac_x4(k: &mut K, sum: Value, x: (Value, bool, Value), w: (Value, bool, Value)) -> Value {
+    let x = load_x4(k, x.0, x.1, x.2);
+    let w = load_x4(k, w.0, w.1, w.2);
+    let prod = k.b.ins().imul(x, w);
+    k.b.ins().iadd(sum, prod)
+}
+
 /// Four codes at `addr` (consecutive bytes when `dense`, else one code repeated) as i32 lanes
-/// less the zero point `z`.
-fn load_x4(k: &mut K, addr: Value, dense: bool, z: i32) -> Value {
+/// less the zero point `z` (splatted).
+fn load_x4(k: &mut K, addr: Value, dense: bool, z: Value) -> Value {
     let x = if dense {
         let word = k.b.ins().load(types::I32, mem(), addr, 0);
         let v = k.b.ins().scalar_to_vector(types::I32X4, word);
@@ -168,9 +172,7 @@ fn load_x4(k: &mut K, addr: Value, dense: bool, z: i32) -> Value {
         let c = load_code(k, DType::U8, addr);
         k.b.ins().splat(types::I32X4, c)
     };
-    let zv = k.i32(z);
-    let zv = k.b.ins().splat(types::I32X4, zv);
-    k.b.ins().isub(x, zv)
+    k.b.ins().isub(x, z)
 }
 
 /// The address of lane `l` after `at` (one byte per code).
