@@ -64,7 +64,7 @@ IMAGE_MODELS = {
     "conv_mlp_head": (32, photos.IMAGENET_MEAN, photos.IMAGENET_STD),
 }
 DEFAULT_MODELS = [*IMAGE_MODELS, "digits"]
-METHODS = ["minmax", "percentile", "entropy", "mse"]
+METHODS = ["minmax", "percentile", "entropy", "mse", "layerwise"]
 # (label, weight bits, calibration, extra qcc flags); --no-methods keeps only the mse rows.
 QCC_ROWS = [(f"qcc w8 {m}", 8, m, []) for m in METHODS if m != "mse"] + [
     (f"qcc w{b} mse{label}", b, "mse", flags)

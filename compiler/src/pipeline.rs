@@ -1,5 +1,5 @@
 //! The compiler as a library: the passes in order ([`load`] (import) → simplify → equalize →
-//! calibrate → quantize → lower), each a function over a `Model` with its options, and one
+//! calibrate → quantize (→ choose ranges → quantize again, calibrating `layerwise`) → lower), each a function over a `Model` with its options, and one
 //! driver, [`compile`], that the CLI, the tests, the benchmarks and other callers share; the
 //! integer model then goes to `backend::codegen` (plan + Cranelift) and `backend::link::link`.
 //! Passes print nothing: what `--explain` shows comes from the [`Report`] the driver returns.
@@ -247,6 +247,8 @@ pub struct Report {
     /// Each observed tensor's calibration histogram by name, when
     /// [`QuantOptions::histograms`] asked for them and the ranges came from samples.
     pub histograms: Option<BTreeMap<String, Histogram>>,
+    /// What the `layerwise` calibration chose, when it ran.
+    pub layerwise: Option<crate::quant::layerwise::Chosen>,
     /// Wall time per stage, in the order they ran.
     pub times: Vec<(&'static str, Duration)>,
 }
@@ -284,7 +286,8 @@ fn timed<T>(
 }
 
 /// The compilation pipeline from a verified model to `opts.stop`. `progress(done, total)` is told
-/// after every calibration sample. A model that is already quantized is only lowered (or, asked
+/// after every calibration sample (and, calibrating `layerwise`, then after every tensor whose
+/// range it chose). A model that is already quantized is only lowered (or, asked
 /// for the float stage, only simplified).
 pub fn compile(
     model: &Model,
@@ -351,17 +354,25 @@ pub fn compile(
         ));
     }
     let linear_inputs = crate::quant::bias_correction::linear_inputs(&float);
+    // `layerwise` chooses among candidates read off every tensor's histogram.
+    let layerwise = match &q.calibration {
+        Calibration::Samples {
+            samples,
+            method: Method::Layerwise,
+        } => Some(samples),
+        _ => None,
+    };
+    let mut progress = progress;
     let (ranges, observed, histograms) = timed(&mut report.times, "calibrate", || {
         ranges(
             &float,
             &q.calibration,
             &linear_inputs,
             correction,
-            q.histograms,
-            progress,
+            q.histograms || layerwise.is_some(),
+            &mut progress,
         )
     })?;
-    report.histograms = histograms;
     let bits = opts.weight_bits();
     let mut qopts = crate::quant::qdq::Options::new(bits);
     qopts.keep_float = q.keep_float.clone();
@@ -391,9 +402,29 @@ pub fn compile(
         }
     };
     report.bias_corrected = qopts.input_means.len();
-    let quantized = timed(&mut report.times, "quantize", || {
+    let mut quantized = timed(&mut report.times, "quantize", || {
         crate::quant::qdq::quantize_with(&float, &ranges, &qopts)
     })?;
+    let mut ranges = ranges;
+    if let (Some(samples), Some(h)) = (layerwise, &histograms) {
+        let (chosen, summary) = timed(&mut report.times, "choose ranges", || {
+            crate::quant::layerwise::choose(
+                &float,
+                &quantized.model,
+                samples,
+                &ranges,
+                h,
+                crate::quant::calibrate::cores(),
+                &mut progress,
+            )
+        })?;
+        ranges = chosen;
+        report.layerwise = Some(summary);
+        quantized = timed(&mut report.times, "quantize", || {
+            crate::quant::qdq::quantize_with(&float, &ranges, &qopts)
+        })?;
+    }
+    report.histograms = if q.histograms { histograms } else { None };
     report.ranges = Some(ranges);
     report.weight_bits = Some(bits);
     report.warnings = quantized.warnings;

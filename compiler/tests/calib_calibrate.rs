@@ -253,3 +253,67 @@ fn error_ranges_malformed() {
         .collect();
     insta::assert_snapshot!("error_ranges_malformed", text.join("\n"));
 }
+
+/// The fixture through the pipeline with `method`, up to the QDQ model, on 7 samples (and the
+/// histograms `layerwise` reads).
+fn pipeline_on_fixture(method: Method) -> qcc::pipeline::Compiled {
+    let mut opts = qcc::pipeline::Options::new(qcc::backend::target::Target::native()).unwrap();
+    opts.stop = qcc::pipeline::Stage::Qdq;
+    opts.quant.histograms = true;
+    opts.quant.calibration = qcc::pipeline::Calibration::Samples {
+        samples: vec![samples(7).into()],
+        method,
+    };
+    qcc::pipeline::compile(&model(FIXTURE), &opts, |_, _| {}).unwrap()
+}
+
+/// `layerwise` on the fixture: the ranges it chooses and what it reports. Every chosen range
+/// contains the MSE range (no candidate is narrower), the simulated output is no worse than
+/// with MSE's ranges, and the choice is the same on 1, 2 and 3 cores.
+#[test]
+fn calibrate_layerwise() {
+    let mse = pipeline_on_fixture(Method::Mse);
+    let layerwise = pipeline_on_fixture(Method::Layerwise);
+    let (before, after) = (
+        mse.report.ranges.as_ref().unwrap(),
+        layerwise.report.ranges.as_ref().unwrap(),
+    );
+    for (name, &(lo, hi)) in &after.ranges {
+        let (a, b) = before.ranges[name];
+        assert!(lo <= a && hi >= b, "%{name}: [{lo}, {hi}] inside MSE's [{a}, {b}]");
+    }
+    let summary = layerwise.report.layerwise.clone().unwrap();
+    assert!(summary.chosen_db >= summary.mse_db, "{summary:?}");
+    let float = &mse.float;
+    let histograms = mse.report.histograms.as_ref().unwrap();
+    for cores in [1, 2, 3] {
+        let mut calls = vec![];
+        let (r, s) = qcc::quant::layerwise::choose(
+            float,
+            mse.qdq.as_ref().unwrap(),
+            &[samples(7).into()],
+            before,
+            histograms,
+            cores,
+            |done, total| calls.push((done, total)),
+        )
+        .unwrap();
+        assert_eq!((&r, &s), (after, &summary), "{cores} cores");
+        let total = calls.last().map_or(0, |c| c.1);
+        assert_eq!(calls, (1..=total).map(|d| (d, total)).collect::<Vec<_>>());
+    }
+    let by: Vec<String> = summary
+        .by_candidate
+        .iter()
+        .map(|(m, n)| format!("{m}: {n}"))
+        .collect();
+    insta::assert_snapshot!(format!(
+        "{}\nchosen on {} samples ({}), {} refused by the output\nsimulated output SQNR {:.2} dB with MSE ranges, {:.2} dB chosen",
+        after.to_json(),
+        summary.samples,
+        by.join(", "),
+        summary.refused,
+        summary.mse_db,
+        summary.chosen_db
+    ));
+}

@@ -125,3 +125,32 @@ fn data_free_ranges_cover_every_network() {
         }
     }
 }
+
+/// `layerwise` on networks with SE blocks, hard-swish, Resize and a classifier head: it keeps
+/// every range at least as wide as MSE's, and the quantized model it simulates answers on the
+/// samples at least as close to float as with MSE's ranges.
+#[test]
+fn layerwise_never_does_worse_than_mse_on_its_samples() {
+    for name in ["tiny_cnn", "mobilenetv3_block", "fpn_resize"] {
+        let (model, samples) = load(name);
+        let run = |method| {
+            let mut opts =
+                qcc::pipeline::Options::new(qcc::backend::target::Target::native()).unwrap();
+            opts.stop = qcc::pipeline::Stage::Qdq;
+            opts.quant.calibration = qcc::pipeline::Calibration::Samples {
+                samples: vec![samples.clone().into()],
+                method,
+            };
+            qcc::pipeline::compile(&model, &opts, |_, _| {}).unwrap().report
+        };
+        let (mse, layerwise) = (run(Method::Mse), run(Method::Layerwise));
+        let chosen = layerwise.layerwise.expect("layerwise ran");
+        eprintln!("{name}: {chosen:?}");
+        assert!(chosen.chosen_db >= chosen.mse_db, "{name}: {chosen:?}");
+        let (before, after) = (mse.ranges.unwrap(), layerwise.ranges.unwrap());
+        for (tensor, &(lo, hi)) in &after.ranges {
+            let (a, b) = before.ranges[tensor];
+            assert!(lo <= a && hi >= b, "{name}: %{tensor} [{lo}, {hi}] inside [{a}, {b}]");
+        }
+    }
+}

@@ -241,7 +241,7 @@ fn methods_read_back_from_their_names() {
     ] {
         assert_eq!(
             bad.parse::<Method>().unwrap_err().to_string(),
-            format!("error: unknown calibration method `{bad}`: expected minmax, percentile, percentile:P (P in (50, 100]), entropy or mse")
+            format!("error: unknown calibration method `{bad}`: expected minmax, percentile, percentile:P (P in (50, 100]), entropy, mse or layerwise")
         );
     }
 }

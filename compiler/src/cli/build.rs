@@ -306,7 +306,7 @@ fn calibration_bar() -> indicatif::ProgressBar {
     }
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "calibrating [{bar:30}] {pos}/{len} samples, {eta} left",
+            "calibrating [{bar:30}] {pos}/{len}, {eta} left",
         )
         .expect("valid template"),
     );
@@ -320,8 +320,9 @@ fn print_report(report: &Report, compiled: &Compiled, explain: bool, table: bool
         report
             .times
             .iter()
-            .find(|(s, _)| *s == stage)
-            .map_or(0.0, |(_, d)| d.as_secs_f64() * 1e3)
+            .filter(|(s, _)| *s == stage)
+            .map(|(_, d)| d.as_secs_f64() * 1e3)
+            .sum::<f64>()
     };
     if let Some(simplify) = &report.simplify {
         if explain {
@@ -347,6 +348,24 @@ fn print_report(report: &Report, compiled: &Compiled, explain: bool, table: bool
             // a compile's time, so it is listed beside the passes.
             if report.times.iter().any(|(s, _)| *s == "calibrate") {
                 tell!("calibrate took {:.0} ms", took("calibrate"));
+            }
+            if let Some(chosen) = &report.layerwise {
+                let by: Vec<String> = chosen
+                    .by_candidate
+                    .iter()
+                    .map(|(m, n)| format!("{m} {n}"))
+                    .collect();
+                tell!(
+                    "layerwise: chose {} ranges on {} sample{} ({}; {} more proposed by the next layer, refused by the output); simulated output SQNR {:.1} dB with MSE ranges, {:.1} dB chosen; took {:.0} ms",
+                    chosen.by_candidate.values().sum::<usize>(),
+                    chosen.samples,
+                    if chosen.samples == 1 { "" } else { "s" },
+                    by.join(", "),
+                    chosen.refused,
+                    chosen.mse_db,
+                    chosen.chosen_db,
+                    took("choose ranges")
+                );
             }
             tell!("quantize took {:.0} ms", took("quantize"));
         }

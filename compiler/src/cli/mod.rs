@@ -84,7 +84,9 @@ pub struct CompileArgs {
     pub calib: Vec<String>,
     /// How calibration turns observations into ranges: minmax, percentile[:P], entropy, mse
     /// (MSE-optimal clipping: best or near-best end to end on every model measured, see
-    /// compiler/examples/calibration_methods.rs).
+    /// compiler/examples/calibration_methods.rs), or layerwise (per tensor, the candidate of
+    /// the others that lowers the next layer's error and then the output's, in a simulation of
+    /// the quantized model on the samples: 0–2 dB better on detectors and OCR, 3–15× slower).
     #[arg(long, default_value = "mse")]
     pub calibration: String,
     /// Reuse the ranges of an earlier calibration (a JSON file written by --save-ranges).

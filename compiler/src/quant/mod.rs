@@ -6,6 +6,7 @@ pub mod calibrate;
 pub mod data_free;
 pub mod equalize;
 pub mod histogram;
+pub mod layerwise;
 pub mod moments;
 pub mod observe;
 pub mod params;

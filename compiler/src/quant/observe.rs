@@ -163,6 +163,9 @@ pub enum Method {
     Percentile(f64),
     Entropy,
     Mse,
+    /// Each tensor's range chosen among the others' by the error it causes in the next layer's
+    /// output ([`crate::quant::layerwise`]); its observers are MSE's, with their histograms.
+    Layerwise,
 }
 
 impl Default for Method {
@@ -191,7 +194,7 @@ impl Method {
             Method::MinMax => Box::new(MinMax::default()),
             Method::Percentile(p) => Box::new(Percentile::new(p)),
             Method::Entropy => Box::new(Entropy::default()),
-            Method::Mse => Box::new(Mse::default()),
+            Method::Mse | Method::Layerwise => Box::new(Mse::default()),
         }
     }
 
@@ -210,29 +213,32 @@ impl Method {
 }
 
 impl fmt::Display for Method {
-    /// `minmax`, `percentile:99.999`, `entropy`, `mse`: what [`Method::from_str`] reads.
+    /// `minmax`, `percentile:99.999`, `entropy`, `mse`, `layerwise`: what [`Method::from_str`] reads.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Method::MinMax => f.write_str("minmax"),
             Method::Percentile(p) => write!(f, "percentile:{p}"),
             Method::Entropy => f.write_str("entropy"),
             Method::Mse => f.write_str("mse"),
+            Method::Layerwise => f.write_str("layerwise"),
         }
     }
 }
 
 impl FromStr for Method {
     type Err = Error;
-    /// `minmax`, `percentile` ([`DEFAULT_PERCENTILE`]) or `percentile:P`, `entropy`, `mse`.
+    /// `minmax`, `percentile` ([`DEFAULT_PERCENTILE`]) or `percentile:P`, `entropy`, `mse`,
+    /// `layerwise`.
     fn from_str(s: &str) -> Result<Method> {
         let bad = || {
-            Error::msg(format!("unknown calibration method `{s}`: expected minmax, percentile, percentile:P (P in (50, 100]), entropy or mse"))
+            Error::msg(format!("unknown calibration method `{s}`: expected minmax, percentile, percentile:P (P in (50, 100]), entropy, mse or layerwise"))
         };
         Ok(match s {
             "minmax" => Method::MinMax,
             "percentile" => Method::Percentile(DEFAULT_PERCENTILE),
             "entropy" => Method::Entropy,
             "mse" => Method::Mse,
+            "layerwise" => Method::Layerwise,
             _ => {
                 let p: f64 = s
                     .strip_prefix("percentile:")
