@@ -1,5 +1,6 @@
 //! `qcc run --labels` through the binary: top-1 accuracy of the bundled digits example, and every
-//! way a labels file can disagree with the model, as snapshots of what the person sees.
+//! way a labels file can disagree with the model, as snapshots of what the person sees; and a
+//! multi-output model writing only the outputs named.
 
 use ndarray::{arr1, ArrayD, IxDyn};
 use ndarray_npy::WriteNpyExt;
@@ -284,5 +285,23 @@ fn unknown_output() {
             "run", "pair.ir", "-i", "pair.npy", "-o", "a=a.npy", "-o", "b=b.npy", "--labels",
             "c=y.txt",
         ],
+    );
+}
+
+#[test]
+fn one_of_two_outputs() {
+    check(
+        "one_of_two_outputs",
+        &[],
+        &["run", "pair.ir", "-i", "pair.npy", "-o", "b=b.npy"],
+    );
+}
+
+#[test]
+fn two_outputs_one_unnamed() {
+    check(
+        "two_outputs_one_unnamed",
+        &[],
+        &["run", "pair.ir", "-i", "pair.npy", "-o", "b.npy"],
     );
 }

@@ -259,7 +259,8 @@ pub enum Command {
         /// (none for a model without inputs). The file has the input's element type.
         #[arg(short, long = "input")]
         inputs: Vec<String>,
-        /// Where to write outputs: `y.npy` for a single-output model, `name=y.npy` for any; repeatable.
+        /// Where to write outputs: `y.npy` for a single-output model, `name=y.npy` for any; repeat
+        /// for several. Outputs not named are computed and not written.
         #[arg(short, long = "output", required = true)]
         outputs: Vec<String>,
         /// Class labels, one per sample: a text file with one integer per line, or an .npy array

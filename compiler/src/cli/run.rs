@@ -15,6 +15,15 @@ use std::path::{Path, PathBuf};
 
 /// Splits `name=path` or `path` arguments and orders them by the given names.
 pub fn assign(kind: &str, args: &[String], names: &[String]) -> Result<Vec<PathBuf>> {
+    names
+        .iter()
+        .zip(assign_some(kind, args, names)?)
+        .map(|(n, p)| p.ok_or_else(|| Error::msg(format!("no file given for {kind} `{n}`"))))
+        .collect()
+}
+
+/// [`assign`], leaving out the names no argument mentions (a caller wanting only some outputs).
+pub fn assign_some(kind: &str, args: &[String], names: &[String]) -> Result<Vec<Option<PathBuf>>> {
     let mut out: Vec<Option<PathBuf>> = vec![None; names.len()];
     for a in args {
         let (name, path) = match a.split_once('=') {
@@ -37,7 +46,7 @@ pub fn assign(kind: &str, args: &[String], names: &[String]) -> Result<Vec<PathB
             None if names.len() == 1 => 0,
             None => {
                 return Err(Error::msg(format!(
-                    "the model has {} {kind}s ({}): name each one as `name=file.npy`",
+                    "the model has {} {kind}s ({}): say which {kind} each file is for, as `name=file.npy`",
                     names.len(),
                     names.join(", ")
                 )))
@@ -50,11 +59,7 @@ pub fn assign(kind: &str, args: &[String], names: &[String]) -> Result<Vec<PathB
             )));
         }
     }
-    names
-        .iter()
-        .zip(out)
-        .map(|(n, p)| p.ok_or_else(|| Error::msg(format!("no file given for {kind} `{n}`"))))
-        .collect()
+    Ok(out)
 }
 
 pub fn io_names(model: &Model) -> (Vec<String>, Vec<String>) {
@@ -148,7 +153,8 @@ fn run_with(
     run_one: impl FnMut(&[Tensor]) -> Result<Vec<Tensor>>,
 ) -> Result<()> {
     let ins: Vec<String> = ports.iter().map(|(n, _, _)| n.clone()).collect();
-    let out_paths = assign("output", outputs, outs)?;
+    // Any subset of the outputs: a detector's user may want its boxes and not its features.
+    let out_paths = assign_some("output", outputs, outs)?;
     // The labels are read before the run so that a broken file costs no run time.
     let labels = match labels {
         Some(arg) => {
@@ -201,7 +207,9 @@ fn run_with(
         None => None,
     };
     for (path, t) in out_paths.iter().zip(&results) {
-        npy::write_tensor(path, t)?;
+        if let Some(path) = path {
+            npy::write_tensor(path, t)?;
+        }
     }
     if let Some(score) = score {
         say!("{score}");
