@@ -15,7 +15,8 @@ calibrates on the first 100 of examples/digits/test_images.npy and is evaluated 
 
 Rows.
   qcc w8 METHOD    `qcc MODEL.onnx -o OUT.ir --emit int --calib calib.npy --weight-bits 8
-                   --calibration METHOD`, then `qcc run OUT.ir --input eval.npy -o out.npy`
+                   --calibration METHOD` (METHOD: minmax, percentile, entropy, layerwise), then
+                   `qcc run OUT.ir --input eval.npy -o out.npy`
                    (the integer reference interpreter, which the generated code matches bit for bit);
                    qcc's defaults otherwise (bias correction: empirical, since samples are given)
   qcc wB mse ...   MSE calibration with B-bit weights and: `bc off` (--bias-correction off),
@@ -30,6 +31,9 @@ Rows.
   ORT QOp prep     QOperator after onnxruntime's quant_pre_process (which ORT's quantizer asks
                    for: it folds BatchNorm into the convolutions first); not one of the anchors'
                    settings, shown because it changes ORT's accuracy a lot
+
+The "quantize s" column is the wall time of qcc's compile (calibration, quantization, lowering;
+two qcc compiles run at once, beside ORT's work) and of ORT's quantize_static call.
 
 ORT's accuracy depends on the CPU: on AVX2 without VNNI its u8·s8 kernels use pmaddubsw, whose
 16-bit pair sums saturate; with VNNI (or with reduce_range) they do not. The CPU's flags are printed.
@@ -166,12 +170,15 @@ def run_qcc(qcc, onnx_path, calib_path, eval_path, work, label, bits, method, fl
          "--weight-bits", str(bits), "--calibration", method, *flags],
         [qcc, "run", f"{stem}.ir", "--input", eval_path, "-o", f"{stem}.out.npy"],
     ]
-    t0 = time.perf_counter()
-    for cmd in steps:
+    secs = 0.0
+    for k, cmd in enumerate(steps):
+        t0 = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             return None, f"$ {' '.join(cmd)}\n(exit {done.returncode})\n{done.stderr.strip()}", 0.0
-    return np.load(f"{stem}.out.npy").astype(np.float32), None, time.perf_counter() - t0
+        if k == 0:  # the compile: calibration, quantization and lowering
+            secs = time.perf_counter() - t0
+    return np.load(f"{stem}.out.npy").astype(np.float32), None, secs
 
 
 def sqnr_db(ref, out):
@@ -216,15 +223,20 @@ def bench_model(name, args, pool):
     ort_rows = []
     for label, fmt, rr, optimize in ort_variants:
         dst = os.path.join(work, f"ort-{fmt.name}-rr{int(rr)}.onnx")
+        t0 = time.perf_counter()
         ort_quantize(onnx_path, dst, calib, fmt, rr)
-        ort_rows.append((label, score(ref, run_ort(dst, evals, optimize), labels)))
+        secs = time.perf_counter() - t0
+        ort_rows.append((label, {**score(ref, run_ort(dst, evals, optimize), labels), "secs": secs}))
     # Symbolic shape inference would need sympy, which the pinned venv does not have; the models'
     # shapes are static, so ONNX's own inference is enough.
     prep = os.path.join(work, "ort-prep.onnx")
     quant_pre_process(onnx_path, prep, skip_symbolic_shape=True)
     dst = os.path.join(work, "ort-prep-QOperator.onnx")
+    t0 = time.perf_counter()
     ort_quantize(prep, dst, calib, QuantFormat.QOperator, False)
-    ort_rows.append(("ORT QOperator prep (BN fold)", score(ref, run_ort(dst, evals), labels)))
+    secs = time.perf_counter() - t0
+    ort_rows.append(("ORT QOperator prep (BN fold)",
+                     {**score(ref, run_ort(dst, evals), labels), "secs": secs}))
 
     for label, fut in futures.items():
         out, err, secs = fut.result()
@@ -232,7 +244,7 @@ def bench_model(name, args, pool):
             failures.append((label, err))
             rows.append((label, None))
         else:
-            rows.append((label, score(ref, out, labels)))
+            rows.append((label, {**score(ref, out, labels), "secs": secs}))
     rows += ort_rows
     return rows, failures, len(calib), len(evals), time.perf_counter() - t0
 
@@ -244,14 +256,19 @@ def print_table(name, rows, failures, n_calib, n_eval, secs, labels):
     if labels:
         head += f" {'accuracy %':>10} |"
         rule += f"{'-' * 11}:|"
+    # qcc: the compile (calibrate, quantize, lower), two at a time; ORT: quantize_static.
+    head += f" {'quantize s':>10} |"
+    rule += f"{'-' * 11}:|"
     print(head)
     print(rule)
     for label, r in rows:
         if r is None:
             cells = f" {'FAILED':>8} | {'-':>13} |" + (f" {'-':>10} |" if labels else "")
+            cells += f" {'-':>10} |"
         else:
             sq = "exact" if r["sqnr"] == float("inf") else f"{r['sqnr']:.1f}"
             cells = f" {sq:>8} | {r['agree']:>13.1f} |" + (f" {r['acc']:>10.1f} |" if labels else "")
+            cells += f" {r['secs']:>10.2f} |" if "secs" in r else f" {'-':>10} |"
         print(f"| {label:<30} |{cells}")
     for label, err in failures:
         print(f"\n{label} failed:\n{err}")
