@@ -500,8 +500,9 @@ fn pad_per_channel(
 /// The stored code of the real value `v` in a (per-tensor) quantized type; `v` itself otherwise.
 fn fill_code(ty: &TensorType, v: f32) -> i64 {
     match &ty.elem {
+        // Clamped to the storage's codes as the backend's pad kernel does (one definition).
         ElemType::Quant(q) if q.axis.is_none() => {
-            (v / q.scales[0]).round_ties_even() as i64 + q.zero_points[0] as i64
+            runtime::qops::quantize_value(v, q.scales[0], q.zero_points[0], q.storage).into()
         }
         _ => v as i64,
     }

@@ -183,6 +183,20 @@ fn role(model: &Model, n: NodeId, op: &Op) -> Role {
         {
             Role::PassThrough
         }
+        // Constant padding adds elements of one value: with 0 (the zero point's value, in every
+        // range) the codes move unchanged with their parameters; another value gets a range of
+        // its own that holds it (calibration saw it), and the codes are requantized to it before
+        // the fill (lower-pad-requantize). Per-channel fills (a BatchNorm moved across the pad)
+        // stay float.
+        OpKind::Pad
+            if !model.node(operands[0]).is_weight() && op.attr("channel_values").is_none() =>
+        {
+            if op.float("value") == Some(0.0) {
+                Role::PassThrough
+            } else {
+                Role::Integer
+            }
+        }
         // A gather with constant indices picks elements (Pad's edge, reflect and wrap modes, a
         // class token): its result keeps its input's parameters too. Indices computed at run
         // time are plain integers the graph does not quantize, so such a gather stays float.
