@@ -1,15 +1,16 @@
 """The family table of issue 12: each real-world model family through qcc's stages, next to ORT int8.
 
 Usage: python bench/families.py [--families DIR] [--qcc PATH] [--work DIR] [--runs N] [--warmup N]
-                                [--no-openvino] [NAME ...]
+                                [--no-openvino] [--calibration METHOD] [NAME ...]
 
 DIR is what tests/python/models_families.py wrote (NAME.onnx, NAME.calib.npy, NAME.heldout.npy and
 ORT fp32's outputs of both). For each family, every stage runs on its own and a failing stage puts
 the first line of qcc's error in its cell; the stages after it that need it show `-`:
   import     `qcc import NAME.onnx`
   float err  `qcc run NAME.ir` on the held-out set against ORT fp32: max |qcc - ORT| / max |ORT|
-  qcc dB     `qcc NAME.onnx -o NAME.so --calib calib.npy` (qcc's default calibration), then
-             `qcc run NAME.so` on the held-out set: SQNR against ORT fp32
+  qcc dB     `qcc NAME.onnx -o NAME.so --calib calib.npy --calibration METHOD` (--calibration,
+             default mse: qcc's default), then `qcc run NAME.so` on the held-out set: SQNR
+             against ORT fp32 of the first output (each output's is listed under the table)
   ORT dB     quantize_static (QOperator, u8 activations, s8 per-channel weights, MinMax) on the
              same calibration samples, run on the held-out set: SQNR against ORT fp32
   bit-exact  on every tier of --targets (x86-64-v2, x86-64-v3, native): the library built for it
@@ -111,6 +112,7 @@ def bench_family(name, args, openvino_ok):
     calib_paths = {n: c for n, c, _ in inputs}
     held_paths = {n: h for n, _, h in inputs}
     calib_flags = [a for n, c in calib_paths.items() for a in ("--calib", f"{n}={c}")]
+    calib_flags += ["--calibration", args.calibration]
     ref = np.load(os.path.join(d, f"{name}.heldout.expected.npy")).astype(np.float64)
     held = {n: np.load(h) for n, h in held_paths.items()}
     cells = {h: "-" for h in HEADERS}
@@ -183,6 +185,22 @@ def bench_family(name, args, openvino_ok):
     if ok_o:
         cells["ORT int8 dB"] = f"{quant_accuracy.sqnr_db(ref, o_out):.1f}"
 
+    # The table's SQNR is the first output's; a model with several gets each one's too (a
+    # detector's first output can be a weak stride that says little about its boxes).
+    note = None
+    if len(outputs) > 1 and ok_q:
+        refs = quant_accuracy.run_ort_outputs(onnx_path, held)
+        peers = quant_accuracy.run_ort_outputs(qop_path, held) if ok_o else [None] * len(refs)
+        cells_k = []
+        for k, (name_k, r) in enumerate(zip(outputs, refs)):
+            mine = np.load(os.path.join(work, "int8.npy") + (f".{k}.npy" if k else ""))
+            r = r.astype(np.float64)
+            q_db = quant_accuracy.sqnr_db(r, mine.astype(np.float64).reshape(r.shape))
+            o_db = ("-" if peers[k] is None else
+                    f"{quant_accuracy.sqnr_db(r, peers[k].astype(np.float64).reshape(r.shape)):.1f}")
+            cells_k.append(f"{name_k} {q_db:.1f} / {o_db}")
+        note = f"{name}, each output's SQNR (qcc / ORT int8 dB): " + ", ".join(cells_k)
+
     x = {n: v[0] for n, v in held.items()}
     runners = {}
     if ok_q:
@@ -205,7 +223,7 @@ def bench_family(name, args, openvino_ok):
         times = int8_vs_peers.time_round_robin(runners, args.runs, args.warmup)
         for key, (_wall, cpu) in times.items():
             cells[key] = f"{cpu:.2f}" if cpu >= 0.1 else f"{cpu:.3f}"
-    return [cells[h] for h in HEADERS]
+    return [cells[h] for h in HEADERS], note
 
 
 def cpu_model():
@@ -231,6 +249,8 @@ def main():
     p.add_argument("--targets", default="x86-64-v2,x86-64-v3,native", type=lambda v: v.split(","),
                    help="the tiers the bit-exact column builds for (comma-separated --target values)")
     p.add_argument("--no-openvino", action="store_true", help="leave OpenVINO out even if it imports")
+    p.add_argument("--calibration", default="mse",
+                   help="qcc's --calibration for every qcc build (mse, qcc's default; layerwise, …)")
     args = p.parse_args()
     if args.runs < 5:
         p.error("--runs must be at least 5: a median of fewer runs is noise")
@@ -245,20 +265,27 @@ def main():
     print(f"qcc: {args.qcc}; onnxruntime {ort.__version__}; OpenVINO "
           f"{openvino_note if openvino_ok else 'not run: ' + openvino_note.split(';')[0]}")
     t0 = time.perf_counter()
-    rows = []
+    rows, notes = [], []
     args.names = args.names or manifest_names(args.families)
     for name in args.names:
         t = time.perf_counter()
         if not os.path.exists(os.path.join(args.families, f"{name}.onnx")):
             raise SystemExit(f"{args.families}/{name}.onnx does not exist: "
                              "run tests/python/models_families.py")
-        rows.append(bench_family(name, args, openvino_ok))
+        row, note = bench_family(name, args, openvino_ok)
+        rows.append(row)
+        if note:
+            notes.append(note)
         print(f"[{name}] {time.perf_counter() - t:.0f} s", flush=True)
     n_held = len(np.load(model_inputs(args.families, args.names[0])[0][2]))
     print(f"\n## families: held-out set of {n_held} crops; SQNR against ORT fp32; "
           f"latency: median ms (process CPU time) of {args.runs} "
           "round-robin runs, one thread\n")
     int8_vs_peers.markdown_table(HEADERS, rows)
+    if notes:
+        print()
+        for note in notes:
+            print(f"- {note}")
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
 
 

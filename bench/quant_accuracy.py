@@ -119,6 +119,11 @@ def feeds_of(names, xs):
 
 def run_ort(path, xs, optimize=True):
     """The first output of every sample (xs: samples, or {input name: samples})."""
+    return run_ort_outputs(path, xs, optimize)[0]
+
+
+def run_ort_outputs(path, xs, optimize=True):
+    """Every output of every sample, one stacked array per output (xs as for run_ort)."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
@@ -127,8 +132,8 @@ def run_ort(path, xs, optimize=True):
     sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
     feeds = feeds_of([i.name for i in sess.get_inputs()], xs)
     count = len(next(iter(feeds.values())))
-    return np.stack([sess.run(None, {k: v[j] for k, v in feeds.items()})[0]
-                     for j in range(count)]).astype(np.float32)
+    runs = [sess.run(None, {k: v[j] for k, v in feeds.items()}) for j in range(count)]
+    return [np.stack([r[k] for r in runs]).astype(np.float32) for k in range(len(runs[0]))]
 
 
 class _Reader(CalibrationDataReader):
