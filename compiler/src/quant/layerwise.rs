@@ -85,7 +85,7 @@ enum Treat {
     Choose(Vec<(&'static str, (f32, f32))>),
     /// Quantized with parameters the quantizer derived from other ranges.
     Fixed(Params),
-    /// On its operand's grid already (a pass-through op), or not quantized at all.
+    /// Quantized with its operand's parameters (a pass-through op): on that grid already.
     Keep,
 }
 
