@@ -1,7 +1,10 @@
 """Pretrained models nobody wrote for qcc's tests, as PyPI wheels ship them (pinned), laid out like
 models_families.py's families.
 
-Usage: python tests/python/models_real.py OUT_DIR
+Usage: python tests/python/models_real.py OUT_DIR [--calib N] [--heldout N] [NAME ...]
+
+(--calib and --heldout: samples per split, 4 and 2 for the suite; more to compare calibration
+methods, as the README's table does with 16 and 32; NAMEs: only these models.)
 
 The wheels are fetched with pip (PyPI is the one registry the tests reach) into OUT_DIR/wheel and
 their networks written with open input dimensions fixed, small enough for the suite:
@@ -82,6 +85,7 @@ MODELS = {
     "silero_vad": (SILERO, "silero_vad/data/silero_vad_openvino_16k.onnx", (576,), "speech",
                    "Silero VAD v5: reflect Pad, STFT conv, LSTM cell; audio and state in"),
 }
+ALL_MODELS = dict(MODELS)
 # Kinds whose samples are kept only where the network answers (output 0 reaches 0.5
 # somewhere): detectors and OCR, whose maps of a crop without text are all zeros, and magika,
 # whose files of no type it knows spread the softmax thin.
@@ -247,11 +251,12 @@ def samples(kind, n, shape, seed, sess):
     return {sess.get_inputs()[0].name: inputs(kind, n, shape, seed)}
 
 
-def build(out_dir):
+def build(out_dir, calib=CALIB, heldout=HELDOUT):
     os.makedirs(out_dir, exist_ok=True)
     blobs = fetch(out_dir)
     manifest = []
-    for i, (name, (_, _, shape, kind, note)) in enumerate(MODELS.items()):
+    for name, (_, _, shape, kind, note) in MODELS.items():
+        i = list(ALL_MODELS).index(name)  # seeds by the full list: a subset draws the same inputs
         model = onnx.load_from_string(blobs[name])
         dims = model.graph.input[0].type.tensor_type.shape.dim
         for d, v in zip(dims, (1, *shape), strict=True):
@@ -268,7 +273,7 @@ def build(out_dir):
         entry = {"name": name, "onnx": f"{name}.onnx", "input_name": names[0], "note": note}
         if len(names) > 1:
             entry["more_inputs"] = [{"name": n} for n in names[1:]]
-        for split, n, seed in (("calib", CALIB, 10 + i), ("heldout", HELDOUT, 20 + i)):
+        for split, n, seed in (("calib", calib, 10 + i), ("heldout", heldout, 20 + i)):
             # Crops the network answers on (a detector's map above 0.5 somewhere: text it
             # can read at this size), drawn in a fixed order.
             pool = samples(kind, 20 * n if kind in ANSWERING else n, shape, seed, sess)
@@ -298,6 +303,17 @@ def build(out_dir):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit(__doc__)
-    build(sys.argv[1])
+    import argparse
+
+    p = argparse.ArgumentParser(usage=__doc__)
+    p.add_argument("out_dir")
+    p.add_argument("--calib", type=int, default=CALIB)
+    p.add_argument("--heldout", type=int, default=HELDOUT)
+    p.add_argument("names", nargs="*", help="only these models (default: every one)")
+    a = p.parse_intermixed_args()
+    unknown = sorted(set(a.names) - set(MODELS))
+    if unknown:
+        raise SystemExit(f"unknown models {unknown}; known: {', '.join(MODELS)}")
+    if a.names:
+        MODELS = {k: v for k, v in MODELS.items() if k in a.names}
+    build(a.out_dir, a.calib, a.heldout)

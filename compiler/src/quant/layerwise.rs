@@ -30,12 +30,14 @@
 //!
 //! The next layer only *proposes*: its cheapest candidate, when that is not MSE's range, must
 //! also lower the model's output error (the simulation run on to the end from `%X`, every tensor
-//! not yet chosen at MSE). Measured on four detectors and OCR networks, the next layer's error
-//! alone picked a range that cost the output 3 dB on one of them (a wider range for a feature
-//! pyramid's sum, which the layer after it liked and the heads did not); with the output as
-//! judge the choice can only lower the simulated output error on the samples, and it does not
-//! cost a full run per candidate: the output is consulted for proposals only, and the baseline
-//! is the previous winner's.
+//! not yet chosen at MSE), on the even-numbered samples and on the odd ones alike. Measured on
+//! four detectors and OCR networks, the next layer's error alone picked a range that cost the
+//! output 3 dB on one of them (a wider range for a feature pyramid's sum, which the layer after
+//! it liked and the heads did not). The output over all samples as judge still overfit: the
+//! PP-LCNet orientation classifier lost 2.4 dB on held-out pages; asking both halves to agree
+//! turned that into a 2.3 dB gain (README, "Calibration methods"). The choice can only lower the
+//! simulated output error on the samples, and it does not cost a full run per candidate: the
+//! output is consulted for proposals only, and the baseline is the previous winner's.
 //!
 //! **Candidates** (on the calibration histogram): MSE, entropy, min/max and the 99.99th and
 //! 99.999th percentiles, keeping only those that contain MSE's range. Narrower ones overfit: on
@@ -569,8 +571,8 @@ pub fn choose(
     // last confirmation's winner), so each confirmation runs the network's rest once.
     let runs = each(&mut states, cores, |s| sim.rest(s, None, &order))?;
     let energy: f64 = runs.iter().map(|r| r.0).sum();
-    let mut baseline: f64 = runs.iter().map(|r| r.1).sum();
-    chosen.mse_db = db(energy, baseline);
+    let mut baseline: Vec<f64> = runs.iter().map(|r| r.1).collect();
+    chosen.mse_db = db(energy, baseline.iter().sum());
     for &id in &order {
         if float.node(id).is_weight() {
             continue;
@@ -593,13 +595,16 @@ pub fn choose(
                 let at = order.iter().position(|&n| n == id).expect("in order");
                 let tail = &order[at + 1..];
                 let name = &float.node(id).name;
-                let output_error = |states: &mut [Sample], range| -> Result<f64> {
+                let output_error = |states: &mut [Sample], range| -> Result<Vec<f64>> {
                     let p = activation(name, range)?.params;
                     let runs = each(states, cores, |s| sim.rest(s, Some((id, &p)), tail))?;
-                    Ok(runs.iter().map(|r| r.1).sum())
+                    Ok(runs.iter().map(|r| r.1).collect())
                 };
                 let candidate = output_error(&mut states, cands[proposed].1)?;
-                if candidate < baseline {
+                // On the even and on the odd samples alike: a gain one half does not share is
+                // the calibration set's, not the data's.
+                let half = |v: &[f64], h: usize| -> f64 { v.iter().skip(h).step_by(2).sum() };
+                if (0..2).all(|h| half(&candidate, h) < half(&baseline, h)) {
                     best = proposed;
                     baseline = candidate;
                 } else {
@@ -631,7 +636,7 @@ pub fn choose(
             sim.release(s, &dead);
         }
     }
-    chosen.chosen_db = db(energy, baseline);
+    chosen.chosen_db = db(energy, baseline.iter().sum());
     Ok((out, chosen))
 }
 
