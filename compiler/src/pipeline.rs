@@ -1,7 +1,8 @@
 //! The compiler as a library: the passes in order ([`load`] (import) → simplify → equalize →
-//! calibrate → quantize (→ choose ranges → quantize again, calibrating `layerwise`) → lower), each a function over a `Model` with its options, and one
-//! driver, [`compile`], that the CLI, the tests, the benchmarks and other callers share; the
-//! integer model then goes to `backend::codegen` (plan + Cranelift) and `backend::link::link`.
+//! calibrate → quantize (→ choose ranges → quantize again, calibrating `layerwise`) → lower),
+//! each a function over a `Model` with its options, and one driver, [`compile`], that the CLI,
+//! the tests, the benchmarks and other callers share; the integer model then goes to
+//! `backend::codegen` (plan + Cranelift) and `backend::link::link`.
 //! Passes print nothing: what `--explain` shows comes from the [`Report`] the driver returns.
 //!
 //! Every stage's output is verified. The target is part of the options from the start, because

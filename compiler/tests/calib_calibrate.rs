@@ -280,7 +280,10 @@ fn calibrate_layerwise() {
     );
     for (name, &(lo, hi)) in &after.ranges {
         let (a, b) = before.ranges[name];
-        assert!(lo <= a && hi >= b, "%{name}: [{lo}, {hi}] inside MSE's [{a}, {b}]");
+        assert!(
+            lo <= a && hi >= b,
+            "%{name}: [{lo}, {hi}] inside MSE's [{a}, {b}]"
+        );
     }
     let summary = layerwise.report.layerwise.clone().unwrap();
     assert!(summary.chosen_db >= summary.mse_db, "{summary:?}");

@@ -142,7 +142,9 @@ fn layerwise_never_does_worse_than_mse_on_its_samples() {
                 samples: vec![samples.clone().into()],
                 method,
             };
-            qcc::pipeline::compile(&model, &opts, |_, _| {}).unwrap().report
+            qcc::pipeline::compile(&model, &opts, |_, _| {})
+                .unwrap()
+                .report
         };
         let (mse, layerwise) = (run(Method::Mse), run(Method::Layerwise));
         let chosen = layerwise.layerwise.expect("layerwise ran");
@@ -154,9 +156,15 @@ fn layerwise_never_does_worse_than_mse_on_its_samples() {
         let (before, after) = (mse.ranges.unwrap(), layerwise.ranges.unwrap());
         for (tensor, &(lo, hi)) in &after.ranges {
             let (a, b) = before.ranges[tensor];
-            assert!(lo <= a && hi >= b, "{name}: %{tensor} [{lo}, {hi}] inside [{a}, {b}]");
+            assert!(
+                lo <= a && hi >= b,
+                "{name}: %{tensor} [{lo}, {hi}] inside [{a}, {b}]"
+            );
         }
     }
     // Measured: every one of the three takes at least one range other than MSE's.
-    assert!(!gained.is_empty(), "layerwise kept every MSE range on every network");
+    assert!(
+        !gained.is_empty(),
+        "layerwise kept every MSE range on every network"
+    );
 }

@@ -305,10 +305,8 @@ fn calibration_bar() -> indicatif::ProgressBar {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "calibrating [{bar:30}] {pos}/{len}, {eta} left",
-        )
-        .expect("valid template"),
+        indicatif::ProgressStyle::with_template("calibrating [{bar:30}] {pos}/{len}, {eta} left")
+            .expect("valid template"),
     );
     bar
 }

@@ -137,9 +137,8 @@ fn treatments(
     ranges: &Ranges,
     histograms: &BTreeMap<String, Histogram>,
 ) -> Result<HashMap<NodeId, Treat>> {
-    let image = |id: NodeId| {
-        quantized_image(qdq, &float.node(id).name).and_then(|q| per_tensor(qdq, q))
-    };
+    let image =
+        |id: NodeId| quantized_image(qdq, &float.node(id).name).and_then(|q| per_tensor(qdq, q));
     let mut out = HashMap::new();
     for id in observed_tensors(float) {
         let name = &float.node(id).name;
@@ -413,7 +412,12 @@ impl Sim<'_> {
     /// output) when the simulation runs on through `tail` (nodes in topological order), every
     /// tensor not yet chosen taking its first candidate (MSE). `from` replaces one computed
     /// tensor by its image under other parameters first; with `None`, `tail` is the whole model.
-    fn rest(&self, s: &Sample, from: Option<(NodeId, &Params)>, tail: &[NodeId]) -> Result<(f64, f64)> {
+    fn rest(
+        &self,
+        s: &Sample,
+        from: Option<(NodeId, &Params)>,
+        tail: &[NodeId],
+    ) -> Result<(f64, f64)> {
         let m = self.model;
         let mut left: HashMap<NodeId, usize> = HashMap::new();
         for &n in tail {
