@@ -156,7 +156,7 @@ pub fn cast(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
 }
 
 /// The folding type of an IR storage type, for the types folding knows.
-fn const_type_of(d: runtime::DType) -> Option<ConstType> {
+pub(super) fn const_type_of(d: runtime::DType) -> Option<ConstType> {
     use runtime::DType;
     Some(match d {
         DType::F32 => ConstType::F32,

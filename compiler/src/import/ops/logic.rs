@@ -1,5 +1,5 @@
 //! Comparisons (Equal, Less, Greater, LessOrEqual, GreaterOrEqual), boolean logic (Not, And, Or,
-//! Xor), Where and Mod, folded when every input is constant (exporters' shape arithmetic) and
+//! Xor), Where, Trilu (a `where` of a constant triangle) and Mod, folded when every input is constant (exporters' shape arithmetic) and
 //! imported as IR ops otherwise; Expand, folded or an `expand`; and Range and ReduceProd, which
 //! only fold.
 
@@ -120,6 +120,80 @@ pub fn where_(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     };
     let c = fold_result(n, Const::select(&v[0], &v[1], &v[2]))?;
     define_const(cx, n, c)
+}
+
+/// Trilu: the upper (or lower) triangle of the last two axes from diagonal `k` on, zeros
+/// elsewhere. The triangle is a constant `[rows, cols]` mask, so this is `Where(mask, x, 0)`:
+/// folded on a constant, a run-time `where` otherwise. A select keeps every kept element as it
+/// is (inf and NaN included), which a multiply by a 0/1 mask would not.
+pub fn trilu(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let upper = n.int_or("upper", 1)? != 0;
+    let k = match cx.constant_ints(n, 1, "k")? {
+        None => 0,
+        Some(v) if v.len() == 1 => v[0],
+        Some(v) => {
+            return Err(n.fail(format!(
+                "has {} values for `k`; it takes a single diagonal offset",
+                v.len()
+            )))
+        }
+    };
+    let x = cx.required(n, 0, "the input")?;
+    let shape = cx
+        .shape(&x)
+        .ok_or_else(|| n.fail("reads a value that cannot be used"))?;
+    let [.., rows, cols] = shape[..] else {
+        return Err(n.fail(format!(
+            "takes the triangle of an input of shape {shape:?}; it needs at least two axes"
+        )));
+    };
+    let keep: Vec<bool> = (0..rows as i64)
+        .flat_map(|i| (0..cols as i64).map(move |j| if upper { j - i >= k } else { j - i <= k }))
+        .collect();
+    let mask = Const::Bool(
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[rows, cols]), keep)
+            .expect("one flag per element"),
+    );
+    let ty = match &x {
+        Val::Const(c) => c.ty(),
+        Val::Node(id) => {
+            let t = cx.ty(*id);
+            if t.elem.quant().is_some() {
+                return Err(n.fail(format!(
+                    "reads {t}, quantized codes, whose zero is their zero point; qcc takes Trilu \
+                     of unquantized values"
+                )));
+            }
+            super::fold::const_type_of(t.elem.storage())
+                .ok_or_else(|| n.fail(format!("reads {t}, a type qcc has no zero constant of")))?
+        }
+        Val::Unusable(_) => return Err(n.fail("reads a value that cannot be used")),
+    };
+    let zero = Const::F32(ndarray::ArrayD::zeros(ndarray::IxDyn(&[1]))).cast(ty);
+    if let Val::Const(c) = &x {
+        let folded = fold_result(n, Const::select(&mask, c, &zero))?;
+        return define_const(cx, n, folded);
+    }
+    let out = n.output()?;
+    let elem = crate::ir::ElemType::from_storage(
+        zero.to_tensor()
+            .expect("every constant is a tensor")
+            .dtype(),
+    );
+    let m = cx
+        .weight(
+            &format!("{out}.triangle"),
+            &mask,
+            crate::ir::ElemType::from_storage(runtime::DType::Bool),
+        )
+        .map_err(|m| n.fail(m))?;
+    let z = cx
+        .weight(&format!("{out}.zero"), &zero, elem)
+        .map_err(|m| n.fail(m))?;
+    let xid = cx.operand(n, 0, "the input")?;
+    let id = cx.emit(n, out, OpKind::Where, super::attrs([]), &[m, xid, z])?;
+    cx.define(out, Val::Node(id));
+    Ok(())
 }
 
 /// Folds on constants (the head-count arithmetic of Attention's function body uses it).

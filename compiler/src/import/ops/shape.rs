@@ -1,5 +1,5 @@
 //! Ops that move elements around: Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Concat, Pad,
-//! SpaceToDepth, DepthToSpace.
+//! Tile, SpaceToDepth, DepthToSpace.
 //! On constants they fold (this is where shape subgraphs end); on graph values they become IR ops
 //! with every shape and axis resolved.
 
@@ -351,21 +351,7 @@ pub fn pad(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         let indices: Vec<i32> = (0..count)
             .map(|i| source_index(m, i - gb, len) as i32)
             .collect();
-        let c = Const::I32(
-            ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[count as usize]), indices)
-                .expect("one index per element"),
-        );
-        let name = format!("{out}.axis{axis}");
-        let i = cx
-            .weight(&name, &c, crate::ir::ElemType::I32)
-            .map_err(|m| n.fail(m))?;
-        id = cx.emit(
-            n,
-            out,
-            OpKind::Gather,
-            attrs([("axis", Attr::Int(axis as i64))]),
-            &[id, i],
-        )?;
+        id = gather_axis(cx, n, id, axis, indices)?;
         if mode.is_some() {
             full[axis] = 0;
             full[rank + axis] = 0;
@@ -385,8 +371,86 @@ pub fn pad(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     Ok(())
 }
 
-/// The longest axis a Pad mode other than constant (or a crop) may make: its gather holds one
-/// i32 index per position, and no model pads an axis to 16 M elements (a larger count is a
+/// `x` with `axis` replaced by the elements at `indices` along it: one `gather` of a constant
+/// index vector, which moves floats and codes alike (its kernel copies, its quantized form keeps
+/// the input's parameters).
+fn gather_axis(
+    cx: &mut Importer,
+    n: &OnnxNode,
+    x: crate::ir::NodeId,
+    axis: usize,
+    indices: Vec<i32>,
+) -> Result<crate::ir::NodeId> {
+    let out = n.output()?;
+    let count = indices.len();
+    let c = Const::I32(
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[count]), indices)
+            .expect("one index per element"),
+    );
+    let name = format!("{out}.axis{axis}");
+    let i = cx
+        .weight(&name, &c, crate::ir::ElemType::I32)
+        .map_err(|m| n.fail(m))?;
+    cx.emit(
+        n,
+        out,
+        OpKind::Gather,
+        attrs([("axis", Attr::Int(axis as i64))]),
+        &[x, i],
+    )
+}
+
+/// Tile: each axis repeated `repeats[axis]` times. On a constant it folds; on a graph value each
+/// repeated axis is one [`gather_axis`] of `j mod len`, so no new op is needed anywhere. A
+/// repeat of 0 would make an empty tensor, which the IR does not hold.
+pub fn tile(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let x = cx.required(n, 0, "the input")?;
+    let shape = input_shape(cx, n, &x)?;
+    let repeats = cx
+        .constant_ints(n, 1, "repeats")?
+        .ok_or_else(|| n.fail("lacks its input 1 (the repeats)"))?;
+    if repeats.len() != shape.len() {
+        return Err(n.fail(format!(
+            "has {} repeats for an input of rank {} (shape {shape:?}); it needs one per axis",
+            repeats.len(),
+            shape.len()
+        )));
+    }
+    for (axis, (&r, &len)) in repeats.iter().zip(&shape).enumerate() {
+        if r < 1 || (len as i64).saturating_mul(r) > MAX_GATHERED {
+            return Err(n.fail(format!(
+                "repeats axis {axis} (length {len}) {r} times; qcc needs a positive repeat that \
+                 keeps the axis under {MAX_GATHERED} elements"
+            )));
+        }
+    }
+    let indices = |len: usize, r: i64| (0..len as i64 * r).map(move |j| j % len as i64);
+    let out = n.output()?;
+    if let Val::Const(c) = &x {
+        let mut folded = (**c).clone();
+        for (axis, (&r, &len)) in repeats.iter().zip(&shape).enumerate() {
+            if r != 1 {
+                let idx: Vec<i64> = indices(len, r).collect();
+                folded = folded
+                    .gather(axis, &idx, &[idx.len()])
+                    .map_err(|m| n.fail(format!("cannot be folded: {m}")))?;
+            }
+        }
+        cx.define(out, Val::Const(Arc::new(folded)));
+        return Ok(());
+    }
+    let mut id = cx.operand(n, 0, "the input")?;
+    for (axis, (&r, &len)) in repeats.iter().zip(&shape).enumerate() {
+        if r != 1 {
+            id = gather_axis(cx, n, id, axis, indices(len, r).map(|j| j as i32).collect())?;
+        }
+    }
+    cx.define(out, Val::Node(id));
+    Ok(())
+}
+
+/// The longest axis a Pad mode other than constant (or a crop), or a Tile, may make: its gather
+/// holds one i32 index per position, and no model pads an axis to 16 M elements (a larger count is a
 /// corrupt pads input, refused before its indices are allocated).
 const MAX_GATHERED: i64 = 1 << 24;
 
