@@ -1276,6 +1276,24 @@ pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
             }),
         ),
         (
+            "tile_zero_repeat",
+            one(13, &|g| {
+                g.input("x", &[1, 2, 3])
+                    .init(i64s("repeats", &[3], vec![1, 0, 2]))
+                    .node("Tile", &["x", "repeats"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
+            "top_k_longer_than_axis",
+            one(13, &|g| {
+                g.input("x", &[1, 5])
+                    .init(i64s("k", &[1], vec![6]))
+                    .node("TopK", &["x", "k"], &["values", "indices"], vec![])
+                    .output("values");
+            }),
+        ),
+        (
             "batchnorm_training_output",
             one(9, &|g| {
                 g.input("x", &[1, 2, 2, 2])

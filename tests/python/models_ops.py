@@ -512,6 +512,30 @@ def fpn_resize():
                 "Resize linear x2 (half_pixel) -> conv; opset 13")
 
 
+def every_op_tile_trilu_topk():
+    """Tile, Trilu and TopK on activations, the way attention masks and detector heads use them."""
+    b = Builder(seed=108)
+    shape = (1, 4, 6, 6)
+    c = b.op("Relu", [b.conv("input", 4, 4, 3, pads=1)])                                     # 1x4x6x6
+    tiled = b.op("Tile", [c, b.init("repeats", np.array([1, 1, 2, 3], np.int64))])          # 1x4x12x18
+    upper = b.op("Trilu", [tiled, b.init("k_upper", np.array(2, np.int64))])                 # upper, k=2
+    lower = b.op("Trilu", [c, b.init("k_lower", np.array(-1, np.int64))], upper=0)
+    after = b.conv(upper, 4, 4, 3, stride=2, stem="after_trilu")                             # 1x4x5x8
+    # The ReLU's zeros tie: ONNX ranks equal elements by index.
+    flat = b.op("Reshape", [tiled, b.init("shape_rows", np.array([1, 4, -1], np.int64))])   # 1x4x216
+    top_vals, top_idx = b.op("TopK", [flat, b.init("k_top", np.array([7], np.int64))], n_out=2)
+    low_vals, low_idx = b.op("TopK", [c, b.init("k_low", np.array([2], np.int64))], n_out=2,
+                             axis=1, largest=0)                                              # 1x2x6x6
+    as_float = [b.op("Cast", [i], to=TensorProto.FLOAT) for i in (top_idx, low_idx)]
+    y = _flat_concat(b, [after, lower, top_vals, low_vals, *as_float])
+    return Case("every_op_tile_trilu_topk", b.model("every_op_tile_trilu_topk", "input", shape, y, 17),
+                _samples(b, shape),
+                "Tile (repeats 2 and 3), Trilu upper with k=2 and lower with k=-1, TopK largest "
+                "along the last axis (ReLU zeros tie) and smallest along the channels, indices cast "
+                "to float; opset 17")
+
+
 ALL = [every_op_conv, every_op_act, every_op_pool, every_op_shape, every_op_opset11, every_op_opset21,
        every_op_clip6, every_op_qdq, bn_variants, every_op_resize, every_op_resize19, every_op_upsample9,
-       every_op_resize10, fpn_resize, every_op_unary, mobilenetv3_block, every_op_pad_modes]
+       every_op_resize10, fpn_resize, every_op_unary, mobilenetv3_block, every_op_pad_modes,
+       every_op_tile_trilu_topk]

@@ -19,6 +19,7 @@ use cranelift_module::FuncId;
 use runtime::Tensor;
 
 mod bitwise;
+mod top_k;
 
 /// A closed interval of real values (data-free ranges).
 pub type Interval = (f64, f64);
@@ -113,7 +114,7 @@ pub trait OpFamily: Sync {
 }
 
 /// The one table of op families; an op's [`crate::ir::FamilyId`] is its index here.
-pub static FAMILIES: &[&dyn OpFamily] = &[&bitwise::Bitwise];
+pub static FAMILIES: &[&dyn OpFamily] = &[&bitwise::Bitwise, &top_k::TopK];
 
 /// The IR op of the family named `name`.
 pub fn kind(name: &str) -> OpKind {

@@ -94,7 +94,7 @@ fn efficientnet_lite0() {
 /// The small models that cover every op the importer knows, including the float ops that stay
 /// float in an integer graph (softmax, matmul, reduce_mean, concat, pad, transpose, …), a QDQ
 /// model with per-axis quantization, BatchNorm in the places folding cannot reach, and Pad's
-/// edge, reflect and wrap modes and crops (gathers of codes).
+/// edge, reflect and wrap modes and crops (gathers of codes), Tile, Trilu and TopK.
 #[test]
 fn every_op_models() {
     for name in [
@@ -114,6 +114,7 @@ fn every_op_models() {
         "every_op_resize10",
         "fpn_resize",
         "every_op_pad_modes",
+        "every_op_tile_trilu_topk",
     ] {
         check(name);
     }

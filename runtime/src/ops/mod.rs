@@ -31,6 +31,7 @@ mod shape;
 mod slice;
 mod softmax;
 pub mod strict;
+mod top_k;
 mod unary;
 
 pub use self::argmax::arg_extreme;
@@ -60,4 +61,5 @@ pub use self::resize::{
 pub use self::shape::{concat, expand, pad, reshape, transpose};
 pub use self::slice::{slice, slice_len, SliceAxis};
 pub use self::softmax::softmax;
+pub use self::top_k::top_k_indices;
 pub use self::unary::{unary, UnaryDef, UnaryFn, UNARY_FNS};

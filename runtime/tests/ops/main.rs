@@ -21,4 +21,5 @@ mod reduce;
 mod resize;
 mod shape;
 mod softmax;
+mod top_k;
 mod unary;
