@@ -535,7 +535,31 @@ def every_op_tile_trilu_topk():
                 "to float; opset 17")
 
 
+def every_op_masks():
+    """LRN, Hardmax, OneHot, IsNaN and IsInf: ops that compare activations with constants."""
+    b = Builder(seed=109)
+    shape = (1, 4, 6, 6)
+    c = b.op("Relu", [b.conv("input", 4, 6, 3, pads=1)])                                     # 1x6x6x6
+    lrn = b.conv(b.op("LRN", [c], size=3, alpha=0.02, beta=0.75, bias=1.5), 6, 4, 3, stem="after_lrn")
+    logits = b.conv(c, 6, 5, 1, stem="logits")                                                # 1x5x6x6
+    hard = b.op("Hardmax", [logits], axis=1)
+    # Indices -3..2 as floats against a depth of 2: negative ones count from the end, -3 and 2
+    # fall outside and give a row of the off value.
+    best = b.op("ArgMax", [logits], axis=1, keepdims=0)                                       # 1x6x6
+    idx = b.op("Sub", [b.op("Cast", [best], to=TensorProto.FLOAT), b.init("three", np.array(3, F32))])
+    hot = b.op("OneHot", [idx, b.init("depth", np.array(2, F32)),
+                          b.init("off_on", np.array([-1.0, 2.0], F32))], axis=1)             # 1x2x6x6
+    # Calibration refuses a model that computes NaN or ±∞, so these see finite values only (the
+    # ONNX node tests cover the true cases in the interpreter).
+    nan = b.op("Cast", [b.op("IsNaN", [logits])], to=TensorProto.FLOAT)
+    inf = b.op("Cast", [b.op("IsInf", [logits], detect_negative=0)], to=TensorProto.FLOAT)
+    y = _flat_concat(b, [lrn, hard, hot, nan, inf])
+    return Case("every_op_masks", b.model("every_op_masks", "input", shape, y, 13), _samples(b, shape),
+                "LRN (size 3), Hardmax along the channels, OneHot of float indices with negative and "
+                "out-of-range ones, IsNaN and IsInf (positive only) of finite values; opset 13")
+
+
 ALL = [every_op_conv, every_op_act, every_op_pool, every_op_shape, every_op_opset11, every_op_opset21,
        every_op_clip6, every_op_qdq, bn_variants, every_op_resize, every_op_resize19, every_op_upsample9,
        every_op_resize10, fpn_resize, every_op_unary, mobilenetv3_block, every_op_pad_modes,
-       every_op_tile_trilu_topk]
+       every_op_tile_trilu_topk, every_op_masks]

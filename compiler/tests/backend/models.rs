@@ -94,7 +94,8 @@ fn efficientnet_lite0() {
 /// The small models that cover every op the importer knows, including the float ops that stay
 /// float in an integer graph (softmax, matmul, reduce_mean, concat, pad, transpose, …), a QDQ
 /// model with per-axis quantization, BatchNorm in the places folding cannot reach, and Pad's
-/// edge, reflect and wrap modes and crops (gathers of codes), Tile, Trilu and TopK.
+/// edge, reflect and wrap modes and crops (gathers of codes), Tile, Trilu and TopK, and the
+/// ops that compare with constants (LRN, Hardmax, OneHot, IsNaN, IsInf).
 #[test]
 fn every_op_models() {
     for name in [
@@ -115,6 +116,7 @@ fn every_op_models() {
         "fpn_resize",
         "every_op_pad_modes",
         "every_op_tile_trilu_topk",
+        "every_op_masks",
     ] {
         check(name);
     }

@@ -10,6 +10,7 @@ mod lift;
 mod linear;
 mod logic;
 mod loss;
+mod mask;
 mod norm;
 mod pool;
 mod quant;
@@ -62,11 +63,15 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("GRU", recurrent::gru),
     ("GreaterOrEqual", logic::compare),
     ("HardSigmoid", elementwise::hard_sigmoid),
+    ("Hardmax", mask::hardmax),
     ("HardSwish", elementwise::hard_swish),
     ("Identity", fold::identity),
     ("InstanceNormalization", norm::instance_norm),
+    ("IsInf", mask::is_inf),
+    ("IsNaN", mask::is_nan),
     ("LayerNormalization", norm::layer_norm),
     ("LeakyRelu", elementwise::leaky_relu),
+    ("LRN", norm::lrn),
     ("LSTM", recurrent::lstm),
     ("Less", logic::compare),
     ("LessOrEqual", logic::compare),
@@ -80,6 +85,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("NegativeLogLikelihoodLoss", loss::nll_loss),
     ("PRelu", activation::prelu),
     ("Not", logic::not),
+    ("OneHot", mask::one_hot),
     ("Or", logic::logic),
     ("Pad", shape::pad),
     ("Pow", activation::pow),

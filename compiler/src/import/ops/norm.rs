@@ -1,6 +1,7 @@
 //! The normalizations: LayerNormalization, RMSNormalization, InstanceNormalization,
 //! GroupNormalization (one `normalize` over trailing axes, then the scale and bias as broadcast
-//! `mul`/`add`) and LpNormalization (`x / max(reduce{l1|l2}(x), 2⁻¹⁴⁹)`).
+//! `mul`/`add`), LpNormalization (`x / max(reduce{l1|l2}(x), 2⁻¹⁴⁹)`) and LRN (a banded 1×1 conv of
+//! the squares).
 
 use super::attrs;
 use crate::diag::Result;
@@ -285,6 +286,96 @@ pub fn lp_norm(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         &[norm, tiny],
     )?;
     let id = cx.emit(n, out, OpKind::Div, attrs([]), &[x, safe])?;
+    cx.define(out, Val::Node(id));
+    Ok(())
+}
+
+/// LRN (local response normalization across channels):
+/// `y = x / (bias + alpha/size · Σ x²)^beta`, the sum over channels `c − ⌊(size−1)/2⌋ ..= c +
+/// ⌈(size−1)/2⌉` inside the input. The windowed sum of squares is a 1×1 `conv2d` with a banded
+/// 0/1 weight `[C, C, 1, 1]`, the power a `unary pow`: no op of its own, and the convolution
+/// quantizes like any other. For `[N, C, H, W]` inputs (the only LRN exporters emit).
+pub fn lrn(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
+    let out = n.output()?;
+    let x = cx.operand(n, 0, "the input")?;
+    let shape = cx.ty(x).shape.clone();
+    if shape.len() != 4 || cx.ty(x).elem != ElemType::F32 {
+        return Err(n.fail(format!(
+            "normalizes {}; qcc takes LRN of f32 [N, C, H, W] values",
+            cx.ty(x)
+        )));
+    }
+    let size = n.int("size")?.ok_or_else(|| n.fail("has no `size`"))?;
+    if size < 1 {
+        return Err(n.fail(format!("has size {size}; it must be positive")));
+    }
+    let alpha = n.float_or("alpha", 1e-4)?;
+    let beta = n.float_or("beta", 0.75)?;
+    let bias = n.float_or("bias", 1.0)?;
+    let c = shape[1];
+    let (before, after) = ((size - 1) / 2, (size - 1) - (size - 1) / 2);
+    let band: Vec<f32> = (0..c as i64)
+        .flat_map(|o| {
+            (0..c as i64).map(move |i| f32::from(u8::from(o - before <= i && i <= o + after)))
+        })
+        .collect();
+    let band = Const::F32(
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[c, c, 1, 1]), band)
+            .expect("one weight per channel pair"),
+    );
+    let w = cx
+        .weight(&format!("{out}.window"), &band, ElemType::F32)
+        .map_err(|m| n.fail(m))?;
+    let scalar = |v: f32| Const::F32(ndarray::ArrayD::from_elem(ndarray::IxDyn(&[1]), v));
+    let scale = cx
+        .weight(
+            &format!("{out}.alpha_over_size"),
+            &scalar(alpha / size as f32),
+            ElemType::F32,
+        )
+        .map_err(|m| n.fail(m))?;
+    let b = cx
+        .weight(&format!("{out}.bias"), &scalar(bias), ElemType::F32)
+        .map_err(|m| n.fail(m))?;
+    let sq = cx.emit(
+        n,
+        &format!("{out}.squares"),
+        OpKind::Mul,
+        attrs([]),
+        &[x, x],
+    )?;
+    let sum = cx.emit(
+        n,
+        &format!("{out}.window_sums"),
+        OpKind::Conv2d,
+        attrs([]),
+        &[sq, w],
+    )?;
+    let scaled = cx.emit(
+        n,
+        &format!("{out}.scaled"),
+        OpKind::Mul,
+        attrs([]),
+        &[sum, scale],
+    )?;
+    let base = cx.emit(
+        n,
+        &format!("{out}.base"),
+        OpKind::Add,
+        attrs([]),
+        &[scaled, b],
+    )?;
+    let power = cx.emit(
+        n,
+        &format!("{out}.divisor"),
+        OpKind::Unary,
+        attrs([
+            ("fn", Attr::Str(runtime::ops::UnaryFn::Pow.name().into())),
+            ("params", Attr::Floats(vec![beta])),
+        ]),
+        &[base],
+    )?;
+    let id = cx.emit(n, out, OpKind::Div, attrs([]), &[x, power])?;
     cx.define(out, Val::Node(id));
     Ok(())
 }
