@@ -1122,15 +1122,16 @@ pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
         (
             "unsupported_op",
             one(13, &|g| {
-                g.input("x", &[1, 3, 4, 4])
+                g.input("boxes", &[1, 4, 4])
+                    .input("scores", &[1, 1, 4])
                     .named(
-                        "Einsum_12",
-                        "Einsum",
-                        &["x"],
-                        &["y"],
-                        vec![string("equation", "nchw->nhwc")],
+                        "NonMaxSuppression_12",
+                        "NonMaxSuppression",
+                        &["boxes", "scores"],
+                        &["selected"],
+                        vec![],
                     )
-                    .output("y");
+                    .output("selected");
             }),
         ),
         (
