@@ -71,7 +71,7 @@ macro_rules! tests {
 
 mod models {
     use super::model;
-    tests!(model: tiny_cnn, pad_modes, pytorch_style, conv_variants, pools, activations, opset10, shapes, opset18, qdq, shape_folding, opset9, opset6, opset28_ml_domain, shape_logic, reductions, reductions13, logsoftmax11, one_d_and_blocks, int64_input, gather_at_run_time, expand_at_run_time, vit_attention);
+    tests!(model: tiny_cnn, pad_modes, einsum, pytorch_style, conv_variants, pools, activations, opset10, shapes, opset18, qdq, shape_folding, opset9, opset6, opset28_ml_domain, shape_logic, reductions, reductions13, logsoftmax11, one_d_and_blocks, int64_input, gather_at_run_time, expand_at_run_time, vit_attention);
 }
 
 mod errors {
@@ -82,7 +82,7 @@ mod errors {
         maxpool_indices_used, dequantize_other_params, conv3d, undefined_value, shape_mismatch,
         clip_runtime_bound, auto_pad_unknown, conv_transpose_output_too_large, squeeze_not_one,
         resize_cubic, resize_crop, resize_channels, resize_antialias_down,
-        slice_runtime_starts, slice_empty_used, split_sizes_wrong,
+        slice_runtime_starts, slice_empty_used, split_sizes_wrong, einsum_bad_equation, einsum_size_mismatch,
     );
 }
 
