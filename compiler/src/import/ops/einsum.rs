@@ -10,6 +10,10 @@
 //! pairs: a label neither the other operand, a later operand nor the output needs is summed out
 //! first; the labels both need are the batch of a `matmul` (or of a `mul` when nothing is
 //! contracted), the labels both hold that nothing later needs are its inner dimension.
+//!
+//! An equation that sums nothing (a transpose, a diagonal, an outer or elementwise product) only
+//! moves and multiplies, which the IR does on every numeric type; one that sums needs f32, the
+//! type of `reduce` and `matmul`, and is refused on any other.
 
 use super::attrs;
 use crate::diag::Result;
@@ -17,6 +21,7 @@ use crate::import::constant::Const;
 use crate::import::context::{Importer, Val, MAX_DIM};
 use crate::import::node::OnnxNode;
 use crate::ir::{Attr, ElemType, NodeId, OpKind};
+use runtime::DType;
 use std::collections::BTreeMap;
 
 /// One axis of an operand or of the result.
@@ -70,9 +75,11 @@ fn parse_term(s: &str, what: &str) -> Result<Term, String> {
                 }
                 ellipsis = Some(letters.len());
             }
-            c => return Err(format!(
+            c => {
+                return Err(format!(
                 "has `{c}` in {what} `{s}`; a term holds letters (a-z, A-Z) and at most one `...`"
-            )),
+            ))
+            }
         }
     }
     Ok(Term { letters, ellipsis })
@@ -225,6 +232,9 @@ struct Builder<'n, 'a> {
     n: &'n OnnxNode<'a>,
     out: &'a str,
     size: BTreeMap<Label, usize>,
+    /// The operands' element type: moving and multiplying work on any of them, summing (reduce,
+    /// matmul) on f32 only.
+    elem: ElemType,
     /// Diagonals taken so far: each one's indices need a weight name of their own, as weights
     /// are shared by name.
     diagonals: std::cell::Cell<usize>,
@@ -290,6 +300,8 @@ impl Builder<'_, '_> {
         if axes.is_empty() {
             return Ok(p);
         }
+        let summed: Vec<Label> = axes.iter().map(|&a| p.labels[a as usize]).collect();
+        self.summable(&summed)?;
         let id = self.emit(
             cx,
             "sum",
@@ -377,6 +389,20 @@ impl Builder<'_, '_> {
         Ok(Part { id, labels })
     }
 
+    /// Refuses a sum over `labels` unless the values are f32, the one type `reduce` and `matmul`
+    /// take.
+    fn summable(&self, labels: &[Label]) -> Result<()> {
+        if self.elem == ElemType::F32 {
+            return Ok(());
+        }
+        let what: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+        Err(self.n.fail(format!(
+            "sums over {} of {} values; qcc sums (reduce, matmul) f32 values only",
+            what.join(", "),
+            self.elem
+        )))
+    }
+
     fn size_of(&self, l: Label) -> usize {
         self.size.get(&l).copied().unwrap_or(1)
     }
@@ -448,6 +474,7 @@ impl Builder<'_, '_> {
             let id = self.emit(cx, "mul", OpKind::Mul, attrs([]), &[ra, rb])?;
             return Ok(Part { id, labels: result });
         }
+        self.summable(&inner)?;
         let result: Vec<Label> = [&batch[..], &left, &right].concat();
         let a = self.transpose(cx, a, &[&batch[..], &left, &inner].concat())?;
         let b = self.transpose(cx, b, &[&batch[..], &inner, &right].concat())?;
@@ -493,24 +520,24 @@ pub fn einsum(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     }
     let mut ids = Vec::with_capacity(count);
     for i in 0..count {
-        // Checked before the constant becomes a weight: an int64 constant could not be one.
-        if let Val::Const(c) = cx.required(n, i, "an operand")? {
-            if c.to_tensor().map(|t| ElemType::from_storage(t.dtype())) != Some(ElemType::F32) {
+        let id = cx.operand(n, i, "an operand")?;
+        let elem = cx.ty(id).elem.clone();
+        if matches!(elem, ElemType::Quant(_) | ElemType::Other(DType::Bool)) {
+            return Err(n.fail(format!(
+                "contracts an operand of type {elem} (input {i}); Einsum multiplies, and qcc does not multiply {elem} values"
+            )));
+        }
+        if let Some(&first) = ids.first() {
+            let e0 = &cx.ty(first).elem;
+            if *e0 != elem {
                 return Err(n.fail(format!(
-                    "contracts an operand of type {} (input {i}); qcc imports Einsum on f32 only",
-                    c.ty().name()
+                    "mixes operands of types {e0} (input 0) and {elem} (input {i})"
                 )));
             }
         }
-        let id = cx.operand(n, i, "an operand")?;
-        let elem = &cx.ty(id).elem;
-        if *elem != ElemType::F32 {
-            return Err(n.fail(format!(
-                "contracts an operand of type {elem} (input {i}); qcc imports Einsum on f32 only"
-            )));
-        }
         ids.push(id);
     }
+    let elem = cx.ty(ids[0]).elem.clone();
     let shapes: Vec<Vec<usize>> = ids.iter().map(|&id| cx.ty(id).shape.clone()).collect();
     let ranks: Vec<usize> = shapes.iter().map(Vec::len).collect();
     let (labels, output) = resolve(&eq, &ranks).map_err(wrong)?;
@@ -520,6 +547,7 @@ pub fn einsum(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         n,
         out,
         size,
+        elem,
         diagonals: Default::default(),
     };
     let mut parts = Vec::with_capacity(count);
