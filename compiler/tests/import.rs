@@ -82,7 +82,7 @@ mod errors {
         maxpool_indices_used, dequantize_other_params, conv3d, undefined_value, shape_mismatch,
         clip_runtime_bound, auto_pad_unknown, conv_transpose_output_too_large, squeeze_not_one,
         resize_cubic, resize_crop, resize_channels, resize_antialias_down,
-        slice_runtime_starts, slice_empty_used, split_sizes_wrong, einsum_bad_equation, einsum_size_mismatch,
+        slice_runtime_starts, slice_empty_used, split_sizes_wrong, einsum_bad_equation, einsum_size_mismatch, einsum_int64_sum,
     );
 }
 

@@ -1506,6 +1506,14 @@ pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
             }),
         ),
         (
+            "einsum_int64_sum",
+            one(12, &|g| {
+                g.input_with("x", INT64, &[D::V(2), D::V(3)])
+                    .node("Einsum", &["x"], &["y"], vec![string("equation", "ij->i")])
+                    .output("y");
+            }),
+        ),
+        (
             "clip_runtime_bound",
             one(13, &|g| {
                 g.input("x", &[1, 3])
