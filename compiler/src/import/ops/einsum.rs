@@ -324,7 +324,9 @@ impl Builder<'_, '_> {
             .map(|a| p.labels[a])
             .find(|l| p.labels.iter().filter(|&m| m == l).count() > 1)
         {
-            let d = self.size_of(l);
+            // The operand's own sizes: a diagonal of size 1 may broadcast against another operand.
+            let now = cx.ty(p.id).shape.clone();
+            let d = p.labels.iter().position(|&m| m == l).map_or(1, |a| now[a]);
             let others: Vec<Label> = p.labels.iter().copied().filter(|&m| m != l).collect();
             let r = p.labels.len() - others.len();
             let flat = d
@@ -347,7 +349,10 @@ impl Builder<'_, '_> {
                     &[p.id],
                 )?
             };
-            let mut shape: Vec<usize> = others.iter().map(|&m| self.size_of(m)).collect();
+            let mut shape: Vec<usize> = (0..now.len())
+                .filter(|&a| p.labels[a] != l)
+                .map(|a| now[a])
+                .collect();
             shape.push(flat);
             let merged = self.reshape(cx, moved, &shape)?;
             let step = (0..r).fold(0usize, |s, _| s * d + 1);
