@@ -71,7 +71,7 @@ macro_rules! tests {
 
 mod models {
     use super::model;
-    tests!(model: tiny_cnn, pad_modes, pytorch_style, conv_variants, pools, activations, opset10, shapes, opset18, qdq, shape_folding, opset9, opset6, opset28_ml_domain, shape_logic, reductions, reductions13, logsoftmax11, one_d_and_blocks, int64_input, gather_at_run_time, expand_at_run_time, vit_attention);
+    tests!(model: tiny_cnn, pad_modes, einsum, pytorch_style, conv_variants, pools, activations, opset10, shapes, opset18, qdq, shape_folding, opset9, opset6, opset28_ml_domain, shape_logic, reductions, reductions13, logsoftmax11, one_d_and_blocks, int64_input, gather_at_run_time, expand_at_run_time, vit_attention);
 }
 
 mod errors {
@@ -82,7 +82,7 @@ mod errors {
         maxpool_indices_used, dequantize_other_params, conv3d, undefined_value, shape_mismatch,
         clip_runtime_bound, auto_pad_unknown, conv_transpose_output_too_large, squeeze_not_one,
         resize_cubic, resize_crop, resize_channels, resize_antialias_down,
-        slice_runtime_starts, slice_empty_used, split_sizes_wrong,
+        slice_runtime_starts, slice_empty_used, split_sizes_wrong, einsum_bad_equation, einsum_size_mismatch, einsum_int64_sum,
     );
 }
 
@@ -335,4 +335,111 @@ mod open_shapes {
     fn given_for_no_input() {
         with("given_for_no_input", &[("images", &[1, 3, 5, 8])], &[]);
     }
+}
+
+/// Einsum imported and interpreted equals the definition, summed term by term over every
+/// assignment of the letters (a size-1 axis read at index 0 whatever its letter's size): the
+/// decomposition into matmuls, muls, sums and gathers is checked against no other decomposition.
+#[test]
+fn einsum_equals_its_definition() {
+    use ndarray::{ArrayD, IxDyn};
+    let cases: &[(&str, &[&[usize]])] = &[
+        ("bhqd,bhkd->bhqk", &[&[1, 2, 3, 4], &[1, 2, 5, 4]]),
+        ("bij,bjk->bik", &[&[1, 2, 3], &[4, 3, 5]]),
+        ("ij,jk->ki", &[&[2, 1], &[3, 4]]),
+        ("i,j->ij", &[&[3], &[4]]),
+        ("ijk->kj", &[&[2, 3, 4]]),
+        ("bii->bi", &[&[2, 3, 3]]),
+        ("iij,ik->jk", &[&[1, 1, 3], &[4, 5]]),
+        ("aab,bcc->ac", &[&[2, 2, 3], &[3, 4, 4]]),
+        ("ij,jk,kl->il", &[&[2, 3], &[3, 4], &[4, 5]]),
+        ("bn,anm,bm->ba", &[&[2, 3], &[4, 3, 5], &[2, 5]]),
+        ("ijk,ikj->ij", &[&[2, 3, 4], &[2, 4, 3]]),
+        ("ab,ab->", &[&[3, 4], &[3, 4]]),
+    ];
+    for &(eq, shapes) in cases {
+        let mut g = build::G::new(12);
+        let names: Vec<String> = (0..shapes.len()).map(|i| format!("x{i}")).collect();
+        for (name, shape) in names.iter().zip(shapes) {
+            let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+            g.input(name, &dims);
+        }
+        let inputs: Vec<&str> = names.iter().map(String::as_str).collect();
+        g.node(
+            "Einsum",
+            &inputs,
+            &["y"],
+            vec![build::string("equation", eq)],
+        )
+        .output("y");
+        let model = import_bytes(&g.bytes(), "einsum.onnx").unwrap_or_else(|e| panic!("{eq}: {e}"));
+        let values: Vec<ArrayD<f32>> = shapes
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                let n: usize = s.iter().product();
+                let v = (0..n)
+                    .map(|i| ((i * 7 + k * 3) % 11) as f32 / 4.0 - 1.0)
+                    .collect();
+                ArrayD::from_shape_vec(IxDyn(s), v).unwrap()
+            })
+            .collect();
+        let batched: Vec<ArrayD<f32>> = values
+            .iter()
+            .map(|v| v.clone().insert_axis(ndarray::Axis(0)))
+            .collect();
+        let ours = qcc::batch::run_batches(&model, &batched, |_, _| {})
+            .unwrap_or_else(|e| panic!("{eq}: {e}"))
+            .remove(0)
+            .index_axis_move(ndarray::Axis(0), 0);
+        let want = einsum_by_definition(eq, &values);
+        assert_eq!(ours.shape(), want.shape(), "{eq}");
+        for (a, b) in ours.iter().zip(&want) {
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                "{eq}: {ours} vs {want}"
+            );
+        }
+    }
+}
+
+/// Σ over every assignment of the letters of the product of the operands' elements, in f64.
+fn einsum_by_definition(eq: &str, xs: &[ndarray::ArrayD<f32>]) -> ndarray::ArrayD<f32> {
+    let (lhs, rhs) = eq.split_once("->").expect("explicit output");
+    let terms: Vec<Vec<char>> = lhs.split(',').map(|t| t.chars().collect()).collect();
+    let out: Vec<char> = rhs.chars().collect();
+    let mut size: Vec<(char, usize)> = vec![];
+    for (t, x) in terms.iter().zip(xs) {
+        for (&c, &d) in t.iter().zip(x.shape()) {
+            match size.iter_mut().find(|(l, _)| *l == c) {
+                Some((_, s)) => *s = (*s).max(d),
+                None => size.push((c, d)),
+            }
+        }
+    }
+    let of = |c: char| size.iter().find(|(l, _)| *l == c).unwrap().1;
+    let out_shape: Vec<usize> = out.iter().map(|&c| of(c)).collect();
+    let mut y = ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&out_shape));
+    let total: usize = size.iter().map(|(_, s)| s).product();
+    for flat in 0..total {
+        let mut rest = flat;
+        let mut at = vec![0; size.len()];
+        for (k, (_, s)) in size.iter().enumerate().rev() {
+            at[k] = rest % s;
+            rest /= s;
+        }
+        let idx = |c: char| at[size.iter().position(|(l, _)| *l == c).unwrap()];
+        let mut p = 1f64;
+        for (t, x) in terms.iter().zip(xs) {
+            let i: Vec<usize> = t
+                .iter()
+                .zip(x.shape())
+                .map(|(&c, &d)| if d == 1 { 0 } else { idx(c) })
+                .collect();
+            p *= x[ndarray::IxDyn(&i)] as f64;
+        }
+        let o: Vec<usize> = out.iter().map(|&c| idx(c)).collect();
+        y[ndarray::IxDyn(&o)] += p;
+    }
+    y.mapv(|v| v as f32)
 }

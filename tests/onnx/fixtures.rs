@@ -788,9 +788,74 @@ pub fn pad_modes() -> G {
     g
 }
 
+/// Einsum (opset 12) as transposes, reshapes, sums, gathers, muls and matmuls: attention scores,
+/// a batched matmul whose weight broadcasts over the batch, an outer product, a transpose that
+/// sums an axis, a batch diagonal, a chain of three operands and an ellipsis.
+pub fn einsum() -> G {
+    let mut g = G::new(12);
+    g.input("q", &[1, 2, 4, 8])
+        .input("k", &[1, 2, 5, 8])
+        .node(
+            "Einsum",
+            &["q", "k"],
+            &["scores"],
+            vec![string("equation", "bhqd,bhkd->bhqk")],
+        )
+        .input("a", &[2, 3, 4])
+        .weight("w", &[1, 4, 5])
+        .node(
+            "Einsum",
+            &["a", "w"],
+            &["batched"],
+            vec![string("equation", "bij,bjk->bik")],
+        )
+        .input("u", &[3])
+        .input("v", &[4])
+        .node(
+            "Einsum",
+            &["u", "v"],
+            &["outer"],
+            vec![string("equation", "i,j->ij")],
+        )
+        .node(
+            "Einsum",
+            &["a"],
+            &["summed"],
+            vec![string("equation", "ijk -> kj")],
+        )
+        .input("d", &[2, 3, 3])
+        .node(
+            "Einsum",
+            &["d"],
+            &["diagonal"],
+            vec![string("equation", "bii->bi")],
+        )
+        .weight("m1", &[4, 6])
+        .weight("m2", &[6, 2])
+        .node(
+            "Einsum",
+            &["a", "m1", "m2"],
+            &["chain"],
+            vec![string("equation", "bij,jk,kl->bil")],
+        )
+        .node(
+            "Einsum",
+            &["a", "m1"],
+            &["ellipsis"],
+            vec![string("equation", "...j,jk")],
+        );
+    for o in [
+        "scores", "batched", "outer", "summed", "diagonal", "chain", "ellipsis",
+    ] {
+        g.output(o);
+    }
+    g
+}
+
 pub const MODELS: &[(&str, Fixture)] = &[
     ("tiny_cnn", tiny_cnn),
     ("pad_modes", pad_modes),
+    ("einsum", einsum),
     ("int64_input", int64_input),
     ("gather_at_run_time", gather_at_run_time),
     ("expand_at_run_time", expand_at_run_time),
@@ -1122,15 +1187,16 @@ pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
         (
             "unsupported_op",
             one(13, &|g| {
-                g.input("x", &[1, 3, 4, 4])
+                g.input("boxes", &[1, 4, 4])
+                    .input("scores", &[1, 1, 4])
                     .named(
-                        "Einsum_12",
-                        "Einsum",
-                        &["x"],
-                        &["y"],
-                        vec![string("equation", "nchw->nhwc")],
+                        "NonMaxSuppression_12",
+                        "NonMaxSuppression",
+                        &["boxes", "scores"],
+                        &["selected"],
+                        vec![],
                     )
-                    .output("y");
+                    .output("selected");
             }),
         ),
         (
@@ -1428,6 +1494,41 @@ pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
                     .init(i64s("split", &[2], vec![2, 3]))
                     .node("Split", &["x", "split"], &["a", "b"], vec![int("axis", 1)])
                     .output("a");
+            }),
+        ),
+        (
+            "einsum_bad_equation",
+            one(12, &|g| {
+                g.input("x", &[2, 3])
+                    .node(
+                        "Einsum",
+                        &["x"],
+                        &["y"],
+                        vec![string("equation", "ij->j.i")],
+                    )
+                    .output("y");
+            }),
+        ),
+        (
+            "einsum_size_mismatch",
+            one(12, &|g| {
+                g.input("x", &[2, 3])
+                    .input("y", &[4, 5])
+                    .node(
+                        "Einsum",
+                        &["x", "y"],
+                        &["z"],
+                        vec![string("equation", "ij,jk->ik")],
+                    )
+                    .output("z");
+            }),
+        ),
+        (
+            "einsum_int64_sum",
+            one(12, &|g| {
+                g.input_with("x", INT64, &[D::V(2), D::V(3)])
+                    .node("Einsum", &["x"], &["y"], vec![string("equation", "ij->i")])
+                    .output("y");
             }),
         ),
         (

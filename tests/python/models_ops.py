@@ -559,7 +559,31 @@ def every_op_masks():
                 "out-of-range ones, IsNaN and IsInf (positive only) of finite values; opset 13")
 
 
+def every_op_einsum():
+    """Einsum as exporters write it: attention without the Attention op, a 1x1 conv, a diagonal."""
+    b = Builder(seed=110)
+    shape = (1, 8, 4, 4)
+    c = b.op("Relu", [b.conv("input", 8, 8, 1, stem="stem")])                                   # 1x8x4x4
+    heads = b.init("shape_heads", np.array([1, 2, 4, 16], np.int64))
+    q = b.op("Reshape", [c, heads])                                                             # 1x2x4x16
+    k = b.op("Reshape", [b.conv(c, 8, 8, 1, stem="key"), heads])
+    v = b.op("Reshape", [b.conv(c, 8, 8, 1, stem="value"), heads])
+    scores = b.op("Einsum", [q, k], equation="bhqd,bhkd->bhqk")                                 # 1x2x4x4
+    probs = b.op("Softmax", [scores], axis=-1)
+    attended = b.op("Einsum", [probs, v], equation="bhqk , bhkd -> bhqd")                       # 1x2x4x16
+    # A 1x1 convolution spelled as a contraction with a weight over the channels.
+    proj = b.op("Einsum", [c, b.init("proj.weight", b.he((6, 8), 8))], equation="bchw,kc->bkhw")  # 1x6x4x4
+    # The diagonal of each channel's 4x4 map, and an ellipsis over the leading axes.
+    diag = b.op("Einsum", [c], equation="bcii->bci")                                            # 1x8x4
+    rows = b.op("Einsum", [c, b.init("rows.weight", b.he((4, 3), 4))], equation="...w,wv")       # 1x8x4x3
+    y = _flat_concat(b, [attended, proj, diag, rows])
+    return Case("every_op_einsum", b.model("every_op_einsum", "input", shape, y, 12), _samples(b, shape),
+                "Einsum: attention scores and weighted values (bhqd,bhkd->bhqk; bhqk,bhkd->bhqd with "
+                "spaces), a 1x1 conv as bchw,kc->bkhw, a diagonal bcii->bci and an implicit-output "
+                "ellipsis ...w,wv; opset 12")
+
+
 ALL = [every_op_conv, every_op_act, every_op_pool, every_op_shape, every_op_opset11, every_op_opset21,
        every_op_clip6, every_op_qdq, bn_variants, every_op_resize, every_op_resize19, every_op_upsample9,
        every_op_resize10, fpn_resize, every_op_unary, mobilenetv3_block, every_op_pad_modes,
-       every_op_tile_trilu_topk, every_op_masks]
+       every_op_tile_trilu_topk, every_op_masks, every_op_einsum]

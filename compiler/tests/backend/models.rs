@@ -93,9 +93,10 @@ fn efficientnet_lite0() {
 
 /// The small models that cover every op the importer knows, including the float ops that stay
 /// float in an integer graph (softmax, matmul, reduce_mean, concat, pad, transpose, …), a QDQ
-/// model with per-axis quantization, BatchNorm in the places folding cannot reach, and Pad's
-/// edge, reflect and wrap modes and crops (gathers of codes), Tile, Trilu and TopK, and the
-/// ops that compare with constants (LRN, Hardmax, OneHot, IsNaN, IsInf).
+/// model with per-axis quantization, BatchNorm in the places folding cannot reach, Pad's edge,
+/// reflect and wrap modes and crops (gathers of codes), Tile, Trilu and TopK, the ops that
+/// compare with constants (LRN, Hardmax, OneHot, IsNaN, IsInf), and Einsum as the importer
+/// decomposes it (matmuls of two activations and of a weight, a diagonal gathered from codes).
 #[test]
 fn every_op_models() {
     for name in [
@@ -117,6 +118,7 @@ fn every_op_models() {
         "every_op_pad_modes",
         "every_op_tile_trilu_topk",
         "every_op_masks",
+        "every_op_einsum",
     ] {
         check(name);
     }

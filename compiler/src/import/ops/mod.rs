@@ -3,6 +3,7 @@
 mod activation;
 mod attention;
 mod conv;
+mod einsum;
 mod elementwise;
 mod fold;
 mod index;
@@ -49,6 +50,7 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Div", elementwise::arith),
     ("DepthToSpace", shape::space_depth),
     ("Dropout", fold::dropout),
+    ("Einsum", einsum::einsum),
     ("Equal", logic::compare),
     ("Expand", logic::expand),
     ("Flatten", shape::flatten),
