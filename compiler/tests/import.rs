@@ -77,7 +77,7 @@ mod models {
 mod errors {
     use super::error;
     tests!(error:
-        truncated, png, empty, tile_zero_repeat, top_k_longer_than_axis, no_graph, opset_29, dropout_training, dropout_training_at_run_time, zero_size_input, only_ml_domain, unsupported_op, custom_domain, dynamic_height,
+        truncated, png, empty, tile_zero_repeat, top_k_longer_than_axis, scatter_nd_reduction_add, scatter_nd_index_out_of_range, no_graph, opset_29, dropout_training, dropout_training_at_run_time, zero_size_input, only_ml_domain, unsupported_op, custom_domain, dynamic_height,
         reshape_runtime_shape, float16_weight, int64_at_run_time, pad_mode_unknown, pad_crops_everything, batchnorm_training_output,
         maxpool_indices_used, dequantize_other_params, conv3d, undefined_value, shape_mismatch,
         clip_runtime_bound, auto_pad_unknown, conv_transpose_output_too_large, squeeze_not_one,

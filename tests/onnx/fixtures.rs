@@ -1360,6 +1360,31 @@ pub fn errors() -> Vec<(&'static str, Vec<u8>)> {
             }),
         ),
         (
+            "scatter_nd_reduction_add",
+            one(16, &|g| {
+                g.input("x", &[2, 3])
+                    .input("u", &[1, 3])
+                    .init(i64s("i", &[1, 1], vec![1]))
+                    .node(
+                        "ScatterND",
+                        &["x", "i", "u"],
+                        &["y"],
+                        vec![string("reduction", "add")],
+                    )
+                    .output("y");
+            }),
+        ),
+        (
+            "scatter_nd_index_out_of_range",
+            one(13, &|g| {
+                g.input("x", &[2, 3])
+                    .input("u", &[1, 3])
+                    .init(i64s("i", &[1, 1], vec![2]))
+                    .node("ScatterND", &["x", "i", "u"], &["y"], vec![])
+                    .output("y");
+            }),
+        ),
+        (
             "batchnorm_training_output",
             one(9, &|g| {
                 g.input("x", &[1, 2, 2, 2])

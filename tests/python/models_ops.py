@@ -583,7 +583,48 @@ def every_op_einsum():
                 "ellipsis ...w,wv; opset 12")
 
 
+def every_op_scatter():
+    """ScatterND and ScatterElements with constant indices, as `y[..., 0:2] = f(y[..., 0:2])` in
+    a YOLOv5-style head exports them."""
+    b = Builder(seed=111)
+    shape = (1, 4, 6, 6)
+    c = b.conv("input", 4, 15, 3, pads=1)                                                      # 1x15x6x6
+    y = b.op("Sigmoid", [b.op("Transpose", [b.op("Reshape", [c, b.init("shape_anchors",
+             np.array([1, 3, 5, 6, 6], np.int64))])], perm=[0, 1, 3, 4, 2])])                 # 1x3x6x6x5
+    xy = b.op("Slice", [y, b.init("xy_start", np.array([0], np.int64)),
+                        b.init("xy_end", np.array([2], np.int64)),
+                        b.init("xy_axis", np.array([4], np.int64))])                          # 1x3x6x6x2
+    xy = b.op("Add", [b.op("Mul", [xy, b.init("two", np.array(2, F32))]),
+                      b.init("grid", b.uniform((1, 1, 6, 6, 2), 0, 6))])
+    # Every element of y[..., 0:2] addressed by its own index tuple (k = rank), as torch exports it.
+    idx = np.stack(np.meshgrid(*[np.arange(d) for d in (1, 3, 6, 6)], np.arange(2),
+                               indexing="ij"), axis=-1).astype(np.int64)                      # 1x3x6x6x2x5
+    y = b.op("ScatterND", [y, b.init("xy_indices", idx), xy])
+    # Whole rows (k = 2): anchors 0 and 2 of row 0 and the last anchor given twice (the last wins).
+    rows = b.op("Mul", [b.op("Slice", [y, b.init("r_start", np.array([0], np.int64)),
+                                       b.init("r_end", np.array([3], np.int64)),
+                                       b.init("r_axis", np.array([1], np.int64))]),
+                        b.init("half", np.array(0.5, F32))])                                  # 1x3x6x6x5
+    y = b.op("ScatterND", [y, b.init("row_indices", np.array([[[0, 0], [0, 2], [0, -1]]], np.int64)),
+                           b.op("Slice", [rows, b.init("u_start", np.array([0], np.int64)),
+                                          b.init("u_end", np.array([1], np.int64)),
+                                          b.init("u_axis", np.array([0], np.int64))])])
+    # ScatterElements along the last axis, negative and repeated indices.
+    flat = b.op("Reshape", [y, b.init("shape_flat", np.array([1, 3, 180], np.int64))])
+    upd = b.op("Slice", [flat, b.init("e_start", np.array([0], np.int64)),
+                         b.init("e_end", np.array([4], np.int64)),
+                         b.init("e_axis", np.array([2], np.int64))])                          # 1x3x4
+    eidx = np.array([[[5, -1, 5, 170], [0, 1, 2, 3], [-180, 179, 7, 7]]], np.int64)
+    z = b.op("ScatterElements", [flat, b.init("element_indices", eidx), b.op("Neg", [upd])], axis=2)
+    return Case("every_op_scatter", b.model("every_op_scatter", "input", shape, z, 16),
+                _samples(b, shape),
+                "ScatterND with one index tuple per element (a YOLOv5 head's y[..., 0:2] = ...) and "
+                "with row tuples (a repeated one), ScatterElements with negative and repeated "
+                "indices; opset 16")
+
+
 ALL = [every_op_conv, every_op_act, every_op_pool, every_op_shape, every_op_opset11, every_op_opset21,
        every_op_clip6, every_op_qdq, bn_variants, every_op_resize, every_op_resize19, every_op_upsample9,
        every_op_resize10, fpn_resize, every_op_unary, mobilenetv3_block, every_op_pad_modes,
-       every_op_tile_trilu_topk, every_op_masks, every_op_einsum]
+       every_op_tile_trilu_topk, every_op_masks, every_op_einsum,
+       every_op_scatter]

@@ -95,7 +95,8 @@ fn efficientnet_lite0() {
 /// float in an integer graph (softmax, matmul, reduce_mean, concat, pad, transpose, …), a QDQ
 /// model with per-axis quantization, BatchNorm in the places folding cannot reach, Pad's edge,
 /// reflect and wrap modes and crops (gathers of codes), Tile, Trilu and TopK, the ops that
-/// compare with constants (LRN, Hardmax, OneHot, IsNaN, IsInf), and Einsum as the importer
+/// compare with constants (LRN, Hardmax, OneHot, IsNaN, IsInf), ScatterND and ScatterElements
+/// with constant indices, and Einsum as the importer
 /// decomposes it (matmuls of two activations and of a weight, a diagonal gathered from codes).
 #[test]
 fn every_op_models() {
@@ -119,6 +120,7 @@ fn every_op_models() {
         "every_op_tile_trilu_topk",
         "every_op_masks",
         "every_op_einsum",
+        "every_op_scatter",
     ] {
         check(name);
     }

@@ -18,6 +18,7 @@ mod quant;
 mod recurrent;
 mod reduce;
 mod resize;
+mod scatter;
 mod shape;
 mod slice;
 mod window;
@@ -110,6 +111,9 @@ pub const SUPPORTED: &[(&str, Converter)] = &[
     ("Reshape", shape::reshape),
     ("Resize", resize::resize),
     ("RNN", recurrent::rnn),
+    ("Scatter", scatter::scatter_elements),
+    ("ScatterElements", scatter::scatter_elements),
+    ("ScatterND", scatter::scatter_nd),
     ("Shape", fold::shape),
     ("Sigmoid", elementwise::sigmoid),
     ("Size", fold::size),
