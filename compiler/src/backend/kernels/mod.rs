@@ -141,6 +141,11 @@ fn dispatch(em: &mut Emitter, name: &str, step: &Step, target: &Target) -> Resul
         OpKind::QConvTranspose2d => Err(Error::msg(
             "qconv_transpose2d is two kernels, emitted by `emit`",
         )),
+        OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div
+            if plain::is_plain_integer(&step.out.ty) =>
+        {
+            plain::int_arith(em, name, step)
+        }
         OpKind::Add
         | OpKind::Sub
         | OpKind::Mul

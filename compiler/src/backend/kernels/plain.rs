@@ -185,6 +185,46 @@ pub fn logic(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize
 /// takes the dividend's sign, the default the divisor's. A divisor of 0 or −1 divides by 1
 /// instead: for −1 that is the same remainder (0) without the overflow of `MIN % −1`, for 0 it
 /// is the defined result 0 where the interpreter refuses.
+/// Whether `t` holds plain integers (not codes, not bools): what integer arithmetic computes on.
+pub(super) fn is_plain_integer(t: &crate::ir::types::TensorType) -> bool {
+    let d = t.elem.storage();
+    t.elem.quant().is_none() && !d.is_float() && d != DType::Bool
+}
+
+/// Add, sub, mul and div on plain integers (index arithmetic: a class from a flat TopK index
+/// is `i mod classes`, its box `i / classes`), as `runtime::ops::arith` computes them: two's
+/// complement wrapping, division truncating toward zero. A library cannot report the
+/// interpreter's error for a zero divisor, so it gives 0 there (as `mod` does) and never
+/// divides by it; `MIN / −1` wraps to `MIN` by negating instead of trapping.
+pub fn int_arith(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
+    check_held(step)?;
+    let kind = step.op.kind;
+    let args: Vec<&Operand> = step.args.iter().collect();
+    let f = map(em, name, &args, &step.out, |k, v, _| {
+        let (x, y) = (v[0], v[1]);
+        Ok(match kind {
+            OpKind::Add => k.b.ins().iadd(x, y),
+            OpKind::Sub => k.b.ins().isub(x, y),
+            OpKind::Mul => k.b.ins().imul(x, y),
+            _ => {
+                let ty = k.b.func.dfg.value_type(y);
+                // y ∈ {−1, 0} ⟺ y + 1 ≤ 1 unsigned: the two divisors `sdiv` traps on.
+                let y1 = k.b.ins().iadd_imm_s(y, 1);
+                let bad = k.b.ins().icmp_imm_s(IntCC::UnsignedLessThanOrEqual, y1, 1);
+                let one = k.b.ins().iconst(ty, 1);
+                let safe = k.b.ins().select(bad, one, y);
+                let q = k.b.ins().sdiv(x, safe);
+                let zero = k.b.ins().iconst(ty, 0);
+                let by_zero = k.b.ins().icmp_imm_s(IntCC::Equal, y, 0);
+                let negated = k.b.ins().ineg(x);
+                let special = k.b.ins().select(by_zero, zero, negated);
+                k.b.ins().select(bad, special, q)
+            }
+        })
+    })?;
+    Ok((f, 0))
+}
+
 pub fn modulo(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
     check_held(step)?;
     let fmod = attr(step.op.bool_of("fmod"))?;
