@@ -22,13 +22,13 @@ fn uvec(v: &[i64]) -> Vec<usize> {
     v.iter().map(|&x| x as usize).collect()
 }
 
-fn conv_params(op: &Op) -> ConvParams {
-    ConvParams {
-        strides: arr2(op.ints("strides").unwrap_or(&[1, 1])),
-        pads: arr4(op.ints("pads").unwrap_or(&[0, 0, 0, 0])),
-        dilations: arr2(op.ints("dilations").unwrap_or(&[1, 1])),
-        groups: op.int("groups").unwrap_or(1) as usize,
-    }
+fn conv_params(op: &Op) -> Result<ConvParams> {
+    Ok(ConvParams {
+        strides: arr2(&op.ints_of("strides").map_err(Error::msg)?),
+        pads: arr4(&op.ints_of("pads").map_err(Error::msg)?),
+        dilations: arr2(&op.ints_of("dilations").map_err(Error::msg)?),
+        groups: op.int_of("groups").map_err(Error::msg)? as usize,
+    })
 }
 
 /// `resize` on any tensor: nearest gathers elements of any type (codes keep their parameters);
@@ -50,14 +50,19 @@ pub fn resize(op: &Op, x: &Tensor) -> Result<Tensor> {
     })
 }
 
-fn pool_params(op: &Op) -> PoolParams {
-    PoolParams {
-        kernel: arr2(op.ints("kernel_shape").unwrap_or(&[1, 1])),
-        strides: arr2(op.ints("strides").unwrap_or(&[1, 1])),
-        pads: arr4(op.ints("pads").unwrap_or(&[0, 0, 0, 0])),
-        dilations: arr2(op.ints("dilations").unwrap_or(&[1, 1])),
-        ceil_mode: op.bool("ceil_mode").unwrap_or(false),
-    }
+fn pool_params(op: &Op) -> Result<PoolParams> {
+    // avg_pool declares no dilations: its windows are always contiguous.
+    let dilations = match op.kind {
+        OpKind::AvgPool => [1, 1],
+        _ => arr2(&op.ints_of("dilations").map_err(Error::msg)?),
+    };
+    Ok(PoolParams {
+        kernel: arr2(&op.ints_of("kernel_shape").map_err(Error::msg)?),
+        strides: arr2(&op.ints_of("strides").map_err(Error::msg)?),
+        pads: arr4(&op.ints_of("pads").map_err(Error::msg)?),
+        dilations,
+        ceil_mode: op.bool_of("ceil_mode").map_err(Error::msg)?,
+    })
 }
 
 /// The quantization parameters of a quantized type.
@@ -133,24 +138,24 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
             f(0)?,
             f(1)?,
             args.get(2).map(|t| f32_of(op, t)).transpose()?,
-            &conv_params(op),
+            &conv_params(op)?,
         )
         .into(),
         Conv2d => ops::conv2d(
             f(0)?,
             f(1)?,
             args.get(2).map(|t| f32_of(op, t)).transpose()?,
-            &conv_params(op),
+            &conv_params(op)?,
         )
         .into(),
         ConvTranspose2d => {
-            let c = conv_params(op);
+            let c = conv_params(op)?;
             let p = ConvTransposeParams {
                 strides: c.strides,
                 pads: c.pads,
                 dilations: c.dilations,
                 groups: c.groups,
-                output_padding: arr2(op.ints("output_padding").unwrap_or(&[0, 0])),
+                output_padding: arr2(&op.ints_of("output_padding").map_err(Error::msg)?),
             };
             let bias = args.get(2).map(|t| f32_of(op, t)).transpose()?;
             if strict {
@@ -165,7 +170,7 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
             f(2)?,
             f(3)?,
             f(4)?,
-            op.float("epsilon").unwrap_or(1e-5),
+            op.float_of("epsilon").map_err(Error::msg)?,
         )
         .into(),
         Relu => match args[0] {
@@ -173,12 +178,12 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
             other => other.clone(),
         },
         Clip => ops::clip(f(0)?, op.float("min"), op.float("max")).into(),
-        LeakyRelu => ops::leaky_relu(f(0)?, op.float("alpha").unwrap_or(0.01)).into(),
+        LeakyRelu => ops::leaky_relu(f(0)?, op.float_of("alpha").map_err(Error::msg)?).into(),
         Sigmoid => ops::sigmoid(f(0)?).into(),
         HardSigmoid => ops::hard_sigmoid(
             f(0)?,
-            op.float("alpha").unwrap_or(0.2),
-            op.float("beta").unwrap_or(0.5),
+            op.float_of("alpha").map_err(Error::msg)?,
+            op.float_of("beta").map_err(Error::msg)?,
         )
         .into(),
         HardSwish => ops::hard_swish(f(0)?).into(),
@@ -210,17 +215,21 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
                 .map_err(|m| Error::msg(format!("{}: {m}", op.kind.name())))?
         }
         Mod => {
-            let m = if op.bool("fmod") == Some(true) {
+            let m = if op.bool_of("fmod").map_err(Error::msg)? {
                 ops::ArithOp::Fmod
             } else {
                 ops::ArithOp::Mod
             };
             ops::arith(args[0], args[1], m).map_err(|e| Error::msg(format!("mod: {e}")))?
         }
-        Gather => ops::gather(args[0], args[1], op.int("axis").unwrap_or(0) as usize)
-            .map_err(|m| Error::msg(format!("gather: {m}")))?,
+        Gather => ops::gather(
+            args[0],
+            args[1],
+            op.int_of("axis").map_err(Error::msg)? as usize,
+        )
+        .map_err(|m| Error::msg(format!("gather: {m}")))?,
         ArgMax | ArgMin => {
-            let axis = op.int("axis").unwrap_or(0) as usize;
+            let axis = op.int_of("axis").map_err(Error::msg)? as usize;
             if axis >= args[0].shape().len() || args[0].shape()[axis] == 0 {
                 return Err(Error::msg(format!(
                     "{}: axis {axis} of {:?} holds no element",
@@ -231,9 +240,9 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
             ops::arg_extreme(
                 args[0],
                 axis,
-                op.bool("keepdims").unwrap_or(true),
+                op.bool_of("keepdims").map_err(Error::msg)?,
                 op.kind == ArgMax,
-                op.bool("select_last_index").unwrap_or(false),
+                op.bool_of("select_last_index").map_err(Error::msg)?,
             )
             .into()
         }
@@ -289,28 +298,28 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
             ops::binary(f(0)?, f(1)?, b).into()
         }
         MaxPool => match args[0] {
-            Tensor::F32(a) => ops::max_pool(a, &pool_params(op)).into(),
-            codes => runtime::qops::qmax_pool(codes, &pool_params(op)),
+            Tensor::F32(a) => ops::max_pool(a, &pool_params(op)?).into(),
+            codes => runtime::qops::qmax_pool(codes, &pool_params(op)?),
         },
         AvgPool => ops::avg_pool(
             f(0)?,
-            &pool_params(op),
-            op.bool("count_include_pad").unwrap_or(false),
+            &pool_params(op)?,
+            op.bool_of("count_include_pad").map_err(Error::msg)?,
         )
         .into(),
         GlobalAvgPool => ops::global_avg_pool(f(0)?).into(),
         Resize => resize(op, args[0])?,
         ReduceMean => ops::reduce_mean(
             f(0)?,
-            &uvec(op.ints("axes").unwrap_or(&[])),
-            op.bool("keepdims").unwrap_or(true),
+            &uvec(&op.ints_of("axes").map_err(Error::msg)?),
+            op.bool_of("keepdims").map_err(Error::msg)?,
         )
         .into(),
         Normalize => ops::normalize(
             f(0)?,
-            op.int("axis").unwrap_or(0) as usize,
-            op.float("epsilon").unwrap_or(1e-5),
-            op.bool("rms").unwrap_or(false),
+            op.int_of("axis").map_err(Error::msg)? as usize,
+            op.float_of("epsilon").map_err(Error::msg)?,
+            op.bool_of("rms").map_err(Error::msg)?,
         )
         .into(),
         Reduce if !matches!(args[0], Tensor::F32(_)) => {
@@ -325,8 +334,8 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
                     )))
                 }
             };
-            let axes = uvec(op.ints("axes").unwrap_or(&[]));
-            let keep = op.bool("keepdims").unwrap_or(true);
+            let axes = uvec(&op.ints_of("axes").map_err(Error::msg)?);
+            let keep = op.bool_of("keepdims").map_err(Error::msg)?;
             match args[0] {
                 Tensor::U8(a) => ops::reduce_codes(a, max, &axes, keep).into(),
                 Tensor::I8(a) => ops::reduce_codes(a, max, &axes, keep).into(),
@@ -341,13 +350,13 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
         Reduce => ops::reduce(
             f(0)?,
             crate::ir::infer::reduce_fn(op).map_err(Error::msg)?,
-            &uvec(op.ints("axes").unwrap_or(&[])),
-            op.bool("keepdims").unwrap_or(true),
+            &uvec(&op.ints_of("axes").map_err(Error::msg)?),
+            op.bool_of("keepdims").map_err(Error::msg)?,
         )
         .into(),
         Flatten | Reshape | Squeeze | Unsqueeze => reshape_any(args[0], &ty.shape),
         Transpose => {
-            let perm = uvec(op.ints("perm").unwrap_or(&[]));
+            let perm = uvec(&op.ints_of("perm").map_err(Error::msg)?);
             runtime::tensor_map!(args[0], a => ops::transpose(a, &perm))
         }
         Attention => {
@@ -389,10 +398,12 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
                 .map_err(|m| Error::msg(format!("nll_loss: {m}")))?
                 .into()
         }
-        GatherElements => {
-            ops::gather_elements(args[0], args[1], op.int("axis").unwrap_or(0) as usize)
-                .map_err(|m| Error::msg(format!("gather_elements: {m}")))?
-        }
+        GatherElements => ops::gather_elements(
+            args[0],
+            args[1],
+            op.int_of("axis").map_err(Error::msg)? as usize,
+        )
+        .map_err(|m| Error::msg(format!("gather_elements: {m}")))?,
         Expand => {
             let to = &ty.shape;
             if ops::broadcast_shapes(args[0].shape(), to).as_ref() != Some(to) {
@@ -408,7 +419,7 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
             runtime::tensor_map!(args[0], a => ops::slice(a, &axes))
         }
         Concat => {
-            let axis = op.int("axis").unwrap_or(0) as usize;
+            let axis = op.int_of("axis").map_err(Error::msg)? as usize;
             fn cat<T: runtime::Elem>(args: &[&Tensor], axis: usize) -> Result<Tensor> {
                 let xs: Option<Vec<&ArrayD<T>>> = args.iter().map(|t| T::view(t)).collect();
                 let xs =
@@ -418,8 +429,8 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
             runtime::with_dtype!(args[0].dtype(), T => cat::<T>(args, axis)?)
         }
         Pad => {
-            let pads = uvec(op.ints("pads").unwrap_or(&[]));
-            let v = op.float("value").unwrap_or(0.0);
+            let pads = uvec(&op.ints_of("pads").map_err(Error::msg)?);
+            let v = op.float_of("value").map_err(Error::msg)?;
             if let (Some(Attr::Floats(cv)), Tensor::F32(a)) = (op.attr("channel_values"), args[0]) {
                 return Ok(pad_per_channel(a, &pads, cv, &ty.shape).into());
             }
@@ -438,25 +449,25 @@ pub fn eval_op_in(op: &Op, args: &[&Tensor], ty: &TensorType, mode: FloatMode) -
             f(0)?,
             f(1)?,
             args.get(2).map(|t| f32_of(op, t)).transpose()?,
-            op.float("alpha").unwrap_or(1.0),
-            op.float("beta").unwrap_or(1.0),
-            op.bool("trans_a").unwrap_or(false),
-            op.bool("trans_b").unwrap_or(false),
+            op.float_of("alpha").map_err(Error::msg)?,
+            op.float_of("beta").map_err(Error::msg)?,
+            op.bool_of("trans_a").map_err(Error::msg)?,
+            op.bool_of("trans_b").map_err(Error::msg)?,
         )
         .into(),
         Gemm => ops::gemm(
             f(0)?,
             f(1)?,
             args.get(2).map(|t| f32_of(op, t)).transpose()?,
-            op.float("alpha").unwrap_or(1.0),
-            op.float("beta").unwrap_or(1.0),
-            op.bool("trans_a").unwrap_or(false),
-            op.bool("trans_b").unwrap_or(false),
+            op.float_of("alpha").map_err(Error::msg)?,
+            op.float_of("beta").map_err(Error::msg)?,
+            op.bool_of("trans_a").map_err(Error::msg)?,
+            op.bool_of("trans_b").map_err(Error::msg)?,
         )
         .into(),
         MatMul if strict => ops::strict::matmul(f(0)?, f(1)?).into(),
         MatMul => ops::matmul(f(0)?, f(1)?).into(),
-        Softmax => ops::softmax(f(0)?, op.int("axis").unwrap_or(0) as usize).into(),
+        Softmax => ops::softmax(f(0)?, op.int_of("axis").map_err(Error::msg)? as usize).into(),
         Quantize => {
             let q = quant_params(ty)
                 .ok_or_else(|| Error::msg("quantize: the result type is not quantized"))?;

@@ -299,18 +299,22 @@ pub fn eval_int_op(
     y: &TensorType,
 ) -> Result<Tensor> {
     check_int_op(op, tys, y)?;
-    let conv = || ConvParams {
-        strides: pair2(op.ints("strides"), [1, 1]),
-        pads: quad(op.ints("pads")),
-        dilations: pair2(op.ints("dilations"), [1, 1]),
-        groups: op.int("groups").unwrap_or(1) as usize,
+    let conv = || -> Result<ConvParams> {
+        Ok(ConvParams {
+            strides: pair2(op.ints("strides"), [1, 1]),
+            pads: quad(op.ints("pads")),
+            dilations: pair2(op.ints("dilations"), [1, 1]),
+            groups: op.int_of("groups").map_err(Error::msg)? as usize,
+        })
     };
-    let pool = || PoolParams {
-        kernel: pair2(op.ints("kernel_shape"), [1, 1]),
-        strides: pair2(op.ints("strides"), [1, 1]),
-        pads: quad(op.ints("pads")),
-        dilations: [1, 1],
-        ceil_mode: op.bool("ceil_mode").unwrap_or(false),
+    let pool = || -> Result<PoolParams> {
+        Ok(PoolParams {
+            kernel: pair2(op.ints("kernel_shape"), [1, 1]),
+            strides: pair2(op.ints("strides"), [1, 1]),
+            pads: quad(op.ints("pads")),
+            dilations: [1, 1],
+            ceil_mode: op.bool_of("ceil_mode").map_err(Error::msg)?,
+        })
     };
     let out_storage = y.elem.storage();
     Ok(match op.kind {
@@ -340,13 +344,13 @@ pub fn eval_int_op(
                 zx,
                 i8_of(op, args[1])?,
                 b,
-                &conv(),
+                &conv()?,
                 &requant(op, y)?,
             ))
         }
         OpKind::QConvTranspose2d => {
             let (_, zx) = zp_scale(tys[0], "the input")?;
-            let c = conv();
+            let c = conv()?;
             let p = ConvTransposeParams {
                 strides: c.strides,
                 pads: c.pads,
@@ -372,7 +376,7 @@ pub fn eval_int_op(
                 za,
                 i8_of(op, args[1])?,
                 c,
-                op.bool("trans_b").unwrap_or(false),
+                op.bool_of("trans_b").map_err(Error::msg)?,
                 &requant(op, y)?,
             ))
         }
@@ -419,8 +423,8 @@ pub fn eval_int_op(
             Tensor::U8(qops::qavg_pool(
                 u8_of(op, args[0])?,
                 zx,
-                &pool(),
-                op.bool("count_include_pad").unwrap_or(false),
+                &pool()?,
+                op.bool_of("count_include_pad").map_err(Error::msg)?,
                 &pool_requant(op, tys, y)?,
             ))
         }
@@ -433,18 +437,18 @@ pub fn eval_int_op(
             ))
         }
         OpKind::Lut => qops::lut(args[0], &ints(op, "table")?, out_storage),
-        OpKind::MaxPool => qops::qmax_pool(args[0], &pool_with_dilations(op)),
+        OpKind::MaxPool => qops::qmax_pool(args[0], &pool_with_dilations(op)?),
         OpKind::Resize => crate::interp::resize(op, args[0])?,
         other => return Err(Error::msg(format!("{} is not an integer op", other.name()))),
     })
 }
 
-fn pool_with_dilations(op: &Op) -> PoolParams {
-    PoolParams {
+fn pool_with_dilations(op: &Op) -> Result<PoolParams> {
+    Ok(PoolParams {
         kernel: pair2(op.ints("kernel_shape"), [1, 1]),
         strides: pair2(op.ints("strides"), [1, 1]),
         pads: quad(op.ints("pads")),
         dilations: pair2(op.ints("dilations"), [1, 1]),
-        ceil_mode: op.bool("ceil_mode").unwrap_or(false),
-    }
+        ceil_mode: op.bool_of("ceil_mode").map_err(Error::msg)?,
+    })
 }

@@ -28,8 +28,8 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
     use OpKind::*;
     match op.kind {
         Family(f) => f.def().export(g, op, xs.clone(), out.clone()).map_err(fail)?,
-        Conv2d => simple(g, "Conv", conv_attrs(op, false)),
-        ConvTranspose2d => simple(g, "ConvTranspose", conv_attrs(op, true)),
+        Conv2d => simple(g, "Conv", conv_attrs(op, false).map_err(fail)?),
+        ConvTranspose2d => simple(g, "ConvTranspose", conv_attrs(op, true).map_err(fail)?),
         BatchNorm => simple(
             g,
             "BatchNormalization",
@@ -77,8 +77,8 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
             simple(g, "Cast", vec![graph::int("to", graph::onnx_dtype(to) as i64)]);
         }
         Compare | Logic => {
-            let f = op.str("fn").unwrap_or_default();
-            let t = crate::import::logic_onnx_op(f)
+            let f = op.str_of("fn").map_err(fail)?;
+            let t = crate::import::logic_onnx_op(&f)
                 .ok_or_else(|| fail(format!("has no function `{f}`")))?;
             simple(g, t, vec![]);
         }
@@ -86,7 +86,7 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
             g,
             if op.kind == ArgMax { "ArgMax" } else { "ArgMin" },
             vec![
-                graph::int("axis", op.int("axis").unwrap_or_default()),
+                graph::int("axis", op.int_of("axis").map_err(fail)?),
                 graph::int("keepdims", flag(op, "keepdims")),
                 graph::int("select_last_index", flag(op, "select_last_index")),
             ],
@@ -94,20 +94,20 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
         Gather => simple(
             g,
             "Gather",
-            vec![graph::int("axis", op.int("axis").unwrap_or_default())],
+            vec![graph::int("axis", op.int_of("axis").map_err(fail)?)],
         ),
         GatherElements => simple(
             g,
             "GatherElements",
-            vec![graph::int("axis", op.int("axis").unwrap_or_default())],
+            vec![graph::int("axis", op.int_of("axis").map_err(fail)?)],
         ),
         Expand => {
             let shape = g.ints(&format!("{out}.shape"), &ints("shape"));
             g.node("Expand", vec![xs[0].clone(), shape], vec![out], vec![]);
         }
         Reduce => {
-            let f = op.str("fn").unwrap_or_default();
-            let t = crate::import::reduce_onnx_op(f)
+            let f = op.str_of("fn").map_err(fail)?;
+            let t = crate::import::reduce_onnx_op(&f)
                 .ok_or_else(|| fail(format!("has no function `{f}`")))?;
             // Every Reduce* takes its axes as an input from opset 18.
             let axes = g.ints(&format!("{out}.axes"), &ints("axes"));
@@ -118,7 +118,7 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
                 vec![graph::int("keepdims", flag(op, "keepdims"))],
             );
         }
-        Normalize => normalize(g, m, id, op, xs[0].clone(), out),
+        Normalize => normalize(g, m, id, op, xs[0].clone(), out).map_err(fail)?,
         MaxPool => simple(
             g,
             "MaxPool",
@@ -187,7 +187,7 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
         Concat => simple(
             g,
             "Concat",
-            vec![graph::int("axis", op.int("axis").unwrap_or_default())],
+            vec![graph::int("axis", op.int_of("axis").map_err(fail)?)],
         ),
         Pad => pad(g, m, id, op, xs[0].clone(), out).map_err(fail)?,
         Gemm => simple(
@@ -204,7 +204,7 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
         Softmax => simple(
             g,
             "Softmax",
-            vec![graph::int("axis", op.int("axis").unwrap_or_default())],
+            vec![graph::int("axis", op.int_of("axis").map_err(fail)?)],
         ),
         // ONNX has Attention only from opset 23; the export writes opset 21.
         // ONNX's losses are training ops, which the QDQ export has no use for.
@@ -229,12 +229,19 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
 
 /// `normalize` over the trailing axes from `axis`: LayerNormalization with a unit scale, or
 /// with `rms` (which ONNX has as an op only from opset 23) x / sqrt(mean(x²) + ε) spelled out.
-fn normalize(g: &mut Graph, m: &Model, id: NodeId, op: &Op, x: String, out: String) {
+fn normalize(
+    g: &mut Graph,
+    m: &Model,
+    id: NodeId,
+    op: &Op,
+    x: String,
+    out: String,
+) -> std::result::Result<(), String> {
     let shape = &m.node(m.operands(id)[0]).ty.shape;
-    let axis = op.int("axis").unwrap_or_default();
+    let axis = op.int_of("axis")?;
     let eps = float(op, "epsilon");
     let trailing: Vec<usize> = shape[axis as usize..].to_vec();
-    if op.bool("rms") != Some(true) {
+    if !op.bool_of("rms")? {
         let n: usize = trailing.iter().product();
         let ones = g.floats(&format!("{out}.scale"), &trailing, &vec![1.0; n]);
         g.node(
@@ -243,7 +250,7 @@ fn normalize(g: &mut Graph, m: &Model, id: NodeId, op: &Op, x: String, out: Stri
             vec![out],
             vec![graph::int("axis", axis), graph::float("epsilon", eps)],
         );
-        return;
+        return Ok(());
     }
     let axes: Vec<i64> = (axis..shape.len() as i64).collect();
     let sq = g.fresh(&format!("{out}.square"));
@@ -262,6 +269,7 @@ fn normalize(g: &mut Graph, m: &Model, id: NodeId, op: &Op, x: String, out: Stri
     let root = g.fresh(&format!("{out}.root"));
     g.node("Sqrt", vec![var], vec![root.clone()], vec![]);
     g.node("Div", vec![x, root], vec![out], vec![]);
+    Ok(())
 }
 
 /// A float attribute with its schema default (filled in by `Op::new`).
@@ -274,26 +282,26 @@ fn flag(op: &Op, name: &str) -> i64 {
     op.bool(name).unwrap_or_default() as i64
 }
 
-fn conv_attrs(op: &Op, transposed: bool) -> Vec<AttributeProto> {
+fn conv_attrs(op: &Op, transposed: bool) -> std::result::Result<Vec<AttributeProto>, String> {
     let ints = |name: &str| op.ints(name).unwrap_or_default().to_vec();
     let mut a = vec![
         graph::ints("strides", &ints("strides")),
         graph::ints("pads", &ints("pads")),
         graph::ints("dilations", &ints("dilations")),
-        graph::int("group", op.int("groups").unwrap_or(1)),
+        graph::int("group", op.int_of("groups")?),
     ];
     if transposed {
         a.push(graph::ints("output_padding", &ints("output_padding")));
     }
-    a
+    Ok(a)
 }
 
 /// `unary {fn, params}`: the ONNX op the importer reads the function from, its parameters as
 /// that op's attributes; SiLU, which ONNX has no op for, as `x·Sigmoid(x)`.
 fn unary(g: &mut Graph, op: &Op, x: String, out: String) -> std::result::Result<(), String> {
-    let name = op.str("fn").unwrap_or_default();
-    let f = UnaryFn::from_name(name).ok_or_else(|| format!("has no function `{name}`"))?;
-    let params = f.params(op.floats("params").unwrap_or_default())?;
+    let name = op.str_of("fn")?;
+    let f = UnaryFn::from_name(&name).ok_or_else(|| format!("has no function `{name}`"))?;
+    let params = f.params(&op.floats_of("params")?)?;
     match f {
         UnaryFn::Gelu | UnaryFn::GeluTanh => {
             let approximate = if f == UnaryFn::Gelu { "none" } else { "tanh" };
@@ -338,8 +346,8 @@ fn resize(
     x: String,
     out: String,
 ) -> std::result::Result<(), String> {
-    let scales = op.floats("scales").unwrap_or_default();
-    let size = op.ints("size").unwrap_or_default();
+    let scales = op.floats_of("scales")?;
+    let size = op.ints_of("size")?;
     let mode = op.str("mode").unwrap_or_default();
     let coord = op.str("coordinate_transformation_mode").unwrap_or_default();
     let mut nearest = op.str("nearest_mode").unwrap_or_default();
@@ -360,13 +368,13 @@ fn resize(
     }
     let by_scales = lens
         .iter()
-        .zip(scales)
-        .zip(size)
+        .zip(&scales)
+        .zip(&size)
         .all(|((&l, &s), &o)| (l as f32 * s).floor() as i64 == o);
     let by_sizes = lens
         .iter()
-        .zip(scales)
-        .zip(size)
+        .zip(&scales)
+        .zip(&size)
         .all(|((&l, &s), &o)| o as f32 / l as f32 == s);
     let (scales_in, sizes_in) = if by_sizes {
         let s = [xs[0] as i64, xs[1] as i64, size[0], size[1]];
@@ -408,7 +416,7 @@ fn pad(
             "pads codes ({x_ty}); the exporter writes Pad on floats only"
         ));
     }
-    let pads = op.ints("pads").unwrap_or_default().to_vec();
+    let pads = op.ints_of("pads")?;
     let pads_in = g.ints(&format!("{out}.pads"), &pads);
     let Some(values) = op.floats("channel_values") else {
         let value = g.floats(&format!("{out}.value"), &[], &[float(op, "value")]);

@@ -70,10 +70,10 @@ pub const ATTRS: &[AttrSpec] = &[
 
 /// The runtime parameters of an `attention` op, its attributes checked.
 pub fn params(op: &Op) -> Result<AttentionParams, String> {
-    let result = op.str("result").unwrap_or("y");
+    let result = op.str_of("result")?;
     let result = RESULTS
         .iter()
-        .find(|r| r.0 == result)
+        .find(|r| r.0 == result.as_str())
         .map(|r| r.1)
         .ok_or_else(|| {
             let names: Vec<&str> = RESULTS.iter().map(|r| r.0).collect();
@@ -88,14 +88,14 @@ pub fn params(op: &Op) -> Result<AttentionParams, String> {
     if !(scale.is_finite() && scale > 0.0) {
         return Err(format!("attribute `scale` = {scale} must be positive"));
     }
-    let softcap = op.float("softcap").unwrap_or(0.0);
+    let softcap = op.float_of("softcap")?;
     if !softcap.is_finite() || softcap < 0.0 {
         return Err(format!(
             "attribute `softcap` = {softcap} must be 0 or positive"
         ));
     }
     let window = |name: &str| -> Result<i64, String> {
-        let w = op.int(name).unwrap_or(-1);
+        let w = op.int_of(name)?;
         if w < -1 {
             return Err(format!("attribute `{name}` = {w} must be −1 or at least 0"));
         }
@@ -104,8 +104,8 @@ pub fn params(op: &Op) -> Result<AttentionParams, String> {
     Ok(AttentionParams {
         scale,
         softcap,
-        causal: op.bool("is_causal").unwrap_or(false),
-        offset: op.int("offset").unwrap_or(0),
+        causal: op.bool_of("is_causal")?,
+        offset: op.int_of("offset")?,
         left_window: window("left_window")?,
         right_window: window("right_window")?,
         result,

@@ -376,7 +376,7 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
                 &usizes(op, "strides", 2)?,
                 &usizes(op, "pads", 4)?,
                 &d,
-                op.bool("ceil_mode").unwrap_or(false),
+                op.bool_of("ceil_mode")?,
             )?;
             if op.kind == AvgPool {
                 expect_float("x", x)?;
@@ -426,7 +426,7 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
                 expect_float("x", x)?;
             }
             let axes = ints(op, "axes")?;
-            let keep = op.bool("keepdims").unwrap_or(true);
+            let keep = op.bool_of("keepdims")?;
             // No axes: every axis, as the interpreter and the kernels read it.
             let mut seen = vec![axes.is_empty(); x.rank()];
             for &a in &axes {
@@ -589,12 +589,12 @@ pub fn infer(op: &Op, operands: &[&TensorType]) -> R<TensorType> {
             expect_rank("b", b, 2)?;
             expect_float("a", a)?;
             expect_float("b", b)?;
-            let (m, k) = if op.bool("trans_a").unwrap_or(false) {
+            let (m, k) = if op.bool_of("trans_a")? {
                 (a.shape[1], a.shape[0])
             } else {
                 (a.shape[0], a.shape[1])
             };
-            let (k2, n) = if op.bool("trans_b").unwrap_or(false) {
+            let (k2, n) = if op.bool_of("trans_b")? {
                 (b.shape[1], b.shape[0])
             } else {
                 (b.shape[0], b.shape[1])
@@ -800,7 +800,7 @@ pub fn expected_type(op: &Op, operands: &[&TensorType], declared: &TensorType) -
                 ));
             }
             if k == OpKind::Lut {
-                let n = op.ints("table").map(|t| t.len()).unwrap_or(0);
+                let n = op.ints_of("table")?.len();
                 if n != 256 {
                     return Err(format!("a lookup table has 256 entries, this one {n}"));
                 }

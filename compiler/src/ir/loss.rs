@@ -25,7 +25,7 @@ pub const ATTRS: &[AttrSpec] = &[
 ];
 
 pub fn reduction(op: &Op) -> Result<LossReduction, String> {
-    match op.str("reduction").unwrap_or("mean") {
+    match op.str_of("reduction")?.as_str() {
         "none" => Ok(LossReduction::None),
         "sum" => Ok(LossReduction::Sum),
         "mean" => Ok(LossReduction::Mean),

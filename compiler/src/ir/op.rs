@@ -750,6 +750,9 @@ impl Op {
     pub fn ints_of(&self, name: &str) -> Result<Vec<i64>, String> {
         self.declared(name, |a| a.as_ints().map(<[i64]>::to_vec))
     }
+    pub fn floats_of(&self, name: &str) -> Result<Vec<f32>, String> {
+        self.declared(name, |a| a.as_floats().map(<[f32]>::to_vec))
+    }
     pub fn str_of(&self, name: &str) -> Result<String, String> {
         self.declared(name, |a| a.as_str().map(str::to_string))
     }

@@ -269,7 +269,7 @@ impl Walk<'_> {
                     // output rows with (row + top − p·dh) divisible by sh, so the taps split into
                     // sh·sw classes by (p·dh mod sh, q·dw mod sw), and each output sums one class.
                     // Bounding each class apart is as sound and up to sh·sw times tighter.
-                    let groups = op.int("groups").unwrap_or(1).max(1) as usize;
+                    let groups = op.int_of("groups").map_err(Error::msg)?.max(1) as usize;
                     let (cin, og) = (w.shape()[0], w.shape()[1]);
                     let ig = cin / groups;
                     let at = |name: &str, i: usize| {
@@ -310,7 +310,7 @@ impl Walk<'_> {
                 (r.0.clamp(lo, hi.max(lo)), r.1.clamp(lo, hi.max(lo)))
             }
             LeakyRelu => {
-                let a = op.float("alpha").unwrap_or(0.01) as f64;
+                let a = op.float_of("alpha").map_err(Error::msg)? as f64;
                 let f = |v: f64| if v >= 0.0 { v } else { a * v };
                 let r = x()?;
                 hull(
@@ -326,8 +326,8 @@ impl Walk<'_> {
             }
             HardSigmoid => {
                 let (a, b) = (
-                    op.float("alpha").unwrap_or(0.2) as f64,
-                    op.float("beta").unwrap_or(0.5) as f64,
+                    op.float_of("alpha").map_err(Error::msg)? as f64,
+                    op.float_of("beta").map_err(Error::msg)? as f64,
                 );
                 let r = x()?;
                 hull([r.0, r.1].map(|v| (a * v + b).clamp(0.0, 1.0)))
@@ -399,7 +399,7 @@ impl Walk<'_> {
             // A standardized value of a group of n lies within ±√n (±√(n − 1) when centred).
             Normalize => {
                 let shape = &self.model.node(args[0]).ty.shape;
-                let axis = op.int("axis").unwrap_or(0).max(0) as usize;
+                let axis = op.int_of("axis").map_err(Error::msg)?.max(0) as usize;
                 let n: usize = shape[axis.min(shape.len())..].iter().product();
                 let r = (n as f64).sqrt();
                 (-r, r)
@@ -407,7 +407,7 @@ impl Walk<'_> {
             MaxPool | GlobalAvgPool | ReduceMean | Flatten | Reshape | Squeeze | Unsqueeze
             | Transpose | Resize | Slice => x()?,
             AvgPool => {
-                if op.bool("count_include_pad").unwrap_or(false) && pads {
+                if op.bool_of("count_include_pad").map_err(Error::msg)? && pads {
                     with_zero(x()?)
                 } else {
                     x()?
@@ -417,7 +417,7 @@ impl Walk<'_> {
                 let fill = match floats("channel_values") {
                     Some(cv) => hull(cv.iter().map(|&v| v as f64)),
                     None => {
-                        let v = op.float("value").unwrap_or(0.0) as f64;
+                        let v = op.float_of("value").map_err(Error::msg)? as f64;
                         (v, v)
                     }
                 };
@@ -452,7 +452,7 @@ impl Walk<'_> {
             }
             ArgMax | ArgMin => {
                 let x = self.model.node(args[0]).ty.shape.clone();
-                let axis = op.int("axis").unwrap_or(0) as usize;
+                let axis = op.int_of("axis").map_err(Error::msg)? as usize;
                 (0.0, x.get(axis).map_or(0.0, |&d| d as f64 - 1.0))
             }
             Where => union(self.of(args[1])?, self.of(args[2])?),
@@ -495,7 +495,7 @@ impl Walk<'_> {
         use runtime::ops::ReduceFn as F;
         let f = crate::ir::infer::reduce_fn(op).map_err(Error::msg)?;
         let shape = &self.model.node(x).ty.shape;
-        let axes = op.ints("axes").unwrap_or(&[]);
+        let axes = op.ints_of("axes").map_err(Error::msg)?;
         let n: usize = if axes.is_empty() {
             shape.iter().product()
         } else {
@@ -535,7 +535,7 @@ impl Walk<'_> {
         let (a, b) = (args[0], args[1]);
         let c = if is_gemm { args.get(2).copied() } else { None };
         let beta = if is_gemm {
-            op.float("beta").unwrap_or(1.0) as f64
+            op.float_of("beta").map_err(Error::msg)? as f64
         } else {
             1.0
         };
@@ -575,7 +575,7 @@ impl Walk<'_> {
                 .collect()
         };
         let alpha = if is_gemm {
-            op.float("alpha").unwrap_or(1.0) as f64
+            op.float_of("alpha").map_err(Error::msg)? as f64
         } else {
             1.0
         };

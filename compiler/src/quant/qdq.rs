@@ -543,7 +543,7 @@ impl Builder<'_> {
             .and_then(|t| t.as_f32())
             .ok_or_else(|| Error::msg(format!("@{} is not an f32 constant", wnode.name)))?;
         let axis = match op.kind {
-            OpKind::Gemm if !op.bool("trans_b").unwrap_or(false) => 1,
+            OpKind::Gemm if !op.bool_of("trans_b").map_err(Error::msg)? => 1,
             OpKind::ConvTranspose2d | OpKind::MatMul => 1,
             _ => 0,
         };
@@ -771,7 +771,7 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                     } else if role(src, n, op) == Role::PassThrough {
                         "it moves a float value on its way out of the integer graph".to_string()
                     } else {
-                        crate::quant::why_float::why(src, n, op)
+                        crate::quant::why_float::why(src, n, op).map_err(Error::msg)?
                     };
                     float_reasons.insert(node.name.clone(), why);
                 }

@@ -7,7 +7,7 @@ use crate::ir::model::{Model, NodeId};
 use crate::ir::op::{Op, OpKind};
 
 /// Why `n` (an op the quantizer gave no integer role) stays float.
-pub fn why(model: &Model, n: NodeId, op: &Op) -> String {
+pub fn why(model: &Model, n: NodeId, op: &Op) -> Result<String, String> {
     let operands = model.operands(n);
     let node = |i: usize| operands.get(i).map(|&o| model.node(o));
     let is_const = |i: usize| node(i).is_some_and(|x| x.is_weight());
@@ -15,7 +15,7 @@ pub fn why(model: &Model, n: NodeId, op: &Op) -> String {
         .iter()
         .filter(|&&o| !model.node(o).is_weight())
         .count();
-    match op.kind {
+    Ok(match op.kind {
         OpKind::Conv2d | OpKind::ConvTranspose2d | OpKind::Gemm if !is_const(1) => {
             "its weight is not a constant (an integer kernel needs weights quantized at compile time)"
                 .into()
@@ -25,10 +25,10 @@ pub fn why(model: &Model, n: NodeId, op: &Op) -> String {
         {
             "its bias is not a constant".into()
         }
-        OpKind::ConvTranspose2d if op.int("groups") != Some(1) => format!(
+        OpKind::ConvTranspose2d if op.int_of("groups")? != 1 => format!(
             "a grouped conv_transpose2d (groups = {}): qconv_transpose2d's per-channel scales \
              lie along the weight's axis 1, which holds one group's output channels",
-            op.int("groups").unwrap_or(1)
+            op.int_of("groups")?
         ),
         OpKind::Gemm if op.float("alpha") != Some(1.0) || op.float("beta") != Some(1.0) => {
             "α or β ≠ 1 and not moved into constant weights (fold-gemm-alpha-beta needs a constant bias)".into()
@@ -84,5 +84,5 @@ pub fn why(model: &Model, n: NodeId, op: &Op) -> String {
             "it moves a constant (no calibrated range)".into()
         }
         k => format!("{} has no integer form", k.name()),
-    }
+    })
 }

@@ -42,7 +42,7 @@ impl Conv {
         if x.len() != 4 || w.len() != 4 || y.len() != 4 {
             return Err(Error::msg("qconv2d needs 4-D input, weight and result"));
         }
-        let groups = op.int("groups").unwrap_or(1).max(1) as usize;
+        let groups = op.int_of("groups").map_err(Error::msg)?.max(1) as usize;
         let strides = pair2(op, "strides", [1, 1]);
         let dil = pair2(op, "dilations", [1, 1]);
         let pads = quad(op, "pads");
@@ -755,7 +755,7 @@ pub fn qgemm(
             a.ty, bo.ty
         )));
     }
-    let trans_b = step.op.bool("trans_b").unwrap_or(false);
+    let trans_b = step.op.bool_of("trans_b").map_err(Error::msg)?;
     let (m, kk) = (a.ty.shape[0], a.ty.shape[1]);
     let (n, kb) = if trans_b {
         (b.shape()[0], b.shape()[1])

@@ -107,7 +107,7 @@ fn sub_pixel(op: &Op, args: &[Operand], y: &Operand) -> Result<SubPixel> {
             )))
         }
     };
-    let groups = op.int("groups").unwrap_or(1).max(1) as usize;
+    let groups = op.int_of("groups").map_err(Error::msg)?.max(1) as usize;
     let (xs, ws) = (&x.ty.shape, w.shape().to_vec());
     if xs.len() != 4 || y.ty.rank() != 4 || x.ty.elem.storage() != DType::U8 {
         return Err(Error::msg(format!(

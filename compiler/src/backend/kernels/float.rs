@@ -167,7 +167,7 @@ fn copy_runs(
 
 pub fn concat(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)> {
     let y = &step.out;
-    let axis = step.op.int("axis").unwrap_or(0);
+    let axis = step.op.int_of("axis").map_err(Error::msg)?;
     let axis = if axis < 0 {
         axis + y.ty.rank() as i64
     } else {
@@ -204,7 +204,7 @@ pub fn pad(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)>
             )));
         }
     }
-    let pads: Vec<i64> = step.op.ints("pads").unwrap_or(&[]).to_vec();
+    let pads: Vec<i64> = step.op.ints_of("pads").map_err(Error::msg)?;
     let rank = x.ty.rank();
     if pads.len() != 2 * rank || pads.iter().any(|&p| p < 0) {
         return Err(Error::msg(format!(
@@ -212,7 +212,7 @@ pub fn pad(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usize)>
             x.ty
         )));
     }
-    let value = step.op.float("value").unwrap_or(0.0);
+    let value = step.op.float_of("value").map_err(Error::msg)?;
     let channel_values = match step.op.attr("channel_values") {
         Some(Attr::Floats(v)) => Some(v.clone()),
         _ => None,

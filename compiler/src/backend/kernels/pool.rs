@@ -52,15 +52,15 @@ struct Geometry {
     ceil: bool,
 }
 
-fn geometry(step: &Step) -> Geometry {
+fn geometry(step: &Step) -> Result<Geometry> {
     let op = &step.op;
-    Geometry {
+    Ok(Geometry {
         kernel: pair2(op, "kernel_shape", [1, 1]),
         strides: pair2(op, "strides", [1, 1]),
         pads: quad(op, "pads"),
         dilations: pair2(op, "dilations", [1, 1]),
-        ceil: op.bool("ceil_mode").unwrap_or(false),
-    }
+        ceil: op.bool_of("ceil_mode").map_err(Error::msg)?,
+    })
 }
 
 /// A window's body: `(k, x_pixel(n), rows_entry, cols_entry, c)` → the value to store.
@@ -83,7 +83,7 @@ fn windowed(
             x.ty
         )));
     }
-    let g = geometry(step);
+    let g = geometry(step)?;
     let (n, c, h, w) = (x.ty.shape[0], x.ty.shape[1], x.ty.shape[2], x.ty.shape[3]);
     let (rows, ho) = axis_table(em, "pool_rows", h, &g, 0)?;
     let (cols, wo) = axis_table(em, "pool_cols", w, &g, 1)?;
@@ -177,7 +177,7 @@ pub fn max_pool(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, us
         )));
     }
     let (w, c) = (x.ty.shape[3], x.ty.shape[1]);
-    let g = geometry(step);
+    let g = geometry(step)?;
     let vector = |k: &mut K, xn: Value, r: [Value; 3], cc: [Value; 3], ci: Value| {
         // The smallest code of the type, as a byte in every lane.
         let init = k.b.ins().iconst(types::I8, i64::from(qrange(d).0 as u8));
@@ -220,12 +220,12 @@ pub fn avg_pool(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, us
         zp_scale(&x.ty, "the input")?,
         zp_scale(&y.ty, "the result")?,
     );
-    let g = geometry(step);
+    let g = geometry(step)?;
     let window = g.kernel[0] * g.kernel[1];
     let (lo, hi) = qrange(y.ty.elem.storage());
     let rq = qops::avg_pool_requant(sx, sy, window, zy, lo, hi)
         .map_err(|e| Error::msg(format!("qavg_pool: {e}")))?;
-    let include_pad = step.op.bool("count_include_pad").unwrap_or(false);
+    let include_pad = step.op.bool_of("count_include_pad").map_err(Error::msg)?;
     let mult = em.data(
         "avg_mult",
         rq.multiplier.iter().flat_map(|v| v.to_le_bytes()).collect(),
@@ -423,8 +423,9 @@ pub fn float_pool(em: &mut Emitter, name: &str, step: &Step, max: bool) -> Resul
         )));
     }
     let (h, w) = (x.ty.shape[2] as i64, x.ty.shape[3] as i64);
-    let g = geometry(step);
-    let include_pad = step.op.bool("count_include_pad").unwrap_or(false);
+    let g = geometry(step)?;
+    // max_pool declares no count_include_pad: padding never wins a maximum, so it never counts.
+    let include_pad = !max && step.op.bool_of("count_include_pad").map_err(Error::msg)?;
     let dil = [g.dilations[0] as i64, g.dilations[1] as i64];
     let body = |k: &mut K, xn: Value, r: [Value; 3], cc: [Value; 3], ci: Value| {
         let init = k.b.ins().f32const(if max { f32::MIN } else { 0.0 });

@@ -145,7 +145,7 @@ pub(super) fn mean(em: &mut Emitter, name: &str, step: &Step) -> Result<FuncId> 
     let axes: Vec<i64> = if step.op.kind == OpKind::GlobalAvgPool {
         (2..x.ty.rank() as i64).collect()
     } else {
-        step.op.ints("axes").unwrap_or(&[]).to_vec()
+        step.op.ints_of("axes").map_err(Error::msg)?
     };
     let g = Groups::new(&x.ty.shape, &axes);
     let count = g.count();
@@ -173,7 +173,7 @@ pub(super) fn reduce(em: &mut Emitter, name: &str, step: &Step) -> Result<FuncId
         // Max/min of codes (the verifier allows no other reduce of them), in each layout.
         let g = Groups::with_layout(
             &x.ty.shape,
-            step.op.ints("axes").unwrap_or(&[]),
+            &step.op.ints_of("axes").map_err(Error::msg)?,
             Some((&x.ty, &step.out.ty)),
         );
         let (lo, hi) = runtime::qops::qrange(d);
@@ -194,7 +194,7 @@ pub(super) fn reduce(em: &mut Emitter, name: &str, step: &Step) -> Result<FuncId
             })
         });
     }
-    let g = Groups::new(&x.ty.shape, step.op.ints("axes").unwrap_or(&[]));
+    let g = Groups::new(&x.ty.shape, &step.op.ints_of("axes").map_err(Error::msg)?);
     g.kernel(em, name, step, &mut |k, at, g| {
         let y = reduce_group(k, f, at, g)?;
         // A NaN result is the canonical quiet NaN, as `runtime::ops::reduce_group` gives it.
@@ -352,11 +352,11 @@ fn reduce_group(k: &mut K, f: runtime::ops::ReduceFn, at: Value, g: &Groups) -> 
 /// then each `(x − μ)·inv` rounded once to f32. Three passes over the group.
 pub(super) fn normalize(em: &mut Emitter, name: &str, step: &Step) -> Result<FuncId> {
     let (x, y) = (&step.args[0], &step.out);
-    let axis = step.op.int("axis").unwrap_or(0).max(0) as usize;
+    let axis = step.op.int_of("axis").map_err(Error::msg)?.max(0) as usize;
     let n: usize = x.ty.shape[axis.min(x.ty.rank())..].iter().product();
     let groups: usize = x.ty.shape[..axis.min(x.ty.rank())].iter().product();
-    let eps = step.op.float("epsilon").unwrap_or(1e-5) as f64;
-    let rms = step.op.bool("rms").unwrap_or(false);
+    let eps = step.op.float_of("epsilon").map_err(Error::msg)? as f64;
+    let rms = step.op.bool_of("rms").map_err(Error::msg)?;
     em.kernel(name, Linkage::Local, |k| {
         if n == 0 {
             return Ok(());

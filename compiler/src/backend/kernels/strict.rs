@@ -87,12 +87,12 @@ fn gemm(
     let op = &step.op;
     let (a, b, y) = (&step.args[0], &step.args[1], &step.out);
     let (ta, tb) = (
-        op.bool("trans_a").unwrap_or(false),
-        op.bool("trans_b").unwrap_or(false),
+        op.bool_of("trans_a").map_err(Error::msg)?,
+        op.bool_of("trans_b").map_err(Error::msg)?,
     );
     let (alpha, beta) = (
-        op.float("alpha").unwrap_or(1.0),
-        op.float("beta").unwrap_or(1.0),
+        op.float_of("alpha").map_err(Error::msg)?,
+        op.float_of("beta").map_err(Error::msg)?,
     );
     if a.ty.rank() != 2 || b.ty.rank() != 2 {
         return Err(Error::msg(format!(
@@ -350,7 +350,7 @@ fn conv2d(
         wt.ty.shape[2],
         wt.ty.shape[3],
     );
-    let groups = step.op.int("groups").unwrap_or(1).max(1) as usize;
+    let groups = step.op.int_of("groups").map_err(Error::msg)?.max(1) as usize;
     let rows = conv_taps(x.ty.shape[2], y.ty.shape[2], kh, s[0], p[0], d[0]);
     let cols = conv_taps(x.ty.shape[3], y.ty.shape[3], kw, s[1], p[1], d[1]);
     windowed(
@@ -392,7 +392,7 @@ fn conv_transpose2d(
         quad(&step.op, "pads"),
     );
     let (og, kh, kw) = (wt.ty.shape[1], wt.ty.shape[2], wt.ty.shape[3]);
-    let groups = step.op.int("groups").unwrap_or(1).max(1) as usize;
+    let groups = step.op.int_of("groups").map_err(Error::msg)?.max(1) as usize;
     let cg = x.ty.shape[1] / groups;
     let rows = transpose_taps(x.ty.shape[2], y.ty.shape[2], kh, s[0], p[0], d[0]);
     let cols = transpose_taps(x.ty.shape[3], y.ty.shape[3], kw, s[1], p[1], d[1]);
@@ -425,7 +425,7 @@ fn conv_transpose2d(
 fn softmax(em: &mut Emitter, name: &str, step: &Step) -> Result<FuncId> {
     let (x, y) = (&step.args[0], &step.out);
     let rank = x.ty.rank();
-    let axis = step.op.int("axis").unwrap_or(0);
+    let axis = step.op.int_of("axis").map_err(Error::msg)?;
     let axis = if axis < 0 { axis + rank as i64 } else { axis } as usize;
     let shape = x.ty.shape.clone();
     let st = strides_of(&shape, false);
