@@ -21,7 +21,7 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
     let xs: Vec<String> = operands.iter().map(|&o| g.value(o)).collect();
     let out = g.value(id);
     let fail = |why: String| Error::msg(format!("%{} ({}): {why}", node.name, op.kind.name()));
-    let ints = |name: &str| op.ints(name).unwrap_or_default().to_vec();
+    let ints = |name: &str| op.ints_of(name).map_err(fail);
     let simple = |g: &mut Graph, t: &str, attrs: Vec<AttributeProto>| {
         g.node(t, xs.clone(), vec![out.clone()], attrs)
     };
@@ -33,7 +33,7 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
         BatchNorm => simple(
             g,
             "BatchNormalization",
-            vec![graph::float("epsilon", float(op, "epsilon"))],
+            vec![graph::float("epsilon", float(op, "epsilon").map_err(fail)?)],
         ),
         Relu => simple(g, "Relu", vec![]),
         Sigmoid => simple(g, "Sigmoid", vec![]),
@@ -41,14 +41,14 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
         LeakyRelu => simple(
             g,
             "LeakyRelu",
-            vec![graph::float("alpha", float(op, "alpha"))],
+            vec![graph::float("alpha", float(op, "alpha").map_err(fail)?)],
         ),
         HardSigmoid => simple(
             g,
             "HardSigmoid",
             vec![
-                graph::float("alpha", float(op, "alpha")),
-                graph::float("beta", float(op, "beta")),
+                graph::float("alpha", float(op, "alpha").map_err(fail)?),
+                graph::float("beta", float(op, "beta").map_err(fail)?),
             ],
         ),
         Clip => {
@@ -66,7 +66,7 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
         Div => simple(g, "Div", vec![]),
         Max => simple(g, "Max", vec![]),
         Min => simple(g, "Min", vec![]),
-        Mod => simple(g, "Mod", vec![graph::int("fmod", flag(op, "fmod"))]),
+        Mod => simple(g, "Mod", vec![graph::int("fmod", flag(op, "fmod").map_err(fail)?)]),
         Not => simple(g, "Not", vec![]),
         Where => simple(g, "Where", vec![]),
         Cast => {
@@ -87,8 +87,8 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
             if op.kind == ArgMax { "ArgMax" } else { "ArgMin" },
             vec![
                 graph::int("axis", op.int_of("axis").map_err(fail)?),
-                graph::int("keepdims", flag(op, "keepdims")),
-                graph::int("select_last_index", flag(op, "select_last_index")),
+                graph::int("keepdims", flag(op, "keepdims").map_err(fail)?),
+                graph::int("select_last_index", flag(op, "select_last_index").map_err(fail)?),
             ],
         ),
         Gather => simple(
@@ -102,7 +102,7 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
             vec![graph::int("axis", op.int_of("axis").map_err(fail)?)],
         ),
         Expand => {
-            let shape = g.ints(&format!("{out}.shape"), &ints("shape"));
+            let shape = g.ints(&format!("{out}.shape"), &ints("shape")?);
             g.node("Expand", vec![xs[0].clone(), shape], vec![out], vec![]);
         }
         Reduce => {
@@ -110,12 +110,12 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
             let t = crate::import::reduce_onnx_op(&f)
                 .ok_or_else(|| fail(format!("has no function `{f}`")))?;
             // Every Reduce* takes its axes as an input from opset 18.
-            let axes = g.ints(&format!("{out}.axes"), &ints("axes"));
+            let axes = g.ints(&format!("{out}.axes"), &ints("axes")?);
             g.node(
                 t,
                 vec![xs[0].clone(), axes],
                 vec![out],
-                vec![graph::int("keepdims", flag(op, "keepdims"))],
+                vec![graph::int("keepdims", flag(op, "keepdims").map_err(fail)?)],
             );
         }
         Normalize => normalize(g, m, id, op, xs[0].clone(), out).map_err(fail)?,
@@ -123,29 +123,29 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
             g,
             "MaxPool",
             vec![
-                graph::ints("kernel_shape", &ints("kernel_shape")),
-                graph::ints("strides", &ints("strides")),
-                graph::ints("pads", &ints("pads")),
-                graph::ints("dilations", &ints("dilations")),
-                graph::int("ceil_mode", flag(op, "ceil_mode")),
+                graph::ints("kernel_shape", &ints("kernel_shape")?),
+                graph::ints("strides", &ints("strides")?),
+                graph::ints("pads", &ints("pads")?),
+                graph::ints("dilations", &ints("dilations")?),
+                graph::int("ceil_mode", flag(op, "ceil_mode").map_err(fail)?),
             ],
         ),
         AvgPool => simple(
             g,
             "AveragePool",
             vec![
-                graph::ints("kernel_shape", &ints("kernel_shape")),
-                graph::ints("strides", &ints("strides")),
-                graph::ints("pads", &ints("pads")),
-                graph::int("ceil_mode", flag(op, "ceil_mode")),
-                graph::int("count_include_pad", flag(op, "count_include_pad")),
+                graph::ints("kernel_shape", &ints("kernel_shape")?),
+                graph::ints("strides", &ints("strides")?),
+                graph::ints("pads", &ints("pads")?),
+                graph::int("ceil_mode", flag(op, "ceil_mode").map_err(fail)?),
+                graph::int("count_include_pad", flag(op, "count_include_pad").map_err(fail)?),
             ],
         ),
         GlobalAvgPool => simple(g, "GlobalAveragePool", vec![]),
         Resize => resize(g, m, id, op, xs[0].clone(), out).map_err(fail)?,
         ReduceMean => {
-            let axes = g.ints(&format!("{out}.axes"), &ints("axes"));
-            let keep = flag(op, "keepdims");
+            let axes = g.ints(&format!("{out}.axes"), &ints("axes")?);
+            let keep = flag(op, "keepdims").map_err(fail)?;
             g.node(
                 "ReduceMean",
                 vec![xs[0].clone(), axes],
@@ -156,31 +156,31 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
         Flatten => simple(
             g,
             "Flatten",
-            vec![graph::int("axis", op.int("axis").unwrap_or_default())],
+            vec![graph::int("axis", op.int_of("axis").map_err(fail)?)],
         ),
         Reshape | Squeeze | Unsqueeze => {
             let (t, what, v) = match op.kind {
-                Reshape => ("Reshape", "shape", ints("shape")),
-                Squeeze => ("Squeeze", "axes", ints("axes")),
-                _ => ("Unsqueeze", "axes", ints("axes")),
+                Reshape => ("Reshape", "shape", ints("shape")?),
+                Squeeze => ("Squeeze", "axes", ints("axes")?),
+                _ => ("Unsqueeze", "axes", ints("axes")?),
             };
             let v = g.ints(&format!("{out}.{what}"), &v);
             g.node(t, vec![xs[0].clone(), v], vec![out], vec![]);
         }
-        Transpose => simple(g, "Transpose", vec![graph::ints("perm", &ints("perm"))]),
+        Transpose => simple(g, "Transpose", vec![graph::ints("perm", &ints("perm")?)]),
         Slice => {
             // The IR's end −1 walking down means "past index 0"; ONNX reads −1 as the last
             // index, and clamps anything below −len to before the start.
-            let ends: Vec<i64> = ints("ends")
+            let ends: Vec<i64> = ints("ends")?
                 .iter()
                 .map(|&e| if e < 0 { i64::MIN } else { e })
                 .collect();
             let inputs = vec![
                 xs[0].clone(),
-                g.ints(&format!("{out}.starts"), &ints("starts")),
+                g.ints(&format!("{out}.starts"), &ints("starts")?),
                 g.ints(&format!("{out}.ends"), &ends),
-                g.ints(&format!("{out}.axes"), &ints("axes")),
-                g.ints(&format!("{out}.steps"), &ints("steps")),
+                g.ints(&format!("{out}.axes"), &ints("axes")?),
+                g.ints(&format!("{out}.steps"), &ints("steps")?),
             ];
             g.node("Slice", inputs, vec![out], vec![]);
         }
@@ -194,10 +194,10 @@ pub fn export(g: &mut Graph, m: &Model, id: NodeId) -> Result<()> {
             g,
             "Gemm",
             vec![
-                graph::float("alpha", float(op, "alpha")),
-                graph::float("beta", float(op, "beta")),
-                graph::int("transA", flag(op, "trans_a")),
-                graph::int("transB", flag(op, "trans_b")),
+                graph::float("alpha", float(op, "alpha").map_err(fail)?),
+                graph::float("beta", float(op, "beta").map_err(fail)?),
+                graph::int("transA", flag(op, "trans_a").map_err(fail)?),
+                graph::int("transB", flag(op, "trans_b").map_err(fail)?),
             ],
         ),
         MatMul => simple(g, "MatMul", vec![]),
@@ -239,7 +239,7 @@ fn normalize(
 ) -> std::result::Result<(), String> {
     let shape = &m.node(m.operands(id)[0]).ty.shape;
     let axis = op.int_of("axis")?;
-    let eps = float(op, "epsilon");
+    let eps = float(op, "epsilon")?;
     let trailing: Vec<usize> = shape[axis as usize..].to_vec();
     if !op.bool_of("rms")? {
         let n: usize = trailing.iter().product();
@@ -272,26 +272,28 @@ fn normalize(
     Ok(())
 }
 
-/// A float attribute with its schema default (filled in by `Op::new`).
-fn float(op: &Op, name: &str) -> f32 {
-    op.float(name).unwrap_or_default()
+/// A float attribute through the schema (its default, when not written, is the schema's).
+fn float(op: &Op, name: &str) -> std::result::Result<f32, String> {
+    op.float_of(name)
 }
 
-/// A boolean attribute as ONNX's 0/1 integer.
-fn flag(op: &Op, name: &str) -> i64 {
-    op.bool(name).unwrap_or_default() as i64
+/// A boolean attribute as ONNX's 0/1 integer, through the schema.
+fn flag(op: &Op, name: &str) -> std::result::Result<i64, String> {
+    op.bool_of(name).map(i64::from)
 }
 
 fn conv_attrs(op: &Op, transposed: bool) -> std::result::Result<Vec<AttributeProto>, String> {
-    let ints = |name: &str| op.ints(name).unwrap_or_default().to_vec();
     let mut a = vec![
-        graph::ints("strides", &ints("strides")),
-        graph::ints("pads", &ints("pads")),
-        graph::ints("dilations", &ints("dilations")),
+        graph::ints("strides", &op.ints_of("strides")?),
+        graph::ints("pads", &op.ints_of("pads")?),
+        graph::ints("dilations", &op.ints_of("dilations")?),
         graph::int("group", op.int_of("groups")?),
     ];
     if transposed {
-        a.push(graph::ints("output_padding", &ints("output_padding")));
+        a.push(graph::ints(
+            "output_padding",
+            &op.ints_of("output_padding")?,
+        ));
     }
     Ok(a)
 }
@@ -348,9 +350,13 @@ fn resize(
 ) -> std::result::Result<(), String> {
     let scales = op.floats_of("scales")?;
     let size = op.ints_of("size")?;
-    let mode = op.str("mode").unwrap_or_default();
-    let coord = op.str("coordinate_transformation_mode").unwrap_or_default();
-    let mut nearest = op.str("nearest_mode").unwrap_or_default();
+    let (mode, coord) = (
+        op.str_of("mode")?,
+        op.str_of("coordinate_transformation_mode")?,
+    );
+    let (mode, coord) = (mode.as_str(), coord.as_str());
+    let nearest_mode = op.str_of("nearest_mode")?;
+    let mut nearest = nearest_mode.as_str();
     let xs = &m.node(m.operands(id)[0]).ty.shape;
     let lens = &xs[2..];
     if nearest == "simple" {
@@ -419,7 +425,7 @@ fn pad(
     let pads = op.ints_of("pads")?;
     let pads_in = g.ints(&format!("{out}.pads"), &pads);
     let Some(values) = op.floats("channel_values") else {
-        let value = g.floats(&format!("{out}.value"), &[], &[float(op, "value")]);
+        let value = g.floats(&format!("{out}.value"), &[], &[float(op, "value")?]);
         g.node(
             "Pad",
             vec![x, pads_in, value],
