@@ -43,15 +43,29 @@ fn indices(cx: &mut Importer, n: &OnnxNode) -> Result<(Vec<i64>, Vec<usize>)> {
     }
 }
 
-/// An index along an axis of length `len`, negative counting from the end.
-fn wrap(n: &OnnxNode, i: i64, len: usize, what: &str) -> Result<usize> {
+/// An index along axis `axis` of length `len`, negative counting from the end. (Called once
+/// per index, a million times for a full-rank ScatterND, so the message is built only on
+/// failure.)
+fn wrap(n: &OnnxNode, i: i64, len: usize, axis: usize) -> Result<usize> {
     let j = if i < 0 { i + len as i64 } else { i };
     if j < 0 || j >= len as i64 {
         return Err(n.fail(format!(
-            "has index {i} for {what} of length {len}, out of range"
+            "has index {i} for axis {axis} of length {len}, out of range"
         )));
     }
     Ok(j as usize)
+}
+
+/// What both scatters read first: no reduction, the data's shape, the constant indices and
+/// their shape.
+fn operands(cx: &mut Importer, n: &OnnxNode) -> Result<(Vec<usize>, Vec<i64>, Vec<usize>)> {
+    reduction_none(n)?;
+    let data = cx.required(n, 0, "the data")?;
+    let shape = cx
+        .shape(&data)
+        .ok_or_else(|| n.fail("reads a value that cannot be used"))?;
+    let (idx, ishape) = indices(cx, n)?;
+    Ok((shape, idx, ishape))
 }
 
 fn numel(n: &OnnxNode, shape: &[usize]) -> Result<usize> {
@@ -68,12 +82,7 @@ fn numel(n: &OnnxNode, shape: &[usize]) -> Result<usize> {
 /// `data[i₀, …, i_{k−1}, …]`, which takes the matching slice of `updates`. Rows are those
 /// slices.
 pub fn scatter_nd(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
-    reduction_none(n)?;
-    let data = cx.required(n, 0, "the data")?;
-    let shape = cx
-        .shape(&data)
-        .ok_or_else(|| n.fail("reads a value that cannot be used"))?;
-    let (idx, ishape) = indices(cx, n)?;
+    let (shape, idx, ishape) = operands(cx, n)?;
     let k = *ishape
         .last()
         .ok_or_else(|| n.fail("has scalar indices; ScatterND needs [..., k]"))?;
@@ -89,7 +98,7 @@ pub fn scatter_nd(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
     for (u, tuple) in idx.chunks(k).enumerate() {
         let mut row = 0;
         for (a, &i) in tuple.iter().enumerate() {
-            row = row * shape[a] + wrap(n, i, shape[a], &format!("axis {a}"))?;
+            row = row * shape[a] + wrap(n, i, shape[a], a)?;
         }
         sources[row] = Some(u);
     }
@@ -102,12 +111,7 @@ pub fn scatter_nd(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
 /// ScatterElements (and Scatter, its name before opset 11): `updates[j]` goes to `data[j]`
 /// with coordinate `axis` replaced by `indices[j]`. Rows are single elements.
 pub fn scatter_elements(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
-    reduction_none(n)?;
-    let data = cx.required(n, 0, "the data")?;
-    let shape = cx
-        .shape(&data)
-        .ok_or_else(|| n.fail("reads a value that cannot be used"))?;
-    let (idx, ishape) = indices(cx, n)?;
+    let (shape, idx, ishape) = operands(cx, n)?;
     if ishape.len() != shape.len() {
         return Err(n.fail(format!(
             "has indices of rank {} for data of rank {}",
@@ -124,7 +128,7 @@ pub fn scatter_elements(cx: &mut Importer, n: &OnnxNode) -> Result<()> {
         let mut row = 0;
         for (a, &c) in at.iter().enumerate() {
             let c = if a == axis {
-                wrap(n, i, shape[a], &format!("axis {a}"))?
+                wrap(n, i, shape[a], a)?
             } else if c < shape[a] {
                 c
             } else {
