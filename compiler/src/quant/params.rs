@@ -341,6 +341,31 @@ pub fn quantize_weights(w: &ArrayD<f32>, params: &Params, bits: WeightBits) -> A
     }
 }
 
+/// The headroom a bias code leaves in the i32 accumulator for the layer's products: its
+/// magnitude stays within 2³⁰.
+const BIAS_ROOM: f64 = (1u64 << 30) as f64;
+
+/// Raises the scale of every weight channel whose bias `b` (one per channel) would not fit i32
+/// at `S_b = S_w·S_x` with [`BIAS_ROOM`] to spare, to the smallest scale at which it does;
+/// returns those channels. Such a channel's weights are tiny beside its bias (a channel that
+/// BatchNorm folding nearly switched off, say): the coarser scale costs them little, where a
+/// saturated bias would move the channel's every output.
+pub fn fit_bias(params: &mut Params, b: &[f32], input_scale: f32) -> Vec<usize> {
+    let mut raised = vec![];
+    if params.scales.len() != b.len() || !(input_scale.is_finite() && input_scale > 0.0) {
+        return raised;
+    }
+    for (c, (s, &v)) in params.scales.iter_mut().zip(b).enumerate() {
+        let need = (v.abs() as f64 / (input_scale as f64 * BIAS_ROOM)) as f32;
+        if need.is_finite() && need > *s {
+            // The next float up: `need` was rounded to f32 and may sit just below the bound.
+            *s = f32::from_bits(need.to_bits() + 1);
+            raised.push(c);
+        }
+    }
+    raised
+}
+
 /// A quantized bias: its parameters, its codes and what went wrong.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QuantizedBias {
