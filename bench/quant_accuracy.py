@@ -21,7 +21,7 @@ Rows.
                    qcc's defaults otherwise (bias correction: empirical, since samples are given)
   qcc wB mse ...   MSE calibration with B-bit weights and: `bc off` (--bias-correction off),
                    `+bc` (empirical), `+bc df` (data-free), `+eq` (--equalize, bias correction
-                   off), `+eq +bc` (both)
+                   off), `+eq +bc` (both), `+bc +adaround` (learned rounding, --rounding adaround)
   ORT QOperator    quantize_static: QOperator, u8 activations, s8 per-channel weights, MinMax
                    calibration on the same calibration samples; default graph optimizations
   ORT QOp rr       the same with reduce_range=True (7-bit weights)
@@ -77,7 +77,9 @@ QCC_ROWS = [(f"qcc w8 {m}", 8, m, []) for m in METHODS if m != "mse"] + [
                          (" +bc", ["--bias-correction", "empirical"]),
                          (" +bc df", ["--bias-correction", "data-free"]),
                          (" +eq", ["--equalize", "--bias-correction", "off"]),
-                         (" +eq +bc", ["--equalize", "--bias-correction", "empirical"])]
+                         (" +eq +bc", ["--equalize", "--bias-correction", "empirical"]),
+                         (" +bc +adaround", ["--bias-correction", "empirical",
+                                             "--rounding", "adaround"])]
 ]
 DIGITS_CALIB = 100
 

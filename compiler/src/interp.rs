@@ -22,7 +22,7 @@ fn uvec(v: &[i64]) -> Vec<usize> {
     v.iter().map(|&x| x as usize).collect()
 }
 
-fn conv_params(op: &Op) -> Result<ConvParams> {
+pub(crate) fn conv_params(op: &Op) -> Result<ConvParams> {
     Ok(ConvParams {
         strides: arr2(&op.ints_of("strides").map_err(Error::msg)?),
         pads: arr4(&op.ints_of("pads").map_err(Error::msg)?),

@@ -1,5 +1,5 @@
 //! The compiler as a library: the passes in order ([`load`] (import) → simplify → equalize →
-//! calibrate → quantize (→ choose ranges → quantize again, calibrating `layerwise`) → lower),
+//! calibrate (→ round weights, with `--rounding adaround`) → quantize (→ choose ranges → quantize again, calibrating `layerwise`) → lower),
 //! each a function over a `Model` with its options, and one driver, [`compile`], that the CLI,
 //! the tests, the benchmarks and other callers share; the integer model then goes to
 //! `backend::codegen` (plan + Cranelift) and `backend::link::link`.
@@ -18,6 +18,7 @@ use crate::quant::calibrate::calibrate_observed;
 use crate::quant::equalize::Equalized;
 use crate::quant::histogram::Histogram;
 use crate::quant::report::Layer;
+use crate::quant::rounding::{Learned, Rounding, DEFAULT_SWEEPS};
 use crate::quant::{
     data_free_means, data_free_ranges, BiasCorrection, Means, Method, Ranges, Warning, WeightBits,
     DEFAULT_INPUT_RANGE,
@@ -184,6 +185,10 @@ pub struct QuantOptions {
     pub layer_report: bool,
     /// Keep every observed tensor's histogram ([`Report::histograms`]), calibrating on samples.
     pub histograms: bool,
+    /// How weights round to codes: nearest, or learned on the calibration samples.
+    pub rounding: Rounding,
+    /// The budget of sweeps per weight row of `Rounding::Adaround` (`None`: the default).
+    pub rounding_sweeps: Option<usize>,
 }
 
 /// Everything [`compile`] needs.
@@ -250,6 +255,8 @@ pub struct Report {
     pub histograms: Option<BTreeMap<String, Histogram>>,
     /// What the `layerwise` calibration chose, when it ran.
     pub layerwise: Option<crate::quant::layerwise::Chosen>,
+    /// What learned rounding did, when it ran.
+    pub rounding: Option<Learned>,
     /// Wall time per stage, in the order they ran.
     pub times: Vec<(&'static str, Duration)>,
 }
@@ -403,6 +410,27 @@ pub fn compile(
         }
     };
     report.bias_corrected = qopts.input_means.len();
+    if q.rounding == Rounding::Adaround {
+        let Some(samples) = samples else {
+            return Err(Error::msg(
+                "--rounding adaround learns each layer's rounding on samples: calibrate on samples (--calib)",
+            ));
+        };
+        let (rounded, learned) = timed(&mut report.times, "round weights", || {
+            crate::quant::rounding::learn(
+                &float,
+                samples,
+                bits,
+                &q.bits_for,
+                &q.keep_float,
+                q.rounding_sweeps.unwrap_or(DEFAULT_SWEEPS),
+                crate::quant::calibrate::cores(),
+                &mut progress,
+            )
+        })?;
+        qopts.rounded = rounded;
+        report.rounding = Some(learned);
+    }
     let mut quantized = timed(&mut report.times, "quantize", || {
         crate::quant::qdq::quantize_with(&float, &ranges, &qopts)
     })?;

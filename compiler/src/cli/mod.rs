@@ -121,6 +121,15 @@ pub struct CompileArgs {
     /// BatchNorm statistics) or `off`. Default: empirical with --calib, data-free without.
     #[arg(long, value_name = "MODE")]
     pub bias_correction: Option<String>,
+    /// How weights round to codes: `nearest`, or `adaround` (each weight of a conv/gemm/matmul
+    /// rounded up or down so that the layer's output on the --calib samples stays closest to
+    /// the float layer's; README, "Learned rounding"). Default: nearest.
+    #[arg(long, value_name = "MODE")]
+    pub rounding: Option<String>,
+    /// The budget of --rounding adaround: sweeps over each layer's weights (each sweep tries
+    /// every weight's other rounding once; the search stops early when a sweep changes nothing).
+    #[arg(long, value_name = "N")]
+    pub rounding_sweeps: Option<usize>,
     /// Cross-layer equalization before calibrating: rescale the channels of consecutive layers
     /// joined through ReLU (not ReLU6) so their per-channel weight ranges match.
     #[arg(long)]

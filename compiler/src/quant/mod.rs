@@ -4,6 +4,7 @@
 pub mod bias_correction;
 pub mod calibrate;
 pub mod data_free;
+pub mod descent;
 pub mod equalize;
 pub mod histogram;
 pub mod layerwise;
@@ -13,6 +14,7 @@ pub mod params;
 pub mod qdq;
 pub mod ranges;
 pub mod report;
+pub mod rounding;
 pub mod why_float;
 pub mod window;
 

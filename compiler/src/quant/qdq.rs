@@ -12,11 +12,11 @@ use crate::ir::model::{Model, NameSet, NodeId, NodeKind, WeightData};
 use crate::ir::op::{Op, OpKind};
 use crate::ir::types::{ElemType, TensorType};
 use crate::quant::params::{
-    activation, bias, quantize_weights, weights, Params, Warning, WeightBits,
+    activation, bias, fit_bias, quantize_weights, weights, Params, Warning, WeightBits,
 };
 use crate::quant::ranges::Ranges;
 use crate::rules::ruleset::Absorption;
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, Axis, IxDyn};
 use runtime::Tensor;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -309,6 +309,9 @@ pub struct Options {
     /// absorbs the mean shift its weight rounding causes (`--bias-correction`, see
     /// [`crate::quant::bias_correction`]). Empty: no correction.
     pub input_means: crate::quant::Means,
+    /// Learned weight codes by op name (`--rounding adaround`, see
+    /// [`crate::quant::rounding`]), used in place of nearest rounding where given.
+    pub rounded: crate::quant::rounding::Rounded,
     /// The (activation, producer) pairs the lowering rules take as one sandwich: the rules are
     /// the one truth about which ReLU/Clip becomes its producer's clamp. [`Options::new`] reads
     /// the built-in rules; the driver gives the rules it lowers with (`--rules` included).
@@ -322,6 +325,7 @@ impl Options {
             keep_float: Default::default(),
             bits_for: Default::default(),
             input_means: Default::default(),
+            rounded: Default::default(),
             absorbed: builtin_absorbed(),
         }
     }
@@ -360,6 +364,7 @@ struct Builder<'a> {
     bits: WeightBits,
     bits_for: &'a std::collections::BTreeMap<String, WeightBits>,
     input_means: &'a crate::quant::Means,
+    rounded: &'a crate::quant::rounding::Rounded,
     out: Model,
     /// The f32 value of each source node in the new model.
     float_of: HashMap<NodeId, NodeId>,
@@ -552,9 +557,35 @@ impl Builder<'_> {
             .get(&self.src.node(n).name)
             .copied()
             .unwrap_or(self.bits);
-        let chosen = weights(&wnode.name, w, axis, bits)?;
-        self.warnings.extend(chosen.warnings);
-        let wq = quantize_weights(w, &chosen.params, bits);
+        let mut chosen = weights(&wnode.name, w, axis, bits)?;
+        self.warnings.extend(std::mem::take(&mut chosen.warnings));
+        let mut b: Vec<f32> = match operands.get(2) {
+            Some(&b) => self
+                .src
+                .node(b)
+                .weight()
+                .and_then(|t| t.as_f32())
+                .map(|a| a.iter().copied().collect())
+                .unwrap_or_default(),
+            None => vec![0.0; chosen.params.scales.len()],
+        };
+        let raised = if op.kind == OpKind::MatMul {
+            vec![]
+        } else {
+            fit_bias(&mut chosen.params, &b, x_params.scales[0])
+        };
+        let mut wq = quantize_weights(w, &chosen.params, bits);
+        if let Some(codes) = self
+            .rounded
+            .get(&self.src.node(n).name)
+            .filter(|c| c.shape() == w.shape())
+        {
+            // Learned codes hold for the scales they were learned at.
+            for o in (0..chosen.params.scales.len()).filter(|o| !raised.contains(o)) {
+                wq.index_axis_mut(Axis(axis), o)
+                    .assign(&codes.index_axis(Axis(axis), o));
+            }
+        }
         if op.kind == OpKind::MatMul {
             // No bias operand to fold a correction into: the weights alone.
             let dw = self.const_dequantized(
@@ -575,19 +606,8 @@ impl Builder<'_> {
                     runtime::ops::dequantize(&Tensor::I8(wq.clone()), &chosen.params.runtime());
                 crate::quant::bias_correction::shift(op, w, &deq, means)
             });
-        let channels = chosen.params.scales.len();
         let dw =
             self.const_dequantized(&format!("{}.q", wnode.name), Tensor::I8(wq), &chosen.params);
-        let mut b: Vec<f32> = match operands.get(2) {
-            Some(&b) => self
-                .src
-                .node(b)
-                .weight()
-                .and_then(|t| t.as_f32())
-                .map(|a| a.iter().copied().collect())
-                .unwrap_or_default(),
-            None => vec![0.0; channels],
-        };
         if let Some(shift) = shift {
             for (v, d) in b.iter_mut().zip(shift) {
                 *v = (*v as f64 - d) as f32;
@@ -637,6 +657,7 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
         bits: opts.bits,
         bits_for: &opts.bits_for,
         input_means: &opts.input_means,
+        rounded: &opts.rounded,
         out: Model::new(src.name.clone()),
         float_of: HashMap::new(),
         quant_of: HashMap::new(),
