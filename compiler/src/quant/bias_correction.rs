@@ -1,4 +1,5 @@
-//! Bias correction (DFQ, Nagel et al. 2019, §4.2; seed 000): rounding the weights to codes moves
+//! Bias correction (DFQ: Nagel et al. 2019, "Data-Free Quantization Through Weight Equalization
+//! and Bias Correction", §4.2): rounding the weights to codes moves
 //! each output channel's mean by `E[(W_q − W)·x] = Σ_i ε_{o,i}·E[x_i]`, where `ε_{o,i}` is the
 //! rounding error of the weights of channel `o` that read input channel `i` (summed over the
 //! taps) and `E[x_i]` the expected input on channel `i`. The quantizer subtracts that shift from
