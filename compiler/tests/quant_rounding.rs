@@ -1,7 +1,8 @@
 //! `--rounding adaround` on the digits example (real handwritten digits): calibrated on 100
 //! images, measured on the other 350, the integer model answers closer to the float one than
-//! with nearest rounding; every learned code is one of its weight's two roundings; the codes
-//! do not depend on the core count; and the pipeline refuses to learn without samples.
+//! with nearest rounding; a layer with fewer input patches than weights per row keeps nearest
+//! rounding; every learned code is one of its weight's two roundings; the codes do not depend on
+//! the core count; and the pipeline refuses to learn without samples.
 
 use ndarray::{Axis, Slice};
 use qcc::backend::target::Target;
@@ -71,7 +72,9 @@ fn learned_rounding_answers_closer_to_float_than_nearest() {
     let (db_nearest, agree_nearest) = held_out(&nearest.float, nearest.int.as_ref().unwrap());
     let (db_learned, agree_learned) = held_out(&learned.float, learned.int.as_ref().unwrap());
     let report = learned.report.rounding.as_ref().expect("adaround ran");
-    assert_eq!(report.layers.len(), 3, "conv1, conv2 and fc: {report:?}");
+    // fc reads one row of 256 features per image: 100 rows cannot teach 256 weights a row.
+    assert_eq!(report.layers.len(), 2, "conv1 and conv2: {report:?}");
+    assert_eq!(report.skipped, ["logits"], "{report:?}");
     assert!(report.moved > 0 && report.mean_gain_db > 0.0, "{report:?}");
     assert!(
         db_learned > db_nearest + 0.5,

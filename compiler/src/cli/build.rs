@@ -386,7 +386,14 @@ fn print_report(report: &Report, compiled: &Compiled, explain: bool, table: bool
                     took("choose ranges")
                 );
             }
-            if let Some(r) = &report.rounding {
+            if let Some(r) = report.rounding.as_ref().filter(|r| r.layers.is_empty()) {
+                tell!(
+                    "adaround: no layer learned its rounding from {} sample{}; every weight rounds to nearest",
+                    r.samples,
+                    if r.samples == 1 { "" } else { "s" }
+                );
+            }
+            if let Some(r) = report.rounding.as_ref().filter(|r| !r.layers.is_empty()) {
                 tell!(
                     "adaround: {} of {} weights rounded away from nearest in {} layers, on up to {} input patches per layer from {} sample{}; sampled layer output error {:.1} dB lower on average (least: {}); took {:.0} ms",
                     r.moved,
@@ -400,6 +407,12 @@ fn print_report(report: &Report, compiled: &Compiled, explain: bool, table: bool
                         .first()
                         .map_or("none".to_string(), |(n, g)| format!("%{n} {g:.1} dB")),
                     took("round weights")
+                );
+            }
+            if let Some(r) = report.rounding.as_ref().filter(|r| !r.skipped.is_empty()) {
+                tell!(
+                    "adaround: left at nearest rounding, too few input patches in the samples (fewer than weights per output channel): {}",
+                    r.skipped.iter().map(|n| format!("%{n}")).collect::<Vec<_>>().join(", ")
                 );
             }
             tell!("quantize took {:.0} ms", took("quantize"));

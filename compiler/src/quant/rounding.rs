@@ -85,6 +85,9 @@ pub struct Learned {
     pub moved: usize,
     /// Input patches read per layer, at most.
     pub patches: usize,
+    /// Layers left at nearest rounding because the samples offer fewer input patches than a
+    /// row has weights (a classifier's last gemm sees one row per sample), by op name.
+    pub skipped: Vec<String>,
     pub samples: usize,
     /// The sampled output error of all searched layers before and after, summed relative to
     /// each layer's nearest-rounding error: the mean gain in dB.
@@ -126,13 +129,15 @@ struct Layer {
 }
 
 /// The layers `learn` searches: conv2d, gemm (A not transposed) and matmul whose weight operand
-/// is an f32 constant, except those kept in float.
+/// is an f32 constant, except those kept in float and (named in `skipped`) those whose samples
+/// offer fewer patches than a row has weights.
 fn layers(
     model: &Model,
     count: usize,
     bits: WeightBits,
     bits_for: &BTreeMap<String, WeightBits>,
     keep_float: &BTreeSet<String>,
+    skipped: &mut Vec<String>,
 ) -> Result<Vec<Layer>> {
     let mut out = vec![];
     for n in model.ops_in_order() {
@@ -201,6 +206,12 @@ fn layers(
         }
         let total = (MAX_FLOATS / width).clamp(1, MAX_COLUMNS);
         let take = total.div_ceil(count).clamp(1, per_sample);
+        if take * count < kg {
+            // Fewer patches than weights per row: some rounding would fit the samples exactly
+            // and say nothing of other inputs.
+            skipped.push(node.name.clone());
+            continue;
+        }
         out.push(Layer {
             node: n,
             input: x,
@@ -441,7 +452,8 @@ pub fn learn(
         Some((&id, a)) => count_batches(&float.node(id).name, &float.node(id).ty.shape, a.shape())?,
         None => (1, Layout::Stacked),
     };
-    let layers = layers(float, count, bits, bits_for, keep_float)?;
+    let mut skipped = vec![];
+    let layers = layers(float, count, bits, bits_for, keep_float, &mut skipped)?;
     let cols = collect(float, &layers, samples, count, layout, cores)?;
     let total = layers.len();
     let next = AtomicUsize::new(0);
@@ -469,6 +481,7 @@ pub fn learn(
     });
     let mut rounded = Rounded::new();
     let mut learned = Learned {
+        skipped,
         samples: count,
         patches: layers.iter().map(|l| l.take * count).max().unwrap_or(0),
         ..Learned::default()
