@@ -53,6 +53,17 @@ pub fn batch_of(t: &Tensor, shape: &[usize], layout: Layout, b: usize) -> Tensor
     runtime::tensor_map!(t, a => slice_batch(a, shape, layout, b))
 }
 
+/// The `b`-th run's inputs of `model` from `samples` (one array per model input, in signature
+/// order, laid out as `layout` says).
+pub fn model_inputs(model: &Model, samples: &[Tensor], layout: Layout, b: usize) -> Vec<Tensor> {
+    model
+        .inputs
+        .iter()
+        .zip(samples)
+        .map(|(&id, a)| batch_of(a, &model.node(id).ty.shape, layout, b))
+        .collect()
+}
+
 fn slice_batch<T: Clone>(a: &ArrayD<T>, shape: &[usize], layout: Layout, b: usize) -> ArrayD<T> {
     let slice = if a.shape() == shape {
         a.clone()

@@ -1,7 +1,7 @@
 //! Calibration: run the float model over sample inputs in the interpreter and observe the range
 //! of every input and every f32 op result with one observer each.
 
-use crate::batch::{batch_of, count_batches, Layout};
+use crate::batch::{count_batches, model_inputs, Layout};
 use crate::diag::{Error, Result};
 use crate::interp::{run_with, Hooks};
 use crate::ir::model::{Model, NodeId};
@@ -285,12 +285,7 @@ impl Worker {
         b: usize,
         means_of: &HashSet<NodeId>,
     ) -> Result<()> {
-        let inputs: Vec<Tensor> = model
-            .inputs
-            .iter()
-            .zip(samples)
-            .map(|(&id, a)| batch_of(a, &model.node(id).ty.shape, layout, b))
-            .collect();
+        let inputs = model_inputs(model, samples, layout, b);
         let mut bad: Option<(NodeId, Vec<usize>, f32)> = None;
         let mut observe = |id: NodeId, t: &Tensor| {
             let Some(a) = t.as_f32() else {

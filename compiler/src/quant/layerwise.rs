@@ -46,7 +46,7 @@
 //! pooled values went past it. **Samples:** at most [`MAX_SAMPLES`], spread evenly over the set
 //! (the histograms saw them all), run on every core; the choice does not depend on the core count.
 
-use crate::batch::{batch_of, count_batches, Layout};
+use crate::batch::{count_batches, model_inputs, Layout};
 use crate::diag::{Error, Result};
 use crate::interp::{eval_op_in, quant_params, FloatMode};
 use crate::ir::model::{Model, NodeId, NodeKind};
@@ -541,12 +541,7 @@ pub fn choose(
     let k = count.clamp(1, MAX_SAMPLES);
     let mut states: Vec<Sample> = (0..k)
         .map(|i| Sample {
-            inputs: float
-                .inputs
-                .iter()
-                .zip(samples)
-                .map(|(&id, a)| batch_of(a, &float.node(id).ty.shape, layout, i * count / k))
-                .collect(),
+            inputs: model_inputs(float, samples, layout, i * count / k),
             ..Sample::default()
         })
         .collect();

@@ -2,7 +2,7 @@
 //! model's activation and the integer model's dequantized one on the calibration samples, worst
 //! first, so a user sees where accuracy goes.
 
-use crate::batch::{batch_of, count_batches};
+use crate::batch::{count_batches, model_inputs};
 use crate::diag::{Error, Result};
 use crate::interp::{run_with, Hooks};
 use crate::ir::model::{Model, NodeId};
@@ -64,12 +64,7 @@ pub fn report(float: &Model, int: &Model, samples: &[Tensor]) -> Result<Vec<Laye
         count_batches(&float.node(id).name, &float.node(id).ty.shape, a.shape())?
     };
     for b in 0..count {
-        let feed: Vec<Tensor> = float
-            .inputs
-            .iter()
-            .zip(samples)
-            .map(|(&id, a)| batch_of(a, &float.node(id).ty.shape, layout, b))
-            .collect();
+        let feed = model_inputs(float, samples, layout, b);
         let mut fvals: HashMap<NodeId, Vec<f64>> = HashMap::new();
         let wanted: std::collections::HashSet<NodeId> = pairs.values().copied().collect();
         let mut obs = |id: NodeId, t: &Tensor| {

@@ -13,7 +13,7 @@
 //! The result does not depend on the core count: samples are collected in parallel but their
 //! columns are kept by sample index, and each layer's search is one thread's work.
 
-use crate::batch::{batch_of, count_batches, Layout};
+use crate::batch::{count_batches, model_inputs, Layout};
 use crate::diag::{Error, Result};
 use crate::interp::{conv_params, run_with, Hooks};
 use crate::ir::model::{Model, NodeId};
@@ -101,12 +101,15 @@ pub type Rounded = BTreeMap<String, ArrayD<i8>>;
 /// How one layer reads its input: as conv patches or as rows of features.
 #[derive(Clone, Debug)]
 enum Reads {
-    /// A conv2d over an NCHW input with `c` channels and a `kh × kw` kernel.
+    /// A conv2d over an NCHW input with `c` channels and a `kh × kw` kernel, making
+    /// `ho × wo` outputs per image.
     Conv {
         p: ConvParams,
         c: usize,
         kh: usize,
         kw: usize,
+        ho: usize,
+        wo: usize,
     },
     /// Rows of the last axis (gemm's A, matmul's left operand).
     Rows { k: usize },
@@ -179,7 +182,14 @@ fn layers(
                 let c = xs[1];
                 let kg = ws[1] * kh * kw;
                 (
-                    Reads::Conv { p, c, kh, kw },
+                    Reads::Conv {
+                        p,
+                        c,
+                        kh,
+                        kw,
+                        ho,
+                        wo,
+                    },
                     c * kh * kw,
                     xs[0] * ho * wo,
                     kg,
@@ -240,26 +250,15 @@ fn positions(per_sample: usize, take: usize, b: usize) -> impl Iterator<Item = u
 fn patch(layer: &Layer, x: &[f32], shape: &[usize], pos: usize, out: &mut Vec<f32>) {
     match &layer.reads {
         Reads::Rows { k } => out.extend_from_slice(&x[pos * k..(pos + 1) * k]),
-        Reads::Conv { p, c, kh, kw } => {
-            let (h, w) = (shape[2], shape[3]);
-            let (ho, wo) = (
-                conv_out_len(
-                    "conv2d",
-                    h,
-                    *kh,
-                    p.strides[0],
-                    (p.pads[0], p.pads[2]),
-                    p.dilations[0],
-                ),
-                conv_out_len(
-                    "conv2d",
-                    w,
-                    *kw,
-                    p.strides[1],
-                    (p.pads[1], p.pads[3]),
-                    p.dilations[1],
-                ),
-            );
+        Reads::Conv {
+            p,
+            c,
+            kh,
+            kw,
+            ho,
+            wo,
+        } => {
+            let (h, w, ho, wo) = (shape[2], shape[3], *ho, *wo);
             let (n, oy, ox) = (pos / (ho * wo), pos / wo % ho, pos % wo);
             for ci in 0..*c {
                 let plane = &x[(n * c + ci) * h * w..(n * c + ci + 1) * h * w];
@@ -301,12 +300,7 @@ fn collect(
                 if b >= count {
                     break;
                 }
-                let inputs: Vec<Tensor> = model
-                    .inputs
-                    .iter()
-                    .zip(samples)
-                    .map(|(&id, a)| batch_of(a, &model.node(id).ty.shape, layout, b))
-                    .collect();
+                let inputs = model_inputs(model, samples, layout, b);
                 let mut mine: Vec<(usize, Vec<f32>)> = vec![];
                 let mut observe = |id: NodeId, t: &Tensor| {
                     let (Some(ls), Some(a)) = (readers.get(&id), t.as_f32()) else {
