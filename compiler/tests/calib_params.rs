@@ -247,3 +247,52 @@ proptest! {
         }
     }
 }
+
+/// `fit_bias` on per-channel weight scales, then the bias quantized at the scales it leaves:
+/// the raised channels, the new scales and the bias codes (no saturation warning).
+fn check_fit_bias(b: &[f32], weight_scales: &[f32], input_scale: f32, expected: &str) {
+    let mut p = params::Params {
+        storage: runtime::DType::I8,
+        scales: weight_scales.to_vec(),
+        zero_points: vec![0; weight_scales.len()],
+        axis: Some(0),
+    };
+    let raised = params::fit_bias(&mut p, b, input_scale);
+    let q = params::bias("b", b, &p.scales, input_scale).unwrap();
+    let mut got = format!(
+        "raised {raised:?} scales {:?} values {:?}",
+        p.scales, q.values
+    );
+    for w in &q.warnings {
+        got.push_str(&format!("; warning: {w}"));
+    }
+    assert_eq!(got, expected, "{b:?}");
+}
+
+#[test]
+fn a_bias_too_large_for_its_scale_raises_the_weight_scale() {
+    // A channel a folded BatchNorm nearly switched off: weights at MIN_SCALE, bias 5 at S_x =
+    // 0.02 would be 2.1e9 codes, past i32. The scale rises to the float just above the one at
+    // which the bias is 2³⁰ codes (it rounds to exactly 2³⁰ at the f32 product S_w·S_x);
+    // the other channel keeps its scale.
+    check_fit_bias(
+        &[5.0, 0.1],
+        &[MIN_SCALE, 0.01],
+        0.02,
+        "raised [0] scales [2.3283066e-7, 0.01] values [1073741824, 500]",
+    );
+    // Nothing to raise: every bias fits with room to spare.
+    check_fit_bias(
+        &[1.0, -1.0],
+        &[0.01, 0.001],
+        0.5,
+        "raised [] scales [0.01, 0.001] values [200, -2000]",
+    );
+    // A negative bias counts by its magnitude.
+    check_fit_bias(
+        &[-5.0],
+        &[MIN_SCALE],
+        0.02,
+        "raised [0] scales [2.3283066e-7] values [-1073741824]",
+    );
+}
