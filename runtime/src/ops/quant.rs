@@ -11,8 +11,9 @@ pub fn quantize(x: &ArrayD<f32>, q: &QuantParams, dtype: DType) -> Tensor {
     let (lo, hi): (i64, i64) = match dtype {
         DType::I8 => (i8::MIN.into(), i8::MAX.into()),
         DType::U8 => (u8::MIN.into(), u8::MAX.into()),
+        DType::I16 => (i16::MIN.into(), i16::MAX.into()),
         DType::I32 => (i32::MIN.into(), i32::MAX.into()),
-        other => panic!("quantize: target type must be i8, u8 or i32, not {other}"),
+        other => panic!("quantize: target type must be i8, u8, i16 or i32, not {other}"),
     };
     let x = x.as_standard_layout();
     let xd = x.as_slice().expect("standard layout");
@@ -42,6 +43,8 @@ pub fn quantize(x: &ArrayD<f32>, q: &QuantParams, dtype: DType) -> Tensor {
             .map(Tensor::I8),
         DType::U8 => ArrayD::from_shape_vec(shape, codes(xd, x.shape(), q, bounds, |c| c as u8))
             .map(Tensor::U8),
+        DType::I16 => ArrayD::from_shape_vec(shape, codes(xd, x.shape(), q, bounds, |c| c as i16))
+            .map(Tensor::I16),
         DType::I32 => ArrayD::from_shape_vec(shape, codes(xd, x.shape(), q, bounds, |c| c as i32))
             .map(Tensor::I32),
         _ => unreachable!("rejected above"),
@@ -54,9 +57,10 @@ pub fn dequantize(x: &Tensor, q: &QuantParams) -> ArrayD<f32> {
     let codes: Vec<i64> = match x {
         Tensor::I8(a) => a.as_standard_layout().iter().map(|&v| v.into()).collect(),
         Tensor::U8(a) => a.as_standard_layout().iter().map(|&v| v.into()).collect(),
+        Tensor::I16(a) => a.as_standard_layout().iter().map(|&v| v.into()).collect(),
         Tensor::I32(a) => a.as_standard_layout().iter().map(|&v| v.into()).collect(),
         other => panic!(
-            "dequantize: input {:?} must be i8, u8 or i32, not {}",
+            "dequantize: input {:?} must be i8, u8, i16 or i32, not {}",
             x.shape(),
             other.dtype()
         ),

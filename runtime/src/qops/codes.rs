@@ -6,11 +6,12 @@ use crate::DType;
 /// `[qmin, qmax]` of a storage type.
 ///
 /// # Panics
-/// For any type but `U8`, `I8` and `I32`, which are no storage type of a quantized tensor.
+/// For any type but `U8`, `I8`, `I16` and `I32`, which are no storage type of a quantized tensor.
 pub fn qrange(dtype: DType) -> (i32, i32) {
     match dtype {
         DType::U8 => (0, 255),
         DType::I8 => (-128, 127),
+        DType::I16 => (-32768, 32767),
         DType::I32 => (i32::MIN, i32::MAX),
         other => panic!("qrange: {other} is not a quantized storage type"),
     }

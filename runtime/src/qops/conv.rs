@@ -1,5 +1,6 @@
-//! qconv2d: the integer 2-D convolution (NCHW). u8 activations, i8 weights per output channel,
-//! i32 bias; i32 accumulation, then one requantization per output channel.
+//! qconv2d: the integer 2-D convolution (NCHW). u8 (or, for chosen sensitive tensors, i16)
+//! activations, i8 weights per output channel, i32 bias; i32 accumulation, then one
+//! requantization per output channel.
 //!
 //! The input's zero point moves into the bias (`b − Z_x·Σw`, the weights being constant), so the
 //! products are of raw codes; padding then holds `Z_x`, the code of 0.0. Grouped convolutions
@@ -22,8 +23,8 @@ use ndarray::{ArrayD, IxDyn};
 ///
 /// `x` is `[N, C, H, W]`, `w` is `[O, C/G, kh, kw]`, `b` is `[O]`; `rq` has one pair per tensor or
 /// per output channel.
-pub fn qconv2d(
-    x: &ArrayD<u8>,
+pub fn qconv2d<T: ActivationCode>(
+    x: &ArrayD<T>,
     x_zero_point: i32,
     w: &ArrayD<i8>,
     b: Option<&ArrayD<i32>>,
@@ -35,8 +36,8 @@ pub fn qconv2d(
 
 /// [`qconv2d`] with an im2row buffer of at most `cols_budget` elements (unless one output row
 /// needs more); tests shrink it to exercise the banding.
-pub(crate) fn qconv2d_banded(
-    x: &ArrayD<u8>,
+pub(crate) fn qconv2d_banded<T: ActivationCode>(
+    x: &ArrayD<T>,
     x_zero_point: i32,
     w: &ArrayD<i8>,
     b: Option<&ArrayD<i32>>,
@@ -46,8 +47,9 @@ pub(crate) fn qconv2d_banded(
 ) -> ArrayD<u8> {
     let g = Geometry::new("qconv2d", x.shape(), w.shape(), p);
     assert!(
-        (0..=255).contains(&x_zero_point),
-        "qconv2d: input zero point {x_zero_point} is outside the u8 range"
+        (T::MIN..=T::MAX).contains(&x_zero_point),
+        "qconv2d: input zero point {x_zero_point} is outside the {} range",
+        T::DTYPE
     );
     rq.check("qconv2d", g.o, DType::U8);
     let x = x.as_standard_layout();
@@ -58,7 +60,7 @@ pub(crate) fn qconv2d_banded(
     );
     let bias = folded_bias(wd, b, x_zero_point, g.o, "qconv2d");
     let mut out = vec![0u8; g.n * g.o * g.ho * g.wo];
-    if g.cg == 1 && g.groups > 1 {
+    if let (Some(xd), true) = (T::as_u8(xd), g.cg == 1 && g.groups > 1) {
         depthwise(&g, xd, wd, x_zero_point as i16, &bias, rq, &mut out);
     } else {
         by_dot_products(
@@ -105,6 +107,35 @@ pub(crate) fn folded_bias<T: Copy + Into<i32>>(
 
 type Geometry = ConvGeometry;
 
+/// The storage of a convolution's activation codes: u8, or i16 for a tensor given 16 bits.
+/// Either is read as i16, the element type of the im2row buffer and of `vpmaddwd`: an i16·i8
+/// product has at most 2²² in magnitude, so pairs never leave i32 and the sum is exact mod 2³².
+pub trait ActivationCode: Copy + Into<i16> + Sync {
+    const DTYPE: DType;
+    const MIN: i32;
+    const MAX: i32;
+    /// The codes as u8, for the depthwise loop whose products must fit in i16.
+    fn as_u8(codes: &[Self]) -> Option<&[u8]>;
+}
+
+impl ActivationCode for u8 {
+    const DTYPE: DType = DType::U8;
+    const MIN: i32 = 0;
+    const MAX: i32 = 255;
+    fn as_u8(codes: &[u8]) -> Option<&[u8]> {
+        Some(codes)
+    }
+}
+
+impl ActivationCode for i16 {
+    const DTYPE: DType = DType::I16;
+    const MIN: i32 = i16::MIN as i32;
+    const MAX: i32 = i16::MAX as i32;
+    fn as_u8(_: &[i16]) -> Option<&[u8]> {
+        None
+    }
+}
+
 /// The im2row buffer holds at most this many i16 (unless one output row needs more), so a band
 /// of output rows stays in L2 and large images do not blow memory.
 const COLS_BUDGET: usize = 1 << 17;
@@ -113,9 +144,9 @@ const COLS_BUDGET: usize = 1 << 17;
 /// rows, and the dot products of each weight row with each im2row row. Rows are zero-padded to a
 /// multiple of 16 taps, the width of one AVX2 multiply-add step (zero weights add nothing).
 #[allow(clippy::too_many_arguments)]
-fn by_dot_products(
+fn by_dot_products<T: ActivationCode>(
     g: &Geometry,
-    xd: &[u8],
+    xd: &[T],
     wd: &[i8],
     z: i16,
     bias: &[i32],
@@ -190,7 +221,7 @@ fn by_dot_products(
 
 /// `image[(y·Wp + x)·cg + c]` = channel `c` of the group's input at padded position `(y, x)`,
 /// `z` in the padding.
-fn padded_hwc(g: &Geometry, x_group: &[u8], z: i16, image: &mut Vec<i16>) {
+fn padded_hwc<T: ActivationCode>(g: &Geometry, x_group: &[T], z: i16, image: &mut Vec<i16>) {
     let (hp, wp) = g.padded();
     image.clear();
     image.resize(hp * wp * g.cg, z);
@@ -199,7 +230,7 @@ fn padded_hwc(g: &Geometry, x_group: &[u8], z: i16, image: &mut Vec<i16>) {
         for (y, row) in plane.chunks_exact(g.w).enumerate() {
             let dst = &mut image[((y + pt) * wp + pl) * g.cg + c..];
             for (x, &v) in row.iter().enumerate() {
-                dst[x * g.cg] = i16::from(v);
+                dst[x * g.cg] = v.into();
             }
         }
     }

@@ -29,7 +29,7 @@ mod softmax;
 
 pub use self::add::{input_problem, qadd, AddParams, ADD_LEFT_SHIFT};
 pub use self::codes::{dequantize_value, qrange, quantize_value};
-pub use self::conv::qconv2d;
+pub use self::conv::{qconv2d, ActivationCode};
 pub use self::conv_transpose::qconv_transpose2d;
 pub use self::fixed::{
     multiply_by_quantized_multiplier, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,

@@ -123,7 +123,12 @@ fn case() -> impl Strategy<Value = Case> {
 /// The ONNX Conv sum over centred codes, padding reading the zero point (so adding nothing), in
 /// i64, reduced modulo 2³², then requantized per output channel.
 fn naive(c: &Case) -> ArrayD<u8> {
-    let (xs, ws, p) = (c.x.shape(), c.w.shape(), &c.p);
+    naive_of(c, &c.x.mapv(i64::from), c.zx)
+}
+
+/// [`naive`] over codes `x` (any storage, as i64) with zero point `zx`, the rest of `c`.
+fn naive_of(c: &Case, x: &ArrayD<i64>, zx: i32) -> ArrayD<u8> {
+    let (xs, ws, p) = (x.shape(), c.w.shape(), &c.p);
     let (o, cg, kh, kw) = (ws[0], ws[1], ws[2], ws[3]);
     let og = o / p.groups;
     let out_len = |a: usize, len: usize, k: usize| {
@@ -141,11 +146,11 @@ fn naive(c: &Case) -> ArrayD<u8> {
                     let inside =
                         ih >= 0 && iw >= 0 && (ih as usize) < xs[2] && (iw as usize) < xs[3];
                     let code = if inside {
-                        i64::from(c.x[[n, oc / og * cg + ci, ih as usize, iw as usize]])
+                        x[[n, oc / og * cg + ci, ih as usize, iw as usize]]
                     } else {
-                        i64::from(c.zx)
+                        i64::from(zx)
                     };
-                    acc += i64::from(c.w[[oc, ci, ki, kj]]) * (code - i64::from(c.zx));
+                    acc += i64::from(c.w[[oc, ci, ki, kj]]) * (code - i64::from(zx));
                 }
             }
         }
@@ -160,6 +165,18 @@ proptest! {
     fn matches_naive_formula(c in case()) {
         let got = qconv2d(&c.x, c.zx, &c.w, c.b.as_ref(), &c.p, &c.rq);
         prop_assert_eq!(got, naive(&c));
+    }
+
+    /// The i16 codes of a tensor given 16 bits, through every path (depthwise ones included,
+    /// which take the im2row route for them): each u8 code of the case spread over the i16
+    /// range by `q·257 + offset`, the extremes −32768 and 32767 reachable.
+    #[test]
+    fn sixteen_bit_codes_match_naive_formula(c in case(), offset in -32768i32..=-32768 + 2 * 255) {
+        let spread = |q: i32| (q * 257 + offset).clamp(-32768, 32767);
+        let x16 = c.x.mapv(|q| spread(i32::from(q)) as i16);
+        let zx16 = spread(c.zx);
+        let got = qconv2d(&x16, zx16, &c.w, c.b.as_ref(), &c.p, &c.rq);
+        prop_assert_eq!(got, naive_of(&c, &x16.mapv(i64::from), zx16));
     }
 
     /// qconv2d is within one code of quantize(conv2d(dequantize(x), dequantize(w)) + b) with the
@@ -202,7 +219,7 @@ proptest! {
 fn known_values() {
     // A 3×3 input of codes 1..9 with zero point 1, a 2×2 kernel of ones, bias 10, M = 1
     // (2³⁰, shift 1), output zero point 5: each output is its window's sum of (x − 1), + 10 + 5.
-    let x = arr(&[1, 1, 3, 3], (1..=9).collect());
+    let x = arr(&[1, 1, 3, 3], (1..=9u8).collect());
     let w = arr(&[1, 1, 2, 2], vec![1i8; 4]);
     let b = arr(&[1], vec![10]);
     let rq = Requant {
