@@ -129,6 +129,8 @@ pub fn check_int_op(op: &Op, tys: &[&TensorType], y: &TensorType) -> Result<()> 
     };
     match op.kind {
         OpKind::Requantize => {
+            stored("the input", tys[0], &[DType::U8, DType::I8, DType::I32])?;
+            stored("the result", y, &[DType::U8, DType::I8])?;
             let rq = requant(op, y)?;
             let n = match rq.len() {
                 1 => 1,
@@ -151,7 +153,13 @@ pub fn check_int_op(op: &Op, tys: &[&TensorType], y: &TensorType) -> Result<()> 
             }
         }
         OpKind::QConv2d | OpKind::QConvTranspose2d | OpKind::QGemm => {
-            u8_in(0, "the input")?;
+            if op.kind == OpKind::QConv2d {
+                // A tensor given 16 bits (`--activation-bits-for`) feeds convolutions only.
+                stored("the input", tys[0], &[DType::U8, DType::I16])?;
+                zp_scale(tys[0], "the input")?;
+            } else {
+                u8_in(0, "the input")?;
+            }
             stored("the weight", tys[1], &[DType::I8])?;
             if let Some(b) = tys.get(2) {
                 stored("the bias", b, &[DType::I32])?;
@@ -339,14 +347,11 @@ pub fn eval_int_op(
         OpKind::QConv2d => {
             let (_, zx) = zp_scale(tys[0], "the input")?;
             let b = args.get(2).map(|t| i32_of(op, t)).transpose()?;
-            Tensor::U8(qops::qconv2d(
-                u8_of(op, args[0])?,
-                zx,
-                i8_of(op, args[1])?,
-                b,
-                &conv()?,
-                &requant(op, y)?,
-            ))
+            let (w, p, rq) = (i8_of(op, args[1])?, conv()?, requant(op, y)?);
+            Tensor::U8(match args[0] {
+                Tensor::I16(x) => qops::qconv2d(x, zx, w, b, &p, &rq),
+                x => qops::qconv2d(u8_of(op, x)?, zx, w, b, &p, &rq),
+            })
         }
         OpKind::QConvTranspose2d => {
             let (_, zx) = zp_scale(tys[0], "the input")?;

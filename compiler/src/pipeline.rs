@@ -173,6 +173,9 @@ pub struct QuantOptions {
     pub bits_for: BTreeMap<String, WeightBits>,
     /// Ops to leave in float, by result name without `%`.
     pub keep_float: BTreeSet<String>,
+    /// Float tensors quantized to 16-bit codes for the convolutions that read them, by name
+    /// without `%` (`--activation-bits-for NAME=16`).
+    pub wide: BTreeSet<String>,
     /// `None`: empirical with calibration samples, data-free otherwise.
     pub bias_correction: Option<BiasCorrection>,
     /// The input range data-free bias correction assumes when the ranges come from samples or a
@@ -385,6 +388,7 @@ pub fn compile(
     let mut qopts = crate::quant::qdq::Options::new(bits);
     qopts.keep_float = q.keep_float.clone();
     qopts.bits_for = q.bits_for.clone();
+    qopts.wide = q.wide.clone();
     qopts.absorbed = opts.lowering.absorbed_activations();
     let mut skipped = None;
     qopts.input_means = match correction {

@@ -3,7 +3,9 @@
 //! with it, and a name the model does not have is refused with a suggestion instead of silently
 //! doing nothing. A tensor without a range is an error naming the op that needs it; an integer
 //! model quantized again keeps its integer ops as they are. Ranges given without samples survive
-//! a data-free bias correction that cannot run, with a warning.
+//! a data-free bias correction that cannot run, with a warning. `--activation-bits-for NAME=16`
+//! gives i16 codes to a model input or a float op's result that convolutions read, and refuses
+//! every other tensor with the reason.
 
 use qcc::backend::target::Target;
 use qcc::ir::{Model, OpKind};
@@ -123,6 +125,69 @@ fn keep_float_holds_between_integer_layers() {
     assert_eq!(
         kept.report.float_ops,
         vec![("s".to_string(), "unary".to_string())]
+    );
+}
+
+/// x → conv a → tanh s → conv b: which tensors may hold 16-bit codes, and why the others may not.
+#[test]
+fn sixteen_bit_codes_go_to_tensors_convolutions_read() {
+    let w = |n: usize, k: usize| -> String {
+        let v: Vec<String> = (0..n)
+            .map(|i| format!("{:?}", ((i * k) % 11) as f32 * 0.1 - 0.5))
+            .collect();
+        v.join(", ")
+    };
+    let text = format!(
+        "model @m {{\n  weight @w1 : tensor<4x3x1x1xf32> = dense<[{}]>\n  weight @w2 : tensor<4x4x1x1xf32> = dense<[{}]>\n  %x = input : tensor<1x3x8x8xf32>\n  %a = conv2d(%x, @w1) : tensor<1x4x8x8xf32>\n  %s = unary(%a) {{fn = \"tanh\", params = []}} : tensor<1x4x8x8xf32>\n  %b = conv2d(%s, @w2) : tensor<1x4x8x8xf32>\n  return %b\n}}\n",
+        w(12, 7),
+        w(16, 5)
+    );
+    let model = qcc::ir::parse::parse(&qcc::diag::Source {
+        name: "m.ir".into(),
+        text,
+    })
+    .unwrap();
+    let samples: Vec<f32> = (0..4 * 3 * 64)
+        .map(|i| ((i * 37) % 29) as f32 * 0.2 - 2.8)
+        .collect();
+    let samples = ndarray::ArrayD::from_shape_vec(vec![4, 3, 8, 8], samples).unwrap();
+    let lower = |wide: &[&str], keep: &[&str]| {
+        let mut p = pipeline::Options::new(Target::native()).unwrap();
+        p.quant.calibration = Calibration::Samples {
+            samples: vec![samples.clone().into()],
+            method: Method::MinMax,
+        };
+        p.quant.wide = wide.iter().map(|s| s.to_string()).collect();
+        p.quant.keep_float = keep.iter().map(|s| s.to_string()).collect();
+        pipeline::compile(&model, &p, |_, _| {}).map(|c| c.int.unwrap())
+    };
+    // The storage of the codes each qconv2d reads, in order.
+    let conv_inputs = |m: &Model| -> Vec<String> {
+        m.ops_in_order()
+            .into_iter()
+            .filter(|&n| m.node(n).op().map(|o| o.kind) == Some(OpKind::QConv2d))
+            .map(|n| m.node(m.operands(n)[0]).ty.elem.storage().to_string())
+            .collect()
+    };
+    assert_eq!(conv_inputs(&lower(&["x"], &[]).unwrap()), ["i16", "u8"]);
+    // The tanh kept float: its result is quantized from float, so it can take 16 bits.
+    assert_eq!(conv_inputs(&lower(&["s"], &["s"]).unwrap()), ["u8", "i16"]);
+    let refused = |wide: &[&str]| lower(wide, &[]).unwrap_err().to_string();
+    assert_eq!(
+        refused(&["s"]),
+        "error: --activation-bits-for s=16: %s (unary) is an integer op, whose requantization writes u8 codes; 16 bits are for a model input or the result of an op left in float"
+    );
+    assert_eq!(
+        refused(&["a"]),
+        "error: --activation-bits-for a=16: %s (unary) reads %a, and only a convolution of one group has a 16-bit input form"
+    );
+    assert_eq!(
+        refused(&["b"]),
+        "error: --activation-bits-for b=16: %b is an output of the model; 16-bit codes are for tensors convolutions read"
+    );
+    assert_eq!(
+        refused(&["xx"]),
+        "error: --activation-bits-for xx=16: the model has no tensor `%xx` (did you mean `%x`?)"
     );
 }
 

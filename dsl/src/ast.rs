@@ -364,6 +364,8 @@ pub enum DType {
     F32,
     I8,
     U8,
+    /// The codes of an activation given 16 bits (`--activation-bits-for`).
+    I16,
     I32,
 }
 
@@ -373,6 +375,7 @@ impl DType {
             DType::F32 => "f32",
             DType::I8 => "i8",
             DType::U8 => "u8",
+            DType::I16 => "i16",
             DType::I32 => "i32",
         }
     }
@@ -381,6 +384,7 @@ impl DType {
             "f32" => Some(DType::F32),
             "i8" => Some(DType::I8),
             "u8" => Some(DType::U8),
+            "i16" => Some(DType::I16),
             "i32" => Some(DType::I32),
             _ => None,
         }

@@ -488,7 +488,7 @@ impl<'a> RuleChecker<'a> {
                     if *storage == DType::F32 {
                         self.error(
                             Diagnostic::new(
-                                "a quantized type is stored as i8, u8 or i32",
+                                "a quantized type is stored as i8, u8, i16 or i32",
                                 ty.span,
                                 "stored as f32",
                             )

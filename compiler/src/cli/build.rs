@@ -17,7 +17,8 @@ use crate::quant::{BiasCorrection, Method, WeightBits, DEFAULT_INPUT_RANGE};
 use crate::rules::admit::admit;
 use crate::rules::RuleSet;
 use dsl::ast::Phase;
-use std::collections::BTreeMap;
+use runtime::DType;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Reads the user's rule files.
 pub fn read_rule_files(paths: &[std::path::PathBuf]) -> Result<Vec<(String, String)>> {
@@ -128,6 +129,10 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
         (args.rounding_sweeps.is_some(), "--rounding-sweeps"),
         (!args.keep_float.is_empty(), "--keep-float"),
         (!args.weight_bits_for.is_empty(), "--weight-bits-for"),
+        (
+            !args.activation_bits_for.is_empty(),
+            "--activation-bits-for",
+        ),
     ];
     let given_quant_flag = quant_flags.iter().find(|(given, _)| *given).map(|f| f.1);
     let stage = args.stage();
@@ -182,6 +187,7 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
         ));
     }
     let bits_for = parse_bits_for(&args.weight_bits_for)?;
+    let wide = parse_activation_bits(&args.activation_bits_for)?;
     // Rules first: a broken or wrong rule file is refused before any model is touched.
     let user = read_rule_files(&args.rules)?;
     let all_rules = if args.no_builtin_rules {
@@ -296,6 +302,7 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
                 _ => WeightBits::Seven,
             }),
             bits_for,
+            wide,
             keep_float: args
                 .keep_float
                 .iter()
@@ -430,6 +437,27 @@ fn print_report(report: &Report, compiled: &Compiled, explain: bool, table: bool
                 let why = report.float_reasons.get(name).map_or("", String::as_str);
                 tell!("  stays float: %{name} ({kind}): {why}");
             }
+            // The tensors given 16 bits, as the quantizer wrote their codes.
+            if let Some(qdq) = &compiled.qdq {
+                for id in qdq.ops_in_order() {
+                    let n = qdq.node(id);
+                    if let Some(q) = n.ty.elem.quant().filter(|q| q.storage == DType::I16) {
+                        let readers: Vec<String> = qdq
+                            .users(id)
+                            .into_iter()
+                            .flat_map(|(d, _)| qdq.users(d))
+                            .map(|(u, _)| format!("%{}", qdq.node(u).name))
+                            .collect();
+                        tell!(
+                            "  16-bit codes: %{} (scale {:e}, zero point {}), read by {}",
+                            n.name,
+                            q.scales[0],
+                            q.zero_points[0],
+                            readers.join(", ")
+                        );
+                    }
+                }
+            }
         }
     }
     if let (true, Some(lowering), Some(int)) = (explain, &report.lowering, &compiled.int) {
@@ -465,6 +493,27 @@ fn parse_bits_for(specs: &[String]) -> Result<BTreeMap<String, WeightBits>> {
         out.insert(name.trim().trim_start_matches('%').to_string(), b);
     }
     Ok(out)
+}
+
+/// `--activation-bits-for TENSOR=BITS`, each: the tensors given 16 bits (8 is the default, so
+/// `NAME=8` names nothing new but is accepted).
+fn parse_activation_bits(specs: &[String]) -> Result<BTreeSet<String>> {
+    let mut wide = BTreeSet::new();
+    for spec in specs {
+        let bad = || {
+            Error::msg(format!(
+                "--activation-bits-for takes `TENSOR=16` or `TENSOR=8`, not `{spec}`"
+            ))
+        };
+        let (name, b) = spec.split_once('=').ok_or_else(bad)?;
+        let name = name.trim().trim_start_matches('%').to_string();
+        match b.trim() {
+            "16" => wide.insert(name),
+            "8" => wide.remove(&name),
+            _ => return Err(bad()),
+        };
+    }
+    Ok(wide)
 }
 
 /// The shapes for an ONNX model's open input dimensions: `--input-shape [NAME=]D0xD1…`, and

@@ -116,6 +116,12 @@ pub struct CompileArgs {
     /// Weight bits for one op, overriding --weight-bits: `NAME=8` or `NAME=7` (repeatable).
     #[arg(long, value_name = "OP=BITS")]
     pub weight_bits_for: Vec<String>,
+    /// Activation bits for one tensor: `NAME=16` quantizes it to i16 codes, 257 times finer
+    /// than u8, for a sensitive tensor such as a model input (repeatable). The tensor must be a
+    /// model input or a float op's result, read only by convolutions of one group; the library
+    /// then needs AVX2.
+    #[arg(long, value_name = "TENSOR=BITS")]
+    pub activation_bits_for: Vec<String>,
     /// Correct each conv/gemm bias for the mean shift its weight rounding causes: `empirical`
     /// (input means observed on the --calib samples), `data-free` (estimated from the folded
     /// BatchNorm statistics) or `off`. Default: empirical with --calib, data-free without.

@@ -20,6 +20,7 @@ fn params(g: &mut Graph, base: &str, q: &QuantType) -> Result<(String, String, O
     let raw: Vec<u8> = match q.storage {
         DType::U8 => zps.iter().map(|&z| z as u8).collect(),
         DType::I8 => zps.iter().map(|&z| z as i8 as u8).collect(),
+        DType::I16 => zps.iter().flat_map(|&z| (z as i16).to_le_bytes()).collect(),
         DType::I32 => zps.iter().flat_map(|z| z.to_le_bytes()).collect(),
         other => {
             return Err(Error::msg(format!(

@@ -6,7 +6,7 @@ use std::fmt;
 /// Per-tensor or per-axis affine quantization `r = scale·(q − zero_point)` of a storage type.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QuantType {
-    /// The integer storage: `I8`, `U8` or `I32`.
+    /// The integer storage: `I8`, `U8`, `I16` (activations given 16 bits) or `I32`.
     pub storage: DType,
     /// One scale per tensor (`axis == None`) or one per index of `axis`.
     pub scales: Vec<f32>,

@@ -18,9 +18,9 @@ pub struct Problem {
 /// Problems with a type on its own (quantization parameters that make no sense).
 pub fn check_type(t: &TensorType) -> Option<String> {
     let q = t.elem.quant()?;
-    if !matches!(q.storage, DType::I8 | DType::U8 | DType::I32) {
+    if !matches!(q.storage, DType::I8 | DType::U8 | DType::I16 | DType::I32) {
         return Some(format!(
-            "{t}: a quantized type is stored as i8, u8 or i32, not {}",
+            "{t}: a quantized type is stored as i8, u8, i16 or i32, not {}",
             q.storage
         ));
     }

@@ -208,6 +208,13 @@ pub struct Chosen {
 /// below `255·MIN_SCALE` gives `S = MIN_SCALE` ([`Warning::TinyRange`]). A non-finite or reversed
 /// range is an error naming the tensor.
 pub fn activation(tensor: &str, range: (f32, f32)) -> Result<Chosen> {
+    activation_in(tensor, range, DType::U8)
+}
+
+/// [`activation`] for codes of `storage`: u8, or i16 for a tensor given 16 bits
+/// (`--activation-bits-for`), whose 65,536 codes cut the rounding error 257-fold.
+pub fn activation_in(tensor: &str, range: (f32, f32), storage: DType) -> Result<Chosen> {
+    let (qmin, qmax) = runtime::qops::qrange(storage);
     let (lo, hi) = range;
     if !lo.is_finite() || !hi.is_finite() {
         return Err(Error::msg(format!(
@@ -231,12 +238,12 @@ pub fn activation(tensor: &str, range: (f32, f32)) -> Result<Chosen> {
             tensor: tensor.to_string(),
         });
         return Ok(Chosen {
-            params: Params::per_tensor(DType::U8, ZERO_SCALE, 0),
+            params: Params::per_tensor(storage, ZERO_SCALE, qmin.max(0)),
             warnings,
         });
     }
     // At most 2·f32::MAX/255: always a finite f32.
-    let mut scale = (span / (U8_QMAX - U8_QMIN) as f64) as f32;
+    let mut scale = (span / (qmax as f64 - qmin as f64)) as f32;
     if scale < MIN_SCALE {
         warnings.push(Warning::TinyRange {
             tensor: tensor.to_string(),
@@ -245,10 +252,10 @@ pub fn activation(tensor: &str, range: (f32, f32)) -> Result<Chosen> {
         scale = MIN_SCALE;
     }
     // Z from the scale actually stored, so that the stored pair maps 0 to an exact code.
-    let z = (U8_QMAX as f64 - hi as f64 / scale as f64).round_ties_even();
-    let z = z.clamp(U8_QMIN as f64, U8_QMAX as f64) as i32;
+    let z = (qmax as f64 - hi as f64 / scale as f64).round_ties_even();
+    let z = z.clamp(qmin as f64, qmax as f64) as i32;
     Ok(Chosen {
-        params: Params::per_tensor(DType::U8, scale, z),
+        params: Params::per_tensor(storage, scale, z),
         warnings,
     })
 }

@@ -12,12 +12,12 @@ use crate::ir::model::{Model, NameSet, NodeId, NodeKind, WeightData};
 use crate::ir::op::{Op, OpKind};
 use crate::ir::types::{ElemType, TensorType};
 use crate::quant::params::{
-    activation, bias, fit_bias, quantize_weights, weights, Params, Warning, WeightBits,
+    activation_in, bias, fit_bias, quantize_weights, weights, Params, Warning, WeightBits,
 };
 use crate::quant::ranges::Ranges;
 use crate::rules::ruleset::Absorption;
 use ndarray::{ArrayD, Axis, IxDyn};
-use runtime::Tensor;
+use runtime::{DType, Tensor};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -312,6 +312,10 @@ pub struct Options {
     /// Learned weight codes by op name (`--rounding adaround`, see
     /// [`crate::quant::rounding`]), used in place of nearest rounding where given.
     pub rounded: crate::quant::rounding::Rounded,
+    /// Float tensors (by name) quantized to i16 codes rather than u8: `--activation-bits-for
+    /// NAME=16`. Each must be a model input or a float op's result, read only by convolutions
+    /// of one group ([`Options::check_wide`]).
+    pub wide: std::collections::BTreeSet<String>,
     /// The (activation, producer) pairs the lowering rules take as one sandwich: the rules are
     /// the one truth about which ReLU/Clip becomes its producer's clamp. [`Options::new`] reads
     /// the built-in rules; the driver gives the rules it lowers with (`--rules` included).
@@ -326,6 +330,7 @@ impl Options {
             bits_for: Default::default(),
             input_means: Default::default(),
             rounded: Default::default(),
+            wide: Default::default(),
             absorbed: builtin_absorbed(),
         }
     }
@@ -356,6 +361,53 @@ impl Options {
         }
         Ok(())
     }
+
+    /// Each tensor given 16 bits exists, is f32, and is read only by convolutions of one group
+    /// (the integer op with an i16 input form) and is no model output: any other reader would
+    /// need a 16-bit kernel of its own.
+    fn check_wide(&self, model: &Model) -> Result<()> {
+        for name in &self.wide {
+            let flag = format!("--activation-bits-for {name}=16");
+            let Some(n) = model.find(name) else {
+                let ids = model.inputs.iter().copied().chain(model.ops_in_order());
+                let names: Vec<&str> = ids.map(|i| model.node(i).name.as_str()).collect();
+                let near = crate::ir::suggest::closest(name, names, 1);
+                let hint = near
+                    .first()
+                    .map(|n| format!(" (did you mean `%{n}`?)"))
+                    .unwrap_or_default();
+                return Err(Error::msg(format!(
+                    "{flag}: the model has no tensor `%{name}`{hint}"
+                )));
+            };
+            let node = model.node(n);
+            if node.is_weight() || !node.ty.elem.is_float() {
+                return Err(Error::msg(format!(
+                    "{flag}: %{name} is {}, not an f32 activation",
+                    node.ty
+                )));
+            }
+            if model.outputs.contains(&n) {
+                return Err(Error::msg(format!(
+                    "{flag}: %{name} is an output of the model; 16-bit codes are for tensors convolutions read"
+                )));
+            }
+            for (u, slot) in model.users(n) {
+                let user = model.node(u);
+                let op = user.op().expect("a user is an op");
+                let dense_conv =
+                    op.kind == OpKind::Conv2d && op.int_of("groups").unwrap_or(1) == 1 && slot == 0;
+                if !dense_conv || self.keep_float.contains(&user.name) {
+                    return Err(Error::msg(format!(
+                        "{flag}: %{} ({}) reads %{name}, and only a convolution of one group has a 16-bit input form",
+                        user.name,
+                        op.kind.name()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 struct Builder<'a> {
@@ -365,6 +417,7 @@ struct Builder<'a> {
     bits_for: &'a std::collections::BTreeMap<String, WeightBits>,
     input_means: &'a crate::quant::Means,
     rounded: &'a crate::quant::rounding::Rounded,
+    wide: &'a std::collections::BTreeSet<String>,
     out: Model,
     /// The f32 value of each source node in the new model.
     float_of: HashMap<NodeId, NodeId>,
@@ -425,7 +478,12 @@ impl Builder<'_> {
                 "no calibrated range for %{name}: calibrate this model (or give --ranges for it)"
             ))
         })?;
-        let chosen = activation(name, range)?;
+        let storage = if self.wide.contains(name) {
+            DType::I16
+        } else {
+            DType::U8
+        };
+        let chosen = activation_in(name, range, storage)?;
         self.warnings.extend(chosen.warnings);
         self.params_of.insert(n, chosen.params.clone());
         Ok(chosen.params)
@@ -635,6 +693,7 @@ pub fn quantize(src: &Model, ranges: &Ranges, bits: WeightBits) -> Result<Quanti
 /// [`quantize`] with per-op choices.
 pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Quantized> {
     opts.check(src)?;
+    opts.check_wide(src)?;
     // A ReLU/Clip absorbed into its producer's clamp is that producer's result (it is what
     // `--report` names): keeping it float keeps the producer float too.
     let mut keep = opts.keep_float.clone();
@@ -658,6 +717,7 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
         bits_for: &opts.bits_for,
         input_means: &opts.input_means,
         rounded: &opts.rounded,
+        wide: &opts.wide,
         out: Model::new(src.name.clone()),
         float_of: HashMap::new(),
         quant_of: HashMap::new(),
@@ -719,6 +779,14 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
                     }
                     r => r,
                 };
+                if r != Role::Float && opts.wide.contains(&node.name) {
+                    return Err(Error::msg(format!(
+                        "--activation-bits-for {}=16: %{} ({}) is an integer op, whose requantization writes u8 codes; 16 bits are for a model input or the result of an op left in float",
+                        node.name,
+                        node.name,
+                        op.kind.name()
+                    )));
+                }
                 let args: Result<Vec<NodeId>> = (|| {
                     Ok(match r {
                         Role::Linear => b.linear_operands(n, op)?,

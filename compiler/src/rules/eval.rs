@@ -35,6 +35,7 @@ pub fn dtype_of(d: ast::DType) -> DType {
         ast::DType::F32 => DType::F32,
         ast::DType::I8 => DType::I8,
         ast::DType::U8 => DType::U8,
+        ast::DType::I16 => DType::I16,
         ast::DType::I32 => DType::I32,
     }
 }

@@ -72,6 +72,7 @@ pub struct Sampler<'a> {
 const SCALES: &[f32] = &[0.5, 0.25, 0.125, 0.05];
 const ZPS_U8: &[i32] = &[0, 3, 128];
 const ZPS_I8: &[i32] = &[0, -5, 7];
+const ZPS_I16: &[i32] = &[0, -105, 3000];
 
 impl<'a> Sampler<'a> {
     pub fn new(
@@ -117,6 +118,17 @@ impl<'a> Sampler<'a> {
         })
     }
 
+    /// Whether the value being typed is a convolution's input: the conv's first operand, typed
+    /// by the conv itself or as the leaf under its first dequantize.
+    fn conv_input(&self) -> bool {
+        let first_of_conv = |i: usize| self.ctx[i].0 == OpKind::Conv2d && self.ctx[i].2.is_empty();
+        match self.ctx.len() {
+            0 => false,
+            n if self.ctx[n - 1].0 == OpKind::Dequantize => n >= 2 && first_of_conv(n - 2),
+            n => first_of_conv(n - 1),
+        }
+    }
+
     /// The quantized type a dequantize operand should have where it stands: the weight or bias
     /// of a linear layer, or an activation.
     fn role_quant(&mut self, shape: &[usize]) -> ElemType {
@@ -159,6 +171,16 @@ impl<'a> Sampler<'a> {
                     scales,
                     zero_points: vec![0; n],
                     axis: Some(0),
+                })
+            }
+            // A convolution's input: one in four holds the i16 codes of a tensor given 16
+            // bits (`--activation-bits-for`), which only convolutions read.
+            _ if self.conv_input() && !self.rng.coin() && !self.rng.coin() => {
+                ElemType::Quant(QuantType {
+                    storage: DType::I16,
+                    scales: vec![self.rng.pick(SCALES)],
+                    zero_points: vec![self.rng.pick(ZPS_I16)],
+                    axis: None,
                 })
             }
             _ => {
