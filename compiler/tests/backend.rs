@@ -22,4 +22,5 @@ mod backend {
     pub mod scale;
     pub mod support;
     pub mod unary;
+    pub mod wide;
 }

@@ -156,8 +156,14 @@ pub fn codegen(model: &Model, opts: &Options) -> Result<Compiled> {
     let mut weight_bytes = 0;
     for (i, step) in steps.iter().enumerate() {
         let name = format!("{}_k{i}", opts.prefix);
-        let (fs, bytes) = kernels::emit(&mut em, &name, step, &opts.target)
-            .map_err(|e| Error::msg(format!("%{} ({}): {e}", step.name, step.op.kind.name())))?;
+        let (fs, bytes) = kernels::emit(&mut em, &name, step, &opts.target).map_err(|e| {
+            // The kernel's own message, without a second `error:` prefix.
+            let why = match e {
+                Error::Msg(m) => m,
+                other => other.to_string(),
+            };
+            Error::msg(format!("%{} ({}): {why}", step.name, step.op.kind.name()))
+        })?;
         weight_bytes += bytes;
         let slack = match step.out.loc {
             Loc::Arena(off) => Some(off + step.out.ty.size_bytes()),
@@ -337,10 +343,15 @@ fn schedule(model: &Model, target: &Target) -> Result<Schedule> {
     for &id in order.iter().chain(&model.inputs).chain(&model.outputs) {
         let n = model.node(id);
         let d = n.ty.elem.storage();
-        if !matches!(
-            d,
-            DType::F32 | DType::I8 | DType::U8 | DType::I32 | DType::I64 | DType::Bool
-        ) {
+        // i16 only as the codes of a tensor given 16 bits, which a quantize writes and
+        // convolutions read.
+        let wide_codes = d == DType::I16 && n.ty.elem.quant().is_some();
+        if !wide_codes
+            && !matches!(
+                d,
+                DType::F32 | DType::I8 | DType::U8 | DType::I32 | DType::I64 | DType::Bool
+            )
+        {
             return Err(Error::msg(format!(
                 "%{} is {}: the backend has no kernels for {d} values (qcc runs them in the interpreter: `qcc run model.ir`)",
                 n.name, n.ty

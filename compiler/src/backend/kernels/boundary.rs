@@ -24,6 +24,7 @@ pub fn load_code(k: &mut K, d: DType, addr: Value) -> Value {
     match d {
         DType::U8 | DType::Bool => k.b.ins().uload8(types::I32, mem(), addr, 0),
         DType::I8 => k.b.ins().sload8(types::I32, mem(), addr, 0),
+        DType::I16 => k.b.ins().sload16(types::I32, mem(), addr, 0),
         DType::F32 => k.b.ins().load(types::F32, mem(), addr, 0),
         DType::I32 => k.b.ins().load(types::I32, mem(), addr, 0),
         DType::I64 => k.b.ins().load(types::I64, mem(), addr, 0),
@@ -37,6 +38,9 @@ pub fn store_code(k: &mut K, d: DType, v: Value, addr: Value) {
     match d {
         DType::U8 | DType::I8 | DType::Bool => {
             k.b.ins().istore8(mem(), v, addr, 0);
+        }
+        DType::I16 => {
+            k.b.ins().istore16(mem(), v, addr, 0);
         }
         _ => {
             k.b.ins().store(mem(), v, addr, 0);
@@ -87,6 +91,10 @@ pub fn quantize(
         let f = quantize_rows(em, name, step, scale, zp)?;
         return Ok((f, 0));
     }
+    if tables.is_none() && d == DType::I16 && (lo..=hi).contains(&zp) {
+        let f = quantize_rows(em, name, step, scale, zp)?;
+        return Ok((f, 0));
+    }
     let f = em.kernel(name, Linkage::Local, |k| {
         let (xb, yb) = (k.base(x.loc), k.base(y.loc));
         let xs = strides(&x.ty);
@@ -114,7 +122,7 @@ pub fn quantize(
             let i = k.clamp(i, -(1 << 24), 1 << 24);
             let i = k.b.ins().iadd(i, z);
             let c = k.clamp(i, lo, hi);
-            let ya = address(k, yb, idx, &ys, 1);
+            let ya = address(k, yb, idx, &ys, elem_size(d));
             store_code(k, d, c, ya);
             Ok(())
         })
@@ -122,8 +130,8 @@ pub fn quantize(
     Ok((f, 0))
 }
 
-/// Per-tensor [`quantize`] to bytes along the rows of the f32 input (its last axis, contiguous):
-/// 16 floats per block in four f32x4, the rest one by one. `fcvt_to_sint_sat` saturates and maps
+/// Per-tensor [`quantize`] to bytes (or i16 codes) along the rows of the f32 input (its last
+/// axis, contiguous): 16 floats per block in four f32x4, the rest one by one. `fcvt_to_sint_sat` saturates and maps
 /// NaN to 0 as the interpreter's `as i64` does, and clamping to `[lo − zp, hi − zp]` before adding
 /// the zero point equals clamping the sum (`zp` is a code, so nothing overflows). A channels-last
 /// result puts a row's codes `c` bytes apart: they are stored lane by lane.
@@ -142,9 +150,10 @@ fn quantize_rows(em: &mut Emitter, name: &str, step: &Step, scale: f32, zp: i32)
         let step_y = ys.last().copied().unwrap_or(1);
         let order: Vec<usize> = (0..outer.len()).collect();
         let whole = (len / LANES * LANES) as i64;
+        let esz = elem_size(d);
         for_each(k, outer, &order, &mut |k, idx| {
             let xrow = address(k, xb, idx, &xs, 4);
-            let yrow = address(k, yb, idx, &ys, 1);
+            let yrow = address(k, yb, idx, &ys, esz);
             k.for_range(0, whole, LANES as i64, |k, j| {
                 let xa = k.at(xrow, j, 4 * step_x, 0);
                 let sv = k.b.ins().f32const(scale);
@@ -156,14 +165,26 @@ fn quantize_rows(em: &mut Emitter, name: &str, step: &Step, scale: f32, zp: i32)
                     let i = k.b.ins().fcvt_to_sint_sat(types::I32X4, r);
                     finish_x4(k, i, zp, lo, hi)
                 });
-                let v = narrow(k, d, codes);
-                let ya = k.at(yrow, j, step_y, 0);
-                if step_y == 1 {
-                    k.b.ins().store(mem(), v, ya, 0);
+                let ya = k.at(yrow, j, step_y * esz, 0);
+                // Bytes: one vector of 16 codes; i16 codes: two of 8 (the values are in range,
+                // so the saturating narrow is exact).
+                let vs = if d == DType::I16 {
+                    let lo8 = k.b.ins().snarrow(codes[0], codes[1]);
+                    let hi8 = k.b.ins().snarrow(codes[2], codes[3]);
+                    vec![lo8, hi8]
                 } else {
-                    for lane in 0..LANES as u8 {
+                    vec![narrow(k, d, codes)]
+                };
+                let per = (LANES / vs.len()) as i32;
+                for (h, &v) in vs.iter().enumerate() {
+                    let first = h as i32 * per;
+                    if step_y == 1 {
+                        k.b.ins().store(mem(), v, ya, first * esz as i32);
+                        continue;
+                    }
+                    for lane in 0..per as u8 {
                         let b = k.b.ins().extractlane(v, lane);
-                        let off = i32::from(lane) * step_y as i32;
+                        let off = (first + i32::from(lane)) * (step_y * esz) as i32;
                         k.b.ins().store(mem(), b, ya, off);
                     }
                 }
@@ -177,7 +198,7 @@ fn quantize_rows(em: &mut Emitter, name: &str, step: &Step, scale: f32, zp: i32)
                 let r = k.b.ins().nearest(q);
                 let i = k.b.ins().fcvt_to_sint_sat(types::I32, r);
                 let c = finish(k, i, zp, lo, hi);
-                let ya = k.at(yrow, j, step_y, 0);
+                let ya = k.at(yrow, j, step_y * esz, 0);
                 store_code(k, d, c, ya);
                 Ok(())
             })

@@ -127,6 +127,7 @@ impl Conv {
                 pads: [0, self.pads[0], 0, self.pads[2]],
                 dil: [1, self.dil[0]],
                 depthwise: self.depthwise(),
+                wide: false,
             });
         }
         let dense = self.groups == 1 && self.dil[1] == 1;
@@ -144,7 +145,38 @@ impl Conv {
             pads: self.pads,
             dil: self.dil,
             depthwise: self.depthwise(),
+            wide: false,
         })
+    }
+
+    /// The micro layer of a convolution reading i16 codes (a tensor given 16 bits) and its tier:
+    /// the kernels that multiply activations and weights as i16 (`vpdpwssd` with AVX-512 VNNI,
+    /// else AVX2's `vpmaddwd`) read them as they are (an i16·i8 pair sum stays below 2²⁴).
+    /// The quantizer gives 16 bits only to the inputs of one-group convolutions.
+    fn wide(&self, target: &Target) -> Result<(Tier, Layer)> {
+        let tier = if target.has("avx512f") && target.has("avx512vnni") {
+            Tier::ZmmWide
+        } else {
+            Tier::Ymm
+        };
+        if !target.has("avx2") {
+            return Err(Error::msg(format!(
+                "a convolution reading 16-bit codes (--activation-bits-for) needs AVX2, which target {} lacks: compile for x86-64-v3 or newer, or give the tensor 8 bits",
+                target.spec
+            )));
+        }
+        match self.micro() {
+            Some(layer) if !layer.depthwise => Ok((
+                tier,
+                Layer {
+                    wide: true,
+                    ..layer
+                },
+            )),
+            _ => Err(Error::msg(
+                "16-bit codes feed only convolutions of one group without horizontal dilation",
+            )),
+        }
     }
 }
 
@@ -152,6 +184,13 @@ pub fn temp_bytes(op: &Op, args: &[Operand], out: &Operand, target: &Target) -> 
     let (x, w) = (&args[0].ty.shape, &args[1].ty.shape);
     if x.len() != 4 || w.len() != 4 || out.ty.shape.len() != 4 {
         return vec![];
+    }
+    if args[0].ty.elem.storage() == DType::I16 {
+        return match Conv::new(op, x, w, &out.ty.shape).and_then(|g| g.wide(target)) {
+            Ok((tier, layer)) => layer.temp_bytes(tier).into_iter().collect(),
+            // qconv2d reports the error itself.
+            Err(_) => vec![],
+        };
     }
     let tier = Tier::choose(target, operand_max_abs(&args[1]));
     if let (Some(tier), Ok(g)) = (tier, Conv::new(op, x, w, &out.ty.shape)) {
@@ -208,6 +247,7 @@ fn gemm_layer(args: &[Operand]) -> Option<Layer> {
         pads: [0; 4],
         dil: [1, 1],
         depthwise: false,
+        wide: false,
     })
 }
 
@@ -453,15 +493,20 @@ pub fn qconv2d(
     let w = weights_i8(wo, "the weight")?;
     let g = Conv::new(&step.op, &x.ty.shape, w.shape(), &y.ty.shape)?;
     let (_, zx) = zp_scale(&x.ty, "the input")?;
-    if x.ty.elem.storage() != DType::U8 {
+    if !matches!(x.ty.elem.storage(), DType::U8 | DType::I16) {
         return Err(Error::msg(format!(
-            "qconv2d takes u8 activations, not {}",
+            "qconv2d takes u8 (or 16-bit) activations, not {}",
             x.ty
         )));
     }
     let w = w.as_standard_layout();
     let wd = w.as_slice().expect("standard layout");
     let per_oc = g.cg * g.kh * g.kw;
+    let wide = if x.ty.elem.storage() == DType::I16 {
+        Some(g.wide(target)?)
+    } else {
+        None
+    };
     let tier = Tier::choose(target, operand_max_abs(wo));
     if let (Some(tier), Some(layer), true) = (tier, g.micro(), g.depthwise()) {
         let taps = g.kh * g.kw;
@@ -508,6 +553,9 @@ pub fn qconv2d(
             r
         })
         .collect();
+    if let Some((tier, layer)) = wide {
+        return micro_conv(em, name, step, tier, &layer, &rows, zx);
+    }
     if let (Some(tier), Some(layer)) = (tier, g.micro()) {
         return micro_conv(em, name, step, tier, &layer, &rows, zx);
     }

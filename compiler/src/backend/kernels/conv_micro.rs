@@ -31,6 +31,9 @@ pub struct Layer {
     pub dil: [usize; 2],
     /// Each channel convolved with its own `kh × kw` window (`o == c`).
     pub depthwise: bool,
+    /// The input holds i16 codes (a tensor given 16 bits), read as they are by the
+    /// [`Tier::ZmmWide`] or [`Tier::Ymm`] kernel; a dense layer only.
+    pub wide: bool,
 }
 
 impl Layer {
@@ -49,15 +52,17 @@ impl Layer {
     fn elem(&self, tier: Tier) -> usize {
         if self.depthwise {
             1
+        } else if self.wide {
+            2
         } else {
             tier.elem()
         }
     }
 
     /// Whether the kernel reads a staged copy rather than the input itself: padding must be
-    /// materialized, and wider elements written.
+    /// materialized, and u8 codes widened (i16 codes are read in place).
     fn staged(&self, tier: Tier) -> bool {
-        self.padded() || self.elem(tier) > 1
+        self.padded() || (self.elem(tier) > 1 && !self.wide)
     }
 
     /// Scratch bytes of the staged copy (with room for the last step's read past a row's run).
@@ -288,14 +293,17 @@ fn stage(k: &mut K, g: &Layer, x: Value, dst: Value, zx: i32, tier: Tier) -> Res
     let (hp, wp, c) = (g.hp(), g.wp(), g.c);
     let elem = g.elem(tier);
     let row = g.w * c;
+    // An i16 zero point fills as its two's-complement bits.
     let fill = |k: &mut K, at: Value, n: usize| -> Result<()> {
         match elem {
             1 => k.fill_bytes(at, zx as u8, n),
-            _ => fill_u16(k, at, zx as u16, n),
+            _ => fill_u16(k, at, zx as i16 as u16, n),
         }
     };
+    // Bytes of one source element: i16 codes are copied, u8 ones copied or widened.
+    let src_elem = if g.wide { 2 } else { 1 };
     k.for_range(0, g.n as i64, 1, |k, n| {
-        let src_img = k.at(x, n, (g.h * row) as i64, 0);
+        let src_img = k.at(x, n, (g.h * row * src_elem) as i64, 0);
         let dst_img = k.at(dst, n, (hp * wp * c * elem) as i64, 0);
         fill(k, dst_img, g.pads[0] * wp * c)?;
         let bottom =
@@ -303,7 +311,7 @@ fn stage(k: &mut K, g: &Layer, x: Value, dst: Value, zx: i32, tier: Tier) -> Res
                 .iadd_imm_s(dst_img, ((g.pads[0] + g.h) * wp * c * elem) as i64);
         fill(k, bottom, g.pads[2] * wp * c)?;
         k.for_range(0, g.h as i64, 1, |k, h| {
-            let src = k.at(src_img, h, row as i64, 0);
+            let src = k.at(src_img, h, (row * src_elem) as i64, 0);
             let dst_row = k.at(
                 dst_img,
                 h,
@@ -316,8 +324,9 @@ fn stage(k: &mut K, g: &Layer, x: Value, dst: Value, zx: i32, tier: Tier) -> Res
                     .iadd_imm_s(dst_row, ((g.pads[1] + g.w) * c * elem) as i64);
             fill(k, right, g.pads[3] * c)?;
             let inner = k.b.ins().iadd_imm_s(dst_row, (g.pads[1] * c * elem) as i64);
-            match elem {
-                1 => k.copy_bytes(inner, src, row),
+            match (elem, g.wide) {
+                (1, _) => k.copy_bytes(inner, src, row),
+                (_, true) => k.copy_bytes(inner, src, 2 * row),
                 _ => widen(k, inner, src, row),
             }
         })

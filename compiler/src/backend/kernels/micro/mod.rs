@@ -23,6 +23,10 @@ use iced_x86::IcedError;
 pub enum Tier {
     /// AVX-512 VNNI: `vpdpbusd` on zmm, u8 activations × i8 weights, four per i32 lane.
     Zmm,
+    /// AVX-512 VNNI for a layer reading i16 codes (a tensor given 16 bits): `vpdpwssd` on zmm,
+    /// i16 activations × weights stored as i16, two per i32 lane. Its steps are as many bytes
+    /// as [`Tier::Zmm`]'s (two i16 where four u8), so the loops and tables are the same.
+    ZmmWide,
     /// AVX2: activations widened to u16, weights stored as i16, `vpmaddwd` on ymm: exact for
     /// every i8 weight (2·255·128 < 2³¹), unlike `vpmaddubsw`, which saturates in i16.
     Ymm,
@@ -49,7 +53,7 @@ impl Tier {
     /// i32 lanes of one register.
     pub fn lanes(self) -> usize {
         match self {
-            Tier::Zmm => 16,
+            Tier::Zmm | Tier::ZmmWide => 16,
             Tier::Ymm | Tier::YmmBytes => 8,
         }
     }
@@ -62,7 +66,7 @@ impl Tier {
     /// Pixels of a full tile (the register file: 2·8 zmm or 2·6 ymm accumulators).
     pub fn tile(self) -> usize {
         match self {
-            Tier::Zmm => 8,
+            Tier::Zmm | Tier::ZmmWide => 8,
             Tier::Ymm => 6,
             // Ten accumulators: the ones vector and the product take two more registers.
             Tier::YmmBytes => 5,
@@ -82,15 +86,16 @@ impl Tier {
     pub fn step(self) -> usize {
         match self {
             Tier::Zmm | Tier::YmmBytes => 4,
-            Tier::Ymm => 2,
+            Tier::Ymm | Tier::ZmmWide => 2,
         }
     }
 
-    /// Bytes of one activation element as the kernel reads it (u8, or u16 widened).
+    /// Bytes of one activation element as the kernel reads it (u8, or u16 widened, or i16),
+    /// and of one packed weight.
     pub fn elem(self) -> usize {
         match self {
             Tier::Zmm | Tier::YmmBytes => 1,
-            Tier::Ymm => 2,
+            Tier::Ymm | Tier::ZmmWide => 2,
         }
     }
 }
@@ -310,7 +315,7 @@ pub fn weight_bytes(tier: Tier, rows: usize, steps: usize) -> usize {
 
 /// Packs `w[o]` (each `rows · run` weights in the order the activations are read) as
 /// `[block][row][step][channel][element]`, zero past `run` and past the last channel, i8 for
-/// [`Tier::Zmm`], i16 for [`Tier::Ymm`].
+/// [`Tier::Zmm`], i16 for [`Tier::Ymm`] and [`Tier::ZmmWide`].
 pub fn pack(tier: Tier, w: &[Vec<i8>], rows: usize, run: usize) -> Vec<u8> {
     let (nb, e) = (tier.block(), tier.step());
     let steps = run.div_ceil(e);
@@ -329,7 +334,7 @@ pub fn pack(tier: Tier, w: &[Vec<i8>], rows: usize, run: usize) -> Vec<u8> {
                         };
                         match tier {
                             Tier::Zmm | Tier::YmmBytes => out.push(v as u8),
-                            Tier::Ymm => out.extend(i16::from(v).to_le_bytes()),
+                            Tier::Ymm | Tier::ZmmWide => out.extend(i16::from(v).to_le_bytes()),
                         }
                     }
                 }
@@ -436,7 +441,7 @@ pub fn assemble(shape: &Shape) -> Result<Vec<u8>> {
         return Err(Error::msg(format!("no micro-kernel for {shape:?}")));
     }
     let bytes = match shape.tier {
-        Tier::Zmm => zmm::assemble(shape),
+        Tier::Zmm | Tier::ZmmWide => zmm::assemble(shape),
         Tier::Ymm | Tier::YmmBytes => ymm::assemble(shape),
     };
     bytes.map_err(|e| Error::msg(format!("assembling the micro-kernel {shape:?}: {e}")))

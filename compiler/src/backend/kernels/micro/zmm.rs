@@ -1,7 +1,7 @@
 //! The AVX-512 VNNI micro-kernel: `vpdpbusd` on zmm (16 channels × 4 u8·i8 products per
-//! instruction), then the requantization as one floor division of 64-bit products, with opmasks.
+//! instruction; `vpdpwssd`, 2 i16·i16 products, for i16 codes), then the requantization as one floor division of 64-bit products, with opmasks.
 
-use super::{Kind, Shape, Table};
+use super::{Kind, Shape, Table, Tier};
 use iced_x86::code_asm::*;
 use iced_x86::IcedError;
 
@@ -99,7 +99,11 @@ fn dense(
         for p in 0..s.pixels {
             a.vpbroadcastd(b, dword_ptr(rdi + (p as i64 * s.pixel_step) as i32))?;
             for (j, &wr) in w.iter().enumerate().take(regs) {
-                a.vpdpbusd(acc(s, p, j), b, wr)?;
+                if s.tier == Tier::ZmmWide {
+                    a.vpdpwssd(acc(s, p, j), b, wr)?;
+                } else {
+                    a.vpdpbusd(acc(s, p, j), b, wr)?;
+                }
             }
         }
         Ok(())
