@@ -21,7 +21,9 @@ Rows.
                    qcc's defaults otherwise (bias correction: empirical, since samples are given)
   qcc wB mse ...   MSE calibration with B-bit weights and: `bc off` (--bias-correction off),
                    `+bc` (empirical), `+bc df` (data-free), `+eq` (--equalize, bias correction
-                   off), `+eq +bc` (both), `+bc +adaround` (learned rounding, --rounding adaround)
+                   off), `+eq +bc` (both), `+bc +adaround` (learned rounding, --rounding adaround);
+                   with 8-bit weights also `+in16` (--activation-bits-for INPUT=16: the model
+                   input as i16 codes)
   ORT QOperator    quantize_static: QOperator, u8 activations, s8 per-channel weights, MinMax
                    calibration on the same calibration samples; default graph optimizations
   ORT QOp rr       the same with reduce_range=True (7-bit weights)
@@ -80,6 +82,14 @@ QCC_ROWS = [(f"qcc w8 {m}", 8, m, []) for m in METHODS if m != "mse"] + [
                          (" +eq +bc", ["--equalize", "--bias-correction", "empirical"]),
                          (" +bc +adaround", ["--bias-correction", "empirical",
                                              "--rounding", "adaround"])]
+] + [
+    # The model input given 16-bit codes ({input}: its name, read from the ONNX file).
+    (f"qcc w8 mse{label}", 8, "mse", flags)
+    for label, flags in [(" +bc +in16", ["--bias-correction", "empirical",
+                                         "--activation-bits-for", "{input}=16"]),
+                         (" +bc +adaround +in16", ["--bias-correction", "empirical",
+                                                   "--rounding", "adaround",
+                                                   "--activation-bits-for", "{input}=16"])]
 ]
 DIGITS_CALIB = 100
 
@@ -217,8 +227,9 @@ def bench_model(name, args, pool):
     np.save(eval_path, evals)
 
     qcc_runs = [r for r in QCC_ROWS if not (args.no_methods and r[2] != "mse")]
+    input_name = ort.InferenceSession(onnx_path).get_inputs()[0].name
     futures = {label: pool.submit(run_qcc, args.qcc, onnx_path, calib_path, eval_path, work,
-                                  label, bits, m, flags)
+                                  label, bits, m, [f.replace("{input}", input_name) for f in flags])
                for label, bits, m, flags in qcc_runs}
 
     ref = run_ort(onnx_path, evals)
