@@ -104,7 +104,7 @@ def _option_args(options: dict[str, Any]) -> list[str]:
             for v in value:
                 out += [flag, os.fspath(v) if isinstance(v, os.PathLike) else str(v)]
             continue
-        if isinstance(value, Mapping) and key == "weight_bits_for":
+        if isinstance(value, Mapping) and key in ("weight_bits_for", "activation_bits_for"):
             for op, bits in value.items():
                 out += [flag, f"{op}={bits}"]
             continue

@@ -120,6 +120,17 @@ def test_options_are_the_command_lines_flags(images):
     assert lib.info["target"] == "x86-64-v3"
 
 
+def test_a_sixteen_bit_input_is_a_mapping_like_weight_bits_for(digits, images):
+    lib = qcc.compile(DIGITS / "digits.onnx", images[:64], activation_bits_for={"image": 16})
+    # Other input codes, so other outputs, and the same digits read.
+    wide = np.concatenate([lib(images[i : i + 1]) for i in range(64, 96)])
+    narrow = np.concatenate([digits(images[i : i + 1]) for i in range(64, 96)])
+    assert not np.array_equal(wide, narrow)
+    assert np.array_equal(wide.argmax(-1), narrow.argmax(-1))
+    with pytest.raises(qcc.QccError, match=r"--activation-bits-for imag=16: the model has no tensor"):
+        qcc.compile(DIGITS / "digits.onnx", images[:8], activation_bits_for={"imag": 16})
+
+
 def test_errors_of_the_compiler_are_qcc_errors(tmp_path, images):
     with pytest.raises(FileNotFoundError):
         qcc.compile(tmp_path / "missing.onnx", images[:8])
