@@ -179,7 +179,7 @@ fn sixteen_bit_codes_go_to_tensors_convolutions_read() {
     );
     assert_eq!(
         refused(&["a"]),
-        "error: --activation-bits-for a=16: %s (unary) reads %a, and only a convolution of one group has a 16-bit input form"
+        "error: --activation-bits-for a=16: %s (unary) reads %a, and only a convolution of one group without horizontal dilation has a 16-bit input form"
     );
     assert_eq!(
         refused(&["b"]),

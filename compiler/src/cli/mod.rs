@@ -118,7 +118,8 @@ pub struct CompileArgs {
     pub weight_bits_for: Vec<String>,
     /// Activation bits for one tensor: `NAME=16` quantizes it to i16 codes, 257 times finer
     /// than u8, for a sensitive tensor such as a model input (repeatable). The tensor must be a
-    /// model input or a float op's result, read only by convolutions of one group; the library
+    /// model input or a float op's result, read only by convolutions of one group (no
+    /// horizontal dilation); the library
     /// then needs AVX2.
     #[arg(long, value_name = "TENSOR=BITS")]
     pub activation_bits_for: Vec<String>,

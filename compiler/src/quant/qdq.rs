@@ -363,8 +363,8 @@ impl Options {
     }
 
     /// Each tensor given 16 bits exists, is f32, and is read only by convolutions of one group
-    /// (the integer op with an i16 input form) and is no model output: any other reader would
-    /// need a 16-bit kernel of its own.
+    /// without horizontal dilation (the integer op with an i16 input form and its kernels) and is
+    /// no model output: any other reader would need a 16-bit kernel of its own.
     fn check_wide(&self, model: &Model) -> Result<()> {
         for name in &self.wide {
             let flag = format!("--activation-bits-for {name}=16");
@@ -395,11 +395,16 @@ impl Options {
             for (u, slot) in model.users(n) {
                 let user = model.node(u);
                 let op = user.op().expect("a user is an op");
-                let dense_conv =
-                    op.kind == OpKind::Conv2d && op.int_of("groups").unwrap_or(1) == 1 && slot == 0;
+                let dense_conv = op.kind == OpKind::Conv2d
+                    && op.int_of("groups").unwrap_or(1) == 1
+                    && op
+                        .ints("dilations")
+                        .and_then(|d| d.get(1))
+                        .is_none_or(|&d| d == 1)
+                    && slot == 0;
                 if !dense_conv || self.keep_float.contains(&user.name) {
                     return Err(Error::msg(format!(
-                        "{flag}: %{} ({}) reads %{name}, and only a convolution of one group has a 16-bit input form",
+                        "{flag}: %{} ({}) reads %{name}, and only a convolution of one group without horizontal dilation has a 16-bit input form",
                         user.name,
                         op.kind.name()
                     )));
