@@ -73,11 +73,9 @@ fn keep_float_keeps_the_op_and_its_absorbed_producer() {
     );
 }
 
-/// A kept op between two integer layers: the quantizer wraps it in dequantize and quantize for
-/// its integer consumer, and the lowering rule that turns such a sandwich into a lookup table
-/// must not fire on it (it did: `--explain` said "kept" and the library ran a table).
-#[test]
-fn keep_float_holds_between_integer_layers() {
+/// x → conv a → tanh s → conv b (1×1 convolutions of 3 and 4 channels on 8×8), and four
+/// calibration samples of it.
+fn tanh_between_convs() -> (Model, ndarray::ArrayD<f32>) {
     let w = |n: usize, k: usize| -> String {
         let v: Vec<String> = (0..n)
             .map(|i| format!("{:?}", ((i * k) % 11) as f32 * 0.1 - 0.5))
@@ -98,6 +96,15 @@ fn keep_float_holds_between_integer_layers() {
         .map(|i| ((i * 37) % 29) as f32 * 0.2 - 2.8)
         .collect();
     let samples = ndarray::ArrayD::from_shape_vec(vec![4, 3, 8, 8], samples).unwrap();
+    (model, samples)
+}
+
+/// A kept op between two integer layers: the quantizer wraps it in dequantize and quantize for
+/// its integer consumer, and the lowering rule that turns such a sandwich into a lookup table
+/// must not fire on it (it did: `--explain` said "kept" and the library ran a table).
+#[test]
+fn keep_float_holds_between_integer_layers() {
+    let (model, samples) = tanh_between_convs();
     let lower = |keep: &[&str]| {
         let mut p = pipeline::Options::new(Target::native()).unwrap();
         p.quant.calibration = Calibration::Samples {
@@ -131,26 +138,7 @@ fn keep_float_holds_between_integer_layers() {
 /// x → conv a → tanh s → conv b: which tensors may hold 16-bit codes, and why the others may not.
 #[test]
 fn sixteen_bit_codes_go_to_tensors_convolutions_read() {
-    let w = |n: usize, k: usize| -> String {
-        let v: Vec<String> = (0..n)
-            .map(|i| format!("{:?}", ((i * k) % 11) as f32 * 0.1 - 0.5))
-            .collect();
-        v.join(", ")
-    };
-    let text = format!(
-        "model @m {{\n  weight @w1 : tensor<4x3x1x1xf32> = dense<[{}]>\n  weight @w2 : tensor<4x4x1x1xf32> = dense<[{}]>\n  %x = input : tensor<1x3x8x8xf32>\n  %a = conv2d(%x, @w1) : tensor<1x4x8x8xf32>\n  %s = unary(%a) {{fn = \"tanh\", params = []}} : tensor<1x4x8x8xf32>\n  %b = conv2d(%s, @w2) : tensor<1x4x8x8xf32>\n  return %b\n}}\n",
-        w(12, 7),
-        w(16, 5)
-    );
-    let model = qcc::ir::parse::parse(&qcc::diag::Source {
-        name: "m.ir".into(),
-        text,
-    })
-    .unwrap();
-    let samples: Vec<f32> = (0..4 * 3 * 64)
-        .map(|i| ((i * 37) % 29) as f32 * 0.2 - 2.8)
-        .collect();
-    let samples = ndarray::ArrayD::from_shape_vec(vec![4, 3, 8, 8], samples).unwrap();
+    let (model, samples) = tanh_between_convs();
     let lower = |wide: &[&str], keep: &[&str]| {
         let mut p = pipeline::Options::new(Target::native()).unwrap();
         p.quant.calibration = Calibration::Samples {

@@ -349,11 +349,7 @@ impl Options {
             .chain(self.bits_for.keys().map(|n| ("--weight-bits-for", n)))
         {
             if !ops.iter().any(|o| o == name) {
-                let near = crate::ir::suggest::closest(name, ops.iter().map(|s| s.as_str()), 1);
-                let hint = near
-                    .first()
-                    .map(|n| format!(" (did you mean `%{n}`?)"))
-                    .unwrap_or_default();
+                let hint = did_you_mean(name, ops.iter().map(|s| s.as_str()));
                 return Err(Error::msg(format!(
                     "{flag}: the model has no op `%{name}`{hint}"
                 )));
@@ -370,12 +366,7 @@ impl Options {
             let flag = format!("--activation-bits-for {name}=16");
             let Some(n) = model.find(name) else {
                 let ids = model.inputs.iter().copied().chain(model.ops_in_order());
-                let names: Vec<&str> = ids.map(|i| model.node(i).name.as_str()).collect();
-                let near = crate::ir::suggest::closest(name, names, 1);
-                let hint = near
-                    .first()
-                    .map(|n| format!(" (did you mean `%{n}`?)"))
-                    .unwrap_or_default();
+                let hint = did_you_mean(name, ids.map(|i| model.node(i).name.as_str()));
                 return Err(Error::msg(format!(
                     "{flag}: the model has no tensor `%{name}`{hint}"
                 )));
@@ -413,6 +404,14 @@ impl Options {
         }
         Ok(())
     }
+}
+
+/// ` (did you mean `%X`?)` for the name among `names` closest to a misspelt `name`, or nothing.
+fn did_you_mean<'a>(name: &str, names: impl IntoIterator<Item = &'a str>) -> String {
+    crate::ir::suggest::closest(name, names, 1)
+        .first()
+        .map(|n| format!(" (did you mean `%{n}`?)"))
+        .unwrap_or_default()
 }
 
 struct Builder<'a> {
