@@ -475,6 +475,12 @@ fn print_report(report: &Report, compiled: &Compiled, explain: bool, table: bool
     }
 }
 
+/// `NAME=BITS` as the name (without a leading `%`) and the bits, both trimmed.
+fn name_and_bits(spec: &str) -> Option<(String, &str)> {
+    let (name, bits) = spec.split_once('=')?;
+    Some((name.trim().trim_start_matches('%').to_string(), bits.trim()))
+}
+
 /// `--weight-bits-for OP=BITS`, each.
 fn parse_bits_for(specs: &[String]) -> Result<BTreeMap<String, WeightBits>> {
     let mut out = BTreeMap::new();
@@ -484,13 +490,13 @@ fn parse_bits_for(specs: &[String]) -> Result<BTreeMap<String, WeightBits>> {
                 "--weight-bits-for takes `OP=7` or `OP=8`, not `{spec}`"
             ))
         };
-        let (name, b) = spec.split_once('=').ok_or_else(bad)?;
-        let b = match b.trim() {
+        let (name, b) = name_and_bits(spec).ok_or_else(bad)?;
+        let b = match b {
             "8" => WeightBits::Eight,
             "7" => WeightBits::Seven,
             _ => return Err(bad()),
         };
-        out.insert(name.trim().trim_start_matches('%').to_string(), b);
+        out.insert(name, b);
     }
     Ok(out)
 }
@@ -505,9 +511,8 @@ fn parse_activation_bits(specs: &[String]) -> Result<BTreeSet<String>> {
                 "--activation-bits-for takes `TENSOR=16` or `TENSOR=8`, not `{spec}`"
             ))
         };
-        let (name, b) = spec.split_once('=').ok_or_else(bad)?;
-        let name = name.trim().trim_start_matches('%').to_string();
-        match b.trim() {
+        let (name, b) = name_and_bits(spec).ok_or_else(bad)?;
+        match b {
             "16" => wide.insert(name),
             "8" => wide.remove(&name),
             _ => return Err(bad()),

@@ -73,8 +73,12 @@ pub fn quantize(
     let d = y.ty.elem.storage();
     let (lo, hi) = qrange(d);
     let (scale, zp) = (q.scales[0], q.zero_points[0]);
-    if tables.is_none() && matches!(d, DType::U8 | DType::I8) && (lo..=hi).contains(&zp) {
-        if same_layout(&[x], y) && target.has("avx512f") {
+    if tables.is_none()
+        && matches!(d, DType::U8 | DType::I8 | DType::I16)
+        && (lo..=hi).contains(&zp)
+    {
+        // The machine-code kernel narrows to bytes; i16 codes take the rows kernel.
+        if d != DType::I16 && same_layout(&[x], y) && target.has("avx512f") {
             let code = micro::quantize::assemble(scale, zp, lo, hi, d == DType::I8)
                 .map_err(|e| Error::msg(format!("assembling the quantize kernel: {e}")))?;
             let f = em.machine_code(&format!("{name}_micro"), &code, 3)?;
@@ -88,10 +92,6 @@ pub fn quantize(
             let f = map_flat(em, name, &[x], y, Blocks::Micro::<Never>(f), scalar)?;
             return Ok((f, 0));
         }
-        let f = quantize_rows(em, name, step, scale, zp)?;
-        return Ok((f, 0));
-    }
-    if tables.is_none() && d == DType::I16 && (lo..=hi).contains(&zp) {
         let f = quantize_rows(em, name, step, scale, zp)?;
         return Ok((f, 0));
     }
