@@ -176,6 +176,10 @@ pub fn arith(x: &Value, y: &Value, f: impl Fn(f64, f64) -> f64, keeps_int: bool)
     // no broadcast copies of the operands.
     let out = if a.shape() == b.shape() {
         Zip::from(a).and(b).map_collect(|&p, &q| f(p, q))
+    } else if let Some(out) = along_one_run(a, b, &f) {
+        out
+    } else if let Some(out) = along_one_run(b, a, &|q, p| f(p, q)) {
+        out
     } else {
         let (a, b) = broadcast_views(a, b)?;
         Zip::from(&a).and(&b).map_collect(|&p, &q| f(p, q))
@@ -184,6 +188,46 @@ pub fn arith(x: &Value, y: &Value, f: impl Fn(f64, f64) -> f64, keeps_int: bool)
         a: out,
         int: ia && ib && keeps_int,
     })
+}
+
+/// `f(a, b)` when `a` has the broadcast shape and `b` varies along one run of `a`'s axes only
+/// (its shape, aligned to `a`'s, is 1 outside the run and `a`'s size within it), both in standard
+/// layout: `a` is then `[outer, run, inner]` and `b` is `[run]`, and each `b` value meets a
+/// contiguous block of `inner` values of `a`. This is a weight scaled per output channel
+/// (`w * s[:, 1, 1, 1]`, folding a BatchNorm): a strided broadcast walk indexes every element
+/// through its dynamic shape, 15 ns per weight, most of ResNet-18's simplification.
+fn along_one_run(
+    a: &ArrayD<f64>,
+    b: &ArrayD<f64>,
+    f: &impl Fn(f64, f64) -> f64,
+) -> Option<ArrayD<f64>> {
+    let (sa, sb) = (a.shape(), b.shape());
+    if sb.len() > sa.len() {
+        return None;
+    }
+    let (ad, bd) = (a.as_slice()?, b.as_slice()?);
+    // b's shape aligned to a's rank (NumPy pads on the left).
+    let pad = sa.len() - sb.len();
+    let dim_b = |k: usize| if k < pad { 1 } else { sb[k - pad] };
+    let first = (0..sa.len()).find(|&k| dim_b(k) != 1).unwrap_or(sa.len());
+    let end = (first..sa.len())
+        .find(|&k| dim_b(k) == 1)
+        .unwrap_or(sa.len());
+    if (first..end).any(|k| dim_b(k) != sa[k]) || (end..sa.len()).any(|k| dim_b(k) != 1) {
+        return None;
+    }
+    let inner: usize = sa[end..].iter().product();
+    let run: usize = sa[first..end].iter().product();
+    debug_assert_eq!(bd.len(), run);
+    let mut out = Vec::with_capacity(ad.len());
+    if !ad.is_empty() {
+        for block in ad.chunks_exact(run * inner) {
+            for (rows, &q) in block.chunks_exact(inner).zip(bd) {
+                out.extend(rows.iter().map(|&p| f(p, q)));
+            }
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(sa), out).ok()
 }
 
 /// Element-wise comparison.
@@ -221,4 +265,59 @@ pub fn map(x: &Value, f: impl Fn(f64) -> f64, keeps_int: bool) -> VResult<Value>
         a: a.mapv(f),
         int: int && keeps_int,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A shape of rank 0–4 and a second shape broadcasting against it: each axis kept or made 1,
+    /// some leading axes dropped, and sometimes the two swapped.
+    fn shapes() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
+        prop::collection::vec(0usize..4, 0..5).prop_flat_map(|a| {
+            let n = a.len();
+            (
+                Just(a),
+                prop::collection::vec(any::<bool>(), n),
+                0..=n,
+                any::<bool>(),
+            )
+                .prop_map(|(a, keep, drop, swap)| {
+                    let b: Vec<usize> = a
+                        .iter()
+                        .zip(&keep)
+                        .map(|(&d, &k)| if k { d } else { 1 })
+                        .skip(drop)
+                        .collect();
+                    if swap {
+                        (b, a)
+                    } else {
+                        (a, b)
+                    }
+                })
+        })
+    }
+
+    fn counting(shape: &[usize], from: f64) -> Value {
+        let n: usize = shape.iter().product();
+        Value::Num {
+            a: ArrayD::from_shape_vec(IxDyn(shape), (0..n).map(|i| from + i as f64).collect())
+                .unwrap(),
+            int: true,
+        }
+    }
+
+    proptest! {
+        /// The one-run fast path computes what the strided broadcast walk computes.
+        #[test]
+        fn arith_matches_broadcast_walk((sa, sb) in shapes()) {
+            let (x, y) = (counting(&sa, 1.0), counting(&sb, 1000.0));
+            let f = |p: f64, q: f64| p * 3.0 - q;
+            let got = arith(&x, &y, f, true).unwrap();
+            let (a, b) = broadcast_views(x.num().unwrap().0, y.num().unwrap().0).unwrap();
+            let want = Zip::from(&a).and(&b).map_collect(|&p, &q| f(p, q));
+            prop_assert_eq!(got, Value::Num { a: want, int: true });
+        }
+    }
 }
