@@ -177,8 +177,26 @@ fn im2col(
 }
 
 /// One input channel per group: each output plane is a weighted sum of shifted copies of its
-/// input plane, accumulated row by row so the output row stays in L1.
+/// input plane, accumulated row by row so the output row stays in L1. Compiled for AVX2 as well
+/// where the CPU has it: the same multiplies and adds in the same order (Rust never contracts
+/// them into FMAs), eight lanes wide instead of the baseline's four.
 fn depthwise(g: &Geometry, xd: &[f32], wd: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        fn wide(g: &Geometry, xd: &[f32], wd: &[f32], out: &mut [f32]) {
+            depthwise_rows(g, xd, wd, out)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { wide(g, xd, wd, out) };
+        }
+    }
+    depthwise_rows(g, xd, wd, out)
+}
+
+#[inline(always)]
+fn depthwise_rows(g: &Geometry, xd: &[f32], wd: &[f32], out: &mut [f32]) {
     let [sh, _] = g.p.strides;
     let [dh, _] = g.p.dilations;
     let pt = g.p.pads[0];
@@ -215,6 +233,7 @@ fn depthwise(g: &Geometry, xd: &[f32], wd: &[f32], out: &mut [f32]) {
 }
 
 /// `y += a·x` over equal-length slices (a separate function so the two are known not to alias).
+#[inline(always)]
 fn axpy(y: &mut [f32], x: &[f32], a: f32) {
     for (d, s) in y.iter_mut().zip(x) {
         *d += a * s;
