@@ -303,6 +303,23 @@ impl Histogram {
     /// binning ResNet-18's activations was a fifth of calibrating it), then the negative and
     /// the positive half.
     fn bin_fast(&mut self, values: &[f32], ps: f32, ns: f32) {
+        // The slots computed eight lanes wide where the CPU has AVX2 (same arithmetic).
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx2")]
+            fn wide(h: &mut Histogram, values: &[f32], ps: f32, ns: f32) {
+                h.bin_fast_body(values, ps, ns)
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2.
+                return unsafe { wide(self, values, ps, ns) };
+            }
+        }
+        self.bin_fast_body(values, ps, ns)
+    }
+
+    #[inline(always)]
+    fn bin_fast_body(&mut self, values: &[f32], ps: f32, ns: f32) {
         const ZERO_SLOTS: usize = 8;
         let bins = self.pos.counts.len();
         let last = (bins - 1) as f32;
