@@ -11,7 +11,7 @@
 use crate::backend::header;
 use crate::backend::interface::Interface;
 use crate::diag::{Error, IoContext, Result};
-use crate::fsio::write_all_atomic;
+use crate::fsio::{write_contents_atomic, Contents};
 use runtime::scratch::SCRATCH_ALIGN;
 use std::ffi::OsString;
 use std::fmt::Write;
@@ -518,9 +518,8 @@ pub fn link(iface: &Interface, object: &[u8], output: &Path) -> Result<()> {
         )));
     }
     let lib_path = dir.path().join(LIBRARY_SO);
-    let library = std::fs::read(&lib_path).at(&lib_path)?;
-    write_all_atomic(&[
-        (output, &library),
-        (&header_path(output), header.as_bytes()),
+    write_contents_atomic(&[
+        (output, Contents::CopyOf(&lib_path)),
+        (&header_path(output), Contents::Bytes(header.as_bytes())),
     ])
 }
