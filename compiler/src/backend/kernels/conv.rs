@@ -261,6 +261,26 @@ fn weights_i8<'a>(o: &'a Operand, what: &str) -> Result<&'a ndarray::ArrayD<i8>>
     }
 }
 
+/// The weights of each of a gemm's output columns: `b`'s rows when transposed, else its
+/// columns, gathered in `b`'s memory order (a dynamic index per weight, and a column walk across
+/// a matrix of tens of MiB, made this most of the code generation of a large classifier).
+fn output_rows(b: &ndarray::ArrayD<i8>, trans_b: bool) -> Vec<Vec<i8>> {
+    let b = b
+        .view()
+        .into_dimensionality::<ndarray::Ix2>()
+        .expect("a 2-D gemm operand");
+    if trans_b {
+        return b.rows().into_iter().map(|r| r.to_vec()).collect();
+    }
+    let mut rows = vec![Vec::with_capacity(b.nrows()); b.ncols()];
+    for r in b.rows() {
+        for (row, &v) in rows.iter_mut().zip(r.iter()) {
+            row.push(v);
+        }
+    }
+    rows
+}
+
 /// The bias with the input's zero point folded in, one i32 per output channel:
 /// `b[o] − z·Σ w[o, …]` (wrapping, as the interpreter's `folded_bias`).
 fn folded_bias(step: &Step, rows: &[Vec<i8>], z: i32) -> Result<Vec<i32>> {
@@ -816,13 +836,7 @@ pub fn qgemm(
             a.ty, bo.ty, y.ty
         )));
     }
-    let rows: Vec<Vec<i8>> = (0..n)
-        .map(|j| {
-            (0..kk)
-                .map(|t| if trans_b { b[[j, t]] } else { b[[t, j]] })
-                .collect()
-        })
-        .collect();
+    let rows = output_rows(b, trans_b);
     if let Some(tier) = Tier::choose(target, operand_max_abs(bo)) {
         let layer = gemm_layer(&step.args).expect("checked 2-D above");
         return micro_conv(em, name, step, tier, &layer, &rows, za);
