@@ -8,31 +8,41 @@ use ndarray::{ArrayD, IxDyn};
 /// Maximum over each window's taps that fall inside the input: padding never wins, NaN does. A
 /// window that sees only padding yields `f32::MIN`, as ONNX Runtime does.
 pub fn max_pool(x: &ArrayD<f32>, p: &PoolParams) -> ArrayD<f32> {
-    pool("max_pool", x, p, |taps, _| {
-        taps.iter()
-            .fold(f32::MIN, |m, &v| if v > m || v.is_nan() { v } else { m })
-    })
+    pool(
+        "max_pool",
+        x,
+        p,
+        f32::MIN,
+        |m, v| if v > m || v.is_nan() { v } else { m },
+        |m, _| m,
+    )
 }
 
 /// Mean of each window. The divisor counts the taps inside the input, or with
 /// `count_include_pad` also those in the explicit padding — but never those that `ceil_mode`
 /// pushes beyond the padded input. A window with nothing to count yields 0.
 pub fn avg_pool(x: &ArrayD<f32>, p: &PoolParams, count_include_pad: bool) -> ArrayD<f32> {
-    pool("avg_pool", x, p, |taps, w| {
-        // One f32 accumulator from +0, taps in row-major window order (docs/ir.md, "Float ops in
-        // an integer graph").
-        let sum = taps.iter().fold(0.0f32, |acc, &v| acc + v);
-        let count = if count_include_pad {
-            w.padded
-        } else {
-            w.inside
-        };
-        if count == 0 {
-            0.0
-        } else {
-            sum / count as f32
-        }
-    })
+    // One f32 accumulator from +0, taps in row-major window order (docs/ir.md, "Float ops in
+    // an integer graph").
+    pool(
+        "avg_pool",
+        x,
+        p,
+        0.0,
+        |acc, v| acc + v,
+        |sum, w| {
+            let count = if count_include_pad {
+                w.padded
+            } else {
+                w.inside
+            };
+            if count == 0 {
+                0.0
+            } else {
+                sum / count as f32
+            }
+        },
+    )
 }
 
 /// Mean over every axis after the first two, kept as length-1 axes.
@@ -56,10 +66,17 @@ struct WindowCounts {
     padded: usize,
 }
 
-fn pool<F>(op: &str, x: &ArrayD<f32>, p: &PoolParams, reduce: F) -> ArrayD<f32>
-where
-    F: Fn(&[f32], WindowCounts) -> f32,
-{
+/// Folds each window's taps in row-major order with `step` from `init`, straight from the input
+/// (no per-window copy: the taps of ResNet-18's max pool were gathered into a vector window by
+/// window), then `finish`es the fold with the window's counts.
+fn pool(
+    op: &str,
+    x: &ArrayD<f32>,
+    p: &PoolParams,
+    init: f32,
+    step: impl Fn(f32, f32) -> f32,
+    finish: impl Fn(f32, WindowCounts) -> f32,
+) -> ArrayD<f32> {
     let xs = x.shape();
     assert_eq!(xs.len(), 4, "{op}: input {xs:?} must be 4-D [N, C, H, W]");
     let (h, w) = (xs[2], xs[3]);
@@ -88,19 +105,21 @@ where
     let x = x.as_standard_layout();
     let xd = x.as_slice().expect("standard layout");
     let mut out = Vec::with_capacity(xs[0] * xs[1] * rows.len() * cols.len());
-    let mut taps = Vec::with_capacity(p.kernel[0] * p.kernel[1]);
     for plane in xd.chunks_exact(h * w) {
         for r in &rows {
             for c in &cols {
-                taps.clear();
+                let mut acc = init;
                 for &i in &r.inside {
-                    taps.extend(c.inside.iter().map(|&j| plane[i * w + j]));
+                    let row = &plane[i * w..][..w];
+                    for &j in &c.inside {
+                        acc = step(acc, row[j]);
+                    }
                 }
                 let counts = WindowCounts {
                     inside: r.inside.len() * c.inside.len(),
                     padded: r.padded * c.padded,
                 };
-                out.push(reduce(&taps, counts));
+                out.push(finish(acc, counts));
             }
         }
     }
