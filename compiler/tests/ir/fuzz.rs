@@ -262,7 +262,11 @@ proptest! {
         let mut model = parse(&Source { name: "w.ir".into(), text: text.into() }).expect("parses");
         let (r, largest) = largest_allocation(|| load_weights(&mut model, &dir.path().join("w.ir")));
         prop_assert!(largest <= 16 * bytes.len() + (1 << 20), "{} bytes allocated {largest} at once", bytes.len());
-        let honest = header_len.is_none() && dim == 4 && end == 16 && !twice;
+        // A drawn header length may happen to be the true one (55 here).
+        let honest = header_len.is_none_or(|n| n == header.len() as u64)
+            && dim == 4
+            && end == 16
+            && !twice;
         prop_assert_eq!(r.is_ok(), honest, "{:?}", r.err().map(|e| e.to_string()));
     }
 }
