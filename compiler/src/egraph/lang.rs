@@ -172,24 +172,46 @@ impl Ord for InputLeaf {
 }
 
 /// A hash of a tensor's contents that is the same on every run and machine (std's hasher is
-/// randomly keyed): a multiply-xorshift mix over the element bits, one word at a time.
+/// randomly keyed): a multiply-xorshift mix over the element bits, in four interleaved lanes
+/// (element `i` into lane `i mod 4`, the lanes then mixed together with the tail): one chain of
+/// mixes waits on each multiply, and every weight of a model is hashed on its way into each
+/// e-graph (75 ms a pass for a recognizer's 48 MiB of weights).
 fn content_hash(t: &Tensor) -> u64 {
-    fn mix(h: u64, v: u64) -> u64 {
-        let x = (h ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        x ^ (x >> 29)
-    }
     let seed = 0xcbf2_9ce4_8422_2325 ^ t.len() as u64;
     match t {
-        Tensor::F32(a) => a.iter().fold(seed, |h, v| mix(h, v.to_bits() as u64)),
-        Tensor::I32(a) => a.iter().fold(seed ^ 1, |h, v| mix(h, *v as u32 as u64)),
-        Tensor::I8(a) => a.iter().fold(seed ^ 2, |h, v| mix(h, *v as u8 as u64)),
-        Tensor::U8(a) => a.iter().fold(seed ^ 3, |h, v| mix(h, *v as u64)),
+        Tensor::F32(a) => hash_lanes(a, seed, |v| v.to_bits() as u64),
+        Tensor::I32(a) => hash_lanes(a, seed ^ 1, |v| v as u32 as u64),
+        Tensor::I8(a) => hash_lanes(a, seed ^ 2, |v| v as u8 as u64),
+        Tensor::U8(a) => hash_lanes(a, seed ^ 3, u64::from),
         // The other types hash their bytes, salted by the type so equal bytes of two types differ.
-        other => other
-            .to_le_bytes()
-            .iter()
-            .fold(seed ^ (4 + other.dtype() as u64), |h, &v| mix(h, v as u64)),
+        other => {
+            let bytes = ndarray::Array1::from(other.to_le_bytes()).into_dyn();
+            hash_lanes(&bytes, seed ^ (4 + other.dtype() as u64), u64::from)
+        }
     }
+}
+
+fn mix(h: u64, v: u64) -> u64 {
+    let x = (h ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^ (x >> 29)
+}
+
+/// [`content_hash`]'s lanes over the elements in row-major order.
+fn hash_lanes<T: Copy>(a: &ndarray::ArrayD<T>, seed: u64, word: impl Fn(T) -> u64) -> u64 {
+    let a = a.as_standard_layout();
+    let values = a.as_slice().expect("standard layout");
+    let mut lane = [0u64, 1, 2, 3].map(|k| seed.wrapping_add(k));
+    let mut quads = values.chunks_exact(4);
+    for q in &mut quads {
+        for k in 0..4 {
+            lane[k] = mix(lane[k], word(q[k]));
+        }
+    }
+    let joined = lane[1..].iter().fold(lane[0], |h, &l| mix(h, l));
+    quads
+        .remainder()
+        .iter()
+        .fold(joined, |h, &v| mix(h, word(v)))
 }
 
 /// An e-node.
