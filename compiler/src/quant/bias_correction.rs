@@ -114,7 +114,8 @@ impl ChannelMean {
             let c = a.shape()[1];
             let inner: usize = a.shape()[2..].iter().product();
             let mut sums = vec![0.0f64; c];
-            if inner > 0 {
+            // (An empty axis leaves every sum 0; a zero chunk length would not do.)
+            if c > 0 && inner > 0 {
                 for image in data.chunks_exact(c * inner) {
                     for (sum, run) in sums.iter_mut().zip(image.chunks_exact(inner)) {
                         *sum += run_sum(run);
@@ -209,5 +210,49 @@ pub fn shift(op: &Op, w: &ArrayD<f32>, wq: &ArrayD<f32>, means: &[f64]) -> Optio
                 .collect()
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::IxDyn;
+
+    /// Per-channel sums of contiguous tensors match a plain sum over each channel, empty axes
+    /// included.
+    #[test]
+    fn channel_sums_match_plain_sums() {
+        for shape in [
+            vec![1, 3, 5, 7],
+            vec![2, 4, 3],
+            vec![3, 2],
+            vec![1, 0, 4],
+            vec![2, 3, 0],
+            vec![0, 3, 2],
+        ] {
+            let n: usize = shape.iter().product();
+            let a = ArrayD::from_shape_vec(
+                IxDyn(&shape),
+                (0..n).map(|i| (i as f32 * 0.37).sin()).collect(),
+            )
+            .unwrap();
+            let (sums, count) = ChannelMean::sums_of(&a);
+            let want: Vec<f64> = (0..shape[1])
+                .map(|c| {
+                    a.index_axis(ndarray::Axis(1), c)
+                        .iter()
+                        .map(|&v| v as f64)
+                        .sum()
+                })
+                .collect();
+            assert_eq!(sums.len(), want.len(), "{shape:?}");
+            for (s, w) in sums.iter().zip(&want) {
+                assert!(
+                    (s - w).abs() <= 1e-12 * (1.0 + w.abs()),
+                    "{shape:?}: {s} vs {w}"
+                );
+            }
+            assert_eq!(count, (n / shape[1].max(1)) as u64, "{shape:?}");
+        }
     }
 }
