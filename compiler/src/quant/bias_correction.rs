@@ -109,33 +109,28 @@ impl ChannelMean {
     /// adds: computed apart so that samples run on other threads can be added in sample order
     /// (f64 sums depend on their order).
     pub fn sums_of(a: &ArrayD<f32>) -> (Vec<f64>, u64) {
-        if let (true, Some(data)) = (a.ndim() >= 2, a.as_slice()) {
-            // Standard layout: channel c of image n is one contiguous run of `inner` values.
-            let c = a.shape()[1];
-            let inner: usize = a.shape()[2..].iter().product();
-            let mut sums = vec![0.0f64; c];
-            // (An empty axis leaves every sum 0; a zero chunk length would not do.)
-            if c > 0 && inner > 0 {
-                for image in data.chunks_exact(c * inner) {
-                    for (sum, run) in sums.iter_mut().zip(image.chunks_exact(inner)) {
-                        *sum += run_sum(run);
-                    }
-                }
-            }
-            (sums, (a.len() / c.max(1)) as u64)
-        } else if a.ndim() >= 2 {
-            let c = a.shape()[1];
-            let sums = a
-                .axis_iter(ndarray::Axis(1))
-                .map(|lane| lane.iter().map(|&v| v as f64).sum::<f64>())
-                .collect();
-            (sums, (a.len() / c.max(1)) as u64)
-        } else {
-            (
+        if a.ndim() < 2 {
+            return (
                 vec![a.iter().map(|&v| v as f64).sum::<f64>()],
                 a.len() as u64,
-            )
+            );
         }
+        // In standard layout (copied only if `a` is a view that is not), channel c of image n is
+        // one contiguous run of `inner` values.
+        let a = a.as_standard_layout();
+        let data = a.as_slice().expect("standard layout");
+        let c = a.shape()[1];
+        let inner: usize = a.shape()[2..].iter().product();
+        let mut sums = vec![0.0f64; c];
+        // (An empty axis leaves every sum 0; a zero chunk length would not do.)
+        if c > 0 && inner > 0 {
+            for image in data.chunks_exact(c * inner) {
+                for (sum, run) in sums.iter_mut().zip(image.chunks_exact(inner)) {
+                    *sum += run_sum(run);
+                }
+            }
+        }
+        (sums, (a.len() / c.max(1)) as u64)
     }
 
     /// Adds what [`ChannelMean::sums_of`] computed.
