@@ -336,6 +336,10 @@ impl Emitter {
     }
 }
 
+/// Runs of at least this many bytes are copied or filled by the C library (see
+/// [`K::copy_bytes`]); below it the call costs more than the inlined loop.
+const LIBC_BYTES: usize = 256;
+
 /// A kernel under construction.
 pub struct K<'a> {
     pub b: FunctionBuilder<'a>,
@@ -587,9 +591,34 @@ impl K<'_> {
         v
     }
 
-    /// Copies `n` bytes (a compile-time count) from `src` to `dst`: 16-byte vectors, then the
-    /// tail in 8-, 4-, 2- and 1-byte moves.
+    /// `name(args…)`, a C library function of pointers and sizes whose result is not used
+    /// (`memcpy`, `memset`).
+    fn libc_call(&mut self, name: &str, args: &[Value]) -> Result<()> {
+        let mut sig = self.module.make_signature();
+        for &a in args {
+            let ty = self.b.func.dfg.value_type(a);
+            sig.params.push(AbiParam::new(ty));
+        }
+        sig.returns.push(AbiParam::new(types::I64));
+        let id = self
+            .module
+            .declare_function(name, Linkage::Import, &sig)
+            .map_err(|e| Error::msg(format!("declaring {name}: {e}")))?;
+        let f = self.module.declare_func_in_func(id, self.b.func);
+        self.b.ins().call(f, args);
+        Ok(())
+    }
+
+    /// Copies `n` bytes (a compile-time count) from `src` to `dst`. A long run goes to the C
+    /// library's `memcpy`, which moves whole cache lines with the widest vectors the host has:
+    /// with the loop below, staging padded inputs took a quarter of MobileNetV2's depthwise
+    /// time (the library 4.5% slower). A short one is inlined: 16-byte vectors, then the tail
+    /// in 8-, 4-, 2- and 1-byte moves.
     pub fn copy_bytes(&mut self, dst: Value, src: Value, n: usize) -> Result<()> {
+        if n >= LIBC_BYTES {
+            let len = self.i64(n as i64);
+            return self.libc_call("memcpy", &[dst, src, len]);
+        }
         let vecs = (n / 16) as i64;
         self.for_range(0, vecs, 1, |k, i| {
             let s = k.at(src, i, 16, 0);
@@ -617,6 +646,10 @@ impl K<'_> {
 
     /// Sets `n` bytes at `dst` to `byte`.
     pub fn fill_bytes(&mut self, dst: Value, byte: u8, n: usize) -> Result<()> {
+        if n >= LIBC_BYTES {
+            let (v, len) = (self.i32(i32::from(byte)), self.i64(n as i64));
+            return self.libc_call("memset", &[dst, v, len]);
+        }
         let splat = self.b.ins().iconst(types::I8, i64::from(byte));
         let v = self.b.ins().splat(types::I8X16, splat);
         let vecs = (n / 16) as i64;
