@@ -70,6 +70,7 @@ pub fn shim_source(iface: &Interface) -> String {
 {prelude}#include <stdint.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <linux/futex.h>
@@ -274,12 +275,32 @@ int {n}_run_threads({ins}inputs, {outs}outputs, void *scratch,
     struct team t = {{ {{ inputs, outputs, scratch, threads }}, {{ 0, (unsigned)threads, 0 }}, 0 }};
     struct member members[MAX_TEAM];
     size_t started = 0;
+    /* The members start away from the calling thread's CPU when the CPUs it may use leave one
+     * for each. Left to the kernel, a new thread on an idle virtual machine was put beside its
+     * creator (the other vCPU asleep) and the team ran as one thread: 2 threads after 20 ms
+     * of quiet took 11.6 ms for ResNet-18, 1 thread 9.1 ms, 2 threads kept busy 4.9 ms. The
+     * members may use every other CPU the caller may, and are joined before the run returns. */
+    pthread_attr_t attr, *pattr = NULL;
+    cpu_set_t away;
+    if (pthread_getaffinity_np(pthread_self(), sizeof away, &away) == 0) {{
+        int here = sched_getcpu();
+        if (here >= 0 && here < CPU_SETSIZE && CPU_ISSET(here, &away)
+            && (size_t)CPU_COUNT(&away) >= threads && pthread_attr_init(&attr) == 0) {{
+            CPU_CLR(here, &away);
+            if (pthread_attr_setaffinity_np(&attr, sizeof away, &away) == 0) pattr = &attr;
+            else pthread_attr_destroy(&attr);
+        }}
+    }}
     for (size_t i = 1; i < threads; i++) {{
         members[i].team = &t;
         members[i].index = i;
-        if (pthread_create(&members[i].thread, NULL, team_member, &members[i]) != 0) break;
+        /* A placement the system refuses is no reason to run alone: try without it. */
+        if (pthread_create(&members[i].thread, pattr, team_member, &members[i]) != 0
+            && (!pattr || pthread_create(&members[i].thread, NULL, team_member, &members[i]) != 0))
+            break;
         started = i;
     }}
+    if (pattr) pthread_attr_destroy(pattr);
     if (started + 1 < threads) {{
         /* The system refused a thread: release the ones started and compute alone. */
         open_gate(&t, 2);
