@@ -19,7 +19,9 @@ scikit-image and scikit-learn ship, preprocessed as the model's generator does
 sample. ORT sessions use intra_op_num_threads=T, inter_op_num_threads=1 and I/O binding onto
 preallocated buffers; OpenVINO uses INFERENCE_NUM_THREADS=T, NUM_STREAMS=1 and an infer request
 whose input tensor is set once. Timing is round-robin (each round runs every engine once, in an
-order rotated per round, so drift in the machine's load hits all alike), after warm-up rounds;
+order rotated per round, so drift in the machine's load hits all alike; on more threads each
+turn is a pause, then a burst of runs of one engine, the first untimed, so that no engine's
+spinning workers take the cores from the next engine: see time_round_robin), after warm-up rounds;
 the one-thread table shows medians of the process's CPU time per run (--clock wall: wall-clock
 time), which on a shared machine leaves out the time other processes had the core, and the
 CPU/wall column checks that each engine kept to one thread; tables of more threads show
@@ -202,25 +204,42 @@ def compile_qcc(qcc, onnx_path, calib_path, so_path):
     return time.perf_counter() - t0
 
 
-def time_round_robin(runners, rounds, warmup):
-    """{runner: (median wall ms, median CPU ms)}; each round runs all, starting one further along.
+# Runs per turn of an engine on more than one thread, and the pause before each turn (see
+# time_round_robin).
+BURST = 5
+SETTLE_S = 0.05
+
+
+def time_round_robin(runners, rounds, warmup, burst=1):
+    """{runner: (median wall ms, median CPU ms)}; each round gives every engine a turn, starting
+    one further along.
 
     CPU time is the process's (every thread's), so an engine that used more than one thread
     shows CPU > wall, and time the process was preempted on a busy machine is not counted.
+    A turn of more than one run starts with a pause of SETTLE_S and one untimed run: on more
+    than one thread, ORT's and OpenVINO's workers spin for a while after a run waiting for the
+    next, and would take the cores from whichever engine ran next (every engine, ORT fp32
+    included, was then timed no faster on 2 threads than on 1). The pause lets them sleep; the
+    untimed run wakes this engine's own, and the timed runs find them awake, as in a service
+    running one model.
     """
     names = list(runners)
     wall = {n: [] for n in names}
     cpu = {n: [] for n in names}
-    for r in range(warmup + rounds):
+    timed = max(burst - 1, 1)
+    for r in range(warmup + -(-rounds // timed)):
         for k in range(len(names)):
             name = names[(r + k) % len(names)]
             fn = runners[name].run
-            c0, t0 = time.process_time_ns(), time.perf_counter_ns()
-            fn()
-            t1, c1 = time.perf_counter_ns(), time.process_time_ns()
-            if r >= warmup:
-                wall[name].append((t1 - t0) / 1e6)
-                cpu[name].append((c1 - c0) / 1e6)
+            if burst > 1:
+                time.sleep(SETTLE_S)
+            for b in range(burst):
+                c0, t0 = time.process_time_ns(), time.perf_counter_ns()
+                fn()
+                t1, c1 = time.perf_counter_ns(), time.process_time_ns()
+                if r >= warmup and (b > 0 or burst == 1) and len(wall[name]) < rounds:
+                    wall[name].append((t1 - t0) / 1e6)
+                    cpu[name].append((c1 - c0) / 1e6)
     return {n: (statistics.median(wall[n]), statistics.median(cpu[n])) for n in names}
 
 
@@ -272,7 +291,7 @@ def time_engines(name, args, openvino_ok, x, threads, so_path, onnx_path, qop_pa
         if label != "ORT fp32":
             sqnr[label] = quant_accuracy.sqnr_db(ref, out)
 
-    both = time_round_robin(runners, args.runs, args.warmup)
+    both = time_round_robin(runners, args.runs, args.warmup, BURST if threads > 1 else 1)
     use_cpu = args.clock == "cpu" and threads == 1
     medians = {n: (cpu if use_cpu else wall) for n, (wall, cpu) in both.items()}
     extra = {"cpu_over_wall": {n: cpu / wall for n, (wall, cpu) in both.items()},
@@ -322,8 +341,9 @@ def print_tables(results, args, openvino_note):
 def print_tables_at(results, args, openvino_note, threads):
     clock = "process CPU time" if args.clock == "cpu" and threads == 1 else "wall-clock time"
     where = "one thread" if threads == 1 else f"{threads} threads each"
-    print(f"\n## latency, median ms ({clock}) of {args.runs} round-robin runs after {args.warmup} "
-          f"warm-up rounds, {where}\n")
+    turns = "" if threads == 1 else f" (turns of {BURST} after a pause, the first untimed)"
+    print(f"\n## latency, median ms ({clock}) of {args.runs} round-robin runs{turns} after "
+          f"{args.warmup} warm-up rounds, {where}\n")
     headers = ["model", "GMAC", *(f"{e} ms" for e in ENGINES), *(f"{e} GMAC/s" for e in ENGINES),
                "qcc/ORT-int8", "qcc/OV-int8"]
     rows, ratios_ort, ratios_ov = [], [], []
