@@ -7,7 +7,7 @@ use super::lanes::{load16, map_flat, narrow, same_layout, splat_i32, Blocks, Nev
 use super::micro;
 use crate::backend::emit::{mem, Emitter, K};
 use crate::backend::layout::{
-    address, elem_size, for_each, is_nhwc, memory_order, strides, strides_of,
+    address, elem_size, is_nhwc, memory_order, split_each, strides, strides_of,
 };
 use crate::backend::target::Target;
 use crate::backend::Step;
@@ -101,7 +101,7 @@ pub fn quantize(
         let ys = strides(&y.ty);
         let per_tensor = (k.b.ins().f32const(q.scales[0]), q.zero_points[0]);
         let t = tables.map(|(axis, s, z)| (axis, k.table(s), k.table(z)));
-        for_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
+        split_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
             let xa = address(k, xb, idx, &xs, 4);
             let v = k.b.ins().load(types::F32, mem(), xa, 0);
             let (s, z) = match t {
@@ -151,7 +151,7 @@ fn quantize_rows(em: &mut Emitter, name: &str, step: &Step, scale: f32, zp: i32)
         let order: Vec<usize> = (0..outer.len()).collect();
         let whole = (len / LANES * LANES) as i64;
         let esz = elem_size(d);
-        for_each(k, outer, &order, &mut |k, idx| {
+        split_each(k, outer, &order, &mut |k, idx| {
             let xrow = address(k, xb, idx, &xs, 4);
             let yrow = address(k, yb, idx, &ys, esz);
             k.for_range(0, whole, LANES as i64, |k, j| {
@@ -235,7 +235,7 @@ pub fn dequantize(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, 
         let esz = elem_size(d);
         let per_tensor = (k.b.ins().f32const(q.scales[0]), q.zero_points[0]);
         let t = tables.map(|(axis, s, z)| (axis, k.table(s), k.table(z)));
-        for_each(k, &x.ty.shape, &memory_order(&x.ty), &mut |k, idx| {
+        split_each(k, &x.ty.shape, &memory_order(&x.ty), &mut |k, idx| {
             let xa = address(k, xb, idx, &xs, esz);
             let code = load_code(k, d, xa);
             let (c, s) = match t {
@@ -350,7 +350,7 @@ fn dequantize_rows(
         } else {
             0
         };
-        for_each(k, outer, &order, &mut |k, idx| {
+        split_each(k, outer, &order, &mut |k, idx| {
             let xrow = address(k, xb, idx, &xs, 1);
             let yrow = address(k, yb, idx, &ys, 4);
             k.for_range(0, whole, LANES as i64, |k, j| {
@@ -403,7 +403,7 @@ pub fn reshape(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usi
             let (xs, ys) = (strides(&x.ty), strides(&y.ty));
             let flat = strides_of(&y.ty.shape, false);
             let xshape = x.ty.shape.clone();
-            for_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
+            split_each(k, &y.ty.shape, &memory_order(&y.ty), &mut |k, idx| {
                 let mut f = k.i64(0);
                 for (i, s) in idx.iter().zip(&flat) {
                     let t = k.b.ins().imul_imm_s(*i, *s);
@@ -457,7 +457,7 @@ pub fn reshape(em: &mut Emitter, name: &str, step: &Step) -> Result<(FuncId, usi
             if xn { (&x.ty, xb, yb) } else { (&y.ty, yb, xb) };
         let ws = strides(walk);
         let os = strides_of(&walk.shape, false);
-        for_each(k, &walk.shape, &memory_order(walk), &mut |k, idx| {
+        split_each(k, &walk.shape, &memory_order(walk), &mut |k, idx| {
             let wa = address(k, wb, idx, &ws, esz);
             let oa = address(k, ob, idx, &os, esz);
             let (src, dst) = if xn { (wa, oa) } else { (oa, wa) };

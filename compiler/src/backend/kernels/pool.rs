@@ -3,6 +3,7 @@
 //! are `runtime::ops::geometry::axis_windows`, computed at compile time into per-axis tables.
 
 use super::boundary::{load_code, store_code};
+use super::conv_micro::divmod;
 use super::fixed::{finish, finish_x4, multiply, multiply_x4, Pair};
 use super::lanes::{narrow, splat_i32, widen, LANES};
 use super::{pair2, quad, zp_scale};
@@ -106,30 +107,33 @@ fn windowed(
         let (xb, yb) = (k.base(x.loc), k.base(y.loc));
         let (rt, ct) = (k.table(rows), k.table(cols));
         let ys = strides(&y.ty);
-        k.for_range(0, n as i64, 1, |k, ni| {
+        if n * ho == 0 {
+            return Ok(());
+        }
+        // Work units for threads: one row of output pixels of one image each, written by no
+        // other unit.
+        k.for_units(n * ho, |k, u| {
+            let (ni, oh) = divmod(k, u, ho);
             let xn = k.at(xb, ni, (h * w * c * esz) as i64, 0);
-            k.for_range(0, ho as i64, 1, |k, oh| {
-                let ra = k.at(rt, oh, 12, 0);
-                let r: [Value; 3] = [0, 4, 8].map(|o| k.b.ins().load(types::I32, mem(), ra, o));
-                k.for_range(0, wo as i64, 1, |k, ow| {
-                    let ca = k.at(ct, ow, 12, 0);
-                    let cc: [Value; 3] =
-                        [0, 4, 8].map(|o| k.b.ins().load(types::I32, mem(), ca, o));
-                    if let Some(vector) = vector {
-                        k.for_range(0, chunks as i64, 1, |k, chunk| {
-                            let ci = k.b.ins().imul_imm_s(chunk, 16);
-                            let v = vector(k, xn, r, cc, ci)?;
-                            let ya = address(k, yb, &[ni, ci, oh, ow], &ys, 1);
-                            k.b.ins().store(mem(), v, ya, 0);
-                            Ok(())
-                        })?;
-                    }
-                    k.for_range((chunks * 16) as i64, c as i64, 1, |k, ci| {
-                        let v = body(k, xn, r, cc, ci)?;
-                        let ya = address(k, yb, &[ni, ci, oh, ow], &ys, ysz);
-                        store_code(k, yd, v, ya);
+            let ra = k.at(rt, oh, 12, 0);
+            let r: [Value; 3] = [0, 4, 8].map(|o| k.b.ins().load(types::I32, mem(), ra, o));
+            k.for_range(0, wo as i64, 1, |k, ow| {
+                let ca = k.at(ct, ow, 12, 0);
+                let cc: [Value; 3] = [0, 4, 8].map(|o| k.b.ins().load(types::I32, mem(), ca, o));
+                if let Some(vector) = vector {
+                    k.for_range(0, chunks as i64, 1, |k, chunk| {
+                        let ci = k.b.ins().imul_imm_s(chunk, 16);
+                        let v = vector(k, xn, r, cc, ci)?;
+                        let ya = address(k, yb, &[ni, ci, oh, ow], &ys, 1);
+                        k.b.ins().store(mem(), v, ya, 0);
                         Ok(())
-                    })
+                    })?;
+                }
+                k.for_range((chunks * 16) as i64, c as i64, 1, |k, ci| {
+                    let v = body(k, xn, r, cc, ci)?;
+                    let ya = address(k, yb, &[ni, ci, oh, ow], &ys, ysz);
+                    store_code(k, yd, v, ya);
+                    Ok(())
                 })
             })
         })
