@@ -408,6 +408,12 @@ impl K<'_> {
         self.for_between(lo, hi, 1, body)
     }
 
+    /// The call's part of the work units, `lo..hi` (all of them outside a threaded run), for
+    /// a kernel that prepares only what its part reads before [`K::for_units`].
+    pub fn unit_bounds(&self) -> (Value, Value) {
+        (self.lo, self.hi)
+    }
+
     /// `for i in (lo..hi).step_by(step) { body(i) }` with run-time i64 bounds.
     pub fn for_between(
         &mut self,

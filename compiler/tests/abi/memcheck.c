@@ -1,6 +1,9 @@
 /* Runs a one-input model.so on a scratch arena that nobody has written (malloc, not calloc), so
  * that valgrind's memcheck sees every read of scratch the generated code did not write first;
- * the outputs go to stdout byte by byte, so an output computed from such a read is an error too. */
+ * the outputs go to stdout byte by byte, so an output computed from such a read is an error too.
+ * Then on 2 and 3 threads, each run on a fresh unwritten arena: a part of a split step must
+ * write whatever of its temporaries it reads (the parts of a depthwise layer stage only their
+ * band of rows). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -15,5 +18,11 @@ int main(void) {
     int rc = qcc_run(ins, outs, scratch);
     if (write(1, y, sizeof y) != (ssize_t)sizeof y) return 2;
     free(scratch);
+    for (size_t threads = 2; rc == 0 && threads <= 3; threads++) {
+        scratch = aligned_alloc(64, (qcc_scratch_size_threads(threads) + 63) / 64 * 64 + 64);
+        rc = qcc_run_threads(ins, outs, scratch, threads);
+        if (write(1, y, sizeof y) != (ssize_t)sizeof y) return 2;
+        free(scratch);
+    }
     return rc;
 }

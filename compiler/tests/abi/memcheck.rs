@@ -32,7 +32,8 @@ fn valgrind() -> &'static str {
 fn memcheck(dir: &Path, model: &Path, extra: &[&str], target: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_qcc"))
         .arg(model)
-        .args(["-o", "model.so", "--target", target])
+        // Every step split as far as it goes, so that the threaded runs exercise each split.
+        .args(["-o", "model.so", "--target", target, "--thread-grain", "0"])
         .args(extra)
         .current_dir(dir)
         .output()
@@ -94,6 +95,13 @@ fn all_targets(model: &Path, extra: &[&str]) {
 fn padded_convolutions_read_only_written_scratch() {
     all_targets(&repo("tests/lower/lower-conv.ir"), &[]);
     all_targets(&repo("tests/lower/lower-conv-clip.ir"), &[]);
+}
+
+/// Depthwise convolutions (a channel tail, stride 2, asymmetric padding): on threads each part
+/// stages only the rows its output rows read.
+#[test]
+fn depthwise_parts_read_only_the_band_they_staged() {
+    all_targets(&repo("compiler/tests/abi/depthwise.ir"), &[]);
 }
 
 /// A whole network (convolutions, pools, a gemm, the output's dequantize), calibrated.

@@ -190,10 +190,17 @@ pub fn emit(
 
     let f = em.kernel(name, Linkage::Local, |k| {
         let xb = k.base(x);
+        // Units of a depthwise layer of one image go row by row (each row's blocks together),
+        // so that a part of them reads a band of rows, and stages only that band.
+        let banded = g.depthwise && g.n == 1;
         let src = match temp {
             Some(off) => {
                 let t = k.temp(off);
-                stage(k, g, xb, t, zx, tier)?;
+                if banded {
+                    stage_band(k, g, xb, t, zx, g.o.div_ceil(nb))?;
+                } else {
+                    stage(k, g, xb, t, zx, tier)?;
+                }
                 t
             }
             None => xb,
@@ -208,8 +215,14 @@ pub fn emit(
         let full_blocks = g.o / nb;
         let units = g.n * nbt * rows;
         k.for_units(units, |k, u| {
-            let (t, r) = divmod(k, u, rows);
-            let (n, b) = divmod(k, t, nbt);
+            let (n, b, r) = if banded {
+                let (r, b) = divmod(k, u, nbt);
+                (k.i64(0), b, r)
+            } else {
+                let (t, r) = divmod(k, u, rows);
+                let (n, b) = divmod(k, t, nbt);
+                (n, b, r)
+            };
             let img = k.at(src, n, (hp * wp * g.c * elem) as i64, 0);
             let out_img = k.at(yb, n, (g.ho * g.wo * g.o) as i64, 0);
             let row = |k: &mut K, channels: usize| -> Result<()> {
@@ -334,6 +347,59 @@ fn stage(k: &mut K, g: &Layer, x: Value, dst: Value, zx: i32, tier: Tier) -> Res
     // The last step of the last row reads past the copy into its slack: written, so that no
     // read of the kernel touches scratch nobody wrote (the weights there are zero).
     let end = k.b.ins().iadd_imm_s(dst, (g.n * hp * wp * c * elem) as i64);
+    k.fill_bytes(end, 0, SLACK)
+}
+
+/// [`stage`] for a banded depthwise layer (one image, units `row · blocks + block`): only the
+/// padded rows the call's units read, `r_first·s ..= r_last·s + (kh − 1)·d`, and the row after
+/// them (a tail block's last load runs a few bytes past its row), so that the parts of a
+/// threaded run share the copying instead of each staging the whole image. Depthwise kernels
+/// read u8 codes, staged as they are.
+fn stage_band(k: &mut K, g: &Layer, x: Value, dst: Value, zx: i32, blocks: usize) -> Result<()> {
+    let (hp, wp, c) = (g.hp() as i64, g.wp(), g.c);
+    let (row, prow) = (g.w * c, wp * c);
+    let (lo, hi) = k.unit_bounds();
+    let some = k.b.ins().icmp(IntCC::SignedLessThan, lo, hi);
+    k.if_else(
+        some,
+        |k| {
+            let first = k.b.ins().udiv_imm_s(lo, blocks as i64);
+            let last = k.b.ins().iadd_imm_s(hi, -1);
+            let last = k.b.ins().udiv_imm_s(last, blocks as i64);
+            let p_lo = k.b.ins().imul_imm_s(first, g.strides[0] as i64);
+            let p_hi = k.b.ins().imul_imm_s(last, g.strides[0] as i64);
+            let p_hi =
+                k.b.ins()
+                    .iadd_imm_s(p_hi, ((g.kh - 1) * g.dil[0] + 2) as i64);
+            let cap = k.i64(hp);
+            let p_hi = k.b.ins().smin(p_hi, cap);
+            let (top, bottom) = (g.pads[0] as i64, (g.pads[0] + g.h) as i64);
+            k.for_between(p_lo, p_hi, 1, |k, p| {
+                let d = k.at(dst, p, prow as i64, 0);
+                let above = k.b.ins().icmp_imm_s(IntCC::SignedLessThan, p, top);
+                let below =
+                    k.b.ins()
+                        .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, p, bottom);
+                let pad = k.b.ins().bor(above, below);
+                k.if_else(
+                    pad,
+                    |k| k.fill_bytes(d, zx as u8, prow),
+                    |k| {
+                        let ih = k.b.ins().iadd_imm_s(p, -top);
+                        let s = k.at(x, ih, row as i64, 0);
+                        k.fill_bytes(d, zx as u8, g.pads[1] * c)?;
+                        let inner = k.b.ins().iadd_imm_s(d, (g.pads[1] * c) as i64);
+                        k.copy_bytes(inner, s, row)?;
+                        let right = k.b.ins().iadd_imm_s(d, ((g.pads[1] + g.w) * c) as i64);
+                        k.fill_bytes(right, zx as u8, g.pads[3] * c)
+                    },
+                )
+            })
+        },
+        |_| Ok(()),
+    )?;
+    // As in `stage`: the slack past the whole copy is written, whichever part reads it.
+    let end = k.b.ins().iadd_imm_s(dst, (hp as usize * prow) as i64);
     k.fill_bytes(end, 0, SLACK)
 }
 
