@@ -113,7 +113,12 @@ fn windowed(
         // Work units for threads: one row of output pixels of one image each, written by no
         // other unit.
         k.for_units(n * ho, |k, u| {
-            let (ni, oh) = divmod(k, u, ho);
+            // One image (the usual case): its index a constant, which every address folds.
+            let (ni, oh) = if n == 1 {
+                (k.i64(0), u)
+            } else {
+                divmod(k, u, ho)
+            };
             let xn = k.at(xb, ni, (h * w * c * esz) as i64, 0);
             let ra = k.at(rt, oh, 12, 0);
             let r: [Value; 3] = [0, 4, 8].map(|o| k.b.ins().load(types::I32, mem(), ra, o));
