@@ -420,9 +420,14 @@ pub fn compile(
                 "--rounding adaround learns each layer's rounding on samples: calibrate on samples (--calib)",
             ));
         };
-        let (rounded, learned) = timed(&mut report.times, "round weights", || {
+        let (rounded, shifts, learned) = timed(&mut report.times, "round weights", || {
+            // The layers are searched on the inputs the quantized model gives them: nearest
+            // rounding's QDQ model is the simulation they start from.
+            let nearest = crate::quant::qdq::quantize_with(&float, &ranges, &qopts)?;
             crate::quant::rounding::learn(
                 &float,
+                &nearest.model,
+                &qopts.input_means,
                 samples,
                 bits,
                 &q.bits_for,
@@ -433,6 +438,7 @@ pub fn compile(
             )
         })?;
         qopts.rounded = rounded;
+        qopts.bias_shift = shifts;
         report.rounding = Some(learned);
     }
     let mut quantized = timed(&mut report.times, "quantize", || {

@@ -91,9 +91,15 @@ fn every_code_is_a_rounding_of_its_weight_and_the_cores_do_not_matter() {
     let (model, images) = digits();
     let samples: Vec<Tensor> = vec![rows(&images, 0, 100).into()];
     let bits = WeightBits::Seven;
+    let ranges = qcc::quant::calibrate(&model, &samples, Method::Mse, |_, _| {}).unwrap();
+    let qdq = qcc::quant::qdq::quantize_with(&model, &ranges, &qcc::quant::qdq::Options::new(bits))
+        .unwrap()
+        .model;
     let run = |cores| {
         learn(
             &model,
+            &qdq,
+            &Default::default(),
             &samples,
             bits,
             &Default::default(),
@@ -104,9 +110,13 @@ fn every_code_is_a_rounding_of_its_weight_and_the_cores_do_not_matter() {
         )
         .unwrap()
     };
-    let (one, learned) = run(1);
-    let (three, _) = run(3);
+    let (one, shift_one, learned) = run(1);
+    let (three, shift_three, _) = run(3);
     assert_eq!(one, three, "codes learned on 1 and on 3 cores differ");
+    assert_eq!(
+        shift_one, shift_three,
+        "bias shifts on 1 and on 3 cores differ"
+    );
     assert!(learned.moved > 0);
     for (name, codes) in &one {
         let n = model.find(name).unwrap();

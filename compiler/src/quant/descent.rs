@@ -25,18 +25,22 @@
 pub struct Descent {
     /// Codes that ended away from their nearest rounding.
     pub moved: usize,
-    /// `dᵀHd` (undamped) before and after.
+    /// `dᵀHd − 2bᵀd` (undamped) before and after.
     pub before: f64,
     pub after: f64,
 }
 
 /// Chooses each `codes[i]` between `⌊u_i⌋` and `⌈u_i⌉` (within `±qmax`), starting from the given
-/// codes (nearest rounding), to lower `dᵀ(H + λI)d` for `d = codes − u`. `h` is `H` row-major
-/// (`k × k`, symmetric, `k = u.len()`), `g0` is `H·d` at the start, computed by the caller
-/// (one matrix product for a whole layer is much faster than a product per row).
+/// codes (nearest rounding), to lower `dᵀ(H + λI)d − 2bᵀd` for `d = codes − u`. `h` is `H`
+/// row-major (`k × k`, symmetric, `k = u.len()`), `g0` is `H·d − b` at the start, computed by the
+/// caller (one matrix product for a whole layer is much faster than a product per row). The
+/// linear term `b` is zero when the layer's input is the float one; on a quantized input it
+/// carries the error the input brings ([`crate::quant::rounding`]).
+#[allow(clippy::too_many_arguments)]
 pub fn descend(
     h: &[f32],
     g0: &[f32],
+    b: &[f32],
     lambda: f64,
     u: &[f64],
     codes: &mut [i32],
@@ -53,10 +57,12 @@ pub fn descend(
         .zip(&d)
         .map(|(&g, &d)| g as f64 + lambda * d)
         .collect();
+    // With `g = H'd − b`: `dᵀHd − 2bᵀd = dᵀg − λdᵀd − bᵀd`.
     let undamped = |d: &[f64], g: &[f64]| -> f64 {
         d.iter()
             .zip(g)
-            .map(|(d, g)| d * g - lambda * d * d)
+            .zip(b)
+            .map(|((d, g), &b)| d * g - lambda * d * d - b as f64 * d)
             .sum::<f64>()
     };
     let before = undamped(&d, &g);
@@ -161,7 +167,7 @@ mod tests {
         fn lowers_the_output_error_within_up_or_down(k in 2usize..24, n in 1usize..40, seed in any::<u64>()) {
             let (h, u, mut codes) = case(k, n, seed);
             let g = g_of(&h, &u, &codes);
-            let r = descend(&h, &g, 0.0, &u, &mut codes, 127, 20);
+            let r = descend(&h, &g, &vec![0.0; k], 0.0, &u, &mut codes, 127, 20);
             for (c, v) in codes.iter().zip(&u) {
                 prop_assert!(*c as f64 == v.floor() || *c as f64 == v.ceil(), "{c} for {v}");
             }
@@ -171,6 +177,32 @@ mod tests {
             prop_assert!(after <= before * (1.0 + 1e-6) + 1e-6, "{after} > {before}");
             prop_assert!((r.after - after).abs() <= 1e-3 * (1.0 + after.abs()), "{} vs {after}", r.after);
             prop_assert!((r.before - before).abs() <= 1e-3 * (1.0 + before.abs()));
+        }
+
+        /// With a linear term (a quantized input's error), the objective `dᵀHd − 2bᵀd` never
+        /// rises, the reported values are the true ones, and no single move lowers it further.
+        #[test]
+        fn lowers_the_objective_with_a_linear_term(k in 2usize..16, n in 1usize..40, seed in any::<u64>(), scale in 0.0f64..50.0) {
+            let (h, u, mut codes) = case(k, n, seed);
+            let b: Vec<f32> = (0..k).map(|i| (((i as u64 * 2654435761 + seed) % 1000) as f64 / 500.0 - 1.0) as f32 * scale as f32).collect();
+            let g: Vec<f32> = g_of(&h, &u, &codes).iter().zip(&b).map(|(g, b)| g - b).collect();
+            let r = descend(&h, &g, &b, 0.0, &u, &mut codes, 127, 200);
+            let f = |codes: &[i32]| {
+                let d: Vec<f64> = codes.iter().zip(&u).map(|(&c, &u)| c as f64 - u).collect();
+                quad(&h, &d) - 2.0 * d.iter().zip(&b).map(|(d, &b)| d * b as f64).sum::<f64>()
+            };
+            let start: Vec<i32> = u.iter().map(|v| v.round() as i32).collect();
+            let (after, before) = (f(&codes), f(&start));
+            prop_assert!(after <= before + 1e-6 * (1.0 + before.abs()), "{after} > {before}");
+            prop_assert!((r.after - after).abs() <= 1e-3 * (1.0 + after.abs()), "{} vs {after}", r.after);
+            prop_assert!((r.before - before).abs() <= 1e-3 * (1.0 + before.abs()));
+            for i in 0..k {
+                let mut other = codes.clone();
+                other[i] = if codes[i] as f64 <= u[i].floor() { codes[i] + 1 } else { codes[i] - 1 };
+                if u[i].floor() != u[i] {
+                    prop_assert!(f(&other) >= after - 1e-3 * (1.0 + after.abs()), "move {i} lowers it");
+                }
+            }
         }
     }
 
@@ -182,7 +214,7 @@ mod tests {
         let u = [0.4, 0.4];
         let mut codes = [0, 0];
         let g = g_of(&h, &u, &codes);
-        let r = descend(&h, &g, 0.0, &u, &mut codes, 127, 4);
+        let r = descend(&h, &g, &[0.0; 2], 0.0, &u, &mut codes, 127, 4);
         assert_eq!(r.moved, 1);
         assert!(
             (r.before - 0.64).abs() < 1e-6 && (r.after - 0.04).abs() < 1e-6,
@@ -198,7 +230,7 @@ mod tests {
         let u = [0.3, 0.4];
         let mut codes = [0, 0];
         let g = g_of(&h, &u, &codes);
-        let r = descend(&h, &g, 0.01, &u, &mut codes, 127, 4);
+        let r = descend(&h, &g, &[0.0; 2], 0.01, &u, &mut codes, 127, 4);
         assert_eq!((codes, r.moved), ([0, 0], 0));
     }
 
@@ -210,7 +242,7 @@ mod tests {
         let u = [127.3, 0.45];
         let mut codes = [127, 0];
         let g = g_of(&h, &u, &codes);
-        descend(&h, &g, 0.0, &u, &mut codes, 127, 4);
+        descend(&h, &g, &[0.0; 2], 0.0, &u, &mut codes, 127, 4);
         assert_eq!(codes, [127, 1]);
     }
 }

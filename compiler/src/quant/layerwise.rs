@@ -9,7 +9,7 @@
 //! compounds through a recurrent chain or a deep residual stack. So the choice is made where the
 //! error lands, with the errors of the layers before already in the data.
 //!
-//! **Simulation.** The float model runs twice per sample, node by node: the *reference* (float,
+//! **Simulation** ([`crate::quant::simulate`]). The float model runs twice per sample, node by node: the *reference* (float,
 //! as calibrated) and the *simulation*, which reads the QDQ model's dequantized weights and
 //! biases and replaces every activation the QDQ model quantizes by its `dequantize(quantize(x))`
 //! image (the runtime's rounding and clamping, [`Params::fake_quantize`]). Which activations
@@ -48,14 +48,17 @@
 
 use crate::batch::{count_batches, model_inputs, Layout};
 use crate::diag::{Error, Result};
-use crate::interp::{eval_op_in, quant_params, FloatMode};
 use crate::ir::model::{Model, NodeId, NodeKind};
 use crate::quant::histogram::Histogram;
 use crate::quant::params::{activation, Params};
 use crate::quant::ranges::{observed_tensors, Ranges};
+use crate::quant::simulate::{
+    each, energy_and_error, fake, per_tensor, quantized_image, simulated_weights, Sample, Sim,
+    Treat,
+};
 use crate::quant::window::{entropy_range, mse_range, percentile_range};
 use runtime::{DType, Tensor};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// At most this many samples take part in the choice: every sample's live tensors are held
@@ -78,17 +81,6 @@ pub struct Chosen {
     /// and with the chosen ones (dB): the choice never lowers it.
     pub mse_db: f64,
     pub chosen_db: f64,
-}
-
-/// How the simulation treats one activation.
-#[derive(Clone, Debug)]
-enum Treat {
-    /// Quantized with parameters from its own range: one of these candidates.
-    Choose(Vec<(&'static str, (f32, f32))>),
-    /// Quantized with parameters the quantizer derived from other ranges.
-    Fixed(Params),
-    /// Quantized with its operand's parameters (a pass-through op): on that grid already.
-    Keep,
 }
 
 /// The candidate ranges of one tensor, MSE first, without repeats.
@@ -114,22 +106,6 @@ fn candidates(h: &Histogram) -> Vec<(&'static str, (f32, f32))> {
 }
 
 /// The per-tensor parameters a quantized type carries, if per-tensor.
-fn per_tensor(model: &Model, id: NodeId) -> Option<Params> {
-    let q = model.node(id).ty.elem.quant()?;
-    if q.axis.is_some() {
-        return None;
-    }
-    Some(Params::per_tensor(q.storage, q.scales[0], q.zero_points[0]))
-}
-
-/// `%name.q` in the QDQ model, when it quantizes `%name`.
-fn quantized_image(qdq: &Model, name: &str) -> Option<NodeId> {
-    let q = qdq.find(&format!("{name}.q"))?;
-    let op = qdq.node(q).op()?;
-    let operand = *qdq.operands(q).first()?;
-    (op.kind == crate::ir::op::OpKind::Quantize && qdq.node(operand).name == name).then_some(q)
-}
-
 /// How each observed tensor is simulated (see the module documentation).
 fn treatments(
     float: &Model,
@@ -164,37 +140,6 @@ fn treatments(
     Ok(out)
 }
 
-/// The simulation's weights: each weight `@W` whose QDQ image `@W.q` is a quantized constant of
-/// the same shape, dequantized.
-fn simulated_weights(float: &Model, qdq: &Model) -> HashMap<NodeId, Arc<Tensor>> {
-    let mut out = HashMap::new();
-    for w in float.weights() {
-        let node = float.node(w);
-        let Some(q) = qdq.find(&format!("{}.q", node.name)) else {
-            continue;
-        };
-        let (Some(data), Some(p)) = (qdq.node(q).weight(), quant_params(&qdq.node(q).ty)) else {
-            continue;
-        };
-        if data.shape() == node.ty.shape.as_slice() {
-            out.insert(w, Arc::new(Tensor::F32(runtime::ops::dequantize(data, &p))));
-        }
-    }
-    out
-}
-
-/// One sample's live values.
-#[derive(Default)]
-struct Sample {
-    inputs: Vec<Tensor>,
-    reference: HashMap<NodeId, Arc<Tensor>>,
-    simulated: HashMap<NodeId, Arc<Tensor>>,
-    /// Reference values computed ahead of their turn while judging a tensor's consumers.
-    ahead: HashMap<NodeId, Arc<Tensor>>,
-    /// The float model's outputs on this sample.
-    outputs: Vec<Tensor>,
-}
-
 /// A consumer chain's error on one sample: the reference's energy and each candidate's squared
 /// error.
 struct ChainError {
@@ -202,61 +147,7 @@ struct ChainError {
     errors: Vec<f64>,
 }
 
-/// The float model, its simulated weights and treatments: what every sample's step reads.
-struct Sim<'a> {
-    model: &'a Model,
-    weights: HashMap<NodeId, Arc<Tensor>>,
-    treat: HashMap<NodeId, Treat>,
-    outputs: HashSet<NodeId>,
-}
-
-fn energy_and_error(reference: &Tensor, value: &Tensor) -> (f64, f64) {
-    match (reference.as_f32(), value.as_f32()) {
-        (Some(r), Some(v)) => r.iter().zip(v).fold((0.0, 0.0), |(e, d), (&a, &b)| {
-            let (a, b) = (a as f64, b as f64);
-            (e + a * a, d + (a - b) * (a - b))
-        }),
-        _ => (0.0, 0.0),
-    }
-}
-
-fn fake(p: &Params, t: &Tensor) -> Tensor {
-    match t.as_f32() {
-        Some(a) => Tensor::F32(p.fake_quantize(a)),
-        None => t.clone(),
-    }
-}
-
 impl Sim<'_> {
-    fn eval(&self, id: NodeId, args: &[&Tensor]) -> Result<Tensor> {
-        let node = self.model.node(id);
-        let op = node.op().expect("an op node");
-        eval_op_in(op, args, &node.ty, FloatMode::Fast).map_err(|e| match e {
-            Error::Msg(m) => Error::msg(format!("at %{}: {m}", node.name)),
-            e => e,
-        })
-    }
-
-    /// An operand's reference value, if computed (weights always are).
-    fn reference<'s>(&'s self, s: &'s Sample, o: NodeId) -> Option<&'s Tensor> {
-        match &self.model.node(o).kind {
-            NodeKind::Weight(data) => data.tensor().map(|t| t.as_ref()),
-            _ => s.reference.get(&o).map(|t| t.as_ref()),
-        }
-    }
-
-    /// An operand's simulated value, if computed.
-    fn simulated<'s>(&'s self, s: &'s Sample, o: NodeId) -> Option<&'s Tensor> {
-        match &self.model.node(o).kind {
-            NodeKind::Weight(data) => self
-                .weights
-                .get(&o)
-                .or_else(|| data.tensor())
-                .map(|t| t.as_ref()),
-            _ => s.simulated.get(&o).map(|t| t.as_ref()),
-        }
-    }
-
     /// The ops judged for `x`: each distinct consumer whose other operands are computed, with
     /// the single-user ops after it whose results are not quantized (see the module
     /// documentation). An empty chain stands for "judge `x` itself".
@@ -303,42 +194,9 @@ impl Sim<'_> {
     /// candidate's error per chain.
     fn step(&self, s: &mut Sample, id: NodeId) -> Result<Option<Vec<ChainError>>> {
         let m = self.model;
-        match &m.node(id).kind {
-            NodeKind::Weight(_) => return Ok(None),
-            NodeKind::Input => {
-                let i = m.inputs.iter().position(|&x| x == id).expect("an input");
-                let t = Arc::new(s.inputs[i].clone());
-                s.reference.insert(id, t.clone());
-                s.simulated.insert(id, t);
-            }
-            NodeKind::Op(_) => {
-                let operands = m.operands(id);
-                let reference = match s.ahead.remove(&id) {
-                    Some(t) => t,
-                    None => {
-                        let args: Vec<&Tensor> = operands
-                            .iter()
-                            .map(|&o| self.reference(s, o).expect("computed before its users"))
-                            .collect();
-                        Arc::new(self.eval(id, &args)?)
-                    }
-                };
-                let args: Vec<&Tensor> = operands
-                    .iter()
-                    .map(|&o| self.simulated(s, o).expect("computed before its users"))
-                    .collect();
-                let simulated = Arc::new(self.eval(id, &args)?);
-                s.reference.insert(id, reference);
-                s.simulated.insert(id, simulated);
-            }
-        }
+        self.compute(s, id)?;
         let cands = match self.treat.get(&id) {
             Some(Treat::Choose(c)) => c,
-            Some(Treat::Fixed(p)) => {
-                let t = fake(p, &s.simulated[&id]);
-                s.simulated.insert(id, Arc::new(t));
-                return Ok(None);
-            }
             _ => return Ok(None),
         };
         if cands.len() == 1 {
@@ -476,44 +334,6 @@ impl Sim<'_> {
         }
         Ok(total)
     }
-
-    /// Continues the simulation of a chosen tensor with the winner's parameters.
-    fn settle(&self, s: &mut Sample, id: NodeId, p: &Params) {
-        let t = fake(p, &s.simulated[&id]);
-        s.simulated.insert(id, Arc::new(t));
-    }
-
-    /// Drops the values no op still needs.
-    fn release(&self, s: &mut Sample, dead: &[NodeId]) {
-        for d in dead {
-            s.reference.remove(d);
-            s.simulated.remove(d);
-        }
-    }
-}
-
-/// Runs `f` on every sample, spread over `cores` threads, and returns the results in sample
-/// order.
-fn each<T: Send>(
-    samples: &mut [Sample],
-    cores: usize,
-    f: impl Fn(&mut Sample) -> Result<T> + Sync,
-) -> Result<Vec<T>> {
-    let per = samples.len().div_ceil(cores.max(1)).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = samples
-            .chunks_mut(per)
-            .map(|chunk| {
-                let f = &f;
-                scope.spawn(move || chunk.iter_mut().map(f).collect::<Result<Vec<T>>>())
-            })
-            .collect();
-        let mut out = vec![];
-        for h in handles {
-            out.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
-        }
-        Ok(out)
-    })
 }
 
 /// The ranges `layerwise` chooses for `float`, starting from the MSE `ranges` (and the QDQ model
@@ -541,6 +361,7 @@ pub fn choose(
     let k = count.clamp(1, MAX_SAMPLES);
     let mut states: Vec<Sample> = (0..k)
         .map(|i| Sample {
+            index: i * count / k,
             inputs: model_inputs(float, samples, layout, i * count / k),
             ..Sample::default()
         })

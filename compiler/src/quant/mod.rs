@@ -15,6 +15,7 @@ pub mod qdq;
 pub mod ranges;
 pub mod report;
 pub mod rounding;
+pub mod simulate;
 pub mod why_float;
 pub mod window;
 

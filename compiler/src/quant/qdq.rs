@@ -312,6 +312,10 @@ pub struct Options {
     /// Learned weight codes by op name (`--rounding adaround`, see
     /// [`crate::quant::rounding`]), used in place of nearest rounding where given.
     pub rounded: crate::quant::rounding::Rounded,
+    /// Per output channel, added to a layer's bias after bias correction (by op name): the mean
+    /// output error learned rounding measured in its simulation, with the input the quantized
+    /// model gives the layer ([`crate::quant::rounding`]).
+    pub bias_shift: crate::quant::Means,
     /// Float tensors (by name) quantized to i16 codes rather than u8: `--activation-bits-for
     /// NAME=16`. Each must be a model input or a float op's result, read only by convolutions
     /// of one group ([`Options::check_wide`]).
@@ -330,6 +334,7 @@ impl Options {
             bits_for: Default::default(),
             input_means: Default::default(),
             rounded: Default::default(),
+            bias_shift: Default::default(),
             wide: Default::default(),
             absorbed: builtin_absorbed(),
         }
@@ -421,6 +426,7 @@ struct Builder<'a> {
     bits_for: &'a std::collections::BTreeMap<String, WeightBits>,
     input_means: &'a crate::quant::Means,
     rounded: &'a crate::quant::rounding::Rounded,
+    bias_shift: &'a crate::quant::Means,
     wide: &'a std::collections::BTreeSet<String>,
     out: Model,
     /// The f32 value of each source node in the new model.
@@ -675,6 +681,11 @@ impl Builder<'_> {
                 *v = (*v as f64 - d) as f32;
             }
         }
+        if let Some(add) = self.bias_shift.get(&self.src.node(n).name) {
+            for (v, d) in b.iter_mut().zip(add) {
+                *v = (*v as f64 + d) as f32;
+            }
+        }
         let bname = match operands.get(2) {
             Some(&b) => self.src.node(b).name.clone(),
             None => format!("{}.bias", self.src.node(n).name),
@@ -721,6 +732,7 @@ pub fn quantize_with(src: &Model, ranges: &Ranges, opts: &Options) -> Result<Qua
         bits_for: &opts.bits_for,
         input_means: &opts.input_means,
         rounded: &opts.rounded,
+        bias_shift: &opts.bias_shift,
         wide: &opts.wide,
         out: Model::new(src.name.clone()),
         float_of: HashMap::new(),
