@@ -7,8 +7,10 @@ bench/quant_accuracy.py makes its calibration set) are the calibration samples o
 the same run, alternating, each timed `--repeat` times (the median is printed, and every run):
 
   qcc   `qcc MODEL.onnx -o model.so --calib calib.npy --explain`, wall time of the process: import,
-        simplify, calibrate, quantize, lower, code generation and link, to a loadable model.so.
-        Its stages come from --explain's `… took N ms` lines.
+        simplify, calibrate, round weights (`--rounding auto` learns them from 16 samples or
+        more), quantize, lower, code generation and link, to a loadable model.so. Its stages
+        come from --explain's `… took N ms` lines.
+  qcc nearest  the same with `--rounding nearest`: no learned rounding.
   ORT   `quant_pre_process` (shape inference, BatchNorm folding; skip_symbolic_shape as
         bench/quant_accuracy.py, the models' shapes being static) then `quantize_static`
         (QOperator, u8 activations, s8 per-channel weights, MinMax, the same samples), in this
@@ -60,11 +62,12 @@ class _Reader(CalibrationDataReader):
         return next(self.feeds, None)
 
 
-def time_qcc(qcc, onnx_path, calib_path, work):
+def time_qcc(qcc, onnx_path, calib_path, work, *flags):
     """Wall seconds of one compile, and its stage times in ms from --explain."""
     t0 = time.perf_counter()
     done = subprocess.run([qcc, onnx_path, "-o", os.path.join(work, "model.so"),
-                           "--calib", calib_path, "--explain"], capture_output=True, text=True)
+                           "--calib", calib_path, "--explain", *flags],
+                          capture_output=True, text=True)
     secs = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"qcc failed (exit {done.returncode}):\n{done.stderr}")
@@ -74,6 +77,9 @@ def time_qcc(qcc, onnx_path, calib_path, work):
         if m:
             name, ms = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
             stages[name.split(" ")[0]] = int(ms)
+        m = re.match(r"^adaround: .* took (\d+) ms$", line)
+        if m:
+            stages["adaround"] = int(m.group(1))
     return secs, stages
 
 
@@ -108,8 +114,9 @@ def main():
     p.add_argument("--repeat", type=int, default=3, help="timed runs of each tool")
     args = p.parse_args()
     print(f"CPU: {cpu()}; load before: {os.getloadavg()[0]:.2f}")
-    print("| model | qcc s (median) | ORT s (median) | qcc / ORT | qcc stages, ms (last run) |")
-    print("|---|--:|--:|--:|---|")
+    print("| model | qcc s (median) | qcc nearest s | ORT s (median) | qcc / ORT | nearest / ORT "
+          "| qcc stages, ms (last run) |")
+    print("|---|--:|--:|--:|--:|--:|---|")
     for name in args.names:
         if name not in SIDES:
             raise SystemExit(f"unknown model {name}; known: {', '.join(SIDES)}")
@@ -121,15 +128,18 @@ def main():
         with tempfile.TemporaryDirectory(prefix="qcc-calib-bench.") as work:
             calib_path = os.path.join(work, "calib.npy")
             np.save(calib_path, calib)
-            qcc_runs, ort_runs, stages = [], [], {}
+            qcc_runs, nearest_runs, ort_runs, stages = [], [], [], {}
             for _ in range(args.repeat):
                 secs, stages = time_qcc(args.qcc, onnx_path, calib_path, work)
                 qcc_runs.append(secs)
+                nearest_runs.append(
+                    time_qcc(args.qcc, onnx_path, calib_path, work, "--rounding", "nearest")[0])
                 ort_runs.append(time_ort(onnx_path, calib, work))
-        q, o = statistics.median(qcc_runs), statistics.median(ort_runs)
+        q, n, o = (statistics.median(r) for r in (qcc_runs, nearest_runs, ort_runs))
         shown = ", ".join(f"{k} {v}" for k, v in stages.items())
-        print(f"| {name} | {q:.2f} | {o:.2f} | {q / o:.2f} | {shown} |")
+        print(f"| {name} | {q:.2f} | {n:.2f} | {o:.2f} | {q / o:.2f} | {n / o:.2f} | {shown} |")
         print(f"  runs: qcc {' '.join(f'{s:.2f}' for s in qcc_runs)}; "
+              f"nearest {' '.join(f'{s:.2f}' for s in nearest_runs)}; "
               f"ORT {' '.join(f'{s:.2f}' for s in ort_runs)}")
     print(f"(load after: {os.getloadavg()[0]:.2f}; {args.calib} calibration samples)")
 

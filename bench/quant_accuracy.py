@@ -18,7 +18,10 @@ Rows.
                    --calibration METHOD` (METHOD: minmax, percentile, entropy, layerwise), then
                    `qcc run OUT.ir --input eval.npy -o out.npy`
                    (the integer reference interpreter, which the generated code matches bit for bit);
-                   qcc's defaults otherwise (bias correction: empirical, since samples are given)
+                   qcc's defaults otherwise (bias correction: empirical, since samples are given),
+                   but nearest rounding, as every row says unless it says `adaround`
+  qcc w8 default   qcc's defaults (MSE, bias correction empirical, and `--rounding auto`, which
+                   learns the rounding from 16 samples or more: here, as `+bc +adaround`)
   qcc wB mse ...   MSE calibration with B-bit weights and: `bc off` (--bias-correction off),
                    `+bc` (empirical), `+bc df` (data-free), `+eq` (--equalize, bias correction
                    off), `+eq +bc` (both), `+bc +adaround` (learned rounding, --rounding adaround);
@@ -91,6 +94,10 @@ QCC_ROWS = [(f"qcc w8 {m}", 8, m, []) for m in METHODS if m != "mse"] + [
                                                    "--rounding", "adaround",
                                                    "--activation-bits-for", "{input}=16"])]
 ]
+# Every row but `default` names its rounding: `--rounding auto` (the default) learns it from 16
+# samples or more, which would make every row an adaround row.
+QCC_ROWS = [(label, bits, method, flags if "--rounding" in flags else [*flags, "--rounding", "nearest"])
+            for label, bits, method, flags in QCC_ROWS] + [("qcc w8 default", 8, "mse", [])]
 DIGITS_CALIB = 100
 
 ort.set_default_logger_severity(3)

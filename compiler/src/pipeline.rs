@@ -188,7 +188,8 @@ pub struct QuantOptions {
     pub layer_report: bool,
     /// Keep every observed tensor's histogram ([`Report::histograms`]), calibrating on samples.
     pub histograms: bool,
-    /// How weights round to codes: nearest, or learned on the calibration samples.
+    /// How weights round to codes: nearest, learned on the calibration samples, or (the
+    /// default) learned when there are enough of them.
     pub rounding: Rounding,
     /// The budget of sweeps per weight row of `Rounding::Adaround` (`None`: the default).
     pub rounding_sweeps: Option<usize>,
@@ -260,6 +261,8 @@ pub struct Report {
     pub layerwise: Option<crate::quant::layerwise::Chosen>,
     /// What learned rounding did, when it ran.
     pub rounding: Option<Learned>,
+    /// With `Rounding::Auto`: the rounding it chose, and on how many samples (`None`: none).
+    pub auto_rounding: Option<(Rounding, Option<usize>)>,
     /// Wall time per stage, in the order they ran.
     pub times: Vec<(&'static str, Duration)>,
 }
@@ -414,7 +417,14 @@ pub fn compile(
         }
     };
     report.bias_corrected = qopts.input_means.len();
-    if q.rounding == Rounding::Adaround {
+    let count = samples
+        .map(|s| crate::quant::rounding::sample_count(&float, s))
+        .transpose()?;
+    let rounding = q.rounding.resolve(count);
+    if q.rounding == Rounding::Auto {
+        report.auto_rounding = Some((rounding, count));
+    }
+    if rounding == Rounding::Adaround {
         let Some(samples) = samples else {
             return Err(Error::msg(
                 "--rounding adaround learns each layer's rounding on samples: calibrate on samples (--calib)",

@@ -2,7 +2,8 @@
 //! images, measured on the other 350, the integer model answers closer to the float one than
 //! with nearest rounding; a layer with fewer input patches than weights per row keeps nearest
 //! rounding; every learned code is one of its weight's two roundings; the codes do not depend on
-//! the core count; and the pipeline refuses to learn without samples.
+//! the core count; by default rounding is learned from 16 samples or more only; and the pipeline
+//! refuses to learn without samples.
 
 use ndarray::{Axis, Slice};
 use qcc::backend::target::Target;
@@ -158,4 +159,30 @@ fn learning_needs_samples() {
         .expect("data-free calibration has no samples to learn on")
         .to_string();
     assert!(err.contains("calibrate on samples"), "{err}");
+}
+
+#[test]
+fn by_default_rounding_is_learned_from_enough_samples_only() {
+    let (model, images) = digits();
+    let default_on = |n: usize| {
+        let mut opts = pipeline::Options::new(Target::native()).unwrap();
+        opts.stop = Stage::Int;
+        opts.quant.calibration = Calibration::Samples {
+            samples: vec![rows(&images, 0, n).into()],
+            method: Method::Mse,
+        };
+        pipeline::compile(&model, &opts, |_, _| {}).unwrap().report
+    };
+    let few = default_on(8);
+    assert_eq!(few.auto_rounding, Some((Rounding::Nearest, Some(8))));
+    assert!(few.rounding.is_none(), "{:?}", few.rounding);
+    let enough = default_on(qcc::quant::rounding::AUTO_MIN_SAMPLES);
+    assert_eq!(
+        enough.auto_rounding,
+        Some((
+            Rounding::Adaround,
+            Some(qcc::quant::rounding::AUTO_MIN_SAMPLES)
+        ))
+    );
+    assert!(enough.rounding.is_some());
 }

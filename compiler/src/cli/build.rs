@@ -170,15 +170,15 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
             "--bias-correction empirical measures input means on samples: give them with --calib (or use data-free)",
         ));
     }
-    let rounding: Rounding = args.rounding.as_deref().unwrap_or("nearest").parse()?;
+    let rounding: Rounding = args.rounding.as_deref().unwrap_or("auto").parse()?;
     if rounding == Rounding::Adaround && args.calib.is_empty() {
         return Err(Error::msg(
             "--rounding adaround learns each layer's rounding on samples: give them with --calib",
         ));
     }
-    if args.rounding_sweeps.is_some() && rounding != Rounding::Adaround {
+    if args.rounding_sweeps.is_some() && rounding == Rounding::Nearest {
         return Err(Error::msg(
-            "--rounding-sweeps is the budget of --rounding adaround: add it",
+            "--rounding-sweeps is the budget of --rounding adaround, and --rounding nearest learns nothing",
         ));
     }
     if args.rounding_sweeps == Some(0) {
@@ -392,6 +392,17 @@ fn print_report(report: &Report, compiled: &Compiled, explain: bool, table: bool
                     chosen.chosen_db,
                     took("choose ranges")
                 );
+            }
+            match report.auto_rounding {
+                Some((Rounding::Nearest, Some(n))) => tell!(
+                    "rounding: nearest, as --rounding auto does with fewer than {} samples ({n} given; --rounding adaround learns from them anyway)",
+                    crate::quant::rounding::AUTO_MIN_SAMPLES
+                ),
+                Some((Rounding::Adaround, Some(n))) => tell!(
+                    "rounding: adaround, as --rounding auto does with {} samples or more ({n} given; --rounding nearest compiles faster)",
+                    crate::quant::rounding::AUTO_MIN_SAMPLES
+                ),
+                _ => {}
             }
             if let Some(r) = report.rounding.as_ref().filter(|r| r.layers.is_empty()) {
                 tell!(

@@ -128,9 +128,10 @@ pub struct CompileArgs {
     /// BatchNorm statistics) or `off`. Default: empirical with --calib, data-free without.
     #[arg(long, value_name = "MODE")]
     pub bias_correction: Option<String>,
-    /// How weights round to codes: `nearest`, or `adaround` (each weight of a conv/gemm/matmul
-    /// rounded up or down so that the layer's output on the --calib samples stays closest to
-    /// the float layer's; README, "Learned rounding"). Default: nearest.
+    /// How weights round to codes: `nearest`, `adaround` (each weight of a conv/gemm/matmul
+    /// rounded up or down so that the layer's output, on the input the quantized model gives it,
+    /// stays closest to the float layer's on the --calib samples; README, "Learned rounding"), or
+    /// `auto`: adaround with 16 --calib samples or more, nearest with fewer. Default: auto.
     #[arg(long, value_name = "MODE")]
     pub rounding: Option<String>,
     /// The budget of --rounding adaround: sweeps over each layer's weights (each sweep tries
