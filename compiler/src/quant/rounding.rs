@@ -481,24 +481,31 @@ fn search(
         } else {
             rows.len()
         };
-        let found: Vec<Descent> = std::thread::scope(|scope| {
-            let handles: Vec<_> = cs
-                .chunks_mut(per.max(1))
-                .enumerate()
-                .map(|(k, chunk)| {
-                    let one = &one;
-                    scope.spawn(move || {
-                        (chunk.iter_mut().enumerate())
-                            .map(|(j, c)| one(k * per + j, c))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        let found: Vec<Descent> = if per >= rows.len() {
+            // One thread's work (a depthwise group's row): no thread to start.
+            (cs.iter_mut().enumerate())
+                .map(|(r, c)| one(r, c))
                 .collect()
-        });
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = cs
+                    .chunks_mut(per.max(1))
+                    .enumerate()
+                    .map(|(k, chunk)| {
+                        let one = &one;
+                        scope.spawn(move || {
+                            (chunk.iter_mut().enumerate())
+                                .map(|(j, c)| one(k * per + j, c))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            })
+        };
         outcomes.extend(found);
         for (r, &o) in rows.iter().enumerate() {
             for (dst, &c) in codes.index_axis_mut(Axis(axis), o).iter_mut().zip(&cs[r]) {
