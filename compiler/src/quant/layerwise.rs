@@ -53,8 +53,8 @@ use crate::quant::histogram::Histogram;
 use crate::quant::params::{activation, Params};
 use crate::quant::ranges::{observed_tensors, Ranges};
 use crate::quant::simulate::{
-    each, energy_and_error, fake, per_tensor, quantized_image, simulated_weights, Sample, Sim,
-    Treat,
+    each, energy_and_error, fake, per_tensor, quantized_image, simulated_weights, Remaining,
+    Sample, Sim, Treat,
 };
 use crate::quant::window::{entropy_range, mse_range, percentile_range};
 use runtime::{DType, Tensor};
@@ -378,8 +378,7 @@ pub fn choose(
         .values()
         .filter(|t| matches!(t, Treat::Choose(_)))
         .count();
-    let mut remaining: HashMap<NodeId, usize> =
-        order.iter().map(|&n| (n, float.use_count(n))).collect();
+    let mut remaining = Remaining::new(float, &order);
     let mut out = ranges.clone();
     out.method = "layerwise".to_string();
     let mut chosen = Chosen {
@@ -443,18 +442,7 @@ pub fn choose(
             done += 1;
             progress(done, total);
         }
-        let mut dead = vec![];
-        for o in float.operands(id) {
-            if let Some(r) = remaining.get_mut(&o) {
-                *r = r.saturating_sub(1);
-                if *r == 0 {
-                    dead.push(o);
-                }
-            }
-        }
-        for s in &mut states {
-            sim.release(s, &dead);
-        }
+        remaining.after(&sim, &mut states, id);
     }
     chosen.chosen_db = db(energy, baseline.iter().sum());
     Ok((out, chosen))

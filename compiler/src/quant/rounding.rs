@@ -40,7 +40,7 @@ use crate::ir::op::OpKind;
 use crate::quant::bias_correction::Means;
 use crate::quant::descent::{descend, Descent};
 use crate::quant::params::{quantize_weights, weights, WeightBits};
-use crate::quant::simulate::{each, fixed_treatments, simulated_weights, Sample, Sim};
+use crate::quant::simulate::{each, fixed_treatments, simulated_weights, Remaining, Sample, Sim};
 use ndarray::{Array2, ArrayD, ArrayView2, Axis};
 use runtime::ops::geometry::conv_out_len;
 use runtime::ops::ConvParams;
@@ -724,8 +724,7 @@ pub fn learn(
             ..Sample::default()
         })
         .collect();
-    let mut remaining: HashMap<NodeId, usize> =
-        order.iter().map(|&n| (n, float.use_count(n))).collect();
+    let mut remaining = Remaining::new(float, &order);
     let total = layers.len();
     let mut results: Vec<Option<Searched>> = (0..total).map(|_| None).collect();
     let mut shifts = Means::new();
@@ -771,18 +770,7 @@ pub fn learn(
             sim.to_grid(s, id);
             Ok(())
         })?;
-        let mut dead = vec![];
-        for o in float.operands(id) {
-            if let Some(r) = remaining.get_mut(&o) {
-                *r = r.saturating_sub(1);
-                if *r == 0 {
-                    dead.push(o);
-                }
-            }
-        }
-        for s in &mut states {
-            sim.release(s, &dead);
-        }
+        remaining.after(&sim, &mut states, id);
     }
     let mut rounded = Rounded::new();
     let mut learned = Learned {

@@ -216,6 +216,32 @@ impl Sim<'_> {
     }
 }
 
+/// How many ops have yet to read each value: the walk drops a value from every sample after its
+/// last reader.
+pub(crate) struct Remaining(HashMap<NodeId, usize>);
+
+impl Remaining {
+    pub fn new(model: &Model, order: &[NodeId]) -> Remaining {
+        Remaining(order.iter().map(|&n| (n, model.use_count(n))).collect())
+    }
+
+    /// Once `id` has been computed on every sample: drops the operands no later op reads.
+    pub fn after(&mut self, sim: &Sim, states: &mut [Sample], id: NodeId) {
+        let mut dead = vec![];
+        for o in sim.model.operands(id) {
+            if let Some(r) = self.0.get_mut(&o) {
+                *r = r.saturating_sub(1);
+                if *r == 0 {
+                    dead.push(o);
+                }
+            }
+        }
+        for s in states {
+            sim.release(s, &dead);
+        }
+    }
+}
+
 /// Runs `f` on every sample, spread over `cores` threads, and returns the results in sample
 /// order.
 pub(crate) fn each<T: Send>(
