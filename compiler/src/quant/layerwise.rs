@@ -46,15 +46,14 @@
 //! pooled values went past it. **Samples:** at most [`MAX_SAMPLES`], spread evenly over the set
 //! (the histograms saw them all), run on every core; the choice does not depend on the core count.
 
-use crate::batch::{count_batches, model_inputs, Layout};
 use crate::diag::{Error, Result};
 use crate::ir::model::{Model, NodeId, NodeKind};
 use crate::quant::histogram::Histogram;
 use crate::quant::params::{activation, Params};
 use crate::quant::ranges::{observed_tensors, Ranges};
 use crate::quant::simulate::{
-    each, energy_and_error, fake, per_tensor, quantized_image, simulated_weights, Remaining,
-    Sample, Sim, Treat,
+    batches, each, energy_and_error, fake, per_tensor, quantized_image, simulated_weights, spread,
+    Remaining, Sample, Sim, Treat,
 };
 use crate::quant::window::{entropy_range, mse_range, percentile_range};
 use runtime::{DType, Tensor};
@@ -354,18 +353,9 @@ pub fn choose(
         treat: treatments(float, qdq, ranges, histograms)?,
         outputs: float.outputs.iter().copied().collect(),
     };
-    let (count, layout) = match float.inputs.first().zip(samples.first()) {
-        Some((&id, a)) => count_batches(&float.node(id).name, &float.node(id).ty.shape, a.shape())?,
-        None => (1, Layout::Stacked),
-    };
+    let (count, layout) = batches(float, samples)?;
     let k = count.clamp(1, MAX_SAMPLES);
-    let mut states: Vec<Sample> = (0..k)
-        .map(|i| Sample {
-            index: i * count / k,
-            inputs: model_inputs(float, samples, layout, i * count / k),
-            ..Sample::default()
-        })
-        .collect();
+    let mut states = spread(float, samples, (count, layout), k);
     let order = float
         .topo_order()
         .ok_or_else(|| Error::msg("the graph has a cycle"))?;

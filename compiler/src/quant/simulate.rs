@@ -10,6 +10,7 @@
 //! (a range chosen, a layer's weights rounded anew) with everything before it already in the
 //! data.
 
+use crate::batch::{count_batches, model_inputs, Layout};
 use crate::diag::{Error, Result};
 use crate::interp::{eval_op_in, quant_params, FloatMode};
 use crate::ir::model::{Model, NodeId, NodeKind};
@@ -214,6 +215,31 @@ impl Sim<'_> {
             s.simulated.remove(d);
         }
     }
+}
+
+/// How many samples calibration reads from `samples`, and how they are laid out.
+pub(crate) fn batches(float: &Model, samples: &[Tensor]) -> Result<(usize, Layout)> {
+    match float.inputs.first().zip(samples.first()) {
+        Some((&id, a)) => count_batches(&float.node(id).name, &float.node(id).ty.shape, a.shape()),
+        None => Ok((1, Layout::Stacked)),
+    }
+}
+
+/// `k` of the `count` samples, spread evenly over the set, each with its inputs and nothing
+/// computed yet.
+pub(crate) fn spread(
+    float: &Model,
+    samples: &[Tensor],
+    (count, layout): (usize, Layout),
+    k: usize,
+) -> Vec<Sample> {
+    (0..k)
+        .map(|i| Sample {
+            index: i * count / k,
+            inputs: model_inputs(float, samples, layout, i * count / k),
+            ..Sample::default()
+        })
+        .collect()
 }
 
 /// How many ops have yet to read each value: the walk drops a value from every sample after its
