@@ -414,6 +414,9 @@ pub enum ExprKind {
     Int(i64),
     Float(f64),
     Bool(bool),
+    /// A string in double quotes, without escapes: compared with a string attribute, or given
+    /// to one (`fn: "gelu_tanh"`).
+    Str(String),
     DType(DType),
     List(Vec<Expr>),
     Unary {

@@ -510,7 +510,11 @@ impl<'a> RuleChecker<'a> {
     fn expr(&mut self, e: &Expr, ctx: Ctx) {
         match &e.kind {
             ExprKind::Var(name) => self.use_var(name, e.span, Use::Value),
-            ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::DType(_) => {}
+            ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Str(_)
+            | ExprKind::DType(_) => {}
             ExprKind::List(items) => items.iter().for_each(|i| self.expr(i, ctx)),
             ExprKind::Unary { operand, .. } => self.expr(operand, ctx),
             ExprKind::Binary { lhs, rhs, .. } => {

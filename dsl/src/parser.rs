@@ -794,6 +794,10 @@ impl Builder {
                 Number::Float(f) => leaf(ExprKind::Float(f)),
             },
             Rule::bool_lit => leaf(ExprKind::Bool(p.as_str() == "true")),
+            Rule::str_lit => {
+                let quoted = p.as_str();
+                leaf(ExprKind::Str(quoted[1..quoted.len() - 1].to_string()))
+            }
             Rule::dtype => leaf(ExprKind::DType(DType::from_name(p.as_str())?)),
             Rule::ident => leaf(ExprKind::Var(p.as_str().to_string())),
             Rule::paren => self.expr(p.into_inner().find(|x| x.as_rule() == Rule::expr)?),

@@ -334,6 +334,9 @@ fn expr(out: &mut String, e: &Expr) {
         ExprKind::Bool(b) => {
             let _ = write!(out, "{b}");
         }
+        ExprKind::Str(s) => {
+            let _ = write!(out, "\"{s}\"");
+        }
         ExprKind::DType(d) => out.push_str(d.name()),
         ExprKind::List(items) => {
             out.push('[');

@@ -89,6 +89,7 @@ impl Bindings {
             ExprKind::Int(i) => Ok(Value::int(*i)),
             ExprKind::Float(f) => Ok(Value::float(*f)),
             ExprKind::Bool(b) => Ok(Value::boolean(*b)),
+            ExprKind::Str(s) => Ok(Value::Str(s.clone())),
             ExprKind::DType(d) => Ok(Value::DType(dtype_of(*d))),
             ExprKind::List(items) => {
                 let vals: Vec<Value> =
@@ -248,6 +249,25 @@ impl Bindings {
                     return Err("only 8-bit (and 16-bit) types have a table of codes".into());
                 }
                 Ok(Value::ints(&(lo..=hi).collect::<Vec<_>>()))
+            }
+            "move_axis" => {
+                let int = |i: usize| -> VResult<i64> {
+                    let x = arg(i)?.scalar()?;
+                    if x.fract() == 0.0 && x >= 0.0 {
+                        Ok(x as i64)
+                    } else {
+                        Err(format!("move_axis takes non-negative integers, got {x}"))
+                    }
+                };
+                let (r, from, to) = (int(0)?, int(1)?, int(2)?);
+                if from >= r || to >= r {
+                    return Err(format!(
+                        "move_axis({r}, {from}, {to}): both axes must be below the rank {r}"
+                    ));
+                }
+                let mut perm: Vec<i64> = (0..r).filter(|&i| i != from).collect();
+                perm.insert(to as usize, from);
+                Ok(Value::ints(&perm))
             }
             "len" => {
                 let v = arg(0)?;

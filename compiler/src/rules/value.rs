@@ -239,8 +239,23 @@ pub fn compare(x: &Value, y: &Value, f: impl Fn(f64, f64) -> bool) -> VResult<Va
     ))
 }
 
-/// Whole-value equality: same element type, or shapes that broadcast with every element equal.
+/// Whole-value equality: same element type, or the same shape with every element equal, a
+/// number standing for a value of any shape. Two lists of different lengths differ even where
+/// they would broadcast: `shape(r) == shape(x)` must not hold for shapes [1, 1] and [1].
 pub fn equal(x: &Value, y: &Value) -> VResult<bool> {
+    let rank = |v: &Value| match v {
+        Value::Num { a, .. } => a.ndim(),
+        Value::Bool(a) => a.ndim(),
+        _ => 0,
+    };
+    let shape = |v: &Value| match v {
+        Value::Num { a, .. } => a.shape().to_vec(),
+        Value::Bool(a) => a.shape().to_vec(),
+        _ => vec![],
+    };
+    if rank(x) > 0 && rank(y) > 0 && shape(x) != shape(y) {
+        return Ok(false);
+    }
     match (x, y) {
         (Value::DType(a), Value::DType(b)) => Ok(a == b),
         (Value::Str(a), Value::Str(b)) => Ok(a == b),
@@ -306,6 +321,17 @@ mod tests {
                 .unwrap(),
             int: true,
         }
+    }
+
+    /// Lists of different lengths differ (shapes [1, 1] and [1] are not one shape); a number
+    /// still stands for every element of a list.
+    #[test]
+    fn equality_needs_one_shape_unless_a_side_is_a_number() {
+        let (a, b) = (Value::ints(&[1, 1]), Value::ints(&[1]));
+        assert!(!equal(&a, &b).unwrap());
+        assert!(equal(&a, &Value::int(1)).unwrap());
+        assert!(equal(&a, &Value::ints(&[1, 1])).unwrap());
+        assert!(!equal(&a, &Value::ints(&[1, 2])).unwrap());
     }
 
     proptest! {
