@@ -67,6 +67,9 @@ pub struct Sampler<'a> {
     /// The length of the axis the next `indices` constant picks along (a gather's), so that
     /// its values are valid indices.
     index_bound: usize,
+    /// 1/N when the next constant multiplies a sum of N elements: a mean as exporters write it
+    /// (`Σx · (1/N)`, jax2tf), which a rule's guard asks for.
+    mean_factor: Option<f32>,
 }
 
 const SCALES: &[f32] = &[0.5, 0.25, 0.125, 0.05];
@@ -91,6 +94,7 @@ impl<'a> Sampler<'a> {
             counter: 0,
             ctx: vec![],
             index_bound: 1,
+            mean_factor: None,
         }
     }
 
@@ -271,12 +275,18 @@ impl<'a> Sampler<'a> {
         let is_const = name.is_some_and(|n| self.consts.contains(n));
         let pin = name.and_then(|n| self.pinned.iter().find(|(p, _)| p == n).map(|p| p.1));
         let id = if is_const {
-            let t = match pin {
-                // Mostly the pinned number; now and then not, so the guard is seen to fail.
-                Some(v) if ty.elem.storage() == DType::F32 && self.rng.range(0, 7) > 0 => {
+            let mean = self.mean_factor.take().filter(|_| self.rng.range(0, 4) > 0);
+            let t = match (pin, mean) {
+                (None, Some(v)) if ty.elem.storage() == DType::F32 => {
                     Tensor::F32(ArrayD::from_elem(IxDyn(&ty.shape), v))
                 }
-                _ => self.data(&ty, role),
+                _ => match pin {
+                    // Mostly the pinned number; now and then not, so the guard is seen to fail.
+                    Some(v) if ty.elem.storage() == DType::F32 && self.rng.range(0, 7) > 0 => {
+                        Tensor::F32(ArrayD::from_elem(IxDyn(&ty.shape), v))
+                    }
+                    _ => self.data(&ty, role),
+                },
             };
             let wname = self.fresh("w");
             self.model
@@ -661,6 +671,21 @@ impl<'a> Sampler<'a> {
                     _ => {}
                 }
             }
+            // A function the pattern names takes its own default parameters, unless the
+            // pattern gives them (the sampled function's would not fit it).
+            let given = |n: &str| ap.entries.iter().any(|e| e.name.name == n);
+            if kind == OpKind::Unary && given("fn") && !given("params") {
+                let named = a
+                    .get("fn")
+                    .and_then(|f| f.as_str())
+                    .and_then(|f| runtime::ops::UNARY_FNS.iter().find(|d| d.name == f));
+                if let Some(d) = named {
+                    a.insert(
+                        "params".into(),
+                        Attr::Floats(d.params.iter().map(|p| p.1).collect()),
+                    );
+                }
+            }
         }
         a
     }
@@ -725,7 +750,10 @@ impl<'a> Sampler<'a> {
                 shape.extend([*x.shape.last().unwrap_or(&1), self.rng.range(1, 5)]);
                 TensorType::f32(shape)
             }
-            (OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div, 1) => {
+            (
+                OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div | OpKind::Max | OpKind::Min,
+                1,
+            ) => {
                 // Same shape, per channel as [1, C, 1, 1] or as exporters store it, [C, 1, 1],
                 // one value per element of the last axis, one per row (the last axis kept as a
                 // 1), or a scalar.
@@ -786,7 +814,7 @@ impl<'a> Sampler<'a> {
         // A commutative op written constant-first, `add(t, conv(…))`: the op operand decides
         // the shapes, so it is built first and the leaf gets a type its result allows (the
         // other order would ask the conv for a result of the leaf's shape, which it cannot be).
-        if matches!(kind, OpKind::Add | OpKind::Mul)
+        if matches!(kind, OpKind::Add | OpKind::Mul | OpKind::Max | OpKind::Min)
             && o.operands.len() == 2
             && !matches!(o.operands[0], Pattern::Op(_))
             && matches!(o.operands[1], Pattern::Op(_))
@@ -794,8 +822,13 @@ impl<'a> Sampler<'a> {
             let y_id = self.operand(&o.operands[1], kind, 0, want0)?;
             let y_ty = self.model.node(y_id).ty.clone();
             let attrs = self.attrs(o, kind, &y_ty);
-            let t_want = self.slot_type(kind, 1, &y_ty, &attrs, std::slice::from_ref(&y_ty))?;
-            let t_id = self.operand(&o.operands[0], kind, 1, Some(t_want))?;
+            // A variable the op already read (x · f(x)) is that value, whatever its shape.
+            let t_want = if self.reads_built(&o.operands[0]) {
+                None
+            } else {
+                Some(self.slot_type(kind, 1, &y_ty, &attrs, std::slice::from_ref(&y_ty))?)
+            };
+            let t_id = self.operand(&o.operands[0], kind, 1, t_want)?;
             let t_ty = self.model.node(t_id).ty.clone();
             let (qt, qy) = (self.quant_behind(t_id), self.quant_behind(y_id));
             if let Some(c) = self.ctx.last_mut() {
@@ -815,8 +848,25 @@ impl<'a> Sampler<'a> {
         let mut ids = vec![x_id];
         let mut tys = vec![x_ty.clone()];
         for (slot, p) in o.operands.iter().enumerate().skip(1) {
-            let want = Some(self.slot_type(kind, slot, &x_ty, &attrs, &tys)?);
-            let id = self.operand(p, kind, slot, want)?;
+            // An element-wise op's operand that is a value already built, or an op over one
+            // (x · x, x · f(x), x − mean(x)), takes the shape that value gives it: a sampled broadcast shape would
+            // ask the repeated value for another shape than its own.
+            let own = matches!(
+                kind,
+                OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div | OpKind::Max | OpKind::Min
+            ) && self.reads_built(p);
+            let want = if own {
+                None
+            } else {
+                Some(self.slot_type(kind, slot, &x_ty, &attrs, &tys)?)
+            };
+            self.mean_factor = (kind == OpKind::Mul && matches!(p, Pattern::Var(_)))
+                .then(|| self.summed_count(x_id))
+                .flatten()
+                .map(|n| 1.0 / n as f32);
+            let id = self.operand(p, kind, slot, want);
+            self.mean_factor = None;
+            let id = id?;
             tys.push(self.model.node(id).ty.clone());
             let q = self.quant_behind(id);
             if let Some(c) = self.ctx.last_mut() {
@@ -825,6 +875,76 @@ impl<'a> Sampler<'a> {
             ids.push(id);
         }
         Ok((ids, tys, attrs))
+    }
+
+    /// How many elements each result of `id` sums, when `id` is a `reduce` by sum.
+    fn summed_count(&self, id: NodeId) -> Option<usize> {
+        let op = self.model.node(id).op()?;
+        if op.kind != OpKind::Reduce || op.attrs.get("fn").and_then(|a| a.as_str()) != Some("sum") {
+            return None;
+        }
+        let input = &self.model.node(self.model.operands(id)[0]).ty.shape;
+        let axes = op.attrs.get("axes")?.as_ints()?;
+        Some(
+            axes.iter()
+                .map(|&a| input.get(a as usize).copied().unwrap_or(1))
+                .product(),
+        )
+    }
+
+    /// Whether the pattern reads a variable built already (a non-linear pattern's repeat).
+    fn reads_built(&self, p: &Pattern) -> bool {
+        match p {
+            Pattern::Var(v) => self.leaves.contains_key(&v.name),
+            Pattern::Op(o) => o.operands.iter().any(|q| self.reads_built(q)),
+            Pattern::Wildcard(_) => false,
+        }
+    }
+
+    /// The shape a reshape of `id` gets when `id` is (through element-wise ops) a reduction
+    /// that dropped its axes: those axes put back as 1s, as exporters restore a statistic's
+    /// rank before broadcasting it (jax2tf's LayerNorm).
+    fn kept_dims(&self, id: NodeId) -> Option<Vec<i64>> {
+        let mut at = id;
+        for _ in 0..6 {
+            let node = self.model.node(at);
+            let op = node.op()?;
+            match op.kind {
+                OpKind::Reduce | OpKind::ReduceMean => {
+                    if op.attrs.get("keepdims").and_then(|a| a.as_bool()) != Some(false) {
+                        return None;
+                    }
+                    let axes = op.attrs.get("axes")?.as_ints()?.to_vec();
+                    let input = &self.model.node(self.model.operands(at)[0]).ty.shape;
+                    return Some(
+                        (0..input.len())
+                            .map(|d| {
+                                if axes.contains(&(d as i64)) {
+                                    1
+                                } else {
+                                    input[d] as i64
+                                }
+                            })
+                            .collect(),
+                    );
+                }
+                OpKind::Add
+                | OpKind::Sub
+                | OpKind::Mul
+                | OpKind::Div
+                | OpKind::Max
+                | OpKind::Min
+                | OpKind::Unary => {
+                    // The operand of the result's shape that is not a constant leaf.
+                    let shape = &node.ty.shape;
+                    at = *self.model.operands(at).iter().find(|&&i| {
+                        self.model.node(i).op().is_some() && &self.model.node(i).ty.shape == shape
+                    })?;
+                }
+                _ => return None,
+            }
+        }
+        None
     }
 
     /// Builds an op of the pattern and returns its node.
@@ -903,6 +1023,11 @@ impl<'a> Sampler<'a> {
         let built = self.operands_of(o, kind, want0);
         self.ctx.pop();
         let (ids, tys, mut attrs) = built?;
+        if kind == OpKind::Reshape && want.is_none() && self.rng.range(0, 4) > 0 {
+            if let Some(shape) = self.kept_dims(ids[0]) {
+                attrs.insert("shape".into(), Attr::Ints(shape));
+            }
+        }
         let _ = first;
         let x_ty = tys[0].clone();
         let declared = if sample_int::is_int(kind) {

@@ -86,7 +86,7 @@ fn expr_numbers(e: &Expr, add: &mut impl FnMut(f64)) {
     match &e.kind {
         ExprKind::Int(i) => add(*i as f64),
         ExprKind::Float(f) => add(*f),
-        ExprKind::Var(_) | ExprKind::Bool(_) | ExprKind::DType(_) => {}
+        ExprKind::Var(_) | ExprKind::Bool(_) | ExprKind::Str(_) | ExprKind::DType(_) => {}
         ExprKind::List(items) => items.iter().for_each(|i| expr_numbers(i, add)),
         ExprKind::Unary { operand, .. } => expr_numbers(operand, add),
         ExprKind::Binary { lhs, rhs, .. } => {
@@ -207,6 +207,33 @@ pub fn pinned(rule: &Rule) -> Vec<(String, f32)> {
                 }
                 _ => {}
             },
+            // `abs(v - c) < ε`: a constant pinned to c within a tolerance (a constant an
+            // exporter wrote in decimal, √(2/π) as 0.7978846, compared as f64).
+            ExprKind::Binary {
+                op: dsl::ast::BinaryOp::Lt | dsl::ast::BinaryOp::Le,
+                lhs,
+                ..
+            } => {
+                if let ExprKind::Call { func, args } = &lhs.kind {
+                    if let (
+                        "abs",
+                        [Expr {
+                            kind:
+                                ExprKind::Binary {
+                                    op: dsl::ast::BinaryOp::Sub,
+                                    lhs: v,
+                                    rhs: c,
+                                },
+                            ..
+                        }],
+                    ) = (func.name.as_str(), args.as_slice())
+                    {
+                        if let (ExprKind::Var(v), Some(n)) = (&v.kind, number(c)) {
+                            out.push((v.clone(), n));
+                        }
+                    }
+                }
+            }
             _ => {}
         }
     }

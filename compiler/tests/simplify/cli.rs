@@ -296,13 +296,13 @@ fn a_lowering_phase_user_rule_runs_when_lowering() {
     );
 }
 
-/// A rule the checker cannot instantiate (`max(x, x)`: the sampler makes no second operand for
-/// `max` yet) is refused, and nothing written, until `--allow-unchecked` names it; then it
+/// A rule the checker cannot instantiate (`logic(a, a)`: the sampler makes no second operand for
+/// `logic` yet) is refused, and nothing written, until `--allow-unchecked` names it; then it
 /// applies, with a warning.
 #[test]
 fn an_unchecked_rule_applies_only_when_vouched_for() {
-    let model = "tests/simplify/user/max_same.ir";
-    let rules = "tests/rules/unchecked/max_same.rules";
+    let model = "tests/simplify/user/and_same.ir";
+    let rules = "tests/rules/unchecked/and_same.rules";
     let dir = tempfile::tempdir().expect("a temporary directory");
     let out = dir.path().join("out.ir");
     let out_s = out.to_str().expect("UTF-8");
@@ -311,21 +311,21 @@ fn an_unchecked_rule_applies_only_when_vouched_for() {
     assert!(!o.status.success() && !out.exists(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains(
-            "it is refused unless `--allow-unchecked drop-max-of-one-value` vouches for it"
+            "it is refused unless `--allow-unchecked drop-and-of-one-value` vouches for it"
         ),
         "{}",
         stderr(&o)
     );
     let mut args = base.to_vec();
-    args.extend(["--allow-unchecked", "drop-max-of-one-value"]);
+    args.extend(["--allow-unchecked", "drop-and-of-one-value"]);
     let o = qcc(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("warning: rule drop-max-of-one-value (tests/rules/unchecked/max_same.rules) is applied unchecked"),
+        stderr(&o).contains("warning: rule drop-and-of-one-value (tests/rules/unchecked/and_same.rules) is applied unchecked"),
         "{}",
         stderr(&o)
     );
-    assert_eq!(count(&read(&out), OpKind::Max), 0);
+    assert_eq!(count(&read(&out), OpKind::Logic), 0);
 }
 
 /// `--no-builtin-rules` means the same in every phase: a QDQ conv lowered with only a user's
