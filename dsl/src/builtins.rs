@@ -71,7 +71,7 @@ pub static BUILTINS: &[Builtin] = &[
     b("slice", 4, ArgKind::Value, "slice(v, axis, start, end): indices start..end (end excluded) along `axis`; 0 ≤ start ≤ end ≤ the axis's length"),
     b("squeeze", 2, ArgKind::Value, "squeeze(v, axes): the listed axes, each of size 1, removed"),
     b("unsqueeze", 2, ArgKind::Value, "unsqueeze(v, axes): size-1 axes inserted so they sit at the listed positions of the result"),
-    b("move_axis", 3, ArgKind::Value, "move_axis(r, a, b): the permutation of 0..r that moves axis a to position b, the others keeping their order (`transpose(x) {perm: move_axis(rank(x), 1, rank(x) - 1)}` makes the channels last; `move_axis(r, b, a)` undoes it)"),
+    b("move_axis", 3, ArgKind::Value, "move_axis(r, a, b): the permutation of 0..r that moves axis a to position b (negative: from the end), the others keeping their order (`transpose(x) {perm: move_axis(rank(x), 1, rank(x) - 1)}` makes the channels last; `move_axis(r, b, a)` undoes it)"),
     b("min", 2, ArgKind::Value, "element-wise minimum"),
     b("max", 2, ArgKind::Value, "element-wise maximum"),
     b("clamp", 3, ArgKind::Value, "clamp(v, lo, hi) = min(max(v, lo), hi)"),

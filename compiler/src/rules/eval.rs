@@ -253,14 +253,17 @@ impl Bindings {
             "move_axis" => {
                 let int = |i: usize| -> VResult<i64> {
                     let x = arg(i)?.scalar()?;
-                    if x.fract() == 0.0 && x >= 0.0 {
+                    if x.fract() == 0.0 {
                         Ok(x as i64)
                     } else {
-                        Err(format!("move_axis takes non-negative integers, got {x}"))
+                        Err(format!("move_axis takes integers, got {x}"))
                     }
                 };
-                let (r, from, to) = (int(0)?, int(1)?, int(2)?);
-                if from >= r || to >= r {
+                // Negative axes count from the end, as ONNX's do.
+                let r = int(0)?;
+                let axis = |a: i64| if a < 0 { a + r } else { a };
+                let (from, to) = (axis(int(1)?), axis(int(2)?));
+                if from < 0 || to < 0 || from >= r || to >= r {
                     return Err(format!(
                         "move_axis({r}, {from}, {to}): both axes must be below the rank {r}"
                     ));
