@@ -260,12 +260,12 @@ impl Bindings {
                     }
                 };
                 // Negative axes count from the end, as ONNX's do.
-                let r = int(0)?;
-                let axis = |a: i64| if a < 0 { a + r } else { a };
-                let (from, to) = (axis(int(1)?), axis(int(2)?));
-                if from < 0 || to < 0 || from >= r || to >= r {
+                let (r, a, b) = (int(0)?, int(1)?, int(2)?);
+                let axis = |x: i64| if x < 0 { x + r } else { x };
+                let (from, to) = (axis(a), axis(b));
+                if !(0..r).contains(&from) || !(0..r).contains(&to) {
                     return Err(format!(
-                        "move_axis({r}, {from}, {to}): both axes must be below the rank {r}"
+                        "move_axis({r}, {a}, {b}): both axes must lie in -{r}..{r}"
                     ));
                 }
                 let mut perm: Vec<i64> = (0..r).filter(|&i| i != from).collect();

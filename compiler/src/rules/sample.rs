@@ -73,6 +73,14 @@ pub struct Sampler<'a> {
 }
 
 const SCALES: &[f32] = &[0.5, 0.25, 0.125, 0.05];
+
+/// The binary element-wise ops whose second operand broadcasts against the first.
+fn broadcasting(kind: OpKind) -> bool {
+    matches!(
+        kind,
+        OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div | OpKind::Max | OpKind::Min
+    )
+}
 const ZPS_U8: &[i32] = &[0, 3, 128];
 const ZPS_I8: &[i32] = &[0, -5, 7];
 const ZPS_I16: &[i32] = &[0, -105, 3000];
@@ -276,17 +284,13 @@ impl<'a> Sampler<'a> {
         let pin = name.and_then(|n| self.pinned.iter().find(|(p, _)| p == n).map(|p| p.1));
         let id = if is_const {
             let mean = self.mean_factor.take().filter(|_| self.rng.range(0, 4) > 0);
+            let f32 = ty.elem.storage() == DType::F32;
+            let fill = |v: f32| Tensor::F32(ArrayD::from_elem(IxDyn(&ty.shape), v));
             let t = match (pin, mean) {
-                (None, Some(v)) if ty.elem.storage() == DType::F32 => {
-                    Tensor::F32(ArrayD::from_elem(IxDyn(&ty.shape), v))
-                }
-                _ => match pin {
-                    // Mostly the pinned number; now and then not, so the guard is seen to fail.
-                    Some(v) if ty.elem.storage() == DType::F32 && self.rng.range(0, 7) > 0 => {
-                        Tensor::F32(ArrayD::from_elem(IxDyn(&ty.shape), v))
-                    }
-                    _ => self.data(&ty, role),
-                },
+                (None, Some(v)) if f32 => fill(v),
+                // Mostly the pinned number; now and then not, so the guard is seen to fail.
+                (Some(v), _) if f32 && self.rng.range(0, 7) > 0 => fill(v),
+                _ => self.data(&ty, role),
             };
             let wname = self.fresh("w");
             self.model
@@ -750,10 +754,7 @@ impl<'a> Sampler<'a> {
                 shape.extend([*x.shape.last().unwrap_or(&1), self.rng.range(1, 5)]);
                 TensorType::f32(shape)
             }
-            (
-                OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div | OpKind::Max | OpKind::Min,
-                1,
-            ) => {
+            (k, 1) if broadcasting(k) => {
                 // Same shape, per channel as [1, C, 1, 1] or as exporters store it, [C, 1, 1],
                 // one value per element of the last axis, one per row (the last axis kept as a
                 // 1), or a scalar.
@@ -849,12 +850,9 @@ impl<'a> Sampler<'a> {
         let mut tys = vec![x_ty.clone()];
         for (slot, p) in o.operands.iter().enumerate().skip(1) {
             // An element-wise op's operand that is a value already built, or an op over one
-            // (x · x, x · f(x), x − mean(x)), takes the shape that value gives it: a sampled broadcast shape would
-            // ask the repeated value for another shape than its own.
-            let own = matches!(
-                kind,
-                OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div | OpKind::Max | OpKind::Min
-            ) && self.reads_built(p);
+            // (x · x, x · f(x), x − mean(x)), takes the shape that value gives it: a sampled
+            // broadcast shape would ask the repeated value for another shape than its own.
+            let own = broadcasting(kind) && self.reads_built(p);
             let want = if own {
                 None
             } else {
@@ -906,6 +904,8 @@ impl<'a> Sampler<'a> {
     /// rank before broadcasting it (jax2tf's LayerNorm).
     fn kept_dims(&self, id: NodeId) -> Option<Vec<i64>> {
         let mut at = id;
+        // A statistic is a few element-wise steps from its reduction (jax2tf's variance is
+        // four); a longer walk finds nothing a pattern would ask for.
         for _ in 0..6 {
             let node = self.model.node(at);
             let op = node.op()?;
@@ -928,13 +928,7 @@ impl<'a> Sampler<'a> {
                             .collect(),
                     );
                 }
-                OpKind::Add
-                | OpKind::Sub
-                | OpKind::Mul
-                | OpKind::Div
-                | OpKind::Max
-                | OpKind::Min
-                | OpKind::Unary => {
+                k if broadcasting(k) || k == OpKind::Unary => {
                     // The operand of the result's shape that is not a constant leaf.
                     let shape = &node.ty.shape;
                     at = *self.model.operands(at).iter().find(|&&i| {
