@@ -428,10 +428,7 @@ impl Builder {
                     .collect();
                 LiteralKind::List(items?)
             }
-            Rule::str_lit => {
-                let quoted = inner.as_str();
-                LiteralKind::Str(quoted[1..quoted.len() - 1].to_string())
-            }
+            Rule::str_lit => LiteralKind::Str(unquote(&inner)),
             _ => return None,
         };
         Some(Literal { kind, span: s })
@@ -794,10 +791,7 @@ impl Builder {
                 Number::Float(f) => leaf(ExprKind::Float(f)),
             },
             Rule::bool_lit => leaf(ExprKind::Bool(p.as_str() == "true")),
-            Rule::str_lit => {
-                let quoted = p.as_str();
-                leaf(ExprKind::Str(quoted[1..quoted.len() - 1].to_string()))
-            }
+            Rule::str_lit => leaf(ExprKind::Str(unquote(&p))),
             Rule::dtype => leaf(ExprKind::DType(DType::from_name(p.as_str())?)),
             Rule::ident => leaf(ExprKind::Var(p.as_str().to_string())),
             Rule::paren => self.expr(p.into_inner().find(|x| x.as_rule() == Rule::expr)?),
@@ -830,4 +824,10 @@ impl Builder {
             _ => None,
         }
     }
+}
+
+/// A `str_lit`'s text without its quotes (the grammar allows no escapes).
+fn unquote(p: &Pair<Rule>) -> String {
+    let quoted = p.as_str();
+    quoted[1..quoted.len() - 1].to_string()
 }

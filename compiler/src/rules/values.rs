@@ -213,28 +213,27 @@ pub fn pinned(rule: &Rule) -> Vec<(String, f32)> {
                 op: dsl::ast::BinaryOp::Lt | dsl::ast::BinaryOp::Le,
                 lhs,
                 ..
-            } => {
-                if let ExprKind::Call { func, args } = &lhs.kind {
-                    if let (
-                        "abs",
-                        [Expr {
-                            kind:
-                                ExprKind::Binary {
-                                    op: dsl::ast::BinaryOp::Sub,
-                                    lhs: v,
-                                    rhs: c,
-                                },
-                            ..
-                        }],
-                    ) = (func.name.as_str(), args.as_slice())
-                    {
-                        if let (ExprKind::Var(v), Some(n)) = (&v.kind, number(c)) {
-                            out.push((v.clone(), n));
-                        }
-                    }
-                }
-            }
+            } => out.extend(distance(lhs)),
             _ => {}
+        }
+    }
+    /// `abs(v - c)`: the variable and the number.
+    fn distance(e: &Expr) -> Option<(String, f32)> {
+        let ExprKind::Call { func, args } = &e.kind else {
+            return None;
+        };
+        let [arg] = args.as_slice() else { return None };
+        let ExprKind::Binary {
+            op: dsl::ast::BinaryOp::Sub,
+            lhs,
+            rhs,
+        } = &arg.kind
+        else {
+            return None;
+        };
+        match (func.name.as_str(), &lhs.kind) {
+            ("abs", ExprKind::Var(v)) => Some((v.clone(), number(rhs)?)),
+            _ => None,
         }
     }
     let mut out = vec![];
