@@ -19,6 +19,7 @@ use crate::quant::equalize::Equalized;
 use crate::quant::histogram::Histogram;
 use crate::quant::report::Layer;
 use crate::quant::rounding::{Learned, Rounding, DEFAULT_SWEEPS};
+use crate::quant::target::{next, Precision, Raise, Search, Step};
 use crate::quant::{
     data_free_means, data_free_ranges, BiasCorrection, Means, Method, Ranges, Warning, WeightBits,
     DEFAULT_INPUT_RANGE,
@@ -193,6 +194,9 @@ pub struct QuantOptions {
     pub rounding: Rounding,
     /// The budget of sweeps per weight row of `Rounding::Adaround` (`None`: the default).
     pub rounding_sweeps: Option<usize>,
+    /// `--target-sqnr DB`: raise precision layer by layer until every output's SQNR on the
+    /// calibration samples reaches it ([`crate::quant::target`]).
+    pub target_sqnr: Option<f64>,
 }
 
 /// Everything [`compile`] needs.
@@ -263,6 +267,8 @@ pub struct Report {
     pub rounding: Option<Learned>,
     /// With `Rounding::Auto`: the rounding it chose, and on how many samples (`None`: none).
     pub auto_rounding: Option<(Rounding, Option<usize>)>,
+    /// What `--target-sqnr` chose, when it ran.
+    pub target: Option<Search>,
     /// Wall time per stage, in the order they ran.
     pub times: Vec<(&'static str, Duration)>,
 }
@@ -388,13 +394,10 @@ pub fn compile(
         )
     })?;
     let bits = opts.weight_bits();
-    let mut qopts = crate::quant::qdq::Options::new(bits);
-    qopts.keep_float = q.keep_float.clone();
-    qopts.bits_for = q.bits_for.clone();
-    qopts.wide = q.wide.clone();
-    qopts.absorbed = opts.lowering.absorbed_activations();
+    let mut base = crate::quant::qdq::Options::new(bits);
+    base.absorbed = opts.lowering.absorbed_activations();
     let mut skipped = None;
-    qopts.input_means = match correction {
+    base.input_means = match correction {
         BiasCorrection::Off => Default::default(),
         BiasCorrection::Empirical => observed,
         BiasCorrection::DataFree => {
@@ -416,7 +419,7 @@ pub fn compile(
             }
         }
     };
-    report.bias_corrected = qopts.input_means.len();
+    report.bias_corrected = base.input_means.len();
     let count = samples
         .map(|s| crate::quant::rounding::sample_count(&float, s))
         .transpose()?;
@@ -424,82 +427,64 @@ pub fn compile(
     if q.rounding == Rounding::Auto {
         report.auto_rounding = Some((rounding, count));
     }
-    if rounding == Rounding::Adaround {
-        let Some(samples) = samples else {
-            return Err(Error::msg(
-                "--rounding adaround learns each layer's rounding on samples: calibrate on samples (--calib)",
-            ));
-        };
-        let (rounded, shifts, learned) = timed(&mut report.times, "round weights", || {
-            // The layers are searched on the inputs the quantized model gives them: nearest
-            // rounding's QDQ model is the simulation they start from.
-            let nearest = crate::quant::qdq::quantize_with(&float, &ranges, &qopts)?;
-            crate::quant::rounding::learn(
-                &float,
-                &nearest.model,
-                &qopts.input_means,
-                samples,
-                bits,
-                &q.bits_for,
-                &q.keep_float,
-                q.rounding_sweeps.unwrap_or(DEFAULT_SWEEPS),
-                crate::quant::calibrate::cores(),
-                &mut progress,
-            )
-        })?;
-        qopts.rounded = rounded;
-        qopts.bias_shift = shifts;
-        report.rounding = Some(learned);
+    if rounding == Rounding::Adaround && samples.is_none() {
+        return Err(Error::msg(
+            "--rounding adaround learns each layer's rounding on samples: calibrate on samples (--calib)",
+        ));
     }
-    let mut quantized = timed(&mut report.times, "quantize", || {
-        crate::quant::qdq::quantize_with(&float, &ranges, &qopts)
-    })?;
-    let mut ranges = ranges;
-    if let (Some(samples), Some(h)) = (layerwise, &histograms) {
-        let (chosen, summary) = timed(&mut report.times, "choose ranges", || {
-            crate::quant::layerwise::choose(
-                &float,
-                &quantized.model,
-                samples,
-                &ranges,
-                h,
-                crate::quant::calibrate::cores(),
-                &mut progress,
-            )
-        })?;
-        ranges = chosen;
-        report.layerwise = Some(summary);
-        quantized = timed(&mut report.times, "quantize", || {
-            crate::quant::qdq::quantize_with(&float, &ranges, &qopts)
-        })?;
+    if q.target_sqnr.is_some() && samples.is_none() {
+        return Err(Error::msg(
+            "--target-sqnr measures the outputs' SQNR on samples: calibrate on samples (--calib)",
+        ));
+    }
+    let user = Precision {
+        bits_for: q.bits_for.clone(),
+        wide: q.wide.clone(),
+        keep_float: q.keep_float.clone(),
+    };
+    let stage = Quantizing {
+        float: &float,
+        base: &base,
+        precision: user.clone(),
+        rounding,
+        sweeps: q.rounding_sweeps.unwrap_or(DEFAULT_SWEEPS),
+        samples,
+        opts,
+        // The search measures the integer model.
+        lower: opts.stop >= Stage::Int || q.target_sqnr.is_some(),
+    };
+    let layerwise = match (layerwise, &histograms) {
+        (Some(samples), Some(h)) => Some((samples.as_slice(), h)),
+        _ => None,
+    };
+    let mut done = stage.run(ranges, layerwise, &mut report.times, &mut progress)?;
+    if let (Some(target), Some(samples)) = (q.target_sqnr, samples) {
+        let t = Instant::now();
+        let (searched, search) = raise_until(&stage, done, target, samples, &mut progress)?;
+        done = searched;
+        report.target = Some(search);
+        report.times.push(("raise precision", t.elapsed()));
     }
     report.histograms = if q.histograms { histograms } else { None };
-    report.ranges = Some(ranges);
+    report.ranges = Some(done.ranges);
     report.weight_bits = Some(bits);
-    report.warnings = quantized.warnings;
+    report.warnings = done.warnings;
     report.warnings.extend(skipped);
-    report.float_ops = quantized.float_ops;
-    report.float_reasons = quantized.float_reasons;
-    let kept = quantized.kept;
-    let qdq = quantized.model;
+    report.float_ops = done.float_ops;
+    report.float_reasons = done.float_reasons;
+    report.rounding = done.rounding;
+    report.layerwise = done.layerwise;
+    report.folded = done.folded;
+    report.lowering = done.lowering;
     if opts.stop == Stage::Qdq {
         return Ok(Compiled {
             float,
-            qdq: Some(qdq),
+            qdq: Some(done.qdq),
             int: None,
             report,
         });
     }
-    let (int, lowering) = timed(&mut report.times, "lower", || {
-        lower(
-            &qdq,
-            &opts.lowering,
-            &opts.limits,
-            &kept,
-            &mut report.folded,
-        )
-    })?;
-    report.lowering = Some(lowering);
+    let int = done.int.expect("lowered up to the integer stage");
     if let (true, Some(samples)) = (q.layer_report, samples) {
         report.layers = Some(timed(&mut report.times, "report", || {
             crate::quant::report::report(&float, &int, samples)
@@ -507,11 +492,248 @@ pub fn compile(
     }
     Ok(Compiled {
         float,
-        qdq: Some(qdq),
+        qdq: Some(done.qdq),
         int: Some(int),
         report,
     })
 }
+
+/// Quantizing a calibrated float model: everything the stages after calibration need, so that
+/// `--target-sqnr` can run them again under other precision choices.
+struct Quantizing<'a> {
+    float: &'a Model,
+    /// The quantizer's options that no precision choice changes (bits, absorbed activations,
+    /// bias correction's means).
+    base: &'a crate::quant::qdq::Options,
+    /// The user's precision choices (`--keep-float`, `--weight-bits-for`,
+    /// `--activation-bits-for`).
+    precision: Precision,
+    rounding: Rounding,
+    sweeps: usize,
+    samples: Option<&'a [Tensor]>,
+    opts: &'a Options,
+    /// Whether to lower to the integer model.
+    lower: bool,
+}
+
+/// What one quantization produced (and the report fields it fills).
+struct Quantized {
+    ranges: Ranges,
+    qdq: Model,
+    int: Option<Model>,
+    warnings: Vec<Warning>,
+    float_ops: Vec<(String, String)>,
+    float_reasons: BTreeMap<String, String>,
+    rounding: Option<Learned>,
+    layerwise: Option<crate::quant::layerwise::Chosen>,
+    folded: Vec<String>,
+    lowering: Option<SaturationReport>,
+}
+
+impl Quantizing<'_> {
+    /// Round weights (learned rounding), quantize, choose ranges again (`layerwise`, the first
+    /// time only: its ranges are then fixed) and lower, under `precision`.
+    fn run(
+        &self,
+        ranges: Ranges,
+        layerwise: Option<(&[Tensor], &BTreeMap<String, Histogram>)>,
+        times: &mut Vec<(&'static str, Duration)>,
+        progress: &mut impl FnMut(usize, usize),
+    ) -> Result<Quantized> {
+        self.run_with(&self.precision, ranges, layerwise, times, progress)
+    }
+
+    /// [`Quantizing::run`] under other precision choices. Learned rounding learns again: what
+    /// it learned absorbs the error of the layers before (its bias shifts above all), which a
+    /// raise upstream changes.
+    fn run_with(
+        &self,
+        precision: &Precision,
+        ranges: Ranges,
+        layerwise: Option<(&[Tensor], &BTreeMap<String, Histogram>)>,
+        times: &mut Vec<(&'static str, Duration)>,
+        progress: &mut impl FnMut(usize, usize),
+    ) -> Result<Quantized> {
+        let float = self.float;
+        let mut qopts = self.base.clone();
+        qopts.keep_float = precision.keep_float.clone();
+        qopts.bits_for = precision.bits_for.clone();
+        qopts.wide = precision.wide.clone();
+        let mut learned = None;
+        if let (Rounding::Adaround, Some(samples)) = (self.rounding, self.samples) {
+            let (rounded, shifts, l) = timed(times, "round weights", || {
+                // The layers are searched on the inputs the quantized model gives them: nearest
+                // rounding's QDQ model is the simulation they start from.
+                let nearest = crate::quant::qdq::quantize_with(float, &ranges, &qopts)?;
+                crate::quant::rounding::learn(
+                    float,
+                    &nearest.model,
+                    &qopts.input_means,
+                    samples,
+                    self.base.bits,
+                    &qopts.bits_for,
+                    &qopts.keep_float,
+                    self.sweeps,
+                    crate::quant::calibrate::cores(),
+                    &mut *progress,
+                )
+            })?;
+            qopts.rounded = rounded;
+            qopts.bias_shift = shifts;
+            learned = Some(l);
+        }
+        let mut quantized = timed(times, "quantize", || {
+            crate::quant::qdq::quantize_with(float, &ranges, &qopts)
+        })?;
+        let mut ranges = ranges;
+        let mut chosen = None;
+        if let Some((samples, h)) = layerwise {
+            let (r, summary) = timed(times, "choose ranges", || {
+                crate::quant::layerwise::choose(
+                    float,
+                    &quantized.model,
+                    samples,
+                    &ranges,
+                    h,
+                    crate::quant::calibrate::cores(),
+                    &mut *progress,
+                )
+            })?;
+            ranges = r;
+            chosen = Some(summary);
+            quantized = timed(times, "quantize", || {
+                crate::quant::qdq::quantize_with(float, &ranges, &qopts)
+            })?;
+        }
+        let mut folded = vec![];
+        let (int, lowering) = if self.lower {
+            let (int, l) = timed(times, "lower", || {
+                lower(
+                    &quantized.model,
+                    &self.opts.lowering,
+                    &self.opts.limits,
+                    &quantized.kept,
+                    &mut folded,
+                )
+            })?;
+            (Some(int), Some(l))
+        } else {
+            (None, None)
+        };
+        Ok(Quantized {
+            ranges,
+            qdq: quantized.model,
+            int,
+            warnings: quantized.warnings,
+            float_ops: quantized.float_ops,
+            float_reasons: quantized.float_reasons,
+            rounding: learned,
+            layerwise: chosen,
+            folded,
+            lowering,
+        })
+    }
+}
+
+/// `--target-sqnr`: while the worst output's SQNR on the samples is below `target`, take the
+/// next raise in precision ([`crate::quant::target::next`]: 16-bit codes for a float tensor
+/// only convolutions read, then, layer by layer from the one adding the most noise, 8-bit
+/// weights and float), quantize again, and keep it only if the worst output gained at least
+/// [`MIN_GAIN_DB`] on each half of the samples. Stops at the target, when nothing is left to raise, or after [`PATIENCE`]
+/// refused raises in a row.
+fn raise_until(
+    stage: &Quantizing,
+    first: Quantized,
+    target: f64,
+    samples: &[Tensor],
+    progress: &mut impl FnMut(usize, usize),
+) -> Result<(Quantized, Search)> {
+    let float = stage.float;
+    let cores = crate::quant::calibrate::cores();
+    let reference = crate::quant::report::Reference::new(float, samples, cores)?;
+    let mut measured = crate::quant::report::measure(float, int_of(&first), samples, cores)?;
+    let mut halves =
+        crate::quant::report::worst_output(float, int_of(&first), &reference, samples, cores)?;
+    let mut search = Search {
+        target_db: target,
+        start_db: halves.all,
+        end_db: halves.all,
+        steps: vec![],
+        gave_up: None,
+    };
+    let mut best: Option<Quantized> = None;
+    let mut now = stage.precision.clone();
+    let mut refused: BTreeSet<Raise> = BTreeSet::new();
+    let mut in_a_row = 0;
+    while search.end_db < target {
+        let Some((layer, raise)) = next(float, &measured, stage.base.bits, &now, &refused) else {
+            search.gave_up = Some("nothing is left to raise".to_string());
+            break;
+        };
+        if in_a_row >= PATIENCE {
+            search.gave_up = Some(format!(
+                "{PATIENCE} raises in a row did not lift the worst output"
+            ));
+            break;
+        }
+        let trial = now.with(&raise);
+        let mut scratch = vec![];
+        let tried = stage.run_with(&trial, first.ranges.clone(), None, &mut scratch, progress);
+        // A raise the quantizer refuses is passed over, as one that does not help.
+        let (h, q) = match tried {
+            Ok(q) => (
+                Some(crate::quant::report::worst_output(
+                    float,
+                    int_of(&q),
+                    &reference,
+                    samples,
+                    cores,
+                )?),
+                Some(q),
+            ),
+            Err(_) => (None, None),
+        };
+        // Both halves of the samples must gain: a raise that helps only some samples fits
+        // them rather than the model.
+        let kept = h.is_some_and(|h| h.gains_on_both(&halves, MIN_GAIN_DB));
+        if let Some(h) = h {
+            search.steps.push(Step {
+                layer,
+                raise: raise.clone(),
+                sqnr_db: h.all,
+                kept,
+            });
+        }
+        match (q, h) {
+            (Some(q), Some(h)) if kept => {
+                search.end_db = h.all;
+                halves = h;
+                measured = crate::quant::report::measure(float, int_of(&q), samples, cores)?;
+                best = Some(q);
+                now = trial;
+                in_a_row = 0;
+            }
+            _ => {
+                refused.insert(raise);
+                in_a_row += 1;
+            }
+        }
+    }
+    Ok((best.unwrap_or(first), search))
+}
+
+/// The integer model of a run the search made (it always lowers).
+fn int_of(q: &Quantized) -> &Model {
+    q.int.as_ref().expect("the search lowers")
+}
+
+/// The least gain in the worst output's SQNR that keeps a raise: less is within what the
+/// calibration samples can tell, and a raise costs speed.
+const MIN_GAIN_DB: f64 = 0.05;
+
+/// Refused raises in a row after which `--target-sqnr` stops: past a handful, the layers left
+/// are ones whose noise the outputs do not feel.
+const PATIENCE: usize = 8;
 
 /// The histograms of a calibration, when kept.
 type Histograms = Option<BTreeMap<String, Histogram>>;

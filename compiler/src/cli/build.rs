@@ -122,6 +122,7 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
         (args.input_range.is_some(), "--input-range"),
         (args.weight_bits.is_some(), "--weight-bits"),
         (args.report, "--report"),
+        (args.target_sqnr.is_some(), "--target-sqnr"),
         (args.report_html.is_some(), "--report-html"),
         (args.bias_correction.is_some(), "--bias-correction"),
         (args.equalize, "--equalize"),
@@ -149,6 +150,11 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
     if args.report && args.calib.is_empty() {
         return Err(Error::msg(
             "--report compares float and int8 on samples: give them with --calib",
+        ));
+    }
+    if args.target_sqnr.is_some() && args.calib.is_empty() {
+        return Err(Error::msg(
+            "--target-sqnr measures the outputs' SQNR on samples: give them with --calib",
         ));
     }
     if args.report_html.is_some() && args.calib.is_empty() {
@@ -315,6 +321,7 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
             histograms: args.report_html.is_some(),
             rounding,
             rounding_sweeps: args.rounding_sweeps,
+            target_sqnr: args.target_sqnr,
         },
     };
     Ok(Prepared {
@@ -324,6 +331,51 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
         output: output.clone(),
         warnings,
     })
+}
+
+/// What `--target-sqnr` chose: always (the choice changes the library), each step with
+/// `--explain`.
+fn print_search(search: &crate::quant::target::Search, explain: bool, ms: f64) {
+    if explain {
+        for s in &search.steps {
+            tell!(
+                "  target-sqnr: %{}: {} → worst output {:.1} dB{}",
+                s.layer,
+                s.raise,
+                s.sqnr_db,
+                if s.kept { "" } else { ", undone" }
+            );
+        }
+    }
+    let kept = search.kept().count();
+    let tried = search.steps.len();
+    let summary = format!(
+        "worst output {:.1} → {:.1} dB on the calibration samples with {kept} raise{} ({tried} tried, {ms:.0} ms)",
+        search.start_db,
+        search.end_db,
+        if kept == 1 { "" } else { "s" },
+    );
+    match (&search.gave_up, kept) {
+        (None, 0) => tell!(
+            "--target-sqnr {}: met as quantized (worst output {:.1} dB on the calibration samples)",
+            search.target_db,
+            search.start_db
+        ),
+        (None, _) => tell!(
+            "--target-sqnr {}: met: {summary}; the same without searching: {}",
+            search.target_db,
+            search.flags()
+        ),
+        (Some(why), _) => {
+            tell!(
+                "warning: --target-sqnr {} not reached: {summary}; stopped because {why}",
+                search.target_db
+            );
+            if kept > 0 {
+                tell!("  kept: {}", search.flags());
+            }
+        }
+    }
 }
 
 /// A progress bar for calibration, drawn only on a terminal.
@@ -434,6 +486,9 @@ fn print_report(report: &Report, compiled: &Compiled, explain: bool, table: bool
                 );
             }
             tell!("quantize took {:.0} ms", took("quantize"));
+        }
+        if let Some(search) = &report.target {
+            print_search(search, explain, took("raise precision"));
         }
         for w in &report.warnings {
             tell!("warning: {w}");

@@ -138,6 +138,13 @@ pub struct CompileArgs {
     /// every weight's other rounding once; the search stops early when a sweep changes nothing).
     #[arg(long, value_name = "N")]
     pub rounding_sweeps: Option<usize>,
+    /// Raise precision where the int8 model loses most until every output's SQNR against the
+    /// float model on the --calib samples reaches DB: layer by layer, the one adding the most
+    /// noise (by --report's measure) gets 8-bit weights (where it has 7), then 16-bit input
+    /// codes (where only convolutions read a float input), then float; a raise that does not
+    /// lift the worst output is undone. Prints what it chose, as flags that reproduce it.
+    #[arg(long, value_name = "DB", value_parser = decibels)]
+    pub target_sqnr: Option<f64>,
     /// Cross-layer equalization before calibrating: rescale the channels of consecutive layers
     /// joined through ReLU (not ReLU6) so their per-channel weight ranges match.
     #[arg(long)]
@@ -186,6 +193,18 @@ fn microseconds(text: &str) -> std::result::Result<f64, String> {
         Ok(v) if (0.0..=1e6).contains(&v) => Ok(v),
         Ok(v) => Err(format!("{v} is not between 0 and 1000000 microseconds")),
         Err(e) => Err(format!("`{text}` is not a number of microseconds: {e}")),
+    }
+}
+
+/// An SQNR target in dB: finite and above 0 (int8 starts near 40; 0 dB is noise as loud as the
+/// signal).
+fn decibels(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 200.0 => Ok(v),
+        Ok(v) => Err(format!(
+            "an SQNR target is above 0 dB and at most 200 dB, not {v}"
+        )),
+        Err(e) => Err(format!("`{text}` is not a number of dB: {e}")),
     }
 }
 

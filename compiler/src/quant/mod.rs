@@ -16,6 +16,7 @@ pub mod ranges;
 pub mod report;
 pub mod rounding;
 pub mod simulate;
+pub mod target;
 pub mod why_float;
 pub mod window;
 

@@ -153,6 +153,26 @@ fn bad_input_is_refused_and_leaves_no_output() {
         dir,
         &[DIGITS, "-o", "OUT", "--equalize"],
     );
+    refused(
+        "target_sqnr_without_samples",
+        dir,
+        &[DIGITS, "-o", "OUT", "--emit", "int", "--target-sqnr", "30"],
+    );
+    refused(
+        "target_sqnr_not_positive",
+        dir,
+        &[
+            DIGITS,
+            "-o",
+            "OUT",
+            "--emit",
+            "int",
+            "--calib",
+            &x,
+            "--target-sqnr",
+            "0",
+        ],
+    );
 }
 
 #[test]
