@@ -22,6 +22,9 @@ Rows.
                    but nearest rounding, as every row says unless it says `adaround`
   qcc w8 default   qcc's defaults (MSE, bias correction empirical, and `--rounding auto`, which
                    learns the rounding from 16 samples or more: here, as `+bc +adaround`)
+  ... +target 35   the defaults with `--target-sqnr 35` (precision raised layer by layer while
+                   the output's SQNR on the calibration samples is below 35 dB; slow: each
+                   raise tried quantizes again)
   qcc wB mse ...   MSE calibration with B-bit weights and: `bc off` (--bias-correction off),
                    `+bc` (empirical), `+bc df` (data-free), `+eq` (--equalize, bias correction
                    off), `+eq +bc` (both), `+bc +adaround` (learned rounding, --rounding adaround);
@@ -97,7 +100,9 @@ QCC_ROWS = [(f"qcc w8 {m}", 8, m, []) for m in METHODS if m != "mse"] + [
 # Every row but `default` names its rounding: `--rounding auto` (the default) learns it from 16
 # samples or more, which would make every row an adaround row.
 QCC_ROWS = [(label, bits, method, flags if "--rounding" in flags else [*flags, "--rounding", "nearest"])
-            for label, bits, method, flags in QCC_ROWS] + [("qcc w8 default", 8, "mse", [])]
+            for label, bits, method, flags in QCC_ROWS] + [("qcc w8 default", 8, "mse", []),
+                                                           ("qcc w8 default +target 35", 8, "mse",
+                                                            ["--target-sqnr", "35"])]
 DIGITS_CALIB = 100
 
 ort.set_default_logger_severity(3)
