@@ -305,14 +305,35 @@ fn timed<T>(
     Ok(out)
 }
 
+/// Where a long compile is: the stage running, what it works on (a raise `--target-sqnr` tries,
+/// and the stage inside it), and how far it has come.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress<'a> {
+    /// `calibrate`, `round weights`, `choose ranges` or `raise precision`.
+    pub stage: &'static str,
+    /// What the stage works on, when it says (empty otherwise).
+    pub detail: &'a str,
+    pub done: usize,
+    pub total: usize,
+}
+
 /// The compilation pipeline from a verified model to `opts.stop`. `progress(done, total)` is told
 /// after every calibration sample (and, calibrating `layerwise`, then after every tensor whose
-/// range it chose). A model that is already quantized is only lowered (or, asked
-/// for the float stage, only simplified).
+/// range it chose; learning the rounding, after every layer). A model that is already quantized
+/// is only lowered (or, asked for the float stage, only simplified).
 pub fn compile(
     model: &Model,
     opts: &Options,
-    progress: impl FnMut(usize, usize),
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Compiled> {
+    compile_staged(model, opts, |p| progress(p.done, p.total))
+}
+
+/// [`compile`], telling `progress` which stage each count belongs to.
+pub fn compile_staged(
+    model: &Model,
+    opts: &Options,
+    mut progress: impl FnMut(Progress),
 ) -> Result<Compiled> {
     let mut report = Report::default();
     if is_quantized(model) && opts.stop != Stage::Float {
@@ -382,7 +403,14 @@ pub fn compile(
         } => Some(samples),
         _ => None,
     };
-    let mut progress = progress;
+    let mut calibrating = |done, total| {
+        progress(Progress {
+            stage: "calibrate",
+            detail: "",
+            done,
+            total,
+        })
+    };
     let (ranges, observed, histograms) = timed(&mut report.times, "calibrate", || {
         ranges(
             &float,
@@ -390,7 +418,7 @@ pub fn compile(
             &linear_inputs,
             correction,
             q.histograms || layerwise.is_some(),
-            &mut progress,
+            &mut calibrating,
         )
     })?;
     let bits = opts.weight_bits();
@@ -538,7 +566,7 @@ impl Quantizing<'_> {
         ranges: Ranges,
         layerwise: Option<(&[Tensor], &BTreeMap<String, Histogram>)>,
         times: &mut Vec<(&'static str, Duration)>,
-        progress: &mut impl FnMut(usize, usize),
+        progress: &mut dyn FnMut(Progress),
     ) -> Result<Quantized> {
         self.run_with(&self.precision, ranges, layerwise, times, progress)
     }
@@ -552,7 +580,7 @@ impl Quantizing<'_> {
         ranges: Ranges,
         layerwise: Option<(&[Tensor], &BTreeMap<String, Histogram>)>,
         times: &mut Vec<(&'static str, Duration)>,
-        progress: &mut impl FnMut(usize, usize),
+        progress: &mut dyn FnMut(Progress),
     ) -> Result<Quantized> {
         let float = self.float;
         let mut qopts = self.base.clone();
@@ -575,7 +603,14 @@ impl Quantizing<'_> {
                     &qopts.keep_float,
                     self.sweeps,
                     crate::quant::calibrate::cores(),
-                    &mut *progress,
+                    &mut |done, total| {
+                        progress(Progress {
+                            stage: "round weights",
+                            detail: "",
+                            done,
+                            total,
+                        })
+                    },
                 )
             })?;
             qopts.rounded = rounded;
@@ -596,7 +631,14 @@ impl Quantizing<'_> {
                     &ranges,
                     h,
                     crate::quant::calibrate::cores(),
-                    &mut *progress,
+                    &mut |done, total| {
+                        progress(Progress {
+                            stage: "choose ranges",
+                            detail: "",
+                            done,
+                            total,
+                        })
+                    },
                 )
             })?;
             ranges = r;
@@ -646,7 +688,7 @@ fn raise_until(
     first: Quantized,
     target: f64,
     samples: &[Tensor],
-    progress: &mut impl FnMut(usize, usize),
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<(Quantized, Search)> {
     let float = stage.float;
     let cores = crate::quant::calibrate::cores();
@@ -678,7 +720,24 @@ fn raise_until(
         }
         let trial = now.with(&raise);
         let mut scratch = vec![];
-        let tried = stage.run_with(&trial, first.ranges.clone(), None, &mut scratch, progress);
+        // The trial's own stages are told as steps of this one.
+        let detail = format!("step {}, {raise}", search.steps.len() + 1);
+        let mut told = |p: Progress| {
+            let inner = format!("{detail}: {}", p.stage);
+            progress(Progress {
+                stage: "raise precision",
+                detail: &inner,
+                done: p.done,
+                total: p.total,
+            })
+        };
+        told(Progress {
+            stage: "quantize",
+            detail: "",
+            done: 0,
+            total: 0,
+        });
+        let tried = stage.run_with(&trial, first.ranges.clone(), None, &mut scratch, &mut told);
         // A raise the quantizer refuses is passed over, as one that does not help.
         let (h, q) = match tried {
             Ok(q) => (

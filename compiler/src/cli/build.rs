@@ -9,7 +9,7 @@ use crate::egraph::saturate::Limits;
 use crate::import::InputShapes;
 use crate::ir::weights::save_model;
 use crate::pipeline::{
-    compile, has_no_integer_ops, is_quantized, load_with, Calibration, Compiled, Options,
+    compile_staged, has_no_integer_ops, is_quantized, load_with, Calibration, Compiled, Options,
     QuantOptions, Report, Stage,
 };
 use crate::quant::rounding::Rounding;
@@ -54,10 +54,22 @@ pub fn build(args: &CompileArgs) -> Result<()> {
         // Before calibrating: a port the library cannot pass is known from the model alone.
         crate::backend::check_ports(&model)?;
     }
-    let bar = calibration_bar();
-    let compiled = compile(&model, &opts, |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
+    let bar = progress_bar();
+    let compiled = compile_staged(&model, &opts, |p| {
+        let doing = match p.stage {
+            "calibrate" => "calibrating",
+            "round weights" => "learning the rounding",
+            "choose ranges" => "choosing ranges",
+            "raise precision" => "raising precision",
+            other => other,
+        };
+        if p.detail.is_empty() {
+            bar.set_message(doing);
+        } else {
+            bar.set_message(format!("{doing} ({})", p.detail));
+        }
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
     })?;
     bar.finish_and_clear();
     print_report(&compiled.report, &compiled, args.explain, args.report);
@@ -378,14 +390,15 @@ fn print_search(search: &crate::quant::target::Search, explain: bool, ms: f64) {
     }
 }
 
-/// A progress bar for calibration, drawn only on a terminal.
-fn calibration_bar() -> indicatif::ProgressBar {
+/// A progress bar for the long stages (calibration, learned rounding, `--target-sqnr`'s
+/// trials), drawn only on a terminal.
+fn progress_bar() -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(0);
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     bar.set_style(
-        indicatif::ProgressStyle::with_template("calibrating [{bar:30}] {pos}/{len}, {eta} left")
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len}, {eta} left")
             .expect("valid template"),
     );
     bar
