@@ -174,6 +174,36 @@ fn report_dict<'py>(
         ),
     };
     d.set_item("layers", layers)?;
+    // What --target-sqnr chose: the flags that reproduce it, and every raise it tried.
+    let target = match &r.target {
+        None => None,
+        Some(search) => {
+            let e = PyDict::new(py);
+            e.set_item("target_db", search.target_db)?;
+            e.set_item("start_db", search.start_db)?;
+            e.set_item("end_db", search.end_db)?;
+            e.set_item("met", search.gave_up.is_none())?;
+            e.set_item("gave_up", search.gave_up.as_deref())?;
+            e.set_item("flags", search.flags())?;
+            e.set_item(
+                "steps",
+                search
+                    .steps
+                    .iter()
+                    .map(|s| {
+                        let t = PyDict::new(py);
+                        t.set_item("layer", &s.layer)?;
+                        t.set_item("raise", s.raise.to_string())?;
+                        t.set_item("sqnr_db", s.sqnr_db)?;
+                        t.set_item("kept", s.kept)?;
+                        Ok(t)
+                    })
+                    .collect::<PyResult<Vec<_>>>()?,
+            )?;
+            Some(e)
+        }
+    };
+    d.set_item("target", target)?;
     d.set_item(
         "times",
         r.times

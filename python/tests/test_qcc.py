@@ -131,6 +131,17 @@ def test_a_sixteen_bit_input_is_a_mapping_like_weight_bits_for(digits, images):
         qcc.compile(DIGITS / "digits.onnx", images[:8], activation_bits_for={"imag": 16})
 
 
+def test_target_sqnr_reports_what_it_kept(images):
+    # 120 dB is out of int8's reach: the search gives up, and says what it kept and tried.
+    lib = qcc.compile(DIGITS / "digits.onnx", images[:64], target_sqnr=120)
+    t = lib.report["target"]
+    assert (t["target_db"], t["met"]) == (120, False)
+    assert t["end_db"] >= t["start_db"] and t["steps"]
+    kept = [s["raise"] for s in t["steps"] if s["kept"]]
+    assert all(r.split()[-1].split("=")[0] in t["flags"] for r in kept)
+    assert qcc.compile(DIGITS / "digits.onnx", images[:64]).report["target"] is None
+
+
 def test_errors_of_the_compiler_are_qcc_errors(tmp_path, images):
     with pytest.raises(FileNotFoundError):
         qcc.compile(tmp_path / "missing.onnx", images[:8])
