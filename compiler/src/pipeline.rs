@@ -739,7 +739,7 @@ fn raise_until(
         });
         let tried = stage.run_with(&trial, first.ranges.clone(), None, &mut scratch, &mut told);
         // A raise the quantizer refuses is passed over, as one that does not help.
-        let (h, q) = match tried {
+        let (h, q, why) = match tried {
             Ok(q) => (
                 Some(crate::quant::report::worst_output(
                     float,
@@ -749,20 +749,20 @@ fn raise_until(
                     cores,
                 )?),
                 Some(q),
+                None,
             ),
-            Err(_) => (None, None),
+            Err(e) => (None, None, Some(e.to_string())),
         };
         // Both halves of the samples must gain: a raise that helps only some samples fits
         // them rather than the model.
         let kept = h.is_some_and(|h| h.gains_on_both(&halves, MIN_GAIN_DB));
-        if let Some(h) = h {
-            search.steps.push(Step {
-                layer,
-                raise: raise.clone(),
-                sqnr_db: h.all,
-                kept,
-            });
-        }
+        search.steps.push(Step {
+            layer,
+            raise: raise.clone(),
+            sqnr_db: h.map_or(f64::NAN, |h| h.all),
+            kept,
+            refused: why.map(|w| w.trim_start_matches("error: ").to_string()),
+        });
         match (q, h) {
             (Some(q), Some(h)) if kept => {
                 search.end_db = h.all;

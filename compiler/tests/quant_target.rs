@@ -193,4 +193,14 @@ fn the_next_raise_is_the_cheapest_one_not_in_force_or_refused() {
         take(WeightBits::Eight, &kept, &none),
         Some(Raise::KeepFloat("logits".into()))
     );
+    // relu1 kept float: its result feeds only relu2's conv, which can read 16 bits.
+    let relu1 = Raise::KeepFloat("relu1_Relu_output_0".into());
+    assert_eq!(
+        take(WeightBits::Eight, &now.with(&relu1), &none),
+        Some(Raise::Wide("relu1_Relu_output_0".into()))
+    );
+    // Unless relu2 is kept float too, taking its conv with it. The pool and the flatten add no
+    // noise: with logits float as well, nothing is left.
+    let spent = kept.with(&relu1).with(&Raise::KeepFloat("logits".into()));
+    assert_eq!(take(WeightBits::Eight, &spent, &none), None);
 }

@@ -196,6 +196,7 @@ fn report_dict<'py>(
                         t.set_item("raise", s.raise.to_string())?;
                         t.set_item("sqnr_db", s.sqnr_db)?;
                         t.set_item("kept", s.kept)?;
+                        t.set_item("refused", s.refused.as_deref())?;
                         Ok(t)
                     })
                     .collect::<PyResult<Vec<_>>>()?,

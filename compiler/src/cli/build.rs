@@ -350,13 +350,16 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
 fn print_search(search: &crate::quant::target::Search, explain: bool, ms: f64) {
     if explain {
         for s in &search.steps {
-            tell!(
-                "  target-sqnr: %{}: {} → worst output {:.1} dB{}",
-                s.layer,
-                s.raise,
-                s.sqnr_db,
-                if s.kept { "" } else { ", undone" }
-            );
+            match &s.refused {
+                Some(why) => tell!("  target-sqnr: %{}: {}: refused: {why}", s.layer, s.raise),
+                None => tell!(
+                    "  target-sqnr: %{}: {} → worst output {:.1} dB{}",
+                    s.layer,
+                    s.raise,
+                    s.sqnr_db,
+                    if s.kept { "" } else { ", undone" }
+                ),
+            }
         }
     }
     let kept = search.kept().count();

@@ -78,6 +78,8 @@ pub struct Step {
     pub sqnr_db: f64,
     /// Whether the step was kept (it raised the worst output's SQNR).
     pub kept: bool,
+    /// Why the quantizer refused the raise, when it did (`sqnr_db` is then NaN).
+    pub refused: Option<String>,
 }
 
 /// What `--target-sqnr` did.
@@ -205,6 +207,7 @@ pub fn raises(float: &Model, layer: &str, bits: WeightBits, now: &Precision) -> 
 /// model output.
 fn widenable(float: &Model, now: &Precision) -> Vec<NodeId> {
     let float_results = now.keep_float.iter().filter_map(|n| float.find(n));
+    let kept = |n: NodeId| now.keep_float.contains(&float.node(n).name);
     float
         .inputs
         .iter()
@@ -217,7 +220,14 @@ fn widenable(float: &Model, now: &Precision) -> Vec<NodeId> {
                 && float.node(x).ty.elem.is_float()
                 && users.iter().all(|&(u, slot)| {
                     slot == 0
-                        && !now.keep_float.contains(&float.node(u).name)
+                        && !kept(u)
+                        // A conv whose ReLU/Clip is kept float stays float with it.
+                        && !float.users(u).iter().any(|&(a, _)| {
+                            kept(a)
+                                && float.node(a).op().is_some_and(|o| {
+                                    matches!(o.kind, OpKind::Relu | OpKind::Clip)
+                                })
+                        })
                         && float.node(u).op().is_some_and(|o| {
                             o.kind == OpKind::Conv2d
                                 && o.int_of("groups").unwrap_or(1) == 1
@@ -232,8 +242,8 @@ fn widenable(float: &Model, now: &Precision) -> Vec<NodeId> {
 
 /// The next raise to try, and the layer (or tensor) it is for: 16 bits for a float tensor
 /// convolutions read first (integer, and where int8 loses most on image models: the input),
-/// then the layers by [`ranked`], each with its raises cheapest first ([`raises`]); none in
-/// `refused` or already in force.
+/// then the layers by [`ranked`] that add noise, each with its raises cheapest first
+/// ([`raises`]); none in `refused` or already in force.
 pub fn next(
     float: &Model,
     measured: &Measured,
@@ -245,11 +255,15 @@ pub fn next(
         let name = float.node(x).name.clone();
         (name.clone(), Raise::Wide(name))
     });
-    let layers = ranked(float, measured).into_iter().flat_map(|(layer, _)| {
-        raises(float, &layer, bits, now)
-            .into_iter()
-            .map(move |r| (layer.clone(), r))
-    });
+    // A layer that adds no noise (a reshape or pool of codes, exact) has nothing to raise.
+    let layers = ranked(float, measured)
+        .into_iter()
+        .filter(|&(_, added)| added > 0.0)
+        .flat_map(|(layer, _)| {
+            raises(float, &layer, bits, now)
+                .into_iter()
+                .map(move |r| (layer.clone(), r))
+        });
     wide.chain(layers)
         .find(|(_, r)| !refused.contains(r) && !now.has(r))
 }
