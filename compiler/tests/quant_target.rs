@@ -199,8 +199,8 @@ fn the_next_raise_is_the_cheapest_one_not_in_force_or_refused() {
         take(WeightBits::Eight, &now.with(&relu1), &none),
         Some(Raise::Wide("relu1_Relu_output_0".into()))
     );
-    // Unless relu2 is kept float too, taking its conv with it. The pool and the flatten add no
-    // noise: with logits float as well, nothing is left.
+    // Unless relu2 is kept float too, taking its conv with it. The pool and the flatten only
+    // move codes: with logits float as well, nothing is left.
     let spent = kept.with(&relu1).with(&Raise::KeepFloat("logits".into()));
     assert_eq!(take(WeightBits::Eight, &spent, &none), None);
 }

@@ -53,6 +53,15 @@ enum Role {
     Float,
 }
 
+/// Whether an op only moves codes (reshape, transpose, max-pool, …): quantized, its result is
+/// exactly its input's values, so it adds no error of its own.
+pub fn moves_codes(model: &Model, n: NodeId) -> bool {
+    model
+        .node(n)
+        .op()
+        .is_some_and(|op| role(model, n, op) == Role::PassThrough)
+}
+
 fn role(model: &Model, n: NodeId, op: &Op) -> Role {
     let operands = model.operands(n);
     let is_const = |i: usize| {

@@ -242,8 +242,8 @@ fn widenable(float: &Model, now: &Precision) -> Vec<NodeId> {
 
 /// The next raise to try, and the layer (or tensor) it is for: 16 bits for a float tensor
 /// convolutions read first (integer, and where int8 loses most on image models: the input),
-/// then the layers by [`ranked`] that add noise, each with its raises cheapest first
-/// ([`raises`]); none in `refused` or already in force.
+/// then the layers by [`ranked`] (but those that only move codes), each with its raises
+/// cheapest first ([`raises`]); none in `refused` or already in force.
 pub fn next(
     float: &Model,
     measured: &Measured,
@@ -255,10 +255,16 @@ pub fn next(
         let name = float.node(x).name.clone();
         (name.clone(), Raise::Wide(name))
     });
-    // A layer that adds no noise (a reshape or pool of codes, exact) has nothing to raise.
+    // An op that only moves codes (a reshape, a max-pool) adds no error: nothing to raise. (A
+    // layer whose SQNR is above its input's may still add error: a gemm averages its input's
+    // noise down, and its own rounding is still there.)
     let layers = ranked(float, measured)
         .into_iter()
-        .filter(|&(_, added)| added > 0.0)
+        .filter(|(layer, _)| {
+            float
+                .find(layer)
+                .is_some_and(|n| !crate::quant::qdq::moves_codes(float, n))
+        })
         .flat_map(|(layer, _)| {
             raises(float, &layer, bits, now)
                 .into_iter()
