@@ -197,6 +197,9 @@ pub struct QuantOptions {
     /// `--target-sqnr DB`: raise precision layer by layer until every output's SQNR on the
     /// calibration samples reaches it ([`crate::quant::target`]).
     pub target_sqnr: Option<f64>,
+    /// `--target-float`: the search may also leave layers in float (exact, but a float layer
+    /// runs as strict scalar code in a library, many times slower than its int8 kernel).
+    pub target_float: bool,
 }
 
 /// Everything [`compile`] needs.
@@ -488,7 +491,8 @@ pub fn compile_staged(
     let mut done = stage.run(ranges, layerwise, &mut report.times, &mut progress)?;
     if let (Some(target), Some(samples)) = (q.target_sqnr, samples) {
         let t = Instant::now();
-        let (searched, search) = raise_until(&stage, done, target, samples, &mut progress)?;
+        let (searched, search) =
+            raise_until(&stage, done, target, q.target_float, samples, &mut progress)?;
         done = searched;
         report.target = Some(search);
         report.times.push(("raise precision", t.elapsed()));
@@ -680,13 +684,14 @@ impl Quantizing<'_> {
 /// `--target-sqnr`: while the worst output's SQNR on the samples is below `target`, take the
 /// next raise in precision ([`crate::quant::target::next`]: 16-bit codes for a float tensor
 /// only convolutions read, then, layer by layer from the one adding the most noise, 8-bit
-/// weights and float), quantize again, and keep it only if the worst output gained at least
+/// weights and, with `allow_float`, float), quantize again, and keep it only if the worst output gained at least
 /// [`MIN_GAIN_DB`] on each half of the samples. Stops at the target, when nothing is left to raise, or after [`PATIENCE`]
 /// refused raises in a row.
 fn raise_until(
     stage: &Quantizing,
     first: Quantized,
     target: f64,
+    allow_float: bool,
     samples: &[Tensor],
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Quantized, Search)> {
@@ -708,8 +713,21 @@ fn raise_until(
     let mut refused: BTreeSet<Raise> = BTreeSet::new();
     let mut in_a_row = 0;
     while search.end_db < target {
-        let Some((layer, raise)) = next(float, &measured, stage.base.bits, &now, &refused) else {
-            search.gave_up = Some("nothing is left to raise".to_string());
+        let next = next(
+            float,
+            &measured,
+            stage.base.bits,
+            &now,
+            &refused,
+            allow_float,
+        );
+        let Some((layer, raise)) = next else {
+            search.gave_up = Some(if allow_float {
+                "nothing is left to raise".to_string()
+            } else {
+                "nothing is left to raise in integer (--target-float would also try layers in float)"
+                    .to_string()
+            });
             break;
         };
         if in_a_row >= PATIENCE {

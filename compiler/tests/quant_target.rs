@@ -1,6 +1,6 @@
 //! `--target-sqnr`: the search raises precision only while the outputs fall short, keeps only
-//! what lifted them, and what it keeps compiles to the same integer model as the flags it
-//! prints; which raise it tries next (16-bit inputs first, then layers by the noise they add,
+//! what lifted them, leaves layers float only with `--target-float`, and what it keeps compiles
+//! to the same integer model as the flags it prints; which raise it tries next (16-bit inputs first, then layers by the noise they add,
 //! cheapest raise first) on hand-made measurements.
 
 use qcc::backend::target::Target;
@@ -23,12 +23,13 @@ fn digits() -> (Model, runtime::Tensor) {
 }
 
 /// The digits model compiled on its samples (adaround: 64 samples) under `precision`, with
-/// `target` if given.
+/// `target` if given (and float layers allowed to meet it with `float`).
 fn compile(
     model: &Model,
     samples: &runtime::Tensor,
     precision: &Precision,
     target: Option<f64>,
+    float: bool,
 ) -> Compiled {
     let mut opts = pipeline::Options::new(Target::native()).unwrap();
     opts.quant.calibration = Calibration::Samples {
@@ -40,6 +41,7 @@ fn compile(
     opts.quant.bits_for = precision.bits_for.clone();
     opts.quant.wide = precision.wide.clone();
     opts.quant.target_sqnr = target;
+    opts.quant.target_float = float;
     pipeline::compile(model, &opts, |_, _| {}).unwrap()
 }
 
@@ -57,8 +59,8 @@ fn text(c: &Compiled) -> (String, Vec<Vec<f64>>) {
 #[test]
 fn a_target_already_met_changes_nothing() {
     let (model, samples) = digits();
-    let plain = compile(&model, &samples, &Precision::default(), None);
-    let met = compile(&model, &samples, &Precision::default(), Some(10.0));
+    let plain = compile(&model, &samples, &Precision::default(), None, false);
+    let met = compile(&model, &samples, &Precision::default(), Some(10.0), false);
     let search = met.report.target.as_ref().expect("the search ran");
     assert!(search.start_db >= 10.0, "{search:?}");
     assert_eq!((search.steps.len(), &search.gave_up), (0, &None));
@@ -68,7 +70,7 @@ fn a_target_already_met_changes_nothing() {
 #[test]
 fn an_unreachable_target_keeps_only_raises_that_lift_the_outputs() {
     let (model, samples) = digits();
-    let searched = compile(&model, &samples, &Precision::default(), Some(120.0));
+    let searched = compile(&model, &samples, &Precision::default(), Some(120.0), true);
     let search = searched.report.target.clone().expect("the search ran");
     assert!(search.gave_up.is_some(), "120 dB cannot be met: {search:?}");
     assert!(!search.steps.is_empty(), "{search:?}");
@@ -81,7 +83,7 @@ fn an_unreachable_target_keeps_only_raises_that_lift_the_outputs() {
     assert_eq!(search.end_db, last);
     // The raises kept, given as flags, compile to the very same integer model.
     let chosen = search.kept().fold(Precision::default(), |p, r| p.with(r));
-    let again = compile(&model, &samples, &chosen, None);
+    let again = compile(&model, &samples, &chosen, None, false);
     assert_eq!(text(&searched), text(&again));
     // And the printed flags name exactly those raises.
     for r in search.kept() {
@@ -94,6 +96,32 @@ fn an_unreachable_target_keeps_only_raises_that_lift_the_outputs() {
     assert_eq!(
         search.steps[0].raise,
         Raise::Wide("image".into()),
+        "{search:?}"
+    );
+}
+
+#[test]
+fn without_target_float_every_layer_stays_integer() {
+    let (model, samples) = digits();
+    let searched = compile(&model, &samples, &Precision::default(), Some(120.0), false);
+    let search = searched.report.target.expect("the search ran");
+    assert!(
+        search
+            .steps
+            .iter()
+            .all(|s| !matches!(s.raise, Raise::KeepFloat(_))),
+        "{search:?}"
+    );
+    assert!(
+        searched.report.float_ops.is_empty(),
+        "{:?}",
+        searched.report.float_ops
+    );
+    assert!(
+        search
+            .gave_up
+            .as_deref()
+            .is_some_and(|w| w.contains("--target-float")),
         "{search:?}"
     );
 }
@@ -126,7 +154,7 @@ fn measured() -> Measured {
 #[test]
 fn layers_rank_by_the_noise_they_add_not_the_noise_they_carry() {
     let (model, _) = digits();
-    let float = compile(&model, &digits().1, &Precision::default(), None).float;
+    let float = compile(&model, &digits().1, &Precision::default(), None, false).float;
     let ranked: Vec<String> = ranked(&float, &measured())
         .into_iter()
         .map(|(n, _)| n)
@@ -148,11 +176,11 @@ fn layers_rank_by_the_noise_they_add_not_the_noise_they_carry() {
 #[test]
 fn the_next_raise_is_the_cheapest_one_not_in_force_or_refused() {
     let (model, samples) = digits();
-    let float = compile(&model, &samples, &Precision::default(), None).float;
+    let float = compile(&model, &samples, &Precision::default(), None, false).float;
     let m = measured();
     let none = BTreeSet::new();
     let take = |bits, now: &Precision, refused: &BTreeSet<Raise>| {
-        next(&float, &m, bits, now, refused).map(|(_, r)| r)
+        next(&float, &m, bits, now, refused, true).map(|(_, r)| r)
     };
     // 16 bits for the input first, while it is not in force.
     let wide = Raise::Wide("image".into());

@@ -334,6 +334,7 @@ pub fn prepare(args: &CompileArgs) -> Result<Prepared> {
             rounding,
             rounding_sweeps: args.rounding_sweeps,
             target_sqnr: args.target_sqnr,
+            target_float: args.target_float,
         },
     };
     Ok(Prepared {

@@ -139,12 +139,17 @@ pub struct CompileArgs {
     #[arg(long, value_name = "N")]
     pub rounding_sweeps: Option<usize>,
     /// Raise precision where the int8 model loses most until every output's SQNR against the
-    /// float model on the --calib samples reaches DB: layer by layer, the one adding the most
-    /// noise (by --report's measure) gets 8-bit weights (where it has 7), then 16-bit input
-    /// codes (where only convolutions read a float input), then float; a raise that does not
-    /// lift the worst output is undone. Prints what it chose, as flags that reproduce it.
+    /// float model on the --calib samples reaches DB, in integer: 16-bit codes for a float
+    /// input only convolutions read, then, layer by layer from the one adding the most noise
+    /// (by --report's measure), 8-bit weights where it has 7. A raise that does not lift the
+    /// worst output on both halves of the samples is undone. Prints what it chose, as flags.
     #[arg(long, value_name = "DB", value_parser = decibels)]
     pub target_sqnr: Option<f64>,
+    /// Let --target-sqnr also leave layers in float when the integer raises are spent: exact,
+    /// but a float layer runs as strict scalar code, many times slower than its int8 kernel
+    /// (two 1×1 convs float took a document classifier from 1.7 to 29 ms).
+    #[arg(long, requires = "target_sqnr")]
+    pub target_float: bool,
     /// Cross-layer equalization before calibrating: rescale the channels of consecutive layers
     /// joined through ReLU (not ReLU6) so their per-channel weight ranges match.
     #[arg(long)]

@@ -185,8 +185,14 @@ fn linear_owner(float: &Model, id: NodeId) -> Option<NodeId> {
 }
 
 /// The ways to raise a layer's precision that are not yet in force, cheapest first: 8-bit
-/// weights where it has 7, then float.
-pub fn raises(float: &Model, layer: &str, bits: WeightBits, now: &Precision) -> Vec<Raise> {
+/// weights where it has 7, then (with `allow_float`) float.
+pub fn raises(
+    float: &Model,
+    layer: &str,
+    bits: WeightBits,
+    now: &Precision,
+    allow_float: bool,
+) -> Vec<Raise> {
     let Some(id) = float.find(layer) else {
         return vec![];
     };
@@ -197,7 +203,9 @@ pub fn raises(float: &Model, layer: &str, bits: WeightBits, now: &Precision) -> 
             out.push(Raise::WeightBits(name));
         }
     }
-    out.push(Raise::KeepFloat(layer.to_string()));
+    if allow_float {
+        out.push(Raise::KeepFloat(layer.to_string()));
+    }
     out.retain(|r| !now.has(r));
     out
 }
@@ -250,6 +258,7 @@ pub fn next(
     bits: WeightBits,
     now: &Precision,
     refused: &BTreeSet<Raise>,
+    allow_float: bool,
 ) -> Option<(String, Raise)> {
     let wide = widenable(float, now).into_iter().map(|x| {
         let name = float.node(x).name.clone();
@@ -266,7 +275,7 @@ pub fn next(
                 .is_some_and(|n| !crate::quant::qdq::moves_codes(float, n))
         })
         .flat_map(|(layer, _)| {
-            raises(float, &layer, bits, now)
+            raises(float, &layer, bits, now, allow_float)
                 .into_iter()
                 .map(move |r| (layer.clone(), r))
         });
