@@ -53,6 +53,20 @@ enum Role {
     Float,
 }
 
+/// Whether op `user` has an integer form reading 16-bit codes in operand `slot`: a
+/// convolution of one group without horizontal dilation, in its input (`--activation-bits-for`).
+pub fn reads_sixteen_bits(model: &Model, user: NodeId, slot: usize) -> bool {
+    model.node(user).op().is_some_and(|op| {
+        op.kind == OpKind::Conv2d
+            && op.int_of("groups").unwrap_or(1) == 1
+            && op
+                .ints("dilations")
+                .and_then(|d| d.get(1))
+                .is_none_or(|&d| d == 1)
+            && slot == 0
+    })
+}
+
 /// Whether an op only moves codes (reshape, transpose, max-pool, …): quantized, its result is
 /// exactly its input's values, so it adds no error of its own.
 pub fn moves_codes(model: &Model, n: NodeId) -> bool {
@@ -400,14 +414,7 @@ impl Options {
             for (u, slot) in model.users(n) {
                 let user = model.node(u);
                 let op = user.op().expect("a user is an op");
-                let dense_conv = op.kind == OpKind::Conv2d
-                    && op.int_of("groups").unwrap_or(1) == 1
-                    && op
-                        .ints("dilations")
-                        .and_then(|d| d.get(1))
-                        .is_none_or(|&d| d == 1)
-                    && slot == 0;
-                if !dense_conv || self.keep_float.contains(&user.name) {
+                if !reads_sixteen_bits(model, u, slot) || self.keep_float.contains(&user.name) {
                     return Err(Error::msg(format!(
                         "{flag}: %{} ({}) reads %{name}, and only a convolution of one group without horizontal dilation has a 16-bit input form",
                         user.name,

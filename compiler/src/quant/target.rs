@@ -4,6 +4,7 @@
 
 use crate::ir::model::{Model, NodeId};
 use crate::ir::op::OpKind;
+use crate::quant::qdq::{moves_codes, reads_sixteen_bits};
 use crate::quant::report::Measured;
 use crate::quant::WeightBits;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -216,6 +217,16 @@ pub fn raises(
 fn widenable(float: &Model, now: &Precision) -> Vec<NodeId> {
     let float_results = now.keep_float.iter().filter_map(|n| float.find(n));
     let kept = |n: NodeId| now.keep_float.contains(&float.node(n).name);
+    // A conv whose ReLU/Clip is kept float stays float with it.
+    let kept_with_activation = |conv: NodeId| {
+        float.users(conv).iter().any(|&(a, _)| {
+            kept(a)
+                && float
+                    .node(a)
+                    .op()
+                    .is_some_and(|o| matches!(o.kind, OpKind::Relu | OpKind::Clip))
+        })
+    };
     float
         .inputs
         .iter()
@@ -227,22 +238,7 @@ fn widenable(float: &Model, now: &Precision) -> Vec<NodeId> {
                 && !float.outputs.contains(&x)
                 && float.node(x).ty.elem.is_float()
                 && users.iter().all(|&(u, slot)| {
-                    slot == 0
-                        && !kept(u)
-                        // A conv whose ReLU/Clip is kept float stays float with it.
-                        && !float.users(u).iter().any(|&(a, _)| {
-                            kept(a)
-                                && float.node(a).op().is_some_and(|o| {
-                                    matches!(o.kind, OpKind::Relu | OpKind::Clip)
-                                })
-                        })
-                        && float.node(u).op().is_some_and(|o| {
-                            o.kind == OpKind::Conv2d
-                                && o.int_of("groups").unwrap_or(1) == 1
-                                && o.ints("dilations")
-                                    .and_then(|d| d.get(1))
-                                    .is_none_or(|&d| d == 1)
-                        })
+                    reads_sixteen_bits(float, u, slot) && !kept(u) && !kept_with_activation(u)
                 })
         })
         .collect()
@@ -269,11 +265,7 @@ pub fn next(
     // noise down, and its own rounding is still there.)
     let layers = ranked(float, measured)
         .into_iter()
-        .filter(|(layer, _)| {
-            float
-                .find(layer)
-                .is_some_and(|n| !crate::quant::qdq::moves_codes(float, n))
-        })
+        .filter(|(layer, _)| float.find(layer).is_some_and(|n| !moves_codes(float, n)))
         .flat_map(|(layer, _)| {
             raises(float, &layer, bits, now, allow_float)
                 .into_iter()
