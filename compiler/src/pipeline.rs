@@ -320,6 +320,21 @@ pub struct Progress<'a> {
     pub total: usize,
 }
 
+/// A stage's `(done, total)` counts, told to `progress` as that stage's.
+fn counts<'a>(
+    progress: &'a mut (impl FnMut(Progress) + ?Sized),
+    stage: &'static str,
+) -> impl FnMut(usize, usize) + 'a {
+    move |done, total| {
+        progress(Progress {
+            stage,
+            detail: "",
+            done,
+            total,
+        })
+    }
+}
+
 /// The compilation pipeline from a verified model to `opts.stop`. `progress(done, total)` is told
 /// after every calibration sample (and, calibrating `layerwise`, then after every tensor whose
 /// range it chose; learning the rounding, after every layer). A model that is already quantized
@@ -406,14 +421,6 @@ pub fn compile_staged(
         } => Some(samples),
         _ => None,
     };
-    let mut calibrating = |done, total| {
-        progress(Progress {
-            stage: "calibrate",
-            detail: "",
-            done,
-            total,
-        })
-    };
     let (ranges, observed, histograms) = timed(&mut report.times, "calibrate", || {
         ranges(
             &float,
@@ -421,7 +428,7 @@ pub fn compile_staged(
             &linear_inputs,
             correction,
             q.histograms || layerwise.is_some(),
-            &mut calibrating,
+            &mut counts(&mut progress, "calibrate"),
         )
     })?;
     let bits = opts.weight_bits();
@@ -607,14 +614,7 @@ impl Quantizing<'_> {
                     &qopts.keep_float,
                     self.sweeps,
                     crate::quant::calibrate::cores(),
-                    &mut |done, total| {
-                        progress(Progress {
-                            stage: "round weights",
-                            detail: "",
-                            done,
-                            total,
-                        })
-                    },
+                    &mut counts(&mut *progress, "round weights"),
                 )
             })?;
             qopts.rounded = rounded;
@@ -635,14 +635,7 @@ impl Quantizing<'_> {
                     &ranges,
                     h,
                     crate::quant::calibrate::cores(),
-                    &mut |done, total| {
-                        progress(Progress {
-                            stage: "choose ranges",
-                            detail: "",
-                            done,
-                            total,
-                        })
-                    },
+                    &mut counts(&mut *progress, "choose ranges"),
                 )
             })?;
             ranges = r;
@@ -699,8 +692,7 @@ fn raise_until(
     let cores = crate::quant::calibrate::cores();
     let reference = crate::quant::report::Reference::new(float, samples, cores)?;
     let mut measured = crate::quant::report::measure(float, int_of(&first), samples, cores)?;
-    let mut halves =
-        crate::quant::report::worst_output(float, int_of(&first), &reference, samples, cores)?;
+    let mut halves = measured.halves;
     let mut search = Search {
         target_db: target,
         start_db: halves.all,
@@ -749,12 +741,7 @@ fn raise_until(
                 total: p.total,
             })
         };
-        told(Progress {
-            stage: "quantize",
-            detail: "",
-            done: 0,
-            total: 0,
-        });
+        counts(&mut told, "quantize")(0, 0);
         let tried = stage.run_with(&trial, first.ranges.clone(), None, &mut scratch, &mut told);
         // A raise the quantizer refuses is passed over, as one that does not help.
         let (h, q, why) = match tried {

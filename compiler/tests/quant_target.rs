@@ -6,7 +6,7 @@
 use qcc::backend::target::Target;
 use qcc::ir::{Model, OpKind};
 use qcc::pipeline::{self, Calibration, Compiled};
-use qcc::quant::report::{Layer, Measured};
+use qcc::quant::report::{Halves, Layer, Measured};
 use qcc::quant::target::{next, ranked, Precision, Raise};
 use qcc::quant::{Method, WeightBits};
 use std::collections::BTreeSet;
@@ -148,6 +148,12 @@ fn measured() -> Measured {
         ],
         inputs: vec![layer("image", "input", 45.0)],
         outputs: vec![layer("logits", "gemm", 29.0)],
+        halves: Halves {
+            all: 29.0,
+            even: 29.0,
+            odd: 29.0,
+            count: 2,
+        },
     }
 }
 

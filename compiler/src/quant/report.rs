@@ -35,7 +35,7 @@ fn real(t: &Tensor, ty: &TensorType) -> Option<Vec<f64>> {
 
 /// What [`measure`] found: the SQNR of every quantized layer, of each model input's
 /// quantization, and of each model output, on the same samples.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Measured {
     /// Every op of the float model the integer model approximates, worst first.
     pub layers: Vec<Layer>,
@@ -43,6 +43,8 @@ pub struct Measured {
     pub inputs: Vec<Layer>,
     /// Each model output, in signature order (`op` is the producer's kind).
     pub outputs: Vec<Layer>,
+    /// The worst output's SQNR over all samples and each half (what [`worst_output`] gives).
+    pub halves: Halves,
 }
 
 /// Compares every integer-model tensor named `X.q` (or `X`) with the float model's `%X`.
@@ -181,18 +183,16 @@ pub fn measure(float: &Model, int: &Model, samples: &[Tensor], cores: usize) -> 
         Ok((signal, output_energy(int, &fout, &iout)))
     };
     let mut signal: BTreeMap<NodeId, Energy> = BTreeMap::new();
-    let mut out_energy: Vec<Energy> = vec![(0.0, 0.0); float.outputs.len()];
+    let mut per_batch: Vec<Vec<Energy>> = Vec::with_capacity(count);
     for (s, o) in each_batch(count, cores, one)? {
         for (f, e) in s {
             let t = signal.entry(f).or_default();
             t.0 += e.0;
             t.1 += e.1;
         }
-        for (t, e) in out_energy.iter_mut().zip(o) {
-            t.0 += e.0;
-            t.1 += e.1;
-        }
+        per_batch.push(o);
     }
+    let out_energy = summed(&per_batch, float.outputs.len(), &|_| true);
     let kind = |f: NodeId| {
         float
             .node(f)
@@ -232,6 +232,7 @@ pub fn measure(float: &Model, int: &Model, samples: &[Tensor], cores: usize) -> 
         layers,
         inputs,
         outputs,
+        halves: halves(&per_batch, float.outputs.len()),
     })
 }
 
@@ -299,22 +300,35 @@ pub fn worst_output(
         let out = run_with(int, &feed, Hooks::default())?;
         Ok(output_energy(int, &reference.outputs[b], &out))
     })?;
-    let worst = |keep: &dyn Fn(usize) -> bool| {
-        let mut total: Vec<Energy> = vec![(0.0, 0.0); float.outputs.len()];
-        for (_, e) in energies.iter().enumerate().filter(|(b, _)| keep(*b)) {
-            for (t, e) in total.iter_mut().zip(e) {
-                t.0 += e.0;
-                t.1 += e.1;
-            }
+    Ok(halves(&energies, float.outputs.len()))
+}
+
+/// Per output, the energies of the batches `keep` takes, summed in batch order.
+fn summed(per_batch: &[Vec<Energy>], outputs: usize, keep: &dyn Fn(usize) -> bool) -> Vec<Energy> {
+    let mut total: Vec<Energy> = vec![(0.0, 0.0); outputs];
+    for (_, e) in per_batch.iter().enumerate().filter(|(b, _)| keep(*b)) {
+        for (t, e) in total.iter_mut().zip(e) {
+            t.0 += e.0;
+            t.1 += e.1;
         }
-        total.into_iter().map(sqnr_db).fold(f64::INFINITY, f64::min)
+    }
+    total
+}
+
+/// The worst output's SQNR over all batches and over the even and the odd ones.
+fn halves(per_batch: &[Vec<Energy>], outputs: usize) -> Halves {
+    let worst = |keep: &dyn Fn(usize) -> bool| {
+        summed(per_batch, outputs, keep)
+            .into_iter()
+            .map(sqnr_db)
+            .fold(f64::INFINITY, f64::min)
     };
-    Ok(Halves {
+    Halves {
         all: worst(&|_| true),
         even: worst(&|b| b % 2 == 0),
         odd: worst(&|b| b % 2 == 1),
-        count,
-    })
+        count: per_batch.len(),
+    }
 }
 
 /// The worst output's SQNR over all samples and over each half of them.
