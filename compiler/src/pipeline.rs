@@ -495,7 +495,13 @@ pub fn compile_staged(
         (Some(samples), Some(h)) => Some((samples.as_slice(), h)),
         _ => None,
     };
-    let mut done = stage.run(ranges, layerwise, &mut report.times, &mut progress)?;
+    let mut done = stage.run_with(
+        &stage.precision,
+        ranges,
+        layerwise,
+        &mut report.times,
+        &mut progress,
+    )?;
     if let (Some(target), Some(samples)) = (q.target_sqnr, samples) {
         let t = Instant::now();
         let (searched, search) =
@@ -571,20 +577,9 @@ struct Quantized {
 
 impl Quantizing<'_> {
     /// Round weights (learned rounding), quantize, choose ranges again (`layerwise`, the first
-    /// time only: its ranges are then fixed) and lower, under `precision`.
-    fn run(
-        &self,
-        ranges: Ranges,
-        layerwise: Option<(&[Tensor], &BTreeMap<String, Histogram>)>,
-        times: &mut Vec<(&'static str, Duration)>,
-        progress: &mut dyn FnMut(Progress),
-    ) -> Result<Quantized> {
-        self.run_with(&self.precision, ranges, layerwise, times, progress)
-    }
-
-    /// [`Quantizing::run`] under other precision choices. Learned rounding learns again: what
-    /// it learned absorbs the error of the layers before (its bias shifts above all), which a
-    /// raise upstream changes.
+    /// time only: its ranges are then fixed) and lower, under `precision`. Each search trial
+    /// learns its rounding again: what it learned absorbs the error of the layers before (its
+    /// bias shifts above all), which a raise upstream changes.
     fn run_with(
         &self,
         precision: &Precision,
@@ -690,8 +685,8 @@ fn raise_until(
 ) -> Result<(Quantized, Search)> {
     let float = stage.float;
     let cores = crate::quant::calibrate::cores();
-    let reference = crate::quant::report::Reference::new(float, samples, cores)?;
-    let mut measured = crate::quant::report::measure(float, int_of(&first), samples, cores)?;
+    let (mut measured, reference) =
+        crate::quant::report::measure_keeping(float, int_of(&first), samples, cores)?;
     let mut halves = measured.halves;
     let mut search = Search {
         target_db: target,

@@ -110,6 +110,32 @@ fn each_batch<T: Send>(
 /// [`report`], with the model inputs' quantization and the model outputs measured in the same
 /// runs (what `--target-sqnr` steers by); the samples run on `cores` threads.
 pub fn measure(float: &Model, int: &Model, samples: &[Tensor], cores: usize) -> Result<Measured> {
+    Ok(measured(float, int, samples, cores, false)?.0)
+}
+
+/// [`measure`], keeping the float model's outputs of the same runs as the [`Reference`] later
+/// integer models are compared with.
+pub fn measure_keeping(
+    float: &Model,
+    int: &Model,
+    samples: &[Tensor],
+    cores: usize,
+) -> Result<(Measured, Reference)> {
+    let (m, outputs) = measured(float, int, samples, cores, true)?;
+    Ok((m, Reference { outputs }))
+}
+
+/// Per batch, per output, the float model's values.
+type Outputs = Vec<Vec<Vec<f64>>>;
+
+/// [`measure`], with the float outputs per batch when `keep` asks for them (empty otherwise).
+fn measured(
+    float: &Model,
+    int: &Model,
+    samples: &[Tensor],
+    cores: usize,
+    keep: bool,
+) -> Result<(Measured, Outputs)> {
     let by_name: HashMap<&str, NodeId> = float
         .graph
         .node_indices()
@@ -135,7 +161,8 @@ pub fn measure(float: &Model, int: &Model, samples: &[Tensor], cores: usize) -> 
     same_outputs(float, int)?;
     let (count, layout) = batches(float, samples)?;
     let wanted: std::collections::HashSet<NodeId> = pairs.values().copied().collect();
-    let one = |b: usize| -> Result<(BTreeMap<NodeId, Energy>, Vec<Energy>)> {
+    type Batch = (BTreeMap<NodeId, Energy>, Vec<Energy>, Vec<Vec<f64>>);
+    let one = |b: usize| -> Result<Batch> {
         let feed = model_inputs(float, samples, layout, b);
         let mut fvals: HashMap<NodeId, Vec<f64>> = HashMap::new();
         // A model input never passes the interpreter's hook: it is the feed itself.
@@ -180,17 +207,22 @@ pub fn measure(float: &Model, int: &Model, samples: &[Tensor], cores: usize) -> 
             }
         }
         let fout: Vec<Vec<f64>> = fout.iter().map(Tensor::to_f64_vec).collect();
-        Ok((signal, output_energy(int, &fout, &iout)))
+        let energy = output_energy(int, &fout, &iout);
+        Ok((signal, energy, if keep { fout } else { vec![] }))
     };
     let mut signal: BTreeMap<NodeId, Energy> = BTreeMap::new();
     let mut per_batch: Vec<Vec<Energy>> = Vec::with_capacity(count);
-    for (s, o) in each_batch(count, cores, one)? {
+    let mut outputs: Outputs = Vec::new();
+    for (s, o, f) in each_batch(count, cores, one)? {
         for (f, e) in s {
             let t = signal.entry(f).or_default();
             t.0 += e.0;
             t.1 += e.1;
         }
         per_batch.push(o);
+        if keep {
+            outputs.push(f);
+        }
     }
     let out_energy = summed(&per_batch, float.outputs.len(), &|_| true);
     let kind = |f: NodeId| {
@@ -218,7 +250,7 @@ pub fn measure(float: &Model, int: &Model, samples: &[Tensor], cores: usize) -> 
             .total_cmp(&b.sqnr_db)
             .then_with(|| a.name.cmp(&b.name))
     });
-    let outputs = float
+    let output_layers = float
         .outputs
         .iter()
         .zip(out_energy)
@@ -228,12 +260,13 @@ pub fn measure(float: &Model, int: &Model, samples: &[Tensor], cores: usize) -> 
             sqnr_db: sqnr_db(e),
         })
         .collect();
-    Ok(Measured {
+    let measured = Measured {
         layers,
         inputs,
-        outputs,
+        outputs: output_layers,
         halves: halves(&per_batch, float.outputs.len()),
-    })
+    };
+    Ok((measured, outputs))
 }
 
 /// The float model and the integer one have the same outputs (the quantizer keeps them).
@@ -264,23 +297,10 @@ fn output_energy(int: &Model, float_out: &[Vec<f64>], int_out: &[Tensor]) -> Vec
         .collect()
 }
 
-/// The float model's outputs on every batch of the samples: what [`worst_output`] compares
-/// integer models with, computed once for many.
+/// The float model's outputs on every batch of the samples ([`measure_keeping`]): what
+/// [`worst_output`] compares integer models with, computed once for many.
 pub struct Reference {
-    /// Per batch, per output, the values.
-    outputs: Vec<Vec<Vec<f64>>>,
-}
-
-impl Reference {
-    pub fn new(float: &Model, samples: &[Tensor], cores: usize) -> Result<Reference> {
-        let (count, layout) = batches(float, samples)?;
-        let outputs = each_batch(count, cores, |b| {
-            let feed = model_inputs(float, samples, layout, b);
-            let out = run_with(float, &feed, Hooks::default())?;
-            Ok(out.iter().map(Tensor::to_f64_vec).collect())
-        })?;
-        Ok(Reference { outputs })
-    }
+    outputs: Outputs,
 }
 
 /// The worst output's SQNR of an integer model against the float one's [`Reference`], over

@@ -185,9 +185,9 @@ fn linear_owner(float: &Model, id: NodeId) -> Option<NodeId> {
     (matches!(op.kind, OpKind::Relu | OpKind::Clip) && is_linear(first)).then_some(first)
 }
 
-/// The ways to raise a layer's precision that are not yet in force, cheapest first: 8-bit
-/// weights where it has 7, then (with `allow_float`) float.
-pub fn raises(
+/// The ways to raise a layer's precision, cheapest first: 8-bit weights where it has 7, then
+/// (with `allow_float`) float. [`next`] passes over those in force.
+fn raises(
     float: &Model,
     layer: &str,
     bits: WeightBits,
@@ -207,7 +207,6 @@ pub fn raises(
     if allow_float {
         out.push(Raise::KeepFloat(layer.to_string()));
     }
-    out.retain(|r| !now.has(r));
     out
 }
 
