@@ -51,7 +51,8 @@ fn ties_round_as_the_interpreter_rounds() {
 
 /// The same pairs through the convolution kernels' four-pixel vector requantization: per
 /// channel (tables) in a 1×1 and a depthwise convolution, and per tensor, one convolution per
-/// pair. Every code 0..=255 reaches every channel, with weights of both signs.
+/// pair; with a ReLU's clamp too. Every code 0..=255 reaches every channel, with weights of
+/// both signs.
 #[test]
 fn conv_epilogue_ties_round_as_the_interpreter_rounds() {
     let n = PAIRS.len();
@@ -95,7 +96,28 @@ fn conv_epilogue_ties_round_as_the_interpreter_rounds() {
         mults(&right),
         out(n)
     );
-    let mut outs = vec!["%yp".to_string(), "%yd".to_string(), "%yr".to_string()];
+    // A ReLU's clamp (lo at or above the zero point) with right shifts of a bit or more: the
+    // micro-kernels' shortest epilogue (no correction for negative ties, the sum's high dword
+    // shifted); then the clamp alone, with every shift of the pairs.
+    let past: Vec<(i64, i64)> = PAIRS.iter().map(|&(m, s)| (m, -s.abs().max(1))).collect();
+    text += &format!(
+        "  %f = qconv2d(%q, @w) {{{attrs}, groups = 1, {}, lo = 128, hi = 255}} : {}\n  %yf = dequantize(%f) : tensor<1x{n}x16x16xf32>\n",
+        mults(&past),
+        out(n)
+    );
+    text += &format!(
+        "  %fd = qconv2d(%q, @d) {{{attrs}, groups = {n}, {}, lo = 140, hi = 250}} : {}\n  %yfd = dequantize(%fd) : tensor<1x{n}x16x16xf32>\n",
+        mults(&past),
+        out(n)
+    );
+    text += &format!(
+        "  %g = qconv2d(%q, @w) {{{attrs}, groups = 1, {}, lo = 128, hi = 255}} : {}\n  %yg = dequantize(%g) : tensor<1x{n}x16x16xf32>\n",
+        mults(PAIRS),
+        out(n)
+    );
+    let mut outs: Vec<String> = ["%yp", "%yd", "%yr", "%yf", "%yfd", "%yg"]
+        .map(String::from)
+        .into();
     for (i, p) in PAIRS.iter().enumerate() {
         let row: Vec<String> = (0..n)
             .map(|c| if c == i { sign(i) } else { 0 }.to_string())

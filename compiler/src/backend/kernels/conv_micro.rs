@@ -157,6 +157,8 @@ pub fn emit(
     let left = ep.rq.shift.iter().any(|&s| s > 0);
     let fold_zp = micro::folds_zero_point(&ep.rq);
     let saturates = ep.rq.hi == 255;
+    let floored = micro::floored(&ep.rq);
+    let high = micro::divides_past_dword(&ep.rq);
 
     // One kernel per distinct (pixels, channels) this layer needs: full tiles and blocks, the
     // last pixels of a row, the last channels.
@@ -181,6 +183,8 @@ pub fn emit(
                 left,
                 fold_zp,
                 saturates,
+                floored,
+                high,
             };
             let code = micro::assemble(&shape)?;
             let f = em.machine_code(&format!("{name}_micro_{pixels}x{channels}"), &code, 4)?;

@@ -140,6 +140,14 @@ pub struct Shape {
     pub fold_zp: bool,
     /// Whether the clamp's top is 255, which the unsigned saturating narrow does by itself.
     pub saturates: bool,
+    /// Whether the clamp's bottom is at or above the zero point (a ReLU's): a negative product
+    /// then lands on it however its tie rounds, so the zmm epilogue leaves out the correction
+    /// that rounds negative ties away from zero ([`rounding`]'s `N`).
+    pub floored: bool,
+    /// Whether every channel divides by `2^right` with `right ≥ 1`: the zmm epilogue's floor
+    /// division by `2^(31+right)` is then the 64-bit sum's high dword shifted right by
+    /// `right − 1`, one 32-bit shift after the gather instead of two 64-bit shifts before it.
+    pub high: bool,
 }
 
 impl Shape {
@@ -182,8 +190,12 @@ pub enum Table {
     /// The clamp itself (with the zero point folded into `C`, or added before it).
     AbsLo,
     AbsHi,
+    /// [`Shape::high`]'s form: `vpermt2d` indices gathering the high dwords, and each
+    /// channel's `right − 1`.
+    PermHigh,
+    RightLess,
 }
-const TABLES: usize = 22;
+const TABLES: usize = 24;
 
 /// The largest right shift for which the zero point can ride in `C`: `x·m` is below 2⁶² in
 /// magnitude and `zp·2^(31+right)` must keep the sum inside i64.
@@ -192,6 +204,18 @@ const FOLD_MAX_RIGHT: i32 = 22;
 /// Whether the zero point folds into the rounding constant of every channel of `rq`.
 pub fn folds_zero_point(rq: &RequantSlices) -> bool {
     rq.shift.iter().all(|&s| -s <= FOLD_MAX_RIGHT)
+}
+
+/// [`Shape::floored`]: a product below zero rounds to at most 0, then `zp` (`rounding`'s
+/// `C/2^S ≤ 1`, so `(p + C)/2^S < 1`), and the clamp at `lo ≥ zp` takes it to `lo` with or
+/// without the correction.
+pub fn floored(rq: &RequantSlices) -> bool {
+    rq.lo >= rq.zero_point
+}
+
+/// [`Shape::high`]: every channel's shift is a right shift of at least one bit.
+pub fn divides_past_dword(rq: &RequantSlices) -> bool {
+    rq.shift.iter().all(|&s| s <= -1)
 }
 
 /// `(C, N, S)` of one channel: `multiply_by_quantized_multiplier`'s two roundings (the doubling
@@ -275,6 +299,8 @@ pub fn tables(tier: Tier, bias: &[i32], rq: &RequantSlices) -> Vec<u8> {
             // half when even) or the odd results' dword `lane − 1` (index + 16).
             let l = (lane % tier.lanes()) as i32;
             row[Table::Perm as usize] = if l % 2 == 0 { l } else { 16 + l - 1 };
+            row[Table::PermHigh as usize] = row[Table::Perm as usize] + 1;
+            row[Table::RightLess as usize] = (right - 1).max(0);
         }
         for lane in 0..nb {
             let odd = t[(lane | 1).min(nb - 1)][Table::Mult as usize];

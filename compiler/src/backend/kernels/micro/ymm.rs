@@ -133,7 +133,6 @@ fn epilogue(a: &mut CodeAssembler, s: &Shape) -> Result<(), IcedError> {
     let (nb, lanes) = (s.tier.block(), s.tier.lanes());
     let regs = s.regs();
     let (t1, t2, t3) = (ymm12, ymm13, ymm14);
-    let tail = s.channels - (regs - 1) * lanes;
     for p in 0..s.pixels {
         for j in 0..regs {
             let x = acc(s, p, j);
@@ -146,6 +145,26 @@ fn epilogue(a: &mut CodeAssembler, s: &Shape) -> Result<(), IcedError> {
                 a.vpsrad(t3, x, 31)?;
                 a.vpxor(t3, t3, m(Table::Max))?; // i32::MAX, or i32::MIN when x < 0
                 a.vpblendvb(x, t3, t1, t2)?;
+            }
+            if s.floored && s.high {
+                // zmm's single rounding (`super::rounding`) without its correction for
+                // negative ties, which the clamp makes moot: `floor((x·m + C) / 2^(31+r))`
+                // as the sum's high dword shifted by r − 1, the zero point inside C or added.
+                a.vpmuldq(t1, x, m(Table::Mult))?;
+                a.vpsrlq(t2, x, 32)?;
+                a.vpmuldq(t2, t2, m(Table::MultOdd))?;
+                a.vpaddq(t1, t1, m(Table::CEven))?;
+                a.vpaddq(t2, t2, m(Table::COdd))?;
+                a.vpsrlq(t1, t1, 32)?;
+                a.vpblendd(x, t1, t2, 0xAA)?;
+                a.vpsravd(x, x, m(Table::RightLess))?;
+                if !s.fold_zp {
+                    a.vpaddd(x, x, m(Table::Zp))?;
+                }
+                a.vpmaxsd(x, x, m(Table::AbsLo))?;
+                a.vpminsd(x, x, m(Table::AbsHi))?;
+                store(a, s, x, t1, p, j)?;
+                continue;
             }
             // (x·m + 2³⁰) >> 31, even lanes then odd lanes in i64, bits 31..62 kept.
             a.vpmuldq(t1, x, m(Table::Mult))?;
@@ -167,20 +186,36 @@ fn epilogue(a: &mut CodeAssembler, s: &Shape) -> Result<(), IcedError> {
             a.vpmaxsd(x, x, m(Table::Lo))?;
             a.vpminsd(x, x, m(Table::Hi))?;
             a.vpaddd(x, x, m(Table::Zp))?;
-            // Codes are in [0, 255]: both saturating packs are exact.
-            let (xx, x1) = (xmm_of(x), xmm_of(t1));
-            a.vextracti128(x1, x, 1)?;
-            a.vpackusdw(xx, xx, x1)?;
-            a.vpackuswb(xx, xx, xx)?;
-            let at = p as i64 * s.out_step + (j * lanes) as i64;
-            if j + 1 == regs && tail < lanes {
-                for i in 0..tail {
-                    a.vpextrb(byte_ptr(rdx + (at + i as i64) as i32), xx, i as u32)?;
-                }
-            } else {
-                a.vmovq(qword_ptr(rdx + at as i32), xx)?;
-            }
+            store(a, s, x, t1, p, j)?;
         }
+    }
+    Ok(())
+}
+
+/// Stores the codes of pixel `p`, register `j` (`x`, each in [0, 255]; `t` a temporary).
+fn store(
+    a: &mut CodeAssembler,
+    s: &Shape,
+    x: AsmRegisterYmm,
+    t: AsmRegisterYmm,
+    p: usize,
+    j: usize,
+) -> Result<(), IcedError> {
+    let lanes = s.tier.lanes();
+    let regs = s.regs();
+    let tail = s.channels - (regs - 1) * lanes;
+    // Codes are in [0, 255]: both saturating packs are exact.
+    let (xx, x1) = (xmm_of(x), xmm_of(t));
+    a.vextracti128(x1, x, 1)?;
+    a.vpackusdw(xx, xx, x1)?;
+    a.vpackuswb(xx, xx, xx)?;
+    let at = p as i64 * s.out_step + (j * lanes) as i64;
+    if j + 1 == regs && tail < lanes {
+        for i in 0..tail {
+            a.vpextrb(byte_ptr(rdx + (at + i as i64) as i32), xx, i as u32)?;
+        }
+    } else {
+        a.vmovq(qword_ptr(rdx + at as i32), xx)?;
     }
     Ok(())
 }

@@ -138,7 +138,8 @@ fn epilogue_setup(a: &mut CodeAssembler, s: &Shape) -> Result<(), IcedError> {
     a.mov(eax, ((1u32 << tail) - 1) & 0xFFFF)?;
     a.kmovw(k3, eax)?;
     a.vpxord(ZERO, ZERO, ZERO)?;
-    a.vmovdqu32(PERM, table(s, Table::Perm, 0))?;
+    let perm = if s.high { Table::PermHigh } else { Table::Perm };
+    a.vmovdqu32(PERM, table(s, perm, 0))?;
     a.vmovdqu32(LO, table(s, Table::AbsLo, 0))?;
     a.vmovdqu32(HI, table(s, Table::AbsHi, 0))?;
     if !s.fold_zp {
@@ -162,16 +163,21 @@ fn epilogue_reg(
     let regs = s.regs();
     let tail = s.channels - (regs - 1) * lanes;
     let (t1, t2, t3) = (zmm28, zmm29, zmm30);
-    for (r, tab) in [
+    let mut held = vec![
         (MULT, Table::Mult),
         (MULT_ODD, Table::MultOdd),
         (CE, Table::CEven),
         (CO, Table::COdd),
-        (NE, Table::NEven),
-        (NO, Table::NOdd),
-        (SE, Table::SEven),
-        (SO, Table::SOdd),
-    ] {
+    ];
+    if !s.floored {
+        held.extend([(NE, Table::NEven), (NO, Table::NOdd)]);
+    }
+    if s.high {
+        held.push((SE, Table::RightLess));
+    } else {
+        held.extend([(SE, Table::SEven), (SO, Table::SOdd)]);
+    }
+    for (r, tab) in held {
         a.vmovdqu32(r, table(s, tab, j))?;
     }
     for (p, &x) in accs.iter().enumerate() {
@@ -189,15 +195,25 @@ fn epilogue_reg(
         a.vpmuldq(t1, x, MULT)?;
         a.vpsrlq(t2, x, 32)?;
         a.vpmuldq(t2, t2, MULT_ODD)?;
-        a.vpcmpq(k1, t1, ZERO, 1)?; // less than
-        a.vpcmpq(k2, t2, ZERO, 1)?;
+        if !s.floored {
+            a.vpcmpq(k1, t1, ZERO, 1)?; // less than
+            a.vpcmpq(k2, t2, ZERO, 1)?;
+        }
         a.vpaddq(t1, t1, CE)?;
         a.vpaddq(t2, t2, CO)?;
-        a.vpsubq(t1.k1(), t1, NE)?;
-        a.vpsubq(t2.k2(), t2, NO)?;
-        a.vpsravq(t1, t1, SE)?;
-        a.vpsravq(t2, t2, SO)?;
-        a.vpermt2d(t1, PERM, t2)?;
+        if !s.floored {
+            a.vpsubq(t1.k1(), t1, NE)?;
+            a.vpsubq(t2.k2(), t2, NO)?;
+        }
+        if s.high {
+            // floor(q / 2^(32 + r − 1)): the high dwords, gathered, shifted by r − 1.
+            a.vpermt2d(t1, PERM, t2)?;
+            a.vpsravd(t1, t1, SE)?;
+        } else {
+            a.vpsravq(t1, t1, SE)?;
+            a.vpsravq(t2, t2, SO)?;
+            a.vpermt2d(t1, PERM, t2)?;
+        }
         if !s.fold_zp {
             a.vpaddd(t1, t1, ZP)?;
         }
