@@ -5,6 +5,7 @@ mod backend {
     pub mod cli;
     pub mod columns;
     pub mod conv_transpose;
+    pub mod depthwise;
     pub mod every_op;
     pub mod families;
     pub mod fixed;

@@ -109,15 +109,14 @@ pub fn emit(
     };
     let (hp, wp) = (g.hp(), g.wp());
     let (kind, packed, wbytes) = if g.depthwise {
-        let taps = g.kh * g.kw;
         let kind = Kind::Depthwise {
             kh: g.kh,
             kw: g.kw,
             col_step: (g.dil[1] * g.c) as i64,
             row_step: (g.dil[0] * wp * g.c) as i64,
         };
-        let wbytes = micro::depthwise_weight_bytes(tier, taps);
-        (kind, micro::pack_depthwise(tier, rows, taps), wbytes)
+        let wbytes = micro::depthwise_weight_bytes(tier, g.kh, g.kw);
+        (kind, micro::pack_depthwise(tier, rows, g.kh, g.kw), wbytes)
     } else {
         let run = g.kw * g.c;
         let steps = run.div_ceil(tier.step());

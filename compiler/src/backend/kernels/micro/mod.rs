@@ -370,28 +370,64 @@ pub fn pack(tier: Tier, w: &[Vec<i8>], rows: usize, run: usize) -> Vec<u8> {
     out
 }
 
-/// Bytes of one block's depthwise weights: `taps` vectors of `block` i32 lanes.
-pub fn depthwise_weight_bytes(tier: Tier, taps: usize) -> usize {
-    taps * tier.block() * 4
+/// Rows of a depthwise window one zmm product takes: `vpdpbusd` sums four byte products per
+/// i32 lane, so a column of up to four rows of one channel is one lane (see [`pack_depthwise`]).
+pub const QUAD: usize = 4;
+
+/// Vectors of `block` i32 lanes in one block's depthwise weights: one per tap, or on
+/// [`Tier::Zmm`] one per column of each group of [`QUAD`] rows.
+pub fn depthwise_vectors(tier: Tier, kh: usize, kw: usize) -> usize {
+    if tier == Tier::Zmm {
+        kh.div_ceil(QUAD) * kw
+    } else {
+        kh * kw
+    }
 }
 
-/// Packs depthwise weights `w[c]` (each `taps` weights, row-major over the window) as
-/// `[block][tap][channel]` i32s, sign-extended: the kernels multiply them with u8 codes
-/// zero-extended to i32 lanes, so the upper bytes and words meet zeros and the products are
-/// exact (`vpdpbusd` and `vpmaddwd` alike).
-pub fn pack_depthwise(tier: Tier, w: &[Vec<i8>], taps: usize) -> Vec<u8> {
+/// Bytes of one block's depthwise weights.
+pub fn depthwise_weight_bytes(tier: Tier, kh: usize, kw: usize) -> usize {
+    depthwise_vectors(tier, kh, kw) * tier.block() * 4
+}
+
+/// Packs depthwise weights `w[c]` (each `kh·kw` weights, row-major over the window) in
+/// vectors of a block's channels. On [`Tier::Zmm`]: `[block][row group][column][channel]`,
+/// each lane the four i8 weights of rows `4g..4g+3` of one column (zero past the window), for
+/// `vpdpbusd` against the same rows' u8 codes packed alike. Otherwise `[block][tap][channel]`
+/// i32s, sign-extended, against codes zero-extended to i32 lanes, so the upper bytes and
+/// words meet zeros and the products are exact (`vpmaddwd`).
+pub fn pack_depthwise(tier: Tier, w: &[Vec<i8>], kh: usize, kw: usize) -> Vec<u8> {
     let nb = tier.block();
     let c = w.len();
-    let mut out = Vec::with_capacity(c.div_ceil(nb) * depthwise_weight_bytes(tier, taps));
+    let mut out = Vec::with_capacity(c.div_ceil(nb) * depthwise_weight_bytes(tier, kh, kw));
+    // Channels past the last are zero weights.
+    let lane = |block: &[Vec<i8>], ch: usize, bytes: &dyn Fn(&[i8]) -> [u8; 4]| {
+        block.get(ch).map_or([0; 4], |r| bytes(r))
+    };
     for block in w.chunks(nb) {
-        for t in 0..taps {
-            // Channels past the last are zero weights.
-            let lanes = block
-                .iter()
-                .map(|r| i32::from(r[t]))
-                .chain(std::iter::repeat(0));
-            for v in lanes.take(nb) {
-                out.extend(v.to_le_bytes());
+        if tier == Tier::Zmm {
+            for g in 0..kh.div_ceil(QUAD) {
+                for col in 0..kw {
+                    let quad = |r: &[i8]| {
+                        std::array::from_fn(|k| {
+                            let row = g * QUAD + k;
+                            if row < kh {
+                                r[row * kw + col] as u8
+                            } else {
+                                0
+                            }
+                        })
+                    };
+                    for ch in 0..nb {
+                        out.extend(lane(block, ch, &quad));
+                    }
+                }
+            }
+        } else {
+            for t in 0..kh * kw {
+                let wide = |r: &[i8]| i32::from(r[t]).to_le_bytes();
+                for ch in 0..nb {
+                    out.extend(lane(block, ch, &wide));
+                }
             }
         }
     }
