@@ -370,18 +370,21 @@ pub fn pack(tier: Tier, w: &[Vec<i8>], rows: usize, run: usize) -> Vec<u8> {
     out
 }
 
-/// Rows of a depthwise window one zmm product takes: `vpdpbusd` sums four byte products per
-/// i32 lane, so a column of up to four rows of one channel is one lane (see [`pack_depthwise`]).
-pub const QUAD: usize = 4;
-
-/// Vectors of `block` i32 lanes in one block's depthwise weights: one per tap, or on
-/// [`Tier::Zmm`] one per column of each group of [`QUAD`] rows.
-pub fn depthwise_vectors(tier: Tier, kh: usize, kw: usize) -> usize {
-    if tier == Tier::Zmm {
-        kh.div_ceil(QUAD) * kw
-    } else {
-        kh * kw
+/// Rows of a depthwise window's column that one i32 lane packs: four u8·i8 byte products per
+/// `vpdpbusd` lane on zmm, two i16 products per `vpmaddwd` lane on ymm (codes and weights
+/// widened to i16, the pair sum exact). A column is packed once per tile and serves every
+/// pixel whose window holds it, so one product takes that many taps.
+pub fn depthwise_rows(tier: Tier) -> usize {
+    match tier {
+        Tier::Zmm | Tier::ZmmWide => 4,
+        Tier::Ymm | Tier::YmmBytes => 2,
     }
+}
+
+/// Vectors of `block` i32 lanes in one block's depthwise weights: one per column of each
+/// group of [`depthwise_rows`] rows.
+pub fn depthwise_vectors(tier: Tier, kh: usize, kw: usize) -> usize {
+    kh.div_ceil(depthwise_rows(tier)) * kw
 }
 
 /// Bytes of one block's depthwise weights.
@@ -389,44 +392,36 @@ pub fn depthwise_weight_bytes(tier: Tier, kh: usize, kw: usize) -> usize {
     depthwise_vectors(tier, kh, kw) * tier.block() * 4
 }
 
-/// Packs depthwise weights `w[c]` (each `kh·kw` weights, row-major over the window) in
-/// vectors of a block's channels. On [`Tier::Zmm`]: `[block][row group][column][channel]`,
-/// each lane the four i8 weights of rows `4g..4g+3` of one column (zero past the window), for
-/// `vpdpbusd` against the same rows' u8 codes packed alike. Otherwise `[block][tap][channel]`
-/// i32s, sign-extended, against codes zero-extended to i32 lanes, so the upper bytes and
-/// words meet zeros and the products are exact (`vpmaddwd`).
+/// Packs depthwise weights `w[c]` (each `kh·kw` weights, row-major over the window) as
+/// `[block][row group][column][channel]` lanes: the weights of rows `r·g .. r·g + r − 1` of
+/// one column (`r` = [`depthwise_rows`], zero past the window and past the last channel), as
+/// four i8 on zmm (`vpdpbusd`) or two i16 on ymm (`vpmaddwd`), against the same rows' codes
+/// packed alike.
 pub fn pack_depthwise(tier: Tier, w: &[Vec<i8>], kh: usize, kw: usize) -> Vec<u8> {
     let nb = tier.block();
-    let c = w.len();
-    let mut out = Vec::with_capacity(c.div_ceil(nb) * depthwise_weight_bytes(tier, kh, kw));
-    // Channels past the last are zero weights.
-    let lane = |block: &[Vec<i8>], ch: usize, bytes: &dyn Fn(&[i8]) -> [u8; 4]| {
-        block.get(ch).map_or([0; 4], |r| bytes(r))
-    };
+    let rows = depthwise_rows(tier);
+    let mut out = Vec::with_capacity(w.len().div_ceil(nb) * depthwise_weight_bytes(tier, kh, kw));
     for block in w.chunks(nb) {
-        if tier == Tier::Zmm {
-            for g in 0..kh.div_ceil(QUAD) {
-                for col in 0..kw {
-                    let quad = |r: &[i8]| {
-                        std::array::from_fn(|k| {
-                            let row = g * QUAD + k;
-                            if row < kh {
-                                r[row * kw + col] as u8
-                            } else {
-                                0
-                            }
-                        })
-                    };
-                    for ch in 0..nb {
-                        out.extend(lane(block, ch, &quad));
-                    }
-                }
-            }
-        } else {
-            for t in 0..kh * kw {
-                let wide = |r: &[i8]| i32::from(r[t]).to_le_bytes();
+        for g in 0..kh.div_ceil(rows) {
+            for col in 0..kw {
                 for ch in 0..nb {
-                    out.extend(lane(block, ch, &wide));
+                    let at = |k: usize| {
+                        let row = g * rows + k;
+                        match block.get(ch) {
+                            Some(r) if row < kh => r[row * kw + col],
+                            _ => 0,
+                        }
+                    };
+                    let lane = if rows == 4 {
+                        [at(0) as u8, at(1) as u8, at(2) as u8, at(3) as u8]
+                    } else {
+                        let (lo, hi) = (
+                            i16::from(at(0)).to_le_bytes(),
+                            i16::from(at(1)).to_le_bytes(),
+                        );
+                        [lo[0], lo[1], hi[0], hi[1]]
+                    };
+                    out.extend(lane);
                 }
             }
         }

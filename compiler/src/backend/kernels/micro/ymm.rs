@@ -47,16 +47,31 @@ pub fn assemble(s: &Shape) -> Result<Vec<u8>, IcedError> {
             col_step,
             row_step,
         } => {
-            // Codes zero-extended to i32 lanes against sign-extended i32 weights: `vpmaddwd`
-            // adds the low words' product to the high words' (0 · w's sign) = the exact product.
-            let (x, prod) = (ymm14, ymm15);
-            for (off, uses) in super::taps(s, kh, kw, col_step, row_step) {
-                for j in 0..regs {
-                    a.vpmovzxbd(x, qword_ptr(rdi + (off + 8 * j as i64) as i32))?;
-                    for &(p, tap) in &uses {
-                        let w = ymmword_ptr(rsi + ((tap * nb + j * lanes) * 4) as i32);
-                        a.vpmaddwd(prod, x, w)?;
-                        a.vpaddd(acc(s, p, j), acc(s, p, j), prod)?;
+            // Two rows of a column per lane, codes zero-extended to i16 (row 2g's in the low
+            // half, 2g + 1's shifted to the high), against the two rows' weights as i16:
+            // `vpmaddwd` adds both products, exact. A column is packed once per tile and serves
+            // every pixel whose window holds it (`super::depthwise_rows`).
+            let (packed, t, prod) = (ymm14, ymm13, ymm15);
+            for g in 0..kh.div_ceil(2) {
+                let rows = (kh - 2 * g).min(2);
+                for (off, uses) in super::taps(s, 1, kw, col_step, row_step) {
+                    for j in 0..regs {
+                        let at = |k: usize| {
+                            let row = (2 * g + k) as i64 * row_step;
+                            qword_ptr(rdi + (off + row + 8 * j as i64) as i32)
+                        };
+                        a.vpmovzxbd(packed, at(0))?;
+                        if rows == 2 {
+                            a.vpmovzxbd(t, at(1))?;
+                            a.vpslld(t, t, 16)?;
+                            a.vpor(packed, packed, t)?;
+                        }
+                        for &(p, col) in &uses {
+                            let v = g * kw + col;
+                            let w = ymmword_ptr(rsi + ((v * nb + j * lanes) * 4) as i32);
+                            a.vpmaddwd(prod, packed, w)?;
+                            a.vpaddd(acc(s, p, j), acc(s, p, j), prod)?;
+                        }
                     }
                 }
             }

@@ -102,7 +102,7 @@ impl WeightOperand {
     }
 }
 
-/// The depthwise products with four rows of a column per lane (`super::QUAD`): each column of
+/// The depthwise products with four rows of a column per lane (`super::depthwise_rows`): each column of
 /// each group of rows is packed once (row k's codes shifted to byte k, the rows or-ed) and
 /// serves every pixel whose window holds it, so one `vpdpbusd` takes four taps, not one
 /// against three zero bytes (two to four times fewer products on 3×3 to 7×7 windows; the
@@ -118,13 +118,14 @@ fn depthwise_quads(
     weight: impl Fn(usize) -> WeightOperand,
 ) -> Result<(), IcedError> {
     let (packed, t1, t2) = (zmm25, zmm26, zmm27);
-    for g in 0..kh.div_ceil(super::QUAD) {
-        let rows = (kh - g * super::QUAD).min(super::QUAD);
+    const QUAD: usize = 4;
+    for g in 0..kh.div_ceil(QUAD) {
+        let rows = (kh - g * QUAD).min(QUAD);
         // The window's columns over the tile: each offset with the pixels (and the column of
         // their window) that read it.
         for (off, uses) in super::taps(s, 1, kw, col_step, row_step) {
             let at = |k: usize| {
-                let row = (g * super::QUAD + k) as i64 * row_step;
+                let row = (g * QUAD + k) as i64 * row_step;
                 xmmword_ptr(rdi + (off + row + channels) as i32)
             };
             a.vpmovzxbd(packed, at(0))?;
