@@ -424,3 +424,48 @@ proptest! {
         }
     }
 }
+
+/// An NCHW image quantized to channels-last codes (a network's input), through the AVX-512
+/// planes kernel (two to four channels, 16 pixels of each plane at a time) and the rows
+/// kernels around it: every channel count from 1 to 5, rows shorter than a block, one block,
+/// and blocks with a tail, ties, NaN and ±∞ among the values, on every target.
+#[test]
+fn images_quantize_to_channels_last_as_the_interpreter() {
+    for c in 1..=5 {
+        for w in [1, 15, 16, 37] {
+            let case = Case {
+                len: 1,
+                nchw: [2, c, 3, w],
+                q: std::array::from_fn(|i| Q {
+                    scale: 0.0173 + 0.01 * i as f32,
+                    zp: 31 * i as i32,
+                }),
+                lo: 0,
+                hi: 255,
+                requant: (1 << 30, 0),
+                pool: ([1, 1], [1, 1], [0, 0], false, false),
+                seed: (c * 100 + w) as u64,
+            };
+            let img = shape(&case.nchw);
+            let (qa, zp) = (case.q[0].scale, case.q[0].zp);
+            let text = format!(
+                "model @planes {{\n  %img = input : tensor<{img}xf32>\n  %q = quantize(%img) : tensor<{img}x!quant<u8, {qa:?}, {zp}>>\n  %y = dequantize(%q) : tensor<{img}xf32>\n  return %y\n}}\n"
+            );
+            let model = qcc::ir::parse::parse(&Source {
+                name: "planes.ir".into(),
+                text,
+            })
+            .unwrap_or_else(|e| panic!("the model parses: {e:?}"));
+            let x = inputs(&case).swap_remove(2);
+            for target in ["x86-64-v2", "x86-64-v3", "native"] {
+                let lib = build(&model, target);
+                assert_exact(
+                    &format!("{target}, c = {c}, w = {w}"),
+                    &model,
+                    &lib,
+                    std::slice::from_ref(&x),
+                );
+            }
+        }
+    }
+}

@@ -10,7 +10,7 @@ use crate::backend::layout::{
     address, elem_size, is_nhwc, memory_order, split_each, strides, strides_of,
 };
 use crate::backend::target::Target;
-use crate::backend::Step;
+use crate::backend::{Operand, Step};
 use crate::diag::{Error, Result};
 use crate::ir::types::TensorType;
 use cranelift_codegen::ir::{types, InstBuilder, Value};
@@ -92,6 +92,12 @@ pub fn quantize(
             let f = map_flat(em, name, &[x], y, Blocks::Micro::<Never>(f), scalar)?;
             return Ok((f, 0));
         }
+        if let Some(c) = planes_to_channels_last(x, y) {
+            if d == DType::U8 && target.has("avx512f") && target.has("avx2") {
+                let f = quantize_planes(em, name, step, scale, zp, c)?;
+                return Ok((f, 0));
+            }
+        }
         let f = quantize_rows(em, name, step, scale, zp)?;
         return Ok((f, 0));
     }
@@ -128,6 +134,69 @@ pub fn quantize(
         })
     })?;
     Ok((f, 0))
+}
+
+/// The channels of an NCHW f32 image quantized to channels-last codes (a network's input,
+/// usually RGB), when the planes kernel takes them ([`micro::quantize::PLANES`]) and a plane's
+/// bytes fit an instruction's displacement.
+fn planes_to_channels_last(x: &Operand, y: &Operand) -> Option<usize> {
+    let s = &x.ty.shape;
+    let fits = s.len() == 4
+        && y.ty.shape == *s
+        && strides(&x.ty) == strides_of(s, false)
+        && strides(&y.ty) == strides_of(s, true)
+        && micro::quantize::PLANES.contains(&s[1])
+        && s[2] * s[3] * 4 * s[1] <= i32::MAX as usize;
+    fits.then(|| s[1])
+}
+
+/// Per-tensor u8 [`quantize`] of an NCHW image to channels-last codes on AVX-512: each row of
+/// each image, 16 pixels of every channel plane at a time by `micro::quantize::assemble_planes`
+/// (its pixels' channels stored together), the last pixels one channel at a time. The
+/// Cranelift rows kernel stores such a result a byte at a time, `c` bytes apart; the input
+/// quantize was 4% of MobileNetV2 on one thread of an AMD EPYC.
+fn quantize_planes(
+    em: &mut Emitter,
+    name: &str,
+    step: &Step,
+    scale: f32,
+    zp: i32,
+    c: usize,
+) -> Result<FuncId> {
+    let (x, y) = (&step.args[0], &step.out);
+    let (lo, hi) = qrange(DType::U8);
+    let (n, h, w) = (x.ty.shape[0], x.ty.shape[2], x.ty.shape[3]);
+    let plane = (h * w * 4) as i32;
+    let code = micro::quantize::assemble_planes(scale, zp, lo, hi, c, plane)
+        .map_err(|e| Error::msg(format!("assembling the planes quantize kernel: {e}")))?;
+    let micro = em.machine_code(&format!("{name}_planes"), &code, 3)?;
+    let whole = (w / LANES * LANES) as i64;
+    em.kernel(name, Linkage::Local, |k| {
+        let (xb, yb) = (k.base(x.loc), k.base(y.loc));
+        let (xs, ys) = (strides(&x.ty), strides(&y.ty));
+        split_each(k, &[n, h], &[0, 1], &mut |k, idx| {
+            let xrow = address(k, xb, &[idx[0], idx[1]], &[xs[0], xs[2]], 4);
+            let yrow = address(k, yb, &[idx[0], idx[1]], &[ys[0], ys[2]], 1);
+            if whole > 0 {
+                let blocks = k.i64(whole / LANES as i64);
+                k.call(micro, &[xrow, yrow, blocks]);
+            }
+            k.for_range(whole, w as i64, 1, |k, j| {
+                for ch in 0..c {
+                    let xa = k.at(xrow, j, 4, ch as i64 * xs[1] * 4);
+                    let v = k.b.ins().load(types::F32, mem(), xa, 0);
+                    let s = k.b.ins().f32const(scale);
+                    let q = k.b.ins().fdiv(v, s);
+                    let r = k.b.ins().nearest(q);
+                    let i = k.b.ins().fcvt_to_sint_sat(types::I32, r);
+                    let code = finish(k, i, zp, lo, hi);
+                    let ya = k.at(yrow, j, c as i64, ch as i64);
+                    store_code(k, DType::U8, code, ya);
+                }
+                Ok(())
+            })
+        })
+    })
 }
 
 /// Per-tensor [`quantize`] to bytes (or i16 codes) along the rows of the f32 input (its last
