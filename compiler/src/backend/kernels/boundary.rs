@@ -82,13 +82,7 @@ pub fn quantize(
             let code = micro::quantize::assemble(scale, zp, lo, hi, d == DType::I8)
                 .map_err(|e| Error::msg(format!("assembling the quantize kernel: {e}")))?;
             let f = em.machine_code(&format!("{name}_micro"), &code, 3)?;
-            let scalar = |k: &mut K, v: &[Value]| {
-                let s = k.b.ins().f32const(scale);
-                let q = k.b.ins().fdiv(v[0], s);
-                let r = k.b.ins().nearest(q);
-                let i = k.b.ins().fcvt_to_sint_sat(types::I32, r);
-                Ok(finish(k, i, zp, lo, hi))
-            };
+            let scalar = |k: &mut K, v: &[Value]| Ok(quantize_one(k, v[0], scale, zp, lo, hi));
             let f = map_flat(em, name, &[x], y, Blocks::Micro::<Never>(f), scalar)?;
             return Ok((f, 0));
         }
@@ -134,6 +128,16 @@ pub fn quantize(
         })
     })?;
     Ok((f, 0))
+}
+
+/// One f32 to its code at a per-tensor `scale` and `zp` (as an i32), clamped to `[lo, hi]`:
+/// the scalar step of every per-tensor quantize kernel, for the elements past its blocks.
+fn quantize_one(k: &mut K, v: Value, scale: f32, zp: i32, lo: i32, hi: i32) -> Value {
+    let s = k.b.ins().f32const(scale);
+    let q = k.b.ins().fdiv(v, s);
+    let r = k.b.ins().nearest(q);
+    let i = k.b.ins().fcvt_to_sint_sat(types::I32, r);
+    finish(k, i, zp, lo, hi)
 }
 
 /// The channels of an NCHW f32 image quantized to channels-last codes (a network's input,
@@ -185,11 +189,7 @@ fn quantize_planes(
                 for ch in 0..c {
                     let xa = k.at(xrow, j, 4, ch as i64 * xs[1] * 4);
                     let v = k.b.ins().load(types::F32, mem(), xa, 0);
-                    let s = k.b.ins().f32const(scale);
-                    let q = k.b.ins().fdiv(v, s);
-                    let r = k.b.ins().nearest(q);
-                    let i = k.b.ins().fcvt_to_sint_sat(types::I32, r);
-                    let code = finish(k, i, zp, lo, hi);
+                    let code = quantize_one(k, v, scale, zp, lo, hi);
                     let ya = k.at(yrow, j, c as i64, ch as i64);
                     store_code(k, DType::U8, code, ya);
                 }
@@ -262,11 +262,7 @@ fn quantize_rows(em: &mut Emitter, name: &str, step: &Step, scale: f32, zp: i32)
             k.for_range(whole, len as i64, 1, |k, j| {
                 let xa = k.at(xrow, j, 4 * step_x, 0);
                 let v = k.b.ins().load(types::F32, mem(), xa, 0);
-                let s = k.b.ins().f32const(scale);
-                let q = k.b.ins().fdiv(v, s);
-                let r = k.b.ins().nearest(q);
-                let i = k.b.ins().fcvt_to_sint_sat(types::I32, r);
-                let c = finish(k, i, zp, lo, hi);
+                let c = quantize_one(k, v, scale, zp, lo, hi);
                 let ya = k.at(yrow, j, step_y * esz, 0);
                 store_code(k, d, c, ya);
                 Ok(())

@@ -52,12 +52,13 @@ pub fn assemble(s: &Shape) -> Result<Vec<u8>, IcedError> {
             // `vpmaddwd` adds both products, exact. A column is packed once per tile and serves
             // every pixel whose window holds it (`super::depthwise_rows`).
             let (packed, t, prod) = (ymm14, ymm13, ymm15);
-            for g in 0..kh.div_ceil(2) {
-                let rows = (kh - 2 * g).min(2);
+            let pair = super::depthwise_rows(s.tier);
+            for g in 0..kh.div_ceil(pair) {
+                let rows = (kh - pair * g).min(pair);
                 for (off, uses) in super::taps(s, 1, kw, col_step, row_step) {
                     for j in 0..regs {
                         let at = |k: usize| {
-                            let row = (2 * g + k) as i64 * row_step;
+                            let row = (pair * g + k) as i64 * row_step;
                             qword_ptr(rdi + (off + row + 8 * j as i64) as i32)
                         };
                         a.vpmovzxbd(packed, at(0))?;

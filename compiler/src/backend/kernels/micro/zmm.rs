@@ -102,9 +102,9 @@ impl WeightOperand {
     }
 }
 
-/// The depthwise products with four rows of a column per lane (`super::depthwise_rows`): each column of
-/// each group of rows is packed once (row k's codes shifted to byte k, the rows or-ed) and
-/// serves every pixel whose window holds it, so one `vpdpbusd` takes four taps, not one
+/// The depthwise products with four rows of a column per lane (`super::depthwise_rows`): each
+/// column of each group of rows is packed once (row k's codes shifted to byte k, the rows or-ed)
+/// and serves every pixel whose window holds it, so one `vpdpbusd` takes four taps, not one
 /// against three zero bytes (two to four times fewer products on 3×3 to 7×7 windows; the
 /// shifts and ors cost less than the products they save, at stride 2 too: MobileNetV2 −4%,
 /// EfficientNet-Lite0 −8% on an AMD EPYC). The window is `(kh, kw, col_step, row_step)`; its
@@ -118,14 +118,14 @@ fn depthwise_quads(
     weight: impl Fn(usize) -> WeightOperand,
 ) -> Result<(), IcedError> {
     let (packed, t1, t2) = (zmm25, zmm26, zmm27);
-    const QUAD: usize = 4;
-    for g in 0..kh.div_ceil(QUAD) {
-        let rows = (kh - g * QUAD).min(QUAD);
+    let quad = super::depthwise_rows(s.tier);
+    for g in 0..kh.div_ceil(quad) {
+        let rows = (kh - g * quad).min(quad);
         // The window's columns over the tile: each offset with the pixels (and the column of
         // their window) that read it.
         for (off, uses) in super::taps(s, 1, kw, col_step, row_step) {
             let at = |k: usize| {
-                let row = (g * QUAD + k) as i64 * row_step;
+                let row = (g * quad + k) as i64 * row_step;
                 xmmword_ptr(rdi + (off + row + channels) as i32)
             };
             a.vpmovzxbd(packed, at(0))?;
