@@ -5,7 +5,7 @@
 //! one group and two, whole and partial, with the weights held in registers and (7×7, fourteen
 //! vectors) read from memory.
 
-use super::support::{assert_exact, build};
+use super::support::{assert_exact, build, list, values};
 use proptest::prelude::*;
 use qcc::backend::target::Target;
 use qcc::diag::Source;
@@ -69,24 +69,6 @@ fn geometry() -> impl Strategy<Value = Geometry> {
                 g.out().is_some().then_some(g)
             },
         )
-}
-
-/// Deterministic values in (-1, 1) from a xorshift of `seed`.
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s % 20_001) as f32 / 10_000.0 - 1.0
-        })
-        .collect()
-}
-
-fn list(v: &[f32]) -> String {
-    let s: Vec<String> = v.iter().map(|x| format!("{x:.4}")).collect();
-    s.join(", ")
 }
 
 /// The float model: one depthwise convolution, then its activation.

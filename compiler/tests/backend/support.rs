@@ -261,3 +261,22 @@ pub fn stepped_values(shape: &[usize], seed: u64, half: u64) -> ndarray::ArrayD<
         .collect();
     ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), v).expect("shape")
 }
+
+/// Deterministic values in (-1, 1) from a xorshift of `seed`.
+pub fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s % 20_001) as f32 / 10_000.0 - 1.0
+        })
+        .collect()
+}
+
+/// Values as the IR's `dense<[…]>` writes them.
+pub fn list(v: &[f32]) -> String {
+    let s: Vec<String> = v.iter().map(|x| format!("{x:.4}")).collect();
+    s.join(", ")
+}

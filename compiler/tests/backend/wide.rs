@@ -3,7 +3,7 @@
 //! i16 codes, compiled for AVX2 (`vpmaddwd`) and native (`vpdpwssd` with AVX-512 VNNI): the
 //! library equals the integer interpreter bit for bit; a target without AVX2 is refused by name.
 
-use super::support::{assert_exact, build};
+use super::support::{assert_exact, build, list, values};
 use proptest::prelude::*;
 use qcc::backend::target::Target;
 use qcc::diag::Source;
@@ -52,24 +52,6 @@ fn geometry() -> impl Strategy<Value = Geometry> {
                 (h + pt + pb >= span_h && w + pl + pr >= kw).then_some(g)
             },
         )
-}
-
-/// Deterministic values in (-1, 1) from a xorshift of `seed`.
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s % 20_001) as f32 / 10_000.0 - 1.0
-        })
-        .collect()
-}
-
-fn list(v: &[f32]) -> String {
-    let s: Vec<String> = v.iter().map(|x| format!("{x:.4}")).collect();
-    s.join(", ")
 }
 
 /// The float model: one convolution (and a ReLU, when asked) of an input in [-3, 3].

@@ -166,11 +166,7 @@ fn epilogue(a: &mut CodeAssembler, s: &Shape) -> Result<(), IcedError> {
                 // zmm's single rounding (`super::rounding`) without its correction for
                 // negative ties, which the clamp makes moot: `floor((x·m + C) / 2^(31+r))`
                 // as the sum's high dword shifted by r − 1, the zero point inside C or added.
-                a.vpmuldq(t1, x, m(Table::Mult))?;
-                a.vpsrlq(t2, x, 32)?;
-                a.vpmuldq(t2, t2, m(Table::MultOdd))?;
-                a.vpaddq(t1, t1, m(Table::CEven))?;
-                a.vpaddq(t2, t2, m(Table::COdd))?;
+                products(a, x, (t1, t2), m(Table::CEven), m(Table::COdd), &m)?;
                 a.vpsrlq(t1, t1, 32)?;
                 a.vpblendd(x, t1, t2, 0xAA)?;
                 a.vpsravd(x, x, m(Table::RightLess))?;
@@ -183,11 +179,7 @@ fn epilogue(a: &mut CodeAssembler, s: &Shape) -> Result<(), IcedError> {
                 continue;
             }
             // (x·m + 2³⁰) >> 31, even lanes then odd lanes in i64, bits 31..62 kept.
-            a.vpmuldq(t1, x, m(Table::Mult))?;
-            a.vpsrlq(t2, x, 32)?;
-            a.vpmuldq(t2, t2, m(Table::MultOdd))?;
-            a.vpaddq(t1, t1, m(Table::Nudge))?;
-            a.vpaddq(t2, t2, m(Table::Nudge))?;
+            products(a, x, (t1, t2), m(Table::Nudge), m(Table::Nudge), &m)?;
             a.vpsrlq(t1, t1, 31)?;
             a.vpsllq(t2, t2, 1)?;
             a.vpblendd(x, t1, t2, 0xAA)?;
@@ -206,6 +198,23 @@ fn epilogue(a: &mut CodeAssembler, s: &Shape) -> Result<(), IcedError> {
         }
     }
     Ok(())
+}
+
+/// The 64-bit products `x·m` of the even lanes into `t.0` and of the odd lanes (shifted down)
+/// into `t.1`, each plus its i64 constant: the start of both roundings.
+fn products(
+    a: &mut CodeAssembler,
+    x: AsmRegisterYmm,
+    (even, odd): (AsmRegisterYmm, AsmRegisterYmm),
+    add_even: AsmMemoryOperand,
+    add_odd: AsmMemoryOperand,
+    m: &impl Fn(Table) -> AsmMemoryOperand,
+) -> Result<(), IcedError> {
+    a.vpmuldq(even, x, m(Table::Mult))?;
+    a.vpsrlq(odd, x, 32)?;
+    a.vpmuldq(odd, odd, m(Table::MultOdd))?;
+    a.vpaddq(even, even, add_even)?;
+    a.vpaddq(odd, odd, add_odd)
 }
 
 /// Stores the codes of pixel `p`, register `j` (`x`, each in [0, 255]; `t` a temporary).
