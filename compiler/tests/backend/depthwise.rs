@@ -5,13 +5,11 @@
 //! one group and two, whole and partial, with the weights held in registers and (7×7, fourteen
 //! vectors) read from memory.
 
-use super::support::{assert_exact, build, list, values};
+use super::support::{assert_exact, build, images, integer, list, values};
 use proptest::prelude::*;
-use qcc::backend::target::Target;
 use qcc::diag::Source;
 use qcc::ir::{Model, OpKind};
-use qcc::pipeline::{self, Calibration};
-use qcc::quant::{Method, WeightBits};
+use qcc::quant::WeightBits;
 use runtime::Tensor;
 
 #[derive(Clone, Debug)]
@@ -106,26 +104,7 @@ fn model(g: &Geometry) -> Model {
 }
 
 fn input(g: &Geometry, samples: usize, seed: u64) -> ndarray::ArrayD<f32> {
-    let mut shape = vec![1, g.c, g.h, g.w];
-    if samples > 0 {
-        shape.insert(0, samples);
-    }
-    let n = shape.iter().product();
-    let v = values(n, seed).into_iter().map(|v| 4.0 * v).collect();
-    ndarray::ArrayD::from_shape_vec(shape, v).expect("the shape holds the values")
-}
-
-fn integer(float: &Model, g: &Geometry) -> Model {
-    let target = Target::parse("native").expect("a valid target");
-    let mut opts = pipeline::Options::new(target).expect("built-in rules load");
-    opts.quant.calibration = Calibration::Samples {
-        samples: vec![input(g, 3, g.seed ^ 0xca1).into()],
-        method: Method::MinMax,
-    };
-    opts.quant.weight_bits = Some(WeightBits::Eight);
-    pipeline::compile(float, &opts, |_, _| {})
-        .map(|c| c.int.expect("an integer model"))
-        .unwrap_or_else(|e| panic!("{e}\n{g:?}"))
+    images(samples, [g.c, g.h, g.w], seed, 4.0)
 }
 
 proptest! {
@@ -134,7 +113,7 @@ proptest! {
 
     #[test]
     fn depthwise_convolutions_equal_the_interpreter(g in geometry()) {
-        let int = integer(&model(&g), &g);
+        let int = integer(&model(&g), &[input(&g, 3, g.seed ^ 0xca1)], WeightBits::Eight);
         let convs = int
             .ops_in_order()
             .into_iter()

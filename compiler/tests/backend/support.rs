@@ -250,29 +250,47 @@ pub fn float_arithmetic(int: &Model) -> Vec<String> {
 /// distinct values, so ties (equal maxima, repeated keys) come up often.
 pub fn stepped_values(shape: &[usize], seed: u64, half: u64) -> ndarray::ArrayD<f32> {
     let n: usize = shape.iter().product();
-    let mut s = seed | 1;
-    let v = (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s % (2 * half)) as f32 - half as f32) / 8.0
-        })
+    let v = xorshift(seed)
+        .take(n)
+        .map(|s| ((s % (2 * half)) as f32 - half as f32) / 8.0)
         .collect();
     ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), v).expect("shape")
 }
 
 /// Deterministic values in (-1, 1) from a xorshift of `seed`.
 pub fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s % 20_001) as f32 / 10_000.0 - 1.0
-        })
+    xorshift(seed)
+        .take(n)
+        .map(|s| (s % 20_001) as f32 / 10_000.0 - 1.0)
         .collect()
+}
+
+/// `samples` images of `chw` (one image, `[1, c, h, w]`, when 0; else `[samples, 1, c, h, w]`,
+/// a calibration file's layout) of [`values`] times `amplitude`.
+pub fn images(
+    samples: usize,
+    [c, h, w]: [usize; 3],
+    seed: u64,
+    amplitude: f32,
+) -> ndarray::ArrayD<f32> {
+    let mut shape = vec![1, c, h, w];
+    if samples > 0 {
+        shape.insert(0, samples);
+    }
+    let n = shape.iter().product();
+    let v = values(n, seed).into_iter().map(|v| amplitude * v).collect();
+    ndarray::ArrayD::from_shape_vec(shape, v).expect("the shape holds the values")
+}
+
+/// The xorshift sequence from `seed` (made odd, so never all zeros).
+fn xorshift(seed: u64) -> impl Iterator<Item = u64> {
+    let mut s = seed | 1;
+    std::iter::repeat_with(move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    })
 }
 
 /// Values as the IR's `dense<[…]>` writes them.

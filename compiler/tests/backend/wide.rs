@@ -3,7 +3,7 @@
 //! i16 codes, compiled for AVX2 (`vpmaddwd`) and native (`vpdpwssd` with AVX-512 VNNI): the
 //! library equals the integer interpreter bit for bit; a target without AVX2 is refused by name.
 
-use super::support::{assert_exact, build, list, values};
+use super::support::{assert_exact, build, images, list, values};
 use proptest::prelude::*;
 use qcc::backend::target::Target;
 use qcc::diag::Source;
@@ -88,13 +88,7 @@ fn model(g: &Geometry) -> Model {
 }
 
 fn input(g: &Geometry, samples: usize, seed: u64) -> ndarray::ArrayD<f32> {
-    let mut shape = vec![1, g.c, g.h, g.w];
-    if samples > 0 {
-        shape.insert(0, samples);
-    }
-    let n = shape.iter().product();
-    let v = values(n, seed).into_iter().map(|v| 3.0 * v).collect();
-    ndarray::ArrayD::from_shape_vec(shape, v).expect("the shape holds the values")
+    images(samples, [g.c, g.h, g.w], seed, 3.0)
 }
 
 /// The integer model with `%x` given 16 bits.
